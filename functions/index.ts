@@ -1,0 +1,13 @@
+// Entry point ("main" in package.json). Settings are validated first, so a missing or malformed
+// one stops start-up with its name instead of failing later inside a request.
+import { loadConfig } from '../shared/config';
+
+loadConfig();
+
+import './connectionsCollection';
+import './connectionItem';
+import './exportsCollection';
+import './exportItem';
+import './exportDuplicate';
+import './exportDetach';
+import './exportRun';

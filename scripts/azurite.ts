@@ -1,0 +1,71 @@
+// Starts Azurite from npm (in memory, free ports) for tests, the demo and benchmarks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ACCOUNT = 'devstoreaccount1';
+const KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface Azurite {
+  connectionString: string;
+  ports: { blob: number; queue: number; table: number };
+  stop(): Promise<void>;
+}
+
+export function azuriteConnectionString(ports: Azurite['ports']): string {
+  const base = 'http://127.0.0.1';
+  return (
+    `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${KEY};` +
+    `BlobEndpoint=${base}:${ports.blob}/${ACCOUNT};QueueEndpoint=${base}:${ports.queue}/${ACCOUNT};TableEndpoint=${base}:${ports.table}/${ACCOUNT};`
+  );
+}
+
+export async function startAzurite(options: { ports?: Partial<Azurite['ports']>; timeoutMs?: number } = {}): Promise<Azurite> {
+  const location = mkdtempSync(path.join(os.tmpdir(), 'azurite-'));
+  const bin = require.resolve('azurite/dist/src/azurite.js');
+  const args = [
+    bin,
+    '--blobPort', String(options.ports?.blob ?? 0),
+    '--queuePort', String(options.ports?.queue ?? 0),
+    '--tablePort', String(options.ports?.table ?? 0),
+    '--inMemoryPersistence', '--disableTelemetry', '--skipApiVersionCheck', '--loose', '--silent',
+  ];
+  const child: ChildProcess = spawn(process.execPath, args, { cwd: location, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ports: Partial<Azurite['ports']> = {};
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Azurite did not start in time:\n${output}`)), options.timeoutMs ?? 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      for (const m of output.matchAll(/Azurite (Blob|Queue|Table) service is successfully listening at http:\/\/127\.0\.0\.1:(\d+)/g)) {
+        ports[m[1]!.toLowerCase() as keyof Azurite['ports']] = Number(m[2]);
+      }
+      if (ports.blob && ports.queue && ports.table) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`Azurite exited (${code}):\n${output}`));
+    });
+  });
+  child.removeAllListeners('exit');
+  const full = ports as Azurite['ports'];
+  return {
+    connectionString: azuriteConnectionString(full),
+    ports: full,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      rmSync(location, { recursive: true, force: true });
+    },
+  };
+}

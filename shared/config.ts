@@ -1,0 +1,108 @@
+// App settings, parsed once with zod. A missing or malformed setting fails start-up with its name.
+import { z } from 'zod';
+
+const flag = z
+  .enum(['true', 'false', 'True', 'False', 'TRUE', 'FALSE', '1', '0'])
+  .optional()
+  .transform((v) => v !== undefined && ['true', '1'].includes(v.toLowerCase()));
+
+const ncrontab = z
+  .string()
+  .trim()
+  .refine((v) => v.split(/\s+/).length === 6, 'must be an NCRONTAB expression with 6 fields (seconds first)');
+
+const SettingsSchema = z
+  .object({
+    // App storage: tables (connections, exports, runs), blobs (state, reports, leases), the run queue.
+    AzureWebJobsStorage: z.string().min(1).optional(),
+    AzureWebJobsStorage__accountName: z.string().regex(/^[a-z0-9]{3,24}$/).optional(),
+    AzureWebJobsStorage__clientId: z.string().uuid().optional(),
+    // Where Customer Insights writes its blob exports.
+    CI_EXPORT_STORAGE_CONNECTION_STRING: z.string().min(1).optional(),
+    CI_EXPORT_STORAGE_BLOB_URL: z.url({ protocol: /^https$/ }).optional(),
+    // Braze API keys: Key Vault in Azure; locally, AES-256-GCM with this key (base64, 32 bytes).
+    KEY_VAULT_URI: z.url({ protocol: /^https$/ }).optional(),
+    LOCAL_SECRET_KEY: z
+      .string()
+      .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
+      .optional(),
+    SCHEDULED_REFRESH_SCHEDULE: ncrontab.default('0 */5 * * * *'),
+    WORKER_TIME_BUDGET_SECONDS: z.coerce.number().int().min(10).max(3600).default(1500),
+    // Platform: App Service sets this when Easy Auth is on.
+    WEBSITE_AUTH_ENABLED: flag,
+    WEBSITE_INSTANCE_ID: z.string().optional(),
+    // Local runs and tests only (refused in Azure).
+    LOCAL_TRUST_PRINCIPAL_HEADER: flag,
+    LOCAL_ANONYMOUS_ADMIN: flag,
+    LOCAL_EXTRA_BRAZE_HOSTS: z
+      .string()
+      .optional()
+      .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[a-z0-9.-]+:(\d{1,5}|\*)$/i, 'entries must be host:port or host:*'))),
+  })
+  .superRefine((s, ctx) => {
+    if (!s.AzureWebJobsStorage && !s.AzureWebJobsStorage__accountName) {
+      ctx.addIssue({ code: 'custom', path: ['AzureWebJobsStorage'], message: 'set AzureWebJobsStorage or AzureWebJobsStorage__accountName' });
+    }
+    if (!s.CI_EXPORT_STORAGE_CONNECTION_STRING && !s.CI_EXPORT_STORAGE_BLOB_URL) {
+      ctx.addIssue({ code: 'custom', path: ['CI_EXPORT_STORAGE_CONNECTION_STRING'], message: 'set CI_EXPORT_STORAGE_CONNECTION_STRING or CI_EXPORT_STORAGE_BLOB_URL' });
+    }
+    if (!s.KEY_VAULT_URI && !s.LOCAL_SECRET_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['KEY_VAULT_URI'], message: 'set KEY_VAULT_URI (Azure) or LOCAL_SECRET_KEY (local runs)' });
+    }
+    if (s.WEBSITE_INSTANCE_ID) {
+      const localOnly = ['LOCAL_TRUST_PRINCIPAL_HEADER', 'LOCAL_ANONYMOUS_ADMIN', 'LOCAL_SECRET_KEY'] as const;
+      for (const name of localOnly) {
+        if (s[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is for local runs only and must not be set in Azure' });
+      }
+      if (s.LOCAL_EXTRA_BRAZE_HOSTS.length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['LOCAL_EXTRA_BRAZE_HOSTS'], message: 'is for local runs only and must not be set in Azure' });
+      }
+    }
+  });
+
+export type Settings = z.output<typeof SettingsSchema>;
+
+export interface AppConfig {
+  appStorage: { connectionString: string } | { accountName: string; clientId?: string };
+  ciStorage: { connectionString: string } | { blobUrl: string };
+  secrets: { keyVaultUri: string } | { localKey: Buffer };
+  scheduledRefreshSchedule: string;
+  workerTimeBudgetMs: number;
+  easyAuthEnabled: boolean;
+  trustPrincipalHeaderLocally: boolean;
+  anonymousAdmin: boolean;
+  extraBrazeHosts: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses app settings; throws a ConfigError naming each bad setting. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+  const parsed = SettingsSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(settings)'}: ${i.message}`);
+    throw new ConfigError(`Invalid app settings:\n${lines.join('\n')}`);
+  }
+  const s = parsed.data;
+  return {
+    appStorage: s.AzureWebJobsStorage
+      ? { connectionString: s.AzureWebJobsStorage }
+      : { accountName: s.AzureWebJobsStorage__accountName!, clientId: s.AzureWebJobsStorage__clientId },
+    ciStorage: s.CI_EXPORT_STORAGE_CONNECTION_STRING
+      ? { connectionString: s.CI_EXPORT_STORAGE_CONNECTION_STRING }
+      : { blobUrl: s.CI_EXPORT_STORAGE_BLOB_URL! },
+    secrets: s.KEY_VAULT_URI ? { keyVaultUri: s.KEY_VAULT_URI } : { localKey: Buffer.from(s.LOCAL_SECRET_KEY!, 'base64') },
+    scheduledRefreshSchedule: s.SCHEDULED_REFRESH_SCHEDULE,
+    workerTimeBudgetMs: s.WORKER_TIME_BUDGET_SECONDS * 1000,
+    easyAuthEnabled: s.WEBSITE_AUTH_ENABLED,
+    trustPrincipalHeaderLocally: s.LOCAL_TRUST_PRINCIPAL_HEADER,
+    anonymousAdmin: s.LOCAL_ANONYMOUS_ADMIN,
+    extraBrazeHosts: s.LOCAL_EXTRA_BRAZE_HOSTS,
+  };
+}

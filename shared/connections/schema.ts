@@ -1,0 +1,52 @@
+// What users send to POST/PATCH /api/connections (DESIGN.md §4).
+import { z } from 'zod';
+import { KEY_VAULT_SECRET_URI } from '../secrets';
+
+const displayName = z.string().trim().min(1, 'must not be empty').max(128);
+const apiKey = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(512, 'is longer than any Braze REST API key (512 characters at most)')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+const apiKeySecretUri = z
+  .string()
+  .regex(KEY_VAULT_SECRET_URI, 'must be a Key Vault secret URI: https://<vault>.vault.azure.net/secrets/<name>[/<version>]');
+/** Requests per 3 seconds; Braze's default workspace limit is 3,000 and is shared with other integrations. */
+const requestBudget = z.number().int().min(1).max(250_000);
+
+export const DEFAULT_REQUEST_BUDGET = 1000;
+
+export const ConnectionCreateSchema = z
+  .strictObject({
+    displayName,
+    restEndpoint: z.string().max(300),
+    apiKey: apiKey.optional(),
+    apiKeySecretUri: apiKeySecretUri.optional(),
+    allowContributors: z.boolean().default(false),
+    requestBudget: requestBudget.default(DEFAULT_REQUEST_BUDGET),
+    consent: z.literal(true, { error: 'must be true: agree to share data with Braze' }),
+  })
+  .superRefine((c, ctx) => {
+    if (!c.apiKey === !c.apiKeySecretUri) {
+      ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'give exactly one of apiKey or apiKeySecretUri' });
+    }
+  });
+
+export const ConnectionPatchSchema = z
+  .strictObject({
+    displayName: displayName.optional(),
+    restEndpoint: z.string().max(300).optional(),
+    apiKey: apiKey.optional(),
+    apiKeySecretUri: apiKeySecretUri.optional(),
+    allowContributors: z.boolean().optional(),
+    requestBudget: requestBudget.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (Object.keys(c).length === 0) ctx.addIssue({ code: 'custom', message: 'must change at least one field' });
+    if (c.apiKey && c.apiKeySecretUri) {
+      ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'give at most one of apiKey or apiKeySecretUri' });
+    }
+  });
+
+export type ConnectionCreate = z.output<typeof ConnectionCreateSchema>;
+export type ConnectionPatch = z.output<typeof ConnectionPatchSchema>;

@@ -1,0 +1,161 @@
+// Connection use cases: who may do what, validation beyond the schema, and the key's safe handling.
+import { randomUUID } from 'node:crypto';
+import { canWrite, requireRole, type Caller } from '../auth';
+import { EndpointError, parseBrazeEndpoint } from '../braze/endpoint';
+import { conflict, fieldError, notFound } from '../errors';
+import { keyHint, type SecretStore } from '../secrets';
+import type { ConnectionRecord, ConnectionsRepo, Stored } from '../store/connections';
+import type { ExportsRepo } from '../store/exports';
+import { ConnectionCreateSchema, ConnectionPatchSchema } from './schema';
+import { parseInput } from '../validation';
+
+export interface ConnectionView {
+  id: string;
+  displayName: string;
+  type: 'Braze';
+  restEndpoint?: string;
+  allowContributors?: boolean;
+  requestBudget?: number;
+  apiKey?: { source: string; hint: string | null; secretUri?: string };
+  consent?: { agreedAt: string; agreedBy: string };
+  createdAt?: string;
+  createdBy?: string;
+  updatedAt?: string;
+  updatedBy?: string;
+}
+
+/** Verifies a key against Braze before it is saved (401/403 → a clear 400). Optional: not every deployment can reach Braze. */
+export type KeyCheck = (baseUrl: string, apiKey: string) => Promise<void>;
+
+export class ConnectionsService {
+  constructor(
+    private readonly repo: ConnectionsRepo,
+    private readonly exports: ExportsRepo,
+    private readonly secrets: SecretStore,
+    private readonly extraBrazeHosts: readonly string[],
+    private readonly checkKey?: KeyCheck,
+  ) {}
+
+  /** Admins see everything but the key; contributors see shared connections as {id, displayName, type}. */
+  view(record: ConnectionRecord, caller: Caller): ConnectionView {
+    if (caller.role !== 'Admin') return { id: record.id, displayName: record.displayName, type: record.type };
+    const { apiKey, baseUrl: _baseUrl, ...rest } = record;
+    return {
+      ...rest,
+      apiKey: {
+        source: apiKey.source,
+        hint: apiKey.hint,
+        ...(apiKey.source === 'keyVaultReference' ? { secretUri: apiKey.reference } : {}),
+      },
+    };
+  }
+
+  async list(caller: Caller): Promise<ConnectionView[]> {
+    requireRole(caller, 'Admin', 'Contributor');
+    const all = await this.repo.list();
+    return all.filter((c) => caller.role === 'Admin' || c.value.allowContributors).map((c) => this.view(c.value, caller));
+  }
+
+  /** A connection as this caller may see it; unshared ones do not exist for contributors. */
+  async get(caller: Caller, id: string): Promise<Stored<ConnectionRecord>> {
+    requireRole(caller, 'Admin', 'Contributor');
+    const stored = await this.repo.get(id);
+    if (caller.role !== 'Admin' && !stored.value.allowContributors) throw notFound('Connection');
+    return stored;
+  }
+
+  /** The connection an export may use: must exist and, for contributors, be shared. */
+  async usableBy(caller: Caller, id: string, field = 'connectionId'): Promise<ConnectionRecord> {
+    if (!canWrite(caller)) throw fieldError(field, 'cannot be used by a Viewer');
+    let stored: Stored<ConnectionRecord>;
+    try {
+      stored = await this.repo.get(id);
+    } catch {
+      throw fieldError(field, `names no connection (${id})`);
+    }
+    if (caller.role === 'Contributor' && !stored.value.allowContributors) {
+      throw fieldError(field, 'names a connection that is not shared with contributors');
+    }
+    return stored.value;
+  }
+
+  private endpoint(input: string) {
+    try {
+      return parseBrazeEndpoint(input, this.extraBrazeHosts);
+    } catch (e) {
+      if (e instanceof EndpointError) throw fieldError('restEndpoint', e.message);
+      throw e;
+    }
+  }
+
+  async create(caller: Caller, body: unknown): Promise<Stored<ConnectionRecord>> {
+    requireRole(caller, 'Admin');
+    const input = parseInput(ConnectionCreateSchema, body);
+    const endpoint = this.endpoint(input.restEndpoint);
+    if (input.apiKey && this.checkKey) await this.checkKey(endpoint.baseUrl, input.apiKey);
+    const id = randomUUID();
+    const now = new Date().toISOString();
+    const apiKey = input.apiKey
+      ? { source: 'stored' as const, reference: await this.secrets.put(`braze-connection-${id}`, input.apiKey), hint: keyHint(input.apiKey) }
+      : { source: 'keyVaultReference' as const, reference: input.apiKeySecretUri!, hint: null };
+    const record: ConnectionRecord = {
+      id,
+      displayName: input.displayName,
+      type: 'Braze',
+      restEndpoint: endpoint.restEndpoint,
+      baseUrl: endpoint.baseUrl,
+      allowContributors: input.allowContributors,
+      requestBudget: input.requestBudget,
+      apiKey,
+      consent: { agreedAt: now, agreedBy: caller.name },
+      createdAt: now,
+      createdBy: caller.name,
+      updatedAt: now,
+      updatedBy: caller.name,
+    };
+    try {
+      return await this.repo.create(record);
+    } catch (e) {
+      if (apiKey.source === 'stored') await this.secrets.remove(apiKey.reference).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async update(caller: Caller, id: string, body: unknown, ifMatch: string | null): Promise<Stored<ConnectionRecord>> {
+    requireRole(caller, 'Admin');
+    const patch = parseInput(ConnectionPatchSchema, body);
+    const current = await this.repo.get(id);
+    const before = current.value;
+    const after: ConnectionRecord = { ...before, updatedAt: new Date().toISOString(), updatedBy: caller.name };
+    if (patch.displayName !== undefined) after.displayName = patch.displayName;
+    if (patch.allowContributors !== undefined) after.allowContributors = patch.allowContributors;
+    if (patch.requestBudget !== undefined) after.requestBudget = patch.requestBudget;
+    if (patch.restEndpoint !== undefined) Object.assign(after, this.endpoint(patch.restEndpoint));
+    if (patch.apiKey) {
+      if (this.checkKey) await this.checkKey(after.baseUrl, patch.apiKey);
+      after.apiKey = { source: 'stored', reference: await this.secrets.put(`braze-connection-${id}`, patch.apiKey), hint: keyHint(patch.apiKey) };
+    } else if (patch.apiKeySecretUri) {
+      after.apiKey = { source: 'keyVaultReference', reference: patch.apiKeySecretUri, hint: null };
+    }
+    const saved = await this.repo.update(before, after, ifMatch ?? current.etag);
+    // Key Vault keeps versions under one name: only a switch to the customer's own secret frees ours.
+    if (before.apiKey.source === 'stored' && after.apiKey.source === 'keyVaultReference') {
+      await this.secrets.remove(before.apiKey.reference).catch(() => undefined);
+    }
+    return saved;
+  }
+
+  async delete(caller: Caller, id: string, ifMatch: string | null): Promise<void> {
+    requireRole(caller, 'Admin');
+    const current = await this.repo.get(id);
+    const users = await this.exports.list({ connectionId: id });
+    if (users.length > 0) {
+      const names = users.map((e) => `"${e.value.name}"`).join(', ');
+      throw conflict(`Connection is used by ${users.length} export(s): ${names}. Delete or detach them first.`, {
+        exports: users.map((e) => ({ id: e.value.id, name: e.value.name })),
+      });
+    }
+    await this.repo.delete(current.value, ifMatch ?? current.etag);
+    if (current.value.apiKey.source === 'stored') await this.secrets.remove(current.value.apiKey.reference).catch(() => undefined);
+  }
+}

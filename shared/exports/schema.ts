@@ -1,0 +1,108 @@
+// The export definition: what users send to POST/PATCH /api/exports, field names as in DESIGN.md §4.
+import { z } from 'zod';
+import { ncrontabError } from '../schedule';
+
+const column = z.string().trim().min(1, 'must name a column').max(256);
+const RESERVED_ATTRIBUTES = ['external_id', 'user_alias', 'braze_id', '_update_existing_only', 'email', 'phone', 'push_token'];
+
+const brazeAttributeName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(255)
+  .refine((n) => !n.startsWith('$'), 'Braze attribute names cannot start with $');
+
+export const MatchingSchema = z.strictObject({
+  profileId: column.default('CustomerId'),
+  email: column,
+  brazeCustomerId: column,
+  phone: column.optional(),
+  attributes: z
+    .record(brazeAttributeName, column)
+    .default({})
+    .refine((m) => Object.keys(m).length <= 100, 'at most 100 mapped attributes')
+    .superRefine((m, ctx) => {
+      for (const name of Object.keys(m)) {
+        if (RESERVED_ATTRIBUTES.includes(name)) {
+          ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is set by the export itself; map it with matching.${name === 'phone' ? 'phone' : name === 'email' ? 'email' : 'brazeCustomerId'}` });
+        }
+      }
+    }),
+  /** alias_label for profiles without a Braze customer ID (alias_name = the CI profile ID). */
+  aliasLabel: z.string().trim().min(1).max(255).default('ci_customer_id'),
+});
+
+export const MembershipSchema = z.strictObject({
+  /** List format: the attribute holding the sorted list of CI segments. Defaults to brazeSegmentApiId. */
+  attribute: brazeAttributeName.optional(),
+  format: z.enum(['list', 'boolean']).default('list'),
+  /** Boolean format: one attribute per segment, named prefix + segment. */
+  booleanPrefix: z.string().trim().max(200).default('ci_segment_'),
+});
+
+export const ScheduleSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Optional NCRONTAB (UTC): run only when it fires; otherwise on every scheduled refresh with new data. */
+  cron: z
+    .string()
+    .trim()
+    .superRefine((v, ctx) => {
+      const err = ncrontabError(v);
+      if (err) ctx.addIssue({ code: 'custom', message: err });
+    })
+    .optional(),
+});
+
+const containerName = z
+  .string()
+  .regex(/^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid Azure Blob container name (3-63 lower-case letters, digits, hyphens)');
+const folder = z
+  .string()
+  .trim()
+  .min(1)
+  .max(1024)
+  .transform((f) => f.replace(/^\/+|\/+$/g, ''))
+  .refine((f) => f.length > 0 && !f.split('/').some((p) => p === '..' || p === '.' || p === ''), 'must be a folder path without "." or ".." segments')
+  .refine((f) => !/[\\?#]/.test(f), 'must not contain \\, ? or #');
+
+export const SourceSchema = z.strictObject({ container: containerName, folder });
+
+const segmentName = z.string().trim().min(1).max(256).regex(/^[^/\\]+$/, 'must be a CI segment (table) name');
+
+export const ExportDefinitionSchema = z.strictObject({
+  name: z.string().trim().min(1, 'must not be empty').max(256),
+  connectionId: z.string().uuid('must be a connection id'),
+  brazeSegmentApiId: z.string().trim().min(1).max(128).regex(/^[A-Za-z0-9_.-]+$/, 'must be a Braze segment API identifier'),
+  source: SourceSchema,
+  segments: z
+    .array(segmentName)
+    .min(1, 'must list at least one CI segment')
+    .max(100)
+    .refine((s) => new Set(s).size === s.length, 'must not repeat a segment'),
+  matching: MatchingSchema,
+  membership: MembershipSchema.default({ format: 'list', booleanPrefix: 'ci_segment_' }),
+  schedule: ScheduleSchema.default({ enabled: true }),
+});
+
+export type ExportDefinitionInput = z.input<typeof ExportDefinitionSchema>;
+/** Stored definitions keep connectionId nullable: detach clears it. */
+export type ExportDefinition = Omit<z.output<typeof ExportDefinitionSchema>, 'connectionId'> & { connectionId: string | null };
+
+/** PATCH: any subset of the top-level fields; nested objects are replaced whole, then revalidated. */
+export const ExportPatchSchema = z
+  .strictObject({
+    name: z.unknown(),
+    connectionId: z.unknown(),
+    brazeSegmentApiId: z.unknown(),
+    source: z.unknown(),
+    segments: z.unknown(),
+    matching: z.unknown(),
+    membership: z.unknown(),
+    schedule: z.unknown(),
+  })
+  .partial()
+  .refine((p) => Object.keys(p).length > 0, 'must change at least one field');
+
+/** The membership attribute name in effect. */
+export const membershipAttribute = (def: Pick<ExportDefinition, 'membership' | 'brazeSegmentApiId'>) =>
+  def.membership.attribute ?? def.brazeSegmentApiId;

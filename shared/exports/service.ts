@@ -1,0 +1,126 @@
+// Export use cases: role rules (contributors only on shared connections), validation, duplicate/detach.
+import { randomUUID } from 'node:crypto';
+import { requireRole, type Caller } from '../auth';
+import type { ConnectionsService } from '../connections/service';
+import { forbidden } from '../errors';
+import type { Stored } from '../store/connections';
+import type { ExportRecord, ExportsRepo } from '../store/exports';
+import { parseInput } from '../validation';
+import { ExportDefinitionSchema, ExportPatchSchema } from './schema';
+
+export class ExportsService {
+  constructor(
+    private readonly repo: ExportsRepo,
+    private readonly connections: ConnectionsService,
+    private readonly lastRunOf?: (exportId: string) => Promise<unknown>,
+  ) {}
+
+  list(): Promise<Stored<ExportRecord>[]> {
+    return this.repo.list();
+  }
+
+  /** What GET shows: the definition plus the last run's summary. */
+  async view(record: ExportRecord): Promise<ExportRecord & { lastRun: unknown }> {
+    return { ...record, lastRun: this.lastRunOf ? await this.lastRunOf(record.id) : null };
+  }
+
+  async listViews(): Promise<(ExportRecord & { lastRun: unknown; etag: string })[]> {
+    const all = await this.repo.list();
+    return Promise.all(all.map(async (e) => ({ ...(await this.view(e.value)), etag: e.etag })));
+  }
+
+  get(id: string): Promise<Stored<ExportRecord>> {
+    return this.repo.get(id);
+  }
+
+  /** Contributors manage exports on shared connections (and detached ones); viewers never write. */
+  private async assertCanManage(caller: Caller, record: ExportRecord): Promise<void> {
+    requireRole(caller, 'Admin', 'Contributor');
+    if (caller.role === 'Admin' || record.connectionId === null) return;
+    try {
+      await this.connections.usableBy(caller, record.connectionId);
+    } catch {
+      throw forbidden('This export uses a connection that is not shared with contributors');
+    }
+  }
+
+  async create(caller: Caller, body: unknown): Promise<Stored<ExportRecord>> {
+    requireRole(caller, 'Admin', 'Contributor');
+    const def = parseInput(ExportDefinitionSchema, body);
+    await this.connections.usableBy(caller, def.connectionId);
+    const now = new Date().toISOString();
+    const record: ExportRecord = {
+      id: randomUUID(),
+      ...def,
+      status: 'active',
+      createdAt: now,
+      createdBy: caller.name,
+      updatedAt: now,
+      updatedBy: caller.name,
+    };
+    return this.repo.create(record);
+  }
+
+  async update(caller: Caller, id: string, body: unknown, ifMatch: string | null): Promise<Stored<ExportRecord>> {
+    requireRole(caller, 'Admin', 'Contributor');
+    const patch = parseInput(ExportPatchSchema, body);
+    const current = await this.repo.get(id);
+    await this.assertCanManage(caller, current.value);
+    const { id: _id, status, createdAt, createdBy, updatedAt: _u, updatedBy: _ub, ...definition } = current.value;
+    const merged = parseInput(ExportDefinitionSchema, { ...definition, connectionId: definition.connectionId ?? undefined, ...patch });
+    if (patch.connectionId !== undefined || merged.connectionId !== current.value.connectionId) {
+      await this.connections.usableBy(caller, merged.connectionId);
+    }
+    const record: ExportRecord = {
+      id,
+      ...merged,
+      // Giving a detached export a connection makes it active again.
+      status: patch.connectionId !== undefined ? 'active' : status,
+      createdAt,
+      createdBy,
+      updatedAt: new Date().toISOString(),
+      updatedBy: caller.name,
+    };
+    return this.repo.update(record, ifMatch ?? current.etag);
+  }
+
+  async delete(caller: Caller, id: string, ifMatch: string | null): Promise<void> {
+    const current = await this.repo.get(id);
+    await this.assertCanManage(caller, current.value);
+    await this.repo.delete(id, ifMatch ?? current.etag);
+  }
+
+  /** A copy with its schedule off, so two exports never start sending the same data by surprise. */
+  async duplicate(caller: Caller, id: string): Promise<Stored<ExportRecord>> {
+    const current = await this.repo.get(id);
+    await this.assertCanManage(caller, current.value);
+    const now = new Date().toISOString();
+    return this.repo.create({
+      ...current.value,
+      id: randomUUID(),
+      name: `${current.value.name} (copy)`.slice(0, 256),
+      schedule: { ...current.value.schedule, enabled: false },
+      createdAt: now,
+      createdBy: caller.name,
+      updatedAt: now,
+      updatedBy: caller.name,
+    });
+  }
+
+  /** Keeps the export but cuts it loose from its connection: inactive, unscheduled. */
+  async detach(caller: Caller, id: string, ifMatch: string | null): Promise<Stored<ExportRecord>> {
+    const current = await this.repo.get(id);
+    await this.assertCanManage(caller, current.value);
+    return this.repo.update(
+      {
+        ...current.value,
+        connectionId: null,
+        status: 'inactive',
+        schedule: { ...current.value.schedule, enabled: false },
+        updatedAt: new Date().toISOString(),
+        updatedBy: caller.name,
+      },
+      ifMatch ?? current.etag,
+    );
+  }
+}

@@ -1,0 +1,75 @@
+// The HTTP edge shared by every function: identity, JSON bodies, and errors → responses.
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { authenticate, type Caller } from './auth';
+import { AppError, badRequest, payloadTooLarge } from './errors';
+import { services, type Services } from './services';
+
+export const MAX_BODY_BYTES = 256 * 1024;
+
+export interface ApiCall {
+  request: HttpRequest;
+  context: InvocationContext;
+  caller: Caller;
+  app: Services;
+}
+
+export type ApiHandler = (call: ApiCall) => Promise<HttpResponseInit>;
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
+  return { status, jsonBody: body, headers: { 'Cache-Control': 'no-store', ...headers } };
+}
+
+/** A stored resource with its ETag in the header and the body. */
+export function withEtag<T extends object>(status: number, view: T, etag: string, headers: Record<string, string> = {}): HttpResponseInit {
+  return json(status, { ...view, etag }, { ETag: etag, ...headers });
+}
+
+export function errorResponse(error: AppError): HttpResponseInit {
+  return json(error.status, {
+    error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}), ...(error.details ?? {}) },
+  });
+}
+
+/** Reads a JSON object body, refusing oversized or malformed input with a clear 4xx. */
+export async function readJson(request: HttpRequest): Promise<unknown> {
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > MAX_BODY_BYTES) throw payloadTooLarge(MAX_BODY_BYTES);
+  const text = await request.text();
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw payloadTooLarge(MAX_BODY_BYTES);
+  if (text.trim() === '') throw badRequest('Request body is empty: send a JSON object', [{ path: '(body)', message: 'is required' }]);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw badRequest(`Request body is not valid JSON (${(e as Error).message})`, [{ path: '(body)', message: 'is not valid JSON' }]);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw badRequest('Request body must be a JSON object', [{ path: '(body)', message: 'must be a JSON object' }]);
+  }
+  return value;
+}
+
+export const ifMatch = (request: HttpRequest) => {
+  const v = request.headers.get('if-match');
+  return v && v !== '*' ? v : null;
+};
+
+/** Wraps a handler: authenticates the caller, maps errors; unexpected ones become a 500 with an id, never a stack. */
+export function api(handler: ApiHandler) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const app = services();
+      const caller = authenticate(request.headers, {
+        easyAuthEnabled: app.config.easyAuthEnabled,
+        trustPrincipalHeaderLocally: app.config.trustPrincipalHeaderLocally,
+        anonymousAdmin: app.config.anonymousAdmin,
+      });
+      await app.ready;
+      return await handler({ request, context, caller, app });
+    } catch (error) {
+      if (error instanceof AppError) return errorResponse(error);
+      context.error(`Unhandled error in ${context.functionName}: ${(error as Error)?.name}: ${(error as Error)?.message}`);
+      return json(500, { error: { code: 'internal_error', message: `Something went wrong; quote invocation ${context.invocationId} to support` } });
+    }
+  };
+}

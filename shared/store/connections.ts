@@ -1,0 +1,79 @@
+// Braze connections in Table Storage. Display names are unique: a name row sits in the same
+// partition as its connection, so create/rename/delete are single atomic transactions.
+import { TableTransaction, type TableClient } from '@azure/data-tables';
+import { conflict } from '../errors';
+import { statusOf, tableCall } from './table-errors';
+
+const PK = 'connection';
+const nameKey = (displayName: string) => `name:${displayName.trim().toLowerCase()}`;
+const rowKeyOf = (id: string) => `id:${id}`;
+
+export interface ConnectionRecord {
+  id: string;
+  displayName: string;
+  type: 'Braze';
+  restEndpoint: string;
+  baseUrl: string;
+  allowContributors: boolean;
+  /** Requests per 3 s this connection may use (Braze's default workspace limit is 3,000 per 3 s). */
+  requestBudget: number;
+  apiKey: { source: 'stored' | 'keyVaultReference'; reference: string; hint: string | null };
+  consent: { agreedAt: string; agreedBy: string };
+  createdAt: string;
+  createdBy: string;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+export interface Stored<T> {
+  value: T;
+  etag: string;
+}
+
+const nameTaken = (displayName: string) => conflict(`A connection named "${displayName}" already exists`);
+
+export class ConnectionsRepo {
+  constructor(private readonly table: TableClient) {}
+
+  async create(record: ConnectionRecord): Promise<Stored<ConnectionRecord>> {
+    const tx = new TableTransaction();
+    tx.createEntity({ partitionKey: PK, rowKey: rowKeyOf(record.id), kind: 'connection', data: JSON.stringify(record) });
+    tx.createEntity({ partitionKey: PK, rowKey: nameKey(record.displayName), kind: 'name', connectionId: record.id });
+    await tableCall('Connection', () => this.table.submitTransaction(tx.actions), () => nameTaken(record.displayName));
+    return this.get(record.id);
+  }
+
+  async get(id: string): Promise<Stored<ConnectionRecord>> {
+    const e = await tableCall('Connection', () => this.table.getEntity<{ data: string }>(PK, rowKeyOf(id)));
+    return { value: JSON.parse(e.data) as ConnectionRecord, etag: e.etag };
+  }
+
+  async list(): Promise<Stored<ConnectionRecord>[]> {
+    const out: Stored<ConnectionRecord>[] = [];
+    const rows = this.table.listEntities<{ data: string }>({
+      queryOptions: { filter: `PartitionKey eq '${PK}' and kind eq 'connection'` },
+    });
+    for await (const e of rows) out.push({ value: JSON.parse(e.data) as ConnectionRecord, etag: e.etag });
+    return out.sort((a, b) => a.value.displayName.localeCompare(b.value.displayName));
+  }
+
+  /** Replaces the record if `etag` still matches; moves the name row on rename. */
+  async update(before: ConnectionRecord, after: ConnectionRecord, etag: string): Promise<Stored<ConnectionRecord>> {
+    const tx = new TableTransaction();
+    tx.updateEntity({ partitionKey: PK, rowKey: rowKeyOf(after.id), kind: 'connection', data: JSON.stringify(after) }, 'Replace', { etag });
+    if (nameKey(before.displayName) !== nameKey(after.displayName)) {
+      tx.deleteEntity(PK, nameKey(before.displayName));
+      tx.createEntity({ partitionKey: PK, rowKey: nameKey(after.displayName), kind: 'name', connectionId: after.id });
+    }
+    await tableCall('Connection', () => this.table.submitTransaction(tx.actions), () => nameTaken(after.displayName));
+    return this.get(after.id);
+  }
+
+  async delete(record: ConnectionRecord, etag: string): Promise<void> {
+    // Batches cannot carry an ETag on delete: delete the record conditionally, then free its name.
+    await tableCall('Connection', () => this.table.deleteEntity(PK, rowKeyOf(record.id), { etag }));
+    await this.table.deleteEntity(PK, nameKey(record.displayName)).catch((e) => {
+      if (statusOf(e) !== 404) throw e;
+    });
+  }
+}

@@ -1,0 +1,64 @@
+// Export definitions in Table Storage (one row each; the definition as JSON, the connection id as a
+// column so "who uses this connection" is one query).
+import type { TableClient } from '@azure/data-tables';
+import { odata } from '@azure/data-tables';
+import type { ExportDefinition } from '../exports/schema';
+import type { Stored } from './connections';
+import { tableCall } from './table-errors';
+
+const PK = 'export';
+
+export interface ExportRecord extends ExportDefinition {
+  id: string;
+  /** `inactive` after detach: kept, but without a connection and never run. */
+  status: 'active' | 'inactive';
+  createdAt: string;
+  createdBy: string;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+interface ExportEntity {
+  data: string;
+  connectionId: string;
+}
+
+const toStored = (e: ExportEntity & { etag: string }): Stored<ExportRecord> => ({
+  value: JSON.parse(e.data) as ExportRecord,
+  etag: e.etag,
+});
+
+export class ExportsRepo {
+  constructor(private readonly table: TableClient) {}
+
+  private entity(record: ExportRecord) {
+    return { partitionKey: PK, rowKey: record.id, data: JSON.stringify(record), connectionId: record.connectionId ?? '' };
+  }
+
+  async create(record: ExportRecord): Promise<Stored<ExportRecord>> {
+    await tableCall('Export', () => this.table.createEntity(this.entity(record)));
+    return this.get(record.id);
+  }
+
+  async get(id: string): Promise<Stored<ExportRecord>> {
+    return toStored(await tableCall('Export', () => this.table.getEntity<ExportEntity>(PK, id)));
+  }
+
+  async list(filter?: { connectionId?: string }): Promise<Stored<ExportRecord>[]> {
+    const query = filter?.connectionId
+      ? odata`PartitionKey eq ${PK} and connectionId eq ${filter.connectionId}`
+      : odata`PartitionKey eq ${PK}`;
+    const out: Stored<ExportRecord>[] = [];
+    for await (const e of this.table.listEntities<ExportEntity>({ queryOptions: { filter: query } })) out.push(toStored(e));
+    return out.sort((a, b) => a.value.name.localeCompare(b.value.name) || a.value.id.localeCompare(b.value.id));
+  }
+
+  async update(record: ExportRecord, etag: string): Promise<Stored<ExportRecord>> {
+    await tableCall('Export', () => this.table.updateEntity(this.entity(record), 'Replace', { etag }));
+    return this.get(record.id);
+  }
+
+  async delete(id: string, etag: string): Promise<void> {
+    await tableCall('Export', () => this.table.deleteEntity(PK, id, { etag }));
+  }
+}
