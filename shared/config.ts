@@ -86,7 +86,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   const parsed = SettingsSchema.safeParse(env);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(settings)'}: ${i.message}`);
+    const lines = parsed.error.issues.map((i) => `  ${String(i.path[0] ?? '(settings)')}: ${i.message}`);
     throw new ConfigError(`Invalid app settings:\n${lines.join('\n')}`);
   }
   const s = parsed.data;

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../shared/config';
+
+const valid = {
+  AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+  CI_EXPORT_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true',
+  LOCAL_SECRET_KEY: Buffer.alloc(32, 1).toString('base64'),
+};
+
+describe('app settings', () => {
+  it('parses a working local configuration with defaults', () => {
+    const c = loadConfig(valid);
+    expect(c.scheduledRefreshSchedule).toBe('0 */5 * * * *');
+    expect(c.anonymousAdmin).toBe(false);
+    expect(c.easyAuthEnabled).toBe(false);
+  });
+
+  it('reads the committed local.settings.sample.json as valid', async () => {
+    const sample = (await import('../local.settings.sample.json')).default as { Values: Record<string, string> };
+    expect(() => loadConfig(sample.Values)).not.toThrow();
+  });
+
+  it.each([
+    [{ ...valid, AzureWebJobsStorage: undefined }, 'AzureWebJobsStorage'],
+    [{ ...valid, CI_EXPORT_STORAGE_CONNECTION_STRING: undefined }, 'CI_EXPORT_STORAGE_CONNECTION_STRING'],
+    [{ ...valid, LOCAL_SECRET_KEY: 'c2hvcnQ=' }, 'LOCAL_SECRET_KEY'],
+    [{ ...valid, LOCAL_SECRET_KEY: undefined }, 'KEY_VAULT_URI'],
+    [{ ...valid, SCHEDULED_REFRESH_SCHEDULE: '*/5 * * * *' }, 'SCHEDULED_REFRESH_SCHEDULE'],
+    [{ ...valid, LOCAL_ANONYMOUS_ADMIN: 'yes' }, 'LOCAL_ANONYMOUS_ADMIN'],
+    [{ ...valid, KEY_VAULT_URI: 'http://kv.example' }, 'KEY_VAULT_URI'],
+    [{ ...valid, LOCAL_EXTRA_BRAZE_HOSTS: 'http://127.0.0.1:80' }, 'LOCAL_EXTRA_BRAZE_HOSTS'],
+  ])('a missing or malformed setting fails naming it (%#)', (env, name) => {
+    expect(() => loadConfig(env)).toThrow(new RegExp(`${name}:`));
+  });
+
+  it('refuses local-only settings when running in Azure', () => {
+    const inAzure = { ...valid, LOCAL_SECRET_KEY: undefined, KEY_VAULT_URI: 'https://kv1.vault.azure.net', WEBSITE_INSTANCE_ID: 'abc' };
+    expect(() => loadConfig(inAzure)).not.toThrow();
+    expect(() => loadConfig({ ...inAzure, LOCAL_ANONYMOUS_ADMIN: 'true' })).toThrow(/LOCAL_ANONYMOUS_ADMIN: is for local runs only/);
+    expect(() => loadConfig({ ...inAzure, LOCAL_TRUST_PRINCIPAL_HEADER: 'true' })).toThrow(/LOCAL_TRUST_PRINCIPAL_HEADER/);
+    expect(() => loadConfig({ ...inAzure, LOCAL_EXTRA_BRAZE_HOSTS: '127.0.0.1:*' })).toThrow(/LOCAL_EXTRA_BRAZE_HOSTS/);
+  });
+
+  it('understands identity-based storage', () => {
+    const c = loadConfig({ ...valid, AzureWebJobsStorage: undefined, AzureWebJobsStorage__accountName: 'myappstore' });
+    expect(c.appStorage).toEqual({ accountName: 'myappstore', clientId: undefined });
+  });
+});
