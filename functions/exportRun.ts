@@ -1,10 +1,19 @@
 import { app } from '@azure/functions';
-import { api } from '../shared/http';
-import { AppError } from '../shared/errors';
+import { z } from 'zod';
+import { api, json, readJson } from '../shared/http';
+import { activeRunConflict } from '../shared/runs/service';
+import { parseInput } from '../shared/validation';
 
-/** POST /api/exports/{id}/run: queue a run (the export engine answers this). */
-export const exportRun = api(async () => {
-  throw new AppError(501, 'not_implemented', 'Runs come with the export engine');
+const RunOptions = z.strictObject({ fullSync: z.boolean().default(false) });
+
+/** POST /api/exports/{id}/run [{ "fullSync": true }]: 202 + Location of the queued run; 409 if one is going. */
+export const exportRun = api(async ({ request, caller, app: { runs } }) => {
+  const hasBody = Number(request.headers.get('content-length') ?? '0') > 0;
+  const options = parseInput(RunOptions, hasBody ? await readJson(request) : {});
+  const outcome = await runs.runNow(caller, request.params.id!, options.fullSync);
+  if ('active' in outcome) throw activeRunConflict(outcome.active);
+  const run = outcome.queued;
+  return json(202, { runId: run.id, status: run.status, location: `/api/runs/${run.id}` }, { Location: `/api/runs/${run.id}` });
 });
 
 app.http('exportRun', { methods: ['POST'], route: 'exports/{id}/run', authLevel: 'anonymous', handler: exportRun });

@@ -6,6 +6,13 @@ import { KeyVaultSecretStore, LocalEncryptedSecretStore, type SecretStore } from
 import { ConnectionsRepo } from './store/connections';
 import { createStorageClients, ensureStorage, TABLES, type StorageClients } from './store/clients';
 import { ExportsRepo } from './store/exports';
+import { ExportStateRepo } from './store/export-state';
+import { RunsRepo } from './store/runs';
+import { RunsService } from './runs/service';
+import { RunWorker } from './runs/worker';
+import { ScheduledRefresh } from './runs/scheduler';
+import { SyncStateStore } from './export/sync-state';
+import { CONTAINERS } from './store/clients';
 
 export interface Services {
   config: AppConfig;
@@ -13,6 +20,9 @@ export interface Services {
   secrets: SecretStore;
   connections: ConnectionsService;
   exports: ExportsService;
+  runs: RunsService;
+  worker: RunWorker;
+  scheduler: ScheduledRefresh;
   /** Resolves once tables, containers and the queue exist. */
   ready: Promise<void>;
 }
@@ -22,11 +32,34 @@ export function createServices(config: AppConfig): Services {
   const secrets: SecretStore =
     'keyVaultUri' in config.secrets ? new KeyVaultSecretStore(config.secrets.keyVaultUri) : new LocalEncryptedSecretStore(config.secrets.localKey);
   const exportsRepo = new ExportsRepo(storage.table(TABLES.exports));
-  const connections = new ConnectionsService(new ConnectionsRepo(storage.table(TABLES.connections)), exportsRepo, secrets, config.extraBrazeHosts);
-  const exports = new ExportsService(exportsRepo, connections);
+  const stateRepo = new ExportStateRepo(storage.table(TABLES.exports));
+  const runsRepo = new RunsRepo(storage.table(TABLES.runs));
+  const connectionsRepo = new ConnectionsRepo(storage.table(TABLES.connections));
+  const connections = new ConnectionsService(connectionsRepo, exportsRepo, secrets, config.extraBrazeHosts);
+  const exports = new ExportsService(exportsRepo, connections, {
+    lastRunOf: async (id) => (await stateRepo.get(id))?.value.lastRun ?? null,
+    activeRunOf: async (id) => (await stateRepo.get(id))?.value.activeRunId ?? null,
+    forget: async (id) => {
+      await stateRepo.delete(id);
+      await new SyncStateStore(storage.appBlobs.getContainerClient(CONTAINERS.state), id).clear();
+    },
+  });
+  const runs = new RunsService(runsRepo, exportsRepo, stateRepo, connections, storage.runQueue);
+  const worker = new RunWorker({
+    runs: runsRepo,
+    exports: exportsRepo,
+    state: stateRepo,
+    connections: connectionsRepo,
+    secrets,
+    appBlobs: storage.appBlobs,
+    ciBlobs: storage.ciBlobs,
+    runsService: runs,
+    timeBudgetMs: config.workerTimeBudgetMs,
+  });
+  const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, storage.ciBlobs);
   const ready = ensureStorage(storage);
   ready.catch(() => undefined); // surfaced by the first request that awaits it
-  return { config, storage, secrets, connections, exports, ready };
+  return { config, storage, secrets, connections, exports, runs, worker, scheduler, ready };
 }
 
 let current: Services | undefined;

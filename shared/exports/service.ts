@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { requireRole, type Caller } from '../auth';
 import type { ConnectionsService } from '../connections/service';
-import { forbidden } from '../errors';
+import { conflict, forbidden } from '../errors';
 import type { Stored } from '../store/connections';
 import type { ExportRecord, ExportsRepo } from '../store/exports';
 import { parseInput } from '../validation';
@@ -12,7 +12,12 @@ export class ExportsService {
   constructor(
     private readonly repo: ExportsRepo,
     private readonly connections: ConnectionsService,
-    private readonly lastRunOf?: (exportId: string) => Promise<unknown>,
+    private readonly runState: {
+      lastRunOf(exportId: string): Promise<unknown>;
+      activeRunOf(exportId: string): Promise<string | null>;
+      /** Drops the export's run bookkeeping and sync state once it is deleted. */
+      forget(exportId: string): Promise<void>;
+    },
   ) {}
 
   list(): Promise<Stored<ExportRecord>[]> {
@@ -21,7 +26,7 @@ export class ExportsService {
 
   /** What GET shows: the definition plus the last run's summary. */
   async view(record: ExportRecord): Promise<ExportRecord & { lastRun: unknown }> {
-    return { ...record, lastRun: this.lastRunOf ? await this.lastRunOf(record.id) : null };
+    return { ...record, lastRun: await this.runState.lastRunOf(record.id) };
   }
 
   async listViews(): Promise<(ExportRecord & { lastRun: unknown; etag: string })[]> {
@@ -87,7 +92,10 @@ export class ExportsService {
   async delete(caller: Caller, id: string, ifMatch: string | null): Promise<void> {
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
+    const active = await this.runState.activeRunOf(id);
+    if (active) throw conflict('A run of this export is going; wait for it to finish before deleting', { activeRun: { id: active, location: `/api/runs/${active}` } });
     await this.repo.delete(id, ifMatch ?? current.etag);
+    await this.runState.forget(id);
   }
 
   /** A copy with its schedule off, so two exports never start sending the same data by surprise. */

@@ -1,0 +1,7 @@
+import { app } from '@azure/functions';
+import { api, json } from '../shared/http';
+
+/** GET /api/exports/{id}/runs: the export's runs, newest first (all roles). */
+export const exportRuns = api(async ({ request, app: { runs } }) => json(200, { value: await runs.listForExport(request.params.id!) }));
+
+app.http('exportRuns', { methods: ['GET'], route: 'exports/{id}/runs', authLevel: 'anonymous', handler: exportRuns });

@@ -1,0 +1,20 @@
+import { app, type InvocationContext } from '@azure/functions';
+import { z } from 'zod';
+import { RUN_QUEUE } from '../shared/store/clients';
+import { services } from '../shared/services';
+
+const RunMessage = z.object({ runId: z.string().min(1).max(200) });
+
+/** Queue worker: executes (or continues) one run. A throw lets the queue retry; the run resumes from its checkpoint. */
+export async function exportWorker(message: unknown, context: InvocationContext): Promise<void> {
+  const parsed = RunMessage.safeParse(message);
+  if (!parsed.success) {
+    context.error(`exportWorker: ignoring a message that is not {"runId": ...}`);
+    return;
+  }
+  const app = services();
+  await app.ready;
+  await app.worker.execute(parsed.data.runId, (line) => context.log(line));
+}
+
+app.storageQueue('exportWorker', { queueName: RUN_QUEUE, connection: 'AzureWebJobsStorage', handler: exportWorker });

@@ -1,0 +1,295 @@
+// A Braze-compatible sandbox: a real HTTP server on loopback that implements POST /users/track as
+// Braze documents it (../shared/reference/braze-users-track.md), keeps profiles in memory, and
+// can be told to misbehave. Used by tests, the demo and the benchmark; never by production code.
+//
+//   POST /users/track                 Bearer key; ≤ 75 objects; one identifier per object; null removes
+//   GET  /sandbox/profiles            every stored profile (identifier + attributes)
+//   GET  /sandbox/stats               request counts by status, objects processed, concurrency seen
+//   POST /sandbox/faults              { rateLimitForMs, fail5xx, slowMs, dropConnections, revokeKey, errorStatusFor }
+//   POST /sandbox/reset               forget profiles, stats and faults
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+export interface SandboxOptions {
+  port?: number;
+  /** Valid REST API keys and whether each has the users.track permission. */
+  keys?: Record<string, { usersTrack: boolean }>;
+  /** Requests allowed per window (Braze default 3,000 per 3 s). */
+  rateLimit?: number;
+  rateWindowMs?: number;
+  /** Keep profiles (off for very large benchmarks: counts only). */
+  storeProfiles?: boolean;
+}
+
+export interface Faults {
+  /** Answer every request with 429 until this many ms from now. */
+  rateLimitForMs?: number;
+  /** Answer the next N requests with 503. */
+  fail5xx?: number;
+  /** Delay every answer by this many ms. */
+  slowMs?: number;
+  /** Destroy the socket of the next N requests without answering. */
+  dropConnections?: number;
+  /** Treat every key as invalid (401) from now on. */
+  revokeKey?: boolean;
+}
+
+export interface SandboxProfile {
+  identifier: { external_id?: string; user_alias?: { alias_name: string; alias_label: string }; braze_id?: string; email?: string };
+  attributes: Record<string, unknown>;
+  updates: number;
+}
+
+export interface SandboxStats {
+  requests: number;
+  byStatus: Record<string, number>;
+  objectsProcessed: number;
+  maxConcurrent: number;
+  /** Objects for a user that arrived while another request for that user was in flight. */
+  concurrentUserWrites: number;
+}
+
+const IDENTIFIER_KEYS = ['external_id', 'user_alias', 'braze_id'] as const;
+const MAX_OBJECTS = 75;
+const MAX_BODY = 4 * 1024 * 1024;
+const MAX_OBJECT_BYTES = 100 * 1024;
+
+export class BrazeSandbox {
+  readonly profiles = new Map<string, SandboxProfile>();
+  stats: SandboxStats = { requests: 0, byStatus: {}, objectsProcessed: 0, maxConcurrent: 0, concurrentUserWrites: 0 };
+  faults: Faults & { rateLimitedUntil?: number } = {};
+  private server?: Server;
+  private inFlight = 0;
+  private inFlightUsers = new Map<string, number>();
+  private window = { start: 0, used: 0 };
+  private readonly keys: Record<string, { usersTrack: boolean }>;
+  private readonly limit: number;
+  private readonly windowMs: number;
+  private readonly store: boolean;
+  url = '';
+
+  constructor(options: SandboxOptions = {}) {
+    this.keys = options.keys ?? { 'sandbox-key': { usersTrack: true } };
+    this.limit = options.rateLimit ?? 3000;
+    this.windowMs = options.rateWindowMs ?? 3000;
+    this.store = options.storeProfiles ?? true;
+  }
+
+  async start(port = 0): Promise<string> {
+    this.server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+      this.handle(req, res).catch(() => {
+        if (!res.headersSent) this.reply(res, 500, { message: 'Internal Server Error' });
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    const address = this.server.address();
+    this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : port}`;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  setFaults(faults: Faults): void {
+    this.faults = { ...this.faults, ...faults };
+    if (faults.rateLimitForMs) this.faults.rateLimitedUntil = Date.now() + faults.rateLimitForMs;
+  }
+
+  reset(): void {
+    this.profiles.clear();
+    this.stats = { requests: 0, byStatus: {}, objectsProcessed: 0, maxConcurrent: 0, concurrentUserWrites: 0 };
+    this.faults = {};
+    this.window = { start: 0, used: 0 };
+  }
+
+  /** Profiles keyed like Braze would find them: `external_id:<id>` or `alias:<label>:<name>`. */
+  profileList(): SandboxProfile[] {
+    return [...this.profiles.values()];
+  }
+
+  private reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, counted = true): void {
+    if (counted) this.stats.byStatus[status] = (this.stats.byStatus[status] ?? 0) + 1;
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  }
+
+  private async readBody(req: IncomingMessage): Promise<Buffer | null> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > MAX_BODY) return null;
+      chunks.push(c as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    if (url.pathname.startsWith('/sandbox/')) return this.control(req, res, url.pathname);
+    if (url.pathname !== '/users/track' || req.method !== 'POST') {
+      return this.reply(res, 404, { message: 'Not Found' }, {}, false);
+    }
+    this.stats.requests++;
+    this.inFlight++;
+    this.stats.maxConcurrent = Math.max(this.stats.maxConcurrent, this.inFlight);
+    try {
+      await this.track(req, res);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private rateHeaders(): Record<string, string> {
+    return {
+      'X-RateLimit-Limit': String(this.limit),
+      'X-RateLimit-Remaining': String(Math.max(0, this.limit - this.window.used)),
+      'X-RateLimit-Reset': String(Math.ceil((this.window.start + this.windowMs) / 1000)),
+    };
+  }
+
+  private async track(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await this.readBody(req);
+    if (this.faults.dropConnections && this.faults.dropConnections > 0) {
+      this.faults.dropConnections--;
+      req.socket.destroy();
+      return;
+    }
+    if (this.faults.slowMs) await new Promise((r) => setTimeout(r, this.faults.slowMs));
+
+    const auth = req.headers.authorization ?? '';
+    const key = /^Bearer (.+)$/.exec(auth)?.[1];
+    const grant = key ? this.keys[key] : undefined;
+    if (!grant || this.faults.revokeKey) return this.reply(res, 401, { message: 'Invalid API key' });
+    if (!grant.usersTrack) return this.reply(res, 403, { message: 'This API key does not have permission users.track' });
+
+    const now = Date.now();
+    if (now - this.window.start >= this.windowMs) this.window = { start: now, used: 0 };
+    if (this.faults.rateLimitedUntil && now < this.faults.rateLimitedUntil) {
+      const retryAfter = Math.ceil((this.faults.rateLimitedUntil - now) / 1000);
+      return this.reply(res, 429, { message: 'Rate limit exceeded' }, { ...this.rateHeaders(), 'X-RateLimit-Remaining': '0', 'X-RateLimit-Retry-After': String(retryAfter) });
+    }
+    this.window.used++;
+    if (this.window.used > this.limit) {
+      const headers = this.rateHeaders();
+      return this.reply(res, 429, { message: 'Rate limit exceeded' }, { ...headers, 'X-RateLimit-Retry-After': String(Math.max(1, Number(headers['X-RateLimit-Reset']) - Math.floor(now / 1000))) });
+    }
+    if (this.faults.fail5xx && this.faults.fail5xx > 0) {
+      this.faults.fail5xx--;
+      return this.reply(res, 503, { message: 'Service Unavailable' }, this.rateHeaders());
+    }
+    if (body === null) return this.reply(res, 400, { message: 'Request body too large' }, this.rateHeaders());
+
+    let payload: { attributes?: unknown; events?: unknown; purchases?: unknown };
+    try {
+      payload = JSON.parse(body.toString('utf8'));
+    } catch {
+      return this.reply(res, 400, { message: 'Invalid JSON' }, this.rateHeaders());
+    }
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
+      return this.reply(res, 400, { message: 'Request body must be an object' }, this.rateHeaders());
+    }
+    const arrays = ['attributes', 'events', 'purchases'] as const;
+    for (const a of arrays) {
+      if (payload[a] !== undefined && !Array.isArray(payload[a])) return this.reply(res, 400, { message: `${a} must be an array` }, this.rateHeaders());
+    }
+    const attributes = (payload.attributes ?? []) as unknown[];
+    const total = arrays.reduce((n, a) => n + ((payload[a] as unknown[] | undefined)?.length ?? 0), 0);
+    if (total === 0) return this.reply(res, 400, { message: 'No attributes, events or purchases in request' }, this.rateHeaders());
+    if (total > MAX_OBJECTS) return this.reply(res, 400, { message: `Too many objects: ${total} > ${MAX_OBJECTS}` }, this.rateHeaders());
+    // Braze refuses a whole batch when an object is not an object at all.
+    if (attributes.some((o) => !o || typeof o !== 'object' || Array.isArray(o))) {
+      return this.reply(res, 400, { message: 'Each attributes entry must be an object' }, this.rateHeaders());
+    }
+
+    const errors: { type: string; input_array: string; index: number }[] = [];
+    const userKeys: string[] = [];
+    let processed = 0;
+    attributes.forEach((raw, index) => {
+      const obj = raw as Record<string, unknown>;
+      const idKeys = IDENTIFIER_KEYS.filter((k) => obj[k] !== undefined);
+      let userKey: string | undefined;
+      if (idKeys.length > 1) return errors.push({ type: "Received multiple identifiers ('external_id', 'user_alias', 'braze_id') for the same object", input_array: 'attributes', index });
+      if (Buffer.byteLength(JSON.stringify(obj)) > MAX_OBJECT_BYTES) return errors.push({ type: 'Object exceeds 100 KB', input_array: 'attributes', index });
+      if (idKeys[0] === 'external_id') {
+        if (typeof obj.external_id !== 'string' || obj.external_id === '') return errors.push({ type: "'external_id' must be a non-empty string", input_array: 'attributes', index });
+        userKey = `external_id:${obj.external_id}`;
+      } else if (idKeys[0] === 'user_alias') {
+        const a = obj.user_alias as { alias_name?: unknown; alias_label?: unknown };
+        if (!a || typeof a.alias_name !== 'string' || typeof a.alias_label !== 'string' || !a.alias_name || !a.alias_label) {
+          return errors.push({ type: "'user_alias' must have 'alias_name' and 'alias_label'", input_array: 'attributes', index });
+        }
+        userKey = `alias:${a.alias_label}:${a.alias_name}`;
+      } else if (idKeys[0] === 'braze_id') {
+        userKey = `braze_id:${String(obj.braze_id)}`;
+      } else if (typeof obj.email === 'string') {
+        userKey = `email:${obj.email.toLowerCase()}`;
+      } else {
+        return errors.push({ type: "Missing identifier: one of 'external_id', 'user_alias', 'braze_id' or 'email' is required", input_array: 'attributes', index });
+      }
+      if (typeof obj.email === 'string' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(obj.email)) {
+        return errors.push({ type: `Invalid email address`, input_array: 'attributes', index });
+      }
+      const badName = Object.keys(obj).find((k) => k.startsWith('$'));
+      if (badName) return errors.push({ type: `Invalid attribute name '${badName}'`, input_array: 'attributes', index });
+
+      if ((this.inFlightUsers.get(userKey) ?? 0) > 0) this.stats.concurrentUserWrites++;
+      this.inFlightUsers.set(userKey, (this.inFlightUsers.get(userKey) ?? 0) + 1);
+      userKeys.push(userKey);
+
+      const updateExistingOnly = obj._update_existing_only ?? (idKeys[0] === 'user_alias');
+      const existing = this.profiles.get(userKey);
+      if (!existing && updateExistingOnly === true) return; // Braze skips, no error
+      processed++;
+      if (!this.store) return;
+      const profile: SandboxProfile = existing ?? { identifier: {}, attributes: {}, updates: 0 };
+      if (idKeys[0]) (profile.identifier as Record<string, unknown>)[idKeys[0]] = obj[idKeys[0]];
+      else profile.identifier.email = obj.email as string;
+      for (const [k, v] of Object.entries(obj)) {
+        if ((IDENTIFIER_KEYS as readonly string[]).includes(k) || k === '_update_existing_only') continue;
+        if (v === null) delete profile.attributes[k];
+        else if (v && typeof v === 'object' && !Array.isArray(v) && ('add' in v || 'remove' in v)) {
+          const current = Array.isArray(profile.attributes[k]) ? (profile.attributes[k] as unknown[]) : [];
+          const { add = [], remove = [] } = v as { add?: unknown[]; remove?: unknown[] };
+          profile.attributes[k] = [...current.filter((x) => !remove.includes(x)), ...add];
+        } else profile.attributes[k] = v;
+      }
+      profile.updates++;
+      this.profiles.set(userKey, profile);
+    });
+    // Hold the users "in flight" for the length of this request, then release them.
+    await new Promise((r) => setImmediate(r));
+    for (const k of userKeys) this.inFlightUsers.set(k, (this.inFlightUsers.get(k) ?? 1) - 1);
+    this.stats.objectsProcessed += processed;
+    this.reply(res, 201, { message: 'success', attributes_processed: processed, ...(errors.length ? { errors } : {}) }, this.rateHeaders());
+  }
+
+  private async control(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (path === '/sandbox/profiles' && req.method === 'GET') return this.reply(res, 200, { profiles: this.profileList() }, {}, false);
+    if (path === '/sandbox/stats' && req.method === 'GET') return this.reply(res, 200, { ...this.stats, profiles: this.profiles.size }, {}, false);
+    if (path === '/sandbox/reset' && req.method === 'POST') {
+      this.reset();
+      return this.reply(res, 200, { ok: true }, {}, false);
+    }
+    if (path === '/sandbox/faults' && req.method === 'POST') {
+      const body = await this.readBody(req);
+      try {
+        this.setFaults(JSON.parse(body?.toString('utf8') || '{}') as Faults);
+      } catch {
+        return this.reply(res, 400, { message: 'faults must be JSON' }, {}, false);
+      }
+      return this.reply(res, 200, { faults: this.faults }, {}, false);
+    }
+    this.reply(res, 404, { message: 'Not Found' }, {}, false);
+  }
+}
+
+if (require.main === module) {
+  const port = Number(process.argv[2] ?? process.env.BRAZE_SANDBOX_PORT ?? 4010);
+  const sandbox = new BrazeSandbox({ storeProfiles: process.env.BRAZE_SANDBOX_STORE !== 'false' });
+  sandbox.start(port).then((url) => console.log(`Braze sandbox listening on ${url} (API key: sandbox-key)`));
+}

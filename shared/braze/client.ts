@@ -1,0 +1,177 @@
+// The transport to Braze's POST /users/track: one batch of ≤ 75 attributes objects in, one outcome
+// per object out. Retries 5xx/timeouts/resets with backoff and jitter, waits out 429s as the
+// headers say, splits a 400 batch to isolate the bad objects, maps 2xx errors[].index back onto
+// the objects actually sent, and stops the run on 401/403 naming the permission.
+import type { RequestBudget } from './request-budget';
+
+export const MAX_OBJECTS_PER_REQUEST = 75;
+
+export type BrazeObject = Record<string, unknown>;
+export type Outcome = { status: 'sent' } | { status: 'rejected' | 'failed'; reason: string };
+
+/** 401/403/404: nothing will work until a person fixes the connection. */
+export class BrazeFatalError extends Error {
+  constructor(
+    message: string,
+    readonly httpStatus: number,
+  ) {
+    super(message);
+    this.name = 'BrazeFatalError';
+  }
+}
+
+export interface RequestCounts {
+  sent: number;
+  retried: number;
+  rateLimited: number;
+}
+
+export interface BrazeClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  budget: RequestBudget;
+  maxAttempts?: number;
+  timeoutMs?: number;
+  /** Longest total wait on 429s for one batch before its objects count as failed. */
+  maxRateLimitWaitMs?: number;
+  backoffBaseMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const header = (h: Headers, name: string) => h.get(name); // Headers.get is case-insensitive
+
+function numberHeader(h: Headers, name: string): number | null {
+  const v = header(h, name);
+  if (v === null || v.trim() === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+function describeNetworkError(e: unknown): string {
+  const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return 'timed out';
+  return err?.cause?.code ?? err?.cause?.message ?? err?.message ?? 'network error';
+}
+
+export class BrazeClient {
+  readonly requests: RequestCounts = { sent: 0, retried: 0, rateLimited: 0 };
+  private readonly url: string;
+  private readonly maxAttempts: number;
+  private readonly timeoutMs: number;
+  private readonly maxRateLimitWaitMs: number;
+  private readonly backoffBaseMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly options: BrazeClientOptions) {
+    this.url = `${options.baseUrl.replace(/\/$/, '')}/users/track`;
+    this.maxAttempts = options.maxAttempts ?? 6;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 15 * 60_000;
+    this.backoffBaseMs = options.backoffBaseMs ?? 500;
+    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  /** Sends one batch; resolves with an outcome per object, in order. Throws BrazeFatalError. */
+  async track(objects: BrazeObject[]): Promise<Outcome[]> {
+    if (objects.length === 0) return [];
+    if (objects.length > MAX_OBJECTS_PER_REQUEST) throw new Error(`at most ${MAX_OBJECTS_PER_REQUEST} objects per request`);
+    const body = JSON.stringify({ attributes: objects });
+    let attempt = 0;
+    let rateLimitedWait = 0;
+    let lastProblem = '';
+    let waitedForWindow = false;
+    for (;;) {
+      if (attempt >= this.maxAttempts) return objects.map(() => ({ status: 'failed', reason: `Braze unavailable after ${attempt} attempts (${lastProblem})` }));
+      if (waitedForWindow) {
+        this.requests.retried++;
+        waitedForWindow = false; // the budget's pause did the waiting
+      } else if (attempt > 0) {
+        this.requests.retried++;
+        const cap = Math.min(30_000, this.backoffBaseMs * 2 ** (attempt - 1));
+        await this.sleep(cap / 2 + Math.random() * (cap / 2)); // backoff with jitter
+      }
+      attempt++;
+      await this.options.budget.acquire();
+      let res: Response;
+      let text: string;
+      try {
+        this.requests.sent++;
+        res = await fetch(this.url, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${this.options.apiKey}`, 'Content-Type': 'application/json' },
+          body,
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        text = await res.text();
+      } catch (e) {
+        lastProblem = describeNetworkError(e);
+        continue;
+      } finally {
+        this.options.budget.release();
+      }
+      const resetSec = numberHeader(res.headers, 'x-ratelimit-reset');
+      this.options.budget.observe(numberHeader(res.headers, 'x-ratelimit-remaining'), resetSec === null ? null : resetSec * 1000);
+
+      if (res.status === 429) {
+        this.requests.rateLimited++;
+        attempt--; // waiting for the window is not a failed attempt
+        const retryAfter = numberHeader(res.headers, 'x-ratelimit-retry-after') ?? numberHeader(res.headers, 'retry-after');
+        const until = retryAfter !== null ? Date.now() + retryAfter * 1000 : resetSec !== null ? resetSec * 1000 : Date.now() + 1000;
+        const wait = Math.max(50, until - Date.now());
+        rateLimitedWait += wait;
+        if (rateLimitedWait > this.maxRateLimitWaitMs) {
+          return objects.map(() => ({ status: 'failed', reason: 'Braze kept answering 429 (rate limited) for too long' }));
+        }
+        this.options.budget.rateLimited(Date.now() + wait);
+        waitedForWindow = true;
+        continue;
+      }
+      if (res.status === 401) throw new BrazeFatalError('Braze rejected the API key (401 Unauthorized): the key is invalid or was revoked; update the connection with a valid REST API key that has the users.track permission', 401);
+      if (res.status === 403) throw new BrazeFatalError('Braze refused the request (403 Forbidden): the REST API key lacks the users.track permission; add users.track to the key in Braze (Settings → API Keys)', 403);
+      if (res.status === 404) throw new BrazeFatalError(`Braze answered 404 for ${new URL(this.url).host}/users/track: check the connection's REST endpoint`, 404);
+      if (res.status === 400 || res.status === 413) return this.isolate(objects, res.status, text);
+      if (res.status >= 200 && res.status < 300) return this.outcomes(objects, text);
+      lastProblem = `HTTP ${res.status}`;
+    }
+  }
+
+  /** A refused batch: halve it until the objects Braze refuses stand alone. */
+  private async isolate(objects: BrazeObject[], status: number, text: string): Promise<Outcome[]> {
+    if (objects.length === 1) return [{ status: 'rejected', reason: `Braze refused the object (${status}: ${brazeMessage(text)})` }];
+    const mid = Math.ceil(objects.length / 2);
+    const [a, b] = await Promise.all([this.track(objects.slice(0, mid)), this.track(objects.slice(mid))]);
+    return [...a, ...b];
+  }
+
+  private outcomes(objects: BrazeObject[], text: string): Outcome[] {
+    let parsed: { message?: unknown; errors?: { type?: unknown; input_array?: unknown; index?: unknown }[] };
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return objects.map(() => ({ status: 'failed', reason: 'Braze answered 2xx with an unreadable body; not counted as delivered' }));
+    }
+    if (parsed.message !== 'success') {
+      return objects.map(() => ({ status: 'failed', reason: `Braze answered "${String(parsed.message).slice(0, 200)}"; not counted as delivered` }));
+    }
+    const out: Outcome[] = objects.map(() => ({ status: 'sent' }));
+    for (const err of parsed.errors ?? []) {
+      const index = err.index;
+      const inArray = err.input_array === undefined || err.input_array === 'attributes';
+      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= objects.length || !inArray) {
+        // An error we cannot pin on one object puts the whole batch in doubt.
+        return objects.map(() => ({ status: 'failed', reason: `Braze reported an error without a usable index (${String(err.type).slice(0, 200)})` }));
+      }
+      out[index] = { status: 'rejected', reason: `Braze: ${String(err.type ?? 'error').slice(0, 300)}` };
+    }
+    return out;
+  }
+}
+
+function brazeMessage(text: string): string {
+  try {
+    const m = (JSON.parse(text) as { message?: unknown }).message;
+    return typeof m === 'string' ? m.slice(0, 300) : 'no message';
+  } catch {
+    return text.slice(0, 200) || 'no message';
+  }
+}

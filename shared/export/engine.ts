@@ -1,0 +1,368 @@
+// The export engine: one run of one export over one snapshot.
+//   1. Partition: stream every CSV partition, map rows to partial profiles, spill them to temp
+//      files by hash bucket of the profile key (memory does not grow with the snapshot).
+//   2. Per bucket: merge each profile across segments, diff against the sync state, send only what
+//      changed (plus `null` membership for profiles that left), then record what Braze accepted.
+// Counts hold `profiles = sent + unchanged + rejected + failed` at every checkpoint.
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import type { BlobServiceClient } from '@azure/storage-blob';
+import { BrazeFatalError, MAX_OBJECTS_PER_REQUEST, type BrazeClient, type BrazeObject, type Outcome } from '../braze/client';
+import type { ExportDefinition } from '../exports/schema';
+import { csvEvents } from '../snapshot/csv-rows';
+import type { Snapshot } from '../snapshot/locate';
+import { identityOf, leaverObject, mergePartials, RowMapper, toBrazeObject, type PartialProfile } from './profile';
+import { bucketOf, chooseBucketCount, fingerprint, type BucketState, type SyncStateStore } from './sync-state';
+
+export interface RunCounts {
+  rowsRead: number;
+  profiles: number;
+  unchanged: number;
+  sent: number;
+  removed: number;
+  rejected: number;
+  failed: number;
+  removalsFailed: number;
+}
+
+/** What finished buckets add up to: carried across a resumed run's attempts. */
+export interface BucketCounts {
+  profiles: number;
+  unchanged: number;
+  sent: number;
+  removed: number;
+  rejected: number;
+  failed: number;
+  removalsFailed: number;
+}
+
+export interface RejectedRow {
+  segment: string;
+  partition: string;
+  line: number | '';
+  profileId: string;
+  reason: string;
+}
+
+/** What a run has done so far; persisted at each checkpoint and shown by GET /api/runs/{id}. */
+export interface RunProgress {
+  phase: 'reading' | 'sending' | 'done';
+  counts: RunCounts;
+  requests: { sent: number; retried: number; rateLimited: number };
+  segments: Record<string, { rows: number }>;
+  omittedAttributes: Record<string, number>;
+  buckets: { total: number; done: number[] };
+  bucketCounts: BucketCounts;
+  warnings: string[];
+}
+
+export interface EngineInput {
+  definition: ExportDefinition;
+  snapshot: Snapshot;
+  ciBlobs: BlobServiceClient;
+  state: SyncStateStore;
+  braze: BrazeClient;
+  fullSync: boolean;
+  /** Counts of buckets finished by an earlier attempt of this run (resume). */
+  resumeFrom?: Pick<RunProgress, 'buckets' | 'bucketCounts' | 'requests' | 'omittedAttributes'>;
+  onProgress?: (progress: RunProgress) => Promise<void> | void;
+  /** Asked between buckets: true = stop now (time box), the caller re-queues the continuation. */
+  shouldYield?: () => boolean;
+  /** Batches in flight at once (the request budget paces them). */
+  concurrency?: number;
+  tempRoot?: string;
+}
+
+export interface EngineResult {
+  progress: RunProgress;
+  rejectedRows: RejectedRow[];
+  rejectedRowsTotal: number;
+  /** false when the run stopped early to be continued. */
+  complete: boolean;
+}
+
+/** The run cannot go on (bad mapping, bad key…): nothing more is sent; the message is for the user. */
+export class RunAborted extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunAborted';
+  }
+}
+
+const MAX_REPORT_ROWS = 50_000;
+const PROGRESS_EVERY_MS = 1000;
+
+/** Settings whose change makes earlier fingerprints meaningless for this export. */
+export const definitionFingerprint = (d: ExportDefinition) =>
+  fingerprint({ m: d.matching, s: d.segments, b: d.membership, id: d.brazeSegmentApiId });
+
+const emptyCounts = (): RunCounts => ({ rowsRead: 0, profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0 });
+const emptyBucketCounts = (): BucketCounts => ({ profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0 });
+
+export async function runExport(input: EngineInput): Promise<EngineResult> {
+  const { definition: def, snapshot } = input;
+  const manifest = await input.state.readManifest();
+  const bucketCount = input.resumeFrom?.buckets.total ?? manifest?.bucketCount ?? chooseBucketCount(snapshot.totalBytes);
+  if (!manifest || manifest.bucketCount !== bucketCount) await input.state.writeManifest({ version: 1, bucketCount });
+
+  const progress: RunProgress = {
+    phase: 'reading',
+    counts: emptyCounts(),
+    requests: { sent: 0, retried: 0, rateLimited: 0 },
+    segments: Object.fromEntries(def.segments.map((s) => [s, { rows: 0 }])),
+    omittedAttributes: { ...(input.resumeFrom?.omittedAttributes ?? {}) },
+    buckets: { total: bucketCount, done: [...(input.resumeFrom?.buckets.done ?? [])] },
+    bucketCounts: emptyBucketCounts(),
+    warnings: [],
+  };
+  const rejectedRows: RejectedRow[] = [];
+  let rejectedRowsTotal = 0;
+  const reject = (row: RejectedRow) => {
+    rejectedRowsTotal++;
+    if (rejectedRows.length < MAX_REPORT_ROWS) rejectedRows.push(row);
+  };
+
+  let lastReport = 0;
+  const report = async (force = false) => {
+    const b = input.braze.requests;
+    const base = input.resumeFrom?.requests ?? { sent: 0, retried: 0, rateLimited: 0 };
+    progress.requests = { sent: base.sent + b.sent, retried: base.retried + b.retried, rateLimited: base.rateLimited + b.rateLimited };
+    if (!input.onProgress || (!force && Date.now() - lastReport < PROGRESS_EVERY_MS)) return;
+    lastReport = Date.now();
+    await input.onProgress(progress);
+  };
+
+  const tempDir = mkdtempSync(path.join(input.tempRoot ?? os.tmpdir(), 'ci-braze-run-'));
+  try {
+    // ---- 1. Partition the snapshot by profile key -------------------------------------------
+    const done = new Set(progress.buckets.done);
+    const spill = new BucketFiles(tempDir, bucketCount);
+    let rowsRead = 0;
+    let rowsRejected = 0;
+    const foundFields = new Set<string>();
+    const missingFields = new Map<string, string>();
+    const container = input.ciBlobs.getContainerClient(def.source.container);
+    const newMapper = (segment: string, segIndex: number, columns: { name: string; dataType?: string }[]) => {
+      const mapper = new RowMapper(def, segIndex, columns);
+      if (mapper.problems.some((p) => p.field === 'matching.profileId')) {
+        throw new RunAborted(
+          `Segment "${segment}" has no column "${def.matching.profileId}" (matching.profileId); its columns are: ${columns.map((c) => c.name).join(', ')}`,
+        );
+      }
+      for (const p of mapper.problems) missingFields.set(p.field, p.column);
+      for (const f of mapper.mappedFields) foundFields.add(f);
+      return mapper;
+    };
+    for (const table of snapshot.tables) {
+      const segIndex = def.segments.indexOf(table.segment);
+      for (const partition of table.partitions) {
+        const partitionName = partition.blobName.split('/').pop()!;
+        const download = await container.getBlobClient(partition.blobName).download();
+        let mapper = table.columns.length ? newMapper(table.segment, segIndex, table.columns) : null;
+        const events = csvEvents(download.readableStreamBody as Readable, {
+          delimiter: partition.delimiter,
+          hasHeader: partition.hasHeader,
+          columns: table.columns.map((c) => c.name),
+        });
+        for await (const ev of events) {
+          if (ev.kind === 'header') {
+            // The file's own header wins for column order; model.json still gives the types.
+            const typeOf = (name: string) => table.columns.find((c) => c.name.toLowerCase() === name.toLowerCase())?.dataType;
+            mapper = newMapper(table.segment, segIndex, ev.columns.map((name) => ({ name, dataType: typeOf(name) })));
+            continue;
+          }
+          if (!mapper) throw new RunAborted(`Partition ${partition.blobName} has no header row and there is no model.json to name its columns`);
+          rowsRead++;
+          progress.segments[table.segment]!.rows++;
+          const result = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.map(ev.fields);
+          if (!result.ok) {
+            rowsRejected++;
+            reject({ segment: table.segment, partition: partitionName, line: ev.line, profileId: ('profileId' in result && result.profileId) || '', reason: result.reason });
+            continue;
+          }
+          const bucket = bucketOf(result.partial.key, bucketCount);
+          if (!done.has(bucket)) await spill.write(bucket, result.partial);
+        }
+      }
+    }
+    await spill.close();
+    const unknown = [...missingFields].filter(([field]) => !foundFields.has(field));
+    if (unknown.length) {
+      throw new RunAborted(`Unknown column(s) in the mapping: ${unknown.map(([f, c]) => `${f} → "${c}"`).join(', ')}; no exported segment has them`);
+    }
+    // Rows that never became a profile count as rejected profiles, so the sum still holds.
+    const bucketTotals: BucketCounts = { ...emptyBucketCounts(), ...input.resumeFrom?.bucketCounts };
+    const combine = () => {
+      progress.bucketCounts = { ...bucketTotals };
+      progress.counts = {
+        rowsRead,
+        profiles: bucketTotals.profiles + rowsRejected,
+        unchanged: bucketTotals.unchanged,
+        sent: bucketTotals.sent,
+        removed: bucketTotals.removed,
+        rejected: bucketTotals.rejected + rowsRejected,
+        failed: bucketTotals.failed,
+        removalsFailed: bucketTotals.removalsFailed,
+      };
+    };
+    combine();
+    progress.phase = 'sending';
+    await report(true);
+
+    // ---- 2. Bucket by bucket: merge, diff, send, record -------------------------------------
+    const definitionFp = definitionFingerprint(def);
+    const sender = new BatchSender(input.braze, input.concurrency ?? 32);
+    for (let bucket = 0; bucket < bucketCount; bucket++) {
+      if (done.has(bucket)) continue;
+      if (input.shouldYield?.()) return { progress, rejectedRows, rejectedRowsTotal, complete: false };
+      const partials = await spill.read(bucket);
+      const previous = await input.state.readBucket(bucket);
+      const trustPrevious = previous.definition === definitionFp && !input.fullSync;
+      const next: BucketState = { definition: definitionFp, entries: new Map() };
+      const toSend: { key: string; obj: BrazeObject; fp: string; identity: string; leaving: boolean }[] = [];
+
+      for (const [key, list] of partials) {
+        const merged = mergePartials(list);
+        for (const attr of Object.keys(merged.omitted)) progress.omittedAttributes[attr] = (progress.omittedAttributes[attr] ?? 0) + 1;
+        bucketTotals.profiles++;
+        const obj = toBrazeObject(merged, def);
+        const fp = fingerprint(obj);
+        const identity = identityOf(merged);
+        const before = previous.entries.get(key);
+        if (trustPrevious && before?.fp === fp) {
+          bucketTotals.unchanged++;
+          next.entries.set(key, before);
+        } else toSend.push({ key, obj, fp, identity, leaving: false });
+      }
+      for (const [key, before] of previous.entries) {
+        if (!partials.has(key)) toSend.push({ key, obj: leaverObject(before.identity, def), fp: '', identity: before.identity, leaving: true });
+      }
+
+      const outcomes = await sender.sendAll(toSend.map((t) => t.obj), () => report());
+      toSend.forEach((t, i) => {
+        const outcome = outcomes[i]!;
+        const before = previous.entries.get(t.key);
+        if (t.leaving) {
+          if (outcome.status === 'sent') bucketTotals.removed++;
+          else if (outcome.status === 'failed') {
+            bucketTotals.removalsFailed++;
+            next.entries.set(t.key, before!); // try the removal again next run
+          } else reject({ segment: '', partition: '', line: '', profileId: t.key, reason: `removal refused: ${outcome.reason}` });
+          return;
+        }
+        if (outcome.status === 'sent') {
+          bucketTotals.sent++;
+          next.entries.set(t.key, { identity: t.identity, fp: t.fp });
+          return;
+        }
+        // Not delivered: keep what Braze had, so the next run sends it again.
+        if (before) next.entries.set(t.key, before);
+        if (outcome.status === 'rejected') {
+          bucketTotals.rejected++;
+          reject({ segment: '', partition: '', line: '', profileId: t.key, reason: outcome.reason });
+        } else bucketTotals.failed++;
+      });
+      if (toSend.length > 0 || previous.definition !== definitionFp) await input.state.writeBucket(bucket, next);
+      done.add(bucket);
+      progress.buckets.done = [...done].sort((a, b) => a - b);
+      combine();
+      await report(true);
+    }
+    progress.phase = 'done';
+    combine();
+    await report(true);
+    return { progress, rejectedRows, rejectedRowsTotal, complete: true };
+  } catch (e) {
+    if (e instanceof BrazeFatalError) throw new RunAborted(e.message);
+    throw e;
+  } finally {
+    rmSync(tempDir, { recursive: true, force: true });
+  }
+}
+
+/** Sends objects in batches of ≤ 75 with bounded concurrency; outcomes come back in input order. */
+class BatchSender {
+  constructor(
+    private readonly braze: BrazeClient,
+    private readonly concurrency: number,
+  ) {}
+
+  async sendAll(objects: BrazeObject[], onBatch: () => Promise<void>): Promise<Outcome[]> {
+    const outcomes: Outcome[] = new Array(objects.length);
+    let next = 0;
+    const worker = async () => {
+      for (;;) {
+        const start = next;
+        if (start >= objects.length) return;
+        next += MAX_OBJECTS_PER_REQUEST;
+        const batch = objects.slice(start, start + MAX_OBJECTS_PER_REQUEST);
+        const result = await this.braze.track(batch);
+        result.forEach((o, i) => (outcomes[start + i] = o));
+        await onBatch();
+      }
+    };
+    const batches = Math.ceil(objects.length / MAX_OBJECTS_PER_REQUEST);
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, batches) }, worker));
+    return outcomes;
+  }
+}
+
+/** One temp file of JSON lines per bucket: the partition step's spill. Small per-bucket buffers
+ * (≤ 32 KB each) keep memory flat and file handles few, whatever the bucket count. */
+class BucketFiles {
+  private readonly buffers = new Map<number, { lines: string[]; bytes: number }>();
+  private readonly written = new Set<number>();
+  private static readonly FLUSH_BYTES = 32 * 1024;
+
+  constructor(
+    private readonly dir: string,
+    readonly count: number,
+  ) {}
+
+  private file(bucket: number) {
+    return path.join(this.dir, `bucket-${bucket}.jsonl`);
+  }
+
+  async write(bucket: number, partial: PartialProfile): Promise<void> {
+    let b = this.buffers.get(bucket);
+    if (!b) this.buffers.set(bucket, (b = { lines: [], bytes: 0 }));
+    const line = `${JSON.stringify(partial)}\n`;
+    b.lines.push(line);
+    b.bytes += line.length;
+    if (b.bytes >= BucketFiles.FLUSH_BYTES) await this.flush(bucket);
+  }
+
+  private async flush(bucket: number): Promise<void> {
+    const b = this.buffers.get(bucket);
+    if (!b || b.lines.length === 0) return;
+    const text = b.lines.join('');
+    b.lines = [];
+    b.bytes = 0;
+    this.written.add(bucket);
+    await appendFile(this.file(bucket), text);
+  }
+
+  async close(): Promise<void> {
+    for (const bucket of this.buffers.keys()) await this.flush(bucket);
+    this.buffers.clear();
+  }
+
+  /** The bucket's partials grouped by profile key (in row order). */
+  async read(bucket: number): Promise<Map<string, PartialProfile[]>> {
+    const byKey = new Map<string, PartialProfile[]>();
+    if (!this.written.has(bucket)) return byKey;
+    const lines = createInterface({ input: createReadStream(this.file(bucket)), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (!line) continue;
+      const p = JSON.parse(line) as PartialProfile;
+      const list = byKey.get(p.key);
+      if (list) list.push(p);
+      else byKey.set(p.key, [p]);
+    }
+    return byKey;
+  }
+}

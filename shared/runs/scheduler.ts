@@ -1,0 +1,78 @@
+// The scheduled refresh (timer): queue every export whose schedule is on (and whose optional cron
+// fired) when CI has written a snapshot newer than the last one exported; re-queue stalled runs.
+import type { BlobServiceClient } from '@azure/storage-blob';
+import { occursBetween } from '../schedule';
+import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
+import type { ExportStateRepo } from '../store/export-state';
+import type { ExportsRepo } from '../store/exports';
+import { FINISHED, type RunsRepo } from '../store/runs';
+import type { RunsService } from './service';
+import type { Log } from './worker';
+
+/** A running run silent this long (or queued this long) has lost its worker. */
+export const STALL_MS = 10 * 60_000;
+
+export interface RefreshSummary {
+  queued: string[];
+  unchanged: string[];
+  skipped: { exportId: string; reason: string }[];
+  requeued: string[];
+}
+
+export class ScheduledRefresh {
+  constructor(
+    private readonly exports: ExportsRepo,
+    private readonly state: ExportStateRepo,
+    private readonly runs: RunsRepo,
+    private readonly runsService: RunsService,
+    private readonly ciBlobs: BlobServiceClient,
+    private readonly defaultIntervalMs = 5 * 60_000,
+  ) {}
+
+  async tick(now: Date, log: Log): Promise<RefreshSummary> {
+    const summary: RefreshSummary = { queued: [], unchanged: [], skipped: [], requeued: [] };
+    for (const { value: exp } of await this.exports.list()) {
+      const state = (await this.state.get(exp.id))?.value;
+      if (state?.activeRunId) {
+        await this.requeueIfStalled(state.activeRunId, now, summary, log);
+        continue;
+      }
+      if (exp.status !== 'active' || !exp.schedule.enabled || !exp.connectionId) continue;
+      const lastCheckAt = state?.lastCheck ? new Date(state.lastCheck.at) : new Date(now.getTime() - this.defaultIntervalMs);
+      if (exp.schedule.cron && !occursBetween(exp.schedule.cron, lastCheckAt, now)) continue;
+
+      let result: string;
+      try {
+        const snapshot = await locateSnapshot(this.ciBlobs, exp.source, exp.segments, now);
+        if (snapshot.id === state?.lastSnapshotId) {
+          summary.unchanged.push(exp.id);
+          result = 'snapshot unchanged since the last export';
+        } else {
+          const outcome = await this.runsService.start(exp, 'schedule', 'scheduledRefresh');
+          if ('queued' in outcome) {
+            summary.queued.push(exp.id);
+            result = `queued run ${outcome.queued.id}`;
+          } else result = `run ${outcome.active.id} is already ${outcome.active.status}`;
+        }
+      } catch (e) {
+        if (!(e instanceof SnapshotUnavailable)) throw e;
+        summary.skipped.push({ exportId: exp.id, reason: e.message });
+        result = `not exported: ${e.message}`;
+      }
+      log(`scheduledRefresh export ${exp.id}: ${result}`);
+      await this.state.modify(exp.id, (s) => ({ ...s, lastCheck: { at: now.toISOString(), result } }));
+    }
+    return summary;
+  }
+
+  private async requeueIfStalled(runId: string, now: Date, summary: RefreshSummary, log: Log): Promise<void> {
+    const run = await this.runs.get(runId).then((r) => r.value, () => null);
+    if (!run || FINISHED.includes(run.status)) return;
+    const lastSign = new Date(run.heartbeatAt ?? run.queuedAt).getTime();
+    if (now.getTime() - lastSign < STALL_MS) return;
+    await this.runs.update({ ...run, heartbeatAt: now.toISOString() });
+    await this.runsService.enqueue(run.id);
+    summary.requeued.push(run.id);
+    log(`scheduledRefresh: run ${run.id} showed no progress since ${new Date(lastSign).toISOString()}; re-queued to resume from its checkpoint`);
+  }
+}

@@ -1,0 +1,150 @@
+// Starting and reading runs. One run per export at a time, whoever starts it: the export's state
+// row names its active run, claimed with a conditional (ETag) write before anything is queued.
+import type { QueueClient } from '@azure/storage-queue';
+import { requireRole, type Caller } from '../auth';
+import { AppError, conflict, forbidden } from '../errors';
+import type { ConnectionsService } from '../connections/service';
+import type { ExportsRepo, ExportRecord } from '../store/exports';
+import { emptyState, type ExportStateRepo } from '../store/export-state';
+import { FINISHED, newRunId, type RunRecord, type RunsRepo } from '../store/runs';
+
+export interface RunMessage {
+  runId: string;
+}
+
+export const encodeMessage = (m: RunMessage) => Buffer.from(JSON.stringify(m)).toString('base64');
+
+export type QueueOutcome = { queued: RunRecord } | { active: RunRecord };
+
+export class RunsService {
+  constructor(
+    private readonly runs: RunsRepo,
+    private readonly exports: ExportsRepo,
+    private readonly state: ExportStateRepo,
+    private readonly connections: ConnectionsService,
+    private readonly runQueue: QueueClient,
+  ) {}
+
+  get(runId: string): Promise<RunRecord> {
+    return this.runs.get(runId).then((r) => r.value);
+  }
+
+  async listForExport(exportId: string): Promise<RunRecord[]> {
+    await this.exports.get(exportId); // 404 for an unknown export
+    return this.runs.listForExport(exportId);
+  }
+
+  /** Hands a run (new or continued) to the queue worker. */
+  async enqueue(runId: string, delaySeconds = 0): Promise<void> {
+    await this.runQueue.sendMessage(encodeMessage({ runId }), { visibilityTimeout: delaySeconds || undefined });
+  }
+
+  /** Queues a run unless one is active. Does not check roles (the timer calls it too). */
+  async start(record: ExportRecord, trigger: RunRecord['trigger'], by: string, fullSync = false): Promise<QueueOutcome> {
+    if (record.status !== 'active' || !record.connectionId) {
+      throw new AppError(409, 'export_inactive', 'This export is detached from its connection; attach a connection before running it');
+    }
+    let activeRun: RunRecord | undefined;
+    const now = new Date();
+    const run: RunRecord = {
+      id: newRunId(record.id, now.getTime()),
+      exportId: record.id,
+      trigger,
+      fullSync,
+      status: 'queued',
+      snapshot: null,
+      queuedAt: now.toISOString(),
+      queuedBy: by,
+      startedAt: null,
+      finishedAt: null,
+      heartbeatAt: null,
+      attempts: 0,
+      errors: [],
+      rejectedReport: null,
+    };
+    if (!(await this.claim(record.id, run.id, (active) => (activeRun = active)))) return { active: activeRun! };
+    await this.runs.create(run);
+    try {
+      await this.enqueue(run.id);
+    } catch (e) {
+      await this.finishWithoutRunning(run, `Could not queue the run: ${(e as Error).message}`);
+      throw e;
+    }
+    return { queued: run };
+  }
+
+  /** Makes `runId` the export's active run, unless another unfinished run holds it. */
+  private async claim(exportId: string, runId: string, onActive: (run: RunRecord) => void): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.state.get(exportId);
+      const activeId = current?.value.activeRunId;
+      if (activeId) {
+        const active = await this.runs.get(activeId).then((r) => r.value, () => null);
+        if (active && !FINISHED.includes(active.status)) {
+          onActive(active);
+          return false;
+        }
+      }
+      try {
+        await this.state.put(exportId, { ...(current?.value ?? emptyState()), activeRunId: runId }, current?.etag ?? null);
+        return true;
+      } catch (e) {
+        const status = (e as { status?: number }).status;
+        if ((status === 412 || status === 409) && attempt < 5) continue; // someone else moved first: look again
+        throw e;
+      }
+    }
+  }
+
+  /** Marks a run failed before it ever ran, and frees the export. */
+  async finishWithoutRunning(run: RunRecord, error: string): Promise<void> {
+    const done: RunRecord = { ...run, status: 'failed', finishedAt: new Date().toISOString(), errors: [...run.errors, error] };
+    await this.runs.update(done);
+    await this.state.modify(run.exportId, (s) => ({
+      ...s,
+      activeRunId: s.activeRunId === run.id ? null : s.activeRunId,
+      lastRun: { id: run.id, status: 'failed', finishedAt: done.finishedAt },
+    }));
+  }
+
+  /** POST /api/exports/{id}/run: Admin, or Contributor on a shared connection. */
+  async runNow(caller: Caller, exportId: string, fullSync: boolean): Promise<QueueOutcome> {
+    requireRole(caller, 'Admin', 'Contributor');
+    const record = (await this.exports.get(exportId)).value;
+    await this.assertMayRun(caller, record);
+    return this.start(record, 'manual', caller.name, fullSync);
+  }
+
+  /** POST /api/exports/run-all: every export whose schedule is on. */
+  async runAll(caller: Caller): Promise<{ queued: { exportId: string; runId: string }[]; skipped: { exportId: string; reason: string; activeRunId?: string }[] }> {
+    requireRole(caller, 'Admin', 'Contributor');
+    const queued: { exportId: string; runId: string }[] = [];
+    const skipped: { exportId: string; reason: string; activeRunId?: string }[] = [];
+    for (const { value: record } of await this.exports.list()) {
+      if (!record.schedule.enabled || record.status !== 'active') continue;
+      try {
+        await this.assertMayRun(caller, record);
+        const outcome = await this.start(record, 'run-all', caller.name);
+        if ('queued' in outcome) queued.push({ exportId: record.id, runId: outcome.queued.id });
+        else skipped.push({ exportId: record.id, reason: 'a run is already going', activeRunId: outcome.active.id });
+      } catch (e) {
+        if (!(e instanceof AppError)) throw e;
+        skipped.push({ exportId: record.id, reason: e.message });
+      }
+    }
+    return { queued, skipped };
+  }
+
+  private async assertMayRun(caller: Caller, record: ExportRecord): Promise<void> {
+    if (caller.role === 'Admin' || !record.connectionId) return;
+    try {
+      await this.connections.usableBy(caller, record.connectionId);
+    } catch {
+      throw forbidden('This export uses a connection that is not shared with contributors');
+    }
+  }
+}
+
+export const activeRunConflict = (active: RunRecord) =>
+  conflict(`A run of this export is already ${active.status}`, { activeRun: { id: active.id, status: active.status, location: `/api/runs/${active.id}` } });
+

@@ -1,0 +1,26 @@
+// A run as the API shows it (DESIGN.md §4 example), without engine internals.
+import type { RunRecord } from '../store/runs';
+
+export function runView(run: RunRecord) {
+  return {
+    id: run.id,
+    exportId: run.exportId,
+    trigger: run.trigger,
+    fullSync: run.fullSync,
+    status: run.status,
+    phase: run.phase ?? null,
+    snapshot: run.snapshot,
+    queuedAt: run.queuedAt,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    counts: run.counts ?? { rowsRead: 0, profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0 },
+    requests: run.requests ?? { sent: 0, retried: 0, rateLimited: 0 },
+    segments: run.segments ?? {},
+    omittedAttributes: run.omittedAttributes ?? {},
+    progress: run.buckets ? { bucketsDone: run.buckets.done.length, bucketsTotal: run.buckets.total } : null,
+    attempts: run.attempts,
+    errors: run.errors,
+    warnings: run.warnings ?? [],
+    rejectedReport: run.rejectedReport ? `/api/runs/${run.id}/rejected` : null,
+  };
+}

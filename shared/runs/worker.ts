@@ -1,0 +1,201 @@
+// Executes one queued run (the exportWorker function's job): takes the export's lease, resolves the
+// connection's key, runs the engine with live progress on the run row, and records the outcome.
+// Time-boxed: it checkpoints and re-queues itself before the plan's function timeout.
+import type { BlobServiceClient } from '@azure/storage-blob';
+import { BrazeClient } from '../braze/client';
+import { RequestBudget } from '../braze/request-budget';
+import { RunAborted, runExport, type EngineResult, type RejectedRow, type RunProgress } from '../export/engine';
+import { SyncStateStore } from '../export/sync-state';
+import type { SecretStore } from '../secrets';
+import { locateSnapshot, SnapshotUnavailable, type Snapshot } from '../snapshot/locate';
+import { CONTAINERS } from '../store/clients';
+import type { ConnectionsRepo } from '../store/connections';
+import type { ExportStateRepo } from '../store/export-state';
+import type { ExportsRepo } from '../store/exports';
+import { FINISHED, splitRunId, type RunRecord, type RunsRepo } from '../store/runs';
+import type { RunsService } from './service';
+
+export type Log = (message: string) => void;
+
+export interface WorkerDeps {
+  runs: RunsRepo;
+  exports: ExportsRepo;
+  state: ExportStateRepo;
+  connections: ConnectionsRepo;
+  secrets: SecretStore;
+  appBlobs: BlobServiceClient;
+  ciBlobs: BlobServiceClient;
+  runsService: RunsService;
+  timeBudgetMs: number;
+  /** Transport tuning for tests (fast backoff); production uses the client's defaults. */
+  brazeOptions?: { backoffBaseMs?: number; timeoutMs?: number; maxAttempts?: number };
+}
+
+const LEASE_SECONDS = 60;
+
+/** Where a run's files live: the rejected-rows report and the snapshot it is pinned to. */
+export const runFolder = (runId: string) => {
+  const ids = splitRunId(runId)!;
+  return `${ids.exportId}/${ids.rowKey}`;
+};
+
+export class RunWorker {
+  constructor(private readonly deps: WorkerDeps) {}
+
+  async execute(runId: string, log: Log): Promise<void> {
+    const { deps } = this;
+    const stored = await deps.runs.get(runId).catch(() => null);
+    if (!stored) return log(`run ${runId}: not found (deleted?); message dropped`);
+    let run = stored.value;
+    if (FINISHED.includes(run.status)) return log(`run ${runId}: already ${run.status}; duplicate message ignored`);
+
+    const lease = await this.acquireLease(run.exportId);
+    if (!lease) {
+      log(`run ${runId}: export ${run.exportId} is leased by another worker; retrying in 30 s`);
+      await deps.runsService.enqueue(runId, 30);
+      return;
+    }
+    const renew = setInterval(() => lease.renewLease().catch(() => undefined), (LEASE_SECONDS / 3) * 1000);
+    const started = Date.now();
+    let continueLater = false;
+    try {
+      const now = new Date().toISOString();
+      run = { ...run, status: 'running', startedAt: run.startedAt ?? now, heartbeatAt: now, attempts: run.attempts + 1 };
+      await deps.runs.update(run);
+      log(`run ${run.id} export ${run.exportId}: started (attempt ${run.attempts}, trigger ${run.trigger})`);
+
+      const exportRecord = (await deps.exports.get(run.exportId)).value;
+      if (!exportRecord.connectionId) throw new RunAborted('The export has no connection (detached)');
+      const connection = (await deps.connections.get(exportRecord.connectionId)).value;
+      let apiKey: string;
+      try {
+        apiKey = await deps.secrets.get(connection.apiKey.reference);
+      } catch (e) {
+        throw new RunAborted(`Cannot read the connection's Braze API key (${(e as Error).message}); check the Key Vault secret and the app's access to it`);
+      }
+
+      const snapshot = await this.pinnedSnapshot(run, exportRecord.source, exportRecord.segments);
+      run = { ...run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
+      const braze = new BrazeClient({
+        baseUrl: connection.baseUrl,
+        apiKey,
+        budget: new RequestBudget({ requestsPerWindow: connection.requestBudget }),
+        ...deps.brazeOptions,
+      });
+      const result = await runExport({
+        definition: exportRecord,
+        snapshot,
+        ciBlobs: deps.ciBlobs,
+        state: new SyncStateStore(deps.appBlobs.getContainerClient(CONTAINERS.state), run.exportId),
+        braze,
+        fullSync: run.fullSync,
+        resumeFrom: run.buckets && run.bucketCounts && run.requests ? { buckets: run.buckets, bucketCounts: run.bucketCounts, requests: run.requests, omittedAttributes: run.omittedAttributes ?? {} } : undefined,
+        onProgress: async (p) => {
+          run = { ...run, ...p, heartbeatAt: new Date().toISOString() };
+          await deps.runs.update(run);
+        },
+        shouldYield: () => Date.now() - started > deps.timeBudgetMs,
+      });
+      run = { ...run, ...result.progress };
+      if (result.rejectedRowsTotal > 0) run.rejectedReport = await this.writeReport(run.id, result);
+      if (!result.complete) {
+        run = { ...run, heartbeatAt: new Date().toISOString() };
+        await deps.runs.update(run);
+        continueLater = true;
+        log(`run ${run.id} export ${run.exportId}: time box reached after ${run.buckets?.done.length}/${run.buckets?.total} buckets; continuation queued`);
+        return;
+      }
+      await this.finish(run, run.counts!.failed > 0 || run.counts!.removalsFailed > 0 ? 'partially_succeeded' : 'succeeded', [], snapshot.id, log);
+    } catch (e) {
+      if (e instanceof RunAborted || e instanceof SnapshotUnavailable) {
+        await this.finish(run, 'failed', [e.message], null, log);
+        return;
+      }
+      // Unexpected (storage outage…): keep the checkpoint; the queue retries and resumes.
+      run = { ...run, errors: [...run.errors, `attempt ${run.attempts}: ${(e as Error).message}`].slice(-20) };
+      await deps.runs.update(run).catch(() => undefined);
+      throw e;
+    } finally {
+      clearInterval(renew);
+      await lease.releaseLease().catch(() => undefined);
+    }
+    // Queued only once the lease is free, so the continuation can start at once.
+    if (continueLater) await deps.runsService.enqueue(run.id);
+  }
+
+  private async finish(run: RunRecord, status: RunRecord['status'], errors: string[], snapshotId: string | null, log: Log): Promise<void> {
+    const done: RunRecord = {
+      ...run,
+      status,
+      phase: 'done',
+      finishedAt: new Date().toISOString(),
+      errors: [...run.errors, ...errors].slice(-20),
+    };
+    await this.deps.runs.update(done);
+    await this.deps.state.modify(run.exportId, (s) => ({
+      ...s,
+      activeRunId: s.activeRunId === run.id ? null : s.activeRunId,
+      // Only a fully delivered snapshot counts as exported; otherwise the next tick tries again.
+      lastSnapshotId: status === 'succeeded' && snapshotId ? snapshotId : s.lastSnapshotId,
+      lastRun: { id: run.id, status, finishedAt: done.finishedAt, counts: done.counts },
+    }));
+    const c = done.counts;
+    log(
+      `run ${run.id} export ${run.exportId}: ${status}` +
+        (c ? ` rowsRead=${c.rowsRead} profiles=${c.profiles} sent=${c.sent} unchanged=${c.unchanged} rejected=${c.rejected} failed=${c.failed} removed=${c.removed}` : '') +
+        (errors.length ? ` error=${errors.join('; ')}` : ''),
+    );
+  }
+
+  /** The first attempt locates the snapshot and pins it; later attempts read the same one. */
+  private async pinnedSnapshot(run: RunRecord, source: { container: string; folder: string }, segments: string[]): Promise<Snapshot> {
+    const blob = this.deps.appBlobs.getContainerClient(CONTAINERS.reports).getBlockBlobClient(`${runFolder(run.id)}/snapshot.json`);
+    if (run.attempts > 1) {
+      try {
+        return JSON.parse((await blob.downloadToBuffer()).toString('utf8')) as Snapshot;
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+      }
+    }
+    const snapshot = await locateSnapshot(this.deps.ciBlobs, source, segments);
+    const text = JSON.stringify(snapshot);
+    await blob.upload(text, Buffer.byteLength(text), { blobHTTPHeaders: { blobContentType: 'application/json' } });
+    return snapshot;
+  }
+
+  private async writeReport(runId: string, result: EngineResult): Promise<string> {
+    const name = `${runFolder(runId)}/rejected.csv`;
+    const csv = rejectedCsv(result.rejectedRows, result.rejectedRowsTotal);
+    await this.deps.appBlobs.getContainerClient(CONTAINERS.reports).getBlockBlobClient(name).upload(csv, csv.length, {
+      blobHTTPHeaders: { blobContentType: 'text/csv; charset=utf-8' },
+    });
+    return `${CONTAINERS.reports}/${name}`;
+  }
+
+  private async acquireLease(exportId: string) {
+    const blob = this.deps.appBlobs.getContainerClient(CONTAINERS.leases).getBlockBlobClient(exportId);
+    await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } }).catch(() => undefined);
+    const lease = blob.getBlobLeaseClient();
+    try {
+      await lease.acquireLease(LEASE_SECONDS);
+      return lease;
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 409) return null;
+      throw e;
+    }
+  }
+}
+
+const csvField = (v: string | number) => {
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+/** The rejected-rows report: where each row was and why (no row contents: they hold personal data). */
+export function rejectedCsv(rows: RejectedRow[], total: number): Buffer {
+  const lines = ['segment,partition,line,profileId,reason', ...rows.map((r) => [r.segment, r.partition, r.line, r.profileId, r.reason].map(csvField).join(','))];
+  if (total > rows.length) lines.push(`,,,,"…and ${total - rows.length} more rows not listed"`);
+  return Buffer.from(`${lines.join('\n')}\n`);
+}
+
+export type { RunProgress };

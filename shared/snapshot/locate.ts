@@ -1,0 +1,159 @@
+// Finds the newest complete snapshot of an export's segments in CI's blob export folder.
+// model.json is CI's commit marker: with it, its partitions are the snapshot (all must exist);
+// without it, each segment's newest <yyyy>/<MM>/<dd>/<HHmm> folder is, once it has settled.
+import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { parseModelJson, partitionBlobName, type ModelEntity } from './model-json';
+
+export interface Partition {
+  blobName: string;
+  /** true/false from model.json; undefined = detect (a first row equal to the column names). */
+  hasHeader: boolean | undefined;
+  delimiter: string;
+  sizeBytes: number;
+}
+
+export interface SegmentTable {
+  segment: string;
+  /** Column names and CDM types from model.json; empty without model.json (the header row names them). */
+  columns: { name: string; dataType?: string }[];
+  partitions: Partition[];
+}
+
+export interface Snapshot {
+  /** Changes whenever CI writes a new snapshot: what "newer than the last one exported" compares. */
+  id: string;
+  folder: string;
+  modifiedTime: string;
+  source: 'model.json' | 'timestamp-folders';
+  tables: SegmentTable[];
+  totalBytes: number;
+}
+
+/** Why there is nothing to export now. `incomplete` clears itself (try next tick); `invalid` needs a person. */
+export class SnapshotUnavailable extends Error {
+  constructor(
+    readonly kind: 'incomplete' | 'invalid' | 'missing',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SnapshotUnavailable';
+  }
+}
+
+const MAX_MODEL_JSON_BYTES = 32 * 1024 * 1024;
+/** Without model.json, a folder written to this recently may still be growing. */
+export const SETTLE_MS = 60_000;
+
+export interface SourceRef {
+  container: string;
+  folder: string;
+}
+
+export async function locateSnapshot(
+  blobs: BlobServiceClient,
+  source: SourceRef,
+  segments: string[],
+  now = new Date(),
+): Promise<Snapshot> {
+  const container = blobs.getContainerClient(source.container);
+  if (!(await container.exists())) throw new SnapshotUnavailable('missing', `Container "${source.container}" does not exist in the CI export storage account`);
+  const model = container.getBlockBlobClient(`${source.folder}/model.json`);
+  let props;
+  try {
+    props = await model.getProperties();
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+    return fromTimestampFolders(container, source, segments, now);
+  }
+  if ((props.contentLength ?? 0) > MAX_MODEL_JSON_BYTES) throw new SnapshotUnavailable('invalid', 'model.json is larger than 32 MB');
+  const text = (await model.downloadToBuffer(0, undefined, { conditions: { ifMatch: props.etag } })).toString('utf8');
+  let parsed;
+  try {
+    parsed = parseModelJson(text);
+  } catch (e) {
+    throw new SnapshotUnavailable('incomplete', `model.json cannot be read (${(e as Error).message.slice(0, 200)}); CI may still be writing it`);
+  }
+  const tables: SegmentTable[] = [];
+  for (const segment of segments) {
+    const entity =
+      parsed.entities.find((e) => e.name === segment) ?? parsed.entities.find((e) => e.name.toLowerCase() === segment.toLowerCase());
+    if (!entity) {
+      const known = parsed.entities.map((e) => e.name).join(', ') || 'none';
+      throw new SnapshotUnavailable('invalid', `Segment "${segment}" is not in model.json (it has: ${known})`);
+    }
+    tables.push(await tableFromEntity(container, source, segment, entity));
+  }
+  return {
+    id: `model.json:${props.etag}`,
+    folder: source.folder,
+    modifiedTime: parsed.modifiedTime ?? props.lastModified?.toISOString() ?? now.toISOString(),
+    source: 'model.json',
+    tables,
+    totalBytes: tables.reduce((n, t) => n + t.partitions.reduce((m, p) => m + p.sizeBytes, 0), 0),
+  };
+}
+
+async function tableFromEntity(container: ContainerClient, source: SourceRef, segment: string, entity: ModelEntity): Promise<SegmentTable> {
+  const partitions = await Promise.all(
+    entity.partitions.map(async (p) => {
+      const blobName = partitionBlobName(p.location, source.container, source.folder);
+      if (!blobName) {
+        throw new SnapshotUnavailable('invalid', `Partition ${p.name ?? p.location} of "${segment}" lies outside ${source.container}/${source.folder}`);
+      }
+      const enc = p.fileFormatSettings?.encoding;
+      if (enc && !/^utf-?8$/i.test(enc)) throw new SnapshotUnavailable('invalid', `Partition ${blobName} is ${enc}; only UTF-8 is supported`);
+      let size: number;
+      try {
+        size = (await container.getBlobClient(blobName).getProperties()).contentLength ?? 0;
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 404) {
+          throw new SnapshotUnavailable('incomplete', `Partition ${blobName} is listed in model.json but missing: the snapshot is still being written`);
+        }
+        throw e;
+      }
+      return { blobName, hasHeader: p.fileFormatSettings?.columnHeaders, delimiter: p.fileFormatSettings?.delimiter ?? ',', sizeBytes: size };
+    }),
+  );
+  return { segment, columns: entity.attributes.map((a) => ({ name: a.name, dataType: a.dataType })), partitions };
+}
+
+const TIMESTAMP = /^(\d{4})\/(\d{2})\/(\d{2})\/(\d{4})\/([^/]+\.csv)$/i;
+
+async function fromTimestampFolders(container: ContainerClient, source: SourceRef, segments: string[], now: Date): Promise<Snapshot> {
+  const tables: SegmentTable[] = [];
+  const stamps: string[] = [];
+  let newestWrite = 0;
+  for (const segment of segments) {
+    const prefix = `${source.folder}/${segment}/`;
+    const byStamp = new Map<string, { name: string; size: number; modified: number }[]>();
+    for await (const blob of container.listBlobsFlat({ prefix })) {
+      const m = TIMESTAMP.exec(blob.name.slice(prefix.length));
+      if (!m) continue;
+      const stamp = `${m[1]}/${m[2]}/${m[3]}/${m[4]}`;
+      const list = byStamp.get(stamp) ?? [];
+      list.push({ name: blob.name, size: blob.properties.contentLength ?? 0, modified: blob.properties.lastModified?.getTime() ?? 0 });
+      byStamp.set(stamp, list);
+    }
+    const newest = [...byStamp.keys()].sort().pop();
+    if (!newest) throw new SnapshotUnavailable('missing', `No export of segment "${segment}" under ${source.container}/${prefix} (and no model.json)`);
+    const files = byStamp.get(newest)!.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    newestWrite = Math.max(newestWrite, ...files.map((f) => f.modified));
+    stamps.push(`${segment}@${newest}`);
+    tables.push({
+      segment,
+      columns: [],
+      partitions: files.map((f) => ({ blobName: f.name, hasHeader: true, delimiter: ',', sizeBytes: f.size })),
+    });
+  }
+  if (now.getTime() - newestWrite < SETTLE_MS) {
+    throw new SnapshotUnavailable('incomplete', 'The newest export folder was written less than a minute ago and has no model.json: it may still be being written');
+  }
+  return {
+    id: `folders:${stamps.join(',')}`,
+    folder: source.folder,
+    modifiedTime: new Date(newestWrite).toISOString(),
+    source: 'timestamp-folders',
+    tables,
+    totalBytes: tables.reduce((n, t) => n + t.partitions.reduce((m, p) => m + p.sizeBytes, 0), 0),
+  };
+}
