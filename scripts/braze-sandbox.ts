@@ -31,6 +31,10 @@ export interface Faults {
   dropConnections?: number;
   /** Treat every key as invalid (401) from now on. */
   revokeKey?: boolean;
+  /** Answer 400 for any batch holding an object whose JSON contains this text. */
+  badObjectMarker?: string;
+  /** Report a per-object error (2xx with errors[].index) for objects whose JSON contains this text. */
+  objectErrorMarker?: string;
 }
 
 export interface SandboxProfile {
@@ -206,6 +210,10 @@ export class BrazeSandbox {
       return this.reply(res, 400, { message: 'Each attributes entry must be an object' }, this.rateHeaders());
     }
 
+    const marker = this.faults.badObjectMarker;
+    if (marker && attributes.some((o) => JSON.stringify(o).includes(marker))) {
+      return this.reply(res, 400, { message: 'Invalid attributes object in request' }, this.rateHeaders());
+    }
     const errors: { type: string; input_array: string; index: number }[] = [];
     const userKeys: string[] = [];
     let processed = 0;
@@ -233,6 +241,9 @@ export class BrazeSandbox {
       }
       if (typeof obj.email === 'string' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(obj.email)) {
         return errors.push({ type: `Invalid email address`, input_array: 'attributes', index });
+      }
+      if (this.faults.objectErrorMarker && JSON.stringify(obj).includes(this.faults.objectErrorMarker)) {
+        return errors.push({ type: 'Invalid value for a custom attribute', input_array: 'attributes', index });
       }
       const badName = Object.keys(obj).find((k) => k.startsWith('$'));
       if (badName) return errors.push({ type: `Invalid attribute name '${badName}'`, input_array: 'attributes', index });

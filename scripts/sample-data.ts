@@ -1,6 +1,6 @@
 // The bundled sample CI export: three segments, a few hundred profiles, and the awkward rows real
 // exports have (quoted commas, doubled quotes, embedded newlines, a BOM, header / no header, bad
-// emails and phones, a row with no identifier, a malformed row, a short row, duplicates). People are
+// emails and phones, a row with no identifier, a row too wide, a row too short, duplicates). People are
 // generated from a fixed seed; `expectedBrazeProfiles` says what Braze must hold afterwards,
 // computed from the people themselves, not by the app's own CSV or mapping code.
 import type { BlobServiceClient } from '@azure/storage-blob';
@@ -100,7 +100,7 @@ const rowOf = (p: Person) =>
 /** Rows that must be rejected (each with its reason); they belong to no profile above. */
 export const BAD_ROWS = {
   HighValueSegment: [',,nobody@example.com,,No,Identifier,1.00,true,2026-01-01T00:00:00Z'],
-  ChurnRisk: ['c90001,braze-90001,bad"quote@example.com,,Bad,Quote,1.00,true,2026-01-01T00:00:00Z'],
+  ChurnRisk: ['c90001,braze-90001,wide@example.com,,Too,Wide,1.00,true,2026-01-01T00:00:00Z,extra'],
   NewsletterSubscribers: ['c90002,braze-90002,short@example.com'],
 };
 

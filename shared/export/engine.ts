@@ -181,7 +181,9 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
           const result = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.map(ev.fields);
           if (!result.ok) {
             rowsRejected++;
-            reject({ segment: table.segment, partition: partitionName, line: ev.line, profileId: ('profileId' in result && result.profileId) || '', reason: result.reason });
+            // A record spanning lines may hold rows an unclosed quote swallowed: name the lines.
+            const span = ev.kind === 'row' && ev.endLine > ev.line ? ` (record spans lines ${ev.line}-${ev.endLine})` : '';
+            reject({ segment: table.segment, partition: partitionName, line: ev.line, profileId: ('profileId' in result && result.profileId) || '', reason: result.reason + span });
             continue;
           }
           const bucket = bucketOf(result.partial.key, bucketCount);

@@ -6,7 +6,7 @@ import { parse } from 'csv-parse';
 
 export type CsvEvent =
   | { kind: 'header'; columns: string[] }
-  | { kind: 'row'; line: number; fields: string[] }
+  | { kind: 'row'; line: number; endLine: number; fields: string[] }
   | { kind: 'bad'; line: number; reason: string };
 
 export interface CsvOptions {
@@ -28,6 +28,9 @@ export async function* csvEvents(input: Readable, options: CsvOptions): AsyncGen
     relax_column_count: true,
     skip_empty_lines: true,
     skip_records_with_error: true,
+    // A stray quote inside a field is kept as text: csv-parse's recovery from a strict quote error
+    // can swallow the following rows, and a row must never vanish without a count.
+    relax_quotes: true,
     max_record_size: options.maxRecordChars ?? 4 * 1024 * 1024,
     info: true,
   });
@@ -38,9 +41,12 @@ export async function* csvEvents(input: Readable, options: CsvOptions): AsyncGen
   input.on('error', (e) => parser.destroy(e));
   input.pipe(parser);
   let first = true;
+  let lastLine = 0;
   for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
     while (skipped.length) yield skipped.shift()!;
     const fields = item.record;
+    const line = lastLine + 1;
+    lastLine = item.info.lines;
     if (first) {
       first = false;
       const isHeader = options.hasHeader ?? (options.columns.length > 0 && sameNames(fields, options.columns));
@@ -49,7 +55,7 @@ export async function* csvEvents(input: Readable, options: CsvOptions): AsyncGen
         continue;
       }
     }
-    yield { kind: 'row', line: item.info.lines, fields };
+    yield { kind: 'row', line, endLine: item.info.lines, fields };
   }
   while (skipped.length) yield skipped.shift()!;
 }
