@@ -57,8 +57,11 @@ const resolveSetting = (v: string) => v.replace(/%([^%]+)%/g, (_, n: string) => 
 
 type Functions = typeof import('@azure/functions');
 
+let writeLine: (line: string) => void = (line) => void process.stdout.write(`${line}\n`);
+
+/** One JSON line per event, like the Functions host's console (and what Application Insights ingests). */
 function log(fields: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
+  writeLine(JSON.stringify({ time: new Date().toISOString(), ...fields }));
 }
 
 function newContext(fx: Functions, name: string, triggerMetadata?: Record<string, unknown>) {
@@ -316,7 +319,8 @@ export interface LocalHost {
   close(): Promise<void>;
 }
 
-export async function startLocalHost(options: { port?: number; appMain?: string } = {}): Promise<LocalHost> {
+export async function startLocalHost(options: { port?: number; appMain?: string; logLine?: (line: string) => void } = {}): Promise<LocalHost> {
+  if (options.logLine) writeLine = options.logLine;
   installCoreShim();
   const root = path.resolve(__dirname, '..', '..');
   const fx = require('@azure/functions') as Functions;
