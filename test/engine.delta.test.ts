@@ -1,0 +1,119 @@
+// Delta sync: only what changed reaches Braze; leavers lose their membership once; failures retry.
+import { beforeEach, describe, expect, it } from 'vitest';
+import { services } from '../shared/services';
+import { useAzurite } from './helpers/app';
+import { MATCHING, rows, writeCiExport, type TableSpec } from './helpers/ci-export';
+import { createConnection, createExport, runNow, useSandbox, ADMIN } from './helpers/engine';
+
+useAzurite();
+const sandbox = useSandbox();
+beforeEach(() => sandbox().reset());
+
+/** An export whose snapshot can be rewritten in place (same folder, new model.json). */
+async function mutableExport(tables: TableSpec[], over: Record<string, unknown> = {}) {
+  const blobs = services().storage.ciBlobs;
+  const source = await writeCiExport(blobs, tables);
+  const connection = await createConnection(sandbox().url);
+  const exp = await createExport(connection.id, { source, segments: tables.map((t) => t.segment), matching: MATCHING, ...over });
+  let stamp = 0;
+  return {
+    exp,
+    rewrite: (next: TableSpec[]) => writeCiExport(blobs, next, { folder: source.folder, stamp: `2026/11/2${++stamp}/0615` }),
+  };
+}
+
+const membership = (key: string) => sandbox().profiles.get(key)?.attributes['0000-0000-0000'];
+
+describe('delta sync', () => {
+  it('an unchanged re-run sends nothing', async () => {
+    const { exp } = await mutableExport([{ segment: 'S', partitions: [rows(120)] }]);
+    const first = await runNow(exp.id);
+    expect(first.run.counts).toMatchObject({ sent: 120, unchanged: 0 });
+    const requests = sandbox().stats.requests;
+    const second = await runNow(exp.id);
+    expect(second.run.status).toBe('succeeded');
+    expect(second.run.counts).toMatchObject({ profiles: 120, sent: 0, unchanged: 120 });
+    expect(second.run.requests).toMatchObject({ sent: 0 });
+    expect(sandbox().stats.requests).toBe(requests);
+  });
+
+  it('a changed email sends exactly that profile', async () => {
+    const { exp, rewrite } = await mutableExport([{ segment: 'S', partitions: [rows(50)] }]);
+    await runNow(exp.id);
+    const updatesBefore = sandbox().profiles.get('external_id:u7')!.updates;
+    await rewrite([{ segment: 'S', partitions: [rows(50).replace('p7@example.com', 'new7@example.com')] }]);
+    const { run } = await runNow(exp.id);
+    expect(run.counts).toMatchObject({ profiles: 50, sent: 1, unchanged: 49 });
+    expect(sandbox().stats.objectsProcessed).toBe(51);
+    expect(sandbox().profiles.get('external_id:u7')).toMatchObject({ attributes: { email: 'new7@example.com' }, updates: updatesBefore + 1 });
+  });
+
+  it('a profile removed from one segment loses that segment from its list', async () => {
+    const { exp, rewrite } = await mutableExport([
+      { segment: 'A', partitions: [rows(10)] },
+      { segment: 'B', partitions: [rows(10)] },
+    ]);
+    await runNow(exp.id);
+    expect(membership('external_id:u3')).toEqual(['A', 'B']);
+    await rewrite([
+      { segment: 'A', partitions: [rows(10)] },
+      { segment: 'B', partitions: [rows(10).replace('c3,u3,p3@example.com,Name3\n', '')] },
+    ]);
+    const { run } = await runNow(exp.id);
+    expect(run.counts).toMatchObject({ sent: 1, unchanged: 9, removed: 0 });
+    expect(membership('external_id:u3')).toEqual(['A']);
+  });
+
+  it('a profile removed from all segments gets its membership attribute removed, once', async () => {
+    const { exp, rewrite } = await mutableExport([{ segment: 'S', partitions: [rows(10)] }]);
+    await runNow(exp.id);
+    await rewrite([{ segment: 'S', partitions: [rows(10).replace('c4,,p4@example.com,Name4\n', '')] }]);
+    const { run } = await runNow(exp.id);
+    expect(run.counts).toMatchObject({ profiles: 9, unchanged: 9, sent: 0, removed: 1 });
+    const leaver = sandbox().profiles.get('alias:ci_customer_id:c4')!;
+    expect(leaver.attributes).not.toHaveProperty('0000-0000-0000');
+    expect(leaver.attributes.email).toBe('p4@example.com'); // only membership is touched
+    const { run: again } = await runNow(exp.id);
+    expect(again.counts).toMatchObject({ removed: 0, sent: 0 });
+  });
+
+  it('boolean membership: a leaver keeps false for the segment it left', async () => {
+    const { exp, rewrite } = await mutableExport(
+      [
+        { segment: 'A', partitions: [rows(3)] },
+        { segment: 'B', partitions: [rows(3)] },
+      ],
+      { membership: { format: 'boolean', booleanPrefix: 'ci_' } },
+    );
+    await runNow(exp.id);
+    expect(sandbox().profiles.get('external_id:u1')!.attributes).toMatchObject({ ci_A: true, ci_B: true });
+    await rewrite([
+      { segment: 'A', partitions: [rows(3)] },
+      { segment: 'B', partitions: [rows(2, { from: 2 })] },
+    ]);
+    await runNow(exp.id);
+    expect(sandbox().profiles.get('external_id:u1')!.attributes).toMatchObject({ ci_A: true, ci_B: false });
+  });
+
+  it('a profile that failed to send keeps its old state, so the next run retries it', async () => {
+    const { exp } = await mutableExport([{ segment: 'S', partitions: [rows(80)] }]);
+    sandbox().setFaults({ fail5xx: 1000 });
+    const failed = await runNow(exp.id);
+    expect(failed.run.status).toBe('partially_succeeded');
+    expect(failed.run.counts).toMatchObject({ profiles: 80, sent: 0, failed: 80 });
+    sandbox().setFaults({ fail5xx: 0 });
+    const retried = await runNow(exp.id);
+    expect(retried.run.counts).toMatchObject({ sent: 80, unchanged: 0, failed: 0 });
+  }, 60_000);
+
+  it('fullSync resends everything; changing the mapping invalidates the state', async () => {
+    const { exp } = await mutableExport([{ segment: 'S', partitions: [rows(30)] }]);
+    await runNow(exp.id);
+    const full = await runNow(exp.id, { fullSync: true });
+    expect(full.run.counts).toMatchObject({ sent: 30, unchanged: 0 });
+    await services().exports.update(ADMIN, exp.id, { matching: { ...MATCHING, attributes: { nickname: 'FirstName' } } }, null);
+    const remapped = await runNow(exp.id);
+    expect(remapped.run.counts).toMatchObject({ sent: 30, unchanged: 0 });
+    expect(sandbox().profiles.get('external_id:u1')!.attributes.nickname).toBe('Name1');
+  });
+});
