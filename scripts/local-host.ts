@@ -244,7 +244,10 @@ function parseQueuePayload(text: string): unknown {
 interface QueueSettings {
   batchSize: number;
   maxDequeueCount: number;
-  visibilityTimeoutSeconds: number;
+  /** host.json visibilityTimeout: how long a failed message waits before its retry. */
+  retryDelaySeconds: number;
+  /** How long a message stays hidden while its function runs (renewed until it ends). */
+  inFlightSeconds: number;
   maxPollingIntervalMs: number;
 }
 
@@ -265,7 +268,7 @@ function startQueueListeners(fx: Functions, settings: QueueSettings): () => Prom
         while (!stopped) {
           let messages: DequeuedMessageItem[];
           try {
-            messages = (await queue.receiveMessages({ numberOfMessages: settings.batchSize, visibilityTimeout: settings.visibilityTimeoutSeconds }))
+            messages = (await queue.receiveMessages({ numberOfMessages: settings.batchSize, visibilityTimeout: settings.inFlightSeconds }))
               .receivedMessageItems;
           } catch (error) {
             log({ level: 'warning', function: reg.name, message: `Queue poll failed: ${(error as Error).message}` });
@@ -288,15 +291,27 @@ function startQueueListeners(fx: Functions, settings: QueueSettings): () => Prom
                 nextVisibleTime: m.nextVisibleOn,
                 popReceipt: m.popReceipt,
               });
+              // Like the Functions host, keep the message hidden while the function runs.
+              let popReceipt = m.popReceipt;
+              const keepHidden = setInterval(() => {
+                queue
+                  .updateMessage(m.messageId, popReceipt, undefined, settings.inFlightSeconds)
+                  .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
+                  .catch(() => undefined);
+              }, (settings.inFlightSeconds * 1000) / 3);
               try {
                 await reg.handler(parseQueuePayload(text), context);
-                await queue.deleteMessage(m.messageId, m.popReceipt);
+                clearInterval(keepHidden);
+                await queue.deleteMessage(m.messageId, popReceipt);
               } catch (error) {
+                clearInterval(keepHidden);
                 log({ level: 'error', function: reg.name, message: `Queue message ${m.messageId} failed (attempt ${m.dequeueCount}): ${(error as Error).message}` });
                 if (m.dequeueCount >= settings.maxDequeueCount) {
                   await poison.createIfNotExists();
                   await poison.sendMessage(m.messageText);
-                  await queue.deleteMessage(m.messageId, m.popReceipt);
+                  await queue.deleteMessage(m.messageId, popReceipt);
+                } else {
+                  await queue.updateMessage(m.messageId, popReceipt, undefined, settings.retryDelaySeconds).catch(() => undefined);
                 }
               }
             }),
@@ -344,7 +359,8 @@ export async function startLocalHost(options: { port?: number; appMain?: string;
   const stopQueues = startQueueListeners(fx, {
     batchSize: Number(q.batchSize ?? 16),
     maxDequeueCount: Number(q.maxDequeueCount ?? 5),
-    visibilityTimeoutSeconds: (h ?? 0) * 3600 + (m ?? 0) * 60 + (s ?? 30),
+    retryDelaySeconds: (h ?? 0) * 3600 + (m ?? 0) * 60 + (s ?? 30),
+    inFlightSeconds: Number(process.env.LOCAL_QUEUE_VISIBILITY_SECONDS ?? 60),
     maxPollingIntervalMs: Number(process.env.LOCAL_QUEUE_MAX_POLL_MS ?? 1000),
   });
   return {

@@ -27,7 +27,9 @@ const SettingsSchema = z
       .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
       .optional(),
     SCHEDULED_REFRESH_SCHEDULE: ncrontab.default('0 */5 * * * *'),
-    WORKER_TIME_BUDGET_SECONDS: z.coerce.number().int().min(10).max(3600).default(1500),
+    WORKER_TIME_BUDGET_SECONDS: z.coerce.number().int().min(1).max(86_400).default(1500),
+    // Snapshot bytes per sync-state bucket: bounds the engine's memory per bucket.
+    SYNC_BUCKET_TARGET_BYTES: z.coerce.number().int().min(1024).max(1024 ** 3).default(4 * 1024 * 1024),
     // Platform: App Service sets this when Easy Auth is on.
     WEBSITE_AUTH_ENABLED: flag,
     WEBSITE_INSTANCE_ID: z.string().optional(),
@@ -69,6 +71,7 @@ export interface AppConfig {
   secrets: { keyVaultUri: string } | { localKey: Buffer };
   scheduledRefreshSchedule: string;
   workerTimeBudgetMs: number;
+  bucketTargetBytes: number;
   easyAuthEnabled: boolean;
   trustPrincipalHeaderLocally: boolean;
   anonymousAdmin: boolean;
@@ -100,6 +103,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secrets: s.KEY_VAULT_URI ? { keyVaultUri: s.KEY_VAULT_URI } : { localKey: Buffer.from(s.LOCAL_SECRET_KEY!, 'base64') },
     scheduledRefreshSchedule: s.SCHEDULED_REFRESH_SCHEDULE,
     workerTimeBudgetMs: s.WORKER_TIME_BUDGET_SECONDS * 1000,
+    bucketTargetBytes: s.SYNC_BUCKET_TARGET_BYTES,
     easyAuthEnabled: s.WEBSITE_AUTH_ENABLED,
     trustPrincipalHeaderLocally: s.LOCAL_TRUST_PRINCIPAL_HEADER,
     anonymousAdmin: s.LOCAL_ANONYMOUS_ADMIN,

@@ -55,6 +55,7 @@ export function createServices(config: AppConfig): Services {
     ciBlobs: storage.ciBlobs,
     runsService: runs,
     timeBudgetMs: config.workerTimeBudgetMs,
+    bucketTargetBytes: config.bucketTargetBytes,
   });
   const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, storage.ciBlobs);
   const ready = ensureStorage(storage);

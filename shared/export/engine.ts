@@ -72,6 +72,8 @@ export interface EngineInput {
   onProgress?: (progress: RunProgress) => Promise<void> | void;
   /** Asked between buckets: true = stop now (time box), the caller re-queues the continuation. */
   shouldYield?: () => boolean;
+  /** Snapshot bytes per bucket, when the export has no sync state yet. */
+  bucketTargetBytes?: number;
   /** Batches in flight at once (the request budget paces them). */
   concurrency?: number;
   tempRoot?: string;
@@ -106,7 +108,7 @@ const emptyBucketCounts = (): BucketCounts => ({ profiles: 0, unchanged: 0, sent
 export async function runExport(input: EngineInput): Promise<EngineResult> {
   const { definition: def, snapshot } = input;
   const manifest = await input.state.readManifest();
-  const bucketCount = input.resumeFrom?.buckets.total ?? manifest?.bucketCount ?? chooseBucketCount(snapshot.totalBytes);
+  const bucketCount = input.resumeFrom?.buckets.total ?? manifest?.bucketCount ?? chooseBucketCount(snapshot.totalBytes, input.bucketTargetBytes);
   if (!manifest || manifest.bucketCount !== bucketCount) await input.state.writeManifest({ version: 1, bucketCount });
 
   const progress: RunProgress = {

@@ -34,10 +34,10 @@ export function bucketOf(key: string, bucketCount: number): number {
   return (h >>> 0) % bucketCount;
 }
 
-/** About 4 MB of CSV per bucket keeps each bucket's merge small, whatever the snapshot's size. */
-export function chooseBucketCount(snapshotBytes: number): number {
+/** A bucket per ~4 MB of CSV keeps each bucket's merge small, whatever the snapshot's size. */
+export function chooseBucketCount(snapshotBytes: number, targetBytes = 4 * 1024 * 1024): number {
   let n = 1;
-  while (n < 1024 && n * 4 * 1024 * 1024 < snapshotBytes) n *= 2;
+  while (n < 4096 && n * targetBytes < snapshotBytes) n *= 2;
   return n;
 }
 

@@ -27,11 +27,14 @@ export interface WorkerDeps {
   ciBlobs: BlobServiceClient;
   runsService: RunsService;
   timeBudgetMs: number;
+  bucketTargetBytes?: number;
   /** Transport tuning for tests (fast backoff); production uses the client's defaults. */
   brazeOptions?: { backoffBaseMs?: number; timeoutMs?: number; maxAttempts?: number };
 }
 
-const LEASE_SECONDS = 60;
+/** Short, renewed often: a killed worker's lease frees the export within seconds. */
+const LEASE_SECONDS = 15;
+const LEASE_BUSY_RETRY_SECONDS = 5;
 
 /** Where a run's files live: the rejected-rows report and the snapshot it is pinned to. */
 export const runFolder = (runId: string) => {
@@ -51,8 +54,8 @@ export class RunWorker {
 
     const lease = await this.acquireLease(run.exportId);
     if (!lease) {
-      log(`run ${runId}: export ${run.exportId} is leased by another worker; retrying in 30 s`);
-      await deps.runsService.enqueue(runId, 30);
+      log(`run ${runId}: export ${run.exportId} is leased by another worker; retrying in ${LEASE_BUSY_RETRY_SECONDS} s`);
+      await deps.runsService.enqueue(runId, LEASE_BUSY_RETRY_SECONDS);
       return;
     }
     const renew = setInterval(() => lease.renewLease().catch(() => undefined), (LEASE_SECONDS / 3) * 1000);
@@ -95,6 +98,7 @@ export class RunWorker {
           await deps.runs.update(run);
         },
         shouldYield: () => Date.now() - started > deps.timeBudgetMs,
+        bucketTargetBytes: deps.bucketTargetBytes,
       });
       run = { ...run, ...result.progress };
       if (result.rejectedRowsTotal > 0) run.rejectedReport = await this.writeReport(run.id, result);
