@@ -300,7 +300,7 @@ export class BrazeSandbox {
 }
 
 if (require.main === module) {
-  const port = Number(process.argv[2] ?? process.env.BRAZE_SANDBOX_PORT ?? 4010);
+  const port = Number(process.argv[2] ?? process.env.BRAZE_SANDBOX_PORT ?? 4010); // 0 = any free port
   const sandbox = new BrazeSandbox({ storeProfiles: process.env.BRAZE_SANDBOX_STORE !== 'false' });
   sandbox.start(port).then((url) => console.log(`Braze sandbox listening on ${url} (API key: sandbox-key)`));
 }

@@ -84,7 +84,7 @@ describe('export runs over HTTP', () => {
     expect(normalizeProfiles(sandbox.profileList())).toEqual(normalizeProfiles(expectedBrazeProfiles()));
     const report = await http('GET', done.rejectedReport, undefined, 'Viewer');
     expect(report.status).toBe(200);
-    expect(report.body.split('\n')[0]).toBe('segment,partition,line,profileId,reason');
+    expect(report.body.split('\n')[0]).toBe('segment,partition,record,profileId,reason');
     expect(report.body).toMatch(/no usable identifier/);
 
     const runs = await http('GET', `/api/exports/${exp.body.id}/runs`, undefined, 'Viewer');

@@ -4,19 +4,18 @@
 //   2. Per bucket: merge each profile across segments, diff against the sync state, send only what
 //      changed (plus `null` membership for profiles that left), then record what Braze accepted.
 // Counts hold `profiles = sent + unchanged + rejected + failed` at every checkpoint.
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
-import { appendFile } from 'node:fs/promises';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { createInterface } from 'node:readline';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeFatalError, MAX_OBJECTS_PER_REQUEST, type BrazeClient, type BrazeObject, type Outcome } from '../braze/client';
 import type { ExportDefinition } from '../exports/schema';
-import { csvEvents } from '../snapshot/csv-rows';
+import { readCsv } from '../snapshot/csv-rows';
 import type { Snapshot } from '../snapshot/locate';
 import { identityOf, leaverObject, mergePartials, RowMapper, toBrazeObject, type PartialProfile } from './profile';
-import { bucketOf, chooseBucketCount, fingerprint, type BucketState, type SyncStateStore } from './sync-state';
+import { bucketOf, chooseBucketCount, fingerprint, type BucketState, type StateEntry, type SyncStateStore } from './sync-state';
 
 export interface RunCounts {
   rowsRead: number;
@@ -43,7 +42,8 @@ export interface BucketCounts {
 export interface RejectedRow {
   segment: string;
   partition: string;
-  line: number | '';
+  /** Data record number within the partition (1 = first row after any header). */
+  record: number | '';
   profileId: string;
   reason: string;
 }
@@ -142,7 +142,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   try {
     // ---- 1. Partition the snapshot by profile key -------------------------------------------
     const done = new Set(progress.buckets.done);
-    const spill = new BucketFiles(tempDir, bucketCount);
+    const spill = new BucketFiles(tempDir);
     let rowsRead = 0;
     let rowsRejected = 0;
     const foundFields = new Set<string>();
@@ -161,39 +161,36 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     };
     for (const table of snapshot.tables) {
       const segIndex = def.segments.indexOf(table.segment);
+      const segmentCounts = progress.segments[table.segment]!;
       for (const partition of table.partitions) {
         const partitionName = partition.blobName.split('/').pop()!;
         const download = await container.getBlobClient(partition.blobName).download();
         let mapper = table.columns.length ? newMapper(table.segment, segIndex, table.columns) : null;
-        const events = csvEvents(download.readableStreamBody as Readable, {
-          delimiter: partition.delimiter,
-          hasHeader: partition.hasHeader,
-          columns: table.columns.map((c) => c.name),
-        });
-        for await (const ev of events) {
+        const csv = { delimiter: partition.delimiter, hasHeader: partition.hasHeader, columns: table.columns.map((c) => c.name) };
+        await readCsv(download.readableStreamBody as Readable, csv, (ev) => {
           if (ev.kind === 'header') {
             // The file's own header wins for column order; model.json still gives the types.
             const typeOf = (name: string) => table.columns.find((c) => c.name.toLowerCase() === name.toLowerCase())?.dataType;
             mapper = newMapper(table.segment, segIndex, ev.columns.map((name) => ({ name, dataType: typeOf(name) })));
-            continue;
+            return;
           }
           if (!mapper) throw new RunAborted(`Partition ${partition.blobName} has no header row and there is no model.json to name its columns`);
           rowsRead++;
-          progress.segments[table.segment]!.rows++;
+          segmentCounts.rows++;
           const result = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.map(ev.fields);
           if (!result.ok) {
             rowsRejected++;
-            // A record spanning lines may hold rows an unclosed quote swallowed: name the lines.
-            const span = ev.kind === 'row' && ev.endLine > ev.line ? ` (record spans lines ${ev.line}-${ev.endLine})` : '';
-            reject({ segment: table.segment, partition: partitionName, line: ev.line, profileId: ('profileId' in result && result.profileId) || '', reason: result.reason + span });
-            continue;
+            // A record spanning lines may hold rows an unclosed quote swallowed: say so.
+            const span = ev.kind === 'row' && ev.multiline ? ' (the record spans several lines: an unclosed quote may have joined rows)' : '';
+            reject({ segment: table.segment, partition: partitionName, record: ev.record, profileId: ('profileId' in result && result.profileId) || '', reason: result.reason + span });
+            return;
           }
           const bucket = bucketOf(result.partial.key, bucketCount);
-          if (!done.has(bucket)) await spill.write(bucket, result.partial);
-        }
+          if (!done.has(bucket)) spill.write(bucket, result.partial);
+        });
       }
     }
-    await spill.close();
+    spill.close();
     const unknown = [...missingFields].filter(([field]) => !foundFields.has(field));
     if (unknown.length) {
       throw new RunAborted(`Unknown column(s) in the mapping: ${unknown.map(([f, c]) => `${f} → "${c}"`).join(', ')}; no exported segment has them`);
@@ -218,59 +215,48 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     await report(true);
 
     // ---- 2. Bucket by bucket: merge, diff, send, record -------------------------------------
+    // The next bucket is prepared (read, merged, diffed) while the current one is being sent.
     const definitionFp = definitionFingerprint(def);
-    const sender = new BatchSender(input.braze, input.concurrency ?? 32);
-    for (let bucket = 0; bucket < bucketCount; bucket++) {
-      if (done.has(bucket)) continue;
+    const sender = new BatchSender(input.braze, input.concurrency ?? 48);
+    const pending = Array.from({ length: bucketCount }, (_, b) => b).filter((b) => !done.has(b));
+    const prepare = (bucket: number) => prepareBucket(bucket, def, definitionFp, input.fullSync, spill, input.state);
+    let next = pending.length ? prepare(pending[0]!) : null;
+    for (let i = 0; i < pending.length; i++) {
+      const bucket = pending[i]!;
       if (input.shouldYield?.()) return { progress, rejectedRows, rejectedRowsTotal, complete: false };
-      const partials = await spill.read(bucket);
-      const previous = await input.state.readBucket(bucket);
-      const trustPrevious = previous.definition === definitionFp && !input.fullSync;
-      const next: BucketState = { definition: definitionFp, entries: new Map() };
-      const toSend: { key: string; obj: BrazeObject; fp: string; identity: string; leaving: boolean }[] = [];
+      const prepared = await next!;
+      next = i + 1 < pending.length ? prepare(pending[i + 1]!) : null;
+      next?.catch(() => undefined); // awaited on the next turn
 
-      for (const [key, list] of partials) {
-        const merged = mergePartials(list);
-        for (const attr of Object.keys(merged.omitted)) progress.omittedAttributes[attr] = (progress.omittedAttributes[attr] ?? 0) + 1;
-        bucketTotals.profiles++;
-        const obj = toBrazeObject(merged, def);
-        const fp = fingerprint(obj);
-        const identity = identityOf(merged);
-        const before = previous.entries.get(key);
-        if (trustPrevious && before?.fp === fp) {
-          bucketTotals.unchanged++;
-          next.entries.set(key, before);
-        } else toSend.push({ key, obj, fp, identity, leaving: false });
-      }
-      for (const [key, before] of previous.entries) {
-        if (!partials.has(key)) toSend.push({ key, obj: leaverObject(before.identity, def), fp: '', identity: before.identity, leaving: true });
-      }
-
-      const outcomes = await sender.sendAll(toSend.map((t) => t.obj), () => report());
-      toSend.forEach((t, i) => {
-        const outcome = outcomes[i]!;
-        const before = previous.entries.get(t.key);
+      const outcomes = await sender.sendAll(prepared.toSend.map((t) => t.obj), () => report());
+      const totals = prepared.counts;
+      prepared.toSend.forEach((t, j) => {
+        const outcome = outcomes[j]!;
+        const before = prepared.previous.get(t.key);
         if (t.leaving) {
-          if (outcome.status === 'sent') bucketTotals.removed++;
+          if (outcome.status === 'sent') totals.removed++;
           else if (outcome.status === 'failed') {
-            bucketTotals.removalsFailed++;
-            next.entries.set(t.key, before!); // try the removal again next run
-          } else reject({ segment: '', partition: '', line: '', profileId: t.key, reason: `removal refused: ${outcome.reason}` });
+            totals.removalsFailed++;
+            prepared.next.entries.set(t.key, before!); // try the removal again next run
+          } else reject({ segment: '', partition: '', record: '', profileId: t.key, reason: `removal refused: ${outcome.reason}` });
           return;
         }
         if (outcome.status === 'sent') {
-          bucketTotals.sent++;
-          next.entries.set(t.key, { identity: t.identity, fp: t.fp });
+          totals.sent++;
+          prepared.next.entries.set(t.key, { identity: t.identity, fp: t.fp });
           return;
         }
         // Not delivered: keep what Braze had, so the next run sends it again.
-        if (before) next.entries.set(t.key, before);
+        if (before) prepared.next.entries.set(t.key, before);
         if (outcome.status === 'rejected') {
-          bucketTotals.rejected++;
-          reject({ segment: '', partition: '', line: '', profileId: t.key, reason: outcome.reason });
-        } else bucketTotals.failed++;
+          totals.rejected++;
+          reject({ segment: '', partition: '', record: '', profileId: t.key, reason: outcome.reason });
+        } else totals.failed++;
       });
-      if (toSend.length > 0 || previous.definition !== definitionFp) await input.state.writeBucket(bucket, next);
+      if (prepared.toSend.length > 0 || prepared.stateOutdated) await input.state.writeBucket(bucket, prepared.next);
+      // Commit the bucket: its counts and omissions join the run's only now, with its checkpoint.
+      for (const k of Object.keys(totals) as (keyof BucketCounts)[]) bucketTotals[k] += totals[k];
+      for (const [attr, n] of Object.entries(prepared.omitted)) progress.omittedAttributes[attr] = (progress.omittedAttributes[attr] ?? 0) + n;
       done.add(bucket);
       progress.buckets.done = [...done].sort((a, b) => a - b);
       combine();
@@ -286,6 +272,56 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   } finally {
     rmSync(tempDir, { recursive: true, force: true });
   }
+}
+
+interface ToSend {
+  key: string;
+  obj: BrazeObject;
+  fp: string;
+  identity: string;
+  leaving: boolean;
+}
+
+interface PreparedBucket {
+  toSend: ToSend[];
+  previous: Map<string, StateEntry>;
+  next: BucketState;
+  stateOutdated: boolean;
+  counts: BucketCounts;
+  omitted: Record<string, number>;
+}
+
+/** Merges a bucket's profiles, and diffs them against what Braze was last sent. */
+async function prepareBucket(
+  bucket: number,
+  def: ExportDefinition,
+  definitionFp: string,
+  fullSync: boolean,
+  spill: BucketFiles,
+  state: SyncStateStore,
+): Promise<PreparedBucket> {
+  const [partials, previous] = await Promise.all([spill.read(bucket), state.readBucket(bucket)]);
+  const trustPrevious = previous.definition === definitionFp && !fullSync;
+  const next: BucketState = { definition: definitionFp, entries: new Map() };
+  const counts = emptyBucketCounts();
+  const omitted: Record<string, number> = {};
+  const toSend: ToSend[] = [];
+  for (const [key, list] of partials) {
+    const merged = mergePartials(list);
+    for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
+    counts.profiles++;
+    const obj = toBrazeObject(merged, def);
+    const fp = fingerprint(obj);
+    const before = previous.entries.get(key);
+    if (trustPrevious && before?.fp === fp) {
+      counts.unchanged++;
+      next.entries.set(key, before);
+    } else toSend.push({ key, obj, fp, identity: identityOf(merged), leaving: false });
+  }
+  for (const [key, before] of previous.entries) {
+    if (!partials.has(key)) toSend.push({ key, obj: leaverObject(before.identity, def), fp: '', identity: before.identity, leaving: true });
+  }
+  return { toSend, previous: previous.entries, next, stateOutdated: previous.definition !== definitionFp, counts, omitted };
 }
 
 /** Sends objects in batches of ≤ 75 with bounded concurrency; outcomes come back in input order. */
@@ -315,43 +351,39 @@ class BatchSender {
   }
 }
 
-/** One temp file of JSON lines per bucket: the partition step's spill. Small per-bucket buffers
- * (≤ 32 KB each) keep memory flat and file handles few, whatever the bucket count. */
+/** One temp file per bucket: the partition step's spill. Small per-bucket buffers (≤ 32 KB each)
+ * keep memory flat and file handles few, whatever the bucket count. */
 class BucketFiles {
   private readonly buffers = new Map<number, { lines: string[]; bytes: number }>();
   private readonly written = new Set<number>();
   private static readonly FLUSH_BYTES = 32 * 1024;
 
-  constructor(
-    private readonly dir: string,
-    readonly count: number,
-  ) {}
+  constructor(private readonly dir: string) {}
 
   private file(bucket: number) {
     return path.join(this.dir, `bucket-${bucket}.jsonl`);
   }
 
-  async write(bucket: number, partial: PartialProfile): Promise<void> {
+  write(bucket: number, partial: PartialProfile): void {
     let b = this.buffers.get(bucket);
     if (!b) this.buffers.set(bucket, (b = { lines: [], bytes: 0 }));
     const line = `${JSON.stringify(partial)}\n`;
     b.lines.push(line);
     b.bytes += line.length;
-    if (b.bytes >= BucketFiles.FLUSH_BYTES) await this.flush(bucket);
+    if (b.bytes >= BucketFiles.FLUSH_BYTES) this.flush(bucket, b);
   }
 
-  private async flush(bucket: number): Promise<void> {
-    const b = this.buffers.get(bucket);
-    if (!b || b.lines.length === 0) return;
-    const text = b.lines.join('');
+  private flush(bucket: number, b: { lines: string[]; bytes: number }): void {
+    if (b.lines.length === 0) return;
+    // Synchronous on purpose: a local append of 32 KB is cheaper than a promise per row.
+    appendFileSync(this.file(bucket), b.lines.join(''));
     b.lines = [];
     b.bytes = 0;
     this.written.add(bucket);
-    await appendFile(this.file(bucket), text);
   }
 
-  async close(): Promise<void> {
-    for (const bucket of this.buffers.keys()) await this.flush(bucket);
+  close(): void {
+    for (const [bucket, b] of this.buffers) this.flush(bucket, b);
     this.buffers.clear();
   }
 
@@ -359,10 +391,10 @@ class BucketFiles {
   async read(bucket: number): Promise<Map<string, PartialProfile[]>> {
     const byKey = new Map<string, PartialProfile[]>();
     if (!this.written.has(bucket)) return byKey;
-    const lines = createInterface({ input: createReadStream(this.file(bucket)), crlfDelay: Infinity });
-    for await (const line of lines) {
-      if (!line) continue;
-      const p = JSON.parse(line) as PartialProfile;
+    const text = await readFile(this.file(bucket), 'utf8');
+    let start = 0;
+    for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
+      const p = JSON.parse(text.slice(start, end)) as PartialProfile;
       const list = byKey.get(p.key);
       if (list) list.push(p);
       else byKey.set(p.key, [p]);

@@ -1,7 +1,6 @@
 // What Braze was last successfully sent, per profile, per export: compact fingerprints in Blob
 // Storage, one blob per hash bucket of profile keys (not a table row per profile). A bucket's blob
 // is rewritten only after its sends finish, so it always describes what Braze really has.
-import { createHash } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 
 export interface StateEntry {
@@ -22,7 +21,24 @@ export interface Manifest {
   bucketCount: number;
 }
 
-export const fingerprint = (value: unknown) => createHash('sha1').update(JSON.stringify(value)).digest('base64').slice(0, 16);
+/**
+ * A 64-bit fingerprint of a value's JSON (two 32-bit FNV-1a-style lanes). Not cryptographic: it only
+ * has to tell "changed" from "unchanged", and at ~2^-64 per comparison a miss is not a real risk.
+ */
+export function fingerprint(value: unknown): string {
+  const text = JSON.stringify(value);
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    h2 ^= h2 >>> 15;
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 0x85ebca6b) ^ h2;
+  h2 = Math.imul(h2 ^ (h2 >>> 13), 0xc2b2ae35) ^ h1;
+  return (h1 >>> 0).toString(36) + '.' + (h2 >>> 0).toString(36);
+}
 
 /** FNV-1a: a fast, stable hash to spread profile keys over buckets. */
 export function bucketOf(key: string, bucketCount: number): number {
@@ -68,7 +84,7 @@ export class SyncStateStore {
   async readBucket(bucket: number): Promise<BucketState> {
     let text: string;
     try {
-      text = (await this.blob(`b${bucket}.jsonl`).downloadToBuffer()).toString('utf8');
+      text = (await this.blob(`b${bucket}.tsv`).downloadToBuffer()).toString('utf8');
     } catch (e) {
       if ((e as { statusCode?: number }).statusCode === 404) return { definition: '', entries: new Map() };
       throw e;
@@ -77,18 +93,29 @@ export class SyncStateStore {
     const header = JSON.parse(lines[0]!) as { definition: string };
     const entries = new Map<string, StateEntry>();
     for (let i = 1; i < lines.length; i++) {
-      if (!lines[i]) continue;
-      const [key, identity, fp] = JSON.parse(lines[i]!) as [string, string, string];
-      entries.set(key, { identity, fp });
+      const line = lines[i]!;
+      if (!line) continue;
+      if (line.charCodeAt(0) === 0x5b /* [ */) {
+        const [key, identity, fp] = JSON.parse(line) as [string, string, string];
+        entries.set(key, { identity, fp });
+        continue;
+      }
+      const a = line.indexOf('\t');
+      const b = line.indexOf('\t', a + 1);
+      entries.set(line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1) });
     }
     return { definition: header.definition, entries };
   }
 
   async writeBucket(bucket: number, state: BucketState): Promise<void> {
     const parts = [JSON.stringify({ definition: state.definition })];
-    for (const [key, e] of state.entries) parts.push(JSON.stringify([key, e.identity, e.fp]));
+    // key \t identity \t fp; a JSON array when a value holds a tab, newline or leading "[".
+    const plain = (v: string) => !/[\t\n\r]/.test(v);
+    for (const [key, e] of state.entries) {
+      parts.push(plain(key) && plain(e.identity) && key[0] !== '[' ? `${key}\t${e.identity}\t${e.fp}` : JSON.stringify([key, e.identity, e.fp]));
+    }
     const body = Buffer.from(parts.join('\n') + '\n');
-    await this.blob(`b${bucket}.jsonl`).upload(body, body.length);
+    await this.blob(`b${bucket}.tsv`).upload(body, body.length);
   }
 
   /** Forgets everything (the export was deleted). */

@@ -197,7 +197,7 @@ const csvField = (v: string | number) => {
 
 /** The rejected-rows report: where each row was and why (no row contents: they hold personal data). */
 export function rejectedCsv(rows: RejectedRow[], total: number): Buffer {
-  const lines = ['segment,partition,line,profileId,reason', ...rows.map((r) => [r.segment, r.partition, r.line, r.profileId, r.reason].map(csvField).join(','))];
+  const lines = ['segment,partition,record,profileId,reason', ...rows.map((r) => [r.segment, r.partition, r.record, r.profileId, r.reason].map(csvField).join(','))];
   if (total > rows.length) lines.push(`,,,,"…and ${total - rows.length} more rows not listed"`);
   return Buffer.from(`${lines.join('\n')}\n`);
 }

@@ -1,13 +1,16 @@
 // Streams one CSV partition as rows, never holding the file: real CSV (quoted fields, doubled
 // quotes, embedded newlines, BOM) via csv-parse. A malformed record becomes a rejected row with its
-// reason and line, and reading goes on.
+// reason, and reading goes on. Rows are handed to a synchronous callback (no promise per row: this
+// is the hot path of a 10-million-row snapshot).
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { parse } from 'csv-parse';
 
 export type CsvEvent =
   | { kind: 'header'; columns: string[] }
-  | { kind: 'row'; line: number; endLine: number; fields: string[] }
-  | { kind: 'bad'; line: number; reason: string };
+  /** `record` counts data records from 1; `multiline` when a quoted field spans lines. */
+  | { kind: 'row'; record: number; fields: string[]; multiline: boolean }
+  | { kind: 'bad'; record: number; reason: string };
 
 export interface CsvOptions {
   delimiter: string;
@@ -21,7 +24,7 @@ export interface CsvOptions {
 const sameNames = (a: string[], b: string[]) =>
   a.length === b.length && a.every((v, i) => v.trim().toLowerCase() === b[i]!.trim().toLowerCase());
 
-export async function* csvEvents(input: Readable, options: CsvOptions): AsyncGenerator<CsvEvent> {
+export async function readCsv(input: Readable, options: CsvOptions, onEvent: (ev: CsvEvent) => void): Promise<void> {
   const parser = parse({
     bom: true,
     delimiter: options.delimiter,
@@ -32,30 +35,29 @@ export async function* csvEvents(input: Readable, options: CsvOptions): AsyncGen
     // can swallow the following rows, and a row must never vanish without a count.
     relax_quotes: true,
     max_record_size: options.maxRecordChars ?? 4 * 1024 * 1024,
-    info: true,
   });
-  const skipped: CsvEvent[] = [];
-  parser.on('skip', (err: Error & { lines?: number; code?: string }) => {
-    skipped.push({ kind: 'bad', line: err.lines ?? 0, reason: `malformed CSV: ${err.message.replace(/\s+/g, ' ').slice(0, 200)}` });
-  });
-  input.on('error', (e) => parser.destroy(e));
-  input.pipe(parser);
   let first = true;
-  let lastLine = 0;
-  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-    while (skipped.length) yield skipped.shift()!;
-    const fields = item.record;
-    const line = lastLine + 1;
-    lastLine = item.info.lines;
+  let record = 0;
+  // A callback that throws stops the read with its error (instead of escaping the stream).
+  const emit = (ev: CsvEvent) => {
+    try {
+      onEvent(ev);
+    } catch (e) {
+      parser.destroy(e as Error);
+    }
+  };
+  parser.on('skip', (err: Error) => {
+    emit({ kind: 'bad', record: ++record, reason: `malformed CSV: ${err.message.replace(/\s+/g, ' ').slice(0, 200)}` });
+  });
+  parser.on('data', (fields: string[]) => {
     if (first) {
       first = false;
       const isHeader = options.hasHeader ?? (options.columns.length > 0 && sameNames(fields, options.columns));
-      if (isHeader) {
-        yield { kind: 'header', columns: fields.map((f) => f.trim()) };
-        continue;
-      }
+      if (isHeader) return emit({ kind: 'header', columns: fields.map((f) => f.trim()) });
     }
-    yield { kind: 'row', line, endLine: item.info.lines, fields };
-  }
-  while (skipped.length) yield skipped.shift()!;
+    let multiline = false;
+    for (const f of fields) if (f.includes('\n')) multiline = true;
+    emit({ kind: 'row', record: ++record, fields, multiline });
+  });
+  await pipeline(input, parser);
 }

@@ -1,0 +1,218 @@
+// `npm run bench -- --profiles N [--segments K] [--change-percent P]`
+// Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
+// against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
+// full limit): first run, same snapshot again, then after changing P % of the profiles. Each run
+// happens in its own process (scripts/bench-run.ts) so its peak RSS is the export's alone. Prints one
+// JSON line per run.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { encodePrincipal } from '../shared/auth';
+import { startAzurite } from './azurite';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CONTAINER = 'bench';
+const FOLDER = 'CustomerInsights_bench/BrazeExport';
+const ROWS_PER_PARTITION = 250_000;
+const COLUMNS = ['CustomerId', 'BrazeUserId', 'PrimaryEmail', 'FirstName', 'LastName', 'LifetimeValue'];
+
+function arg(name: string, fallback?: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (v === undefined || !Number.isFinite(v)) throw new Error(`--${name} <number> is required`);
+  return v;
+}
+
+/** Deterministic membership: everyone is in segment 0; each other segment holds ~30 %. */
+const inSegment = (i: number, s: number) => s === 0 || ((i * 2654435761) >>> 0) % 10 < 3 + (s % 2) - 1 + 1 - (s % 2);
+const changed = (i: number, percent: number) => ((i * 40503) >>> 0) % 10_000 < percent * 100;
+
+function* csvRows(n: number, segment: number, version: number, changePercent: number): Generator<string> {
+  let chunk: string[] = [];
+  for (let i = 1; i <= n; i++) {
+    if (!inSegment(i, segment)) continue;
+    const name = version > 0 && changed(i, changePercent) ? `Changed${version}_${i}` : `First${i}`;
+    chunk.push(`c${i},${i % 4 ? `u${i}` : ''},user${i}@example.com,${name},Last${i % 997},${(i % 5000) / 10}`);
+    if (chunk.length === 5000) {
+      yield `${chunk.join('\n')}\n`;
+      chunk = [];
+    }
+  }
+  if (chunk.length) yield `${chunk.join('\n')}\n`;
+}
+
+async function writeSnapshot(blobs: BlobServiceClient, n: number, segments: number, version: number, changePercent: number) {
+  const c = blobs.getContainerClient(CONTAINER);
+  await c.createIfNotExists();
+  const stamp = `2026/11/2${version}/0600`;
+  const entities = [];
+  for (let s = 0; s < segments; s++) {
+    const segment = `Segment${s}`;
+    const partitions = [];
+    // Split the row stream into partitions of ROWS_PER_PARTITION lines.
+    const gen = csvRows(n, s, version, changePercent);
+    let part = 0;
+    let done = false;
+    while (!done) {
+      part++;
+      let lines = 0;
+      const name = `${FOLDER}/${segment}/${stamp}/${segment}_${part}.csv`;
+      const stream = Readable.from(
+        (function* () {
+          while (lines < ROWS_PER_PARTITION) {
+            const next = gen.next();
+            if (next.done) {
+              done = true;
+              return;
+            }
+            lines += 5000;
+            yield Buffer.from(next.value);
+          }
+        })(),
+      );
+      await c.getBlockBlobClient(name).uploadStream(stream, 4 * 1024 * 1024, 4);
+      partitions.push({
+        name: `${segment}_${part}`,
+        location: `https://bench.blob.core.windows.net/${CONTAINER}/${name}`,
+        fileFormatSettings: { $type: 'CsvFormatSettings', columnHeaders: false, delimiter: ',' },
+      });
+    }
+    entities.push({
+      $type: 'LocalEntity',
+      name: segment,
+      attributes: COLUMNS.map((name) => ({ name, dataType: name === 'LifetimeValue' ? 'decimal' : 'string' })),
+      partitions,
+    });
+  }
+  const model = JSON.stringify({ name: 'BrazeExport', version: '1.0', modifiedTime: new Date().toISOString(), entities });
+  await c.getBlockBlobClient(`${FOLDER}/model.json`).upload(model, Buffer.byteLength(model));
+}
+
+function startSandboxProcess(): Promise<{ url: string; stop: () => void; stats: () => Promise<{ requests: number; byStatus: Record<string, number> }> }> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'braze-sandbox.js'), '0'], {
+    env: { ...process.env, BRAZE_SANDBOX_STORE: 'false' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        const url = m[1]!;
+        resolve({ url, stop: () => child.kill(), stats: async () => (await fetch(`${url}/sandbox/stats`)).json() as never });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`sandbox exited ${code}`)));
+  });
+}
+
+interface RunOutput {
+  status: string;
+  counts: { profiles: number; sent: number; unchanged: number; removed: number; rejected: number; failed: number };
+  requests: { sent: number; retried: number; rateLimited: number };
+  wallSeconds: number;
+  peakRssMB: number;
+  attempts: number;
+}
+
+function runInChild(env: Record<string, string>, exportId: string): Promise<RunOutput> {
+  return new Promise((resolve, reject) => {
+    // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each run there (open in Chrome DevTools).
+    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    const child = spawn(process.execPath, [...prof, '--max-old-space-size=256', path.join(ROOT, 'dist', 'scripts', 'bench-run.js'), exportId], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`bench run exited ${code}: ${out.slice(-2000)}`));
+      resolve(JSON.parse(line) as RunOutput);
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const profiles = arg('profiles');
+  const segments = arg('segments', 2);
+  const changePercent = arg('change-percent', 1);
+  const azurite = await startAzurite();
+  const sandbox = await startSandboxProcess();
+  const env = {
+    AzureWebJobsStorage: azurite.connectionString,
+    CI_EXPORT_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    LOCAL_SECRET_KEY: Buffer.alloc(32, 3).toString('base64'),
+    LOCAL_EXTRA_BRAZE_HOSTS: '127.0.0.1:*',
+    LOCAL_TRUST_PRINCIPAL_HEADER: 'true',
+    WORKER_TIME_BUDGET_SECONDS: '86400',
+  };
+  Object.assign(process.env, env);
+  try {
+    const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
+    let t = Date.now();
+    await writeSnapshot(blobs, profiles, segments, 0, changePercent);
+    process.stderr.write(`generated ${profiles} profiles × ${segments} segments in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+
+    const { services } = await import('../shared/services');
+    const app = services();
+    await app.ready;
+    const admin = { role: 'Admin' as const, name: 'bench' };
+    void encodePrincipal;
+    const conn = await app.connections.create(admin, {
+      displayName: 'Bench sandbox',
+      restEndpoint: sandbox.url,
+      apiKey: 'sandbox-key',
+      consent: true,
+      requestBudget: 3000,
+    });
+    const exp = await app.exports.create(admin, {
+      name: 'Bench',
+      connectionId: conn.value.id,
+      brazeSegmentApiId: 'bench-segments',
+      source: { container: CONTAINER, folder: FOLDER },
+      segments: Array.from({ length: segments }, (_, s) => `Segment${s}`),
+      matching: { profileId: 'CustomerId', email: 'PrimaryEmail', brazeCustomerId: 'BrazeUserId', attributes: { first_name: 'FirstName', last_name: 'LastName', lifetime_value: 'LifetimeValue' } },
+    });
+
+    const report = async (label: string) => {
+      const r = await runInChild(env, exp.value.id);
+      const toSend = r.counts.sent + r.counts.failed + r.counts.removed;
+      const floor = Math.ceil(toSend / 75) / 1000;
+      console.log(
+        JSON.stringify({
+          run: label,
+          status: r.status,
+          profiles: r.counts.profiles,
+          changed: toSend,
+          requests: r.requests.sent,
+          rateLimited: r.requests.rateLimited,
+          wallSeconds: Number(r.wallSeconds.toFixed(2)),
+          floorSeconds: floor,
+          ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
+          peakRssMB: Math.round(r.peakRssMB),
+        }),
+      );
+      return r;
+    };
+    await report('first');
+    await report('unchanged');
+    t = Date.now();
+    await writeSnapshot(blobs, profiles, segments, 1, changePercent);
+    process.stderr.write(`changed ${changePercent} % of profiles in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+    await report(`changed-${changePercent}%`);
+  } finally {
+    sandbox.stop();
+    await azurite.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(`bench failed: ${(error as Error).stack}`);
+    process.exit(1);
+  },
+);
