@@ -34,7 +34,7 @@ describe('bad snapshot input', () => {
     expect(run.status).toBe('succeeded');
     expect(run.counts).toMatchObject({ rowsRead: 7, profiles: 7, sent: 6, rejected: 1, failed: 0 });
     expect(run.omittedAttributes).toEqual({ email: 1 }); // the stray quote makes an invalid email, not a lost row
-    expect(await report(run)).toMatch(/malformed CSV: Quote Not Closed/);
+    expect(await report(run)).toMatch(/malformed CSV: MissingQuotes/);
     expect(sandbox().profiles.size).toBe(6);
   });
 

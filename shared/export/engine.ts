@@ -180,7 +180,6 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
           const result = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.map(ev.fields);
           if (!result.ok) {
             rowsRejected++;
-            // A record spanning lines may hold rows an unclosed quote swallowed: say so.
             const span = ev.kind === 'row' && ev.multiline ? ' (the record spans several lines: an unclosed quote may have joined rows)' : '';
             reject({ segment: table.segment, partition: partitionName, record: ev.record, profileId: ('profileId' in result && result.profileId) || '', reason: result.reason + span });
             return;

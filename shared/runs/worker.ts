@@ -4,7 +4,7 @@
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
-import { RunAborted, runExport, type EngineResult, type RejectedRow, type RunProgress } from '../export/engine';
+import { definitionFingerprint, RunAborted, runExport, type EngineResult, type RejectedRow, type RunProgress } from '../export/engine';
 import { SyncStateStore } from '../export/sync-state';
 import type { SecretStore } from '../secrets';
 import { locateSnapshot, SnapshotUnavailable, type Snapshot } from '../snapshot/locate';
@@ -79,6 +79,8 @@ export class RunWorker {
 
       const snapshot = await this.pinnedSnapshot(run, exportRecord.source, exportRecord.segments);
       run = { ...run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
+      const definition = definitionFingerprint(exportRecord);
+      if (!run.fullSync && (await this.alreadyExported(run, snapshot.id, definition, log))) return;
       const braze = new BrazeClient({
         baseUrl: connection.baseUrl,
         apiKey,
@@ -109,7 +111,7 @@ export class RunWorker {
         log(`run ${run.id} export ${run.exportId}: time box reached after ${run.buckets?.done.length}/${run.buckets?.total} buckets; continuation queued`);
         return;
       }
-      await this.finish(run, run.counts!.failed > 0 || run.counts!.removalsFailed > 0 ? 'partially_succeeded' : 'succeeded', [], snapshot.id, log);
+      await this.finish(run, run.counts!.failed > 0 || run.counts!.removalsFailed > 0 ? 'partially_succeeded' : 'succeeded', [], { snapshotId: snapshot.id, definition }, log);
     } catch (e) {
       if (e instanceof RunAborted || e instanceof SnapshotUnavailable) {
         await this.finish(run, 'failed', [e.message], null, log);
@@ -127,7 +129,38 @@ export class RunWorker {
     if (continueLater) await deps.runsService.enqueue(run.id);
   }
 
-  private async finish(run: RunRecord, status: RunRecord['status'], errors: string[], snapshotId: string | null, log: Log): Promise<void> {
+  /**
+   * The same snapshot (by content: model.json and every partition's ETag) with the same settings was
+   * fully exported by the last run: the diff is empty by construction, so nothing is read or sent.
+   */
+  private async alreadyExported(run: RunRecord, snapshotId: string, definition: string, log: Log): Promise<boolean> {
+    const state = (await this.deps.state.get(run.exportId))?.value;
+    const last = state?.lastRun;
+    if (!state || !last || last.status !== 'succeeded' || state.lastSnapshotId !== snapshotId || state.lastDefinition !== definition) return false;
+    const previous = await this.deps.runs.get(last.id).then((r) => r.value, () => null);
+    // Profiles Braze refused last time are worth another try: only a clean run allows the shortcut.
+    if (!previous?.counts || (previous.bucketCounts?.rejected ?? 1) > 0) return false;
+    const c = previous.counts;
+    const done: RunRecord = {
+      ...run,
+      counts: { ...c, unchanged: c.sent + c.unchanged, sent: 0, removed: 0, failed: 0, removalsFailed: 0 },
+      requests: { sent: 0, retried: 0, rateLimited: 0 },
+      segments: previous.segments,
+      omittedAttributes: previous.omittedAttributes,
+      rejectedReport: previous.rejectedReport,
+      warnings: [`Snapshot unchanged since run ${previous.id}: nothing was read or sent (use fullSync to resend everything)`],
+    };
+    await this.finish(done, 'succeeded', [], { snapshotId, definition }, log);
+    return true;
+  }
+
+  private async finish(
+    run: RunRecord,
+    status: RunRecord['status'],
+    errors: string[],
+    exported: { snapshotId: string; definition: string } | null,
+    log: Log,
+  ): Promise<void> {
     const done: RunRecord = {
       ...run,
       status,
@@ -140,7 +173,8 @@ export class RunWorker {
       ...s,
       activeRunId: s.activeRunId === run.id ? null : s.activeRunId,
       // Only a fully delivered snapshot counts as exported; otherwise the next tick tries again.
-      lastSnapshotId: status === 'succeeded' && snapshotId ? snapshotId : s.lastSnapshotId,
+      lastSnapshotId: status === 'succeeded' && exported ? exported.snapshotId : s.lastSnapshotId,
+      lastDefinition: status === 'succeeded' && exported ? exported.definition : s.lastDefinition,
       lastRun: { id: run.id, status, finishedAt: done.finishedAt, counts: done.counts },
     }));
     const c = done.counts;

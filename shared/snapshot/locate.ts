@@ -1,6 +1,7 @@
 // Finds the newest complete snapshot of an export's segments in CI's blob export folder.
 // model.json is CI's commit marker: with it, its partitions are the snapshot (all must exist);
 // without it, each segment's newest <yyyy>/<MM>/<dd>/<HHmm> folder is, once it has settled.
+import { createHash } from 'node:crypto';
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { parseModelJson, partitionBlobName, type ModelEntity } from './model-json';
 
@@ -10,6 +11,7 @@ export interface Partition {
   hasHeader: boolean | undefined;
   delimiter: string;
   sizeBytes: number;
+  etag?: string;
 }
 
 export interface SegmentTable {
@@ -83,8 +85,10 @@ export async function locateSnapshot(
     }
     tables.push(await tableFromEntity(container, source, segment, entity));
   }
+  // Content identity: model.json and every partition it names, as written.
+  const partitionTags = tables.flatMap((t) => t.partitions.map((p) => `${p.blobName}@${p.etag}`));
   return {
-    id: `model.json:${props.etag}`,
+    id: `model.json:${props.etag}:${createHash('sha1').update(partitionTags.join('\n')).digest('base64url').slice(0, 16)}`,
     folder: source.folder,
     modifiedTime: parsed.modifiedTime ?? props.lastModified?.toISOString() ?? now.toISOString(),
     source: 'model.json',
@@ -103,15 +107,18 @@ async function tableFromEntity(container: ContainerClient, source: SourceRef, se
       const enc = p.fileFormatSettings?.encoding;
       if (enc && !/^utf-?8$/i.test(enc)) throw new SnapshotUnavailable('invalid', `Partition ${blobName} is ${enc}; only UTF-8 is supported`);
       let size: number;
+      let etag: string | undefined;
       try {
-        size = (await container.getBlobClient(blobName).getProperties()).contentLength ?? 0;
+        const props = await container.getBlobClient(blobName).getProperties();
+        size = props.contentLength ?? 0;
+        etag = props.etag;
       } catch (e) {
         if ((e as { statusCode?: number }).statusCode === 404) {
           throw new SnapshotUnavailable('incomplete', `Partition ${blobName} is listed in model.json but missing: the snapshot is still being written`);
         }
         throw e;
       }
-      return { blobName, hasHeader: p.fileFormatSettings?.columnHeaders, delimiter: p.fileFormatSettings?.delimiter ?? ',', sizeBytes: size };
+      return { blobName, hasHeader: p.fileFormatSettings?.columnHeaders, delimiter: p.fileFormatSettings?.delimiter ?? ',', sizeBytes: size, etag };
     }),
   );
   return { segment, columns: entity.attributes.map((a) => ({ name: a.name, dataType: a.dataType })), partitions };
@@ -125,20 +132,20 @@ async function fromTimestampFolders(container: ContainerClient, source: SourceRe
   let newestWrite = 0;
   for (const segment of segments) {
     const prefix = `${source.folder}/${segment}/`;
-    const byStamp = new Map<string, { name: string; size: number; modified: number }[]>();
+    const byStamp = new Map<string, { name: string; size: number; modified: number; etag?: string }[]>();
     for await (const blob of container.listBlobsFlat({ prefix })) {
       const m = TIMESTAMP.exec(blob.name.slice(prefix.length));
       if (!m) continue;
       const stamp = `${m[1]}/${m[2]}/${m[3]}/${m[4]}`;
       const list = byStamp.get(stamp) ?? [];
-      list.push({ name: blob.name, size: blob.properties.contentLength ?? 0, modified: blob.properties.lastModified?.getTime() ?? 0 });
+      list.push({ name: blob.name, size: blob.properties.contentLength ?? 0, modified: blob.properties.lastModified?.getTime() ?? 0, etag: blob.properties.etag });
       byStamp.set(stamp, list);
     }
     const newest = [...byStamp.keys()].sort().pop();
     if (!newest) throw new SnapshotUnavailable('missing', `No export of segment "${segment}" under ${source.container}/${prefix} (and no model.json)`);
     const files = byStamp.get(newest)!.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
     newestWrite = Math.max(newestWrite, ...files.map((f) => f.modified));
-    stamps.push(`${segment}@${newest}`);
+    stamps.push(`${segment}@${newest}:${createHash('sha1').update(files.map((f) => `${f.name}@${f.etag}`).join('\n')).digest('base64url').slice(0, 12)}`);
     tables.push({
       segment,
       columns: [],

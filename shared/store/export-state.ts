@@ -9,6 +9,8 @@ const PK = 'state';
 export interface ExportState {
   activeRunId: string | null;
   lastSnapshotId: string | null;
+  /** Fingerprint of the export settings that snapshot was exported with. */
+  lastDefinition?: string | null;
   lastRun: { id: string; status: string; finishedAt: string | null; counts?: unknown } | null;
   /** When the timer last looked at this export, and what it found. */
   lastCheck: { at: string; result: string } | null;
