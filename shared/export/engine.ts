@@ -14,8 +14,9 @@ import { BrazeFatalError, MAX_OBJECTS_PER_REQUEST, type BrazeClient, type BrazeO
 import type { ExportDefinition } from '../exports/schema';
 import { readCsv } from '../snapshot/csv-rows';
 import type { Snapshot } from '../snapshot/locate';
-import { identityOf, leaverObject, mergePartials, RowMapper, toBrazeObject, type PartialProfile } from './profile';
-import { bucketOf, chooseBucketCount, fingerprint, type BucketState, type StateEntry, type SyncStateStore } from './sync-state';
+import { identityOf, leaverObject, mergePartials, RowMapper, toBrazeObject, type MergedProfile, type PartialProfile } from './profile';
+import { SpillCodec, valueToken } from './spill-codec';
+import { bucketOf, chooseBucketCount, fingerprint, hashText, type BucketState, type StateEntry, type SyncStateStore } from './sync-state';
 
 export interface RunCounts {
   rowsRead: number;
@@ -142,7 +143,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   try {
     // ---- 1. Partition the snapshot by profile key -------------------------------------------
     const done = new Set(progress.buckets.done);
-    const spill = new BucketFiles(tempDir);
+    const spill = new BucketFiles(tempDir, new SpillCodec(Object.keys(def.matching.attributes).sort()));
     let rowsRead = 0;
     let rowsRejected = 0;
     const foundFields = new Set<string>();
@@ -290,6 +291,17 @@ interface PreparedBucket {
   omitted: Record<string, number>;
 }
 
+/**
+ * What a profile's attributes object holds, as compact text: identity, email, phone, typed mapped
+ * values and segments (everything else in the object comes from the export settings, which the
+ * definition fingerprint covers). Unchanged profiles are recognised without building their object.
+ */
+function profileFingerprint(identity: string, p: MergedProfile, attributes: readonly string[]): string {
+  let t = `${identity}\x1f${p.email ?? ''}\x1f${p.phone ?? ''}`;
+  for (const a of attributes) t += `\x1f${valueToken(p.attrs[a])}`;
+  return hashText(`${t}\x1f${p.segments.join(',')}`);
+}
+
 /** Merges a bucket's profiles, and diffs them against what Braze was last sent. */
 async function prepareBucket(
   bucket: number,
@@ -305,17 +317,18 @@ async function prepareBucket(
   const counts = emptyBucketCounts();
   const omitted: Record<string, number> = {};
   const toSend: ToSend[] = [];
+  const attributes = Object.keys(def.matching.attributes).sort();
   for (const [key, list] of partials) {
     const merged = mergePartials(list);
     for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
     counts.profiles++;
-    const obj = toBrazeObject(merged, def);
-    const fp = fingerprint(obj);
+    const identity = identityOf(merged);
+    const fp = profileFingerprint(identity, merged, attributes);
     const before = previous.entries.get(key);
     if (trustPrevious && before?.fp === fp) {
       counts.unchanged++;
       next.entries.set(key, before);
-    } else toSend.push({ key, obj, fp, identity: identityOf(merged), leaving: false });
+    } else toSend.push({ key, obj: toBrazeObject(merged, def), fp, identity, leaving: false });
   }
   for (const [key, before] of previous.entries) {
     if (!partials.has(key)) toSend.push({ key, obj: leaverObject(before.identity, def), fp: '', identity: before.identity, leaving: true });
@@ -357,7 +370,10 @@ class BucketFiles {
   private readonly written = new Set<number>();
   private static readonly FLUSH_BYTES = 32 * 1024;
 
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly codec: SpillCodec,
+  ) {}
 
   private file(bucket: number) {
     return path.join(this.dir, `bucket-${bucket}.jsonl`);
@@ -366,7 +382,7 @@ class BucketFiles {
   write(bucket: number, partial: PartialProfile): void {
     let b = this.buffers.get(bucket);
     if (!b) this.buffers.set(bucket, (b = { lines: [], bytes: 0 }));
-    const line = `${JSON.stringify(partial)}\n`;
+    const line = `${this.codec.encode(partial)}\n`;
     b.lines.push(line);
     b.bytes += line.length;
     if (b.bytes >= BucketFiles.FLUSH_BYTES) this.flush(bucket, b);
@@ -393,7 +409,7 @@ class BucketFiles {
     const text = await readFile(this.file(bucket), 'utf8');
     let start = 0;
     for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
-      const p = JSON.parse(text.slice(start, end)) as PartialProfile;
+      const p = this.codec.decode(text.slice(start, end));
       const list = byKey.get(p.key);
       if (list) list.push(p);
       else byKey.set(p.key, [p]);

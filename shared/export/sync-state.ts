@@ -22,11 +22,14 @@ export interface Manifest {
 }
 
 /**
- * A 64-bit fingerprint of a value's JSON (two 32-bit FNV-1a-style lanes). Not cryptographic: it only
+ * A 64-bit fingerprint of a value's JSON, or of text (two 32-bit FNV-1a-style lanes). Not cryptographic: it only
  * has to tell "changed" from "unchanged", and at ~2^-64 per comparison a miss is not a real risk.
  */
 export function fingerprint(value: unknown): string {
-  const text = JSON.stringify(value);
+  return hashText(JSON.stringify(value));
+}
+
+export function hashText(text: string): string {
   let h1 = 0x811c9dc5;
   let h2 = 0x01000193 ^ text.length;
   for (let i = 0; i < text.length; i++) {

@@ -1,0 +1,17 @@
+import { describe, expect, it } from 'vitest';
+import type { PartialProfile } from '../shared/export/profile';
+import { SpillCodec } from '../shared/export/spill-codec';
+
+describe('spill codec', () => {
+  const codec = new SpillCodec(['a_num', 'b_bool', 'c_text', 'd_missing']);
+  it.each<PartialProfile>([
+    { key: 'c1', seg: 0, ext: 'u1', email: 'x@example.com', attrs: { a_num: 12.5, b_bool: false, c_text: 'plain' } },
+    { key: 'c2', seg: 3, alias: 'c2', phone: '+15550001', attrs: { c_text: 'line one\nline two', b_bool: true }, omitted: { email: 'invalid email' } },
+    { key: 'j\x1fodd\r\nkey', seg: 1, attrs: { c_text: 'jstarts with j', a_num: 0 } },
+    { key: 'c4', seg: 2, ext: 'jx', attrs: { c_text: '' } },
+    { key: 'c5', seg: 0, attrs: { c_text: 'Anne, "Annie" 名前' } },
+  ])('round-trips %j', (p) => {
+    expect(codec.decode(codec.encode(p))).toEqual(p);
+    expect(codec.encode(p)).not.toContain('\n');
+  });
+});
