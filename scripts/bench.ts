@@ -121,7 +121,7 @@ function runInChild(env: Record<string, string>, exportId: string): Promise<RunO
   return new Promise((resolve, reject) => {
     // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each run there (open in Chrome DevTools).
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-    const child = spawn(process.execPath, [...prof, '--max-old-space-size=256', path.join(ROOT, 'dist', 'scripts', 'bench-run.js'), exportId], {
+    const child = spawn(process.execPath, [...prof, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--max-old-space-size=256', path.join(ROOT, 'dist', 'scripts', 'bench-run.js'), exportId], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -122,6 +122,11 @@ export interface MergedProfile {
 
 /** Merges a profile's partials: first value wins in the export's segment order, then row order. */
 export function mergePartials(partials: PartialProfile[]): MergedProfile {
+  if (partials.length === 1) {
+    // Most profiles come from one row: no merging to do.
+    const p = partials[0]!;
+    return { key: p.key, ext: p.ext, alias: p.ext ? undefined : p.alias, email: p.email, phone: p.phone, attrs: p.attrs, segments: [p.seg], omitted: p.omitted ?? {} };
+  }
   const sorted = [...partials].sort((a, b) => a.seg - b.seg);
   const first = sorted[0]!;
   const merged: MergedProfile = { key: first.key, attrs: {}, segments: [], omitted: {} };
