@@ -17,3 +17,4 @@ import './runItem';
 import './runRejectedReport';
 import './exportWorker';
 import './scheduledRefresh';
+import './health';

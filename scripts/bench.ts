@@ -10,8 +10,9 @@ import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { encodePrincipal } from '../shared/auth';
 import { startAzurite } from './azurite';
+import { appRoot } from '../shared/app-root';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = appRoot;
 const CONTAINER = 'bench';
 const FOLDER = 'CustomerInsights_bench/BrazeExport';
 const ROWS_PER_PARTITION = 250_000;

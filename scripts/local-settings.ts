@@ -2,8 +2,9 @@
 // Variables already set in the environment win.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { appRoot } from '../shared/app-root';
 
-export const repoRoot = path.resolve(__dirname, '..', '..');
+export const repoRoot = appRoot;
 
 export function readLocalSettings(): Record<string, string> {
   const own = path.join(repoRoot, 'local.settings.json');

@@ -53,8 +53,7 @@ const SettingsSchema = z
       ctx.addIssue({ code: 'custom', path: ['KEY_VAULT_URI'], message: 'set KEY_VAULT_URI (Azure) or LOCAL_SECRET_KEY (local runs)' });
     }
     if (s.WEBSITE_INSTANCE_ID) {
-      const localOnly = ['LOCAL_TRUST_PRINCIPAL_HEADER', 'LOCAL_ANONYMOUS_ADMIN', 'LOCAL_SECRET_KEY'] as const;
-      for (const name of localOnly) {
+      for (const name of ['LOCAL_TRUST_PRINCIPAL_HEADER', 'LOCAL_ANONYMOUS_ADMIN', 'LOCAL_SECRET_KEY'] as const) {
         if (s[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is for local runs only and must not be set in Azure' });
       }
       if (s.LOCAL_EXTRA_BRAZE_HOSTS.length > 0) {
@@ -64,6 +63,15 @@ const SettingsSchema = z
   });
 
 export type Settings = z.output<typeof SettingsSchema>;
+
+/** Every setting the app reads, and the groups of which one must be set (for the infra tests). */
+export const SETTING_NAMES = Object.keys(SettingsSchema.shape);
+export const REQUIRED_ONE_OF = [
+  ['AzureWebJobsStorage', 'AzureWebJobsStorage__accountName'],
+  ['CI_EXPORT_STORAGE_CONNECTION_STRING', 'CI_EXPORT_STORAGE_BLOB_URL'],
+  ['KEY_VAULT_URI', 'LOCAL_SECRET_KEY'],
+];
+export const LOCAL_ONLY_SETTINGS = ['LOCAL_TRUST_PRINCIPAL_HEADER', 'LOCAL_ANONYMOUS_ADMIN', 'LOCAL_SECRET_KEY', 'LOCAL_EXTRA_BRAZE_HOSTS'];
 
 export interface AppConfig {
   appStorage: { connectionString: string } | { accountName: string; clientId?: string };

@@ -11,6 +11,8 @@ export interface SecretStore {
   get(reference: string): Promise<string>;
   /** Forgets a key this store created. References to customer secrets are left alone. */
   remove(reference: string): Promise<void>;
+  /** For /api/health: throws when the store cannot be reached or used. */
+  check(): Promise<string>;
 }
 
 export const KEY_VAULT_SECRET_URI = /^https:\/\/([a-z0-9-]{3,24})\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net|microsoftazure\.de)\/secrets\/([A-Za-z0-9-]{1,127})(\/[0-9a-f]{32})?\/?$/;
@@ -45,6 +47,10 @@ export class LocalEncryptedSecretStore implements SecretStore {
   async remove(): Promise<void> {
     // The ciphertext lives in the connection row; deleting the row deletes the key.
   }
+
+  async check(): Promise<string> {
+    return 'local encryption (not for Azure)';
+  }
 }
 
 /** Azure: the app's vault, through its managed identity; customer secret URIs read from their vault. */
@@ -78,6 +84,12 @@ export class KeyVaultSecretStore implements SecretStore {
     const { vaultUrl, name } = parseSecretUri(reference);
     if (vaultUrl !== this.vaultUrl.replace(/\/$/, '')) return; // a customer's secret: never ours to delete
     await this.client(vaultUrl).beginDeleteSecret(name);
+  }
+
+  async check(): Promise<string> {
+    // Listing one page proves both reachability and the identity's access.
+    await this.client(this.vaultUrl).listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next();
+    return `Key Vault ${new URL(this.vaultUrl).host}`;
   }
 }
 

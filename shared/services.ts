@@ -4,7 +4,7 @@ import { ConnectionsService } from './connections/service';
 import { ExportsService } from './exports/service';
 import { KeyVaultSecretStore, LocalEncryptedSecretStore, type SecretStore } from './secrets';
 import { ConnectionsRepo } from './store/connections';
-import { createStorageClients, ensureStorage, TABLES, type StorageClients } from './store/clients';
+import { createStorageClients, credentialFor, ensureStorage, TABLES, type StorageClients } from './store/clients';
 import { ExportsRepo } from './store/exports';
 import { ExportStateRepo } from './store/export-state';
 import { RunsRepo } from './store/runs';
@@ -30,7 +30,9 @@ export interface Services {
 export function createServices(config: AppConfig): Services {
   const storage = createStorageClients(config);
   const secrets: SecretStore =
-    'keyVaultUri' in config.secrets ? new KeyVaultSecretStore(config.secrets.keyVaultUri) : new LocalEncryptedSecretStore(config.secrets.localKey);
+    'keyVaultUri' in config.secrets
+      ? new KeyVaultSecretStore(config.secrets.keyVaultUri, credentialFor('clientId' in config.appStorage ? config.appStorage.clientId : undefined))
+      : new LocalEncryptedSecretStore(config.secrets.localKey);
   const exportsRepo = new ExportsRepo(storage.table(TABLES.exports));
   const stateRepo = new ExportStateRepo(storage.table(TABLES.exports));
   const runsRepo = new RunsRepo(storage.table(TABLES.runs));

@@ -16,7 +16,8 @@ export interface StorageClients {
   runQueue: QueueClient;
 }
 
-function credentialFor(clientId?: string): TokenCredential {
+/** The app's managed identity (user-assigned when a client ID is set), or the developer's credential. */
+export function credentialFor(clientId?: string): TokenCredential {
   return clientId ? new ManagedIdentityCredential({ clientId }) : new DefaultAzureCredential();
 }
 

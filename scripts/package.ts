@@ -1,0 +1,61 @@
+// `npm run package`: a deployable zip of the app — host.json and package.json at the root, the
+// compiled functions and core (dist/functions, dist/shared), production dependencies only. No
+// tests, scripts, sources or local settings. Zip deploy it, or give its URL to the template.
+import { execFileSync } from 'node:child_process';
+import { cpSync, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ZipFile } from 'yazl';
+import { appRoot } from '../shared/app-root';
+
+const ROOT = appRoot;
+
+function* filesUnder(dir: string, base = dir): Generator<string> {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) yield* filesUnder(full, base);
+    else if (entry.isFile()) yield path.relative(base, full);
+  }
+}
+
+export async function buildPackage(out = path.join(ROOT, 'ci-braze-export.zip')): Promise<string> {
+  const stage = mkdtempSync(path.join(os.tmpdir(), 'ci-braze-package-'));
+  try {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+    // The deployed package.json: what the host needs, nothing to build or test with.
+    const deployed = { name: pkg.name, version: pkg.version, description: pkg.description, main: pkg.main, engines: pkg.engines, dependencies: pkg.dependencies };
+    writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(deployed, null, 2)}\n`);
+    cpSync(path.join(ROOT, 'package-lock.json'), path.join(stage, 'package-lock.json'));
+    cpSync(path.join(ROOT, 'host.json'), path.join(stage, 'host.json'));
+    for (const dir of ['functions', 'shared']) {
+      cpSync(path.join(ROOT, 'dist', dir), path.join(stage, 'dist', dir), { recursive: true, filter: (f) => !f.endsWith('.map') });
+    }
+    execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: stage, stdio: 'ignore' });
+    rmSync(path.join(stage, 'package-lock.json'));
+
+    const zip = new ZipFile();
+    // host.json and package.json first: deployment tools and people look there.
+    const entries = ['host.json', 'package.json', ...filesUnder(path.join(stage, 'dist'), stage), ...filesUnder(path.join(stage, 'node_modules'), stage)];
+    for (const rel of entries) {
+      const full = path.join(stage, rel);
+      zip.addFile(full, rel.split(path.sep).join('/'), { mode: statSync(full).mode });
+    }
+    zip.end();
+    await new Promise<void>((resolve, reject) => {
+      zip.outputStream.pipe(createWriteStream(out)).on('close', resolve).on('error', reject);
+    });
+    return out;
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  buildPackage(process.argv[2] ? path.resolve(process.argv[2]) : undefined).then(
+    (out) => console.log(`Package written: ${out}`),
+    (e) => {
+      console.error(`Packaging failed: ${(e as Error).message}`);
+      process.exit(1);
+    },
+  );
+}
