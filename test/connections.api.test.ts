@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { connectionItem } from '../functions/connectionItem';
 import { connectionsCollection } from '../functions/connectionsCollection';
-import { call, useAzurite, type Who } from './helpers/app';
+import { call, resourceClient, useAzurite, type Who } from './helpers/app';
 
 useAzurite();
 
@@ -16,20 +16,7 @@ const body = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-const create = (b: unknown, as: Who = 'Admin') => call(connectionsCollection, { method: 'POST', path: 'connections', body: b, as });
-const list = (as: Who = 'Admin') => call(connectionsCollection, { method: 'GET', path: 'connections', as });
-const item = (method: string, id: string, opts: { body?: unknown; as?: Who; headers?: Record<string, string> } = {}) =>
-  call(connectionItem, { method, path: `connections/${id}`, params: { id }, ...opts });
-
-/** Every rejected write must leave the stored connections exactly as they were. */
-async function expectUnchanged(action: () => Promise<{ status: number; body: any }>, status: number, mentions: string | RegExp) {
-  const before = (await list()).body.value;
-  const res = await action();
-  expect(res.status).toBe(status);
-  expect(JSON.stringify(res.body.error)).toMatch(mentions);
-  expect((await list()).body.value).toEqual(before);
-  return res;
-}
+const { create, list, item, expectUnchanged } = resourceClient(connectionsCollection, connectionItem, 'connections');
 
 describe('connections API', () => {
   it('creates a connection, never echoing the key, and lists and reads it', async () => {

@@ -4,9 +4,9 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../scripts/azurite';
 import { BrazeSandbox } from '../scripts/braze-sandbox';
-import { expectedBrazeProfiles, SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from '../scripts/sample-data';
+import { expectedBrazeProfiles, uploadSampleExport } from '../scripts/sample-data';
 import { principalHeaders, testEnv, type Who } from './helpers/app';
-import { normalizeProfiles, SANDBOX_KEY } from './helpers/engine';
+import { normalizeProfiles, sampleExportBody, SANDBOX_KEY } from './helpers/engine';
 import { startHostProcess, type HostProcess } from './helpers/host-process';
 
 let azurite: Azurite;
@@ -46,15 +46,7 @@ async function waitForRun(runId: string, timeoutMs = 30_000) {
   }
 }
 
-const exportBody = (connectionId: string, name: string) => ({
-  name,
-  connectionId,
-  brazeSegmentApiId: '0000-0000-0000',
-  source: { container: SAMPLE_CONTAINER, folder: SAMPLE_FOLDER },
-  segments: [...SAMPLE_SEGMENTS],
-  matching: SAMPLE_MATCHING,
-  schedule: { enabled: true },
-});
+const exportBody = sampleExportBody;
 
 describe('export runs over HTTP', () => {
   let connectionId: string;

@@ -5,7 +5,7 @@ import { exportDetach } from '../functions/exportDetach';
 import { exportDuplicate } from '../functions/exportDuplicate';
 import { exportItem } from '../functions/exportItem';
 import { exportsCollection } from '../functions/exportsCollection';
-import { call, useAzurite, type Who } from './helpers/app';
+import { call, resourceClient, useAzurite, type Who } from './helpers/app';
 
 useAzurite();
 
@@ -44,19 +44,7 @@ const exportBody = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-const create = (b: unknown, as: Who = 'Admin') => call(exportsCollection, { method: 'POST', path: 'exports', body: b, as });
-const list = (as: Who = 'Admin') => call(exportsCollection, { method: 'GET', path: 'exports', as });
-const item = (method: string, id: string, opts: { body?: unknown; as?: Who; headers?: Record<string, string> } = {}) =>
-  call(exportItem, { method, path: `exports/${id}`, params: { id }, ...opts });
-
-async function expectUnchanged(action: () => Promise<{ status: number; body: any }>, status: number, mentions: string | RegExp) {
-  const before = (await list()).body.value;
-  const res = await action();
-  expect(res.status).toBe(status);
-  expect(JSON.stringify(res.body.error)).toMatch(mentions);
-  expect((await list()).body.value).toEqual(before);
-  return res;
-}
+const { create, list, item, expectUnchanged } = resourceClient(exportsCollection, exportItem, 'exports');
 
 describe('exports API', () => {
   it('creates an export with the DESIGN.md body and defaults, without running it', async () => {

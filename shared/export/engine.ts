@@ -30,15 +30,7 @@ export interface RunCounts {
 }
 
 /** What finished buckets add up to: carried across a resumed run's attempts. */
-export interface BucketCounts {
-  profiles: number;
-  unchanged: number;
-  sent: number;
-  removed: number;
-  rejected: number;
-  failed: number;
-  removalsFailed: number;
-}
+export type BucketCounts = Omit<RunCounts, 'rowsRead'>;
 
 export interface RejectedRow {
   segment: string;

@@ -1,7 +1,7 @@
 // Test wiring: a real Azurite per test file, app settings pointing at it, and helpers to call
 // handlers through @azure/functions' own HttpRequest / InvocationContext.
 import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { encodePrincipal } from '../../shared/auth';
 import { resetServices, services } from '../../shared/services';
 import { startAzurite, type Azurite } from '../../scripts/azurite';
@@ -82,4 +82,28 @@ export async function call(
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries((res.headers as Record<string, string>) ?? {})) headers[k.toLowerCase()] = String(v);
   return { status: res.status ?? 200, body: res.jsonBody, headers, logs };
+}
+
+/**
+ * A collection's handlers as small callers, plus the check every rejected write must pass:
+ * the stored collection is exactly as it was before.
+ */
+export function resourceClient(
+  collection: Parameters<typeof call>[0],
+  itemHandler: Parameters<typeof call>[0],
+  path: string,
+) {
+  const create = (b: unknown, as: Who = 'Admin') => call(collection, { method: 'POST', path, body: b, as });
+  const list = (as: Who = 'Admin') => call(collection, { method: 'GET', path, as });
+  const item = (method: string, id: string, opts: { body?: unknown; as?: Who; headers?: Record<string, string> } = {}) =>
+    call(itemHandler, { method, path: `${path}/${id}`, params: { id }, ...opts });
+  async function expectUnchanged(action: () => Promise<{ status: number; body: any }>, status: number, mentions: string | RegExp) {
+    const before = (await list()).body.value;
+    const res = await action();
+    expect(res.status).toBe(status);
+    expect(JSON.stringify(res.body.error)).toMatch(mentions);
+    expect((await list()).body.value).toEqual(before);
+    return res;
+  }
+  return { create, list, item, expectUnchanged };
 }

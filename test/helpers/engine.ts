@@ -35,18 +35,19 @@ export async function createConnection(sandboxUrl: string, over: Record<string, 
   return stored.value;
 }
 
+/** POST /api/exports body for the bundled sample export. */
+export const sampleExportBody = (connectionId: string, name = `Sample export ${++counter}`) => ({
+  name,
+  connectionId,
+  brazeSegmentApiId: '0000-0000-0000',
+  source: { container: SAMPLE_CONTAINER, folder: SAMPLE_FOLDER },
+  segments: [...SAMPLE_SEGMENTS],
+  matching: SAMPLE_MATCHING,
+  schedule: { enabled: true },
+});
+
 export async function createExport(connectionId: string, over: Record<string, unknown> = {}) {
-  const app = services();
-  const stored = await app.exports.create(ADMIN, {
-    name: `Sample export ${++counter}`,
-    connectionId,
-    brazeSegmentApiId: '0000-0000-0000',
-    source: { container: SAMPLE_CONTAINER, folder: SAMPLE_FOLDER },
-    segments: [...SAMPLE_SEGMENTS],
-    matching: SAMPLE_MATCHING,
-    schedule: { enabled: true },
-    ...over,
-  });
+  const stored = await services().exports.create(ADMIN, { ...sampleExportBody(connectionId), ...over });
   return stored.value;
 }
 
