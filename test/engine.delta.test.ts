@@ -116,4 +116,13 @@ describe('delta sync', () => {
     expect(remapped.run.counts).toMatchObject({ sent: 30, unchanged: 0 });
     expect(sandbox().profiles.get('external_id:u1')!.attributes.nickname).toBe('Name1');
   });
+
+  it('moving the export to another connection (maybe another Braze workspace) resends its profiles', async () => {
+    const { exp } = await mutableExport([{ segment: 'S', partitions: [rows(20)] }]);
+    await runNow(exp.id);
+    const other = await createConnection(sandbox().url);
+    await services().exports.update(ADMIN, exp.id, { connectionId: other.id }, null);
+    const moved = await runNow(exp.id);
+    expect(moved.run.counts).toMatchObject({ sent: 20, unchanged: 0 });
+  });
 });

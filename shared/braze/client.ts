@@ -62,6 +62,11 @@ export class BrazeClient {
   private readonly backoffBaseMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
 
+  /** The workspace endpoint this client writes to. */
+  get destination(): string {
+    return this.options.baseUrl;
+  }
+
   constructor(private readonly options: BrazeClientOptions) {
     this.url = `${options.baseUrl.replace(/\/$/, '')}/users/track`;
     this.maxAttempts = options.maxAttempts ?? 6;

@@ -91,9 +91,12 @@ export class RunAborted extends Error {
 const MAX_REPORT_ROWS = 50_000;
 const PROGRESS_EVERY_MS = 1000;
 
-/** Settings whose change makes earlier fingerprints meaningless for this export. */
-export const definitionFingerprint = (d: ExportDefinition) =>
-  fingerprint({ m: d.matching, s: d.segments, b: d.membership, id: d.brazeSegmentApiId });
+/**
+ * Settings whose change makes earlier fingerprints meaningless for this export: what is sent, and
+ * where (another connection or endpoint may be another Braze workspace that has none of it).
+ */
+export const definitionFingerprint = (d: ExportDefinition, destination: string) =>
+  fingerprint({ m: d.matching, s: d.segments, b: d.membership, id: d.brazeSegmentApiId, c: d.connectionId, to: destination });
 
 const emptyCounts = (): RunCounts => ({ rowsRead: 0, profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0 });
 const emptyBucketCounts = (): BucketCounts => ({ profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0 });
@@ -208,7 +211,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
 
     // ---- 2. Bucket by bucket: merge, diff, send, record -------------------------------------
     // The next bucket is prepared (read, merged, diffed) while the current one is being sent.
-    const definitionFp = definitionFingerprint(def);
+    const definitionFp = definitionFingerprint(def, input.braze.destination);
     const sender = new BatchSender(input.braze, input.concurrency ?? 48);
     const pending = Array.from({ length: bucketCount }, (_, b) => b).filter((b) => !done.has(b));
     const prepare = (bucket: number) => prepareBucket(bucket, def, definitionFp, input.fullSync, spill, input.state);

@@ -6,6 +6,7 @@ import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
 import { definitionFingerprint, RunAborted, runExport, type EngineResult, type RejectedRow, type RunProgress } from '../export/engine';
 import { SyncStateStore } from '../export/sync-state';
+import { AppError } from '../errors';
 import type { SecretStore } from '../secrets';
 import { locateSnapshot, SnapshotUnavailable, type Snapshot } from '../snapshot/locate';
 import { CONTAINERS } from '../store/clients';
@@ -67,9 +68,9 @@ export class RunWorker {
       await deps.runs.update(run);
       log(`run ${run.id} export ${run.exportId}: started (attempt ${run.attempts}, trigger ${run.trigger})`);
 
-      const exportRecord = (await deps.exports.get(run.exportId)).value;
+      const exportRecord = (await deps.exports.get(run.exportId).catch(gone('The export was deleted'))).value;
       if (!exportRecord.connectionId) throw new RunAborted('The export has no connection (detached)');
-      const connection = (await deps.connections.get(exportRecord.connectionId)).value;
+      const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted"))).value;
       let apiKey: string;
       try {
         apiKey = await deps.secrets.get(connection.apiKey.reference);
@@ -79,7 +80,7 @@ export class RunWorker {
 
       const snapshot = await this.pinnedSnapshot(run, exportRecord.source, exportRecord.segments);
       run = { ...run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
-      const definition = definitionFingerprint(exportRecord);
+      const definition = definitionFingerprint(exportRecord, connection.baseUrl);
       if (!run.fullSync && (await this.alreadyExported(run, snapshot.id, definition, log))) return;
       const braze = new BrazeClient({
         baseUrl: connection.baseUrl,
@@ -223,6 +224,11 @@ export class RunWorker {
     }
   }
 }
+
+/** A 404 while starting means the run has nothing left to do: abort it instead of retrying forever. */
+const gone = (message: string) => (e: unknown) => {
+  throw e instanceof AppError && e.status === 404 ? new RunAborted(message) : e;
+};
 
 const csvField = (v: string | number) => {
   const s = String(v);
