@@ -22,6 +22,7 @@ async function main(): Promise<void> {
       counts: run.counts,
       requests: run.requests,
       attempts: run.attempts,
+      timings: run.timings,
       wallSeconds,
       peakRssMB: process.resourceUsage().maxRSS / 1024,
     }),

@@ -116,6 +116,7 @@ interface RunOutput {
   wallSeconds: number;
   peakRssMB: number;
   attempts: number;
+  timings?: { readingSeconds: number; sendingSeconds: number };
 }
 
 function runInChild(env: Record<string, string>, exportId: string): Promise<RunOutput> {
@@ -194,6 +195,7 @@ async function main(): Promise<void> {
           floorSeconds: floor,
           ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
           peakRssMB: Math.round(r.peakRssMB),
+          ...(r.timings ? { readingSeconds: r.timings.readingSeconds, sendingSeconds: r.timings.sendingSeconds } : {}),
         }),
       );
       return r;

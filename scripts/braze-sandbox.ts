@@ -222,7 +222,10 @@ export class BrazeSandbox {
       const idKeys = IDENTIFIER_KEYS.filter((k) => obj[k] !== undefined);
       let userKey: string | undefined;
       if (idKeys.length > 1) return errors.push({ type: "Received multiple identifiers ('external_id', 'user_alias', 'braze_id') for the same object", input_array: 'attributes', index });
-      if (Buffer.byteLength(JSON.stringify(obj)) > MAX_OBJECT_BYTES) return errors.push({ type: 'Object exceeds 100 KB', input_array: 'attributes', index });
+      // Only a body over 100 KB can hold an object over 100 KB: skip the measuring otherwise.
+      if (body.length > MAX_OBJECT_BYTES && Buffer.byteLength(JSON.stringify(obj)) > MAX_OBJECT_BYTES) {
+        return errors.push({ type: 'Object exceeds 100 KB', input_array: 'attributes', index });
+      }
       if (idKeys[0] === 'external_id') {
         if (typeof obj.external_id !== 'string' || obj.external_id === '') return errors.push({ type: "'external_id' must be a non-empty string", input_array: 'attributes', index });
         userKey = `external_id:${obj.external_id}`;

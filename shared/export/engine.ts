@@ -50,6 +50,8 @@ export interface RunProgress {
   omittedAttributes: Record<string, number>;
   buckets: { total: number; done: number[] };
   bucketCounts: BucketCounts;
+  /** Seconds spent reading the snapshot and sending, in this attempt. */
+  timings: { readingSeconds: number; sendingSeconds: number };
   warnings: string[];
 }
 
@@ -115,6 +117,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     omittedAttributes: { ...(input.resumeFrom?.omittedAttributes ?? {}) },
     buckets: { total: bucketCount, done: [...(input.resumeFrom?.buckets.done ?? [])] },
     bucketCounts: emptyBucketCounts(),
+    timings: { readingSeconds: 0, sendingSeconds: 0 },
     warnings: [],
   };
   const rejectedRows: RejectedRow[] = [];
@@ -135,6 +138,8 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   };
 
   const tempDir = mkdtempSync(path.join(input.tempRoot ?? os.tmpdir(), 'ci-braze-run-'));
+  const started = Date.now();
+  const seconds = (from: number) => Math.round((Date.now() - from) / 100) / 10;
   try {
     // ---- 1. Partition the snapshot by profile key -------------------------------------------
     const done = new Set(progress.buckets.done);
@@ -207,6 +212,8 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     };
     combine();
     progress.phase = 'sending';
+    progress.timings.readingSeconds = seconds(started);
+    const sendingStarted = Date.now();
     await report(true);
 
     // ---- 2. Bucket by bucket: merge, diff, send, record -------------------------------------
@@ -254,6 +261,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       for (const [attr, n] of Object.entries(prepared.omitted)) progress.omittedAttributes[attr] = (progress.omittedAttributes[attr] ?? 0) + n;
       done.add(bucket);
       progress.buckets.done = [...done].sort((a, b) => a - b);
+      progress.timings.sendingSeconds = seconds(sendingStarted);
       combine();
       await report(true);
     }

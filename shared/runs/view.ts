@@ -19,6 +19,7 @@ export function runView(run: RunRecord) {
     omittedAttributes: run.omittedAttributes ?? {},
     progress: run.buckets ? { bucketsDone: run.buckets.done.length, bucketsTotal: run.buckets.total } : null,
     attempts: run.attempts,
+    timings: run.timings ?? null,
     errors: run.errors,
     warnings: run.warnings ?? [],
     rejectedReport: run.rejectedReport ? `/api/runs/${run.id}/rejected` : null,
