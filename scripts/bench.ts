@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { encodePrincipal } from '../shared/auth';
 import { startAzurite } from './azurite';
 import { appRoot } from '../shared/app-root';
 
@@ -26,7 +25,7 @@ function arg(name: string, fallback?: number): number {
 }
 
 /** Deterministic membership: everyone is in segment 0; each other segment holds ~30 %. */
-const inSegment = (i: number, s: number) => s === 0 || ((i * 2654435761) >>> 0) % 10 < 3 + (s % 2) - 1 + 1 - (s % 2);
+const inSegment = (i: number, s: number) => s === 0 || (Math.imul(i + s * 7919, 0x9e3779b1) >>> 0) % 10 < 3;
 const changed = (i: number, percent: number) => ((i * 40503) >>> 0) % 10_000 < percent * 100;
 
 function* csvRows(n: number, segment: number, version: number, changePercent: number): Generator<string> {
@@ -162,7 +161,6 @@ async function main(): Promise<void> {
     const app = services();
     await app.ready;
     const admin = { role: 'Admin' as const, name: 'bench' };
-    void encodePrincipal;
     const conn = await app.connections.create(admin, {
       displayName: 'Bench sandbox',
       restEndpoint: sandbox.url,

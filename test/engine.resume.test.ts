@@ -57,7 +57,7 @@ describe('resumable runs', () => {
       segments: ['A', 'B'],
       matching: MATCHING,
     });
-    sandbox.setFaults({ slowMs: 40 }); // slow enough to kill it half-way
+    sandbox.setFaults({ slowMs: 80 }); // slow enough to kill it half-way
     const started = await api(first, 'POST', `exports/${exp.body.id}/run`);
     expect(started.status).toBe(202);
 

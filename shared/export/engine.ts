@@ -91,6 +91,8 @@ export class RunAborted extends Error {
 }
 
 const MAX_REPORT_ROWS = 50_000;
+/** Array custom attributes keep this many values by default in Braze. */
+const BRAZE_ARRAY_LIMIT = 25;
 const PROGRESS_EVERY_MS = 1000;
 
 /**
@@ -120,6 +122,11 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     timings: { readingSeconds: 0, sendingSeconds: 0 },
     warnings: [],
   };
+  if (def.membership.format === 'list' && def.segments.length > BRAZE_ARRAY_LIMIT) {
+    progress.warnings.push(
+      `The export has ${def.segments.length} segments: Braze keeps ${BRAZE_ARRAY_LIMIT} values of an array attribute by default, so longer membership lists are cut; raise the limit in Braze or use membership.format "boolean"`,
+    );
+  }
   const rejectedRows: RejectedRow[] = [];
   let rejectedRowsTotal = 0;
   const reject = (row: RejectedRow) => {
@@ -178,6 +185,11 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
           if (!mapper) throw new RunAborted(`Partition ${partition.blobName} has no header row and there is no model.json to name its columns`);
           rowsRead++;
           segmentCounts.rows++;
+          if (rowsRead % 20_000 === 0) {
+            // Live progress, and a heartbeat so a long read is not mistaken for a dead worker.
+            progress.counts.rowsRead = rowsRead;
+            void report().catch(() => undefined);
+          }
           const result = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.map(ev.fields);
           if (!result.ok) {
             rowsRejected++;
