@@ -65,16 +65,19 @@ async function main(): Promise<void> {
     const started = await api('POST', `exports/${exp.id}/run`);
     console.log(`Run queued: ${started.location}`);
     let run: any;
+    let lastLine = '';
     for (;;) {
       run = await api('GET', `runs/${started.runId}`);
       const c = run.counts;
-      process.stdout.write(
-        `\r  ${run.status.padEnd(10)} ${String(run.phase ?? '').padEnd(8)} rows ${c.rowsRead}  sent ${c.sent}  unchanged ${c.unchanged}  rejected ${c.rejected}  failed ${c.failed}  requests ${run.requests.sent}   `,
-      );
+      const line = `  ${run.status.padEnd(10)} ${String(run.phase ?? '').padEnd(8)} rows ${c.rowsRead}  sent ${c.sent}  unchanged ${c.unchanged}  rejected ${c.rejected}  failed ${c.failed}  requests ${run.requests.sent}`;
+      // One line redrawn on a terminal; one line per change otherwise (CI logs, files).
+      if (process.stdout.isTTY) process.stdout.write(`\r${line}   `);
+      else if (line !== lastLine) console.log(line);
+      lastLine = line;
       if (!['queued', 'running'].includes(run.status)) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    console.log('\n');
+    console.log(process.stdout.isTTY ? '\n' : '');
     const c = run.counts;
     const profiles = sandbox.profileList();
     console.log('Summary');
@@ -84,7 +87,11 @@ async function main(): Promise<void> {
     console.log(`  profiles          ${c.profiles} = sent ${c.sent} + unchanged ${c.unchanged} + rejected ${c.rejected} + failed ${c.failed}`);
     console.log(`  left out values   ${JSON.stringify(run.omittedAttributes)}`);
     console.log(`  Braze requests    ${run.requests.sent} (retried ${run.requests.retried}, rate limited ${run.requests.rateLimited})`);
-    console.log(`  rejected rows     ${host.url}${run.rejectedReport ?? ''}`);
+    if (run.rejectedReport) {
+      const csv = await (await fetch(`${host.url}${run.rejectedReport}`)).text();
+      console.log(`  rejected rows     ${run.rejectedReport}`);
+      for (const line of csv.trim().split('\n')) console.log(`    ${line}`);
+    }
     console.log(`  in Braze now      ${profiles.length} profiles (${profiles.filter((p) => p.identifier.external_id).length} by external_id, ${profiles.filter((p) => p.identifier.user_alias).length} by user_alias)`);
     for (const p of profiles.slice(0, 2)) console.log(`    ${JSON.stringify(p.identifier)} ${JSON.stringify(p.attributes)}`);
 
