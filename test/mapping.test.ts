@@ -1,0 +1,89 @@
+// Row → profile mapping rules (DESIGN.md §5) that the engine tests do not pin down one by one.
+import { describe, expect, it } from 'vitest';
+import { ExportDefinitionSchema } from '../shared/exports/schema';
+import { mergePartials, RowMapper, toBrazeObject } from '../shared/export/profile';
+import { coerce } from '../shared/snapshot/cdm-types';
+import { normalizeEmail, normalizePhone } from '../shared/export/values';
+
+describe('CDM types → JSON values', () => {
+  it.each([
+    ['42', 'int64', 42],
+    ['-7', 'int64', -7],
+    ['12.50', 'decimal', 12.5],
+    ['1e3', 'double', 1000],
+    ['TRUE', 'boolean', true],
+    ['0', 'boolean', false],
+    ['2018-01-02T12:00:00Z', 'dateTime', '2018-01-02T12:00:00.000Z'],
+    ['2018-01-02 12:00:00.123', 'dateTime', '2018-01-02T12:00:00.123Z'],
+    ['2018-01-02T12:00:00+02:00', 'dateTimeOffset', '2018-01-02T10:00:00.000Z'],
+    ['  text  ', 'string', 'text'],
+    ['', 'int64', null],
+  ])('%j as %s → %j', (raw, type, value) => {
+    expect(coerce(raw, type)).toEqual({ ok: true, value });
+  });
+
+  it.each([
+    ['4.2', 'int64'],
+    ['99999999999999999999', 'int64'],
+    ['1,5', 'decimal'],
+    ['maybe', 'boolean'],
+    ['yesterday', 'dateTime'],
+  ])('%j as %s is refused with a reason', (raw, type) => {
+    const c = coerce(raw, type);
+    expect(c.ok).toBe(false);
+  });
+});
+
+describe('email and phone', () => {
+  it('keeps valid values, normalised; refuses the rest', () => {
+    expect(normalizeEmail(' ann@example.com ')).toBe('ann@example.com');
+    expect(normalizeEmail('not-an-email')).toBeNull();
+    expect(normalizeEmail('a@b')).toBeNull();
+    expect(normalizePhone('+1 (555) 010-2030')).toBe('+15550102030');
+    expect(normalizePhone('12')).toBeNull();
+  });
+});
+
+describe('profiles', () => {
+  const def = {
+    ...ExportDefinitionSchema.parse({
+      name: 'x',
+      connectionId: '00000000-0000-4000-8000-000000000000',
+      brazeSegmentApiId: 'seg-id',
+      source: { container: 'abc', folder: 'f' },
+      segments: ['B', 'A'],
+      matching: { email: 'Email', brazeCustomerId: 'Ext', phone: 'Phone', attributes: { score: 'Score', city: 'City' } },
+    }),
+  };
+  const columns = [{ name: 'CustomerId' }, { name: 'Ext' }, { name: 'Email' }, { name: 'Phone' }, { name: 'Score', dataType: 'int64' }, { name: 'City' }];
+
+  it('merges a profile across segments: first value wins in the export order, membership sorted', () => {
+    const b = new RowMapper(def, 0, columns).map(['c1', '', 'b@example.com', '', '7', '']);
+    const a = new RowMapper(def, 1, columns).map(['c1', '', 'a@example.com', 'bad', 'x', 'Oslo']);
+    if (!a.ok || !b.ok) throw new Error('rows should map');
+    const merged = mergePartials([a.partial, b.partial]);
+    expect(toBrazeObject(merged, def)).toEqual({
+      user_alias: { alias_name: 'c1', alias_label: 'ci_customer_id' },
+      _update_existing_only: false,
+      email: 'b@example.com',
+      city: 'Oslo',
+      score: 7,
+      'seg-id': ['A', 'B'],
+    });
+    // The invalid phone and score of the second row are counted as left out; the score found elsewhere wins.
+    expect(merged.omitted).toEqual({ phone: 'invalid phone' });
+  });
+
+  it('uses external_id when the Braze customer ID is there, never together with user_alias', () => {
+    const r = new RowMapper(def, 0, columns).map(['c2', 'ext-2', '', '', '', '']);
+    if (!r.ok) throw new Error('row should map');
+    const obj = toBrazeObject(mergePartials([r.partial]), def);
+    expect(obj).toEqual({ external_id: 'ext-2', 'seg-id': ['B'] });
+    expect(obj).not.toHaveProperty('user_alias');
+  });
+
+  it('reports the columns a table lacks', () => {
+    const mapper = new RowMapper(def, 0, columns.filter((c) => c.name !== 'City'));
+    expect(mapper.problems).toEqual([{ field: 'matching.attributes.city', column: 'City' }]);
+  });
+});
