@@ -24,6 +24,27 @@ async function mutableExport(tables: TableSpec[], over: Record<string, unknown> 
 
 const membership = (key: string) => sandbox().profiles.get(key)?.attributes['0000-0000-0000'];
 
+describe('one run per export at a time', () => {
+  it('concurrent starts: exactly one run is queued, the others are told which run is active', async () => {
+    const { exp } = await mutableExport([{ segment: 'S', partitions: [rows(5)] }]);
+    const app = services();
+    const record = (await app.exports.get(exp.id)).value;
+    const outcomes = await Promise.all([
+      app.runs.runNow(ADMIN, exp.id, false),
+      app.runs.start(record, 'schedule', 'scheduledRefresh'),
+      app.runs.runNow(ADMIN, exp.id, false),
+    ]);
+    const queued = outcomes.filter((o) => 'queued' in o);
+    expect(queued).toHaveLength(1);
+    const winner = (queued[0] as { queued: { id: string } }).queued.id;
+    for (const o of outcomes.filter((o) => 'active' in o)) expect((o as { active: { id: string } }).active.id).toBe(winner);
+    expect((await app.runs.listForExport(exp.id)).map((r) => r.id)).toEqual([winner]);
+    await app.storage.runQueue.clearMessages();
+    await app.worker.execute(winner, () => undefined);
+    expect((await app.runs.get(winner)).status).toBe('succeeded');
+  });
+});
+
 describe('delta sync', () => {
   it('an unchanged re-run sends nothing', async () => {
     const { exp } = await mutableExport([{ segment: 'S', partitions: [rows(120)] }]);

@@ -24,16 +24,12 @@ export interface ConnectionView {
   updatedBy?: string;
 }
 
-/** Verifies a key against Braze before it is saved (401/403 → a clear 400). Optional: not every deployment can reach Braze. */
-export type KeyCheck = (baseUrl: string, apiKey: string) => Promise<void>;
-
 export class ConnectionsService {
   constructor(
     private readonly repo: ConnectionsRepo,
     private readonly exports: ExportsRepo,
     private readonly secrets: SecretStore,
     private readonly extraBrazeHosts: readonly string[],
-    private readonly checkKey?: KeyCheck,
   ) {}
 
   /** Admins see everything but the key; contributors see shared connections as {id, displayName, type}. */
@@ -92,7 +88,6 @@ export class ConnectionsService {
     requireRole(caller, 'Admin');
     const input = parseInput(ConnectionCreateSchema, body);
     const endpoint = this.endpoint(input.restEndpoint);
-    if (input.apiKey && this.checkKey) await this.checkKey(endpoint.baseUrl, input.apiKey);
     const id = randomUUID();
     const now = new Date().toISOString();
     const apiKey = input.apiKey
@@ -132,7 +127,6 @@ export class ConnectionsService {
     if (patch.requestBudget !== undefined) after.requestBudget = patch.requestBudget;
     if (patch.restEndpoint !== undefined) Object.assign(after, this.endpoint(patch.restEndpoint));
     if (patch.apiKey) {
-      if (this.checkKey) await this.checkKey(after.baseUrl, patch.apiKey);
       after.apiKey = { source: 'stored', reference: await this.secrets.put(`braze-connection-${id}`, patch.apiKey), hint: keyHint(patch.apiKey) };
     } else if (patch.apiKeySecretUri) {
       after.apiKey = { source: 'keyVaultReference', reference: patch.apiKeySecretUri, hint: null };

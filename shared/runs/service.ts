@@ -44,7 +44,6 @@ export class RunsService {
     if (record.status !== 'active' || !record.connectionId) {
       throw new AppError(409, 'export_inactive', 'This export is detached from its connection; attach a connection before running it');
     }
-    let activeRun: RunRecord | undefined;
     const now = new Date();
     const run: RunRecord = {
       id: newRunId(record.id, now.getTime()),
@@ -62,8 +61,13 @@ export class RunsService {
       errors: [],
       rejectedReport: null,
     };
-    if (!(await this.claim(record.id, run.id, (active) => (activeRun = active)))) return { active: activeRun! };
+    // The run row exists before it is claimed, so a claimed id always names a real run.
     await this.runs.create(run);
+    const active = await this.claim(record.id, run.id);
+    if (active) {
+      await this.runs.delete(run.id);
+      return { active };
+    }
     try {
       await this.enqueue(run.id);
     } catch (e) {
@@ -73,21 +77,18 @@ export class RunsService {
     return { queued: run };
   }
 
-  /** Makes `runId` the export's active run, unless another unfinished run holds it. */
-  private async claim(exportId: string, runId: string, onActive: (run: RunRecord) => void): Promise<boolean> {
+  /** Makes `runId` the export's active run; returns the unfinished run that holds it instead, if any. */
+  private async claim(exportId: string, runId: string): Promise<RunRecord | null> {
     for (let attempt = 0; ; attempt++) {
       const current = await this.state.get(exportId);
       const activeId = current?.value.activeRunId;
       if (activeId) {
         const active = await this.runs.get(activeId).then((r) => r.value, () => null);
-        if (active && !FINISHED.includes(active.status)) {
-          onActive(active);
-          return false;
-        }
+        if (active && !FINISHED.includes(active.status)) return active;
       }
       try {
         await this.state.put(exportId, { ...(current?.value ?? emptyState()), activeRunId: runId }, current?.etag ?? null);
-        return true;
+        return null;
       } catch (e) {
         const status = (e as { status?: number }).status;
         if ((status === 412 || status === 409) && attempt < 5) continue; // someone else moved first: look again

@@ -4,7 +4,7 @@
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
-import { definitionFingerprint, RunAborted, runExport, type EngineResult, type RejectedRow, type RunProgress } from '../export/engine';
+import { definitionFingerprint, RunAborted, runExport, type EngineResult, type RejectedRow } from '../export/engine';
 import { SyncStateStore } from '../export/sync-state';
 import { AppError } from '../errors';
 import type { SecretStore } from '../secrets';
@@ -242,4 +242,3 @@ export function rejectedCsv(rows: RejectedRow[], total: number): Buffer {
   return Buffer.from(`${lines.join('\n')}\n`);
 }
 
-export type { RunProgress };

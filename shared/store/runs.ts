@@ -63,6 +63,11 @@ export class RunsRepo {
     return { value: run, etag: res.etag! };
   }
 
+  async delete(runId: string): Promise<void> {
+    const { exportId, rowKey } = splitRunId(runId)!;
+    await this.table.deleteEntity(exportId, rowKey).catch(() => undefined);
+  }
+
   /** Newest first. */
   async listForExport(exportId: string, top = 50): Promise<RunRecord[]> {
     const out: RunRecord[] = [];
