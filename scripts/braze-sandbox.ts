@@ -50,6 +50,8 @@ export interface SandboxStats {
   maxConcurrent: number;
   /** Objects for a user that arrived while another request for that user was in flight. */
   concurrentUserWrites: number;
+  /** TCP connections accepted: far fewer than requests when clients keep connections alive. */
+  connections: number;
 }
 
 const IDENTIFIER_KEYS = ['external_id', 'user_alias', 'braze_id'] as const;
@@ -59,7 +61,7 @@ const MAX_OBJECT_BYTES = 100 * 1024;
 
 export class BrazeSandbox {
   readonly profiles = new Map<string, SandboxProfile>();
-  stats: SandboxStats = { requests: 0, byStatus: {}, objectsProcessed: 0, maxConcurrent: 0, concurrentUserWrites: 0 };
+  stats: SandboxStats = { requests: 0, byStatus: {}, objectsProcessed: 0, maxConcurrent: 0, concurrentUserWrites: 0, connections: 0 };
   faults: Faults & { rateLimitedUntil?: number } = {};
   private server?: Server;
   private inFlight = 0;
@@ -84,6 +86,7 @@ export class BrazeSandbox {
         if (!res.headersSent) this.reply(res, 500, { message: 'Internal Server Error' });
       });
     });
+    this.server.on('connection', () => this.stats.connections++);
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     const address = this.server.address();
     this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : port}`;
@@ -104,7 +107,7 @@ export class BrazeSandbox {
 
   reset(): void {
     this.profiles.clear();
-    this.stats = { requests: 0, byStatus: {}, objectsProcessed: 0, maxConcurrent: 0, concurrentUserWrites: 0 };
+    this.stats = { requests: 0, byStatus: {}, objectsProcessed: 0, maxConcurrent: 0, concurrentUserWrites: 0, connections: 0 };
     this.faults = {};
     this.window = { start: 0, used: 0 };
   }

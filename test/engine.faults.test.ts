@@ -128,6 +128,17 @@ describe('bad snapshot input', () => {
   });
 });
 
+describe('Braze transport', () => {
+  it('keeps connections alive: about one connection per request in flight, reused for the rest', async () => {
+    const exp = await exportOf([{ segment: 'S', partitions: [rows(30_000)] }]);
+    const { run } = await runNow(exp.id);
+    expect(run.counts).toMatchObject({ sent: 30_000 });
+    expect(sandbox().stats.requests).toBe(400);
+    // The engine keeps at most 48 batches in flight; without keep-alive there would be 400 connections.
+    expect(sandbox().stats.connections).toBeLessThan(100);
+  });
+});
+
 describe('Braze faults', () => {
   it('429 for 10 s: waits as the headers say, then delivers everything', async () => {
     const exp = await exportOf([{ segment: 'S', partitions: [rows(200)] }]);
