@@ -3,6 +3,7 @@
 // headers say, splits a 400 batch to isolate the bad objects, maps 2xx errors[].index back onto
 // the objects actually sent, and stops the run on 401/403 naming the permission.
 import type { RequestBudget } from './request-budget';
+import { Transport, type TransportResponse } from './transport';
 
 export const MAX_OBJECTS_PER_REQUEST = 75;
 
@@ -35,27 +36,28 @@ export interface BrazeClientOptions {
   /** Longest total wait on 429s for one batch before its objects count as failed. */
   maxRateLimitWaitMs?: number;
   backoffBaseMs?: number;
+  /** Kept-alive connections at most (requests beyond wait for one). */
+  maxSockets?: number;
   sleep?: (ms: number) => Promise<void>;
 }
 
-const header = (h: Headers, name: string) => h.get(name); // Headers.get is case-insensitive
-
-function numberHeader(h: Headers, name: string): number | null {
-  const v = header(h, name);
+function numberHeader(res: TransportResponse, name: string): number | null {
+  const v = res.header(name);
   if (v === null || v.trim() === '') return null;
   const n = Number(v);
   return Number.isFinite(n) ? n : null;
 }
 
 function describeNetworkError(e: unknown): string {
-  const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return 'timed out';
-  return err?.cause?.code ?? err?.cause?.message ?? err?.message ?? 'network error';
+  const err = e as { code?: string; message?: string };
+  if (err?.code === 'ETIMEDOUT') return 'timed out';
+  return err?.code ?? err?.message ?? 'network error';
 }
 
 export class BrazeClient {
   readonly requests: RequestCounts = { sent: 0, retried: 0, rateLimited: 0 };
   private readonly url: string;
+  private readonly transport: Transport;
   private readonly maxAttempts: number;
   private readonly timeoutMs: number;
   private readonly maxRateLimitWaitMs: number;
@@ -69,11 +71,17 @@ export class BrazeClient {
 
   constructor(private readonly options: BrazeClientOptions) {
     this.url = `${options.baseUrl.replace(/\/$/, '')}/users/track`;
+    this.transport = new Transport(this.url, options.maxSockets ?? 64);
     this.maxAttempts = options.maxAttempts ?? 6;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 15 * 60_000;
     this.backoffBaseMs = options.backoffBaseMs ?? 500;
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  /** Closes the kept-alive connections (end of a run). */
+  close(): void {
+    this.transport.close();
   }
 
   /** Sends one batch; resolves with an outcome per object, in order. Throws BrazeFatalError. */
@@ -97,30 +105,24 @@ export class BrazeClient {
       }
       attempt++;
       await this.options.budget.acquire();
-      let res: Response;
-      let text: string;
+      let res: TransportResponse;
       try {
         this.requests.sent++;
-        res = await fetch(this.url, {
-          method: 'POST',
-          headers: { Authorization: `Bearer ${this.options.apiKey}`, 'Content-Type': 'application/json' },
-          body,
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
-        text = await res.text();
+        res = await this.transport.post(body, { Authorization: `Bearer ${this.options.apiKey}`, 'Content-Type': 'application/json' }, this.timeoutMs);
       } catch (e) {
         lastProblem = describeNetworkError(e);
         continue;
       } finally {
         this.options.budget.release();
       }
-      const resetSec = numberHeader(res.headers, 'x-ratelimit-reset');
-      this.options.budget.observe(numberHeader(res.headers, 'x-ratelimit-remaining'), resetSec === null ? null : resetSec * 1000);
+      const text = res.text;
+      const resetSec = numberHeader(res, 'x-ratelimit-reset');
+      this.options.budget.observe(numberHeader(res, 'x-ratelimit-remaining'), resetSec === null ? null : resetSec * 1000);
 
       if (res.status === 429) {
         this.requests.rateLimited++;
         attempt--; // waiting for the window is not a failed attempt
-        const retryAfter = numberHeader(res.headers, 'x-ratelimit-retry-after') ?? numberHeader(res.headers, 'retry-after');
+        const retryAfter = numberHeader(res, 'x-ratelimit-retry-after') ?? numberHeader(res, 'retry-after');
         const until = retryAfter !== null ? Date.now() + retryAfter * 1000 : resetSec !== null ? resetSec * 1000 : Date.now() + 1000;
         const wait = Math.max(50, until - Date.now());
         rateLimitedWait += wait;

@@ -62,6 +62,7 @@ export class RunWorker {
     const renew = setInterval(() => lease.renewLease().catch(() => undefined), (LEASE_SECONDS / 3) * 1000);
     const started = Date.now();
     let continueLater = false;
+    let braze: BrazeClient | undefined;
     try {
       const now = new Date().toISOString();
       run = { ...run, status: 'running', startedAt: run.startedAt ?? now, heartbeatAt: now, attempts: run.attempts + 1 };
@@ -82,7 +83,7 @@ export class RunWorker {
       run = { ...run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
       const definition = definitionFingerprint(exportRecord, connection.baseUrl);
       if (!run.fullSync && (await this.alreadyExported(run, snapshot.id, definition, log))) return;
-      const braze = new BrazeClient({
+      braze = new BrazeClient({
         baseUrl: connection.baseUrl,
         apiKey,
         budget: new RequestBudget({ requestsPerWindow: connection.requestBudget }),
@@ -123,6 +124,7 @@ export class RunWorker {
       await deps.runs.update(run).catch(() => undefined);
       throw e;
     } finally {
+      braze?.close();
       clearInterval(renew);
       await lease.releaseLease().catch(() => undefined);
     }
