@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { canWrite, requireRole, type Caller } from '../auth';
 import { EndpointError, parseBrazeEndpoint } from '../braze/endpoint';
-import { conflict, fieldError, notFound } from '../errors';
+import { conflict, fieldError, forbidden, notFound } from '../errors';
 import { keyHint, type SecretStore } from '../secrets';
 import type { ConnectionRecord, ConnectionsRepo, Stored } from '../store/connections';
 import type { ExportsRepo } from '../store/exports';
@@ -73,6 +73,17 @@ export class ConnectionsService {
       throw fieldError(field, 'names a connection that is not shared with contributors');
     }
     return stored.value;
+  }
+
+  /** Managing or running an export: Admins always; Contributors only on a shared (or no) connection. */
+  async assertMayWorkWith(caller: Caller, connectionId: string | null): Promise<void> {
+    requireRole(caller, 'Admin', 'Contributor');
+    if (caller.role === 'Admin' || connectionId === null) return;
+    try {
+      await this.usableBy(caller, connectionId);
+    } catch {
+      throw forbidden('This export uses a connection that is not shared with contributors');
+    }
   }
 
   private endpoint(input: string) {

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { requireRole, type Caller } from '../auth';
 import type { ConnectionsService } from '../connections/service';
-import { conflict, forbidden } from '../errors';
+import { conflict } from '../errors';
 import type { Stored } from '../store/connections';
 import type { ExportRecord, ExportsRepo } from '../store/exports';
 import { parseInput } from '../validation';
@@ -20,10 +20,6 @@ export class ExportsService {
     },
   ) {}
 
-  list(): Promise<Stored<ExportRecord>[]> {
-    return this.repo.list();
-  }
-
   /** What GET shows: the definition plus the last run's summary. */
   async view(record: ExportRecord): Promise<ExportRecord & { lastRun: unknown }> {
     return { ...record, lastRun: await this.runState.lastRunOf(record.id) };
@@ -39,14 +35,8 @@ export class ExportsService {
   }
 
   /** Contributors manage exports on shared connections (and detached ones); viewers never write. */
-  private async assertCanManage(caller: Caller, record: ExportRecord): Promise<void> {
-    requireRole(caller, 'Admin', 'Contributor');
-    if (caller.role === 'Admin' || record.connectionId === null) return;
-    try {
-      await this.connections.usableBy(caller, record.connectionId);
-    } catch {
-      throw forbidden('This export uses a connection that is not shared with contributors');
-    }
+  private assertCanManage(caller: Caller, record: ExportRecord): Promise<void> {
+    return this.connections.assertMayWorkWith(caller, record.connectionId);
   }
 
   async create(caller: Caller, body: unknown): Promise<Stored<ExportRecord>> {

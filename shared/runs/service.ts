@@ -2,7 +2,7 @@
 // row names its active run, claimed with a conditional (ETag) write before anything is queued.
 import type { QueueClient } from '@azure/storage-queue';
 import { requireRole, type Caller } from '../auth';
-import { AppError, conflict, forbidden } from '../errors';
+import { AppError, conflict } from '../errors';
 import type { ConnectionsService } from '../connections/service';
 import type { ExportsRepo, ExportRecord } from '../store/exports';
 import { emptyState, type ExportStateRepo } from '../store/export-state';
@@ -112,7 +112,7 @@ export class RunsService {
   async runNow(caller: Caller, exportId: string, fullSync: boolean): Promise<QueueOutcome> {
     requireRole(caller, 'Admin', 'Contributor');
     const record = (await this.exports.get(exportId)).value;
-    await this.assertMayRun(caller, record);
+    await this.connections.assertMayWorkWith(caller, record.connectionId);
     return this.start(record, 'manual', caller.name, fullSync);
   }
 
@@ -124,7 +124,7 @@ export class RunsService {
     for (const { value: record } of await this.exports.list()) {
       if (!record.schedule.enabled || record.status !== 'active') continue;
       try {
-        await this.assertMayRun(caller, record);
+        await this.connections.assertMayWorkWith(caller, record.connectionId);
         const outcome = await this.start(record, 'run-all', caller.name);
         if ('queued' in outcome) queued.push({ exportId: record.id, runId: outcome.queued.id });
         else skipped.push({ exportId: record.id, reason: 'a run is already going', activeRunId: outcome.active.id });
@@ -136,14 +136,7 @@ export class RunsService {
     return { queued, skipped };
   }
 
-  private async assertMayRun(caller: Caller, record: ExportRecord): Promise<void> {
-    if (caller.role === 'Admin' || !record.connectionId) return;
-    try {
-      await this.connections.usableBy(caller, record.connectionId);
-    } catch {
-      throw forbidden('This export uses a connection that is not shared with contributors');
-    }
-  }
+
 }
 
 export const activeRunConflict = (active: RunRecord) =>
