@@ -2,6 +2,7 @@
 // Storage, one blob per hash bucket of profile keys (not a table row per profile). A bucket's blob
 // is rewritten only after its sends finish, so it always describes what Braze really has.
 import type { ContainerClient } from '@azure/storage-blob';
+import { statusOf } from '../store/table-errors';
 
 export interface StateEntry {
   /** How Braze knows the profile (`e:<external_id>` / `a:<alias_name>`), to address it when it leaves. */
@@ -74,7 +75,7 @@ export class SyncStateStore {
     try {
       return JSON.parse((await this.blob('manifest.json').downloadToBuffer()).toString('utf8')) as Manifest;
     } catch (e) {
-      if ((e as { statusCode?: number }).statusCode === 404) return null;
+      if (statusOf(e) === 404) return null;
       throw e;
     }
   }
@@ -89,7 +90,7 @@ export class SyncStateStore {
     try {
       text = (await this.blob(`b${bucket}.tsv`).downloadToBuffer()).toString('utf8');
     } catch (e) {
-      if ((e as { statusCode?: number }).statusCode === 404) return { definition: '', entries: new Map() };
+      if (statusOf(e) === 404) return { definition: '', entries: new Map() };
       throw e;
     }
     const lines = text.split('\n');

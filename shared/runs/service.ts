@@ -71,7 +71,7 @@ export class RunsService {
     try {
       await this.enqueue(run.id);
     } catch (e) {
-      await this.finishWithoutRunning(run, `Could not queue the run: ${(e as Error).message}`);
+      await this.finish(run, 'failed', [`Could not queue the run: ${(e as Error).message}`], null);
       throw e;
     }
     return { queued: run };
@@ -97,16 +97,29 @@ export class RunsService {
     }
   }
 
-  /** Marks a run failed before it ever ran, and frees the export. */
-  async finishWithoutRunning(run: RunRecord, error: string): Promise<void> {
-    const done: RunRecord = { ...run, status: 'failed', finishedAt: new Date().toISOString(), errors: [...run.errors, error] };
+  /**
+   * Records a run's outcome and frees its export. Only a fully delivered snapshot counts as
+   * exported (`exported`); otherwise the next tick tries again.
+   */
+  async finish(
+    run: RunRecord,
+    status: RunRecord['status'],
+    errors: string[],
+    exported: { snapshotId: string; definition: string } | null,
+  ): Promise<RunRecord> {
+    const done: RunRecord = { ...run, status, phase: 'done', finishedAt: new Date().toISOString(), errors: [...run.errors, ...errors].slice(-20) };
     await this.runs.update(done);
+    const delivered = status === 'succeeded' && exported;
     await this.state.modify(run.exportId, (s) => ({
       ...s,
       activeRunId: s.activeRunId === run.id ? null : s.activeRunId,
-      lastRun: { id: run.id, status: 'failed', finishedAt: done.finishedAt },
+      lastSnapshotId: delivered ? exported.snapshotId : s.lastSnapshotId,
+      lastDefinition: delivered ? exported.definition : s.lastDefinition,
+      lastRun: { id: run.id, status, finishedAt: done.finishedAt, counts: done.counts },
     }));
+    return done;
   }
+
 
   /** POST /api/exports/{id}/run: Admin, or Contributor on a shared connection. */
   async runNow(caller: Caller, exportId: string, fullSync: boolean): Promise<QueueOutcome> {

@@ -15,6 +15,7 @@ import type { ExportStateRepo } from '../store/export-state';
 import type { ExportsRepo } from '../store/exports';
 import { FINISHED, splitRunId, type RunRecord, type RunsRepo } from '../store/runs';
 import type { RunsService } from './service';
+import { statusOf } from '../store/table-errors';
 
 export type Log = (message: string) => void;
 
@@ -164,23 +165,7 @@ export class RunWorker {
     exported: { snapshotId: string; definition: string } | null,
     log: Log,
   ): Promise<void> {
-    const done: RunRecord = {
-      ...run,
-      status,
-      phase: 'done',
-      finishedAt: new Date().toISOString(),
-      errors: [...run.errors, ...errors].slice(-20),
-    };
-    await this.deps.runs.update(done);
-    await this.deps.state.modify(run.exportId, (s) => ({
-      ...s,
-      activeRunId: s.activeRunId === run.id ? null : s.activeRunId,
-      // Only a fully delivered snapshot counts as exported; otherwise the next tick tries again.
-      lastSnapshotId: status === 'succeeded' && exported ? exported.snapshotId : s.lastSnapshotId,
-      lastDefinition: status === 'succeeded' && exported ? exported.definition : s.lastDefinition,
-      lastRun: { id: run.id, status, finishedAt: done.finishedAt, counts: done.counts },
-    }));
-    const c = done.counts;
+    const c = (await this.deps.runsService.finish(run, status, errors, exported)).counts;
     log(
       `run ${run.id} export ${run.exportId}: ${status}` +
         (c ? ` rowsRead=${c.rowsRead} profiles=${c.profiles} sent=${c.sent} unchanged=${c.unchanged} rejected=${c.rejected} failed=${c.failed} removed=${c.removed}` : '') +
@@ -195,7 +180,7 @@ export class RunWorker {
       try {
         return JSON.parse((await blob.downloadToBuffer()).toString('utf8')) as Snapshot;
       } catch (e) {
-        if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+        if (statusOf(e) !== 404) throw e;
       }
     }
     const snapshot = await locateSnapshot(this.deps.ciBlobs, source, segments);
@@ -221,7 +206,7 @@ export class RunWorker {
       await lease.acquireLease(LEASE_SECONDS);
       return lease;
     } catch (e) {
-      if ((e as { statusCode?: number }).statusCode === 409) return null;
+      if (statusOf(e) === 409) return null;
       throw e;
     }
   }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { parseModelJson, partitionBlobName, type ModelEntity } from './model-json';
+import { statusOf } from '../store/table-errors';
 
 export interface Partition {
   blobName: string;
@@ -64,7 +65,7 @@ export async function locateSnapshot(
   try {
     props = await model.getProperties();
   } catch (e) {
-    if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+    if (statusOf(e) !== 404) throw e;
     return fromTimestampFolders(container, source, segments, now);
   }
   if ((props.contentLength ?? 0) > MAX_MODEL_JSON_BYTES) throw new SnapshotUnavailable('invalid', 'model.json is larger than 32 MB');
@@ -113,7 +114,7 @@ async function tableFromEntity(container: ContainerClient, source: SourceRef, se
         size = props.contentLength ?? 0;
         etag = props.etag;
       } catch (e) {
-        if ((e as { statusCode?: number }).statusCode === 404) {
+        if (statusOf(e) === 404) {
           throw new SnapshotUnavailable('incomplete', `Partition ${blobName} is listed in model.json but missing: the snapshot is still being written`);
         }
         throw e;

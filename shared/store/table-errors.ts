@@ -1,11 +1,9 @@
 // Table Storage errors → API errors, so repos don't each re-derive what 404/409/412 mean.
-import { RestError } from '@azure/data-tables';
 import { AppError, conflict, notFound, preconditionFailed } from '../errors';
 
+/** The HTTP status of an Azure SDK error (Tables, Blobs and Queues alike), if it has one. */
 export function statusOf(error: unknown): number | undefined {
-  return error instanceof RestError || (error && typeof error === 'object' && 'statusCode' in error)
-    ? (error as { statusCode?: number }).statusCode
-    : undefined;
+  return error && typeof error === 'object' && 'statusCode' in error ? (error as { statusCode?: number }).statusCode : undefined;
 }
 
 /** Maps the storage status of a failed write/read onto the error the caller should see. */
