@@ -59,7 +59,7 @@ export function createServices(config: AppConfig): Services {
     timeBudgetMs: config.workerTimeBudgetMs,
     bucketTargetBytes: config.bucketTargetBytes,
   });
-  const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, storage.ciBlobs);
+  const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, connectionsRepo, storage.ciBlobs);
   const ready = ensureStorage(storage);
   ready.catch(() => undefined); // surfaced by the first request that awaits it
   return { config, storage, secrets, connections, exports, runs, worker, scheduler, ready };

@@ -86,7 +86,7 @@ describe('export runs over HTTP', () => {
     if (second.status === 202) await waitForRun(second.body.runId);
   });
 
-  it('on schedule: the timer queues an export with its schedule on, and does nothing when the snapshot is unchanged', async () => {
+  it('on schedule: the timer queues an export with its schedule on, does nothing when snapshot and settings are unchanged, and runs again when the settings change', async () => {
     sandbox.reset();
     const exp = await http('POST', '/api/exports', exportBody(connectionId, 'Scheduled'));
     expect(exp.status).toBe(201);
@@ -103,6 +103,16 @@ describe('export runs over HTTP', () => {
     runs = await http('GET', `/api/exports/${exp.body.id}/runs`);
     expect(runs.body.value).toHaveLength(1);
     expect(sandbox.stats.requests).toBe(requestsBefore);
+
+    // Same snapshot, changed settings: worth a run, which sends under the new membership attribute.
+    expect((await http('PATCH', `/api/exports/${exp.body.id}`, { membership: { attribute: 'ci_segments' } })).status).toBe(200);
+    expect((await http('POST', '/admin/functions/scheduledRefresh', {})).status).toBe(202);
+    runs = await http('GET', `/api/exports/${exp.body.id}/runs`);
+    expect(runs.body.value).toHaveLength(2);
+    const rerun = await waitForRun(runs.body.value[0].id);
+    expect(rerun.status).toBe('succeeded');
+    expect(rerun.counts.sent).toBe(rerun.counts.profiles - rerun.counts.rejected);
+    expect(sandbox.profileList().filter((p) => Array.isArray(p.attributes.ci_segments)).length).toBe(rerun.counts.sent);
   });
 
   it('run-all queues every export whose schedule is on', async () => {

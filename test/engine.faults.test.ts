@@ -133,7 +133,9 @@ describe('Braze transport', () => {
     const exp = await exportOf([{ segment: 'S', partitions: [rows(30_000)] }]);
     const { run } = await runNow(exp.id);
     expect(run.counts).toMatchObject({ sent: 30_000 });
-    expect(sandbox().stats.requests).toBe(400);
+    // 400 full batches, give or take a few partial ones (a profile the key filter was unsure of is sent after reading).
+    expect(sandbox().stats.requests).toBeGreaterThanOrEqual(400);
+    expect(sandbox().stats.requests).toBeLessThan(410);
     // The engine keeps at most 48 batches in flight; without keep-alive there would be 400 connections.
     expect(sandbox().stats.connections).toBeLessThan(100);
   });

@@ -1,7 +1,7 @@
 // Row → profile mapping rules (DESIGN.md §5) that the engine tests do not pin down one by one.
 import { describe, expect, it } from 'vitest';
 import { ExportDefinitionSchema } from '../shared/exports/schema';
-import { mergePartials, RowMapper, toBrazeObject } from '../shared/export/profile';
+import { BrazeObjectWriter, mergePartials, RowMapper } from '../shared/export/profile';
 import { coerce } from '../shared/snapshot/cdm-types';
 import { normalizeEmail, normalizePhone } from '../shared/export/values';
 
@@ -62,7 +62,7 @@ describe('profiles', () => {
     const a = new RowMapper(def, 1, columns).map(['c1', '', 'a@example.com', 'bad', 'x', 'Oslo']);
     if (!a.ok || !b.ok) throw new Error('rows should map');
     const merged = mergePartials([a.partial, b.partial]);
-    expect(toBrazeObject(merged, def)).toEqual({
+    expect(JSON.parse(new BrazeObjectWriter(def).profile(merged))).toEqual({
       user_alias: { alias_name: 'c1', alias_label: 'ci_customer_id' },
       _update_existing_only: false,
       email: 'b@example.com',
@@ -77,9 +77,29 @@ describe('profiles', () => {
   it('uses external_id when the Braze customer ID is there, never together with user_alias', () => {
     const r = new RowMapper(def, 0, columns).map(['c2', 'ext-2', '', '', '', '']);
     if (!r.ok) throw new Error('row should map');
-    const obj = toBrazeObject(mergePartials([r.partial]), def);
+    const obj = JSON.parse(new BrazeObjectWriter(def).profile(mergePartials([r.partial])));
     expect(obj).toEqual({ external_id: 'ext-2', 'seg-id': ['B'] });
     expect(obj).not.toHaveProperty('user_alias');
+  });
+
+  it('tells Braze a leaver left: membership null, or false for each segment in boolean format', () => {
+    expect(JSON.parse(new BrazeObjectWriter(def).leaver('a:c9'))).toEqual({
+      user_alias: { alias_name: 'c9', alias_label: 'ci_customer_id' },
+      _update_existing_only: false,
+      'seg-id': null,
+    });
+    const boolean = { ...def, membership: { format: 'boolean' as const, booleanPrefix: 'in_' } };
+    expect(JSON.parse(new BrazeObjectWriter(boolean).leaver('e:x"1'))).toEqual({ external_id: 'x"1', in_B: false, in_A: false });
+    const r = new RowMapper(boolean, 1, columns).map(['c3', 'x3', '', '', '', '']);
+    if (!r.ok) throw new Error('row should map');
+    expect(JSON.parse(new BrazeObjectWriter(boolean).profile(mergePartials([r.partial])))).toEqual({ external_id: 'x3', in_B: false, in_A: true });
+  });
+
+  it('lets the membership attribute win over a mapped attribute of the same name', () => {
+    const clash = { ...def, matching: { ...def.matching, attributes: { ...def.matching.attributes, 'seg-id': 'City' } } };
+    const r = new RowMapper(clash, 0, columns).map(['c4', 'x4', '', '', '', 'Oslo']);
+    if (!r.ok) throw new Error('row should map');
+    expect(JSON.parse(new BrazeObjectWriter(clash).profile(mergePartials([r.partial])))).toEqual({ external_id: 'x4', city: 'Oslo', 'seg-id': ['B'] });
   });
 
   it('reports the columns a table lacks', () => {

@@ -7,7 +7,9 @@ import { Transport, type TransportResponse } from './transport';
 
 export const MAX_OBJECTS_PER_REQUEST = 75;
 
-export type BrazeObject = Record<string, unknown>;
+/** One attributes object, already serialized: the engine builds each profile's JSON once and
+ * fingerprints that same text, so the object is never built or serialized twice. */
+export type BrazeObjectJson = string;
 export type Outcome = { status: 'sent' } | { status: 'rejected' | 'failed'; reason: string };
 
 /** 401/403/404: nothing will work until a person fixes the connection. */
@@ -79,16 +81,21 @@ export class BrazeClient {
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
+  /** Requests per second this client may send at full speed (the connection's budget). */
+  get requestsPerSecond(): number {
+    return this.options.budget.requestsPerSecond;
+  }
+
   /** Closes the kept-alive connections (end of a run). */
   close(): void {
     this.transport.close();
   }
 
   /** Sends one batch; resolves with an outcome per object, in order. Throws BrazeFatalError. */
-  async track(objects: BrazeObject[]): Promise<Outcome[]> {
+  async track(objects: BrazeObjectJson[]): Promise<Outcome[]> {
     if (objects.length === 0) return [];
     if (objects.length > MAX_OBJECTS_PER_REQUEST) throw new Error(`at most ${MAX_OBJECTS_PER_REQUEST} objects per request`);
-    const body = JSON.stringify({ attributes: objects });
+    const body = `{"attributes":[${objects.join(',')}]}`;
     let attempt = 0;
     let rateLimitedWait = 0;
     let lastProblem = '';
@@ -143,14 +150,14 @@ export class BrazeClient {
   }
 
   /** A refused batch: halve it until the objects Braze refuses stand alone. */
-  private async isolate(objects: BrazeObject[], status: number, text: string): Promise<Outcome[]> {
+  private async isolate(objects: BrazeObjectJson[], status: number, text: string): Promise<Outcome[]> {
     if (objects.length === 1) return [{ status: 'rejected', reason: `Braze refused the object (${status}: ${brazeMessage(text)})` }];
     const mid = Math.ceil(objects.length / 2);
     const [a, b] = await Promise.all([this.track(objects.slice(0, mid)), this.track(objects.slice(mid))]);
     return [...a, ...b];
   }
 
-  private outcomes(objects: BrazeObject[], text: string): Outcome[] {
+  private outcomes(objects: BrazeObjectJson[], text: string): Outcome[] {
     let parsed: { message?: unknown; errors?: { type?: unknown; input_array?: unknown; index?: unknown }[] };
     try {
       parsed = JSON.parse(text);

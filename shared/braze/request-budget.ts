@@ -71,4 +71,9 @@ export class RequestBudget {
   get speed(): number {
     return this.factor;
   }
+
+  /** Requests per second at full speed. */
+  get requestsPerSecond(): number {
+    return 1000 / this.baseIntervalMs;
+  }
 }

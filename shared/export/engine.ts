@@ -1,21 +1,24 @@
 // The export engine: one run of one export over one snapshot.
-//   1. Partition: stream every CSV partition, map rows to partial profiles, spill them to temp
-//      files by hash bucket of the profile key (memory does not grow with the snapshot).
+//   1. Read: stream every CSV partition, map rows to partial profiles, spill them to temp files by
+//      hash bucket of the profile key (memory does not grow with the snapshot). With nothing to
+//      diff against, profiles that can only have one row are sent while reading (early-send.ts).
 //   2. Per bucket: merge each profile across segments, diff against the sync state, send only what
 //      changed (plus `null` membership for profiles that left), then record what Braze accepted.
 // Counts hold `profiles = sent + unchanged + rejected + failed` at every checkpoint.
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BlobServiceClient } from '@azure/storage-blob';
-import { BrazeFatalError, MAX_OBJECTS_PER_REQUEST, type BrazeClient, type BrazeObject, type Outcome } from '../braze/client';
+import { BrazeFatalError, type BrazeClient, type BrazeObjectJson } from '../braze/client';
 import type { ExportDefinition } from '../exports/schema';
 import { readCsv } from '../snapshot/csv-rows';
-import type { Snapshot } from '../snapshot/locate';
-import { identityOf, leaverObject, mergePartials, RowMapper, toBrazeObject, type MergedProfile, type PartialProfile } from './profile';
-import { SpillCodec, valueToken } from './spill-codec';
+import type { SegmentTable, Snapshot } from '../snapshot/locate';
+import { sendAll } from './batch-sender';
+import { BucketFiles } from './bucket-files';
+import { EarlySender, type EarlySent } from './early-send';
+import { BrazeObjectWriter, identityOf, mergePartials, RowMapper, type PartialProfile } from './profile';
+import { SpillCodec } from './spill-codec';
 import { bucketOf, chooseBucketCount, fingerprint, hashText, type BucketState, type StateEntry, type SyncStateStore } from './sync-state';
 
 export interface RunCounts {
@@ -67,6 +70,10 @@ export interface EngineInput {
   onProgress?: (progress: RunProgress) => Promise<void> | void;
   /** Asked between buckets: true = stop now (time box), the caller re-queues the continuation. */
   shouldYield?: () => boolean;
+  /** The run's first attempt: profiles may be sent while reading (a continuation never does). */
+  firstAttempt?: boolean;
+  /** How long this attempt may take; sending while reading is skipped when it might not fit. */
+  timeBudgetMs?: number;
   /** Snapshot bytes per bucket, when the export has no sync state yet. */
   bucketTargetBytes?: number;
   /** Batches in flight at once (the request budget paces them). */
@@ -107,9 +114,12 @@ const emptyBucketCounts = (): BucketCounts => ({ profiles: 0, unchanged: 0, sent
 
 export async function runExport(input: EngineInput): Promise<EngineResult> {
   const { definition: def, snapshot } = input;
+  const definitionFp = definitionFingerprint(def, input.braze.destination);
   const manifest = await input.state.readManifest();
   const bucketCount = input.resumeFrom?.buckets.total ?? manifest?.bucketCount ?? chooseBucketCount(snapshot.totalBytes, input.bucketTargetBytes);
-  if (!manifest || manifest.bucketCount !== bucketCount) await input.state.writeManifest({ version: 1, bucketCount });
+  // Whether the state was last written under these settings, i.e. whether a diff is worth trying.
+  const stateMatches = manifest?.definition === definitionFp;
+  if (!manifest || manifest.bucketCount !== bucketCount || !stateMatches) await input.state.writeManifest({ version: 1, bucketCount, definition: definitionFp });
 
   const progress: RunProgress = {
     phase: 'reading',
@@ -135,22 +145,37 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   };
 
   let lastReport = 0;
-  const report = async (force = false) => {
+  // Reports go out one at a time, so a slow write never lands after a newer one.
+  let reporting: Promise<void> = Promise.resolve();
+  const countRequests = () => {
     const b = input.braze.requests;
     const base = input.resumeFrom?.requests ?? { sent: 0, retried: 0, rateLimited: 0 };
     progress.requests = { sent: base.sent + b.sent, retried: base.retried + b.retried, rateLimited: base.rateLimited + b.rateLimited };
+  };
+  const report = async (force = false) => {
+    countRequests();
     if (!input.onProgress || (!force && Date.now() - lastReport < PROGRESS_EVERY_MS)) return;
     lastReport = Date.now();
-    await input.onProgress(progress);
+    const onProgress = input.onProgress;
+    const write = reporting.then(() => {
+      countRequests();
+      return onProgress(progress);
+    });
+    reporting = write.catch(() => undefined);
+    await write;
   };
 
   const tempDir = mkdtempSync(path.join(input.tempRoot ?? os.tmpdir(), 'ci-braze-run-'));
   const started = Date.now();
   const seconds = (from: number) => Math.round((Date.now() - from) / 100) / 10;
+  const concurrency = input.concurrency ?? 48;
+  const codec = new SpillCodec(Object.keys(def.matching.attributes).sort());
+  const writer = new BrazeObjectWriter(def);
+  let early: EarlySender | null = null;
   try {
     // ---- 1. Partition the snapshot by profile key -------------------------------------------
     const done = new Set(progress.buckets.done);
-    const spill = new BucketFiles(tempDir, new SpillCodec(Object.keys(def.matching.attributes).sort()));
+    const spill = new BucketFiles(tempDir, 'rows');
     let rowsRead = 0;
     let rowsRejected = 0;
     const foundFields = new Set<string>();
@@ -167,14 +192,47 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       for (const f of mapper.mappedFields) foundFields.add(f);
       return mapper;
     };
-    for (const table of snapshot.tables) {
+    const checkMappedColumns = () => {
+      const unknown = [...missingFields].filter(([field]) => !foundFields.has(field));
+      if (unknown.length) {
+        throw new RunAborted(`Unknown column(s) in the mapping: ${unknown.map(([f, c]) => `${f} → "${c}"`).join(', ')}; no exported segment has them`);
+      }
+    };
+    // With model.json naming every table's columns, a bad mapping stops the run before anything is sent.
+    const columnsKnown = snapshot.tables.every((t) => t.columns.length > 0);
+    if (columnsKnown) {
+      snapshot.tables.forEach((t) => newMapper(t.segment, def.segments.indexOf(t.segment), t.columns));
+      checkMappedColumns();
+    }
+    const sendWhileReading = columnsKnown && done.size === 0 ? tableToSendWhileReading(input, stateMatches) : null;
+    if (sendWhileReading) {
+      const rowsOf = (bytes: number) => Math.ceil(bytes / TYPICAL_ROW_BYTES);
+      early = new EarlySender(tempDir, input.braze, concurrency, codec, writer, {
+        otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)),
+        tableRows: rowsOf(tableBytes(sendWhileReading)),
+      });
+    }
+    // The table sent while reading goes last, once the other segments' profile keys are known.
+    const tables = sendWhileReading ? [...snapshot.tables.filter((t) => t !== sendWhileReading), sendWhileReading] : snapshot.tables;
+    for (const table of tables) {
       const segIndex = def.segments.indexOf(table.segment);
       const segmentCounts = progress.segments[table.segment]!;
+      const sendingThis = early !== null && table === sendWhileReading;
       for (const partition of table.partitions) {
         const partitionName = partition.blobName.split('/').pop()!;
         const download = await container.getBlobClient(partition.blobName).download();
         let mapper = table.columns.length ? newMapper(table.segment, segIndex, table.columns) : null;
-        const csv = { delimiter: partition.delimiter, hasHeader: partition.hasHeader, columns: table.columns.map((c) => c.name) };
+        const csv = {
+          delimiter: partition.delimiter,
+          hasHeader: partition.hasHeader,
+          columns: table.columns.map((c) => c.name),
+          afterChunk: sendingThis
+            ? () => {
+                if (input.shouldYield?.()) early!.stop(); // what is left waits for the continuation
+                return early!.room();
+              }
+            : undefined,
+        };
         await readCsv(download.readableStreamBody as Readable, csv, (ev) => {
           if (ev.kind === 'header') {
             // The file's own header wins for column order; model.json still gives the types.
@@ -197,16 +255,21 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
             reject({ segment: table.segment, partition: partitionName, record: ev.record, profileId: ('profileId' in result && result.profileId) || '', reason: result.reason + span });
             return;
           }
-          const bucket = bucketOf(result.partial.key, bucketCount);
-          if (!done.has(bucket)) spill.write(bucket, result.partial);
+          const key = result.partial.key;
+          const bucket = bucketOf(key, bucketCount);
+          if (done.has(bucket)) return;
+          if (early) {
+            if (sendingThis) {
+              if (early.offer(bucket, result.partial)) return;
+            } else early.noteOtherSegment(key);
+          }
+          spill.write(bucket, codec.encode(result.partial));
         });
       }
     }
     spill.close();
-    const unknown = [...missingFields].filter(([field]) => !foundFields.has(field));
-    if (unknown.length) {
-      throw new RunAborted(`Unknown column(s) in the mapping: ${unknown.map(([f, c]) => `${f} → "${c}"`).join(', ')}; no exported segment has them`);
-    }
+    await early?.finish();
+    checkMappedColumns();
     // Rows that never became a profile count as rejected profiles, so the sum still holds.
     const bucketTotals: BucketCounts = { ...emptyBucketCounts(), ...input.resumeFrom?.bucketCounts };
     const combine = () => {
@@ -230,19 +293,22 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
 
     // ---- 2. Bucket by bucket: merge, diff, send, record -------------------------------------
     // The next bucket is prepared (read, merged, diffed) while the current one is being sent.
-    const definitionFp = definitionFingerprint(def, input.braze.destination);
-    const sender = new BatchSender(input.braze, input.concurrency ?? 48);
     const pending = Array.from({ length: bucketCount }, (_, b) => b).filter((b) => !done.has(b));
-    const prepare = (bucket: number) => prepareBucket(bucket, def, definitionFp, input.fullSync, spill, input.state);
-    let next = pending.length ? prepare(pending[0]!) : null;
+    const bucketInput = { def, definitionFp, fullSync: input.fullSync, codec, writer, spill, early, state: input.state };
+    // A bucket's state is written and checkpointed while the next one is sent; checkpoints stay in order.
+    let next = pending.length ? prepareBucket(pending[0]!, bucketInput) : null;
+    let checkpointed: Promise<void> = Promise.resolve();
     for (let i = 0; i < pending.length; i++) {
       const bucket = pending[i]!;
-      if (input.shouldYield?.()) return { progress, rejectedRows, rejectedRowsTotal, complete: false };
+      if (input.shouldYield?.()) {
+        await checkpointed;
+        return { progress, rejectedRows, rejectedRowsTotal, complete: false };
+      }
       const prepared = await next!;
-      next = i + 1 < pending.length ? prepare(pending[i + 1]!) : null;
+      next = i + 1 < pending.length ? prepareBucket(pending[i + 1]!, bucketInput) : null;
       next?.catch(() => undefined); // awaited on the next turn
 
-      const outcomes = await sender.sendAll(prepared.toSend.map((t) => t.obj), () => report());
+      const outcomes = await sendAll(input.braze, prepared.toSend.map((t) => t.json), concurrency, () => report());
       const totals = prepared.counts;
       prepared.toSend.forEach((t, j) => {
         const outcome = outcomes[j]!;
@@ -267,16 +333,25 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
           reject({ segment: '', partition: '', record: '', profileId: t.key, reason: outcome.reason });
         } else totals.failed++;
       });
-      if (prepared.toSend.length > 0 || prepared.stateOutdated) await input.state.writeBucket(bucket, prepared.next);
-      // Commit the bucket: its counts and omissions join the run's only now, with its checkpoint.
-      for (const k of Object.keys(totals) as (keyof BucketCounts)[]) bucketTotals[k] += totals[k];
-      for (const [attr, n] of Object.entries(prepared.omitted)) progress.omittedAttributes[attr] = (progress.omittedAttributes[attr] ?? 0) + n;
-      done.add(bucket);
-      progress.buckets.done = [...done].sort((a, b) => a - b);
-      progress.timings.sendingSeconds = seconds(sendingStarted);
-      combine();
-      await report(true);
+      for (const r of prepared.refusedEarly) reject({ segment: '', partition: '', record: '', profileId: r.key, reason: r.reason });
+      const stateWritten = prepared.stateChanged || prepared.toSend.length > 0 ? input.state.writeBucket(bucket, prepared.next) : Promise.resolve();
+      stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
+      const previousCheckpoint = checkpointed;
+      checkpointed = (async () => {
+        await previousCheckpoint;
+        await stateWritten;
+        // Commit the bucket: its counts and omissions join the run's only now, with its checkpoint.
+        for (const k of Object.keys(totals) as (keyof BucketCounts)[]) bucketTotals[k] += totals[k];
+        for (const [attr, n] of Object.entries(prepared.omitted)) progress.omittedAttributes[attr] = (progress.omittedAttributes[attr] ?? 0) + n;
+        done.add(bucket);
+        progress.buckets.done = [...done].sort((a, b) => a - b);
+        progress.timings.sendingSeconds = seconds(sendingStarted);
+        combine();
+        await report(true);
+      })();
+      checkpointed.catch(() => undefined); // awaited on the next turn or after the loop
     }
+    await checkpointed;
     progress.phase = 'done';
     combine();
     await report(true);
@@ -285,13 +360,33 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     if (e instanceof BrazeFatalError) throw new RunAborted(e.message);
     throw e;
   } finally {
+    await early?.settle();
     rmSync(tempDir, { recursive: true, force: true });
   }
 }
 
+/** Fewest bytes a CSV row is assumed to take, for time estimates that err on the long side. */
+const MIN_ROW_BYTES = 20;
+/** A typical profile row's size, to size key filters (a wrong guess costs speed, never correctness). */
+const TYPICAL_ROW_BYTES = 50;
+
+const tableBytes = (t: SegmentTable) => t.partitions.reduce((n, p) => n + p.sizeBytes, 0);
+
+/**
+ * The segment to send while reading, if any: the largest, when every profile is going to Braze
+ * anyway (no state under these settings, or a full sync) on a run's first attempt, and its
+ * profiles can go out well within the attempt's time box even at a small size per row.
+ */
+function tableToSendWhileReading(input: EngineInput, stateMatches: boolean): SegmentTable | null {
+  if (!input.firstAttempt || (stateMatches && !input.fullSync) || input.snapshot.tables.length === 0) return null;
+  const largest = input.snapshot.tables.reduce((a, b) => (tableBytes(b) > tableBytes(a) ? b : a));
+  const estimatedMs = (tableBytes(largest) / MIN_ROW_BYTES / 75 / input.braze.requestsPerSecond) * 1000;
+  return input.timeBudgetMs === undefined || estimatedMs < input.timeBudgetMs / 2 ? largest : null;
+}
+
 interface ToSend {
   key: string;
-  obj: BrazeObject;
+  json: BrazeObjectJson;
   fp: string;
   identity: string;
   leaving: boolean;
@@ -301,134 +396,87 @@ interface PreparedBucket {
   toSend: ToSend[];
   previous: Map<string, StateEntry>;
   next: BucketState;
-  stateOutdated: boolean;
+  /** The state blob must be rewritten even if nothing is sent now. */
+  stateChanged: boolean;
   counts: BucketCounts;
   omitted: Record<string, number>;
+  /** Profiles sent while reading that Braze refused. */
+  refusedEarly: { key: string; reason: string }[];
+}
+
+interface BucketInput {
+  def: ExportDefinition;
+  definitionFp: string;
+  fullSync: boolean;
+  codec: SpillCodec;
+  writer: BrazeObjectWriter;
+  spill: BucketFiles;
+  early: EarlySender | null;
+  state: SyncStateStore;
 }
 
 /**
- * What a profile's attributes object holds, as compact text: identity, email, phone, typed mapped
- * values and segments (everything else in the object comes from the export settings, which the
- * definition fingerprint covers). Unchanged profiles are recognised without building their object.
+ * Merges a bucket's profiles, and diffs them against what Braze was last sent. A profile's
+ * fingerprint is taken over the very JSON that would be sent, so "changed" means "Braze would get
+ * something else".
  */
-function profileFingerprint(identity: string, p: MergedProfile, attributes: readonly string[]): string {
-  let t = `${identity}\x1f${p.email ?? ''}\x1f${p.phone ?? ''}`;
-  for (const a of attributes) t += `\x1f${valueToken(p.attrs[a])}`;
-  return hashText(`${t}\x1f${p.segments.join(',')}`);
-}
-
-/** Merges a bucket's profiles, and diffs them against what Braze was last sent. */
-async function prepareBucket(
-  bucket: number,
-  def: ExportDefinition,
-  definitionFp: string,
-  fullSync: boolean,
-  spill: BucketFiles,
-  state: SyncStateStore,
-): Promise<PreparedBucket> {
-  const [partials, previous] = await Promise.all([spill.read(bucket), state.readBucket(bucket)]);
-  const trustPrevious = previous.definition === definitionFp && !fullSync;
-  const next: BucketState = { definition: definitionFp, entries: new Map() };
+async function prepareBucket(bucket: number, input: BucketInput): Promise<PreparedBucket> {
+  const { codec, writer } = input;
+  const partials = new Map<string, PartialProfile[]>();
+  const [previous, sentEarly] = await Promise.all([
+    input.state.readBucket(bucket),
+    input.early?.read(bucket) ?? new Map<string, EarlySent>(),
+    input.spill.read(bucket, (line) => {
+      const p = codec.decode(line);
+      const list = partials.get(p.key);
+      if (list) list.push(p);
+      else partials.set(p.key, [p]);
+    }),
+  ]);
+  const trustPrevious = previous.definition === input.definitionFp && !input.fullSync;
+  const next: BucketState = { definition: input.definitionFp, entries: new Map() };
   const counts = emptyBucketCounts();
-  const omitted: Record<string, number> = {};
+  const omitted: Record<string, number> = { ...input.early?.omittedIn(bucket) };
   const toSend: ToSend[] = [];
-  const attributes = Object.keys(def.matching.attributes).sort();
+  const refusedEarly: PreparedBucket['refusedEarly'] = [];
+
   for (const [key, list] of partials) {
-    const merged = mergePartials(list);
-    for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
+    // A profile sent while reading can still have more rows (the same segment twice): merge them,
+    // and send again only if that changes what Braze got.
+    const earlier = sentEarly.get(key);
+    const merged = mergePartials(earlier ? [codec.decode(earlier.partialLine), ...list] : list);
+    if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
     counts.profiles++;
+    const json = writer.profile(merged);
+    const fp = hashText(json);
     const identity = identityOf(merged);
-    const fp = profileFingerprint(identity, merged, attributes);
     const before = previous.entries.get(key);
-    if (trustPrevious && before?.fp === fp) {
+    if (earlier?.status === 'sent' && earlier.fp === fp) {
+      counts.sent++;
+      next.entries.set(key, { identity, fp });
+    } else if (trustPrevious && before?.fp === fp) {
       counts.unchanged++;
       next.entries.set(key, before);
-    } else toSend.push({ key, obj: toBrazeObject(merged, def), fp, identity, leaving: false });
+    } else toSend.push({ key, json, fp, identity, leaving: false });
+  }
+  for (const [key, e] of sentEarly) {
+    if (partials.has(key)) continue; // merged above
+    counts.profiles++;
+    if (e.status === 'sent') {
+      counts.sent++;
+      next.entries.set(key, { identity: e.identity, fp: e.fp });
+      continue;
+    }
+    // Not delivered: keep what Braze had, so the next run sends it again.
+    const before = previous.entries.get(key);
+    if (before) next.entries.set(key, before);
+    if (e.status === 'rejected') {
+      counts.rejected++;
+      refusedEarly.push({ key, reason: e.reason });
+    } else counts.failed++;
   }
   for (const [key, before] of previous.entries) {
-    if (!partials.has(key)) toSend.push({ key, obj: leaverObject(before.identity, def), fp: '', identity: before.identity, leaving: true });
+    if (!partials.has(key) && !sentEarly.has(key)) toSend.push({ key, json: writer.leaver(before.identity), fp: '', identity: before.identity, leaving: true });
   }
-  return { toSend, previous: previous.entries, next, stateOutdated: previous.definition !== definitionFp, counts, omitted };
-}
-
-/** Sends objects in batches of ≤ 75 with bounded concurrency; outcomes come back in input order. */
-class BatchSender {
-  constructor(
-    private readonly braze: BrazeClient,
-    private readonly concurrency: number,
-  ) {}
-
-  async sendAll(objects: BrazeObject[], onBatch: () => Promise<void>): Promise<Outcome[]> {
-    const outcomes: Outcome[] = new Array(objects.length);
-    let next = 0;
-    const worker = async () => {
-      for (;;) {
-        const start = next;
-        if (start >= objects.length) return;
-        next += MAX_OBJECTS_PER_REQUEST;
-        const batch = objects.slice(start, start + MAX_OBJECTS_PER_REQUEST);
-        const result = await this.braze.track(batch);
-        result.forEach((o, i) => (outcomes[start + i] = o));
-        await onBatch();
-      }
-    };
-    const batches = Math.ceil(objects.length / MAX_OBJECTS_PER_REQUEST);
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, batches) }, worker));
-    return outcomes;
-  }
-}
-
-/** One temp file per bucket: the partition step's spill. Small per-bucket buffers (≤ 32 KB each)
- * keep memory flat and file handles few, whatever the bucket count. */
-class BucketFiles {
-  private readonly buffers = new Map<number, { lines: string[]; bytes: number }>();
-  private readonly written = new Set<number>();
-  private static readonly FLUSH_BYTES = 32 * 1024;
-
-  constructor(
-    private readonly dir: string,
-    private readonly codec: SpillCodec,
-  ) {}
-
-  private file(bucket: number) {
-    return path.join(this.dir, `bucket-${bucket}.jsonl`);
-  }
-
-  write(bucket: number, partial: PartialProfile): void {
-    let b = this.buffers.get(bucket);
-    if (!b) this.buffers.set(bucket, (b = { lines: [], bytes: 0 }));
-    const line = `${this.codec.encode(partial)}\n`;
-    b.lines.push(line);
-    b.bytes += line.length;
-    if (b.bytes >= BucketFiles.FLUSH_BYTES) this.flush(bucket, b);
-  }
-
-  private flush(bucket: number, b: { lines: string[]; bytes: number }): void {
-    if (b.lines.length === 0) return;
-    // Synchronous on purpose: a local append of 32 KB is cheaper than a promise per row.
-    appendFileSync(this.file(bucket), b.lines.join(''));
-    b.lines = [];
-    b.bytes = 0;
-    this.written.add(bucket);
-  }
-
-  close(): void {
-    for (const [bucket, b] of this.buffers) this.flush(bucket, b);
-    this.buffers.clear();
-  }
-
-  /** The bucket's partials grouped by profile key (in row order). */
-  async read(bucket: number): Promise<Map<string, PartialProfile[]>> {
-    const byKey = new Map<string, PartialProfile[]>();
-    if (!this.written.has(bucket)) return byKey;
-    const text = await readFile(this.file(bucket), 'utf8');
-    let start = 0;
-    for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
-      const p = this.codec.decode(text.slice(start, end));
-      const list = byKey.get(p.key);
-      if (list) list.push(p);
-      else byKey.set(p.key, [p]);
-    }
-    return byKey;
-  }
+  return { toSend, previous: previous.entries, next, stateChanged: previous.definition !== input.definitionFp || sentEarly.size > 0, counts, omitted, refusedEarly };
 }

@@ -31,11 +31,16 @@ export const MAX_ATTRIBUTE_CHARS = 255;
 /** Maps rows of one segment table. Built once per partition from its column names and types. */
 export class RowMapper {
   private readonly idx: Record<string, number> = {};
-  private readonly types: Record<string, string | undefined> = {};
   readonly problems: ColumnProblem[] = [];
+  // Column positions resolved once: map() runs for every row of the snapshot.
+  private readonly profileIdAt: number;
+  private readonly externalIdAt: number;
+  private readonly emailAt: number;
+  private readonly phoneAt: number;
+  private readonly attributeColumns: { attr: string; at: number; dataType: string | undefined }[] = [];
 
   constructor(
-    private readonly def: ExportDefinition,
+    def: ExportDefinition,
     private readonly segmentIndex: number,
     readonly columns: { name: string; dataType?: string }[],
   ) {
@@ -55,10 +60,16 @@ export class RowMapper {
       if (!column) continue;
       const i = find(column);
       if (i < 0) this.problems.push({ field, column });
-      else {
-        this.idx[field] = i;
-        this.types[field] = columns[i]!.dataType;
-      }
+      else this.idx[field] = i;
+    }
+    const at = (field: string) => this.idx[field] ?? -1;
+    this.profileIdAt = at('matching.profileId');
+    this.externalIdAt = at('matching.brazeCustomerId');
+    this.emailAt = at('matching.email');
+    this.phoneAt = at('matching.phone');
+    for (const attr of Object.keys(m.attributes)) {
+      const i = at(`matching.attributes.${attr}`);
+      if (i >= 0) this.attributeColumns.push({ attr, at: i, dataType: columns[i]!.dataType });
     }
   }
 
@@ -67,46 +78,43 @@ export class RowMapper {
     return Object.keys(this.idx);
   }
 
-  private text(fields: string[], field: string): string {
-    const i = this.idx[field];
-    return i === undefined ? '' : (fields[i] ?? '').trim();
-  }
-
   map(fields: string[]): RowResult {
     if (fields.length !== this.columns.length) {
       return { ok: false, reason: `row has ${fields.length} fields, the table has ${this.columns.length} columns` };
     }
-    const profileId = this.text(fields, 'matching.profileId');
-    const ext = this.text(fields, 'matching.brazeCustomerId');
+    const text = (at: number) => (at < 0 ? '' : fields[at]!.trim());
+    const profileId = text(this.profileIdAt);
+    const ext = text(this.externalIdAt);
     if (!profileId && !ext) return { ok: false, reason: 'no usable identifier: both the profile ID and the Braze customer ID are empty' };
     if (profileId.length > 512 || ext.length > 512) return { ok: false, reason: 'identifier longer than 512 characters', profileId: profileId.slice(0, 64) };
     const partial: PartialProfile = { key: profileId || `ext:${ext}`, seg: this.segmentIndex, attrs: {} };
     if (ext) partial.ext = ext;
     else partial.alias = profileId;
-    const omit = (name: string, reason: string) => ((partial.omitted ??= {})[name] = reason);
 
-    const email = this.text(fields, 'matching.email');
+    const email = text(this.emailAt);
     if (email) {
       const v = normalizeEmail(email);
       if (v) partial.email = v;
-      else omit('email', 'invalid email');
+      else omit(partial, 'email', 'invalid email');
     }
-    const phone = this.text(fields, 'matching.phone');
+    const phone = text(this.phoneAt);
     if (phone) {
       const v = normalizePhone(phone);
       if (v) partial.phone = v;
-      else omit('phone', 'invalid phone');
+      else omit(partial, 'phone', 'invalid phone');
     }
-    for (const attr of Object.keys(this.def.matching.attributes)) {
-      const field = `matching.attributes.${attr}`;
-      if (this.idx[field] === undefined) continue;
-      const c = coerce(fields[this.idx[field]!] ?? '', this.types[field]);
-      if (!c.ok) omit(attr, c.reason);
-      else if (typeof c.value === 'string' && c.value.length > MAX_ATTRIBUTE_CHARS) omit(attr, `longer than ${MAX_ATTRIBUTE_CHARS} characters`);
+    for (const { attr, at, dataType } of this.attributeColumns) {
+      const c = coerce(fields[at]!, dataType);
+      if (!c.ok) omit(partial, attr, c.reason);
+      else if (typeof c.value === 'string' && c.value.length > MAX_ATTRIBUTE_CHARS) omit(partial, attr, `longer than ${MAX_ATTRIBUTE_CHARS} characters`);
       else if (c.value !== null) partial.attrs[attr] = c.value;
     }
     return { ok: true, partial };
   }
+}
+
+function omit(partial: PartialProfile, name: string, reason: string): void {
+  (partial.omitted ??= {})[name] = reason;
 }
 
 export interface MergedProfile {
@@ -146,37 +154,71 @@ export function mergePartials(partials: PartialProfile[]): MergedProfile {
   return merged;
 }
 
-export type BrazeAttributes = Record<string, unknown>;
-
 /** How a profile is addressed in Braze, as kept in the sync state: `e:<external_id>` or `a:<alias_name>`. */
 export const identityOf = (p: { ext?: string; alias?: string }) => (p.ext ? `e:${p.ext}` : `a:${p.alias}`);
 
-function identifierObject(identity: string, aliasLabel: string): BrazeAttributes {
-  return identity.startsWith('e:')
-    ? { external_id: identity.slice(2) }
-    : { user_alias: { alias_name: identity.slice(2), alias_label: aliasLabel }, _update_existing_only: false };
-}
+/**
+ * Writes the one attributes object sent for a profile, as JSON text, straight from the merged
+ * profile (keys in a fixed order, so the text is also what the profile's fingerprint is taken
+ * over). Everything that depends only on the export settings is prepared once per run.
+ */
+export class BrazeObjectWriter {
+  private readonly aliasLabel: string;
+  /** Mapped attributes in a stable order, with their JSON keys; a name the membership uses is left to it. */
+  private readonly attributes: { name: string; jsonKey: string }[];
+  private readonly segments: string[];
+  private readonly booleanKeys: string[] | null;
+  private readonly listKey: string;
+  private readonly membershipJson = new Map<string, string>();
 
-/** The one attributes object sent for a profile (keys in a fixed order, so fingerprints are stable). */
-export function toBrazeObject(p: MergedProfile, def: ExportDefinition): BrazeAttributes {
-  const obj: BrazeAttributes = identifierObject(identityOf(p), def.matching.aliasLabel);
-  if (p.email) obj.email = p.email;
-  if (p.phone) obj.phone = p.phone;
-  for (const attr of Object.keys(def.matching.attributes).sort()) if (attr in p.attrs) obj[attr] = p.attrs[attr];
-  Object.assign(obj, membershipValues(def, p.segments));
-  return obj;
-}
-
-/** Membership of the export's segments: a sorted list, or one boolean per segment. */
-export function membershipValues(def: ExportDefinition, segmentIndexes: number[] | null): BrazeAttributes {
-  if (def.membership.format === 'boolean') {
-    return Object.fromEntries(def.segments.map((s, i) => [`${def.membership.booleanPrefix}${s}`, segmentIndexes?.includes(i) ?? false]));
+  constructor(def: ExportDefinition) {
+    this.aliasLabel = JSON.stringify(def.matching.aliasLabel);
+    this.segments = def.segments;
+    this.booleanKeys = def.membership.format === 'boolean' ? def.segments.map((s) => `,${JSON.stringify(`${def.membership.booleanPrefix}${s}`)}:`) : null;
+    this.listKey = `,${JSON.stringify(membershipAttribute(def))}:`;
+    const membershipNames = new Set(def.membership.format === 'boolean' ? def.segments.map((s) => `${def.membership.booleanPrefix}${s}`) : [membershipAttribute(def)]);
+    this.attributes = Object.keys(def.matching.attributes)
+      .sort()
+      .filter((name) => !membershipNames.has(name))
+      .map((name) => ({ name, jsonKey: `,${JSON.stringify(name)}:` }));
   }
-  const list = segmentIndexes ? segmentIndexes.map((i) => def.segments[i]!).sort() : null;
-  return { [membershipAttribute(def)]: list };
-}
 
-/** The object that tells Braze a profile left every segment of the export. */
-export function leaverObject(identity: string, def: ExportDefinition): BrazeAttributes {
-  return { ...identifierObject(identity, def.matching.aliasLabel), ...membershipValues(def, null) };
+  /** The attributes object for a profile in (some of) the export's segments. */
+  profile(p: MergedProfile): string {
+    let json = this.identifier(p.ext ? `e:${p.ext}` : `a:${p.alias}`);
+    if (p.email) json += `,"email":${JSON.stringify(p.email)}`;
+    if (p.phone) json += `,"phone":${JSON.stringify(p.phone)}`;
+    for (const a of this.attributes) {
+      const v = p.attrs[a.name];
+      if (v !== undefined) json += a.jsonKey + JSON.stringify(v);
+    }
+    return `${json}${this.membership(p.segments)}}`;
+  }
+
+  /** The object that tells Braze a profile left every segment of the export. */
+  leaver(identity: string): string {
+    return `${this.identifier(identity)}${this.membership(null)}}`;
+  }
+
+  /** Opens the object with how Braze finds the profile (no closing brace). */
+  private identifier(identity: string): string {
+    const id = JSON.stringify(identity.slice(2));
+    return identity.startsWith('e:')
+      ? `{"external_id":${id}`
+      : `{"user_alias":{"alias_name":${id},"alias_label":${this.aliasLabel}},"_update_existing_only":false`;
+  }
+
+  /** Membership of the export's segments: a sorted list (null = left them all), or one boolean per segment. */
+  private membership(segmentIndexes: number[] | null): string {
+    const id = segmentIndexes ? segmentIndexes.join(',') : '';
+    let json = this.membershipJson.get(id);
+    if (json === undefined) {
+      json = this.booleanKeys
+        ? this.booleanKeys.map((key, i) => key + String(segmentIndexes?.includes(i) ?? false)).join('')
+        : this.listKey + JSON.stringify(segmentIndexes ? segmentIndexes.map((i) => this.segments[i]!).sort() : null);
+      // Few distinct memberships recur across millions of profiles; cap the memo all the same.
+      if (this.membershipJson.size < 4096) this.membershipJson.set(id, json);
+    }
+    return json;
+  }
 }

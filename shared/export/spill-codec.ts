@@ -4,18 +4,19 @@
 // Text holding a newline or separator is written as `j` + JSON; attribute tokens carry their type.
 import type { PartialProfile } from './profile';
 
-const SEP = '\x1f';
+export const SEP = '\x1f';
 
 const needsJson = (v: string) => v.includes('\n') || v.includes('\r') || v.includes(SEP);
-const text = (v: string | undefined) => (v === undefined ? '' : needsJson(v) || v.charCodeAt(0) === 0x6a /* j */ ? `j${JSON.stringify(v)}` : `s${v}`);
-const untext = (t: string) => (t === '' ? undefined : t.charCodeAt(0) === 0x6a ? (JSON.parse(t.slice(1)) as string) : t.slice(1));
+/** Text (or absent) as one token: never holds a newline or separator. */
+export const textToken = (v: string | undefined) => (v === undefined ? '' : needsJson(v) || v.charCodeAt(0) === 0x6a /* j */ ? `j${JSON.stringify(v)}` : `s${v}`);
+export const tokenText = (t: string) => (t === '' ? undefined : t.charCodeAt(0) === 0x6a ? (JSON.parse(t.slice(1)) as string) : t.slice(1));
 
-/** A typed attribute value as a token; also the canonical text fingerprints are taken over. */
+/** A typed attribute value as a token. */
 export function valueToken(v: string | number | boolean | undefined): string {
   if (v === undefined) return '';
   if (typeof v === 'number') return `n${v}`;
   if (typeof v === 'boolean') return v ? 't' : 'f';
-  return text(v);
+  return textToken(v);
 }
 
 function tokenValue(t: string): string | number | boolean | undefined {
@@ -23,7 +24,7 @@ function tokenValue(t: string): string | number | boolean | undefined {
     case 0x6e: /* n */ return Number(t.slice(1));
     case 0x74: /* t */ return true;
     case 0x66: /* f */ return false;
-    default: return untext(t);
+    default: return tokenText(t);
   }
 }
 
@@ -31,21 +32,27 @@ export class SpillCodec {
   constructor(private readonly attributes: readonly string[]) {}
 
   encode(p: PartialProfile): string {
-    let line = `${p.seg}${SEP}${text(p.key)}${SEP}${text(p.ext)}${SEP}${text(p.alias)}${SEP}${text(p.email)}${SEP}${text(p.phone)}`;
+    let line = `${p.seg}${SEP}${textToken(p.key)}${SEP}${textToken(p.ext)}${SEP}${textToken(p.alias)}${SEP}${textToken(p.email)}${SEP}${textToken(p.phone)}`;
     for (const a of this.attributes) line += SEP + valueToken(p.attrs[a]);
     return `${line}${SEP}${p.omitted ? `j${JSON.stringify(p.omitted)}` : ''}`;
   }
 
+  /** The profile key of an encoded line, without decoding the rest. */
+  keyOf(line: string): string {
+    const a = line.indexOf(SEP);
+    return tokenText(line.slice(a + 1, line.indexOf(SEP, a + 1)))!;
+  }
+
   decode(line: string): PartialProfile {
     const t = line.split(SEP);
-    const p: PartialProfile = { seg: Number(t[0]), key: untext(t[1]!)!, attrs: {} };
-    const ext = untext(t[2]!);
+    const p: PartialProfile = { seg: Number(t[0]), key: tokenText(t[1]!)!, attrs: {} };
+    const ext = tokenText(t[2]!);
     if (ext !== undefined) p.ext = ext;
-    const alias = untext(t[3]!);
+    const alias = tokenText(t[3]!);
     if (alias !== undefined) p.alias = alias;
-    const email = untext(t[4]!);
+    const email = tokenText(t[4]!);
     if (email !== undefined) p.email = email;
-    const phone = untext(t[5]!);
+    const phone = tokenText(t[5]!);
     if (phone !== undefined) p.phone = phone;
     for (let i = 0; i < this.attributes.length; i++) {
       const v = tokenValue(t[6 + i]!);

@@ -1,10 +1,12 @@
 // The scheduled refresh (timer): queue every export whose schedule is on (and whose optional cron
 // fired) when CI has written a snapshot newer than the last one exported; re-queue stalled runs.
 import type { BlobServiceClient } from '@azure/storage-blob';
+import { definitionFingerprint } from '../export/engine';
 import { occursBetween } from '../schedule';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
+import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
-import type { ExportsRepo } from '../store/exports';
+import type { ExportRecord, ExportsRepo } from '../store/exports';
 import { FINISHED, type RunsRepo } from '../store/runs';
 import type { RunsService } from './service';
 import type { Log } from './worker';
@@ -25,6 +27,7 @@ export class ScheduledRefresh {
     private readonly state: ExportStateRepo,
     private readonly runs: RunsRepo,
     private readonly runsService: RunsService,
+    private readonly connections: ConnectionsRepo,
     private readonly ciBlobs: BlobServiceClient,
     private readonly defaultIntervalMs = 5 * 60_000,
   ) {}
@@ -44,9 +47,9 @@ export class ScheduledRefresh {
       let result: string;
       try {
         const snapshot = await locateSnapshot(this.ciBlobs, exp.source, exp.segments, now);
-        if (snapshot.id === state?.lastSnapshotId) {
+        if (snapshot.id === state?.lastSnapshotId && state.lastDefinition === (await this.settingsFingerprint(exp))) {
           summary.unchanged.push(exp.id);
-          result = 'snapshot unchanged since the last export';
+          result = 'snapshot and settings unchanged since the last export';
         } else {
           const outcome = await this.runsService.start(exp, 'schedule', 'scheduledRefresh');
           if ('queued' in outcome) {
@@ -63,6 +66,12 @@ export class ScheduledRefresh {
       await this.state.modify(exp.id, (s) => ({ ...s, lastCheck: { at: now.toISOString(), result } }));
     }
     return summary;
+  }
+
+  /** What the worker compares too: a changed mapping, segment list or endpoint is worth a run. */
+  private async settingsFingerprint(exp: ExportRecord): Promise<string | null> {
+    const connection = await this.connections.get(exp.connectionId!).then((c) => c.value, () => null);
+    return connection ? definitionFingerprint(exp, connection.baseUrl) : null;
   }
 
   private async requeueIfStalled(runId: string, now: Date, summary: RefreshSummary, log: Log): Promise<void> {

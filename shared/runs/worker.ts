@@ -103,6 +103,8 @@ export class RunWorker {
           await deps.runs.update(run);
         },
         shouldYield: () => Date.now() - started > deps.timeBudgetMs,
+        firstAttempt: run.attempts === 1,
+        timeBudgetMs: deps.timeBudgetMs - (Date.now() - started),
         bucketTargetBytes: deps.bucketTargetBytes,
       });
       run = { ...run, ...result.progress };

@@ -1,0 +1,61 @@
+// Temp files by hash bucket: the engine's spill. One file per bucket and kind of line; small
+// per-bucket buffers (32 KB each) keep memory flat and file handles few, whatever the bucket count.
+import { appendFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export class BucketFiles {
+  // Lines are copied into a per-bucket byte buffer at once, so their strings die young: buffered
+  // strings would outlive several garbage collections and be promoted, which is what made GC the
+  // engine's largest cost.
+  private readonly buffers = new Map<number, { bytes: Buffer; used: number }>();
+  private readonly written = new Set<number>();
+  private static readonly BUFFER_BYTES = 32 * 1024;
+
+  constructor(
+    private readonly dir: string,
+    private readonly kind: string,
+  ) {}
+
+  private file(bucket: number) {
+    return path.join(this.dir, `bucket-${bucket}.${this.kind}`);
+  }
+
+  /** Appends one line (without its newline; it must not hold one). */
+  write(bucket: number, line: string): void {
+    let b = this.buffers.get(bucket);
+    if (!b) this.buffers.set(bucket, (b = { bytes: Buffer.allocUnsafe(BucketFiles.BUFFER_BYTES), used: 0 }));
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    if (b.used + line.length * 3 + 1 > b.bytes.length) {
+      this.flush(bucket, b);
+      if (line.length * 3 + 1 > b.bytes.length) {
+        appendFileSync(this.file(bucket), `${line}\n`);
+        this.written.add(bucket);
+        return;
+      }
+    }
+    b.used += b.bytes.write(line, b.used);
+    b.bytes[b.used++] = 0x0a;
+  }
+
+  private flush(bucket: number, b: { bytes: Buffer; used: number }): void {
+    if (b.used === 0) return;
+    // Synchronous on purpose: a local append of 32 KB is cheaper than a promise per row.
+    appendFileSync(this.file(bucket), b.bytes.subarray(0, b.used));
+    b.used = 0;
+    this.written.add(bucket);
+  }
+
+  close(): void {
+    for (const [bucket, b] of this.buffers) this.flush(bucket, b);
+    this.buffers.clear();
+  }
+
+  /** Calls `onLine` for each line of the bucket, in the order written. */
+  async read(bucket: number, onLine: (line: string) => void): Promise<void> {
+    if (!this.written.has(bucket)) return;
+    const text = await readFile(this.file(bucket), 'utf8');
+    let start = 0;
+    for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text.slice(start, end));
+  }
+}

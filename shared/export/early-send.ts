@@ -1,0 +1,135 @@
+// Sending while the snapshot is still being read. When a run has nothing to diff against (a new
+// export, changed settings, a full sync), every profile goes to Braze anyway, so waiting for the
+// whole snapshot before the first request wastes the reading time. The largest segment is read
+// last; a row of it whose profile no other segment has (and that was not sent already) is final
+// as it stands: it is sent at once instead of being spilled. A record of it goes to its bucket
+// instead (and, if Braze did not take it, why), where the bucket step counts it and records it
+// in the sync state.
+// Key filters only say "surely not" or "maybe": a "maybe" takes the ordinary spill-and-merge path.
+import type { BrazeClient, Outcome } from '../braze/client';
+import { BatchSender } from './batch-sender';
+import { BucketFiles } from './bucket-files';
+import { KeyFilter, keyHash } from './key-filter';
+import { identityOf, mergePartials, type BrazeObjectWriter, type PartialProfile } from './profile';
+import { SEP, textToken, tokenText, type SpillCodec } from './spill-codec';
+import { hashText } from './sync-state';
+
+/** What Braze said about a profile sent while reading. */
+export interface EarlySent {
+  status: Outcome['status'];
+  fp: string;
+  identity: string;
+  reason: string;
+  /** The row's partial profile, encoded: decoded only if the profile has other rows after all. */
+  partialLine: string;
+}
+
+/** What a batch keeps of each profile until Braze answers: little, so it dies young. */
+interface InFlight {
+  bucket: number;
+  key: string;
+}
+
+export class EarlySender {
+  private readonly elsewhere: KeyFilter;
+  private readonly alreadySent: KeyFilter;
+  private readonly records: BucketFiles;
+  private readonly undelivered: BucketFiles;
+  private readonly omitted = new Map<number, Record<string, number>>();
+  private readonly sender: BatchSender<InFlight>;
+  private stopped = false;
+
+  constructor(
+    tempDir: string,
+    braze: BrazeClient,
+    maxBatchesUnderWay: number,
+    private readonly codec: SpillCodec,
+    private readonly writer: BrazeObjectWriter,
+    expected: { otherRows: number; tableRows: number },
+  ) {
+    this.elsewhere = new KeyFilter(expected.otherRows);
+    this.alreadySent = new KeyFilter(expected.tableRows);
+    this.records = new BucketFiles(tempDir, 'sent');
+    this.undelivered = new BucketFiles(tempDir, 'unsent');
+    this.sender = new BatchSender(braze, maxBatchesUnderWay, (items, outcomes) => this.recordUndelivered(items, outcomes));
+  }
+
+  /** A row of another segment was read: its profile may need merging. */
+  noteOtherSegment(key: string): void {
+    this.elsewhere.add(keyHash(key));
+  }
+
+  /** Offers a row of the segment read last: true when it is being sent (do not spill it). */
+  offer(bucket: number, partial: PartialProfile): boolean {
+    if (this.stopped) return false;
+    const hash = keyHash(partial.key);
+    if (this.elsewhere.mightHave(hash) || this.alreadySent.mightHave(hash)) return false;
+    this.alreadySent.add(hash);
+    const profile = mergePartials([partial]); // a profile of one row: nothing to merge
+    const json = this.writer.profile(profile);
+    if (partial.omitted) {
+      let tally = this.omitted.get(bucket);
+      if (!tally) this.omitted.set(bucket, (tally = {}));
+      for (const attr of Object.keys(partial.omitted)) tally[attr] = (tally[attr] ?? 0) + 1;
+    }
+    // fp ␟ identity ␟ <encoded partial>; assumed delivered unless `undelivered` says otherwise.
+    this.records.write(bucket, `${hashText(json)}${SEP}${textToken(identityOf(profile))}${SEP}${this.codec.encode(partial)}`);
+    this.sender.add(json, { bucket, key: partial.key });
+    return true;
+  }
+
+  /** Stop sending (the time box is near): later rows take the spill path. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Backpressure for the reader: null, or a promise to wait for before reading on. */
+  room(): Promise<void> | null {
+    return this.sender.room();
+  }
+
+  /** Waits for every batch; throws the first sending failure. */
+  async finish(): Promise<void> {
+    await this.sender.finish();
+    this.records.close();
+    this.undelivered.close();
+  }
+
+  /** Waits for batches still under way, ignoring failures (the run is stopping anyway). */
+  async settle(): Promise<void> {
+    await this.sender.finish().catch(() => undefined);
+  }
+
+  /** Attribute omissions of the bucket's early-sent profiles, by attribute. */
+  omittedIn(bucket: number): Record<string, number> {
+    return this.omitted.get(bucket) ?? {};
+  }
+
+  /** The bucket's early-sent profiles, by profile key. */
+  async read(bucket: number): Promise<Map<string, EarlySent>> {
+    const byKey = new Map<string, EarlySent>();
+    await this.records.read(bucket, (line) => {
+      const a = line.indexOf(SEP);
+      const b = line.indexOf(SEP, a + 1);
+      const partialLine = line.slice(b + 1);
+      byKey.set(this.codec.keyOf(partialLine), { status: 'sent', fp: line.slice(0, a), identity: tokenText(line.slice(a + 1, b))!, reason: '', partialLine });
+    });
+    await this.undelivered.read(bucket, (line) => {
+      // failed|rejected ␟ reason ␟ key
+      const a = line.indexOf(SEP);
+      const b = line.indexOf(SEP, a + 1);
+      const sent = byKey.get(tokenText(line.slice(b + 1))!)!;
+      sent.status = line.slice(0, a) as Outcome['status'];
+      sent.reason = tokenText(line.slice(a + 1, b)) ?? '';
+    });
+    return byKey;
+  }
+
+  private recordUndelivered(items: InFlight[], outcomes: Outcome[]): void {
+    for (let i = 0; i < items.length; i++) {
+      const outcome = outcomes[i]!;
+      if (outcome.status === 'sent') continue;
+      this.undelivered.write(items[i]!.bucket, `${outcome.status}${SEP}${textToken(outcome.reason)}${SEP}${textToken(items[i]!.key)}`);
+    }
+  }
+}

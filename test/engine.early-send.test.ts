@@ -1,0 +1,81 @@
+// Sending while reading (first runs and full syncs): the largest segment's profiles that no other
+// segment holds go to Braze before the snapshot is fully read. The outcome must be the one the
+// bucket-by-bucket path gives: one object per profile, first value wins, counts add up.
+import { beforeEach, describe, expect, it } from 'vitest';
+import { KeyFilter, keyHash } from '../shared/export/key-filter';
+import { services } from '../shared/services';
+import { useAzurite } from './helpers/app';
+import { MATCHING, rows, writeCiExport } from './helpers/ci-export';
+import { createConnection, createExport, runNow, useSandbox } from './helpers/engine';
+
+useAzurite();
+const sandbox = useSandbox();
+beforeEach(() => sandbox().reset());
+
+const MEMBERSHIP = '0000-0000-0000';
+const alias = (i: number) => `alias:ci_customer_id:c${i}`;
+const external = (i: number) => `external_id:u${i}`;
+/** rows() gives odd profiles an external id and even ones an alias. */
+const profile = (i: number) => sandbox().profiles.get(i % 2 ? external(i) : alias(i))?.attributes;
+
+describe('sending while reading', () => {
+  it('merges profiles that other segments share, and rows that repeat a profile, exactly as the bucket path would', async () => {
+    // "Small" is listed first, so its values win for the profiles both segments hold (c1..c50).
+    const big = [
+      rows(300).replace('c200,,p200@example.com,Name200', 'c200,,p200@example.com,'), // no first name in c200's first row…
+      'c100,,p100@example.com,Dup100\nc200,,p200@example.com,Late200\n', // …but in its second; c100's second row loses
+    ];
+    const source = await writeCiExport(services().storage.ciBlobs, [
+      { segment: 'Small', partitions: [rows(50, { name: (i) => `Small${i}` })] },
+      { segment: 'Big', partitions: big },
+    ]);
+    const conn = await createConnection(sandbox().url);
+    const exp = await createExport(conn.id, { source, segments: ['Small', 'Big'], matching: MATCHING });
+
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('succeeded');
+    expect(run.counts).toMatchObject({ rowsRead: 352, profiles: 300, sent: 300, unchanged: 0, rejected: 0, failed: 0 });
+    expect(sandbox().profiles.size).toBe(300);
+    // c200 went out while reading and again once merged with its later row: proof this path was taken.
+    expect(sandbox().stats.objectsProcessed).toBe(301);
+    expect(profile(7)).toMatchObject({ first_name: 'Small7', [MEMBERSHIP]: ['Big', 'Small'] });
+    expect(profile(51)).toMatchObject({ first_name: 'Name51', [MEMBERSHIP]: ['Big'] });
+    expect(profile(100)).toMatchObject({ first_name: 'Name100', [MEMBERSHIP]: ['Big'] });
+    expect(profile(200)).toMatchObject({ first_name: 'Late200', [MEMBERSHIP]: ['Big'] });
+
+    // The state records what Braze got: the same snapshot again, diffed, sends nothing.
+    const again = await runNow(exp.id, { fullSync: false });
+    expect(again.run.counts).toMatchObject({ profiles: 300, unchanged: 300, sent: 0 });
+  });
+
+  it('a profile Braze refuses while reading is rejected with its reason and tried again by the next run', async () => {
+    const source = await writeCiExport(services().storage.ciBlobs, [
+      { segment: 'Small', partitions: [rows(10)] },
+      { segment: 'Big', partitions: [rows(120, { name: (i) => (i === 77 ? 'ODD' : `Name${i}`) })] },
+    ]);
+    const conn = await createConnection(sandbox().url);
+    const exp = await createExport(conn.id, { source, segments: ['Small', 'Big'], matching: MATCHING });
+    sandbox().setFaults({ objectErrorMarker: 'ODD' });
+    const { run } = await runNow(exp.id);
+    expect(run.counts).toMatchObject({ profiles: 120, sent: 119, rejected: 1, failed: 0 });
+    const [container, ...name] = run.rejectedReport!.split('/');
+    const report = (await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()).toString();
+    expect(report).toMatch(/c77,Braze: Invalid value/);
+
+    sandbox().setFaults({ objectErrorMarker: undefined });
+    const { run: next } = await runNow(exp.id);
+    expect(next.counts).toMatchObject({ sent: 1, unchanged: 119, rejected: 0 });
+    expect(profile(77)).toMatchObject({ first_name: 'ODD' });
+  });
+});
+
+describe('key filter', () => {
+  it('never forgets a key it was given, and rarely claims one it was not', () => {
+    const filter = new KeyFilter(50_000);
+    for (let i = 0; i < 50_000; i++) filter.add(keyHash(`c${i}`));
+    for (let i = 0; i < 50_000; i++) expect(filter.mightHave(keyHash(`c${i}`))).toBe(true);
+    let falseMaybes = 0;
+    for (let i = 50_000; i < 150_000; i++) if (filter.mightHave(keyHash(`c${i}`))) falseMaybes++;
+    expect(falseMaybes / 100_000).toBeLessThan(0.03);
+  });
+});
