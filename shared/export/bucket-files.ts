@@ -1,6 +1,6 @@
 // Temp files by hash bucket: the engine's spill. One file per bucket and kind of line; small
 // per-bucket buffers (32 KB each) keep memory flat and file handles few, whatever the bucket count.
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -51,9 +51,9 @@ export class BucketFiles {
     this.buffers.clear();
   }
 
-  /** Calls `onLine` for each line of the bucket, in the order written. */
+  /** Calls `onLine` for each line of the bucket, in the order written (by this object or, on another thread, by another). */
   async read(bucket: number, onLine: (line: string) => void): Promise<void> {
-    if (!this.written.has(bucket)) return;
+    if (!this.written.has(bucket) && !existsSync(this.file(bucket))) return;
     const text = await readFile(this.file(bucket), 'utf8');
     let start = 0;
     for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text.slice(start, end));

@@ -5,12 +5,16 @@
 // as it stands: it is sent at once instead of being spilled. A record of it goes to its bucket
 // instead (and, if Braze did not take it, why), where the bucket step counts it and records it
 // in the sync state.
+//   EarlyOffers (partition thread): decides, writes the object and its record.
+//   EarlySender (main thread): sends, notes what Braze did not take, reads records back per bucket.
 // Key filters only say "surely not" or "maybe": a "maybe" takes the ordinary spill-and-merge path.
 import type { BrazeClient, Outcome } from '../braze/client';
+import { MAX_OBJECTS_PER_REQUEST } from '../braze/client';
+import type { ExportDefinition } from '../exports/schema';
 import { BatchSender } from './batch-sender';
 import { BucketFiles } from './bucket-files';
 import { KeyFilter, keyHash } from './key-filter';
-import { identityOf, mergePartials, type BrazeObjectWriter, type PartialProfile } from './profile';
+import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
 import { SEP, textToken, tokenText, type SpillCodec } from './spill-codec';
 import { hashText } from './sync-state';
 
@@ -24,34 +28,36 @@ export interface EarlySent {
   partialLine: string;
 }
 
-/** What a batch keeps of each profile until Braze answers: little, so it dies young. */
-interface InFlight {
-  bucket: number;
-  key: string;
+/** Objects ready to send, with the bucket and key of each. */
+export interface EarlyBatch {
+  json: string[];
+  buckets: number[];
+  keys: string[];
 }
 
-export class EarlySender {
+const RECORDS = 'sent';
+const UNDELIVERED = 'unsent';
+
+export class EarlyOffers {
   private readonly elsewhere: KeyFilter;
   private readonly alreadySent: KeyFilter;
   private readonly records: BucketFiles;
-  private readonly undelivered: BucketFiles;
+  private readonly writer: BrazeObjectWriter;
   private readonly omitted = new Map<number, Record<string, number>>();
-  private readonly sender: BatchSender<InFlight>;
+  private batch: EarlyBatch = { json: [], buckets: [], keys: [] };
   private stopped = false;
 
   constructor(
     tempDir: string,
-    braze: BrazeClient,
-    maxBatchesUnderWay: number,
     private readonly codec: SpillCodec,
-    private readonly writer: BrazeObjectWriter,
+    def: ExportDefinition,
     expected: { otherRows: number; tableRows: number },
+    private readonly onBatch: (batch: EarlyBatch) => void,
   ) {
     this.elsewhere = new KeyFilter(expected.otherRows);
     this.alreadySent = new KeyFilter(expected.tableRows);
-    this.records = new BucketFiles(tempDir, 'sent');
-    this.undelivered = new BucketFiles(tempDir, 'unsent');
-    this.sender = new BatchSender(braze, maxBatchesUnderWay, (items, outcomes) => this.recordUndelivered(items, outcomes));
+    this.records = new BucketFiles(tempDir, RECORDS);
+    this.writer = new BrazeObjectWriter(def);
   }
 
   /** A row of another segment was read: its profile may need merging. */
@@ -59,7 +65,7 @@ export class EarlySender {
     this.elsewhere.add(keyHash(key));
   }
 
-  /** Offers a row of the segment read last: true when it is being sent (do not spill it). */
+  /** Offers a row of the segment read last: true when it is going to be sent (do not spill it). */
   offer(bucket: number, partial: PartialProfile): boolean {
     if (this.stopped) return false;
     const hash = keyHash(partial.key);
@@ -72,9 +78,13 @@ export class EarlySender {
       if (!tally) this.omitted.set(bucket, (tally = {}));
       for (const attr of Object.keys(partial.omitted)) tally[attr] = (tally[attr] ?? 0) + 1;
     }
-    // fp ␟ identity ␟ <encoded partial>; assumed delivered unless `undelivered` says otherwise.
+    // fp ␟ identity ␟ <encoded partial>; counted as delivered unless the main thread notes otherwise.
     this.records.write(bucket, `${hashText(json)}${SEP}${textToken(identityOf(profile))}${SEP}${this.codec.encode(partial)}`);
-    this.sender.add(json, { bucket, key: partial.key });
+    const b = this.batch;
+    b.json.push(json);
+    b.buckets.push(bucket);
+    b.keys.push(partial.key);
+    if (b.json.length === MAX_OBJECTS_PER_REQUEST) this.flush();
     return true;
   }
 
@@ -83,16 +93,59 @@ export class EarlySender {
     this.stopped = true;
   }
 
+  finish(): void {
+    this.flush();
+    this.records.close();
+  }
+
+  omittedByBucket(): [number, Record<string, number>][] {
+    return [...this.omitted];
+  }
+
+  private flush(): void {
+    if (this.batch.json.length === 0) return;
+    this.onBatch(this.batch);
+    this.batch = { json: [], buckets: [], keys: [] };
+  }
+}
+
+/** What a batch keeps of each profile until Braze answers: little, so it dies young. */
+interface InFlight {
+  bucket: number;
+  key: string;
+}
+
+export class EarlySender {
+  private readonly records: BucketFiles;
+  private readonly undelivered: BucketFiles;
+  private readonly sender: BatchSender<InFlight>;
+  private omitted = new Map<number, Record<string, number>>();
+
+  constructor(
+    tempDir: string,
+    braze: BrazeClient,
+    maxBatchesUnderWay: number,
+    private readonly codec: SpillCodec,
+  ) {
+    this.records = new BucketFiles(tempDir, RECORDS);
+    this.undelivered = new BucketFiles(tempDir, UNDELIVERED);
+    this.sender = new BatchSender(braze, maxBatchesUnderWay, (items, outcomes) => this.recordUndelivered(items, outcomes));
+  }
+
+  send(batch: EarlyBatch): void {
+    for (let i = 0; i < batch.json.length; i++) this.sender.add(batch.json[i]!, { bucket: batch.buckets[i]!, key: batch.keys[i]! });
+  }
+
   /** Backpressure for the reader: null, or a promise to wait for before reading on. */
   room(): Promise<void> | null {
     return this.sender.room();
   }
 
   /** Waits for every batch; throws the first sending failure. */
-  async finish(): Promise<void> {
+  async finish(omittedByBucket: [number, Record<string, number>][]): Promise<void> {
     await this.sender.finish();
-    this.records.close();
     this.undelivered.close();
+    this.omitted = new Map(omittedByBucket);
   }
 
   /** Waits for batches still under way, ignoring failures (the run is stopping anyway). */

@@ -8,18 +8,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeFatalError, type BrazeClient, type BrazeObjectJson } from '../braze/client';
 import type { ExportDefinition } from '../exports/schema';
-import { readCsv } from '../snapshot/csv-rows';
 import type { SegmentTable, Snapshot } from '../snapshot/locate';
 import { sendAll } from './batch-sender';
 import { BucketFiles } from './bucket-files';
 import { EarlySender, type EarlySent } from './early-send';
-import { BrazeObjectWriter, identityOf, mergePartials, RowMapper, type PartialProfile } from './profile';
+import { checkedMapper, checkMappedColumns, MAX_REPORT_ROWS, PartitionAborted, type ColumnsSeen, type RejectedRow } from './partition-step';
+import { runPartitionStep } from './partition-runner';
+import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
 import { SpillCodec } from './spill-codec';
-import { bucketOf, chooseBucketCount, fingerprint, hashText, type BucketState, type StateEntry, type SyncStateStore } from './sync-state';
+import { chooseBucketCount, fingerprint, hashText, type BucketState, type StateEntry, type SyncStateStore } from './sync-state';
 
 export interface RunCounts {
   rowsRead: number;
@@ -35,14 +35,7 @@ export interface RunCounts {
 /** What finished buckets add up to: carried across a resumed run's attempts. */
 export type BucketCounts = Omit<RunCounts, 'rowsRead'>;
 
-export interface RejectedRow {
-  segment: string;
-  partition: string;
-  /** Data record number within the partition (1 = first row after any header). */
-  record: number | '';
-  profileId: string;
-  reason: string;
-}
+export type { RejectedRow } from './partition-step';
 
 /** What a run has done so far; persisted at each checkpoint and shown by GET /api/runs/{id}. */
 export interface RunProgress {
@@ -97,7 +90,6 @@ export class RunAborted extends Error {
   }
 }
 
-const MAX_REPORT_ROWS = 50_000;
 /** Array custom attributes keep this many values by default in Braze. */
 const BRAZE_ARRAY_LIMIT = 25;
 const PROGRESS_EVERY_MS = 1000;
@@ -173,103 +165,46 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   const writer = new BrazeObjectWriter(def);
   let early: EarlySender | null = null;
   try {
-    // ---- 1. Partition the snapshot by profile key -------------------------------------------
+    // ---- 1. Partition the snapshot by profile key (on a worker thread) -----------------------
     const done = new Set(progress.buckets.done);
-    const spill = new BucketFiles(tempDir, 'rows');
-    let rowsRead = 0;
-    let rowsRejected = 0;
-    const foundFields = new Set<string>();
-    const missingFields = new Map<string, string>();
-    const container = input.ciBlobs.getContainerClient(def.source.container);
-    const newMapper = (segment: string, segIndex: number, columns: { name: string; dataType?: string }[]) => {
-      const mapper = new RowMapper(def, segIndex, columns);
-      if (mapper.problems.some((p) => p.field === 'matching.profileId')) {
-        throw new RunAborted(
-          `Segment "${segment}" has no column "${def.matching.profileId}" (matching.profileId); its columns are: ${columns.map((c) => c.name).join(', ')}`,
-        );
-      }
-      for (const p of mapper.problems) missingFields.set(p.field, p.column);
-      for (const f of mapper.mappedFields) foundFields.add(f);
-      return mapper;
-    };
-    const checkMappedColumns = () => {
-      const unknown = [...missingFields].filter(([field]) => !foundFields.has(field));
-      if (unknown.length) {
-        throw new RunAborted(`Unknown column(s) in the mapping: ${unknown.map(([f, c]) => `${f} → "${c}"`).join(', ')}; no exported segment has them`);
-      }
-    };
-    // With model.json naming every table's columns, a bad mapping stops the run before anything is sent.
+    // With model.json naming every table's columns, a bad mapping stops the run before anything is read or sent.
     const columnsKnown = snapshot.tables.every((t) => t.columns.length > 0);
     if (columnsKnown) {
-      snapshot.tables.forEach((t) => newMapper(t.segment, def.segments.indexOf(t.segment), t.columns));
-      checkMappedColumns();
+      const seen: ColumnsSeen = { found: new Set(), missing: new Map() };
+      for (const t of snapshot.tables) checkedMapper(def, t.segment, def.segments.indexOf(t.segment), t.columns, seen);
+      checkMappedColumns(seen);
     }
     const sendWhileReading = columnsKnown && done.size === 0 ? tableToSendWhileReading(input, stateMatches) : null;
-    if (sendWhileReading) {
-      const rowsOf = (bytes: number) => Math.ceil(bytes / TYPICAL_ROW_BYTES);
-      early = new EarlySender(tempDir, input.braze, concurrency, codec, writer, {
-        otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)),
-        tableRows: rowsOf(tableBytes(sendWhileReading)),
-      });
-    }
-    // The table sent while reading goes last, once the other segments' profile keys are known.
-    const tables = sendWhileReading ? [...snapshot.tables.filter((t) => t !== sendWhileReading), sendWhileReading] : snapshot.tables;
-    for (const table of tables) {
-      const segIndex = def.segments.indexOf(table.segment);
-      const segmentCounts = progress.segments[table.segment]!;
-      const sendingThis = early !== null && table === sendWhileReading;
-      for (const partition of table.partitions) {
-        const partitionName = partition.blobName.split('/').pop()!;
-        const download = await container.getBlobClient(partition.blobName).download();
-        let mapper = table.columns.length ? newMapper(table.segment, segIndex, table.columns) : null;
-        const csv = {
-          delimiter: partition.delimiter,
-          hasHeader: partition.hasHeader,
-          columns: table.columns.map((c) => c.name),
-          afterChunk: sendingThis
-            ? () => {
-                if (input.shouldYield?.()) early!.stop(); // what is left waits for the continuation
-                return early!.room();
-              }
-            : undefined,
-        };
-        await readCsv(download.readableStreamBody as Readable, csv, (ev) => {
-          if (ev.kind === 'header') {
-            // The file's own header wins for column order; model.json still gives the types.
-            const typeOf = (name: string) => table.columns.find((c) => c.name.toLowerCase() === name.toLowerCase())?.dataType;
-            mapper = newMapper(table.segment, segIndex, ev.columns.map((name) => ({ name, dataType: typeOf(name) })));
-            return;
-          }
-          if (!mapper) throw new RunAborted(`Partition ${partition.blobName} has no header row and there is no model.json to name its columns`);
-          rowsRead++;
-          segmentCounts.rows++;
-          if (rowsRead % 20_000 === 0) {
-            // Live progress, and a heartbeat so a long read is not mistaken for a dead worker.
-            progress.counts.rowsRead = rowsRead;
-            void report().catch(() => undefined);
-          }
-          const result = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.map(ev.fields);
-          if (!result.ok) {
-            rowsRejected++;
-            const span = ev.kind === 'row' && ev.multiline ? ' (the record spans several lines: an unclosed quote may have joined rows)' : '';
-            reject({ segment: table.segment, partition: partitionName, record: ev.record, profileId: ('profileId' in result && result.profileId) || '', reason: result.reason + span });
-            return;
-          }
-          const key = result.partial.key;
-          const bucket = bucketOf(key, bucketCount);
-          if (done.has(bucket)) return;
-          if (early) {
-            if (sendingThis) {
-              if (early.offer(bucket, result.partial)) return;
-            } else early.noteOtherSegment(key);
-          }
-          spill.write(bucket, codec.encode(result.partial));
-        });
-      }
-    }
-    spill.close();
-    await early?.finish();
-    checkMappedColumns();
+    if (sendWhileReading) early = new EarlySender(tempDir, input.braze, concurrency, codec);
+    const rowsOf = (bytes: number) => Math.ceil(bytes / TYPICAL_ROW_BYTES);
+    const read = await runPartitionStep({
+      init: {
+        def,
+        bucketCount,
+        tempDir,
+        done: [...done],
+        early: sendWhileReading
+          ? { segment: sendWhileReading.segment, otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)), tableRows: rowsOf(tableBytes(sendWhileReading)) }
+          : null,
+      },
+      // The table sent while reading goes last, once the other segments' profile keys are known.
+      tables: sendWhileReading ? [...snapshot.tables.filter((t) => t !== sendWhileReading), sendWhileReading] : snapshot.tables,
+      container: input.ciBlobs.getContainerClient(def.source.container),
+      early,
+      shouldYield: input.shouldYield,
+      onProgress: (rowsRead, segmentRows) => {
+        progress.counts.rowsRead = rowsRead;
+        for (const [segment, rows] of Object.entries(segmentRows)) progress.segments[segment] = { rows };
+        void report().catch(() => undefined);
+      },
+    });
+    await early?.finish(read.earlyOmitted);
+    checkMappedColumns({ found: new Set(read.foundFields), missing: new Map(read.missingFields) });
+    const { rowsRead, rowsRejected } = read;
+    for (const [segment, rows] of Object.entries(read.segmentRows)) progress.segments[segment] = { rows };
+    rejectedRowsTotal += rowsRejected;
+    for (const row of read.rejectedRows) rejectedRows.push(row);
+    const spill = new BucketFiles(tempDir, 'rows');
     // Rows that never became a profile count as rejected profiles, so the sum still holds.
     const bucketTotals: BucketCounts = { ...emptyBucketCounts(), ...input.resumeFrom?.bucketCounts };
     const combine = () => {
@@ -357,7 +292,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     await report(true);
     return { progress, rejectedRows, rejectedRowsTotal, complete: true };
   } catch (e) {
-    if (e instanceof BrazeFatalError) throw new RunAborted(e.message);
+    if (e instanceof BrazeFatalError || e instanceof PartitionAborted) throw new RunAborted(e.message);
     throw e;
   } finally {
     await early?.settle();

@@ -1,0 +1,213 @@
+// The engine's partition step, run on a worker thread so it does not compete with sending for the
+// main thread: CSV text in (chunk by chunk, as downloaded), rows mapped to partial profiles and
+// spilled to temp files by hash bucket of the profile key, or, when sending while reading, handed
+// back to be sent at once (early-send.ts). Memory does not grow with the snapshot.
+import { TextDecoder } from 'node:util';
+import { readCsv } from '../snapshot/csv-rows';
+import type { ExportDefinition } from '../exports/schema';
+import { BucketFiles } from './bucket-files';
+import { EarlyOffers } from './early-send';
+import { RowMapper } from './profile';
+import { SpillCodec } from './spill-codec';
+import { bucketOf } from './sync-state';
+import { CsvFeed } from './csv-feed';
+
+export interface PartitionInit {
+  def: ExportDefinition;
+  bucketCount: number;
+  tempDir: string;
+  /** Buckets finished by an earlier attempt: their rows are skipped. */
+  done: number[];
+  /** The segment whose one-segment profiles are sent while reading (read last), if any. */
+  early: { segment: string; otherRows: number; tableRows: number } | null;
+}
+
+export interface PartitionSpec {
+  segment: string;
+  columns: { name: string; dataType?: string }[];
+  blobName: string;
+  delimiter: string;
+  hasHeader: boolean | undefined;
+}
+
+export interface RejectedRow {
+  segment: string;
+  partition: string;
+  /** Data record number within the partition (1 = first row after any header). */
+  record: number | '';
+  profileId: string;
+  reason: string;
+}
+
+export interface PartitionSummary {
+  rowsRead: number;
+  rowsRejected: number;
+  segmentRows: Record<string, number>;
+  rejectedRows: RejectedRow[];
+  /** Attribute omissions of profiles sent while reading, by bucket. */
+  earlyOmitted: [number, Record<string, number>][];
+  /** Mapping fields some table has a column for, and those some table lacks (field → column). */
+  foundFields: string[];
+  missingFields: [string, string][];
+}
+
+export type ToPartitionThread =
+  | { t: 'init'; init: PartitionInit }
+  | { t: 'partition'; spec: PartitionSpec }
+  | { t: 'chunk'; bytes: Uint8Array }
+  | { t: 'end' }
+  | { t: 'stopSending' }
+  | { t: 'finish' };
+
+export type FromPartitionThread =
+  | { t: 'send'; json: string[]; buckets: number[]; keys: string[] }
+  | { t: 'chunkDone' }
+  | { t: 'progress'; rowsRead: number; segmentRows: Record<string, number> }
+  | { t: 'partitionDone' }
+  | { t: 'finished'; summary: PartitionSummary }
+  | { t: 'error'; message: string; aborted: boolean };
+
+/** The run cannot go on (bad mapping…): the message is for the user. */
+export class PartitionAborted extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PartitionAborted';
+  }
+}
+
+/** Mapping fields some table has a column for, and those some table lacks (field → column). */
+export interface ColumnsSeen {
+  found: Set<string>;
+  missing: Map<string, string>;
+}
+
+/** A table's row mapper; a table without the profile ID column stops the run. */
+export function checkedMapper(def: ExportDefinition, segment: string, segIndex: number, columns: { name: string; dataType?: string }[], seen: ColumnsSeen): RowMapper {
+  const mapper = new RowMapper(def, segIndex, columns);
+  if (mapper.problems.some((p) => p.field === 'matching.profileId')) {
+    throw new PartitionAborted(`Segment "${segment}" has no column "${def.matching.profileId}" (matching.profileId); its columns are: ${columns.map((c) => c.name).join(', ')}`);
+  }
+  for (const p of mapper.problems) seen.missing.set(p.field, p.column);
+  for (const f of mapper.mappedFields) seen.found.add(f);
+  return mapper;
+}
+
+/** Mapped columns no exported segment has: the run cannot go on. */
+export function checkMappedColumns(seen: ColumnsSeen): void {
+  const unknown = [...seen.missing].filter(([field]) => !seen.found.has(field));
+  if (unknown.length) {
+    throw new PartitionAborted(`Unknown column(s) in the mapping: ${unknown.map(([f, c]) => `${f} → "${c}"`).join(', ')}; no exported segment has them`);
+  }
+}
+
+export const MAX_REPORT_ROWS = 50_000;
+const PROGRESS_EVERY_ROWS = 20_000;
+
+export class PartitionStep {
+  private readonly def: ExportDefinition;
+  private readonly bucketCount: number;
+  private readonly done: Set<number>;
+  private readonly codec: SpillCodec;
+  private readonly spill: BucketFiles;
+  private readonly early: EarlyOffers | null;
+  private readonly earlySegment: string | null;
+  private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], earlyOmitted: [], foundFields: [], missingFields: [] };
+  private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
+  private current: { feed: CsvFeed; decoder: TextDecoder; reading: Promise<void> } | null = null;
+
+  constructor(
+    init: PartitionInit,
+    private readonly post: (message: FromPartitionThread) => void,
+  ) {
+    this.def = init.def;
+    this.bucketCount = init.bucketCount;
+    this.done = new Set(init.done);
+    this.codec = new SpillCodec(Object.keys(init.def.matching.attributes).sort());
+    this.spill = new BucketFiles(init.tempDir, 'rows');
+    this.earlySegment = init.early?.segment ?? null;
+    this.early = init.early
+      ? new EarlyOffers(init.tempDir, this.codec, init.def, { otherRows: init.early.otherRows, tableRows: init.early.tableRows }, (batch) => this.post({ t: 'send', ...batch }))
+      : null;
+    for (const s of init.def.segments) this.summary.segmentRows[s] = 0;
+  }
+
+  startPartition(spec: PartitionSpec): void {
+    const segIndex = this.def.segments.indexOf(spec.segment);
+    const partitionName = spec.blobName.split('/').pop()!;
+    const sending = this.early !== null && spec.segment === this.earlySegment;
+    let mapper = spec.columns.length ? this.newMapper(spec.segment, segIndex, spec.columns) : null;
+    const feed = new CsvFeed();
+    const csv = { delimiter: spec.delimiter, hasHeader: spec.hasHeader, columns: spec.columns.map((c) => c.name) };
+    const reading = readCsv(feed.stream, csv, (ev) => {
+      if (ev.kind === 'header') {
+        // The file's own header wins for column order; model.json still gives the types.
+        const typeOf = (name: string) => spec.columns.find((c) => c.name.toLowerCase() === name.toLowerCase())?.dataType;
+        mapper = this.newMapper(spec.segment, segIndex, ev.columns.map((name) => ({ name, dataType: typeOf(name) })));
+        return;
+      }
+      if (!mapper) throw new PartitionAborted(`Partition ${spec.blobName} has no header row and there is no model.json to name its columns`);
+      const s = this.summary;
+      s.rowsRead++;
+      s.segmentRows[spec.segment]!++;
+      // Live progress, and a heartbeat so a long read is not mistaken for a dead worker.
+      if (s.rowsRead % PROGRESS_EVERY_ROWS === 0) this.post({ t: 'progress', rowsRead: s.rowsRead, segmentRows: s.segmentRows });
+      const result = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.map(ev.fields);
+      if (!result.ok) {
+        s.rowsRejected++;
+        const span = ev.kind === 'row' && ev.multiline ? ' (the record spans several lines: an unclosed quote may have joined rows)' : '';
+        if (s.rejectedRows.length < MAX_REPORT_ROWS) {
+          s.rejectedRows.push({ segment: spec.segment, partition: partitionName, record: ev.record, profileId: ('profileId' in result && result.profileId) || '', reason: result.reason + span });
+        }
+        return;
+      }
+      const key = result.partial.key;
+      const bucket = bucketOf(key, this.bucketCount);
+      if (this.done.has(bucket)) return;
+      if (this.early) {
+        if (sending) {
+          if (this.early.offer(bucket, result.partial)) return;
+        } else this.early.noteOtherSegment(key);
+      }
+      this.spill.write(bucket, this.codec.encode(result.partial));
+    });
+    this.current = { feed, decoder: new TextDecoder('utf-8'), reading };
+    reading.catch((e: unknown) => this.fail(e));
+  }
+
+  chunk(bytes: Uint8Array): void {
+    const c = this.current!;
+    c.feed.push(c.decoder.decode(bytes, { stream: true }));
+    this.post({ t: 'chunkDone' });
+  }
+
+  async endPartition(): Promise<void> {
+    const c = this.current!;
+    const rest = c.decoder.decode();
+    if (rest) c.feed.push(rest);
+    c.feed.end();
+    await c.reading;
+    this.current = null;
+    this.post({ t: 'partitionDone' });
+  }
+
+  stopSending(): void {
+    this.early?.stop();
+  }
+
+  finish(): void {
+    this.spill.close();
+    this.early?.finish();
+    this.summary.earlyOmitted = this.early?.omittedByBucket() ?? [];
+    this.summary.foundFields = [...this.columnsSeen.found];
+    this.summary.missingFields = [...this.columnsSeen.missing];
+    this.post({ t: 'finished', summary: this.summary });
+  }
+
+  fail(e: unknown): void {
+    this.post({ t: 'error', message: (e as Error).message ?? String(e), aborted: e instanceof PartitionAborted });
+  }
+
+  private newMapper(segment: string, segIndex: number, columns: { name: string; dataType?: string }[]): RowMapper {
+    return checkedMapper(this.def, segment, segIndex, columns, this.columnsSeen);
+  }
+}
