@@ -6,7 +6,8 @@
 // instead (and, if Braze did not take it, why), where the bucket step counts it and records it
 // in the sync state.
 //   EarlyOffers (partition thread): decides, writes the object and its record.
-//   EarlySender (main thread): sends, notes what Braze did not take, reads records back per bucket.
+//   EarlySender (main thread): sends, and notes what Braze did not take.
+//   readEarlyRecords (partition thread, per bucket): what was sent and what Braze said.
 // Key filters only say "surely not" or "maybe": a "maybe" takes the ordinary spill-and-merge path.
 import type { BrazeClient, Outcome } from '../braze/client';
 import { MAX_OBJECTS_PER_REQUEST } from '../braze/client';
@@ -98,8 +99,9 @@ export class EarlyOffers {
     this.records.close();
   }
 
-  omittedByBucket(): [number, Record<string, number>][] {
-    return [...this.omitted];
+  /** Attribute omissions of the bucket's profiles sent while reading, by attribute. */
+  omittedIn(bucket: number): Record<string, number> {
+    return this.omitted.get(bucket) ?? {};
   }
 
   private flush(): void {
@@ -116,18 +118,10 @@ interface InFlight {
 }
 
 export class EarlySender {
-  private readonly records: BucketFiles;
   private readonly undelivered: BucketFiles;
   private readonly sender: BatchSender<InFlight>;
-  private omitted = new Map<number, Record<string, number>>();
 
-  constructor(
-    tempDir: string,
-    braze: BrazeClient,
-    maxBatchesUnderWay: number,
-    private readonly codec: SpillCodec,
-  ) {
-    this.records = new BucketFiles(tempDir, RECORDS);
+  constructor(tempDir: string, braze: BrazeClient, maxBatchesUnderWay: number) {
     this.undelivered = new BucketFiles(tempDir, UNDELIVERED);
     this.sender = new BatchSender(braze, maxBatchesUnderWay, (items, outcomes) => this.recordUndelivered(items, outcomes));
   }
@@ -142,40 +136,14 @@ export class EarlySender {
   }
 
   /** Waits for every batch; throws the first sending failure. */
-  async finish(omittedByBucket: [number, Record<string, number>][]): Promise<void> {
+  async finish(): Promise<void> {
     await this.sender.finish();
     this.undelivered.close();
-    this.omitted = new Map(omittedByBucket);
   }
 
   /** Waits for batches still under way, ignoring failures (the run is stopping anyway). */
   async settle(): Promise<void> {
     await this.sender.finish().catch(() => undefined);
-  }
-
-  /** Attribute omissions of the bucket's early-sent profiles, by attribute. */
-  omittedIn(bucket: number): Record<string, number> {
-    return this.omitted.get(bucket) ?? {};
-  }
-
-  /** The bucket's early-sent profiles, by profile key. */
-  async read(bucket: number): Promise<Map<string, EarlySent>> {
-    const byKey = new Map<string, EarlySent>();
-    await this.records.read(bucket, (line) => {
-      const a = line.indexOf(SEP);
-      const b = line.indexOf(SEP, a + 1);
-      const partialLine = line.slice(b + 1);
-      byKey.set(this.codec.keyOf(partialLine), { status: 'sent', fp: line.slice(0, a), identity: tokenText(line.slice(a + 1, b))!, reason: '', partialLine });
-    });
-    await this.undelivered.read(bucket, (line) => {
-      // failed|rejected ␟ reason ␟ key
-      const a = line.indexOf(SEP);
-      const b = line.indexOf(SEP, a + 1);
-      const sent = byKey.get(tokenText(line.slice(b + 1))!)!;
-      sent.status = line.slice(0, a) as Outcome['status'];
-      sent.reason = tokenText(line.slice(a + 1, b)) ?? '';
-    });
-    return byKey;
   }
 
   private recordUndelivered(items: InFlight[], outcomes: Outcome[]): void {
@@ -185,4 +153,24 @@ export class EarlySender {
       this.undelivered.write(items[i]!.bucket, `${outcome.status}${SEP}${textToken(outcome.reason)}${SEP}${textToken(items[i]!.key)}`);
     }
   }
+}
+
+/** A bucket's profiles sent while reading, by profile key, with what Braze said of each. */
+export async function readEarlyRecords(tempDir: string, codec: SpillCodec, bucket: number): Promise<Map<string, EarlySent>> {
+  const byKey = new Map<string, EarlySent>();
+  await new BucketFiles(tempDir, RECORDS).read(bucket, (line) => {
+    const a = line.indexOf(SEP);
+    const b = line.indexOf(SEP, a + 1);
+    const partialLine = line.slice(b + 1);
+    byKey.set(codec.keyOf(partialLine), { status: 'sent', fp: line.slice(0, a), identity: tokenText(line.slice(a + 1, b))!, reason: '', partialLine });
+  });
+  await new BucketFiles(tempDir, UNDELIVERED).read(bucket, (line) => {
+    // failed|rejected ␟ reason ␟ key
+    const a = line.indexOf(SEP);
+    const b = line.indexOf(SEP, a + 1);
+    const sent = byKey.get(tokenText(line.slice(b + 1))!)!;
+    sent.status = line.slice(0, a) as Outcome['status'];
+    sent.reason = tokenText(line.slice(a + 1, b)) ?? '';
+  });
+  return byKey;
 }

@@ -1,9 +1,12 @@
-// The export engine: one run of one export over one snapshot.
-//   1. Read: stream every CSV partition, map rows to partial profiles, spill them to temp files by
-//      hash bucket of the profile key (memory does not grow with the snapshot). With nothing to
-//      diff against, profiles that can only have one row are sent while reading (early-send.ts).
-//   2. Per bucket: merge each profile across segments, diff against the sync state, send only what
-//      changed (plus `null` membership for profiles that left), then record what Braze accepted.
+// The export engine: one run of one export over one snapshot. The CPU work happens on a worker
+// thread (engine-thread.ts); this thread downloads, sends and keeps the books.
+//   1. Partition (partition-step.ts): stream every CSV partition, map rows to partial profiles,
+//      spill them to temp files by hash bucket of the profile key (memory does not grow with the
+//      snapshot). With nothing to diff against, profiles that can only have one row are sent
+//      while reading (early-send.ts).
+//   2. Per bucket (bucket-step.ts): merge each profile across segments, diff against the sync
+//      state; here: send only what changed (plus `null` membership for profiles that left), then
+//      record what Braze accepted.
 // Counts hold `profiles = sent + unchanged + rejected + failed` at every checkpoint.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -13,27 +16,17 @@ import { BrazeFatalError, type BrazeClient, type BrazeObjectJson } from '../braz
 import type { ExportDefinition } from '../exports/schema';
 import type { SegmentTable, Snapshot } from '../snapshot/locate';
 import { sendAll } from './batch-sender';
-import { BucketFiles } from './bucket-files';
-import { EarlySender, type EarlySent } from './early-send';
+import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from './bucket-step';
+import { EarlySender } from './early-send';
+import { EngineThread } from './engine-thread-client';
 import { checkedMapper, checkMappedColumns, MAX_REPORT_ROWS, PartitionAborted, type ColumnsSeen, type RejectedRow } from './partition-step';
-import { runPartitionStep } from './partition-runner';
-import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
-import { SpillCodec } from './spill-codec';
-import { chooseBucketCount, fingerprint, hashText, type BucketState, type StateEntry, type SyncStateStore } from './sync-state';
+import { chooseBucketCount, fingerprint, stateLine, type SyncStateStore } from './sync-state';
 
-export interface RunCounts {
+export type { BucketCounts } from './bucket-step';
+
+export interface RunCounts extends BucketCounts {
   rowsRead: number;
-  profiles: number;
-  unchanged: number;
-  sent: number;
-  removed: number;
-  rejected: number;
-  failed: number;
-  removalsFailed: number;
 }
-
-/** What finished buckets add up to: carried across a resumed run's attempts. */
-export type BucketCounts = Omit<RunCounts, 'rowsRead'>;
 
 export type { RejectedRow } from './partition-step';
 
@@ -102,7 +95,6 @@ export const definitionFingerprint = (d: ExportDefinition, destination: string) 
   fingerprint({ m: d.matching, s: d.segments, b: d.membership, id: d.brazeSegmentApiId, c: d.connectionId, to: destination });
 
 const emptyCounts = (): RunCounts => ({ rowsRead: 0, profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0 });
-const emptyBucketCounts = (): BucketCounts => ({ profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0 });
 
 export async function runExport(input: EngineInput): Promise<EngineResult> {
   const { definition: def, snapshot } = input;
@@ -161,9 +153,8 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   const started = Date.now();
   const seconds = (from: number) => Math.round((Date.now() - from) / 100) / 10;
   const concurrency = input.concurrency ?? 48;
-  const codec = new SpillCodec(Object.keys(def.matching.attributes).sort());
-  const writer = new BrazeObjectWriter(def);
   let early: EarlySender | null = null;
+  let thread: EngineThread | null = null;
   try {
     // ---- 1. Partition the snapshot by profile key (on a worker thread) -----------------------
     const done = new Set(progress.buckets.done);
@@ -175,18 +166,20 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       checkMappedColumns(seen);
     }
     const sendWhileReading = columnsKnown && done.size === 0 ? tableToSendWhileReading(input, stateMatches) : null;
-    if (sendWhileReading) early = new EarlySender(tempDir, input.braze, concurrency, codec);
+    if (sendWhileReading) early = new EarlySender(tempDir, input.braze, concurrency);
     const rowsOf = (bytes: number) => Math.ceil(bytes / TYPICAL_ROW_BYTES);
-    const read = await runPartitionStep({
-      init: {
-        def,
-        bucketCount,
-        tempDir,
-        done: [...done],
-        early: sendWhileReading
-          ? { segment: sendWhileReading.segment, otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)), tableRows: rowsOf(tableBytes(sendWhileReading)) }
-          : null,
-      },
+    thread = new EngineThread({
+      def,
+      bucketCount,
+      tempDir,
+      done: [...done],
+      early: sendWhileReading
+        ? { segment: sendWhileReading.segment, otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)), tableRows: rowsOf(tableBytes(sendWhileReading)) }
+        : null,
+      definitionFp,
+      fullSync: input.fullSync,
+    });
+    const read = await thread.partition({
       // The table sent while reading goes last, once the other segments' profile keys are known.
       tables: sendWhileReading ? [...snapshot.tables.filter((t) => t !== sendWhileReading), sendWhileReading] : snapshot.tables,
       container: input.ciBlobs.getContainerClient(def.source.container),
@@ -198,13 +191,12 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
         void report().catch(() => undefined);
       },
     });
-    await early?.finish(read.earlyOmitted);
+    await early?.finish();
     checkMappedColumns({ found: new Set(read.foundFields), missing: new Map(read.missingFields) });
     const { rowsRead, rowsRejected } = read;
     for (const [segment, rows] of Object.entries(read.segmentRows)) progress.segments[segment] = { rows };
     rejectedRowsTotal += rowsRejected;
     for (const row of read.rejectedRows) rejectedRows.push(row);
-    const spill = new BucketFiles(tempDir, 'rows');
     // Rows that never became a profile count as rejected profiles, so the sum still holds.
     const bucketTotals: BucketCounts = { ...emptyBucketCounts(), ...input.resumeFrom?.bucketCounts };
     const combine = () => {
@@ -227,11 +219,13 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     await report(true);
 
     // ---- 2. Bucket by bucket: merge, diff, send, record -------------------------------------
-    // The next bucket is prepared (read, merged, diffed) while the current one is being sent.
+    // The next bucket is prepared (read, merged, diffed) on the thread while the current one is
+    // being sent; a bucket's state is written and checkpointed while the next one is sent, and
+    // checkpoints stay in order.
     const pending = Array.from({ length: bucketCount }, (_, b) => b).filter((b) => !done.has(b));
-    const bucketInput = { def, definitionFp, fullSync: input.fullSync, codec, writer, spill, early, state: input.state };
-    // A bucket's state is written and checkpointed while the next one is sent; checkpoints stay in order.
-    let next = pending.length ? prepareBucket(pending[0]!, bucketInput) : null;
+    const engineThread = thread;
+    const prepare = (bucket: number): Promise<PreparedBucket> => input.state.readBucketText(bucket).then((text) => engineThread.prepare(bucket, text));
+    let next = pending.length ? prepare(pending[0]!) : null;
     let checkpointed: Promise<void> = Promise.resolve();
     for (let i = 0; i < pending.length; i++) {
       const bucket = pending[i]!;
@@ -240,36 +234,36 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
         return { progress, rejectedRows, rejectedRowsTotal, complete: false };
       }
       const prepared = await next!;
-      next = i + 1 < pending.length ? prepareBucket(pending[i + 1]!, bucketInput) : null;
+      next = i + 1 < pending.length ? prepare(pending[i + 1]!) : null;
       next?.catch(() => undefined); // awaited on the next turn
 
       const outcomes = await sendAll(input.braze, prepared.toSend.map((t) => t.json), concurrency, () => report());
       const totals = prepared.counts;
+      const lines: string[] = [];
       prepared.toSend.forEach((t, j) => {
         const outcome = outcomes[j]!;
-        const before = prepared.previous.get(t.key);
         if (t.leaving) {
           if (outcome.status === 'sent') totals.removed++;
           else if (outcome.status === 'failed') {
             totals.removalsFailed++;
-            prepared.next.entries.set(t.key, before!); // try the removal again next run
+            lines.push(stateLine(t.key, t.before!)); // try the removal again next run
           } else reject({ segment: '', partition: '', record: '', profileId: t.key, reason: `removal refused: ${outcome.reason}` });
           return;
         }
         if (outcome.status === 'sent') {
           totals.sent++;
-          prepared.next.entries.set(t.key, { identity: t.identity, fp: t.fp });
+          lines.push(stateLine(t.key, { identity: t.identity, fp: t.fp }));
           return;
         }
         // Not delivered: keep what Braze had, so the next run sends it again.
-        if (before) prepared.next.entries.set(t.key, before);
+        if (t.before) lines.push(stateLine(t.key, t.before));
         if (outcome.status === 'rejected') {
           totals.rejected++;
           reject({ segment: '', partition: '', record: '', profileId: t.key, reason: outcome.reason });
         } else totals.failed++;
       });
       for (const r of prepared.refusedEarly) reject({ segment: '', partition: '', record: '', profileId: r.key, reason: r.reason });
-      const stateWritten = prepared.stateChanged || prepared.toSend.length > 0 ? input.state.writeBucket(bucket, prepared.next) : Promise.resolve();
+      const stateWritten = prepared.stateChanged || prepared.toSend.length > 0 ? input.state.writeBucket(bucket, definitionFp, prepared.kept, lines) : Promise.resolve();
       stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
       const previousCheckpoint = checkpointed;
       checkpointed = (async () => {
@@ -296,6 +290,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     throw e;
   } finally {
     await early?.settle();
+    await thread?.close();
     rmSync(tempDir, { recursive: true, force: true });
   }
 }
@@ -317,101 +312,4 @@ function tableToSendWhileReading(input: EngineInput, stateMatches: boolean): Seg
   const largest = input.snapshot.tables.reduce((a, b) => (tableBytes(b) > tableBytes(a) ? b : a));
   const estimatedMs = (tableBytes(largest) / MIN_ROW_BYTES / 75 / input.braze.requestsPerSecond) * 1000;
   return input.timeBudgetMs === undefined || estimatedMs < input.timeBudgetMs / 2 ? largest : null;
-}
-
-interface ToSend {
-  key: string;
-  json: BrazeObjectJson;
-  fp: string;
-  identity: string;
-  leaving: boolean;
-}
-
-interface PreparedBucket {
-  toSend: ToSend[];
-  previous: Map<string, StateEntry>;
-  next: BucketState;
-  /** The state blob must be rewritten even if nothing is sent now. */
-  stateChanged: boolean;
-  counts: BucketCounts;
-  omitted: Record<string, number>;
-  /** Profiles sent while reading that Braze refused. */
-  refusedEarly: { key: string; reason: string }[];
-}
-
-interface BucketInput {
-  def: ExportDefinition;
-  definitionFp: string;
-  fullSync: boolean;
-  codec: SpillCodec;
-  writer: BrazeObjectWriter;
-  spill: BucketFiles;
-  early: EarlySender | null;
-  state: SyncStateStore;
-}
-
-/**
- * Merges a bucket's profiles, and diffs them against what Braze was last sent. A profile's
- * fingerprint is taken over the very JSON that would be sent, so "changed" means "Braze would get
- * something else".
- */
-async function prepareBucket(bucket: number, input: BucketInput): Promise<PreparedBucket> {
-  const { codec, writer } = input;
-  const partials = new Map<string, PartialProfile[]>();
-  const [previous, sentEarly] = await Promise.all([
-    input.state.readBucket(bucket),
-    input.early?.read(bucket) ?? new Map<string, EarlySent>(),
-    input.spill.read(bucket, (line) => {
-      const p = codec.decode(line);
-      const list = partials.get(p.key);
-      if (list) list.push(p);
-      else partials.set(p.key, [p]);
-    }),
-  ]);
-  const trustPrevious = previous.definition === input.definitionFp && !input.fullSync;
-  const next: BucketState = { definition: input.definitionFp, entries: new Map() };
-  const counts = emptyBucketCounts();
-  const omitted: Record<string, number> = { ...input.early?.omittedIn(bucket) };
-  const toSend: ToSend[] = [];
-  const refusedEarly: PreparedBucket['refusedEarly'] = [];
-
-  for (const [key, list] of partials) {
-    // A profile sent while reading can still have more rows (the same segment twice): merge them,
-    // and send again only if that changes what Braze got.
-    const earlier = sentEarly.get(key);
-    const merged = mergePartials(earlier ? [codec.decode(earlier.partialLine), ...list] : list);
-    if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
-    counts.profiles++;
-    const json = writer.profile(merged);
-    const fp = hashText(json);
-    const identity = identityOf(merged);
-    const before = previous.entries.get(key);
-    if (earlier?.status === 'sent' && earlier.fp === fp) {
-      counts.sent++;
-      next.entries.set(key, { identity, fp });
-    } else if (trustPrevious && before?.fp === fp) {
-      counts.unchanged++;
-      next.entries.set(key, before);
-    } else toSend.push({ key, json, fp, identity, leaving: false });
-  }
-  for (const [key, e] of sentEarly) {
-    if (partials.has(key)) continue; // merged above
-    counts.profiles++;
-    if (e.status === 'sent') {
-      counts.sent++;
-      next.entries.set(key, { identity: e.identity, fp: e.fp });
-      continue;
-    }
-    // Not delivered: keep what Braze had, so the next run sends it again.
-    const before = previous.entries.get(key);
-    if (before) next.entries.set(key, before);
-    if (e.status === 'rejected') {
-      counts.rejected++;
-      refusedEarly.push({ key, reason: e.reason });
-    } else counts.failed++;
-  }
-  for (const [key, before] of previous.entries) {
-    if (!partials.has(key) && !sentEarly.has(key)) toSend.push({ key, json: writer.leaver(before.identity), fp: '', identity: before.identity, leaving: true });
-  }
-  return { toSend, previous: previous.entries, next, stateChanged: previous.definition !== input.definitionFp || sentEarly.size > 0, counts, omitted, refusedEarly };
 }

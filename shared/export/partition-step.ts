@@ -6,6 +6,7 @@ import { TextDecoder } from 'node:util';
 import { readCsv } from '../snapshot/csv-rows';
 import type { ExportDefinition } from '../exports/schema';
 import { BucketFiles } from './bucket-files';
+import type { PreparedBucket } from './bucket-step';
 import { EarlyOffers } from './early-send';
 import { RowMapper } from './profile';
 import { SpillCodec } from './spill-codec';
@@ -20,6 +21,9 @@ export interface PartitionInit {
   done: number[];
   /** The segment whose one-segment profiles are sent while reading (read last), if any. */
   early: { segment: string; otherRows: number; tableRows: number } | null;
+  /** For the bucket step that follows on the same thread. */
+  definitionFp: string;
+  fullSync: boolean;
 }
 
 export interface PartitionSpec {
@@ -44,8 +48,6 @@ export interface PartitionSummary {
   rowsRejected: number;
   segmentRows: Record<string, number>;
   rejectedRows: RejectedRow[];
-  /** Attribute omissions of profiles sent while reading, by bucket. */
-  earlyOmitted: [number, Record<string, number>][];
   /** Mapping fields some table has a column for, and those some table lacks (field → column). */
   foundFields: string[];
   missingFields: [string, string][];
@@ -57,7 +59,8 @@ export type ToPartitionThread =
   | { t: 'chunk'; bytes: Uint8Array }
   | { t: 'end' }
   | { t: 'stopSending' }
-  | { t: 'finish' };
+  | { t: 'finish' }
+  | { t: 'prepare'; bucket: number; stateText: string | null };
 
 export type FromPartitionThread =
   | { t: 'send'; json: string[]; buckets: number[]; keys: string[] }
@@ -65,6 +68,7 @@ export type FromPartitionThread =
   | { t: 'progress'; rowsRead: number; segmentRows: Record<string, number> }
   | { t: 'partitionDone' }
   | { t: 'finished'; summary: PartitionSummary }
+  | { t: 'prepared'; prepared: PreparedBucket }
   | { t: 'error'; message: string; aborted: boolean };
 
 /** The run cannot go on (bad mapping…): the message is for the user. */
@@ -111,7 +115,7 @@ export class PartitionStep {
   private readonly spill: BucketFiles;
   private readonly early: EarlyOffers | null;
   private readonly earlySegment: string | null;
-  private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], earlyOmitted: [], foundFields: [], missingFields: [] };
+  private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [] };
   private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
   private current: { feed: CsvFeed; decoder: TextDecoder; reading: Promise<void> } | null = null;
 
@@ -197,10 +201,14 @@ export class PartitionStep {
   finish(): void {
     this.spill.close();
     this.early?.finish();
-    this.summary.earlyOmitted = this.early?.omittedByBucket() ?? [];
     this.summary.foundFields = [...this.columnsSeen.found];
     this.summary.missingFields = [...this.columnsSeen.missing];
     this.post({ t: 'finished', summary: this.summary });
+  }
+
+  /** Attribute omissions of the bucket's profiles sent while reading. */
+  earlyOmittedIn(bucket: number): Record<string, number> {
+    return this.early?.omittedIn(bucket) ?? {};
   }
 
   fail(e: unknown): void {

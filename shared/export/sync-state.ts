@@ -56,6 +56,34 @@ export function chooseBucketCount(snapshotBytes: number, targetBytes = 4 * 1024 
   return n;
 }
 
+/** A state blob's text (null = none yet) as entries. */
+export function parseBucketState(text: string | null): BucketState {
+  if (text === null) return { definition: '', entries: new Map() };
+  const lines = text.split('\n');
+  const header = JSON.parse(lines[0]!) as { definition: string };
+  const entries = new Map<string, StateEntry>();
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (!line) continue;
+    if (line.charCodeAt(0) === 0x5b /* [ */) {
+      const [key, identity, fp] = JSON.parse(line) as [string, string, string];
+      entries.set(key, { identity, fp });
+      continue;
+    }
+    const a = line.indexOf('\t');
+    const b = line.indexOf('\t', a + 1);
+    entries.set(line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1) });
+  }
+  return { definition: header.definition, entries };
+}
+
+const plain = (v: string) => !/[\t\n\r]/.test(v);
+
+/** One entry of a state blob: key \t identity \t fp; a JSON array when a value holds a tab, newline or leading "[". */
+export function stateLine(key: string, e: StateEntry): string {
+  return plain(key) && plain(e.identity) && key[0] !== '[' ? `${key}\t${e.identity}\t${e.fp}` : JSON.stringify([key, e.identity, e.fp]);
+}
+
 export class SyncStateStore {
   constructor(
     private readonly container: ContainerClient,
@@ -80,39 +108,21 @@ export class SyncStateStore {
     await this.blob('manifest.json').upload(text, Buffer.byteLength(text), { blobHTTPHeaders: { blobContentType: 'application/json' } });
   }
 
-  async readBucket(bucket: number): Promise<BucketState> {
-    let text: string;
+  /** The bucket's state blob as text (parseBucketState reads it), or null when there is none. */
+  async readBucketText(bucket: number): Promise<string | null> {
     try {
-      text = (await this.blob(`b${bucket}.tsv`).downloadToBuffer()).toString('utf8');
+      return (await this.blob(`b${bucket}.tsv`).downloadToBuffer()).toString('utf8');
     } catch (e) {
-      if (statusOf(e) === 404) return { definition: '', entries: new Map() };
+      if (statusOf(e) === 404) return null;
       throw e;
     }
-    const lines = text.split('\n');
-    const header = JSON.parse(lines[0]!) as { definition: string };
-    const entries = new Map<string, StateEntry>();
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      if (!line) continue;
-      if (line.charCodeAt(0) === 0x5b /* [ */) {
-        const [key, identity, fp] = JSON.parse(line) as [string, string, string];
-        entries.set(key, { identity, fp });
-        continue;
-      }
-      const a = line.indexOf('\t');
-      const b = line.indexOf('\t', a + 1);
-      entries.set(line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1) });
-    }
-    return { definition: header.definition, entries };
   }
 
-  async writeBucket(bucket: number, state: BucketState): Promise<void> {
-    const parts = [JSON.stringify({ definition: state.definition })];
-    // key \t identity \t fp; a JSON array when a value holds a tab, newline or leading "[".
-    const plain = (v: string) => !/[\t\n\r]/.test(v);
-    for (const [key, e] of state.entries) {
-      parts.push(plain(key) && plain(e.identity) && key[0] !== '[' ? `${key}\t${e.identity}\t${e.fp}` : JSON.stringify([key, e.identity, e.fp]));
-    }
+  /** Replaces the bucket's state: `lines` are stateLine()s, `kept` more of them already joined. */
+  async writeBucket(bucket: number, definition: string, kept: string, lines: string[]): Promise<void> {
+    const parts = [JSON.stringify({ definition })];
+    if (kept) parts.push(kept);
+    for (const line of lines) parts.push(line);
     const body = Buffer.from(parts.join('\n') + '\n');
     await this.blob(`b${bucket}.tsv`).upload(body, body.length);
   }

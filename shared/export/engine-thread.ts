@@ -1,10 +1,14 @@
-// Entry point of the partition step's worker thread (partition-step.ts): messages in, messages out.
+// Entry point of the engine's worker thread: the partition step (partition-step.ts), then the
+// bucket step (bucket-step.ts) bucket by bucket. Messages in, messages out.
 import { parentPort } from 'node:worker_threads';
-import { PartitionStep, type FromPartitionThread, type ToPartitionThread } from './partition-step';
+import { BucketStep } from './bucket-step';
+import { PartitionStep, type FromPartitionThread, type PartitionInit, type ToPartitionThread } from './partition-step';
 
 const port = parentPort!;
 const post = (m: FromPartitionThread) => port.postMessage(m);
 let step: PartitionStep | null = null;
+let init: PartitionInit | null = null;
+let buckets: BucketStep | null = null;
 // Messages are handled one at a time, in order: `end` waits for the partition's last rows.
 let queue: Promise<void> = Promise.resolve();
 
@@ -13,6 +17,7 @@ port.on('message', (m: ToPartitionThread) => {
     try {
       switch (m.t) {
         case 'init':
+          init = m.init;
           step = new PartitionStep(m.init, post);
           return;
         case 'partition':
@@ -25,6 +30,12 @@ port.on('message', (m: ToPartitionThread) => {
           return step!.stopSending();
         case 'finish':
           return step!.finish();
+        case 'prepare': {
+          const { def, definitionFp, fullSync, tempDir } = init!;
+          buckets ??= new BucketStep({ def, definitionFp, fullSync, tempDir }, (b) => step!.earlyOmittedIn(b));
+          post({ t: 'prepared', prepared: await buckets.prepare(m.bucket, m.stateText) });
+          return;
+        }
       }
     } catch (e) {
       step ? step.fail(e) : post({ t: 'error', message: (e as Error).message, aborted: false });

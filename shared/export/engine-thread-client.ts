@@ -1,0 +1,149 @@
+// The main thread's side of the engine's worker thread (engine-thread.ts). Partition step: downloads
+// each CSV partition and hands the bytes to the thread a few chunks ahead, and sends what the
+// thread hands back while reading (bounded input keeps memory flat; pausing when Braze is the
+// bottleneck keeps the send queue short). Bucket step: asks for buckets to be prepared.
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import type { ContainerClient } from '@azure/storage-blob';
+import { appRoot } from '../app-root';
+import type { SegmentTable } from '../snapshot/locate';
+import type { PreparedBucket } from './bucket-step';
+import type { EarlySender } from './early-send';
+import { PartitionAborted, type FromPartitionThread, type PartitionInit, type PartitionSummary, type ToPartitionThread } from './partition-step';
+
+/** Chunks handed to the thread and not yet parsed. */
+const CHUNKS_AHEAD = 4;
+
+export interface PartitionRun {
+  /** In reading order. */
+  tables: SegmentTable[];
+  container: ContainerClient;
+  early: EarlySender | null;
+  shouldYield?: () => boolean;
+  onProgress: (rowsRead: number, segmentRows: Record<string, number>) => void;
+}
+
+/** Tests run the TypeScript sources; the thread then runs the build (`npm test` builds first). */
+const threadFile = () => (__filename.endsWith('.ts') ? path.join(appRoot, 'dist', 'shared', 'export', 'engine-thread.js') : path.join(__dirname, 'engine-thread.js'));
+
+export class EngineThread {
+  private readonly thread = new Worker(threadFile());
+  private failure: unknown = null;
+  private chunksAhead = 0;
+  private partitionDone = false;
+  private summary: PartitionSummary | null = null;
+  private early: EarlySender | null = null;
+  private onProgress: PartitionRun['onProgress'] = () => undefined;
+  private readonly waiting: (() => void)[] = [];
+  private readonly prepared = new Map<number, { resolve: (p: PreparedBucket) => void; reject: (e: unknown) => void }>();
+
+  constructor(private readonly init: PartitionInit) {
+    this.thread.on('message', (m: FromPartitionThread) => {
+      try {
+        this.handle(m);
+      } catch (e) {
+        this.fail(e);
+      }
+      this.wake();
+    });
+    this.thread.on('error', (e) => this.fail(e));
+    this.thread.on('exit', (code) => this.fail(new Error(`the engine thread stopped (exit code ${code})`)));
+    this.post({ t: 'init', init });
+  }
+
+  /** Reads the snapshot's tables in order, spilling by bucket (and sending while reading, if set up). */
+  async partition(run: PartitionRun): Promise<PartitionSummary> {
+    this.early = run.early;
+    this.onProgress = run.onProgress;
+    let stopped = false;
+    for (const table of run.tables) {
+      const sending = run.early !== null && table.segment === this.init.early?.segment;
+      for (const partition of table.partitions) {
+        this.partitionDone = false;
+        this.post({ t: 'partition', spec: { segment: table.segment, columns: table.columns, blobName: partition.blobName, delimiter: partition.delimiter, hasHeader: partition.hasHeader } });
+        const download = await run.container.getBlobClient(partition.blobName).download();
+        for await (const chunk of download.readableStreamBody as Readable) {
+          await this.until(() => this.chunksAhead < CHUNKS_AHEAD);
+          if (sending) {
+            if (!stopped && run.shouldYield?.()) {
+              stopped = true;
+              this.post({ t: 'stopSending' }); // what is left waits for the continuation
+            }
+            const room = run.early!.room();
+            if (room) await room;
+          }
+          // A copy the thread can own: the download's buffers may share memory with others.
+          const bytes = new Uint8Array((chunk as Buffer).byteLength);
+          bytes.set(chunk as Buffer);
+          this.chunksAhead++;
+          this.thread.postMessage({ t: 'chunk', bytes } satisfies ToPartitionThread, [bytes.buffer]);
+        }
+        this.post({ t: 'end' });
+        await this.until(() => this.partitionDone);
+      }
+    }
+    this.post({ t: 'finish' });
+    await this.until(() => this.summary !== null);
+    return this.summary!;
+  }
+
+  /** Merges and diffs one bucket against its state blob's text (after partition()). */
+  prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.prepared.set(bucket, { resolve, reject });
+      this.post({ t: 'prepare', bucket, stateText });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.thread.removeAllListeners('exit');
+    await this.thread.terminate();
+  }
+
+  private handle(m: FromPartitionThread): void {
+    switch (m.t) {
+      case 'send':
+        return this.early!.send(m);
+      case 'chunkDone':
+        this.chunksAhead--;
+        return;
+      case 'progress':
+        return this.onProgress(m.rowsRead, m.segmentRows);
+      case 'partitionDone':
+        this.partitionDone = true;
+        return;
+      case 'finished':
+        this.summary = m.summary;
+        return;
+      case 'prepared': {
+        const waiter = this.prepared.get(m.prepared.bucket);
+        this.prepared.delete(m.prepared.bucket);
+        return waiter?.resolve(m.prepared);
+      }
+      case 'error':
+        return this.fail(m.aborted ? new PartitionAborted(m.message) : new Error(`the engine thread failed: ${m.message}`));
+    }
+  }
+
+  private post(m: ToPartitionThread): void {
+    this.thread.postMessage(m);
+  }
+
+  private wake(): void {
+    for (const w of this.waiting.splice(0)) w();
+  }
+
+  private fail(e: unknown): void {
+    this.failure ??= e;
+    for (const waiter of this.prepared.values()) waiter.reject(this.failure);
+    this.prepared.clear();
+    this.wake();
+  }
+
+  private async until(condition: () => boolean): Promise<void> {
+    while (!this.failure && !condition()) await new Promise<void>((r) => this.waiting.push(r));
+    if (this.failure) throw this.failure;
+  }
+}
