@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { services } from '../shared/services';
 import { useAzurite } from './helpers/app';
 import { MATCHING, rows, writeCiExport } from './helpers/ci-export';
-import { createConnection, createExport, runNow, useSandbox } from './helpers/engine';
+import { ADMIN, createConnection, createExport, runNow, useSandbox } from './helpers/engine';
 
 useAzurite({ WORKER_TIME_BUDGET_SECONDS: '1', SYNC_BUCKET_TARGET_BYTES: '4096' });
 const sandbox = useSandbox();
@@ -25,4 +25,37 @@ describe('time-boxed worker', () => {
     // Each profile went out once: finished buckets were not sent again by the continuation.
     expect(sandbox().stats.objectsProcessed).toBe(1500);
   });
+
+  it('a first attempt that sends while reading stops sending at the time box; the continuation completes', async () => {
+    const app = services();
+    // Many partitions: the time box is looked at between downloaded chunks.
+    const partitions = Array.from({ length: 15 }, (_, k) => rows(1000, { from: k * 1000 + 1 }));
+    const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions }]);
+    const conn = await createConnection(sandbox().url);
+    const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
+    sandbox().reset();
+    const outcome = await app.runs.runNow(ADMIN, exp.id, false);
+    if (!('queued' in outcome)) throw new Error('a run is already active');
+    await app.storage.runQueue.clearMessages();
+    const id = outcome.queued.id;
+    const logs: string[] = [];
+
+    // Slow answers: the 1 s time box ends while the profiles are still being sent during reading.
+    sandbox().setFaults({ slowMs: 800 });
+    await app.worker.execute(id, (l) => logs.push(l));
+    expect(logs.join('\n')).toMatch(/time box reached after 0\/\d+ buckets; continuation queued/);
+    const sentEarly = sandbox().stats.objectsProcessed;
+    expect(sentEarly).toBeGreaterThan(0);
+    expect(sentEarly).toBeLessThan(15_000);
+
+    sandbox().setFaults({ slowMs: 0 });
+    let run = await app.runs.get(id);
+    for (let i = 0; i < 20 && (run.status === 'running' || run.status === 'queued'); i++) {
+      await app.worker.execute(id, (l) => logs.push(l));
+      run = await app.runs.get(id);
+    }
+    expect(run.status).toBe('succeeded');
+    expect(run.counts).toMatchObject({ profiles: 15_000, sent: 15_000, failed: 0 });
+    expect(sandbox().profiles.size).toBe(15_000);
+  }, 60_000);
 });

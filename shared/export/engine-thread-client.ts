@@ -27,8 +27,15 @@ export interface PartitionRun {
 /** Tests run the TypeScript sources; the thread then runs the build (`npm test` builds first). */
 const threadFile = () => (__filename.endsWith('.ts') ? path.join(appRoot, 'dist', 'shared', 'export', 'engine-thread.js') : path.join(__dirname, 'engine-thread.js'));
 
+/**
+ * The thread's old-generation heap, bounded so the engine's memory stays predictable whatever the
+ * snapshot's size: its live data is a bucket or two (a few tens of MB), the rest would be garbage
+ * V8 lets pile up when nothing caps it.
+ */
+const THREAD_HEAP_MB = 128;
+
 export class EngineThread {
-  private readonly thread = new Worker(threadFile());
+  private readonly thread = new Worker(threadFile(), { resourceLimits: { maxOldGenerationSizeMb: THREAD_HEAP_MB } });
   private failure: unknown = null;
   private chunksAhead = 0;
   private partitionDone = false;
