@@ -29,13 +29,16 @@ const threadFile = () => (__filename.endsWith('.ts') ? path.join(appRoot, 'dist'
 
 /**
  * The thread's old-generation heap, bounded so the engine's memory stays predictable whatever the
- * snapshot's size: its live data is a bucket or two (a few tens of MB), the rest would be garbage
- * V8 lets pile up when nothing caps it.
+ * snapshot's size: its live data is about one bucket (profiles take ~16× their CSV bytes), the
+ * rest would be garbage V8 lets pile up when nothing caps it.
  */
-const THREAD_HEAP_MB = 128;
+export const threadHeapMb = (bucketCsvBytes: number) => Math.max(128, 64 + 16 * Math.ceil(bucketCsvBytes / 2 ** 20));
+
+/** Young generation: short-lived row objects only; V8's default (48 MB) would double the thread's footprint. */
+const THREAD_YOUNG_MB = 24;
 
 export class EngineThread {
-  private readonly thread = new Worker(threadFile(), { resourceLimits: { maxOldGenerationSizeMb: THREAD_HEAP_MB } });
+  private readonly thread: Worker;
   private failure: unknown = null;
   private chunksAhead = 0;
   private partitionDone = false;
@@ -45,7 +48,11 @@ export class EngineThread {
   private readonly waiting: (() => void)[] = [];
   private readonly prepared = new Map<number, { resolve: (p: PreparedBucket) => void; reject: (e: unknown) => void }>();
 
-  constructor(private readonly init: PartitionInit) {
+  constructor(
+    private readonly init: PartitionInit,
+    bucketCsvBytes: number,
+  ) {
+    this.thread = new Worker(threadFile(), { resourceLimits: { maxOldGenerationSizeMb: threadHeapMb(bucketCsvBytes), maxYoungGenerationSizeMb: THREAD_YOUNG_MB } });
     this.thread.on('message', (m: FromPartitionThread) => {
       try {
         this.handle(m);

@@ -178,7 +178,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
         : null,
       definitionFp,
       fullSync: input.fullSync,
-    });
+    }, snapshot.totalBytes / bucketCount);
     const read = await thread.partition({
       // The table sent while reading goes last, once the other segments' profile keys are known.
       tables: sendWhileReading ? [...snapshot.tables.filter((t) => t !== sendWhileReading), sendWhileReading] : snapshot.tables,
