@@ -2,7 +2,7 @@
 // quotes, embedded newlines, BOM) via Papa Parse, chosen for speed (about 5× csv-parse on this
 // machine: the partition pass of a 10-million-row snapshot is the engine's hot path). A record the
 // parser flags (e.g. an unclosed quote) becomes a rejected row with its reason; reading goes on.
-// Rows go to a synchronous callback: no promise per row; the caller may pause reading between chunks.
+// Rows go to a synchronous callback: no promise per row.
 import type { Readable } from 'node:stream';
 import Papa from 'papaparse';
 
@@ -17,8 +17,6 @@ export interface CsvOptions {
   /** true/false as model.json says; undefined = a first row equal to `columns` is a header. */
   hasHeader: boolean | undefined;
   columns: string[];
-  /** Called after each chunk of rows: a promise pauses reading until it settles (a rejection ends it). */
-  afterChunk?: () => Promise<void> | null;
 }
 
 const sameNames = (a: string[], b: string[]) =>
@@ -66,19 +64,6 @@ export function readCsv(input: Readable, options: CsvOptions, onEvent: (ev: CsvE
               continue;
             }
             onEvent({ kind: 'row', record: ++record, fields, multiline });
-          }
-          const wait = options.afterChunk?.();
-          if (wait) {
-            input.pause();
-            wait.then(
-              () => input.resume(),
-              (e: unknown) => {
-                failed = true;
-                parser.abort();
-                input.destroy();
-                reject(e);
-              },
-            );
           }
         } catch (e) {
           failed = true;
