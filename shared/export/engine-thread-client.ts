@@ -10,7 +10,7 @@ import { appRoot } from '../app-root';
 import type { SegmentTable } from '../snapshot/locate';
 import type { PreparedBucket } from './bucket-step';
 import type { EarlySender } from './early-send';
-import { PartitionAborted, type FromPartitionThread, type PartitionInit, type PartitionSummary, type ToPartitionThread } from './partition-step';
+import { PartitionAborted, type FromEngineThread, type PartitionInit, type PartitionSummary, type ToEngineThread } from './partition-step';
 
 /** Chunks handed to the thread and not yet parsed. */
 const CHUNKS_AHEAD = 4;
@@ -53,7 +53,7 @@ export class EngineThread {
     bucketCsvBytes: number,
   ) {
     this.thread = new Worker(threadFile(), { resourceLimits: { maxOldGenerationSizeMb: threadHeapMb(bucketCsvBytes), maxYoungGenerationSizeMb: THREAD_YOUNG_MB } });
-    this.thread.on('message', (m: FromPartitionThread) => {
+    this.thread.on('message', (m: FromEngineThread) => {
       try {
         this.handle(m);
       } catch (e) {
@@ -91,7 +91,7 @@ export class EngineThread {
           const bytes = new Uint8Array((chunk as Buffer).byteLength);
           bytes.set(chunk as Buffer);
           this.chunksAhead++;
-          this.thread.postMessage({ t: 'chunk', bytes } satisfies ToPartitionThread, [bytes.buffer]);
+          this.thread.postMessage({ t: 'chunk', bytes } satisfies ToEngineThread, [bytes.buffer]);
         }
         this.post({ t: 'end' });
         await this.until(() => this.partitionDone);
@@ -116,7 +116,7 @@ export class EngineThread {
     await this.thread.terminate();
   }
 
-  private handle(m: FromPartitionThread): void {
+  private handle(m: FromEngineThread): void {
     switch (m.t) {
       case 'send':
         return this.early!.send(m);
@@ -141,7 +141,7 @@ export class EngineThread {
     }
   }
 
-  private post(m: ToPartitionThread): void {
+  private post(m: ToEngineThread): void {
     this.thread.postMessage(m);
   }
 

@@ -2,17 +2,17 @@
 // bucket step (bucket-step.ts) bucket by bucket. Messages in, messages out.
 import { parentPort } from 'node:worker_threads';
 import { BucketStep } from './bucket-step';
-import { PartitionStep, type FromPartitionThread, type PartitionInit, type ToPartitionThread } from './partition-step';
+import { PartitionStep, type FromEngineThread, type PartitionInit, type ToEngineThread } from './partition-step';
 
 const port = parentPort!;
-const post = (m: FromPartitionThread) => port.postMessage(m);
+const post = (m: FromEngineThread) => port.postMessage(m);
 let step: PartitionStep | null = null;
 let init: PartitionInit | null = null;
 let buckets: BucketStep | null = null;
 // Messages are handled one at a time, in order: `end` waits for the partition's last rows.
 let queue: Promise<void> = Promise.resolve();
 
-port.on('message', (m: ToPartitionThread) => {
+port.on('message', (m: ToEngineThread) => {
   queue = queue.then(async () => {
     try {
       switch (m.t) {

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BlobServiceClient } from '@azure/storage-blob';
-import { BrazeFatalError, type BrazeClient, type BrazeObjectJson } from '../braze/client';
+import { BrazeFatalError, type BrazeClient } from '../braze/client';
 import type { ExportDefinition } from '../exports/schema';
 import type { SegmentTable, Snapshot } from '../snapshot/locate';
 import { sendAll } from './batch-sender';

@@ -53,7 +53,8 @@ export interface PartitionSummary {
   missingFields: [string, string][];
 }
 
-export type ToPartitionThread =
+/** Messages to the engine thread (engine-thread.ts): the partition step, then buckets to prepare. */
+export type ToEngineThread =
   | { t: 'init'; init: PartitionInit }
   | { t: 'partition'; spec: PartitionSpec }
   | { t: 'chunk'; bytes: Uint8Array }
@@ -62,7 +63,8 @@ export type ToPartitionThread =
   | { t: 'finish' }
   | { t: 'prepare'; bucket: number; stateText: string | null };
 
-export type FromPartitionThread =
+/** Messages from the engine thread. */
+export type FromEngineThread =
   | { t: 'send'; json: string[]; buckets: number[]; keys: string[] }
   | { t: 'chunkDone' }
   | { t: 'progress'; rowsRead: number; segmentRows: Record<string, number> }
@@ -121,7 +123,7 @@ export class PartitionStep {
 
   constructor(
     init: PartitionInit,
-    private readonly post: (message: FromPartitionThread) => void,
+    private readonly post: (message: FromEngineThread) => void,
   ) {
     this.def = init.def;
     this.bucketCount = init.bucketCount;
