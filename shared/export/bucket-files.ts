@@ -1,6 +1,6 @@
 // Temp files by hash bucket: the engine's spill. One file per bucket and kind of line; small
 // per-bucket buffers (32 KB each) keep memory flat and file handles few, whatever the bucket count.
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -9,7 +9,6 @@ export class BucketFiles {
   // strings would outlive several garbage collections and be promoted, which is what made GC the
   // engine's largest cost.
   private readonly buffers = new Map<number, { bytes: Buffer; used: number }>();
-  private readonly written = new Set<number>();
   private static readonly BUFFER_BYTES = 32 * 1024;
 
   constructor(
@@ -30,7 +29,6 @@ export class BucketFiles {
       this.flush(bucket, b);
       if (line.length * 3 + 1 > b.bytes.length) {
         appendFileSync(this.file(bucket), `${line}\n`);
-        this.written.add(bucket);
         return;
       }
     }
@@ -43,7 +41,6 @@ export class BucketFiles {
     // Synchronous on purpose: a local append of 32 KB is cheaper than a promise per row.
     appendFileSync(this.file(bucket), b.bytes.subarray(0, b.used));
     b.used = 0;
-    this.written.add(bucket);
   }
 
   close(): void {
@@ -51,10 +48,15 @@ export class BucketFiles {
     this.buffers.clear();
   }
 
-  /** Calls `onLine` for each line of the bucket, in the order written (by this object or, on another thread, by another). */
+  /** Calls `onLine` for each line of the bucket, in the order written (by any BucketFiles of this kind, on any thread, once closed). */
   async read(bucket: number, onLine: (line: string) => void): Promise<void> {
-    if (!this.written.has(bucket) && !existsSync(this.file(bucket))) return;
-    const text = await readFile(this.file(bucket), 'utf8');
+    let text: string;
+    try {
+      text = await readFile(this.file(bucket), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // nothing was written to this bucket
+      throw e;
+    }
     let start = 0;
     for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text.slice(start, end));
   }

@@ -1,4 +1,4 @@
-// The engine's per-bucket step, run on the partition thread while the main thread sends the
+// The engine's per-bucket step, run on the engine thread (after the partition step) while the main thread sends the
 // previous bucket: merges each profile's rows across segments, diffs it against what Braze was
 // last sent, and says what to send (plus `null` membership for profiles that left). A profile's
 // fingerprint is taken over the very JSON that would be sent, so "changed" means "Braze would get

@@ -32,7 +32,7 @@ const threadFile = () => (__filename.endsWith('.ts') ? path.join(appRoot, 'dist'
  * snapshot's size: its live data is about one bucket (profiles take ~16× their CSV bytes), the
  * rest would be garbage V8 lets pile up when nothing caps it.
  */
-export const threadHeapMb = (bucketCsvBytes: number) => Math.max(128, 64 + 16 * Math.ceil(bucketCsvBytes / 2 ** 20));
+const threadHeapMb = (bucketCsvBytes: number) => Math.max(128, 64 + 16 * Math.ceil(bucketCsvBytes / 2 ** 20));
 
 /** Young generation: short-lived row objects only; V8's default (48 MB) would double the thread's footprint. */
 const THREAD_YOUNG_MB = 24;

@@ -94,7 +94,7 @@ const PROGRESS_EVERY_MS = 1000;
 export const definitionFingerprint = (d: ExportDefinition, destination: string) =>
   fingerprint({ m: d.matching, s: d.segments, b: d.membership, id: d.brazeSegmentApiId, c: d.connectionId, to: destination });
 
-const emptyCounts = (): RunCounts => ({ rowsRead: 0, profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0 });
+const emptyCounts = (): RunCounts => ({ rowsRead: 0, ...emptyBucketCounts() });
 
 export async function runExport(input: EngineInput): Promise<EngineResult> {
   const { definition: def, snapshot } = input;

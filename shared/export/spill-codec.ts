@@ -12,7 +12,7 @@ export const textToken = (v: string | undefined) => (v === undefined ? '' : need
 export const tokenText = (t: string) => (t === '' ? undefined : t.charCodeAt(0) === 0x6a ? (JSON.parse(t.slice(1)) as string) : t.slice(1));
 
 /** A typed attribute value as a token. */
-export function valueToken(v: string | number | boolean | undefined): string {
+function valueToken(v: string | number | boolean | undefined): string {
   if (v === undefined) return '';
   if (typeof v === 'number') return `n${v}`;
   if (typeof v === 'boolean') return v ? 't' : 'f';
