@@ -124,21 +124,24 @@ export class BrazeSandbox {
     res.end(text);
   }
 
-  private async readBody(req: IncomingMessage): Promise<Buffer | null> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req) {
-      size += (c as Buffer).length;
-      if (size > MAX_BODY) return null;
-      chunks.push(c as Buffer);
-    }
-    return Buffer.concat(chunks);
+  private readBody(req: IncomingMessage): Promise<Buffer | null> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= MAX_BODY) chunks.push(c);
+      });
+      req.on('end', () => resolve(size > MAX_BODY ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+      req.on('error', reject);
+    });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://sandbox');
-    if (url.pathname.startsWith('/sandbox/')) return this.control(req, res, url.pathname);
-    if (url.pathname !== '/users/track' || req.method !== 'POST') {
+    const url = req.url ?? '/';
+    const pathname = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
+    if (pathname.startsWith('/sandbox/')) return this.control(req, res, pathname);
+    if (pathname !== '/users/track' || req.method !== 'POST') {
       return this.reply(res, 404, { message: 'Not Found' }, {}, false);
     }
     this.stats.requests++;
@@ -222,7 +225,8 @@ export class BrazeSandbox {
     let processed = 0;
     attributes.forEach((raw, index) => {
       const obj = raw as Record<string, unknown>;
-      const idKeys = IDENTIFIER_KEYS.filter((k) => obj[k] !== undefined);
+      const idKeys: (typeof IDENTIFIER_KEYS)[number][] = [];
+      for (const k of IDENTIFIER_KEYS) if (obj[k] !== undefined) idKeys.push(k);
       let userKey: string | undefined;
       if (idKeys.length > 1) return errors.push({ type: "Received multiple identifiers ('external_id', 'user_alias', 'braze_id') for the same object", input_array: 'attributes', index });
       // Only a body over 100 KB can hold an object over 100 KB: skip the measuring otherwise.
@@ -251,11 +255,13 @@ export class BrazeSandbox {
       if (this.faults.objectErrorMarker && JSON.stringify(obj).includes(this.faults.objectErrorMarker)) {
         return errors.push({ type: 'Invalid value for a custom attribute', input_array: 'attributes', index });
       }
-      const badName = Object.keys(obj).find((k) => k.startsWith('$'));
+      let badName: string | undefined;
+      for (const k in obj) if (k.charCodeAt(0) === 0x24 /* $ */) badName = k;
       if (badName) return errors.push({ type: `Invalid attribute name '${badName}'`, input_array: 'attributes', index });
 
-      if ((this.inFlightUsers.get(userKey) ?? 0) > 0) this.stats.concurrentUserWrites++;
-      this.inFlightUsers.set(userKey, (this.inFlightUsers.get(userKey) ?? 0) + 1);
+      const writing = this.inFlightUsers.get(userKey) ?? 0;
+      if (writing > 0) this.stats.concurrentUserWrites++;
+      this.inFlightUsers.set(userKey, writing + 1);
       userKeys.push(userKey);
 
       const updateExistingOnly = obj._update_existing_only ?? (idKeys[0] === 'user_alias');
@@ -280,7 +286,11 @@ export class BrazeSandbox {
     });
     // Hold the users "in flight" for the length of this request, then release them.
     await new Promise((r) => setImmediate(r));
-    for (const k of userKeys) this.inFlightUsers.set(k, (this.inFlightUsers.get(k) ?? 1) - 1);
+    for (const k of userKeys) {
+      const n = (this.inFlightUsers.get(k) ?? 1) - 1;
+      if (n > 0) this.inFlightUsers.set(k, n);
+      else this.inFlightUsers.delete(k);
+    }
     this.stats.objectsProcessed += processed;
     this.reply(res, 201, { message: 'success', attributes_processed: processed, ...(errors.length ? { errors } : {}) }, this.rateHeaders());
   }

@@ -67,6 +67,32 @@ describe('sending while reading', () => {
     expect(next.counts).toMatchObject({ sent: 1, unchanged: 119, rejected: 0 });
     expect(profile(77)).toMatchObject({ first_name: 'ODD' });
   });
+
+  it('a full sync after profiles left: those sent while reading stay, the leavers lose their membership once', async () => {
+    const blobs = services().storage.ciBlobs;
+    const source = await writeCiExport(blobs, [
+      { segment: 'Small', partitions: [rows(10)] },
+      { segment: 'Big', partitions: [rows(100)] },
+    ]);
+    const conn = await createConnection(sandbox().url);
+    const exp = await createExport(conn.id, { source, segments: ['Small', 'Big'], matching: MATCHING });
+    await runNow(exp.id);
+    // c81..c100 leave; c5 leaves Small only.
+    await writeCiExport(blobs, [
+      { segment: 'Small', partitions: [rows(4)] },
+      { segment: 'Big', partitions: [rows(80)] },
+    ], { folder: source.folder, stamp: '2026/11/22/0615' });
+
+    const { run } = await runNow(exp.id, { fullSync: true });
+    expect(run.counts).toMatchObject({ profiles: 80, sent: 80, unchanged: 0, removed: 20, failed: 0 });
+    expect(profile(5)).toMatchObject({ [MEMBERSHIP]: ['Big'] });
+    expect(profile(50)).toMatchObject({ [MEMBERSHIP]: ['Big'] });
+    expect(profile(90)).toBeDefined();
+    expect(profile(90)![MEMBERSHIP]).toBeUndefined();
+
+    const again = await runNow(exp.id);
+    expect(again.run.counts).toMatchObject({ profiles: 80, unchanged: 80, sent: 0, removed: 0 });
+  });
 });
 
 describe('key filter', () => {

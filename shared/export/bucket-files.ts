@@ -50,14 +50,18 @@ export class BucketFiles {
 
   /** Calls `onLine` for each line of the bucket, in the order written (by any BucketFiles of this kind, on any thread, once closed). */
   async read(bucket: number, onLine: (line: string) => void): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.file(bucket), 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // nothing was written to this bucket
-      throw e;
-    }
+    const text = await this.readText(bucket);
     let start = 0;
     for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text.slice(start, end));
+  }
+
+  /** The bucket's lines as written, each ending in a newline ('' when there are none). */
+  async readText(bucket: number): Promise<string> {
+    try {
+      return await readFile(this.file(bucket), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ''; // nothing was written to this bucket
+      throw e;
+    }
   }
 }

@@ -5,10 +5,10 @@
 // something else".
 import type { ExportDefinition } from '../exports/schema';
 import { BucketFiles } from './bucket-files';
-import { readEarlyRecords, type EarlySent } from './early-send';
+import { readEarlyRecords, readEarlyRows, type EarlyRecords } from './early-send';
 import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
 import { SpillCodec } from './spill-codec';
-import { hashText, parseBucketState, stateLine, type StateEntry } from './sync-state';
+import { hashText, parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketState, type StateEntry } from './sync-state';
 
 /** What finished buckets add up to: carried across a resumed run's attempts. */
 export interface BucketCounts {
@@ -70,7 +70,7 @@ export class BucketStep {
 
   async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
     const { codec, writer } = this;
-    const { definitionFp } = this.settings;
+    const { definitionFp, tempDir } = this.settings;
     const partials = new Map<string, PartialProfile[]>();
     await this.spill.read(bucket, (line) => {
       const p = codec.decode(line);
@@ -78,27 +78,29 @@ export class BucketStep {
       if (list) list.push(p);
       else partials.set(p.key, [p]);
     });
-    const sentEarly: Map<string, EarlySent> = await readEarlyRecords(this.settings.tempDir, codec, bucket);
+    const early = await readEarlyRecords(tempDir, bucket);
     const previous = parseBucketState(stateText);
     const trustPrevious = previous.definition === definitionFp && !this.settings.fullSync;
     const kept: string[] = [];
     const counts = emptyBucketCounts();
+    const refusedEarly: PreparedBucket['refusedEarly'] = [];
+    const sentEarlyToo = keepSentEarly(early, partials, previous, kept, counts, refusedEarly);
+    const earlyRows = sentEarlyToo.size ? await readEarlyRows(tempDir, codec, bucket, new Set(sentEarlyToo.keys())) : null;
     const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
     const toSend: ToSend[] = [];
-    const refusedEarly: PreparedBucket['refusedEarly'] = [];
 
     for (const [key, list] of partials) {
       // A profile sent while reading can still have more rows (the same segment twice): merge them,
       // and send again only if that changes what Braze got.
-      const earlier = sentEarly.get(key);
-      const merged = mergePartials(earlier ? [codec.decode(earlier.partialLine), ...list] : list);
+      const earlier = sentEarlyToo.get(key);
+      const merged = mergePartials(earlier ? [earlyRows!.get(key)!, ...list] : list);
       if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
       counts.profiles++;
       const json = writer.profile(merged);
       const fp = hashText(json);
       const identity = identityOf(merged);
       const before = previous.entries.get(key) ?? null;
-      if (earlier?.status === 'sent' && earlier.fp === fp) {
+      if (earlier?.delivered && earlier.fp === fp) {
         counts.sent++;
         kept.push(stateLine(key, { identity, fp }));
       } else if (trustPrevious && before?.fp === fp) {
@@ -106,25 +108,62 @@ export class BucketStep {
         kept.push(stateLine(key, before));
       } else toSend.push({ key, json, fp, identity, leaving: false, before });
     }
-    for (const [key, e] of sentEarly) {
-      if (partials.has(key)) continue; // merged above
-      counts.profiles++;
-      if (e.status === 'sent') {
-        counts.sent++;
-        kept.push(stateLine(key, { identity: e.identity, fp: e.fp }));
-        continue;
-      }
-      // Not delivered: keep what Braze had, so the next run sends it again.
-      const before = previous.entries.get(key);
-      if (before) kept.push(stateLine(key, before));
-      if (e.status === 'rejected') {
-        counts.rejected++;
-        refusedEarly.push({ key, reason: e.reason });
-      } else counts.failed++;
-    }
+    // What is left of the previous state (profiles sent while reading were taken out) left the export.
     for (const [key, before] of previous.entries) {
-      if (!partials.has(key) && !sentEarly.has(key)) toSend.push({ key, json: writer.leaver(before.identity), fp: '', identity: before.identity, leaving: true, before });
+      if (!partials.has(key)) toSend.push({ key, json: writer.leaver(before.identity), fp: '', identity: before.identity, leaving: true, before });
     }
-    return { bucket, toSend, kept: kept.join('\n'), stateChanged: previous.definition !== definitionFp || sentEarly.size > 0, counts, omitted, refusedEarly };
+    const stateChanged = previous.definition !== definitionFp || early.stateText !== '' || early.undelivered.size > 0;
+    return { bucket, toSend, kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
   }
+}
+
+/**
+ * Counts the bucket's profiles sent while reading and keeps their state lines as written (most of
+ * them: one pass over the text, no work per profile). Taken out: profiles Braze did not take
+ * (their previous state is kept, so the next run retries them) and profiles with later rows,
+ * returned to be merged with those. Their keys leave `previous`, whose remainder is then what
+ * left the export.
+ */
+function keepSentEarly(
+  early: EarlyRecords,
+  partials: ReadonlyMap<string, PartialProfile[]>,
+  previous: BucketState,
+  kept: string[],
+  counts: BucketCounts,
+  refusedEarly: PreparedBucket['refusedEarly'],
+): Map<string, StateEntry & { delivered: boolean }> {
+  const withLaterRows = new Map<string, StateEntry & { delivered: boolean }>();
+  const text = early.stateText;
+  const eachNeedsLooking = early.recheck.size > 0 || early.undelivered.size > 0 || previous.entries.size > 0;
+  let keepFrom = 0;
+  for (let start = 0, end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
+    if (!eachNeedsLooking) {
+      counts.profiles++;
+      counts.sent++;
+      continue;
+    }
+    const key = stateLineKey(text, start, end);
+    const undelivered = early.undelivered.get(key);
+    const hasLaterRows = early.recheck.has(key) && partials.has(key);
+    if (!hasLaterRows) {
+      const before = previous.entries.get(key);
+      previous.entries.delete(key);
+      if (!undelivered) {
+        counts.profiles++;
+        counts.sent++;
+        continue; // the line stays
+      }
+      counts.profiles++;
+      if (before) kept.push(stateLine(key, before));
+      if (undelivered.status === 'rejected') {
+        counts.rejected++;
+        refusedEarly.push({ key, reason: undelivered.reason });
+      } else counts.failed++;
+    } else withLaterRows.set(key, { ...parseStateLine(text.slice(start, end))[1], delivered: !undelivered });
+    // The line leaves the text kept as written.
+    if (start > keepFrom) kept.push(text.slice(keepFrom, start - 1));
+    keepFrom = end + 1;
+  }
+  if (keepFrom < text.length) kept.push(text.slice(keepFrom, text.length - 1));
+  return withLaterRows;
 }

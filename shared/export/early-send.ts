@@ -2,12 +2,12 @@
 // export, changed settings, a full sync), every profile goes to Braze anyway, so waiting for the
 // whole snapshot before the first request wastes the reading time. The largest segment is read
 // last; a row of it whose profile no other segment has (and that was not sent already) is final
-// as it stands: it is sent at once instead of being spilled. A record of it goes to its bucket
-// instead (and, if Braze did not take it, why), where the bucket step counts it and records it
-// in the sync state.
-//   EarlyOffers (partition thread): decides, writes the object and its record.
+// as it stands: it is sent at once instead of being spilled. Its bucket gets the profile's sync
+// state line at once (kept as written unless Braze did not take the profile), so the bucket step
+// does no work per profile for most of them.
+//   EarlyOffers (partition thread): decides, writes the object, its state line and its row.
 //   EarlySender (main thread): sends, and notes what Braze did not take.
-//   readEarlyRecords (partition thread, per bucket): what was sent and what Braze said.
+//   readEarlyRecords (engine thread, per bucket): what was sent and what Braze said.
 // Key filters only say "surely not" or "maybe": a "maybe" takes the ordinary spill-and-merge path.
 import type { BrazeClient, Outcome } from '../braze/client';
 import { MAX_OBJECTS_PER_REQUEST } from '../braze/client';
@@ -17,17 +17,7 @@ import { BucketFiles } from './bucket-files';
 import { KeyFilter, keyHash } from './key-filter';
 import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
 import { SEP, textToken, tokenText, type SpillCodec } from './spill-codec';
-import { hashText } from './sync-state';
-
-/** What Braze said about a profile sent while reading. */
-export interface EarlySent {
-  status: Outcome['status'];
-  fp: string;
-  identity: string;
-  reason: string;
-  /** The row's partial profile, encoded: decoded only if the profile has other rows after all. */
-  partialLine: string;
-}
+import { hashText, stateLine } from './sync-state';
 
 /** Objects ready to send, with the bucket and key of each. */
 export interface EarlyBatch {
@@ -36,13 +26,20 @@ export interface EarlyBatch {
   keys: string[];
 }
 
-const RECORDS = 'sent';
+/** Per bucket: the state line of each profile sent while reading, and its row (same order). */
+const STATE_LINES = 'sent';
+const SENT_ROWS = 'sentrows';
+/** Keys of later rows whose profile may have been sent already: the bucket step merges them. */
+const RECHECK = 'recheck';
+/** Profiles Braze did not take: status, reason, key. */
 const UNDELIVERED = 'unsent';
 
 export class EarlyOffers {
   private readonly elsewhere: KeyFilter;
   private readonly alreadySent: KeyFilter;
-  private readonly records: BucketFiles;
+  private readonly stateLines: BucketFiles;
+  private readonly sentRows: BucketFiles;
+  private readonly recheck: BucketFiles;
   private readonly writer: BrazeObjectWriter;
   private readonly omitted = new Map<number, Record<string, number>>();
   private batch: EarlyBatch = { json: [], buckets: [], keys: [] };
@@ -57,7 +54,9 @@ export class EarlyOffers {
   ) {
     this.elsewhere = new KeyFilter(expected.otherRows);
     this.alreadySent = new KeyFilter(expected.tableRows);
-    this.records = new BucketFiles(tempDir, RECORDS);
+    this.stateLines = new BucketFiles(tempDir, STATE_LINES);
+    this.sentRows = new BucketFiles(tempDir, SENT_ROWS);
+    this.recheck = new BucketFiles(tempDir, RECHECK);
     this.writer = new BrazeObjectWriter(def);
   }
 
@@ -68,9 +67,14 @@ export class EarlyOffers {
 
   /** Offers a row of the segment read last: true when it is going to be sent (do not spill it). */
   offer(bucket: number, partial: PartialProfile): boolean {
-    if (this.stopped) return false;
     const hash = keyHash(partial.key);
-    if (this.elsewhere.mightHave(hash) || this.alreadySent.mightHave(hash)) return false;
+    // Other segments were all read before this one: a profile they may hold was never sent here.
+    if (this.elsewhere.mightHave(hash)) return false;
+    if (this.alreadySent.mightHave(hash)) {
+      this.recheck.write(bucket, textToken(partial.key));
+      return false;
+    }
+    if (this.stopped) return false;
     this.alreadySent.add(hash);
     const profile = mergePartials([partial]); // a profile of one row: nothing to merge
     const json = this.writer.profile(profile);
@@ -79,8 +83,9 @@ export class EarlyOffers {
       if (!tally) this.omitted.set(bucket, (tally = {}));
       for (const attr of Object.keys(partial.omitted)) tally[attr] = (tally[attr] ?? 0) + 1;
     }
-    // fp ␟ identity ␟ <encoded partial>; counted as delivered unless the main thread notes otherwise.
-    this.records.write(bucket, `${hashText(json)}${SEP}${textToken(identityOf(profile))}${SEP}${this.codec.encode(partial)}`);
+    // Counted as delivered unless the main thread notes otherwise.
+    this.stateLines.write(bucket, stateLine(partial.key, { identity: identityOf(profile), fp: hashText(json) }));
+    this.sentRows.write(bucket, this.codec.encode(partial));
     const b = this.batch;
     b.json.push(json);
     b.buckets.push(bucket);
@@ -96,7 +101,9 @@ export class EarlyOffers {
 
   finish(): void {
     this.flush();
-    this.records.close();
+    this.stateLines.close();
+    this.sentRows.close();
+    this.recheck.close();
   }
 
   /** Attribute omissions of the bucket's profiles sent while reading, by attribute. */
@@ -155,22 +162,34 @@ export class EarlySender {
   }
 }
 
-/** A bucket's profiles sent while reading, by profile key, with what Braze said of each. */
-export async function readEarlyRecords(tempDir: string, codec: SpillCodec, bucket: number): Promise<Map<string, EarlySent>> {
-  const byKey = new Map<string, EarlySent>();
-  await new BucketFiles(tempDir, RECORDS).read(bucket, (line) => {
-    const a = line.indexOf(SEP);
-    const b = line.indexOf(SEP, a + 1);
-    const partialLine = line.slice(b + 1);
-    byKey.set(codec.keyOf(partialLine), { status: 'sent', fp: line.slice(0, a), identity: tokenText(line.slice(a + 1, b))!, reason: '', partialLine });
-  });
+/** A bucket's profiles sent while reading. */
+export interface EarlyRecords {
+  /** Their state lines, each ending in a newline ('' = none). */
+  stateText: string;
+  /** Keys of rows spilled because their profile may have been sent while reading already. */
+  recheck: Set<string>;
+  /** The ones Braze did not take, by key. */
+  undelivered: Map<string, { status: Exclude<Outcome['status'], 'sent'>; reason: string }>;
+}
+
+export async function readEarlyRecords(tempDir: string, bucket: number): Promise<EarlyRecords> {
+  const recheck = new Set<string>();
+  await new BucketFiles(tempDir, RECHECK).read(bucket, (line) => recheck.add(tokenText(line)!));
+  const undelivered: EarlyRecords['undelivered'] = new Map();
   await new BucketFiles(tempDir, UNDELIVERED).read(bucket, (line) => {
-    // failed|rejected ␟ reason ␟ key
     const a = line.indexOf(SEP);
     const b = line.indexOf(SEP, a + 1);
-    const sent = byKey.get(tokenText(line.slice(b + 1))!)!;
-    sent.status = line.slice(0, a) as Outcome['status'];
-    sent.reason = tokenText(line.slice(a + 1, b)) ?? '';
+    undelivered.set(tokenText(line.slice(b + 1))!, { status: line.slice(0, a) as 'failed' | 'rejected', reason: tokenText(line.slice(a + 1, b)) ?? '' });
   });
-  return byKey;
+  return { stateText: await new BucketFiles(tempDir, STATE_LINES).readText(bucket), recheck, undelivered };
+}
+
+/** The rows, as sent while reading, of the given profiles. */
+export async function readEarlyRows(tempDir: string, codec: SpillCodec, bucket: number, keys: ReadonlySet<string>): Promise<Map<string, PartialProfile>> {
+  const rows = new Map<string, PartialProfile>();
+  await new BucketFiles(tempDir, SENT_ROWS).read(bucket, (line) => {
+    const key = codec.keyOf(line);
+    if (keys.has(key)) rows.set(key, codec.decode(line));
+  });
+  return rows;
 }

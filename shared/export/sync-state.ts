@@ -63,18 +63,27 @@ export function parseBucketState(text: string | null): BucketState {
   const header = JSON.parse(lines[0]!) as { definition: string };
   const entries = new Map<string, StateEntry>();
   for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (!line) continue;
-    if (line.charCodeAt(0) === 0x5b /* [ */) {
-      const [key, identity, fp] = JSON.parse(line) as [string, string, string];
-      entries.set(key, { identity, fp });
-      continue;
-    }
-    const a = line.indexOf('\t');
-    const b = line.indexOf('\t', a + 1);
-    entries.set(line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1) });
+    if (!lines[i]) continue;
+    const [key, entry] = parseStateLine(lines[i]!);
+    entries.set(key, entry);
   }
   return { definition: header.definition, entries };
+}
+
+/** A stateLine() as its key and entry. */
+export function parseStateLine(line: string): [string, StateEntry] {
+  if (line.charCodeAt(0) === 0x5b /* [ */) {
+    const [key, identity, fp] = JSON.parse(line) as [string, string, string];
+    return [key, { identity, fp }];
+  }
+  const a = line.indexOf('\t');
+  const b = line.indexOf('\t', a + 1);
+  return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1) }];
+}
+
+/** The key of the stateLine() that runs from `start` to `end` in `text`, read in place. */
+export function stateLineKey(text: string, start: number, end: number): string {
+  return text.charCodeAt(start) === 0x5b ? (JSON.parse(text.slice(start, end)) as string[])[0]! : text.slice(start, text.indexOf('\t', start));
 }
 
 const plain = (v: string) => !/[\t\n\r]/.test(v);
