@@ -1,6 +1,7 @@
 // Row → profile mapping rules (DESIGN.md §5) that the engine tests do not pin down one by one.
 import { describe, expect, it } from 'vitest';
 import { ExportDefinitionSchema } from '../shared/exports/schema';
+import { fingerprintBytes, fingerprintText } from '../shared/export/object-fingerprint';
 import { BrazeObjectWriter, mergePartials, RowMapper } from '../shared/export/profile';
 import { coerce } from '../shared/snapshot/cdm-types';
 import { normalizeEmail, normalizePhone } from '../shared/export/values';
@@ -102,8 +103,50 @@ describe('profiles', () => {
     expect(JSON.parse(new BrazeObjectWriter(clash).profile(mergePartials([r.partial])))).toEqual({ external_id: 'x4', city: 'Oslo', 'seg-id': ['B'] });
   });
 
+  it('reads a row back from the object sent for it, so a later row of the profile merges as it would have', () => {
+    const writer = new BrazeObjectWriter(def);
+    const rows = [
+      ['c5', 'x5', 'e@example.com', '+47 912 34 567', '12', 'Bergen "sentrum"'],
+      ['c6', '', '', '', '', 'Tromsø\nnord'],
+    ];
+    for (const fields of rows) {
+      const r = new RowMapper(def, 1, columns).map(fields);
+      if (!r.ok) throw new Error('row should map');
+      const json = writer.profile(mergePartials([r.partial]));
+      const back = writer.rowOf(json, r.partial.key, 1);
+      expect(writer.profile(mergePartials([back]))).toBe(json);
+      const later = new RowMapper(def, 0, columns).map([fields[0]!, '', 'later@example.com', '', '99', 'Later']);
+      if (!later.ok) throw new Error('row should map');
+      expect(writer.profile(mergePartials([back, later.partial]))).toBe(writer.profile(mergePartials([r.partial, later.partial])));
+    }
+  });
+
   it('reports the columns a table lacks', () => {
     const mapper = new RowMapper(def, 0, columns.filter((c) => c.name !== 'City'));
     expect(mapper.problems).toEqual([{ field: 'matching.attributes.city', column: 'City' }]);
+  });
+});
+
+describe('object fingerprints', () => {
+  const objects = ['{"external_id":"u1","email":"a@example.com"}', '{"external_id":"u1","email":"b@example.com"}', '{"external_id":"u1","email":"a@example.com","x":1}', '{"external_id":"ü1","city":"Tromsø 🌍"}'];
+
+  it('is the same for the same object, as text or as its UTF-8 bytes, and differs when any byte differs', () => {
+    for (const o of objects) {
+      const bytes = Buffer.from(`xx${o}yy`);
+      expect(fingerprintBytes(bytes, 2, bytes.length - 2)).toBe(fingerprintText(o));
+      expect(fingerprintText(o)).toMatch(/^[A-Za-z0-9_-]{11}$/);
+    }
+    expect(new Set(objects.map(fingerprintText)).size).toBe(objects.length);
+    // Every one-character change of an object, anywhere in it, changes the fingerprint.
+    const base = objects[0]!;
+    const seen = new Set([fingerprintText(base)]);
+    for (let i = 0; i < base.length; i++) seen.add(fingerprintText(`${base.slice(0, i)}${base[i] === 'z' ? 'y' : 'z'}${base.slice(i + 1)}`));
+    expect(seen.size).toBe(base.length + 1);
+  });
+
+  it('spreads a million similar objects without a collision', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 1_000_000; i++) seen.add(fingerprintText(`{"external_id":"u${i}","first_name":"First${i}"}`));
+    expect(seen.size).toBe(1_000_000);
   });
 });

@@ -10,6 +10,8 @@ export class BucketFiles {
   // engine's largest cost.
   private readonly buffers = new Map<number, { bytes: Buffer; used: number }>();
   private static readonly BUFFER_BYTES = 32 * 1024;
+  /** Where the last write() put the line's bytes (reused; valid until the next write). */
+  readonly lastLine: { bytes: Buffer; start: number; end: number } = { bytes: Buffer.alloc(0), start: 0, end: 0 };
 
   constructor(
     private readonly dir: string,
@@ -28,12 +30,22 @@ export class BucketFiles {
     if (b.used + line.length * 3 + 1 > b.bytes.length) {
       this.flush(bucket, b);
       if (line.length * 3 + 1 > b.bytes.length) {
-        appendFileSync(this.file(bucket), `${line}\n`);
+        const bytes = Buffer.from(`${line}\n`);
+        appendFileSync(this.file(bucket), bytes);
+        this.setLastLine(bytes, 0, bytes.length - 1);
         return;
       }
     }
+    const start = b.used;
     b.used += b.bytes.write(line, b.used);
+    this.setLastLine(b.bytes, start, b.used);
     b.bytes[b.used++] = 0x0a;
+  }
+
+  private setLastLine(bytes: Buffer, start: number, end: number): void {
+    this.lastLine.bytes = bytes;
+    this.lastLine.start = start;
+    this.lastLine.end = end;
   }
 
   private flush(bucket: number, b: { bytes: Buffer; used: number }): void {

@@ -8,7 +8,8 @@ import { BucketFiles } from './bucket-files';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from './early-send';
 import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
 import { SpillCodec } from './spill-codec';
-import { hashText, parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketState, type StateEntry } from './sync-state';
+import { fingerprintText } from './object-fingerprint';
+import { parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketState, type StateEntry } from './sync-state';
 
 /** What finished buckets add up to: carried across a resumed run's attempts. */
 export interface BucketCounts {
@@ -51,6 +52,8 @@ export interface BucketSettings {
   definitionFp: string;
   fullSync: boolean;
   tempDir: string;
+  /** The segment whose profiles were sent while reading (-1: none). */
+  earlySegment: number;
 }
 
 export class BucketStep {
@@ -85,7 +88,9 @@ export class BucketStep {
     const counts = emptyBucketCounts();
     const refusedEarly: PreparedBucket['refusedEarly'] = [];
     const sentEarlyToo = keepSentEarly(early, partials, previous, kept, counts, refusedEarly);
-    const earlyRows = sentEarlyToo.size ? await readEarlyRows(tempDir, codec, bucket, new Set(sentEarlyToo.keys())) : null;
+    const earlyRows = sentEarlyToo.size
+      ? await readEarlyRows(tempDir, writer, this.settings.earlySegment, bucket, new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])))
+      : null;
     const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
     const toSend: ToSend[] = [];
 
@@ -97,7 +102,7 @@ export class BucketStep {
       if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
       counts.profiles++;
       const json = writer.profile(merged);
-      const fp = hashText(json);
+      const fp = fingerprintText(json);
       const identity = identityOf(merged);
       const before = previous.entries.get(key) ?? null;
       if (earlier?.delivered && earlier.fp === fp) {
@@ -117,6 +122,13 @@ export class BucketStep {
   }
 }
 
+/** A profile sent while reading that has later rows too. */
+interface SentEarly extends StateEntry {
+  delivered: boolean;
+  /** Its line among the bucket's records of profiles sent while reading. */
+  line: number;
+}
+
 /**
  * Counts the bucket's profiles sent while reading and keeps their state lines as written (most of
  * them: one pass over the text, no work per profile). Taken out: profiles Braze did not take
@@ -131,12 +143,14 @@ function keepSentEarly(
   kept: string[],
   counts: BucketCounts,
   refusedEarly: PreparedBucket['refusedEarly'],
-): Map<string, StateEntry & { delivered: boolean }> {
-  const withLaterRows = new Map<string, StateEntry & { delivered: boolean }>();
+): Map<string, SentEarly> {
+  const withLaterRows = new Map<string, SentEarly>();
   const text = early.stateText;
   const eachNeedsLooking = early.recheck.size > 0 || early.undelivered.size > 0 || previous.entries.size > 0;
   let keepFrom = 0;
+  let line = -1;
   for (let start = 0, end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
+    line++;
     if (!eachNeedsLooking) {
       counts.profiles++;
       counts.sent++;
@@ -159,7 +173,7 @@ function keepSentEarly(
         counts.rejected++;
         refusedEarly.push({ key, reason: undelivered.reason });
       } else counts.failed++;
-    } else withLaterRows.set(key, { ...parseStateLine(text.slice(start, end))[1], delivered: !undelivered });
+    } else withLaterRows.set(key, { ...parseStateLine(text.slice(start, end))[1], delivered: !undelivered, line });
     // The line leaves the text kept as written.
     if (start > keepFrom) kept.push(text.slice(keepFrom, start - 1));
     keepFrom = end + 1;

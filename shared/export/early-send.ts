@@ -15,9 +15,10 @@ import type { ExportDefinition } from '../exports/schema';
 import { BatchSender } from './batch-sender';
 import { BucketFiles } from './bucket-files';
 import { KeyFilter, keyHash } from './key-filter';
+import { fingerprintBytes } from './object-fingerprint';
 import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
-import { SEP, textToken, tokenText, type SpillCodec } from './spill-codec';
-import { hashText, stateLine } from './sync-state';
+import { SEP, textToken, tokenText } from './spill-codec';
+import { stateLine } from './sync-state';
 
 /** Objects ready to send, with the bucket and key of each. */
 export interface EarlyBatch {
@@ -26,9 +27,9 @@ export interface EarlyBatch {
   keys: string[];
 }
 
-/** Per bucket: the state line of each profile sent while reading, and its row (same order). */
+/** Per bucket: the state line of each profile sent while reading, and the object sent (same order). */
 const STATE_LINES = 'sent';
-const SENT_ROWS = 'sentrows';
+const SENT_OBJECTS = 'sentobj';
 /** Keys of later rows whose profile may have been sent already: the bucket step merges them. */
 const RECHECK = 'recheck';
 /** Profiles Braze did not take: status, reason, key. */
@@ -38,7 +39,7 @@ export class EarlyOffers {
   private readonly elsewhere: KeyFilter;
   private readonly alreadySent: KeyFilter;
   private readonly stateLines: BucketFiles;
-  private readonly sentRows: BucketFiles;
+  private readonly sentObjects: BucketFiles;
   private readonly recheck: BucketFiles;
   private readonly writer: BrazeObjectWriter;
   private readonly omitted = new Map<number, Record<string, number>>();
@@ -47,7 +48,6 @@ export class EarlyOffers {
 
   constructor(
     tempDir: string,
-    private readonly codec: SpillCodec,
     def: ExportDefinition,
     expected: { otherRows: number; tableRows: number },
     private readonly onBatch: (batch: EarlyBatch) => void,
@@ -55,7 +55,7 @@ export class EarlyOffers {
     this.elsewhere = new KeyFilter(expected.otherRows);
     this.alreadySent = new KeyFilter(expected.tableRows);
     this.stateLines = new BucketFiles(tempDir, STATE_LINES);
-    this.sentRows = new BucketFiles(tempDir, SENT_ROWS);
+    this.sentObjects = new BucketFiles(tempDir, SENT_OBJECTS);
     this.recheck = new BucketFiles(tempDir, RECHECK);
     this.writer = new BrazeObjectWriter(def);
   }
@@ -83,9 +83,11 @@ export class EarlyOffers {
       if (!tally) this.omitted.set(bucket, (tally = {}));
       for (const attr of Object.keys(partial.omitted)) tally[attr] = (tally[attr] ?? 0) + 1;
     }
+    // The object goes to its bucket first, so its fingerprint is taken over the bytes written there.
+    this.sentObjects.write(bucket, json);
+    const { bytes, start, end } = this.sentObjects.lastLine;
     // Counted as delivered unless the main thread notes otherwise.
-    this.stateLines.write(bucket, stateLine(partial.key, { identity: identityOf(profile), fp: hashText(json) }));
-    this.sentRows.write(bucket, this.codec.encode(partial));
+    this.stateLines.write(bucket, stateLine(partial.key, { identity: identityOf(profile), fp: fingerprintBytes(bytes, start, end) }));
     const b = this.batch;
     b.json.push(json);
     b.buckets.push(bucket);
@@ -102,7 +104,7 @@ export class EarlyOffers {
   finish(): void {
     this.flush();
     this.stateLines.close();
-    this.sentRows.close();
+    this.sentObjects.close();
     this.recheck.close();
   }
 
@@ -184,12 +186,13 @@ export async function readEarlyRecords(tempDir: string, bucket: number): Promise
   return { stateText: await new BucketFiles(tempDir, STATE_LINES).readText(bucket), recheck, undelivered };
 }
 
-/** The rows, as sent while reading, of the given profiles. */
-export async function readEarlyRows(tempDir: string, codec: SpillCodec, bucket: number, keys: ReadonlySet<string>): Promise<Map<string, PartialProfile>> {
+/** The objects sent while reading at the given lines of the bucket's state lines, as rows of the segment read last. */
+export async function readEarlyRows(tempDir: string, writer: BrazeObjectWriter, segment: number, bucket: number, keysByLine: ReadonlyMap<number, string>): Promise<Map<string, PartialProfile>> {
   const rows = new Map<string, PartialProfile>();
-  await new BucketFiles(tempDir, SENT_ROWS).read(bucket, (line) => {
-    const key = codec.keyOf(line);
-    if (keys.has(key)) rows.set(key, codec.decode(line));
+  let line = 0;
+  await new BucketFiles(tempDir, SENT_OBJECTS).read(bucket, (json) => {
+    const key = keysByLine.get(line++);
+    if (key !== undefined) rows.set(key, writer.rowOf(json, key, segment));
   });
   return rows;
 }

@@ -32,7 +32,8 @@ port.on('message', (m: ToEngineThread) => {
           return step!.finish();
         case 'prepare': {
           const { def, definitionFp, fullSync, tempDir } = init!;
-          buckets ??= new BucketStep({ def, definitionFp, fullSync, tempDir }, (b) => step!.earlyOmittedIn(b));
+          const earlySegment = init!.early ? def.segments.indexOf(init!.early.segment) : -1;
+          buckets ??= new BucketStep({ def, definitionFp, fullSync, tempDir, earlySegment }, (b) => step!.earlyOmittedIn(b));
           post({ t: 'prepared', prepared: await buckets.prepare(m.bucket, m.stateText) });
           return;
         }

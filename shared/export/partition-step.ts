@@ -132,7 +132,7 @@ export class PartitionStep {
     this.spill = new BucketFiles(init.tempDir, 'rows');
     this.earlySegment = init.early?.segment ?? null;
     this.early = init.early
-      ? new EarlyOffers(init.tempDir, this.codec, init.def, { otherRows: init.early.otherRows, tableRows: init.early.tableRows }, (batch) => this.post({ t: 'send', ...batch }))
+      ? new EarlyOffers(init.tempDir, init.def, { otherRows: init.early.otherRows, tableRows: init.early.tableRows }, (batch) => this.post({ t: 'send', ...batch }))
       : null;
     for (const s of init.def.segments) this.summary.segmentRows[s] = 0;
   }

@@ -19,15 +19,6 @@ function valueToken(v: string | number | boolean | undefined): string {
   return textToken(v);
 }
 
-function tokenValue(t: string): string | number | boolean | undefined {
-  switch (t.charCodeAt(0)) {
-    case 0x6e: /* n */ return Number(t.slice(1));
-    case 0x74: /* t */ return true;
-    case 0x66: /* f */ return false;
-    default: return tokenText(t);
-  }
-}
-
 export class SpillCodec {
   constructor(private readonly attributes: readonly string[]) {}
 
@@ -44,22 +35,43 @@ export class SpillCodec {
   }
 
   decode(line: string): PartialProfile {
-    const t = line.split(SEP);
-    const p: PartialProfile = { seg: Number(t[0]), key: tokenText(t[1]!)!, attrs: {} };
-    const ext = tokenText(t[2]!);
+    // Walks the separators instead of splitting: each value is sliced once, straight from the line.
+    let from = 0;
+    let to = line.indexOf(SEP);
+    const advance = () => {
+      from = to + 1;
+      to = line.indexOf(SEP, from);
+      if (to === -1) to = line.length;
+    };
+    const text = (): string | undefined => {
+      advance();
+      if (from === to) return undefined;
+      return line.charCodeAt(from) === 0x6a /* j */ ? (JSON.parse(line.slice(from + 1, to)) as string) : line.slice(from + 1, to);
+    };
+    const p: PartialProfile = { seg: Number(line.slice(0, to)), key: '', attrs: {} };
+    p.key = text()!;
+    const ext = text();
     if (ext !== undefined) p.ext = ext;
-    const alias = tokenText(t[3]!);
+    const alias = text();
     if (alias !== undefined) p.alias = alias;
-    const email = tokenText(t[4]!);
+    const email = text();
     if (email !== undefined) p.email = email;
-    const phone = tokenText(t[5]!);
+    const phone = text();
     if (phone !== undefined) p.phone = phone;
     for (let i = 0; i < this.attributes.length; i++) {
-      const v = tokenValue(t[6 + i]!);
-      if (v !== undefined) p.attrs[this.attributes[i]!] = v;
+      advance();
+      if (from === to) continue;
+      const name = this.attributes[i]!;
+      switch (line.charCodeAt(from)) {
+        case 0x6e: /* n */ p.attrs[name] = Number(line.slice(from + 1, to)); break;
+        case 0x74: /* t */ p.attrs[name] = true; break;
+        case 0x66: /* f */ p.attrs[name] = false; break;
+        case 0x6a: /* j */ p.attrs[name] = JSON.parse(line.slice(from + 1, to)) as string; break;
+        default: p.attrs[name] = line.slice(from + 1, to);
+      }
     }
-    const omitted = t[6 + this.attributes.length];
-    if (omitted) p.omitted = JSON.parse(omitted.slice(1)) as Record<string, string>;
+    advance();
+    if (to > from) p.omitted = JSON.parse(line.slice(from + 1, to)) as Record<string, string>;
     return p;
   }
 }

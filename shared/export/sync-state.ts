@@ -25,18 +25,9 @@ export interface Manifest {
   definition?: string;
 }
 
-/** A fingerprint of a value's JSON: tells "changed" from "unchanged". */
+/** A fingerprint of a value's JSON (the export settings): 96 bits of SHA-1, in 16 characters. */
 export function fingerprint(value: unknown): string {
-  return hashText(JSON.stringify(value));
-}
-
-/**
- * 96 bits of SHA-1 over the text, in 16 characters. Not for security: it only has to tell
- * "changed" from "unchanged", and native hashing is about twice as fast as a JS loop over the
- * text of every profile.
- */
-export function hashText(text: string): string {
-  return (crypto.hash ? crypto.hash('sha1', text, 'base64url') : crypto.createHash('sha1').update(text).digest('base64url')).slice(0, 16);
+  return crypto.createHash('sha1').update(JSON.stringify(value)).digest('base64url').slice(0, 16);
 }
 
 /** FNV-1a: a fast, stable hash to spread profile keys over buckets. */
