@@ -10,9 +10,10 @@ const sandbox = useSandbox();
 
 describe('time-boxed worker', () => {
   it('checkpoints, re-queues itself and completes over several attempts without losing or repeating profiles', async () => {
-    const source = await writeCiExport(services().storage.ciBlobs, [{ segment: 'S', partitions: [rows(1500)] }]);
+    const source = await writeCiExport(services().storage.ciBlobs, [{ segment: 'S', partitions: [rows(3000)] }]);
     // A small request budget: the run cannot promise to send while reading within the time box,
-    // so it takes the bucket-by-bucket path this test is about.
+    // so it takes the bucket-by-bucket path this test is about; its 40 requests need two of the
+    // budget's 3-second windows, so they cannot all go out within one attempt.
     const conn = await createConnection(sandbox().url, { requestBudget: 30 });
     const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
     sandbox().setFaults({ slowMs: 30 });
@@ -20,10 +21,10 @@ describe('time-boxed worker', () => {
     expect(run.status).toBe('succeeded');
     expect(run.attempts).toBeGreaterThanOrEqual(2);
     expect(logs.join('\n')).toMatch(/time box reached after \d+\/\d+ buckets; continuation queued/);
-    expect(run.counts).toMatchObject({ profiles: 1500, sent: 1500, failed: 0 });
-    expect(sandbox().profiles.size).toBe(1500);
+    expect(run.counts).toMatchObject({ profiles: 3000, sent: 3000, failed: 0 });
+    expect(sandbox().profiles.size).toBe(3000);
     // Each profile went out once: finished buckets were not sent again by the continuation.
-    expect(sandbox().stats.objectsProcessed).toBe(1500);
+    expect(sandbox().stats.objectsProcessed).toBe(3000);
   });
 
   it('a first attempt that sends while reading stops sending at the time box; the continuation completes', async () => {

@@ -9,13 +9,18 @@ export class BatchSender<T> {
   private readonly underWay = new Set<Promise<void>>();
   private failure: unknown = null;
   private readonly waitingForRoom: (() => void)[] = [];
+  private fail!: (e: unknown) => void;
+  /** Rejects with the first sending failure (e.g. a revoked key): a batch that failed has no outcomes. */
+  readonly failed: Promise<never> = new Promise<never>((_, reject) => (this.fail = reject));
 
   constructor(
     private readonly braze: BrazeClient,
     private readonly maxBatchesUnderWay: number,
     /** Called once per batch, in completion order. */
     private readonly onOutcomes: (items: T[], outcomes: Outcome[]) => void,
-  ) {}
+  ) {
+    this.failed.catch(() => undefined); // for callers that never wait on it
+  }
 
   /** Queues one object; a full batch leaves at once. Throws once sending has failed (e.g. a revoked key). */
   add(json: BrazeObjectJson, item: T): void {
@@ -34,6 +39,11 @@ export class BatchSender<T> {
     });
   }
 
+  /** Objects added but not yet sent: they wait for a full batch. */
+  get held(): number {
+    return this.json.length;
+  }
+
   /** Sends what is left and waits for every batch; throws the first failure. */
   async finish(): Promise<void> {
     this.flush();
@@ -41,7 +51,8 @@ export class BatchSender<T> {
     if (this.failure) throw this.failure;
   }
 
-  private flush(): void {
+  /** Sends the objects held now, in a batch that is not full. */
+  flush(): void {
     if (this.json.length === 0) return;
     const json = this.json;
     const items = this.items;
@@ -52,6 +63,7 @@ export class BatchSender<T> {
       .then((outcomes) => this.onOutcomes(items, outcomes))
       .catch((e: unknown) => {
         this.failure ??= e;
+        this.fail(e);
       })
       .finally(() => {
         this.underWay.delete(batch);
@@ -59,22 +71,4 @@ export class BatchSender<T> {
       });
     this.underWay.add(batch);
   }
-}
-
-/** Sends every object; outcomes come back in input order. */
-export async function sendAll(braze: BrazeClient, objects: BrazeObjectJson[], maxBatchesUnderWay: number, onBatch: () => Promise<void>): Promise<Outcome[]> {
-  const outcomes: Outcome[] = new Array(objects.length);
-  let reports = Promise.resolve();
-  const sender = new BatchSender<number>(braze, maxBatchesUnderWay, (indexes, batchOutcomes) => {
-    indexes.forEach((i, j) => (outcomes[i] = batchOutcomes[j]!));
-    reports = reports.then(onBatch);
-  });
-  for (let i = 0; i < objects.length; i++) {
-    sender.add(objects[i]!, i);
-    const wait = sender.room();
-    if (wait) await wait;
-  }
-  await sender.finish();
-  await reports;
-  return outcomes;
 }

@@ -12,10 +12,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BlobServiceClient } from '@azure/storage-blob';
-import { BrazeFatalError, type BrazeClient } from '../braze/client';
+import { BrazeFatalError, type BrazeClient, type Outcome } from '../braze/client';
 import type { ExportDefinition } from '../exports/schema';
 import type { SegmentTable, Snapshot } from '../snapshot/locate';
-import { sendAll } from './batch-sender';
+import { BatchSender } from './batch-sender';
 import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from './bucket-step';
 import { EarlySender } from './early-send';
 import { EngineThread } from './engine-thread-client';
@@ -219,60 +219,63 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     await report(true);
 
     // ---- 2. Bucket by bucket: merge, diff, send, record -------------------------------------
-    // The next bucket is prepared (read, merged, diffed) on the thread while the current one is
-    // being sent; a bucket's state is written and checkpointed while the next one is sent, and
-    // checkpoints stay in order.
+    // Buckets are prepared (read, merged, diffed) on the thread a couple ahead of the one being
+    // sent. Their objects flow into one sender, so batches run on across bucket boundaries
+    // instead of draining at each. A bucket's state is written as soon as Braze has answered for
+    // all of its objects, and checkpoints stay in bucket order.
     const pending = Array.from({ length: bucketCount }, (_, b) => b).filter((b) => !done.has(b));
     const engineThread = thread;
-    const prepare = (bucket: number): Promise<PreparedBucket> => input.state.readBucketText(bucket).then((text) => engineThread.prepare(bucket, text));
-    let next = pending.length ? prepare(pending[0]!) : null;
+    const preparing: Promise<PreparedBucket>[] = [];
+    let prepareNext = 0;
+    const prepareAhead = () => {
+      while (preparing.length < BUCKETS_PREPARED_AHEAD && prepareNext < pending.length) {
+        const bucket = pending[prepareNext++]!;
+        const prepared = input.state.readBucketText(bucket).then((text) => engineThread.prepare(bucket, text));
+        prepared.catch(() => undefined); // awaited in turn
+        preparing.push(prepared);
+      }
+    };
+    let reports: Promise<void> = Promise.resolve();
+    const sender = new BatchSender<{ bucket: BucketOutcomes; index: number }>(input.braze, concurrency, (items, outcomes) => {
+      items.forEach((item, j) => item.bucket.take(item.index, outcomes[j]!));
+      reports = reports.then(() => report());
+    });
     let checkpointed: Promise<void> = Promise.resolve();
+    let previousAnswered: Promise<unknown> = Promise.resolve();
+    prepareAhead();
     for (let i = 0; i < pending.length; i++) {
-      const bucket = pending[i]!;
       if (input.shouldYield?.()) {
+        await sender.finish();
         await checkpointed;
         return { progress, rejectedRows, rejectedRowsTotal, complete: false };
       }
-      const prepared = await next!;
-      next = i + 1 < pending.length ? prepare(pending[i + 1]!) : null;
-      next?.catch(() => undefined); // awaited on the next turn
-
-      const outcomes = await sendAll(input.braze, prepared.toSend.map((t) => t.json), concurrency, () => report());
-      const totals = prepared.counts;
-      const lines: string[] = [];
-      prepared.toSend.forEach((t, j) => {
-        const outcome = outcomes[j]!;
-        if (t.leaving) {
-          if (outcome.status === 'sent') totals.removed++;
-          else if (outcome.status === 'failed') {
-            totals.removalsFailed++;
-            lines.push(stateLine(t.key, t.before!)); // try the removal again next run
-          } else reject({ segment: '', partition: '', record: '', profileId: t.key, reason: `removal refused: ${outcome.reason}` });
-          return;
-        }
-        if (outcome.status === 'sent') {
-          totals.sent++;
-          lines.push(stateLine(t.key, { identity: t.identity, fp: t.fp }));
-          return;
-        }
-        // Not delivered: keep what Braze had, so the next run sends it again.
-        if (t.before) lines.push(stateLine(t.key, t.before));
-        if (outcome.status === 'rejected') {
-          totals.rejected++;
-          reject({ segment: '', partition: '', record: '', profileId: t.key, reason: outcome.reason });
-        } else totals.failed++;
+      const prepared = await preparing.shift()!;
+      prepareAhead();
+      const answered = new BucketOutcomes(prepared.toSend.length);
+      for (let j = 0; j < prepared.toSend.length; j++) {
+        sender.add(prepared.toSend[j]!.json, { bucket: answered, index: j });
+        const wait = sender.room();
+        if (wait) await wait;
+      }
+      // At most two buckets under way: the time box is looked at between buckets, so sending must
+      // not run far ahead of it. The previous bucket's last objects may still wait for a full batch.
+      if (sender.held > prepared.toSend.length) sender.flush();
+      await Promise.race([previousAnswered, sender.failed]);
+      previousAnswered = answered.all;
+      const stateWritten = answered.all.then((outcomes) => {
+        const lines = recordOutcomes(prepared, outcomes, reject);
+        return prepared.stateChanged || prepared.toSend.length > 0 ? input.state.writeBucket(prepared.bucket, definitionFp, prepared.kept, lines) : undefined;
       });
-      for (const r of prepared.refusedEarly) reject({ segment: '', partition: '', record: '', profileId: r.key, reason: r.reason });
-      const stateWritten = prepared.stateChanged || prepared.toSend.length > 0 ? input.state.writeBucket(bucket, definitionFp, prepared.kept, lines) : Promise.resolve();
       stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
       const previousCheckpoint = checkpointed;
       checkpointed = (async () => {
         await previousCheckpoint;
         await stateWritten;
         // Commit the bucket: its counts and omissions join the run's only now, with its checkpoint.
+        const totals = prepared.counts;
         for (const k of Object.keys(totals) as (keyof BucketCounts)[]) bucketTotals[k] += totals[k];
         for (const [attr, n] of Object.entries(prepared.omitted)) progress.omittedAttributes[attr] = (progress.omittedAttributes[attr] ?? 0) + n;
-        done.add(bucket);
+        done.add(prepared.bucket);
         progress.buckets.done = [...done].sort((a, b) => a - b);
         progress.timings.sendingSeconds = seconds(sendingStarted);
         combine();
@@ -280,6 +283,8 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       })();
       checkpointed.catch(() => undefined); // awaited on the next turn or after the loop
     }
+    await sender.finish();
+    await reports;
     await checkpointed;
     progress.phase = 'done';
     combine();
@@ -312,4 +317,60 @@ function tableToSendWhileReading(input: EngineInput, stateMatches: boolean): Seg
   const largest = input.snapshot.tables.reduce((a, b) => (tableBytes(b) > tableBytes(a) ? b : a));
   const estimatedMs = (tableBytes(largest) / MIN_ROW_BYTES / 75 / input.braze.requestsPerSecond) * 1000;
   return input.timeBudgetMs === undefined || estimatedMs < input.timeBudgetMs / 2 ? largest : null;
+}
+
+/** Buckets being prepared on the engine thread while one is sent: enough to keep the thread busy. */
+const BUCKETS_PREPARED_AHEAD = 2;
+
+/** Braze's answers for one bucket's objects, as they come in batch by batch. */
+class BucketOutcomes {
+  private readonly outcomes: Outcome[];
+  private missing: number;
+  private resolve!: (outcomes: Outcome[]) => void;
+  /** Resolves once every object of the bucket has its outcome. */
+  readonly all: Promise<Outcome[]>;
+
+  constructor(size: number) {
+    this.outcomes = new Array<Outcome>(size);
+    this.missing = size;
+    this.all = new Promise((resolve) => (this.resolve = resolve));
+    if (size === 0) this.resolve(this.outcomes);
+  }
+
+  take(index: number, outcome: Outcome): void {
+    this.outcomes[index] = outcome;
+    if (--this.missing === 0) this.resolve(this.outcomes);
+  }
+}
+
+/**
+ * Counts a bucket's outcomes into its counts and returns the state lines of the profiles it sent:
+ * what Braze now has, or (not delivered) what it had before, so the next run tries again.
+ */
+function recordOutcomes(prepared: PreparedBucket, outcomes: Outcome[], reject: (row: RejectedRow) => void): string[] {
+  const totals = prepared.counts;
+  const lines: string[] = [];
+  prepared.toSend.forEach((t, j) => {
+    const outcome = outcomes[j]!;
+    if (t.leaving) {
+      if (outcome.status === 'sent') totals.removed++;
+      else if (outcome.status === 'failed') {
+        totals.removalsFailed++;
+        lines.push(stateLine(t.key, t.before!)); // try the removal again next run
+      } else reject({ segment: '', partition: '', record: '', profileId: t.key, reason: `removal refused: ${outcome.reason}` });
+      return;
+    }
+    if (outcome.status === 'sent') {
+      totals.sent++;
+      lines.push(stateLine(t.key, { identity: t.identity, fp: t.fp }));
+      return;
+    }
+    if (t.before) lines.push(stateLine(t.key, t.before));
+    if (outcome.status === 'rejected') {
+      totals.rejected++;
+      reject({ segment: '', partition: '', record: '', profileId: t.key, reason: outcome.reason });
+    } else totals.failed++;
+  });
+  for (const r of prepared.refusedEarly) reject({ segment: '', partition: '', record: '', profileId: r.key, reason: r.reason });
+  return lines;
 }
