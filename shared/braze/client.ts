@@ -95,7 +95,7 @@ export class BrazeClient {
   async track(objects: BrazeObjectJson[]): Promise<Outcome[]> {
     if (objects.length === 0) return [];
     if (objects.length > MAX_OBJECTS_PER_REQUEST) throw new Error(`at most ${MAX_OBJECTS_PER_REQUEST} objects per request`);
-    const body = `{"attributes":[${objects.join(',')}]}`;
+    const body = Buffer.from(`{"attributes":[${objects.join(',')}]}`);
     let attempt = 0;
     let rateLimitedWait = 0;
     let lastProblem = '';

@@ -13,21 +13,23 @@ export interface TransportResponse {
 
 export class Transport {
   private readonly agent: http.Agent;
-  private readonly url: URL;
   private readonly client: typeof http | typeof https;
+  /** Where every request goes, resolved once rather than per request. */
+  private readonly target: { protocol: string; hostname: string; port: string; path: string };
 
   constructor(url: string, maxSockets: number) {
-    this.url = new URL(url);
-    this.client = this.url.protocol === 'https:' ? https : http;
+    const u = new URL(url);
+    this.client = u.protocol === 'https:' ? https : http;
+    this.target = { protocol: u.protocol, hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path: `${u.pathname}${u.search}` };
     const options = { keepAlive: true, keepAliveMsecs: 10_000, maxSockets, scheduling: 'lifo' as const };
-    this.agent = this.url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    this.agent = u.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
   }
 
-  post(body: string, headers: Record<string, string>, timeoutMs: number): Promise<TransportResponse> {
+  /** `body` as bytes (encoded once by the caller, who may send it again on a retry). */
+  post(body: Buffer, headers: Record<string, string>, timeoutMs: number): Promise<TransportResponse> {
     return new Promise((resolve, reject) => {
       const req = this.client.request(
-        this.url,
-        { method: 'POST', agent: this.agent, headers: { ...headers, 'Content-Length': Buffer.byteLength(body) } },
+        { ...this.target, method: 'POST', agent: this.agent, headers: { ...headers, 'Content-Length': body.length } },
         (res) => {
           let text = '';
           res.setEncoding('utf8');

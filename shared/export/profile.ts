@@ -1,7 +1,7 @@
 // From CSV rows to Braze attributes objects (DESIGN.md §5): rows become partial profiles keyed by
 // the CI profile ID, partials of one profile merge across segments, and a merged profile becomes
 // exactly one attributes object with its identifier, mapped attributes and segment membership.
-import { coerce } from '../snapshot/cdm-types';
+import { coercerFor, isTextType, type Coerced } from '../snapshot/cdm-types';
 import { membershipAttribute, type ExportDefinition } from '../exports/schema';
 import { normalizeEmail, normalizePhone } from './values';
 
@@ -37,7 +37,7 @@ export class RowMapper {
   private readonly externalIdAt: number;
   private readonly emailAt: number;
   private readonly phoneAt: number;
-  private readonly attributeColumns: { attr: string; at: number; dataType: string | undefined }[] = [];
+  private readonly attributeColumns: { attr: string; at: number; text: boolean; coerce: (raw: string) => Coerced }[] = [];
 
   constructor(
     def: ExportDefinition,
@@ -69,7 +69,7 @@ export class RowMapper {
     this.phoneAt = at('matching.phone');
     for (const attr of Object.keys(m.attributes)) {
       const i = at(`matching.attributes.${attr}`);
-      if (i >= 0) this.attributeColumns.push({ attr, at: i, dataType: columns[i]!.dataType });
+      if (i >= 0) this.attributeColumns.push({ attr, at: i, text: isTextType(columns[i]!.dataType), coerce: coercerFor(columns[i]!.dataType) });
     }
   }
 
@@ -82,32 +82,39 @@ export class RowMapper {
     if (fields.length !== this.columns.length) {
       return { ok: false, reason: `row has ${fields.length} fields, the table has ${this.columns.length} columns` };
     }
-    const text = (at: number) => (at < 0 ? '' : fields[at]!.trim());
-    const profileId = text(this.profileIdAt);
-    const ext = text(this.externalIdAt);
+    const profileId = this.profileIdAt < 0 ? '' : fields[this.profileIdAt]!.trim();
+    const ext = this.externalIdAt < 0 ? '' : fields[this.externalIdAt]!.trim();
     if (!profileId && !ext) return { ok: false, reason: 'no usable identifier: both the profile ID and the Braze customer ID are empty' };
     if (profileId.length > 512 || ext.length > 512) return { ok: false, reason: 'identifier longer than 512 characters', profileId: profileId.slice(0, 64) };
     const partial: PartialProfile = { key: profileId || `ext:${ext}`, seg: this.segmentIndex, attrs: {} };
     if (ext) partial.ext = ext;
     else partial.alias = profileId;
 
-    const email = text(this.emailAt);
+    const email = this.emailAt < 0 ? '' : fields[this.emailAt]!.trim();
     if (email) {
       const v = normalizeEmail(email);
       if (v) partial.email = v;
       else omit(partial, 'email', 'invalid email');
     }
-    const phone = text(this.phoneAt);
+    const phone = this.phoneAt < 0 ? '' : fields[this.phoneAt]!.trim();
     if (phone) {
       const v = normalizePhone(phone);
       if (v) partial.phone = v;
       else omit(partial, 'phone', 'invalid phone');
     }
-    for (const { attr, at, dataType } of this.attributeColumns) {
-      const c = coerce(fields[at]!, dataType);
-      if (!c.ok) omit(partial, attr, c.reason);
-      else if (typeof c.value === 'string' && c.value.length > MAX_ATTRIBUTE_CHARS) omit(partial, attr, `longer than ${MAX_ATTRIBUTE_CHARS} characters`);
-      else if (c.value !== null) partial.attrs[attr] = c.value;
+    for (const column of this.attributeColumns) {
+      let value: string | number | boolean | null;
+      if (column.text) value = fields[column.at]!.trim() || null; // the common case, without a result object
+      else {
+        const c = column.coerce(fields[column.at]!);
+        if (!c.ok) {
+          omit(partial, column.attr, c.reason);
+          continue;
+        }
+        value = c.value;
+      }
+      if (typeof value === 'string' && value.length > MAX_ATTRIBUTE_CHARS) omit(partial, column.attr, `longer than ${MAX_ATTRIBUTE_CHARS} characters`);
+      else if (value !== null) partial.attrs[column.attr] = value;
     }
     return { ok: true, partial };
   }
@@ -135,20 +142,28 @@ export function mergePartials(partials: PartialProfile[]): MergedProfile {
     const p = partials[0]!;
     return { key: p.key, ext: p.ext, alias: p.ext ? undefined : p.alias, email: p.email, phone: p.phone, attrs: p.attrs, segments: [p.seg], omitted: p.omitted ?? {} };
   }
-  const sorted = [...partials].sort((a, b) => a.seg - b.seg);
+  let ordered = true;
+  for (let i = 1; i < partials.length; i++) if (partials[i]!.seg < partials[i - 1]!.seg) ordered = false;
+  const sorted = ordered ? partials : [...partials].sort((a, b) => a.seg - b.seg); // stable: row order stays
   const first = sorted[0]!;
   const merged: MergedProfile = { key: first.key, attrs: {}, segments: [], omitted: {} };
+  let anyOmitted = false;
   for (const p of sorted) {
     if (!merged.segments.includes(p.seg)) merged.segments.push(p.seg);
     if (merged.ext === undefined && p.ext) merged.ext = p.ext;
     if (merged.email === undefined && p.email) merged.email = p.email;
     if (merged.phone === undefined && p.phone) merged.phone = p.phone;
-    for (const [k, v] of Object.entries(p.attrs)) if (!(k in merged.attrs)) merged.attrs[k] = v;
-    for (const [k, v] of Object.entries(p.omitted ?? {})) if (!(k in merged.omitted)) merged.omitted[k] = v;
+    for (const k in p.attrs) if (!(k in merged.attrs)) merged.attrs[k] = p.attrs[k]!;
+    if (p.omitted) {
+      anyOmitted = true;
+      for (const k in p.omitted) if (!(k in merged.omitted)) merged.omitted[k] = p.omitted[k]!;
+    }
   }
   // A value found in any row wins over "invalid" in another.
-  for (const k of Object.keys(merged.omitted)) {
-    if (k in merged.attrs || (k === 'email' && merged.email) || (k === 'phone' && merged.phone)) delete merged.omitted[k];
+  if (anyOmitted) {
+    for (const k of Object.keys(merged.omitted)) {
+      if (k in merged.attrs || (k === 'email' && merged.email) || (k === 'phone' && merged.phone)) delete merged.omitted[k];
+    }
   }
   if (!merged.ext) merged.alias = first.alias ?? sorted.find((p) => p.alias)?.alias;
   return merged;

@@ -6,7 +6,11 @@ import type { PartialProfile } from './profile';
 
 export const SEP = '\x1f';
 
-const needsJson = (v: string) => v.includes('\n') || v.includes('\r') || v.includes(SEP);
+/** Control characters (newline, the separator…) cannot stand in a token as they are. */
+function needsJson(v: string): boolean {
+  for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) < 0x20) return true;
+  return false;
+}
 /** Text (or absent) as one token: never holds a newline or separator. */
 export const textToken = (v: string | undefined) => (v === undefined ? '' : needsJson(v) || v.charCodeAt(0) === 0x6a /* j */ ? `j${JSON.stringify(v)}` : `s${v}`);
 export const tokenText = (t: string) => (t === '' ? undefined : t.charCodeAt(0) === 0x6a ? (JSON.parse(t.slice(1)) as string) : t.slice(1));

@@ -7,9 +7,25 @@ const TRUE = new Set(['true', '1', 'yes', 'y']);
 const FALSE = new Set(['false', '0', 'no', 'n']);
 
 export function coerce(raw: string, dataType: CdmType | undefined): Coerced {
-  const text = raw.trim();
-  if (text === '') return { ok: true, value: null };
-  switch ((dataType ?? 'string').toLowerCase()) {
+  return coercerFor(dataType)(raw);
+}
+
+const NOT_TEXT = new Set(['int64', 'int32', 'integer', 'double', 'decimal', 'float', 'boolean', 'datetime', 'datetimeoffset', 'date']);
+
+/** Columns of this type are sent as their (trimmed) text. */
+export const isTextType = (dataType: CdmType | undefined) => !NOT_TEXT.has((dataType ?? 'string').toLowerCase());
+
+/** The coercion for one column's type, chosen once per column rather than once per value. */
+export function coercerFor(dataType: CdmType | undefined): (raw: string) => Coerced {
+  const type = (dataType ?? 'string').toLowerCase();
+  return (raw) => {
+    const text = raw.trim();
+    return text === '' ? { ok: true, value: null } : coerceText(text, type);
+  };
+}
+
+function coerceText(text: string, type: string): Coerced {
+  switch (type) {
     case 'int64':
     case 'int32':
     case 'integer': {

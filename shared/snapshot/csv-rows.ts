@@ -8,8 +8,8 @@ import Papa from 'papaparse';
 
 export type CsvEvent =
   | { kind: 'header'; columns: string[] }
-  /** `record` counts data records from 1; `multiline` when a quoted field spans lines. */
-  | { kind: 'row'; record: number; fields: string[]; multiline: boolean }
+  /** `record` counts data records from 1. */
+  | { kind: 'row'; record: number; fields: string[] }
   | { kind: 'bad'; record: number; reason: string };
 
 export interface CsvOptions {
@@ -21,6 +21,9 @@ export interface CsvOptions {
 
 const sameNames = (a: string[], b: string[]) =>
   a.length === b.length && a.every((v, i) => v.trim().toLowerCase() === b[i]!.trim().toLowerCase());
+
+/** A quoted field holding a newline: the record spans several lines of the file. */
+export const spansLines = (fields: string[]) => fields.some((f) => f.includes('\n'));
 
 export function readCsv(input: Readable, options: CsvOptions, onEvent: (ev: CsvEvent) => void): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -54,16 +57,14 @@ export function readCsv(input: Readable, options: CsvOptions, onEvent: (ev: CsvE
                 continue;
               }
             }
-            let multiline = false;
-            for (const f of fields) if (f.includes('\n')) multiline = true;
-            const problem = bad.get(i);
+            const problem = bad.size ? bad.get(i) : undefined;
             if (problem) {
               // A record spanning lines may hold rows an unclosed quote swallowed: say so.
-              const span = multiline ? ' (the record spans several lines: an unclosed quote may have joined rows)' : '';
+              const span = spansLines(fields) ? ' (the record spans several lines: an unclosed quote may have joined rows)' : '';
               onEvent({ kind: 'bad', record: ++record, reason: `malformed CSV: ${problem.slice(0, 200)}${span}` });
               continue;
             }
-            onEvent({ kind: 'row', record: ++record, fields, multiline });
+            onEvent({ kind: 'row', record: ++record, fields });
           }
         } catch (e) {
           failed = true;
