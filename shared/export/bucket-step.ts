@@ -24,19 +24,25 @@ export interface BucketCounts {
 
 export const emptyBucketCounts = (): BucketCounts => ({ profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0 });
 
+/**
+ * What a bucket sends, one entry per object, column by column: handed between threads, arrays of
+ * strings cost far less to copy than as many small objects. State lines come ready-made for
+ * either outcome.
+ */
 export interface ToSend {
-  key: string;
-  json: string;
-  fp: string;
-  identity: string;
-  leaving: boolean;
-  /** What Braze had (the state entry), kept if this send fails. */
-  before: StateEntry | null;
+  json: string[];
+  keys: string[];
+  /** The profile's state line once Braze took the object ('' for a leaver: it leaves the state). */
+  sentLines: string[];
+  /** The state line of what Braze had before ('' if nothing): kept if the object is not delivered. */
+  beforeLines: string[];
+  /** 1 for a profile that left every segment (its object removes the membership). */
+  leaving: number[];
 }
 
 export interface PreparedBucket {
   bucket: number;
-  toSend: ToSend[];
+  toSend: ToSend;
   /** State lines of the profiles not being sent (unchanged, or delivered while reading), joined. */
   kept: string;
   /** The state blob must be rewritten even if nothing is sent now. */
@@ -92,7 +98,14 @@ export class BucketStep {
       ? await readEarlyRows(tempDir, writer, this.settings.earlySegment, bucket, new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])))
       : null;
     const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
-    const toSend: ToSend[] = [];
+    const toSend: ToSend = { json: [], keys: [], sentLines: [], beforeLines: [], leaving: [] };
+    const send = (key: string, json: string, sentLine: string, before: StateEntry | undefined, leaving: boolean) => {
+      toSend.json.push(json);
+      toSend.keys.push(key);
+      toSend.sentLines.push(sentLine);
+      toSend.beforeLines.push(before ? stateLine(key, before) : '');
+      toSend.leaving.push(leaving ? 1 : 0);
+    };
 
     for (const [key, list] of partials) {
       // A profile sent while reading can still have more rows (the same segment twice): merge them,
@@ -104,18 +117,18 @@ export class BucketStep {
       const json = writer.profile(merged);
       const fp = fingerprintText(json);
       const identity = identityOf(merged);
-      const before = previous.entries.get(key) ?? null;
+      const before = previous.entries.get(key);
       if (earlier?.delivered && earlier.fp === fp) {
         counts.sent++;
         kept.push(stateLine(key, { identity, fp }));
       } else if (trustPrevious && before?.fp === fp) {
         counts.unchanged++;
         kept.push(stateLine(key, before));
-      } else toSend.push({ key, json, fp, identity, leaving: false, before });
+      } else send(key, json, stateLine(key, { identity, fp }), before, false);
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
     for (const [key, before] of previous.entries) {
-      if (!partials.has(key)) toSend.push({ key, json: writer.leaver(before.identity), fp: '', identity: before.identity, leaving: true, before });
+      if (!partials.has(key)) send(key, writer.leaver(before.identity), '', before, true);
     }
     const stateChanged = previous.definition !== definitionFp || early.stateText !== '' || early.undelivered.size > 0;
     return { bucket, toSend, kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };

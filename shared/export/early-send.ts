@@ -129,6 +129,7 @@ interface InFlight {
 export class EarlySender {
   private readonly undelivered: BucketFiles;
   private readonly sender: BatchSender<InFlight>;
+  private undeliveredCount = 0;
 
   constructor(tempDir: string, braze: BrazeClient, maxBatchesUnderWay: number) {
     this.undelivered = new BucketFiles(tempDir, UNDELIVERED);
@@ -142,6 +143,11 @@ export class EarlySender {
   /** Backpressure for the reader: null, or a promise to wait for before reading on. */
   room(): Promise<void> | null {
     return this.sender.room();
+  }
+
+  /** Whether Braze took every object sent so far. */
+  get allDelivered(): boolean {
+    return this.undeliveredCount === 0;
   }
 
   /** Waits for every batch; throws the first sending failure. */
@@ -159,6 +165,7 @@ export class EarlySender {
     for (let i = 0; i < items.length; i++) {
       const outcome = outcomes[i]!;
       if (outcome.status === 'sent') continue;
+      this.undeliveredCount++;
       this.undelivered.write(items[i]!.bucket, `${outcome.status}${SEP}${textToken(outcome.reason)}${SEP}${textToken(items[i]!.key)}`);
     }
   }

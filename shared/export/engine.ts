@@ -20,7 +20,7 @@ import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from './buc
 import { EarlySender } from './early-send';
 import { EngineThread } from './engine-thread-client';
 import { checkedMapper, checkMappedColumns, MAX_REPORT_ROWS, PartitionAborted, type ColumnsSeen, type RejectedRow } from './partition-step';
-import { chooseBucketCount, fingerprint, stateLine, type SyncStateStore } from './sync-state';
+import { chooseBucketCount, fingerprint, type SyncStateStore } from './sync-state';
 
 export type { BucketCounts } from './bucket-step';
 
@@ -191,7 +191,6 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
         void report().catch(() => undefined);
       },
     });
-    await early?.finish();
     checkMappedColumns({ found: new Set(read.foundFields), missing: new Map(read.missingFields) });
     const { rowsRead, rowsRejected } = read;
     for (const [segment, rows] of Object.entries(read.segmentRows)) progress.segments[segment] = { rows };
@@ -242,7 +241,17 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     });
     let checkpointed: Promise<void> = Promise.resolve();
     let previousAnswered: Promise<unknown> = Promise.resolve();
+    // Preparing starts while the last objects sent while reading are still under way. Should Braze
+    // not take some of them, the buckets prepared meanwhile did not know and are prepared again.
     prepareAhead();
+    if (early) {
+      await early.finish();
+      if (!early.allDelivered) {
+        await Promise.allSettled(preparing.splice(0));
+        prepareNext = 0;
+        prepareAhead();
+      }
+    }
     for (let i = 0; i < pending.length; i++) {
       if (input.shouldYield?.()) {
         await sender.finish();
@@ -251,20 +260,21 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       }
       const prepared = await preparing.shift()!;
       prepareAhead();
-      const answered = new BucketOutcomes(prepared.toSend.length);
-      for (let j = 0; j < prepared.toSend.length; j++) {
-        sender.add(prepared.toSend[j]!.json, { bucket: answered, index: j });
+      const { json } = prepared.toSend;
+      const answered = new BucketOutcomes(json.length);
+      for (let j = 0; j < json.length; j++) {
+        sender.add(json[j]!, { bucket: answered, index: j });
         const wait = sender.room();
         if (wait) await wait;
       }
       // At most two buckets under way: the time box is looked at between buckets, so sending must
       // not run far ahead of it. The previous bucket's last objects may still wait for a full batch.
-      if (sender.held > prepared.toSend.length) sender.flush();
+      if (sender.held > json.length) sender.flush();
       await Promise.race([previousAnswered, sender.failed]);
       previousAnswered = answered.all;
       const stateWritten = answered.all.then((outcomes) => {
         const lines = recordOutcomes(prepared, outcomes, reject);
-        return prepared.stateChanged || prepared.toSend.length > 0 ? input.state.writeBucket(prepared.bucket, definitionFp, prepared.kept, lines) : undefined;
+        return prepared.stateChanged || json.length > 0 ? input.state.writeBucket(prepared.bucket, definitionFp, prepared.kept, lines) : undefined;
       });
       stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
       const previousCheckpoint = checkpointed;
@@ -350,25 +360,26 @@ class BucketOutcomes {
 function recordOutcomes(prepared: PreparedBucket, outcomes: Outcome[], reject: (row: RejectedRow) => void): string[] {
   const totals = prepared.counts;
   const lines: string[] = [];
-  prepared.toSend.forEach((t, j) => {
-    const outcome = outcomes[j]!;
-    if (t.leaving) {
+  const { keys, sentLines, beforeLines, leaving } = prepared.toSend;
+  outcomes.forEach((outcome, j) => {
+    const key = keys[j]!;
+    if (leaving[j]) {
       if (outcome.status === 'sent') totals.removed++;
       else if (outcome.status === 'failed') {
         totals.removalsFailed++;
-        lines.push(stateLine(t.key, t.before!)); // try the removal again next run
-      } else reject({ segment: '', partition: '', record: '', profileId: t.key, reason: `removal refused: ${outcome.reason}` });
+        lines.push(beforeLines[j]!); // try the removal again next run
+      } else reject({ segment: '', partition: '', record: '', profileId: key, reason: `removal refused: ${outcome.reason}` });
       return;
     }
     if (outcome.status === 'sent') {
       totals.sent++;
-      lines.push(stateLine(t.key, { identity: t.identity, fp: t.fp }));
+      lines.push(sentLines[j]!);
       return;
     }
-    if (t.before) lines.push(stateLine(t.key, t.before));
+    if (beforeLines[j]) lines.push(beforeLines[j]!);
     if (outcome.status === 'rejected') {
       totals.rejected++;
-      reject({ segment: '', partition: '', record: '', profileId: t.key, reason: outcome.reason });
+      reject({ segment: '', partition: '', record: '', profileId: key, reason: outcome.reason });
     } else totals.failed++;
   });
   for (const r of prepared.refusedEarly) reject({ segment: '', partition: '', record: '', profileId: r.key, reason: r.reason });

@@ -169,6 +169,15 @@ export function mergePartials(partials: PartialProfile[]): MergedProfile {
   return merged;
 }
 
+/** A string as JSON: most values need no escaping, and checking is cheaper than JSON.stringify. */
+function quote(v: string): string {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(v);
+  }
+  return `"${v}"`;
+}
+
 /** How a profile is addressed in Braze, as kept in the sync state: `e:<external_id>` or `a:<alias_name>`. */
 export const identityOf = (p: { ext?: string; alias?: string }) => (p.ext ? `e:${p.ext}` : `a:${p.alias}`);
 
@@ -200,12 +209,12 @@ export class BrazeObjectWriter {
 
   /** The attributes object for a profile in (some of) the export's segments. */
   profile(p: MergedProfile): string {
-    let json = this.identifier(p.ext ? `e:${p.ext}` : `a:${p.alias}`);
-    if (p.email) json += `,"email":${JSON.stringify(p.email)}`;
-    if (p.phone) json += `,"phone":${JSON.stringify(p.phone)}`;
+    let json = p.ext ? `{"external_id":${quote(p.ext)}` : this.aliasIdentifier(p.alias!);
+    if (p.email) json += `,"email":${quote(p.email)}`;
+    if (p.phone) json += `,"phone":${quote(p.phone)}`;
     for (const a of this.attributes) {
       const v = p.attrs[a.name];
-      if (v !== undefined) json += a.jsonKey + JSON.stringify(v);
+      if (v !== undefined) json += a.jsonKey + (typeof v === 'string' ? quote(v) : JSON.stringify(v));
     }
     return `${json}${this.membership(p.segments)}}`;
   }
@@ -232,10 +241,11 @@ export class BrazeObjectWriter {
 
   /** Opens the object with how Braze finds the profile (no closing brace). */
   private identifier(identity: string): string {
-    const id = JSON.stringify(identity.slice(2));
-    return identity.startsWith('e:')
-      ? `{"external_id":${id}`
-      : `{"user_alias":{"alias_name":${id},"alias_label":${this.aliasLabel}},"_update_existing_only":false`;
+    return identity.startsWith('e:') ? `{"external_id":${quote(identity.slice(2))}` : this.aliasIdentifier(identity.slice(2));
+  }
+
+  private aliasIdentifier(aliasName: string): string {
+    return `{"user_alias":{"alias_name":${quote(aliasName)},"alias_label":${this.aliasLabel}},"_update_existing_only":false`;
   }
 
   /** Membership of the export's segments: a sorted list (null = left them all), or one boolean per segment. */
