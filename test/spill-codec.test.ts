@@ -14,4 +14,19 @@ describe('spill codec', () => {
     expect(codec.decode(codec.encode(p))).toEqual(p);
     expect(codec.encode(p)).not.toContain('\n');
   });
+
+  it('decodes a line in place, within the text of many lines', () => {
+    const profiles: PartialProfile[] = [
+      { key: 'c1', seg: 0, ext: 'u1', attrs: { a_num: 1 }, omitted: { email: 'invalid email' } },
+      { key: 'c2', seg: 1, alias: 'c2', attrs: {} },
+      { key: 'c3', seg: 2, attrs: { c_text: 'last' } },
+    ];
+    const text = `${profiles.map((p) => codec.encode(p)).join('\n')}\n`;
+    let start = 0;
+    for (const p of profiles) {
+      const end = text.indexOf('\n', start);
+      expect(codec.decodeAt(text, start, end)).toEqual(p);
+      start = end + 1;
+    }
+  });
 });

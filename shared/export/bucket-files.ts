@@ -62,9 +62,14 @@ export class BucketFiles {
 
   /** Calls `onLine` for each line of the bucket, in the order written (by any BucketFiles of this kind, on any thread, once closed). */
   async read(bucket: number, onLine: (line: string) => void): Promise<void> {
+    await this.readInPlace(bucket, (text, start, end) => onLine(text.slice(start, end)));
+  }
+
+  /** As read(), but each line is given as where it runs in the bucket's text, not as a string of its own. */
+  async readInPlace(bucket: number, onLine: (text: string, start: number, end: number) => void): Promise<void> {
     const text = await this.readText(bucket);
     let start = 0;
-    for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text.slice(start, end));
+    for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text, start, end);
   }
 
   /** The bucket's lines as written, each ending in a newline ('' when there are none). */

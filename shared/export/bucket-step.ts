@@ -80,12 +80,14 @@ export class BucketStep {
   async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
     const { codec, writer } = this;
     const { definitionFp, tempDir } = this.settings;
-    const partials = new Map<string, PartialProfile[]>();
-    await this.spill.read(bucket, (line) => {
-      const p = codec.decode(line);
-      const list = partials.get(p.key);
-      if (list) list.push(p);
-      else partials.set(p.key, [p]);
+    // A profile's rows: most profiles have one, kept as is; an array only for those with more.
+    const partials = new Map<string, PartialProfile | PartialProfile[]>();
+    await this.spill.readInPlace(bucket, (text, start, end) => {
+      const p = codec.decodeAt(text, start, end);
+      const rows = partials.get(p.key);
+      if (rows === undefined) partials.set(p.key, p);
+      else if (Array.isArray(rows)) rows.push(p);
+      else partials.set(p.key, [rows, p]);
     });
     const early = await readEarlyRecords(tempDir, bucket);
     const previous = parseBucketState(stateText);
@@ -107,7 +109,8 @@ export class BucketStep {
       toSend.leaving.push(leaving ? 1 : 0);
     };
 
-    for (const [key, list] of partials) {
+    for (const [key, rows] of partials) {
+      const list = Array.isArray(rows) ? rows : [rows];
       // A profile sent while reading can still have more rows (the same segment twice): merge them,
       // and send again only if that changes what Braze got.
       const earlier = sentEarlyToo.get(key);
@@ -151,7 +154,7 @@ interface SentEarly extends StateEntry {
  */
 function keepSentEarly(
   early: EarlyRecords,
-  partials: ReadonlyMap<string, PartialProfile[]>,
+  partials: ReadonlyMap<string, unknown>,
   previous: BucketState,
   kept: string[],
   counts: BucketCounts,

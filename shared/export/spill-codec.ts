@@ -39,20 +39,25 @@ export class SpillCodec {
   }
 
   decode(line: string): PartialProfile {
-    // Walks the separators instead of splitting: each value is sliced once, straight from the line.
-    let from = 0;
-    let to = line.indexOf(SEP);
+    return this.decodeAt(line, 0, line.length);
+  }
+
+  /** Decodes the line that runs from `start` to `end` in `text`, read in place. */
+  decodeAt(line: string, start: number, end: number): PartialProfile {
+    // Walks the separators instead of splitting: each value is sliced once, straight from the text.
+    let from = start;
+    let to = line.indexOf(SEP, start);
     const advance = () => {
       from = to + 1;
       to = line.indexOf(SEP, from);
-      if (to === -1) to = line.length;
+      if (to === -1 || to > end) to = end;
     };
     const text = (): string | undefined => {
       advance();
       if (from === to) return undefined;
       return line.charCodeAt(from) === 0x6a /* j */ ? (JSON.parse(line.slice(from + 1, to)) as string) : line.slice(from + 1, to);
     };
-    const p: PartialProfile = { seg: Number(line.slice(0, to)), key: '', attrs: {} };
+    const p: PartialProfile = { seg: Number(line.slice(start, to)), key: '', attrs: {} };
     p.key = text()!;
     const ext = text();
     if (ext !== undefined) p.ext = ext;
