@@ -1,7 +1,8 @@
 // Row → profile mapping rules (DESIGN.md §5) that the engine tests do not pin down one by one.
 import { describe, expect, it } from 'vitest';
 import { ExportDefinitionSchema } from '../shared/exports/schema';
-import { fingerprintBytes, fingerprintText } from '../shared/export/object-fingerprint';
+import { ObjectBytes, objectAt } from '../shared/export/object-bytes';
+import { fingerprintBytes } from '../shared/export/object-fingerprint';
 import { BrazeObjectWriter, mergePartials, RowMapper } from '../shared/export/profile';
 import { coerce } from '../shared/snapshot/cdm-types';
 import { normalizeEmail, normalizePhone } from '../shared/export/values';
@@ -127,15 +128,21 @@ describe('profiles', () => {
   });
 });
 
+/** The fingerprint of an object's JSON text: over its UTF-8 bytes. */
+const fingerprintText = (json: string) => fingerprintBytes(Buffer.from(json), 0, Buffer.byteLength(json));
+
 describe('object fingerprints', () => {
   const objects = ['{"external_id":"u1","email":"a@example.com"}', '{"external_id":"u1","email":"b@example.com"}', '{"external_id":"u1","email":"a@example.com","x":1}', '{"external_id":"ü1","city":"Tromsø 🌍"}'];
 
-  it('is the same for the same object, as text or as its UTF-8 bytes, and differs when any byte differs', () => {
+  it('is the same for the same object wherever its bytes sit, and differs when any byte differs', () => {
+    const list = new ObjectBytes();
     for (const o of objects) {
-      const bytes = Buffer.from(`xx${o}yy`);
-      expect(fingerprintBytes(bytes, 2, bytes.length - 2)).toBe(fingerprintText(o));
+      const start = list.add(o);
+      expect(fingerprintBytes(list.buffer, start, list.end)).toBe(fingerprintText(o));
       expect(fingerprintText(o)).toMatch(/^[A-Za-z0-9_-]{11}$/);
     }
+    const taken = list.take();
+    expect(objects.map((_, i) => Buffer.from(objectAt(taken, i)).toString())).toEqual(objects);
     expect(new Set(objects.map(fingerprintText)).size).toBe(objects.length);
     // Every one-character change of an object, anywhere in it, changes the fingerprint.
     const base = objects[0]!;

@@ -7,9 +7,25 @@ import { Transport, type TransportResponse } from './transport';
 
 export const MAX_OBJECTS_PER_REQUEST = 75;
 
-/** One attributes object, already serialized: the engine builds each profile's JSON once and
- * fingerprints that same text, so the object is never built or serialized twice. */
-export type BrazeObjectJson = string;
+/** One attributes object, already serialized (as text or UTF-8 bytes): the engine builds each
+ * profile's JSON once and fingerprints those same bytes, so the object is never built or
+ * serialized twice. */
+export type BrazeObjectJson = string | Uint8Array;
+
+const BODY_OPEN = Buffer.from('{"attributes":[');
+const BODY_COMMA = Buffer.from(',');
+const BODY_CLOSE = Buffer.from(']}');
+
+/** The request body for a batch of objects. */
+function requestBody(objects: BrazeObjectJson[]): Buffer {
+  const parts: Uint8Array[] = [BODY_OPEN];
+  objects.forEach((o, i) => {
+    if (i > 0) parts.push(BODY_COMMA);
+    parts.push(typeof o === 'string' ? Buffer.from(o) : o);
+  });
+  parts.push(BODY_CLOSE);
+  return Buffer.concat(parts);
+}
 export type Outcome = { status: 'sent' } | { status: 'rejected' | 'failed'; reason: string };
 
 /** 401/403/404: nothing will work until a person fixes the connection. */
@@ -95,7 +111,7 @@ export class BrazeClient {
   async track(objects: BrazeObjectJson[]): Promise<Outcome[]> {
     if (objects.length === 0) return [];
     if (objects.length > MAX_OBJECTS_PER_REQUEST) throw new Error(`at most ${MAX_OBJECTS_PER_REQUEST} objects per request`);
-    const body = Buffer.from(`{"attributes":[${objects.join(',')}]}`);
+    const body = requestBody(objects);
     let attempt = 0;
     let rateLimitedWait = 0;
     let lastProblem = '';

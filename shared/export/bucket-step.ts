@@ -8,7 +8,8 @@ import { BucketFiles } from './bucket-files';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from './early-send';
 import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
 import { SpillCodec } from './spill-codec';
-import { fingerprintText } from './object-fingerprint';
+import { ObjectBytes, type ObjectList } from './object-bytes';
+import { fingerprintBytes } from './object-fingerprint';
 import { parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketState, type StateEntry } from './sync-state';
 
 /** What finished buckets add up to: carried across a resumed run's attempts. */
@@ -30,7 +31,8 @@ export const emptyBucketCounts = (): BucketCounts => ({ profiles: 0, unchanged: 
  * either outcome.
  */
 export interface ToSend {
-  json: string[];
+  /** The objects, as UTF-8 bytes (see object-bytes.ts). */
+  objects: ObjectList;
   keys: string[];
   /** The profile's state line once Braze took the object ('' for a leaver: it leaves the state). */
   sentLines: string[];
@@ -100,9 +102,10 @@ export class BucketStep {
       ? await readEarlyRows(tempDir, writer, this.settings.earlySegment, bucket, new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])))
       : null;
     const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
-    const toSend: ToSend = { json: [], keys: [], sentLines: [], beforeLines: [], leaving: [] };
-    const send = (key: string, json: string, sentLine: string, before: StateEntry | undefined, leaving: boolean) => {
-      toSend.json.push(json);
+    const objects = new ObjectBytes();
+    const toSend: Omit<ToSend, 'objects'> = { keys: [], sentLines: [], beforeLines: [], leaving: [] };
+    /** Queues an object already added to `objects`. */
+    const send = (key: string, sentLine: string, before: StateEntry | undefined, leaving: boolean) => {
       toSend.keys.push(key);
       toSend.sentLines.push(sentLine);
       toSend.beforeLines.push(before ? stateLine(key, before) : '');
@@ -117,24 +120,29 @@ export class BucketStep {
       const merged = mergePartials(earlier ? [earlyRows!.get(key)!, ...list] : list);
       if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
       counts.profiles++;
-      const json = writer.profile(merged);
-      const fp = fingerprintText(json);
+      // Written straight into the bytes to send; taken back out below if it need not go.
+      const start = objects.add(writer.profile(merged));
+      const fp = fingerprintBytes(objects.buffer, start, objects.end);
       const identity = identityOf(merged);
       const before = previous.entries.get(key);
       if (earlier?.delivered && earlier.fp === fp) {
+        objects.dropLast();
         counts.sent++;
         kept.push(stateLine(key, { identity, fp }));
       } else if (trustPrevious && before?.fp === fp) {
+        objects.dropLast();
         counts.unchanged++;
         kept.push(stateLine(key, before));
-      } else send(key, json, stateLine(key, { identity, fp }), before, false);
+      } else send(key, stateLine(key, { identity, fp }), before, false);
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
     for (const [key, before] of previous.entries) {
-      if (!partials.has(key)) send(key, writer.leaver(before.identity), '', before, true);
+      if (partials.has(key)) continue;
+      objects.add(writer.leaver(before.identity));
+      send(key, '', before, true);
     }
     const stateChanged = previous.definition !== definitionFp || early.stateText !== '' || early.undelivered.size > 0;
-    return { bucket, toSend, kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
+    return { bucket, toSend: { objects: objects.take(), ...toSend }, kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
   }
 }
 

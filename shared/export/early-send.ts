@@ -15,6 +15,7 @@ import type { ExportDefinition } from '../exports/schema';
 import { BatchSender } from './batch-sender';
 import { BucketFiles } from './bucket-files';
 import { KeyFilter, keyHash } from './key-filter';
+import { ObjectBytes, objectAt, type ObjectList } from './object-bytes';
 import { fingerprintBytes } from './object-fingerprint';
 import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
 import { SEP, textToken, tokenText } from './spill-codec';
@@ -22,7 +23,7 @@ import { stateLine } from './sync-state';
 
 /** Objects ready to send, with the bucket and key of each. */
 export interface EarlyBatch {
-  json: string[];
+  objects: ObjectList;
   buckets: number[];
   keys: string[];
 }
@@ -43,7 +44,8 @@ export class EarlyOffers {
   private readonly recheck: BucketFiles;
   private readonly writer: BrazeObjectWriter;
   private readonly omitted = new Map<number, Record<string, number>>();
-  private batch: EarlyBatch = { json: [], buckets: [], keys: [] };
+  private readonly batchObjects = new ObjectBytes();
+  private batch: { buckets: number[]; keys: string[] } = { buckets: [], keys: [] };
   private stopped = false;
 
   constructor(
@@ -88,11 +90,10 @@ export class EarlyOffers {
     const { bytes, start, end } = this.sentObjects.lastLine;
     // Counted as delivered unless the main thread notes otherwise.
     this.stateLines.write(bucket, stateLine(partial.key, { identity: identityOf(profile), fp: fingerprintBytes(bytes, start, end) }));
-    const b = this.batch;
-    b.json.push(json);
-    b.buckets.push(bucket);
-    b.keys.push(partial.key);
-    if (b.json.length === MAX_OBJECTS_PER_REQUEST) this.flush();
+    this.batchObjects.addBytes(bytes, start, end);
+    this.batch.buckets.push(bucket);
+    this.batch.keys.push(partial.key);
+    if (this.batchObjects.count === MAX_OBJECTS_PER_REQUEST) this.flush();
     return true;
   }
 
@@ -114,9 +115,9 @@ export class EarlyOffers {
   }
 
   private flush(): void {
-    if (this.batch.json.length === 0) return;
-    this.onBatch(this.batch);
-    this.batch = { json: [], buckets: [], keys: [] };
+    if (this.batchObjects.count === 0) return;
+    this.onBatch({ objects: this.batchObjects.take(), ...this.batch });
+    this.batch = { buckets: [], keys: [] };
   }
 }
 
@@ -137,7 +138,7 @@ export class EarlySender {
   }
 
   send(batch: EarlyBatch): void {
-    for (let i = 0; i < batch.json.length; i++) this.sender.add(batch.json[i]!, { bucket: batch.buckets[i]!, key: batch.keys[i]! });
+    for (let i = 0; i < batch.buckets.length; i++) this.sender.add(objectAt(batch.objects, i), { bucket: batch.buckets[i]!, key: batch.keys[i]! });
   }
 
   /** Backpressure for the reader: null, or a promise to wait for before reading on. */

@@ -2,10 +2,10 @@
 // bucket step (bucket-step.ts) bucket by bucket. Messages in, messages out.
 import { parentPort } from 'node:worker_threads';
 import { BucketStep } from './bucket-step';
-import { PartitionStep, type FromEngineThread, type PartitionInit, type ToEngineThread } from './partition-step';
+import { PartitionStep, transferredBy, type FromEngineThread, type PartitionInit, type ToEngineThread } from './partition-step';
 
 const port = parentPort!;
-const post = (m: FromEngineThread) => port.postMessage(m);
+const post = (m: FromEngineThread) => port.postMessage(m, transferredBy(m));
 let step: PartitionStep | null = null;
 let init: PartitionInit | null = null;
 let buckets: BucketStep | null = null;

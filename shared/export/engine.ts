@@ -19,6 +19,7 @@ import { BatchSender } from './batch-sender';
 import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from './bucket-step';
 import { EarlySender } from './early-send';
 import { EngineThread } from './engine-thread-client';
+import { objectAt } from './object-bytes';
 import { checkedMapper, checkMappedColumns, MAX_REPORT_ROWS, PartitionAborted, type ColumnsSeen, type RejectedRow } from './partition-step';
 import { chooseBucketCount, fingerprint, type SyncStateStore } from './sync-state';
 
@@ -260,21 +261,22 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       }
       const prepared = await preparing.shift()!;
       prepareAhead();
-      const { json } = prepared.toSend;
-      const answered = new BucketOutcomes(json.length);
-      for (let j = 0; j < json.length; j++) {
-        sender.add(json[j]!, { bucket: answered, index: j });
+      const { objects } = prepared.toSend;
+      const count = objects.ends.length;
+      const answered = new BucketOutcomes(count);
+      for (let j = 0; j < count; j++) {
+        sender.add(objectAt(objects, j), { bucket: answered, index: j });
         const wait = sender.room();
         if (wait) await wait;
       }
       // At most two buckets under way: the time box is looked at between buckets, so sending must
       // not run far ahead of it. The previous bucket's last objects may still wait for a full batch.
-      if (sender.held > json.length) sender.flush();
+      if (sender.held > count) sender.flush();
       await Promise.race([previousAnswered, sender.failed]);
       previousAnswered = answered.all;
       const stateWritten = answered.all.then((outcomes) => {
         const lines = recordOutcomes(prepared, outcomes, reject);
-        return prepared.stateChanged || json.length > 0 ? input.state.writeBucket(prepared.bucket, definitionFp, prepared.kept, lines) : undefined;
+        return prepared.stateChanged || count > 0 ? input.state.writeBucket(prepared.bucket, definitionFp, prepared.kept, lines) : undefined;
       });
       stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
       const previousCheckpoint = checkpointed;

@@ -1,8 +1,8 @@
 // The fingerprint kept in the sync state for each profile: 64 bits over the UTF-8 bytes of the
 // attributes object Braze was sent. It only has to tell "changed" from "unchanged" for the same
-// profile, not resist an attacker. Taken over bytes, not text, because the engine already has most
-// objects as bytes (written to a spill buffer), and a byte loop here is several times cheaper
-// than hashing a freshly built string natively (which first flattens and re-encodes it).
+// profile, not resist an attacker. Taken over bytes, not text, because the engine writes every
+// object as bytes anyway (to be sent), and a byte loop here is several times cheaper than hashing
+// a freshly built string natively (which first flattens and re-encodes it).
 // Both lanes are bijective per byte (xor, multiply by an odd constant, xorshift), so two objects
 // that differ in a single place always get different fingerprints.
 
@@ -32,13 +32,4 @@ function mix(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
-}
-
-let scratch = Buffer.allocUnsafe(1 << 16);
-
-/** The fingerprint of an object's JSON text (the same as over its UTF-8 bytes). */
-export function fingerprintText(text: string): string {
-  // A UTF-16 code unit takes at most 3 bytes in UTF-8.
-  if (text.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(text.length * 3);
-  return fingerprintBytes(scratch, 0, scratch.write(text, 0));
 }

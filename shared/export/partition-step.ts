@@ -7,7 +7,7 @@ import { readCsv, spansLines } from '../snapshot/csv-rows';
 import type { ExportDefinition } from '../exports/schema';
 import { BucketFiles } from './bucket-files';
 import type { PreparedBucket } from './bucket-step';
-import { EarlyOffers } from './early-send';
+import { EarlyOffers, type EarlyBatch } from './early-send';
 import { RowMapper } from './profile';
 import { SpillCodec } from './spill-codec';
 import { bucketOf } from './sync-state';
@@ -65,13 +65,20 @@ export type ToEngineThread =
 
 /** Messages from the engine thread. */
 export type FromEngineThread =
-  | { t: 'send'; json: string[]; buckets: number[]; keys: string[] }
+  | ({ t: 'send' } & EarlyBatch)
   | { t: 'chunkDone' }
   | { t: 'progress'; rowsRead: number; segmentRows: Record<string, number> }
   | { t: 'partitionDone' }
   | { t: 'finished'; summary: PartitionSummary }
   | { t: 'prepared'; prepared: PreparedBucket }
   | { t: 'error'; message: string; aborted: boolean };
+
+/** Buffers a message hands over to the receiving thread instead of copying. */
+export function transferredBy(m: FromEngineThread): ArrayBuffer[] {
+  if (m.t === 'send') return [m.objects.bytes.buffer as ArrayBuffer];
+  if (m.t === 'prepared') return [m.prepared.toSend.objects.bytes.buffer as ArrayBuffer];
+  return [];
+}
 
 /** The run cannot go on (bad mapping…): the message is for the user. */
 export class PartitionAborted extends Error {

@@ -1,0 +1,72 @@
+// Attributes objects as UTF-8 bytes, one after another in one buffer, with where each ends: what
+// the engine thread hands the main thread (moved, not copied) and what request bodies are made
+// of, so an object's text is not copied into strings or encoded again on its way to Braze.
+
+export interface ObjectList {
+  bytes: Uint8Array;
+  /** Where each object ends in `bytes` (the next starts there). */
+  ends: number[];
+}
+
+/** The i-th object of a list, as a view (no copy). */
+export function objectAt(list: ObjectList, i: number): Uint8Array {
+  return list.bytes.subarray(i === 0 ? 0 : list.ends[i - 1]!, list.ends[i]!);
+}
+
+export class ObjectBytes {
+  private bytes = Buffer.allocUnsafeSlow(16 * 1024);
+  private used = 0;
+  private ends: number[] = [];
+
+  get count(): number {
+    return this.ends.length;
+  }
+
+  /** Adds an object's JSON text; returns where its bytes start (they end at `end`). */
+  add(json: string): number {
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    this.reserve(json.length * 3);
+    const start = this.used;
+    this.used += this.bytes.write(json, start);
+    this.ends.push(this.used);
+    return start;
+  }
+
+  /** Adds an object already encoded (copied from `source`). */
+  addBytes(source: Uint8Array, start: number, end: number): void {
+    this.reserve(end - start);
+    this.bytes.set(source.subarray(start, end), this.used);
+    this.used += end - start;
+    this.ends.push(this.used);
+  }
+
+  /** Takes back the object added last. */
+  dropLast(): void {
+    this.ends.pop();
+    this.used = this.ends.length ? this.ends[this.ends.length - 1]! : 0;
+  }
+
+  get end(): number {
+    return this.used;
+  }
+
+  get buffer(): Buffer {
+    return this.bytes;
+  }
+
+  /** The objects so far, in a buffer of their own (safe to transfer to another thread); starts afresh. */
+  take(): ObjectList {
+    const list = { bytes: new Uint8Array(this.bytes.buffer, this.bytes.byteOffset, this.used), ends: this.ends };
+    this.bytes = Buffer.allocUnsafeSlow(16 * 1024);
+    this.used = 0;
+    this.ends = [];
+    return list;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.used + bytes <= this.bytes.length) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.used + bytes));
+    this.bytes.copy(bigger, 0, 0, this.used);
+    this.bytes = bigger;
+  }
+}
