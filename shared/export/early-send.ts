@@ -5,9 +5,10 @@
 // as it stands: it is sent at once instead of being spilled. Its bucket gets the profile's sync
 // state line at once (kept as written unless Braze did not take the profile), so the bucket step
 // does no work per profile for most of them.
-//   EarlyOffers (partition thread): decides, writes the object, its state line and its row.
+//   EarlyOffers (engine thread, while reading): decides, writes the object and its state line.
 //   EarlySender (main thread): sends, and notes what Braze did not take.
-//   readEarlyRecords (engine thread, per bucket): what was sent and what Braze said.
+//   readEarlyRecords, readEarlyRows (engine thread, per bucket): what was sent and what Braze
+//   said; the objects of the few profiles that turn out to have later rows, to merge them.
 // Key filters only say "surely not" or "maybe": a "maybe" takes the ordinary spill-and-merge path.
 import type { BrazeClient, Outcome } from '../braze/client';
 import { MAX_OBJECTS_PER_REQUEST } from '../braze/client';

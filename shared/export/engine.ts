@@ -12,10 +12,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BlobServiceClient } from '@azure/storage-blob';
-import { BrazeFatalError, type BrazeClient, type Outcome } from '../braze/client';
+import { BrazeFatalError, type BrazeClient } from '../braze/client';
 import type { ExportDefinition } from '../exports/schema';
 import type { SegmentTable, Snapshot } from '../snapshot/locate';
 import { BatchSender } from './batch-sender';
+import { BucketOutcomes, recordOutcomes } from './bucket-outcomes';
 import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from './bucket-step';
 import { EarlySender } from './early-send';
 import { EngineThread } from './engine-thread-client';
@@ -240,6 +241,11 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       items.forEach((item, j) => item.bucket.take(item.index, outcomes[j]!));
       reports = reports.then(() => report());
     });
+    // Once sending fails (a revoked key…), no more outcomes will come: stop waiting for them.
+    const unanswered = new Set<BucketOutcomes>();
+    sender.failed.catch((e: unknown) => {
+      for (const b of unanswered) b.fail(e);
+    });
     let checkpointed: Promise<void> = Promise.resolve();
     let previousAnswered: Promise<unknown> = Promise.resolve();
     // Preparing starts while the last objects sent while reading are still under way. Should Braze
@@ -264,6 +270,8 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       const { objects } = prepared.toSend;
       const count = objects.ends.length;
       const answered = new BucketOutcomes(count);
+      unanswered.add(answered);
+      void answered.all.then(() => unanswered.delete(answered), () => undefined);
       for (let j = 0; j < count; j++) {
         sender.add(objectAt(objects, j), { bucket: answered, index: j });
         const wait = sender.room();
@@ -272,7 +280,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       // At most two buckets under way: the time box is looked at between buckets, so sending must
       // not run far ahead of it. The previous bucket's last objects may still wait for a full batch.
       if (sender.held > count) sender.flush();
-      await Promise.race([previousAnswered, sender.failed]);
+      await previousAnswered;
       previousAnswered = answered.all;
       const stateWritten = answered.all.then((outcomes) => {
         const lines = recordOutcomes(prepared, outcomes, reject);
@@ -333,57 +341,3 @@ function tableToSendWhileReading(input: EngineInput, stateMatches: boolean): Seg
 
 /** Buckets being prepared on the engine thread while one is sent: enough to keep the thread busy. */
 const BUCKETS_PREPARED_AHEAD = 2;
-
-/** Braze's answers for one bucket's objects, as they come in batch by batch. */
-class BucketOutcomes {
-  private readonly outcomes: Outcome[];
-  private missing: number;
-  private resolve!: (outcomes: Outcome[]) => void;
-  /** Resolves once every object of the bucket has its outcome. */
-  readonly all: Promise<Outcome[]>;
-
-  constructor(size: number) {
-    this.outcomes = new Array<Outcome>(size);
-    this.missing = size;
-    this.all = new Promise((resolve) => (this.resolve = resolve));
-    if (size === 0) this.resolve(this.outcomes);
-  }
-
-  take(index: number, outcome: Outcome): void {
-    this.outcomes[index] = outcome;
-    if (--this.missing === 0) this.resolve(this.outcomes);
-  }
-}
-
-/**
- * Counts a bucket's outcomes into its counts and returns the state lines of the profiles it sent:
- * what Braze now has, or (not delivered) what it had before, so the next run tries again.
- */
-function recordOutcomes(prepared: PreparedBucket, outcomes: Outcome[], reject: (row: RejectedRow) => void): string[] {
-  const totals = prepared.counts;
-  const lines: string[] = [];
-  const { keys, sentLines, beforeLines, leaving } = prepared.toSend;
-  outcomes.forEach((outcome, j) => {
-    const key = keys[j]!;
-    if (leaving[j]) {
-      if (outcome.status === 'sent') totals.removed++;
-      else if (outcome.status === 'failed') {
-        totals.removalsFailed++;
-        lines.push(beforeLines[j]!); // try the removal again next run
-      } else reject({ segment: '', partition: '', record: '', profileId: key, reason: `removal refused: ${outcome.reason}` });
-      return;
-    }
-    if (outcome.status === 'sent') {
-      totals.sent++;
-      lines.push(sentLines[j]!);
-      return;
-    }
-    if (beforeLines[j]) lines.push(beforeLines[j]!);
-    if (outcome.status === 'rejected') {
-      totals.rejected++;
-      reject({ segment: '', partition: '', record: '', profileId: key, reason: outcome.reason });
-    } else totals.failed++;
-  });
-  for (const r of prepared.refusedEarly) reject({ segment: '', partition: '', record: '', profileId: r.key, reason: r.reason });
-  return lines;
-}

@@ -1,0 +1,65 @@
+// What Braze answered for one bucket's objects: collected as batches come back (in any order),
+// then counted into the bucket's counts and turned into the state lines of the profiles it sent.
+import type { Outcome } from '../braze/client';
+import type { PreparedBucket } from './bucket-step';
+import type { RejectedRow } from './partition-step';
+
+/** Braze's answers for one bucket's objects, as they come in batch by batch. */
+export class BucketOutcomes {
+  private readonly outcomes: Outcome[];
+  private missing: number;
+  private resolve!: (outcomes: Outcome[]) => void;
+  /** Rejects the wait: sending failed (a batch that failed has no outcomes). */
+  readonly fail!: (e: unknown) => void;
+  /** Resolves once every object of the bucket has its outcome. */
+  readonly all: Promise<Outcome[]>;
+
+  constructor(size: number) {
+    this.outcomes = new Array<Outcome>(size);
+    this.missing = size;
+    this.all = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      (this as { fail: (e: unknown) => void }).fail = reject;
+    });
+    this.all.catch(() => undefined); // awaited by whoever needs it
+    if (size === 0) this.resolve(this.outcomes);
+  }
+
+  take(index: number, outcome: Outcome): void {
+    this.outcomes[index] = outcome;
+    if (--this.missing === 0) this.resolve(this.outcomes);
+  }
+}
+
+/**
+ * Counts a bucket's outcomes into its counts and returns the state lines of the profiles it sent:
+ * what Braze now has, or (not delivered) what it had before, so the next run tries again.
+ */
+export function recordOutcomes(prepared: PreparedBucket, outcomes: Outcome[], reject: (row: RejectedRow) => void): string[] {
+  const totals = prepared.counts;
+  const lines: string[] = [];
+  const { keys, sentLines, beforeLines, leaving } = prepared.toSend;
+  outcomes.forEach((outcome, j) => {
+    const key = keys[j]!;
+    if (leaving[j]) {
+      if (outcome.status === 'sent') totals.removed++;
+      else if (outcome.status === 'failed') {
+        totals.removalsFailed++;
+        lines.push(beforeLines[j]!); // try the removal again next run
+      } else reject({ segment: '', partition: '', record: '', profileId: key, reason: `removal refused: ${outcome.reason}` });
+      return;
+    }
+    if (outcome.status === 'sent') {
+      totals.sent++;
+      lines.push(sentLines[j]!);
+      return;
+    }
+    if (beforeLines[j]) lines.push(beforeLines[j]!);
+    if (outcome.status === 'rejected') {
+      totals.rejected++;
+      reject({ segment: '', partition: '', record: '', profileId: key, reason: outcome.reason });
+    } else totals.failed++;
+  });
+  for (const r of prepared.refusedEarly) reject({ segment: '', partition: '', record: '', profileId: r.key, reason: r.reason });
+  return lines;
+}
