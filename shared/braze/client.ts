@@ -12,6 +12,8 @@ export const MAX_OBJECTS_PER_REQUEST = 75;
  * serialized twice. */
 export type BrazeObjectJson = string | Uint8Array;
 
+export type Outcome = { status: 'sent' } | { status: 'rejected' | 'failed'; reason: string };
+
 const BODY_OPEN = Buffer.from('{"attributes":[');
 const BODY_COMMA = Buffer.from(',');
 const BODY_CLOSE = Buffer.from(']}');
@@ -26,7 +28,6 @@ function requestBody(objects: BrazeObjectJson[]): Buffer {
   parts.push(BODY_CLOSE);
   return Buffer.concat(parts);
 }
-export type Outcome = { status: 'sent' } | { status: 'rejected' | 'failed'; reason: string };
 
 /** 401/403/404: nothing will work until a person fixes the connection. */
 export class BrazeFatalError extends Error {

@@ -9,8 +9,7 @@ export class BucketOutcomes {
   private readonly outcomes: Outcome[];
   private missing: number;
   private resolve!: (outcomes: Outcome[]) => void;
-  /** Rejects the wait: sending failed (a batch that failed has no outcomes). */
-  readonly fail!: (e: unknown) => void;
+  private reject!: (e: unknown) => void;
   /** Resolves once every object of the bucket has its outcome. */
   readonly all: Promise<Outcome[]>;
 
@@ -19,7 +18,7 @@ export class BucketOutcomes {
     this.missing = size;
     this.all = new Promise((resolve, reject) => {
       this.resolve = resolve;
-      (this as { fail: (e: unknown) => void }).fail = reject;
+      this.reject = reject;
     });
     this.all.catch(() => undefined); // awaited by whoever needs it
     if (size === 0) this.resolve(this.outcomes);
@@ -28,6 +27,11 @@ export class BucketOutcomes {
   take(index: number, outcome: Outcome): void {
     this.outcomes[index] = outcome;
     if (--this.missing === 0) this.resolve(this.outcomes);
+  }
+
+  /** Sending failed: a batch that failed has no outcomes, so stop waiting for them. */
+  fail(e: unknown): void {
+    this.reject(e);
   }
 }
 

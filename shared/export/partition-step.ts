@@ -3,7 +3,7 @@
 // spilled to temp files by hash bucket of the profile key, or, when sending while reading, handed
 // back to be sent at once (early-send.ts). Memory does not grow with the snapshot.
 import { TextDecoder } from 'node:util';
-import { readCsv, spansLines } from '../snapshot/csv-rows';
+import { readCsv, spanNote } from '../snapshot/csv-rows';
 import type { ExportDefinition } from '../exports/schema';
 import { BucketFiles } from './bucket-files';
 import type { PreparedBucket } from './bucket-step';
@@ -167,7 +167,7 @@ export class PartitionStep {
       const result = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.map(ev.fields);
       if (!result.ok) {
         s.rowsRejected++;
-        const span = ev.kind === 'row' && spansLines(ev.fields) ? ' (the record spans several lines: an unclosed quote may have joined rows)' : '';
+        const span = ev.kind === 'row' ? spanNote(ev.fields) : '';
         if (s.rejectedRows.length < MAX_REPORT_ROWS) {
           s.rejectedRows.push({ segment: spec.segment, partition: partitionName, record: ev.record, profileId: ('profileId' in result && result.profileId) || '', reason: result.reason + span });
         }

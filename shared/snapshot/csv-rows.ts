@@ -22,8 +22,12 @@ export interface CsvOptions {
 const sameNames = (a: string[], b: string[]) =>
   a.length === b.length && a.every((v, i) => v.trim().toLowerCase() === b[i]!.trim().toLowerCase());
 
-/** A quoted field holding a newline: the record spans several lines of the file. */
-export const spansLines = (fields: string[]) => fields.some((f) => f.includes('\n'));
+/**
+ * What to add to a rejected record's reason when a quoted field holds a newline: the record spans
+ * several lines of the file, and an unclosed quote may have swallowed rows.
+ */
+export const spanNote = (fields: string[]) =>
+  fields.some((f) => f.includes('\n')) ? ' (the record spans several lines: an unclosed quote may have joined rows)' : '';
 
 export function readCsv(input: Readable, options: CsvOptions, onEvent: (ev: CsvEvent) => void): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -60,8 +64,7 @@ export function readCsv(input: Readable, options: CsvOptions, onEvent: (ev: CsvE
             const problem = bad.size ? bad.get(i) : undefined;
             if (problem) {
               // A record spanning lines may hold rows an unclosed quote swallowed: say so.
-              const span = spansLines(fields) ? ' (the record spans several lines: an unclosed quote may have joined rows)' : '';
-              onEvent({ kind: 'bad', record: ++record, reason: `malformed CSV: ${problem.slice(0, 200)}${span}` });
+              onEvent({ kind: 'bad', record: ++record, reason: `malformed CSV: ${problem.slice(0, 200)}${spanNote(fields)}` });
               continue;
             }
             onEvent({ kind: 'row', record: ++record, fields });
