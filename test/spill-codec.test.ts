@@ -15,10 +15,11 @@ describe('spill codec', () => {
     expect(codec.encode(p)).not.toContain('\n');
   });
 
-  it('decodes a line in place, within the text of many lines', () => {
+  it('decodes a line and reads its key in place, within the text of many lines', () => {
     const profiles: PartialProfile[] = [
       { key: 'c1', seg: 0, ext: 'u1', attrs: { a_num: 1 }, omitted: { email: 'invalid email' } },
       { key: 'c2', seg: 1, alias: 'c2', attrs: {} },
+      { key: 'j\x1fodd\r\nkey', seg: 12, attrs: { c_text: 'odd key' } },
       { key: 'c3', seg: 2, attrs: { c_text: 'last' } },
     ];
     const text = `${profiles.map((p) => codec.encode(p)).join('\n')}\n`;
@@ -26,6 +27,7 @@ describe('spill codec', () => {
     for (const p of profiles) {
       const end = text.indexOf('\n', start);
       expect(codec.decodeAt(text, start, end)).toEqual(p);
+      expect(codec.keyAt(text, start)).toBe(p.key);
       start = end + 1;
     }
   });

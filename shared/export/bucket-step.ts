@@ -6,7 +6,7 @@
 import type { ExportDefinition } from '../exports/schema';
 import { BucketFiles } from './bucket-files';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from './early-send';
-import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
+import { BrazeObjectWriter, identityOf, mergePartials } from './profile';
 import { SpillCodec } from './spill-codec';
 import { ObjectBytes, type ObjectList } from './object-bytes';
 import { fingerprintBytes } from './object-fingerprint';
@@ -82,22 +82,26 @@ export class BucketStep {
   async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
     const { codec, writer } = this;
     const { definitionFp, tempDir } = this.settings;
-    // A profile's rows: most profiles have one, kept as is; an array only for those with more.
-    const partials = new Map<string, PartialProfile | PartialProfile[]>();
-    await this.spill.readInPlace(bucket, (text, start, end) => {
-      const p = codec.decodeAt(text, start, end);
-      const rows = partials.get(p.key);
-      if (rows === undefined) partials.set(p.key, p);
-      else if (Array.isArray(rows)) rows.push(p);
-      else partials.set(p.key, [rows, p]);
-    });
+    // Where each profile's rows start in the spill text: most profiles have one row, an array only
+    // for those with more. Rows are decoded one profile at a time, below, so they die young instead
+    // of a whole bucket's worth outliving garbage collections.
+    const spilled = await this.spill.readText(bucket);
+    const rowStarts = new Map<string, number | number[]>();
+    for (let start = 0, end = spilled.indexOf('\n'); end !== -1; start = end + 1, end = spilled.indexOf('\n', start)) {
+      const key = codec.keyAt(spilled, start);
+      const rows = rowStarts.get(key);
+      if (rows === undefined) rowStarts.set(key, start);
+      else if (typeof rows === 'number') rowStarts.set(key, [rows, start]);
+      else rows.push(start);
+    }
+    const decodeAt = (start: number) => codec.decodeAt(spilled, start, spilled.indexOf('\n', start));
     const early = await readEarlyRecords(tempDir, bucket);
     const previous = parseBucketState(stateText);
     const trustPrevious = previous.definition === definitionFp && !this.settings.fullSync;
     const kept: string[] = [];
     const counts = emptyBucketCounts();
     const refusedEarly: PreparedBucket['refusedEarly'] = [];
-    const sentEarlyToo = keepSentEarly(early, partials, previous, kept, counts, refusedEarly);
+    const sentEarlyToo = keepSentEarly(early, rowStarts, previous, kept, counts, refusedEarly);
     const earlyRows = sentEarlyToo.size
       ? await readEarlyRows(tempDir, writer, this.settings.earlySegment, bucket, new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])))
       : null;
@@ -112,8 +116,8 @@ export class BucketStep {
       toSend.leaving.push(leaving ? 1 : 0);
     };
 
-    for (const [key, rows] of partials) {
-      const list = Array.isArray(rows) ? rows : [rows];
+    for (const [key, rows] of rowStarts) {
+      const list = typeof rows === 'number' ? [decodeAt(rows)] : rows.map(decodeAt);
       // A profile sent while reading can still have more rows (the same segment twice): merge them,
       // and send again only if that changes what Braze got.
       const earlier = sentEarlyToo.get(key);
@@ -137,7 +141,7 @@ export class BucketStep {
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
     for (const [key, before] of previous.entries) {
-      if (partials.has(key)) continue;
+      if (rowStarts.has(key)) continue;
       objects.add(writer.leaver(before.identity));
       send(key, '', before, true);
     }
@@ -162,7 +166,7 @@ interface SentEarly extends StateEntry {
  */
 function keepSentEarly(
   early: EarlyRecords,
-  partials: ReadonlyMap<string, unknown>,
+  spilled: ReadonlyMap<string, unknown>,
   previous: BucketState,
   kept: string[],
   counts: BucketCounts,
@@ -182,7 +186,7 @@ function keepSentEarly(
     }
     const key = stateLineKey(text, start, end);
     const undelivered = early.undelivered.get(key);
-    const hasLaterRows = early.recheck.has(key) && partials.has(key);
+    const hasLaterRows = early.recheck.has(key) && spilled.has(key);
     if (!hasLaterRows) {
       const before = previous.entries.get(key);
       previous.entries.delete(key);

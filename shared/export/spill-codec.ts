@@ -34,8 +34,14 @@ export class SpillCodec {
 
   /** The profile key of an encoded line, without decoding the rest. */
   keyOf(line: string): string {
-    const a = line.indexOf(SEP);
-    return tokenText(line.slice(a + 1, line.indexOf(SEP, a + 1)))!;
+    return this.keyAt(line, 0);
+  }
+
+  /** The profile key of the line that starts at `start` in `text`, read in place. */
+  keyAt(text: string, start: number): string {
+    const from = text.indexOf(SEP, start) + 1;
+    const to = text.indexOf(SEP, from);
+    return text.charCodeAt(from) === 0x6a /* j */ ? (JSON.parse(text.slice(from + 1, to)) as string) : text.slice(from + 1, to);
   }
 
   decode(line: string): PartialProfile {
