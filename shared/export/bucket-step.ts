@@ -166,7 +166,7 @@ interface SentEarly extends StateEntry {
  */
 function keepSentEarly(
   early: EarlyRecords,
-  spilled: ReadonlyMap<string, unknown>,
+  withSpilledRows: ReadonlyMap<string, unknown>,
   previous: BucketState,
   kept: string[],
   counts: BucketCounts,
@@ -186,7 +186,7 @@ function keepSentEarly(
     }
     const key = stateLineKey(text, start, end);
     const undelivered = early.undelivered.get(key);
-    const hasLaterRows = early.recheck.has(key) && spilled.has(key);
+    const hasLaterRows = early.recheck.has(key) && withSpilledRows.has(key);
     if (!hasLaterRows) {
       const before = previous.entries.get(key);
       previous.entries.delete(key);
