@@ -65,11 +65,15 @@ export class BucketFiles {
     await this.readInPlace(bucket, (text, start, end) => onLine(text.slice(start, end)));
   }
 
-  /** As read(), but each line is given as where it runs in the bucket's text, not as a string of its own. */
-  async readInPlace(bucket: number, onLine: (text: string, start: number, end: number) => void): Promise<void> {
+  /**
+   * As read(), but each line is given as where it runs in the bucket's text, not as a string of its
+   * own; returns that text, for callers that come back to its lines.
+   */
+  async readInPlace(bucket: number, onLine: (text: string, start: number, end: number) => void): Promise<string> {
     const text = await this.readText(bucket);
     let start = 0;
     for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text, start, end);
+    return text;
   }
 
   /** The bucket's lines as written, each ending in a newline ('' when there are none). */

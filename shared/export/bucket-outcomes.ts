@@ -43,6 +43,7 @@ export function recordOutcomes(prepared: PreparedBucket, outcomes: Outcome[], re
   const totals = prepared.counts;
   const lines: string[] = [];
   const { keys, sentLines, beforeLines, leaving } = prepared.toSend;
+  const refused = (profileId: string, reason: string) => reject({ segment: '', partition: '', record: '', profileId, reason });
   outcomes.forEach((outcome, j) => {
     const key = keys[j]!;
     if (leaving[j]) {
@@ -50,7 +51,7 @@ export function recordOutcomes(prepared: PreparedBucket, outcomes: Outcome[], re
       else if (outcome.status === 'failed') {
         totals.removalsFailed++;
         lines.push(beforeLines[j]!); // try the removal again next run
-      } else reject({ segment: '', partition: '', record: '', profileId: key, reason: `removal refused: ${outcome.reason}` });
+      } else refused(key, `removal refused: ${outcome.reason}`);
       return;
     }
     if (outcome.status === 'sent') {
@@ -61,9 +62,9 @@ export function recordOutcomes(prepared: PreparedBucket, outcomes: Outcome[], re
     if (beforeLines[j]) lines.push(beforeLines[j]!);
     if (outcome.status === 'rejected') {
       totals.rejected++;
-      reject({ segment: '', partition: '', record: '', profileId: key, reason: outcome.reason });
+      refused(key, outcome.reason);
     } else totals.failed++;
   });
-  for (const r of prepared.refusedEarly) reject({ segment: '', partition: '', record: '', profileId: r.key, reason: r.reason });
+  for (const r of prepared.refusedEarly) refused(r.key, r.reason);
   return lines;
 }

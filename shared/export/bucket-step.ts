@@ -85,15 +85,14 @@ export class BucketStep {
     // Where each profile's rows start in the spill text: most profiles have one row, an array only
     // for those with more. Rows are decoded one profile at a time, below, so they die young instead
     // of a whole bucket's worth outliving garbage collections.
-    const spilled = await this.spill.readText(bucket);
     const rowStarts = new Map<string, number | number[]>();
-    for (let start = 0, end = spilled.indexOf('\n'); end !== -1; start = end + 1, end = spilled.indexOf('\n', start)) {
-      const key = codec.keyAt(spilled, start);
+    const spilled = await this.spill.readInPlace(bucket, (text, start) => {
+      const key = codec.keyAt(text, start);
       const rows = rowStarts.get(key);
       if (rows === undefined) rowStarts.set(key, start);
       else if (typeof rows === 'number') rowStarts.set(key, [rows, start]);
       else rows.push(start);
-    }
+    });
     const decodeAt = (start: number) => codec.decodeAt(spilled, start, spilled.indexOf('\n', start));
     const early = await readEarlyRecords(tempDir, bucket);
     const previous = parseBucketState(stateText);

@@ -13,7 +13,13 @@ function needsJson(v: string): boolean {
 }
 /** Text (or absent) as one token: never holds a newline or separator. */
 export const textToken = (v: string | undefined) => (v === undefined ? '' : needsJson(v) || v.charCodeAt(0) === 0x6a /* j */ ? `j${JSON.stringify(v)}` : `s${v}`);
-export const tokenText = (t: string) => (t === '' ? undefined : t.charCodeAt(0) === 0x6a ? (JSON.parse(t.slice(1)) as string) : t.slice(1));
+export const tokenText = (t: string) => textAt(t, 0, t.length);
+
+/** The text token that runs from `from` to `to` in `line`, read in place (undefined: empty token). */
+function textAt(line: string, from: number, to: number): string | undefined {
+  if (from === to) return undefined;
+  return line.charCodeAt(from) === 0x6a /* j */ ? (JSON.parse(line.slice(from + 1, to)) as string) : line.slice(from + 1, to);
+}
 
 /** A typed attribute value as a token. */
 function valueToken(v: string | number | boolean | undefined): string {
@@ -40,8 +46,7 @@ export class SpillCodec {
   /** The profile key of the line that starts at `start` in `text`, read in place. */
   keyAt(text: string, start: number): string {
     const from = text.indexOf(SEP, start) + 1;
-    const to = text.indexOf(SEP, from);
-    return text.charCodeAt(from) === 0x6a /* j */ ? (JSON.parse(text.slice(from + 1, to)) as string) : text.slice(from + 1, to);
+    return textAt(text, from, text.indexOf(SEP, from))!;
   }
 
   decode(line: string): PartialProfile {
@@ -60,8 +65,7 @@ export class SpillCodec {
     };
     const text = (): string | undefined => {
       advance();
-      if (from === to) return undefined;
-      return line.charCodeAt(from) === 0x6a /* j */ ? (JSON.parse(line.slice(from + 1, to)) as string) : line.slice(from + 1, to);
+      return textAt(line, from, to);
     };
     const p: PartialProfile = { seg: Number(line.slice(start, to)), key: '', attrs: {} };
     p.key = text()!;
