@@ -14,19 +14,40 @@ export type BrazeObjectJson = string | Uint8Array;
 
 export type Outcome = { status: 'sent' } | { status: 'rejected' | 'failed'; reason: string };
 
-const BODY_OPEN = Buffer.from('{"attributes":[');
-const BODY_COMMA = Buffer.from(',');
-const BODY_CLOSE = Buffer.from(']}');
+/** One shared answer for every object delivered: a million of them would otherwise be a million objects. */
+const SENT: Outcome = Object.freeze({ status: 'sent' });
 
-/** The request body for a batch of objects. */
-function requestBody(objects: BrazeObjectJson[]): Buffer {
-  const parts: Uint8Array[] = [BODY_OPEN];
-  objects.forEach((o, i) => {
-    if (i > 0) parts.push(BODY_COMMA);
-    parts.push(typeof o === 'string' ? Buffer.from(o) : o);
-  });
-  parts.push(BODY_CLOSE);
-  return Buffer.concat(parts);
+const BODY_OPEN = Buffer.from('{"attributes":[');
+const BODY_CLOSE = Buffer.from(']}');
+const COMMA = 0x2c;
+
+/**
+ * Request bodies, built in buffers used again and again. A fresh buffer per request (~14 KB at 75
+ * objects, 1,000 times a second) counts as new external memory in V8, and that alone started a
+ * full garbage collection of the main thread several times a second.
+ */
+class BodyBuffers {
+  static readonly SIZE = 64 * 1024;
+  /** Free buffers kept: about as many as requests under way at once. */
+  static readonly KEPT = 64;
+  private readonly free: Buffer[] = [];
+
+  /** The body for a batch of objects, and the function to call once it will not be sent again. */
+  build(objects: BrazeObjectJson[]): { body: Buffer; done: () => void } {
+    const encoded = objects.map((o) => (typeof o === 'string' ? Buffer.from(o) : o));
+    const size = BODY_OPEN.length + BODY_CLOSE.length + encoded.reduce((n, o) => n + o.length + 1, -1);
+    const pooled = size <= BodyBuffers.SIZE;
+    const buffer = pooled ? (this.free.pop() ?? Buffer.allocUnsafeSlow(BodyBuffers.SIZE)) : Buffer.allocUnsafe(size);
+    buffer.set(BODY_OPEN);
+    let at = BODY_OPEN.length;
+    encoded.forEach((o, i) => {
+      if (i > 0) buffer[at++] = COMMA;
+      buffer.set(o, at);
+      at += o.length;
+    });
+    buffer.set(BODY_CLOSE, at);
+    return { body: buffer.subarray(0, size), done: () => (pooled && this.free.length < BodyBuffers.KEPT ? void this.free.push(buffer) : undefined) };
+  }
 }
 
 /** 401/403/404: nothing will work until a person fixes the connection. */
@@ -82,6 +103,7 @@ export class BrazeClient {
   private readonly maxRateLimitWaitMs: number;
   private readonly backoffBaseMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly bodies = new BodyBuffers();
 
   /** The workspace endpoint this client writes to. */
   get destination(): string {
@@ -112,7 +134,16 @@ export class BrazeClient {
   async track(objects: BrazeObjectJson[]): Promise<Outcome[]> {
     if (objects.length === 0) return [];
     if (objects.length > MAX_OBJECTS_PER_REQUEST) throw new Error(`at most ${MAX_OBJECTS_PER_REQUEST} objects per request`);
-    const body = requestBody(objects);
+    const { body, done } = this.bodies.build(objects);
+    try {
+      return await this.attempts(objects, body);
+    } finally {
+      done();
+    }
+  }
+
+  /** Sends one batch's body until Braze answers for it (or attempts run out). */
+  private async attempts(objects: BrazeObjectJson[], body: Buffer): Promise<Outcome[]> {
     let attempt = 0;
     let rateLimitedWait = 0;
     let lastProblem = '';
@@ -184,7 +215,7 @@ export class BrazeClient {
     if (parsed.message !== 'success') {
       return objects.map(() => ({ status: 'failed', reason: `Braze answered "${String(parsed.message).slice(0, 200)}"; not counted as delivered` }));
     }
-    const out: Outcome[] = objects.map(() => ({ status: 'sent' }));
+    const out: Outcome[] = objects.map(() => SENT);
     for (const err of parsed.errors ?? []) {
       const index = err.index;
       const inArray = err.input_array === undefined || err.input_array === 'attributes';

@@ -8,7 +8,8 @@ import { BucketFiles } from './bucket-files';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from './early-send';
 import { BrazeObjectWriter, identityOf, mergePartials } from './profile';
 import { SpillCodec } from './spill-codec';
-import { ObjectBytes, type ObjectList } from './object-bytes';
+import { ObjectBytes, type HandedObjects } from './object-bytes';
+import type { RingWriter } from './shared-ring';
 import { fingerprintBytes } from './object-fingerprint';
 import { parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketState, type StateEntry } from './sync-state';
 
@@ -32,7 +33,7 @@ export const emptyBucketCounts = (): BucketCounts => ({ profiles: 0, unchanged: 
  */
 export interface ToSend {
   /** The objects, as UTF-8 bytes (see object-bytes.ts). */
-  objects: ObjectList;
+  objects: HandedObjects;
   keys: string[];
   /** The profile's state line once Braze took the object ('' for a leaver: it leaves the state). */
   sentLines: string[];
@@ -71,6 +72,8 @@ export class BucketStep {
 
   constructor(
     private readonly settings: BucketSettings,
+    /** Where the objects to send go to the main thread. */
+    private readonly ring: RingWriter,
     /** Attribute omissions of the bucket's profiles sent while reading. */
     private readonly earlyOmitted: (bucket: number) => Record<string, number>,
   ) {
@@ -145,7 +148,7 @@ export class BucketStep {
       send(key, '', before, true);
     }
     const stateChanged = previous.definition !== definitionFp || early.stateText !== '' || early.undelivered.size > 0;
-    return { bucket, toSend: { objects: objects.take(), ...toSend }, kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
+    return { bucket, toSend: { objects: objects.handOver(this.ring), ...toSend }, kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
   }
 }
 

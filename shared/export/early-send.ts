@@ -16,15 +16,16 @@ import type { ExportDefinition } from '../exports/schema';
 import { BatchSender } from './batch-sender';
 import { BucketFiles } from './bucket-files';
 import { KeyFilter, keyHash } from './key-filter';
-import { ObjectBytes, objectAt, type ObjectList } from './object-bytes';
+import { ObjectBytes, objectAt, type HandedObjects, type ObjectList } from './object-bytes';
 import { fingerprintBytes } from './object-fingerprint';
 import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
+import type { RingWriter } from './shared-ring';
 import { SEP, textToken, tokenText } from './spill-codec';
 import { stateLine } from './sync-state';
 
 /** Objects ready to send, with the bucket and key of each. */
-export interface EarlyBatch {
-  objects: ObjectList;
+export interface EarlyBatch<Objects = ObjectList> {
+  objects: Objects;
   buckets: number[];
   keys: string[];
 }
@@ -53,7 +54,9 @@ export class EarlyOffers {
     tempDir: string,
     def: ExportDefinition,
     expected: { otherRows: number; tableRows: number },
-    private readonly onBatch: (batch: EarlyBatch) => void,
+    /** Where batches go to the main thread. */
+    private readonly ring: RingWriter,
+    private readonly onBatch: (batch: EarlyBatch<HandedObjects>) => void,
   ) {
     this.elsewhere = new KeyFilter(expected.otherRows);
     this.alreadySent = new KeyFilter(expected.tableRows);
@@ -117,7 +120,7 @@ export class EarlyOffers {
 
   private flush(): void {
     if (this.batchObjects.count === 0) return;
-    this.onBatch({ objects: this.batchObjects.take(), ...this.batch });
+    this.onBatch({ objects: this.batchObjects.handOver(this.ring), ...this.batch });
     this.batch = { buckets: [], keys: [] };
   }
 }
@@ -126,6 +129,8 @@ export class EarlyOffers {
 interface InFlight {
   bucket: number;
   key: string;
+  /** The batch it came in, to release its bytes once Braze has answered for all of them. */
+  batch: { left: number; release: () => void };
 }
 
 export class EarlySender {
@@ -138,11 +143,14 @@ export class EarlySender {
     this.sender = new BatchSender(braze, maxBatchesUnderWay, (items, outcomes) => this.recordUndelivered(items, outcomes));
   }
 
-  send(batch: EarlyBatch): void {
-    for (let i = 0; i < batch.buckets.length; i++) this.sender.add(objectAt(batch.objects, i), { bucket: batch.buckets[i]!, key: batch.keys[i]! });
+  /** Sends a batch's objects; `release` is called once Braze has answered for all of them. */
+  send(batch: EarlyBatch, release: () => void): void {
+    const count = batch.buckets.length;
+    const answered = { left: count, release };
+    for (let i = 0; i < count; i++) this.sender.add(objectAt(batch.objects, i), { bucket: batch.buckets[i]!, key: batch.keys[i]!, batch: answered });
   }
 
-  /** Backpressure for the reader: null, or a promise to wait for before reading on. */
+  /** Backpressure for the reader: null, or a promise to wait for (and ask again) before reading on. */
   room(): Promise<void> | null {
     return this.sender.room();
   }
@@ -165,6 +173,8 @@ export class EarlySender {
 
   private recordUndelivered(items: InFlight[], outcomes: Outcome[]): void {
     for (let i = 0; i < items.length; i++) {
+      const { batch } = items[i]!;
+      if (--batch.left === 0) batch.release();
       const outcome = outcomes[i]!;
       if (outcome.status === 'sent') continue;
       this.undeliveredCount++;

@@ -10,10 +10,22 @@ import { appRoot } from '../app-root';
 import type { SegmentTable } from '../snapshot/locate';
 import type { PreparedBucket } from './bucket-step';
 import type { EarlySender } from './early-send';
+import { receiveObjects, type ObjectList } from './object-bytes';
 import { PartitionAborted, type FromEngineThread, type PartitionInit, type PartitionSummary, type ToEngineThread } from './partition-step';
+import { createRing, RingReader, RingWriter, transferredWith, type Handed } from './shared-ring';
 
 /** Chunks handed to the thread and not yet parsed. */
 const CHUNKS_AHEAD = 4;
+/** Shared memory for CSV chunks going in (a few 64 KB chunks) and objects coming out (batches, and a couple of buckets' worth). */
+const CHUNK_RING_BYTES = 1024 * 1024;
+const OBJECT_RING_BYTES = 8 * 1024 * 1024;
+
+/** A prepared bucket on the main thread: its objects, and the function that frees them once Braze has answered. */
+export interface ReceivedBucket {
+  prepared: PreparedBucket;
+  objects: ObjectList;
+  release: () => void;
+}
 
 export interface PartitionRun {
   /** In reading order. */
@@ -50,7 +62,9 @@ export class EngineThread {
   private early: EarlySender | null = null;
   private onProgress: PartitionRun['onProgress'] = () => undefined;
   private readonly waiting: (() => void)[] = [];
-  private readonly prepared = new Map<number, { resolve: (p: PreparedBucket) => void; reject: (e: unknown) => void }>();
+  private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
+  private readonly chunkRing: RingWriter;
+  private readonly objectRing: RingReader;
 
   constructor(
     private readonly init: PartitionInit,
@@ -67,7 +81,10 @@ export class EngineThread {
     });
     this.thread.on('error', (e) => this.fail(e));
     this.thread.on('exit', (code) => this.fail(new Error(`the engine thread stopped (exit code ${code})`)));
-    this.post({ t: 'init', init });
+    const rings = { chunks: createRing(CHUNK_RING_BYTES), objects: createRing(OBJECT_RING_BYTES) };
+    this.chunkRing = new RingWriter(rings.chunks);
+    this.objectRing = new RingReader(rings.objects);
+    this.post({ t: 'init', init, rings });
   }
 
   /** Reads the snapshot's tables in order, spilling by bucket (and sending while reading, if set up). */
@@ -88,14 +105,13 @@ export class EngineThread {
               stopped = true;
               this.post({ t: 'stopSending' }); // what is left waits for the continuation
             }
-            const room = run.early!.room();
-            if (room) await room;
+            // Reading pauses while Braze is behind, until it has caught up (not just for one answer:
+            // a chunk brings many batches), so what waits to be sent stays bounded.
+            for (let room = run.early!.room(); room; room = run.early!.room()) await room;
           }
-          // A copy the thread can own: the download's buffers may share memory with others.
-          const bytes = new Uint8Array((chunk as Buffer).byteLength);
-          bytes.set(chunk as Buffer);
+          const handed = this.handChunk(chunk as Buffer);
           this.chunksAhead++;
-          this.thread.postMessage({ t: 'chunk', bytes } satisfies ToEngineThread, [bytes.buffer]);
+          this.thread.postMessage({ t: 'chunk', ...handed } satisfies ToEngineThread, transferredWith(handed));
         }
         this.post({ t: 'end' });
         await this.until(() => this.partitionDone);
@@ -107,7 +123,7 @@ export class EngineThread {
   }
 
   /** Merges and diffs one bucket against its state blob's text (after partition()). */
-  prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
+  prepare(bucket: number, stateText: string | null): Promise<ReceivedBucket> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.prepared.set(bucket, { resolve, reject });
@@ -122,8 +138,10 @@ export class EngineThread {
 
   private handle(m: FromEngineThread): void {
     switch (m.t) {
-      case 'send':
-        return this.early!.send(m);
+      case 'send': {
+        const { list, release } = receiveObjects(this.objectRing, m.objects);
+        return this.early!.send({ objects: list, buckets: m.buckets, keys: m.keys }, release);
+      }
       case 'chunkDone':
         this.chunksAhead--;
         return;
@@ -136,13 +154,25 @@ export class EngineThread {
         this.summary = m.summary;
         return;
       case 'prepared': {
+        // Read at once, in order: the ring gives space back in the order it was written.
+        const { list, release } = receiveObjects(this.objectRing, m.prepared.toSend.objects);
         const waiter = this.prepared.get(m.prepared.bucket);
         this.prepared.delete(m.prepared.bucket);
-        return waiter?.resolve(m.prepared);
+        if (!waiter) return release();
+        return waiter.resolve({ prepared: m.prepared, objects: list, release });
       }
       case 'error':
         return this.fail(m.aborted ? new PartitionAborted(m.message) : new Error(`the engine thread failed: ${m.message}`));
     }
+  }
+
+  /** The chunk in shared memory, or (no room there) in a copy the thread can own: the download's buffers may share memory with others. */
+  private handChunk(chunk: Buffer): Handed {
+    const slice = this.chunkRing.write(chunk);
+    if (slice) return { slice };
+    const bytes = new Uint8Array(chunk.byteLength);
+    bytes.set(chunk);
+    return { bytes };
   }
 
   private post(m: ToEngineThread): void {

@@ -3,12 +3,14 @@
 import { parentPort } from 'node:worker_threads';
 import { BucketStep } from './bucket-step';
 import { PartitionStep, transferredBy, type FromEngineThread, type PartitionInit, type ToEngineThread } from './partition-step';
+import { RingReader, RingWriter } from './shared-ring';
 
 const port = parentPort!;
 const post = (m: FromEngineThread) => port.postMessage(m, transferredBy(m));
 let step: PartitionStep | null = null;
 let init: PartitionInit | null = null;
 let buckets: BucketStep | null = null;
+let objectRing: RingWriter | null = null;
 // Messages are handled one at a time, in order: `end` waits for the partition's last rows.
 let queue: Promise<void> = Promise.resolve();
 
@@ -18,12 +20,13 @@ port.on('message', (m: ToEngineThread) => {
       switch (m.t) {
         case 'init':
           init = m.init;
-          step = new PartitionStep(m.init, post);
+          objectRing = new RingWriter(m.rings.objects);
+          step = new PartitionStep(m.init, { chunks: new RingReader(m.rings.chunks), objects: objectRing }, post);
           return;
         case 'partition':
           return step!.startPartition(m.spec);
         case 'chunk':
-          return step!.chunk(m.bytes);
+          return step!.chunk(m);
         case 'end':
           return await step!.endPartition();
         case 'stopSending':
@@ -33,7 +36,7 @@ port.on('message', (m: ToEngineThread) => {
         case 'prepare': {
           const { def, definitionFp, fullSync, tempDir } = init!;
           const earlySegment = init!.early ? def.segments.indexOf(init!.early.segment) : -1;
-          buckets ??= new BucketStep({ def, definitionFp, fullSync, tempDir, earlySegment }, (b) => step!.earlyOmittedIn(b));
+          buckets ??= new BucketStep({ def, definitionFp, fullSync, tempDir, earlySegment }, objectRing!, (b) => step!.earlyOmittedIn(b));
           post({ t: 'prepared', prepared: await buckets.prepare(m.bucket, m.stateText) });
           return;
         }

@@ -17,9 +17,9 @@ import type { ExportDefinition } from '../exports/schema';
 import type { SegmentTable, Snapshot } from '../snapshot/locate';
 import { BatchSender } from './batch-sender';
 import { BucketOutcomes, recordOutcomes } from './bucket-outcomes';
-import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from './bucket-step';
+import { emptyBucketCounts, type BucketCounts } from './bucket-step';
 import { EarlySender } from './early-send';
-import { EngineThread } from './engine-thread-client';
+import { EngineThread, type ReceivedBucket } from './engine-thread-client';
 import { objectAt } from './object-bytes';
 import { checkedMapper, checkMappedColumns, MAX_REPORT_ROWS, PartitionAborted, type ColumnsSeen, type RejectedRow } from './partition-step';
 import { chooseBucketCount, fingerprint, type SyncStateStore } from './sync-state';
@@ -226,7 +226,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     // all of its objects, and checkpoints stay in bucket order.
     const pending = Array.from({ length: bucketCount }, (_, b) => b).filter((b) => !done.has(b));
     const engineThread = thread;
-    const preparing: Promise<PreparedBucket>[] = [];
+    const preparing: Promise<ReceivedBucket>[] = [];
     let prepareNext = 0;
     const prepareAhead = () => {
       while (preparing.length < BUCKETS_PREPARED_AHEAD && prepareNext < pending.length) {
@@ -254,7 +254,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     if (early) {
       await early.finish();
       if (!early.allDelivered) {
-        await Promise.allSettled(preparing.splice(0));
+        for (const outcome of await Promise.allSettled(preparing.splice(0))) if (outcome.status === 'fulfilled') outcome.value.release();
         prepareNext = 0;
         prepareAhead();
       }
@@ -265,13 +265,15 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
         await checkpointed;
         return { progress, rejectedRows, rejectedRowsTotal, complete: false };
       }
-      const prepared = await preparing.shift()!;
+      const { prepared, objects, release } = await preparing.shift()!;
       prepareAhead();
-      const { objects } = prepared.toSend;
       const count = objects.ends.length;
       const answered = new BucketOutcomes(count);
       unanswered.add(answered);
-      void answered.all.then(() => unanswered.delete(answered), () => undefined);
+      void answered.all.then(() => {
+        unanswered.delete(answered);
+        release(); // Braze has answered for every object: their bytes are no longer needed
+      }, () => undefined);
       for (let j = 0; j < count; j++) {
         sender.add(objectAt(objects, j), { bucket: answered, index: j });
         const wait = sender.room();

@@ -1,11 +1,22 @@
 // Attributes objects as UTF-8 bytes, one after another in one buffer, with where each ends: what
-// the engine thread hands the main thread (moved, not copied) and what request bodies are made
-// of, so an object's text is not copied into strings or encoded again on its way to Braze.
+// the engine thread hands the main thread (through shared memory, see shared-ring.ts) and what
+// request bodies are made of, so an object's text is not copied into strings or encoded again on
+// its way to Braze.
+import { takeOver, type Handed, type RingReader, type RingWriter } from './shared-ring';
 
 export interface ObjectList {
   bytes: Uint8Array;
   /** Where each object ends in `bytes` (the next starts there). */
   ends: number[];
+}
+
+/** Objects on their way to the other thread. */
+export type HandedObjects = Handed & { ends: number[] };
+
+/** Objects received from the other thread, and the function to call once Braze has answered for them all. */
+export function receiveObjects(ring: RingReader, handed: HandedObjects): { list: ObjectList; release: () => void } {
+  const { bytes, release } = takeOver(ring, handed);
+  return { list: { bytes, ends: handed.ends }, release };
 }
 
 /** The i-th object of a list, as a view (no copy). */
@@ -52,6 +63,16 @@ export class ObjectBytes {
 
   get buffer(): Buffer {
     return this.bytes;
+  }
+
+  /** The objects so far, handed to the other thread: copied into the ring, or (no room) in a buffer of their own. Starts afresh. */
+  handOver(ring: RingWriter): HandedObjects {
+    const slice = ring.write(this.bytes.subarray(0, this.used));
+    if (!slice) return this.take();
+    const ends = this.ends;
+    this.used = 0;
+    this.ends = [];
+    return { slice, ends };
   }
 
   /** The objects so far, in a buffer of their own (safe to transfer to another thread); starts afresh. */

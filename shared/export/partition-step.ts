@@ -8,7 +8,9 @@ import type { ExportDefinition } from '../exports/schema';
 import { BucketFiles } from './bucket-files';
 import type { PreparedBucket } from './bucket-step';
 import { EarlyOffers, type EarlyBatch } from './early-send';
+import type { HandedObjects } from './object-bytes';
 import { RowMapper } from './profile';
+import { takeOver, transferredWith, type Handed, type RingReader, type RingShare, type RingWriter } from './shared-ring';
 import { SpillCodec } from './spill-codec';
 import { bucketOf } from './sync-state';
 import { CsvFeed } from './csv-feed';
@@ -53,11 +55,17 @@ export interface PartitionSummary {
   missingFields: [string, string][];
 }
 
+/** Shared memory between the threads: CSV chunks in, objects to send out (see shared-ring.ts). */
+export interface EngineRings {
+  chunks: RingShare;
+  objects: RingShare;
+}
+
 /** Messages to the engine thread (engine-thread.ts): the partition step, then buckets to prepare. */
 export type ToEngineThread =
-  | { t: 'init'; init: PartitionInit }
+  | { t: 'init'; init: PartitionInit; rings: EngineRings }
   | { t: 'partition'; spec: PartitionSpec }
-  | { t: 'chunk'; bytes: Uint8Array }
+  | ({ t: 'chunk' } & Handed)
   | { t: 'end' }
   | { t: 'stopSending' }
   | { t: 'finish' }
@@ -65,7 +73,7 @@ export type ToEngineThread =
 
 /** Messages from the engine thread. */
 export type FromEngineThread =
-  | ({ t: 'send' } & EarlyBatch)
+  | ({ t: 'send' } & EarlyBatch<HandedObjects>)
   | { t: 'chunkDone' }
   | { t: 'progress'; rowsRead: number; segmentRows: Record<string, number> }
   | { t: 'partitionDone' }
@@ -75,8 +83,8 @@ export type FromEngineThread =
 
 /** Buffers a message hands over to the receiving thread instead of copying. */
 export function transferredBy(m: FromEngineThread): ArrayBuffer[] {
-  if (m.t === 'send') return [m.objects.bytes.buffer as ArrayBuffer];
-  if (m.t === 'prepared') return [m.prepared.toSend.objects.bytes.buffer as ArrayBuffer];
+  if (m.t === 'send') return transferredWith(m.objects);
+  if (m.t === 'prepared') return transferredWith(m.prepared.toSend.objects);
   return [];
 }
 
@@ -127,11 +135,14 @@ export class PartitionStep {
   private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [] };
   private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
   private current: { feed: CsvFeed; decoder: TextDecoder; reading: Promise<void> } | null = null;
+  private readonly chunkRing: RingReader;
 
   constructor(
     init: PartitionInit,
+    rings: { chunks: RingReader; objects: RingWriter },
     private readonly post: (message: FromEngineThread) => void,
   ) {
+    this.chunkRing = rings.chunks;
     this.def = init.def;
     this.bucketCount = init.bucketCount;
     this.done = new Set(init.done);
@@ -139,7 +150,7 @@ export class PartitionStep {
     this.spill = new BucketFiles(init.tempDir, 'rows');
     this.earlySegment = init.early?.segment ?? null;
     this.early = init.early
-      ? new EarlyOffers(init.tempDir, init.def, { otherRows: init.early.otherRows, tableRows: init.early.tableRows }, (batch) => this.post({ t: 'send', ...batch }))
+      ? new EarlyOffers(init.tempDir, init.def, { otherRows: init.early.otherRows, tableRows: init.early.tableRows }, rings.objects, (batch) => this.post({ t: 'send', ...batch }))
       : null;
     for (const s of init.def.segments) this.summary.segmentRows[s] = 0;
   }
@@ -187,9 +198,12 @@ export class PartitionStep {
     reading.catch((e: unknown) => this.fail(e));
   }
 
-  chunk(bytes: Uint8Array): void {
+  chunk(handed: Handed): void {
     const c = this.current!;
-    c.feed.push(c.decoder.decode(bytes, { stream: true }));
+    const { bytes, release } = takeOver(this.chunkRing, handed);
+    const text = c.decoder.decode(bytes, { stream: true });
+    release(); // decoded: the main thread may reuse the space
+    c.feed.push(text);
     this.post({ t: 'chunkDone' });
   }
 
