@@ -27,7 +27,8 @@ const COMMA = 0x2c;
  * full garbage collection of the main thread several times a second.
  */
 class BodyBuffers {
-  static readonly SIZE = 64 * 1024;
+  /** Room for 75 objects of ~400 bytes; a bigger body gets a buffer of its own. */
+  static readonly SIZE = 32 * 1024;
   /** Free buffers kept: about as many as requests under way at once. */
   static readonly KEPT = 64;
   private readonly free: Buffer[] = [];
