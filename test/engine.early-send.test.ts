@@ -48,6 +48,38 @@ describe('sending while reading', () => {
     expect(again.run.counts).toMatchObject({ profiles: 300, unchanged: 300, sent: 0 });
   });
 
+  it('other segments are read for their keys first and their rows taken in later: same merge, same row order, refused rows still reported', async () => {
+    // Small comes in three partitions. c5 repeats in the second one (its first row wins); u900 has
+    // no CI id, only a Braze id that Big has too; one row has no identifier at all.
+    const small = [
+      rows(20, { name: (i) => `Small${i}` }),
+      'c5,u5,p5@example.com,Again5\n,u900,p900@example.com,SmallOnly900\n,,nobody@example.com,Nobody\n',
+      rows(10, { from: 21, name: (i) => `Small${i}` }),
+    ];
+    const big = [rows(200), ',u900,p900@example.com,Big900\n'];
+    const source = await writeCiExport(services().storage.ciBlobs, [
+      { segment: 'Small', partitions: small },
+      { segment: 'Big', partitions: big },
+    ]);
+    const conn = await createConnection(sandbox().url);
+    const exp = await createExport(conn.id, { source, segments: ['Small', 'Big'], matching: MATCHING });
+
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('succeeded');
+    // 33 + 201 rows; 201 profiles plus the row without identifier, which is rejected.
+    expect(run.counts).toMatchObject({ rowsRead: 234, profiles: 202, sent: 201, rejected: 1, failed: 0 });
+    expect(run.segments).toEqual({ Small: { rows: 33 }, Big: { rows: 201 } });
+    // Each profile went out once: none of Small's was sent before its Small row was known.
+    expect(sandbox().stats.objectsProcessed).toBe(201);
+    expect(profile(5)).toMatchObject({ first_name: 'Small5', [MEMBERSHIP]: ['Big', 'Small'] });
+    expect(profile(30)).toMatchObject({ first_name: 'Small30', [MEMBERSHIP]: ['Big', 'Small'] });
+    expect(profile(31)).toMatchObject({ first_name: 'Name31', [MEMBERSHIP]: ['Big'] });
+    expect(sandbox().profiles.get('external_id:u900')?.attributes).toMatchObject({ first_name: 'SmallOnly900', [MEMBERSHIP]: ['Big', 'Small'] });
+    const [container, ...name] = run.rejectedReport!.split('/');
+    const report = (await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()).toString();
+    expect(report).toMatch(/Small,Small_2\.csv,3,,no usable identifier/);
+  });
+
   it('a profile Braze refuses while reading is rejected with its reason and tried again by the next run', async () => {
     const source = await writeCiExport(services().storage.ciBlobs, [
       { segment: 'Small', partitions: [rows(10)] },

@@ -13,9 +13,42 @@ let buckets: BucketStep | null = null;
 let objectRing: RingWriter | null = null;
 // Messages are handled one at a time, in order: `end` waits for the partition's last rows.
 let queue: Promise<void> = Promise.resolve();
+/** Messages received and not yet handled (idle work goes through the same queue and counts too). */
+let pending = 0;
+let idleWorkScheduled = false;
+let idleWorkFailed = false;
+
+/** Runs `work` in turn after what is queued; once nothing is left, idle work may go on. */
+function enqueue(work: () => Promise<void>): void {
+  pending++;
+  queue = queue.then(work).finally(() => {
+    pending--;
+    scheduleIdleWork();
+  });
+}
+
+/**
+ * Rows of other segments left for later (partition-step.ts) are mapped and spilled a piece at a
+ * time while no message waits, that is while the thread would otherwise wait for Braze.
+ */
+function scheduleIdleWork(): void {
+  if (pending > 0 || idleWorkScheduled || idleWorkFailed || !step?.hasDeferredWork) return;
+  idleWorkScheduled = true;
+  setImmediate(() => {
+    idleWorkScheduled = false;
+    if (pending > 0 || !step?.hasDeferredWork) return; // messages first; this comes back after them
+    const s = step;
+    enqueue(async () => {
+      await s.workDeferred().catch((e: unknown) => {
+        idleWorkFailed = true; // the run stops: the main thread ends it
+        s.fail(e);
+      });
+    });
+  });
+}
 
 port.on('message', (m: ToEngineThread) => {
-  queue = queue.then(async () => {
+  enqueue(async () => {
     try {
       switch (m.t) {
         case 'init':
@@ -32,7 +65,7 @@ port.on('message', (m: ToEngineThread) => {
         case 'stopSending':
           return step!.stopSending();
         case 'finish':
-          return step!.finish();
+          return await step!.finish();
         case 'prepare': {
           const { def, definitionFp, fullSync, tempDir } = init!;
           const earlySegment = init!.early ? def.segments.indexOf(init!.early.segment) : -1;

@@ -2,6 +2,8 @@
 // main thread: CSV text in (chunk by chunk, as downloaded), rows mapped to partial profiles and
 // spilled to temp files by hash bucket of the profile key, or, when sending while reading, handed
 // back to be sent at once (early-send.ts). Memory does not grow with the snapshot.
+import { appendFileSync, closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { TextDecoder } from 'node:util';
 import { readCsv, spanNote } from '../snapshot/csv-rows';
 import type { ExportDefinition } from '../exports/schema';
@@ -121,6 +123,21 @@ export function checkMappedColumns(seen: ColumnsSeen): void {
   }
 }
 
+/** A partition's CSV being read: text goes in piece by piece. */
+interface OpenPartition {
+  feed: CsvFeed;
+  decoder: TextDecoder;
+  reading: Promise<void>;
+}
+
+/** Ends a partition's CSV and waits for its last rows. */
+async function ended(p: OpenPartition): Promise<void> {
+  const rest = p.decoder.decode();
+  if (rest) p.feed.push(rest);
+  p.feed.end();
+  await p.reading;
+}
+
 export const MAX_REPORT_ROWS = 50_000;
 const PROGRESS_EVERY_ROWS = 20_000;
 
@@ -134,8 +151,16 @@ export class PartitionStep {
   private readonly earlySegment: string | null;
   private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [] };
   private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
-  private current: { feed: CsvFeed; decoder: TextDecoder; reading: Promise<void> } | null = null;
+  private current: (OpenPartition & { spec: PartitionSpec; deferTo: string | null }) | null = null;
   private readonly chunkRing: RingReader;
+  private readonly tempDir: string;
+  /** Partitions of other segments whose rows wait (in temp files, in reading order) to be mapped and spilled. */
+  private readonly deferred: { spec: PartitionSpec; file: string }[] = [];
+  private deferredCount = 0;
+  /** The waiting partition being mapped and spilled now. */
+  private resuming: { open: OpenPartition; fd: number; file: string } | null = null;
+  private sendingStarted = false;
+  private readonly piece = Buffer.allocUnsafe(64 * 1024);
 
   constructor(
     init: PartitionInit,
@@ -143,6 +168,7 @@ export class PartitionStep {
     private readonly post: (message: FromEngineThread) => void,
   ) {
     this.chunkRing = rings.chunks;
+    this.tempDir = init.tempDir;
     this.def = init.def;
     this.bucketCount = init.bucketCount;
     this.done = new Set(init.done);
@@ -156,6 +182,18 @@ export class PartitionStep {
   }
 
   startPartition(spec: PartitionSpec): void {
+    const sending = this.early !== null && spec.segment === this.earlySegment;
+    if (sending) this.sendingStarted = true;
+    // Before the largest segment can be sent while reading, only the other segments' profile keys
+    // are needed. Their rows wait in a temp file and are mapped and spilled later, while the engine
+    // thread would otherwise wait for Braze: sending starts sooner.
+    const deferTo = this.early !== null && !sending ? path.join(this.tempDir, `deferred-${this.deferredCount++}.csv`) : null;
+    if (deferTo) writeFileSync(deferTo, '');
+    this.current = { ...this.open(spec, deferTo ? 'keys' : 'rows'), spec, deferTo };
+  }
+
+  /** A partition's CSV reader: each row mapped and spilled (or sent), or only its profile key noted. */
+  private open(spec: PartitionSpec, what: 'rows' | 'keys'): OpenPartition {
     const segIndex = this.def.segments.indexOf(spec.segment);
     const partitionName = spec.blobName.split('/').pop()!;
     const sending = this.early !== null && spec.segment === this.earlySegment;
@@ -170,6 +208,11 @@ export class PartitionStep {
         return;
       }
       if (!mapper) throw new PartitionAborted(`Partition ${spec.blobName} has no header row and there is no model.json to name its columns`);
+      if (what === 'keys') {
+        const key = ev.kind === 'row' ? mapper.keyOf(ev.fields) : null;
+        if (key !== null) this.early!.noteOtherSegment(key);
+        return;
+      }
       const s = this.summary;
       s.rowsRead++;
       s.segmentRows[spec.segment]!++;
@@ -184,23 +227,19 @@ export class PartitionStep {
         }
         return;
       }
-      const key = result.partial.key;
-      const bucket = bucketOf(key, this.bucketCount);
+      const bucket = bucketOf(result.partial.key, this.bucketCount);
       if (this.done.has(bucket)) return;
-      if (this.early) {
-        if (sending) {
-          if (this.early.offer(bucket, result.partial)) return;
-        } else this.early.noteOtherSegment(key);
-      }
+      if (sending && this.early!.offer(bucket, result.partial)) return;
       this.spill.write(bucket, this.codec.encode(result.partial));
     });
-    this.current = { feed, decoder: new TextDecoder('utf-8'), reading };
     reading.catch((e: unknown) => this.fail(e));
+    return { feed, decoder: new TextDecoder('utf-8'), reading };
   }
 
   chunk(handed: Handed): void {
     const c = this.current!;
     const { bytes, release } = takeOver(this.chunkRing, handed);
+    if (c.deferTo) appendFileSync(c.deferTo, bytes);
     const text = c.decoder.decode(bytes, { stream: true });
     release(); // decoded: the main thread may reuse the space
     c.feed.push(text);
@@ -209,19 +248,43 @@ export class PartitionStep {
 
   async endPartition(): Promise<void> {
     const c = this.current!;
-    const rest = c.decoder.decode();
-    if (rest) c.feed.push(rest);
-    c.feed.end();
-    await c.reading;
+    await ended(c);
+    if (c.deferTo) this.deferred.push({ spec: c.spec, file: c.deferTo });
     this.current = null;
     this.post({ t: 'partitionDone' });
+  }
+
+  /** Whether rows wait to be mapped and spilled, and may be now (the largest segment is being read). */
+  get hasDeferredWork(): boolean {
+    return this.sendingStarted && (this.resuming !== null || this.deferred.length > 0);
+  }
+
+  /** Maps and spills the next piece of the rows that waited; false once none are left. */
+  async workDeferred(): Promise<boolean> {
+    if (!this.resuming) {
+      const next = this.deferred.shift();
+      if (!next) return false;
+      this.resuming = { open: this.open(next.spec, 'rows'), fd: openSync(next.file, 'r'), file: next.file };
+    }
+    const r = this.resuming;
+    const n = readSync(r.fd, this.piece, 0, this.piece.length, null);
+    if (n > 0) {
+      r.open.feed.push(r.open.decoder.decode(this.piece.subarray(0, n), { stream: true }));
+      return true;
+    }
+    closeSync(r.fd);
+    rmSync(r.file, { force: true });
+    this.resuming = null;
+    await ended(r.open);
+    return this.deferred.length > 0;
   }
 
   stopSending(): void {
     this.early?.stop();
   }
 
-  finish(): void {
+  async finish(): Promise<void> {
+    while (await this.workDeferred());
     this.spill.close();
     this.early?.finish();
     this.summary.foundFields = [...this.columnsSeen.found];

@@ -78,15 +78,27 @@ export class RowMapper {
     return Object.keys(this.idx);
   }
 
-  map(fields: string[]): RowResult {
-    if (fields.length !== this.columns.length) {
-      return { ok: false, reason: `row has ${fields.length} fields, the table has ${this.columns.length} columns` };
-    }
+  /** The profile key map() gives the row, or null when map() refuses it. */
+  keyOf(fields: string[]): string | null {
+    const ids = this.identifiers(fields);
+    return 'reason' in ids ? null : profileKey(ids.profileId, ids.ext);
+  }
+
+  /** The row's identifiers, or why it has no usable one. */
+  private identifiers(fields: string[]): { profileId: string; ext: string } | { reason: string; profileId?: string } {
+    if (fields.length !== this.columns.length) return { reason: `row has ${fields.length} fields, the table has ${this.columns.length} columns` };
     const profileId = this.profileIdAt < 0 ? '' : fields[this.profileIdAt]!.trim();
     const ext = this.externalIdAt < 0 ? '' : fields[this.externalIdAt]!.trim();
-    if (!profileId && !ext) return { ok: false, reason: 'no usable identifier: both the profile ID and the Braze customer ID are empty' };
-    if (profileId.length > 512 || ext.length > 512) return { ok: false, reason: 'identifier longer than 512 characters', profileId: profileId.slice(0, 64) };
-    const partial: PartialProfile = { key: profileId || `ext:${ext}`, seg: this.segmentIndex, attrs: {} };
+    if (!profileId && !ext) return { reason: 'no usable identifier: both the profile ID and the Braze customer ID are empty' };
+    if (profileId.length > 512 || ext.length > 512) return { reason: 'identifier longer than 512 characters', profileId: profileId.slice(0, 64) };
+    return { profileId, ext };
+  }
+
+  map(fields: string[]): RowResult {
+    const ids = this.identifiers(fields);
+    if ('reason' in ids) return { ok: false, ...ids };
+    const { profileId, ext } = ids;
+    const partial: PartialProfile = { key: profileKey(profileId, ext), seg: this.segmentIndex, attrs: {} };
     if (ext) partial.ext = ext;
     else partial.alias = profileId;
 
@@ -119,6 +131,9 @@ export class RowMapper {
     return { ok: true, partial };
   }
 }
+
+/** A profile is keyed by its CI profile ID, or by its Braze customer ID when it has none. */
+const profileKey = (profileId: string, ext: string) => profileId || `ext:${ext}`;
 
 function omit(partial: PartialProfile, name: string, reason: string): void {
   (partial.omitted ??= {})[name] = reason;
