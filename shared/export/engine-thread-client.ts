@@ -111,7 +111,9 @@ export class EngineThread {
             }
             // Reading pauses while Braze is behind, until it has caught up (not just for one answer:
             // a chunk brings many batches), so what waits to be sent stays bounded.
-            for (let room = run.early!.room(); room; room = run.early!.room()) await room;
+            let room = run.early!.room();
+            if (room) this.post({ t: 'brazeBehind' }); // the thread may catch up on other work meanwhile
+            for (; room; room = run.early!.room()) await room;
           }
           const handed = this.handChunk(chunk as Buffer);
           this.chunksAhead++;

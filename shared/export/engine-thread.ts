@@ -29,7 +29,7 @@ function enqueue(work: () => Promise<void>): void {
 
 /**
  * Rows of other segments left for later (partition-step.ts) are mapped and spilled a piece at a
- * time while no message waits, that is while the thread would otherwise wait for Braze.
+ * time while no message waits and Braze is behind, that is while the thread would otherwise idle.
  */
 function scheduleIdleWork(): void {
   if (pending > 0 || idleWorkScheduled || idleWorkFailed || !step?.hasDeferredWork) return;
@@ -64,6 +64,8 @@ port.on('message', (m: ToEngineThread) => {
           return await step!.endPartition();
         case 'stopSending':
           return step!.stopSending();
+        case 'brazeBehind':
+          return step!.brazeBehind();
         case 'finish':
           return await step!.finish();
         case 'prepare': {

@@ -70,6 +70,7 @@ export type ToEngineThread =
   | ({ t: 'chunk' } & Handed)
   | { t: 'end' }
   | { t: 'stopSending' }
+  | { t: 'brazeBehind' }
   | { t: 'finish' }
   | { t: 'prepare'; bucket: number; stateText: string | null };
 
@@ -159,7 +160,7 @@ export class PartitionStep {
   private deferredCount = 0;
   /** The waiting partition being mapped and spilled now. */
   private resuming: { open: OpenPartition; fd: number; file: string } | null = null;
-  private sendingStarted = false;
+  private waitingForBraze = false;
   private readonly piece = Buffer.allocUnsafe(64 * 1024);
 
   constructor(
@@ -183,7 +184,6 @@ export class PartitionStep {
 
   startPartition(spec: PartitionSpec): void {
     const sending = this.early !== null && spec.segment === this.earlySegment;
-    if (sending) this.sendingStarted = true;
     // Before the largest segment can be sent while reading, only the other segments' profile keys
     // are needed. Their rows wait in a temp file and are mapped and spilled later, while the engine
     // thread would otherwise wait for Braze: sending starts sooner.
@@ -237,6 +237,7 @@ export class PartitionStep {
   }
 
   chunk(handed: Handed): void {
+    this.waitingForBraze = false;
     const c = this.current!;
     const { bytes, release } = takeOver(this.chunkRing, handed);
     if (c.deferTo) appendFileSync(c.deferTo, bytes);
@@ -254,9 +255,17 @@ export class PartitionStep {
     this.post({ t: 'partitionDone' });
   }
 
-  /** Whether rows wait to be mapped and spilled, and may be now (the largest segment is being read). */
+  /** The main thread holds the next chunks back until Braze catches up: time for rows that wait. */
+  brazeBehind(): void {
+    this.waitingForBraze = true;
+  }
+
+  /**
+   * Whether rows wait to be mapped and spilled, and this is a good time: while Braze is behind.
+   * Otherwise the thread would only delay the next chunk, and with it the requests.
+   */
   get hasDeferredWork(): boolean {
-    return this.sendingStarted && (this.resuming !== null || this.deferred.length > 0);
+    return this.waitingForBraze && (this.resuming !== null || this.deferred.length > 0);
   }
 
   /** Maps and spills the next piece of the rows that waited; false once none are left. */
