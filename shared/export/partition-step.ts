@@ -1,7 +1,9 @@
 // The engine's partition step, run on a worker thread so it does not compete with sending for the
 // main thread: CSV text in (chunk by chunk, as downloaded), rows mapped to partial profiles and
 // spilled to temp files by hash bucket of the profile key, or, when sending while reading, handed
-// back to be sent at once (early-send.ts). Memory does not grow with the snapshot.
+// back to be sent at once (early-send.ts). Memory does not grow with the snapshot. When sending
+// while reading, the other segments are first read for their profile keys only, and their rows
+// taken in later (see startPartition).
 import { appendFileSync, closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TextDecoder } from 'node:util';
@@ -159,8 +161,9 @@ export class PartitionStep {
   private readonly deferred: { spec: PartitionSpec; file: string }[] = [];
   private deferredCount = 0;
   /** The waiting partition being mapped and spilled now. */
-  private resuming: { open: OpenPartition; fd: number; file: string } | null = null;
+  private takingIn: { open: OpenPartition; fd: number; file: string } | null = null;
   private waitingForBraze = false;
+  /** What a waiting partition is read in: one piece per turn, so messages never wait long. */
   private readonly piece = Buffer.allocUnsafe(64 * 1024);
 
   constructor(
@@ -265,17 +268,17 @@ export class PartitionStep {
    * Otherwise the thread would only delay the next chunk, and with it the requests.
    */
   get hasDeferredWork(): boolean {
-    return this.waitingForBraze && (this.resuming !== null || this.deferred.length > 0);
+    return this.waitingForBraze && (this.takingIn !== null || this.deferred.length > 0);
   }
 
   /** Maps and spills the next piece of the rows that waited; false once none are left. */
   async workDeferred(): Promise<boolean> {
-    if (!this.resuming) {
+    if (!this.takingIn) {
       const next = this.deferred.shift();
       if (!next) return false;
-      this.resuming = { open: this.open(next.spec, 'rows'), fd: openSync(next.file, 'r'), file: next.file };
+      this.takingIn = { open: this.open(next.spec, 'rows'), fd: openSync(next.file, 'r'), file: next.file };
     }
-    const r = this.resuming;
+    const r = this.takingIn;
     const n = readSync(r.fd, this.piece, 0, this.piece.length, null);
     if (n > 0) {
       r.open.feed.push(r.open.decoder.decode(this.piece.subarray(0, n), { stream: true }));
@@ -283,7 +286,7 @@ export class PartitionStep {
     }
     closeSync(r.fd);
     rmSync(r.file, { force: true });
-    this.resuming = null;
+    this.takingIn = null;
     await ended(r.open);
     return this.deferred.length > 0;
   }
