@@ -1,5 +1,8 @@
 // A worker process killed mid-run (SIGKILL, not a thrown exception): the next worker resumes from
 // the checkpoint, Braze ends equal to the snapshot, and the counts still add up.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../scripts/azurite';
@@ -14,8 +17,13 @@ const sandbox = new BrazeSandbox();
 const hosts: HostProcess[] = [];
 const PROFILES = 3000;
 
+/** The hosts' temp folder: what the killed worker left there must be gone once the run is resumed. */
+const hostTemp = mkdtempSync(join(os.tmpdir(), 'resume-test-'));
+const runFolders = () => readdirSync(hostTemp).filter((name) => name.startsWith('ci-braze-run-'));
+
 const hostEnv = () => ({
   ...testEnv(azurite.connectionString),
+  TMPDIR: hostTemp,
   SCHEDULED_REFRESH_SCHEDULE: '0 0 0 1 1 *',
   SYNC_BUCKET_TARGET_BYTES: '8192', // many small buckets, so there is a checkpoint to resume from
   LOCAL_QUEUE_VISIBILITY_SECONDS: '3', // a dead worker's message comes back quickly
@@ -29,6 +37,7 @@ afterAll(async () => {
   for (const h of hosts) await h.stop();
   await sandbox.stop();
   await azurite?.stop();
+  rmSync(hostTemp, { recursive: true, force: true });
 });
 
 async function api(host: HostProcess, method: string, path: string, body?: unknown) {
@@ -70,6 +79,7 @@ describe('resumable runs', () => {
     expect(progress.progress.bucketsDone).toBeLessThan(progress.progress.bucketsTotal);
     first.child.kill('SIGKILL');
     await new Promise((r) => first.child.once('exit', r));
+    expect(runFolders()).toHaveLength(1); // the killed worker could not remove its spill
     const deliveredBeforeKill = sandbox.profiles.size;
     expect(deliveredBeforeKill).toBeGreaterThan(0);
     expect(deliveredBeforeKill).toBeLessThan(PROFILES);
@@ -85,6 +95,7 @@ describe('resumable runs', () => {
     }
     expect(run.status).toBe('succeeded');
     expect(run.attempts).toBeGreaterThanOrEqual(2);
+    expect(runFolders()).toEqual([]); // the resumed attempt removed it
     const c = run.counts;
     expect(c.profiles).toBe(PROFILES);
     expect(c.profiles).toBe(c.sent + c.unchanged + c.rejected + c.failed);

@@ -8,9 +8,8 @@
 //      state; here: send only what changed (plus `null` membership for profiles that left), then
 //      record what Braze accepted.
 // Counts hold `profiles = sent + unchanged + rejected + failed` at every checkpoint.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeFatalError, type BrazeClient } from '../braze/client';
 import type { ExportDefinition } from '../exports/schema';
@@ -22,6 +21,7 @@ import { EarlySender } from './early-send';
 import { EngineThread, type ReceivedBucket } from './engine-thread-client';
 import { objectAt } from './object-bytes';
 import { checkedMapper, checkMappedColumns, MAX_REPORT_ROWS, PartitionAborted, type ColumnsSeen, type RejectedRow } from './partition-step';
+import { createRunTempDir } from './run-temp-dir';
 import { chooseBucketCount, fingerprint, type SyncStateStore } from './sync-state';
 
 export type { BucketCounts } from './bucket-step';
@@ -151,7 +151,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     await write;
   };
 
-  const tempDir = mkdtempSync(path.join(input.tempRoot ?? os.tmpdir(), 'ci-braze-run-'));
+  const tempDir = createRunTempDir(input.tempRoot ?? os.tmpdir());
   const started = Date.now();
   const seconds = (from: number) => Math.round((Date.now() - from) / 100) / 10;
   const concurrency = input.concurrency ?? 48;

@@ -1,0 +1,51 @@
+// The engine's temp folder for one attempt of a run (spilled rows, records of what was sent while
+// reading), removed when the attempt ends. A process killed mid-run cannot remove its own, and at
+// 10 M profiles one holds about 2 GB: so each attempt first removes the folders whose process is
+// gone, on the same machine, before making its own.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+const PREFIX = 'ci-braze-run-';
+const OWNER_FILE = 'owner.json';
+/** Older than any attempt can be (the worker's time budget is at most a day): abandoned whoever made it. */
+const MAX_AGE_MS = 25 * 60 * 60 * 1000;
+
+export function createRunTempDir(root: string): string {
+  removeAbandoned(root);
+  const dir = mkdtempSync(path.join(root, PREFIX));
+  writeFileSync(path.join(dir, OWNER_FILE), JSON.stringify({ pid: process.pid, started: Date.now() }));
+  return dir;
+}
+
+function removeAbandoned(root: string): void {
+  for (const name of readdirSync(root)) {
+    if (!name.startsWith(PREFIX)) continue;
+    const dir = path.join(root, name);
+    try {
+      if (!abandoned(dir)) continue;
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Gone meanwhile, or not ours to remove: not this attempt's business.
+    }
+  }
+}
+
+function abandoned(dir: string): boolean {
+  let owner: { pid: number; started: number };
+  try {
+    owner = JSON.parse(readFileSync(path.join(dir, OWNER_FILE), 'utf8')) as { pid: number; started: number };
+  } catch {
+    // No owner yet (being made right now) or unreadable: only age can tell.
+    return Date.now() - statSync(dir).mtimeMs > MAX_AGE_MS;
+  }
+  return !processAlive(owner.pid) || Date.now() - owner.started > MAX_AGE_MS;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, but is someone else's
+  }
+}
