@@ -7,10 +7,9 @@ import { Transport, type TransportResponse } from './transport';
 
 export const MAX_OBJECTS_PER_REQUEST = 75;
 
-/** One attributes object, already serialized (as text or UTF-8 bytes): the engine builds each
- * profile's JSON once and fingerprints those same bytes, so the object is never built or
- * serialized twice. */
-export type BrazeObjectJson = string | Uint8Array;
+/** One attributes object, already serialized as UTF-8 bytes: the engine builds each profile's
+ * JSON once and fingerprints those same bytes, so the object is never built or serialized twice. */
+export type BrazeObjectJson = Uint8Array;
 
 export type Outcome = { status: 'sent' } | { status: 'rejected' | 'failed'; reason: string };
 
@@ -35,13 +34,12 @@ class BodyBuffers {
 
   /** The body for a batch of objects, and the function to call once it will not be sent again. */
   build(objects: BrazeObjectJson[]): { body: Buffer; done: () => void } {
-    const encoded = objects.map((o) => (typeof o === 'string' ? Buffer.from(o) : o));
-    const size = BODY_OPEN.length + BODY_CLOSE.length + encoded.reduce((n, o) => n + o.length + 1, -1);
+    const size = BODY_OPEN.length + BODY_CLOSE.length + objects.reduce((n, o) => n + o.length + 1, -1);
     const pooled = size <= BodyBuffers.SIZE;
     const buffer = pooled ? (this.free.pop() ?? Buffer.allocUnsafeSlow(BodyBuffers.SIZE)) : Buffer.allocUnsafe(size);
     buffer.set(BODY_OPEN);
     let at = BODY_OPEN.length;
-    encoded.forEach((o, i) => {
+    objects.forEach((o, i) => {
       if (i > 0) buffer[at++] = COMMA;
       buffer.set(o, at);
       at += o.length;

@@ -38,11 +38,6 @@ export class SpillCodec {
     return `${line}${SEP}${p.omitted ? `j${JSON.stringify(p.omitted)}` : ''}`;
   }
 
-  /** The profile key of an encoded line, without decoding the rest. */
-  keyOf(line: string): string {
-    return this.keyAt(line, 0);
-  }
-
   /** The profile key of the line that starts at `start` in `text`, read in place. */
   keyAt(text: string, start: number): string {
     const from = text.indexOf(SEP, start) + 1;
