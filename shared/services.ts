@@ -11,7 +11,7 @@ import { RunsRepo } from './store/runs';
 import { RunsService } from './runs/service';
 import { RunWorker } from './runs/worker';
 import { ScheduledRefresh } from './runs/scheduler';
-import { SyncStateStore } from './export/sync-state';
+import { SyncStateStore } from './engine/diff/sync-state';
 import { CONTAINERS } from './store/clients';
 
 export interface Services {

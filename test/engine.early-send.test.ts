@@ -2,7 +2,7 @@
 // segment holds go to Braze before the snapshot is fully read. The outcome must be the one the
 // bucket-by-bucket path gives: one object per profile, first value wins, counts add up.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { KeyFilter, keyHash } from '../shared/export/key-filter';
+import { KeyFilter, keyHash } from '../shared/engine/early-send/key-filter';
 import { services } from '../shared/services';
 import { useAzurite } from './helpers/app';
 import { MATCHING, rows, writeCiExport } from './helpers/ci-export';

@@ -1,11 +1,11 @@
 // Row → profile mapping rules (DESIGN.md §5) that the engine tests do not pin down one by one.
 import { describe, expect, it } from 'vitest';
 import { ExportDefinitionSchema } from '../shared/exports/schema';
-import { ObjectBytes, objectAt } from '../shared/export/object-bytes';
-import { fingerprintBytes } from '../shared/export/object-fingerprint';
-import { BrazeObjectWriter, mergePartials, RowMapper } from '../shared/export/profile';
+import { ObjectBytes, objectAt } from '../shared/engine/send/object-bytes';
+import { fingerprintBytes } from '../shared/engine/diff/object-fingerprint';
+import { BrazeObjectWriter, mergePartials, RowMapper } from '../shared/engine/read/row-mapper';
 import { coerce } from '../shared/snapshot/cdm-types';
-import { normalizeEmail, normalizePhone } from '../shared/export/values';
+import { normalizeEmail, normalizePhone } from '../shared/engine/read/values';
 
 describe('CDM types → JSON values', () => {
   it.each([

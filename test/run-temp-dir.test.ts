@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createRunTempDir } from '../shared/export/run-temp-dir';
+import { createRunTempDir } from '../shared/engine/spill/run-temp-dir';
 
 /** A folder as an earlier attempt would have left it. */
 function leftBehind(root: string, name: string, owner?: { pid: number; started: number }): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRing, RingReader, RingWriter, takeOver, transferredWith } from '../shared/export/shared-ring';
+import { createRing, RingReader, RingWriter, takeOver, transferredWith } from '../shared/engine/thread/shared-ring';
 
 const bytesOf = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 

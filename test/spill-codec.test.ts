@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { PartialProfile } from '../shared/export/profile';
-import { SpillCodec } from '../shared/export/spill-codec';
+import type { PartialProfile } from '../shared/engine/read/row-mapper';
+import { SpillCodec } from '../shared/engine/spill/spill-codec';
 
 describe('spill codec', () => {
   const codec = new SpillCodec(['a_num', 'b_bool', 'c_text', 'd_missing']);

@@ -4,8 +4,8 @@
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
-import { definitionFingerprint, RunAborted, runExport, type EngineResult, type RejectedRow } from '../export/engine';
-import { SyncStateStore } from '../export/sync-state';
+import { definitionFingerprint, RunAborted, runExport, type EngineResult, type RejectedRow } from '../engine/run-export';
+import { SyncStateStore } from '../engine/diff/sync-state';
 import { AppError } from '../errors';
 import type { SecretStore } from '../secrets';
 import { locateSnapshot, SnapshotUnavailable, type Snapshot } from '../snapshot/locate';

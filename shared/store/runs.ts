@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { odata, type TableClient } from '@azure/data-tables';
 import { notFound } from '../errors';
-import type { RunProgress } from '../export/engine';
+import type { RunProgress } from '../engine/run-export';
 import type { Stored } from './connections';
 import { tableCall } from './table-errors';
 

@@ -3,13 +3,13 @@
 // last sent, and says what to send (plus `null` membership for profiles that left). A profile's
 // fingerprint is taken over the very JSON that would be sent, so "changed" means "Braze would get
 // something else".
-import type { ExportDefinition } from '../exports/schema';
-import { BucketFiles } from './bucket-files';
-import { readEarlyRecords, readEarlyRows, type EarlyRecords } from './early-send';
-import { BrazeObjectWriter, identityOf, mergePartials } from './profile';
-import { SpillCodec } from './spill-codec';
-import { ObjectBytes, type HandedObjects } from './object-bytes';
-import type { RingWriter } from './shared-ring';
+import type { ExportDefinition } from '../../exports/schema';
+import { BucketFiles } from '../spill/bucket-files';
+import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/offers';
+import { BrazeObjectWriter, identityOf, mergePartials } from '../read/row-mapper';
+import { SpillCodec } from '../spill/spill-codec';
+import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
+import type { RingWriter } from '../thread/shared-ring';
 import { fingerprintBytes } from './object-fingerprint';
 import { parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketState, type StateEntry } from './sync-state';
 

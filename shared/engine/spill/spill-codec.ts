@@ -2,7 +2,7 @@
 // because encoding and decoding every row of the snapshot is the engine's hottest path.
 //   seg ␟ key ␟ ext ␟ alias ␟ email ␟ phone ␟ <one token per mapped attribute> ␟ omitted
 // Text holding a newline or separator is written as `j` + JSON; attribute tokens carry their type.
-import type { PartialProfile } from './profile';
+import type { PartialProfile } from '../read/row-mapper';
 
 export const SEP = '\x1f';
 

@@ -1,8 +1,8 @@
 // From CSV rows to Braze attributes objects (DESIGN.md §5): rows become partial profiles keyed by
 // the CI profile ID, partials of one profile merge across segments, and a merged profile becomes
 // exactly one attributes object with its identifier, mapped attributes and segment membership.
-import { coercerFor, isTextType, type Coerced } from '../snapshot/cdm-types';
-import { membershipAttribute, type ExportDefinition } from '../exports/schema';
+import { coercerFor, isTextType, type Coerced } from '../../snapshot/cdm-types';
+import { membershipAttribute, type ExportDefinition } from '../../exports/schema';
 import { normalizeEmail, normalizePhone } from './values';
 
 /** What one CSV row says about one profile, in the order segments are listed on the export. */

@@ -1,8 +1,8 @@
 // Entry point of the engine's worker thread: the partition step (partition-step.ts), then the
 // bucket step (bucket-step.ts) bucket by bucket. Messages in, messages out.
 import { parentPort } from 'node:worker_threads';
-import { BucketStep } from './bucket-step';
-import { PartitionStep, transferredBy, type FromEngineThread, type PartitionInit, type ToEngineThread } from './partition-step';
+import { BucketStep } from '../diff/bucket-step';
+import { PartitionStep, transferredBy, type FromEngineThread, type PartitionInit, type ToEngineThread } from '../read/partition-step';
 import { RingReader, RingWriter } from './shared-ring';
 
 const port = parentPort!;

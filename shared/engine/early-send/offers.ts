@@ -10,18 +10,18 @@
 //   readEarlyRecords, readEarlyRows (engine thread, per bucket): what was sent and what Braze
 //   said; the objects of the few profiles that turn out to have later rows, to merge them.
 // Key filters only say "surely not" or "maybe": a "maybe" takes the ordinary spill-and-merge path.
-import type { BrazeClient, Outcome } from '../braze/client';
-import { MAX_OBJECTS_PER_REQUEST } from '../braze/client';
-import type { ExportDefinition } from '../exports/schema';
-import { BatchSender } from './batch-sender';
-import { BucketFiles } from './bucket-files';
+import type { BrazeClient, Outcome } from '../../braze/client';
+import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
+import type { ExportDefinition } from '../../exports/schema';
+import { BatchSender } from '../send/batch-sender';
+import { BucketFiles } from '../spill/bucket-files';
 import { KeyFilter, keyHash } from './key-filter';
-import { ObjectBytes, objectAt, type HandedObjects, type ObjectList } from './object-bytes';
-import { fingerprintBytes } from './object-fingerprint';
-import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from './profile';
-import type { RingWriter } from './shared-ring';
-import { SEP, textToken, tokenText } from './spill-codec';
-import { stateLine } from './sync-state';
+import { ObjectBytes, objectAt, type HandedObjects, type ObjectList } from '../send/object-bytes';
+import { fingerprintBytes } from '../diff/object-fingerprint';
+import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from '../read/row-mapper';
+import type { RingWriter } from '../thread/shared-ring';
+import { SEP, textToken, tokenText } from '../spill/spill-codec';
+import { stateLine } from '../diff/sync-state';
 
 /** Objects ready to send, with the bucket and key of each. */
 export interface EarlyBatch<Objects = ObjectList> {

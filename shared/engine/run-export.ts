@@ -14,23 +14,23 @@ import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeFatalError, type BrazeClient } from '../braze/client';
 import type { ExportDefinition } from '../exports/schema';
 import type { SegmentTable, Snapshot } from '../snapshot/locate';
-import { BatchSender } from './batch-sender';
-import { BucketOutcomes, recordOutcomes } from './bucket-outcomes';
-import { emptyBucketCounts, type BucketCounts } from './bucket-step';
-import { EarlySender } from './early-send';
-import { EngineThread, type ReceivedBucket } from './engine-thread-client';
-import { objectAt } from './object-bytes';
-import { checkedMapper, checkMappedColumns, MAX_REPORT_ROWS, PartitionAborted, type ColumnsSeen, type RejectedRow } from './partition-step';
-import { createRunTempDir } from './run-temp-dir';
-import { chooseBucketCount, fingerprint, type SyncStateStore } from './sync-state';
+import { BatchSender } from './send/batch-sender';
+import { BucketOutcomes, recordOutcomes } from './send/bucket-outcomes';
+import { emptyBucketCounts, type BucketCounts } from './diff/bucket-step';
+import { EarlySender } from './early-send/offers';
+import { EngineThread, type ReceivedBucket } from './thread/engine-thread-client';
+import { objectAt } from './send/object-bytes';
+import { checkedMapper, checkMappedColumns, MAX_REPORT_ROWS, PartitionAborted, type ColumnsSeen, type RejectedRow } from './read/partition-step';
+import { createRunTempDir } from './spill/run-temp-dir';
+import { chooseBucketCount, fingerprint, type SyncStateStore } from './diff/sync-state';
 
-export type { BucketCounts } from './bucket-step';
+export type { BucketCounts } from './diff/bucket-step';
 
 export interface RunCounts extends BucketCounts {
   rowsRead: number;
 }
 
-export type { RejectedRow } from './partition-step';
+export type { RejectedRow } from './read/partition-step';
 
 /** What a run has done so far; persisted at each checkpoint and shown by GET /api/runs/{id}. */
 export interface RunProgress {

@@ -3,7 +3,7 @@
 // is rewritten only after its sends finish, so it always describes what Braze really has.
 import crypto from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
-import { statusOf } from '../store/table-errors';
+import { statusOf } from '../../store/table-errors';
 
 export interface StateEntry {
   /** How Braze knows the profile (`e:<external_id>` / `a:<alias_name>`), to address it when it leaves. */

@@ -1,8 +1,8 @@
 // What Braze answered for one bucket's objects: collected as batches come back (in any order),
 // then counted into the bucket's counts and turned into the state lines of the profiles it sent.
-import type { Outcome } from '../braze/client';
-import type { PreparedBucket } from './bucket-step';
-import type { RejectedRow } from './partition-step';
+import type { Outcome } from '../../braze/client';
+import type { PreparedBucket } from '../diff/bucket-step';
+import type { RejectedRow } from '../read/partition-step';
 
 /** Braze's answers for one bucket's objects, as they come in batch by batch. */
 export class BucketOutcomes {

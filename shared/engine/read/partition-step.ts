@@ -7,16 +7,16 @@
 import { appendFileSync, closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TextDecoder } from 'node:util';
-import { readCsv, spanNote } from '../snapshot/csv-rows';
-import type { ExportDefinition } from '../exports/schema';
-import { BucketFiles } from './bucket-files';
-import type { PreparedBucket } from './bucket-step';
-import { EarlyOffers, type EarlyBatch } from './early-send';
-import type { HandedObjects } from './object-bytes';
-import { RowMapper } from './profile';
-import { takeOver, transferredWith, type Handed, type RingReader, type RingShare, type RingWriter } from './shared-ring';
-import { SpillCodec } from './spill-codec';
-import { bucketOf } from './sync-state';
+import { readCsv, spanNote } from '../../snapshot/csv-rows';
+import type { ExportDefinition } from '../../exports/schema';
+import { BucketFiles } from '../spill/bucket-files';
+import type { PreparedBucket } from '../diff/bucket-step';
+import { EarlyOffers, type EarlyBatch } from '../early-send/offers';
+import type { HandedObjects } from '../send/object-bytes';
+import { RowMapper } from './row-mapper';
+import { takeOver, transferredWith, type Handed, type RingReader, type RingShare, type RingWriter } from '../thread/shared-ring';
+import { SpillCodec } from '../spill/spill-codec';
+import { bucketOf } from '../diff/sync-state';
 import { CsvFeed } from './csv-feed';
 
 export interface PartitionInit {

@@ -6,12 +6,12 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { ContainerClient } from '@azure/storage-blob';
-import { appRoot } from '../app-root';
-import type { SegmentTable } from '../snapshot/locate';
-import type { PreparedBucket } from './bucket-step';
-import type { EarlySender } from './early-send';
-import { receiveObjects, type ObjectList } from './object-bytes';
-import { PartitionAborted, type FromEngineThread, type PartitionInit, type PartitionSummary, type ToEngineThread } from './partition-step';
+import { appRoot } from '../../app-root';
+import type { SegmentTable } from '../../snapshot/locate';
+import type { PreparedBucket } from '../diff/bucket-step';
+import type { EarlySender } from '../early-send/offers';
+import { receiveObjects, type ObjectList } from '../send/object-bytes';
+import { PartitionAborted, type FromEngineThread, type PartitionInit, type PartitionSummary, type ToEngineThread } from '../read/partition-step';
 import { createRing, RingReader, RingWriter, transferredWith, type Handed } from './shared-ring';
 
 /** Chunks handed to the thread and not yet parsed. */
@@ -41,7 +41,7 @@ export interface PartitionRun {
 }
 
 /** Tests run the TypeScript sources; the thread then runs the build (`npm test` builds first). */
-const threadFile = () => (__filename.endsWith('.ts') ? path.join(appRoot, 'dist', 'shared', 'export', 'engine-thread.js') : path.join(__dirname, 'engine-thread.js'));
+const threadFile = () => (__filename.endsWith('.ts') ? path.join(appRoot, 'dist', 'shared', 'engine', 'thread', 'engine-thread.js') : path.join(__dirname, 'engine-thread.js'));
 
 /**
  * The thread's old-generation heap, bounded so the engine's memory stays predictable whatever the
