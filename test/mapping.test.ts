@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { ExportDefinitionSchema } from '../shared/exports/schema';
 import { ObjectBytes, objectAt } from '../shared/engine/send/object-bytes';
 import { fingerprintBytes } from '../shared/engine/diff/object-fingerprint';
-import { BrazeObjectWriter, mergePartials, RowMapper } from '../shared/engine/read/row-mapper';
+import { mergePartials } from '../shared/engine/diff/merge';
+import { BrazeObjectWriter } from '../shared/engine/diff/object-writer';
+import { RowMapper } from '../shared/engine/read/row-mapper';
 import { coerce } from '../shared/snapshot/cdm-types';
 import { normalizeEmail, normalizePhone } from '../shared/engine/read/values';
 

@@ -5,8 +5,9 @@
 // something else".
 import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
-import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/offers';
-import { BrazeObjectWriter, identityOf, mergePartials } from '../read/row-mapper';
+import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
+import { identityOf, mergePartials } from './merge';
+import { BrazeObjectWriter } from './object-writer';
 import { SpillCodec } from '../spill/spill-codec';
 import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
 import type { RingWriter } from '../thread/shared-ring';

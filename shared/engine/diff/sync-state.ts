@@ -30,16 +30,6 @@ export function fingerprint(value: unknown): string {
   return crypto.createHash('sha1').update(JSON.stringify(value)).digest('base64url').slice(0, 16);
 }
 
-/** FNV-1a: a fast, stable hash to spread profile keys over buckets. */
-export function bucketOf(key: string, bucketCount: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % bucketCount;
-}
-
 /** A bucket per ~4 MB of CSV keeps each bucket's merge small, whatever the snapshot's size. */
 export function chooseBucketCount(snapshotBytes: number, targetBytes = 4 * 1024 * 1024): number {
   let n = 1;

@@ -1,6 +1,7 @@
 // A Bloom filter of profile keys: "surely not seen" or "maybe seen", in a fixed, small amount of
 // memory whatever the snapshot's size. The engine only needs the first answer to be certain: a
 // profile it is not sure about takes the slower, always-correct path.
+import { fnv1a32 } from '../spill/key-hash';
 
 const HASHES = 5;
 
@@ -36,14 +37,12 @@ export class KeyFilter {
   }
 }
 
-/** Two independent 32-bit hashes (FNV-1a and a murmur-style mix) for double hashing. */
+/** Two independent 32-bit hashes for double hashing: FNV-1a (as for buckets, mixed) and a murmur-style one. */
 export function keyHash(key: string): KeyHash {
-  let h1 = 0x811c9dc5;
+  let h1 = fnv1a32(key);
   let h2 = 0x9747b28c;
   for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    h2 = Math.imul(h2 ^ key.charCodeAt(i), 0x5bd1e995);
     h2 ^= h2 >>> 13;
   }
   h1 = (h1 ^ (h1 >>> 16)) >>> 0;

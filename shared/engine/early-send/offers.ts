@@ -5,23 +5,24 @@
 // as it stands: it is sent at once instead of being spilled. Its bucket gets the profile's sync
 // state line at once (kept as written unless Braze did not take the profile), so the bucket step
 // does no work per profile for most of them.
-//   EarlyOffers (engine thread, while reading): decides, writes the object and its state line.
-//   EarlySender (main thread): sends, and notes what Braze did not take.
-//   readEarlyRecords, readEarlyRows (engine thread, per bucket): what was sent and what Braze
-//   said; the objects of the few profiles that turn out to have later rows, to merge them.
+//   offers.ts — EarlyOffers (engine thread, while reading): decides, writes the object and its state line.
+//   sender.ts — EarlySender (main thread): sends, and notes what Braze did not take.
+//   records.ts — readEarlyRecords, readEarlyRows (engine thread, per bucket): what was sent and what
+//   Braze said; the objects of the few profiles that turn out to have later rows, to merge them.
 // Key filters only say "surely not" or "maybe": a "maybe" takes the ordinary spill-and-merge path.
-import type { BrazeClient, Outcome } from '../../braze/client';
 import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
-import { BatchSender } from '../send/batch-sender';
-import { BucketFiles } from '../spill/bucket-files';
-import { KeyFilter, keyHash } from './key-filter';
-import { ObjectBytes, objectAt, type HandedObjects, type ObjectList } from '../send/object-bytes';
+import { identityOf, mergePartials } from '../diff/merge';
+import { BrazeObjectWriter } from '../diff/object-writer';
 import { fingerprintBytes } from '../diff/object-fingerprint';
-import { BrazeObjectWriter, identityOf, mergePartials, type PartialProfile } from '../read/row-mapper';
-import type { RingWriter } from '../thread/shared-ring';
-import { SEP, textToken, tokenText } from '../spill/spill-codec';
 import { stateLine } from '../diff/sync-state';
+import type { PartialProfile } from '../read/row-mapper';
+import { ObjectBytes, type HandedObjects, type ObjectList } from '../send/object-bytes';
+import { BucketFiles } from '../spill/bucket-files';
+import { textToken } from '../spill/spill-codec';
+import type { RingWriter } from '../thread/shared-ring';
+import { KeyFilter, keyHash } from './key-filter';
+import { RECHECK, SENT_OBJECTS, STATE_LINES } from './records';
 
 /** Objects ready to send, with the bucket and key of each. */
 export interface EarlyBatch<Objects = ObjectList> {
@@ -29,14 +30,6 @@ export interface EarlyBatch<Objects = ObjectList> {
   buckets: number[];
   keys: string[];
 }
-
-/** Per bucket: the state line of each profile sent while reading, and the object sent (same order). */
-const STATE_LINES = 'sent';
-const SENT_OBJECTS = 'sentobj';
-/** Keys of later rows whose profile may have been sent already: the bucket step merges them. */
-const RECHECK = 'recheck';
-/** Profiles Braze did not take: status, reason, key. */
-const UNDELIVERED = 'unsent';
 
 export class EarlyOffers {
   private readonly elsewhere: KeyFilter;
@@ -123,95 +116,4 @@ export class EarlyOffers {
     this.onBatch({ objects: this.batchObjects.handOver(this.ring), ...this.batch });
     this.batch = { buckets: [], keys: [] };
   }
-}
-
-/** What a batch keeps of each profile until Braze answers: little, so it dies young. */
-interface InFlight {
-  bucket: number;
-  key: string;
-  /** The batch it came in, to release its bytes once Braze has answered for all of them. */
-  batch: { left: number; release: () => void };
-}
-
-export class EarlySender {
-  private readonly undelivered: BucketFiles;
-  private readonly sender: BatchSender<InFlight>;
-  private undeliveredCount = 0;
-
-  constructor(tempDir: string, braze: BrazeClient, maxBatchesUnderWay: number) {
-    this.undelivered = new BucketFiles(tempDir, UNDELIVERED);
-    this.sender = new BatchSender(braze, maxBatchesUnderWay, (items, outcomes) => this.recordUndelivered(items, outcomes));
-  }
-
-  /** Sends a batch's objects; `release` is called once Braze has answered for all of them. */
-  send(batch: EarlyBatch, release: () => void): void {
-    const count = batch.buckets.length;
-    const answered = { left: count, release };
-    for (let i = 0; i < count; i++) this.sender.add(objectAt(batch.objects, i), { bucket: batch.buckets[i]!, key: batch.keys[i]!, batch: answered });
-  }
-
-  /** Backpressure for the reader: null, or a promise to wait for (and ask again) before reading on. */
-  room(): Promise<void> | null {
-    return this.sender.room();
-  }
-
-  /** Whether Braze took every object sent so far. */
-  get allDelivered(): boolean {
-    return this.undeliveredCount === 0;
-  }
-
-  /** Waits for every batch; throws the first sending failure. */
-  async finish(): Promise<void> {
-    await this.sender.finish();
-    this.undelivered.close();
-  }
-
-  /** Waits for batches still under way, ignoring failures (the run is stopping anyway). */
-  async settle(): Promise<void> {
-    await this.sender.finish().catch(() => undefined);
-  }
-
-  private recordUndelivered(items: InFlight[], outcomes: Outcome[]): void {
-    for (let i = 0; i < items.length; i++) {
-      const { batch } = items[i]!;
-      if (--batch.left === 0) batch.release();
-      const outcome = outcomes[i]!;
-      if (outcome.status === 'sent') continue;
-      this.undeliveredCount++;
-      this.undelivered.write(items[i]!.bucket, `${outcome.status}${SEP}${textToken(outcome.reason)}${SEP}${textToken(items[i]!.key)}`);
-    }
-  }
-}
-
-/** A bucket's profiles sent while reading. */
-export interface EarlyRecords {
-  /** Their state lines, each ending in a newline ('' = none). */
-  stateText: string;
-  /** Keys of rows spilled because their profile may have been sent while reading already. */
-  recheck: Set<string>;
-  /** The ones Braze did not take, by key. */
-  undelivered: Map<string, { status: Exclude<Outcome['status'], 'sent'>; reason: string }>;
-}
-
-export async function readEarlyRecords(tempDir: string, bucket: number): Promise<EarlyRecords> {
-  const recheck = new Set<string>();
-  await new BucketFiles(tempDir, RECHECK).read(bucket, (line) => recheck.add(tokenText(line)!));
-  const undelivered: EarlyRecords['undelivered'] = new Map();
-  await new BucketFiles(tempDir, UNDELIVERED).read(bucket, (line) => {
-    const a = line.indexOf(SEP);
-    const b = line.indexOf(SEP, a + 1);
-    undelivered.set(tokenText(line.slice(b + 1))!, { status: line.slice(0, a) as 'failed' | 'rejected', reason: tokenText(line.slice(a + 1, b)) ?? '' });
-  });
-  return { stateText: await new BucketFiles(tempDir, STATE_LINES).readText(bucket), recheck, undelivered };
-}
-
-/** The objects sent while reading at the given lines of the bucket's state lines, as rows of the segment read last. */
-export async function readEarlyRows(tempDir: string, writer: BrazeObjectWriter, segment: number, bucket: number, keysByLine: ReadonlyMap<number, string>): Promise<Map<string, PartialProfile>> {
-  const rows = new Map<string, PartialProfile>();
-  let line = 0;
-  await new BucketFiles(tempDir, SENT_OBJECTS).read(bucket, (json) => {
-    const key = keysByLine.get(line++);
-    if (key !== undefined) rows.set(key, writer.rowOf(json, key, segment));
-  });
-  return rows;
 }

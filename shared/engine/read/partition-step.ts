@@ -10,121 +10,14 @@ import { TextDecoder } from 'node:util';
 import { readCsv, spanNote } from '../../snapshot/csv-rows';
 import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
-import type { PreparedBucket } from '../diff/bucket-step';
-import { EarlyOffers, type EarlyBatch } from '../early-send/offers';
-import type { HandedObjects } from '../send/object-bytes';
-import { RowMapper } from './row-mapper';
-import { takeOver, transferredWith, type Handed, type RingReader, type RingShare, type RingWriter } from '../thread/shared-ring';
+import { EarlyOffers } from '../early-send/offers';
+import type { FromEngineThread, PartitionInit, PartitionSpec, PartitionSummary } from '../thread/protocol';
+import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
+import { checkedMapper, PartitionAborted, type ColumnsSeen } from './column-check';
+import type { RowMapper } from './row-mapper';
 import { SpillCodec } from '../spill/spill-codec';
-import { bucketOf } from '../diff/sync-state';
+import { bucketOf } from '../spill/key-hash';
 import { CsvFeed } from './csv-feed';
-
-export interface PartitionInit {
-  def: ExportDefinition;
-  bucketCount: number;
-  tempDir: string;
-  /** Buckets finished by an earlier attempt: their rows are skipped. */
-  done: number[];
-  /** The segment whose one-segment profiles are sent while reading (read last), if any. */
-  early: { segment: string; otherRows: number; tableRows: number } | null;
-  /** For the bucket step that follows on the same thread. */
-  definitionFp: string;
-  fullSync: boolean;
-}
-
-export interface PartitionSpec {
-  segment: string;
-  columns: { name: string; dataType?: string }[];
-  blobName: string;
-  delimiter: string;
-  hasHeader: boolean | undefined;
-}
-
-export interface RejectedRow {
-  segment: string;
-  partition: string;
-  /** Data record number within the partition (1 = first row after any header). */
-  record: number | '';
-  profileId: string;
-  reason: string;
-}
-
-export interface PartitionSummary {
-  rowsRead: number;
-  rowsRejected: number;
-  segmentRows: Record<string, number>;
-  rejectedRows: RejectedRow[];
-  /** Mapping fields some table has a column for, and those some table lacks (field → column). */
-  foundFields: string[];
-  missingFields: [string, string][];
-}
-
-/** Shared memory between the threads: CSV chunks in, objects to send out (see shared-ring.ts). */
-export interface EngineRings {
-  chunks: RingShare;
-  objects: RingShare;
-}
-
-/** Messages to the engine thread (engine-thread.ts): the partition step, then buckets to prepare. */
-export type ToEngineThread =
-  | { t: 'init'; init: PartitionInit; rings: EngineRings }
-  | { t: 'partition'; spec: PartitionSpec }
-  | ({ t: 'chunk' } & Handed)
-  | { t: 'end' }
-  | { t: 'stopSending' }
-  | { t: 'brazeBehind' }
-  | { t: 'finish' }
-  | { t: 'prepare'; bucket: number; stateText: string | null };
-
-/** Messages from the engine thread. */
-export type FromEngineThread =
-  | ({ t: 'send' } & EarlyBatch<HandedObjects>)
-  | { t: 'chunkDone' }
-  | { t: 'progress'; rowsRead: number; segmentRows: Record<string, number> }
-  | { t: 'partitionDone' }
-  | { t: 'finished'; summary: PartitionSummary }
-  | { t: 'prepared'; prepared: PreparedBucket }
-  | { t: 'error'; message: string; aborted: boolean };
-
-/** Buffers a message hands over to the receiving thread instead of copying. */
-export function transferredBy(m: FromEngineThread): ArrayBuffer[] {
-  if (m.t === 'send') return transferredWith(m.objects);
-  if (m.t === 'prepared') return transferredWith(m.prepared.toSend.objects);
-  return [];
-}
-
-/** The run cannot go on (bad mapping…): the message is for the user. */
-export class PartitionAborted extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PartitionAborted';
-  }
-}
-
-/** Mapping fields some table has a column for, and those some table lacks (field → column). */
-export interface ColumnsSeen {
-  found: Set<string>;
-  missing: Map<string, string>;
-}
-
-/** A table's row mapper; a table without the profile ID column stops the run. */
-export function checkedMapper(def: ExportDefinition, segment: string, segIndex: number, columns: { name: string; dataType?: string }[], seen: ColumnsSeen): RowMapper {
-  const mapper = new RowMapper(def, segIndex, columns);
-  if (mapper.problems.some((p) => p.field === 'matching.profileId')) {
-    throw new PartitionAborted(`Segment "${segment}" has no column "${def.matching.profileId}" (matching.profileId); its columns are: ${columns.map((c) => c.name).join(', ')}`);
-  }
-  for (const p of mapper.problems) seen.missing.set(p.field, p.column);
-  for (const f of mapper.mappedFields) seen.found.add(f);
-  return mapper;
-}
-
-/** Mapped columns no exported segment has: the run cannot go on. */
-export function checkMappedColumns(seen: ColumnsSeen): void {
-  const unknown = [...seen.missing].filter(([field]) => !seen.found.has(field));
-  if (unknown.length) {
-    throw new PartitionAborted(`Unknown column(s) in the mapping: ${unknown.map(([f, c]) => `${f} → "${c}"`).join(', ')}; no exported segment has them`);
-  }
-}
 
 /** A partition's CSV being read: text goes in piece by piece. */
 interface OpenPartition {

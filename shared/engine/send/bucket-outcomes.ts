@@ -2,7 +2,7 @@
 // then counted into the bucket's counts and turned into the state lines of the profiles it sent.
 import type { Outcome } from '../../braze/client';
 import type { PreparedBucket } from '../diff/bucket-step';
-import type { RejectedRow } from '../read/partition-step';
+import type { RejectedRow } from '../thread/protocol';
 
 /** Braze's answers for one bucket's objects, as they come in batch by batch. */
 export class BucketOutcomes {

@@ -9,9 +9,10 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { appRoot } from '../../app-root';
 import type { SegmentTable } from '../../snapshot/locate';
 import type { PreparedBucket } from '../diff/bucket-step';
-import type { EarlySender } from '../early-send/offers';
+import type { EarlySender } from '../early-send/sender';
 import { receiveObjects, type ObjectList } from '../send/object-bytes';
-import { PartitionAborted, type FromEngineThread, type PartitionInit, type PartitionSummary, type ToEngineThread } from '../read/partition-step';
+import { PartitionAborted } from '../read/column-check';
+import type { FromEngineThread, PartitionInit, PartitionSummary, ToEngineThread } from './protocol';
 import { createRing, RingReader, RingWriter, transferredWith, type Handed } from './shared-ring';
 
 /** Chunks handed to the thread and not yet parsed. */

@@ -2,7 +2,8 @@
 // bucket step (bucket-step.ts) bucket by bucket. Messages in, messages out.
 import { parentPort } from 'node:worker_threads';
 import { BucketStep } from '../diff/bucket-step';
-import { PartitionStep, transferredBy, type FromEngineThread, type PartitionInit, type ToEngineThread } from '../read/partition-step';
+import { PartitionStep } from '../read/partition-step';
+import { transferredBy, type FromEngineThread, type PartitionInit, type ToEngineThread } from './protocol';
 import { RingReader, RingWriter } from './shared-ring';
 
 const port = parentPort!;

@@ -1,0 +1,36 @@
+// Opening an export's sync state for a run: how many buckets it has (kept for the export's life, so
+// profiles stay in their buckets), and whether it was written under the export's current settings
+// (only then is diffing against it worth trying).
+import type { ExportDefinition } from '../../exports/schema';
+import { chooseBucketCount, fingerprint, type SyncStateStore } from './sync-state';
+
+/**
+ * Settings whose change makes earlier fingerprints meaningless for this export: what is sent, and
+ * where (another connection or endpoint may be another Braze workspace that has none of it).
+ */
+export const definitionFingerprint = (d: ExportDefinition, destination: string) =>
+  fingerprint({ m: d.matching, s: d.segments, b: d.membership, id: d.brazeSegmentApiId, c: d.connectionId, to: destination });
+
+export interface OpenedState {
+  definitionFp: string;
+  bucketCount: number;
+  /** The state was last written under these settings: a diff is worth trying. */
+  stateMatches: boolean;
+}
+
+export async function openSyncState(
+  state: SyncStateStore,
+  def: ExportDefinition,
+  destination: string,
+  snapshotBytes: number,
+  /** Buckets of an earlier attempt of this run, which a continuation must keep. */
+  resumedBucketCount: number | undefined,
+  bucketTargetBytes: number | undefined,
+): Promise<OpenedState> {
+  const definitionFp = definitionFingerprint(def, destination);
+  const manifest = await state.readManifest();
+  const bucketCount = resumedBucketCount ?? manifest?.bucketCount ?? chooseBucketCount(snapshotBytes, bucketTargetBytes);
+  const stateMatches = manifest?.definition === definitionFp;
+  if (!manifest || manifest.bucketCount !== bucketCount || !stateMatches) await state.writeManifest({ version: 1, bucketCount, definition: definitionFp });
+  return { definitionFp, bucketCount, stateMatches };
+}

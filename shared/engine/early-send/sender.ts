@@ -1,0 +1,67 @@
+// The main thread's part of sending while reading (see offers.ts): sends the batches the engine
+// thread hands over, and notes per bucket what Braze did not take.
+import type { BrazeClient, Outcome } from '../../braze/client';
+import { BatchSender } from '../send/batch-sender';
+import { objectAt } from '../send/object-bytes';
+import { BucketFiles } from '../spill/bucket-files';
+import { SEP, textToken } from '../spill/spill-codec';
+import type { EarlyBatch } from './offers';
+import { UNDELIVERED } from './records';
+
+/** What a batch keeps of each profile until Braze answers: little, so it dies young. */
+interface InFlight {
+  bucket: number;
+  key: string;
+  /** The batch it came in, to release its bytes once Braze has answered for all of them. */
+  batch: { left: number; release: () => void };
+}
+
+export class EarlySender {
+  private readonly undelivered: BucketFiles;
+  private readonly sender: BatchSender<InFlight>;
+  private undeliveredCount = 0;
+
+  constructor(tempDir: string, braze: BrazeClient, maxBatchesUnderWay: number) {
+    this.undelivered = new BucketFiles(tempDir, UNDELIVERED);
+    this.sender = new BatchSender(braze, maxBatchesUnderWay, (items, outcomes) => this.recordUndelivered(items, outcomes));
+  }
+
+  /** Sends a batch's objects; `release` is called once Braze has answered for all of them. */
+  send(batch: EarlyBatch, release: () => void): void {
+    const count = batch.buckets.length;
+    const answered = { left: count, release };
+    for (let i = 0; i < count; i++) this.sender.add(objectAt(batch.objects, i), { bucket: batch.buckets[i]!, key: batch.keys[i]!, batch: answered });
+  }
+
+  /** Backpressure for the reader: null, or a promise to wait for (and ask again) before reading on. */
+  room(): Promise<void> | null {
+    return this.sender.room();
+  }
+
+  /** Whether Braze took every object sent so far. */
+  get allDelivered(): boolean {
+    return this.undeliveredCount === 0;
+  }
+
+  /** Waits for every batch; throws the first sending failure. */
+  async finish(): Promise<void> {
+    await this.sender.finish();
+    this.undelivered.close();
+  }
+
+  /** Waits for batches still under way, ignoring failures (the run is stopping anyway). */
+  async settle(): Promise<void> {
+    await this.sender.finish().catch(() => undefined);
+  }
+
+  private recordUndelivered(items: InFlight[], outcomes: Outcome[]): void {
+    for (let i = 0; i < items.length; i++) {
+      const { batch } = items[i]!;
+      if (--batch.left === 0) batch.release();
+      const outcome = outcomes[i]!;
+      if (outcome.status === 'sent') continue;
+      this.undeliveredCount++;
+      this.undelivered.write(items[i]!.bucket, `${outcome.status}${SEP}${textToken(outcome.reason)}${SEP}${textToken(items[i]!.key)}`);
+    }
+  }
+}

@@ -1,0 +1,161 @@
+// The run's books: what a run has done so far (counts, requests, buckets done, timings), kept as
+// buckets are committed, and reported to the caller at most once a second (or at once, at a
+// checkpoint), one report at a time so a slow write never lands after a newer one.
+import type { BrazeClient } from '../braze/client';
+import type { ExportDefinition } from '../exports/schema';
+import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from './diff/bucket-step';
+import { MAX_REPORT_ROWS } from './read/partition-step';
+import type { PartitionSummary, RejectedRow } from './thread/protocol';
+
+export interface RunCounts extends BucketCounts {
+  rowsRead: number;
+}
+
+/** What a run has done so far; persisted at each checkpoint and shown by GET /api/runs/{id}. */
+export interface RunProgress {
+  phase: 'reading' | 'sending' | 'done';
+  counts: RunCounts;
+  requests: { sent: number; retried: number; rateLimited: number };
+  segments: Record<string, { rows: number }>;
+  omittedAttributes: Record<string, number>;
+  buckets: { total: number; done: number[] };
+  bucketCounts: BucketCounts;
+  /** Seconds spent reading the snapshot and sending, in this attempt. */
+  timings: { readingSeconds: number; sendingSeconds: number };
+  warnings: string[];
+}
+
+/** What an earlier attempt of the run finished (resume). */
+export type ResumeFrom = Pick<RunProgress, 'buckets' | 'bucketCounts' | 'requests' | 'omittedAttributes'>;
+
+/** Array custom attributes keep this many values by default in Braze. */
+const BRAZE_ARRAY_LIMIT = 25;
+const PROGRESS_EVERY_MS = 1000;
+
+const seconds = (from: number) => Math.round((Date.now() - from) / 100) / 10;
+
+export class RunBooks {
+  readonly progress: RunProgress;
+  readonly rejectedRows: RejectedRow[] = [];
+  rejectedRowsTotal = 0;
+  private readonly bucketTotals: BucketCounts;
+  private readonly done: Set<number>;
+  private rowsRejected = 0;
+  private readonly started = Date.now();
+  private sendingStarted = 0;
+  private lastReport = 0;
+  private reporting: Promise<void> = Promise.resolve();
+
+  constructor(
+    def: ExportDefinition,
+    bucketCount: number,
+    private readonly braze: BrazeClient,
+    private readonly resumeFrom: ResumeFrom | undefined,
+    private readonly onProgress: ((progress: RunProgress) => Promise<void> | void) | undefined,
+  ) {
+    this.progress = {
+      phase: 'reading',
+      counts: { rowsRead: 0, ...emptyBucketCounts() },
+      requests: { sent: 0, retried: 0, rateLimited: 0 },
+      segments: Object.fromEntries(def.segments.map((s) => [s, { rows: 0 }])),
+      omittedAttributes: { ...(resumeFrom?.omittedAttributes ?? {}) },
+      buckets: { total: bucketCount, done: [...(resumeFrom?.buckets.done ?? [])] },
+      bucketCounts: emptyBucketCounts(),
+      timings: { readingSeconds: 0, sendingSeconds: 0 },
+      warnings: [],
+    };
+    this.bucketTotals = { ...emptyBucketCounts(), ...resumeFrom?.bucketCounts };
+    this.done = new Set(this.progress.buckets.done);
+    if (def.membership.format === 'list' && def.segments.length > BRAZE_ARRAY_LIMIT) {
+      this.progress.warnings.push(
+        `The export has ${def.segments.length} segments: Braze keeps ${BRAZE_ARRAY_LIMIT} values of an array attribute by default, so longer membership lists are cut; raise the limit in Braze or use membership.format "boolean"`,
+      );
+    }
+  }
+
+  /** Buckets finished by an earlier attempt (or by this one). */
+  get bucketsDone(): ReadonlySet<number> {
+    return this.done;
+  }
+
+  /** A profile Braze refused: into the rejected-rows report (bounded; the total keeps counting). */
+  reject = (row: RejectedRow): void => {
+    this.rejectedRowsTotal++;
+    if (this.rejectedRows.length < MAX_REPORT_ROWS) this.rejectedRows.push(row);
+  };
+
+  /** Live rows read while the snapshot is being read. */
+  reading(rowsRead: number, segmentRows: Record<string, number>): void {
+    this.progress.counts.rowsRead = rowsRead;
+    for (const [segment, rows] of Object.entries(segmentRows)) this.progress.segments[segment] = { rows };
+    void this.report().catch(() => undefined);
+  }
+
+  /** The snapshot is read: rows that never became a profile count as rejected profiles, so the sum still holds. */
+  async readingDone(read: PartitionSummary): Promise<void> {
+    this.progress.counts.rowsRead = read.rowsRead;
+    for (const [segment, rows] of Object.entries(read.segmentRows)) this.progress.segments[segment] = { rows };
+    this.rowsRejected = read.rowsRejected;
+    this.rejectedRowsTotal += read.rowsRejected;
+    for (const row of read.rejectedRows) this.rejectedRows.push(row);
+    this.combine();
+    this.progress.phase = 'sending';
+    this.progress.timings.readingSeconds = seconds(this.started);
+    this.sendingStarted = Date.now();
+    await this.report(true);
+  }
+
+  /** A bucket's checkpoint: its counts and omissions join the run's only now. */
+  async commitBucket(prepared: PreparedBucket): Promise<void> {
+    const totals = prepared.counts;
+    for (const k of Object.keys(totals) as (keyof BucketCounts)[]) this.bucketTotals[k] += totals[k];
+    const omitted = this.progress.omittedAttributes;
+    for (const [attr, n] of Object.entries(prepared.omitted)) omitted[attr] = (omitted[attr] ?? 0) + n;
+    this.done.add(prepared.bucket);
+    this.progress.buckets.done = [...this.done].sort((a, b) => a - b);
+    this.progress.timings.sendingSeconds = seconds(this.sendingStarted);
+    this.combine();
+    await this.report(true);
+  }
+
+  async finished(): Promise<void> {
+    this.progress.phase = 'done';
+    this.combine();
+    await this.report(true);
+  }
+
+  /** Reports progress: at most once a second unless forced. */
+  async report(force = false): Promise<void> {
+    this.countRequests();
+    const onProgress = this.onProgress;
+    if (!onProgress || (!force && Date.now() - this.lastReport < PROGRESS_EVERY_MS)) return;
+    this.lastReport = Date.now();
+    const write = this.reporting.then(() => {
+      this.countRequests();
+      return onProgress(this.progress);
+    });
+    this.reporting = write.catch(() => undefined);
+    await write;
+  }
+
+  private countRequests(): void {
+    const b = this.braze.requests;
+    const base = this.resumeFrom?.requests ?? { sent: 0, retried: 0, rateLimited: 0 };
+    this.progress.requests = { sent: base.sent + b.sent, retried: base.retried + b.retried, rateLimited: base.rateLimited + b.rateLimited };
+  }
+
+  private combine(): void {
+    const t = this.bucketTotals;
+    this.progress.bucketCounts = { ...t };
+    this.progress.counts = {
+      rowsRead: this.progress.counts.rowsRead,
+      profiles: t.profiles + this.rowsRejected,
+      unchanged: t.unchanged,
+      sent: t.sent,
+      removed: t.removed,
+      rejected: t.rejected + this.rowsRejected,
+      failed: t.failed,
+      removalsFailed: t.removalsFailed,
+    };
+  }
+}

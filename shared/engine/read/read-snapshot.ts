@@ -1,0 +1,99 @@
+// Reading the snapshot (the partition step, on the engine thread): the mapping is checked against
+// model.json's columns first, the segment to send while reading is chosen, and every partition is
+// downloaded and handed to the thread. The thread (and the sender while reading) stay open for the
+// bucket step; close() ends them.
+import type { BlobServiceClient } from '@azure/storage-blob';
+import type { BrazeClient } from '../../braze/client';
+import type { ExportDefinition } from '../../exports/schema';
+import type { SegmentTable, Snapshot } from '../../snapshot/locate';
+import { EarlySender } from '../early-send/sender';
+import { EngineThread } from '../thread/engine-thread-client';
+import type { PartitionSummary } from '../thread/protocol';
+import { checkedMapper, checkMappedColumns, type ColumnsSeen } from './column-check';
+
+export interface ReadPlan {
+  def: ExportDefinition;
+  snapshot: Snapshot;
+  ciBlobs: BlobServiceClient;
+  braze: BrazeClient;
+  bucketCount: number;
+  definitionFp: string;
+  /** The state was written under these settings: nothing is sent while reading unless a full sync. */
+  stateMatches: boolean;
+  fullSync: boolean;
+  firstAttempt: boolean;
+  timeBudgetMs: number | undefined;
+  /** Buckets finished by an earlier attempt: their rows are skipped. */
+  done: ReadonlySet<number>;
+  tempDir: string;
+  concurrency: number;
+}
+
+/** Fewest bytes a CSV row is assumed to take, for time estimates that err on the long side. */
+const MIN_ROW_BYTES = 20;
+/** A typical profile row's size, to size key filters (a wrong guess costs speed, never correctness). */
+const TYPICAL_ROW_BYTES = 50;
+
+const tableBytes = (t: SegmentTable) => t.partitions.reduce((n, p) => n + p.sizeBytes, 0);
+
+export class SnapshotReading {
+  /** Sends while reading, when a segment was chosen for it. */
+  early: EarlySender | null = null;
+  thread: EngineThread | null = null;
+
+  constructor(private readonly plan: ReadPlan) {}
+
+  /** Reads every partition; `onProgress` gets live row counts. Throws PartitionAborted for a bad mapping. */
+  async read(onProgress: (rowsRead: number, segmentRows: Record<string, number>) => void, shouldYield?: () => boolean): Promise<PartitionSummary> {
+    const { def, snapshot } = this.plan;
+    // With model.json naming every table's columns, a bad mapping stops the run before anything is read or sent.
+    const columnsKnown = snapshot.tables.every((t) => t.columns.length > 0);
+    if (columnsKnown) {
+      const seen: ColumnsSeen = { found: new Set(), missing: new Map() };
+      for (const t of snapshot.tables) checkedMapper(def, t.segment, def.segments.indexOf(t.segment), t.columns, seen);
+      checkMappedColumns(seen);
+    }
+    const sendWhileReading = columnsKnown && this.plan.done.size === 0 ? this.tableToSendWhileReading() : null;
+    if (sendWhileReading) this.early = new EarlySender(this.plan.tempDir, this.plan.braze, this.plan.concurrency);
+    const rowsOf = (bytes: number) => Math.ceil(bytes / TYPICAL_ROW_BYTES);
+    this.thread = new EngineThread({
+      def,
+      bucketCount: this.plan.bucketCount,
+      tempDir: this.plan.tempDir,
+      done: [...this.plan.done],
+      early: sendWhileReading
+        ? { segment: sendWhileReading.segment, otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)), tableRows: rowsOf(tableBytes(sendWhileReading)) }
+        : null,
+      definitionFp: this.plan.definitionFp,
+      fullSync: this.plan.fullSync,
+    }, snapshot.totalBytes / this.plan.bucketCount);
+    const read = await this.thread.partition({
+      // The table sent while reading goes last, once the other segments' profile keys are known.
+      tables: sendWhileReading ? [...snapshot.tables.filter((t) => t !== sendWhileReading), sendWhileReading] : snapshot.tables,
+      container: this.plan.ciBlobs.getContainerClient(def.source.container),
+      early: this.early,
+      shouldYield,
+      onProgress,
+    });
+    checkMappedColumns({ found: new Set(read.foundFields), missing: new Map(read.missingFields) });
+    return read;
+  }
+
+  async close(): Promise<void> {
+    await this.early?.settle();
+    await this.thread?.close();
+  }
+
+  /**
+   * The segment to send while reading, if any: the largest, when every profile is going to Braze
+   * anyway (no state under these settings, or a full sync) on a run's first attempt, and its
+   * profiles can go out well within the attempt's time box even at a small size per row.
+   */
+  private tableToSendWhileReading(): SegmentTable | null {
+    const { snapshot, firstAttempt, stateMatches, fullSync, timeBudgetMs, braze } = this.plan;
+    if (!firstAttempt || (stateMatches && !fullSync) || snapshot.tables.length === 0) return null;
+    const largest = snapshot.tables.reduce((a, b) => (tableBytes(b) > tableBytes(a) ? b : a));
+    const estimatedMs = (tableBytes(largest) / MIN_ROW_BYTES / 75 / braze.requestsPerSecond) * 1000;
+    return timeBudgetMs === undefined || estimatedMs < timeBudgetMs / 2 ? largest : null;
+  }
+}

@@ -1,0 +1,124 @@
+// The per-bucket send and checkpoint pipeline: buckets are prepared (read, merged, diffed) on the
+// engine thread a couple ahead of the one being sent. Their objects flow into one sender, so
+// batches run on across bucket boundaries instead of draining at each. A bucket's state is written
+// as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
+import type { BrazeClient } from '../../braze/client';
+import type { SyncStateStore } from '../diff/sync-state';
+import type { EarlySender } from '../early-send/sender';
+import type { RunBooks } from '../progress';
+import type { EngineThread, ReceivedBucket } from '../thread/engine-thread-client';
+import { BatchSender } from './batch-sender';
+import { BucketOutcomes, recordOutcomes } from './bucket-outcomes';
+import { objectAt } from './object-bytes';
+
+/** Buckets being prepared on the engine thread while one is sent: enough to keep the thread busy. */
+const BUCKETS_PREPARED_AHEAD = 2;
+
+export interface PipelineParts {
+  thread: EngineThread;
+  state: SyncStateStore;
+  braze: BrazeClient;
+  books: RunBooks;
+  definitionFp: string;
+  /** Batches in flight at once (the request budget paces them). */
+  concurrency: number;
+}
+
+export class BucketPipeline {
+  private readonly pending: number[];
+  private readonly preparing: Promise<ReceivedBucket>[] = [];
+  private prepareNext = 0;
+  private readonly sender: BatchSender<{ bucket: BucketOutcomes; index: number }>;
+  /** Progress reports after each batch, one after another. */
+  private reports: Promise<void> = Promise.resolve();
+  /** Buckets still waiting for Braze's answers. */
+  private readonly unanswered = new Set<BucketOutcomes>();
+  private checkpointed: Promise<void> = Promise.resolve();
+  private previousAnswered: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly parts: PipelineParts) {
+    const done = parts.books.bucketsDone;
+    this.pending = Array.from({ length: parts.books.progress.buckets.total }, (_, b) => b).filter((b) => !done.has(b));
+    this.sender = new BatchSender(parts.braze, parts.concurrency, (items, outcomes) => {
+      items.forEach((item, j) => item.bucket.take(item.index, outcomes[j]!));
+      this.reports = this.reports.then(() => parts.books.report());
+    });
+    // Once sending fails (a revoked key…), no more outcomes will come: stop waiting for them.
+    this.sender.failed.catch((e: unknown) => {
+      for (const b of this.unanswered) b.fail(e);
+    });
+  }
+
+  /** Sends every bucket not done yet; false when it stopped early (time box) to be continued. */
+  async run(early: EarlySender | null, shouldYield?: () => boolean): Promise<boolean> {
+    // Preparing starts while the last objects sent while reading are still under way.
+    this.prepareAhead();
+    if (early) await this.afterSendingWhileReading(early);
+    for (let i = 0; i < this.pending.length; i++) {
+      if (shouldYield?.()) {
+        await this.sender.finish();
+        await this.checkpointed;
+        return false;
+      }
+      const received = await this.preparing.shift()!;
+      this.prepareAhead();
+      await this.send(received);
+    }
+    await this.sender.finish();
+    await this.reports;
+    await this.checkpointed;
+    return true;
+  }
+
+  private prepareAhead(): void {
+    while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
+      const bucket = this.pending[this.prepareNext++]!;
+      const prepared = this.parts.state.readBucketText(bucket).then((text) => this.parts.thread.prepare(bucket, text));
+      prepared.catch(() => undefined); // awaited in turn
+      this.preparing.push(prepared);
+    }
+  }
+
+  /** Should Braze not take some objects sent while reading, the buckets prepared meanwhile did not know: prepare them again. */
+  private async afterSendingWhileReading(early: EarlySender): Promise<void> {
+    await early.finish();
+    if (early.allDelivered) return;
+    for (const outcome of await Promise.allSettled(this.preparing.splice(0))) if (outcome.status === 'fulfilled') outcome.value.release();
+    this.prepareNext = 0;
+    this.prepareAhead();
+  }
+
+  /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
+  private async send({ prepared, objects, release }: ReceivedBucket): Promise<void> {
+    const count = objects.ends.length;
+    const answered = new BucketOutcomes(count);
+    this.unanswered.add(answered);
+    void answered.all.then(() => {
+      this.unanswered.delete(answered);
+      release(); // Braze has answered for every object: their bytes are no longer needed
+    }, () => undefined);
+    for (let j = 0; j < count; j++) {
+      this.sender.add(objectAt(objects, j), { bucket: answered, index: j });
+      const wait = this.sender.room();
+      if (wait) await wait;
+    }
+    // At most two buckets under way: the time box is looked at between buckets, so sending must
+    // not run far ahead of it. The previous bucket's last objects may still wait for a full batch.
+    if (this.sender.held > count) this.sender.flush();
+    await this.previousAnswered;
+    this.previousAnswered = answered.all;
+    const { state, books, definitionFp } = this.parts;
+    const stateWritten = answered.all.then((outcomes) => {
+      const lines = recordOutcomes(prepared, outcomes, books.reject);
+      return prepared.stateChanged || count > 0 ? state.writeBucket(prepared.bucket, definitionFp, prepared.kept, lines) : undefined;
+    });
+    stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
+    const previousCheckpoint = this.checkpointed;
+    this.checkpointed = (async () => {
+      await previousCheckpoint;
+      await stateWritten;
+      await books.commitBucket(prepared);
+    })();
+    this.checkpointed.catch(() => undefined); // awaited on the next turn or after the run
+  }
+}
