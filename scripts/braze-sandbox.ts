@@ -54,6 +54,11 @@ export interface SandboxStats {
   connections: number;
 }
 
+/** The REST API key the sandbox knows by default, with users.track. */
+export const SANDBOX_KEY = 'sandbox-key';
+/** A key the sandbox knows by default without the users.track permission: Braze answers it 403. */
+export const SANDBOX_KEY_WITHOUT_USERS_TRACK = 'sandbox-key-without-users-track';
+
 const IDENTIFIER_KEYS = ['external_id', 'user_alias', 'braze_id'] as const;
 const MAX_OBJECTS = 75;
 const MAX_BODY = 4 * 1024 * 1024;
@@ -74,7 +79,7 @@ export class BrazeSandbox {
   url = '';
 
   constructor(options: SandboxOptions = {}) {
-    this.keys = options.keys ?? { 'sandbox-key': { usersTrack: true } };
+    this.keys = options.keys ?? { [SANDBOX_KEY]: { usersTrack: true }, [SANDBOX_KEY_WITHOUT_USERS_TRACK]: { usersTrack: false } };
     this.limit = options.rateLimit ?? 3000;
     this.windowMs = options.rateWindowMs ?? 3000;
     this.store = options.storeProfiles ?? true;

@@ -1,10 +1,11 @@
 // Bad input and Braze faults the engine must survive: counts add up, nothing is lost silently, and
 // the run's status says what happened.
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { services } from '../shared/services';
 import type { RunRecord } from '../shared/store/runs';
 import { useAzurite } from './helpers/app';
 import { COLUMNS, MATCHING, rows, writeCiExport, type TableSpec } from './helpers/ci-export';
+import { SANDBOX_KEY_WITHOUT_USERS_TRACK } from '../scripts/braze-sandbox';
 import { createConnection, createExport, runNow, useSandbox } from './helpers/engine';
 
 useAzurite();
@@ -114,17 +115,34 @@ describe('bad snapshot input', () => {
     expect(await report(run)).toMatch(/no usable identifier/);
   });
 
-  it('without model.json, reads the newest timestamp folder by its header row', async () => {
+  it('without model.json, a folder still settling is not exported; once settled, the newest timestamp folder is read by its header row', async () => {
     const blobs = services().storage.ciBlobs;
     const header = COLUMNS.map((c) => c.name).join(',');
     const source = await writeCiExport(blobs, [{ segment: 'S', partitions: [`${header}\n${rows(2)}`] }], { withModel: false, stamp: '2026/11/19/0100' });
-    await writeCiExport(blobs, [{ segment: 'S', partitions: [`${header}\n${rows(3, { from: 10 })}`] }], { withModel: false, folder: source.folder, stamp: '2026/11/20/0100' });
+    // The newest folder's header names the columns in another order than the older folder's.
+    const reordered = (csv: string) => csv.trimEnd().split('\n').map((line) => line.split(',').reverse().join(',')).join('\n') + '\n';
+    await writeCiExport(blobs, [{ segment: 'S', partitions: [reordered(`${header}\n${rows(3, { from: 10 })}`)] }], { withModel: false, folder: source.folder, stamp: '2026/11/20/0100' });
     const conn = await createConnection(sandbox().url);
     const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
     // Just written: not settled yet, so not exported.
     const first = await runNow(exp.id);
     expect(first.run.status).toBe('failed');
     expect(first.run.errors.join()).toMatch(/may still be being written/);
+    expect(sandbox().stats.requests).toBe(0);
+
+    // Two minutes later (only the clock moves; Azurite and the sandbox are real).
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 2 * 60_000);
+    try {
+      const { run } = await runNow(exp.id);
+      expect(run.status).toBe('succeeded');
+      expect(run.counts).toMatchObject({ rowsRead: 3, profiles: 3, sent: 3, rejected: 0 });
+      expect(sandbox().profiles.size).toBe(3); // the older folder's c1, c2 are not sent
+      expect(sandbox().profiles.get('external_id:u11')!.attributes).toMatchObject({ email: 'p11@example.com', first_name: 'Name11', '0000-0000-0000': ['S'] });
+      expect(sandbox().profiles.get('alias:ci_customer_id:c10')!.attributes).toMatchObject({ email: 'p10@example.com', first_name: 'Name10' });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
@@ -211,9 +229,12 @@ describe('Braze faults', () => {
 
   it('a key without users.track (403) fails the run naming the permission', async () => {
     sandbox().reset();
-    const exp = await exportOf([{ segment: 'S', partitions: [rows(5)] }], {}, { apiKey: 'no-permission-key' });
+    const exp = await exportOf([{ segment: 'S', partitions: [rows(5)] }], {}, { apiKey: SANDBOX_KEY_WITHOUT_USERS_TRACK });
     const { run } = await runNow(exp.id);
     expect(run.status).toBe('failed');
-    expect(run.errors.join()).toMatch(/401|403/);
+    expect(run.errors.join()).toMatch(/403 Forbidden.*lacks the users\.track permission/);
+    expect(run.errors.join()).not.toMatch(/401/);
+    expect(sandbox().stats.byStatus).toEqual({ 403: 1 });
+    expect(sandbox().profiles.size).toBe(0);
   });
 });

@@ -78,7 +78,8 @@ describe('infra/azuredeploy.json', () => {
     const text = JSON.stringify(template);
     expect(text).not.toMatch(/listKeys|listSecrets|AccountKey=|SharedAccessSignature/i);
     for (const [name, p] of Object.entries<any>(template.parameters)) {
-      expect(p.type, name).not.toBe('securestring');
+      // ARM type names are case-insensitive: secureString, securestring, SECURESTRING are all one type.
+      expect(String(p.type).toLowerCase(), name).not.toBe('securestring');
       expect(String(p.defaultValue ?? ''), name).not.toMatch(/key|secret|password/i);
     }
     for (const [name, o] of Object.entries<any>(template.outputs)) {

@@ -3,7 +3,7 @@
 // headers say, splits a 400 batch to isolate the bad objects, maps 2xx errors[].index back onto
 // the objects actually sent, and stops the run on 401/403 naming the permission.
 import type { RequestBudget } from './request-budget';
-import { Transport, type TransportResponse } from './transport';
+import { Transport, type PostTransport, type TransportResponse } from './transport';
 
 export const MAX_OBJECTS_PER_REQUEST = 75;
 
@@ -78,6 +78,8 @@ export interface BrazeClientOptions {
   /** Kept-alive connections at most (requests beyond wait for one). */
   maxSockets?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** Where requests go; by default HTTP(S) to `baseUrl` with kept-alive connections. */
+  transport?: PostTransport;
 }
 
 function numberHeader(res: TransportResponse, name: string): number | null {
@@ -96,7 +98,7 @@ function describeNetworkError(e: unknown): string {
 export class BrazeClient {
   readonly requests: RequestCounts = { sent: 0, retried: 0, rateLimited: 0 };
   private readonly url: string;
-  private readonly transport: Transport;
+  private readonly transport: PostTransport;
   private readonly maxAttempts: number;
   private readonly timeoutMs: number;
   private readonly maxRateLimitWaitMs: number;
@@ -111,7 +113,7 @@ export class BrazeClient {
 
   constructor(private readonly options: BrazeClientOptions) {
     this.url = `${options.baseUrl.replace(/\/$/, '')}/users/track`;
-    this.transport = new Transport(this.url, options.maxSockets ?? 64);
+    this.transport = options.transport ?? new Transport(this.url, options.maxSockets ?? 64);
     this.maxAttempts = options.maxAttempts ?? 6;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 15 * 60_000;
@@ -205,17 +207,23 @@ export class BrazeClient {
   }
 
   private outcomes(objects: BrazeObjectJson[], text: string): Outcome[] {
-    let parsed: { message?: unknown; errors?: { type?: unknown; input_array?: unknown; index?: unknown }[] };
+    let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
+      parsed = undefined;
+    }
+    // Anything but an object whose errors (if any) are an array of objects is not an answer we can read.
+    const body = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as { message?: unknown; errors?: unknown }) : null;
+    const errors = body?.errors ?? [];
+    if (!body || !Array.isArray(errors) || errors.some((e) => typeof e !== 'object' || e === null)) {
       return objects.map(() => ({ status: 'failed', reason: 'Braze answered 2xx with an unreadable body; not counted as delivered' }));
     }
-    if (parsed.message !== 'success') {
-      return objects.map(() => ({ status: 'failed', reason: `Braze answered "${String(parsed.message).slice(0, 200)}"; not counted as delivered` }));
+    if (body.message !== 'success') {
+      return objects.map(() => ({ status: 'failed', reason: `Braze answered "${String(body.message).slice(0, 200)}"; not counted as delivered` }));
     }
     const out: Outcome[] = objects.map(() => SENT);
-    for (const err of parsed.errors ?? []) {
+    for (const err of errors as { type?: unknown; input_array?: unknown; index?: unknown }[]) {
       const index = err.index;
       const inArray = err.input_array === undefined || err.input_array === 'attributes';
       if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= objects.length || !inArray) {

@@ -11,7 +11,13 @@ export interface TransportResponse {
   text: string;
 }
 
-export class Transport {
+/** What the Braze client needs of a transport (unit tests give it a scripted one). */
+export interface PostTransport {
+  post(body: Buffer, headers: Record<string, string>, timeoutMs: number): Promise<TransportResponse>;
+  close(): void;
+}
+
+export class Transport implements PostTransport {
   private readonly agent: http.Agent;
   private readonly client: typeof http | typeof https;
   /** Where every request goes, resolved once rather than per request. */

@@ -3,12 +3,12 @@
 import { afterAll, beforeAll } from 'vitest';
 import { encodePrincipal } from '../../shared/auth';
 import { services } from '../../shared/services';
-import { BrazeSandbox, type SandboxOptions } from '../../scripts/braze-sandbox';
+import { BrazeSandbox, SANDBOX_KEY, type SandboxOptions } from '../../scripts/braze-sandbox';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS } from '../../scripts/sample-data';
 import type { Caller } from '../../shared/auth';
 
 export const ADMIN: Caller = { role: 'Admin', name: 'test-admin' };
-export const SANDBOX_KEY = 'sandbox-key';
+export { SANDBOX_KEY };
 
 export function useSandbox(options: SandboxOptions = {}): () => BrazeSandbox {
   let sandbox: BrazeSandbox;
