@@ -1,6 +1,6 @@
 import { app } from '@azure/functions';
 import { z } from 'zod';
-import { api, json, readJson } from '../shared/http';
+import { api, json, readOptionalJson } from '../shared/http';
 import { activeRunConflict } from '../shared/runs/service';
 import { parseInput } from '../shared/validation';
 
@@ -8,8 +8,7 @@ const RunOptions = z.strictObject({ fullSync: z.boolean().default(false) });
 
 /** POST /api/exports/{id}/run [{ "fullSync": true }]: 202 + Location of the queued run; 409 if one is going. */
 export const exportRun = api(async ({ request, caller, app: { runs } }) => {
-  const hasBody = Number(request.headers.get('content-length') ?? '0') > 0;
-  const options = parseInput(RunOptions, hasBody ? await readJson(request) : {});
+  const options = parseInput(RunOptions, (await readOptionalJson(request)) ?? {});
   const outcome = await runs.runNow(caller, request.params.id!, options.fullSync);
   if ('active' in outcome) throw activeRunConflict(outcome.active);
   const run = outcome.queued;

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${host.url}/api/${path}`, {
       method,
-      headers: body ? { 'content-type': 'application/json' } : {},
+      headers: method !== 'GET' ? { 'content-type': 'application/json' } : {},
       body: body ? JSON.stringify(body) : undefined,
     });
     const json = (await res.json()) as any;

@@ -124,7 +124,21 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
+/**
+ * The local host listens on loopback and lets local-only settings (anonymous Admin, trusted
+ * principal headers) through, so a web page elsewhere must not reach it by DNS rebinding: the
+ * Host header has to name a loopback host.
+ */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  return ['localhost', '127.0.0.1', '[::1]'].includes(name.toLowerCase()) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
 async function handleHttp(fx: Functions, routes: Route[], req: IncomingMessage, res: ServerResponse, baseUrl: string): Promise<void> {
+  if (!isLoopbackHost(req.headers.host)) {
+    return send(res, 421, { error: { code: 'misdirected_request', message: 'The local host answers only requests addressed to localhost or 127.0.0.1' } });
+  }
   const url = new URL(req.url ?? '/', baseUrl);
   const method = (req.method ?? 'GET').toUpperCase();
   const body = await readBody(req);

@@ -6,7 +6,19 @@ export type Role = 'Admin' | 'Contributor' | 'Viewer';
 export interface Caller {
   role: Role;
   name: string;
+  /** Entra object id and tenant of the signed-in principal (absent for the local anonymous Admin). */
+  objectId?: string;
+  tenantId?: string;
 }
+
+/** Who did something, as audit fields keep it: a display name can change or repeat, the object id and tenant do not. */
+export interface Principal {
+  name: string;
+  objectId: string | null;
+  tenantId: string | null;
+}
+
+export const principalOf = (caller: Caller): Principal => ({ name: caller.name, objectId: caller.objectId ?? null, tenantId: caller.tenantId ?? null });
 
 export interface AuthPolicy {
   /** Easy Auth is on (App Service strips and sets x-ms-client-principal itself). */
@@ -20,6 +32,8 @@ export interface AuthPolicy {
 const ROLE_RANK: Record<Role, number> = { Viewer: 1, Contributor: 2, Admin: 3 };
 const ROLE_CLAIM_TYPES = ['roles', 'role', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role'];
 const NAME_CLAIM_TYPES = ['name', 'preferred_username', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name'];
+const OBJECT_ID_CLAIM_TYPES = ['http://schemas.microsoft.com/identity/claims/objectidentifier', 'oid'];
+const TENANT_CLAIM_TYPES = ['http://schemas.microsoft.com/identity/claims/tenantid', 'tid'];
 
 interface ClientPrincipal {
   auth_typ?: string;
@@ -49,6 +63,11 @@ export function rolesOf(principal: ClientPrincipal): string[] {
     .map((c) => c.val as string);
 }
 
+function claimOf(principal: ClientPrincipal, types: string[]): string | undefined {
+  const claim = (principal.claims ?? []).find((c) => typeof c.typ === 'string' && types.includes(c.typ) && typeof c.val === 'string');
+  return claim?.val as string | undefined;
+}
+
 function nameOf(principal: ClientPrincipal, fallback: string): string {
   const nameTypes = new Set([...NAME_CLAIM_TYPES, principal.name_typ].filter(Boolean));
   const claim = (principal.claims ?? []).find((c) => typeof c.typ === 'string' && nameTypes.has(c.typ));
@@ -69,10 +88,16 @@ export function authenticate(headers: { get(name: string): string | null }, poli
     );
   }
   const principal = decodePrincipal(header);
-  const roles = rolesOf(principal).filter((r): r is Role => r in ROLE_RANK);
+  // Own properties only: a role claim named "constructor" or "toString" is no role.
+  const roles = rolesOf(principal).filter((r): r is Role => Object.hasOwn(ROLE_RANK, r));
   if (roles.length === 0) throw forbidden('Your account has no role in this app (Admin, Contributor or Viewer)');
   const role = roles.reduce((a, b) => (ROLE_RANK[b] > ROLE_RANK[a] ? b : a));
-  return { role, name: nameOf(principal, headers.get('x-ms-client-principal-name') ?? 'unknown') };
+  return {
+    role,
+    name: nameOf(principal, headers.get('x-ms-client-principal-name') ?? 'unknown'),
+    objectId: claimOf(principal, OBJECT_ID_CLAIM_TYPES) ?? headers.get('x-ms-client-principal-id') ?? undefined,
+    tenantId: claimOf(principal, TENANT_CLAIM_TYPES),
+  };
 }
 
 export function requireRole(caller: Caller, ...allowed: Role[]): void {
@@ -84,7 +109,7 @@ export function requireRole(caller: Caller, ...allowed: Role[]): void {
 export const canWrite = (caller: Caller) => caller.role === 'Admin' || caller.role === 'Contributor';
 
 /** Builds a principal header value, as Easy Auth would: for tests, the demo and local tooling. */
-export function encodePrincipal(role: string, name = `${role.toLowerCase()}@example.com`): string {
+export function encodePrincipal(role: string, name = `${role.toLowerCase()}@example.com`, ids: { objectId?: string; tenantId?: string } = {}): string {
   const principal = {
     auth_typ: 'aad',
     name_typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
@@ -92,6 +117,8 @@ export function encodePrincipal(role: string, name = `${role.toLowerCase()}@exam
     claims: [
       { typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', val: name },
       { typ: 'roles', val: role },
+      ...(ids.objectId ? [{ typ: 'http://schemas.microsoft.com/identity/claims/objectidentifier', val: ids.objectId }] : []),
+      ...(ids.tenantId ? [{ typ: 'http://schemas.microsoft.com/identity/claims/tenantid', val: ids.tenantId }] : []),
     ],
   };
   return Buffer.from(JSON.stringify(principal)).toString('base64');

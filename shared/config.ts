@@ -11,6 +11,15 @@ const ncrontab = z
   .trim()
   .refine((v) => v.split(/\s+/).length === 6, 'must be an NCRONTAB expression with 6 fields (seconds first)');
 
+/**
+ * Settings the platform sets on Azure workers, any one of which means "running in Azure": App
+ * Service and Premium set WEBSITE_INSTANCE_ID, but Flex Consumption and Linux Consumption workers
+ * do not (the Functions host itself tells them apart by WEBSITE_SKU and WEBSITE_POD_NAME; they
+ * also carry WEBSITE_SITE_NAME). Left out: WEBSITE_HOSTNAME, which Core Tools sets locally, and
+ * CONTAINER_NAME alone, which many development and CI containers set (this project's CI does).
+ */
+export const AZURE_PLATFORM_SIGNALS = ['WEBSITE_INSTANCE_ID', 'WEBSITE_SITE_NAME', 'WEBSITE_SKU', 'WEBSITE_OWNER_NAME', 'WEBSITE_RESOURCE_GROUP', 'WEBSITE_POD_NAME', 'LEGION_SERVICE_HOST'] as const;
+
 const SettingsSchema = z
   .object({
     // App storage: tables (connections, exports, runs), blobs (state, reports, leases), the run queue.
@@ -32,7 +41,7 @@ const SettingsSchema = z
     SYNC_BUCKET_TARGET_BYTES: z.coerce.number().int().min(1024).max(1024 ** 3).default(4 * 1024 * 1024),
     // Platform: App Service sets this when Easy Auth is on.
     WEBSITE_AUTH_ENABLED: flag,
-    WEBSITE_INSTANCE_ID: z.string().optional(),
+    ...Object.fromEntries(AZURE_PLATFORM_SIGNALS.map((name) => [name, z.string().optional()])),
     // Local runs and tests only (refused in Azure).
     LOCAL_TRUST_PRINCIPAL_HEADER: flag,
     LOCAL_ANONYMOUS_ADMIN: flag,
@@ -52,7 +61,8 @@ const SettingsSchema = z
     if (!s.KEY_VAULT_URI && !s.LOCAL_SECRET_KEY) {
       ctx.addIssue({ code: 'custom', path: ['KEY_VAULT_URI'], message: 'set KEY_VAULT_URI (Azure) or LOCAL_SECRET_KEY (local runs)' });
     }
-    if (s.WEBSITE_INSTANCE_ID) {
+    const inAzure = AZURE_PLATFORM_SIGNALS.some((name) => !!(s as Record<string, unknown>)[name]);
+    if (inAzure) {
       for (const name of ['LOCAL_TRUST_PRINCIPAL_HEADER', 'LOCAL_ANONYMOUS_ADMIN', 'LOCAL_SECRET_KEY'] as const) {
         if (s[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is for local runs only and must not be set in Azure' });
       }

@@ -30,6 +30,9 @@ export const preconditionFailed = () =>
 export const payloadTooLarge = (limit: number) =>
   new AppError(413, 'payload_too_large', `The request body is larger than ${limit} bytes`);
 
+export const unsupportedMediaType = () =>
+  new AppError(415, 'unsupported_media_type', 'Writes need Content-Type: application/json (the body, if any, must be a JSON object)');
+
 /** A single-field 400, shaped like zod's issues so clients handle one format. */
 export const fieldError = (path: string, message: string) => badRequest(`Invalid request: ${path} ${message}`, [{ path, message }]);
 

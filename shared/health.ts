@@ -1,9 +1,10 @@
-// What GET /api/health reports: settings valid, app storage and the key store reachable, version.
-// Names what is wrong, never a value.
+// What GET /api/health reports: settings valid, app storage and the key store reachable, whether
+// Easy Auth is on, version. Names what is wrong, never a value. The checks run at most once per
+// CACHE_MS per instance: the route is anonymous, so it must not let anyone hammer Key Vault.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CONTAINERS, TABLES } from './store/clients';
-import { services } from './services';
+import { services, type Services } from './services';
 import { appRoot } from './app-root';
 
 interface Check {
@@ -12,6 +13,17 @@ interface Check {
 }
 
 const TIMEOUT_MS = 5000;
+export const CACHE_MS = 30_000;
+
+export interface HealthReport {
+  status: 'healthy' | 'unhealthy';
+  version: string;
+  /** When the checks ran (answers within CACHE_MS of it reuse them). */
+  checkedAt: string;
+  /** App Service Authentication is on (WEBSITE_AUTH_ENABLED): without it every signed-in call is refused. */
+  easyAuthDetected: boolean;
+  checks: Record<string, Check>;
+}
 
 const version = (() => {
   try {
@@ -30,13 +42,25 @@ async function probe(fn: () => Promise<string>): Promise<Check> {
   }
 }
 
-export async function checkHealth(): Promise<{ status: 'healthy' | 'unhealthy'; version: string; checks: Record<string, Check> }> {
+const cache = new WeakMap<Services, { at: number; report: Promise<HealthReport> }>();
+
+export async function checkHealth(): Promise<HealthReport> {
   let app;
   try {
     app = services();
   } catch (e) {
-    return { status: 'unhealthy', version, checks: { config: { ok: false, detail: (e as Error).message } } };
+    const easyAuthDetected = /^(true|1)$/i.test(process.env.WEBSITE_AUTH_ENABLED ?? '');
+    return { status: 'unhealthy', version, checkedAt: new Date().toISOString(), easyAuthDetected, checks: { config: { ok: false, detail: (e as Error).message } } };
   }
+  const cached = cache.get(app);
+  if (cached && Date.now() - cached.at < CACHE_MS) return cached.report;
+  const report = runChecks(app);
+  cache.set(app, { at: Date.now(), report });
+  return report;
+}
+
+async function runChecks(app: Services): Promise<HealthReport> {
+  const checkedAt = new Date().toISOString();
   const { storage, secrets } = app;
   const checks: Record<string, Check> = { config: { ok: true, detail: 'settings valid' } };
   [checks.storage, checks.keyVault] = await Promise.all([
@@ -51,5 +75,5 @@ export async function checkHealth(): Promise<{ status: 'healthy' | 'unhealthy'; 
     }),
     probe(() => secrets.check()),
   ]);
-  return { status: Object.values(checks).every((c) => c.ok) ? 'healthy' : 'unhealthy', version, checks };
+  return { status: Object.values(checks).every((c) => c.ok) ? 'healthy' : 'unhealthy', version, checkedAt, easyAuthDetected: app.config.easyAuthEnabled, checks };
 }

@@ -1,7 +1,7 @@
 // The HTTP edge shared by every function: identity, JSON bodies, and errors → responses.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { authenticate, type Caller } from './auth';
-import { AppError, badRequest, payloadTooLarge } from './errors';
+import { AppError, badRequest, payloadTooLarge, unsupportedMediaType } from './errors';
 import { services, type Services } from './services';
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -30,13 +30,33 @@ export function errorResponse(error: AppError): HttpResponseInit {
   });
 }
 
+/** Methods a cross-site HTML form can send with a body: they must say they carry JSON (which a form cannot). */
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/** 415 unless a write declares `Content-Type: application/json` (parameters such as charset allowed). */
+export function requireJsonContentType(request: HttpRequest): void {
+  if (!WRITE_METHODS.has(request.method.toUpperCase())) return;
+  const mediaType = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (mediaType !== 'application/json') throw unsupportedMediaType();
+}
+
 /** Reads a JSON object body, refusing oversized or malformed input with a clear 4xx. */
 export async function readJson(request: HttpRequest): Promise<unknown> {
+  const value = await readOptionalJson(request);
+  if (value === undefined) throw badRequest('Request body is empty: send a JSON object', [{ path: '(body)', message: 'is required' }]);
+  return value;
+}
+
+/**
+ * A JSON object body, or undefined when there is none. The body is read whatever Content-Length
+ * says (a chunked request has none).
+ */
+export async function readOptionalJson(request: HttpRequest): Promise<unknown> {
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > MAX_BODY_BYTES) throw payloadTooLarge(MAX_BODY_BYTES);
   const text = await request.text();
   if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw payloadTooLarge(MAX_BODY_BYTES);
-  if (text.trim() === '') throw badRequest('Request body is empty: send a JSON object', [{ path: '(body)', message: 'is required' }]);
+  if (text.trim() === '') return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -64,6 +84,7 @@ export function api(handler: ApiHandler) {
         trustPrincipalHeaderLocally: app.config.trustPrincipalHeaderLocally,
         anonymousAdmin: app.config.anonymousAdmin,
       });
+      requireJsonContentType(request);
       await app.ready;
       return await handler({ request, context, caller, app });
     } catch (error) {

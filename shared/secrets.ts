@@ -53,23 +53,44 @@ export class LocalEncryptedSecretStore implements SecretStore {
   }
 }
 
+/** What this store uses of the Key Vault SDK's SecretClient. */
+export type SecretClientLike = Pick<SecretClient, 'setSecret' | 'getSecret' | 'beginDeleteSecret' | 'beginRecoverDeletedSecret' | 'listPropertiesOfSecrets'>;
+
+/** Key Vault's answer when a name belongs to a soft-deleted secret (kept 7–90 days). */
+const isDeletedButRecoverable = (e: unknown) => {
+  const err = e as { statusCode?: number; message?: string };
+  return err?.statusCode === 409 && /deleted but recoverable/i.test(err.message ?? '');
+};
+
 /** Azure: the app's vault, through its managed identity; customer secret URIs read from their vault. */
 export class KeyVaultSecretStore implements SecretStore {
-  private readonly clients = new Map<string, SecretClient>();
+  private readonly clients = new Map<string, SecretClientLike>();
 
   constructor(
     private readonly vaultUrl: string,
     private readonly credential: TokenCredential = new DefaultAzureCredential(),
+    private readonly newClient: (vaultUrl: string) => SecretClientLike = (url) => new SecretClient(url, this.credential),
   ) {}
 
-  private client(vaultUrl: string): SecretClient {
+  private client(vaultUrl: string): SecretClientLike {
     let c = this.clients.get(vaultUrl);
-    if (!c) this.clients.set(vaultUrl, (c = new SecretClient(vaultUrl, this.credential)));
+    if (!c) this.clients.set(vaultUrl, (c = this.newClient(vaultUrl)));
     return c;
   }
 
   async put(name: string, value: string): Promise<string> {
-    const secret = await this.client(this.vaultUrl).setSecret(name, value, { contentType: 'Braze REST API key' });
+    const client = this.client(this.vaultUrl);
+    const set = () => client.setSecret(name, value, { contentType: 'Braze REST API key' });
+    let secret;
+    try {
+      secret = await set();
+    } catch (e) {
+      // The connection's earlier key was deleted (say, when it moved to a Key Vault reference) and
+      // its name is held for the retention period: recover it, then write the new value over it.
+      if (!isDeletedButRecoverable(e)) throw e;
+      await (await client.beginRecoverDeletedSecret(name)).pollUntilDone();
+      secret = await set();
+    }
     return secret.properties.id ?? `${this.vaultUrl}/secrets/${name}`;
   }
 

@@ -26,6 +26,24 @@ describe('Easy Auth principal', () => {
     expect(() => authenticate(headers({ 'x-ms-client-principal': p }), easyAuth)).toThrow(/no role/);
   });
 
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty'])('a role claim named %s is no role (403)', (role) => {
+    const p = b64({ claims: [{ typ: 'roles', val: role }] });
+    expect(() => authenticate(headers({ 'x-ms-client-principal': p }), easyAuth)).toThrow(/no role/);
+  });
+
+  it("keeps the principal's Entra object id and tenant, not only a display name", () => {
+    const p = encodePrincipal('Admin', 'Ann', { objectId: '6f1c1f2a-0000-4000-8000-000000000001', tenantId: '72f988bf-0000-4000-8000-000000000002' });
+    expect(authenticate(headers({ 'x-ms-client-principal': p }), easyAuth)).toEqual({
+      role: 'Admin',
+      name: 'Ann',
+      objectId: '6f1c1f2a-0000-4000-8000-000000000001',
+      tenantId: '72f988bf-0000-4000-8000-000000000002',
+    });
+    // Easy Auth also puts the object id in its own header.
+    const bare = b64({ claims: [{ typ: 'roles', val: 'Viewer' }] });
+    expect(authenticate(headers({ 'x-ms-client-principal': bare, 'x-ms-client-principal-id': 'oid-from-header' }), easyAuth).objectId).toBe('oid-from-header');
+  });
+
   it('refuses a principal header when Easy Auth is off (anyone could forge it)', () => {
     const off: AuthPolicy = { easyAuthEnabled: false, trustPrincipalHeaderLocally: false, anonymousAdmin: true };
     expect(() => authenticate(headers({ 'x-ms-client-principal': encodePrincipal('Admin') }), off)).toThrow(/not trusted/);

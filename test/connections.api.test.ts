@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { connectionItem } from '../functions/connectionItem';
 import { connectionsCollection } from '../functions/connectionsCollection';
+import { encodePrincipal } from '../shared/auth';
 import { call, resourceClient, useAzurite, type Who } from './helpers/app';
 
 useAzurite();
@@ -31,6 +32,17 @@ describe('connections API', () => {
     expect(got.status).toBe(200);
     expect(JSON.stringify(got.body)).not.toContain(KEY);
     expect((await list()).body.value.map((c: any) => c.id)).toContain(res.body.id);
+  });
+
+  it('keeps who created it and who agreed to the data-privacy terms by Entra object id and tenant', async () => {
+    const ids = { objectId: '0b6f1c1f-1111-4000-8000-000000000001', tenantId: '72f988bf-2222-4000-8000-000000000002' };
+    const res = await create(body(), { header: encodePrincipal('Admin', 'Ann Admin', ids) });
+    expect(res.status).toBe(201);
+    expect(res.body.createdByPrincipal).toEqual({ name: 'Ann Admin', ...ids });
+    expect(res.body.consent).toMatchObject({ agreedBy: 'Ann Admin', agreedByPrincipal: { name: 'Ann Admin', ...ids } });
+    const renamed = await item('PATCH', res.body.id, { body: { displayName: `Renamed ${n}` }, as: { header: encodePrincipal('Admin', 'Bob', { objectId: 'oid-bob', tenantId: ids.tenantId }) } });
+    expect(renamed.body.updatedByPrincipal).toEqual({ name: 'Bob', objectId: 'oid-bob', tenantId: ids.tenantId });
+    expect(renamed.body.createdByPrincipal).toEqual({ name: 'Ann Admin', ...ids });
   });
 
   it('stores the key encrypted, not in plain text', async () => {

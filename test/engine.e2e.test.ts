@@ -29,7 +29,7 @@ afterAll(async () => {
 async function http(method: string, path: string, body?: unknown, as: Who = 'Admin') {
   const res = await fetch(`${host.url}${path}`, {
     method,
-    headers: { ...principalHeaders(as), ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: { ...principalHeaders(as), ...(method !== 'GET' ? { 'content-type': 'application/json' } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();

@@ -43,7 +43,7 @@ afterAll(async () => {
 async function api(host: HostProcess, method: string, path: string, body?: unknown) {
   const res = await fetch(`${host.url}/api/${path}`, {
     method,
-    headers: { ...principalHeaders('Admin'), ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: { ...principalHeaders('Admin'), ...(method !== 'GET' ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   return { status: res.status, body: (await res.json()) as any };

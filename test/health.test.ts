@@ -6,11 +6,24 @@ import { call, useAzurite } from './helpers/app';
 const { azurite } = useAzurite();
 
 describe('GET /api/health', () => {
-  it('answers 200 with version and checks when storage and the key store answer, without sign-in', async () => {
+  it('answers anonymous callers 200 with the status only', async () => {
     const res = await call(health, { method: 'GET', path: 'health', as: 'anonymous' });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ status: 'healthy', version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+    expect(res.body).toEqual({ status: 'healthy' });
+    expect((await call(health, { method: 'GET', path: 'health', as: 'Viewer' })).body).toEqual({ status: 'healthy' });
+  });
+
+  it('shows an Admin the version, the checks and whether Easy Auth is on', async () => {
+    const res = await call(health, { method: 'GET', path: 'health', as: 'Admin' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'healthy', version: expect.stringMatching(/^\d+\.\d+\.\d+/), easyAuthDetected: false });
     expect(Object.keys(res.body.checks).sort()).toEqual(['config', 'keyVault', 'storage']);
+  });
+
+  it('runs its checks at most once per 30 s, however often it is called', async () => {
+    const first = (await call(health, { method: 'GET', path: 'health', as: 'Admin' })).body.checkedAt;
+    for (let i = 0; i < 20; i++) await call(health, { method: 'GET', path: 'health', as: 'anonymous' });
+    expect((await call(health, { method: 'GET', path: 'health', as: 'Admin' })).body.checkedAt).toBe(first);
   });
 
   it('answers 503 naming the check that failed when storage is unreachable', async () => {
@@ -19,7 +32,10 @@ describe('GET /api/health', () => {
     process.env.AzureWebJobsStorage = unreachable;
     resetServices();
     try {
-      const res = await call(health, { method: 'GET', path: 'health', as: 'anonymous' });
+      const anonymous = await call(health, { method: 'GET', path: 'health', as: 'anonymous' });
+      expect(anonymous.status).toBe(503);
+      expect(anonymous.body).toEqual({ status: 'unhealthy' });
+      const res = await call(health, { method: 'GET', path: 'health', as: 'Admin' });
       expect(res.status).toBe(503);
       expect(res.body.checks.storage.ok).toBe(false);
       expect(res.body.checks.keyVault.ok).toBe(true);
@@ -35,10 +51,12 @@ describe('GET /api/health', () => {
     process.env.LOCAL_SECRET_KEY = 'short';
     resetServices();
     try {
-      const res = await call(health, { method: 'GET', path: 'health', as: 'anonymous' });
+      // Settings that cannot be read cannot say whom to trust: callers get the status, the log the reason.
+      const res = await call(health, { method: 'GET', path: 'health', as: 'Admin' });
       expect(res.status).toBe(503);
-      expect(res.body.checks.config.detail).toMatch(/LOCAL_SECRET_KEY/);
-      expect(res.body.checks.config.detail).not.toContain('short');
+      expect(res.body).toEqual({ status: 'unhealthy' });
+      expect(res.logs.join('\n')).toMatch(/LOCAL_SECRET_KEY/);
+      expect(res.logs.join('\n')).not.toContain('short');
     } finally {
       process.env.LOCAL_SECRET_KEY = key;
       resetServices();

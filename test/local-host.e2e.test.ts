@@ -1,4 +1,5 @@
 // Over real HTTP against the local host with Azurite: the foundation's "done when".
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../scripts/azurite';
 import { principalHeaders, testEnv, type Who } from './helpers/app';
@@ -21,7 +22,7 @@ afterAll(async () => {
 async function http(method: string, path: string, as: Who, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${host.url}${path}`, {
     method,
-    headers: { ...principalHeaders(as), ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+    headers: { ...principalHeaders(as), ...(method !== 'GET' ? { 'content-type': 'application/json' } : {}), ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
@@ -87,6 +88,49 @@ describe('local host over HTTP', () => {
     const create = await http('POST', '/api/exports', 'Viewer', { ...list.body.value[0], id: undefined });
     expect(create.status).toBe(403);
     expect((await http('GET', '/api/exports', 'Viewer')).body.value).toHaveLength(1);
+  });
+
+  it('refuses a write that is not JSON (what a cross-site form sends) with 415, creating nothing', async () => {
+    const before = (await http('GET', '/api/connections', 'Admin')).body.value.length;
+    const body = JSON.stringify({ displayName: 'Form post', restEndpoint: 'rest.iad-03.braze.com', apiKey: API_KEY, consent: true });
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const res = await http('POST', '/api/connections', 'Admin', body, { 'content-type': type });
+      expect(res.status).toBe(415);
+      expect(res.body.error.message).toMatch(/Content-Type: application\/json/);
+    }
+    expect((await http('POST', `/api/exports/${exportId}/run`, 'Admin', undefined, { 'content-type': 'text/plain' })).status).toBe(415);
+    expect((await http('GET', '/api/connections', 'Admin')).body.value.length).toBe(before);
+  });
+
+  it('answers only requests addressed to a loopback host name (no DNS rebinding)', async () => {
+    const status = (hostHeader: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${host.url}/api/connections`, { headers: { host: hostHeader, ...principalHeaders('Admin') } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await status('evil.example:7071')).toBe(421);
+    expect(await status('127.0.0.1.nip.io')).toBe(421);
+    expect(await status(`localhost:${new URL(host.url).port}`)).toBe(200);
+  });
+
+  it('reads a run request body sent without Content-Length (chunked)', async () => {
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpRequest(`${host.url}/api/exports/${exportId}/run`, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', ...principalHeaders('Admin') } }, (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.write('{"fullSync":');
+      req.end('"yes"}');
+    });
+    // The body was read: its bad field is named (without reading it, the run would have been queued).
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.text).error.issues).toEqual([expect.objectContaining({ path: 'fullSync' })]);
   });
 
   it('refuses forged principals when Easy Auth is off and nothing says trust them', async () => {

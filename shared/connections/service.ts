@@ -1,6 +1,6 @@
 // Connection use cases: who may do what, validation beyond the schema, and the key's safe handling.
 import { randomUUID } from 'node:crypto';
-import { canWrite, requireRole, type Caller } from '../auth';
+import { canWrite, principalOf, requireRole, type Caller, type Principal } from '../auth';
 import { EndpointError, parseBrazeEndpoint } from '../braze/endpoint';
 import { conflict, fieldError, forbidden, notFound } from '../errors';
 import { keyHint, type SecretStore } from '../secrets';
@@ -17,11 +17,13 @@ export interface ConnectionView {
   allowContributors?: boolean;
   requestBudget?: number;
   apiKey?: { source: string; hint: string | null; secretUri?: string };
-  consent?: { agreedAt: string; agreedBy: string };
+  consent?: { agreedAt: string; agreedBy: string; agreedByPrincipal?: Principal };
   createdAt?: string;
   createdBy?: string;
+  createdByPrincipal?: Principal;
   updatedAt?: string;
   updatedBy?: string;
+  updatedByPrincipal?: Principal;
 }
 
 export class ConnectionsService {
@@ -113,11 +115,13 @@ export class ConnectionsService {
       allowContributors: input.allowContributors,
       requestBudget: input.requestBudget,
       apiKey,
-      consent: { agreedAt: now, agreedBy: caller.name },
+      consent: { agreedAt: now, agreedBy: caller.name, agreedByPrincipal: principalOf(caller) },
       createdAt: now,
       createdBy: caller.name,
+      createdByPrincipal: principalOf(caller),
       updatedAt: now,
       updatedBy: caller.name,
+      updatedByPrincipal: principalOf(caller),
     };
     try {
       return await this.repo.create(record);
@@ -132,7 +136,7 @@ export class ConnectionsService {
     const patch = parseInput(ConnectionPatchSchema, body);
     const current = await this.repo.get(id);
     const before = current.value;
-    const after: ConnectionRecord = { ...before, updatedAt: new Date().toISOString(), updatedBy: caller.name };
+    const after: ConnectionRecord = { ...before, updatedAt: new Date().toISOString(), updatedBy: caller.name, updatedByPrincipal: principalOf(caller) };
     if (patch.displayName !== undefined) after.displayName = patch.displayName;
     if (patch.allowContributors !== undefined) after.allowContributors = patch.allowContributors;
     if (patch.requestBudget !== undefined) after.requestBudget = patch.requestBudget;

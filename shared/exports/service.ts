@@ -1,6 +1,6 @@
 // Export use cases: role rules (contributors only on shared connections), validation, duplicate/detach.
 import { randomUUID } from 'node:crypto';
-import { requireRole, type Caller } from '../auth';
+import { principalOf, requireRole, type Caller } from '../auth';
 import type { ConnectionsService } from '../connections/service';
 import { conflict } from '../errors';
 import type { Stored } from '../store/connections';
@@ -50,8 +50,10 @@ export class ExportsService {
       status: 'active',
       createdAt: now,
       createdBy: caller.name,
+      createdByPrincipal: principalOf(caller),
       updatedAt: now,
       updatedBy: caller.name,
+      updatedByPrincipal: principalOf(caller),
     };
     return this.repo.create(record);
   }
@@ -61,7 +63,7 @@ export class ExportsService {
     const patch = parseInput(ExportPatchSchema, body);
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
-    const { id: _id, status, createdAt, createdBy, updatedAt: _u, updatedBy: _ub, ...definition } = current.value;
+    const { id: _id, status, createdAt, createdBy, createdByPrincipal, updatedAt: _u, updatedBy: _ub, updatedByPrincipal: _up, ...definition } = current.value;
     const merged = parseInput(ExportDefinitionSchema, { ...definition, connectionId: definition.connectionId ?? undefined, ...patch });
     if (patch.connectionId !== undefined || merged.connectionId !== current.value.connectionId) {
       await this.connections.usableBy(caller, merged.connectionId);
@@ -73,8 +75,10 @@ export class ExportsService {
       status: patch.connectionId !== undefined ? 'active' : status,
       createdAt,
       createdBy,
+      createdByPrincipal,
       updatedAt: new Date().toISOString(),
       updatedBy: caller.name,
+      updatedByPrincipal: principalOf(caller),
     };
     return this.repo.update(record, ifMatch ?? current.etag);
   }
@@ -100,8 +104,10 @@ export class ExportsService {
       schedule: { ...current.value.schedule, enabled: false },
       createdAt: now,
       createdBy: caller.name,
+      createdByPrincipal: principalOf(caller),
       updatedAt: now,
       updatedBy: caller.name,
+      updatedByPrincipal: principalOf(caller),
     });
   }
 
@@ -117,6 +123,7 @@ export class ExportsService {
         schedule: { ...current.value.schedule, enabled: false },
         updatedAt: new Date().toISOString(),
         updatedBy: caller.name,
+      updatedByPrincipal: principalOf(caller),
       },
       ifMatch ?? current.etag,
     );

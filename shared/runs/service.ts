@@ -1,7 +1,7 @@
 // Starting and reading runs. One run per export at a time, whoever starts it: the export's state
 // row names its active run, claimed with a conditional (ETag) write before anything is queued.
 import type { QueueClient } from '@azure/storage-queue';
-import { requireRole, type Caller } from '../auth';
+import { principalOf, requireRole, type Caller, type Principal } from '../auth';
 import { AppError, conflict } from '../errors';
 import type { ConnectionsService } from '../connections/service';
 import type { ExportsRepo, ExportRecord } from '../store/exports';
@@ -40,7 +40,7 @@ export class RunsService {
   }
 
   /** Queues a run unless one is active. Does not check roles (the timer calls it too). */
-  async start(record: ExportRecord, trigger: RunRecord['trigger'], by: string, fullSync = false): Promise<QueueOutcome> {
+  async start(record: ExportRecord, trigger: RunRecord['trigger'], by: Principal | string, fullSync = false): Promise<QueueOutcome> {
     if (record.status !== 'active' || !record.connectionId) {
       throw new AppError(409, 'export_inactive', 'This export is detached from its connection; attach a connection before running it');
     }
@@ -53,7 +53,8 @@ export class RunsService {
       status: 'queued',
       snapshot: null,
       queuedAt: now.toISOString(),
-      queuedBy: by,
+      queuedBy: typeof by === 'string' ? by : by.name,
+      queuedByPrincipal: typeof by === 'string' ? null : by,
       startedAt: null,
       finishedAt: null,
       heartbeatAt: null,
@@ -126,7 +127,7 @@ export class RunsService {
     requireRole(caller, 'Admin', 'Contributor');
     const record = (await this.exports.get(exportId)).value;
     await this.connections.assertMayWorkWith(caller, record.connectionId);
-    return this.start(record, 'manual', caller.name, fullSync);
+    return this.start(record, 'manual', principalOf(caller), fullSync);
   }
 
   /** POST /api/exports/run-all: every export whose schedule is on. */
@@ -138,7 +139,7 @@ export class RunsService {
       if (!record.schedule.enabled || record.status !== 'active') continue;
       try {
         await this.connections.assertMayWorkWith(caller, record.connectionId);
-        const outcome = await this.start(record, 'run-all', caller.name);
+        const outcome = await this.start(record, 'run-all', principalOf(caller));
         if ('queued' in outcome) queued.push({ exportId: record.id, runId: outcome.queued.id });
         else skipped.push({ exportId: record.id, reason: 'a run is already going', activeRunId: outcome.active.id });
       } catch (e) {

@@ -6,6 +6,8 @@ export function runView(run: RunRecord) {
     id: run.id,
     exportId: run.exportId,
     trigger: run.trigger,
+    queuedBy: run.queuedBy,
+    queuedByPrincipal: run.queuedByPrincipal ?? null,
     fullSync: run.fullSync,
     status: run.status,
     phase: run.phase ?? null,

@@ -219,8 +219,13 @@ const gone = (message: string) => (e: unknown) => {
   throw e instanceof AppError && e.status === 404 ? new RunAborted(message) : e;
 };
 
-const csvField = (v: string | number) => {
-  const s = String(v);
+/**
+ * One CSV cell, safe to open in a spreadsheet: a cell starting with = + - @, a tab or a carriage
+ * return would be read as a formula (CSV injection), so it gets a leading apostrophe (OWASP's advice).
+ */
+export const csvField = (v: string | number) => {
+  let s = String(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 

@@ -1,5 +1,6 @@
 // Braze connections in Table Storage. Display names are unique: a name row sits in the same
 // partition as its connection, so create/rename/delete are single atomic transactions.
+import type { Principal } from '../auth';
 import { TableTransaction, type TableClient } from '@azure/data-tables';
 import { conflict } from '../errors';
 import { statusOf, tableCall } from './table-errors';
@@ -18,11 +19,14 @@ export interface ConnectionRecord {
   /** Requests per 3 s this connection may use (Braze's default workspace limit is 3,000 per 3 s). */
   requestBudget: number;
   apiKey: { source: 'stored' | 'keyVaultReference'; reference: string; hint: string | null };
-  consent: { agreedAt: string; agreedBy: string };
+  consent: { agreedAt: string; agreedBy: string; agreedByPrincipal?: Principal };
   createdAt: string;
   createdBy: string;
+  /** Object id and tenant beside the display name (rows written before they were kept lack them). */
+  createdByPrincipal?: Principal;
   updatedAt: string;
   updatedBy: string;
+  updatedByPrincipal?: Principal;
 }
 
 export interface Stored<T> {

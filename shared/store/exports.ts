@@ -1,5 +1,6 @@
 // Export definitions in Table Storage (one row each; the definition as JSON, the connection id as a
 // column so "who uses this connection" is one query).
+import type { Principal } from '../auth';
 import type { TableClient } from '@azure/data-tables';
 import { odata } from '@azure/data-tables';
 import type { ExportDefinition } from '../exports/schema';
@@ -14,8 +15,11 @@ export interface ExportRecord extends ExportDefinition {
   status: 'active' | 'inactive';
   createdAt: string;
   createdBy: string;
+  /** Object id and tenant beside the display name (rows written before they were kept lack them). */
+  createdByPrincipal?: Principal;
   updatedAt: string;
   updatedBy: string;
+  updatedByPrincipal?: Principal;
 }
 
 interface ExportEntity {

@@ -1,5 +1,6 @@
 // Runs in Table Storage: partition = export id, row key sorts newest first. The run id carries
 // both (`<exportId>.<rowKey>`), so GET /api/runs/{id} is a point read.
+import type { Principal } from '../auth';
 import { randomBytes } from 'node:crypto';
 import { odata, type TableClient } from '@azure/data-tables';
 import { notFound } from '../errors';
@@ -19,6 +20,8 @@ export interface RunRecord extends Partial<RunProgress> {
   snapshot: { id: string; folder: string; modifiedTime: string } | null;
   queuedAt: string;
   queuedBy: string;
+  /** Object id and tenant of whoever queued it (null for the timer). */
+  queuedByPrincipal?: Principal | null;
   startedAt: string | null;
   finishedAt: string | null;
   /** Last sign of life from the worker: a stale one means the worker died. */

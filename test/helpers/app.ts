@@ -69,7 +69,8 @@ export async function call(
   const request = new HttpRequest({
     method: opts.method,
     url: `http://localhost/api/${opts.path}`,
-    headers: { ...principalHeaders(opts.as), ...(text ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+    // Writes carry JSON (the API refuses any other Content-Type with 415), with or without a body.
+    headers: { ...principalHeaders(opts.as), ...(text || ['POST', 'PUT', 'PATCH'].includes(opts.method) ? { 'content-type': 'application/json' } : {}), ...opts.headers },
     params: opts.params ?? {},
     body: text === undefined ? undefined : { string: text },
   });
