@@ -39,7 +39,10 @@ export function createServices(config: AppConfig): Services {
   const connectionsRepo = new ConnectionsRepo(storage.table(TABLES.connections));
   const connections = new ConnectionsService(connectionsRepo, exportsRepo, secrets, config.extraBrazeHosts);
   const exports = new ExportsService(exportsRepo, connections, {
-    lastRunOf: async (id) => (await stateRepo.get(id))?.value.lastRun ?? null,
+    statusOf: async (id) => {
+      const state = (await stateRepo.get(id))?.value;
+      return { lastRun: state?.lastRun ?? null, lastCheck: state?.lastCheck ?? null };
+    },
     activeRunOf: async (id) => (await stateRepo.get(id))?.value.activeRunId ?? null,
     forget: async (id) => {
       await stateRepo.delete(id);

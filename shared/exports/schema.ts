@@ -56,11 +56,17 @@ export const ScheduleSchema = z.strictObject({
 const containerName = z
   .string()
   .regex(/^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid Azure Blob container name (3-63 lower-case letters, digits, hyphens)');
+/**
+ * A partition's blob name is `<folder>/<segment>/<yyyy>/<MM>/<dd>/<HHmm>/<segment>_<n>.csv`, and
+ * Azure refuses names over 1,024 characters: with segments of up to 256 characters, a folder of up
+ * to 400 leaves every such name (≤ 400 + 1 + 256 + 17 + 256 + 16) within the limit.
+ */
+export const MAX_FOLDER_CHARS = 400;
 const folder = z
   .string()
   .trim()
   .min(1)
-  .max(1024)
+  .max(MAX_FOLDER_CHARS, `must be at most ${MAX_FOLDER_CHARS} characters (with the segment names, blob names must fit Azure's 1,024)`)
   .transform((f) => f.replace(/^\/+|\/+$/g, ''))
   .refine((f) => f.length > 0 && !f.split('/').some((p) => p === '..' || p === '.' || p === ''), 'must be a folder path without "." or ".." segments')
   .refine((f) => !/[\\?#]/.test(f), 'must not contain \\, ? or #');

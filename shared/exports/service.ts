@@ -13,19 +13,20 @@ export class ExportsService {
     private readonly repo: ExportsRepo,
     private readonly connections: ConnectionsService,
     private readonly runState: {
-      lastRunOf(exportId: string): Promise<unknown>;
+      /** The last run's summary, and when the timer last looked at the export and what it found. */
+      statusOf(exportId: string): Promise<{ lastRun: unknown; lastCheck: unknown }>;
       activeRunOf(exportId: string): Promise<string | null>;
       /** Drops the export's run bookkeeping and sync state once it is deleted. */
       forget(exportId: string): Promise<void>;
     },
   ) {}
 
-  /** What GET shows: the definition plus the last run's summary. */
-  async view(record: ExportRecord): Promise<ExportRecord & { lastRun: unknown }> {
-    return { ...record, lastRun: await this.runState.lastRunOf(record.id) };
+  /** What GET shows: the definition plus the last run's summary and the timer's last check. */
+  async view(record: ExportRecord): Promise<ExportRecord & { lastRun: unknown; lastCheck: unknown }> {
+    return { ...record, ...(await this.runState.statusOf(record.id)) };
   }
 
-  async listViews(): Promise<(ExportRecord & { lastRun: unknown; etag: string })[]> {
+  async listViews(): Promise<(ExportRecord & { lastRun: unknown; lastCheck: unknown; etag: string })[]> {
     const all = await this.repo.list();
     return Promise.all(all.map(async (e) => ({ ...(await this.view(e.value)), etag: e.etag })));
   }

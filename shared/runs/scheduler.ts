@@ -19,7 +19,12 @@ export interface RefreshSummary {
   unchanged: string[];
   skipped: { exportId: string; reason: string }[];
   requeued: string[];
+  /** Exports whose check failed unexpectedly this tick (recorded on the export's lastCheck). */
+  errors: { exportId: string; reason: string }[];
 }
+
+/** An error's message on one line, short enough for a state row and a log line. */
+const oneLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300);
 
 export class ScheduledRefresh {
   constructor(
@@ -33,39 +38,49 @@ export class ScheduledRefresh {
   ) {}
 
   async tick(now: Date, log: Log): Promise<RefreshSummary> {
-    const summary: RefreshSummary = { queued: [], unchanged: [], skipped: [], requeued: [] };
+    const summary: RefreshSummary = { queued: [], unchanged: [], skipped: [], requeued: [], errors: [] };
     for (const { value: exp } of await this.exports.list()) {
-      const state = (await this.state.get(exp.id))?.value;
-      if (state?.activeRunId) {
-        await this.requeueIfStalled(state.activeRunId, now, summary, log);
-        continue;
-      }
-      if (exp.status !== 'active' || !exp.schedule.enabled || !exp.connectionId) continue;
-      const lastCheckAt = state?.lastCheck ? new Date(state.lastCheck.at) : new Date(now.getTime() - this.defaultIntervalMs);
-      if (exp.schedule.cron && !occursBetween(exp.schedule.cron, lastCheckAt, now)) continue;
-
-      let result: string;
+      // One export's trouble (a 412 while CI rewrites model.json, a 5xx, a name Azure refuses)
+      // must not keep the others from running, or stalled runs from being re-queued.
       try {
-        const snapshot = await locateSnapshot(this.ciBlobs, exp.source, exp.segments, now);
-        if (snapshot.id === state?.lastSnapshotId && state.lastDefinition === (await this.settingsFingerprint(exp))) {
-          summary.unchanged.push(exp.id);
-          result = 'snapshot and settings unchanged since the last export';
-        } else {
-          const outcome = await this.runsService.start(exp, 'schedule', 'scheduledRefresh');
-          if ('queued' in outcome) {
-            summary.queued.push(exp.id);
-            result = `queued run ${outcome.queued.id}`;
-          } else result = `run ${outcome.active.id} is already ${outcome.active.status}`;
-        }
+        await this.check(exp, now, summary, log);
       } catch (e) {
-        if (!(e instanceof SnapshotUnavailable)) throw e;
-        summary.skipped.push({ exportId: exp.id, reason: e.message });
-        result = `not exported: ${e.message}`;
+        const message = `error: ${oneLine(e)}`;
+        summary.errors.push({ exportId: exp.id, reason: message });
+        log(`scheduledRefresh export ${exp.id}: ${message}`);
+        await this.state.modify(exp.id, (s) => ({ ...s, lastCheck: { at: now.toISOString(), result: message } })).catch(() => undefined);
       }
-      log(`scheduledRefresh export ${exp.id}: ${result}`);
-      await this.state.modify(exp.id, (s) => ({ ...s, lastCheck: { at: now.toISOString(), result } }));
     }
     return summary;
+  }
+
+  private async check(exp: ExportRecord, now: Date, summary: RefreshSummary, log: Log): Promise<void> {
+    const state = (await this.state.get(exp.id))?.value;
+    if (state?.activeRunId) return this.requeueIfStalled(state.activeRunId, now, summary, log);
+    if (exp.status !== 'active' || !exp.schedule.enabled || !exp.connectionId) return;
+    const lastCheckAt = state?.lastCheck ? new Date(state.lastCheck.at) : new Date(now.getTime() - this.defaultIntervalMs);
+    if (exp.schedule.cron && !occursBetween(exp.schedule.cron, lastCheckAt, now)) return;
+
+    let result: string;
+    try {
+      const snapshot = await locateSnapshot(this.ciBlobs, exp.source, exp.segments, now);
+      if (snapshot.id === state?.lastSnapshotId && state.lastDefinition === (await this.settingsFingerprint(exp))) {
+        summary.unchanged.push(exp.id);
+        result = 'snapshot and settings unchanged since the last export';
+      } else {
+        const outcome = await this.runsService.start(exp, 'schedule', 'scheduledRefresh');
+        if ('queued' in outcome) {
+          summary.queued.push(exp.id);
+          result = `queued run ${outcome.queued.id}`;
+        } else result = `run ${outcome.active.id} is already ${outcome.active.status}`;
+      }
+    } catch (e) {
+      if (!(e instanceof SnapshotUnavailable)) throw e;
+      summary.skipped.push({ exportId: exp.id, reason: e.message });
+      result = `not exported: ${e.message}`;
+    }
+    log(`scheduledRefresh export ${exp.id}: ${result}`);
+    await this.state.modify(exp.id, (s) => ({ ...s, lastCheck: { at: now.toISOString(), result } }));
   }
 
   /** What the worker compares too: a changed mapping, segment list or endpoint is worth a run. */

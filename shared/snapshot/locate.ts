@@ -81,7 +81,9 @@ export async function locateSnapshot(
     const entity =
       parsed.entities.find((e) => e.name === segment) ?? parsed.entities.find((e) => e.name.toLowerCase() === segment.toLowerCase());
     if (!entity) {
-      const known = parsed.entities.map((e) => e.name).join(', ') || 'none';
+      // A CI export can hold hundreds of tables: name a few, so the message (kept on the run row) stays short.
+      const names = parsed.entities.map((e) => e.name);
+      const known = names.length === 0 ? 'none' : names.length > 20 ? `${names.slice(0, 20).join(', ')} and ${names.length - 20} more` : names.join(', ');
       throw new SnapshotUnavailable('invalid', `Segment "${segment}" is not in model.json (it has: ${known})`);
     }
     tables.push(await tableFromEntity(container, source, segment, entity));
