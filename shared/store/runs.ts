@@ -33,6 +33,61 @@ export interface RunRecord extends Partial<RunProgress> {
 
 const MAX_TIME = 9_999_999_999_999;
 
+/**
+ * A run row must never outgrow what Table Storage takes (64 KiB per string property, 1 MiB per
+ * entity), whatever happens in the run: buckets done are kept as a bitmap (up to 4,096 buckets in
+ * 684 characters), error and warning texts are cut, and the JSON is spread over several properties.
+ */
+export const MAX_RUN_MESSAGES = 20;
+export const MAX_MESSAGE_CHARS = 1000;
+/** Characters per property: strings are UTF-16 in Table Storage, 64 KiB = 32,768 characters. */
+const CHUNK_CHARS = 30_000;
+const MAX_CHUNKS = 16;
+
+const cut = (text: string) => (text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS - 1)}…` : text);
+
+/** Keeps the newest messages, each cut to size. */
+export const boundedMessages = (messages: string[]) => messages.slice(-MAX_RUN_MESSAGES).map(cut);
+
+function bitmapOf(done: number[], total: number): string {
+  const bits = Buffer.alloc(Math.ceil(total / 8));
+  for (const b of done) if (b >= 0 && b < total) bits[b >> 3]! |= 1 << (b & 7);
+  return bits.toString('base64');
+}
+
+function bucketsFromBitmap(bitmap: string, total: number): number[] {
+  const bits = Buffer.from(bitmap, 'base64');
+  const done: number[] = [];
+  for (let b = 0; b < total; b++) if (bits[b >> 3]! & (1 << (b & 7))) done.push(b);
+  return done;
+}
+
+type RunEntity = { partitionKey: string; rowKey: string } & Record<string, string>;
+
+/** The run as table properties: `data`, `data1`, … holding its JSON, with buckets as a bitmap. */
+function toEntity(run: RunRecord): RunEntity {
+  const { exportId, rowKey } = splitRunId(run.id)!;
+  const compact = {
+    ...run,
+    errors: boundedMessages(run.errors),
+    ...(run.warnings ? { warnings: boundedMessages(run.warnings) } : {}),
+    ...(run.buckets ? { buckets: { total: run.buckets.total, doneBitmap: bitmapOf(run.buckets.done, run.buckets.total) } } : {}),
+  };
+  const json = JSON.stringify(compact);
+  if (json.length > CHUNK_CHARS * MAX_CHUNKS) throw new Error(`run ${run.id} would take ${json.length} characters; at most ${CHUNK_CHARS * MAX_CHUNKS} fit its row`);
+  const entity: RunEntity = { partitionKey: exportId, rowKey, data: json.slice(0, CHUNK_CHARS) };
+  for (let i = 1; i * CHUNK_CHARS < json.length; i++) entity[`data${i}`] = json.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS);
+  return entity;
+}
+
+function fromEntity(e: Record<string, unknown>): RunRecord {
+  let json = String(e.data);
+  for (let i = 1; typeof e[`data${i}`] === 'string'; i++) json += e[`data${i}`] as string;
+  const parsed = JSON.parse(json) as RunRecord & { buckets?: { total: number; done?: number[]; doneBitmap?: string } };
+  if (parsed.buckets?.doneBitmap !== undefined) parsed.buckets = { total: parsed.buckets.total, done: bucketsFromBitmap(parsed.buckets.doneBitmap, parsed.buckets.total) };
+  return parsed as RunRecord;
+}
+
 export function newRunId(exportId: string, now = Date.now()): string {
   return `${exportId}.${String(MAX_TIME - now).padStart(13, '0')}${randomBytes(3).toString('hex')}`;
 }
@@ -46,23 +101,20 @@ export class RunsRepo {
   constructor(private readonly table: TableClient) {}
 
   async create(run: RunRecord): Promise<Stored<RunRecord>> {
-    const { exportId, rowKey } = splitRunId(run.id)!;
-    await tableCall('Run', () => this.table.createEntity({ partitionKey: exportId, rowKey, data: JSON.stringify(run) }));
+    await tableCall('Run', () => this.table.createEntity(toEntity(run)));
     return this.get(run.id);
   }
 
   async get(runId: string): Promise<Stored<RunRecord>> {
     const ids = splitRunId(runId);
     if (!ids) throw notFound('Run');
-    const e = await tableCall('Run', () => this.table.getEntity<{ data: string }>(ids.exportId, ids.rowKey));
-    return { value: JSON.parse(e.data) as RunRecord, etag: e.etag };
+    const e = await tableCall('Run', () => this.table.getEntity<Record<string, unknown>>(ids.exportId, ids.rowKey));
+    return { value: fromEntity(e), etag: e.etag };
   }
 
+  /** Replaces the run; with `etag`, only if nobody wrote it since (412 otherwise). */
   async update(run: RunRecord, etag?: string): Promise<Stored<RunRecord>> {
-    const { exportId, rowKey } = splitRunId(run.id)!;
-    const res = await tableCall('Run', () =>
-      this.table.updateEntity({ partitionKey: exportId, rowKey, data: JSON.stringify(run) }, 'Replace', { etag: etag ?? '*' }),
-    );
+    const res = await tableCall('Run', () => this.table.updateEntity(toEntity(run), 'Replace', { etag: etag ?? '*' }));
     return { value: run, etag: res.etag! };
   }
 
@@ -74,9 +126,9 @@ export class RunsRepo {
   /** Newest first. */
   async listForExport(exportId: string, top = 50): Promise<RunRecord[]> {
     const out: RunRecord[] = [];
-    const pages = this.table.listEntities<{ data: string }>({ queryOptions: { filter: odata`PartitionKey eq ${exportId}` } }).byPage({ maxPageSize: top });
+    const pages = this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${exportId}` } }).byPage({ maxPageSize: top });
     for await (const page of pages) {
-      for (const e of page) if (out.length < top) out.push(JSON.parse(e.data) as RunRecord);
+      for (const e of page) if (out.length < top) out.push(fromEntity(e));
       break;
     }
     return out;
