@@ -22,10 +22,12 @@ import { PartitionAborted } from './read/column-check';
 import { SnapshotReading } from './read/read-snapshot';
 import { BucketPipeline } from './send/bucket-pipeline';
 import { createRunTempDir } from './spill/run-temp-dir';
+import { RunStopped } from './stop';
 import type { RejectedRow } from './thread/protocol';
 
 export type { BucketCounts } from './diff/bucket-step';
 export { definitionFingerprint } from './diff/open-sync-state';
+export { RunStopped, StateTakenOver } from './stop';
 export type { RunCounts, RunProgress } from './progress';
 export type { RejectedRow } from './thread/protocol';
 
@@ -41,6 +43,10 @@ export interface EngineInput {
   onProgress?: (progress: RunProgress) => Promise<void> | void;
   /** Asked between buckets: true = stop now (time box), the caller re-queues the continuation. */
   shouldYield?: () => boolean;
+  /** Asked all the time: true = send nothing more (cancel, lease lost); batches in flight are answered and recorded. */
+  shouldStop?: () => boolean;
+  /** Called before each bucket's state is written; throws when this worker may no longer write (its lease is gone). */
+  beforeCheckpoint?: () => Promise<void>;
   /** The run's first attempt: profiles may be sent while reading (a continuation never does). */
   firstAttempt?: boolean;
   /** How long this attempt may take; sending while reading is skipped when it might not fit. */
@@ -58,6 +64,8 @@ export interface EngineResult {
   rejectedRowsTotal: number;
   /** false when the run stopped early to be continued. */
   complete: boolean;
+  /** The run stopped because shouldStop said so (not the time box). */
+  stopped: boolean;
 }
 
 /** The run cannot go on (bad mapping, bad key…): nothing more is sent; the message is for the user. */
@@ -72,7 +80,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   const { definition: def, snapshot, braze } = input;
   const { definitionFp, bucketCount, stateMatches } = await openSyncState(input.state, def, braze.destination, snapshot.totalBytes, input.resumeFrom?.buckets.total, input.bucketTargetBytes);
   const books = new RunBooks(def, bucketCount, braze, input.resumeFrom, input.onProgress);
-  const result = (complete: boolean): EngineResult => ({ progress: books.progress, rejectedRows: books.rejectedRows, rejectedRowsTotal: books.rejectedRowsTotal, complete });
+  const result = (complete: boolean, stopped = false): EngineResult => ({ progress: books.progress, rejectedRows: books.rejectedRows, rejectedRowsTotal: books.rejectedRowsTotal, complete, stopped });
   const tempDir = createRunTempDir(input.tempRoot ?? os.tmpdir());
   const concurrency = input.concurrency ?? 48;
   const reading = new SnapshotReading({
@@ -80,12 +88,14 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     firstAttempt: input.firstAttempt ?? false, timeBudgetMs: input.timeBudgetMs, done: books.bucketsDone, tempDir, concurrency,
   });
   try {
-    await books.readingDone(await reading.read((rows, segmentRows) => books.reading(rows, segmentRows), input.shouldYield));
-    const pipeline = new BucketPipeline({ thread: reading.thread!, state: input.state, braze, books, definitionFp, concurrency });
-    if (!(await pipeline.run(reading.early, input.shouldYield))) return result(false);
+    await books.readingDone(await reading.read((rows, segmentRows) => books.reading(rows, segmentRows), input.shouldYield, input.shouldStop));
+    const pipeline = new BucketPipeline({ thread: reading.thread!, state: input.state, braze, books, definitionFp, concurrency, shouldStop: input.shouldStop, beforeCheckpoint: input.beforeCheckpoint });
+    if (!(await pipeline.run(reading.early, input.shouldYield))) return result(false, pipeline.stopped);
     await books.finished();
     return result(true);
   } catch (e) {
+    // Stopped while reading: nothing was checkpointed; what was sent meanwhile is sent again by a later run.
+    if (e instanceof RunStopped) return result(false, true);
     if (e instanceof BrazeFatalError || e instanceof PartitionAborted) throw new RunAborted(e.message);
     throw e;
   } finally {

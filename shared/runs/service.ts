@@ -107,9 +107,11 @@ export class RunsService {
     status: RunRecord['status'],
     errors: string[],
     exported: { snapshotId: string; definition: string } | null,
+    /** How the finished run is written; false = someone else finished it first (the export is theirs to free). */
+    write: (done: RunRecord) => Promise<boolean> = (done) => this.runs.update(done).then(() => true),
   ): Promise<RunRecord> {
-    const done: RunRecord = { ...run, status, phase: 'done', finishedAt: new Date().toISOString(), errors: [...run.errors, ...errors].slice(-20) };
-    await this.runs.update(done);
+    const done: RunRecord = { ...run, status, phase: 'done', finishedAt: new Date().toISOString(), waitingFor: null, errors: [...run.errors, ...errors] };
+    if (!(await write(done))) return done;
     const delivered = status === 'succeeded' && exported;
     await this.state.modify(run.exportId, (s) => ({
       ...s,
@@ -120,7 +122,6 @@ export class RunsService {
     }));
     return done;
   }
-
 
   /** POST /api/exports/{id}/run: Admin, or Contributor on a shared connection. */
   async runNow(caller: Caller, exportId: string, fullSync: boolean): Promise<QueueOutcome> {

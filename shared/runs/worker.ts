@@ -4,7 +4,7 @@
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
-import { definitionFingerprint, RunAborted, runExport, type EngineResult, type RejectedRow } from '../engine/run-export';
+import { definitionFingerprint, RunAborted, runExport, StateTakenOver, type EngineResult, type RejectedRow } from '../engine/run-export';
 import { SyncStateStore } from '../engine/diff/sync-state';
 import { AppError } from '../errors';
 import type { SecretStore } from '../secrets';
@@ -14,6 +14,8 @@ import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import type { ExportsRepo } from '../store/exports';
 import { FINISHED, splitRunId, type RunRecord, type RunsRepo } from '../store/runs';
+import { acquireLease, type HeldLease } from './leases';
+import { RunWriter } from './run-writer';
 import type { RunsService } from './service';
 import { statusOf } from '../store/table-errors';
 
@@ -34,9 +36,13 @@ export interface WorkerDeps {
   brazeOptions?: { backoffBaseMs?: number; timeoutMs?: number; maxAttempts?: number };
 }
 
-/** Short, renewed often: a killed worker's lease frees the export within seconds. */
-const LEASE_SECONDS = 15;
+/** Attempts that may end other than at the time box (crash, kill, error) before the run is given up. */
+export const MAX_TROUBLED_ATTEMPTS = 5;
 const LEASE_BUSY_RETRY_SECONDS = 5;
+/** A run waiting for another run on the same Braze rate limit looks again this often. */
+const LIMIT_BUSY_RETRY_SECONDS = 10;
+/** The worker's sign of life (and how soon it sees a cancel request) while nothing else is written. */
+const HEARTBEAT_MS = 5000;
 
 /** Where a run's files live: the rejected-rows report and the snapshot it is pinned to. */
 export const runFolder = (runId: string) => {
@@ -44,35 +50,60 @@ export const runFolder = (runId: string) => {
   return `${ids.exportId}/${ids.rowKey}`;
 };
 
+/**
+ * The lease shared by every run that draws on one Braze rate limit: the connection's own, or the
+ * group an Admin put several connections in (newer Braze contracts share the limit across a
+ * company's workspaces). One run at a time per limit, each at its connection's budget: the budget
+ * is the bottleneck, so runs one after another finish as soon as they would sharing it, and the
+ * limit holds across instances with nothing more than a lease.
+ */
+export const rateLimitLeaseName = (connection: { id: string; rateLimitGroup?: string | null }) =>
+  connection.rateLimitGroup ? `limit-group-${encodeURIComponent(connection.rateLimitGroup.toLowerCase())}` : `limit-connection-${connection.id}`;
+
 export class RunWorker {
   constructor(private readonly deps: WorkerDeps) {}
 
   async execute(runId: string, log: Log): Promise<void> {
     const { deps } = this;
-    const stored = await deps.runs.get(runId).catch(() => null);
-    if (!stored) return log(`run ${runId}: not found (deleted?); message dropped`);
-    let run = stored.value;
-    if (FINISHED.includes(run.status)) return log(`run ${runId}: already ${run.status}; duplicate message ignored`);
+    const first = await deps.runs.get(runId).catch(() => null);
+    if (!first) return log(`run ${runId}: not found (deleted?); message dropped`);
+    if (FINISHED.includes(first.value.status)) return log(`run ${runId}: already ${first.value.status}; duplicate message ignored`);
 
-    const lease = await this.acquireLease(run.exportId);
-    if (!lease) {
-      log(`run ${runId}: export ${run.exportId} is leased by another worker; retrying in ${LEASE_BUSY_RETRY_SECONDS} s`);
+    const leases = deps.appBlobs.getContainerClient(CONTAINERS.leases);
+    const exportLease = await acquireLease(leases, first.value.exportId);
+    if (!exportLease) {
+      log(`run ${runId}: export ${first.value.exportId} is leased by another worker; retrying in ${LEASE_BUSY_RETRY_SECONDS} s`);
       await deps.runsService.enqueue(runId, LEASE_BUSY_RETRY_SECONDS);
       return;
     }
-    const renew = setInterval(() => lease.renewLease().catch(() => undefined), (LEASE_SECONDS / 3) * 1000);
-    const started = Date.now();
-    let continueLater = false;
+    let limitLease: HeldLease | null = null;
+    let heartbeat: NodeJS.Timeout | undefined;
     let braze: BrazeClient | undefined;
+    let requeueIn: number | null = null;
+    // Read again under the lease: a duplicate message for a run finished meanwhile is dropped here.
+    const stored = await deps.runs.get(runId);
+    const writer = new RunWriter(deps.runs, stored.value, stored.etag);
+    let run = stored.value;
+    const started = Date.now();
     try {
-      const now = new Date().toISOString();
-      run = { ...run, status: 'running', startedAt: run.startedAt ?? now, heartbeatAt: now, attempts: run.attempts + 1 };
-      await deps.runs.update(run);
-      log(`run ${run.id} export ${run.exportId}: started (attempt ${run.attempts}, trigger ${run.trigger})`);
+      if (FINISHED.includes(run.status)) return log(`run ${runId}: already ${run.status}; duplicate message ignored`);
+      if (writer.cancelRequested) return await this.finish(writer, run, 'cancelled', ['Cancelled before it started'], null, log);
+      const troubled = run.attempts - (run.continuations ?? 0);
+      if (troubled >= MAX_TROUBLED_ATTEMPTS) {
+        const last = run.errors.at(-1) ?? 'the worker stopped without a word (killed, out of memory, or scaled in)';
+        return await this.finish(writer, run, 'failed', [`Gave up after ${troubled} attempts that did not finish; the last: ${last}. Fix the cause, then run the export again`], null, log);
+      }
 
       const exportRecord = (await deps.exports.get(run.exportId).catch(gone('The export was deleted'))).value;
       if (!exportRecord.connectionId) throw new RunAborted('The export has no connection (detached)');
       const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted"))).value;
+      limitLease = await acquireLease(leases, rateLimitLeaseName(connection));
+      if (!limitLease) {
+        run = { ...run, waitingFor: "another run on the same Braze connection's rate limit", heartbeatAt: new Date().toISOString() };
+        await writer.write(run);
+        requeueIn = LIMIT_BUSY_RETRY_SECONDS;
+        return;
+      }
       let apiKey: string;
       try {
         apiKey = await deps.secrets.get(connection.apiKey.reference);
@@ -80,16 +111,24 @@ export class RunWorker {
         throw new RunAborted(`Cannot read the connection's Braze API key (${(e as Error).message}); check the Key Vault secret and the app's access to it`);
       }
 
+      const now = new Date().toISOString();
+      run = { ...run, status: 'running', startedAt: run.startedAt ?? now, heartbeatAt: now, attempts: run.attempts + 1, waitingFor: null };
+      await writer.write(run);
+      if (writer.takenOver) return log(`run ${run.id}: finished by someone else meanwhile; stopping`);
+      log(`run ${run.id} export ${run.exportId}: started (attempt ${run.attempts}, trigger ${run.trigger})`);
+      heartbeat = setInterval(() => void writer.write({ ...run, heartbeatAt: new Date().toISOString() }).catch(() => undefined), HEARTBEAT_MS);
+
       const snapshot = await this.pinnedSnapshot(run, exportRecord.source, exportRecord.segments);
       run = { ...run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
       const definition = definitionFingerprint(exportRecord, connection.baseUrl);
-      if (!run.fullSync && (await this.alreadyExported(run, snapshot.id, definition, log))) return;
+      if (!run.fullSync && (await this.alreadyExported(writer, run, snapshot.id, definition, log))) return;
       braze = new BrazeClient({
         baseUrl: connection.baseUrl,
         apiKey,
         budget: new RequestBudget({ requestsPerWindow: connection.requestBudget }),
         ...deps.brazeOptions,
       });
+      const lease = exportLease;
       const result = await runExport({
         definition: exportRecord,
         snapshot,
@@ -100,46 +139,58 @@ export class RunWorker {
         resumeFrom: run.buckets && run.bucketCounts && run.requests ? { buckets: run.buckets, bucketCounts: run.bucketCounts, requests: run.requests, omittedAttributes: run.omittedAttributes ?? {} } : undefined,
         onProgress: async (p) => {
           run = { ...run, ...p, heartbeatAt: new Date().toISOString() };
-          await deps.runs.update(run);
+          await writer.write(run);
         },
         shouldYield: () => Date.now() - started > deps.timeBudgetMs,
+        shouldStop: () => writer.cancelRequested || writer.takenOver || lease.lost,
+        beforeCheckpoint: () => lease.assertHeld(),
         firstAttempt: run.attempts === 1,
         timeBudgetMs: deps.timeBudgetMs - (Date.now() - started),
         bucketTargetBytes: deps.bucketTargetBytes,
       });
+      if (writer.takenOver || lease.lost) throw new StateTakenOver('the run was taken over while it ran');
       run = { ...run, ...result.progress };
       if (result.rejectedRowsTotal > 0) run.rejectedReport = await this.writeReport(run.id, result);
+      if (result.stopped) {
+        return await this.finish(writer, run, 'cancelled', [`Cancelled by ${writer.run.cancelRequested?.by ?? 'a user'}: what Braze took so far is recorded; the next run sends the rest`], null, log);
+      }
       if (!result.complete) {
-        run = { ...run, heartbeatAt: new Date().toISOString() };
-        await deps.runs.update(run);
-        continueLater = true;
+        run = { ...run, heartbeatAt: new Date().toISOString(), continuations: (run.continuations ?? 0) + 1 };
+        await writer.write(run);
+        requeueIn = 0;
         log(`run ${run.id} export ${run.exportId}: time box reached after ${run.buckets?.done.length}/${run.buckets?.total} buckets; continuation queued`);
         return;
       }
-      await this.finish(run, run.counts!.failed > 0 || run.counts!.removalsFailed > 0 ? 'partially_succeeded' : 'succeeded', [], { snapshotId: snapshot.id, definition }, log);
+      await this.finish(writer, run, run.counts!.failed > 0 || run.counts!.removalsFailed > 0 ? 'partially_succeeded' : 'succeeded', [], { snapshotId: snapshot.id, definition }, log);
     } catch (e) {
+      if (e instanceof StateTakenOver) {
+        // Another worker owns the run now: write nothing, leave it to them.
+        log(`run ${run.id} export ${run.exportId}: stopped, ${e.message}; nothing more written by this worker`);
+        return;
+      }
       if (e instanceof RunAborted || e instanceof SnapshotUnavailable) {
-        await this.finish(run, 'failed', [e.message], null, log);
+        await this.finish(writer, run, 'failed', [e.message], null, log);
         return;
       }
       // Unexpected (storage outage…): keep the checkpoint; the queue retries and resumes.
-      run = { ...run, errors: [...run.errors, `attempt ${run.attempts}: ${(e as Error).message}`].slice(-20) };
-      await deps.runs.update(run).catch(() => undefined);
+      run = { ...run, errors: [...run.errors, `attempt ${run.attempts}: ${(e as Error).message}`] };
+      await writer.write(run).catch(() => undefined);
       throw e;
     } finally {
+      clearInterval(heartbeat);
       braze?.close();
-      clearInterval(renew);
-      await lease.releaseLease().catch(() => undefined);
+      await limitLease?.release();
+      await exportLease.release();
     }
-    // Queued only once the lease is free, so the continuation can start at once.
-    if (continueLater) await deps.runsService.enqueue(run.id);
+    // Queued only once the leases are free, so the continuation (or the retry) can start at once.
+    if (requeueIn !== null) await deps.runsService.enqueue(run.id, requeueIn);
   }
 
   /**
    * The same snapshot (by content: model.json and every partition's ETag) with the same settings was
    * fully exported by the last run: the diff is empty by construction, so nothing is read or sent.
    */
-  private async alreadyExported(run: RunRecord, snapshotId: string, definition: string, log: Log): Promise<boolean> {
+  private async alreadyExported(writer: RunWriter, run: RunRecord, snapshotId: string, definition: string, log: Log): Promise<boolean> {
     const state = (await this.deps.state.get(run.exportId))?.value;
     const last = state?.lastRun;
     if (!state || !last || last.status !== 'succeeded' || state.lastSnapshotId !== snapshotId || state.lastDefinition !== definition) return false;
@@ -156,18 +207,19 @@ export class RunWorker {
       rejectedReport: previous.rejectedReport,
       warnings: [`Snapshot unchanged since run ${previous.id}: nothing was read or sent (use fullSync to resend everything)`],
     };
-    await this.finish(done, 'succeeded', [], { snapshotId, definition }, log);
+    await this.finish(writer, done, 'succeeded', [], { snapshotId, definition }, log);
     return true;
   }
 
   private async finish(
+    writer: RunWriter,
     run: RunRecord,
     status: RunRecord['status'],
     errors: string[],
     exported: { snapshotId: string; definition: string } | null,
     log: Log,
   ): Promise<void> {
-    const c = (await this.deps.runsService.finish(run, status, errors, exported)).counts;
+    const c = (await this.deps.runsService.finish(run, status, errors, exported, (done) => writer.write(done).then(() => !writer.takenOver))).counts;
     log(
       `run ${run.id} export ${run.exportId}: ${status}` +
         (c ? ` rowsRead=${c.rowsRead} profiles=${c.profiles} sent=${c.sent} unchanged=${c.unchanged} rejected=${c.rejected} failed=${c.failed} removed=${c.removed}` : '') +
@@ -198,19 +250,6 @@ export class RunWorker {
       blobHTTPHeaders: { blobContentType: 'text/csv; charset=utf-8' },
     });
     return `${CONTAINERS.reports}/${name}`;
-  }
-
-  private async acquireLease(exportId: string) {
-    const blob = this.deps.appBlobs.getContainerClient(CONTAINERS.leases).getBlockBlobClient(exportId);
-    await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } }).catch(() => undefined);
-    const lease = blob.getBlobLeaseClient();
-    try {
-      await lease.acquireLease(LEASE_SECONDS);
-      return lease;
-    } catch (e) {
-      if (statusOf(e) === 409) return null;
-      throw e;
-    }
   }
 }
 

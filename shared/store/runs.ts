@@ -26,7 +26,15 @@ export interface RunRecord extends Partial<RunProgress> {
   finishedAt: string | null;
   /** Last sign of life from the worker: a stale one means the worker died. */
   heartbeatAt: string | null;
+  /** Attempts started; `continuations` of them ended at the time box as planned. */
   attempts: number;
+  continuations?: number;
+  /** Times the timer found the run stalled and queued it again. */
+  stallRequeues?: number;
+  /** Set by POST /api/runs/{id}/cancel; the worker stops within seconds and ends the run `cancelled`. */
+  cancelRequested?: { at: string; by: string } | null;
+  /** What a queued run waits for (another run on the same Braze rate limit). */
+  waitingFor?: string | null;
   errors: string[];
   rejectedReport: string | null;
 }

@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { statusOf } from '../../store/table-errors';
+import { StateTakenOver } from '../stop';
 
 export interface StateEntry {
   /** How Braze knows the profile (`e:<external_id>` / `a:<alias_name>`), to address it when it leaves. */
@@ -98,23 +99,36 @@ export class SyncStateStore {
     await this.blob('manifest.json').upload(text, Buffer.byteLength(text), { blobHTTPHeaders: { blobContentType: 'application/json' } });
   }
 
-  /** The bucket's state blob as text (parseBucketState reads it), or null when there is none. */
-  async readBucketText(bucket: number): Promise<string | null> {
+  /** The bucket's state blob as text (parseBucketState reads it; null when there is none) and its ETag. */
+  async readBucket(bucket: number): Promise<{ text: string | null; etag: string | null }> {
     try {
-      return (await this.blob(`b${bucket}.tsv`).downloadToBuffer()).toString('utf8');
+      const blob = this.blob(`b${bucket}.tsv`);
+      const props = await blob.getProperties();
+      const buffer = await blob.downloadToBuffer(0, undefined, { conditions: { ifMatch: props.etag } });
+      return { text: buffer.toString('utf8'), etag: props.etag ?? null };
     } catch (e) {
-      if (statusOf(e) === 404) return null;
+      if (statusOf(e) === 404) return { text: null, etag: null };
       throw e;
     }
   }
 
-  /** Replaces the bucket's state: `lines` are stateLine()s, `kept` more of them already joined. */
-  async writeBucket(bucket: number, definition: string, kept: string, lines: string[]): Promise<void> {
+  /**
+   * Replaces the bucket's state: `lines` are stateLine()s, `kept` more of them already joined. Only
+   * if the blob is still the one read (`readEtag`; null = there was none): a second worker on the
+   * same export must never have its state overwritten by a stale copy, nor overwrite ours.
+   */
+  async writeBucket(bucket: number, definition: string, kept: string, lines: string[], readEtag: string | null): Promise<void> {
     const parts = [JSON.stringify({ definition })];
     if (kept) parts.push(kept);
     for (const line of lines) parts.push(line);
     const body = Buffer.from(parts.join('\n') + '\n');
-    await this.blob(`b${bucket}.tsv`).upload(body, body.length);
+    try {
+      await this.blob(`b${bucket}.tsv`).upload(body, body.length, { conditions: readEtag ? { ifMatch: readEtag } : { ifNoneMatch: '*' } });
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 412 || status === 409) throw new StateTakenOver(`the sync state of bucket ${bucket} was written by another worker`);
+      throw e;
+    }
   }
 
   /** Forgets everything (the export was deleted). */

@@ -44,7 +44,7 @@ export class SnapshotReading {
   constructor(private readonly plan: ReadPlan) {}
 
   /** Reads every partition; `onProgress` gets live row counts. Throws PartitionAborted for a bad mapping. */
-  async read(onProgress: (rowsRead: number, segmentRows: Record<string, number>) => void, shouldYield?: () => boolean): Promise<PartitionSummary> {
+  async read(onProgress: (rowsRead: number, segmentRows: Record<string, number>) => void, shouldYield?: () => boolean, shouldStop?: () => boolean): Promise<PartitionSummary> {
     const { def, snapshot } = this.plan;
     // With model.json naming every table's columns, a bad mapping stops the run before anything is read or sent.
     const columnsKnown = snapshot.tables.every((t) => t.columns.length > 0);
@@ -73,6 +73,7 @@ export class SnapshotReading {
       container: this.plan.ciBlobs.getContainerClient(def.source.container),
       early: this.early,
       shouldYield,
+      shouldStop,
       onProgress,
     });
     checkMappedColumns({ found: new Set(read.foundFields), missing: new Map(read.missingFields) });

@@ -51,6 +51,14 @@ export class BatchSender<T> {
     if (this.failure) throw this.failure;
   }
 
+  /** Takes back the objects held for a batch, unsent (the run is stopping). */
+  discardHeld(): T[] {
+    const items = this.items;
+    this.json = [];
+    this.items = [];
+    return items;
+  }
+
   /** Sends the objects held now, in a batch that is not full. */
   flush(): void {
     if (this.json.length === 0) return;

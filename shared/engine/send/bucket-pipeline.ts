@@ -22,11 +22,20 @@ export interface PipelineParts {
   definitionFp: string;
   /** Batches in flight at once (the request budget paces them). */
   concurrency: number;
+  /** Asked before every object: true = send nothing more (cancel, lease lost); in-flight batches are still answered and recorded. */
+  shouldStop?: () => boolean;
+  /** Called before each bucket's state is written; throws when this worker may no longer write (lease lost). */
+  beforeCheckpoint?: () => Promise<void>;
 }
+
+/** What a bucket's objects that were never sent (the run stopped) count as: not delivered, tried again by the next run. */
+const NOT_SENT = Object.freeze({ status: 'failed' as const, reason: 'not sent: the run was stopped' });
 
 export class BucketPipeline {
   private readonly pending: number[];
-  private readonly preparing: Promise<ReceivedBucket>[] = [];
+  private readonly preparing: Promise<ReceivedBucket & { etag: string | null }>[] = [];
+  /** The run was stopped mid-way (see PipelineParts.shouldStop). */
+  stopped = false;
   private prepareNext = 0;
   private readonly sender: BatchSender<{ bucket: BucketOutcomes; index: number }>;
   /** Progress reports after each batch, one after another. */
@@ -55,7 +64,7 @@ export class BucketPipeline {
     this.prepareAhead();
     if (early) await this.afterSendingWhileReading(early);
     for (let i = 0; i < this.pending.length; i++) {
-      if (shouldYield?.()) {
+      if (shouldYield?.() || this.stopped) {
         await this.sender.finish();
         await this.checkpointed;
         return false;
@@ -63,6 +72,11 @@ export class BucketPipeline {
       const received = await this.preparing.shift()!;
       this.prepareAhead();
       await this.send(received);
+    }
+    if (this.stopped) {
+      await this.sender.finish();
+      await this.checkpointed;
+      return false;
     }
     await this.sender.finish();
     await this.reports;
@@ -73,7 +87,7 @@ export class BucketPipeline {
   private prepareAhead(): void {
     while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
       const bucket = this.pending[this.prepareNext++]!;
-      const prepared = this.parts.state.readBucketText(bucket).then((text) => this.parts.thread.prepare(bucket, text));
+      const prepared = this.parts.state.readBucket(bucket).then(async ({ text, etag }) => ({ ...(await this.parts.thread.prepare(bucket, text)), etag }));
       prepared.catch(() => undefined); // awaited in turn
       this.preparing.push(prepared);
     }
@@ -89,7 +103,7 @@ export class BucketPipeline {
   }
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
-  private async send({ prepared, objects, release }: ReceivedBucket): Promise<void> {
+  private async send({ prepared, objects, release, etag }: ReceivedBucket & { etag: string | null }): Promise<void> {
     const count = objects.ends.length;
     const answered = new BucketOutcomes(count);
     this.unanswered.add(answered);
@@ -98,6 +112,14 @@ export class BucketPipeline {
       release(); // Braze has answered for every object: their bytes are no longer needed
     }, () => undefined);
     for (let j = 0; j < count; j++) {
+      if (this.parts.shouldStop?.()) {
+        this.stopped = true;
+        // Objects not yet on their way, here and held for a batch, are not sent; the bucket's
+        // state keeps what Braze had for them, so a later run sends them.
+        for (const held of this.sender.discardHeld()) held.bucket.take(held.index, NOT_SENT);
+        for (let k = j; k < count; k++) answered.take(k, NOT_SENT);
+        break;
+      }
       this.sender.add(objectAt(objects, j), { bucket: answered, index: j });
       const wait = this.sender.room();
       if (wait) await wait;
@@ -108,9 +130,11 @@ export class BucketPipeline {
     await this.previousAnswered;
     this.previousAnswered = answered.all;
     const { state, books, definitionFp } = this.parts;
-    const stateWritten = answered.all.then((outcomes) => {
+    const stateWritten = answered.all.then(async (outcomes) => {
       const lines = recordOutcomes(prepared, outcomes, books.reject);
-      return prepared.stateChanged || count > 0 ? state.writeBucket(prepared.bucket, definitionFp, prepared.kept, lines) : undefined;
+      if (!prepared.stateChanged && count === 0) return;
+      await this.parts.beforeCheckpoint?.();
+      await state.writeBucket(prepared.bucket, definitionFp, prepared.kept, lines, etag);
     });
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
     const previousCheckpoint = this.checkpointed;

@@ -11,7 +11,9 @@ import type { SegmentTable } from '../../snapshot/locate';
 import type { PreparedBucket } from '../diff/bucket-step';
 import type { EarlySender } from '../early-send/sender';
 import { receiveObjects, type ObjectList } from '../send/object-bytes';
+import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
+import { RunStopped } from '../stop';
 import type { FromEngineThread, PartitionInit, PartitionSummary, ToEngineThread } from './protocol';
 import { createRing, RingReader, RingWriter, transferredWith, type Handed } from './shared-ring';
 
@@ -38,6 +40,8 @@ export interface PartitionRun {
   container: ContainerClient;
   early: EarlySender | null;
   shouldYield?: () => boolean;
+  /** Asked per chunk: true = stop reading (and sending) now; partition() throws RunStopped. */
+  shouldStop?: () => boolean;
   onProgress: (rowsRead: number, segmentRows: Record<string, number>) => void;
 }
 
@@ -102,8 +106,13 @@ export class EngineThread {
       for (const partition of table.partitions) {
         this.partitionDone = false;
         this.post({ t: 'partition', spec: { segment: table.segment, columns: table.columns, blobName: partition.blobName, delimiter: partition.delimiter, hasHeader: partition.hasHeader } });
-        const download = await run.container.getBlobClient(partition.blobName).download();
+        const download = await run.container.getBlobClient(partition.blobName).download().catch((e: unknown) => {
+          // The run is pinned to this snapshot: a partition gone since (CI's retention) will not come back.
+          if (statusOf(e) === 404) throw new PartitionAborted(`Partition ${partition.blobName} of the snapshot this run is pinned to is gone (deleted by CI's retention?); run the export again to read the newest snapshot`);
+          throw e;
+        });
         for await (const chunk of download.readableStreamBody as Readable) {
+          if (run.shouldStop?.()) throw new RunStopped();
           await this.until(() => this.chunksAhead < CHUNKS_AHEAD);
           if (sending) {
             if (!stopped && run.shouldYield?.()) {

@@ -1,0 +1,65 @@
+// Blob leases that make one worker the only one: per export (one run at a time) and per Braze
+// rate limit (one run at a time per connection, or per group of connections sharing a limit).
+// Short leases, renewed in the background: a killed worker's lease frees within seconds. A lease
+// that could not be renewed is lost for good; the worker must stop writing.
+import type { BlobLeaseClient, ContainerClient } from '@azure/storage-blob';
+import { StateTakenOver } from '../engine/stop';
+import { statusOf } from '../store/table-errors';
+
+export const LEASE_SECONDS = 15;
+
+export class HeldLease {
+  private lostReason: string | null = null;
+  private readonly renewing: NodeJS.Timeout;
+
+  constructor(
+    private readonly lease: BlobLeaseClient,
+    readonly name: string,
+  ) {
+    this.renewing = setInterval(() => void this.renew().catch(() => undefined), (LEASE_SECONDS / 3) * 1000);
+    this.renewing.unref();
+  }
+
+  /** Lost: another worker broke or took it (or it expired while this process stalled). */
+  get lost(): boolean {
+    return this.lostReason !== null;
+  }
+
+  /** Renews now; throws StateTakenOver once the lease is gone. Called before every checkpoint. */
+  async assertHeld(): Promise<void> {
+    await this.renew();
+    if (this.lostReason) throw new StateTakenOver(this.lostReason);
+  }
+
+  async release(): Promise<void> {
+    clearInterval(this.renewing);
+    if (!this.lostReason) await this.lease.releaseLease().catch(() => undefined);
+  }
+
+  private async renew(): Promise<void> {
+    if (this.lostReason) return;
+    try {
+      await this.lease.renewLease();
+    } catch (e) {
+      const status = statusOf(e);
+      // 409: another lease holds the blob, or ours was broken; 412: lease id mismatch. Anything else
+      // (a storage hiccup) is tried again at the next renewal, well before the lease runs out.
+      if (status === 409 || status === 412) this.lostReason = `the lease on ${this.name} was lost (another worker took it over)`;
+      else throw e;
+    }
+  }
+}
+
+/** Takes the named lease, or null when another worker holds it. */
+export async function acquireLease(container: ContainerClient, name: string): Promise<HeldLease | null> {
+  const blob = container.getBlockBlobClient(name);
+  await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } }).catch(() => undefined);
+  const lease = blob.getBlobLeaseClient();
+  try {
+    await lease.acquireLease(LEASE_SECONDS);
+    return new HeldLease(lease, name);
+  } catch (e) {
+    if (statusOf(e) === 409) return null;
+    throw e;
+  }
+}
