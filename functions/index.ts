@@ -15,6 +15,8 @@ import './exportsRunAll';
 import './exportRuns';
 import './runItem';
 import './runRejectedReport';
+import './runCancel';
 import './exportWorker';
+import './exportWorkerPoison';
 import './scheduledRefresh';
 import './health';

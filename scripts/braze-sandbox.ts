@@ -70,6 +70,8 @@ export class BrazeSandbox {
   faults: Faults & { rateLimitedUntil?: number } = {};
   private server?: Server;
   private inFlight = 0;
+  /** When each /users/track request arrived, to measure the busiest window. */
+  private requestTimes: number[] = [];
   private inFlightUsers = new Map<string, number>();
   private window = { start: 0, used: 0 };
   private readonly keys: Record<string, { usersTrack: boolean }>;
@@ -110,7 +112,18 @@ export class BrazeSandbox {
     if (faults.rateLimitForMs) this.faults.rateLimitedUntil = Date.now() + faults.rateLimitForMs;
   }
 
+  /** The most /users/track requests that arrived within any `windowMs` (sliding), since the last reset. */
+  maxRequestsInWindow(windowMs = this.windowMs): number {
+    let most = 0;
+    for (let i = 0, j = 0; i < this.requestTimes.length; i++) {
+      while (this.requestTimes[i]! - this.requestTimes[j]! >= windowMs) j++;
+      most = Math.max(most, i - j + 1);
+    }
+    return most;
+  }
+
   reset(): void {
+    this.requestTimes = [];
     this.profiles.clear();
     this.stats = { requests: 0, byStatus: {}, objectsProcessed: 0, maxConcurrent: 0, concurrentUserWrites: 0, connections: 0 };
     this.faults = {};
@@ -150,6 +163,7 @@ export class BrazeSandbox {
       return this.reply(res, 404, { message: 'Not Found' }, {}, false);
     }
     this.stats.requests++;
+    this.requestTimes.push(Date.now());
     this.inFlight++;
     this.stats.maxConcurrent = Math.max(this.stats.maxConcurrent, this.inFlight);
     try {

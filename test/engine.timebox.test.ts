@@ -27,6 +27,32 @@ describe('time-boxed worker', () => {
     expect(sandbox().stats.objectsProcessed).toBe(3000);
   });
 
+  it('a partition of the pinned snapshot deleted between attempts (CI retention) fails the run with a reason, once', async () => {
+    const app = services();
+    const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(3000)] }]);
+    const conn = await createConnection(sandbox().url, { requestBudget: 30 });
+    const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
+    sandbox().setFaults({ slowMs: 30 });
+    const outcome = await app.runs.runNow(ADMIN, exp.id, false);
+    if (!('queued' in outcome)) throw new Error('a run is already active');
+    await app.storage.runQueue.clearMessages();
+    const id = outcome.queued.id;
+    const logs: string[] = [];
+    await app.worker.execute(id, (l) => logs.push(l));
+    expect(logs.join('\n')).toMatch(/continuation queued/);
+    // CI's retention removes the old snapshot before the continuation reads it again.
+    for await (const blob of app.storage.ciBlobs.getContainerClient(source.container).listBlobsFlat({ prefix: `${source.folder}/S/` })) {
+      await app.storage.ciBlobs.getContainerClient(source.container).deleteBlob(blob.name);
+    }
+    await app.worker.execute(id, (l) => logs.push(l));
+    const run = await app.runs.get(id);
+    expect(run.status).toBe('failed');
+    expect(run.errors.at(-1)).toMatch(/S_1\.csv of the snapshot this run is pinned to is gone.*run the export again/);
+    // The export is free: a new run can start (and reports the missing snapshot itself).
+    expect('queued' in (await app.runs.runNow(ADMIN, exp.id, false))).toBe(true);
+    await app.storage.runQueue.clearMessages();
+  });
+
   it('a first attempt that sends while reading stops sending at the time box; the continuation completes', async () => {
     const app = services();
     // Many partitions: the time box is looked at between downloaded chunks.

@@ -80,7 +80,15 @@ export interface BrazeClientOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Where requests go; by default HTTP(S) to `baseUrl` with kept-alive connections. */
   transport?: PostTransport;
+  /**
+   * Asked before each request goes out: true = the run is stopping (cancel, lease lost). Batches
+   * still waiting for the budget are then not sent (their objects are `failed`, to be sent by a
+   * later run); requests already out are answered as usual.
+   */
+  shouldStop?: () => boolean;
 }
+
+const NOT_SENT_STOPPING: Outcome = Object.freeze({ status: 'failed', reason: 'not sent: the run was stopped' });
 
 function numberHeader(res: TransportResponse, name: string): number | null {
   const v = res.header(name);
@@ -161,6 +169,10 @@ export class BrazeClient {
       }
       attempt++;
       await this.options.budget.acquire();
+      if (this.options.shouldStop?.()) {
+        this.options.budget.release();
+        return objects.map(() => NOT_SENT_STOPPING);
+      }
       let res: TransportResponse;
       try {
         this.requests.sent++;

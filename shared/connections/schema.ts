@@ -16,6 +16,12 @@ const requestBudget = z.number().int().min(1).max(250_000);
 
 export const DEFAULT_REQUEST_BUDGET = 1000;
 
+/**
+ * Connections in one group draw on one Braze rate limit (newer Braze contracts share the burst
+ * limit across a company's workspaces): their runs go one at a time. null = the connection's own.
+ */
+const rateLimitGroup = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, ".", "_" or "-"').nullable();
+
 export const ConnectionCreateSchema = z
   .strictObject({
     displayName,
@@ -24,6 +30,7 @@ export const ConnectionCreateSchema = z
     apiKeySecretUri: apiKeySecretUri.optional(),
     allowContributors: z.boolean().default(false),
     requestBudget: requestBudget.default(DEFAULT_REQUEST_BUDGET),
+    rateLimitGroup: rateLimitGroup.default(null),
     consent: z.literal(true, { error: 'must be true: agree to share data with Braze' }),
   })
   .superRefine((c, ctx) => {
@@ -40,6 +47,7 @@ export const ConnectionPatchSchema = z
     apiKeySecretUri: apiKeySecretUri.optional(),
     allowContributors: z.boolean().optional(),
     requestBudget: requestBudget.optional(),
+    rateLimitGroup: rateLimitGroup.optional(),
   })
   .superRefine((c, ctx) => {
     if (Object.keys(c).length === 0) ctx.addIssue({ code: 'custom', message: 'must change at least one field' });

@@ -114,6 +114,7 @@ export class ConnectionsService {
       baseUrl: endpoint.baseUrl,
       allowContributors: input.allowContributors,
       requestBudget: input.requestBudget,
+      rateLimitGroup: input.rateLimitGroup,
       apiKey,
       consent: { agreedAt: now, agreedBy: caller.name, agreedByPrincipal: principalOf(caller) },
       createdAt: now,
@@ -140,6 +141,7 @@ export class ConnectionsService {
     if (patch.displayName !== undefined) after.displayName = patch.displayName;
     if (patch.allowContributors !== undefined) after.allowContributors = patch.allowContributors;
     if (patch.requestBudget !== undefined) after.requestBudget = patch.requestBudget;
+    if (patch.rateLimitGroup !== undefined) after.rateLimitGroup = patch.rateLimitGroup;
     if (patch.restEndpoint !== undefined) Object.assign(after, this.endpoint(patch.restEndpoint));
     if (patch.apiKey) {
       after.apiKey = { source: 'stored', reference: await this.secrets.put(`braze-connection-${id}`, patch.apiKey), hint: keyHint(patch.apiKey) };

@@ -7,6 +7,7 @@ import { StateTakenOver } from '../engine/stop';
 import { statusOf } from '../store/table-errors';
 
 export const LEASE_SECONDS = 15;
+const RENEW_EVERY_MS = 2000;
 
 export class HeldLease {
   private lostReason: string | null = null;
@@ -16,7 +17,8 @@ export class HeldLease {
     private readonly lease: BlobLeaseClient,
     readonly name: string,
   ) {
-    this.renewing = setInterval(() => void this.renew().catch(() => undefined), (LEASE_SECONDS / 3) * 1000);
+    // Renewed every 2 s: a worker whose lease was taken notices within about that long and stops sending.
+    this.renewing = setInterval(() => void this.renew().catch(() => undefined), RENEW_EVERY_MS);
     this.renewing.unref();
   }
 

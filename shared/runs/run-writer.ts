@@ -42,7 +42,8 @@ export class RunWriter {
       } catch (e) {
         if ((e as { status?: number }).status !== 412 || attempt >= 5) throw e;
         const fresh = await this.runs.get(next.id);
-        if (FINISHED.includes(fresh.value.status)) {
+        // Finished by someone else, or another worker started an attempt of its own: the run is theirs.
+        if (FINISHED.includes(fresh.value.status) || fresh.value.attempts > next.attempts) {
           this.takenOver = true;
           return;
         }

@@ -13,6 +13,14 @@ import type { Log } from './worker';
 
 /** A running run silent this long (or queued this long) has lost its worker. */
 export const STALL_MS = 10 * 60_000;
+/** Stall re-queues before the run is given up (each worker attempt is capped separately). */
+export const MAX_STALL_REQUEUES = 5;
+
+/** A 412 on a conditional write: someone else wrote first, and their copy stands. */
+function ignoreConflict(e: unknown): false {
+  if ((e as { status?: number }).status === 412) return false;
+  throw e;
+}
 
 export interface RefreshSummary {
   queued: string[];
@@ -90,13 +98,24 @@ export class ScheduledRefresh {
   }
 
   private async requeueIfStalled(runId: string, now: Date, summary: RefreshSummary, log: Log): Promise<void> {
-    const run = await this.runs.get(runId).then((r) => r.value, () => null);
-    if (!run || FINISHED.includes(run.status)) return;
+    const stored = await this.runs.get(runId).catch(() => null);
+    if (!stored || FINISHED.includes(stored.value.status)) return;
+    const run = stored.value;
     const lastSign = new Date(run.heartbeatAt ?? run.queuedAt).getTime();
     if (now.getTime() - lastSign < STALL_MS) return;
-    await this.runs.update({ ...run, heartbeatAt: now.toISOString() });
+    const since = new Date(lastSign).toISOString();
+    if ((run.stallRequeues ?? 0) >= MAX_STALL_REQUEUES) {
+      // Messages keep getting lost or no worker ever picks the run up: end it so the export is free.
+      const reason = `No worker has picked this run up since ${since}, after ${run.stallRequeues} re-queues; check the function app's logs, then run the export again`;
+      await this.runsService.finish(run, 'failed', [reason], null, (done) => this.runs.update(done, stored.etag).then(() => true, (e: unknown) => ignoreConflict(e)));
+      log(`scheduledRefresh: run ${run.id} failed: ${reason}`);
+      return;
+    }
+    // Conditional on what was read: a worker that came back meanwhile wins, and its run is not overwritten.
+    const marked = await this.runs.update({ ...run, heartbeatAt: now.toISOString(), stallRequeues: (run.stallRequeues ?? 0) + 1 }, stored.etag).then(() => true, (e: unknown) => ignoreConflict(e));
+    if (!marked) return;
     await this.runsService.enqueue(run.id);
     summary.requeued.push(run.id);
-    log(`scheduledRefresh: run ${run.id} showed no progress since ${new Date(lastSign).toISOString()}; re-queued to resume from its checkpoint`);
+    log(`scheduledRefresh: run ${run.id} showed no progress since ${since}; re-queued to resume from its checkpoint`);
   }
 }

@@ -123,6 +123,51 @@ export class RunsService {
     return done;
   }
 
+  /**
+   * POST /api/runs/{id}/cancel: Admin, or Contributor on a shared connection. A queued run ends
+   * `cancelled` at once; a running one is asked to stop, and its worker stops within seconds
+   * (batches in flight are answered and recorded first).
+   */
+  async cancel(caller: Caller, runId: string): Promise<RunRecord> {
+    requireRole(caller, 'Admin', 'Contributor');
+    let stored = await this.runs.get(runId);
+    const exp = await this.exports.get(stored.value.exportId).then((e) => e.value, () => null);
+    await this.connections.assertMayWorkWith(caller, exp?.connectionId ?? null);
+    const by = principalOf(caller);
+    for (let attempt = 0; ; attempt++) {
+      const run = stored.value;
+      if (FINISHED.includes(run.status)) throw conflict(`The run is already ${run.status}`, { run: { id: run.id, status: run.status } });
+      const request = { at: new Date().toISOString(), by: by.name };
+      try {
+        // No worker holds a queued run: it ends here (a message still on its way finds it finished).
+        if (run.status === 'queued') return await this.finish({ ...run, cancelRequested: request }, 'cancelled', [`Cancelled by ${by.name} before it started`], null, (done) => this.runs.update(done, stored.etag).then(() => true));
+        if (run.cancelRequested) return run;
+        return (await this.runs.update({ ...run, cancelRequested: request }, stored.etag)).value;
+      } catch (e) {
+        // The worker wrote meanwhile (or started the run): look again.
+        if ((e as { status?: number }).status !== 412 || attempt >= 10) throw e;
+        stored = await this.runs.get(runId);
+      }
+    }
+  }
+
+  /**
+   * A run's message reached the poison queue (its worker failed on every dequeue): the run ends
+   * `failed` and its export is free again, instead of being re-queued by the timer forever.
+   */
+  async failPoisoned(runId: string): Promise<RunRecord | null> {
+    for (let attempt = 0; ; attempt++) {
+      const stored = await this.runs.get(runId).catch(() => null);
+      if (!stored || FINISHED.includes(stored.value.status)) return null;
+      const reason = 'The worker failed on every try of this run (the message went to the export-runs-poison queue); see the errors above, fix the cause, then run the export again';
+      try {
+        return await this.finish(stored.value, 'failed', [reason], null, (done) => this.runs.update(done, stored.etag).then(() => true));
+      } catch (e) {
+        if ((e as { status?: number }).status !== 412 || attempt >= 10) throw e;
+      }
+    }
+  }
+
   /** POST /api/exports/{id}/run: Admin, or Contributor on a shared connection. */
   async runNow(caller: Caller, exportId: string, fullSync: boolean): Promise<QueueOutcome> {
     requireRole(caller, 'Admin', 'Contributor');

@@ -21,6 +21,8 @@ export function runView(run: RunRecord) {
     omittedAttributes: run.omittedAttributes ?? {},
     progress: run.buckets ? { bucketsDone: run.buckets.done.length, bucketsTotal: run.buckets.total } : null,
     attempts: run.attempts,
+    cancelRequested: run.cancelRequested ?? null,
+    waitingFor: run.waitingFor ?? null,
     timings: run.timings ?? null,
     errors: run.errors,
     warnings: run.warnings ?? [],

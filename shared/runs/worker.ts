@@ -122,13 +122,15 @@ export class RunWorker {
       run = { ...run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
       const definition = definitionFingerprint(exportRecord, connection.baseUrl);
       if (!run.fullSync && (await this.alreadyExported(writer, run, snapshot.id, definition, log))) return;
+      const lease = exportLease;
+      const shouldStop = () => writer.cancelRequested || writer.takenOver || lease.lost;
       braze = new BrazeClient({
         baseUrl: connection.baseUrl,
         apiKey,
         budget: new RequestBudget({ requestsPerWindow: connection.requestBudget }),
+        shouldStop,
         ...deps.brazeOptions,
       });
-      const lease = exportLease;
       const result = await runExport({
         definition: exportRecord,
         snapshot,
@@ -142,7 +144,7 @@ export class RunWorker {
           await writer.write(run);
         },
         shouldYield: () => Date.now() - started > deps.timeBudgetMs,
-        shouldStop: () => writer.cancelRequested || writer.takenOver || lease.lost,
+        shouldStop,
         beforeCheckpoint: () => lease.assertHeld(),
         firstAttempt: run.attempts === 1,
         timeBudgetMs: deps.timeBudgetMs - (Date.now() - started),
@@ -151,7 +153,8 @@ export class RunWorker {
       if (writer.takenOver || lease.lost) throw new StateTakenOver('the run was taken over while it ran');
       run = { ...run, ...result.progress };
       if (result.rejectedRowsTotal > 0) run.rejectedReport = await this.writeReport(run.id, result);
-      if (result.stopped) {
+      // Stopped by a cancel, or cancelled while its last batches waited for the budget (they were not sent).
+      if (result.stopped || (writer.cancelRequested && (run.counts!.failed > 0 || !result.complete))) {
         return await this.finish(writer, run, 'cancelled', [`Cancelled by ${writer.run.cancelRequested?.by ?? 'a user'}: what Braze took so far is recorded; the next run sends the rest`], null, log);
       }
       if (!result.complete) {

@@ -18,6 +18,8 @@ export interface ConnectionRecord {
   allowContributors: boolean;
   /** Requests per 3 s this connection may use (Braze's default workspace limit is 3,000 per 3 s). */
   requestBudget: number;
+  /** Connections sharing one Braze rate limit (see the connection schema); null/absent = its own. */
+  rateLimitGroup?: string | null;
   apiKey: { source: 'stored' | 'keyVaultReference'; reference: string; hint: string | null };
   consent: { agreedAt: string; agreedBy: string; agreedByPrincipal?: Principal };
   createdAt: string;
