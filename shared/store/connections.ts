@@ -1,12 +1,22 @@
 // Braze connections in Table Storage. Display names are unique: a name row sits in the same
 // partition as its connection, so create/rename/delete are single atomic transactions.
-import type { Principal } from '../auth';
+import { createHash } from 'node:crypto';
 import { TableTransaction, type TableClient } from '@azure/data-tables';
+import type { Principal } from '../auth';
 import { conflict } from '../errors';
 import { statusOf, tableCall } from './table-errors';
 
 const PK = 'connection';
-const nameKey = (displayName: string) => `name:${displayName.trim().toLowerCase()}`;
+/**
+ * The row that keeps display names unique (case-insensitive). A RowKey may not hold / \ # ? or
+ * control characters (and at most 1 KiB): such a name is keyed by its hash instead, while names
+ * without them keep the readable key earlier versions wrote.
+ */
+const UNSAFE_KEY = /[/\\#?\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const nameKey = (displayName: string) => {
+  const name = displayName.trim().toLowerCase();
+  return UNSAFE_KEY.test(name) ? `name~${createHash('sha256').update(name).digest('base64url')}` : `name:${name}`;
+};
 const rowKeyOf = (id: string) => `id:${id}`;
 
 export interface ConnectionRecord {

@@ -5,6 +5,7 @@ import type { TableClient } from '@azure/data-tables';
 import { odata } from '@azure/data-tables';
 import type { ExportDefinition } from '../exports/schema';
 import type { Stored } from './connections';
+import { jsonOf, jsonProperties } from './table-json';
 import { tableCall } from './table-errors';
 
 const PK = 'export';
@@ -28,7 +29,7 @@ interface ExportEntity {
 }
 
 const toStored = (e: ExportEntity & { etag: string }): Stored<ExportRecord> => ({
-  value: JSON.parse(e.data) as ExportRecord,
+  value: JSON.parse(jsonOf(e as unknown as Record<string, unknown>)) as ExportRecord,
   etag: e.etag,
 });
 
@@ -36,7 +37,8 @@ export class ExportsRepo {
   constructor(private readonly table: TableClient) {}
 
   private entity(record: ExportRecord) {
-    return { partitionKey: PK, rowKey: record.id, data: JSON.stringify(record), connectionId: record.connectionId ?? '' };
+    // A definition with 100 segments and 100 long attribute mappings exceeds one property: spread it.
+    return { partitionKey: PK, rowKey: record.id, ...jsonProperties(JSON.stringify(record)), connectionId: record.connectionId ?? '' };
   }
 
   async create(record: ExportRecord): Promise<Stored<ExportRecord>> {

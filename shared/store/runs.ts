@@ -7,6 +7,7 @@ import { notFound } from '../errors';
 import type { RunProgress } from '../engine/run-export';
 import type { Stored } from './connections';
 import { tableCall } from './table-errors';
+import { jsonOf, jsonProperties } from './table-json';
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'partially_succeeded' | 'failed' | 'cancelled';
 export const FINISHED: RunStatus[] = ['succeeded', 'partially_succeeded', 'failed', 'cancelled'];
@@ -48,9 +49,6 @@ const MAX_TIME = 9_999_999_999_999;
  */
 export const MAX_RUN_MESSAGES = 20;
 export const MAX_MESSAGE_CHARS = 1000;
-/** Characters per property: strings are UTF-16 in Table Storage, 64 KiB = 32,768 characters. */
-const CHUNK_CHARS = 30_000;
-const MAX_CHUNKS = 16;
 
 const cut = (text: string) => (text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS - 1)}…` : text);
 
@@ -81,17 +79,11 @@ function toEntity(run: RunRecord): RunEntity {
     ...(run.warnings ? { warnings: boundedMessages(run.warnings) } : {}),
     ...(run.buckets ? { buckets: { total: run.buckets.total, doneBitmap: bitmapOf(run.buckets.done, run.buckets.total) } } : {}),
   };
-  const json = JSON.stringify(compact);
-  if (json.length > CHUNK_CHARS * MAX_CHUNKS) throw new Error(`run ${run.id} would take ${json.length} characters; at most ${CHUNK_CHARS * MAX_CHUNKS} fit its row`);
-  const entity: RunEntity = { partitionKey: exportId, rowKey, data: json.slice(0, CHUNK_CHARS) };
-  for (let i = 1; i * CHUNK_CHARS < json.length; i++) entity[`data${i}`] = json.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS);
-  return entity;
+  return { partitionKey: exportId, rowKey, ...jsonProperties(JSON.stringify(compact)) };
 }
 
 function fromEntity(e: Record<string, unknown>): RunRecord {
-  let json = String(e.data);
-  for (let i = 1; typeof e[`data${i}`] === 'string'; i++) json += e[`data${i}`] as string;
-  const parsed = JSON.parse(json) as RunRecord & { buckets?: { total: number; done?: number[]; doneBitmap?: string } };
+  const parsed = JSON.parse(jsonOf(e)) as RunRecord & { buckets?: { total: number; done?: number[]; doneBitmap?: string } };
   if (parsed.buckets?.doneBitmap !== undefined) parsed.buckets = { total: parsed.buckets.total, done: bucketsFromBitmap(parsed.buckets.doneBitmap, parsed.buckets.total) };
   return parsed as RunRecord;
 }
