@@ -6,6 +6,7 @@ loadConfig();
 
 import './connectionsCollection';
 import './connectionItem';
+import './connectionTest';
 import './exportsCollection';
 import './exportItem';
 import './exportDuplicate';

@@ -2,7 +2,9 @@
 // Braze documents it (../shared/reference/braze-users-track.md), keeps profiles in memory, and
 // can be told to misbehave. Used by tests, the demo and the benchmark; never by production code.
 //
-//   POST /users/track                 Bearer key; ≤ 75 objects; one identifier per object; null removes
+//   POST /users/track                 Bearer key (401 unknown, 403 without users.track, checked before the
+//                                     body); ≤ 75 objects; one identifier per object; null removes; an
+//                                     empty request is a 400, as Braze answers it
 //   GET  /sandbox/profiles            every stored profile (identifier + attributes)
 //   GET  /sandbox/stats               request counts by status, objects processed, concurrency seen
 //   POST /sandbox/faults              { rateLimitForMs, fail5xx, slowMs, dropConnections, revokeKey, errorStatusFor }
@@ -228,7 +230,8 @@ export class BrazeSandbox {
     }
     const attributes = (payload.attributes ?? []) as unknown[];
     const total = arrays.reduce((n, a) => n + ((payload[a] as unknown[] | undefined)?.length ?? 0), 0);
-    if (total === 0) return this.reply(res, 400, { message: 'No attributes, events or purchases in request' }, this.rateHeaders());
+    // As Braze: an empty request from a valid key is a 400 (the key check relies on it; see key-check.ts).
+    if (total === 0) return this.reply(res, 400, { message: "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields." }, this.rateHeaders());
     if (total > MAX_OBJECTS) return this.reply(res, 400, { message: `Too many objects: ${total} > ${MAX_OBJECTS}` }, this.rateHeaders());
     // Braze refuses a whole batch when an object is not an object at all.
     if (attributes.some((o) => !o || typeof o !== 'object' || Array.isArray(o))) {

@@ -45,6 +45,8 @@ const SettingsSchema = z
     // Local runs and tests only (refused in Azure).
     LOCAL_TRUST_PRINCIPAL_HEADER: flag,
     LOCAL_ANONYMOUS_ADMIN: flag,
+    // Local tests with made-up keys and hosts only: save connections without checking their key.
+    LOCAL_SKIP_KEY_CHECK: flag,
     LOCAL_EXTRA_BRAZE_HOSTS: z
       .string()
       .optional()
@@ -63,7 +65,7 @@ const SettingsSchema = z
     }
     const inAzure = AZURE_PLATFORM_SIGNALS.some((name) => !!(s as Record<string, unknown>)[name]);
     if (inAzure) {
-      for (const name of ['LOCAL_TRUST_PRINCIPAL_HEADER', 'LOCAL_ANONYMOUS_ADMIN', 'LOCAL_SECRET_KEY'] as const) {
+      for (const name of ['LOCAL_TRUST_PRINCIPAL_HEADER', 'LOCAL_ANONYMOUS_ADMIN', 'LOCAL_SECRET_KEY', 'LOCAL_SKIP_KEY_CHECK'] as const) {
         if (s[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is for local runs only and must not be set in Azure' });
       }
       if (s.LOCAL_EXTRA_BRAZE_HOSTS.length > 0) {
@@ -81,7 +83,7 @@ export const REQUIRED_ONE_OF = [
   ['CI_EXPORT_STORAGE_CONNECTION_STRING', 'CI_EXPORT_STORAGE_BLOB_URL'],
   ['KEY_VAULT_URI', 'LOCAL_SECRET_KEY'],
 ];
-export const LOCAL_ONLY_SETTINGS = ['LOCAL_TRUST_PRINCIPAL_HEADER', 'LOCAL_ANONYMOUS_ADMIN', 'LOCAL_SECRET_KEY', 'LOCAL_EXTRA_BRAZE_HOSTS'];
+export const LOCAL_ONLY_SETTINGS = ['LOCAL_TRUST_PRINCIPAL_HEADER', 'LOCAL_ANONYMOUS_ADMIN', 'LOCAL_SECRET_KEY', 'LOCAL_EXTRA_BRAZE_HOSTS', 'LOCAL_SKIP_KEY_CHECK'];
 
 export interface AppConfig {
   appStorage: { connectionString: string } | { accountName: string; clientId?: string };
@@ -94,6 +96,7 @@ export interface AppConfig {
   trustPrincipalHeaderLocally: boolean;
   anonymousAdmin: boolean;
   extraBrazeHosts: string[];
+  checkKeys: boolean;
 }
 
 export class ConfigError extends Error {
@@ -126,5 +129,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustPrincipalHeaderLocally: s.LOCAL_TRUST_PRINCIPAL_HEADER,
     anonymousAdmin: s.LOCAL_ANONYMOUS_ADMIN,
     extraBrazeHosts: s.LOCAL_EXTRA_BRAZE_HOSTS,
+    checkKeys: !s.LOCAL_SKIP_KEY_CHECK,
   };
 }

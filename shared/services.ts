@@ -37,7 +37,7 @@ export function createServices(config: AppConfig): Services {
   const stateRepo = new ExportStateRepo(storage.table(TABLES.exports));
   const runsRepo = new RunsRepo(storage.table(TABLES.runs));
   const connectionsRepo = new ConnectionsRepo(storage.table(TABLES.connections));
-  const connections = new ConnectionsService(connectionsRepo, exportsRepo, secrets, config.extraBrazeHosts);
+  const connections = new ConnectionsService(connectionsRepo, exportsRepo, secrets, config.extraBrazeHosts, config.checkKeys);
   const exports = new ExportsService(exportsRepo, connections, {
     statusOf: async (id) => {
       const state = (await stateRepo.get(id))?.value;

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { canWrite, principalOf, requireRole, type Caller, type Principal } from '../auth';
 import { EndpointError, parseBrazeEndpoint } from '../braze/endpoint';
+import { checkBrazeKey, type KeyCheck } from '../braze/key-check';
 import { conflict, fieldError, forbidden, notFound } from '../errors';
 import { keyHint, type SecretStore } from '../secrets';
 import type { ConnectionRecord, ConnectionsRepo, Stored } from '../store/connections';
@@ -32,7 +33,45 @@ export class ConnectionsService {
     private readonly exports: ExportsRepo,
     private readonly secrets: SecretStore,
     private readonly extraBrazeHosts: readonly string[],
+    /** Check keys against Braze when they are saved (off only for local tests with made-up keys). */
+    private readonly checkKeys = true,
   ) {}
+
+  /**
+   * Checks the key a connection is about to be saved with. A key Braze refuses (unknown, revoked,
+   * without users.track) is a 400 on the field that gave it, and nothing is saved; a key that could
+   * not be checked (Braze unreachable, rate limited) is saved, with the check's outcome on the record.
+   */
+  private async checkedKey(baseUrl: string, key: { apiKey?: string; apiKeySecretUri?: string }): Promise<KeyCheck | undefined> {
+    if (!this.checkKeys) return undefined;
+    const field = key.apiKey ? 'apiKey' : 'apiKeySecretUri';
+    let value = key.apiKey;
+    if (!value) {
+      try {
+        value = await this.secrets.get(key.apiKeySecretUri!);
+      } catch (e) {
+        return { result: 'unverified', detail: `The secret could not be read (${(e as Error).message.split('\n')[0]!.slice(0, 200)}); grant the app's identity Key Vault Secrets User on it`, checkedAt: new Date().toISOString() };
+      }
+    }
+    const check = await checkBrazeKey(baseUrl, value);
+    if (check.result === 'invalid' || check.result === 'missing_permission') throw fieldError(field, check.detail);
+    return check;
+  }
+
+  /** POST /api/connections/{id}/test: the stored key against Braze, changing no profile; kept on the connection. */
+  async test(caller: Caller, id: string): Promise<KeyCheck> {
+    requireRole(caller, 'Admin');
+    const current = await this.repo.get(id);
+    let check: KeyCheck;
+    try {
+      check = await checkBrazeKey(current.value.baseUrl, await this.secrets.get(current.value.apiKey.reference));
+    } catch (e) {
+      check = { result: 'unverified', detail: `The key could not be read (${(e as Error).message.split('\n')[0]!.slice(0, 200)})`, checkedAt: new Date().toISOString() };
+    }
+    // Kept for the console; a concurrent edit wins (its save checked the key itself).
+    await this.repo.update(current.value, { ...current.value, keyCheck: check }, current.etag).catch(() => undefined);
+    return check;
+  }
 
   /** Admins see everything but the key; contributors see shared connections as {id, displayName, type}. */
   view(record: ConnectionRecord, caller: Caller): ConnectionView {
@@ -101,6 +140,7 @@ export class ConnectionsService {
     requireRole(caller, 'Admin');
     const input = parseInput(ConnectionCreateSchema, body);
     const endpoint = this.endpoint(input.restEndpoint);
+    const keyCheck = await this.checkedKey(endpoint.baseUrl, input);
     const id = randomUUID();
     const now = new Date().toISOString();
     const apiKey = input.apiKey
@@ -116,6 +156,7 @@ export class ConnectionsService {
       requestBudget: input.requestBudget,
       rateLimitGroup: input.rateLimitGroup,
       apiKey,
+      ...(keyCheck ? { keyCheck } : {}),
       consent: { agreedAt: now, agreedBy: caller.name, agreedByPrincipal: principalOf(caller) },
       createdAt: now,
       createdBy: caller.name,
@@ -143,6 +184,12 @@ export class ConnectionsService {
     if (patch.requestBudget !== undefined) after.requestBudget = patch.requestBudget;
     if (patch.rateLimitGroup !== undefined) after.rateLimitGroup = patch.rateLimitGroup;
     if (patch.restEndpoint !== undefined) Object.assign(after, this.endpoint(patch.restEndpoint));
+    if (patch.apiKey || patch.apiKeySecretUri || patch.restEndpoint !== undefined) {
+      // A new key, or the old one at a new endpoint: check what the connection will use.
+      const key = patch.apiKey || patch.apiKeySecretUri ? patch : before.apiKey.source === 'keyVaultReference' ? { apiKeySecretUri: before.apiKey.reference } : { apiKey: await this.secrets.get(before.apiKey.reference) };
+      const keyCheck = await this.checkedKey(after.baseUrl, key);
+      if (keyCheck) after.keyCheck = keyCheck;
+    }
     if (patch.apiKey) {
       after.apiKey = { source: 'stored', reference: await this.secrets.put(`braze-connection-${id}`, patch.apiKey), hint: keyHint(patch.apiKey) };
     } else if (patch.apiKeySecretUri) {

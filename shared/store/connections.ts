@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { TableTransaction, type TableClient } from '@azure/data-tables';
 import type { Principal } from '../auth';
+import type { KeyCheck } from '../braze/key-check';
 import { conflict } from '../errors';
 import { statusOf, tableCall } from './table-errors';
 
@@ -28,6 +29,8 @@ export interface ConnectionRecord {
   allowContributors: boolean;
   /** Requests per 3 s this connection may use (Braze's default workspace limit is 3,000 per 3 s). */
   requestBudget: number;
+  /** The last check of the key against Braze (on save, or POST …/test). */
+  keyCheck?: KeyCheck;
   /** Connections sharing one Braze rate limit (see the connection schema); null/absent = its own. */
   rateLimitGroup?: string | null;
   apiKey: { source: 'stored' | 'keyVaultReference'; reference: string; hint: string | null };
