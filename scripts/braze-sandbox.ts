@@ -7,7 +7,8 @@
 //                                     empty request is a 400, as Braze answers it
 //   GET  /sandbox/profiles            every stored profile (identifier + attributes)
 //   GET  /sandbox/stats               request counts by status, objects processed, concurrency seen
-//   POST /sandbox/faults              { rateLimitForMs, fail5xx, slowMs, dropConnections, revokeKey, errorStatusFor }
+//   POST /sandbox/faults              { rateLimitForMs, fail5xx, slowMs, dropConnections, revokeKey, badObjectMarker,
+//                                       objectErrorMarker, refuseEveryRequest }
 //   POST /sandbox/reset               forget profiles, stats and faults
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
@@ -35,6 +36,11 @@ export interface Faults {
   revokeKey?: boolean;
   /** Answer 400 for any batch holding an object whose JSON contains this text. */
   badObjectMarker?: string;
+  /**
+   * Answer every request 400 with this message, whatever it holds — as a proxy, a workspace-level
+   * refusal or a malformed request gets from Braze: the refusal is the request's, not its objects'.
+   */
+  refuseEveryRequest?: string;
   /** Report a per-object error (2xx with errors[].index) for objects whose JSON contains this text. */
   objectErrorMarker?: string;
 }
@@ -238,6 +244,7 @@ export class BrazeSandbox {
       return this.reply(res, 400, { message: 'Each attributes entry must be an object' }, this.rateHeaders());
     }
 
+    if (this.faults.refuseEveryRequest) return this.reply(res, 400, { message: this.faults.refuseEveryRequest }, this.rateHeaders());
     const marker = this.faults.badObjectMarker;
     if (marker && attributes.some((o) => JSON.stringify(o).includes(marker))) {
       return this.reply(res, 400, { message: 'Invalid attributes object in request' }, this.rateHeaders());

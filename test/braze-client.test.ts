@@ -80,12 +80,30 @@ const table: Row[] = [
     answer: '400 for a batch holding one bad object: split until it stands alone',
     size: 4,
     script: (objects) => (objects.includes('o2') ? { status: 400, body: { message: 'Invalid attributes' } } : { status: 201 }),
-    // [o0..o3] 400 → [o0,o1] ok, [o2,o3] 400 → [o2] 400, [o3] ok
-    requests: 5,
+    // [o0..o3] 400 → probes [o0] ok, [o2] 400 → [o0,o1] ok, [o2,o3] 400 → [o2] 400, [o3] ok
+    requests: 7,
     outcomes: (o) => {
       expect(statuses(o)).toEqual(['sent', 'sent', 'rejected', 'sent']);
       expect(o[2]).toMatchObject({ reason: expect.stringMatching(/400: Invalid attributes/) });
     },
+  },
+  {
+    answer: '400 for the request as a whole (every object, alone too): failed, not rejected, in 3 requests',
+    size: 75,
+    script: () => ({ status: 400, body: { message: 'Request blocked by policy' } }),
+    // the batch, then one object of each half alone: both refused the same way
+    requests: 3,
+    outcomes: (o) => {
+      expect(new Set(statuses(o))).toEqual(new Set(['failed']));
+      expect(o[0]).toMatchObject({ reason: expect.stringMatching(/refused the request as a whole \(400: Request blocked by policy\).*next run/) });
+    },
+  },
+  {
+    answer: '400 for the request as a whole, small batch: split to the end, then failed',
+    size: 3,
+    script: () => ({ status: 400, body: { message: 'Request blocked by policy' } }),
+    requests: 5,
+    outcomes: (o) => expect(statuses(o)).toEqual(['failed', 'failed', 'failed']),
   },
   {
     answer: '413 (body too large): split like a 400',

@@ -206,6 +206,22 @@ describe('Braze faults', () => {
     expect(again.counts).toMatchObject({ sent: 1, unchanged: 74 });
   });
 
+  it('a 400 for the request as a whole: failed (not rejected), few requests, and the next run sends them', async () => {
+    const exp = await exportOf([{ segment: 'S', partitions: [rows(300)] }]);
+    sandbox().setFaults({ refuseEveryRequest: 'Request blocked by policy' });
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('partially_succeeded');
+    expect(run.counts).toMatchObject({ profiles: 300, sent: 0, rejected: 0, failed: 300 });
+    expectBalanced(run);
+    // 4 batches, each: the batch and one probe per half — not ~2 requests per profile.
+    expect(sandbox().stats.requests).toBeLessThanOrEqual(4 * 3);
+    expect(run.rejectedReport).toBeNull();
+    sandbox().setFaults({ refuseEveryRequest: undefined });
+    const again = await runNow(exp.id);
+    expect(again.run).toMatchObject({ status: 'succeeded', counts: expect.objectContaining({ sent: 300 }) });
+    expect(sandbox().profiles.size).toBe(300);
+  });
+
   it('2xx errors[].index marks exactly the objects Braze refused', async () => {
     const exp = await exportOf([{ segment: 'S', partitions: [rows(10, { name: (i) => (i === 3 || i === 8 ? 'ODD' : `Name${i}`) })] }]);
     sandbox().setFaults({ objectErrorMarker: 'ODD' });

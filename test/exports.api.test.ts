@@ -161,4 +161,27 @@ describe('exports API', () => {
       await expectUnchanged(() => item('PATCH', mine.body.id, { body: { connectionId: unshared }, as: 'Contributor' }), 400, /not shared/);
     });
   });
+
+  describe('attribute names never collide', () => {
+    it.each([
+      ['membership.attribute is a standard field', { membership: { attribute: 'email' } }, 'membership.attribute', /email.*standard Braze profile field/],
+      ['membership.attribute is an identifier', { membership: { attribute: 'external_id' } }, 'membership.attribute', /identifier/],
+      ['the default from brazeSegmentApiId is a standard field', { brazeSegmentApiId: 'country', membership: { format: 'list' } }, 'brazeSegmentApiId', /country.*membership\.attribute/],
+      ['membership.attribute is also a mapped attribute', { membership: { attribute: 'last_name' } }, 'membership.attribute', /standard Braze profile field/],
+      ['membership.attribute is a mapped custom attribute', { membership: { attribute: 'tier' }, matching: { profileId: 'CustomerId', email: 'E', brazeCustomerId: 'B', attributes: { tier: 'Tier' } } }, 'membership.attribute', /also matching\.attributes\.tier/],
+      ['a boolean prefix + segment is a standard field', { segments: ['name', 'X'], membership: { format: 'boolean', booleanPrefix: 'first_' } }, 'membership.booleanPrefix', /first_name/],
+      ['a boolean prefix + segment is a mapped attribute', { segments: ['A'], membership: { format: 'boolean', booleanPrefix: 'seg_' }, matching: { profileId: 'CustomerId', email: 'E', brazeCustomerId: 'B', attributes: { seg_A: 'Col' } } }, 'membership.booleanPrefix', /seg_A.*matching\.attributes\.seg_A/],
+      ['an empty prefix makes a segment a standard field', { segments: ['gender'], membership: { format: 'boolean', booleanPrefix: '' } }, 'segments.0', /gender/],
+      ['a mapped attribute is an identifier', { matching: { profileId: 'CustomerId', email: 'E', brazeCustomerId: 'B', attributes: { braze_id: 'Col' } } }, 'matching.attributes.braze_id', /set by the export itself/],
+    ])('%s: 400 naming the field, nothing saved', async (_case, over, path, message) => {
+      const res = await expectUnchanged(() => create(exportBody(over)), 400, message);
+      expect(res.body.error.issues).toEqual([expect.objectContaining({ path })]);
+    });
+
+    it('a PATCH that would make a collision is refused too', async () => {
+      const c = await create(exportBody());
+      const res = await expectUnchanged(() => item('PATCH', c.body.id, { body: { membership: { attribute: 'phone' } } }), 400, /standard Braze profile field/);
+      expect(res.body.error.issues).toEqual([expect.objectContaining({ path: 'membership.attribute' })]);
+    });
+  });
 });

@@ -6,6 +6,8 @@ import type { RequestBudget } from './request-budget';
 import { Transport, type PostTransport, type TransportResponse } from './transport';
 
 export const MAX_OBJECTS_PER_REQUEST = 75;
+/** Halvings of a refused batch at most: 75 objects stand alone after 7. */
+const MAX_SPLIT_DEPTH = 7;
 
 /** One attributes object, already serialized as UTF-8 bytes: the engine builds each profile's
  * JSON once and fingerprints those same bytes, so the object is never built or serialized twice. */
@@ -140,19 +142,24 @@ export class BrazeClient {
   }
 
   /** Sends one batch; resolves with an outcome per object, in order. Throws BrazeFatalError. */
-  async track(objects: BrazeObjectJson[]): Promise<Outcome[]> {
+  track(objects: BrazeObjectJson[]): Promise<Outcome[]> {
+    return this.send(objects, 0);
+  }
+
+  /** One request (or, refused, the requests that isolate the bad objects); `depth` = halvings so far. */
+  private async send(objects: BrazeObjectJson[], depth: number): Promise<Outcome[]> {
     if (objects.length === 0) return [];
     if (objects.length > MAX_OBJECTS_PER_REQUEST) throw new Error(`at most ${MAX_OBJECTS_PER_REQUEST} objects per request`);
     const { body, done } = this.bodies.build(objects);
     try {
-      return await this.attempts(objects, body);
+      return await this.attempts(objects, body, depth);
     } finally {
       done();
     }
   }
 
   /** Sends one batch's body until Braze answers for it (or attempts run out). */
-  private async attempts(objects: BrazeObjectJson[], body: Buffer): Promise<Outcome[]> {
+  private async attempts(objects: BrazeObjectJson[], body: Buffer, depth: number): Promise<Outcome[]> {
     let attempt = 0;
     let rateLimitedWait = 0;
     let lastProblem = '';
@@ -204,18 +211,36 @@ export class BrazeClient {
       if (res.status === 401) throw new BrazeFatalError('Braze rejected the API key (401 Unauthorized): the key is invalid or was revoked; update the connection with a valid REST API key that has the users.track permission', 401);
       if (res.status === 403) throw new BrazeFatalError('Braze refused the request (403 Forbidden): the REST API key lacks the users.track permission; add users.track to the key in Braze (Settings → API Keys)', 403);
       if (res.status === 404) throw new BrazeFatalError(`Braze answered 404 for ${new URL(this.url).host}/users/track: check the connection's REST endpoint`, 404);
-      if (res.status === 400 || res.status === 413) return this.isolate(objects, res.status, text);
+      if (res.status === 400 || res.status === 413) return this.isolate(objects, res.status, text, depth);
       if (res.status >= 200 && res.status < 300) return this.outcomes(objects, text);
       lastProblem = `HTTP ${res.status}`;
     }
   }
 
-  /** A refused batch: halve it until the objects Braze refuses stand alone. */
-  private async isolate(objects: BrazeObjectJson[], status: number, text: string): Promise<Outcome[]> {
-    if (objects.length === 1) return [{ status: 'rejected', reason: `Braze refused the object (${status}: ${brazeMessage(text)})` }];
+  /**
+   * A refused batch: halve it until the objects Braze refuses stand alone (`rejected`). But a request
+   * refused as a whole (a proxy, a workspace-level refusal, a bad shape) says nothing about its
+   * objects: splitting it down would cost ~2 requests per object and call every one of them
+   * `rejected`, never to be tried again. So the first split first probes one object of each half
+   * alone; refused both, for the same reason as the batch, the refusal is the request's: every
+   * object is `failed` (retried by the next run). Past MAX_SPLIT_DEPTH halvings, likewise.
+   */
+  private async isolate(objects: BrazeObjectJson[], status: number, text: string, depth: number): Promise<Outcome[]> {
+    const reason = `${status}: ${brazeMessage(text)}`;
+    if (objects.length === 1) return [{ status: 'rejected', reason: `Braze refused the object (${reason})` }];
+    const wholeRequest = (): Outcome[] => objects.map(() => ({ status: 'failed', reason: `Braze refused the request as a whole (${reason}); not counted as rejected: sent again by the next run` }));
+    if (depth >= MAX_SPLIT_DEPTH) return wholeRequest();
     const mid = Math.ceil(objects.length / 2);
-    const [a, b] = await Promise.all([this.track(objects.slice(0, mid)), this.track(objects.slice(mid))]);
-    return [...a, ...b];
+    if (depth === 0 && objects.length >= 4) {
+      const [p, q] = await Promise.all([this.send([objects[0]!], depth + 1), this.send([objects[mid]!], depth + 1)]);
+      const refusedAlike = (o: Outcome[]) => o[0]!.status === 'rejected' && o[0]!.reason === `Braze refused the object (${reason})`;
+      if (refusedAlike(p) && refusedAlike(q)) return wholeRequest();
+    }
+    const [a, b] = await Promise.all([this.send(objects.slice(0, mid), depth + 1), this.send(objects.slice(mid), depth + 1)]);
+    const out = [...a, ...b];
+    // Every object of the batch refused, each for the batch's own reason: that was the request, not them.
+    if (depth === 0 && out.every((o) => o.status === 'rejected' && o.reason === `Braze refused the object (${reason})`)) return wholeRequest();
+    return out;
   }
 
   private outcomes(objects: BrazeObjectJson[], text: string): Outcome[] {

@@ -3,7 +3,21 @@ import { z } from 'zod';
 import { ncrontabError } from '../schedule';
 
 const column = z.string().trim().min(1, 'must name a column').max(256);
-const RESERVED_ATTRIBUTES = ['external_id', 'user_alias', 'braze_id', '_update_existing_only', 'email', 'phone', 'push_token'];
+/** Keys of an attributes object that say which profile it is, or how to treat it: never an attribute of ours. */
+export const BRAZE_IDENTIFIER_KEYS = ['external_id', 'user_alias', 'braze_id', '_update_existing_only', 'push_token_import', '_merge_objects'];
+/**
+ * Standard profile fields of Braze's user attributes object (braze.com/docs/api/objects_filters/
+ * user_attributes_object, "Braze user profile fields"). A mapped attribute may set one of them
+ * (first_name, country…); the membership attribute must never be one: clearing it for a leaver
+ * would clear the profile field.
+ */
+export const BRAZE_STANDARD_FIELDS = [
+  'country', 'current_location', 'date_of_first_session', 'date_of_last_session', 'dob', 'email', 'email_subscribe',
+  'email_open_tracking_disabled', 'email_click_tracking_disabled', 'facebook', 'first_name', 'gender', 'home_city',
+  'image_url', 'language', 'last_name', 'marked_email_as_spam_at', 'phone', 'push_subscribe', 'push_tokens', 'time_zone',
+  'twitter', 'subscription_groups',
+];
+const RESERVED_ATTRIBUTES = [...BRAZE_IDENTIFIER_KEYS, 'email', 'phone', 'push_token'];
 
 const brazeAttributeName = z
   .string()
@@ -75,7 +89,7 @@ export const SourceSchema = z.strictObject({ container: containerName, folder })
 
 const segmentName = z.string().trim().min(1).max(256).regex(/^[^/\\]+$/, 'must be a CI segment (table) name');
 
-export const ExportDefinitionSchema = z.strictObject({
+const ExportDefinitionFields = z.strictObject({
   name: z.string().trim().min(1, 'must not be empty').max(256),
   connectionId: z.string().uuid('must be a connection id'),
   brazeSegmentApiId: z.string().trim().min(1).max(128).regex(/^[A-Za-z0-9_.-]+$/, 'must be a Braze segment API identifier'),
@@ -88,6 +102,33 @@ export const ExportDefinitionSchema = z.strictObject({
   matching: MatchingSchema,
   membership: MembershipSchema.default({ format: 'list', booleanPrefix: 'ci_segment_' }),
   schedule: ScheduleSchema.default({ enabled: true }),
+});
+
+/**
+ * Names never collide: the membership attribute(s) are never an identifier, a standard profile
+ * field, a mapped attribute or each other — `membership.attribute: "email"` would otherwise make
+ * every leaver's email null.
+ */
+export const ExportDefinitionSchema = ExportDefinitionFields.superRefine((d, ctx) => {
+  const taken = new Map<string, string>(Object.keys(d.matching.attributes).map((name) => [name, `matching.attributes.${name}`]));
+  const membership: { name: string; path: (string | number)[] }[] =
+    d.membership.format === 'boolean'
+      ? d.segments.map((s, i) => ({ name: `${d.membership.booleanPrefix}${s}`, path: d.membership.booleanPrefix ? ['membership', 'booleanPrefix'] : ['segments', i] }))
+      : [{ name: d.membership.attribute ?? d.brazeSegmentApiId, path: d.membership.attribute ? ['membership', 'attribute'] : ['brazeSegmentApiId'] }];
+  for (const { name, path } of membership) {
+    const what = BRAZE_IDENTIFIER_KEYS.includes(name)
+      ? 'a Braze identifier'
+      : BRAZE_STANDARD_FIELDS.includes(name)
+        ? 'a standard Braze profile field'
+        : taken.has(name)
+          ? `also ${taken.get(name)}`
+          : null;
+    if (what) {
+      ctx.addIssue({ code: 'custom', path, message: `makes the membership attribute "${name}", which is ${what}; choose another name${path[0] === 'brazeSegmentApiId' ? ' (or set membership.attribute)' : ''}` });
+      return;
+    }
+    taken.set(name, path.join('.'));
+  }
 });
 
 export type ExportDefinitionInput = z.input<typeof ExportDefinitionSchema>;
