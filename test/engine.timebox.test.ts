@@ -27,6 +27,22 @@ describe('time-boxed worker', () => {
     expect(sandbox().stats.objectsProcessed).toBe(3000);
   });
 
+  it("a run resumed over several attempts reports every attempt's refusals, not only the last one's", async () => {
+    const app = services();
+    // Every 150th profile is one Braze refuses; they fall in many buckets, so in more than one attempt.
+    const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(1500, { name: (i) => (i % 150 === 0 ? 'POISON' : `N${i}`) })] }]);
+    const conn = await createConnection(sandbox().url, { requestBudget: 300 });
+    const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
+    sandbox().setFaults({ slowMs: 30, badObjectMarker: 'POISON' });
+    const { run } = await runNow(exp.id);
+    expect(run.attempts).toBeGreaterThanOrEqual(2);
+    expect(run.counts).toMatchObject({ rejected: 10, sent: 1490 });
+    const [container, ...name] = run.rejectedReport!.split('/');
+    const csv = (await app.storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()).toString();
+    const refused = csv.split('\n').filter((l) => /Braze refused the object/.test(l)).map((l) => l.split(',')[3]);
+    expect(refused.sort()).toEqual(Array.from({ length: 10 }, (_, k) => `c${(k + 1) * 150}`).sort());
+  }, 60_000);
+
   it('a partition of the pinned snapshot deleted between attempts (CI retention) fails the run with a reason, once', async () => {
     const app = services();
     const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(3000)] }]);

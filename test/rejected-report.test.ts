@@ -1,6 +1,6 @@
 // The rejected-rows report is opened in spreadsheets: no cell may run as a formula.
 import { describe, expect, it } from 'vitest';
-import { rejectedCsv } from '../shared/runs/worker';
+import { rejectedCsv } from '../shared/runs/rejected-report';
 
 describe('rejected-rows report', () => {
   it.each(['=HYPERLINK("http://x","y")', '+1+1', '-2+3', '@SUM(A1)', '\tcmd', '\r=1'])('neutralizes a cell starting %j', (value) => {

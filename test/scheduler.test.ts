@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { services } from '../shared/services';
 import { useAzurite } from './helpers/app';
 import { MATCHING, rows, writeCiExport } from './helpers/ci-export';
-import { createConnection, createExport, useSandbox } from './helpers/engine';
+import { ADMIN, createConnection, createExport, runNow, useSandbox } from './helpers/engine';
 
 useAzurite();
 const sandbox = useSandbox();
@@ -50,5 +50,44 @@ describe('scheduledRefresh', () => {
     );
     expect(refused).toMatchObject({ status: 400, issues: [expect.objectContaining({ path: 'source.folder', message: expect.stringMatching(/1,024/) })] });
     expect(await app.exports.listViews()).toHaveLength(0);
+  });
+});
+
+describe('the timer agrees with the worker', () => {
+  it.each([
+    ['a mapping change', { matching: { ...MATCHING, attributes: { first_name: 'FirstName', nickname: 'FirstName' } } }],
+    ['a segment change', { segments: ['S', 'T'] }],
+    ['a membership change', { membership: { format: 'boolean', booleanPrefix: 'ci_' } }],
+  ])('after %s the next tick queues a run, as a manual run would send', async (_what, patch) => {
+    const app = services();
+    const conn = await createConnection(sandbox().url);
+    const source = await writeCiExport(app.storage.ciBlobs, [
+      { segment: 'S', partitions: [rows(5)] },
+      { segment: 'T', partitions: [rows(2)] },
+    ]);
+    const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('succeeded');
+    expect((await app.scheduler.tick(new Date(), () => undefined)).unchanged).toContain(exp.id);
+    await app.exports.update(ADMIN, exp.id, patch, null);
+    const summary = await app.scheduler.tick(new Date(Date.now() + 60_000), () => undefined);
+    expect(summary.queued).toContain(exp.id);
+  });
+
+  it('profiles Braze refused get one more try from the timer, as from a manual run — once per snapshot, not every tick', async () => {
+    const app = services();
+    const conn = await createConnection(sandbox().url);
+    const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(5, { name: (i) => (i === 2 ? 'POISON' : `N${i}`) })] }]);
+    const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
+    sandbox().setFaults({ badObjectMarker: 'POISON' });
+    expect((await runNow(exp.id)).run.counts).toMatchObject({ sent: 4, rejected: 1 });
+    const first = await app.scheduler.tick(new Date(Date.now() + 60_000), () => undefined);
+    expect(first.queued).toContain(exp.id);
+    const retried = await app.runs.listForExport(exp.id);
+    await app.storage.runQueue.clearMessages();
+    await app.worker.execute(retried[0]!.id, () => undefined);
+    expect((await app.runs.get(retried[0]!.id)).counts).toMatchObject({ sent: 0, rejected: 1, unchanged: 4 });
+    const second = await app.scheduler.tick(new Date(Date.now() + 120_000), () => undefined);
+    expect(second.unchanged).toContain(exp.id);
   });
 });

@@ -4,6 +4,7 @@ import type { BlobServiceClient } from '@azure/storage-blob';
 import { definitionFingerprint } from '../engine/run-export';
 import { occursBetween } from '../schedule';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
+import { exportVerdict } from './already-exported';
 import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import type { ExportRecord, ExportsRepo } from '../store/exports';
@@ -72,10 +73,13 @@ export class ScheduledRefresh {
     let result: string;
     try {
       const snapshot = await locateSnapshot(this.ciBlobs, exp.source, exp.segments, now);
-      if (snapshot.id === state?.lastSnapshotId && state.lastDefinition === (await this.settingsFingerprint(exp))) {
+      const verdict = exportVerdict(state, snapshot.id, await this.settingsFingerprint(exp));
+      // Refused profiles get one more try per snapshot (as a manual run gives them), not one per tick.
+      if (verdict === 'exported' || (verdict === 'refused-last-time' && state?.refusalsRetriedFor === snapshot.id)) {
         summary.unchanged.push(exp.id);
         result = 'snapshot and settings unchanged since the last export';
       } else {
+        if (verdict === 'refused-last-time') await this.state.modify(exp.id, (s) => ({ ...s, refusalsRetriedFor: snapshot.id }));
         const outcome = await this.runsService.start(exp, 'schedule', 'scheduledRefresh');
         if ('queued' in outcome) {
           summary.queued.push(exp.id);

@@ -118,7 +118,7 @@ export class RunsService {
       activeRunId: s.activeRunId === run.id ? null : s.activeRunId,
       lastSnapshotId: delivered ? exported.snapshotId : s.lastSnapshotId,
       lastDefinition: delivered ? exported.definition : s.lastDefinition,
-      lastRun: { id: run.id, status, finishedAt: done.finishedAt, counts: done.counts },
+      lastRun: { id: run.id, status, finishedAt: done.finishedAt, counts: done.counts, brazeRefusals: done.bucketCounts?.rejected ?? 0 },
     }));
     return done;
   }

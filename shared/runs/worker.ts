@@ -4,7 +4,7 @@
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
-import { definitionFingerprint, RunAborted, runExport, StateTakenOver, type EngineResult, type RejectedRow } from '../engine/run-export';
+import { definitionFingerprint, RunAborted, runExport, StateTakenOver } from '../engine/run-export';
 import { SyncStateStore } from '../engine/diff/sync-state';
 import { AppError } from '../errors';
 import type { SecretStore } from '../secrets';
@@ -14,7 +14,9 @@ import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import type { ExportsRepo } from '../store/exports';
 import { FINISHED, splitRunId, type RunRecord, type RunsRepo } from '../store/runs';
+import { exportVerdict } from './already-exported';
 import { acquireLease, type HeldLease } from './leases';
+import { writeRejectedReport } from './rejected-report';
 import { RunWriter } from './run-writer';
 import type { RunsService } from './service';
 import { statusOf } from '../store/table-errors';
@@ -131,6 +133,8 @@ export class RunWorker {
         shouldStop,
         ...deps.brazeOptions,
       });
+      // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
+      const earlierRefusals = run.bucketCounts?.rejected ?? 0;
       const result = await runExport({
         definition: exportRecord,
         snapshot,
@@ -152,7 +156,10 @@ export class RunWorker {
       });
       if (writer.takenOver || lease.lost) throw new StateTakenOver('the run was taken over while it ran');
       run = { ...run, ...result.progress };
-      if (result.rejectedRowsTotal > 0) run.rejectedReport = await this.writeReport(run.id, result);
+      // Braze's refusals in buckets earlier attempts finished stay in the report beside this attempt's rows.
+      if (result.rejectedRowsTotal > 0 || (earlierRefusals > 0 && run.rejectedReport)) {
+        run.rejectedReport = await writeRejectedReport(deps.appBlobs.getContainerClient(CONTAINERS.reports), `${runFolder(run.id)}/rejected.csv`, result, earlierRefusals);
+      }
       // Stopped by a cancel, or cancelled while its last batches waited for the budget (they were not sent).
       if (result.stopped || (writer.cancelRequested && (run.counts!.failed > 0 || !result.complete))) {
         return await this.finish(writer, run, 'cancelled', [`Cancelled by ${writer.run.cancelRequested?.by ?? 'a user'}: what Braze took so far is recorded; the next run sends the rest`], null, log);
@@ -195,11 +202,11 @@ export class RunWorker {
    */
   private async alreadyExported(writer: RunWriter, run: RunRecord, snapshotId: string, definition: string, log: Log): Promise<boolean> {
     const state = (await this.deps.state.get(run.exportId))?.value;
-    const last = state?.lastRun;
-    if (!state || !last || last.status !== 'succeeded' || state.lastSnapshotId !== snapshotId || state.lastDefinition !== definition) return false;
-    const previous = await this.deps.runs.get(last.id).then((r) => r.value, () => null);
     // Profiles Braze refused last time are worth another try: only a clean run allows the shortcut.
-    if (!previous?.counts || (previous.bucketCounts?.rejected ?? 1) > 0) return false;
+    if (exportVerdict(state, snapshotId, definition) !== 'exported') return false;
+    const last = state!.lastRun!;
+    const previous = await this.deps.runs.get(last.id).then((r) => r.value, () => null);
+    if (!previous?.counts) return false;
     const c = previous.counts;
     const done: RunRecord = {
       ...run,
@@ -245,36 +252,9 @@ export class RunWorker {
     await blob.upload(text, Buffer.byteLength(text), { blobHTTPHeaders: { blobContentType: 'application/json' } });
     return snapshot;
   }
-
-  private async writeReport(runId: string, result: EngineResult): Promise<string> {
-    const name = `${runFolder(runId)}/rejected.csv`;
-    const csv = rejectedCsv(result.rejectedRows, result.rejectedRowsTotal);
-    await this.deps.appBlobs.getContainerClient(CONTAINERS.reports).getBlockBlobClient(name).upload(csv, csv.length, {
-      blobHTTPHeaders: { blobContentType: 'text/csv; charset=utf-8' },
-    });
-    return `${CONTAINERS.reports}/${name}`;
-  }
 }
 
 /** A 404 while starting means the run has nothing left to do: abort it instead of retrying forever. */
 const gone = (message: string) => (e: unknown) => {
   throw e instanceof AppError && e.status === 404 ? new RunAborted(message) : e;
 };
-
-/**
- * One CSV cell, safe to open in a spreadsheet: a cell starting with = + - @, a tab or a carriage
- * return would be read as a formula (CSV injection), so it gets a leading apostrophe (OWASP's advice).
- */
-export const csvField = (v: string | number) => {
-  let s = String(v);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
-
-/** The rejected-rows report: where each row was and why (no row contents: they hold personal data). */
-export function rejectedCsv(rows: RejectedRow[], total: number): Buffer {
-  const lines = ['segment,partition,record,profileId,reason', ...rows.map((r) => [r.segment, r.partition, r.record, r.profileId, r.reason].map(csvField).join(','))];
-  if (total > rows.length) lines.push(`,,,,"…and ${total - rows.length} more rows not listed"`);
-  return Buffer.from(`${lines.join('\n')}\n`);
-}
-

@@ -11,7 +11,10 @@ export interface ExportState {
   lastSnapshotId: string | null;
   /** Fingerprint of the export settings that snapshot was exported with. */
   lastDefinition?: string | null;
-  lastRun: { id: string; status: string; finishedAt: string | null; counts?: unknown } | null;
+  /** The last run's summary; `brazeRefusals`: profiles Braze refused in it (not rows rejected on reading). */
+  lastRun: { id: string; status: string; finishedAt: string | null; counts?: unknown; brazeRefusals?: number } | null;
+  /** The snapshot whose refused profiles the timer already tried once more (it does not keep trying). */
+  refusalsRetriedFor?: string | null;
   /** When the timer last looked at this export, and what it found. */
   lastCheck: { at: string; result: string } | null;
 }
