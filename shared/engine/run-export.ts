@@ -78,13 +78,13 @@ export class RunAborted extends Error {
 
 export async function runExport(input: EngineInput): Promise<EngineResult> {
   const { definition: def, snapshot, braze } = input;
-  const { definitionFp, bucketCount, stateMatches } = await openSyncState(input.state, def, braze.destination, snapshot.totalBytes, input.resumeFrom?.buckets.total, input.bucketTargetBytes);
+  const { definitionFp, bucketCount, hadState } = await openSyncState(input.state, def, braze.destination, snapshot.totalBytes, input.resumeFrom?.buckets.total, input.bucketTargetBytes);
   const books = new RunBooks(def, bucketCount, braze, input.resumeFrom, input.onProgress);
   const result = (complete: boolean, stopped = false): EngineResult => ({ progress: books.progress, rejectedRows: books.rejectedRows, rejectedRowsTotal: books.rejectedRowsTotal, complete, stopped });
   const tempDir = createRunTempDir(input.tempRoot ?? os.tmpdir());
   const concurrency = input.concurrency ?? 48;
   const reading = new SnapshotReading({
-    def, snapshot, ciBlobs: input.ciBlobs, braze, bucketCount, definitionFp, stateMatches, fullSync: input.fullSync,
+    def, snapshot, ciBlobs: input.ciBlobs, braze, bucketCount, definitionFp, hadState, fullSync: input.fullSync,
     firstAttempt: input.firstAttempt ?? false, timeBudgetMs: input.timeBudgetMs, done: books.bucketsDone, tempDir, concurrency,
   });
   try {

@@ -12,7 +12,7 @@ import { SpillCodec } from '../spill/spill-codec';
 import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
 import type { RingWriter } from '../thread/shared-ring';
 import { fingerprintBytes } from './object-fingerprint';
-import { parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketState, type StateEntry } from './sync-state';
+import { parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketHeader, type BucketState, type StateEntry } from './sync-state';
 
 /** What finished buckets add up to: carried across a resumed run's attempts. */
 export interface BucketCounts {
@@ -40,12 +40,17 @@ export interface ToSend {
   sentLines: string[];
   /** The state line of what Braze had before ('' if nothing): kept if the object is not delivered. */
   beforeLines: string[];
-  /** 1 for a profile that left every segment (its object removes the membership). */
+  /**
+   * 1 for a profile that left every segment (its object removes the membership); 2 for the user a
+   * profile was known by before its identity changed (its object withdraws the membership there).
+   */
   leaving: number[];
 }
 
 export interface PreparedBucket {
   bucket: number;
+  /** The header the bucket's state blob is written with. */
+  header: BucketHeader;
   toSend: ToSend;
   /** State lines of the profiles not being sent (unchanged, or delivered while reading), joined. */
   kept: string;
@@ -112,12 +117,16 @@ export class BucketStep {
     const objects = new ObjectBytes();
     const toSend: Omit<ToSend, 'objects'> = { keys: [], sentLines: [], beforeLines: [], leaving: [] };
     /** Queues an object already added to `objects`. */
-    const send = (key: string, sentLine: string, before: StateEntry | undefined, leaving: boolean) => {
+    const send = (key: string, sentLine: string, before: StateEntry | undefined, leaving: 0 | 1 | 2) => {
       toSend.keys.push(key);
       toSend.sentLines.push(sentLine);
       toSend.beforeLines.push(before ? stateLine(key, before) : '');
-      toSend.leaving.push(leaving ? 1 : 0);
+      toSend.leaving.push(leaving);
     };
+    // Membership written under earlier settings that these do not write: withdrawn from every
+    // profile that had it (they are all sent anyway: changed settings resend everything).
+    const withdrawals = writer.withdrawals(previous.membership);
+    const header: BucketHeader = { definition: definitionFp, fields: writer.fields, membership: writer.membershipNames };
 
     for (const [key, rows] of rowStarts) {
       const list = typeof rows === 'number' ? [decodeAt(rows)] : rows.map(decodeAt);
@@ -135,21 +144,36 @@ export class BucketStep {
       if (earlier?.delivered && earlier.fp === fp) {
         objects.dropLast();
         counts.sent++;
-        kept.push(stateLine(key, { identity, fp }));
+        kept.push(stateLine(key, { identity, fp, set: writer.setBits(merged) }));
       } else if (trustPrevious && before?.fp === fp) {
         objects.dropLast();
         counts.unchanged++;
         kept.push(stateLine(key, before));
-      } else send(key, stateLine(key, { identity, fp }), before, false);
+      } else {
+        const set = writer.setBits(merged, before, previous.fields);
+        // Values emptied in CI since Braze got them are cleared (null, once); membership written
+        // under earlier settings is withdrawn — at the same user, or the one it was known as before.
+        const identityChanged = before !== undefined && before.identity !== identity;
+        const extras = before && !identityChanged ? writer.clears(merged, before, previous.fields) + withdrawals : '';
+        if (extras) {
+          objects.dropLast();
+          objects.add(writer.profile(merged, extras));
+        }
+        send(key, stateLine(key, { identity, fp, set }), before, 0);
+        if (identityChanged) {
+          objects.add(writer.leaver(before.identity, previous.membership));
+          send(key, '', undefined, 2);
+        }
+      }
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
     for (const [key, before] of previous.entries) {
       if (rowStarts.has(key)) continue;
-      objects.add(writer.leaver(before.identity));
-      send(key, '', before, true);
+      objects.add(writer.leaver(before.identity, previous.membership));
+      send(key, '', before, 1);
     }
     const stateChanged = previous.definition !== definitionFp || early.stateText !== '' || early.undelivered.size > 0;
-    return { bucket, toSend: { objects: objects.handOver(this.ring), ...toSend }, kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
+    return { bucket, header, toSend: { objects: objects.handOver(this.ring), ...toSend }, kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
   }
 }
 

@@ -1,8 +1,19 @@
 // The attributes object Braze is sent for a merged profile (DESIGN.md §5), written as JSON text:
 // identifier, mapped attributes and segment membership; also the object for a profile that left.
+// And what keeps Braze equal to CI beyond that: which mapped fields Braze holds for a profile (so a
+// value emptied in CI is cleared with null once), and the withdrawal of membership attributes
+// written under earlier settings.
 import { membershipAttribute, type ExportDefinition } from '../../exports/schema';
 import type { PartialProfile } from '../read/row-mapper';
 import type { MergedProfile } from './merge';
+import type { BucketHeader, StateEntry } from './sync-state';
+
+/** Whether field `i` is set in a state entry's `set` bits (hex, 4 fields a digit, lowest first); unknown bits: maybe. */
+function bitSet(set: string | undefined, i: number): boolean {
+  if (set === undefined) return true;
+  const digit = set[i >> 2];
+  return digit !== undefined && ((parseInt(digit, 16) >> (i & 3)) & 1) === 1;
+}
 
 /** A string as JSON: most values need no escaping, and checking is cheaper than JSON.stringify. */
 function quote(v: string): string {
@@ -26,6 +37,11 @@ export class BrazeObjectWriter {
   private readonly booleanKeys: string[] | null;
   private readonly listKey: string;
   private readonly membershipJson = new Map<string, string>();
+  /** The mapped fields, in the order of a state entry's `set` bits: email, phone (if mapped), the attributes. */
+  readonly fields: string[];
+  /** The membership attribute(s) this export writes, and how: kept in each bucket's header. */
+  readonly membershipNames: NonNullable<BucketHeader['membership']>;
+  private readonly nullOf: string[];
 
   constructor(def: ExportDefinition) {
     this.aliasLabel = JSON.stringify(def.matching.aliasLabel);
@@ -37,10 +53,65 @@ export class BrazeObjectWriter {
       .sort()
       .filter((name) => !membershipNames.has(name))
       .map((name) => ({ name, jsonKey: `,${JSON.stringify(name)}:` }));
+    this.fields = ['email', ...(def.matching.phone ? ['phone'] : []), ...this.attributes.map((a) => a.name)];
+    this.nullOf = this.fields.map((f) => `,${JSON.stringify(f)}:null`);
+    this.membershipNames = { format: def.membership.format, names: [...membershipNames] };
   }
 
-  /** The attributes object for a profile in (some of) the export's segments. */
-  profile(p: MergedProfile): string {
+  private has(p: MergedProfile, field: string): boolean {
+    return field === 'email' ? !!p.email : field === 'phone' ? !!p.phone : p.attrs[field] !== undefined;
+  }
+
+  /**
+   * The `set` bits of the profile once Braze takes its object: the fields it sends, and those left
+   * out as invalid that Braze held before (an invalid value is not a clear: Braze keeps the old one).
+   */
+  setBits(p: MergedProfile, before?: StateEntry, previousFields?: string[]): string {
+    let hex = '';
+    for (let d = 0; d < this.fields.length; d += 4) {
+      let digit = 0;
+      for (let i = d; i < d + 4 && i < this.fields.length; i++) {
+        const field = this.fields[i]!;
+        const held = this.has(p, field) || (p.omitted[field] !== undefined && before !== undefined && this.heldBefore(before, field, previousFields));
+        if (held) digit |= 1 << (i - d);
+      }
+      hex += digit.toString(16);
+    }
+    return hex.replace(/0+$/, '') || '0';
+  }
+
+  private heldBefore(before: StateEntry, field: string, previousFields: string[] | undefined): boolean {
+    const at = previousFields ? previousFields.indexOf(field) : this.fields.indexOf(field);
+    return at >= 0 && bitSet(before.set, at);
+  }
+
+  /** `,"field":null` for each mapped field Braze held a value of (by `before`) that is empty in CI now. */
+  clears(p: MergedProfile, before: StateEntry, previousFields: string[] | undefined): string {
+    let json = '';
+    for (let i = 0; i < this.fields.length; i++) {
+      const field = this.fields[i]!;
+      if (!this.has(p, field) && p.omitted[field] === undefined && this.heldBefore(before, field, previousFields)) json += this.nullOf[i];
+    }
+    return json;
+  }
+
+  /**
+   * Membership attributes written under earlier settings (a renamed attribute or prefix, another
+   * format) that these settings do not write: `null` for a list, `false` for a boolean. Never a name
+   * now used for something else.
+   */
+  withdrawals(previous: BucketHeader['membership']): string {
+    if (!previous) return '';
+    const now = new Set([...this.membershipNames.names, ...this.fields]);
+    const value = previous.format === 'boolean' ? 'false' : 'null';
+    return previous.names.filter((n) => !now.has(n)).map((n) => `,${JSON.stringify(n)}:${value}`).join('');
+  }
+
+  /**
+   * The attributes object for a profile in (some of) the export's segments. `extras` (clears and
+   * withdrawals) go after everything else: the fingerprint is taken over the object without them.
+   */
+  profile(p: MergedProfile, extras = ''): string {
     let json = p.ext ? `{"external_id":${quote(p.ext)}` : this.aliasIdentifier(p.alias!);
     if (p.email) json += `,"email":${quote(p.email)}`;
     if (p.phone) json += `,"phone":${quote(p.phone)}`;
@@ -48,7 +119,7 @@ export class BrazeObjectWriter {
       const v = p.attrs[a.name];
       if (v !== undefined) json += a.jsonKey + (typeof v === 'string' ? quote(v) : JSON.stringify(v));
     }
-    return `${json}${this.membership(p.segments)}}`;
+    return `${json}${this.membership(p.segments)}${extras}}`;
   }
 
   /**
@@ -66,9 +137,13 @@ export class BrazeObjectWriter {
     return row;
   }
 
-  /** The object that tells Braze a profile left every segment of the export. */
-  leaver(identity: string): string {
-    return `${this.identifier(identity)}${this.membership(null)}}`;
+  /** The object that tells Braze a profile left every segment of the export (with what `previous` settings wrote, if they differ). */
+  leaver(identity: string, previous?: BucketHeader['membership']): string {
+    if (!previous || !this.withdrawals(previous)) return `${this.identifier(identity)}${this.membership(null)}}`;
+    // Its membership was written under other settings (it left as they changed): withdraw those names.
+    const value = previous.format === 'boolean' ? 'false' : 'null';
+    const names = previous.names.filter((n) => !this.fields.includes(n));
+    return `${this.identifier(identity)}${names.map((n) => `,${JSON.stringify(n)}:${value}`).join('')}}`;
   }
 
   /** Opens the object with how Braze finds the profile (no closing brace). */

@@ -1,6 +1,6 @@
 // Opening an export's sync state for a run: how many buckets it has (kept for the export's life, so
-// profiles stay in their buckets), and whether it was written under the export's current settings
-// (only then is diffing against it worth trying).
+// profiles stay in their buckets), and whether there is any (then Braze holds some of the export,
+// and every profile's object is written knowing what it holds).
 import type { ExportDefinition } from '../../exports/schema';
 import { chooseBucketCount, fingerprint, type SyncStateStore } from './sync-state';
 
@@ -14,8 +14,8 @@ export const definitionFingerprint = (d: ExportDefinition, destination: string) 
 export interface OpenedState {
   definitionFp: string;
   bucketCount: number;
-  /** The state was last written under these settings: a diff is worth trying. */
-  stateMatches: boolean;
+  /** The export has sync state at all (under any settings): what Braze holds must be known, to clear and withdraw. */
+  hadState: boolean;
 }
 
 export async function openSyncState(
@@ -32,5 +32,5 @@ export async function openSyncState(
   const bucketCount = resumedBucketCount ?? manifest?.bucketCount ?? chooseBucketCount(snapshotBytes, bucketTargetBytes);
   const stateMatches = manifest?.definition === definitionFp;
   if (!manifest || manifest.bucketCount !== bucketCount || !stateMatches) await state.writeManifest({ version: 1, bucketCount, definition: definitionFp });
-  return { definitionFp, bucketCount, stateMatches };
+  return { definitionFp, bucketCount, hadState: manifest !== null };
 }

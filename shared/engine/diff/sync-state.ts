@@ -9,13 +9,27 @@ import { StateTakenOver } from '../stop';
 export interface StateEntry {
   /** How Braze knows the profile (`e:<external_id>` / `a:<alias_name>`), to address it when it leaves. */
   identity: string;
-  /** Fingerprint of the last attributes object Braze accepted. */
+  /** Fingerprint of the last attributes object Braze accepted (without the nulls that cleared values). */
   fp: string;
+  /**
+   * Which of the bucket's `fields` Braze holds a value of for this profile, as hex bits (field i =
+   * bit i): a value empty in CI now is cleared (sent as null) only if it was set. Absent in lines
+   * written before it was kept: every field may be set.
+   */
+  set?: string;
 }
 
-export interface BucketState {
+/** What the entries of a bucket were written under: the settings, the fields their masks count, the membership names. */
+export interface BucketHeader {
   /** Fingerprint of the export settings the entries were computed under. */
   definition: string;
+  /** Mapped fields, in mask bit order (email, phone, then the mapped attributes); absent before masks were kept. */
+  fields?: string[];
+  /** The membership attribute(s) written to each profile, with their format, to withdraw them when they change. */
+  membership?: { format: 'list' | 'boolean'; names: string[] };
+}
+
+export interface BucketState extends BucketHeader {
   entries: Map<string, StateEntry>;
 }
 
@@ -42,25 +56,27 @@ export function chooseBucketCount(snapshotBytes: number, targetBytes = 4 * 1024 
 export function parseBucketState(text: string | null): BucketState {
   if (text === null) return { definition: '', entries: new Map() };
   const lines = text.split('\n');
-  const header = JSON.parse(lines[0]!) as { definition: string };
+  const header = JSON.parse(lines[0]!) as BucketHeader;
   const entries = new Map<string, StateEntry>();
   for (let i = 1; i < lines.length; i++) {
     if (!lines[i]) continue;
     const [key, entry] = parseStateLine(lines[i]!);
     entries.set(key, entry);
   }
-  return { definition: header.definition, entries };
+  return { ...header, entries };
 }
 
 /** A stateLine() as its key and entry. */
 export function parseStateLine(line: string): [string, StateEntry] {
   if (line.charCodeAt(0) === 0x5b /* [ */) {
-    const [key, identity, fp] = JSON.parse(line) as [string, string, string];
-    return [key, { identity, fp }];
+    const [key, identity, fp, set] = JSON.parse(line) as [string, string, string, string?];
+    return [key, set === undefined ? { identity, fp } : { identity, fp, set }];
   }
   const a = line.indexOf('\t');
   const b = line.indexOf('\t', a + 1);
-  return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1) }];
+  const c = line.indexOf('\t', b + 1);
+  if (c === -1) return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1) }];
+  return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), set: line.slice(c + 1) }];
 }
 
 /** The key of the stateLine() that runs from `start` to `end` in `text`, read in place. */
@@ -70,9 +86,10 @@ export function stateLineKey(text: string, start: number, end: number): string {
 
 const plain = (v: string) => !/[\t\n\r]/.test(v);
 
-/** One entry of a state blob: key \t identity \t fp; a JSON array when a value holds a tab, newline or leading "[". */
+/** One entry of a state blob: key \t identity \t fp [\t set]; a JSON array when a value holds a tab, newline or leading "[". */
 export function stateLine(key: string, e: StateEntry): string {
-  return plain(key) && plain(e.identity) && key[0] !== '[' ? `${key}\t${e.identity}\t${e.fp}` : JSON.stringify([key, e.identity, e.fp]);
+  if (plain(key) && plain(e.identity) && key[0] !== '[') return e.set === undefined ? `${key}\t${e.identity}\t${e.fp}` : `${key}\t${e.identity}\t${e.fp}\t${e.set}`;
+  return JSON.stringify(e.set === undefined ? [key, e.identity, e.fp] : [key, e.identity, e.fp, e.set]);
 }
 
 export class SyncStateStore {
@@ -117,8 +134,8 @@ export class SyncStateStore {
    * if the blob is still the one read (`readEtag`; null = there was none): a second worker on the
    * same export must never have its state overwritten by a stale copy, nor overwrite ours.
    */
-  async writeBucket(bucket: number, definition: string, kept: string, lines: string[], readEtag: string | null): Promise<void> {
-    const parts = [JSON.stringify({ definition })];
+  async writeBucket(bucket: number, header: BucketHeader, kept: string, lines: string[], readEtag: string | null): Promise<void> {
+    const parts = [JSON.stringify(header)];
     if (kept) parts.push(kept);
     for (const line of lines) parts.push(line);
     const body = Buffer.from(parts.join('\n') + '\n');

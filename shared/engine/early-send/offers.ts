@@ -86,7 +86,7 @@ export class EarlyOffers {
     this.sentObjects.write(bucket, json);
     const { bytes, start, end } = this.sentObjects.lastLine;
     // Counted as delivered unless the main thread notes otherwise.
-    this.stateLines.write(bucket, stateLine(partial.key, { identity: identityOf(profile), fp: fingerprintBytes(bytes, start, end) }));
+    this.stateLines.write(bucket, stateLine(partial.key, { identity: identityOf(profile), fp: fingerprintBytes(bytes, start, end), set: this.writer.setBits(profile) }));
     this.batchObjects.addBytes(bytes, start, end);
     this.batch.buckets.push(bucket);
     this.batch.keys.push(partial.key);

@@ -18,8 +18,12 @@ export interface ReadPlan {
   braze: BrazeClient;
   bucketCount: number;
   definitionFp: string;
-  /** The state was written under these settings: nothing is sent while reading unless a full sync. */
-  stateMatches: boolean;
+  /**
+   * The export has sync state: nothing is sent while reading. What Braze holds must be known
+   * before a profile's object is written — values to clear, membership to withdraw — and only the
+   * bucket step knows it.
+   */
+  hadState: boolean;
   fullSync: boolean;
   firstAttempt: boolean;
   timeBudgetMs: number | undefined;
@@ -87,12 +91,12 @@ export class SnapshotReading {
 
   /**
    * The segment to send while reading, if any: the largest, when every profile is going to Braze
-   * anyway (no state under these settings, or a full sync) on a run's first attempt, and its
+   * and Braze holds nothing of the export yet (no sync state), on a run's first attempt, and its
    * profiles can go out well within the attempt's time box even at a small size per row.
    */
   private tableToSendWhileReading(): SegmentTable | null {
-    const { snapshot, firstAttempt, stateMatches, fullSync, timeBudgetMs, braze } = this.plan;
-    if (!firstAttempt || (stateMatches && !fullSync) || snapshot.tables.length === 0) return null;
+    const { snapshot, firstAttempt, hadState, timeBudgetMs, braze } = this.plan;
+    if (!firstAttempt || hadState || snapshot.tables.length === 0) return null;
     const largest = snapshot.tables.reduce((a, b) => (tableBytes(b) > tableBytes(a) ? b : a));
     const estimatedMs = (tableBytes(largest) / MIN_ROW_BYTES / 75 / braze.requestsPerSecond) * 1000;
     return timeBudgetMs === undefined || estimatedMs < timeBudgetMs / 2 ? largest : null;

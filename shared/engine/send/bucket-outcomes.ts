@@ -50,7 +50,7 @@ export function recordOutcomes(prepared: PreparedBucket, outcomes: Outcome[], re
       if (outcome.status === 'sent') totals.removed++;
       else if (outcome.status === 'failed') {
         totals.removalsFailed++;
-        lines.push(beforeLines[j]!); // try the removal again next run
+        if (beforeLines[j]) lines.push(beforeLines[j]!); // a leaver's: try the removal again next run
       } else refused(key, `removal refused: ${outcome.reason}`);
       return;
     }

@@ -129,12 +129,12 @@ export class BucketPipeline {
     if (this.sender.held > count) this.sender.flush();
     await this.previousAnswered;
     this.previousAnswered = answered.all;
-    const { state, books, definitionFp } = this.parts;
+    const { state, books } = this.parts;
     const stateWritten = answered.all.then(async (outcomes) => {
       const lines = recordOutcomes(prepared, outcomes, books.reject);
       if (!prepared.stateChanged && count === 0) return;
       await this.parts.beforeCheckpoint?.();
-      await state.writeBucket(prepared.bucket, definitionFp, prepared.kept, lines, etag);
+      await state.writeBucket(prepared.bucket, prepared.header, prepared.kept, lines, etag);
     });
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
     const previousCheckpoint = this.checkpointed;
