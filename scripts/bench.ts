@@ -177,6 +177,12 @@ async function main(): Promise<void> {
       matching: { profileId: 'CustomerId', email: 'PrimaryEmail', brazeCustomerId: 'BrazeUserId', attributes: { first_name: 'FirstName', last_name: 'LastName', lifetime_value: 'LifetimeValue' } },
     });
 
+    /** The export's sync state in Blob Storage: fingerprints, identities and held-field bits per profile. */
+    const stateMB = async () => {
+      let bytes = 0;
+      for await (const b of blobs.getContainerClient('sync-state').listBlobsFlat({ prefix: `${exp.value.id}/` })) bytes += b.properties.contentLength ?? 0;
+      return Number((bytes / 2 ** 20).toFixed(1));
+    };
     const report = async (label: string) => {
       const r = await runInChild(env, exp.value.id);
       const toSend = r.counts.sent + r.counts.failed + r.counts.removed;
@@ -193,6 +199,7 @@ async function main(): Promise<void> {
           floorSeconds: floor,
           ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
           peakRssMB: Math.round(r.peakRssMB),
+          stateMB: await stateMB(),
           ...(r.timings ? { readingSeconds: r.timings.readingSeconds, sendingSeconds: r.timings.sendingSeconds } : {}),
         }),
       );
