@@ -69,6 +69,14 @@ export async function readOptionalJson(request: HttpRequest): Promise<unknown> {
   return value;
 }
 
+/** 202 for a DELETE or detach that waits for its cleanup run. */
+export const cleanupAccepted = (run: { id: string; status: string }, what: 'deleted' | 'detached') =>
+  json(
+    202,
+    { cleanupRun: { id: run.id, status: run.status, location: `/api/runs/${run.id}` }, message: `The export's segment membership is being withdrawn from Braze; the export is ${what} when that run succeeds` },
+    { Location: `/api/runs/${run.id}` },
+  );
+
 export const ifMatch = (request: HttpRequest) => {
   const v = request.headers.get('if-match');
   return v && v !== '*' ? v : null;

@@ -1,4 +1,5 @@
 // Composition root: settings → clients → repos → services, built once per process.
+import { principalOf } from './auth';
 import { loadConfig, type AppConfig } from './config';
 import { ConnectionsService } from './connections/service';
 import { ExportsService } from './exports/service';
@@ -38,18 +39,20 @@ export function createServices(config: AppConfig): Services {
   const runsRepo = new RunsRepo(storage.table(TABLES.runs));
   const connectionsRepo = new ConnectionsRepo(storage.table(TABLES.connections));
   const connections = new ConnectionsService(connectionsRepo, exportsRepo, secrets, config.extraBrazeHosts, config.checkKeys);
+  const runs = new RunsService(runsRepo, exportsRepo, stateRepo, connections, storage.runQueue);
   const exports = new ExportsService(exportsRepo, connections, {
     statusOf: async (id) => {
       const state = (await stateRepo.get(id))?.value;
       return { lastRun: state?.lastRun ?? null, lastCheck: state?.lastCheck ?? null };
     },
     activeRunOf: async (id) => (await stateRepo.get(id))?.value.activeRunId ?? null,
+    hasSyncState: async (id) => (await new SyncStateStore(storage.appBlobs.getContainerClient(CONTAINERS.state), id).readManifest()) !== null,
+    startCleanup: (record, caller, then) => runs.start(record, 'manual', principalOf(caller), false, then),
     forget: async (id) => {
       await stateRepo.delete(id);
       await new SyncStateStore(storage.appBlobs.getContainerClient(CONTAINERS.state), id).clear();
     },
   });
-  const runs = new RunsService(runsRepo, exportsRepo, stateRepo, connections, storage.runQueue);
   const worker = new RunWorker({
     runs: runsRepo,
     exports: exportsRepo,
@@ -59,6 +62,7 @@ export function createServices(config: AppConfig): Services {
     appBlobs: storage.appBlobs,
     ciBlobs: storage.ciBlobs,
     runsService: runs,
+    exportsService: exports,
     timeBudgetMs: config.workerTimeBudgetMs,
     bucketTargetBytes: config.bucketTargetBytes,
   });

@@ -142,6 +142,8 @@ describe('delta sync', () => {
     const { exp } = await mutableExport([{ segment: 'S', partitions: [rows(20)] }]);
     await runNow(exp.id);
     const other = await createConnection(sandbox().url);
+    // Moving is detach (here keeping what Braze has: the same sandbox stands for both workspaces) + attach.
+    await services().exports.detach(ADMIN, exp.id, null, true);
     await services().exports.update(ADMIN, exp.id, { connectionId: other.id }, null);
     const moved = await runNow(exp.id);
     expect(moved.run.counts).toMatchObject({ sent: 20, unchanged: 0 });

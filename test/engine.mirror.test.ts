@@ -132,3 +132,74 @@ describe('membership is withdrawn wherever it was written', () => {
     expect(user('external_id:u33')![SEG]).toEqual(['A']);
   });
 });
+
+describe('deleting, detaching or moving an export withdraws its membership at the old destination', () => {
+  /** Plays the queue worker for a run the API queued. */
+  async function work(runId: string) {
+    const app = services();
+    await app.storage.runQueue.clearMessages();
+    for (let i = 0; i < 5; i++) {
+      await app.worker.execute(runId, () => undefined);
+      const run = await app.runs.get(runId);
+      if (!['queued', 'running'].includes(run.status)) return run;
+    }
+    throw new Error('run did not end');
+  }
+
+  it('DELETE answers 202 with a cleanup run; once Braze lost the membership, the export is gone', async () => {
+    const app = services();
+    const { exp } = await mutableExport([{ segment: 'A', partitions: [rows(3)] }]);
+    await runNow(exp.id);
+    expect(user('external_id:u1')![SEG]).toEqual(['A']);
+    const outcome = await app.exports.delete(ADMIN, exp.id, null);
+    if (!('cleanupRun' in outcome)) throw new Error('expected a cleanup run');
+    expect(await app.exports.get(exp.id)).toBeTruthy(); // still there while Braze holds the membership
+    const run = await work(outcome.cleanupRun.id);
+    expect(run).toMatchObject({ status: 'succeeded', kind: 'cleanup', counts: expect.objectContaining({ removed: 3, removalsFailed: 0 }) });
+    for (const key of ['external_id:u1', 'alias:ci_customer_id:c2', 'external_id:u3']) expect(user(key)).not.toHaveProperty(SEG);
+    expect(user('external_id:u1')).toMatchObject({ email: 'p1@example.com' }); // only the membership goes
+    await expect(app.exports.get(exp.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('?keepBrazeData=true deletes at once and leaves Braze as it is', async () => {
+    const app = services();
+    const { exp } = await mutableExport([{ segment: 'A', partitions: [rows(2)] }]);
+    await runNow(exp.id);
+    expect(await app.exports.delete(ADMIN, exp.id, null, true)).toEqual({ deleted: true });
+    expect(user('external_id:u1')![SEG]).toEqual(['A']);
+  });
+
+  it('a withdrawal Braze does not take keeps the export (partially_succeeded); deleting again finishes the job', async () => {
+    const app = services();
+    const { exp } = await mutableExport([{ segment: 'A', partitions: [rows(2)] }]);
+    await runNow(exp.id);
+    sandbox().setFaults({ fail5xx: 1000 });
+    const first = await app.exports.delete(ADMIN, exp.id, null);
+    const failed = await work('cleanupRun' in first ? first.cleanupRun.id : '');
+    expect(failed.status).toBe('partially_succeeded');
+    expect(failed.errors.at(-1)).toMatch(/export was kept/);
+    expect((await app.exports.get(exp.id)).value.id).toBe(exp.id);
+    sandbox().setFaults({ fail5xx: 0 });
+    const second = await app.exports.delete(ADMIN, exp.id, null);
+    expect((await work('cleanupRun' in second ? second.cleanupRun.id : '')).status).toBe('succeeded');
+    expect(user('external_id:u1')).not.toHaveProperty(SEG);
+    await expect(app.exports.get(exp.id)).rejects.toMatchObject({ status: 404 });
+  }, 60_000);
+
+  it('detach withdraws the membership with the connection key first, then detaches; moving to another connection asks for that', async () => {
+    const app = services();
+    const { exp, patch } = await mutableExport([{ segment: 'A', partitions: [rows(2)] }], { membership: { format: 'boolean', booleanPrefix: 'in_' } });
+    await runNow(exp.id);
+    expect(user('external_id:u1')).toMatchObject({ in_A: true });
+    const other = await createConnection(sandbox().url);
+    await expect(patch({ connectionId: other.id })).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/detach it first/) });
+    const outcome = await app.exports.detach(ADMIN, exp.id, null);
+    const run = await work('cleanupRun' in outcome ? outcome.cleanupRun.id : '');
+    expect(run.status).toBe('succeeded');
+    expect(user('external_id:u1')).toMatchObject({ in_A: false });
+    expect((await app.exports.get(exp.id)).value).toMatchObject({ status: 'inactive', connectionId: null });
+    // Attached to the other connection now, it starts afresh there.
+    await patch({ connectionId: other.id });
+    expect((await runNow(exp.id)).run.counts).toMatchObject({ sent: 2 });
+  });
+});

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { principalOf, requireRole, type Caller } from '../auth';
 import type { ConnectionsService } from '../connections/service';
-import { conflict } from '../errors';
+import { conflict, preconditionFailed } from '../errors';
 import type { Stored } from '../store/connections';
 import type { ExportRecord, ExportsRepo } from '../store/exports';
 import { parseInput } from '../validation';
@@ -18,6 +18,10 @@ export class ExportsService {
       activeRunOf(exportId: string): Promise<string | null>;
       /** Drops the export's run bookkeeping and sync state once it is deleted. */
       forget(exportId: string): Promise<void>;
+      /** Whether Braze may hold the export's membership (it has sync state). */
+      hasSyncState(exportId: string): Promise<boolean>;
+      /** Queues the run that withdraws the export's membership at its destination, then deletes or detaches it. */
+      startCleanup(record: ExportRecord, caller: Caller, then: 'delete' | 'detach'): Promise<{ queued: { id: string; status: string } } | { active: { id: string; status: string } }>;
     },
   ) {}
 
@@ -69,6 +73,13 @@ export class ExportsService {
     if (patch.connectionId !== undefined || merged.connectionId !== current.value.connectionId) {
       await this.connections.usableBy(caller, merged.connectionId);
     }
+    // Another connection may be another Braze workspace: the membership written at the old one
+    // must be withdrawn there first, with its key. Detaching does that; then attach the new one.
+    if (current.value.connectionId && merged.connectionId !== current.value.connectionId && (await this.needsCleanup(current.value))) {
+      throw conflict('Moving an export to another connection would leave its segment membership in the old Braze workspace: detach it first (POST …/detach withdraws it there), then set connectionId', {
+        detach: `/api/exports/${id}/detach`,
+      });
+    }
     const record: ExportRecord = {
       id,
       ...merged,
@@ -84,13 +95,40 @@ export class ExportsService {
     return this.repo.update(record, ifMatch ?? current.etag);
   }
 
-  async delete(caller: Caller, id: string, ifMatch: string | null): Promise<void> {
+  /**
+   * DELETE /api/exports/{id}: when Braze holds the export's membership, a cleanup run withdraws it
+   * first (the answer names the run) and deletes the export once it is done; `keepBrazeData` (or
+   * an export without a connection, or never run) deletes at once.
+   */
+  async delete(caller: Caller, id: string, ifMatch: string | null, keepBrazeData = false): Promise<{ deleted: true } | { cleanupRun: { id: string; status: string } }> {
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
     const active = await this.runState.activeRunOf(id);
-    if (active) throw conflict('A run of this export is going; wait for it to finish before deleting', { activeRun: { id: active, location: `/api/runs/${active}` } });
+    if (active) throw conflict('A run of this export is going; wait for it to finish (or cancel it) before deleting', { activeRun: { id: active, location: `/api/runs/${active}` } });
+    if (!keepBrazeData && (await this.needsCleanup(current.value))) {
+      if (ifMatch && ifMatch !== current.etag) throw preconditionFailed();
+      return { cleanupRun: await this.cleanup(current.value, caller, 'delete') };
+    }
     await this.repo.delete(id, ifMatch ?? current.etag);
     await this.runState.forget(id);
+    return { deleted: true };
+  }
+
+  /** Deletes an export whose cleanup run finished (no caller: the run was authorised when it started). */
+  async deleteAfterCleanup(id: string): Promise<void> {
+    const current = await this.repo.get(id).catch(() => null);
+    if (current) await this.repo.delete(id, current.etag);
+    await this.runState.forget(id);
+  }
+
+  private async needsCleanup(record: ExportRecord): Promise<boolean> {
+    return record.connectionId !== null && record.status === 'active' && (await this.runState.hasSyncState(record.id));
+  }
+
+  private async cleanup(record: ExportRecord, caller: Caller, then: 'delete' | 'detach'): Promise<{ id: string; status: string }> {
+    const outcome = await this.runState.startCleanup(record, caller, then);
+    if ('active' in outcome) throw conflict(`A run of this export is already ${outcome.active.status}`, { activeRun: { id: outcome.active.id, location: `/api/runs/${outcome.active.id}` } });
+    return outcome.queued;
   }
 
   /** A copy with its schedule off, so two exports never start sending the same data by surprise. */
@@ -112,10 +150,31 @@ export class ExportsService {
     });
   }
 
-  /** Keeps the export but cuts it loose from its connection: inactive, unscheduled. */
-  async detach(caller: Caller, id: string, ifMatch: string | null): Promise<Stored<ExportRecord>> {
+  /**
+   * Keeps the export but cuts it loose from its connection: inactive, unscheduled. When Braze holds
+   * its membership, a cleanup run withdraws it first, with the connection's key (which detaching
+   * drops), and detaches once it is done; `keepBrazeData` detaches at once.
+   */
+  async detach(caller: Caller, id: string, ifMatch: string | null, keepBrazeData = false): Promise<Stored<ExportRecord> | { cleanupRun: { id: string; status: string } }> {
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
+    if (!keepBrazeData && (await this.needsCleanup(current.value))) {
+      if (ifMatch && ifMatch !== current.etag) throw preconditionFailed();
+      const active = await this.runState.activeRunOf(id);
+      if (active) throw conflict('A run of this export is going; wait for it to finish (or cancel it) before detaching', { activeRun: { id: active, location: `/api/runs/${active}` } });
+      return { cleanupRun: await this.cleanup(current.value, caller, 'detach') };
+    }
+    return this.detachNow(current, ifMatch, principalOf(caller));
+  }
+
+  /** Detaches an export whose cleanup run finished. */
+  async detachAfterCleanup(id: string, by: { name: string; objectId: string | null; tenantId: string | null }): Promise<void> {
+    const current = await this.repo.get(id);
+    await this.detachNow(current, null, by);
+    await this.runState.forget(id);
+  }
+
+  private detachNow(current: Stored<ExportRecord>, ifMatch: string | null, by: { name: string; objectId: string | null; tenantId: string | null }): Promise<Stored<ExportRecord>> {
     return this.repo.update(
       {
         ...current.value,
@@ -123,8 +182,8 @@ export class ExportsService {
         status: 'inactive',
         schedule: { ...current.value.schedule, enabled: false },
         updatedAt: new Date().toISOString(),
-        updatedBy: caller.name,
-      updatedByPrincipal: principalOf(caller),
+        updatedBy: by.name,
+        updatedByPrincipal: by,
       },
       ifMatch ?? current.etag,
     );

@@ -40,7 +40,7 @@ export class RunsService {
   }
 
   /** Queues a run unless one is active. Does not check roles (the timer calls it too). */
-  async start(record: ExportRecord, trigger: RunRecord['trigger'], by: Principal | string, fullSync = false): Promise<QueueOutcome> {
+  async start(record: ExportRecord, trigger: RunRecord['trigger'], by: Principal | string, fullSync = false, cleanup?: RunRecord['then']): Promise<QueueOutcome> {
     if (record.status !== 'active' || !record.connectionId) {
       throw new AppError(409, 'export_inactive', 'This export is detached from its connection; attach a connection before running it');
     }
@@ -49,6 +49,7 @@ export class RunsService {
       id: newRunId(record.id, now.getTime()),
       exportId: record.id,
       trigger,
+      ...(cleanup ? { kind: 'cleanup' as const, then: cleanup } : {}),
       fullSync,
       status: 'queued',
       snapshot: null,

@@ -6,6 +6,8 @@ export function runView(run: RunRecord) {
     id: run.id,
     exportId: run.exportId,
     trigger: run.trigger,
+    kind: run.kind ?? 'export',
+    then: run.then ?? null,
     queuedBy: run.queuedBy,
     queuedByPrincipal: run.queuedByPrincipal ?? null,
     fullSync: run.fullSync,

@@ -18,6 +18,8 @@ import { exportVerdict } from './already-exported';
 import { acquireLease, type HeldLease } from './leases';
 import { writeRejectedReport } from './rejected-report';
 import { RunWriter } from './run-writer';
+import { withdrawAll } from '../engine/withdraw';
+import type { ExportsService } from '../exports/service';
 import type { RunsService } from './service';
 import { statusOf } from '../store/table-errors';
 
@@ -32,6 +34,8 @@ export interface WorkerDeps {
   appBlobs: BlobServiceClient;
   ciBlobs: BlobServiceClient;
   runsService: RunsService;
+  /** Deletes or detaches an export once its cleanup run is done. */
+  exportsService: Pick<ExportsService, 'deleteAfterCleanup' | 'detachAfterCleanup'>;
   timeBudgetMs: number;
   bucketTargetBytes?: number;
   /** Transport tuning for tests (fast backoff); production uses the client's defaults. */
@@ -120,10 +124,6 @@ export class RunWorker {
       log(`run ${run.id} export ${run.exportId}: started (attempt ${run.attempts}, trigger ${run.trigger})`);
       heartbeat = setInterval(() => void writer.write({ ...run, heartbeatAt: new Date().toISOString() }).catch(() => undefined), HEARTBEAT_MS);
 
-      const snapshot = await this.pinnedSnapshot(run, exportRecord.source, exportRecord.segments);
-      run = { ...run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
-      const definition = definitionFingerprint(exportRecord, connection.baseUrl);
-      if (!run.fullSync && (await this.alreadyExported(writer, run, snapshot.id, definition, log))) return;
       const lease = exportLease;
       const shouldStop = () => writer.cancelRequested || writer.takenOver || lease.lost;
       braze = new BrazeClient({
@@ -133,13 +133,35 @@ export class RunWorker {
         shouldStop,
         ...deps.brazeOptions,
       });
+      const state = new SyncStateStore(deps.appBlobs.getContainerClient(CONTAINERS.state), run.exportId);
+      if (run.kind === 'cleanup') {
+        const counts = await withdrawAll({
+          definition: exportRecord,
+          state,
+          braze,
+          shouldStop,
+          beforeCheckpoint: () => lease.assertHeld(),
+          onProgress: async (c) => {
+            run = { ...run, counts: { rowsRead: 0, unchanged: 0, sent: 0, failed: 0, ...c }, heartbeatAt: new Date().toISOString() };
+            await writer.write(run);
+          },
+        });
+        if (writer.takenOver || lease.lost) throw new StateTakenOver('the run was taken over while it ran');
+        run = { ...run, counts: { rowsRead: 0, unchanged: 0, sent: 0, failed: 0, ...counts }, requests: braze.requests };
+        return await this.finishCleanup(writer, run, counts.removalsFailed, log);
+      }
+
+      const snapshot = await this.pinnedSnapshot(run, exportRecord.source, exportRecord.segments);
+      run = { ...run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
+      const definition = definitionFingerprint(exportRecord, connection.baseUrl);
+      if (!run.fullSync && (await this.alreadyExported(writer, run, snapshot.id, definition, log))) return;
       // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
       const earlierRefusals = run.bucketCounts?.rejected ?? 0;
       const result = await runExport({
         definition: exportRecord,
         snapshot,
         ciBlobs: deps.ciBlobs,
-        state: new SyncStateStore(deps.appBlobs.getContainerClient(CONTAINERS.state), run.exportId),
+        state,
         braze,
         fullSync: run.fullSync,
         resumeFrom: run.buckets && run.bucketCounts && run.requests ? { buckets: run.buckets, bucketCounts: run.bucketCounts, requests: run.requests, omittedAttributes: run.omittedAttributes ?? {} } : undefined,
@@ -219,6 +241,23 @@ export class RunWorker {
     };
     await this.finish(writer, done, 'succeeded', [], { snapshotId, definition }, log);
     return true;
+  }
+
+  /**
+   * A cleanup run withdrew the export's membership: now the export is deleted or detached, as the
+   * user asked. If some withdrawals failed (or the run was cancelled) the export stays as it was,
+   * so nothing is let go while Braze still holds it; DELETE / detach again retries them.
+   */
+  private async finishCleanup(writer: RunWriter, run: RunRecord, removalsFailed: number, log: Log): Promise<void> {
+    if (writer.cancelRequested) return this.finish(writer, run, 'cancelled', [`Cancelled: the export was not ${run.then === 'delete' ? 'deleted' : 'detached'}`], null, log);
+    if (removalsFailed > 0) {
+      return this.finish(writer, run, 'partially_succeeded', [`${removalsFailed} withdrawals could not be delivered; the export was kept. ${run.then === 'delete' ? 'DELETE' : 'Detach'} it again to retry them (or with ?keepBrazeData=true to leave them)`], null, log);
+    }
+    await this.finish(writer, run, 'succeeded', [], null, log);
+    if (writer.takenOver) return;
+    if (run.then === 'delete') await this.deps.exportsService.deleteAfterCleanup(run.exportId);
+    else await this.deps.exportsService.detachAfterCleanup(run.exportId, run.queuedByPrincipal ?? { name: run.queuedBy, objectId: null, tenantId: null });
+    log(`run ${run.id} export ${run.exportId}: membership withdrawn from Braze; export ${run.then === 'delete' ? 'deleted' : 'detached'}`);
   }
 
   private async finish(

@@ -16,6 +16,12 @@ export interface RunRecord extends Partial<RunProgress> {
   id: string;
   exportId: string;
   trigger: 'manual' | 'schedule' | 'run-all';
+  /**
+   * `cleanup`: withdraw the export's membership from every profile at its current destination,
+   * then `then` (delete the export, or detach it) — the API's DELETE and detach start one.
+   */
+  kind?: 'export' | 'cleanup';
+  then?: 'delete' | 'detach';
   fullSync: boolean;
   status: RunStatus;
   snapshot: { id: string; folder: string; modifiedTime: string } | null;

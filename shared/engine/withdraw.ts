@@ -1,0 +1,68 @@
+// The cleanup before an export lets go of its Braze destination (deleted, or detached from its
+// connection): every profile the sync state says holds the export's membership gets it withdrawn
+// (`null` for a list, `false` for booleans, under the names it was written with), at the
+// destination it was written to, with that connection's key. What Braze did not take stays in the
+// state, so a later cleanup tries it again.
+import { Buffer } from 'node:buffer';
+import type { BrazeClient, Outcome } from '../braze/client';
+import type { ExportDefinition } from '../exports/schema';
+import { BrazeObjectWriter } from './diff/object-writer';
+import { parseBucketState, stateLine, type SyncStateStore } from './diff/sync-state';
+import { BatchSender } from './send/batch-sender';
+
+export interface WithdrawInput {
+  definition: ExportDefinition;
+  state: SyncStateStore;
+  braze: BrazeClient;
+  /** Batches in flight at once (the request budget paces them). */
+  concurrency?: number;
+  shouldStop?: () => boolean;
+  beforeCheckpoint?: () => Promise<void>;
+  onProgress?: (counts: WithdrawCounts) => Promise<void> | void;
+}
+
+export interface WithdrawCounts {
+  /** Profiles the state listed. */
+  profiles: number;
+  removed: number;
+  removalsFailed: number;
+  /** Profiles Braze refused the withdrawal of (e.g. the user no longer exists): dropped from the state. */
+  rejected: number;
+}
+
+export async function withdrawAll(input: WithdrawInput): Promise<WithdrawCounts> {
+  const counts: WithdrawCounts = { profiles: 0, removed: 0, removalsFailed: 0, rejected: 0 };
+  const manifest = await input.state.readManifest();
+  if (!manifest) return counts;
+  const writer = new BrazeObjectWriter(input.definition);
+  for (let bucket = 0; bucket < manifest.bucketCount; bucket++) {
+    if (input.shouldStop?.()) break;
+    const { text, etag } = await input.state.readBucket(bucket);
+    if (text === null) continue;
+    const previous = parseBucketState(text);
+    const entries = [...previous.entries];
+    const outcomes = new Array<Outcome>(entries.length);
+    const sender = new BatchSender<number>(input.braze, input.concurrency ?? 48, (items, answered) => items.forEach((i, k) => (outcomes[i] = answered[k]!)));
+    for (let i = 0; i < entries.length; i++) {
+      sender.add(Buffer.from(writer.leaver(entries[i]![1].identity, previous.membership ?? writer.membershipNames)), i);
+      const room = sender.room();
+      if (room) await room;
+    }
+    await sender.finish();
+    const kept: string[] = [];
+    entries.forEach(([key, entry], i) => {
+      counts.profiles++;
+      const outcome = outcomes[i]!;
+      if (outcome.status === 'sent') counts.removed++;
+      else if (outcome.status === 'rejected') counts.rejected++;
+      else {
+        counts.removalsFailed++;
+        kept.push(stateLine(key, entry));
+      }
+    });
+    await input.beforeCheckpoint?.();
+    await input.state.writeBucket(bucket, { definition: previous.definition, fields: previous.fields, membership: previous.membership }, '', kept, etag);
+    await input.onProgress?.(counts);
+  }
+  return counts;
+}
