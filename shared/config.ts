@@ -37,6 +37,8 @@ const SettingsSchema = z
       .optional(),
     SCHEDULED_REFRESH_SCHEDULE: ncrontab.default('0 */5 * * * *'),
     WORKER_TIME_BUDGET_SECONDS: z.coerce.number().int().min(1).max(86_400).default(1500),
+    // How often a first run checkpoints what it sent while reading: a killed worker's successor resends at most this much sending.
+    EARLY_CHECKPOINT_SECONDS: z.coerce.number().min(0.2).max(3600).default(30),
     // Snapshot bytes per sync-state bucket: bounds the engine's memory per bucket.
     SYNC_BUCKET_TARGET_BYTES: z.coerce.number().int().min(1024).max(1024 ** 3).default(4 * 1024 * 1024),
     // Platform: App Service sets this when Easy Auth is on.
@@ -91,6 +93,7 @@ export interface AppConfig {
   secrets: { keyVaultUri: string } | { localKey: Buffer };
   scheduledRefreshSchedule: string;
   workerTimeBudgetMs: number;
+  earlyCheckpointMs: number;
   bucketTargetBytes: number;
   easyAuthEnabled: boolean;
   trustPrincipalHeaderLocally: boolean;
@@ -124,6 +127,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secrets: s.KEY_VAULT_URI ? { keyVaultUri: s.KEY_VAULT_URI } : { localKey: Buffer.from(s.LOCAL_SECRET_KEY!, 'base64') },
     scheduledRefreshSchedule: s.SCHEDULED_REFRESH_SCHEDULE,
     workerTimeBudgetMs: s.WORKER_TIME_BUDGET_SECONDS * 1000,
+    earlyCheckpointMs: s.EARLY_CHECKPOINT_SECONDS * 1000,
     bucketTargetBytes: s.SYNC_BUCKET_TARGET_BYTES,
     easyAuthEnabled: s.WEBSITE_AUTH_ENABLED,
     trustPrincipalHeaderLocally: s.LOCAL_TRUST_PRINCIPAL_HEADER,

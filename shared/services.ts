@@ -64,6 +64,7 @@ export function createServices(config: AppConfig): Services {
     runsService: runs,
     exportsService: exports,
     timeBudgetMs: config.workerTimeBudgetMs,
+    earlyCheckpointMs: config.earlyCheckpointMs,
     bucketTargetBytes: config.bucketTargetBytes,
   });
   const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, connectionsRepo, storage.ciBlobs);

@@ -51,6 +51,8 @@ export interface EngineInput {
   firstAttempt?: boolean;
   /** How long this attempt may take; sending while reading is skipped when it might not fit. */
   timeBudgetMs?: number;
+  /** How often what was sent while reading is checkpointed (default 30 s): a killed worker's successor resends at most that much. */
+  earlyCheckpointMs?: number;
   /** Snapshot bytes per bucket, when the export has no sync state yet. */
   bucketTargetBytes?: number;
   /** Batches in flight at once (the request budget paces them). */
@@ -86,6 +88,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   const reading = new SnapshotReading({
     def, snapshot, ciBlobs: input.ciBlobs, braze, bucketCount, definitionFp, hadState, fullSync: input.fullSync,
     firstAttempt: input.firstAttempt ?? false, timeBudgetMs: input.timeBudgetMs, done: books.bucketsDone, tempDir, concurrency,
+    state: input.state, earlyCheckpointMs: input.earlyCheckpointMs ?? 30_000,
   });
   try {
     await books.readingDone(await reading.read((rows, segmentRows) => books.reading(rows, segmentRows), input.shouldYield, input.shouldStop));

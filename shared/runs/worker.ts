@@ -37,6 +37,7 @@ export interface WorkerDeps {
   /** Deletes or detaches an export once its cleanup run is done. */
   exportsService: Pick<ExportsService, 'deleteAfterCleanup' | 'detachAfterCleanup'>;
   timeBudgetMs: number;
+  earlyCheckpointMs?: number;
   bucketTargetBytes?: number;
   /** Transport tuning for tests (fast backoff); production uses the client's defaults. */
   brazeOptions?: { backoffBaseMs?: number; timeoutMs?: number; maxAttempts?: number };
@@ -175,6 +176,7 @@ export class RunWorker {
         firstAttempt: run.attempts === 1,
         timeBudgetMs: deps.timeBudgetMs - (Date.now() - started),
         bucketTargetBytes: deps.bucketTargetBytes,
+        earlyCheckpointMs: deps.earlyCheckpointMs,
       });
       if (writer.takenOver || lease.lost) throw new StateTakenOver('the run was taken over while it ran');
       run = { ...run, ...result.progress };

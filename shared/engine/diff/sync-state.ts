@@ -116,17 +116,37 @@ export class SyncStateStore {
     await this.blob('manifest.json').upload(text, Buffer.byteLength(text), { blobHTTPHeaders: { blobContentType: 'application/json' } });
   }
 
-  /** The bucket's state blob as text (parseBucketState reads it; null when there is none) and its ETag. */
-  async readBucket(bucket: number): Promise<{ text: string | null; etag: string | null }> {
+  /**
+   * The bucket's state blob as text (parseBucketState reads it; null when there is none) and its
+   * ETag. Without one, the checkpoints of a first attempt that sent while reading (and was killed)
+   * stand in for it: their lines are the profiles Braze took, and `pieces` names them, to be
+   * removed once the bucket's state is written.
+   */
+  async readBucket(bucket: number): Promise<{ text: string | null; etag: string | null; pieces: string[] }> {
     try {
       const blob = this.blob(`b${bucket}.tsv`);
       const props = await blob.getProperties();
       const buffer = await blob.downloadToBuffer(0, undefined, { conditions: { ifMatch: props.etag } });
-      return { text: buffer.toString('utf8'), etag: props.etag ?? null };
+      return { text: buffer.toString('utf8'), etag: props.etag ?? null, pieces: [] };
     } catch (e) {
-      if (statusOf(e) === 404) return { text: null, etag: null };
-      throw e;
+      if (statusOf(e) !== 404) throw e;
     }
+    const pieces: string[] = [];
+    for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b${bucket}.early-` })) pieces.push(b.name);
+    if (pieces.length === 0) return { text: null, etag: null, pieces };
+    let text = '';
+    for (const name of pieces) {
+      const piece = (await this.container.getBlobClient(name).downloadToBuffer()).toString('utf8');
+      // Each piece starts with the header; the first one's serves for all.
+      text += text ? piece.slice(piece.indexOf('\n') + 1) : piece;
+    }
+    return { text, etag: null, pieces };
+  }
+
+  /** A checkpoint of profiles sent while reading: the header and their state lines, for the bucket. */
+  async writeEarlyPiece(bucket: number, checkpoint: number, header: BucketHeader, lines: string): Promise<void> {
+    const body = Buffer.from(`${JSON.stringify(header)}\n${lines}`);
+    await this.blob(`b${bucket}.early-${String(checkpoint).padStart(4, '0')}.tsv`).upload(body, body.length);
   }
 
   /**
@@ -134,7 +154,7 @@ export class SyncStateStore {
    * if the blob is still the one read (`readEtag`; null = there was none): a second worker on the
    * same export must never have its state overwritten by a stale copy, nor overwrite ours.
    */
-  async writeBucket(bucket: number, header: BucketHeader, kept: string, lines: string[], readEtag: string | null): Promise<void> {
+  async writeBucket(bucket: number, header: BucketHeader, kept: string, lines: string[], readEtag: string | null, pieces: string[] = []): Promise<void> {
     const parts = [JSON.stringify(header)];
     if (kept) parts.push(kept);
     for (const line of lines) parts.push(line);
@@ -146,6 +166,8 @@ export class SyncStateStore {
       if (status === 412 || status === 409) throw new StateTakenOver(`the sync state of bucket ${bucket} was written by another worker`);
       throw e;
     }
+    // The checkpoints it was read from are in the blob now.
+    for (const name of pieces) await this.container.deleteBlob(name).catch(() => undefined);
   }
 
   /** Forgets everything (the export was deleted). */

@@ -94,6 +94,16 @@ export class EarlyOffers {
     return true;
   }
 
+  /**
+   * A checkpoint mark: every object written so far goes to the main thread now, and the state lines
+   * of every profile sent so far are in the files; returns their sizes per bucket.
+   */
+  mark(bucketCount: number): number[] {
+    this.flush();
+    this.stateLines.flushAll();
+    return this.stateLines.sizes(bucketCount);
+  }
+
   /** Stop sending (the time box is near): later rows take the spill path. */
   stop(): void {
     this.stopped = true;

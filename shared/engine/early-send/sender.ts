@@ -13,13 +13,22 @@ interface InFlight {
   bucket: number;
   key: string;
   /** The batch it came in, to release its bytes once Braze has answered for all of them. */
-  batch: { left: number; release: () => void };
+  batch: { left: number; release: () => void; seq: number };
 }
+
+/** Keys Braze did not take, kept in memory for checkpoints up to this many; beyond, checkpoints stop. */
+const MAX_UNDELIVERED_KEYS = 100_000;
 
 export class EarlySender {
   private readonly undelivered: BucketFiles;
   private readonly sender: BatchSender<InFlight>;
   private undeliveredCount = 0;
+  private batches = 0;
+  /** Batches (by sequence number) not fully answered yet. */
+  private readonly unanswered = new Set<number>();
+  private answeredWaiter: { below: number; resolve: () => void } | null = null;
+  /** Keys Braze did not take (for checkpoints; null once there were too many to keep). */
+  undeliveredKeys: Set<string> | null = new Set();
 
   constructor(tempDir: string, braze: BrazeClient, maxBatchesUnderWay: number) {
     this.undelivered = new BucketFiles(tempDir, UNDELIVERED);
@@ -29,7 +38,9 @@ export class EarlySender {
   /** Sends a batch's objects; `release` is called once Braze has answered for all of them. */
   send(batch: EarlyBatch, release: () => void): void {
     const count = batch.buckets.length;
-    const answered = { left: count, release };
+    const seq = this.batches++;
+    this.unanswered.add(seq);
+    const answered = { left: count, release, seq };
     for (let i = 0; i < count; i++) this.sender.add(objectAt(batch.objects, i), { bucket: batch.buckets[i]!, key: batch.keys[i]!, batch: answered });
   }
 
@@ -41,6 +52,22 @@ export class EarlySender {
   /** Whether Braze took every object sent so far. */
   get allDelivered(): boolean {
     return this.undeliveredCount === 0;
+  }
+
+  /** Resolves once Braze has answered for every object of the first `batches` batches. */
+  answeredBelow(batches: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.answeredWaiter = { below: batches, resolve };
+      this.wakeAnsweredWaiter();
+    });
+  }
+
+  private wakeAnsweredWaiter(): void {
+    const w = this.answeredWaiter;
+    if (!w) return;
+    for (const seq of this.unanswered) if (seq < w.below) return;
+    this.answeredWaiter = null;
+    w.resolve();
   }
 
   /** Waits for every batch; throws the first sending failure. */
@@ -57,10 +84,18 @@ export class EarlySender {
   private recordUndelivered(items: InFlight[], outcomes: Outcome[]): void {
     for (let i = 0; i < items.length; i++) {
       const { batch } = items[i]!;
-      if (--batch.left === 0) batch.release();
+      if (--batch.left === 0) {
+        batch.release();
+        this.unanswered.delete(batch.seq);
+        this.wakeAnsweredWaiter();
+      }
       const outcome = outcomes[i]!;
       if (outcome.status === 'sent') continue;
       this.undeliveredCount++;
+      if (this.undeliveredKeys) {
+        this.undeliveredKeys.add(items[i]!.key);
+        if (this.undeliveredKeys.size > MAX_UNDELIVERED_KEYS) this.undeliveredKeys = null;
+      }
       this.undelivered.write(items[i]!.bucket, `${outcome.status}${SEP}${textToken(outcome.reason)}${SEP}${textToken(items[i]!.key)}`);
     }
   }

@@ -184,6 +184,11 @@ export class PartitionStep {
     return this.deferred.length > 0;
   }
 
+  /** A checkpoint of what was sent while reading: see EarlyOffers.mark. */
+  earlyMark(): void {
+    this.post({ t: 'earlyMarked', sizes: this.early?.mark(this.bucketCount) ?? [] });
+  }
+
   stopSending(): void {
     this.early?.stop();
   }

@@ -6,7 +6,12 @@ import type { BlobServiceClient } from '@azure/storage-blob';
 import type { BrazeClient } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
 import type { SegmentTable, Snapshot } from '../../snapshot/locate';
+import { BrazeObjectWriter } from '../diff/object-writer';
+import type { SyncStateStore } from '../diff/sync-state';
+import { EarlyCheckpoints } from '../early-send/checkpoints';
+import { STATE_LINES } from '../early-send/records';
 import { EarlySender } from '../early-send/sender';
+import { BucketFiles } from '../spill/bucket-files';
 import { EngineThread } from '../thread/engine-thread-client';
 import type { PartitionSummary } from '../thread/protocol';
 import { checkedMapper, checkMappedColumns, type ColumnsSeen } from './column-check';
@@ -31,6 +36,10 @@ export interface ReadPlan {
   done: ReadonlySet<number>;
   tempDir: string;
   concurrency: number;
+  /** The export's sync state: checkpoints of what is sent while reading go beside it. */
+  state: SyncStateStore;
+  /** How often what was sent while reading is checkpointed. */
+  earlyCheckpointMs: number;
 }
 
 /** Fewest bytes a CSV row is assumed to take, for time estimates that err on the long side. */
@@ -71,6 +80,10 @@ export class SnapshotReading {
       definitionFp: this.plan.definitionFp,
       fullSync: this.plan.fullSync,
     }, snapshot.totalBytes / this.plan.bucketCount);
+    const writer = new BrazeObjectWriter(def);
+    const checkpoints = this.early
+      ? new EarlyCheckpoints(this.thread, this.early, this.plan.state, new BucketFiles(this.plan.tempDir, STATE_LINES), { definition: this.plan.definitionFp, fields: writer.fields, membership: writer.membershipNames }, this.plan.earlyCheckpointMs, this.plan.bucketCount)
+      : null;
     const read = await this.thread.partition({
       // The table sent while reading goes last, once the other segments' profile keys are known.
       tables: sendWhileReading ? [...snapshot.tables.filter((t) => t !== sendWhileReading), sendWhileReading] : snapshot.tables,
@@ -78,8 +91,10 @@ export class SnapshotReading {
       early: this.early,
       shouldYield,
       shouldStop,
+      onChunkSent: checkpoints ? () => checkpoints.maybeStart() : undefined,
       onProgress,
     });
+    await checkpoints?.settle();
     checkMappedColumns({ found: new Set(read.foundFields), missing: new Map(read.missingFields) });
     return read;
   }

@@ -33,7 +33,7 @@ const NOT_SENT = Object.freeze({ status: 'failed' as const, reason: 'not sent: t
 
 export class BucketPipeline {
   private readonly pending: number[];
-  private readonly preparing: Promise<ReceivedBucket & { etag: string | null }>[] = [];
+  private readonly preparing: Promise<ReceivedBucket & { etag: string | null; pieces: string[] }>[] = [];
   /** The run was stopped mid-way (see PipelineParts.shouldStop). */
   stopped = false;
   private prepareNext = 0;
@@ -87,7 +87,7 @@ export class BucketPipeline {
   private prepareAhead(): void {
     while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
       const bucket = this.pending[this.prepareNext++]!;
-      const prepared = this.parts.state.readBucket(bucket).then(async ({ text, etag }) => ({ ...(await this.parts.thread.prepare(bucket, text)), etag }));
+      const prepared = this.parts.state.readBucket(bucket).then(async ({ text, etag, pieces }) => ({ ...(await this.parts.thread.prepare(bucket, text)), etag, pieces }));
       prepared.catch(() => undefined); // awaited in turn
       this.preparing.push(prepared);
     }
@@ -103,7 +103,7 @@ export class BucketPipeline {
   }
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
-  private async send({ prepared, objects, release, etag }: ReceivedBucket & { etag: string | null }): Promise<void> {
+  private async send({ prepared, objects, release, etag, pieces }: ReceivedBucket & { etag: string | null; pieces: string[] }): Promise<void> {
     const count = objects.ends.length;
     const answered = new BucketOutcomes(count);
     this.unanswered.add(answered);
@@ -134,7 +134,7 @@ export class BucketPipeline {
       const lines = recordOutcomes(prepared, outcomes, books.reject);
       if (!prepared.stateChanged && count === 0) return;
       await this.parts.beforeCheckpoint?.();
-      await state.writeBucket(prepared.bucket, prepared.header, prepared.kept, lines, etag);
+      await state.writeBucket(prepared.bucket, prepared.header, prepared.kept, lines, etag, pieces);
     });
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
     const previousCheckpoint = this.checkpointed;

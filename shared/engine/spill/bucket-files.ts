@@ -1,7 +1,7 @@
 // Temp files by hash bucket: the engine's spill. One file per bucket and kind of line; small
 // per-bucket buffers (32 KB each) keep memory flat and file handles few, whatever the bucket count.
-import { appendFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { appendFileSync, statSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export class BucketFiles {
@@ -56,8 +56,37 @@ export class BucketFiles {
   }
 
   close(): void {
-    for (const [bucket, b] of this.buffers) this.flush(bucket, b);
+    this.flushAll();
     this.buffers.clear();
+  }
+
+  /** Writes out what the buffers hold, so the files have every line written so far. */
+  flushAll(): void {
+    for (const [bucket, b] of this.buffers) this.flush(bucket, b);
+  }
+
+  /** The bytes in each bucket's file (0..count-1), as of now (flushAll first). */
+  sizes(count: number): number[] {
+    return Array.from({ length: count }, (_, bucket) => {
+      try {
+        return statSync(this.file(bucket)).size;
+      } catch {
+        return 0;
+      }
+    });
+  }
+
+  /** Bytes [from, to) of the bucket's file, as text (whole lines, when both are sizes()). */
+  async readRange(bucket: number, from: number, to: number): Promise<string> {
+    if (to <= from) return '';
+    const handle = await open(this.file(bucket), 'r');
+    try {
+      const bytes = Buffer.allocUnsafe(to - from);
+      await handle.read(bytes, 0, bytes.length, from);
+      return bytes.toString('utf8');
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Calls `onLine` for each line of the bucket, in the order written (by any BucketFiles of this kind, on any thread, once closed). */

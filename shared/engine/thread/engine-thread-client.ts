@@ -34,6 +34,12 @@ export interface ReceivedBucket {
   release: () => void;
 }
 
+/** A checkpoint mark: the first `batches` batches sent while reading hold every profile whose state line is within `sizes`. */
+export interface EarlyMark {
+  batches: number;
+  sizes: number[];
+}
+
 export interface PartitionRun {
   /** In reading order. */
   tables: SegmentTable[];
@@ -42,6 +48,8 @@ export interface PartitionRun {
   shouldYield?: () => boolean;
   /** Asked per chunk: true = stop reading (and sending) now; partition() throws RunStopped. */
   shouldStop?: () => boolean;
+  /** Called per chunk while sending while reading: time for a checkpoint of what was sent? */
+  onChunkSent?: () => void;
   onProgress: (rowsRead: number, segmentRows: Record<string, number>) => void;
 }
 
@@ -71,6 +79,9 @@ export class EngineThread {
   private early: EarlySender | null = null;
   private onProgress: PartitionRun['onProgress'] = () => undefined;
   private readonly waiting: (() => void)[] = [];
+  /** Batches sent while reading received so far, and who waits for a checkpoint mark. */
+  private batchesReceived = 0;
+  private marked: ((mark: EarlyMark) => void) | null = null;
   private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
   private readonly chunkRing: RingWriter;
   private readonly objectRing: RingReader;
@@ -124,6 +135,7 @@ export class EngineThread {
             let room = run.early!.room();
             if (room) this.post({ t: 'brazeBehind' }); // the thread may catch up on other work meanwhile
             for (; room; room = run.early!.room()) await room;
+            run.onChunkSent?.();
           }
           const handed = this.handChunk(chunk as Buffer);
           this.chunksAhead++;
@@ -136,6 +148,15 @@ export class EngineThread {
     this.post({ t: 'finish' });
     await this.until(() => this.summary !== null);
     return this.summary!;
+  }
+
+  /** Asks for a checkpoint mark of what was sent while reading (one at a time). */
+  earlyMark(): Promise<EarlyMark> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve) => {
+      this.marked = resolve;
+      this.post({ t: 'earlyMark' });
+    });
   }
 
   /** Merges and diffs one bucket against its state blob's text (after partition()). */
@@ -155,8 +176,14 @@ export class EngineThread {
   private handle(m: FromEngineThread): void {
     switch (m.t) {
       case 'send': {
+        this.batchesReceived++;
         const { list, release } = receiveObjects(this.objectRing, m.objects);
         return this.early!.send({ objects: list, buckets: m.buckets, keys: m.keys }, release);
+      }
+      case 'earlyMarked': {
+        const resolve = this.marked;
+        this.marked = null;
+        return resolve?.({ batches: this.batchesReceived, sizes: m.sizes });
       }
       case 'chunkDone':
         this.chunksAhead--;

@@ -65,6 +65,8 @@ port.on('message', (m: ToEngineThread) => {
           return await step!.endPartition();
         case 'stopSending':
           return step!.stopSending();
+        case 'earlyMark':
+          return step!.earlyMark();
         case 'brazeBehind':
           return step!.brazeBehind();
         case 'finish':

@@ -59,6 +59,7 @@ export type ToEngineThread =
   | ({ t: 'chunk' } & Handed)
   | { t: 'end' }
   | { t: 'stopSending' }
+  | { t: 'earlyMark' }
   | { t: 'brazeBehind' }
   | { t: 'finish' }
   | { t: 'prepare'; bucket: number; stateText: string | null };
@@ -67,6 +68,8 @@ export type ToEngineThread =
 export type FromEngineThread =
   | ({ t: 'send' } & EarlyBatch<HandedObjects>)
   | { t: 'chunkDone' }
+  /** Every object sent while reading so far was handed over before this; state-line file sizes per bucket. */
+  | { t: 'earlyMarked'; sizes: number[] }
   | { t: 'progress'; rowsRead: number; segmentRows: Record<string, number> }
   | { t: 'partitionDone' }
   | { t: 'finished'; summary: PartitionSummary }

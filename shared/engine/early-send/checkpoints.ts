@@ -1,0 +1,69 @@
+// Checkpoints of what was sent while reading (main thread). Sending while reading records nothing
+// durable until the bucket step, so a worker killed in that phase would have its successor send
+// everything again — a second bill for every attribute. Every `everyMs` of sending, the state lines
+// of the profiles Braze has taken by then are written to small per-bucket blobs beside the sync
+// state; a resumed attempt reads them as the bucket's state (see SyncStateStore.readBucket), so it
+// resends at most one interval's worth.
+import type { BucketHeader, SyncStateStore } from '../diff/sync-state';
+import { stateLineKey } from '../diff/sync-state';
+import type { BucketFiles } from '../spill/bucket-files';
+import type { EngineThread } from '../thread/engine-thread-client';
+import type { EarlySender } from './sender';
+
+export class EarlyCheckpoints {
+  private running: Promise<void> | null = null;
+  private last = Date.now();
+  private taken = 0;
+  /** Bytes of each bucket's state-line file already in a checkpoint. */
+  private readonly written: number[];
+
+  constructor(
+    private readonly thread: EngineThread,
+    private readonly early: EarlySender,
+    private readonly state: SyncStateStore,
+    /** The state lines of profiles sent while reading (written by the engine thread). */
+    private readonly stateLines: BucketFiles,
+    private readonly header: BucketHeader,
+    private readonly everyMs: number,
+    bucketCount: number,
+  ) {
+    this.written = new Array<number>(bucketCount).fill(0);
+  }
+
+  /** Called as chunks go by: starts a checkpoint when one is due and none is under way. */
+  maybeStart(): void {
+    if (this.running || Date.now() - this.last < this.everyMs || !this.early.undeliveredKeys) return;
+    this.last = Date.now();
+    this.running = this.take()
+      .catch(() => undefined) // a checkpoint that could not be written only costs resends
+      .finally(() => (this.running = null));
+  }
+
+  /** Waits for a checkpoint under way (before the bucket step writes the buckets themselves). */
+  async settle(): Promise<void> {
+    await this.running;
+  }
+
+  private async take(): Promise<void> {
+    const mark = await this.thread.earlyMark();
+    await this.early.answeredBelow(mark.batches);
+    const undelivered = this.early.undeliveredKeys;
+    if (!undelivered) return;
+    const checkpoint = this.taken++;
+    for (let bucket = 0; bucket < mark.sizes.length; bucket++) {
+      const to = mark.sizes[bucket]!;
+      if (to <= this.written[bucket]!) continue;
+      const text = await this.stateLines.readRange(bucket, this.written[bucket]!, to);
+      let lines = text;
+      if (undelivered.size > 0) {
+        const kept: string[] = [];
+        for (let start = 0, end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
+          if (!undelivered.has(stateLineKey(text, start, end))) kept.push(text.slice(start, end + 1));
+        }
+        lines = kept.join('');
+      }
+      if (lines) await this.state.writeEarlyPiece(bucket, checkpoint, this.header, lines);
+      this.written[bucket] = to;
+    }
+  }
+}
