@@ -8,12 +8,15 @@ async function main(): Promise<void> {
   await app.ready;
   const started = Date.now();
   const outcome = await app.runs.runNow({ role: 'Admin', name: 'bench' }, exportId, false);
-  if (!('queued' in outcome)) throw new Error('a run is already active');
+  // A run that is already going was left by a killed process (bench --kill-at): resume it.
+  let run = 'queued' in outcome ? outcome.queued : outcome.active;
   await app.storage.runQueue.clearMessages();
-  let run = outcome.queued;
   while (run.status === 'queued' || run.status === 'running') {
     await app.worker.execute(run.id, (line) => process.stderr.write(`${line}\n`));
-    run = await app.runs.get(run.id);
+    const next = await app.runs.get(run.id);
+    // The killed worker's lease runs out within seconds: until then the worker only re-queues.
+    if (next.attempts === run.attempts && next.status === run.status) await new Promise((r) => setTimeout(r, 1000));
+    run = next;
   }
   const wallSeconds = (Date.now() - started) / 1000;
   console.log(

@@ -89,7 +89,7 @@ async function writeSnapshot(blobs: BlobServiceClient, n: number, segments: numb
   await c.getBlockBlobClient(`${FOLDER}/model.json`).upload(model, Buffer.byteLength(model));
 }
 
-function startSandboxProcess(): Promise<{ url: string; stop: () => void; stats: () => Promise<{ requests: number; byStatus: Record<string, number> }> }> {
+function startSandboxProcess(): Promise<{ url: string; stop: () => void; stats: () => Promise<{ requests: number; byStatus: Record<string, number>; objectsProcessed: number }> }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'braze-sandbox.js'), '0'], {
     env: { ...process.env, BRAZE_SANDBOX_STORE: 'false' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -118,7 +118,8 @@ interface RunOutput {
   timings?: { readingSeconds: number; sendingSeconds: number };
 }
 
-function runInChild(env: Record<string, string>, exportId: string): Promise<RunOutput> {
+/** `killWhen`: polled every 20 ms while the run goes; true = SIGKILL the run's process (resolves null). */
+function runInChild(env: Record<string, string>, exportId: string, killWhen?: () => Promise<boolean>): Promise<RunOutput | null> {
   return new Promise((resolve, reject) => {
     // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each run there (open in Chrome DevTools).
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
@@ -127,8 +128,21 @@ function runInChild(env: Record<string, string>, exportId: string): Promise<RunO
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
+    let killed = false;
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    if (killWhen) {
+      const poll = setInterval(() => {
+        void killWhen().then((kill) => {
+          if (kill && !killed) {
+            killed = true;
+            child.kill('SIGKILL');
+          }
+        });
+      }, 20);
+      child.on('exit', () => clearInterval(poll));
+    }
     child.on('exit', (code) => {
+      if (killed) return resolve(null);
       const line = out.trim().split('\n').pop() ?? '';
       if (code !== 0) return reject(new Error(`bench run exited ${code}: ${out.slice(-2000)}`));
       resolve(JSON.parse(line) as RunOutput);
@@ -140,6 +154,8 @@ async function main(): Promise<void> {
   const profiles = arg('profiles');
   const segments = arg('segments', 2);
   const changePercent = arg('change-percent', 1);
+  // --kill-at F: the first run's process is killed (SIGKILL) once F of the profiles reached Braze, and a new one resumes it.
+  const killAt = process.argv.includes('--kill-at') ? arg('kill-at') : null;
   const azurite = await startAzurite();
   const sandbox = await startSandboxProcess();
   const env = {
@@ -184,7 +200,18 @@ async function main(): Promise<void> {
       return Number((bytes / 2 ** 20).toFixed(1));
     };
     const report = async (label: string) => {
-      const r = await runInChild(env, exp.value.id);
+      let objectsResent: number | undefined;
+      let r: RunOutput;
+      if (label === 'first' && killAt !== null) {
+        const started = Date.now();
+        await runInChild(env, exp.value.id, async () => (await sandbox.stats()).objectsProcessed >= killAt * profiles);
+        const beforeKill = (await sandbox.stats()).objectsProcessed;
+        process.stderr.write(`killed the first run's worker after ${beforeKill} objects; resuming\n`);
+        const resumed = (await runInChild(env, exp.value.id))!;
+        r = { ...resumed, wallSeconds: (Date.now() - started) / 1000 };
+        // Every profile reached Braze once at least; anything beyond was sent again.
+        objectsResent = (await sandbox.stats()).objectsProcessed - profiles;
+      } else r = (await runInChild(env, exp.value.id))!;
       const toSend = r.counts.sent + r.counts.failed + r.counts.removed;
       const floor = Math.ceil(toSend / 75) / 1000;
       console.log(
@@ -200,6 +227,7 @@ async function main(): Promise<void> {
           ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
           peakRssMB: Math.round(r.peakRssMB),
           stateMB: await stateMB(),
+          ...(objectsResent !== undefined ? { killedAt: killAt, objectsResent, resentPercent: Number(((objectsResent / profiles) * 100).toFixed(2)) } : {}),
           ...(r.timings ? { readingSeconds: r.timings.readingSeconds, sendingSeconds: r.timings.sendingSeconds } : {}),
         }),
       );
