@@ -10,15 +10,15 @@ import { AppError } from '../errors';
 import type { SecretStore } from '../secrets';
 import { locateSnapshot, SnapshotUnavailable, type Snapshot } from '../snapshot/locate';
 import { CONTAINERS } from '../store/clients';
-import type { ConnectionsRepo } from '../store/connections';
+import type { ConnectionRecord, ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
-import type { ExportsRepo } from '../store/exports';
+import type { ExportRecord, ExportsRepo } from '../store/exports';
 import { FINISHED, splitRunId, type RunRecord, type RunsRepo } from '../store/runs';
 import { exportVerdict } from './already-exported';
 import { acquireLease, type HeldLease } from './leases';
 import { writeRejectedReport } from './rejected-report';
 import { RunWriter } from './run-writer';
-import { withdrawAll } from '../engine/withdraw';
+import { withdrawAll, type WithdrawCounts } from '../engine/withdraw';
 import type { ExportsService } from '../exports/service';
 import type { RunsService } from './service';
 import { statusOf } from '../store/table-errors';
@@ -67,6 +67,31 @@ export const runFolder = (runId: string) => {
 export const rateLimitLeaseName = (connection: { id: string; rateLimitGroup?: string | null }) =>
   connection.rateLimitGroup ? `limit-group-${encodeURIComponent(connection.rateLimitGroup.toLowerCase())}` : `limit-connection-${connection.id}`;
 
+/** One attempt of a run, as the worker goes through it. */
+interface Attempt {
+  writer: RunWriter;
+  /** The run as this worker last wrote it (or is about to). */
+  run: RunRecord;
+  log: Log;
+  started: number;
+  exportLease: HeldLease;
+  limitLease: HeldLease | null;
+  heartbeat?: NodeJS.Timeout;
+  braze?: BrazeClient;
+  /** Queue the run again once the leases are free, after this many seconds. */
+  requeueIn: number | null;
+}
+
+/** What an attempt works with once it may start. */
+interface Ready {
+  exportRecord: ExportRecord;
+  connection: ConnectionRecord;
+  braze: BrazeClient;
+  state: SyncStateStore;
+  shouldStop: () => boolean;
+  beforeCheckpoint: () => Promise<void>;
+}
+
 export class RunWorker {
   constructor(private readonly deps: WorkerDeps) {}
 
@@ -76,127 +101,23 @@ export class RunWorker {
     if (!first) return log(`run ${runId}: not found (deleted?); message dropped`);
     if (FINISHED.includes(first.value.status)) return log(`run ${runId}: already ${first.value.status}; duplicate message ignored`);
 
-    const leases = deps.appBlobs.getContainerClient(CONTAINERS.leases);
-    const exportLease = await acquireLease(leases, first.value.exportId);
+    const exportLease = await acquireLease(this.leases, first.value.exportId);
     if (!exportLease) {
       log(`run ${runId}: export ${first.value.exportId} is leased by another worker; retrying in ${LEASE_BUSY_RETRY_SECONDS} s`);
       await deps.runsService.enqueue(runId, LEASE_BUSY_RETRY_SECONDS);
       return;
     }
-    let limitLease: HeldLease | null = null;
-    let heartbeat: NodeJS.Timeout | undefined;
-    let braze: BrazeClient | undefined;
-    let requeueIn: number | null = null;
     // Read again under the lease: a duplicate message for a run finished meanwhile is dropped here.
     const stored = await deps.runs.get(runId);
     const writer = new RunWriter(deps.runs, stored.value, stored.etag);
-    let run = stored.value;
-    const started = Date.now();
+    const attempt: Attempt = { writer, run: stored.value, log, started: Date.now(), exportLease, limitLease: null, requeueIn: null };
     try {
-      if (FINISHED.includes(run.status)) return log(`run ${runId}: already ${run.status}; duplicate message ignored`);
-      if (writer.cancelRequested) return await this.finish(writer, run, 'cancelled', ['Cancelled before it started'], null, log);
-      const troubled = run.attempts - (run.continuations ?? 0);
-      if (troubled >= MAX_TROUBLED_ATTEMPTS) {
-        const last = run.errors.at(-1) ?? 'the worker stopped without a word (killed, out of memory, or scaled in)';
-        return await this.finish(writer, run, 'failed', [`Gave up after ${troubled} attempts that did not finish; the last: ${last}. Fix the cause, then run the export again`], null, log);
-      }
-
-      const exportRecord = (await deps.exports.get(run.exportId).catch(gone('The export was deleted'))).value;
-      if (!exportRecord.connectionId) throw new RunAborted('The export has no connection (detached)');
-      const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted"))).value;
-      limitLease = await acquireLease(leases, rateLimitLeaseName(connection));
-      if (!limitLease) {
-        run = { ...run, waitingFor: "another run on the same Braze connection's rate limit", heartbeatAt: new Date().toISOString() };
-        await writer.write(run);
-        requeueIn = LIMIT_BUSY_RETRY_SECONDS;
-        return;
-      }
-      let apiKey: string;
-      try {
-        apiKey = await deps.secrets.get(connection.apiKey.reference);
-      } catch (e) {
-        throw new RunAborted(`Cannot read the connection's Braze API key (${(e as Error).message}); check the Key Vault secret and the app's access to it`);
-      }
-
-      const now = new Date().toISOString();
-      run = { ...run, status: 'running', startedAt: run.startedAt ?? now, heartbeatAt: now, attempts: run.attempts + 1, waitingFor: null };
-      await writer.write(run);
-      if (writer.takenOver) return log(`run ${run.id}: finished by someone else meanwhile; stopping`);
-      log(`run ${run.id} export ${run.exportId}: started (attempt ${run.attempts}, trigger ${run.trigger})`);
-      heartbeat = setInterval(() => void writer.write({ ...run, heartbeatAt: new Date().toISOString() }).catch(() => undefined), HEARTBEAT_MS);
-
-      const lease = exportLease;
-      const shouldStop = () => writer.cancelRequested || writer.takenOver || lease.lost;
-      braze = new BrazeClient({
-        baseUrl: connection.baseUrl,
-        apiKey,
-        budget: new RequestBudget({ requestsPerWindow: connection.requestBudget }),
-        shouldStop,
-        ...deps.brazeOptions,
-      });
-      const state = new SyncStateStore(deps.appBlobs.getContainerClient(CONTAINERS.state), run.exportId);
-      if (run.kind === 'cleanup') {
-        const counts = await withdrawAll({
-          definition: exportRecord,
-          state,
-          braze,
-          shouldStop,
-          beforeCheckpoint: () => lease.assertHeld(),
-          onProgress: async (c) => {
-            run = { ...run, counts: { rowsRead: 0, unchanged: 0, sent: 0, failed: 0, ...c }, heartbeatAt: new Date().toISOString() };
-            await writer.write(run);
-          },
-        });
-        if (writer.takenOver || lease.lost) throw new StateTakenOver('the run was taken over while it ran');
-        run = { ...run, counts: { rowsRead: 0, unchanged: 0, sent: 0, failed: 0, ...counts }, requests: braze.requests };
-        return await this.finishCleanup(writer, run, counts.removalsFailed, log);
-      }
-
-      const snapshot = await this.pinnedSnapshot(run, exportRecord.source, exportRecord.segments);
-      run = { ...run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
-      const definition = definitionFingerprint(exportRecord, connection.baseUrl);
-      if (!run.fullSync && (await this.alreadyExported(writer, run, snapshot.id, definition, log))) return;
-      // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
-      const earlierRefusals = run.bucketCounts?.rejected ?? 0;
-      const result = await runExport({
-        definition: exportRecord,
-        snapshot,
-        ciBlobs: deps.ciBlobs,
-        state,
-        braze,
-        fullSync: run.fullSync,
-        resumeFrom: run.buckets && run.bucketCounts && run.requests ? { buckets: run.buckets, bucketCounts: run.bucketCounts, requests: run.requests, omittedAttributes: run.omittedAttributes ?? {} } : undefined,
-        onProgress: async (p) => {
-          run = { ...run, ...p, heartbeatAt: new Date().toISOString() };
-          await writer.write(run);
-        },
-        shouldYield: () => Date.now() - started > deps.timeBudgetMs,
-        shouldStop,
-        beforeCheckpoint: () => lease.assertHeld(),
-        firstAttempt: run.attempts === 1,
-        timeBudgetMs: deps.timeBudgetMs - (Date.now() - started),
-        bucketTargetBytes: deps.bucketTargetBytes,
-        earlyCheckpointMs: deps.earlyCheckpointMs,
-      });
-      if (writer.takenOver || lease.lost) throw new StateTakenOver('the run was taken over while it ran');
-      run = { ...run, ...result.progress };
-      // Braze's refusals in buckets earlier attempts finished stay in the report beside this attempt's rows.
-      if (result.rejectedRowsTotal > 0 || (earlierRefusals > 0 && run.rejectedReport)) {
-        run.rejectedReport = await writeRejectedReport(deps.appBlobs.getContainerClient(CONTAINERS.reports), `${runFolder(run.id)}/rejected.csv`, result, earlierRefusals);
-      }
-      // Stopped by a cancel, or cancelled while its last batches waited for the budget (they were not sent).
-      if (result.stopped || (writer.cancelRequested && (run.counts!.failed > 0 || !result.complete))) {
-        return await this.finish(writer, run, 'cancelled', [`Cancelled by ${writer.run.cancelRequested?.by ?? 'a user'}: what Braze took so far is recorded; the next run sends the rest`], null, log);
-      }
-      if (!result.complete) {
-        run = { ...run, heartbeatAt: new Date().toISOString(), continuations: (run.continuations ?? 0) + 1 };
-        await writer.write(run);
-        requeueIn = 0;
-        log(`run ${run.id} export ${run.exportId}: time box reached after ${run.buckets?.done.length}/${run.buckets?.total} buckets; continuation queued`);
-        return;
-      }
-      await this.finish(writer, run, run.counts!.failed > 0 || run.counts!.removalsFailed > 0 ? 'partially_succeeded' : 'succeeded', [], { snapshotId: snapshot.id, definition }, log);
+      const ready = await this.begin(attempt);
+      if (!ready) return;
+      if (attempt.run.kind === 'cleanup') await this.cleanupAttempt(attempt, ready);
+      else await this.exportAttempt(attempt, ready);
     } catch (e) {
+      const run = attempt.run;
       if (e instanceof StateTakenOver) {
         // Another worker owns the run now: write nothing, leave it to them.
         log(`run ${run.id} export ${run.exportId}: stopped, ${e.message}; nothing more written by this worker`);
@@ -207,17 +128,151 @@ export class RunWorker {
         return;
       }
       // Unexpected (storage outage…): keep the checkpoint; the queue retries and resumes.
-      run = { ...run, errors: [...run.errors, `attempt ${run.attempts}: ${(e as Error).message}`] };
-      await writer.write(run).catch(() => undefined);
+      attempt.run = { ...run, errors: [...run.errors, `attempt ${run.attempts}: ${(e as Error).message}`] };
+      await writer.write(attempt.run).catch(() => undefined);
       throw e;
     } finally {
-      clearInterval(heartbeat);
-      braze?.close();
-      await limitLease?.release();
+      clearInterval(attempt.heartbeat);
+      attempt.braze?.close();
+      await attempt.limitLease?.release();
       await exportLease.release();
     }
     // Queued only once the leases are free, so the continuation (or the retry) can start at once.
-    if (requeueIn !== null) await deps.runsService.enqueue(run.id, requeueIn);
+    if (attempt.requeueIn !== null) await deps.runsService.enqueue(attempt.run.id, attempt.requeueIn);
+  }
+
+  private get leases() {
+    return this.deps.appBlobs.getContainerClient(CONTAINERS.leases);
+  }
+
+  /**
+   * Everything before the work: the run may have ended, been cancelled or be past its attempt cap;
+   * its export and connection must exist; the connection's rate limit must be free. Then the run is
+   * marked running, its heartbeat started and its Braze client made; null = nothing more to do.
+   */
+  private async begin(a: Attempt): Promise<Ready | null> {
+    const { deps } = this;
+    const { writer, log } = a;
+    let run = a.run;
+    if (FINISHED.includes(run.status)) {
+      log(`run ${run.id}: already ${run.status}; duplicate message ignored`);
+      return null;
+    }
+    if (writer.cancelRequested) {
+      await this.finish(writer, run, 'cancelled', ['Cancelled before it started'], null, log);
+      return null;
+    }
+    const troubled = run.attempts - (run.continuations ?? 0);
+    if (troubled >= MAX_TROUBLED_ATTEMPTS) {
+      const last = run.errors.at(-1) ?? 'the worker stopped without a word (killed, out of memory, or scaled in)';
+      await this.finish(writer, run, 'failed', [`Gave up after ${troubled} attempts that did not finish; the last: ${last}. Fix the cause, then run the export again`], null, log);
+      return null;
+    }
+    const exportRecord = (await deps.exports.get(run.exportId).catch(gone('The export was deleted'))).value;
+    if (!exportRecord.connectionId) throw new RunAborted('The export has no connection (detached)');
+    const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted"))).value;
+    a.limitLease = await acquireLease(this.leases, rateLimitLeaseName(connection));
+    if (!a.limitLease) {
+      a.run = { ...run, waitingFor: "another run on the same Braze connection's rate limit", heartbeatAt: new Date().toISOString() };
+      await writer.write(a.run);
+      a.requeueIn = LIMIT_BUSY_RETRY_SECONDS;
+      return null;
+    }
+    let apiKey: string;
+    try {
+      apiKey = await deps.secrets.get(connection.apiKey.reference);
+    } catch (e) {
+      throw new RunAborted(`Cannot read the connection's Braze API key (${(e as Error).message}); check the Key Vault secret and the app's access to it`);
+    }
+    const now = new Date().toISOString();
+    run = a.run = { ...run, status: 'running', startedAt: run.startedAt ?? now, heartbeatAt: now, attempts: run.attempts + 1, waitingFor: null };
+    await writer.write(run);
+    if (writer.takenOver) {
+      log(`run ${run.id}: finished by someone else meanwhile; stopping`);
+      return null;
+    }
+    log(`run ${run.id} export ${run.exportId}: started (attempt ${run.attempts}, trigger ${run.trigger})`);
+    a.heartbeat = setInterval(() => void writer.write({ ...a.run, heartbeatAt: new Date().toISOString() }).catch(() => undefined), HEARTBEAT_MS);
+    const lease = a.exportLease;
+    const shouldStop = () => writer.cancelRequested || writer.takenOver || lease.lost;
+    a.braze = new BrazeClient({ baseUrl: connection.baseUrl, apiKey, budget: new RequestBudget({ requestsPerWindow: connection.requestBudget }), shouldStop, ...deps.brazeOptions });
+    return {
+      exportRecord,
+      connection,
+      braze: a.braze,
+      state: new SyncStateStore(deps.appBlobs.getContainerClient(CONTAINERS.state), run.exportId),
+      shouldStop,
+      beforeCheckpoint: () => lease.assertHeld(),
+    };
+  }
+
+  /** A cleanup run: withdraw the membership everywhere the state says, then delete or detach. */
+  private async cleanupAttempt(a: Attempt, r: Ready): Promise<void> {
+    const asCounts = (c: WithdrawCounts) => ({ rowsRead: 0, unchanged: 0, sent: 0, failed: 0, ...c });
+    const counts = await withdrawAll({
+      definition: r.exportRecord,
+      state: r.state,
+      braze: r.braze,
+      shouldStop: r.shouldStop,
+      beforeCheckpoint: r.beforeCheckpoint,
+      onProgress: async (c) => {
+        a.run = { ...a.run, counts: asCounts(c), heartbeatAt: new Date().toISOString() };
+        await a.writer.write(a.run);
+      },
+    });
+    if (a.writer.takenOver || a.exportLease.lost) throw new StateTakenOver('the run was taken over while it ran');
+    a.run = { ...a.run, counts: asCounts(counts), requests: r.braze.requests };
+    await this.finishCleanup(a.writer, a.run, counts.removalsFailed, a.log);
+  }
+
+  /** An export run's attempt: the engine over the pinned snapshot, then the outcome. */
+  private async exportAttempt(a: Attempt, r: Ready): Promise<void> {
+    const { deps } = this;
+    const { writer, log } = a;
+    const snapshot = await this.pinnedSnapshot(a.run, r.exportRecord.source, r.exportRecord.segments);
+    a.run = { ...a.run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
+    const definition = definitionFingerprint(r.exportRecord, r.connection.baseUrl);
+    if (!a.run.fullSync && (await this.alreadyExported(writer, a.run, snapshot.id, definition, log))) return;
+    // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
+    const earlierRefusals = a.run.bucketCounts?.rejected ?? 0;
+    const resumed = a.run;
+    const result = await runExport({
+      definition: r.exportRecord,
+      snapshot,
+      ciBlobs: deps.ciBlobs,
+      state: r.state,
+      braze: r.braze,
+      fullSync: resumed.fullSync,
+      resumeFrom: resumed.buckets && resumed.bucketCounts && resumed.requests ? { buckets: resumed.buckets, bucketCounts: resumed.bucketCounts, requests: resumed.requests, omittedAttributes: resumed.omittedAttributes ?? {} } : undefined,
+      onProgress: async (p) => {
+        a.run = { ...a.run, ...p, heartbeatAt: new Date().toISOString() };
+        await writer.write(a.run);
+      },
+      shouldYield: () => Date.now() - a.started > deps.timeBudgetMs,
+      shouldStop: r.shouldStop,
+      beforeCheckpoint: r.beforeCheckpoint,
+      firstAttempt: resumed.attempts === 1,
+      timeBudgetMs: deps.timeBudgetMs - (Date.now() - a.started),
+      bucketTargetBytes: deps.bucketTargetBytes,
+      earlyCheckpointMs: deps.earlyCheckpointMs,
+    });
+    if (writer.takenOver || a.exportLease.lost) throw new StateTakenOver('the run was taken over while it ran');
+    let run = (a.run = { ...a.run, ...result.progress });
+    // Braze's refusals in buckets earlier attempts finished stay in the report beside this attempt's rows.
+    if (result.rejectedRowsTotal > 0 || (earlierRefusals > 0 && run.rejectedReport)) {
+      run.rejectedReport = await writeRejectedReport(deps.appBlobs.getContainerClient(CONTAINERS.reports), `${runFolder(run.id)}/rejected.csv`, result, earlierRefusals);
+    }
+    // Stopped by a cancel, or cancelled while its last batches waited for the budget (they were not sent).
+    if (result.stopped || (writer.cancelRequested && (run.counts!.failed > 0 || !result.complete))) {
+      return this.finish(writer, run, 'cancelled', [`Cancelled by ${writer.run.cancelRequested?.by ?? 'a user'}: what Braze took so far is recorded; the next run sends the rest`], null, log);
+    }
+    if (!result.complete) {
+      run = a.run = { ...run, heartbeatAt: new Date().toISOString(), continuations: (run.continuations ?? 0) + 1 };
+      await writer.write(run);
+      a.requeueIn = 0;
+      return log(`run ${run.id} export ${run.exportId}: time box reached after ${run.buckets?.done.length}/${run.buckets?.total} buckets; continuation queued`);
+    }
+    await this.finish(writer, run, run.counts!.failed > 0 || run.counts!.removalsFailed > 0 ? 'partially_succeeded' : 'succeeded', [], { snapshotId: snapshot.id, definition }, log);
   }
 
   /**

@@ -6,7 +6,7 @@
 import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
-import { identityOf, mergePartials } from './merge';
+import { identityOf, mergePartials, type MergedProfile } from './merge';
 import { BrazeObjectWriter } from './object-writer';
 import { SpillCodec } from '../spill/spill-codec';
 import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
@@ -88,12 +88,13 @@ export class BucketStep {
     this.spill = new BucketFiles(settings.tempDir, 'rows');
   }
 
-  async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
-    const { codec, writer } = this;
-    const { definitionFp, tempDir } = this.settings;
-    // Where each profile's rows start in the spill text: most profiles have one row, an array only
-    // for those with more. Rows are decoded one profile at a time, below, so they die young instead
-    // of a whole bucket's worth outliving garbage collections.
+  /**
+   * Where each profile's rows start in the bucket's spill text: most profiles have one row, an array
+   * only for those with more. Rows are decoded one profile at a time (decodeAt), so they die young
+   * instead of a whole bucket's worth outliving garbage collections.
+   */
+  private async indexRows(bucket: number) {
+    const { codec } = this;
     const rowStarts = new Map<string, number | number[]>();
     const spilled = await this.spill.readInPlace(bucket, (text, start) => {
       const key = codec.keyAt(text, start);
@@ -102,7 +103,13 @@ export class BucketStep {
       else if (typeof rows === 'number') rowStarts.set(key, [rows, start]);
       else rows.push(start);
     });
-    const decodeAt = (start: number) => codec.decodeAt(spilled, start, spilled.indexOf('\n', start));
+    return { rowStarts, decodeAt: (start: number) => codec.decodeAt(spilled, start, spilled.indexOf('\n', start)) };
+  }
+
+  async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
+    const { writer } = this;
+    const { definitionFp, tempDir } = this.settings;
+    const { rowStarts, decodeAt } = await this.indexRows(bucket);
     const early = await readEarlyRecords(tempDir, bucket);
     const previous = parseBucketState(stateText);
     const trustPrevious = previous.definition === definitionFp && !this.settings.fullSync;
@@ -127,6 +134,23 @@ export class BucketStep {
     // profile that had it (they are all sent anyway: changed settings resend everything).
     const withdrawals = writer.withdrawals(previous.membership);
     const header: BucketHeader = { definition: definitionFp, fields: writer.fields, membership: writer.membershipNames };
+    /** A changed profile (its object is the last in `objects`): queued with what Braze must lose. */
+    const sendChanged = (key: string, merged: MergedProfile, identity: string, fp: string, before: StateEntry | undefined) => {
+      const set = writer.setBits(merged, before, previous.fields);
+      // Values emptied in CI since Braze got them are cleared (null, once); membership written
+      // under earlier settings is withdrawn — at the same user, or the one it was known as before.
+      const identityChanged = before !== undefined && before.identity !== identity;
+      const extras = before && !identityChanged ? writer.clears(merged, before, previous.fields) + withdrawals : '';
+      if (extras) {
+        objects.dropLast();
+        objects.add(writer.profile(merged, extras));
+      }
+      send(key, stateLine(key, { identity, fp, set }), before, 0);
+      if (identityChanged) {
+        objects.add(writer.leaver(before.identity, previous.membership));
+        send(key, '', undefined, 2);
+      }
+    };
 
     for (const [key, rows] of rowStarts) {
       const list = typeof rows === 'number' ? [decodeAt(rows)] : rows.map(decodeAt);
@@ -149,22 +173,7 @@ export class BucketStep {
         objects.dropLast();
         counts.unchanged++;
         kept.push(stateLine(key, before));
-      } else {
-        const set = writer.setBits(merged, before, previous.fields);
-        // Values emptied in CI since Braze got them are cleared (null, once); membership written
-        // under earlier settings is withdrawn — at the same user, or the one it was known as before.
-        const identityChanged = before !== undefined && before.identity !== identity;
-        const extras = before && !identityChanged ? writer.clears(merged, before, previous.fields) + withdrawals : '';
-        if (extras) {
-          objects.dropLast();
-          objects.add(writer.profile(merged, extras));
-        }
-        send(key, stateLine(key, { identity, fp, set }), before, 0);
-        if (identityChanged) {
-          objects.add(writer.leaver(before.identity, previous.membership));
-          send(key, '', undefined, 2);
-        }
-      }
+      } else sendChanged(key, merged, identity, fp, before);
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
     for (const [key, before] of previous.entries) {
