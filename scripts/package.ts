@@ -18,7 +18,14 @@ function* filesUnder(dir: string, base = dir): Generator<string> {
   }
 }
 
-export async function buildPackage(out = path.join(ROOT, 'ci-braze-export.zip')): Promise<string> {
+/**
+ * The zip's name: what Flex Consumption calls the package it keeps in its deployment container
+ * (one deploy and zip deploy store `released-package.zip`), so a release asset, a SAS URL for the
+ * template's packageUri and `az functionapp deployment source config-zip --src` all use one name.
+ */
+export const PACKAGE_NAME = 'released-package.zip';
+
+export async function buildPackage(out = path.join(ROOT, PACKAGE_NAME)): Promise<string> {
   const stage = mkdtempSync(path.join(os.tmpdir(), 'ci-braze-package-'));
   try {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
@@ -30,7 +37,9 @@ export async function buildPackage(out = path.join(ROOT, 'ci-braze-export.zip'))
     for (const dir of ['functions', 'shared']) {
       cpSync(path.join(ROOT, 'dist', dir), path.join(stage, 'dist', dir), { recursive: true, filter: (f) => !f.endsWith('.map') });
     }
-    execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: stage, stdio: 'ignore' });
+    // On Windows npm is npm.cmd, which Node runs only through a shell.
+    const windows = process.platform === 'win32';
+    execFileSync(windows ? 'npm.cmd' : 'npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: stage, stdio: 'ignore', shell: windows });
     rmSync(path.join(stage, 'package-lock.json'));
 
     const zip = new ZipFile();

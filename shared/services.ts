@@ -24,8 +24,11 @@ export interface Services {
   runs: RunsService;
   worker: RunWorker;
   scheduler: ScheduledRefresh;
-  /** Resolves once tables, containers and the queue exist. */
-  ready: Promise<void>;
+  /**
+   * Resolves once tables, containers and the queue exist. A failed setup is not kept: the next
+   * call tries again (minutes after a deployment, the identity's role grants may not be effective yet).
+   */
+  readonly ready: Promise<void>;
 }
 
 export function createServices(config: AppConfig): Services {
@@ -68,9 +71,24 @@ export function createServices(config: AppConfig): Services {
     bucketTargetBytes: config.bucketTargetBytes,
   });
   const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, connectionsRepo, storage.ciBlobs);
-  const ready = ensureStorage(storage);
-  ready.catch(() => undefined); // surfaced by the first request that awaits it
-  return { config, storage, secrets, connections, exports, runs, worker, scheduler, ready };
+  let setup: Promise<void> | null = null;
+  const ready = () => {
+    if (!setup) {
+      const attempt = ensureStorage(storage);
+      setup = attempt;
+      // Surfaced by the call that awaits it; forgotten, so the next call tries again.
+      attempt.catch(() => {
+        if (setup === attempt) setup = null;
+      });
+    }
+    return setup;
+  };
+  return {
+    config, storage, secrets, connections, exports, runs, worker, scheduler,
+    get ready() {
+      return ready();
+    },
+  };
 }
 
 let current: Services | undefined;

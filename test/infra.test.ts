@@ -27,12 +27,55 @@ describe('infra/azuredeploy.json', () => {
     for (const r of allResources(template)) expect(r.apiVersion, r.type).toMatch(/^\d{4}-\d{2}-\d{2}(-preview)?$/);
   });
 
-  it('puts the app on Flex Consumption with Node 20+', () => {
+  it('derives the global names (storage, Key Vault, Function App) from uniqueString, so a second deployment never clashes', () => {
+    const unique = String(template.variables.unique);
+    expect(unique).toMatch(/^\[uniqueString\(subscription\(\)\.id, resourceGroup\(\)\.id/);
+    for (const name of ['storageName', 'keyVaultName', 'functionAppName']) expect(String(template.variables[name]), name).toContain("variables('unique')");
+    // A prefix of at most 11 characters plus the 13 of uniqueString fit a storage account's 24.
+    expect(template.parameters.appName.maxLength).toBeLessThanOrEqual(11);
+  });
+
+  it('restricts the region to Flex Consumption regions, in the template and the form alike', () => {
+    const regions: string[] = template.parameters.location.allowedValues;
+    expect(regions.length).toBeGreaterThan(10);
+    expect(regions).toEqual(expect.arrayContaining(['eastus', 'westeurope', 'northeurope', 'swedencentral']));
+    expect(regions).not.toContain('eastus2euap'); // a canary region customers cannot use
+    expect(uiDefinition.parameters.config.basics.location.allowedValues).toEqual(regions);
+  });
+
+  it('makes Key Vault purge protection a parameter (never an explicit false, which Key Vault refuses)', () => {
+    expect(template.parameters.keyVaultPurgeProtection).toMatchObject({ type: 'bool', defaultValue: false });
+    const kv = template.resources.find((r: Resource) => r.type === 'Microsoft.KeyVault/vaults');
+    expect(kv.properties.enablePurgeProtection).toBe("[if(parameters('keyVaultPurgeProtection'), true(), null())]");
+  });
+
+  it('makes the grant on the CI account optional, with the one command a CI admin runs instead in the outputs', () => {
+    expect(template.parameters.grantCiReader).toMatchObject({ type: 'bool', defaultValue: true });
+    expect(template.parameters.grantCiReader.metadata.description).toMatch(/Microsoft\.Resources\/deployments\/write/);
+    const ci = template.resources.find((r: Resource) => r.type === 'Microsoft.Resources/deployments');
+    expect(ci.condition).toBe("[parameters('grantCiReader')]");
+    expect(template.outputs.ciReaderGrantCommand.value).toMatch(/az role assignment create --assignee-object-id \{0\} --assignee-principal-type ServicePrincipal --role \\?"Storage Blob Data Reader\\?" --scope \{1\}/);
+  });
+
+  it('starts the site only after every role assignment in its resource group (its first calls need them)', () => {
+    const local = template.resources.filter((r: Resource) => r.type === 'Microsoft.Authorization/roleAssignments');
+    expect(local.length).toBeGreaterThanOrEqual(5);
+    for (const a of local) expect(site.dependsOn.some((d: string) => d.includes('roleAssignments') && d.includes(a.name.slice(1, -1))), a.name).toBe(true);
+  });
+
+  it('sets no app setting Flex Consumption forbids', () => {
+    // Flex sets these itself (runtime and scale live in functionAppConfig) and refuses them as app settings.
+    for (const forbidden of ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_NODE_DEFAULT_VERSION', 'WEBSITE_RUN_FROM_PACKAGE', 'WEBSITE_CONTENTSHARE', 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING', 'SCM_DO_BUILD_DURING_DEPLOYMENT', 'WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT']) {
+      expect(settingNames).not.toContain(forbidden);
+    }
+  });
+
+  it('puts the app on Flex Consumption with Node 22 (Node 20 reached end of life in April 2026)', () => {
     const plan = template.resources.find((r: Resource) => r.type === 'Microsoft.Web/serverfarms');
     expect(plan.sku).toEqual({ name: 'FC1', tier: 'FlexConsumption' });
     expect(site.kind).toBe('functionapp,linux');
     expect(site.properties.functionAppConfig.runtime.name).toBe('node');
-    expect(Number(site.properties.functionAppConfig.runtime.version)).toBeGreaterThanOrEqual(20);
+    expect(site.properties.functionAppConfig.runtime.version).toBe('22');
     expect(site.properties.functionAppConfig.deployment.storage.authentication.type).toBe('UserAssignedIdentity');
   });
 
@@ -94,6 +137,19 @@ describe('infra/azuredeploy.json', () => {
 });
 
 describe('infra/createUiDefinition.json', () => {
+  it('carries no constant default for the name prefix (the template adds the unique suffix)', () => {
+    const appName = uiDefinition.parameters.basics.find((b: { name: string }) => b.name === 'appName');
+    expect(appName.defaultValue).toBeUndefined();
+    expect(appName.constraints.required).toBe(true);
+  });
+
+  it('asks every required template parameter, and nothing the template does not take', () => {
+    const outputs = Object.keys(uiDefinition.parameters.outputs);
+    for (const [name, p] of Object.entries<any>(template.parameters)) if (p.defaultValue === undefined) expect(outputs, name).toContain(name);
+    for (const o of outputs) expect(Object.keys(template.parameters), o).toContain(o);
+    expect(outputs).toEqual(expect.arrayContaining(['grantCiReader', 'keyVaultPurgeProtection']));
+  });
+
   it('outputs exactly parameters the template has, covering every parameter without a default', () => {
     const outputs = Object.keys(uiDefinition.parameters.outputs);
     const params = Object.keys(template.parameters);
