@@ -1,4 +1,5 @@
 // The deployment templates: valid, complete, least-privilege, and free of secrets.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -133,6 +134,58 @@ describe('infra/azuredeploy.json', () => {
 
   it('describes every parameter', () => {
     for (const [name, p] of Object.entries<any>(template.parameters)) expect(String(p.metadata?.description ?? '').length, name).toBeGreaterThan(20);
+  });
+});
+
+describe('sign-in, for people in a browser and for scripts', () => {
+  const auth = template.resources.find((r: Resource) => r.type === 'Microsoft.Web/sites/config');
+  const register = readFileSync(path.join(INFRA, 'register-app.sh'), 'utf8');
+
+  it('Easy Auth lets anyone reach the app and signs in whoever brings a session or a token; the app itself refuses API calls without one (401, never a redirect)', () => {
+    expect(auth.condition).toBe("[not(empty(parameters('authClientId')))]");
+    expect(auth.properties.globalValidation.unauthenticatedClientAction).toBe('AllowAnonymous');
+    const aad = auth.properties.identityProviders.azureActiveDirectory;
+    expect(aad.registration.openIdIssuer).toMatch(/\/v2\.0'\)\]$/); // v2 tokens: the registration asks for them
+    expect(aad.validation.allowedAudiences).toEqual(["[concat('api://', parameters('authClientId'))]", "[parameters('authClientId')]"]);
+    expect(template.outputs.redirectUri.value).toMatch(/\/\.auth\/login\/aad\/callback'\)\]$/);
+    expect(template.outputs.signInUrl.value).toMatch(/\/\.auth\/login\/aad'\)\]$/);
+  });
+
+  it('ships the app roles the code knows, and a registration script that asks for what the template expects', () => {
+    const appRoles = JSON.parse(readFileSync(path.join(INFRA, 'app-roles.json'), 'utf8')) as { value: string; allowedMemberTypes: string[]; isEnabled: boolean }[];
+    expect(appRoles.map((r) => r.value).sort()).toEqual(['Admin', 'Contributor', 'Viewer']);
+    for (const r of appRoles) expect(r).toMatchObject({ isEnabled: true, allowedMemberTypes: expect.arrayContaining(['User']) });
+    execFileSync('bash', ['-n', path.join(INFRA, 'register-app.sh')]); // it parses
+    expect(register).toContain('--app-roles "@$here/app-roles.json"');
+    expect(register).toMatch(/--web-redirect-uris "https:\/\/\$host\/\.auth\/login\/aad\/callback" --enable-id-token-issuance true/);
+    expect(register).toContain('--identifier-uris "api://$app_id"');
+    expect(register).toContain('\\"requestedAccessTokenVersion\\":2');
+    expect(register).toContain('04b07795-8ddb-461a-bbee-02f9e1bf7b46'); // the Azure CLI, pre-authorized
+    expect(register).toContain('user_impersonation');
+  });
+});
+
+describe('operating on Flex Consumption', () => {
+  it('keeps every trace (run lines) out of sampling, so the README query finds them all', () => {
+    const host = JSON.parse(readFileSync(path.join(INFRA, '..', 'host.json'), 'utf8'));
+    expect(host.logging.applicationInsights.samplingSettings.excludedTypes.split(';')).toContain('Trace');
+  });
+
+  it('has a .funcignore that keeps sources, tests and local settings out of a publish', () => {
+    const ignore = readFileSync(path.join(INFRA, '..', '.funcignore'), 'utf8').split('\n');
+    for (const entry of ['test/', 'local.settings.json', 'scripts/', '*.ts']) expect(ignore).toContain(entry);
+  });
+
+  it('offers an alert e-mail: an action group and a log alert on failed (or twice partially succeeded) runs, only when asked', () => {
+    expect(template.parameters.alertEmail).toMatchObject({ type: 'string', defaultValue: '' });
+    const group = template.resources.find((r: Resource) => r.type === 'Microsoft.Insights/actionGroups');
+    const rule = template.resources.find((r: Resource) => r.type === 'Microsoft.Insights/scheduledQueryRules');
+    for (const r of [group, rule]) expect(r.condition).toBe("[not(empty(parameters('alertEmail')))]");
+    expect(group.properties.emailReceivers[0].emailAddress).toBe("[parameters('alertEmail')]");
+    const query: string = rule.properties.criteria.allOf[0].query;
+    expect(query).toMatch(/status == "failed"/);
+    expect(query).toMatch(/status == "partially_succeeded" and previous == "partially_succeeded" and previousExport == exportId/);
+    expect(rule.properties.actions.actionGroups[0]).toContain('actionGroups');
   });
 });
 
