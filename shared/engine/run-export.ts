@@ -9,6 +9,7 @@
 //      across segments, diff against the sync state, send only what changed (plus `null`
 //      membership for profiles that left), then record what Braze accepted.
 // The books (progress.ts) hold `profiles = sent + unchanged + rejected + failed` at every checkpoint.
+import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import type { BlobServiceClient } from '@azure/storage-blob';
@@ -51,6 +52,8 @@ export interface EngineInput {
   firstAttempt?: boolean;
   /** How long this attempt may take; sending while reading is skipped when it might not fit. */
   timeBudgetMs?: number;
+  /** The run this is an attempt of (default: one of its own, for callers outside the worker). */
+  runId?: string;
   /** How often what was sent while reading is checkpointed (default 30 s): a killed worker's successor resends at most that much. */
   earlyCheckpointMs?: number;
   /** Snapshot bytes per bucket, when the export has no sync state yet. */
@@ -88,11 +91,14 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   const reading = new SnapshotReading({
     def, snapshot, ciBlobs: input.ciBlobs, braze, bucketCount, definitionFp, hadState, fullSync: input.fullSync,
     firstAttempt: input.firstAttempt ?? false, timeBudgetMs: input.timeBudgetMs, done: books.bucketsDone, tempDir, concurrency,
-    state: input.state, earlyCheckpointMs: input.earlyCheckpointMs ?? 30_000,
+    state: input.state, earlyCheckpointMs: input.earlyCheckpointMs ?? 30_000, runId: input.runId ?? randomUUID(),
   });
   try {
     await books.readingDone(await reading.read((rows, segmentRows) => books.reading(rows, segmentRows), input.shouldYield, input.shouldStop));
-    const pipeline = new BucketPipeline({ thread: reading.thread!, state: input.state, braze, books, definitionFp, concurrency, shouldStop: input.shouldStop, beforeCheckpoint: input.beforeCheckpoint });
+    const pipeline = new BucketPipeline({
+      thread: reading.thread!, state: input.state, braze, books, definitionFp, concurrency,
+      shouldStop: input.shouldStop, beforeCheckpoint: input.beforeCheckpoint, earlyCheckpointed: reading.earlyCheckpointed,
+    });
     if (!(await pipeline.run(reading.early, input.shouldYield))) return result(false, pipeline.stopped);
     await books.finished();
     return result(true);

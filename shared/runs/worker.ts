@@ -255,6 +255,7 @@ export class RunWorker {
       timeBudgetMs: deps.timeBudgetMs - (Date.now() - a.started),
       bucketTargetBytes: deps.bucketTargetBytes,
       earlyCheckpointMs: deps.earlyCheckpointMs,
+      runId: resumed.id,
     });
     if (writer.takenOver || a.exportLease.lost) throw new StateTakenOver('the run was taken over while it ran');
     let run = (a.run = { ...a.run, ...result.progress });

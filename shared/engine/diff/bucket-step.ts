@@ -69,6 +69,8 @@ export interface BucketSettings {
   tempDir: string;
   /** The segment whose profiles were sent while reading (-1: none). */
   earlySegment: number;
+  /** The run this is an attempt of. */
+  runId: string;
 }
 
 export class BucketStep {
@@ -113,6 +115,7 @@ export class BucketStep {
     const early = await readEarlyRecords(tempDir, bucket);
     const previous = parseBucketState(stateText);
     const trustPrevious = previous.definition === definitionFp && !this.settings.fullSync;
+    const sentByThisRun = previous.sentBy !== undefined && previous.sentBy === this.settings.runId;
     const kept: string[] = [];
     const counts = emptyBucketCounts();
     const refusedEarly: PreparedBucket['refusedEarly'] = [];
@@ -171,7 +174,9 @@ export class BucketStep {
         kept.push(stateLine(key, { identity, fp, set: writer.setBits(merged) }));
       } else if (trustPrevious && before?.fp === fp) {
         objects.dropLast();
-        counts.unchanged++;
+        // Found in a checkpoint of this very run (an earlier attempt sent it while reading): sent, not unchanged.
+        if (sentByThisRun) counts.sent++;
+        else counts.unchanged++;
         kept.push(stateLine(key, before));
       } else sendChanged(key, merged, identity, fp, before);
     }

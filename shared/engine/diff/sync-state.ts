@@ -27,6 +27,8 @@ export interface BucketHeader {
   fields?: string[];
   /** The membership attribute(s) written to each profile, with their format, to withdraw them when they change. */
   membership?: { format: 'list' | 'boolean'; names: string[] };
+  /** A checkpoint of what the run `sentBy` sent while reading (see early-send/checkpoints.ts), not a bucket's state yet. */
+  sentBy?: string;
 }
 
 export interface BucketState extends BucketHeader {
@@ -119,28 +121,27 @@ export class SyncStateStore {
   /**
    * The bucket's state blob as text (parseBucketState reads it; null when there is none) and its
    * ETag. Without one, the checkpoints of a first attempt that sent while reading (and was killed)
-   * stand in for it: their lines are the profiles Braze took, and `pieces` names them, to be
-   * removed once the bucket's state is written.
+   * stand in for it: their lines are the profiles Braze took (writeBucket removes them).
    */
-  async readBucket(bucket: number): Promise<{ text: string | null; etag: string | null; pieces: string[] }> {
+  async readBucket(bucket: number): Promise<{ text: string | null; etag: string | null }> {
     try {
       const blob = this.blob(`b${bucket}.tsv`);
       const props = await blob.getProperties();
       const buffer = await blob.downloadToBuffer(0, undefined, { conditions: { ifMatch: props.etag } });
-      return { text: buffer.toString('utf8'), etag: props.etag ?? null, pieces: [] };
+      return { text: buffer.toString('utf8'), etag: props.etag ?? null };
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
     }
     const pieces: string[] = [];
     for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b${bucket}.early-` })) pieces.push(b.name);
-    if (pieces.length === 0) return { text: null, etag: null, pieces };
+    if (pieces.length === 0) return { text: null, etag: null };
     let text = '';
     for (const name of pieces) {
       const piece = (await this.container.getBlobClient(name).downloadToBuffer()).toString('utf8');
       // Each piece starts with the header; the first one's serves for all.
       text += text ? piece.slice(piece.indexOf('\n') + 1) : piece;
     }
-    return { text, etag: null, pieces };
+    return { text, etag: null };
   }
 
   /** A checkpoint of profiles sent while reading: the header and their state lines, for the bucket. */
@@ -154,7 +155,7 @@ export class SyncStateStore {
    * if the blob is still the one read (`readEtag`; null = there was none): a second worker on the
    * same export must never have its state overwritten by a stale copy, nor overwrite ours.
    */
-  async writeBucket(bucket: number, header: BucketHeader, kept: string, lines: string[], readEtag: string | null, pieces: string[] = []): Promise<void> {
+  async writeBucket(bucket: number, header: BucketHeader, kept: string, lines: string[], readEtag: string | null): Promise<void> {
     const parts = [JSON.stringify(header)];
     if (kept) parts.push(kept);
     for (const line of lines) parts.push(line);
@@ -166,8 +167,9 @@ export class SyncStateStore {
       if (status === 412 || status === 409) throw new StateTakenOver(`the sync state of bucket ${bucket} was written by another worker`);
       throw e;
     }
-    // The checkpoints it was read from are in the blob now.
-    for (const name of pieces) await this.container.deleteBlob(name).catch(() => undefined);
+    // Checkpoints of what was sent while reading are in the blob now (found by listing: the last
+    // one of a first attempt may have been written after the bucket was read).
+    for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b${bucket}.early-` })) await this.container.deleteBlob(b.name).catch(() => undefined);
   }
 
   /** Forgets everything (the export was deleted). */

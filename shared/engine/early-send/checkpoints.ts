@@ -1,9 +1,10 @@
 // Checkpoints of what was sent while reading (main thread). Sending while reading records nothing
 // durable until the bucket step, so a worker killed in that phase would have its successor send
-// everything again — a second bill for every attribute. Every `everyMs` of sending, the state lines
-// of the profiles Braze has taken by then are written to small per-bucket blobs beside the sync
-// state; a resumed attempt reads them as the bucket's state (see SyncStateStore.readBucket), so it
-// resends at most one interval's worth.
+// everything again — a second bill for every attribute. Every `everyMs` of sending, and once more
+// when reading ends, the state lines of the profiles Braze has taken by then are written to small
+// per-bucket blobs beside the sync state; a resumed attempt reads them as the bucket's state (see
+// SyncStateStore.readBucket), so it resends at most one interval's worth, or, killed in the bucket
+// phase, only the buckets under way.
 import type { BucketHeader, SyncStateStore } from '../diff/sync-state';
 import { stateLineKey } from '../diff/sync-state';
 import type { BucketFiles } from '../spill/bucket-files';
@@ -39,9 +40,16 @@ export class EarlyCheckpoints {
       .finally(() => (this.running = null));
   }
 
-  /** Waits for a checkpoint under way (before the bucket step writes the buckets themselves). */
+  /** Waits for a checkpoint under way. */
   async settle(): Promise<void> {
     await this.running;
+  }
+
+  /** The last checkpoint, once reading is over: everything sent while reading that Braze took. */
+  async final(): Promise<void> {
+    await this.settle();
+    if (!this.early.undeliveredKeys) return;
+    await this.take().catch(() => undefined);
   }
 
   private async take(): Promise<void> {

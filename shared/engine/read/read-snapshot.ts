@@ -40,6 +40,8 @@ export interface ReadPlan {
   state: SyncStateStore;
   /** How often what was sent while reading is checkpointed. */
   earlyCheckpointMs: number;
+  /** The run this is an attempt of (named in those checkpoints). */
+  runId: string;
 }
 
 /** Fewest bytes a CSV row is assumed to take, for time estimates that err on the long side. */
@@ -53,6 +55,8 @@ export class SnapshotReading {
   /** Sends while reading, when a segment was chosen for it. */
   early: EarlySender | null = null;
   thread: EngineThread | null = null;
+  /** Resolves once what was sent while reading is checkpointed (the bucket step writes state after it). */
+  earlyCheckpointed: Promise<void> = Promise.resolve();
 
   constructor(private readonly plan: ReadPlan) {}
 
@@ -78,11 +82,12 @@ export class SnapshotReading {
         ? { segment: sendWhileReading.segment, otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)), tableRows: rowsOf(tableBytes(sendWhileReading)) }
         : null,
       definitionFp: this.plan.definitionFp,
+      runId: this.plan.runId,
       fullSync: this.plan.fullSync,
     }, snapshot.totalBytes / this.plan.bucketCount);
     const writer = new BrazeObjectWriter(def);
     const checkpoints = this.early
-      ? new EarlyCheckpoints(this.thread, this.early, this.plan.state, new BucketFiles(this.plan.tempDir, STATE_LINES), { definition: this.plan.definitionFp, fields: writer.fields, membership: writer.membershipNames }, this.plan.earlyCheckpointMs, this.plan.bucketCount)
+      ? new EarlyCheckpoints(this.thread, this.early, this.plan.state, new BucketFiles(this.plan.tempDir, STATE_LINES), { definition: this.plan.definitionFp, fields: writer.fields, membership: writer.membershipNames, sentBy: this.plan.runId }, this.plan.earlyCheckpointMs, this.plan.bucketCount)
       : null;
     const read = await this.thread.partition({
       // The table sent while reading goes last, once the other segments' profile keys are known.
@@ -94,7 +99,8 @@ export class SnapshotReading {
       onChunkSent: checkpoints ? () => checkpoints.maybeStart() : undefined,
       onProgress,
     });
-    await checkpoints?.settle();
+    // The last checkpoint goes on while the bucket step starts sending; its state writes wait for it.
+    if (checkpoints) this.earlyCheckpointed = checkpoints.final();
     checkMappedColumns({ found: new Set(read.foundFields), missing: new Map(read.missingFields) });
     return read;
   }

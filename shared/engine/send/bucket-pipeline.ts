@@ -26,6 +26,8 @@ export interface PipelineParts {
   shouldStop?: () => boolean;
   /** Called before each bucket's state is written; throws when this worker may no longer write (lease lost). */
   beforeCheckpoint?: () => Promise<void>;
+  /** Resolves once what was sent while reading is checkpointed: no bucket's state is written before. */
+  earlyCheckpointed?: Promise<void>;
 }
 
 /** What a bucket's objects that were never sent (the run stopped) count as: not delivered, tried again by the next run. */
@@ -33,7 +35,7 @@ const NOT_SENT = Object.freeze({ status: 'failed' as const, reason: 'not sent: t
 
 export class BucketPipeline {
   private readonly pending: number[];
-  private readonly preparing: Promise<ReceivedBucket & { etag: string | null; pieces: string[] }>[] = [];
+  private readonly preparing: Promise<ReceivedBucket & { etag: string | null }>[] = [];
   /** The run was stopped mid-way (see PipelineParts.shouldStop). */
   stopped = false;
   private prepareNext = 0;
@@ -87,7 +89,7 @@ export class BucketPipeline {
   private prepareAhead(): void {
     while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
       const bucket = this.pending[this.prepareNext++]!;
-      const prepared = this.parts.state.readBucket(bucket).then(async ({ text, etag, pieces }) => ({ ...(await this.parts.thread.prepare(bucket, text)), etag, pieces }));
+      const prepared = this.parts.state.readBucket(bucket).then(async ({ text, etag }) => ({ ...(await this.parts.thread.prepare(bucket, text)), etag }));
       prepared.catch(() => undefined); // awaited in turn
       this.preparing.push(prepared);
     }
@@ -103,7 +105,7 @@ export class BucketPipeline {
   }
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
-  private async send({ prepared, objects, release, etag, pieces }: ReceivedBucket & { etag: string | null; pieces: string[] }): Promise<void> {
+  private async send({ prepared, objects, release, etag }: ReceivedBucket & { etag: string | null }): Promise<void> {
     const count = objects.ends.length;
     const answered = new BucketOutcomes(count);
     this.unanswered.add(answered);
@@ -133,8 +135,9 @@ export class BucketPipeline {
     const stateWritten = answered.all.then(async (outcomes) => {
       const lines = recordOutcomes(prepared, outcomes, books.reject);
       if (!prepared.stateChanged && count === 0) return;
+      await this.parts.earlyCheckpointed;
       await this.parts.beforeCheckpoint?.();
-      await state.writeBucket(prepared.bucket, prepared.header, prepared.kept, lines, etag, pieces);
+      await state.writeBucket(prepared.bucket, prepared.header, prepared.kept, lines, etag);
     });
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
     const previousCheckpoint = this.checkpointed;

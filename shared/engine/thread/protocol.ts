@@ -16,6 +16,8 @@ export interface PartitionInit {
   early: { segment: string; otherRows: number; tableRows: number } | null;
   /** For the bucket step that follows on the same thread. */
   definitionFp: string;
+  /** The run this is an attempt of: checkpoints of what it sent while reading name it. */
+  runId: string;
   fullSync: boolean;
 }
 
