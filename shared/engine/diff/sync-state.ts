@@ -121,7 +121,7 @@ export class SyncStateStore {
   /**
    * The bucket's state blob as text (parseBucketState reads it; null when there is none) and its
    * ETag. Without one, the checkpoints of a first attempt that sent while reading (and was killed)
-   * stand in for it: their lines are the profiles Braze took (writeBucket removes them).
+   * stand in for it: their lines are the profiles Braze took (removed once a run has written every bucket).
    */
   async readBucket(bucket: number): Promise<{ text: string | null; etag: string | null }> {
     try {
@@ -142,6 +142,13 @@ export class SyncStateStore {
       text += text ? piece.slice(piece.indexOf('\n') + 1) : piece;
     }
     return { text, etag: null };
+  }
+
+  /** Removes every checkpoint of what was sent while reading (the buckets hold their lines). */
+  async removeEarlyCheckpoints(): Promise<void> {
+    for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b` })) {
+      if (b.name.includes('.early-')) await this.container.deleteBlob(b.name).catch(() => undefined);
+    }
   }
 
   /** A checkpoint of profiles sent while reading: the header and their state lines, for the bucket. */
@@ -167,9 +174,6 @@ export class SyncStateStore {
       if (status === 412 || status === 409) throw new StateTakenOver(`the sync state of bucket ${bucket} was written by another worker`);
       throw e;
     }
-    // Checkpoints of what was sent while reading are in the blob now (found by listing: the last
-    // one of a first attempt may have been written after the bucket was read).
-    for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b${bucket}.early-` })) await this.container.deleteBlob(b.name).catch(() => undefined);
   }
 
   /** Forgets everything (the export was deleted). */

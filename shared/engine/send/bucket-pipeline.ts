@@ -26,7 +26,7 @@ export interface PipelineParts {
   shouldStop?: () => boolean;
   /** Called before each bucket's state is written; throws when this worker may no longer write (lease lost). */
   beforeCheckpoint?: () => Promise<void>;
-  /** Resolves once what was sent while reading is checkpointed: no bucket's state is written before. */
+  /** Resolves once what was sent while reading is checkpointed: its leftovers are removed after the last bucket. */
   earlyCheckpointed?: Promise<void>;
 }
 
@@ -83,6 +83,12 @@ export class BucketPipeline {
     await this.sender.finish();
     await this.reports;
     await this.checkpointed;
+    // The last checkpoint of what was sent while reading went on beside the buckets: what of it a
+    // bucket written before it could not remove goes now (every bucket holds its lines by now).
+    if (this.parts.earlyCheckpointed) {
+      await this.parts.earlyCheckpointed;
+      await this.parts.state.removeEarlyCheckpoints();
+    }
     return true;
   }
 
@@ -135,7 +141,6 @@ export class BucketPipeline {
     const stateWritten = answered.all.then(async (outcomes) => {
       const lines = recordOutcomes(prepared, outcomes, books.reject);
       if (!prepared.stateChanged && count === 0) return;
-      await this.parts.earlyCheckpointed;
       await this.parts.beforeCheckpoint?.();
       await state.writeBucket(prepared.bucket, prepared.header, prepared.kept, lines, etag);
     });
