@@ -3,25 +3,14 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { services } from '../shared/services';
 import { useAzurite } from './helpers/app';
-import { MATCHING, rows, writeCiExport, type TableSpec } from './helpers/ci-export';
-import { ADMIN, createConnection, createExport, runNow, useSandbox } from './helpers/engine';
+import { rows, type TableSpec } from './helpers/ci-export';
+import { ADMIN, createConnection, runNow, useSandbox, mutableExport as mutableExportAt } from './helpers/engine';
 
 useAzurite();
 const sandbox = useSandbox();
 beforeEach(() => sandbox().reset());
 
-async function mutableExport(tables: TableSpec[], over: Record<string, unknown> = {}) {
-  const blobs = services().storage.ciBlobs;
-  const source = await writeCiExport(blobs, tables);
-  const connection = await createConnection(sandbox().url);
-  const exp = await createExport(connection.id, { source, segments: tables.map((t) => t.segment), matching: MATCHING, ...over });
-  let stamp = 0;
-  return {
-    exp,
-    rewrite: (next: TableSpec[]) => writeCiExport(blobs, next, { folder: source.folder, stamp: `2026/11/2${++stamp}/0615` }),
-    patch: (body: Record<string, unknown>) => services().exports.update(ADMIN, exp.id, body, null),
-  };
-}
+const mutableExport = (tables: TableSpec[], over: Record<string, unknown> = {}) => mutableExportAt(sandbox().url, tables, over);
 
 const user = (key: string) => sandbox().profiles.get(key)?.attributes;
 const SEG = '0000-0000-0000';

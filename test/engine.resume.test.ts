@@ -50,6 +50,17 @@ async function api(host: HostProcess, method: string, path: string, body?: unkno
   return { status: res.status, body: (await res.json()) as any };
 }
 
+/** The run once it has ended (a minute at most), as the host's API shows it. */
+async function runEnded(host: HostProcess, runId: string): Promise<any> {
+  let run: any;
+  for (let i = 0; i < 240; i++) {
+    run = (await api(host, 'GET', `runs/${runId}`)).body;
+    if (!['queued', 'running'].includes(run.status)) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return run;
+}
+
 describe('resumable runs', () => {
   it('a run killed mid-way resumes from its checkpoint and ends with Braze equal to the snapshot', async () => {
     const source = await writeCiExport(BlobServiceClient.fromConnectionString(azurite.connectionString), [
@@ -88,12 +99,7 @@ describe('resumable runs', () => {
     sandbox.setFaults({ slowMs: 0 });
     const second = await startHostProcess(hostEnv());
     hosts.push(second);
-    let run: any;
-    for (let i = 0; i < 240; i++) {
-      run = (await api(second, 'GET', `runs/${started.body.runId}`)).body;
-      if (!['queued', 'running'].includes(run.status)) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    let run: any = await runEnded(second, started.body.runId);
     expect(run.status).toBe('succeeded');
     expect(run.attempts).toBeGreaterThanOrEqual(2);
     expect(runFolders()).toEqual([]); // the resumed attempt removed it
@@ -149,12 +155,7 @@ describe('resumable runs', () => {
     sandbox.setFaults({ slowMs: 0 });
     const second = await startHostProcess(env);
     hosts.push(second);
-    let run: any;
-    for (let i = 0; i < 240; i++) {
-      run = (await api(second, 'GET', `runs/${started.body.runId}`)).body;
-      if (!['queued', 'running'].includes(run.status)) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const run = await runEnded(second, started.body.runId);
     expect(run.status).toBe('succeeded');
     expect(sandbox.profiles.size).toBe(profiles);
     const objectsResent = sandbox.stats.objectsProcessed - profiles;

@@ -6,6 +6,7 @@ import { services } from '../../shared/services';
 import { BrazeSandbox, SANDBOX_KEY, type SandboxOptions } from '../../scripts/braze-sandbox';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS } from '../../scripts/sample-data';
 import type { Caller } from '../../shared/auth';
+import { MATCHING, writeCiExport, type TableSpec } from './ci-export';
 
 export const ADMIN: Caller = { role: 'Admin', name: 'test-admin' };
 export { SANDBOX_KEY };
@@ -74,4 +75,18 @@ export function normalizeProfiles(profiles: { identifier: unknown; attributes: R
   return profiles
     .map((p) => ({ identifier: p.identifier, attributes: Object.fromEntries(Object.entries(p.attributes).sort(([a], [b]) => a.localeCompare(b))) }))
     .sort((a, b) => JSON.stringify(a.identifier).localeCompare(JSON.stringify(b.identifier)));
+}
+
+/** An export whose snapshot can be rewritten in place (same folder, new timestamp), and patched as an Admin. */
+export async function mutableExport(sandboxUrl: string, tables: TableSpec[], over: Record<string, unknown> = {}) {
+  const blobs = services().storage.ciBlobs;
+  const source = await writeCiExport(blobs, tables);
+  const connection = await createConnection(sandboxUrl);
+  const exp = await createExport(connection.id, { source, segments: tables.map((t) => t.segment), matching: MATCHING, ...over });
+  let stamp = 0;
+  return {
+    exp,
+    rewrite: (next: TableSpec[]) => writeCiExport(blobs, next, { folder: source.folder, stamp: `2026/11/2${++stamp}/0615` }),
+    patch: (body: Record<string, unknown>) => services().exports.update(ADMIN, exp.id, body, null),
+  };
 }
