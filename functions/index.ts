@@ -21,3 +21,4 @@ import './exportWorker';
 import './exportWorkerPoison';
 import './scheduledRefresh';
 import './health';
+import './sources';

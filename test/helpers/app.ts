@@ -46,6 +46,7 @@ export interface CallOptions {
   rawBody?: string;
   headers?: Record<string, string>;
   params?: Record<string, string>;
+  query?: Record<string, string>;
 }
 
 export interface CallResult {
@@ -70,7 +71,8 @@ export async function call(
   const text = opts.rawBody ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
   const request = new HttpRequest({
     method: opts.method,
-    url: `http://localhost/api/${opts.path}`,
+    url: `http://localhost/api/${opts.path}${opts.query ? `?${new URLSearchParams(opts.query)}` : ''}`,
+    query: opts.query ?? {},
     // Writes carry JSON (the API refuses any other Content-Type with 415), with or without a body.
     headers: { ...principalHeaders(opts.as), ...(text || ['POST', 'PUT', 'PATCH'].includes(opts.method) ? { 'content-type': 'application/json' } : {}), ...opts.headers },
     params: opts.params ?? {},
