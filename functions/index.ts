@@ -7,6 +7,7 @@ loadConfig();
 import './connectionsCollection';
 import './connectionItem';
 import './connectionTest';
+import './connectionSegments';
 import './exportsCollection';
 import './exportItem';
 import './exportDuplicate';

@@ -5,6 +5,7 @@
 //   POST /users/track                 Bearer key (401 unknown, 403 without users.track, checked before the
 //                                     body); ≤ 75 objects; one identifier per object; null removes; an
 //                                     empty request is a 400, as Braze answers it
+//   GET  /segments/list?page=N        the workspace's segments (key needs segments.list), as Braze documents it
 //   GET  /sandbox/profiles            every stored profile (identifier + attributes)
 //   GET  /sandbox/stats               request counts by status, objects processed, concurrency seen
 //   POST /sandbox/faults              { rateLimitForMs, fail5xx, slowMs, dropConnections, revokeKey, badObjectMarker,
@@ -15,7 +16,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 export interface SandboxOptions {
   port?: number;
   /** Valid REST API keys and whether each has the users.track permission. */
-  keys?: Record<string, { usersTrack: boolean }>;
+  keys?: Record<string, { usersTrack: boolean; segmentsList?: boolean }>;
+  /** The workspace's segments, as GET /segments/list shows them. */
+  segments?: { id: string; name: string }[];
   /** Requests allowed per window (Braze default 3,000 per 3 s). */
   rateLimit?: number;
   rateWindowMs?: number;
@@ -66,6 +69,8 @@ export interface SandboxStats {
 export const SANDBOX_KEY = 'sandbox-key';
 /** A key the sandbox knows by default without the users.track permission: Braze answers it 403. */
 export const SANDBOX_KEY_WITHOUT_USERS_TRACK = 'sandbox-key-without-users-track';
+/** A key with users.track but not segments.list: the export form cannot list its segments. */
+export const SANDBOX_KEY_WITHOUT_SEGMENTS_LIST = 'sandbox-key-without-segments-list';
 
 const IDENTIFIER_KEYS = ['external_id', 'user_alias', 'braze_id'] as const;
 const MAX_OBJECTS = 75;
@@ -82,14 +87,19 @@ export class BrazeSandbox {
   private requestTimes: number[] = [];
   private inFlightUsers = new Map<string, number>();
   private window = { start: 0, used: 0 };
-  private readonly keys: Record<string, { usersTrack: boolean }>;
+  private readonly keys: Record<string, { usersTrack: boolean; segmentsList?: boolean }>;
+  private readonly segments: { id: string; name: string }[];
   private readonly limit: number;
   private readonly windowMs: number;
   private readonly store: boolean;
   url = '';
 
   constructor(options: SandboxOptions = {}) {
-    this.keys = options.keys ?? { [SANDBOX_KEY]: { usersTrack: true }, [SANDBOX_KEY_WITHOUT_USERS_TRACK]: { usersTrack: false } };
+    this.keys = options.keys ?? { [SANDBOX_KEY]: { usersTrack: true, segmentsList: true }, [SANDBOX_KEY_WITHOUT_USERS_TRACK]: { usersTrack: false }, [SANDBOX_KEY_WITHOUT_SEGMENTS_LIST]: { usersTrack: true, segmentsList: false } };
+    this.segments = options.segments ?? [
+      { id: '0000-0000-0000', name: 'CI: high value customers' },
+      { id: '1111-1111-1111', name: 'CI: churn risk' },
+    ];
     this.limit = options.rateLimit ?? 3000;
     this.windowMs = options.rateWindowMs ?? 3000;
     this.store = options.storeProfiles ?? true;
@@ -167,6 +177,7 @@ export class BrazeSandbox {
     const url = req.url ?? '/';
     const pathname = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
     if (pathname.startsWith('/sandbox/')) return this.control(req, res, pathname);
+    if (pathname === '/segments/list' && req.method === 'GET') return this.segmentsList(req, res, url);
     if (pathname !== '/users/track' || req.method !== 'POST') {
       return this.reply(res, 404, { message: 'Not Found' }, {}, false);
     }
@@ -179,6 +190,20 @@ export class BrazeSandbox {
     } finally {
       this.inFlight--;
     }
+  }
+
+  /**
+   * GET /segments/list?page=N as Braze documents it: 100 segments a page, `{message, segments: [{id,
+   * name, analytics_tracking_enabled, tags}]}`; the key needs segments.list (403 otherwise).
+   */
+  private segmentsList(req: IncomingMessage, res: ServerResponse, url: string): void {
+    const key = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const grant = key ? this.keys[key] : undefined;
+    if (!grant || this.faults.revokeKey) return this.reply(res, 401, { message: 'Invalid API key' });
+    if (!grant.segmentsList) return this.reply(res, 403, { message: 'This API key does not have permission segments.list' });
+    const page = Number(new URL(url, 'http://sandbox').searchParams.get('page') ?? '0');
+    const segments = this.segments.slice(page * 100, page * 100 + 100).map((s) => ({ ...s, analytics_tracking_enabled: false, tags: [] }));
+    this.reply(res, 200, { message: 'success', segments });
   }
 
   private rateHeaders(): Record<string, string> {

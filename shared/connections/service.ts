@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { canWrite, principalOf, requireRole, type Caller, type Principal } from '../auth';
 import { EndpointError, parseBrazeEndpoint } from '../braze/endpoint';
 import { checkBrazeKey, type KeyCheck } from '../braze/key-check';
+import { listBrazeSegments, type BrazeSegments } from '../braze/segments';
 import { conflict, fieldError, forbidden, notFound } from '../errors';
 import { keyHint, type SecretStore } from '../secrets';
 import type { ConnectionRecord, ConnectionsRepo, Stored } from '../store/connections';
@@ -56,6 +57,19 @@ export class ConnectionsService {
     const check = await checkBrazeKey(baseUrl, value);
     if (check.result === 'invalid' || check.result === 'missing_permission') throw fieldError(field, check.detail);
     return check;
+  }
+
+  /** GET /api/connections/{id}/segments: the workspace's Braze segments, where the key may list them (Admin; Contributor on a shared connection). */
+  async brazeSegments(caller: Caller, id: string): Promise<BrazeSegments> {
+    requireRole(caller, 'Admin', 'Contributor');
+    const record = (await this.get(caller, id)).value;
+    let key: string;
+    try {
+      key = await this.secrets.get(record.apiKey.reference);
+    } catch {
+      return { available: false, reason: "The connection's key could not be read" };
+    }
+    return listBrazeSegments(record.baseUrl, key);
   }
 
   /** POST /api/connections/{id}/test: the stored key against Braze, changing no profile; kept on the connection. */
