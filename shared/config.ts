@@ -78,6 +78,9 @@ const SettingsSchema = z
 
 export type Settings = z.output<typeof SettingsSchema>;
 
+/** WEBSITE_AUTH_ENABLED on its own: all that can be believed about Easy Auth when other settings are broken. */
+export const easyAuthEnabledIn = (env: Record<string, string | undefined> = process.env): boolean => flag.safeParse(env.WEBSITE_AUTH_ENABLED).data ?? false;
+
 /** Every setting the app reads, and the groups of which one must be set (for the infra tests). */
 export const SETTING_NAMES = Object.keys(SettingsSchema.shape);
 export const REQUIRED_ONE_OF = [

@@ -33,6 +33,9 @@ export const payloadTooLarge = (limit: number) =>
 export const unsupportedMediaType = () =>
   new AppError(415, 'unsupported_media_type', 'Writes need Content-Type: application/json (the body, if any, must be a JSON object)');
 
+/** An error's message on one line, cut to `max` characters: for a detail field, a state row or a log line. */
+export const firstLine = (e: unknown, max = 300) => String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, max);
+
 /** A single-field 400, shaped like zod's issues so clients handle one format. */
 export const fieldError = (path: string, message: string) => badRequest(`Invalid request: ${path} ${message}`, [{ path, message }]);
 

@@ -4,6 +4,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CONTAINERS, TABLES } from './store/clients';
+import { authenticate } from './auth';
+import { easyAuthEnabledIn } from './config';
+import { firstLine } from './errors';
 import { services, type Services } from './services';
 import { appRoot } from './app-root';
 
@@ -38,7 +41,7 @@ async function probe(fn: () => Promise<string>): Promise<Check> {
     const detail = await Promise.race([fn(), new Promise<string>((_, reject) => setTimeout(() => reject(new Error(`no answer in ${TIMEOUT_MS} ms`)), TIMEOUT_MS))]);
     return { ok: true, detail };
   } catch (e) {
-    return { ok: false, detail: (e as Error).message.split('\n')[0]!.slice(0, 300) };
+    return { ok: false, detail: firstLine(e) };
   }
 }
 
@@ -49,8 +52,7 @@ export async function checkHealth(): Promise<HealthReport> {
   try {
     app = services();
   } catch (e) {
-    const easyAuthDetected = /^(true|1)$/i.test(process.env.WEBSITE_AUTH_ENABLED ?? '');
-    return { status: 'unhealthy', version, checkedAt: new Date().toISOString(), easyAuthDetected, checks: { config: { ok: false, detail: (e as Error).message } } };
+    return { status: 'unhealthy', version, checkedAt: new Date().toISOString(), easyAuthDetected: easyAuthEnabledIn(), checks: { config: { ok: false, detail: (e as Error).message } } };
   }
   const cached = cache.get(app);
   if (cached && Date.now() - cached.at < CACHE_MS) return cached.report;
@@ -76,4 +78,20 @@ async function runChecks(app: Services): Promise<HealthReport> {
     probe(() => secrets.check()),
   ]);
   return { status: Object.values(checks).every((c) => c.ok) ? 'healthy' : 'unhealthy', version, checkedAt, easyAuthDetected: app.config.easyAuthEnabled, checks };
+}
+
+/** Whether the caller of GET /api/health is an Admin, who sees the checks (anyone else: the status only). */
+export function callerIsAdmin(headers: { get(name: string): string | null }): boolean {
+  let config;
+  try {
+    config = services().config;
+  } catch {
+    // Settings are broken: only an Easy Auth principal can be believed (the log names the setting).
+    config = { easyAuthEnabled: easyAuthEnabledIn(), trustPrincipalHeaderLocally: false };
+  }
+  try {
+    return authenticate(headers, { ...config, anonymousAdmin: false }).role === 'Admin';
+  } catch {
+    return false;
+  }
 }

@@ -87,11 +87,7 @@ export function api(handler: ApiHandler) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const app = services();
-      const caller = authenticate(request.headers, {
-        easyAuthEnabled: app.config.easyAuthEnabled,
-        trustPrincipalHeaderLocally: app.config.trustPrincipalHeaderLocally,
-        anonymousAdmin: app.config.anonymousAdmin,
-      });
+      const caller = authenticate(request.headers, app.config);
       requireJsonContentType(request);
       await app.ready;
       return await handler({ request, context, caller, app });

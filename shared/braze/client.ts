@@ -90,7 +90,8 @@ export interface BrazeClientOptions {
   shouldStop?: () => boolean;
 }
 
-const NOT_SENT_STOPPING: Outcome = Object.freeze({ status: 'failed', reason: 'not sent: the run was stopped' });
+/** What an object never sent because its run stopped counts as: not delivered, sent by a later run. */
+export const NOT_SENT_STOPPING: Outcome = Object.freeze({ status: 'failed', reason: 'not sent: the run was stopped' });
 
 function numberHeader(res: TransportResponse, name: string): number | null {
   const v = res.header(name);
@@ -227,19 +228,20 @@ export class BrazeClient {
    */
   private async isolate(objects: BrazeObjectJson[], status: number, text: string, depth: number): Promise<Outcome[]> {
     const reason = `${status}: ${brazeMessage(text)}`;
-    if (objects.length === 1) return [{ status: 'rejected', reason: `Braze refused the object (${reason})` }];
+    const refusedAlone = `Braze refused the object (${reason})`;
+    const refusedAlike = (o: Outcome) => o.status === 'rejected' && o.reason === refusedAlone;
+    if (objects.length === 1) return [{ status: 'rejected', reason: refusedAlone }];
     const wholeRequest = (): Outcome[] => objects.map(() => ({ status: 'failed', reason: `Braze refused the request as a whole (${reason}); not counted as rejected: sent again by the next run` }));
     if (depth >= MAX_SPLIT_DEPTH) return wholeRequest();
     const mid = Math.ceil(objects.length / 2);
     if (depth === 0 && objects.length >= 4) {
       const [p, q] = await Promise.all([this.send([objects[0]!], depth + 1), this.send([objects[mid]!], depth + 1)]);
-      const refusedAlike = (o: Outcome[]) => o[0]!.status === 'rejected' && o[0]!.reason === `Braze refused the object (${reason})`;
-      if (refusedAlike(p) && refusedAlike(q)) return wholeRequest();
+      if (refusedAlike(p[0]!) && refusedAlike(q[0]!)) return wholeRequest();
     }
     const [a, b] = await Promise.all([this.send(objects.slice(0, mid), depth + 1), this.send(objects.slice(mid), depth + 1)]);
     const out = [...a, ...b];
     // Every object of the batch refused, each for the batch's own reason: that was the request, not them.
-    if (depth === 0 && out.every((o) => o.status === 'rejected' && o.reason === `Braze refused the object (${reason})`)) return wholeRequest();
+    if (depth === 0 && out.every(refusedAlike)) return wholeRequest();
     return out;
   }
 

@@ -4,7 +4,7 @@ import { canWrite, principalOf, requireRole, type Caller, type Principal } from 
 import { EndpointError, parseBrazeEndpoint } from '../braze/endpoint';
 import { checkBrazeKey, type KeyCheck } from '../braze/key-check';
 import { listBrazeSegments, type BrazeSegments } from '../braze/segments';
-import { conflict, fieldError, forbidden, notFound } from '../errors';
+import { conflict, fieldError, firstLine, forbidden, notFound } from '../errors';
 import { keyHint, type SecretStore } from '../secrets';
 import type { ConnectionRecord, ConnectionsRepo, Stored } from '../store/connections';
 import type { ExportsRepo } from '../store/exports';
@@ -51,7 +51,7 @@ export class ConnectionsService {
       try {
         value = await this.secrets.get(key.apiKeySecretUri!);
       } catch (e) {
-        return { result: 'unverified', detail: `The secret could not be read (${(e as Error).message.split('\n')[0]!.slice(0, 200)}); grant the app's identity Key Vault Secrets User on it`, checkedAt: new Date().toISOString() };
+        return { result: 'unverified', detail: `The secret could not be read (${firstLine(e, 200)}); grant the app's identity Key Vault Secrets User on it`, checkedAt: new Date().toISOString() };
       }
     }
     const check = await checkBrazeKey(baseUrl, value);
@@ -80,7 +80,7 @@ export class ConnectionsService {
     try {
       check = await checkBrazeKey(current.value.baseUrl, await this.secrets.get(current.value.apiKey.reference));
     } catch (e) {
-      check = { result: 'unverified', detail: `The key could not be read (${(e as Error).message.split('\n')[0]!.slice(0, 200)})`, checkedAt: new Date().toISOString() };
+      check = { result: 'unverified', detail: `The key could not be read (${firstLine(e, 200)})`, checkedAt: new Date().toISOString() };
     }
     // Kept for the console; a concurrent edit wins (its save checked the key itself).
     await this.repo.update(current.value, { ...current.value, keyCheck: check }, current.etag).catch(() => undefined);

@@ -44,7 +44,7 @@ export async function withdrawAll(input: WithdrawInput): Promise<WithdrawCounts>
     const outcomes = new Array<Outcome>(entries.length);
     const sender = new BatchSender<number>(input.braze, input.concurrency ?? 48, (items, answered) => items.forEach((i, k) => (outcomes[i] = answered[k]!)));
     for (let i = 0; i < entries.length; i++) {
-      sender.add(Buffer.from(writer.leaver(entries[i]![1].identity, previous.membership ?? writer.membershipNames)), i);
+      sender.add(Buffer.from(writer.leaver(entries[i]![1].identity, previous.membership)), i);
       const room = sender.room();
       if (room) await room;
     }

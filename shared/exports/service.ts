@@ -1,6 +1,6 @@
 // Export use cases: role rules (contributors only on shared connections), validation, duplicate/detach.
 import { randomUUID } from 'node:crypto';
-import { principalOf, requireRole, type Caller } from '../auth';
+import { principalOf, requireRole, type Caller, type Principal } from '../auth';
 import type { ConnectionsService } from '../connections/service';
 import { conflict, preconditionFailed } from '../errors';
 import type { Stored } from '../store/connections';
@@ -104,11 +104,9 @@ export class ExportsService {
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
     const active = await this.runState.activeRunOf(id);
-    if (active) throw conflict('A run of this export is going; wait for it to finish (or cancel it) before deleting', { activeRun: { id: active, location: `/api/runs/${active}` } });
-    if (!keepBrazeData && (await this.needsCleanup(current.value))) {
-      if (ifMatch && ifMatch !== current.etag) throw preconditionFailed();
-      return { cleanupRun: await this.cleanup(current.value, caller, 'delete') };
-    }
+    if (active) throw runGoing(active, 'delete');
+    const cleanup = keepBrazeData ? null : await this.cleanupFirst(current, caller, ifMatch, 'delete');
+    if (cleanup) return cleanup;
     await this.repo.delete(id, ifMatch ?? current.etag);
     await this.runState.forget(id);
     return { deleted: true };
@@ -125,10 +123,13 @@ export class ExportsService {
     return record.connectionId !== null && record.status === 'active' && (await this.runState.hasSyncState(record.id));
   }
 
-  private async cleanup(record: ExportRecord, caller: Caller, then: 'delete' | 'detach'): Promise<{ id: string; status: string }> {
-    const outcome = await this.runState.startCleanup(record, caller, then);
-    if ('active' in outcome) throw conflict(`A run of this export is already ${outcome.active.status}`, { activeRun: { id: outcome.active.id, location: `/api/runs/${outcome.active.id}` } });
-    return outcome.queued;
+  /** When Braze holds the export's membership: the cleanup run that withdraws it before the export is let go (null: nothing to withdraw). */
+  private async cleanupFirst(current: Stored<ExportRecord>, caller: Caller, ifMatch: string | null, then: 'delete' | 'detach'): Promise<{ cleanupRun: { id: string; status: string } } | null> {
+    if (!(await this.needsCleanup(current.value))) return null;
+    if (ifMatch && ifMatch !== current.etag) throw preconditionFailed();
+    const outcome = await this.runState.startCleanup(current.value, caller, then);
+    if ('active' in outcome) throw runGoing(outcome.active.id, then);
+    return { cleanupRun: outcome.queued };
   }
 
   /** A copy with its schedule off, so two exports never start sending the same data by surprise. */
@@ -158,23 +159,18 @@ export class ExportsService {
   async detach(caller: Caller, id: string, ifMatch: string | null, keepBrazeData = false): Promise<Stored<ExportRecord> | { cleanupRun: { id: string; status: string } }> {
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
-    if (!keepBrazeData && (await this.needsCleanup(current.value))) {
-      if (ifMatch && ifMatch !== current.etag) throw preconditionFailed();
-      const active = await this.runState.activeRunOf(id);
-      if (active) throw conflict('A run of this export is going; wait for it to finish (or cancel it) before detaching', { activeRun: { id: active, location: `/api/runs/${active}` } });
-      return { cleanupRun: await this.cleanup(current.value, caller, 'detach') };
-    }
-    return this.detachNow(current, ifMatch, principalOf(caller));
+    const cleanup = keepBrazeData ? null : await this.cleanupFirst(current, caller, ifMatch, 'detach');
+    return cleanup ?? this.detachNow(current, ifMatch, principalOf(caller));
   }
 
   /** Detaches an export whose cleanup run finished. */
-  async detachAfterCleanup(id: string, by: { name: string; objectId: string | null; tenantId: string | null }): Promise<void> {
+  async detachAfterCleanup(id: string, by: Principal): Promise<void> {
     const current = await this.repo.get(id);
     await this.detachNow(current, null, by);
     await this.runState.forget(id);
   }
 
-  private detachNow(current: Stored<ExportRecord>, ifMatch: string | null, by: { name: string; objectId: string | null; tenantId: string | null }): Promise<Stored<ExportRecord>> {
+  private detachNow(current: Stored<ExportRecord>, ifMatch: string | null, by: Principal): Promise<Stored<ExportRecord>> {
     return this.repo.update(
       {
         ...current.value,
@@ -189,3 +185,7 @@ export class ExportsService {
     );
   }
 }
+
+/** 409: a run of the export is going, so it cannot be deleted or detached now. */
+const runGoing = (runId: string, action: 'delete' | 'detach') =>
+  conflict(`A run of this export is going; wait for it to finish (or cancel it) before ${action === 'delete' ? 'deleting' : 'detaching'}`, { activeRun: { id: runId, location: `/api/runs/${runId}` } });

@@ -2,6 +2,7 @@
 // never overwrites what someone else wrote since. What others may write: a cancel request (API),
 // a stall re-queue (timer). The worker keeps its own progress, adopts a cancel request, and learns
 // that it lost the run when someone else finished it.
+import { preconditionFailed } from '../errors';
 import { FINISHED, type RunRecord, type RunsRepo } from '../store/runs';
 
 export class RunWriter {
@@ -32,24 +33,23 @@ export class RunWriter {
 
   private async put(next: RunRecord): Promise<void> {
     if (this.takenOver) return;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        // A cancel request once seen stays on the row, whatever copy the worker writes.
-        const stored = await this.runs.update(this.cancel && !next.cancelRequested ? { ...next, cancelRequested: this.cancel } : next, this.etag);
+    for (let attempt = 0; attempt <= 5; attempt++) {
+      // A cancel request once seen stays on the row, whatever copy the worker writes.
+      const stored = await this.runs.updateIfUnchanged(this.cancel && !next.cancelRequested ? { ...next, cancelRequested: this.cancel } : next, this.etag);
+      if (stored) {
         this.run = stored.value;
         this.etag = stored.etag;
         return;
-      } catch (e) {
-        if ((e as { status?: number }).status !== 412 || attempt >= 5) throw e;
-        const fresh = await this.runs.get(next.id);
-        // Finished by someone else, or another worker started an attempt of its own: the run is theirs.
-        if (FINISHED.includes(fresh.value.status) || fresh.value.attempts > next.attempts) {
-          this.takenOver = true;
-          return;
-        }
-        if (fresh.value.cancelRequested) this.cancel = fresh.value.cancelRequested;
-        this.etag = fresh.etag;
       }
+      const fresh = await this.runs.get(next.id);
+      // Finished by someone else, or another worker started an attempt of its own: the run is theirs.
+      if (FINISHED.includes(fresh.value.status) || fresh.value.attempts > next.attempts) {
+        this.takenOver = true;
+        return;
+      }
+      if (fresh.value.cancelRequested) this.cancel = fresh.value.cancelRequested;
+      this.etag = fresh.etag;
     }
+    throw preconditionFailed();
   }
 }

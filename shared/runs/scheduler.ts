@@ -2,6 +2,7 @@
 // fired) when CI has written a snapshot newer than the last one exported; re-queue stalled runs.
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { definitionFingerprint } from '../engine/run-export';
+import { firstLine } from '../errors';
 import { occursBetween } from '../schedule';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
 import { exportVerdict } from './already-exported';
@@ -17,12 +18,6 @@ export const STALL_MS = 10 * 60_000;
 /** Stall re-queues before the run is given up (each worker attempt is capped separately). */
 export const MAX_STALL_REQUEUES = 5;
 
-/** A 412 on a conditional write: someone else wrote first, and their copy stands. */
-function ignoreConflict(e: unknown): false {
-  if ((e as { status?: number }).status === 412) return false;
-  throw e;
-}
-
 export interface RefreshSummary {
   queued: string[];
   unchanged: string[];
@@ -32,8 +27,6 @@ export interface RefreshSummary {
   errors: { exportId: string; reason: string }[];
 }
 
-/** An error's message on one line, short enough for a state row and a log line. */
-const oneLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300);
 
 export class ScheduledRefresh {
   constructor(
@@ -54,7 +47,7 @@ export class ScheduledRefresh {
       try {
         await this.check(exp, now, summary, log);
       } catch (e) {
-        const message = `error: ${oneLine(e)}`;
+        const message = `error: ${firstLine(e)}`;
         summary.errors.push({ exportId: exp.id, reason: message });
         log(`scheduledRefresh export ${exp.id}: ${message}`);
         await this.state.modify(exp.id, (s) => ({ ...s, lastCheck: { at: now.toISOString(), result: message } })).catch(() => undefined);
@@ -111,12 +104,12 @@ export class ScheduledRefresh {
     if ((run.stallRequeues ?? 0) >= MAX_STALL_REQUEUES) {
       // Messages keep getting lost or no worker ever picks the run up: end it so the export is free.
       const reason = `No worker has picked this run up since ${since}, after ${run.stallRequeues} re-queues; check the function app's logs, then run the export again`;
-      await this.runsService.finish(run, 'failed', [reason], null, (done) => this.runs.update(done, stored.etag).then(() => true, (e: unknown) => ignoreConflict(e)));
+      await this.runsService.finishIfUnchanged(stored, 'failed', [reason]);
       log(`scheduledRefresh: run ${run.id} failed: ${reason}`);
       return;
     }
     // Conditional on what was read: a worker that came back meanwhile wins, and its run is not overwritten.
-    const marked = await this.runs.update({ ...run, heartbeatAt: now.toISOString(), stallRequeues: (run.stallRequeues ?? 0) + 1 }, stored.etag).then(() => true, (e: unknown) => ignoreConflict(e));
+    const marked = await this.runs.updateIfUnchanged({ ...run, heartbeatAt: now.toISOString(), stallRequeues: (run.stallRequeues ?? 0) + 1 }, stored.etag);
     if (!marked) return;
     await this.runsService.enqueue(run.id);
     summary.requeued.push(run.id);

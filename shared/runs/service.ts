@@ -2,10 +2,11 @@
 // row names its active run, claimed with a conditional (ETag) write before anything is queued.
 import type { QueueClient } from '@azure/storage-queue';
 import { principalOf, requireRole, type Caller, type Principal } from '../auth';
-import { AppError, conflict } from '../errors';
+import { AppError, conflict, preconditionFailed } from '../errors';
 import type { ConnectionsService } from '../connections/service';
 import type { ExportsRepo, ExportRecord } from '../store/exports';
 import { emptyState, type ExportStateRepo } from '../store/export-state';
+import type { Stored } from '../store/connections';
 import { FINISHED, newRunId, type RunRecord, type RunsRepo } from '../store/runs';
 
 export interface RunMessage {
@@ -124,6 +125,13 @@ export class RunsService {
     return done;
   }
 
+  /** Finishes the run as `stored` read it, only if nobody wrote it since; null when somebody did. */
+  async finishIfUnchanged(stored: Stored<RunRecord>, status: RunRecord['status'], errors: string[]): Promise<RunRecord | null> {
+    let written = false;
+    const done = await this.finish(stored.value, status, errors, null, async (d) => (written = (await this.runs.updateIfUnchanged(d, stored.etag)) !== null));
+    return written ? done : null;
+  }
+
   /**
    * POST /api/runs/{id}/cancel: Admin, or Contributor on a shared connection. A queued run ends
    * `cancelled` at once; a running one is asked to stop, and its worker stops within seconds
@@ -135,21 +143,20 @@ export class RunsService {
     const exp = await this.exports.get(stored.value.exportId).then((e) => e.value, () => null);
     await this.connections.assertMayWorkWith(caller, exp?.connectionId ?? null);
     const by = principalOf(caller);
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0; attempt <= 10; attempt++) {
       const run = stored.value;
       if (FINISHED.includes(run.status)) throw conflict(`The run is already ${run.status}`, { run: { id: run.id, status: run.status } });
-      const request = { at: new Date().toISOString(), by: by.name };
-      try {
-        // No worker holds a queued run: it ends here (a message still on its way finds it finished).
-        if (run.status === 'queued') return await this.finish({ ...run, cancelRequested: request }, 'cancelled', [`Cancelled by ${by.name} before it started`], null, (done) => this.runs.update(done, stored.etag).then(() => true));
-        if (run.cancelRequested) return run;
-        return (await this.runs.update({ ...run, cancelRequested: request }, stored.etag)).value;
-      } catch (e) {
-        // The worker wrote meanwhile (or started the run): look again.
-        if ((e as { status?: number }).status !== 412 || attempt >= 10) throw e;
-        stored = await this.runs.get(runId);
-      }
+      const asked: RunRecord = { ...run, cancelRequested: { at: new Date().toISOString(), by: by.name } };
+      let done: RunRecord | null | undefined;
+      // No worker holds a queued run: it ends here (a message still on its way finds it finished).
+      if (run.status === 'queued') done = await this.finishIfUnchanged({ value: asked, etag: stored.etag }, 'cancelled', [`Cancelled by ${by.name} before it started`]);
+      else if (run.cancelRequested) return run;
+      else done = (await this.runs.updateIfUnchanged(asked, stored.etag))?.value;
+      if (done) return done;
+      // The worker wrote meanwhile (or started the run): look again.
+      stored = await this.runs.get(runId);
     }
+    throw preconditionFailed();
   }
 
   /**
@@ -157,16 +164,14 @@ export class RunsService {
    * `failed` and its export is free again, instead of being re-queued by the timer forever.
    */
   async failPoisoned(runId: string): Promise<RunRecord | null> {
-    for (let attempt = 0; ; attempt++) {
+    const reason = 'The worker failed on every try of this run (the message went to the export-runs-poison queue); see the errors above, fix the cause, then run the export again';
+    for (let attempt = 0; attempt <= 10; attempt++) {
       const stored = await this.runs.get(runId).catch(() => null);
       if (!stored || FINISHED.includes(stored.value.status)) return null;
-      const reason = 'The worker failed on every try of this run (the message went to the export-runs-poison queue); see the errors above, fix the cause, then run the export again';
-      try {
-        return await this.finish(stored.value, 'failed', [reason], null, (done) => this.runs.update(done, stored.etag).then(() => true));
-      } catch (e) {
-        if ((e as { status?: number }).status !== 412 || attempt >= 10) throw e;
-      }
+      const done = await this.finishIfUnchanged(stored, 'failed', [reason]);
+      if (done) return done;
     }
+    throw preconditionFailed();
   }
 
   /** POST /api/exports/{id}/run: Admin, or Contributor on a shared connection. */

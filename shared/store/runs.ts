@@ -3,7 +3,7 @@
 import type { Principal } from '../auth';
 import { randomBytes } from 'node:crypto';
 import { odata, type TableClient } from '@azure/data-tables';
-import { notFound } from '../errors';
+import { AppError, notFound } from '../errors';
 import type { RunProgress } from '../engine/run-export';
 import type { Stored } from './connections';
 import { tableCall } from './table-errors';
@@ -122,6 +122,16 @@ export class RunsRepo {
   async update(run: RunRecord, etag?: string): Promise<Stored<RunRecord>> {
     const res = await tableCall('Run', () => this.table.updateEntity(toEntity(run), 'Replace', { etag: etag ?? '*' }));
     return { value: run, etag: res.etag! };
+  }
+
+  /** Replaces the run only if nobody wrote it since `etag` was read; null when somebody did. */
+  async updateIfUnchanged(run: RunRecord, etag: string): Promise<Stored<RunRecord> | null> {
+    try {
+      return await this.update(run, etag);
+    } catch (e) {
+      if (e instanceof AppError && e.status === 412) return null;
+      throw e;
+    }
   }
 
   async delete(runId: string): Promise<void> {

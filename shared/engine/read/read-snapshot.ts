@@ -55,7 +55,7 @@ export class SnapshotReading {
   /** Sends while reading, when a segment was chosen for it. */
   early: EarlySender | null = null;
   thread: EngineThread | null = null;
-  /** Resolves once what was sent while reading is checkpointed (the bucket step writes state after it). */
+  /** Resolves once what was sent while reading is checkpointed (at once when nothing was). */
   earlyCheckpointed: Promise<void> = Promise.resolve();
 
   constructor(private readonly plan: ReadPlan) {}
@@ -99,7 +99,7 @@ export class SnapshotReading {
       onChunkSent: checkpoints ? () => checkpoints.maybeStart() : undefined,
       onProgress,
     });
-    // The last checkpoint goes on while the bucket step starts sending; its state writes wait for it.
+    // The last checkpoint goes on while the bucket step starts sending and writing buckets.
     if (checkpoints) this.earlyCheckpointed = checkpoints.final();
     checkMappedColumns({ found: new Set(read.foundFields), missing: new Map(read.missingFields) });
     return read;

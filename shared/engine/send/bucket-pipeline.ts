@@ -2,7 +2,7 @@
 // engine thread a couple ahead of the one being sent. Their objects flow into one sender, so
 // batches run on across bucket boundaries instead of draining at each. A bucket's state is written
 // as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
-import type { BrazeClient } from '../../braze/client';
+import { NOT_SENT_STOPPING, type BrazeClient } from '../../braze/client';
 import type { SyncStateStore } from '../diff/sync-state';
 import type { EarlySender } from '../early-send/sender';
 import type { RunBooks } from '../progress';
@@ -27,11 +27,9 @@ export interface PipelineParts {
   /** Called before each bucket's state is written; throws when this worker may no longer write (lease lost). */
   beforeCheckpoint?: () => Promise<void>;
   /** Resolves once what was sent while reading is checkpointed: its leftovers are removed after the last bucket. */
-  earlyCheckpointed?: Promise<void>;
+  earlyCheckpointed: Promise<void>;
 }
 
-/** What a bucket's objects that were never sent (the run stopped) count as: not delivered, tried again by the next run. */
-const NOT_SENT = Object.freeze({ status: 'failed' as const, reason: 'not sent: the run was stopped' });
 
 export class BucketPipeline {
   private readonly pending: number[];
@@ -83,12 +81,10 @@ export class BucketPipeline {
     await this.sender.finish();
     await this.reports;
     await this.checkpointed;
-    // The last checkpoint of what was sent while reading went on beside the buckets: what of it a
-    // bucket written before it could not remove goes now (every bucket holds its lines by now).
-    if (this.parts.earlyCheckpointed) {
-      await this.parts.earlyCheckpointed;
-      await this.parts.state.removeEarlyCheckpoints();
-    }
+    // Checkpoints of what was sent while reading — this attempt's, or an earlier killed one's — are
+    // in the buckets now, every one of which is written: they go (one listing a run).
+    await this.parts.earlyCheckpointed;
+    await this.parts.state.removeEarlyCheckpoints();
     return true;
   }
 
@@ -124,8 +120,8 @@ export class BucketPipeline {
         this.stopped = true;
         // Objects not yet on their way, here and held for a batch, are not sent; the bucket's
         // state keeps what Braze had for them, so a later run sends them.
-        for (const held of this.sender.discardHeld()) held.bucket.take(held.index, NOT_SENT);
-        for (let k = j; k < count; k++) answered.take(k, NOT_SENT);
+        for (const held of this.sender.discardHeld()) held.bucket.take(held.index, NOT_SENT_STOPPING);
+        for (let k = j; k < count; k++) answered.take(k, NOT_SENT_STOPPING);
         break;
       }
       this.sender.add(objectAt(objects, j), { bucket: answered, index: j });
