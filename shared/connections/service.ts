@@ -46,17 +46,20 @@ export class ConnectionsService {
   private async checkedKey(baseUrl: string, key: { apiKey?: string; apiKeySecretUri?: string }): Promise<KeyCheck | undefined> {
     if (!this.checkKeys) return undefined;
     const field = key.apiKey ? 'apiKey' : 'apiKeySecretUri';
-    let value = key.apiKey;
-    if (!value) {
-      try {
-        value = await this.secrets.get(key.apiKeySecretUri!);
-      } catch (e) {
-        return { result: 'unverified', detail: `The secret could not be read (${firstLine(e, 200)}); grant the app's identity Key Vault Secrets User on it`, checkedAt: new Date().toISOString() };
-      }
-    }
-    const check = await checkBrazeKey(baseUrl, value);
+    const check = key.apiKey ? await checkBrazeKey(baseUrl, key.apiKey) : await this.checkKeyAt(baseUrl, key.apiKeySecretUri!);
     if (check.result === 'invalid' || check.result === 'missing_permission') throw fieldError(field, check.detail);
     return check;
+  }
+
+  /** The key a secret reference holds, checked against Braze; unverified when the secret cannot be read. */
+  private async checkKeyAt(baseUrl: string, reference: string): Promise<KeyCheck> {
+    let key: string;
+    try {
+      key = await this.secrets.get(reference);
+    } catch (e) {
+      return { result: 'unverified', detail: `The secret could not be read (${firstLine(e, 200)}); grant the app's identity Key Vault Secrets User on it`, checkedAt: new Date().toISOString() };
+    }
+    return checkBrazeKey(baseUrl, key);
   }
 
   /** GET /api/connections/{id}/segments: the workspace's Braze segments, where the key may list them (Admin; Contributor on a shared connection). */
@@ -76,12 +79,7 @@ export class ConnectionsService {
   async test(caller: Caller, id: string): Promise<KeyCheck> {
     requireRole(caller, 'Admin');
     const current = await this.repo.get(id);
-    let check: KeyCheck;
-    try {
-      check = await checkBrazeKey(current.value.baseUrl, await this.secrets.get(current.value.apiKey.reference));
-    } catch (e) {
-      check = { result: 'unverified', detail: `The key could not be read (${firstLine(e, 200)})`, checkedAt: new Date().toISOString() };
-    }
+    const check = await this.checkKeyAt(current.value.baseUrl, current.value.apiKey.reference);
     // Kept for the console; a concurrent edit wins (its save checked the key itself).
     await this.repo.update(current.value, { ...current.value, keyCheck: check }, current.etag).catch(() => undefined);
     return check;
