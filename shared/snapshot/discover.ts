@@ -5,6 +5,7 @@
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import Papa from 'papaparse';
 import { statusOf } from '../store/table-errors';
+import { newestTimestampFolder } from './locate';
 import { parseModelJson, partitionBlobName } from './model-json';
 
 export const DISCOVERY_LIMITS = { containers: 50, foldersPerLevel: 200, folders: 200, partitionsSized: 1000 };
@@ -101,21 +102,12 @@ export async function describeExportFolder(blobs: BlobServiceClient, containerNa
   return { source: 'model.json', segments };
 }
 
-const TIMESTAMP = /\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{4})\/[^/]+\.csv$/i;
-
 async function fromHeaderRows(container: ContainerClient, folder: string): Promise<SegmentDescription[]> {
   const segments: SegmentDescription[] = [];
   for (const prefix of await subfolders(container, `${folder}/`, DISCOVERY_LIMITS.foldersPerLevel)) {
-    const byStamp = new Map<string, { name: string; size: number }[]>();
-    for await (const blob of container.listBlobsFlat({ prefix })) {
-      const m = TIMESTAMP.exec(blob.name);
-      if (!m) continue;
-      const stamp = m.slice(1, 5).join('/');
-      byStamp.set(stamp, [...(byStamp.get(stamp) ?? []), { name: blob.name, size: blob.properties.contentLength ?? 0 }]);
-    }
-    const newest = [...byStamp.keys()].sort().pop();
-    if (!newest) continue;
-    const files = byStamp.get(newest)!.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    const found = await newestTimestampFolder(container, prefix);
+    if (!found) continue;
+    const { files } = found;
     // The first line of the first partition names the columns.
     const first = files[0]!;
     const head = first.size === 0 ? '' : (await container.getBlobClient(first.name).downloadToBuffer(0, Math.min(first.size, 64 * 1024))).toString('utf8');

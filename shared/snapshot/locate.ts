@@ -129,24 +129,38 @@ async function tableFromEntity(container: ContainerClient, source: SourceRef, se
 
 const TIMESTAMP = /^(\d{4})\/(\d{2})\/(\d{2})\/(\d{4})\/([^/]+\.csv)$/i;
 
+export interface TimestampFile {
+  name: string;
+  size: number;
+  modified: number;
+  etag?: string;
+}
+
+/** The newest `<yyyy>/<MM>/<dd>/<HHmm>` folder's CSV files right below `prefix` (in partition order), or null when there is none. */
+export async function newestTimestampFolder(container: ContainerClient, prefix: string): Promise<{ stamp: string; files: TimestampFile[] } | null> {
+  const byStamp = new Map<string, TimestampFile[]>();
+  for await (const blob of container.listBlobsFlat({ prefix })) {
+    const m = TIMESTAMP.exec(blob.name.slice(prefix.length));
+    if (!m) continue;
+    const stamp = `${m[1]}/${m[2]}/${m[3]}/${m[4]}`;
+    const list = byStamp.get(stamp) ?? [];
+    list.push({ name: blob.name, size: blob.properties.contentLength ?? 0, modified: blob.properties.lastModified?.getTime() ?? 0, etag: blob.properties.etag });
+    byStamp.set(stamp, list);
+  }
+  const newest = [...byStamp.keys()].sort().pop();
+  if (!newest) return null;
+  return { stamp: newest, files: byStamp.get(newest)!.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true })) };
+}
+
 async function fromTimestampFolders(container: ContainerClient, source: SourceRef, segments: string[], now: Date): Promise<Snapshot> {
   const tables: SegmentTable[] = [];
   const stamps: string[] = [];
   let newestWrite = 0;
   for (const segment of segments) {
     const prefix = `${source.folder}/${segment}/`;
-    const byStamp = new Map<string, { name: string; size: number; modified: number; etag?: string }[]>();
-    for await (const blob of container.listBlobsFlat({ prefix })) {
-      const m = TIMESTAMP.exec(blob.name.slice(prefix.length));
-      if (!m) continue;
-      const stamp = `${m[1]}/${m[2]}/${m[3]}/${m[4]}`;
-      const list = byStamp.get(stamp) ?? [];
-      list.push({ name: blob.name, size: blob.properties.contentLength ?? 0, modified: blob.properties.lastModified?.getTime() ?? 0, etag: blob.properties.etag });
-      byStamp.set(stamp, list);
-    }
-    const newest = [...byStamp.keys()].sort().pop();
-    if (!newest) throw new SnapshotUnavailable('missing', `No export of segment "${segment}" under ${source.container}/${prefix} (and no model.json)`);
-    const files = byStamp.get(newest)!.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    const found = await newestTimestampFolder(container, prefix);
+    if (!found) throw new SnapshotUnavailable('missing', `No export of segment "${segment}" under ${source.container}/${prefix} (and no model.json)`);
+    const { stamp: newest, files } = found;
     newestWrite = Math.max(newestWrite, ...files.map((f) => f.modified));
     stamps.push(`${segment}@${newest}:${createHash('sha1').update(files.map((f) => `${f.name}@${f.etag}`).join('\n')).digest('base64url').slice(0, 12)}`);
     tables.push({
