@@ -42,6 +42,7 @@ export function createServices(config: AppConfig): Services {
   const runsRepo = new RunsRepo(storage.table(TABLES.runs));
   const connectionsRepo = new ConnectionsRepo(storage.table(TABLES.connections));
   const connections = new ConnectionsService(connectionsRepo, exportsRepo, secrets, config.extraBrazeHosts, config.checkKeys);
+  const syncState = (exportId: string) => new SyncStateStore(storage.appBlobs.getContainerClient(CONTAINERS.state), exportId);
   const runs = new RunsService(runsRepo, exportsRepo, stateRepo, connections, storage.runQueue);
   const exports = new ExportsService(exportsRepo, connections, {
     statusOf: async (id) => {
@@ -49,11 +50,11 @@ export function createServices(config: AppConfig): Services {
       return { lastRun: state?.lastRun ?? null, lastCheck: state?.lastCheck ?? null };
     },
     activeRunOf: async (id) => (await stateRepo.get(id))?.value.activeRunId ?? null,
-    hasSyncState: async (id) => (await new SyncStateStore(storage.appBlobs.getContainerClient(CONTAINERS.state), id).readManifest()) !== null,
+    hasSyncState: async (id) => (await syncState(id).readManifest()) !== null,
     startCleanup: (record, caller, then) => runs.start(record, 'manual', principalOf(caller), false, then),
     forget: async (id) => {
       await stateRepo.delete(id);
-      await new SyncStateStore(storage.appBlobs.getContainerClient(CONTAINERS.state), id).clear();
+      await syncState(id).clear();
     },
   });
   const worker = new RunWorker({
