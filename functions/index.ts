@@ -13,6 +13,7 @@ import './exportItem';
 import './exportDuplicate';
 import './exportDetach';
 import './exportRun';
+import './exportPreview';
 import './exportsRunAll';
 import './exportRuns';
 import './runItem';

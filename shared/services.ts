@@ -14,6 +14,7 @@ import { RunWorker } from './runs/worker';
 import { ScheduledRefresh } from './runs/scheduler';
 import { SyncStateStore } from './engine/diff/sync-state';
 import { CONTAINERS } from './store/clients';
+import { ExportPreview } from './preview/preview-export';
 
 export interface Services {
   config: AppConfig;
@@ -24,6 +25,7 @@ export interface Services {
   runs: RunsService;
   worker: RunWorker;
   scheduler: ScheduledRefresh;
+  preview: ExportPreview;
   /**
    * Resolves once tables, containers and the queue exist. A failed setup is not kept: the next
    * call tries again (minutes after a deployment, the identity's role grants may not be effective yet).
@@ -72,6 +74,9 @@ export function createServices(config: AppConfig): Services {
     bucketTargetBytes: config.bucketTargetBytes,
   });
   const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, connectionsRepo, storage.ciBlobs);
+  const preview = new ExportPreview({
+    exports: exportsRepo, connectionRecords: connectionsRepo, connections, ciBlobs: storage.ciBlobs, appBlobs: storage.appBlobs, bucketTargetBytes: config.bucketTargetBytes,
+  });
   let setup: Promise<void> | null = null;
   const ready = () => {
     if (!setup) {
@@ -85,7 +90,7 @@ export function createServices(config: AppConfig): Services {
     return setup;
   };
   return {
-    config, storage, secrets, connections, exports, runs, worker, scheduler,
+    config, storage, secrets, connections, exports, runs, worker, scheduler, preview,
     get ready() {
       return ready();
     },

@@ -156,6 +156,7 @@ export class RunBooks {
       rejected: t.rejected + this.rowsRejected,
       failed: t.failed,
       removalsFailed: t.removalsFailed,
+      newProfiles: t.newProfiles,
     };
   }
 }

@@ -17,7 +17,7 @@ export function runView(run: RunRecord) {
     queuedAt: run.queuedAt,
     startedAt: run.startedAt,
     finishedAt: run.finishedAt,
-    counts: run.counts ?? { rowsRead: 0, profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0 },
+    counts: run.counts ?? { rowsRead: 0, profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0, newProfiles: 0 },
     requests: run.requests ?? { sent: 0, retried: 0, rateLimited: 0 },
     segments: run.segments ?? {},
     omittedAttributes: run.omittedAttributes ?? {},

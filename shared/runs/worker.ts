@@ -208,7 +208,7 @@ export class RunWorker {
 
   /** A cleanup run: withdraw the membership everywhere the state says, then delete or detach. */
   private async cleanupAttempt(a: Attempt, r: Ready): Promise<void> {
-    const asCounts = (c: WithdrawCounts) => ({ rowsRead: 0, unchanged: 0, sent: 0, failed: 0, ...c });
+    const asCounts = (c: WithdrawCounts) => ({ rowsRead: 0, unchanged: 0, sent: 0, failed: 0, newProfiles: 0, ...c });
     const counts = await withdrawAll({
       definition: r.exportRecord,
       state: r.state,
@@ -290,7 +290,7 @@ export class RunWorker {
     const c = previous.counts;
     const done: RunRecord = {
       ...run,
-      counts: { ...c, unchanged: c.sent + c.unchanged, sent: 0, removed: 0, failed: 0, removalsFailed: 0 },
+      counts: { ...c, unchanged: c.sent + c.unchanged, sent: 0, removed: 0, failed: 0, removalsFailed: 0, newProfiles: 0 },
       requests: { sent: 0, retried: 0, rateLimited: 0 },
       segments: previous.segments,
       omittedAttributes: previous.omittedAttributes,

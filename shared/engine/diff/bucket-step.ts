@@ -23,9 +23,11 @@ export interface BucketCounts {
   rejected: number;
   failed: number;
   removalsFailed: number;
+  /** Profiles the export had not delivered before, whatever Braze then said (the rest of those sent had changed). */
+  newProfiles: number;
 }
 
-export const emptyBucketCounts = (): BucketCounts => ({ profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0 });
+export const emptyBucketCounts = (): BucketCounts => ({ profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0, newProfiles: 0 });
 
 /**
  * What a bucket sends, one entry per object, column by column: handed between threads, arrays of
@@ -119,7 +121,9 @@ export class BucketStep {
     const kept: string[] = [];
     const counts = emptyBucketCounts();
     const refusedEarly: PreparedBucket['refusedEarly'] = [];
-    const sentEarlyToo = keepSentEarly(early, rowStarts, previous, kept, counts, refusedEarly);
+    // This run's own checkpoints (a first run sent them while reading) hold only profiles new to the export.
+    const isNew = (before: StateEntry | undefined) => before === undefined || sentByThisRun;
+    const sentEarlyToo = keepSentEarly(early, rowStarts, previous, kept, counts, refusedEarly, isNew);
     const earlyRows = sentEarlyToo.size
       ? await readEarlyRows(tempDir, writer, this.settings.earlySegment, bucket, new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])))
       : null;
@@ -168,6 +172,7 @@ export class BucketStep {
       const fp = fingerprintBytes(objects.buffer, start, objects.end);
       const identity = identityOf(merged);
       const before = previous.entries.get(key);
+      if (isNew(before)) counts.newProfiles++;
       if (earlier?.delivered && earlier.fp === fp) {
         objects.dropLast();
         counts.sent++;
@@ -212,6 +217,7 @@ function keepSentEarly(
   kept: string[],
   counts: BucketCounts,
   refusedEarly: PreparedBucket['refusedEarly'],
+  isNew: (before: StateEntry | undefined) => boolean,
 ): Map<string, SentEarly> {
   const withLaterRows = new Map<string, SentEarly>();
   const text = early.stateText;
@@ -223,6 +229,7 @@ function keepSentEarly(
     if (!eachNeedsLooking) {
       counts.profiles++;
       counts.sent++;
+      counts.newProfiles++;
       continue;
     }
     const key = stateLineKey(text, start, end);
@@ -231,6 +238,7 @@ function keepSentEarly(
     if (!hasLaterRows) {
       const before = previous.entries.get(key);
       previous.entries.delete(key);
+      if (isNew(before)) counts.newProfiles++;
       if (!undelivered) {
         counts.profiles++;
         counts.sent++;

@@ -1,0 +1,125 @@
+// POST /api/exports/{id}/preview: a dry run. The same engine reads the newest snapshot and diffs
+// it against the sync state, but Braze is a DryRunTransport (nothing leaves the app) and the state
+// is read-only (nothing is written, no run is recorded). It answers what the next run would do
+// and what it would cost.
+import type { BlobServiceClient } from '@azure/storage-blob';
+import { principalOf, type Caller } from '../auth';
+import { BrazeClient } from '../braze/client';
+import { RequestBudget } from '../braze/request-budget';
+import type { ConnectionsService } from '../connections/service';
+import { runExport, RunAborted, type RejectedRow } from '../engine/run-export';
+import { conflict, firstLine } from '../errors';
+import type { ConnectionsRepo } from '../store/connections';
+import type { ExportsRepo } from '../store/exports';
+import { CONTAINERS } from '../store/clients';
+import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
+import { DryRunTransport } from './dry-run-transport';
+import { ReadOnlySyncState } from './read-only-state';
+
+const FIRST_REASONS = 10;
+/** Nothing paces a dry run: it is bounded by the engine's CPU work, not by Braze's limit. */
+const UNPACED = new RequestBudget({ requestsPerWindow: 1e9 });
+
+export interface PreviewDeps {
+  exports: ExportsRepo;
+  connectionRecords: ConnectionsRepo;
+  connections: ConnectionsService;
+  ciBlobs: BlobServiceClient;
+  appBlobs: BlobServiceClient;
+  bucketTargetBytes?: number;
+}
+
+export interface Preview {
+  exportId: string;
+  snapshot: { folder: string; modifiedTime: string };
+  fullSync: boolean;
+  rowsRead: number;
+  profiles: { total: number; new: number; changed: number; unchanged: number; leaving: number; rejected: number };
+  rejectedRows: { total: number; first: RejectedRow[] };
+  requests: number;
+  objects: number;
+  /** Braze data points the run would consume, by Braze's rules for data-point contracts. */
+  dataPoints: number;
+  /** On monthly-active-user contracts: profiles this export would create or reach for the first time. */
+  newToBraze: { profiles: number; note: string };
+  estimate: { seconds: number; sendingSeconds: number; readingAndDiffSeconds: number; requestsPerSecond: number };
+  samples: Record<string, unknown>[];
+  omittedAttributes: Record<string, number>;
+  warnings: string[];
+  previewedBy: string;
+  tookSeconds: number;
+}
+
+export class ExportPreview {
+  constructor(private readonly deps: PreviewDeps) {}
+
+  async preview(caller: Caller, exportId: string, fullSync: boolean): Promise<Preview> {
+    const { deps } = this;
+    const record = (await deps.exports.get(exportId)).value;
+    await deps.connections.assertMayWorkWith(caller, record.connectionId);
+    if (!record.connectionId) throw conflict('The export has no connection (detached): attach it to one to preview what it would send');
+    const connection = (await deps.connectionRecords.get(record.connectionId)).value;
+    const started = Date.now();
+    let snapshot;
+    try {
+      snapshot = await locateSnapshot(deps.ciBlobs, record.source, record.segments);
+    } catch (e) {
+      if (e instanceof SnapshotUnavailable) throw conflict(`Nothing to preview: ${e.message}`, { reason: e.kind });
+      throw e;
+    }
+    const transport = new DryRunTransport();
+    const braze = new BrazeClient({ baseUrl: connection.baseUrl, apiKey: 'dry-run', budget: UNPACED, transport });
+    let result;
+    try {
+      result = await runExport({
+        definition: record,
+        snapshot,
+        ciBlobs: deps.ciBlobs,
+        state: new ReadOnlySyncState(deps.appBlobs.getContainerClient(CONTAINERS.state), exportId),
+        braze,
+        fullSync,
+        // As the next run's first attempt: the same path, so the same requests.
+        firstAttempt: true,
+        bucketTargetBytes: deps.bucketTargetBytes,
+      });
+    } catch (e) {
+      if (e instanceof RunAborted) throw conflict(`The export cannot run: ${firstLine(e)}`);
+      throw e;
+    }
+    const { counts, requests, timings } = result.progress;
+    const requestsPerSecond = connection.requestBudget / 3;
+    const sendingSeconds = requests.sent / requestsPerSecond;
+    const readingAndDiffSeconds = timings.readingSeconds + timings.sendingSeconds;
+    return {
+      exportId,
+      snapshot: { folder: snapshot.folder, modifiedTime: snapshot.modifiedTime },
+      fullSync,
+      rowsRead: counts.rowsRead,
+      profiles: {
+        total: counts.profiles,
+        new: counts.newProfiles,
+        changed: counts.sent - counts.newProfiles,
+        unchanged: counts.unchanged,
+        leaving: counts.removed,
+        rejected: counts.rejected,
+      },
+      rejectedRows: { total: result.rejectedRowsTotal, first: result.rejectedRows.slice(0, FIRST_REASONS) },
+      requests: requests.sent,
+      objects: transport.objects,
+      dataPoints: transport.dataPoints,
+      newToBraze: {
+        profiles: counts.newProfiles,
+        note: 'Profiles this export has not sent before: Braze creates them unless it already has a user with the same external_id. On a monthly-active-user contract, new profiles are what can add to the count.',
+      },
+      // Sending overlaps reading and diffing in a run: the slower of the two sets its pace.
+      estimate: { seconds: round(Math.max(sendingSeconds, readingAndDiffSeconds)), sendingSeconds: round(sendingSeconds), readingAndDiffSeconds: round(readingAndDiffSeconds), requestsPerSecond: round(requestsPerSecond) },
+      samples: transport.samples,
+      omittedAttributes: result.progress.omittedAttributes,
+      warnings: result.progress.warnings,
+      previewedBy: principalOf(caller).name,
+      tookSeconds: round((Date.now() - started) / 1000),
+    };
+  }
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;

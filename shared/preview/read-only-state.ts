@@ -1,0 +1,14 @@
+// The export's sync state as a preview sees it: read as a run reads it, never written (no
+// manifest, bucket or checkpoint write, no clean-up), so a preview leaves no trace.
+import type { BucketHeader, Manifest } from '../engine/diff/sync-state';
+import { SyncStateStore } from '../engine/diff/sync-state';
+
+export class ReadOnlySyncState extends SyncStateStore {
+  override async writeManifest(_manifest: Manifest): Promise<void> {}
+  override async writeEarlyPiece(_bucket: number, _checkpoint: number, _header: BucketHeader, _lines: string): Promise<void> {}
+  override async writeBucket(_bucket: number, _header: BucketHeader, _kept: string, _lines: string[], _readEtag: string | null): Promise<void> {}
+  override async removeEarlyCheckpoints(): Promise<void> {}
+  override async clear(): Promise<void> {
+    throw new Error('a preview never clears sync state');
+  }
+}
