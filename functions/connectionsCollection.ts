@@ -8,4 +8,4 @@ export const connectionsCollection = api(async ({ request, caller, app: { connec
   return withEtag(201, connections.view(created.value, caller), created.etag, { Location: `/api/connections/${created.value.id}` });
 });
 
-app.http('connectionsCollection', { methods: ['GET', 'POST'], route: 'connections', authLevel: 'anonymous', handler: connectionsCollection });
+app.http('connectionsCollection', { methods: ['GET', 'POST'], route: 'api/connections', authLevel: 'anonymous', handler: connectionsCollection });

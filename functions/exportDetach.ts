@@ -12,4 +12,4 @@ export const exportDetach = api(async ({ request, caller, app: { exports } }) =>
   return withEtag(200, await exports.view(outcome.value), outcome.etag);
 });
 
-app.http('exportDetach', { methods: ['POST'], route: 'exports/{id}/detach', authLevel: 'anonymous', handler: exportDetach });
+app.http('exportDetach', { methods: ['POST'], route: 'api/exports/{id}/detach', authLevel: 'anonymous', handler: exportDetach });

@@ -14,4 +14,4 @@ export const exportItem = api(async ({ request, caller, app: { exports } }) => {
   return withEtag(200, await exports.view(stored.value), stored.etag);
 });
 
-app.http('exportItem', { methods: ['GET', 'PATCH', 'DELETE'], route: 'exports/{id}', authLevel: 'anonymous', handler: exportItem });
+app.http('exportItem', { methods: ['GET', 'PATCH', 'DELETE'], route: 'api/exports/{id}', authLevel: 'anonymous', handler: exportItem });

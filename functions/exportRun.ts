@@ -15,4 +15,4 @@ export const exportRun = api(async ({ request, caller, app: { runs } }) => {
   return json(202, { runId: run.id, status: run.status, location: `/api/runs/${run.id}` }, { Location: `/api/runs/${run.id}` });
 });
 
-app.http('exportRun', { methods: ['POST'], route: 'exports/{id}/run', authLevel: 'anonymous', handler: exportRun });
+app.http('exportRun', { methods: ['POST'], route: 'api/exports/{id}/run', authLevel: 'anonymous', handler: exportRun });

@@ -9,4 +9,4 @@ export async function health(request: HttpRequest, context: InvocationContext): 
   return { status: result.status === 'healthy' ? 200 : 503, jsonBody: body, headers: { 'Cache-Control': 'no-store' } };
 }
 
-app.http('health', { methods: ['GET'], route: 'health', authLevel: 'anonymous', handler: health });
+app.http('health', { methods: ['GET'], route: 'api/health', authLevel: 'anonymous', handler: health });

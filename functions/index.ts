@@ -24,3 +24,5 @@ import './exportWorkerPoison';
 import './scheduledRefresh';
 import './health';
 import './sources';
+import './me';
+import './console';

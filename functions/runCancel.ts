@@ -8,4 +8,4 @@ export const runCancel = api(async ({ request, caller, app: { runs } }) => {
   return json(202, runView(run), { Location: `/api/runs/${run.id}` });
 });
 
-app.http('runCancel', { methods: ['POST'], route: 'runs/{runId}/cancel', authLevel: 'anonymous', handler: runCancel });
+app.http('runCancel', { methods: ['POST'], route: 'api/runs/{runId}/cancel', authLevel: 'anonymous', handler: runCancel });

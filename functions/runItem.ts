@@ -5,4 +5,4 @@ import { runView } from '../shared/runs/view';
 /** GET /api/runs/{runId}: live progress and outcome (all roles). */
 export const runItem = api(async ({ request, app: { runs } }) => json(200, runView(await runs.get(request.params.runId!))));
 
-app.http('runItem', { methods: ['GET'], route: 'runs/{runId}', authLevel: 'anonymous', handler: runItem });
+app.http('runItem', { methods: ['GET'], route: 'api/runs/{runId}', authLevel: 'anonymous', handler: runItem });

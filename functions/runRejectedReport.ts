@@ -8,7 +8,11 @@ export const runRejectedReport = api(async ({ request, app: { runs, storage } })
   if (!run.rejectedReport) throw notFound('Rejected-rows report');
   const [container, ...name] = run.rejectedReport.split('/');
   const body = await storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer();
-  return { status: 200, body, headers: { 'Content-Type': 'text/csv; charset=utf-8', 'Cache-Control': 'no-store' } };
+  return {
+    status: 200,
+    body,
+    headers: { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="rejected-${run.id}.csv"`, 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store' },
+  };
 });
 
-app.http('runRejectedReport', { methods: ['GET'], route: 'runs/{runId}/rejected', authLevel: 'anonymous', handler: runRejectedReport });
+app.http('runRejectedReport', { methods: ['GET'], route: 'api/runs/{runId}/rejected', authLevel: 'anonymous', handler: runRejectedReport });

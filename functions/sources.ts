@@ -28,5 +28,5 @@ export const sourceSegments = api(async ({ request, caller, app: { storage } }) 
   return json(200, { ...source, ...(await describeExportFolder(storage.ciBlobs, source.container, source.folder)) });
 });
 
-app.http('sourcesList', { methods: ['GET'], route: 'sources', authLevel: 'anonymous', handler: sourcesList });
-app.http('sourceSegments', { methods: ['GET'], route: 'sources/segments', authLevel: 'anonymous', handler: sourceSegments });
+app.http('sourcesList', { methods: ['GET'], route: 'api/sources', authLevel: 'anonymous', handler: sourcesList });
+app.http('sourceSegments', { methods: ['GET'], route: 'api/sources/segments', authLevel: 'anonymous', handler: sourceSegments });

@@ -1,7 +1,7 @@
 // A thin stand-in for the Functions host (no Core Tools needed): it provides the
 // `@azure/functions-core` module the real worker provides, captures each `registerFunction`
 // call made by the app's own `app.http` / `app.timer` / `app.storageQueue` registrations, and
-// serves them: HTTP routes under /api, timers on their NCRONTAB schedule, Storage Queue triggers
+// serves them: HTTP routes under host.json's routePrefix (catch-all `{*rest}` included), timers on their NCRONTAB schedule, Storage Queue triggers
 // with dequeue counts and a poison queue, and Core Tools' `POST /admin/functions/{name}` to run a
 // non-HTTP function on demand. Same code, same settings as `func start`.
 import { randomUUID } from 'node:crypto';
@@ -83,26 +83,34 @@ interface Route {
   segments: string[];
 }
 
-function buildRoutes(): Route[] {
+function buildRoutes(routePrefix: string): Route[] {
+  const literals = (r: Route) => r.segments.filter((s) => !s.startsWith('{')).length;
   return registrations
     .filter((r) => /^httpTrigger$/i.test(trigger(r).type))
     .map((reg) => {
       const t = trigger(reg);
-      return { reg, methods: (t.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase()), segments: (t.route ?? reg.name).split('/') };
+      const route = [routePrefix, t.route ?? reg.name].filter(Boolean).join('/');
+      return { reg, methods: (t.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase()), segments: route.split('/').filter(Boolean) };
     })
-    // Literal segments win over parameters, as in the Functions host's routing.
-    .sort((a, b) => b.segments.filter((s) => !s.startsWith('{')).length - a.segments.filter((s) => !s.startsWith('{')).length);
+    // Literal segments win over parameters, and a catch-all comes last, as in the Functions host's routing.
+    .sort((a, b) => Number(isCatchAll(a)) - Number(isCatchAll(b)) || literals(b) - literals(a));
 }
 
+const isCatchAll = (route: Route) => route.segments.at(-1)?.startsWith('{*') ?? false;
+const paramName = (segment: string) => segment.replace(/[{}?*]/g, '').split(':')[0]!;
+
 function matchRoute(route: Route, parts: string[]): Record<string, string> | null {
-  if (route.segments.length !== parts.length) return null;
+  const catchAll = isCatchAll(route);
+  const fixed = catchAll ? route.segments.length - 1 : route.segments.length;
+  if (catchAll ? parts.length < fixed : parts.length !== fixed) return null;
   const params: Record<string, string> = {};
-  for (let i = 0; i < parts.length; i++) {
+  for (let i = 0; i < fixed; i++) {
     const seg = route.segments[i]!;
     const part = parts[i]!;
-    if (seg.startsWith('{')) params[seg.replace(/[{}?]/g, '').split(':')[0]!] = decodeURIComponent(part);
+    if (seg.startsWith('{')) params[paramName(seg)] = decodeURIComponent(part);
     else if (seg.toLowerCase() !== part.toLowerCase()) return null;
   }
+  if (catchAll) params[paramName(route.segments.at(-1)!)] = parts.slice(fixed).map(decodeURIComponent).join('/');
   return params;
 }
 
@@ -150,8 +158,7 @@ async function handleHttp(fx: Functions, routes: Route[], req: IncomingMessage, 
   const admin = /^\/admin\/functions\/([^/]+)$/.exec(url.pathname);
   if (admin && method === 'POST') return invokeByName(fx, decodeURIComponent(admin[1]!), body, res);
 
-  if (!url.pathname.startsWith('/api/')) return send(res, 404, { error: { code: 'not_found', message: 'No such route' } });
-  const parts = url.pathname.slice('/api/'.length).split('/').filter(Boolean);
+  const parts = url.pathname.split('/').filter(Boolean);
   let methodMismatch = false;
   for (const route of routes) {
     const params = matchRoute(route, parts);
@@ -354,11 +361,11 @@ export async function startLocalHost(options: { port?: number; appMain?: string;
   const root = path.resolve(__dirname, '..', '..');
   const fx = require('@azure/functions') as Functions;
   require(options.appMain ?? path.join(root, 'dist', 'functions', 'index.js'));
-  const hostJson = require(path.join(root, 'host.json')) as { extensions?: { queues?: Record<string, unknown> } };
+  const hostJson = require(path.join(root, 'host.json')) as { extensions?: { queues?: Record<string, unknown>; http?: { routePrefix?: string } } };
   const q = hostJson.extensions?.queues ?? {};
   const [h, m, s] = String(q.visibilityTimeout ?? '00:00:30').split(':').map(Number);
 
-  const routes = buildRoutes();
+  const routes = buildRoutes(hostJson.extensions?.http?.routePrefix ?? 'api');
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(options.port ?? 7071, '127.0.0.1', resolve));
   const address = server.address();

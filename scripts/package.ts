@@ -1,5 +1,5 @@
 // `npm run package`: a deployable zip of the app — host.json and package.json at the root, the
-// compiled functions and core (dist/functions, dist/shared), production dependencies only. No
+// compiled functions and core (dist/functions, dist/shared), the bundled console (dist/console), production dependencies only. No
 // tests, scripts, sources or local settings. Zip deploy it, or give its URL to the template.
 import { execFileSync } from 'node:child_process';
 import { cpSync, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ export async function buildPackage(out = path.join(ROOT, PACKAGE_NAME)): Promise
     writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(deployed, null, 2)}\n`);
     cpSync(path.join(ROOT, 'package-lock.json'), path.join(stage, 'package-lock.json'));
     cpSync(path.join(ROOT, 'host.json'), path.join(stage, 'host.json'));
-    for (const dir of ['functions', 'shared']) {
+    for (const dir of ['functions', 'shared', 'console']) {
       cpSync(path.join(ROOT, 'dist', dir), path.join(stage, 'dist', dir), { recursive: true, filter: (f) => !f.endsWith('.map') });
     }
     // On Windows npm is npm.cmd, which Node runs only through a shell.

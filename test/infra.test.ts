@@ -20,7 +20,7 @@ function allResources(t: { resources: Resource[] }): Resource[] {
 const site = template.resources.find((r: Resource) => r.type === 'Microsoft.Web/sites');
 const appSettings: { name: string; value: string }[] = site.properties.siteConfig.appSettings;
 const settingNames = appSettings.map((s) => s.name);
-const PLATFORM_SETTINGS = ['AzureWebJobsStorage__credential', 'AZURE_CLIENT_ID', 'FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR', 'APPLICATIONINSIGHTS_CONNECTION_STRING', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'];
+const PLATFORM_SETTINGS = ['AzureWebJobsStorage__credential', 'AZURE_CLIENT_ID', 'FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR', 'APPLICATIONINSIGHTS_CONNECTION_STRING', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', 'AzureWebJobsDisableHomepage'];
 
 describe('infra/azuredeploy.json', () => {
   it('is an ARM deployment template whose resources all name an API version', () => {
@@ -69,6 +69,12 @@ describe('infra/azuredeploy.json', () => {
     for (const forbidden of ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_NODE_DEFAULT_VERSION', 'WEBSITE_RUN_FROM_PACKAGE', 'WEBSITE_CONTENTSHARE', 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING', 'SCM_DO_BUILD_DURING_DEPLOYMENT', 'WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT']) {
       expect(settingNames).not.toContain(forbidden);
     }
+  });
+
+  it("serves the console at the site root, not the host's default home page", () => {
+    const host = JSON.parse(readFileSync(path.join(__dirname, '..', 'host.json'), 'utf8'));
+    expect(host.extensions.http.routePrefix).toBe('');
+    expect(appSettings.find((s: { name: string }) => s.name === 'AzureWebJobsDisableHomepage')?.value).toBe('true');
   });
 
   it('puts the app on Flex Consumption with Node 22 (Node 20 reached end of life in April 2026)', () => {

@@ -1,0 +1,137 @@
+// Connections: Braze workspaces and their keys. Admins create, test, rotate and delete them;
+// contributors see the shared ones by name only.
+import { api, ApiError, type Me } from '../api';
+import { h, notice, replace, when } from '../dom';
+import { busy, checkbox, FormErrors, input } from '../forms';
+
+/** Braze's REST endpoints by instance (braze.com/docs/user_guide/administer/personal/sdk_endpoints). */
+const BRAZE_CLUSTERS = [
+  ...[1, 2, 3, 4, 5, 6, 7, 8].map((n) => `rest.iad-0${n}.braze.com`),
+  'rest.us-10.braze.com', 'rest.fra-01.braze.eu', 'rest.fra-02.braze.eu', 'rest.au-01.braze.com',
+];
+
+export const CONSENT_TEXT =
+  'I agree that profile data from Customer Insights (identifiers, e-mail addresses, phone numbers and the mapped attributes) is sent to this Braze workspace, which is outside this Azure subscription, and that my organisation is responsible for that transfer.';
+
+export async function connectionsPage(main: HTMLElement, me: Me): Promise<void> {
+  const list: any[] = (await api('GET', '/api/connections')).value;
+  const status = h('div', { 'aria-live': 'polite' });
+  const rows = list.map((c) => connectionRow(c, me, status));
+  replace(
+    main,
+    h('h1', { tabindex: '-1' }, 'Connections'),
+    status,
+    list.length === 0
+      ? h('p', {}, me.isAdmin ? 'No connection yet: create one below.' : 'No connection is shared with contributors.')
+      : h(
+          'table',
+          {},
+          h('caption', { class: 'sr-only' }, 'Braze connections'),
+          h('thead', {}, h('tr', {}, ...(me.isAdmin ? ['Name', 'REST endpoint', 'Shared', 'Key', 'Last key check', 'Actions'] : ['Name', 'Type']).map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', {}, ...rows),
+        ),
+    me.isAdmin ? createForm() : null,
+  );
+}
+
+function connectionRow(c: any, me: Me, status: HTMLElement): HTMLElement {
+  if (!me.isAdmin) return h('tr', {}, h('td', {}, c.displayName), h('td', {}, c.type));
+  const check = c.keyCheck ? `${c.keyCheck.result} (${when(c.keyCheck.checkedAt)})` : 'not checked';
+  const testButton = h('button', { type: 'button' }, 'Test key');
+  testButton.addEventListener('click', () =>
+    busy(testButton, async () => {
+      try {
+        const result = await api('POST', `/api/connections/${c.id}/test`, {});
+        replace(status, notice(`${c.displayName}: ${result.result} — ${result.detail}`));
+      } catch (e) {
+        replace(status, notice(`${c.displayName}: ${(e as Error).message}`, 'error'));
+      }
+    }),
+  );
+  const rotateButton = h('button', { type: 'button', 'aria-expanded': 'false' }, 'Rotate key');
+  const rotateSlot = h('div');
+  rotateButton.addEventListener('click', () => {
+    const open = rotateButton.getAttribute('aria-expanded') === 'true';
+    rotateButton.setAttribute('aria-expanded', String(!open));
+    replace(rotateSlot, open ? null : rotateForm(c, status));
+  });
+  const deleteButton = h('button', { type: 'button', class: 'danger' }, 'Delete');
+  deleteButton.addEventListener('click', () =>
+    busy(deleteButton, async () => {
+      if (!confirm(`Delete the connection "${c.displayName}"?`)) return;
+      try {
+        await api('DELETE', `/api/connections/${c.id}`);
+        location.reload();
+      } catch (e) {
+        const blocking = (e instanceof ApiError && Array.isArray(e.details.exports) ? e.details.exports : []) as { id: string; name: string }[];
+        replace(status, h('div', { class: 'notice error', role: 'alert' }, h('p', {}, (e as Error).message), blocking.length ? h('ul', {}, ...blocking.map((x) => h('li', {}, h('a', { href: `#/exports/${x.id}` }, x.name)))) : null));
+      }
+    }),
+  );
+  return h(
+    'tr',
+    {},
+    h('td', {}, c.displayName),
+    h('td', {}, c.restEndpoint),
+    h('td', {}, c.allowContributors ? 'Yes' : 'No'),
+    h('td', {}, c.apiKey?.hint ? `…${c.apiKey.hint}` : c.apiKey?.source ?? ''),
+    h('td', {}, check),
+    h('td', { class: 'actions' }, testButton, rotateButton, deleteButton, rotateSlot),
+  );
+}
+
+function rotateForm(c: any, status: HTMLElement): HTMLElement {
+  const errors = new FormErrors();
+  const key = input({ type: 'password', autocomplete: 'new-password', required: true });
+  const form = h('form', { class: 'inline-form' }, errors.summary, errors.field(`New REST API key for ${c.displayName}`, key, 'apiKey'), h('button', { type: 'submit' }, 'Save key'));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      await api('PATCH', `/api/connections/${c.id}`, { apiKey: key.value });
+      replace(status, notice(`${c.displayName}: key replaced`));
+      key.value = '';
+    } catch (e) {
+      if (e instanceof ApiError) errors.show(e);
+      else throw e;
+    }
+  });
+  return form;
+}
+
+function createForm(): HTMLElement {
+  const errors = new FormErrors();
+  const name = input({ required: true, autocomplete: 'off' });
+  const endpoint = input({ list: 'braze-clusters', required: true, placeholder: 'rest.iad-03.braze.com', autocomplete: 'off' });
+  const key = input({ type: 'password', autocomplete: 'new-password', required: true });
+  const share = checkbox('Contributors may create exports on this connection', false);
+  const consent = checkbox(CONSENT_TEXT, false);
+  const form = h(
+    'form',
+    { class: 'card', 'aria-labelledby': 'new-connection' },
+    h('h2', { id: 'new-connection' }, 'New connection'),
+    errors.summary,
+    errors.field('Display name', name, 'displayName'),
+    errors.field('REST endpoint', endpoint, 'restEndpoint', "Pick your Braze instance's REST endpoint, or type it"),
+    h('datalist', { id: 'braze-clusters' }, ...BRAZE_CLUSTERS.map((c) => h('option', { value: c }))),
+    errors.field('REST API key (users.track permission)', key, 'apiKey', 'Stored in Key Vault; never shown again'),
+    share.row,
+    errors.field('Consent', consentGroup(consent.row), 'consent'),
+    h('button', { type: 'submit' }, 'Create connection'),
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    errors.clear();
+    try {
+      await api('POST', '/api/connections', { displayName: name.value, restEndpoint: endpoint.value, apiKey: key.value, allowContributors: share.box.checked, consent: consent.box.checked });
+      location.reload();
+    } catch (e) {
+      if (e instanceof ApiError) errors.show(e);
+      else throw e;
+    }
+  });
+  return form;
+}
+
+function consentGroup(row: HTMLElement): HTMLFieldSetElement {
+  return h('fieldset', {}, h('legend', {}, 'Data-privacy consent'), row);
+}
