@@ -1,5 +1,6 @@
 // One export run in its own process, for the benchmark: queue it, execute it as the queue worker
-// would (continuations included), print the outcome with this process's peak RSS.
+// would (continuations included), print the outcome with this process's peak RSS. With
+// `--preview`, the export's dry run instead (POST …/preview), with its time and peak RSS.
 import { services } from '../shared/services';
 
 async function main(): Promise<void> {
@@ -7,6 +8,12 @@ async function main(): Promise<void> {
   const app = services();
   await app.ready;
   const started = Date.now();
+  if (process.argv.includes('--preview')) {
+    const preview = await app.preview.preview({ role: 'Admin', name: 'bench' }, exportId, false);
+    const wallSeconds = (Date.now() - started) / 1000;
+    console.log(JSON.stringify({ preview, wallSeconds, peakRssMB: process.resourceUsage().maxRSS / 1024 }));
+    return;
+  }
   const outcome = await app.runs.runNow({ role: 'Admin', name: 'bench' }, exportId, false);
   // A run that is already going was left by a killed process (bench --kill-at): resume it.
   let run = 'queued' in outcome ? outcome.queued : outcome.active;

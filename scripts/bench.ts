@@ -1,9 +1,9 @@
-// `npm run bench -- --profiles N [--segments K] [--change-percent P]`
+// `npm run bench -- --profiles N [--segments K] [--change-percent P] [--preview]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit): first run, same snapshot again, then after changing P % of the profiles. Each run
 // happens in its own process (scripts/bench-run.ts) so its peak RSS is the export's alone. Prints one
-// JSON line per run.
+// JSON line per run (and, with --preview, one per dry run before the first and the changed run).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -119,11 +119,11 @@ interface RunOutput {
 }
 
 /** `killWhen`: polled every 20 ms while the run goes; true = SIGKILL the run's process (resolves null). */
-function runInChild(env: Record<string, string>, exportId: string, killWhen?: () => Promise<boolean>): Promise<RunOutput | null> {
+function runInChild(env: Record<string, string>, exportId: string, killWhen?: () => Promise<boolean>, extraArgs: string[] = []): Promise<RunOutput | null> {
   return new Promise((resolve, reject) => {
     // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each run there (open in Chrome DevTools).
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-    const child = spawn(process.execPath, [...prof, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--max-old-space-size=256', path.join(ROOT, 'dist', 'scripts', 'bench-run.js'), exportId], {
+    const child = spawn(process.execPath, [...prof, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--max-old-space-size=256', path.join(ROOT, 'dist', 'scripts', 'bench-run.js'), exportId, ...extraArgs], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -233,11 +233,21 @@ async function main(): Promise<void> {
       );
       return r;
     };
+    const withPreview = process.argv.includes('--preview');
+    /** The dry run: its time and memory beside what it predicts. */
+    const preview = async (label: string) => {
+      const requestsBefore = (await sandbox.stats()).requests;
+      const r = (await runInChild(env, exp.value.id, undefined, ['--preview'])) as unknown as { preview: { profiles: Record<string, number>; requests: number; dataPoints: number }; wallSeconds: number; peakRssMB: number };
+      const sentToBraze = (await sandbox.stats()).requests - requestsBefore;
+      console.log(JSON.stringify({ run: label, ...r.preview.profiles, requests: r.preview.requests, dataPoints: r.preview.dataPoints, wallSeconds: Number(r.wallSeconds.toFixed(2)), peakRssMB: Math.round(r.peakRssMB), requestsToBraze: sentToBraze }));
+    };
+    if (withPreview) await preview('preview-first');
     await report('first');
     await report('unchanged');
     t = Date.now();
     await writeSnapshot(blobs, profiles, segments, 1, changePercent);
     process.stderr.write(`changed ${changePercent} % of profiles in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+    if (withPreview) await preview(`preview-changed-${changePercent}%`);
     await report(`changed-${changePercent}%`);
   } finally {
     sandbox.stop();

@@ -1,6 +1,7 @@
 // `npm run demo`: the main job end to end on embedded defaults — Azurite (in memory), the Braze
 // sandbox, the bundled sample CI export, the app under the local host; then a connection, an
-// export, one run with a progress display, and a summary of what reached Braze.
+// export, one run with a progress display, and a summary of what reached Braze; then the
+// console's address (kept serving at a terminal, or with --keep).
 import { appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,9 @@ import { startAzurite } from './azurite';
 import { BrazeSandbox } from './braze-sandbox';
 import { loadLocalSettings } from './local-settings';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from './sample-data';
+
+/** Keep the app serving after the demo, for its console: asked for, or a person at a terminal. */
+const KEEP_SERVING = process.argv.includes('--keep') || (Boolean(process.stdout.isTTY) && Boolean(process.stdin.isTTY));
 
 async function main(): Promise<void> {
   const azurite = await startAzurite();
@@ -103,6 +107,12 @@ async function main(): Promise<void> {
     }
     console.log(`\nSame snapshot again: ${run.status}, sent ${run.counts.sent}, unchanged ${run.counts.unchanged}, Braze requests ${run.requests.sent}`);
     process.exitCode = run.status === 'succeeded' ? 0 : 1;
+    console.log(`\nConsole: ${host.url}/  (the demo's connection, export and runs; locally you are the Admin)`);
+    // A person at a terminal gets to open it; CI and pipes get the exit code.
+    if (KEEP_SERVING) {
+      console.log('Serving until Ctrl+C.');
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    } else console.log('(npm run demo -- --keep keeps it serving)');
   } finally {
     await host.close();
     await sandbox.stop();

@@ -402,6 +402,7 @@ if (require.main === module) {
   startLocalHost({ port: Number(process.env.LOCAL_HOST_PORT ?? 7071) }).then(
     (host) => {
       log({ level: 'information', message: `Local host listening on ${host.url} with functions: ${host.functions.join(', ')}` });
+      log({ level: 'information', message: `Console: ${host.url}/` });
       const stop = () => host.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);

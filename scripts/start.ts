@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   }
   const hasFunc = spawnSync('func', ['--version'], { stdio: 'ignore' }).status === 0;
   if (hasFunc && process.env.LOCAL_HOST !== 'true') {
-    console.log('Core Tools found: func start');
+    console.log('Core Tools found: func start (console at http://localhost:7071/ once it is up)');
     spawn('func', ['start'], { cwd: repoRoot, stdio: 'inherit' }).on('exit', (code) => process.exit(code ?? 0));
     return;
   }
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
   const { startLocalHost } = await import('./local-host');
   const host = await startLocalHost({ port: Number(process.env.LOCAL_HOST_PORT ?? 7071) });
   console.log(`Local host listening on ${host.url} with functions: ${host.functions.join(', ')}`);
+  console.log(`Console: ${host.url}/`);
 }
 
 main().catch((error) => {

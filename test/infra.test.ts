@@ -155,6 +155,8 @@ describe('sign-in, for people in a browser and for scripts', () => {
     expect(aad.validation.allowedAudiences).toEqual(["[concat('api://', parameters('authClientId'))]", "[parameters('authClientId')]"]);
     expect(template.outputs.redirectUri.value).toMatch(/\/\.auth\/login\/aad\/callback'\)\]$/);
     expect(template.outputs.signInUrl.value).toMatch(/\/\.auth\/login\/aad'\)\]$/);
+    // The console is the site's root page.
+    expect(template.outputs.consoleUrl.value).toMatch(/defaultHostName, '\/'\)\]$/);
   });
 
   it('ships the app roles the code knows, and a registration script that asks for what the template expects', () => {
