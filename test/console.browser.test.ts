@@ -204,6 +204,27 @@ describe('the console in Chromium', () => {
     await context.close();
   });
 
+  it('duplicates an export, deletes the copy, and shows which exports block deleting a connection', async () => {
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports/${exportId}`);
+    await page.getByRole('button', { name: 'Duplicate' }).click();
+    await page.waitForURL((u) => !u.hash.endsWith(exportId) && /#\/exports\/[0-9a-f-]{36}$/.test(u.hash));
+    await page.getByRole('heading', { name: /Sample segments to Braze/ }).waitFor();
+    const copyId = page.url().split('#/exports/')[1]!;
+    await page.getByText('off (on demand only)').waitFor(); // a copy starts with its schedule off
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('heading', { name: 'Exports' }).waitFor();
+    expect((await page.request.get(`${host.url}/api/exports/${copyId}`)).status()).toBe(404);
+    expect(await page.locator(`a[href="#/exports/${copyId}"]`).count()).toBe(0);
+
+    await page.goto(`${host.url}/#/connections`);
+    await page.getByRole('button', { name: 'Delete' }).first().click();
+    const refusal = page.locator('.notice.error');
+    await refusal.waitFor();
+    expect(await refusal.getByRole('link', { name: 'Sample segments to Braze' }).count()).toBe(1);
+    await context.close();
+  });
+
   it('a Viewer sees exports and runs but no write control', async () => {
     const { context, page } = await as('Viewer');
     await page.goto(`${host.url}/`);

@@ -77,7 +77,13 @@ function actions(e: any, status: HTMLElement, previewSlot: HTMLElement, refresh:
     const question = what === 'delete' ? `Delete "${e.name}"? Its segment membership is withdrawn from Braze first.` : `Detach "${e.name}" from its connection? Its segment membership is withdrawn from Braze first.`;
     if (!confirm(question)) return;
     const r = what === 'delete' ? await api('DELETE', `/api/exports/${e.id}`) : await api('POST', `/api/exports/${e.id}/detach`, {});
-    replace(status, notice(r?.message ?? `Export ${what === 'delete' ? 'deleted' : 'detached'}.`));
+    // Deleted at once (204): nothing left to show here.
+    if (what === 'delete' && !r) {
+      location.hash = '#/exports';
+      return;
+    }
+    // A cleanup run withdraws the membership from Braze first: it shows below, as any run.
+    replace(status, notice(r?.message ?? 'Export detached.'));
     refresh();
   };
   return h(
