@@ -1,4 +1,4 @@
-// `npm run bench -- --profiles N [--segments K] [--change-percent P] [--preview]`
+// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit): first run, same snapshot again, then after changing P % of the profiles. Each run
@@ -14,7 +14,8 @@ import { appRoot } from '../shared/app-root';
 const ROOT = appRoot;
 const CONTAINER = 'bench';
 const FOLDER = 'CustomerInsights_bench/BrazeExport';
-const ROWS_PER_PARTITION = 250_000;
+/** `--partition-rows N`: rows per CSV partition (CI writes partitions of ~100 k–250 k rows). */
+const ROWS_PER_PARTITION = Number(process.argv[process.argv.indexOf('--partition-rows') + 1] ?? 250_000) || 250_000;
 const COLUMNS = ['CustomerId', 'BrazeUserId', 'PrimaryEmail', 'FirstName', 'LastName', 'LifetimeValue'];
 
 function arg(name: string, fallback?: number): number {
@@ -24,16 +25,42 @@ function arg(name: string, fallback?: number): number {
   return v;
 }
 
-/** Deterministic membership: everyone is in segment 0; each other segment holds ~30 %. */
-const inSegment = (i: number, s: number) => s === 0 || (Math.imul(i + s * 7919, 0x9e3779b1) >>> 0) % 10 < 3;
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/**
+ * The segment shape. `nested` (default): everyone is in segment 0, each other segment holds ~30 %
+ * (about half the profiles sit in one segment only). `random`: each profile is in each of the K
+ * segments with probability p (`--p`, default 0.5), and in at least one — segments that overlap
+ * at random, as "High value", "Churn risk" and "Newsletter" do. Deterministic either way.
+ */
+const OVERLAP = flag('overlap') ?? 'nested';
+if (OVERLAP !== 'nested' && OVERLAP !== 'random') throw new Error('--overlap is nested or random');
+const P = Number(flag('p') ?? 0.5);
+const draw = (i: number, s: number) => (Math.imul(i + s * 7919, 0x9e3779b1) >>> 0) % 10_000;
+const inSegment = (i: number, s: number, k: number): boolean => {
+  if (OVERLAP === 'nested') return s === 0 || draw(i, s) % 10 < 3;
+  if (draw(i, s) < P * 10_000) return true;
+  // In no segment by the draws: the profile goes to one of them, chosen by its id.
+  for (let t = 0; t < k; t++) if (draw(i, t) < P * 10_000) return false;
+  return i % k === s;
+};
+
+/** `--wide`: long, non-Latin, quoted multi-line values, as real CI exports have. */
+const WIDE = process.argv.includes('--wide');
+const wideName = (i: number, base: string) => `"${base} Zoë-Łucja 李小龍 Ἀθηνᾶ ${i % 97}, ""the"" second
+line: Ñandú Øster ${'ü'.repeat(i % 40)}"`;
 const changed = (i: number, percent: number) => ((i * 40503) >>> 0) % 10_000 < percent * 100;
 
-function* csvRows(n: number, segment: number, version: number, changePercent: number): Generator<string> {
+function* csvRows(n: number, segment: number, segments: number, version: number, changePercent: number): Generator<string> {
   let chunk: string[] = [];
   for (let i = 1; i <= n; i++) {
-    if (!inSegment(i, segment)) continue;
+    if (!inSegment(i, segment, segments)) continue;
     const name = version > 0 && changed(i, changePercent) ? `Changed${version}_${i}` : `First${i}`;
-    chunk.push(`c${i},${i % 4 ? `u${i}` : ''},user${i}@example.com,${name},Last${i % 997},${(i % 5000) / 10}`);
+    const last = `Last${i % 997}`;
+    chunk.push(`c${i},${i % 4 ? `u${i}` : ''},user${i}@example.com,${WIDE ? wideName(i, name) : name},${WIDE ? wideName(i, last) : last},${(i % 5000) / 10}`);
     if (chunk.length === 5000) {
       yield `${chunk.join('\n')}\n`;
       chunk = [];
@@ -51,7 +78,7 @@ async function writeSnapshot(blobs: BlobServiceClient, n: number, segments: numb
     const segment = `Segment${s}`;
     const partitions = [];
     // Split the row stream into partitions of ROWS_PER_PARTITION lines.
-    const gen = csvRows(n, s, version, changePercent);
+    const gen = csvRows(n, s, segments, version, changePercent);
     let part = 0;
     let done = false;
     while (!done) {
@@ -171,7 +198,7 @@ async function main(): Promise<void> {
     const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
     let t = Date.now();
     await writeSnapshot(blobs, profiles, segments, 0, changePercent);
-    process.stderr.write(`generated ${profiles} profiles × ${segments} segments in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+    process.stderr.write(`generated ${profiles} profiles × ${segments} segments (${OVERLAP}${OVERLAP === 'random' ? ` p=${P}` : ''}${WIDE ? ', wide rows' : ''}, ${ROWS_PER_PARTITION} rows a partition) in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
 
     const { services } = await import('../shared/services');
     const app = services();
