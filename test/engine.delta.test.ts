@@ -47,6 +47,34 @@ describe('delta sync', () => {
     expect(sandbox().stats.requests).toBe(requests);
   });
 
+  it("profiles whose rows did not change are unchanged at once, omitted values still counted; a change in any row is sent", async () => {
+    const A = rows(30) + 'c40,u40,not-an-email,Forty\n';
+    const B = rows(10, { from: 21 });
+    const { exp, rewrite } = await mutableExport([
+      { segment: 'A', partitions: [A] },
+      { segment: 'B', partitions: [B] },
+    ]);
+    const first = await runNow(exp.id);
+    expect(first.run.counts).toMatchObject({ profiles: 31, sent: 31 });
+    expect(first.run.omittedAttributes).toEqual({ email: 1 });
+    // Rows reordered (partitions are rewritten whole) and one row of a profile in both segments changed.
+    const lines = A.trim().split('\n').reverse().join('\n') + '\n';
+    await rewrite([
+      { segment: 'A', partitions: [lines] },
+      { segment: 'B', partitions: [B.replace('c25,u25,p25@example.com,Name25', 'c25,u25,p25@example.com,Renamed25')] },
+    ]);
+    const { run } = await runNow(exp.id);
+    expect(run.counts).toMatchObject({ profiles: 31, sent: 0, unchanged: 31 }); // A's name wins the merge: nothing to send
+    expect(run.omittedAttributes).toEqual({ email: 1 });
+    await rewrite([
+      { segment: 'A', partitions: [lines.replace('c25,u25,p25@example.com,Name25', 'c25,u25,p25@example.com,Renamed25')] },
+      { segment: 'B', partitions: [B] },
+    ]);
+    const third = await runNow(exp.id);
+    expect(third.run.counts).toMatchObject({ profiles: 31, sent: 1, unchanged: 30 });
+    expect(sandbox().profiles.get('external_id:u25')?.attributes.first_name).toBe('Renamed25');
+  });
+
   it('a changed email sends exactly that profile', async () => {
     const { exp, rewrite } = await mutableExport([{ segment: 'S', partitions: [rows(50)] }]);
     await runNow(exp.id);

@@ -12,6 +12,7 @@ import { SpillCodec } from '../spill/spill-codec';
 import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
 import type { RingWriter } from '../thread/shared-ring';
 import { fingerprintBytes } from './object-fingerprint';
+import { rowsDigest } from '../spill/rows-digest';
 import { parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketHeader, type BucketState, type StateEntry } from './sync-state';
 
 /** What finished buckets add up to: carried across a resumed run's attempts. */
@@ -87,7 +88,7 @@ export class BucketStep {
     /** Attribute omissions of the bucket's profiles sent while reading. */
     private readonly earlyOmitted: (bucket: number) => Record<string, number>,
   ) {
-    this.codec = new SpillCodec(Object.keys(settings.def.matching.attributes).sort());
+    this.codec = SpillCodec.forExport(settings.def);
     this.writer = new BrazeObjectWriter(settings.def);
     this.spill = new BucketFiles(settings.tempDir, 'rows');
   }
@@ -107,13 +108,13 @@ export class BucketStep {
       else if (typeof rows === 'number') rowStarts.set(key, [rows, start]);
       else rows.push(start);
     });
-    return { rowStarts, decodeAt: (start: number) => codec.decodeAt(spilled, start, spilled.indexOf('\n', start)) };
+    return { rowStarts, spilled, decodeAt: (start: number) => codec.decodeAt(spilled, start, spilled.indexOf('\n', start)) };
   }
 
   async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
     const { writer } = this;
     const { definitionFp, tempDir } = this.settings;
-    const { rowStarts, decodeAt } = await this.indexRows(bucket);
+    const { rowStarts, spilled, decodeAt } = await this.indexRows(bucket);
     const early = await readEarlyRecords(tempDir, bucket);
     const previous = parseBucketState(stateText);
     const trustPrevious = previous.definition === definitionFp && !this.settings.fullSync;
@@ -142,7 +143,7 @@ export class BucketStep {
     const withdrawals = writer.withdrawals(previous.membership);
     const header: BucketHeader = { definition: definitionFp, fields: writer.fields, membership: writer.membershipNames };
     /** A changed profile (its object is the last in `objects`): queued with what Braze must lose. */
-    const sendChanged = (key: string, merged: MergedProfile, identity: string, fp: string, before: StateEntry | undefined) => {
+    const sendChanged = (key: string, merged: MergedProfile, identity: string, fp: string, before: StateEntry | undefined, src: string | undefined) => {
       const set = writer.setBits(merged, before, previous.fields);
       // Values emptied in CI since Braze got them are cleared (null, once); membership written
       // under earlier settings is withdrawn — at the same user, or the one it was known as before.
@@ -152,7 +153,7 @@ export class BucketStep {
         objects.dropLast();
         objects.add(writer.profile(merged, extras));
       }
-      send(key, stateLine(key, { identity, fp, set }), before, 0);
+      send(key, stateLine(key, src === undefined ? { identity, fp, set } : { identity, fp, set, src }), before, 0);
       if (identityChanged) {
         objects.add(writer.leaver(before.identity, previous.membership));
         send(key, '', undefined, 2);
@@ -160,10 +161,22 @@ export class BucketStep {
     };
 
     for (const [key, rows] of rowStarts) {
-      const list = typeof rows === 'number' ? [decodeAt(rows)] : rows.map(decodeAt);
       // A profile sent while reading can still have more rows (the same segment twice): merge them,
       // and send again only if that changes what Braze got.
       const earlier = sentEarlyToo.get(key);
+      // Its rows unchanged since Braze took its object, under the same settings: unchanged, without
+      // decoding, merging or writing anything, its state line kept as written (most profiles of a
+      // change run). Rows with omitted values take the full path: their object also depends on what
+      // Braze held before.
+      const src = earlier ? undefined : rowsDigest(spilled, rows);
+      if (src !== undefined && trustPrevious && !sentByThisRun && previous.entries.srcIs(key, src) && !withOmissions(spilled, rows)) {
+        counts.profiles++;
+        counts.unchanged++;
+        kept.push(previous.entries.lineOf(key)!);
+        continue;
+      }
+      const before = previous.entries.get(key);
+      const list = typeof rows === 'number' ? [decodeAt(rows)] : rows.map(decodeAt);
       const merged = mergePartials(earlier ? [earlyRows!.get(key)!, ...list] : list);
       if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
       counts.profiles++;
@@ -171,7 +184,6 @@ export class BucketStep {
       const start = objects.add(writer.profile(merged));
       const fp = fingerprintBytes(objects.buffer, start, objects.end);
       const identity = identityOf(merged);
-      const before = previous.entries.get(key);
       if (isNew(before)) counts.newProfiles++;
       if (earlier?.delivered && earlier.fp === fp) {
         objects.dropLast();
@@ -182,18 +194,26 @@ export class BucketStep {
         // Found in a checkpoint of this very run (an earlier attempt sent it while reading): sent, not unchanged.
         if (sentByThisRun) counts.sent++;
         else counts.unchanged++;
-        kept.push(stateLine(key, before));
-      } else sendChanged(key, merged, identity, fp, before);
+        // Kept with its rows' digest, so the next run can take the short path above.
+        kept.push(stateLine(key, src !== undefined && before.set !== undefined ? { ...before, src } : before));
+      } else sendChanged(key, merged, identity, fp, before, src);
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
-    for (const [key, before] of previous.entries) {
+    for (const key of previous.entries.keys()) {
       if (rowStarts.has(key)) continue;
+      const before = previous.entries.get(key)!;
       objects.add(writer.leaver(before.identity, previous.membership));
       send(key, '', before, 1);
     }
     const stateChanged = previous.definition !== definitionFp || early.stateText !== '' || early.undelivered.size > 0;
     return { bucket, header, toSend: { objects: objects.handOver(this.ring), ...toSend }, kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
   }
+}
+
+/** Whether any of the spill lines at `starts` notes omitted values (its last token is not empty). */
+function withOmissions(text: string, starts: number | number[]): boolean {
+  const omits = (start: number) => text.charCodeAt(text.indexOf('\n', start) - 1) !== 0x1f; /* SEP */
+  return typeof starts === 'number' ? omits(starts) : starts.some(omits);
 }
 
 /** A profile sent while reading that has later rows too. */

@@ -17,10 +17,12 @@ export function fingerprintBytes(bytes: Uint8Array, start: number, end: number):
     b = Math.imul(b ^ c, 0x5bd1e995);
     b ^= b >>> 15;
   }
-  a = mix(a ^ (end - start));
-  b = mix(b);
+  return encode64(mix(a ^ (end - start)), mix(b));
+}
+
+/** Two 32-bit lanes as 11 characters of 6 bits: 32 from a, 32 from b (the last character carries 4 bits). */
+export function encode64(a: number, b: number): string {
   const d = ALPHABET;
-  // 11 characters of 6 bits: 32 from a, 32 from b (the last character carries 4 bits).
   return String.fromCharCode(
     d[a & 63]!, d[(a >>> 6) & 63]!, d[(a >>> 12) & 63]!, d[(a >>> 18) & 63]!, d[(a >>> 24) & 63]!,
     d[((a >>> 30) | (b << 2)) & 63]!, d[(b >>> 4) & 63]!, d[(b >>> 10) & 63]!, d[(b >>> 16) & 63]!, d[(b >>> 22) & 63]!, d[(b >>> 28) & 63]!,
@@ -28,7 +30,7 @@ export function fingerprintBytes(bytes: Uint8Array, start: number, end: number):
 }
 
 /** murmur3's finalizer: every input bit affects every output bit. */
-function mix(h: number): number {
+export function mix(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);

@@ -17,6 +17,11 @@ export interface StateEntry {
    * written before it was kept: every field may be set.
    */
   set?: string;
+  /**
+   * Digest of the profile's rows as spilled (spill/rows-digest.ts) when Braze took that object:
+   * the same rows under the same settings make the same object. Only in lines that have `set`.
+   */
+  src?: string;
 }
 
 /** What the entries of a bucket were written under: the settings, the fields their masks count, the membership names. */
@@ -32,7 +37,7 @@ export interface BucketHeader {
 }
 
 export interface BucketState extends BucketHeader {
-  entries: Map<string, StateEntry>;
+  entries: StateEntries;
 }
 
 export interface Manifest {
@@ -54,31 +59,93 @@ export function chooseBucketCount(snapshotBytes: number, targetBytes = 4 * 1024 
   return n;
 }
 
-/** A state blob's text (null = none yet) as entries. */
-export function parseBucketState(text: string | null): BucketState {
-  if (text === null) return { definition: '', entries: new Map() };
-  const lines = text.split('\n');
-  const header = JSON.parse(lines[0]!) as BucketHeader;
-  const entries = new Map<string, StateEntry>();
-  for (let i = 1; i < lines.length; i++) {
-    if (!lines[i]) continue;
-    const [key, entry] = parseStateLine(lines[i]!);
-    entries.set(key, entry);
+/**
+ * A bucket's entries, read in place: each key maps to where its line starts in the blob's text,
+ * and a line is parsed only when asked for. A change run looks at most lines only to keep them as
+ * they are (see `lineOf`, `srcIs`): parsing a million lines into objects cost more than the rest.
+ */
+export class StateEntries {
+  private readonly starts = new Map<string, number>();
+
+  constructor(private readonly text: string = '', from = 0) {
+    for (let start = from, end = text.indexOf('\n', from); start < text.length; start = end + 1, end = text.indexOf('\n', start)) {
+      if (end === -1) end = text.length;
+      if (end > start) this.starts.set(stateLineKey(text, start, end), start);
+    }
   }
-  return { ...header, entries };
+
+  get size(): number {
+    return this.starts.size;
+  }
+
+  has(key: string): boolean {
+    return this.starts.has(key);
+  }
+
+  delete(key: string): boolean {
+    return this.starts.delete(key);
+  }
+
+  get(key: string): StateEntry | undefined {
+    const start = this.starts.get(key);
+    return start === undefined ? undefined : parseStateLine(this.line(start))[1];
+  }
+
+  /** The key's line as written (undefined when there is none). */
+  lineOf(key: string): string | undefined {
+    const start = this.starts.get(key);
+    return start === undefined ? undefined : this.line(start);
+  }
+
+  /** Whether the key's line ends in this rows digest (a plain line with all five fields), read in place. */
+  srcIs(key: string, src: string): boolean {
+    const start = this.starts.get(key);
+    if (start === undefined || this.text.charCodeAt(start) === 0x5b /* [ */) return start !== undefined && this.get(key)?.src === src;
+    let end = this.text.indexOf('\n', start);
+    if (end === -1) end = this.text.length;
+    const from = end - src.length;
+    if (this.text.charCodeAt(from - 1) !== 9 /* \t */ || !this.text.startsWith(src, from)) return false;
+    // key, identity, fp, set and src: four tabs before the end.
+    let tabs = 0;
+    for (let i = this.text.indexOf('\t', start); i !== -1 && i < end; i = this.text.indexOf('\t', i + 1)) tabs++;
+    return tabs === 4;
+  }
+
+  keys(): IterableIterator<string> {
+    return this.starts.keys();
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, StateEntry]> {
+    for (const [key, start] of this.starts) yield [key, parseStateLine(this.line(start))[1]];
+  }
+
+  private line(start: number): string {
+    const end = this.text.indexOf('\n', start);
+    return this.text.slice(start, end === -1 ? this.text.length : end);
+  }
+}
+
+/** A state blob's text (null = none yet) as its header and entries. */
+export function parseBucketState(text: string | null): BucketState {
+  if (text === null) return { definition: '', entries: new StateEntries() };
+  const firstEnd = text.indexOf('\n');
+  const header = JSON.parse(firstEnd === -1 ? text : text.slice(0, firstEnd)) as BucketHeader;
+  return { ...header, entries: new StateEntries(text, firstEnd === -1 ? text.length : firstEnd + 1) };
 }
 
 /** A stateLine() as its key and entry. */
 export function parseStateLine(line: string): [string, StateEntry] {
   if (line.charCodeAt(0) === 0x5b /* [ */) {
-    const [key, identity, fp, set] = JSON.parse(line) as [string, string, string, string?];
-    return [key, set === undefined ? { identity, fp } : { identity, fp, set }];
+    const [key, identity, fp, set, src] = JSON.parse(line) as [string, string, string, string?, string?];
+    return [key, set === undefined ? { identity, fp } : src === undefined ? { identity, fp, set } : { identity, fp, set, src }];
   }
   const a = line.indexOf('\t');
   const b = line.indexOf('\t', a + 1);
   const c = line.indexOf('\t', b + 1);
   if (c === -1) return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1) }];
-  return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), set: line.slice(c + 1) }];
+  const d = line.indexOf('\t', c + 1);
+  if (d === -1) return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), set: line.slice(c + 1) }];
+  return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), set: line.slice(c + 1, d), src: line.slice(d + 1) }];
 }
 
 /** The key of the stateLine() that runs from `start` to `end` in `text`, read in place. */
@@ -88,10 +155,12 @@ export function stateLineKey(text: string, start: number, end: number): string {
 
 const plain = (v: string) => !/[\t\n\r]/.test(v);
 
-/** One entry of a state blob: key \t identity \t fp [\t set]; a JSON array when a value holds a tab, newline or leading "[". */
+/** One entry of a state blob: key \t identity \t fp [\t set [\t src]]; a JSON array when a value holds a tab, newline or leading "[". */
 export function stateLine(key: string, e: StateEntry): string {
-  if (plain(key) && plain(e.identity) && key[0] !== '[') return e.set === undefined ? `${key}\t${e.identity}\t${e.fp}` : `${key}\t${e.identity}\t${e.fp}\t${e.set}`;
-  return JSON.stringify(e.set === undefined ? [key, e.identity, e.fp] : [key, e.identity, e.fp, e.set]);
+  if (plain(key) && plain(e.identity) && key[0] !== '[') {
+    return e.set === undefined ? `${key}\t${e.identity}\t${e.fp}` : e.src === undefined ? `${key}\t${e.identity}\t${e.fp}\t${e.set}` : `${key}\t${e.identity}\t${e.fp}\t${e.set}\t${e.src}`;
+  }
+  return JSON.stringify(e.set === undefined ? [key, e.identity, e.fp] : e.src === undefined ? [key, e.identity, e.fp, e.set] : [key, e.identity, e.fp, e.set, e.src]);
 }
 
 export class SyncStateStore {

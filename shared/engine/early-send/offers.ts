@@ -19,7 +19,8 @@ import { stateLine } from '../diff/sync-state';
 import type { PartialProfile } from '../read/row-mapper';
 import { ObjectBytes, type HandedObjects, type ObjectList } from '../send/object-bytes';
 import { BucketFiles } from '../spill/bucket-files';
-import { textToken } from '../spill/spill-codec';
+import { SpillCodec, textToken } from '../spill/spill-codec';
+import { lineDigest } from '../spill/rows-digest';
 import type { RingWriter } from '../thread/shared-ring';
 import { KeyFilter, keyHash } from './key-filter';
 import { RECHECK, SENT_OBJECTS, STATE_LINES } from './records';
@@ -38,6 +39,7 @@ export class EarlyOffers {
   private readonly sentObjects: BucketFiles;
   private readonly recheck: BucketFiles;
   private readonly writer: BrazeObjectWriter;
+  private readonly codec: SpillCodec;
   private readonly omitted = new Map<number, Record<string, number>>();
   private readonly batchObjects = new ObjectBytes();
   private batch: { buckets: number[]; keys: string[] } = { buckets: [], keys: [] };
@@ -57,6 +59,7 @@ export class EarlyOffers {
     this.sentObjects = new BucketFiles(tempDir, SENT_OBJECTS);
     this.recheck = new BucketFiles(tempDir, RECHECK);
     this.writer = new BrazeObjectWriter(def);
+    this.codec = SpillCodec.forExport(def);
   }
 
   /** A row of another segment was read: its profile may need merging. */
@@ -86,7 +89,9 @@ export class EarlyOffers {
     this.sentObjects.write(bucket, json);
     const { bytes, start, end } = this.sentObjects.lastLine;
     // Counted as delivered unless the main thread notes otherwise.
-    this.stateLines.write(bucket, stateLine(partial.key, { identity: identityOf(profile), fp: fingerprintBytes(bytes, start, end), set: this.writer.setBits(profile) }));
+    // With the digest of its row as the partition step would have spilled it: an unchanged row next run is unchanged at once.
+    const src = lineDigest(this.codec.encode(partial));
+    this.stateLines.write(bucket, stateLine(partial.key, { identity: identityOf(profile), fp: fingerprintBytes(bytes, start, end), set: this.writer.setBits(profile), src }));
     this.batchObjects.addBytes(bytes, start, end);
     this.batch.buckets.push(bucket);
     this.batch.keys.push(partial.key);

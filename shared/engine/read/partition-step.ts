@@ -69,7 +69,7 @@ export class PartitionStep {
     this.def = init.def;
     this.bucketCount = init.bucketCount;
     this.done = new Set(init.done);
-    this.codec = new SpillCodec(Object.keys(init.def.matching.attributes).sort());
+    this.codec = SpillCodec.forExport(init.def);
     this.spill = new BucketFiles(init.tempDir, 'rows');
     this.earlySegment = init.early?.segment ?? null;
     this.early = init.early

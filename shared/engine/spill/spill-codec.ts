@@ -32,6 +32,11 @@ function valueToken(v: string | number | boolean | undefined): string {
 export class SpillCodec {
   constructor(private readonly attributes: readonly string[]) {}
 
+  /** The codec of an export's rows: its mapped attributes in a fixed order (every thread and step must agree). */
+  static forExport(def: { matching: { attributes: Record<string, string> } }): SpillCodec {
+    return new SpillCodec(Object.keys(def.matching.attributes).sort());
+  }
+
   encode(p: PartialProfile): string {
     let line = `${p.seg}${SEP}${textToken(p.key)}${SEP}${textToken(p.ext)}${SEP}${textToken(p.alias)}${SEP}${textToken(p.email)}${SEP}${textToken(p.phone)}`;
     for (const a of this.attributes) line += SEP + valueToken(p.attrs[a]);
