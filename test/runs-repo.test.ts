@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { services } from '../shared/services';
 import { TABLES } from '../shared/store/clients';
 import { MAX_MESSAGE_CHARS, MAX_RUN_MESSAGES, newRunId, RunsRepo, type RunRecord } from '../shared/store/runs';
+import { RunWriter } from '../shared/runs/run-writer';
 import { useAzurite } from './helpers/app';
 
 useAzurite();
@@ -46,5 +47,18 @@ describe('run rows', () => {
     // Updated again with fewer properties: nothing of the longer version is left behind.
     await repo.update({ ...run, segments: {}, errors: ['short'], warnings: [] });
     expect((await repo.get(run.id)).value).toMatchObject({ segments: {}, errors: ['short'], warnings: [] });
+  });
+});
+
+describe("a worker's run writes", () => {
+  it('a heartbeat queued behind the finishing write does not make the run running again', async () => {
+    const repo = new RunsRepo(services().storage.table(TABLES.runs));
+    const run = baseRun('7b1e8c3a-2222-4222-8333-444455556666');
+    const created = await repo.create(run);
+    const writer = new RunWriter(repo, run, created.etag);
+    const done: RunRecord = { ...run, status: 'succeeded', finishedAt: new Date().toISOString() };
+    // Both queued at once, as the heartbeat timer can fire while the last write is under way.
+    await Promise.all([writer.write(done), writer.write({ ...run, heartbeatAt: new Date().toISOString() })]);
+    expect((await repo.get(run.id)).value.status).toBe('succeeded');
   });
 });

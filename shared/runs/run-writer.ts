@@ -33,6 +33,9 @@ export class RunWriter {
 
   private async put(next: RunRecord): Promise<void> {
     if (this.takenOver) return;
+    // Once this worker has written the run finished, a late copy of it (a heartbeat queued behind
+    // the last write) must not make it `running` again: the timer would take it for a stalled run.
+    if (FINISHED.includes(this.run.status) && !FINISHED.includes(next.status)) return;
     for (let attempt = 0; attempt <= 5; attempt++) {
       // A cancel request once seen stays on the row, whatever copy the worker writes.
       const stored = await this.runs.updateIfUnchanged(this.cancel && !next.cancelRequested ? { ...next, cancelRequested: this.cancel } : next, this.etag);

@@ -129,36 +129,9 @@ export class BucketStep {
       ? await readEarlyRows(tempDir, writer, this.settings.earlySegment, bucket, new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])))
       : null;
     const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
-    const objects = new ObjectBytes();
-    const toSend: Omit<ToSend, 'objects'> = { keys: [], sentLines: [], beforeLines: [], leaving: [] };
-    /** Queues an object already added to `objects`. */
-    const send = (key: string, sentLine: string, before: StateEntry | undefined, leaving: 0 | 1 | 2) => {
-      toSend.keys.push(key);
-      toSend.sentLines.push(sentLine);
-      toSend.beforeLines.push(before ? stateLine(key, before) : '');
-      toSend.leaving.push(leaving);
-    };
-    // Membership written under earlier settings that these do not write: withdrawn from every
-    // profile that had it (they are all sent anyway: changed settings resend everything).
-    const withdrawals = writer.withdrawals(previous.membership);
     const header: BucketHeader = { definition: definitionFp, fields: writer.fields, membership: writer.membershipNames };
-    /** A changed profile (its object is the last in `objects`): queued with what Braze must lose. */
-    const sendChanged = (key: string, merged: MergedProfile, identity: string, fp: string, before: StateEntry | undefined, src: string | undefined) => {
-      const set = writer.setBits(merged, before, previous.fields);
-      // Values emptied in CI since Braze got them are cleared (null, once); membership written
-      // under earlier settings is withdrawn — at the same user, or the one it was known as before.
-      const identityChanged = before !== undefined && before.identity !== identity;
-      const extras = before && !identityChanged ? writer.clears(merged, before, previous.fields) + withdrawals : '';
-      if (extras) {
-        objects.dropLast();
-        objects.add(writer.profile(merged, extras));
-      }
-      send(key, stateLine(key, src === undefined ? { identity, fp, set } : { identity, fp, set, src }), before, 0);
-      if (identityChanged) {
-        objects.add(writer.leaver(before.identity, previous.membership));
-        send(key, '', undefined, 2);
-      }
-    };
+    const sends = new BucketSends(writer, previous);
+    const { objects } = sends;
 
     for (const [key, rows] of rowStarts) {
       // A profile sent while reading can still have more rows (the same segment twice): merge them,
@@ -196,17 +169,68 @@ export class BucketStep {
         else counts.unchanged++;
         // Kept with its rows' digest, so the next run can take the short path above.
         kept.push(stateLine(key, src !== undefined && before.set !== undefined ? { ...before, src } : before));
-      } else sendChanged(key, merged, identity, fp, before, src);
+      } else sends.changed(key, merged, identity, fp, before, src);
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
-    for (const key of previous.entries.keys()) {
-      if (rowStarts.has(key)) continue;
-      const before = previous.entries.get(key)!;
-      objects.add(writer.leaver(before.identity, previous.membership));
-      send(key, '', before, 1);
-    }
+    for (const key of previous.entries.keys()) if (!rowStarts.has(key)) sends.leaver(key, previous.entries.get(key)!);
     const stateChanged = previous.definition !== definitionFp || early.stateText !== '' || early.undelivered.size > 0;
-    return { bucket, header, toSend: { objects: objects.handOver(this.ring), ...toSend }, kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
+    return { bucket, header, toSend: sends.handOver(this.ring), kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
+  }
+}
+
+/** What a bucket sends: the objects, as bytes, each with its key and its state line either way. */
+class BucketSends {
+  readonly objects = new ObjectBytes();
+  private readonly toSend: Omit<ToSend, 'objects'> = { keys: [], sentLines: [], beforeLines: [], leaving: [] };
+  /**
+   * Membership written under earlier settings that these do not write: withdrawn from every
+   * profile that had it (they are all sent anyway: changed settings resend everything).
+   */
+  private readonly withdrawals: string;
+
+  constructor(
+    private readonly writer: BrazeObjectWriter,
+    private readonly previous: BucketState,
+  ) {
+    this.withdrawals = writer.withdrawals(previous.membership);
+  }
+
+  /** A changed profile (its object is the last in `objects`): queued with what Braze must lose. */
+  changed(key: string, merged: MergedProfile, identity: string, fp: string, before: StateEntry | undefined, src: string | undefined): void {
+    const { writer, previous, objects } = this;
+    const set = writer.setBits(merged, before, previous.fields);
+    // Values emptied in CI since Braze got them are cleared (null, once); membership written
+    // under earlier settings is withdrawn — at the same user, or the one it was known as before.
+    const identityChanged = before !== undefined && before.identity !== identity;
+    const extras = before && !identityChanged ? writer.clears(merged, before, previous.fields) + this.withdrawals : '';
+    if (extras) {
+      objects.dropLast();
+      objects.add(writer.profile(merged, extras));
+    }
+    this.queue(key, stateLine(key, src === undefined ? { identity, fp, set } : { identity, fp, set, src }), before, 0);
+    if (identityChanged) {
+      objects.add(writer.leaver(before.identity, previous.membership));
+      this.queue(key, '', undefined, 2);
+    }
+  }
+
+  /** A profile that left every segment: its membership is removed. */
+  leaver(key: string, before: StateEntry): void {
+    this.objects.add(this.writer.leaver(before.identity, this.previous.membership));
+    this.queue(key, '', before, 1);
+  }
+
+  handOver(ring: RingWriter): ToSend {
+    return { objects: this.objects.handOver(ring), ...this.toSend };
+  }
+
+  /** Queues an object already added to `objects`. */
+  private queue(key: string, sentLine: string, before: StateEntry | undefined, leaving: 0 | 1 | 2): void {
+    const t = this.toSend;
+    t.keys.push(key);
+    t.sentLines.push(sentLine);
+    t.beforeLines.push(before ? stateLine(key, before) : '');
+    t.leaving.push(leaving);
   }
 }
 
