@@ -85,6 +85,13 @@ describe('POST /api/exports/{id}/preview', () => {
     expect(again).toMatchObject({ requests: 0, dataPoints: 0, samples: [] });
   });
 
+  it('one preview of an export at a time: a second one meanwhile is told to wait', async () => {
+    const { exp } = await mutableExport([{ segment: 'S', partitions: [rows(200)] }]);
+    const [a, b] = await Promise.all([preview(exp.id), preview(exp.id)]);
+    expect([a.status, b.status].sort()).toEqual([200, 409]);
+    expect((await preview(exp.id)).status).toBe(200);
+  });
+
   it('fullSync previews resending everything', async () => {
     const { exp } = await mutableExport([{ segment: 'S', partitions: [rows(20)] }]);
     await runNow(exp.id);

@@ -51,9 +51,22 @@ export interface Preview {
 }
 
 export class ExportPreview {
+  /** Exports being previewed on this instance: one at a time each, as a preview costs what reading a snapshot costs. */
+  private readonly underWay = new Set<string>();
+
   constructor(private readonly deps: PreviewDeps) {}
 
   async preview(caller: Caller, exportId: string, fullSync: boolean): Promise<Preview> {
+    if (this.underWay.has(exportId)) throw conflict('A preview of this export is already running; try again when it has answered');
+    this.underWay.add(exportId);
+    try {
+      return await this.dryRun(caller, exportId, fullSync);
+    } finally {
+      this.underWay.delete(exportId);
+    }
+  }
+
+  private async dryRun(caller: Caller, exportId: string, fullSync: boolean): Promise<Preview> {
     const { deps } = this;
     const record = (await deps.exports.get(exportId)).value;
     await deps.connections.assertMayWorkWith(caller, record.connectionId);
