@@ -9,6 +9,8 @@
 //   sender.ts — EarlySender (main thread): sends, and notes what Braze did not take.
 //   records.ts — readEarlyRecords, readEarlyRows (engine thread, per bucket): what was sent and what
 //   Braze said; the objects of the few profiles that turn out to have later rows, to merge them.
+// Rows of the other segments that waited (read for their keys first) are taken in after the segment
+// read last, and a row whose profile has no other row anywhere is sent then too (offerOther).
 // Key filters only say "surely not" or "maybe": a "maybe" takes the ordinary spill-and-merge path.
 import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
@@ -33,8 +35,12 @@ export interface EarlyBatch<Objects = ObjectList> {
 }
 
 export class EarlyOffers {
+  /** Keys of the other segments' rows (read first). */
   private readonly elsewhere: KeyFilter;
-  private readonly alreadySent: KeyFilter;
+  /** Keys seen in more than one row of the other segments. */
+  private readonly elsewhereTwice: KeyFilter;
+  /** Keys of every row of the segment read last, sent or not. */
+  private readonly seenLast: KeyFilter;
   private readonly stateLines: BucketFiles;
   private readonly sentObjects: BucketFiles;
   private readonly recheck: BucketFiles;
@@ -44,6 +50,8 @@ export class EarlyOffers {
   private readonly batchObjects = new ObjectBytes();
   private batch: { buckets: number[]; keys: string[] } = { buckets: [], keys: [] };
   private stopped = false;
+  /** Profiles handed over to be sent so far. */
+  sent = 0;
 
   constructor(
     tempDir: string,
@@ -54,7 +62,9 @@ export class EarlyOffers {
     private readonly onBatch: (batch: EarlyBatch<HandedObjects>) => void,
   ) {
     this.elsewhere = new KeyFilter(expected.otherRows);
-    this.alreadySent = new KeyFilter(expected.tableRows);
+    // Fewer keys than rows repeat: half the size does (a wrong guess costs speed, never correctness).
+    this.elsewhereTwice = new KeyFilter(expected.otherRows / 2);
+    this.seenLast = new KeyFilter(expected.tableRows);
     this.stateLines = new BucketFiles(tempDir, STATE_LINES);
     this.sentObjects = new BucketFiles(tempDir, SENT_OBJECTS);
     this.recheck = new BucketFiles(tempDir, RECHECK);
@@ -64,20 +74,42 @@ export class EarlyOffers {
 
   /** A row of another segment was read: its profile may need merging. */
   noteOtherSegment(key: string): void {
-    this.elsewhere.add(keyHash(key));
+    const hash = keyHash(key);
+    if (this.elsewhere.mightHave(hash)) this.elsewhereTwice.add(hash);
+    else this.elsewhere.add(hash);
   }
 
   /** Offers a row of the segment read last: true when it is going to be sent (do not spill it). */
   offer(bucket: number, partial: PartialProfile): boolean {
     const hash = keyHash(partial.key);
     // Other segments were all read before this one: a profile they may hold was never sent here.
-    if (this.elsewhere.mightHave(hash)) return false;
-    if (this.alreadySent.mightHave(hash)) {
+    if (this.elsewhere.mightHave(hash)) {
+      this.seenLast.add(hash);
+      return false;
+    }
+    if (this.seenLast.mightHave(hash)) {
       this.recheck.write(bucket, textToken(partial.key));
       return false;
     }
+    this.seenLast.add(hash);
     if (this.stopped) return false;
-    this.alreadySent.add(hash);
+    return this.send(bucket, partial);
+  }
+
+  /**
+   * Offers a row of another segment, taken in once the segment read last is complete: true when it
+   * is going to be sent. Only a profile with no other row anywhere is: one row among the other
+   * segments (their keys were all noted first) and none in the segment read last.
+   */
+  offerOther(bucket: number, partial: PartialProfile): boolean {
+    const hash = keyHash(partial.key);
+    if (this.stopped || this.elsewhereTwice.mightHave(hash) || this.seenLast.mightHave(hash)) return false;
+    return this.send(bucket, partial);
+  }
+
+  /** Writes a profile of one row as its object and state line, and batches it to be sent. */
+  private send(bucket: number, partial: PartialProfile): true {
+    this.sent++;
     const profile = mergePartials([partial]); // a profile of one row: nothing to merge
     const json = this.writer.profile(profile);
     if (partial.omitted) {

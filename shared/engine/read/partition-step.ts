@@ -56,6 +56,8 @@ export class PartitionStep {
   /** The waiting partition being mapped and spilled now. */
   private takingIn: { open: OpenPartition; fd: number; file: string } | null = null;
   private waitingForBraze = false;
+  /** The segment read last is complete: rows that waited may be sent too (see takeIn). */
+  private lastSegmentRead = false;
   /** What a waiting partition is read in: one piece per turn, so messages never wait long. */
   private readonly piece = Buffer.allocUnsafe(64 * 1024);
 
@@ -93,6 +95,7 @@ export class PartitionStep {
     const segIndex = this.def.segments.indexOf(spec.segment);
     const partitionName = spec.blobName.split('/').pop()!;
     const sending = this.early !== null && spec.segment === this.earlySegment;
+    const sendingSingles = this.early !== null && this.lastSegmentRead && !sending;
     let mapper = spec.columns.length ? this.newMapper(spec.segment, segIndex, spec.columns) : null;
     const feed = new CsvFeed();
     const csv = { delimiter: spec.delimiter, hasHeader: spec.hasHeader, columns: spec.columns.map((c) => c.name) };
@@ -126,6 +129,7 @@ export class PartitionStep {
       const bucket = bucketOf(result.partial.key, this.bucketCount);
       if (this.done.has(bucket)) return;
       if (sending && this.early!.offer(bucket, result.partial)) return;
+      if (sendingSingles && this.early!.offerOther(bucket, result.partial)) return;
       this.spill.write(bucket, this.codec.encode(result.partial));
     });
     reading.catch((e: unknown) => this.fail(e));
@@ -182,6 +186,18 @@ export class PartitionStep {
     this.takingIn = null;
     await ended(r.open);
     return this.deferred.length > 0;
+  }
+
+  /**
+   * Once the segment read last is read: the next piece of the rows that waited, whose profiles with
+   * no other row are sent (the main thread asks piece by piece, as Braze takes them). Says whether
+   * more wait, and whether this piece sent any (if not, there is no need to wait for Braze).
+   */
+  async takeIn(): Promise<{ more: boolean; sent: boolean }> {
+    this.lastSegmentRead = true;
+    const before = this.early?.sent ?? 0;
+    const more = await this.workDeferred();
+    return { more, sent: (this.early?.sent ?? 0) > before };
   }
 
   /** A checkpoint of what was sent while reading: see EarlyOffers.mark. */

@@ -81,6 +81,8 @@ export class EngineThread {
   private readonly waiting: (() => void)[] = [];
   /** Batches sent while reading received so far, and who waits for a checkpoint mark. */
   private batchesReceived = 0;
+  /** The engine thread's answer to the last takeIn: more rows wait. */
+  private tookIn: { more: boolean; sent: boolean } | null = null;
   private marked: ((mark: EarlyMark) => void) | null = null;
   private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
   private readonly chunkRing: RingWriter;
@@ -145,9 +147,27 @@ export class EngineThread {
         await this.until(() => this.partitionDone);
       }
     }
+    if (run.early && !stopped) await this.takeInSendingSingles(run);
     this.post({ t: 'finish' });
     await this.until(() => this.summary !== null);
     return this.summary!;
+  }
+
+  /**
+   * The segment read last is read: the other segments' rows that waited are taken in a piece at a
+   * time, and those whose profile has no other row are sent too — paced by Braze, as chunks are.
+   */
+  private async takeInSendingSingles(run: PartitionRun): Promise<void> {
+    for (let last = { more: true, sent: true }; last.more; ) {
+      if (run.shouldStop?.()) throw new RunStopped();
+      // Only pieces that send wait for Braze: the others are taken in at full speed.
+      if (last.sent) for (let room = run.early!.room(); room; room = run.early!.room()) await room;
+      run.onChunkSent?.();
+      this.tookIn = null;
+      this.post({ t: 'takeIn' });
+      await this.until(() => this.tookIn !== null);
+      last = this.tookIn!;
+    }
   }
 
   /** Asks for a checkpoint mark of what was sent while reading (one at a time). */
@@ -192,6 +212,9 @@ export class EngineThread {
         return this.onProgress(m.rowsRead, m.segmentRows);
       case 'partitionDone':
         this.partitionDone = true;
+        return;
+      case 'tookIn':
+        this.tookIn = { more: m.more, sent: m.sent };
         return;
       case 'finished':
         this.summary = m.summary;

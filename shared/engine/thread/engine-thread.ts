@@ -69,6 +69,8 @@ port.on('message', (m: ToEngineThread) => {
           return step!.earlyMark();
         case 'brazeBehind':
           return step!.brazeBehind();
+        case 'takeIn':
+          return post({ t: 'tookIn', ...(await step!.takeIn()) });
         case 'finish':
           return await step!.finish();
         case 'prepare': {

@@ -63,6 +63,7 @@ export type ToEngineThread =
   | { t: 'stopSending' }
   | { t: 'earlyMark' }
   | { t: 'brazeBehind' }
+  | { t: 'takeIn' }
   | { t: 'finish' }
   | { t: 'prepare'; bucket: number; stateText: string | null };
 
@@ -74,6 +75,7 @@ export type FromEngineThread =
   | { t: 'earlyMarked'; sizes: number[] }
   | { t: 'progress'; rowsRead: number; segmentRows: Record<string, number> }
   | { t: 'partitionDone' }
+  | { t: 'tookIn'; more: boolean; sent: boolean }
   | { t: 'finished'; summary: PartitionSummary }
   | { t: 'prepared'; prepared: PreparedBucket }
   | { t: 'error'; message: string; aborted: boolean };
