@@ -94,15 +94,12 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     state: input.state, earlyCheckpointMs: input.earlyCheckpointMs ?? 30_000, runId: input.runId ?? randomUUID(),
   });
   try {
-    const t0 = Date.now();
     await books.readingDone(await reading.read((rows, segmentRows) => books.reading(rows, segmentRows), input.shouldYield, input.shouldStop));
-    if (process.env.DEBUG_PHASES) process.stderr.write(`DEBUG reading done at ${Date.now() - t0} ms, requests ${braze.requests.sent}, buckets ${bucketCount}\n`);
     const pipeline = new BucketPipeline({
       thread: reading.thread!, state: input.state, braze, books, definitionFp, concurrency,
       shouldStop: input.shouldStop, beforeCheckpoint: input.beforeCheckpoint, earlyCheckpointed: reading.earlyCheckpointed,
     });
     if (!(await pipeline.run(reading.early, input.shouldYield))) return result(false, pipeline.stopped);
-    if (process.env.DEBUG_PHASES) process.stderr.write(`DEBUG sending done at ${Date.now() - t0} ms, requests ${braze.requests.sent}\n`);
     await books.finished();
     return result(true);
   } catch (e) {
