@@ -1,16 +1,14 @@
 import { app } from '@azure/functions';
-import { z } from 'zod';
+import { RunOptionsSchema } from '../shared/exports/schema';
 import { api, json, readOptionalJson } from '../shared/http';
 import { parseInput } from '../shared/validation';
-
-const PreviewOptions = z.strictObject({ fullSync: z.boolean().default(false) });
 
 /**
  * POST /api/exports/{id}/preview [{ "fullSync": true }] (Admin, Contributor): what the next run
  * would do and cost, from the newest snapshot; sends nothing to Braze and writes nothing.
  */
 export const exportPreview = api(async ({ request, caller, app: { preview } }) => {
-  const options = parseInput(PreviewOptions, (await readOptionalJson(request)) ?? {});
+  const options = parseInput(RunOptionsSchema, (await readOptionalJson(request)) ?? {});
   return json(200, await preview.preview(caller, request.params.id!, options.fullSync));
 });
 

@@ -1,14 +1,12 @@
 import { app } from '@azure/functions';
-import { z } from 'zod';
+import { RunOptionsSchema } from '../shared/exports/schema';
 import { api, json, readOptionalJson } from '../shared/http';
 import { activeRunConflict } from '../shared/runs/service';
 import { parseInput } from '../shared/validation';
 
-const RunOptions = z.strictObject({ fullSync: z.boolean().default(false) });
-
 /** POST /api/exports/{id}/run [{ "fullSync": true }]: 202 + Location of the queued run; 409 if one is going. */
 export const exportRun = api(async ({ request, caller, app: { runs } }) => {
-  const options = parseInput(RunOptions, (await readOptionalJson(request)) ?? {});
+  const options = parseInput(RunOptionsSchema, (await readOptionalJson(request)) ?? {});
   const outcome = await runs.runNow(caller, request.params.id!, options.fullSync);
   if ('active' in outcome) throw activeRunConflict(outcome.active);
   const run = outcome.queued;

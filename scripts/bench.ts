@@ -14,21 +14,23 @@ import { appRoot } from '../shared/app-root';
 const ROOT = appRoot;
 const CONTAINER = 'bench';
 const FOLDER = 'CustomerInsights_bench/BrazeExport';
-/** `--partition-rows N`: rows per CSV partition (CI writes partitions of ~100 k–250 k rows). */
-const ROWS_PER_PARTITION = Number(process.argv[process.argv.indexOf('--partition-rows') + 1] ?? 250_000) || 250_000;
 const COLUMNS = ['CustomerId', 'BrazeUserId', 'PrimaryEmail', 'FirstName', 'LastName', 'LifetimeValue'];
-
-function arg(name: string, fallback?: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (v === undefined || !Number.isFinite(v)) throw new Error(`--${name} <number> is required`);
-  return v;
-}
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
+
+function arg(name: string, fallback?: number): number {
+  const given = flag(name);
+  const v = given !== undefined ? Number(given) : fallback;
+  if (v === undefined || !Number.isFinite(v)) throw new Error(`--${name} <number> is required`);
+  return v;
+}
+
+/** `--partition-rows N`: rows per CSV partition (CI writes partitions of ~100 k–250 k rows). */
+const ROWS_PER_PARTITION = arg('partition-rows', 250_000);
+if (ROWS_PER_PARTITION < 1) throw new Error('--partition-rows must be at least 1');
 
 /**
  * The segment shape. `nested` (default): everyone is in segment 0, each other segment holds ~30 %
@@ -38,7 +40,7 @@ function flag(name: string): string | undefined {
  */
 const OVERLAP = flag('overlap') ?? 'nested';
 if (OVERLAP !== 'nested' && OVERLAP !== 'random') throw new Error('--overlap is nested or random');
-const P = Number(flag('p') ?? 0.5);
+const P = arg('p', 0.5);
 const draw = (i: number, s: number) => (Math.imul(i + s * 7919, 0x9e3779b1) >>> 0) % 10_000;
 const inSegment = (i: number, s: number, k: number): boolean => {
   if (OVERLAP === 'nested') return s === 0 || draw(i, s) % 10 < 3;

@@ -35,14 +35,13 @@ describe('entries read in place', () => {
     const text = `{"definition":"d1"}\nc1\te:u1\tfp1\t3\tSRC1\nc2\te:u2\tfp2\t3\n${stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' })}\nc4\te:u4\tSRC1\n`;
     const { entries } = parseBucketState(text);
     expect(entries.size).toBe(4);
-    expect(entries.srcIs('c1', 'SRC1')).toBe(true);
-    expect(entries.srcIs('c1', 'SRC9')).toBe(false);
-    expect(entries.srcIs('c1', 'RC1')).toBe(false);
-    expect(entries.srcIs('c2', '3')).toBe(false); // a set, not a digest
-    expect(entries.srcIs('c4', 'SRC1')).toBe(false); // a fingerprint, not a digest
-    expect(entries.srcIs('tab\tkey', 'SRC3')).toBe(true);
-    expect(entries.srcIs('nobody', 'SRC1')).toBe(false);
-    expect(entries.lineOf('c2')).toBe('c2\te:u2\tfp2\t3');
+    expect(entries.lineIfSrc('c1', 'SRC1')).toBe('c1\te:u1\tfp1\t3\tSRC1');
+    expect(entries.lineIfSrc('c1', 'SRC9')).toBeUndefined();
+    expect(entries.lineIfSrc('c1', 'RC1')).toBeUndefined();
+    expect(entries.lineIfSrc('c2', '3')).toBeUndefined(); // a set, not a digest
+    expect(entries.lineIfSrc('c4', 'SRC1')).toBeUndefined(); // a fingerprint, not a digest
+    expect(entries.lineIfSrc('tab\tkey', 'SRC3')).toBe(stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' }));
+    expect(entries.lineIfSrc('nobody', 'SRC1')).toBeUndefined();
     expect(entries.get('tab\tkey')).toEqual({ identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' });
     entries.delete('c1');
     expect([...entries.keys()]).toEqual(['c2', 'tab\tkey', 'c4']);

@@ -153,3 +153,6 @@ export const ExportPatchSchema = z
 /** The membership attribute name in effect. */
 export const membershipAttribute = (def: Pick<ExportDefinition, 'membership' | 'brazeSegmentApiId'>) =>
   def.membership.attribute ?? def.brazeSegmentApiId;
+
+/** The optional body of POST …/run and POST …/preview: `fullSync` resends (or previews resending) everything. */
+export const RunOptionsSchema = z.strictObject({ fullSync: z.boolean().default(false) });

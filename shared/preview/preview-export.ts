@@ -18,7 +18,7 @@ import { ReadOnlySyncState } from './read-only-state';
 
 const FIRST_REASONS = 10;
 /** Nothing paces a dry run: it is bounded by the engine's CPU work, not by Braze's limit. */
-const UNPACED = new RequestBudget({ requestsPerWindow: 1e9 });
+const UNPACED_REQUESTS_PER_WINDOW = 1e9;
 
 export interface PreviewDeps {
   exports: ExportsRepo;
@@ -81,7 +81,7 @@ export class ExportPreview {
       throw e;
     }
     const transport = new DryRunTransport();
-    const braze = new BrazeClient({ baseUrl: connection.baseUrl, apiKey: 'dry-run', budget: UNPACED, transport });
+    const braze = new BrazeClient({ baseUrl: connection.baseUrl, apiKey: 'dry-run', budget: new RequestBudget({ requestsPerWindow: UNPACED_REQUESTS_PER_WINDOW }), transport });
     let result;
     try {
       result = await runExport({

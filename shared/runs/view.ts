@@ -1,4 +1,5 @@
 // A run as the API shows it (DESIGN.md §4 example), without engine internals.
+import { emptyBucketCounts } from '../engine/diff/bucket-step';
 import type { RunRecord } from '../store/runs';
 
 export function runView(run: RunRecord) {
@@ -17,7 +18,7 @@ export function runView(run: RunRecord) {
     queuedAt: run.queuedAt,
     startedAt: run.startedAt,
     finishedAt: run.finishedAt,
-    counts: run.counts ?? { rowsRead: 0, profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0, newProfiles: 0 },
+    counts: run.counts ?? { rowsRead: 0, ...emptyBucketCounts() },
     requests: run.requests ?? { sent: 0, retried: 0, rateLimited: 0 },
     segments: run.segments ?? {},
     omittedAttributes: run.omittedAttributes ?? {},

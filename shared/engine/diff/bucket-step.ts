@@ -142,10 +142,11 @@ export class BucketStep {
       // change run). Rows with omitted values take the full path: their object also depends on what
       // Braze held before.
       const src = earlier ? undefined : rowsDigest(spilled, rows);
-      if (src !== undefined && trustPrevious && !sentByThisRun && previous.entries.srcIs(key, src) && !withOmissions(spilled, rows)) {
+      const unchangedLine = src !== undefined && trustPrevious && !sentByThisRun ? previous.entries.lineIfSrc(key, src) : undefined;
+      if (unchangedLine !== undefined && !withOmissions(spilled, rows)) {
         counts.profiles++;
         counts.unchanged++;
-        kept.push(previous.entries.lineOf(key)!);
+        kept.push(unchangedLine);
         continue;
       }
       const before = previous.entries.get(key);

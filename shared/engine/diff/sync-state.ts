@@ -91,24 +91,22 @@ export class StateEntries {
     return start === undefined ? undefined : parseStateLine(this.line(start))[1];
   }
 
-  /** The key's line as written (undefined when there is none). */
-  lineOf(key: string): string | undefined {
+  /**
+   * The key's line as written, if it ends in this rows digest (a line with all five fields);
+   * undefined otherwise. Read in place: one lookup, no parsing for a plain line.
+   */
+  lineIfSrc(key: string, src: string): string | undefined {
     const start = this.starts.get(key);
-    return start === undefined ? undefined : this.line(start);
-  }
-
-  /** Whether the key's line ends in this rows digest (a plain line with all five fields), read in place. */
-  srcIs(key: string, src: string): boolean {
-    const start = this.starts.get(key);
-    if (start === undefined || this.text.charCodeAt(start) === 0x5b /* [ */) return start !== undefined && this.get(key)?.src === src;
+    if (start === undefined) return undefined;
     let end = this.text.indexOf('\n', start);
     if (end === -1) end = this.text.length;
+    if (this.text.charCodeAt(start) === 0x5b /* [ */) return parseStateLine(this.text.slice(start, end))[1].src === src ? this.text.slice(start, end) : undefined;
     const from = end - src.length;
-    if (this.text.charCodeAt(from - 1) !== 9 /* \t */ || !this.text.startsWith(src, from)) return false;
+    if (this.text.charCodeAt(from - 1) !== 9 /* \t */ || !this.text.startsWith(src, from)) return undefined;
     // key, identity, fp, set and src: four tabs before the end.
     let tabs = 0;
     for (let i = this.text.indexOf('\t', start); i !== -1 && i < end; i = this.text.indexOf('\t', i + 1)) tabs++;
-    return tabs === 4;
+    return tabs === 4 ? this.text.slice(start, end) : undefined;
   }
 
   keys(): IterableIterator<string> {

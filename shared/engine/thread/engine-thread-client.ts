@@ -81,7 +81,7 @@ export class EngineThread {
   private readonly waiting: (() => void)[] = [];
   /** Batches sent while reading received so far, and who waits for a checkpoint mark. */
   private batchesReceived = 0;
-  /** The engine thread's answer to the last takeIn: more rows wait. */
+  /** The engine thread's answer to the last takeIn: whether more rows wait, and whether that piece sent any. */
   private tookIn: { more: boolean; sent: boolean } | null = null;
   private marked: ((mark: EarlyMark) => void) | null = null;
   private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
