@@ -4,7 +4,7 @@
 // fingerprint is taken over the very JSON that would be sent, so "changed" means "Braze would get
 // something else".
 import type { ExportDefinition } from '../../exports/schema';
-import { BucketFiles } from '../spill/bucket-files';
+import { BucketFiles, eachLine, ROW_SPILLS } from '../spill/bucket-files';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
 import { identityOf, mergePartials, type MergedProfile } from './merge';
 import { BrazeObjectWriter } from './object-writer';
@@ -79,18 +79,17 @@ export interface BucketSettings {
 export class BucketStep {
   private readonly codec: SpillCodec;
   private readonly writer: BrazeObjectWriter;
-  private readonly spill: BucketFiles;
+  /** The rows each reading thread spilled. */
+  private readonly spills: BucketFiles[];
 
   constructor(
     private readonly settings: BucketSettings,
     /** Where the objects to send go to the main thread. */
     private readonly ring: RingWriter,
-    /** Attribute omissions of the bucket's profiles sent while reading. */
-    private readonly earlyOmitted: (bucket: number) => Record<string, number>,
   ) {
     this.codec = SpillCodec.forExport(settings.def);
     this.writer = new BrazeObjectWriter(settings.def);
-    this.spill = new BucketFiles(settings.tempDir, 'rows');
+    this.spills = ROW_SPILLS.map((kind) => new BucketFiles(settings.tempDir, kind));
   }
 
   /**
@@ -101,7 +100,8 @@ export class BucketStep {
   private async indexRows(bucket: number) {
     const { codec } = this;
     const rowStarts = new Map<string, number | number[]>();
-    const spilled = await this.spill.readInPlace(bucket, (text, start) => {
+    const spilled = (await Promise.all(this.spills.map((s) => s.readText(bucket)))).join('');
+    eachLine(spilled, (text, start) => {
       const key = codec.keyAt(text, start);
       const rows = rowStarts.get(key);
       if (rows === undefined) rowStarts.set(key, start);
@@ -111,7 +111,8 @@ export class BucketStep {
     return { rowStarts, spilled, decodeAt: (start: number) => codec.decodeAt(spilled, start, spilled.indexOf('\n', start)) };
   }
 
-  async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
+  /** `earlyOmitted`: attribute omissions of the bucket's profiles sent while reading. */
+  async prepare(bucket: number, stateText: string | null, earlyOmitted: Record<string, number>): Promise<PreparedBucket> {
     const { writer } = this;
     const { definitionFp, tempDir } = this.settings;
     const { rowStarts, spilled, decodeAt } = await this.indexRows(bucket);
@@ -128,7 +129,7 @@ export class BucketStep {
     const earlyRows = sentEarlyToo.size
       ? await readEarlyRows(tempDir, writer, this.settings.earlySegment, bucket, new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])))
       : null;
-    const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
+    const omitted: Record<string, number> = { ...earlyOmitted };
     const header: BucketHeader = { definition: definitionFp, fields: writer.fields, membership: writer.membershipNames };
     const sends = new BucketSends(writer, previous);
     const { objects } = sends;

@@ -45,7 +45,7 @@ export class PartitionStep {
   private readonly spill: BucketFiles;
   private readonly early: EarlyOffers | null;
   private readonly earlySegment: string | null;
-  private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [] };
+  private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [], earlyOmitted: [] };
   private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
   private current: (OpenPartition & { spec: PartitionSpec; deferTo: string | null }) | null = null;
   private readonly chunkRing: RingReader;
@@ -72,7 +72,7 @@ export class PartitionStep {
     this.bucketCount = init.bucketCount;
     this.done = new Set(init.done);
     this.codec = SpillCodec.forExport(init.def);
-    this.spill = new BucketFiles(init.tempDir, 'rows');
+    this.spill = new BucketFiles(init.tempDir, init.spillKind);
     this.earlySegment = init.early?.segment ?? null;
     this.early = init.early
       ? new EarlyOffers(init.tempDir, init.def, { otherRows: init.early.otherRows, tableRows: init.early.tableRows }, rings.objects, (batch) => this.post({ t: 'send', ...batch }))
@@ -215,12 +215,8 @@ export class PartitionStep {
     this.early?.finish();
     this.summary.foundFields = [...this.columnsSeen.found];
     this.summary.missingFields = [...this.columnsSeen.missing];
+    this.summary.earlyOmitted = this.early?.omittedByBucket() ?? [];
     this.post({ t: 'finished', summary: this.summary });
-  }
-
-  /** Attribute omissions of the bucket's profiles sent while reading. */
-  earlyOmittedIn(bucket: number): Record<string, number> {
-    return this.early?.omittedIn(bucket) ?? {};
   }
 
   fail(e: unknown): void {

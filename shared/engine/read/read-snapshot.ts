@@ -12,7 +12,7 @@ import { EarlyCheckpoints } from '../early-send/checkpoints';
 import { STATE_LINES } from '../early-send/records';
 import { EarlySender } from '../early-send/sender';
 import { BucketFiles } from '../spill/bucket-files';
-import { EngineThread } from '../thread/engine-thread-client';
+import { EngineThreads } from '../thread/engine-threads';
 import type { PartitionSummary } from '../thread/protocol';
 import { checkedMapper, checkMappedColumns, type ColumnsSeen } from './column-check';
 
@@ -54,7 +54,9 @@ const tableBytes = (t: SegmentTable) => t.partitions.reduce((n, p) => n + p.size
 export class SnapshotReading {
   /** Sends while reading, when a segment was chosen for it. */
   early: EarlySender | null = null;
-  thread: EngineThread | null = null;
+  threads: EngineThreads | null = null;
+  /** Attribute omissions of the profiles sent while reading, by bucket (once read). */
+  earlyOmitted = new Map<number, Record<string, number>>();
   /** Resolves once what was sent while reading is checkpointed (at once when nothing was). */
   earlyCheckpointed: Promise<void> = Promise.resolve();
 
@@ -73,7 +75,7 @@ export class SnapshotReading {
     const sendWhileReading = columnsKnown && this.plan.done.size === 0 ? this.tableToSendWhileReading() : null;
     if (sendWhileReading) this.early = new EarlySender(this.plan.tempDir, this.plan.braze, this.plan.concurrency);
     const rowsOf = (bytes: number) => Math.ceil(bytes / TYPICAL_ROW_BYTES);
-    this.thread = new EngineThread({
+    this.threads = new EngineThreads({
       def,
       bucketCount: this.plan.bucketCount,
       tempDir: this.plan.tempDir,
@@ -82,14 +84,15 @@ export class SnapshotReading {
         ? { segment: sendWhileReading.segment, otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)), tableRows: rowsOf(tableBytes(sendWhileReading)) }
         : null,
       definitionFp: this.plan.definitionFp,
+      earlySegment: sendWhileReading ? def.segments.indexOf(sendWhileReading.segment) : -1,
       runId: this.plan.runId,
       fullSync: this.plan.fullSync,
     }, snapshot.totalBytes / this.plan.bucketCount);
     const writer = new BrazeObjectWriter(def);
     const checkpoints = this.early
-      ? new EarlyCheckpoints(this.thread, this.early, this.plan.state, new BucketFiles(this.plan.tempDir, STATE_LINES), { definition: this.plan.definitionFp, fields: writer.fields, membership: writer.membershipNames, sentBy: this.plan.runId }, this.plan.earlyCheckpointMs, this.plan.bucketCount)
+      ? new EarlyCheckpoints(this.threads.reader, this.early, this.plan.state, new BucketFiles(this.plan.tempDir, STATE_LINES), { definition: this.plan.definitionFp, fields: writer.fields, membership: writer.membershipNames, sentBy: this.plan.runId }, this.plan.earlyCheckpointMs, this.plan.bucketCount)
       : null;
-    const read = await this.thread.partition({
+    const read = await this.threads.partition({
       // The table sent while reading goes last, once the other segments' profile keys are known.
       tables: sendWhileReading ? [...snapshot.tables.filter((t) => t !== sendWhileReading), sendWhileReading] : snapshot.tables,
       container: this.plan.ciBlobs.getContainerClient(def.source.container),
@@ -102,12 +105,13 @@ export class SnapshotReading {
     // The last checkpoint goes on while the bucket step starts sending and writing buckets.
     if (checkpoints) this.earlyCheckpointed = checkpoints.final();
     checkMappedColumns({ found: new Set(read.foundFields), missing: new Map(read.missingFields) });
+    this.earlyOmitted = new Map(read.earlyOmitted);
     return read;
   }
 
   async close(): Promise<void> {
     await this.early?.settle();
-    await this.thread?.close();
+    await this.threads?.close();
   }
 
   /**

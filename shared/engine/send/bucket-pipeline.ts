@@ -1,21 +1,23 @@
 // The per-bucket send and checkpoint pipeline: buckets are prepared (read, merged, diffed) on the
-// engine thread a couple ahead of the one being sent. Their objects flow into one sender, so
+// engine threads, a couple each ahead of the one being sent. Their objects flow into one sender, so
 // batches run on across bucket boundaries instead of draining at each. A bucket's state is written
 // as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
 import { NOT_SENT_STOPPING, type BrazeClient } from '../../braze/client';
 import type { SyncStateStore } from '../diff/sync-state';
 import type { EarlySender } from '../early-send/sender';
 import type { RunBooks } from '../progress';
-import type { EngineThread, ReceivedBucket } from '../thread/engine-thread-client';
+import type { EngineThreads, ReceivedBucket } from '../thread/engine-threads';
 import { BatchSender } from './batch-sender';
 import { BucketOutcomes, recordOutcomes } from './bucket-outcomes';
 import { objectAt } from './object-bytes';
 
-/** Buckets being prepared on the engine thread while one is sent: enough to keep the thread busy. */
-const BUCKETS_PREPARED_AHEAD = 2;
+/** Buckets being prepared on each engine thread while one is sent: enough to keep the threads busy. */
+const BUCKETS_PREPARED_AHEAD_EACH = 2;
 
 export interface PipelineParts {
-  thread: EngineThread;
+  threads: EngineThreads;
+  /** Attribute omissions of the profiles sent while reading, by bucket. */
+  earlyOmitted: ReadonlyMap<number, Record<string, number>>;
   state: SyncStateStore;
   braze: BrazeClient;
   books: RunBooks;
@@ -89,9 +91,10 @@ export class BucketPipeline {
   }
 
   private prepareAhead(): void {
-    while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
+    const { threads, earlyOmitted, state } = this.parts;
+    while (this.preparing.length < BUCKETS_PREPARED_AHEAD_EACH * threads.count && this.prepareNext < this.pending.length) {
       const bucket = this.pending[this.prepareNext++]!;
-      const prepared = this.parts.state.readBucket(bucket).then(async ({ text, etag }) => ({ ...(await this.parts.thread.prepare(bucket, text)), etag }));
+      const prepared = state.readBucket(bucket).then(async ({ text, etag }) => ({ ...(await threads.prepare(bucket, text, earlyOmitted.get(bucket) ?? {})), etag }));
       prepared.catch(() => undefined); // awaited in turn
       this.preparing.push(prepared);
     }

@@ -4,6 +4,19 @@ import { appendFileSync, statSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
+/**
+ * The kinds of spill file rows go to: one per reading thread, so threads never write the same
+ * file. The bucket step reads them in this order (rows of a segment keep their order: see
+ * engine-threads.ts).
+ */
+export const ROW_SPILLS = ['rows', 'rows-2'] as const;
+
+/** Calls `onLine` with where each line of `text` runs (each ends in a newline). */
+export function eachLine(text: string, onLine: (text: string, start: number, end: number) => void): void {
+  let start = 0;
+  for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text, start, end);
+}
+
 export class BucketFiles {
   // Lines are copied into a per-bucket byte buffer at once, so their strings die young: buffered
   // strings would outlive several garbage collections and be promoted, which is what made GC the
@@ -91,18 +104,7 @@ export class BucketFiles {
 
   /** Calls `onLine` for each line of the bucket, in the order written (by any BucketFiles of this kind, on any thread, once closed). */
   async read(bucket: number, onLine: (line: string) => void): Promise<void> {
-    await this.readInPlace(bucket, (text, start, end) => onLine(text.slice(start, end)));
-  }
-
-  /**
-   * As read(), but each line is given as where it runs in the bucket's text, not as a string of its
-   * own; returns that text, for callers that come back to its lines.
-   */
-  async readInPlace(bucket: number, onLine: (text: string, start: number, end: number) => void): Promise<string> {
-    const text = await this.readText(bucket);
-    let start = 0;
-    for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text, start, end);
-    return text;
+    eachLine(await this.readText(bucket), (text, start, end) => onLine(text.slice(start, end)));
   }
 
   /** The bucket's lines as written, each ending in a newline ('' when there are none). */

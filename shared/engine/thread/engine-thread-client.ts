@@ -179,17 +179,19 @@ export class EngineThread {
     });
   }
 
-  /** Merges and diffs one bucket against its state blob's text (after partition()). */
-  prepare(bucket: number, stateText: string | null): Promise<ReceivedBucket> {
+  /** Merges and diffs one bucket against its state blob's text (after partition(), on any engine thread). */
+  prepare(bucket: number, stateText: string | null, earlyOmitted: Record<string, number>): Promise<ReceivedBucket> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.prepared.set(bucket, { resolve, reject });
-      this.post({ t: 'prepare', bucket, stateText });
+      this.post({ t: 'prepare', bucket, stateText, earlyOmitted });
     });
   }
 
   async close(): Promise<void> {
     this.thread.removeAllListeners('exit');
+    // Whoever still waits on the thread (a partition() beside one that failed) stops waiting.
+    this.fail(new Error('the engine thread was closed'));
     await this.thread.terminate();
   }
 

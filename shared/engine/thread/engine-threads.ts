@@ -1,0 +1,106 @@
+// The engine's worker threads. When nothing is sent while reading (a change run, a resumed
+// attempt), two, one per core of the machine the app is sized for: both read, each its share of
+// every segment's partitions, then both prepare buckets, in turn. A run that sends while reading
+// has one thread (that is paced by Braze, not by the thread, and a second one would cost its
+// memory), and so has a snapshot of one bucket.
+import type { PreparedBucket } from '../diff/bucket-step';
+import { ROW_SPILLS } from '../spill/bucket-files';
+import { MAX_REPORT_ROWS } from '../read/partition-step';
+import type { SegmentTable } from '../../snapshot/locate';
+import { EngineThread, type PartitionRun, type ReceivedBucket } from './engine-thread-client';
+import type { PartitionInit, PartitionSummary } from './protocol';
+
+export type { ReceivedBucket, PreparedBucket };
+
+export class EngineThreads {
+  /** Reads (and sends while reading, if it does), then prepares buckets. */
+  readonly reader: EngineThread;
+  private readonly helper: EngineThread | null;
+  private nextPreparer = 0;
+
+  constructor(init: Omit<PartitionInit, 'spillKind'>, bucketCsvBytes: number) {
+    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, bucketCsvBytes);
+    this.helper = init.bucketCount > 1 && !init.early ? new EngineThread({ ...init, early: null, spillKind: ROW_SPILLS[1] }, bucketCsvBytes) : null;
+  }
+
+  /** How many threads prepare buckets. */
+  get count(): number {
+    return this.helper ? 2 : 1;
+  }
+
+  /** Reads the snapshot's tables (see EngineThread.partition), on both threads if there are two. */
+  async partition(run: PartitionRun): Promise<PartitionSummary> {
+    if (!this.helper) return this.reader.partition(run);
+    const shares = splitTables(run.tables);
+    // Each thread counts its own rows: the run's progress is their sum.
+    const counts = [{ rows: 0, segmentRows: {} as Record<string, number> }, { rows: 0, segmentRows: {} as Record<string, number> }];
+    const share = (i: 0 | 1): PartitionRun => ({
+      ...run,
+      tables: shares[i],
+      onProgress: (rows, segmentRows) => {
+        counts[i] = { rows, segmentRows };
+        run.onProgress(counts[0]!.rows + counts[1]!.rows, sumCounts(counts[0]!.segmentRows, counts[1]!.segmentRows));
+      },
+    });
+    const [a, b] = await Promise.all([this.reader.partition(share(0)), this.helper.partition(share(1))]);
+    return mergeSummaries(a, b);
+  }
+
+  /** Prepares a bucket on the next thread in turn. */
+  prepare(bucket: number, stateText: string | null, earlyOmitted: Record<string, number>): Promise<ReceivedBucket> {
+    const thread = this.helper && this.nextPreparer++ % 2 === 1 ? this.helper : this.reader;
+    return thread.prepare(bucket, stateText, earlyOmitted);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.reader.close(), this.helper?.close()]);
+  }
+}
+
+/**
+ * Each table's partitions split in two, in order: a first part for the reading thread, the rest for
+ * the helper, at the point that keeps the two threads' bytes closest. Each thread spills to its own
+ * files and the bucket step reads the reading thread's first, so a segment's rows keep their order
+ * (which row of a segment wins a merge depends on it).
+ */
+export function splitTables(tables: SegmentTable[]): [SegmentTable[], SegmentTable[]] {
+  const first: SegmentTable[] = [];
+  const rest: SegmentTable[] = [];
+  let firstBytes = 0;
+  let restBytes = 0;
+  for (const table of tables) {
+    const sizes = table.partitions.map((p) => p.sizeBytes);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    let best = 0;
+    let bestGap = Infinity;
+    for (let k = 0, prefix = 0; k <= sizes.length; prefix += sizes[k] ?? 0, k++) {
+      const gap = Math.abs(firstBytes + prefix - (restBytes + total - prefix));
+      if (gap <= bestGap) [best, bestGap] = [k, gap]; // a tie goes to the reading thread
+    }
+    const head = sizes.slice(0, best).reduce((a, b) => a + b, 0);
+    firstBytes += head;
+    restBytes += total - head;
+    if (best > 0) first.push({ ...table, partitions: table.partitions.slice(0, best) });
+    if (best < sizes.length) rest.push({ ...table, partitions: table.partitions.slice(best) });
+  }
+  return [first, rest];
+}
+
+function sumCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const sum = { ...a };
+  for (const [k, v] of Object.entries(b)) sum[k] = (sum[k] ?? 0) + v;
+  return sum;
+}
+
+/** Both threads' summaries as one (the reading thread's rejected rows first). */
+function mergeSummaries(a: PartitionSummary, b: PartitionSummary): PartitionSummary {
+  return {
+    rowsRead: a.rowsRead + b.rowsRead,
+    rowsRejected: a.rowsRejected + b.rowsRejected,
+    segmentRows: sumCounts(a.segmentRows, b.segmentRows),
+    rejectedRows: [...a.rejectedRows, ...b.rejectedRows].slice(0, MAX_REPORT_ROWS),
+    foundFields: [...new Set([...a.foundFields, ...b.foundFields])],
+    missingFields: [...new Map([...a.missingFields, ...b.missingFields])],
+    earlyOmitted: [...a.earlyOmitted, ...b.earlyOmitted],
+  };
+}
