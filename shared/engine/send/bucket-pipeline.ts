@@ -11,8 +11,11 @@ import { BatchSender } from './batch-sender';
 import { BucketOutcomes, recordOutcomes } from './bucket-outcomes';
 import { objectAt } from './object-bytes';
 
-/** Buckets being prepared on each engine thread while one is sent: enough to keep the threads busy. */
-const BUCKETS_PREPARED_AHEAD_EACH = 2;
+/**
+ * Buckets being prepared while one is sent: enough to keep the engine threads busy (with two, one
+ * each). Each holds a bucket's spill and state text while prepared: more would cost memory.
+ */
+const BUCKETS_PREPARED_AHEAD = 2;
 
 export interface PipelineParts {
   threads: EngineThreads;
@@ -92,7 +95,7 @@ export class BucketPipeline {
 
   private prepareAhead(): void {
     const { threads, earlyOmitted, state } = this.parts;
-    while (this.preparing.length < BUCKETS_PREPARED_AHEAD_EACH * threads.count && this.prepareNext < this.pending.length) {
+    while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
       const bucket = this.pending[this.prepareNext++]!;
       const prepared = state.readBucket(bucket).then(async ({ text, etag }) => ({ ...(await threads.prepare(bucket, text, earlyOmitted.get(bucket) ?? {})), etag }));
       prepared.catch(() => undefined); // awaited in turn

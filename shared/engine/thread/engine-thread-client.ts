@@ -64,11 +64,14 @@ const threadFile = () => (__filename.endsWith('.ts') ? path.join(appRoot, 'dist'
 const threadHeapMb = (bucketCsvBytes: number) => Math.max(128, 64 + 16 * Math.ceil(bucketCsvBytes / 2 ** 20));
 
 /**
- * Young generation: short-lived row objects only. Measured per million profiles: at 24 MB, rows
- * outlived scavenges and were promoted, costing ~1.2 core-seconds more garbage collection; above
- * 32 MB nothing more is gained, and V8's default (48 MB) would add to the thread's footprint.
+ * Young generation: short-lived row objects only. Measured per million profiles on a run that
+ * sends while reading (one engine thread): at 24 MB, rows outlived scavenges and were promoted,
+ * costing ~1.2 core-seconds more garbage collection; above 32 MB nothing more is gained, and V8's
+ * default (48 MB) would add to the thread's footprint. With two engine threads (nothing is sent
+ * while reading, so a row lives only while its chunk is parsed) each gets 16 MB: two at 32 MB
+ * took a 10 M change run over 300 MB, for no time measurably saved.
  */
-const THREAD_YOUNG_MB = 32;
+export const youngGenerationMb = (threads: number) => (threads === 1 ? 32 : 16);
 
 export class EngineThread {
   private readonly thread: Worker;
@@ -91,8 +94,9 @@ export class EngineThread {
   constructor(
     private readonly init: PartitionInit,
     bucketCsvBytes: number,
+    youngMb: number,
   ) {
-    this.thread = new Worker(threadFile(), { resourceLimits: { maxOldGenerationSizeMb: threadHeapMb(bucketCsvBytes), maxYoungGenerationSizeMb: THREAD_YOUNG_MB } });
+    this.thread = new Worker(threadFile(), { resourceLimits: { maxOldGenerationSizeMb: threadHeapMb(bucketCsvBytes), maxYoungGenerationSizeMb: youngMb } });
     this.thread.on('message', (m: FromEngineThread) => {
       try {
         this.handle(m);
@@ -177,6 +181,11 @@ export class EngineThread {
       this.marked = resolve;
       this.post({ t: 'earlyMark' });
     });
+  }
+
+  /** Buckets asked for and not prepared yet. */
+  get preparing(): number {
+    return this.prepared.size;
   }
 
   /** Merges and diffs one bucket against its state blob's text (after partition(), on any engine thread). */

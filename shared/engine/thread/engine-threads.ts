@@ -1,13 +1,13 @@
 // The engine's worker threads. When nothing is sent while reading (a change run, a resumed
 // attempt), two, one per core of the machine the app is sized for: both read, each its share of
-// every segment's partitions, then both prepare buckets, in turn. A run that sends while reading
+// every segment's partitions, then both prepare buckets. A run that sends while reading
 // has one thread (that is paced by Braze, not by the thread, and a second one would cost its
 // memory), and so has a snapshot of one bucket.
 import type { PreparedBucket } from '../diff/bucket-step';
 import { ROW_SPILLS } from '../spill/bucket-files';
 import { MAX_REPORT_ROWS } from '../read/partition-step';
 import type { SegmentTable } from '../../snapshot/locate';
-import { EngineThread, type PartitionRun, type ReceivedBucket } from './engine-thread-client';
+import { EngineThread, youngGenerationMb, type PartitionRun, type ReceivedBucket } from './engine-thread-client';
 import type { PartitionInit, PartitionSummary } from './protocol';
 
 export type { ReceivedBucket, PreparedBucket };
@@ -16,11 +16,12 @@ export class EngineThreads {
   /** Reads (and sends while reading, if it does), then prepares buckets. */
   readonly reader: EngineThread;
   private readonly helper: EngineThread | null;
-  private nextPreparer = 0;
 
   constructor(init: Omit<PartitionInit, 'spillKind'>, bucketCsvBytes: number) {
-    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, bucketCsvBytes);
-    this.helper = init.bucketCount > 1 && !init.early ? new EngineThread({ ...init, early: null, spillKind: ROW_SPILLS[1] }, bucketCsvBytes) : null;
+    const two = init.bucketCount > 1 && !init.early;
+    const youngMb = youngGenerationMb(two ? 2 : 1);
+    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, bucketCsvBytes, youngMb);
+    this.helper = two ? new EngineThread({ ...init, early: null, spillKind: ROW_SPILLS[1] }, bucketCsvBytes, youngMb) : null;
   }
 
   /** How many threads prepare buckets. */
@@ -46,9 +47,9 @@ export class EngineThreads {
     return mergeSummaries(a, b);
   }
 
-  /** Prepares a bucket on the next thread in turn. */
+  /** Prepares a bucket on the thread with fewer buckets to prepare. */
   prepare(bucket: number, stateText: string | null, earlyOmitted: Record<string, number>): Promise<ReceivedBucket> {
-    const thread = this.helper && this.nextPreparer++ % 2 === 1 ? this.helper : this.reader;
+    const thread = this.helper && this.helper.preparing < this.reader.preparing ? this.helper : this.reader;
     return thread.prepare(bucket, stateText, earlyOmitted);
   }
 
