@@ -11,7 +11,7 @@ import { readCsv, spanNote } from '../../snapshot/csv-rows';
 import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
 import { EarlyOffers } from '../early-send/offers';
-import type { FromEngineThread, PartitionInit, PartitionSpec, PartitionSummary } from '../thread/protocol';
+import type { FromEngineThread, NotedKeys, PartitionInit, PartitionSpec, PartitionSummary } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
 import { checkedMapper, PartitionAborted, type ColumnsSeen } from './column-check';
 import type { RowMapper } from './row-mapper';
@@ -50,6 +50,7 @@ export class PartitionStep {
   private current: (OpenPartition & { spec: PartitionSpec; deferTo: string | null }) | null = null;
   private readonly chunkRing: RingReader;
   private readonly tempDir: string;
+  private readonly spillKind: string;
   /** Partitions of other segments whose rows wait (in temp files, in reading order) to be mapped and spilled. */
   private readonly deferred: { spec: PartitionSpec; file: string }[] = [];
   private deferredCount = 0;
@@ -68,6 +69,7 @@ export class PartitionStep {
   ) {
     this.chunkRing = rings.chunks;
     this.tempDir = init.tempDir;
+    this.spillKind = init.spillKind;
     this.def = init.def;
     this.bucketCount = init.bucketCount;
     this.done = new Set(init.done);
@@ -85,7 +87,7 @@ export class PartitionStep {
     // Before the largest segment can be sent while reading, only the other segments' profile keys
     // are needed. Their rows wait in a temp file and are mapped and spilled later, while the engine
     // thread would otherwise wait for Braze: sending starts sooner.
-    const deferTo = this.early !== null && !sending ? path.join(this.tempDir, `deferred-${this.deferredCount++}.csv`) : null;
+    const deferTo = this.early !== null && !sending ? path.join(this.tempDir, `deferred-${this.spillKind}-${this.deferredCount++}.csv`) : null;
     if (deferTo) writeFileSync(deferTo, '');
     this.current = { ...this.open(spec, deferTo ? 'keys' : 'rows'), spec, deferTo };
   }
@@ -198,6 +200,22 @@ export class PartitionStep {
     const before = this.early?.sent ?? 0;
     const more = await this.workDeferred();
     return { more, sent: (this.early?.sent ?? 0) > before };
+  }
+
+  /** What this thread's key pass found (it reads no more): the keys noted, and the rows that wait. */
+  handOverKeys(): NotedKeys {
+    return { ...this.early!.notedKeys, deferred: this.deferred.splice(0) };
+  }
+
+  /**
+   * Adds what another thread's key pass found (once, before the segment read last). The rows that
+   * wait are taken in in reading order (`order`: blob names), so a segment's rows keep their order.
+   */
+  takeKeys(keys: NotedKeys, order: string[]): void {
+    this.early!.takeKeys(keys);
+    const at = (d: { spec: PartitionSpec }) => order.indexOf(d.spec.blobName);
+    this.deferred.push(...keys.deferred);
+    this.deferred.sort((a, b) => at(a) - at(b));
   }
 
   /** A checkpoint of what was sent while reading: see EarlyOffers.mark. */

@@ -14,7 +14,7 @@ import { receiveObjects, type ObjectList } from '../send/object-bytes';
 import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
 import { RunStopped } from '../stop';
-import type { FromEngineThread, PartitionInit, PartitionSummary, ToEngineThread } from './protocol';
+import { keyBuffers, type FromEngineThread, type NotedKeys, type PartitionInit, type PartitionSummary, type ToEngineThread } from './protocol';
 import { createRing, RingReader, RingWriter, transferredWith, type Handed } from './shared-ring';
 
 /** Chunks handed to the thread and not yet parsed. */
@@ -87,6 +87,8 @@ export class EngineThread {
   /** The engine thread's answer to the last takeIn: whether more rows wait, and whether that piece sent any. */
   private tookIn: { more: boolean; sent: boolean } | null = null;
   private marked: ((mark: EarlyMark) => void) | null = null;
+  /** What a key pass on this thread found (see handOverKeys). */
+  private keys: NotedKeys | null = null;
   private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
   private readonly chunkRing: RingWriter;
   private readonly objectRing: RingReader;
@@ -115,6 +117,15 @@ export class EngineThread {
 
   /** Reads the snapshot's tables in order, spilling by bucket (and sending while reading, if set up). */
   async partition(run: PartitionRun): Promise<PartitionSummary> {
+    const stopped = await this.readTables(run);
+    if (run.early && !stopped) await this.takeInSendingSingles(run);
+    this.post({ t: 'finish' });
+    await this.until(() => this.summary !== null);
+    return this.summary!;
+  }
+
+  /** Downloads and hands over `run.tables`' partitions, in order; true if sending while reading stopped (time box). */
+  async readTables(run: PartitionRun): Promise<boolean> {
     this.early = run.early;
     this.onProgress = run.onProgress;
     let stopped = false;
@@ -151,10 +162,20 @@ export class EngineThread {
         await this.until(() => this.partitionDone);
       }
     }
-    if (run.early && !stopped) await this.takeInSendingSingles(run);
-    this.post({ t: 'finish' });
-    await this.until(() => this.summary !== null);
-    return this.summary!;
+    return stopped;
+  }
+
+  /** After a key pass (readTables of other segments only): what it found, for the reading thread. */
+  async handOverKeys(): Promise<NotedKeys> {
+    this.keys = null;
+    this.post({ t: 'handOverKeys' });
+    await this.until(() => this.keys !== null);
+    return this.keys!;
+  }
+
+  /** Adds another thread's key pass (see handOverKeys) before the segment read last. */
+  takeKeys(keys: NotedKeys, order: string[]): void {
+    this.thread.postMessage({ t: 'takeKeys', keys, order } satisfies ToEngineThread, keyBuffers(keys));
   }
 
   /**
@@ -226,6 +247,9 @@ export class EngineThread {
         return;
       case 'tookIn':
         this.tookIn = { more: m.more, sent: m.sent };
+        return;
+      case 'keys':
+        this.keys = m.keys;
         return;
       case 'finished':
         this.summary = m.summary;

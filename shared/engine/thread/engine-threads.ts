@@ -1,8 +1,9 @@
-// The engine's worker threads. When nothing is sent while reading (a change run, a resumed
-// attempt), two, one per core of the machine the app is sized for: both read, each its share of
-// every segment's partitions, then both prepare buckets. A run that sends while reading
-// has one thread (that is paced by Braze, not by the thread, and a second one would cost its
-// memory), and so has a snapshot of one bucket.
+// The engine's worker threads, two (one per core of the machine the app is sized for) for a
+// snapshot of more than one bucket. When nothing is sent while reading (a change run, a resumed
+// attempt), both read, each its share of every segment's partitions, then both prepare buckets.
+// When sending while reading, both read the other segments for their keys (no request can go out
+// before that), then the second thread hands what it found to the reading thread and ends: the rest
+// is paced by Braze, not by the thread, and a second thread would only cost its memory.
 import type { PreparedBucket } from '../diff/bucket-step';
 import { ROW_SPILLS } from '../spill/bucket-files';
 import { MAX_REPORT_ROWS } from '../read/partition-step';
@@ -15,13 +16,17 @@ export type { ReceivedBucket, PreparedBucket };
 export class EngineThreads {
   /** Reads (and sends while reading, if it does), then prepares buckets. */
   readonly reader: EngineThread;
-  private readonly helper: EngineThread | null;
+  private helper: EngineThread | null;
 
-  constructor(init: Omit<PartitionInit, 'spillKind'>, bucketCsvBytes: number) {
-    const two = init.bucketCount > 1 && !init.early;
-    const youngMb = youngGenerationMb(two ? 2 : 1);
-    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, bucketCsvBytes, youngMb);
-    this.helper = two ? new EngineThread({ ...init, early: null, spillKind: ROW_SPILLS[1] }, bucketCsvBytes, youngMb) : null;
+  /** `helper`: whether a second thread is worth its start (more than one bucket; for a key pass, other segments to read). */
+  constructor(
+    private readonly init: Omit<PartitionInit, 'spillKind'>,
+    bucketCsvBytes: number,
+    helper: boolean,
+  ) {
+    // The reading thread keeps the one-thread young generation while it sends while reading.
+    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, bucketCsvBytes, youngGenerationMb(helper && !init.early ? 2 : 1));
+    this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, bucketCsvBytes, youngGenerationMb(2)) : null;
   }
 
   /** How many threads prepare buckets. */
@@ -32,6 +37,7 @@ export class EngineThreads {
   /** Reads the snapshot's tables (see EngineThread.partition), on both threads if there are two. */
   async partition(run: PartitionRun): Promise<PartitionSummary> {
     if (!this.helper) return this.reader.partition(run);
+    if (run.early) return this.keysOnBothThenRead(run, this.helper);
     const shares = splitTables(run.tables);
     // Each thread counts its own rows: the run's progress is their sum.
     const counts = [{ rows: 0, segmentRows: {} as Record<string, number> }, { rows: 0, segmentRows: {} as Record<string, number> }];
@@ -45,6 +51,22 @@ export class EngineThreads {
     });
     const [a, b] = await Promise.all([this.reader.partition(share(0)), this.helper.partition(share(1))]);
     return mergeSummaries(a, b);
+  }
+
+  /**
+   * Sending while reading: the other segments are read for their profile keys on both threads, each
+   * its share; the helper hands its keys and its waiting rows to the reading thread and ends, and
+   * the reading thread reads on (see EngineThread.partition).
+   */
+  private async keysOnBothThenRead(run: PartitionRun, helper: EngineThread): Promise<PartitionSummary> {
+    const sentWhileReading = run.tables.filter((t) => t.segment === this.init.early!.segment);
+    const others = run.tables.filter((t) => t.segment !== this.init.early!.segment);
+    const [mine, theirs] = splitTables(others);
+    await Promise.all([this.reader.readTables({ ...run, tables: mine }), helper.readTables({ ...run, tables: theirs })]);
+    this.reader.takeKeys(await helper.handOverKeys(), others.flatMap((t) => t.partitions.map((p) => p.blobName)));
+    this.helper = null;
+    await helper.close();
+    return this.reader.partition({ ...run, tables: sentWhileReading });
   }
 
   /** Prepares a bucket on the thread with fewer buckets to prepare. */
