@@ -67,9 +67,10 @@ const threadHeapMb = (bucketCsvBytes: number) => Math.max(128, 64 + 16 * Math.ce
  * Young generation: short-lived row objects only. Measured per million profiles on a run that
  * sends while reading (one engine thread): at 24 MB, rows outlived scavenges and were promoted,
  * costing ~1.2 core-seconds more garbage collection; above 32 MB nothing more is gained, and V8's
- * default (48 MB) would add to the thread's footprint. With two engine threads (nothing is sent
- * while reading, so a row lives only while its chunk is parsed) each gets 16 MB: two at 32 MB
- * took a 10 M change run over 300 MB, for no time measurably saved.
+ * default (48 MB) would add to the thread's footprint. A thread that does not send while reading
+ * beside another one (both read a change run; or it reads keys only) gets 16 MB: there a row lives
+ * only while its chunk is parsed, and two threads at 32 MB took a 10 M change run over 300 MB for
+ * no time measurably saved.
  */
 export const youngGenerationMb = (threads: number) => (threads === 1 ? 32 : 16);
 

@@ -24,7 +24,7 @@ export class EngineThreads {
     bucketCsvBytes: number,
     helper: boolean,
   ) {
-    // The reading thread keeps the one-thread young generation while it sends while reading.
+    // The reading thread keeps the larger young generation when it sends while reading.
     this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, bucketCsvBytes, youngGenerationMb(helper && !init.early ? 2 : 1));
     this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, bucketCsvBytes, youngGenerationMb(2)) : null;
   }
