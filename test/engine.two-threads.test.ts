@@ -1,7 +1,6 @@
-// A run with sync state reads on two engine threads, each its share of every segment's partitions,
-// and both prepare buckets; a first run reads the other segments' keys on both before sending
-// while reading. The outcome must be the one thread's outcome (tiny buckets here, so a test-sized
-// snapshot has many and gets both threads).
+// A run with sync state reads on two engine threads, each its share of every segment's partitions:
+// the outcome must be the one thread's outcome (tiny buckets here, so a test-sized snapshot has
+// many and gets both threads).
 import { describe, expect, it } from 'vitest';
 import { services } from '../shared/services';
 import { splitTables } from '../shared/engine/thread/engine-threads';
@@ -11,7 +10,6 @@ import { MATCHING, rows, writeCiExport } from './helpers/ci-export';
 import { createConnection, createExport, runNow, useSandbox } from './helpers/engine';
 
 useAzurite({ SYNC_BUCKET_TARGET_BYTES: '1024' });
-const MEMBERSHIP = '0000-0000-0000';
 const sandbox = useSandbox();
 
 const table = (segment: string, sizes: number[]): SegmentTable =>
@@ -62,31 +60,5 @@ describe('reading on two threads', () => {
     const report = (await app.storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()).toString();
     expect(report).toMatch(/A,A_1\.csv,2,,no usable identifier/);
     expect(report).toMatch(/A,A_4\.csv,40,,no usable identifier/);
-  });
-
-  it("a first run's key pass on both threads: a profile each thread saw once is merged, not sent as a single-segment profile", async () => {
-    // Big is read last and sent while reading. X and Y are read for keys first, each split between
-    // the threads: c61..c69 are in both of X's partitions, c70..c72 in X's second and Y's first.
-    const source = await writeCiExport(services().storage.ciBlobs, [
-      { segment: 'Big', partitions: [rows(40), rows(20, { from: 41 })] },
-      { segment: 'X', partitions: [rows(20, { from: 50, name: (i) => `XFirst${i}` }), rows(20, { from: 61, name: (i) => `XLater${i}` })] },
-      { segment: 'Y', partitions: [rows(3, { from: 70, name: (i) => `Y${i}` }), rows(3, { from: 90, name: (i) => `Y${i}` })] },
-    ]);
-    const conn = await createConnection(sandbox().url);
-    const exp = await createExport(conn.id, { source, segments: ['Big', 'X', 'Y'], matching: MATCHING });
-    const objectsBefore = sandbox().stats.objectsProcessed;
-    const { run } = await runNow(exp.id);
-    expect(run.status).toBe('succeeded');
-    expect(run.buckets!.total).toBeGreaterThan(1);
-    // c1..c80 and c90..c92, each sent once: no profile went out as two single-segment profiles.
-    expect(run.counts).toMatchObject({ rowsRead: 106, profiles: 83, sent: 83, rejected: 0, failed: 0 });
-    expect(sandbox().stats.objectsProcessed - objectsBefore).toBe(83);
-    const at = (i: number) => sandbox().profiles.get(i % 2 ? `external_id:u${i}` : `alias:ci_customer_id:c${i}`)!.attributes;
-    expect(at(65)).toMatchObject({ first_name: 'XFirst65', [MEMBERSHIP]: ['X'] }); // X's first row wins
-    expect(at(71)).toMatchObject({ first_name: 'XLater71', [MEMBERSHIP]: ['X', 'Y'] });
-    expect(at(55)).toMatchObject({ first_name: 'Name55', [MEMBERSHIP]: ['Big', 'X'] });
-    expect(at(78)).toMatchObject({ first_name: 'XLater78', [MEMBERSHIP]: ['X'] });
-    expect(at(91)).toMatchObject({ first_name: 'Y91', [MEMBERSHIP]: ['Y'] });
-    expect(at(3)).toMatchObject({ first_name: 'Name3', [MEMBERSHIP]: ['Big'] });
   });
 });

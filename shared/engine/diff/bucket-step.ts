@@ -100,7 +100,7 @@ export class BucketStep {
   private async indexRows(bucket: number) {
     const { codec } = this;
     const rowStarts = new Map<string, number | number[]>();
-    const spilled = (await Promise.all(this.spills.map((s) => s.readText(bucket)))).join('');
+    const spilled = await BucketFiles.readTexts(this.spills, bucket);
     eachLine(spilled, (text, start) => {
       const key = codec.keyAt(text, start);
       const rows = rowStarts.get(key);

@@ -12,18 +12,13 @@ export interface KeyHash {
 }
 
 export class KeyFilter {
-  /** The filter's bits (filters built for the same expected count have the same layout). */
-  readonly bits: Uint32Array;
+  private readonly bits: Uint32Array;
   private readonly size: number;
 
-  /**
-   * About 10 bits per expected key (≈ 1 % false "maybe" when the estimate holds), within 64 KB–32 MB.
-   * `bits`: those of a filter built for the same count (as another thread hands them over).
-   */
-  constructor(expectedKeys: number, bits?: Uint32Array) {
+  /** About 10 bits per expected key (≈ 1 % false "maybe" when the estimate holds), within 64 KB–32 MB. */
+  constructor(expectedKeys: number) {
     this.size = Math.min(2 ** 28, Math.max(2 ** 19, Math.ceil(expectedKeys * 10 / 32) * 32));
-    if (bits && bits.length !== this.size / 32) throw new Error('key filter bits of another size');
-    this.bits = bits ?? new Uint32Array(this.size / 32);
+    this.bits = new Uint32Array(this.size / 32);
   }
 
   add({ h1, h2 }: KeyHash): void {

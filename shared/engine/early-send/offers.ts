@@ -27,12 +27,6 @@ import type { RingWriter } from '../thread/shared-ring';
 import { KeyFilter, keyHash } from './key-filter';
 import { RECHECK, SENT_OBJECTS, STATE_LINES } from './records';
 
-/** The bits of the other segments' key filters, handed from one engine thread to another. */
-export interface NotedKeyBits {
-  elsewhere: Uint32Array;
-  twice: Uint32Array;
-}
-
 /** Objects ready to send, with the bucket and key of each. */
 export interface EarlyBatch<Objects = ObjectList> {
   objects: Objects;
@@ -46,8 +40,6 @@ interface KeyFilters {
   elsewhere: KeyFilter;
   /** Keys seen in more than one row of the other segments. */
   twice: KeyFilter;
-  /** Keys another thread noted too (see takeKeys): seen twice as well. Same layout as `elsewhere`. */
-  both: KeyFilter | null;
   /** Keys of every row of the segment read last, sent or not. */
   seenLast: KeyFilter;
 }
@@ -55,7 +47,6 @@ interface KeyFilters {
 export class EarlyOffers {
   /** Released once reading is over (the filters take ~3 MB per million rows). */
   private filters: KeyFilters | null;
-  private readonly otherRows: number;
   private readonly stateLines: BucketFiles;
   private readonly sentObjects: BucketFiles;
   private readonly recheck: BucketFiles;
@@ -76,12 +67,10 @@ export class EarlyOffers {
     private readonly ring: RingWriter,
     private readonly onBatch: (batch: EarlyBatch<HandedObjects>) => void,
   ) {
-    this.otherRows = expected.otherRows;
     this.filters = {
       elsewhere: new KeyFilter(expected.otherRows),
       // Fewer keys than rows repeat: half the size does (a wrong guess costs speed, never correctness).
       twice: new KeyFilter(expected.otherRows / 2),
-      both: null,
       seenLast: new KeyFilter(expected.tableRows),
     };
     this.stateLines = new BucketFiles(tempDir, STATE_LINES);
@@ -97,31 +86,6 @@ export class EarlyOffers {
     const f = this.filters!;
     if (f.elsewhere.mightHave(hash)) f.twice.add(hash);
     else f.elsewhere.add(hash);
-  }
-
-  /** The other segments' keys noted here (another thread read some of their partitions: see takeKeys). */
-  get notedKeys(): NotedKeyBits {
-    return { elsewhere: this.filters!.elsewhere.bits, twice: this.filters!.twice.bits };
-  }
-
-  /**
-   * Adds the keys another thread noted in other partitions of the other segments (once). A key is
-   * seen twice if either thread saw it twice, or if both saw it: the filters may then say "maybe"
-   * more often, never "surely not" for a key seen twice.
-   */
-  takeKeys(other: NotedKeyBits): void {
-    const f = this.filters!;
-    const mine = f.elsewhere.bits;
-    // The other thread's bits become the keys both saw (no second filter's worth of memory).
-    const theirs = other.elsewhere;
-    for (let i = 0; i < mine.length; i++) {
-      const b = theirs[i]!;
-      theirs[i] = mine[i]! & b;
-      mine[i]! |= b;
-    }
-    f.both = new KeyFilter(this.otherRows, theirs);
-    const twice = f.twice.bits;
-    for (let i = 0; i < twice.length; i++) twice[i]! |= other.twice[i]!;
   }
 
   /** Offers a row of the segment read last: true when it is going to be sent (do not spill it). */
@@ -150,7 +114,7 @@ export class EarlyOffers {
   offerOther(bucket: number, partial: PartialProfile): boolean {
     const hash = keyHash(partial.key);
     const f = this.filters!;
-    if (this.stopped || f.twice.mightHave(hash) || f.both?.mightHave(hash) || f.seenLast.mightHave(hash)) return false;
+    if (this.stopped || f.twice.mightHave(hash) || f.seenLast.mightHave(hash)) return false;
     return this.send(bucket, partial);
   }
 

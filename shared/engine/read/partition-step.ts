@@ -11,7 +11,7 @@ import { readCsv, spanNote } from '../../snapshot/csv-rows';
 import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
 import { EarlyOffers } from '../early-send/offers';
-import type { FromEngineThread, NotedKeys, PartitionInit, PartitionSpec, PartitionSummary } from '../thread/protocol';
+import type { FromEngineThread, PartitionInit, PartitionSpec, PartitionSummary } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
 import { checkedMapper, PartitionAborted, type ColumnsSeen } from './column-check';
 import type { RowMapper } from './row-mapper';
@@ -200,22 +200,6 @@ export class PartitionStep {
     const before = this.early?.sent ?? 0;
     const more = await this.workDeferred();
     return { more, sent: (this.early?.sent ?? 0) > before };
-  }
-
-  /** What this thread's key pass found (it reads no more): the keys noted, and the rows that wait. */
-  handOverKeys(): NotedKeys {
-    return { ...this.early!.notedKeys, deferred: this.deferred.splice(0) };
-  }
-
-  /**
-   * Adds what another thread's key pass found (once, before the segment read last). The rows that
-   * wait are taken in in reading order (`order`: blob names), so a segment's rows keep their order.
-   */
-  takeKeys(keys: NotedKeys, order: string[]): void {
-    this.early!.takeKeys(keys);
-    const at = (d: { spec: PartitionSpec }) => order.indexOf(d.spec.blobName);
-    this.deferred.push(...keys.deferred);
-    this.deferred.sort((a, b) => at(a) - at(b));
   }
 
   /** A checkpoint of what was sent while reading: see EarlyOffers.mark. */

@@ -87,7 +87,7 @@ export class SnapshotReading {
       earlySegment: sendWhileReading ? def.segments.indexOf(sendWhileReading.segment) : -1,
       runId: this.plan.runId,
       fullSync: this.plan.fullSync,
-    }, snapshot.totalBytes / this.plan.bucketCount, this.plan.bucketCount > 1 && (!sendWhileReading || snapshot.tables.length > 1));
+    }, snapshot.totalBytes / this.plan.bucketCount, this.plan.bucketCount > 1 && !sendWhileReading);
     const writer = new BrazeObjectWriter(def);
     const checkpoints = this.early
       ? new EarlyCheckpoints(this.threads.reader, this.early, this.plan.state, new BucketFiles(this.plan.tempDir, STATE_LINES), { definition: this.plan.definitionFp, fields: writer.fields, membership: writer.membershipNames, sentBy: this.plan.runId }, this.plan.earlyCheckpointMs, this.plan.bucketCount)

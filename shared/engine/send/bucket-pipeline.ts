@@ -1,5 +1,5 @@
 // The per-bucket send and checkpoint pipeline: buckets are prepared (read, merged, diffed) on the
-// engine threads, a couple each ahead of the one being sent. Their objects flow into one sender, so
+// engine thread a couple ahead of the one being sent. Their objects flow into one sender, so
 // batches run on across bucket boundaries instead of draining at each. A bucket's state is written
 // as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
 import { NOT_SENT_STOPPING, type BrazeClient } from '../../braze/client';
@@ -11,10 +11,7 @@ import { BatchSender } from './batch-sender';
 import { BucketOutcomes, recordOutcomes } from './bucket-outcomes';
 import { objectAt } from './object-bytes';
 
-/**
- * Buckets being prepared while one is sent: enough to keep the engine threads busy (with two, one
- * each). Each holds a bucket's spill and state text while prepared: more would cost memory.
- */
+/** Buckets being prepared on the engine thread while one is sent: enough to keep the thread busy. */
 const BUCKETS_PREPARED_AHEAD = 2;
 
 export interface PipelineParts {

@@ -14,7 +14,7 @@ import { receiveObjects, type ObjectList } from '../send/object-bytes';
 import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
 import { RunStopped } from '../stop';
-import { keyBuffers, type FromEngineThread, type NotedKeys, type PartitionInit, type PartitionSummary, type ToEngineThread } from './protocol';
+import type { FromEngineThread, PartitionInit, PartitionSummary, ToEngineThread } from './protocol';
 import { createRing, RingReader, RingWriter, transferredWith, type Handed } from './shared-ring';
 
 /** Chunks handed to the thread and not yet parsed. */
@@ -67,12 +67,11 @@ const threadHeapMb = (bucketCsvBytes: number) => Math.max(128, 64 + 16 * Math.ce
  * Young generation: short-lived row objects only. Measured per million profiles on a run that
  * sends while reading (one engine thread): at 24 MB, rows outlived scavenges and were promoted,
  * costing ~1.2 core-seconds more garbage collection; above 32 MB nothing more is gained, and V8's
- * default (48 MB) would add to the thread's footprint. A thread that does not send while reading
- * beside another one (both read a change run; or it reads keys only) gets 16 MB: there a row lives
- * only while its chunk is parsed, and two threads at 32 MB took a 10 M change run over 300 MB for
- * no time measurably saved.
+ * default (48 MB) would add to the thread's footprint. The helper thread (engine-threads.ts) only
+ * reads, where a row lives only while its chunk is parsed: 16 MB.
  */
-export const youngGenerationMb = (threads: number) => (threads === 1 ? 32 : 16);
+export const READER_YOUNG_MB = 32;
+export const HELPER_YOUNG_MB = 16;
 
 export class EngineThread {
   private readonly thread: Worker;
@@ -88,8 +87,6 @@ export class EngineThread {
   /** The engine thread's answer to the last takeIn: whether more rows wait, and whether that piece sent any. */
   private tookIn: { more: boolean; sent: boolean } | null = null;
   private marked: ((mark: EarlyMark) => void) | null = null;
-  /** What a key pass on this thread found (see handOverKeys). */
-  private keys: NotedKeys | null = null;
   private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
   private readonly chunkRing: RingWriter;
   private readonly objectRing: RingReader;
@@ -166,19 +163,6 @@ export class EngineThread {
     return stopped;
   }
 
-  /** After a key pass (readTables of other segments only): what it found, for the reading thread. */
-  async handOverKeys(): Promise<NotedKeys> {
-    this.keys = null;
-    this.post({ t: 'handOverKeys' });
-    await this.until(() => this.keys !== null);
-    return this.keys!;
-  }
-
-  /** Adds another thread's key pass (see handOverKeys) before the segment read last. */
-  takeKeys(keys: NotedKeys, order: string[]): void {
-    this.thread.postMessage({ t: 'takeKeys', keys, order } satisfies ToEngineThread, keyBuffers(keys));
-  }
-
   /**
    * The segment read last is read: the other segments' rows that waited are taken in a piece at a
    * time, and those whose profile has no other row are sent too — paced by Braze, as chunks are.
@@ -203,11 +187,6 @@ export class EngineThread {
       this.marked = resolve;
       this.post({ t: 'earlyMark' });
     });
-  }
-
-  /** Buckets asked for and not prepared yet. */
-  get preparing(): number {
-    return this.prepared.size;
   }
 
   /** Merges and diffs one bucket against its state blob's text (after partition(), on any engine thread). */
@@ -248,9 +227,6 @@ export class EngineThread {
         return;
       case 'tookIn':
         this.tookIn = { more: m.more, sent: m.sent };
-        return;
-      case 'keys':
-        this.keys = m.keys;
         return;
       case 'finished':
         this.summary = m.summary;

@@ -71,10 +71,6 @@ port.on('message', (m: ToEngineThread) => {
           return step!.brazeBehind();
         case 'takeIn':
           return post({ t: 'tookIn', ...(await step!.takeIn()) });
-        case 'handOverKeys':
-          return post({ t: 'keys', keys: step!.handOverKeys() });
-        case 'takeKeys':
-          return step!.takeKeys(m.keys, m.order);
         case 'finish':
           return await step!.finish();
         case 'prepare': {

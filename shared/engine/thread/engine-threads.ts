@@ -1,14 +1,15 @@
-// The engine's worker threads, two (one per core of the machine the app is sized for) for a
-// snapshot of more than one bucket. When nothing is sent while reading (a change run, a resumed
-// attempt), both read, each its share of every segment's partitions, then both prepare buckets.
-// When sending while reading, both read the other segments for their keys (no request can go out
-// before that), then the second thread hands what it found to the reading thread and ends: the rest
-// is paced by Braze, not by the thread, and a second thread would only cost its memory.
+// The engine's worker threads: when nothing is sent while reading (a change run, a resumed attempt)
+// and the snapshot is more than one bucket, a helper beside the reading thread (one per core of the
+// machine the app is sized for), each reading its share of every segment's partitions. The helper
+// then ends and the reading thread prepares the buckets alone: two threads preparing buckets held
+// two buckets at once and took a 10 M change run over 300 MB, for no time measurably saved. A run
+// that sends while reading has one thread: it is paced by Braze, or by a machine whose cores are
+// busy sending as well (a second thread reading the other segments' keys saved nothing there).
 import type { PreparedBucket } from '../diff/bucket-step';
 import { ROW_SPILLS } from '../spill/bucket-files';
 import { MAX_REPORT_ROWS } from '../read/partition-step';
 import type { SegmentTable } from '../../snapshot/locate';
-import { EngineThread, youngGenerationMb, type PartitionRun, type ReceivedBucket } from './engine-thread-client';
+import { EngineThread, HELPER_YOUNG_MB, READER_YOUNG_MB, type PartitionRun, type ReceivedBucket } from './engine-thread-client';
 import type { PartitionInit, PartitionSummary } from './protocol';
 
 export type { ReceivedBucket, PreparedBucket };
@@ -18,26 +19,19 @@ export class EngineThreads {
   readonly reader: EngineThread;
   private helper: EngineThread | null;
 
-  /** `helper`: whether a second thread is worth its start (more than one bucket; for a key pass, other segments to read). */
+  /** `helper`: whether a second thread is worth its start (more than one bucket, nothing sent while reading). */
   constructor(
     private readonly init: Omit<PartitionInit, 'spillKind'>,
     bucketCsvBytes: number,
     helper: boolean,
   ) {
-    // The reading thread keeps the larger young generation when it sends while reading.
-    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, bucketCsvBytes, youngGenerationMb(helper && !init.early ? 2 : 1));
-    this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, bucketCsvBytes, youngGenerationMb(2)) : null;
-  }
-
-  /** How many threads prepare buckets. */
-  get count(): number {
-    return this.helper ? 2 : 1;
+    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, bucketCsvBytes, READER_YOUNG_MB);
+    this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, bucketCsvBytes, HELPER_YOUNG_MB) : null;
   }
 
   /** Reads the snapshot's tables (see EngineThread.partition), on both threads if there are two. */
   async partition(run: PartitionRun): Promise<PartitionSummary> {
     if (!this.helper) return this.reader.partition(run);
-    if (run.early) return this.keysOnBothThenRead(run, this.helper);
     const shares = splitTables(run.tables);
     // Each thread counts its own rows: the run's progress is their sum.
     const counts = [{ rows: 0, segmentRows: {} as Record<string, number> }, { rows: 0, segmentRows: {} as Record<string, number> }];
@@ -50,29 +44,19 @@ export class EngineThreads {
       },
     });
     const [a, b] = await Promise.all([this.reader.partition(share(0)), this.helper.partition(share(1))]);
+    await this.endHelper();
     return mergeSummaries(a, b);
   }
 
-  /**
-   * Sending while reading: the other segments are read for their profile keys on both threads, each
-   * its share; the helper hands its keys and its waiting rows to the reading thread and ends, and
-   * the reading thread reads on (see EngineThread.partition).
-   */
-  private async keysOnBothThenRead(run: PartitionRun, helper: EngineThread): Promise<PartitionSummary> {
-    const sentWhileReading = run.tables.filter((t) => t.segment === this.init.early!.segment);
-    const others = run.tables.filter((t) => t.segment !== this.init.early!.segment);
-    const [mine, theirs] = splitTables(others);
-    await Promise.all([this.reader.readTables({ ...run, tables: mine }), helper.readTables({ ...run, tables: theirs })]);
-    this.reader.takeKeys(await helper.handOverKeys(), others.flatMap((t) => t.partitions.map((p) => p.blobName)));
+  private async endHelper(): Promise<void> {
+    const helper = this.helper;
     this.helper = null;
-    await helper.close();
-    return this.reader.partition({ ...run, tables: sentWhileReading });
+    await helper?.close();
   }
 
-  /** Prepares a bucket on the thread with fewer buckets to prepare. */
+  /** Merges and diffs a bucket (on the reading thread: see above). */
   prepare(bucket: number, stateText: string | null, earlyOmitted: Record<string, number>): Promise<ReceivedBucket> {
-    const thread = this.helper && this.helper.preparing < this.reader.preparing ? this.helper : this.reader;
-    return thread.prepare(bucket, stateText, earlyOmitted);
+    return this.reader.prepare(bucket, stateText, earlyOmitted);
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 // step's settings and summary, and the messages each way.
 import type { ExportDefinition } from '../../exports/schema';
 import type { PreparedBucket } from '../diff/bucket-step';
-import type { EarlyBatch, NotedKeyBits } from '../early-send/offers';
+import type { EarlyBatch } from '../early-send/offers';
 import type { HandedObjects } from '../send/object-bytes';
 import { transferredWith, type Handed, type RingShare } from './shared-ring';
 
@@ -54,11 +54,6 @@ export interface PartitionSummary {
   earlyOmitted: [number, Record<string, number>][];
 }
 
-/** What a key pass on one thread hands to the reading thread: the keys noted, and the rows that wait (temp files). */
-export interface NotedKeys extends NotedKeyBits {
-  deferred: { spec: PartitionSpec; file: string }[];
-}
-
 /** Shared memory between the threads: CSV chunks in, objects to send out (see shared-ring.ts). */
 export interface EngineRings {
   chunks: RingShare;
@@ -75,8 +70,6 @@ export type ToEngineThread =
   | { t: 'earlyMark' }
   | { t: 'brazeBehind' }
   | { t: 'takeIn' }
-  | { t: 'handOverKeys' }
-  | { t: 'takeKeys'; keys: NotedKeys; order: string[] }
   | { t: 'finish' }
   | { t: 'prepare'; bucket: number; stateText: string | null; earlyOmitted: Record<string, number> };
 
@@ -89,7 +82,6 @@ export type FromEngineThread =
   | { t: 'progress'; rowsRead: number; segmentRows: Record<string, number> }
   | { t: 'partitionDone' }
   | { t: 'tookIn'; more: boolean; sent: boolean }
-  | { t: 'keys'; keys: NotedKeys }
   | { t: 'finished'; summary: PartitionSummary }
   | { t: 'prepared'; prepared: PreparedBucket }
   | { t: 'error'; message: string; aborted: boolean };
@@ -98,11 +90,5 @@ export type FromEngineThread =
 export function transferredBy(m: FromEngineThread): ArrayBuffer[] {
   if (m.t === 'send') return transferredWith(m.objects);
   if (m.t === 'prepared') return transferredWith(m.prepared.toSend.objects);
-  if (m.t === 'keys') return keyBuffers(m.keys);
   return [];
-}
-
-/** The key filters' memory, handed over rather than copied. */
-export function keyBuffers(keys: NotedKeyBits): ArrayBuffer[] {
-  return [keys.elsewhere.buffer as ArrayBuffer, keys.twice.buffer as ArrayBuffer];
 }
