@@ -50,7 +50,6 @@ export class PartitionStep {
   private current: (OpenPartition & { spec: PartitionSpec; deferTo: string | null }) | null = null;
   private readonly chunkRing: RingReader;
   private readonly tempDir: string;
-  private readonly spillKind: string;
   /** Partitions of other segments whose rows wait (in temp files, in reading order) to be mapped and spilled. */
   private readonly deferred: { spec: PartitionSpec; file: string }[] = [];
   private deferredCount = 0;
@@ -69,7 +68,6 @@ export class PartitionStep {
   ) {
     this.chunkRing = rings.chunks;
     this.tempDir = init.tempDir;
-    this.spillKind = init.spillKind;
     this.def = init.def;
     this.bucketCount = init.bucketCount;
     this.done = new Set(init.done);
@@ -87,7 +85,7 @@ export class PartitionStep {
     // Before the largest segment can be sent while reading, only the other segments' profile keys
     // are needed. Their rows wait in a temp file and are mapped and spilled later, while the engine
     // thread would otherwise wait for Braze: sending starts sooner.
-    const deferTo = this.early !== null && !sending ? path.join(this.tempDir, `deferred-${this.spillKind}-${this.deferredCount++}.csv`) : null;
+    const deferTo = this.early !== null && !sending ? path.join(this.tempDir, `deferred-${this.deferredCount++}.csv`) : null;
     if (deferTo) writeFileSync(deferTo, '');
     this.current = { ...this.open(spec, deferTo ? 'keys' : 'rows'), spec, deferTo };
   }

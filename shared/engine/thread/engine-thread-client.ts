@@ -189,7 +189,7 @@ export class EngineThread {
     });
   }
 
-  /** Merges and diffs one bucket against its state blob's text (after partition(), on any engine thread). */
+  /** Merges and diffs one bucket against its state blob's text (after partition()). */
   prepare(bucket: number, stateText: string | null, earlyOmitted: Record<string, number>): Promise<ReceivedBucket> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {

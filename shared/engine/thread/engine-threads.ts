@@ -21,7 +21,7 @@ export class EngineThreads {
 
   /** `helper`: whether a second thread is worth its start (more than one bucket, nothing sent while reading). */
   constructor(
-    private readonly init: Omit<PartitionInit, 'spillKind'>,
+    init: Omit<PartitionInit, 'spillKind'>,
     bucketCsvBytes: number,
     helper: boolean,
   ) {
