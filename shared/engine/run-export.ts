@@ -96,7 +96,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   try {
     await books.readingDone(await reading.read((rows, segmentRows) => books.reading(rows, segmentRows), input.shouldYield, input.shouldStop));
     const pipeline = new BucketPipeline({
-      threads: reading.threads!, earlyOmitted: reading.earlyOmitted, state: input.state, braze, books, definitionFp, concurrency,
+      threads: reading.threads!, state: input.state, braze, books, definitionFp, concurrency,
       shouldStop: input.shouldStop, beforeCheckpoint: input.beforeCheckpoint, earlyCheckpointed: reading.earlyCheckpointed,
     });
     if (!(await pipeline.run(reading.early, input.shouldYield))) return result(false, pipeline.stopped);

@@ -86,6 +86,8 @@ export class BucketStep {
     private readonly settings: BucketSettings,
     /** Where the objects to send go to the main thread. */
     private readonly ring: RingWriter,
+    /** Attribute omissions of the bucket's profiles sent while reading. */
+    private readonly earlyOmitted: (bucket: number) => Record<string, number>,
   ) {
     this.codec = SpillCodec.forExport(settings.def);
     this.writer = new BrazeObjectWriter(settings.def);
@@ -111,8 +113,7 @@ export class BucketStep {
     return { rowStarts, spilled, decodeAt: (start: number) => codec.decodeAt(spilled, start, spilled.indexOf('\n', start)) };
   }
 
-  /** `earlyOmitted`: attribute omissions of the bucket's profiles sent while reading. */
-  async prepare(bucket: number, stateText: string | null, earlyOmitted: Record<string, number>): Promise<PreparedBucket> {
+  async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
     const { writer } = this;
     const { definitionFp, tempDir } = this.settings;
     const { rowStarts, spilled, decodeAt } = await this.indexRows(bucket);
@@ -129,7 +130,7 @@ export class BucketStep {
     const earlyRows = sentEarlyToo.size
       ? await readEarlyRows(tempDir, writer, this.settings.earlySegment, bucket, new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])))
       : null;
-    const omitted: Record<string, number> = { ...earlyOmitted };
+    const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
     const header: BucketHeader = { definition: definitionFp, fields: writer.fields, membership: writer.membershipNames };
     const sends = new BucketSends(writer, previous);
     const { objects } = sends;

@@ -62,7 +62,7 @@ export function chooseBucketCount(snapshotBytes: number, targetBytes = 4 * 1024 
 /**
  * A bucket's entries, read in place: each key maps to where its line starts in the blob's text,
  * and a line is parsed only when asked for. A change run looks at most lines only to keep them as
- * they are (see `lineOf`, `srcIs`): parsing a million lines into objects cost more than the rest.
+ * they are (see `lineIfSrc`): parsing a million lines into objects cost more than the rest.
  */
 export class StateEntries {
   private readonly starts = new Map<string, number>();

@@ -165,9 +165,9 @@ export class EarlyOffers {
     this.recheck.close();
   }
 
-  /** Attribute omissions of the profiles sent while reading: per bucket, by attribute. */
-  omittedByBucket(): [number, Record<string, number>][] {
-    return [...this.omitted];
+  /** Attribute omissions of the bucket's profiles sent while reading, by attribute. */
+  omittedIn(bucket: number): Record<string, number> {
+    return this.omitted.get(bucket) ?? {};
   }
 
   private flush(): void {

@@ -45,7 +45,7 @@ export class PartitionStep {
   private readonly spill: BucketFiles;
   private readonly early: EarlyOffers | null;
   private readonly earlySegment: string | null;
-  private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [], earlyOmitted: [] };
+  private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [] };
   private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
   private current: (OpenPartition & { spec: PartitionSpec; deferTo: string | null }) | null = null;
   private readonly chunkRing: RingReader;
@@ -215,8 +215,12 @@ export class PartitionStep {
     this.early?.finish();
     this.summary.foundFields = [...this.columnsSeen.found];
     this.summary.missingFields = [...this.columnsSeen.missing];
-    this.summary.earlyOmitted = this.early?.omittedByBucket() ?? [];
     this.post({ t: 'finished', summary: this.summary });
+  }
+
+  /** Attribute omissions of the bucket's profiles sent while reading. */
+  earlyOmittedIn(bucket: number): Record<string, number> {
+    return this.early?.omittedIn(bucket) ?? {};
   }
 
   fail(e: unknown): void {

@@ -55,8 +55,6 @@ export class SnapshotReading {
   /** Sends while reading, when a segment was chosen for it. */
   early: EarlySender | null = null;
   threads: EngineThreads | null = null;
-  /** Attribute omissions of the profiles sent while reading, by bucket (once read). */
-  earlyOmitted = new Map<number, Record<string, number>>();
   /** Resolves once what was sent while reading is checkpointed (at once when nothing was). */
   earlyCheckpointed: Promise<void> = Promise.resolve();
 
@@ -84,7 +82,6 @@ export class SnapshotReading {
         ? { segment: sendWhileReading.segment, otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)), tableRows: rowsOf(tableBytes(sendWhileReading)) }
         : null,
       definitionFp: this.plan.definitionFp,
-      earlySegment: sendWhileReading ? def.segments.indexOf(sendWhileReading.segment) : -1,
       runId: this.plan.runId,
       fullSync: this.plan.fullSync,
     }, snapshot.totalBytes / this.plan.bucketCount, this.plan.bucketCount > 1 && !sendWhileReading);
@@ -105,7 +102,6 @@ export class SnapshotReading {
     // The last checkpoint goes on while the bucket step starts sending and writing buckets.
     if (checkpoints) this.earlyCheckpointed = checkpoints.final();
     checkMappedColumns({ found: new Set(read.foundFields), missing: new Map(read.missingFields) });
-    this.earlyOmitted = new Map(read.earlyOmitted);
     return read;
   }
 

@@ -16,8 +16,6 @@ const BUCKETS_PREPARED_AHEAD = 2;
 
 export interface PipelineParts {
   threads: EngineThreads;
-  /** Attribute omissions of the profiles sent while reading, by bucket. */
-  earlyOmitted: ReadonlyMap<number, Record<string, number>>;
   state: SyncStateStore;
   braze: BrazeClient;
   books: RunBooks;
@@ -91,10 +89,10 @@ export class BucketPipeline {
   }
 
   private prepareAhead(): void {
-    const { threads, earlyOmitted, state } = this.parts;
+    const { threads, state } = this.parts;
     while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
       const bucket = this.pending[this.prepareNext++]!;
-      const prepared = state.readBucket(bucket).then(async ({ text, etag }) => ({ ...(await threads.prepare(bucket, text, earlyOmitted.get(bucket) ?? {})), etag }));
+      const prepared = state.readBucket(bucket).then(async ({ text, etag }) => ({ ...(await threads.prepare(bucket, text)), etag }));
       prepared.catch(() => undefined); // awaited in turn
       this.preparing.push(prepared);
     }

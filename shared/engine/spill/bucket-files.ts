@@ -1,7 +1,7 @@
 // Temp files by hash bucket: the engine's spill. One file per bucket and kind of line; small
 // per-bucket buffers (32 KB each) keep memory flat and file handles few, whatever the bucket count.
 import { appendFileSync, statSync } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -15,6 +15,12 @@ export const ROW_SPILLS = ['rows', 'rows-2'] as const;
 export function eachLine(text: string, onLine: (text: string, start: number, end: number) => void): void {
   let start = 0;
   for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text, start, end);
+}
+
+/** A bucket file that does not exist had nothing written to it: no bytes. */
+function nothingWritten(e: unknown): number {
+  if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+  throw e;
 }
 
 export class BucketFiles {
@@ -113,7 +119,7 @@ export class BucketFiles {
    * times over instead of twice.
    */
   static async readTexts(files: BucketFiles[], bucket: number): Promise<string> {
-    const sizes = await Promise.all(files.map((f) => stat(f.file(bucket)).then((s) => s.size, () => 0)));
+    const sizes = await Promise.all(files.map((f) => stat(f.file(bucket)).then((s) => s.size, nothingWritten)));
     const bytes = Buffer.allocUnsafe(sizes.reduce((a, b) => a + b, 0));
     let at = 0;
     for (const [i, f] of files.entries()) {
@@ -135,12 +141,7 @@ export class BucketFiles {
   }
 
   /** The bucket's lines as written, each ending in a newline ('' when there are none). */
-  async readText(bucket: number): Promise<string> {
-    try {
-      return await readFile(this.file(bucket), 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ''; // nothing was written to this bucket
-      throw e;
-    }
+  readText(bucket: number): Promise<string> {
+    return BucketFiles.readTexts([this], bucket);
   }
 }

@@ -190,11 +190,11 @@ export class EngineThread {
   }
 
   /** Merges and diffs one bucket against its state blob's text (after partition()). */
-  prepare(bucket: number, stateText: string | null, earlyOmitted: Record<string, number>): Promise<ReceivedBucket> {
+  prepare(bucket: number, stateText: string | null): Promise<ReceivedBucket> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.prepared.set(bucket, { resolve, reject });
-      this.post({ t: 'prepare', bucket, stateText, earlyOmitted });
+      this.post({ t: 'prepare', bucket, stateText });
     });
   }
 

@@ -55,8 +55,8 @@ export class EngineThreads {
   }
 
   /** Merges and diffs a bucket (on the reading thread: see above). */
-  prepare(bucket: number, stateText: string | null, earlyOmitted: Record<string, number>): Promise<ReceivedBucket> {
-    return this.reader.prepare(bucket, stateText, earlyOmitted);
+  prepare(bucket: number, stateText: string | null): Promise<ReceivedBucket> {
+    return this.reader.prepare(bucket, stateText);
   }
 
   async close(): Promise<void> {
@@ -108,6 +108,5 @@ function mergeSummaries(a: PartitionSummary, b: PartitionSummary): PartitionSumm
     rejectedRows: [...a.rejectedRows, ...b.rejectedRows].slice(0, MAX_REPORT_ROWS),
     foundFields: [...new Set([...a.foundFields, ...b.foundFields])],
     missingFields: [...new Map([...a.missingFields, ...b.missingFields])],
-    earlyOmitted: [...a.earlyOmitted, ...b.earlyOmitted],
   };
 }

@@ -14,11 +14,9 @@ export interface PartitionInit {
   done: number[];
   /** The segment whose one-segment profiles are sent while reading (read last), if any. */
   early: { segment: string; otherRows: number; tableRows: number } | null;
-  /** For the bucket step that follows (on this thread and the helper thread). */
+  /** For the bucket step that follows on the reading thread. */
   definitionFp: string;
-  /** The segment (its index) sent while reading, -1 if none: its rows are among the records of what was sent. */
-  earlySegment: number;
-  /** Which of the run's spill files this thread's partition step writes rows to (see spillKinds). */
+  /** Which of the run's spill files this thread's partition step writes rows to (see ROW_SPILLS). */
   spillKind: string;
   /** The run this is an attempt of: checkpoints of what it sent while reading name it. */
   runId: string;
@@ -50,8 +48,6 @@ export interface PartitionSummary {
   /** Mapping fields some table has a column for, and those some table lacks (field → column). */
   foundFields: string[];
   missingFields: [string, string][];
-  /** Attribute omissions of the profiles sent while reading, by bucket (attribute → profiles). */
-  earlyOmitted: [number, Record<string, number>][];
 }
 
 /** Shared memory between the threads: CSV chunks in, objects to send out (see shared-ring.ts). */
@@ -71,7 +67,7 @@ export type ToEngineThread =
   | { t: 'brazeBehind' }
   | { t: 'takeIn' }
   | { t: 'finish' }
-  | { t: 'prepare'; bucket: number; stateText: string | null; earlyOmitted: Record<string, number> };
+  | { t: 'prepare'; bucket: number; stateText: string | null };
 
 /** Messages from the engine thread. */
 export type FromEngineThread =
