@@ -1,7 +1,9 @@
 // State lines: what Braze holds per profile, readable across releases.
 import { describe, expect, it } from 'vitest';
 import { parseBucketState, parseStateLine, stateLine } from '../shared/engine/diff/sync-state';
-import { lineDigest, rowsDigest } from '../shared/engine/spill/rows-digest';
+import { lineDigest } from '../shared/engine/spill/rows-digest';
+import { SpilledProfiles } from '../shared/engine/spill/spilled-profiles';
+import { textToken } from '../shared/engine/spill/spill-codec';
 
 describe('sync-state lines', () => {
   it('round-trip with the set bits, also in the JSON form for awkward keys', () => {
@@ -30,32 +32,78 @@ describe('sync-state lines', () => {
   });
 });
 
+/** Spill lines (seg ␟ key ␟ … ␟ omitted) as the bucket step reads them. */
+const spilled = (...lines: string[]) => new SpilledProfiles(Buffer.from(lines.map((l) => `${l}\n`).join('')));
+const row = (seg: number, key: string, first: string, omitted = '') => `${seg}\x1f${textToken(key)}\x1fsu1\x1f\x1f\x1f\x1f${textToken(first)}\x1f${omitted}`;
+
 describe('entries read in place', () => {
-  it("find each line by key, tell a matching rows digest only from a line that has one, and parse on demand", () => {
-    const text = `{"definition":"d1"}\nc1\te:u1\tfp1\t3\tSRC1\nc2\te:u2\tfp2\t3\n${stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' })}\nc4\te:u4\tSRC1\n`;
+  const text = `{"definition":"d1"}\nc1\te:u1\tfp1\t3\tSRC1\nc2\te:u2\tfp2\t3\n${stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' })}\nc4\te:u4\tSRC1\nc5\te:u5\tfp5\t1\tSRC5\n`;
+
+  it('find each line by key, and parse on demand', () => {
     const { entries } = parseBucketState(text);
-    expect(entries.size).toBe(4);
-    expect(entries.lineIfSrc('c1', 'SRC1')).toBe('c1\te:u1\tfp1\t3\tSRC1');
-    expect(entries.lineIfSrc('c1', 'SRC9')).toBeUndefined();
-    expect(entries.lineIfSrc('c1', 'RC1')).toBeUndefined();
-    expect(entries.lineIfSrc('c2', '3')).toBeUndefined(); // a set, not a digest
-    expect(entries.lineIfSrc('c4', 'SRC1')).toBeUndefined(); // a fingerprint, not a digest
-    expect(entries.lineIfSrc('tab\tkey', 'SRC3')).toBe(stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' }));
-    expect(entries.lineIfSrc('nobody', 'SRC1')).toBeUndefined();
+    expect(entries.size).toBe(5);
     expect(entries.get('tab\tkey')).toEqual({ identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' });
+    expect(entries.get('nobody')).toBeUndefined();
     entries.delete('c1');
-    expect([...entries.keys()]).toEqual(['c2', 'tab\tkey', 'c4']);
+    expect(entries.has('c1')).toBe(false);
+    expect(entries.size).toBe(4);
+    expect([...entries.keys()]).toEqual(['c2', 'tab\tkey', 'c4', 'c5']);
+  });
+
+  it("claim the spilled profiles' lines in place, tell a matching rows digest only from a line that has one, and keep lines as written", () => {
+    const { entries } = parseBucketState(text);
+    const rows = spilled(row(0, 'c1', 'A'), row(0, 'tab\tkey', 'B'), row(0, 'c2', 'C'), row(0, 'c4', 'D'), row(0, 'c5', 'E'), row(0, 'new', 'F'));
+    const [c1, tab, c2, c4, c5, fresh] = [0, 1, 2, 3, 4, 5].map((p) => entries.claim(rows, p));
+    expect(fresh).toBe(-1);
+    expect(entries.srcIs(c1!, 'SRC1')).toBe(true);
+    expect(entries.srcIs(c1!, 'SRC9')).toBe(false);
+    expect(entries.srcIs(c1!, 'RC1')).toBe(false);
+    expect(entries.srcIs(c2!, '3')).toBe(false); // a set, not a digest
+    expect(entries.srcIs(c4!, 'SRC1')).toBe(false); // a fingerprint, not a digest
+    expect(entries.srcIs(tab!, 'SRC3')).toBe(true);
+    expect(entries.entryAt(c2!)).toEqual({ identity: 'e:u2', fp: 'fp2', set: '3' });
+    for (const line of [c1!, c2!, tab!, c5!]) entries.keepAsWritten(line);
+    // Runs of lines kept are sliced whole: every kept line, each once, none of the others.
+    expect(entries.keptText().split('\n').sort()).toEqual(['c1\te:u1\tfp1\t3\tSRC1', 'c2\te:u2\tfp2\t3', 'c5\te:u5\tfp5\t1\tSRC5', stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' })].sort());
+    expect([...entries.unclaimed()]).toEqual([]);
+  });
+
+  it('what no spilled profile claims left; a deleted line is claimed by none', () => {
+    const { entries } = parseBucketState(text);
+    entries.delete('c2');
+    const rows = spilled(row(0, 'c1', 'A'), row(1, 'c2', 'B'));
+    expect(entries.claim(rows, 0)).not.toBe(-1);
+    expect(entries.claim(rows, 1)).toBe(-1);
+    expect([...entries.unclaimed()].map(([key]) => key)).toEqual(['tab\tkey', 'c4', 'c5']);
   });
 });
 
 describe("a profile's rows digest", () => {
-  const text = '0\x1fsc1\x1fsu1\x1fsFirst\x1f\n1\x1fsc1\x1fsu1\x1fsFirst\x1f\n1\x1fsc1\x1fsu1\x1fsFirsT\x1f\n';
-  const [a, b, c] = [0, text.indexOf('\n') + 1, text.indexOf('\n', text.indexOf('\n') + 1) + 1];
   it('does not depend on the order of the rows, and sees any character of any row change', () => {
-    expect(rowsDigest(text, [a, b])).toBe(rowsDigest(text, [b, a]));
-    expect(rowsDigest(text, [a, b])).not.toBe(rowsDigest(text, [a, c]));
-    expect(rowsDigest(text, [a, b])).not.toBe(rowsDigest(text, a));
-    expect(rowsDigest(text, a)).toBe(lineDigest(text.slice(0, b - 1)));
-    expect(rowsDigest(text, a)).toMatch(/^[A-Za-z0-9_-]{11}$/);
+    const rows = spilled(row(0, 'c1', 'First'), row(0, 'c2', 'First'), row(1, 'c1', 'Ünï'), row(1, 'c2', 'Ünï'), row(0, 'c3', 'First'), row(1, 'c3', 'ÜnÏ'));
+    expect(rows.count).toBe(3);
+    const again = spilled(row(1, 'c1', 'Ünï'), row(0, 'c1', 'First'));
+    expect(again.digest(0)).toBe(rows.digest(0));
+    expect(rows.digest(1)).not.toBe(rows.digest(0)); // another key
+    expect(rows.digest(2)).not.toBe(spilled(row(0, 'c3', 'First'), row(1, 'c3', 'Ünï')).digest(0));
+    expect(spilled(row(0, 'c1', 'First')).digest(0)).not.toBe(rows.digest(0));
+    expect(spilled(row(0, 'c1', 'First')).digest(0)).toBe(lineDigest(row(0, 'c1', 'First')));
+    expect(rows.digest(0)).toMatch(/^[A-Za-z0-9_-]{11}$/);
+  });
+
+  it("keys, rows and omissions read back as written, whatever the key's characters", () => {
+    const keys = ['c1', 'Zoë 李', 'new\nline', 'j-starts'];
+    const rows = spilled(...keys.map((k, i) => row(0, k, `v${i}`, i === 1 ? 'j{"email":"invalid email"}' : '')), row(1, 'Zoë 李', 'again'));
+    expect(rows.count).toBe(4);
+    keys.forEach((k, p) => {
+      expect(rows.keyOf(p)).toBe(k);
+      expect(rows.find(k)).toBe(p);
+      expect(rows.hasOmissions(p)).toBe(p === 1);
+    });
+    expect(rows.rowsOf(1)).toEqual([row(0, 'Zoë 李', 'v1', 'j{"email":"invalid email"}'), row(1, 'Zoë 李', 'again')]);
+    expect(rows.find('nobody')).toBe(-1);
+    // Claimed from a state line in place or parsed, as the key needs.
+    const { entries } = parseBucketState(`{"definition":"d1"}\n${keys.map((k) => stateLine(k, { identity: `e:${k}`, fp: 'fp' })).join('\n')}\n`);
+    keys.forEach((k, p) => expect(entries.entryAt(entries.claim(rows, p))).toEqual({ identity: `e:${k}`, fp: 'fp' }));
   });
 });

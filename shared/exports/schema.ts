@@ -150,9 +150,5 @@ export const ExportPatchSchema = z
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'must change at least one field');
 
-/** The membership attribute name in effect. */
-export const membershipAttribute = (def: Pick<ExportDefinition, 'membership' | 'brazeSegmentApiId'>) =>
-  def.membership.attribute ?? def.brazeSegmentApiId;
-
 /** The optional body of POST …/run and POST …/preview: `fullSync` resends (or previews resending) everything. */
 export const RunOptionsSchema = z.strictObject({ fullSync: z.boolean().default(false) });

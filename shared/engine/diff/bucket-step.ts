@@ -4,7 +4,8 @@
 // fingerprint is taken over the very JSON that would be sent, so "changed" means "Braze would get
 // something else".
 import type { ExportDefinition } from '../../exports/schema';
-import { BucketFiles, eachLine, ROW_SPILLS } from '../spill/bucket-files';
+import { BucketFiles, ROW_SPILLS } from '../spill/bucket-files';
+import { SpilledProfiles } from '../spill/spilled-profiles';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
 import { identityOf, mergePartials, type MergedProfile } from './merge';
 import { BrazeObjectWriter } from './object-writer';
@@ -12,7 +13,6 @@ import { SpillCodec } from '../spill/spill-codec';
 import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
 import type { RingWriter } from '../thread/shared-ring';
 import { fingerprintBytes } from './object-fingerprint';
-import { rowsDigest } from '../spill/rows-digest';
 import { parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketHeader, type BucketState, type StateEntry } from './sync-state';
 
 /** What finished buckets add up to: carried across a resumed run's attempts. */
@@ -94,29 +94,15 @@ export class BucketStep {
     this.spills = ROW_SPILLS.map((kind) => new BucketFiles(settings.tempDir, kind));
   }
 
-  /**
-   * Where each profile's rows start in the bucket's spill text: most profiles have one row, an array
-   * only for those with more. Rows are decoded one profile at a time (decodeAt), so they die young
-   * instead of a whole bucket's worth outliving garbage collections.
-   */
-  private async indexRows(bucket: number) {
-    const { codec } = this;
-    const rowStarts = new Map<string, number | number[]>();
-    const spilled = await BucketFiles.readTexts(this.spills, bucket);
-    eachLine(spilled, (text, start) => {
-      const key = codec.keyAt(text, start);
-      const rows = rowStarts.get(key);
-      if (rows === undefined) rowStarts.set(key, start);
-      else if (typeof rows === 'number') rowStarts.set(key, [rows, start]);
-      else rows.push(start);
-    });
-    return { rowStarts, spilled, decodeAt: (start: number) => codec.decodeAt(spilled, start, spilled.indexOf('\n', start)) };
+  /** The bucket's spilled rows, indexed by profile in place (see spilled-profiles.ts). */
+  private async indexRows(bucket: number): Promise<SpilledProfiles> {
+    return new SpilledProfiles(await BucketFiles.readBytes(this.spills, bucket));
   }
 
   async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
     const { writer } = this;
     const { definitionFp, tempDir } = this.settings;
-    const { rowStarts, spilled, decodeAt } = await this.indexRows(bucket);
+    const rows = await this.indexRows(bucket);
     const early = await readEarlyRecords(tempDir, bucket);
     const previous = parseBucketState(stateText);
     const trustPrevious = previous.definition === definitionFp && !this.settings.fullSync;
@@ -126,7 +112,7 @@ export class BucketStep {
     const refusedEarly: PreparedBucket['refusedEarly'] = [];
     // This run's own checkpoints (a first run sent them while reading) hold only profiles new to the export.
     const isNew = (before: StateEntry | undefined) => before === undefined || sentByThisRun;
-    const sentEarlyToo = keepSentEarly(early, rowStarts, previous, kept, counts, refusedEarly, isNew);
+    const sentEarlyToo = keepSentEarly(early, rows, previous, kept, counts, refusedEarly, isNew);
     const earlyRows = sentEarlyToo.size
       ? await readEarlyRows(tempDir, writer, this.settings.earlySegment, bucket, new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])))
       : null;
@@ -134,25 +120,27 @@ export class BucketStep {
     const header: BucketHeader = { definition: definitionFp, fields: writer.fields, membership: writer.membershipNames };
     const sends = new BucketSends(writer, previous);
     const { objects } = sends;
+    const digestsTrusted = trustPrevious && !sentByThisRun;
 
-    for (const [key, rows] of rowStarts) {
+    for (let p = 0; p < rows.count; p++) {
+      const line = previous.entries.claim(rows, p);
       // A profile sent while reading can still have more rows (the same segment twice): merge them,
       // and send again only if that changes what Braze got.
-      const earlier = sentEarlyToo.get(key);
+      const earlier = sentEarlyToo.size ? sentEarlyToo.get(rows.keyOf(p)) : undefined;
       // Its rows unchanged since Braze took its object, under the same settings: unchanged, without
       // decoding, merging or writing anything, its state line kept as written (most profiles of a
-      // change run). Rows with omitted values take the full path: their object also depends on what
-      // Braze held before.
-      const src = earlier ? undefined : rowsDigest(spilled, rows);
-      const unchangedLine = src !== undefined && trustPrevious && !sentByThisRun ? previous.entries.lineIfSrc(key, src) : undefined;
-      if (unchangedLine !== undefined && !withOmissions(spilled, rows)) {
+      // change run: no string is made for them). Rows with omitted values take the full path: their
+      // object also depends on what Braze held before.
+      const src = earlier ? undefined : rows.digest(p);
+      if (src !== undefined && digestsTrusted && line !== -1 && !rows.hasOmissions(p) && previous.entries.srcIs(line, src)) {
         counts.profiles++;
         counts.unchanged++;
-        kept.push(unchangedLine);
+        previous.entries.keepAsWritten(line);
         continue;
       }
-      const before = previous.entries.get(key);
-      const list = typeof rows === 'number' ? [decodeAt(rows)] : rows.map(decodeAt);
+      const key = rows.keyOf(p);
+      const before = line === -1 ? undefined : previous.entries.entryAt(line);
+      const list = rows.rowsOf(p).map((row) => this.codec.decode(row));
       const merged = mergePartials(earlier ? [earlyRows!.get(key)!, ...list] : list);
       if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
       counts.profiles++;
@@ -175,9 +163,10 @@ export class BucketStep {
       } else sends.changed(key, merged, identity, fp, before, src);
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
-    for (const key of previous.entries.keys()) if (!rowStarts.has(key)) sends.leaver(key, previous.entries.get(key)!);
+    for (const [key, before] of previous.entries.unclaimed()) sends.leaver(key, before);
+    kept.unshift(previous.entries.keptText());
     const stateChanged = previous.definition !== definitionFp || early.stateText !== '' || early.undelivered.size > 0;
-    return { bucket, header, toSend: sends.handOver(this.ring), kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
+    return { bucket, header, toSend: sends.handOver(this.ring), kept: kept.filter((text) => text !== '').join('\n'), stateChanged, counts, omitted, refusedEarly };
   }
 }
 
@@ -237,12 +226,6 @@ class BucketSends {
   }
 }
 
-/** Whether any of the spill lines at `starts` notes omitted values (its last token is not empty). */
-function withOmissions(text: string, starts: number | number[]): boolean {
-  const omits = (start: number) => text.charCodeAt(text.indexOf('\n', start) - 1) !== 0x1f; /* SEP */
-  return typeof starts === 'number' ? omits(starts) : starts.some(omits);
-}
-
 /** A profile sent while reading that has later rows too. */
 interface SentEarly extends StateEntry {
   delivered: boolean;
@@ -259,7 +242,7 @@ interface SentEarly extends StateEntry {
  */
 function keepSentEarly(
   early: EarlyRecords,
-  withSpilledRows: ReadonlyMap<string, unknown>,
+  withSpilledRows: SpilledProfiles,
   previous: BucketState,
   kept: string[],
   counts: BucketCounts,
@@ -281,7 +264,7 @@ function keepSentEarly(
     }
     const key = stateLineKey(text, start, end);
     const undelivered = early.undelivered.get(key);
-    const hasLaterRows = early.recheck.has(key) && withSpilledRows.has(key);
+    const hasLaterRows = early.recheck.has(key) && withSpilledRows.find(key) !== -1;
     if (!hasLaterRows) {
       const before = previous.entries.get(key);
       previous.entries.delete(key);

@@ -3,10 +3,13 @@
 // And what keeps Braze equal to CI beyond that: which mapped fields Braze holds for a profile (so a
 // value emptied in CI is cleared with null once), and the withdrawal of membership attributes
 // written under earlier settings.
-import { membershipAttribute, type ExportDefinition } from '../../exports/schema';
+import type { ExportDefinition } from '../../exports/schema';
 import type { PartialProfile } from '../read/row-mapper';
 import type { MergedProfile } from './merge';
 import type { BucketHeader, StateEntry } from './sync-state';
+
+/** The membership attribute name in effect. (Here, not beside the schema: engine threads need not load zod.) */
+export const membershipAttribute = (def: Pick<ExportDefinition, 'membership' | 'brazeSegmentApiId'>) => def.membership.attribute ?? def.brazeSegmentApiId;
 
 /** Whether field `i` is set in a state entry's `set` bits (hex, 4 fields a digit, lowest first); unknown bits: maybe. */
 function bitSet(set: string | undefined, i: number): boolean {

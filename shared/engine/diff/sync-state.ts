@@ -5,6 +5,9 @@ import crypto from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { statusOf } from '../../store/table-errors';
 import { StateTakenOver } from '../stop';
+import { fnv1a32 } from '../spill/key-hash';
+import type { SpilledProfiles } from '../spill/spilled-profiles';
+import { mix } from './object-fingerprint';
 
 export interface StateEntry {
   /** How Braze knows the profile (`e:<external_id>` / `a:<alias_name>`), to address it when it leaves. */
@@ -59,67 +62,208 @@ export function chooseBucketCount(snapshotBytes: number, targetBytes = 4 * 1024 
   return n;
 }
 
+/** What has become of a state line in this bucket step (see StateEntries). */
+const PRESENT = 0;
+const DELETED = 1;
+const CLAIMED = 2;
+const KEPT = 3;
+
 /**
- * A bucket's entries, read in place: each key maps to where its line starts in the blob's text,
- * and a line is parsed only when asked for. A change run looks at most lines only to keep them as
- * they are (see `lineIfSrc`): parsing a million lines into objects cost more than the rest.
+ * A bucket's entries, read in place: an index of where each line starts in the blob's text, keyed
+ * by the key's hash in typed arrays, and a line parsed only when asked for. A change run looks at
+ * most lines only to keep them as they are (see `srcIs`, `keepAsWritten`, `keptText`): parsing a
+ * million lines into objects cost more than the rest, and a string per key was most of the rest.
  */
 export class StateEntries {
-  private readonly starts = new Map<string, number>();
+  private readonly lineStart: Int32Array;
+  private readonly lineEnd: Int32Array;
+  /** Where a plain line's key ends (its first tab); -1 for a line in JSON. */
+  private readonly keyEnd: Int32Array;
+  private readonly keyHash: Int32Array;
+  /** Per line: PRESENT, DELETED, CLAIMED (a spilled profile has the key) or KEPT (claimed, kept as written). */
+  private readonly status: Uint8Array;
+  /** Open addressing: line + 1 per slot, 0 = empty. */
+  private readonly slots: Int32Array;
+  private lines = 0;
+  private live = 0;
 
   constructor(private readonly text: string = '', from = 0) {
+    let count = 0;
+    for (let i = text.indexOf('\n', from); i !== -1; i = text.indexOf('\n', i + 1)) count++;
+    count++; // a last line without its newline
+    this.lineStart = new Int32Array(count);
+    this.lineEnd = new Int32Array(count);
+    this.keyEnd = new Int32Array(count);
+    this.keyHash = new Int32Array(count);
+    this.status = new Uint8Array(count);
+    let size = 16;
+    while (size < count * 2) size *= 2;
+    this.slots = new Int32Array(size);
     for (let start = from, end = text.indexOf('\n', from); start < text.length; start = end + 1, end = text.indexOf('\n', start)) {
       if (end === -1) end = text.length;
-      if (end > start) this.starts.set(stateLineKey(text, start, end), start);
+      if (end > start) this.add(start, end);
     }
   }
 
+  private add(start: number, end: number): void {
+    const { text } = this;
+    let hash = 0x811c9dc5 | 0;
+    let keyEnd = -1;
+    if (text.charCodeAt(start) === 0x5b /* [ */) hash = fnv1a32(stateLineKey(text, start, end)) | 0;
+    else {
+      let i = start;
+      for (let c = text.charCodeAt(i); c !== 9 /* \t */; c = text.charCodeAt(++i)) hash = Math.imul(hash ^ c, 0x01000193);
+      keyEnd = i;
+    }
+    const mask = this.slots.length - 1;
+    let slot = mix(hash) & mask; // the low bits chose the bucket: all keys here share them
+    for (; this.slots[slot] !== 0; slot = (slot + 1) & mask) {
+      const line = this.slots[slot]! - 1;
+      // The same key twice (never written so, but read as a Map would): the later line wins.
+      if (this.keyHash[line] === hash && this.keyAt(line) === stateLineKey(text, start, end)) {
+        this.place(line, start, end, keyEnd);
+        return;
+      }
+    }
+    const line = this.lines++;
+    this.slots[slot] = line + 1;
+    this.place(line, start, end, keyEnd);
+    this.keyHash[line] = hash;
+    this.live++;
+  }
+
+  private place(line: number, start: number, end: number, keyEnd: number): void {
+    this.lineStart[line] = start;
+    this.lineEnd[line] = end;
+    this.keyEnd[line] = keyEnd;
+  }
+
+  /** The line of `key`, whatever its status (-1: none). */
+  private lineOf(key: string): number {
+    const hash = fnv1a32(key) | 0;
+    const mask = this.slots.length - 1;
+    for (let slot = mix(hash) & mask; this.slots[slot] !== 0; slot = (slot + 1) & mask) {
+      const line = this.slots[slot]! - 1;
+      if (this.keyHash[line] === hash && this.keyAt(line) === key) return line;
+    }
+    return -1;
+  }
+
+  private present(line: number): boolean {
+    return line !== -1 && this.status[line] !== DELETED;
+  }
+
   get size(): number {
-    return this.starts.size;
+    return this.live;
   }
 
   has(key: string): boolean {
-    return this.starts.has(key);
+    return this.present(this.lineOf(key));
   }
 
   delete(key: string): boolean {
-    return this.starts.delete(key);
+    const line = this.lineOf(key);
+    if (!this.present(line)) return false;
+    this.status[line] = DELETED;
+    this.live--;
+    return true;
   }
 
   get(key: string): StateEntry | undefined {
-    const start = this.starts.get(key);
-    return start === undefined ? undefined : parseStateLine(this.line(start))[1];
+    const line = this.lineOf(key);
+    return this.present(line) ? this.entryAt(line) : undefined;
   }
 
   /**
-   * The key's line as written, if it ends in this rows digest (a line with all five fields);
-   * undefined otherwise. Read in place: one lookup, no parsing for a plain line.
+   * The line of spilled profile p's key (-1: none), compared in place, now claimed: the profile
+   * is in the snapshot, so the line is not a leaver (see `unclaimed`).
    */
-  lineIfSrc(key: string, src: string): string | undefined {
-    const start = this.starts.get(key);
-    if (start === undefined) return undefined;
-    let end = this.text.indexOf('\n', start);
-    if (end === -1) end = this.text.length;
-    if (this.text.charCodeAt(start) === 0x5b /* [ */) return parseStateLine(this.text.slice(start, end))[1].src === src ? this.text.slice(start, end) : undefined;
+  claim(rows: SpilledProfiles, p: number): number {
+    const hash = rows.keyHashOf(p);
+    const mask = this.slots.length - 1;
+    for (let slot = mix(hash) & mask; this.slots[slot] !== 0; slot = (slot + 1) & mask) {
+      const line = this.slots[slot]! - 1;
+      if (this.keyHash[line] !== hash || this.status[line] === DELETED) continue;
+      const keyEnd = this.keyEnd[line]!;
+      const same = keyEnd === -1 ? rows.keyOf(p) === this.keyAt(line) : rows.keyIs(p, this.text, this.lineStart[line]!, keyEnd);
+      if (!same) continue;
+      this.status[line] = CLAIMED;
+      return line;
+    }
+    return -1;
+  }
+
+  entryAt(line: number): StateEntry {
+    return parseStateLine(this.line(line))[1];
+  }
+
+  /**
+   * Whether the line ends in this rows digest (a line with all five fields). Read in place: no
+   * parsing for a plain line.
+   */
+  srcIs(line: number, src: string): boolean {
+    const { text } = this;
+    const keyEnd = this.keyEnd[line]!;
+    const end = this.lineEnd[line]!;
+    if (keyEnd === -1) return parseStateLine(this.line(line))[1].src === src;
     const from = end - src.length;
-    if (this.text.charCodeAt(from - 1) !== 9 /* \t */ || !this.text.startsWith(src, from)) return undefined;
-    // key, identity, fp, set and src: four tabs before the end.
-    let tabs = 0;
-    for (let i = this.text.indexOf('\t', start); i !== -1 && i < end; i = this.text.indexOf('\t', i + 1)) tabs++;
-    return tabs === 4 ? this.text.slice(start, end) : undefined;
+    if (!text.startsWith(src, from)) return false;
+    // key, identity, fp, set and src: the fourth tab is just before the digest.
+    const identityEnd = text.indexOf('\t', keyEnd + 1);
+    const fpEnd = identityEnd === -1 ? -1 : text.indexOf('\t', identityEnd + 1);
+    return fpEnd !== -1 && fpEnd < from && text.indexOf('\t', fpEnd + 1) === from - 1;
+  }
+
+  /** A claimed line goes into the bucket's new state as it is written (see keptText). */
+  keepAsWritten(line: number): void {
+    this.status[line] = KEPT;
+  }
+
+  /**
+   * The lines kept as written, joined: runs of them are sliced from the text whole, so a change
+   * run's new state costs a few copies instead of a string per line.
+   */
+  keptText(): string {
+    const runs: string[] = [];
+    let runFrom = -1;
+    let runTo = -1;
+    for (let line = 0; line < this.lines; line++) {
+      if (this.status[line] !== KEPT) continue;
+      const start = this.lineStart[line]!;
+      if (start !== runTo + 1) {
+        if (runFrom !== -1) runs.push(this.text.slice(runFrom, runTo));
+        runFrom = start;
+      }
+      runTo = this.lineEnd[line]!;
+    }
+    if (runFrom !== -1) runs.push(this.text.slice(runFrom, runTo));
+    return runs.join('\n');
+  }
+
+  /** The entries present that no spilled profile claimed: profiles that left. */
+  *unclaimed(): IterableIterator<[string, StateEntry]> {
+    for (let line = 0; line < this.lines; line++) if (this.status[line] === PRESENT) yield parseStateLine(this.line(line));
   }
 
   keys(): IterableIterator<string> {
-    return this.starts.keys();
+    return this.presentLines((line) => this.keyAt(line));
   }
 
-  *[Symbol.iterator](): IterableIterator<[string, StateEntry]> {
-    for (const [key, start] of this.starts) yield [key, parseStateLine(this.line(start))[1]];
+  [Symbol.iterator](): IterableIterator<[string, StateEntry]> {
+    return this.presentLines((line) => parseStateLine(this.line(line)));
   }
 
-  private line(start: number): string {
-    const end = this.text.indexOf('\n', start);
-    return this.text.slice(start, end === -1 ? this.text.length : end);
+  private *presentLines<T>(of: (line: number) => T): IterableIterator<T> {
+    for (let line = 0; line < this.lines; line++) if (this.status[line] !== DELETED) yield of(line);
+  }
+
+  private keyAt(line: number): string {
+    const keyEnd = this.keyEnd[line]!;
+    return keyEnd === -1 ? stateLineKey(this.text, this.lineStart[line]!, this.lineEnd[line]!) : this.text.slice(this.lineStart[line]!, keyEnd);
+  }
+
+  private line(line: number): string {
+    return this.text.slice(this.lineStart[line]!, this.lineEnd[line]!);
   }
 }
 

@@ -114,11 +114,10 @@ export class BucketFiles {
   }
 
   /**
-   * The bucket's lines in several kinds of file, one after the other, as one text. Read into one
-   * buffer and decoded once: joining texts read one by one would hold the bucket's lines three
-   * times over instead of twice.
+   * The bucket's lines in several kinds of file, one after the other, as one buffer: joining
+   * buffers read one by one would hold the bucket's lines three times over instead of twice.
    */
-  static async readTexts(files: BucketFiles[], bucket: number): Promise<string> {
+  static async readBytes(files: BucketFiles[], bucket: number): Promise<Buffer> {
     const sizes = await Promise.all(files.map((f) => stat(f.file(bucket)).then((s) => s.size, nothingWritten)));
     const bytes = Buffer.allocUnsafe(sizes.reduce((a, b) => a + b, 0));
     let at = 0;
@@ -137,11 +136,11 @@ export class BucketFiles {
       }
       at += sizes[i]!;
     }
-    return bytes.toString('utf8');
+    return bytes;
   }
 
   /** The bucket's lines as written, each ending in a newline ('' when there are none). */
-  readText(bucket: number): Promise<string> {
-    return BucketFiles.readTexts([this], bucket);
+  async readText(bucket: number): Promise<string> {
+    return (await BucketFiles.readBytes([this], bucket)).toString('utf8');
   }
 }

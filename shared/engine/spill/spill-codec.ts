@@ -41,12 +41,6 @@ export class SpillCodec {
     return `${line}${SEP}${p.omitted ? `j${JSON.stringify(p.omitted)}` : ''}`;
   }
 
-  /** The profile key of the line that starts at `start` in `text`, read in place. */
-  keyAt(text: string, start: number): string {
-    const from = text.indexOf(SEP, start) + 1;
-    return textAt(text, from, text.indexOf(SEP, from))!;
-  }
-
   decode(line: string): PartialProfile {
     return this.decodeAt(line, 0, line.length);
   }

@@ -1,0 +1,175 @@
+// A bucket's spill lines, indexed by profile in place: typed arrays over the bytes read from the
+// spill files, with no string per row or per profile. Most profiles of a change run are decided
+// unchanged from their rows' digest and key alone (see BucketStep.prepare), so a string per
+// profile, and a Map of them, was most of what the bucket step allocated: it outlived young
+// collections and made the engine thread's full collections. Keys and rows are decoded only for
+// the profiles that take the full path.
+import { addLine, digestOf, type DigestSums } from './rows-digest';
+import { fnv1a32 } from './key-hash';
+import { mix } from '../diff/object-fingerprint';
+
+const SEP = 0x1f;
+const NEWLINE = 0x0a;
+const PLAIN = 0x73; // "s": a key token holding the key as it is (else "j" + JSON)
+
+export class SpilledProfiles {
+  /** Profiles, numbered 0..count-1 in the order of their first row. */
+  count = 0;
+  // Per profile.
+  private readonly keyHash: Int32Array;
+  /** The key token (marker byte included) runs from keyFrom to keyTo in `bytes`. */
+  private readonly keyFrom: Int32Array;
+  private readonly keyTo: Int32Array;
+  /** 1: the key token is plain ASCII, its bytes are the key's characters. */
+  private readonly asciiKey: Uint8Array;
+  private readonly firstRow: Int32Array;
+  private readonly lastRow: Int32Array;
+  private readonly sumA: Int32Array;
+  private readonly sumB: Int32Array;
+  /** 1: some row notes omitted values. */
+  private readonly omits: Uint8Array;
+  // Per row.
+  private readonly rowStart: Int32Array;
+  /** The profile's next row (-1: none). */
+  private readonly nextRow: Int32Array;
+  /** Open addressing: profile + 1 per slot, 0 = empty. */
+  private readonly slots: Int32Array;
+  private readonly sums: DigestSums = { a: 0, b: 0 };
+
+  /** `bytes`: spill lines, each ending in a newline. */
+  constructor(readonly bytes: Buffer) {
+    let rows = 0;
+    for (let i = bytes.indexOf(NEWLINE); i !== -1; i = bytes.indexOf(NEWLINE, i + 1)) rows++;
+    this.keyHash = new Int32Array(rows);
+    this.keyFrom = new Int32Array(rows);
+    this.keyTo = new Int32Array(rows);
+    this.asciiKey = new Uint8Array(rows);
+    this.firstRow = new Int32Array(rows);
+    this.lastRow = new Int32Array(rows);
+    this.sumA = new Int32Array(rows);
+    this.sumB = new Int32Array(rows);
+    this.omits = new Uint8Array(rows);
+    this.rowStart = new Int32Array(rows);
+    this.nextRow = new Int32Array(rows).fill(-1);
+    let size = 16;
+    while (size < rows * 2) size *= 2;
+    this.slots = new Int32Array(size);
+    for (let row = 0, start = 0; row < rows; row++) start = this.addRow(row, start) + 1;
+  }
+
+  /** Indexes the row starting at `start`; returns where it ends (its newline). */
+  private addRow(row: number, start: number): number {
+    const b = this.bytes;
+    // seg ␟ key ␟ …: the key token is the second.
+    let i = start;
+    while (b[i] !== SEP) i++;
+    const keyFrom = i + 1;
+    let hash = 0x811c9dc5 | 0;
+    let ascii = b[keyFrom] === PLAIN;
+    for (i = keyFrom + 1; b[i] !== SEP; i++) {
+      const c = b[i]!;
+      hash = Math.imul(hash ^ c, 0x01000193);
+      if (c >= 0x80) ascii = false;
+    }
+    const keyTo = i;
+    // The key's hash is over its characters (as the sync state's is): only an ASCII token's bytes are those.
+    if (!ascii) hash = fnv1a32(this.tokenKey(keyFrom, keyTo)) | 0;
+    let end = b.indexOf(NEWLINE, keyTo);
+    this.rowStart[row] = start;
+    const p = this.findOrAdd(hash, keyFrom, keyTo, ascii, row);
+    if (this.lastRow[p] !== row) this.nextRow[this.lastRow[p]!] = row;
+    this.lastRow[p] = row;
+    const sums = this.sums;
+    sums.a = this.sumA[p]!;
+    sums.b = this.sumB[p]!;
+    addLine(sums, b, start, end);
+    this.sumA[p] = sums.a;
+    this.sumB[p] = sums.b;
+    if (b[end - 1] !== SEP) this.omits[p] = 1; // the last token, omitted values, is not empty
+    return end;
+  }
+
+  /** The profile of this key token, added (with `row` as its first) if it is new. */
+  private findOrAdd(hash: number, keyFrom: number, keyTo: number, ascii: boolean, row: number): number {
+    const mask = this.slots.length - 1;
+    // The low bits of a key's hash chose its bucket: every key here shares them, so the slot comes from all bits.
+    for (let slot = mix(hash) & mask; ; slot = (slot + 1) & mask) {
+      const taken = this.slots[slot]!;
+      if (taken === 0) {
+        const p = this.count++;
+        this.slots[slot] = p + 1;
+        this.keyHash[p] = hash;
+        this.keyFrom[p] = keyFrom;
+        this.keyTo[p] = keyTo;
+        this.asciiKey[p] = ascii ? 1 : 0;
+        this.firstRow[p] = row;
+        this.lastRow[p] = row;
+        return p;
+      }
+      const p = taken - 1;
+      if (this.keyHash[p] === hash && this.sameToken(p, keyFrom, keyTo)) return p;
+    }
+  }
+
+  /** Whether profile p's key token is the token from `from` to `to` (a key is always written as the same token). */
+  private sameToken(p: number, from: number, to: number): boolean {
+    const pFrom = this.keyFrom[p]!;
+    if (this.keyTo[p]! - pFrom !== to - from) return false;
+    for (let i = 0; i < to - from; i++) if (this.bytes[pFrom + i] !== this.bytes[from + i]) return false;
+    return true;
+  }
+
+  private tokenKey(from: number, to: number): string {
+    const text = this.bytes.toString('utf8', from + 1, to);
+    return this.bytes[from] === PLAIN ? text : (JSON.parse(text) as string);
+  }
+
+  /** The profile with this key (-1: none). */
+  find(key: string): number {
+    const hash = fnv1a32(key) | 0;
+    const mask = this.slots.length - 1;
+    for (let slot = mix(hash) & mask; this.slots[slot] !== 0; slot = (slot + 1) & mask) {
+      const p = this.slots[slot]! - 1;
+      if (this.keyHash[p] === hash && this.keyOf(p) === key) return p;
+    }
+    return -1;
+  }
+
+  keyOf(p: number): string {
+    return this.tokenKey(this.keyFrom[p]!, this.keyTo[p]!);
+  }
+
+  /** The hash of profile p's key: fnv1a32 over its characters. */
+  keyHashOf(p: number): number {
+    return this.keyHash[p]!;
+  }
+
+  /** Whether profile p's key is the text from `from` to `to` in `text`, compared in place. */
+  keyIs(p: number, text: string, from: number, to: number): boolean {
+    if (!this.asciiKey[p]) return this.keyOf(p) === text.slice(from, to);
+    const pFrom = this.keyFrom[p]! + 1;
+    if (this.keyTo[p]! - pFrom !== to - from) return false;
+    for (let i = 0; i < to - from; i++) if (this.bytes[pFrom + i] !== text.charCodeAt(from + i)) return false;
+    return true;
+  }
+
+  /** The digest of profile p's rows (see rows-digest.ts). */
+  digest(p: number): string {
+    return digestOf(this.sumA[p]!, this.sumB[p]!);
+  }
+
+  /** Whether any row of profile p notes omitted values. */
+  hasOmissions(p: number): boolean {
+    return this.omits[p] === 1;
+  }
+
+  /** Profile p's rows as spilled, in the order read. */
+  rowsOf(p: number): string[] {
+    const lines: string[] = [];
+    for (let row = this.firstRow[p]!; row !== -1; row = this.nextRow[row]!) {
+      const start = this.rowStart[row]!;
+      lines.push(this.bytes.toString('utf8', start, this.bytes.indexOf(NEWLINE, start)));
+    }
+    return lines;
+  }
+}
