@@ -41,7 +41,13 @@ if (ROWS_PER_PARTITION < 1) throw new Error('--partition-rows must be at least 1
 const OVERLAP = flag('overlap') ?? 'nested';
 if (OVERLAP !== 'nested' && OVERLAP !== 'random') throw new Error('--overlap is nested or random');
 const P = arg('p', 0.5);
-const draw = (i: number, s: number) => (Math.imul(i + s * 7919, 0x9e3779b1) >>> 0) % 10_000;
+/** A profile's draw for a segment, 0–9999: murmur3's finalizer over both, so the segments' draws are independent. */
+function draw(i: number, s: number): number {
+  let h = Math.imul(i, 0x9e3779b1) ^ Math.imul(s + 1, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return ((h ^ (h >>> 16)) >>> 0) % 10_000;
+}
 const inSegment = (i: number, s: number, k: number): boolean => {
   if (OVERLAP === 'nested') return s === 0 || draw(i, s) % 10 < 3;
   if (draw(i, s) < P * 10_000) return true;
