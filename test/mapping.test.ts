@@ -106,6 +106,24 @@ describe('profiles', () => {
     expect(JSON.parse(new BrazeObjectWriter(clash).profile(mergePartials([r.partial])))).toEqual({ external_id: 'x4', city: 'Oslo', 'seg-id': ['B'] });
   });
 
+  it('reads a row back from the object sent for it, so a later row of the profile merges as it would have', () => {
+    const writer = new BrazeObjectWriter(def);
+    const rows = [
+      ['c5', 'x5', 'e@example.com', '+47 912 34 567', '12', 'Bergen "sentrum"'],
+      ['c6', '', '', '', '', 'Tromsø\nnord'],
+    ];
+    for (const fields of rows) {
+      const r = new RowMapper(def, 1, columns).map(fields);
+      if (!r.ok) throw new Error('row should map');
+      const json = writer.profile(mergePartials([r.partial]));
+      const back = writer.rowOf(json, r.partial.key, 1);
+      expect(writer.profile(mergePartials([back]))).toBe(json);
+      const later = new RowMapper(def, 0, columns).map([fields[0]!, '', 'later@example.com', '', '99', 'Later']);
+      if (!later.ok) throw new Error('row should map');
+      expect(writer.profile(mergePartials([back, later.partial]))).toBe(writer.profile(mergePartials([r.partial, later.partial])));
+    }
+  });
+
   it('reports the columns a table lacks', () => {
     const mapper = new RowMapper(def, 0, columns.filter((c) => c.name !== 'City'));
     expect(mapper.problems).toEqual([{ field: 'matching.attributes.city', column: 'City' }]);

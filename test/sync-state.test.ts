@@ -97,9 +97,11 @@ describe("a profile's rows digest", () => {
     expect(rows.count).toBe(4);
     keys.forEach((k, p) => {
       expect(rows.keyOf(p)).toBe(k);
+      expect(rows.find(k)).toBe(p);
       expect(rows.hasOmissions(p)).toBe(p === 1);
     });
     expect(rows.rowsOf(1)).toEqual([row(0, 'Zoë 李', 'v1', 'j{"email":"invalid email"}'), row(1, 'Zoë 李', 'again')]);
+    expect(rows.find('nobody')).toBe(-1);
     // Claimed from a state line in place or parsed, as the key needs.
     const { entries } = parseBucketState(`{"definition":"d1"}\n${keys.map((k) => stateLine(k, { identity: `e:${k}`, fp: 'fp' })).join('\n')}\n`);
     keys.forEach((k, p) => expect(entries.entryAt(entries.claim(rows, p))).toEqual({ identity: `e:${k}`, fp: 'fp' }));

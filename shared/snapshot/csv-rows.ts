@@ -29,12 +29,6 @@ const sameNames = (a: string[], b: string[]) =>
 export const spanNote = (fields: string[]) =>
   fields.some((f) => f.includes('\n')) ? ' (the record spans several lines: an unclosed quote may have joined rows)' : '';
 
-/** Whether a partition's first record is its header (a byte order mark is taken off `fields[0]` first). */
-export function isHeaderRecord(fields: string[], options: Pick<CsvOptions, 'hasHeader' | 'columns'>): boolean {
-  if (fields[0]?.charCodeAt(0) === 0xfeff) fields[0] = fields[0].slice(1);
-  return options.hasHeader ?? (options.columns.length > 0 && sameNames(fields, options.columns));
-}
-
 export function readCsv(input: Readable, options: CsvOptions, onEvent: (ev: CsvEvent) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     let first = true;
@@ -60,7 +54,9 @@ export function readCsv(input: Readable, options: CsvOptions, onEvent: (ev: CsvE
             const fields = rows[i]!;
             if (first) {
               first = false;
-              if (isHeaderRecord(fields, options)) {
+              if (fields[0]?.charCodeAt(0) === 0xfeff) fields[0] = fields[0].slice(1); // BOM
+              const isHeader = options.hasHeader ?? (options.columns.length > 0 && sameNames(fields, options.columns));
+              if (isHeader) {
                 onEvent({ kind: 'header', columns: fields.map((f) => f.trim()) });
                 continue;
               }

@@ -6,14 +6,14 @@
 import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles, ROW_SPILLS } from '../spill/bucket-files';
 import { SpilledProfiles } from '../spill/spilled-profiles';
-import { readEarlyRecords, type EarlyRecords } from '../early-send/records';
+import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
 import { identityOf, mergePartials, type MergedProfile } from './merge';
 import { BrazeObjectWriter } from './object-writer';
 import { SpillCodec } from '../spill/spill-codec';
 import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
 import type { RingWriter } from '../thread/shared-ring';
 import { fingerprintBytes } from './object-fingerprint';
-import { parseBucketState, stateLine, stateLineKey, type BucketHeader, type BucketState, type StateEntry } from './sync-state';
+import { parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketHeader, type BucketState, type StateEntry } from './sync-state';
 
 /** What finished buckets add up to: carried across a resumed run's attempts. */
 export interface BucketCounts {
@@ -70,6 +70,8 @@ export interface BucketSettings {
   definitionFp: string;
   fullSync: boolean;
   tempDir: string;
+  /** The segment whose profiles were sent while reading (-1: none). */
+  earlySegment: number;
   /** The run this is an attempt of. */
   runId: string;
 }
@@ -110,7 +112,10 @@ export class BucketStep {
     const refusedEarly: PreparedBucket['refusedEarly'] = [];
     // This run's own checkpoints (a first run sent them while reading) hold only profiles new to the export.
     const isNew = (before: StateEntry | undefined) => before === undefined || sentByThisRun;
-    keepSentEarly(early, previous, kept, counts, refusedEarly, isNew);
+    const sentEarlyToo = keepSentEarly(early, rows, previous, kept, counts, refusedEarly, isNew);
+    const earlyRows = sentEarlyToo.size
+      ? await readEarlyRows(tempDir, writer, this.settings.earlySegment, bucket, new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])))
+      : null;
     const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
     const header: BucketHeader = { definition: definitionFp, fields: writer.fields, membership: writer.membershipNames };
     const sends = new BucketSends(writer, previous);
@@ -119,12 +124,15 @@ export class BucketStep {
 
     for (let p = 0; p < rows.count; p++) {
       const line = previous.entries.claim(rows, p);
+      // A profile sent while reading can still have more rows (the same segment twice): merge them,
+      // and send again only if that changes what Braze got.
+      const earlier = sentEarlyToo.size ? sentEarlyToo.get(rows.keyOf(p)) : undefined;
       // Its rows unchanged since Braze took its object, under the same settings: unchanged, without
       // decoding, merging or writing anything, its state line kept as written (most profiles of a
       // change run: no string is made for them). Rows with omitted values take the full path: their
       // object also depends on what Braze held before.
-      const src = rows.digest(p);
-      if (digestsTrusted && line !== -1 && !rows.hasOmissions(p) && previous.entries.srcIs(line, src)) {
+      const src = earlier ? undefined : rows.digest(p);
+      if (src !== undefined && digestsTrusted && line !== -1 && !rows.hasOmissions(p) && previous.entries.srcIs(line, src)) {
         counts.profiles++;
         counts.unchanged++;
         previous.entries.keepAsWritten(line);
@@ -133,21 +141,25 @@ export class BucketStep {
       const key = rows.keyOf(p);
       const before = line === -1 ? undefined : previous.entries.entryAt(line);
       const list = rows.rowsOf(p).map((row) => this.codec.decode(row));
-      const merged = mergePartials(list);
-      for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
+      const merged = mergePartials(earlier ? [earlyRows!.get(key)!, ...list] : list);
+      if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
       counts.profiles++;
       // Written straight into the bytes to send; taken back out below if it need not go.
       const start = objects.add(writer.profile(merged));
       const fp = fingerprintBytes(objects.buffer, start, objects.end);
       const identity = identityOf(merged);
       if (isNew(before)) counts.newProfiles++;
-      if (trustPrevious && before?.fp === fp) {
+      if (earlier?.delivered && earlier.fp === fp) {
+        objects.dropLast();
+        counts.sent++;
+        kept.push(stateLine(key, { identity, fp, set: writer.setBits(merged) }));
+      } else if (trustPrevious && before?.fp === fp) {
         objects.dropLast();
         // Found in a checkpoint of this very run (an earlier attempt sent it while reading): sent, not unchanged.
         if (sentByThisRun) counts.sent++;
         else counts.unchanged++;
         // Kept with its rows' digest, so the next run can take the short path above.
-        kept.push(stateLine(key, before.set !== undefined ? { ...before, src } : before));
+        kept.push(stateLine(key, src !== undefined && before.set !== undefined ? { ...before, src } : before));
       } else sends.changed(key, merged, identity, fp, before, src);
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
@@ -214,48 +226,65 @@ class BucketSends {
   }
 }
 
+/** A profile sent while reading that has later rows too. */
+interface SentEarly extends StateEntry {
+  delivered: boolean;
+  /** Its line among the bucket's records of profiles sent while reading. */
+  line: number;
+}
+
 /**
  * Counts the bucket's profiles sent while reading and keeps their state lines as written (most of
  * them: one pass over the text, no work per profile). Taken out: profiles Braze did not take
- * (their previous state is kept, so the next run retries them). A profile sent while reading has
- * no other row (see early-send/offers.ts). Their keys leave `previous`, whose remainder is then
- * what left the export.
+ * (their previous state is kept, so the next run retries them) and profiles with later rows,
+ * returned to be merged with those. Their keys leave `previous`, whose remainder is then what
+ * left the export.
  */
 function keepSentEarly(
   early: EarlyRecords,
+  withSpilledRows: SpilledProfiles,
   previous: BucketState,
   kept: string[],
   counts: BucketCounts,
   refusedEarly: PreparedBucket['refusedEarly'],
   isNew: (before: StateEntry | undefined) => boolean,
-): void {
+): Map<string, SentEarly> {
+  const withLaterRows = new Map<string, SentEarly>();
   const text = early.stateText;
-  const eachNeedsLooking = early.undelivered.size > 0 || previous.entries.size > 0;
+  const eachNeedsLooking = early.recheck.size > 0 || early.undelivered.size > 0 || previous.entries.size > 0;
   let keepFrom = 0;
+  let line = -1;
   for (let start = 0, end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
-    counts.profiles++;
+    line++;
     if (!eachNeedsLooking) {
+      counts.profiles++;
       counts.sent++;
       counts.newProfiles++;
       continue;
     }
     const key = stateLineKey(text, start, end);
     const undelivered = early.undelivered.get(key);
-    const before = previous.entries.get(key);
-    previous.entries.delete(key);
-    if (isNew(before)) counts.newProfiles++;
-    if (!undelivered) {
-      counts.sent++;
-      continue; // the line stays
-    }
-    if (before) kept.push(stateLine(key, before));
-    if (undelivered.status === 'rejected') {
-      counts.rejected++;
-      refusedEarly.push({ key, reason: undelivered.reason });
-    } else counts.failed++;
+    const hasLaterRows = early.recheck.has(key) && withSpilledRows.find(key) !== -1;
+    if (!hasLaterRows) {
+      const before = previous.entries.get(key);
+      previous.entries.delete(key);
+      if (isNew(before)) counts.newProfiles++;
+      if (!undelivered) {
+        counts.profiles++;
+        counts.sent++;
+        continue; // the line stays
+      }
+      counts.profiles++;
+      if (before) kept.push(stateLine(key, before));
+      if (undelivered.status === 'rejected') {
+        counts.rejected++;
+        refusedEarly.push({ key, reason: undelivered.reason });
+      } else counts.failed++;
+    } else withLaterRows.set(key, { ...parseStateLine(text.slice(start, end))[1], delivered: !undelivered, line });
     // The line leaves the text kept as written.
     if (start > keepFrom) kept.push(text.slice(keepFrom, start - 1));
     keepFrom = end + 1;
   }
   if (keepFrom < text.length) kept.push(text.slice(keepFrom, text.length - 1));
+  return withLaterRows;
 }

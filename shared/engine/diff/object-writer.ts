@@ -125,6 +125,21 @@ export class BrazeObjectWriter {
     return `${json}${this.membership(p.segments)}${extras}}`;
   }
 
+  /**
+   * The row of one segment a profile's object was written from, read back from the object: what
+   * merging it with later rows needs (not the values that were left out as invalid).
+   */
+  rowOf(json: string, key: string, segment: number): PartialProfile {
+    const o = JSON.parse(json) as Record<string, unknown>;
+    const row: PartialProfile = { key, seg: segment, attrs: {} };
+    if (typeof o.external_id === 'string') row.ext = o.external_id;
+    else row.alias = (o.user_alias as { alias_name: string }).alias_name;
+    if (typeof o.email === 'string') row.email = o.email;
+    if (typeof o.phone === 'string') row.phone = o.phone;
+    for (const { name } of this.attributes) if (o[name] !== undefined) row.attrs[name] = o[name] as string | number | boolean;
+    return row;
+  }
+
   /** The object that tells Braze a profile left every segment of the export (with what `previous` settings wrote, if they differ). */
   leaver(identity: string, previous?: BucketHeader['membership']): string {
     if (!previous || !this.withdrawals(previous)) return `${this.identifier(identity)}${this.membership(null)}}`;

@@ -1,18 +1,17 @@
 // Sending while the snapshot is still being read. When a run has nothing to diff against (a new
 // export, changed settings, a full sync), every profile goes to Braze anyway, so waiting for the
-// whole snapshot before the first request wastes the reading time. Every partition is first read
-// for its profile keys only (while it downloads); then its rows are taken in, and a row whose
-// profile has no other row anywhere (in no other segment, and once in its own) is final as it
-// stands: it is sent at once instead of being spilled. Its bucket gets the profile's sync state
-// line at once (kept as written unless Braze did not take the profile), so the bucket step does no
-// work per profile for most of them.
-//   offers.ts — EarlyOffers (engine thread): notes the keys, decides, writes the object and its state line.
+// whole snapshot before the first request wastes the reading time. The largest segment is read
+// last; a row of it whose profile no other segment has (and that was not sent already) is final
+// as it stands: it is sent at once instead of being spilled. Its bucket gets the profile's sync
+// state line at once (kept as written unless Braze did not take the profile), so the bucket step
+// does no work per profile for most of them.
+//   offers.ts — EarlyOffers (engine thread, while reading): decides, writes the object and its state line.
 //   sender.ts — EarlySender (main thread): sends, and notes what Braze did not take.
-//   records.ts — readEarlyRecords (engine thread, per bucket): what was sent and what Braze said.
-// The segment read last keeps its own filters (see KeyFilters); any other segment's rows are
-// checked against it and the others together. Key filters only say "surely not" or "maybe": a
-// "maybe" takes the ordinary spill-and-merge path, and a key is never missed, so a profile sent
-// at once never turns out to have another row.
+//   records.ts — readEarlyRecords, readEarlyRows (engine thread, per bucket): what was sent and what
+//   Braze said; the objects of the few profiles that turn out to have later rows, to merge them.
+// Rows of the other segments that waited (read for their keys first) are taken in after the segment
+// read last, and a row whose profile has no other row anywhere is sent then too (offerOther).
+// Key filters only say "surely not" or "maybe": a "maybe" takes the ordinary spill-and-merge path.
 import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
 import { identityOf, mergePartials } from '../diff/merge';
@@ -22,11 +21,11 @@ import { stateLine } from '../diff/sync-state';
 import type { PartialProfile } from '../read/row-mapper';
 import { ObjectBytes, type HandedObjects, type ObjectList } from '../send/object-bytes';
 import { BucketFiles } from '../spill/bucket-files';
-import { SpillCodec } from '../spill/spill-codec';
+import { SpillCodec, textToken } from '../spill/spill-codec';
 import { lineDigest } from '../spill/rows-digest';
 import type { RingWriter } from '../thread/shared-ring';
 import { KeyFilter, keyHash } from './key-filter';
-import { STATE_LINES } from './records';
+import { RECHECK, SENT_OBJECTS, STATE_LINES } from './records';
 
 /** Objects ready to send, with the bucket and key of each. */
 export interface EarlyBatch<Objects = ObjectList> {
@@ -41,16 +40,16 @@ interface KeyFilters {
   elsewhere: KeyFilter;
   /** Keys seen in more than one row of the other segments. */
   twice: KeyFilter;
-  /** Keys of the segment read last. */
+  /** Keys of every row of the segment read last, sent or not. */
   seenLast: KeyFilter;
-  /** Keys seen in more than one row of the segment read last. */
-  twiceLast: KeyFilter;
 }
 
 export class EarlyOffers {
   /** Released once reading is over (the filters take ~3 MB per million rows). */
   private filters: KeyFilters | null;
   private readonly stateLines: BucketFiles;
+  private readonly sentObjects: BucketFiles;
+  private readonly recheck: BucketFiles;
   private readonly writer: BrazeObjectWriter;
   private readonly codec: SpillCodec;
   private readonly omitted = new Map<number, Record<string, number>>();
@@ -73,34 +72,44 @@ export class EarlyOffers {
       // Fewer keys than rows repeat: half the size does (a wrong guess costs speed, never correctness).
       twice: new KeyFilter(expected.otherRows / 2),
       seenLast: new KeyFilter(expected.tableRows),
-      twiceLast: new KeyFilter(expected.tableRows / 2),
     };
     this.stateLines = new BucketFiles(tempDir, STATE_LINES);
+    this.sentObjects = new BucketFiles(tempDir, SENT_OBJECTS);
+    this.recheck = new BucketFiles(tempDir, RECHECK);
     this.writer = new BrazeObjectWriter(def);
     this.codec = SpillCodec.forExport(def);
   }
 
-  /** A row's profile key, read before any row is taken in: of the segment read last, or of another. */
-  noteKey(inLast: boolean, key: string): void {
+  /** A row of another segment was read: its profile may need merging. */
+  noteOtherSegment(key: string): void {
     const hash = keyHash(key);
     const f = this.filters!;
-    const [seen, twice] = inLast ? [f.seenLast, f.twiceLast] : [f.elsewhere, f.twice];
-    if (seen.mightHave(hash)) twice.add(hash);
-    else seen.add(hash);
+    if (f.elsewhere.mightHave(hash)) f.twice.add(hash);
+    else f.elsewhere.add(hash);
   }
 
   /** Offers a row of the segment read last: true when it is going to be sent (do not spill it). */
   offer(bucket: number, partial: PartialProfile): boolean {
     const hash = keyHash(partial.key);
-    const f = this.filters!;
-    // Every key was noted first: a profile with no other row is final as it stands.
-    if (this.stopped || f.elsewhere.mightHave(hash) || f.twiceLast.mightHave(hash)) return false;
+    const { elsewhere, seenLast } = this.filters!;
+    // Other segments were all read before this one: a profile they may hold was never sent here.
+    if (elsewhere.mightHave(hash)) {
+      seenLast.add(hash);
+      return false;
+    }
+    if (seenLast.mightHave(hash)) {
+      this.recheck.write(bucket, textToken(partial.key));
+      return false;
+    }
+    seenLast.add(hash);
+    if (this.stopped) return false;
     return this.send(bucket, partial);
   }
 
   /**
-   * Offers a row of another segment: true when it is going to be sent. Only a profile with no other
-   * row anywhere is: one row among the other segments and none in the segment read last.
+   * Offers a row of another segment, taken in once the segment read last is complete: true when it
+   * is going to be sent. Only a profile with no other row anywhere is: one row among the other
+   * segments (their keys were all noted first) and none in the segment read last.
    */
   offerOther(bucket: number, partial: PartialProfile): boolean {
     const hash = keyHash(partial.key);
@@ -119,13 +128,14 @@ export class EarlyOffers {
       if (!tally) this.omitted.set(bucket, (tally = {}));
       for (const attr of Object.keys(partial.omitted)) tally[attr] = (tally[attr] ?? 0) + 1;
     }
-    // The fingerprint is taken over the very bytes sent.
-    const start = this.batchObjects.add(json);
-    const fp = fingerprintBytes(this.batchObjects.buffer, start, this.batchObjects.end);
+    // The object goes to its bucket first, so its fingerprint is taken over the bytes written there.
+    this.sentObjects.write(bucket, json);
+    const { bytes, start, end } = this.sentObjects.lastLine;
     // Counted as delivered unless the main thread notes otherwise.
     // With the digest of its row as the partition step would have spilled it: an unchanged row next run is unchanged at once.
     const src = lineDigest(this.codec.encode(partial));
-    this.stateLines.write(bucket, stateLine(partial.key, { identity: identityOf(profile), fp, set: this.writer.setBits(profile), src }));
+    this.stateLines.write(bucket, stateLine(partial.key, { identity: identityOf(profile), fp: fingerprintBytes(bytes, start, end), set: this.writer.setBits(profile), src }));
+    this.batchObjects.addBytes(bytes, start, end);
     this.batch.buckets.push(bucket);
     this.batch.keys.push(partial.key);
     if (this.batchObjects.count === MAX_OBJECTS_PER_REQUEST) this.flush();
@@ -151,6 +161,8 @@ export class EarlyOffers {
     this.filters = null; // the bucket step does not need them
     this.flush();
     this.stateLines.close();
+    this.sentObjects.close();
+    this.recheck.close();
   }
 
   /** Attribute omissions of the bucket's profiles sent while reading, by attribute. */

@@ -1,11 +1,16 @@
 // What was sent while reading (see offers.ts), in temp files per bucket, read back by the bucket step
 // on the engine thread.
 import type { Outcome } from '../../braze/client';
+import type { BrazeObjectWriter } from '../diff/object-writer';
+import type { PartialProfile } from '../read/row-mapper';
 import { BucketFiles } from '../spill/bucket-files';
 import { SEP, tokenText } from '../spill/spill-codec';
 
-/** Per bucket: the state line of each profile sent while reading. */
+/** Per bucket: the state line of each profile sent while reading, and the object sent (same order). */
 export const STATE_LINES = 'sent';
+export const SENT_OBJECTS = 'sentobj';
+/** Keys of later rows whose profile may have been sent already: the bucket step merges them. */
+export const RECHECK = 'recheck';
 /** Profiles Braze did not take: status, reason, key. */
 export const UNDELIVERED = 'unsent';
 
@@ -13,16 +18,31 @@ export const UNDELIVERED = 'unsent';
 export interface EarlyRecords {
   /** Their state lines, each ending in a newline ('' = none). */
   stateText: string;
+  /** Keys of rows spilled because their profile may have been sent while reading already. */
+  recheck: Set<string>;
   /** The ones Braze did not take, by key. */
   undelivered: Map<string, { status: Exclude<Outcome['status'], 'sent'>; reason: string }>;
 }
 
 export async function readEarlyRecords(tempDir: string, bucket: number): Promise<EarlyRecords> {
+  const recheck = new Set<string>();
+  await new BucketFiles(tempDir, RECHECK).read(bucket, (line) => recheck.add(tokenText(line)!));
   const undelivered: EarlyRecords['undelivered'] = new Map();
   await new BucketFiles(tempDir, UNDELIVERED).read(bucket, (line) => {
     const a = line.indexOf(SEP);
     const b = line.indexOf(SEP, a + 1);
     undelivered.set(tokenText(line.slice(b + 1))!, { status: line.slice(0, a) as 'failed' | 'rejected', reason: tokenText(line.slice(a + 1, b)) ?? '' });
   });
-  return { stateText: await new BucketFiles(tempDir, STATE_LINES).readText(bucket), undelivered };
+  return { stateText: await new BucketFiles(tempDir, STATE_LINES).readText(bucket), recheck, undelivered };
+}
+
+/** The objects sent while reading at the given lines of the bucket's state lines, as rows of the segment read last. */
+export async function readEarlyRows(tempDir: string, writer: BrazeObjectWriter, segment: number, bucket: number, keysByLine: ReadonlyMap<number, string>): Promise<Map<string, PartialProfile>> {
+  const rows = new Map<string, PartialProfile>();
+  let line = 0;
+  await new BucketFiles(tempDir, SENT_OBJECTS).read(bucket, (json) => {
+    const key = keysByLine.get(line++);
+    if (key !== undefined) rows.set(key, writer.rowOf(json, key, segment));
+  });
+  return rows;
 }

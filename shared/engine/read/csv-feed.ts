@@ -3,7 +3,6 @@
 // what Papa Parse and readCsv use of a Readable (Papa recognises a stream by `readable`, `read`
 // and `on`).
 import type { Readable } from 'node:stream';
-import type { TextDecoder } from 'node:util';
 
 type Listener = (arg?: unknown) => void;
 
@@ -34,19 +33,4 @@ export class CsvFeed {
   end(): void {
     for (const l of this.listeners.get('end') ?? []) l();
   }
-}
-
-/** A partition's CSV being read: text goes in piece by piece. */
-export interface OpenPartition {
-  feed: CsvFeed;
-  decoder: TextDecoder;
-  reading: Promise<void>;
-}
-
-/** Ends a partition's CSV and waits for its last rows. */
-export async function ended(p: OpenPartition): Promise<void> {
-  const rest = p.decoder.decode();
-  if (rest) p.feed.push(rest);
-  p.feed.end();
-  await p.reading;
 }

@@ -1,27 +1,38 @@
 // The engine's partition step, run on a worker thread so it does not compete with sending for the
 // main thread: CSV text in (chunk by chunk, as downloaded), rows mapped to partial profiles and
 // spilled to temp files by hash bucket of the profile key, or, when sending while reading, handed
-// back to be sent at once (early-send/). Memory does not grow with the snapshot. When sending
-// while reading, every partition is first read for its profile keys only, and its rows taken in
-// once all are known (see startPartition).
-import { appendFileSync, closeSync, openSync, readSync, writeFileSync } from 'node:fs';
+// back to be sent at once (early-send.ts). Memory does not grow with the snapshot. When sending
+// while reading, the other segments are first read for their profile keys only, and their rows
+// taken in later (see startPartition).
+import { appendFileSync, closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TextDecoder } from 'node:util';
-import { isHeaderRecord, readCsv, spanNote } from '../../snapshot/csv-rows';
-import { CsvKeyScanner } from '../../snapshot/csv-keys';
+import { readCsv, spanNote } from '../../snapshot/csv-rows';
 import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
 import { EarlyOffers } from '../early-send/offers';
 import type { FromEngineThread, PartitionInit, PartitionSpec, PartitionSummary } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
 import { checkedMapper, PartitionAborted, type ColumnsSeen } from './column-check';
-import { profileKey, type RowMapper } from './row-mapper';
+import type { RowMapper } from './row-mapper';
 import { SpillCodec } from '../spill/spill-codec';
 import { bucketOf } from '../spill/key-hash';
-import { CsvFeed, ended, type OpenPartition } from './csv-feed';
-import { WaitingRows } from './waiting-rows';
+import { CsvFeed } from './csv-feed';
 
-const noColumns = (spec: PartitionSpec) => `Partition ${spec.blobName} has no header row and there is no model.json to name its columns`;
+/** A partition's CSV being read: text goes in piece by piece. */
+interface OpenPartition {
+  feed: CsvFeed;
+  decoder: TextDecoder;
+  reading: Promise<void>;
+}
+
+/** Ends a partition's CSV and waits for its last rows. */
+async function ended(p: OpenPartition): Promise<void> {
+  const rest = p.decoder.decode();
+  if (rest) p.feed.push(rest);
+  p.feed.end();
+  await p.reading;
+}
 
 export const MAX_REPORT_ROWS = 50_000;
 const PROGRESS_EVERY_ROWS = 20_000;
@@ -36,17 +47,18 @@ export class PartitionStep {
   private readonly earlySegment: string | null;
   private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [] };
   private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
-  /**
-   * The partition being read: by Papa Parse (`reader`), or, when only its keys are wanted now, by
-   * the key scanner (its rows wait in `deferTo`).
-   */
-  private current: { spec: PartitionSpec; deferTo: string | null; reader: OpenPartition | null; keys: CsvKeyScanner | null; failed: boolean; bytes: number } | null = null;
+  private current: (OpenPartition & { spec: PartitionSpec; deferTo: string | null }) | null = null;
   private readonly chunkRing: RingReader;
   private readonly tempDir: string;
-  /** Rows that wait (sending while reading), taken in once every key is known. */
-  private readonly waiting = new WaitingRows((spec) => this.open(spec, 'rows'));
+  /** Partitions of other segments whose rows wait (in temp files, in reading order) to be mapped and spilled. */
+  private readonly deferred: { spec: PartitionSpec; file: string }[] = [];
   private deferredCount = 0;
-  /** What a partition's rows are read back in when its keys must be read by Papa Parse. */
+  /** The waiting partition being mapped and spilled now. */
+  private takingIn: { open: OpenPartition; fd: number; file: string } | null = null;
+  private waitingForBraze = false;
+  /** The segment read last is complete: rows that waited may be sent too (see takeIn). */
+  private lastSegmentRead = false;
+  /** What a waiting partition is read in: one piece per turn, so messages never wait long. */
   private readonly piece = Buffer.allocUnsafe(64 * 1024);
 
   constructor(
@@ -69,66 +81,35 @@ export class PartitionStep {
   }
 
   startPartition(spec: PartitionSpec): void {
-    // A row can be sent while reading once it is known that its profile has no other row: so when
-    // sending while reading, every partition is first read for its profile keys only (scanned from
-    // the bytes as they are downloaded), its rows waiting in a temp file. Once every key is known,
-    // they are taken in from there (takeIn), which, with no download competing for the CPU, keeps
-    // up with Braze.
-    const deferTo = this.early !== null ? path.join(this.tempDir, `deferred-${this.deferredCount++}.csv`) : null;
+    const sending = this.early !== null && spec.segment === this.earlySegment;
+    // Before the largest segment can be sent while reading, only the other segments' profile keys
+    // are needed. Their rows wait in a temp file and are mapped and spilled later, while the engine
+    // thread would otherwise wait for Braze: sending starts sooner.
+    const deferTo = this.early !== null && !sending ? path.join(this.tempDir, `deferred-${this.deferredCount++}.csv`) : null;
     if (deferTo) writeFileSync(deferTo, '');
-    this.current = { spec, deferTo, reader: deferTo ? null : this.open(spec, 'rows'), keys: deferTo ? this.keyScanner(spec) : null, failed: false, bytes: 0 };
-  }
-
-  /** The key pass's reader of a partition whose rows wait: keys noted straight from the bytes. */
-  private keyScanner(spec: PartitionSpec): CsvKeyScanner {
-    const segIndex = this.def.segments.indexOf(spec.segment);
-    const firstRecord = (fields: string[]) => {
-      const isHeader = isHeaderRecord(fields, { hasHeader: spec.hasHeader, columns: spec.columns.map((c) => c.name) });
-      const mapper = isHeader ? this.headerMapper(spec, segIndex, fields.map((f) => f.trim())) : spec.columns.length ? this.newMapper(spec.segment, segIndex, spec.columns) : null;
-      if (!mapper) throw new PartitionAborted(noColumns(spec));
-      return { columns: mapper.keyColumns, isData: !isHeader };
-    };
-    return new CsvKeyScanner(spec.delimiter, firstRecord, (profileId, ext) => {
-      // Noted even where the row turns out to be rejected: a key too many only means a merge.
-      const id = profileId.trim();
-      const e = ext.trim();
-      if (id || e) this.early!.noteKey(spec.segment === this.earlySegment, profileKey(id, e));
-    });
-  }
-
-  /** A partition's key pass by Papa Parse, from the file its rows wait in (the scanner found it unusual). */
-  private async keysByPapaParse(spec: PartitionSpec, file: string): Promise<void> {
-    const open = this.open(spec, 'keys');
-    const fd = openSync(file, 'r');
-    try {
-      for (let n = readSync(fd, this.piece, 0, this.piece.length, null); n > 0; n = readSync(fd, this.piece, 0, this.piece.length, null)) {
-        open.feed.push(open.decoder.decode(this.piece.subarray(0, n), { stream: true }));
-      }
-    } finally {
-      closeSync(fd);
-    }
-    await ended(open);
+    this.current = { ...this.open(spec, deferTo ? 'keys' : 'rows'), spec, deferTo };
   }
 
   /** A partition's CSV reader: each row mapped and spilled (or sent), or only its profile key noted. */
   private open(spec: PartitionSpec, what: 'rows' | 'keys'): OpenPartition {
     const segIndex = this.def.segments.indexOf(spec.segment);
     const partitionName = spec.blobName.split('/').pop()!;
-    // Rows are taken in (what="rows") only once every key is known.
-    const sendingLast = this.early !== null && spec.segment === this.earlySegment;
-    const sendingOther = this.early !== null && !sendingLast;
+    const sending = this.early !== null && spec.segment === this.earlySegment;
+    const sendingSingles = this.early !== null && this.lastSegmentRead && !sending;
     let mapper = spec.columns.length ? this.newMapper(spec.segment, segIndex, spec.columns) : null;
     const feed = new CsvFeed();
     const csv = { delimiter: spec.delimiter, hasHeader: spec.hasHeader, columns: spec.columns.map((c) => c.name) };
     const reading = readCsv(feed.stream, csv, (ev) => {
       if (ev.kind === 'header') {
-        mapper = this.headerMapper(spec, segIndex, ev.columns);
+        // The file's own header wins for column order; model.json still gives the types.
+        const typeOf = (name: string) => spec.columns.find((c) => c.name.toLowerCase() === name.toLowerCase())?.dataType;
+        mapper = this.newMapper(spec.segment, segIndex, ev.columns.map((name) => ({ name, dataType: typeOf(name) })));
         return;
       }
-      if (!mapper) throw new PartitionAborted(noColumns(spec));
+      if (!mapper) throw new PartitionAborted(`Partition ${spec.blobName} has no header row and there is no model.json to name its columns`);
       if (what === 'keys') {
         const key = ev.kind === 'row' ? mapper.keyOf(ev.fields) : null;
-        if (key !== null) this.early!.noteKey(spec.segment === this.earlySegment, key);
+        if (key !== null) this.early!.noteOtherSegment(key);
         return;
       }
       const s = this.summary;
@@ -147,8 +128,8 @@ export class PartitionStep {
       }
       const bucket = bucketOf(result.partial.key, this.bucketCount);
       if (this.done.has(bucket)) return;
-      if (sendingLast && this.early!.offer(bucket, result.partial)) return;
-      if (sendingOther && this.early!.offerOther(bucket, result.partial)) return;
+      if (sending && this.early!.offer(bucket, result.partial)) return;
+      if (sendingSingles && this.early!.offerOther(bucket, result.partial)) return;
       this.spill.write(bucket, this.codec.encode(result.partial));
     });
     reading.catch((e: unknown) => this.fail(e));
@@ -156,47 +137,66 @@ export class PartitionStep {
   }
 
   chunk(handed: Handed): void {
+    this.waitingForBraze = false;
     const c = this.current!;
     const { bytes, release } = takeOver(this.chunkRing, handed);
     if (c.deferTo) appendFileSync(c.deferTo, bytes);
-    c.bytes += bytes.length;
-    if (c.reader) {
-      const text = c.reader.decoder.decode(bytes, { stream: true });
-      release(); // decoded: the main thread may reuse the space
-      c.reader.feed.push(text);
-    } else {
-      try {
-        if (!c.failed) c.keys!.push(bytes);
-      } catch (e) {
-        c.failed = true;
-        this.fail(e);
-      } finally {
-        release(); // scanned (what the next chunk completes is copied)
-      }
-    }
+    const text = c.decoder.decode(bytes, { stream: true });
+    release(); // decoded: the main thread may reuse the space
+    c.feed.push(text);
     this.post({ t: 'chunkDone' });
   }
 
   async endPartition(): Promise<void> {
     const c = this.current!;
-    if (c.reader) await ended(c.reader);
-    else if (!c.failed) {
-      c.keys!.end();
-      if (c.keys!.unusual) await this.keysByPapaParse(c.spec, c.deferTo!);
-    }
-    if (c.deferTo) this.waiting.add(c.spec, c.deferTo, c.bytes);
+    await ended(c);
+    if (c.deferTo) this.deferred.push({ spec: c.spec, file: c.deferTo });
     this.current = null;
     this.post({ t: 'partitionDone' });
   }
 
+  /** The main thread holds the next chunks back until Braze catches up: time for rows that wait. */
+  brazeBehind(): void {
+    this.waitingForBraze = true;
+  }
+
   /**
-   * Once every key is read: the next piece of the rows that waited, whose profiles with no other
-   * row are sent (the main thread asks piece by piece, as Braze takes them). Says whether more
-   * wait, and whether this piece sent any (if not, there is no need to wait for Braze).
+   * Whether rows wait to be mapped and spilled, and this is a good time: while Braze is behind.
+   * Otherwise the thread would only delay the next chunk, and with it the requests.
+   */
+  get hasDeferredWork(): boolean {
+    return this.waitingForBraze && (this.takingIn !== null || this.deferred.length > 0);
+  }
+
+  /** Maps and spills the next piece of the rows that waited; false once none are left. */
+  async workDeferred(): Promise<boolean> {
+    if (!this.takingIn) {
+      const next = this.deferred.shift();
+      if (!next) return false;
+      this.takingIn = { open: this.open(next.spec, 'rows'), fd: openSync(next.file, 'r'), file: next.file };
+    }
+    const r = this.takingIn;
+    const n = readSync(r.fd, this.piece, 0, this.piece.length, null);
+    if (n > 0) {
+      r.open.feed.push(r.open.decoder.decode(this.piece.subarray(0, n), { stream: true }));
+      return true;
+    }
+    closeSync(r.fd);
+    rmSync(r.file, { force: true });
+    this.takingIn = null;
+    await ended(r.open);
+    return this.deferred.length > 0;
+  }
+
+  /**
+   * Once the segment read last is read: the next piece of the rows that waited, whose profiles with
+   * no other row are sent (the main thread asks piece by piece, as Braze takes them). Says whether
+   * more wait, and whether this piece sent any (if not, there is no need to wait for Braze).
    */
   async takeIn(): Promise<{ more: boolean; sent: boolean }> {
+    this.lastSegmentRead = true;
     const before = this.early?.sent ?? 0;
-    const more = await this.waiting.next();
+    const more = await this.workDeferred();
     return { more, sent: (this.early?.sent ?? 0) > before };
   }
 
@@ -210,7 +210,7 @@ export class PartitionStep {
   }
 
   async finish(): Promise<void> {
-    while (await this.waiting.next());
+    while (await this.workDeferred());
     this.spill.close();
     this.early?.finish();
     this.summary.foundFields = [...this.columnsSeen.found];
@@ -225,12 +225,6 @@ export class PartitionStep {
 
   fail(e: unknown): void {
     this.post({ t: 'error', message: (e as Error).message ?? String(e), aborted: e instanceof PartitionAborted });
-  }
-
-  /** The mapper of a partition with a header: the file's own header wins for column order; model.json still gives the types. */
-  private headerMapper(spec: PartitionSpec, segIndex: number, names: string[]): RowMapper {
-    const typeOf = (name: string) => spec.columns.find((c) => c.name.toLowerCase() === name.toLowerCase())?.dataType;
-    return this.newMapper(spec.segment, segIndex, names.map((name) => ({ name, dataType: typeOf(name) })));
   }
 
   private newMapper(segment: string, segIndex: number, columns: { name: string; dataType?: string }[]): RowMapper {

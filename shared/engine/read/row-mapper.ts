@@ -78,11 +78,6 @@ export class RowMapper {
     return Object.keys(this.idx);
   }
 
-  /** Where the identifier columns are (-1: none), for the key pass (snapshot/csv-keys.ts). */
-  get keyColumns(): { profileId: number; ext: number } {
-    return { profileId: this.profileIdAt, ext: this.externalIdAt };
-  }
-
   /** The profile key map() gives the row, or null when map() refuses it. */
   keyOf(fields: string[]): string | null {
     const ids = this.identifiers(fields);
@@ -138,7 +133,7 @@ export class RowMapper {
 }
 
 /** A profile is keyed by its CI profile ID, or by its Braze customer ID when it has none. */
-export const profileKey = (profileId: string, ext: string) => profileId || `ext:${ext}`;
+const profileKey = (profileId: string, ext: string) => profileId || `ext:${ext}`;
 
 function omit(partial: PartialProfile, name: string, reason: string): void {
   (partial.omitted ??= {})[name] = reason;

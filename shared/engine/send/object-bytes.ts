@@ -43,6 +43,14 @@ export class ObjectBytes {
     return start;
   }
 
+  /** Adds an object already encoded (copied from `source`). */
+  addBytes(source: Uint8Array, start: number, end: number): void {
+    this.reserve(end - start);
+    this.bytes.set(source.subarray(start, end), this.used);
+    this.used += end - start;
+    this.ends.push(this.used);
+  }
+
   /** Takes back the object added last. */
   dropLast(): void {
     this.ends.pop();

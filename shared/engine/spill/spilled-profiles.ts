@@ -124,6 +124,17 @@ export class SpilledProfiles {
     return this.bytes[from] === PLAIN ? text : (JSON.parse(text) as string);
   }
 
+  /** The profile with this key (-1: none). */
+  find(key: string): number {
+    const hash = fnv1a32(key) | 0;
+    const mask = this.slots.length - 1;
+    for (let slot = mix(hash) & mask; this.slots[slot] !== 0; slot = (slot + 1) & mask) {
+      const p = this.slots[slot]! - 1;
+      if (this.keyHash[p] === hash && this.keyOf(p) === key) return p;
+    }
+    return -1;
+  }
+
   keyOf(p: number): string {
     return this.tokenKey(this.keyFrom[p]!, this.keyTo[p]!);
   }

@@ -115,18 +115,20 @@ export class EngineThread {
 
   /** Reads the snapshot's tables in order, spilling by bucket (and sending while reading, if set up). */
   async partition(run: PartitionRun): Promise<PartitionSummary> {
-    await this.readTables(run);
-    if (run.early) await this.takeInSendingSingles(run);
+    const stopped = await this.readTables(run);
+    if (run.early && !stopped) await this.takeInSendingSingles(run);
     this.post({ t: 'finish' });
     await this.until(() => this.summary !== null);
     return this.summary!;
   }
 
-  /** Downloads and hands over `run.tables`' partitions, in order (sending while reading, their rows wait: see takeInSendingSingles). */
-  async readTables(run: PartitionRun): Promise<void> {
+  /** Downloads and hands over `run.tables`' partitions, in order; true if sending while reading stopped (time box). */
+  async readTables(run: PartitionRun): Promise<boolean> {
     this.early = run.early;
     this.onProgress = run.onProgress;
+    let stopped = false;
     for (const table of run.tables) {
+      const sending = run.early !== null && table.segment === this.init.early?.segment;
       for (const partition of table.partitions) {
         this.partitionDone = false;
         this.post({ t: 'partition', spec: { segment: table.segment, columns: table.columns, blobName: partition.blobName, delimiter: partition.delimiter, hasHeader: partition.hasHeader } });
@@ -138,6 +140,18 @@ export class EngineThread {
         for await (const chunk of download.readableStreamBody as Readable) {
           if (run.shouldStop?.()) throw new RunStopped();
           await this.until(() => this.chunksAhead < CHUNKS_AHEAD);
+          if (sending) {
+            if (!stopped && run.shouldYield?.()) {
+              stopped = true;
+              this.post({ t: 'stopSending' }); // what is left waits for the continuation
+            }
+            // Reading pauses while Braze is behind, until it has caught up (not just for one answer:
+            // a chunk brings many batches), so what waits to be sent stays bounded.
+            let room = run.early!.room();
+            if (room) this.post({ t: 'brazeBehind' }); // the thread may catch up on other work meanwhile
+            for (; room; room = run.early!.room()) await room;
+            run.onChunkSent?.();
+          }
           const handed = this.handChunk(chunk as Buffer);
           this.chunksAhead++;
           this.thread.postMessage({ t: 'chunk', ...handed } satisfies ToEngineThread, transferredWith(handed));
@@ -146,21 +160,16 @@ export class EngineThread {
         await this.until(() => this.partitionDone);
       }
     }
+    return stopped;
   }
 
   /**
-   * Every key is read: the rows that waited are taken in a piece at a time, and those whose profile
-   * has no other row are sent — paced by Braze: a piece waits until Braze has caught up (not just
-   * for one answer: a piece brings many batches), so what waits to be sent stays bounded.
+   * The segment read last is read: the other segments' rows that waited are taken in a piece at a
+   * time, and those whose profile has no other row are sent too — paced by Braze, as chunks are.
    */
   private async takeInSendingSingles(run: PartitionRun): Promise<void> {
-    let stopped = false;
     for (let last = { more: true, sent: true }; last.more; ) {
       if (run.shouldStop?.()) throw new RunStopped();
-      if (!stopped && run.shouldYield?.()) {
-        stopped = true;
-        this.post({ t: 'stopSending' }); // what is left waits for the continuation
-      }
       // Only pieces that send wait for Braze: the others are taken in at full speed.
       if (last.sent) for (let room = run.early!.room(); room; room = run.early!.room()) await room;
       run.onChunkSent?.();

@@ -14,9 +14,38 @@ let buckets: BucketStep | null = null;
 let objectRing: RingWriter | null = null;
 // Messages are handled one at a time, in order: `end` waits for the partition's last rows.
 let queue: Promise<void> = Promise.resolve();
+/** Messages received and not yet handled (idle work goes through the same queue and counts too). */
+let pending = 0;
+let idleWorkScheduled = false;
+let idleWorkFailed = false;
 
+/** Runs `work` in turn after what is queued; once nothing is left, idle work may go on. */
 function enqueue(work: () => Promise<void>): void {
-  queue = queue.then(work);
+  pending++;
+  queue = queue.then(work).finally(() => {
+    pending--;
+    scheduleIdleWork();
+  });
+}
+
+/**
+ * Rows of other segments left for later (partition-step.ts) are mapped and spilled a piece at a
+ * time while no message waits and Braze is behind, that is while the thread would otherwise idle.
+ */
+function scheduleIdleWork(): void {
+  if (pending > 0 || idleWorkScheduled || idleWorkFailed || !step?.hasDeferredWork) return;
+  idleWorkScheduled = true;
+  setImmediate(() => {
+    idleWorkScheduled = false;
+    if (pending > 0 || !step?.hasDeferredWork) return; // messages first; this comes back after them
+    const s = step;
+    enqueue(async () => {
+      await s.workDeferred().catch((e: unknown) => {
+        idleWorkFailed = true; // the run stops: the main thread ends it
+        s.fail(e);
+      });
+    });
+  });
 }
 
 port.on('message', (m: ToEngineThread) => {
@@ -38,13 +67,16 @@ port.on('message', (m: ToEngineThread) => {
           return step!.stopSending();
         case 'earlyMark':
           return step!.earlyMark();
+        case 'brazeBehind':
+          return step!.brazeBehind();
         case 'takeIn':
           return post({ t: 'tookIn', ...(await step!.takeIn()) });
         case 'finish':
           return await step!.finish();
         case 'prepare': {
           const { def, definitionFp, fullSync, tempDir, runId } = init!;
-          buckets ??= new BucketStep({ def, definitionFp, fullSync, tempDir, runId }, objectRing!, (b) => step!.earlyOmittedIn(b));
+          const earlySegment = init!.early ? def.segments.indexOf(init!.early.segment) : -1;
+          buckets ??= new BucketStep({ def, definitionFp, fullSync, tempDir, earlySegment, runId }, objectRing!, (b) => step!.earlyOmittedIn(b));
           post({ t: 'prepared', prepared: await buckets.prepare(m.bucket, m.stateText) });
           return;
         }

@@ -64,6 +64,7 @@ export type ToEngineThread =
   | { t: 'end' }
   | { t: 'stopSending' }
   | { t: 'earlyMark' }
+  | { t: 'brazeBehind' }
   | { t: 'takeIn' }
   | { t: 'finish' }
   | { t: 'prepare'; bucket: number; stateText: string | null };
