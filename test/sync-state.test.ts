@@ -88,6 +88,7 @@ describe("a profile's rows digest", () => {
     expect(rows.digest(2)).not.toBe(spilled(row(0, 'c3', 'First'), row(1, 'c3', 'Ünï')).digest(0));
     expect(spilled(row(0, 'c1', 'First')).digest(0)).not.toBe(rows.digest(0));
     expect(spilled(row(0, 'c1', 'First')).digest(0)).toBe(lineDigest(row(0, 'c1', 'First')));
+    expect(spilled(row(1, 'Zoë', 'Ünï 李'.repeat(500))).digest(0)).toBe(lineDigest(row(1, 'Zoë', 'Ünï 李'.repeat(500))));
     expect(rows.digest(0)).toMatch(/^[A-Za-z0-9_-]{11}$/);
   });
 

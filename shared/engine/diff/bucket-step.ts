@@ -164,9 +164,10 @@ export class BucketStep {
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
     for (const [key, before] of previous.entries.unclaimed()) sends.leaver(key, before);
-    kept.unshift(previous.entries.keptText());
+    const keptAsWritten = previous.entries.keptText();
+    if (keptAsWritten) kept.unshift(keptAsWritten);
     const stateChanged = previous.definition !== definitionFp || early.stateText !== '' || early.undelivered.size > 0;
-    return { bucket, header, toSend: sends.handOver(this.ring), kept: kept.filter((text) => text !== '').join('\n'), stateChanged, counts, omitted, refusedEarly };
+    return { bucket, header, toSend: sends.handOver(this.ring), kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
   }
 }
 

@@ -5,9 +5,8 @@ import crypto from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { statusOf } from '../../store/table-errors';
 import { StateTakenOver } from '../stop';
-import { fnv1a32 } from '../spill/key-hash';
+import { findEntry, firstSlot, fnv1a32, keySlots } from '../spill/key-hash';
 import type { SpilledProfiles } from '../spill/spilled-profiles';
-import { mix } from './object-fingerprint';
 
 export interface StateEntry {
   /** How Braze knows the profile (`e:<external_id>` / `a:<alias_name>`), to address it when it leaves. */
@@ -96,9 +95,7 @@ export class StateEntries {
     this.keyEnd = new Int32Array(count);
     this.keyHash = new Int32Array(count);
     this.status = new Uint8Array(count);
-    let size = 16;
-    while (size < count * 2) size *= 2;
-    this.slots = new Int32Array(size);
+    this.slots = keySlots(count);
     for (let start = from, end = text.indexOf('\n', from); start < text.length; start = end + 1, end = text.indexOf('\n', start)) {
       if (end === -1) end = text.length;
       if (end > start) this.add(start, end);
@@ -116,7 +113,7 @@ export class StateEntries {
       keyEnd = i;
     }
     const mask = this.slots.length - 1;
-    let slot = mix(hash) & mask; // the low bits chose the bucket: all keys here share them
+    let slot = firstSlot(this.slots, hash);
     for (; this.slots[slot] !== 0; slot = (slot + 1) & mask) {
       const line = this.slots[slot]! - 1;
       // The same key twice (never written so, but read as a Map would): the later line wins.
@@ -140,13 +137,7 @@ export class StateEntries {
 
   /** The line of `key`, whatever its status (-1: none). */
   private lineOf(key: string): number {
-    const hash = fnv1a32(key) | 0;
-    const mask = this.slots.length - 1;
-    for (let slot = mix(hash) & mask; this.slots[slot] !== 0; slot = (slot + 1) & mask) {
-      const line = this.slots[slot]! - 1;
-      if (this.keyHash[line] === hash && this.keyAt(line) === key) return line;
-    }
-    return -1;
+    return findEntry(this.slots, this.keyHash, fnv1a32(key) | 0, (line) => this.keyAt(line) === key);
   }
 
   private present(line: number): boolean {
@@ -181,7 +172,7 @@ export class StateEntries {
   claim(rows: SpilledProfiles, p: number): number {
     const hash = rows.keyHashOf(p);
     const mask = this.slots.length - 1;
-    for (let slot = mix(hash) & mask; this.slots[slot] !== 0; slot = (slot + 1) & mask) {
+    for (let slot = firstSlot(this.slots, hash); this.slots[slot] !== 0; slot = (slot + 1) & mask) {
       const line = this.slots[slot]! - 1;
       if (this.keyHash[line] !== hash || this.status[line] === DELETED) continue;
       const keyEnd = this.keyEnd[line]!;

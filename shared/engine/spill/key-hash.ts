@@ -1,5 +1,6 @@
 // The one hash of profile keys the engine uses: it spreads profiles over sync-state buckets (and
 // so must never change for an export with state), and it is the first base hash of the key filters.
+import { mix } from '../diff/object-fingerprint';
 
 /** FNV-1a (32 bits) over the key's UTF-16 code units: fast and stable. */
 export function fnv1a32(key: string): number {
@@ -10,3 +11,26 @@ export function fnv1a32(key: string): number {
 
 /** The sync-state bucket of a profile key. */
 export const bucketOf = (key: string, bucketCount: number): number => fnv1a32(key) % bucketCount;
+
+/**
+ * Open-addressing tables of one bucket's keys (spill/spilled-profiles.ts, diff/sync-state.ts):
+ * entry + 1 per slot, 0 = empty, at least twice as many slots as entries. A key's first slot comes
+ * from all the bits of its hash: the low ones chose the bucket, so every key in it shares them.
+ */
+export function keySlots(entries: number): Int32Array {
+  let size = 16;
+  while (size < entries * 2) size *= 2;
+  return new Int32Array(size);
+}
+
+export const firstSlot = (slots: Int32Array, hash: number): number => mix(hash) & (slots.length - 1);
+
+/** The first entry with this hash (`hashes` per entry) that `isIt` accepts, probing from its first slot; -1 when none. */
+export function findEntry(slots: Int32Array, hashes: Int32Array, hash: number, isIt: (entry: number) => boolean): number {
+  const mask = slots.length - 1;
+  for (let slot = firstSlot(slots, hash); slots[slot] !== 0; slot = (slot + 1) & mask) {
+    const entry = slots[slot]! - 1;
+    if (hashes[entry] === hash && isIt(entry)) return entry;
+  }
+  return -1;
+}

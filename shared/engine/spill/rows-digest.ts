@@ -40,10 +40,14 @@ export function addLine(sums: DigestSums, bytes: Uint8Array, start: number, end:
 /** The digest of the lines whose hashes were added up into these sums. */
 export const digestOf = (a: number, b: number): string => encode64(mix(a), mix(b));
 
+/** Where lineDigest encodes a line: reused, as it runs for every row sent while reading. */
+let scratch = Buffer.allocUnsafe(4096);
+
 /** A single spill line's digest (a row sent while reading, never spilled), over its UTF-8 bytes. */
 export function lineDigest(line: string): string {
+  // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+  if (line.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(line.length * 3);
   const sums = { a: 0, b: 0 };
-  const bytes = Buffer.from(line);
-  addLine(sums, bytes, 0, bytes.length);
+  addLine(sums, scratch, 0, scratch.write(line));
   return digestOf(sums.a, sums.b);
 }

@@ -5,8 +5,7 @@
 // collections and made the engine thread's full collections. Keys and rows are decoded only for
 // the profiles that take the full path.
 import { addLine, digestOf, type DigestSums } from './rows-digest';
-import { fnv1a32 } from './key-hash';
-import { mix } from '../diff/object-fingerprint';
+import { findEntry, firstSlot, fnv1a32, keySlots } from './key-hash';
 
 const SEP = 0x1f;
 const NEWLINE = 0x0a;
@@ -51,9 +50,7 @@ export class SpilledProfiles {
     this.omits = new Uint8Array(rows);
     this.rowStart = new Int32Array(rows);
     this.nextRow = new Int32Array(rows).fill(-1);
-    let size = 16;
-    while (size < rows * 2) size *= 2;
-    this.slots = new Int32Array(size);
+    this.slots = keySlots(rows);
     for (let row = 0, start = 0; row < rows; row++) start = this.addRow(row, start) + 1;
   }
 
@@ -74,7 +71,7 @@ export class SpilledProfiles {
     const keyTo = i;
     // The key's hash is over its characters (as the sync state's is): only an ASCII token's bytes are those.
     if (!ascii) hash = fnv1a32(this.tokenKey(keyFrom, keyTo)) | 0;
-    let end = b.indexOf(NEWLINE, keyTo);
+    const end = b.indexOf(NEWLINE, keyTo);
     this.rowStart[row] = start;
     const p = this.findOrAdd(hash, keyFrom, keyTo, ascii, row);
     if (this.lastRow[p] !== row) this.nextRow[this.lastRow[p]!] = row;
@@ -92,8 +89,7 @@ export class SpilledProfiles {
   /** The profile of this key token, added (with `row` as its first) if it is new. */
   private findOrAdd(hash: number, keyFrom: number, keyTo: number, ascii: boolean, row: number): number {
     const mask = this.slots.length - 1;
-    // The low bits of a key's hash chose its bucket: every key here shares them, so the slot comes from all bits.
-    for (let slot = mix(hash) & mask; ; slot = (slot + 1) & mask) {
+    for (let slot = firstSlot(this.slots, hash); ; slot = (slot + 1) & mask) {
       const taken = this.slots[slot]!;
       if (taken === 0) {
         const p = this.count++;
@@ -126,13 +122,7 @@ export class SpilledProfiles {
 
   /** The profile with this key (-1: none). */
   find(key: string): number {
-    const hash = fnv1a32(key) | 0;
-    const mask = this.slots.length - 1;
-    for (let slot = mix(hash) & mask; this.slots[slot] !== 0; slot = (slot + 1) & mask) {
-      const p = this.slots[slot]! - 1;
-      if (this.keyHash[p] === hash && this.keyOf(p) === key) return p;
-    }
-    return -1;
+    return findEntry(this.slots, this.keyHash, fnv1a32(key) | 0, (p) => this.keyOf(p) === key);
   }
 
   keyOf(p: number): string {
