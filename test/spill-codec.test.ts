@@ -1,38 +1,74 @@
+// Spill lines: a row as read, cut down to the mapped columns, and mapped only in the bucket step.
 import { describe, expect, it } from 'vitest';
-import type { PartialProfile } from '../shared/engine/read/row-mapper';
-import { SpillCodec } from '../shared/engine/spill/spill-codec';
+import { ExportDefinitionSchema } from '../shared/exports/schema';
+import { RowMapper, spilledRowTyping } from '../shared/engine/read/row-mapper';
+import { decodeRow, decodeRowAt, encodeRow, spillColumns } from '../shared/engine/spill/spill-codec';
 import { SpilledProfiles } from '../shared/engine/spill/spilled-profiles';
 
-describe('spill codec', () => {
-  const codec = new SpillCodec(['a_num', 'b_bool', 'c_text', 'd_missing']);
-  it.each<PartialProfile>([
-    { key: 'c1', seg: 0, ext: 'u1', email: 'x@example.com', attrs: { a_num: 12.5, b_bool: false, c_text: 'plain' } },
-    { key: 'c2', seg: 3, alias: 'c2', phone: '+15550001', attrs: { c_text: 'line one\nline two', b_bool: true }, omitted: { email: 'invalid email' } },
-    { key: 'j\x1fodd\r\nkey', seg: 1, attrs: { c_text: 'jstarts with j', a_num: 0 } },
-    { key: 'c4', seg: 2, ext: 'jx', attrs: { c_text: '' } },
-    { key: 'c5', seg: 0, attrs: { c_text: 'Anne, "Annie" 名前' } },
-  ])('round-trips %j', (p) => {
-    expect(codec.decode(codec.encode(p))).toEqual(p);
-    expect(codec.encode(p)).not.toContain('\n');
+const def = ExportDefinitionSchema.parse({
+  name: 'x',
+  connectionId: '00000000-0000-4000-8000-000000000000',
+  brazeSegmentApiId: 'seg-id',
+  source: { container: 'abc', folder: 'f' },
+  segments: ['Main', 'Other'],
+  matching: { email: 'Email', brazeCustomerId: 'Ext', attributes: { score: 'Score', city: 'City', vip: 'Vip' } },
+});
+
+describe('spill lines', () => {
+  it('keep the mapped columns in one order: identifiers, email, phone, attributes by name', () => {
+    expect(spillColumns(def).map((c) => c.column)).toEqual(['CustomerId', 'Ext', 'Email', 'City', 'Score', 'Vip']);
   });
 
-  it('decodes a line in place, and its key from the bytes, within the text of many lines', () => {
-    const profiles: PartialProfile[] = [
-      { key: 'c1', seg: 0, ext: 'u1', attrs: { a_num: 1 }, omitted: { email: 'invalid email' } },
-      { key: 'c2', seg: 1, alias: 'c2', attrs: {} },
-      { key: 'j\x1fodd\r\nkey', seg: 12, attrs: { c_text: 'odd key' } },
-      { key: 'c3', seg: 2, attrs: { c_text: 'last' } },
+  it.each([
+    ['plain', ['c1', 'u1', 'x@example.com', 'Oslo']],
+    ['newlines, separators, quotes, non-Latin', ['c\x1f2', '', 'line one\nline two', 'Anne, "Annie" 名前']],
+    ['text starting with j, spaces kept', ['jc3', ' u3 ', 'j', '  ']],
+  ])('round-trip the raw fields (%s), a column the table lacks read as empty', (_, fields) => {
+    const line = encodeRow(4, 'the key', fields, [0, 1, 2, -1, 3]);
+    expect(line).not.toContain('\n');
+    expect(decodeRow(line)).toEqual({ seg: 4, key: 'the key', fields: [fields[0], fields[1], fields[2], '', fields[3]] });
+  });
+
+  it('decode in place within the text of many lines, and index by key from the bytes', () => {
+    const rows = [
+      { seg: 0, key: 'c1', fields: ['c1', 'u1'] },
+      { seg: 12, key: 'j\x1fodd\r\nkey', fields: ['j\x1fodd\r\nkey', ''] },
+      { seg: 1, key: 'c1', fields: ['c1', 'u2'] },
     ];
-    const text = `${profiles.map((p) => codec.encode(p)).join('\n')}\n`;
+    const text = `${rows.map((r) => encodeRow(r.seg, r.key, r.fields, [0, 1])).join('\n')}\n`;
     let start = 0;
-    for (const p of profiles) {
+    for (const r of rows) {
       const end = text.indexOf('\n', start);
-      expect(codec.decodeAt(text, start, end)).toEqual(p);
+      expect(decodeRowAt(text, start, end)).toEqual(r);
       start = end + 1;
     }
-    // The bucket step reads the keys (and rows) from the bytes, in place.
     const spilled = new SpilledProfiles(Buffer.from(text));
-    expect(profiles.map((_, i) => spilled.keyOf(i))).toEqual(profiles.map((p) => p.key));
-    expect(profiles.map((_, i) => codec.decode(spilled.rowsOf(i)[0]!))).toEqual(profiles);
+    expect(spilled.count).toBe(2);
+    expect([spilled.keyOf(0), spilled.keyOf(1)]).toEqual(['c1', 'j\x1fodd\r\nkey']);
+    expect(spilled.rowsOf(0).map(decodeRow)).toEqual([rows[0], rows[2]]);
+  });
+});
+
+describe('a spilled row, mapped in the bucket step', () => {
+  // The table's own column order (a header) and types (model.json), case as model.json has it.
+  const tableColumns = [{ name: 'vip', dataType: 'boolean' }, { name: 'City' }, { name: 'Email' }, { name: 'score', dataType: 'int64' }, { name: 'Ext' }, { name: 'CustomerId' }];
+  const { mappers, digestSeed } = spilledRowTyping(def, { Main: tableColumns, Other: [] });
+
+  it.each([
+    ['all values', ['true', ' Oslo ', 'A@Example.com', '42', 'u1', 'c1']],
+    ['invalid values left out', ['maybe', '', 'not-an-email', '4.2', '', 'c2']],
+    ['no profile ID', ['0', 'Bergen', '', '', 'u3', '  ']],
+  ])('maps as the row itself does (%s)', (_, fields) => {
+    const direct = new RowMapper(def, 0, tableColumns);
+    const key = direct.identify(fields);
+    if (!key.ok) throw new Error('the row has an identifier');
+    const spilled = decodeRow(encodeRow(0, key.key, fields, direct.spillAt));
+    expect(mappers[spilled.seg]!.partialOf(spilled.fields)).toEqual(direct.partialOf(fields));
+  });
+
+  it('types seed the digests: other types, other digests for the same rows', () => {
+    const retyped = spilledRowTyping(def, { Main: tableColumns.map((c) => ({ ...c, dataType: c.name === 'score' ? 'string' : c.dataType })), Other: [] });
+    expect(retyped.digestSeed).not.toBe(digestSeed);
+    expect(spilledRowTyping(def, { Main: tableColumns, Other: [] }).digestSeed).toBe(digestSeed);
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseBucketState, parseStateLine, stateLine } from '../shared/engine/diff/sync-state';
 import { lineDigest } from '../shared/engine/spill/rows-digest';
 import { SpilledProfiles } from '../shared/engine/spill/spilled-profiles';
-import { textToken } from '../shared/engine/spill/spill-codec';
+import { encodeRow } from '../shared/engine/spill/spill-codec';
 
 describe('sync-state lines', () => {
   it('round-trip with the set bits, also in the JSON form for awkward keys', () => {
@@ -32,9 +32,9 @@ describe('sync-state lines', () => {
   });
 });
 
-/** Spill lines (seg ␟ key ␟ … ␟ omitted) as the bucket step reads them. */
+/** Spill lines (seg ␟ key ␟ fields) as the bucket step reads them. */
 const spilled = (...lines: string[]) => new SpilledProfiles(Buffer.from(lines.map((l) => `${l}\n`).join('')));
-const row = (seg: number, key: string, first: string, omitted = '') => `${seg}\x1f${textToken(key)}\x1fsu1\x1f\x1f\x1f\x1f${textToken(first)}\x1f${omitted}`;
+const row = (seg: number, key: string, first: string) => encodeRow(seg, key, [key, 'u1', '', first], [0, 1, 2, 3]);
 
 describe('entries read in place', () => {
   const text = `{"definition":"d1"}\nc1\te:u1\tfp1\t3\tSRC1\nc2\te:u2\tfp2\t3\n${stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' })}\nc4\te:u4\tSRC1\nc5\te:u5\tfp5\t1\tSRC5\n`;
@@ -87,21 +87,23 @@ describe("a profile's rows digest", () => {
     expect(rows.digest(1)).not.toBe(rows.digest(0)); // another key
     expect(rows.digest(2)).not.toBe(spilled(row(0, 'c3', 'First'), row(1, 'c3', 'Ünï')).digest(0));
     expect(spilled(row(0, 'c1', 'First')).digest(0)).not.toBe(rows.digest(0));
-    expect(spilled(row(0, 'c1', 'First')).digest(0)).toBe(lineDigest(row(0, 'c1', 'First')));
-    expect(spilled(row(1, 'Zoë', 'Ünï 李'.repeat(500))).digest(0)).toBe(lineDigest(row(1, 'Zoë', 'Ünï 李'.repeat(500))));
+    expect(spilled(row(0, 'c1', 'First')).digest(0)).toBe(lineDigest(row(0, 'c1', 'First'), 0));
+    expect(spilled(row(1, 'Zoë', 'Ünï 李'.repeat(500))).digest(0)).toBe(lineDigest(row(1, 'Zoë', 'Ünï 李'.repeat(500)), 0));
+    // Another seed (other column types): other digests for the same rows.
+    expect(new SpilledProfiles(Buffer.from(`${row(0, 'c1', 'First')}\n`), 7).digest(0)).toBe(lineDigest(row(0, 'c1', 'First'), 7));
+    expect(lineDigest(row(0, 'c1', 'First'), 7)).not.toBe(lineDigest(row(0, 'c1', 'First'), 0));
     expect(rows.digest(0)).toMatch(/^[A-Za-z0-9_-]{11}$/);
   });
 
-  it("keys, rows and omissions read back as written, whatever the key's characters", () => {
+  it("keys and rows read back as written, whatever the key's characters", () => {
     const keys = ['c1', 'Zoë 李', 'new\nline', 'j-starts'];
-    const rows = spilled(...keys.map((k, i) => row(0, k, `v${i}`, i === 1 ? 'j{"email":"invalid email"}' : '')), row(1, 'Zoë 李', 'again'));
+    const rows = spilled(...keys.map((k, i) => row(0, k, `v${i}`)), row(1, 'Zoë 李', 'again'));
     expect(rows.count).toBe(4);
     keys.forEach((k, p) => {
       expect(rows.keyOf(p)).toBe(k);
       expect(rows.find(k)).toBe(p);
-      expect(rows.hasOmissions(p)).toBe(p === 1);
     });
-    expect(rows.rowsOf(1)).toEqual([row(0, 'Zoë 李', 'v1', 'j{"email":"invalid email"}'), row(1, 'Zoë 李', 'again')]);
+    expect(rows.rowsOf(1)).toEqual([row(0, 'Zoë 李', 'v1'), row(1, 'Zoë 李', 'again')]);
     expect(rows.find('nobody')).toBe(-1);
     // Claimed from a state line in place or parsed, as the key needs.
     const { entries } = parseBucketState(`{"definition":"d1"}\n${keys.map((k) => stateLine(k, { identity: `e:${k}`, fp: 'fp' })).join('\n')}\n`);

@@ -9,7 +9,8 @@ import { SpilledProfiles } from '../spill/spilled-profiles';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
 import { identityOf, mergePartials, type MergedProfile } from './merge';
 import { BrazeObjectWriter } from './object-writer';
-import { SpillCodec } from '../spill/spill-codec';
+import { decodeRow } from '../spill/spill-codec';
+import { spilledRowTyping, type RowMapper, type TableColumns } from '../read/row-mapper';
 import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
 import type { RingWriter } from '../thread/shared-ring';
 import { fingerprintBytes } from './object-fingerprint';
@@ -74,10 +75,13 @@ export interface BucketSettings {
   earlySegment: number;
   /** The run this is an attempt of. */
   runId: string;
+  tableColumns: TableColumns;
 }
 
 export class BucketStep {
-  private readonly codec: SpillCodec;
+  /** Per segment index: how its spilled rows are mapped. */
+  private readonly mappers: RowMapper[];
+  private readonly digestSeed: number;
   private readonly writer: BrazeObjectWriter;
   /** The rows each reading thread spilled. */
   private readonly spills: BucketFiles[];
@@ -89,14 +93,14 @@ export class BucketStep {
     /** Attribute omissions of the bucket's profiles sent while reading. */
     private readonly earlyOmitted: (bucket: number) => Record<string, number>,
   ) {
-    this.codec = SpillCodec.forExport(settings.def);
+    ({ mappers: this.mappers, digestSeed: this.digestSeed } = spilledRowTyping(settings.def, settings.tableColumns));
     this.writer = new BrazeObjectWriter(settings.def);
     this.spills = ROW_SPILLS.map((kind) => new BucketFiles(settings.tempDir, kind));
   }
 
   /** The bucket's spilled rows, indexed by profile in place (see spilled-profiles.ts). */
   private async indexRows(bucket: number): Promise<SpilledProfiles> {
-    return new SpilledProfiles(await BucketFiles.readBytes(this.spills, bucket));
+    return new SpilledProfiles(await BucketFiles.readBytes(this.spills, bucket), this.digestSeed);
   }
 
   async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
@@ -129,10 +133,10 @@ export class BucketStep {
       const earlier = sentEarlyToo.size ? sentEarlyToo.get(rows.keyOf(p)) : undefined;
       // Its rows unchanged since Braze took its object, under the same settings: unchanged, without
       // decoding, merging or writing anything, its state line kept as written (most profiles of a
-      // change run: no string is made for them). Rows with omitted values take the full path: their
-      // object also depends on what Braze held before.
+      // change run: no string is made for them). A state line has a digest only if no value was
+      // left out as invalid: such an object also depends on what Braze held before.
       const src = earlier ? undefined : rows.digest(p);
-      if (src !== undefined && digestsTrusted && line !== -1 && !rows.hasOmissions(p) && previous.entries.srcIs(line, src)) {
+      if (src !== undefined && digestsTrusted && line !== -1 && previous.entries.srcIs(line, src)) {
         counts.profiles++;
         counts.unchanged++;
         previous.entries.keepAsWritten(line);
@@ -140,9 +144,14 @@ export class BucketStep {
       }
       const key = rows.keyOf(p);
       const before = line === -1 ? undefined : previous.entries.entryAt(line);
-      const list = rows.rowsOf(p).map((row) => this.codec.decode(row));
+      const list = rows.rowsOf(p).map((line) => {
+        const row = decodeRow(line);
+        return this.mappers[row.seg]!.partialOf(row.fields);
+      });
       const merged = mergePartials(earlier ? [earlyRows!.get(key)!, ...list] : list);
-      if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
+      const omissions = Object.keys(merged.omitted);
+      if (!earlier) for (const attr of omissions) omitted[attr] = (omitted[attr] ?? 0) + 1;
+      const digest = omissions.length ? undefined : src;
       counts.profiles++;
       // Written straight into the bytes to send; taken back out below if it need not go.
       const start = objects.add(writer.profile(merged));
@@ -159,8 +168,8 @@ export class BucketStep {
         if (sentByThisRun) counts.sent++;
         else counts.unchanged++;
         // Kept with its rows' digest, so the next run can take the short path above.
-        kept.push(stateLine(key, src !== undefined && before.set !== undefined ? { ...before, src } : before));
-      } else sends.changed(key, merged, identity, fp, before, src);
+        kept.push(stateLine(key, digest !== undefined && before.set !== undefined ? { ...before, src: digest } : before));
+      } else sends.changed(key, merged, identity, fp, before, digest);
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
     for (const [key, before] of previous.entries.unclaimed()) sends.leaver(key, before);

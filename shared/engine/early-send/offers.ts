@@ -21,7 +21,7 @@ import { stateLine } from '../diff/sync-state';
 import type { PartialProfile } from '../read/row-mapper';
 import { ObjectBytes, type HandedObjects, type ObjectList } from '../send/object-bytes';
 import { BucketFiles } from '../spill/bucket-files';
-import { SpillCodec, textToken } from '../spill/spill-codec';
+import { textToken } from '../spill/spill-codec';
 import { lineDigest } from '../spill/rows-digest';
 import type { RingWriter } from '../thread/shared-ring';
 import { KeyFilter, keyHash } from './key-filter';
@@ -51,7 +51,6 @@ export class EarlyOffers {
   private readonly sentObjects: BucketFiles;
   private readonly recheck: BucketFiles;
   private readonly writer: BrazeObjectWriter;
-  private readonly codec: SpillCodec;
   private readonly omitted = new Map<number, Record<string, number>>();
   private readonly batchObjects = new ObjectBytes();
   private batch: { buckets: number[]; keys: string[] } = { buckets: [], keys: [] };
@@ -66,6 +65,8 @@ export class EarlyOffers {
     /** Where batches go to the main thread. */
     private readonly ring: RingWriter,
     private readonly onBatch: (batch: EarlyBatch<HandedObjects>) => void,
+    /** The seed of the rows digests (see spilledRowTyping). */
+    private readonly digestSeed: number,
   ) {
     this.filters = {
       elsewhere: new KeyFilter(expected.otherRows),
@@ -77,7 +78,6 @@ export class EarlyOffers {
     this.sentObjects = new BucketFiles(tempDir, SENT_OBJECTS);
     this.recheck = new BucketFiles(tempDir, RECHECK);
     this.writer = new BrazeObjectWriter(def);
-    this.codec = SpillCodec.forExport(def);
   }
 
   /** A row of another segment was read: its profile may need merging. */
@@ -88,9 +88,12 @@ export class EarlyOffers {
     else f.elsewhere.add(hash);
   }
 
-  /** Offers a row of the segment read last: true when it is going to be sent (do not spill it). */
-  offer(bucket: number, partial: PartialProfile): boolean {
-    const hash = keyHash(partial.key);
+  /**
+   * Offers a row of the segment read last (its profile key, its spill line, and its mapping, made
+   * only if it is sent): true when it is going to be sent (do not spill it).
+   */
+  offer(bucket: number, key: string, line: string, partial: () => PartialProfile): boolean {
+    const hash = keyHash(key);
     const { elsewhere, seenLast } = this.filters!;
     // Other segments were all read before this one: a profile they may hold was never sent here.
     if (elsewhere.mightHave(hash)) {
@@ -98,12 +101,12 @@ export class EarlyOffers {
       return false;
     }
     if (seenLast.mightHave(hash)) {
-      this.recheck.write(bucket, textToken(partial.key));
+      this.recheck.write(bucket, textToken(key));
       return false;
     }
     seenLast.add(hash);
     if (this.stopped) return false;
-    return this.send(bucket, partial);
+    return this.send(bucket, line, partial());
   }
 
   /**
@@ -111,15 +114,15 @@ export class EarlyOffers {
    * is going to be sent. Only a profile with no other row anywhere is: one row among the other
    * segments (their keys were all noted first) and none in the segment read last.
    */
-  offerOther(bucket: number, partial: PartialProfile): boolean {
-    const hash = keyHash(partial.key);
+  offerOther(bucket: number, key: string, line: string, partial: () => PartialProfile): boolean {
+    const hash = keyHash(key);
     const f = this.filters!;
     if (this.stopped || f.twice.mightHave(hash) || f.seenLast.mightHave(hash)) return false;
-    return this.send(bucket, partial);
+    return this.send(bucket, line, partial());
   }
 
   /** Writes a profile of one row as its object and state line, and batches it to be sent. */
-  private send(bucket: number, partial: PartialProfile): true {
+  private send(bucket: number, line: string, partial: PartialProfile): true {
     this.sent++;
     const profile = mergePartials([partial]); // a profile of one row: nothing to merge
     const json = this.writer.profile(profile);
@@ -132,9 +135,10 @@ export class EarlyOffers {
     this.sentObjects.write(bucket, json);
     const { bytes, start, end } = this.sentObjects.lastLine;
     // Counted as delivered unless the main thread notes otherwise.
-    // With the digest of its row as the partition step would have spilled it: an unchanged row next run is unchanged at once.
-    const src = lineDigest(this.codec.encode(partial));
-    this.stateLines.write(bucket, stateLine(partial.key, { identity: identityOf(profile), fp: fingerprintBytes(bytes, start, end), set: this.writer.setBits(profile), src }));
+    // With the digest of its row's spill line: an unchanged row next run is unchanged at once. Not
+    // with omitted values: the object then also depends on what Braze held before.
+    const entry = { identity: identityOf(profile), fp: fingerprintBytes(bytes, start, end), set: this.writer.setBits(profile) };
+    this.stateLines.write(bucket, stateLine(partial.key, partial.omitted ? entry : { ...entry, src: lineDigest(line, this.digestSeed) }));
     this.batchObjects.addBytes(bytes, start, end);
     this.batch.buckets.push(bucket);
     this.batch.keys.push(partial.key);

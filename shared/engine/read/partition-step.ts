@@ -14,8 +14,8 @@ import { EarlyOffers } from '../early-send/offers';
 import type { FromEngineThread, PartitionInit, PartitionSpec, PartitionSummary } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
 import { checkedMapper, PartitionAborted, type ColumnsSeen } from './column-check';
-import type { RowMapper } from './row-mapper';
-import { SpillCodec } from '../spill/spill-codec';
+import { spilledRowTyping, type RowMapper } from './row-mapper';
+import { encodeRow } from '../spill/spill-codec';
 import { bucketOf } from '../spill/key-hash';
 import { CsvFeed } from './csv-feed';
 
@@ -41,7 +41,6 @@ export class PartitionStep {
   private readonly def: ExportDefinition;
   private readonly bucketCount: number;
   private readonly done: Set<number>;
-  private readonly codec: SpillCodec;
   private readonly spill: BucketFiles;
   private readonly early: EarlyOffers | null;
   private readonly earlySegment: string | null;
@@ -71,11 +70,10 @@ export class PartitionStep {
     this.def = init.def;
     this.bucketCount = init.bucketCount;
     this.done = new Set(init.done);
-    this.codec = SpillCodec.forExport(init.def);
     this.spill = new BucketFiles(init.tempDir, init.spillKind);
     this.earlySegment = init.early?.segment ?? null;
     this.early = init.early
-      ? new EarlyOffers(init.tempDir, init.def, { otherRows: init.early.otherRows, tableRows: init.early.tableRows }, rings.objects, (batch) => this.post({ t: 'send', ...batch }))
+      ? new EarlyOffers(init.tempDir, init.def, { otherRows: init.early.otherRows, tableRows: init.early.tableRows }, rings.objects, (batch) => this.post({ t: 'send', ...batch }), spilledRowTyping(init.def, init.tableColumns).digestSeed)
       : null;
     for (const s of init.def.segments) this.summary.segmentRows[s] = 0;
   }
@@ -117,20 +115,23 @@ export class PartitionStep {
       s.segmentRows[spec.segment]!++;
       // Live progress, and a heartbeat so a long read is not mistaken for a dead worker.
       if (s.rowsRead % PROGRESS_EVERY_ROWS === 0) this.post({ t: 'progress', rowsRead: s.rowsRead, segmentRows: s.segmentRows });
-      const result = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.map(ev.fields);
-      if (!result.ok) {
+      const id = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.identify(ev.fields);
+      if (!id.ok) {
         s.rowsRejected++;
         const span = ev.kind === 'row' ? spanNote(ev.fields) : '';
         if (s.rejectedRows.length < MAX_REPORT_ROWS) {
-          s.rejectedRows.push({ segment: spec.segment, partition: partitionName, record: ev.record, profileId: ('profileId' in result && result.profileId) || '', reason: result.reason + span });
+          s.rejectedRows.push({ segment: spec.segment, partition: partitionName, record: ev.record, profileId: ('profileId' in id && id.profileId) || '', reason: id.reason + span });
         }
         return;
       }
-      const bucket = bucketOf(result.partial.key, this.bucketCount);
+      const fields = (ev as { fields: string[] }).fields;
+      const bucket = bucketOf(id.key, this.bucketCount);
       if (this.done.has(bucket)) return;
-      if (sending && this.early!.offer(bucket, result.partial)) return;
-      if (sendingSingles && this.early!.offerOther(bucket, result.partial)) return;
-      this.spill.write(bucket, this.codec.encode(result.partial));
+      const line = encodeRow(segIndex, id.key, fields, mapper.spillAt);
+      // Only a row sent now is mapped here; the bucket step maps the others, if their profile changed.
+      if (sending && this.early!.offer(bucket, id.key, line, () => mapper!.partialOf(fields))) return;
+      if (sendingSingles && this.early!.offerOther(bucket, id.key, line, () => mapper!.partialOf(fields))) return;
+      this.spill.write(bucket, line);
     });
     reading.catch((e: unknown) => this.fail(e));
     return { feed, decoder: new TextDecoder('utf-8'), reading };

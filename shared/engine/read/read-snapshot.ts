@@ -84,6 +84,7 @@ export class SnapshotReading {
       definitionFp: this.plan.definitionFp,
       runId: this.plan.runId,
       fullSync: this.plan.fullSync,
+      tableColumns: Object.fromEntries(snapshot.tables.map((t) => [t.segment, t.columns])),
     }, snapshot.totalBytes / this.plan.bucketCount, this.plan.bucketCount > 1 && !sendWhileReading);
     const writer = new BrazeObjectWriter(def);
     const checkpoints = this.early

@@ -3,6 +3,7 @@
 // typed. Partials of one profile merge across segments in diff/merge.ts.
 import { coercerFor, isTextType, type Coerced } from '../../snapshot/cdm-types';
 import type { ExportDefinition } from '../../exports/schema';
+import { spillColumns } from '../spill/spill-codec';
 import { normalizeEmail, normalizePhone } from './values';
 
 /** What one CSV row says about one profile, in the order segments are listed on the export. */
@@ -38,6 +39,8 @@ export class RowMapper {
   private readonly emailAt: number;
   private readonly phoneAt: number;
   private readonly attributeColumns: { attr: string; at: number; text: boolean; coerce: (raw: string) => Coerced }[] = [];
+  /** Where each spill column (spill-codec.ts) is in this table's rows; -1 where the table has none. */
+  readonly spillAt: number[];
 
   constructor(
     def: ExportDefinition,
@@ -71,6 +74,16 @@ export class RowMapper {
       const i = at(`matching.attributes.${attr}`);
       if (i >= 0) this.attributeColumns.push({ attr, at: i, text: isTextType(columns[i]!.dataType), coerce: coercerFor(columns[i]!.dataType) });
     }
+    this.spillAt = spillColumns(def).map((c) => at(c.field));
+  }
+
+  /**
+   * The mapper of a segment's spilled rows (fields in spill-column order), typed as the table's
+   * columns are: the bucket step maps the rows of the profiles that changed with it.
+   */
+  static forSpilledRows(def: ExportDefinition, segmentIndex: number, tableColumns: readonly { name: string; dataType?: string }[]): RowMapper {
+    const typeOf = (name: string) => tableColumns.find((c) => c.name.toLowerCase() === name.toLowerCase())?.dataType;
+    return new RowMapper(def, segmentIndex, spillColumns(def).map((c) => ({ name: c.column, dataType: typeOf(c.column) })));
   }
 
   /** The mapping fields this table has a column for. */
@@ -78,10 +91,23 @@ export class RowMapper {
     return Object.keys(this.idx);
   }
 
+  /** map() of a row identify() accepted. */
+  partialOf(fields: string[]): PartialProfile {
+    const r = this.map(fields);
+    if (!r.ok) throw new Error(`a row with an identifier was refused: ${r.reason}`);
+    return r.partial;
+  }
+
   /** The profile key map() gives the row, or null when map() refuses it. */
   keyOf(fields: string[]): string | null {
     const ids = this.identifiers(fields);
     return 'reason' in ids ? null : profileKey(ids.profileId, ids.ext);
+  }
+
+  /** The row's profile key, or why map() refuses the row (the only reasons it has). */
+  identify(fields: string[]): { ok: true; key: string } | { ok: false; reason: string; profileId?: string } {
+    const ids = this.identifiers(fields);
+    return 'reason' in ids ? { ok: false, ...ids } : { ok: true, key: profileKey(ids.profileId, ids.ext) };
   }
 
   /** The row's identifiers, or why it has no usable one. */
@@ -130,6 +156,21 @@ export class RowMapper {
     }
     return { ok: true, partial };
   }
+}
+
+/** Each segment's table columns (model.json's, by segment name; none without it). */
+export type TableColumns = Record<string, readonly { name: string; dataType?: string }[]>;
+
+/**
+ * How the bucket step maps spilled rows, per segment index, and the seed of the rows digests: the
+ * same rows make the same object only under the same column types, which model.json may change.
+ */
+export function spilledRowTyping(def: ExportDefinition, tables: TableColumns): { mappers: RowMapper[]; digestSeed: number } {
+  const mappers = def.segments.map((segment, i) => RowMapper.forSpilledRows(def, i, tables[segment] ?? []));
+  const types = JSON.stringify(mappers.map((m) => m.columns.map((c) => c.dataType ?? '')));
+  let seed = 0x2545f491;
+  for (let i = 0; i < types.length; i++) seed = Math.imul(seed ^ types.charCodeAt(i), 0x01000193);
+  return { mappers, digestSeed: seed | 0 };
 }
 
 /** A profile is keyed by its CI profile ID, or by its Braze customer ID when it has none. */

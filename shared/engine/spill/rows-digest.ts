@@ -1,9 +1,10 @@
 // A profile's rows, as the partition step spilled them, in 64 bits: kept in the sync state beside
 // the object's fingerprint, so a change run can tell a profile whose rows did not change without
-// decoding, merging and writing its object again (the spill line is the row already mapped and
-// typed: the same lines make the same object, as long as the export's settings are the same).
+// mapping, merging and writing its object again (the same rows make the same object, as long as
+// the export's settings and the columns' types are the same, and no value was left out as invalid).
 // Order-independent (each line hashed over its UTF-8 bytes, the hashes added), as a profile's rows
-// may come in another order next time. Equal digests are trusted only where the object would be
+// may come in another order next time. The sums start from a seed that the column types make (see
+// spilledRowTyping): spill lines are rows as read, not yet typed. Equal digests are trusted only where the object would be
 // equal too; any other case takes the full path, which is always right.
 import { encode64, mix } from '../diff/object-fingerprint';
 
@@ -44,10 +45,10 @@ export const digestOf = (a: number, b: number): string => encode64(mix(a), mix(b
 let scratch = Buffer.allocUnsafe(4096);
 
 /** A single spill line's digest (a row sent while reading, never spilled), over its UTF-8 bytes. */
-export function lineDigest(line: string): string {
+export function lineDigest(line: string, seed: number): string {
   // A UTF-16 code unit takes at most 3 bytes in UTF-8.
   if (line.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(line.length * 3);
-  const sums = { a: 0, b: 0 };
+  const sums = { a: seed, b: 0 };
   addLine(sums, scratch, 0, scratch.write(line));
   return digestOf(sums.a, sums.b);
 }

@@ -1,8 +1,11 @@
-// The partition step's spill line for one partial profile: unit-separated tokens instead of JSON,
-// because encoding and decoding every row of the snapshot is the engine's hottest path.
-//   seg ␟ key ␟ ext ␟ alias ␟ email ␟ phone ␟ <one token per mapped attribute> ␟ omitted
-// Text holding a newline or separator is written as `j` + JSON; attribute tokens carry their type.
-import type { PartialProfile } from '../read/row-mapper';
+// The partition step's spill line for one CSV row: the row as read, cut down to the export's mapped
+// columns, as unit-separated tokens. Rows are mapped and typed (read/row-mapper.ts) only in the
+// bucket step, and only for the profiles whose rows changed: a change run reads every row of the
+// snapshot, but most profiles need nothing more than their rows' digest (rows-digest.ts).
+//   seg ␟ key ␟ <one token per spill column: the raw field, untrimmed>
+// A field holding a newline or separator is written as `j` + JSON, any other as `s` + the text;
+// a column the table lacks is an empty token.
+import type { ExportDefinition } from '../../exports/schema';
 
 export const SEP = '\x1f';
 
@@ -19,70 +22,55 @@ function textAt(line: string, from: number, to: number): string | undefined {
   return line.charCodeAt(from) === 0x6a /* j */ ? (JSON.parse(line.slice(from + 1, to)) as string) : line.slice(from + 1, to);
 }
 
-/** A typed attribute value as a token. */
-function valueToken(v: string | number | boolean | undefined): string {
-  if (v === undefined) return '';
-  if (typeof v === 'number') return `n${v}`;
-  if (typeof v === 'boolean') return v ? 't' : 'f';
-  return textToken(v);
+/** A mapping field and the CSV column it reads. */
+export interface SpillColumn {
+  field: string;
+  column: string;
 }
 
-export class SpillCodec {
-  constructor(private readonly attributes: readonly string[]) {}
+/**
+ * The columns a spill line keeps, in its order: the identifiers, email, phone, then the mapped
+ * attributes by name. Every thread and step must agree on it.
+ */
+export function spillColumns(def: Pick<ExportDefinition, 'matching'>): SpillColumn[] {
+  const m = def.matching;
+  const columns: SpillColumn[] = [{ field: 'matching.profileId', column: m.profileId }];
+  if (m.brazeCustomerId) columns.push({ field: 'matching.brazeCustomerId', column: m.brazeCustomerId });
+  if (m.email) columns.push({ field: 'matching.email', column: m.email });
+  if (m.phone) columns.push({ field: 'matching.phone', column: m.phone });
+  for (const attr of Object.keys(m.attributes).sort()) columns.push({ field: `matching.attributes.${attr}`, column: m.attributes[attr]! });
+  return columns;
+}
 
-  /** The codec of an export's rows: its mapped attributes in a fixed order (every thread and step must agree). */
-  static forExport(def: { matching: { attributes: Record<string, string> } }): SpillCodec {
-    return new SpillCodec(Object.keys(def.matching.attributes).sort());
-  }
+/** A spilled row read back: its segment, profile key and spill-column fields ('' for an empty token). */
+export interface SpilledRow {
+  seg: number;
+  key: string;
+  fields: string[];
+}
 
-  encode(p: PartialProfile): string {
-    let line = `${p.seg}${SEP}${textToken(p.key)}${SEP}${textToken(p.ext)}${SEP}${textToken(p.alias)}${SEP}${textToken(p.email)}${SEP}${textToken(p.phone)}`;
-    for (const a of this.attributes) line += SEP + valueToken(p.attrs[a]);
-    return `${line}${SEP}${p.omitted ? `j${JSON.stringify(p.omitted)}` : ''}`;
+/** The spill line of a row: `at` gives each spill column's position in `fields` (-1: the table has none). */
+export function encodeRow(seg: number, key: string, fields: readonly string[], at: readonly number[]): string {
+  let line = `${seg}${SEP}${textToken(key)}`;
+  for (let i = 0; i < at.length; i++) {
+    const f = at[i]! < 0 ? '' : fields[at[i]!]!;
+    line += f === '' ? SEP : SEP + textToken(f);
   }
+  return line;
+}
 
-  decode(line: string): PartialProfile {
-    return this.decodeAt(line, 0, line.length);
-  }
+export const decodeRow = (line: string): SpilledRow => decodeRowAt(line, 0, line.length);
 
-  /** Decodes the line that runs from `start` to `end` in `text`, read in place. */
-  decodeAt(line: string, start: number, end: number): PartialProfile {
-    // Walks the separators instead of splitting: each value is sliced once, straight from the text.
-    let from = start;
-    let to = line.indexOf(SEP, start);
-    const advance = () => {
-      from = to + 1;
-      to = line.indexOf(SEP, from);
-      if (to === -1 || to > end) to = end;
-    };
-    const text = (): string | undefined => {
-      advance();
-      return textAt(line, from, to);
-    };
-    const p: PartialProfile = { seg: Number(line.slice(start, to)), key: '', attrs: {} };
-    p.key = text()!;
-    const ext = text();
-    if (ext !== undefined) p.ext = ext;
-    const alias = text();
-    if (alias !== undefined) p.alias = alias;
-    const email = text();
-    if (email !== undefined) p.email = email;
-    const phone = text();
-    if (phone !== undefined) p.phone = phone;
-    for (let i = 0; i < this.attributes.length; i++) {
-      advance();
-      if (from === to) continue;
-      const name = this.attributes[i]!;
-      switch (line.charCodeAt(from)) {
-        case 0x6e: /* n */ p.attrs[name] = Number(line.slice(from + 1, to)); break;
-        case 0x74: /* t */ p.attrs[name] = true; break;
-        case 0x66: /* f */ p.attrs[name] = false; break;
-        case 0x6a: /* j */ p.attrs[name] = JSON.parse(line.slice(from + 1, to)) as string; break;
-        default: p.attrs[name] = line.slice(from + 1, to);
-      }
-    }
-    advance();
-    if (to > from) p.omitted = JSON.parse(line.slice(from + 1, to)) as Record<string, string>;
-    return p;
+/** Decodes the line that runs from `start` to `end` in `text`, read in place. */
+export function decodeRowAt(text: string, start: number, end: number): SpilledRow {
+  let to = text.indexOf(SEP, start);
+  const seg = Number(text.slice(start, to));
+  const tokens: string[] = [];
+  while (to < end) {
+    const from = to + 1;
+    to = text.indexOf(SEP, from);
+    if (to === -1 || to > end) to = end;
+    tokens.push(textAt(text, from, to) ?? '');
   }
+  return { seg, key: tokens[0]!, fields: tokens.slice(1) };
 }

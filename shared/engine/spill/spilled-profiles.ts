@@ -25,8 +25,6 @@ export class SpilledProfiles {
   private readonly lastRow: Int32Array;
   private readonly sumA: Int32Array;
   private readonly sumB: Int32Array;
-  /** 1: some row notes omitted values. */
-  private readonly omits: Uint8Array;
   // Per row.
   private readonly rowStart: Int32Array;
   /** The profile's next row (-1: none). */
@@ -35,8 +33,11 @@ export class SpilledProfiles {
   private readonly slots: Int32Array;
   private readonly sums: DigestSums = { a: 0, b: 0 };
 
-  /** `bytes`: spill lines, each ending in a newline. */
-  constructor(readonly bytes: Buffer) {
+  /** `bytes`: spill lines, each ending in a newline; `digestSeed`: see spilledRowTyping. */
+  constructor(
+    readonly bytes: Buffer,
+    private readonly digestSeed = 0,
+  ) {
     let rows = 0;
     for (let i = bytes.indexOf(NEWLINE); i !== -1; i = bytes.indexOf(NEWLINE, i + 1)) rows++;
     this.keyHash = new Int32Array(rows);
@@ -47,7 +48,6 @@ export class SpilledProfiles {
     this.lastRow = new Int32Array(rows);
     this.sumA = new Int32Array(rows);
     this.sumB = new Int32Array(rows);
-    this.omits = new Uint8Array(rows);
     this.rowStart = new Int32Array(rows);
     this.nextRow = new Int32Array(rows).fill(-1);
     this.slots = keySlots(rows);
@@ -82,7 +82,6 @@ export class SpilledProfiles {
     addLine(sums, b, start, end);
     this.sumA[p] = sums.a;
     this.sumB[p] = sums.b;
-    if (b[end - 1] !== SEP) this.omits[p] = 1; // the last token, omitted values, is not empty
     return end;
   }
 
@@ -100,6 +99,7 @@ export class SpilledProfiles {
         this.asciiKey[p] = ascii ? 1 : 0;
         this.firstRow[p] = row;
         this.lastRow[p] = row;
+        this.sumA[p] = this.digestSeed;
         return p;
       }
       const p = taken - 1;
@@ -146,11 +146,6 @@ export class SpilledProfiles {
   /** The digest of profile p's rows (see rows-digest.ts). */
   digest(p: number): string {
     return digestOf(this.sumA[p]!, this.sumB[p]!);
-  }
-
-  /** Whether any row of profile p notes omitted values. */
-  hasOmissions(p: number): boolean {
-    return this.omits[p] === 1;
   }
 
   /** Profile p's rows as spilled, in the order read. */

@@ -74,9 +74,9 @@ port.on('message', (m: ToEngineThread) => {
         case 'finish':
           return await step!.finish();
         case 'prepare': {
-          const { def, definitionFp, fullSync, tempDir, runId } = init!;
+          const { def, definitionFp, fullSync, tempDir, runId, tableColumns } = init!;
           const earlySegment = init!.early ? def.segments.indexOf(init!.early.segment) : -1;
-          buckets ??= new BucketStep({ def, definitionFp, fullSync, tempDir, earlySegment, runId }, objectRing!, (b) => step!.earlyOmittedIn(b));
+          buckets ??= new BucketStep({ def, definitionFp, fullSync, tempDir, earlySegment, runId, tableColumns }, objectRing!, (b) => step!.earlyOmittedIn(b));
           post({ t: 'prepared', prepared: await buckets.prepare(m.bucket, m.stateText) });
           return;
         }

@@ -3,6 +3,7 @@
 import type { ExportDefinition } from '../../exports/schema';
 import type { PreparedBucket } from '../diff/bucket-step';
 import type { EarlyBatch } from '../early-send/offers';
+import type { TableColumns } from '../read/row-mapper';
 import type { HandedObjects } from '../send/object-bytes';
 import { transferredWith, type Handed, type RingShare } from './shared-ring';
 
@@ -21,6 +22,8 @@ export interface PartitionInit {
   /** The run this is an attempt of: checkpoints of what it sent while reading name it. */
   runId: string;
   fullSync: boolean;
+  /** Each segment's columns as model.json gives them: how spilled rows are typed. */
+  tableColumns: TableColumns;
 }
 
 export interface PartitionSpec {
