@@ -2,7 +2,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { services } from '../shared/services';
 import { useAzurite } from './helpers/app';
-import { MATCHING, rows, type TableSpec } from './helpers/ci-export';
+import { COLUMNS, MATCHING, rows, type TableSpec } from './helpers/ci-export';
 import { createConnection, runNow, useSandbox, ADMIN, mutableExport as mutableExportAt } from './helpers/engine';
 
 useAzurite();
@@ -73,6 +73,21 @@ describe('delta sync', () => {
     const third = await runNow(exp.id);
     expect(third.run.counts).toMatchObject({ profiles: 31, sent: 1, unchanged: 30 });
     expect(sandbox().profiles.get('external_id:u25')?.attributes.first_name).toBe('Renamed25');
+  });
+
+  it('a column whose type model.json changes is sent again as the new type, though no row changed', async () => {
+    const columns = (scoreType: string) => [...COLUMNS, { name: 'Score', dataType: scoreType }];
+    const text = rows(6).replace(/\n/g, (_, at: number) => `,${at % 7}0\n`);
+    const { exp, rewrite } = await mutableExport([{ segment: 'S', columns: columns('string'), partitions: [text] }], { matching: { ...MATCHING, attributes: { ...MATCHING.attributes, score: 'Score' } } });
+    await runNow(exp.id);
+    expect(typeof sandbox().profiles.get('external_id:u1')?.attributes.score).toBe('string');
+    await rewrite([{ segment: 'S', columns: columns('int64'), partitions: [text] }]);
+    const { run } = await runNow(exp.id);
+    expect(run.counts).toMatchObject({ profiles: 6, sent: 6, unchanged: 0 });
+    expect(typeof sandbox().profiles.get('external_id:u1')?.attributes.score).toBe('number');
+    // The same types again: unchanged at once.
+    await rewrite([{ segment: 'S', columns: columns('int64'), partitions: [text] }]);
+    expect((await runNow(exp.id)).run.counts).toMatchObject({ profiles: 6, sent: 0, unchanged: 6 });
   });
 
   it('a changed email sends exactly that profile', async () => {

@@ -1,7 +1,8 @@
 // The engine's partition step, run on a worker thread so it does not compete with sending for the
-// main thread: CSV text in (chunk by chunk, as downloaded), rows mapped to partial profiles and
-// spilled to temp files by hash bucket of the profile key, or, when sending while reading, handed
-// back to be sent at once (early-send.ts). Memory does not grow with the snapshot. When sending
+// main thread: CSV text in (chunk by chunk, as downloaded), each row checked for an identifier,
+// cut down to the mapped columns and spilled to temp files by hash bucket of the profile key (the
+// bucket step maps it, if its profile changed), or, when sending while reading, mapped and handed
+// back to be sent at once (early-send/). Memory does not grow with the snapshot. When sending
 // while reading, the other segments are first read for their profile keys only, and their rows
 // taken in later (see startPartition).
 import { appendFileSync, closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
