@@ -17,10 +17,18 @@ export interface CsvOptions {
   /** true/false as model.json says; undefined = a first row equal to `columns` is a header. */
   hasHeader: boolean | undefined;
   columns: string[];
+  /** Data records before the input (read from a record boundary on): where `record` counts from. */
+  recordsBefore?: number;
+  /** The line end, when the input is read on from a record boundary (else Papa Parse guesses it). */
+  lineEnd?: '\n' | '\r\n' | '\r';
 }
 
 const sameNames = (a: string[], b: string[]) =>
   a.length === b.length && a.every((v, i) => v.trim().toLowerCase() === b[i]!.trim().toLowerCase());
+
+/** Whether the file's first record is its header. */
+export const isHeaderRecord = (fields: string[], options: CsvOptions): boolean =>
+  options.hasHeader ?? (options.columns.length > 0 && sameNames(fields, options.columns));
 
 /**
  * What to add to a rejected record's reason when a quoted field holds a newline: the record spans
@@ -32,7 +40,7 @@ export const spanNote = (fields: string[]) =>
 export function readCsv(input: Readable, options: CsvOptions, onEvent: (ev: CsvEvent) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     let first = true;
-    let record = 0;
+    let record = options.recordsBefore ?? 0;
     let failed = false;
     input.on('error', (e) => {
       failed = true;
@@ -40,9 +48,12 @@ export function readCsv(input: Readable, options: CsvOptions, onEvent: (ev: CsvE
     });
     Papa.parse<string[]>(input as unknown as File, {
       delimiter: options.delimiter,
+      newline: options.lineEnd,
       quoteChar: '"',
       escapeChar: '"',
-      skipEmptyLines: true,
+      // Empty lines are skipped below, not by Papa Parse: it would skip them after numbering its
+      // errors by row, and an error would then point at the row after the one it is about.
+      skipEmptyLines: false,
       chunk: (results, parser) => {
         if (failed) return;
         // Papa reports errors by row index within the chunk.
@@ -52,11 +63,11 @@ export function readCsv(input: Readable, options: CsvOptions, onEvent: (ev: CsvE
         try {
           for (let i = 0; i < rows.length; i++) {
             const fields = rows[i]!;
+            if (fields.length === 1 && fields[0] === '') continue; // an empty line
             if (first) {
               first = false;
               if (fields[0]?.charCodeAt(0) === 0xfeff) fields[0] = fields[0].slice(1); // BOM
-              const isHeader = options.hasHeader ?? (options.columns.length > 0 && sameNames(fields, options.columns));
-              if (isHeader) {
+              if (isHeaderRecord(fields, options)) {
                 onEvent({ kind: 'header', columns: fields.map((f) => f.trim()) });
                 continue;
               }

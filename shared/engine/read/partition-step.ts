@@ -7,38 +7,22 @@
 // taken in later (see startPartition).
 import { appendFileSync, closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { TextDecoder } from 'node:util';
-import { readCsv, spanNote } from '../../snapshot/csv-rows';
+import { CsvRecordScanner } from '../../snapshot/csv-scanner';
 import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
 import { EarlyOffers } from '../early-send/offers';
-import type { FromEngineThread, PartitionInit, PartitionSpec, PartitionSummary } from '../thread/protocol';
+import type { FromEngineThread, PartitionInit, PartitionSpec, PartitionSummary, RejectedRow } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
 import { checkedMapper, PartitionAborted, type ColumnsSeen } from './column-check';
 import { spilledRowTyping, type RowMapper } from './row-mapper';
 import { encodeRow } from '../spill/spill-codec';
-import { bucketOf } from '../spill/key-hash';
-import { CsvFeed } from './csv-feed';
-
-/** A partition's CSV being read: text goes in piece by piece. */
-interface OpenPartition {
-  feed: CsvFeed;
-  decoder: TextDecoder;
-  reading: Promise<void>;
-}
-
-/** Ends a partition's CSV and waits for its last rows. */
-async function ended(p: OpenPartition): Promise<void> {
-  const rest = p.decoder.decode();
-  if (rest) p.feed.push(rest);
-  p.feed.end();
-  await p.reading;
-}
+import { papaReader, scannedReader, type OpenPartition } from './partition-readers';
+import { PartitionRows, type RowSink } from './partition-rows';
 
 export const MAX_REPORT_ROWS = 50_000;
 const PROGRESS_EVERY_ROWS = 20_000;
 
-export class PartitionStep {
+export class PartitionStep implements RowSink {
   private readonly def: ExportDefinition;
   private readonly bucketCount: number;
   private readonly done: Set<number>;
@@ -47,7 +31,7 @@ export class PartitionStep {
   private readonly earlySegment: string | null;
   private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [] };
   private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
-  private current: (OpenPartition & { spec: PartitionSpec; deferTo: string | null }) | null = null;
+  private current: { open: OpenPartition; spec: PartitionSpec; deferTo: string | null } | null = null;
   private readonly chunkRing: RingReader;
   private readonly tempDir: string;
   /** Partitions of other segments whose rows wait (in temp files, in reading order) to be mapped and spilled. */
@@ -86,56 +70,73 @@ export class PartitionStep {
     // thread would otherwise wait for Braze: sending starts sooner.
     const deferTo = this.early !== null && !sending ? path.join(this.tempDir, `deferred-${this.deferredCount++}.csv`) : null;
     if (deferTo) writeFileSync(deferTo, '');
-    this.current = { ...this.open(spec, deferTo ? 'keys' : 'rows'), spec, deferTo };
+    this.current = { open: this.open(spec, deferTo ? 'keys' : 'rows'), spec, deferTo };
   }
 
-  /** A partition's CSV reader: each row mapped and spilled (or sent), or only its profile key noted. */
+  /**
+   * A partition's CSV reader: each row spilled (or mapped and sent), or only its profile key noted.
+   * A run that sends nothing while reading spills every row as read: the scanner reads those.
+   */
   private open(spec: PartitionSpec, what: 'rows' | 'keys'): OpenPartition {
-    const segIndex = this.def.segments.indexOf(spec.segment);
-    const partitionName = spec.blobName.split('/').pop()!;
-    const sending = this.early !== null && spec.segment === this.earlySegment;
-    const sendingSingles = this.early !== null && this.lastSegmentRead && !sending;
-    let mapper = spec.columns.length ? this.newMapper(spec.segment, segIndex, spec.columns) : null;
-    const feed = new CsvFeed();
-    const csv = { delimiter: spec.delimiter, hasHeader: spec.hasHeader, columns: spec.columns.map((c) => c.name) };
-    const reading = readCsv(feed.stream, csv, (ev) => {
-      if (ev.kind === 'header') {
-        // The file's own header wins for column order; model.json still gives the types.
-        const typeOf = (name: string) => spec.columns.find((c) => c.name.toLowerCase() === name.toLowerCase())?.dataType;
-        mapper = this.newMapper(spec.segment, segIndex, ev.columns.map((name) => ({ name, dataType: typeOf(name) })));
-        return;
-      }
-      if (!mapper) throw new PartitionAborted(`Partition ${spec.blobName} has no header row and there is no model.json to name its columns`);
-      if (what === 'keys') {
-        const key = ev.kind === 'row' ? mapper.keyOf(ev.fields) : null;
-        if (key !== null) this.early!.noteOtherSegment(key);
-        return;
-      }
-      const s = this.summary;
-      s.rowsRead++;
-      s.segmentRows[spec.segment]!++;
-      // Live progress, and a heartbeat so a long read is not mistaken for a dead worker.
-      if (s.rowsRead % PROGRESS_EVERY_ROWS === 0) this.post({ t: 'progress', rowsRead: s.rowsRead, segmentRows: s.segmentRows });
-      const id = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.identify(ev.fields);
-      if (!id.ok) {
-        s.rowsRejected++;
-        const span = ev.kind === 'row' ? spanNote(ev.fields) : '';
-        if (s.rejectedRows.length < MAX_REPORT_ROWS) {
-          s.rejectedRows.push({ segment: spec.segment, partition: partitionName, record: ev.record, profileId: ('profileId' in id && id.profileId) || '', reason: id.reason + span });
-        }
-        return;
-      }
-      const fields = (ev as { fields: string[] }).fields;
-      const bucket = bucketOf(id.key, this.bucketCount);
-      if (this.done.has(bucket)) return;
-      const line = encodeRow(segIndex, id.key, fields, mapper.spillAt);
-      // Only a row sent now is mapped here; the bucket step maps the others, if their profile changed.
-      if (sending && this.early!.offer(bucket, id.key, line, () => mapper!.partialOf(fields))) return;
-      if (sendingSingles && this.early!.offerOther(bucket, id.key, line, () => mapper!.partialOf(fields))) return;
-      this.spill.write(bucket, line);
-    });
-    reading.catch((e: unknown) => this.fail(e));
-    return { feed, decoder: new TextDecoder('utf-8'), reading };
+    const rows = new PartitionRows(this, spec, what);
+    const fail = (e: unknown) => this.fail(e);
+    if (what === 'rows' && this.early === null && CsvRecordScanner.canScan(spec.delimiter)) return scannedReader(spec.delimiter, rows, fail);
+    return papaReader(rows.options, (ev) => rows.event(ev), fail);
+  }
+
+  /** A row to count (and report progress on): every data record of the snapshot is one. */
+  countRow(segment: string): void {
+    const s = this.summary;
+    s.rowsRead++;
+    s.segmentRows[segment]!++;
+    // Live progress, and a heartbeat so a long read is not mistaken for a dead worker.
+    if (s.rowsRead % PROGRESS_EVERY_ROWS === 0) this.post({ t: 'progress', rowsRead: s.rowsRead, segmentRows: s.segmentRows });
+  }
+
+  /** A row refused: counted, and reported (up to a limit) with its reason. */
+  reject(row: RejectedRow): void {
+    const s = this.summary;
+    s.rowsRejected++;
+    if (s.rejectedRows.length < MAX_REPORT_ROWS) s.rejectedRows.push(row);
+  }
+
+  /** Where a row of this profile key goes: its bucket, or -1 when an earlier attempt finished that bucket. */
+  bucketFor(keyHash: number): number {
+    const bucket = keyHash % this.bucketCount;
+    return this.done.has(bucket) ? -1 : bucket;
+  }
+
+  /** A row as strings: spilled, or (when sending while reading) mapped and sent. */
+  takeRow(table: PartitionRows, bucket: number, key: string, fields: string[]): void {
+    const line = encodeRow(table.segIndex, key, fields, table.mapper!.spillAt);
+    // Only a row sent now is mapped here; the bucket step maps the others, if their profile changed.
+    const partial = () => table.mapper!.partialOf(fields);
+    if (this.early !== null) {
+      if (table.sending && this.early.offer(bucket, key, line, partial)) return;
+      if (table.sendingSingles && this.early.offerOther(bucket, key, line, partial)) return;
+    }
+    this.spill.write(bucket, line);
+  }
+
+  /** A row's spill line, written from the scanned bytes. */
+  takeLine(bucket: number, bytes: Buffer, length: number): void {
+    this.spill.writeBytes(bucket, bytes, 0, length);
+  }
+
+  segmentIndex(segment: string): number {
+    return this.def.segments.indexOf(segment);
+  }
+
+  noteOtherSegment(key: string): void {
+    this.early!.noteOtherSegment(key);
+  }
+
+  get sendingSegment(): string | null {
+    return this.early !== null ? this.earlySegment : null;
+  }
+
+  get sendingSingles(): boolean {
+    return this.early !== null && this.lastSegmentRead;
   }
 
   chunk(handed: Handed): void {
@@ -143,15 +144,14 @@ export class PartitionStep {
     const c = this.current!;
     const { bytes, release } = takeOver(this.chunkRing, handed);
     if (c.deferTo) appendFileSync(c.deferTo, bytes);
-    const text = c.decoder.decode(bytes, { stream: true });
-    release(); // decoded: the main thread may reuse the space
-    c.feed.push(text);
+    c.open.push(bytes);
+    release(); // read: the main thread may reuse the space
     this.post({ t: 'chunkDone' });
   }
 
   async endPartition(): Promise<void> {
     const c = this.current!;
-    await ended(c);
+    await c.open.end();
     if (c.deferTo) this.deferred.push({ spec: c.spec, file: c.deferTo });
     this.current = null;
     this.post({ t: 'partitionDone' });
@@ -180,13 +180,13 @@ export class PartitionStep {
     const r = this.takingIn;
     const n = readSync(r.fd, this.piece, 0, this.piece.length, null);
     if (n > 0) {
-      r.open.feed.push(r.open.decoder.decode(this.piece.subarray(0, n), { stream: true }));
+      r.open.push(this.piece.subarray(0, n));
       return true;
     }
     closeSync(r.fd);
     rmSync(r.file, { force: true });
     this.takingIn = null;
-    await ended(r.open);
+    await r.open.end();
     return this.deferred.length > 0;
   }
 
@@ -229,7 +229,7 @@ export class PartitionStep {
     this.post({ t: 'error', message: (e as Error).message ?? String(e), aborted: e instanceof PartitionAborted });
   }
 
-  private newMapper(segment: string, segIndex: number, columns: { name: string; dataType?: string }[]): RowMapper {
+  newMapper(segment: string, segIndex: number, columns: { name: string; dataType?: string }[]): RowMapper {
     return checkedMapper(this.def, segment, segIndex, columns, this.columnsSeen);
   }
 }

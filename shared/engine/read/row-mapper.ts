@@ -34,8 +34,8 @@ export class RowMapper {
   private readonly idx: Record<string, number> = {};
   readonly problems: ColumnProblem[] = [];
   // Column positions resolved once: map() runs for every row of the snapshot.
-  private readonly profileIdAt: number;
-  private readonly externalIdAt: number;
+  readonly profileIdAt: number;
+  readonly externalIdAt: number;
   private readonly emailAt: number;
   private readonly phoneAt: number;
   private readonly attributeColumns: { attr: string; at: number; text: boolean; coerce: (raw: string) => Coerced }[] = [];

@@ -61,6 +61,22 @@ export class BucketFiles {
     b.bytes[b.used++] = 0x0a;
   }
 
+  /** Appends one line given as bytes [start, end) (without its newline; it must not hold one). */
+  writeBytes(bucket: number, bytes: Buffer, start: number, end: number): void {
+    let b = this.buffers.get(bucket);
+    if (!b) this.buffers.set(bucket, (b = { bytes: Buffer.allocUnsafe(BucketFiles.BUFFER_BYTES), used: 0 }));
+    const length = end - start;
+    if (b.used + length + 1 > b.bytes.length) {
+      this.flush(bucket, b);
+      if (length + 1 > b.bytes.length) {
+        appendFileSync(this.file(bucket), Buffer.concat([bytes.subarray(start, end), Buffer.from('\n')]));
+        return;
+      }
+    }
+    b.used += bytes.copy(b.bytes, b.used, start, end);
+    b.bytes[b.used++] = 0x0a;
+  }
+
   private setLastLine(bytes: Buffer, start: number, end: number): void {
     this.lastLine.bytes = bytes;
     this.lastLine.start = start;

@@ -1,0 +1,146 @@
+// The spill line of a record the CSV scanner read (snapshot/csv-scanner.ts), written from its bytes:
+// the same bytes encodeRow writes from Papa Parse's strings, without a string per field. Anything
+// off the common path (a key that is not plain ASCII, a row map() would refuse, a field count that
+// does not match) is left to the ordinary path, with the record's fields as strings.
+import { QUOTED_DOUBLED, type CsvRecordScanner } from '../../snapshot/csv-scanner';
+import { textToken } from '../spill/spill-codec';
+import type { RowMapper } from './row-mapper';
+
+const SEP = 0x1f;
+const J = 0x6a;
+const S = 0x73;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const MAX_ID_CHARS = 512;
+const EXT = [0x65, 0x78, 0x74, 0x3a]; // "ext:"
+
+/** JavaScript's trim() of an ASCII byte. */
+const isSpace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
+
+export class ScannedRowWriter {
+  /** The line written by the last write() is bytes[0, length). */
+  bytes = Buffer.allocUnsafe(64 * 1024);
+  length = 0;
+  /** fnv1a32 of its profile key (as key-hash.ts hashes it). */
+  keyHash = 0;
+  private keyFrom = 0;
+  private keyTo = 0;
+
+  constructor(private readonly segIndex: number) {}
+
+  /** Writes the record's spill line; false when the record must take the ordinary path instead. */
+  write(r: CsvRecordScanner, mapper: RowMapper): boolean {
+    if (r.count !== mapper.columns.length) return false;
+    const ext = this.identifier(r, mapper.externalIdAt);
+    if (ext === null) return false;
+    const extFrom = this.keyFrom;
+    const extTo = this.keyTo;
+    const profileId = this.identifier(r, mapper.profileIdAt);
+    if (profileId === null) return false;
+    let prefixed = false;
+    if (this.keyTo === this.keyFrom) {
+      if (extTo === extFrom) return false; // no identifier: refused, with the reason, on the ordinary path
+      this.keyFrom = extFrom;
+      this.keyTo = extTo;
+      prefixed = true;
+    }
+    const need = 16 + 4 + (r.bytes.length > 0 ? r.to[r.count - 1]! - r.from[0]! : 0) * 6;
+    if (need > this.bytes.length) this.bytes = Buffer.allocUnsafe(need * 2);
+    const out = this.bytes;
+    let at = out.write(String(this.segIndex), 0, 'latin1');
+    out[at++] = SEP;
+    at = this.keyToken(r.bytes, at, prefixed);
+    for (const f of mapper.spillAt) {
+      out[at++] = SEP;
+      if (f >= 0 && r.to[f]! > r.from[f]!) at = this.fieldToken(r, f, at);
+    }
+    this.length = at;
+    return true;
+  }
+
+  /**
+   * Finds the identifier in field `f` (trimmed, into keyFrom/keyTo; empty when f < 0): false-y
+   * null when it is not plain printable ASCII or too long, so the ordinary path decides.
+   */
+  private identifier(r: CsvRecordScanner, f: number): true | null {
+    if (f < 0) {
+      this.keyFrom = this.keyTo = 0;
+      return true;
+    }
+    if (r.quoted[f] === QUOTED_DOUBLED) return null;
+    const b = r.bytes;
+    let from = r.from[f]!;
+    let to = r.to[f]!;
+    while (from < to && isSpace(b[from]!)) from++;
+    while (to > from && isSpace(b[to - 1]!)) to--;
+    if (to - from > MAX_ID_CHARS) return null;
+    for (let i = from; i < to; i++) {
+      const c = b[i]!;
+      if (c < 0x20 || c >= 0x7f) return null;
+    }
+    this.keyFrom = from;
+    this.keyTo = to;
+    return true;
+  }
+
+  /** The key token (`s` + key, or `j` + JSON when it starts with j), hashing the key as it goes. */
+  private keyToken(b: Buffer, at: number, prefixed: boolean): number {
+    const out = this.bytes;
+    let hash = 0x811c9dc5;
+    const first = prefixed ? EXT[0]! : b[this.keyFrom]!;
+    const json = first === J;
+    if (json) for (let i = this.keyFrom; i < this.keyTo; i++) if (b[i] === QUOTE || b[i] === BACKSLASH) return this.stringToken(at, this.keyText(b, prefixed), true);
+    out[at++] = json ? J : S;
+    if (json) out[at++] = QUOTE;
+    if (prefixed) {
+      for (const c of EXT) {
+        hash = Math.imul(hash ^ c, 0x01000193);
+        out[at++] = c;
+      }
+    }
+    for (let i = this.keyFrom; i < this.keyTo; i++) {
+      const c = b[i]!;
+      hash = Math.imul(hash ^ c, 0x01000193);
+      out[at++] = c;
+    }
+    if (json) out[at++] = QUOTE;
+    this.keyHash = hash >>> 0;
+    return at;
+  }
+
+  private keyText(b: Buffer, prefixed: boolean): string {
+    return (prefixed ? 'ext:' : '') + b.toString('latin1', this.keyFrom, this.keyTo);
+  }
+
+  /** A field's token: its bytes as they are, unless it needs JSON or undoing doubled quotes. */
+  private fieldToken(r: CsvRecordScanner, f: number, at: number): number {
+    const b = r.bytes;
+    const from = r.from[f]!;
+    const to = r.to[f]!;
+    if (r.quoted[f] === QUOTED_DOUBLED) return this.stringToken(at, r.text(f), false);
+    const json = b[from] === J;
+    for (let i = from; i < to; i++) {
+      const c = b[i]!;
+      if (c < 0x20 || (json && (c === QUOTE || c === BACKSLASH))) return this.stringToken(at, r.text(f), false);
+    }
+    const out = this.bytes;
+    if (json) {
+      out[at++] = J;
+      out[at++] = QUOTE;
+      at += b.copy(out, at, from, to);
+      out[at++] = QUOTE;
+      return at;
+    }
+    out[at++] = S;
+    return at + b.copy(out, at, from, to);
+  }
+
+  private stringToken(at: number, text: string, isKey: boolean): number {
+    if (isKey) {
+      let hash = 0x811c9dc5;
+      for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+      this.keyHash = hash >>> 0;
+    }
+    return at + this.bytes.write(textToken(text), at);
+  }
+}

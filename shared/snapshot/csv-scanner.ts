@@ -1,0 +1,230 @@
+// A CSV partition split into records and fields straight from its bytes, with no string made: the
+// reader of a run that spills every row as read (see engine/read/scanned-rows.ts), where Papa Parse
+// made a string of every field of every row, and most were never looked at again.
+// It must read exactly what readCsv (Papa Parse) reads. So it reads RFC 4180 as Papa Parse does:
+// quoted fields, doubled quotes, newlines in quotes, a quote inside an unquoted field as text, and
+// the line end Papa Parse guesses from the first chunk (LF or CRLF). At anything it might read
+// otherwise (a bare CR line end, text after a closing quote, an unclosed quote, a record longer than
+// 1 MB) it stops as `unusual` and keeps the bytes from that record on (`rest`), for Papa Parse to
+// read the rest of the partition from there.
+
+const QUOTE = 0x22;
+const LF = 0x0a;
+const CR = 0x0d;
+const MAX_RECORD_BYTES = 1024 * 1024;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** A field's content is quoted in the file (1), with doubled quotes in it (2), or neither (0). */
+export const PLAIN = 0;
+export const QUOTED = 1;
+export const QUOTED_DOUBLED = 2;
+
+/**
+ * Papa Parse's guess of a file's line end (papaparse.js guessLineEndings), over the text of the
+ * first chunk it is given: quoted sections left out, LF if it comes before any CR, CRLF if at least
+ * half the CRs are followed by LF, else CR.
+ */
+export function papaLineEnd(firstChunk: string): '\n' | '\r\n' | '\r' {
+  const input = firstChunk.substring(0, 1024 * 1024).replace(/"([^]*?)"/gm, '');
+  const r = input.split('\r');
+  const n = input.split('\n');
+  if (r.length === 1 || (n.length > 1 && n[0]!.length < r[0]!.length)) return '\n';
+  let withN = 0;
+  for (const part of r) if (part[0] === '\n') withN++;
+  return withN >= r.length / 2 ? '\r\n' : '\r';
+}
+
+export class CsvRecordScanner {
+  /** Met something Papa Parse might read otherwise: `rest` holds the bytes from that record on. */
+  unusual = false;
+  rest: Buffer | null = null;
+  /** The line end, as Papa Parse guesses it from the first piece: Papa Parse reading on must keep it. */
+  lineEnd: '\n' | '\r\n' | '\r' | undefined;
+  // The record just scanned (valid during onRecord): its fields' content is bytes[from, to).
+  bytes: Buffer = Buffer.alloc(0);
+  count = 0;
+  from = new Int32Array(64);
+  to = new Int32Array(64);
+  quoted = new Uint8Array(64);
+  private readonly delimiter: number;
+  private crlf = false;
+  private started = false;
+  private bomChecked = false;
+  /** The bytes of a record not yet complete, from the last chunk. */
+  private carry: Buffer | null = null;
+
+  constructor(
+    delimiter: string,
+    private readonly onRecord: (scanner: CsvRecordScanner) => void,
+  ) {
+    this.delimiter = delimiter.length === 1 && delimiter.charCodeAt(0) < 0x80 ? delimiter.charCodeAt(0) : -1;
+  }
+
+  /** Whether this delimiter can be scanned for at all (else Papa Parse reads the partition). */
+  static canScan(delimiter: string): boolean {
+    const d = delimiter.length === 1 ? delimiter.charCodeAt(0) : -1;
+    return d > 0 && d < 0x80 && d !== QUOTE && d !== LF && d !== CR;
+  }
+
+  /** The next bytes of the file (not kept: what must wait for the next chunk is copied). */
+  push(chunk: Uint8Array): void {
+    if (this.unusual) throw new Error('the scanner stopped: the rest of the partition is for Papa Parse');
+    let bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (!this.started) {
+      // Papa Parse guesses from the text of the first piece it is given, as decoded.
+      this.started = true;
+      this.lineEnd = papaLineEnd(new TextDecoder('utf-8').decode(bytes, { stream: true }));
+      if (this.lineEnd === '\r') return this.stop(bytes);
+      this.crlf = this.lineEnd === '\r\n';
+    }
+    if (this.carry) bytes = Buffer.concat([this.carry, bytes]);
+    if (!this.bomChecked) {
+      // The text decoder readCsv's input goes through drops a byte order mark, even one cut in two.
+      if (bytes.length < BOM.length && BOM.subarray(0, bytes.length).equals(bytes)) {
+        this.carry = Buffer.from(bytes);
+        return;
+      }
+      this.bomChecked = true;
+      if (bytes.subarray(0, BOM.length).equals(BOM)) bytes = bytes.subarray(BOM.length);
+    }
+    this.scan(bytes, false);
+  }
+
+  /** The file is complete. */
+  end(): void {
+    if (this.unusual || !this.carry) return;
+    this.scan(this.carry, true);
+  }
+
+  private scan(bytes: Buffer, atEnd: boolean): void {
+    let at = 0;
+    while (at < bytes.length) {
+      const next = this.record(bytes, at, atEnd);
+      if (next === -1) break;
+      if (this.unusual) return this.stop(bytes.subarray(at));
+      at = next;
+    }
+    this.carry = at < bytes.length ? Buffer.from(bytes.subarray(at)) : null;
+    if (this.carry && this.carry.length > MAX_RECORD_BYTES) this.stop(this.carry);
+  }
+
+  private stop(rest: Buffer): void {
+    this.unusual = true;
+    this.rest = Buffer.from(rest);
+    this.carry = null;
+  }
+
+  /**
+   * Scans the record that starts at `start` (and hands it to onRecord): returns where the next one
+   * starts, -1 when the record goes on past the bytes there are, or sets `unusual`.
+   */
+  private record(b: Buffer, start: number, atEnd: boolean): number {
+    const d = this.delimiter;
+    const len = b.length;
+    let i = start;
+    this.count = 0;
+    for (;;) {
+      let from: number;
+      let to: number;
+      let kind = PLAIN;
+      let next: number;
+      let ends = false;
+      if (i < len && b[i] === QUOTE) {
+        let q = i + 1;
+        kind = QUOTED;
+        for (;;) {
+          q = b.indexOf(QUOTE, q);
+          if (q === -1 || q + 1 === len) {
+            if (!atEnd) return -1;
+            if (q === -1) return this.odd(); // an unclosed quote
+            break;
+          }
+          if (b[q + 1] !== QUOTE) break;
+          kind = QUOTED_DOUBLED;
+          q += 2;
+        }
+        from = i + 1;
+        to = q;
+        const after = q + 1;
+        if (after === len) {
+          next = after;
+          ends = true;
+        } else if (b[after] === d) next = after + 1;
+        else if (b[after] === LF && !this.crlf) {
+          next = after + 1;
+          ends = true;
+        } else if (b[after] === CR && this.crlf) {
+          if (after + 1 === len) {
+            if (!atEnd) return -1;
+            return this.odd();
+          }
+          if (b[after + 1] !== LF) return this.odd();
+          next = after + 2;
+          ends = true;
+        } else return this.odd(); // text after a closing quote
+      } else {
+        let j = i;
+        while (j < len) {
+          const c = b[j]!;
+          if (c === d || c === LF) break;
+          j++;
+        }
+        if (j === len && !atEnd) return -1;
+        from = i;
+        to = j;
+        if (j === len) {
+          next = len;
+          ends = true;
+        } else {
+          next = j + 1;
+          if (b[j] === LF) {
+            ends = true;
+            if (this.crlf) {
+              if (j === i || b[j - 1] !== CR) return this.odd(); // a bare LF where lines end in CRLF
+              to = j - 1;
+            }
+          }
+        }
+      }
+      this.addField(from, to, kind);
+      i = next;
+      if (ends) break;
+    }
+    this.bytes = b;
+    this.onRecord(this);
+    return i;
+  }
+
+  private addField(from: number, to: number, kind: number): void {
+    if (this.count === this.from.length) {
+      const grow = <T extends Int32Array | Uint8Array>(a: T): T => {
+        const bigger = new (a.constructor as new (n: number) => T)(a.length * 2);
+        bigger.set(a);
+        return bigger;
+      };
+      this.from = grow(this.from);
+      this.to = grow(this.to);
+      this.quoted = grow(this.quoted);
+    }
+    this.from[this.count] = from;
+    this.to[this.count] = to;
+    this.quoted[this.count] = kind;
+    this.count++;
+  }
+
+  private odd(): number {
+    this.unusual = true;
+    return 0;
+  }
+
+  /** Field f of the record just scanned, as text (doubled quotes undone). */
+  text(f: number): string {
+    const s = this.bytes.toString('utf8', this.from[f]!, this.to[f]!);
+    return this.quoted[f] === QUOTED_DOUBLED ? s.replaceAll('""', '"') : s;
+  }
+
+  /** Every field of the record just scanned, as text. */
+  fields(): string[] {
+    return Array.from({ length: this.count }, (_, f) => this.text(f));
+  }
+}
