@@ -73,8 +73,13 @@ export class BucketFiles {
         return;
       }
     }
-    b.used += bytes.copy(b.bytes, b.used, start, end);
-    b.bytes[b.used++] = 0x0a;
+    // The line is usually short: a loop beats Buffer.copy's call.
+    const to = b.bytes;
+    let at = b.used;
+    if (length > 256) at += bytes.copy(to, at, start, end);
+    else for (let i = start; i < end; i++) to[at++] = bytes[i]!;
+    to[at++] = 0x0a;
+    b.used = at;
   }
 
   private setLastLine(bytes: Buffer, start: number, end: number): void {
