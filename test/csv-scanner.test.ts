@@ -22,14 +22,16 @@ const COLUMNS = [{ name: 'CustomerId' }, { name: 'Name' }, { name: 'BrazeUserId'
 
 interface Read {
   lines: string[];
+  /** Keys noted, when the partition is read for its keys only. */
+  keys: string[];
   rejected: RejectedRow[];
   counted: number;
   scannerUsed: boolean;
 }
 
 /** Reads `bytes` cut at `cuts`, with the scanner or with Papa Parse alone, as the partition step would. */
-async function read(bytes: Buffer, cuts: number[], scan: boolean, hasHeader: boolean | undefined = undefined): Promise<Read> {
-  const out: Read = { lines: [], rejected: [], counted: 0, scannerUsed: false };
+async function read(bytes: Buffer, cuts: number[], scan: boolean, hasHeader: boolean | undefined = undefined, what: 'rows' | 'keys' = 'rows'): Promise<Read> {
+  const out: Read = { lines: [], keys: [], rejected: [], counted: 0, scannerUsed: false };
   const sink: RowSink = {
     segmentIndex: () => 0,
     countRow: () => void out.counted++,
@@ -40,12 +42,12 @@ async function read(bytes: Buffer, cuts: number[], scan: boolean, hasHeader: boo
       out.scannerUsed = true;
       out.lines.push(`${bucket}:${b.toString('utf8', 0, length)}`);
     },
-    noteOtherSegment: () => undefined,
+    noteOtherSegment: (key) => void out.keys.push(key),
     newMapper: (_, seg, columns) => new RowMapper(def, seg, columns),
     sendingSegment: null,
     sendingSingles: false,
   };
-  const rows = new PartitionRows(sink, { segment: 'S', columns: COLUMNS, blobName: 'f/S/S_1.csv', delimiter: ',', hasHeader }, 'rows');
+  const rows = new PartitionRows(sink, { segment: 'S', columns: COLUMNS, blobName: 'f/S/S_1.csv', delimiter: ',', hasHeader }, what);
   const fail = (e: unknown) => {
     throw e;
   };
@@ -72,6 +74,9 @@ async function expectSameAsPapa(text: string, options: { scans: boolean; hasHead
     if (cuts.length === 0) expect(expected.counted).toBeGreaterThan(1);
     const scanned = await read(bytes, cuts, true, options.hasHeader);
     expect({ ...scanned, scannerUsed: undefined }, `cut at ${cuts.join(',')}`).toEqual({ ...expected, scannerUsed: undefined });
+    const keys = (await read(bytes, cuts, true, options.hasHeader, 'keys')).keys;
+    expect(keys, `keys, cut at ${cuts.join(',')}`).toEqual((await read(bytes, cuts, false, options.hasHeader, 'keys')).keys);
+    if (cuts.length === 0) expect(keys.length).toBeGreaterThan(0);
     // In one piece, the scanner reads at least the rows before anything it leaves to Papa Parse.
     if (cuts.length === 0) expect(scanned.scannerUsed).toBe(options.scans);
   }
@@ -101,6 +106,17 @@ describe('the CSV scanner', () => {
   for (const [name, text] of Object.entries(readOnByPapa)) {
     it(`leaves the rest of the partition to Papa Parse where it might read otherwise: ${name}`, () => expectSameAsPapa(text, { scans: true }));
   }
+
+  it('a row longer than a spill buffer, its long value quoted or not', async () => {
+    const long = 'Zoë '.repeat(20_000);
+    const text = `c0,Al,u0,,0\nc1,${long},u1,,1\nc2,"${long}\n""${long}""",u2,,2\nc3,Cy,u3,,3\n`;
+    const bytes = Buffer.from(text);
+    for (const cuts of [[], [100_000], [40_000, 80_000, 120_000, 160_000]]) {
+      const scanned = await read(bytes, cuts, true);
+      expect(scanned).toEqual({ ...(await read(bytes, cuts, false)), scannerUsed: true });
+      expect(scanned.lines.length).toBe(4);
+    }
+  });
 
   it('bare CR line ends: Papa Parse reads the whole partition', async () => {
     await expectSameAsPapa('c1,Ann,u1,,1\rc2,Bob,u2,,2\rc3,Cy,u3,,3\r', { scans: false });
@@ -152,6 +168,8 @@ describe('the CSV scanner, on generated partitions', () => {
         const cuts = [...new Set(cutAt.map((c) => c % bytes.length))].filter((c) => c > 0).sort((a, b) => a - b);
         const scanned = await read(bytes, cuts, true);
         expect({ ...scanned, scannerUsed: undefined }).toEqual({ ...(await read(bytes, cuts, false)), scannerUsed: undefined });
+        // Read for its keys only (a segment read before the one sent while reading): the same keys.
+        expect((await read(bytes, cuts, true, undefined, 'keys')).keys).toEqual((await read(bytes, cuts, false, undefined, 'keys')).keys);
       }),
       { numRuns: 1000 },
     );

@@ -1,5 +1,9 @@
 // Spill lines: a row as read, cut down to the mapped columns, and mapped only in the bucket step.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BucketFiles } from '../shared/engine/spill/bucket-files';
 import { ExportDefinitionSchema } from '../shared/exports/schema';
 import { RowMapper, spilledRowTyping } from '../shared/engine/read/row-mapper';
 import { decodeRow, decodeRowAt, encodeRow, spillColumns } from '../shared/engine/spill/spill-codec';
@@ -70,5 +74,25 @@ describe('a spilled row, mapped in the bucket step', () => {
     const retyped = spilledRowTyping(def, { Main: tableColumns.map((c) => ({ ...c, dataType: c.name === 'score' ? 'string' : c.dataType })), Other: [] });
     expect(retyped.digestSeed).not.toBe(digestSeed);
     expect(spilledRowTyping(def, { Main: tableColumns, Other: [] }).digestSeed).toBe(digestSeed);
+  });
+});
+
+describe('bucket files', () => {
+  it('keep lines in the order written, as strings or bytes, longer than their buffer too', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bucket-files-'));
+    try {
+      const files = new BucketFiles(dir, 'rows');
+      const long = 'Zoë 李 '.repeat(10_000);
+      const lines = ['first', long, 'third', `b${long}`, 'last'];
+      files.write(3, lines[0]!);
+      files.writeBytes(3, Buffer.from(`xx${lines[1]}yy`), 2, 2 + Buffer.byteLength(lines[1]!));
+      files.writeBytes(3, Buffer.from(lines[2]!), 0, 5);
+      files.write(3, lines[3]!);
+      files.writeBytes(3, Buffer.from(lines[4]!), 0, 4);
+      files.close();
+      expect(await files.readText(3)).toBe(`${lines.join('\n')}\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -85,6 +85,11 @@ export class PartitionRows implements RowTaker {
       return this.event({ kind: 'row', record: ++this.records, fields });
     }
     const mapper = this.mapperOrAbort();
+    if (this.what === 'keys') {
+      const key = this.writer.key(r, mapper);
+      if (key === null) return this.event({ kind: 'row', record: ++this.records, fields: r.fields() });
+      return this.sink.noteOtherSegment(key);
+    }
     if (!this.writer.write(r, mapper)) return this.event({ kind: 'row', record: ++this.records, fields: r.fields() });
     this.records++;
     this.sink.countRow(this.spec.segment);

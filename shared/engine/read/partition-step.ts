@@ -75,12 +75,15 @@ export class PartitionStep implements RowSink {
 
   /**
    * A partition's CSV reader: each row spilled (or mapped and sent), or only its profile key noted.
-   * A run that sends nothing while reading spills every row as read: the scanner reads those.
+   * The scanner reads where no row is mapped while read: a run that sends nothing while reading,
+   * and the segments read for their keys first.
    */
   private open(spec: PartitionSpec, what: 'rows' | 'keys'): OpenPartition {
     const rows = new PartitionRows(this, spec, what);
     const fail = (e: unknown) => this.fail(e);
-    if (what === 'rows' && this.early === null && CsvRecordScanner.canScan(spec.delimiter)) return scannedReader(spec.delimiter, rows, fail);
+    // Rows mapped while read (to be sent) need their fields as strings anyway: Papa Parse reads those.
+    const scans = what === 'keys' || this.early === null;
+    if (scans && CsvRecordScanner.canScan(spec.delimiter)) return scannedReader(spec.delimiter, rows, fail);
     return papaReader(rows.options, (ev) => rows.event(ev), fail);
   }
 

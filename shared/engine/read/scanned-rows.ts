@@ -37,20 +37,8 @@ export class ScannedRowWriter {
 
   /** Writes the record's spill line; false when the record must take the ordinary path instead. */
   write(r: CsvRecordScanner, mapper: RowMapper): boolean {
-    if (r.count !== mapper.columns.length) return false;
-    const ext = this.identifier(r, mapper.externalIdAt);
-    if (ext === null) return false;
-    const extFrom = this.keyFrom;
-    const extTo = this.keyTo;
-    const profileId = this.identifier(r, mapper.profileIdAt);
-    if (profileId === null) return false;
-    let prefixed = false;
-    if (this.keyTo === this.keyFrom) {
-      if (extTo === extFrom) return false; // no identifier: refused, with the reason, on the ordinary path
-      this.keyFrom = extFrom;
-      this.keyTo = extTo;
-      prefixed = true;
-    }
+    const prefixed = this.findKey(r, mapper);
+    if (prefixed === null) return false;
     const need = 16 + 4 + (r.bytes.length > 0 ? r.to[r.count - 1]! - r.from[0]! : 0) * 6;
     if (need > this.bytes.length) this.bytes = Buffer.allocUnsafe(need * 2);
     const out = this.bytes;
@@ -62,6 +50,30 @@ export class ScannedRowWriter {
       if (f >= 0 && r.to[f]! > r.from[f]!) at = this.fieldToken(r, f, at);
     }
     this.length = at;
+    return true;
+  }
+
+  /** The record's profile key, or null when the record must take the ordinary path instead. */
+  key(r: CsvRecordScanner, mapper: RowMapper): string | null {
+    const prefixed = this.findKey(r, mapper);
+    return prefixed === null ? null : this.keyText(r.bytes, prefixed);
+  }
+
+  /**
+   * Finds the record's key (into keyFrom/keyTo): the profile ID, else the Braze customer ID (then
+   * `prefixed`: the key is "ext:" and it). Null when the record must take the ordinary path: a field
+   * count that does not match, no identifier, or one that is not plain ASCII.
+   */
+  private findKey(r: CsvRecordScanner, mapper: RowMapper): boolean | null {
+    if (r.count !== mapper.columns.length) return null;
+    if (this.identifier(r, mapper.externalIdAt) === null) return null;
+    const extFrom = this.keyFrom;
+    const extTo = this.keyTo;
+    if (this.identifier(r, mapper.profileIdAt) === null) return null;
+    if (this.keyTo > this.keyFrom) return false;
+    if (extTo === extFrom) return null; // no identifier: refused, with the reason, on the ordinary path
+    this.keyFrom = extFrom;
+    this.keyTo = extTo;
     return true;
   }
 

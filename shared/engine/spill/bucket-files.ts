@@ -43,17 +43,13 @@ export class BucketFiles {
 
   /** Appends one line (without its newline; it must not hold one). */
   write(bucket: number, line: string): void {
-    let b = this.buffers.get(bucket);
-    if (!b) this.buffers.set(bucket, (b = { bytes: Buffer.allocUnsafe(BucketFiles.BUFFER_BYTES), used: 0 }));
     // A UTF-16 code unit takes at most 3 bytes in UTF-8.
-    if (b.used + line.length * 3 + 1 > b.bytes.length) {
-      this.flush(bucket, b);
-      if (line.length * 3 + 1 > b.bytes.length) {
-        const bytes = Buffer.from(`${line}\n`);
-        appendFileSync(this.file(bucket), bytes);
-        this.setLastLine(bytes, 0, bytes.length - 1);
-        return;
-      }
+    const b = this.roomFor(bucket, line.length * 3 + 1);
+    if (!b) {
+      const bytes = Buffer.from(`${line}\n`);
+      appendFileSync(this.file(bucket), bytes);
+      this.setLastLine(bytes, 0, bytes.length - 1);
+      return;
     }
     const start = b.used;
     b.used += b.bytes.write(line, b.used);
@@ -63,23 +59,27 @@ export class BucketFiles {
 
   /** Appends one line given as bytes [start, end) (without its newline; it must not hold one). */
   writeBytes(bucket: number, bytes: Buffer, start: number, end: number): void {
-    let b = this.buffers.get(bucket);
-    if (!b) this.buffers.set(bucket, (b = { bytes: Buffer.allocUnsafe(BucketFiles.BUFFER_BYTES), used: 0 }));
-    const length = end - start;
-    if (b.used + length + 1 > b.bytes.length) {
-      this.flush(bucket, b);
-      if (length + 1 > b.bytes.length) {
-        appendFileSync(this.file(bucket), Buffer.concat([bytes.subarray(start, end), Buffer.from('\n')]));
-        return;
-      }
+    const b = this.roomFor(bucket, end - start + 1);
+    if (!b) {
+      appendFileSync(this.file(bucket), Buffer.concat([bytes.subarray(start, end), Buffer.from('\n')]));
+      return;
     }
     // The line is usually short: a loop beats Buffer.copy's call.
     const to = b.bytes;
     let at = b.used;
-    if (length > 256) at += bytes.copy(to, at, start, end);
+    if (end - start > 256) at += bytes.copy(to, at, start, end);
     else for (let i = start; i < end; i++) to[at++] = bytes[i]!;
     to[at++] = 0x0a;
     b.used = at;
+  }
+
+  /** The bucket's buffer with room for `length` more bytes (flushed if need be); null when a line that long goes straight to the file. */
+  private roomFor(bucket: number, length: number): { bytes: Buffer; used: number } | null {
+    let b = this.buffers.get(bucket);
+    if (!b) this.buffers.set(bucket, (b = { bytes: Buffer.allocUnsafe(BucketFiles.BUFFER_BYTES), used: 0 }));
+    if (b.used + length <= b.bytes.length) return b;
+    this.flush(bucket, b);
+    return length <= b.bytes.length ? b : null;
   }
 
   private setLastLine(bytes: Buffer, start: number, end: number): void {
