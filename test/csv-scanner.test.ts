@@ -38,9 +38,9 @@ async function read(bytes: Buffer, cuts: number[], scan: boolean, hasHeader: boo
     reject: (row) => void out.rejected.push(row),
     bucketFor: (hash) => hash % 7,
     takeRow: (table, bucket, key, fields) => void out.lines.push(`${bucket}:${encodeRow(table.segIndex, key, fields, table.mapper!.spillAt)}`),
-    takeLine: (bucket, b, length) => {
+    takeLine: (_, bucket, line) => {
       out.scannerUsed = true;
-      out.lines.push(`${bucket}:${b.toString('utf8', 0, length)}`);
+      out.lines.push(`${bucket}:${line.bytes.toString('utf8', 0, line.length)}`);
     },
     noteOtherSegment: (key) => void out.keys.push(key),
     newMapper: (_, seg, columns) => new RowMapper(def, seg, columns),

@@ -22,7 +22,6 @@ import type { PartialProfile } from '../read/row-mapper';
 import { ObjectBytes, type HandedObjects, type ObjectList } from '../send/object-bytes';
 import { BucketFiles } from '../spill/bucket-files';
 import { textToken } from '../spill/spill-codec';
-import { lineDigest } from '../spill/rows-digest';
 import type { RingWriter } from '../thread/shared-ring';
 import { KeyFilter, keyHash } from './key-filter';
 import { RECHECK, SENT_OBJECTS, STATE_LINES } from './records';
@@ -65,8 +64,6 @@ export class EarlyOffers {
     /** Where batches go to the main thread. */
     private readonly ring: RingWriter,
     private readonly onBatch: (batch: EarlyBatch<HandedObjects>) => void,
-    /** The seed of the rows digests (see spilledRowTyping). */
-    private readonly digestSeed: number,
   ) {
     this.filters = {
       elsewhere: new KeyFilter(expected.otherRows),
@@ -89,10 +86,10 @@ export class EarlyOffers {
   }
 
   /**
-   * Offers a row of the segment read last (its profile key, its spill line, and its mapping, made
-   * only if it is sent): true when it is going to be sent (do not spill it).
+   * Offers a row of the segment read last (its profile key; its spill line's digest and its
+   * mapping, made only if it is sent): true when it is going to be sent (do not spill it).
    */
-  offer(bucket: number, key: string, line: string, partial: () => PartialProfile): boolean {
+  offer(bucket: number, key: string, src: () => string, partial: () => PartialProfile): boolean {
     const hash = keyHash(key);
     const { elsewhere, seenLast } = this.filters!;
     // Other segments were all read before this one: a profile they may hold was never sent here.
@@ -106,7 +103,7 @@ export class EarlyOffers {
     }
     seenLast.add(hash);
     if (this.stopped) return false;
-    return this.send(bucket, line, partial());
+    return this.send(bucket, src, partial());
   }
 
   /**
@@ -114,15 +111,15 @@ export class EarlyOffers {
    * is going to be sent. Only a profile with no other row anywhere is: one row among the other
    * segments (their keys were all noted first) and none in the segment read last.
    */
-  offerOther(bucket: number, key: string, line: string, partial: () => PartialProfile): boolean {
+  offerOther(bucket: number, key: string, src: () => string, partial: () => PartialProfile): boolean {
     const hash = keyHash(key);
     const f = this.filters!;
     if (this.stopped || f.twice.mightHave(hash) || f.seenLast.mightHave(hash)) return false;
-    return this.send(bucket, line, partial());
+    return this.send(bucket, src, partial());
   }
 
   /** Writes a profile of one row as its object and state line, and batches it to be sent. */
-  private send(bucket: number, line: string, partial: PartialProfile): true {
+  private send(bucket: number, src: () => string, partial: PartialProfile): true {
     this.sent++;
     const profile = mergePartials([partial]); // a profile of one row: nothing to merge
     const json = this.writer.profile(profile);
@@ -138,7 +135,7 @@ export class EarlyOffers {
     // With the digest of its row's spill line: an unchanged row next run is unchanged at once. Not
     // with omitted values: the object then also depends on what Braze held before.
     const entry = { identity: identityOf(profile), fp: fingerprintBytes(bytes, start, end), set: this.writer.setBits(profile) };
-    this.stateLines.write(bucket, stateLine(partial.key, partial.omitted ? entry : { ...entry, src: lineDigest(line, this.digestSeed) }));
+    this.stateLines.write(bucket, stateLine(partial.key, partial.omitted ? entry : { ...entry, src: src() }));
     this.batchObjects.addBytes(bytes, start, end);
     this.batch.buckets.push(bucket);
     this.batch.keys.push(partial.key);

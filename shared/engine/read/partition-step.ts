@@ -16,6 +16,7 @@ import { takeOver, type Handed, type RingReader, type RingWriter } from '../thre
 import { checkedMapper, PartitionAborted, type ColumnsSeen } from './column-check';
 import { spilledRowTyping, type RowMapper } from './row-mapper';
 import { encodeRow } from '../spill/spill-codec';
+import { bytesDigest, lineDigest } from '../spill/rows-digest';
 import { papaReader, scannedReader, type OpenPartition } from './partition-readers';
 import { PartitionRows, type RowSink } from './partition-rows';
 
@@ -29,6 +30,8 @@ export class PartitionStep implements RowSink {
   private readonly spill: BucketFiles;
   private readonly early: EarlyOffers | null;
   private readonly earlySegment: string | null;
+  /** The seed of the rows digests of rows sent while reading (see spilledRowTyping). */
+  private readonly digestSeed: number;
   private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [] };
   private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
   private current: { open: OpenPartition; spec: PartitionSpec; deferTo: string | null } | null = null;
@@ -57,8 +60,9 @@ export class PartitionStep implements RowSink {
     this.done = new Set(init.done);
     this.spill = new BucketFiles(init.tempDir, init.spillKind);
     this.earlySegment = init.early?.segment ?? null;
+    this.digestSeed = spilledRowTyping(init.def, init.tableColumns).digestSeed;
     this.early = init.early
-      ? new EarlyOffers(init.tempDir, init.def, { otherRows: init.early.otherRows, tableRows: init.early.tableRows }, rings.objects, (batch) => this.post({ t: 'send', ...batch }), spilledRowTyping(init.def, init.tableColumns).digestSeed)
+      ? new EarlyOffers(init.tempDir, init.def, { otherRows: init.early.otherRows, tableRows: init.early.tableRows }, rings.objects, (batch) => this.post({ t: 'send', ...batch }))
       : null;
     for (const s of init.def.segments) this.summary.segmentRows[s] = 0;
   }
@@ -75,15 +79,12 @@ export class PartitionStep implements RowSink {
 
   /**
    * A partition's CSV reader: each row spilled (or mapped and sent), or only its profile key noted.
-   * The scanner reads where no row is mapped while read: a run that sends nothing while reading,
-   * and the segments read for their keys first.
+   * The CSV scanner reads it, unless its delimiter is one the scanner cannot scan for.
    */
   private open(spec: PartitionSpec, what: 'rows' | 'keys'): OpenPartition {
     const rows = new PartitionRows(this, spec, what);
     const fail = (e: unknown) => this.fail(e);
-    // Rows mapped while read (to be sent) need their fields as strings anyway: Papa Parse reads those.
-    const scans = what === 'keys' || this.early === null;
-    if (scans && CsvRecordScanner.canScan(spec.delimiter)) return scannedReader(spec.delimiter, rows, fail);
+    if (CsvRecordScanner.canScan(spec.delimiter)) return scannedReader(spec.delimiter, rows, fail);
     return papaReader(rows.options, (ev) => rows.event(ev), fail);
   }
 
@@ -112,18 +113,24 @@ export class PartitionStep implements RowSink {
   /** A row as strings: spilled, or (when sending while reading) mapped and sent. */
   takeRow(table: PartitionRows, bucket: number, key: string, fields: string[]): void {
     const line = encodeRow(table.segIndex, key, fields, table.mapper!.spillAt);
-    // Only a row sent now is mapped here; the bucket step maps the others, if their profile changed.
-    const partial = () => table.mapper!.partialOf(fields);
-    if (this.early !== null) {
-      if (table.sending && this.early.offer(bucket, key, line, partial)) return;
-      if (table.sendingSingles && this.early.offerOther(bucket, key, line, partial)) return;
-    }
-    this.spill.write(bucket, line);
+    if (!this.offered(table, bucket, key, () => lineDigest(line, this.digestSeed), fields)) this.spill.write(bucket, line);
   }
 
-  /** A row's spill line, written from the scanned bytes. */
-  takeLine(bucket: number, bytes: Buffer, length: number): void {
-    this.spill.writeBytes(bucket, bytes, 0, length);
+  /** A scanned row, its spill line written from the bytes: spilled, or (when sending while reading) mapped and sent. */
+  takeLine(table: PartitionRows, bucket: number, line: { bytes: Buffer; length: number }, key: () => string, fields: () => string[]): void {
+    const { bytes, length } = line;
+    if (!this.offered(table, bucket, key, () => bytesDigest(bytes, 0, length, this.digestSeed), fields)) this.spill.writeBytes(bucket, bytes, 0, length);
+  }
+
+  /**
+   * Whether the row is going to be sent while reading (then it is not spilled). Only a row sent is
+   * mapped here; the bucket step maps the others, if their profile changed.
+   */
+  private offered(table: PartitionRows, bucket: number, key: string | (() => string), src: () => string, fields: string[] | (() => string[])): boolean {
+    if (this.early === null || !(table.sending || table.sendingSingles)) return false;
+    const partial = () => table.mapper!.partialOf(typeof fields === 'function' ? fields() : fields);
+    const k = typeof key === 'function' ? key() : key;
+    return table.sending ? this.early.offer(bucket, k, src, partial) : this.early.offerOther(bucket, k, src, partial);
   }
 
   segmentIndex(segment: string): number {

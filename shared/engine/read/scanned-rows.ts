@@ -32,6 +32,8 @@ export class ScannedRowWriter {
   keyHash = 0;
   private keyFrom = 0;
   private keyTo = 0;
+  /** The last line's key is "ext:" and the Braze customer ID. */
+  private prefixed = false;
 
   constructor(private readonly segIndex: number) {}
 
@@ -39,6 +41,7 @@ export class ScannedRowWriter {
   write(r: CsvRecordScanner, mapper: RowMapper): boolean {
     const prefixed = this.findKey(r, mapper);
     if (prefixed === null) return false;
+    this.prefixed = prefixed;
     const need = 16 + 4 + (r.bytes.length > 0 ? r.to[r.count - 1]! - r.from[0]! : 0) * 6;
     if (need > this.bytes.length) this.bytes = Buffer.allocUnsafe(need * 2);
     const out = this.bytes;
@@ -51,6 +54,11 @@ export class ScannedRowWriter {
     }
     this.length = at;
     return true;
+  }
+
+  /** The profile key of the line the last write() wrote, for record `r`. */
+  lastKey(r: CsvRecordScanner): string {
+    return this.keyText(r.bytes, this.prefixed);
   }
 
   /** The record's profile key, or null when the record must take the ordinary path instead. */

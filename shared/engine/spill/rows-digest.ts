@@ -48,7 +48,12 @@ let scratch = Buffer.allocUnsafe(4096);
 export function lineDigest(line: string, seed: number): string {
   // A UTF-16 code unit takes at most 3 bytes in UTF-8.
   if (line.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(line.length * 3);
+  return bytesDigest(scratch, 0, scratch.write(line), seed);
+}
+
+/** The digest of a single spill line given as bytes [start, end). */
+export function bytesDigest(bytes: Uint8Array, start: number, end: number, seed: number): string {
   const sums = { a: seed, b: 0 };
-  addLine(sums, scratch, 0, scratch.write(line));
+  addLine(sums, bytes, start, end);
   return digestOf(sums.a, sums.b);
 }
