@@ -30,7 +30,7 @@ interface Read {
 }
 
 /** Reads `bytes` cut at `cuts`, with the scanner or with Papa Parse alone, as the partition step would. */
-async function read(bytes: Buffer, cuts: number[], scan: boolean, hasHeader: boolean | undefined = undefined, what: 'rows' | 'keys' = 'rows'): Promise<Read> {
+async function read(bytes: Buffer, cuts: number[], scan: boolean, hasHeader: boolean | undefined = undefined, what: 'rows' | 'keys' = 'rows', exportDef = def): Promise<Read> {
   const out: Read = { lines: [], keys: [], rejected: [], counted: 0, scannerUsed: false };
   const sink: RowSink = {
     segmentIndex: () => 0,
@@ -43,7 +43,7 @@ async function read(bytes: Buffer, cuts: number[], scan: boolean, hasHeader: boo
       out.lines.push(`${bucket}:${line.bytes.toString('utf8', 0, line.length)}`);
     },
     noteOtherSegment: (key) => void out.keys.push(key),
-    newMapper: (_, seg, columns) => new RowMapper(def, seg, columns),
+    newMapper: (_, seg, columns) => new RowMapper(exportDef, seg, columns),
     sendingSegment: null,
     sendingSingles: false,
   };
@@ -116,6 +116,16 @@ describe('the CSV scanner', () => {
       expect(scanned).toEqual({ ...(await read(bytes, cuts, false)), scannerUsed: true });
       expect(scanned.lines.length).toBe(4);
     }
+  });
+
+  it('a field several mapped attributes read, long and full of control characters', async () => {
+    const many = ExportDefinitionSchema.parse({ ...def, matching: { profileId: 'CustomerId', brazeCustomerId: 'BrazeUserId', email: 'Email', attributes: { a: 'Name', b: 'Name', c: 'Name', d: 'Name', e: 'Name', f: 'Name', g: 'Name', h: 'Name' } } });
+    const name = `"${'\x01\x02'.repeat(6000)}"`;
+    const text = `c0,Al,u0,,0\nc1,${name},u1,,1\nc2,${name},u2,,2\n`;
+    const bytes = Buffer.from(text);
+    const scanned = await read(bytes, [], true, undefined, 'rows', many);
+    expect(scanned).toEqual({ ...(await read(bytes, [], false, undefined, 'rows', many)), scannerUsed: true });
+    expect(scanned.lines[2]!.length).toBeGreaterThan(8 * 6 * 12_000);
   });
 
   it('bare CR line ends: Papa Parse reads the whole partition', async () => {

@@ -50,8 +50,9 @@ export class CsvRecordScanner {
   private crlf = false;
   private started = false;
   private bomChecked = false;
-  /** The bytes of a record not yet complete, from the last chunk. */
-  private carry: Buffer | null = null;
+  /** Where a record not yet complete waits for the next piece: its first `carried` bytes. */
+  private work = Buffer.allocUnsafe(128 * 1024);
+  private carried = 0;
 
   constructor(
     delimiter: string,
@@ -77,11 +78,11 @@ export class CsvRecordScanner {
       if (this.lineEnd === '\r') return this.stop(bytes);
       this.crlf = this.lineEnd === '\r\n';
     }
-    if (this.carry) bytes = Buffer.concat([this.carry, bytes]);
+    if (this.carried > 0) bytes = this.keep(bytes, this.carried);
     if (!this.bomChecked) {
       // The text decoder readCsv's input goes through drops a byte order mark, even one cut in two.
       if (bytes.length < BOM.length && BOM.subarray(0, bytes.length).equals(bytes)) {
-        this.carry = Buffer.from(bytes);
+        this.carried = this.keep(bytes, 0).length;
         return;
       }
       this.bomChecked = true;
@@ -92,8 +93,24 @@ export class CsvRecordScanner {
 
   /** The file is complete. */
   end(): void {
-    if (this.unusual || !this.carry) return;
-    this.scan(this.carry, true);
+    if (this.unusual || this.carried === 0) return;
+    this.scan(this.work.subarray(0, this.carried), true);
+  }
+
+  /**
+   * `bytes` appended to the first `from` bytes of the work buffer (the start of a record the last
+   * piece did not complete): one buffer, reused, rather than a new one for every piece.
+   */
+  private keep(bytes: Buffer, from: number): Buffer {
+    const total = from + bytes.length;
+    if (total > this.work.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(total, this.work.length * 2));
+      this.work.copy(bigger, 0, 0, from);
+      this.work = bigger;
+    }
+    if (bytes.buffer !== this.work.buffer) bytes.copy(this.work, from);
+    else this.work.copyWithin(from, bytes.byteOffset - this.work.byteOffset, bytes.byteOffset - this.work.byteOffset + bytes.length);
+    return this.work.subarray(0, total);
   }
 
   private scan(bytes: Buffer, atEnd: boolean): void {
@@ -104,14 +121,14 @@ export class CsvRecordScanner {
       if (this.unusual) return this.stop(bytes.subarray(at));
       at = next;
     }
-    this.carry = at < bytes.length ? Buffer.from(bytes.subarray(at)) : null;
-    if (this.carry && this.carry.length > MAX_RECORD_BYTES) this.stop(this.carry);
+    this.carried = at < bytes.length ? this.keep(bytes.subarray(at), 0).length : 0;
+    if (this.carried > MAX_RECORD_BYTES) this.stop(this.work.subarray(0, this.carried));
   }
 
   private stop(rest: Buffer): void {
     this.unusual = true;
     this.rest = Buffer.from(rest);
-    this.carry = null;
+    this.carried = 0;
   }
 
   /**

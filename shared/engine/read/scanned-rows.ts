@@ -42,7 +42,10 @@ export class ScannedRowWriter {
     const prefixed = this.findKey(r, mapper);
     if (prefixed === null) return false;
     this.prefixed = prefixed;
-    const need = 16 + 4 + (r.bytes.length > 0 ? r.to[r.count - 1]! - r.from[0]! : 0) * 6;
+    // At most: the segment, the key as JSON with "ext:", each field as JSON (a control character
+    // becomes six bytes), with its separator and marker. Two spill columns may read one field.
+    let need = 16 + 2 * (this.keyTo - this.keyFrom);
+    for (const f of mapper.spillAt) if (f >= 0) need += 6 * (r.to[f]! - r.from[f]!) + 4;
     if (need > this.bytes.length) this.bytes = Buffer.allocUnsafe(need * 2);
     const out = this.bytes;
     let at = out.write(String(this.segIndex), 0, 'latin1');
