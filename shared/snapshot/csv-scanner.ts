@@ -53,6 +53,8 @@ export class CsvRecordScanner {
   /** Where a record not yet complete waits for the next piece: its first `carried` bytes. */
   private work = Buffer.allocUnsafe(128 * 1024);
   private carried = 0;
+  /** The quoted field closingQuote() found holds doubled quotes. */
+  private doubled = false;
 
   constructor(
     delimiter: string,
@@ -147,38 +149,16 @@ export class CsvRecordScanner {
       let next: number;
       let ends = false;
       if (i < len && b[i] === QUOTE) {
-        let q = i + 1;
-        kind = QUOTED;
-        for (;;) {
-          q = b.indexOf(QUOTE, q);
-          if (q === -1 || q + 1 === len) {
-            if (!atEnd) return -1;
-            if (q === -1) return this.odd(); // an unclosed quote
-            break;
-          }
-          if (b[q + 1] !== QUOTE) break;
-          kind = QUOTED_DOUBLED;
-          q += 2;
-        }
+        const q = this.closingQuote(b, i, atEnd);
+        if (q === -1) return -1;
+        if (q === -2) return this.odd(); // an unclosed quote
+        kind = this.doubled ? QUOTED_DOUBLED : QUOTED;
         from = i + 1;
         to = q;
-        const after = q + 1;
-        if (after === len) {
-          next = after;
-          ends = true;
-        } else if (b[after] === d) next = after + 1;
-        else if (b[after] === LF && !this.crlf) {
-          next = after + 1;
-          ends = true;
-        } else if (b[after] === CR && this.crlf) {
-          if (after + 1 === len) {
-            if (!atEnd) return -1;
-            return this.odd();
-          }
-          if (b[after + 1] !== LF) return this.odd();
-          next = after + 2;
-          ends = true;
-        } else return this.odd(); // text after a closing quote
+        next = this.afterQuote(b, q, atEnd);
+        if (next === -1) return -1;
+        if (next === -2) return this.odd(); // text after a closing quote
+        ends = q + 1 === len || b[q + 1] !== d;
       } else {
         let j = i;
         while (j < len) {
@@ -210,6 +190,36 @@ export class CsvRecordScanner {
     this.bytes = b;
     this.onRecord(this);
     return i;
+  }
+
+  /**
+   * Where the quoted field opening at `open` closes: -1 when more bytes are needed, -2 when it
+   * never does (an unclosed quote). Whether it holds doubled quotes goes to `doubled`.
+   */
+  private closingQuote(b: Buffer, open: number, atEnd: boolean): number {
+    this.doubled = false;
+    for (let q = open + 1; ; q += 2) {
+      q = b.indexOf(QUOTE, q);
+      if (q === -1 || q + 1 === b.length) {
+        if (!atEnd) return -1;
+        return q === -1 ? -2 : q;
+      }
+      if (b[q + 1] !== QUOTE) return q;
+      this.doubled = true;
+    }
+  }
+
+  /**
+   * Where the record goes on after a closing quote at `q` (the next field, or the next record):
+   * -1 when more bytes are needed, -2 when anything but a delimiter or the line end follows.
+   */
+  private afterQuote(b: Buffer, q: number, atEnd: boolean): number {
+    const after = q + 1;
+    if (after === b.length) return after;
+    if (b[after] === this.delimiter || (b[after] === LF && !this.crlf)) return after + 1;
+    if (b[after] !== CR || !this.crlf) return -2;
+    if (after + 1 === b.length) return atEnd ? -2 : -1;
+    return b[after + 1] === LF ? after + 2 : -2;
   }
 
   private addField(from: number, to: number, kind: number): void {

@@ -10,7 +10,7 @@ import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-sen
 import { identityOf, mergePartials, type MergedProfile } from './merge';
 import { BrazeObjectWriter } from './object-writer';
 import { decodeRow } from '../spill/spill-codec';
-import { spilledRowTyping, type RowMapper, type TableColumns } from '../read/row-mapper';
+import { spilledRowTyping, type PartialProfile, type RowMapper, type TableColumns } from '../read/row-mapper';
 import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
 import type { RingWriter } from '../thread/shared-ring';
 import { fingerprintBytes } from './object-fingerprint';
@@ -103,6 +103,14 @@ export class BucketStep {
     return new SpilledProfiles(await BucketFiles.readBytes(this.spills, bucket), this.digestSeed);
   }
 
+  /** Profile p's spilled rows, mapped and typed as its segments' tables are. */
+  private partialsOf(rows: SpilledProfiles, p: number): PartialProfile[] {
+    return rows.rowsOf(p).map((line) => {
+      const row = decodeRow(line);
+      return this.mappers[row.seg]!.partialOf(row.fields);
+    });
+  }
+
   async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
     const { writer } = this;
     const { definitionFp, tempDir } = this.settings;
@@ -144,10 +152,7 @@ export class BucketStep {
       }
       const key = rows.keyOf(p);
       const before = line === -1 ? undefined : previous.entries.entryAt(line);
-      const list = rows.rowsOf(p).map((line) => {
-        const row = decodeRow(line);
-        return this.mappers[row.seg]!.partialOf(row.fields);
-      });
+      const list = this.partialsOf(rows, p);
       const merged = mergePartials(earlier ? [earlyRows!.get(key)!, ...list] : list);
       const omissions = Object.keys(merged.omitted);
       if (!earlier) for (const attr of omissions) omitted[attr] = (omitted[attr] ?? 0) + 1;
