@@ -17,7 +17,7 @@ export interface RowSink {
   reject(row: RejectedRow): void;
   bucketFor(keyHash: number): number;
   takeRow(table: PartitionRows, bucket: number, key: string, fields: string[]): void;
-  takeLine(table: PartitionRows, bucket: number, line: { bytes: Buffer; length: number }, key: () => string, fields: () => string[]): void;
+  takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner): void;
   noteOtherSegment(key: string): void;
   newMapper(segment: string, segIndex: number, columns: { name: string; dataType?: string }[]): RowMapper;
   readonly sendingSegment: string | null;
@@ -94,7 +94,7 @@ export class PartitionRows implements RowTaker {
     this.records++;
     this.sink.countRow(this.spec.segment);
     const bucket = this.sink.bucketFor(this.writer.keyHash);
-    if (bucket >= 0) this.sink.takeLine(this, bucket, this.writer, () => this.writer.lastKey(r), () => r.fields());
+    if (bucket >= 0) this.sink.takeLine(this, bucket, this.writer, r);
   }
 
   optionsFromHere(lineEnd: CsvOptions['lineEnd']): CsvOptions {

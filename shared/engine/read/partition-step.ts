@@ -14,7 +14,9 @@ import { EarlyOffers } from '../early-send/offers';
 import type { FromEngineThread, PartitionInit, PartitionSpec, PartitionSummary, RejectedRow } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
 import { checkedMapper, PartitionAborted, type ColumnsSeen } from './column-check';
-import { spilledRowTyping, type RowMapper } from './row-mapper';
+import { spilledRowTyping, type PartialProfile, type RowMapper } from './row-mapper';
+import type { ScannedRowWriter } from './scanned-rows';
+import { bucketOfHash } from '../spill/key-hash';
 import { encodeRow } from '../spill/spill-codec';
 import { bytesDigest, lineDigest } from '../spill/rows-digest';
 import { papaReader, scannedReader, type OpenPartition } from './partition-readers';
@@ -106,31 +108,35 @@ export class PartitionStep implements RowSink {
 
   /** Where a row of this profile key goes: its bucket, or -1 when an earlier attempt finished that bucket. */
   bucketFor(keyHash: number): number {
-    const bucket = keyHash % this.bucketCount;
+    const bucket = bucketOfHash(keyHash, this.bucketCount);
     return this.done.has(bucket) ? -1 : bucket;
   }
 
   /** A row as strings: spilled, or (when sending while reading) mapped and sent. */
   takeRow(table: PartitionRows, bucket: number, key: string, fields: string[]): void {
     const line = encodeRow(table.segIndex, key, fields, table.mapper!.spillAt);
-    if (!this.offered(table, bucket, key, () => lineDigest(line, this.digestSeed), fields)) this.spill.write(bucket, line);
+    if (this.sendsRowsOf(table) && this.offer(table, bucket, key, () => lineDigest(line, this.digestSeed), () => table.mapper!.partialOf(fields))) return;
+    this.spill.write(bucket, line);
   }
 
   /** A scanned row, its spill line written from the bytes: spilled, or (when sending while reading) mapped and sent. */
-  takeLine(table: PartitionRows, bucket: number, line: { bytes: Buffer; length: number }, key: () => string, fields: () => string[]): void {
+  takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner): void {
     const { bytes, length } = line;
-    if (!this.offered(table, bucket, key, () => bytesDigest(bytes, 0, length, this.digestSeed), fields)) this.spill.writeBytes(bucket, bytes, 0, length);
+    if (this.sendsRowsOf(table) && this.offer(table, bucket, line.lastKey(record), () => bytesDigest(bytes, 0, length, this.digestSeed), () => table.mapper!.partialOf(record.fields()))) return;
+    this.spill.writeBytes(bucket, bytes, 0, length);
+  }
+
+  /** Whether rows of this partition may be sent while reading (else each is spilled, with no more work). */
+  private sendsRowsOf(table: PartitionRows): boolean {
+    return this.early !== null && (table.sending || table.sendingSingles);
   }
 
   /**
-   * Whether the row is going to be sent while reading (then it is not spilled). Only a row sent is
-   * mapped here; the bucket step maps the others, if their profile changed.
+   * Offers a row to be sent while reading: true when it is going to be (then it is not spilled).
+   * Only a row sent is mapped here; the bucket step maps the others, if their profile changed.
    */
-  private offered(table: PartitionRows, bucket: number, key: string | (() => string), src: () => string, fields: string[] | (() => string[])): boolean {
-    if (this.early === null || !(table.sending || table.sendingSingles)) return false;
-    const partial = () => table.mapper!.partialOf(typeof fields === 'function' ? fields() : fields);
-    const k = typeof key === 'function' ? key() : key;
-    return table.sending ? this.early.offer(bucket, k, src, partial) : this.early.offerOther(bucket, k, src, partial);
+  private offer(table: PartitionRows, bucket: number, key: string, src: () => string, partial: () => PartialProfile): boolean {
+    return table.sending ? this.early!.offer(bucket, key, src, partial) : this.early!.offerOther(bucket, key, src, partial);
   }
 
   segmentIndex(segment: string): number {

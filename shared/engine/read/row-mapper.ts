@@ -3,6 +3,7 @@
 // typed. Partials of one profile merge across segments in diff/merge.ts.
 import { coercerFor, isTextType, type Coerced } from '../../snapshot/cdm-types';
 import type { ExportDefinition } from '../../exports/schema';
+import { fnv1a32 } from '../spill/key-hash';
 import { spillColumns } from '../spill/spill-codec';
 import { normalizeEmail, normalizePhone } from './values';
 
@@ -100,8 +101,8 @@ export class RowMapper {
 
   /** The profile key map() gives the row, or null when map() refuses it. */
   keyOf(fields: string[]): string | null {
-    const ids = this.identifiers(fields);
-    return 'reason' in ids ? null : profileKey(ids.profileId, ids.ext);
+    const id = this.identify(fields);
+    return id.ok ? id.key : null;
   }
 
   /** The row's profile key, or why map() refuses the row (the only reasons it has). */
@@ -168,9 +169,7 @@ export type TableColumns = Record<string, readonly { name: string; dataType?: st
 export function spilledRowTyping(def: ExportDefinition, tables: TableColumns): { mappers: RowMapper[]; digestSeed: number } {
   const mappers = def.segments.map((segment, i) => RowMapper.forSpilledRows(def, i, tables[segment] ?? []));
   const types = JSON.stringify(mappers.map((m) => m.columns.map((c) => c.dataType ?? '')));
-  let seed = 0x2545f491;
-  for (let i = 0; i < types.length; i++) seed = Math.imul(seed ^ types.charCodeAt(i), 0x01000193);
-  return { mappers, digestSeed: seed | 0 };
+  return { mappers, digestSeed: fnv1a32(types) | 0 };
 }
 
 /** A profile is keyed by its CI profile ID, or by its Braze customer ID when it has none. */

@@ -3,6 +3,8 @@
 // off the common path (a key that is not plain ASCII, a row map() would refuse, a field count that
 // does not match) is left to the ordinary path, with the record's fields as strings.
 import { QUOTED_DOUBLED, type CsvRecordScanner } from '../../snapshot/csv-scanner';
+import { copyBytes } from '../spill/bucket-files';
+import { fnv1a32 } from '../spill/key-hash';
 import { textToken } from '../spill/spill-codec';
 import type { RowMapper } from './row-mapper';
 
@@ -13,13 +15,6 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const MAX_ID_CHARS = 512;
 const EXT = [0x65, 0x78, 0x74, 0x3a]; // "ext:"
-
-/** Copies bytes [from, to) of `b` to `out` at `at`; returns where they end. Fields are short: a loop beats Buffer.copy's call. */
-function copyBytes(b: Buffer, from: number, to: number, out: Buffer, at: number): number {
-  if (to - from > 64) return at + b.copy(out, at, from, to);
-  for (let i = from; i < to; i++) out[at++] = b[i]!;
-  return at;
-}
 
 /** JavaScript's trim() of an ASCII byte. */
 const isSpace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
@@ -119,7 +114,14 @@ export class ScannedRowWriter {
     let hash = 0x811c9dc5;
     const first = prefixed ? EXT[0]! : b[this.keyFrom]!;
     const json = first === J;
-    if (json) for (let i = this.keyFrom; i < this.keyTo; i++) if (b[i] === QUOTE || b[i] === BACKSLASH) return this.stringToken(at, this.keyText(b, prefixed), true);
+    if (json) {
+      for (let i = this.keyFrom; i < this.keyTo; i++) {
+        if (b[i] !== QUOTE && b[i] !== BACKSLASH) continue;
+        const key = this.keyText(b, prefixed);
+        this.keyHash = fnv1a32(key);
+        return this.stringToken(at, key);
+      }
+    }
     out[at++] = json ? J : S;
     if (json) out[at++] = QUOTE;
     if (prefixed) {
@@ -147,11 +149,11 @@ export class ScannedRowWriter {
     const b = r.bytes;
     const from = r.from[f]!;
     const to = r.to[f]!;
-    if (r.quoted[f] === QUOTED_DOUBLED) return this.stringToken(at, r.text(f), false);
+    if (r.quoted[f] === QUOTED_DOUBLED) return this.stringToken(at, r.text(f));
     const json = b[from] === J;
     for (let i = from; i < to; i++) {
       const c = b[i]!;
-      if (c < 0x20 || (json && (c === QUOTE || c === BACKSLASH))) return this.stringToken(at, r.text(f), false);
+      if (c < 0x20 || (json && (c === QUOTE || c === BACKSLASH))) return this.stringToken(at, r.text(f));
     }
     const out = this.bytes;
     if (json) {
@@ -165,12 +167,8 @@ export class ScannedRowWriter {
     return copyBytes(b, from, to, out, at);
   }
 
-  private stringToken(at: number, text: string, isKey: boolean): number {
-    if (isKey) {
-      let hash = 0x811c9dc5;
-      for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-      this.keyHash = hash >>> 0;
-    }
+  /** A token written from the text, as encodeRow writes it. */
+  private stringToken(at: number, text: string): number {
     return at + this.bytes.write(textToken(text), at);
   }
 }

@@ -17,6 +17,16 @@ export function eachLine(text: string, onLine: (text: string, start: number, end
   for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text, start, end);
 }
 
+/**
+ * Copies bytes [from, to) of `b` to `out` at `at`; returns where they end. Spill lines and their
+ * fields are short: for them a loop beats Buffer.copy's call.
+ */
+export function copyBytes(b: Buffer, from: number, to: number, out: Buffer, at: number): number {
+  if (to - from > 256) return at + b.copy(out, at, from, to);
+  for (let i = from; i < to; i++) out[at++] = b[i]!;
+  return at;
+}
+
 /** A bucket file that does not exist had nothing written to it: no bytes. */
 function nothingWritten(e: unknown): number {
   if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
@@ -64,13 +74,8 @@ export class BucketFiles {
       appendFileSync(this.file(bucket), Buffer.concat([bytes.subarray(start, end), Buffer.from('\n')]));
       return;
     }
-    // The line is usually short: a loop beats Buffer.copy's call.
-    const to = b.bytes;
-    let at = b.used;
-    if (end - start > 256) at += bytes.copy(to, at, start, end);
-    else for (let i = start; i < end; i++) to[at++] = bytes[i]!;
-    to[at++] = 0x0a;
-    b.used = at;
+    b.used = copyBytes(bytes, start, end, b.bytes, b.used);
+    b.bytes[b.used++] = 0x0a;
   }
 
   /** The bucket's buffer with room for `length` more bytes (flushed if need be); null when a line that long goes straight to the file. */

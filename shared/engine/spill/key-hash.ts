@@ -9,8 +9,11 @@ export function fnv1a32(key: string): number {
   return h >>> 0;
 }
 
+/** The sync-state bucket of a profile key's hash (fnv1a32). */
+export const bucketOfHash = (keyHash: number, bucketCount: number): number => keyHash % bucketCount;
+
 /** The sync-state bucket of a profile key. */
-export const bucketOf = (key: string, bucketCount: number): number => fnv1a32(key) % bucketCount;
+export const bucketOf = (key: string, bucketCount: number): number => bucketOfHash(fnv1a32(key), bucketCount);
 
 /**
  * Open-addressing tables of one bucket's keys (spill/spilled-profiles.ts, diff/sync-state.ts):
