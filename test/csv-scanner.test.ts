@@ -22,8 +22,8 @@ const COLUMNS = [{ name: 'CustomerId' }, { name: 'Name' }, { name: 'BrazeUserId'
 
 interface Read {
   lines: string[];
-  /** Keys noted, when the partition is read for its keys only. */
-  keys: string[];
+  /** Keys noted (their fnv1a32), when the partition is read for its keys only. */
+  keys: number[];
   rejected: RejectedRow[];
   counted: number;
   scannerUsed: boolean;
@@ -37,12 +37,12 @@ async function read(bytes: Buffer, cuts: number[], scan: boolean, hasHeader: boo
     countRow: () => void out.counted++,
     reject: (row) => void out.rejected.push(row),
     bucketFor: (hash) => hash % 7,
-    takeRow: (table, bucket, key, fields) => void out.lines.push(`${bucket}:${encodeRow(table.segIndex, key, fields, table.mapper!.spillAt)}`),
+    takeRow: (table, bucket, key, _keyHash, fields) => void out.lines.push(`${bucket}:${encodeRow(table.segIndex, key, fields, table.mapper!.spillAt)}`),
     takeLine: (_, bucket, line) => {
       out.scannerUsed = true;
       out.lines.push(`${bucket}:${line.bytes.toString('utf8', 0, line.length)}`);
     },
-    noteOtherSegment: (key) => void out.keys.push(key),
+    noteOtherSegment: (keyHash) => void out.keys.push(keyHash),
     newMapper: (_, seg, columns) => new RowMapper(exportDef, seg, columns),
     sendingSegment: null,
     sendingSingles: false,

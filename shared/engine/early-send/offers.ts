@@ -23,7 +23,7 @@ import { ObjectBytes, type HandedObjects, type ObjectList } from '../send/object
 import { BucketFiles } from '../spill/bucket-files';
 import { textToken } from '../spill/spill-codec';
 import type { RingWriter } from '../thread/shared-ring';
-import { KeyFilter, keyHash } from './key-filter';
+import { KeyFilter } from './key-filter';
 import { RECHECK, SENT_OBJECTS, STATE_LINES } from './records';
 
 /** Objects ready to send, with the bucket and key of each. */
@@ -77,20 +77,18 @@ export class EarlyOffers {
     this.writer = new BrazeObjectWriter(def);
   }
 
-  /** A row of another segment was read: its profile may need merging. */
-  noteOtherSegment(key: string): void {
-    const hash = keyHash(key);
+  /** A row of another segment was read (its profile key's fnv1a32): its profile may need merging. */
+  noteOtherSegment(hash: number): void {
     const f = this.filters!;
     if (f.elsewhere.mightHave(hash)) f.twice.add(hash);
     else f.elsewhere.add(hash);
   }
 
   /**
-   * Offers a row of the segment read last (its profile key; its spill line's digest and its
-   * mapping, made only if it is sent): true when it is going to be sent (do not spill it).
+   * Offers a row of the segment read last (its profile key's fnv1a32; its spill line's digest and
+   * its mapping, made only if it is sent): true when it is going to be sent (do not spill it).
    */
-  offer(bucket: number, key: string, src: () => string, partial: () => PartialProfile): boolean {
-    const hash = keyHash(key);
+  offer(bucket: number, hash: number, src: () => string, partial: () => PartialProfile): boolean {
     const { elsewhere, seenLast } = this.filters!;
     // Other segments were all read before this one: a profile they may hold was never sent here.
     if (elsewhere.mightHave(hash)) {
@@ -98,7 +96,7 @@ export class EarlyOffers {
       return false;
     }
     if (seenLast.mightHave(hash)) {
-      this.recheck.write(bucket, textToken(key));
+      this.recheck.write(bucket, textToken(partial().key)); // rare: a key seen twice here, or a false "maybe"
       return false;
     }
     seenLast.add(hash);
@@ -111,8 +109,7 @@ export class EarlyOffers {
    * is going to be sent. Only a profile with no other row anywhere is: one row among the other
    * segments (their keys were all noted first) and none in the segment read last.
    */
-  offerOther(bucket: number, key: string, src: () => string, partial: () => PartialProfile): boolean {
-    const hash = keyHash(key);
+  offerOther(bucket: number, hash: number, src: () => string, partial: () => PartialProfile): boolean {
     const f = this.filters!;
     if (this.stopped || f.twice.mightHave(hash) || f.seenLast.mightHave(hash)) return false;
     return this.send(bucket, src, partial());

@@ -16,9 +16,9 @@ export interface RowSink {
   countRow(segment: string): void;
   reject(row: RejectedRow): void;
   bucketFor(keyHash: number): number;
-  takeRow(table: PartitionRows, bucket: number, key: string, fields: string[]): void;
+  takeRow(table: PartitionRows, bucket: number, key: string, keyHash: number, fields: string[]): void;
   takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner): void;
-  noteOtherSegment(key: string): void;
+  noteOtherSegment(keyHash: number): void;
   newMapper(segment: string, segIndex: number, columns: { name: string; dataType?: string }[]): RowMapper;
   readonly sendingSegment: string | null;
   readonly sendingSingles: boolean;
@@ -62,7 +62,7 @@ export class PartitionRows implements RowTaker {
     const mapper = this.mapperOrAbort();
     if (this.what === 'keys') {
       const key = ev.kind === 'row' ? mapper.keyOf(ev.fields) : null;
-      if (key !== null) this.sink.noteOtherSegment(key);
+      if (key !== null) this.sink.noteOtherSegment(fnv1a32(key));
       return;
     }
     this.sink.countRow(this.spec.segment);
@@ -72,8 +72,9 @@ export class PartitionRows implements RowTaker {
       this.sink.reject({ segment: this.spec.segment, partition: this.partitionName, record: ev.record, profileId: ('profileId' in id && id.profileId) || '', reason: id.reason + span });
       return;
     }
-    const bucket = this.sink.bucketFor(fnv1a32(id.key));
-    if (bucket >= 0) this.sink.takeRow(this, bucket, id.key, (ev as { fields: string[] }).fields);
+    const keyHash = fnv1a32(id.key);
+    const bucket = this.sink.bucketFor(keyHash);
+    if (bucket >= 0) this.sink.takeRow(this, bucket, id.key, keyHash, (ev as { fields: string[] }).fields);
   }
 
   scanned(r: CsvRecordScanner): void {
@@ -86,9 +87,9 @@ export class PartitionRows implements RowTaker {
     }
     const mapper = this.mapperOrAbort();
     if (this.what === 'keys') {
-      const key = this.writer.key(r, mapper);
-      if (key === null) return this.event({ kind: 'row', record: ++this.records, fields: r.fields() });
-      return this.sink.noteOtherSegment(key);
+      const keyHash = this.writer.keyHashOf(r, mapper);
+      if (keyHash === null) return this.event({ kind: 'row', record: ++this.records, fields: r.fields() });
+      return this.sink.noteOtherSegment(keyHash);
     }
     if (!this.writer.write(r, mapper)) return this.event({ kind: 'row', record: ++this.records, fields: r.fields() });
     this.records++;

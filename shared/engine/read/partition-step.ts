@@ -113,16 +113,16 @@ export class PartitionStep implements RowSink {
   }
 
   /** A row as strings: spilled, or (when sending while reading) mapped and sent. */
-  takeRow(table: PartitionRows, bucket: number, key: string, fields: string[]): void {
+  takeRow(table: PartitionRows, bucket: number, key: string, keyHash: number, fields: string[]): void {
     const line = encodeRow(table.segIndex, key, fields, table.mapper!.spillAt);
-    if (this.sendsRowsOf(table) && this.offer(table, bucket, key, () => lineDigest(line, this.digestSeed), () => table.mapper!.partialOf(fields))) return;
+    if (this.sendsRowsOf(table) && this.offer(table, bucket, keyHash, () => lineDigest(line, this.digestSeed), () => table.mapper!.partialOf(fields))) return;
     this.spill.write(bucket, line);
   }
 
   /** A scanned row, its spill line written from the bytes: spilled, or (when sending while reading) mapped and sent. */
   takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner): void {
     const { bytes, length } = line;
-    if (this.sendsRowsOf(table) && this.offer(table, bucket, line.lastKey(record), () => bytesDigest(bytes, 0, length, this.digestSeed), () => table.mapper!.partialOf(record.fields()))) return;
+    if (this.sendsRowsOf(table) && this.offer(table, bucket, line.keyHash, () => bytesDigest(bytes, 0, length, this.digestSeed), () => table.mapper!.partialOf(record.fields()))) return;
     this.spill.writeBytes(bucket, bytes, 0, length);
   }
 
@@ -135,16 +135,16 @@ export class PartitionStep implements RowSink {
    * Offers a row to be sent while reading: true when it is going to be (then it is not spilled).
    * Only a row sent is mapped here; the bucket step maps the others, if their profile changed.
    */
-  private offer(table: PartitionRows, bucket: number, key: string, src: () => string, partial: () => PartialProfile): boolean {
-    return table.sending ? this.early!.offer(bucket, key, src, partial) : this.early!.offerOther(bucket, key, src, partial);
+  private offer(table: PartitionRows, bucket: number, keyHash: number, src: () => string, partial: () => PartialProfile): boolean {
+    return table.sending ? this.early!.offer(bucket, keyHash, src, partial) : this.early!.offerOther(bucket, keyHash, src, partial);
   }
 
   segmentIndex(segment: string): number {
     return this.def.segments.indexOf(segment);
   }
 
-  noteOtherSegment(key: string): void {
-    this.early!.noteOtherSegment(key);
+  noteOtherSegment(keyHash: number): void {
+    this.early!.noteOtherSegment(keyHash);
   }
 
   get sendingSegment(): string | null {

@@ -15,6 +15,11 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const MAX_ID_CHARS = 512;
 const EXT = [0x65, 0x78, 0x74, 0x3a]; // "ext:"
+// fnv1a32 (spill/key-hash.ts) over bytes: the same as over the text for the plain ASCII keys read here.
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+/** fnv1a32's state after "ext:". */
+const EXT_HASH = EXT.reduce((h, c) => Math.imul(h ^ c, FNV_PRIME), FNV_OFFSET);
 
 /** JavaScript's trim() of an ASCII byte. */
 const isSpace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
@@ -27,8 +32,6 @@ export class ScannedRowWriter {
   keyHash = 0;
   private keyFrom = 0;
   private keyTo = 0;
-  /** The last line's key is "ext:" and the Braze customer ID. */
-  private prefixed = false;
 
   constructor(private readonly segIndex: number) {}
 
@@ -36,7 +39,6 @@ export class ScannedRowWriter {
   write(r: CsvRecordScanner, mapper: RowMapper): boolean {
     const prefixed = this.findKey(r, mapper);
     if (prefixed === null) return false;
-    this.prefixed = prefixed;
     // At most: the segment, the key as JSON with "ext:", each field as JSON (a control character
     // becomes six bytes), with its separator and marker. Two spill columns may read one field.
     let need = 16 + 2 * (this.keyTo - this.keyFrom);
@@ -54,15 +56,14 @@ export class ScannedRowWriter {
     return true;
   }
 
-  /** The profile key of the line the last write() wrote, for record `r`. */
-  lastKey(r: CsvRecordScanner): string {
-    return this.keyText(r.bytes, this.prefixed);
-  }
-
-  /** The record's profile key, or null when the record must take the ordinary path instead. */
-  key(r: CsvRecordScanner, mapper: RowMapper): string | null {
+  /** The fnv1a32 of the record's profile key, or null when the record must take the ordinary path instead. */
+  keyHashOf(r: CsvRecordScanner, mapper: RowMapper): number | null {
     const prefixed = this.findKey(r, mapper);
-    return prefixed === null ? null : this.keyText(r.bytes, prefixed);
+    if (prefixed === null) return null;
+    let hash = prefixed ? EXT_HASH : FNV_OFFSET;
+    const b = r.bytes;
+    for (let i = this.keyFrom; i < this.keyTo; i++) hash = Math.imul(hash ^ b[i]!, FNV_PRIME);
+    return hash >>> 0;
   }
 
   /**
@@ -111,7 +112,7 @@ export class ScannedRowWriter {
   /** The key token (`s` + key, or `j` + JSON when it starts with j), hashing the key as it goes. */
   private keyToken(b: Buffer, at: number, prefixed: boolean): number {
     const out = this.bytes;
-    let hash = 0x811c9dc5;
+    let hash = FNV_OFFSET;
     const first = prefixed ? EXT[0]! : b[this.keyFrom]!;
     const json = first === J;
     if (json) {
@@ -126,13 +127,13 @@ export class ScannedRowWriter {
     if (json) out[at++] = QUOTE;
     if (prefixed) {
       for (const c of EXT) {
-        hash = Math.imul(hash ^ c, 0x01000193);
+        hash = Math.imul(hash ^ c, FNV_PRIME);
         out[at++] = c;
       }
     }
     for (let i = this.keyFrom; i < this.keyTo; i++) {
       const c = b[i]!;
-      hash = Math.imul(hash ^ c, 0x01000193);
+      hash = Math.imul(hash ^ c, FNV_PRIME);
       out[at++] = c;
     }
     if (json) out[at++] = QUOTE;
