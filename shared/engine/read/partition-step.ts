@@ -5,7 +5,7 @@
 // back to be sent at once (early-send/). Memory does not grow with the snapshot. When sending
 // while reading, the other segments are first read for their profile keys only, and their rows
 // taken in later (see startPartition).
-import { appendFileSync, closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { CsvRecordScanner } from '../../snapshot/csv-scanner';
 import type { ExportDefinition } from '../../exports/schema';
@@ -23,6 +23,8 @@ import { papaReader, scannedReader, type OpenPartition } from './partition-reade
 import { PartitionRows, type RowSink } from './partition-rows';
 
 export const MAX_REPORT_ROWS = 50_000;
+/** Pieces of waiting rows taken in per request of the main thread: fewer round trips, each a wait for its event loop. */
+const TAKE_IN_PIECES = 4;
 const PROGRESS_EVERY_ROWS = 20_000;
 
 export class PartitionStep implements RowSink {
@@ -36,7 +38,8 @@ export class PartitionStep implements RowSink {
   private readonly digestSeed: number;
   private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [] };
   private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
-  private current: { open: OpenPartition; spec: PartitionSpec; deferTo: string | null } | null = null;
+  /** The partition being read; a segment read for its keys first keeps its bytes in a file (`deferTo`) meanwhile. */
+  private current: { open: OpenPartition; spec: PartitionSpec; deferTo: { file: string; fd: number } | null } | null = null;
   private readonly chunkRing: RingReader;
   private readonly tempDir: string;
   /** Partitions of other segments whose rows wait (in temp files, in reading order) to be mapped and spilled. */
@@ -74,8 +77,8 @@ export class PartitionStep implements RowSink {
     // Before the largest segment can be sent while reading, only the other segments' profile keys
     // are needed. Their rows wait in a temp file and are mapped and spilled later, while the engine
     // thread would otherwise wait for Braze: sending starts sooner.
-    const deferTo = this.early !== null && !sending ? path.join(this.tempDir, `deferred-${this.deferredCount++}.csv`) : null;
-    if (deferTo) writeFileSync(deferTo, '');
+    const file = this.early !== null && !sending ? path.join(this.tempDir, `deferred-${this.deferredCount++}.csv`) : null;
+    const deferTo = file ? { file, fd: openSync(file, 'w') } : null;
     this.current = { open: this.open(spec, deferTo ? 'keys' : 'rows'), spec, deferTo };
   }
 
@@ -159,7 +162,7 @@ export class PartitionStep implements RowSink {
     this.waitingForBraze = false;
     const c = this.current!;
     const { bytes, release } = takeOver(this.chunkRing, handed);
-    if (c.deferTo) appendFileSync(c.deferTo, bytes);
+    if (c.deferTo) writeAll(c.deferTo.fd, bytes);
     c.open.push(bytes);
     release(); // read: the main thread may reuse the space
     this.post({ t: 'chunkDone' });
@@ -168,7 +171,10 @@ export class PartitionStep implements RowSink {
   async endPartition(): Promise<void> {
     const c = this.current!;
     await c.open.end();
-    if (c.deferTo) this.deferred.push({ spec: c.spec, file: c.deferTo });
+    if (c.deferTo) {
+      closeSync(c.deferTo.fd);
+      this.deferred.push({ spec: c.spec, file: c.deferTo.file });
+    }
     this.current = null;
     this.post({ t: 'partitionDone' });
   }
@@ -214,7 +220,8 @@ export class PartitionStep implements RowSink {
   async takeIn(): Promise<{ more: boolean; sent: boolean }> {
     this.lastSegmentRead = true;
     const before = this.early?.sent ?? 0;
-    const more = await this.workDeferred();
+    let more = true;
+    for (let i = 0; i < TAKE_IN_PIECES && more; i++) more = await this.workDeferred();
     return { more, sent: (this.early?.sent ?? 0) > before };
   }
 
@@ -248,4 +255,9 @@ export class PartitionStep implements RowSink {
   newMapper(segment: string, segIndex: number, columns: { name: string; dataType?: string }[]): RowMapper {
     return checkedMapper(this.def, segment, segIndex, columns, this.columnsSeen);
   }
+}
+
+/** Writes all of `bytes` at the file's end. */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
 }
