@@ -90,6 +90,23 @@ describe('delta sync', () => {
     expect((await runNow(exp.id)).run.counts).toMatchObject({ profiles: 6, sent: 0, unchanged: 6 });
   });
 
+  it('a profile in two segments whose tables type a column differently: the first segment type wins, though its rows are alike and rows of the other segment come first', async () => {
+    const withScore = (text: string) => text.replace(/\n/g, (_, at: number) => `,0${at % 7}0\n`);
+    const { exp } = await mutableExport(
+      [
+        { segment: 'A', columns: [...COLUMNS, { name: 'Score', dataType: 'int64' }], partitions: [withScore(rows(6))] },
+        // B, one profile more, is the segment sent while reading: its rows are spilled first (A's wait, read for their keys).
+        { segment: 'B', columns: [...COLUMNS, { name: 'Score', dataType: 'string' }], partitions: [withScore(rows(6)) + withScore(rows(1, { from: 7 }))] },
+      ],
+      { matching: { ...MATCHING, attributes: { ...MATCHING.attributes, score: 'Score' } } },
+    );
+    const { run } = await runNow(exp.id);
+    expect(run.counts).toMatchObject({ profiles: 7, sent: 7 });
+    const inBoth = sandbox().profileList().filter((p) => (p.attributes['0000-0000-0000'] as string[]).length === 2);
+    expect(inBoth).toHaveLength(6);
+    for (const profile of inBoth) expect(profile.attributes).toMatchObject({ score: expect.any(Number), '0000-0000-0000': ['A', 'B'] });
+  });
+
   it('a changed email sends exactly that profile', async () => {
     const { exp, rewrite } = await mutableExport([{ segment: 'S', partitions: [rows(50)] }]);
     await runNow(exp.id);

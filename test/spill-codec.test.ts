@@ -51,6 +51,24 @@ describe('spill lines', () => {
     expect([spilled.keyOf(0), spilled.keyOf(1)]).toEqual(['c1', 'j\x1fodd\r\nkey']);
     expect(spilled.rowsOf(0).map(decodeRow)).toEqual([rows[0], rows[2]]);
   });
+
+  it("give a profile's segments when all its rows hold the same fields (then one row is mapped), else none", () => {
+    const line = (seg: number, key: string, fields: string[]) => encodeRow(seg, key, fields, [0, 1, 2]);
+    const text = `${[
+      line(2, 'a', ['a', 'x', 'y']),
+      line(11, 'b', ['b', 'x', 'y']),
+      line(0, 'a', ['a', 'x', 'y']),
+      line(0, 'b', ['b', 'x', 'yy']), // longer
+      line(2, 'a', ['a', 'x', 'y']), // the same segment again
+      line(0, 'c', ['c', 'x', 'y']),
+      line(1, 'c', ['c', 'x', 'z']), // same length, other bytes
+      line(5, 'd', ['d', 'x', 'y']),
+    ].join('\n')}\n`;
+    const spilled = new SpilledProfiles(Buffer.from(text));
+    const byKey = (key: string) => spilled.segmentsIfAlike(spilled.find(key));
+    expect([byKey('a'), byKey('b'), byKey('c'), byKey('d')]).toEqual([[0, 2], null, null, [5]]);
+    expect(decodeRow(spilled.firstRowOf(spilled.find('a')))).toEqual({ seg: 2, key: 'a', fields: ['a', 'x', 'y'] });
+  });
 });
 
 describe('a spilled row, mapped in the bucket step', () => {

@@ -81,6 +81,8 @@ export interface BucketSettings {
 export class BucketStep {
   /** Per segment index: how its spilled rows are mapped. */
   private readonly mappers: RowMapper[];
+  /** Per segment index: its mapped columns' types (segments with the same map the same tokens alike). */
+  private readonly typing: string[];
   private readonly digestSeed: number;
   private readonly writer: BrazeObjectWriter;
   /** The rows each reading thread spilled. */
@@ -94,6 +96,7 @@ export class BucketStep {
     private readonly earlyOmitted: (bucket: number) => Record<string, number>,
   ) {
     ({ mappers: this.mappers, digestSeed: this.digestSeed } = spilledRowTyping(settings.def, settings.tableColumns));
+    this.typing = this.mappers.map((m) => m.columns.map((c) => c.dataType ?? '').join('\n'));
     this.writer = new BrazeObjectWriter(settings.def);
     this.spills = ROW_SPILLS.map((kind) => new BucketFiles(settings.tempDir, kind));
   }
@@ -101,6 +104,19 @@ export class BucketStep {
   /** The bucket's spilled rows, indexed by profile in place (see spilled-profiles.ts). */
   private async indexRows(bucket: number): Promise<SpilledProfiles> {
     return new SpilledProfiles(await BucketFiles.readBytes(this.spills, bucket), this.digestSeed);
+  }
+
+  /**
+   * Profile p merged from its spilled rows. When they all hold the same fields, under the same
+   * column types, only the first is mapped: the others add nothing but their segments.
+   */
+  private mergedOf(rows: SpilledProfiles, p: number): MergedProfile {
+    const alike = rows.segmentsIfAlike(p);
+    if (alike === null || alike.some((s) => this.typing[s] !== this.typing[alike[0]!])) return mergePartials(this.partialsOf(rows, p));
+    const row = decodeRow(rows.firstRowOf(p));
+    const merged = mergePartials([this.mappers[row.seg]!.partialOf(row.fields)]);
+    merged.segments = alike;
+    return merged;
   }
 
   /** Profile p's spilled rows, mapped and typed as its segments' tables are. */
@@ -152,8 +168,7 @@ export class BucketStep {
       }
       const key = rows.keyOf(p);
       const before = line === -1 ? undefined : previous.entries.entryAt(line);
-      const list = this.partialsOf(rows, p);
-      const merged = mergePartials(earlier ? [earlyRows!.get(key)!, ...list] : list);
+      const merged = earlier ? mergePartials([earlyRows!.get(key)!, ...this.partialsOf(rows, p)]) : this.mergedOf(rows, p);
       const omissions = Object.keys(merged.omitted);
       if (!earlier) for (const attr of omissions) omitted[attr] = (omitted[attr] ?? 0) + 1;
       const digest = omissions.length ? undefined : src;

@@ -39,7 +39,7 @@ export class BrazeObjectWriter {
   private readonly segments: string[];
   private readonly booleanKeys: string[] | null;
   private readonly listKey: string;
-  private readonly membershipJson = new Map<string, string>();
+  private readonly membershipJson = new Map<number | string, string>();
   /** The mapped fields, in the order of a state entry's `set` bits: email, phone (if mapped), the attributes. */
   readonly fields: string[];
   /** The membership attribute(s) this export writes, and how: kept in each bucket's header. */
@@ -160,7 +160,7 @@ export class BrazeObjectWriter {
 
   /** Membership of the export's segments: a sorted list (null = left them all), or one boolean per segment. */
   private membership(segmentIndexes: number[] | null): string {
-    const id = segmentIndexes ? segmentIndexes.join(',') : '';
+    const id = segmentSetId(segmentIndexes);
     let json = this.membershipJson.get(id);
     if (json === undefined) {
       json = this.booleanKeys
@@ -171,4 +171,15 @@ export class BrazeObjectWriter {
     }
     return json;
   }
+}
+
+/** The set of segment indexes as a memo key: bits while they fit (no string per profile), else the list. */
+function segmentSetId(segmentIndexes: number[] | null): number | string {
+  if (segmentIndexes === null) return -1;
+  let bits = 0;
+  for (const i of segmentIndexes) {
+    if (i > 30) return segmentIndexes.join(',');
+    bits |= 1 << i;
+  }
+  return bits;
 }

@@ -148,6 +148,55 @@ export class SpilledProfiles {
     return digestOf(this.sumA[p]!, this.sumB[p]!);
   }
 
+  /**
+   * The segments of profile p's rows (ascending, each once) when every row holds the same fields as
+   * its first, byte for byte after the segment (one CI profile in several segments, as exports
+   * usually are): mapping its first row is then mapping them all. Null when a row differs.
+   */
+  segmentsIfAlike(p: number): number[] | null {
+    const b = this.bytes;
+    const first = this.firstRow[p]!;
+    const firstFrom = this.afterSegment(first);
+    const length = this.rowEnd(first) - firstFrom;
+    const segments = [this.segmentAt(first)];
+    for (let row = this.nextRow[first]!; row !== -1; row = this.nextRow[row]!) {
+      const from = this.afterSegment(row);
+      if (this.rowEnd(row) - from !== length) return null;
+      for (let i = 0; i < length; i++) if (b[from + i] !== b[firstFrom + i]) return null;
+      const seg = this.segmentAt(row);
+      // Few segments: kept in order by insertion.
+      let at = segments.length;
+      while (at > 0 && segments[at - 1]! > seg) at--;
+      if (segments[at - 1] !== seg) segments.splice(at, 0, seg);
+    }
+    return segments;
+  }
+
+  /** Profile p's first row as spilled. */
+  firstRowOf(p: number): string {
+    const first = this.firstRow[p]!;
+    return this.bytes.toString('utf8', this.rowStart[first]!, this.rowEnd(first));
+  }
+
+  /** The segment index a row starts with (its first token: ASCII digits). */
+  private segmentAt(row: number): number {
+    let seg = 0;
+    for (let i = this.rowStart[row]!; this.bytes[i] !== SEP; i++) seg = seg * 10 + this.bytes[i]! - 0x30;
+    return seg;
+  }
+
+  /** Where a row's tokens after its segment start (at the separator). */
+  private afterSegment(row: number): number {
+    let i = this.rowStart[row]!;
+    while (this.bytes[i] !== SEP) i++;
+    return i;
+  }
+
+  /** Where a row ends (its newline): rows are numbered in the order they lie in the bytes. */
+  private rowEnd(row: number): number {
+    return row + 1 < this.rowStart.length ? this.rowStart[row + 1]! - 1 : this.bytes.length - 1;
+  }
+
   /** Profile p's rows as spilled, in the order read. */
   rowsOf(p: number): string[] {
     const lines: string[] = [];
