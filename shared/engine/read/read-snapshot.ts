@@ -46,6 +46,8 @@ export interface ReadPlan {
 
 /** Fewest bytes a CSV row is assumed to take, for time estimates that err on the long side. */
 const MIN_ROW_BYTES = 20;
+/** Seconds of sending (at the connection's budget) that reading may queue ahead of Braze. */
+const EARLY_BACKLOG_SECONDS = 1;
 /** A typical profile row's size, to size key filters (a wrong guess costs speed, never correctness). */
 const TYPICAL_ROW_BYTES = 50;
 
@@ -71,7 +73,14 @@ export class SnapshotReading {
       checkMappedColumns(seen);
     }
     const sendWhileReading = columnsKnown && this.plan.done.size === 0 ? this.tableToSendWhileReading() : null;
-    if (sendWhileReading) this.early = new EarlySender(this.plan.tempDir, this.plan.braze, this.plan.concurrency);
+    // Reading may run this far ahead of Braze: what is queued keeps Braze busy while reading slows
+    // down (a stretch of rows with few to send), and when it ends, while the first buckets are
+    // prepared (a few tenths of a second each), instead of Braze idling. A checkpoint covers only
+    // what Braze has answered, so the queue is kept within a tenth of the checkpoint interval: a
+    // killed worker's successor resends at most that much more.
+    const backlogSeconds = Math.min(EARLY_BACKLOG_SECONDS, this.plan.earlyCheckpointMs / 10_000);
+    const backlog = Math.max(this.plan.concurrency, Math.ceil(this.plan.braze.requestsPerSecond * backlogSeconds));
+    if (sendWhileReading) this.early = new EarlySender(this.plan.tempDir, this.plan.braze, backlog);
     const rowsOf = (bytes: number) => Math.ceil(bytes / TYPICAL_ROW_BYTES);
     this.threads = new EngineThreads({
       def,
