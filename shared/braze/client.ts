@@ -151,16 +151,17 @@ export class BrazeClient {
   private async send(objects: BrazeObjectJson[], depth: number): Promise<Outcome[]> {
     if (objects.length === 0) return [];
     if (objects.length > MAX_OBJECTS_PER_REQUEST) throw new Error(`at most ${MAX_OBJECTS_PER_REQUEST} objects per request`);
-    const { body, done } = this.bodies.build(objects);
+    // Built once the budget lets the first attempt go: batches queued behind the budget hold no body.
+    let built: { body: Buffer; done: () => void } | null = null;
     try {
-      return await this.attempts(objects, body, depth);
+      return await this.attempts(objects, () => (built ??= this.bodies.build(objects)).body, depth);
     } finally {
-      done();
+      built?.done();
     }
   }
 
   /** Sends one batch's body until Braze answers for it (or attempts run out). */
-  private async attempts(objects: BrazeObjectJson[], body: Buffer, depth: number): Promise<Outcome[]> {
+  private async attempts(objects: BrazeObjectJson[], body: () => Buffer, depth: number): Promise<Outcome[]> {
     let attempt = 0;
     let rateLimitedWait = 0;
     let lastProblem = '';
@@ -184,7 +185,7 @@ export class BrazeClient {
       let res: TransportResponse;
       try {
         this.requests.sent++;
-        res = await this.transport.post(body, { Authorization: `Bearer ${this.options.apiKey}`, 'Content-Type': 'application/json' }, this.timeoutMs);
+        res = await this.transport.post(body(), { Authorization: `Bearer ${this.options.apiKey}`, 'Content-Type': 'application/json' }, this.timeoutMs);
       } catch (e) {
         lastProblem = describeNetworkError(e);
         continue;

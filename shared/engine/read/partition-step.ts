@@ -170,13 +170,23 @@ export class PartitionStep implements RowSink {
 
   async endPartition(): Promise<void> {
     const c = this.current!;
-    await c.open.end();
-    if (c.deferTo) {
-      closeSync(c.deferTo.fd);
-      this.deferred.push({ spec: c.spec, file: c.deferTo.file });
+    try {
+      await c.open.end();
+    } finally {
+      this.closeDeferFile();
     }
+    if (c.deferTo) this.deferred.push({ spec: c.spec, file: c.deferTo.file });
     this.current = null;
     this.post({ t: 'partitionDone' });
+  }
+
+  /** Closes the file the partition being read waits in (once). */
+  private closeDeferFile(): void {
+    const d = this.current?.deferTo;
+    if (d && d.fd >= 0) {
+      closeSync(d.fd);
+      d.fd = -1;
+    }
   }
 
   /** The main thread holds the next chunks back until Braze catches up: time for rows that wait. */
@@ -249,6 +259,10 @@ export class PartitionStep implements RowSink {
   }
 
   fail(e: unknown): void {
+    // File descriptors are the process's: terminating the thread would not close them.
+    this.closeDeferFile();
+    if (this.takingIn) closeSync(this.takingIn.fd);
+    this.takingIn = null;
     this.post({ t: 'error', message: (e as Error).message ?? String(e), aborted: e instanceof PartitionAborted });
   }
 

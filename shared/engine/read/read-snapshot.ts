@@ -47,7 +47,7 @@ export interface ReadPlan {
 /** Fewest bytes a CSV row is assumed to take, for time estimates that err on the long side. */
 const MIN_ROW_BYTES = 20;
 /** Seconds of sending (at the connection's budget) that reading may queue ahead of Braze. */
-const EARLY_BACKLOG_SECONDS = 1;
+const EARLY_BACKLOG_SECONDS = 0.6;
 /** A typical profile row's size, to size key filters (a wrong guess costs speed, never correctness). */
 const TYPICAL_ROW_BYTES = 50;
 

@@ -21,11 +21,11 @@ import { createRing, RingReader, RingWriter, transferredWith, type Handed } from
 const CHUNKS_AHEAD = 4;
 /**
  * Shared memory for CSV chunks going in (a few 64 KB chunks) and objects coming out (while reading,
- * up to a second of sending queued ahead of Braze: ~1,000 batches of plain profiles; then a couple
+ * up to 0.6 s of sending queued ahead of Braze: ~600 batches of plain profiles; then a couple
  * of buckets' worth; more goes the ordinary way). It counts in peak memory, so no bigger than that.
  */
 const CHUNK_RING_BYTES = 512 * 1024;
-const OBJECT_RING_BYTES = 12 * 1024 * 1024;
+const OBJECT_RING_BYTES = 8 * 1024 * 1024;
 
 /** A prepared bucket on the main thread: its objects, and the function that frees them once Braze has answered. */
 export interface ReceivedBucket {
