@@ -152,11 +152,11 @@ export class BrazeClient {
     if (objects.length === 0) return [];
     if (objects.length > MAX_OBJECTS_PER_REQUEST) throw new Error(`at most ${MAX_OBJECTS_PER_REQUEST} objects per request`);
     // Built once the budget lets the first attempt go: batches queued behind the budget hold no body.
-    let built: { body: Buffer; done: () => void } | null = null;
+    const built: { body: Buffer; done: () => void }[] = [];
     try {
-      return await this.attempts(objects, () => (built ??= this.bodies.build(objects)).body, depth);
+      return await this.attempts(objects, () => (built[0] ??= this.bodies.build(objects)).body, depth);
     } finally {
-      built?.done();
+      built[0]?.done();
     }
   }
 
