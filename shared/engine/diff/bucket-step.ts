@@ -95,8 +95,7 @@ export class BucketStep {
     /** Attribute omissions of the bucket's profiles sent while reading. */
     private readonly earlyOmitted: (bucket: number) => Record<string, number>,
   ) {
-    ({ mappers: this.mappers, digestSeed: this.digestSeed } = spilledRowTyping(settings.def, settings.tableColumns));
-    this.typing = this.mappers.map((m) => m.columns.map((c) => c.dataType ?? '').join('\n'));
+    ({ mappers: this.mappers, typing: this.typing, digestSeed: this.digestSeed } = spilledRowTyping(settings.def, settings.tableColumns));
     this.writer = new BrazeObjectWriter(settings.def);
     this.spills = ROW_SPILLS.map((kind) => new BucketFiles(settings.tempDir, kind));
   }

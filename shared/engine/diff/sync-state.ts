@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { statusOf } from '../../store/table-errors';
 import { StateTakenOver } from '../stop';
-import { findEntry, firstSlot, fnv1a32, keySlots } from '../spill/key-hash';
+import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlots } from '../spill/key-hash';
 import type { SpilledProfiles } from '../spill/spilled-profiles';
 
 export interface StateEntry {
@@ -104,12 +104,12 @@ export class StateEntries {
 
   private add(start: number, end: number): void {
     const { text } = this;
-    let hash = 0x811c9dc5 | 0;
+    let hash = FNV_OFFSET | 0;
     let keyEnd = -1;
     if (text.charCodeAt(start) === 0x5b /* [ */) hash = fnv1a32(stateLineKey(text, start, end)) | 0;
     else {
       let i = start;
-      for (let c = text.charCodeAt(i); c !== 9 /* \t */; c = text.charCodeAt(++i)) hash = Math.imul(hash ^ c, 0x01000193);
+      for (let c = text.charCodeAt(i); c !== 9 /* \t */; c = text.charCodeAt(++i)) hash = Math.imul(hash ^ c, FNV_PRIME);
       keyEnd = i;
     }
     const mask = this.slots.length - 1;

@@ -166,10 +166,11 @@ export type TableColumns = Record<string, readonly { name: string; dataType?: st
  * How the bucket step maps spilled rows, per segment index, and the seed of the rows digests: the
  * same rows make the same object only under the same column types, which model.json may change.
  */
-export function spilledRowTyping(def: ExportDefinition, tables: TableColumns): { mappers: RowMapper[]; digestSeed: number } {
+export function spilledRowTyping(def: ExportDefinition, tables: TableColumns): { mappers: RowMapper[]; typing: string[]; digestSeed: number } {
   const mappers = def.segments.map((segment, i) => RowMapper.forSpilledRows(def, i, tables[segment] ?? []));
-  const types = JSON.stringify(mappers.map((m) => m.columns.map((c) => c.dataType ?? '')));
-  return { mappers, digestSeed: fnv1a32(types) | 0 };
+  const types = mappers.map((m) => m.columns.map((c) => c.dataType ?? ''));
+  // typing: per segment, its types as one string (segments with the same map the same tokens alike).
+  return { mappers, typing: types.map((t) => JSON.stringify(t)), digestSeed: fnv1a32(JSON.stringify(types)) | 0 };
 }
 
 /** A profile is keyed by its CI profile ID, or by its Braze customer ID when it has none. */

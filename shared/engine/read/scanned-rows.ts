@@ -4,7 +4,7 @@
 // does not match) is left to the ordinary path, with the record's fields as strings.
 import { QUOTED_DOUBLED, type CsvRecordScanner } from '../../snapshot/csv-scanner';
 import { copyBytes } from '../spill/bucket-files';
-import { fnv1a32 } from '../spill/key-hash';
+import { fnv1a32, FNV_OFFSET, FNV_PRIME } from '../spill/key-hash';
 import { textToken } from '../spill/spill-codec';
 import type { RowMapper } from './row-mapper';
 
@@ -15,10 +15,7 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const MAX_ID_CHARS = 512;
 const EXT = [0x65, 0x78, 0x74, 0x3a]; // "ext:"
-// fnv1a32 (spill/key-hash.ts) over bytes: the same as over the text for the plain ASCII keys read here.
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
-/** fnv1a32's state after "ext:". */
+/** fnv1a32's state after "ext:" (over bytes it is fnv1a32 over the text for the plain ASCII keys read here). */
 const EXT_HASH = EXT.reduce((h, c) => Math.imul(h ^ c, FNV_PRIME), FNV_OFFSET);
 
 /** JavaScript's trim() of an ASCII byte. */
@@ -112,7 +109,6 @@ export class ScannedRowWriter {
   /** The key token (`s` + key, or `j` + JSON when it starts with j), hashing the key as it goes. */
   private keyToken(b: Buffer, at: number, prefixed: boolean): number {
     const out = this.bytes;
-    let hash = FNV_OFFSET;
     const first = prefixed ? EXT[0]! : b[this.keyFrom]!;
     const json = first === J;
     if (json) {
@@ -125,12 +121,8 @@ export class ScannedRowWriter {
     }
     out[at++] = json ? J : S;
     if (json) out[at++] = QUOTE;
-    if (prefixed) {
-      for (const c of EXT) {
-        hash = Math.imul(hash ^ c, FNV_PRIME);
-        out[at++] = c;
-      }
-    }
+    if (prefixed) for (const c of EXT) out[at++] = c;
+    let hash = prefixed ? EXT_HASH : FNV_OFFSET;
     for (let i = this.keyFrom; i < this.keyTo; i++) {
       const c = b[i]!;
       hash = Math.imul(hash ^ c, FNV_PRIME);

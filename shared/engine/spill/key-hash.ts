@@ -2,10 +2,14 @@
 // so must never change for an export with state), and it is the first base hash of the key filters.
 import { mix } from '../diff/object-fingerprint';
 
+/** FNV-1a's starting state and multiplier: the loops that hash keys in place (bytes of plain ASCII keys) use them too. */
+export const FNV_OFFSET = 0x811c9dc5;
+export const FNV_PRIME = 0x01000193;
+
 /** FNV-1a (32 bits) over the key's UTF-16 code units: fast and stable. */
 export function fnv1a32(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  let h = FNV_OFFSET;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), FNV_PRIME);
   return h >>> 0;
 }
 

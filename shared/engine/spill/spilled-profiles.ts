@@ -5,7 +5,7 @@
 // collections and made the engine thread's full collections. Keys and rows are decoded only for
 // the profiles that take the full path.
 import { addLine, digestOf, type DigestSums } from './rows-digest';
-import { findEntry, firstSlot, fnv1a32, keySlots } from './key-hash';
+import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlots } from './key-hash';
 
 const SEP = 0x1f;
 const NEWLINE = 0x0a;
@@ -61,11 +61,11 @@ export class SpilledProfiles {
     let i = start;
     while (b[i] !== SEP) i++;
     const keyFrom = i + 1;
-    let hash = 0x811c9dc5 | 0;
+    let hash = FNV_OFFSET | 0;
     let ascii = b[keyFrom] === PLAIN;
     for (i = keyFrom + 1; b[i] !== SEP; i++) {
       const c = b[i]!;
-      hash = Math.imul(hash ^ c, 0x01000193);
+      hash = Math.imul(hash ^ c, FNV_PRIME);
       if (c >= 0x80) ascii = false;
     }
     const keyTo = i;
