@@ -1,9 +1,12 @@
 // State lines: what Braze holds per profile, readable across releases.
 import { describe, expect, it } from 'vitest';
-import { parseBucketState, parseStateLine, stateLine } from '../shared/engine/diff/sync-state';
+import { parseBucketState as parseBlob, parseStateLine, StateBytes, stateLine } from '../shared/engine/diff/sync-state';
 import { lineDigest } from '../shared/engine/spill/rows-digest';
 import { SpilledProfiles } from '../shared/engine/spill/spilled-profiles';
 import { encodeRow } from '../shared/engine/spill/spill-codec';
+
+/** A state blob's text, read from its UTF-8 bytes as downloaded. */
+const parseBucketState = (text: string) => parseBlob(Buffer.from(text));
 
 describe('sync-state lines', () => {
   it('round-trip with the set bits, also in the JSON form for awkward keys', () => {
@@ -64,7 +67,9 @@ describe('entries read in place', () => {
     expect(entries.entryAt(c2!)).toEqual({ identity: 'e:u2', fp: 'fp2', set: '3' });
     for (const line of [c1!, c2!, tab!, c5!]) entries.keepAsWritten(line);
     // Runs of lines kept are sliced whole: every kept line, each once, none of the others.
-    expect(entries.keptText().split('\n').sort()).toEqual(['c1\te:u1\tfp1\t3\tSRC1', 'c2\te:u2\tfp2\t3', 'c5\te:u5\tfp5\t1\tSRC5', stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' })].sort());
+    const kept = new StateBytes();
+    entries.writeKept(kept);
+    expect(Buffer.from(kept.take()).toString().split('\n').slice(0, -1).sort()).toEqual(['c1\te:u1\tfp1\t3\tSRC1', 'c2\te:u2\tfp2\t3', 'c5\te:u5\tfp5\t1\tSRC5', stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' })].sort());
     expect([...entries.unclaimed()]).toEqual([]);
   });
 
@@ -75,6 +80,20 @@ describe('entries read in place', () => {
     expect(entries.claim(rows, 0)).not.toBe(-1);
     expect(entries.claim(rows, 1)).toBe(-1);
     expect([...entries.unclaimed()].map(([key]) => key)).toEqual(['tab\tkey', 'c4', 'c5']);
+  });
+});
+
+describe('a bucket\'s new state as bytes', () => {
+  it('holds every line given, runs copied from a blob and texts encoded, whatever their size and characters', () => {
+    const blob = Buffer.from('{"definition":"d1"}\nc1\te:u1\tfp1\nc2\te:u2\tfp2\n');
+    const long = Array.from({ length: 3000 }, (_, i) => stateLine(`Zoë 李 ${i}`, { identity: `e:${i}`, fp: 'fp' })).join('\n');
+    const out = new StateBytes(10);
+    out.addLines(blob, blob.indexOf('c1'), blob.length - 1);
+    out.addText('c3\te:u3\tfp3');
+    out.addText(long);
+    const lines = Buffer.from(out.take()).toString().split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines).toEqual(['c1\te:u1\tfp1', 'c2\te:u2\tfp2', 'c3\te:u3\tfp3', ...long.split('\n')]);
   });
 });
 

@@ -97,7 +97,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     await books.readingDone(await reading.read((rows, segmentRows) => books.reading(rows, segmentRows), input.shouldYield, input.shouldStop));
     const pipeline = new BucketPipeline({
       threads: reading.threads!, state: input.state, braze, books, definitionFp, concurrency,
-      shouldStop: input.shouldStop, beforeCheckpoint: input.beforeCheckpoint, earlyCheckpointed: reading.earlyCheckpointed,
+      shouldStop: input.shouldStop, beforeCheckpoint: input.beforeCheckpoint, earlyCheckpointed: reading.earlyCheckpointed, tempDir,
     });
     if (!(await pipeline.run(reading.early, input.shouldYield))) return result(false, pipeline.stopped);
     await books.finished();

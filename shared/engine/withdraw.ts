@@ -37,9 +37,9 @@ export async function withdrawAll(input: WithdrawInput): Promise<WithdrawCounts>
   const writer = new BrazeObjectWriter(input.definition);
   for (let bucket = 0; bucket < manifest.bucketCount; bucket++) {
     if (input.shouldStop?.()) break;
-    const { text, etag } = await input.state.readBucket(bucket);
-    if (text === null) continue;
-    const previous = parseBucketState(text);
+    const { bytes, etag } = await input.state.readBucket(bucket);
+    if (bytes === null) continue;
+    const previous = parseBucketState(bytes);
     const entries = [...previous.entries];
     const outcomes = new Array<Outcome>(entries.length);
     const sender = new BatchSender<number>(input.braze, input.concurrency ?? 48, (items, answered) => items.forEach((i, k) => (outcomes[i] = answered[k]!)));
@@ -61,7 +61,7 @@ export async function withdrawAll(input: WithdrawInput): Promise<WithdrawCounts>
       }
     });
     await input.beforeCheckpoint?.();
-    await input.state.writeBucket(bucket, { definition: previous.definition, fields: previous.fields, membership: previous.membership }, '', kept, etag);
+    await input.state.writeBucket(bucket, { definition: previous.definition, fields: previous.fields, membership: previous.membership }, new Uint8Array(0), kept, etag);
     await input.onProgress?.(counts);
   }
   return counts;

@@ -12,9 +12,9 @@ import { BrazeObjectWriter } from './object-writer';
 import { decodeRow } from '../spill/spill-codec';
 import { spilledRowTyping, type PartialProfile, type RowMapper, type TableColumns } from '../read/row-mapper';
 import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
-import type { RingWriter } from '../thread/shared-ring';
+import { handOver, type Handed, type RingWriter } from '../thread/shared-ring';
 import { fingerprintBytes } from './object-fingerprint';
-import { parseBucketState, parseStateLine, stateLine, stateLineKey, type BucketHeader, type BucketState, type StateEntry } from './sync-state';
+import { parseBucketState, parseStateLine, StateBytes, stateLine, stateLineKey, type BucketHeader, type BucketState, type StateEntry } from './sync-state';
 
 /** What finished buckets add up to: carried across a resumed run's attempts. */
 export interface BucketCounts {
@@ -56,8 +56,8 @@ export interface PreparedBucket {
   /** The header the bucket's state blob is written with. */
   header: BucketHeader;
   toSend: ToSend;
-  /** State lines of the profiles not being sent (unchanged, or delivered while reading), joined. */
-  kept: string;
+  /** State lines of the profiles not being sent (unchanged, or delivered while reading), as bytes (see StateBytes), after the objects in the ring. */
+  kept: Handed;
   /** The state blob must be rewritten even if nothing is sent now. */
   stateChanged: boolean;
   counts: BucketCounts;
@@ -126,12 +126,13 @@ export class BucketStep {
     });
   }
 
-  async prepare(bucket: number, stateText: string | null): Promise<PreparedBucket> {
+  /** `state`: the bucket's state blob as read (null: none). */
+  async prepare(bucket: number, state: Uint8Array | null): Promise<PreparedBucket> {
     const { writer } = this;
     const { definitionFp, tempDir } = this.settings;
     const rows = await this.indexRows(bucket);
     const early = await readEarlyRecords(tempDir, bucket);
-    const previous = parseBucketState(stateText);
+    const previous = parseBucketState(state);
     const trustPrevious = previous.definition === definitionFp && !this.settings.fullSync;
     const sentByThisRun = previous.sentBy !== undefined && previous.sentBy === this.settings.runId;
     const kept: string[] = [];
@@ -192,10 +193,13 @@ export class BucketStep {
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
     for (const [key, before] of previous.entries.unclaimed()) sends.leaver(key, before);
-    const keptAsWritten = previous.entries.keptText();
-    if (keptAsWritten) kept.unshift(keptAsWritten);
+    const keptBytes = new StateBytes((state?.length ?? 0) + early.stateText.length);
+    previous.entries.writeKept(keptBytes);
+    for (const line of kept) keptBytes.addText(line);
     const stateChanged = previous.definition !== definitionFp || early.stateText !== '' || early.undelivered.size > 0;
-    return { bucket, header, toSend: sends.handOver(this.ring), kept: kept.join('\n'), stateChanged, counts, omitted, refusedEarly };
+    // Into the ring in this order, the order the main thread reads them in.
+    const toSend = sends.handOver(this.ring);
+    return { bucket, header, toSend, kept: handOver(this.ring, keptBytes.take()), stateChanged, counts, omitted, refusedEarly };
   }
 }
 

@@ -2,6 +2,7 @@
 // engine thread a couple ahead of the one being sent. Their objects flow into one sender, so
 // batches run on across bucket boundaries instead of draining at each. A bucket's state is written
 // as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
+import path from 'node:path';
 import { NOT_SENT_STOPPING, type BrazeClient } from '../../braze/client';
 import type { SyncStateStore } from '../diff/sync-state';
 import type { EarlySender } from '../early-send/sender';
@@ -28,6 +29,8 @@ export interface PipelineParts {
   beforeCheckpoint?: () => Promise<void>;
   /** Resolves once what was sent while reading is checkpointed: its leftovers are removed after the last bucket. */
   earlyCheckpointed: Promise<void>;
+  /** The run's temp folder: state blobs are downloaded there for the engine thread. */
+  tempDir: string;
 }
 
 
@@ -92,7 +95,8 @@ export class BucketPipeline {
     const { threads, state } = this.parts;
     while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
       const bucket = this.pending[this.prepareNext++]!;
-      const prepared = state.readBucket(bucket).then(async ({ text, etag }) => ({ ...(await threads.prepare(bucket, text)), etag }));
+      const file = path.join(this.parts.tempDir, `state-${bucket}.tsv`);
+      const prepared = state.downloadBucket(bucket, file).then(async ({ found, etag }) => ({ ...(await threads.prepare(bucket, found ? file : null)), etag }));
       prepared.catch(() => undefined); // awaited in turn
       this.preparing.push(prepared);
     }
@@ -102,13 +106,17 @@ export class BucketPipeline {
   private async afterSendingWhileReading(early: EarlySender): Promise<void> {
     await early.finish();
     if (early.allDelivered) return;
-    for (const outcome of await Promise.allSettled(this.preparing.splice(0))) if (outcome.status === 'fulfilled') outcome.value.release();
+    for (const outcome of await Promise.allSettled(this.preparing.splice(0))) {
+      if (outcome.status !== 'fulfilled') continue;
+      outcome.value.release();
+      outcome.value.releaseKept();
+    }
     this.prepareNext = 0;
     this.prepareAhead();
   }
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
-  private async send({ prepared, objects, release, etag }: ReceivedBucket & { etag: string | null }): Promise<void> {
+  private async send({ prepared, objects, release, kept, releaseKept, etag }: ReceivedBucket & { etag: string | null }): Promise<void> {
     const count = objects.ends.length;
     const answered = new BucketOutcomes(count);
     this.unanswered.add(answered);
@@ -135,12 +143,14 @@ export class BucketPipeline {
     await this.previousAnswered;
     this.previousAnswered = answered.all;
     const { state, books } = this.parts;
-    const stateWritten = answered.all.then(async (outcomes) => {
-      const lines = recordOutcomes(prepared, outcomes, books.reject);
-      if (!prepared.stateChanged && count === 0) return;
-      await this.parts.beforeCheckpoint?.();
-      await state.writeBucket(prepared.bucket, prepared.header, prepared.kept, lines, etag);
-    });
+    const stateWritten = answered.all
+      .then(async (outcomes) => {
+        const lines = recordOutcomes(prepared, outcomes, books.reject);
+        if (!prepared.stateChanged && count === 0) return;
+        await this.parts.beforeCheckpoint?.();
+        await state.writeBucket(prepared.bucket, prepared.header, kept, lines, etag);
+      })
+      .finally(releaseKept);
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
     const previousCheckpoint = this.checkpointed;
     this.checkpointed = (async () => {

@@ -134,12 +134,12 @@ export class SpilledProfiles {
     return this.keyHash[p]!;
   }
 
-  /** Whether profile p's key is the text from `from` to `to` in `text`, compared in place. */
-  keyIs(p: number, text: string, from: number, to: number): boolean {
-    if (!this.asciiKey[p]) return this.keyOf(p) === text.slice(from, to);
+  /** Whether profile p's key is the text in bytes [from, to) of `bytes` (UTF-8), compared in place when it is plain ASCII. */
+  keyIs(p: number, bytes: Buffer, from: number, to: number): boolean {
+    if (!this.asciiKey[p]) return this.keyOf(p) === bytes.toString('utf8', from, to);
     const pFrom = this.keyFrom[p]! + 1;
     if (this.keyTo[p]! - pFrom !== to - from) return false;
-    for (let i = 0; i < to - from; i++) if (this.bytes[pFrom + i] !== text.charCodeAt(from + i)) return false;
+    for (let i = 0; i < to - from; i++) if (this.bytes[pFrom + i] !== bytes[from + i]) return false;
     return true;
   }
 

@@ -15,7 +15,7 @@ import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
 import { RunStopped } from '../stop';
 import type { FromEngineThread, PartitionInit, PartitionSummary, ToEngineThread } from './protocol';
-import { createRing, RingReader, RingWriter, transferredWith, type Handed } from './shared-ring';
+import { createRing, RingReader, RingWriter, takeOver, transferredWith, type Handed } from './shared-ring';
 
 /** Chunks handed to the thread and not yet parsed. */
 const CHUNKS_AHEAD = 4;
@@ -27,11 +27,16 @@ const CHUNKS_AHEAD = 4;
 const CHUNK_RING_BYTES = 512 * 1024;
 const OBJECT_RING_BYTES = 8 * 1024 * 1024;
 
-/** A prepared bucket on the main thread: its objects, and the function that frees them once Braze has answered. */
+/**
+ * A prepared bucket on the main thread: its objects, and the function that frees them once Braze
+ * has answered; the state lines it keeps, and the function that frees them once they are written.
+ */
 export interface ReceivedBucket {
   prepared: PreparedBucket;
   objects: ObjectList;
   release: () => void;
+  kept: Uint8Array;
+  releaseKept: () => void;
 }
 
 /** A checkpoint mark: the first `batches` batches sent while reading hold every profile whose state line is within `sizes`. */
@@ -189,12 +194,12 @@ export class EngineThread {
     });
   }
 
-  /** Merges and diffs one bucket against its state blob's text (after partition()). */
-  prepare(bucket: number, stateText: string | null): Promise<ReceivedBucket> {
+  /** Merges and diffs one bucket against its state blob, downloaded to `stateFile` (null: none), after partition(). */
+  prepare(bucket: number, stateFile: string | null): Promise<ReceivedBucket> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.prepared.set(bucket, { resolve, reject });
-      this.post({ t: 'prepare', bucket, stateText });
+      this.post({ t: 'prepare', bucket, stateFile });
     });
   }
 
@@ -234,10 +239,14 @@ export class EngineThread {
       case 'prepared': {
         // Read at once, in order: the ring gives space back in the order it was written.
         const { list, release } = receiveObjects(this.objectRing, m.prepared.toSend.objects);
+        const kept = takeOver(this.objectRing, m.prepared.kept);
         const waiter = this.prepared.get(m.prepared.bucket);
         this.prepared.delete(m.prepared.bucket);
-        if (!waiter) return release();
-        return waiter.resolve({ prepared: m.prepared, objects: list, release });
+        if (!waiter) {
+          release();
+          return kept.release();
+        }
+        return waiter.resolve({ prepared: m.prepared, objects: list, release, kept: kept.bytes, releaseKept: kept.release });
       }
       case 'error':
         return this.fail(m.aborted ? new PartitionAborted(m.message) : new Error(`the engine thread failed: ${m.message}`));

@@ -1,5 +1,6 @@
 // Entry point of the engine's worker thread: the partition step (partition-step.ts), then the
 // bucket step (bucket-step.ts) bucket by bucket. Messages in, messages out.
+import { readFile, rm } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { BucketStep } from '../diff/bucket-step';
 import { PartitionStep } from '../read/partition-step';
@@ -77,7 +78,7 @@ port.on('message', (m: ToEngineThread) => {
           const { def, definitionFp, fullSync, tempDir, runId, tableColumns } = init!;
           const earlySegment = init!.early ? def.segments.indexOf(init!.early.segment) : -1;
           buckets ??= new BucketStep({ def, definitionFp, fullSync, tempDir, earlySegment, runId, tableColumns }, objectRing!, (b) => step!.earlyOmittedIn(b));
-          post({ t: 'prepared', prepared: await buckets.prepare(m.bucket, m.stateText) });
+          post({ t: 'prepared', prepared: await buckets.prepare(m.bucket, m.stateFile === null ? null : await readAndRemove(m.stateFile)) });
           return;
         }
       }
@@ -86,3 +87,10 @@ port.on('message', (m: ToEngineThread) => {
     }
   });
 });
+
+/** A downloaded state blob's bytes; the file goes (a run's temp files would otherwise hold every bucket's state). */
+async function readAndRemove(file: string): Promise<Buffer> {
+  const bytes = await readFile(file);
+  await rm(file, { force: true });
+  return bytes;
+}

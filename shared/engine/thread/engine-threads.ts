@@ -55,8 +55,8 @@ export class EngineThreads {
   }
 
   /** Merges and diffs a bucket (on the reading thread: see above). */
-  prepare(bucket: number, stateText: string | null): Promise<ReceivedBucket> {
-    return this.reader.prepare(bucket, stateText);
+  prepare(bucket: number, stateFile: string | null): Promise<ReceivedBucket> {
+    return this.reader.prepare(bucket, stateFile);
   }
 
   async close(): Promise<void> {

@@ -70,7 +70,8 @@ export type ToEngineThread =
   | { t: 'brazeBehind' }
   | { t: 'takeIn' }
   | { t: 'finish' }
-  | { t: 'prepare'; bucket: number; stateText: string | null };
+  /** `stateFile`: where the bucket's state blob was downloaded to (the thread removes it), or null: none. */
+  | { t: 'prepare'; bucket: number; stateFile: string | null };
 
 /** Messages from the engine thread. */
 export type FromEngineThread =
@@ -88,6 +89,6 @@ export type FromEngineThread =
 /** Buffers a message hands over to the receiving thread instead of copying. */
 export function transferredBy(m: FromEngineThread): ArrayBuffer[] {
   if (m.t === 'send') return transferredWith(m.objects);
-  if (m.t === 'prepared') return transferredWith(m.prepared.toSend.objects);
+  if (m.t === 'prepared') return [...transferredWith(m.prepared.toSend.objects), ...transferredWith(m.prepared.kept)];
   return [];
 }

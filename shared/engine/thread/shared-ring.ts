@@ -89,6 +89,12 @@ export class RingReader {
 /** Bytes on their way to the other thread: in the ring, or (no room there) in a buffer transferred with the message. */
 export type Handed = { slice: RingSlice } | { bytes: Uint8Array };
 
+/** Bytes handed to the other thread: copied into the ring, or (no room) as they are, transferred (so they must be memory of their own). */
+export function handOver(ring: RingWriter, bytes: Uint8Array): Handed {
+  const slice = ring.write(bytes);
+  return slice ? { slice } : { bytes };
+}
+
 /** The buffers a message carrying `handed` must transfer. */
 export const transferredWith = (handed: Handed): ArrayBuffer[] => ('bytes' in handed ? [handed.bytes.buffer as ArrayBuffer] : []);
 
