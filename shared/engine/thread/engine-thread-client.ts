@@ -22,7 +22,8 @@ const CHUNKS_AHEAD = 4;
 /**
  * Shared memory for CSV chunks going in (a few 64 KB chunks) and objects coming out (while reading,
  * up to 0.6 s of sending queued ahead of Braze: ~600 batches of plain profiles; then a couple
- * of buckets' worth; more goes the ordinary way). It counts in peak memory, so no bigger than that.
+ * of buckets' worth, objects and the state lines they keep; more goes the ordinary way). It counts
+ * in peak memory, so no bigger than that.
  */
 const CHUNK_RING_BYTES = 512 * 1024;
 const OBJECT_RING_BYTES = 8 * 1024 * 1024;
