@@ -53,6 +53,12 @@ describe('entries read in place', () => {
     expect([...entries.keys()]).toEqual(['c2', 'tab\tkey', 'c4', 'c5']);
   });
 
+  it('a line without a tab (a blob cut short) is read as all key, and reading stops at its end', () => {
+    const { entries } = parseBucketState('{"definition":"d1"}\nc1\te:u1\tfp1\nbroken\nc2\te:u2\tfp2\ncut sho');
+    expect([...entries.keys()]).toEqual(['c1', 'broken', 'c2', 'cut sho']);
+    expect(entries.get('c2')).toEqual({ identity: 'e:u2', fp: 'fp2' });
+  });
+
   it("claim the spilled profiles' lines in place, tell a matching rows digest only from a line that has one, and keep lines as written", () => {
     const { entries } = parseBucketState(text);
     const rows = spilled(row(0, 'c1', 'A'), row(0, 'tab\tkey', 'B'), row(0, 'c2', 'C'), row(0, 'c4', 'D'), row(0, 'c5', 'E'), row(0, 'new', 'F'));

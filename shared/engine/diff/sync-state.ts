@@ -127,7 +127,9 @@ export class StateEntries {
     else {
       ascii = true;
       let i = start;
-      for (let c = bytes[i]!; c !== TAB; c = bytes[++i]!) {
+      // Up to the first tab (a line written without one, as no release writes it, is all key).
+      for (; i < end && bytes[i] !== TAB; i++) {
+        const c = bytes[i]!;
         hash = Math.imul(hash ^ c, FNV_PRIME);
         if (c >= 0x80) ascii = false;
       }
