@@ -292,8 +292,8 @@ export class StateEntries {
 
 /**
  * A bucket's new state lines as UTF-8, each ending in a newline: what the bucket step keeps, built
- * on the engine thread and handed to the main thread without a copy, to be written after the
- * lines of what Braze took (SyncStateStore.writeBucket).
+ * on the engine thread and handed to the main thread through the objects ring (or transferred),
+ * to be written before the lines of what Braze took (SyncStateStore.writeBucket).
  */
 export class StateBytes {
   private bytes: Buffer;
@@ -414,7 +414,7 @@ export class SyncStateStore {
   /**
    * readBucket into a file (the engine thread reads it): the blob's bytes go from the socket to
    * the file, instead of into memory of their own on the main thread, where every such buffer adds
-   * to the external memory that starts V8's full collections. False when there is no state.
+   * to the external memory that starts V8's full collections. `found` is false when there is no state.
    */
   async downloadBucket(bucket: number, file: string): Promise<{ found: boolean; etag: string | null }> {
     try {
@@ -454,9 +454,9 @@ export class SyncStateStore {
 
   /**
    * Replaces the bucket's state: `lines` are stateLine()s, `kept` more of them as bytes (each
-   * ending in a newline: StateBytes). Only
-   * if the blob is still the one read (`readEtag`; null = there was none): a second worker on the
-   * same export must never have its state overwritten by a stale copy, nor overwrite ours.
+   * ending in a newline: StateBytes). Only if the blob is still the one read (`readEtag`; null =
+   * there was none): a second worker on the same export must never have its state overwritten by
+   * a stale copy, nor overwrite ours.
    */
   async writeBucket(bucket: number, header: BucketHeader, kept: Uint8Array, lines: string[], readEtag: string | null): Promise<void> {
     // Sent piece by piece: `kept` is sent from where it is (shared memory, usually), not copied.

@@ -46,6 +46,8 @@ export class BucketPipeline {
   /** Buckets still waiting for Braze's answers. */
   private readonly unanswered = new Set<BucketOutcomes>();
   private checkpointed: Promise<void> = Promise.resolve();
+  /** The checkpoint of the bucket before the one sent last. */
+  private checkpointedBeforeLast: Promise<void> = Promise.resolve();
   private previousAnswered: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly parts: PipelineParts) {
@@ -117,6 +119,10 @@ export class BucketPipeline {
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
   private async send({ prepared, objects, release, kept, releaseKept, etag }: ReceivedBucket & { etag: string | null }): Promise<void> {
+    // At most two buckets not checkpointed: a killed worker's successor sends those again, so no
+    // object of a third goes out until the one before last is checkpointed (answered already; its
+    // state being written).
+    await this.checkpointedBeforeLast;
     const count = objects.ends.length;
     const answered = new BucketOutcomes(count);
     this.unanswered.add(answered);
@@ -153,6 +159,7 @@ export class BucketPipeline {
       .finally(releaseKept);
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
     const previousCheckpoint = this.checkpointed;
+    this.checkpointedBeforeLast = previousCheckpoint;
     this.checkpointed = (async () => {
       await previousCheckpoint;
       await stateWritten;
