@@ -203,7 +203,7 @@ async function handleHttp(fx: Functions, routes: Route[], req: IncomingMessage, 
 async function invokeByName(fx: Functions, name: string, body: Buffer, res: ServerResponse): Promise<void> {
   const reg = registrations.find((r) => r.name.toLowerCase() === name.toLowerCase());
   if (!reg) return send(res, 404, { error: { code: 'not_found', message: `No function named ${name}` } });
-  let input: unknown = undefined;
+  let input: unknown;
   try {
     input = body.length ? (JSON.parse(body.toString('utf8')) as { input?: unknown }).input : undefined;
   } catch {
@@ -359,9 +359,12 @@ export async function startLocalHost(options: { port?: number; appMain?: string;
   if (options.logLine) writeLine = options.logLine;
   installCoreShim();
   const root = path.resolve(__dirname, '..', '..');
+  // Loaded only now, after the shim is installed: @azure/functions looks for it when it is first required.
+  /* eslint-disable @typescript-eslint/no-require-imports */
   const fx = require('@azure/functions') as Functions;
   require(options.appMain ?? path.join(root, 'dist', 'functions', 'index.js'));
   const hostJson = require(path.join(root, 'host.json')) as { extensions?: { queues?: Record<string, unknown>; http?: { routePrefix?: string } } };
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const q = hostJson.extensions?.queues ?? {};
   const [h, m, s] = String(q.visibilityTimeout ?? '00:00:30').split(':').map(Number);
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { connectionItem } from '../functions/connectionItem';
 import { connectionsCollection } from '../functions/connectionsCollection';
 import { encodePrincipal } from '../shared/auth';
-import { call, resourceClient, useAzurite, type Who } from './helpers/app';
+import { call, resourceClient, useAzurite } from './helpers/app';
 
 useAzurite();
 

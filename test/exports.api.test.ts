@@ -5,7 +5,7 @@ import { exportDetach } from '../functions/exportDetach';
 import { exportDuplicate } from '../functions/exportDuplicate';
 import { exportItem } from '../functions/exportItem';
 import { exportsCollection } from '../functions/exportsCollection';
-import { call, resourceClient, useAzurite, type Who } from './helpers/app';
+import { call, resourceClient, useAzurite } from './helpers/app';
 
 useAzurite();
 

@@ -13,6 +13,7 @@ const PK = 'connection';
  * control characters (and at most 1 KiB): such a name is keyed by its hash instead, while names
  * without them keep the readable key earlier versions wrote.
  */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const UNSAFE_KEY = /[/\\#?\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const nameKey = (displayName: string) => {
   const name = displayName.trim().toLowerCase();

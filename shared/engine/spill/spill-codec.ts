@@ -10,6 +10,7 @@ import type { ExportDefinition } from '../../exports/schema';
 export const SEP = '\x1f';
 
 /** Control characters (newline, the separator…) cannot stand in a token as they are. */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const CONTROL = /[\x00-\x1f]/;
 const needsJson = (v: string) => CONTROL.test(v); // a regular expression scans faster than a loop here
 /** Text (or absent) as one token: never holds a newline or separator. */

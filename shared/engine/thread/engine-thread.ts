@@ -83,7 +83,8 @@ port.on('message', (m: ToEngineThread) => {
         }
       }
     } catch (e) {
-      step ? step.fail(e) : post({ t: 'error', message: (e as Error).message, aborted: false });
+      if (step) step.fail(e);
+      else post({ t: 'error', message: (e as Error).message, aborted: false });
     }
   });
 });
