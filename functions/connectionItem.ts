@@ -15,4 +15,9 @@ export const connectionItem = api(async ({ request, caller, app: { connections }
   return withEtag(200, connections.view(stored.value, caller), stored.etag);
 });
 
-app.http('connectionItem', { methods: ['GET', 'PATCH', 'DELETE'], route: 'api/connections/{id}', authLevel: 'anonymous', handler: connectionItem });
+app.http('connectionItem', {
+  methods: ['GET', 'PATCH', 'DELETE'],
+  route: 'api/connections/{id}',
+  authLevel: 'anonymous',
+  handler: connectionItem,
+});

@@ -7,4 +7,9 @@ export const exportDuplicate = api(async ({ request, caller, app: { exports } })
   return withEtag(201, await exports.view(copy.value), copy.etag, { Location: `/api/exports/${copy.value.id}` });
 });
 
-app.http('exportDuplicate', { methods: ['POST'], route: 'api/exports/{id}/duplicate', authLevel: 'anonymous', handler: exportDuplicate });
+app.http('exportDuplicate', {
+  methods: ['POST'],
+  route: 'api/exports/{id}/duplicate',
+  authLevel: 'anonymous',
+  handler: exportDuplicate,
+});

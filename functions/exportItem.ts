@@ -10,8 +10,15 @@ export const exportItem = api(async ({ request, caller, app: { exports } }) => {
     return 'cleanupRun' in outcome ? cleanupAccepted(outcome.cleanupRun, 'deleted') : json(204, undefined);
   }
   const stored =
-    request.method === 'PATCH' ? await exports.update(caller, id, await readJson(request), ifMatch(request)) : await exports.get(id);
+    request.method === 'PATCH'
+      ? await exports.update(caller, id, await readJson(request), ifMatch(request))
+      : await exports.get(id);
   return withEtag(200, await exports.view(stored.value), stored.etag);
 });
 
-app.http('exportItem', { methods: ['GET', 'PATCH', 'DELETE'], route: 'api/exports/{id}', authLevel: 'anonymous', handler: exportItem });
+app.http('exportItem', {
+  methods: ['GET', 'PATCH', 'DELETE'],
+  route: 'api/exports/{id}',
+  authLevel: 'anonymous',
+  handler: exportItem,
+});

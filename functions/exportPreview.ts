@@ -12,4 +12,9 @@ export const exportPreview = api(async ({ request, caller, app: { preview } }) =
   return json(200, await preview.preview(caller, request.params.id!, options.fullSync));
 });
 
-app.http('exportPreview', { methods: ['POST'], route: 'api/exports/{id}/preview', authLevel: 'anonymous', handler: exportPreview });
+app.http('exportPreview', {
+  methods: ['POST'],
+  route: 'api/exports/{id}/preview',
+  authLevel: 'anonymous',
+  handler: exportPreview,
+});

@@ -15,7 +15,13 @@ export async function exportWorkerPoison(message: unknown, context: InvocationCo
   const app = services();
   await app.ready;
   const failed = await app.runs.failPoisoned(parsed.data.runId);
-  context.log(`exportWorkerPoison: run ${parsed.data.runId}: ${failed ? 'marked failed; its export is free' : 'already finished or gone'}`);
+  context.log(
+    `exportWorkerPoison: run ${parsed.data.runId}: ${failed ? 'marked failed; its export is free' : 'already finished or gone'}`,
+  );
 }
 
-app.storageQueue('exportWorkerPoison', { queueName: `${RUN_QUEUE}-poison`, connection: 'AzureWebJobsStorage', handler: exportWorkerPoison });
+app.storageQueue('exportWorkerPoison', {
+  queueName: `${RUN_QUEUE}-poison`,
+  connection: 'AzureWebJobsStorage',
+  handler: exportWorkerPoison,
+});

@@ -8,4 +8,9 @@ export const exportsCollection = api(async ({ request, caller, app: { exports } 
   return withEtag(201, await exports.view(created.value), created.etag, { Location: `/api/exports/${created.value.id}` });
 });
 
-app.http('exportsCollection', { methods: ['GET', 'POST'], route: 'api/exports', authLevel: 'anonymous', handler: exportsCollection });
+app.http('exportsCollection', {
+  methods: ['GET', 'POST'],
+  route: 'api/exports',
+  authLevel: 'anonymous',
+  handler: exportsCollection,
+});

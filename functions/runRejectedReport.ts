@@ -11,8 +11,18 @@ export const runRejectedReport = api(async ({ request, app: { runs, storage } })
   return {
     status: 200,
     body,
-    headers: { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="rejected-${run.id}.csv"`, 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store' },
+    headers: {
+      'Content-Type': 'text/csv; charset=utf-8',
+      'Content-Disposition': `attachment; filename="rejected-${run.id}.csv"`,
+      'X-Content-Type-Options': 'nosniff',
+      'Cache-Control': 'no-store',
+    },
   };
 });
 
-app.http('runRejectedReport', { methods: ['GET'], route: 'api/runs/{runId}/rejected', authLevel: 'anonymous', handler: runRejectedReport });
+app.http('runRejectedReport', {
+  methods: ['GET'],
+  route: 'api/runs/{runId}/rejected',
+  authLevel: 'anonymous',
+  handler: runRejectedReport,
+});

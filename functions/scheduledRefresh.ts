@@ -6,7 +6,9 @@ export async function scheduledRefresh(_timer: Timer, context: InvocationContext
   const app = services();
   await app.ready;
   const s = await app.scheduler.tick(new Date(), (line) => context.log(line));
-  context.log(`scheduledRefresh: queued=${s.queued.length} unchanged=${s.unchanged.length} skipped=${s.skipped.length} requeued=${s.requeued.length} errors=${s.errors.length}`);
+  context.log(
+    `scheduledRefresh: queued=${s.queued.length} unchanged=${s.unchanged.length} skipped=${s.skipped.length} requeued=${s.requeued.length} errors=${s.errors.length}`,
+  );
 }
 
 app.timer('scheduledRefresh', { schedule: '%SCHEDULED_REFRESH_SCHEDULE%', runOnStartup: false, handler: scheduledRefresh });

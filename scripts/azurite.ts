@@ -26,10 +26,17 @@ export async function startAzurite(options: { ports?: Partial<Azurite['ports']>;
   const bin = require.resolve('azurite/dist/src/azurite.js');
   const args = [
     bin,
-    '--blobPort', String(options.ports?.blob ?? 0),
-    '--queuePort', String(options.ports?.queue ?? 0),
-    '--tablePort', String(options.ports?.table ?? 0),
-    '--inMemoryPersistence', '--disableTelemetry', '--skipApiVersionCheck', '--loose', '--silent',
+    '--blobPort',
+    String(options.ports?.blob ?? 0),
+    '--queuePort',
+    String(options.ports?.queue ?? 0),
+    '--tablePort',
+    String(options.ports?.table ?? 0),
+    '--inMemoryPersistence',
+    '--disableTelemetry',
+    '--skipApiVersionCheck',
+    '--loose',
+    '--silent',
   ];
   const child: ChildProcess = spawn(process.execPath, args, { cwd: location, stdio: ['ignore', 'pipe', 'pipe'] });
   const ports: Partial<Azurite['ports']> = {};
@@ -38,7 +45,9 @@ export async function startAzurite(options: { ports?: Partial<Azurite['ports']>;
     const timer = setTimeout(() => reject(new Error(`Azurite did not start in time:\n${output}`)), options.timeoutMs ?? 30_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      for (const m of output.matchAll(/Azurite (Blob|Queue|Table) service is successfully listening at http:\/\/127\.0\.0\.1:(\d+)/g)) {
+      for (const m of output.matchAll(
+        /Azurite (Blob|Queue|Table) service is successfully listening at http:\/\/127\.0\.0\.1:(\d+)/g,
+      )) {
         ports[m[1]!.toLowerCase() as keyof Azurite['ports']] = Number(m[2]);
       }
       if (ports.blob && ports.queue && ports.table) {

@@ -68,7 +68,9 @@ function* csvRows(n: number, segment: number, segments: number, version: number,
     if (!inSegment(i, segment, segments)) continue;
     const name = version > 0 && changed(i, changePercent) ? `Changed${version}_${i}` : `First${i}`;
     const last = `Last${i % 997}`;
-    chunk.push(`c${i},${i % 4 ? `u${i}` : ''},user${i}@example.com,${WIDE ? wideName(i, name) : name},${WIDE ? wideName(i, last) : last},${(i % 5000) / 10}`);
+    chunk.push(
+      `c${i},${i % 4 ? `u${i}` : ''},user${i}@example.com,${WIDE ? wideName(i, name) : name},${WIDE ? wideName(i, last) : last},${(i % 5000) / 10}`,
+    );
     if (chunk.length === 5000) {
       yield `${chunk.join('\n')}\n`;
       chunk = [];
@@ -124,7 +126,11 @@ async function writeSnapshot(blobs: BlobServiceClient, n: number, segments: numb
   await c.getBlockBlobClient(`${FOLDER}/model.json`).upload(model, Buffer.byteLength(model));
 }
 
-function startSandboxProcess(): Promise<{ url: string; stop: () => void; stats: () => Promise<{ requests: number; byStatus: Record<string, number>; objectsProcessed: number }> }> {
+function startSandboxProcess(): Promise<{
+  url: string;
+  stop: () => void;
+  stats: () => Promise<{ requests: number; byStatus: Record<string, number>; objectsProcessed: number }>;
+}> {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'braze-sandbox.js'), '0'], {
     env: { ...process.env, BRAZE_SANDBOX_STORE: 'false' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -154,14 +160,30 @@ interface RunOutput {
 }
 
 /** `killWhen`: polled every 20 ms while the run goes; true = SIGKILL the run's process (resolves null). */
-function runInChild(env: Record<string, string>, exportId: string, killWhen?: () => Promise<boolean>, extraArgs: string[] = []): Promise<RunOutput | null> {
+function runInChild(
+  env: Record<string, string>,
+  exportId: string,
+  killWhen?: () => Promise<boolean>,
+  extraArgs: string[] = [],
+): Promise<RunOutput | null> {
   return new Promise((resolve, reject) => {
     // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each run there (open in Chrome DevTools).
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-    const child = spawn(process.execPath, [...prof, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--max-old-space-size=256', path.join(ROOT, 'dist', 'scripts', 'bench-run.js'), exportId, ...extraArgs], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        ...prof,
+        ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+        '--max-old-space-size=256',
+        path.join(ROOT, 'dist', 'scripts', 'bench-run.js'),
+        exportId,
+        ...extraArgs,
+      ],
+      {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     let killed = false;
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -206,7 +228,9 @@ async function main(): Promise<void> {
     const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
     let t = Date.now();
     await writeSnapshot(blobs, profiles, segments, 0, changePercent);
-    process.stderr.write(`generated ${profiles} profiles × ${segments} segments (${OVERLAP}${OVERLAP === 'random' ? ` p=${P}` : ''}${WIDE ? ', wide rows' : ''}, ${ROWS_PER_PARTITION} rows a partition) in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+    process.stderr.write(
+      `generated ${profiles} profiles × ${segments} segments (${OVERLAP}${OVERLAP === 'random' ? ` p=${P}` : ''}${WIDE ? ', wide rows' : ''}, ${ROWS_PER_PARTITION} rows a partition) in ${((Date.now() - t) / 1000).toFixed(1)} s\n`,
+    );
 
     const { services } = await import('../shared/services');
     const app = services();
@@ -225,13 +249,19 @@ async function main(): Promise<void> {
       brazeSegmentApiId: 'bench-segments',
       source: { container: CONTAINER, folder: FOLDER },
       segments: Array.from({ length: segments }, (_, s) => `Segment${s}`),
-      matching: { profileId: 'CustomerId', email: 'PrimaryEmail', brazeCustomerId: 'BrazeUserId', attributes: { first_name: 'FirstName', last_name: 'LastName', lifetime_value: 'LifetimeValue' } },
+      matching: {
+        profileId: 'CustomerId',
+        email: 'PrimaryEmail',
+        brazeCustomerId: 'BrazeUserId',
+        attributes: { first_name: 'FirstName', last_name: 'LastName', lifetime_value: 'LifetimeValue' },
+      },
     });
 
     /** The export's sync state in Blob Storage: fingerprints, identities and held-field bits per profile. */
     const stateMB = async () => {
       let bytes = 0;
-      for await (const b of blobs.getContainerClient('sync-state').listBlobsFlat({ prefix: `${exp.value.id}/` })) bytes += b.properties.contentLength ?? 0;
+      for await (const b of blobs.getContainerClient('sync-state').listBlobsFlat({ prefix: `${exp.value.id}/` }))
+        bytes += b.properties.contentLength ?? 0;
       return Number((bytes / 2 ** 20).toFixed(1));
     };
     const report = async (label: string) => {
@@ -262,7 +292,9 @@ async function main(): Promise<void> {
           ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
           peakRssMB: Math.round(r.peakRssMB),
           stateMB: await stateMB(),
-          ...(objectsResent !== undefined ? { killedAt: killAt, objectsResent, resentPercent: Number(((objectsResent / profiles) * 100).toFixed(2)) } : {}),
+          ...(objectsResent !== undefined
+            ? { killedAt: killAt, objectsResent, resentPercent: Number(((objectsResent / profiles) * 100).toFixed(2)) }
+            : {}),
           ...(r.timings ? { readingSeconds: r.timings.readingSeconds, sendingSeconds: r.timings.sendingSeconds } : {}),
         }),
       );
@@ -272,9 +304,23 @@ async function main(): Promise<void> {
     /** The dry run: its time and memory beside what it predicts. */
     const preview = async (label: string) => {
       const requestsBefore = (await sandbox.stats()).requests;
-      const r = (await runInChild(env, exp.value.id, undefined, ['--preview'])) as unknown as { preview: { profiles: Record<string, number>; requests: number; dataPoints: number }; wallSeconds: number; peakRssMB: number };
+      const r = (await runInChild(env, exp.value.id, undefined, ['--preview'])) as unknown as {
+        preview: { profiles: Record<string, number>; requests: number; dataPoints: number };
+        wallSeconds: number;
+        peakRssMB: number;
+      };
       const sentToBraze = (await sandbox.stats()).requests - requestsBefore;
-      console.log(JSON.stringify({ run: label, ...r.preview.profiles, requests: r.preview.requests, dataPoints: r.preview.dataPoints, wallSeconds: Number(r.wallSeconds.toFixed(2)), peakRssMB: Math.round(r.peakRssMB), requestsToBraze: sentToBraze }));
+      console.log(
+        JSON.stringify({
+          run: label,
+          ...r.preview.profiles,
+          requests: r.preview.requests,
+          dataPoints: r.preview.dataPoints,
+          wallSeconds: Number(r.wallSeconds.toFixed(2)),
+          peakRssMB: Math.round(r.peakRssMB),
+          requestsToBraze: sentToBraze,
+        }),
+      );
     };
     if (withPreview) await preview('preview-first');
     await report('first');

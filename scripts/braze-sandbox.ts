@@ -49,7 +49,12 @@ export interface Faults {
 }
 
 export interface SandboxProfile {
-  identifier: { external_id?: string; user_alias?: { alias_name: string; alias_label: string }; braze_id?: string; email?: string };
+  identifier: {
+    external_id?: string;
+    user_alias?: { alias_name: string; alias_label: string };
+    braze_id?: string;
+    email?: string;
+  };
   attributes: Record<string, unknown>;
   updates: number;
 }
@@ -79,7 +84,14 @@ const MAX_OBJECT_BYTES = 100 * 1024;
 
 export class BrazeSandbox {
   readonly profiles = new Map<string, SandboxProfile>();
-  stats: SandboxStats = { requests: 0, byStatus: {}, objectsProcessed: 0, maxConcurrent: 0, concurrentUserWrites: 0, connections: 0 };
+  stats: SandboxStats = {
+    requests: 0,
+    byStatus: {},
+    objectsProcessed: 0,
+    maxConcurrent: 0,
+    concurrentUserWrites: 0,
+    connections: 0,
+  };
   faults: Faults & { rateLimitedUntil?: number } = {};
   private server?: Server;
   private inFlight = 0;
@@ -95,7 +107,11 @@ export class BrazeSandbox {
   url = '';
 
   constructor(options: SandboxOptions = {}) {
-    this.keys = options.keys ?? { [SANDBOX_KEY]: { usersTrack: true, segmentsList: true }, [SANDBOX_KEY_WITHOUT_USERS_TRACK]: { usersTrack: false }, [SANDBOX_KEY_WITHOUT_SEGMENTS_LIST]: { usersTrack: true, segmentsList: false } };
+    this.keys = options.keys ?? {
+      [SANDBOX_KEY]: { usersTrack: true, segmentsList: true },
+      [SANDBOX_KEY_WITHOUT_USERS_TRACK]: { usersTrack: false },
+      [SANDBOX_KEY_WITHOUT_SEGMENTS_LIST]: { usersTrack: true, segmentsList: false },
+    };
     this.segments = options.segments ?? [
       { id: '0000-0000-0000', name: 'CI: high value customers' },
       { id: '1111-1111-1111', name: 'CI: churn risk' },
@@ -202,7 +218,9 @@ export class BrazeSandbox {
     if (!grant || this.faults.revokeKey) return this.reply(res, 401, { message: 'Invalid API key' });
     if (!grant.segmentsList) return this.reply(res, 403, { message: 'This API key does not have permission segments.list' });
     const page = Number(new URL(url, 'http://sandbox').searchParams.get('page') ?? '0');
-    const segments = this.segments.slice(page * 100, page * 100 + 100).map((s) => ({ ...s, analytics_tracking_enabled: false, tags: [] }));
+    const segments = this.segments
+      .slice(page * 100, page * 100 + 100)
+      .map((s) => ({ ...s, analytics_tracking_enabled: false, tags: [] }));
     this.reply(res, 200, { message: 'success', segments });
   }
 
@@ -233,12 +251,25 @@ export class BrazeSandbox {
     if (now - this.window.start >= this.windowMs) this.window = { start: now, used: 0 };
     if (this.faults.rateLimitedUntil && now < this.faults.rateLimitedUntil) {
       const retryAfter = Math.ceil((this.faults.rateLimitedUntil - now) / 1000);
-      return this.reply(res, 429, { message: 'Rate limit exceeded' }, { ...this.rateHeaders(), 'X-RateLimit-Remaining': '0', 'X-RateLimit-Retry-After': String(retryAfter) });
+      return this.reply(
+        res,
+        429,
+        { message: 'Rate limit exceeded' },
+        { ...this.rateHeaders(), 'X-RateLimit-Remaining': '0', 'X-RateLimit-Retry-After': String(retryAfter) },
+      );
     }
     this.window.used++;
     if (this.window.used > this.limit) {
       const headers = this.rateHeaders();
-      return this.reply(res, 429, { message: 'Rate limit exceeded' }, { ...headers, 'X-RateLimit-Retry-After': String(Math.max(1, Number(headers['X-RateLimit-Reset']) - Math.floor(now / 1000))) });
+      return this.reply(
+        res,
+        429,
+        { message: 'Rate limit exceeded' },
+        {
+          ...headers,
+          'X-RateLimit-Retry-After': String(Math.max(1, Number(headers['X-RateLimit-Reset']) - Math.floor(now / 1000))),
+        },
+      );
     }
     if (this.faults.fail5xx && this.faults.fail5xx > 0) {
       this.faults.fail5xx--;
@@ -257,19 +288,28 @@ export class BrazeSandbox {
     }
     const arrays = ['attributes', 'events', 'purchases'] as const;
     for (const a of arrays) {
-      if (payload[a] !== undefined && !Array.isArray(payload[a])) return this.reply(res, 400, { message: `${a} must be an array` }, this.rateHeaders());
+      if (payload[a] !== undefined && !Array.isArray(payload[a]))
+        return this.reply(res, 400, { message: `${a} must be an array` }, this.rateHeaders());
     }
     const attributes = (payload.attributes ?? []) as unknown[];
     const total = arrays.reduce((n, a) => n + ((payload[a] as unknown[] | undefined)?.length ?? 0), 0);
     // As Braze: an empty request from a valid key is a 400 (the key check relies on it; see key-check.ts).
-    if (total === 0) return this.reply(res, 400, { message: "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields." }, this.rateHeaders());
-    if (total > MAX_OBJECTS) return this.reply(res, 400, { message: `Too many objects: ${total} > ${MAX_OBJECTS}` }, this.rateHeaders());
+    if (total === 0)
+      return this.reply(
+        res,
+        400,
+        { message: "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields." },
+        this.rateHeaders(),
+      );
+    if (total > MAX_OBJECTS)
+      return this.reply(res, 400, { message: `Too many objects: ${total} > ${MAX_OBJECTS}` }, this.rateHeaders());
     // Braze refuses a whole batch when an object is not an object at all.
     if (attributes.some((o) => !o || typeof o !== 'object' || Array.isArray(o))) {
       return this.reply(res, 400, { message: 'Each attributes entry must be an object' }, this.rateHeaders());
     }
 
-    if (this.faults.refuseEveryRequest) return this.reply(res, 400, { message: this.faults.refuseEveryRequest }, this.rateHeaders());
+    if (this.faults.refuseEveryRequest)
+      return this.reply(res, 400, { message: this.faults.refuseEveryRequest }, this.rateHeaders());
     const marker = this.faults.badObjectMarker;
     if (marker && attributes.some((o) => JSON.stringify(o).includes(marker))) {
       return this.reply(res, 400, { message: 'Invalid attributes object in request' }, this.rateHeaders());
@@ -282,13 +322,19 @@ export class BrazeSandbox {
       const idKeys: (typeof IDENTIFIER_KEYS)[number][] = [];
       for (const k of IDENTIFIER_KEYS) if (obj[k] !== undefined) idKeys.push(k);
       let userKey: string | undefined;
-      if (idKeys.length > 1) return errors.push({ type: "Received multiple identifiers ('external_id', 'user_alias', 'braze_id') for the same object", input_array: 'attributes', index });
+      if (idKeys.length > 1)
+        return errors.push({
+          type: "Received multiple identifiers ('external_id', 'user_alias', 'braze_id') for the same object",
+          input_array: 'attributes',
+          index,
+        });
       // Only a body over 100 KB can hold an object over 100 KB: skip the measuring otherwise.
       if (body.length > MAX_OBJECT_BYTES && Buffer.byteLength(JSON.stringify(obj)) > MAX_OBJECT_BYTES) {
         return errors.push({ type: 'Object exceeds 100 KB', input_array: 'attributes', index });
       }
       if (idKeys[0] === 'external_id') {
-        if (typeof obj.external_id !== 'string' || obj.external_id === '') return errors.push({ type: "'external_id' must be a non-empty string", input_array: 'attributes', index });
+        if (typeof obj.external_id !== 'string' || obj.external_id === '')
+          return errors.push({ type: "'external_id' must be a non-empty string", input_array: 'attributes', index });
         userKey = `external_id:${obj.external_id}`;
       } else if (idKeys[0] === 'user_alias') {
         const a = obj.user_alias as { alias_name?: unknown; alias_label?: unknown };
@@ -301,7 +347,11 @@ export class BrazeSandbox {
       } else if (typeof obj.email === 'string') {
         userKey = `email:${obj.email.toLowerCase()}`;
       } else {
-        return errors.push({ type: "Missing identifier: one of 'external_id', 'user_alias', 'braze_id' or 'email' is required", input_array: 'attributes', index });
+        return errors.push({
+          type: "Missing identifier: one of 'external_id', 'user_alias', 'braze_id' or 'email' is required",
+          input_array: 'attributes',
+          index,
+        });
       }
       if (typeof obj.email === 'string' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(obj.email)) {
         return errors.push({ type: `Invalid email address`, input_array: 'attributes', index });
@@ -318,7 +368,7 @@ export class BrazeSandbox {
       this.inFlightUsers.set(userKey, writing + 1);
       userKeys.push(userKey);
 
-      const updateExistingOnly = obj._update_existing_only ?? (idKeys[0] === 'user_alias');
+      const updateExistingOnly = obj._update_existing_only ?? idKeys[0] === 'user_alias';
       const existing = this.profiles.get(userKey);
       if (!existing && updateExistingOnly === true) return; // Braze skips, no error
       processed++;
@@ -346,12 +396,19 @@ export class BrazeSandbox {
       else this.inFlightUsers.delete(k);
     }
     this.stats.objectsProcessed += processed;
-    this.reply(res, 201, { message: 'success', attributes_processed: processed, ...(errors.length ? { errors } : {}) }, this.rateHeaders());
+    this.reply(
+      res,
+      201,
+      { message: 'success', attributes_processed: processed, ...(errors.length ? { errors } : {}) },
+      this.rateHeaders(),
+    );
   }
 
   private async control(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    if (path === '/sandbox/profiles' && req.method === 'GET') return this.reply(res, 200, { profiles: this.profileList() }, {}, false);
-    if (path === '/sandbox/stats' && req.method === 'GET') return this.reply(res, 200, { ...this.stats, profiles: this.profiles.size }, {}, false);
+    if (path === '/sandbox/profiles' && req.method === 'GET')
+      return this.reply(res, 200, { profiles: this.profileList() }, {}, false);
+    if (path === '/sandbox/stats' && req.method === 'GET')
+      return this.reply(res, 200, { ...this.stats, profiles: this.profiles.size }, {}, false);
     if (path === '/sandbox/reset' && req.method === 'POST') {
       this.reset();
       return this.reply(res, 200, { ok: true }, {}, false);

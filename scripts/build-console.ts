@@ -28,14 +28,17 @@ export async function buildConsole(): Promise<{ script: string; scriptGzipBytes:
   const outputs = Object.keys(result.metafile.outputs).map((f) => path.basename(f));
   const script = outputs.find((f) => f.startsWith('app.') && f.endsWith('.js'))!;
   const styles = outputs.find((f) => f.startsWith('styles.') && f.endsWith('.css'))!;
-  const page = readFileSync(path.join(SOURCE, 'index.html'), 'utf8').replace('{{script}}', `/console/${script}`).replace('{{styles}}', `/console/${styles}`);
+  const page = readFileSync(path.join(SOURCE, 'index.html'), 'utf8')
+    .replace('{{script}}', `/console/${script}`)
+    .replace('{{styles}}', `/console/${styles}`);
   writeFileSync(path.join(OUT, 'index.html'), page);
   return { script, scriptGzipBytes: gzipSync(readFileSync(path.join(OUT, script))).length };
 }
 
 if (require.main === module) {
   buildConsole().then(
-    ({ script, scriptGzipBytes }) => console.log(`console: dist/console/${script} (${(scriptGzipBytes / 1024).toFixed(1)} KB gzip)`),
+    ({ script, scriptGzipBytes }) =>
+      console.log(`console: dist/console/${script} (${(scriptGzipBytes / 1024).toFixed(1)} KB gzip)`),
     (error) => {
       console.error(`console build failed: ${(error as Error).message}`);
       process.exit(1);

@@ -64,7 +64,9 @@ async function main(): Promise<void> {
       matching: SAMPLE_MATCHING,
       schedule: { enabled: true },
     });
-    console.log(`Export "${exp.name}": ${exp.segments.join(', ')} → attribute "${exp.membership.attribute ?? exp.brazeSegmentApiId}"`);
+    console.log(
+      `Export "${exp.name}": ${exp.segments.join(', ')} → attribute "${exp.membership.attribute ?? exp.brazeSegmentApiId}"`,
+    );
 
     const started = await api('POST', `exports/${exp.id}/run`);
     console.log(`Run queued: ${started.location}`);
@@ -87,16 +89,26 @@ async function main(): Promise<void> {
     console.log('Summary');
     console.log(`  status            ${run.status}`);
     console.log(`  snapshot          ${run.snapshot?.folder} (${run.snapshot?.modifiedTime})`);
-    console.log(`  rows read         ${c.rowsRead}  (${Object.entries(run.segments).map(([s, v]: [string, any]) => `${s} ${v.rows}`).join(', ')})`);
-    console.log(`  profiles          ${c.profiles} = sent ${c.sent} + unchanged ${c.unchanged} + rejected ${c.rejected} + failed ${c.failed}`);
+    console.log(
+      `  rows read         ${c.rowsRead}  (${Object.entries(run.segments)
+        .map(([s, v]: [string, any]) => `${s} ${v.rows}`)
+        .join(', ')})`,
+    );
+    console.log(
+      `  profiles          ${c.profiles} = sent ${c.sent} + unchanged ${c.unchanged} + rejected ${c.rejected} + failed ${c.failed}`,
+    );
     console.log(`  left out values   ${JSON.stringify(run.omittedAttributes)}`);
-    console.log(`  Braze requests    ${run.requests.sent} (retried ${run.requests.retried}, rate limited ${run.requests.rateLimited})`);
+    console.log(
+      `  Braze requests    ${run.requests.sent} (retried ${run.requests.retried}, rate limited ${run.requests.rateLimited})`,
+    );
     if (run.rejectedReport) {
       const csv = await (await fetch(`${host.url}${run.rejectedReport}`)).text();
       console.log(`  rejected rows     ${run.rejectedReport}`);
       for (const line of csv.trim().split('\n')) console.log(`    ${line}`);
     }
-    console.log(`  in Braze now      ${profiles.length} profiles (${profiles.filter((p) => p.identifier.external_id).length} by external_id, ${profiles.filter((p) => p.identifier.user_alias).length} by user_alias)`);
+    console.log(
+      `  in Braze now      ${profiles.length} profiles (${profiles.filter((p) => p.identifier.external_id).length} by external_id, ${profiles.filter((p) => p.identifier.user_alias).length} by user_alias)`,
+    );
     for (const p of profiles.slice(0, 2)) console.log(`    ${JSON.stringify(p.identifier)} ${JSON.stringify(p.attributes)}`);
 
     const again = await api('POST', `exports/${exp.id}/run`);
@@ -105,7 +117,9 @@ async function main(): Promise<void> {
       if (!['queued', 'running'].includes(run.status)) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    console.log(`\nSame snapshot again: ${run.status}, sent ${run.counts.sent}, unchanged ${run.counts.unchanged}, Braze requests ${run.requests.sent}`);
+    console.log(
+      `\nSame snapshot again: ${run.status}, sent ${run.counts.sent}, unchanged ${run.counts.unchanged}, Braze requests ${run.requests.sent}`,
+    );
     process.exitCode = run.status === 'succeeded' ? 0 : 1;
     console.log(`\nConsole: ${host.url}/  (the demo's connection, export and runs; locally you are the Admin)`);
     // A person at a terminal gets to open it; CI and pipes get the exit code.

@@ -38,7 +38,10 @@ function installCoreShim(): void {
     setProgrammingModel: () => undefined,
     getProgrammingModel: () => undefined,
     registerHook: () => ({ dispose: () => undefined }),
-    registerFunction(metadata: { name: string; bindings: Record<string, Omit<Binding, 'name'>> }, handler: Registration['handler']) {
+    registerFunction(
+      metadata: { name: string; bindings: Record<string, Omit<Binding, 'name'>> },
+      handler: Registration['handler'],
+    ) {
       const bindings = Object.entries(metadata.bindings).map(([name, b]) => ({ ...b, name }));
       registrations.push({ name: metadata.name, bindings, handler });
       return { dispose: () => undefined };
@@ -49,7 +52,12 @@ function installCoreShim(): void {
   mod._resolveFilename = function (request: unknown, ...rest: unknown[]) {
     return request === '@azure/functions-core' ? '@azure/functions-core' : original.call(this, request, ...rest);
   };
-  mod._cache['@azure/functions-core'] = { id: '@azure/functions-core', filename: '@azure/functions-core', loaded: true, exports: coreApi };
+  mod._cache['@azure/functions-core'] = {
+    id: '@azure/functions-core',
+    filename: '@azure/functions-core',
+    loaded: true,
+    exports: coreApi,
+  };
 }
 
 const trigger = (r: Registration) => r.bindings.find((b) => b.direction === 'in' && /Trigger$/i.test(b.type))!;
@@ -71,7 +79,12 @@ function newContext(fx: Functions, name: string, triggerMetadata?: Record<string
     functionName: name,
     triggerMetadata,
     logHandler: (level, ...args) =>
-      log({ level, function: name, invocationId, message: args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') }),
+      log({
+        level,
+        function: name,
+        invocationId,
+        message: args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '),
+      }),
   });
 }
 
@@ -85,15 +98,21 @@ interface Route {
 
 function buildRoutes(routePrefix: string): Route[] {
   const literals = (r: Route) => r.segments.filter((s) => !s.startsWith('{')).length;
-  return registrations
-    .filter((r) => /^httpTrigger$/i.test(trigger(r).type))
-    .map((reg) => {
-      const t = trigger(reg);
-      const route = [routePrefix, t.route ?? reg.name].filter(Boolean).join('/');
-      return { reg, methods: (t.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase()), segments: route.split('/').filter(Boolean) };
-    })
-    // Literal segments win over parameters, and a catch-all comes last, as in the Functions host's routing.
-    .sort((a, b) => Number(isCatchAll(a)) - Number(isCatchAll(b)) || literals(b) - literals(a));
+  return (
+    registrations
+      .filter((r) => /^httpTrigger$/i.test(trigger(r).type))
+      .map((reg) => {
+        const t = trigger(reg);
+        const route = [routePrefix, t.route ?? reg.name].filter(Boolean).join('/');
+        return {
+          reg,
+          methods: (t.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase()),
+          segments: route.split('/').filter(Boolean),
+        };
+      })
+      // Literal segments win over parameters, and a catch-all comes last, as in the Functions host's routing.
+      .sort((a, b) => Number(isCatchAll(a)) - Number(isCatchAll(b)) || literals(b) - literals(a))
+  );
 }
 
 const isCatchAll = (route: Route) => route.segments.at(-1)?.startsWith('{*') ?? false;
@@ -143,16 +162,26 @@ export function isLoopbackHost(host: string | undefined): boolean {
   return ['localhost', '127.0.0.1', '[::1]'].includes(name.toLowerCase()) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
-async function handleHttp(fx: Functions, routes: Route[], req: IncomingMessage, res: ServerResponse, baseUrl: string): Promise<void> {
+async function handleHttp(
+  fx: Functions,
+  routes: Route[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  baseUrl: string,
+): Promise<void> {
   if (!isLoopbackHost(req.headers.host)) {
-    return send(res, 421, { error: { code: 'misdirected_request', message: 'The local host answers only requests addressed to localhost or 127.0.0.1' } });
+    return send(res, 421, {
+      error: { code: 'misdirected_request', message: 'The local host answers only requests addressed to localhost or 127.0.0.1' },
+    });
   }
   const url = new URL(req.url ?? '/', baseUrl);
   const method = (req.method ?? 'GET').toUpperCase();
   const body = await readBody(req);
   if (body === 'too-large') {
     res.setHeader('Connection', 'close');
-    return send(res, 413, { error: { code: 'payload_too_large', message: `The request body is larger than ${MAX_HOST_BODY} bytes` } });
+    return send(res, 413, {
+      error: { code: 'payload_too_large', message: `The request body is larger than ${MAX_HOST_BODY} bytes` },
+    });
   }
 
   const admin = /^\/admin\/functions\/([^/]+)$/.exec(url.pathname);
@@ -192,7 +221,11 @@ async function handleHttp(fx: Functions, routes: Route[], req: IncomingMessage, 
     response.headers.forEach((v, k) => (outHeaders[k] = v));
     res.writeHead(response.status, outHeaders);
     res.end(payload);
-    log({ level: 'information', function: route.reg.name, message: `${method} ${url.pathname} → ${response.status} (${Date.now() - started} ms)` });
+    log({
+      level: 'information',
+      function: route.reg.name,
+      message: `${method} ${url.pathname} → ${response.status} (${Date.now() - started} ms)`,
+    });
     return;
   }
   if (methodMismatch) return send(res, 405, { error: { code: 'method_not_allowed', message: `${method} is not allowed here` } });
@@ -210,7 +243,9 @@ async function invokeByName(fx: Functions, name: string, body: Buffer, res: Serv
     return send(res, 400, { error: { code: 'bad_request', message: 'Body must be JSON: { "input": ... }' } });
   }
   const t = trigger(reg);
-  const arg = /^timerTrigger$/i.test(t.type) ? timerArg(false) : parseQueuePayload(typeof input === 'string' ? input : JSON.stringify(input ?? null));
+  const arg = /^timerTrigger$/i.test(t.type)
+    ? timerArg(false)
+    : parseQueuePayload(typeof input === 'string' ? input : JSON.stringify(input ?? null));
   try {
     await reg.handler(arg, newContext(fx, reg.name));
     send(res, 202, { invoked: reg.name });
@@ -232,14 +267,17 @@ function startTimers(fx: Functions): () => void {
       if (stopped) return;
       const delay = Math.max(0, nextOccurrence(schedule, new Date()).getTime() - Date.now());
       // Timers never overlap themselves: the next one is armed after this one finishes.
-      const t = setTimeout(async () => {
-        try {
-          await reg.handler(timerArg(false), newContext(fx, reg.name));
-        } catch (error) {
-          log({ level: 'error', function: reg.name, message: `Timer run failed: ${(error as Error).message}` });
-        }
-        arm();
-      }, Math.min(delay, 2_147_000_000));
+      const t = setTimeout(
+        async () => {
+          try {
+            await reg.handler(timerArg(false), newContext(fx, reg.name));
+          } catch (error) {
+            log({ level: 'error', function: reg.name, message: `Timer run failed: ${(error as Error).message}` });
+          }
+          arm();
+        },
+        Math.min(delay, 2_147_000_000),
+      );
       timeouts.push(t);
     };
     arm();
@@ -289,8 +327,9 @@ function startQueueListeners(fx: Functions, settings: QueueSettings): () => Prom
         while (!stopped) {
           let messages: DequeuedMessageItem[];
           try {
-            messages = (await queue.receiveMessages({ numberOfMessages: settings.batchSize, visibilityTimeout: settings.inFlightSeconds }))
-              .receivedMessageItems;
+            messages = (
+              await queue.receiveMessages({ numberOfMessages: settings.batchSize, visibilityTimeout: settings.inFlightSeconds })
+            ).receivedMessageItems;
           } catch (error) {
             log({ level: 'warning', function: reg.name, message: `Queue poll failed: ${(error as Error).message}` });
             messages = [];
@@ -314,25 +353,34 @@ function startQueueListeners(fx: Functions, settings: QueueSettings): () => Prom
               });
               // Like the Functions host, keep the message hidden while the function runs.
               let popReceipt = m.popReceipt;
-              const keepHidden = setInterval(() => {
-                queue
-                  .updateMessage(m.messageId, popReceipt, undefined, settings.inFlightSeconds)
-                  .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
-                  .catch(() => undefined);
-              }, (settings.inFlightSeconds * 1000) / 3);
+              const keepHidden = setInterval(
+                () => {
+                  queue
+                    .updateMessage(m.messageId, popReceipt, undefined, settings.inFlightSeconds)
+                    .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
+                    .catch(() => undefined);
+                },
+                (settings.inFlightSeconds * 1000) / 3,
+              );
               try {
                 await reg.handler(parseQueuePayload(text), context);
                 clearInterval(keepHidden);
                 await queue.deleteMessage(m.messageId, popReceipt);
               } catch (error) {
                 clearInterval(keepHidden);
-                log({ level: 'error', function: reg.name, message: `Queue message ${m.messageId} failed (attempt ${m.dequeueCount}): ${(error as Error).message}` });
+                log({
+                  level: 'error',
+                  function: reg.name,
+                  message: `Queue message ${m.messageId} failed (attempt ${m.dequeueCount}): ${(error as Error).message}`,
+                });
                 if (m.dequeueCount >= settings.maxDequeueCount) {
                   await poison.createIfNotExists();
                   await poison.sendMessage(m.messageText);
                   await queue.deleteMessage(m.messageId, popReceipt);
                 } else {
-                  await queue.updateMessage(m.messageId, popReceipt, undefined, settings.retryDelaySeconds).catch(() => undefined);
+                  await queue
+                    .updateMessage(m.messageId, popReceipt, undefined, settings.retryDelaySeconds)
+                    .catch(() => undefined);
                 }
               }
             }),
@@ -355,7 +403,9 @@ export interface LocalHost {
   close(): Promise<void>;
 }
 
-export async function startLocalHost(options: { port?: number; appMain?: string; logLine?: (line: string) => void } = {}): Promise<LocalHost> {
+export async function startLocalHost(
+  options: { port?: number; appMain?: string; logLine?: (line: string) => void } = {},
+): Promise<LocalHost> {
   if (options.logLine) writeLine = options.logLine;
   installCoreShim();
   const root = path.resolve(__dirname, '..', '..');
@@ -363,10 +413,14 @@ export async function startLocalHost(options: { port?: number; appMain?: string;
   /* eslint-disable @typescript-eslint/no-require-imports */
   const fx = require('@azure/functions') as Functions;
   require(options.appMain ?? path.join(root, 'dist', 'functions', 'index.js'));
-  const hostJson = require(path.join(root, 'host.json')) as { extensions?: { queues?: Record<string, unknown>; http?: { routePrefix?: string } } };
+  const hostJson = require(path.join(root, 'host.json')) as {
+    extensions?: { queues?: Record<string, unknown>; http?: { routePrefix?: string } };
+  };
   /* eslint-enable @typescript-eslint/no-require-imports */
   const q = hostJson.extensions?.queues ?? {};
-  const [h, m, s] = String(q.visibilityTimeout ?? '00:00:30').split(':').map(Number);
+  const [h, m, s] = String(q.visibilityTimeout ?? '00:00:30')
+    .split(':')
+    .map(Number);
 
   const routes = buildRoutes(hostJson.extensions?.http?.routePrefix ?? 'api');
   const server: Server = createServer();

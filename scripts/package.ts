@@ -30,21 +30,40 @@ export async function buildPackage(out = path.join(ROOT, PACKAGE_NAME)): Promise
   try {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
     // The deployed package.json: what the host needs, nothing to build or test with.
-    const deployed = { name: pkg.name, version: pkg.version, description: pkg.description, main: pkg.main, engines: pkg.engines, dependencies: pkg.dependencies };
+    const deployed = {
+      name: pkg.name,
+      version: pkg.version,
+      description: pkg.description,
+      main: pkg.main,
+      engines: pkg.engines,
+      dependencies: pkg.dependencies,
+    };
     writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(deployed, null, 2)}\n`);
     cpSync(path.join(ROOT, 'package-lock.json'), path.join(stage, 'package-lock.json'));
     cpSync(path.join(ROOT, 'host.json'), path.join(stage, 'host.json'));
     for (const dir of ['functions', 'shared', 'console']) {
-      cpSync(path.join(ROOT, 'dist', dir), path.join(stage, 'dist', dir), { recursive: true, filter: (f) => !f.endsWith('.map') });
+      cpSync(path.join(ROOT, 'dist', dir), path.join(stage, 'dist', dir), {
+        recursive: true,
+        filter: (f) => !f.endsWith('.map'),
+      });
     }
     // On Windows npm is npm.cmd, which Node runs only through a shell.
     const windows = process.platform === 'win32';
-    execFileSync(windows ? 'npm.cmd' : 'npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: stage, stdio: 'ignore', shell: windows });
+    execFileSync(windows ? 'npm.cmd' : 'npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], {
+      cwd: stage,
+      stdio: 'ignore',
+      shell: windows,
+    });
     rmSync(path.join(stage, 'package-lock.json'));
 
     const zip = new ZipFile();
     // host.json and package.json first: deployment tools and people look there.
-    const entries = ['host.json', 'package.json', ...filesUnder(path.join(stage, 'dist'), stage), ...filesUnder(path.join(stage, 'node_modules'), stage)];
+    const entries = [
+      'host.json',
+      'package.json',
+      ...filesUnder(path.join(stage, 'dist'), stage),
+      ...filesUnder(path.join(stage, 'node_modules'), stage),
+    ];
     for (const rel of entries) {
       const full = path.join(stage, rel);
       zip.addFile(full, rel.split(path.sep).join('/'), { mode: statSync(full).mode });

@@ -58,7 +58,24 @@ function rng(seed: number) {
   };
 }
 
-const FIRST = ['Ann', 'Bo', 'Chloé', 'Dmitri', 'Eun-ji', 'François', 'Grace', 'Hiro', 'Ines', 'José', 'Kwame', 'Léa', 'Mateo', 'Nadia', 'Oğuz', 'Priya'];
+const FIRST = [
+  'Ann',
+  'Bo',
+  'Chloé',
+  'Dmitri',
+  'Eun-ji',
+  'François',
+  'Grace',
+  'Hiro',
+  'Ines',
+  'José',
+  'Kwame',
+  'Léa',
+  'Mateo',
+  'Nadia',
+  'Oğuz',
+  'Priya',
+];
 const LAST = ['Smith', "O'Brien", 'Müller', 'Nguyen', 'García', 'Kowalski', 'Zhang', 'Dubois', 'Okafor', 'Rossi'];
 
 export function samplePeople(count = 300, seed = 42): Person[] {
@@ -95,7 +112,9 @@ export function samplePeople(count = 300, seed = 42): Person[] {
 
 const q = (v: string) => (/[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 const rowOf = (p: Person) =>
-  [p.customerId, p.brazeUserId, p.email, p.phone, p.firstName, p.lastName, p.lifetimeValue, p.loyalty, p.lastPurchase].map(q).join(',');
+  [p.customerId, p.brazeUserId, p.email, p.phone, p.firstName, p.lastName, p.lifetimeValue, p.loyalty, p.lastPurchase]
+    .map(q)
+    .join(',');
 
 /** Rows that must be rejected (each with its reason); they belong to no profile above. */
 export const BAD_ROWS = {
@@ -125,7 +144,11 @@ export function sampleExportFiles(people = samplePeople()): SampleFile[] {
       partitions.push({ name: `${segment}_1`, body: `${rows.join('\r\n')}\r\n`, columnHeaders: false });
     } else if (segment === 'ChurnRisk') {
       const half = Math.ceil(rows.length / 2);
-      partitions.push({ name: `${segment}_1`, body: `\uFEFF${header}\n${rows.slice(0, half).join('\n')}\n`, columnHeaders: true });
+      partitions.push({
+        name: `${segment}_1`,
+        body: `\uFEFF${header}\n${rows.slice(0, half).join('\n')}\n`,
+        columnHeaders: true,
+      });
       partitions.push({ name: `${segment}_2`, body: `\uFEFF${header}\n${rows.slice(half).join('\n')}\n`, columnHeaders: true });
     } else {
       // columnHeaders not stated: the header row is recognised by its names.
@@ -156,7 +179,11 @@ export function sampleExportFiles(people = samplePeople()): SampleFile[] {
   return files;
 }
 
-export async function uploadSampleExport(blobs: BlobServiceClient, files = sampleExportFiles(), container = SAMPLE_CONTAINER): Promise<void> {
+export async function uploadSampleExport(
+  blobs: BlobServiceClient,
+  files = sampleExportFiles(),
+  container = SAMPLE_CONTAINER,
+): Promise<void> {
   const c = blobs.getContainerClient(container);
   await c.createIfNotExists();
   // model.json last: it is the snapshot's commit marker.
@@ -165,10 +192,16 @@ export async function uploadSampleExport(blobs: BlobServiceClient, files = sampl
 }
 
 /** What Braze must hold after exporting the sample with SAMPLE_MATCHING and list membership. */
-export function expectedBrazeProfiles(people = samplePeople(), membershipAttribute = '0000-0000-0000', aliasLabel = 'ci_customer_id') {
+export function expectedBrazeProfiles(
+  people = samplePeople(),
+  membershipAttribute = '0000-0000-0000',
+  aliasLabel = 'ci_customer_id',
+) {
   const emailOk = (e: string) => /^[^@\s]+@[^@\s]+\.[a-z]+$/.test(e);
   return people.map((p) => {
-    const identifier = p.brazeUserId ? { external_id: p.brazeUserId } : { user_alias: { alias_name: p.customerId, alias_label: aliasLabel } };
+    const identifier = p.brazeUserId
+      ? { external_id: p.brazeUserId }
+      : { user_alias: { alias_name: p.customerId, alias_label: aliasLabel } };
     const digits = p.phone.replace(/[\s().-]/g, '');
     const attributes: Record<string, unknown> = {
       ...(emailOk(p.email) ? { email: p.email } : {}),

@@ -14,7 +14,9 @@ const portOpen = (port: number) =>
 
 async function main(): Promise<void> {
   loadLocalSettings();
-  const usesDevStorage = [process.env.AzureWebJobsStorage, process.env.CI_EXPORT_STORAGE_CONNECTION_STRING].includes('UseDevelopmentStorage=true');
+  const usesDevStorage = [process.env.AzureWebJobsStorage, process.env.CI_EXPORT_STORAGE_CONNECTION_STRING].includes(
+    'UseDevelopmentStorage=true',
+  );
   if (usesDevStorage && !(await portOpen(10000))) {
     const azurite = await startAzurite({ ports: { blob: 10000, queue: 10001, table: 10002 } });
     console.log('Azurite (in memory) on 127.0.0.1:10000-10002');

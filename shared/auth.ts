@@ -18,7 +18,11 @@ export interface Principal {
   tenantId: string | null;
 }
 
-export const principalOf = (caller: Caller): Principal => ({ name: caller.name, objectId: caller.objectId ?? null, tenantId: caller.tenantId ?? null });
+export const principalOf = (caller: Caller): Principal => ({
+  name: caller.name,
+  objectId: caller.objectId ?? null,
+  tenantId: caller.tenantId ?? null,
+});
 
 export interface AuthPolicy {
   /** Easy Auth is on (App Service strips and sets x-ms-client-principal itself). */
@@ -64,7 +68,9 @@ export function rolesOf(principal: ClientPrincipal): string[] {
 }
 
 function claimOf(principal: ClientPrincipal, types: string[]): string | undefined {
-  const claim = (principal.claims ?? []).find((c) => typeof c.typ === 'string' && types.includes(c.typ) && typeof c.val === 'string');
+  const claim = (principal.claims ?? []).find(
+    (c) => typeof c.typ === 'string' && types.includes(c.typ) && typeof c.val === 'string',
+  );
   return claim?.val as string | undefined;
 }
 
@@ -109,7 +115,11 @@ export function requireRole(caller: Caller, ...allowed: Role[]): void {
 export const canWrite = (caller: Caller) => caller.role === 'Admin' || caller.role === 'Contributor';
 
 /** Builds a principal header value, as Easy Auth would: for tests, the demo and local tooling. */
-export function encodePrincipal(role: string, name = `${role.toLowerCase()}@example.com`, ids: { objectId?: string; tenantId?: string } = {}): string {
+export function encodePrincipal(
+  role: string,
+  name = `${role.toLowerCase()}@example.com`,
+  ids: { objectId?: string; tenantId?: string } = {},
+): string {
   const principal = {
     auth_typ: 'aad',
     name_typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',

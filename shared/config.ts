@@ -18,13 +18,24 @@ const ncrontab = z
  * also carry WEBSITE_SITE_NAME). Left out: WEBSITE_HOSTNAME, which Core Tools sets locally, and
  * CONTAINER_NAME alone, which many development and CI containers set (this project's CI does).
  */
-export const AZURE_PLATFORM_SIGNALS = ['WEBSITE_INSTANCE_ID', 'WEBSITE_SITE_NAME', 'WEBSITE_SKU', 'WEBSITE_OWNER_NAME', 'WEBSITE_RESOURCE_GROUP', 'WEBSITE_POD_NAME', 'LEGION_SERVICE_HOST'] as const;
+export const AZURE_PLATFORM_SIGNALS = [
+  'WEBSITE_INSTANCE_ID',
+  'WEBSITE_SITE_NAME',
+  'WEBSITE_SKU',
+  'WEBSITE_OWNER_NAME',
+  'WEBSITE_RESOURCE_GROUP',
+  'WEBSITE_POD_NAME',
+  'LEGION_SERVICE_HOST',
+] as const;
 
 const SettingsSchema = z
   .object({
     // App storage: tables (connections, exports, runs), blobs (state, reports, leases), the run queue.
     AzureWebJobsStorage: z.string().min(1).optional(),
-    AzureWebJobsStorage__accountName: z.string().regex(/^[a-z0-9]{3,24}$/).optional(),
+    AzureWebJobsStorage__accountName: z
+      .string()
+      .regex(/^[a-z0-9]{3,24}$/)
+      .optional(),
     AzureWebJobsStorage__clientId: z.string().uuid().optional(),
     // Where Customer Insights writes its blob exports.
     CI_EXPORT_STORAGE_CONNECTION_STRING: z.string().min(1).optional(),
@@ -40,7 +51,12 @@ const SettingsSchema = z
     // How often a first run checkpoints what it sent while reading: a killed worker's successor resends at most this much sending.
     EARLY_CHECKPOINT_SECONDS: z.coerce.number().min(0.2).max(3600).default(30),
     // Snapshot bytes per sync-state bucket: bounds the engine's memory per bucket.
-    SYNC_BUCKET_TARGET_BYTES: z.coerce.number().int().min(1024).max(1024 ** 3).default(4 * 1024 * 1024),
+    SYNC_BUCKET_TARGET_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 ** 3)
+      .default(4 * 1024 * 1024),
     // Platform: App Service sets this when Easy Auth is on.
     WEBSITE_AUTH_ENABLED: flag,
     ...Object.fromEntries(AZURE_PLATFORM_SIGNALS.map((name) => [name, z.string().optional()])),
@@ -52,26 +68,53 @@ const SettingsSchema = z
     LOCAL_EXTRA_BRAZE_HOSTS: z
       .string()
       .optional()
-      .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
+      .transform((v) =>
+        (v ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
       .pipe(z.array(z.string().regex(/^[a-z0-9.-]+:(\d{1,5}|\*)$/i, 'entries must be host:port or host:*'))),
   })
   .superRefine((s, ctx) => {
     if (!s.AzureWebJobsStorage && !s.AzureWebJobsStorage__accountName) {
-      ctx.addIssue({ code: 'custom', path: ['AzureWebJobsStorage'], message: 'set AzureWebJobsStorage or AzureWebJobsStorage__accountName' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AzureWebJobsStorage'],
+        message: 'set AzureWebJobsStorage or AzureWebJobsStorage__accountName',
+      });
     }
     if (!s.CI_EXPORT_STORAGE_CONNECTION_STRING && !s.CI_EXPORT_STORAGE_BLOB_URL) {
-      ctx.addIssue({ code: 'custom', path: ['CI_EXPORT_STORAGE_CONNECTION_STRING'], message: 'set CI_EXPORT_STORAGE_CONNECTION_STRING or CI_EXPORT_STORAGE_BLOB_URL' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CI_EXPORT_STORAGE_CONNECTION_STRING'],
+        message: 'set CI_EXPORT_STORAGE_CONNECTION_STRING or CI_EXPORT_STORAGE_BLOB_URL',
+      });
     }
     if (!s.KEY_VAULT_URI && !s.LOCAL_SECRET_KEY) {
-      ctx.addIssue({ code: 'custom', path: ['KEY_VAULT_URI'], message: 'set KEY_VAULT_URI (Azure) or LOCAL_SECRET_KEY (local runs)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KEY_VAULT_URI'],
+        message: 'set KEY_VAULT_URI (Azure) or LOCAL_SECRET_KEY (local runs)',
+      });
     }
     const inAzure = AZURE_PLATFORM_SIGNALS.some((name) => !!(s as Record<string, unknown>)[name]);
     if (inAzure) {
-      for (const name of ['LOCAL_TRUST_PRINCIPAL_HEADER', 'LOCAL_ANONYMOUS_ADMIN', 'LOCAL_SECRET_KEY', 'LOCAL_SKIP_KEY_CHECK'] as const) {
-        if (s[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is for local runs only and must not be set in Azure' });
+      for (const name of [
+        'LOCAL_TRUST_PRINCIPAL_HEADER',
+        'LOCAL_ANONYMOUS_ADMIN',
+        'LOCAL_SECRET_KEY',
+        'LOCAL_SKIP_KEY_CHECK',
+      ] as const) {
+        if (s[name])
+          ctx.addIssue({ code: 'custom', path: [name], message: 'is for local runs only and must not be set in Azure' });
       }
       if (s.LOCAL_EXTRA_BRAZE_HOSTS.length > 0) {
-        ctx.addIssue({ code: 'custom', path: ['LOCAL_EXTRA_BRAZE_HOSTS'], message: 'is for local runs only and must not be set in Azure' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['LOCAL_EXTRA_BRAZE_HOSTS'],
+          message: 'is for local runs only and must not be set in Azure',
+        });
       }
     }
   });
@@ -79,7 +122,8 @@ const SettingsSchema = z
 export type Settings = z.output<typeof SettingsSchema>;
 
 /** WEBSITE_AUTH_ENABLED on its own: all that can be believed about Easy Auth when other settings are broken. */
-export const easyAuthEnabledIn = (env: Record<string, string | undefined> = process.env): boolean => flag.safeParse(env.WEBSITE_AUTH_ENABLED).data ?? false;
+export const easyAuthEnabledIn = (env: Record<string, string | undefined> = process.env): boolean =>
+  flag.safeParse(env.WEBSITE_AUTH_ENABLED).data ?? false;
 
 /** Every setting the app reads, and the groups of which one must be set (for the infra tests). */
 export const SETTING_NAMES = Object.keys(SettingsSchema.shape);
@@ -88,7 +132,13 @@ export const REQUIRED_ONE_OF = [
   ['CI_EXPORT_STORAGE_CONNECTION_STRING', 'CI_EXPORT_STORAGE_BLOB_URL'],
   ['KEY_VAULT_URI', 'LOCAL_SECRET_KEY'],
 ];
-export const LOCAL_ONLY_SETTINGS = ['LOCAL_TRUST_PRINCIPAL_HEADER', 'LOCAL_ANONYMOUS_ADMIN', 'LOCAL_SECRET_KEY', 'LOCAL_EXTRA_BRAZE_HOSTS', 'LOCAL_SKIP_KEY_CHECK'];
+export const LOCAL_ONLY_SETTINGS = [
+  'LOCAL_TRUST_PRINCIPAL_HEADER',
+  'LOCAL_ANONYMOUS_ADMIN',
+  'LOCAL_SECRET_KEY',
+  'LOCAL_EXTRA_BRAZE_HOSTS',
+  'LOCAL_SKIP_KEY_CHECK',
+];
 
 export interface AppConfig {
   appStorage: { connectionString: string } | { accountName: string; clientId?: string };

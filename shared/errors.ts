@@ -26,18 +26,30 @@ export const notFound = (what: string) => new AppError(404, 'not_found', `${what
 export const conflict = (message: string, details?: Record<string, unknown>) =>
   new AppError(409, 'conflict', message, undefined, details);
 export const preconditionFailed = () =>
-  new AppError(412, 'precondition_failed', 'The resource was changed by someone else (If-Match does not match its ETag); read it again and retry');
+  new AppError(
+    412,
+    'precondition_failed',
+    'The resource was changed by someone else (If-Match does not match its ETag); read it again and retry',
+  );
 export const payloadTooLarge = (limit: number) =>
   new AppError(413, 'payload_too_large', `The request body is larger than ${limit} bytes`);
 
 export const unsupportedMediaType = () =>
-  new AppError(415, 'unsupported_media_type', 'Writes need Content-Type: application/json (the body, if any, must be a JSON object)');
+  new AppError(
+    415,
+    'unsupported_media_type',
+    'Writes need Content-Type: application/json (the body, if any, must be a JSON object)',
+  );
 
 /** An error's message on one line, cut to `max` characters: for a detail field, a state row or a log line. */
-export const firstLine = (e: unknown, max = 300) => String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, max);
+export const firstLine = (e: unknown, max = 300) =>
+  String((e as Error)?.message ?? e)
+    .split('\n')[0]!
+    .slice(0, max);
 
 /** A single-field 400, shaped like zod's issues so clients handle one format. */
-export const fieldError = (path: string, message: string) => badRequest(`Invalid request: ${path} ${message}`, [{ path, message }]);
+export const fieldError = (path: string, message: string) =>
+  badRequest(`Invalid request: ${path} ${message}`, [{ path, message }]);
 
 export function fromZodError(error: z.ZodError, prefix = ''): AppError {
   const join = (path: PropertyKey[]) => [prefix, ...path.map(String)].filter(Boolean).join('.') || '(body)';

@@ -38,7 +38,10 @@ const version = (() => {
 
 async function probe(fn: () => Promise<string>): Promise<Check> {
   try {
-    const detail = await Promise.race([fn(), new Promise<string>((_, reject) => setTimeout(() => reject(new Error(`no answer in ${TIMEOUT_MS} ms`)), TIMEOUT_MS))]);
+    const detail = await Promise.race([
+      fn(),
+      new Promise<string>((_, reject) => setTimeout(() => reject(new Error(`no answer in ${TIMEOUT_MS} ms`)), TIMEOUT_MS)),
+    ]);
     return { ok: true, detail };
   } catch (e) {
     return { ok: false, detail: firstLine(e) };
@@ -52,7 +55,13 @@ export async function checkHealth(): Promise<HealthReport> {
   try {
     app = services();
   } catch (e) {
-    return { status: 'unhealthy', version, checkedAt: new Date().toISOString(), easyAuthDetected: easyAuthEnabledIn(), checks: { config: { ok: false, detail: (e as Error).message } } };
+    return {
+      status: 'unhealthy',
+      version,
+      checkedAt: new Date().toISOString(),
+      easyAuthDetected: easyAuthEnabledIn(),
+      checks: { config: { ok: false, detail: (e as Error).message } },
+    };
   }
   const cached = cache.get(app);
   if (cached && Date.now() - cached.at < CACHE_MS) return cached.report;
@@ -69,7 +78,11 @@ async function runChecks(app: Services): Promise<HealthReport> {
     probe(async () => {
       await app.ready;
       await Promise.all([
-        storage.table(TABLES.exports).listEntities({ queryOptions: { filter: "PartitionKey eq 'health'" } }).byPage({ maxPageSize: 1 }).next(),
+        storage
+          .table(TABLES.exports)
+          .listEntities({ queryOptions: { filter: "PartitionKey eq 'health'" } })
+          .byPage({ maxPageSize: 1 })
+          .next(),
         storage.appBlobs.getContainerClient(CONTAINERS.state).getProperties(),
         storage.runQueue.getProperties(),
       ]);
@@ -77,7 +90,13 @@ async function runChecks(app: Services): Promise<HealthReport> {
     }),
     probe(() => secrets.check()),
   ]);
-  return { status: Object.values(checks).every((c) => c.ok) ? 'healthy' : 'unhealthy', version, checkedAt, easyAuthDetected: app.config.easyAuthEnabled, checks };
+  return {
+    status: Object.values(checks).every((c) => c.ok) ? 'healthy' : 'unhealthy',
+    version,
+    checkedAt,
+    easyAuthDetected: app.config.easyAuthEnabled,
+    checks,
+  };
 }
 
 /** Whether the caller of GET /api/health is an Admin, who sees the checks (anyone else: the status only). */

@@ -20,13 +20,23 @@ export function json(status: number, body: unknown, headers: Record<string, stri
 }
 
 /** A stored resource with its ETag in the header and the body. */
-export function withEtag<T extends object>(status: number, view: T, etag: string, headers: Record<string, string> = {}): HttpResponseInit {
+export function withEtag<T extends object>(
+  status: number,
+  view: T,
+  etag: string,
+  headers: Record<string, string> = {},
+): HttpResponseInit {
   return json(status, { ...view, etag }, { ETag: etag, ...headers });
 }
 
 export function errorResponse(error: AppError): HttpResponseInit {
   return json(error.status, {
-    error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}), ...(error.details ?? {}) },
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.issues ? { issues: error.issues } : {}),
+      ...(error.details ?? {}),
+    },
   });
 }
 
@@ -43,7 +53,8 @@ export function requireJsonContentType(request: HttpRequest): void {
 /** Reads a JSON object body, refusing oversized or malformed input with a clear 4xx. */
 export async function readJson(request: HttpRequest): Promise<unknown> {
   const value = await readOptionalJson(request);
-  if (value === undefined) throw badRequest('Request body is empty: send a JSON object', [{ path: '(body)', message: 'is required' }]);
+  if (value === undefined)
+    throw badRequest('Request body is empty: send a JSON object', [{ path: '(body)', message: 'is required' }]);
   return value;
 }
 
@@ -61,7 +72,9 @@ export async function readOptionalJson(request: HttpRequest): Promise<unknown> {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw badRequest(`Request body is not valid JSON (${(e as Error).message})`, [{ path: '(body)', message: 'is not valid JSON' }]);
+    throw badRequest(`Request body is not valid JSON (${(e as Error).message})`, [
+      { path: '(body)', message: 'is not valid JSON' },
+    ]);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw badRequest('Request body must be a JSON object', [{ path: '(body)', message: 'must be a JSON object' }]);
@@ -73,7 +86,10 @@ export async function readOptionalJson(request: HttpRequest): Promise<unknown> {
 export const cleanupAccepted = (run: { id: string; status: string }, what: 'deleted' | 'detached') =>
   json(
     202,
-    { cleanupRun: { id: run.id, status: run.status, location: `/api/runs/${run.id}` }, message: `The export's segment membership is being withdrawn from Braze; the export is ${what} when that run succeeds` },
+    {
+      cleanupRun: { id: run.id, status: run.status, location: `/api/runs/${run.id}` },
+      message: `The export's segment membership is being withdrawn from Braze; the export is ${what} when that run succeeds`,
+    },
     { Location: `/api/runs/${run.id}` },
   );
 
@@ -94,7 +110,9 @@ export function api(handler: ApiHandler) {
     } catch (error) {
       if (error instanceof AppError) return errorResponse(error);
       context.error(`Unhandled error in ${context.functionName}: ${(error as Error)?.name}: ${(error as Error)?.message}`);
-      return json(500, { error: { code: 'internal_error', message: `Something went wrong; quote invocation ${context.invocationId} to support` } });
+      return json(500, {
+        error: { code: 'internal_error', message: `Something went wrong; quote invocation ${context.invocationId} to support` },
+      });
     }
   };
 }

@@ -15,7 +15,8 @@ export interface SecretStore {
   check(): Promise<string>;
 }
 
-export const KEY_VAULT_SECRET_URI = /^https:\/\/([a-z0-9-]{3,24})\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net|microsoftazure\.de)\/secrets\/([A-Za-z0-9-]{1,127})(\/[0-9a-f]{32})?\/?$/;
+export const KEY_VAULT_SECRET_URI =
+  /^https:\/\/([a-z0-9-]{3,24})\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net|microsoftazure\.de)\/secrets\/([A-Za-z0-9-]{1,127})(\/[0-9a-f]{32})?\/?$/;
 
 function parseSecretUri(uri: string): { vaultUrl: string; name: string; version?: string } {
   const m = KEY_VAULT_SECRET_URI.exec(uri);
@@ -54,7 +55,10 @@ export class LocalEncryptedSecretStore implements SecretStore {
 }
 
 /** What this store uses of the Key Vault SDK's SecretClient. */
-export type SecretClientLike = Pick<SecretClient, 'setSecret' | 'getSecret' | 'beginDeleteSecret' | 'beginRecoverDeletedSecret' | 'listPropertiesOfSecrets'>;
+export type SecretClientLike = Pick<
+  SecretClient,
+  'setSecret' | 'getSecret' | 'beginDeleteSecret' | 'beginRecoverDeletedSecret' | 'listPropertiesOfSecrets'
+>;
 
 /** Key Vault's answer when a name belongs to a soft-deleted secret (kept 7–90 days). */
 const isDeletedButRecoverable = (e: unknown) => {

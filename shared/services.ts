@@ -37,7 +37,10 @@ export function createServices(config: AppConfig): Services {
   const storage = createStorageClients(config);
   const secrets: SecretStore =
     'keyVaultUri' in config.secrets
-      ? new KeyVaultSecretStore(config.secrets.keyVaultUri, credentialFor('clientId' in config.appStorage ? config.appStorage.clientId : undefined))
+      ? new KeyVaultSecretStore(
+          config.secrets.keyVaultUri,
+          credentialFor('clientId' in config.appStorage ? config.appStorage.clientId : undefined),
+        )
       : new LocalEncryptedSecretStore(config.secrets.localKey);
   const exportsRepo = new ExportsRepo(storage.table(TABLES.exports));
   const stateRepo = new ExportStateRepo(storage.table(TABLES.exports));
@@ -75,7 +78,12 @@ export function createServices(config: AppConfig): Services {
   });
   const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, connectionsRepo, storage.ciBlobs);
   const preview = new ExportPreview({
-    exports: exportsRepo, connectionRecords: connectionsRepo, connections, ciBlobs: storage.ciBlobs, appBlobs: storage.appBlobs, bucketTargetBytes: config.bucketTargetBytes,
+    exports: exportsRepo,
+    connectionRecords: connectionsRepo,
+    connections,
+    ciBlobs: storage.ciBlobs,
+    appBlobs: storage.appBlobs,
+    bucketTargetBytes: config.bucketTargetBytes,
   });
   let setup: Promise<void> | null = null;
   const ready = () => {
@@ -90,7 +98,15 @@ export function createServices(config: AppConfig): Services {
     return setup;
   };
   return {
-    config, storage, secrets, connections, exports, runs, worker, scheduler, preview,
+    config,
+    storage,
+    secrets,
+    connections,
+    exports,
+    runs,
+    worker,
+    scheduler,
+    preview,
     get ready() {
       return ready();
     },

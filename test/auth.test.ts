@@ -7,7 +7,13 @@ const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64');
 
 describe('Easy Auth principal', () => {
   it('reads app roles from `roles` claims and picks the strongest', () => {
-    const p = b64({ claims: [{ typ: 'roles', val: 'Viewer' }, { typ: 'roles', val: 'Contributor' }, { typ: 'name', val: 'ann' }] });
+    const p = b64({
+      claims: [
+        { typ: 'roles', val: 'Viewer' },
+        { typ: 'roles', val: 'Contributor' },
+        { typ: 'name', val: 'ann' },
+      ],
+    });
     expect(authenticate(headers({ 'x-ms-client-principal': p }), easyAuth)).toEqual({ role: 'Contributor', name: 'ann' });
   });
 
@@ -17,7 +23,10 @@ describe('Easy Auth principal', () => {
   });
 
   it('round-trips the helper encoding', () => {
-    expect(authenticate(headers({ 'x-ms-client-principal': encodePrincipal('Viewer', 'v@x') }), easyAuth)).toEqual({ role: 'Viewer', name: 'v@x' });
+    expect(authenticate(headers({ 'x-ms-client-principal': encodePrincipal('Viewer', 'v@x') }), easyAuth)).toEqual({
+      role: 'Viewer',
+      name: 'v@x',
+    });
   });
 
   it('401 without a principal, 403 without a known role', () => {
@@ -32,7 +41,10 @@ describe('Easy Auth principal', () => {
   });
 
   it("keeps the principal's Entra object id and tenant, not only a display name", () => {
-    const p = encodePrincipal('Admin', 'Ann', { objectId: '6f1c1f2a-0000-4000-8000-000000000001', tenantId: '72f988bf-0000-4000-8000-000000000002' });
+    const p = encodePrincipal('Admin', 'Ann', {
+      objectId: '6f1c1f2a-0000-4000-8000-000000000001',
+      tenantId: '72f988bf-0000-4000-8000-000000000002',
+    });
     expect(authenticate(headers({ 'x-ms-client-principal': p }), easyAuth)).toEqual({
       role: 'Admin',
       name: 'Ann',
@@ -41,7 +53,9 @@ describe('Easy Auth principal', () => {
     });
     // Easy Auth also puts the object id in its own header.
     const bare = b64({ claims: [{ typ: 'roles', val: 'Viewer' }] });
-    expect(authenticate(headers({ 'x-ms-client-principal': bare, 'x-ms-client-principal-id': 'oid-from-header' }), easyAuth).objectId).toBe('oid-from-header');
+    expect(
+      authenticate(headers({ 'x-ms-client-principal': bare, 'x-ms-client-principal-id': 'oid-from-header' }), easyAuth).objectId,
+    ).toBe('oid-from-header');
   });
 
   it('refuses a principal header when Easy Auth is off (anyone could forge it)', () => {

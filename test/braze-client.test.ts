@@ -12,7 +12,11 @@ type Script = (objects: string[], attempt: number) => Answer;
 
 function response(a: { status: number; body?: unknown; headers?: Record<string, string> }): TransportResponse {
   const headers = Object.fromEntries(Object.entries(a.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-  return { status: a.status, header: (n) => headers[n.toLowerCase()] ?? null, text: typeof a.body === 'string' ? a.body : JSON.stringify(a.body ?? { message: 'success' }) };
+  return {
+    status: a.status,
+    header: (n) => headers[n.toLowerCase()] ?? null,
+    text: typeof a.body === 'string' ? a.body : JSON.stringify(a.body ?? { message: 'success' }),
+  };
 }
 
 function clientFor(script: Script) {
@@ -39,11 +43,19 @@ function clientFor(script: Script) {
     clock += ms;
   };
   const budget = new RequestBudget({ requestsPerWindow: 3000, sleep, now: () => clock });
-  const client = new BrazeClient({ baseUrl: 'https://rest.iad-03.braze.com', apiKey: 'k', budget, transport, sleep, maxAttempts: 3 });
+  const client = new BrazeClient({
+    baseUrl: 'https://rest.iad-03.braze.com',
+    apiKey: 'k',
+    budget,
+    transport,
+    sleep,
+    maxAttempts: 3,
+  });
   return { client, requests, sleeps };
 }
 
-const batch = (n: number) => Array.from({ length: n }, (_, i) => Buffer.from(JSON.stringify({ external_id: `u${i}`, m: `o${i}` })));
+const batch = (n: number) =>
+  Array.from({ length: n }, (_, i) => Buffer.from(JSON.stringify({ external_id: `u${i}`, m: `o${i}` })));
 const statuses = (outcomes: Outcome[]) => outcomes.map((o) => o.status);
 
 interface Row {
@@ -60,10 +72,18 @@ interface Row {
 }
 
 const table: Row[] = [
-  { answer: '2xx success', script: () => ({ status: 201 }), requests: 1, outcomes: (o) => expect(statuses(o)).toEqual(['sent', 'sent', 'sent']) },
+  {
+    answer: '2xx success',
+    script: () => ({ status: 201 }),
+    requests: 1,
+    outcomes: (o) => expect(statuses(o)).toEqual(['sent', 'sent', 'sent']),
+  },
   {
     answer: '2xx with errors[] pointing at objects',
-    script: () => ({ status: 201, body: { message: 'success', errors: [{ type: "'email' must be a valid email", input_array: 'attributes', index: 1 }] } }),
+    script: () => ({
+      status: 201,
+      body: { message: 'success', errors: [{ type: "'email' must be a valid email", input_array: 'attributes', index: 1 }] },
+    }),
     requests: 1,
     outcomes: (o) => {
       expect(statuses(o)).toEqual(['sent', 'rejected', 'sent']);
@@ -95,7 +115,9 @@ const table: Row[] = [
     requests: 3,
     outcomes: (o) => {
       expect(new Set(statuses(o))).toEqual(new Set(['failed']));
-      expect(o[0]).toMatchObject({ reason: expect.stringMatching(/refused the request as a whole \(400: Request blocked by policy\).*next run/) });
+      expect(o[0]).toMatchObject({
+        reason: expect.stringMatching(/refused the request as a whole \(400: Request blocked by policy\).*next run/),
+      });
     },
   },
   {
@@ -112,12 +134,30 @@ const table: Row[] = [
     requests: 3,
     outcomes: (o) => expect(statuses(o)).toEqual(['sent', 'sent']),
   },
-  { answer: '401', script: () => ({ status: 401, body: { message: 'Invalid API key' } }), requests: 1, fatal: /401 Unauthorized.*invalid or was revoked/ },
-  { answer: '403', script: () => ({ status: 403, body: { message: 'no permission' } }), requests: 1, fatal: /403 Forbidden.*lacks the users\.track permission/ },
-  { answer: '404', script: () => ({ status: 404 }), requests: 1, fatal: /404 for rest\.iad-03\.braze\.com\/users\/track.*REST endpoint/ },
+  {
+    answer: '401',
+    script: () => ({ status: 401, body: { message: 'Invalid API key' } }),
+    requests: 1,
+    fatal: /401 Unauthorized.*invalid or was revoked/,
+  },
+  {
+    answer: '403',
+    script: () => ({ status: 403, body: { message: 'no permission' } }),
+    requests: 1,
+    fatal: /403 Forbidden.*lacks the users\.track permission/,
+  },
+  {
+    answer: '404',
+    script: () => ({ status: 404 }),
+    requests: 1,
+    fatal: /404 for rest\.iad-03\.braze\.com\/users\/track.*REST endpoint/,
+  },
   {
     answer: '429 with X-RateLimit-Retry-After, then 2xx',
-    script: (_, attempt) => (attempt === 1 ? { status: 429, headers: { 'X-RateLimit-Retry-After': '7', 'X-RateLimit-Remaining': '0' } } : { status: 201 }),
+    script: (_, attempt) =>
+      attempt === 1
+        ? { status: 429, headers: { 'X-RateLimit-Retry-After': '7', 'X-RateLimit-Remaining': '0' } }
+        : { status: 201 },
     requests: 2,
     counts: { rateLimited: 1, retried: 1 },
     outcomes: (o) => expect(statuses(o)).toEqual(['sent', 'sent', 'sent']),
@@ -161,22 +201,31 @@ const table: Row[] = [
     requests: 3,
     outcomes: (o) => expect(o[0]).toMatchObject({ status: 'failed', reason: expect.stringMatching(/ECONNRESET/) }),
   },
-  ...(['not json', 'null', '[]', '"success"', '{"message":"success","errors":"oops"}', '{"message":"success","errors":{"index":0}}', '{"message":"success","errors":[null]}'] as const).map(
-    (body): Row => ({
-      answer: `malformed 2xx: ${body}`,
-      script: () => ({ status: 200, body }),
-      requests: 1,
-      outcomes: (o) => {
-        expect(statuses(o)).toEqual(['failed', 'failed', 'failed']);
-        expect(o[0]).toMatchObject({ reason: expect.stringMatching(/unreadable body/) });
-      },
-    }),
-  ),
+  ...(
+    [
+      'not json',
+      'null',
+      '[]',
+      '"success"',
+      '{"message":"success","errors":"oops"}',
+      '{"message":"success","errors":{"index":0}}',
+      '{"message":"success","errors":[null]}',
+    ] as const
+  ).map((body): Row => ({
+    answer: `malformed 2xx: ${body}`,
+    script: () => ({ status: 200, body }),
+    requests: 1,
+    outcomes: (o) => {
+      expect(statuses(o)).toEqual(['failed', 'failed', 'failed']);
+      expect(o[0]).toMatchObject({ reason: expect.stringMatching(/unreadable body/) });
+    },
+  })),
   {
     answer: '2xx whose message is not success',
     script: () => ({ status: 200, body: { message: 'queued' } }),
     requests: 1,
-    outcomes: (o) => expect(o[0]).toMatchObject({ status: 'failed', reason: expect.stringMatching(/"queued"; not counted as delivered/) }),
+    outcomes: (o) =>
+      expect(o[0]).toMatchObject({ status: 'failed', reason: expect.stringMatching(/"queued"; not counted as delivered/) }),
   },
 ];
 
@@ -185,7 +234,10 @@ describe('BrazeClient, answer by answer', () => {
     const { client, requests, sleeps } = clientFor(row.script);
     const sent = client.track(batch(row.size ?? 3));
     if (row.fatal) {
-      const error = await sent.then(() => null, (e: unknown) => e);
+      const error = await sent.then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(BrazeFatalError);
       expect((error as Error).message).toMatch(row.fatal);
     } else {

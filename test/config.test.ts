@@ -34,24 +34,39 @@ describe('app settings', () => {
   });
 
   it('refuses local-only settings when running in Azure', () => {
-    const inAzure = { ...valid, LOCAL_SECRET_KEY: undefined, KEY_VAULT_URI: 'https://kv1.vault.azure.net', WEBSITE_INSTANCE_ID: 'abc' };
+    const inAzure = {
+      ...valid,
+      LOCAL_SECRET_KEY: undefined,
+      KEY_VAULT_URI: 'https://kv1.vault.azure.net',
+      WEBSITE_INSTANCE_ID: 'abc',
+    };
     expect(() => loadConfig(inAzure)).not.toThrow();
-    expect(() => loadConfig({ ...inAzure, LOCAL_ANONYMOUS_ADMIN: 'true' })).toThrow(/LOCAL_ANONYMOUS_ADMIN: is for local runs only/);
+    expect(() => loadConfig({ ...inAzure, LOCAL_ANONYMOUS_ADMIN: 'true' })).toThrow(
+      /LOCAL_ANONYMOUS_ADMIN: is for local runs only/,
+    );
     expect(() => loadConfig({ ...inAzure, LOCAL_TRUST_PRINCIPAL_HEADER: 'true' })).toThrow(/LOCAL_TRUST_PRINCIPAL_HEADER/);
     expect(() => loadConfig({ ...inAzure, LOCAL_EXTRA_BRAZE_HOSTS: '127.0.0.1:*' })).toThrow(/LOCAL_EXTRA_BRAZE_HOSTS/);
   });
 
   it.each([
     ['App Service / Premium', { WEBSITE_INSTANCE_ID: 'abc' }],
-    ['Flex Consumption', { WEBSITE_SITE_NAME: 'cibraze-func', WEBSITE_SKU: 'FlexConsumption', CONTAINER_NAME: 'cibraze-func_1a2b' }],
+    [
+      'Flex Consumption',
+      { WEBSITE_SITE_NAME: 'cibraze-func', WEBSITE_SKU: 'FlexConsumption', CONTAINER_NAME: 'cibraze-func_1a2b' },
+    ],
     ['Flex Consumption (pod only)', { WEBSITE_POD_NAME: 'cibraze-func-7d9f' }],
     ['Linux Consumption', { CONTAINER_NAME: 'cibraze-func_ab12', WEBSITE_SITE_NAME: 'cibraze-func', WEBSITE_SKU: 'Dynamic' }],
   ])('treats %s as Azure: local-only settings refused', (_plan, platform) => {
     const env = { ...valid, LOCAL_SECRET_KEY: undefined, KEY_VAULT_URI: 'https://kv1.vault.azure.net', ...platform };
     expect(() => loadConfig(env)).not.toThrow();
-    for (const name of ['LOCAL_ANONYMOUS_ADMIN', 'LOCAL_TRUST_PRINCIPAL_HEADER']) expect(() => loadConfig({ ...env, [name]: 'true' })).toThrow(new RegExp(`${name}: is for local runs only`));
-    expect(() => loadConfig({ ...env, LOCAL_EXTRA_BRAZE_HOSTS: '127.0.0.1:*' })).toThrow(/LOCAL_EXTRA_BRAZE_HOSTS: is for local runs only/);
-    expect(() => loadConfig({ ...env, LOCAL_SECRET_KEY: valid.LOCAL_SECRET_KEY })).toThrow(/LOCAL_SECRET_KEY: is for local runs only/);
+    for (const name of ['LOCAL_ANONYMOUS_ADMIN', 'LOCAL_TRUST_PRINCIPAL_HEADER'])
+      expect(() => loadConfig({ ...env, [name]: 'true' })).toThrow(new RegExp(`${name}: is for local runs only`));
+    expect(() => loadConfig({ ...env, LOCAL_EXTRA_BRAZE_HOSTS: '127.0.0.1:*' })).toThrow(
+      /LOCAL_EXTRA_BRAZE_HOSTS: is for local runs only/,
+    );
+    expect(() => loadConfig({ ...env, LOCAL_SECRET_KEY: valid.LOCAL_SECRET_KEY })).toThrow(
+      /LOCAL_SECRET_KEY: is for local runs only/,
+    );
   });
 
   it('Core Tools on a laptop (WEBSITE_HOSTNAME=localhost) or a dev container (CONTAINER_NAME) is not Azure', () => {

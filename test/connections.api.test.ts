@@ -40,7 +40,10 @@ describe('connections API', () => {
     expect(res.status).toBe(201);
     expect(res.body.createdByPrincipal).toEqual({ name: 'Ann Admin', ...ids });
     expect(res.body.consent).toMatchObject({ agreedBy: 'Ann Admin', agreedByPrincipal: { name: 'Ann Admin', ...ids } });
-    const renamed = await item('PATCH', res.body.id, { body: { displayName: `Renamed ${n}` }, as: { header: encodePrincipal('Admin', 'Bob', { objectId: 'oid-bob', tenantId: ids.tenantId }) } });
+    const renamed = await item('PATCH', res.body.id, {
+      body: { displayName: `Renamed ${n}` },
+      as: { header: encodePrincipal('Admin', 'Bob', { objectId: 'oid-bob', tenantId: ids.tenantId }) },
+    });
     expect(renamed.body.updatedByPrincipal).toEqual({ name: 'Bob', objectId: 'oid-bob', tenantId: ids.tenantId });
     expect(renamed.body.createdByPrincipal).toEqual({ name: 'Ann Admin', ...ids });
   });
@@ -102,11 +105,21 @@ describe('connections API', () => {
 
   describe('bad input', () => {
     it('malformed JSON is a 400', async () => {
-      await expectUnchanged(() => call(connectionsCollection, { method: 'POST', path: 'connections', rawBody: '{"displayName": ' }), 400, /not valid JSON/);
+      await expectUnchanged(
+        () => call(connectionsCollection, { method: 'POST', path: 'connections', rawBody: '{"displayName": ' }),
+        400,
+        /not valid JSON/,
+      );
     });
     it('wrong types name the field', async () => {
-      const res = await expectUnchanged(() => create(body({ allowContributors: 'yes', requestBudget: '10' })), 400, /allowContributors/);
-      expect(res.body.error.issues.map((i: any) => i.path)).toEqual(expect.arrayContaining(['allowContributors', 'requestBudget']));
+      const res = await expectUnchanged(
+        () => create(body({ allowContributors: 'yes', requestBudget: '10' })),
+        400,
+        /allowContributors/,
+      );
+      expect(res.body.error.issues.map((i: any) => i.path)).toEqual(
+        expect.arrayContaining(['allowContributors', 'requestBudget']),
+      );
     });
     it('unknown fields are named', async () => {
       const res = await expectUnchanged(() => create(body({ color: 'blue' })), 400, /color/);
@@ -148,7 +161,11 @@ describe('connections API', () => {
       await expectUnchanged(() => create(body({ apiKeySecretUri: 'https://kv1.vault.azure.net/secrets/x' })), 400, /exactly one/);
     });
     it('a secret URI outside Key Vault is refused', async () => {
-      await expectUnchanged(() => create(body({ apiKey: undefined, apiKeySecretUri: 'https://evil.example/secrets/x' })), 400, /apiKeySecretUri/);
+      await expectUnchanged(
+        () => create(body({ apiKey: undefined, apiKeySecretUri: 'https://evil.example/secrets/x' })),
+        400,
+        /apiKeySecretUri/,
+      );
     });
   });
 
@@ -186,7 +203,11 @@ describe('connections API', () => {
     });
     it('a contributor cannot patch or delete a connection', async () => {
       const shared = await create(body({ allowContributors: true }));
-      await expectUnchanged(() => item('PATCH', shared.body.id, { body: { displayName: 'mine' }, as: 'Contributor' }), 403, /Admin/);
+      await expectUnchanged(
+        () => item('PATCH', shared.body.id, { body: { displayName: 'mine' }, as: 'Contributor' }),
+        403,
+        /Admin/,
+      );
       await expectUnchanged(() => item('DELETE', shared.body.id, { as: 'Contributor' }), 403, /Admin/);
     });
     it('viewers cannot list connections', async () => {

@@ -30,7 +30,11 @@ let xssFolder: { container: string; folder: string };
 const pageErrors: string[] = [];
 
 const as = async (role: 'Admin' | 'Viewer'): Promise<{ context: BrowserContext; page: Page }> => {
-  const context = await browser.newContext({ extraHTTPHeaders: { 'x-ms-client-principal': encodePrincipal(role, `${role.toLowerCase()}@contoso.com`) }, acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  const context = await browser.newContext({
+    extraHTTPHeaders: { 'x-ms-client-principal': encodePrincipal(role, `${role.toLowerCase()}@contoso.com`) },
+    acceptDownloads: true,
+    viewport: { width: 1280, height: 900 },
+  });
   const page = await context.newPage();
   page.on('dialog', (d) => void d.accept());
   page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -108,7 +112,9 @@ describe('the console in Chromium', () => {
     const { context, page } = await as('Admin');
     await page.goto(`${host.url}/#/exports/new`);
     await page.getByRole('heading', { name: 'New export' }).waitFor();
-    await page.getByLabel('CI export folder (holds model.json)').selectOption({ label: `${SAMPLE_CONTAINER} / ${SAMPLE_FOLDER}` });
+    await page
+      .getByLabel('CI export folder (holds model.json)')
+      .selectOption({ label: `${SAMPLE_CONTAINER} / ${SAMPLE_FOLDER}` });
     for (const segment of SAMPLE_SEGMENTS) await page.getByLabel(new RegExp(`^${segment} — `)).check();
     // Columns come from model.json: the mappings are dropdowns of them.
     await page.getByLabel('CI profile ID column').selectOption(SAMPLE_MATCHING.profileId);
@@ -147,7 +153,9 @@ describe('the console in Chromium', () => {
     await page.getByRole('button', { name: 'Preview' }).click();
     const preview = await (await previewAnswer).json();
     await page.locator('#preview').waitFor();
-    expect(await page.getByRole('row', { name: /^New profiles/ }).textContent()).toContain(preview.profiles.new.toLocaleString('en-US'));
+    expect(await page.getByRole('row', { name: /^New profiles/ }).textContent()).toContain(
+      preview.profiles.new.toLocaleString('en-US'),
+    );
     expect(preview.profiles.new).toBeGreaterThan(0);
     expect(sandbox.stats.requests).toBe(requestsBefore);
     await screenshot(page, 'export-preview');
@@ -171,7 +179,9 @@ describe('the console in Chromium', () => {
     expect(run.counts.profiles).toBe(preview.profiles.total);
     expect(run.counts.unchanged).toBe(preview.profiles.unchanged);
     expect(run.counts.newProfiles).toBe(preview.profiles.new);
-    expect(run.counts.sent + run.counts.failed + (run.counts.rejected - preview.rejectedRows.total)).toBe(preview.profiles.new + preview.profiles.changed);
+    expect(run.counts.sent + run.counts.failed + (run.counts.rejected - preview.rejectedRows.total)).toBe(
+      preview.profiles.new + preview.profiles.changed,
+    );
     expect(run.requests.sent).toBe(preview.requests);
 
     const download = page.waitForEvent('download');
@@ -186,7 +196,15 @@ describe('the console in Chromium', () => {
     const { context, page } = await as('Admin');
     const connections = (await (await page.request.get(`${host.url}/api/connections`)).json()).value;
     const created = await page.request.post(`${host.url}/api/exports`, {
-      data: { name: XSS, connectionId: connections[0].id, brazeSegmentApiId: 'seg-churn', source: xssFolder, segments: [XSS], matching: { profileId: 'CustomerId', email: 'PrimaryEmail', brazeCustomerId: 'BrazeUserId' }, schedule: { enabled: false } },
+      data: {
+        name: XSS,
+        connectionId: connections[0].id,
+        brazeSegmentApiId: 'seg-churn',
+        source: xssFolder,
+        segments: [XSS],
+        matching: { profileId: 'CustomerId', email: 'PrimaryEmail', brazeCustomerId: 'BrazeUserId' },
+        schedule: { enabled: false },
+      },
       headers: { 'content-type': 'application/json' },
     });
     expect(created.status()).toBe(201);

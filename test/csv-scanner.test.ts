@@ -16,9 +16,20 @@ const def = ExportDefinitionSchema.parse({
   brazeSegmentApiId: 'seg-id',
   source: { container: 'abc', folder: 'f' },
   segments: ['S'],
-  matching: { profileId: 'CustomerId', brazeCustomerId: 'BrazeUserId', email: 'Email', attributes: { name: 'Name', score: 'Score' } },
+  matching: {
+    profileId: 'CustomerId',
+    brazeCustomerId: 'BrazeUserId',
+    email: 'Email',
+    attributes: { name: 'Name', score: 'Score' },
+  },
 });
-const COLUMNS = [{ name: 'CustomerId' }, { name: 'Name' }, { name: 'BrazeUserId' }, { name: 'Email' }, { name: 'Score', dataType: 'int64' }];
+const COLUMNS = [
+  { name: 'CustomerId' },
+  { name: 'Name' },
+  { name: 'BrazeUserId' },
+  { name: 'Email' },
+  { name: 'Score', dataType: 'int64' },
+];
 
 interface Read {
   lines: string[];
@@ -30,14 +41,22 @@ interface Read {
 }
 
 /** Reads `bytes` cut at `cuts`, with the scanner or with Papa Parse alone, as the partition step would. */
-async function read(bytes: Buffer, cuts: number[], scan: boolean, hasHeader: boolean | undefined = undefined, what: 'rows' | 'keys' = 'rows', exportDef = def): Promise<Read> {
+async function read(
+  bytes: Buffer,
+  cuts: number[],
+  scan: boolean,
+  hasHeader: boolean | undefined = undefined,
+  what: 'rows' | 'keys' = 'rows',
+  exportDef = def,
+): Promise<Read> {
   const out: Read = { lines: [], keys: [], rejected: [], counted: 0, scannerUsed: false };
   const sink: RowSink = {
     segmentIndex: () => 0,
     countRow: () => void out.counted++,
     reject: (row) => void out.rejected.push(row),
     bucketFor: (hash) => hash % 7,
-    takeRow: (table, bucket, key, _keyHash, fields) => void out.lines.push(`${bucket}:${encodeRow(table.segIndex, key, fields, table.mapper!.spillAt)}`),
+    takeRow: (table, bucket, key, _keyHash, fields) =>
+      void out.lines.push(`${bucket}:${encodeRow(table.segIndex, key, fields, table.mapper!.spillAt)}`),
     takeLine: (_, bucket, line) => {
       out.scannerUsed = true;
       out.lines.push(`${bucket}:${line.bytes.toString('utf8', 0, line.length)}`);
@@ -47,7 +66,11 @@ async function read(bytes: Buffer, cuts: number[], scan: boolean, hasHeader: boo
     sendingSegment: null,
     sendingSingles: false,
   };
-  const rows = new PartitionRows(sink, { segment: 'S', columns: COLUMNS, blobName: 'f/S/S_1.csv', delimiter: ',', hasHeader }, what);
+  const rows = new PartitionRows(
+    sink,
+    { segment: 'S', columns: COLUMNS, blobName: 'f/S/S_1.csv', delimiter: ',', hasHeader },
+    what,
+  );
   const fail = (e: unknown) => {
     throw e;
   };
@@ -64,7 +87,11 @@ async function read(bytes: Buffer, cuts: number[], scan: boolean, hasHeader: boo
   return out;
 }
 
-const cutsOf = (bytes: Buffer) => [[], ...Array.from({ length: bytes.length - 1 }, (_, i) => [i + 1]), [1, 2, 3, 5, 8, 13, 21, 34, 55].filter((c) => c < bytes.length)];
+const cutsOf = (bytes: Buffer) => [
+  [],
+  ...Array.from({ length: bytes.length - 1 }, (_, i) => [i + 1]),
+  [1, 2, 3, 5, 8, 13, 21, 34, 55].filter((c) => c < bytes.length),
+];
 
 async function expectSameAsPapa(text: string, options: { scans: boolean; hasHeader?: boolean }): Promise<void> {
   const bytes = Buffer.from(text);
@@ -86,11 +113,15 @@ describe('the CSV scanner', () => {
   const wellFormed: Record<string, string> = {
     'plain rows with a header, LF': 'CustomerId,Name,BrazeUserId,Email,Score\nc1,Ann,u1,a@x.com,1\nc2,Bob,,b@x.com,2\n,Cy,u3,,\n',
     'CRLF line ends, no header, no last line end': 'c1,Ann,u1,a@x.com,1\r\nc2,Bob,u2,,2\r\nc3,Cy,u3,c@x.com,3',
-    'quoted fields: delimiters, doubled quotes, newlines (LF and CRLF) in them, a quoted key': 'c0,Zero,u0,,0\n"c1","Ann, ""the"" first\nline two",u1,,1\nc2,"x\r\ny","",,2\n"c""3",Cy,"u,3",,3\n',
-    'a byte order mark, columns in another order, spaces around keys': '\ufeffBrazeUserId,Score,Name,CustomerId,Email\nu1,1,Ann, c1 ,\nu2,2,Bob,\t,b@x.com\n',
-    'blank lines, non-Latin keys and values, values starting with j': '\nCustomerId,Name,BrazeUserId,Email,Score\n\nZoë-李,Ann,u1,,1\n\nc2,jane,u2,j@x.com,2\nj3,"j ""q"" \\\\",u3,,3\nc4,Ἀθηνᾶ,,,4\n',
+    'quoted fields: delimiters, doubled quotes, newlines (LF and CRLF) in them, a quoted key':
+      'c0,Zero,u0,,0\n"c1","Ann, ""the"" first\nline two",u1,,1\nc2,"x\r\ny","",,2\n"c""3",Cy,"u,3",,3\n',
+    'a byte order mark, columns in another order, spaces around keys':
+      '\ufeffBrazeUserId,Score,Name,CustomerId,Email\nu1,1,Ann, c1 ,\nu2,2,Bob,\t,b@x.com\n',
+    'blank lines, non-Latin keys and values, values starting with j':
+      '\nCustomerId,Name,BrazeUserId,Email,Score\n\nZoë-李,Ann,u1,,1\n\nc2,jane,u2,j@x.com,2\nj3,"j ""q"" \\\\",u3,,3\nc4,Ἀθηνᾶ,,,4\n',
     'refused rows: no identifier, too many fields, an identifier too long': `c1,Ann,u1,,1\n,No id,,,2\nc3,Too,many,fields,3,4\n${'x'.repeat(513)},Long,u4,,4\nc5,Eve,${'y'.repeat(513)},,5\nc6,Fine,u6,,6\n`,
-    'a quote inside an unquoted field is text, control characters in values': 'c1,Ann "the" first,u1,,1\nc"2,Bob\tTab,u2,,2\nc3,Bell\x07,u3,,3\n',
+    'a quote inside an unquoted field is text, control characters in values':
+      'c1,Ann "the" first,u1,,1\nc"2,Bob\tTab,u2,,2\nc3,Bell\x07,u3,,3\n',
     'keys that start with j, or only a Braze customer ID': 'jc1,Ann,u1,,1\n,Bob,ju2,,2\n,Cy,u3,,3\n',
   };
   for (const [name, text] of Object.entries(wellFormed)) {
@@ -104,7 +135,8 @@ describe('the CSV scanner', () => {
     'a quoted field followed by CRLF where lines end in LF': 'c0,Al,u0,,0\nc1,Ann,u1,,1\nc2,Bob,u2,,"2"\r\nc3,Cy,u3,,3\n',
   };
   for (const [name, text] of Object.entries(readOnByPapa)) {
-    it(`leaves the rest of the partition to Papa Parse where it might read otherwise: ${name}`, () => expectSameAsPapa(text, { scans: true }));
+    it(`leaves the rest of the partition to Papa Parse where it might read otherwise: ${name}`, () =>
+      expectSameAsPapa(text, { scans: true }));
   }
 
   it('a row longer than a spill buffer, its long value quoted or not', async () => {
@@ -119,7 +151,15 @@ describe('the CSV scanner', () => {
   });
 
   it('a field several mapped attributes read, long and full of control characters', async () => {
-    const many = ExportDefinitionSchema.parse({ ...def, matching: { profileId: 'CustomerId', brazeCustomerId: 'BrazeUserId', email: 'Email', attributes: { a: 'Name', b: 'Name', c: 'Name', d: 'Name', e: 'Name', f: 'Name', g: 'Name', h: 'Name' } } });
+    const many = ExportDefinitionSchema.parse({
+      ...def,
+      matching: {
+        profileId: 'CustomerId',
+        brazeCustomerId: 'BrazeUserId',
+        email: 'Email',
+        attributes: { a: 'Name', b: 'Name', c: 'Name', d: 'Name', e: 'Name', f: 'Name', g: 'Name', h: 'Name' },
+      },
+    });
     const name = `"${'\x01\x02'.repeat(6000)}"`;
     const text = `c0,Al,u0,,0\nc1,${name},u1,,1\nc2,${name},u2,,2\n`;
     const bytes = Buffer.from(text);
@@ -145,7 +185,7 @@ describe('the CSV scanner', () => {
     }
   });
 
-  it("guesses the line end as Papa Parse does, quoted sections left out", () => {
+  it('guesses the line end as Papa Parse does, quoted sections left out', () => {
     expect(papaLineEnd('a,b\nc,d\r\n')).toBe('\n');
     expect(papaLineEnd('a,b\r\nc,d\r\ne\n')).toBe('\r\n');
     expect(papaLineEnd('"x\ny",b\r\nc,d\r\n')).toBe('\r\n');
@@ -164,11 +204,16 @@ describe('the CSV scanner, on generated partitions', () => {
   const piece = fc.constantFrom('a', 'j', ' ', ',', '"', '""', '\n', '\r\n', '\r', '\t', '\\', 'é', '李', '😀', '1', 'x@y.io');
   const value = fc.array(piece, { maxLength: 4 }).map((p) => p.join(''));
   // Mostly well-formed; now and then written as it is, quotes and line ends and all (malformed CSV).
-  const field = fc.tuple(value, fc.constantFrom('plain', 'plain', 'quoted', 'raw')).map(([v, how]) =>
-    how === 'raw' ? v : how === 'quoted' || /[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v,
-  );
+  const field = fc
+    .tuple(value, fc.constantFrom('plain', 'plain', 'quoted', 'raw'))
+    .map(([v, how]) => (how === 'raw' ? v : how === 'quoted' || /[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v));
   const record = fc.array(field, { minLength: 4, maxLength: 6 }).map((f) => f.join(','));
-  const partition = fc.tuple(fc.array(record, { minLength: 1, maxLength: 8 }), fc.constantFrom('\n', '\r\n'), fc.boolean(), fc.array(fc.nat(), { maxLength: 4 }));
+  const partition = fc.tuple(
+    fc.array(record, { minLength: 1, maxLength: 8 }),
+    fc.constantFrom('\n', '\r\n'),
+    fc.boolean(),
+    fc.array(fc.nat(), { maxLength: 4 }),
+  );
 
   it('spills what Papa Parse reads, for any partition and any cuts', async () => {
     await fc.assert(
@@ -179,7 +224,9 @@ describe('the CSV scanner, on generated partitions', () => {
         const scanned = await read(bytes, cuts, true);
         expect({ ...scanned, scannerUsed: undefined }).toEqual({ ...(await read(bytes, cuts, false)), scannerUsed: undefined });
         // Read for its keys only (a segment read before the one sent while reading): the same keys.
-        expect((await read(bytes, cuts, true, undefined, 'keys')).keys).toEqual((await read(bytes, cuts, false, undefined, 'keys')).keys);
+        expect((await read(bytes, cuts, true, undefined, 'keys')).keys).toEqual(
+          (await read(bytes, cuts, false, undefined, 'keys')).keys,
+        );
       }),
       { numRuns: 1000 },
     );

@@ -47,7 +47,7 @@ describe('delta sync', () => {
     expect(sandbox().stats.requests).toBe(requests);
   });
 
-  it("profiles whose rows did not change are unchanged at once, omitted values still counted; a change in any row is sent", async () => {
+  it('profiles whose rows did not change are unchanged at once, omitted values still counted; a change in any row is sent', async () => {
     const A = rows(30) + 'c40,u40,not-an-email,Forty\n';
     const B = rows(10, { from: 21 });
     const { exp, rewrite } = await mutableExport([
@@ -78,7 +78,9 @@ describe('delta sync', () => {
   it('a column whose type model.json changes is sent again as the new type, though no row changed', async () => {
     const columns = (scoreType: string) => [...COLUMNS, { name: 'Score', dataType: scoreType }];
     const text = rows(6).replace(/\n/g, (_, at: number) => `,${at % 7}0\n`);
-    const { exp, rewrite } = await mutableExport([{ segment: 'S', columns: columns('string'), partitions: [text] }], { matching: { ...MATCHING, attributes: { ...MATCHING.attributes, score: 'Score' } } });
+    const { exp, rewrite } = await mutableExport([{ segment: 'S', columns: columns('string'), partitions: [text] }], {
+      matching: { ...MATCHING, attributes: { ...MATCHING.attributes, score: 'Score' } },
+    });
     await runNow(exp.id);
     expect(typeof sandbox().profiles.get('external_id:u1')?.attributes.score).toBe('string');
     await rewrite([{ segment: 'S', columns: columns('int64'), partitions: [text] }]);
@@ -96,15 +98,22 @@ describe('delta sync', () => {
       [
         { segment: 'A', columns: [...COLUMNS, { name: 'Score', dataType: 'int64' }], partitions: [withScore(rows(6))] },
         // B, one profile more, is the segment sent while reading: its rows are spilled first (A's wait, read for their keys).
-        { segment: 'B', columns: [...COLUMNS, { name: 'Score', dataType: 'string' }], partitions: [withScore(rows(6)) + withScore(rows(1, { from: 7 }))] },
+        {
+          segment: 'B',
+          columns: [...COLUMNS, { name: 'Score', dataType: 'string' }],
+          partitions: [withScore(rows(6)) + withScore(rows(1, { from: 7 }))],
+        },
       ],
       { matching: { ...MATCHING, attributes: { ...MATCHING.attributes, score: 'Score' } } },
     );
     const { run } = await runNow(exp.id);
     expect(run.counts).toMatchObject({ profiles: 7, sent: 7 });
-    const inBoth = sandbox().profileList().filter((p) => (p.attributes['0000-0000-0000'] as string[]).length === 2);
+    const inBoth = sandbox()
+      .profileList()
+      .filter((p) => (p.attributes['0000-0000-0000'] as string[]).length === 2);
     expect(inBoth).toHaveLength(6);
-    for (const profile of inBoth) expect(profile.attributes).toMatchObject({ score: expect.any(Number), '0000-0000-0000': ['A', 'B'] });
+    for (const profile of inBoth)
+      expect(profile.attributes).toMatchObject({ score: expect.any(Number), '0000-0000-0000': ['A', 'B'] });
   });
 
   it('a changed email sends exactly that profile', async () => {
@@ -115,7 +124,10 @@ describe('delta sync', () => {
     const { run } = await runNow(exp.id);
     expect(run.counts).toMatchObject({ profiles: 50, sent: 1, unchanged: 49 });
     expect(sandbox().stats.objectsProcessed).toBe(51);
-    expect(sandbox().profiles.get('external_id:u7')).toMatchObject({ attributes: { email: 'new7@example.com' }, updates: updatesBefore + 1 });
+    expect(sandbox().profiles.get('external_id:u7')).toMatchObject({
+      attributes: { email: 'new7@example.com' },
+      updates: updatesBefore + 1,
+    });
   });
 
   it('a profile removed from one segment loses that segment from its list', async () => {

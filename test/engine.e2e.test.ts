@@ -33,7 +33,11 @@ async function http(method: string, path: string, body?: unknown, as: Who = 'Adm
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text,
+  };
 }
 
 async function waitForRun(runId: string, timeoutMs = 30_000) {
@@ -52,7 +56,12 @@ describe('export runs over HTTP', () => {
   let connectionId: string;
 
   it('on demand: POST …/run answers 202, the run succeeds, and Braze matches the snapshot', async () => {
-    const conn = await http('POST', '/api/connections', { displayName: 'Sandbox', restEndpoint: sandbox.url, apiKey: SANDBOX_KEY, consent: true });
+    const conn = await http('POST', '/api/connections', {
+      displayName: 'Sandbox',
+      restEndpoint: sandbox.url,
+      apiKey: SANDBOX_KEY,
+      consent: true,
+    });
     expect(conn.status).toBe(201);
     connectionId = conn.body.id;
     const exp = await http('POST', '/api/exports', { ...exportBody(connectionId, 'On demand'), schedule: { enabled: false } });

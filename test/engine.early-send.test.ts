@@ -75,9 +75,14 @@ describe('sending while reading', () => {
     expect(profile(5)).toMatchObject({ first_name: 'Small5', [MEMBERSHIP]: ['Big', 'Small'] });
     expect(profile(30)).toMatchObject({ first_name: 'Small30', [MEMBERSHIP]: ['Big', 'Small'] });
     expect(profile(31)).toMatchObject({ first_name: 'Name31', [MEMBERSHIP]: ['Big'] });
-    expect(sandbox().profiles.get('external_id:u900')?.attributes).toMatchObject({ first_name: 'SmallOnly900', [MEMBERSHIP]: ['Big', 'Small'] });
+    expect(sandbox().profiles.get('external_id:u900')?.attributes).toMatchObject({
+      first_name: 'SmallOnly900',
+      [MEMBERSHIP]: ['Big', 'Small'],
+    });
     const [container, ...name] = run.rejectedReport!.split('/');
-    const report = (await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()).toString();
+    const report = (
+      await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()
+    ).toString();
     expect(report).toMatch(/Small,Small_2\.csv,3,,no usable identifier/);
   });
 
@@ -92,7 +97,9 @@ describe('sending while reading', () => {
     const { run } = await runNow(exp.id);
     expect(run.counts).toMatchObject({ profiles: 120, sent: 119, rejected: 1, failed: 0 });
     const [container, ...name] = run.rejectedReport!.split('/');
-    const report = (await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()).toString();
+    const report = (
+      await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()
+    ).toString();
     expect(report).toMatch(/c77,Braze: Invalid value/);
 
     sandbox().setFaults({ objectErrorMarker: undefined });
@@ -111,10 +118,14 @@ describe('sending while reading', () => {
     const exp = await createExport(conn.id, { source, segments: ['Small', 'Big'], matching: MATCHING });
     await runNow(exp.id);
     // c81..c100 leave; c5 leaves Small only.
-    await writeCiExport(blobs, [
-      { segment: 'Small', partitions: [rows(4)] },
-      { segment: 'Big', partitions: [rows(80)] },
-    ], { folder: source.folder, stamp: '2026/11/22/0615' });
+    await writeCiExport(
+      blobs,
+      [
+        { segment: 'Small', partitions: [rows(4)] },
+        { segment: 'Big', partitions: [rows(80)] },
+      ],
+      { folder: source.folder, stamp: '2026/11/22/0615' },
+    );
 
     const { run } = await runNow(exp.id, { fullSync: true });
     expect(run.counts).toMatchObject({ profiles: 80, sent: 80, unchanged: 0, removed: 20, failed: 0 });

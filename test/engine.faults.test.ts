@@ -25,12 +25,16 @@ function expectBalanced(run: RunRecord) {
 
 async function report(run: RunRecord): Promise<string> {
   const [container, ...name] = run.rejectedReport!.split('/');
-  return (await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()).toString();
+  return (
+    await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()
+  ).toString();
 }
 
 describe('bad snapshot input', () => {
   it('a malformed CSV row is rejected with its reason; the rest is sent', async () => {
-    const exp = await exportOf([{ segment: 'S', partitions: [`${rows(3)}c8,u8,stray"quote@example.com,Q\n${rows(2, { from: 4 })}c9,u9,"never closed,Z\n`] }]);
+    const exp = await exportOf([
+      { segment: 'S', partitions: [`${rows(3)}c8,u8,stray"quote@example.com,Q\n${rows(2, { from: 4 })}c9,u9,"never closed,Z\n`] },
+    ]);
     const { run } = await runNow(exp.id);
     expect(run.status).toBe('succeeded');
     expect(run.counts).toMatchObject({ rowsRead: 7, profiles: 7, sent: 6, rejected: 1, failed: 0 });
@@ -40,7 +44,9 @@ describe('bad snapshot input', () => {
   });
 
   it('an unclosed quote that swallows rows is reported with the lines it spans', async () => {
-    const exp = await exportOf([{ segment: 'S', partitions: [`${rows(2)}c7,u7,"open,X\nc8,u8,p8@example.com,"Name8"\n${rows(1, { from: 3 })}`] }]);
+    const exp = await exportOf([
+      { segment: 'S', partitions: [`${rows(2)}c7,u7,"open,X\nc8,u8,p8@example.com,"Name8"\n${rows(1, { from: 3 })}`] },
+    ]);
     const { run } = await runNow(exp.id);
     expectBalanced(run);
     expect(run.counts).toMatchObject({ sent: 3, rejected: 1 });
@@ -118,10 +124,22 @@ describe('bad snapshot input', () => {
   it('without model.json, a folder still settling is not exported; once settled, the newest timestamp folder is read by its header row', async () => {
     const blobs = services().storage.ciBlobs;
     const header = COLUMNS.map((c) => c.name).join(',');
-    const source = await writeCiExport(blobs, [{ segment: 'S', partitions: [`${header}\n${rows(2)}`] }], { withModel: false, stamp: '2026/11/19/0100' });
+    const source = await writeCiExport(blobs, [{ segment: 'S', partitions: [`${header}\n${rows(2)}`] }], {
+      withModel: false,
+      stamp: '2026/11/19/0100',
+    });
     // The newest folder's header names the columns in another order than the older folder's.
-    const reordered = (csv: string) => csv.trimEnd().split('\n').map((line) => line.split(',').reverse().join(',')).join('\n') + '\n';
-    await writeCiExport(blobs, [{ segment: 'S', partitions: [reordered(`${header}\n${rows(3, { from: 10 })}`)] }], { withModel: false, folder: source.folder, stamp: '2026/11/20/0100' });
+    const reordered = (csv: string) =>
+      csv
+        .trimEnd()
+        .split('\n')
+        .map((line) => line.split(',').reverse().join(','))
+        .join('\n') + '\n';
+    await writeCiExport(blobs, [{ segment: 'S', partitions: [reordered(`${header}\n${rows(3, { from: 10 })}`)] }], {
+      withModel: false,
+      folder: source.folder,
+      stamp: '2026/11/20/0100',
+    });
     const conn = await createConnection(sandbox().url);
     const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
     // Just written: not settled yet, so not exported.
@@ -138,8 +156,15 @@ describe('bad snapshot input', () => {
       expect(run.status).toBe('succeeded');
       expect(run.counts).toMatchObject({ rowsRead: 3, profiles: 3, sent: 3, rejected: 0 });
       expect(sandbox().profiles.size).toBe(3); // the older folder's c1, c2 are not sent
-      expect(sandbox().profiles.get('external_id:u11')!.attributes).toMatchObject({ email: 'p11@example.com', first_name: 'Name11', '0000-0000-0000': ['S'] });
-      expect(sandbox().profiles.get('alias:ci_customer_id:c10')!.attributes).toMatchObject({ email: 'p10@example.com', first_name: 'Name10' });
+      expect(sandbox().profiles.get('external_id:u11')!.attributes).toMatchObject({
+        email: 'p11@example.com',
+        first_name: 'Name11',
+        '0000-0000-0000': ['S'],
+      });
+      expect(sandbox().profiles.get('alias:ci_customer_id:c10')!.attributes).toMatchObject({
+        email: 'p10@example.com',
+        first_name: 'Name10',
+      });
     } finally {
       vi.useRealTimers();
     }
@@ -223,7 +248,9 @@ describe('Braze faults', () => {
   });
 
   it('2xx errors[].index marks exactly the objects Braze refused', async () => {
-    const exp = await exportOf([{ segment: 'S', partitions: [rows(10, { name: (i) => (i === 3 || i === 8 ? 'ODD' : `Name${i}`) })] }]);
+    const exp = await exportOf([
+      { segment: 'S', partitions: [rows(10, { name: (i) => (i === 3 || i === 8 ? 'ODD' : `Name${i}`) })] },
+    ]);
     sandbox().setFaults({ objectErrorMarker: 'ODD' });
     const { run } = await runNow(exp.id);
     expect(run.counts).toMatchObject({ profiles: 10, sent: 8, rejected: 2 });

@@ -22,7 +22,14 @@ describe('a value cleared in CI is cleared in Braze', () => {
     expect(user('external_id:u1')).toMatchObject({ email: 'p1@example.com', first_name: 'Name1' });
 
     // c1: name emptied; c2: email emptied; c3: email turns invalid; c4 unchanged; c5 new, with an empty name.
-    await rewrite([{ segment: 'S', partitions: ['c1,u1,p1@example.com,\nc2,,,Name2\nc3,u3,not-an-email,Name3\nc4,,p4@example.com,Name4\nc5,u5,p5@example.com,\n'] }]);
+    await rewrite([
+      {
+        segment: 'S',
+        partitions: [
+          'c1,u1,p1@example.com,\nc2,,,Name2\nc3,u3,not-an-email,Name3\nc4,,p4@example.com,Name4\nc5,u5,p5@example.com,\n',
+        ],
+      },
+    ]);
     const { run } = await runNow(exp.id);
     // c3's object changed too (its email is left out now), though Braze keeps the email it has.
     expect(run.counts).toMatchObject({ profiles: 5, sent: 4, unchanged: 1 });
@@ -112,7 +119,9 @@ describe('membership is withdrawn wherever it was written', () => {
     await runNow(exp.id);
     expect(user('alias:ci_customer_id:c2')![SEG]).toEqual(['A']);
     // c2 gets a Braze customer ID; c3's changes from u3 to u33.
-    await rewrite([{ segment: 'A', partitions: ['c1,u1,p1@example.com,Name1\nc2,u2,p2@example.com,Name2\nc3,u33,p3@example.com,Name3\n'] }]);
+    await rewrite([
+      { segment: 'A', partitions: ['c1,u1,p1@example.com,Name1\nc2,u2,p2@example.com,Name2\nc3,u33,p3@example.com,Name3\n'] },
+    ]);
     const { run } = await runNow(exp.id);
     expect(run.status).toBe('succeeded');
     expect(user('alias:ci_customer_id:c2')).not.toHaveProperty(SEG);
@@ -144,7 +153,11 @@ describe('deleting, detaching or moving an export withdraws its membership at th
     if (!('cleanupRun' in outcome)) throw new Error('expected a cleanup run');
     expect(await app.exports.get(exp.id)).toBeTruthy(); // still there while Braze holds the membership
     const run = await work(outcome.cleanupRun.id);
-    expect(run).toMatchObject({ status: 'succeeded', kind: 'cleanup', counts: expect.objectContaining({ removed: 3, removalsFailed: 0 }) });
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      kind: 'cleanup',
+      counts: expect.objectContaining({ removed: 3, removalsFailed: 0 }),
+    });
     for (const key of ['external_id:u1', 'alias:ci_customer_id:c2', 'external_id:u3']) expect(user(key)).not.toHaveProperty(SEG);
     expect(user('external_id:u1')).toMatchObject({ email: 'p1@example.com' }); // only the membership goes
     await expect(app.exports.get(exp.id)).rejects.toMatchObject({ status: 404 });
@@ -177,11 +190,16 @@ describe('deleting, detaching or moving an export withdraws its membership at th
 
   it('detach withdraws the membership with the connection key first, then detaches; moving to another connection asks for that', async () => {
     const app = services();
-    const { exp, patch } = await mutableExport([{ segment: 'A', partitions: [rows(2)] }], { membership: { format: 'boolean', booleanPrefix: 'in_' } });
+    const { exp, patch } = await mutableExport([{ segment: 'A', partitions: [rows(2)] }], {
+      membership: { format: 'boolean', booleanPrefix: 'in_' },
+    });
     await runNow(exp.id);
     expect(user('external_id:u1')).toMatchObject({ in_A: true });
     const other = await createConnection(sandbox().url);
-    await expect(patch({ connectionId: other.id })).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/detach it first/) });
+    await expect(patch({ connectionId: other.id })).rejects.toMatchObject({
+      status: 409,
+      message: expect.stringMatching(/detach it first/),
+    });
     const outcome = await app.exports.detach(ADMIN, exp.id, null);
     const run = await work('cleanupRun' in outcome ? outcome.cleanupRun.id : '');
     expect(run.status).toBe('succeeded');

@@ -69,7 +69,12 @@ describe('resumable runs', () => {
     ]);
     const first = await startHostProcess(hostEnv());
     hosts.push(first);
-    const conn = await api(first, 'POST', 'connections', { displayName: 'Sandbox', restEndpoint: sandbox.url, apiKey: SANDBOX_KEY, consent: true });
+    const conn = await api(first, 'POST', 'connections', {
+      displayName: 'Sandbox',
+      restEndpoint: sandbox.url,
+      apiKey: SANDBOX_KEY,
+      consent: true,
+    });
     const exp = await api(first, 'POST', 'exports', {
       name: 'Resumable',
       connectionId: conn.body.id,
@@ -132,14 +137,29 @@ describe('resumable runs', () => {
 
   it('killed while still sending during reading (first run), the resumed attempt resends at most one checkpoint interval', async () => {
     const profiles = 20_000;
-    const source = await writeCiExport(BlobServiceClient.fromConnectionString(azurite.connectionString), [{ segment: 'A', partitions: [rows(profiles)] }]);
+    const source = await writeCiExport(BlobServiceClient.fromConnectionString(azurite.connectionString), [
+      { segment: 'A', partitions: [rows(profiles)] },
+    ]);
     // A checkpoint every 0.5 s of sending; few buckets, so each checkpoint is a few small blobs.
     const env = { ...hostEnv(), EARLY_CHECKPOINT_SECONDS: '0.5', SYNC_BUCKET_TARGET_BYTES: '65536' };
     const first = await startHostProcess(env);
     hosts.push(first);
     // 100 requests a second: 7,500 profiles a second, 3,750 per checkpoint interval.
-    const conn = await api(first, 'POST', 'connections', { displayName: 'Sandbox early', restEndpoint: sandbox.url, apiKey: SANDBOX_KEY, consent: true, requestBudget: 300 });
-    const exp = await api(first, 'POST', 'exports', { name: 'Killed early', connectionId: conn.body.id, brazeSegmentApiId: 'seg-api-id', source, segments: ['A'], matching: MATCHING });
+    const conn = await api(first, 'POST', 'connections', {
+      displayName: 'Sandbox early',
+      restEndpoint: sandbox.url,
+      apiKey: SANDBOX_KEY,
+      consent: true,
+      requestBudget: 300,
+    });
+    const exp = await api(first, 'POST', 'exports', {
+      name: 'Killed early',
+      connectionId: conn.body.id,
+      brazeSegmentApiId: 'seg-api-id',
+      source,
+      segments: ['A'],
+      matching: MATCHING,
+    });
     sandbox.reset();
     sandbox.setFaults({ slowMs: 40 });
     const started = await api(first, 'POST', `exports/${exp.body.id}/run`);
@@ -163,7 +183,10 @@ describe('resumable runs', () => {
     expect(objectsResent).toBeLessThanOrEqual(3750 + 1500);
     // Checkpoints are folded into the buckets' state: none is left.
     const left: string[] = [];
-    for await (const b of BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('sync-state').listBlobsFlat({ prefix: `${exp.body.id}/` })) if (b.name.includes('.early-')) left.push(b.name);
+    for await (const b of BlobServiceClient.fromConnectionString(azurite.connectionString)
+      .getContainerClient('sync-state')
+      .listBlobsFlat({ prefix: `${exp.body.id}/` }))
+      if (b.name.includes('.early-')) left.push(b.name);
     expect(left).toEqual([]);
   }, 90_000);
 });

@@ -30,7 +30,9 @@ describe('time-boxed worker', () => {
   it("a run resumed over several attempts reports every attempt's refusals, not only the last one's", async () => {
     const app = services();
     // Every 150th profile is one Braze refuses; they fall in many buckets, so in more than one attempt.
-    const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(1500, { name: (i) => (i % 150 === 0 ? 'POISON' : `N${i}`) })] }]);
+    const source = await writeCiExport(app.storage.ciBlobs, [
+      { segment: 'S', partitions: [rows(1500, { name: (i) => (i % 150 === 0 ? 'POISON' : `N${i}`) })] },
+    ]);
     const conn = await createConnection(sandbox().url, { requestBudget: 300 });
     const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
     sandbox().setFaults({ slowMs: 30, badObjectMarker: 'POISON' });
@@ -38,8 +40,13 @@ describe('time-boxed worker', () => {
     expect(run.attempts).toBeGreaterThanOrEqual(2);
     expect(run.counts).toMatchObject({ rejected: 10, sent: 1490 });
     const [container, ...name] = run.rejectedReport!.split('/');
-    const csv = (await app.storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()).toString();
-    const refused = csv.split('\n').filter((l) => /Braze refused the object/.test(l)).map((l) => l.split(',')[3]);
+    const csv = (
+      await app.storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()
+    ).toString();
+    const refused = csv
+      .split('\n')
+      .filter((l) => /Braze refused the object/.test(l))
+      .map((l) => l.split(',')[3]);
     expect(refused.sort()).toEqual(Array.from({ length: 10 }, (_, k) => `c${(k + 1) * 150}`).sort());
   }, 60_000);
 
@@ -57,7 +64,9 @@ describe('time-boxed worker', () => {
     await app.worker.execute(id, (l) => logs.push(l));
     expect(logs.join('\n')).toMatch(/continuation queued/);
     // CI's retention removes the old snapshot before the continuation reads it again.
-    for await (const blob of app.storage.ciBlobs.getContainerClient(source.container).listBlobsFlat({ prefix: `${source.folder}/S/` })) {
+    for await (const blob of app.storage.ciBlobs
+      .getContainerClient(source.container)
+      .listBlobsFlat({ prefix: `${source.folder}/S/` })) {
       await app.storage.ciBlobs.getContainerClient(source.container).deleteBlob(blob.name);
     }
     await app.worker.execute(id, (l) => logs.push(l));

@@ -13,7 +13,11 @@ useAzurite({ SYNC_BUCKET_TARGET_BYTES: '1024' });
 const sandbox = useSandbox();
 
 const table = (segment: string, sizes: number[]): SegmentTable =>
-  ({ segment, columns: [], partitions: sizes.map((sizeBytes, i) => ({ blobName: `${segment}_${i + 1}.csv`, sizeBytes })) }) as unknown as SegmentTable;
+  ({
+    segment,
+    columns: [],
+    partitions: sizes.map((sizeBytes, i) => ({ blobName: `${segment}_${i + 1}.csv`, sizeBytes })),
+  }) as unknown as SegmentTable;
 
 describe('reading on two threads', () => {
   it('gives each thread a first part and the rest of each segment, in order, about half the bytes each', () => {
@@ -34,7 +38,15 @@ describe('reading on two threads', () => {
     const snapshot = (version: string, changed: number) => {
       const name = (i: number) => (i === changed ? `Changed${version}` : `Name${i}`);
       return [
-        { segment: 'A', partitions: [`${rows(1, { name: () => `First${version}` })},,nobody@example.com,X\n${rows(40, { from: 2, name })}`, rows(40, { from: 42, name }), rows(40, { from: 82, name }), `${rows(38, { from: 122, name })}${rows(1, { name: () => `Later${version}` })},,nobody2@example.com,Y\n`] },
+        {
+          segment: 'A',
+          partitions: [
+            `${rows(1, { name: () => `First${version}` })},,nobody@example.com,X\n${rows(40, { from: 2, name })}`,
+            rows(40, { from: 42, name }),
+            rows(40, { from: 82, name }),
+            `${rows(38, { from: 122, name })}${rows(1, { name: () => `Later${version}` })},,nobody2@example.com,Y\n`,
+          ],
+        },
         { segment: 'B', partitions: [rows(30, { from: 100, name }), rows(30, { from: 130, name })] },
       ];
     };
@@ -57,7 +69,9 @@ describe('reading on two threads', () => {
     expect(sandbox().profiles.get('external_id:u1')!.attributes.first_name).toBe('First2');
     expect(sandbox().profiles.get('alias:ci_customer_id:c150')!.attributes.first_name).toBe('Changed2');
     const [container, ...name] = run.rejectedReport!.split('/');
-    const report = (await app.storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()).toString();
+    const report = (
+      await app.storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()
+    ).toString();
     expect(report).toMatch(/A,A_1\.csv,2,,no usable identifier/);
     expect(report).toMatch(/A,A_4\.csv,40,,no usable identifier/);
   });

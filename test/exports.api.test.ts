@@ -19,7 +19,13 @@ beforeAll(async () => {
         method: 'POST',
         path: 'connections',
         as: 'Admin',
-        body: { displayName, restEndpoint: 'rest.fra-02.braze.eu', apiKey: 'key-000000000000abcd', allowContributors, consent: true },
+        body: {
+          displayName,
+          restEndpoint: 'rest.fra-02.braze.eu',
+          apiKey: 'key-000000000000abcd',
+          allowContributors,
+          consent: true,
+        },
       })
     ).body.id as string;
   shared = await mk('Shared', true);
@@ -64,7 +70,10 @@ describe('exports API', () => {
 
   it('patches fields, revalidating the whole definition, with ETags', async () => {
     const c = await create(exportBody());
-    const res = await item('PATCH', c.body.id, { body: { segments: ['ChurnRisk'], schedule: { enabled: false, cron: '0 0 2 * * *' } }, headers: { 'if-match': c.body.etag } });
+    const res = await item('PATCH', c.body.id, {
+      body: { segments: ['ChurnRisk'], schedule: { enabled: false, cron: '0 0 2 * * *' } },
+      headers: { 'if-match': c.body.etag },
+    });
     expect(res.status).toBe(200);
     expect(res.body.segments).toEqual(['ChurnRisk']);
     expect(res.body.schedule).toEqual({ enabled: false, cron: '0 0 2 * * *' });
@@ -75,7 +84,12 @@ describe('exports API', () => {
 
   it('duplicates with the schedule off, and detaches keeping the export inactive', async () => {
     const c = await create(exportBody());
-    const dup = await call(exportDuplicate, { method: 'POST', path: `exports/${c.body.id}/duplicate`, params: { id: c.body.id }, as: 'Contributor' });
+    const dup = await call(exportDuplicate, {
+      method: 'POST',
+      path: `exports/${c.body.id}/duplicate`,
+      params: { id: c.body.id },
+      as: 'Contributor',
+    });
     expect(dup.status).toBe(201);
     expect(dup.body.id).not.toBe(c.body.id);
     expect(dup.body.name).toBe(`${c.body.name} (copy)`);
@@ -102,7 +116,11 @@ describe('exports API', () => {
       body: { displayName: 'In use', restEndpoint: 'rest.iad-01.braze.com', apiKey: 'key-111111111111abcd', consent: true },
     });
     const e = await create(exportBody({ name: 'Uses it', connectionId: conn.body.id }));
-    const del = await call(connectionItem, { method: 'DELETE', path: `connections/${conn.body.id}`, params: { id: conn.body.id } });
+    const del = await call(connectionItem, {
+      method: 'DELETE',
+      path: `connections/${conn.body.id}`,
+      params: { id: conn.body.id },
+    });
     expect(del.status).toBe(409);
     expect(del.body.error.message).toContain('"Uses it"');
     expect(del.body.error.exports).toEqual([{ id: e.body.id, name: 'Uses it' }]);
@@ -123,7 +141,11 @@ describe('exports API', () => {
       ['bad container', { source: { container: 'Bad_Container', folder: 'x' } }, 'source.container'],
       ['folder escaping upward', { source: { container: 'abc', folder: 'a/../../b' } }, 'source.folder'],
       ['empty name', { name: '  ' }, 'name'],
-      ['reserved attribute', { matching: { email: 'E', brazeCustomerId: 'B', attributes: { external_id: 'X' } } }, 'matching.attributes.external_id'],
+      [
+        'reserved attribute',
+        { matching: { email: 'E', brazeCustomerId: 'B', attributes: { external_id: 'X' } } },
+        'matching.attributes.external_id',
+      ],
       ['unknown field', { colour: 'red' }, 'colour'],
       ['wrong type', { segments: 'HighValueSegment' }, 'segments'],
     ])('%s', async (_label, over, path) => {
@@ -132,7 +154,11 @@ describe('exports API', () => {
     });
 
     it('malformed JSON is a 400', async () => {
-      await expectUnchanged(() => call(exportsCollection, { method: 'POST', path: 'exports', rawBody: '[1,' }), 400, /not valid JSON/);
+      await expectUnchanged(
+        () => call(exportsCollection, { method: 'POST', path: 'exports', rawBody: '[1,' }),
+        400,
+        /not valid JSON/,
+      );
     });
     it('an empty PATCH is a 400', async () => {
       const c = await create(exportBody());
@@ -155,24 +181,84 @@ describe('exports API', () => {
     });
     it('a contributor cannot manage or re-point an export on an unshared connection', async () => {
       const adminOnly = await create(exportBody({ connectionId: unshared }));
-      await expectUnchanged(() => item('PATCH', adminOnly.body.id, { body: { name: 'mine' }, as: 'Contributor' }), 403, /not shared/);
+      await expectUnchanged(
+        () => item('PATCH', adminOnly.body.id, { body: { name: 'mine' }, as: 'Contributor' }),
+        403,
+        /not shared/,
+      );
       await expectUnchanged(() => item('DELETE', adminOnly.body.id, { as: 'Contributor' }), 403, /not shared/);
       const mine = await create(exportBody(), 'Contributor');
-      await expectUnchanged(() => item('PATCH', mine.body.id, { body: { connectionId: unshared }, as: 'Contributor' }), 400, /not shared/);
+      await expectUnchanged(
+        () => item('PATCH', mine.body.id, { body: { connectionId: unshared }, as: 'Contributor' }),
+        400,
+        /not shared/,
+      );
     });
   });
 
   describe('attribute names never collide', () => {
     it.each([
-      ['membership.attribute is a standard field', { membership: { attribute: 'email' } }, 'membership.attribute', /email.*standard Braze profile field/],
-      ['membership.attribute is an identifier', { membership: { attribute: 'external_id' } }, 'membership.attribute', /identifier/],
-      ['the default from brazeSegmentApiId is a standard field', { brazeSegmentApiId: 'country', membership: { format: 'list' } }, 'brazeSegmentApiId', /country.*membership\.attribute/],
-      ['membership.attribute is also a mapped attribute', { membership: { attribute: 'last_name' } }, 'membership.attribute', /standard Braze profile field/],
-      ['membership.attribute is a mapped custom attribute', { membership: { attribute: 'tier' }, matching: { profileId: 'CustomerId', email: 'E', brazeCustomerId: 'B', attributes: { tier: 'Tier' } } }, 'membership.attribute', /also matching\.attributes\.tier/],
-      ['a boolean prefix + segment is a standard field', { segments: ['name', 'X'], membership: { format: 'boolean', booleanPrefix: 'first_' } }, 'membership.booleanPrefix', /first_name/],
-      ['a boolean prefix + segment is a mapped attribute', { segments: ['A'], membership: { format: 'boolean', booleanPrefix: 'seg_' }, matching: { profileId: 'CustomerId', email: 'E', brazeCustomerId: 'B', attributes: { seg_A: 'Col' } } }, 'membership.booleanPrefix', /seg_A.*matching\.attributes\.seg_A/],
-      ['an empty prefix makes a segment a standard field', { segments: ['gender'], membership: { format: 'boolean', booleanPrefix: '' } }, 'segments.0', /gender/],
-      ['a mapped attribute is an identifier', { matching: { profileId: 'CustomerId', email: 'E', brazeCustomerId: 'B', attributes: { braze_id: 'Col' } } }, 'matching.attributes.braze_id', /set by the export itself/],
+      [
+        'membership.attribute is a standard field',
+        { membership: { attribute: 'email' } },
+        'membership.attribute',
+        /email.*standard Braze profile field/,
+      ],
+      [
+        'membership.attribute is an identifier',
+        { membership: { attribute: 'external_id' } },
+        'membership.attribute',
+        /identifier/,
+      ],
+      [
+        'the default from brazeSegmentApiId is a standard field',
+        { brazeSegmentApiId: 'country', membership: { format: 'list' } },
+        'brazeSegmentApiId',
+        /country.*membership\.attribute/,
+      ],
+      [
+        'membership.attribute is also a mapped attribute',
+        { membership: { attribute: 'last_name' } },
+        'membership.attribute',
+        /standard Braze profile field/,
+      ],
+      [
+        'membership.attribute is a mapped custom attribute',
+        {
+          membership: { attribute: 'tier' },
+          matching: { profileId: 'CustomerId', email: 'E', brazeCustomerId: 'B', attributes: { tier: 'Tier' } },
+        },
+        'membership.attribute',
+        /also matching\.attributes\.tier/,
+      ],
+      [
+        'a boolean prefix + segment is a standard field',
+        { segments: ['name', 'X'], membership: { format: 'boolean', booleanPrefix: 'first_' } },
+        'membership.booleanPrefix',
+        /first_name/,
+      ],
+      [
+        'a boolean prefix + segment is a mapped attribute',
+        {
+          segments: ['A'],
+          membership: { format: 'boolean', booleanPrefix: 'seg_' },
+          matching: { profileId: 'CustomerId', email: 'E', brazeCustomerId: 'B', attributes: { seg_A: 'Col' } },
+        },
+        'membership.booleanPrefix',
+        /seg_A.*matching\.attributes\.seg_A/,
+      ],
+      [
+        'an empty prefix makes a segment a standard field',
+        { segments: ['gender'], membership: { format: 'boolean', booleanPrefix: '' } },
+        'segments.0',
+        /gender/,
+      ],
+      [
+        'a mapped attribute is an identifier',
+        { matching: { profileId: 'CustomerId', email: 'E', brazeCustomerId: 'B', attributes: { braze_id: 'Col' } } },
+        'matching.attributes.braze_id',
+        /set by the export itself/,
+      ],
     ])('%s: 400 naming the field, nothing saved', async (_case, over, path, message) => {
       const res = await expectUnchanged(() => create(exportBody(over)), 400, message);
       expect(res.body.error.issues).toEqual([expect.objectContaining({ path })]);
@@ -180,7 +266,11 @@ describe('exports API', () => {
 
     it('a PATCH that would make a collision is refused too', async () => {
       const c = await create(exportBody());
-      const res = await expectUnchanged(() => item('PATCH', c.body.id, { body: { membership: { attribute: 'phone' } } }), 400, /standard Braze profile field/);
+      const res = await expectUnchanged(
+        () => item('PATCH', c.body.id, { body: { membership: { attribute: 'phone' } } }),
+        400,
+        /standard Braze profile field/,
+      );
       expect(res.body.error.issues).toEqual([expect.objectContaining({ path: 'membership.attribute' })]);
     });
   });

@@ -18,7 +18,9 @@ async function proxyTo(port: number): Promise<number> {
   const server = createServer((req, res) => {
     if (denying) {
       res.writeHead(403, { 'Content-Type': 'application/xml', 'x-ms-error-code': 'AuthorizationPermissionMismatch' });
-      res.end('<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission.</Message></Error>');
+      res.end(
+        '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission.</Message></Error>',
+      );
       return;
     }
     const upstream = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (up) => {
@@ -36,7 +38,11 @@ async function proxyTo(port: number): Promise<number> {
 
 beforeAll(async () => {
   azurite = await startAzurite();
-  const ports = { blob: await proxyTo(azurite.ports.blob), queue: await proxyTo(azurite.ports.queue), table: await proxyTo(azurite.ports.table) };
+  const ports = {
+    blob: await proxyTo(azurite.ports.blob),
+    queue: await proxyTo(azurite.ports.queue),
+    table: await proxyTo(azurite.ports.table),
+  };
   Object.assign(process.env, testEnv(azuriteConnectionString(ports)));
   resetServices();
 });

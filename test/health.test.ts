@@ -16,7 +16,11 @@ describe('GET /api/health', () => {
   it('shows an Admin the version, the checks and whether Easy Auth is on', async () => {
     const res = await call(health, { method: 'GET', path: 'health', as: 'Admin' });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ status: 'healthy', version: expect.stringMatching(/^\d+\.\d+\.\d+/), easyAuthDetected: false });
+    expect(res.body).toMatchObject({
+      status: 'healthy',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      easyAuthDetected: false,
+    });
     expect(Object.keys(res.body.checks).sort()).toEqual(['config', 'keyVault', 'storage']);
   });
 

@@ -14,13 +14,23 @@ type Resource = { type: string; apiVersion?: string; name: string; properties?: 
 
 /** Every resource, nested deployments' inner templates included. */
 function allResources(t: { resources: Resource[] }): Resource[] {
-  return t.resources.flatMap((r) => [r, ...(r.type === 'Microsoft.Resources/deployments' && r.properties?.template ? allResources(r.properties.template) : [])]);
+  return t.resources.flatMap((r) => [
+    r,
+    ...(r.type === 'Microsoft.Resources/deployments' && r.properties?.template ? allResources(r.properties.template) : []),
+  ]);
 }
 
 const site = template.resources.find((r: Resource) => r.type === 'Microsoft.Web/sites');
 const appSettings: { name: string; value: string }[] = site.properties.siteConfig.appSettings;
 const settingNames = appSettings.map((s) => s.name);
-const PLATFORM_SETTINGS = ['AzureWebJobsStorage__credential', 'AZURE_CLIENT_ID', 'FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR', 'APPLICATIONINSIGHTS_CONNECTION_STRING', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', 'AzureWebJobsDisableHomepage'];
+const PLATFORM_SETTINGS = [
+  'AzureWebJobsStorage__credential',
+  'AZURE_CLIENT_ID',
+  'FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR',
+  'APPLICATIONINSIGHTS_CONNECTION_STRING',
+  'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+  'AzureWebJobsDisableHomepage',
+];
 
 describe('infra/azuredeploy.json', () => {
   it('is an ARM deployment template whose resources all name an API version', () => {
@@ -31,7 +41,8 @@ describe('infra/azuredeploy.json', () => {
   it('derives the global names (storage, Key Vault, Function App) from uniqueString, so a second deployment never clashes', () => {
     const unique = String(template.variables.unique);
     expect(unique).toMatch(/^\[uniqueString\(subscription\(\)\.id, resourceGroup\(\)\.id/);
-    for (const name of ['storageName', 'keyVaultName', 'functionAppName']) expect(String(template.variables[name]), name).toContain("variables('unique')");
+    for (const name of ['storageName', 'keyVaultName', 'functionAppName'])
+      expect(String(template.variables[name]), name).toContain("variables('unique')");
     // A prefix of at most 11 characters plus the 13 of uniqueString fit a storage account's 24.
     expect(template.parameters.appName.maxLength).toBeLessThanOrEqual(11);
   });
@@ -55,18 +66,33 @@ describe('infra/azuredeploy.json', () => {
     expect(template.parameters.grantCiReader.metadata.description).toMatch(/Microsoft\.Resources\/deployments\/write/);
     const ci = template.resources.find((r: Resource) => r.type === 'Microsoft.Resources/deployments');
     expect(ci.condition).toBe("[parameters('grantCiReader')]");
-    expect(template.outputs.ciReaderGrantCommand.value).toMatch(/az role assignment create --assignee-object-id \{0\} --assignee-principal-type ServicePrincipal --role \\?"Storage Blob Data Reader\\?" --scope \{1\}/);
+    expect(template.outputs.ciReaderGrantCommand.value).toMatch(
+      /az role assignment create --assignee-object-id \{0\} --assignee-principal-type ServicePrincipal --role \\?"Storage Blob Data Reader\\?" --scope \{1\}/,
+    );
   });
 
   it('starts the site only after every role assignment in its resource group (its first calls need them)', () => {
     const local = template.resources.filter((r: Resource) => r.type === 'Microsoft.Authorization/roleAssignments');
     expect(local.length).toBeGreaterThanOrEqual(5);
-    for (const a of local) expect(site.dependsOn.some((d: string) => d.includes('roleAssignments') && d.includes(a.name.slice(1, -1))), a.name).toBe(true);
+    for (const a of local)
+      expect(
+        site.dependsOn.some((d: string) => d.includes('roleAssignments') && d.includes(a.name.slice(1, -1))),
+        a.name,
+      ).toBe(true);
   });
 
   it('sets no app setting Flex Consumption forbids', () => {
     // Flex sets these itself (runtime and scale live in functionAppConfig) and refuses them as app settings.
-    for (const forbidden of ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_NODE_DEFAULT_VERSION', 'WEBSITE_RUN_FROM_PACKAGE', 'WEBSITE_CONTENTSHARE', 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING', 'SCM_DO_BUILD_DURING_DEPLOYMENT', 'WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT']) {
+    for (const forbidden of [
+      'FUNCTIONS_WORKER_RUNTIME',
+      'FUNCTIONS_EXTENSION_VERSION',
+      'WEBSITE_NODE_DEFAULT_VERSION',
+      'WEBSITE_RUN_FROM_PACKAGE',
+      'WEBSITE_CONTENTSHARE',
+      'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING',
+      'SCM_DO_BUILD_DURING_DEPLOYMENT',
+      'WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT',
+    ]) {
       expect(settingNames).not.toContain(forbidden);
     }
   });
@@ -87,12 +113,22 @@ describe('infra/azuredeploy.json', () => {
   });
 
   it('sets every app setting the config schema requires, with names the code reads, and no local-only ones', () => {
-    for (const group of REQUIRED_ONE_OF) expect(group.some((n) => settingNames.includes(n)), group.join(' | ')).toBe(true);
+    for (const group of REQUIRED_ONE_OF)
+      expect(
+        group.some((n) => settingNames.includes(n)),
+        group.join(' | '),
+      ).toBe(true);
     for (const name of settingNames) expect([...SETTING_NAMES, ...PLATFORM_SETTINGS], name).toContain(name);
     for (const name of LOCAL_ONLY_SETTINGS) expect(settingNames).not.toContain(name);
     expect(settingNames).toContain('SCHEDULED_REFRESH_SCHEDULE');
     // Identity-based host storage.
-    expect(settingNames).toEqual(expect.arrayContaining(['AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__credential', 'AzureWebJobsStorage__clientId']));
+    expect(settingNames).toEqual(
+      expect.arrayContaining([
+        'AzureWebJobsStorage__accountName',
+        'AzureWebJobsStorage__credential',
+        'AzureWebJobsStorage__clientId',
+      ]),
+    );
     expect(settingNames).not.toContain('AzureWebJobsStorage');
   });
 
@@ -110,7 +146,11 @@ describe('infra/azuredeploy.json', () => {
     expect(ci.properties.parameters.roleId.value).toContain('storageBlobDataReader');
     expect(roles.storageBlobDataReader).toBe('2a2b9908-6ea1-4ae2-8e65-a410df84e7d1');
     // Nobody gets Owner, Contributor or User Access Administrator.
-    for (const id of ['8e3af657-a8ff-443c-a75c-2fe8c4bcb635', 'b24988ac-6180-42a0-ab88-20f7382dd24c', '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9']) {
+    for (const id of [
+      '8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
+      'b24988ac-6180-42a0-ab88-20f7382dd24c',
+      '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9',
+    ]) {
       expect(JSON.stringify(template)).not.toContain(id);
     }
   });
@@ -139,7 +179,8 @@ describe('infra/azuredeploy.json', () => {
   });
 
   it('describes every parameter', () => {
-    for (const [name, p] of Object.entries<any>(template.parameters)) expect(String(p.metadata?.description ?? '').length, name).toBeGreaterThan(20);
+    for (const [name, p] of Object.entries<any>(template.parameters))
+      expect(String(p.metadata?.description ?? '').length, name).toBeGreaterThan(20);
   });
 });
 
@@ -152,7 +193,10 @@ describe('sign-in, for people in a browser and for scripts', () => {
     expect(auth.properties.globalValidation.unauthenticatedClientAction).toBe('AllowAnonymous');
     const aad = auth.properties.identityProviders.azureActiveDirectory;
     expect(aad.registration.openIdIssuer).toMatch(/\/v2\.0'\)\]$/); // v2 tokens: the registration asks for them
-    expect(aad.validation.allowedAudiences).toEqual(["[concat('api://', parameters('authClientId'))]", "[parameters('authClientId')]"]);
+    expect(aad.validation.allowedAudiences).toEqual([
+      "[concat('api://', parameters('authClientId'))]",
+      "[parameters('authClientId')]",
+    ]);
     expect(template.outputs.redirectUri.value).toMatch(/\/\.auth\/login\/aad\/callback'\)\]$/);
     expect(template.outputs.signInUrl.value).toMatch(/\/\.auth\/login\/aad'\)\]$/);
     // The console is the site's root page.
@@ -160,12 +204,18 @@ describe('sign-in, for people in a browser and for scripts', () => {
   });
 
   it('ships the app roles the code knows, and a registration script that asks for what the template expects', () => {
-    const appRoles = JSON.parse(readFileSync(path.join(INFRA, 'app-roles.json'), 'utf8')) as { value: string; allowedMemberTypes: string[]; isEnabled: boolean }[];
+    const appRoles = JSON.parse(readFileSync(path.join(INFRA, 'app-roles.json'), 'utf8')) as {
+      value: string;
+      allowedMemberTypes: string[];
+      isEnabled: boolean;
+    }[];
     expect(appRoles.map((r) => r.value).sort()).toEqual(['Admin', 'Contributor', 'Viewer']);
     for (const r of appRoles) expect(r).toMatchObject({ isEnabled: true, allowedMemberTypes: expect.arrayContaining(['User']) });
     execFileSync('bash', ['-n', path.join(INFRA, 'register-app.sh')]); // it parses
     expect(register).toContain('--app-roles "@$here/app-roles.json"');
-    expect(register).toMatch(/--web-redirect-uris "https:\/\/\$host\/\.auth\/login\/aad\/callback" --enable-id-token-issuance true/);
+    expect(register).toMatch(
+      /--web-redirect-uris "https:\/\/\$host\/\.auth\/login\/aad\/callback" --enable-id-token-issuance true/,
+    );
     expect(register).toContain('--identifier-uris "api://$app_id"');
     expect(register).toContain('\\"requestedAccessTokenVersion\\":2');
     expect(register).toContain('04b07795-8ddb-461a-bbee-02f9e1bf7b46'); // the Azure CLI, pre-authorized
@@ -206,7 +256,8 @@ describe('infra/createUiDefinition.json', () => {
 
   it('asks every required template parameter, and nothing the template does not take', () => {
     const outputs = Object.keys(uiDefinition.parameters.outputs);
-    for (const [name, p] of Object.entries<any>(template.parameters)) if (p.defaultValue === undefined) expect(outputs, name).toContain(name);
+    for (const [name, p] of Object.entries<any>(template.parameters))
+      if (p.defaultValue === undefined) expect(outputs, name).toContain(name);
     for (const o of outputs) expect(Object.keys(template.parameters), o).toContain(o);
     expect(outputs).toEqual(expect.arrayContaining(['grantCiReader', 'keyVaultPurgeProtection']));
   });
@@ -215,6 +266,7 @@ describe('infra/createUiDefinition.json', () => {
     const outputs = Object.keys(uiDefinition.parameters.outputs);
     const params = Object.keys(template.parameters);
     for (const o of outputs) expect(params).toContain(o);
-    for (const [name, p] of Object.entries<any>(template.parameters)) if (p.defaultValue === undefined) expect(outputs).toContain(name);
+    for (const [name, p] of Object.entries<any>(template.parameters))
+      if (p.defaultValue === undefined) expect(outputs).toContain(name);
   });
 });

@@ -15,8 +15,15 @@ beforeEach(() => sandbox().reset());
 
 const { create, item, expectUnchanged } = resourceClient(connectionsCollection, connectionItem, 'connections');
 let n = 0;
-const body = (over: Record<string, unknown> = {}) => ({ displayName: `Checked ${++n}`, restEndpoint: sandbox().url, apiKey: SANDBOX_KEY, consent: true, ...over });
-const test = (id: string, as: 'Admin' | 'Contributor' = 'Admin') => call(connectionTest, { method: 'POST', path: `connections/${id}/test`, params: { id }, as });
+const body = (over: Record<string, unknown> = {}) => ({
+  displayName: `Checked ${++n}`,
+  restEndpoint: sandbox().url,
+  apiKey: SANDBOX_KEY,
+  consent: true,
+  ...over,
+});
+const test = (id: string, as: 'Admin' | 'Contributor' = 'Admin') =>
+  call(connectionTest, { method: 'POST', path: `connections/${id}/test`, params: { id }, as });
 
 describe('Braze key check', () => {
   it('a valid key is saved with its check; no profile was touched', async () => {
@@ -58,26 +65,39 @@ describe('Braze key check', () => {
     const c = await create(body());
     const res = await item('PATCH', c.body.id, { body: { apiKey: SANDBOX_KEY_WITHOUT_USERS_TRACK } });
     expect(res.status).toBe(400);
-    expect(res.body.error.issues).toEqual([expect.objectContaining({ path: 'apiKey', message: expect.stringMatching(/users\.track/) })]);
+    expect(res.body.error.issues).toEqual([
+      expect.objectContaining({ path: 'apiKey', message: expect.stringMatching(/users\.track/) }),
+    ]);
     expect((await item('GET', c.body.id)).body.apiKey.hint).toBe(c.body.apiKey.hint);
   });
 });
 
 describe("the Braze workspace's segments, for the export form", () => {
-  const segments = (id: string, as: 'Admin' | 'Contributor' | 'Viewer' = 'Admin') => call(connectionSegments, { method: 'GET', path: `connections/${id}/segments`, params: { id }, as });
+  const segments = (id: string, as: 'Admin' | 'Contributor' | 'Viewer' = 'Admin') =>
+    call(connectionSegments, { method: 'GET', path: `connections/${id}/segments`, params: { id }, as });
 
   it('lists them where the key may (segments.list), as Braze answers GET /segments/list', async () => {
     const c = await create(body({ allowContributors: true }));
     const res = await segments(c.body.id, 'Contributor');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ available: true, truncated: false, segments: [{ id: '0000-0000-0000', name: 'CI: high value customers' }, { id: '1111-1111-1111', name: 'CI: churn risk' }] });
+    expect(res.body).toEqual({
+      available: true,
+      truncated: false,
+      segments: [
+        { id: '0000-0000-0000', name: 'CI: high value customers' },
+        { id: '1111-1111-1111', name: 'CI: churn risk' },
+      ],
+    });
     expect((await segments(c.body.id, 'Viewer')).status).toBe(403);
   });
 
   it('says why not where the key may not: the field stays free text', async () => {
     const limited = await create(body({ apiKey: SANDBOX_KEY_WITHOUT_SEGMENTS_LIST }));
     expect(limited.status).toBe(201);
-    expect((await segments(limited.body.id)).body).toEqual({ available: false, reason: expect.stringMatching(/segments\.list permission/) });
+    expect((await segments(limited.body.id)).body).toEqual({
+      available: false,
+      reason: expect.stringMatching(/segments\.list permission/),
+    });
     const c = await create(body());
     sandbox().setFaults({ revokeKey: true }); // the key was revoked since
     expect((await segments(c.body.id)).body).toEqual({ available: false, reason: expect.stringMatching(/401/) });

@@ -13,10 +13,19 @@ function softDeletingVault() {
     async setSecret(name: string, value: string) {
       calls.push(`set ${name}`);
       if (deleted.has(name)) {
-        throw Object.assign(new Error(`Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`), { statusCode: 409, code: 'Conflict' });
+        throw Object.assign(
+          new Error(
+            `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`,
+          ),
+          { statusCode: 409, code: 'Conflict' },
+        );
       }
       live.set(name, value);
-      return { name, value, properties: { id: `https://app-kv.vault.azure.net/secrets/${name}/0123456789abcdef0123456789abcdef` } };
+      return {
+        name,
+        value,
+        properties: { id: `https://app-kv.vault.azure.net/secrets/${name}/0123456789abcdef0123456789abcdef` },
+      };
     },
     async beginDeleteSecret(name: string) {
       calls.push(`delete ${name}`);
@@ -44,11 +53,19 @@ describe('Key Vault secret store', () => {
     const again = await store.put('braze-connection-1', 'key-two');
     expect(again).toMatch(/\/secrets\/braze-connection-1\//);
     expect(vault.live.get('braze-connection-1')).toBe('key-two');
-    expect(vault.calls).toEqual(['set braze-connection-1', 'delete braze-connection-1', 'set braze-connection-1', 'recover braze-connection-1', 'set braze-connection-1']);
+    expect(vault.calls).toEqual([
+      'set braze-connection-1',
+      'delete braze-connection-1',
+      'set braze-connection-1',
+      'recover braze-connection-1',
+      'set braze-connection-1',
+    ]);
   });
 
   it('other errors are not swallowed', async () => {
-    const client = { setSecret: async () => Promise.reject(Object.assign(new Error('Forbidden'), { statusCode: 403 })) } as unknown as SecretClientLike;
+    const client = {
+      setSecret: async () => Promise.reject(Object.assign(new Error('Forbidden'), { statusCode: 403 })),
+    } as unknown as SecretClientLike;
     const store = new KeyVaultSecretStore('https://app-kv.vault.azure.net', undefined, () => client);
     await expect(store.put('braze-connection-2', 'k')).rejects.toThrow(/Forbidden/);
   });

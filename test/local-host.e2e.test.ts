@@ -66,7 +66,12 @@ describe('local host over HTTP', () => {
       brazeSegmentApiId: '0000-0000-0000',
       source: { container: 'dynamics365customerinsights', folder: 'CustomerInsights_abc/BrazeExport' },
       segments: ['HighValueSegment', 'ChurnRisk'],
-      matching: { profileId: 'CustomerId', email: 'PrimaryEmail', brazeCustomerId: 'BrazeUserId', attributes: { first_name: 'FirstName' } },
+      matching: {
+        profileId: 'CustomerId',
+        email: 'PrimaryEmail',
+        brazeCustomerId: 'BrazeUserId',
+        attributes: { first_name: 'FirstName' },
+      },
       membership: { attribute: '0000-0000-0000' },
       schedule: { enabled: true },
     });
@@ -92,23 +97,34 @@ describe('local host over HTTP', () => {
 
   it('refuses a write that is not JSON (what a cross-site form sends) with 415, creating nothing', async () => {
     const before = (await http('GET', '/api/connections', 'Admin')).body.value.length;
-    const body = JSON.stringify({ displayName: 'Form post', restEndpoint: 'rest.iad-03.braze.com', apiKey: API_KEY, consent: true });
+    const body = JSON.stringify({
+      displayName: 'Form post',
+      restEndpoint: 'rest.iad-03.braze.com',
+      apiKey: API_KEY,
+      consent: true,
+    });
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
       const res = await http('POST', '/api/connections', 'Admin', body, { 'content-type': type });
       expect(res.status).toBe(415);
       expect(res.body.error.message).toMatch(/Content-Type: application\/json/);
     }
-    expect((await http('POST', `/api/exports/${exportId}/run`, 'Admin', undefined, { 'content-type': 'text/plain' })).status).toBe(415);
+    expect(
+      (await http('POST', `/api/exports/${exportId}/run`, 'Admin', undefined, { 'content-type': 'text/plain' })).status,
+    ).toBe(415);
     expect((await http('GET', '/api/connections', 'Admin')).body.value.length).toBe(before);
   });
 
   it('answers only requests addressed to a loopback host name (no DNS rebinding)', async () => {
     const status = (hostHeader: string) =>
       new Promise<number>((resolve, reject) => {
-        const req = httpRequest(`${host.url}/api/connections`, { headers: { host: hostHeader, ...principalHeaders('Admin') } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
+        const req = httpRequest(
+          `${host.url}/api/connections`,
+          { headers: { host: hostHeader, ...principalHeaders('Admin') } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
         req.on('error', reject);
         req.end();
       });
@@ -119,11 +135,18 @@ describe('local host over HTTP', () => {
 
   it('reads a run request body sent without Content-Length (chunked)', async () => {
     const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = httpRequest(`${host.url}/api/exports/${exportId}/run`, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', ...principalHeaders('Admin') } }, (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      });
+      const req = httpRequest(
+        `${host.url}/api/exports/${exportId}/run`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', ...principalHeaders('Admin') },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
       req.on('error', reject);
       req.write('{"fullSync":');
       req.end('"yes"}');
@@ -145,7 +168,9 @@ describe('local host over HTTP', () => {
   });
 
   it('refuses to start with a malformed setting, naming it', async () => {
-    await expect(startHostProcess({ ...testEnv(azurite.connectionString), LOCAL_SECRET_KEY: 'too-short' })).rejects.toThrow(/LOCAL_SECRET_KEY/);
+    await expect(startHostProcess({ ...testEnv(azurite.connectionString), LOCAL_SECRET_KEY: 'too-short' })).rejects.toThrow(
+      /LOCAL_SECRET_KEY/,
+    );
   });
 
   it('an oversized body is refused with 413', async () => {

@@ -59,7 +59,14 @@ describe('profiles', () => {
       matching: { email: 'Email', brazeCustomerId: 'Ext', phone: 'Phone', attributes: { score: 'Score', city: 'City' } },
     }),
   };
-  const columns = [{ name: 'CustomerId' }, { name: 'Ext' }, { name: 'Email' }, { name: 'Phone' }, { name: 'Score', dataType: 'int64' }, { name: 'City' }];
+  const columns = [
+    { name: 'CustomerId' },
+    { name: 'Ext' },
+    { name: 'Email' },
+    { name: 'Phone' },
+    { name: 'Score', dataType: 'int64' },
+    { name: 'City' },
+  ];
 
   it('merges a profile across segments: first value wins in the export order, membership sorted', () => {
     const b = new RowMapper(def, 0, columns).map(['c1', '', 'b@example.com', '', '7', '']);
@@ -96,14 +103,22 @@ describe('profiles', () => {
     expect(JSON.parse(new BrazeObjectWriter(boolean).leaver('e:x"1'))).toEqual({ external_id: 'x"1', in_B: false, in_A: false });
     const r = new RowMapper(boolean, 1, columns).map(['c3', 'x3', '', '', '', '']);
     if (!r.ok) throw new Error('row should map');
-    expect(JSON.parse(new BrazeObjectWriter(boolean).profile(mergePartials([r.partial])))).toEqual({ external_id: 'x3', in_B: false, in_A: true });
+    expect(JSON.parse(new BrazeObjectWriter(boolean).profile(mergePartials([r.partial])))).toEqual({
+      external_id: 'x3',
+      in_B: false,
+      in_A: true,
+    });
   });
 
   it('lets the membership attribute win over a mapped attribute of the same name', () => {
     const clash = { ...def, matching: { ...def.matching, attributes: { ...def.matching.attributes, 'seg-id': 'City' } } };
     const r = new RowMapper(clash, 0, columns).map(['c4', 'x4', '', '', '', 'Oslo']);
     if (!r.ok) throw new Error('row should map');
-    expect(JSON.parse(new BrazeObjectWriter(clash).profile(mergePartials([r.partial])))).toEqual({ external_id: 'x4', city: 'Oslo', 'seg-id': ['B'] });
+    expect(JSON.parse(new BrazeObjectWriter(clash).profile(mergePartials([r.partial])))).toEqual({
+      external_id: 'x4',
+      city: 'Oslo',
+      'seg-id': ['B'],
+    });
   });
 
   it('reads a row back from the object sent for it, so a later row of the profile merges as it would have', () => {
@@ -120,12 +135,18 @@ describe('profiles', () => {
       expect(writer.profile(mergePartials([back]))).toBe(json);
       const later = new RowMapper(def, 0, columns).map([fields[0]!, '', 'later@example.com', '', '99', 'Later']);
       if (!later.ok) throw new Error('row should map');
-      expect(writer.profile(mergePartials([back, later.partial]))).toBe(writer.profile(mergePartials([r.partial, later.partial])));
+      expect(writer.profile(mergePartials([back, later.partial]))).toBe(
+        writer.profile(mergePartials([r.partial, later.partial])),
+      );
     }
   });
 
   it('reports the columns a table lacks', () => {
-    const mapper = new RowMapper(def, 0, columns.filter((c) => c.name !== 'City'));
+    const mapper = new RowMapper(
+      def,
+      0,
+      columns.filter((c) => c.name !== 'City'),
+    );
     expect(mapper.problems).toEqual([{ field: 'matching.attributes.city', column: 'City' }]);
   });
 });
@@ -134,7 +155,12 @@ describe('profiles', () => {
 const fingerprintText = (json: string) => fingerprintBytes(Buffer.from(json), 0, Buffer.byteLength(json));
 
 describe('object fingerprints', () => {
-  const objects = ['{"external_id":"u1","email":"a@example.com"}', '{"external_id":"u1","email":"b@example.com"}', '{"external_id":"u1","email":"a@example.com","x":1}', '{"external_id":"ü1","city":"Tromsø 🌍"}'];
+  const objects = [
+    '{"external_id":"u1","email":"a@example.com"}',
+    '{"external_id":"u1","email":"b@example.com"}',
+    '{"external_id":"u1","email":"a@example.com","x":1}',
+    '{"external_id":"ü1","city":"Tromsø 🌍"}',
+  ];
 
   it('is the same for the same object wherever its bytes sit, and differs when any byte differs', () => {
     const list = new ObjectBytes();
@@ -149,7 +175,8 @@ describe('object fingerprints', () => {
     // Every one-character change of an object, anywhere in it, changes the fingerprint.
     const base = objects[0]!;
     const seen = new Set([fingerprintText(base)]);
-    for (let i = 0; i < base.length; i++) seen.add(fingerprintText(`${base.slice(0, i)}${base[i] === 'z' ? 'y' : 'z'}${base.slice(i + 1)}`));
+    for (let i = 0; i < base.length; i++)
+      seen.add(fingerprintText(`${base.slice(0, i)}${base[i] === 'z' ? 'y' : 'z'}${base.slice(i + 1)}`));
     expect(seen.size).toBe(base.length + 1);
   });
 

@@ -29,11 +29,18 @@ describe('deployment package', () => {
     // The web console, bundled at build: its page and one hashed script and stylesheet.
     expect(names).toContain('dist/console/index.html');
     expect(names.filter((n) => /^dist\/console\/app\.[A-Z0-9]+\.js$/.test(n))).toHaveLength(1);
-    for (const devOnly of ['esbuild', 'playwright-core', '@axe-core/playwright']) expect(names.some((n) => n.startsWith(`node_modules/${devOnly}/`)), devOnly).toBe(false);
+    for (const devOnly of ['esbuild', 'playwright-core', '@axe-core/playwright'])
+      expect(
+        names.some((n) => n.startsWith(`node_modules/${devOnly}/`)),
+        devOnly,
+      ).toBe(false);
     expect(names).toContain('node_modules/@azure/functions/package.json');
     expect(names).toContain('node_modules/papaparse/package.json');
     for (const devOnly of ['vitest', 'azurite', 'typescript', 'yazl', '@types/node']) {
-      expect(names.some((n) => n.startsWith(`node_modules/${devOnly}/`)), devOnly).toBe(false);
+      expect(
+        names.some((n) => n.startsWith(`node_modules/${devOnly}/`)),
+        devOnly,
+      ).toBe(false);
     }
     expect(names.some((n) => /^(test|scripts|dist\/scripts|functions|shared)\//.test(n))).toBe(false);
     expect(names.some((n) => /local\.settings|\.ts$|\.map$/.test(n) && !n.startsWith('node_modules/'))).toBe(false);

@@ -18,7 +18,8 @@ const mutableExport = (tables: TableSpec[], over: Record<string, unknown> = {}) 
 async function traces(exportId: string) {
   const app = services();
   const blobs: string[] = [];
-  for await (const b of app.storage.appBlobs.getContainerClient(CONTAINERS.state).listBlobsFlat({ prefix: `${exportId}/` })) blobs.push(`${b.name} ${b.properties.etag}`);
+  for await (const b of app.storage.appBlobs.getContainerClient(CONTAINERS.state).listBlobsFlat({ prefix: `${exportId}/` }))
+    blobs.push(`${b.name} ${b.properties.etag}`);
   const runs = (await app.runs.listForExport(exportId)).map((r) => `${r.id} ${r.status}`);
   return { blobs, runs, status: await app.exports.view((await app.exports.get(exportId)).value) };
 }
@@ -55,7 +56,14 @@ describe('POST /api/exports/{id}/preview', () => {
     expect(await traces(exp.id)).toEqual(before);
 
     const { run } = await runNow(exp.id);
-    expect(run.counts).toMatchObject({ profiles: p.profiles.total, sent: p.profiles.new + p.profiles.changed, unchanged: 0, removed: 0, rejected: 1, newProfiles: 120 });
+    expect(run.counts).toMatchObject({
+      profiles: p.profiles.total,
+      sent: p.profiles.new + p.profiles.changed,
+      unchanged: 0,
+      removed: 0,
+      rejected: 1,
+      newProfiles: 120,
+    });
     expect(run.requests!.sent).toBe(p.requests);
     expect(sandbox().stats.objectsProcessed).toBe(p.objects);
   });
@@ -63,7 +71,15 @@ describe('POST /api/exports/{id}/preview', () => {
   it('after a change: new, changed, unchanged and leaving profiles are told apart and match the next run', async () => {
     const { exp, rewrite } = await mutableExport([{ segment: 'S', partitions: [rows(50)] }]);
     await runNow(exp.id);
-    await rewrite([{ segment: 'S', partitions: [rows(50).replace('p7@example.com', 'new7@example.com').replace('c9,u9,p9@example.com,Name9\n', '') + rows(2, { from: 51 })] }]);
+    await rewrite([
+      {
+        segment: 'S',
+        partitions: [
+          rows(50).replace('p7@example.com', 'new7@example.com').replace('c9,u9,p9@example.com,Name9\n', '') +
+            rows(2, { from: 51 }),
+        ],
+      },
+    ]);
     const before = await traces(exp.id);
     const requestsBefore = sandbox().stats.requests;
     const p = (await preview(exp.id)).body as any;
@@ -115,7 +131,13 @@ describe('POST /api/exports/{id}/preview', () => {
 describe('data points and masking', () => {
   it('counts every attribute set (an array or a null is one) and no identifier', () => {
     expect(dataPointsOf({ external_id: 'u1', email: 'a@b.c', segs: ['A', 'B', 'C'], gone: null })).toBe(3);
-    expect(dataPointsOf({ user_alias: { alias_name: 'c1', alias_label: 'ci' }, _update_existing_only: false, email_subscribe: 'opted_in' })).toBe(0);
+    expect(
+      dataPointsOf({
+        user_alias: { alias_name: 'c1', alias_label: 'ci' },
+        _update_existing_only: false,
+        email_subscribe: 'opted_in',
+      }),
+    ).toBe(0);
   });
 
   it('masks e-mail local parts and all but the last two digits of a phone', () => {

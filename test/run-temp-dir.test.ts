@@ -35,7 +35,9 @@ describe('run temp folders', () => {
     expect(existsSync(unrelated)).toBe(true);
     expect(path.basename(dir)).toMatch(/^ci-braze-run-/);
     expect(JSON.parse(readFileSync(path.join(dir, 'owner.json'), 'utf8')).pid).toBe(process.pid);
-    expect(readdirSync(root).sort()).toEqual(['ci-braze-run-new', 'ci-braze-run-running', path.basename(dir), 'something-else'].sort());
+    expect(readdirSync(root).sort()).toEqual(
+      ['ci-braze-run-new', 'ci-braze-run-running', path.basename(dir), 'something-else'].sort(),
+    );
     rmSync(root, { recursive: true, force: true });
   });
 });

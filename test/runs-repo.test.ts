@@ -32,8 +32,13 @@ describe('run rows', () => {
     const run: RunRecord = {
       ...baseRun(exportId),
       buckets: { total: 4096, done: Array.from({ length: 4096 }, (_, b) => b).filter((b) => b % 3 !== 1) },
-      segments: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`${'Segment'.repeat(36)}_${i}`, { rows: 123_456 + i }])),
-      errors: Array.from({ length: 60 }, (_, i) => `attempt ${i}: ${'Partition xyz is listed in model.json but missing; '.repeat(200)}`),
+      segments: Object.fromEntries(
+        Array.from({ length: 100 }, (_, i) => [`${'Segment'.repeat(36)}_${i}`, { rows: 123_456 + i }]),
+      ),
+      errors: Array.from(
+        { length: 60 },
+        (_, i) => `attempt ${i}: ${'Partition xyz is listed in model.json but missing; '.repeat(200)}`,
+      ),
       warnings: ['x'.repeat(50_000)],
     };
     await repo.create(run);

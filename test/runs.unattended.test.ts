@@ -46,7 +46,10 @@ const until = async (what: () => boolean | Promise<boolean>, ms = 20_000) => {
 async function exportIsFree(exportId: string): Promise<boolean> {
   return !(await services().exports.view((await services().exports.get(exportId)).value)).lastRun
     ? true
-    : (await services().storage.table('exports').getEntity<{ data: string }>('state', exportId).then((e) => JSON.parse(e.data).activeRunId === null));
+    : await services()
+        .storage.table('exports')
+        .getEntity<{ data: string }>('state', exportId)
+        .then((e) => JSON.parse(e.data).activeRunId === null);
 }
 
 describe('every run ends', () => {
@@ -54,14 +57,21 @@ describe('every run ends', () => {
     const app = services();
     const { exp } = await exportOf(20);
     // A sync-state manifest that cannot be read: every attempt fails the same way.
-    await app.storage.appBlobs.getContainerClient(CONTAINERS.state).getBlockBlobClient(`${exp.id}/manifest.json`).upload('{"bucketCount":', 15);
+    await app.storage.appBlobs
+      .getContainerClient(CONTAINERS.state)
+      .getBlockBlobClient(`${exp.id}/manifest.json`)
+      .upload('{"bucketCount":', 15);
     const runId = await queueRun(exp.id);
     for (let i = 0; i < MAX_TROUBLED_ATTEMPTS; i++) await expect(app.worker.execute(runId, noLog)).rejects.toThrow(/JSON/);
     // The next delivery of the message (the queue's retry, or the timer's re-queue) gives up.
     await app.worker.execute(runId, noLog);
     const run = await app.runs.get(runId);
     expect(run.status).toBe('failed');
-    expect(run.errors.at(-1)).toMatch(new RegExp(`Gave up after ${MAX_TROUBLED_ATTEMPTS} attempts that did not finish; the last: attempt ${MAX_TROUBLED_ATTEMPTS}: .*JSON`));
+    expect(run.errors.at(-1)).toMatch(
+      new RegExp(
+        `Gave up after ${MAX_TROUBLED_ATTEMPTS} attempts that did not finish; the last: attempt ${MAX_TROUBLED_ATTEMPTS}: .*JSON`,
+      ),
+    );
     expect(await exportIsFree(exp.id)).toBe(true);
     expect(sandbox().stats.requests).toBe(0);
   });
@@ -70,7 +80,11 @@ describe('every run ends', () => {
     const { exp } = await exportOf(5);
     const runId = await queueRun(exp.id);
     const logs: string[] = [];
-    const context = new InvocationContext({ invocationId: 'poison', functionName: 'exportWorkerPoison', logHandler: (_l, ...a) => logs.push(a.join(' ')) });
+    const context = new InvocationContext({
+      invocationId: 'poison',
+      functionName: 'exportWorkerPoison',
+      logHandler: (_l, ...a) => logs.push(a.join(' ')),
+    });
     await exportWorkerPoison({ runId }, context);
     const run = await services().runs.get(runId);
     expect(run.status).toBe('failed');
@@ -105,7 +119,9 @@ describe('cancel', () => {
     // Its message, still on its way, finds it finished.
     await services().worker.execute(runId, noLog);
     expect(sandbox().stats.requests).toBe(0);
-    expect((await call(runCancel, { method: 'POST', path: `runs/${runId}/cancel`, params: { runId }, as: 'Admin' })).status).toBe(409);
+    expect((await call(runCancel, { method: 'POST', path: `runs/${runId}/cancel`, params: { runId }, as: 'Admin' })).status).toBe(
+      409,
+    );
   });
 
   it('a running run stops within seconds; what Braze took is recorded, and the next run sends only the rest', async () => {
@@ -113,7 +129,9 @@ describe('cancel', () => {
     const { exp, source } = await exportOf(3000);
     expect((await runNow(exp.id)).run.status).toBe('succeeded');
     // Every profile changes; a small budget (30 requests / 3 s) makes the run take ~4 s.
-    await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(3000, { name: (i) => `Renamed${i}` })] }], { folder: source.folder });
+    await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(3000, { name: (i) => `Renamed${i}` })] }], {
+      folder: source.folder,
+    });
     const conn = (await app.exports.get(exp.id)).value.connectionId!;
     await app.connections.update(ADMIN, conn, { requestBudget: 30 }, null);
     sandbox().reset();
@@ -194,7 +212,9 @@ describe('one budget per Braze rate limit', () => {
     const conn = await createConnection(sandbox().url, { requestBudget: 30 });
     const exports = [];
     for (let k = 0; k < 3; k++) {
-      const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(1500, { from: k * 10_000 + 1 })] }]);
+      const source = await writeCiExport(app.storage.ciBlobs, [
+        { segment: 'S', partitions: [rows(1500, { from: k * 10_000 + 1 })] },
+      ]);
       exports.push(await createExport(conn.id, { source, segments: ['S'], matching: MATCHING }));
     }
     const runIds = [];
@@ -221,7 +241,9 @@ describe('one budget per Braze rate limit', () => {
     const runIds = [];
     for (let k = 0; k < 2; k++) {
       const conn = await createConnection(sandbox().url, { requestBudget: 30, rateLimitGroup: group });
-      const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(1500, { from: k * 10_000 + 1 })] }]);
+      const source = await writeCiExport(app.storage.ciBlobs, [
+        { segment: 'S', partitions: [rows(1500, { from: k * 10_000 + 1 })] },
+      ]);
       runIds.push(await queueRun((await createExport(conn.id, { source, segments: ['S'], matching: MATCHING })).id));
     }
     const pending = new Set(runIds);

@@ -11,7 +11,8 @@ beforeEach(async () => {
   sandbox().reset();
   // Each test looks at its own exports only.
   const app = services();
-  for await (const e of app.storage.table('exports').listEntities()) await app.storage.table('exports').deleteEntity(e.partitionKey!, e.rowKey!);
+  for await (const e of app.storage.table('exports').listEntities())
+    await app.storage.table('exports').deleteEntity(e.partitionKey!, e.rowKey!);
   await app.storage.runQueue.clearMessages();
 });
 
@@ -19,15 +20,29 @@ describe('scheduledRefresh', () => {
   it('an export whose check fails unexpectedly is recorded on its lastCheck; the other exports are still queued and stalled runs re-queued', async () => {
     const app = services();
     const conn = await createConnection(sandbox().url);
-    const good = await createExport(conn.id, { source: await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(3)] }]), segments: ['S'], matching: MATCHING });
-    const broken = await createExport(conn.id, { source: await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(3)] }]), segments: ['S'], matching: MATCHING });
+    const good = await createExport(conn.id, {
+      source: await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(3)] }]),
+      segments: ['S'],
+      matching: MATCHING,
+    });
+    const broken = await createExport(conn.id, {
+      source: await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(3)] }]),
+      segments: ['S'],
+      matching: MATCHING,
+    });
     // The broken export's stored schedule cannot be parsed (saved by another version, edited by hand…).
     const stored = await app.storage.table('exports').getEntity<{ data: string }>('export', broken.id);
     const data = JSON.parse(stored.data);
     data.schedule.cron = 'at noon';
-    await app.storage.table('exports').updateEntity({ partitionKey: 'export', rowKey: broken.id, data: JSON.stringify(data) }, 'Replace');
+    await app.storage
+      .table('exports')
+      .updateEntity({ partitionKey: 'export', rowKey: broken.id, data: JSON.stringify(data) }, 'Replace');
     // A third export's run stalled long ago: its worker died.
-    const stalledExport = await createExport(conn.id, { source: await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(3)] }]), segments: ['S'], matching: MATCHING });
+    const stalledExport = await createExport(conn.id, {
+      source: await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(3)] }]),
+      segments: ['S'],
+      matching: MATCHING,
+    });
     const stalled = await app.runs.start((await app.exports.get(stalledExport.id)).value, 'manual', 'test');
     const stalledId = 'queued' in stalled ? stalled.queued.id : '';
     await app.storage.runQueue.clearMessages();
@@ -44,11 +59,18 @@ describe('scheduledRefresh', () => {
   it('a folder long enough to push blob names past 1,024 characters is refused when saved (400 naming source.folder)', async () => {
     const app = services();
     const conn = await createConnection(sandbox().url);
-    const refused = await createExport(conn.id, { source: { container: 'ci-exports', folder: 'f'.repeat(401) }, segments: ['S'], matching: MATCHING }).then(
+    const refused = await createExport(conn.id, {
+      source: { container: 'ci-exports', folder: 'f'.repeat(401) },
+      segments: ['S'],
+      matching: MATCHING,
+    }).then(
       () => null,
       (e: unknown) => e as { status: number; issues: unknown[] },
     );
-    expect(refused).toMatchObject({ status: 400, issues: [expect.objectContaining({ path: 'source.folder', message: expect.stringMatching(/1,024/) })] });
+    expect(refused).toMatchObject({
+      status: 400,
+      issues: [expect.objectContaining({ path: 'source.folder', message: expect.stringMatching(/1,024/) })],
+    });
     expect(await app.exports.listViews()).toHaveLength(0);
   });
 });
@@ -77,7 +99,9 @@ describe('the timer agrees with the worker', () => {
   it('profiles Braze refused get one more try from the timer, as from a manual run — once per snapshot, not every tick', async () => {
     const app = services();
     const conn = await createConnection(sandbox().url);
-    const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(5, { name: (i) => (i === 2 ? 'POISON' : `N${i}`) })] }]);
+    const source = await writeCiExport(app.storage.ciBlobs, [
+      { segment: 'S', partitions: [rows(5, { name: (i) => (i === 2 ? 'POISON' : `N${i}`) })] },
+    ]);
     const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
     sandbox().setFaults({ badObjectMarker: 'POISON' });
     expect((await runNow(exp.id)).run.counts).toMatchObject({ sent: 4, rejected: 1 });

@@ -73,7 +73,14 @@ describe('spill lines', () => {
 
 describe('a spilled row, mapped in the bucket step', () => {
   // The table's own column order (a header) and types (model.json), case as model.json has it.
-  const tableColumns = [{ name: 'vip', dataType: 'boolean' }, { name: 'City' }, { name: 'Email' }, { name: 'score', dataType: 'int64' }, { name: 'Ext' }, { name: 'CustomerId' }];
+  const tableColumns = [
+    { name: 'vip', dataType: 'boolean' },
+    { name: 'City' },
+    { name: 'Email' },
+    { name: 'score', dataType: 'int64' },
+    { name: 'Ext' },
+    { name: 'CustomerId' },
+  ];
   const { mappers, digestSeed } = spilledRowTyping(def, { Main: tableColumns, Other: [] });
 
   it.each([
@@ -89,7 +96,10 @@ describe('a spilled row, mapped in the bucket step', () => {
   });
 
   it('types seed the digests: other types, other digests for the same rows', () => {
-    const retyped = spilledRowTyping(def, { Main: tableColumns.map((c) => ({ ...c, dataType: c.name === 'score' ? 'string' : c.dataType })), Other: [] });
+    const retyped = spilledRowTyping(def, {
+      Main: tableColumns.map((c) => ({ ...c, dataType: c.name === 'score' ? 'string' : c.dataType })),
+      Other: [],
+    });
     expect(retyped.digestSeed).not.toBe(digestSeed);
     expect(spilledRowTyping(def, { Main: tableColumns, Other: [] }).digestSeed).toBe(digestSeed);
   });

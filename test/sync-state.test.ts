@@ -61,7 +61,14 @@ describe('entries read in place', () => {
 
   it("claim the spilled profiles' lines in place, tell a matching rows digest only from a line that has one, and keep lines as written", () => {
     const { entries } = parseBucketState(text);
-    const rows = spilled(row(0, 'c1', 'A'), row(0, 'tab\tkey', 'B'), row(0, 'c2', 'C'), row(0, 'c4', 'D'), row(0, 'c5', 'E'), row(0, 'new', 'F'));
+    const rows = spilled(
+      row(0, 'c1', 'A'),
+      row(0, 'tab\tkey', 'B'),
+      row(0, 'c2', 'C'),
+      row(0, 'c4', 'D'),
+      row(0, 'c5', 'E'),
+      row(0, 'new', 'F'),
+    );
     const [c1, tab, c2, c4, c5, fresh] = [0, 1, 2, 3, 4, 5].map((p) => entries.claim(rows, p));
     expect(fresh).toBe(-1);
     expect(entries.srcIs(c1!, 'SRC1')).toBe(true);
@@ -75,7 +82,14 @@ describe('entries read in place', () => {
     // Runs of lines kept are sliced whole: every kept line, each once, none of the others.
     const kept = new StateBytes();
     entries.writeKept(kept);
-    expect(Buffer.from(kept.take()).toString().split('\n').slice(0, -1).sort()).toEqual(['c1\te:u1\tfp1\t3\tSRC1', 'c2\te:u2\tfp2\t3', 'c5\te:u5\tfp5\t1\tSRC5', stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' })].sort());
+    expect(Buffer.from(kept.take()).toString().split('\n').slice(0, -1).sort()).toEqual(
+      [
+        'c1\te:u1\tfp1\t3\tSRC1',
+        'c2\te:u2\tfp2\t3',
+        'c5\te:u5\tfp5\t1\tSRC5',
+        stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' }),
+      ].sort(),
+    );
     expect([...entries.unclaimed()]).toEqual([]);
   });
 
@@ -89,7 +103,7 @@ describe('entries read in place', () => {
   });
 });
 
-describe('a bucket\'s new state as bytes', () => {
+describe("a bucket's new state as bytes", () => {
   it('holds every line given, runs copied from a blob and texts encoded, whatever their size and characters', () => {
     const blob = Buffer.from('{"definition":"d1"}\nc1\te:u1\tfp1\nc2\te:u2\tfp2\n');
     const long = Array.from({ length: 3000 }, (_, i) => stateLine(`Zoë 李 ${i}`, { identity: `e:${i}`, fp: 'fp' })).join('\n');
@@ -105,7 +119,14 @@ describe('a bucket\'s new state as bytes', () => {
 
 describe("a profile's rows digest", () => {
   it('does not depend on the order of the rows, and sees any character of any row change', () => {
-    const rows = spilled(row(0, 'c1', 'First'), row(0, 'c2', 'First'), row(1, 'c1', 'Ünï'), row(1, 'c2', 'Ünï'), row(0, 'c3', 'First'), row(1, 'c3', 'ÜnÏ'));
+    const rows = spilled(
+      row(0, 'c1', 'First'),
+      row(0, 'c2', 'First'),
+      row(1, 'c1', 'Ünï'),
+      row(1, 'c2', 'Ünï'),
+      row(0, 'c3', 'First'),
+      row(1, 'c3', 'ÜnÏ'),
+    );
     expect(rows.count).toBe(3);
     const again = spilled(row(1, 'c1', 'Ünï'), row(0, 'c1', 'First'));
     expect(again.digest(0)).toBe(rows.digest(0));
@@ -115,7 +136,9 @@ describe("a profile's rows digest", () => {
     expect(spilled(row(0, 'c1', 'First')).digest(0)).toBe(lineDigest(row(0, 'c1', 'First'), 0));
     expect(spilled(row(1, 'Zoë', 'Ünï 李'.repeat(500))).digest(0)).toBe(lineDigest(row(1, 'Zoë', 'Ünï 李'.repeat(500)), 0));
     // Another seed (other column types): other digests for the same rows.
-    expect(new SpilledProfiles(Buffer.from(`${row(0, 'c1', 'First')}\n`), 7).digest(0)).toBe(lineDigest(row(0, 'c1', 'First'), 7));
+    expect(new SpilledProfiles(Buffer.from(`${row(0, 'c1', 'First')}\n`), 7).digest(0)).toBe(
+      lineDigest(row(0, 'c1', 'First'), 7),
+    );
     expect(lineDigest(row(0, 'c1', 'First'), 7)).not.toBe(lineDigest(row(0, 'c1', 'First'), 0));
     expect(rows.digest(0)).toMatch(/^[A-Za-z0-9_-]{11}$/);
   });
@@ -131,7 +154,9 @@ describe("a profile's rows digest", () => {
     expect(rows.rowsOf(1)).toEqual([row(0, 'Zoë 李', 'v1'), row(1, 'Zoë 李', 'again')]);
     expect(rows.find('nobody')).toBe(-1);
     // Claimed from a state line in place or parsed, as the key needs.
-    const { entries } = parseBucketState(`{"definition":"d1"}\n${keys.map((k) => stateLine(k, { identity: `e:${k}`, fp: 'fp' })).join('\n')}\n`);
+    const { entries } = parseBucketState(
+      `{"definition":"d1"}\n${keys.map((k) => stateLine(k, { identity: `e:${k}`, fp: 'fp' })).join('\n')}\n`,
+    );
     keys.forEach((k, p) => expect(entries.entryAt(entries.claim(rows, p))).toEqual({ identity: `e:${k}`, fp: 'fp' }));
   });
 });

@@ -3,7 +3,11 @@
 export type Child = Node | string | number | null | undefined | false;
 type Props = Record<string, string | number | boolean | null | undefined | ((event: Event) => void)>;
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Props = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
     if (value === null || value === undefined || value === false) continue;
@@ -47,7 +51,8 @@ export function bytes(n: number | null): string {
 }
 
 /** A status as a labelled badge (the word is always there; colour only adds to it). */
-export const badge = (status: string) => h('span', { class: `badge status-${status.replace(/[^a-z_]/g, '')}` }, status.replace(/_/g, ' '));
+export const badge = (status: string) =>
+  h('span', { class: `badge status-${status.replace(/[^a-z_]/g, '')}` }, status.replace(/_/g, ' '));
 
 /** A message in a live region, so screen readers hear it. */
 export function notice(text: string, kind: 'info' | 'error' = 'info'): HTMLElement {

@@ -62,11 +62,19 @@ export class FormErrors {
 
 export const input = (props: Record<string, string | boolean | undefined> = {}) => h('input', { type: 'text', ...props });
 
-export function select(options: { value: string; label: string }[], selected: string | undefined, props: Record<string, string | boolean | undefined> = {}): HTMLSelectElement {
+export function select(
+  options: { value: string; label: string }[],
+  selected: string | undefined,
+  props: Record<string, string | boolean | undefined> = {},
+): HTMLSelectElement {
   return h('select', props, ...options.map((o) => h('option', { value: o.value, selected: o.value === selected }, o.label)));
 }
 
-export function checkbox(label: Child, checked: boolean, props: Record<string, string | boolean | undefined> = {}): { box: HTMLInputElement; row: HTMLElement } {
+export function checkbox(
+  label: Child,
+  checked: boolean,
+  props: Record<string, string | boolean | undefined> = {},
+): { box: HTMLInputElement; row: HTMLElement } {
   const box = h('input', { type: 'checkbox', id: uid('c'), checked, ...props });
   return { box, row: h('div', { class: 'check' }, box, h('label', { for: box.id }, label)) };
 }

@@ -40,7 +40,12 @@ async function start(): Promise<void> {
     // Not signed in: Easy Auth's login brings the person back here with a session cookie.
     const signIn = `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(location.pathname + location.hash)}`;
     const message = e instanceof ApiError && e.status === 401 ? 'Sign in to use the console.' : (e as Error).message;
-    replace(main, h('h1', { tabindex: '-1' }, 'CI → Braze export'), notice(message, e instanceof ApiError && e.status === 401 ? 'info' : 'error'), h('p', {}, h('a', { href: signIn, class: 'button' }, 'Sign in')));
+    replace(
+      main,
+      h('h1', { tabindex: '-1' }, 'CI → Braze export'),
+      notice(message, e instanceof ApiError && e.status === 401 ? 'info' : 'error'),
+      h('p', {}, h('a', { href: signIn, class: 'button' }, 'Sign in')),
+    );
     return;
   }
   replace(document.getElementById('who')!, `${me.name} · ${me.role}`);

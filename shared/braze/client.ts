@@ -47,7 +47,10 @@ class BodyBuffers {
       at += o.length;
     });
     buffer.set(BODY_CLOSE, at);
-    return { body: buffer.subarray(0, size), done: () => (pooled && this.free.length < BodyBuffers.KEPT ? void this.free.push(buffer) : undefined) };
+    return {
+      body: buffer.subarray(0, size),
+      done: () => (pooled && this.free.length < BodyBuffers.KEPT ? void this.free.push(buffer) : undefined),
+    };
   }
 }
 
@@ -167,7 +170,8 @@ export class BrazeClient {
     let lastProblem = '';
     let waitedForWindow = false;
     for (;;) {
-      if (attempt >= this.maxAttempts) return objects.map(() => ({ status: 'failed', reason: `Braze unavailable after ${attempt} attempts (${lastProblem})` }));
+      if (attempt >= this.maxAttempts)
+        return objects.map(() => ({ status: 'failed', reason: `Braze unavailable after ${attempt} attempts (${lastProblem})` }));
       if (waitedForWindow) {
         this.requests.retried++;
         waitedForWindow = false; // the budget's pause did the waiting
@@ -185,7 +189,11 @@ export class BrazeClient {
       let res: TransportResponse;
       try {
         this.requests.sent++;
-        res = await this.transport.post(body(), { Authorization: `Bearer ${this.options.apiKey}`, 'Content-Type': 'application/json' }, this.timeoutMs);
+        res = await this.transport.post(
+          body(),
+          { Authorization: `Bearer ${this.options.apiKey}`, 'Content-Type': 'application/json' },
+          this.timeoutMs,
+        );
       } catch (e) {
         lastProblem = describeNetworkError(e);
         continue;
@@ -200,7 +208,8 @@ export class BrazeClient {
         this.requests.rateLimited++;
         attempt--; // waiting for the window is not a failed attempt
         const retryAfter = numberHeader(res, 'x-ratelimit-retry-after') ?? numberHeader(res, 'retry-after');
-        const until = retryAfter !== null ? Date.now() + retryAfter * 1000 : resetSec !== null ? resetSec * 1000 : Date.now() + 1000;
+        const until =
+          retryAfter !== null ? Date.now() + retryAfter * 1000 : resetSec !== null ? resetSec * 1000 : Date.now() + 1000;
         const wait = Math.max(50, until - Date.now());
         rateLimitedWait += wait;
         if (rateLimitedWait > this.maxRateLimitWaitMs) {
@@ -210,9 +219,21 @@ export class BrazeClient {
         waitedForWindow = true;
         continue;
       }
-      if (res.status === 401) throw new BrazeFatalError('Braze rejected the API key (401 Unauthorized): the key is invalid or was revoked; update the connection with a valid REST API key that has the users.track permission', 401);
-      if (res.status === 403) throw new BrazeFatalError('Braze refused the request (403 Forbidden): the REST API key lacks the users.track permission; add users.track to the key in Braze (Settings → API Keys)', 403);
-      if (res.status === 404) throw new BrazeFatalError(`Braze answered 404 for ${new URL(this.url).host}/users/track: check the connection's REST endpoint`, 404);
+      if (res.status === 401)
+        throw new BrazeFatalError(
+          'Braze rejected the API key (401 Unauthorized): the key is invalid or was revoked; update the connection with a valid REST API key that has the users.track permission',
+          401,
+        );
+      if (res.status === 403)
+        throw new BrazeFatalError(
+          'Braze refused the request (403 Forbidden): the REST API key lacks the users.track permission; add users.track to the key in Braze (Settings → API Keys)',
+          403,
+        );
+      if (res.status === 404)
+        throw new BrazeFatalError(
+          `Braze answered 404 for ${new URL(this.url).host}/users/track: check the connection's REST endpoint`,
+          404,
+        );
       if (res.status === 400 || res.status === 413) return this.isolate(objects, res.status, text, depth);
       if (res.status >= 200 && res.status < 300) return this.outcomes(objects, text);
       lastProblem = `HTTP ${res.status}`;
@@ -232,7 +253,11 @@ export class BrazeClient {
     const refusedAlone = `Braze refused the object (${reason})`;
     const refusedAlike = (o: Outcome) => o.status === 'rejected' && o.reason === refusedAlone;
     if (objects.length === 1) return [{ status: 'rejected', reason: refusedAlone }];
-    const wholeRequest = (): Outcome[] => objects.map(() => ({ status: 'failed', reason: `Braze refused the request as a whole (${reason}); not counted as rejected: sent again by the next run` }));
+    const wholeRequest = (): Outcome[] =>
+      objects.map(() => ({
+        status: 'failed',
+        reason: `Braze refused the request as a whole (${reason}); not counted as rejected: sent again by the next run`,
+      }));
     if (depth >= MAX_SPLIT_DEPTH) return wholeRequest();
     const mid = Math.ceil(objects.length / 2);
     if (depth === 0 && objects.length >= 4) {
@@ -254,13 +279,22 @@ export class BrazeClient {
       parsed = undefined;
     }
     // Anything but an object whose errors (if any) are an array of objects is not an answer we can read.
-    const body = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as { message?: unknown; errors?: unknown }) : null;
+    const body =
+      typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+        ? (parsed as { message?: unknown; errors?: unknown })
+        : null;
     const errors = body?.errors ?? [];
     if (!body || !Array.isArray(errors) || errors.some((e) => typeof e !== 'object' || e === null)) {
-      return objects.map(() => ({ status: 'failed', reason: 'Braze answered 2xx with an unreadable body; not counted as delivered' }));
+      return objects.map(() => ({
+        status: 'failed',
+        reason: 'Braze answered 2xx with an unreadable body; not counted as delivered',
+      }));
     }
     if (body.message !== 'success') {
-      return objects.map(() => ({ status: 'failed', reason: `Braze answered "${String(body.message).slice(0, 200)}"; not counted as delivered` }));
+      return objects.map(() => ({
+        status: 'failed',
+        reason: `Braze answered "${String(body.message).slice(0, 200)}"; not counted as delivered`,
+      }));
     }
     const out: Outcome[] = objects.map(() => SENT);
     for (const err of errors as { type?: unknown; input_array?: unknown; index?: unknown }[]) {
@@ -268,7 +302,10 @@ export class BrazeClient {
       const inArray = err.input_array === undefined || err.input_array === 'attributes';
       if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= objects.length || !inArray) {
         // An error we cannot pin on one object puts the whole batch in doubt.
-        return objects.map(() => ({ status: 'failed', reason: `Braze reported an error without a usable index (${String(err.type).slice(0, 200)})` }));
+        return objects.map(() => ({
+          status: 'failed',
+          reason: `Braze reported an error without a usable index (${String(err.type).slice(0, 200)})`,
+        }));
       }
       out[index] = { status: 'rejected', reason: `Braze: ${String(err.type ?? 'error').slice(0, 300)}` };
     }

@@ -21,7 +21,8 @@ export class EndpointError extends Error {}
 export function parseBrazeEndpoint(input: string, extraHosts: readonly string[] = []): BrazeEndpoint {
   const raw = input.trim();
   if (raw.length === 0 || raw.length > 253) throw new EndpointError('must be a Braze REST host such as rest.iad-03.braze.com');
-  if (/[\s\\@?#%]/.test(raw)) throw new EndpointError('must be a bare host or https origin: no credentials, query, fragment or escapes');
+  if (/[\s\\@?#%]/.test(raw))
+    throw new EndpointError('must be a bare host or https origin: no credentials, query, fragment or escapes');
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`;
   let url: URL;
   try {

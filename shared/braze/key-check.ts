@@ -21,16 +21,31 @@ export async function checkBrazeKey(baseUrl: string, apiKey: string, timeoutMs =
   const checkedAt = new Date().toISOString();
   const answer = (result: KeyCheckResult, detail: string): KeyCheck => ({ result, detail, checkedAt });
   try {
-    const res = await transport.post(EMPTY_REQUEST, { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' }, timeoutMs);
-    if (res.status === 401) return answer('invalid', 'Braze rejected the key (401): it is unknown in this workspace or was revoked');
-    if (res.status === 403) return answer('missing_permission', 'Braze refused the key (403): it lacks the users.track permission (Braze: Settings > APIs and Identifiers > API Keys)');
-    if (res.status === 400 || (res.status >= 200 && res.status < 300)) return answer('valid', 'Braze accepted the key for users.track (nothing was written)');
-    if (res.status === 404) return answer('unverified', `Braze answered 404 for ${new URL(url).host}/users/track: check the REST endpoint`);
-    if (res.status === 429) return answer('unverified', 'Braze is rate limiting this workspace right now (429); the key was not checked');
+    const res = await transport.post(
+      EMPTY_REQUEST,
+      { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
+      timeoutMs,
+    );
+    if (res.status === 401)
+      return answer('invalid', 'Braze rejected the key (401): it is unknown in this workspace or was revoked');
+    if (res.status === 403)
+      return answer(
+        'missing_permission',
+        'Braze refused the key (403): it lacks the users.track permission (Braze: Settings > APIs and Identifiers > API Keys)',
+      );
+    if (res.status === 400 || (res.status >= 200 && res.status < 300))
+      return answer('valid', 'Braze accepted the key for users.track (nothing was written)');
+    if (res.status === 404)
+      return answer('unverified', `Braze answered 404 for ${new URL(url).host}/users/track: check the REST endpoint`);
+    if (res.status === 429)
+      return answer('unverified', 'Braze is rate limiting this workspace right now (429); the key was not checked');
     return answer('unverified', `Braze answered HTTP ${res.status}; the key was not checked`);
   } catch (e) {
     const err = e as { code?: string; message?: string };
-    return answer('unverified', `Braze could not be reached (${err.code ?? err.message ?? 'network error'}); the key was not checked`);
+    return answer(
+      'unverified',
+      `Braze could not be reached (${err.code ?? err.message ?? 'network error'}); the key was not checked`,
+    );
   } finally {
     transport.close();
   }

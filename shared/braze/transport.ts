@@ -26,7 +26,12 @@ export class Transport implements PostTransport {
   constructor(url: string, maxSockets: number) {
     const u = new URL(url);
     this.client = u.protocol === 'https:' ? https : http;
-    this.target = { protocol: u.protocol, hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port, path: `${u.pathname}${u.search}` };
+    this.target = {
+      protocol: u.protocol,
+      hostname: u.hostname.replace(/^\[|\]$/g, ''),
+      port: u.port,
+      path: `${u.pathname}${u.search}`,
+    };
     const options = { keepAlive: true, keepAliveMsecs: 10_000, maxSockets, scheduling: 'lifo' as const };
     this.agent = u.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
   }

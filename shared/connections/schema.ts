@@ -20,7 +20,13 @@ export const DEFAULT_REQUEST_BUDGET = 1000;
  * Connections in one group draw on one Braze rate limit (newer Braze contracts share the burst
  * limit across a company's workspaces): their runs go one at a time. null = the connection's own.
  */
-const rateLimitGroup = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, ".", "_" or "-"').nullable();
+const rateLimitGroup = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, ".", "_" or "-"')
+  .nullable();
 
 export const ConnectionCreateSchema = z
   .strictObject({

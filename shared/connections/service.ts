@@ -57,7 +57,11 @@ export class ConnectionsService {
     try {
       key = await this.secrets.get(reference);
     } catch (e) {
-      return { result: 'unverified', detail: `The secret could not be read (${firstLine(e, 200)}); grant the app's identity Key Vault Secrets User on it`, checkedAt: new Date().toISOString() };
+      return {
+        result: 'unverified',
+        detail: `The secret could not be read (${firstLine(e, 200)}); grant the app's identity Key Vault Secrets User on it`,
+        checkedAt: new Date().toISOString(),
+      };
     }
     return checkBrazeKey(baseUrl, key);
   }
@@ -156,7 +160,11 @@ export class ConnectionsService {
     const id = randomUUID();
     const now = new Date().toISOString();
     const apiKey = input.apiKey
-      ? { source: 'stored' as const, reference: await this.secrets.put(`braze-connection-${id}`, input.apiKey), hint: keyHint(input.apiKey) }
+      ? {
+          source: 'stored' as const,
+          reference: await this.secrets.put(`braze-connection-${id}`, input.apiKey),
+          hint: keyHint(input.apiKey),
+        }
       : { source: 'keyVaultReference' as const, reference: input.apiKeySecretUri!, hint: null };
     const record: ConnectionRecord = {
       id,
@@ -190,7 +198,12 @@ export class ConnectionsService {
     const patch = parseInput(ConnectionPatchSchema, body);
     const current = await this.repo.get(id);
     const before = current.value;
-    const after: ConnectionRecord = { ...before, updatedAt: new Date().toISOString(), updatedBy: caller.name, updatedByPrincipal: principalOf(caller) };
+    const after: ConnectionRecord = {
+      ...before,
+      updatedAt: new Date().toISOString(),
+      updatedBy: caller.name,
+      updatedByPrincipal: principalOf(caller),
+    };
     if (patch.displayName !== undefined) after.displayName = patch.displayName;
     if (patch.allowContributors !== undefined) after.allowContributors = patch.allowContributors;
     if (patch.requestBudget !== undefined) after.requestBudget = patch.requestBudget;
@@ -198,12 +211,21 @@ export class ConnectionsService {
     if (patch.restEndpoint !== undefined) Object.assign(after, this.endpoint(patch.restEndpoint));
     if (patch.apiKey || patch.apiKeySecretUri || patch.restEndpoint !== undefined) {
       // A new key, or the old one at a new endpoint: check what the connection will use.
-      const key = patch.apiKey || patch.apiKeySecretUri ? patch : before.apiKey.source === 'keyVaultReference' ? { apiKeySecretUri: before.apiKey.reference } : { apiKey: await this.secrets.get(before.apiKey.reference) };
+      const key =
+        patch.apiKey || patch.apiKeySecretUri
+          ? patch
+          : before.apiKey.source === 'keyVaultReference'
+            ? { apiKeySecretUri: before.apiKey.reference }
+            : { apiKey: await this.secrets.get(before.apiKey.reference) };
       const keyCheck = await this.checkedKey(after.baseUrl, key);
       if (keyCheck) after.keyCheck = keyCheck;
     }
     if (patch.apiKey) {
-      after.apiKey = { source: 'stored', reference: await this.secrets.put(`braze-connection-${id}`, patch.apiKey), hint: keyHint(patch.apiKey) };
+      after.apiKey = {
+        source: 'stored',
+        reference: await this.secrets.put(`braze-connection-${id}`, patch.apiKey),
+        hint: keyHint(patch.apiKey),
+      };
     } else if (patch.apiKeySecretUri) {
       after.apiKey = { source: 'keyVaultReference', reference: patch.apiKeySecretUri, hint: null };
     }
@@ -226,6 +248,7 @@ export class ConnectionsService {
       });
     }
     await this.repo.delete(current.value, ifMatch ?? current.etag);
-    if (current.value.apiKey.source === 'stored') await this.secrets.remove(current.value.apiKey.reference).catch(() => undefined);
+    if (current.value.apiKey.source === 'stored')
+      await this.secrets.remove(current.value.apiKey.reference).catch(() => undefined);
   }
 }

@@ -65,8 +65,16 @@ export function consoleResponse(rest: string): HttpResponseInit {
   const asset = name ? files.get(name) : undefined;
   if (!asset) {
     const message = files.size === 0 ? 'The console was not built: run npm run build' : 'Not found';
-    return { status: 404, body: message, headers: { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' } };
+    return {
+      status: 404,
+      body: message,
+      headers: { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' },
+    };
   }
   const caching = page ? 'no-cache' : 'public, max-age=31536000, immutable';
-  return { status: 200, body: asset.body, headers: { ...SECURITY_HEADERS, 'Content-Type': asset.type, 'Cache-Control': caching } };
+  return {
+    status: 200,
+    body: asset.body,
+    headers: { ...SECURITY_HEADERS, 'Content-Type': asset.type, 'Cache-Control': caching },
+  };
 }

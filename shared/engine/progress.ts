@@ -141,7 +141,11 @@ export class RunBooks {
   private countRequests(): void {
     const b = this.braze.requests;
     const base = this.resumeFrom?.requests ?? { sent: 0, retried: 0, rateLimited: 0 };
-    this.progress.requests = { sent: base.sent + b.sent, retried: base.retried + b.retried, rateLimited: base.rateLimited + b.rateLimited };
+    this.progress.requests = {
+      sent: base.sent + b.sent,
+      retried: base.retried + b.retried,
+      rateLimited: base.rateLimited + b.rateLimited,
+    };
   }
 
   private combine(): void {

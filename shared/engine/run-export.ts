@@ -83,21 +83,57 @@ export class RunAborted extends Error {
 
 export async function runExport(input: EngineInput): Promise<EngineResult> {
   const { definition: def, snapshot, braze } = input;
-  const { definitionFp, bucketCount, hadState } = await openSyncState(input.state, def, braze.destination, snapshot.totalBytes, input.resumeFrom?.buckets.total, input.bucketTargetBytes);
+  const { definitionFp, bucketCount, hadState } = await openSyncState(
+    input.state,
+    def,
+    braze.destination,
+    snapshot.totalBytes,
+    input.resumeFrom?.buckets.total,
+    input.bucketTargetBytes,
+  );
   const books = new RunBooks(def, bucketCount, braze, input.resumeFrom, input.onProgress);
-  const result = (complete: boolean, stopped = false): EngineResult => ({ progress: books.progress, rejectedRows: books.rejectedRows, rejectedRowsTotal: books.rejectedRowsTotal, complete, stopped });
+  const result = (complete: boolean, stopped = false): EngineResult => ({
+    progress: books.progress,
+    rejectedRows: books.rejectedRows,
+    rejectedRowsTotal: books.rejectedRowsTotal,
+    complete,
+    stopped,
+  });
   const tempDir = createRunTempDir(input.tempRoot ?? os.tmpdir());
   const concurrency = input.concurrency ?? 48;
   const reading = new SnapshotReading({
-    def, snapshot, ciBlobs: input.ciBlobs, braze, bucketCount, definitionFp, hadState, fullSync: input.fullSync,
-    firstAttempt: input.firstAttempt ?? false, timeBudgetMs: input.timeBudgetMs, done: books.bucketsDone, tempDir, concurrency,
-    state: input.state, earlyCheckpointMs: input.earlyCheckpointMs ?? 30_000, runId: input.runId ?? randomUUID(),
+    def,
+    snapshot,
+    ciBlobs: input.ciBlobs,
+    braze,
+    bucketCount,
+    definitionFp,
+    hadState,
+    fullSync: input.fullSync,
+    firstAttempt: input.firstAttempt ?? false,
+    timeBudgetMs: input.timeBudgetMs,
+    done: books.bucketsDone,
+    tempDir,
+    concurrency,
+    state: input.state,
+    earlyCheckpointMs: input.earlyCheckpointMs ?? 30_000,
+    runId: input.runId ?? randomUUID(),
   });
   try {
-    await books.readingDone(await reading.read((rows, segmentRows) => books.reading(rows, segmentRows), input.shouldYield, input.shouldStop));
+    await books.readingDone(
+      await reading.read((rows, segmentRows) => books.reading(rows, segmentRows), input.shouldYield, input.shouldStop),
+    );
     const pipeline = new BucketPipeline({
-      threads: reading.threads!, state: input.state, braze, books, definitionFp, concurrency,
-      shouldStop: input.shouldStop, beforeCheckpoint: input.beforeCheckpoint, earlyCheckpointed: reading.earlyCheckpointed, tempDir,
+      threads: reading.threads!,
+      state: input.state,
+      braze,
+      books,
+      definitionFp,
+      concurrency,
+      shouldStop: input.shouldStop,
+      beforeCheckpoint: input.beforeCheckpoint,
+      earlyCheckpointed: reading.earlyCheckpointed,
+      tempDir,
     });
     if (!(await pipeline.run(reading.early, input.shouldYield))) return result(false, pipeline.stopped);
     await books.finished();

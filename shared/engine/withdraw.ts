@@ -42,7 +42,9 @@ export async function withdrawAll(input: WithdrawInput): Promise<WithdrawCounts>
     const previous = parseBucketState(bytes);
     const entries = [...previous.entries];
     const outcomes = new Array<Outcome>(entries.length);
-    const sender = new BatchSender<number>(input.braze, input.concurrency ?? 48, (items, answered) => items.forEach((i, k) => (outcomes[i] = answered[k]!)));
+    const sender = new BatchSender<number>(input.braze, input.concurrency ?? 48, (items, answered) =>
+      items.forEach((i, k) => (outcomes[i] = answered[k]!)),
+    );
     for (let i = 0; i < entries.length; i++) {
       sender.add(Buffer.from(writer.leaver(entries[i]![1].identity, previous.membership)), i);
       const room = sender.room();
@@ -61,7 +63,13 @@ export async function withdrawAll(input: WithdrawInput): Promise<WithdrawCounts>
       }
     });
     await input.beforeCheckpoint?.();
-    await input.state.writeBucket(bucket, { definition: previous.definition, fields: previous.fields, membership: previous.membership }, new Uint8Array(0), kept, etag);
+    await input.state.writeBucket(
+      bucket,
+      { definition: previous.definition, fields: previous.fields, membership: previous.membership },
+      new Uint8Array(0),
+      kept,
+      etag,
+    );
     await input.onProgress?.(counts);
   }
   return counts;

@@ -4,7 +4,14 @@ import { ncrontabError } from '../schedule';
 
 const column = z.string().trim().min(1, 'must name a column').max(256);
 /** Keys of an attributes object that say which profile it is, or how to treat it: never an attribute of ours. */
-export const BRAZE_IDENTIFIER_KEYS = ['external_id', 'user_alias', 'braze_id', '_update_existing_only', 'push_token_import', '_merge_objects'];
+export const BRAZE_IDENTIFIER_KEYS = [
+  'external_id',
+  'user_alias',
+  'braze_id',
+  '_update_existing_only',
+  'push_token_import',
+  '_merge_objects',
+];
 /**
  * Standard profile fields of Braze's user attributes object (braze.com/docs/api/objects_filters/
  * user_attributes_object, "Braze user profile fields"). A mapped attribute may set one of them
@@ -12,10 +19,29 @@ export const BRAZE_IDENTIFIER_KEYS = ['external_id', 'user_alias', 'braze_id', '
  * would clear the profile field.
  */
 export const BRAZE_STANDARD_FIELDS = [
-  'country', 'current_location', 'date_of_first_session', 'date_of_last_session', 'dob', 'email', 'email_subscribe',
-  'email_open_tracking_disabled', 'email_click_tracking_disabled', 'facebook', 'first_name', 'gender', 'home_city',
-  'image_url', 'language', 'last_name', 'marked_email_as_spam_at', 'phone', 'push_subscribe', 'push_tokens', 'time_zone',
-  'twitter', 'subscription_groups',
+  'country',
+  'current_location',
+  'date_of_first_session',
+  'date_of_last_session',
+  'dob',
+  'email',
+  'email_subscribe',
+  'email_open_tracking_disabled',
+  'email_click_tracking_disabled',
+  'facebook',
+  'first_name',
+  'gender',
+  'home_city',
+  'image_url',
+  'language',
+  'last_name',
+  'marked_email_as_spam_at',
+  'phone',
+  'push_subscribe',
+  'push_tokens',
+  'time_zone',
+  'twitter',
+  'subscription_groups',
 ];
 const RESERVED_ATTRIBUTES = [...BRAZE_IDENTIFIER_KEYS, 'email', 'phone', 'push_token'];
 
@@ -38,7 +64,11 @@ export const MatchingSchema = z.strictObject({
     .superRefine((m, ctx) => {
       for (const name of Object.keys(m)) {
         if (RESERVED_ATTRIBUTES.includes(name)) {
-          ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is set by the export itself; map it with matching.${name === 'phone' ? 'phone' : name === 'email' ? 'email' : 'brazeCustomerId'}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: `"${name}" is set by the export itself; map it with matching.${name === 'phone' ? 'phone' : name === 'email' ? 'email' : 'brazeCustomerId'}`,
+          });
         }
       }
     }),
@@ -69,7 +99,10 @@ export const ScheduleSchema = z.strictObject({
 
 const containerName = z
   .string()
-  .regex(/^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid Azure Blob container name (3-63 lower-case letters, digits, hyphens)');
+  .regex(
+    /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
+    'must be a valid Azure Blob container name (3-63 lower-case letters, digits, hyphens)',
+  );
 /**
  * A partition's blob name is `<folder>/<segment>/<yyyy>/<MM>/<dd>/<HHmm>/<segment>_<n>.csv`, and
  * Azure refuses names over 1,024 characters: with segments of up to 256 characters, a folder of up
@@ -80,19 +113,35 @@ const folder = z
   .string()
   .trim()
   .min(1)
-  .max(MAX_FOLDER_CHARS, `must be at most ${MAX_FOLDER_CHARS} characters (with the segment names, blob names must fit Azure's 1,024)`)
+  .max(
+    MAX_FOLDER_CHARS,
+    `must be at most ${MAX_FOLDER_CHARS} characters (with the segment names, blob names must fit Azure's 1,024)`,
+  )
   .transform((f) => f.replace(/^\/+|\/+$/g, ''))
-  .refine((f) => f.length > 0 && !f.split('/').some((p) => p === '..' || p === '.' || p === ''), 'must be a folder path without "." or ".." segments')
+  .refine(
+    (f) => f.length > 0 && !f.split('/').some((p) => p === '..' || p === '.' || p === ''),
+    'must be a folder path without "." or ".." segments',
+  )
   .refine((f) => !/[\\?#]/.test(f), 'must not contain \\, ? or #');
 
 export const SourceSchema = z.strictObject({ container: containerName, folder });
 
-const segmentName = z.string().trim().min(1).max(256).regex(/^[^/\\]+$/, 'must be a CI segment (table) name');
+const segmentName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(256)
+  .regex(/^[^/\\]+$/, 'must be a CI segment (table) name');
 
 const ExportDefinitionFields = z.strictObject({
   name: z.string().trim().min(1, 'must not be empty').max(256),
   connectionId: z.string().uuid('must be a connection id'),
-  brazeSegmentApiId: z.string().trim().min(1).max(128).regex(/^[A-Za-z0-9_.-]+$/, 'must be a Braze segment API identifier'),
+  brazeSegmentApiId: z
+    .string()
+    .trim()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'must be a Braze segment API identifier'),
   source: SourceSchema,
   segments: z
     .array(segmentName)
@@ -113,8 +162,16 @@ export const ExportDefinitionSchema = ExportDefinitionFields.superRefine((d, ctx
   const taken = new Map<string, string>(Object.keys(d.matching.attributes).map((name) => [name, `matching.attributes.${name}`]));
   const membership: { name: string; path: (string | number)[] }[] =
     d.membership.format === 'boolean'
-      ? d.segments.map((s, i) => ({ name: `${d.membership.booleanPrefix}${s}`, path: d.membership.booleanPrefix ? ['membership', 'booleanPrefix'] : ['segments', i] }))
-      : [{ name: d.membership.attribute ?? d.brazeSegmentApiId, path: d.membership.attribute ? ['membership', 'attribute'] : ['brazeSegmentApiId'] }];
+      ? d.segments.map((s, i) => ({
+          name: `${d.membership.booleanPrefix}${s}`,
+          path: d.membership.booleanPrefix ? ['membership', 'booleanPrefix'] : ['segments', i],
+        }))
+      : [
+          {
+            name: d.membership.attribute ?? d.brazeSegmentApiId,
+            path: d.membership.attribute ? ['membership', 'attribute'] : ['brazeSegmentApiId'],
+          },
+        ];
   for (const { name, path } of membership) {
     const what = BRAZE_IDENTIFIER_KEYS.includes(name)
       ? 'a Braze identifier'
@@ -124,7 +181,11 @@ export const ExportDefinitionSchema = ExportDefinitionFields.superRefine((d, ctx
           ? `also ${taken.get(name)}`
           : null;
     if (what) {
-      ctx.addIssue({ code: 'custom', path, message: `makes the membership attribute "${name}", which is ${what}; choose another name${path[0] === 'brazeSegmentApiId' ? ' (or set membership.attribute)' : ''}` });
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `makes the membership attribute "${name}", which is ${what}; choose another name${path[0] === 'brazeSegmentApiId' ? ' (or set membership.attribute)' : ''}`,
+      });
       return;
     }
     taken.set(name, path.join('.'));

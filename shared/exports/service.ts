@@ -21,7 +21,11 @@ export class ExportsService {
       /** Whether Braze may hold the export's membership (it has sync state). */
       hasSyncState(exportId: string): Promise<boolean>;
       /** Queues the run that withdraws the export's membership at its destination, then deletes or detaches it. */
-      startCleanup(record: ExportRecord, caller: Caller, then: 'delete' | 'detach'): Promise<{ queued: { id: string; status: string } } | { active: { id: string; status: string } }>;
+      startCleanup(
+        record: ExportRecord,
+        caller: Caller,
+        then: 'delete' | 'detach',
+      ): Promise<{ queued: { id: string; status: string } } | { active: { id: string; status: string } }>;
     },
   ) {}
 
@@ -68,17 +72,38 @@ export class ExportsService {
     const patch = parseInput(ExportPatchSchema, body);
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
-    const { id: _id, status, createdAt, createdBy, createdByPrincipal, updatedAt: _u, updatedBy: _ub, updatedByPrincipal: _up, ...definition } = current.value;
-    const merged = parseInput(ExportDefinitionSchema, { ...definition, connectionId: definition.connectionId ?? undefined, ...patch });
+    const {
+      id: _id,
+      status,
+      createdAt,
+      createdBy,
+      createdByPrincipal,
+      updatedAt: _u,
+      updatedBy: _ub,
+      updatedByPrincipal: _up,
+      ...definition
+    } = current.value;
+    const merged = parseInput(ExportDefinitionSchema, {
+      ...definition,
+      connectionId: definition.connectionId ?? undefined,
+      ...patch,
+    });
     if (patch.connectionId !== undefined || merged.connectionId !== current.value.connectionId) {
       await this.connections.usableBy(caller, merged.connectionId);
     }
     // Another connection may be another Braze workspace: the membership written at the old one
     // must be withdrawn there first, with its key. Detaching does that; then attach the new one.
-    if (current.value.connectionId && merged.connectionId !== current.value.connectionId && (await this.needsCleanup(current.value))) {
-      throw conflict('Moving an export to another connection would leave its segment membership in the old Braze workspace: detach it first (POST …/detach withdraws it there), then set connectionId', {
-        detach: `/api/exports/${id}/detach`,
-      });
+    if (
+      current.value.connectionId &&
+      merged.connectionId !== current.value.connectionId &&
+      (await this.needsCleanup(current.value))
+    ) {
+      throw conflict(
+        'Moving an export to another connection would leave its segment membership in the old Braze workspace: detach it first (POST …/detach withdraws it there), then set connectionId',
+        {
+          detach: `/api/exports/${id}/detach`,
+        },
+      );
     }
     const record: ExportRecord = {
       id,
@@ -100,7 +125,12 @@ export class ExportsService {
    * first (the answer names the run) and deletes the export once it is done; `keepBrazeData` (or
    * an export without a connection, or never run) deletes at once.
    */
-  async delete(caller: Caller, id: string, ifMatch: string | null, keepBrazeData = false): Promise<{ deleted: true } | { cleanupRun: { id: string; status: string } }> {
+  async delete(
+    caller: Caller,
+    id: string,
+    ifMatch: string | null,
+    keepBrazeData = false,
+  ): Promise<{ deleted: true } | { cleanupRun: { id: string; status: string } }> {
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
     const active = await this.runState.activeRunOf(id);
@@ -124,7 +154,12 @@ export class ExportsService {
   }
 
   /** When Braze holds the export's membership: the cleanup run that withdraws it before the export is let go (null: nothing to withdraw). */
-  private async cleanupFirst(current: Stored<ExportRecord>, caller: Caller, ifMatch: string | null, then: 'delete' | 'detach'): Promise<{ cleanupRun: { id: string; status: string } } | null> {
+  private async cleanupFirst(
+    current: Stored<ExportRecord>,
+    caller: Caller,
+    ifMatch: string | null,
+    then: 'delete' | 'detach',
+  ): Promise<{ cleanupRun: { id: string; status: string } } | null> {
     if (!(await this.needsCleanup(current.value))) return null;
     if (ifMatch && ifMatch !== current.etag) throw preconditionFailed();
     const outcome = await this.runState.startCleanup(current.value, caller, then);
@@ -156,7 +191,12 @@ export class ExportsService {
    * its membership, a cleanup run withdraws it first, with the connection's key (which detaching
    * drops), and detaches once it is done; `keepBrazeData` detaches at once.
    */
-  async detach(caller: Caller, id: string, ifMatch: string | null, keepBrazeData = false): Promise<Stored<ExportRecord> | { cleanupRun: { id: string; status: string } }> {
+  async detach(
+    caller: Caller,
+    id: string,
+    ifMatch: string | null,
+    keepBrazeData = false,
+  ): Promise<Stored<ExportRecord> | { cleanupRun: { id: string; status: string } }> {
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
     const cleanup = keepBrazeData ? null : await this.cleanupFirst(current, caller, ifMatch, 'detach');
@@ -188,4 +228,7 @@ export class ExportsService {
 
 /** 409: a run of the export is going, so it cannot be deleted or detached now. */
 const runGoing = (runId: string, action: 'delete' | 'detach') =>
-  conflict(`A run of this export is going; wait for it to finish (or cancel it) before ${action === 'delete' ? 'deleting' : 'detaching'}`, { activeRun: { id: runId, location: `/api/runs/${runId}` } });
+  conflict(
+    `A run of this export is going; wait for it to finish (or cancel it) before ${action === 'delete' ? 'deleting' : 'detaching'}`,
+    { activeRun: { id: runId, location: `/api/runs/${runId}` } },
+  );

@@ -5,7 +5,15 @@
 // https://www.braze.com/docs/user_guide/data/data_points/
 
 /** Keys of an attributes object that identify the user or steer the update: never billed. */
-const FREE_KEYS = new Set(['external_id', 'user_alias', 'braze_id', 'email_subscribe', 'push_subscribe', 'subscription_groups', '_update_existing_only']);
+const FREE_KEYS = new Set([
+  'external_id',
+  'user_alias',
+  'braze_id',
+  'email_subscribe',
+  'push_subscribe',
+  'subscription_groups',
+  '_update_existing_only',
+]);
 
 export function dataPointsOf(object: Record<string, unknown>): number {
   let points = 0;

@@ -57,7 +57,8 @@ export class ExportPreview {
   constructor(private readonly deps: PreviewDeps) {}
 
   async preview(caller: Caller, exportId: string, fullSync: boolean): Promise<Preview> {
-    if (this.underWay.has(exportId)) throw conflict('A preview of this export is already running; try again when it has answered');
+    if (this.underWay.has(exportId))
+      throw conflict('A preview of this export is already running; try again when it has answered');
     this.underWay.add(exportId);
     try {
       return await this.dryRun(caller, exportId, fullSync);
@@ -70,7 +71,8 @@ export class ExportPreview {
     const { deps } = this;
     const record = (await deps.exports.get(exportId)).value;
     await deps.connections.assertMayWorkWith(caller, record.connectionId);
-    if (!record.connectionId) throw conflict('The export has no connection (detached): attach it to one to preview what it would send');
+    if (!record.connectionId)
+      throw conflict('The export has no connection (detached): attach it to one to preview what it would send');
     const connection = (await deps.connectionRecords.get(record.connectionId)).value;
     const started = Date.now();
     let snapshot;
@@ -81,7 +83,12 @@ export class ExportPreview {
       throw e;
     }
     const transport = new DryRunTransport();
-    const braze = new BrazeClient({ baseUrl: connection.baseUrl, apiKey: 'dry-run', budget: new RequestBudget({ requestsPerWindow: UNPACED_REQUESTS_PER_WINDOW }), transport });
+    const braze = new BrazeClient({
+      baseUrl: connection.baseUrl,
+      apiKey: 'dry-run',
+      budget: new RequestBudget({ requestsPerWindow: UNPACED_REQUESTS_PER_WINDOW }),
+      transport,
+    });
     let result;
     try {
       result = await runExport({
@@ -125,7 +132,12 @@ export class ExportPreview {
         note: 'Profiles this export has not sent before: Braze creates them unless it already has a user with the same external_id. On a monthly-active-user contract, new profiles are what can add to the count.',
       },
       // Sending overlaps reading and diffing in a run: the slower of the two sets its pace.
-      estimate: { seconds: round(Math.max(sendingSeconds, readingAndDiffSeconds)), sendingSeconds: round(sendingSeconds), readingAndDiffSeconds: round(readingAndDiffSeconds), requestsPerSecond: round(requestsPerSecond) },
+      estimate: {
+        seconds: round(Math.max(sendingSeconds, readingAndDiffSeconds)),
+        sendingSeconds: round(sendingSeconds),
+        readingAndDiffSeconds: round(readingAndDiffSeconds),
+        requestsPerSecond: round(requestsPerSecond),
+      },
       samples: transport.samples,
       omittedAttributes: result.progress.omittedAttributes,
       warnings: result.progress.warnings,

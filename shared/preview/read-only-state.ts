@@ -6,7 +6,13 @@ import { SyncStateStore } from '../engine/diff/sync-state';
 export class ReadOnlySyncState extends SyncStateStore {
   override async writeManifest(_manifest: Manifest): Promise<void> {}
   override async writeEarlyPiece(_bucket: number, _checkpoint: number, _header: BucketHeader, _lines: string): Promise<void> {}
-  override async writeBucket(_bucket: number, _header: BucketHeader, _kept: Uint8Array, _lines: string[], _readEtag: string | null): Promise<void> {}
+  override async writeBucket(
+    _bucket: number,
+    _header: BucketHeader,
+    _kept: Uint8Array,
+    _lines: string[],
+    _readEtag: string | null,
+  ): Promise<void> {}
   override async removeEarlyCheckpoints(): Promise<void> {}
   override async clear(): Promise<void> {
     throw new Error('a preview never clears sync state');

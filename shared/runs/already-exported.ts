@@ -10,9 +10,21 @@ export type ExportVerdict =
   /** A new snapshot, changed settings (mapping, segments, membership, destination), or no clean run yet. */
   | 'changed';
 
-export function exportVerdict(state: ExportState | null | undefined, snapshotId: string, definition: string | null): ExportVerdict {
+export function exportVerdict(
+  state: ExportState | null | undefined,
+  snapshotId: string,
+  definition: string | null,
+): ExportVerdict {
   const last = state?.lastRun;
-  if (!state || !last || last.status !== 'succeeded' || state.lastSnapshotId !== snapshotId || !definition || state.lastDefinition !== definition) return 'changed';
+  if (
+    !state ||
+    !last ||
+    last.status !== 'succeeded' ||
+    state.lastSnapshotId !== snapshotId ||
+    !definition ||
+    state.lastDefinition !== definition
+  )
+    return 'changed';
   // Rows written before refusals were kept count as refused: one more run costs little and settles it.
   return (last.brazeRefusals ?? 1) > 0 ? 'refused-last-time' : 'exported';
 }

@@ -33,11 +33,22 @@ function brazeRefusalsIn(csv: string): RejectedRow[] {
   return parsed.data
     .slice(1)
     .filter((cells) => cells[0] === '' && cells[3] !== '' && cells.length === 5)
-    .map(([, partition, record, profileId, reason]) => ({ segment: '', partition: partition!, record: record === '' ? '' : Number(record), profileId: profileId!, reason: reason! }));
+    .map(([, partition, record, profileId, reason]) => ({
+      segment: '',
+      partition: partition!,
+      record: record === '' ? '' : Number(record),
+      profileId: profileId!,
+      reason: reason!,
+    }));
 }
 
 /** Writes the run's report (blob `name` in `container`), keeping earlier attempts' Braze refusals; returns its `container/name`. */
-export async function writeRejectedReport(container: ContainerClient, name: string, result: EngineResult, earlierRefusals: number): Promise<string> {
+export async function writeRejectedReport(
+  container: ContainerClient,
+  name: string,
+  result: EngineResult,
+  earlierRefusals: number,
+): Promise<string> {
   const blob = container.getBlockBlobClient(name);
   let carried: RejectedRow[] = [];
   if (earlierRefusals > 0) {

@@ -38,7 +38,10 @@ export class RunWriter {
     if (FINISHED.includes(this.run.status) && !FINISHED.includes(next.status)) return;
     for (let attempt = 0; attempt <= 5; attempt++) {
       // A cancel request once seen stays on the row, whatever copy the worker writes.
-      const stored = await this.runs.updateIfUnchanged(this.cancel && !next.cancelRequested ? { ...next, cancelRequested: this.cancel } : next, this.etag);
+      const stored = await this.runs.updateIfUnchanged(
+        this.cancel && !next.cancelRequested ? { ...next, cancelRequested: this.cancel } : next,
+        this.etag,
+      );
       if (stored) {
         this.run = stored.value;
         this.etag = stored.etag;

@@ -27,7 +27,6 @@ export interface RefreshSummary {
   errors: { exportId: string; reason: string }[];
 }
 
-
 export class ScheduledRefresh {
   constructor(
     private readonly exports: ExportsRepo,
@@ -50,7 +49,9 @@ export class ScheduledRefresh {
         const message = `error: ${firstLine(e)}`;
         summary.errors.push({ exportId: exp.id, reason: message });
         log(`scheduledRefresh export ${exp.id}: ${message}`);
-        await this.state.modify(exp.id, (s) => ({ ...s, lastCheck: { at: now.toISOString(), result: message } })).catch(() => undefined);
+        await this.state
+          .modify(exp.id, (s) => ({ ...s, lastCheck: { at: now.toISOString(), result: message } }))
+          .catch(() => undefined);
       }
     }
     return summary;
@@ -90,7 +91,10 @@ export class ScheduledRefresh {
 
   /** What the worker compares too: a changed mapping, segment list or endpoint is worth a run. */
   private async settingsFingerprint(exp: ExportRecord): Promise<string | null> {
-    const connection = await this.connections.get(exp.connectionId!).then((c) => c.value, () => null);
+    const connection = await this.connections.get(exp.connectionId!).then(
+      (c) => c.value,
+      () => null,
+    );
     return connection ? definitionFingerprint(exp, connection.baseUrl) : null;
   }
 
@@ -109,7 +113,10 @@ export class ScheduledRefresh {
       return;
     }
     // Conditional on what was read: a worker that came back meanwhile wins, and its run is not overwritten.
-    const marked = await this.runs.updateIfUnchanged({ ...run, heartbeatAt: now.toISOString(), stallRequeues: (run.stallRequeues ?? 0) + 1 }, stored.etag);
+    const marked = await this.runs.updateIfUnchanged(
+      { ...run, heartbeatAt: now.toISOString(), stallRequeues: (run.stallRequeues ?? 0) + 1 },
+      stored.etag,
+    );
     if (!marked) return;
     await this.runsService.enqueue(run.id);
     summary.requeued.push(run.id);

@@ -41,9 +41,19 @@ export class RunsService {
   }
 
   /** Queues a run unless one is active. Does not check roles (the timer calls it too). */
-  async start(record: ExportRecord, trigger: RunRecord['trigger'], by: Principal | string, fullSync = false, cleanup?: RunRecord['then']): Promise<QueueOutcome> {
+  async start(
+    record: ExportRecord,
+    trigger: RunRecord['trigger'],
+    by: Principal | string,
+    fullSync = false,
+    cleanup?: RunRecord['then'],
+  ): Promise<QueueOutcome> {
     if (record.status !== 'active' || !record.connectionId) {
-      throw new AppError(409, 'export_inactive', 'This export is detached from its connection; attach a connection before running it');
+      throw new AppError(
+        409,
+        'export_inactive',
+        'This export is detached from its connection; attach a connection before running it',
+      );
     }
     const now = new Date();
     const run: RunRecord = {
@@ -86,7 +96,10 @@ export class RunsService {
       const current = await this.state.get(exportId);
       const activeId = current?.value.activeRunId;
       if (activeId) {
-        const active = await this.runs.get(activeId).then((r) => r.value, () => null);
+        const active = await this.runs.get(activeId).then(
+          (r) => r.value,
+          () => null,
+        );
         if (active && !FINISHED.includes(active.status)) return active;
       }
       try {
@@ -112,7 +125,14 @@ export class RunsService {
     /** How the finished run is written; false = someone else finished it first (the export is theirs to free). */
     write: (done: RunRecord) => Promise<boolean> = (done) => this.runs.update(done).then(() => true),
   ): Promise<RunRecord> {
-    const done: RunRecord = { ...run, status, phase: 'done', finishedAt: new Date().toISOString(), waitingFor: null, errors: [...run.errors, ...errors] };
+    const done: RunRecord = {
+      ...run,
+      status,
+      phase: 'done',
+      finishedAt: new Date().toISOString(),
+      waitingFor: null,
+      errors: [...run.errors, ...errors],
+    };
     if (!(await write(done))) return done;
     const delivered = status === 'succeeded' && exported;
     await this.state.modify(run.exportId, (s) => ({
@@ -120,7 +140,13 @@ export class RunsService {
       activeRunId: s.activeRunId === run.id ? null : s.activeRunId,
       lastSnapshotId: delivered ? exported.snapshotId : s.lastSnapshotId,
       lastDefinition: delivered ? exported.definition : s.lastDefinition,
-      lastRun: { id: run.id, status, finishedAt: done.finishedAt, counts: done.counts, brazeRefusals: done.bucketCounts?.rejected ?? 0 },
+      lastRun: {
+        id: run.id,
+        status,
+        finishedAt: done.finishedAt,
+        counts: done.counts,
+        brazeRefusals: done.bucketCounts?.rejected ?? 0,
+      },
     }));
     return done;
   }
@@ -128,7 +154,13 @@ export class RunsService {
   /** Finishes the run as `stored` read it, only if nobody wrote it since; null when somebody did. */
   async finishIfUnchanged(stored: Stored<RunRecord>, status: RunRecord['status'], errors: string[]): Promise<RunRecord | null> {
     let written = false;
-    const done = await this.finish(stored.value, status, errors, null, async (d) => (written = (await this.runs.updateIfUnchanged(d, stored.etag)) !== null));
+    const done = await this.finish(
+      stored.value,
+      status,
+      errors,
+      null,
+      async (d) => (written = (await this.runs.updateIfUnchanged(d, stored.etag)) !== null),
+    );
     return written ? done : null;
   }
 
@@ -140,16 +172,23 @@ export class RunsService {
   async cancel(caller: Caller, runId: string): Promise<RunRecord> {
     requireRole(caller, 'Admin', 'Contributor');
     let stored = await this.runs.get(runId);
-    const exp = await this.exports.get(stored.value.exportId).then((e) => e.value, () => null);
+    const exp = await this.exports.get(stored.value.exportId).then(
+      (e) => e.value,
+      () => null,
+    );
     await this.connections.assertMayWorkWith(caller, exp?.connectionId ?? null);
     const by = principalOf(caller);
     for (let attempt = 0; attempt <= 10; attempt++) {
       const run = stored.value;
-      if (FINISHED.includes(run.status)) throw conflict(`The run is already ${run.status}`, { run: { id: run.id, status: run.status } });
+      if (FINISHED.includes(run.status))
+        throw conflict(`The run is already ${run.status}`, { run: { id: run.id, status: run.status } });
       const asked: RunRecord = { ...run, cancelRequested: { at: new Date().toISOString(), by: by.name } };
       let done: RunRecord | null | undefined;
       // No worker holds a queued run: it ends here (a message still on its way finds it finished).
-      if (run.status === 'queued') done = await this.finishIfUnchanged({ value: asked, etag: stored.etag }, 'cancelled', [`Cancelled by ${by.name} before it started`]);
+      if (run.status === 'queued')
+        done = await this.finishIfUnchanged({ value: asked, etag: stored.etag }, 'cancelled', [
+          `Cancelled by ${by.name} before it started`,
+        ]);
       else if (run.cancelRequested) return run;
       else done = (await this.runs.updateIfUnchanged(asked, stored.etag))?.value;
       if (done) return done;
@@ -164,7 +203,8 @@ export class RunsService {
    * `failed` and its export is free again, instead of being re-queued by the timer forever.
    */
   async failPoisoned(runId: string): Promise<RunRecord | null> {
-    const reason = 'The worker failed on every try of this run (the message went to the export-runs-poison queue); see the errors above, fix the cause, then run the export again';
+    const reason =
+      'The worker failed on every try of this run (the message went to the export-runs-poison queue); see the errors above, fix the cause, then run the export again';
     for (let attempt = 0; attempt <= 10; attempt++) {
       const stored = await this.runs.get(runId).catch(() => null);
       if (!stored || FINISHED.includes(stored.value.status)) return null;
@@ -183,7 +223,12 @@ export class RunsService {
   }
 
   /** POST /api/exports/run-all: every export whose schedule is on. */
-  async runAll(caller: Caller): Promise<{ queued: { exportId: string; runId: string }[]; skipped: { exportId: string; reason: string; activeRunId?: string }[] }> {
+  async runAll(
+    caller: Caller,
+  ): Promise<{
+    queued: { exportId: string; runId: string }[];
+    skipped: { exportId: string; reason: string; activeRunId?: string }[];
+  }> {
     requireRole(caller, 'Admin', 'Contributor');
     const queued: { exportId: string; runId: string }[] = [];
     const skipped: { exportId: string; reason: string; activeRunId?: string }[] = [];
@@ -201,10 +246,9 @@ export class RunsService {
     }
     return { queued, skipped };
   }
-
-
 }
 
 export const activeRunConflict = (active: RunRecord) =>
-  conflict(`A run of this export is already ${active.status}`, { activeRun: { id: active.id, status: active.status, location: `/api/runs/${active.id}` } });
-
+  conflict(`A run of this export is already ${active.status}`, {
+    activeRun: { id: active.id, status: active.status, location: `/api/runs/${active.id}` },
+  });

@@ -65,7 +65,9 @@ export const runFolder = (runId: string) => {
  * limit holds across instances with nothing more than a lease.
  */
 export const rateLimitLeaseName = (connection: { id: string; rateLimitGroup?: string | null }) =>
-  connection.rateLimitGroup ? `limit-group-${encodeURIComponent(connection.rateLimitGroup.toLowerCase())}` : `limit-connection-${connection.id}`;
+  connection.rateLimitGroup
+    ? `limit-group-${encodeURIComponent(connection.rateLimitGroup.toLowerCase())}`
+    : `limit-connection-${connection.id}`;
 
 /** One attempt of a run, as the worker goes through it. */
 interface Attempt {
@@ -99,7 +101,8 @@ export class RunWorker {
     const { deps } = this;
     const first = await deps.runs.get(runId).catch(() => null);
     if (!first) return log(`run ${runId}: not found (deleted?); message dropped`);
-    if (FINISHED.includes(first.value.status)) return log(`run ${runId}: already ${first.value.status}; duplicate message ignored`);
+    if (FINISHED.includes(first.value.status))
+      return log(`run ${runId}: already ${first.value.status}; duplicate message ignored`);
 
     const exportLease = await acquireLease(this.leases, first.value.exportId);
     if (!exportLease) {
@@ -110,7 +113,15 @@ export class RunWorker {
     // Read again under the lease: a duplicate message for a run finished meanwhile is dropped here.
     const stored = await deps.runs.get(runId);
     const writer = new RunWriter(deps.runs, stored.value, stored.etag);
-    const attempt: Attempt = { writer, run: stored.value, log, started: Date.now(), exportLease, limitLease: null, requeueIn: null };
+    const attempt: Attempt = {
+      writer,
+      run: stored.value,
+      log,
+      started: Date.now(),
+      exportLease,
+      limitLease: null,
+      requeueIn: null,
+    };
     try {
       const ready = await this.begin(attempt);
       if (!ready) return;
@@ -165,15 +176,27 @@ export class RunWorker {
     const troubled = run.attempts - (run.continuations ?? 0);
     if (troubled >= MAX_TROUBLED_ATTEMPTS) {
       const last = run.errors.at(-1) ?? 'the worker stopped without a word (killed, out of memory, or scaled in)';
-      await this.finish(writer, run, 'failed', [`Gave up after ${troubled} attempts that did not finish; the last: ${last}. Fix the cause, then run the export again`], null, log);
+      await this.finish(
+        writer,
+        run,
+        'failed',
+        [`Gave up after ${troubled} attempts that did not finish; the last: ${last}. Fix the cause, then run the export again`],
+        null,
+        log,
+      );
       return null;
     }
     const exportRecord = (await deps.exports.get(run.exportId).catch(gone('The export was deleted'))).value;
     if (!exportRecord.connectionId) throw new RunAborted('The export has no connection (detached)');
-    const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted"))).value;
+    const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted")))
+      .value;
     a.limitLease = await acquireLease(this.leases, rateLimitLeaseName(connection));
     if (!a.limitLease) {
-      a.run = { ...run, waitingFor: "another run on the same Braze connection's rate limit", heartbeatAt: new Date().toISOString() };
+      a.run = {
+        ...run,
+        waitingFor: "another run on the same Braze connection's rate limit",
+        heartbeatAt: new Date().toISOString(),
+      };
       await writer.write(a.run);
       a.requeueIn = LIMIT_BUSY_RETRY_SECONDS;
       return null;
@@ -182,20 +205,38 @@ export class RunWorker {
     try {
       apiKey = await deps.secrets.get(connection.apiKey.reference);
     } catch (e) {
-      throw new RunAborted(`Cannot read the connection's Braze API key (${(e as Error).message}); check the Key Vault secret and the app's access to it`);
+      throw new RunAborted(
+        `Cannot read the connection's Braze API key (${(e as Error).message}); check the Key Vault secret and the app's access to it`,
+      );
     }
     const now = new Date().toISOString();
-    run = a.run = { ...run, status: 'running', startedAt: run.startedAt ?? now, heartbeatAt: now, attempts: run.attempts + 1, waitingFor: null };
+    run = a.run = {
+      ...run,
+      status: 'running',
+      startedAt: run.startedAt ?? now,
+      heartbeatAt: now,
+      attempts: run.attempts + 1,
+      waitingFor: null,
+    };
     await writer.write(run);
     if (writer.takenOver) {
       log(`run ${run.id}: finished by someone else meanwhile; stopping`);
       return null;
     }
     log(`run ${run.id} export ${run.exportId}: started (attempt ${run.attempts}, trigger ${run.trigger})`);
-    a.heartbeat = setInterval(() => void writer.write({ ...a.run, heartbeatAt: new Date().toISOString() }).catch(() => undefined), HEARTBEAT_MS);
+    a.heartbeat = setInterval(
+      () => void writer.write({ ...a.run, heartbeatAt: new Date().toISOString() }).catch(() => undefined),
+      HEARTBEAT_MS,
+    );
     const lease = a.exportLease;
     const shouldStop = () => writer.cancelRequested || writer.takenOver || lease.lost;
-    a.braze = new BrazeClient({ baseUrl: connection.baseUrl, apiKey, budget: new RequestBudget({ requestsPerWindow: connection.requestBudget }), shouldStop, ...deps.brazeOptions });
+    a.braze = new BrazeClient({
+      baseUrl: connection.baseUrl,
+      apiKey,
+      budget: new RequestBudget({ requestsPerWindow: connection.requestBudget }),
+      shouldStop,
+      ...deps.brazeOptions,
+    });
     return {
       exportRecord,
       connection,
@@ -243,7 +284,15 @@ export class RunWorker {
       state: r.state,
       braze: r.braze,
       fullSync: resumed.fullSync,
-      resumeFrom: resumed.buckets && resumed.bucketCounts && resumed.requests ? { buckets: resumed.buckets, bucketCounts: resumed.bucketCounts, requests: resumed.requests, omittedAttributes: resumed.omittedAttributes ?? {} } : undefined,
+      resumeFrom:
+        resumed.buckets && resumed.bucketCounts && resumed.requests
+          ? {
+              buckets: resumed.buckets,
+              bucketCounts: resumed.bucketCounts,
+              requests: resumed.requests,
+              omittedAttributes: resumed.omittedAttributes ?? {},
+            }
+          : undefined,
       onProgress: async (p) => {
         a.run = { ...a.run, ...p, heartbeatAt: new Date().toISOString() };
         await writer.write(a.run);
@@ -261,31 +310,63 @@ export class RunWorker {
     let run = (a.run = { ...a.run, ...result.progress });
     // Braze's refusals in buckets earlier attempts finished stay in the report beside this attempt's rows.
     if (result.rejectedRowsTotal > 0 || (earlierRefusals > 0 && run.rejectedReport)) {
-      run.rejectedReport = await writeRejectedReport(deps.appBlobs.getContainerClient(CONTAINERS.reports), `${runFolder(run.id)}/rejected.csv`, result, earlierRefusals);
+      run.rejectedReport = await writeRejectedReport(
+        deps.appBlobs.getContainerClient(CONTAINERS.reports),
+        `${runFolder(run.id)}/rejected.csv`,
+        result,
+        earlierRefusals,
+      );
     }
     // Stopped by a cancel, or cancelled while its last batches waited for the budget (they were not sent).
     if (result.stopped || (writer.cancelRequested && (run.counts!.failed > 0 || !result.complete))) {
-      return this.finish(writer, run, 'cancelled', [`Cancelled by ${writer.run.cancelRequested?.by ?? 'a user'}: what Braze took so far is recorded; the next run sends the rest`], null, log);
+      return this.finish(
+        writer,
+        run,
+        'cancelled',
+        [
+          `Cancelled by ${writer.run.cancelRequested?.by ?? 'a user'}: what Braze took so far is recorded; the next run sends the rest`,
+        ],
+        null,
+        log,
+      );
     }
     if (!result.complete) {
       run = a.run = { ...run, heartbeatAt: new Date().toISOString(), continuations: (run.continuations ?? 0) + 1 };
       await writer.write(run);
       a.requeueIn = 0;
-      return log(`run ${run.id} export ${run.exportId}: time box reached after ${run.buckets?.done.length}/${run.buckets?.total} buckets; continuation queued`);
+      return log(
+        `run ${run.id} export ${run.exportId}: time box reached after ${run.buckets?.done.length}/${run.buckets?.total} buckets; continuation queued`,
+      );
     }
-    await this.finish(writer, run, run.counts!.failed > 0 || run.counts!.removalsFailed > 0 ? 'partially_succeeded' : 'succeeded', [], { snapshotId: snapshot.id, definition }, log);
+    await this.finish(
+      writer,
+      run,
+      run.counts!.failed > 0 || run.counts!.removalsFailed > 0 ? 'partially_succeeded' : 'succeeded',
+      [],
+      { snapshotId: snapshot.id, definition },
+      log,
+    );
   }
 
   /**
    * The same snapshot (by content: model.json and every partition's ETag) with the same settings was
    * fully exported by the last run: the diff is empty by construction, so nothing is read or sent.
    */
-  private async alreadyExported(writer: RunWriter, run: RunRecord, snapshotId: string, definition: string, log: Log): Promise<boolean> {
+  private async alreadyExported(
+    writer: RunWriter,
+    run: RunRecord,
+    snapshotId: string,
+    definition: string,
+    log: Log,
+  ): Promise<boolean> {
     const state = (await this.deps.state.get(run.exportId))?.value;
     // Profiles Braze refused last time are worth another try: only a clean run allows the shortcut.
     if (exportVerdict(state, snapshotId, definition) !== 'exported') return false;
     const last = state!.lastRun!;
-    const previous = await this.deps.runs.get(last.id).then((r) => r.value, () => null);
+    const previous = await this.deps.runs.get(last.id).then(
+      (r) => r.value,
+      () => null,
+    );
     if (!previous?.counts) return false;
     const c = previous.counts;
     const done: RunRecord = {
@@ -307,15 +388,38 @@ export class RunWorker {
    * so nothing is let go while Braze still holds it; DELETE / detach again retries them.
    */
   private async finishCleanup(writer: RunWriter, run: RunRecord, removalsFailed: number, log: Log): Promise<void> {
-    if (writer.cancelRequested) return this.finish(writer, run, 'cancelled', [`Cancelled: the export was not ${run.then === 'delete' ? 'deleted' : 'detached'}`], null, log);
+    if (writer.cancelRequested)
+      return this.finish(
+        writer,
+        run,
+        'cancelled',
+        [`Cancelled: the export was not ${run.then === 'delete' ? 'deleted' : 'detached'}`],
+        null,
+        log,
+      );
     if (removalsFailed > 0) {
-      return this.finish(writer, run, 'partially_succeeded', [`${removalsFailed} withdrawals could not be delivered; the export was kept. ${run.then === 'delete' ? 'DELETE' : 'Detach'} it again to retry them (or with ?keepBrazeData=true to leave them)`], null, log);
+      return this.finish(
+        writer,
+        run,
+        'partially_succeeded',
+        [
+          `${removalsFailed} withdrawals could not be delivered; the export was kept. ${run.then === 'delete' ? 'DELETE' : 'Detach'} it again to retry them (or with ?keepBrazeData=true to leave them)`,
+        ],
+        null,
+        log,
+      );
     }
     await this.finish(writer, run, 'succeeded', [], null, log);
     if (writer.takenOver) return;
     if (run.then === 'delete') await this.deps.exportsService.deleteAfterCleanup(run.exportId);
-    else await this.deps.exportsService.detachAfterCleanup(run.exportId, run.queuedByPrincipal ?? { name: run.queuedBy, objectId: null, tenantId: null });
-    log(`run ${run.id} export ${run.exportId}: membership withdrawn from Braze; export ${run.then === 'delete' ? 'deleted' : 'detached'}`);
+    else
+      await this.deps.exportsService.detachAfterCleanup(
+        run.exportId,
+        run.queuedByPrincipal ?? { name: run.queuedBy, objectId: null, tenantId: null },
+      );
+    log(
+      `run ${run.id} export ${run.exportId}: membership withdrawn from Braze; export ${run.then === 'delete' ? 'deleted' : 'detached'}`,
+    );
   }
 
   private async finish(
@@ -326,17 +430,29 @@ export class RunWorker {
     exported: { snapshotId: string; definition: string } | null,
     log: Log,
   ): Promise<void> {
-    const c = (await this.deps.runsService.finish(run, status, errors, exported, (done) => writer.write(done).then(() => !writer.takenOver))).counts;
+    const c = (
+      await this.deps.runsService.finish(run, status, errors, exported, (done) =>
+        writer.write(done).then(() => !writer.takenOver),
+      )
+    ).counts;
     log(
       `run ${run.id} export ${run.exportId}: ${status}` +
-        (c ? ` rowsRead=${c.rowsRead} profiles=${c.profiles} sent=${c.sent} unchanged=${c.unchanged} rejected=${c.rejected} failed=${c.failed} removed=${c.removed}` : '') +
+        (c
+          ? ` rowsRead=${c.rowsRead} profiles=${c.profiles} sent=${c.sent} unchanged=${c.unchanged} rejected=${c.rejected} failed=${c.failed} removed=${c.removed}`
+          : '') +
         (errors.length ? ` error=${errors.join('; ')}` : ''),
     );
   }
 
   /** The first attempt locates the snapshot and pins it; later attempts read the same one. */
-  private async pinnedSnapshot(run: RunRecord, source: { container: string; folder: string }, segments: string[]): Promise<Snapshot> {
-    const blob = this.deps.appBlobs.getContainerClient(CONTAINERS.reports).getBlockBlobClient(`${runFolder(run.id)}/snapshot.json`);
+  private async pinnedSnapshot(
+    run: RunRecord,
+    source: { container: string; folder: string },
+    segments: string[],
+  ): Promise<Snapshot> {
+    const blob = this.deps.appBlobs
+      .getContainerClient(CONTAINERS.reports)
+      .getBlockBlobClient(`${runFolder(run.id)}/snapshot.json`);
     if (run.attempts > 1) {
       try {
         return JSON.parse((await blob.downloadToBuffer()).toString('utf8')) as Snapshot;

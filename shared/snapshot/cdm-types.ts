@@ -10,7 +10,18 @@ export function coerce(raw: string, dataType: CdmType | undefined): Coerced {
   return coercerFor(dataType)(raw);
 }
 
-const NOT_TEXT = new Set(['int64', 'int32', 'integer', 'double', 'decimal', 'float', 'boolean', 'datetime', 'datetimeoffset', 'date']);
+const NOT_TEXT = new Set([
+  'int64',
+  'int32',
+  'integer',
+  'double',
+  'decimal',
+  'float',
+  'boolean',
+  'datetime',
+  'datetimeoffset',
+  'date',
+]);
 
 /** Columns of this type are sent as their (trimmed) text. */
 export const isTextType = (dataType: CdmType | undefined) => !NOT_TEXT.has((dataType ?? 'string').toLowerCase());

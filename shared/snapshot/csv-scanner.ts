@@ -111,7 +111,8 @@ export class CsvRecordScanner {
       this.work = bigger;
     }
     if (bytes.buffer !== this.work.buffer) bytes.copy(this.work, from);
-    else this.work.copyWithin(from, bytes.byteOffset - this.work.byteOffset, bytes.byteOffset - this.work.byteOffset + bytes.length);
+    else
+      this.work.copyWithin(from, bytes.byteOffset - this.work.byteOffset, bytes.byteOffset - this.work.byteOffset + bytes.length);
     return this.work.subarray(0, total);
   }
 

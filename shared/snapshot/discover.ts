@@ -46,7 +46,10 @@ async function modelJsonTime(container: ContainerClient, folder: string): Promis
 }
 
 /** CI export folders (CustomerInsights_<id>/<ExportName>, or one level up) that hold a model.json. */
-export async function listExportFolders(blobs: BlobServiceClient, onlyContainer?: string): Promise<{ folders: ExportFolder[]; truncated: boolean }> {
+export async function listExportFolders(
+  blobs: BlobServiceClient,
+  onlyContainer?: string,
+): Promise<{ folders: ExportFolder[]; truncated: boolean }> {
   const folders: ExportFolder[] = [];
   let truncated = false;
   const containers: string[] = [];
@@ -75,7 +78,11 @@ export async function listExportFolders(blobs: BlobServiceClient, onlyContainer?
 }
 
 /** A folder's segments: from model.json, or, without one, each segment's newest CSV by its header row. */
-export async function describeExportFolder(blobs: BlobServiceClient, containerName: string, folder: string): Promise<{ source: 'model.json' | 'header rows'; segments: SegmentDescription[] }> {
+export async function describeExportFolder(
+  blobs: BlobServiceClient,
+  containerName: string,
+  folder: string,
+): Promise<{ source: 'model.json' | 'header rows'; segments: SegmentDescription[] }> {
   const container = blobs.getContainerClient(containerName);
   let text: string | null = null;
   try {
@@ -94,10 +101,21 @@ export async function describeExportFolder(blobs: BlobServiceClient, containerNa
         sizeBytes = null;
         continue;
       }
-      const size = await container.getBlobClient(name).getProperties().then((r) => r.contentLength ?? 0, () => 0);
+      const size = await container
+        .getBlobClient(name)
+        .getProperties()
+        .then(
+          (r) => r.contentLength ?? 0,
+          () => 0,
+        );
       if (sizeBytes !== null) sizeBytes += size;
     }
-    segments.push({ name: entity.name, columns: entity.attributes.map((a) => ({ name: a.name, dataType: a.dataType })), partitions: entity.partitions.length, sizeBytes });
+    segments.push({
+      name: entity.name,
+      columns: entity.attributes.map((a) => ({ name: a.name, dataType: a.dataType })),
+      partitions: entity.partitions.length,
+      sizeBytes,
+    });
   }
   return { source: 'model.json', segments };
 }
@@ -110,7 +128,10 @@ async function fromHeaderRows(container: ContainerClient, folder: string): Promi
     const { files } = found;
     // The first line of the first partition names the columns.
     const first = files[0]!;
-    const head = first.size === 0 ? '' : (await container.getBlobClient(first.name).downloadToBuffer(0, Math.min(first.size, 64 * 1024))).toString('utf8');
+    const head =
+      first.size === 0
+        ? ''
+        : (await container.getBlobClient(first.name).downloadToBuffer(0, Math.min(first.size, 64 * 1024))).toString('utf8');
     const firstLine = Papa.parse<string[]>(head, { preview: 1 }).data[0] ?? [];
     segments.push({
       name: prefix.slice(folder.length + 1).replace(/\/$/, ''),

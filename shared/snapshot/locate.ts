@@ -59,7 +59,8 @@ export async function locateSnapshot(
   now = new Date(),
 ): Promise<Snapshot> {
   const container = blobs.getContainerClient(source.container);
-  if (!(await container.exists())) throw new SnapshotUnavailable('missing', `Container "${source.container}" does not exist in the CI export storage account`);
+  if (!(await container.exists()))
+    throw new SnapshotUnavailable('missing', `Container "${source.container}" does not exist in the CI export storage account`);
   const model = container.getBlockBlobClient(`${source.folder}/model.json`);
   let props;
   try {
@@ -68,22 +69,32 @@ export async function locateSnapshot(
     if (statusOf(e) !== 404) throw e;
     return fromTimestampFolders(container, source, segments, now);
   }
-  if ((props.contentLength ?? 0) > MAX_MODEL_JSON_BYTES) throw new SnapshotUnavailable('invalid', 'model.json is larger than 32 MB');
+  if ((props.contentLength ?? 0) > MAX_MODEL_JSON_BYTES)
+    throw new SnapshotUnavailable('invalid', 'model.json is larger than 32 MB');
   const text = (await model.downloadToBuffer(0, undefined, { conditions: { ifMatch: props.etag } })).toString('utf8');
   let parsed;
   try {
     parsed = parseModelJson(text);
   } catch (e) {
-    throw new SnapshotUnavailable('incomplete', `model.json cannot be read (${(e as Error).message.slice(0, 200)}); CI may still be writing it`);
+    throw new SnapshotUnavailable(
+      'incomplete',
+      `model.json cannot be read (${(e as Error).message.slice(0, 200)}); CI may still be writing it`,
+    );
   }
   const tables: SegmentTable[] = [];
   for (const segment of segments) {
     const entity =
-      parsed.entities.find((e) => e.name === segment) ?? parsed.entities.find((e) => e.name.toLowerCase() === segment.toLowerCase());
+      parsed.entities.find((e) => e.name === segment) ??
+      parsed.entities.find((e) => e.name.toLowerCase() === segment.toLowerCase());
     if (!entity) {
       // A CI export can hold hundreds of tables: name a few, so the message (kept on the run row) stays short.
       const names = parsed.entities.map((e) => e.name);
-      const known = names.length === 0 ? 'none' : names.length > 20 ? `${names.slice(0, 20).join(', ')} and ${names.length - 20} more` : names.join(', ');
+      const known =
+        names.length === 0
+          ? 'none'
+          : names.length > 20
+            ? `${names.slice(0, 20).join(', ')} and ${names.length - 20} more`
+            : names.join(', ');
       throw new SnapshotUnavailable('invalid', `Segment "${segment}" is not in model.json (it has: ${known})`);
     }
     tables.push(await tableFromEntity(container, source, segment, entity));
@@ -100,15 +111,24 @@ export async function locateSnapshot(
   };
 }
 
-async function tableFromEntity(container: ContainerClient, source: SourceRef, segment: string, entity: ModelEntity): Promise<SegmentTable> {
+async function tableFromEntity(
+  container: ContainerClient,
+  source: SourceRef,
+  segment: string,
+  entity: ModelEntity,
+): Promise<SegmentTable> {
   const partitions = await Promise.all(
     entity.partitions.map(async (p) => {
       const blobName = partitionBlobName(p.location, source.container, source.folder);
       if (!blobName) {
-        throw new SnapshotUnavailable('invalid', `Partition ${p.name ?? p.location} of "${segment}" lies outside ${source.container}/${source.folder}`);
+        throw new SnapshotUnavailable(
+          'invalid',
+          `Partition ${p.name ?? p.location} of "${segment}" lies outside ${source.container}/${source.folder}`,
+        );
       }
       const enc = p.fileFormatSettings?.encoding;
-      if (enc && !/^utf-?8$/i.test(enc)) throw new SnapshotUnavailable('invalid', `Partition ${blobName} is ${enc}; only UTF-8 is supported`);
+      if (enc && !/^utf-?8$/i.test(enc))
+        throw new SnapshotUnavailable('invalid', `Partition ${blobName} is ${enc}; only UTF-8 is supported`);
       let size: number;
       let etag: string | undefined;
       try {
@@ -117,11 +137,20 @@ async function tableFromEntity(container: ContainerClient, source: SourceRef, se
         etag = props.etag;
       } catch (e) {
         if (statusOf(e) === 404) {
-          throw new SnapshotUnavailable('incomplete', `Partition ${blobName} is listed in model.json but missing: the snapshot is still being written`);
+          throw new SnapshotUnavailable(
+            'incomplete',
+            `Partition ${blobName} is listed in model.json but missing: the snapshot is still being written`,
+          );
         }
         throw e;
       }
-      return { blobName, hasHeader: p.fileFormatSettings?.columnHeaders, delimiter: p.fileFormatSettings?.delimiter ?? ',', sizeBytes: size, etag };
+      return {
+        blobName,
+        hasHeader: p.fileFormatSettings?.columnHeaders,
+        delimiter: p.fileFormatSettings?.delimiter ?? ',',
+        sizeBytes: size,
+        etag,
+      };
     }),
   );
   return { segment, columns: entity.attributes.map((a) => ({ name: a.name, dataType: a.dataType })), partitions };
@@ -137,32 +166,57 @@ export interface TimestampFile {
 }
 
 /** The newest `<yyyy>/<MM>/<dd>/<HHmm>` folder's CSV files right below `prefix` (in partition order), or null when there is none. */
-export async function newestTimestampFolder(container: ContainerClient, prefix: string): Promise<{ stamp: string; files: TimestampFile[] } | null> {
+export async function newestTimestampFolder(
+  container: ContainerClient,
+  prefix: string,
+): Promise<{ stamp: string; files: TimestampFile[] } | null> {
   const byStamp = new Map<string, TimestampFile[]>();
   for await (const blob of container.listBlobsFlat({ prefix })) {
     const m = TIMESTAMP.exec(blob.name.slice(prefix.length));
     if (!m) continue;
     const stamp = `${m[1]}/${m[2]}/${m[3]}/${m[4]}`;
     const list = byStamp.get(stamp) ?? [];
-    list.push({ name: blob.name, size: blob.properties.contentLength ?? 0, modified: blob.properties.lastModified?.getTime() ?? 0, etag: blob.properties.etag });
+    list.push({
+      name: blob.name,
+      size: blob.properties.contentLength ?? 0,
+      modified: blob.properties.lastModified?.getTime() ?? 0,
+      etag: blob.properties.etag,
+    });
     byStamp.set(stamp, list);
   }
   const newest = [...byStamp.keys()].sort().pop();
   if (!newest) return null;
-  return { stamp: newest, files: byStamp.get(newest)!.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true })) };
+  return {
+    stamp: newest,
+    files: byStamp.get(newest)!.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true })),
+  };
 }
 
-async function fromTimestampFolders(container: ContainerClient, source: SourceRef, segments: string[], now: Date): Promise<Snapshot> {
+async function fromTimestampFolders(
+  container: ContainerClient,
+  source: SourceRef,
+  segments: string[],
+  now: Date,
+): Promise<Snapshot> {
   const tables: SegmentTable[] = [];
   const stamps: string[] = [];
   let newestWrite = 0;
   for (const segment of segments) {
     const prefix = `${source.folder}/${segment}/`;
     const found = await newestTimestampFolder(container, prefix);
-    if (!found) throw new SnapshotUnavailable('missing', `No export of segment "${segment}" under ${source.container}/${prefix} (and no model.json)`);
+    if (!found)
+      throw new SnapshotUnavailable(
+        'missing',
+        `No export of segment "${segment}" under ${source.container}/${prefix} (and no model.json)`,
+      );
     const { stamp: newest, files } = found;
     newestWrite = Math.max(newestWrite, ...files.map((f) => f.modified));
-    stamps.push(`${segment}@${newest}:${createHash('sha1').update(files.map((f) => `${f.name}@${f.etag}`).join('\n')).digest('base64url').slice(0, 12)}`);
+    stamps.push(
+      `${segment}@${newest}:${createHash('sha1')
+        .update(files.map((f) => `${f.name}@${f.etag}`).join('\n'))
+        .digest('base64url')
+        .slice(0, 12)}`,
+    );
     tables.push({
       segment,
       columns: [],
@@ -170,7 +224,10 @@ async function fromTimestampFolders(container: ContainerClient, source: SourceRe
     });
   }
   if (now.getTime() - newestWrite < SETTLE_MS) {
-    throw new SnapshotUnavailable('incomplete', 'The newest export folder was written less than a minute ago and has no model.json: it may still be being written');
+    throw new SnapshotUnavailable(
+      'incomplete',
+      'The newest export folder was written less than a minute ago and has no model.json: it may still be being written',
+    );
   }
   return {
     id: `folders:${stamps.join(',')}`,

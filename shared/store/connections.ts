@@ -59,7 +59,11 @@ export class ConnectionsRepo {
     const tx = new TableTransaction();
     tx.createEntity({ partitionKey: PK, rowKey: rowKeyOf(record.id), kind: 'connection', data: JSON.stringify(record) });
     tx.createEntity({ partitionKey: PK, rowKey: nameKey(record.displayName), kind: 'name', connectionId: record.id });
-    await tableCall('Connection', () => this.table.submitTransaction(tx.actions), () => nameTaken(record.displayName));
+    await tableCall(
+      'Connection',
+      () => this.table.submitTransaction(tx.actions),
+      () => nameTaken(record.displayName),
+    );
     return this.get(record.id);
   }
 
@@ -80,12 +84,20 @@ export class ConnectionsRepo {
   /** Replaces the record if `etag` still matches; moves the name row on rename. */
   async update(before: ConnectionRecord, after: ConnectionRecord, etag: string): Promise<Stored<ConnectionRecord>> {
     const tx = new TableTransaction();
-    tx.updateEntity({ partitionKey: PK, rowKey: rowKeyOf(after.id), kind: 'connection', data: JSON.stringify(after) }, 'Replace', { etag });
+    tx.updateEntity(
+      { partitionKey: PK, rowKey: rowKeyOf(after.id), kind: 'connection', data: JSON.stringify(after) },
+      'Replace',
+      { etag },
+    );
     if (nameKey(before.displayName) !== nameKey(after.displayName)) {
       tx.deleteEntity(PK, nameKey(before.displayName));
       tx.createEntity({ partitionKey: PK, rowKey: nameKey(after.displayName), kind: 'name', connectionId: after.id });
     }
-    await tableCall('Connection', () => this.table.submitTransaction(tx.actions), () => nameTaken(after.displayName));
+    await tableCall(
+      'Connection',
+      () => this.table.submitTransaction(tx.actions),
+      () => nameTaken(after.displayName),
+    );
     return this.get(after.id);
   }
 

@@ -37,7 +37,9 @@ export class ExportStateRepo {
   /** Conditional write: `etag` null = create (fails if someone else just did). 412/409 → AppError. */
   async put(exportId: string, state: ExportState, etag: string | null): Promise<void> {
     const entity = { partitionKey: PK, rowKey: exportId, data: JSON.stringify(state) };
-    await tableCall('Export state', () => (etag ? this.table.updateEntity(entity, 'Replace', { etag }) : this.table.createEntity(entity)));
+    await tableCall('Export state', () =>
+      etag ? this.table.updateEntity(entity, 'Replace', { etag }) : this.table.createEntity(entity),
+    );
   }
 
   /** Read-modify-write with retries on concurrent changes. */

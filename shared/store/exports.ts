@@ -38,7 +38,12 @@ export class ExportsRepo {
 
   private entity(record: ExportRecord) {
     // A definition with 100 segments and 100 long attribute mappings exceeds one property: spread it.
-    return { partitionKey: PK, rowKey: record.id, ...jsonProperties(JSON.stringify(record)), connectionId: record.connectionId ?? '' };
+    return {
+      partitionKey: PK,
+      rowKey: record.id,
+      ...jsonProperties(JSON.stringify(record)),
+      connectionId: record.connectionId ?? '',
+    };
   }
 
   async create(record: ExportRecord): Promise<Stored<ExportRecord>> {

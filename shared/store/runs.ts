@@ -90,7 +90,8 @@ function toEntity(run: RunRecord): RunEntity {
 
 function fromEntity(e: Record<string, unknown>): RunRecord {
   const parsed = JSON.parse(jsonOf(e)) as RunRecord & { buckets?: { total: number; done?: number[]; doneBitmap?: string } };
-  if (parsed.buckets?.doneBitmap !== undefined) parsed.buckets = { total: parsed.buckets.total, done: bucketsFromBitmap(parsed.buckets.doneBitmap, parsed.buckets.total) };
+  if (parsed.buckets?.doneBitmap !== undefined)
+    parsed.buckets = { total: parsed.buckets.total, done: bucketsFromBitmap(parsed.buckets.doneBitmap, parsed.buckets.total) };
   return parsed as RunRecord;
 }
 
@@ -142,7 +143,9 @@ export class RunsRepo {
   /** Newest first. */
   async listForExport(exportId: string, top = 50): Promise<RunRecord[]> {
     const out: RunRecord[] = [];
-    const pages = this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${exportId}` } }).byPage({ maxPageSize: top });
+    const pages = this.table
+      .listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${exportId}` } })
+      .byPage({ maxPageSize: top });
     for await (const page of pages) {
       for (const e of page) if (out.length < top) out.push(fromEntity(e));
       break;

@@ -10,7 +10,8 @@ export const MAX_JSON_CHARS = CHUNK_CHARS * MAX_JSON_CHUNKS;
 
 /** `data`, `data1`, `data2`, … holding the JSON text. */
 export function jsonProperties(json: string): Record<string, string> {
-  if (json.length > MAX_JSON_CHARS) throw new RangeError(`${json.length} characters of JSON do not fit a table row (at most ${MAX_JSON_CHARS})`);
+  if (json.length > MAX_JSON_CHARS)
+    throw new RangeError(`${json.length} characters of JSON do not fit a table row (at most ${MAX_JSON_CHARS})`);
   const out: Record<string, string> = { data: json.slice(0, CHUNK_CHARS) };
   for (let i = 1; i * CHUNK_CHARS < json.length; i++) out[`data${i}`] = json.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS);
   return out;

@@ -74,7 +74,11 @@ export async function call(
     url: `http://localhost/api/${opts.path}${opts.query ? `?${new URLSearchParams(opts.query)}` : ''}`,
     query: opts.query ?? {},
     // Writes carry JSON (the API refuses any other Content-Type with 415), with or without a body.
-    headers: { ...principalHeaders(opts.as), ...(text || ['POST', 'PUT', 'PATCH'].includes(opts.method) ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+    headers: {
+      ...principalHeaders(opts.as),
+      ...(text || ['POST', 'PUT', 'PATCH'].includes(opts.method) ? { 'content-type': 'application/json' } : {}),
+      ...opts.headers,
+    },
     params: opts.params ?? {},
     body: text === undefined ? undefined : { string: text },
   });
@@ -93,16 +97,16 @@ export async function call(
  * A collection's handlers as small callers, plus the check every rejected write must pass:
  * the stored collection is exactly as it was before.
  */
-export function resourceClient(
-  collection: Parameters<typeof call>[0],
-  itemHandler: Parameters<typeof call>[0],
-  path: string,
-) {
+export function resourceClient(collection: Parameters<typeof call>[0], itemHandler: Parameters<typeof call>[0], path: string) {
   const create = (b: unknown, as: Who = 'Admin') => call(collection, { method: 'POST', path, body: b, as });
   const list = (as: Who = 'Admin') => call(collection, { method: 'GET', path, as });
   const item = (method: string, id: string, opts: { body?: unknown; as?: Who; headers?: Record<string, string> } = {}) =>
     call(itemHandler, { method, path: `${path}/${id}`, params: { id }, ...opts });
-  async function expectUnchanged(action: () => Promise<{ status: number; body: any }>, status: number, mentions: string | RegExp) {
+  async function expectUnchanged(
+    action: () => Promise<{ status: number; body: any }>,
+    status: number,
+    mentions: string | RegExp,
+  ) {
     const before = (await list()).body.value;
     const res = await action();
     expect(res.status).toBe(status);

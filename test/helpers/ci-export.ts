@@ -17,7 +17,12 @@ export const COLUMNS = [
   { name: 'FirstName', dataType: 'string' },
 ];
 
-export const MATCHING = { profileId: 'CustomerId', email: 'PrimaryEmail', brazeCustomerId: 'BrazeUserId', attributes: { first_name: 'FirstName' } };
+export const MATCHING = {
+  profileId: 'CustomerId',
+  email: 'PrimaryEmail',
+  brazeCustomerId: 'BrazeUserId',
+  attributes: { first_name: 'FirstName' },
+};
 
 let n = 0;
 

@@ -73,7 +73,10 @@ export const adminHeader = () => ({ 'x-ms-client-principal': encodePrincipal('Ad
 /** Profiles as comparable rows, sorted: identifier + attributes. */
 export function normalizeProfiles(profiles: { identifier: unknown; attributes: Record<string, unknown> }[]) {
   return profiles
-    .map((p) => ({ identifier: p.identifier, attributes: Object.fromEntries(Object.entries(p.attributes).sort(([a], [b]) => a.localeCompare(b))) }))
+    .map((p) => ({
+      identifier: p.identifier,
+      attributes: Object.fromEntries(Object.entries(p.attributes).sort(([a], [b]) => a.localeCompare(b))),
+    }))
     .sort((a, b) => JSON.stringify(a.identifier).localeCompare(JSON.stringify(b.identifier)));
 }
 

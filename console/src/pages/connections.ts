@@ -7,7 +7,10 @@ import { busy, checkbox, FormErrors, input } from '../forms';
 /** Braze's REST endpoints by instance (braze.com/docs/user_guide/administer/personal/sdk_endpoints). */
 const BRAZE_CLUSTERS = [
   ...[1, 2, 3, 4, 5, 6, 7, 8].map((n) => `rest.iad-0${n}.braze.com`),
-  'rest.us-10.braze.com', 'rest.fra-01.braze.eu', 'rest.fra-02.braze.eu', 'rest.au-01.braze.com',
+  'rest.us-10.braze.com',
+  'rest.fra-01.braze.eu',
+  'rest.fra-02.braze.eu',
+  'rest.au-01.braze.com',
 ];
 
 export const CONSENT_TEXT =
@@ -27,7 +30,17 @@ export async function connectionsPage(main: HTMLElement, me: Me): Promise<void> 
           'table',
           {},
           h('caption', { class: 'sr-only' }, 'Braze connections'),
-          h('thead', {}, h('tr', {}, ...(me.isAdmin ? ['Name', 'REST endpoint', 'Shared', 'Key', 'Last key check', 'Actions'] : ['Name', 'Type']).map((t) => h('th', { scope: 'col' }, t)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ...(me.isAdmin ? ['Name', 'REST endpoint', 'Shared', 'Key', 'Last key check', 'Actions'] : ['Name', 'Type']).map(
+                (t) => h('th', { scope: 'col' }, t),
+              ),
+            ),
+          ),
           h('tbody', {}, ...rows),
         ),
     me.isAdmin ? createForm() : null,
@@ -63,8 +76,21 @@ function connectionRow(c: any, me: Me, status: HTMLElement): HTMLElement {
         await api('DELETE', `/api/connections/${c.id}`);
         location.reload();
       } catch (e) {
-        const blocking = (e instanceof ApiError && Array.isArray(e.details.exports) ? e.details.exports : []) as { id: string; name: string }[];
-        replace(status, h('div', { class: 'notice error', role: 'alert' }, h('p', {}, (e as Error).message), blocking.length ? h('ul', {}, ...blocking.map((x) => h('li', {}, h('a', { href: `#/exports/${x.id}` }, x.name)))) : null));
+        const blocking = (e instanceof ApiError && Array.isArray(e.details.exports) ? e.details.exports : []) as {
+          id: string;
+          name: string;
+        }[];
+        replace(
+          status,
+          h(
+            'div',
+            { class: 'notice error', role: 'alert' },
+            h('p', {}, (e as Error).message),
+            blocking.length
+              ? h('ul', {}, ...blocking.map((x) => h('li', {}, h('a', { href: `#/exports/${x.id}` }, x.name))))
+              : null,
+          ),
+        );
       }
     }),
   );
@@ -74,7 +100,7 @@ function connectionRow(c: any, me: Me, status: HTMLElement): HTMLElement {
     h('td', {}, c.displayName),
     h('td', {}, c.restEndpoint),
     h('td', {}, c.allowContributors ? 'Yes' : 'No'),
-    h('td', {}, c.apiKey?.hint ? `…${c.apiKey.hint}` : c.apiKey?.source ?? ''),
+    h('td', {}, c.apiKey?.hint ? `…${c.apiKey.hint}` : (c.apiKey?.source ?? '')),
     h('td', {}, check),
     h('td', { class: 'actions' }, testButton, rotateButton, deleteButton, rotateSlot),
   );
@@ -83,7 +109,13 @@ function connectionRow(c: any, me: Me, status: HTMLElement): HTMLElement {
 function rotateForm(c: any, status: HTMLElement): HTMLElement {
   const errors = new FormErrors();
   const key = input({ type: 'password', autocomplete: 'new-password', required: true });
-  const form = h('form', { class: 'inline-form' }, errors.summary, errors.field(`New REST API key for ${c.displayName}`, key, 'apiKey'), h('button', { type: 'submit' }, 'Save key'));
+  const form = h(
+    'form',
+    { class: 'inline-form' },
+    errors.summary,
+    errors.field(`New REST API key for ${c.displayName}`, key, 'apiKey'),
+    h('button', { type: 'submit' }, 'Save key'),
+  );
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     try {
@@ -122,7 +154,13 @@ function createForm(): HTMLElement {
     event.preventDefault();
     errors.clear();
     try {
-      await api('POST', '/api/connections', { displayName: name.value, restEndpoint: endpoint.value, apiKey: key.value, allowContributors: share.box.checked, consent: consent.box.checked });
+      await api('POST', '/api/connections', {
+        displayName: name.value,
+        restEndpoint: endpoint.value,
+        apiKey: key.value,
+        allowContributors: share.box.checked,
+        consent: consent.box.checked,
+      });
       location.reload();
     } catch (e) {
       if (e instanceof ApiError) errors.show(e);

@@ -48,10 +48,28 @@ function summary(e: any): HTMLElement {
     ...row('CI source', `${e.source.container} / ${e.source.folder}`),
     ...row('Segments', e.segments.join(', ')),
     ...row('Braze segment', e.brazeSegmentApiId),
-    ...row('Matching', `profile ${m.profileId}, e-mail ${m.email}, Braze customer ID ${m.brazeCustomerId}${m.phone ? `, phone ${m.phone}` : ''}`),
-    ...row('Attributes', Object.entries(m.attributes ?? {}).map(([k, v]) => `${k} ← ${v}`).join(', ') || 'none'),
-    ...row('Membership', e.membership.format === 'boolean' ? `boolean, prefix ${e.membership.booleanPrefix}` : `list in ${e.membership.attribute ?? e.brazeSegmentApiId}`),
-    ...row('Schedule', e.schedule.enabled ? `every scheduled refresh with a newer snapshot${e.schedule.cron ? `, at ${e.schedule.cron}` : ''}` : 'off (on demand only)'),
+    ...row(
+      'Matching',
+      `profile ${m.profileId}, e-mail ${m.email}, Braze customer ID ${m.brazeCustomerId}${m.phone ? `, phone ${m.phone}` : ''}`,
+    ),
+    ...row(
+      'Attributes',
+      Object.entries(m.attributes ?? {})
+        .map(([k, v]) => `${k} ← ${v}`)
+        .join(', ') || 'none',
+    ),
+    ...row(
+      'Membership',
+      e.membership.format === 'boolean'
+        ? `boolean, prefix ${e.membership.booleanPrefix}`
+        : `list in ${e.membership.attribute ?? e.brazeSegmentApiId}`,
+    ),
+    ...row(
+      'Schedule',
+      e.schedule.enabled
+        ? `every scheduled refresh with a newer snapshot${e.schedule.cron ? `, at ${e.schedule.cron}` : ''}`
+        : 'off (on demand only)',
+    ),
   );
 }
 
@@ -74,9 +92,13 @@ function actions(e: any, status: HTMLElement, previewSlot: HTMLElement, refresh:
     refresh();
   };
   const remove = (what: 'detach' | 'delete') => async () => {
-    const question = what === 'delete' ? `Delete "${e.name}"? Its segment membership is withdrawn from Braze first.` : `Detach "${e.name}" from its connection? Its segment membership is withdrawn from Braze first.`;
+    const question =
+      what === 'delete'
+        ? `Delete "${e.name}"? Its segment membership is withdrawn from Braze first.`
+        : `Detach "${e.name}" from its connection? Its segment membership is withdrawn from Braze first.`;
     if (!confirm(question)) return;
-    const r = what === 'delete' ? await api('DELETE', `/api/exports/${e.id}`) : await api('POST', `/api/exports/${e.id}/detach`, {});
+    const r =
+      what === 'delete' ? await api('DELETE', `/api/exports/${e.id}`) : await api('POST', `/api/exports/${e.id}/detach`, {});
     // Deleted at once (204): nothing left to show here.
     if (what === 'delete' && !r) {
       location.hash = '#/exports';
@@ -121,9 +143,18 @@ function progress(run: any, me: Me): HTMLElement {
   return h(
     'div',
     { class: 'live' },
-    h('p', {}, badge(run.status), ` ${run.phase ?? 'waiting'}${run.waitingFor ? ` — waiting for ${run.waitingFor}` : ''}${run.cancelRequested ? ' — cancelling' : ''}`),
+    h(
+      'p',
+      {},
+      badge(run.status),
+      ` ${run.phase ?? 'waiting'}${run.waitingFor ? ` — waiting for ${run.waitingFor}` : ''}${run.cancelRequested ? ' — cancelling' : ''}`,
+    ),
     bar,
-    h('p', { class: 'counts' }, `Rows read ${num(c.rowsRead)} · profiles ${num(c.profiles)} · sent ${num(c.sent)} · unchanged ${num(c.unchanged)} · rejected ${num(c.rejected)} · failed ${num(c.failed)} · requests ${num(run.requests.sent)} · rate-limited ${num(run.requests.rateLimited)}`),
+    h(
+      'p',
+      { class: 'counts' },
+      `Rows read ${num(c.rowsRead)} · profiles ${num(c.profiles)} · sent ${num(c.sent)} · unchanged ${num(c.unchanged)} · rejected ${num(c.rejected)} · failed ${num(c.failed)} · requests ${num(run.requests.sent)} · rate-limited ${num(run.requests.rateLimited)}`,
+    ),
     cancel,
   );
 }
@@ -134,7 +165,28 @@ function runsTable(runs: any[]): HTMLElement {
     'table',
     {},
     h('caption', { class: 'sr-only' }, 'Runs, newest first'),
-    h('thead', {}, h('tr', {}, ...['Status', 'Trigger', 'Queued', 'Finished', 'Profiles', 'Sent', 'Unchanged', 'Removed', 'Rejected', 'Failed', 'Requests', 'Report'].map((t) => h('th', { scope: 'col' }, t)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ...[
+          'Status',
+          'Trigger',
+          'Queued',
+          'Finished',
+          'Profiles',
+          'Sent',
+          'Unchanged',
+          'Removed',
+          'Rejected',
+          'Failed',
+          'Requests',
+          'Report',
+        ].map((t) => h('th', { scope: 'col' }, t)),
+      ),
+    ),
     h(
       'tbody',
       {},
@@ -146,7 +198,15 @@ function runsTable(runs: any[]): HTMLElement {
           h('td', {}, `${r.trigger}${r.fullSync ? ' (full)' : ''}${r.kind === 'cleanup' ? ' (cleanup)' : ''}`),
           h('td', {}, when(r.queuedAt)),
           h('td', {}, when(r.finishedAt)),
-          ...[r.counts.profiles, r.counts.sent, r.counts.unchanged, r.counts.removed, r.counts.rejected, r.counts.failed, r.requests.sent].map((n) => h('td', { class: 'n' }, num(n))),
+          ...[
+            r.counts.profiles,
+            r.counts.sent,
+            r.counts.unchanged,
+            r.counts.removed,
+            r.counts.rejected,
+            r.counts.failed,
+            r.requests.sent,
+          ].map((n) => h('td', { class: 'n' }, num(n))),
           h('td', {}, r.rejectedReport ? h('a', { href: r.rejectedReport }, 'Rejected rows (CSV)') : '—'),
         ),
       ),
@@ -160,7 +220,11 @@ function previewView(p: any): HTMLElement {
     'div',
     { class: 'card preview', id: 'preview' },
     h('h2', {}, 'Preview: what the next run would do'),
-    h('p', { class: 'hint' }, `Snapshot ${p.snapshot.folder} (${when(p.snapshot.modifiedTime)}). Nothing was sent to Braze and nothing was saved. Took ${p.tookSeconds} s.`),
+    h(
+      'p',
+      { class: 'hint' },
+      `Snapshot ${p.snapshot.folder} (${when(p.snapshot.modifiedTime)}). Nothing was sent to Braze and nothing was saved. Took ${p.tookSeconds} s.`,
+    ),
     h(
       'table',
       { class: 'figures' },
@@ -179,8 +243,26 @@ function previewView(p: any): HTMLElement {
         row('Estimated duration', `${p.estimate.seconds} s at ${num(p.estimate.requestsPerSecond)} requests/s`),
       ),
     ),
-    p.rejectedRows.first.length ? h('details', {}, h('summary', {}, 'First rejected rows'), h('ul', {}, ...p.rejectedRows.first.map((r: any) => h('li', {}, `${r.segment} ${r.partition} row ${r.record}: ${r.reason}`)))) : null,
-    p.samples.length ? h('details', {}, h('summary', {}, `Sample objects (${p.samples.length}, e-mails and phones masked)`), h('pre', {}, JSON.stringify(p.samples, null, 2))) : null,
+    p.rejectedRows.first.length
+      ? h(
+          'details',
+          {},
+          h('summary', {}, 'First rejected rows'),
+          h(
+            'ul',
+            {},
+            ...p.rejectedRows.first.map((r: any) => h('li', {}, `${r.segment} ${r.partition} row ${r.record}: ${r.reason}`)),
+          ),
+        )
+      : null,
+    p.samples.length
+      ? h(
+          'details',
+          {},
+          h('summary', {}, `Sample objects (${p.samples.length}, e-mails and phones masked)`),
+          h('pre', {}, JSON.stringify(p.samples, null, 2)),
+        )
+      : null,
     h('p', { class: 'hint' }, p.newToBraze.note),
   );
 }

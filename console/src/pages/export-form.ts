@@ -59,16 +59,42 @@ class ExportForm {
     const e = existing;
     const f = this.errors;
     this.name = input({ required: true, value: e?.name ?? '', autocomplete: 'off' });
-    this.connection = select([{ value: NONE, label: '— choose —' }, ...connections.map((c) => ({ value: c.id, label: c.displayName }))], e?.connectionId ?? connections[0]?.id, { required: true });
-    const folderOptions = folders.map((x) => ({ value: JSON.stringify([x.container, x.folder]), label: `${x.container} / ${x.folder}` }));
+    this.connection = select(
+      [{ value: NONE, label: '— choose —' }, ...connections.map((c) => ({ value: c.id, label: c.displayName }))],
+      e?.connectionId ?? connections[0]?.id,
+      { required: true },
+    );
+    const folderOptions = folders.map((x) => ({
+      value: JSON.stringify([x.container, x.folder]),
+      label: `${x.container} / ${x.folder}`,
+    }));
     const current = e ? JSON.stringify([e.source.container, e.source.folder]) : undefined;
-    if (current && !folderOptions.some((o) => o.value === current)) folderOptions.unshift({ value: current, label: `${e.source.container} / ${e.source.folder}` });
-    this.folder = select([{ value: NONE, label: folders.length ? '— choose —' : 'No CI export folder found' }, ...folderOptions], current ?? folderOptions[0]?.value, { required: true });
-    this.membershipFormat = select([{ value: 'list', label: 'List: one attribute holding the segment names' }, { value: 'boolean', label: 'Boolean: one true/false attribute per segment' }], e?.membership?.format ?? 'list');
-    this.membershipAttribute = input({ value: e?.membership?.attribute ?? '', placeholder: 'defaults to the Braze segment API identifier', autocomplete: 'off' });
+    if (current && !folderOptions.some((o) => o.value === current))
+      folderOptions.unshift({ value: current, label: `${e.source.container} / ${e.source.folder}` });
+    this.folder = select(
+      [{ value: NONE, label: folders.length ? '— choose —' : 'No CI export folder found' }, ...folderOptions],
+      current ?? folderOptions[0]?.value,
+      { required: true },
+    );
+    this.membershipFormat = select(
+      [
+        { value: 'list', label: 'List: one attribute holding the segment names' },
+        { value: 'boolean', label: 'Boolean: one true/false attribute per segment' },
+      ],
+      e?.membership?.format ?? 'list',
+    );
+    this.membershipAttribute = input({
+      value: e?.membership?.attribute ?? '',
+      placeholder: 'defaults to the Braze segment API identifier',
+      autocomplete: 'off',
+    });
     this.booleanPrefix = input({ value: e?.membership?.booleanPrefix ?? 'ci_segment_', autocomplete: 'off' });
     this.scheduled = checkbox('Run on every scheduled refresh that finds a newer snapshot', e?.schedule?.enabled ?? true);
-    this.cron = input({ value: e?.schedule?.cron ?? '', placeholder: 'optional NCRONTAB, UTC, e.g. 0 0 6 * * *', autocomplete: 'off' });
+    this.cron = input({
+      value: e?.schedule?.cron ?? '',
+      placeholder: 'optional NCRONTAB, UTC, e.g. 0 0 6 * * *',
+      autocomplete: 'off',
+    });
     this.connection.addEventListener('change', () => void this.loadBrazeSegments());
     this.folder.addEventListener('change', () => void this.loadSegments());
     const addAttribute = h('button', { type: 'button' }, 'Add attribute');
@@ -84,7 +110,11 @@ class ExportForm {
       f.field('CI segments', this.segmentsBox, 'segments'),
       h('h2', {}, 'Data matching'),
       this.mappingBox,
-      f.field('Extra attributes', h('fieldset', {}, h('legend', {}, 'Braze attribute ← CI column'), this.attributeList, addAttribute), 'matching.attributes'),
+      f.field(
+        'Extra attributes',
+        h('fieldset', {}, h('legend', {}, 'Braze attribute ← CI column'), this.attributeList, addAttribute),
+        'matching.attributes',
+      ),
       h('h2', {}, 'Segment membership in Braze'),
       f.field('Format', this.membershipFormat, 'membership.format'),
       f.field('Attribute (list format)', this.membershipAttribute, 'membership.attribute'),
@@ -92,7 +122,12 @@ class ExportForm {
       h('h2', {}, 'Schedule'),
       this.scheduled.row,
       f.field('Only at these times', this.cron, 'schedule.cron'),
-      h('div', { class: 'buttons' }, h('button', { type: 'submit' }, this.existing ? 'Save changes' : 'Create export'), h('a', { href: this.existing ? `#/exports/${this.existing.id}` : '#/exports' }, 'Cancel')),
+      h(
+        'div',
+        { class: 'buttons' },
+        h('button', { type: 'submit' }, this.existing ? 'Save changes' : 'Create export'),
+        h('a', { href: this.existing ? `#/exports/${this.existing.id}` : '#/exports' }, 'Cancel'),
+      ),
     );
     this.errors.field('Schedule', this.scheduled.box, 'schedule.enabled');
     this.element.addEventListener('submit', (event) => {
@@ -110,7 +145,10 @@ class ExportForm {
     if (this.folder.value) {
       const [container, folder] = JSON.parse(this.folder.value) as [string, string];
       try {
-        const found = await api('GET', `/api/sources/segments?container=${encodeURIComponent(container)}&folder=${encodeURIComponent(folder)}`);
+        const found = await api(
+          'GET',
+          `/api/sources/segments?container=${encodeURIComponent(container)}&folder=${encodeURIComponent(folder)}`,
+        );
         this.segments = found.segments;
       } catch (e) {
         replace(this.segmentsBox, h('legend', {}, 'CI segments'), notice((e as Error).message, 'error'));
@@ -119,11 +157,21 @@ class ExportForm {
     }
     const chosen = new Set<string>(this.existing?.segments ?? (this.segments.length === 1 ? [this.segments[0]!.name] : []));
     this.segmentBoxes = this.segments.map((s) => {
-      const c = checkbox(`${s.name} — ${s.columns.length} columns, ${s.partitions} partition(s), ${bytes(s.sizeBytes)}`, chosen.has(s.name), { value: s.name });
+      const c = checkbox(
+        `${s.name} — ${s.columns.length} columns, ${s.partitions} partition(s), ${bytes(s.sizeBytes)}`,
+        chosen.has(s.name),
+        { value: s.name },
+      );
       c.box.addEventListener('change', () => this.renderMapping());
       return { name: s.name, box: c.box, row: c.row };
     });
-    replace(this.segmentsBox, h('legend', {}, 'CI segments'), ...(this.segments.length ? this.segmentBoxes.map((b) => b.row) : [h('p', {}, 'Pick a CI export folder to list its segments.')]));
+    replace(
+      this.segmentsBox,
+      h('legend', {}, 'CI segments'),
+      ...(this.segments.length
+        ? this.segmentBoxes.map((b) => b.row)
+        : [h('p', {}, 'Pick a CI export folder to list its segments.')]),
+    );
     this.renderMapping();
   }
 
@@ -138,7 +186,10 @@ class ExportForm {
     const m = this.existing?.matching ?? {};
     const previous = Object.fromEntries(Object.entries(this.mappingSelects).map(([k, s]) => [k, s.value]));
     const columns = this.columns();
-    const options = (optional: boolean) => [...(optional ? [{ value: NONE, label: '— none —' }] : [{ value: NONE, label: '— choose a column —' }]), ...columns.map((c) => ({ value: c, label: c }))];
+    const options = (optional: boolean) => [
+      ...(optional ? [{ value: NONE, label: '— none —' }] : [{ value: NONE, label: '— choose a column —' }]),
+      ...columns.map((c) => ({ value: c, label: c })),
+    ];
     const guess = (key: string, pattern: RegExp) => previous[key] || m[key] || columns.find((c) => pattern.test(c)) || NONE;
     this.mappingSelects = {
       profileId: select(options(false), guess('profileId', /^customerid$/i)),
@@ -149,20 +200,36 @@ class ExportForm {
     const f = this.errors;
     replace(
       this.mappingBox,
-      f.field('CI profile ID column', this.mappingSelects.profileId!, 'matching.profileId', 'Identifies a profile across segments; the Braze user alias when there is no Braze customer ID'),
+      f.field(
+        'CI profile ID column',
+        this.mappingSelects.profileId!,
+        'matching.profileId',
+        'Identifies a profile across segments; the Braze user alias when there is no Braze customer ID',
+      ),
       f.field('E-mail column', this.mappingSelects.email!, 'matching.email'),
       f.field('Braze customer ID (external_id) column', this.mappingSelects.brazeCustomerId!, 'matching.brazeCustomerId'),
       f.field('Phone column', this.mappingSelects.phone!, 'matching.phone'),
     );
-    const rows = this.attributeRows.length ? this.attributeRows.map((r) => [r.name.value, r.column.value] as const) : Object.entries((m.attributes ?? {}) as Record<string, string>);
+    const rows = this.attributeRows.length
+      ? this.attributeRows.map((r) => [r.name.value, r.column.value] as const)
+      : Object.entries((m.attributes ?? {}) as Record<string, string>);
     this.attributeRows = [];
     replace(this.attributeList);
     for (const [name, column] of rows) this.addAttributeRow(name, column);
   }
 
   private addAttributeRow(name: string, column: string): void {
-    const nameInput = input({ value: name, 'aria-label': 'Braze attribute name', placeholder: 'Braze attribute, e.g. first_name', autocomplete: 'off' });
-    const columnSelect = select([{ value: NONE, label: '— choose a column —' }, ...this.columns().map((c) => ({ value: c, label: c }))], column, { 'aria-label': 'CI column' });
+    const nameInput = input({
+      value: name,
+      'aria-label': 'Braze attribute name',
+      placeholder: 'Braze attribute, e.g. first_name',
+      autocomplete: 'off',
+    });
+    const columnSelect = select(
+      [{ value: NONE, label: '— choose a column —' }, ...this.columns().map((c) => ({ value: c, label: c }))],
+      column,
+      { 'aria-label': 'CI column' },
+    );
     const remove = h('button', { type: 'button', 'aria-label': 'Remove this attribute' }, 'Remove');
     const row = h('div', { class: 'attribute-row' }, nameInput, h('span', { 'aria-hidden': 'true' }, '←'), columnSelect, remove);
     const entry = { name: nameInput, column: columnSelect, row };
@@ -178,7 +245,10 @@ class ExportForm {
   private async loadBrazeSegments(): Promise<void> {
     const current = this.brazeSegment() || this.existing?.brazeSegmentApiId || '';
     const f = this.errors;
-    let listed: { available: boolean; segments?: { id: string; name: string }[]; reason?: string } = { available: false, reason: 'Choose a connection first.' };
+    let listed: { available: boolean; segments?: { id: string; name: string }[]; reason?: string } = {
+      available: false,
+      reason: 'Choose a connection first.',
+    };
     if (this.connection.value) {
       try {
         listed = await api('GET', `/api/connections/${this.connection.value}/segments`);
@@ -188,7 +258,8 @@ class ExportForm {
     }
     if (listed.available && listed.segments!.length > 0) {
       const options = listed.segments!.map((s) => ({ value: s.id, label: `${s.name} (${s.id})` }));
-      if (current && !options.some((o) => o.value === current)) options.unshift({ value: current, label: `${current} (not in this workspace's list)` });
+      if (current && !options.some((o) => o.value === current))
+        options.unshift({ value: current, label: `${current} (not in this workspace's list)` });
       const picker = select([{ value: NONE, label: '— choose a Braze segment —' }, ...options], current);
       const chosen = h('p', { class: 'hint', 'aria-live': 'polite' });
       const show = () => replace(chosen, picker.value ? `Chosen: ${picker.selectedOptions[0]?.textContent ?? ''}` : '');
@@ -199,22 +270,42 @@ class ExportForm {
     } else {
       const text = input({ value: current, placeholder: '0000-0000-0000', autocomplete: 'off' });
       this.brazeSegment = () => text.value;
-      replace(this.brazeSegmentSlot, f.field('Braze segment API identifier', text, 'brazeSegmentApiId', `Type it from Braze (Segments → the segment → API identifier). ${listed.reason ?? ''}`.trim()));
+      replace(
+        this.brazeSegmentSlot,
+        f.field(
+          'Braze segment API identifier',
+          text,
+          'brazeSegmentApiId',
+          `Type it from Braze (Segments → the segment → API identifier). ${listed.reason ?? ''}`.trim(),
+        ),
+      );
     }
   }
 
   private body(): Record<string, unknown> {
     const [container, folder] = this.folder.value ? (JSON.parse(this.folder.value) as [string, string]) : ['', ''];
     const pick = (key: string) => this.mappingSelects[key]?.value || undefined;
-    const attributes = Object.fromEntries(this.attributeRows.filter((r) => r.name.value.trim() || r.column.value).map((r) => [r.name.value.trim(), r.column.value]));
+    const attributes = Object.fromEntries(
+      this.attributeRows.filter((r) => r.name.value.trim() || r.column.value).map((r) => [r.name.value.trim(), r.column.value]),
+    );
     return {
       name: this.name.value,
       connectionId: this.connection.value,
       brazeSegmentApiId: this.brazeSegment(),
       source: { container, folder },
       segments: this.segmentBoxes.filter((b) => b.box.checked).map((b) => b.name),
-      matching: { profileId: pick('profileId') ?? '', email: pick('email') ?? '', brazeCustomerId: pick('brazeCustomerId') ?? '', ...(pick('phone') ? { phone: pick('phone') } : {}), attributes },
-      membership: { format: this.membershipFormat.value, booleanPrefix: this.booleanPrefix.value, ...(this.membershipAttribute.value.trim() ? { attribute: this.membershipAttribute.value.trim() } : {}) },
+      matching: {
+        profileId: pick('profileId') ?? '',
+        email: pick('email') ?? '',
+        brazeCustomerId: pick('brazeCustomerId') ?? '',
+        ...(pick('phone') ? { phone: pick('phone') } : {}),
+        attributes,
+      },
+      membership: {
+        format: this.membershipFormat.value,
+        booleanPrefix: this.booleanPrefix.value,
+        ...(this.membershipAttribute.value.trim() ? { attribute: this.membershipAttribute.value.trim() } : {}),
+      },
       schedule: { enabled: this.scheduled.box.checked, ...(this.cron.value.trim() ? { cron: this.cron.value.trim() } : {}) },
     };
   }
@@ -222,7 +313,9 @@ class ExportForm {
   private async save(): Promise<void> {
     this.errors.clear();
     try {
-      const saved = this.existing ? await api('PATCH', `/api/exports/${this.existing.id}`, this.body()) : await api('POST', '/api/exports', this.body());
+      const saved = this.existing
+        ? await api('PATCH', `/api/exports/${this.existing.id}`, this.body())
+        : await api('POST', '/api/exports', this.body());
       location.hash = `#/exports/${saved.id}`;
     } catch (e) {
       if (e instanceof ApiError) this.errors.show(e);
@@ -230,4 +323,3 @@ class ExportForm {
     }
   }
 }
-

@@ -15,7 +15,17 @@ export async function exportsPage(main: HTMLElement, me: Me): Promise<void> {
           'table',
           {},
           h('caption', { class: 'sr-only' }, 'Exports and their last runs'),
-          h('thead', {}, h('tr', {}, ...['Export', 'Segments', 'Schedule', 'Last run', 'When', 'Sent', 'Unchanged', 'Rejected', 'Failed'].map((t) => h('th', { scope: 'col' }, t)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ...['Export', 'Segments', 'Schedule', 'Last run', 'When', 'Sent', 'Unchanged', 'Rejected', 'Failed'].map((t) =>
+                h('th', { scope: 'col' }, t),
+              ),
+            ),
+          ),
           h('tbody', {}, ...list.map(exportRow)),
         ),
   );
@@ -27,7 +37,12 @@ function exportRow(e: any): HTMLElement {
   return h(
     'tr',
     {},
-    h('td', {}, h('a', { href: `#/exports/${e.id}` }, e.name), e.status !== 'active' ? h('span', { class: 'muted' }, ` (${e.status})`) : null),
+    h(
+      'td',
+      {},
+      h('a', { href: `#/exports/${e.id}` }, e.name),
+      e.status !== 'active' ? h('span', { class: 'muted' }, ` (${e.status})`) : null,
+    ),
     h('td', {}, (e.segments ?? []).join(', ')),
     h('td', {}, e.schedule?.enabled ? (e.schedule.cron ? `on (${e.schedule.cron})` : 'on') : 'off'),
     h('td', {}, run ? badge(run.status) : 'never run'),

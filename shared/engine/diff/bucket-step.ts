@@ -14,7 +14,16 @@ import { spilledRowTyping, type PartialProfile, type RowMapper, type TableColumn
 import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
 import { handOver, type Handed, type RingWriter } from '../thread/shared-ring';
 import { fingerprintBytes } from './object-fingerprint';
-import { parseBucketState, parseStateLine, StateBytes, stateLine, stateLineKey, type BucketHeader, type BucketState, type StateEntry } from './sync-state';
+import {
+  parseBucketState,
+  parseStateLine,
+  StateBytes,
+  stateLine,
+  stateLineKey,
+  type BucketHeader,
+  type BucketState,
+  type StateEntry,
+} from './sync-state';
 
 /** What finished buckets add up to: carried across a resumed run's attempts. */
 export interface BucketCounts {
@@ -29,7 +38,16 @@ export interface BucketCounts {
   newProfiles: number;
 }
 
-export const emptyBucketCounts = (): BucketCounts => ({ profiles: 0, unchanged: 0, sent: 0, removed: 0, rejected: 0, failed: 0, removalsFailed: 0, newProfiles: 0 });
+export const emptyBucketCounts = (): BucketCounts => ({
+  profiles: 0,
+  unchanged: 0,
+  sent: 0,
+  removed: 0,
+  rejected: 0,
+  failed: 0,
+  removalsFailed: 0,
+  newProfiles: 0,
+});
 
 /**
  * What a bucket sends, one entry per object, column by column: handed between threads, arrays of
@@ -95,7 +113,11 @@ export class BucketStep {
     /** Attribute omissions of the bucket's profiles sent while reading. */
     private readonly earlyOmitted: (bucket: number) => Record<string, number>,
   ) {
-    ({ mappers: this.mappers, typing: this.typing, digestSeed: this.digestSeed } = spilledRowTyping(settings.def, settings.tableColumns));
+    ({
+      mappers: this.mappers,
+      typing: this.typing,
+      digestSeed: this.digestSeed,
+    } = spilledRowTyping(settings.def, settings.tableColumns));
     this.writer = new BrazeObjectWriter(settings.def);
     this.spills = ROW_SPILLS.map((kind) => new BucketFiles(settings.tempDir, kind));
   }
@@ -111,7 +133,8 @@ export class BucketStep {
    */
   private mergedOf(rows: SpilledProfiles, p: number): MergedProfile {
     const alike = rows.segmentsIfAlike(p);
-    if (alike === null || alike.some((s) => this.typing[s] !== this.typing[alike[0]!])) return mergePartials(this.partialsOf(rows, p));
+    if (alike === null || alike.some((s) => this.typing[s] !== this.typing[alike[0]!]))
+      return mergePartials(this.partialsOf(rows, p));
     const row = decodeRow(rows.firstRowOf(p));
     const merged = mergePartials([this.mappers[row.seg]!.partialOf(row.fields)]);
     merged.segments = alike;
@@ -142,7 +165,13 @@ export class BucketStep {
     const isNew = (before: StateEntry | undefined) => before === undefined || sentByThisRun;
     const sentEarlyToo = keepSentEarly(early, rows, previous, kept, counts, refusedEarly, isNew);
     const earlyRows = sentEarlyToo.size
-      ? await readEarlyRows(tempDir, writer, this.settings.earlySegment, bucket, new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])))
+      ? await readEarlyRows(
+          tempDir,
+          writer,
+          this.settings.earlySegment,
+          bucket,
+          new Map([...sentEarlyToo].map(([key, e]) => [e.line, key])),
+        )
       : null;
     const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
     const header: BucketHeader = { definition: definitionFp, fields: writer.fields, membership: writer.membershipNames };
@@ -221,7 +250,14 @@ class BucketSends {
   }
 
   /** A changed profile (its object is the last in `objects`): queued with what Braze must lose. */
-  changed(key: string, merged: MergedProfile, identity: string, fp: string, before: StateEntry | undefined, src: string | undefined): void {
+  changed(
+    key: string,
+    merged: MergedProfile,
+    identity: string,
+    fp: string,
+    before: StateEntry | undefined,
+    src: string | undefined,
+  ): void {
     const { writer, previous, objects } = this;
     const set = writer.setBits(merged, before, previous.fields);
     // Values emptied in CI since Braze got them are cleared (null, once); membership written

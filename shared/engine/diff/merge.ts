@@ -17,7 +17,16 @@ export function mergePartials(partials: PartialProfile[]): MergedProfile {
   if (partials.length === 1) {
     // Most profiles come from one row: no merging to do.
     const p = partials[0]!;
-    return { key: p.key, ext: p.ext, alias: p.ext ? undefined : p.alias, email: p.email, phone: p.phone, attrs: p.attrs, segments: [p.seg], omitted: p.omitted ?? {} };
+    return {
+      key: p.key,
+      ext: p.ext,
+      alias: p.ext ? undefined : p.alias,
+      email: p.email,
+      phone: p.phone,
+      attrs: p.attrs,
+      segments: [p.seg],
+      omitted: p.omitted ?? {},
+    };
   }
   let ordered = true;
   for (let i = 1; i < partials.length; i++) if (partials[i]!.seg < partials[i - 1]!.seg) ordered = false;

@@ -24,8 +24,17 @@ export function fingerprintBytes(bytes: Uint8Array, start: number, end: number):
 export function encode64(a: number, b: number): string {
   const d = ALPHABET;
   return String.fromCharCode(
-    d[a & 63]!, d[(a >>> 6) & 63]!, d[(a >>> 12) & 63]!, d[(a >>> 18) & 63]!, d[(a >>> 24) & 63]!,
-    d[((a >>> 30) | (b << 2)) & 63]!, d[(b >>> 4) & 63]!, d[(b >>> 10) & 63]!, d[(b >>> 16) & 63]!, d[(b >>> 22) & 63]!, d[(b >>> 28) & 63]!,
+    d[a & 63]!,
+    d[(a >>> 6) & 63]!,
+    d[(a >>> 12) & 63]!,
+    d[(a >>> 18) & 63]!,
+    d[(a >>> 24) & 63]!,
+    d[((a >>> 30) | (b << 2)) & 63]!,
+    d[(b >>> 4) & 63]!,
+    d[(b >>> 10) & 63]!,
+    d[(b >>> 16) & 63]!,
+    d[(b >>> 22) & 63]!,
+    d[(b >>> 28) & 63]!,
   );
 }
 

@@ -9,7 +9,8 @@ import type { MergedProfile } from './merge';
 import type { BucketHeader, StateEntry } from './sync-state';
 
 /** The membership attribute name in effect. (Here, not beside the schema: engine threads need not load zod.) */
-export const membershipAttribute = (def: Pick<ExportDefinition, 'membership' | 'brazeSegmentApiId'>) => def.membership.attribute ?? def.brazeSegmentApiId;
+export const membershipAttribute = (def: Pick<ExportDefinition, 'membership' | 'brazeSegmentApiId'>) =>
+  def.membership.attribute ?? def.brazeSegmentApiId;
 
 /** Whether field `i` is set in a state entry's `set` bits (hex, 4 fields a digit, lowest first); unknown bits: maybe. */
 function bitSet(set: string | undefined, i: number): boolean {
@@ -49,9 +50,16 @@ export class BrazeObjectWriter {
   constructor(def: ExportDefinition) {
     this.aliasLabel = JSON.stringify(def.matching.aliasLabel);
     this.segments = def.segments;
-    this.booleanKeys = def.membership.format === 'boolean' ? def.segments.map((s) => `,${JSON.stringify(`${def.membership.booleanPrefix}${s}`)}:`) : null;
+    this.booleanKeys =
+      def.membership.format === 'boolean'
+        ? def.segments.map((s) => `,${JSON.stringify(`${def.membership.booleanPrefix}${s}`)}:`)
+        : null;
     this.listKey = `,${JSON.stringify(membershipAttribute(def))}:`;
-    const membershipNames = new Set(def.membership.format === 'boolean' ? def.segments.map((s) => `${def.membership.booleanPrefix}${s}`) : [membershipAttribute(def)]);
+    const membershipNames = new Set(
+      def.membership.format === 'boolean'
+        ? def.segments.map((s) => `${def.membership.booleanPrefix}${s}`)
+        : [membershipAttribute(def)],
+    );
     this.attributes = Object.keys(def.matching.attributes)
       .sort()
       .filter((name) => !membershipNames.has(name))
@@ -75,7 +83,9 @@ export class BrazeObjectWriter {
       let digit = 0;
       for (let i = d; i < d + 4 && i < this.fields.length; i++) {
         const field = this.fields[i]!;
-        const held = this.has(p, field) || (p.omitted[field] !== undefined && before !== undefined && this.heldBefore(before, field, previousFields));
+        const held =
+          this.has(p, field) ||
+          (p.omitted[field] !== undefined && before !== undefined && this.heldBefore(before, field, previousFields));
         if (held) digit |= 1 << (i - d);
       }
       hex += digit.toString(16);
@@ -93,7 +103,8 @@ export class BrazeObjectWriter {
     let json = '';
     for (let i = 0; i < this.fields.length; i++) {
       const field = this.fields[i]!;
-      if (!this.has(p, field) && p.omitted[field] === undefined && this.heldBefore(before, field, previousFields)) json += this.nullOf[i];
+      if (!this.has(p, field) && p.omitted[field] === undefined && this.heldBefore(before, field, previousFields))
+        json += this.nullOf[i];
     }
     return json;
   }
@@ -107,7 +118,10 @@ export class BrazeObjectWriter {
     if (!previous) return '';
     const now = new Set([...this.membershipNames.names, ...this.fields]);
     const value = previous.format === 'boolean' ? 'false' : 'null';
-    return previous.names.filter((n) => !now.has(n)).map((n) => `,${JSON.stringify(n)}:${value}`).join('');
+    return previous.names
+      .filter((n) => !now.has(n))
+      .map((n) => `,${JSON.stringify(n)}:${value}`)
+      .join('');
   }
 
   /**

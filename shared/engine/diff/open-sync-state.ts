@@ -31,6 +31,7 @@ export async function openSyncState(
   const manifest = await state.readManifest();
   const bucketCount = resumedBucketCount ?? manifest?.bucketCount ?? chooseBucketCount(snapshotBytes, bucketTargetBytes);
   const stateMatches = manifest?.definition === definitionFp;
-  if (!manifest || manifest.bucketCount !== bucketCount || !stateMatches) await state.writeManifest({ version: 1, bucketCount, definition: definitionFp });
+  if (!manifest || manifest.bucketCount !== bucketCount || !stateMatches)
+    await state.writeManifest({ version: 1, bucketCount, definition: definitionFp });
   return { definitionFp, bucketCount, hadState: manifest !== null };
 }

@@ -112,7 +112,11 @@ export class StateEntries {
     this.asciiKey = new Uint8Array(count);
     this.status = new Uint8Array(count);
     this.slots = keySlots(count);
-    for (let start = from, end = bytes.indexOf(NEWLINE, from); start < bytes.length; start = end + 1, end = bytes.indexOf(NEWLINE, start)) {
+    for (
+      let start = from, end = bytes.indexOf(NEWLINE, from);
+      start < bytes.length;
+      start = end + 1, end = bytes.indexOf(NEWLINE, start)
+    ) {
       if (end === -1) end = bytes.length;
       if (end > start) this.add(start, end);
     }
@@ -201,7 +205,9 @@ export class StateEntries {
     for (let slot = firstSlot(this.slots, hash); this.slots[slot] !== 0; slot = (slot + 1) & mask) {
       const line = this.slots[slot]! - 1;
       if (this.keyHash[line] !== hash || this.status[line] === DELETED) continue;
-      const same = this.asciiKey[line] ? rows.keyIs(p, this.bytes, this.lineStart[line]!, this.keyEnd[line]!) : rows.keyOf(p) === this.keyAt(line);
+      const same = this.asciiKey[line]
+        ? rows.keyIs(p, this.bytes, this.lineStart[line]!, this.keyEnd[line]!)
+        : rows.keyOf(p) === this.keyAt(line);
       if (!same) continue;
       this.status[line] = CLAIMED;
       return line;
@@ -353,12 +359,17 @@ export function parseStateLine(line: string): [string, StateEntry] {
   if (c === -1) return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1) }];
   const d = line.indexOf('\t', c + 1);
   if (d === -1) return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), set: line.slice(c + 1) }];
-  return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), set: line.slice(c + 1, d), src: line.slice(d + 1) }];
+  return [
+    line.slice(0, a),
+    { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), set: line.slice(c + 1, d), src: line.slice(d + 1) },
+  ];
 }
 
 /** The key of the stateLine() that runs from `start` to `end` in `text`, read in place. */
 export function stateLineKey(text: string, start: number, end: number): string {
-  return text.charCodeAt(start) === 0x5b ? (JSON.parse(text.slice(start, end)) as string[])[0]! : text.slice(start, text.indexOf('\t', start));
+  return text.charCodeAt(start) === 0x5b
+    ? (JSON.parse(text.slice(start, end)) as string[])[0]!
+    : text.slice(start, text.indexOf('\t', start));
 }
 
 const plain = (v: string) => !/[\t\n\r]/.test(v);
@@ -366,9 +377,19 @@ const plain = (v: string) => !/[\t\n\r]/.test(v);
 /** One entry of a state blob: key \t identity \t fp [\t set [\t src]]; a JSON array when a value holds a tab, newline or leading "[". */
 export function stateLine(key: string, e: StateEntry): string {
   if (plain(key) && plain(e.identity) && key[0] !== '[') {
-    return e.set === undefined ? `${key}\t${e.identity}\t${e.fp}` : e.src === undefined ? `${key}\t${e.identity}\t${e.fp}\t${e.set}` : `${key}\t${e.identity}\t${e.fp}\t${e.set}\t${e.src}`;
+    return e.set === undefined
+      ? `${key}\t${e.identity}\t${e.fp}`
+      : e.src === undefined
+        ? `${key}\t${e.identity}\t${e.fp}\t${e.set}`
+        : `${key}\t${e.identity}\t${e.fp}\t${e.set}\t${e.src}`;
   }
-  return JSON.stringify(e.set === undefined ? [key, e.identity, e.fp] : e.src === undefined ? [key, e.identity, e.fp, e.set] : [key, e.identity, e.fp, e.set, e.src]);
+  return JSON.stringify(
+    e.set === undefined
+      ? [key, e.identity, e.fp]
+      : e.src === undefined
+        ? [key, e.identity, e.fp, e.set]
+        : [key, e.identity, e.fp, e.set, e.src],
+  );
 }
 
 export class SyncStateStore {
@@ -392,7 +413,9 @@ export class SyncStateStore {
 
   async writeManifest(manifest: Manifest): Promise<void> {
     const text = JSON.stringify(manifest);
-    await this.blob('manifest.json').upload(text, Buffer.byteLength(text), { blobHTTPHeaders: { blobContentType: 'application/json' } });
+    await this.blob('manifest.json').upload(text, Buffer.byteLength(text), {
+      blobHTTPHeaders: { blobContentType: 'application/json' },
+    });
   }
 
   /**
@@ -458,15 +481,24 @@ export class SyncStateStore {
    * there was none): a second worker on the same export must never have its state overwritten by
    * a stale copy, nor overwrite ours.
    */
-  async writeBucket(bucket: number, header: BucketHeader, kept: Uint8Array, lines: string[], readEtag: string | null): Promise<void> {
+  async writeBucket(
+    bucket: number,
+    header: BucketHeader,
+    kept: Uint8Array,
+    lines: string[],
+    readEtag: string | null,
+  ): Promise<void> {
     // Sent piece by piece: `kept` is sent from where it is (shared memory, usually), not copied.
     const pieces = [Buffer.from(`${JSON.stringify(header)}\n`), kept, Buffer.from(lines.map((line) => `${line}\n`).join(''))];
     const length = pieces.reduce((n, p) => n + p.length, 0);
     try {
-      await this.blob(`b${bucket}.tsv`).upload(() => Readable.from(pieces, { objectMode: false }), length, { conditions: readEtag ? { ifMatch: readEtag } : { ifNoneMatch: '*' } });
+      await this.blob(`b${bucket}.tsv`).upload(() => Readable.from(pieces, { objectMode: false }), length, {
+        conditions: readEtag ? { ifMatch: readEtag } : { ifNoneMatch: '*' },
+      });
     } catch (e) {
       const status = statusOf(e);
-      if (status === 412 || status === 409) throw new StateTakenOver(`the sync state of bucket ${bucket} was written by another worker`);
+      if (status === 412 || status === 409)
+        throw new StateTakenOver(`the sync state of bucket ${bucket} was written by another worker`);
       throw e;
     }
   }

@@ -135,7 +135,10 @@ export class EarlyOffers {
     const identity = identityOf(profile);
     const fp = fingerprintBytes(bytes, start, end);
     const set = this.writer.setBits(profile);
-    this.stateLines.write(bucket, stateLine(partial.key, partial.omitted ? { identity, fp, set } : { identity, fp, set, src: src() }));
+    this.stateLines.write(
+      bucket,
+      stateLine(partial.key, partial.omitted ? { identity, fp, set } : { identity, fp, set, src: src() }),
+    );
     this.batchObjects.addBytes(bytes, start, end);
     this.batch.buckets.push(bucket);
     this.batch.keys.push(partial.key);

@@ -31,13 +31,22 @@ export async function readEarlyRecords(tempDir: string, bucket: number): Promise
   await new BucketFiles(tempDir, UNDELIVERED).read(bucket, (line) => {
     const a = line.indexOf(SEP);
     const b = line.indexOf(SEP, a + 1);
-    undelivered.set(tokenText(line.slice(b + 1))!, { status: line.slice(0, a) as 'failed' | 'rejected', reason: tokenText(line.slice(a + 1, b)) ?? '' });
+    undelivered.set(tokenText(line.slice(b + 1))!, {
+      status: line.slice(0, a) as 'failed' | 'rejected',
+      reason: tokenText(line.slice(a + 1, b)) ?? '',
+    });
   });
   return { stateText: await new BucketFiles(tempDir, STATE_LINES).readText(bucket), recheck, undelivered };
 }
 
 /** The objects sent while reading at the given lines of the bucket's state lines, as rows of the segment read last. */
-export async function readEarlyRows(tempDir: string, writer: BrazeObjectWriter, segment: number, bucket: number, keysByLine: ReadonlyMap<number, string>): Promise<Map<string, PartialProfile>> {
+export async function readEarlyRows(
+  tempDir: string,
+  writer: BrazeObjectWriter,
+  segment: number,
+  bucket: number,
+  keysByLine: ReadonlyMap<number, string>,
+): Promise<Map<string, PartialProfile>> {
   const rows = new Map<string, PartialProfile>();
   let line = 0;
   await new BucketFiles(tempDir, SENT_OBJECTS).read(bucket, (json) => {

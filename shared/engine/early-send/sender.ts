@@ -41,7 +41,8 @@ export class EarlySender {
     const seq = this.batches++;
     this.unanswered.add(seq);
     const answered = { left: count, release, seq };
-    for (let i = 0; i < count; i++) this.sender.add(objectAt(batch.objects, i), { bucket: batch.buckets[i]!, key: batch.keys[i]!, batch: answered });
+    for (let i = 0; i < count; i++)
+      this.sender.add(objectAt(batch.objects, i), { bucket: batch.buckets[i]!, key: batch.keys[i]!, batch: answered });
   }
 
   /** Backpressure for the reader: null, or a promise to wait for (and ask again) before reading on. */
@@ -96,7 +97,10 @@ export class EarlySender {
         this.undeliveredKeys.add(items[i]!.key);
         if (this.undeliveredKeys.size > MAX_UNDELIVERED_KEYS) this.undeliveredKeys = null;
       }
-      this.undelivered.write(items[i]!.bucket, `${outcome.status}${SEP}${textToken(outcome.reason)}${SEP}${textToken(items[i]!.key)}`);
+      this.undelivered.write(
+        items[i]!.bucket,
+        `${outcome.status}${SEP}${textToken(outcome.reason)}${SEP}${textToken(items[i]!.key)}`,
+      );
     }
   }
 }

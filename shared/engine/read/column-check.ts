@@ -18,10 +18,18 @@ export interface ColumnsSeen {
 }
 
 /** A table's row mapper; a table without the profile ID column stops the run. */
-export function checkedMapper(def: ExportDefinition, segment: string, segIndex: number, columns: { name: string; dataType?: string }[], seen: ColumnsSeen): RowMapper {
+export function checkedMapper(
+  def: ExportDefinition,
+  segment: string,
+  segIndex: number,
+  columns: { name: string; dataType?: string }[],
+  seen: ColumnsSeen,
+): RowMapper {
   const mapper = new RowMapper(def, segIndex, columns);
   if (mapper.problems.some((p) => p.field === 'matching.profileId')) {
-    throw new PartitionAborted(`Segment "${segment}" has no column "${def.matching.profileId}" (matching.profileId); its columns are: ${columns.map((c) => c.name).join(', ')}`);
+    throw new PartitionAborted(
+      `Segment "${segment}" has no column "${def.matching.profileId}" (matching.profileId); its columns are: ${columns.map((c) => c.name).join(', ')}`,
+    );
   }
   for (const p of mapper.problems) seen.missing.set(p.field, p.column);
   for (const f of mapper.mappedFields) seen.found.add(f);
@@ -32,6 +40,8 @@ export function checkedMapper(def: ExportDefinition, segment: string, segIndex: 
 export function checkMappedColumns(seen: ColumnsSeen): void {
   const unknown = [...seen.missing].filter(([field]) => !seen.found.has(field));
   if (unknown.length) {
-    throw new PartitionAborted(`Unknown column(s) in the mapping: ${unknown.map(([f, c]) => `${f} → "${c}"`).join(', ')}; no exported segment has them`);
+    throw new PartitionAborted(
+      `Unknown column(s) in the mapping: ${unknown.map(([f, c]) => `${f} → "${c}"`).join(', ')}; no exported segment has them`,
+    );
   }
 }

@@ -17,7 +17,10 @@ export class CsvFeed {
       return this.stream;
     },
     removeListener: (event: string, listener: Listener) => {
-      this.listeners.set(event, (this.listeners.get(event) ?? []).filter((l) => l !== listener));
+      this.listeners.set(
+        event,
+        (this.listeners.get(event) ?? []).filter((l) => l !== listener),
+      );
       return this.stream;
     },
     // Input arrives only when the sender sends it: pausing is the sender's business.

@@ -56,7 +56,11 @@ export class PartitionRows implements RowTaker {
     if (ev.kind === 'header') {
       // The file's own header wins for column order; model.json still gives the types.
       const typeOf = (name: string) => this.spec.columns.find((c) => c.name.toLowerCase() === name.toLowerCase())?.dataType;
-      this.mapper = this.sink.newMapper(this.spec.segment, this.segIndex, ev.columns.map((name) => ({ name, dataType: typeOf(name) })));
+      this.mapper = this.sink.newMapper(
+        this.spec.segment,
+        this.segIndex,
+        ev.columns.map((name) => ({ name, dataType: typeOf(name) })),
+      );
       return;
     }
     const mapper = this.mapperOrAbort();
@@ -69,7 +73,13 @@ export class PartitionRows implements RowTaker {
     const id = ev.kind === 'bad' ? ({ ok: false, reason: ev.reason } as const) : mapper.identify(ev.fields);
     if (!id.ok) {
       const span = ev.kind === 'row' ? spanNote(ev.fields) : '';
-      this.sink.reject({ segment: this.spec.segment, partition: this.partitionName, record: ev.record, profileId: ('profileId' in id && id.profileId) || '', reason: id.reason + span });
+      this.sink.reject({
+        segment: this.spec.segment,
+        partition: this.partitionName,
+        record: ev.record,
+        profileId: ('profileId' in id && id.profileId) || '',
+        reason: id.reason + span,
+      });
       return;
     }
     const keyHash = fnv1a32(id.key);
@@ -104,7 +114,10 @@ export class PartitionRows implements RowTaker {
   }
 
   private mapperOrAbort(): RowMapper {
-    if (!this.mapper) throw new PartitionAborted(`Partition ${this.spec.blobName} has no header row and there is no model.json to name its columns`);
+    if (!this.mapper)
+      throw new PartitionAborted(
+        `Partition ${this.spec.blobName} has no header row and there is no model.json to name its columns`,
+      );
     return this.mapper;
   }
 }

@@ -36,7 +36,14 @@ export class PartitionStep implements RowSink {
   private readonly earlySegment: string | null;
   /** The seed of the rows digests of rows sent while reading (see spilledRowTyping). */
   private readonly digestSeed: number;
-  private readonly summary: PartitionSummary = { rowsRead: 0, rowsRejected: 0, segmentRows: {}, rejectedRows: [], foundFields: [], missingFields: [] };
+  private readonly summary: PartitionSummary = {
+    rowsRead: 0,
+    rowsRejected: 0,
+    segmentRows: {},
+    rejectedRows: [],
+    foundFields: [],
+    missingFields: [],
+  };
   private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
   /** The partition being read; a segment read for its keys first keeps its bytes in a file (`deferTo`) meanwhile. */
   private current: { open: OpenPartition; spec: PartitionSpec; deferTo: { file: string; fd: number } | null } | null = null;
@@ -67,7 +74,13 @@ export class PartitionStep implements RowSink {
     this.earlySegment = init.early?.segment ?? null;
     this.digestSeed = spilledRowTyping(init.def, init.tableColumns).digestSeed;
     this.early = init.early
-      ? new EarlyOffers(init.tempDir, init.def, { otherRows: init.early.otherRows, tableRows: init.early.tableRows }, rings.objects, (batch) => this.post({ t: 'send', ...batch }))
+      ? new EarlyOffers(
+          init.tempDir,
+          init.def,
+          { otherRows: init.early.otherRows, tableRows: init.early.tableRows },
+          rings.objects,
+          (batch) => this.post({ t: 'send', ...batch }),
+        )
       : null;
     for (const s of init.def.segments) this.summary.segmentRows[s] = 0;
   }
@@ -118,14 +131,34 @@ export class PartitionStep implements RowSink {
   /** A row as strings: spilled, or (when sending while reading) mapped and sent. */
   takeRow(table: PartitionRows, bucket: number, key: string, keyHash: number, fields: string[]): void {
     const line = encodeRow(table.segIndex, key, fields, table.mapper!.spillAt);
-    if (this.sendsRowsOf(table) && this.offer(table, bucket, keyHash, () => lineDigest(line, this.digestSeed), () => table.mapper!.partialOf(fields))) return;
+    if (
+      this.sendsRowsOf(table) &&
+      this.offer(
+        table,
+        bucket,
+        keyHash,
+        () => lineDigest(line, this.digestSeed),
+        () => table.mapper!.partialOf(fields),
+      )
+    )
+      return;
     this.spill.write(bucket, line);
   }
 
   /** A scanned row, its spill line written from the bytes: spilled, or (when sending while reading) mapped and sent. */
   takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner): void {
     const { bytes, length } = line;
-    if (this.sendsRowsOf(table) && this.offer(table, bucket, line.keyHash, () => bytesDigest(bytes, 0, length, this.digestSeed), () => table.mapper!.partialOf(record.fields()))) return;
+    if (
+      this.sendsRowsOf(table) &&
+      this.offer(
+        table,
+        bucket,
+        line.keyHash,
+        () => bytesDigest(bytes, 0, length, this.digestSeed),
+        () => table.mapper!.partialOf(record.fields()),
+      )
+    )
+      return;
     this.spill.writeBytes(bucket, bytes, 0, length);
   }
 
@@ -138,8 +171,16 @@ export class PartitionStep implements RowSink {
    * Offers a row to be sent while reading: true when it is going to be (then it is not spilled).
    * Only a row sent is mapped here; the bucket step maps the others, if their profile changed.
    */
-  private offer(table: PartitionRows, bucket: number, keyHash: number, src: () => string, partial: () => PartialProfile): boolean {
-    return table.sending ? this.early!.offer(bucket, keyHash, src, partial) : this.early!.offerOther(bucket, keyHash, src, partial);
+  private offer(
+    table: PartitionRows,
+    bucket: number,
+    keyHash: number,
+    src: () => string,
+    partial: () => PartialProfile,
+  ): boolean {
+    return table.sending
+      ? this.early!.offer(bucket, keyHash, src, partial)
+      : this.early!.offerOther(bucket, keyHash, src, partial);
   }
 
   segmentIndex(segment: string): number {
@@ -273,5 +314,5 @@ export class PartitionStep implements RowSink {
 
 /** Writes all of `bytes` at the file's end. */
 function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+  for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
 }

@@ -63,7 +63,11 @@ export class SnapshotReading {
   constructor(private readonly plan: ReadPlan) {}
 
   /** Reads every partition; `onProgress` gets live row counts. Throws PartitionAborted for a bad mapping. */
-  async read(onProgress: (rowsRead: number, segmentRows: Record<string, number>) => void, shouldYield?: () => boolean, shouldStop?: () => boolean): Promise<PartitionSummary> {
+  async read(
+    onProgress: (rowsRead: number, segmentRows: Record<string, number>) => void,
+    shouldYield?: () => boolean,
+    shouldStop?: () => boolean,
+  ): Promise<PartitionSummary> {
     const { def, snapshot } = this.plan;
     // With model.json naming every table's columns, a bad mapping stops the run before anything is read or sent.
     const columnsKnown = snapshot.tables.every((t) => t.columns.length > 0);
@@ -82,22 +86,43 @@ export class SnapshotReading {
     const backlog = Math.max(this.plan.concurrency, Math.ceil(this.plan.braze.requestsPerSecond * backlogSeconds));
     if (sendWhileReading) this.early = new EarlySender(this.plan.tempDir, this.plan.braze, backlog);
     const rowsOf = (bytes: number) => Math.ceil(bytes / TYPICAL_ROW_BYTES);
-    this.threads = new EngineThreads({
-      def,
-      bucketCount: this.plan.bucketCount,
-      tempDir: this.plan.tempDir,
-      done: [...this.plan.done],
-      early: sendWhileReading
-        ? { segment: sendWhileReading.segment, otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)), tableRows: rowsOf(tableBytes(sendWhileReading)) }
-        : null,
-      definitionFp: this.plan.definitionFp,
-      runId: this.plan.runId,
-      fullSync: this.plan.fullSync,
-      tableColumns: Object.fromEntries(snapshot.tables.map((t) => [t.segment, t.columns])),
-    }, snapshot.totalBytes / this.plan.bucketCount, this.plan.bucketCount > 1 && !sendWhileReading);
+    this.threads = new EngineThreads(
+      {
+        def,
+        bucketCount: this.plan.bucketCount,
+        tempDir: this.plan.tempDir,
+        done: [...this.plan.done],
+        early: sendWhileReading
+          ? {
+              segment: sendWhileReading.segment,
+              otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)),
+              tableRows: rowsOf(tableBytes(sendWhileReading)),
+            }
+          : null,
+        definitionFp: this.plan.definitionFp,
+        runId: this.plan.runId,
+        fullSync: this.plan.fullSync,
+        tableColumns: Object.fromEntries(snapshot.tables.map((t) => [t.segment, t.columns])),
+      },
+      snapshot.totalBytes / this.plan.bucketCount,
+      this.plan.bucketCount > 1 && !sendWhileReading,
+    );
     const writer = new BrazeObjectWriter(def);
     const checkpoints = this.early
-      ? new EarlyCheckpoints(this.threads.reader, this.early, this.plan.state, new BucketFiles(this.plan.tempDir, STATE_LINES), { definition: this.plan.definitionFp, fields: writer.fields, membership: writer.membershipNames, sentBy: this.plan.runId }, this.plan.earlyCheckpointMs, this.plan.bucketCount)
+      ? new EarlyCheckpoints(
+          this.threads.reader,
+          this.early,
+          this.plan.state,
+          new BucketFiles(this.plan.tempDir, STATE_LINES),
+          {
+            definition: this.plan.definitionFp,
+            fields: writer.fields,
+            membership: writer.membershipNames,
+            sentBy: this.plan.runId,
+          },
+          this.plan.earlyCheckpointMs,
+          this.plan.bucketCount,
+        )
       : null;
     const read = await this.threads.partition({
       // The table sent while reading goes last, once the other segments' profile keys are known.

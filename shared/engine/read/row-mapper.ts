@@ -73,7 +73,13 @@ export class RowMapper {
     this.phoneAt = at('matching.phone');
     for (const attr of Object.keys(m.attributes)) {
       const i = at(`matching.attributes.${attr}`);
-      if (i >= 0) this.attributeColumns.push({ attr, at: i, text: isTextType(columns[i]!.dataType), coerce: coercerFor(columns[i]!.dataType) });
+      if (i >= 0)
+        this.attributeColumns.push({
+          attr,
+          at: i,
+          text: isTextType(columns[i]!.dataType),
+          coerce: coercerFor(columns[i]!.dataType),
+        });
     }
     this.spillAt = spillColumns(def).map((c) => at(c.field));
   }
@@ -82,9 +88,17 @@ export class RowMapper {
    * The mapper of a segment's spilled rows (fields in spill-column order), typed as the table's
    * columns are: the bucket step maps the rows of the profiles that changed with it.
    */
-  static forSpilledRows(def: ExportDefinition, segmentIndex: number, tableColumns: readonly { name: string; dataType?: string }[]): RowMapper {
+  static forSpilledRows(
+    def: ExportDefinition,
+    segmentIndex: number,
+    tableColumns: readonly { name: string; dataType?: string }[],
+  ): RowMapper {
     const typeOf = (name: string) => tableColumns.find((c) => c.name.toLowerCase() === name.toLowerCase())?.dataType;
-    return new RowMapper(def, segmentIndex, spillColumns(def).map((c) => ({ name: c.column, dataType: typeOf(c.column) })));
+    return new RowMapper(
+      def,
+      segmentIndex,
+      spillColumns(def).map((c) => ({ name: c.column, dataType: typeOf(c.column) })),
+    );
   }
 
   /** The mapping fields this table has a column for. */
@@ -113,11 +127,13 @@ export class RowMapper {
 
   /** The row's identifiers, or why it has no usable one. */
   private identifiers(fields: string[]): { profileId: string; ext: string } | { reason: string; profileId?: string } {
-    if (fields.length !== this.columns.length) return { reason: `row has ${fields.length} fields, the table has ${this.columns.length} columns` };
+    if (fields.length !== this.columns.length)
+      return { reason: `row has ${fields.length} fields, the table has ${this.columns.length} columns` };
     const profileId = this.profileIdAt < 0 ? '' : fields[this.profileIdAt]!.trim();
     const ext = this.externalIdAt < 0 ? '' : fields[this.externalIdAt]!.trim();
     if (!profileId && !ext) return { reason: 'no usable identifier: both the profile ID and the Braze customer ID are empty' };
-    if (profileId.length > 512 || ext.length > 512) return { reason: 'identifier longer than 512 characters', profileId: profileId.slice(0, 64) };
+    if (profileId.length > 512 || ext.length > 512)
+      return { reason: 'identifier longer than 512 characters', profileId: profileId.slice(0, 64) };
     return { profileId, ext };
   }
 
@@ -143,7 +159,8 @@ export class RowMapper {
     }
     for (const column of this.attributeColumns) {
       let value: string | number | boolean | null;
-      if (column.text) value = fields[column.at]!.trim() || null; // the common case, without a result object
+      if (column.text)
+        value = fields[column.at]!.trim() || null; // the common case, without a result object
       else {
         const c = column.coerce(fields[column.at]!);
         if (!c.ok) {
@@ -152,7 +169,8 @@ export class RowMapper {
         }
         value = c.value;
       }
-      if (typeof value === 'string' && value.length > MAX_ATTRIBUTE_CHARS) omit(partial, column.attr, `longer than ${MAX_ATTRIBUTE_CHARS} characters`);
+      if (typeof value === 'string' && value.length > MAX_ATTRIBUTE_CHARS)
+        omit(partial, column.attr, `longer than ${MAX_ATTRIBUTE_CHARS} characters`);
       else if (value !== null) partial.attrs[column.attr] = value;
     }
     return { ok: true, partial };
@@ -166,7 +184,10 @@ export type TableColumns = Record<string, readonly { name: string; dataType?: st
  * How the bucket step maps spilled rows, per segment index, and the seed of the rows digests: the
  * same rows make the same object only under the same column types, which model.json may change.
  */
-export function spilledRowTyping(def: ExportDefinition, tables: TableColumns): { mappers: RowMapper[]; typing: string[]; digestSeed: number } {
+export function spilledRowTyping(
+  def: ExportDefinition,
+  tables: TableColumns,
+): { mappers: RowMapper[]; typing: string[]; digestSeed: number } {
   const mappers = def.segments.map((segment, i) => RowMapper.forSpilledRows(def, i, tables[segment] ?? []));
   const types = mappers.map((m) => m.columns.map((c) => c.dataType ?? ''));
   // typing: per segment, its types as one string (segments with the same map the same tokens alike).

@@ -33,7 +33,6 @@ export interface PipelineParts {
   tempDir: string;
 }
 
-
 export class BucketPipeline {
   private readonly pending: number[];
   private readonly preparing: Promise<ReceivedBucket & { etag: string | null }>[] = [];
@@ -98,7 +97,9 @@ export class BucketPipeline {
     while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
       const bucket = this.pending[this.prepareNext++]!;
       const file = path.join(this.parts.tempDir, `state-${bucket}.tsv`);
-      const prepared = state.downloadBucket(bucket, file).then(async ({ found, etag }) => ({ ...(await threads.prepare(bucket, found ? file : null)), etag }));
+      const prepared = state
+        .downloadBucket(bucket, file)
+        .then(async ({ found, etag }) => ({ ...(await threads.prepare(bucket, found ? file : null)), etag }));
       prepared.catch(() => undefined); // awaited in turn
       this.preparing.push(prepared);
     }
@@ -118,7 +119,14 @@ export class BucketPipeline {
   }
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
-  private async send({ prepared, objects, release, kept, releaseKept, etag }: ReceivedBucket & { etag: string | null }): Promise<void> {
+  private async send({
+    prepared,
+    objects,
+    release,
+    kept,
+    releaseKept,
+    etag,
+  }: ReceivedBucket & { etag: string | null }): Promise<void> {
     // At most two buckets not checkpointed: a killed worker's successor sends those again, so no
     // object of a third goes out until the one before last is checkpointed (answered already; its
     // state being written).
@@ -126,10 +134,13 @@ export class BucketPipeline {
     const count = objects.ends.length;
     const answered = new BucketOutcomes(count);
     this.unanswered.add(answered);
-    void answered.all.then(() => {
-      this.unanswered.delete(answered);
-      release(); // Braze has answered for every object: their bytes are no longer needed
-    }, () => undefined);
+    void answered.all.then(
+      () => {
+        this.unanswered.delete(answered);
+        release(); // Braze has answered for every object: their bytes are no longer needed
+      },
+      () => undefined,
+    );
     for (let j = 0; j < count; j++) {
       if (this.parts.shouldStop?.()) {
         this.stopped = true;

@@ -152,7 +152,7 @@ export class BucketFiles {
       const handle = await open(f.file(bucket), 'r');
       try {
         // A file is complete once its writer closed it, so its size is the bytes to read.
-        for (let done = 0; done < sizes[i]!; ) {
+        for (let done = 0; done < sizes[i]!;) {
           const { bytesRead } = await handle.read(bytes, at + done, sizes[i]! - done, done);
           if (bytesRead === 0) throw new Error(`spill file ${f.file(bucket)} is shorter than its size`);
           done += bytesRead;

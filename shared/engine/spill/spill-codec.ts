@@ -14,7 +14,8 @@ export const SEP = '\x1f';
 const CONTROL = /[\x00-\x1f]/;
 const needsJson = (v: string) => CONTROL.test(v); // a regular expression scans faster than a loop here
 /** Text (or absent) as one token: never holds a newline or separator. */
-export const textToken = (v: string | undefined) => (v === undefined ? '' : needsJson(v) || v.charCodeAt(0) === 0x6a /* j */ ? `j${JSON.stringify(v)}` : `s${v}`);
+export const textToken = (v: string | undefined) =>
+  v === undefined ? '' : needsJson(v) || v.charCodeAt(0) === 0x6a /* j */ ? `j${JSON.stringify(v)}` : `s${v}`;
 export const tokenText = (t: string) => textAt(t, 0, t.length);
 
 /** The text token that runs from `from` to `to` in `line`, read in place (undefined: empty token). */
@@ -39,7 +40,8 @@ export function spillColumns(def: Pick<ExportDefinition, 'matching'>): SpillColu
   if (m.brazeCustomerId) columns.push({ field: 'matching.brazeCustomerId', column: m.brazeCustomerId });
   if (m.email) columns.push({ field: 'matching.email', column: m.email });
   if (m.phone) columns.push({ field: 'matching.phone', column: m.phone });
-  for (const attr of Object.keys(m.attributes).sort()) columns.push({ field: `matching.attributes.${attr}`, column: m.attributes[attr]! });
+  for (const attr of Object.keys(m.attributes).sort())
+    columns.push({ field: `matching.attributes.${attr}`, column: m.attributes[attr]! });
   return columns;
 }
 

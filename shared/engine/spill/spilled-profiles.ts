@@ -200,7 +200,8 @@ export class SpilledProfiles {
   /** Profile p's rows as spilled, in the order read. */
   rowsOf(p: number): string[] {
     const lines: string[] = [];
-    for (let row = this.firstRow[p]!; row !== -1; row = this.nextRow[row]!) lines.push(this.bytes.toString('utf8', this.rowStart[row]!, this.rowEnd(row)));
+    for (let row = this.firstRow[p]!; row !== -1; row = this.nextRow[row]!)
+      lines.push(this.bytes.toString('utf8', this.rowStart[row]!, this.rowEnd(row)));
     return lines;
   }
 }

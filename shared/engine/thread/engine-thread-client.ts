@@ -60,7 +60,10 @@ export interface PartitionRun {
 }
 
 /** Tests run the TypeScript sources; the thread then runs the build (`npm test` builds first). */
-const threadFile = () => (__filename.endsWith('.ts') ? path.join(appRoot, 'dist', 'shared', 'engine', 'thread', 'engine-thread.js') : path.join(__dirname, 'engine-thread.js'));
+const threadFile = () =>
+  __filename.endsWith('.ts')
+    ? path.join(appRoot, 'dist', 'shared', 'engine', 'thread', 'engine-thread.js')
+    : path.join(__dirname, 'engine-thread.js');
 
 /**
  * The thread's old-generation heap, bounded so the engine's memory stays predictable whatever the
@@ -102,7 +105,9 @@ export class EngineThread {
     bucketCsvBytes: number,
     youngMb: number,
   ) {
-    this.thread = new Worker(threadFile(), { resourceLimits: { maxOldGenerationSizeMb: threadHeapMb(bucketCsvBytes), maxYoungGenerationSizeMb: youngMb } });
+    this.thread = new Worker(threadFile(), {
+      resourceLimits: { maxOldGenerationSizeMb: threadHeapMb(bucketCsvBytes), maxYoungGenerationSizeMb: youngMb },
+    });
     this.thread.on('message', (m: FromEngineThread) => {
       try {
         this.handle(m);
@@ -137,12 +142,27 @@ export class EngineThread {
       const sending = run.early !== null && table.segment === this.init.early?.segment;
       for (const partition of table.partitions) {
         this.partitionDone = false;
-        this.post({ t: 'partition', spec: { segment: table.segment, columns: table.columns, blobName: partition.blobName, delimiter: partition.delimiter, hasHeader: partition.hasHeader } });
-        const download = await run.container.getBlobClient(partition.blobName).download().catch((e: unknown) => {
-          // The run is pinned to this snapshot: a partition gone since (CI's retention) will not come back.
-          if (statusOf(e) === 404) throw new PartitionAborted(`Partition ${partition.blobName} of the snapshot this run is pinned to is gone (deleted by CI's retention?); run the export again to read the newest snapshot`);
-          throw e;
+        this.post({
+          t: 'partition',
+          spec: {
+            segment: table.segment,
+            columns: table.columns,
+            blobName: partition.blobName,
+            delimiter: partition.delimiter,
+            hasHeader: partition.hasHeader,
+          },
         });
+        const download = await run.container
+          .getBlobClient(partition.blobName)
+          .download()
+          .catch((e: unknown) => {
+            // The run is pinned to this snapshot: a partition gone since (CI's retention) will not come back.
+            if (statusOf(e) === 404)
+              throw new PartitionAborted(
+                `Partition ${partition.blobName} of the snapshot this run is pinned to is gone (deleted by CI's retention?); run the export again to read the newest snapshot`,
+              );
+            throw e;
+          });
         for await (const chunk of download.readableStreamBody as Readable) {
           if (run.shouldStop?.()) throw new RunStopped();
           await this.until(() => this.chunksAhead < CHUNKS_AHEAD);
@@ -174,7 +194,7 @@ export class EngineThread {
    * time, and those whose profile has no other row are sent too — paced by Braze, as chunks are.
    */
   private async takeInSendingSingles(run: PartitionRun): Promise<void> {
-    for (let last = { more: true, sent: true }; last.more; ) {
+    for (let last = { more: true, sent: true }; last.more;) {
       if (run.shouldStop?.()) throw new RunStopped();
       // Only pieces that send wait for Braze: the others are taken in at full speed.
       if (last.sent) for (let room = run.early!.room(); room; room = run.early!.room()) await room;

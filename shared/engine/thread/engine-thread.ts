@@ -77,8 +77,15 @@ port.on('message', (m: ToEngineThread) => {
         case 'prepare': {
           const { def, definitionFp, fullSync, tempDir, runId, tableColumns } = init!;
           const earlySegment = init!.early ? def.segments.indexOf(init!.early.segment) : -1;
-          buckets ??= new BucketStep({ def, definitionFp, fullSync, tempDir, earlySegment, runId, tableColumns }, objectRing!, (b) => step!.earlyOmittedIn(b));
-          post({ t: 'prepared', prepared: await buckets.prepare(m.bucket, m.stateFile === null ? null : await readAndRemove(m.stateFile)) });
+          buckets ??= new BucketStep(
+            { def, definitionFp, fullSync, tempDir, earlySegment, runId, tableColumns },
+            objectRing!,
+            (b) => step!.earlyOmittedIn(b),
+          );
+          post({
+            t: 'prepared',
+            prepared: await buckets.prepare(m.bucket, m.stateFile === null ? null : await readAndRemove(m.stateFile)),
+          });
           return;
         }
       }

@@ -20,11 +20,7 @@ export class EngineThreads {
   private helper: EngineThread | null;
 
   /** `helper`: whether a second thread is worth its start (more than one bucket, nothing sent while reading). */
-  constructor(
-    init: Omit<PartitionInit, 'spillKind'>,
-    bucketCsvBytes: number,
-    helper: boolean,
-  ) {
+  constructor(init: Omit<PartitionInit, 'spillKind'>, bucketCsvBytes: number, helper: boolean) {
     this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, bucketCsvBytes, READER_YOUNG_MB);
     this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, bucketCsvBytes, HELPER_YOUNG_MB) : null;
   }
@@ -34,7 +30,10 @@ export class EngineThreads {
     if (!this.helper) return this.reader.partition(run);
     const shares = splitTables(run.tables);
     // Each thread counts its own rows: the run's progress is their sum.
-    const counts = [{ rows: 0, segmentRows: {} as Record<string, number> }, { rows: 0, segmentRows: {} as Record<string, number> }];
+    const counts = [
+      { rows: 0, segmentRows: {} as Record<string, number> },
+      { rows: 0, segmentRows: {} as Record<string, number> },
+    ];
     const share = (i: 0 | 1): PartitionRun => ({
       ...run,
       tables: shares[i],
