@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ExportDefinitionSchema } from '../shared/exports/schema';
 import { papaReader, scannedReader } from '../shared/engine/read/partition-readers';
 import { PartitionRows, type RowSink } from '../shared/engine/read/partition-rows';
-import { RowMapper } from '../shared/engine/read/row-mapper';
+import { RowMapper } from '../shared/engine/profile/row-mapper';
 import { encodeRow } from '../shared/engine/spill/spill-codec';
 import { CsvRecordScanner, papaLineEnd } from '../shared/snapshot/csv-scanner';
 import type { RejectedRow } from '../shared/engine/thread/protocol';

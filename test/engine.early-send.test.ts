@@ -3,7 +3,7 @@
 // bucket-by-bucket path gives: one object per profile, first value wins, counts add up.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { KeyFilter } from '../shared/engine/early-send/key-filter';
-import { fnv1a32 } from '../shared/engine/spill/key-hash';
+import { fnv1a32 } from '../shared/engine/hash/key-hash';
 import { services } from '../shared/services';
 import { useAzurite } from './helpers/app';
 import { MATCHING, rows, writeCiExport } from './helpers/ci-export';

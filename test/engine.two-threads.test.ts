@@ -3,7 +3,7 @@
 // many and gets both threads).
 import { describe, expect, it } from 'vitest';
 import { services } from '../shared/services';
-import { splitTables } from '../shared/engine/thread/engine-threads';
+import { splitTables } from '../shared/engine/run/engine-threads';
 import type { SegmentTable } from '../shared/snapshot/locate';
 import { useAzurite } from './helpers/app';
 import { MATCHING, rows, writeCiExport } from './helpers/ci-export';

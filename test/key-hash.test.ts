@@ -1,7 +1,7 @@
 // The key hash decides which sync-state bucket a profile lives in: an export's state written by one
 // release must be found by the next, so the hash is pinned to FNV-1a's published test vectors.
 import { describe, expect, it } from 'vitest';
-import { bucketOf, fnv1a32 } from '../shared/engine/spill/key-hash';
+import { bucketOf, fnv1a32 } from '../shared/engine/hash/key-hash';
 
 describe('profile key hash', () => {
   it('is FNV-1a 32-bit', () => {

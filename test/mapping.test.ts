@@ -1,13 +1,13 @@
 // Row → profile mapping rules (DESIGN.md §5) that the engine tests do not pin down one by one.
 import { describe, expect, it } from 'vitest';
 import { ExportDefinitionSchema } from '../shared/exports/schema';
-import { ObjectBytes, objectAt } from '../shared/engine/send/object-bytes';
-import { fingerprintBytes } from '../shared/engine/diff/object-fingerprint';
-import { mergePartials } from '../shared/engine/diff/merge';
-import { BrazeObjectWriter } from '../shared/engine/diff/object-writer';
-import { RowMapper } from '../shared/engine/read/row-mapper';
+import { ObjectBytes, objectAt } from '../shared/engine/thread/object-bytes';
+import { fingerprintBytes } from '../shared/engine/hash/fingerprint';
+import { mergePartials } from '../shared/engine/profile/merge';
+import { BrazeObjectWriter } from '../shared/engine/profile/object-writer';
+import { RowMapper } from '../shared/engine/profile/row-mapper';
 import { coerce } from '../shared/snapshot/cdm-types';
-import { normalizeEmail, normalizePhone } from '../shared/engine/read/values';
+import { normalizeEmail, normalizePhone } from '../shared/engine/profile/values';
 
 describe('CDM types → JSON values', () => {
   it.each([

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BucketFiles } from '../shared/engine/spill/bucket-files';
 import { ExportDefinitionSchema } from '../shared/exports/schema';
-import { RowMapper, spilledRowTyping } from '../shared/engine/read/row-mapper';
+import { RowMapper, spilledRowTyping } from '../shared/engine/profile/row-mapper';
 import { decodeRow, decodeRowAt, encodeRow, spillColumns } from '../shared/engine/spill/spill-codec';
 import { SpilledProfiles } from '../shared/engine/spill/spilled-profiles';
 

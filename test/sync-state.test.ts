@@ -1,7 +1,7 @@
 // State lines: what Braze holds per profile, readable across releases.
 import { describe, expect, it } from 'vitest';
-import { parseBucketState as parseBlob, parseStateLine, StateBytes, stateLine } from '../shared/engine/diff/sync-state';
-import { lineDigest } from '../shared/engine/spill/rows-digest';
+import { parseBucketState as parseBlob, parseStateLine, StateBytes, stateLine } from '../shared/engine/state/sync-state';
+import { lineDigest } from '../shared/engine/hash/rows-digest';
 import { SpilledProfiles } from '../shared/engine/spill/spilled-profiles';
 import { encodeRow } from '../shared/engine/spill/spill-codec';
 

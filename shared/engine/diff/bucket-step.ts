@@ -7,13 +7,14 @@ import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles, ROW_SPILLS } from '../spill/bucket-files';
 import { SpilledProfiles } from '../spill/spilled-profiles';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
-import { identityOf, mergePartials, type MergedProfile } from './merge';
-import { BrazeObjectWriter } from './object-writer';
+import { identityOf, mergePartials, type MergedProfile } from '../profile/merge';
+import { BrazeObjectWriter } from '../profile/object-writer';
 import { decodeRow } from '../spill/spill-codec';
-import { spilledRowTyping, type PartialProfile, type RowMapper, type TableColumns } from '../read/row-mapper';
-import { ObjectBytes, type HandedObjects } from '../send/object-bytes';
+import { spilledRowTyping, type PartialProfile, type RowMapper, type TableColumns } from '../profile/row-mapper';
+import { ObjectBytes, type HandedObjects } from '../thread/object-bytes';
 import { handOver, type Handed, type RingWriter } from '../thread/shared-ring';
-import { fingerprintBytes } from './object-fingerprint';
+import { emptyBucketCounts, type BucketCounts, type PreparedBucket, type ToSend } from '../thread/protocol';
+import { fingerprintBytes } from '../hash/fingerprint';
 import {
   parseBucketState,
   parseStateLine,
@@ -23,66 +24,7 @@ import {
   type BucketHeader,
   type BucketState,
   type StateEntry,
-} from './sync-state';
-
-/** What finished buckets add up to: carried across a resumed run's attempts. */
-export interface BucketCounts {
-  profiles: number;
-  unchanged: number;
-  sent: number;
-  removed: number;
-  rejected: number;
-  failed: number;
-  removalsFailed: number;
-  /** Profiles the export had not delivered before, whatever Braze then said (the rest of those sent had changed). */
-  newProfiles: number;
-}
-
-export const emptyBucketCounts = (): BucketCounts => ({
-  profiles: 0,
-  unchanged: 0,
-  sent: 0,
-  removed: 0,
-  rejected: 0,
-  failed: 0,
-  removalsFailed: 0,
-  newProfiles: 0,
-});
-
-/**
- * What a bucket sends, one entry per object, column by column: handed between threads, arrays of
- * strings cost far less to copy than as many small objects. State lines come ready-made for
- * either outcome.
- */
-export interface ToSend {
-  /** The objects, as UTF-8 bytes (see object-bytes.ts). */
-  objects: HandedObjects;
-  keys: string[];
-  /** The profile's state line once Braze took the object ('' for a leaver: it leaves the state). */
-  sentLines: string[];
-  /** The state line of what Braze had before ('' if nothing): kept if the object is not delivered. */
-  beforeLines: string[];
-  /**
-   * 1 for a profile that left every segment (its object removes the membership); 2 for the user a
-   * profile was known by before its identity changed (its object withdraws the membership there).
-   */
-  leaving: number[];
-}
-
-export interface PreparedBucket {
-  bucket: number;
-  /** The header the bucket's state blob is written with. */
-  header: BucketHeader;
-  toSend: ToSend;
-  /** State lines of the profiles not being sent (unchanged, or delivered while reading), as bytes (see StateBytes), after the objects in the ring. */
-  kept: Handed;
-  /** The state blob must be rewritten even if nothing is sent now. */
-  stateChanged: boolean;
-  counts: BucketCounts;
-  omitted: Record<string, number>;
-  /** Profiles sent while reading that Braze refused. */
-  refusedEarly: { key: string; reason: string }[];
-}
+} from '../state/sync-state';
 
 export interface BucketSettings {
   def: ExportDefinition;

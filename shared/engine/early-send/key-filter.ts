@@ -7,7 +7,7 @@
 // It takes the key's fnv1a32 (key-hash.ts), which reading has at hand for the row's bucket, so no
 // string of the key is needed. Two keys with the same 32 bits share their "maybe": ~0.04 % more
 // false "maybe" at a million keys, next to the filter's ~1 %.
-import { mix } from '../diff/object-fingerprint';
+import { mix } from '../hash/fingerprint';
 
 const HASHES = 5;
 /** 16 × 32 bits = 512 bits = one cache line. */

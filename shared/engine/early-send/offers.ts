@@ -14,24 +14,18 @@
 // Key filters only say "surely not" or "maybe": a "maybe" takes the ordinary spill-and-merge path.
 import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
-import { identityOf, mergePartials } from '../diff/merge';
-import { BrazeObjectWriter } from '../diff/object-writer';
-import { fingerprintBytes } from '../diff/object-fingerprint';
-import { stateLine } from '../diff/sync-state';
-import type { PartialProfile } from '../read/row-mapper';
-import { ObjectBytes, type HandedObjects, type ObjectList } from '../send/object-bytes';
+import { identityOf, mergePartials } from '../profile/merge';
+import { BrazeObjectWriter } from '../profile/object-writer';
+import { fingerprintBytes } from '../hash/fingerprint';
+import { stateLine } from '../state/sync-state';
+import type { PartialProfile } from '../profile/row-mapper';
+import { ObjectBytes, type HandedObjects, type ObjectList } from '../thread/object-bytes';
 import { BucketFiles } from '../spill/bucket-files';
 import { textToken } from '../spill/spill-codec';
 import type { RingWriter } from '../thread/shared-ring';
+import type { EarlyBatch } from '../thread/protocol';
 import { KeyFilter } from './key-filter';
 import { RECHECK, SENT_OBJECTS, STATE_LINES } from './records';
-
-/** Objects ready to send, with the bucket and key of each. */
-export interface EarlyBatch<Objects = ObjectList> {
-  objects: Objects;
-  buckets: number[];
-  keys: string[];
-}
 
 /** What sending while reading knows of the profile keys read so far. */
 interface KeyFilters {

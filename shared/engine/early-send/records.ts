@@ -1,8 +1,8 @@
 // What was sent while reading (see offers.ts), in temp files per bucket, read back by the bucket step
 // on the engine thread.
 import type { Outcome } from '../../braze/client';
-import type { BrazeObjectWriter } from '../diff/object-writer';
-import type { PartialProfile } from '../read/row-mapper';
+import type { BrazeObjectWriter } from '../profile/object-writer';
+import type { PartialProfile } from '../profile/row-mapper';
 import { BucketFiles } from '../spill/bucket-files';
 import { SEP, tokenText } from '../spill/spill-codec';
 

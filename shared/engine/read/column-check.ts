@@ -1,7 +1,7 @@
 // The export's mapping checked against a table's columns: a table without the profile ID column, or
 // a mapped column no exported segment has, stops the run before anything is sent.
 import type { ExportDefinition } from '../../exports/schema';
-import { RowMapper } from './row-mapper';
+import { RowMapper } from '../profile/row-mapper';
 
 /** The run cannot go on (bad mapping…): the message is for the user. */
 export class PartitionAborted extends Error {

@@ -3,11 +3,11 @@
 // partition step to be spilled or sent (or, for a segment read for its keys first, its key noted).
 import { isHeaderRecord, spanNote, type CsvEvent, type CsvOptions } from '../../snapshot/csv-rows';
 import type { CsvRecordScanner } from '../../snapshot/csv-scanner';
-import { fnv1a32 } from '../spill/key-hash';
+import { fnv1a32 } from '../hash/key-hash';
 import type { PartitionSpec, RejectedRow } from '../thread/protocol';
 import { PartitionAborted } from './column-check';
 import type { RowTaker } from './partition-readers';
-import type { RowMapper } from './row-mapper';
+import type { RowMapper } from '../profile/row-mapper';
 import { ScannedRowWriter } from './scanned-rows';
 
 /** What the partition step does with a partition's rows (partition-step.ts). */

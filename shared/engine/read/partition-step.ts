@@ -14,11 +14,11 @@ import { EarlyOffers } from '../early-send/offers';
 import type { FromEngineThread, PartitionInit, PartitionSpec, PartitionSummary, RejectedRow } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
 import { checkedMapper, PartitionAborted, type ColumnsSeen } from './column-check';
-import { spilledRowTyping, type PartialProfile, type RowMapper } from './row-mapper';
+import { spilledRowTyping, type PartialProfile, type RowMapper } from '../profile/row-mapper';
 import type { ScannedRowWriter } from './scanned-rows';
-import { bucketOfHash } from '../spill/key-hash';
+import { bucketOfHash } from '../hash/key-hash';
 import { encodeRow } from '../spill/spill-codec';
-import { bytesDigest, lineDigest } from '../spill/rows-digest';
+import { bytesDigest, lineDigest } from '../hash/rows-digest';
 import { papaReader, scannedReader, type OpenPartition } from './partition-readers';
 import { PartitionRows, type RowSink } from './partition-rows';
 

@@ -4,9 +4,9 @@
 // does not match) is left to the ordinary path, with the record's fields as strings.
 import { QUOTED_DOUBLED, type CsvRecordScanner } from '../../snapshot/csv-scanner';
 import { copyBytes } from '../spill/bucket-files';
-import { fnv1a32, FNV_OFFSET, FNV_PRIME } from '../spill/key-hash';
+import { fnv1a32, FNV_OFFSET, FNV_PRIME } from '../hash/key-hash';
 import { textToken } from '../spill/spill-codec';
-import type { RowMapper } from './row-mapper';
+import type { RowMapper } from '../profile/row-mapper';
 
 const SEP = 0x1f;
 const J = 0x6a;

@@ -4,8 +4,8 @@
 // profile, and a Map of them, was most of what the bucket step allocated: it outlived young
 // collections and made the engine thread's full collections. Keys and rows are decoded only for
 // the profiles that take the full path.
-import { addLine, digestOf, type DigestSums } from './rows-digest';
-import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlots } from './key-hash';
+import { addLine, digestOf, type DigestSums } from '../hash/rows-digest';
+import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlots } from '../hash/key-hash';
 
 const SEP = 0x1f;
 const NEWLINE = 0x0a;

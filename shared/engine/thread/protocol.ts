@@ -1,10 +1,10 @@
-// What the main thread and the engine thread (engine-thread.ts) say to each other: the partition
-// step's settings and summary, and the messages each way.
+// What the main thread and the engine thread (run/engine-thread.ts) say to each other, and the
+// types those messages carry: the partition step's settings and summary, a prepared bucket, a batch
+// sent early, a checkpoint mark. Below the stages, so each stage and both threads share one contract.
 import type { ExportDefinition } from '../../exports/schema';
-import type { PreparedBucket } from '../diff/bucket-step';
-import type { EarlyBatch } from '../early-send/offers';
-import type { TableColumns } from '../read/row-mapper';
-import type { HandedObjects } from '../send/object-bytes';
+import type { BucketHeader } from '../state/sync-state';
+import type { TableColumns } from '../profile/row-mapper';
+import type { HandedObjects, ObjectList } from './object-bytes';
 import { transferredWith, type Handed, type RingShare } from './shared-ring';
 
 export interface PartitionInit {
@@ -51,6 +51,78 @@ export interface PartitionSummary {
   /** Mapping fields some table has a column for, and those some table lacks (field → column). */
   foundFields: string[];
   missingFields: [string, string][];
+}
+
+/** What finished buckets add up to: carried across a resumed run's attempts. */
+export interface BucketCounts {
+  profiles: number;
+  unchanged: number;
+  sent: number;
+  removed: number;
+  rejected: number;
+  failed: number;
+  removalsFailed: number;
+  /** Profiles the export had not delivered before, whatever Braze then said (the rest of those sent had changed). */
+  newProfiles: number;
+}
+
+export const emptyBucketCounts = (): BucketCounts => ({
+  profiles: 0,
+  unchanged: 0,
+  sent: 0,
+  removed: 0,
+  rejected: 0,
+  failed: 0,
+  removalsFailed: 0,
+  newProfiles: 0,
+});
+
+/**
+ * What a bucket sends, one entry per object, column by column: handed between threads, arrays of
+ * strings cost far less to copy than as many small objects. State lines come ready-made for
+ * either outcome.
+ */
+export interface ToSend {
+  /** The objects, as UTF-8 bytes (see object-bytes.ts). */
+  objects: HandedObjects;
+  keys: string[];
+  /** The profile's state line once Braze took the object ('' for a leaver: it leaves the state). */
+  sentLines: string[];
+  /** The state line of what Braze had before ('' if nothing): kept if the object is not delivered. */
+  beforeLines: string[];
+  /**
+   * 1 for a profile that left every segment (its object removes the membership); 2 for the user a
+   * profile was known by before its identity changed (its object withdraws the membership there).
+   */
+  leaving: number[];
+}
+
+export interface PreparedBucket {
+  bucket: number;
+  /** The header the bucket's state blob is written with. */
+  header: BucketHeader;
+  toSend: ToSend;
+  /** State lines of the profiles not being sent (unchanged, or delivered while reading), as bytes (see StateBytes), after the objects in the ring. */
+  kept: Handed;
+  /** The state blob must be rewritten even if nothing is sent now. */
+  stateChanged: boolean;
+  counts: BucketCounts;
+  omitted: Record<string, number>;
+  /** Profiles sent while reading that Braze refused. */
+  refusedEarly: { key: string; reason: string }[];
+}
+
+/** Objects ready to send, with the bucket and key of each. */
+export interface EarlyBatch<Objects = ObjectList> {
+  objects: Objects;
+  buckets: number[];
+  keys: string[];
+}
+
+/** A checkpoint mark: the first `batches` batches sent while reading hold every profile whose state line is within `sizes`. */
+export interface EarlyMark {
+  batches: number;
+  sizes: number[];
 }
 
 /** Shared memory between the threads: CSV chunks in, objects to send out (see shared-ring.ts). */

@@ -1,12 +1,12 @@
 // The main thread's part of sending while reading (see offers.ts): sends the batches the engine
 // thread hands over, and notes per bucket what Braze did not take.
 import type { BrazeClient, Outcome } from '../../braze/client';
-import { BatchSender } from '../send/batch-sender';
-import { objectAt } from '../send/object-bytes';
+import { BatchSender } from './batch-sender';
+import { objectAt } from '../thread/object-bytes';
 import { BucketFiles } from '../spill/bucket-files';
 import { SEP, textToken } from '../spill/spill-codec';
-import type { EarlyBatch } from './offers';
-import { UNDELIVERED } from './records';
+import type { EarlyBatch } from '../thread/protocol';
+import { UNDELIVERED } from '../early-send/records';
 
 /** What a batch keeps of each profile until Braze answers: little, so it dies young. */
 interface InFlight {

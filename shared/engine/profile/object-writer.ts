@@ -4,9 +4,9 @@
 // value emptied in CI is cleared with null once), and the withdrawal of membership attributes
 // written under earlier settings.
 import type { ExportDefinition } from '../../exports/schema';
-import type { PartialProfile } from '../read/row-mapper';
+import type { PartialProfile } from './row-mapper';
 import type { MergedProfile } from './merge';
-import type { BucketHeader, StateEntry } from './sync-state';
+import type { BucketHeader, StateEntry } from '../state/sync-state';
 
 /** The membership attribute name in effect. (Here, not beside the schema: engine threads need not load zod.) */
 export const membershipAttribute = (def: Pick<ExportDefinition, 'membership' | 'brazeSegmentApiId'>) =>

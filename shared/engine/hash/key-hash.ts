@@ -1,6 +1,6 @@
 // The one hash of profile keys the engine uses: it spreads profiles over sync-state buckets (and
 // so must never change for an export with state), and it is the first base hash of the key filters.
-import { mix } from '../diff/object-fingerprint';
+import { mix } from './fingerprint';
 
 /** FNV-1a's starting state and multiplier: the loops that hash keys in place (bytes of plain ASCII keys) use them too. */
 export const FNV_OFFSET = 0x811c9dc5;

@@ -1,5 +1,5 @@
 // Partials of one profile merged across the export's segments: one profile, one attributes object.
-import type { PartialProfile } from '../read/row-mapper';
+import type { PartialProfile } from './row-mapper';
 
 export interface MergedProfile {
   key: string;

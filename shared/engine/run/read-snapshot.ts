@@ -6,15 +6,15 @@ import type { BlobServiceClient } from '@azure/storage-blob';
 import type { BrazeClient } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
 import type { SegmentTable, Snapshot } from '../../snapshot/locate';
-import { BrazeObjectWriter } from '../diff/object-writer';
-import type { SyncStateStore } from '../diff/sync-state';
-import { EarlyCheckpoints } from '../early-send/checkpoints';
+import { BrazeObjectWriter } from '../profile/object-writer';
+import type { SyncStateStore } from '../state/sync-state';
+import { EarlyCheckpoints } from '../send/early-checkpoints';
 import { STATE_LINES } from '../early-send/records';
-import { EarlySender } from '../early-send/sender';
+import { EarlySender } from '../send/early-sender';
 import { BucketFiles } from '../spill/bucket-files';
-import { EngineThreads } from '../thread/engine-threads';
+import { EngineThreads } from './engine-threads';
 import type { PartitionSummary } from '../thread/protocol';
-import { checkedMapper, checkMappedColumns, type ColumnsSeen } from './column-check';
+import { checkedMapper, checkMappedColumns, type ColumnsSeen } from '../read/column-check';
 
 export interface ReadPlan {
   def: ExportDefinition;

@@ -1,11 +1,11 @@
 // The run's books: what a run has done so far (counts, requests, buckets done, timings), kept as
 // buckets are committed, and reported to the caller at most once a second (or at once, at a
 // checkpoint), one report at a time so a slow write never lands after a newer one.
-import type { BrazeClient } from '../braze/client';
-import type { ExportDefinition } from '../exports/schema';
-import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from './diff/bucket-step';
-import { MAX_REPORT_ROWS } from './read/partition-step';
-import type { PartitionSummary, RejectedRow } from './thread/protocol';
+import type { BrazeClient } from '../../braze/client';
+import type { ExportDefinition } from '../../exports/schema';
+import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from '../thread/protocol';
+import { MAX_REPORT_ROWS } from '../read/partition-step';
+import type { PartitionSummary, RejectedRow } from '../thread/protocol';
 
 export interface RunCounts extends BucketCounts {
   rowsRead: number;

@@ -2,7 +2,7 @@
 // the engine thread hands the main thread (through shared memory, see shared-ring.ts) and what
 // request bodies are made of, so an object's text is not copied into strings or encoded again on
 // its way to Braze.
-import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
+import { takeOver, type Handed, type RingReader, type RingWriter } from './shared-ring';
 
 export interface ObjectList {
   bytes: Uint8Array;

@@ -8,14 +8,13 @@ import { Worker } from 'node:worker_threads';
 import type { ContainerClient } from '@azure/storage-blob';
 import { appRoot } from '../../app-root';
 import type { SegmentTable } from '../../snapshot/locate';
-import type { PreparedBucket } from '../diff/bucket-step';
-import type { EarlySender } from '../early-send/sender';
-import { receiveObjects, type ObjectList } from '../send/object-bytes';
+import type { EarlySender } from '../send/early-sender';
+import { receiveObjects, type ObjectList } from '../thread/object-bytes';
 import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
-import { RunStopped } from '../stop';
-import type { FromEngineThread, PartitionInit, PartitionSummary, ToEngineThread } from './protocol';
-import { createRing, RingReader, RingWriter, takeOver, transferredWith, type Handed } from './shared-ring';
+import { RunStopped } from '../control/stop';
+import type { EarlyMark, FromEngineThread, PartitionInit, PartitionSummary, PreparedBucket, ToEngineThread } from '../thread/protocol';
+import { createRing, RingReader, RingWriter, takeOver, transferredWith, type Handed } from '../thread/shared-ring';
 
 /** Chunks handed to the thread and not yet parsed. */
 const CHUNKS_AHEAD = 4;
@@ -40,12 +39,6 @@ export interface ReceivedBucket {
   releaseKept: () => void;
 }
 
-/** A checkpoint mark: the first `batches` batches sent while reading hold every profile whose state line is within `sizes`. */
-export interface EarlyMark {
-  batches: number;
-  sizes: number[];
-}
-
 export interface PartitionRun {
   /** In reading order. */
   tables: SegmentTable[];
@@ -62,7 +55,7 @@ export interface PartitionRun {
 /** Tests run the TypeScript sources; the thread then runs the build (`npm test` builds first). */
 const threadFile = () =>
   __filename.endsWith('.ts')
-    ? path.join(appRoot, 'dist', 'shared', 'engine', 'thread', 'engine-thread.js')
+    ? path.join(appRoot, 'dist', 'shared', 'engine', 'run', 'engine-thread.js')
     : path.join(__dirname, 'engine-thread.js');
 
 /**

@@ -6,8 +6,8 @@ import { writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { statusOf } from '../../store/table-errors';
-import { StateTakenOver } from '../stop';
-import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlots } from '../spill/key-hash';
+import { StateTakenOver } from '../control/stop';
+import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlots } from '../hash/key-hash';
 import type { SpilledProfiles } from '../spill/spilled-profiles';
 
 export interface StateEntry {

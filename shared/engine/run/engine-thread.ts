@@ -4,8 +4,8 @@ import { readFile, rm } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { BucketStep } from '../diff/bucket-step';
 import { PartitionStep } from '../read/partition-step';
-import { transferredBy, type FromEngineThread, type PartitionInit, type ToEngineThread } from './protocol';
-import { RingReader, RingWriter } from './shared-ring';
+import { transferredBy, type FromEngineThread, type PartitionInit, type ToEngineThread } from '../thread/protocol';
+import { RingReader, RingWriter } from '../thread/shared-ring';
 
 const port = parentPort!;
 const post = (m: FromEngineThread) => port.postMessage(m, transferredBy(m));

@@ -4,11 +4,11 @@
 // destination it was written to, with that connection's key. What Braze did not take stays in the
 // state, so a later cleanup tries it again.
 import { Buffer } from 'node:buffer';
-import type { BrazeClient, Outcome } from '../braze/client';
-import type { ExportDefinition } from '../exports/schema';
-import { BrazeObjectWriter } from './diff/object-writer';
-import { parseBucketState, stateLine, type SyncStateStore } from './diff/sync-state';
-import { BatchSender } from './send/batch-sender';
+import type { BrazeClient, Outcome } from '../../braze/client';
+import type { ExportDefinition } from '../../exports/schema';
+import { BrazeObjectWriter } from '../profile/object-writer';
+import { parseBucketState, stateLine, type SyncStateStore } from '../state/sync-state';
+import { BatchSender } from '../send/batch-sender';
 
 export interface WithdrawInput {
   definition: ExportDefinition;

@@ -5,11 +5,11 @@
 // per-bucket blobs beside the sync state; a resumed attempt reads them as the bucket's state (see
 // SyncStateStore.readBucket), so it resends at most one interval's worth, or, killed in the bucket
 // phase, only the buckets under way.
-import type { BucketHeader, SyncStateStore } from '../diff/sync-state';
-import { stateLineKey } from '../diff/sync-state';
+import type { BucketHeader, SyncStateStore } from '../state/sync-state';
+import { stateLineKey } from '../state/sync-state';
 import type { BucketFiles } from '../spill/bucket-files';
-import type { EngineThread } from '../thread/engine-thread-client';
-import type { EarlySender } from './sender';
+import type { EarlyMark } from '../thread/protocol';
+import type { EarlySender } from './early-sender';
 
 export class EarlyCheckpoints {
   private running: Promise<void> | null = null;
@@ -19,7 +19,7 @@ export class EarlyCheckpoints {
   private readonly written: number[];
 
   constructor(
-    private readonly thread: EngineThread,
+    private readonly thread: { earlyMark(): Promise<EarlyMark> },
     private readonly early: EarlySender,
     private readonly state: SyncStateStore,
     /** The state lines of profiles sent while reading (written by the engine thread). */

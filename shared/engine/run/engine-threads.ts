@@ -5,12 +5,12 @@
 // two buckets at once and took a 10 M change run over 300 MB, for no time measurably saved. A run
 // that sends while reading has one thread: it is paced by Braze, or by a machine whose cores are
 // busy sending as well (a second thread reading the other segments' keys saved nothing there).
-import type { PreparedBucket } from '../diff/bucket-step';
+import type { PreparedBucket } from '../thread/protocol';
 import { ROW_SPILLS } from '../spill/bucket-files';
 import { MAX_REPORT_ROWS } from '../read/partition-step';
 import type { SegmentTable } from '../../snapshot/locate';
 import { EngineThread, HELPER_YOUNG_MB, READER_YOUNG_MB, type PartitionRun, type ReceivedBucket } from './engine-thread-client';
-import type { PartitionInit, PartitionSummary } from './protocol';
+import type { PartitionInit, PartitionSummary } from '../thread/protocol';
 
 export type { ReceivedBucket, PreparedBucket };
 

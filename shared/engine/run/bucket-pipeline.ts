@@ -4,13 +4,13 @@
 // as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
 import path from 'node:path';
 import { NOT_SENT_STOPPING, type BrazeClient } from '../../braze/client';
-import type { SyncStateStore } from '../diff/sync-state';
-import type { EarlySender } from '../early-send/sender';
-import type { RunBooks } from '../progress';
-import type { EngineThreads, ReceivedBucket } from '../thread/engine-threads';
-import { BatchSender } from './batch-sender';
-import { BucketOutcomes, recordOutcomes } from './bucket-outcomes';
-import { objectAt } from './object-bytes';
+import type { SyncStateStore } from '../state/sync-state';
+import type { EarlySender } from '../send/early-sender';
+import type { RunBooks } from './progress';
+import type { EngineThreads, ReceivedBucket } from './engine-threads';
+import { BatchSender } from '../send/batch-sender';
+import { BucketOutcomes, recordOutcomes } from '../send/bucket-outcomes';
+import { objectAt } from '../thread/object-bytes';
 
 /** Buckets being prepared on the engine thread while one is sent: enough to keep the thread busy. */
 const BUCKETS_PREPARED_AHEAD = 2;

@@ -3,7 +3,7 @@
 // typed. Partials of one profile merge across segments in diff/merge.ts.
 import { coercerFor, isTextType, type Coerced } from '../../snapshot/cdm-types';
 import type { ExportDefinition } from '../../exports/schema';
-import { fnv1a32 } from '../spill/key-hash';
+import { fnv1a32 } from '../hash/key-hash';
 import { spillColumns } from '../spill/spill-codec';
 import { normalizeEmail, normalizePhone } from './values';
 

@@ -6,7 +6,7 @@
 // may come in another order next time. The sums start from a seed that the column types make (see
 // spilledRowTyping): spill lines are rows as read, not yet typed. Equal digests are trusted only where the object would be
 // equal too; any other case takes the full path, which is always right.
-import { encode64, mix } from '../diff/object-fingerprint';
+import { encode64, mix } from './fingerprint';
 
 /** The sums a profile's line hashes are added into (see addLine), per lane. */
 export interface DigestSums {
