@@ -12,7 +12,7 @@ import { RunsRepo } from './store/runs';
 import { RunsService } from './runs/service';
 import { RunWorker } from './runs/worker';
 import { ScheduledRefresh } from './runs/scheduler';
-import { SyncStateStore } from './engine/state/sync-state';
+import { SyncStateStore } from './engine';
 import { CONTAINERS } from './store/clients';
 import { ExportPreview } from './preview/preview-export';
 

@@ -7,7 +7,7 @@ import { principalOf, type Caller } from '../auth';
 import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
 import type { ConnectionsService } from '../connections/service';
-import { runExport, RunAborted, type RejectedRow } from '../engine/run/run-export';
+import { runExport, RunAborted, type RejectedRow } from '../engine';
 import { conflict, firstLine } from '../errors';
 import type { ConnectionsRepo } from '../store/connections';
 import type { ExportsRepo } from '../store/exports';

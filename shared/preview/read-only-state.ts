@@ -1,7 +1,6 @@
 // The export's sync state as a preview sees it: read as a run reads it, never written (no
 // manifest, bucket or checkpoint write, no clean-up), so a preview leaves no trace.
-import type { BucketHeader, Manifest } from '../engine/state/sync-state';
-import { SyncStateStore } from '../engine/state/sync-state';
+import { SyncStateStore, type BucketHeader, type Manifest } from '../engine';
 
 export class ReadOnlySyncState extends SyncStateStore {
   override async writeManifest(_manifest: Manifest): Promise<void> {}

@@ -3,7 +3,7 @@
 // Short leases, renewed in the background: a killed worker's lease frees within seconds. A lease
 // that could not be renewed is lost for good; the worker must stop writing.
 import type { BlobLeaseClient, ContainerClient } from '@azure/storage-blob';
-import { StateTakenOver } from '../engine/control/stop';
+import { StateTakenOver } from '../engine';
 import { statusOf } from '../store/table-errors';
 
 export const LEASE_SECONDS = 15;

@@ -5,8 +5,7 @@
 // attempt that sent their bucket, so those are carried over from the report already written.
 import type { ContainerClient } from '@azure/storage-blob';
 import Papa from 'papaparse';
-import type { EngineResult, RejectedRow } from '../engine/run/run-export';
-import { MAX_REPORT_ROWS } from '../engine/read/partition-step';
+import { MAX_REPORT_ROWS, type EngineResult, type RejectedRow } from '../engine';
 import { statusOf } from '../store/table-errors';
 
 const HEADER = 'segment,partition,record,profileId,reason';

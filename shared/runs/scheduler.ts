@@ -1,7 +1,7 @@
 // The scheduled refresh (timer): queue every export whose schedule is on (and whose optional cron
 // fired) when CI has written a snapshot newer than the last one exported; re-queue stalled runs.
 import type { BlobServiceClient } from '@azure/storage-blob';
-import { definitionFingerprint } from '../engine/run/run-export';
+import { definitionFingerprint } from '../engine';
 import { firstLine } from '../errors';
 import { occursBetween } from '../schedule';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';

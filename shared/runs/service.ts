@@ -223,9 +223,7 @@ export class RunsService {
   }
 
   /** POST /api/exports/run-all: every export whose schedule is on. */
-  async runAll(
-    caller: Caller,
-  ): Promise<{
+  async runAll(caller: Caller): Promise<{
     queued: { exportId: string; runId: string }[];
     skipped: { exportId: string; reason: string; activeRunId?: string }[];
   }> {

@@ -1,5 +1,5 @@
 // A run as the API shows it (DESIGN.md §4 example), without engine internals.
-import { emptyBucketCounts } from '../engine/thread/protocol';
+import { emptyBucketCounts } from '../engine';
 import type { RunRecord } from '../store/runs';
 
 export function runView(run: RunRecord) {

@@ -4,8 +4,15 @@
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
-import { definitionFingerprint, RunAborted, runExport, StateTakenOver } from '../engine/run/run-export';
-import { SyncStateStore } from '../engine/state/sync-state';
+import {
+  definitionFingerprint,
+  RunAborted,
+  runExport,
+  StateTakenOver,
+  SyncStateStore,
+  withdrawAll,
+  type WithdrawCounts,
+} from '../engine';
 import { AppError } from '../errors';
 import type { SecretStore } from '../secrets';
 import { locateSnapshot, SnapshotUnavailable, type Snapshot } from '../snapshot/locate';
@@ -18,7 +25,6 @@ import { exportVerdict } from './already-exported';
 import { acquireLease, type HeldLease } from './leases';
 import { writeRejectedReport } from './rejected-report';
 import { RunWriter } from './run-writer';
-import { withdrawAll, type WithdrawCounts } from '../engine/run/withdraw';
 import type { ExportsService } from '../exports/service';
 import type { RunsService } from './service';
 import { statusOf } from '../store/table-errors';

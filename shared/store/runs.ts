@@ -4,7 +4,7 @@ import type { Principal } from '../auth';
 import { randomBytes } from 'node:crypto';
 import { odata, type TableClient } from '@azure/data-tables';
 import { AppError, notFound } from '../errors';
-import type { RunProgress } from '../engine/run/run-export';
+import type { RunProgress } from '../engine';
 import type { Stored } from './connections';
 import { tableCall } from './table-errors';
 import { jsonOf, jsonProperties } from './table-json';

@@ -1,6 +1,6 @@
 // From CSV rows to partial profiles (DESIGN.md §5): a row becomes what it says about one profile,
 // keyed by the CI profile ID (or the Braze customer ID when there is none), with values checked and
-// typed. Partials of one profile merge across segments in diff/merge.ts.
+// typed. Partials of one profile merge across segments in profile/merge.ts.
 import { coercerFor, isTextType, type Coerced } from '../../snapshot/cdm-types';
 import type { ExportDefinition } from '../../exports/schema';
 import { fnv1a32 } from '../hash/key-hash';

@@ -13,7 +13,14 @@ import { receiveObjects, type ObjectList } from '../thread/object-bytes';
 import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
 import { RunStopped } from '../control/stop';
-import type { EarlyMark, FromEngineThread, PartitionInit, PartitionSummary, PreparedBucket, ToEngineThread } from '../thread/protocol';
+import type {
+  EarlyMark,
+  FromEngineThread,
+  PartitionInit,
+  PartitionSummary,
+  PreparedBucket,
+  ToEngineThread,
+} from '../thread/protocol';
 import { createRing, RingReader, RingWriter, takeOver, transferredWith, type Handed } from '../thread/shared-ring';
 
 /** Chunks handed to the thread and not yet parsed. */

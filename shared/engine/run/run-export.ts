@@ -1,11 +1,11 @@
 // The export engine: one run of one export over one snapshot. The CPU work happens on a worker
-// thread (thread/engine-thread.ts); this thread downloads, sends and keeps the books.
-//   0. Open the sync state (diff/open-sync-state.ts): bucket count, and whether a diff is worth it.
-//   1. Read (read/read-snapshot.ts → read/partition-step.ts on the thread): stream every CSV
+// thread (run/engine-thread.ts); this thread downloads, sends and keeps the books.
+//   0. Open the sync state (state/open-sync-state.ts): bucket count, and whether a diff is worth it.
+//   1. Read (run/read-snapshot.ts → read/partition-step.ts on the thread): stream every CSV
 //      partition, map rows to partial profiles, spill them to temp files by hash bucket of the
 //      profile key (memory does not grow with the snapshot). With nothing to diff against,
 //      profiles that can only have one row are sent while reading (early-send/).
-//   2. Per bucket (send/bucket-pipeline.ts; diff/bucket-step.ts on the thread): merge each profile
+//   2. Per bucket (run/bucket-pipeline.ts; diff/bucket-step.ts on the thread): merge each profile
 //      across segments, diff against the sync state, send only what changed (plus `null`
 //      membership for profiles that left), then record what Braze accepted.
 // The books (progress.ts) hold `profiles = sent + unchanged + rejected + failed` at every checkpoint.
@@ -25,12 +25,6 @@ import { BucketPipeline } from './bucket-pipeline';
 import { createRunTempDir } from '../spill/run-temp-dir';
 import { RunStopped } from '../control/stop';
 import type { RejectedRow } from '../thread/protocol';
-
-export type { BucketCounts } from '../thread/protocol';
-export { definitionFingerprint } from '../state/open-sync-state';
-export { RunStopped, StateTakenOver } from '../control/stop';
-export type { RunCounts, RunProgress } from './progress';
-export type { RejectedRow } from '../thread/protocol';
 
 export interface EngineInput {
   definition: ExportDefinition;

@@ -1,5 +1,5 @@
 // The partition step's spill line for one CSV row: the row as read, cut down to the export's mapped
-// columns, as unit-separated tokens. Rows are mapped and typed (read/row-mapper.ts) only in the
+// columns, as unit-separated tokens. Rows are mapped and typed (profile/row-mapper.ts) only in the
 // bucket step, and only for the profiles whose rows changed: a change run reads every row of the
 // snapshot, but most profiles need nothing more than their rows' digest (rows-digest.ts).
 //   seg ␟ key ␟ <one token per spill column: the raw field, untrimmed>

@@ -22,7 +22,7 @@ export interface StateEntry {
    */
   set?: string;
   /**
-   * Digest of the profile's rows as spilled (spill/rows-digest.ts) when Braze took that object:
+   * Digest of the profile's rows as spilled (hash/rows-digest.ts) when Braze took that object:
    * the same rows under the same settings make the same object. Only in lines that have `set`.
    */
   src?: string;
@@ -36,7 +36,7 @@ export interface BucketHeader {
   fields?: string[];
   /** The membership attribute(s) written to each profile, with their format, to withdraw them when they change. */
   membership?: { format: 'list' | 'boolean'; names: string[] };
-  /** A checkpoint of what the run `sentBy` sent while reading (see early-send/checkpoints.ts), not a bucket's state yet. */
+  /** A checkpoint of what the run `sentBy` sent while reading (see send/early-checkpoints.ts), not a bucket's state yet. */
   sentBy?: string;
 }
 

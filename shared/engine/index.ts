@@ -1,0 +1,10 @@
+// The engine's front door: what the rest of the app (runs, preview, services) may use. Everything
+// else under shared/engine/ is the engine's own (dependency-cruiser holds this; see docs/architecture.md).
+export { runExport, RunAborted, type EngineInput, type EngineResult } from './run/run-export';
+export { withdrawAll, type WithdrawCounts } from './run/withdraw';
+export type { RunCounts, RunProgress } from './run/progress';
+export { MAX_REPORT_ROWS } from './read/partition-step';
+export { emptyBucketCounts, type BucketCounts, type RejectedRow } from './thread/protocol';
+export { definitionFingerprint } from './state/open-sync-state';
+export { SyncStateStore, type BucketHeader, type Manifest } from './state/sync-state';
+export { RunStopped, StateTakenOver } from './control/stop';
