@@ -15,16 +15,9 @@ import { ObjectBytes, type HandedObjects } from '../thread/object-bytes';
 import { handOver, type Handed, type RingWriter } from '../thread/shared-ring';
 import { emptyBucketCounts, type BucketCounts, type PreparedBucket, type ToSend } from '../thread/protocol';
 import { fingerprintBytes } from '../hash/fingerprint';
-import {
-  parseBucketState,
-  parseStateLine,
-  StateBytes,
-  stateLine,
-  stateLineKey,
-  type BucketHeader,
-  type BucketState,
-  type StateEntry,
-} from '../state/sync-state';
+import { parseBucketState, type BucketState } from '../state/state-entries';
+import { parseStateLine, stateLine, stateLineKey, type BucketHeader, type StateEntry } from '../state/state-line';
+import { StateBytes } from '../state/state-bytes';
 
 export interface BucketSettings {
   def: ExportDefinition;

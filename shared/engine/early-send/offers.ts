@@ -17,7 +17,7 @@ import type { ExportDefinition } from '../../exports/schema';
 import { identityOf, mergePartials } from '../profile/merge';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import { fingerprintBytes } from '../hash/fingerprint';
-import { stateLine } from '../state/sync-state';
+import { stateLine } from '../state/state-line';
 import type { PartialProfile } from '../profile/row-mapper';
 import { ObjectBytes, type HandedObjects, type ObjectList } from '../thread/object-bytes';
 import { BucketFiles } from '../spill/bucket-files';

@@ -6,7 +6,7 @@
 import type { ExportDefinition } from '../../exports/schema';
 import type { PartialProfile } from './row-mapper';
 import type { MergedProfile } from './merge';
-import type { BucketHeader, StateEntry } from '../state/sync-state';
+import type { BucketHeader, StateEntry } from '../state/state-line';
 
 /** The membership attribute name in effect. (Here, not beside the schema: engine threads need not load zod.) */
 export const membershipAttribute = (def: Pick<ExportDefinition, 'membership' | 'brazeSegmentApiId'>) =>

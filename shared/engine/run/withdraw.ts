@@ -7,7 +7,9 @@ import { Buffer } from 'node:buffer';
 import type { BrazeClient, Outcome } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
 import { BrazeObjectWriter } from '../profile/object-writer';
-import { parseBucketState, stateLine, type SyncStateStore } from '../state/sync-state';
+import { parseBucketState } from '../state/state-entries';
+import { stateLine } from '../state/state-line';
+import { type SyncStateStore } from '../state/sync-state';
 import { BatchSender } from '../send/batch-sender';
 
 export interface WithdrawInput {

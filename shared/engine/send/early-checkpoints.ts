@@ -5,8 +5,9 @@
 // per-bucket blobs beside the sync state; a resumed attempt reads them as the bucket's state (see
 // SyncStateStore.readBucket), so it resends at most one interval's worth, or, killed in the bucket
 // phase, only the buckets under way.
-import type { BucketHeader, SyncStateStore } from '../state/sync-state';
-import { stateLineKey } from '../state/sync-state';
+import type { BucketHeader } from '../state/state-line';
+import type { SyncStateStore } from '../state/sync-state';
+import { stateLineKey } from '../state/state-line';
 import type { BucketFiles } from '../spill/bucket-files';
 import type { EarlyMark } from '../thread/protocol';
 import type { EarlySender } from './early-sender';

@@ -1,8 +1,21 @@
 // Opening an export's sync state for a run: how many buckets it has (kept for the export's life, so
 // profiles stay in their buckets), and whether there is any (then Braze holds some of the export,
 // and every profile's object is written knowing what it holds).
+import crypto from 'node:crypto';
 import type { ExportDefinition } from '../../exports/schema';
-import { chooseBucketCount, fingerprint, type SyncStateStore } from './sync-state';
+import type { SyncStateStore } from './sync-state';
+
+/** A fingerprint of a value's JSON (the export settings): 96 bits of SHA-1, in 16 characters. */
+export function fingerprint(value: unknown): string {
+  return crypto.createHash('sha1').update(JSON.stringify(value)).digest('base64url').slice(0, 16);
+}
+
+/** A bucket per ~4 MB of CSV keeps each bucket's merge small, whatever the snapshot's size. */
+export function chooseBucketCount(snapshotBytes: number, targetBytes = 4 * 1024 * 1024): number {
+  let n = 1;
+  while (n < 4096 && n * targetBytes < snapshotBytes) n *= 2;
+  return n;
+}
 
 /**
  * Settings whose change makes earlier fingerprints meaningless for this export: what is sent, and

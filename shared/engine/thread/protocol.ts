@@ -2,7 +2,7 @@
 // types those messages carry: the partition step's settings and summary, a prepared bucket, a batch
 // sent early, a checkpoint mark. Below the stages, so each stage and both threads share one contract.
 import type { ExportDefinition } from '../../exports/schema';
-import type { BucketHeader } from '../state/sync-state';
+import type { BucketHeader } from '../state/state-line';
 import type { TableColumns } from '../profile/row-mapper';
 import type { HandedObjects, ObjectList } from './object-bytes';
 import { transferredWith, type Handed, type RingShare } from './shared-ring';

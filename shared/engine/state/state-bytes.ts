@@ -1,0 +1,45 @@
+// A bucket's new state lines as bytes, built on the engine thread (see StateEntries.writeKept).
+const NEWLINE = 0x0a;
+
+/**
+ * A bucket's new state lines as UTF-8, each ending in a newline: what the bucket step keeps, built
+ * on the engine thread and handed to the main thread through the objects ring (or transferred),
+ * to be written before the lines of what Braze took (SyncStateStore.writeBucket).
+ */
+export class StateBytes {
+  private bytes: Buffer;
+  private used = 0;
+
+  /** `expected`: about how many bytes the lines will take (the bucket's state before). */
+  constructor(expected = 0) {
+    this.bytes = Buffer.allocUnsafeSlow(Math.max(64 * 1024, expected + (expected >> 3)));
+  }
+
+  /** Lines [from, to) of `source` (without the last one's newline). */
+  addLines(source: Uint8Array, from: number, to: number): void {
+    this.room(to - from + 1);
+    this.bytes.set(source.subarray(from, to), this.used);
+    this.used += to - from;
+    this.bytes[this.used++] = NEWLINE;
+  }
+
+  /** Lines of text (without the last one's newline). */
+  addText(text: string): void {
+    // A UTF-16 code unit takes at most 3 bytes; long texts (lines kept whole) are measured instead.
+    this.room((text.length < 4096 ? 3 * text.length : Buffer.byteLength(text)) + 1);
+    this.used += this.bytes.write(text, this.used);
+    this.bytes[this.used++] = NEWLINE;
+  }
+
+  /** The lines; the builder is spent. Its own memory (not a pool's), so it can be transferred to another thread. */
+  take(): Uint8Array {
+    return new Uint8Array(this.bytes.buffer, 0, this.used);
+  }
+
+  private room(more: number): void {
+    if (this.used + more <= this.bytes.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.bytes.length, this.used + more));
+    this.bytes.copy(grown, 0, 0, this.used);
+    this.bytes = grown;
+  }
+}

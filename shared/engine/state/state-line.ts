@@ -1,0 +1,78 @@
+// The sync state's line format: one profile per line, `key \t identity \t fp [\t heldFields [\t rowsDigest]]`,
+// or a JSON array when a value holds a tab, newline or leading "[". The on-disk format of every
+// bucket blob; StateEntries reads it in place, stateLine() writes it.
+
+export interface StateEntry {
+  /** How Braze knows the profile (`e:<external_id>` / `a:<alias_name>`), to address it when it leaves. */
+  identity: string;
+  /** Fingerprint of the last attributes object Braze accepted (without the nulls that cleared values). */
+  fp: string;
+  /**
+   * Which of the bucket's `fields` Braze holds a value of for this profile, as hex bits (field i =
+   * bit i): a value empty in CI now is cleared (sent as null) only if it was set. Absent in lines
+   * written before it was kept: every field may be set.
+   */
+  set?: string;
+  /**
+   * Digest of the profile's rows as spilled (hash/rows-digest.ts) when Braze took that object:
+   * the same rows under the same settings make the same object. Only in lines that have `set`.
+   */
+  src?: string;
+}
+
+/** What the entries of a bucket were written under: the settings, the fields their masks count, the membership names. */
+export interface BucketHeader {
+  /** Fingerprint of the export settings the entries were computed under. */
+  definition: string;
+  /** Mapped fields, in mask bit order (email, phone, then the mapped attributes); absent before masks were kept. */
+  fields?: string[];
+  /** The membership attribute(s) written to each profile, with their format, to withdraw them when they change. */
+  membership?: { format: 'list' | 'boolean'; names: string[] };
+  /** A checkpoint of what the run `sentBy` sent while reading (see send/early-checkpoints.ts), not a bucket's state yet. */
+  sentBy?: string;
+}
+
+/** A stateLine() as its key and entry. */
+export function parseStateLine(line: string): [string, StateEntry] {
+  if (line.charCodeAt(0) === 0x5b /* [ */) {
+    const [key, identity, fp, set, src] = JSON.parse(line) as [string, string, string, string?, string?];
+    return [key, set === undefined ? { identity, fp } : src === undefined ? { identity, fp, set } : { identity, fp, set, src }];
+  }
+  const a = line.indexOf('\t');
+  const b = line.indexOf('\t', a + 1);
+  const c = line.indexOf('\t', b + 1);
+  if (c === -1) return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1) }];
+  const d = line.indexOf('\t', c + 1);
+  if (d === -1) return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), set: line.slice(c + 1) }];
+  return [
+    line.slice(0, a),
+    { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), set: line.slice(c + 1, d), src: line.slice(d + 1) },
+  ];
+}
+
+/** The key of the stateLine() that runs from `start` to `end` in `text`, read in place. */
+export function stateLineKey(text: string, start: number, end: number): string {
+  return text.charCodeAt(start) === 0x5b
+    ? (JSON.parse(text.slice(start, end)) as string[])[0]!
+    : text.slice(start, text.indexOf('\t', start));
+}
+
+const plain = (v: string) => !/[\t\n\r]/.test(v);
+
+/** One entry of a state blob: key \t identity \t fp [\t set [\t src]]; a JSON array when a value holds a tab, newline or leading "[". */
+export function stateLine(key: string, e: StateEntry): string {
+  if (plain(key) && plain(e.identity) && key[0] !== '[') {
+    return e.set === undefined
+      ? `${key}\t${e.identity}\t${e.fp}`
+      : e.src === undefined
+        ? `${key}\t${e.identity}\t${e.fp}\t${e.set}`
+        : `${key}\t${e.identity}\t${e.fp}\t${e.set}\t${e.src}`;
+  }
+  return JSON.stringify(
+    e.set === undefined
+      ? [key, e.identity, e.fp]
+      : e.src === undefined
+        ? [key, e.identity, e.fp, e.set]
+        : [key, e.identity, e.fp, e.set, e.src],
+  );
+}

@@ -1,0 +1,162 @@
+// Sending while reading (first runs and full syncs): the largest segment's profiles that no other
+// segment holds go to Braze before the snapshot is fully read. The outcome must be the one the
+// bucket-by-bucket path gives: one object per profile, first value wins, counts add up.
+import { beforeEach, describe, expect, it } from 'vitest';
+import { KeyFilter } from '../../shared/engine/early-send/key-filter';
+import { fnv1a32 } from '../../shared/engine/hash/key-hash';
+import { services } from '../../shared/services';
+import { useAzurite } from '../helpers/app';
+import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
+import { createConnection, createExport, runNow, useSandbox } from '../helpers/engine';
+
+useAzurite();
+const sandbox = useSandbox();
+beforeEach(() => sandbox().reset());
+
+const MEMBERSHIP = '0000-0000-0000';
+const alias = (i: number) => `alias:ci_customer_id:c${i}`;
+const external = (i: number) => `external_id:u${i}`;
+/** rows() gives odd profiles an external id and even ones an alias. */
+const profile = (i: number) => sandbox().profiles.get(i % 2 ? external(i) : alias(i))?.attributes;
+
+describe('sending while reading', () => {
+  it('merges profiles that other segments share, and rows that repeat a profile, exactly as the bucket path would', async () => {
+    // "Small" is listed first, so its values win for the profiles both segments hold (c1..c50).
+    const big = [
+      rows(300).replace('c200,,p200@example.com,Name200', 'c200,,p200@example.com,'), // no first name in c200's first row…
+      'c100,,p100@example.com,Dup100\nc200,,p200@example.com,Late200\n', // …but in its second; c100's second row loses
+    ];
+    const source = await writeCiExport(services().storage.ciBlobs, [
+      { segment: 'Small', partitions: [rows(50, { name: (i) => `Small${i}` })] },
+      { segment: 'Big', partitions: big },
+    ]);
+    const conn = await createConnection(sandbox().url);
+    const exp = await createExport(conn.id, { source, segments: ['Small', 'Big'], matching: MATCHING });
+
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('succeeded');
+    expect(run.counts).toMatchObject({ rowsRead: 352, profiles: 300, sent: 300, unchanged: 0, rejected: 0, failed: 0 });
+    expect(sandbox().profiles.size).toBe(300);
+    // c200 went out while reading and again once merged with its later row: proof this path was taken.
+    expect(sandbox().stats.objectsProcessed).toBe(301);
+    expect(profile(7)).toMatchObject({ first_name: 'Small7', [MEMBERSHIP]: ['Big', 'Small'] });
+    expect(profile(51)).toMatchObject({ first_name: 'Name51', [MEMBERSHIP]: ['Big'] });
+    expect(profile(100)).toMatchObject({ first_name: 'Name100', [MEMBERSHIP]: ['Big'] });
+    expect(profile(200)).toMatchObject({ first_name: 'Late200', [MEMBERSHIP]: ['Big'] });
+
+    // The state records what Braze got: the same snapshot again, diffed, sends nothing.
+    const again = await runNow(exp.id, { fullSync: false });
+    expect(again.run.counts).toMatchObject({ profiles: 300, unchanged: 300, sent: 0 });
+  });
+
+  it('other segments are read for their keys first and their rows taken in later: same merge, same row order, refused rows still reported', async () => {
+    // Small comes in three partitions. c5 repeats in the second one (its first row wins); u900 has
+    // no CI id, only a Braze id that Big has too; one row has no identifier at all.
+    const small = [
+      rows(20, { name: (i) => `Small${i}` }),
+      'c5,u5,p5@example.com,Again5\n,u900,p900@example.com,SmallOnly900\n,,nobody@example.com,Nobody\n',
+      rows(10, { from: 21, name: (i) => `Small${i}` }),
+    ];
+    const big = [rows(200), ',u900,p900@example.com,Big900\n'];
+    const source = await writeCiExport(services().storage.ciBlobs, [
+      { segment: 'Small', partitions: small },
+      { segment: 'Big', partitions: big },
+    ]);
+    const conn = await createConnection(sandbox().url);
+    const exp = await createExport(conn.id, { source, segments: ['Small', 'Big'], matching: MATCHING });
+
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('succeeded');
+    // 33 + 201 rows; 201 profiles plus the row without identifier, which is rejected.
+    expect(run.counts).toMatchObject({ rowsRead: 234, profiles: 202, sent: 201, rejected: 1, failed: 0 });
+    expect(run.segments).toEqual({ Small: { rows: 33 }, Big: { rows: 201 } });
+    // Each profile went out once: none of Small's was sent before its Small row was known.
+    expect(sandbox().stats.objectsProcessed).toBe(201);
+    expect(profile(5)).toMatchObject({ first_name: 'Small5', [MEMBERSHIP]: ['Big', 'Small'] });
+    expect(profile(30)).toMatchObject({ first_name: 'Small30', [MEMBERSHIP]: ['Big', 'Small'] });
+    expect(profile(31)).toMatchObject({ first_name: 'Name31', [MEMBERSHIP]: ['Big'] });
+    expect(sandbox().profiles.get('external_id:u900')?.attributes).toMatchObject({
+      first_name: 'SmallOnly900',
+      [MEMBERSHIP]: ['Big', 'Small'],
+    });
+    const [container, ...name] = run.rejectedReport!.split('/');
+    const report = (
+      await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()
+    ).toString();
+    expect(report).toMatch(/Small,Small_2\.csv,3,,no usable identifier/);
+  });
+
+  it('a profile Braze refuses while reading is rejected with its reason and tried again by the next run', async () => {
+    const source = await writeCiExport(services().storage.ciBlobs, [
+      { segment: 'Small', partitions: [rows(10)] },
+      { segment: 'Big', partitions: [rows(120, { name: (i) => (i === 77 ? 'ODD' : `Name${i}`) })] },
+    ]);
+    const conn = await createConnection(sandbox().url);
+    const exp = await createExport(conn.id, { source, segments: ['Small', 'Big'], matching: MATCHING });
+    sandbox().setFaults({ objectErrorMarker: 'ODD' });
+    const { run } = await runNow(exp.id);
+    expect(run.counts).toMatchObject({ profiles: 120, sent: 119, rejected: 1, failed: 0 });
+    const [container, ...name] = run.rejectedReport!.split('/');
+    const report = (
+      await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer()
+    ).toString();
+    expect(report).toMatch(/c77,Braze: Invalid value/);
+
+    sandbox().setFaults({ objectErrorMarker: undefined });
+    const { run: next } = await runNow(exp.id);
+    expect(next.counts).toMatchObject({ sent: 1, unchanged: 119, rejected: 0 });
+    expect(profile(77)).toMatchObject({ first_name: 'ODD' });
+  });
+
+  it('a full sync after profiles left: those sent while reading stay, the leavers lose their membership once', async () => {
+    const blobs = services().storage.ciBlobs;
+    const source = await writeCiExport(blobs, [
+      { segment: 'Small', partitions: [rows(10)] },
+      { segment: 'Big', partitions: [rows(100)] },
+    ]);
+    const conn = await createConnection(sandbox().url);
+    const exp = await createExport(conn.id, { source, segments: ['Small', 'Big'], matching: MATCHING });
+    await runNow(exp.id);
+    // c81..c100 leave; c5 leaves Small only.
+    await writeCiExport(
+      blobs,
+      [
+        { segment: 'Small', partitions: [rows(4)] },
+        { segment: 'Big', partitions: [rows(80)] },
+      ],
+      { folder: source.folder, stamp: '2026/11/22/0615' },
+    );
+
+    const { run } = await runNow(exp.id, { fullSync: true });
+    expect(run.counts).toMatchObject({ profiles: 80, sent: 80, unchanged: 0, removed: 20, failed: 0 });
+    expect(profile(5)).toMatchObject({ [MEMBERSHIP]: ['Big'] });
+    expect(profile(50)).toMatchObject({ [MEMBERSHIP]: ['Big'] });
+    expect(profile(90)).toBeDefined();
+    expect(profile(90)![MEMBERSHIP]).toBeUndefined();
+
+    const again = await runNow(exp.id);
+    expect(again.run.counts).toMatchObject({ profiles: 80, unchanged: 80, sent: 0, removed: 0 });
+  });
+});
+
+describe('key filter', () => {
+  it('never forgets a key it was given, and rarely claims one it was not', () => {
+    const filter = new KeyFilter(50_000);
+    for (let i = 0; i < 50_000; i++) filter.add(fnv1a32(`c${i}`));
+    for (let i = 0; i < 50_000; i++) expect(filter.mightHave(fnv1a32(`c${i}`))).toBe(true);
+    let falseMaybes = 0;
+    for (let i = 50_000; i < 150_000; i++) if (filter.mightHave(fnv1a32(`c${i}`))) falseMaybes++;
+    expect(falseMaybes / 100_000).toBeLessThan(0.03);
+  });
+
+  it('stays that good for the keys of one sync-state bucket (hashes that share their low bits)', () => {
+    // Every key of a bucket has the same fnv1a32 modulo the bucket count: the filter must not rely on those bits.
+    const keys = Array.from({ length: 400_000 }, (_, i) => `c${i}`).filter((k) => fnv1a32(k) % 64 === 5);
+    const [given, others] = [keys.slice(0, keys.length / 2), keys.slice(keys.length / 2)];
+    const filter = new KeyFilter(given.length);
+    for (const k of given) filter.add(fnv1a32(k));
+    for (const k of given) expect(filter.mightHave(fnv1a32(k))).toBe(true);
+    const falseMaybes = others.filter((k) => filter.mightHave(fnv1a32(k))).length;
+    expect(falseMaybes / others.length).toBeLessThan(0.03);
+  });
+});

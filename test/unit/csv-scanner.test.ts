@@ -1,0 +1,234 @@
+// The CSV scanner against Papa Parse: a partition read either way spills the same lines, counts the
+// same rows and refuses the same ones with the same reasons, however its bytes are cut into chunks.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ExportDefinitionSchema } from '../../shared/exports/schema';
+import { papaReader, scannedReader } from '../../shared/engine/read/partition-readers';
+import { PartitionRows, type RowSink } from '../../shared/engine/read/partition-rows';
+import { RowMapper } from '../../shared/engine/profile/row-mapper';
+import { encodeRow } from '../../shared/engine/spill/spill-codec';
+import { CsvRecordScanner, papaLineEnd } from '../../shared/snapshot/csv-scanner';
+import type { RejectedRow } from '../../shared/engine/thread/protocol';
+
+const def = ExportDefinitionSchema.parse({
+  name: 'x',
+  connectionId: '00000000-0000-4000-8000-000000000000',
+  brazeSegmentApiId: 'seg-id',
+  source: { container: 'abc', folder: 'f' },
+  segments: ['S'],
+  matching: {
+    profileId: 'CustomerId',
+    brazeCustomerId: 'BrazeUserId',
+    email: 'Email',
+    attributes: { name: 'Name', score: 'Score' },
+  },
+});
+const COLUMNS = [
+  { name: 'CustomerId' },
+  { name: 'Name' },
+  { name: 'BrazeUserId' },
+  { name: 'Email' },
+  { name: 'Score', dataType: 'int64' },
+];
+
+interface Read {
+  lines: string[];
+  /** Keys noted (their fnv1a32), when the partition is read for its keys only. */
+  keys: number[];
+  rejected: RejectedRow[];
+  counted: number;
+  scannerUsed: boolean;
+}
+
+/** Reads `bytes` cut at `cuts`, with the scanner or with Papa Parse alone, as the partition step would. */
+async function read(
+  bytes: Buffer,
+  cuts: number[],
+  scan: boolean,
+  hasHeader: boolean | undefined = undefined,
+  what: 'rows' | 'keys' = 'rows',
+  exportDef = def,
+): Promise<Read> {
+  const out: Read = { lines: [], keys: [], rejected: [], counted: 0, scannerUsed: false };
+  const sink: RowSink = {
+    segmentIndex: () => 0,
+    countRow: () => void out.counted++,
+    reject: (row) => void out.rejected.push(row),
+    bucketFor: (hash) => hash % 7,
+    takeRow: (table, bucket, key, _keyHash, fields) =>
+      void out.lines.push(`${bucket}:${encodeRow(table.segIndex, key, fields, table.mapper!.spillAt)}`),
+    takeLine: (_, bucket, line) => {
+      out.scannerUsed = true;
+      out.lines.push(`${bucket}:${line.bytes.toString('utf8', 0, line.length)}`);
+    },
+    noteOtherSegment: (keyHash) => void out.keys.push(keyHash),
+    newMapper: (_, seg, columns) => new RowMapper(exportDef, seg, columns),
+    sendingSegment: null,
+    sendingSingles: false,
+  };
+  const rows = new PartitionRows(
+    sink,
+    { segment: 'S', columns: COLUMNS, blobName: 'f/S/S_1.csv', delimiter: ',', hasHeader },
+    what,
+  );
+  const fail = (e: unknown) => {
+    throw e;
+  };
+  const reader = scan ? scannedReader(',', rows, fail) : papaReader(rows.options, (ev) => rows.event(ev), fail);
+  let from = 0;
+  for (const cut of [...cuts, bytes.length]) {
+    // Each chunk in memory of its own, overwritten once pushed, as the ring's space is.
+    const chunk = Uint8Array.from(bytes.subarray(from, cut));
+    reader.push(chunk);
+    chunk.fill(0x41);
+    from = cut;
+  }
+  await reader.end();
+  return out;
+}
+
+const cutsOf = (bytes: Buffer) => [
+  [],
+  ...Array.from({ length: bytes.length - 1 }, (_, i) => [i + 1]),
+  [1, 2, 3, 5, 8, 13, 21, 34, 55].filter((c) => c < bytes.length),
+];
+
+async function expectSameAsPapa(text: string, options: { scans: boolean; hasHeader?: boolean }): Promise<void> {
+  const bytes = Buffer.from(text);
+  for (const cuts of cutsOf(bytes)) {
+    // Cut the same way: Papa Parse guesses the line end from the first piece it is given.
+    const expected = await read(bytes, cuts, false, options.hasHeader);
+    if (cuts.length === 0) expect(expected.counted).toBeGreaterThan(1);
+    const scanned = await read(bytes, cuts, true, options.hasHeader);
+    expect({ ...scanned, scannerUsed: undefined }, `cut at ${cuts.join(',')}`).toEqual({ ...expected, scannerUsed: undefined });
+    const keys = (await read(bytes, cuts, true, options.hasHeader, 'keys')).keys;
+    expect(keys, `keys, cut at ${cuts.join(',')}`).toEqual((await read(bytes, cuts, false, options.hasHeader, 'keys')).keys);
+    if (cuts.length === 0) expect(keys.length).toBeGreaterThan(0);
+    // In one piece, the scanner reads at least the rows before anything it leaves to Papa Parse.
+    if (cuts.length === 0) expect(scanned.scannerUsed).toBe(options.scans);
+  }
+}
+
+describe('the CSV scanner', () => {
+  const wellFormed: Record<string, string> = {
+    'plain rows with a header, LF': 'CustomerId,Name,BrazeUserId,Email,Score\nc1,Ann,u1,a@x.com,1\nc2,Bob,,b@x.com,2\n,Cy,u3,,\n',
+    'CRLF line ends, no header, no last line end': 'c1,Ann,u1,a@x.com,1\r\nc2,Bob,u2,,2\r\nc3,Cy,u3,c@x.com,3',
+    'quoted fields: delimiters, doubled quotes, newlines (LF and CRLF) in them, a quoted key':
+      'c0,Zero,u0,,0\n"c1","Ann, ""the"" first\nline two",u1,,1\nc2,"x\r\ny","",,2\n"c""3",Cy,"u,3",,3\n',
+    'a byte order mark, columns in another order, spaces around keys':
+      '\ufeffBrazeUserId,Score,Name,CustomerId,Email\nu1,1,Ann, c1 ,\nu2,2,Bob,\t,b@x.com\n',
+    'blank lines, non-Latin keys and values, values starting with j':
+      '\nCustomerId,Name,BrazeUserId,Email,Score\n\nZoë-李,Ann,u1,,1\n\nc2,jane,u2,j@x.com,2\nj3,"j ""q"" \\\\",u3,,3\nc4,Ἀθηνᾶ,,,4\n',
+    'refused rows: no identifier, too many fields, an identifier too long': `c1,Ann,u1,,1\n,No id,,,2\nc3,Too,many,fields,3,4\n${'x'.repeat(513)},Long,u4,,4\nc5,Eve,${'y'.repeat(513)},,5\nc6,Fine,u6,,6\n`,
+    'a quote inside an unquoted field is text, control characters in values':
+      'c1,Ann "the" first,u1,,1\nc"2,Bob\tTab,u2,,2\nc3,Bell\x07,u3,,3\n',
+    'keys that start with j, or only a Braze customer ID': 'jc1,Ann,u1,,1\n,Bob,ju2,,2\n,Cy,u3,,3\n',
+  };
+  for (const [name, text] of Object.entries(wellFormed)) {
+    it(`spills what Papa Parse reads, cut anywhere: ${name}`, () => expectSameAsPapa(text, { scans: true }));
+  }
+
+  const readOnByPapa: Record<string, string> = {
+    'text after a closing quote': 'c0,Al,u0,,0\nc1,Ann,u1,,1\nc2,"Bob" x,u2,,2\nc3,Cy,u3,,3\n',
+    'an unclosed quote': 'c0,Al,u0,,0\nc1,Ann,u1,,1\nc2,"Bob,u2,,2\nc3,Cy,u3,,3\n',
+    'a bare LF where lines end in CRLF': 'c0,Al,u0,,0\r\nc1,Ann,u1,,1\r\nc2,Bob,u2,,2\nc3,Cy,u3,,3\r\nc4,Di,u4,,4\r\n',
+    'a quoted field followed by CRLF where lines end in LF': 'c0,Al,u0,,0\nc1,Ann,u1,,1\nc2,Bob,u2,,"2"\r\nc3,Cy,u3,,3\n',
+  };
+  for (const [name, text] of Object.entries(readOnByPapa)) {
+    it(`leaves the rest of the partition to Papa Parse where it might read otherwise: ${name}`, () =>
+      expectSameAsPapa(text, { scans: true }));
+  }
+
+  it('a row longer than a spill buffer, its long value quoted or not', async () => {
+    const long = 'Zoë '.repeat(20_000);
+    const text = `c0,Al,u0,,0\nc1,${long},u1,,1\nc2,"${long}\n""${long}""",u2,,2\nc3,Cy,u3,,3\n`;
+    const bytes = Buffer.from(text);
+    for (const cuts of [[], [100_000], [40_000, 80_000, 120_000, 160_000]]) {
+      const scanned = await read(bytes, cuts, true);
+      expect(scanned).toEqual({ ...(await read(bytes, cuts, false)), scannerUsed: true });
+      expect(scanned.lines.length).toBe(4);
+    }
+  });
+
+  it('a field several mapped attributes read, long and full of control characters', async () => {
+    const many = ExportDefinitionSchema.parse({
+      ...def,
+      matching: {
+        profileId: 'CustomerId',
+        brazeCustomerId: 'BrazeUserId',
+        email: 'Email',
+        attributes: { a: 'Name', b: 'Name', c: 'Name', d: 'Name', e: 'Name', f: 'Name', g: 'Name', h: 'Name' },
+      },
+    });
+    const name = `"${'\x01\x02'.repeat(6000)}"`;
+    const text = `c0,Al,u0,,0\nc1,${name},u1,,1\nc2,${name},u2,,2\n`;
+    const bytes = Buffer.from(text);
+    const scanned = await read(bytes, [], true, undefined, 'rows', many);
+    expect(scanned).toEqual({ ...(await read(bytes, [], false, undefined, 'rows', many)), scannerUsed: true });
+    expect(scanned.lines[2]!.length).toBeGreaterThan(8 * 6 * 12_000);
+  });
+
+  it('bare CR line ends: Papa Parse reads the whole partition', async () => {
+    await expectSameAsPapa('c1,Ann,u1,,1\rc2,Bob,u2,,2\rc3,Cy,u3,,3\r', { scans: false });
+  });
+
+  it('a header given by model.json, and a first record that is data', async () => {
+    await expectSameAsPapa('Id,N,B,E,S\nc1,Ann,u1,,1\nc2,Bob,u2,,2\n', { scans: true, hasHeader: false });
+  });
+
+  it('a malformed record after empty lines is refused as malformed, and the good row after it is kept', async () => {
+    const text = '\n\nc1,Ann,u1,,1\n\nc2,"Bob" x",u2,,2\nc3,Cy,u3,,3\n';
+    for (const scan of [false, true]) {
+      const { rejected, lines } = await read(Buffer.from(text), [], scan);
+      expect(rejected.map((r) => [r.record, r.reason.split(':')[0]])).toEqual([[2, 'malformed CSV']]);
+      expect(lines.map((l) => l.split('\x1f')[1])).toEqual(['sc1', 'sc3']);
+    }
+  });
+
+  it('guesses the line end as Papa Parse does, quoted sections left out', () => {
+    expect(papaLineEnd('a,b\nc,d\r\n')).toBe('\n');
+    expect(papaLineEnd('a,b\r\nc,d\r\ne\n')).toBe('\r\n');
+    expect(papaLineEnd('"x\ny",b\r\nc,d\r\n')).toBe('\r\n');
+    expect(papaLineEnd('a,b\rc,d\r')).toBe('\r');
+  });
+
+  it('scans only single-byte delimiters it can tell from quotes and line ends', () => {
+    expect([',', ';', '\t', '|'].every((d) => CsvRecordScanner.canScan(d))).toBe(true);
+    expect(['||', '"', '\n', '\r', '¦'].some((d) => CsvRecordScanner.canScan(d))).toBe(false);
+  });
+});
+
+describe('the CSV scanner, on generated partitions', () => {
+  // Values from pieces that matter to CSV and to spill lines: delimiters, quotes, line ends, control
+  // and non-Latin characters, a leading j, spaces around identifiers.
+  const piece = fc.constantFrom('a', 'j', ' ', ',', '"', '""', '\n', '\r\n', '\r', '\t', '\\', 'é', '李', '😀', '1', 'x@y.io');
+  const value = fc.array(piece, { maxLength: 4 }).map((p) => p.join(''));
+  // Mostly well-formed; now and then written as it is, quotes and line ends and all (malformed CSV).
+  const field = fc
+    .tuple(value, fc.constantFrom('plain', 'plain', 'quoted', 'raw'))
+    .map(([v, how]) => (how === 'raw' ? v : how === 'quoted' || /[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v));
+  const record = fc.array(field, { minLength: 4, maxLength: 6 }).map((f) => f.join(','));
+  const partition = fc.tuple(
+    fc.array(record, { minLength: 1, maxLength: 8 }),
+    fc.constantFrom('\n', '\r\n'),
+    fc.boolean(),
+    fc.array(fc.nat(), { maxLength: 4 }),
+  );
+
+  it('spills what Papa Parse reads, for any partition and any cuts', async () => {
+    await fc.assert(
+      fc.asyncProperty(partition, async ([records, lineEnd, header, cutAt]) => {
+        const text = `${header ? 'CustomerId,Name,BrazeUserId,Email,Score' + lineEnd : ''}${records.join(lineEnd)}${lineEnd}`;
+        const bytes = Buffer.from(text);
+        const cuts = [...new Set(cutAt.map((c) => c % bytes.length))].filter((c) => c > 0).sort((a, b) => a - b);
+        const scanned = await read(bytes, cuts, true);
+        expect({ ...scanned, scannerUsed: undefined }).toEqual({ ...(await read(bytes, cuts, false)), scannerUsed: undefined });
+        // Read for its keys only (a segment read before the one sent while reading): the same keys.
+        expect((await read(bytes, cuts, true, undefined, 'keys')).keys).toEqual(
+          (await read(bytes, cuts, false, undefined, 'keys')).keys,
+        );
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});

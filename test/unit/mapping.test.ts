@@ -1,0 +1,188 @@
+// Row → profile mapping rules (DESIGN.md §5) that the engine tests do not pin down one by one.
+import { describe, expect, it } from 'vitest';
+import { ExportDefinitionSchema } from '../../shared/exports/schema';
+import { ObjectBytes, objectAt } from '../../shared/engine/thread/object-bytes';
+import { fingerprintBytes } from '../../shared/engine/hash/fingerprint';
+import { mergePartials } from '../../shared/engine/profile/merge';
+import { BrazeObjectWriter } from '../../shared/engine/profile/object-writer';
+import { RowMapper } from '../../shared/engine/profile/row-mapper';
+import { coerce } from '../../shared/snapshot/cdm-types';
+import { normalizeEmail, normalizePhone } from '../../shared/engine/profile/values';
+
+describe('CDM types → JSON values', () => {
+  it.each([
+    ['42', 'int64', 42],
+    ['-7', 'int64', -7],
+    ['12.50', 'decimal', 12.5],
+    ['1e3', 'double', 1000],
+    ['TRUE', 'boolean', true],
+    ['0', 'boolean', false],
+    ['2018-01-02T12:00:00Z', 'dateTime', '2018-01-02T12:00:00.000Z'],
+    ['2018-01-02 12:00:00.123', 'dateTime', '2018-01-02T12:00:00.123Z'],
+    ['2018-01-02T12:00:00+02:00', 'dateTimeOffset', '2018-01-02T10:00:00.000Z'],
+    ['  text  ', 'string', 'text'],
+    ['', 'int64', null],
+  ])('%j as %s → %j', (raw, type, value) => {
+    expect(coerce(raw, type)).toEqual({ ok: true, value });
+  });
+
+  it.each([
+    ['4.2', 'int64'],
+    ['99999999999999999999', 'int64'],
+    ['1,5', 'decimal'],
+    ['maybe', 'boolean'],
+    ['yesterday', 'dateTime'],
+  ])('%j as %s is refused with a reason', (raw, type) => {
+    const c = coerce(raw, type);
+    expect(c.ok).toBe(false);
+  });
+});
+
+describe('email and phone', () => {
+  it('keeps valid values, normalised; refuses the rest', () => {
+    expect(normalizeEmail(' ann@example.com ')).toBe('ann@example.com');
+    expect(normalizeEmail('not-an-email')).toBeNull();
+    expect(normalizeEmail('a@b')).toBeNull();
+    expect(normalizePhone('+1 (555) 010-2030')).toBe('+15550102030');
+    expect(normalizePhone('12')).toBeNull();
+  });
+});
+
+describe('profiles', () => {
+  const def = {
+    ...ExportDefinitionSchema.parse({
+      name: 'x',
+      connectionId: '00000000-0000-4000-8000-000000000000',
+      brazeSegmentApiId: 'seg-id',
+      source: { container: 'abc', folder: 'f' },
+      segments: ['B', 'A'],
+      matching: { email: 'Email', brazeCustomerId: 'Ext', phone: 'Phone', attributes: { score: 'Score', city: 'City' } },
+    }),
+  };
+  const columns = [
+    { name: 'CustomerId' },
+    { name: 'Ext' },
+    { name: 'Email' },
+    { name: 'Phone' },
+    { name: 'Score', dataType: 'int64' },
+    { name: 'City' },
+  ];
+
+  it('merges a profile across segments: first value wins in the export order, membership sorted', () => {
+    const b = new RowMapper(def, 0, columns).map(['c1', '', 'b@example.com', '', '7', '']);
+    const a = new RowMapper(def, 1, columns).map(['c1', '', 'a@example.com', 'bad', 'x', 'Oslo']);
+    if (!a.ok || !b.ok) throw new Error('rows should map');
+    const merged = mergePartials([a.partial, b.partial]);
+    expect(JSON.parse(new BrazeObjectWriter(def).profile(merged))).toEqual({
+      user_alias: { alias_name: 'c1', alias_label: 'ci_customer_id' },
+      _update_existing_only: false,
+      email: 'b@example.com',
+      city: 'Oslo',
+      score: 7,
+      'seg-id': ['A', 'B'],
+    });
+    // The invalid phone and score of the second row are counted as left out; the score found elsewhere wins.
+    expect(merged.omitted).toEqual({ phone: 'invalid phone' });
+  });
+
+  it('uses external_id when the Braze customer ID is there, never together with user_alias', () => {
+    const r = new RowMapper(def, 0, columns).map(['c2', 'ext-2', '', '', '', '']);
+    if (!r.ok) throw new Error('row should map');
+    const obj = JSON.parse(new BrazeObjectWriter(def).profile(mergePartials([r.partial])));
+    expect(obj).toEqual({ external_id: 'ext-2', 'seg-id': ['B'] });
+    expect(obj).not.toHaveProperty('user_alias');
+  });
+
+  it('tells Braze a leaver left: membership null, or false for each segment in boolean format', () => {
+    expect(JSON.parse(new BrazeObjectWriter(def).leaver('a:c9'))).toEqual({
+      user_alias: { alias_name: 'c9', alias_label: 'ci_customer_id' },
+      _update_existing_only: false,
+      'seg-id': null,
+    });
+    const boolean = { ...def, membership: { format: 'boolean' as const, booleanPrefix: 'in_' } };
+    expect(JSON.parse(new BrazeObjectWriter(boolean).leaver('e:x"1'))).toEqual({ external_id: 'x"1', in_B: false, in_A: false });
+    const r = new RowMapper(boolean, 1, columns).map(['c3', 'x3', '', '', '', '']);
+    if (!r.ok) throw new Error('row should map');
+    expect(JSON.parse(new BrazeObjectWriter(boolean).profile(mergePartials([r.partial])))).toEqual({
+      external_id: 'x3',
+      in_B: false,
+      in_A: true,
+    });
+  });
+
+  it('lets the membership attribute win over a mapped attribute of the same name', () => {
+    const clash = { ...def, matching: { ...def.matching, attributes: { ...def.matching.attributes, 'seg-id': 'City' } } };
+    const r = new RowMapper(clash, 0, columns).map(['c4', 'x4', '', '', '', 'Oslo']);
+    if (!r.ok) throw new Error('row should map');
+    expect(JSON.parse(new BrazeObjectWriter(clash).profile(mergePartials([r.partial])))).toEqual({
+      external_id: 'x4',
+      city: 'Oslo',
+      'seg-id': ['B'],
+    });
+  });
+
+  it('reads a row back from the object sent for it, so a later row of the profile merges as it would have', () => {
+    const writer = new BrazeObjectWriter(def);
+    const rows = [
+      ['c5', 'x5', 'e@example.com', '+47 912 34 567', '12', 'Bergen "sentrum"'],
+      ['c6', '', '', '', '', 'Tromsø\nnord'],
+    ];
+    for (const fields of rows) {
+      const r = new RowMapper(def, 1, columns).map(fields);
+      if (!r.ok) throw new Error('row should map');
+      const json = writer.profile(mergePartials([r.partial]));
+      const back = writer.rowOf(json, r.partial.key, 1);
+      expect(writer.profile(mergePartials([back]))).toBe(json);
+      const later = new RowMapper(def, 0, columns).map([fields[0]!, '', 'later@example.com', '', '99', 'Later']);
+      if (!later.ok) throw new Error('row should map');
+      expect(writer.profile(mergePartials([back, later.partial]))).toBe(
+        writer.profile(mergePartials([r.partial, later.partial])),
+      );
+    }
+  });
+
+  it('reports the columns a table lacks', () => {
+    const mapper = new RowMapper(
+      def,
+      0,
+      columns.filter((c) => c.name !== 'City'),
+    );
+    expect(mapper.problems).toEqual([{ field: 'matching.attributes.city', column: 'City' }]);
+  });
+});
+
+/** The fingerprint of an object's JSON text: over its UTF-8 bytes. */
+const fingerprintText = (json: string) => fingerprintBytes(Buffer.from(json), 0, Buffer.byteLength(json));
+
+describe('object fingerprints', () => {
+  const objects = [
+    '{"external_id":"u1","email":"a@example.com"}',
+    '{"external_id":"u1","email":"b@example.com"}',
+    '{"external_id":"u1","email":"a@example.com","x":1}',
+    '{"external_id":"ü1","city":"Tromsø 🌍"}',
+  ];
+
+  it('is the same for the same object wherever its bytes sit, and differs when any byte differs', () => {
+    const list = new ObjectBytes();
+    for (const o of objects) {
+      const start = list.add(o);
+      expect(fingerprintBytes(list.buffer, start, list.end)).toBe(fingerprintText(o));
+      expect(fingerprintText(o)).toMatch(/^[A-Za-z0-9_-]{11}$/);
+    }
+    const taken = list.take();
+    expect(objects.map((_, i) => Buffer.from(objectAt(taken, i)).toString())).toEqual(objects);
+    expect(new Set(objects.map(fingerprintText)).size).toBe(objects.length);
+    // Every one-character change of an object, anywhere in it, changes the fingerprint.
+    const base = objects[0]!;
+    const seen = new Set([fingerprintText(base)]);
+    for (let i = 0; i < base.length; i++)
+      seen.add(fingerprintText(`${base.slice(0, i)}${base[i] === 'z' ? 'y' : 'z'}${base.slice(i + 1)}`));
+    expect(seen.size).toBe(base.length + 1);
+  });
+
+  it('spreads a million similar objects without a collision', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 1_000_000; i++) seen.add(fingerprintText(`{"external_id":"u${i}","first_name":"First${i}"}`));
+    expect(seen.size).toBe(1_000_000);
+  });
+});

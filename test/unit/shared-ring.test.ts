@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { createRing, RingReader, RingWriter, takeOver, transferredWith } from '../../shared/engine/thread/shared-ring';
+
+const bytesOf = (n: number, fill: number) => new Uint8Array(n).fill(fill);
+
+describe('shared ring', () => {
+  it('hands bytes over unchanged, and says when it has no room instead of overwriting', () => {
+    const share = createRing(100);
+    const writer = new RingWriter(share);
+    const reader = new RingReader(share);
+    const a = writer.write(bytesOf(40, 1))!;
+    const b = writer.write(bytesOf(40, 2))!;
+    expect(writer.write(bytesOf(40, 3))).toBeNull(); // 120 bytes would not fit in 100
+    expect([...reader.read(a).bytes]).toEqual([...bytesOf(40, 1)]);
+    expect([...reader.read(b).bytes]).toEqual([...bytesOf(40, 2)]);
+  });
+
+  it('gives space back in the order written, whatever order the reader is done in', () => {
+    const share = createRing(100);
+    const writer = new RingWriter(share);
+    const reader = new RingReader(share);
+    const first = reader.read(writer.write(bytesOf(50, 1))!);
+    const second = reader.read(writer.write(bytesOf(50, 2))!);
+    second.release();
+    expect(writer.write(bytesOf(10, 3))).toBeNull(); // the first 50 bytes are still in use
+    expect([...first.bytes]).toEqual([...bytesOf(50, 1)]);
+    first.release();
+    expect(writer.write(bytesOf(100, 3))).not.toBeNull(); // both came back
+  });
+
+  it('wraps to the start when a write does not fit at the end, and the bytes skipped come back with it', () => {
+    const share = createRing(100);
+    const writer = new RingWriter(share);
+    const reader = new RingReader(share);
+    const a = reader.read(writer.write(bytesOf(60, 1))!);
+    const b = reader.read(writer.write(bytesOf(20, 2))!); // at 60..80
+    a.release();
+    const slice = writer.write(bytesOf(40, 3))!;
+    expect(slice).toEqual({ at: 0, length: 40, skipped: 20 });
+    const c = reader.read(slice);
+    expect(writer.write(bytesOf(30, 4))).toBeNull(); // 20 in use + 20 skipped + 40 in use
+    b.release();
+    expect(writer.write(bytesOf(30, 5))).toEqual({ at: 40, length: 30, skipped: 0 });
+    expect([...c.bytes]).toEqual([...bytesOf(40, 3)]);
+    c.release(); // its 20 skipped bytes come back too
+    expect(writer.write(bytesOf(30, 6))).toEqual({ at: 70, length: 30, skipped: 0 });
+  });
+
+  // Counting 2^32 bytes would take long: the counters start just below where they overflow instead.
+  it.each([0x7ffff000, 0xfffff000])('keeps its counts right past where they overflow (from %d)', (start) => {
+    const share = createRing(4096);
+    const writer = new RingWriter(share);
+    const reader = new RingReader(share);
+    new Int32Array(share.control)[0] = start | 0;
+    (writer as unknown as { written: number }).written = start;
+    for (let i = 0; i < 5000; i++) {
+      const slice = writer.write(bytesOf(1000, i % 251));
+      expect(slice).not.toBeNull();
+      const { bytes, release } = reader.read(slice!);
+      expect(bytes[999]).toBe(i % 251);
+      release();
+    }
+  });
+
+  it('falls back to a buffer of its own, transferred with the message, when there is no room', () => {
+    const reader = new RingReader(createRing(16));
+    const own = { bytes: bytesOf(8, 7) };
+    expect(transferredWith(own)).toEqual([own.bytes.buffer]);
+    expect(transferredWith({ slice: { at: 0, length: 1, skipped: 0 } })).toEqual([]);
+    const { bytes, release } = takeOver(reader, own);
+    expect(bytes).toBe(own.bytes);
+    release(); // nothing to give back
+  });
+});
