@@ -13,7 +13,7 @@ const parseBucketState = (text: string) => parseBlob(Buffer.from(text));
 describe('sync-state lines', () => {
   it('round-trip with the set bits, also in the JSON form for awkward keys', () => {
     for (const key of ['c1', 'tab\there', '[bracket']) {
-      const entry = { identity: 'e:u1', fp: 'abcdef0123456789', set: '5' };
+      const entry = { identity: 'e:u1', fp: 'abcdef0123456789', heldFields: '5' };
       expect(parseStateLine(stateLine(key, entry))).toEqual([key, entry]);
     }
   });
@@ -28,12 +28,12 @@ describe('sync-state lines', () => {
 
   it("round-trip with the rows' digest, beside lines that have none", () => {
     for (const key of ['c1', 'tab\there']) {
-      const entry = { identity: 'e:u1', fp: 'abcdef0123456789', set: '5', src: 'Zz09-_Zz09-' };
+      const entry = { identity: 'e:u1', fp: 'abcdef0123456789', heldFields: '5', rowsDigest: 'Zz09-_Zz09-' };
       expect(parseStateLine(stateLine(key, entry))).toEqual([key, entry]);
     }
     const state = parseBucketState('{"definition":"d1"}\nc1\te:u1\tfp1\t3\nc2\te:u2\tfp2\t3\tsrc2\n');
-    expect(state.entries.get('c1')).toEqual({ identity: 'e:u1', fp: 'fp1', set: '3' });
-    expect(state.entries.get('c2')).toEqual({ identity: 'e:u2', fp: 'fp2', set: '3', src: 'src2' });
+    expect(state.entries.get('c1')).toEqual({ identity: 'e:u1', fp: 'fp1', heldFields: '3' });
+    expect(state.entries.get('c2')).toEqual({ identity: 'e:u2', fp: 'fp2', heldFields: '3', rowsDigest: 'src2' });
   });
 });
 
@@ -42,12 +42,12 @@ const spilled = (...lines: string[]) => new SpilledProfiles(Buffer.from(lines.ma
 const row = (seg: number, key: string, first: string) => encodeRow(seg, key, [key, 'u1', '', first], [0, 1, 2, 3]);
 
 describe('entries read in place', () => {
-  const text = `{"definition":"d1"}\nc1\te:u1\tfp1\t3\tSRC1\nc2\te:u2\tfp2\t3\n${stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' })}\nc4\te:u4\tSRC1\nc5\te:u5\tfp5\t1\tSRC5\n`;
+  const text = `{"definition":"d1"}\nc1\te:u1\tfp1\t3\tSRC1\nc2\te:u2\tfp2\t3\n${stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', heldFields: '1', rowsDigest: 'SRC3' })}\nc4\te:u4\tSRC1\nc5\te:u5\tfp5\t1\tSRC5\n`;
 
   it('find each line by key, and parse on demand', () => {
     const { entries } = parseBucketState(text);
     expect(entries.size).toBe(5);
-    expect(entries.get('tab\tkey')).toEqual({ identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' });
+    expect(entries.get('tab\tkey')).toEqual({ identity: 'e:u3', fp: 'fp3', heldFields: '1', rowsDigest: 'SRC3' });
     expect(entries.get('nobody')).toBeUndefined();
     entries.delete('c1');
     expect(entries.has('c1')).toBe(false);
@@ -73,13 +73,13 @@ describe('entries read in place', () => {
     );
     const [c1, tab, c2, c4, c5, fresh] = [0, 1, 2, 3, 4, 5].map((p) => entries.claim(rows, p));
     expect(fresh).toBe(-1);
-    expect(entries.srcIs(c1!, 'SRC1')).toBe(true);
-    expect(entries.srcIs(c1!, 'SRC9')).toBe(false);
-    expect(entries.srcIs(c1!, 'RC1')).toBe(false);
-    expect(entries.srcIs(c2!, '3')).toBe(false); // a set, not a digest
-    expect(entries.srcIs(c4!, 'SRC1')).toBe(false); // a fingerprint, not a digest
-    expect(entries.srcIs(tab!, 'SRC3')).toBe(true);
-    expect(entries.entryAt(c2!)).toEqual({ identity: 'e:u2', fp: 'fp2', set: '3' });
+    expect(entries.rowsDigestIs(c1!, 'SRC1')).toBe(true);
+    expect(entries.rowsDigestIs(c1!, 'SRC9')).toBe(false);
+    expect(entries.rowsDigestIs(c1!, 'RC1')).toBe(false);
+    expect(entries.rowsDigestIs(c2!, '3')).toBe(false); // a heldFields, not a digest
+    expect(entries.rowsDigestIs(c4!, 'SRC1')).toBe(false); // a fingerprint, not a digest
+    expect(entries.rowsDigestIs(tab!, 'SRC3')).toBe(true);
+    expect(entries.entryAt(c2!)).toEqual({ identity: 'e:u2', fp: 'fp2', heldFields: '3' });
     for (const line of [c1!, c2!, tab!, c5!]) entries.keepAsWritten(line);
     // Runs of lines kept are sliced whole: every kept line, each once, none of the others.
     const kept = new StateBytes();
@@ -89,7 +89,7 @@ describe('entries read in place', () => {
         'c1\te:u1\tfp1\t3\tSRC1',
         'c2\te:u2\tfp2\t3',
         'c5\te:u5\tfp5\t1\tSRC5',
-        stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', set: '1', src: 'SRC3' }),
+        stateLine('tab\tkey', { identity: 'e:u3', fp: 'fp3', heldFields: '1', rowsDigest: 'SRC3' }),
       ].sort(),
     );
     expect([...entries.unclaimed()]).toEqual([]);

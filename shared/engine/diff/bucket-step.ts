@@ -123,8 +123,8 @@ export class BucketStep {
       // decoding, merging or writing anything, its state line kept as written (most profiles of a
       // change run: no string is made for them). A state line has a digest only if no value was
       // left out as invalid: such an object also depends on what Braze held before.
-      const src = earlier ? undefined : rows.digest(p);
-      if (src !== undefined && digestsTrusted && line !== -1 && previous.entries.srcIs(line, src)) {
+      const rowsDigest = earlier ? undefined : rows.digest(p);
+      if (rowsDigest !== undefined && digestsTrusted && line !== -1 && previous.entries.rowsDigestIs(line, rowsDigest)) {
         counts.profiles++;
         counts.unchanged++;
         previous.entries.keepAsWritten(line);
@@ -135,7 +135,7 @@ export class BucketStep {
       const merged = earlier ? mergePartials([earlyRows!.get(key)!, ...this.partialsOf(rows, p)]) : this.mergedOf(rows, p);
       const omissions = Object.keys(merged.omitted);
       if (!earlier) for (const attr of omissions) omitted[attr] = (omitted[attr] ?? 0) + 1;
-      const digest = omissions.length ? undefined : src;
+      const digest = omissions.length ? undefined : rowsDigest;
       counts.profiles++;
       // Written straight into the bytes to send; taken back out below if it need not go.
       const start = objects.add(writer.profile(merged));
@@ -145,14 +145,16 @@ export class BucketStep {
       if (earlier?.delivered && earlier.fp === fp) {
         objects.dropLast();
         counts.sent++;
-        kept.push(stateLine(key, { identity, fp, set: writer.setBits(merged) }));
+        kept.push(stateLine(key, { identity, fp, heldFields: writer.heldFieldBits(merged) }));
       } else if (trustPrevious && before?.fp === fp) {
         objects.dropLast();
         // Found in a checkpoint of this very run (an earlier attempt sent it while reading): sent, not unchanged.
         if (sentByThisRun) counts.sent++;
         else counts.unchanged++;
         // Kept with its rows' digest, so the next run can take the short path above.
-        kept.push(stateLine(key, digest !== undefined && before.set !== undefined ? { ...before, src: digest } : before));
+        kept.push(
+          stateLine(key, digest !== undefined && before.heldFields !== undefined ? { ...before, rowsDigest: digest } : before),
+        );
       } else sends.changed(key, merged, identity, fp, before, digest);
     }
     // What is left of the previous state (profiles sent while reading were taken out) left the export.
@@ -191,10 +193,10 @@ class BucketSends {
     identity: string,
     fp: string,
     before: StateEntry | undefined,
-    src: string | undefined,
+    rowsDigest: string | undefined,
   ): void {
     const { writer, previous, objects } = this;
-    const set = writer.setBits(merged, before, previous.fields);
+    const heldFields = writer.heldFieldBits(merged, before, previous.fields);
     // Values emptied in CI since Braze got them are cleared (null, once); membership written
     // under earlier settings is withdrawn — at the same user, or the one it was known as before.
     const identityChanged = before !== undefined && before.identity !== identity;
@@ -203,7 +205,12 @@ class BucketSends {
       objects.dropLast();
       objects.add(writer.profile(merged, extras));
     }
-    this.queue(key, stateLine(key, src === undefined ? { identity, fp, set } : { identity, fp, set, src }), before, 0);
+    this.queue(
+      key,
+      stateLine(key, rowsDigest === undefined ? { identity, fp, heldFields } : { identity, fp, heldFields, rowsDigest }),
+      before,
+      0,
+    );
     if (identityChanged) {
       objects.add(writer.leaver(before.identity, previous.membership));
       this.queue(key, '', undefined, 2);

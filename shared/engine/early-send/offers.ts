@@ -82,7 +82,7 @@ export class EarlyOffers {
    * Offers a row of the segment read last (its profile key's fnv1a32; its spill line's digest and
    * its mapping, made only if it is sent): true when it is going to be sent (do not spill it).
    */
-  offer(bucket: number, hash: number, src: () => string, partial: () => PartialProfile): boolean {
+  offer(bucket: number, hash: number, rowsDigest: () => string, partial: () => PartialProfile): boolean {
     const { elsewhere, seenLast } = this.filters!;
     // Other segments were all read before this one: a profile they may hold was never sent here.
     if (elsewhere.mightHave(hash)) {
@@ -95,7 +95,7 @@ export class EarlyOffers {
     }
     seenLast.add(hash);
     if (this.stopped) return false;
-    return this.send(bucket, src, partial());
+    return this.send(bucket, rowsDigest, partial());
   }
 
   /**
@@ -103,14 +103,14 @@ export class EarlyOffers {
    * is going to be sent. Only a profile with no other row anywhere is: one row among the other
    * segments (their keys were all noted first) and none in the segment read last.
    */
-  offerOther(bucket: number, hash: number, src: () => string, partial: () => PartialProfile): boolean {
+  offerOther(bucket: number, hash: number, rowsDigest: () => string, partial: () => PartialProfile): boolean {
     const f = this.filters!;
     if (this.stopped || f.twice.mightHave(hash) || f.seenLast.mightHave(hash)) return false;
-    return this.send(bucket, src, partial());
+    return this.send(bucket, rowsDigest, partial());
   }
 
   /** Writes a profile of one row as its object and state line, and batches it to be sent. */
-  private send(bucket: number, src: () => string, partial: PartialProfile): true {
+  private send(bucket: number, rowsDigest: () => string, partial: PartialProfile): true {
     this.sent++;
     const profile = mergePartials([partial]); // a profile of one row: nothing to merge
     const json = this.writer.profile(profile);
@@ -125,13 +125,16 @@ export class EarlyOffers {
     // Counted as delivered unless the main thread notes otherwise.
     // With the digest of its row's spill line: an unchanged row next run is unchanged at once. Not
     // with omitted values: the object then also depends on what Braze held before.
-    // (Not `{ ...entry, src }`: spreading made a garbage-heavy object per profile, half this method's time.)
+    // (Not `{ ...entry, rowsDigest }`: spreading made a garbage-heavy object per profile, half this method's time.)
     const identity = identityOf(profile);
     const fp = fingerprintBytes(bytes, start, end);
-    const set = this.writer.setBits(profile);
+    const heldFields = this.writer.heldFieldBits(profile);
     this.stateLines.write(
       bucket,
-      stateLine(partial.key, partial.omitted ? { identity, fp, set } : { identity, fp, set, src: src() }),
+      stateLine(
+        partial.key,
+        partial.omitted ? { identity, fp, heldFields } : { identity, fp, heldFields, rowsDigest: rowsDigest() },
+      ),
     );
     this.batchObjects.addBytes(bytes, start, end);
     this.batch.buckets.push(bucket);

@@ -12,10 +12,10 @@ import type { BucketHeader, StateEntry } from '../state/state-line';
 export const membershipAttribute = (def: Pick<ExportDefinition, 'membership' | 'brazeSegmentApiId'>) =>
   def.membership.attribute ?? def.brazeSegmentApiId;
 
-/** Whether field `i` is set in a state entry's `set` bits (hex, 4 fields a digit, lowest first); unknown bits: maybe. */
-function bitSet(set: string | undefined, i: number): boolean {
-  if (set === undefined) return true;
-  const digit = set[i >> 2];
+/** Whether field `i` is set in a state entry's `heldFields` bits (hex, 4 fields a digit, lowest first); unknown bits: maybe. */
+function holdsField(heldFields: string | undefined, i: number): boolean {
+  if (heldFields === undefined) return true;
+  const digit = heldFields[i >> 2];
   return digit !== undefined && ((parseInt(digit, 16) >> (i & 3)) & 1) === 1;
 }
 
@@ -41,7 +41,7 @@ export class BrazeObjectWriter {
   private readonly booleanKeys: string[] | null;
   private readonly listKey: string;
   private readonly membershipJson = new Map<number | string, string>();
-  /** The mapped fields, in the order of a state entry's `set` bits: email, phone (if mapped), the attributes. */
+  /** The mapped fields, in the order of a state entry's `heldFields` bits: email, phone (if mapped), the attributes. */
   readonly fields: string[];
   /** The membership attribute(s) this export writes, and how: kept in each bucket's header. */
   readonly membershipNames: NonNullable<BucketHeader['membership']>;
@@ -74,10 +74,10 @@ export class BrazeObjectWriter {
   }
 
   /**
-   * The `set` bits of the profile once Braze takes its object: the fields it sends, and those left
+   * The `heldFields` bits of the profile once Braze takes its object: the fields it sends, and those left
    * out as invalid that Braze held before (an invalid value is not a clear: Braze keeps the old one).
    */
-  setBits(p: MergedProfile, before?: StateEntry, previousFields?: string[]): string {
+  heldFieldBits(p: MergedProfile, before?: StateEntry, previousFields?: string[]): string {
     let hex = '';
     for (let d = 0; d < this.fields.length; d += 4) {
       let digit = 0;
@@ -95,7 +95,7 @@ export class BrazeObjectWriter {
 
   private heldBefore(before: StateEntry, field: string, previousFields: string[] | undefined): boolean {
     const at = previousFields ? previousFields.indexOf(field) : this.fields.indexOf(field);
-    return at >= 0 && bitSet(before.set, at);
+    return at >= 0 && holdsField(before.heldFields, at);
   }
 
   /** `,"field":null` for each mapped field Braze held a value of (by `before`) that is empty in CI now. */

@@ -175,12 +175,12 @@ export class PartitionStep implements RowSink {
     table: PartitionRows,
     bucket: number,
     keyHash: number,
-    src: () => string,
+    rowsDigest: () => string,
     partial: () => PartialProfile,
   ): boolean {
     return table.sending
-      ? this.early!.offer(bucket, keyHash, src, partial)
-      : this.early!.offerOther(bucket, keyHash, src, partial);
+      ? this.early!.offer(bucket, keyHash, rowsDigest, partial)
+      : this.early!.offerOther(bucket, keyHash, rowsDigest, partial);
   }
 
   segmentIndex(segment: string): number {

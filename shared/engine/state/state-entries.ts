@@ -23,7 +23,7 @@ const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffs
 /**
  * A bucket's entries, read in place from the blob's bytes as downloaded (UTF-8): an index of where
  * each line starts, keyed by the key's hash in typed arrays, and a line decoded only when asked
- * for. A change run looks at most lines only to keep them as they are (see `srcIs`,
+ * for. A change run looks at most lines only to keep them as they are (see `rowsDigestIs`,
  * `keepAsWritten`, `writeKept`): parsing a million lines into objects cost more than the rest, a
  * string per key was most of the rest, and the blob as one string was decoded, copied to the
  * engine thread and back, and encoded again.
@@ -169,15 +169,15 @@ export class StateEntries {
    * Whether the line ends in this rows digest (a line with all five fields). Read in place: no
    * decoding for a plain line.
    */
-  srcIs(line: number, src: string): boolean {
+  rowsDigestIs(line: number, rowsDigest: string): boolean {
     const { bytes } = this;
     const keyEnd = this.keyEnd[line]!;
     const end = this.lineEnd[line]!;
-    if (keyEnd === -1) return parseStateLine(this.line(line))[1].src === src;
-    const from = end - src.length;
+    if (keyEnd === -1) return parseStateLine(this.line(line))[1].rowsDigest === rowsDigest;
+    const from = end - rowsDigest.length;
     if (from <= keyEnd) return false;
-    for (let i = 0; i < src.length; i++) if (bytes[from + i] !== src.charCodeAt(i)) return false;
-    // key, identity, fp, set and src: the fourth tab is just before the digest.
+    for (let i = 0; i < rowsDigest.length; i++) if (bytes[from + i] !== rowsDigest.charCodeAt(i)) return false;
+    // key, identity, fp, set and rowsDigest: the fourth tab is just before the digest.
     const identityEnd = bytes.indexOf(TAB, keyEnd + 1);
     const fpEnd = identityEnd === -1 ? -1 : bytes.indexOf(TAB, identityEnd + 1);
     return fpEnd !== -1 && fpEnd < from && bytes.indexOf(TAB, fpEnd + 1) === from - 1;

@@ -12,12 +12,12 @@ export interface StateEntry {
    * bit i): a value empty in CI now is cleared (sent as null) only if it was set. Absent in lines
    * written before it was kept: every field may be set.
    */
-  set?: string;
+  heldFields?: string;
   /**
    * Digest of the profile's rows as spilled (hash/rows-digest.ts) when Braze took that object:
-   * the same rows under the same settings make the same object. Only in lines that have `set`.
+   * the same rows under the same settings make the same object. Only in lines that have `heldFields`.
    */
-  src?: string;
+  rowsDigest?: string;
 }
 
 /** What the entries of a bucket were written under: the settings, the fields their masks count, the membership names. */
@@ -35,18 +35,26 @@ export interface BucketHeader {
 /** A stateLine() as its key and entry. */
 export function parseStateLine(line: string): [string, StateEntry] {
   if (line.charCodeAt(0) === 0x5b /* [ */) {
-    const [key, identity, fp, set, src] = JSON.parse(line) as [string, string, string, string?, string?];
-    return [key, set === undefined ? { identity, fp } : src === undefined ? { identity, fp, set } : { identity, fp, set, src }];
+    const [key, identity, fp, heldFields, rowsDigest] = JSON.parse(line) as [string, string, string, string?, string?];
+    return [
+      key,
+      heldFields === undefined
+        ? { identity, fp }
+        : rowsDigest === undefined
+          ? { identity, fp, heldFields }
+          : { identity, fp, heldFields, rowsDigest },
+    ];
   }
   const a = line.indexOf('\t');
   const b = line.indexOf('\t', a + 1);
   const c = line.indexOf('\t', b + 1);
   if (c === -1) return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1) }];
   const d = line.indexOf('\t', c + 1);
-  if (d === -1) return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), set: line.slice(c + 1) }];
+  if (d === -1)
+    return [line.slice(0, a), { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), heldFields: line.slice(c + 1) }];
   return [
     line.slice(0, a),
-    { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), set: line.slice(c + 1, d), src: line.slice(d + 1) },
+    { identity: line.slice(a + 1, b), fp: line.slice(b + 1, c), heldFields: line.slice(c + 1, d), rowsDigest: line.slice(d + 1) },
   ];
 }
 
@@ -59,20 +67,20 @@ export function stateLineKey(text: string, start: number, end: number): string {
 
 const plain = (v: string) => !/[\t\n\r]/.test(v);
 
-/** One entry of a state blob: key \t identity \t fp [\t set [\t src]]; a JSON array when a value holds a tab, newline or leading "[". */
+/** One entry of a state blob: key \t identity \t fp [\t heldFields [\t rowsDigest]]; a JSON array when a value holds a tab, newline or leading "[". */
 export function stateLine(key: string, e: StateEntry): string {
   if (plain(key) && plain(e.identity) && key[0] !== '[') {
-    return e.set === undefined
+    return e.heldFields === undefined
       ? `${key}\t${e.identity}\t${e.fp}`
-      : e.src === undefined
-        ? `${key}\t${e.identity}\t${e.fp}\t${e.set}`
-        : `${key}\t${e.identity}\t${e.fp}\t${e.set}\t${e.src}`;
+      : e.rowsDigest === undefined
+        ? `${key}\t${e.identity}\t${e.fp}\t${e.heldFields}`
+        : `${key}\t${e.identity}\t${e.fp}\t${e.heldFields}\t${e.rowsDigest}`;
   }
   return JSON.stringify(
-    e.set === undefined
+    e.heldFields === undefined
       ? [key, e.identity, e.fp]
-      : e.src === undefined
-        ? [key, e.identity, e.fp, e.set]
-        : [key, e.identity, e.fp, e.set, e.src],
+      : e.rowsDigest === undefined
+        ? [key, e.identity, e.fp, e.heldFields]
+        : [key, e.identity, e.fp, e.heldFields, e.rowsDigest],
   );
 }
