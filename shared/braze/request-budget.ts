@@ -2,6 +2,9 @@
 // default is 3,000 per 3 s, shared with the customer's other integrations), a cap on requests in
 // flight, and a shared pause when Braze says 429 or that nothing remains in the window.
 
+/** Braze counts a workspace's /users/track requests per window of 3 seconds; a request budget is per window. */
+export const BUDGET_WINDOW_MS = 3000;
+
 export interface BudgetOptions {
   requestsPerWindow: number;
   windowMs?: number;
@@ -26,7 +29,7 @@ export class RequestBudget {
   private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(options: BudgetOptions) {
-    const windowMs = options.windowMs ?? 3000;
+    const windowMs = options.windowMs ?? BUDGET_WINDOW_MS;
     const headroom = options.headroom ?? 0.97;
     this.baseIntervalMs = windowMs / (options.requestsPerWindow * headroom);
     this.maxInFlight = options.maxInFlight ?? 64;

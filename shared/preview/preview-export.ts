@@ -5,7 +5,7 @@
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { principalOf, type Caller } from '../auth';
 import { BrazeClient } from '../braze/client';
-import { RequestBudget } from '../braze/request-budget';
+import { BUDGET_WINDOW_MS, RequestBudget } from '../braze/request-budget';
 import type { ConnectionsService } from '../connections/service';
 import { runExport, RunAborted, type RejectedRow } from '../engine';
 import { conflict, firstLine } from '../errors';
@@ -107,7 +107,7 @@ export class ExportPreview {
       throw e;
     }
     const { counts, requests, timings } = result.progress;
-    const requestsPerSecond = connection.requestBudget / 3;
+    const requestsPerSecond = connection.requestBudget / (BUDGET_WINDOW_MS / 1000);
     const sendingSeconds = requests.sent / requestsPerSecond;
     const readingAndDiffSeconds = timings.readingSeconds + timings.sendingSeconds;
     return {

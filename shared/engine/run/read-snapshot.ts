@@ -3,7 +3,7 @@
 // downloaded and handed to the thread. The thread (and the sender while reading) stay open for the
 // bucket step; close() ends them.
 import type { BlobServiceClient } from '@azure/storage-blob';
-import type { BrazeClient } from '../../braze/client';
+import { MAX_OBJECTS_PER_REQUEST, type BrazeClient } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
 import type { SegmentTable, Snapshot } from '../../snapshot/locate';
 import { BrazeObjectWriter } from '../profile/object-writer';
@@ -154,7 +154,7 @@ export class SnapshotReading {
     const { snapshot, firstAttempt, hadState, timeBudgetMs, braze } = this.plan;
     if (!firstAttempt || hadState || snapshot.tables.length === 0) return null;
     const largest = snapshot.tables.reduce((a, b) => (tableBytes(b) > tableBytes(a) ? b : a));
-    const estimatedMs = (tableBytes(largest) / MIN_ROW_BYTES / 75 / braze.requestsPerSecond) * 1000;
+    const estimatedMs = (tableBytes(largest) / MIN_ROW_BYTES / MAX_OBJECTS_PER_REQUEST / braze.requestsPerSecond) * 1000;
     return timeBudgetMs === undefined || estimatedMs < timeBudgetMs / 2 ? largest : null;
   }
 }
