@@ -48,7 +48,7 @@ const SettingsSchema = z
       .optional(),
     SCHEDULED_REFRESH_SCHEDULE: ncrontab.default('0 */5 * * * *'),
     WORKER_TIME_BUDGET_SECONDS: z.coerce.number().int().min(1).max(86_400).default(1500),
-    // How often a first run checkpoints what it sent while reading: a killed worker's successor resends at most this much sending.
+    // How often a first run checkpoints what it sent early: a killed worker's successor resends at most this much sending.
     EARLY_CHECKPOINT_SECONDS: z.coerce.number().min(0.2).max(3600).default(30),
     // Snapshot bytes per sync-state bucket: bounds the engine's memory per bucket.
     SYNC_BUCKET_TARGET_BYTES: z.coerce

@@ -3,7 +3,7 @@
 export { runExport, RunAborted, type EngineInput, type EngineResult } from './run/run-export';
 export { withdrawAll, type WithdrawCounts } from './run/withdraw';
 export type { RunCounts, RunProgress } from './run/progress';
-export { MAX_REPORT_ROWS } from './read/partition-step';
+export { MAX_REPORT_ROWS } from './read/partition-books';
 export { emptyBucketCounts, type BucketCounts, type RejectedRow } from './thread/protocol';
 export { definitionFingerprint } from './state/open-sync-state';
 export { SyncStateStore, type Manifest } from './state/sync-state';

@@ -27,7 +27,7 @@ const hostEnv = () => ({
   SCHEDULED_REFRESH_SCHEDULE: '0 0 0 1 1 *',
   SYNC_BUCKET_TARGET_BYTES: '8192', // many small buckets, so there is a checkpoint to resume from
   LOCAL_QUEUE_VISIBILITY_SECONDS: '3', // a dead worker's message comes back quickly
-  EARLY_CHECKPOINT_SECONDS: '0.5', // what is sent while reading is checkpointed often, as a long first run's would be
+  EARLY_CHECKPOINT_SECONDS: '0.5', // what is sent early is checkpointed often, as a long first run's would be
 });
 
 beforeAll(async () => {

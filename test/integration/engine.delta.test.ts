@@ -97,7 +97,7 @@ describe('delta sync', () => {
     const { exp } = await mutableExport(
       [
         { segment: 'A', columns: [...COLUMNS, { name: 'Score', dataType: 'int64' }], partitions: [withScore(rows(6))] },
-        // B, one profile more, is the segment sent while reading: its rows are spilled first (A's wait, read for their keys).
+        // B, one profile more, is the segment sent early: its rows are spilled first (A's wait, read for their keys).
         {
           segment: 'B',
           columns: [...COLUMNS, { name: 'Score', dataType: 'string' }],

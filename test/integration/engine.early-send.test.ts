@@ -1,4 +1,4 @@
-// Sending while reading (first runs and full syncs): the largest segment's profiles that no other
+// Sending early (first runs and full syncs): the largest segment's profiles that no other
 // segment holds go to Braze before the snapshot is fully read. The outcome must be the one the
 // bucket-by-bucket path gives: one object per profile, first value wins, counts add up.
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ const external = (i: number) => `external_id:u${i}`;
 /** rows() gives odd profiles an external id and even ones an alias. */
 const profile = (i: number) => sandbox().profiles.get(i % 2 ? external(i) : alias(i))?.attributes;
 
-describe('sending while reading', () => {
+describe('sending early', () => {
   it('merges profiles that other segments share, and rows that repeat a profile, exactly as the bucket path would', async () => {
     // "Small" is listed first, so its values win for the profiles both segments hold (c1..c50).
     const big = [
@@ -86,7 +86,7 @@ describe('sending while reading', () => {
     expect(report).toMatch(/Small,Small_2\.csv,3,,no usable identifier/);
   });
 
-  it('a profile Braze refuses while reading is rejected with its reason and tried again by the next run', async () => {
+  it('a profile Braze refuses when sent early is rejected with its reason and tried again by the next run', async () => {
     const source = await writeCiExport(services().storage.ciBlobs, [
       { segment: 'Small', partitions: [rows(10)] },
       { segment: 'Big', partitions: [rows(120, { name: (i) => (i === 77 ? 'ODD' : `Name${i}`) })] },
@@ -108,7 +108,7 @@ describe('sending while reading', () => {
     expect(profile(77)).toMatchObject({ first_name: 'ODD' });
   });
 
-  it('a full sync after profiles left: those sent while reading stay, the leavers lose their membership once', async () => {
+  it('a full sync after profiles left: those sent early stay, the leavers lose their membership once', async () => {
     const blobs = services().storage.ciBlobs;
     const source = await writeCiExport(blobs, [
       { segment: 'Small', partitions: [rows(10)] },

@@ -11,7 +11,7 @@ const sandbox = useSandbox();
 describe('time-boxed worker', () => {
   it('checkpoints, re-queues itself and completes over several attempts without losing or repeating profiles', async () => {
     const source = await writeCiExport(services().storage.ciBlobs, [{ segment: 'S', partitions: [rows(3000)] }]);
-    // A small request budget: the run cannot promise to send while reading within the time box,
+    // A small request budget: the run cannot promise to send early within the time box,
     // so it takes the bucket-by-bucket path this test is about; its 40 requests need two of the
     // budget's 3-second windows, so they cannot all go out within one attempt.
     const conn = await createConnection(sandbox().url, { requestBudget: 30 });
@@ -78,7 +78,7 @@ describe('time-boxed worker', () => {
     await app.storage.runQueue.clearMessages();
   });
 
-  it('a first attempt that sends while reading stops sending at the time box; the continuation completes', async () => {
+  it('a first attempt that sends early stops sending at the time box; the continuation completes', async () => {
     const app = services();
     // Many partitions: the time box is looked at between downloaded chunks.
     const partitions = Array.from({ length: 15 }, (_, k) => rows(1000, { from: k * 1000 + 1 }));

@@ -223,7 +223,7 @@ describe('the CSV scanner, on generated partitions', () => {
         const cuts = [...new Set(cutAt.map((c) => c % bytes.length))].filter((c) => c > 0).sort((a, b) => a - b);
         const scanned = await read(bytes, cuts, true);
         expect({ ...scanned, scannerUsed: undefined }).toEqual({ ...(await read(bytes, cuts, false)), scannerUsed: undefined });
-        // Read for its keys only (a segment read before the one sent while reading): the same keys.
+        // Read for its keys only (a segment read before the one sent early): the same keys.
         expect((await read(bytes, cuts, true, undefined, 'keys')).keys).toEqual(
           (await read(bytes, cuts, false, undefined, 'keys')).keys,
         );

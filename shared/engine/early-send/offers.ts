@@ -1,12 +1,13 @@
-// Sending while the snapshot is still being read. When a run has nothing to diff against (a new
+// Early send: sending profiles while the snapshot is still being read (the one term for it in code,
+// comments and docs; identifiers say `early`). When a run has nothing to diff against (a new
 // export, changed settings, a full sync), every profile goes to Braze anyway, so waiting for the
 // whole snapshot before the first request wastes the reading time. The largest segment is read
 // last; a row of it whose profile no other segment has (and that was not sent already) is final
 // as it stands: it is sent at once instead of being spilled. Its bucket gets the profile's sync
 // state line at once (kept as written unless Braze did not take the profile), so the bucket step
 // does no work per profile for most of them.
-//   offers.ts — EarlyOffers (engine thread, while reading): decides, writes the object and its state line.
-//   sender.ts — EarlySender (main thread): sends, and notes what Braze did not take.
+//   offers.ts — EarlyOffers (engine thread, as rows are read): decides, writes the object and its state line.
+//   send/early-sender.ts — EarlySender (main thread): sends, and notes what Braze did not take.
 //   records.ts — readEarlyRecords, readEarlyRows (engine thread, per bucket): what was sent and what
 //   Braze said; the objects of the few profiles that turn out to have later rows, to merge them.
 // Rows of the other segments that waited (read for their keys first) are taken in after the segment
@@ -19,7 +20,7 @@ import { BrazeObjectWriter } from '../profile/object-writer';
 import { fingerprintBytes } from '../hash/fingerprint';
 import { stateLine } from '../state/state-line';
 import type { PartialProfile } from '../profile/row-mapper';
-import { ObjectBytes, type HandedObjects, type ObjectList } from '../thread/object-bytes';
+import { ObjectBytes, type HandedObjects } from '../thread/object-bytes';
 import { BucketFiles } from '../spill/bucket-files';
 import { textToken } from '../spill/spill-codec';
 import type { RingWriter } from '../thread/shared-ring';
@@ -27,7 +28,7 @@ import type { EarlyBatch } from '../thread/protocol';
 import { KeyFilter } from './key-filter';
 import { RECHECK, SENT_OBJECTS, STATE_LINES } from './records';
 
-/** What sending while reading knows of the profile keys read so far. */
+/** What sending early knows of the profile keys read so far. */
 interface KeyFilters {
   /** Keys of the other segments' rows (read first). */
   elsewhere: KeyFilter;
@@ -166,7 +167,7 @@ export class EarlyOffers {
     this.recheck.close();
   }
 
-  /** Attribute omissions of the bucket's profiles sent while reading, by attribute. */
+  /** Attribute omissions of the bucket's profiles sent early, by attribute. */
   omittedIn(bucket: number): Record<string, number> {
     return this.omitted.get(bucket) ?? {};
   }

@@ -1,4 +1,4 @@
-// What was sent while reading (see offers.ts), in temp files per bucket, read back by the bucket step
+// What was sent early (see offers.ts), in temp files per bucket, read back by the bucket step
 // on the engine thread.
 import type { Outcome } from '../../braze/client';
 import type { BrazeObjectWriter } from '../profile/object-writer';
@@ -6,7 +6,7 @@ import type { PartialProfile } from '../profile/row-mapper';
 import { BucketFiles } from '../spill/bucket-files';
 import { SEP, tokenText } from '../spill/spill-codec';
 
-/** Per bucket: the state line of each profile sent while reading, and the object sent (same order). */
+/** Per bucket: the state line of each profile sent early, and the object sent (same order). */
 export const STATE_LINES = 'sent';
 export const SENT_OBJECTS = 'sentobj';
 /** Keys of later rows whose profile may have been sent already: the bucket step merges them. */
@@ -14,11 +14,11 @@ export const RECHECK = 'recheck';
 /** Profiles Braze did not take: status, reason, key. */
 export const UNDELIVERED = 'unsent';
 
-/** A bucket's profiles sent while reading. */
+/** A bucket's profiles sent early. */
 export interface EarlyRecords {
   /** Their state lines, each ending in a newline ('' = none). */
   stateText: string;
-  /** Keys of rows spilled because their profile may have been sent while reading already. */
+  /** Keys of rows spilled because their profile may have been sent early already. */
   recheck: Set<string>;
   /** The ones Braze did not take, by key. */
   undelivered: Map<string, { status: Exclude<Outcome['status'], 'sent'>; reason: string }>;
@@ -39,7 +39,7 @@ export async function readEarlyRecords(tempDir: string, bucket: number): Promise
   return { stateText: await new BucketFiles(tempDir, STATE_LINES).readText(bucket), recheck, undelivered };
 }
 
-/** The objects sent while reading at the given lines of the bucket's state lines, as rows of the segment read last. */
+/** The objects sent early at the given lines of the bucket's state lines, as rows of the segment read last. */
 export async function readEarlyRows(
   tempDir: string,
   writer: BrazeObjectWriter,

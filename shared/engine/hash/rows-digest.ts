@@ -41,10 +41,10 @@ export function addLine(sums: DigestSums, bytes: Uint8Array, start: number, end:
 /** The digest of the lines whose hashes were added up into these sums. */
 export const digestOf = (a: number, b: number): string => encode64(mix(a), mix(b));
 
-/** Where lineDigest encodes a line: reused, as it runs for every row sent while reading. */
+/** Where lineDigest encodes a line: reused, as it runs for every row sent early. */
 let scratch = Buffer.allocUnsafe(4096);
 
-/** A single spill line's digest (a row sent while reading, never spilled), over its UTF-8 bytes. */
+/** A single spill line's digest (a row sent early, never spilled), over its UTF-8 bytes. */
 export function lineDigest(line: string, seed: number): string {
   // A UTF-16 code unit takes at most 3 bytes in UTF-8.
   if (line.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(line.length * 3);

@@ -29,7 +29,7 @@ export class PartitionRows implements RowTaker {
   /** The table's mapper: from model.json's columns, then from the file's header if it has one. */
   mapper: RowMapper | null;
   readonly options: CsvOptions;
-  /** Rows of this partition are sent while reading when their profile has no other row. */
+  /** Rows of this partition are sent early when their profile has no other row. */
   readonly sending: boolean;
   readonly sendingSingles: boolean;
   private readonly partitionName: string;

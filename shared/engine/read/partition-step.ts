@@ -1,19 +1,18 @@
 // The engine's partition step, run on a worker thread so it does not compete with sending for the
 // main thread: CSV text in (chunk by chunk, as downloaded), each row checked for an identifier,
 // cut down to the mapped columns and spilled to temp files by hash bucket of the profile key (the
-// bucket step maps it, if its profile changed), or, when sending while reading, mapped and handed
+// bucket step maps it, if its profile changed), or, when sending early, mapped and handed
 // back to be sent at once (early-send/). Memory does not grow with the snapshot. When sending
-// while reading, the other segments are first read for their profile keys only, and their rows
+// early, the other segments are first read for their profile keys only, and their rows
 // taken in later (see startPartition).
-import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
-import path from 'node:path';
 import { CsvRecordScanner } from '../../snapshot/csv-scanner';
 import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
 import { EarlyOffers } from '../early-send/offers';
-import type { FromEngineThread, PartitionInit, PartitionSpec, PartitionSummary, RejectedRow } from '../thread/protocol';
+import type { FromEngineThread, PartitionInit, PartitionSpec, RejectedRow } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
-import { checkedMapper, PartitionAborted, type ColumnsSeen } from './column-check';
+import { checkedMapper, PartitionAborted } from './column-check';
+import { PartitionBooks } from './partition-books';
 import { spilledRowTyping, type PartialProfile, type RowMapper } from '../profile/row-mapper';
 import type { ScannedRowWriter } from './scanned-rows';
 import { bucketOfHash } from '../hash/key-hash';
@@ -21,11 +20,10 @@ import { encodeRow } from '../spill/spill-codec';
 import { bytesDigest, lineDigest } from '../hash/rows-digest';
 import { papaReader, scannedReader, type OpenPartition } from './partition-readers';
 import { PartitionRows, type RowSink } from './partition-rows';
+import { DeferredRows } from './deferred-rows';
 
-export const MAX_REPORT_ROWS = 50_000;
 /** Pieces of waiting rows taken in per request of the main thread: fewer round trips, each a wait for its event loop. */
 const TAKE_IN_PIECES = 4;
-const PROGRESS_EVERY_ROWS = 20_000;
 
 export class PartitionStep implements RowSink {
   private readonly def: ExportDefinition;
@@ -34,31 +32,17 @@ export class PartitionStep implements RowSink {
   private readonly spill: BucketFiles;
   private readonly early: EarlyOffers | null;
   private readonly earlySegment: string | null;
-  /** The seed of the rows digests of rows sent while reading (see spilledRowTyping). */
+  /** The seed of the rows digests of rows sent early (see spilledRowTyping). */
   private readonly digestSeed: number;
-  private readonly summary: PartitionSummary = {
-    rowsRead: 0,
-    rowsRejected: 0,
-    segmentRows: {},
-    rejectedRows: [],
-    foundFields: [],
-    missingFields: [],
-  };
-  private readonly columnsSeen: ColumnsSeen = { found: new Set(), missing: new Map() };
-  /** The partition being read; a segment read for its keys first keeps its bytes in a file (`deferTo`) meanwhile. */
-  private current: { open: OpenPartition; spec: PartitionSpec; deferTo: { file: string; fd: number } | null } | null = null;
+  private readonly books: PartitionBooks;
+  /** The partition being read; one read for its keys first (`deferring`) keeps its bytes meanwhile. */
+  private current: { open: OpenPartition; spec: PartitionSpec; deferring: boolean } | null = null;
   private readonly chunkRing: RingReader;
-  private readonly tempDir: string;
-  /** Partitions of other segments whose rows wait (in temp files, in reading order) to be mapped and spilled. */
-  private readonly deferred: { spec: PartitionSpec; file: string }[] = [];
-  private deferredCount = 0;
-  /** The waiting partition being mapped and spilled now. */
-  private takingIn: { open: OpenPartition; fd: number; file: string } | null = null;
+  /** Rows of other segments that wait to be mapped and spilled. */
+  private readonly deferred: DeferredRows;
   private waitingForBraze = false;
   /** The segment read last is complete: rows that waited may be sent too (see takeIn). */
   private lastSegmentRead = false;
-  /** What a waiting partition is read in: one piece per turn, so messages never wait long. */
-  private readonly piece = Buffer.allocUnsafe(64 * 1024);
 
   constructor(
     init: PartitionInit,
@@ -66,7 +50,7 @@ export class PartitionStep implements RowSink {
     private readonly post: (message: FromEngineThread) => void,
   ) {
     this.chunkRing = rings.chunks;
-    this.tempDir = init.tempDir;
+    this.deferred = new DeferredRows(init.tempDir, (spec) => this.open(spec, 'rows'));
     this.def = init.def;
     this.bucketCount = init.bucketCount;
     this.done = new Set(init.done);
@@ -82,17 +66,19 @@ export class PartitionStep implements RowSink {
           (batch) => this.post({ t: 'send', ...batch }),
         )
       : null;
-    for (const s of init.def.segments) this.summary.segmentRows[s] = 0;
+    this.books = new PartitionBooks(init.def.segments, (rowsRead, segmentRows) =>
+      this.post({ t: 'progress', rowsRead, segmentRows }),
+    );
   }
 
   startPartition(spec: PartitionSpec): void {
     const sending = this.early !== null && spec.segment === this.earlySegment;
-    // Before the largest segment can be sent while reading, only the other segments' profile keys
+    // Before the largest segment can be sent early, only the other segments' profile keys
     // are needed. Their rows wait in a temp file and are mapped and spilled later, while the engine
     // thread would otherwise wait for Braze: sending starts sooner.
-    const file = this.early !== null && !sending ? path.join(this.tempDir, `deferred-${this.deferredCount++}.csv`) : null;
-    const deferTo = file ? { file, fd: openSync(file, 'w') } : null;
-    this.current = { open: this.open(spec, deferTo ? 'keys' : 'rows'), spec, deferTo };
+    const deferring = this.early !== null && !sending;
+    if (deferring) this.deferred.keep(spec);
+    this.current = { open: this.open(spec, deferring ? 'keys' : 'rows'), spec, deferring };
   }
 
   /**
@@ -108,18 +94,12 @@ export class PartitionStep implements RowSink {
 
   /** A row to count (and report progress on): every data record of the snapshot is one. */
   countRow(segment: string): void {
-    const s = this.summary;
-    s.rowsRead++;
-    s.segmentRows[segment]!++;
-    // Live progress, and a heartbeat so a long read is not mistaken for a dead worker.
-    if (s.rowsRead % PROGRESS_EVERY_ROWS === 0) this.post({ t: 'progress', rowsRead: s.rowsRead, segmentRows: s.segmentRows });
+    this.books.countRow(segment);
   }
 
   /** A row refused: counted, and reported (up to a limit) with its reason. */
   reject(row: RejectedRow): void {
-    const s = this.summary;
-    s.rowsRejected++;
-    if (s.rejectedRows.length < MAX_REPORT_ROWS) s.rejectedRows.push(row);
+    this.books.reject(row);
   }
 
   /** Where a row of this profile key goes: its bucket, or -1 when an earlier attempt finished that bucket. */
@@ -128,7 +108,7 @@ export class PartitionStep implements RowSink {
     return this.done.has(bucket) ? -1 : bucket;
   }
 
-  /** A row as strings: spilled, or (when sending while reading) mapped and sent. */
+  /** A row as strings: spilled, or (when sending early) mapped and sent. */
   takeRow(table: PartitionRows, bucket: number, key: string, keyHash: number, fields: string[]): void {
     const line = encodeRow(table.segIndex, key, fields, table.mapper!.spillAt);
     if (
@@ -145,7 +125,7 @@ export class PartitionStep implements RowSink {
     this.spill.write(bucket, line);
   }
 
-  /** A scanned row, its spill line written from the bytes: spilled, or (when sending while reading) mapped and sent. */
+  /** A scanned row, its spill line written from the bytes: spilled, or (when sending early) mapped and sent. */
   takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner): void {
     const { bytes, length } = line;
     if (
@@ -162,13 +142,13 @@ export class PartitionStep implements RowSink {
     this.spill.writeBytes(bucket, bytes, 0, length);
   }
 
-  /** Whether rows of this partition may be sent while reading (else each is spilled, with no more work). */
+  /** Whether rows of this partition may be sent early (else each is spilled, with no more work). */
   private sendsRowsOf(table: PartitionRows): boolean {
     return this.early !== null && (table.sending || table.sendingSingles);
   }
 
   /**
-   * Offers a row to be sent while reading: true when it is going to be (then it is not spilled).
+   * Offers a row to be sent early: true when it is going to be (then it is not spilled).
    * Only a row sent is mapped here; the bucket step maps the others, if their profile changed.
    */
   private offer(
@@ -203,7 +183,7 @@ export class PartitionStep implements RowSink {
     this.waitingForBraze = false;
     const c = this.current!;
     const { bytes, release } = takeOver(this.chunkRing, handed);
-    if (c.deferTo) writeAll(c.deferTo.fd, bytes);
+    if (c.deferring) this.deferred.write(bytes);
     c.open.push(bytes);
     release(); // read: the main thread may reuse the space
     this.post({ t: 'chunkDone' });
@@ -214,20 +194,11 @@ export class PartitionStep implements RowSink {
     try {
       await c.open.end();
     } finally {
-      this.closeDeferFile();
+      this.deferred.closeKeptFile();
     }
-    if (c.deferTo) this.deferred.push({ spec: c.spec, file: c.deferTo.file });
+    if (c.deferring) this.deferred.kept();
     this.current = null;
     this.post({ t: 'partitionDone' });
-  }
-
-  /** Closes the file the partition being read waits in (once). */
-  private closeDeferFile(): void {
-    const d = this.current?.deferTo;
-    if (d && d.fd >= 0) {
-      closeSync(d.fd);
-      d.fd = -1;
-    }
   }
 
   /** The main thread holds the next chunks back until Braze catches up: time for rows that wait. */
@@ -240,27 +211,12 @@ export class PartitionStep implements RowSink {
    * Otherwise the thread would only delay the next chunk, and with it the requests.
    */
   get hasDeferredWork(): boolean {
-    return this.waitingForBraze && (this.takingIn !== null || this.deferred.length > 0);
+    return this.waitingForBraze && this.deferred.pending;
   }
 
   /** Maps and spills the next piece of the rows that waited; false once none are left. */
-  async workDeferred(): Promise<boolean> {
-    if (!this.takingIn) {
-      const next = this.deferred.shift();
-      if (!next) return false;
-      this.takingIn = { open: this.open(next.spec, 'rows'), fd: openSync(next.file, 'r'), file: next.file };
-    }
-    const r = this.takingIn;
-    const n = readSync(r.fd, this.piece, 0, this.piece.length, null);
-    if (n > 0) {
-      r.open.push(this.piece.subarray(0, n));
-      return true;
-    }
-    closeSync(r.fd);
-    rmSync(r.file, { force: true });
-    this.takingIn = null;
-    await r.open.end();
-    return this.deferred.length > 0;
+  workDeferred(): Promise<boolean> {
+    return this.deferred.takeNextPiece();
   }
 
   /**
@@ -276,7 +232,7 @@ export class PartitionStep implements RowSink {
     return { more, sent: (this.early?.sent ?? 0) > before };
   }
 
-  /** A checkpoint of what was sent while reading: see EarlyOffers.mark. */
+  /** A checkpoint of what was sent early: see EarlyOffers.mark. */
   earlyMark(): void {
     this.post({ t: 'earlyMarked', sizes: this.early?.mark(this.bucketCount) ?? [] });
   }
@@ -289,30 +245,20 @@ export class PartitionStep implements RowSink {
     while (await this.workDeferred());
     this.spill.close();
     this.early?.finish();
-    this.summary.foundFields = [...this.columnsSeen.found];
-    this.summary.missingFields = [...this.columnsSeen.missing];
-    this.post({ t: 'finished', summary: this.summary });
+    this.post({ t: 'finished', summary: this.books.closed() });
   }
 
-  /** Attribute omissions of the bucket's profiles sent while reading. */
+  /** Attribute omissions of the bucket's profiles sent early. */
   earlyOmittedIn(bucket: number): Record<string, number> {
     return this.early?.omittedIn(bucket) ?? {};
   }
 
   fail(e: unknown): void {
-    // File descriptors are the process's: terminating the thread would not close them.
-    this.closeDeferFile();
-    if (this.takingIn) closeSync(this.takingIn.fd);
-    this.takingIn = null;
+    this.deferred.close();
     this.post({ t: 'error', message: (e as Error).message ?? String(e), aborted: e instanceof PartitionAborted });
   }
 
   newMapper(segment: string, segIndex: number, columns: { name: string; dataType?: string }[]): RowMapper {
-    return checkedMapper(this.def, segment, segIndex, columns, this.columnsSeen);
+    return checkedMapper(this.def, segment, segIndex, columns, this.books.columnsSeen);
   }
-}
-
-/** Writes all of `bytes` at the file's end. */
-function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
 }

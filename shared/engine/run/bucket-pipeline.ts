@@ -27,7 +27,7 @@ export interface PipelineParts {
   shouldStop?: () => boolean;
   /** Called before each bucket's state is written; throws when this worker may no longer write (lease lost). */
   beforeCheckpoint?: () => Promise<void>;
-  /** Resolves once what was sent while reading is checkpointed: its leftovers are removed after the last bucket. */
+  /** Resolves once what was sent early is checkpointed: its leftovers are removed after the last bucket. */
   earlyCheckpointed: Promise<void>;
   /** The run's temp folder: state blobs are downloaded there for the engine thread. */
   tempDir: string;
@@ -64,7 +64,7 @@ export class BucketPipeline {
 
   /** Sends every bucket not done yet; false when it stopped early (time box) to be continued. */
   async run(early: EarlySender | null, shouldYield?: () => boolean): Promise<boolean> {
-    // Preparing starts while the last objects sent while reading are still under way.
+    // Preparing starts while the last objects sent early are still under way.
     this.prepareAhead();
     if (early) await this.afterSendingWhileReading(early);
     for (let i = 0; i < this.pending.length; i++) {
@@ -85,7 +85,7 @@ export class BucketPipeline {
     await this.sender.finish();
     await this.reports;
     await this.checkpointed;
-    // Checkpoints of what was sent while reading — this attempt's, or an earlier killed one's — are
+    // Checkpoints of what was sent early — this attempt's, or an earlier killed one's — are
     // in the buckets now, every one of which is written: they go (one listing a run).
     await this.parts.earlyCheckpointed;
     await this.parts.state.removeEarlyCheckpoints();
@@ -105,7 +105,7 @@ export class BucketPipeline {
     }
   }
 
-  /** Should Braze not take some objects sent while reading, the buckets prepared meanwhile did not know: prepare them again. */
+  /** Should Braze not take some objects sent early, the buckets prepared meanwhile did not know: prepare them again. */
   private async afterSendingWhileReading(early: EarlySender): Promise<void> {
     await early.finish();
     if (early.allDelivered) return;

@@ -54,7 +54,7 @@ export interface PartitionRun {
   shouldYield?: () => boolean;
   /** Asked per chunk: true = stop reading (and sending) now; partition() throws RunStopped. */
   shouldStop?: () => boolean;
-  /** Called per chunk while sending while reading: time for a checkpoint of what was sent? */
+  /** Called per chunk while sending early: time for a checkpoint of what was sent? */
   onChunkSent?: () => void;
   onProgress: (rowsRead: number, segmentRows: Record<string, number>) => void;
 }
@@ -74,7 +74,7 @@ const threadHeapMb = (bucketCsvBytes: number) => Math.max(128, 64 + 16 * Math.ce
 
 /**
  * Young generation: short-lived row objects only. Measured per million profiles on a run that
- * sends while reading (one engine thread): at 24 MB, rows outlived scavenges and were promoted,
+ * sends early (one engine thread): at 24 MB, rows outlived scavenges and were promoted,
  * costing ~1.2 core-seconds more garbage collection; above 32 MB nothing more is gained, and V8's
  * default (48 MB) would add to the thread's footprint. The helper thread (engine-threads.ts) only
  * reads, where a row lives only while its chunk is parsed: 16 MB.
@@ -91,7 +91,7 @@ export class EngineThread {
   private early: EarlySender | null = null;
   private onProgress: PartitionRun['onProgress'] = () => undefined;
   private readonly waiting: (() => void)[] = [];
-  /** Batches sent while reading received so far, and who waits for a checkpoint mark. */
+  /** Batches sent early received so far, and who waits for a checkpoint mark. */
   private batchesReceived = 0;
   /** The engine thread's answer to the last takeIn: whether more rows wait, and whether that piece sent any. */
   private tookIn: { more: boolean; sent: boolean } | null = null;
@@ -124,7 +124,7 @@ export class EngineThread {
     this.post({ t: 'init', init, rings });
   }
 
-  /** Reads the snapshot's tables in order, spilling by bucket (and sending while reading, if set up). */
+  /** Reads the snapshot's tables in order, spilling by bucket (and sending early, if set up). */
   async partition(run: PartitionRun): Promise<PartitionSummary> {
     const stopped = await this.readTables(run);
     if (run.early && !stopped) await this.takeInSendingSingles(run);
@@ -133,7 +133,7 @@ export class EngineThread {
     return this.summary!;
   }
 
-  /** Downloads and hands over `run.tables`' partitions, in order; true if sending while reading stopped (time box). */
+  /** Downloads and hands over `run.tables`' partitions, in order; true if sending early stopped (time box). */
   async readTables(run: PartitionRun): Promise<boolean> {
     this.early = run.early;
     this.onProgress = run.onProgress;
@@ -206,7 +206,7 @@ export class EngineThread {
     }
   }
 
-  /** Asks for a checkpoint mark of what was sent while reading (one at a time). */
+  /** Asks for a checkpoint mark of what was sent early (one at a time). */
   earlyMark(): Promise<EarlyMark> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve) => {

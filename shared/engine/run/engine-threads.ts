@@ -1,13 +1,13 @@
-// The engine's worker threads: when nothing is sent while reading (a change run, a resumed attempt)
+// The engine's worker threads: when nothing is sent early (a change run, a resumed attempt)
 // and the snapshot is more than one bucket, a helper beside the reading thread (one per core of the
 // machine the app is sized for), each reading its share of every segment's partitions. The helper
 // then ends and the reading thread prepares the buckets alone: two threads preparing buckets held
 // two buckets at once and took a 10 M change run over 300 MB, for no time measurably saved. A run
-// that sends while reading has one thread: it is paced by Braze, or by a machine whose cores are
+// that sends early has one thread: it is paced by Braze, or by a machine whose cores are
 // busy sending as well (a second thread reading the other segments' keys saved nothing there).
 import type { PreparedBucket } from '../thread/protocol';
 import { ROW_SPILLS } from '../spill/bucket-files';
-import { MAX_REPORT_ROWS } from '../read/partition-step';
+import { MAX_REPORT_ROWS } from '../read/partition-books';
 import type { SegmentTable } from '../../snapshot/locate';
 import { EngineThread, HELPER_YOUNG_MB, READER_YOUNG_MB, type PartitionRun, type ReceivedBucket } from './engine-thread-client';
 import type { PartitionInit, PartitionSummary } from '../thread/protocol';
@@ -15,11 +15,11 @@ import type { PartitionInit, PartitionSummary } from '../thread/protocol';
 export type { ReceivedBucket, PreparedBucket };
 
 export class EngineThreads {
-  /** Reads (and sends while reading, if it does), then prepares buckets. */
+  /** Reads (and sends early, if it does), then prepares buckets. */
   readonly reader: EngineThread;
   private helper: EngineThread | null;
 
-  /** `helper`: whether a second thread is worth its start (more than one bucket, nothing sent while reading). */
+  /** `helper`: whether a second thread is worth its start (more than one bucket, nothing sent early). */
   constructor(init: Omit<PartitionInit, 'spillKind'>, bucketCsvBytes: number, helper: boolean) {
     this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, bucketCsvBytes, READER_YOUNG_MB);
     this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, bucketCsvBytes, HELPER_YOUNG_MB) : null;

@@ -4,7 +4,7 @@
 import type { BrazeClient } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
 import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from '../thread/protocol';
-import { MAX_REPORT_ROWS } from '../read/partition-step';
+import { MAX_REPORT_ROWS } from '../read/partition-books';
 import type { PartitionSummary, RejectedRow } from '../thread/protocol';
 
 export interface RunCounts extends BucketCounts {

@@ -1,6 +1,6 @@
 // Reading the snapshot (the partition step, on the engine thread): the mapping is checked against
-// model.json's columns first, the segment to send while reading is chosen, and every partition is
-// downloaded and handed to the thread. The thread (and the sender while reading) stay open for the
+// model.json's columns first, the segment to send early is chosen, and every partition is
+// downloaded and handed to the thread. The thread (and the early sender) stay open for the
 // bucket step; close() ends them.
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { MAX_OBJECTS_PER_REQUEST, type BrazeClient } from '../../braze/client';
@@ -24,7 +24,7 @@ export interface ReadPlan {
   bucketCount: number;
   definitionFp: string;
   /**
-   * The export has sync state: nothing is sent while reading. What Braze holds must be known
+   * The export has sync state: nothing is sent early. What Braze holds must be known
    * before a profile's object is written — values to clear, membership to withdraw — and only the
    * bucket step knows it.
    */
@@ -36,9 +36,9 @@ export interface ReadPlan {
   done: ReadonlySet<number>;
   tempDir: string;
   concurrency: number;
-  /** The export's sync state: checkpoints of what is sent while reading go beside it. */
+  /** The export's sync state: checkpoints of what is sent early go beside it. */
   state: SyncStateStore;
-  /** How often what was sent while reading is checkpointed. */
+  /** How often what was sent early is checkpointed. */
   earlyCheckpointMs: number;
   /** The run this is an attempt of (named in those checkpoints). */
   runId: string;
@@ -54,10 +54,10 @@ const TYPICAL_ROW_BYTES = 50;
 const tableBytes = (t: SegmentTable) => t.partitions.reduce((n, p) => n + p.sizeBytes, 0);
 
 export class SnapshotReading {
-  /** Sends while reading, when a segment was chosen for it. */
+  /** Sends early, when a segment was chosen for it. */
   early: EarlySender | null = null;
   threads: EngineThreads | null = null;
-  /** Resolves once what was sent while reading is checkpointed (at once when nothing was). */
+  /** Resolves once what was sent early is checkpointed (at once when nothing was). */
   earlyCheckpointed: Promise<void> = Promise.resolve();
 
   constructor(private readonly plan: ReadPlan) {}
@@ -125,7 +125,7 @@ export class SnapshotReading {
         )
       : null;
     const read = await this.threads.partition({
-      // The table sent while reading goes last, once the other segments' profile keys are known.
+      // The table sent early goes last, once the other segments' profile keys are known.
       tables: sendWhileReading ? [...snapshot.tables.filter((t) => t !== sendWhileReading), sendWhileReading] : snapshot.tables,
       container: this.plan.ciBlobs.getContainerClient(def.source.container),
       early: this.early,
@@ -146,7 +146,7 @@ export class SnapshotReading {
   }
 
   /**
-   * The segment to send while reading, if any: the largest, when every profile is going to Braze
+   * The segment to send early, if any: the largest, when every profile is going to Braze
    * and Braze holds nothing of the export yet (no sync state), on a run's first attempt, and its
    * profiles can go out well within the attempt's time box even at a small size per row.
    */

@@ -4,7 +4,7 @@
 //   1. Read (run/read-snapshot.ts → read/partition-step.ts on the thread): stream every CSV
 //      partition, map rows to partial profiles, spill them to temp files by hash bucket of the
 //      profile key (memory does not grow with the snapshot). With nothing to diff against,
-//      profiles that can only have one row are sent while reading (early-send/).
+//      profiles that can only have one row are sent early (early-send/).
 //   2. Per bucket (run/bucket-pipeline.ts; diff/bucket-step.ts on the thread): merge each profile
 //      across segments, diff against the sync state, send only what changed (plus `null`
 //      membership for profiles that left), then record what Braze accepted.
@@ -42,13 +42,13 @@ export interface EngineInput {
   shouldStop?: () => boolean;
   /** Called before each bucket's state is written; throws when this worker may no longer write (its lease is gone). */
   beforeCheckpoint?: () => Promise<void>;
-  /** The run's first attempt: profiles may be sent while reading (a continuation never does). */
+  /** The run's first attempt: profiles may be sent early (a continuation never does). */
   firstAttempt?: boolean;
-  /** How long this attempt may take; sending while reading is skipped when it might not fit. */
+  /** How long this attempt may take; sending early is skipped when it might not fit. */
   timeBudgetMs?: number;
   /** The run this is an attempt of (default: one of its own, for callers outside the worker). */
   runId?: string;
-  /** How often what was sent while reading is checkpointed (default 30 s): a killed worker's successor resends at most that much. */
+  /** How often what was sent early is checkpointed (default 30 s): a killed worker's successor resends at most that much. */
   earlyCheckpointMs?: number;
   /** Snapshot bytes per bucket, when the export has no sync state yet. */
   bucketTargetBytes?: number;

@@ -1,4 +1,4 @@
-// Checkpoints of what was sent while reading (main thread). Sending while reading records nothing
+// Checkpoints of what was sent early (main thread). Sending early records nothing
 // durable until the bucket step, so a worker killed in that phase would have its successor send
 // everything again — a second bill for every attribute. Every `everyMs` of sending, and once more
 // when reading ends, the state lines of the profiles Braze has taken by then are written to small
@@ -23,7 +23,7 @@ export class EarlyCheckpoints {
     private readonly thread: { earlyMark(): Promise<EarlyMark> },
     private readonly early: EarlySender,
     private readonly state: SyncStateStore,
-    /** The state lines of profiles sent while reading (written by the engine thread). */
+    /** The state lines of profiles sent early (written by the engine thread). */
     private readonly stateLines: BucketFiles,
     private readonly header: BucketHeader,
     private readonly everyMs: number,
@@ -46,7 +46,7 @@ export class EarlyCheckpoints {
     await this.running;
   }
 
-  /** The last checkpoint, once reading is over: everything sent while reading that Braze took. */
+  /** The last checkpoint, once reading is over: everything sent early that Braze took. */
   async final(): Promise<void> {
     await this.settle();
     if (!this.early.undeliveredKeys) return;

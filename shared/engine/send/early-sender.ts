@@ -1,4 +1,4 @@
-// The main thread's part of sending while reading (see offers.ts): sends the batches the engine
+// The main thread's part of sending early (see offers.ts): sends the batches the engine
 // thread hands over, and notes per bucket what Braze did not take.
 import type { BrazeClient, Outcome } from '../../braze/client';
 import { BatchSender } from './batch-sender';

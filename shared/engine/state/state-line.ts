@@ -28,7 +28,7 @@ export interface BucketHeader {
   fields?: string[];
   /** The membership attribute(s) written to each profile, with their format, to withdraw them when they change. */
   membership?: { format: 'list' | 'boolean'; names: string[] };
-  /** A checkpoint of what the run `sentBy` sent while reading (see send/early-checkpoints.ts), not a bucket's state yet. */
+  /** A checkpoint of what the run `sentBy` sent early (see send/early-checkpoints.ts), not a bucket's state yet. */
   sentBy?: string;
 }
 

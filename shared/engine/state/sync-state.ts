@@ -46,8 +46,7 @@ export class SyncStateStore {
 
   /**
    * The bucket's state blob as bytes (parseBucketState reads them; null when there is none) and
-   * its ETag, in one request. Without a blob, the checkpoints of a first attempt that sent while
-   * reading (and was killed) stand in for it: their lines are the profiles Braze took (removed once
+   * its ETag, in one request. Without a blob, the checkpoints of a first attempt that sent early (and was killed) stand in for it: their lines are the profiles Braze took (removed once
    * a run has written every bucket).
    */
   async readBucket(bucket: number): Promise<{ bytes: Uint8Array | null; etag: string | null }> {
@@ -77,7 +76,7 @@ export class SyncStateStore {
     return { found: bytes !== null, etag: null };
   }
 
-  /** The checkpoints of what was sent while reading, for the bucket, as one state blob (null: none). */
+  /** The checkpoints of what was sent early, for the bucket, as one state blob (null: none). */
   private async earlyCheckpointsOf(bucket: number): Promise<Uint8Array | null> {
     const pieces: Buffer[] = [];
     for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b${bucket}.early-` })) {
@@ -88,14 +87,14 @@ export class SyncStateStore {
     return pieces.length ? Buffer.concat(pieces) : null;
   }
 
-  /** Removes every checkpoint of what was sent while reading (the buckets hold their lines). */
+  /** Removes every checkpoint of what was sent early (the buckets hold their lines). */
   async removeEarlyCheckpoints(): Promise<void> {
     for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b` })) {
       if (b.name.includes('.early-')) await this.container.deleteBlob(b.name).catch(() => undefined);
     }
   }
 
-  /** A checkpoint of profiles sent while reading: the header and their state lines, for the bucket. */
+  /** A checkpoint of profiles sent early: the header and their state lines, for the bucket. */
   async writeEarlyPiece(bucket: number, checkpoint: number, header: BucketHeader, lines: string): Promise<void> {
     const body = Buffer.from(`${JSON.stringify(header)}\n${lines}`);
     await this.blob(`b${bucket}.early-${String(checkpoint).padStart(4, '0')}.tsv`).upload(body, body.length);

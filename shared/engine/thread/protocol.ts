@@ -13,13 +13,13 @@ export interface PartitionInit {
   tempDir: string;
   /** Buckets finished by an earlier attempt: their rows are skipped. */
   done: number[];
-  /** The segment whose one-segment profiles are sent while reading (read last), if any. */
+  /** The segment whose one-segment profiles are sent early (read last), if any. */
   early: { segment: string; otherRows: number; tableRows: number } | null;
   /** For the bucket step that follows on the reading thread. */
   definitionFp: string;
   /** Which of the run's spill files this thread's partition step writes rows to (see ROW_SPILLS). */
   spillKind: string;
-  /** The run this is an attempt of: checkpoints of what it sent while reading name it. */
+  /** The run this is an attempt of: checkpoints of what it sent early name it. */
   runId: string;
   fullSync: boolean;
   /** Each segment's columns as model.json gives them: how spilled rows are typed. */
@@ -102,13 +102,13 @@ export interface PreparedBucket {
   /** The header the bucket's state blob is written with. */
   header: BucketHeader;
   toSend: ToSend;
-  /** State lines of the profiles not being sent (unchanged, or delivered while reading), as bytes (see StateBytes), after the objects in the ring. */
+  /** State lines of the profiles not being sent (unchanged, or delivered early), as bytes (see StateBytes), after the objects in the ring. */
   kept: Handed;
   /** The state blob must be rewritten even if nothing is sent now. */
   stateChanged: boolean;
   counts: BucketCounts;
   omitted: Record<string, number>;
-  /** Profiles sent while reading that Braze refused. */
+  /** Profiles sent early that Braze refused. */
   refusedEarly: { key: string; reason: string }[];
 }
 
@@ -119,7 +119,7 @@ export interface EarlyBatch<Objects = ObjectList> {
   keys: string[];
 }
 
-/** A checkpoint mark: the first `batches` batches sent while reading hold every profile whose state line is within `sizes`. */
+/** A checkpoint mark: the first `batches` batches sent early hold every profile whose state line is within `sizes`. */
 export interface EarlyMark {
   batches: number;
   sizes: number[];
@@ -149,7 +149,7 @@ export type ToEngineThread =
 export type FromEngineThread =
   | ({ t: 'send' } & EarlyBatch<HandedObjects>)
   | { t: 'chunkDone' }
-  /** Every object sent while reading so far was handed over before this; state-line file sizes per bucket. */
+  /** Every object sent early so far was handed over before this; state-line file sizes per bucket. */
   | { t: 'earlyMarked'; sizes: number[] }
   | { t: 'progress'; rowsRead: number; segmentRows: Record<string, number> }
   | { t: 'partitionDone' }

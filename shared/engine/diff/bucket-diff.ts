@@ -1,0 +1,112 @@
+// The bucket step's decisions, one profile at a time, over inputs already in memory (spilled rows,
+// the previous state, what was sent early): unchanged, sent early and settled, or changed and sent;
+// then the leavers. A profile's fingerprint is taken over the very JSON that would be sent, so
+// "changed" means "Braze would get something else".
+import { fingerprintBytes } from '../hash/fingerprint';
+import { identityOf, mergePartials, type MergedProfile } from '../profile/merge';
+import type { BrazeObjectWriter } from '../profile/object-writer';
+import type { PartialProfile } from '../profile/row-mapper';
+import type { SpilledProfiles } from '../spill/spilled-profiles';
+import type { BucketState } from '../state/state-entries';
+import { stateLine, type StateEntry } from '../state/state-line';
+import type { BucketCounts } from '../thread/protocol';
+import { BucketSends } from './bucket-sends';
+import type { SentEarly } from './early-settle';
+import type { SpilledMerge } from './spilled-merge';
+
+export interface DiffSettings {
+  definitionFp: string;
+  fullSync: boolean;
+  /** The run this is an attempt of: a state written by it is this run's own checkpoint. */
+  runId: string;
+}
+
+export interface DiffInputs {
+  rows: SpilledProfiles;
+  previous: BucketState;
+  /** The books so far (the profiles sent early and settled): the diff counts on from them. */
+  counts: BucketCounts;
+  /** Profiles sent early that have later rows (see settleEarlySends), and their early objects as rows. */
+  sentEarly: Map<string, SentEarly>;
+  earlyRows: Map<string, PartialProfile> | null;
+}
+
+export interface DiffResult {
+  counts: BucketCounts;
+  /** State lines of profiles not sent now (besides the previous lines kept as written). */
+  kept: string[];
+  /** Values left out as invalid, by attribute, of the profiles merged here. */
+  omitted: Record<string, number>;
+  sends: BucketSends;
+}
+
+/** Whether a state entry belongs to a profile new to the export (this run's own checkpoints hold only those). */
+export const isNewTo = (previous: BucketState, runId: string) => {
+  const sentByThisRun = previous.sentBy !== undefined && previous.sentBy === runId;
+  return (before: StateEntry | undefined) => before === undefined || sentByThisRun;
+};
+
+export function diffBucket(
+  merge: SpilledMerge,
+  writer: BrazeObjectWriter,
+  settings: DiffSettings,
+  inputs: DiffInputs,
+): DiffResult {
+  const { rows, previous, counts, sentEarly } = inputs;
+  const trustPrevious = previous.definition === settings.definitionFp && !settings.fullSync;
+  const sentByThisRun = previous.sentBy !== undefined && previous.sentBy === settings.runId;
+  const digestsTrusted = trustPrevious && !sentByThisRun;
+  const isNew = isNewTo(previous, settings.runId);
+  const result: DiffResult = { counts, kept: [], omitted: {}, sends: new BucketSends(writer, previous) };
+  const { kept, omitted, sends } = result;
+  const { objects } = sends;
+
+  for (let p = 0; p < rows.count; p++) {
+    const line = previous.entries.claim(rows, p);
+    // A profile sent early can still have more rows (the same segment twice): merge them, and send
+    // again only if that changes what Braze got.
+    const earlier = sentEarly.size ? sentEarly.get(rows.keyOf(p)) : undefined;
+    // Its rows unchanged since Braze took its object, under the same settings: unchanged, without
+    // decoding, merging or writing anything, its state line kept as written (most profiles of a
+    // change run: no string is made for them). A state line has a digest only if no value was
+    // left out as invalid: such an object also depends on what Braze held before.
+    const rowsDigest = earlier ? undefined : rows.digest(p);
+    if (rowsDigest !== undefined && digestsTrusted && line !== -1 && previous.entries.rowsDigestIs(line, rowsDigest)) {
+      counts.profiles++;
+      counts.unchanged++;
+      previous.entries.keepAsWritten(line);
+      continue;
+    }
+    const key = rows.keyOf(p);
+    const before = line === -1 ? undefined : previous.entries.entryAt(line);
+    const merged: MergedProfile = earlier
+      ? mergePartials([inputs.earlyRows!.get(key)!, ...merge.partialsOf(rows, p)])
+      : merge.mergedOf(rows, p);
+    const omissions = Object.keys(merged.omitted);
+    if (!earlier) for (const attr of omissions) omitted[attr] = (omitted[attr] ?? 0) + 1;
+    const digest = omissions.length ? undefined : rowsDigest;
+    counts.profiles++;
+    // Written straight into the bytes to send; taken back out below if it need not go.
+    const start = objects.add(writer.profile(merged));
+    const fp = fingerprintBytes(objects.buffer, start, objects.end);
+    const identity = identityOf(merged);
+    if (isNew(before)) counts.newProfiles++;
+    if (earlier?.delivered && earlier.fp === fp) {
+      objects.dropLast();
+      counts.sent++;
+      kept.push(stateLine(key, { identity, fp, heldFields: writer.heldFieldBits(merged) }));
+    } else if (trustPrevious && before?.fp === fp) {
+      objects.dropLast();
+      // Found in a checkpoint of this very run (an earlier attempt sent it early): sent, not unchanged.
+      if (sentByThisRun) counts.sent++;
+      else counts.unchanged++;
+      // Kept with its rows' digest, so the next run can take the short path above.
+      kept.push(
+        stateLine(key, digest !== undefined && before.heldFields !== undefined ? { ...before, rowsDigest: digest } : before),
+      );
+    } else sends.changed(key, merged, identity, fp, before, digest);
+  }
+  // What is left of the previous state (profiles sent early were taken out) left the export.
+  for (const [key, before] of previous.entries.unclaimed()) sends.leaver(key, before);
+  return result;
+}

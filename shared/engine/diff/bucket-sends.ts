@@ -1,0 +1,77 @@
+// What a bucket sends, built by the bucket step: each object as bytes, with its key and the state
+// line to keep whether Braze takes it or not; and what a changed profile or a leaver must lose.
+import type { BrazeObjectWriter } from '../profile/object-writer';
+import type { MergedProfile } from '../profile/merge';
+import { ObjectBytes } from '../thread/object-bytes';
+import type { RingWriter } from '../thread/shared-ring';
+import type { ToSend } from '../thread/protocol';
+import type { BucketState } from '../state/state-entries';
+import { stateLine, type StateEntry } from '../state/state-line';
+
+/** What a bucket sends: the objects, as bytes, each with its key and its state line either way. */
+export class BucketSends {
+  readonly objects = new ObjectBytes();
+  private readonly toSend: Omit<ToSend, 'objects'> = { keys: [], sentLines: [], beforeLines: [], leaving: [] };
+  /**
+   * Membership written under earlier settings that these do not write: withdrawn from every
+   * profile that had it (they are all sent anyway: changed settings resend everything).
+   */
+  private readonly withdrawals: string;
+
+  constructor(
+    private readonly writer: BrazeObjectWriter,
+    private readonly previous: BucketState,
+  ) {
+    this.withdrawals = writer.withdrawals(previous.membership);
+  }
+
+  /** A changed profile (its object is the last in `objects`): queued with what Braze must lose. */
+  changed(
+    key: string,
+    merged: MergedProfile,
+    identity: string,
+    fp: string,
+    before: StateEntry | undefined,
+    rowsDigest: string | undefined,
+  ): void {
+    const { writer, previous, objects } = this;
+    const heldFields = writer.heldFieldBits(merged, before, previous.fields);
+    // Values emptied in CI since Braze got them are cleared (null, once); membership written
+    // under earlier settings is withdrawn — at the same user, or the one it was known as before.
+    const identityChanged = before !== undefined && before.identity !== identity;
+    const extras = before && !identityChanged ? writer.clears(merged, before, previous.fields) + this.withdrawals : '';
+    if (extras) {
+      objects.dropLast();
+      objects.add(writer.profile(merged, extras));
+    }
+    this.queue(
+      key,
+      stateLine(key, rowsDigest === undefined ? { identity, fp, heldFields } : { identity, fp, heldFields, rowsDigest }),
+      before,
+      0,
+    );
+    if (identityChanged) {
+      objects.add(writer.leaver(before.identity, previous.membership));
+      this.queue(key, '', undefined, 2);
+    }
+  }
+
+  /** A profile that left every segment: its membership is removed. */
+  leaver(key: string, before: StateEntry): void {
+    this.objects.add(this.writer.leaver(before.identity, this.previous.membership));
+    this.queue(key, '', before, 1);
+  }
+
+  handOver(ring: RingWriter): ToSend {
+    return { objects: this.objects.handOver(ring), ...this.toSend };
+  }
+
+  /** Queues an object already added to `objects`. */
+  private queue(key: string, sentLine: string, before: StateEntry | undefined, leaving: 0 | 1 | 2): void {
+    const t = this.toSend;
+    t.keys.push(key);
+    t.sentLines.push(sentLine);
+    t.beforeLines.push(before ? stateLine(key, before) : '');
+    t.leaving.push(leaving);
+  }
+}

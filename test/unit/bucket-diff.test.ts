@@ -1,0 +1,196 @@
+// The bucket step's decisions, profile by profile, over spilled rows and state bytes built in memory:
+// unchanged by digest, changed, leaving, identity moved, and merged with what was sent early.
+import { describe, expect, it } from 'vitest';
+import { diffBucket, type DiffResult } from '../../shared/engine/diff/bucket-diff';
+import { settleEarlySends, type SentEarly } from '../../shared/engine/diff/early-settle';
+import { SpilledMerge } from '../../shared/engine/diff/spilled-merge';
+import type { EarlyRecords } from '../../shared/engine/early-send/records';
+import { mergePartials } from '../../shared/engine/profile/merge';
+import { BrazeObjectWriter } from '../../shared/engine/profile/object-writer';
+import { encodeRow } from '../../shared/engine/spill/spill-codec';
+import { SpilledProfiles } from '../../shared/engine/spill/spilled-profiles';
+import { parseBucketState } from '../../shared/engine/state/state-entries';
+import { stateLine } from '../../shared/engine/state/state-line';
+import { fingerprintBytes } from '../../shared/engine/hash/fingerprint';
+import { emptyBucketCounts } from '../../shared/engine/thread/protocol';
+import { createRing, RingReader, RingWriter } from '../../shared/engine/thread/shared-ring';
+import { objectAt, receiveObjects } from '../../shared/engine/thread/object-bytes';
+import { ExportDefinitionSchema } from '../../shared/exports/schema';
+
+const def = ExportDefinitionSchema.parse({
+  name: 'x',
+  connectionId: '00000000-0000-4000-8000-000000000000',
+  brazeSegmentApiId: 'seg-id',
+  source: { container: 'abc', folder: 'f' },
+  segments: ['Main', 'Other'],
+  matching: { email: 'Email', brazeCustomerId: 'Ext', attributes: { city: 'City' } },
+});
+// Spill columns in their fixed order: CustomerId, Ext, Email, City.
+const columns = ['CustomerId', 'Ext', 'Email', 'City'].map((name) => ({ name, dataType: 'string' }));
+const merge = new SpilledMerge(def, { Main: columns, Other: columns });
+const writer = new BrazeObjectWriter(def);
+const settings = { definitionFp: 'def-1', fullSync: false, runId: 'run-2' };
+
+type Row = [segment: number, customerId: string, ext: string, email: string, city: string];
+const spilled = (rows: Row[]) =>
+  new SpilledProfiles(
+    Buffer.from(rows.map(([seg, id, ...rest]) => `${encodeRow(seg, id, [id, ...rest], [0, 1, 2, 3])}\n`).join('')),
+    merge.digestSeed,
+  );
+
+/** What a diff sends, read back as Braze would get it: each object's JSON with its key and kind. */
+function sent(result: DiffResult): { key: string; leaving: number; object: Record<string, unknown> }[] {
+  const share = createRing(1 << 20);
+  const toSend = result.sends.handOver(new RingWriter(share));
+  const { list } = receiveObjects(new RingReader(share), toSend.objects);
+  return toSend.keys.map((key, i) => ({
+    key,
+    leaving: toSend.leaving[i]!,
+    object: JSON.parse(Buffer.from(objectAt(list, i)).toString('utf8')) as Record<string, unknown>,
+  }));
+}
+
+/** The state a run leaves once Braze took everything it sent. */
+function stateAfter(result: DiffResult, definition = settings.definitionFp): Uint8Array {
+  const share = createRing(1 << 20);
+  const toSend = result.sends.handOver(new RingWriter(share));
+  const lines = [...result.kept, ...toSend.sentLines.filter((l) => l !== '')];
+  return Buffer.from(
+    `${JSON.stringify({ definition, fields: writer.fields, membership: writer.membershipNames })}\n${lines.join('\n')}\n`,
+  );
+}
+
+function diff(rows: Row[], state: Uint8Array | null, sentEarly = new Map<string, SentEarly>(), earlyRows = null as never) {
+  const previous = parseBucketState(state);
+  return diffBucket(merge, writer, settings, {
+    rows: spilled(rows),
+    previous,
+    counts: emptyBucketCounts(),
+    sentEarly,
+    earlyRows,
+  });
+}
+
+const ann: Row = [0, 'c1', 'u1', 'ann@example.com', 'Oslo'];
+const bob: Row = [0, 'c2', 'u2', 'bob@example.com', 'Rome'];
+const firstRun = stateAfter(diff([ann, bob], null));
+
+describe('bucket step decisions', () => {
+  it.each<[string, Row[], { unchanged: number; profiles: number; newProfiles: number }, [string, number][]]>([
+    ['the same rows: unchanged by their digest, nothing sent', [ann, bob], { profiles: 2, unchanged: 2, newProfiles: 0 }, []],
+    [
+      'a changed value: only that profile is sent',
+      [[0, 'c1', 'u1', 'ann@example.com', 'Bergen'], bob],
+      { profiles: 2, unchanged: 1, newProfiles: 0 },
+      [['c1', 0]],
+    ],
+    [
+      'a profile gone from the snapshot: its membership is withdrawn',
+      [ann],
+      { profiles: 1, unchanged: 1, newProfiles: 0 },
+      [['c2', 1]],
+    ],
+    [
+      'an identity moved: sent under the new one, withdrawn at the old one',
+      [[0, 'c1', 'u9', 'ann@example.com', 'Oslo'], bob],
+      { profiles: 2, unchanged: 1, newProfiles: 0 },
+      [
+        ['c1', 0],
+        ['c1', 2],
+      ],
+    ],
+    [
+      'a new profile: counted new to the export and sent',
+      [ann, bob, [1, 'c3', 'u3', 'cy@example.com', 'Lima']],
+      { profiles: 3, unchanged: 2, newProfiles: 1 },
+      [['c3', 0]],
+    ],
+  ])('%s', (_, rows, counts, expected) => {
+    const result = diff(rows, firstRun);
+    expect(result.counts).toMatchObject(counts);
+    expect(sent(result).map((s) => [s.key, s.leaving])).toEqual(expected);
+  });
+
+  it('writes what each object must say: new values, the old identity withdrawn, leavers cleared', () => {
+    const moved = sent(diff([[0, 'c1', 'u9', 'ann@example.com', 'Oslo']], firstRun));
+    expect(moved[0]!.object).toMatchObject({ external_id: 'u9', email: 'ann@example.com', city: 'Oslo', 'seg-id': ['Main'] });
+    expect(moved[1]!.object).toMatchObject({ external_id: 'u1', 'seg-id': null });
+    expect(moved[2]).toMatchObject({ key: 'c2', leaving: 1, object: { external_id: 'u2', 'seg-id': null } });
+  });
+
+  it('sends everything again under other settings, though the rows are the same', () => {
+    const result = diffBucket(
+      merge,
+      writer,
+      { ...settings, definitionFp: 'def-2' },
+      {
+        rows: spilled([ann, bob]),
+        previous: parseBucketState(firstRun),
+        counts: emptyBucketCounts(),
+        sentEarly: new Map(),
+        earlyRows: null,
+      },
+    );
+    expect(result.counts.unchanged).toBe(0);
+    expect(sent(result).map((s) => s.key)).toEqual(['c1', 'c2']);
+  });
+
+  it('merges a profile sent early with its later rows: sent again only if that changes its object', () => {
+    const early = mergePartials([merge.partialsOf(spilled([ann]), 0)[0]!]);
+    const bytes = Buffer.from(writer.profile(early));
+    const entry: SentEarly = { identity: 'e:u1', fp: fingerprintBytes(bytes, 0, bytes.length), delivered: true, line: 0 };
+    const earlyRows = new Map([['c1', merge.partialsOf(spilled([ann]), 0)[0]!]]);
+    // The same row again (the segment twice): nothing new for Braze, counted as sent.
+    const same = diff([ann], null, new Map([['c1', entry]]), earlyRows as never);
+    expect(same.counts).toMatchObject({ profiles: 1, sent: 1 });
+    expect(sent(same)).toEqual([]);
+    // A later row in another segment: the membership grows, so the object goes again.
+    const more = diff([[1, 'c1', 'u1', 'ann@example.com', 'Oslo']], null, new Map([['c1', entry]]), earlyRows as never);
+    expect(more.counts).toMatchObject({ profiles: 1, sent: 0 });
+    expect(sent(more).map((s) => s.object['seg-id'])).toEqual([['Main', 'Other']]);
+  });
+});
+
+describe('settling what was sent early', () => {
+  const records = (lines: string[], undelivered: EarlyRecords['undelivered'] = new Map(), recheck = new Set<string>()) => ({
+    stateText: lines.map((l) => `${l}\n`).join(''),
+    recheck,
+    undelivered,
+  });
+  const line = (key: string) => stateLine(key, { identity: `e:${key}`, fp: `fp-${key}`, heldFields: '3' });
+
+  it('counts delivered profiles as sent and keeps their lines as written', () => {
+    const previous = parseBucketState(null);
+    const settled = settleEarlySends(records([line('a'), line('b')]), spilled([]), previous.entries, () => true);
+    expect(settled.counts).toMatchObject({ profiles: 2, sent: 2, newProfiles: 2 });
+    expect(settled.kept).toEqual([`${line('a')}\n${line('b')}`]);
+    expect(settled.withLaterRows.size).toBe(0);
+  });
+
+  it('keeps the previous state of a profile Braze refused, reports why, and claims it from the leavers', () => {
+    const previous = parseBucketState(Buffer.from(`{"definition":"def-1"}\n${stateLine('b', { identity: 'e:b', fp: 'old' })}\n`));
+    const undelivered = new Map([['b', { status: 'rejected' as const, reason: 'bad email' }]]);
+    const settled = settleEarlySends(
+      records([line('a'), line('b')], undelivered),
+      spilled([]),
+      previous.entries,
+      (before) => !before,
+    );
+    expect(settled.counts).toMatchObject({ profiles: 2, sent: 1, rejected: 1, newProfiles: 1 });
+    expect(settled.refused).toEqual([{ key: 'b', reason: 'bad email' }]);
+    expect(settled.kept).toEqual([stateLine('b', { identity: 'e:b', fp: 'old' }), line('a')]);
+    expect([...previous.entries.unclaimed()]).toEqual([]);
+  });
+
+  it('leaves a profile with later rows to the diff, with whether Braze took it', () => {
+    const rows = spilled([[1, 'a', 'a', 'a@example.com', 'Oslo']]);
+    const settled = settleEarlySends(
+      records([line('a')], new Map(), new Set(['a'])),
+      rows,
+      parseBucketState(null).entries,
+      () => true,
+    );
+    expect(settled.counts.profiles).toBe(0);
+    expect(settled.withLaterRows.get('a')).toMatchObject({ identity: 'e:a', delivered: true, line: 0 });
+  });
+});
