@@ -1,6 +1,16 @@
 // Dependency rules (npm run lint): no cycles, the engine's floors, and its one front door.
 // The engine's folders, from the ground up: a folder may import its own floor and the floors below it.
-const FLOORS = [['control', 'hash'], ['spill'], ['state'], ['profile'], ['thread'], ['early-send'], ['read', 'diff'], ['send'], ['run']];
+const FLOORS = [
+  ['control', 'hash'],
+  ['spill'],
+  ['state'],
+  ['profile'],
+  ['thread'],
+  ['early-send'],
+  ['read', 'diff'],
+  ['send'],
+  ['run'],
+];
 const folders = (list) => `^shared/engine/(${list.join('|')})/`;
 
 const floorRules = FLOORS.slice(0, -1).map((floor, i) => ({

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite } from './azurite';
 import { appRoot } from '../shared/app-root';
+import { MAX_OBJECTS_PER_REQUEST } from '../shared/braze/client';
 
 const ROOT = appRoot;
 const CONTAINER = 'bench';
@@ -207,12 +208,120 @@ function runInChild(
   });
 }
 
+/** What a bench run works with: storage, the sandbox, the export under test and its settings. */
+interface Bench {
+  blobs: BlobServiceClient;
+  sandbox: Awaited<ReturnType<typeof startSandboxProcess>>;
+  env: Record<string, string>;
+  exportId: string;
+  profiles: number;
+  killAt: number | null;
+}
+
+/** A Braze connection to the sandbox and an export of the generated segments, through the app's services. */
+async function createExport(sandboxUrl: string, segments: number): Promise<string> {
+  const { services } = await import('../shared/services');
+  const app = services();
+  await app.ready;
+  const admin = { role: 'Admin' as const, name: 'bench' };
+  const conn = await app.connections.create(admin, {
+    displayName: 'Bench sandbox',
+    restEndpoint: sandboxUrl,
+    apiKey: 'sandbox-key',
+    consent: true,
+    requestBudget: 3000,
+  });
+  const exp = await app.exports.create(admin, {
+    name: 'Bench',
+    connectionId: conn.value.id,
+    brazeSegmentApiId: 'bench-segments',
+    source: { container: CONTAINER, folder: FOLDER },
+    segments: Array.from({ length: segments }, (_, s) => `Segment${s}`),
+    matching: {
+      profileId: 'CustomerId',
+      email: 'PrimaryEmail',
+      brazeCustomerId: 'BrazeUserId',
+      attributes: { first_name: 'FirstName', last_name: 'LastName', lifetime_value: 'LifetimeValue' },
+    },
+  });
+  return exp.value.id;
+}
+
+/** The export's sync state in Blob Storage: fingerprints, identities and held-field bits per profile. */
+async function stateMB(b: Bench): Promise<number> {
+  let bytes = 0;
+  for await (const blob of b.blobs.getContainerClient('sync-state').listBlobsFlat({ prefix: `${b.exportId}/` }))
+    bytes += blob.properties.contentLength ?? 0;
+  return Number((bytes / 2 ** 20).toFixed(1));
+}
+
+/** One run of the export in a process of its own (killed and resumed for the first run with --kill-at), printed as a JSON line. */
+async function report(b: Bench, label: string): Promise<RunOutput> {
+  let objectsResent: number | undefined;
+  let r: RunOutput;
+  if (label === 'first' && b.killAt !== null) {
+    const started = Date.now();
+    await runInChild(b.env, b.exportId, async () => (await b.sandbox.stats()).objectsProcessed >= b.killAt! * b.profiles);
+    const beforeKill = (await b.sandbox.stats()).objectsProcessed;
+    process.stderr.write(`killed the first run's worker after ${beforeKill} objects; resuming\n`);
+    const resumed = (await runInChild(b.env, b.exportId))!;
+    r = { ...resumed, wallSeconds: (Date.now() - started) / 1000 };
+    // Every profile reached Braze once at least; anything beyond was sent again.
+    objectsResent = (await b.sandbox.stats()).objectsProcessed - b.profiles;
+  } else r = (await runInChild(b.env, b.exportId))!;
+  const toSend = r.counts.sent + r.counts.failed + r.counts.removed;
+  const floor = Math.ceil(toSend / MAX_OBJECTS_PER_REQUEST) / 1000;
+  console.log(
+    JSON.stringify({
+      run: label,
+      status: r.status,
+      profiles: r.counts.profiles,
+      changed: toSend,
+      requests: r.requests.sent,
+      rateLimited: r.requests.rateLimited,
+      wallSeconds: Number(r.wallSeconds.toFixed(2)),
+      floorSeconds: floor,
+      ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
+      peakRssMB: Math.round(r.peakRssMB),
+      stateMB: await stateMB(b),
+      ...(objectsResent !== undefined
+        ? { killedAt: b.killAt, objectsResent, resentPercent: Number(((objectsResent / b.profiles) * 100).toFixed(2)) }
+        : {}),
+      ...(r.timings ? { readingSeconds: r.timings.readingSeconds, sendingSeconds: r.timings.sendingSeconds } : {}),
+    }),
+  );
+  return r;
+}
+
+/** The dry run: its time and memory beside what it predicts. */
+async function preview(b: Bench, label: string): Promise<void> {
+  const requestsBefore = (await b.sandbox.stats()).requests;
+  const r = (await runInChild(b.env, b.exportId, undefined, ['--preview'])) as unknown as {
+    preview: { profiles: Record<string, number>; requests: number; dataPoints: number };
+    wallSeconds: number;
+    peakRssMB: number;
+  };
+  const sentToBraze = (await b.sandbox.stats()).requests - requestsBefore;
+  console.log(
+    JSON.stringify({
+      run: label,
+      ...r.preview.profiles,
+      requests: r.preview.requests,
+      dataPoints: r.preview.dataPoints,
+      wallSeconds: Number(r.wallSeconds.toFixed(2)),
+      peakRssMB: Math.round(r.peakRssMB),
+      requestsToBraze: sentToBraze,
+    }),
+  );
+}
+
 async function main(): Promise<void> {
   const profiles = arg('profiles');
   const segments = arg('segments', 2);
   const changePercent = arg('change-percent', 1);
   // --kill-at F: the first run's process is killed (SIGKILL) once F of the profiles reached Braze, and a new one resumes it.
   const killAt = process.argv.includes('--kill-at') ? arg('kill-at') : null;
+  const withPreview = process.argv.includes('--preview');
   const azurite = await startAzurite();
   const sandbox = await startSandboxProcess();
   const env = {
@@ -231,105 +340,15 @@ async function main(): Promise<void> {
     process.stderr.write(
       `generated ${profiles} profiles × ${segments} segments (${OVERLAP}${OVERLAP === 'random' ? ` p=${P}` : ''}${WIDE ? ', wide rows' : ''}, ${ROWS_PER_PARTITION} rows a partition) in ${((Date.now() - t) / 1000).toFixed(1)} s\n`,
     );
-
-    const { services } = await import('../shared/services');
-    const app = services();
-    await app.ready;
-    const admin = { role: 'Admin' as const, name: 'bench' };
-    const conn = await app.connections.create(admin, {
-      displayName: 'Bench sandbox',
-      restEndpoint: sandbox.url,
-      apiKey: 'sandbox-key',
-      consent: true,
-      requestBudget: 3000,
-    });
-    const exp = await app.exports.create(admin, {
-      name: 'Bench',
-      connectionId: conn.value.id,
-      brazeSegmentApiId: 'bench-segments',
-      source: { container: CONTAINER, folder: FOLDER },
-      segments: Array.from({ length: segments }, (_, s) => `Segment${s}`),
-      matching: {
-        profileId: 'CustomerId',
-        email: 'PrimaryEmail',
-        brazeCustomerId: 'BrazeUserId',
-        attributes: { first_name: 'FirstName', last_name: 'LastName', lifetime_value: 'LifetimeValue' },
-      },
-    });
-
-    /** The export's sync state in Blob Storage: fingerprints, identities and held-field bits per profile. */
-    const stateMB = async () => {
-      let bytes = 0;
-      for await (const b of blobs.getContainerClient('sync-state').listBlobsFlat({ prefix: `${exp.value.id}/` }))
-        bytes += b.properties.contentLength ?? 0;
-      return Number((bytes / 2 ** 20).toFixed(1));
-    };
-    const report = async (label: string) => {
-      let objectsResent: number | undefined;
-      let r: RunOutput;
-      if (label === 'first' && killAt !== null) {
-        const started = Date.now();
-        await runInChild(env, exp.value.id, async () => (await sandbox.stats()).objectsProcessed >= killAt * profiles);
-        const beforeKill = (await sandbox.stats()).objectsProcessed;
-        process.stderr.write(`killed the first run's worker after ${beforeKill} objects; resuming\n`);
-        const resumed = (await runInChild(env, exp.value.id))!;
-        r = { ...resumed, wallSeconds: (Date.now() - started) / 1000 };
-        // Every profile reached Braze once at least; anything beyond was sent again.
-        objectsResent = (await sandbox.stats()).objectsProcessed - profiles;
-      } else r = (await runInChild(env, exp.value.id))!;
-      const toSend = r.counts.sent + r.counts.failed + r.counts.removed;
-      const floor = Math.ceil(toSend / 75) / 1000;
-      console.log(
-        JSON.stringify({
-          run: label,
-          status: r.status,
-          profiles: r.counts.profiles,
-          changed: toSend,
-          requests: r.requests.sent,
-          rateLimited: r.requests.rateLimited,
-          wallSeconds: Number(r.wallSeconds.toFixed(2)),
-          floorSeconds: floor,
-          ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
-          peakRssMB: Math.round(r.peakRssMB),
-          stateMB: await stateMB(),
-          ...(objectsResent !== undefined
-            ? { killedAt: killAt, objectsResent, resentPercent: Number(((objectsResent / profiles) * 100).toFixed(2)) }
-            : {}),
-          ...(r.timings ? { readingSeconds: r.timings.readingSeconds, sendingSeconds: r.timings.sendingSeconds } : {}),
-        }),
-      );
-      return r;
-    };
-    const withPreview = process.argv.includes('--preview');
-    /** The dry run: its time and memory beside what it predicts. */
-    const preview = async (label: string) => {
-      const requestsBefore = (await sandbox.stats()).requests;
-      const r = (await runInChild(env, exp.value.id, undefined, ['--preview'])) as unknown as {
-        preview: { profiles: Record<string, number>; requests: number; dataPoints: number };
-        wallSeconds: number;
-        peakRssMB: number;
-      };
-      const sentToBraze = (await sandbox.stats()).requests - requestsBefore;
-      console.log(
-        JSON.stringify({
-          run: label,
-          ...r.preview.profiles,
-          requests: r.preview.requests,
-          dataPoints: r.preview.dataPoints,
-          wallSeconds: Number(r.wallSeconds.toFixed(2)),
-          peakRssMB: Math.round(r.peakRssMB),
-          requestsToBraze: sentToBraze,
-        }),
-      );
-    };
-    if (withPreview) await preview('preview-first');
-    await report('first');
-    await report('unchanged');
+    const b: Bench = { blobs, sandbox, env, exportId: await createExport(sandbox.url, segments), profiles, killAt };
+    if (withPreview) await preview(b, 'preview-first');
+    await report(b, 'first');
+    await report(b, 'unchanged');
     t = Date.now();
     await writeSnapshot(blobs, profiles, segments, 1, changePercent);
     process.stderr.write(`changed ${changePercent} % of profiles in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
-    if (withPreview) await preview(`preview-changed-${changePercent}%`);
-    await report(`changed-${changePercent}%`);
+    if (withPreview) await preview(b, `preview-changed-${changePercent}%`);
+    await report(b, `changed-${changePercent}%`);
   } finally {
     sandbox.stop();
     await azurite.stop();
