@@ -10,6 +10,8 @@ const KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZ
 export interface Azurite {
   connectionString: string;
   ports: { blob: number; queue: number; table: number };
+  /** Azurite's process (the benchmark pins it to other cores). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -67,6 +69,7 @@ export async function startAzurite(options: { ports?: Partial<Azurite['ports']>;
   return {
     connectionString: azuriteConnectionString(full),
     ports: full,
+    pid: child.pid!,
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

@@ -1,10 +1,11 @@
-// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview]`
+// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit): first run, same snapshot again, then after changing P % of the profiles. Each run
 // happens in its own process (scripts/bench-run.ts) so its peak RSS is the export's alone. Prints one
 // JSON line per run (and, with --preview, one per dry run before the first and the changed run).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -27,6 +28,28 @@ function arg(name: string, fallback?: number): number {
   const v = given !== undefined ? Number(given) : fallback;
   if (v === undefined || !Number.isFinite(v)) throw new Error(`--${name} <number> is required`);
   return v;
+}
+
+/**
+ * `--cpus N`: each run's process is pinned to cores 0..N-1 (taskset), and Azurite and the sandbox to
+ * the other cores where there are any, as a customer's instance of N vCPUs runs the app alone.
+ */
+const CPUS = flag('cpus') !== undefined ? arg('cpus') : null;
+if (CPUS !== null) {
+  if (!Number.isInteger(CPUS) || CPUS < 1 || CPUS > os.availableParallelism())
+    throw new Error(`--cpus must be a whole number from 1 to ${os.availableParallelism()}`);
+  if (spawnSync('taskset', ['--version']).status !== 0) throw new Error('--cpus needs taskset (Debian: util-linux)');
+}
+
+/** The command that runs `args` on the export's cores. */
+const onRunCores = (args: string[]): [string, string[]] =>
+  CPUS === null ? [process.execPath, args] : ['taskset', ['-c', `0-${CPUS - 1}`, process.execPath, ...args]];
+
+/** Moves a helper process (Azurite, the sandbox) and all its threads off the export's cores, where there are others. */
+function offRunCores(pid: number): void {
+  const cores = os.availableParallelism();
+  if (CPUS === null || CPUS >= cores) return;
+  spawnSync('taskset', ['-a', '-cp', `${CPUS}-${cores - 1}`, String(pid)], { stdio: 'ignore' });
 }
 
 /** `--partition-rows N`: rows per CSV partition (CI writes partitions of ~100 k–250 k rows). */
@@ -136,6 +159,7 @@ function startSandboxProcess(): Promise<{
     env: { ...process.env, BRAZE_SANDBOX_STORE: 'false' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  offRunCores(child.pid!);
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -155,6 +179,10 @@ interface RunOutput {
   counts: { profiles: number; sent: number; unchanged: number; removed: number; rejected: number; failed: number };
   requests: { sent: number; retried: number; rateLimited: number };
   wallSeconds: number;
+  /** User + system CPU of the run's process, all threads. */
+  cpuSeconds: number;
+  /** A fixed loop timed in the run's process just before the run: the noise of the machine at that moment. */
+  loopMs: number;
   peakRssMB: number;
   attempts: number;
   timings?: { readingSeconds: number; sendingSeconds: number };
@@ -171,15 +199,14 @@ function runInChild(
     // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each run there (open in Chrome DevTools).
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
     const child = spawn(
-      process.execPath,
-      [
+      ...onRunCores([
         ...prof,
         ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
         '--max-old-space-size=256',
         path.join(ROOT, 'dist', 'scripts', 'bench-run.js'),
         exportId,
         ...extraArgs,
-      ],
+      ]),
       {
         env: { ...process.env, ...env },
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -282,6 +309,10 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
       wallSeconds: Number(r.wallSeconds.toFixed(2)),
       floorSeconds: floor,
       ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
+      cpus: CPUS ?? os.availableParallelism(),
+      cpuSeconds: Number(r.cpuSeconds.toFixed(2)),
+      cpuSecondsPerMillion: Number(((r.cpuSeconds / b.profiles) * 1e6).toFixed(2)),
+      loopMs: Math.round(r.loopMs),
       peakRssMB: Math.round(r.peakRssMB),
       stateMB: await stateMB(b),
       ...(objectsResent !== undefined
@@ -299,6 +330,7 @@ async function preview(b: Bench, label: string): Promise<void> {
   const r = (await runInChild(b.env, b.exportId, undefined, ['--preview'])) as unknown as {
     preview: { profiles: Record<string, number>; requests: number; dataPoints: number };
     wallSeconds: number;
+    cpuSeconds: number;
     peakRssMB: number;
   };
   const sentToBraze = (await b.sandbox.stats()).requests - requestsBefore;
@@ -309,6 +341,7 @@ async function preview(b: Bench, label: string): Promise<void> {
       requests: r.preview.requests,
       dataPoints: r.preview.dataPoints,
       wallSeconds: Number(r.wallSeconds.toFixed(2)),
+      cpuSeconds: Number(r.cpuSeconds.toFixed(2)),
       peakRssMB: Math.round(r.peakRssMB),
       requestsToBraze: sentToBraze,
     }),
@@ -323,6 +356,7 @@ async function main(): Promise<void> {
   const killAt = process.argv.includes('--kill-at') ? arg('kill-at') : null;
   const withPreview = process.argv.includes('--preview');
   const azurite = await startAzurite();
+  offRunCores(azurite.pid);
   const sandbox = await startSandboxProcess();
   const env = {
     AzureWebJobsStorage: azurite.connectionString,
