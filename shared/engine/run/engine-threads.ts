@@ -1,10 +1,11 @@
-// The engine's worker threads: when nothing is sent early (a change run, a resumed attempt)
-// and the snapshot is more than one bucket, a helper beside the reading thread (one per core of the
-// machine the app is sized for), each reading its share of every segment's partitions. The helper
-// then ends and the reading thread prepares the buckets alone: two threads preparing buckets held
-// two buckets at once and took a 10 M change run over 300 MB, for no time measurably saved. A run
-// that sends early has one thread: it is paced by Braze, or by a machine whose cores are
-// busy sending as well (a second thread reading the other segments' keys saved nothing there).
+// The engine's worker threads: when nothing is sent early (a change run, a resumed attempt), the
+// snapshot is more than one bucket and the process may use more than one core
+// (os.availableParallelism counts those), a helper beside the reading thread, each reading its share
+// of every segment's partitions. The helper then ends and the reading thread prepares the buckets
+// alone: two threads preparing buckets held two buckets at once and took a 10 M change run over
+// 300 MB, for no time measurably saved. A run that sends early has one thread: it is paced by Braze,
+// or by a machine whose cores are busy sending as well (a second thread reading the other segments'
+// keys saved nothing there).
 import type { PreparedBucket } from '../thread/protocol';
 import { ROW_SPILLS } from '../spill/bucket-files';
 import { MAX_REPORT_ROWS } from '../read/partition-books';

@@ -2,6 +2,7 @@
 // model.json's columns first, the segment to send early is chosen, and every partition is
 // downloaded and handed to the thread. The thread (and the early sender) stay open for the
 // bucket step; close() ends them.
+import os from 'node:os';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { MAX_OBJECTS_PER_REQUEST, type BrazeClient } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
@@ -105,7 +106,8 @@ export class SnapshotReading {
         tableColumns: Object.fromEntries(snapshot.tables.map((t) => [t.segment, t.columns])),
       },
       snapshot.totalBytes / this.plan.bucketCount,
-      this.plan.bucketCount > 1 && !sendWhileReading,
+      // On one core a second reading thread only contends with the first (and with sending).
+      this.plan.bucketCount > 1 && !sendWhileReading && os.availableParallelism() > 1,
     );
     const writer = new BrazeObjectWriter(def);
     const checkpoints = this.early
