@@ -166,3 +166,25 @@ describe('every failure alerts', () => {
     for (const r of [test, down, rule]) expect(r.condition).toBe("[not(empty(parameters('alertEmail')))]");
   });
 });
+
+describe('sized for the platform, and said so', () => {
+  const docs = readFileSync(path.join(__dirname, '..', 'docs', 'deploy.md'), 'utf8');
+
+  it('defaults to 4096 MB instances (2 vCPU: the engine runs two threads) and names the figures', () => {
+    expect(template.parameters.instanceMemoryMB).toMatchObject({ defaultValue: 4096, allowedValues: [512, 2048, 4096] });
+    expect(template.parameters.instanceMemoryMB.metadata.description).toMatch(
+      /0\.25 vCPU at 512 MB, 1 vCPU at 2048 MB and 2 vCPU at 4096 MB/,
+    );
+    expect(template.parameters.instanceMemoryMB.metadata.description).toMatch(/0\.8 GB of temporary storage/);
+  });
+
+  it('docs/deploy.md cites Microsoft for vCPU and temporary storage per instance, and opens with a README excerpt of at most 35 lines', () => {
+    expect(docs).toContain('https://learn.microsoft.com/en-us/azure/azure-functions/flex-consumption-plan#instance-sizes');
+    expect(docs).toContain('https://learn.microsoft.com/en-us/azure/azure-functions/functions-scale#service-limits');
+    expect(docs).toMatch(/\| 4096 MB \(this template's default\)\s+\| 2\s+\| 0\.8 GB/);
+    const excerpt = /^# .*\n\n## README excerpt\n([\s\S]*?)\n## /.exec(docs)![1]!.trim().split('\n');
+    expect(excerpt.length).toBeLessThanOrEqual(35);
+    for (const topic of ['Deploy to Azure', 'infra/deploy.sh', 'Rights', 'Cloud Shell', 'admin', 'Limits', 'Alerts'])
+      expect(excerpt.join('\n'), topic).toContain(topic);
+  });
+});

@@ -96,5 +96,6 @@ describe('Node.js', () => {
       'engines: { node: `>=${AZURE_NODE_MAJOR}` }',
     );
     expect(pkg.engines.node).toBe('>=20');
+    expect(readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8')).toMatch(/Node\.js 22/);
   });
 });
