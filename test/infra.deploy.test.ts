@@ -39,7 +39,7 @@ describe('the portal form in an empty subscription', () => {
     const pasted = elements.find((e) => e.name === 'ciStorageAccountId')!;
     expect(pasted.visible).toBe("[equals(steps('customerInsights').ciAccountSource, 'paste')]");
     expect(picker.visible).toBe("[equals(steps('customerInsights').ciAccountSource, 'pick')]");
-    const id = new RegExp(pasted.constraints.regex);
+    const id = new RegExp(pasted.constraints.validations[0].regex);
     expect(
       id.test(
         '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ci-rg/providers/Microsoft.Storage/storageAccounts/contosoci',
