@@ -27,7 +27,7 @@ describe('.github/workflows/release.yml', () => {
     const at = order.map((s) => workflow.indexOf(s));
     expect(at.every((i) => i > 0)).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
-    expect(workflow).toContain('git push origin "deploy-$TAG"');
+    expect(workflow).toContain('git push -f origin "refs/tags/deploy-$TAG"');
   });
 
   it('attaches the two templates and the package by the names npm run package and the template use', () => {
