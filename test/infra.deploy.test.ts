@@ -94,22 +94,24 @@ describe('the cloud the template runs in', () => {
       );
     expect(setting('CI_EXPORT_STORAGE_BLOB_URL')).toContain('environment().suffixes.storage');
     expect(setting('KEY_VAULT_URI')).toContain('environment().suffixes.keyvaultDns');
-    expect(setting('AzureWebJobsStorage__accountName')).toBeUndefined(); // the name alone means the public cloud
+    // The account name too, as Microsoft's Flex Consumption azd module sets it beside the endpoints (the endpoints win).
+    expect(setting('AzureWebJobsStorage__accountName')).toBe("[variables('storageName')]");
   });
 
   it('the app builds its storage clients from those endpoints', () => {
     const config = loadConfig({
-      AzureWebJobsStorage__blobServiceUri: 'https://st.blob.core.chinacloudapi.cn',
-      AzureWebJobsStorage__queueServiceUri: 'https://st.queue.core.chinacloudapi.cn',
-      AzureWebJobsStorage__tableServiceUri: 'https://st.table.core.chinacloudapi.cn/',
+      AzureWebJobsStorage__accountName: 'stcibraze',
+      AzureWebJobsStorage__blobServiceUri: 'https://stcibraze.blob.core.chinacloudapi.cn',
+      AzureWebJobsStorage__queueServiceUri: 'https://stcibraze.queue.core.chinacloudapi.cn',
+      AzureWebJobsStorage__tableServiceUri: 'https://stcibraze.table.core.chinacloudapi.cn/',
       AzureWebJobsStorage__clientId: '6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f',
       CI_EXPORT_STORAGE_BLOB_URL: 'https://ci.blob.core.chinacloudapi.cn',
       KEY_VAULT_URI: 'https://kv.vault.azure.cn',
     });
     const clients = createStorageClients(config);
-    expect(clients.appBlobs.url).toMatch(/^https:\/\/st\.blob\.core\.chinacloudapi\.cn\/?$/);
-    expect(clients.runQueue.url).toBe('https://st.queue.core.chinacloudapi.cn/export-runs');
-    expect(clients.table('runs').url).toMatch(/^https:\/\/st\.table\.core\.chinacloudapi\.cn\/?/);
+    expect(clients.appBlobs.url).toMatch(/^https:\/\/stcibraze\.blob\.core\.chinacloudapi\.cn\/?$/);
+    expect(clients.runQueue.url).toBe('https://stcibraze.queue.core.chinacloudapi.cn/export-runs');
+    expect(clients.table('runs').url).toMatch(/^https:\/\/stcibraze\.table\.core\.chinacloudapi\.cn\/?/);
     // All three endpoints or none.
     expect(() =>
       loadConfig({

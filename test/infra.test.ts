@@ -124,6 +124,7 @@ describe('infra/azuredeploy.json', () => {
     // Identity-based host storage, by its endpoints (the cloud's own suffix: see infra.deploy.test.ts).
     expect(settingNames).toEqual(
       expect.arrayContaining([
+        'AzureWebJobsStorage__accountName',
         'AzureWebJobsStorage__blobServiceUri',
         'AzureWebJobsStorage__queueServiceUri',
         'AzureWebJobsStorage__tableServiceUri',
