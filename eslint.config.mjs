@@ -12,6 +12,11 @@ export default tseslint.config(
     },
   },
   {
+    // Tool configuration in CommonJS (.dependency-cruiser.cjs).
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
+  {
     // The tests, the demo and the console read the app's JSON API: its bodies are typed at the app's edge, not here.
     files: ['test/**/*.ts', 'console/src/**/*.ts', 'scripts/demo.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -1,5 +1,6 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { z } from 'zod';
+import { runEndedLine } from '../shared/runs/run-log';
 import { RUN_QUEUE } from '../shared/store/clients';
 import { services } from '../shared/services';
 
@@ -15,8 +16,9 @@ export async function exportWorkerPoison(message: unknown, context: InvocationCo
   const app = services();
   await app.ready;
   const failed = await app.runs.failPoisoned(parsed.data.runId);
+  if (!failed) return context.log(`exportWorkerPoison: run ${parsed.data.runId}: already finished or gone`);
   context.log(
-    `exportWorkerPoison: run ${parsed.data.runId}: ${failed ? 'marked failed; its export is free' : 'already finished or gone'}`,
+    runEndedLine({ runId: failed.id, exportId: failed.exportId, status: 'failed', by: 'poison-queue', errors: failed.errors }),
   );
 }
 

@@ -25,6 +25,13 @@ function* filesUnder(dir: string, base = dir): Generator<string> {
  */
 export const PACKAGE_NAME = 'released-package.zip';
 
+/**
+ * The Node.js major version Azure runs the app on (the template's functionAppConfig.runtime.version).
+ * The deployed package.json says so in `engines`; the repository's own says ">=20", because the code
+ * (and its tests) also run on Node 20.
+ */
+export const AZURE_NODE_MAJOR = 22;
+
 export async function buildPackage(out = path.join(ROOT, PACKAGE_NAME)): Promise<string> {
   const stage = mkdtempSync(path.join(os.tmpdir(), 'ci-braze-package-'));
   try {
@@ -35,7 +42,7 @@ export async function buildPackage(out = path.join(ROOT, PACKAGE_NAME)): Promise
       version: pkg.version,
       description: pkg.description,
       main: pkg.main,
-      engines: pkg.engines,
+      engines: { node: `>=${AZURE_NODE_MAJOR}` },
       dependencies: pkg.dependencies,
     };
     writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(deployed, null, 2)}\n`);

@@ -37,6 +37,11 @@ const SettingsSchema = z
       .regex(/^[a-z0-9]{3,24}$/)
       .optional(),
     AzureWebJobsStorage__clientId: z.string().uuid().optional(),
+    // The same account by its endpoints (what the template sets: the cloud's own storage suffix, so
+    // sovereign clouds work too). All three, or none; without them the account name means *.core.windows.net.
+    AzureWebJobsStorage__blobServiceUri: z.url({ protocol: /^https$/ }).optional(),
+    AzureWebJobsStorage__queueServiceUri: z.url({ protocol: /^https$/ }).optional(),
+    AzureWebJobsStorage__tableServiceUri: z.url({ protocol: /^https$/ }).optional(),
     // Where Customer Insights writes its blob exports.
     CI_EXPORT_STORAGE_CONNECTION_STRING: z.string().min(1).optional(),
     CI_EXPORT_STORAGE_BLOB_URL: z.url({ protocol: /^https$/ }).optional(),
@@ -77,11 +82,23 @@ const SettingsSchema = z
       .pipe(z.array(z.string().regex(/^[a-z0-9.-]+:(\d{1,5}|\*)$/i, 'entries must be host:port or host:*'))),
   })
   .superRefine((s, ctx) => {
-    if (!s.AzureWebJobsStorage && !s.AzureWebJobsStorage__accountName) {
+    const serviceUris = [
+      s.AzureWebJobsStorage__blobServiceUri,
+      s.AzureWebJobsStorage__queueServiceUri,
+      s.AzureWebJobsStorage__tableServiceUri,
+    ];
+    if (serviceUris.some(Boolean) && !serviceUris.every(Boolean)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AzureWebJobsStorage__blobServiceUri'],
+        message: 'set AzureWebJobsStorage__blobServiceUri, __queueServiceUri and __tableServiceUri together',
+      });
+    }
+    if (!s.AzureWebJobsStorage && !s.AzureWebJobsStorage__accountName && !serviceUris.every(Boolean)) {
       ctx.addIssue({
         code: 'custom',
         path: ['AzureWebJobsStorage'],
-        message: 'set AzureWebJobsStorage or AzureWebJobsStorage__accountName',
+        message: 'set AzureWebJobsStorage, AzureWebJobsStorage__accountName, or the three AzureWebJobsStorage__*ServiceUri',
       });
     }
     if (!s.CI_EXPORT_STORAGE_CONNECTION_STRING && !s.CI_EXPORT_STORAGE_BLOB_URL) {
@@ -128,7 +145,7 @@ export const easyAuthEnabledIn = (env: Record<string, string | undefined> = proc
 /** Every setting the app reads, and the groups of which one must be set (for the infra tests). */
 export const SETTING_NAMES = Object.keys(SettingsSchema.shape);
 export const REQUIRED_ONE_OF = [
-  ['AzureWebJobsStorage', 'AzureWebJobsStorage__accountName'],
+  ['AzureWebJobsStorage', 'AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__blobServiceUri'],
   ['CI_EXPORT_STORAGE_CONNECTION_STRING', 'CI_EXPORT_STORAGE_BLOB_URL'],
   ['KEY_VAULT_URI', 'LOCAL_SECRET_KEY'],
 ];
@@ -141,7 +158,10 @@ export const LOCAL_ONLY_SETTINGS = [
 ];
 
 export interface AppConfig {
-  appStorage: { connectionString: string } | { accountName: string; clientId?: string };
+  appStorage:
+    | { connectionString: string }
+    | { accountName: string; clientId?: string }
+    | { blobServiceUri: string; queueServiceUri: string; tableServiceUri: string; clientId?: string };
   ciStorage: { connectionString: string } | { blobUrl: string };
   secrets: { keyVaultUri: string } | { localKey: Buffer };
   scheduledRefreshSchedule: string;
@@ -173,7 +193,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     appStorage: s.AzureWebJobsStorage
       ? { connectionString: s.AzureWebJobsStorage }
-      : { accountName: s.AzureWebJobsStorage__accountName!, clientId: s.AzureWebJobsStorage__clientId },
+      : s.AzureWebJobsStorage__blobServiceUri
+        ? {
+            blobServiceUri: s.AzureWebJobsStorage__blobServiceUri,
+            queueServiceUri: s.AzureWebJobsStorage__queueServiceUri!,
+            tableServiceUri: s.AzureWebJobsStorage__tableServiceUri!,
+            clientId: s.AzureWebJobsStorage__clientId,
+          }
+        : { accountName: s.AzureWebJobsStorage__accountName!, clientId: s.AzureWebJobsStorage__clientId },
     ciStorage: s.CI_EXPORT_STORAGE_CONNECTION_STRING
       ? { connectionString: s.CI_EXPORT_STORAGE_CONNECTION_STRING }
       : { blobUrl: s.CI_EXPORT_STORAGE_BLOB_URL! },

@@ -11,6 +11,7 @@ import type { ExportStateRepo } from '../store/export-state';
 import type { ExportRecord, ExportsRepo } from '../store/exports';
 import { FINISHED, type RunsRepo } from '../store/runs';
 import type { RunsService } from './service';
+import { runEndedLine } from './run-log';
 import type { Log } from './worker';
 
 /** A running run silent this long (or queued this long) has lost its worker. */
@@ -109,7 +110,7 @@ export class ScheduledRefresh {
       // Messages keep getting lost or no worker ever picks the run up: end it so the export is free.
       const reason = `No worker has picked this run up since ${since}, after ${run.stallRequeues} re-queues; check the function app's logs, then run the export again`;
       await this.runsService.finishIfUnchanged(stored, 'failed', [reason]);
-      log(`scheduledRefresh: run ${run.id} failed: ${reason}`);
+      log(runEndedLine({ runId: run.id, exportId: run.exportId, status: 'failed', by: 'stall-check', errors: [reason] }));
       return;
     }
     // Conditional on what was read: a worker that came back meanwhile wins, and its run is not overwritten.

@@ -28,6 +28,7 @@ import { RunWriter } from './run-writer';
 import type { ExportsService } from '../exports/service';
 import type { RunsService } from './service';
 import { statusOf } from '../store/table-errors';
+import { runEndedLine } from './run-log';
 
 export type Log = (message: string) => void;
 
@@ -441,13 +442,7 @@ export class RunWorker {
         writer.write(done).then(() => !writer.takenOver),
       )
     ).counts;
-    log(
-      `run ${run.id} export ${run.exportId}: ${status}` +
-        (c
-          ? ` rowsRead=${c.rowsRead} profiles=${c.profiles} sent=${c.sent} unchanged=${c.unchanged} rejected=${c.rejected} failed=${c.failed} removed=${c.removed}`
-          : '') +
-        (errors.length ? ` error=${errors.join('; ')}` : ''),
-    );
+    log(runEndedLine({ runId: run.id, exportId: run.exportId, status, by: 'worker', counts: c, errors }));
   }
 
   /** The first attempt locates the snapshot and pins it; later attempts read the same one. */

@@ -33,9 +33,14 @@ export function createStorageClients(config: AppConfig): StorageClients {
     runQueue = new QueueClient(app.connectionString, RUN_QUEUE);
   } else {
     const cred = credentialFor(app.clientId);
-    table = (name) => new TableClient(`https://${app.accountName}.table.core.windows.net`, name, cred);
-    appBlobs = new BlobServiceClient(`https://${app.accountName}.blob.core.windows.net`, cred);
-    runQueue = new QueueClient(`https://${app.accountName}.queue.core.windows.net/${RUN_QUEUE}`, cred);
+    // The endpoints the template gives (the cloud's own suffix); an account name alone means the public cloud.
+    const uri = (service: 'blob' | 'queue' | 'table') =>
+      'blobServiceUri' in app
+        ? app[`${service}ServiceUri`].replace(/\/+$/, '')
+        : `https://${app.accountName}.${service}.core.windows.net`;
+    table = (name) => new TableClient(uri('table'), name, cred);
+    appBlobs = new BlobServiceClient(uri('blob'), cred);
+    runQueue = new QueueClient(`${uri('queue')}/${RUN_QUEUE}`, cred);
   }
   const ci = config.ciStorage;
   const ciBlobs =

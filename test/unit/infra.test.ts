@@ -121,10 +121,13 @@ describe('infra/azuredeploy.json', () => {
     for (const name of settingNames) expect([...SETTING_NAMES, ...PLATFORM_SETTINGS], name).toContain(name);
     for (const name of LOCAL_ONLY_SETTINGS) expect(settingNames).not.toContain(name);
     expect(settingNames).toContain('SCHEDULED_REFRESH_SCHEDULE');
-    // Identity-based host storage.
+    // Identity-based host storage, by its endpoints (the cloud's own suffix: see infra.deploy.test.ts).
     expect(settingNames).toEqual(
       expect.arrayContaining([
         'AzureWebJobsStorage__accountName',
+        'AzureWebJobsStorage__blobServiceUri',
+        'AzureWebJobsStorage__queueServiceUri',
+        'AzureWebJobsStorage__tableServiceUri',
         'AzureWebJobsStorage__credential',
         'AzureWebJobsStorage__clientId',
       ]),
@@ -213,9 +216,8 @@ describe('sign-in, for people in a browser and for scripts', () => {
     for (const r of appRoles) expect(r).toMatchObject({ isEnabled: true, allowedMemberTypes: expect.arrayContaining(['User']) });
     execFileSync('bash', ['-n', path.join(INFRA, 'register-app.sh')]); // it parses
     expect(register).toContain('--app-roles "@$here/app-roles.json"');
-    expect(register).toMatch(
-      /--web-redirect-uris "https:\/\/\$host\/\.auth\/login\/aad\/callback" --enable-id-token-issuance true/,
-    );
+    // The redirect URI comes last, from the template's redirectUri output (the host name exists by then).
+    expect(register).toContain('--web-redirect-uris "$redirect_uri" --enable-id-token-issuance true');
     expect(register).toContain('--identifier-uris "api://$app_id"');
     expect(register).toContain('\\"requestedAccessTokenVersion\\":2');
     expect(register).toContain('04b07795-8ddb-461a-bbee-02f9e1bf7b46'); // the Azure CLI, pre-authorized

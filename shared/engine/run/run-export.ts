@@ -22,7 +22,7 @@ import { RunBooks, type ResumeFrom, type RunProgress } from './progress';
 import { PartitionAborted } from '../read/column-check';
 import { SnapshotReading } from './read-snapshot';
 import { BucketPipeline } from './bucket-pipeline';
-import { createRunTempDir } from '../spill/run-temp-dir';
+import { createRunTempDir, spillWontFit } from '../spill/run-temp-dir';
 import { RunStopped } from '../control/stop';
 import type { RejectedRow } from '../thread/protocol';
 
@@ -93,6 +93,8 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     complete,
     stopped,
   });
+  const tooBig = spillWontFit(input.tempRoot ?? os.tmpdir(), snapshot.totalBytes);
+  if (tooBig) throw new RunAborted(tooBig);
   const tempDir = createRunTempDir(input.tempRoot ?? os.tmpdir());
   const concurrency = input.concurrency ?? 48;
   const reading = new SnapshotReading({
