@@ -14,6 +14,97 @@ import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uplo
 /** Keep the app serving after the demo, for its console: asked for, or a person at a terminal. */
 const KEEP_SERVING = process.argv.includes('--keep') || (Boolean(process.stdout.isTTY) && Boolean(process.stdin.isTTY));
 
+type Api = (method: string, path: string, body?: unknown) => Promise<any>;
+
+/** The app's JSON API on the local host, as a script would call it; an error answer throws with its body. */
+const apiOf =
+  (baseUrl: string): Api =>
+  async (method, path, body) => {
+    const res = await fetch(`${baseUrl}/api/${path}`, {
+      method,
+      headers: method !== 'GET' ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const json = (await res.json()) as any;
+    if (res.status >= 400) throw new Error(`${method} /api/${path} → ${res.status}: ${JSON.stringify(json.error)}`);
+    return json;
+  };
+
+/** A connection to the sandbox and an export of the sample segments, through the API. */
+async function createDemoExport(api: Api, sandboxUrl: string): Promise<any> {
+  const connection = await api('POST', 'connections', {
+    displayName: 'Braze sandbox',
+    restEndpoint: sandboxUrl,
+    apiKey: 'sandbox-key',
+    allowContributors: true,
+    consent: true,
+  });
+  console.log(`Connection "${connection.displayName}" → ${connection.restEndpoint} (key ${connection.apiKey.hint})`);
+  const exp = await api('POST', 'exports', {
+    name: 'Sample segments to Braze',
+    connectionId: connection.id,
+    brazeSegmentApiId: '0000-0000-0000',
+    source: { container: SAMPLE_CONTAINER, folder: SAMPLE_FOLDER },
+    segments: [...SAMPLE_SEGMENTS],
+    matching: SAMPLE_MATCHING,
+    schedule: { enabled: true },
+  });
+  console.log(
+    `Export "${exp.name}": ${exp.segments.join(', ')} → attribute "${exp.membership.attribute ?? exp.brazeSegmentApiId}"`,
+  );
+  return exp;
+}
+
+/** Polls a run until it ends; `show` gets a progress line each time. */
+async function runEnded(api: Api, runId: string, show?: (line: string) => void): Promise<any> {
+  for (;;) {
+    const run = await api('GET', `runs/${runId}`);
+    const c = run.counts;
+    show?.(
+      `  ${run.status.padEnd(10)} ${String(run.phase ?? '').padEnd(8)} rows ${c.rowsRead}  sent ${c.sent}  unchanged ${c.unchanged}  rejected ${c.rejected}  failed ${c.failed}  requests ${run.requests.sent}`,
+    );
+    if (!['queued', 'running'].includes(run.status)) return run;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** One line redrawn on a terminal; one line per change otherwise (CI logs, files). */
+function progressLine(): (line: string) => void {
+  let last = '';
+  return (line) => {
+    if (process.stdout.isTTY) process.stdout.write(`\r${line}   `);
+    else if (line !== last) console.log(line);
+    last = line;
+  };
+}
+
+/** What the run did and what Braze holds now. */
+async function printSummary(run: any, sandbox: BrazeSandbox, hostUrl: string): Promise<void> {
+  const c = run.counts;
+  const profiles = sandbox.profileList();
+  console.log('Summary');
+  console.log(`  status            ${run.status}`);
+  console.log(`  snapshot          ${run.snapshot?.folder} (${run.snapshot?.modifiedTime})`);
+  const segmentRows = Object.entries(run.segments).map(([s, v]: [string, any]) => `${s} ${v.rows}`);
+  console.log(`  rows read         ${c.rowsRead}  (${segmentRows.join(', ')})`);
+  console.log(
+    `  profiles          ${c.profiles} = sent ${c.sent} + unchanged ${c.unchanged} + rejected ${c.rejected} + failed ${c.failed}`,
+  );
+  console.log(`  left out values   ${JSON.stringify(run.omittedAttributes)}`);
+  console.log(
+    `  Braze requests    ${run.requests.sent} (retried ${run.requests.retried}, rate limited ${run.requests.rateLimited})`,
+  );
+  if (run.rejectedReport) {
+    const csv = await (await fetch(`${hostUrl}${run.rejectedReport}`)).text();
+    console.log(`  rejected rows     ${run.rejectedReport}`);
+    for (const line of csv.trim().split('\n')) console.log(`    ${line}`);
+  }
+  const byExternalId = profiles.filter((p) => p.identifier.external_id).length;
+  const byAlias = profiles.filter((p) => p.identifier.user_alias).length;
+  console.log(`  in Braze now      ${profiles.length} profiles (${byExternalId} by external_id, ${byAlias} by user_alias)`);
+  for (const p of profiles.slice(0, 2)) console.log(`    ${JSON.stringify(p.identifier)} ${JSON.stringify(p.attributes)}`);
+}
+
 async function main(): Promise<void> {
   const azurite = await startAzurite();
   const sandbox = new BrazeSandbox();
@@ -35,92 +126,21 @@ async function main(): Promise<void> {
   const logFile = path.join(os.tmpdir(), `ci-braze-demo-${process.pid}.log`);
   const host = await startLocalHost({ port: 0, logLine: (line) => appendFileSync(logFile, `${line}\n`) });
   console.log(`App (local host): ${host.url}/api  (function logs: ${logFile})\n`);
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${host.url}/api/${path}`, {
-      method,
-      headers: method !== 'GET' ? { 'content-type': 'application/json' } : {},
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const json = (await res.json()) as any;
-    if (res.status >= 400) throw new Error(`${method} /api/${path} → ${res.status}: ${JSON.stringify(json.error)}`);
-    return json;
-  };
-
+  const api = apiOf(host.url);
   try {
-    const connection = await api('POST', 'connections', {
-      displayName: 'Braze sandbox',
-      restEndpoint: sandbox.url,
-      apiKey: 'sandbox-key',
-      allowContributors: true,
-      consent: true,
-    });
-    console.log(`Connection "${connection.displayName}" → ${connection.restEndpoint} (key ${connection.apiKey.hint})`);
-    const exp = await api('POST', 'exports', {
-      name: 'Sample segments to Braze',
-      connectionId: connection.id,
-      brazeSegmentApiId: '0000-0000-0000',
-      source: { container: SAMPLE_CONTAINER, folder: SAMPLE_FOLDER },
-      segments: [...SAMPLE_SEGMENTS],
-      matching: SAMPLE_MATCHING,
-      schedule: { enabled: true },
-    });
-    console.log(
-      `Export "${exp.name}": ${exp.segments.join(', ')} → attribute "${exp.membership.attribute ?? exp.brazeSegmentApiId}"`,
-    );
-
+    const exp = await createDemoExport(api, sandbox.url);
     const started = await api('POST', `exports/${exp.id}/run`);
     console.log(`Run queued: ${started.location}`);
-    let run: any;
-    let lastLine = '';
-    for (;;) {
-      run = await api('GET', `runs/${started.runId}`);
-      const c = run.counts;
-      const line = `  ${run.status.padEnd(10)} ${String(run.phase ?? '').padEnd(8)} rows ${c.rowsRead}  sent ${c.sent}  unchanged ${c.unchanged}  rejected ${c.rejected}  failed ${c.failed}  requests ${run.requests.sent}`;
-      // One line redrawn on a terminal; one line per change otherwise (CI logs, files).
-      if (process.stdout.isTTY) process.stdout.write(`\r${line}   `);
-      else if (line !== lastLine) console.log(line);
-      lastLine = line;
-      if (!['queued', 'running'].includes(run.status)) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const run = await runEnded(api, started.runId, progressLine());
     console.log(process.stdout.isTTY ? '\n' : '');
-    const c = run.counts;
-    const profiles = sandbox.profileList();
-    console.log('Summary');
-    console.log(`  status            ${run.status}`);
-    console.log(`  snapshot          ${run.snapshot?.folder} (${run.snapshot?.modifiedTime})`);
-    console.log(
-      `  rows read         ${c.rowsRead}  (${Object.entries(run.segments)
-        .map(([s, v]: [string, any]) => `${s} ${v.rows}`)
-        .join(', ')})`,
-    );
-    console.log(
-      `  profiles          ${c.profiles} = sent ${c.sent} + unchanged ${c.unchanged} + rejected ${c.rejected} + failed ${c.failed}`,
-    );
-    console.log(`  left out values   ${JSON.stringify(run.omittedAttributes)}`);
-    console.log(
-      `  Braze requests    ${run.requests.sent} (retried ${run.requests.retried}, rate limited ${run.requests.rateLimited})`,
-    );
-    if (run.rejectedReport) {
-      const csv = await (await fetch(`${host.url}${run.rejectedReport}`)).text();
-      console.log(`  rejected rows     ${run.rejectedReport}`);
-      for (const line of csv.trim().split('\n')) console.log(`    ${line}`);
-    }
-    console.log(
-      `  in Braze now      ${profiles.length} profiles (${profiles.filter((p) => p.identifier.external_id).length} by external_id, ${profiles.filter((p) => p.identifier.user_alias).length} by user_alias)`,
-    );
-    for (const p of profiles.slice(0, 2)) console.log(`    ${JSON.stringify(p.identifier)} ${JSON.stringify(p.attributes)}`);
+    await printSummary(run, sandbox, host.url);
 
-    const again = await api('POST', `exports/${exp.id}/run`);
-    for (;;) {
-      run = await api('GET', `runs/${again.runId}`);
-      if (!['queued', 'running'].includes(run.status)) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const again = await runEnded(api, (await api('POST', `exports/${exp.id}/run`)).runId);
+    const c = again.counts;
     console.log(
-      `\nSame snapshot again: ${run.status}, sent ${run.counts.sent}, unchanged ${run.counts.unchanged}, Braze requests ${run.requests.sent}`,
+      `\nSame snapshot again: ${again.status}, sent ${c.sent}, unchanged ${c.unchanged}, Braze requests ${again.requests.sent}`,
     );
-    process.exitCode = run.status === 'succeeded' ? 0 : 1;
+    process.exitCode = again.status === 'succeeded' ? 0 : 1;
     console.log(`\nConsole: ${host.url}/  (the demo's connection, export and runs; locally you are the Admin)`);
     // A person at a terminal gets to open it; CI and pipes get the exit code.
     if (KEEP_SERVING) {
