@@ -310,6 +310,56 @@ interface QueueSettings {
   maxPollingIntervalMs: number;
 }
 
+/** One queue message through its function, as the Functions host does it: hidden while it runs, deleted after, poisoned after the last attempt. */
+async function deliver(
+  fx: Functions,
+  reg: Registration,
+  queues: { queue: QueueClient; poison: QueueClient },
+  m: DequeuedMessageItem,
+  settings: QueueSettings,
+): Promise<void> {
+  const { queue, poison } = queues;
+  const text = Buffer.from(m.messageText, 'base64').toString('utf8');
+  const context = newContext(fx, reg.name, {
+    id: m.messageId,
+    dequeueCount: m.dequeueCount,
+    insertionTime: m.insertedOn,
+    expirationTime: m.expiresOn,
+    nextVisibleTime: m.nextVisibleOn,
+    popReceipt: m.popReceipt,
+  });
+  // Like the Functions host, keep the message hidden while the function runs.
+  let popReceipt = m.popReceipt;
+  const keepHidden = setInterval(
+    () => {
+      queue
+        .updateMessage(m.messageId, popReceipt, undefined, settings.inFlightSeconds)
+        .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
+        .catch(() => undefined);
+    },
+    (settings.inFlightSeconds * 1000) / 3,
+  );
+  try {
+    await reg.handler(parseQueuePayload(text), context);
+    clearInterval(keepHidden);
+    await queue.deleteMessage(m.messageId, popReceipt);
+  } catch (error) {
+    clearInterval(keepHidden);
+    log({
+      level: 'error',
+      function: reg.name,
+      message: `Queue message ${m.messageId} failed (attempt ${m.dequeueCount}): ${(error as Error).message}`,
+    });
+    if (m.dequeueCount >= settings.maxDequeueCount) {
+      await poison.createIfNotExists();
+      await poison.sendMessage(m.messageText);
+      await queue.deleteMessage(m.messageId, popReceipt);
+    } else {
+      await queue.updateMessage(m.messageId, popReceipt, undefined, settings.retryDelaySeconds).catch(() => undefined);
+    }
+  }
+}
+
 function startQueueListeners(fx: Functions, settings: QueueSettings): () => Promise<void> {
   let stopped = false;
   const loops: Promise<void>[] = [];
@@ -318,76 +368,33 @@ function startQueueListeners(fx: Functions, settings: QueueSettings): () => Prom
     const queueName = resolveSetting(t.queueName ?? '');
     const connection = process.env[t.connection || 'AzureWebJobsStorage'];
     if (!connection) throw new Error(`Queue trigger ${reg.name}: setting ${t.connection || 'AzureWebJobsStorage'} is missing`);
-    const queue = new QueueClient(connection, queueName);
-    const poison = new QueueClient(connection, `${queueName}-poison`);
-    loops.push(
-      (async () => {
-        await queue.createIfNotExists();
-        let idle = 50;
-        while (!stopped) {
-          let messages: DequeuedMessageItem[];
-          try {
-            messages = (
-              await queue.receiveMessages({ numberOfMessages: settings.batchSize, visibilityTimeout: settings.inFlightSeconds })
-            ).receivedMessageItems;
-          } catch (error) {
-            log({ level: 'warning', function: reg.name, message: `Queue poll failed: ${(error as Error).message}` });
-            messages = [];
-          }
-          if (messages.length === 0) {
-            await new Promise((r) => setTimeout(r, idle));
-            idle = Math.min(idle * 2, settings.maxPollingIntervalMs);
-            continue;
-          }
-          idle = 50;
-          await Promise.all(
-            messages.map(async (m) => {
-              const text = Buffer.from(m.messageText, 'base64').toString('utf8');
-              const context = newContext(fx, reg.name, {
-                id: m.messageId,
-                dequeueCount: m.dequeueCount,
-                insertionTime: m.insertedOn,
-                expirationTime: m.expiresOn,
-                nextVisibleTime: m.nextVisibleOn,
-                popReceipt: m.popReceipt,
-              });
-              // Like the Functions host, keep the message hidden while the function runs.
-              let popReceipt = m.popReceipt;
-              const keepHidden = setInterval(
-                () => {
-                  queue
-                    .updateMessage(m.messageId, popReceipt, undefined, settings.inFlightSeconds)
-                    .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
-                    .catch(() => undefined);
-                },
-                (settings.inFlightSeconds * 1000) / 3,
-              );
-              try {
-                await reg.handler(parseQueuePayload(text), context);
-                clearInterval(keepHidden);
-                await queue.deleteMessage(m.messageId, popReceipt);
-              } catch (error) {
-                clearInterval(keepHidden);
-                log({
-                  level: 'error',
-                  function: reg.name,
-                  message: `Queue message ${m.messageId} failed (attempt ${m.dequeueCount}): ${(error as Error).message}`,
-                });
-                if (m.dequeueCount >= settings.maxDequeueCount) {
-                  await poison.createIfNotExists();
-                  await poison.sendMessage(m.messageText);
-                  await queue.deleteMessage(m.messageId, popReceipt);
-                } else {
-                  await queue
-                    .updateMessage(m.messageId, popReceipt, undefined, settings.retryDelaySeconds)
-                    .catch(() => undefined);
-                }
-              }
-            }),
-          );
+    const queues = { queue: new QueueClient(connection, queueName), poison: new QueueClient(connection, `${queueName}-poison`) };
+    const poll = async () => {
+      await queues.queue.createIfNotExists();
+      let idle = 50;
+      while (!stopped) {
+        let messages: DequeuedMessageItem[];
+        try {
+          messages = (
+            await queues.queue.receiveMessages({
+              numberOfMessages: settings.batchSize,
+              visibilityTimeout: settings.inFlightSeconds,
+            })
+          ).receivedMessageItems;
+        } catch (error) {
+          log({ level: 'warning', function: reg.name, message: `Queue poll failed: ${(error as Error).message}` });
+          messages = [];
         }
-      })(),
-    );
+        if (messages.length === 0) {
+          await new Promise((r) => setTimeout(r, idle));
+          idle = Math.min(idle * 2, settings.maxPollingIntervalMs);
+          continue;
+        }
+        idle = 50;
+        await Promise.all(messages.map((m) => deliver(fx, reg, queues, m, settings)));
+      }
+    };
+    loops.push(poll());
   }
   return async () => {
     stopped = true;
