@@ -14,14 +14,14 @@ import { BucketSends } from './bucket-sends';
 import type { SentEarly } from './early-settle';
 import type { SpilledMerge } from './spilled-merge';
 
-export interface DiffSettings {
+interface DiffSettings {
   definitionFp: string;
   fullSync: boolean;
   /** The run this is an attempt of: a state written by it is this run's own checkpoint. */
   runId: string;
 }
 
-export interface DiffInputs {
+interface DiffInputs {
   rows: SpilledProfiles;
   previous: BucketState;
   /** The books so far (the profiles sent early and settled): the diff counts on from them. */

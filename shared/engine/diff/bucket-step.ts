@@ -17,7 +17,7 @@ import { diffBucket, isNewTo, type DiffResult } from './bucket-diff';
 import { settleEarlySends, type SentEarly, type SettledEarly } from './early-settle';
 import { SpilledMerge } from './spilled-merge';
 
-export interface BucketSettings {
+interface BucketSettings {
   def: ExportDefinition;
   definitionFp: string;
   fullSync: boolean;

@@ -20,15 +20,15 @@ export interface PartialProfile {
   omitted?: Record<string, string>;
 }
 
-export type RowResult = { ok: true; partial: PartialProfile } | { ok: false; reason: string; profileId?: string };
+type RowResult = { ok: true; partial: PartialProfile } | { ok: false; reason: string; profileId?: string };
 
-export interface ColumnProblem {
+interface ColumnProblem {
   field: string;
   column: string;
 }
 
 /** Braze custom attribute strings are limited; longer values are left out rather than truncated. */
-export const MAX_ATTRIBUTE_CHARS = 255;
+const MAX_ATTRIBUTE_CHARS = 255;
 
 /** Maps rows of one segment table. Built once per partition from its column names and types. */
 export class RowMapper {

@@ -15,7 +15,7 @@ import { objectAt } from '../thread/object-bytes';
 /** Buckets being prepared on the engine thread while one is sent: enough to keep the thread busy. */
 const BUCKETS_PREPARED_AHEAD = 2;
 
-export interface PipelineParts {
+interface PipelineParts {
   threads: EngineThreads;
   state: SyncStateStore;
   braze: BrazeClient;

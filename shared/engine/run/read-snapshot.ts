@@ -17,7 +17,7 @@ import { EngineThreads } from './engine-threads';
 import type { PartitionSummary } from '../thread/protocol';
 import { checkedMapper, checkMappedColumns, type ColumnsSeen } from '../read/column-check';
 
-export interface ReadPlan {
+interface ReadPlan {
   def: ExportDefinition;
   snapshot: Snapshot;
   ciBlobs: BlobServiceClient;

@@ -12,7 +12,7 @@ import { stateLine } from '../state/state-line';
 import { type SyncStateStore } from '../state/sync-state';
 import { BatchSender } from '../send/batch-sender';
 
-export interface WithdrawInput {
+interface WithdrawInput {
   definition: ExportDefinition;
   state: SyncStateStore;
   braze: BrazeClient;

@@ -12,7 +12,7 @@ import path from 'node:path';
 export const ROW_SPILLS = ['rows', 'rows-2'] as const;
 
 /** Calls `onLine` with where each line of `text` runs (each ends in a newline). */
-export function eachLine(text: string, onLine: (text: string, start: number, end: number) => void): void {
+function eachLine(text: string, onLine: (text: string, start: number, end: number) => void): void {
   let start = 0;
   for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text, start, end);
 }

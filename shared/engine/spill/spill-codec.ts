@@ -25,7 +25,7 @@ function textAt(line: string, from: number, to: number): string | undefined {
 }
 
 /** A mapping field and the CSV column it reads. */
-export interface SpillColumn {
+interface SpillColumn {
   field: string;
   column: string;
 }
@@ -46,7 +46,7 @@ export function spillColumns(def: Pick<ExportDefinition, 'matching'>): SpillColu
 }
 
 /** A spilled row read back: its segment, profile key and spill-column fields ('' for an empty token). */
-export interface SpilledRow {
+interface SpilledRow {
   seg: number;
   key: string;
   fields: string[];

@@ -11,7 +11,7 @@ export function fingerprint(value: unknown): string {
 }
 
 /** A bucket per ~4 MB of CSV keeps each bucket's merge small, whatever the snapshot's size. */
-export function chooseBucketCount(snapshotBytes: number, targetBytes = 4 * 1024 * 1024): number {
+function chooseBucketCount(snapshotBytes: number, targetBytes = 4 * 1024 * 1024): number {
   let n = 1;
   while (n < 4096 && n * targetBytes < snapshotBytes) n *= 2;
   return n;
@@ -24,7 +24,7 @@ export function chooseBucketCount(snapshotBytes: number, targetBytes = 4 * 1024 
 export const definitionFingerprint = (d: ExportDefinition, destination: string) =>
   fingerprint({ m: d.matching, s: d.segments, b: d.membership, id: d.brazeSegmentApiId, c: d.connectionId, to: destination });
 
-export interface OpenedState {
+interface OpenedState {
   definitionFp: string;
   bucketCount: number;
   /** The export has sync state at all (under any settings): what Braze holds must be known, to clear and withdraw. */

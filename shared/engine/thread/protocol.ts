@@ -126,7 +126,7 @@ export interface EarlyMark {
 }
 
 /** Shared memory between the threads: CSV chunks in, objects to send out (see shared-ring.ts). */
-export interface EngineRings {
+interface EngineRings {
   chunks: RingShare;
   objects: RingShare;
 }

@@ -16,7 +16,7 @@ export interface RingShare {
 }
 
 /** Where a write landed: posted instead of the bytes. */
-export interface RingSlice {
+interface RingSlice {
   at: number;
   length: number;
   /** Bytes left unused at the end of the ring before this slice (it wrapped to the start). */
