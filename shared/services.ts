@@ -10,7 +10,7 @@ import { ExportsRepo } from './store/exports';
 import { ExportStateRepo } from './store/export-state';
 import { RunsRepo } from './store/runs';
 import { RunsService } from './runs/service';
-import { RunWorker } from './runs/worker';
+import { RunWorker, type WorkerDeps } from './runs/worker';
 import { ScheduledRefresh } from './runs/scheduler';
 import { SyncStateStore } from './engine';
 import { CONTAINERS } from './store/clients';
@@ -33,7 +33,13 @@ export interface Services {
   readonly ready: Promise<void>;
 }
 
-export function createServices(config: AppConfig): Services {
+/** What tests may tune beyond the app settings. */
+export interface ServiceOverrides {
+  /** The Braze client's retry pacing (tests: a fast backoff, so a fault that is retried costs milliseconds). */
+  brazeOptions?: WorkerDeps['brazeOptions'];
+}
+
+export function createServices(config: AppConfig, overrides: ServiceOverrides = {}): Services {
   const storage = createStorageClients(config);
   const secrets: SecretStore =
     'keyVaultUri' in config.secrets
@@ -75,6 +81,7 @@ export function createServices(config: AppConfig): Services {
     timeBudgetMs: config.workerTimeBudgetMs,
     earlyCheckpointMs: config.earlyCheckpointMs,
     bucketTargetBytes: config.bucketTargetBytes,
+    brazeOptions: overrides.brazeOptions,
   });
   const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, connectionsRepo, storage.ciBlobs);
   const preview = new ExportPreview({
@@ -114,13 +121,15 @@ export function createServices(config: AppConfig): Services {
 }
 
 let current: Services | undefined;
+let overrides: ServiceOverrides = {};
 
 /** The process-wide services, from app settings (parsed on first use; functions/index.ts forces that at start-up). */
 export function services(): Services {
-  return (current ??= createServices(loadConfig()));
+  return (current ??= createServices(loadConfig(), overrides));
 }
 
-/** Tests: rebuild from the current environment. */
-export function resetServices(): void {
+/** Tests: rebuild from the current environment (and the overrides given). */
+export function resetServices(next: ServiceOverrides = {}): void {
   current = undefined;
+  overrides = next;
 }

@@ -27,7 +27,8 @@ export function useAzurite(extraEnv: Record<string, string> = {}): { azurite: ()
   beforeAll(async () => {
     azurite = await startAzurite();
     Object.assign(process.env, testEnv(azurite.connectionString), extraEnv);
-    resetServices();
+    // The real Braze client, with a fast backoff: a 5xx retried costs milliseconds, not seconds.
+    resetServices({ brazeOptions: { backoffBaseMs: 20 } });
     await services().ready;
   });
   afterAll(async () => {

@@ -185,15 +185,15 @@ describe('Braze transport', () => {
 });
 
 describe('Braze faults', () => {
-  it('429 for 10 s: waits as the headers say, then delivers everything', async () => {
+  it('429 for 4 s: waits as the headers say, then delivers everything', async () => {
     const exp = await exportOf([{ segment: 'S', partitions: [rows(200)] }]);
-    sandbox().setFaults({ rateLimitForMs: 10_000 });
+    sandbox().setFaults({ rateLimitForMs: 4_000 });
     const started = Date.now();
     const { run } = await runNow(exp.id);
     expect(run.status).toBe('succeeded');
     expect(run.counts).toMatchObject({ profiles: 200, sent: 200, failed: 0 });
     expect(run.requests!.rateLimited).toBeGreaterThan(0);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3_600);
     expect(sandbox().profiles.size).toBe(200);
   }, 60_000);
 
