@@ -35,7 +35,7 @@ export interface DiffResult {
   counts: BucketCounts;
   /** State lines of profiles not sent now (besides the previous lines kept as written). */
   kept: string[];
-  /** Values left out as invalid, by attribute, of the profiles merged here. */
+  /** Values left out as invalid, by attribute, of the profiles merged here (the early send counted its own). */
   omitted: Record<string, number>;
   sends: BucketSends;
 }

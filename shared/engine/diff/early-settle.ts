@@ -26,8 +26,9 @@ export interface SettledEarly {
 /**
  * Settles the bucket's profiles sent early, keeping their state lines as written (most of them: one
  * pass over the text, no work per profile). A profile Braze did not take keeps its previous state,
- * so the next run retries it. Every settled key is claimed from `previous` (it did not leave the
- * export); what `previous` still holds afterwards is what left.
+ * so the next run retries it. Every settled key is deleted from `previous`: it did not leave the
+ * export, and the diff that follows must not take it for a leaver (the keys with later rows stay
+ * for the diff to claim).
  */
 export function settleEarlySends(
   early: EarlyRecords,

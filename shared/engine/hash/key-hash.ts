@@ -20,7 +20,7 @@ export const bucketOfHash = (keyHash: number, bucketCount: number): number => ke
 export const bucketOf = (key: string, bucketCount: number): number => bucketOfHash(fnv1a32(key), bucketCount);
 
 /**
- * Open-addressing tables of one bucket's keys (spill/spilled-profiles.ts, state/sync-state.ts):
+ * Open-addressing tables of one bucket's keys (spill/spilled-profiles.ts, state/state-entries.ts):
  * entry + 1 per slot, 0 = empty, at least twice as many slots as entries. A key's first slot comes
  * from all the bits of its hash: the low ones chose the bucket, so every key in it shares them.
  */

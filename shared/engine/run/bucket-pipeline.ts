@@ -7,7 +7,8 @@ import { NOT_SENT_STOPPING, type BrazeClient } from '../../braze/client';
 import type { SyncStateStore } from '../state/sync-state';
 import type { EarlySender } from '../send/early-sender';
 import type { RunBooks } from './progress';
-import type { EngineThreads, ReceivedBucket } from './engine-threads';
+import type { EngineThreads } from './engine-threads';
+import type { ReceivedBucket } from './engine-thread-client';
 import { BatchSender } from '../send/batch-sender';
 import { BucketOutcomes, recordOutcomes } from '../send/bucket-outcomes';
 import { objectAt } from '../thread/object-bytes';
@@ -66,7 +67,7 @@ export class BucketPipeline {
   async run(early: EarlySender | null, shouldYield?: () => boolean): Promise<boolean> {
     // Preparing starts while the last objects sent early are still under way.
     this.prepareAhead();
-    if (early) await this.afterSendingWhileReading(early);
+    if (early) await this.afterEarlySend(early);
     for (let i = 0; i < this.pending.length; i++) {
       if (shouldYield?.() || this.stopped) {
         await this.sender.finish();
@@ -106,7 +107,7 @@ export class BucketPipeline {
   }
 
   /** Should Braze not take some objects sent early, the buckets prepared meanwhile did not know: prepare them again. */
-  private async afterSendingWhileReading(early: EarlySender): Promise<void> {
+  private async afterEarlySend(early: EarlySender): Promise<void> {
     await early.finish();
     if (early.allDelivered) return;
     for (const outcome of await Promise.allSettled(this.preparing.splice(0))) {

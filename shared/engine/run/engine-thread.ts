@@ -1,5 +1,5 @@
-// Entry point of the engine's worker thread: the partition step (partition-step.ts), then the
-// bucket step (bucket-step.ts) bucket by bucket. Messages in, messages out.
+// Entry point of the engine's worker thread: the partition step (read/partition-step.ts), then the
+// bucket step (diff/bucket-step.ts) bucket by bucket. Messages in, messages out.
 import { readFile, rm } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { BucketStep } from '../diff/bucket-step';
@@ -30,7 +30,7 @@ function enqueue(work: () => Promise<void>): void {
 }
 
 /**
- * Rows of other segments left for later (partition-step.ts) are mapped and spilled a piece at a
+ * Rows of other segments left for later (read/deferred-rows.ts) are mapped and spilled a piece at a
  * time while no message waits and Braze is behind, that is while the thread would otherwise idle.
  */
 function scheduleIdleWork(): void {

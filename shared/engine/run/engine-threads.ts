@@ -6,14 +6,11 @@
 // 300 MB, for no time measurably saved. A run that sends early has one thread: it is paced by Braze,
 // or by a machine whose cores are busy sending as well (a second thread reading the other segments'
 // keys saved nothing there).
-import type { PreparedBucket } from '../thread/protocol';
 import { ROW_SPILLS } from '../spill/bucket-files';
 import { MAX_REPORT_ROWS } from '../read/partition-books';
 import type { SegmentTable } from '../../snapshot/locate';
 import { EngineThread, HELPER_YOUNG_MB, READER_YOUNG_MB, type PartitionRun, type ReceivedBucket } from './engine-thread-client';
 import type { PartitionInit, PartitionSummary } from '../thread/protocol';
-
-export type { ReceivedBucket, PreparedBucket };
 
 export class EngineThreads {
   /** Reads (and sends early, if it does), then prepares buckets. */

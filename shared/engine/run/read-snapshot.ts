@@ -77,7 +77,7 @@ export class SnapshotReading {
       for (const t of snapshot.tables) checkedMapper(def, t.segment, def.segments.indexOf(t.segment), t.columns, seen);
       checkMappedColumns(seen);
     }
-    const sendWhileReading = columnsKnown && this.plan.done.size === 0 ? this.tableToSendWhileReading() : null;
+    const sendEarly = columnsKnown && this.plan.done.size === 0 ? this.tableToSendEarly() : null;
     // Reading may run this far ahead of Braze: what is queued keeps Braze busy while reading slows
     // down (a stretch of rows with few to send), and when it ends, while the first buckets are
     // prepared (a few tenths of a second each), instead of Braze idling. A checkpoint covers only
@@ -85,7 +85,7 @@ export class SnapshotReading {
     // killed worker's successor resends at most that much more.
     const backlogSeconds = Math.min(EARLY_BACKLOG_SECONDS, this.plan.earlyCheckpointMs / 10_000);
     const backlog = Math.max(this.plan.concurrency, Math.ceil(this.plan.braze.requestsPerSecond * backlogSeconds));
-    if (sendWhileReading) this.early = new EarlySender(this.plan.tempDir, this.plan.braze, backlog);
+    if (sendEarly) this.early = new EarlySender(this.plan.tempDir, this.plan.braze, backlog);
     const rowsOf = (bytes: number) => Math.ceil(bytes / TYPICAL_ROW_BYTES);
     this.threads = new EngineThreads(
       {
@@ -93,11 +93,11 @@ export class SnapshotReading {
         bucketCount: this.plan.bucketCount,
         tempDir: this.plan.tempDir,
         done: [...this.plan.done],
-        early: sendWhileReading
+        early: sendEarly
           ? {
-              segment: sendWhileReading.segment,
-              otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendWhileReading)),
-              tableRows: rowsOf(tableBytes(sendWhileReading)),
+              segment: sendEarly.segment,
+              otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendEarly)),
+              tableRows: rowsOf(tableBytes(sendEarly)),
             }
           : null,
         definitionFp: this.plan.definitionFp,
@@ -106,8 +106,8 @@ export class SnapshotReading {
         tableColumns: Object.fromEntries(snapshot.tables.map((t) => [t.segment, t.columns])),
       },
       snapshot.totalBytes / this.plan.bucketCount,
-      // On one core a second reading thread only contends with the first (and with sending).
-      this.plan.bucketCount > 1 && !sendWhileReading && os.availableParallelism() > 1,
+      // On one core a second reading thread only contends with the first.
+      this.plan.bucketCount > 1 && !sendEarly && os.availableParallelism() > 1,
     );
     const writer = new BrazeObjectWriter(def);
     const checkpoints = this.early
@@ -128,7 +128,7 @@ export class SnapshotReading {
       : null;
     const read = await this.threads.partition({
       // The table sent early goes last, once the other segments' profile keys are known.
-      tables: sendWhileReading ? [...snapshot.tables.filter((t) => t !== sendWhileReading), sendWhileReading] : snapshot.tables,
+      tables: sendEarly ? [...snapshot.tables.filter((t) => t !== sendEarly), sendEarly] : snapshot.tables,
       container: this.plan.ciBlobs.getContainerClient(def.source.container),
       early: this.early,
       shouldYield,
@@ -152,7 +152,7 @@ export class SnapshotReading {
    * and Braze holds nothing of the export yet (no sync state), on a run's first attempt, and its
    * profiles can go out well within the attempt's time box even at a small size per row.
    */
-  private tableToSendWhileReading(): SegmentTable | null {
+  private tableToSendEarly(): SegmentTable | null {
     const { snapshot, firstAttempt, hadState, timeBudgetMs, braze } = this.plan;
     if (!firstAttempt || hadState || snapshot.tables.length === 0) return null;
     const largest = snapshot.tables.reduce((a, b) => (tableBytes(b) > tableBytes(a) ? b : a));

@@ -77,14 +77,21 @@ export class RunAborted extends Error {
 
 export async function runExport(input: EngineInput): Promise<EngineResult> {
   const { definition: def, snapshot, braze } = input;
-  const { definitionFp, bucketCount, hadState } = await openSyncState(
-    input.state,
-    def,
-    braze.destination,
-    snapshot.totalBytes,
-    input.resumeFrom?.buckets.total,
-    input.bucketTargetBytes,
+  // Before anything is read or written: whether the spill fits, measured once the folders of dead
+  // attempts are gone (createRunTempDir removes them), for the buckets this attempt still reads.
+  const tempDir = createRunTempDir(input.tempRoot ?? os.tmpdir());
+  const done = input.resumeFrom?.buckets;
+  const tooBig = spillWontFit(
+    tempDir,
+    done ? (snapshot.totalBytes * (done.total - done.done.length)) / done.total : snapshot.totalBytes,
   );
+  const opened = tooBig
+    ? Promise.reject(new RunAborted(tooBig))
+    : openSyncState(input.state, def, braze.destination, snapshot.totalBytes, done?.total, input.bucketTargetBytes);
+  const { definitionFp, bucketCount, hadState } = await opened.catch((e: unknown) => {
+    rmSync(tempDir, { recursive: true, force: true });
+    throw e;
+  });
   const books = new RunBooks(def, bucketCount, braze, input.resumeFrom, input.onProgress);
   const result = (complete: boolean, stopped = false): EngineResult => ({
     progress: books.progress,
@@ -93,9 +100,6 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     complete,
     stopped,
   });
-  const tooBig = spillWontFit(input.tempRoot ?? os.tmpdir(), snapshot.totalBytes);
-  if (tooBig) throw new RunAborted(tooBig);
-  const tempDir = createRunTempDir(input.tempRoot ?? os.tmpdir());
   const concurrency = input.concurrency ?? 48;
   const reading = new SnapshotReading({
     def,

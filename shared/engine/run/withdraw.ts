@@ -9,7 +9,7 @@ import type { ExportDefinition } from '../../exports/schema';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import { parseBucketState } from '../state/state-entries';
 import { stateLine } from '../state/state-line';
-import { type SyncStateStore } from '../state/sync-state';
+import type { SyncStateStore } from '../state/sync-state';
 import { BatchSender } from '../send/batch-sender';
 
 interface WithdrawInput {

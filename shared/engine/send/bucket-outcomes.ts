@@ -1,8 +1,7 @@
 // What Braze answered for one bucket's objects: collected as batches come back (in any order),
 // then counted into the bucket's counts and turned into the state lines of the profiles it sent.
 import type { Outcome } from '../../braze/client';
-import type { PreparedBucket } from '../thread/protocol';
-import type { RejectedRow } from '../thread/protocol';
+import type { PreparedBucket, RejectedRow } from '../thread/protocol';
 
 /** Braze's answers for one bucket's objects, as they come in batch by batch. */
 export class BucketOutcomes {

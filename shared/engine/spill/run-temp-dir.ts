@@ -1,4 +1,5 @@
-// The engine's temp folder for one attempt of a run (spilled rows, records of what was sent early), removed when the attempt ends. A process killed mid-run cannot remove its own, and at
+// The engine's temp folder for one attempt of a run (spilled rows, records of what was sent
+// early), removed when the attempt ends. A process killed mid-run cannot remove its own, and at
 // 10 M profiles one holds about 2 GB: so each attempt first removes the folders whose process is
 // gone, on the same machine, before making its own.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';

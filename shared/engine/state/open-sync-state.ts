@@ -6,7 +6,7 @@ import type { ExportDefinition } from '../../exports/schema';
 import type { SyncStateStore } from './sync-state';
 
 /** A fingerprint of a value's JSON (the export settings): 96 bits of SHA-1, in 16 characters. */
-export function fingerprint(value: unknown): string {
+function fingerprint(value: unknown): string {
   return crypto.createHash('sha1').update(JSON.stringify(value)).digest('base64url').slice(0, 16);
 }
 

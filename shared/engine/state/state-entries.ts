@@ -177,7 +177,7 @@ export class StateEntries {
     const from = end - rowsDigest.length;
     if (from <= keyEnd) return false;
     for (let i = 0; i < rowsDigest.length; i++) if (bytes[from + i] !== rowsDigest.charCodeAt(i)) return false;
-    // key, identity, fp, set and rowsDigest: the fourth tab is just before the digest.
+    // key, identity, fp, heldFields and rowsDigest: the fourth tab is just before the digest.
     const identityEnd = bytes.indexOf(TAB, keyEnd + 1);
     const fpEnd = identityEnd === -1 ? -1 : bytes.indexOf(TAB, identityEnd + 1);
     return fpEnd !== -1 && fpEnd < from && bytes.indexOf(TAB, fpEnd + 1) === from - 1;

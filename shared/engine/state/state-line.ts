@@ -67,7 +67,10 @@ export function stateLineKey(text: string, start: number, end: number): string {
 
 const plain = (v: string) => !/[\t\n\r]/.test(v);
 
-/** One entry of a state blob: key \t identity \t fp [\t heldFields [\t rowsDigest]]; a JSON array when a value holds a tab, newline or leading "[". */
+/**
+ * One entry of a state blob: key \t identity \t fp [\t heldFields [\t rowsDigest]]; a JSON array
+ * when a value holds a tab, newline or leading "[".
+ */
 export function stateLine(key: string, e: StateEntry): string {
   if (plain(key) && plain(e.identity) && key[0] !== '[') {
     return e.heldFields === undefined

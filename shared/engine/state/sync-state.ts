@@ -46,8 +46,9 @@ export class SyncStateStore {
 
   /**
    * The bucket's state blob as bytes (parseBucketState reads them; null when there is none) and
-   * its ETag, in one request. Without a blob, the checkpoints of a first attempt that sent early (and was killed) stand in for it: their lines are the profiles Braze took (removed once
-   * a run has written every bucket).
+   * its ETag, in one request. Without a blob, the checkpoints of a first attempt that sent early
+   * (and was killed) stand in for it: their lines are the profiles Braze took (removed once a run
+   * has written every bucket).
    */
   async readBucket(bucket: number): Promise<{ bytes: Uint8Array | null; etag: string | null }> {
     try {
