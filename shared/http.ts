@@ -1,7 +1,7 @@
 // The HTTP edge shared by every function: identity, JSON bodies, and errors → responses.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { authenticate, type Caller } from './auth';
-import { AppError, badRequest, payloadTooLarge, unsupportedMediaType } from './errors';
+import { AppError, badRequest, fieldError, payloadTooLarge, unsupportedMediaType } from './errors';
 import { services, type Services } from './services';
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -83,7 +83,7 @@ export async function readOptionalJson(request: HttpRequest): Promise<unknown> {
 }
 
 /** 202 for a DELETE or detach that waits for its cleanup run. */
-export const cleanupAccepted = (run: { id: string; status: string }, what: 'deleted' | 'detached') =>
+export const cleanupAccepted = (run: { id: string; status: string }, what: 'deleted' | 'detached' | 'let go') =>
   json(
     202,
     {
@@ -92,6 +92,14 @@ export const cleanupAccepted = (run: { id: string; status: string }, what: 'dele
     },
     { Location: `/api/runs/${run.id}` },
   );
+
+/** `?keepBrazeData=true|false` (absent: false); any other value is a 400, never a silent cleanup. */
+export function keepBrazeDataOf(request: HttpRequest): boolean {
+  const value = request.query.get('keepBrazeData');
+  if (value === null || value === 'false') return false;
+  if (value === 'true') return true;
+  throw fieldError('keepBrazeData', 'must be true or false');
+}
 
 export const ifMatch = (request: HttpRequest) => {
   const v = request.headers.get('if-match');

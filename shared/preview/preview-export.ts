@@ -10,7 +10,8 @@ import type { ConnectionsService } from '../connections/service';
 import { runExport, RunAborted, type RejectedRow } from '../engine/run-export';
 import { conflict, firstLine } from '../errors';
 import type { ConnectionsRepo } from '../store/connections';
-import type { ExportsRepo } from '../store/exports';
+import { CLEANING_UP, type ExportsRepo } from '../store/exports';
+import { cleanupPending } from '../exports/cleanup-state';
 import { CONTAINERS } from '../store/clients';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
 import { DryRunTransport } from './dry-run-transport';
@@ -71,6 +72,7 @@ export class ExportPreview {
     const { deps } = this;
     const record = (await deps.exports.get(exportId)).value;
     await deps.connections.assertMayWorkWith(caller, record.connectionId);
+    if (CLEANING_UP.includes(record.status)) throw cleanupPending(record, 'preview');
     if (!record.connectionId)
       throw conflict('The export has no connection (detached): attach it to one to preview what it would send');
     const connection = (await deps.connectionRecords.get(record.connectionId)).value;

@@ -1,5 +1,7 @@
 // A cleanup run's attempt: withdraw the export's membership everywhere its sync state says Braze
-// holds it, then delete or detach the export as the user asked.
+// holds it, then have the export deleted or detached as the user asked. Time-boxed like an export
+// run: it stops between buckets, is queued again and goes on from the next bucket; counts add up
+// across attempts.
 import { StateTakenOver } from '../engine/stop';
 import { withdrawAll, type WithdrawCounts } from '../engine/withdraw';
 import type { ExportsService } from '../exports/service';
@@ -7,67 +9,97 @@ import type { RunRecord } from '../store/runs';
 import type { Attempt, Finish, Log, Ready } from './attempt';
 import type { RunWriter } from './run-writer';
 
+const asCounts = (c: WithdrawCounts) => ({ rowsRead: 0, unchanged: 0, sent: 0, failed: 0, newProfiles: 0, ...c });
+
+/** What earlier attempts of the run withdrew. */
+const countedBefore = (run: RunRecord): WithdrawCounts | undefined =>
+  run.withdrawnBuckets && run.counts
+    ? {
+        profiles: run.counts.profiles,
+        removed: run.counts.removed,
+        removalsFailed: run.counts.removalsFailed,
+        rejected: run.counts.rejected,
+      }
+    : undefined;
+
 export class CleanupAttempts {
   constructor(
-    private readonly exportsService: Pick<ExportsService, 'deleteAfterCleanup' | 'detachAfterCleanup'>,
+    private readonly exportsService: Pick<ExportsService, 'completeCleanup'>,
     private readonly finish: Finish,
+    private readonly timeBudgetMs: number,
   ) {}
 
   async run(attempt: Attempt, ready: Ready): Promise<void> {
-    const asCounts = (c: WithdrawCounts) => ({ rowsRead: 0, unchanged: 0, sent: 0, failed: 0, newProfiles: 0, ...c });
-    const counts = await withdrawAll({
+    const before = attempt.run;
+    const requestsBefore = before.withdrawnBuckets ? before.requests : undefined;
+    const result = await withdrawAll({
       definition: ready.exportRecord,
       state: ready.state,
       braze: ready.braze,
       shouldStop: ready.shouldStop,
+      shouldYield: () => Date.now() - attempt.started > this.timeBudgetMs,
+      startBucket: before.withdrawnBuckets ?? 0,
+      counted: countedBefore(before),
       beforeCheckpoint: ready.beforeCheckpoint,
-      onProgress: async (c) => {
-        attempt.run = { ...attempt.run, counts: asCounts(c), heartbeatAt: new Date().toISOString() };
+      onProgress: async (c, nextBucket) => {
+        attempt.run = {
+          ...attempt.run,
+          counts: asCounts(c),
+          withdrawnBuckets: nextBucket,
+          heartbeatAt: new Date().toISOString(),
+        };
         await attempt.writer.write(attempt.run);
       },
     });
     if (attempt.writer.takenOver || attempt.exportLease.lost) throw new StateTakenOver('the run was taken over while it ran');
-    attempt.run = { ...attempt.run, counts: asCounts(counts), requests: ready.braze.requests };
+    const { nextBucket, ...counts } = result;
+    const sent = ready.braze.requests;
+    const requests = requestsBefore
+      ? {
+          sent: requestsBefore.sent + sent.sent,
+          retried: requestsBefore.retried + sent.retried,
+          rateLimited: requestsBefore.rateLimited + sent.rateLimited,
+        }
+      : sent;
+    attempt.run = { ...attempt.run, counts: asCounts(counts), requests };
+    if (nextBucket !== null && !attempt.writer.cancelRequested) return this.continueLater(attempt, nextBucket);
     await this.finishCleanup(attempt.writer, attempt.run, counts.removalsFailed, attempt.log);
   }
 
+  /** The time box (or the rate limit lost to another run): the next attempt goes on from `nextBucket`. */
+  private async continueLater(attempt: Attempt, nextBucket: number): Promise<void> {
+    const run = (attempt.run = {
+      ...attempt.run,
+      withdrawnBuckets: nextBucket,
+      heartbeatAt: new Date().toISOString(),
+      continuations: (attempt.run.continuations ?? 0) + 1,
+    });
+    await attempt.writer.write(run);
+    attempt.requeueIn = 0;
+    attempt.log(
+      `run ${run.id} export ${run.exportId}: cleanup stopped after ${nextBucket} buckets (time box); continuation queued`,
+    );
+  }
+
   /**
-   * A cleanup run withdrew the export's membership: now the export is deleted or detached, as the
-   * user asked. If some withdrawals failed (or the run was cancelled) the export stays as it was,
-   * so nothing is let go while Braze still holds it; DELETE / detach again retries them.
+   * The membership is withdrawn: now the export is deleted or detached, as the user asked. If some
+   * withdrawals failed (or the run was cancelled) the export stays `deleting` / `detaching`, so
+   * nothing is let go while Braze still holds it, until the cleanup is retried or the export restored.
    */
   private async finishCleanup(writer: RunWriter, run: RunRecord, removalsFailed: number, log: Log): Promise<void> {
+    const what = run.then === 'delete' ? 'deleted' : 'detached';
+    const wayOut = `Retry the cleanup (POST /api/exports/${run.exportId}/retry-cleanup, or ${run.then === 'delete' ? 'DELETE' : 'detach'} again; ?keepBrazeData=true leaves what remains) or restore the export (POST /api/exports/${run.exportId}/restore, which queues a full sync)`;
     if (writer.cancelRequested)
-      return this.finish(
-        writer,
-        run,
-        'cancelled',
-        [`Cancelled: the export was not ${run.then === 'delete' ? 'deleted' : 'detached'}`],
-        null,
-        log,
-      );
+      return this.finish(writer, run, 'cancelled', [`Cancelled: the export was not ${what}. ${wayOut}`], null, log);
     if (removalsFailed > 0) {
-      return this.finish(
-        writer,
-        run,
-        'partially_succeeded',
-        [
-          `${removalsFailed} withdrawals could not be delivered; the export was kept. ${run.then === 'delete' ? 'DELETE' : 'Detach'} it again to retry them (or with ?keepBrazeData=true to leave them)`,
-        ],
-        null,
-        log,
-      );
+      const reason = `${removalsFailed} withdrawals could not be delivered; the export was kept (${run.then === 'delete' ? 'deleting' : 'detaching'}). ${wayOut}`;
+      return this.finish(writer, run, 'partially_succeeded', [reason], null, log);
     }
     await this.finish(writer, run, 'succeeded', [], null, log);
     if (writer.takenOver) return;
-    if (run.then === 'delete') await this.exportsService.deleteAfterCleanup(run.exportId);
-    else
-      await this.exportsService.detachAfterCleanup(
-        run.exportId,
-        run.queuedByPrincipal ?? { name: run.queuedBy, objectId: null, tenantId: null },
-      );
-    log(
-      `run ${run.id} export ${run.exportId}: membership withdrawn from Braze; export ${run.then === 'delete' ? 'deleted' : 'detached'}`,
-    );
+    // Should this fail, the export stays `deleting` / `detaching` with a succeeded cleanup: the
+    // message's next delivery, the timer or a retry finishes it.
+    await this.exportsService.completeCleanup(run.exportId, run.id);
+    log(`run ${run.id} export ${run.exportId}: membership withdrawn from Braze; export ${what}`);
   }
 }

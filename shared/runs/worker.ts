@@ -12,7 +12,7 @@ import { SnapshotUnavailable } from '../snapshot/locate';
 import { CONTAINERS } from '../store/clients';
 import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
-import type { ExportsRepo } from '../store/exports';
+import { CLEANING_UP, type ExportsRepo } from '../store/exports';
 import { FINISHED, type RunRecord, type RunsRepo } from '../store/runs';
 import { unchangedSinceLastRun } from './already-exported';
 import type { Attempt, Log, Ready } from './attempt';
@@ -38,8 +38,8 @@ export interface WorkerDeps {
   appBlobs: BlobServiceClient;
   ciBlobs: BlobServiceClient;
   runsService: RunsService;
-  /** Deletes or detaches an export once its cleanup run is done. */
-  exportsService: Pick<ExportsService, 'deleteAfterCleanup' | 'detachAfterCleanup'>;
+  /** Deletes or detaches an export once its cleanup run has succeeded. */
+  exportsService: Pick<ExportsService, 'completeCleanup'>;
   timeBudgetMs: number;
   earlyCheckpointMs?: number;
   bucketTargetBytes?: number;
@@ -59,15 +59,14 @@ export class RunWorker {
 
   constructor(private readonly deps: WorkerDeps) {
     this.limits = new RateLimitTurns(this.leases, (runId, delaySeconds) => deps.runsService.enqueue(runId, delaySeconds));
-    this.cleanups = new CleanupAttempts(deps.exportsService, (...args) => this.finish(...args));
+    this.cleanups = new CleanupAttempts(deps.exportsService, (...args) => this.finish(...args), deps.timeBudgetMs);
   }
 
   async execute(runId: string, log: Log): Promise<void> {
     const { deps } = this;
     const first = await deps.runs.get(runId).catch(() => null);
     if (!first) return log(`run ${runId}: not found (deleted?); message dropped`);
-    if (FINISHED.includes(first.value.status))
-      return log(`run ${runId}: already ${first.value.status}; duplicate message ignored`);
+    if (FINISHED.includes(first.value.status)) return this.afterFinished(first.value, log);
 
     const exportLease = await acquireLease(this.leases, first.value.exportId);
     if (!exportLease) {
@@ -98,6 +97,20 @@ export class RunWorker {
     }
     // Queued only once the leases are free, so the continuation (or the retry) can start at once.
     if (attempt.requeueIn !== null) await deps.runsService.enqueue(attempt.run.id, attempt.requeueIn);
+  }
+
+  /**
+   * A message for a finished run changes nothing, except that a succeeded cleanup whose export is
+   * still there (its last step failed, or the worker was killed before it) is finished now.
+   */
+  private async afterFinished(run: RunRecord, log: Log): Promise<void> {
+    if (
+      run.kind === 'cleanup' &&
+      run.status === 'succeeded' &&
+      (await this.deps.exportsService.completeCleanup(run.exportId, run.id))
+    )
+      return log(`run ${run.id}: cleanup succeeded; export ${run.exportId} ${run.then === 'delete' ? 'deleted' : 'detached'}`);
+    log(`run ${run.id}: already ${run.status}; duplicate message ignored`);
   }
 
   private get leases() {
@@ -160,6 +173,8 @@ export class RunWorker {
     if (!(await this.mayStart(attempt))) return null;
     const exportRecord = (await deps.exports.get(attempt.run.exportId).catch(gone('The export was deleted'))).value;
     if (!exportRecord.connectionId) throw new RunAborted('The export has no connection (detached)');
+    if (attempt.run.kind !== 'cleanup' && CLEANING_UP.includes(exportRecord.status))
+      throw new RunAborted(`The export is ${exportRecord.status}: its membership is being withdrawn from Braze`);
     const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted")))
       .value;
     if (!(await this.limits.take(attempt, connection))) return null;
