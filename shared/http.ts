@@ -1,8 +1,10 @@
 // The HTTP edge shared by every function: identity, JSON bodies, and errors → responses.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { authenticate, type Caller } from './auth';
-import { AppError, badRequest, fieldError, payloadTooLarge, unsupportedMediaType } from './errors';
+import { AppError, badRequest, fieldError, notFound, payloadTooLarge, unsupportedMediaType } from './errors';
 import { services, type Services } from './services';
+import { HSTS } from './console/assets';
+import { splitRunId } from './store/runs';
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
@@ -15,8 +17,11 @@ export interface ApiCall {
 
 export type ApiHandler = (call: ApiCall) => Promise<HttpResponseInit>;
 
+/** Every API answer: never cached, never sniffed as something else, HTTPS only. */
+export const API_HEADERS = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...HSTS };
+
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
-  return { status, jsonBody: body, headers: { 'Cache-Control': 'no-store', ...headers } };
+  return { status, jsonBody: body, headers: { ...API_HEADERS, ...headers } };
 }
 
 /** A stored resource with its ETag in the header and the body. */
@@ -106,12 +111,27 @@ export const ifMatch = (request: HttpRequest) => {
   return v && v !== '*' ? v : null;
 };
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Ids in the path are checked at the edge: exports and connections are UUIDs, runs
+ * `<exportId>.<rowKey>`; anything else is a 404 before it reaches storage (which refuses some keys
+ * Azurite takes, and a `/` would address another route).
+ */
+export function checkPathIds(request: HttpRequest): void {
+  const { id, runId } = request.params;
+  if (id !== undefined && !UUID.test(id))
+    throw notFound(new URL(request.url).pathname.includes('/connections/') ? 'Connection' : 'Export');
+  if (runId !== undefined && !splitRunId(runId)) throw notFound('Run');
+}
+
 /** Wraps a handler: authenticates the caller, maps errors; unexpected ones become a 500 with an id, never a stack. */
 export function api(handler: ApiHandler) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const app = services();
       const caller = authenticate(request.headers, app.config);
+      checkPathIds(request);
       requireJsonContentType(request);
       await app.ready;
       return await handler({ request, context, caller, app });

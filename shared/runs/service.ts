@@ -212,9 +212,14 @@ export class RunsService {
   async cancel(caller: Caller, runId: string): Promise<RunRecord> {
     requireRole(caller, 'Admin', 'Contributor');
     let stored = await this.runs.get(runId);
+    // Only an export that is gone lets the run be cancelled without a connection check; any other
+    // failure to read it is an error, never a pass for a Contributor.
     const exp = await this.exports.get(stored.value.exportId).then(
       (e) => e.value,
-      () => null,
+      (e: unknown) => {
+        if (e instanceof AppError && e.status === 404) return null;
+        throw e;
+      },
     );
     await this.connections.assertMayWorkWith(caller, exp?.connectionId ?? null);
     const by = principalOf(caller);
