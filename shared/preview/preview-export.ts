@@ -15,6 +15,7 @@ import { cleanupPending } from '../exports/cleanup-state';
 import { CONTAINERS } from '../store/clients';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
 import { DryRunTransport } from './dry-run-transport';
+import { membershipAttribute } from '../engine/diff/object-writer';
 import { ReadOnlySyncState } from './read-only-state';
 
 const FIRST_REASONS = 10;
@@ -84,7 +85,11 @@ export class ExportPreview {
       if (e instanceof SnapshotUnavailable) throw conflict(`Nothing to preview: ${e.message}`, { reason: e.kind });
       throw e;
     }
-    const transport = new DryRunTransport();
+    const membership =
+      record.membership.format === 'boolean'
+        ? record.segments.map((s) => `${record.membership.booleanPrefix}${s}`)
+        : [membershipAttribute(record)];
+    const transport = new DryRunTransport(new Set(membership));
     const braze = new BrazeClient({
       baseUrl: connection.baseUrl,
       apiKey: 'dry-run',
