@@ -35,14 +35,18 @@ export function withEtag<T extends object>(
 }
 
 export function errorResponse(error: AppError): HttpResponseInit {
-  return json(error.status, {
-    error: {
-      code: error.code,
-      message: error.message,
-      ...(error.issues ? { issues: error.issues } : {}),
-      ...(error.details ?? {}),
+  return json(
+    error.status,
+    {
+      error: {
+        code: error.code,
+        message: error.message,
+        ...(error.issues ? { issues: error.issues } : {}),
+        ...(error.details ?? {}),
+      },
     },
-  });
+    error.headers,
+  );
 }
 
 /** Methods a cross-site HTML form can send with a body: they must say they carry JSON (which a form cannot). */

@@ -3,12 +3,13 @@
 // is read-only (nothing is written, no run is recorded). It answers what the next run would do
 // and what it would cost.
 import type { BlobServiceClient } from '@azure/storage-blob';
-import { principalOf, type Caller } from '../auth';
+import { principalOf, requireRole, type Caller } from '../auth';
 import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
 import type { ConnectionsService } from '../connections/service';
 import { runExport, RunAborted, type RejectedRow } from '../engine/run-export';
-import { conflict, firstLine } from '../errors';
+import { AppError, conflict, firstLine, tooManyRequests } from '../errors';
+import { PREVIEW_LIMITS, takePreviewSlot } from './preview-slots';
 import type { ConnectionsRepo } from '../store/connections';
 import { CLEANING_UP, type ExportsRepo } from '../store/exports';
 import { cleanupPending } from '../exports/cleanup-state';
@@ -29,6 +30,8 @@ export interface PreviewDeps {
   ciBlobs: BlobServiceClient;
   appBlobs: BlobServiceClient;
   bucketTargetBytes?: number;
+  /** Stop the dry run after this long (tests; PREVIEW_LIMITS.deadlineMs otherwise). */
+  deadlineMs?: number;
 }
 
 export interface Preview {
@@ -59,13 +62,21 @@ export class ExportPreview {
   constructor(private readonly deps: PreviewDeps) {}
 
   async preview(caller: Caller, exportId: string, fullSync: boolean): Promise<Preview> {
+    requireRole(caller, 'Admin', 'Contributor');
     if (this.underWay.has(exportId))
       throw conflict('A preview of this export is already running; try again when it has answered');
+    const slot = takePreviewSlot();
+    if (!slot)
+      throw tooManyRequests(
+        'This instance is already running as many previews as it takes (a preview costs what reading a snapshot costs); try again shortly',
+        PREVIEW_LIMITS.retryAfterSeconds,
+      );
     this.underWay.add(exportId);
     try {
       return await this.dryRun(caller, exportId, fullSync);
     } finally {
       this.underWay.delete(exportId);
+      slot();
     }
   }
 
@@ -98,7 +109,10 @@ export class ExportPreview {
     });
     let result;
     try {
+      const deadline = started + (deps.deadlineMs ?? PREVIEW_LIMITS.deadlineMs);
       result = await runExport({
+        // Past the deadline the engine stops, as a cancelled run does: nothing keeps burning CPU after the answer.
+        shouldStop: () => Date.now() > deadline,
         definition: record,
         snapshot,
         ciBlobs: deps.ciBlobs,
@@ -113,6 +127,12 @@ export class ExportPreview {
       if (e instanceof RunAborted) throw conflict(`The export cannot run: ${firstLine(e)}`);
       throw e;
     }
+    if (result.stopped || !result.complete)
+      throw new AppError(
+        503,
+        'preview_deadline',
+        `The preview was stopped after ${Math.round((Date.now() - started) / 1000)} s (its deadline, below the HTTP timeout): the snapshot is too large to preview in one request. A run is not limited this way`,
+      );
     const { counts, requests, timings } = result.progress;
     const requestsPerSecond = connection.requestBudget / 3;
     const sendingSeconds = requests.sent / requestsPerSecond;
