@@ -4,6 +4,7 @@ import { authenticate, type Caller } from './auth';
 import { AppError, badRequest, fieldError, notFound, payloadTooLarge, unsupportedMediaType } from './errors';
 import { services, type Services } from './services';
 import { HSTS } from './console/assets';
+import { requireLoopback } from './loopback';
 import { splitRunId } from './store/runs';
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -134,6 +135,8 @@ export function api(handler: ApiHandler) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const app = services();
+      // Local-only trust settings answer loopback requests only, whichever host serves the function.
+      if (app.config.anonymousAdmin || app.config.trustPrincipalHeaderLocally) requireLoopback(request);
       const caller = authenticate(request.headers, app.config);
       checkPathIds(request);
       requireJsonContentType(request);
