@@ -6,7 +6,7 @@ import { API_HEADERS } from '../shared/http';
 export async function health(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const result = await checkHealth();
   if (result.status !== 'healthy') context.warn(`health: ${JSON.stringify(result.checks)}`);
-  const body = callerIsAdmin(request.headers) ? result : { status: result.status };
+  const body = callerIsAdmin(request.headers, request.url) ? result : { status: result.status };
   return { status: result.status === 'healthy' ? 200 : 503, jsonBody: body, headers: API_HEADERS };
 }
 

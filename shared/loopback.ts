@@ -12,17 +12,22 @@ export function isLoopbackHost(host: string | undefined | null): boolean {
   return ['localhost', '127.0.0.1', '[::1]'].includes(name.toLowerCase()) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
-/** 421 unless the request is addressed to a loopback host (by its Host header, else its URL). */
-export function requireLoopback(request: HttpRequest): void {
-  let host = request.headers.get('host');
-  if (!host) {
+/** Whether a request is addressed to a loopback host: by its Host header, else by its URL. */
+export function isLoopbackRequest(headers: { get(name: string): string | null }, url?: string): boolean {
+  let host = headers.get('host');
+  if (!host && url) {
     try {
-      host = new URL(request.url).host;
+      host = new URL(url).host;
     } catch {
       host = null;
     }
   }
-  if (!isLoopbackHost(host))
+  return isLoopbackHost(host);
+}
+
+/** 421 unless the request is addressed to a loopback host. */
+export function requireLoopback(request: HttpRequest): void {
+  if (!isLoopbackRequest(request.headers, request.url))
     throw new AppError(
       421,
       'misdirected_request',

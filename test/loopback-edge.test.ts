@@ -4,7 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { exportsCollection } from '../functions/exportsCollection';
 import { isLoopbackHost } from '../shared/loopback';
-import { call, useAzurite } from './helpers/app';
+import { HttpRequest, InvocationContext } from '@azure/functions';
+import { health } from '../functions/health';
+import { call, principalHeaders, useAzurite } from './helpers/app';
 
 useAzurite({ LOCAL_ANONYMOUS_ADMIN: 'true' });
 
@@ -23,6 +25,18 @@ describe('local-only trust answers loopback only', () => {
   it.each(['localhost:7071', '127.0.0.1', '[::1]:7071', 'LOCALHOST'])('Host %s is served', async (host) => {
     const res = await call(exportsCollection, { method: 'GET', path: 'exports', as: 'anonymous', headers: { host } });
     expect(res.status).toBe(200);
+  });
+
+  it('health shows its checks to an Admin principal only on a loopback request', async () => {
+    const ask = async (host: string) =>
+      (
+        await health(
+          new HttpRequest({ method: 'GET', url: `http://${host}/api/health`, headers: { host, ...principalHeaders('Admin') } }),
+          new InvocationContext(),
+        )
+      ).jsonBody as Record<string, unknown>;
+    expect(await ask('localhost:7071')).toHaveProperty('checks');
+    expect(Object.keys(await ask('evil.example'))).toEqual(['status']);
   });
 
   it('without a Host header, the address the request was made to counts', async () => {
