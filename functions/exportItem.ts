@@ -1,12 +1,12 @@
 import { app } from '@azure/functions';
-import { api, cleanupAccepted, ifMatch, json, readJson, withEtag } from '../shared/http';
+import { api, cleanupAccepted, ifMatch, json, keepBrazeDataOf, readJson, withEtag } from '../shared/http';
 
 /** GET (all roles) / PATCH / DELETE[?keepBrazeData=true] (Admin; Contributor on a shared connection) /api/exports/{id}. */
 export const exportItem = api(async ({ request, caller, app: { exports } }) => {
   const id = request.params.id!;
   if (request.method === 'DELETE') {
     // When Braze holds the export's membership, it is withdrawn first (202 + the cleanup run), unless ?keepBrazeData=true.
-    const outcome = await exports.delete(caller, id, ifMatch(request), request.query.get('keepBrazeData') === 'true');
+    const outcome = await exports.delete(caller, id, ifMatch(request), keepBrazeDataOf(request));
     return 'cleanupRun' in outcome ? cleanupAccepted(outcome.cleanupRun, 'deleted') : json(204, undefined);
   }
   const stored =

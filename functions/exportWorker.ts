@@ -2,6 +2,7 @@ import { app, type InvocationContext } from '@azure/functions';
 import { z } from 'zod';
 import { RUN_QUEUE } from '../shared/store/clients';
 import { services } from '../shared/services';
+import { runExecuting } from '../shared/preview/preview-slots';
 
 const RunMessage = z.object({ runId: z.string().min(1).max(200) });
 
@@ -14,7 +15,13 @@ export async function exportWorker(message: unknown, context: InvocationContext)
   }
   const app = services();
   await app.ready;
-  await app.worker.execute(parsed.data.runId, (line) => context.log(line));
+  // Counted while it executes, so previews on this instance leave it room (preview-slots.ts).
+  const done = runExecuting();
+  try {
+    await app.worker.execute(parsed.data.runId, (line) => context.log(line));
+  } finally {
+    done();
+  }
 }
 
 app.storageQueue('exportWorker', { queueName: RUN_QUEUE, connection: 'AzureWebJobsStorage', handler: exportWorker });

@@ -12,6 +12,8 @@ import './exportsCollection';
 import './exportItem';
 import './exportDuplicate';
 import './exportDetach';
+import './exportRetryCleanup';
+import './exportRestore';
 import './exportRun';
 import './exportPreview';
 import './exportsRunAll';

@@ -5,6 +5,9 @@
 //   POST /users/track                 Bearer key (401 unknown, 403 without users.track, checked before the
 //                                     body); ≤ 75 objects; one identifier per object; null removes; an
 //                                     empty request is a 400, as Braze answers it
+//                                     `_update_existing_only: true` (the default for user_alias) never creates a user
+//   POST /users/delete                { external_ids, user_aliases, braze_ids } (≤ 50), as Braze documents it: the
+//                                     users are gone; a later update-only object for them changes nothing
 //   GET  /segments/list?page=N        the workspace's segments (key needs segments.list), as Braze documents it
 //   GET  /sandbox/profiles            every stored profile (identifier + attributes)
 //   GET  /sandbox/stats               request counts by status, objects processed, concurrency seen
@@ -16,7 +19,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 export interface SandboxOptions {
   port?: number;
   /** Valid REST API keys and whether each has the users.track permission. */
-  keys?: Record<string, { usersTrack: boolean; segmentsList?: boolean }>;
+  keys?: Record<string, KeyGrant>;
   /** The workspace's segments, as GET /segments/list shows them. */
   segments?: { id: string; name: string }[];
   /** Requests allowed per window (Braze default 3,000 per 3 s). */
@@ -24,6 +27,13 @@ export interface SandboxOptions {
   rateWindowMs?: number;
   /** Keep profiles (off for very large benchmarks: counts only). */
   storeProfiles?: boolean;
+}
+
+/** What a REST API key may do. */
+export interface KeyGrant {
+  usersTrack: boolean;
+  segmentsList?: boolean;
+  usersDelete?: boolean;
 }
 
 export interface Faults {
@@ -68,6 +78,10 @@ export interface SandboxStats {
   concurrentUserWrites: number;
   /** TCP connections accepted: far fewer than requests when clients keep connections alive. */
   connections: number;
+  /** Update-only objects (`_update_existing_only: true`) for users that do not exist: skipped, nothing created. */
+  skippedUpdateOnly: number;
+  /** Users removed through POST /users/delete (or `deleteUser`). */
+  deleted: number;
 }
 
 /** The REST API key the sandbox knows by default, with users.track. */
@@ -91,6 +105,8 @@ export class BrazeSandbox {
     maxConcurrent: 0,
     concurrentUserWrites: 0,
     connections: 0,
+    skippedUpdateOnly: 0,
+    deleted: 0,
   };
   faults: Faults & { rateLimitedUntil?: number } = {};
   private server?: Server;
@@ -99,7 +115,7 @@ export class BrazeSandbox {
   private requestTimes: number[] = [];
   private inFlightUsers = new Map<string, number>();
   private window = { start: 0, used: 0 };
-  private readonly keys: Record<string, { usersTrack: boolean; segmentsList?: boolean }>;
+  private readonly keys: Record<string, KeyGrant>;
   private readonly segments: { id: string; name: string }[];
   private readonly limit: number;
   private readonly windowMs: number;
@@ -108,7 +124,7 @@ export class BrazeSandbox {
 
   constructor(options: SandboxOptions = {}) {
     this.keys = options.keys ?? {
-      [SANDBOX_KEY]: { usersTrack: true, segmentsList: true },
+      [SANDBOX_KEY]: { usersTrack: true, segmentsList: true, usersDelete: true },
       [SANDBOX_KEY_WITHOUT_USERS_TRACK]: { usersTrack: false },
       [SANDBOX_KEY_WITHOUT_SEGMENTS_LIST]: { usersTrack: true, segmentsList: false },
     };
@@ -159,7 +175,16 @@ export class BrazeSandbox {
   reset(): void {
     this.requestTimes = [];
     this.profiles.clear();
-    this.stats = { requests: 0, byStatus: {}, objectsProcessed: 0, maxConcurrent: 0, concurrentUserWrites: 0, connections: 0 };
+    this.stats = {
+      requests: 0,
+      byStatus: {},
+      objectsProcessed: 0,
+      maxConcurrent: 0,
+      concurrentUserWrites: 0,
+      connections: 0,
+      skippedUpdateOnly: 0,
+      deleted: 0,
+    };
     this.faults = {};
     this.window = { start: 0, used: 0 };
   }
@@ -167,6 +192,16 @@ export class BrazeSandbox {
   /** Profiles keyed like Braze would find them: `external_id:<id>` or `alias:<label>:<name>`. */
   profileList(): SandboxProfile[] {
     return [...this.profiles.values()];
+  }
+
+  /**
+   * Deletes a user as Braze's /users/delete does (an erasure request included), by its key
+   * (`external_id:<id>`, `alias:<label>:<name>`, `braze_id:<id>`). True when it existed.
+   */
+  deleteUser(userKey: string): boolean {
+    const existed = this.profiles.delete(userKey);
+    if (existed) this.stats.deleted++;
+    return existed;
   }
 
   private reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, counted = true): void {
@@ -194,6 +229,7 @@ export class BrazeSandbox {
     const pathname = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
     if (pathname.startsWith('/sandbox/')) return this.control(req, res, pathname);
     if (pathname === '/segments/list' && req.method === 'GET') return this.segmentsList(req, res, url);
+    if (pathname === '/users/delete' && req.method === 'POST') return this.usersDelete(req, res);
     if (pathname !== '/users/track' || req.method !== 'POST') {
       return this.reply(res, 404, { message: 'Not Found' }, {}, false);
     }
@@ -222,6 +258,36 @@ export class BrazeSandbox {
       .slice(page * 100, page * 100 + 100)
       .map((s) => ({ ...s, analytics_tracking_enabled: false, tags: [] }));
     this.reply(res, 200, { message: 'success', segments });
+  }
+
+  /**
+   * POST /users/delete as Braze documents it: up to 50 users by `external_ids`, `user_aliases`
+   * ({alias_name, alias_label}) or `braze_ids`; answers `{deleted, message}`. Needs users.delete.
+   */
+  private async usersDelete(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await this.readBody(req);
+    const key = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const grant = key ? this.keys[key] : undefined;
+    if (!grant || this.faults.revokeKey) return this.reply(res, 401, { message: 'Invalid API key' });
+    if (!grant.usersDelete) return this.reply(res, 403, { message: 'This API key does not have permission users.delete' });
+    let payload: { external_ids?: unknown; user_aliases?: unknown; braze_ids?: unknown };
+    try {
+      payload = JSON.parse(body?.toString('utf8') ?? '');
+    } catch {
+      return this.reply(res, 400, { message: 'Invalid JSON' });
+    }
+    const list = (v: unknown) => (Array.isArray(v) ? (v as unknown[]) : []);
+    const keys = [
+      ...list(payload?.external_ids).map((id) => `external_id:${String(id)}`),
+      ...list(payload?.user_aliases).map((a) => {
+        const alias = (a ?? {}) as { alias_name?: unknown; alias_label?: unknown };
+        return `alias:${String(alias.alias_label)}:${String(alias.alias_name)}`;
+      }),
+      ...list(payload?.braze_ids).map((id) => `braze_id:${String(id)}`),
+    ];
+    if (keys.length === 0 || keys.length > 50) return this.reply(res, 400, { message: 'Between 1 and 50 users per request' });
+    const deleted = keys.filter((k) => this.deleteUser(k)).length;
+    this.reply(res, 201, { deleted, message: 'success' });
   }
 
   private rateHeaders(): Record<string, string> {
@@ -370,7 +436,10 @@ export class BrazeSandbox {
 
       const updateExistingOnly = obj._update_existing_only ?? idKeys[0] === 'user_alias';
       const existing = this.profiles.get(userKey);
-      if (!existing && updateExistingOnly === true) return; // Braze skips, no error
+      if (!existing && updateExistingOnly === true) {
+        this.stats.skippedUpdateOnly++; // Braze skips it, no error: a deleted user stays deleted
+        return;
+      }
       processed++;
       if (!this.store) return;
       const profile: SandboxProfile = existing ?? { identifier: {}, attributes: {}, updates: 0 };

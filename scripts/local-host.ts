@@ -5,6 +5,7 @@
 // with dequeue counts and a poison queue, and Core Tools' `POST /admin/functions/{name}` to run a
 // non-HTTP function on demand. Same code, same settings as `func start`.
 import { randomUUID } from 'node:crypto';
+import { isLoopbackHost } from '../shared/loopback';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Module from 'node:module';
 import path from 'node:path';
@@ -154,13 +155,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 /**
  * The local host listens on loopback and lets local-only settings (anonymous Admin, trusted
  * principal headers) through, so a web page elsewhere must not reach it by DNS rebinding: the
- * Host header has to name a loopback host.
+ * Host header has to name a loopback host (the shared HTTP edge checks it too, for Core Tools).
  */
-export function isLoopbackHost(host: string | undefined): boolean {
-  if (!host) return false;
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
-  return ['localhost', '127.0.0.1', '[::1]'].includes(name.toLowerCase()) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
-}
+export { isLoopbackHost } from '../shared/loopback';
 
 async function handleHttp(
   fx: Functions,

@@ -13,6 +13,8 @@ export class AppError extends Error {
     message: string,
     readonly issues?: FieldIssue[],
     readonly details?: Record<string, unknown>,
+    /** Response headers the error brings (Retry-After on a 429). */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = 'AppError';
@@ -31,6 +33,8 @@ export const preconditionFailed = () =>
     'precondition_failed',
     'The resource was changed by someone else (If-Match does not match its ETag); read it again and retry',
   );
+export const tooManyRequests = (message: string, retryAfterSeconds: number) =>
+  new AppError(429, 'too_many_requests', message, undefined, { retryAfterSeconds }, { 'Retry-After': String(retryAfterSeconds) });
 export const payloadTooLarge = (limit: number) =>
   new AppError(413, 'payload_too_large', `The request body is larger than ${limit} bytes`);
 

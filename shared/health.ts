@@ -9,6 +9,7 @@ import { easyAuthEnabledIn } from './config';
 import { firstLine } from './errors';
 import { services, type Services } from './services';
 import { appRoot } from './app-root';
+import { isLoopbackRequest } from './loopback';
 
 interface Check {
   ok: boolean;
@@ -100,7 +101,7 @@ async function runChecks(app: Services): Promise<HealthReport> {
 }
 
 /** Whether the caller of GET /api/health is an Admin, who sees the checks (anyone else: the status only). */
-export function callerIsAdmin(headers: { get(name: string): string | null }): boolean {
+export function callerIsAdmin(headers: { get(name: string): string | null }, url?: string): boolean {
   let config;
   try {
     config = services().config;
@@ -108,6 +109,8 @@ export function callerIsAdmin(headers: { get(name: string): string | null }): bo
     // Settings are broken: only an Easy Auth principal can be believed (the log names the setting).
     config = { easyAuthEnabled: easyAuthEnabledIn(), trustPrincipalHeaderLocally: false };
   }
+  // A principal header trusted by a local-only setting counts only on a loopback request (see loopback.ts).
+  if (config.trustPrincipalHeaderLocally && !isLoopbackRequest(headers, url)) return false;
   try {
     return authenticate(headers, { ...config, anonymousAdmin: false }).role === 'Admin';
   } catch {

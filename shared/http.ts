@@ -1,8 +1,11 @@
 // The HTTP edge shared by every function: identity, JSON bodies, and errors → responses.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { authenticate, type Caller } from './auth';
-import { AppError, badRequest, payloadTooLarge, unsupportedMediaType } from './errors';
+import { AppError, badRequest, fieldError, notFound, payloadTooLarge, unsupportedMediaType } from './errors';
 import { services, type Services } from './services';
+import { HSTS } from './console/assets';
+import { requireLoopback } from './loopback';
+import { splitRunId } from './store/runs';
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
@@ -15,8 +18,11 @@ export interface ApiCall {
 
 export type ApiHandler = (call: ApiCall) => Promise<HttpResponseInit>;
 
+/** Every API answer: never cached, never sniffed as something else, HTTPS only. */
+export const API_HEADERS = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...HSTS };
+
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
-  return { status, jsonBody: body, headers: { 'Cache-Control': 'no-store', ...headers } };
+  return { status, jsonBody: body, headers: { ...API_HEADERS, ...headers } };
 }
 
 /** A stored resource with its ETag in the header and the body. */
@@ -30,14 +36,18 @@ export function withEtag<T extends object>(
 }
 
 export function errorResponse(error: AppError): HttpResponseInit {
-  return json(error.status, {
-    error: {
-      code: error.code,
-      message: error.message,
-      ...(error.issues ? { issues: error.issues } : {}),
-      ...(error.details ?? {}),
+  return json(
+    error.status,
+    {
+      error: {
+        code: error.code,
+        message: error.message,
+        ...(error.issues ? { issues: error.issues } : {}),
+        ...(error.details ?? {}),
+      },
     },
-  });
+    error.headers,
+  );
 }
 
 /** Methods a cross-site HTML form can send with a body: they must say they carry JSON (which a form cannot). */
@@ -83,7 +93,7 @@ export async function readOptionalJson(request: HttpRequest): Promise<unknown> {
 }
 
 /** 202 for a DELETE or detach that waits for its cleanup run. */
-export const cleanupAccepted = (run: { id: string; status: string }, what: 'deleted' | 'detached') =>
+export const cleanupAccepted = (run: { id: string; status: string }, what: 'deleted' | 'detached' | 'let go') =>
   json(
     202,
     {
@@ -93,17 +103,42 @@ export const cleanupAccepted = (run: { id: string; status: string }, what: 'dele
     { Location: `/api/runs/${run.id}` },
   );
 
+/** `?keepBrazeData=true|false` (absent: false); any other value is a 400, never a silent cleanup. */
+export function keepBrazeDataOf(request: HttpRequest): boolean {
+  const value = request.query.get('keepBrazeData');
+  if (value === null || value === 'false') return false;
+  if (value === 'true') return true;
+  throw fieldError('keepBrazeData', 'must be true or false');
+}
+
 export const ifMatch = (request: HttpRequest) => {
   const v = request.headers.get('if-match');
   return v && v !== '*' ? v : null;
 };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Ids in the path are checked at the edge: exports and connections are UUIDs, runs
+ * `<exportId>.<rowKey>`; anything else is a 404 before it reaches storage (which refuses some keys
+ * Azurite takes, and a `/` would address another route).
+ */
+export function checkPathIds(request: HttpRequest): void {
+  const { id, runId } = request.params;
+  if (id !== undefined && !UUID.test(id))
+    throw notFound(new URL(request.url).pathname.includes('/connections/') ? 'Connection' : 'Export');
+  if (runId !== undefined && !splitRunId(runId)) throw notFound('Run');
+}
 
 /** Wraps a handler: authenticates the caller, maps errors; unexpected ones become a 500 with an id, never a stack. */
 export function api(handler: ApiHandler) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const app = services();
+      // Local-only trust settings answer loopback requests only, whichever host serves the function.
+      if (app.config.anonymousAdmin || app.config.trustPrincipalHeaderLocally) requireLoopback(request);
       const caller = authenticate(request.headers, app.config);
+      checkPathIds(request);
       requireJsonContentType(request);
       await app.ready;
       return await handler({ request, context, caller, app });

@@ -1,5 +1,4 @@
 // Composition root: settings → clients → repos → services, built once per process.
-import { principalOf } from './auth';
 import { loadConfig, type AppConfig } from './config';
 import { ConnectionsService } from './connections/service';
 import { ExportsService } from './exports/service';
@@ -60,9 +59,16 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
       const state = (await stateRepo.get(id))?.value;
       return { lastRun: state?.lastRun ?? null, lastCheck: state?.lastCheck ?? null };
     },
-    activeRunOf: async (id) => (await stateRepo.get(id))?.value.activeRunId ?? null,
     hasSyncState: async (id) => (await syncState(id).readManifest()) !== null,
-    startCleanup: (record, caller, then) => runs.start(record, 'manual', principalOf(caller), false, then),
+    start: (record, by, fullSync, options) => runs.start(record, 'manual', by, fullSync, options),
+    finishAtOnce: async (run, note) => {
+      await runs.finish({ ...run, warnings: [note] }, 'succeeded', [], null);
+    },
+    runStatusOf: (runId) =>
+      runsRepo.get(runId).then(
+        (r) => r.value.status,
+        () => null,
+      ),
     forget: async (id) => {
       await stateRepo.delete(id);
       await syncState(id).clear();
@@ -83,7 +89,7 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
     bucketTargetBytes: config.bucketTargetBytes,
     brazeOptions: overrides.brazeOptions,
   });
-  const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, connectionsRepo, storage.ciBlobs);
+  const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, connectionsRepo, storage.ciBlobs, exports);
   const preview = new ExportPreview({
     exports: exportsRepo,
     connectionRecords: connectionsRepo,

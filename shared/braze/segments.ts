@@ -14,6 +14,8 @@ export async function listBrazeSegments(baseUrl: string, apiKey: string, timeout
     try {
       res = await fetch(`${baseUrl.replace(/\/$/, '')}/segments/list?page=${page}&sort_direction=desc`, {
         headers: { Authorization: `Bearer ${apiKey}` },
+        // A redirect would carry the key to wherever it points: refused, as the users.track client does.
+        redirect: 'error',
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (e) {

@@ -19,8 +19,15 @@ export const CONSOLE_CSP = [
   "object-src 'none'",
 ].join('; ');
 
+/** A bundled file named with its content hash, as build-console.ts writes them. */
+const CONTENT_HASHED = /\.[A-Z0-9]{8,}\.(js|css)$/;
+
+/** HTTPS only, for a year (browsers ignore it over plain http, as on loopback). */
+export const HSTS = { 'Strict-Transport-Security': 'max-age=31536000' };
+
 export const SECURITY_HEADERS = {
   'Content-Security-Policy': CONSOLE_CSP,
+  ...HSTS,
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
   'Referrer-Policy': 'no-referrer',
@@ -71,7 +78,8 @@ export function consoleResponse(rest: string): HttpResponseInit {
       headers: { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' },
     };
   }
-  const caching = page ? 'no-cache' : 'public, max-age=31536000, immutable';
+  // Only files whose names carry their content hash (app.KEXVS2ZC.js) may be cached for good.
+  const caching = !page && CONTENT_HASHED.test(name!) ? 'public, max-age=31536000, immutable' : 'no-cache';
   return {
     status: 200,
     body: asset.body,

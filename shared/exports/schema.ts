@@ -122,7 +122,10 @@ const folder = z
     (f) => f.length > 0 && !f.split('/').some((p) => p === '..' || p === '.' || p === ''),
     'must be a folder path without "." or ".." segments',
   )
-  .refine((f) => !/[\\?#]/.test(f), 'must not contain \\, ? or #');
+  .refine((f) => !/[\\?#]/.test(f), 'must not contain \\, ? or #')
+  // Blob names Azure Storage refuses (or answers with an error it cannot even describe).
+  // eslint-disable-next-line no-control-regex
+  .refine((f) => !/[\u0000-\u001f\u007f-\u009f]/.test(f), 'must not contain control characters');
 
 export const SourceSchema = z.strictObject({ container: containerName, folder });
 

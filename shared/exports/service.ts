@@ -1,37 +1,34 @@
 // Export use cases: role rules (contributors only on shared connections), validation, duplicate/detach.
 import { randomUUID } from 'node:crypto';
-import { principalOf, requireRole, type Caller, type Principal } from '../auth';
+import { principalOf, requireRole, type Caller } from '../auth';
 import type { ConnectionsService } from '../connections/service';
 import { conflict, preconditionFailed } from '../errors';
 import type { Stored } from '../store/connections';
-import type { ExportRecord, ExportsRepo } from '../store/exports';
+import { CLEANING_UP, type ExportRecord, type ExportsRepo } from '../store/exports';
+import type { RunRecord } from '../store/runs';
+import { cleanupView, ExportCleanups, type CleanupRunState, type CleanupStarted } from './cleanup';
+import { cleanupPending } from './cleanup-state';
 import { parseInput } from '../validation';
 import { ExportDefinitionSchema, ExportPatchSchema } from './schema';
 
 export class ExportsService {
+  private readonly cleanups: ExportCleanups;
+
   constructor(
     private readonly repo: ExportsRepo,
     private readonly connections: ConnectionsService,
-    private readonly runState: {
+    private readonly runState: CleanupRunState & {
       /** The last run's summary, and when the timer last looked at the export and what it found. */
       statusOf(exportId: string): Promise<{ lastRun: unknown; lastCheck: unknown }>;
-      activeRunOf(exportId: string): Promise<string | null>;
-      /** Drops the export's run bookkeeping and sync state once it is deleted. */
-      forget(exportId: string): Promise<void>;
-      /** Whether Braze may hold the export's membership (it has sync state). */
-      hasSyncState(exportId: string): Promise<boolean>;
-      /** Queues the run that withdraws the export's membership at its destination, then deletes or detaches it. */
-      startCleanup(
-        record: ExportRecord,
-        caller: Caller,
-        then: 'delete' | 'detach',
-      ): Promise<{ queued: { id: string; status: string } } | { active: { id: string; status: string } }>;
     },
-  ) {}
+  ) {
+    this.cleanups = new ExportCleanups(repo, runState);
+  }
 
   /** What GET shows: the definition plus the last run's summary and the timer's last check. */
   async view(record: ExportRecord): Promise<ExportRecord & { lastRun: unknown; lastCheck: unknown }> {
-    return { ...record, ...(await this.runState.statusOf(record.id)) };
+    const cleanup = await cleanupView(record, (id) => this.runState.runStatusOf(id));
+    return { ...record, ...(await this.runState.statusOf(record.id)), ...(cleanup ? { cleanup } : {}) };
   }
 
   async listViews(): Promise<(ExportRecord & { lastRun: unknown; lastCheck: unknown; etag: string })[]> {
@@ -72,9 +69,11 @@ export class ExportsService {
     const patch = parseInput(ExportPatchSchema, body);
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
+    if (CLEANING_UP.includes(current.value.status)) throw cleanupPending(current.value, 'change');
     const {
       id: _id,
       status,
+      cleanup: _cleanup,
       createdAt,
       createdBy,
       createdByPrincipal,
@@ -122,8 +121,9 @@ export class ExportsService {
 
   /**
    * DELETE /api/exports/{id}: when Braze holds the export's membership, a cleanup run withdraws it
-   * first (the answer names the run) and deletes the export once it is done; `keepBrazeData` (or
-   * an export without a connection, or never run) deletes at once.
+   * first (the answer names the run; the export is `deleting` meanwhile) and deletes the export once
+   * it has succeeded; `keepBrazeData` (or an export without a connection, or never run) deletes at
+   * once. On a `deleting` / `detaching` export whose cleanup failed, DELETE retries it.
    */
   async delete(
     caller: Caller,
@@ -133,38 +133,49 @@ export class ExportsService {
   ): Promise<{ deleted: true } | { cleanupRun: { id: string; status: string } }> {
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
-    const active = await this.runState.activeRunOf(id);
-    if (active) throw runGoing(active, 'delete');
-    const cleanup = keepBrazeData ? null : await this.cleanupFirst(current, caller, ifMatch, 'delete');
-    if (cleanup) return cleanup;
-    await this.repo.delete(id, ifMatch ?? current.etag);
-    await this.runState.forget(id);
-    return { deleted: true };
-  }
-
-  /** Deletes an export whose cleanup run finished (no caller: the run was authorised when it started). */
-  async deleteAfterCleanup(id: string): Promise<void> {
-    const current = await this.repo.get(id).catch(() => null);
-    if (current) await this.repo.delete(id, current.etag);
-    await this.runState.forget(id);
+    if (!current.value.connectionId) {
+      // Detached: no run can start (and re-attaching changes the ETag this delete is conditional on).
+      await this.repo.delete(id, ifMatch ?? current.etag);
+      await this.runState.forget(id);
+      return { deleted: true };
+    }
+    const started = await this.cleanups.begin(current, caller, ifMatch, 'delete', keepBrazeData);
+    return 'cleanupRun' in started ? started : { deleted: true };
   }
 
   private async needsCleanup(record: ExportRecord): Promise<boolean> {
     return record.connectionId !== null && record.status === 'active' && (await this.runState.hasSyncState(record.id));
   }
 
-  /** When Braze holds the export's membership: the cleanup run that withdraws it before the export is let go (null: nothing to withdraw). */
-  private async cleanupFirst(
-    current: Stored<ExportRecord>,
+  /** The last step of a succeeded cleanup (delete or detach), by whoever sees it first; idempotent. */
+  completeCleanup(id: string, runId?: string): Promise<boolean> {
+    return this.cleanups.complete(id, runId);
+  }
+
+  /** POST /api/exports/{id}/retry-cleanup: runs a failed or cancelled cleanup again. */
+  async retryCleanup(caller: Caller, id: string, ifMatch: string | null): Promise<CleanupOutcome> {
+    const current = await this.repo.get(id);
+    await this.assertCanManage(caller, current.value);
+    return this.outcomeOf(id, await this.cleanups.retry(current, caller, ifMatch));
+  }
+
+  /** POST /api/exports/{id}/restore: back to `active` after a failed or cancelled cleanup; a full sync is queued. */
+  async restore(
     caller: Caller,
+    id: string,
     ifMatch: string | null,
-    then: 'delete' | 'detach',
-  ): Promise<{ cleanupRun: { id: string; status: string } } | null> {
-    if (!(await this.needsCleanup(current.value))) return null;
-    if (ifMatch && ifMatch !== current.etag) throw preconditionFailed();
-    const outcome = await this.runState.startCleanup(current.value, caller, then);
-    if ('active' in outcome) throw runGoing(outcome.active.id, then);
-    return { cleanupRun: outcome.queued };
+  ): Promise<{ export: Stored<ExportRecord>; fullSyncRun: RunRecord }> {
+    const current = await this.repo.get(id);
+    await this.assertCanManage(caller, current.value);
+    const outcome = await this.cleanups.restore(current, caller, ifMatch);
+    if (!('queued' in outcome)) throw new Error('restore: a run was already active');
+    return { export: await this.repo.get(id), fullSyncRun: outcome.queued };
+  }
+
+  /** What a cleanup started or finished leaves: the run that works, or the export as it is now (gone: null). */
+  private async outcomeOf(id: string, started: CleanupStarted): Promise<CleanupOutcome> {
+    if ('cleanupRun' in started) return started;
+    return { done: await this.repo.get(id).catch(() => null) };
   }
 
   /** A copy with its schedule off, so two exports never start sending the same data by surprise. */
@@ -172,8 +183,11 @@ export class ExportsService {
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
     const now = new Date().toISOString();
+    const { cleanup: _cleanup, ...definition } = current.value;
     return this.repo.create({
-      ...current.value,
+      ...definition,
+      // A copy of an export being deleted or detached is a new, attached export.
+      status: CLEANING_UP.includes(current.value.status) ? 'active' : current.value.status,
       id: randomUUID(),
       name: `${current.value.name} (copy)`.slice(0, 256),
       schedule: { ...current.value.schedule, enabled: false },
@@ -189,46 +203,18 @@ export class ExportsService {
   /**
    * Keeps the export but cuts it loose from its connection: inactive, unscheduled. When Braze holds
    * its membership, a cleanup run withdraws it first, with the connection's key (which detaching
-   * drops), and detaches once it is done; `keepBrazeData` detaches at once.
+   * drops), and detaches once it is done (`detaching` meanwhile); `keepBrazeData` detaches at once.
+   * Refused while a run is going, like DELETE.
    */
-  async detach(
-    caller: Caller,
-    id: string,
-    ifMatch: string | null,
-    keepBrazeData = false,
-  ): Promise<Stored<ExportRecord> | { cleanupRun: { id: string; status: string } }> {
+  async detach(caller: Caller, id: string, ifMatch: string | null, keepBrazeData = false): Promise<CleanupOutcome> {
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);
-    const cleanup = keepBrazeData ? null : await this.cleanupFirst(current, caller, ifMatch, 'detach');
-    return cleanup ?? this.detachNow(current, ifMatch, principalOf(caller));
-  }
-
-  /** Detaches an export whose cleanup run finished. */
-  async detachAfterCleanup(id: string, by: Principal): Promise<void> {
-    const current = await this.repo.get(id);
-    await this.detachNow(current, null, by);
-    await this.runState.forget(id);
-  }
-
-  private detachNow(current: Stored<ExportRecord>, ifMatch: string | null, by: Principal): Promise<Stored<ExportRecord>> {
-    return this.repo.update(
-      {
-        ...current.value,
-        connectionId: null,
-        status: 'inactive',
-        schedule: { ...current.value.schedule, enabled: false },
-        updatedAt: new Date().toISOString(),
-        updatedBy: by.name,
-        updatedByPrincipal: by,
-      },
-      ifMatch ?? current.etag,
-    );
+    if (!current.value.connectionId) {
+      if (ifMatch && ifMatch !== current.etag) throw preconditionFailed();
+      return { done: current }; // detached already
+    }
+    return this.outcomeOf(id, await this.cleanups.begin(current, caller, ifMatch, 'detach', keepBrazeData));
   }
 }
 
-/** 409: a run of the export is going, so it cannot be deleted or detached now. */
-const runGoing = (runId: string, action: 'delete' | 'detach') =>
-  conflict(
-    `A run of this export is going; wait for it to finish (or cancel it) before ${action === 'delete' ? 'deleting' : 'detaching'}`,
-    { activeRun: { id: runId, location: `/api/runs/${runId}` } },
-  );
+export type CleanupOutcome = { cleanupRun: { id: string; status: string } } | { done: Stored<ExportRecord> | null };

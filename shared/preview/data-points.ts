@@ -21,25 +21,54 @@ export function dataPointsOf(object: Record<string, unknown>): number {
   return points;
 }
 
-const EMAIL = /^([^@\s])[^@\s]*@(.+)$/;
+const EMAIL = /^([^@\s])([^@\s]*)@(.+)$/;
+const HIDDEN = '•';
 
-/** An e-mail address shown as `j•••@example.com`: enough to recognise, not enough to read. */
-export const maskEmail = (value: string) => value.replace(EMAIL, '$1•••@$2');
+/** An e-mail address shown as `j•••••••@example.com`: the first character and the domain, the length kept. */
+export const maskEmail = (value: string) =>
+  value.replace(
+    EMAIL,
+    (_m, first: string, rest: string, domain: string) => `${first}${HIDDEN.repeat([...rest].length)}@${domain}`,
+  );
 
 /** A phone number with all but its last two digits hidden. */
 export function maskPhone(value: string): string {
   const digits = value.replace(/\D/g, '').length;
   let seen = 0;
-  return value.replace(/\d/g, (d) => (++seen > digits - 2 ? d : '•'));
+  return value.replace(/\d/g, (d) => (++seen > digits - 2 ? d : HIDDEN));
 }
 
-/** A sample object as the preview shows it: e-mails (wherever they sit) and phones masked. */
-export function maskObject(object: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(object)) {
-    if (typeof value !== 'string') out[key] = value;
-    else if (key === 'phone') out[key] = maskPhone(value);
-    else out[key] = EMAIL.test(value) ? maskEmail(value) : value;
+/** Any other text: its first character, then one dot per character. */
+const maskText = (value: string) => {
+  const chars = [...value];
+  return chars.length <= 1 ? HIDDEN.repeat(chars.length) : chars[0] + HIDDEN.repeat(chars.length - 1);
+};
+
+/** A value as a sample shows it: its type and length kept, its content hidden (booleans and nulls say little and stay). */
+function maskValue(key: string, value: unknown): unknown {
+  if (typeof value === 'string') {
+    if (key === 'phone') return maskPhone(value);
+    return EMAIL.test(value) ? maskEmail(value) : maskText(value);
   }
+  // Same number of digits, none of them the real ones.
+  if (typeof value === 'number') return Number(String(value).replace(/\d/g, '9'));
+  if (Array.isArray(value)) return value.map((v) => maskValue(key, v));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = k === 'alias_label' ? v : maskValue(k, v);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * A sample object as the preview shows it: every value the export maps from CI — identifiers,
+ * e-mail, phone, names, custom attributes — masked, keeping its type and length. Left as they are:
+ * `keep` (the export's membership attributes: CI segment names) and how the object steers Braze.
+ */
+export function maskObject(object: Record<string, unknown>, keep: ReadonlySet<string> = new Set()): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(object))
+    out[key] = keep.has(key) || key === '_update_existing_only' ? value : maskValue(key, value);
   return out;
 }

@@ -11,12 +11,15 @@ export class DryRunTransport implements PostTransport {
   dataPoints = 0;
   readonly samples: Record<string, unknown>[] = [];
 
+  /** `membership`: the attribute names whose values (CI segment names) samples show as they are. */
+  constructor(private readonly membership: ReadonlySet<string> = new Set()) {}
+
   async post(body: Buffer): Promise<TransportResponse> {
     const { attributes } = JSON.parse(body.toString('utf8')) as { attributes: Record<string, unknown>[] };
     for (const object of attributes) {
       this.objects++;
       this.dataPoints += dataPointsOf(object);
-      if (this.samples.length < MAX_SAMPLES) this.samples.push(maskObject(object));
+      if (this.samples.length < MAX_SAMPLES) this.samples.push(maskObject(object, this.membership));
     }
     const text = JSON.stringify({ message: 'success', attributes_processed: attributes.length });
     return { status: 201, header: () => null, text };

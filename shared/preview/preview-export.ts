@@ -3,17 +3,20 @@
 // is read-only (nothing is written, no run is recorded). It answers what the next run would do
 // and what it would cost.
 import type { BlobServiceClient } from '@azure/storage-blob';
-import { principalOf, type Caller } from '../auth';
+import { principalOf, requireRole, type Caller } from '../auth';
 import { BrazeClient } from '../braze/client';
 import { BUDGET_WINDOW_MS, RequestBudget } from '../braze/request-budget';
 import type { ConnectionsService } from '../connections/service';
 import { runExport, RunAborted, type RejectedRow } from '../engine';
-import { conflict, firstLine } from '../errors';
+import { AppError, conflict, firstLine, tooManyRequests } from '../errors';
+import { PREVIEW_LIMITS, takePreviewSlot } from './preview-slots';
 import type { ConnectionsRepo } from '../store/connections';
-import type { ExportsRepo } from '../store/exports';
+import { CLEANING_UP, type ExportsRepo } from '../store/exports';
+import { cleanupPending } from '../exports/cleanup-state';
 import { CONTAINERS } from '../store/clients';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
 import { DryRunTransport } from './dry-run-transport';
+import { membershipAttribute } from '../engine';
 import { ReadOnlySyncState } from './read-only-state';
 
 const FIRST_REASONS = 10;
@@ -27,6 +30,8 @@ export interface PreviewDeps {
   ciBlobs: BlobServiceClient;
   appBlobs: BlobServiceClient;
   bucketTargetBytes?: number;
+  /** Stop the dry run after this long (tests; PREVIEW_LIMITS.deadlineMs otherwise). */
+  deadlineMs?: number;
 }
 
 export interface Preview {
@@ -57,13 +62,21 @@ export class ExportPreview {
   constructor(private readonly deps: PreviewDeps) {}
 
   async preview(caller: Caller, exportId: string, fullSync: boolean): Promise<Preview> {
+    requireRole(caller, 'Admin', 'Contributor');
     if (this.underWay.has(exportId))
       throw conflict('A preview of this export is already running; try again when it has answered');
+    const slot = takePreviewSlot();
+    if (!slot)
+      throw tooManyRequests(
+        'This instance is already running as many previews as it takes (a preview costs what reading a snapshot costs); try again shortly',
+        PREVIEW_LIMITS.retryAfterSeconds,
+      );
     this.underWay.add(exportId);
     try {
       return await this.dryRun(caller, exportId, fullSync);
     } finally {
       this.underWay.delete(exportId);
+      slot();
     }
   }
 
@@ -71,6 +84,7 @@ export class ExportPreview {
     const { deps } = this;
     const record = (await deps.exports.get(exportId)).value;
     await deps.connections.assertMayWorkWith(caller, record.connectionId);
+    if (CLEANING_UP.includes(record.status)) throw cleanupPending(record, 'preview');
     if (!record.connectionId)
       throw conflict('The export has no connection (detached): attach it to one to preview what it would send');
     const connection = (await deps.connectionRecords.get(record.connectionId)).value;
@@ -82,7 +96,11 @@ export class ExportPreview {
       if (e instanceof SnapshotUnavailable) throw conflict(`Nothing to preview: ${e.message}`, { reason: e.kind });
       throw e;
     }
-    const transport = new DryRunTransport();
+    const membership =
+      record.membership.format === 'boolean'
+        ? record.segments.map((s) => `${record.membership.booleanPrefix}${s}`)
+        : [membershipAttribute(record)];
+    const transport = new DryRunTransport(new Set(membership));
     const braze = new BrazeClient({
       baseUrl: connection.baseUrl,
       apiKey: 'dry-run',
@@ -91,7 +109,10 @@ export class ExportPreview {
     });
     let result;
     try {
+      const deadline = started + (deps.deadlineMs ?? PREVIEW_LIMITS.deadlineMs);
       result = await runExport({
+        // Past the deadline the engine stops, as a cancelled run does: nothing keeps burning CPU after the answer.
+        shouldStop: () => Date.now() > deadline,
         definition: record,
         snapshot,
         ciBlobs: deps.ciBlobs,
@@ -106,6 +127,12 @@ export class ExportPreview {
       if (e instanceof RunAborted) throw conflict(`The export cannot run: ${firstLine(e)}`);
       throw e;
     }
+    if (result.stopped || !result.complete)
+      throw new AppError(
+        503,
+        'preview_deadline',
+        `The preview was stopped after ${Math.round((Date.now() - started) / 1000)} s (its deadline, below the HTTP timeout): the snapshot is too large to preview in one request. A run is not limited this way`,
+      );
     const { counts, requests, timings } = result.progress;
     const requestsPerSecond = connection.requestBudget / (BUDGET_WINDOW_MS / 1000);
     const sendingSeconds = requests.sent / requestsPerSecond;

@@ -8,7 +8,7 @@ import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
 import { exportVerdict } from './already-exported';
 import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
-import type { ExportRecord, ExportsRepo } from '../store/exports';
+import { CLEANING_UP, type ExportRecord, type ExportsRepo } from '../store/exports';
 import { FINISHED, type RunsRepo } from '../store/runs';
 import type { RunsService } from './service';
 import { runEndedLine } from './run-log';
@@ -36,6 +36,8 @@ export class ScheduledRefresh {
     private readonly runsService: RunsService,
     private readonly connections: ConnectionsRepo,
     private readonly ciBlobs: BlobServiceClient,
+    /** Finishes the delete or detach of an export whose cleanup run succeeded (ExportsService). */
+    private readonly cleanups: { completeCleanup(exportId: string): Promise<boolean> },
     private readonly defaultIntervalMs = 5 * 60_000,
   ) {}
 
@@ -61,6 +63,14 @@ export class ScheduledRefresh {
   private async check(exp: ExportRecord, now: Date, summary: RefreshSummary, log: Log): Promise<void> {
     const state = (await this.state.get(exp.id))?.value;
     if (state?.activeRunId) return this.requeueIfStalled(state.activeRunId, now, summary, log);
+    // Being deleted or detached: never queued again. A succeeded cleanup whose last step did not
+    // happen is finished here; a failed or cancelled one waits for a retry or a restore.
+    if (CLEANING_UP.includes(exp.status)) {
+      if (await this.cleanups.completeCleanup(exp.id))
+        log(`scheduledRefresh export ${exp.id}: cleanup had succeeded; ${exp.status} finished`);
+      else summary.skipped.push({ exportId: exp.id, reason: `${exp.status}: waiting for its cleanup run, a retry or a restore` });
+      return;
+    }
     if (exp.status !== 'active' || !exp.schedule.enabled || !exp.connectionId) return;
     const lastCheckAt = state?.lastCheck ? new Date(state.lastCheck.at) : new Date(now.getTime() - this.defaultIntervalMs);
     if (exp.schedule.cron && !occursBetween(exp.schedule.cron, lastCheckAt, now)) return;

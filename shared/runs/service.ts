@@ -4,7 +4,8 @@ import type { QueueClient } from '@azure/storage-queue';
 import { principalOf, requireRole, type Caller, type Principal } from '../auth';
 import { AppError, conflict, preconditionFailed } from '../errors';
 import type { ConnectionsService } from '../connections/service';
-import type { ExportsRepo, ExportRecord } from '../store/exports';
+import { CLEANING_UP, type ExportsRepo, type ExportRecord } from '../store/exports';
+import { cleanupPending } from '../exports/cleanup-state';
 import { emptyState, type ExportStateRepo } from '../store/export-state';
 import type { Stored } from '../store/connections';
 import { FINISHED, newRunId, type RunRecord, type RunsRepo } from '../store/runs';
@@ -16,6 +17,29 @@ export interface RunMessage {
 export const encodeMessage = (m: RunMessage) => Buffer.from(JSON.stringify(m)).toString('base64');
 
 export type QueueOutcome = { queued: RunRecord } | { active: RunRecord };
+
+export interface StartOptions {
+  /** A cleanup run: withdraw the export's membership, then delete or detach it. */
+  cleanup?: RunRecord['then'];
+  /** Runs once the run holds the export, before it is queued (marks the export); a throw undoes the run. */
+  before?: (run: RunRecord) => Promise<void>;
+  /** false: the caller finishes the claimed run itself (nothing to send). */
+  queue?: boolean;
+  /** Starts even though the export is `deleting` / `detaching` (its restore). */
+  restoring?: boolean;
+}
+
+/** 409 unless the export may run: attached, and not waiting for its cleanup (except the cleanup itself, or a restore). */
+function refuseUnlessRunnable(record: ExportRecord, options: StartOptions): void {
+  if (CLEANING_UP.includes(record.status) && !options.cleanup && !options.restoring) throw cleanupPending(record, 'run');
+  if (!record.connectionId || record.status === 'inactive') {
+    throw new AppError(
+      409,
+      'export_inactive',
+      'This export is detached from its connection; attach a connection before running it',
+    );
+  }
+}
 
 export class RunsService {
   constructor(
@@ -46,21 +70,15 @@ export class RunsService {
     trigger: RunRecord['trigger'],
     by: Principal | string,
     fullSync = false,
-    cleanup?: RunRecord['then'],
+    options: StartOptions = {},
   ): Promise<QueueOutcome> {
-    if (record.status !== 'active' || !record.connectionId) {
-      throw new AppError(
-        409,
-        'export_inactive',
-        'This export is detached from its connection; attach a connection before running it',
-      );
-    }
+    refuseUnlessRunnable(record, options);
     const now = new Date();
     const run: RunRecord = {
       id: newRunId(record.id, now.getTime()),
       exportId: record.id,
       trigger,
-      ...(cleanup ? { kind: 'cleanup' as const, then: cleanup } : {}),
+      ...(options.cleanup ? { kind: 'cleanup' as const, then: options.cleanup } : {}),
       fullSync,
       status: 'queued',
       snapshot: null,
@@ -74,13 +92,30 @@ export class RunsService {
       errors: [],
       rejectedReport: null,
     };
-    // The run row exists before it is claimed, so a claimed id always names a real run.
+    // The run row exists before it is claimed, so a claimed id always names a real run. Should the
+    // claim fail, the row goes: a queued run nothing enqueues (and the timer never sees) must not stay.
     await this.runs.create(run);
-    const active = await this.claim(record.id, run.id);
+    let active: RunRecord | null;
+    try {
+      active = await this.claim(record.id, run.id);
+    } catch (e) {
+      await this.runs.delete(run.id);
+      throw e;
+    }
     if (active) {
       await this.runs.delete(run.id);
       return { active };
     }
+    if (options.before) {
+      try {
+        await options.before(run);
+      } catch (e) {
+        await this.release(record.id, run.id);
+        await this.runs.delete(run.id);
+        throw e;
+      }
+    }
+    if (options.queue === false) return { queued: run };
     try {
       await this.enqueue(run.id);
     } catch (e) {
@@ -88,6 +123,11 @@ export class RunsService {
       throw e;
     }
     return { queued: run };
+  }
+
+  /** Frees the export from `runId` (claimed but never started). */
+  private async release(exportId: string, runId: string): Promise<void> {
+    await this.state.modify(exportId, (s) => (s.activeRunId === runId ? { ...s, activeRunId: null } : null));
   }
 
   /** Makes `runId` the export's active run; returns the unfinished run that holds it instead, if any. */
@@ -172,9 +212,14 @@ export class RunsService {
   async cancel(caller: Caller, runId: string): Promise<RunRecord> {
     requireRole(caller, 'Admin', 'Contributor');
     let stored = await this.runs.get(runId);
+    // Only an export that is gone lets the run be cancelled without a connection check; any other
+    // failure to read it is an error, never a pass for a Contributor.
     const exp = await this.exports.get(stored.value.exportId).then(
       (e) => e.value,
-      () => null,
+      (e: unknown) => {
+        if (e instanceof AppError && e.status === 404) return null;
+        throw e;
+      },
     );
     await this.connections.assertMayWorkWith(caller, exp?.connectionId ?? null);
     const by = principalOf(caller);

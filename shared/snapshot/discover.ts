@@ -4,11 +4,47 @@
 // account is sampled, never walked whole, and the answer says when it was cut short.
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import Papa from 'papaparse';
+import { AppError, fieldError, notFound } from '../errors';
 import { statusOf } from '../store/table-errors';
-import { newestTimestampFolder } from './locate';
+import { MAX_MODEL_JSON_BYTES, newestTimestampFolder } from './locate';
 import { parseModelJson, partitionBlobName } from './model-json';
 
-export const DISCOVERY_LIMITS = { containers: 50, foldersPerLevel: 200, folders: 200, partitionsSized: 1000 };
+/**
+ * Bounds on one discovery request: how far it walks, how many blobs it asks about (each a storage
+ * request), and for how long; past any of them the answer is cut short and says `truncated: true`.
+ */
+export const DISCOVERY_LIMITS = {
+  containers: 50,
+  foldersPerLevel: 200,
+  folders: 200,
+  partitionsSized: 1000,
+  probes: 2000,
+  seconds: 20,
+};
+
+/** The storage requests and time one discovery request may still spend. */
+class Budget {
+  private probes = 0;
+  private readonly until = Date.now() + DISCOVERY_LIMITS.seconds * 1000;
+  truncated = false;
+
+  /** Takes one probe; false (and truncated) once the request has spent its probes or its time. */
+  take(): boolean {
+    if (this.probes >= DISCOVERY_LIMITS.probes || Date.now() > this.until) this.truncated = true;
+    else this.probes++;
+    return !this.truncated;
+  }
+}
+
+/** 422: what is there cannot be read as a CI export (a malformed or oversized model.json). */
+const unprocessable = (message: string) => new AppError(422, 'unprocessable', message);
+
+/** 404 for a container the CI storage account does not have. */
+async function existingContainer(blobs: BlobServiceClient, name: string): Promise<ContainerClient> {
+  const container = blobs.getContainerClient(name);
+  if (!(await container.exists())) throw notFound(`Container "${name}"`);
+  return container;
+}
 
 export interface ExportFolder {
   container: string;
@@ -25,12 +61,17 @@ export interface SegmentDescription {
   sizeBytes: number | null;
 }
 
-/** Sub-folder prefixes right below `prefix` (each ending in "/"), at most `limit`. */
-async function subfolders(container: ContainerClient, prefix: string, limit: number): Promise<string[]> {
+/** Sub-folder prefixes right below `prefix` (each ending in "/"), at most `limit`; a container gone meanwhile has none. */
+async function subfolders(container: ContainerClient, prefix: string, limit: number, budget?: Budget): Promise<string[]> {
   const out: string[] = [];
-  for await (const item of container.listBlobsByHierarchy('/', { prefix })) {
-    if (item.kind === 'prefix') out.push(item.name);
-    if (out.length >= limit) break;
+  if (budget && !budget.take()) return out;
+  try {
+    for await (const item of container.listBlobsByHierarchy('/', { prefix })) {
+      if (item.kind === 'prefix') out.push(item.name);
+      if (out.length >= limit) break;
+    }
+  } catch (e) {
+    if (statusOf(e) !== 404) throw e;
   }
   return out;
 }
@@ -52,8 +93,9 @@ export async function listExportFolders(
 ): Promise<{ folders: ExportFolder[]; truncated: boolean }> {
   const folders: ExportFolder[] = [];
   let truncated = false;
+  const budget = new Budget();
   const containers: string[] = [];
-  if (onlyContainer) containers.push(onlyContainer);
+  if (onlyContainer) containers.push((await existingContainer(blobs, onlyContainer)).containerName);
   else {
     for await (const c of blobs.listContainers()) {
       if (containers.length >= DISCOVERY_LIMITS.containers) {
@@ -65,8 +107,9 @@ export async function listExportFolders(
   }
   for (const name of containers) {
     const container = blobs.getContainerClient(name);
-    for (const top of await subfolders(container, '', DISCOVERY_LIMITS.foldersPerLevel)) {
-      for (const candidate of [top, ...(await subfolders(container, top, DISCOVERY_LIMITS.foldersPerLevel))]) {
+    for (const top of await subfolders(container, '', DISCOVERY_LIMITS.foldersPerLevel, budget)) {
+      for (const candidate of [top, ...(await subfolders(container, top, DISCOVERY_LIMITS.foldersPerLevel, budget))]) {
+        if (!budget.take()) return { folders, truncated: true };
         const folder = candidate.replace(/\/$/, '');
         const modified = await modelJsonTime(container, folder);
         if (modified !== undefined) folders.push({ container: name, folder, modifiedTime: modified });
@@ -74,7 +117,7 @@ export async function listExportFolders(
       }
     }
   }
-  return { folders, truncated };
+  return { folders, truncated: truncated || budget.truncated };
 }
 
 /** A folder's segments: from model.json, or, without one, each segment's newest CSV by its header row. */
@@ -82,22 +125,29 @@ export async function describeExportFolder(
   blobs: BlobServiceClient,
   containerName: string,
   folder: string,
-): Promise<{ source: 'model.json' | 'header rows'; segments: SegmentDescription[] }> {
-  const container = blobs.getContainerClient(containerName);
-  let text: string | null = null;
-  try {
-    text = (await container.getBlobClient(`${folder}/model.json`).downloadToBuffer()).toString('utf8');
-  } catch (e) {
-    if (statusOf(e) !== 404) throw e;
+): Promise<{ source: 'model.json' | 'header rows'; segments: SegmentDescription[]; truncated: boolean }> {
+  const container = await existingContainer(blobs, containerName);
+  const budget = new Budget();
+  const text = await modelJsonText(container, folder);
+  if (text === null) {
+    const segments = await fromHeaderRows(container, folder, budget);
+    return { source: 'header rows', segments, truncated: budget.truncated };
   }
-  if (text === null) return { source: 'header rows', segments: await fromHeaderRows(container, folder) };
+  let model;
+  try {
+    model = parseModelJson(text);
+  } catch (e) {
+    throw unprocessable(
+      `${folder}/model.json cannot be read as a CDM model (${(e as Error).message.split('\n')[0]!.slice(0, 200)})`,
+    );
+  }
   let sized = 0;
   const segments: SegmentDescription[] = [];
-  for (const entity of parseModelJson(text).entities) {
+  for (const entity of model.entities) {
     let sizeBytes: number | null = 0;
     for (const p of entity.partitions) {
       const name = partitionBlobName(p.location, containerName, folder);
-      if (!name || sized++ >= DISCOVERY_LIMITS.partitionsSized) {
+      if (!name || sized++ >= DISCOVERY_LIMITS.partitionsSized || !budget.take()) {
         sizeBytes = null;
         continue;
       }
@@ -117,12 +167,32 @@ export async function describeExportFolder(
       sizeBytes,
     });
   }
-  return { source: 'model.json', segments };
+  return { source: 'model.json', segments, truncated: budget.truncated || sized > DISCOVERY_LIMITS.partitionsSized };
 }
 
-async function fromHeaderRows(container: ContainerClient, folder: string): Promise<SegmentDescription[]> {
+/** The folder's model.json (null when there is none), under the same size cap as a run's reader. */
+async function modelJsonText(container: ContainerClient, folder: string): Promise<string | null> {
+  const blob = container.getBlobClient(`${folder}/model.json`);
+  try {
+    const props = await blob.getProperties();
+    if ((props.contentLength ?? 0) > MAX_MODEL_JSON_BYTES)
+      throw unprocessable(`${folder}/model.json is larger than ${MAX_MODEL_JSON_BYTES / 1024 / 1024} MB`);
+    return (await blob.downloadToBuffer(0, undefined, { conditions: { ifMatch: props.etag } })).toString('utf8');
+  } catch (e) {
+    if (statusOf(e) === 404) return null;
+    // A name the storage service refuses (control characters…): the caller's input, not our failure.
+    if (statusOf(e) === 400) throw fieldError('folder', 'is not a blob path the storage account accepts');
+    if (statusOf(e) === 412)
+      throw new AppError(409, 'conflict', `${folder}/model.json changed while it was read (CI is writing it); try again`);
+    throw e;
+  }
+}
+
+async function fromHeaderRows(container: ContainerClient, folder: string, budget: Budget): Promise<SegmentDescription[]> {
   const segments: SegmentDescription[] = [];
-  for (const prefix of await subfolders(container, `${folder}/`, DISCOVERY_LIMITS.foldersPerLevel)) {
+  for (const prefix of await subfolders(container, `${folder}/`, DISCOVERY_LIMITS.foldersPerLevel, budget)) {
+    // Each segment costs a few listings and a read: one probe each, against the request's budget.
+    if (!budget.take()) break;
     const found = await newestTimestampFolder(container, prefix);
     if (!found) continue;
     const { files } = found;

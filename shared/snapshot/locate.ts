@@ -43,7 +43,8 @@ export class SnapshotUnavailable extends Error {
   }
 }
 
-const MAX_MODEL_JSON_BYTES = 32 * 1024 * 1024;
+/** The largest model.json read (by a run, and by source discovery). */
+export const MAX_MODEL_JSON_BYTES = 32 * 1024 * 1024;
 /** Without model.json, a folder written to this recently may still be growing. */
 export const SETTLE_MS = 60_000;
 

@@ -10,10 +10,31 @@ import { tableCall } from './table-errors';
 
 const PK = 'export';
 
+/**
+ * `inactive` after detach: kept, but without a connection and never run. `deleting` / `detaching`:
+ * a cleanup run is withdrawing the export's membership from Braze (or did not finish doing so);
+ * the timer, runs, previews and edits leave the export alone until the cleanup succeeds (then it is
+ * deleted or detached), is retried, or the export is restored.
+ */
+export type ExportStatus = 'active' | 'inactive' | 'deleting' | 'detaching';
+export const CLEANING_UP: readonly ExportStatus[] = ['deleting', 'detaching'];
+
+/** The cleanup a `deleting` / `detaching` export waits for. */
+export interface ExportCleanup {
+  then: 'delete' | 'detach';
+  /** The cleanup run (the latest, when retried). */
+  runId: string;
+  requestedAt: string;
+  requestedBy: string;
+  /** Braze was left as it was (`?keepBrazeData=true`): nothing withdrawn. */
+  keepBrazeData: boolean;
+}
+
 export interface ExportRecord extends ExportDefinition {
   id: string;
-  /** `inactive` after detach: kept, but without a connection and never run. */
-  status: 'active' | 'inactive';
+  status: ExportStatus;
+  /** Set while `deleting` / `detaching`. */
+  cleanup?: ExportCleanup | null;
   createdAt: string;
   createdBy: string;
   /** Object id and tenant beside the display name (rows written before they were kept lack them). */

@@ -40,6 +40,8 @@ export interface RunRecord extends Partial<RunProgress> {
   stallRequeues?: number;
   /** Set by POST /api/runs/{id}/cancel; the worker stops within seconds and ends the run `cancelled`. */
   cancelRequested?: { at: string; by: string } | null;
+  /** A cleanup run's progress: the sync-state buckets withdrawn so far (it continues from there). */
+  withdrawnBuckets?: number;
   /** What a queued run waits for (another run on the same Braze rate limit). */
   waitingFor?: string | null;
   errors: string[];

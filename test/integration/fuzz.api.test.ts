@@ -6,6 +6,20 @@ import { connectionItem } from '../../functions/connectionItem';
 import { connectionsCollection } from '../../functions/connectionsCollection';
 import { exportItem } from '../../functions/exportItem';
 import { exportsCollection } from '../../functions/exportsCollection';
+import { connectionSegments } from '../../functions/connectionSegments';
+import { connectionTest } from '../../functions/connectionTest';
+import { exportDetach } from '../../functions/exportDetach';
+import { exportDuplicate } from '../../functions/exportDuplicate';
+import { exportPreview } from '../../functions/exportPreview';
+import { exportRestore } from '../../functions/exportRestore';
+import { exportRetryCleanup } from '../../functions/exportRetryCleanup';
+import { exportRun } from '../../functions/exportRun';
+import { exportRuns } from '../../functions/exportRuns';
+import { runCancel } from '../../functions/runCancel';
+import { runItem } from '../../functions/runItem';
+import { runRejectedReport } from '../../functions/runRejectedReport';
+import { sourceSegments, sourcesList } from '../../functions/sources';
+import { services } from '../../shared/services';
 import { call, useAzurite } from '../helpers/app';
 
 useAzurite();
@@ -157,4 +171,63 @@ describe('fuzzed bodies never get a 500', () => {
     expect(read.body.segments).toEqual(segments);
     expect(read.body.matching.attributes).toEqual(attributes);
   });
+});
+
+describe('fuzzed paths and queries never get a 500', () => {
+  /** Every route with an id in its path, with the methods it answers. */
+  const routes: [string, Parameters<typeof call>[0], string, string[]][] = [
+    ['exports/{id}', exportItem, 'id', ['GET', 'PATCH', 'DELETE']],
+    ['exports/{id}/run', exportRun, 'id', ['POST']],
+    ['exports/{id}/preview', exportPreview, 'id', ['POST']],
+    ['exports/{id}/detach', exportDetach, 'id', ['POST']],
+    ['exports/{id}/duplicate', exportDuplicate, 'id', ['POST']],
+    ['exports/{id}/runs', exportRuns, 'id', ['GET']],
+    ['exports/{id}/retry-cleanup', exportRetryCleanup, 'id', ['POST']],
+    ['exports/{id}/restore', exportRestore, 'id', ['POST']],
+    ['connections/{id}', connectionItem, 'id', ['GET', 'PATCH', 'DELETE']],
+    ['connections/{id}/test', connectionTest, 'id', ['POST']],
+    ['connections/{id}/segments', connectionSegments, 'id', ['GET']],
+    ['runs/{runId}', runItem, 'runId', ['GET']],
+    ['runs/{runId}/cancel', runCancel, 'runId', ['POST']],
+    ['runs/{runId}/rejected', runRejectedReport, 'runId', ['GET']],
+  ];
+  /** Ids close to real ones (a UUID, a run id) and anything else. */
+  const ids = fc.oneof(
+    nasty(80),
+    fc.uuid(),
+    fc.uuid().map((u) => `${u}.${'0'.repeat(13)}abcdef`),
+    fc.tuple(fc.uuid(), nasty(20)).map(([u, tail]) => `${u}${tail}`),
+    fc.constantFrom('', '.', '..', 'a/b', 'run-all', '%2F', "' or 1=1 --", "PartitionKey eq 'x'"),
+  );
+
+  it('every route with an id, every method, any id', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...routes), ids, async ([route, handler, param, methods], id) => {
+        for (const method of methods) {
+          const res = await call(handler, {
+            method,
+            path: route,
+            params: { [param]: id },
+            body: method === 'PATCH' ? { name: 'x' } : undefined,
+          });
+          expect(res.status, `${method} ${route} ${JSON.stringify(id)}: ${JSON.stringify(res.body)}`).toSatisfy(statusOk);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  }, 120_000);
+
+  it('source discovery: any container and folder', async () => {
+    await services().storage.ciBlobs.getContainerClient('ci-exports').createIfNotExists();
+    const containers = fc.oneof(nasty(70), fc.constantFrom('ci-exports', 'no-such-container', 'a', 'ab', '$root', '$logs'));
+    await fc.assert(
+      fc.asyncProperty(containers, nasty(500), async (container, folder) => {
+        const list = await call(sourcesList, { method: 'GET', path: 'sources', query: { container } });
+        expect(list.status, JSON.stringify(list.body)).toSatisfy(statusOk);
+        const described = await call(sourceSegments, { method: 'GET', path: 'sources/segments', query: { container, folder } });
+        expect(described.status, JSON.stringify(described.body)).toSatisfy(statusOk);
+      }),
+      { numRuns: 80 },
+    );
+  }, 120_000);
 });

@@ -96,11 +96,16 @@ describe('profiles', () => {
   it('tells Braze a leaver left: membership null, or false for each segment in boolean format', () => {
     expect(JSON.parse(new BrazeObjectWriter(def).leaver('a:c9'))).toEqual({
       user_alias: { alias_name: 'c9', alias_label: 'ci_customer_id' },
-      _update_existing_only: false,
+      _update_existing_only: true,
       'seg-id': null,
     });
     const boolean = { ...def, membership: { format: 'boolean' as const, booleanPrefix: 'in_' } };
-    expect(JSON.parse(new BrazeObjectWriter(boolean).leaver('e:x"1'))).toEqual({ external_id: 'x"1', in_B: false, in_A: false });
+    expect(JSON.parse(new BrazeObjectWriter(boolean).leaver('e:x"1'))).toEqual({
+      external_id: 'x"1',
+      _update_existing_only: true,
+      in_B: false,
+      in_A: false,
+    });
     const r = new RowMapper(boolean, 1, columns).map(['c3', 'x3', '', '', '', '']);
     if (!r.ok) throw new Error('row should map');
     expect(JSON.parse(new BrazeObjectWriter(boolean).profile(mergePartials([r.partial])))).toEqual({

@@ -163,11 +163,19 @@ export class BrazeObjectWriter {
     return `${this.identifier(identity)}${names.map((n) => `,${JSON.stringify(n)}:${value}`).join('')}}`;
   }
 
-  /** Opens the object with how Braze finds the profile (no closing brace). */
+  /**
+   * Opens a withdrawal's object with how Braze finds the profile (no closing brace). Update-only:
+   * an object that only removes membership never creates a user, so one deleted in Braze (an
+   * erasure request included) stays deleted.
+   */
   private identifier(identity: string): string {
-    return identity.startsWith('e:') ? `{"external_id":${quote(identity.slice(2))}` : this.aliasIdentifier(identity.slice(2));
+    const id = identity.startsWith('e:')
+      ? `"external_id":${quote(identity.slice(2))}`
+      : `"user_alias":{"alias_name":${quote(identity.slice(2))},"alias_label":${this.aliasLabel}}`;
+    return `{${id},"_update_existing_only":true`;
   }
 
+  /** A member's alias profile is created when missing (`_update_existing_only: false`); a re-run updates it. */
   private aliasIdentifier(aliasName: string): string {
     return `{"user_alias":{"alias_name":${quote(aliasName)},"alias_label":${this.aliasLabel}},"_update_existing_only":false`;
   }

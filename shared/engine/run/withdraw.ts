@@ -19,8 +19,14 @@ interface WithdrawInput {
   /** Batches in flight at once (the request budget paces them). */
   concurrency?: number;
   shouldStop?: () => boolean;
+  /** The time box: checked between buckets; the caller continues from `nextBucket` in a later attempt. */
+  shouldYield?: () => boolean;
+  /** Where an earlier attempt left off, and what it counted. */
+  startBucket?: number;
+  counted?: WithdrawCounts;
   beforeCheckpoint?: () => Promise<void>;
-  onProgress?: (counts: WithdrawCounts) => Promise<void> | void;
+  /** After each bucket's checkpoint: the counts so far and the bucket to continue from. */
+  onProgress?: (counts: WithdrawCounts, nextBucket: number) => Promise<void> | void;
 }
 
 export interface WithdrawCounts {
@@ -32,13 +38,18 @@ export interface WithdrawCounts {
   rejected: number;
 }
 
-export async function withdrawAll(input: WithdrawInput): Promise<WithdrawCounts> {
-  const counts: WithdrawCounts = { profiles: 0, removed: 0, removalsFailed: 0, rejected: 0 };
+/** The counts, and the bucket a later attempt continues from (null: every bucket is done). */
+export type WithdrawResult = WithdrawCounts & { nextBucket: number | null };
+
+export async function withdrawAll(input: WithdrawInput): Promise<WithdrawResult> {
+  const counts: WithdrawCounts = { profiles: 0, removed: 0, removalsFailed: 0, rejected: 0, ...input.counted };
   const manifest = await input.state.readManifest();
-  if (!manifest) return counts;
+  if (!manifest) return { ...counts, nextBucket: null };
   const writer = new BrazeObjectWriter(input.definition);
-  for (let bucket = 0; bucket < manifest.bucketCount; bucket++) {
-    if (input.shouldStop?.()) break;
+  const first = input.startBucket ?? 0;
+  for (let bucket = first; bucket < manifest.bucketCount; bucket++) {
+    // At least one bucket an attempt, so every attempt moves on.
+    if (input.shouldStop?.() || (bucket > first && input.shouldYield?.())) return { ...counts, nextBucket: bucket };
     const { bytes, etag } = await input.state.readBucket(bucket);
     if (bytes === null) continue;
     const previous = parseBucketState(bytes);
@@ -72,7 +83,7 @@ export async function withdrawAll(input: WithdrawInput): Promise<WithdrawCounts>
       kept,
       etag,
     );
-    await input.onProgress?.(counts);
+    await input.onProgress?.(counts, bucket + 1);
   }
-  return counts;
+  return { ...counts, nextBucket: null };
 }
