@@ -1,0 +1,335 @@
+// Issue 29 in a real Chromium: the console's traps (each test here failed on the console before
+// the fix), costs and consequences shown before the click, live runs people can follow (and
+// cancel from the keyboard), a page per run, and the narrow list. axe runs on every state visited.
+import { BlobServiceClient } from '@azure/storage-blob';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodePrincipal } from '../shared/auth';
+import { startAzurite, type Azurite } from '../scripts/azurite';
+import { BrazeSandbox } from '../scripts/braze-sandbox';
+import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from '../scripts/sample-data';
+import { launchChromium, seriousViolations } from './helpers/browser';
+import { testEnv } from './helpers/app';
+import { startHostProcess, type HostProcess } from './helpers/host-process';
+
+let azurite: Azurite;
+let sandbox: BrazeSandbox;
+let host: HostProcess;
+let browser: Browser;
+let connectionId: string;
+const pageErrors: string[] = [];
+
+const ADMIN = { 'x-ms-client-principal': encodePrincipal('Admin', 'admin@contoso.com') };
+
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${host.url}${path}`, {
+    method,
+    headers: { ...ADMIN, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+const definition = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  connectionId,
+  brazeSegmentApiId: 'seg-high-value',
+  source: { container: SAMPLE_CONTAINER, folder: SAMPLE_FOLDER },
+  segments: [...SAMPLE_SEGMENTS],
+  matching: SAMPLE_MATCHING,
+  schedule: { enabled: false },
+  ...extra,
+});
+
+async function createExport(name: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const r = await call('POST', '/api/exports', definition(name, extra));
+  expect(r.status).toBe(201);
+  return r.body.id;
+}
+
+async function runToEnd(exportId: string): Promise<any> {
+  const r = await call('POST', `/api/exports/${exportId}/run`, {});
+  expect(r.status).toBe(202);
+  for (;;) {
+    const run = (await call('GET', `/api/runs/${r.body.runId}`)).body;
+    if (!['queued', 'running'].includes(run.status)) return run;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+const as = async (role: string, viewport = { width: 1280, height: 900 }): Promise<{ context: BrowserContext; page: Page }> => {
+  const context = await browser.newContext({
+    extraHTTPHeaders: { 'x-ms-client-principal': encodePrincipal(role, `${role.toLowerCase()}@contoso.com`) },
+    viewport,
+  });
+  const page = await context.newPage();
+  page.on('dialog', (d) => void d.accept());
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  return { context, page };
+};
+
+async function expectAccessible(page: Page): Promise<void> {
+  expect(await seriousViolations(page)).toEqual([]);
+}
+
+beforeAll(async () => {
+  azurite = await startAzurite();
+  sandbox = new BrazeSandbox({ segments: [{ id: 'seg-high-value', name: 'High value (from CI)' }] });
+  await sandbox.start();
+  await uploadSampleExport(BlobServiceClient.fromConnectionString(azurite.connectionString));
+  host = await startHostProcess({ ...testEnv(azurite.connectionString), SCHEDULED_REFRESH_SCHEDULE: '0 0 0 1 1 *' });
+  browser = await launchChromium();
+  const c = await call('POST', '/api/connections', {
+    displayName: 'Braze sandbox',
+    restEndpoint: sandbox.url,
+    apiKey: 'sandbox-key',
+    allowContributors: true,
+    consent: true,
+  });
+  expect(c.status).toBe(201);
+  connectionId = c.body.id;
+}, 120_000);
+
+afterAll(async () => {
+  expect(pageErrors).toEqual([]);
+  await browser?.close();
+  await host?.stop();
+  await sandbox?.stop();
+  await azurite?.stop();
+});
+
+describe('trap 1: the schedule checkbox', () => {
+  it('is on the export form, and switches a duplicate (schedule off) on', async () => {
+    const id = await createExport('Schedule me');
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports/${id}/edit`);
+    const box = page.getByRole('checkbox', { name: 'Run on every scheduled refresh that finds a newer snapshot' });
+    await box.waitFor({ timeout: 5000 });
+    expect(await box.isVisible()).toBe(true);
+    expect(await box.isChecked()).toBe(false);
+    await box.check();
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('heading', { name: 'Schedule me' }).waitFor();
+    expect((await call('GET', `/api/exports/${id}`)).body.schedule.enabled).toBe(true);
+    await context.close();
+  });
+});
+
+describe('trap 2: a detached export', () => {
+  it('stays detached when edited: the form shows no connection and saving does not pick the first one', async () => {
+    const id = await createExport('Detached one');
+    expect((await call('POST', `/api/exports/${id}/detach?keepBrazeData=true`, {})).status).toBe(200);
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports/${id}/edit`);
+    await page.getByRole('heading', { name: 'Edit Detached one' }).waitFor();
+    await page.getByLabel('CI profile ID column').waitFor();
+    expect(await page.getByLabel('Braze connection').inputValue()).toBe('');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.locator('[data-path="connectionId"] .field-error').waitFor({ timeout: 5000 });
+    expect(await page.locator('[data-path="connectionId"] .field-error').textContent()).toMatch(/detached/i);
+    await expectAccessible(page);
+    const after = (await call('GET', `/api/exports/${id}`)).body;
+    expect(after.status).toBe('inactive');
+    expect(after.connectionId).toBeNull();
+    await context.close();
+  });
+});
+
+describe('trap 3: deleting an export whose membership is in Braze', () => {
+  it('says it is withdrawing from Braze, follows the cleanup run, and returns to the list', async () => {
+    const id = await createExport('Delete me');
+    expect((await runToEnd(id)).status).toMatch(/succeeded/);
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports/${id}`);
+    await page.getByRole('heading', { name: 'Delete me' }).waitFor();
+    sandbox.setFaults({ slowMs: 1200 });
+    await page.getByRole('button', { name: 'Delete' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor({ timeout: 5000 });
+    expect(await dialog.textContent()).toContain('seg-high-value'); // the attribute cleared
+    await expectAccessible(page);
+    await dialog.getByRole('button', { name: 'Delete export' }).click();
+    await page.getByText('Deleting — withdrawing from Braze').first().waitFor({ timeout: 5000 });
+    expect(await page.getByRole('button', { name: 'Run now' }).count()).toBe(0);
+    await expectAccessible(page);
+    sandbox.setFaults({ slowMs: 0 });
+    await page.getByRole('heading', { name: 'Exports' }).waitFor({ timeout: 20_000 });
+    await page.getByText(/Delete me.*deleted/).waitFor();
+    expect((await call('GET', `/api/exports/${id}`)).status).toBe(404);
+    await context.close();
+  });
+
+  it('shows how to retry when the cleanup run failed', async () => {
+    const id = await createExport('Delete me later');
+    expect((await runToEnd(id)).status).toMatch(/succeeded/);
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports/${id}`);
+    await page.getByRole('heading', { name: 'Delete me later' }).waitFor();
+    sandbox.setFaults({ revokeKey: true });
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete export' }).click();
+    await page.getByText(/withdrawing .* failed/i).waitFor({ timeout: 20_000 });
+    await expectAccessible(page);
+    sandbox.setFaults({ revokeKey: false });
+    await page.getByRole('button', { name: 'Retry deleting' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete export' }).click();
+    await page.getByRole('heading', { name: 'Exports' }).waitFor({ timeout: 20_000 });
+    expect((await call('GET', `/api/exports/${id}`)).status).toBe(404);
+    await context.close();
+  });
+
+  it('follows an export the API reports as "deleting" until it answers 404', async () => {
+    const { context, page } = await as('Admin');
+    const exp = {
+      ...definition('Being deleted'),
+      id: 'x-deleting',
+      status: 'deleting',
+      membership: { format: 'list', booleanPrefix: 'ci_segment_' },
+    };
+    const cleanup = {
+      id: 'run-cleanup',
+      exportId: 'x-deleting',
+      kind: 'cleanup',
+      then: 'delete',
+      trigger: 'manual',
+      status: 'running',
+      phase: 'sending',
+      counts: { rowsRead: 0, profiles: 10, sent: 3 },
+      requests: { sent: 1, retried: 0, rateLimited: 0 },
+      errors: [],
+      warnings: [],
+    };
+    let gets = 0;
+    await page.route('**/api/exports/x-deleting', (r) =>
+      ++gets < 3
+        ? r.fulfill({ json: exp })
+        : r.fulfill({ status: 404, json: { error: { code: 'not_found', message: 'Export was not found' } } }),
+    );
+    await page.route('**/api/exports/x-deleting/runs', (r) => r.fulfill({ json: { value: [cleanup] } }));
+    await page.route('**/api/runs/run-cleanup', (r) => r.fulfill({ json: cleanup }));
+    await page.goto(`${host.url}/#/exports/x-deleting`);
+    await page.getByText('Deleting — withdrawing from Braze').first().waitFor({ timeout: 5000 });
+    await page.getByRole('heading', { name: 'Exports' }).waitFor({ timeout: 10_000 });
+    await context.close();
+  });
+});
+
+describe('traps 4 and 5: a live run', () => {
+  it('shows progress from requests against the preview, a growing "sent" and an ETA; keeps keyboard focus on Cancel run', async () => {
+    const id = await createExport('Watch me');
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports/${id}`);
+    await page.getByRole('heading', { name: 'Watch me' }).waitFor();
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#preview').waitFor();
+    sandbox.setFaults({ slowMs: 1500 });
+    await page.getByRole('button', { name: 'Run now' }).click();
+    const bar = page.locator('#run-progress');
+    await bar.waitFor({ timeout: 10_000 });
+    // Progress moves while requests go out (it used to sit at "0 of 1" bucket until the end).
+    await page.waitForFunction(
+      () => {
+        const p = document.querySelector<HTMLProgressElement>('#run-progress');
+        return !!p && p.hasAttribute('value') && p.value > 0 && p.value < p.max;
+      },
+      undefined,
+      { timeout: 15_000 },
+    );
+    await page.getByText(/requests? of ~\d+/).waitFor();
+    await page
+      .getByText(/left$|about .* left/)
+      .first()
+      .waitFor();
+    await expectAccessible(page);
+    // One polite status line on the page.
+    expect(await page.locator('main [aria-live="polite"], main [role="status"]').count()).toBe(1);
+    // Keyboard: focus Cancel run, live updates go on, focus stays.
+    const cancel = page.getByRole('button', { name: 'Cancel run' });
+    await cancel.focus();
+    await page.waitForTimeout(2500);
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Cancel run');
+    await page.keyboard.press('Enter');
+    await page
+      .getByText(/not sent — cancelled|cancel came too late/i)
+      .first()
+      .waitFor({ timeout: 20_000 });
+    sandbox.setFaults({ slowMs: 0 });
+    await expectAccessible(page);
+    await context.close();
+  });
+});
+
+describe('trap 6: the smaller ones', () => {
+  it('a Viewer opening #/exports/new is told they cannot create exports', async () => {
+    const { context, page } = await as('Viewer');
+    await page.goto(`${host.url}/#/exports/new`);
+    await page.getByText(/cannot create exports/).waitFor({ timeout: 5000 });
+    expect(await page.getByText('Export was not found').count()).toBe(0);
+    expect(await page.locator('#nav-exports').getAttribute('aria-current')).toBe('page');
+    await context.close();
+  });
+
+  it('a signed-in user without a role is told to ask for one, not offered a sign-in loop', async () => {
+    const { context, page } = await as('NoSuchRole');
+    await page.goto(`${host.url}/`);
+    await page.getByText(/no role in this app/).waitFor({ timeout: 5000 });
+    expect(await page.getByRole('link', { name: 'Sign in' }).count()).toBe(0);
+    await context.close();
+  });
+
+  it('connection form: every error at once, announced on the first bad field, cleared when fixed; the key hint reads once', async () => {
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/connections`);
+    await page.getByRole('heading', { name: 'Connections' }).waitFor();
+    expect(await page.getByRole('cell', { name: '……' }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Create connection' }).click();
+    for (const path of ['displayName', 'restEndpoint', 'apiKey', 'consent'])
+      await page.locator(`[data-path="${path}"] .field-error:not([hidden])`).waitFor({ timeout: 3000 });
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe(await page.getByLabel('Display name').getAttribute('id'));
+    await expectAccessible(page);
+    await page.getByLabel('Display name').fill('Fixed');
+    expect(await page.locator('[data-path="displayName"] .field-error:not([hidden])').count()).toBe(0);
+    await context.close();
+  });
+
+  it('Edit sends If-Match: a save over someone else’s change is refused, not silently lost', async () => {
+    const id = await createExport('Two editors');
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports/${id}/edit`);
+    await page.getByLabel('CI profile ID column').waitFor();
+    expect((await call('PATCH', `/api/exports/${id}`, { name: 'Renamed elsewhere' })).status).toBe(200);
+    await page.getByLabel('Export name').fill('Two editors, mine');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByText(/changed since you opened it/).waitFor({ timeout: 5000 });
+    expect((await call('GET', `/api/exports/${id}`)).body.name).toBe('Renamed elsewhere');
+    await context.close();
+  });
+
+  it('warns when another export on the connection writes the same membership attribute', async () => {
+    await createExport('Writes seg-high-value');
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports/new`);
+    await page.getByLabel('Braze segment', { exact: true }).selectOption('seg-high-value');
+    await page
+      .getByText(/also written by/)
+      .first()
+      .waitFor({ timeout: 5000 });
+    await context.close();
+  });
+
+  it('long names without spaces do not widen the page; the expanded sample is accessible', async () => {
+    const id = await createExport('N'.repeat(250));
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports`);
+    await page.getByRole('link', { name: 'N'.repeat(250) }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
+    await page.goto(`${host.url}/#/exports/${id}`);
+    await page.getByRole('heading', { name: 'N'.repeat(250) }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.getByText(/^Sample objects/).click();
+    await expectAccessible(page);
+    await context.close();
+  });
+});
