@@ -231,6 +231,10 @@ describe('the console in Chromium', () => {
     const copyId = page.url().split('#/exports/')[1]!;
     await page.getByText('off (on demand only)').waitFor(); // a copy starts with its schedule off
     await page.getByRole('button', { name: 'Delete' }).click();
+    // Never run: nothing reached Braze, and the question says so.
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('Nothing from this export has reached Braze yet').waitFor();
+    await dialog.getByRole('button', { name: 'Delete export' }).click();
     await page.getByRole('heading', { name: 'Exports' }).waitFor();
     expect((await page.request.get(`${host.url}/api/exports/${copyId}`)).status()).toBe(404);
     expect(await page.locator(`a[href="#/exports/${copyId}"]`).count()).toBe(0);
@@ -253,7 +257,8 @@ describe('the console in Chromium', () => {
     await expectAccessible(page);
     await page.getByRole('link', { name: 'Sample segments to Braze' }).click();
     await page.getByRole('heading', { name: 'Run history' }).waitFor();
-    expect(await page.locator('main button').count()).toBe(0);
+    // No write control: the only button copies the Braze segment recipe.
+    expect(await page.locator('main button').allTextContents()).toEqual(['Copy filter recipe']);
     expect(await page.getByRole('link', { name: 'Edit' }).count()).toBe(0);
     expect(await page.locator('section[aria-labelledby="history-title"] tbody tr').count()).toBeGreaterThan(0);
     await screenshot(page, 'export-detail-viewer');

@@ -110,7 +110,7 @@ describe('trap 1: the schedule checkbox', () => {
     expect(await box.isChecked()).toBe(false);
     await box.check();
     await page.getByRole('button', { name: 'Save changes' }).click();
-    await page.getByRole('heading', { name: 'Schedule me' }).waitFor();
+    await page.getByRole('heading', { name: 'Schedule me', exact: true }).waitFor({ timeout: 5000 });
     expect((await call('GET', `/api/exports/${id}`)).body.schedule.enabled).toBe(true);
     await context.close();
   });
@@ -166,12 +166,15 @@ describe('trap 3: deleting an export whose membership is in Braze', () => {
     const { context, page } = await as('Admin');
     await page.goto(`${host.url}/#/exports/${id}`);
     await page.getByRole('heading', { name: 'Delete me later' }).waitFor();
-    sandbox.setFaults({ revokeKey: true });
+    sandbox.setFaults({ refuseEveryRequest: 'workspace is read-only' });
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete export' }).click();
-    await page.getByText(/withdrawing .* failed/i).waitFor({ timeout: 20_000 });
+    await page
+      .getByText(/withdrawing .* failed/i)
+      .first()
+      .waitFor({ timeout: 20_000 });
     await expectAccessible(page);
-    sandbox.setFaults({ revokeKey: false });
+    sandbox.setFaults({ refuseEveryRequest: undefined });
     await page.getByRole('button', { name: 'Retry deleting' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete export' }).click();
     await page.getByRole('heading', { name: 'Exports' }).waitFor({ timeout: 20_000 });
@@ -217,13 +220,21 @@ describe('trap 3: deleting an export whose membership is in Braze', () => {
 
 describe('traps 4 and 5: a live run', () => {
   it('shows progress from requests against the preview, a growing "sent" and an ETA; keeps keyboard focus on Cancel run', async () => {
-    const id = await createExport('Watch me');
+    // A connection paced at 2 requests per 3 s: the run's few requests take seconds, one by one.
+    const slow = await call('POST', '/api/connections', {
+      displayName: 'Slow sandbox',
+      restEndpoint: sandbox.url,
+      apiKey: 'sandbox-key',
+      requestBudget: 2,
+      consent: true,
+    });
+    expect(slow.status).toBe(201);
+    const id = await createExport('Watch me', { connectionId: slow.body.id, brazeSegmentApiId: 'seg-watch' });
     const { context, page } = await as('Admin');
     await page.goto(`${host.url}/#/exports/${id}`);
     await page.getByRole('heading', { name: 'Watch me' }).waitFor();
     await page.getByRole('button', { name: 'Preview' }).click();
     await page.locator('#preview').waitFor();
-    sandbox.setFaults({ slowMs: 1500 });
     await page.getByRole('button', { name: 'Run now' }).click();
     const bar = page.locator('#run-progress');
     await bar.waitFor({ timeout: 10_000 });
