@@ -8,7 +8,7 @@ import { encodePrincipal } from '../shared/auth';
 import { startAzurite, type Azurite } from '../scripts/azurite';
 import { BrazeSandbox } from '../scripts/braze-sandbox';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from '../scripts/sample-data';
-import { launchChromium, seriousViolations } from './helpers/browser';
+import { committedScreenshot, launchChromium, seriousViolations } from './helpers/browser';
 import { testEnv } from './helpers/app';
 import { startHostProcess, type HostProcess } from './helpers/host-process';
 
@@ -341,6 +341,100 @@ describe('trap 6: the smaller ones', () => {
     await page.getByRole('button', { name: 'Preview' }).click();
     await page.getByText(/^Sample objects/).click();
     await expectAccessible(page);
+    await context.close();
+  });
+});
+
+describe('costs and consequences before the click; a page per run; the list at 390 px', () => {
+  let id: string;
+
+  it('Full sync previews first and asks with its numbers', async () => {
+    id = await createExport('Costs first');
+    expect((await runToEnd(id)).status).toMatch(/succeeded/);
+    const { context, page } = await as('Admin', { width: 1000, height: 760 });
+    await page.goto(`${host.url}/#/exports/${id}`);
+    await page.getByRole('heading', { name: 'Costs first' }).waitFor();
+    const previewed = page.waitForRequest((r) => r.url().endsWith('/preview') && r.postDataJSON()?.fullSync === true);
+    await page.getByRole('button', { name: 'Full sync' }).click();
+    await previewed;
+    const dialog = page.getByRole('dialog', { name: 'Run a full sync?' });
+    await dialog.waitFor();
+    expect(await dialog.textContent()).toMatch(/Re-sends [\d,]+ profiles ≈ [\d,]+ data points, [\d,]+ new to Braze — Continue\?/);
+    await expectAccessible(page);
+    await committedScreenshot(page, 'full-sync-confirmation', dialog);
+    await dialog.getByRole('button', { name: 'Run full sync' }).click();
+    await page.getByText('No run is going.').waitFor({ timeout: 20_000 });
+    const runs = (await call('GET', `/api/exports/${id}/runs`)).body.value;
+    expect(runs[0].fullSync).toBe(true);
+    expect(runs).toHaveLength(2);
+    await context.close();
+  });
+
+  it('shows what the export writes in Braze and a copyable segment filter', async () => {
+    const { context, page } = await as('Admin', { width: 1000, height: 760 });
+    await page.goto(`${host.url}/#/exports/${id}`);
+    const box = page.getByRole('region', { name: 'In Braze' });
+    await box.waitFor();
+    for (const segment of SAMPLE_SEGMENTS)
+      await box.getByText(`Custom attribute seg-high-value includes value ${segment}`).waitFor();
+    await box.getByText('external_id', { exact: true }).waitFor();
+    expect(await box.getByRole('button', { name: 'Copy filter recipe' }).count()).toBe(1);
+    await committedScreenshot(page, 'export-in-braze', box);
+    await context.close();
+  });
+
+  it('has a page per run: outcome, rows per segment, rejected rows inline with the download', async () => {
+    const { context, page } = await as('Admin', { width: 900, height: 720 });
+    await page.goto(`${host.url}/#/exports/${id}`);
+    await page.locator('section[aria-labelledby="history-title"] tbody tr').last().getByRole('link').first().click();
+    await page.getByRole('heading', { name: /^Run of / }).waitFor();
+    await page.getByRole('rowheader', { name: 'HighValueSegment' }).waitFor();
+    await page.getByRole('table', { name: /rejected rows$/ }).waitFor();
+    expect(
+      await page
+        .getByRole('table', { name: /rejected rows$/ })
+        .getByText(/no usable identifier/)
+        .count(),
+    ).toBeGreaterThan(0);
+    expect(await page.getByRole('link', { name: 'Rejected rows (CSV)' }).count()).toBe(1);
+    await expectAccessible(page);
+    await committedScreenshot(page, 'run-page');
+    await context.close();
+  });
+
+  it('Detach offers to keep the data in Braze, and then detaches at once', async () => {
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports/${id}`);
+    await page.getByRole('button', { name: 'Detach' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel(/^Withdraw it/).waitFor();
+    expect(await dialog.getByLabel(/^Withdraw it/).isChecked()).toBe(true);
+    await dialog.getByLabel(/^Keep the data in Braze/).check();
+    await expectAccessible(page);
+    const detached = page.waitForRequest((r) => r.url().includes('/detach?keepBrazeData=true'));
+    await dialog.getByRole('button', { name: 'Detach export' }).click();
+    await detached;
+    await page.getByText('detached (no connection)').waitFor();
+    expect((await call('GET', `/api/exports/${id}`)).body.status).toBe('inactive');
+    await context.close();
+  });
+
+  it('the list at 390 px: cards, no sideways scrolling; search and the status filter narrow it', async () => {
+    const { context, page } = await as('Admin', { width: 390, height: 844 });
+    await page.goto(`${host.url}/#/exports`);
+    await page.getByRole('heading', { name: 'Exports' }).waitFor();
+    await page.getByLabel('Search').fill('Costs');
+    await page.getByText(/^1 of \d+ exports$/).waitFor();
+    await page.getByLabel('Search').fill('');
+    await page.getByLabel('Show').selectOption('inactive');
+    await page.getByRole('link', { name: 'Costs first' }).waitFor();
+    await page.getByLabel('Show').selectOption('');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await expectAccessible(page);
+    await committedScreenshot(page, 'exports-390');
+    await page.goto(`${host.url}/#/connections`);
+    await page.getByRole('heading', { name: 'Connections' }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await context.close();
   });
 });

@@ -47,6 +47,7 @@ export const num = (n: number | null | undefined) => (n ?? 0).toLocaleString();
 export function duration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—';
   const s = Math.max(0, Math.round(seconds));
+  if (seconds < 1) return 'under a second';
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;

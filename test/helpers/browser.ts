@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'test-output', 'console');
@@ -40,4 +40,12 @@ export async function seriousViolations(page: Page): Promise<string[]> {
   return violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+/** The screenshots the README shows, committed under console/screenshots/: what is on screen (or one element), kept small. */
+export const COMMITTED_SCREENSHOTS = path.resolve(__dirname, '..', '..', 'console', 'screenshots');
+export async function committedScreenshot(page: Page, name: string, element?: Locator): Promise<void> {
+  const file = path.join(COMMITTED_SCREENSHOTS, `${name}.png`);
+  if (element) await element.screenshot({ path: file });
+  else await page.screenshot({ path: file, fullPage: false });
 }

@@ -464,9 +464,7 @@ function actions(e: any, runs: any[], act: Act): HTMLElement {
               h(
                 'p',
                 {},
-                `${num(p.requests)} requests, about ${duration(p.estimate.seconds)}. A normal run would send only what changed (${num(
-                  p.profiles.new + p.profiles.changed,
-                )} new or changed profiles in this snapshot, by the last run’s books). Every attribute sent is a billed data point.`,
+                `${num(p.requests)} requests, ${duration(p.estimate.seconds)} at the connection’s request budget. A normal run sends only what changed since the last send; a full sync sends every profile again, and every attribute sent is a billed data point.`,
               ),
               h('p', { class: 'hint' }, p.newToBraze.note),
             ],

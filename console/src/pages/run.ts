@@ -53,7 +53,9 @@ function details(r: any, exp: any): Child[] {
       h(
         'tbody',
         {},
-        ...rows.map((cells) => h('tr', {}, ...cells.map((v, i) => h(i ? 'td' : 'th', i ? { class: 'n' } : { scope: 'row' }, v)))),
+        ...rows.map((cells) =>
+          h('tr', {}, ...cells.map((v, i) => h(i ? 'td' : 'th', i === 1 ? { class: 'n' } : i ? {} : { scope: 'row' }, v))),
+        ),
       ),
     );
   const cancelled = r.status === 'cancelled';
