@@ -152,6 +152,8 @@ describe('trap 3: deleting an export whose membership is in Braze', () => {
     await dialog.getByRole('button', { name: 'Delete export' }).click();
     await page.getByText('Deleting — withdrawing from Braze').first().waitFor({ timeout: 5000 });
     expect(await page.getByRole('button', { name: 'Run now' }).count()).toBe(0);
+    // Focus is not dropped to the page with the button that asked.
+    await page.waitForFunction(() => document.activeElement?.classList.contains('cleanup'), undefined, { timeout: 3000 });
     await expectAccessible(page);
     sandbox.setFaults({ slowMs: 0 });
     await page.getByRole('heading', { name: 'Exports' }).waitFor({ timeout: 20_000 });
@@ -220,12 +222,12 @@ describe('trap 3: deleting an export whose membership is in Braze', () => {
 
 describe('traps 4 and 5: a live run', () => {
   it('shows progress from requests against the preview, a growing "sent" and an ETA; keeps keyboard focus on Cancel run', async () => {
-    // A connection paced at 2 requests per 3 s: the run's few requests take seconds, one by one.
+    // A connection paced at 1 request per 3 s: the run's few requests take seconds, one by one.
     const slow = await call('POST', '/api/connections', {
       displayName: 'Slow sandbox',
       restEndpoint: sandbox.url,
       apiKey: 'sandbox-key',
-      requestBudget: 2,
+      requestBudget: 1,
       consent: true,
     });
     expect(slow.status).toBe(201);
@@ -268,7 +270,7 @@ describe('traps 4 and 5: a live run', () => {
     sandbox.setFaults({ slowMs: 0 });
     await expectAccessible(page);
     await context.close();
-  });
+  }, 60_000);
 });
 
 describe('trap 6: the smaller ones', () => {
@@ -435,6 +437,64 @@ describe('costs and consequences before the click; a page per run; the list at 3
     await page.goto(`${host.url}/#/connections`);
     await page.getByRole('heading', { name: 'Connections' }).waitFor();
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await context.close();
+  });
+});
+
+describe('mapping and first use', () => {
+  it('the column pickers show types and narrow to a search; messages are human, as you type, and go when fixed', async () => {
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports/new`);
+    await page.getByRole('heading', { name: 'New export' }).waitFor();
+    await page.getByRole('button', { name: 'Create export' }).click();
+    const nameError = page.locator('[data-path="name"] .field-error');
+    expect(await nameError.textContent()).toBe('A name is required.');
+    expect(await page.locator('[data-path="segments"] .field-error').textContent()).toBe('Pick at least one CI segment.');
+    await expectAccessible(page);
+    await page.getByLabel('Export name').fill('Typed');
+    expect(await nameError.isVisible()).toBe(false);
+    await page
+      .getByLabel('CI export folder (holds model.json)')
+      .selectOption({ label: `${SAMPLE_CONTAINER} / ${SAMPLE_FOLDER}` });
+    await page.getByLabel(new RegExp(`^${SAMPLE_SEGMENTS[0]} — `)).check();
+    await page.getByLabel('Find a column').fill('mail');
+    await page.getByText(/^\d+ of \d+ columns match “mail”/).waitFor();
+    const visible = await page
+      .getByLabel('E-mail column')
+      .evaluate((s: HTMLSelectElement) => [...s.options].filter((o) => !o.hidden && o.value).map((o) => o.textContent));
+    expect(visible.length).toBeGreaterThan(0);
+    expect(visible.every((t) => /mail/i.test(t!) && / · /.test(t!))).toBe(true);
+    await context.close();
+  });
+
+  it('follows an export the API reports as "detaching", then shows it detached', async () => {
+    const { context, page } = await as('Admin');
+    const exp = { ...definition('Being detached'), id: 'x-detaching', status: 'detaching', etag: 'e1' };
+    const cleanup = {
+      id: 'run-detach',
+      exportId: 'x-detaching',
+      kind: 'cleanup',
+      then: 'detach',
+      trigger: 'manual',
+      status: 'running',
+      phase: 'sending',
+      counts: { rowsRead: 0, sent: 3 },
+      requests: { sent: 1, retried: 0, rateLimited: 0 },
+      errors: [],
+      warnings: [],
+    };
+    let gets = 0;
+    await page.route('**/api/exports/x-detaching', (r) =>
+      r.fulfill({ json: ++gets < 3 ? exp : { ...exp, status: 'inactive', connectionId: null } }),
+    );
+    await page.route('**/api/exports/x-detaching/runs', (r) =>
+      r.fulfill({ json: { value: [gets < 3 ? cleanup : { ...cleanup, status: 'succeeded' }] } }),
+    );
+    await page.goto(`${host.url}/#/exports/x-detaching`);
+    await page.getByText('Detaching — withdrawing from Braze').first().waitFor({ timeout: 5000 });
+    await expectAccessible(page);
+    await page.getByText('detached (no connection)').waitFor({ timeout: 10_000 });
+    expect(await page.getByText('Detaching — withdrawing from Braze').count()).toBe(0);
     await context.close();
   });
 });

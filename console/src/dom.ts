@@ -107,7 +107,7 @@ export function ask(
     const close = (value: string | null) => {
       dialog.close();
       dialog.remove();
-      opener?.focus?.();
+      if (opener?.isConnected) opener.focus();
       resolve(value);
     };
     append(dialog, [

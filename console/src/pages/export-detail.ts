@@ -83,6 +83,9 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
       following = { runId: r.cleanupRun.id, then: what };
       render();
       await refresh();
+      // The button that asked is gone with the actions: focus goes to what is happening instead.
+      if (!document.activeElement || document.activeElement === document.body)
+        cleanupSlot.querySelector<HTMLElement>('.notice')?.focus();
       return;
     }
     if (what === 'delete') return leave(`“${exp.name}” deleted${keep ? '; its data stays in Braze' : ''}.`);
@@ -155,7 +158,7 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
       cleanupSlot,
       h(
         'div',
-        { class: 'notice cleanup' },
+        { class: 'notice cleanup', tabindex: '-1' },
         h('p', { class: 'strong' }, `${verb} — withdrawing from Braze`),
         h(
           'p',
@@ -202,6 +205,8 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
       }
     }
     replace(cleanupSlot);
+    // Back from following a cleanup (a detach done): the page shows the export as it is now.
+    if (!live.isConnected) render();
     const active = runs.find((r) => ACTIVE.has(r.status));
     if (active) {
       if (current?.id !== active.id) {

@@ -40,6 +40,13 @@ class ExportForm {
   private readonly folder: HTMLSelectElement;
   private readonly segmentsBox = h('fieldset', { class: 'segments' }, h('legend', {}, 'CI segments'));
   private readonly mappingBox = h('div', { class: 'mapping' });
+  private readonly columnSearch = input({
+    type: 'search',
+    id: 'column-search',
+    autocomplete: 'off',
+    placeholder: 'e.g. mail, phone, id',
+  });
+  private readonly columnCount = h('p', { class: 'hint' });
   private readonly brazeSegmentSlot = h('div');
   private readonly membershipFormat: HTMLSelectElement;
   private readonly membershipAttribute: HTMLInputElement;
@@ -110,6 +117,7 @@ class ExportForm {
     this.membershipFormat.addEventListener('change', () => this.checkCollision());
     this.segmentsBox.addEventListener('change', () => this.checkCollision());
     this.folder.addEventListener('change', () => void this.loadSegments());
+    this.columnSearch.addEventListener('input', () => this.filterColumns());
     const addAttribute = h('button', { type: 'button' }, 'Add attribute');
     addAttribute.addEventListener('click', () => this.addAttributeRow('', ''));
     this.element = h(
@@ -137,6 +145,7 @@ class ExportForm {
         this.segmentBoxes.some((b) => b.box.checked) ? null : 'Pick at least one CI segment.',
       ),
       h('h2', {}, 'Data matching'),
+      h('div', { class: 'field' }, h('label', { for: 'column-search' }, 'Find a column'), this.columnSearch, this.columnCount),
       this.mappingBox,
       f.field(
         'Extra attributes',
@@ -204,6 +213,25 @@ class ExportForm {
     this.renderMapping();
   }
 
+  /** A column as the pickers show it: its name and CDM type. */
+  private columnLabel(name: string): string {
+    const type = this.segments.flatMap((s) => s.columns).find((c) => c.name === name)?.dataType;
+    return type ? `${name} · ${type}` : name;
+  }
+
+  /** Narrows every column picker to the columns whose name has the text (a picker's chosen column always stays). */
+  private filterColumns(): void {
+    const q = this.columnSearch.value.trim().toLowerCase();
+    const pickers = [...Object.values(this.mappingSelects), ...this.attributeRows.map((r) => r.column)];
+    let shown = 0;
+    for (const picker of pickers)
+      for (const option of picker.options) {
+        option.hidden = Boolean(q && option.value && !option.selected && !option.value.toLowerCase().includes(q));
+        if (picker === pickers[0] && option.value && !option.hidden) shown++;
+      }
+    replace(this.columnCount, q ? `${shown} of ${this.columns().length} columns match “${this.columnSearch.value.trim()}”.` : '');
+  }
+
   /** Columns of the chosen segments (all of them while none is chosen), in first-seen order. */
   private columns(): string[] {
     const picked = this.segmentBoxes.filter((b) => b.box.checked).map((b) => b.name);
@@ -217,7 +245,7 @@ class ExportForm {
     const columns = this.columns();
     const options = (optional: boolean) => [
       ...(optional ? [{ value: NONE, label: '— none —' }] : [{ value: NONE, label: '— choose a column —' }]),
-      ...columns.map((c) => ({ value: c, label: c })),
+      ...columns.map((c) => ({ value: c, label: this.columnLabel(c) })),
     ];
     const guess = (key: string, pattern: RegExp) => previous[key] || m[key] || columns.find((c) => pattern.test(c)) || NONE;
     this.mappingSelects = {
@@ -253,6 +281,7 @@ class ExportForm {
     this.attributeRows = [];
     replace(this.attributeList);
     for (const [name, column] of rows) this.addAttributeRow(name, column);
+    this.filterColumns();
   }
 
   private addAttributeRow(name: string, column: string): void {
@@ -263,7 +292,7 @@ class ExportForm {
       autocomplete: 'off',
     });
     const columnSelect = select(
-      [{ value: NONE, label: '— choose a column —' }, ...this.columns().map((c) => ({ value: c, label: c }))],
+      [{ value: NONE, label: '— choose a column —' }, ...this.columns().map((c) => ({ value: c, label: this.columnLabel(c) }))],
       column,
       { 'aria-label': 'CI column' },
     );
