@@ -498,3 +498,59 @@ describe('mapping and first use', () => {
     await context.close();
   });
 });
+
+describe('runs the API will report (mocked answers)', () => {
+  it('a held run shows what it would do, with Approve and Dismiss; history loads runs past the newest page', async () => {
+    const { context, page } = await as('Admin');
+    const exp = { ...definition('Held one'), id: 'x-held', status: 'active', etag: 'e1' };
+    const run = (id: string, status: string, extra: Record<string, unknown> = {}) => ({
+      id,
+      exportId: 'x-held',
+      kind: 'export',
+      trigger: 'schedule',
+      status,
+      queuedAt: '2026-12-01T06:00:00Z',
+      startedAt: '2026-12-01T06:00:01Z',
+      finishedAt: status === 'held' ? null : '2026-12-01T06:00:31Z',
+      counts: { rowsRead: 300, profiles: 300, sent: 0, unchanged: 0, removed: 0, rejected: 0, failed: 0 },
+      requests: { sent: 0, retried: 0, rateLimited: 0 },
+      errors: [],
+      warnings: [],
+      ...extra,
+    });
+    const held = run('run-held', 'held', {
+      held: {
+        reasons: ['Would withdraw 80 % of HighValueSegment (240 of 300 profiles)'],
+        preview: { profiles: { new: 0, changed: 10, leaving: 240 }, dataPoints: 250, newToBraze: { profiles: 0 } },
+      },
+    });
+    let approved = false;
+    await page.route('**/api/exports/x-held', (r) => r.fulfill({ json: exp }));
+    await page.route(
+      (u) => u.pathname === '/api/exports/x-held/runs',
+      (r) =>
+        new URL(r.request().url()).searchParams.get('continuationToken')
+          ? r.fulfill({ json: { value: [run('run-old', 'succeeded', { queuedAt: '2026-11-01T06:00:00Z' })] } })
+          : r.fulfill({
+              json: {
+                value: [approved ? run('run-held', 'succeeded') : held],
+                nextLink: '/api/exports/x-held/runs?continuationToken=page2',
+              },
+            }),
+    );
+    await page.route('**/api/runs/run-held/approve', (r) => {
+      approved = true;
+      return r.fulfill({ status: 202, json: held });
+    });
+    await page.goto(`${host.url}/#/exports/x-held`);
+    await page.getByText('This run is held until a person approves or dismisses it.').waitFor({ timeout: 5000 });
+    await page.getByText('Would withdraw 80 % of HighValueSegment').waitFor();
+    await page.getByText(/withdraw 240, ≈ 250 data points/).waitFor();
+    await expectAccessible(page);
+    await page.getByRole('button', { name: 'Load older runs' }).click();
+    await page.locator('section[aria-labelledby="history-title"] tbody tr').nth(1).waitFor();
+    await page.getByRole('button', { name: 'Approve and send' }).click();
+    await page.getByText('No run is going.').waitFor({ timeout: 5000 });
+    await context.close();
+  });
+});

@@ -59,6 +59,9 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
   let current: LiveRun | null = null;
   let lastOutcome: Child = null;
   let historyPage = 0;
+  /** Runs past the newest page, where the API offers a nextLink. */
+  let older: any[] = [];
+  let nextLink: string | null = null;
   let timer: number | undefined;
   let following: Cleanup | null = null;
 
@@ -177,9 +180,15 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
     if (!stillShown()) return;
     let gone = false;
     try {
-      const [e, r] = await Promise.all([api('GET', `/api/exports/${id}`), api('GET', `/api/exports/${id}/runs`)]);
+      // While a run goes, only the runs change; the export is read again when a cleanup or an end may have changed it.
+      const needExport = !current || following !== null || cleanupOf(exp, runs) !== null;
+      const [e, r] = await Promise.all([
+        needExport ? api('GET', `/api/exports/${id}`) : Promise.resolve(exp),
+        api('GET', `/api/exports/${id}/runs`),
+      ]);
       exp = e;
       runs = r.value;
+      if (older.length === 0) nextLink = r.nextLink ?? null;
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 404)) throw err;
       gone = true;
@@ -217,6 +226,13 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
         replace(live, liveTitle, current.element);
       } else current!.update(active);
       schedule();
+    } else if (runs[0]?.status === 'held') {
+      current = null;
+      replace(
+        live,
+        liveTitle,
+        heldRun(runs[0], me, () => void refresh().catch(showError)),
+      );
     } else {
       const was = current;
       if (was) {
@@ -231,15 +247,69 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
     }
     replace(
       history,
-      ...runsHistory(runs, historyPage, (p) => {
+      ...runsHistory([...runs, ...older], historyPage, (p) => {
         historyPage = p;
         void refresh().catch(showError);
       }),
+      nextLink
+        ? h(
+            'button',
+            {
+              type: 'button',
+              onclick: () =>
+                void api('GET', nextLink!)
+                  .then((more) => {
+                    older = [...older, ...more.value];
+                    nextLink = more.nextLink ?? null;
+                    historyPage = Math.floor((runs.length + older.length - 1) / PAGE);
+                    return refresh();
+                  })
+                  .catch(showError),
+            },
+            'Load older runs',
+          )
+        : null,
     );
   }
 
   render();
   await refresh();
+}
+
+/** A run the guards held: what it would do, and the person's choice (approve sends exactly what it held). */
+function heldRun(run: any, me: Me, refresh: () => void): HTMLElement {
+  const p = run.held?.preview ?? run.preview ?? null;
+  const reasons: string[] = run.held?.reasons ?? run.warnings ?? [];
+  const decide = (what: 'approve' | 'dismiss') => {
+    const b = h(
+      'button',
+      { type: 'button', class: what === 'approve' ? 'primary' : 'danger' },
+      what === 'approve' ? 'Approve and send' : 'Dismiss',
+    );
+    b.addEventListener('click', () =>
+      busy(b, async () => {
+        await api('POST', `/api/runs/${run.id}/${what}`, {});
+        say(what === 'approve' ? 'Approved: the run sends what it held.' : 'Dismissed: the run ends, nothing sent.');
+        refresh();
+      }),
+    );
+    return b;
+  };
+  return h(
+    'div',
+    { class: 'notice held' },
+    h('p', { class: 'strong' }, badge('held'), ' This run is held until a person approves or dismisses it.'),
+    reasons.length ? h('ul', {}, ...reasons.map((r) => h('li', {}, r))) : null,
+    p
+      ? h(
+          'p',
+          {},
+          `It would send ${num(p.profiles?.new + p.profiles?.changed)} profiles and withdraw ${num(p.profiles?.leaving)}, ≈ ${num(p.dataPoints)} data points, ${num(p.newToBraze?.profiles)} new to Braze.`,
+        )
+      : null,
+    h('p', {}, h('a', { href: `#/runs/${run.id}` }, 'Run details')),
+    me.canWrite ? h('div', { class: 'buttons' }, decide('approve'), decide('dismiss')) : null,
+  );
 }
 
 const lastOutcomeText = (run: any, line: Child) =>
