@@ -214,6 +214,7 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
       }
     }
     replace(cleanupSlot);
+    if (runs.length) actionsSlot.querySelector('.first-run')?.remove();
     // Back from following a cleanup (a detach done): the page shows the export as it is now.
     if (!live.isConnected) render();
     const active = runs.find((r) => ACTIVE.has(r.status));
@@ -564,7 +565,7 @@ function actions(e: any, runs: any[], act: Act): HTMLElement {
     }),
     e.connectionId ? button('Detach', () => act.remove('detach'), 'danger') : null,
     button('Delete', () => act.remove('delete'), 'danger'),
-    runs.length === 0 && active ? h('span', { class: 'hint' }, 'Saved, not run yet: preview it, then run it.') : null,
+    runs.length === 0 && active ? h('span', { class: 'hint first-run' }, 'Saved, not run yet: preview it, then run it.') : null,
   );
 }
 

@@ -14,7 +14,7 @@ interface Segment {
 
 const NONE = '';
 
-export async function exportFormPage(main: HTMLElement, _me: Me, id?: string): Promise<void> {
+export async function exportFormPage(main: HTMLElement, me: Me, id?: string): Promise<void> {
   const [connections, sources, existing, others] = await Promise.all([
     api('GET', '/api/connections').then((r) => r.value as any[]),
     api('GET', '/api/sources').then((r) => r as { folders: { container: string; folder: string }[]; truncated: boolean }),
@@ -28,6 +28,17 @@ export async function exportFormPage(main: HTMLElement, _me: Me, id?: string): P
     main,
     h('h1', { tabindex: '-1' }, existing ? `Edit ${existing.name}` : 'New export'),
     sources.truncated ? notice('Only the first CI export folders are listed.') : null,
+    connections.length === 0
+      ? h(
+          'p',
+          { class: 'notice' },
+          'No Braze connection yet: ',
+          me.isAdmin
+            ? h('a', { href: '#/connections' }, 'create one under Connections')
+            : 'ask an administrator to create one and share it with contributors',
+          ' first; the export sends through it.',
+        )
+      : null,
     form.element,
   );
 }
@@ -138,8 +149,14 @@ class ExportForm {
               : 'Choose the Braze connection to send to.',
       ),
       this.brazeSegmentSlot,
-      f.field('CI export folder (holds model.json)', this.folder, 'source', undefined, () =>
-        this.folder.value ? null : 'Choose the CI export folder (where CI writes model.json).',
+      f.field(
+        'CI export folder (holds model.json)',
+        this.folder,
+        'source',
+        folders.length
+          ? undefined
+          : 'None found yet. Customer Insights writes one per export: in CI, Data → Exports → add an Azure Blob Storage export of your segments to the storage account this app reads; after its next refresh the folder (with model.json) shows here.',
+        () => (this.folder.value ? null : 'Choose the CI export folder (where CI writes model.json).'),
       ),
       f.field('CI segments', this.segmentsBox, 'segments', undefined, () =>
         this.segmentBoxes.some((b) => b.box.checked) ? null : 'Pick at least one CI segment.',
