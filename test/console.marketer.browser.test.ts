@@ -250,6 +250,8 @@ describe('traps 4 and 5: a live run', () => {
       { timeout: 15_000 },
     );
     await page.getByText(/requests? of ~\d+/).waitFor();
+    // "sent" grows with the requests, not only when the run's books are written.
+    await page.getByText(/ · sent (≈ )?[1-9]/).waitFor();
     await page
       .getByText(/left$|about .* left/)
       .first()

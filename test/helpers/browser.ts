@@ -42,10 +42,16 @@ export async function seriousViolations(page: Page): Promise<string[]> {
     .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
-/** The screenshots the README shows, committed under console/screenshots/: what is on screen (or one element), kept small. */
+/**
+ * The screenshots the README shows: what is on screen (or one element), kept small. They go to
+ * console/screenshots/ (committed) with UPDATE_SCREENSHOTS=1, else to test-output/ like the rest,
+ * so an ordinary test run leaves the work tree clean.
+ */
 export const COMMITTED_SCREENSHOTS = path.resolve(__dirname, '..', '..', 'console', 'screenshots');
 export async function committedScreenshot(page: Page, name: string, element?: Locator): Promise<void> {
-  const file = path.join(COMMITTED_SCREENSHOTS, `${name}.png`);
+  const dir = process.env.UPDATE_SCREENSHOTS === '1' ? COMMITTED_SCREENSHOTS : SCREENSHOTS;
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.png`);
   if (element) await element.screenshot({ path: file });
   else await page.screenshot({ path: file, fullPage: false });
 }

@@ -110,7 +110,8 @@ const COLUMNS = ['Export', 'Destination', 'Schedule', 'Last run', 'Sent', 'Rejec
 function exportRow(e: any, names: Map<string, string>): HTMLElement {
   const run = e.lastRun;
   const c = run?.counts ?? {};
-  const cell = (i: number, ...children: (Node | string | null)[]) => h('td', { 'data-label': COLUMNS[i]! }, ...children);
+  const cell = (i: number, ...children: (Node | string | null)[]) =>
+    h('td', { 'data-label': COLUMNS[i]!, class: i >= 4 ? 'n' : null }, ...children);
   return h(
     'tr',
     {},
