@@ -305,6 +305,13 @@ describe('trap 6: the smaller ones', () => {
     await expectAccessible(page);
     await page.getByLabel('Display name').fill('Fixed');
     expect(await page.locator('[data-path="displayName"] .field-error:not([hidden])').count()).toBe(0);
+    // A format mistake is named as soon as the field is left, and goes when mended.
+    await page.getByLabel('REST endpoint').fill('rest iad-03.braze.com');
+    await page.getByLabel('REST endpoint').press('Tab');
+    const endpointError = page.locator('[data-path="restEndpoint"] .field-error');
+    expect(await endpointError.textContent()).toMatch(/no spaces/);
+    await page.getByLabel('REST endpoint').fill('rest.iad-03.braze.com');
+    expect(await endpointError.isVisible()).toBe(false);
     await context.close();
   });
 

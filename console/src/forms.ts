@@ -28,6 +28,11 @@ export class FormErrors {
     };
     control.addEventListener('input', recheck);
     control.addEventListener('change', recheck);
+    // Leaving a filled-in field checks its format at once (an empty one waits for submit).
+    control.addEventListener('focusout', () => {
+      const value = 'value' in control ? control.value : '';
+      if (check && value.trim() && !control.getAttribute('aria-invalid')) this.set(path, check());
+    });
     const labelEl = control instanceof HTMLFieldSetElement ? null : h('label', { for: id }, label);
     return h('div', { class: 'field', 'data-path': path }, labelEl, control, hintEl, error);
   }

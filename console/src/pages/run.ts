@@ -23,11 +23,20 @@ export async function runPage(main: HTMLElement, me: Me, runId: string, stillSho
     live,
     body,
   );
+  // While the run goes only its live figures change in place (focus stays put); the rest is drawn again when its status changes.
+  let drawn = '';
   const render = async () => {
     if (ACTIVE.has(run.status)) {
       if (!current) replace(live, (current = new LiveRun(run, me, estimates.get(run.exportId), undefined)).element);
       else current.update(run);
-    } else replace(live);
+    } else if (current) {
+      const hadFocus = live.contains(document.activeElement);
+      current = null;
+      replace(live);
+      if (hadFocus) main.querySelector('h1')?.focus();
+    }
+    if (drawn === run.status) return;
+    drawn = run.status;
     replace(body, ...details(run, exp));
     if (run.rejectedReport && !ACTIVE.has(run.status)) body.append(await rejectedRows(run.rejectedReport));
   };
