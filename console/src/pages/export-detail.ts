@@ -64,6 +64,7 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
   let nextLink: string | null = null;
   let timer: number | undefined;
   let following: Cleanup | null = null;
+  let historyDrawn = '';
 
   const showError = (e: unknown) => replace(errorSlot, e ? notice((e as Error).message, 'error') : null);
   const schedule = () => {
@@ -144,7 +145,7 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
         cleanupSlot,
         h(
           'div',
-          { class: 'notice error' },
+          { class: 'notice error', tabindex: '-1' },
           h('p', {}, `Withdrawing the membership from Braze failed (run ${run.status}); the export was not ${then}d.`),
           run.errors?.length ? h('p', {}, run.errors.join('; ')) : null,
           h('p', {}, h('a', { href: `#/runs/${run.id}` }, 'The cleanup run'), ' has the details.'),
@@ -152,7 +153,9 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
         ),
       );
       following = null;
-      replace(actionsSlot, me.canWrite ? actions(exp, runs, act) : null);
+      // An export the API still holds as deleting / detaching is left alone until the cleanup is retried.
+      const held = exp.status === 'deleting' || exp.status === 'detaching';
+      replace(actionsSlot, me.canWrite && !held ? actions(exp, runs, act) : null);
       if (!actionsSlot.isConnected) cleanupSlot.after(actionsSlot);
       return;
     }
@@ -246,6 +249,16 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
         if (hadFocus) liveTitle.focus();
       } else replace(live, liveTitle, lastOutcome, h('p', {}, 'No run is going.'));
     }
+    // The history is drawn again only when it changed: a live run's figures move in the live
+    // section, so focus on a history link survives the polling.
+    const drawn = JSON.stringify([
+      runs.map((r) => (ACTIVE.has(r.status) ? [r.id, r.status] : [r.id, r.status, r.finishedAt])),
+      older.length,
+      nextLink,
+      historyPage,
+    ]);
+    if (drawn === historyDrawn) return;
+    historyDrawn = drawn;
     replace(
       history,
       ...runsHistory([...runs, ...older], historyPage, (p) => {
