@@ -446,6 +446,11 @@ describe('costs and consequences before the click; a page per run; the list at 3
     await page.goto(`${host.url}/#/connections`);
     await page.getByRole('heading', { name: 'Connections' }).waitFor();
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    // The export form's attribute rows wrap instead of pushing the page sideways.
+    await page.goto(`${host.url}/#/exports/${id}/edit`);
+    await page.getByLabel('Braze attribute name').first().waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect((await page.getByLabel('CI column').first().boundingBox())!.width).toBeGreaterThan(140);
     await context.close();
   });
 });
@@ -560,6 +565,41 @@ describe('runs the API will report (mocked answers)', () => {
     await page.locator('section[aria-labelledby="history-title"] tbody tr').nth(1).waitFor();
     await page.getByRole('button', { name: 'Approve and send' }).click();
     await page.getByText('No run is going.').waitFor({ timeout: 5000 });
+    await context.close();
+  });
+
+  it('a cancel that came too late says so', async () => {
+    const { context, page } = await as('Admin');
+    const exp = { ...definition('Late cancel'), id: 'x-late', status: 'active', etag: 'e1' };
+    const run = (status: string) => ({
+      id: 'run-late',
+      exportId: 'x-late',
+      kind: 'export',
+      trigger: 'manual',
+      status,
+      phase: status === 'running' ? 'sending' : 'done',
+      queuedAt: '2026-12-01T06:00:00Z',
+      startedAt: '2026-12-01T06:00:01Z',
+      finishedAt: status === 'running' ? null : '2026-12-01T06:00:09Z',
+      counts: { rowsRead: 300, profiles: 300, sent: 300, unchanged: 0, removed: 0, rejected: 0, failed: 0 },
+      requests: { sent: 4, retried: 0, rateLimited: 0 },
+      errors: [],
+      warnings: [],
+    });
+    let ended = false;
+    await page.route('**/api/exports/x-late', (r) => r.fulfill({ json: exp }));
+    await page.route('**/api/exports/x-late/runs', (r) => r.fulfill({ json: { value: [run(ended ? 'succeeded' : 'running')] } }));
+    await page.route('**/api/runs/run-late/cancel', (r) => {
+      ended = true;
+      return r.fulfill({ status: 409, json: { error: { code: 'conflict', message: 'The run already ended (succeeded)' } } });
+    });
+    await page.goto(`${host.url}/#/exports/x-late`);
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await page
+      .getByText(/Cancel came too late: the run had already finished \(succeeded\)/)
+      .first()
+      .waitFor({ timeout: 5000 });
+    await expectAccessible(page);
     await context.close();
   });
 });
