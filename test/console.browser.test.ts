@@ -10,7 +10,7 @@ import { encodePrincipal } from '../shared/auth';
 import { startAzurite, type Azurite } from '../scripts/azurite';
 import { BrazeSandbox } from '../scripts/braze-sandbox';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from '../scripts/sample-data';
-import { launchChromium, screenshot, seriousViolations } from './helpers/browser';
+import { committedScreenshot, launchChromium, screenshot, seriousViolations } from './helpers/browser';
 import { rows, writeCiExport } from './helpers/ci-export';
 import { testEnv } from './helpers/app';
 import { startHostProcess, type HostProcess } from './helpers/host-process';
@@ -171,6 +171,7 @@ describe('the console in Chromium', () => {
     const firstRun = page.locator('section[aria-labelledby="history-title"] tbody tr').first();
     expect(await firstRun.locator('.badge').textContent()).toBe('succeeded');
     await screenshot(page, 'export-detail');
+    await committedScreenshot(page, 'export-detail'); // the README's (with UPDATE_SCREENSHOTS=1)
     await expectAccessible(page);
 
     // The run did what the preview said.
@@ -254,6 +255,7 @@ describe('the console in Chromium', () => {
     expect(await page.getByRole('link', { name: 'New export' }).count()).toBe(0);
     expect(await page.getByRole('link', { name: 'Connections' }).isVisible()).toBe(false);
     await screenshot(page, 'exports');
+    await committedScreenshot(page, 'exports');
     await expectAccessible(page);
     await page.getByRole('link', { name: 'Sample segments to Braze' }).click();
     await page.getByRole('heading', { name: 'Run history' }).waitFor();

@@ -78,7 +78,9 @@ export function notice(text: string, kind: 'info' | 'error' = 'info'): HTMLEleme
  * queued, a figure that moved a phase, an outcome) goes through `say`.
  */
 export const statusLine = h('p', { id: 'status-line', class: 'status-line', role: 'status', 'aria-live': 'polite' });
-export function say(text: string): void {
+export function say(text: string, shown = true): void {
+  // Heard but not shown when the page shows the same words elsewhere.
+  statusLine.classList.toggle('sr-only', !shown);
   if (statusLine.textContent !== text) statusLine.textContent = text;
 }
 

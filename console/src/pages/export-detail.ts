@@ -244,7 +244,7 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
         const hadFocus = live.contains(document.activeElement);
         lastOutcome = ended ? outcomeLine(ended, was.cancelled) : null;
         current = null;
-        if (ended) say(lastOutcomeText(ended, lastOutcome));
+        if (ended) say(lastOutcomeText(ended, lastOutcome), false);
         replace(live, liveTitle, lastOutcome, h('p', {}, 'No run is going.'));
         if (hadFocus) liveTitle.focus();
       } else replace(live, liveTitle, lastOutcome, h('p', {}, 'No run is going.'));
