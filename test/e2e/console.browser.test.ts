@@ -10,7 +10,7 @@ import { encodePrincipal } from '../../shared/auth';
 import { startAzurite, type Azurite } from '../../scripts/azurite';
 import { BrazeSandbox } from '../../scripts/braze-sandbox';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from '../../scripts/sample-data';
-import { launchChromium, screenshot, seriousViolations } from '../helpers/browser';
+import { committedScreenshot, launchChromium, screenshot, seriousViolations } from '../helpers/browser';
 import { rows, writeCiExport } from '../helpers/ci-export';
 import { testEnv } from '../helpers/app';
 import { startHostProcess, type HostProcess } from '../helpers/host-process';
@@ -171,6 +171,7 @@ describe('the console in Chromium', () => {
     const firstRun = page.locator('section[aria-labelledby="history-title"] tbody tr').first();
     expect(await firstRun.locator('.badge').textContent()).toBe('succeeded');
     await screenshot(page, 'export-detail');
+    await committedScreenshot(page, 'export-detail'); // the README's (with UPDATE_SCREENSHOTS=1)
     await expectAccessible(page);
 
     // The run did what the preview said.
@@ -231,6 +232,10 @@ describe('the console in Chromium', () => {
     const copyId = page.url().split('#/exports/')[1]!;
     await page.getByText('off (on demand only)').waitFor(); // a copy starts with its schedule off
     await page.getByRole('button', { name: 'Delete' }).click();
+    // Never run: nothing reached Braze, and the question says so.
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('Nothing from this export has reached Braze yet').waitFor();
+    await dialog.getByRole('button', { name: 'Delete export' }).click();
     await page.getByRole('heading', { name: 'Exports' }).waitFor();
     expect((await page.request.get(`${host.url}/api/exports/${copyId}`)).status()).toBe(404);
     expect(await page.locator(`a[href="#/exports/${copyId}"]`).count()).toBe(0);
@@ -250,10 +255,12 @@ describe('the console in Chromium', () => {
     expect(await page.getByRole('link', { name: 'New export' }).count()).toBe(0);
     expect(await page.getByRole('link', { name: 'Connections' }).isVisible()).toBe(false);
     await screenshot(page, 'exports');
+    await committedScreenshot(page, 'exports');
     await expectAccessible(page);
     await page.getByRole('link', { name: 'Sample segments to Braze' }).click();
     await page.getByRole('heading', { name: 'Run history' }).waitFor();
-    expect(await page.locator('main button').count()).toBe(0);
+    // No write control: the only button copies the Braze segment recipe.
+    expect(await page.locator('main button').allTextContents()).toEqual(['Copy filter recipe']);
     expect(await page.getByRole('link', { name: 'Edit' }).count()).toBe(0);
     expect(await page.locator('section[aria-labelledby="history-title"] tbody tr').count()).toBeGreaterThan(0);
     await screenshot(page, 'export-detail-viewer');

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'test-output', 'console');
@@ -40,4 +40,18 @@ export async function seriousViolations(page: Page): Promise<string[]> {
   return violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+/**
+ * The screenshots the README shows: what is on screen (or one element), kept small. They go to
+ * console/screenshots/ (committed) with UPDATE_SCREENSHOTS=1, else to test-output/ like the rest,
+ * so an ordinary test run leaves the work tree clean.
+ */
+export const COMMITTED_SCREENSHOTS = path.resolve(__dirname, '..', '..', 'console', 'screenshots');
+export async function committedScreenshot(page: Page, name: string, element?: Locator): Promise<void> {
+  const dir = process.env.UPDATE_SCREENSHOTS === '1' ? COMMITTED_SCREENSHOTS : SCREENSHOTS;
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.png`);
+  if (element) await element.screenshot({ path: file });
+  else await page.screenshot({ path: file, fullPage: false });
 }

@@ -1,8 +1,8 @@
 // Connections: Braze workspaces and their keys. Admins create, test, rotate and delete them;
 // contributors see the shared ones by name only.
 import { api, ApiError, type Me } from '../api';
-import { h, notice, replace, when } from '../dom';
-import { busy, checkbox, FormErrors, input } from '../forms';
+import { h, notice, replace, say, statusLine, when } from '../dom';
+import { busy, checkbox, FormErrors, input, required } from '../forms';
 
 /** Braze's REST endpoints by instance (braze.com/docs/user_guide/administer/personal/sdk_endpoints). */
 const BRAZE_CLUSTERS = [
@@ -18,28 +18,29 @@ export const CONSENT_TEXT =
 
 export async function connectionsPage(main: HTMLElement, me: Me): Promise<void> {
   const list: any[] = (await api('GET', '/api/connections')).value;
-  const status = h('div', { 'aria-live': 'polite' });
+  const status = h('div');
   const rows = list.map((c) => connectionRow(c, me, status));
   replace(
     main,
     h('h1', { tabindex: '-1' }, 'Connections'),
+    statusLine,
     status,
     list.length === 0
-      ? h('p', {}, me.isAdmin ? 'No connection yet: create one below.' : 'No connection is shared with contributors.')
+      ? h(
+          'p',
+          {},
+          me.isAdmin
+            ? 'No connection yet: create one below. A connection is one Braze workspace: its REST endpoint and an API key with users.track (and users.export.segment, segments.list for the extras).'
+            : 'No connection is shared with contributors: ask an administrator to create one and share it.',
+        )
       : h(
           'table',
-          {},
+          { class: 'cards' },
           h('caption', { class: 'sr-only' }, 'Braze connections'),
           h(
             'thead',
             {},
-            h(
-              'tr',
-              {},
-              ...(me.isAdmin ? ['Name', 'REST endpoint', 'Shared', 'Key', 'Last key check', 'Actions'] : ['Name', 'Type']).map(
-                (t) => h('th', { scope: 'col' }, t),
-              ),
-            ),
+            h('tr', {}, ...(me.isAdmin ? ADMIN_COLUMNS : ['Name', 'Type']).map((t) => h('th', { scope: 'col' }, t))),
           ),
           h('tbody', {}, ...rows),
         ),
@@ -55,7 +56,8 @@ function connectionRow(c: any, me: Me, status: HTMLElement): HTMLElement {
     busy(testButton, async () => {
       try {
         const result = await api('POST', `/api/connections/${c.id}/test`, {});
-        replace(status, notice(`${c.displayName}: ${result.result} — ${result.detail}`));
+        replace(status);
+        say(`${c.displayName}: ${result.result} — ${result.detail}`);
       } catch (e) {
         replace(status, notice(`${c.displayName}: ${(e as Error).message}`, 'error'));
       }
@@ -66,7 +68,7 @@ function connectionRow(c: any, me: Me, status: HTMLElement): HTMLElement {
   rotateButton.addEventListener('click', () => {
     const open = rotateButton.getAttribute('aria-expanded') === 'true';
     rotateButton.setAttribute('aria-expanded', String(!open));
-    replace(rotateSlot, open ? null : rotateForm(c, status));
+    replace(rotateSlot, open ? null : rotateForm(c));
   });
   const deleteButton = h('button', { type: 'button', class: 'danger' }, 'Delete');
   deleteButton.addEventListener('click', () =>
@@ -94,19 +96,20 @@ function connectionRow(c: any, me: Me, status: HTMLElement): HTMLElement {
       }
     }),
   );
+  const td = (i: number, ...children: (Node | string)[]) => h('td', { 'data-label': ADMIN_COLUMNS[i]! }, ...children);
   return h(
     'tr',
     {},
-    h('td', {}, c.displayName),
-    h('td', {}, c.restEndpoint),
-    h('td', {}, c.allowContributors ? 'Yes' : 'No'),
-    h('td', {}, c.apiKey?.hint ? `…${c.apiKey.hint}` : (c.apiKey?.source ?? '')),
-    h('td', {}, check),
-    h('td', { class: 'actions' }, testButton, rotateButton, deleteButton, rotateSlot),
+    td(0, c.displayName),
+    td(1, c.restEndpoint),
+    td(2, c.allowContributors ? 'Yes' : 'No'),
+    td(3, keyText(c.apiKey)),
+    td(4, check),
+    h('td', { class: 'actions', 'data-label': ADMIN_COLUMNS[5]! }, testButton, rotateButton, deleteButton, rotateSlot),
   );
 }
 
-function rotateForm(c: any, status: HTMLElement): HTMLElement {
+function rotateForm(c: any): HTMLElement {
   const errors = new FormErrors();
   const key = input({ type: 'password', autocomplete: 'new-password', required: true });
   const form = h(
@@ -120,7 +123,7 @@ function rotateForm(c: any, status: HTMLElement): HTMLElement {
     event.preventDefault();
     try {
       await api('PATCH', `/api/connections/${c.id}`, { apiKey: key.value });
-      replace(status, notice(`${c.displayName}: key replaced`));
+      say(`${c.displayName}: key replaced`);
       key.value = '';
     } catch (e) {
       if (e instanceof ApiError) errors.show(e);
@@ -128,6 +131,15 @@ function rotateForm(c: any, status: HTMLElement): HTMLElement {
     }
   });
   return form;
+}
+
+const ADMIN_COLUMNS = ['Name', 'REST endpoint', 'Shared', 'Key', 'Last key check', 'Actions'];
+
+/** The key as the API hints it ("…abcd"; "…" alone when the key is too short to hint). */
+function keyText(k: { source?: string; hint?: string | null } | undefined): string {
+  if (!k) return '';
+  if (k.hint && k.hint !== '…') return `ends in ${k.hint.replace(/^…/, '')}`;
+  return k.source === 'keyVaultReference' ? 'your Key Vault secret' : 'set (not shown)';
 }
 
 function createForm(): HTMLElement {
@@ -139,20 +151,34 @@ function createForm(): HTMLElement {
   const consent = checkbox(CONSENT_TEXT, false);
   const form = h(
     'form',
-    { class: 'card', 'aria-labelledby': 'new-connection' },
+    { class: 'card', 'aria-labelledby': 'new-connection', novalidate: true },
     h('h2', { id: 'new-connection' }, 'New connection'),
     errors.summary,
-    errors.field('Display name', name, 'displayName'),
-    errors.field('REST endpoint', endpoint, 'restEndpoint', "Pick your Braze instance's REST endpoint, or type it"),
+    errors.field('Display name', name, 'displayName', undefined, required(name, 'A display name')),
+    errors.field('REST endpoint', endpoint, 'restEndpoint', "Pick your Braze instance's REST endpoint, or type it", () =>
+      !endpoint.value.trim()
+        ? "The REST endpoint is required: your Braze instance's, e.g. rest.iad-03.braze.com."
+        : /\s/.test(endpoint.value.trim())
+          ? 'An endpoint has no spaces, e.g. rest.iad-03.braze.com.'
+          : null,
+    ),
     h('datalist', { id: 'braze-clusters' }, ...BRAZE_CLUSTERS.map((c) => h('option', { value: c }))),
-    errors.field('REST API key (users.track permission)', key, 'apiKey', 'Stored in Key Vault; never shown again'),
+    errors.field(
+      'REST API key (users.track permission)',
+      key,
+      'apiKey',
+      'Stored in Key Vault; never shown again',
+      required(key, 'The REST API key'),
+    ),
     share.row,
-    errors.field('Consent', consentGroup(consent.row), 'consent'),
+    errors.field('Consent', consentGroup(consent.row), 'consent', undefined, () =>
+      consent.box.checked ? null : 'Tick the consent to send profile data to Braze.',
+    ),
     h('button', { type: 'submit' }, 'Create connection'),
   );
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    errors.clear();
+    if (!errors.checkAll()) return;
     try {
       await api('POST', '/api/connections', {
         displayName: name.value,

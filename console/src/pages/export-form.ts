@@ -3,7 +3,7 @@
 // dropdowns. The Braze segment is picked from the workspace where the key may list segments.
 import { api, ApiError, type Me } from '../api';
 import { bytes, h, notice, replace } from '../dom';
-import { checkbox, FormErrors, input, select } from '../forms';
+import { checkbox, FormErrors, input, required, select } from '../forms';
 
 interface Segment {
   name: string;
@@ -14,20 +14,33 @@ interface Segment {
 
 const NONE = '';
 
-export async function exportFormPage(main: HTMLElement, _me: Me, id?: string): Promise<void> {
-  const [connections, sources, existing] = await Promise.all([
+export async function exportFormPage(main: HTMLElement, me: Me, id?: string): Promise<void> {
+  const [connections, sources, existing, others] = await Promise.all([
     api('GET', '/api/connections').then((r) => r.value as any[]),
     api('GET', '/api/sources').then((r) => r as { folders: { container: string; folder: string }[]; truncated: boolean }),
     id ? api('GET', `/api/exports/${id}`) : Promise.resolve(null),
+    api('GET', '/api/exports').then((r) => (r.value as any[]).filter((x) => x.id !== id)),
   ]);
-  const form = new ExportForm(connections, sources.folders, existing);
+  const form = new ExportForm(connections, sources.folders, existing, others);
+  // Segments, columns and Braze segments first: a form shown half-loaded could be saved half-empty.
+  await form.start();
   replace(
     main,
     h('h1', { tabindex: '-1' }, existing ? `Edit ${existing.name}` : 'New export'),
     sources.truncated ? notice('Only the first CI export folders are listed.') : null,
+    connections.length === 0
+      ? h(
+          'p',
+          { class: 'notice' },
+          'No Braze connection yet: ',
+          me.isAdmin
+            ? h('a', { href: '#/connections' }, 'create one under Connections')
+            : 'ask an administrator to create one and share it with contributors',
+          ' first; the export sends through it.',
+        )
+      : null,
     form.element,
   );
-  await form.start();
 }
 
 class ExportForm {
@@ -38,6 +51,13 @@ class ExportForm {
   private readonly folder: HTMLSelectElement;
   private readonly segmentsBox = h('fieldset', { class: 'segments' }, h('legend', {}, 'CI segments'));
   private readonly mappingBox = h('div', { class: 'mapping' });
+  private readonly columnSearch = input({
+    type: 'search',
+    id: 'column-search',
+    autocomplete: 'off',
+    placeholder: 'e.g. mail, phone, id',
+  });
+  private readonly columnCount = h('p', { class: 'hint' });
   private readonly brazeSegmentSlot = h('div');
   private readonly membershipFormat: HTMLSelectElement;
   private readonly membershipAttribute: HTMLInputElement;
@@ -50,18 +70,25 @@ class ExportForm {
   private attributeRows: { name: HTMLInputElement; column: HTMLSelectElement; row: HTMLElement }[] = [];
   private readonly attributeList = h('div', { class: 'attributes' });
   private brazeSegment: () => string = () => '';
+  private readonly collision = h('p', { class: 'warning', hidden: true });
 
   constructor(
     private readonly connections: any[],
     private readonly folders: { container: string; folder: string }[],
     private readonly existing: any | null,
+    private readonly others: any[],
   ) {
     const e = existing;
     const f = this.errors;
+    const detached = Boolean(e && !e.connectionId);
     this.name = input({ required: true, value: e?.name ?? '', autocomplete: 'off' });
+    // A detached export stays detached unless a connection is picked on purpose.
     this.connection = select(
-      [{ value: NONE, label: '— choose —' }, ...connections.map((c) => ({ value: c.id, label: c.displayName }))],
-      e?.connectionId ?? connections[0]?.id,
+      [
+        { value: NONE, label: detached ? 'None (detached)' : '— choose —' },
+        ...connections.map((c) => ({ value: c.id, label: c.displayName })),
+      ],
+      e ? (e.connectionId ?? NONE) : connections[0]?.id,
       { required: true },
     );
     const folderOptions = folders.map((x) => ({
@@ -95,20 +122,47 @@ class ExportForm {
       placeholder: 'optional NCRONTAB, UTC, e.g. 0 0 6 * * *',
       autocomplete: 'off',
     });
-    this.connection.addEventListener('change', () => void this.loadBrazeSegments());
+    this.connection.addEventListener('change', () => void this.loadBrazeSegments().then(() => this.checkCollision()));
+    for (const control of [this.membershipFormat, this.membershipAttribute, this.booleanPrefix])
+      control.addEventListener('input', () => this.checkCollision());
+    this.membershipFormat.addEventListener('change', () => this.checkCollision());
+    this.segmentsBox.addEventListener('change', () => this.checkCollision());
     this.folder.addEventListener('change', () => void this.loadSegments());
+    this.columnSearch.addEventListener('input', () => this.filterColumns());
     const addAttribute = h('button', { type: 'button' }, 'Add attribute');
     addAttribute.addEventListener('click', () => this.addAttributeRow('', ''));
     this.element = h(
       'form',
       { class: 'card', novalidate: true },
       this.errors.summary,
-      f.field('Export name', this.name, 'name'),
-      f.field('Braze connection', this.connection, 'connectionId'),
+      f.field('Export name', this.name, 'name', undefined, required(this.name, 'A name')),
+      f.field(
+        'Braze connection',
+        this.connection,
+        'connectionId',
+        detached ? 'Detached: it stays so unless you pick a connection, which attaches it again (active).' : undefined,
+        () =>
+          this.connection.value
+            ? null
+            : detached
+              ? 'This export is detached: its changes can only be saved by attaching it to a connection. Pick one to attach it, or cancel to leave it detached.'
+              : 'Choose the Braze connection to send to.',
+      ),
       this.brazeSegmentSlot,
-      f.field('CI export folder (holds model.json)', this.folder, 'source'),
-      f.field('CI segments', this.segmentsBox, 'segments'),
+      f.field(
+        'CI export folder (holds model.json)',
+        this.folder,
+        'source',
+        folders.length
+          ? undefined
+          : 'None found yet. Customer Insights writes one per export: in CI, Data → Exports → add an Azure Blob Storage export of your segments to the storage account this app reads; after its next refresh the folder (with model.json) shows here.',
+        () => (this.folder.value ? null : 'Choose the CI export folder (where CI writes model.json).'),
+      ),
+      f.field('CI segments', this.segmentsBox, 'segments', undefined, () =>
+        this.segmentBoxes.some((b) => b.box.checked) ? null : 'Pick at least one CI segment.',
+      ),
       h('h2', {}, 'Data matching'),
+      h('div', { class: 'field' }, h('label', { for: 'column-search' }, 'Find a column'), this.columnSearch, this.columnCount),
       this.mappingBox,
       f.field(
         'Extra attributes',
@@ -119,6 +173,7 @@ class ExportForm {
       f.field('Format', this.membershipFormat, 'membership.format'),
       f.field('Attribute (list format)', this.membershipAttribute, 'membership.attribute'),
       f.field('Attribute prefix (boolean format)', this.booleanPrefix, 'membership.booleanPrefix'),
+      this.collision,
       h('h2', {}, 'Schedule'),
       this.scheduled.row,
       f.field('Only at these times', this.cron, 'schedule.cron'),
@@ -129,7 +184,6 @@ class ExportForm {
         h('a', { href: this.existing ? `#/exports/${this.existing.id}` : '#/exports' }, 'Cancel'),
       ),
     );
-    this.errors.field('Schedule', this.scheduled.box, 'schedule.enabled');
     this.element.addEventListener('submit', (event) => {
       event.preventDefault();
       void this.save();
@@ -138,6 +192,7 @@ class ExportForm {
 
   async start(): Promise<void> {
     await Promise.all([this.loadSegments(), this.loadBrazeSegments()]);
+    this.checkCollision();
   }
 
   private async loadSegments(): Promise<void> {
@@ -175,6 +230,25 @@ class ExportForm {
     this.renderMapping();
   }
 
+  /** A column as the pickers show it: its name and CDM type. */
+  private columnLabel(name: string): string {
+    const type = this.segments.flatMap((s) => s.columns).find((c) => c.name === name)?.dataType;
+    return type ? `${name} · ${type}` : name;
+  }
+
+  /** Narrows every column picker to the columns whose name has the text (a picker's chosen column always stays). */
+  private filterColumns(): void {
+    const q = this.columnSearch.value.trim().toLowerCase();
+    const pickers = [...Object.values(this.mappingSelects), ...this.attributeRows.map((r) => r.column)];
+    let shown = 0;
+    for (const picker of pickers)
+      for (const option of picker.options) {
+        option.hidden = Boolean(q && option.value && !option.selected && !option.value.toLowerCase().includes(q));
+        if (picker === pickers[0] && option.value && !option.hidden) shown++;
+      }
+    replace(this.columnCount, q ? `${shown} of ${this.columns().length} columns match “${this.columnSearch.value.trim()}”.` : '');
+  }
+
   /** Columns of the chosen segments (all of them while none is chosen), in first-seen order. */
   private columns(): string[] {
     const picked = this.segmentBoxes.filter((b) => b.box.checked).map((b) => b.name);
@@ -188,7 +262,7 @@ class ExportForm {
     const columns = this.columns();
     const options = (optional: boolean) => [
       ...(optional ? [{ value: NONE, label: '— none —' }] : [{ value: NONE, label: '— choose a column —' }]),
-      ...columns.map((c) => ({ value: c, label: c })),
+      ...columns.map((c) => ({ value: c, label: this.columnLabel(c) })),
     ];
     const guess = (key: string, pattern: RegExp) => previous[key] || m[key] || columns.find((c) => pattern.test(c)) || NONE;
     this.mappingSelects = {
@@ -198,6 +272,7 @@ class ExportForm {
       phone: select(options(true), guess('phone', /phone/i)),
     };
     const f = this.errors;
+    const pick = (key: string, what: string) => () => (this.mappingSelects[key]?.value ? null : `Choose the ${what} column.`);
     replace(
       this.mappingBox,
       f.field(
@@ -205,9 +280,16 @@ class ExportForm {
         this.mappingSelects.profileId!,
         'matching.profileId',
         'Identifies a profile across segments; the Braze user alias when there is no Braze customer ID',
+        pick('profileId', 'CI profile ID'),
       ),
-      f.field('E-mail column', this.mappingSelects.email!, 'matching.email'),
-      f.field('Braze customer ID (external_id) column', this.mappingSelects.brazeCustomerId!, 'matching.brazeCustomerId'),
+      f.field('E-mail column', this.mappingSelects.email!, 'matching.email', undefined, pick('email', 'e-mail')),
+      f.field(
+        'Braze customer ID (external_id) column',
+        this.mappingSelects.brazeCustomerId!,
+        'matching.brazeCustomerId',
+        undefined,
+        pick('brazeCustomerId', 'Braze customer ID'),
+      ),
       f.field('Phone column', this.mappingSelects.phone!, 'matching.phone'),
     );
     const rows = this.attributeRows.length
@@ -216,6 +298,7 @@ class ExportForm {
     this.attributeRows = [];
     replace(this.attributeList);
     for (const [name, column] of rows) this.addAttributeRow(name, column);
+    this.filterColumns();
   }
 
   private addAttributeRow(name: string, column: string): void {
@@ -226,7 +309,7 @@ class ExportForm {
       autocomplete: 'off',
     });
     const columnSelect = select(
-      [{ value: NONE, label: '— choose a column —' }, ...this.columns().map((c) => ({ value: c, label: c }))],
+      [{ value: NONE, label: '— choose a column —' }, ...this.columns().map((c) => ({ value: c, label: this.columnLabel(c) }))],
       column,
       { 'aria-label': 'CI column' },
     );
@@ -264,11 +347,19 @@ class ExportForm {
       const chosen = h('p', { class: 'hint', 'aria-live': 'polite' });
       const show = () => replace(chosen, picker.value ? `Chosen: ${picker.selectedOptions[0]?.textContent ?? ''}` : '');
       picker.addEventListener('change', show);
+      picker.addEventListener('change', () => this.checkCollision());
       show();
       this.brazeSegment = () => picker.value;
-      replace(this.brazeSegmentSlot, f.field('Braze segment', picker, 'brazeSegmentApiId'), chosen);
+      replace(
+        this.brazeSegmentSlot,
+        f.field('Braze segment', picker, 'brazeSegmentApiId', undefined, () =>
+          picker.value ? null : 'Choose the Braze segment.',
+        ),
+        chosen,
+      );
     } else {
       const text = input({ value: current, placeholder: '0000-0000-0000', autocomplete: 'off' });
+      text.addEventListener('input', () => this.checkCollision());
       this.brazeSegment = () => text.value;
       replace(
         this.brazeSegmentSlot,
@@ -277,6 +368,12 @@ class ExportForm {
           text,
           'brazeSegmentApiId',
           `Type it from Braze (Segments → the segment → API identifier). ${listed.reason ?? ''}`.trim(),
+          () =>
+            !text.value.trim()
+              ? 'Type the Braze segment API identifier.'
+              : /^[A-Za-z0-9_.-]+$/.test(text.value.trim())
+                ? null
+                : 'Use letters, digits, dots, dashes and underscores only, as Braze shows the identifier.',
         ),
       );
     }
@@ -290,7 +387,8 @@ class ExportForm {
     );
     return {
       name: this.name.value,
-      connectionId: this.connection.value,
+      // A detached export left without a connection is not attached behind the person's back.
+      ...(this.connection.value ? { connectionId: this.connection.value } : {}),
       brazeSegmentApiId: this.brazeSegment(),
       source: { container, folder },
       segments: this.segmentBoxes.filter((b) => b.box.checked).map((b) => b.name),
@@ -310,15 +408,51 @@ class ExportForm {
     };
   }
 
+  /** The membership attribute(s) this form would write. */
+  private attributes(): string[] {
+    if (this.membershipFormat.value === 'boolean')
+      return this.segmentBoxes.filter((b) => b.box.checked).map((b) => `${this.booleanPrefix.value.trim()}${b.name}`);
+    const a = this.membershipAttribute.value.trim() || this.brazeSegment().trim();
+    return a ? [a] : [];
+  }
+
+  /** Two exports writing one membership attribute in one workspace overwrite each other: say so. */
+  private checkCollision(): void {
+    const mine = new Set(this.attributes());
+    const clashes = this.others
+      .filter((o) => o.connectionId && o.connectionId === this.connection.value)
+      .flatMap((o) => {
+        const theirs: string[] =
+          o.membership?.format === 'boolean'
+            ? o.segments.map((s: string) => `${o.membership.booleanPrefix}${s}`)
+            : [o.membership?.attribute ?? o.brazeSegmentApiId];
+        return theirs.filter((a) => mine.has(a)).map((a) => `“${a}” is also written by “${o.name}”`);
+      });
+    this.collision.hidden = clashes.length === 0;
+    replace(
+      this.collision,
+      clashes.length
+        ? `${clashes.slice(0, 3).join('; ')}${clashes.length > 3 ? ` (and ${clashes.length - 3} more)` : ''} on this connection: two exports writing one attribute overwrite each other's membership. Set another attribute name under “Segment membership in Braze”.`
+        : '',
+    );
+  }
+
   private async save(): Promise<void> {
-    this.errors.clear();
+    if (!this.errors.checkAll()) return;
     try {
       const saved = this.existing
-        ? await api('PATCH', `/api/exports/${this.existing.id}`, this.body())
+        ? await api('PATCH', `/api/exports/${this.existing.id}`, this.body(), { 'If-Match': this.existing.etag })
         : await api('POST', '/api/exports', this.body());
       location.hash = `#/exports/${saved.id}`;
     } catch (e) {
-      if (e instanceof ApiError) this.errors.show(e);
+      if (e instanceof ApiError && e.status === 412)
+        this.errors.show(
+          new ApiError(
+            412,
+            'This export changed since you opened it (someone saved it meanwhile), so your changes were not saved. Reload the page to see the current version, then make your changes again.',
+          ),
+        );
+      else if (e instanceof ApiError) this.errors.show(e);
       else this.errors.show(new ApiError(0, (e as Error).message));
     }
   }
