@@ -1,24 +1,17 @@
-// POST /api/exports/{id}/preview: a dry run. The same engine reads the newest snapshot and diffs
-// it against the sync state, but Braze is a DryRunTransport (nothing leaves the app) and the state
-// is read-only (nothing is written, no run is recorded). It answers what the next run would do
-// and what it would cost.
+// POST /api/exports/{id}/preview: a dry run (dry-run.ts) of the newest snapshot against the sync
+// state. It answers what the next run would do and what it would cost.
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { principalOf, type Caller } from '../auth';
-import { BrazeClient } from '../braze/client';
-import { BUDGET_WINDOW_MS, RequestBudget } from '../braze/request-budget';
+import { BUDGET_WINDOW_MS } from '../braze/request-budget';
 import type { ConnectionsService } from '../connections/service';
-import { runExport, RunAborted, type RejectedRow } from '../engine';
+import { RunAborted, type RejectedRow } from '../engine';
 import { conflict, firstLine } from '../errors';
 import type { ConnectionsRepo } from '../store/connections';
 import type { ExportsRepo } from '../store/exports';
-import { CONTAINERS } from '../store/clients';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
-import { DryRunTransport } from './dry-run-transport';
-import { ReadOnlySyncState } from './read-only-state';
+import { dryRunExport } from './dry-run';
 
 const FIRST_REASONS = 10;
-/** Nothing paces a dry run: it is bounded by the engine's CPU work, not by Braze's limit. */
-const UNPACED_REQUESTS_PER_WINDOW = 1e9;
 
 export interface PreviewDeps {
   exports: ExportsRepo;
@@ -82,30 +75,14 @@ export class ExportPreview {
       if (e instanceof SnapshotUnavailable) throw conflict(`Nothing to preview: ${e.message}`, { reason: e.kind });
       throw e;
     }
-    const transport = new DryRunTransport();
-    const braze = new BrazeClient({
-      baseUrl: connection.baseUrl,
-      apiKey: 'dry-run',
-      budget: new RequestBudget({ requestsPerWindow: UNPACED_REQUESTS_PER_WINDOW }),
-      transport,
-    });
     let result;
     try {
-      result = await runExport({
-        definition: record,
-        snapshot,
-        ciBlobs: deps.ciBlobs,
-        state: new ReadOnlySyncState(deps.appBlobs.getContainerClient(CONTAINERS.state), exportId),
-        braze,
-        fullSync,
-        // As the next run's first attempt: the same path, so the same requests.
-        firstAttempt: true,
-        bucketTargetBytes: deps.bucketTargetBytes,
-      });
+      result = await dryRunExport(deps, record, connection.baseUrl, snapshot, fullSync);
     } catch (e) {
       if (e instanceof RunAborted) throw conflict(`The export cannot run: ${firstLine(e)}`);
       throw e;
     }
+    const { transport } = result;
     const { counts, requests, timings } = result.progress;
     const requestsPerSecond = connection.requestBudget / (BUDGET_WINDOW_MS / 1000);
     const sendingSeconds = requests.sent / requestsPerSecond;

@@ -20,7 +20,8 @@ import { CONTAINERS } from '../store/clients';
 import type { ConnectionRecord, ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import type { ExportRecord, ExportsRepo } from '../store/exports';
-import { FINISHED, splitRunId, type RunRecord, type RunsRepo } from '../store/runs';
+import { FINISHED, splitRunId, type HeldFigures, type RunRecord, type RunsRepo } from '../store/runs';
+import { RunGuard } from './guard';
 import { exportVerdict } from './already-exported';
 import { acquireLease, type HeldLease } from './leases';
 import { writeRejectedReport } from './rejected-report';
@@ -102,6 +103,8 @@ interface Ready {
 }
 
 export class RunWorker {
+  private runGuard: RunGuard | undefined;
+
   constructor(private readonly deps: WorkerDeps) {}
 
   async execute(runId: string, log: Log): Promise<void> {
@@ -172,7 +175,7 @@ export class RunWorker {
     const { deps } = this;
     const { writer, log } = a;
     let run = a.run;
-    if (FINISHED.includes(run.status)) {
+    if (FINISHED.includes(run.status) || run.status === 'held') {
       log(`run ${run.id}: already ${run.status}; duplicate message ignored`);
       return null;
     }
@@ -281,6 +284,11 @@ export class RunWorker {
     a.run = { ...a.run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
     const definition = definitionFingerprint(r.exportRecord, r.connection.baseUrl);
     if (!a.run.fullSync && (await this.alreadyExported(writer, a.run, snapshot.id, definition, log))) return;
+    // Weighed before anything is sent: once per run (not on continuations), unless approved.
+    if (!a.run.approved && !a.run.buckets) {
+      const held = await this.guard.evaluate(r.exportRecord, r.connection.baseUrl, snapshot, a.run.fullSync);
+      if (held) return this.hold(a, held);
+    }
     // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
     const earlierRefusals = a.run.bucketCounts?.rejected ?? 0;
     const resumed = a.run;
@@ -307,7 +315,8 @@ export class RunWorker {
       shouldYield: () => Date.now() - a.started > deps.timeBudgetMs,
       shouldStop: r.shouldStop,
       beforeCheckpoint: r.beforeCheckpoint,
-      firstAttempt: resumed.attempts === 1,
+      // An attempt that was held sent nothing: the approved one after it is the first to send.
+      firstAttempt: resumed.attempts - (resumed.held ? 1 : 0) === 1,
       timeBudgetMs: deps.timeBudgetMs - (Date.now() - a.started),
       bucketTargetBytes: deps.bucketTargetBytes,
       earlyCheckpointMs: deps.earlyCheckpointMs,
@@ -443,6 +452,28 @@ export class RunWorker {
       )
     ).counts;
     log(runEndedLine({ runId: run.id, exportId: run.exportId, status, by: 'worker', counts: c, errors }));
+  }
+
+  private get guard(): RunGuard {
+    return (this.runGuard ??= new RunGuard(this.deps));
+  }
+
+  /**
+   * Holds the run: nothing was sent, the export stays claimed (the timer does not queue it again),
+   * and the run waits for approve (it then sends exactly this, from the same pinned snapshot) or
+   * dismiss. Logged in the shape of a run that ended, so the deployment's alert fires.
+   */
+  private async hold(a: Attempt, held: HeldFigures): Promise<void> {
+    a.run = {
+      ...a.run,
+      status: 'held',
+      held,
+      heartbeatAt: new Date().toISOString(),
+      // It ended as planned: not an attempt that failed.
+      continuations: (a.run.continuations ?? 0) + 1,
+    };
+    await a.writer.write(a.run);
+    a.log(runEndedLine({ runId: a.run.id, exportId: a.run.exportId, status: 'held', by: 'worker', errors: held.reasons }));
   }
 
   /** The first attempt locates the snapshot and pins it; later attempts read the same one. */
