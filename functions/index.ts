@@ -21,6 +21,8 @@ import './exportRuns';
 import './runItem';
 import './runRejectedReport';
 import './runCancel';
+import './runApprove';
+import './runDismiss';
 import './exportWorker';
 import './exportWorkerPoison';
 import './scheduledRefresh';

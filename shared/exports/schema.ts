@@ -97,6 +97,33 @@ export const ScheduleSchema = z.strictObject({
     .optional(),
 });
 
+const limit = (schema: z.ZodNumber) => schema.min(0).nullable();
+
+/**
+ * What an unattended run may do before a person looks (DESIGN.md §1.6). A run past any of these
+ * is held, with its figures, until it is approved or dismissed. null = no limit.
+ */
+export const GuardSchema = z.strictObject({
+  /** Hold when more than this share (%) of the export's current members would lose a membership. */
+  maxLeavingPercent: limit(z.number().max(100)).default(20),
+  /** Hold when a segment that had rows in the last export has none now (CI deactivated it, or an upstream failure). */
+  holdEmptiedSegment: z.boolean().default(true),
+  /** Hold when more profiles than this would be new to Braze from this export (the monthly-active-user risk). */
+  maxNewProfiles: limit(z.number().int()).default(50_000),
+  /** Hold past this many Braze data points, or this many requests. */
+  maxDataPoints: limit(z.number().int()).default(null),
+  maxRequests: limit(z.number().int()).default(null),
+  /** Hold when changed settings would send more than this share (%) of the current members again. */
+  maxResendPercent: limit(z.number().max(100)).default(50),
+  /** The first run (nothing sent yet) creates everything: held only past this many profiles; null = never. */
+  firstRunMaxProfiles: limit(z.number().int()).default(null),
+  /** Contributors (on a shared connection) may approve or dismiss held runs, besides Admins. */
+  contributorsMayApprove: z.boolean().default(false),
+});
+export type Guard = z.output<typeof GuardSchema>;
+/** The guard in effect (definitions saved before it existed have none: the defaults). */
+export const guardOf = (d: { guard?: Guard }): Guard => d.guard ?? GuardSchema.parse({});
+
 const containerName = z
   .string()
   .regex(
@@ -154,6 +181,7 @@ const ExportDefinitionFields = z.strictObject({
   matching: MatchingSchema,
   membership: MembershipSchema.default({ format: 'list', booleanPrefix: 'ci_segment_' }),
   schedule: ScheduleSchema.default({ enabled: true }),
+  guard: GuardSchema.prefault({}),
 });
 
 /**
@@ -210,9 +238,12 @@ export const ExportPatchSchema = z
     matching: z.unknown(),
     membership: z.unknown(),
     schedule: z.unknown(),
+    guard: z.unknown(),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'must change at least one field');
 
 /** The optional body of POST …/run and POST …/preview: `fullSync` resends (or previews resending) everything. */
 export const RunOptionsSchema = z.strictObject({ fullSync: z.boolean().default(false) });
+/** POST …/run also takes `approve`: approved up front, the run is not held by the export's guard. */
+export const RunNowSchema = RunOptionsSchema.extend({ approve: z.boolean().default(false) });

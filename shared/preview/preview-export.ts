@@ -1,27 +1,19 @@
-// POST /api/exports/{id}/preview: a dry run. The same engine reads the newest snapshot and diffs
-// it against the sync state, but Braze is a DryRunTransport (nothing leaves the app) and the state
-// is read-only (nothing is written, no run is recorded). It answers what the next run would do
-// and what it would cost.
+// POST /api/exports/{id}/preview: a dry run (dry-run.ts) of the newest snapshot against the sync
+// state. It answers what the next run would do and what it would cost.
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { principalOf, requireRole, type Caller } from '../auth';
-import { BrazeClient } from '../braze/client';
-import { BUDGET_WINDOW_MS, RequestBudget } from '../braze/request-budget';
+import { BUDGET_WINDOW_MS } from '../braze/request-budget';
 import type { ConnectionsService } from '../connections/service';
-import { runExport, RunAborted, type RejectedRow } from '../engine';
+import { RunAborted, type RejectedRow } from '../engine';
 import { AppError, conflict, firstLine, tooManyRequests } from '../errors';
 import { PREVIEW_LIMITS, takePreviewSlot } from './preview-slots';
 import type { ConnectionsRepo } from '../store/connections';
 import { CLEANING_UP, type ExportsRepo } from '../store/exports';
 import { cleanupPending } from '../exports/cleanup-state';
-import { CONTAINERS } from '../store/clients';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
-import { DryRunTransport } from './dry-run-transport';
-import { membershipAttribute } from '../engine';
-import { ReadOnlySyncState } from './read-only-state';
+import { dryRunExport } from './dry-run';
 
 const FIRST_REASONS = 10;
-/** Nothing paces a dry run: it is bounded by the engine's CPU work, not by Braze's limit. */
-const UNPACED_REQUESTS_PER_WINDOW = 1e9;
 
 export interface PreviewDeps {
   exports: ExportsRepo;
@@ -96,33 +88,11 @@ export class ExportPreview {
       if (e instanceof SnapshotUnavailable) throw conflict(`Nothing to preview: ${e.message}`, { reason: e.kind });
       throw e;
     }
-    const membership =
-      record.membership.format === 'boolean'
-        ? record.segments.map((s) => `${record.membership.booleanPrefix}${s}`)
-        : [membershipAttribute(record)];
-    const transport = new DryRunTransport(new Set(membership));
-    const braze = new BrazeClient({
-      baseUrl: connection.baseUrl,
-      apiKey: 'dry-run',
-      budget: new RequestBudget({ requestsPerWindow: UNPACED_REQUESTS_PER_WINDOW }),
-      transport,
-    });
     let result;
     try {
       const deadline = started + (deps.deadlineMs ?? PREVIEW_LIMITS.deadlineMs);
-      result = await runExport({
-        // Past the deadline the engine stops, as a cancelled run does: nothing keeps burning CPU after the answer.
-        shouldStop: () => Date.now() > deadline,
-        definition: record,
-        snapshot,
-        ciBlobs: deps.ciBlobs,
-        state: new ReadOnlySyncState(deps.appBlobs.getContainerClient(CONTAINERS.state), exportId),
-        braze,
-        fullSync,
-        // As the next run's first attempt: the same path, so the same requests.
-        firstAttempt: true,
-        bucketTargetBytes: deps.bucketTargetBytes,
-      });
+      // Past the deadline the engine stops, as a cancelled run does: nothing keeps burning CPU after the answer.
+      result = await dryRunExport(deps, record, connection.baseUrl, snapshot, fullSync, () => Date.now() > deadline);
     } catch (e) {
       if (e instanceof RunAborted) throw conflict(`The export cannot run: ${firstLine(e)}`);
       throw e;
@@ -133,6 +103,7 @@ export class ExportPreview {
         'preview_deadline',
         `The preview was stopped after ${Math.round((Date.now() - started) / 1000)} s (its deadline, below the HTTP timeout): the snapshot is too large to preview in one request. A run is not limited this way`,
       );
+    const { transport } = result;
     const { counts, requests, timings } = result.progress;
     const requestsPerSecond = connection.requestBudget / (BUDGET_WINDOW_MS / 1000);
     const sendingSeconds = requests.sent / requestsPerSecond;

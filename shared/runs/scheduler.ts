@@ -9,7 +9,8 @@ import { exportVerdict } from './already-exported';
 import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import { CLEANING_UP, type ExportRecord, type ExportsRepo } from '../store/exports';
-import { FINISHED, type RunsRepo } from '../store/runs';
+import type { Stored } from '../store/connections';
+import { FINISHED, type RunRecord, type RunsRepo } from '../store/runs';
 import type { RunsService } from './service';
 import { runEndedLine } from './run-log';
 import type { Log } from './worker';
@@ -62,7 +63,17 @@ export class ScheduledRefresh {
 
   private async check(exp: ExportRecord, now: Date, summary: RefreshSummary, log: Log): Promise<void> {
     const state = (await this.state.get(exp.id))?.value;
-    if (state?.activeRunId) return this.requeueIfStalled(state.activeRunId, now, summary, log);
+    if (state?.activeRunId) {
+      const active = await this.runs.get(state.activeRunId).catch(() => null);
+      if (active?.value.status !== 'held') return this.requeueIfStalled(state.activeRunId, now, summary, log);
+      if (!(await this.replaceHeldIfNewer(exp, active, now, log))) {
+        summary.skipped.push({
+          exportId: exp.id,
+          reason: `run ${active.value.id} is held: waiting for a person to approve or dismiss it`,
+        });
+        return;
+      }
+    }
     // Being deleted or detached: never queued again. A succeeded cleanup whose last step did not
     // happen is finished here; a failed or cancelled one waits for a retry or a restore.
     if (CLEANING_UP.includes(exp.status)) {
@@ -98,6 +109,24 @@ export class ScheduledRefresh {
     }
     log(`scheduledRefresh export ${exp.id}: ${result}`);
     await this.state.modify(exp.id, (s) => ({ ...s, lastCheck: { at: now.toISOString(), result } }));
+  }
+
+  /**
+   * A held run waits for a person while its snapshot is the newest: the timer does not queue the
+   * export again. Once CI has written a newer one, the held run is dismissed and the newer snapshot
+   * is evaluated afresh (true: the export is free for that).
+   */
+  private async replaceHeldIfNewer(exp: ExportRecord, held: Stored<RunRecord>, now: Date, log: Log): Promise<boolean> {
+    if (exp.status !== 'active' || !exp.schedule.enabled) return false;
+    const newest = await locateSnapshot(this.ciBlobs, exp.source, exp.segments, now).catch((e: unknown) => {
+      if (e instanceof SnapshotUnavailable) return null;
+      throw e;
+    });
+    if (!newest || newest.id === held.value.held?.snapshotId) return false;
+    const reason = `Replaced: CI wrote a newer snapshot (${newest.folder}, ${newest.modifiedTime}) while this run was held; nothing was sent`;
+    if (!(await this.runsService.finishIfUnchanged(held, 'cancelled', [reason]))) return false;
+    log(runEndedLine({ runId: held.value.id, exportId: exp.id, status: 'cancelled', by: 'timer', errors: [reason] }));
+    return true;
   }
 
   /** What the worker compares too: a changed mapping, segment list or endpoint is worth a run. */

@@ -2,10 +2,11 @@
 // row names its active run, claimed with a conditional (ETag) write before anything is queued.
 import type { QueueClient } from '@azure/storage-queue';
 import { principalOf, requireRole, type Caller, type Principal } from '../auth';
-import { AppError, conflict, preconditionFailed } from '../errors';
+import { AppError, conflict, forbidden, preconditionFailed } from '../errors';
 import type { ConnectionsService } from '../connections/service';
 import { CLEANING_UP, type ExportsRepo, type ExportRecord } from '../store/exports';
 import { cleanupPending } from '../exports/cleanup-state';
+import { guardOf } from '../exports/schema';
 import { emptyState, type ExportStateRepo } from '../store/export-state';
 import type { Stored } from '../store/connections';
 import { FINISHED, newRunId, type RunRecord, type RunsRepo } from '../store/runs';
@@ -27,6 +28,8 @@ export interface StartOptions {
   queue?: boolean;
   /** Starts even though the export is `deleting` / `detaching` (its restore). */
   restoring?: boolean;
+  /** Approved up front: the export's guard does not hold it. */
+  approved?: RunRecord['approved'];
 }
 
 /** 409 unless the export may run: attached, and not waiting for its cleanup (except the cleanup itself, or a restore). */
@@ -91,6 +94,7 @@ export class RunsService {
       attempts: 0,
       errors: [],
       rejectedReport: null,
+      ...(options.approved ? { approved: options.approved } : {}),
     };
     // The run row exists before it is claimed, so a claimed id always names a real run. Should the
     // claim fail, the row goes: a queued run nothing enqueues (and the timer never sees) must not stay.
@@ -180,6 +184,11 @@ export class RunsService {
       activeRunId: s.activeRunId === run.id ? null : s.activeRunId,
       lastSnapshotId: delivered ? exported.snapshotId : s.lastSnapshotId,
       lastDefinition: delivered ? exported.definition : s.lastDefinition,
+      // A run that was cancelled, dismissed or failed does not move the reference the guard compares with.
+      lastSegmentRows:
+        (status === 'succeeded' || status === 'partially_succeeded') && run.kind !== 'cleanup' && done.segments
+          ? Object.fromEntries(Object.entries(done.segments).map(([segment, v]) => [segment, v.rows]))
+          : s.lastSegmentRows,
       lastRun: {
         id: run.id,
         status,
@@ -229,8 +238,8 @@ export class RunsService {
         throw conflict(`The run is already ${run.status}`, { run: { id: run.id, status: run.status } });
       const asked: RunRecord = { ...run, cancelRequested: { at: new Date().toISOString(), by: by.name } };
       let done: RunRecord | null | undefined;
-      // No worker holds a queued run: it ends here (a message still on its way finds it finished).
-      if (run.status === 'queued')
+      // No worker holds a queued or held run: it ends here (a message still on its way finds it finished).
+      if (run.status === 'queued' || run.status === 'held')
         done = await this.finishIfUnchanged({ value: asked, etag: stored.etag }, 'cancelled', [
           `Cancelled by ${by.name} before it started`,
         ]);
@@ -260,11 +269,50 @@ export class RunsService {
   }
 
   /** POST /api/exports/{id}/run: Admin, or Contributor on a shared connection. */
-  async runNow(caller: Caller, exportId: string, fullSync: boolean): Promise<QueueOutcome> {
+  async runNow(caller: Caller, exportId: string, fullSync: boolean, approve = false): Promise<QueueOutcome> {
     requireRole(caller, 'Admin', 'Contributor');
     const record = (await this.exports.get(exportId)).value;
     await this.connections.assertMayWorkWith(caller, record.connectionId);
-    return this.start(record, 'manual', principalOf(caller), fullSync);
+    if (approve) this.assertMayApprove(caller, record);
+    const by = principalOf(caller);
+    return this.start(record, 'manual', by, fullSync, approve ? { approved: { by: by.name, at: new Date().toISOString() } } : {});
+  }
+
+  /**
+   * POST /api/runs/{id}/approve: a held run is queued again and sends exactly what it held (from
+   * the snapshot it is pinned to; a newer snapshot is the timer's to evaluate afresh).
+   */
+  async approve(caller: Caller, runId: string): Promise<RunRecord> {
+    const { stored, by } = await this.heldRun(caller, runId);
+    const queued: RunRecord = { ...stored.value, status: 'queued', approved: { by: by.name, at: new Date().toISOString() } };
+    if (!(await this.runs.updateIfUnchanged(queued, stored.etag))) throw preconditionFailed();
+    await this.enqueue(runId);
+    return queued;
+  }
+
+  /** POST /api/runs/{id}/dismiss: a held run ends `cancelled`; nothing was sent, Braze and the sync state are as they were. */
+  async dismiss(caller: Caller, runId: string): Promise<RunRecord> {
+    const { stored, by } = await this.heldRun(caller, runId);
+    const done = await this.finishIfUnchanged(stored, 'cancelled', [`Dismissed by ${by.name}: nothing was sent`]);
+    if (!done) throw preconditionFailed();
+    return done;
+  }
+
+  /** The held run a caller may decide on (Admin; Contributor on a shared connection where the export allows it). */
+  private async heldRun(caller: Caller, runId: string) {
+    requireRole(caller, 'Admin', 'Contributor');
+    const stored = await this.runs.get(runId);
+    const record = (await this.exports.get(stored.value.exportId)).value;
+    await this.connections.assertMayWorkWith(caller, record.connectionId);
+    this.assertMayApprove(caller, record);
+    if (stored.value.status !== 'held')
+      throw conflict(`The run is ${stored.value.status}, not held`, { run: { id: runId, status: stored.value.status } });
+    return { stored, by: principalOf(caller) };
+  }
+
+  private assertMayApprove(caller: Caller, record: ExportRecord): void {
+    if (caller.role !== 'Admin' && !guardOf(record).contributorsMayApprove)
+      throw forbidden('Only an Admin may approve or dismiss runs of this export (its guard does not let Contributors)');
   }
 
   /** POST /api/exports/run-all: every export whose schedule is on. */

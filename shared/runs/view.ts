@@ -25,6 +25,9 @@ export function runView(run: RunRecord) {
     progress: run.buckets ? { bucketsDone: run.buckets.done.length, bucketsTotal: run.buckets.total } : null,
     attempts: run.attempts,
     cancelRequested: run.cancelRequested ?? null,
+    /** Why the guard held it and what it would do; kept once approved or dismissed. */
+    held: run.held ?? null,
+    approved: run.approved ?? null,
     waitingFor: run.waitingFor ?? null,
     timings: run.timings ?? null,
     errors: run.errors,

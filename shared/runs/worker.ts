@@ -14,6 +14,7 @@ import type { ExportStateRepo } from '../store/export-state';
 import { CLEANING_UP, type ExportsRepo } from '../store/exports';
 import { FINISHED, type RunRecord, type RunsRepo } from '../store/runs';
 import { unchangedSinceLastRun } from './already-exported';
+import { holdRun, RunGuard } from './guard';
 import type { Attempt, Log, Ready } from './attempt';
 import { CleanupAttempts } from './cleanup-attempt';
 import { acquireLease } from './leases';
@@ -57,7 +58,10 @@ export class RunWorker {
   private readonly limits: RateLimitTurns;
   private readonly cleanups: CleanupAttempts;
 
+  private readonly guard: RunGuard;
+
   constructor(private readonly deps: WorkerDeps) {
+    this.guard = new RunGuard(deps);
     this.limits = new RateLimitTurns(this.leases, (runId, delaySeconds) => deps.runsService.enqueue(runId, delaySeconds));
     this.cleanups = new CleanupAttempts(deps.exportsService, (...args) => this.finish(...args), deps.timeBudgetMs);
   }
@@ -146,7 +150,7 @@ export class RunWorker {
   /** Whether the run may start at all: not finished, not cancelled, not past its attempt cap. */
   private async mayStart(attempt: Attempt): Promise<boolean> {
     const { writer, log, run } = attempt;
-    if (FINISHED.includes(run.status)) {
+    if (FINISHED.includes(run.status) || run.status === 'held') {
       log(`run ${run.id}: already ${run.status}; duplicate message ignored`);
       return false;
     }
@@ -230,6 +234,11 @@ export class RunWorker {
     attempt.run = { ...attempt.run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
     const definition = definitionFingerprint(ready.exportRecord, ready.connection.baseUrl);
     if (!attempt.run.fullSync && (await this.alreadyExported(writer, attempt.run, snapshot.id, definition, log))) return;
+    // Weighed before anything is sent: once per run (not on continuations), unless approved.
+    if (!attempt.run.approved && !attempt.run.buckets) {
+      const held = await this.guard.evaluate(ready.exportRecord, ready.connection.baseUrl, snapshot, attempt.run.fullSync);
+      if (held) return holdRun(attempt, held);
+    }
     // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
     const earlierRefusals = attempt.run.bucketCounts?.rejected ?? 0;
     const resumed = attempt.run;
@@ -256,7 +265,8 @@ export class RunWorker {
       shouldYield: () => Date.now() - attempt.started > deps.timeBudgetMs,
       shouldStop: ready.shouldStop,
       beforeCheckpoint: ready.beforeCheckpoint,
-      firstAttempt: resumed.attempts === 1,
+      // An attempt that was held sent nothing: the approved one after it is the first to send.
+      firstAttempt: resumed.attempts - (resumed.held ? 1 : 0) === 1,
       timeBudgetMs: deps.timeBudgetMs - (Date.now() - attempt.started),
       bucketTargetBytes: deps.bucketTargetBytes,
       earlyCheckpointMs: deps.earlyCheckpointMs,

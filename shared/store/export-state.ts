@@ -13,6 +13,8 @@ export interface ExportState {
   lastDefinition?: string | null;
   /** The last run's summary; `brazeRefusals`: profiles Braze refused in it (not rows rejected on reading). */
   lastRun: { id: string; status: string; finishedAt: string | null; counts?: unknown; brazeRefusals?: number } | null;
+  /** Rows per CI segment in the last export run that delivered: what the guard sees an emptied segment against. */
+  lastSegmentRows?: Record<string, number> | null;
   /** The snapshot whose refused profiles the timer already tried once more (it does not keep trying). */
   refusalsRetriedFor?: string | null;
   /** When the timer last looked at this export, and what it found. */

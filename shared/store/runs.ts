@@ -9,7 +9,8 @@ import type { Stored } from './connections';
 import { tableCall } from './table-errors';
 import { jsonOf, jsonProperties } from './table-json';
 
-export type RunStatus = 'queued' | 'running' | 'succeeded' | 'partially_succeeded' | 'failed' | 'cancelled';
+/** `held`: the run read and diffed the snapshot, sent nothing, and waits for a person (see runs/guard.ts). */
+export type RunStatus = 'queued' | 'running' | 'held' | 'succeeded' | 'partially_succeeded' | 'failed' | 'cancelled';
 export const FINISHED: RunStatus[] = ['succeeded', 'partially_succeeded', 'failed', 'cancelled'];
 
 export interface RunRecord extends Partial<RunProgress> {
@@ -46,6 +47,23 @@ export interface RunRecord extends Partial<RunProgress> {
   waitingFor?: string | null;
   errors: string[];
   rejectedReport: string | null;
+  /** Why the run was held, with what it would do (kept after approval, for the record). */
+  held?: HeldFigures | null;
+  /** Approved to go past the export's guard: up front (`approve: true`) or after being held. */
+  approved?: { by: string; at: string } | null;
+}
+
+export interface HeldFigures {
+  at: string;
+  /** Each threshold crossed, in words ("41 % of the 12,000 members would leave (limit 20 %)"). */
+  reasons: string[];
+  snapshotId: string;
+  /** What the run would do: the preview's figures. */
+  profiles: { total: number; members: number; new: number; changed: number; unchanged: number; leaving: number };
+  emptiedSegments: string[];
+  requests: number;
+  dataPoints: number;
+  settingsChanged: boolean;
 }
 
 const MAX_TIME = 9_999_999_999_999;

@@ -4,13 +4,14 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodePrincipal } from '../shared/auth';
-import { startAzurite, type Azurite } from '../scripts/azurite';
-import { BrazeSandbox } from '../scripts/braze-sandbox';
-import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from '../scripts/sample-data';
-import { committedScreenshot, launchChromium, seriousViolations } from './helpers/browser';
-import { testEnv } from './helpers/app';
-import { startHostProcess, type HostProcess } from './helpers/host-process';
+import { encodePrincipal } from '../../shared/auth';
+import { startAzurite, type Azurite } from '../../scripts/azurite';
+import { BrazeSandbox } from '../../scripts/braze-sandbox';
+import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from '../../scripts/sample-data';
+import { committedScreenshot, launchChromium, seriousViolations } from '../helpers/browser';
+import { testEnv } from '../helpers/app';
+import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
+import { startHostProcess, type HostProcess } from '../helpers/host-process';
 
 let azurite: Azurite;
 let sandbox: BrazeSandbox;
@@ -513,61 +514,31 @@ describe('mapping and first use', () => {
   });
 });
 
-describe('runs the API will report (mocked answers)', () => {
-  it('a held run shows what it would do, with Approve and Dismiss; history loads runs past the newest page', async () => {
+describe('a held run', () => {
+  it('shows why it was held and what it would do, with Approve and Dismiss; approving sends it', async () => {
+    const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
+    const source = await writeCiExport(blobs, [{ segment: 'S', partitions: [rows(40)] }]);
+    const id = await createExport('Guarded', { source, segments: ['S'], matching: MATCHING });
+    expect((await runToEnd(id)).status).toBe('succeeded');
+    // Half the audience leaves in the next snapshot: past the guard's 20 %.
+    await writeCiExport(blobs, [{ segment: 'S', partitions: [rows(20)] }], { folder: source.folder, stamp: '2026/11/21/0615' });
+    const held = await runToEnd(id);
+    expect(held.status).toBe('held');
     const { context, page } = await as('Admin');
-    const exp = { ...definition('Held one'), id: 'x-held', status: 'active', etag: 'e1' };
-    const run = (id: string, status: string, extra: Record<string, unknown> = {}) => ({
-      id,
-      exportId: 'x-held',
-      kind: 'export',
-      trigger: 'schedule',
-      status,
-      queuedAt: '2026-12-01T06:00:00Z',
-      startedAt: '2026-12-01T06:00:01Z',
-      finishedAt: status === 'held' ? null : '2026-12-01T06:00:31Z',
-      counts: { rowsRead: 300, profiles: 300, sent: 0, unchanged: 0, removed: 0, rejected: 0, failed: 0 },
-      requests: { sent: 0, retried: 0, rateLimited: 0 },
-      errors: [],
-      warnings: [],
-      ...extra,
-    });
-    const held = run('run-held', 'held', {
-      held: {
-        reasons: ['Would withdraw 80 % of HighValueSegment (240 of 300 profiles)'],
-        preview: { profiles: { new: 0, changed: 10, leaving: 240 }, dataPoints: 250, newToBraze: { profiles: 0 } },
-      },
-    });
-    let approved = false;
-    await page.route('**/api/exports/x-held', (r) => r.fulfill({ json: exp }));
-    await page.route(
-      (u) => u.pathname === '/api/exports/x-held/runs',
-      (r) =>
-        new URL(r.request().url()).searchParams.get('continuationToken')
-          ? r.fulfill({ json: { value: [run('run-old', 'succeeded', { queuedAt: '2026-11-01T06:00:00Z' })] } })
-          : r.fulfill({
-              json: {
-                value: [approved ? run('run-held', 'succeeded') : held],
-                nextLink: '/api/exports/x-held/runs?continuationToken=page2',
-              },
-            }),
-    );
-    await page.route('**/api/runs/run-held/approve', (r) => {
-      approved = true;
-      return r.fulfill({ status: 202, json: held });
-    });
-    await page.goto(`${host.url}/#/exports/x-held`);
+    await page.goto(`${host.url}/#/exports/${id}`);
     await page.getByText('This run is held until a person approves or dismisses it.').waitFor({ timeout: 5000 });
-    await page.getByText('Would withdraw 80 % of HighValueSegment').waitFor();
-    await page.getByText(/withdraw 240, ≈ 250 data points/).waitFor();
+    await page.getByText(/20 of the 40 members \(50\.0 %\) would lose their membership/).waitFor();
+    await page.getByText(/withdraw 20, ≈ 20 data points/).waitFor();
     await expectAccessible(page);
-    await page.getByRole('button', { name: 'Load older runs' }).click();
-    await page.locator('section[aria-labelledby="history-title"] tbody tr').nth(1).waitFor();
     await page.getByRole('button', { name: 'Approve and send' }).click();
-    await page.getByText('No run is going.').waitFor({ timeout: 5000 });
+    await page.getByText('No run is going.').waitFor({ timeout: 20_000 });
+    const done = (await call('GET', `/api/runs/${held.id}`)).body;
+    expect(done).toMatchObject({ status: 'succeeded', counts: { removed: 20 }, approved: { by: 'admin@contoso.com' } });
     await context.close();
   });
+});
 
+describe('runs the API will report (mocked answers)', () => {
   it('a cancel that came too late says so', async () => {
     const { context, page } = await as('Admin');
     const exp = { ...definition('Late cancel'), id: 'x-late', status: 'active', etag: 'e1' };

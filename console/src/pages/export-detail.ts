@@ -292,8 +292,8 @@ export async function exportDetailPage(main: HTMLElement, me: Me, id: string, st
 
 /** A run the guards held: what it would do, and the person's choice (approve sends exactly what it held). */
 function heldRun(run: any, me: Me, refresh: () => void): HTMLElement {
-  const p = run.held?.preview ?? run.preview ?? null;
-  const reasons: string[] = run.held?.reasons ?? run.warnings ?? [];
+  const p = run.held ?? null;
+  const reasons: string[] = p?.reasons ?? [];
   const decide = (what: 'approve' | 'dismiss') => {
     const b = h(
       'button',
@@ -318,7 +318,7 @@ function heldRun(run: any, me: Me, refresh: () => void): HTMLElement {
       ? h(
           'p',
           {},
-          `It would send ${num(p.profiles?.new + p.profiles?.changed)} profiles and withdraw ${num(p.profiles?.leaving)}, ≈ ${num(p.dataPoints)} data points, ${num(p.newToBraze?.profiles)} new to Braze.`,
+          `It would send ${num(p.profiles.new + p.profiles.changed)} profiles and withdraw ${num(p.profiles.leaving)}, ≈ ${num(p.dataPoints)} data points, ${num(p.profiles.new)} new to Braze.`,
         )
       : null,
     h('p', {}, h('a', { href: `#/runs/${run.id}` }, 'Run details')),

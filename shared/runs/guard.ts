@@ -1,0 +1,120 @@
+// The guard (DESIGN.md §1.6): before an unattended run sends anything, the same engine reads and
+// diffs its snapshot with nothing leaving the app (preview/dry-run.ts). A run that would withdraw a
+// large share of the audience, empty a segment, create many new Braze profiles, resend most of the
+// export after a settings change, or cost more than the export allows is held with these figures
+// until a person approves it (then it sends exactly this) or dismisses it (nothing is sent).
+import { definitionFingerprint, SyncStateStore } from '../engine';
+import { guardOf, type ExportDefinition, type Guard } from '../exports/schema';
+import { dryRunExport, type DryRun, type DryRunDeps } from '../preview/dry-run';
+import type { Snapshot } from '../snapshot/locate';
+import { CONTAINERS } from '../store/clients';
+import type { ExportStateRepo } from '../store/export-state';
+import type { HeldFigures } from '../store/runs';
+import type { Attempt } from './attempt';
+import { runEndedLine } from './run-log';
+
+export type Figures = Omit<HeldFigures, 'at' | 'reasons'>;
+
+const n = (x: number) => x.toLocaleString('en-US');
+const pct = (part: number, whole: number) => (whole > 0 ? (100 * part) / whole : 0);
+
+/** What a dry run says the run would do, against what Braze holds of the export now. */
+export function figuresOf(
+  dry: DryRun,
+  snapshotId: string,
+  lastSegmentRows: Record<string, number> | null,
+  settingsChanged: boolean,
+): Figures {
+  const c = dry.progress.counts;
+  const changed = c.sent - c.newProfiles;
+  const segmentRows = dry.progress.segments;
+  return {
+    snapshotId,
+    profiles: {
+      total: c.profiles,
+      // Profiles Braze holds for this export now: those that stay (changed or not) and those that leave.
+      members: c.unchanged + changed + c.removed,
+      new: c.newProfiles,
+      changed,
+      unchanged: c.unchanged,
+      leaving: c.removed,
+    },
+    emptiedSegments: Object.keys(lastSegmentRows ?? {}).filter((s) => lastSegmentRows![s]! > 0 && segmentRows[s]?.rows === 0),
+    requests: dry.progress.requests.sent,
+    dataPoints: dry.transport.dataPoints,
+    settingsChanged,
+  };
+}
+
+/** Each threshold the run crosses, in words a person can act on; none = the run may go. */
+export function crossedThresholds(f: Figures, guard: Guard): string[] {
+  const p = f.profiles;
+  const reasons: string[] = [];
+  if (p.members === 0) {
+    // The first run is the one expected to create everything: held only past its own cap.
+    if (guard.firstRunMaxProfiles !== null && p.total > guard.firstRunMaxProfiles)
+      reasons.push(`a first run would create ${n(p.total)} profiles in Braze (limit ${n(guard.firstRunMaxProfiles)})`);
+    return reasons;
+  }
+  if (guard.maxLeavingPercent !== null && pct(p.leaving, p.members) > guard.maxLeavingPercent)
+    reasons.push(
+      `${n(p.leaving)} of the ${n(p.members)} members (${pct(p.leaving, p.members).toFixed(1)} %) would lose their membership (limit ${guard.maxLeavingPercent} %)`,
+    );
+  if (guard.holdEmptiedSegment)
+    for (const s of f.emptiedSegments)
+      reasons.push(`segment ${s} has no rows in this snapshot, though it had some in the last export`);
+  if (guard.maxNewProfiles !== null && p.new > guard.maxNewProfiles)
+    reasons.push(`${n(p.new)} profiles would be new to Braze from this export (limit ${n(guard.maxNewProfiles)})`);
+  if (f.settingsChanged && guard.maxResendPercent !== null && pct(p.changed, p.members) > guard.maxResendPercent)
+    reasons.push(
+      `changed settings would send ${n(p.changed)} of the ${n(p.members)} members again (${pct(p.changed, p.members).toFixed(1)} %, limit ${guard.maxResendPercent} %)`,
+    );
+  if (guard.maxDataPoints !== null && f.dataPoints > guard.maxDataPoints)
+    reasons.push(`it would cost ${n(f.dataPoints)} Braze data points (limit ${n(guard.maxDataPoints)})`);
+  if (guard.maxRequests !== null && f.requests > guard.maxRequests)
+    reasons.push(`it would take ${n(f.requests)} Braze requests (limit ${n(guard.maxRequests)})`);
+  return reasons;
+}
+
+export class RunGuard {
+  constructor(private readonly deps: DryRunDeps & { state: ExportStateRepo }) {}
+
+  /** The figures and reasons to hold the run for, or null when it may go. */
+  async evaluate(
+    record: ExportDefinition & { id: string },
+    baseUrl: string,
+    snapshot: Snapshot,
+    fullSync: boolean,
+  ): Promise<HeldFigures | null> {
+    const guard = guardOf(record);
+    // A first run (no sync state) is held only past its own cap: without one, no dry run is needed.
+    const syncState = new SyncStateStore(this.deps.appBlobs.getContainerClient(CONTAINERS.state), record.id);
+    if (guard.firstRunMaxProfiles === null && (await syncState.readManifest()) === null) return null;
+    const state = (await this.deps.state.get(record.id))?.value;
+    const dry = await dryRunExport(this.deps, record, baseUrl, snapshot, fullSync);
+    const settingsChanged = !!state?.lastDefinition && state.lastDefinition !== definitionFingerprint(record, baseUrl);
+    const figures = figuresOf(dry, snapshot.id, state?.lastSegmentRows ?? null, settingsChanged);
+    const reasons = crossedThresholds(figures, guard);
+    return reasons.length ? { at: new Date().toISOString(), reasons, ...figures } : null;
+  }
+}
+
+/**
+ * Holds the run: nothing was sent, the export stays claimed (the timer does not queue it again),
+ * and the run waits for approve (it then sends exactly this, from the same pinned snapshot) or
+ * dismiss. Logged in the shape of a run that ended, so the deployment's alert fires.
+ */
+export async function holdRun(attempt: Attempt, held: HeldFigures): Promise<void> {
+  attempt.run = {
+    ...attempt.run,
+    status: 'held',
+    held,
+    heartbeatAt: new Date().toISOString(),
+    // It ended as planned: not an attempt that failed.
+    continuations: (attempt.run.continuations ?? 0) + 1,
+  };
+  await attempt.writer.write(attempt.run);
+  attempt.log(
+    runEndedLine({ runId: attempt.run.id, exportId: attempt.run.exportId, status: 'held', by: 'worker', errors: held.reasons }),
+  );
+}

@@ -1,0 +1,162 @@
+// Guard rails (issue 30): a run that would change too much is held with its figures, sends
+// nothing, and waits for a person; approve sends exactly what it held, dismiss leaves everything as
+// it was; the timer does not queue the export again until CI writes a newer snapshot.
+import { describe, expect, it } from 'vitest';
+import { services } from '../../shared/services';
+import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
+import { useAzurite } from '../helpers/app';
+import { rows } from '../helpers/ci-export';
+
+useAzurite();
+const sandbox = useSandbox();
+
+const CONTRIBUTOR = { role: 'Contributor' as const, name: 'a contributor' };
+const noLog = () => undefined;
+
+/** An export with the default guard, first run done: 100 profiles in segment S. */
+async function exported(guard: Record<string, unknown> = {}) {
+  const e = await mutableExport(sandbox().url, [{ segment: 'S', partitions: [rows(100)] }], { guard });
+  const first = await runNow(e.exp.id);
+  expect(first.run.status).toBe('succeeded');
+  return e;
+}
+
+const brazeNow = () => ({ objects: sandbox().stats.objectsProcessed, requests: sandbox().stats.requests });
+
+/** Runs the worker on a run until it is neither queued nor running. */
+async function work(runId: string) {
+  const app = services();
+  for (let i = 0; i < 20; i++) {
+    await app.worker.execute(runId, noLog);
+    const run = await app.runs.get(runId);
+    if (run.status !== 'queued' && run.status !== 'running') return run;
+  }
+  throw new Error('run did not end');
+}
+
+describe('a run that would change too much is held', () => {
+  it('30 % leavers: held with its figures, nothing sent; approve sends exactly the withdrawals; the next run is unchanged', async () => {
+    const { exp, rewrite } = await exported();
+    await rewrite([{ segment: 'S', partitions: [rows(70)] }]);
+    const before = brazeNow();
+    const { run, logs } = await runNow(exp.id);
+    expect(run.status).toBe('held');
+    expect(run.held!.reasons.join('\n')).toMatch(/30 of the 100 members \(30\.0 %\) would lose their membership \(limit 20 %\)/);
+    expect(run.held!.profiles).toMatchObject({ members: 100, leaving: 30, unchanged: 70, new: 0 });
+    expect(brazeNow()).toEqual(before);
+    // Logged in the shape the deployment's alert matches, with the reason.
+    expect(logs.join('\n')).toMatch(/^run \S+ export \S+: held source=worker error=30 of the 100 members/m);
+
+    const app = services();
+    await expect(app.runs.approve(CONTRIBUTOR, run.id)).rejects.toMatchObject({ status: 403 });
+    expect((await app.runs.approve(ADMIN, run.id)).status).toBe('queued');
+    const approved = await work(run.id);
+    expect(approved.status).toBe('succeeded');
+    expect(approved.counts).toMatchObject({ removed: 30, sent: 0, unchanged: 70 });
+    expect(brazeNow().objects - before.objects).toBe(30);
+    expect(sandbox().profiles.get('external_id:u81')!.attributes['0000-0000-0000']).toBeUndefined();
+    const next = await runNow(exp.id);
+    expect(next.run.counts).toMatchObject({ sent: 0, removed: 0, unchanged: 70 });
+  });
+
+  it('an emptied segment: held; dismiss ends it cancelled and leaves Braze and the sync state as they were', async () => {
+    const e = await mutableExport(
+      sandbox().url,
+      [
+        { segment: 'S', partitions: [rows(100)] },
+        { segment: 'T', partitions: [rows(5, { from: 1 })] },
+      ],
+      { guard: { maxLeavingPercent: null } },
+    );
+    expect((await runNow(e.exp.id)).run.status).toBe('succeeded');
+    await e.rewrite([
+      { segment: 'S', partitions: [rows(100)] },
+      { segment: 'T', partitions: [''] },
+    ]);
+    const before = brazeNow();
+    const { run } = await runNow(e.exp.id);
+    expect(run.status).toBe('held');
+    expect(run.held!.reasons).toEqual(['segment T has no rows in this snapshot, though it had some in the last export']);
+    const dismissed = await services().runs.dismiss(ADMIN, run.id);
+    expect(dismissed.status).toBe('cancelled');
+    expect(dismissed.errors.at(-1)).toMatch(/Dismissed by test-admin: nothing was sent/);
+    expect(brazeNow()).toEqual(before);
+    // The sync state is untouched: the same snapshot is held again for the same reason.
+    const again = await runNow(e.exp.id);
+    expect(again.run.status).toBe('held');
+    expect(again.run.held!.profiles).toEqual(run.held!.profiles);
+    await expect(services().runs.approve(ADMIN, dismissed.id)).rejects.toMatchObject({ status: 409 });
+  });
+
+  it('a mapping change that resends most profiles: held, unless the run is approved up front', async () => {
+    const { exp, patch } = await exported();
+    await patch({
+      matching: {
+        profileId: 'CustomerId',
+        email: 'PrimaryEmail',
+        brazeCustomerId: 'BrazeUserId',
+        attributes: { nickname: 'FirstName' },
+      },
+    });
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('held');
+    expect(run.held!.settingsChanged).toBe(true);
+    expect(run.held!.reasons.join('\n')).toMatch(
+      /changed settings would send 100 of the 100 members again \(100\.0 %, limit 50 %\)/,
+    );
+    await services().runs.dismiss(ADMIN, run.id);
+    const app = services();
+    const outcome = await app.runs.runNow(ADMIN, exp.id, false, true);
+    if (!('queued' in outcome)) throw new Error('expected a queued run');
+    const approvedUpFront = await work(outcome.queued.id);
+    expect(approvedUpFront.status).toBe('succeeded');
+    expect(approvedUpFront.counts!.sent).toBe(100);
+  });
+
+  it("a big newcomer snapshot: held past the export's limit of new profiles", async () => {
+    const { exp, rewrite } = await exported({ maxNewProfiles: 50 });
+    await rewrite([{ segment: 'S', partitions: [rows(100), rows(60, { from: 101 })] }]);
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('held');
+    expect(run.held!.reasons).toEqual(['60 profiles would be new to Braze from this export (limit 50)']);
+    expect(run.held!.profiles).toMatchObject({ new: 60, members: 100 });
+  });
+
+  it('a first run goes unless the export caps it', async () => {
+    const capped = await mutableExport(sandbox().url, [{ segment: 'S', partitions: [rows(30)] }], {
+      guard: { firstRunMaxProfiles: 10 },
+    });
+    const { run } = await runNow(capped.exp.id);
+    expect(run.status).toBe('held');
+    expect(run.held!.reasons).toEqual(['a first run would create 30 profiles in Braze (limit 10)']);
+  });
+});
+
+describe('the timer and a held run', () => {
+  it('does not queue the export again while it is held; a newer snapshot replaces it with a new evaluation', async () => {
+    const { exp, rewrite } = await exported();
+    await rewrite([{ segment: 'S', partitions: [rows(50)] }]);
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('held');
+    const app = services();
+    const later = new Date(Date.now() + 60 * 60_000);
+    const tick = await app.scheduler.tick(later, noLog);
+    expect(tick.queued).not.toContain(exp.id);
+    expect(tick.skipped).toContainEqual({ exportId: exp.id, reason: expect.stringMatching(/is held/) });
+    expect((await app.runs.get(run.id)).status).toBe('held');
+
+    // CI writes a newer snapshot: the held run is replaced, and the new one is evaluated afresh.
+    await rewrite([{ segment: 'S', partitions: [rows(95)] }]);
+    const next = await app.scheduler.tick(new Date(later.getTime() + 60 * 60_000), noLog);
+    expect(next.queued).toContain(exp.id);
+    const replaced = await app.runs.get(run.id);
+    expect(replaced.status).toBe('cancelled');
+    expect(replaced.errors.at(-1)).toMatch(/newer snapshot/);
+    const newRunId = (await app.runs.listForExport(exp.id)).find((r) => r.status === 'queued')!.id;
+    await app.storage.runQueue.clearMessages();
+    const fresh = await work(newRunId);
+    // 5 leavers of 100: under the limit, so it goes.
+    expect(fresh.status).toBe('succeeded');
+    expect(fresh.counts).toMatchObject({ removed: 5 });
+  });
+});
