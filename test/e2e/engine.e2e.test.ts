@@ -118,7 +118,15 @@ describe('export runs over HTTP', () => {
     expect((await http('POST', '/admin/functions/scheduledRefresh', {})).status).toBe(202);
     runs = await http('GET', `/api/exports/${exp.body.id}/runs`);
     expect(runs.body.value).toHaveLength(2);
-    const rerun = await waitForRun(runs.body.value[0].id);
+    // Every profile would go again: the export's guard holds the run for a person, who approves it.
+    const held = await waitForRun(runs.body.value[0].id);
+    expect(held.status).toBe('held');
+    expect(held.held.reasons.join('\n')).toMatch(/changed settings would send \d+ of the \d+ members again/);
+    expect(sandbox.stats.requests).toBe(requestsBefore);
+    expect((await http('POST', '/admin/functions/scheduledRefresh', {})).status).toBe(202);
+    expect((await http('GET', `/api/exports/${exp.body.id}/runs`)).body.value).toHaveLength(2);
+    expect((await http('POST', `/api/runs/${held.id}/approve`, {})).status).toBe(202);
+    const rerun = await waitForRun(held.id);
     expect(rerun.status).toBe('succeeded');
     expect(rerun.counts.sent).toBe(rerun.counts.profiles - rerun.counts.rejected);
     expect(sandbox.profileList().filter((p) => Array.isArray(p.attributes.ci_segments)).length).toBe(rerun.counts.sent);
