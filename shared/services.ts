@@ -38,15 +38,33 @@ export interface ServiceOverrides {
   brazeOptions?: WorkerDeps['brazeOptions'];
 }
 
+/** Braze keys: in Key Vault in Azure; encrypted in Table Storage with a key from settings locally. */
+const secretStoreOf = (config: AppConfig): SecretStore =>
+  'keyVaultUri' in config.secrets
+    ? new KeyVaultSecretStore(
+        config.secrets.keyVaultUri,
+        credentialFor('clientId' in config.appStorage ? config.appStorage.clientId : undefined),
+      )
+    : new LocalEncryptedSecretStore(config.secrets.localKey);
+
+/** Creates the app's tables, containers and queues once; a failure is surfaced and tried again on the next call. */
+function readyOnce(storage: StorageClients): () => Promise<void> {
+  let setup: Promise<void> | null = null;
+  return () => {
+    if (!setup) {
+      const attempt = ensureStorage(storage);
+      setup = attempt;
+      attempt.catch(() => {
+        if (setup === attempt) setup = null;
+      });
+    }
+    return setup;
+  };
+}
+
 export function createServices(config: AppConfig, overrides: ServiceOverrides = {}): Services {
   const storage = createStorageClients(config);
-  const secrets: SecretStore =
-    'keyVaultUri' in config.secrets
-      ? new KeyVaultSecretStore(
-          config.secrets.keyVaultUri,
-          credentialFor('clientId' in config.appStorage ? config.appStorage.clientId : undefined),
-        )
-      : new LocalEncryptedSecretStore(config.secrets.localKey);
+  const secrets = secretStoreOf(config);
   const exportsRepo = new ExportsRepo(storage.table(TABLES.exports));
   const stateRepo = new ExportStateRepo(storage.table(TABLES.exports));
   const runsRepo = new RunsRepo(storage.table(TABLES.runs));
@@ -98,18 +116,7 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
     appBlobs: storage.appBlobs,
     bucketTargetBytes: config.bucketTargetBytes,
   });
-  let setup: Promise<void> | null = null;
-  const ready = () => {
-    if (!setup) {
-      const attempt = ensureStorage(storage);
-      setup = attempt;
-      // Surfaced by the call that awaits it; forgotten, so the next call tries again.
-      attempt.catch(() => {
-        if (setup === attempt) setup = null;
-      });
-    }
-    return setup;
-  };
+  const ready = readyOnce(storage);
   return {
     config,
     storage,
