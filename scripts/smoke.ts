@@ -31,10 +31,18 @@ interface Answer {
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON from the app
 }
 
-export async function runSmoke(o: SmokeOptions): Promise<SmokeCheck[]> {
+interface SmokeContext {
+  o: SmokeOptions;
+  call: (method: string, path: string, signedIn?: boolean) => Promise<Answer>;
+  add: (name: string, ok: boolean | null, detail: string) => void;
+  problem: (a: Answer) => string;
+}
+
+/** Calls the app as the smoke check's caller: JSON in and out, an answer (status 0) whatever happens. */
+function callerOf(o: SmokeOptions): SmokeContext['call'] {
   const base = o.app.replace(/\/+$/, '');
   const fetchImpl = o.fetchImpl ?? fetch;
-  const call = async (method: string, path: string, signedIn = true): Promise<Answer> => {
+  return async (method: string, path: string, signedIn = true): Promise<Answer> => {
     try {
       const res = await fetchImpl(`${base}${path}`, {
         method,
@@ -55,11 +63,11 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeCheck[]> {
       return { status: 0, body: { error: (e as Error).message } };
     }
   };
-  const problem = (a: Answer) =>
-    a.status === 0 ? `no answer (${a.body.error})` : `HTTP ${a.status}${a.body?.error ? `: ${String(a.body.error)}` : ''}`;
-  const checks: SmokeCheck[] = [];
-  const add = (name: string, ok: boolean | null, detail: string) => checks.push({ name, ok, detail });
+}
 
+/** The app answers at all (anonymous health). */
+async function checkReachable(c: SmokeContext): Promise<void> {
+  const { call, add, problem } = c;
   const anonymous = await call('GET', '/api/health', false);
   add(
     'The app answers',
@@ -68,7 +76,11 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeCheck[]> {
       ? `GET /api/health answers ${anonymous.status} (${anonymous.body?.status ?? 'no status'})`
       : `GET /api/health: ${problem(anonymous)} - is the code deployed, and the app started?`,
   );
+}
 
+/** Sign-in: the caller's token is accepted, and with which role. */
+async function checkSignIn(c: SmokeContext): Promise<string | undefined> {
+  const { call, add, problem } = c;
   const me = await call('GET', '/api/me');
   const role: string | undefined = me.status === 200 ? me.body?.role : undefined;
   add(
@@ -80,7 +92,12 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeCheck[]> {
         ? 'the app did not accept your token (401): is Authentication on with this client ID, and is the token for api://<client id>?'
         : `GET /api/me: ${problem(me)}`,
   );
+  return role;
+}
 
+/** Easy Auth, app storage and Key Vault, from the health details an Admin sees. */
+async function checkHealth(c: SmokeContext, role: string | undefined): Promise<void> {
+  const { call, add, problem } = c;
   const health = await call('GET', '/api/health');
   const details = health.body?.checks as Record<string, { ok: boolean; detail: string }> | undefined;
   if (!details) {
@@ -108,7 +125,11 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeCheck[]> {
     );
     if (details.config && !details.config.ok) add('Settings', false, details.config.detail);
   }
+}
 
+/** The Customer Insights storage account, through source discovery. */
+async function checkSources(c: SmokeContext, role: string | undefined): Promise<void> {
+  const { call, add, problem } = c;
   const sources = await call('GET', '/api/sources');
   const folders = Array.isArray(sources.body?.folders) ? (sources.body.folders as unknown[]).length : 0;
   add(
@@ -122,7 +143,11 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeCheck[]> {
         ? 'not checked: listing sources needs the Admin or Contributor role'
         : `not reached: ${problem(sources)} (does the app's identity have Storage Blob Data Reader on the CI account? See the ciReaderGrantCommand output)`,
   );
+}
 
+/** The timer and the queue worker are registered (when the function list was given). */
+async function checkFunctions(c: SmokeContext): Promise<void> {
+  const { add, o } = c;
   if (o.functions === null || o.functions === undefined) {
     add('Timer and queue worker', null, 'not checked: pass --resource-group to list the functions the app registered');
   } else {
@@ -135,7 +160,11 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeCheck[]> {
         : `not registered: ${missing.join(', ')} (the package did not load: see the app's log stream)`,
     );
   }
+}
 
+/** A preview of the chosen export (or the first): the whole read path, nothing sent. */
+async function checkPreview(c: SmokeContext): Promise<void> {
+  const { call, add, problem, o } = c;
   let exportId = o.exportId;
   if (!exportId) {
     const list = await call('GET', '/api/exports');
@@ -152,6 +181,19 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeCheck[]> {
         : `export ${exportId}: ${problem(preview)}`,
     );
   }
+}
+
+export async function runSmoke(o: SmokeOptions): Promise<SmokeCheck[]> {
+  const checks: SmokeCheck[] = [];
+  const problem = (a: Answer) =>
+    a.status === 0 ? `no answer (${a.body.error})` : `HTTP ${a.status}${a.body?.error ? `: ${String(a.body.error)}` : ''}`;
+  const c: SmokeContext = { o, call: callerOf(o), add: (name, ok, detail) => checks.push({ name, ok, detail }), problem };
+  await checkReachable(c);
+  const role = await checkSignIn(c);
+  await checkHealth(c, role);
+  await checkSources(c, role);
+  await checkFunctions(c);
+  await checkPreview(c);
   return checks;
 }
 
