@@ -298,6 +298,7 @@ export class BrazeSandbox {
     };
   }
 
+  /** POST /users/track, as Braze answers it: refusals of the whole request first, then each object. */
   private async track(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await this.readBody(req);
     if (this.faults.dropConnections && this.faults.dropConnections > 0) {
@@ -306,156 +307,23 @@ export class BrazeSandbox {
       return;
     }
     if (this.faults.slowMs) await new Promise((r) => setTimeout(r, this.faults.slowMs));
+    const refused = this.refusal(req, body);
+    if (refused) return this.reply(res, refused.status, { message: refused.message }, refused.headers ?? this.rateHeaders());
+    const attributes = this.attributesOf(body!);
+    if (typeof attributes === 'string') return this.reply(res, 400, { message: attributes }, this.rateHeaders());
 
-    const auth = req.headers.authorization ?? '';
-    const key = /^Bearer (.+)$/.exec(auth)?.[1];
-    const grant = key ? this.keys[key] : undefined;
-    if (!grant || this.faults.revokeKey) return this.reply(res, 401, { message: 'Invalid API key' });
-    if (!grant.usersTrack) return this.reply(res, 403, { message: 'This API key does not have permission users.track' });
-
-    const now = Date.now();
-    if (now - this.window.start >= this.windowMs) this.window = { start: now, used: 0 };
-    if (this.faults.rateLimitedUntil && now < this.faults.rateLimitedUntil) {
-      const retryAfter = Math.ceil((this.faults.rateLimitedUntil - now) / 1000);
-      return this.reply(
-        res,
-        429,
-        { message: 'Rate limit exceeded' },
-        { ...this.rateHeaders(), 'X-RateLimit-Remaining': '0', 'X-RateLimit-Retry-After': String(retryAfter) },
-      );
-    }
-    this.window.used++;
-    if (this.window.used > this.limit) {
-      const headers = this.rateHeaders();
-      return this.reply(
-        res,
-        429,
-        { message: 'Rate limit exceeded' },
-        {
-          ...headers,
-          'X-RateLimit-Retry-After': String(Math.max(1, Number(headers['X-RateLimit-Reset']) - Math.floor(now / 1000))),
-        },
-      );
-    }
-    if (this.faults.fail5xx && this.faults.fail5xx > 0) {
-      this.faults.fail5xx--;
-      return this.reply(res, 503, { message: 'Service Unavailable' }, this.rateHeaders());
-    }
-    if (body === null) return this.reply(res, 400, { message: 'Request body too large' }, this.rateHeaders());
-
-    let payload: { attributes?: unknown; events?: unknown; purchases?: unknown };
-    try {
-      payload = JSON.parse(body.toString('utf8'));
-    } catch {
-      return this.reply(res, 400, { message: 'Invalid JSON' }, this.rateHeaders());
-    }
-    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
-      return this.reply(res, 400, { message: 'Request body must be an object' }, this.rateHeaders());
-    }
-    const arrays = ['attributes', 'events', 'purchases'] as const;
-    for (const a of arrays) {
-      if (payload[a] !== undefined && !Array.isArray(payload[a]))
-        return this.reply(res, 400, { message: `${a} must be an array` }, this.rateHeaders());
-    }
-    const attributes = (payload.attributes ?? []) as unknown[];
-    const total = arrays.reduce((n, a) => n + ((payload[a] as unknown[] | undefined)?.length ?? 0), 0);
-    // As Braze: an empty request from a valid key is a 400 (the key check relies on it; see key-check.ts).
-    if (total === 0)
-      return this.reply(
-        res,
-        400,
-        { message: "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields." },
-        this.rateHeaders(),
-      );
-    if (total > MAX_OBJECTS)
-      return this.reply(res, 400, { message: `Too many objects: ${total} > ${MAX_OBJECTS}` }, this.rateHeaders());
-    // Braze refuses a whole batch when an object is not an object at all.
-    if (attributes.some((o) => !o || typeof o !== 'object' || Array.isArray(o))) {
-      return this.reply(res, 400, { message: 'Each attributes entry must be an object' }, this.rateHeaders());
-    }
-
-    if (this.faults.refuseEveryRequest)
-      return this.reply(res, 400, { message: this.faults.refuseEveryRequest }, this.rateHeaders());
-    const marker = this.faults.badObjectMarker;
-    if (marker && attributes.some((o) => JSON.stringify(o).includes(marker))) {
-      return this.reply(res, 400, { message: 'Invalid attributes object in request' }, this.rateHeaders());
-    }
     const errors: { type: string; input_array: string; index: number }[] = [];
     const userKeys: string[] = [];
     let processed = 0;
     attributes.forEach((raw, index) => {
       const obj = raw as Record<string, unknown>;
-      const idKeys: (typeof IDENTIFIER_KEYS)[number][] = [];
-      for (const k of IDENTIFIER_KEYS) if (obj[k] !== undefined) idKeys.push(k);
-      let userKey: string | undefined;
-      if (idKeys.length > 1)
-        return errors.push({
-          type: "Received multiple identifiers ('external_id', 'user_alias', 'braze_id') for the same object",
-          input_array: 'attributes',
-          index,
-        });
-      // Only a body over 100 KB can hold an object over 100 KB: skip the measuring otherwise.
-      if (body.length > MAX_OBJECT_BYTES && Buffer.byteLength(JSON.stringify(obj)) > MAX_OBJECT_BYTES) {
-        return errors.push({ type: 'Object exceeds 100 KB', input_array: 'attributes', index });
-      }
-      if (idKeys[0] === 'external_id') {
-        if (typeof obj.external_id !== 'string' || obj.external_id === '')
-          return errors.push({ type: "'external_id' must be a non-empty string", input_array: 'attributes', index });
-        userKey = `external_id:${obj.external_id}`;
-      } else if (idKeys[0] === 'user_alias') {
-        const a = obj.user_alias as { alias_name?: unknown; alias_label?: unknown };
-        if (!a || typeof a.alias_name !== 'string' || typeof a.alias_label !== 'string' || !a.alias_name || !a.alias_label) {
-          return errors.push({ type: "'user_alias' must have 'alias_name' and 'alias_label'", input_array: 'attributes', index });
-        }
-        userKey = `alias:${a.alias_label}:${a.alias_name}`;
-      } else if (idKeys[0] === 'braze_id') {
-        userKey = `braze_id:${String(obj.braze_id)}`;
-      } else if (typeof obj.email === 'string') {
-        userKey = `email:${obj.email.toLowerCase()}`;
-      } else {
-        return errors.push({
-          type: "Missing identifier: one of 'external_id', 'user_alias', 'braze_id' or 'email' is required",
-          input_array: 'attributes',
-          index,
-        });
-      }
-      if (typeof obj.email === 'string' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(obj.email)) {
-        return errors.push({ type: `Invalid email address`, input_array: 'attributes', index });
-      }
-      if (this.faults.objectErrorMarker && JSON.stringify(obj).includes(this.faults.objectErrorMarker)) {
-        return errors.push({ type: 'Invalid value for a custom attribute', input_array: 'attributes', index });
-      }
-      let badName: string | undefined;
-      for (const k in obj) if (k.charCodeAt(0) === 0x24 /* $ */) badName = k;
-      if (badName) return errors.push({ type: `Invalid attribute name '${badName}'`, input_array: 'attributes', index });
-
-      const writing = this.inFlightUsers.get(userKey) ?? 0;
+      const user = this.userOf(obj, body!.length);
+      if ('error' in user) return errors.push({ type: user.error, input_array: 'attributes', index });
+      const writing = this.inFlightUsers.get(user.key) ?? 0;
       if (writing > 0) this.stats.concurrentUserWrites++;
-      this.inFlightUsers.set(userKey, writing + 1);
-      userKeys.push(userKey);
-
-      const updateExistingOnly = obj._update_existing_only ?? idKeys[0] === 'user_alias';
-      const existing = this.profiles.get(userKey);
-      if (!existing && updateExistingOnly === true) {
-        this.stats.skippedUpdateOnly++; // Braze skips it, no error: a deleted user stays deleted
-        return;
-      }
-      processed++;
-      if (!this.store) return;
-      const profile: SandboxProfile = existing ?? { identifier: {}, attributes: {}, updates: 0 };
-      if (idKeys[0]) (profile.identifier as Record<string, unknown>)[idKeys[0]] = obj[idKeys[0]];
-      else profile.identifier.email = obj.email as string;
-      for (const [k, v] of Object.entries(obj)) {
-        if ((IDENTIFIER_KEYS as readonly string[]).includes(k) || k === '_update_existing_only') continue;
-        if (v === null) delete profile.attributes[k];
-        else if (v && typeof v === 'object' && !Array.isArray(v) && ('add' in v || 'remove' in v)) {
-          const current = Array.isArray(profile.attributes[k]) ? (profile.attributes[k] as unknown[]) : [];
-          const { add = [], remove = [] } = v as { add?: unknown[]; remove?: unknown[] };
-          profile.attributes[k] = [...current.filter((x) => !remove.includes(x)), ...add];
-        } else profile.attributes[k] = v;
-      }
-      profile.updates++;
-      this.profiles.set(userKey, profile);
+      this.inFlightUsers.set(user.key, writing + 1);
+      userKeys.push(user.key);
+      if (this.apply(obj, user)) processed++;
     });
     // Hold the users "in flight" for the length of this request, then release them.
     await new Promise((r) => setImmediate(r));
@@ -471,6 +339,124 @@ export class BrazeSandbox {
       { message: 'success', attributes_processed: processed, ...(errors.length ? { errors } : {}) },
       this.rateHeaders(),
     );
+  }
+
+  /** Why the whole request is refused (key, rate limit, faults, size), or null. */
+  private refusal(
+    req: IncomingMessage,
+    body: Buffer | null,
+  ): { status: number; message: string; headers?: Record<string, string> } | null {
+    const key = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const grant = key ? this.keys[key] : undefined;
+    if (!grant || this.faults.revokeKey) return { status: 401, message: 'Invalid API key', headers: {} };
+    if (!grant.usersTrack) return { status: 403, message: 'This API key does not have permission users.track', headers: {} };
+    const now = Date.now();
+    if (now - this.window.start >= this.windowMs) this.window = { start: now, used: 0 };
+    if (this.faults.rateLimitedUntil && now < this.faults.rateLimitedUntil) {
+      const retryAfter = Math.ceil((this.faults.rateLimitedUntil - now) / 1000);
+      return {
+        status: 429,
+        message: 'Rate limit exceeded',
+        headers: { ...this.rateHeaders(), 'X-RateLimit-Remaining': '0', 'X-RateLimit-Retry-After': String(retryAfter) },
+      };
+    }
+    this.window.used++;
+    if (this.window.used > this.limit) {
+      const headers = this.rateHeaders();
+      const retryAfter = Math.max(1, Number(headers['X-RateLimit-Reset']) - Math.floor(now / 1000));
+      return {
+        status: 429,
+        message: 'Rate limit exceeded',
+        headers: { ...headers, 'X-RateLimit-Retry-After': String(retryAfter) },
+      };
+    }
+    if (this.faults.fail5xx && this.faults.fail5xx > 0) {
+      this.faults.fail5xx--;
+      return { status: 503, message: 'Service Unavailable' };
+    }
+    if (body === null) return { status: 400, message: 'Request body too large' };
+    return null;
+  }
+
+  /** The request's attributes objects, or why Braze refuses the request as a whole (a 400). */
+  private attributesOf(body: Buffer): unknown[] | string {
+    let payload: { attributes?: unknown; events?: unknown; purchases?: unknown };
+    try {
+      payload = JSON.parse(body.toString('utf8'));
+    } catch {
+      return 'Invalid JSON';
+    }
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return 'Request body must be an object';
+    const arrays = ['attributes', 'events', 'purchases'] as const;
+    for (const a of arrays) if (payload[a] !== undefined && !Array.isArray(payload[a])) return `${a} must be an array`;
+    const attributes = (payload.attributes ?? []) as unknown[];
+    const total = arrays.reduce((n, a) => n + ((payload[a] as unknown[] | undefined)?.length ?? 0), 0);
+    // As Braze: an empty request from a valid key is a 400 (the key check relies on it; see key-check.ts).
+    if (total === 0) return "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields.";
+    if (total > MAX_OBJECTS) return `Too many objects: ${total} > ${MAX_OBJECTS}`;
+    // Braze refuses a whole batch when an object is not an object at all.
+    if (attributes.some((o) => !o || typeof o !== 'object' || Array.isArray(o))) return 'Each attributes entry must be an object';
+    if (this.faults.refuseEveryRequest) return this.faults.refuseEveryRequest;
+    const marker = this.faults.badObjectMarker;
+    if (marker && attributes.some((o) => JSON.stringify(o).includes(marker))) return 'Invalid attributes object in request';
+    return attributes;
+  }
+
+  /** The user an object addresses (its key here and its identifier field), or the error Braze reports for it. */
+  private userOf(
+    obj: Record<string, unknown>,
+    bodyBytes: number,
+  ): { key: string; idKey: string | undefined } | { error: string } {
+    const idKeys = IDENTIFIER_KEYS.filter((k) => obj[k] !== undefined);
+    if (idKeys.length > 1)
+      return { error: "Received multiple identifiers ('external_id', 'user_alias', 'braze_id') for the same object" };
+    // Only a body over 100 KB can hold an object over 100 KB: skip the measuring otherwise.
+    if (bodyBytes > MAX_OBJECT_BYTES && Buffer.byteLength(JSON.stringify(obj)) > MAX_OBJECT_BYTES)
+      return { error: 'Object exceeds 100 KB' };
+    let key: string;
+    if (idKeys[0] === 'external_id') {
+      if (typeof obj.external_id !== 'string' || obj.external_id === '')
+        return { error: "'external_id' must be a non-empty string" };
+      key = `external_id:${obj.external_id}`;
+    } else if (idKeys[0] === 'user_alias') {
+      const a = obj.user_alias as { alias_name?: unknown; alias_label?: unknown };
+      if (!a || typeof a.alias_name !== 'string' || typeof a.alias_label !== 'string' || !a.alias_name || !a.alias_label)
+        return { error: "'user_alias' must have 'alias_name' and 'alias_label'" };
+      key = `alias:${a.alias_label}:${a.alias_name}`;
+    } else if (idKeys[0] === 'braze_id') key = `braze_id:${String(obj.braze_id)}`;
+    else if (typeof obj.email === 'string') key = `email:${obj.email.toLowerCase()}`;
+    else return { error: "Missing identifier: one of 'external_id', 'user_alias', 'braze_id' or 'email' is required" };
+    if (typeof obj.email === 'string' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(obj.email)) return { error: 'Invalid email address' };
+    if (this.faults.objectErrorMarker && JSON.stringify(obj).includes(this.faults.objectErrorMarker))
+      return { error: 'Invalid value for a custom attribute' };
+    for (const k in obj) if (k.charCodeAt(0) === 0x24 /* $ */) return { error: `Invalid attribute name '${k}'` };
+    return { key, idKey: idKeys[0] };
+  }
+
+  /** Writes an object to its user as Braze does; false when Braze skips it (update-only, and no such user). */
+  private apply(obj: Record<string, unknown>, user: { key: string; idKey: string | undefined }): boolean {
+    const updateExistingOnly = obj._update_existing_only ?? user.idKey === 'user_alias';
+    const existing = this.profiles.get(user.key);
+    if (!existing && updateExistingOnly === true) {
+      this.stats.skippedUpdateOnly++; // Braze skips it, no error: a deleted user stays deleted
+      return false;
+    }
+    if (!this.store) return true;
+    const profile: SandboxProfile = existing ?? { identifier: {}, attributes: {}, updates: 0 };
+    if (user.idKey) (profile.identifier as Record<string, unknown>)[user.idKey] = obj[user.idKey];
+    else profile.identifier.email = obj.email as string;
+    for (const [k, v] of Object.entries(obj)) {
+      if ((IDENTIFIER_KEYS as readonly string[]).includes(k) || k === '_update_existing_only') continue;
+      if (v === null) delete profile.attributes[k];
+      else if (v && typeof v === 'object' && !Array.isArray(v) && ('add' in v || 'remove' in v)) {
+        const current = Array.isArray(profile.attributes[k]) ? (profile.attributes[k] as unknown[]) : [];
+        const { add = [], remove = [] } = v as { add?: unknown[]; remove?: unknown[] };
+        profile.attributes[k] = [...current.filter((x) => !remove.includes(x)), ...add];
+      } else profile.attributes[k] = v;
+    }
+    profile.updates++;
+    this.profiles.set(user.key, profile);
+    return true;
   }
 
   private async control(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
