@@ -57,9 +57,15 @@ export class RunsService {
     return this.runs.get(runId).then((r) => r.value);
   }
 
+  /** The export's newest runs (up to 50). */
   async listForExport(exportId: string): Promise<RunRecord[]> {
+    return (await this.pageForExport(exportId)).runs;
+  }
+
+  /** GET /api/exports/{id}/runs: 50 at a time, newest first; `next` continues after them. */
+  async pageForExport(exportId: string, continuationToken?: string): Promise<{ runs: RunRecord[]; next?: string }> {
     await this.exports.get(exportId); // 404 for an unknown export
-    return this.runs.listForExport(exportId);
+    return this.runs.pageForExport(exportId, continuationToken);
   }
 
   /** Hands a run (new or continued) to the queue worker. */

@@ -3,7 +3,7 @@
 import type { Principal } from '../auth';
 import { randomBytes } from 'node:crypto';
 import { odata, type TableClient } from '@azure/data-tables';
-import { AppError, notFound } from '../errors';
+import { AppError, fieldError, notFound } from '../errors';
 import type { RunProgress } from '../engine';
 import type { Stored } from './connections';
 import { tableCall } from './table-errors';
@@ -67,6 +67,16 @@ export interface HeldFigures {
 }
 
 const MAX_TIME = 9_999_999_999_999;
+
+/** Table Storage's continuation tokens are base64 JSON naming the next partition and row keys. */
+function isTableToken(token: string): boolean {
+  try {
+    const t = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { nextPartitionKey?: unknown; nextRowKey?: unknown };
+    return typeof t === 'object' && t !== null && typeof t.nextPartitionKey === 'string';
+  } catch {
+    return false;
+  }
+}
 
 /**
  * A run row must never outgrow what Table Storage takes (64 KiB per string property, 1 MiB per
@@ -161,15 +171,18 @@ export class RunsRepo {
   }
 
   /** Newest first. */
-  async listForExport(exportId: string, top = 50): Promise<RunRecord[]> {
-    const out: RunRecord[] = [];
+  /** A page of the export's runs, newest first, and where the next page starts (Table Storage's continuation token). */
+  async pageForExport(exportId: string, continuationToken?: string, top = 50): Promise<{ runs: RunRecord[]; next?: string }> {
+    if (continuationToken !== undefined && !isTableToken(continuationToken))
+      throw fieldError('continuationToken', 'is not a token this API gave (take the nextLink of the page before)');
     const pages = this.table
       .listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${exportId}` } })
-      .byPage({ maxPageSize: top });
-    for await (const page of pages) {
-      for (const e of page) if (out.length < top) out.push(fromEntity(e));
-      break;
-    }
-    return out;
+      .byPage({ maxPageSize: top, continuationToken });
+    for await (const page of pages) return { runs: page.slice(0, top).map(fromEntity), next: page.continuationToken };
+    return { runs: [] };
+  }
+
+  async listForExport(exportId: string, top = 50): Promise<RunRecord[]> {
+    return (await this.pageForExport(exportId, undefined, top)).runs;
   }
 }

@@ -4,7 +4,9 @@ import { services } from '../../shared/services';
 import { TABLES } from '../../shared/store/clients';
 import { MAX_MESSAGE_CHARS, MAX_RUN_MESSAGES, newRunId, RunsRepo, type RunRecord } from '../../shared/store/runs';
 import { RunWriter } from '../../shared/runs/run-writer';
-import { useAzurite } from '../helpers/app';
+import { exportRuns } from '../../functions/exportRuns';
+import { call, useAzurite } from '../helpers/app';
+import { ADMIN, sampleExportBody } from '../helpers/engine';
 
 useAzurite();
 
@@ -65,5 +67,47 @@ describe("a worker's run writes", () => {
     // Both queued at once, as the heartbeat timer can fire while the last write is under way.
     await Promise.all([writer.write(done), writer.write({ ...run, heartbeatAt: new Date().toISOString() })]);
     expect((await repo.get(run.id)).value.status).toBe('succeeded');
+  });
+});
+
+describe('run history pages', () => {
+  it('GET …/runs gives 50 runs, newest first, and a nextLink to the rest; a made-up token is a 400', async () => {
+    const app = services();
+    const repo = new RunsRepo(app.storage.table(TABLES.runs));
+    const conn = await app.connections.create(ADMIN, {
+      displayName: `Paging ${Date.now()}`,
+      restEndpoint: 'rest.iad-03.braze.com',
+      apiKey: 'k'.repeat(36),
+      consent: true,
+    });
+    const exp = (await app.exports.create(ADMIN, sampleExportBody(conn.value.id))).value;
+    const started = Date.now() - 60_000;
+    for (let i = 0; i < 57; i++)
+      await repo.create({ ...baseRun(exp.id), id: newRunId(exp.id, started + i * 1000), status: 'succeeded' });
+    const first = await call(exportRuns, { method: 'GET', path: `exports/${exp.id}/runs`, params: { id: exp.id } });
+    expect(first.status).toBe(200);
+    expect(first.body.value).toHaveLength(50);
+    // Newest first: run ids sort by time, newest lowest.
+    const ids = first.body.value.map((r: { id: string }) => r.id);
+    expect(ids).toEqual([...ids].sort());
+    const next = new URL(first.body.nextLink, 'http://x');
+    const rest = await call(exportRuns, {
+      method: 'GET',
+      path: `exports/${exp.id}/runs`,
+      params: { id: exp.id },
+      query: { continuationToken: next.searchParams.get('continuationToken')! },
+    });
+    expect(rest.body.value).toHaveLength(7);
+    expect(rest.body.nextLink).toBeUndefined();
+    const all = [...first.body.value, ...rest.body.value].map((r: { id: string }) => r.id);
+    expect(new Set(all).size).toBe(57);
+    const bad = await call(exportRuns, {
+      method: 'GET',
+      path: `exports/${exp.id}/runs`,
+      params: { id: exp.id },
+      query: { continuationToken: 'not-a-token' },
+    });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toMatch(/continuationToken/);
   });
 });
