@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { principalOf, requireRole, type Caller } from '../auth';
 import type { ConnectionsService } from '../connections/service';
-import { conflict, preconditionFailed } from '../errors';
+import { conflict, forbidden, preconditionFailed } from '../errors';
 import type { Stored } from '../store/connections';
 import { CLEANING_UP, type ExportRecord, type ExportsRepo } from '../store/exports';
 import type { RunRecord } from '../store/runs';
@@ -10,6 +10,15 @@ import { cleanupView, ExportCleanups, type CleanupRunState, type CleanupStarted 
 import { cleanupPending } from './cleanup-state';
 import { parseInput } from '../validation';
 import { ExportDefinitionSchema, ExportPatchSchema } from './schema';
+
+/**
+ * The guard decides what runs unattended and who may approve past it: only an Admin sets it (a
+ * Contributor could otherwise switch it off, or let themselves approve).
+ */
+function assertMaySetGuard(caller: Caller, body: unknown): void {
+  if (caller.role !== 'Admin' && body !== null && typeof body === 'object' && 'guard' in body)
+    throw forbidden("guard: only an Admin may set an export's guard");
+}
 
 export class ExportsService {
   private readonly cleanups: ExportCleanups;
@@ -47,6 +56,7 @@ export class ExportsService {
 
   async create(caller: Caller, body: unknown): Promise<Stored<ExportRecord>> {
     requireRole(caller, 'Admin', 'Contributor');
+    assertMaySetGuard(caller, body);
     const def = parseInput(ExportDefinitionSchema, body);
     await this.connections.usableBy(caller, def.connectionId);
     const now = new Date().toISOString();
@@ -66,6 +76,7 @@ export class ExportsService {
 
   async update(caller: Caller, id: string, body: unknown, ifMatch: string | null): Promise<Stored<ExportRecord>> {
     requireRole(caller, 'Admin', 'Contributor');
+    assertMaySetGuard(caller, body);
     const patch = parseInput(ExportPatchSchema, body);
     const current = await this.repo.get(id);
     await this.assertCanManage(caller, current.value);

@@ -23,13 +23,14 @@ export function figuresOf(
   dry: DryRun,
   snapshotId: string,
   lastSegmentRows: Record<string, number> | null,
-  settingsChanged: boolean,
+  settings: { definition: string; changed: boolean },
 ): Figures {
   const c = dry.progress.counts;
   const changed = c.sent - c.newProfiles;
   const segmentRows = dry.progress.segments;
   return {
     snapshotId,
+    definition: settings.definition,
     profiles: {
       total: c.profiles,
       // Profiles Braze holds for this export now: those that stay (changed or not) and those that leave.
@@ -42,7 +43,7 @@ export function figuresOf(
     emptiedSegments: Object.keys(lastSegmentRows ?? {}).filter((s) => lastSegmentRows![s]! > 0 && segmentRows[s]?.rows === 0),
     requests: dry.progress.requests.sent,
     dataPoints: dry.transport.dataPoints,
-    settingsChanged,
+    settingsChanged: settings.changed,
   };
 }
 
@@ -51,24 +52,25 @@ export function crossedThresholds(f: Figures, guard: Guard): string[] {
   const p = f.profiles;
   const reasons: string[] = [];
   if (p.members === 0) {
-    // The first run is the one expected to create everything: held only past its own cap.
+    // The first run is the one expected to create everything: held only past a cap the export sets.
     if (guard.firstRunMaxProfiles !== null && p.total > guard.firstRunMaxProfiles)
       reasons.push(`a first run would create ${n(p.total)} profiles in Braze (limit ${n(guard.firstRunMaxProfiles)})`);
-    return reasons;
+  } else {
+    if (guard.maxLeavingPercent !== null && pct(p.leaving, p.members) > guard.maxLeavingPercent)
+      reasons.push(
+        `${n(p.leaving)} of the ${n(p.members)} members (${pct(p.leaving, p.members).toFixed(1)} %) would lose their membership (limit ${guard.maxLeavingPercent} %)`,
+      );
+    if (guard.holdEmptiedSegment)
+      for (const s of f.emptiedSegments)
+        reasons.push(`segment ${s} has no rows in this snapshot, though it had some in the last export`);
+    if (guard.maxNewProfiles !== null && p.new > guard.maxNewProfiles)
+      reasons.push(`${n(p.new)} profiles would be new to Braze from this export (limit ${n(guard.maxNewProfiles)})`);
+    if (f.settingsChanged && guard.maxResendPercent !== null && pct(p.changed, p.members) > guard.maxResendPercent)
+      reasons.push(
+        `changed settings would send ${n(p.changed)} of the ${n(p.members)} members again (${pct(p.changed, p.members).toFixed(1)} %, limit ${guard.maxResendPercent} %)`,
+      );
   }
-  if (guard.maxLeavingPercent !== null && pct(p.leaving, p.members) > guard.maxLeavingPercent)
-    reasons.push(
-      `${n(p.leaving)} of the ${n(p.members)} members (${pct(p.leaving, p.members).toFixed(1)} %) would lose their membership (limit ${guard.maxLeavingPercent} %)`,
-    );
-  if (guard.holdEmptiedSegment)
-    for (const s of f.emptiedSegments)
-      reasons.push(`segment ${s} has no rows in this snapshot, though it had some in the last export`);
-  if (guard.maxNewProfiles !== null && p.new > guard.maxNewProfiles)
-    reasons.push(`${n(p.new)} profiles would be new to Braze from this export (limit ${n(guard.maxNewProfiles)})`);
-  if (f.settingsChanged && guard.maxResendPercent !== null && pct(p.changed, p.members) > guard.maxResendPercent)
-    reasons.push(
-      `changed settings would send ${n(p.changed)} of the ${n(p.members)} members again (${pct(p.changed, p.members).toFixed(1)} %, limit ${guard.maxResendPercent} %)`,
-    );
+  // Cost caps are the export's own: a first run too.
   if (guard.maxDataPoints !== null && f.dataPoints > guard.maxDataPoints)
     reasons.push(`it would cost ${n(f.dataPoints)} Braze data points (limit ${n(guard.maxDataPoints)})`);
   if (guard.maxRequests !== null && f.requests > guard.maxRequests)
@@ -79,23 +81,39 @@ export function crossedThresholds(f: Figures, guard: Guard): string[] {
 export class RunGuard {
   constructor(private readonly deps: DryRunDeps & { state: ExportStateRepo }) {}
 
-  /** The figures and reasons to hold the run for, or null when it may go. */
+  /**
+   * The figures and reasons to hold the run for, or null when it may go. The dry run stops when
+   * `shouldStop` says so (a cancel: the run then stops too) or at `deadline`: a snapshot that cannot
+   * be weighed in time is held, for a person to approve unweighed.
+   */
   async evaluate(
     record: ExportDefinition & { id: string },
     baseUrl: string,
     snapshot: Snapshot,
-    fullSync: boolean,
+    run: { fullSync: boolean; shouldStop: () => boolean; deadline: number },
   ): Promise<HeldFigures | null> {
     const guard = guardOf(record);
-    // A first run (no sync state) is held only past its own cap: without one, no dry run is needed.
+    const definition = definitionFingerprint(record, baseUrl);
     const syncState = new SyncStateStore(this.deps.appBlobs.getContainerClient(CONTAINERS.state), record.id);
-    if (guard.firstRunMaxProfiles === null && (await syncState.readManifest()) === null) return null;
+    // A first run (no sync state) is held only past caps the export sets: without any, no dry run is needed.
+    const caps = guard.firstRunMaxProfiles ?? guard.maxDataPoints ?? guard.maxRequests;
+    if (caps === null && (await syncState.readManifest()) === null) return null;
     const state = (await this.deps.state.get(record.id))?.value;
-    const dry = await dryRunExport(this.deps, record, baseUrl, snapshot, fullSync);
-    const settingsChanged = !!state?.lastDefinition && state.lastDefinition !== definitionFingerprint(record, baseUrl);
-    const figures = figuresOf(dry, snapshot.id, state?.lastSegmentRows ?? null, settingsChanged);
+    const pastDeadline = () => Date.now() > run.deadline;
+    const dry = await dryRunExport(this.deps, record, baseUrl, snapshot, run.fullSync, () => run.shouldStop() || pastDeadline());
+    const settings = { definition, changed: !!state?.lastDefinition && state.lastDefinition !== definition };
+    const figures = figuresOf(dry, snapshot.id, state?.lastSegmentRows ?? null, settings);
+    const at = new Date().toISOString();
+    if (dry.stopped || !dry.complete) {
+      if (!pastDeadline()) return null; // cancelled: the run stops on its own
+      return {
+        at,
+        reasons: ["the snapshot could not be weighed within half of the worker's time box: approve to send it unweighed"],
+        ...figures,
+      };
+    }
     const reasons = crossedThresholds(figures, guard);
-    return reasons.length ? { at: new Date().toISOString(), reasons, ...figures } : null;
+    return reasons.length ? { at, reasons, ...figures } : null;
   }
 }
 
@@ -109,9 +127,12 @@ export async function holdRun(attempt: Attempt, held: HeldFigures): Promise<void
     ...attempt.run,
     status: 'held',
     held,
+    // An approval given before covered other figures.
+    approved: null,
     heartbeatAt: new Date().toISOString(),
-    // It ended as planned: not an attempt that failed.
+    // It ended as planned, and sent nothing: not an attempt that failed, nor one that sent.
     continuations: (attempt.run.continuations ?? 0) + 1,
+    heldAttempts: (attempt.run.heldAttempts ?? 0) + 1,
   };
   await attempt.writer.write(attempt.run);
   attempt.log(

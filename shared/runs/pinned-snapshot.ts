@@ -12,7 +12,10 @@ export const runFolder = (runId: string) => {
   return `${ids.exportId}/${ids.rowKey}`;
 };
 
-/** The first attempt locates the snapshot and pins it; later attempts read the same one. */
+/**
+ * The first attempt locates the snapshot and pins it; later attempts read the same one. A held run
+ * sent nothing: once approved it looks again, so a newer snapshot is weighed afresh.
+ */
 export async function pinnedSnapshot(
   deps: { appBlobs: BlobServiceClient; ciBlobs: BlobServiceClient },
   run: RunRecord,
@@ -20,7 +23,8 @@ export async function pinnedSnapshot(
   segments: string[],
 ): Promise<Snapshot> {
   const blob = deps.appBlobs.getContainerClient(CONTAINERS.reports).getBlockBlobClient(`${runFolder(run.id)}/snapshot.json`);
-  if (run.attempts > 1) {
+  const heldAndUnsent = !!run.held && !run.buckets;
+  if (run.attempts > 1 && !heldAndUnsent) {
     try {
       return JSON.parse((await blob.downloadToBuffer()).toString('utf8')) as Snapshot;
     } catch (e) {

@@ -94,6 +94,12 @@ export class ScheduledRefresh {
       if (verdict === 'exported' || (verdict === 'refused-last-time' && state?.refusalsRetriedFor === snapshot.id)) {
         summary.unchanged.push(exp.id);
         result = 'snapshot and settings unchanged since the last export';
+      } else if (state?.dismissedSnapshotId === snapshot.id) {
+        summary.skipped.push({
+          exportId: exp.id,
+          reason: 'its held run was dismissed: waiting for a newer snapshot (or a manual run)',
+        });
+        result = 'held run dismissed for this snapshot: waiting for a newer one';
       } else {
         if (verdict === 'refused-last-time') await this.state.modify(exp.id, (s) => ({ ...s, refusalsRetriedFor: snapshot.id }));
         const outcome = await this.runsService.start(exp, 'schedule', 'scheduledRefresh');

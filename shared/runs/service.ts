@@ -238,6 +238,8 @@ export class RunsService {
     );
     await this.connections.assertMayWorkWith(caller, exp?.connectionId ?? null);
     const by = principalOf(caller);
+    // Cancelling a held run dismisses it: the guard's rule for who decides applies.
+    if (stored.value.status === 'held' && exp) this.assertMayApprove(caller, exp);
     for (let attempt = 0; attempt <= 10; attempt++) {
       const run = stored.value;
       if (FINISHED.includes(run.status))
@@ -251,7 +253,10 @@ export class RunsService {
         ]);
       else if (run.cancelRequested) return run;
       else done = (await this.runs.updateIfUnchanged(asked, stored.etag))?.value;
-      if (done) return done;
+      if (done) {
+        if (run.status === 'held') await this.rememberDismissed(run);
+        return done;
+      }
       // The worker wrote meanwhile (or started the run): look again.
       stored = await this.runs.get(runId);
     }
@@ -301,7 +306,14 @@ export class RunsService {
     const { stored, by } = await this.heldRun(caller, runId);
     const done = await this.finishIfUnchanged(stored, 'cancelled', [`Dismissed by ${by.name}: nothing was sent`]);
     if (!done) throw preconditionFailed();
+    await this.rememberDismissed(stored.value);
     return done;
+  }
+
+  /** The timer does not weigh (and hold, and alert on) a dismissed snapshot again; a newer one, or a manual run, goes on. */
+  private async rememberDismissed(run: RunRecord): Promise<void> {
+    const snapshotId = run.held?.snapshotId;
+    if (snapshotId) await this.state.modify(run.exportId, (s) => ({ ...s, dismissedSnapshotId: snapshotId }));
   }
 
   /** The held run a caller may decide on (Admin; Contributor on a shared connection where the export allows it). */

@@ -234,9 +234,16 @@ export class RunWorker {
     attempt.run = { ...attempt.run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
     const definition = definitionFingerprint(ready.exportRecord, ready.connection.baseUrl);
     if (!attempt.run.fullSync && (await this.alreadyExported(writer, attempt.run, snapshot.id, definition, log))) return;
-    // Weighed before anything is sent: once per run (not on continuations), unless approved.
-    if (!attempt.run.approved && !attempt.run.buckets) {
-      const held = await this.guard.evaluate(ready.exportRecord, ready.connection.baseUrl, snapshot, attempt.run.fullSync);
+    // Weighed before anything is sent (not on continuations). An approval covers what was held: the
+    // same snapshot under the same settings; anything else is weighed afresh.
+    const { approved, held: wasHeld, buckets } = attempt.run;
+    const approvedAsHeld = !!approved && (!wasHeld || (wasHeld.snapshotId === snapshot.id && wasHeld.definition === definition));
+    if (!approvedAsHeld && !buckets) {
+      const held = await this.guard.evaluate(ready.exportRecord, ready.connection.baseUrl, snapshot, {
+        fullSync: attempt.run.fullSync,
+        shouldStop: ready.shouldStop,
+        deadline: attempt.started + deps.timeBudgetMs / 2,
+      });
       if (held) return holdRun(attempt, held);
     }
     // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
@@ -266,7 +273,7 @@ export class RunWorker {
       shouldStop: ready.shouldStop,
       beforeCheckpoint: ready.beforeCheckpoint,
       // An attempt that was held sent nothing: the approved one after it is the first to send.
-      firstAttempt: resumed.attempts - (resumed.held ? 1 : 0) === 1,
+      firstAttempt: resumed.attempts - (resumed.heldAttempts ?? 0) === 1,
       timeBudgetMs: deps.timeBudgetMs - (Date.now() - attempt.started),
       bucketTargetBytes: deps.bucketTargetBytes,
       earlyCheckpointMs: deps.earlyCheckpointMs,

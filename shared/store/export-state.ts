@@ -15,6 +15,8 @@ export interface ExportState {
   lastRun: { id: string; status: string; finishedAt: string | null; counts?: unknown; brazeRefusals?: number } | null;
   /** Rows per CI segment in the last export run that delivered: what the guard sees an emptied segment against. */
   lastSegmentRows?: Record<string, number> | null;
+  /** A snapshot whose held run a person dismissed: the timer leaves it alone (a newer one is weighed afresh). */
+  dismissedSnapshotId?: string | null;
   /** The snapshot whose refused profiles the timer already tried once more (it does not keep trying). */
   refusalsRetriedFor?: string | null;
   /** When the timer last looked at this export, and what it found. */

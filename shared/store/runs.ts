@@ -49,6 +49,8 @@ export interface RunRecord extends Partial<RunProgress> {
   rejectedReport: string | null;
   /** Why the run was held, with what it would do (kept after approval, for the record). */
   held?: HeldFigures | null;
+  /** Attempts that weighed the run and held it (they sent nothing). */
+  heldAttempts?: number;
   /** Approved to go past the export's guard: up front (`approve: true`) or after being held. */
   approved?: { by: string; at: string } | null;
 }
@@ -58,6 +60,8 @@ export interface HeldFigures {
   /** Each threshold crossed, in words ("41 % of the 12,000 members would leave (limit 20 %)"). */
   reasons: string[];
   snapshotId: string;
+  /** The export settings' fingerprint it was weighed under: an approval covers these settings and snapshot only. */
+  definition: string;
   /** What the run would do: the preview's figures. */
   profiles: { total: number; members: number; new: number; changed: number; unchanged: number; leaving: number };
   emptiedSegments: string[];

@@ -3,9 +3,9 @@
 // it was; the timer does not queue the export again until CI writes a newer snapshot.
 import { describe, expect, it } from 'vitest';
 import { services } from '../../shared/services';
-import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
+import { ADMIN, createConnection, mutableExport, runNow, sampleExportBody, useSandbox } from '../helpers/engine';
 import { useAzurite } from '../helpers/app';
-import { rows } from '../helpers/ci-export';
+import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
 
 useAzurite();
 const sandbox = useSandbox();
@@ -158,5 +158,72 @@ describe('the timer and a held run', () => {
     // 5 leavers of 100: under the limit, so it goes.
     expect(fresh.status).toBe('succeeded');
     expect(fresh.counts).toMatchObject({ removed: 5 });
+  });
+});
+
+describe('who decides, and what an approval covers', () => {
+  it('a Contributor can neither set the guard nor dismiss a held run through cancel, unless the export lets Contributors decide', async () => {
+    const app = services();
+    const conn = await createConnection(sandbox().url, { allowContributors: true });
+    const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(100)] }]);
+    const body = { ...sampleExportBody(conn.id), source, segments: ['S'], matching: MATCHING };
+    await expect(app.exports.create(CONTRIBUTOR, { ...body, guard: { maxLeavingPercent: null } })).rejects.toMatchObject({
+      status: 403,
+    });
+    const exp = (await app.exports.create(CONTRIBUTOR, body)).value;
+    await expect(
+      app.exports.update(CONTRIBUTOR, exp.id, { guard: { contributorsMayApprove: true } }, null),
+    ).rejects.toMatchObject({
+      status: 403,
+    });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(60)] }], {
+      folder: source.folder,
+      stamp: '2026/11/22/0615',
+    });
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('held');
+    await expect(app.runs.cancel(CONTRIBUTOR, run.id)).rejects.toMatchObject({ status: 403 });
+    await app.exports.update(ADMIN, exp.id, { guard: { contributorsMayApprove: true } }, null);
+    expect((await app.runs.cancel(CONTRIBUTOR, run.id)).status).toBe('cancelled');
+  });
+
+  it('a dismissed snapshot is not weighed again by the timer; a newer one is', async () => {
+    const { exp, rewrite } = await exported();
+    await rewrite([{ segment: 'S', partitions: [rows(50)] }]);
+    const { run } = await runNow(exp.id);
+    await services().runs.dismiss(ADMIN, run.id);
+    const app = services();
+    const tick = await app.scheduler.tick(new Date(Date.now() + 60 * 60_000), noLog);
+    expect(tick.queued).not.toContain(exp.id);
+    expect(tick.skipped).toContainEqual({ exportId: exp.id, reason: expect.stringMatching(/dismissed/) });
+    await rewrite([{ segment: 'S', partitions: [rows(98)] }]);
+    const next = await app.scheduler.tick(new Date(Date.now() + 2 * 60 * 60_000), noLog);
+    expect(next.queued).toContain(exp.id);
+    await app.storage.runQueue.clearMessages();
+  });
+
+  it('an approval covers what was held: settings changed or a newer snapshot since, the run is weighed again and sends nothing', async () => {
+    const { exp, rewrite, patch } = await exported();
+    await rewrite([{ segment: 'S', partitions: [rows(50)] }]);
+    const first = (await runNow(exp.id)).run;
+    expect(first.status).toBe('held');
+    const before = brazeNow();
+    // Settings changed after it was held: approving does not send under the new ones unweighed.
+    await patch({ matching: { ...MATCHING, attributes: { nickname: 'FirstName' } } });
+    await services().runs.approve(ADMIN, first.id);
+    const reweighed = await work(first.id);
+    expect(reweighed.status).toBe('held');
+    expect(reweighed.approved).toBeNull();
+    expect(reweighed.held!.settingsChanged).toBe(true);
+    expect(brazeNow()).toEqual(before);
+    // A newer snapshot since: the approval is weighed on it (5 of 100 leave: under the limit, so it goes).
+    await patch({ matching: MATCHING });
+    await rewrite([{ segment: 'S', partitions: [rows(95)] }]);
+    await services().runs.approve(ADMIN, first.id);
+    const sent = await work(first.id);
+    expect(sent.status).toBe('succeeded');
+    expect(sent.counts).toMatchObject({ removed: 5 });
+    expect(sent.snapshot!.id).not.toBe(first.held!.snapshotId);
   });
 });
