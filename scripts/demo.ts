@@ -8,7 +8,7 @@ import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite } from './azurite';
 import { BrazeSandbox } from './braze-sandbox';
-import { loadLocalSettings } from './local-settings';
+import { loadLocalSettings, trustLoopbackCallers } from './local-settings';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from './sample-data';
 
 /** Keep the app serving after the demo, for its console: asked for, or a person at a terminal. */
@@ -115,7 +115,10 @@ async function main(): Promise<void> {
     SCHEDULED_REFRESH_SCHEDULE: '0 0 0 1 1 *', // the demo runs on demand only
     LOCAL_QUEUE_MAX_POLL_MS: '200',
   });
+  // The demo's local host listens on 127.0.0.1 only: its console acts as Admin.
+  const explicit = new Set(Object.keys(process.env));
   loadLocalSettings();
+  trustLoopbackCallers(explicit);
   console.log(`Azurite (in memory): blob ${azurite.ports.blob}, queue ${azurite.ports.queue}, table ${azurite.ports.table}`);
   console.log(`Braze sandbox: ${sandbox.url}`);
 

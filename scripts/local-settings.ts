@@ -16,3 +16,13 @@ export function readLocalSettings(): Record<string, string> {
 export function loadLocalSettings(): void {
   for (const [k, v] of Object.entries(readLocalSettings())) if (process.env[k] === undefined) process.env[k] = v;
 }
+
+/**
+ * The project's own local host listens on 127.0.0.1 only, so there the local trust settings may be
+ * on: calls without a principal act as Admin, and test principals are trusted. The sample settings
+ * keep them off, because `func start` may listen on every interface, where anyone on the network
+ * could name a loopback Host. A setting given in the environment itself (`keep`) wins.
+ */
+export function trustLoopbackCallers(keep: ReadonlySet<string> = new Set()): void {
+  for (const name of ['LOCAL_ANONYMOUS_ADMIN', 'LOCAL_TRUST_PRINCIPAL_HEADER']) if (!keep.has(name)) process.env[name] = 'true';
+}

@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { startAzurite } from './azurite';
-import { loadLocalSettings, repoRoot } from './local-settings';
+import { loadLocalSettings, repoRoot, trustLoopbackCallers } from './local-settings';
 
 const portOpen = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -13,6 +13,7 @@ const portOpen = (port: number) =>
   });
 
 async function main(): Promise<void> {
+  const explicit = new Set(Object.keys(process.env));
   loadLocalSettings();
   const usesDevStorage = [process.env.AzureWebJobsStorage, process.env.CI_EXPORT_STORAGE_CONNECTION_STRING].includes(
     'UseDevelopmentStorage=true',
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
     return;
   }
   console.log('Core Tools not found: serving the functions with the local host (scripts/local-host.ts)');
+  trustLoopbackCallers(explicit);
   const { startLocalHost } = await import('./local-host');
   const host = await startLocalHost({ port: Number(process.env.LOCAL_HOST_PORT ?? 7071) });
   console.log(`Local host listening on ${host.url} with functions: ${host.functions.join(', ')}`);

@@ -54,6 +54,7 @@ export class ExportCleanups {
     const outcome = await this.runState.start(current.value, principalOf(caller), false, {
       cleanup: then,
       queue: withdraw,
+      keepBrazeData: !withdraw,
       before: (run) => this.mark(current, run, then, caller, keepBrazeData),
     });
     if ('active' in outcome) throw runGoing(outcome.active.id, then);

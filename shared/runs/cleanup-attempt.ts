@@ -30,6 +30,9 @@ export class CleanupAttempts {
 
   async run(attempt: Attempt, ready: Ready): Promise<void> {
     const before = attempt.run;
+    // Nothing to withdraw (the data stays in Braze, or nothing was ever sent): a stalled run picked
+    // up again only finishes the delete or detach.
+    if (before.keepBrazeData) return this.finishCleanup(attempt.writer, before, 0, attempt.log);
     const requestsBefore = before.withdrawnBuckets ? before.requests : undefined;
     const result = await withdrawAll({
       definition: ready.exportRecord,

@@ -26,6 +26,8 @@ export interface StartOptions {
   before?: (run: RunRecord) => Promise<void>;
   /** false: the caller finishes the claimed run itself (nothing to send). */
   queue?: boolean;
+  /** A cleanup run that withdraws nothing (kept in Braze, or never sent). */
+  keepBrazeData?: boolean;
   /** Starts even though the export is `deleting` / `detaching` (its restore). */
   restoring?: boolean;
   /** Approved up front: the export's guard does not hold it. */
@@ -88,6 +90,7 @@ export class RunsService {
       exportId: record.id,
       trigger,
       ...(options.cleanup ? { kind: 'cleanup' as const, then: options.cleanup } : {}),
+      ...(options.keepBrazeData ? { keepBrazeData: true } : {}),
       fullSync,
       status: 'queued',
       snapshot: null,

@@ -23,6 +23,8 @@ export interface RunRecord extends Partial<RunProgress> {
    */
   kind?: 'export' | 'cleanup';
   then?: 'delete' | 'detach';
+  /** A cleanup run that withdraws nothing: the user keeps the data in Braze, or the export never sent any. */
+  keepBrazeData?: boolean;
   fullSync: boolean;
   status: RunStatus;
   snapshot: { id: string; folder: string; modifiedTime: string } | null;

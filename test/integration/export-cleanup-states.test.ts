@@ -230,3 +230,23 @@ describe('a run whose claim fails is not left queued', () => {
     expect(await app.runs.listForExport(exp.id)).toEqual([]);
   });
 });
+
+describe('a cleanup that keeps the data', () => {
+  it('picked up by a worker (as the stall check does when the delete could not finish at once) withdraws nothing', async () => {
+    const m = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(3)] }]);
+    await runNow(m.exp.id);
+    const requestsBefore = sandbox().stats.requests;
+    const app = services();
+    const outcome = await app.runs.start(m.exp, 'manual', 'test', false, {
+      cleanup: 'delete',
+      keepBrazeData: true,
+      queue: false,
+    });
+    if (!('queued' in outcome)) throw new Error('expected a queued cleanup run');
+    expect(outcome.queued.keepBrazeData).toBe(true);
+    const run = await work(outcome.queued.id);
+    expect(run.status).toBe('succeeded');
+    expect(sandbox().stats.requests).toBe(requestsBefore);
+    expect(user('external_id:u1')![SEG]).toEqual(['A']);
+  });
+});
