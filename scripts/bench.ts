@@ -1,4 +1,4 @@
-// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N]`
+// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--no-guard]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit): first run, same snapshot again, then after changing P % of the profiles. Each run
@@ -245,6 +245,21 @@ interface Bench {
   killAt: number | null;
 }
 
+/**
+ * `--no-guard`: the export's guard switched off, to measure the engine alone (by default each run of
+ * an export that has sent before is weighed first by a dry run, as customers' runs are).
+ */
+const NO_GUARD = process.argv.includes('--no-guard');
+const GUARD_OFF = {
+  maxLeavingPercent: null,
+  holdEmptiedSegment: false,
+  maxNewProfiles: null,
+  maxResendPercent: null,
+  maxDataPoints: null,
+  maxRequests: null,
+  firstRunMaxProfiles: null,
+};
+
 /** A Braze connection to the sandbox and an export of the generated segments, through the app's services. */
 async function createExport(sandboxUrl: string, segments: number): Promise<string> {
   const { services } = await import('../shared/services');
@@ -270,6 +285,7 @@ async function createExport(sandboxUrl: string, segments: number): Promise<strin
       brazeCustomerId: 'BrazeUserId',
       attributes: { first_name: 'FirstName', last_name: 'LastName', lifetime_value: 'LifetimeValue' },
     },
+    ...(NO_GUARD ? { guard: GUARD_OFF } : {}),
   });
   return exp.value.id;
 }
