@@ -12,6 +12,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite } from './azurite';
 import { appRoot } from '../shared/app-root';
 import { MAX_OBJECTS_PER_REQUEST } from '../shared/braze/client';
+import { GUARD_OFF } from '../shared/exports/schema';
 
 const ROOT = appRoot;
 const CONTAINER = 'bench';
@@ -250,15 +251,6 @@ interface Bench {
  * an export that has sent before is weighed first by a dry run, as customers' runs are).
  */
 const NO_GUARD = process.argv.includes('--no-guard');
-const GUARD_OFF = {
-  maxLeavingPercent: null,
-  holdEmptiedSegment: false,
-  maxNewProfiles: null,
-  maxResendPercent: null,
-  maxDataPoints: null,
-  maxRequests: null,
-  firstRunMaxProfiles: null,
-};
 
 /** A Braze connection to the sandbox and an export of the generated segments, through the app's services. */
 async function createExport(sandboxUrl: string, segments: number): Promise<string> {

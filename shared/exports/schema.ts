@@ -121,6 +121,17 @@ export const GuardSchema = z.strictObject({
   contributorsMayApprove: z.boolean().default(false),
 });
 export type Guard = z.output<typeof GuardSchema>;
+/** A guard that never holds a run (every limit off). */
+export const GUARD_OFF: Guard = {
+  maxLeavingPercent: null,
+  holdEmptiedSegment: false,
+  maxNewProfiles: null,
+  maxDataPoints: null,
+  maxRequests: null,
+  maxResendPercent: null,
+  firstRunMaxProfiles: null,
+  contributorsMayApprove: false,
+};
 /** The guard in effect (definitions saved before it existed have none: the defaults). */
 export const guardOf = (d: { guard?: Guard }): Guard => d.guard ?? GuardSchema.parse({});
 

@@ -2,6 +2,7 @@
 // connection + export created through the app's own services.
 import { afterAll, beforeAll } from 'vitest';
 import { encodePrincipal } from '../../shared/auth';
+import { GUARD_OFF } from '../../shared/exports/schema';
 import { services } from '../../shared/services';
 import { BrazeSandbox, SANDBOX_KEY, type SandboxOptions } from '../../scripts/braze-sandbox';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS } from '../../scripts/sample-data';
@@ -48,14 +49,7 @@ export const sampleExportBody = (connectionId: string, name = `Sample export ${+
 });
 
 /** A guard that never holds: the engine tests change whole snapshots on purpose (the guard has tests of its own). */
-export const UNGUARDED = {
-  maxLeavingPercent: null,
-  holdEmptiedSegment: false,
-  maxNewProfiles: null,
-  maxResendPercent: null,
-  maxDataPoints: null,
-  maxRequests: null,
-};
+export const UNGUARDED = GUARD_OFF;
 
 export async function createExport(connectionId: string, over: Record<string, unknown> = {}) {
   const stored = await services().exports.create(ADMIN, { ...sampleExportBody(connectionId), guard: UNGUARDED, ...over });
