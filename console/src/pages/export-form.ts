@@ -4,6 +4,17 @@
 import { api, ApiError, type Me } from '../api';
 import { bytes, h, notice, replace } from '../dom';
 import { checkbox, FormErrors, input, required, select } from '../forms';
+import {
+  brazeSegmentField,
+  collisionMessage,
+  connectionPicker,
+  folderPicker,
+  matchingPickers,
+  noConnectionYet,
+  membershipControls,
+  NONE,
+  type Listed,
+} from './export/form-controls';
 
 interface Segment {
   name: string;
@@ -11,8 +22,6 @@ interface Segment {
   partitions: number;
   sizeBytes: number | null;
 }
-
-const NONE = '';
 
 export async function exportFormPage(main: HTMLElement, me: Me, id?: string): Promise<void> {
   const [connections, sources, existing, others] = await Promise.all([
@@ -28,17 +37,7 @@ export async function exportFormPage(main: HTMLElement, me: Me, id?: string): Pr
     main,
     h('h1', { tabindex: '-1' }, existing ? `Edit ${existing.name}` : 'New export'),
     sources.truncated ? notice('Only the first CI export folders are listed.') : null,
-    connections.length === 0
-      ? h(
-          'p',
-          { class: 'notice' },
-          'No Braze connection yet: ',
-          me.isAdmin
-            ? h('a', { href: '#/connections' }, 'create one under Connections')
-            : 'ask an administrator to create one and share it with contributors',
-          ' first; the export sends through it.',
-        )
-      : null,
+    connections.length === 0 ? noConnectionYet(me) : null,
     form.element,
   );
 }
@@ -79,49 +78,36 @@ class ExportForm {
     private readonly others: any[],
   ) {
     const e = existing;
-    const f = this.errors;
     const detached = Boolean(e && !e.connectionId);
     this.name = input({ required: true, value: e?.name ?? '', autocomplete: 'off' });
-    // A detached export stays detached unless a connection is picked on purpose.
-    this.connection = select(
-      [
-        { value: NONE, label: detached ? 'None (detached)' : '— choose —' },
-        ...connections.map((c) => ({ value: c.id, label: c.displayName })),
-      ],
-      e ? (e.connectionId ?? NONE) : connections[0]?.id,
-      { required: true },
-    );
-    const folderOptions = folders.map((x) => ({
-      value: JSON.stringify([x.container, x.folder]),
-      label: `${x.container} / ${x.folder}`,
-    }));
-    const current = e ? JSON.stringify([e.source.container, e.source.folder]) : undefined;
-    if (current && !folderOptions.some((o) => o.value === current))
-      folderOptions.unshift({ value: current, label: `${e.source.container} / ${e.source.folder}` });
-    this.folder = select(
-      [{ value: NONE, label: folders.length ? '— choose —' : 'No CI export folder found' }, ...folderOptions],
-      current ?? folderOptions[0]?.value,
-      { required: true },
-    );
-    this.membershipFormat = select(
-      [
-        { value: 'list', label: 'List: one attribute holding the segment names' },
-        { value: 'boolean', label: 'Boolean: one true/false attribute per segment' },
-      ],
-      e?.membership?.format ?? 'list',
-    );
-    this.membershipAttribute = input({
-      value: e?.membership?.attribute ?? '',
-      placeholder: 'defaults to the Braze segment API identifier',
-      autocomplete: 'off',
-    });
-    this.booleanPrefix = input({ value: e?.membership?.booleanPrefix ?? 'ci_segment_', autocomplete: 'off' });
+    this.connection = connectionPicker(connections, e, detached);
+    this.folder = folderPicker(folders, e);
+    ({ format: this.membershipFormat, attribute: this.membershipAttribute, prefix: this.booleanPrefix } = membershipControls(e));
     this.scheduled = checkbox('Run on every scheduled refresh that finds a newer snapshot', e?.schedule?.enabled ?? true);
     this.cron = input({
       value: e?.schedule?.cron ?? '',
       placeholder: 'optional NCRONTAB, UTC, e.g. 0 0 6 * * *',
       autocomplete: 'off',
     });
+    this.listen();
+    const addAttribute = h('button', { type: 'button' }, 'Add attribute');
+    addAttribute.addEventListener('click', () => this.addAttributeRow('', ''));
+    this.element = h(
+      'form',
+      { class: 'card', novalidate: true },
+      this.errors.summary,
+      ...this.sourceFields(detached),
+      ...this.matchingFields(addAttribute),
+      ...this.membershipAndSchedule(),
+    );
+    this.element.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.save();
+    });
+  }
+
+  /** Keeps the collision warning, the Braze segments, the CI segments and the column filter up to date. */
+  private listen(): void {
     this.connection.addEventListener('change', () => void this.loadBrazeSegments().then(() => this.checkCollision()));
     for (const control of [this.membershipFormat, this.membershipAttribute, this.booleanPrefix])
       control.addEventListener('input', () => this.checkCollision());
@@ -129,12 +115,12 @@ class ExportForm {
     this.segmentsBox.addEventListener('change', () => this.checkCollision());
     this.folder.addEventListener('change', () => void this.loadSegments());
     this.columnSearch.addEventListener('input', () => this.filterColumns());
-    const addAttribute = h('button', { type: 'button' }, 'Add attribute');
-    addAttribute.addEventListener('click', () => this.addAttributeRow('', ''));
-    this.element = h(
-      'form',
-      { class: 'card', novalidate: true },
-      this.errors.summary,
+  }
+
+  /** Name, connection, Braze segment, CI export folder and CI segments. */
+  private sourceFields(detached: boolean): HTMLElement[] {
+    const f = this.errors;
+    return [
       f.field('Export name', this.name, 'name', undefined, required(this.name, 'A name')),
       f.field(
         'Braze connection',
@@ -153,7 +139,7 @@ class ExportForm {
         'CI export folder (holds model.json)',
         this.folder,
         'source',
-        folders.length
+        this.folders.length
           ? undefined
           : 'None found yet. Customer Insights writes one per export: in CI, Data → Exports → add an Azure Blob Storage export of your segments to the storage account this app reads; after its next refresh the folder (with model.json) shows here.',
         () => (this.folder.value ? null : 'Choose the CI export folder (where CI writes model.json).'),
@@ -161,14 +147,27 @@ class ExportForm {
       f.field('CI segments', this.segmentsBox, 'segments', undefined, () =>
         this.segmentBoxes.some((b) => b.box.checked) ? null : 'Pick at least one CI segment.',
       ),
+    ];
+  }
+
+  /** The column finder, the matching pickers and the extra attributes. */
+  private matchingFields(addAttribute: HTMLElement): HTMLElement[] {
+    return [
       h('h2', {}, 'Data matching'),
       h('div', { class: 'field' }, h('label', { for: 'column-search' }, 'Find a column'), this.columnSearch, this.columnCount),
       this.mappingBox,
-      f.field(
+      this.errors.field(
         'Extra attributes',
         h('fieldset', {}, h('legend', {}, 'Braze attribute ← CI column'), this.attributeList, addAttribute),
         'matching.attributes',
       ),
+    ];
+  }
+
+  /** Segment membership in Braze, the schedule, and the submit / cancel buttons. */
+  private membershipAndSchedule(): HTMLElement[] {
+    const f = this.errors;
+    return [
       h('h2', {}, 'Segment membership in Braze'),
       f.field('Format', this.membershipFormat, 'membership.format'),
       f.field('Attribute (list format)', this.membershipAttribute, 'membership.attribute'),
@@ -183,11 +182,7 @@ class ExportForm {
         h('button', { type: 'submit' }, this.existing ? 'Save changes' : 'Create export'),
         h('a', { href: this.existing ? `#/exports/${this.existing.id}` : '#/exports' }, 'Cancel'),
       ),
-    );
-    this.element.addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.save();
-    });
+    ];
   }
 
   async start(): Promise<void> {
@@ -271,27 +266,7 @@ class ExportForm {
       brazeCustomerId: select(options(false), guess('brazeCustomerId', /braze|external/i)),
       phone: select(options(true), guess('phone', /phone/i)),
     };
-    const f = this.errors;
-    const pick = (key: string, what: string) => () => (this.mappingSelects[key]?.value ? null : `Choose the ${what} column.`);
-    replace(
-      this.mappingBox,
-      f.field(
-        'CI profile ID column',
-        this.mappingSelects.profileId!,
-        'matching.profileId',
-        'Identifies a profile across segments; the Braze user alias when there is no Braze customer ID',
-        pick('profileId', 'CI profile ID'),
-      ),
-      f.field('E-mail column', this.mappingSelects.email!, 'matching.email', undefined, pick('email', 'e-mail')),
-      f.field(
-        'Braze customer ID (external_id) column',
-        this.mappingSelects.brazeCustomerId!,
-        'matching.brazeCustomerId',
-        undefined,
-        pick('brazeCustomerId', 'Braze customer ID'),
-      ),
-      f.field('Phone column', this.mappingSelects.phone!, 'matching.phone'),
-    );
+    replace(this.mappingBox, ...matchingPickers(this.errors, this.mappingSelects));
     const rows = this.attributeRows.length
       ? this.attributeRows.map((r) => [r.name.value, r.column.value] as const)
       : Object.entries((m.attributes ?? {}) as Record<string, string>);
@@ -327,8 +302,7 @@ class ExportForm {
   /** The workspace's segments where the key may list them; a free-text identifier otherwise. */
   private async loadBrazeSegments(): Promise<void> {
     const current = this.brazeSegment() || this.existing?.brazeSegmentApiId || '';
-    const f = this.errors;
-    let listed: { available: boolean; segments?: { id: string; name: string }[]; reason?: string } = {
+    let listed: Listed = {
       available: false,
       reason: 'Choose a connection first.',
     };
@@ -339,44 +313,7 @@ class ExportForm {
         listed = { available: false, reason: (e as Error).message };
       }
     }
-    if (listed.available && listed.segments!.length > 0) {
-      const options = listed.segments!.map((s) => ({ value: s.id, label: `${s.name} (${s.id})` }));
-      if (current && !options.some((o) => o.value === current))
-        options.unshift({ value: current, label: `${current} (not in this workspace's list)` });
-      const picker = select([{ value: NONE, label: '— choose a Braze segment —' }, ...options], current);
-      const chosen = h('p', { class: 'hint', 'aria-live': 'polite' });
-      const show = () => replace(chosen, picker.value ? `Chosen: ${picker.selectedOptions[0]?.textContent ?? ''}` : '');
-      picker.addEventListener('change', show);
-      picker.addEventListener('change', () => this.checkCollision());
-      show();
-      this.brazeSegment = () => picker.value;
-      replace(
-        this.brazeSegmentSlot,
-        f.field('Braze segment', picker, 'brazeSegmentApiId', undefined, () =>
-          picker.value ? null : 'Choose the Braze segment.',
-        ),
-        chosen,
-      );
-    } else {
-      const text = input({ value: current, placeholder: '0000-0000-0000', autocomplete: 'off' });
-      text.addEventListener('input', () => this.checkCollision());
-      this.brazeSegment = () => text.value;
-      replace(
-        this.brazeSegmentSlot,
-        f.field(
-          'Braze segment API identifier',
-          text,
-          'brazeSegmentApiId',
-          `Type it from Braze (Segments → the segment → API identifier). ${listed.reason ?? ''}`.trim(),
-          () =>
-            !text.value.trim()
-              ? 'Type the Braze segment API identifier.'
-              : /^[A-Za-z0-9_.-]+$/.test(text.value.trim())
-                ? null
-                : 'Use letters, digits, dots, dashes and underscores only, as Braze shows the identifier.',
-        ),
-      );
-    }
+    this.brazeSegment = brazeSegmentField(this.brazeSegmentSlot, this.errors, listed, current, () => this.checkCollision());
   }
 
   private body(): Record<string, unknown> {
@@ -419,22 +356,9 @@ class ExportForm {
   /** Two exports writing one membership attribute in one workspace overwrite each other: say so. */
   private checkCollision(): void {
     const mine = new Set(this.attributes());
-    const clashes = this.others
-      .filter((o) => o.connectionId && o.connectionId === this.connection.value)
-      .flatMap((o) => {
-        const theirs: string[] =
-          o.membership?.format === 'boolean'
-            ? o.segments.map((s: string) => `${o.membership.booleanPrefix}${s}`)
-            : [o.membership?.attribute ?? o.brazeSegmentApiId];
-        return theirs.filter((a) => mine.has(a)).map((a) => `“${a}” is also written by “${o.name}”`);
-      });
-    this.collision.hidden = clashes.length === 0;
-    replace(
-      this.collision,
-      clashes.length
-        ? `${clashes.slice(0, 3).join('; ')}${clashes.length > 3 ? ` (and ${clashes.length - 3} more)` : ''} on this connection: two exports writing one attribute overwrite each other's membership. Set another attribute name under “Segment membership in Braze”.`
-        : '',
-    );
+    const message = collisionMessage(this.others, this.connection.value, mine);
+    this.collision.hidden = message === '';
+    replace(this.collision, message);
   }
 
   private async save(): Promise<void> {

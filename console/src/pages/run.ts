@@ -51,22 +51,75 @@ export async function runPage(main: HTMLElement, me: Me, runId: string, stillSho
 }
 
 function details(r: any, exp: any): Child[] {
-  const c = r.counts ?? {};
-  const row = (term: string, value: Child) => [h('dt', {}, term), h('dd', {}, value)];
-  const table = (caption: string, heads: string[], rows: Child[][]) =>
+  return [runSummary(r, exp), ...errorsAndWarnings(r), ...outcomeSection(r), ...segmentsSection(r), ...omittedSection(r)];
+}
+
+/** A table of figures: the first cell of each row heads it, the second is a number. */
+function table(caption: string, heads: string[], rows: Child[][]): HTMLElement {
+  return h(
+    'table',
+    {},
+    h('caption', {}, caption),
+    h('thead', {}, h('tr', {}, ...heads.map((t) => h('th', { scope: 'col' }, t)))),
     h(
-      'table',
+      'tbody',
       {},
-      h('caption', {}, caption),
-      h('thead', {}, h('tr', {}, ...heads.map((t) => h('th', { scope: 'col' }, t)))),
-      h(
-        'tbody',
-        {},
-        ...rows.map((cells) =>
-          h('tr', {}, ...cells.map((v, i) => h(i ? 'td' : 'th', i === 1 ? { class: 'n' } : i ? {} : { scope: 'row' }, v))),
-        ),
+      ...rows.map((cells) =>
+        h('tr', {}, ...cells.map((v, i) => h(i ? 'td' : 'th', i === 1 ? { class: 'n' } : i ? {} : { scope: 'row' }, v))),
       ),
-    );
+    ),
+  );
+}
+
+/** Who or what started the run, its snapshot, its times and its Braze requests. */
+function runSummary(r: any, exp: any): HTMLElement {
+  const row = (term: string, value: Child) => [h('dt', {}, term), h('dd', {}, value)];
+  return h(
+    'dl',
+    { class: 'summary' },
+    ...row('Status', badge(r.status)),
+    ...row('Export', exp ? h('a', { href: `#/exports/${exp.id}` }, exp.name) : `${r.exportId} (deleted)`),
+    ...row(
+      'Started by',
+      `${r.trigger === 'schedule' ? 'the schedule' : r.trigger}${r.queuedBy ? ` — ${r.queuedBy}` : ''}${r.fullSync ? ' (full sync)' : ''}${
+        r.kind && r.kind !== 'export' ? ` · ${r.kind}${r.then ? `, then ${r.then}` : ''}` : ''
+      }`,
+    ),
+    ...row('Snapshot', r.snapshot ? `${r.snapshot.folder} (${when(r.snapshot.modifiedTime)})` : '—'),
+    ...row('Queued · started · finished', `${when(r.queuedAt)} · ${when(r.startedAt)} · ${when(r.finishedAt)}`),
+    ...row(
+      'Took',
+      `${duration(between(r.startedAt ?? r.queuedAt, r.finishedAt))}${
+        r.timings ? ` (reading ${duration(r.timings.readingSeconds)}, sending ${duration(r.timings.sendingSeconds)})` : ''
+      }${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}`,
+    ),
+    ...row(
+      'Braze requests',
+      `${num(r.requests?.sent)} sent, ${num(r.requests?.retried)} retried, ${num(r.requests?.rateLimited)} rate-limited`,
+    ),
+  );
+}
+
+/** Errors and Braze's refusals, then warnings: each a notice when there are any. */
+function errorsAndWarnings(r: any): Child[] {
+  return [
+    r.errors?.length
+      ? h(
+          'div',
+          { class: 'notice error' },
+          h('h2', {}, 'Errors and Braze refusals'),
+          h('ul', {}, ...r.errors.map((e: string) => h('li', {}, e))),
+        )
+      : null,
+    r.warnings?.length
+      ? h('div', { class: 'notice' }, h('h2', {}, 'Warnings'), h('ul', {}, ...r.warnings.map((w: string) => h('li', {}, w))))
+      : null,
+  ];
+}
+
+/** Every profile, by outcome, with what the outcome means. */
+function outcomeSection(r: any): Child[] {
+  const c = r.counts ?? {};
   const cancelled = r.status === 'cancelled';
   const outcome: [string, number, string][] = [
     ['Profiles in the snapshot', c.profiles, 'every distinct profile, counted once below'],
@@ -82,50 +135,21 @@ function details(r: any, exp: any): Child[] {
     ['Removals failed', c.removalsFailed, 'retried next run'],
     ['New to Braze', c.newProfiles, 'profiles this export reached for the first time'],
   ];
-  const omitted = Object.entries(r.omittedAttributes ?? {}) as [string, number][];
-  const segments = Object.entries(r.segments ?? {}) as [string, { rows: number }][];
   return [
-    h(
-      'dl',
-      { class: 'summary' },
-      ...row('Status', badge(r.status)),
-      ...row('Export', exp ? h('a', { href: `#/exports/${exp.id}` }, exp.name) : `${r.exportId} (deleted)`),
-      ...row(
-        'Started by',
-        `${r.trigger === 'schedule' ? 'the schedule' : r.trigger}${r.queuedBy ? ` — ${r.queuedBy}` : ''}${r.fullSync ? ' (full sync)' : ''}${
-          r.kind && r.kind !== 'export' ? ` · ${r.kind}${r.then ? `, then ${r.then}` : ''}` : ''
-        }`,
-      ),
-      ...row('Snapshot', r.snapshot ? `${r.snapshot.folder} (${when(r.snapshot.modifiedTime)})` : '—'),
-      ...row('Queued · started · finished', `${when(r.queuedAt)} · ${when(r.startedAt)} · ${when(r.finishedAt)}`),
-      ...row(
-        'Took',
-        `${duration(between(r.startedAt ?? r.queuedAt, r.finishedAt))}${
-          r.timings ? ` (reading ${duration(r.timings.readingSeconds)}, sending ${duration(r.timings.sendingSeconds)})` : ''
-        }${r.attempts > 1 ? `, ${r.attempts} attempts` : ''}`,
-      ),
-      ...row(
-        'Braze requests',
-        `${num(r.requests?.sent)} sent, ${num(r.requests?.retried)} retried, ${num(r.requests?.rateLimited)} rate-limited`,
-      ),
-    ),
-    r.errors?.length
-      ? h(
-          'div',
-          { class: 'notice error' },
-          h('h2', {}, 'Errors and Braze refusals'),
-          h('ul', {}, ...r.errors.map((e: string) => h('li', {}, e))),
-        )
-      : null,
-    r.warnings?.length
-      ? h('div', { class: 'notice' }, h('h2', {}, 'Warnings'), h('ul', {}, ...r.warnings.map((w: string) => h('li', {}, w))))
-      : null,
     h('h2', {}, 'Outcome'),
     table(
       'Every profile, by outcome',
       ['Outcome', 'Profiles', 'Meaning'],
       outcome.map(([label, n, meaning]) => [label, num(n), meaning]),
     ),
+  ];
+}
+
+/** Rows read per CI segment. */
+function segmentsSection(r: any): Child[] {
+  const c = r.counts ?? {};
+  const segments = Object.entries(r.segments ?? {}) as [string, { rows: number }][];
+  return [
     h('h2', {}, 'Rows per segment'),
     segments.length
       ? table(
@@ -134,6 +158,13 @@ function details(r: any, exp: any): Child[] {
           [...segments.map(([s, v]) => [s, num(v.rows)]), ['All segments', num(c.rowsRead)]],
         )
       : h('p', {}, `${num(c.rowsRead)} rows read.`),
+  ];
+}
+
+/** Values left out (invalid in CI, not sent), by attribute. */
+function omittedSection(r: any): Child[] {
+  const omitted = Object.entries(r.omittedAttributes ?? {}) as [string, number][];
+  return [
     h('h2', {}, 'Values left out'),
     omitted.length
       ? table(
