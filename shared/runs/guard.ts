@@ -95,9 +95,15 @@ export class RunGuard {
     const guard = guardOf(record);
     const definition = definitionFingerprint(record, baseUrl);
     const syncState = new SyncStateStore(this.deps.appBlobs.getContainerClient(CONTAINERS.state), record.id);
-    // A first run (no sync state) is held only past caps the export sets: without any, no dry run is needed.
-    const caps = guard.firstRunMaxProfiles ?? guard.maxDataPoints ?? guard.maxRequests;
-    if (caps === null && (await syncState.readManifest()) === null) return null;
+    // No dry run where no threshold could hold the run: every limit off, or a first run (no sync
+    // state) without a cap of its own.
+    const caps = guard.firstRunMaxProfiles !== null || guard.maxDataPoints !== null || guard.maxRequests !== null;
+    const changeLimits =
+      guard.maxLeavingPercent !== null ||
+      guard.holdEmptiedSegment ||
+      guard.maxNewProfiles !== null ||
+      guard.maxResendPercent !== null;
+    if (!caps && (!changeLimits || (await syncState.readManifest()) === null)) return null;
     const state = (await this.deps.state.get(record.id))?.value;
     const pastDeadline = () => Date.now() > run.deadline;
     const dry = await dryRunExport(this.deps, record, baseUrl, snapshot, run.fullSync, () => run.shouldStop() || pastDeadline());
