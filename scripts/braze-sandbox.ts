@@ -96,18 +96,20 @@ const MAX_OBJECTS = 75;
 const MAX_BODY = 4 * 1024 * 1024;
 const MAX_OBJECT_BYTES = 100 * 1024;
 
+const emptyStats = (): SandboxStats => ({
+  requests: 0,
+  byStatus: {},
+  objectsProcessed: 0,
+  maxConcurrent: 0,
+  concurrentUserWrites: 0,
+  connections: 0,
+  skippedUpdateOnly: 0,
+  deleted: 0,
+});
+
 export class BrazeSandbox {
   readonly profiles = new Map<string, SandboxProfile>();
-  stats: SandboxStats = {
-    requests: 0,
-    byStatus: {},
-    objectsProcessed: 0,
-    maxConcurrent: 0,
-    concurrentUserWrites: 0,
-    connections: 0,
-    skippedUpdateOnly: 0,
-    deleted: 0,
-  };
+  stats: SandboxStats = emptyStats();
   faults: Faults & { rateLimitedUntil?: number } = {};
   private server?: Server;
   private inFlight = 0;
@@ -175,16 +177,7 @@ export class BrazeSandbox {
   reset(): void {
     this.requestTimes = [];
     this.profiles.clear();
-    this.stats = {
-      requests: 0,
-      byStatus: {},
-      objectsProcessed: 0,
-      maxConcurrent: 0,
-      concurrentUserWrites: 0,
-      connections: 0,
-      skippedUpdateOnly: 0,
-      deleted: 0,
-    };
+    this.stats = emptyStats();
     this.faults = {};
     this.window = { start: 0, used: 0 };
   }

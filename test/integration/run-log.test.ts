@@ -57,6 +57,16 @@ describe('the run-ended line', () => {
   it('is what the alert query extracts run, export, status and source with, in that order', () => {
     for (const group of [1, 2, 3, 4]) expect(query).toContain(`extract(@"${RUN_ENDED_PATTERN}", ${group}, Message)`);
     expect(query).toMatch(/status == "failed"/);
+    // A run the guard held waits for a person: it alerts as a failed one does.
+    expect(query).toMatch(/status == "held"/);
+    expect(
+      parsed(runEndedLine({ runId: 'r3', exportId: 'e3', status: 'held', by: 'worker', errors: ['30 of 100 leave'] })),
+    ).toEqual({
+      runId: 'r3',
+      exportId: 'e3',
+      status: 'held',
+      source: 'worker',
+    });
   });
 
   it('is logged by every place a run ends: the worker, the stall check, the poison queue, the timer', () => {
