@@ -65,7 +65,7 @@ export class ScheduledRefresh {
     const state = (await this.state.get(exp.id))?.value;
     if (state?.activeRunId) {
       const active = await this.runs.get(state.activeRunId).catch(() => null);
-      if (active?.value.status !== 'held') return this.requeueIfStalled(state.activeRunId, now, summary, log);
+      if (active?.value.status !== 'held') return this.requeueIfStalled(active, now, summary, log);
       if (!(await this.replaceHeldIfNewer(exp, active, now, log))) {
         summary.skipped.push({
           exportId: exp.id,
@@ -144,8 +144,8 @@ export class ScheduledRefresh {
     return connection ? definitionFingerprint(exp, connection.baseUrl) : null;
   }
 
-  private async requeueIfStalled(runId: string, now: Date, summary: RefreshSummary, log: Log): Promise<void> {
-    const stored = await this.runs.get(runId).catch(() => null);
+  /** `stored`: the export's active run as just read (null: gone). */
+  private async requeueIfStalled(stored: Stored<RunRecord> | null, now: Date, summary: RefreshSummary, log: Log): Promise<void> {
     if (!stored || FINISHED.includes(stored.value.status)) return;
     const run = stored.value;
     const lastSign = new Date(run.heartbeatAt ?? run.queuedAt).getTime();

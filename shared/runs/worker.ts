@@ -15,7 +15,7 @@ import { CLEANING_UP, type ExportsRepo } from '../store/exports';
 import { FINISHED, type RunRecord, type RunsRepo } from '../store/runs';
 import { unchangedSinceLastRun } from './already-exported';
 import { holdRun, RunGuard } from './guard';
-import type { Attempt, Log, Ready } from './attempt';
+import type { Attempt, Finish, Log, Ready } from './attempt';
 import { CleanupAttempts } from './cleanup-attempt';
 import { acquireLease } from './leases';
 import { RateLimitTurns } from './limit-waiters';
@@ -63,7 +63,7 @@ export class RunWorker {
   constructor(private readonly deps: WorkerDeps) {
     this.guard = new RunGuard(deps);
     this.limits = new RateLimitTurns(this.leases, (runId, delaySeconds) => deps.runsService.enqueue(runId, delaySeconds));
-    this.cleanups = new CleanupAttempts(deps.exportsService, (...args) => this.finish(...args), deps.timeBudgetMs);
+    this.cleanups = new CleanupAttempts(deps.exportsService, this.finish, deps.timeBudgetMs);
   }
 
   async execute(runId: string, log: Log): Promise<void> {
@@ -337,21 +337,14 @@ export class RunWorker {
     return done !== null;
   }
 
-  private async finish(
-    writer: RunWriter,
-    run: RunRecord,
-    status: RunRecord['status'],
-    errors: string[],
-    exported: { snapshotId: string; definition: string } | null,
-    log: Log,
-  ): Promise<void> {
+  private readonly finish: Finish = async (writer, run, status, errors, exported, log) => {
     const c = (
       await this.deps.runsService.finish(run, status, errors, exported, (done) =>
         writer.write(done).then(() => !writer.takenOver),
       )
     ).counts;
     log(runEndedLine({ runId: run.id, exportId: run.exportId, status, by: 'worker', counts: c, errors }));
-  }
+  };
 }
 
 /** A 404 while starting means the run has nothing left to do: abort it instead of retrying forever. */
