@@ -6,7 +6,7 @@ export type { RunCounts, RunProgress } from './run/progress';
 export { MAX_REPORT_ROWS } from './read/partition-books';
 export { emptyBucketCounts, type BucketCounts, type RejectedRow } from './thread/protocol';
 export { definitionFingerprint } from './state/open-sync-state';
-export { membershipAttribute } from './profile/object-writer';
+export { membershipNamesOf } from './profile/object-writer';
 export { SyncStateStore, type Manifest } from './state/sync-state';
 export type { BucketHeader } from './state/state-line';
 export { RunStopped, StateTakenOver } from './control/stop';

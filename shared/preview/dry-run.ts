@@ -4,7 +4,7 @@
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
-import { membershipAttribute, runExport, type EngineResult } from '../engine';
+import { membershipNamesOf, runExport, type EngineResult } from '../engine';
 import type { ExportDefinition } from '../exports/schema';
 import type { Snapshot } from '../snapshot/locate';
 import { CONTAINERS } from '../store/clients';
@@ -35,11 +35,7 @@ export async function dryRunExport(
   shouldStop?: () => boolean,
 ): Promise<DryRun> {
   // The membership attributes are shown as they are in samples; every value mapped from CI is masked.
-  const membership =
-    record.membership.format === 'boolean'
-      ? record.segments.map((s) => `${record.membership.booleanPrefix}${s}`)
-      : [membershipAttribute(record)];
-  const transport = new DryRunTransport(new Set(membership));
+  const transport = new DryRunTransport(new Set(membershipNamesOf(record)));
   const braze = new BrazeClient({
     baseUrl,
     apiKey: 'dry-run',

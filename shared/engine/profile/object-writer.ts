@@ -12,6 +12,12 @@ import type { BucketHeader, StateEntry } from '../state/state-line';
 export const membershipAttribute = (def: Pick<ExportDefinition, 'membership' | 'brazeSegmentApiId'>) =>
   def.membership.attribute ?? def.brazeSegmentApiId;
 
+/** The membership attribute(s) an export writes: its one list attribute, or a boolean per segment. */
+export const membershipNamesOf = (def: Pick<ExportDefinition, 'membership' | 'brazeSegmentApiId' | 'segments'>): string[] =>
+  def.membership.format === 'boolean'
+    ? def.segments.map((s) => `${def.membership.booleanPrefix}${s}`)
+    : [membershipAttribute(def)];
+
 /** Whether field `i` is set in a state entry's `heldFields` bits (hex, 4 fields a digit, lowest first); unknown bits: maybe. */
 function holdsField(heldFields: string | undefined, i: number): boolean {
   if (heldFields === undefined) return true;
@@ -55,11 +61,7 @@ export class BrazeObjectWriter {
         ? def.segments.map((s) => `,${JSON.stringify(`${def.membership.booleanPrefix}${s}`)}:`)
         : null;
     this.listKey = `,${JSON.stringify(membershipAttribute(def))}:`;
-    const membershipNames = new Set(
-      def.membership.format === 'boolean'
-        ? def.segments.map((s) => `${def.membership.booleanPrefix}${s}`)
-        : [membershipAttribute(def)],
-    );
+    const membershipNames = new Set(membershipNamesOf(def));
     this.attributes = Object.keys(def.matching.attributes)
       .sort()
       .filter((name) => !membershipNames.has(name))
