@@ -15,15 +15,22 @@ export interface Azurite {
   stop(): Promise<void>;
 }
 
-export function azuriteConnectionString(ports: Azurite['ports']): string {
+export function azuriteConnectionString(ports: Azurite['ports'], account = ACCOUNT): string {
   const base = 'http://127.0.0.1';
   return (
-    `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${KEY};` +
-    `BlobEndpoint=${base}:${ports.blob}/${ACCOUNT};QueueEndpoint=${base}:${ports.queue}/${ACCOUNT};TableEndpoint=${base}:${ports.table}/${ACCOUNT};`
+    `DefaultEndpointsProtocol=http;AccountName=${account};AccountKey=${KEY};` +
+    `BlobEndpoint=${base}:${ports.blob}/${account};QueueEndpoint=${base}:${ports.queue}/${account};TableEndpoint=${base}:${ports.table}/${account};`
   );
 }
 
-export async function startAzurite(options: { ports?: Partial<Azurite['ports']>; timeoutMs?: number } = {}): Promise<Azurite> {
+export interface AzuriteOptions {
+  ports?: Partial<Azurite['ports']>;
+  timeoutMs?: number;
+  /** More storage accounts beside the default one, each as separate as another Azurite (tests share one this way). */
+  extraAccounts?: string[];
+}
+
+export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
   const location = mkdtempSync(path.join(os.tmpdir(), 'azurite-'));
   const bin = require.resolve('azurite/dist/src/azurite.js');
   const args = [
@@ -40,7 +47,14 @@ export async function startAzurite(options: { ports?: Partial<Azurite['ports']>;
     '--loose',
     '--silent',
   ];
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: location, stdio: ['ignore', 'pipe', 'pipe'] });
+  const accounts = options.extraAccounts?.length
+    ? [ACCOUNT, ...options.extraAccounts].map((a) => `${a}:${KEY}`).join(';')
+    : undefined;
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: location,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: accounts ? { ...process.env, AZURITE_ACCOUNTS: accounts } : process.env,
+  });
   const ports: Partial<Azurite['ports']> = {};
   let output = '';
   await new Promise<void>((resolve, reject) => {

@@ -7,7 +7,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePrincipal } from '../../shared/auth';
-import { startAzurite, type Azurite } from '../../scripts/azurite';
+import { claimAzurite, type TestStorage } from '../helpers/azurite';
 import { BrazeSandbox } from '../../scripts/braze-sandbox';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from '../../scripts/sample-data';
 import { committedScreenshot, launchChromium, screenshot, seriousViolations } from '../helpers/browser';
@@ -21,7 +21,7 @@ const BRAZE_SEGMENTS = [
   { id: 'seg-churn', name: 'Churn risk' },
 ];
 
-let azurite: Azurite;
+let azurite: TestStorage;
 let sandbox: BrazeSandbox;
 let host: HostProcess;
 let browser: Browser;
@@ -42,7 +42,7 @@ const as = async (role: 'Admin' | 'Viewer'): Promise<{ context: BrowserContext; 
 };
 
 beforeAll(async () => {
-  azurite = await startAzurite();
+  azurite = await claimAzurite();
   sandbox = new BrazeSandbox({ segments: BRAZE_SEGMENTS });
   await sandbox.start();
   const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);

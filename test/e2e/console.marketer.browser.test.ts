@@ -5,7 +5,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePrincipal } from '../../shared/auth';
-import { startAzurite, type Azurite } from '../../scripts/azurite';
+import { claimAzurite, type TestStorage } from '../helpers/azurite';
 import { BrazeSandbox } from '../../scripts/braze-sandbox';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from '../../scripts/sample-data';
 import { committedScreenshot, launchChromium, seriousViolations } from '../helpers/browser';
@@ -13,7 +13,7 @@ import { testEnv } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
 import { startHostProcess, type HostProcess } from '../helpers/host-process';
 
-let azurite: Azurite;
+let azurite: TestStorage;
 let sandbox: BrazeSandbox;
 let host: HostProcess;
 let browser: Browser;
@@ -75,7 +75,7 @@ async function expectAccessible(page: Page): Promise<void> {
 }
 
 beforeAll(async () => {
-  azurite = await startAzurite();
+  azurite = await claimAzurite();
   sandbox = new BrazeSandbox({ segments: [{ id: 'seg-high-value', name: 'High value (from CI)' }] });
   await sandbox.start();
   await uploadSampleExport(BlobServiceClient.fromConnectionString(azurite.connectionString));

@@ -2,19 +2,19 @@
 // Braze sandbox: on demand (POST …/run → queue worker) and on schedule (the timer).
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type Azurite } from '../../scripts/azurite';
+import { claimAzurite, type TestStorage } from '../helpers/azurite';
 import { BrazeSandbox } from '../../scripts/braze-sandbox';
 import { expectedBrazeProfiles, uploadSampleExport } from '../../scripts/sample-data';
 import { principalHeaders, testEnv, type Who } from '../helpers/app';
 import { normalizeProfiles, sampleExportBody, SANDBOX_KEY } from '../helpers/engine';
 import { startHostProcess, type HostProcess } from '../helpers/host-process';
 
-let azurite: Azurite;
+let azurite: TestStorage;
 let host: HostProcess;
 const sandbox = new BrazeSandbox();
 
 beforeAll(async () => {
-  azurite = await startAzurite();
+  azurite = await claimAzurite();
   await sandbox.start();
   await uploadSampleExport(BlobServiceClient.fromConnectionString(azurite.connectionString));
   // The timer never fires by itself during the test; it is run on demand through the admin endpoint.

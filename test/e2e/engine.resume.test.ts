@@ -5,14 +5,14 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type Azurite } from '../../scripts/azurite';
+import { claimAzurite, type TestStorage } from '../helpers/azurite';
 import { BrazeSandbox } from '../../scripts/braze-sandbox';
 import { principalHeaders, testEnv } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
 import { SANDBOX_KEY } from '../helpers/engine';
 import { startHostProcess, type HostProcess } from '../helpers/host-process';
 
-let azurite: Azurite;
+let azurite: TestStorage;
 const sandbox = new BrazeSandbox();
 const hosts: HostProcess[] = [];
 const PROFILES = 3000;
@@ -31,7 +31,7 @@ const hostEnv = () => ({
 });
 
 beforeAll(async () => {
-  azurite = await startAzurite();
+  azurite = await claimAzurite();
   await sandbox.start();
 });
 afterAll(async () => {

@@ -1,17 +1,17 @@
 // Over real HTTP against the local host with Azurite: the foundation's "done when".
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type Azurite } from '../../scripts/azurite';
+import { claimAzurite, type TestStorage } from '../helpers/azurite';
 import { principalHeaders, testEnv, type Who } from '../helpers/app';
 import { startHostProcess, type HostProcess } from '../helpers/host-process';
 
 const API_KEY = 'e2e-secret-braze-key-7f3a9c2d41';
-let azurite: Azurite;
+let azurite: TestStorage;
 let host: HostProcess;
 const seen: string[] = [];
 
 beforeAll(async () => {
-  azurite = await startAzurite();
+  azurite = await claimAzurite();
   host = await startHostProcess(testEnv(azurite.connectionString));
 });
 afterAll(async () => {

@@ -3,18 +3,18 @@
 // out of reach here; the Easy Auth check reads "not on", as it should locally.
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type Azurite } from '../../scripts/azurite';
+import { claimAzurite, type TestStorage } from '../helpers/azurite';
 import { formatSmoke, runSmoke, type SmokeCheck } from '../../scripts/smoke';
 import { principalHeaders, testEnv } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
 import { startHostProcess, type HostProcess } from '../helpers/host-process';
 
-let azurite: Azurite;
+let azurite: TestStorage;
 let host: HostProcess;
 let functions: string[];
 
 beforeAll(async () => {
-  azurite = await startAzurite();
+  azurite = await claimAzurite();
   host = await startHostProcess(testEnv(azurite.connectionString));
   functions = /with functions: (.*)/.exec(host.output())![1]!.split(', ');
 }, 60_000);

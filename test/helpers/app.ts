@@ -1,10 +1,10 @@
-// Test wiring: a real Azurite per test file, app settings pointing at it, and helpers to call
+// Test wiring: real Azurite storage per test file, app settings pointing at it, and helpers to call
 // handlers through @azure/functions' own HttpRequest / InvocationContext.
 import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { encodePrincipal } from '../../shared/auth';
 import { resetServices, services } from '../../shared/services';
-import { startAzurite, type Azurite } from '../../scripts/azurite';
+import { claimAzurite, type TestStorage } from './azurite';
 
 export const TEST_SECRET_KEY = Buffer.alloc(32, 7).toString('base64');
 
@@ -21,11 +21,13 @@ export function testEnv(connectionString: string): Record<string, string> {
   };
 }
 
-/** Starts Azurite for this file and points the in-process app at it. */
-export function useAzurite(extraEnv: Record<string, string> = {}): { azurite: () => Azurite } {
-  let azurite: Azurite | undefined;
+/** Gives this file its own Azurite storage and points the in-process app at it. */
+export function useAzurite(extraEnv: Record<string, string> = {}): { azurite: () => TestStorage } {
+  let azurite: TestStorage | undefined;
+  // Files may share a process: the settings this file sets go with it.
+  const envBefore = { ...process.env };
   beforeAll(async () => {
-    azurite = await startAzurite();
+    azurite = await claimAzurite();
     Object.assign(process.env, testEnv(azurite.connectionString), extraEnv);
     // The real Braze client, with a fast backoff: a 5xx retried costs milliseconds, not seconds.
     resetServices({ brazeOptions: { backoffBaseMs: 20 } });
@@ -33,6 +35,8 @@ export function useAzurite(extraEnv: Record<string, string> = {}): { azurite: ()
   });
   afterAll(async () => {
     await azurite?.stop();
+    for (const name of Object.keys(process.env)) if (!(name in envBefore)) delete process.env[name];
+    Object.assign(process.env, envBefore);
   });
   return { azurite: () => azurite! };
 }

@@ -4,11 +4,13 @@
 import { createServer, request, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionsCollection } from '../../functions/connectionsCollection';
-import { azuriteConnectionString, startAzurite, type Azurite } from '../../scripts/azurite';
+import { azuriteConnectionString } from '../../scripts/azurite';
 import { resetServices } from '../../shared/services';
 import { call, testEnv } from '../helpers/app';
+import { claimAzurite, type TestStorage } from '../helpers/azurite';
 
-let azurite: Azurite;
+let azurite: TestStorage;
+const envBefore = { ...process.env };
 const proxies: Server[] = [];
 /** While true, storage answers every call 403 AuthorizationPermissionMismatch, as before a role grant takes effect. */
 let denying = true;
@@ -37,18 +39,20 @@ async function proxyTo(port: number): Promise<number> {
 }
 
 beforeAll(async () => {
-  azurite = await startAzurite();
+  azurite = await claimAzurite();
   const ports = {
     blob: await proxyTo(azurite.ports.blob),
     queue: await proxyTo(azurite.ports.queue),
     table: await proxyTo(azurite.ports.table),
   };
-  Object.assign(process.env, testEnv(azuriteConnectionString(ports)));
+  Object.assign(process.env, testEnv(azuriteConnectionString(ports, azurite.account)));
   resetServices();
 });
 afterAll(async () => {
   for (const p of proxies) await new Promise((r) => p.close(r));
   await azurite?.stop();
+  for (const name of Object.keys(process.env)) if (!(name in envBefore)) delete process.env[name];
+  Object.assign(process.env, envBefore);
 });
 
 describe('first start', () => {

@@ -1,0 +1,31 @@
+import { defineConfig } from 'vitest/config';
+
+// Three speeds: test/unit (no Azurite, no processes), test/integration (Azurite and the Braze
+// sandbox), test/e2e (the local host, a browser, kills, resumes and time boxes). `npm run test:unit`
+// is the fast loop; `npm test` runs unit and integration files together, then the end-to-end ones
+// (see package.json for how many at a time).
+//
+// Integration and end-to-end files share one Azurite per run, each file with a storage account of
+// its own (test/helpers/shared-azurite.ts). Unit and integration files share worker processes
+// (`isolate: false`): a file's settings are restored when it ends (test/helpers/app.ts), and the
+// app's services are rebuilt for each file.
+const azurite = ['test/helpers/shared-azurite.ts'];
+
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    // Most files wait on Azurite, the sandbox or a child process more than they compute: three at a
+    // time on two cores (vitest's default would be one at a time here).
+    maxWorkers: 3,
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], isolate: false } },
+      {
+        extends: true,
+        test: { name: 'integration', include: ['test/integration/**/*.test.ts'], isolate: false, globalSetup: azurite },
+      },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], globalSetup: azurite } },
+    ],
+  },
+});
