@@ -83,14 +83,16 @@ export class ExportPreview {
 
   /**
    * What is previewed: the saved export; a draft of it, diffed against its sync state as the run
-   * after saving would be; or a new export's draft, under an id no sync state has (a first run).
+   * after saving would be; or a new export's draft, under an id no sync state has (a first run). A
+   * draft moving the export to another connection (another workspace) is a first run there too.
    */
   private async definitionOf(caller: Caller, exportId: string | null, draft?: DraftDefinition) {
-    if (exportId === null) return { ...draft!, id: `draft-${randomUUID()}` };
+    const firstRun = `draft-${randomUUID()}`;
+    if (exportId === null) return { ...draft!, id: firstRun };
     const record = (await this.deps.exports.get(exportId)).value;
     await this.deps.connections.assertMayWorkWith(caller, record.connectionId);
     if (CLEANING_UP.includes(record.status)) throw cleanupPending(record, 'preview');
-    if (draft) return { ...draft, id: record.id };
+    if (draft) return { ...draft, id: draft.connectionId === record.connectionId ? record.id : firstRun };
     if (!record.connectionId)
       throw conflict('The export has no connection (detached): attach it to one to preview what it would send');
     return { ...record, connectionId: record.connectionId };

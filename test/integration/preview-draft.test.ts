@@ -125,6 +125,7 @@ describe('POST /api/exports/{id}/preview with an edited definition', () => {
     const { exp } = await mutableExport(sandbox().url, [{ segment: 'S', partitions: [rows(40)] }]);
     await runNow(exp.id);
     sandbox().reset();
+    const elsewhere = await createConnection(sandbox().url);
     const {
       id: _id,
       status: _status,
@@ -146,6 +147,9 @@ describe('POST /api/exports/{id}/preview with an edited definition', () => {
     const changed = await savedPreview(exp.id, { definition: edited });
     expect(changed.body.profiles).toMatchObject({ total: 40, changed: 40, unchanged: 0, new: 0 });
     expect(changed.body.samples[0]).toHaveProperty('nickname');
+    // Moved to another connection (another Braze workspace): a first run there.
+    const moved = await savedPreview(exp.id, { definition: { ...definition, connectionId: elsewhere.id } });
+    expect(moved.body.profiles).toMatchObject({ total: 40, new: 40, unchanged: 0 });
 
     expect(await appTraces()).toEqual(before);
     expect(sandbox().stats.requests).toBe(0);
