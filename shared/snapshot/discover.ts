@@ -155,12 +155,12 @@ export async function describeExportFolder(
   for (const entity of model.entities) {
     let sizeBytes: number | null = 0;
     // The partition to sample: the first with rows (the first listed when sizes are unknown).
-    let sample: string | null = null;
+    let sample: (typeof entity.partitions)[number] | null = null;
     for (const p of entity.partitions) {
       const name = partitionBlobName(p.location, containerName, folder);
       if (!name || sized++ >= DISCOVERY_LIMITS.partitionsSized || !budget.take()) {
         sizeBytes = null;
-        sample ??= name;
+        if (name) sample ??= p;
         continue;
       }
       const size = await container
@@ -171,13 +171,12 @@ export async function describeExportFolder(
           () => 0,
         );
       if (sizeBytes !== null) sizeBytes += size;
-      if (size > 0) sample ??= name;
+      if (size > 0) sample ??= p;
     }
     const columns = entity.attributes.map((a) => ({ name: a.name, dataType: a.dataType }));
-    const format = entity.partitions[0]?.fileFormatSettings;
-    toSample.push(
-      sample ? { blobName: sample, hasHeader: format?.columnHeaders, delimiter: format?.delimiter ?? ',', columns } : null,
-    );
+    const format = sample?.fileFormatSettings;
+    const blobName = sample && partitionBlobName(sample.location, containerName, folder);
+    toSample.push(blobName ? { blobName, hasHeader: format?.columnHeaders, delimiter: format?.delimiter ?? ',', columns } : null);
     segments.push({ name: entity.name, columns, partitions: entity.partitions.length, sizeBytes });
   }
   const samples = await sampleSegments(container, toSample, budget);
