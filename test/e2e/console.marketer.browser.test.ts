@@ -509,6 +509,9 @@ describe('mapping and first use', () => {
         .nth(2);
       expect(await cell.textContent()).not.toMatch(/\d\d/);
     }
+    // Each matching picker shows its chosen column's samples.
+    const chosen = page.locator('[data-path="matching.email"]').getByText(/^Samples \(masked\): /);
+    expect(await chosen.textContent()).toBe(`Samples (masked): ${samples.join(', ')}`);
     await expectAccessible(page);
     await page.getByLabel('Find a column').fill('phone');
     await page.getByText(/^\d+ of \d+ columns match “phone”/).waitFor();

@@ -16,7 +16,7 @@ import {
   NONE,
   type Listed,
 } from './export/form-controls';
-import { ColumnFinder, mergeColumns, type Column } from './export/column-list';
+import { ColumnFinder, mergeColumns, withSamples, type Column } from './export/column-list';
 import { draftPreviewButton } from './export/draft-preview';
 
 interface Segment {
@@ -271,7 +271,8 @@ class ExportForm {
       brazeCustomerId: select(options(false), guess('brazeCustomerId', /braze|external/i)),
       phone: select(options(true), guess('phone', /phone/i)),
     };
-    replace(this.mappingBox, ...matchingPickers(this.errors, this.mappingSelects));
+    const info = this.columnInfo();
+    replace(this.mappingBox, ...matchingPickers(this.errors, this.mappingSelects).map((f) => withSamples(f, info)));
     const rows = this.attributeRows.length
       ? this.attributeRows.map((r) => [r.name.value, r.column.value] as const)
       : Object.entries((m.attributes ?? {}) as Record<string, string>);

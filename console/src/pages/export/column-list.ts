@@ -1,7 +1,7 @@
 // The column finder of the export form: a search that narrows every column picker, and the columns
 // of the chosen segments with their CDM type and up to three sample values (masked by the API as
-// preview samples are) — what a column holds, seen before it is mapped. The list is folded for a
-// wide folder until a search is typed.
+// preview samples are) — what a column holds, seen before it is mapped; each matching picker shows
+// its chosen column's samples too. The list is folded for a wide folder until a search is typed.
 import { h, replace } from '../../dom';
 import { input } from '../../forms';
 
@@ -74,6 +74,21 @@ export class ColumnFinder {
       ),
     );
   }
+}
+
+/** Below a column picker's field: the chosen column's samples, as the person picks. */
+export function withSamples(field: HTMLElement, columns: Column[]): HTMLElement {
+  const select = field.querySelector('select')!;
+  const hint = h('p', { class: 'hint', id: `${select.id}-samples` });
+  const show = () => {
+    const samples = columns.find((c) => c.name === select.value)?.samples ?? [];
+    replace(hint, samples.length ? `Samples (masked): ${samples.map(String).join(', ')}` : '');
+  };
+  select.addEventListener('change', show);
+  show();
+  select.setAttribute('aria-describedby', `${select.getAttribute('aria-describedby') ?? ''} ${hint.id}`.trim());
+  field.append(hint);
+  return field;
 }
 
 /** The columns of `segments` by name, in first-seen order, their samples merged (three at most). */
