@@ -16,6 +16,7 @@ import './exportRetryCleanup';
 import './exportRestore';
 import './exportRun';
 import './exportPreview';
+import './exportDraftPreview';
 import './exportsRunAll';
 import './exportRuns';
 import './runItem';

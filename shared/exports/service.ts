@@ -9,7 +9,7 @@ import type { RunRecord } from '../store/runs';
 import { cleanupView, ExportCleanups, type CleanupRunState, type CleanupStarted } from './cleanup';
 import { cleanupPending } from './cleanup-state';
 import { parseInput } from '../validation';
-import { ExportDefinitionSchema, ExportPatchSchema } from './schema';
+import { ExportDefinitionSchema, ExportPatchSchema, type ExportDefinition } from './schema';
 
 /**
  * The guard decides what runs unattended and who may approve past it: only an Admin sets it (a
@@ -54,11 +54,21 @@ export class ExportsService {
     return this.connections.assertMayWorkWith(caller, record.connectionId);
   }
 
-  async create(caller: Caller, body: unknown): Promise<Stored<ExportRecord>> {
+  /**
+   * A new export's definition as POST /api/exports takes it — the role, the guard rule, the schema
+   * and a connection the caller may use — also what a draft preview runs on. `prefix` names where
+   * the definition sits in the body, for the 400's field paths.
+   */
+  async checkedDefinition(caller: Caller, body: unknown, prefix = ''): Promise<ExportDefinition & { connectionId: string }> {
     requireRole(caller, 'Admin', 'Contributor');
     assertMaySetGuard(caller, body);
-    const def = parseInput(ExportDefinitionSchema, body);
-    await this.connections.usableBy(caller, def.connectionId);
+    const def = parseInput(ExportDefinitionSchema, body, prefix);
+    await this.connections.usableBy(caller, def.connectionId, [prefix, 'connectionId'].filter(Boolean).join('.'));
+    return def;
+  }
+
+  async create(caller: Caller, body: unknown): Promise<Stored<ExportRecord>> {
+    const def = await this.checkedDefinition(caller, body);
     const now = new Date().toISOString();
     const record: ExportRecord = {
       id: randomUUID(),

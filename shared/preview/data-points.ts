@@ -44,8 +44,8 @@ const maskText = (value: string) => {
   return chars.length <= 1 ? HIDDEN.repeat(chars.length) : chars[0] + HIDDEN.repeat(chars.length - 1);
 };
 
-/** A value as a sample shows it: its type and length kept, its content hidden (booleans and nulls say little and stay). */
-function maskValue(key: string, value: unknown): unknown {
+/** A value as a sample shows it (a preview object's, or a discovered column's): its type and length kept, its content hidden (booleans and nulls say little and stay). */
+export function maskValue(key: string, value: unknown): unknown {
   if (typeof value === 'string') {
     if (key === 'phone') return maskPhone(value);
     return EMAIL.test(value) ? maskEmail(value) : maskText(value);

@@ -1,5 +1,7 @@
 // POST /api/exports/{id}/preview: a dry run (dry-run.ts) of the newest snapshot against the sync
-// state. It answers what the next run would do and what it would cost.
+// state. It answers what the next run would do and what it would cost. A draft (a definition not
+// saved) is previewed the same way: against the sync state of the export it edits, or none.
+import { randomUUID } from 'node:crypto';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { principalOf, requireRole, type Caller } from '../auth';
 import { BUDGET_WINDOW_MS } from '../braze/request-budget';
@@ -10,6 +12,7 @@ import { PREVIEW_LIMITS, takePreviewSlot } from './preview-slots';
 import type { ConnectionsRepo } from '../store/connections';
 import { CLEANING_UP, type ExportsRepo } from '../store/exports';
 import { cleanupPending } from '../exports/cleanup-state';
+import type { ExportDefinition } from '../exports/schema';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
 import { dryRunExport } from './dry-run';
 
@@ -26,8 +29,12 @@ export interface PreviewDeps {
   deadlineMs?: number;
 }
 
+/** A definition checked as POST /api/exports checks it: one that could be saved. */
+export type DraftDefinition = ExportDefinition & { connectionId: string };
+
 export interface Preview {
-  exportId: string;
+  /** null for the draft of a new export. */
+  exportId: string | null;
   snapshot: { folder: string; modifiedTime: string };
   fullSync: boolean;
   rowsRead: number;
@@ -53,32 +60,47 @@ export class ExportPreview {
 
   constructor(private readonly deps: PreviewDeps) {}
 
-  async preview(caller: Caller, exportId: string, fullSync: boolean): Promise<Preview> {
+  /** `draft`: preview it instead of the saved definition (`exportId` null: a new export's draft). */
+  async preview(caller: Caller, exportId: string | null, fullSync: boolean, draft?: DraftDefinition): Promise<Preview> {
     requireRole(caller, 'Admin', 'Contributor');
-    if (this.underWay.has(exportId))
-      throw conflict('A preview of this export is already running; try again when it has answered');
+    // A new export's draft is no export's preview: it only takes a slot.
+    const key = exportId ?? randomUUID();
+    if (this.underWay.has(key)) throw conflict('A preview of this export is already running; try again when it has answered');
     const slot = takePreviewSlot();
     if (!slot)
       throw tooManyRequests(
         'This instance is already running as many previews as it takes (a preview costs what reading a snapshot costs); try again shortly',
         PREVIEW_LIMITS.retryAfterSeconds,
       );
-    this.underWay.add(exportId);
+    this.underWay.add(key);
     try {
-      return await this.dryRun(caller, exportId, fullSync);
+      return await this.dryRun(caller, exportId, fullSync, draft);
     } finally {
-      this.underWay.delete(exportId);
+      this.underWay.delete(key);
       slot();
     }
   }
 
-  private async dryRun(caller: Caller, exportId: string, fullSync: boolean): Promise<Preview> {
-    const { deps } = this;
-    const record = (await deps.exports.get(exportId)).value;
-    await deps.connections.assertMayWorkWith(caller, record.connectionId);
+  /**
+   * What is previewed: the saved export; a draft of it, diffed against its sync state as the run
+   * after saving would be; or a new export's draft, under an id no sync state has (a first run). A
+   * draft moving the export to another connection (another workspace) is a first run there too.
+   */
+  private async definitionOf(caller: Caller, exportId: string | null, draft?: DraftDefinition) {
+    const firstRun = `draft-${randomUUID()}`;
+    if (exportId === null) return { ...draft!, id: firstRun };
+    const record = (await this.deps.exports.get(exportId)).value;
+    await this.deps.connections.assertMayWorkWith(caller, record.connectionId);
     if (CLEANING_UP.includes(record.status)) throw cleanupPending(record, 'preview');
+    if (draft) return { ...draft, id: draft.connectionId === record.connectionId ? record.id : firstRun };
     if (!record.connectionId)
       throw conflict('The export has no connection (detached): attach it to one to preview what it would send');
+    return { ...record, connectionId: record.connectionId };
+  }
+
+  private async dryRun(caller: Caller, exportId: string | null, fullSync: boolean, draft?: DraftDefinition): Promise<Preview> {
+    const { deps } = this;
+    const record = await this.definitionOf(caller, exportId, draft);
     const connection = (await deps.connectionRecords.get(record.connectionId)).value;
     const started = Date.now();
     let snapshot;

@@ -1,11 +1,13 @@
 // Source discovery for the people who set up an export: which CI export folders the CI storage
 // account holds (those with a model.json), and for one folder its segments with their columns,
-// types, partition count and size — so data matching is picked, not typed. Bounded: a large
-// account is sampled, never walked whole, and the answer says when it was cut short.
+// types, partition count and size, and a few masked sample values per column (column-samples.ts) —
+// so data matching is picked, not typed. Bounded: a large account is sampled, never walked whole,
+// only the start of one partition per segment is read, and the answer says when it was cut short.
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import Papa from 'papaparse';
 import { AppError, fieldError, notFound } from '../errors';
 import { statusOf } from '../store/table-errors';
+import { samplesFrom, sampleColumns, type SampleSource } from './column-samples';
 import { MAX_MODEL_JSON_BYTES, newestTimestampFolder } from './locate';
 import { parseModelJson, partitionBlobName } from './model-json';
 
@@ -20,6 +22,11 @@ export const DISCOVERY_LIMITS = {
   partitionsSized: 1000,
   probes: 2000,
   seconds: 20,
+  /** Column samples: bytes read from the start of one partition per segment, for at most this many segments. */
+  sampleBytes: 64 * 1024,
+  sampledSegments: 100,
+  /** How long one sample read may take. */
+  sampleSeconds: 5,
 };
 
 /** The storage requests and time one discovery request may still spend. */
@@ -55,7 +62,8 @@ export interface ExportFolder {
 
 export interface SegmentDescription {
   name: string;
-  columns: { name: string; dataType?: string }[];
+  /** `samples`: up to three distinct values from the newest snapshot, masked as preview samples are. */
+  columns: { name: string; dataType?: string; samples: unknown[] }[];
   partitions: number;
   /** Bytes of the newest snapshot's partitions (null when there were too many to size). */
   sizeBytes: number | null;
@@ -142,13 +150,17 @@ export async function describeExportFolder(
     );
   }
   let sized = 0;
-  const segments: SegmentDescription[] = [];
+  const segments: (Omit<SegmentDescription, 'columns'> & { columns: SampleSource['columns'] })[] = [];
+  const toSample: (SampleSource | null)[] = [];
   for (const entity of model.entities) {
     let sizeBytes: number | null = 0;
+    // The partition to sample: the first with rows (the first listed when sizes are unknown).
+    let sample: (typeof entity.partitions)[number] | null = null;
     for (const p of entity.partitions) {
       const name = partitionBlobName(p.location, containerName, folder);
       if (!name || sized++ >= DISCOVERY_LIMITS.partitionsSized || !budget.take()) {
         sizeBytes = null;
+        if (name) sample ??= p;
         continue;
       }
       const size = await container
@@ -159,15 +171,43 @@ export async function describeExportFolder(
           () => 0,
         );
       if (sizeBytes !== null) sizeBytes += size;
+      if (size > 0) sample ??= p;
     }
-    segments.push({
-      name: entity.name,
-      columns: entity.attributes.map((a) => ({ name: a.name, dataType: a.dataType })),
-      partitions: entity.partitions.length,
-      sizeBytes,
-    });
+    const columns = entity.attributes.map((a) => ({ name: a.name, dataType: a.dataType }));
+    const format = sample?.fileFormatSettings;
+    const blobName = sample && partitionBlobName(sample.location, containerName, folder);
+    toSample.push(blobName ? { blobName, hasHeader: format?.columnHeaders, delimiter: format?.delimiter ?? ',', columns } : null);
+    segments.push({ name: entity.name, columns, partitions: entity.partitions.length, sizeBytes });
   }
-  return { source: 'model.json', segments, truncated: budget.truncated || sized > DISCOVERY_LIMITS.partitionsSized };
+  const samples = await sampleSegments(container, toSample, budget);
+  return {
+    source: 'model.json',
+    segments: segments.map((s, i) => ({ ...s, columns: s.columns.map((c, j) => ({ ...c, samples: samples[i]?.[j] ?? [] })) })),
+    truncated: budget.truncated || sized > DISCOVERY_LIMITS.partitionsSized,
+  };
+}
+
+/** Reads samples a few segments at a time, each read taking a probe; past the segment cap or the budget there are none. */
+async function sampleSegments(
+  container: ContainerClient,
+  sources: (SampleSource | null)[],
+  budget: Budget,
+): Promise<(unknown[][] | null)[]> {
+  const out: (unknown[][] | null)[] = sources.map(() => null);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < sources.length; i = next++) {
+      const source = sources[i];
+      if (!source) continue;
+      if (i >= DISCOVERY_LIMITS.sampledSegments || !budget.take()) {
+        budget.truncated = true;
+        return;
+      }
+      out[i] = await sampleColumns(container, source, DISCOVERY_LIMITS.sampleBytes, DISCOVERY_LIMITS.sampleSeconds * 1000);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return out;
 }
 
 /** The folder's model.json (null when there is none), under the same size cap as a run's reader. */
@@ -200,12 +240,15 @@ async function fromHeaderRows(container: ContainerClient, folder: string, budget
     const first = files[0]!;
     const head =
       first.size === 0
-        ? ''
-        : (await container.getBlobClient(first.name).downloadToBuffer(0, Math.min(first.size, 64 * 1024))).toString('utf8');
-    const firstLine = Papa.parse<string[]>(head, { preview: 1 }).data[0] ?? [];
+        ? Buffer.alloc(0)
+        : await container.getBlobClient(first.name).downloadToBuffer(0, Math.min(first.size, DISCOVERY_LIMITS.sampleBytes));
+    const firstLine = Papa.parse<string[]>(head.toString('utf8'), { preview: 1 }).data[0] ?? [];
+    const columns = firstLine.map((name) => ({ name }));
+    // The same bounded read gives the samples: the rows below the header.
+    const samples = samplesFrom(head, head.length >= first.size, { hasHeader: true, delimiter: ',', columns });
     segments.push({
       name: prefix.slice(folder.length + 1).replace(/\/$/, ''),
-      columns: firstLine.map((name) => ({ name })),
+      columns: columns.map((c, i) => ({ ...c, samples: samples[i] ?? [] })),
       partitions: files.length,
       sizeBytes: files.reduce((n, f) => n + f.size, 0),
     });

@@ -214,6 +214,97 @@ describe('mapping and first use', () => {
     await context.close();
   });
 
+  it('the column list shows each column’s type and up to three masked sample values, narrowed by the search', async () => {
+    const { context, page } = await as('Contributor');
+    await page.goto(`${host.url}/#/exports/new`);
+    await page.getByRole('heading', { name: 'New export' }).waitFor();
+    await page
+      .getByLabel('CI export folder (holds model.json)')
+      .selectOption({ label: `${SAMPLE_CONTAINER} / ${SAMPLE_FOLDER}` });
+    await page.getByLabel(new RegExp(`^${SAMPLE_SEGMENTS[0]} — `)).check();
+    const list = page.locator('details.column-list');
+    const email = list.getByRole('row', { name: new RegExp(`^${SAMPLE_MATCHING.email} `) });
+    await email.waitFor();
+    expect(await email.getByRole('cell').nth(1).textContent()).toBe('string');
+    const samples = (await email.getByRole('cell').nth(2).textContent())!.split(', ');
+    expect(samples.length).toBeGreaterThan(0);
+    expect(samples.length).toBeLessThanOrEqual(3);
+    // Masked as the preview masks: an address keeps its first character and domain, other text its first character.
+    for (const s of samples) expect(s).toMatch(/^[^@\s•]•+(@[^@\s]+)?$/);
+    expect(samples.some((s) => s.includes('@'))).toBe(true);
+    // Masked: no e-mail address, phone number or ID of the snapshot is on the page.
+    expect(await list.textContent()).not.toMatch(/[A-Za-z0-9][A-Za-z0-9._%+-]+@/);
+    for (const column of ['CustomerId', 'BrazeUserId', 'Telephone']) {
+      const cell = list
+        .getByRole('row', { name: new RegExp(`^${column} `) })
+        .getByRole('cell')
+        .nth(2);
+      expect(await cell.textContent()).not.toMatch(/\d\d/);
+    }
+    // Each matching picker shows its chosen column's samples.
+    const chosen = page.locator('[data-path="matching.email"]').getByText(/^Samples \(masked\): /);
+    expect(await chosen.textContent()).toBe(`Samples (masked): ${samples.join(', ')}`);
+    await expectAccessible(page);
+    await page.getByLabel('Find a column').fill('phone');
+    await page.getByText(/^\d+ of \d+ columns match “phone”/).waitFor();
+    const names = await list.locator('tbody tr td:first-child').allTextContents();
+    expect(names.length).toBeGreaterThan(0);
+    expect(names.every((n) => /phone/i.test(n))).toBe(true);
+    await expectAccessible(page);
+    await context.close();
+  });
+
+  it('“Preview draft” shows what a new export would do, and saves nothing; an edit is previewed against its sync state', async () => {
+    const before = (await call('GET', '/api/exports')).body.value.length;
+    const objectsBefore = sandbox.stats.objectsProcessed;
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/exports/new`);
+    await page.getByRole('heading', { name: 'New export' }).waitFor();
+    // The form's own checks first: nothing is asked of the API with a field missing.
+    await page.getByRole('button', { name: 'Preview draft' }).click();
+    expect(await page.locator('[data-path="name"] .field-error').textContent()).toBe('A name is required.');
+    await page.getByLabel('Export name').fill('Drafted, never saved');
+    await page
+      .getByLabel('CI export folder (holds model.json)')
+      .selectOption({ label: `${SAMPLE_CONTAINER} / ${SAMPLE_FOLDER}` });
+    for (const segment of SAMPLE_SEGMENTS) await page.getByLabel(new RegExp(`^${segment} — `)).check();
+    await page.getByLabel('Braze segment', { exact: true }).selectOption('seg-high-value');
+    const answer = page.waitForResponse((r) => r.url().endsWith('/api/exports/preview'));
+    await page.getByRole('button', { name: 'Preview draft' }).click();
+    const preview = await (await answer).json();
+    await page.getByRole('heading', { name: 'Preview of this draft: its first run' }).waitFor();
+    expect(preview.exportId).toBeNull();
+    expect(preview.profiles.new).toBeGreaterThan(0);
+    expect(await page.getByRole('row', { name: /^New profiles/ }).textContent()).toContain(
+      preview.profiles.new.toLocaleString('en-US'),
+    );
+    await page.getByText('Preview ready. Nothing was saved.').waitFor();
+    expect(page.url()).toMatch(/#\/exports\/new$/);
+    await expectAccessible(page);
+    expect((await call('GET', '/api/exports')).body.value.length).toBe(before);
+    expect(sandbox.stats.objectsProcessed).toBe(objectsBefore);
+
+    // An edit: previewed against the export's sync state (everything unchanged after a run).
+    const id = await createExport('Edit, then preview');
+    expect((await runToEnd(id)).status).toMatch(/succeeded/);
+    const etag = (await call('GET', `/api/exports/${id}`)).body.etag;
+    const sent = sandbox.stats.objectsProcessed;
+    await page.goto(`${host.url}/#/exports/${id}/edit`);
+    await page.getByRole('heading', { name: 'Edit Edit, then preview' }).waitFor();
+    await page.getByRole('button', { name: 'Preview draft' }).click();
+    await page.getByRole('heading', { name: 'Preview of your changes: what the next run would do' }).waitFor();
+    expect(
+      await page
+        .getByRole('row', { name: /^New profiles/ })
+        .getByRole('cell')
+        .textContent(),
+    ).toBe('0');
+    await expectAccessible(page);
+    expect((await call('GET', `/api/exports/${id}`)).body.etag).toBe(etag);
+    expect(sandbox.stats.objectsProcessed).toBe(sent);
+    await context.close();
+  });
+
   it('follows an export the API reports as "detaching", then shows it detached', async () => {
     const { context, page } = await as('Admin');
     const exp = { ...definition('Being detached'), id: 'x-detaching', status: 'detaching', etag: 'e1' };

@@ -43,6 +43,7 @@ describe('source discovery API', () => {
     expect(described.body.segments.find((s: { name: string }) => s.name === 'ChurnRisk').columns).toContainEqual({
       name: 'LifetimeValue',
       dataType: 'int64',
+      samples: [],
     });
 
     // Without model.json, the newest CSV's header row names the columns.

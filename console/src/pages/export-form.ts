@@ -1,8 +1,9 @@
 // Creating or editing an export. Source discovery fills the choices: pick the CI export folder,
 // and its segments and their columns (from model.json, or the header rows) become checkboxes and
-// dropdowns. The Braze segment is picked from the workspace where the key may list segments.
+// dropdowns, each column shown with its type and masked sample values. The Braze segment is picked
+// from the workspace where the key may list segments. "Preview draft" previews it before saving.
 import { api, ApiError, type Me } from '../api';
-import { bytes, h, notice, replace } from '../dom';
+import { bytes, h, notice, replace, statusLine } from '../dom';
 import { checkbox, FormErrors, input, required, select } from '../forms';
 import {
   brazeSegmentField,
@@ -15,10 +16,12 @@ import {
   NONE,
   type Listed,
 } from './export/form-controls';
+import { ColumnFinder, mergeColumns, withSamples, type Column } from './export/column-list';
+import { draftPreviewButton } from './export/draft-preview';
 
 interface Segment {
   name: string;
-  columns: { name: string; dataType?: string }[];
+  columns: Column[];
   partitions: number;
   sizeBytes: number | null;
 }
@@ -39,6 +42,8 @@ export async function exportFormPage(main: HTMLElement, me: Me, id?: string): Pr
     sources.truncated ? notice('Only the first CI export folders are listed.') : null,
     connections.length === 0 ? noConnectionYet(me) : null,
     form.element,
+    statusLine,
+    form.previewSlot,
   );
 }
 
@@ -50,13 +55,9 @@ class ExportForm {
   private readonly folder: HTMLSelectElement;
   private readonly segmentsBox = h('fieldset', { class: 'segments' }, h('legend', {}, 'CI segments'));
   private readonly mappingBox = h('div', { class: 'mapping' });
-  private readonly columnSearch = input({
-    type: 'search',
-    id: 'column-search',
-    autocomplete: 'off',
-    placeholder: 'e.g. mail, phone, id',
-  });
-  private readonly columnCount = h('p', { class: 'hint' });
+  private readonly columnFinder = new ColumnFinder();
+  /** Where "Preview draft" shows what the definition would do. */
+  readonly previewSlot = h('div');
   private readonly brazeSegmentSlot = h('div');
   private readonly membershipFormat: HTMLSelectElement;
   private readonly membershipAttribute: HTMLInputElement;
@@ -64,6 +65,7 @@ class ExportForm {
   private readonly scheduled: ReturnType<typeof checkbox>;
   private readonly cron: HTMLInputElement;
   private segments: Segment[] = [];
+  private loads = 0;
   private segmentBoxes: { name: string; box: HTMLInputElement; row: HTMLElement }[] = [];
   private mappingSelects: Record<string, HTMLSelectElement> = {};
   private attributeRows: { name: HTMLInputElement; column: HTMLSelectElement; row: HTMLElement }[] = [];
@@ -114,7 +116,7 @@ class ExportForm {
     this.membershipFormat.addEventListener('change', () => this.checkCollision());
     this.segmentsBox.addEventListener('change', () => this.checkCollision());
     this.folder.addEventListener('change', () => void this.loadSegments());
-    this.columnSearch.addEventListener('input', () => this.filterColumns());
+    this.columnFinder.search.addEventListener('input', () => this.filterColumns());
   }
 
   /** Name, connection, Braze segment, CI export folder and CI segments. */
@@ -154,7 +156,7 @@ class ExportForm {
   private matchingFields(addAttribute: HTMLElement): HTMLElement[] {
     return [
       h('h2', {}, 'Data matching'),
-      h('div', { class: 'field' }, h('label', { for: 'column-search' }, 'Find a column'), this.columnSearch, this.columnCount),
+      this.columnFinder.element,
       this.mappingBox,
       this.errors.field(
         'Extra attributes',
@@ -180,6 +182,7 @@ class ExportForm {
         'div',
         { class: 'buttons' },
         h('button', { type: 'submit' }, this.existing ? 'Save changes' : 'Create export'),
+        draftPreviewButton(this.errors, () => this.body(), this.existing?.id ?? null, this.previewSlot),
         h('a', { href: this.existing ? `#/exports/${this.existing.id}` : '#/exports' }, 'Cancel'),
       ),
     ];
@@ -191,21 +194,27 @@ class ExportForm {
   }
 
   private async loadSegments(): Promise<void> {
-    this.segments = [];
+    // Only the newest folder choice answers; until it does, the segments listed (and boxes checked) stay.
+    const load = ++this.loads;
+    let segments: Segment[] = [];
     if (this.folder.value) {
       const [container, folder] = JSON.parse(this.folder.value) as [string, string];
       try {
-        const found = await api(
-          'GET',
-          `/api/sources/segments?container=${encodeURIComponent(container)}&folder=${encodeURIComponent(folder)}`,
-        );
-        this.segments = found.segments;
+        const query = `container=${encodeURIComponent(container)}&folder=${encodeURIComponent(folder)}`;
+        segments = (await api('GET', `/api/sources/segments?${query}`)).segments;
       } catch (e) {
+        if (load !== this.loads) return;
+        [this.segments, this.segmentBoxes] = [[], []];
         replace(this.segmentsBox, h('legend', {}, 'CI segments'), notice((e as Error).message, 'error'));
         return;
       }
     }
-    const chosen = new Set<string>(this.existing?.segments ?? (this.segments.length === 1 ? [this.segments[0]!.name] : []));
+    if (load !== this.loads) return;
+    this.segments = segments;
+    const checked = this.segmentBoxes.filter((b) => b.box.checked).map((b) => b.name);
+    const chosen = new Set<string>(
+      checked.length ? checked : (this.existing?.segments ?? (segments.length === 1 ? [segments[0]!.name] : [])),
+    );
     this.segmentBoxes = this.segments.map((s) => {
       const c = checkbox(
         `${s.name} — ${s.columns.length} columns, ${s.partitions} partition(s), ${bytes(s.sizeBytes)}`,
@@ -233,23 +242,19 @@ class ExportForm {
 
   /** Narrows every column picker to the columns whose name has the text (a picker's chosen column always stays). */
   private filterColumns(): void {
-    const q = this.columnSearch.value.trim().toLowerCase();
-    const pickers = [...Object.values(this.mappingSelects), ...this.attributeRows.map((r) => r.column)];
-    let shown = 0;
-    for (const picker of pickers)
-      for (const option of picker.options) {
-        option.hidden = Boolean(q && option.value && !option.selected && !option.value.toLowerCase().includes(q));
-        if (picker === pickers[0] && option.value && !option.hidden) shown++;
-      }
-    replace(this.columnCount, q ? `${shown} of ${this.columns().length} columns match “${this.columnSearch.value.trim()}”.` : '');
+    this.columnFinder.update(this.columnInfo(), [
+      ...Object.values(this.mappingSelects),
+      ...this.attributeRows.map((r) => r.column),
+    ]);
   }
 
-  /** Columns of the chosen segments (all of them while none is chosen), in first-seen order. */
-  private columns(): string[] {
+  /** Columns of the chosen segments (all of them while none is chosen), in first-seen order, with types and samples. */
+  private columnInfo(): Column[] {
     const picked = this.segmentBoxes.filter((b) => b.box.checked).map((b) => b.name);
-    const from = this.segments.filter((s) => picked.length === 0 || picked.includes(s.name));
-    return [...new Set(from.flatMap((s) => s.columns.map((c) => c.name)))];
+    return mergeColumns(this.segments.filter((s) => picked.length === 0 || picked.includes(s.name)));
   }
+
+  private readonly columns = (): string[] => this.columnInfo().map((c) => c.name);
 
   private renderMapping(): void {
     const m = this.existing?.matching ?? {};
@@ -266,7 +271,8 @@ class ExportForm {
       brazeCustomerId: select(options(false), guess('brazeCustomerId', /braze|external/i)),
       phone: select(options(true), guess('phone', /phone/i)),
     };
-    replace(this.mappingBox, ...matchingPickers(this.errors, this.mappingSelects));
+    const info = this.columnInfo();
+    replace(this.mappingBox, ...matchingPickers(this.errors, this.mappingSelects).map((f) => withSamples(f, info)));
     const rows = this.attributeRows.length
       ? this.attributeRows.map((r) => [r.name.value, r.column.value] as const)
       : Object.entries((m.attributes ?? {}) as Record<string, string>);

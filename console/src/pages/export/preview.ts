@@ -1,12 +1,12 @@
-// The preview of what the next run would do (nothing sent, nothing saved).
+// The preview of what the next run would do (nothing sent, nothing saved), of a saved export or a draft.
 import { duration, h, num, when } from '../../dom';
 
-export function previewView(p: any): HTMLElement {
+export function previewView(p: any, title = 'Preview: what the next run would do'): HTMLElement {
   const row = (label: string, value: string) => h('tr', {}, h('th', { scope: 'row' }, label), h('td', { class: 'n' }, value));
   return h(
     'details',
     { class: 'card preview', id: 'preview', open: true },
-    h('summary', {}, h('h2', {}, 'Preview: what the next run would do')),
+    h('summary', {}, h('h2', {}, title)),
     h(
       'p',
       { class: 'hint' },
