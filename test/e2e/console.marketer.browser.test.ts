@@ -2,9 +2,19 @@
 // fix), costs and consequences shown before the click, a page per run, the narrow list, and
 // mapping. axe runs on every state visited.
 import { describe, expect, it } from 'vitest';
-import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_SEGMENTS } from '../../scripts/sample-data';
+import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS } from '../../scripts/sample-data';
 import { committedScreenshot } from '../helpers/browser';
-import { as, call, createExport, definition, expectAccessible, host, runToEnd, useConsoleWorld } from '../helpers/console-world';
+import {
+  as,
+  call,
+  createExport,
+  definition,
+  expectAccessible,
+  host,
+  runToEnd,
+  sandbox,
+  useConsoleWorld,
+} from '../helpers/console-world';
 
 useConsoleWorld();
 
