@@ -25,7 +25,7 @@ async function traces(exportId: string) {
 }
 
 async function preview(exportId: string, who: 'Admin' | 'Viewer' = 'Admin', body: unknown = {}) {
-  return call(exportPreview, { method: 'POST', params: { id: exportId }, body, as: who });
+  return call(exportPreview, { method: 'POST', path: `exports/${exportId}/preview`, params: { id: exportId }, body, as: who });
 }
 
 const BAD_ROW = ',,nobody@example.com,Nobody\n';
