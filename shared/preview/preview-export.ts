@@ -2,7 +2,6 @@
 // state. It answers what the next run would do and what it would cost.
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { principalOf, requireRole, type Caller } from '../auth';
-import { BUDGET_WINDOW_MS } from '../braze/request-budget';
 import type { ConnectionsService } from '../connections/service';
 import { RunAborted, type RejectedRow } from '../engine';
 import { AppError, conflict, firstLine, tooManyRequests } from '../errors';
@@ -12,6 +11,7 @@ import { CLEANING_UP, type ExportsRepo } from '../store/exports';
 import { cleanupPending } from '../exports/cleanup-state';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
 import { dryRunExport } from './dry-run';
+import { connectionDuration, type DurationEstimate } from './duration-estimate';
 
 const FIRST_REASONS = 10;
 
@@ -39,7 +39,8 @@ export interface Preview {
   dataPoints: number;
   /** On monthly-active-user contracts: profiles this export would create or reach for the first time. */
   newToBraze: { profiles: number; note: string };
-  estimate: { seconds: number; sendingSeconds: number; readingAndDiffSeconds: number; requestsPerSecond: number };
+  /** At the connection's budget, Braze's reported limit if lower, and its hourly cap (what this hour used counted). */
+  estimate: DurationEstimate;
   samples: Record<string, unknown>[];
   omittedAttributes: Record<string, number>;
   warnings: string[];
@@ -105,9 +106,8 @@ export class ExportPreview {
       );
     const { transport } = result;
     const { counts, requests, timings } = result.progress;
-    const requestsPerSecond = connection.requestBudget / (BUDGET_WINDOW_MS / 1000);
-    const sendingSeconds = requests.sent / requestsPerSecond;
     const readingAndDiffSeconds = timings.readingSeconds + timings.sendingSeconds;
+    const estimate = await connectionDuration(deps.connectionRecords.limits, connection, requests.sent, readingAndDiffSeconds);
     return {
       exportId,
       snapshot: { folder: snapshot.folder, modifiedTime: snapshot.modifiedTime },
@@ -129,13 +129,7 @@ export class ExportPreview {
         profiles: counts.newProfiles,
         note: 'Profiles this export has not sent before: Braze creates them unless it already has a user with the same external_id. On a monthly-active-user contract, new profiles are what can add to the count.',
       },
-      // Sending overlaps reading and diffing in a run: the slower of the two sets its pace.
-      estimate: {
-        seconds: round(Math.max(sendingSeconds, readingAndDiffSeconds)),
-        sendingSeconds: round(sendingSeconds),
-        readingAndDiffSeconds: round(readingAndDiffSeconds),
-        requestsPerSecond: round(requestsPerSecond),
-      },
+      estimate,
       samples: transport.samples,
       omittedAttributes: result.progress.omittedAttributes,
       warnings: result.progress.warnings,

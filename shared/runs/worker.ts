@@ -19,6 +19,7 @@ import type { Attempt, Finish, Log, Ready } from './attempt';
 import { CleanupAttempts } from './cleanup-attempt';
 import { acquireLease } from './leases';
 import { RateLimitTurns } from './limit-waiters';
+import { AttemptLimits, waitForTheHour } from './attempt-limits';
 import { writeRejectedReport } from './rejected-report';
 import { pinnedSnapshot, runFolder } from './pinned-snapshot';
 import { RunWriter } from './run-writer';
@@ -94,6 +95,7 @@ export class RunWorker {
     } finally {
       clearInterval(attempt.heartbeat);
       attempt.braze?.close();
+      await attempt.limits?.close();
       await attempt.limitLease?.release();
       await exportLease.release();
       // Runs waiting for this limit start now, not at their next look.
@@ -182,6 +184,11 @@ export class RunWorker {
     const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted")))
       .value;
     if (!(await this.limits.take(attempt, connection))) return null;
+    const limits = (attempt.limits = new AttemptLimits(deps.connections.limits, connection));
+    if (limits.cap && !(await limits.cap.available())) {
+      await waitForTheHour(attempt, limits.cap, false);
+      return null;
+    }
     const apiKey = await deps.secrets.get(connection.apiKey.reference).catch((e: unknown) => {
       throw new RunAborted(
         `Cannot read the connection's Braze API key (${(e as Error).message}); check the Key Vault secret and the app's access to it`,
@@ -202,20 +209,24 @@ export class RunWorker {
       return null;
     }
     log(`run ${run.id} export ${run.exportId}: started (attempt ${run.attempts}, trigger ${run.trigger})`);
-    attempt.heartbeat = setInterval(
-      () => void writer.write({ ...attempt.run, heartbeatAt: new Date().toISOString() }).catch(() => undefined),
-      HEARTBEAT_MS,
-    );
+    attempt.heartbeat = setInterval(() => {
+      void writer.write({ ...attempt.run, heartbeatAt: new Date().toISOString() }).catch(() => undefined);
+      void limits.record().catch(() => undefined);
+    }, HEARTBEAT_MS);
     const { exportLease, limitLease } = attempt;
     // A lost rate-limit lease stops sending as a lost export lease does: another run draws on the limit now.
-    const shouldStop = () => writer.cancelRequested || writer.takenOver || exportLease.lost || !!limitLease?.lost;
+    // So does the hourly cap, once reached: the run goes on in the next hour.
+    const shouldStop = () =>
+      writer.cancelRequested || writer.takenOver || exportLease.lost || !!limitLease?.lost || !!limits.cap?.reached;
     attempt.braze = new BrazeClient({
       baseUrl: connection.baseUrl,
       apiKey,
       budget: new RequestBudget({ requestsPerWindow: connection.requestBudget }),
       shouldStop,
+      hourlyCap: limits.cap ?? undefined,
       ...deps.brazeOptions,
     });
+    limits.watch(attempt.braze);
     return {
       exportRecord,
       connection,
@@ -302,12 +313,14 @@ export class RunWorker {
     const { writer, log } = attempt;
     let run = attempt.run;
     const limitLost = !!attempt.limitLease?.lost && !writer.cancelRequested;
+    const capped = !!attempt.limits?.cap?.reached && !writer.cancelRequested;
     // Stopped by a cancel, or cancelled while its last batches waited for the budget (they were not sent).
-    if (!limitLost && (result.stopped || (writer.cancelRequested && (run.counts!.failed > 0 || !result.complete)))) {
+    if (!limitLost && !capped && (result.stopped || (writer.cancelRequested && (run.counts!.failed > 0 || !result.complete)))) {
       const by = writer.run.cancelRequested?.by ?? 'a user';
       const reason = `Cancelled by ${by}: what Braze took so far is recorded; the next run sends the rest`;
       return this.finish(writer, run, 'cancelled', [reason], null, log);
     }
+    if (!result.complete && capped) return waitForTheHour(attempt, attempt.limits!.cap!, true);
     if (!result.complete) {
       run = attempt.run = { ...run, heartbeatAt: new Date().toISOString(), continuations: (run.continuations ?? 0) + 1 };
       await writer.write(run);
@@ -323,7 +336,11 @@ export class RunWorker {
         ? [
             "Another run took the Braze connection's rate limit while this one sent: the profiles not sent count as failed; the next run sends them",
           ]
-        : [];
+        : run.resumesAt && run.counts!.failed > 0
+          ? [
+              "The connection's hourly request cap stopped this run mid-way: the profiles not sent then count as failed; the next run sends them",
+            ]
+          : [];
     await this.finish(writer, run, status, errors, exported, log);
   }
 
