@@ -22,8 +22,10 @@ export class HourlyCap {
   private hour = -1;
   private inHand = 0;
   private refilling: Promise<void> | null = null;
-  /** The hour whose cap this attempt found used up; once set, the attempt sends nothing more. */
+  /** The hour whose cap this attempt found used up (the run waits for the next one). */
   private reachedIn: number | null = null;
+  /** Nothing at all is left in hand or in the hour: requests still queued are not sent. */
+  private spent = false;
 
   constructor(
     private readonly counter: HourlyCounter,
@@ -32,9 +34,14 @@ export class HourlyCap {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The cap was reached: the attempt should stop and the run wait for `resumesAt`. */
+  /** The cap was reached: the attempt should end and the run wait for `resumesAt`. */
   get reached(): boolean {
     return this.reachedIn !== null;
+  }
+
+  /** Reached, and nothing left in hand: whatever still waits to be sent must not go. */
+  get exhausted(): boolean {
+    return this.spent;
   }
 
   /** When the hour whose cap was reached is over (ms), or null. */
@@ -45,7 +52,7 @@ export class HourlyCap {
   /** One request may go (true), or the cap is reached for this hour (false, and `reached` from then on). */
   async take(): Promise<boolean> {
     for (;;) {
-      if (this.reachedIn !== null) return false;
+      if (this.spent) return false;
       const hour = this.currentHour();
       if (this.inHand > 0) {
         this.inHand--;
@@ -53,6 +60,25 @@ export class HourlyCap {
       }
       this.refilling ??= this.refill(hour).finally(() => (this.refilling = null));
       await this.refilling;
+    }
+  }
+
+  /**
+   * Reserves what a bucket of the run needs before it goes (at most the whole cap, so a bucket
+   * bigger than the cap still goes in a fresh hour): false = not this hour; the run stops before
+   * the bucket, rather than mid-way, and goes on in the next hour. What it got stays in hand.
+   */
+  async reserveFor(requests: number): Promise<boolean> {
+    for (;;) {
+      if (this.reachedIn !== null) return false;
+      const hour = this.currentHour();
+      const want = Math.min(requests, this.cap) - this.inHand;
+      if (want <= 0) return true;
+      const got = await this.counter.reserve(hour, want, this.cap);
+      if (hour !== this.currentHour()) continue; // the hour turned meanwhile: that reservation is over
+      this.inHand += got;
+      if (got < want) this.reachedIn = hour;
+      else return true;
     }
   }
 
@@ -89,7 +115,10 @@ export class HourlyCap {
   private async refill(hour: number): Promise<void> {
     const got = await this.counter.reserve(hour, reservationChunk(this.cap), this.cap);
     if (hour !== this.currentHour()) return; // the hour turned meanwhile: look again in the new one
-    if (got === 0) this.reachedIn = hour;
-    else this.inHand += got;
+    if (got > 0) this.inHand += got;
+    else {
+      this.reachedIn ??= hour;
+      this.spent = true;
+    }
   }
 }

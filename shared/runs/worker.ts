@@ -217,7 +217,7 @@ export class RunWorker {
     // A lost rate-limit lease stops sending as a lost export lease does: another run draws on the limit now.
     // So does the hourly cap, once reached: the run goes on in the next hour.
     const shouldStop = () =>
-      writer.cancelRequested || writer.takenOver || exportLease.lost || !!limitLease?.lost || !!limits.cap?.reached;
+      writer.cancelRequested || writer.takenOver || exportLease.lost || !!limitLease?.lost || !!limits.cap?.exhausted;
     attempt.braze = new BrazeClient({
       baseUrl: connection.baseUrl,
       apiKey,
@@ -283,8 +283,10 @@ export class RunWorker {
       shouldYield: () => Date.now() - attempt.started > deps.timeBudgetMs,
       shouldStop: ready.shouldStop,
       beforeCheckpoint: ready.beforeCheckpoint,
-      // An attempt that was held sent nothing: the approved one after it is the first to send.
-      firstAttempt: resumed.attempts - (resumed.heldAttempts ?? 0) === 1,
+      beforeBucket: attempt.limits?.cap ? (requests) => attempt.limits!.cap!.reserveFor(requests) : undefined,
+      // An attempt that was held sent nothing: the approved one after it is the first to send. Under an
+      // hourly cap nothing is sent early: a run stopped at the cap while reading could not go on next hour.
+      firstAttempt: resumed.attempts - (resumed.heldAttempts ?? 0) === 1 && !attempt.limits?.cap,
       timeBudgetMs: deps.timeBudgetMs - (Date.now() - attempt.started),
       bucketTargetBytes: deps.bucketTargetBytes,
       earlyCheckpointMs: deps.earlyCheckpointMs,
@@ -336,7 +338,7 @@ export class RunWorker {
         ? [
             "Another run took the Braze connection's rate limit while this one sent: the profiles not sent count as failed; the next run sends them",
           ]
-        : run.resumesAt && run.counts!.failed > 0
+        : (run.resumesAt || attempt.limits?.cap?.reached) && run.counts!.failed > 0
           ? [
               "The connection's hourly request cap stopped this run mid-way: the profiles not sent then count as failed; the next run sends them",
             ]

@@ -53,6 +53,21 @@ describe('hourly cap', () => {
     expect(counts.get(3 * HOUR)).toBe(1);
   });
 
+  it("reserves a bucket's requests before it goes, and refuses a bucket that does not fit the hour", async () => {
+    const { counter, counts } = memoryCounter();
+    const cap = new HourlyCap(counter, 10, () => 5 * HOUR);
+    expect(await cap.reserveFor(4)).toBe(true);
+    for (let i = 0; i < 4; i++) expect(await cap.take()).toBe(true);
+    expect(await cap.reserveFor(7)).toBe(false); // 6 left this hour
+    expect(cap.reached).toBe(true);
+    expect(cap.exhausted).toBe(false); // what is in hand may still go
+    expect(cap.resumesAt).toBe(6 * HOUR);
+    await cap.release();
+    expect(counts.get(5 * HOUR)).toBe(4);
+    // A bucket bigger than the whole cap goes in a fresh hour, as far as the cap allows.
+    expect(await new HourlyCap(counter, 10, () => 6 * HOUR).reserveFor(500)).toBe(true);
+  });
+
   it('finds a cap used up by others before sending anything', async () => {
     const { counter, counts } = memoryCounter();
     counts.set(2 * HOUR, 5);
