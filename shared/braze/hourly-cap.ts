@@ -21,6 +21,11 @@ export class HourlyCap {
   /** The hour the reservation in hand belongs to. */
   private hour = -1;
   private inHand = 0;
+  /**
+   * Requests promised to buckets and not sent yet. A bucket's last objects may go in a batch with
+   * the next bucket's, so the hand must cover every bucket under way, not only the newest.
+   */
+  private owed = 0;
   private refilling: Promise<void> | null = null;
   /** The hour whose cap this attempt found used up (the run waits for the next one). */
   private reachedIn: number | null = null;
@@ -56,6 +61,7 @@ export class HourlyCap {
       const hour = this.currentHour();
       if (this.inHand > 0) {
         this.inHand--;
+        this.owed = Math.max(0, this.owed - 1);
         return true;
       }
       this.refilling ??= this.refill(hour).finally(() => (this.refilling = null));
@@ -72,13 +78,19 @@ export class HourlyCap {
     for (;;) {
       if (this.reachedIn !== null) return false;
       const hour = this.currentHour();
-      const want = Math.min(requests, this.cap) - this.inHand;
-      if (want <= 0) return true;
-      const got = await this.counter.reserve(hour, want, this.cap);
-      if (hour !== this.currentHour()) continue; // the hour turned meanwhile: that reservation is over
-      this.inHand += got;
-      if (got < want) this.reachedIn = hour;
-      else return true;
+      const owed = this.owed + Math.min(requests, this.cap);
+      const want = owed - this.inHand;
+      if (want > 0) {
+        const got = await this.counter.reserve(hour, want, this.cap);
+        if (hour !== this.currentHour()) continue; // the hour turned meanwhile: that reservation is over
+        this.inHand += got;
+        if (got < want) {
+          this.reachedIn = hour;
+          return false;
+        }
+      }
+      this.owed = owed;
+      return true;
     }
   }
 

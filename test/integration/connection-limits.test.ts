@@ -8,7 +8,8 @@ import { loadConfig } from '../../shared/config';
 import { createServices, services } from '../../shared/services';
 import { ConnectionLimitsRepo, hourStartOf } from '../../shared/store/connection-limits';
 import { HourlyCap } from '../../shared/braze/hourly-cap';
-import type { RunRecord } from '../../shared/store/runs';
+import { RunsRepo, type RunRecord } from '../../shared/store/runs';
+import { TABLES } from '../../shared/store/clients';
 import { call, useAzurite } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
 import { ADMIN, createConnection, createExport, runNow, SANDBOX_KEY, useSandbox } from '../helpers/engine';
@@ -134,8 +135,11 @@ describe('the hourly request cap', () => {
     await app.worker.execute(runId, () => undefined);
     expect(sandbox().stats.requests).toBe(sentThisHour);
     expect((await app.runs.get(runId)).resumesAt).toBe(nextHour);
-    // The timer does not take it for a stalled run while it waits for its hour.
-    const tick = await app.scheduler.tick(new Date(Date.now() + 15 * 60_000), () => undefined);
+    // The timer does not take it for a stalled run while it waits for its hour, however long ago its last sign of life.
+    const repo = new RunsRepo(app.storage.table(TABLES.runs));
+    const stored = await repo.get(runId);
+    await repo.updateIfUnchanged({ ...stored.value, heartbeatAt: new Date(Date.now() - 40 * 60_000).toISOString() }, stored.etag);
+    const tick = await app.scheduler.tick(new Date(), () => undefined);
     expect(tick.requeued).not.toContain(runId);
 
     // Once sending may go on (here: the Admin raises the cap), the run finishes; the next run sends what is missing.
@@ -146,6 +150,25 @@ describe('the hourly request cap', () => {
     expect(run.counts!.profiles).toBe(300);
     if (run.status === 'partially_succeeded') expect(run.errors.join(' ')).toMatch(/hourly request cap/);
     expect((await runNow(second.id)).run.status).toBe('succeeded');
+    expect(sandbox().profiles.size).toBe(600);
+  });
+
+  it('stops a bucket bigger than the whole cap where the cap ends, and records only what Braze took', async () => {
+    const app = services();
+    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 5 });
+    const exp = await exportOf(conn.id, 600, 1); // one bucket of 8 requests: more than the whole cap
+    const runId = await queue(exp.id);
+    await app.storage.runQueue.clearMessages();
+    await app.worker.execute(runId, () => undefined);
+    expect(sandbox().stats.requests).toBe(5);
+    const run = await app.runs.get(runId);
+    // Every bucket was taken up, so the run ends; what Braze did not get is failed, for the next run.
+    expect(run.status).toBe('partially_succeeded');
+    expect(run.errors.join(' ')).toMatch(/hourly request cap stopped this run mid-way/);
+    expect(run.counts!.sent).toBe(sandbox().profiles.size);
+    expect(run.counts!.failed).toBe(600 - sandbox().profiles.size);
+    await patchConnection(conn.id, { hourlyRequestCap: null });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
     expect(sandbox().profiles.size).toBe(600);
   });
 
