@@ -27,6 +27,7 @@ import { RunWriter } from './run-writer';
 import type { ExportsService } from '../exports/service';
 import type { RunsService } from './service';
 import { runEndedLine } from './run-log';
+import { connectionDuration } from '../preview/duration-estimate';
 
 export type { Log } from './attempt';
 export { runFolder } from './pinned-snapshot';
@@ -256,7 +257,13 @@ export class RunWorker {
         shouldStop: ready.shouldStop,
         deadline: attempt.started + deps.timeBudgetMs / 2,
       });
-      if (held) return holdRun(attempt, held);
+      if (held) {
+        // How long approving it would take to send, at the connection's limits as they stand now
+        // (this attempt's own reservation given back first: it sends nothing).
+        await attempt.limits?.cap?.release().catch(() => undefined);
+        const estimate = await connectionDuration(deps.connections.limits, ready.connection, held.requests).catch(() => null);
+        return holdRun(attempt, { ...held, ...(estimate ? { estimate: estimate.text } : {}) });
+      }
     }
     // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
     const earlierRefusals = attempt.run.bucketCounts?.rejected ?? 0;

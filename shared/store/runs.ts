@@ -72,6 +72,8 @@ export interface HeldFigures {
   requests: number;
   dataPoints: number;
   settingsChanged: boolean;
+  /** How long sending would take at the connection's limits when it was held ("about 2 h 2 min (hourly cap 50,000 reached twice)"). */
+  estimate?: string;
 }
 
 const MAX_TIME = 9_999_999_999_999;

@@ -10,6 +10,7 @@ import { ConnectionLimitsRepo, hourStartOf } from '../../shared/store/connection
 import { HourlyCap } from '../../shared/braze/hourly-cap';
 import { RunsRepo, type RunRecord } from '../../shared/store/runs';
 import { TABLES } from '../../shared/store/clients';
+import { GUARD_OFF } from '../../shared/exports/schema';
 import { call, useAzurite } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
 import { ADMIN, createConnection, createExport, runNow, SANDBOX_KEY, useSandbox } from '../helpers/engine';
@@ -216,6 +217,22 @@ describe('the hourly request cap', () => {
     expect(caps.every((c) => c.reached)).toBe(true);
     const usage = await new ConnectionLimitsRepo(repos[0]!).usage(conn.id);
     expect(usage.used).toBe(60);
+  });
+
+  it("a held run says how long sending what it holds would take at the connection's limits", async () => {
+    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 2 });
+    const source = await writeCiExport(services().storage.ciBlobs, [{ segment: 'S', partitions: [rows(300, { from: 1 })] }]);
+    const exp = await createExport(conn.id, {
+      source,
+      segments: ['S'],
+      matching: MATCHING,
+      guard: { ...GUARD_OFF, firstRunMaxProfiles: 10 },
+    });
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('held');
+    expect(run.held!.requests).toBe(4);
+    expect(run.held!.estimate).toMatch(/^about \d+ (min|h).*\(hourly cap 2 reached once\)$/);
+    expect(sandbox().stats.requests).toBe(0);
   });
 
   it("the preview's estimate waits for the next hour when this hour's cap is used", async () => {
