@@ -68,6 +68,17 @@ describe('hourly cap', () => {
     expect(await new HourlyCap(counter, 10, () => 6 * HOUR).reserveFor(500)).toBe(true);
   });
 
+  it("covers every bucket under way: a bucket's last objects may go out with the next bucket's", async () => {
+    const { counter } = memoryCounter();
+    const cap = new HourlyCap(counter, 2, () => 7 * HOUR);
+    expect(await cap.reserveFor(1)).toBe(true); // 70 objects: still waiting for a full batch
+    // 80 more: 2 requests of their own, and the first bucket's still owed: 3 in all, 2 in the hour.
+    expect(await cap.reserveFor(2)).toBe(false);
+    expect(cap.reached).toBe(true);
+    expect(await cap.take()).toBe(true); // what the first bucket owes still goes
+    expect(cap.exhausted).toBe(false);
+  });
+
   it('finds a cap used up by others before sending anything', async () => {
     const { counter, counts } = memoryCounter();
     counts.set(2 * HOUR, 5);
