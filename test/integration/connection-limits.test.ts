@@ -48,6 +48,32 @@ async function queue(exportId: string): Promise<string> {
   return outcome.queued.id;
 }
 
+describe('the sandbox answers with rate-limit headers as Braze does', () => {
+  const track = () =>
+    fetch(`${sandbox().url}/users/track`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${SANDBOX_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ attributes: [{ external_id: 'h1', first_name: 'H' }] }),
+    });
+
+  it('Limit, Remaining and Reset (epoch seconds) on a 2xx; only Retry-After on a 429; a given limit when told', async () => {
+    const ok = await track();
+    expect(ok.status).toBe(201);
+    expect(ok.headers.get('x-ratelimit-limit')).toBe('3000');
+    expect(Number(ok.headers.get('x-ratelimit-remaining'))).toBe(2999);
+    expect(Number(ok.headers.get('x-ratelimit-reset')) * 1000).toBeGreaterThan(Date.now());
+    sandbox().setFaults({ rateLimitForMs: 2000 });
+    const limited = await track();
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('x-ratelimit-retry-after'))).toBeGreaterThan(0);
+    expect(limited.headers.get('x-ratelimit-limit')).toBeNull();
+    expect(limited.headers.get('x-ratelimit-remaining')).toBeNull();
+    sandbox().reset();
+    sandbox().setFaults({ rateLimit: 500 });
+    expect((await track()).headers.get('x-ratelimit-limit')).toBe('500');
+  });
+});
+
 describe("Braze's rate-limit headers on the connection", () => {
   it('are recorded by a run and shown to Admins on GET /api/connections/{id}, never the key', async () => {
     const conn = await createConnection(sandbox().url, { allowContributors: true });
