@@ -82,7 +82,7 @@ function sendingUnderCap(requests: number, rate: number, cap: number, used: numb
 const TIMES = ['', 'once', 'twice'];
 
 function describe(seconds: number, waits: number, cap: number | null): string {
-  const about = `about ${durationText(seconds)}`;
+  const about = seconds < 1 ? 'under a second' : `about ${durationText(seconds)}`;
   if (waits === 0 || cap === null) return about;
   const times = TIMES[waits] ?? `${waits} times`;
   return `${about} (hourly cap ${cap.toLocaleString('en-US')} reached ${times})`;

@@ -72,6 +72,7 @@ describe('estimated duration', () => {
     const e = estimateDuration({ requests: 30, requestBudget: 3000, readingAndDiffSeconds: 12 });
     expect(e.seconds).toBe(12);
     expect(e.sendingSeconds).toBe(0);
+    expect(estimateDuration({ requests: 5, requestBudget: 1000 }).text).toBe('under a second');
   });
 
   it('words durations for a person', () => {
