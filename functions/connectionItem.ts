@@ -12,7 +12,7 @@ export const connectionItem = api(async ({ request, caller, app: { connections }
     request.method === 'PATCH'
       ? await connections.update(caller, id, await readJson(request), ifMatch(request))
       : await connections.get(caller, id);
-  return withEtag(200, connections.view(stored.value, caller), stored.etag);
+  return withEtag(200, await connections.view(stored.value, caller), stored.etag);
 });
 
 app.http('connectionItem', {

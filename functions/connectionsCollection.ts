@@ -5,7 +5,7 @@ import { api, json, readJson, withEtag } from '../shared/http';
 export const connectionsCollection = api(async ({ request, caller, app: { connections } }) => {
   if (request.method === 'GET') return json(200, { value: await connections.list(caller) });
   const created = await connections.create(caller, await readJson(request));
-  return withEtag(201, connections.view(created.value, caller), created.etag, {
+  return withEtag(201, await connections.view(created.value, caller), created.etag, {
     Location: `/api/connections/${created.value.id}`,
   });
 });

@@ -12,7 +12,9 @@
 //   GET  /sandbox/profiles            every stored profile (identifier + attributes)
 //   GET  /sandbox/stats               request counts by status, objects processed, concurrency seen
 //   POST /sandbox/faults              { rateLimitForMs, fail5xx, slowMs, dropConnections, revokeKey, badObjectMarker,
-//                                       objectErrorMarker, refuseEveryRequest }
+//                                       objectErrorMarker, refuseEveryRequest, rateLimit }
+// Rate-limit headers as Braze sends them: X-RateLimit-Limit / -Remaining / -Reset on answers within
+// the limit; on a 429, X-RateLimit-Retry-After in their place.
 //   POST /sandbox/reset               forget profiles, stats and faults
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
@@ -56,6 +58,8 @@ export interface Faults {
   refuseEveryRequest?: string;
   /** Report a per-object error (2xx with errors[].index) for objects whose JSON contains this text. */
   objectErrorMarker?: string;
+  /** The workspace's limit per window from now on, reported and enforced (as a contract below the default would be). */
+  rateLimit?: number;
 }
 
 export interface SandboxProfile {
@@ -119,7 +123,7 @@ export class BrazeSandbox {
   private window = { start: 0, used: 0 };
   private readonly keys: Record<string, KeyGrant>;
   private readonly segments: { id: string; name: string }[];
-  private readonly limit: number;
+  private readonly defaultLimit: number;
   private readonly windowMs: number;
   private readonly store: boolean;
   url = '';
@@ -134,7 +138,7 @@ export class BrazeSandbox {
       { id: '0000-0000-0000', name: 'CI: high value customers' },
       { id: '1111-1111-1111', name: 'CI: churn risk' },
     ];
-    this.limit = options.rateLimit ?? 3000;
+    this.defaultLimit = options.rateLimit ?? 3000;
     this.windowMs = options.rateWindowMs ?? 3000;
     this.store = options.storeProfiles ?? true;
   }
@@ -157,6 +161,11 @@ export class BrazeSandbox {
     const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;
+  }
+
+  /** Requests per window: the constructor's, or the one `setFaults({ rateLimit })` gave. */
+  private get limit(): number {
+    return this.faults.rateLimit ?? this.defaultLimit;
   }
 
   setFaults(faults: Faults): void {
@@ -347,21 +356,13 @@ export class BrazeSandbox {
     if (now - this.window.start >= this.windowMs) this.window = { start: now, used: 0 };
     if (this.faults.rateLimitedUntil && now < this.faults.rateLimitedUntil) {
       const retryAfter = Math.ceil((this.faults.rateLimitedUntil - now) / 1000);
-      return {
-        status: 429,
-        message: 'Rate limit exceeded',
-        headers: { ...this.rateHeaders(), 'X-RateLimit-Remaining': '0', 'X-RateLimit-Retry-After': String(retryAfter) },
-      };
+      return { status: 429, message: 'Rate limit exceeded', headers: { 'X-RateLimit-Retry-After': String(retryAfter) } };
     }
     this.window.used++;
     if (this.window.used > this.limit) {
-      const headers = this.rateHeaders();
-      const retryAfter = Math.max(1, Number(headers['X-RateLimit-Reset']) - Math.floor(now / 1000));
-      return {
-        status: 429,
-        message: 'Rate limit exceeded',
-        headers: { ...headers, 'X-RateLimit-Retry-After': String(retryAfter) },
-      };
+      // Braze replaces the rate-limit headers by Retry-After on a 429: seconds until the window resets.
+      const retryAfter = Math.max(1, Number(this.rateHeaders()['X-RateLimit-Reset']) - Math.floor(now / 1000));
+      return { status: 429, message: 'Rate limit exceeded', headers: { 'X-RateLimit-Retry-After': String(retryAfter) } };
     }
     if (this.faults.fail5xx && this.faults.fail5xx > 0) {
       this.faults.fail5xx--;

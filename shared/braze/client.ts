@@ -2,6 +2,8 @@
 // per object out. Retries 5xx/timeouts/resets with backoff and jitter, waits out 429s as the
 // headers say, splits a 400 batch to isolate the bad objects, maps 2xx errors[].index back onto
 // the objects actually sent, and stops the run on 401/403 naming the permission.
+import type { HourlyCap } from './hourly-cap';
+import { numberHeader, observeRateLimit, type ObservedRateLimit } from './rate-limit-headers';
 import type { RequestBudget } from './request-budget';
 import { Transport, type PostTransport, type TransportResponse } from './transport';
 
@@ -91,17 +93,17 @@ export interface BrazeClientOptions {
    * later run); requests already out are answered as usual.
    */
   shouldStop?: () => boolean;
+  /** The connection's hourly request cap: each request takes one; once it is reached, nothing more is sent. */
+  hourlyCap?: HourlyCap;
 }
 
 /** What an object never sent because its run stopped counts as: not delivered, sent by a later run. */
 export const NOT_SENT_STOPPING: Outcome = Object.freeze({ status: 'failed', reason: 'not sent: the run was stopped' });
-
-function numberHeader(res: TransportResponse, name: string): number | null {
-  const v = res.header(name);
-  if (v === null || v.trim() === '') return null;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : null;
-}
+/** Not sent because the connection's hourly request cap was reached: a later attempt sends it. */
+export const NOT_SENT_CAPPED: Outcome = Object.freeze({
+  status: 'failed',
+  reason: "not sent: the connection's hourly request cap was reached",
+});
 
 function describeNetworkError(e: unknown): string {
   const err = e as { code?: string; message?: string };
@@ -111,6 +113,8 @@ function describeNetworkError(e: unknown): string {
 
 export class BrazeClient {
   readonly requests: RequestCounts = { sent: 0, retried: 0, rateLimited: 0 };
+  /** What Braze's X-RateLimit-* headers said last (null until an answer carried them). */
+  rateLimit: ObservedRateLimit | null = null;
   private readonly url: string;
   private readonly transport: PostTransport;
   private readonly maxAttempts: number;
@@ -186,6 +190,10 @@ export class BrazeClient {
         this.options.budget.release();
         return objects.map(() => NOT_SENT_STOPPING);
       }
+      if (this.options.hourlyCap && !(await this.options.hourlyCap.take())) {
+        this.options.budget.release();
+        return objects.map(() => NOT_SENT_CAPPED);
+      }
       let res: TransportResponse;
       try {
         this.requests.sent++;
@@ -201,6 +209,7 @@ export class BrazeClient {
         this.options.budget.release();
       }
       const text = res.text;
+      this.rateLimit = observeRateLimit(this.rateLimit, res);
       const resetSec = numberHeader(res, 'x-ratelimit-reset');
       this.options.budget.observe(numberHeader(res, 'x-ratelimit-remaining'), resetSec === null ? null : resetSec * 1000);
 

@@ -17,6 +17,17 @@ const requestBudget = z.number().int().min(1).max(250_000);
 export const DEFAULT_REQUEST_BUDGET = 1000;
 
 /**
+ * Requests per clock hour that every run on the connection may send together (newer Braze
+ * contracts set hourly limits shared with the company's other integrations); null = no cap.
+ */
+const hourlyRequestCap = z
+  .number()
+  .int('must be a whole number of requests')
+  .min(1, 'must be at least 1 request an hour (or null for no cap)')
+  .max(100_000_000)
+  .nullable();
+
+/**
  * Connections in one group draw on one Braze rate limit (newer Braze contracts share the burst
  * limit across a company's workspaces): their runs go one at a time. null = the connection's own.
  */
@@ -37,6 +48,7 @@ export const ConnectionCreateSchema = z
     allowContributors: z.boolean().default(false),
     requestBudget: requestBudget.default(DEFAULT_REQUEST_BUDGET),
     rateLimitGroup: rateLimitGroup.default(null),
+    hourlyRequestCap: hourlyRequestCap.default(null),
     consent: z.literal(true, { error: 'must be true: agree to share data with Braze' }),
   })
   .superRefine((c, ctx) => {
@@ -54,6 +66,7 @@ export const ConnectionPatchSchema = z
     allowContributors: z.boolean().optional(),
     requestBudget: requestBudget.optional(),
     rateLimitGroup: rateLimitGroup.optional(),
+    hourlyRequestCap: hourlyRequestCap.optional(),
   })
   .superRefine((c, ctx) => {
     if (Object.keys(c).length === 0) ctx.addIssue({ code: 'custom', message: 'must change at least one field' });

@@ -9,9 +9,10 @@ import { keyHint, type SecretStore } from '../secrets';
 import type { ConnectionRecord, ConnectionsRepo, Stored } from '../store/connections';
 import type { ExportsRepo } from '../store/exports';
 import { ConnectionCreateSchema, ConnectionPatchSchema } from './schema';
+import { limitsView, type ConnectionLimitsView } from './limits-view';
 import { parseInput } from '../validation';
 
-export interface ConnectionView {
+export interface ConnectionView extends Partial<ConnectionLimitsView> {
   id: string;
   displayName: string;
   type: 'Braze';
@@ -89,12 +90,20 @@ export class ConnectionsService {
     return check;
   }
 
-  /** Admins see everything but the key; contributors see shared connections as {id, displayName, type}. */
-  view(record: ConnectionRecord, caller: Caller): ConnectionView {
+  /**
+   * Admins see everything but the key, with Braze's reported limits and the hourly cap's use;
+   * contributors see shared connections as {id, displayName, type}.
+   */
+  async view(record: ConnectionRecord, caller: Caller): Promise<ConnectionView> {
     if (caller.role !== 'Admin') return { id: record.id, displayName: record.displayName, type: record.type };
     const { apiKey, baseUrl: _baseUrl, ...rest } = record;
+    const [observed, usage] = await Promise.all([
+      this.repo.limits.observed(record.id),
+      record.hourlyRequestCap ? this.repo.limits.usage(record.id) : null,
+    ]);
     return {
       ...rest,
+      ...limitsView(record, observed, usage),
       apiKey: {
         source: apiKey.source,
         hint: apiKey.hint,
@@ -106,7 +115,9 @@ export class ConnectionsService {
   async list(caller: Caller): Promise<ConnectionView[]> {
     requireRole(caller, 'Admin', 'Contributor');
     const all = await this.repo.list();
-    return all.filter((c) => caller.role === 'Admin' || c.value.allowContributors).map((c) => this.view(c.value, caller));
+    return Promise.all(
+      all.filter((c) => caller.role === 'Admin' || c.value.allowContributors).map((c) => this.view(c.value, caller)),
+    );
   }
 
   /** A connection as this caller may see it; unshared ones do not exist for contributors. */
@@ -175,6 +186,7 @@ export class ConnectionsService {
       allowContributors: input.allowContributors,
       requestBudget: input.requestBudget,
       rateLimitGroup: input.rateLimitGroup,
+      hourlyRequestCap: input.hourlyRequestCap,
       apiKey,
       ...(keyCheck ? { keyCheck } : {}),
       consent: { agreedAt: now, agreedBy: caller.name, agreedByPrincipal: principalOf(caller) },
@@ -208,6 +220,7 @@ export class ConnectionsService {
     if (patch.allowContributors !== undefined) after.allowContributors = patch.allowContributors;
     if (patch.requestBudget !== undefined) after.requestBudget = patch.requestBudget;
     if (patch.rateLimitGroup !== undefined) after.rateLimitGroup = patch.rateLimitGroup;
+    if (patch.hourlyRequestCap !== undefined) after.hourlyRequestCap = patch.hourlyRequestCap;
     if (patch.restEndpoint !== undefined) Object.assign(after, this.endpoint(patch.restEndpoint));
     if (patch.apiKey || patch.apiKeySecretUri || patch.restEndpoint !== undefined) {
       // A new key, or the old one at a new endpoint: check what the connection will use.
@@ -248,6 +261,7 @@ export class ConnectionsService {
       });
     }
     await this.repo.delete(current.value, ifMatch ?? current.etag);
+    await this.repo.limits.forget(id).catch(() => undefined);
     if (current.value.apiKey.source === 'stored')
       await this.secrets.remove(current.value.apiKey.reference).catch(() => undefined);
   }

@@ -4,7 +4,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { principalOf, requireRole, type Caller } from '../auth';
-import { BUDGET_WINDOW_MS } from '../braze/request-budget';
 import type { ConnectionsService } from '../connections/service';
 import { RunAborted, type RejectedRow } from '../engine';
 import { AppError, conflict, firstLine, tooManyRequests } from '../errors';
@@ -15,6 +14,7 @@ import { cleanupPending } from '../exports/cleanup-state';
 import type { ExportDefinition } from '../exports/schema';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
 import { dryRunExport } from './dry-run';
+import { connectionDuration, type DurationEstimate } from './duration-estimate';
 
 const FIRST_REASONS = 10;
 
@@ -46,7 +46,8 @@ export interface Preview {
   dataPoints: number;
   /** On monthly-active-user contracts: profiles this export would create or reach for the first time. */
   newToBraze: { profiles: number; note: string };
-  estimate: { seconds: number; sendingSeconds: number; readingAndDiffSeconds: number; requestsPerSecond: number };
+  /** At the connection's budget, Braze's reported limit if lower, and its hourly cap (what this hour used counted). */
+  estimate: DurationEstimate;
   samples: Record<string, unknown>[];
   omittedAttributes: Record<string, number>;
   warnings: string[];
@@ -127,9 +128,8 @@ export class ExportPreview {
       );
     const { transport } = result;
     const { counts, requests, timings } = result.progress;
-    const requestsPerSecond = connection.requestBudget / (BUDGET_WINDOW_MS / 1000);
-    const sendingSeconds = requests.sent / requestsPerSecond;
     const readingAndDiffSeconds = timings.readingSeconds + timings.sendingSeconds;
+    const estimate = await connectionDuration(deps.connectionRecords.limits, connection, requests.sent, readingAndDiffSeconds);
     return {
       exportId,
       snapshot: { folder: snapshot.folder, modifiedTime: snapshot.modifiedTime },
@@ -151,13 +151,7 @@ export class ExportPreview {
         profiles: counts.newProfiles,
         note: 'Profiles this export has not sent before: Braze creates them unless it already has a user with the same external_id. On a monthly-active-user contract, new profiles are what can add to the count.',
       },
-      // Sending overlaps reading and diffing in a run: the slower of the two sets its pace.
-      estimate: {
-        seconds: round(Math.max(sendingSeconds, readingAndDiffSeconds)),
-        sendingSeconds: round(sendingSeconds),
-        readingAndDiffSeconds: round(readingAndDiffSeconds),
-        requestsPerSecond: round(requestsPerSecond),
-      },
+      estimate,
       samples: transport.samples,
       omittedAttributes: result.progress.omittedAttributes,
       warnings: result.progress.warnings,

@@ -5,6 +5,7 @@ import type { SyncStateStore } from '../engine';
 import type { ConnectionRecord } from '../store/connections';
 import type { ExportRecord } from '../store/exports';
 import type { RunRecord } from '../store/runs';
+import type { AttemptLimits } from './attempt-limits';
 import type { HeldLease } from './leases';
 import type { RunWriter } from './run-writer';
 
@@ -21,6 +22,8 @@ export interface Attempt {
   limitLease: HeldLease | null;
   heartbeat?: NodeJS.Timeout;
   braze?: BrazeClient;
+  /** The connection's hourly cap and Braze's reported limits, as this attempt meets them. */
+  limits?: AttemptLimits;
   /** Queue the run again once the leases are free, after this many seconds. */
   requeueIn: number | null;
 }

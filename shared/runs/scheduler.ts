@@ -148,7 +148,8 @@ export class ScheduledRefresh {
   private async requeueIfStalled(stored: Stored<RunRecord> | null, now: Date, summary: RefreshSummary, log: Log): Promise<void> {
     if (!stored || FINISHED.includes(stored.value.status)) return;
     const run = stored.value;
-    const lastSign = new Date(run.heartbeatAt ?? run.queuedAt).getTime();
+    // A run waiting for the next hour of its connection's hourly cap is not silent until that hour has come.
+    const lastSign = Math.max(new Date(run.heartbeatAt ?? run.queuedAt).getTime(), run.resumesAt ? Date.parse(run.resumesAt) : 0);
     if (now.getTime() - lastSign < STALL_MS) return;
     const since = new Date(lastSign).toISOString();
     if ((run.stallRequeues ?? 0) >= MAX_STALL_REQUEUES) {

@@ -254,6 +254,11 @@ export class RunsService {
         done = await this.finishIfUnchanged({ value: asked, etag: stored.etag }, 'cancelled', [
           `Cancelled by ${by.name} before it started`,
         ]);
+      // Nor one waiting for the next hour of its connection's hourly cap (a worker that starts it clears waitingFor).
+      else if (run.waitingFor && run.resumesAt && Date.parse(run.resumesAt) > Date.now())
+        done = await this.finishIfUnchanged({ value: asked, etag: stored.etag }, 'cancelled', [
+          `Cancelled by ${by.name} while it waited for the connection's hourly request cap: what Braze took is recorded; the next run sends the rest`,
+        ]);
       else if (run.cancelRequested) return run;
       else done = (await this.runs.updateIfUnchanged(asked, stored.etag))?.value;
       if (done) {

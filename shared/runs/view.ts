@@ -29,6 +29,8 @@ export function runView(run: RunRecord) {
     held: run.held ?? null,
     approved: run.approved ?? null,
     waitingFor: run.waitingFor ?? null,
+    /** Set while (and after) the run waited for the next hour of its connection's hourly request cap. */
+    resumesAt: run.resumesAt ?? null,
     timings: run.timings ?? null,
     errors: run.errors,
     warnings: run.warnings ?? [],

@@ -19,12 +19,15 @@ import type { Attempt, Finish, Log, Ready } from './attempt';
 import { CleanupAttempts } from './cleanup-attempt';
 import { acquireLease } from './leases';
 import { RateLimitTurns } from './limit-waiters';
+import { AttemptLimits } from './attempt-limits';
+import { waitForTheHour } from './hourly-wait';
 import { writeRejectedReport } from './rejected-report';
 import { pinnedSnapshot, runFolder } from './pinned-snapshot';
 import { RunWriter } from './run-writer';
 import type { ExportsService } from '../exports/service';
 import type { RunsService } from './service';
 import { runEndedLine } from './run-log';
+import { connectionDuration } from '../preview/duration-estimate';
 
 export type { Log } from './attempt';
 export { runFolder } from './pinned-snapshot';
@@ -94,6 +97,7 @@ export class RunWorker {
     } finally {
       clearInterval(attempt.heartbeat);
       attempt.braze?.close();
+      await attempt.limits?.close();
       await attempt.limitLease?.release();
       await exportLease.release();
       // Runs waiting for this limit start now, not at their next look.
@@ -182,6 +186,11 @@ export class RunWorker {
     const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted")))
       .value;
     if (!(await this.limits.take(attempt, connection))) return null;
+    const limits = (attempt.limits = new AttemptLimits(deps.connections.limits, connection));
+    if (limits.cap && !(await limits.cap.available())) {
+      await waitForTheHour(attempt, limits.cap, false);
+      return null;
+    }
     const apiKey = await deps.secrets.get(connection.apiKey.reference).catch((e: unknown) => {
       throw new RunAborted(
         `Cannot read the connection's Braze API key (${(e as Error).message}); check the Key Vault secret and the app's access to it`,
@@ -202,20 +211,24 @@ export class RunWorker {
       return null;
     }
     log(`run ${run.id} export ${run.exportId}: started (attempt ${run.attempts}, trigger ${run.trigger})`);
-    attempt.heartbeat = setInterval(
-      () => void writer.write({ ...attempt.run, heartbeatAt: new Date().toISOString() }).catch(() => undefined),
-      HEARTBEAT_MS,
-    );
+    attempt.heartbeat = setInterval(() => {
+      void writer.write({ ...attempt.run, heartbeatAt: new Date().toISOString() }).catch(() => undefined);
+      void limits.record().catch(() => undefined);
+    }, HEARTBEAT_MS);
     const { exportLease, limitLease } = attempt;
     // A lost rate-limit lease stops sending as a lost export lease does: another run draws on the limit now.
-    const shouldStop = () => writer.cancelRequested || writer.takenOver || exportLease.lost || !!limitLease?.lost;
+    // So does the hourly cap, once reached: the run goes on in the next hour.
+    const shouldStop = () =>
+      writer.cancelRequested || writer.takenOver || exportLease.lost || !!limitLease?.lost || !!limits.cap?.exhausted;
     attempt.braze = new BrazeClient({
       baseUrl: connection.baseUrl,
       apiKey,
       budget: new RequestBudget({ requestsPerWindow: connection.requestBudget }),
       shouldStop,
+      hourlyCap: limits.cap ?? undefined,
       ...deps.brazeOptions,
     });
+    limits.watch(attempt.braze);
     return {
       exportRecord,
       connection,
@@ -244,7 +257,13 @@ export class RunWorker {
         shouldStop: ready.shouldStop,
         deadline: attempt.started + deps.timeBudgetMs / 2,
       });
-      if (held) return holdRun(attempt, held);
+      if (held) {
+        // How long approving it would take to send, at the connection's limits as they stand now
+        // (this attempt's own reservation given back first: it sends nothing).
+        await attempt.limits?.cap?.release().catch(() => undefined);
+        const estimate = await connectionDuration(deps.connections.limits, ready.connection, held.requests).catch(() => null);
+        return holdRun(attempt, { ...held, ...(estimate ? { estimate: estimate.text } : {}) });
+      }
     }
     // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
     const earlierRefusals = attempt.run.bucketCounts?.rejected ?? 0;
@@ -272,8 +291,10 @@ export class RunWorker {
       shouldYield: () => Date.now() - attempt.started > deps.timeBudgetMs,
       shouldStop: ready.shouldStop,
       beforeCheckpoint: ready.beforeCheckpoint,
-      // An attempt that was held sent nothing: the approved one after it is the first to send.
-      firstAttempt: resumed.attempts - (resumed.heldAttempts ?? 0) === 1,
+      beforeBucket: attempt.limits?.cap ? (requests) => attempt.limits!.cap!.reserveFor(requests) : undefined,
+      // An attempt that was held sent nothing: the approved one after it is the first to send. Under an
+      // hourly cap nothing is sent early: a run stopped at the cap while reading could not go on next hour.
+      firstAttempt: resumed.attempts - (resumed.heldAttempts ?? 0) === 1 && !attempt.limits?.cap,
       timeBudgetMs: deps.timeBudgetMs - (Date.now() - attempt.started),
       bucketTargetBytes: deps.bucketTargetBytes,
       earlyCheckpointMs: deps.earlyCheckpointMs,
@@ -302,12 +323,14 @@ export class RunWorker {
     const { writer, log } = attempt;
     let run = attempt.run;
     const limitLost = !!attempt.limitLease?.lost && !writer.cancelRequested;
+    const capped = !!attempt.limits?.cap?.reached && !writer.cancelRequested;
     // Stopped by a cancel, or cancelled while its last batches waited for the budget (they were not sent).
-    if (!limitLost && (result.stopped || (writer.cancelRequested && (run.counts!.failed > 0 || !result.complete)))) {
+    if (!limitLost && !capped && (result.stopped || (writer.cancelRequested && (run.counts!.failed > 0 || !result.complete)))) {
       const by = writer.run.cancelRequested?.by ?? 'a user';
       const reason = `Cancelled by ${by}: what Braze took so far is recorded; the next run sends the rest`;
       return this.finish(writer, run, 'cancelled', [reason], null, log);
     }
+    if (!result.complete && capped) return waitForTheHour(attempt, attempt.limits!.cap!, true);
     if (!result.complete) {
       run = attempt.run = { ...run, heartbeatAt: new Date().toISOString(), continuations: (run.continuations ?? 0) + 1 };
       await writer.write(run);
@@ -323,7 +346,11 @@ export class RunWorker {
         ? [
             "Another run took the Braze connection's rate limit while this one sent: the profiles not sent count as failed; the next run sends them",
           ]
-        : [];
+        : (run.resumesAt || attempt.limits?.cap?.reached) && run.counts!.failed > 0
+          ? [
+              "The connection's hourly request cap stopped this run mid-way: the profiles not sent then count as failed; the next run sends them",
+            ]
+          : [];
     await this.finish(writer, run, status, errors, exported, log);
   }
 

@@ -5,6 +5,7 @@ import { TableTransaction, type TableClient } from '@azure/data-tables';
 import type { Principal } from '../auth';
 import type { KeyCheck } from '../braze/key-check';
 import { conflict } from '../errors';
+import { ConnectionLimitsRepo } from './connection-limits';
 import { statusOf, tableCall } from './table-errors';
 
 const PK = 'connection';
@@ -34,6 +35,8 @@ export interface ConnectionRecord {
   keyCheck?: KeyCheck;
   /** Connections sharing one Braze rate limit (see the connection schema); null/absent = its own. */
   rateLimitGroup?: string | null;
+  /** Requests per clock hour every run on this connection may send together; null/absent = no cap. */
+  hourlyRequestCap?: number | null;
   apiKey: { source: 'stored' | 'keyVaultReference'; reference: string; hint: string | null };
   consent: { agreedAt: string; agreedBy: string; agreedByPrincipal?: Principal };
   createdAt: string;
@@ -53,7 +56,12 @@ export interface Stored<T> {
 const nameTaken = (displayName: string) => conflict(`A connection named "${displayName}" already exists`);
 
 export class ConnectionsRepo {
-  constructor(private readonly table: TableClient) {}
+  /** Braze's reported limits and the hourly cap's count, per connection (rows of their own). */
+  readonly limits: ConnectionLimitsRepo;
+
+  constructor(private readonly table: TableClient) {
+    this.limits = new ConnectionLimitsRepo(table);
+  }
 
   async create(record: ConnectionRecord): Promise<Stored<ConnectionRecord>> {
     const tx = new TableTransaction();

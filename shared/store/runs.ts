@@ -45,8 +45,10 @@ export interface RunRecord extends Partial<RunProgress> {
   cancelRequested?: { at: string; by: string } | null;
   /** A cleanup run's progress: the sync-state buckets withdrawn so far (it continues from there). */
   withdrawnBuckets?: number;
-  /** What a queued run waits for (another run on the same Braze rate limit). */
+  /** What a queued run waits for (another run on the same Braze rate limit, or the next hour of the hourly cap). */
   waitingFor?: string | null;
+  /** When a run that reached the connection's hourly request cap goes on (the next clock hour); kept afterwards. */
+  resumesAt?: string | null;
   errors: string[];
   rejectedReport: string | null;
   /** Why the run was held, with what it would do (kept after approval, for the record). */
@@ -70,6 +72,8 @@ export interface HeldFigures {
   requests: number;
   dataPoints: number;
   settingsChanged: boolean;
+  /** How long sending would take at the connection's limits when it was held ("about 2 h 2 min (hourly cap 50,000 reached twice)"). */
+  estimate?: string;
 }
 
 const MAX_TIME = 9_999_999_999_999;

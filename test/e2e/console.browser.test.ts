@@ -61,6 +61,9 @@ afterAll(async () => {
   await azurite?.stop();
 });
 
+const connectionIds = async (page: Page): Promise<string[]> =>
+  (await (await page.request.get(`${host.url}/api/connections`)).json()).value.map((c: any) => c.id);
+
 async function expectAccessible(page: Page): Promise<void> {
   expect(await seriousViolations(page)).toEqual([]);
 }
@@ -220,6 +223,30 @@ describe('the console in Chromium', () => {
     await page.goto(`${host.url}/#/exports/${id}/edit`);
     await page.getByLabel(new RegExp(`^${XSS.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} — `)).waitFor();
     expect(await page.evaluate(() => (window as any).__xss)).toBeUndefined();
+    await context.close();
+  });
+
+  it('shows the limit Braze reported on the run, warns about a budget above it, and sets the hourly cap', async () => {
+    const { context, page } = await as('Admin');
+    await page.goto(`${host.url}/#/connections`);
+    const limits = page.locator('td[data-label="Limits"]').first();
+    await limits.getByText(/Braze reports: 3,000 per window/).waitFor();
+    await page.getByRole('button', { name: 'Limits' }).first().click();
+    await page.getByLabel(/^Request budget for/).fill('5000');
+    await page.getByLabel(/^Hourly request cap for/).fill('fifty');
+    await page.getByRole('button', { name: 'Save limits' }).click();
+    await page.locator('form.inline-form [data-path="hourlyRequestCap"] .field-error').waitFor();
+    await page.getByLabel(/^Hourly request cap for/).fill('50000');
+    await page.getByRole('button', { name: 'Save limits' }).click();
+    await limits.getByText('Hourly cap: 50,000 requests, 0 used this hour').waitFor();
+    expect(await limits.locator('.warning').textContent()).toMatch(
+      /request budget \(5,000 requests per 3 s\) is above the limit Braze reported/,
+    );
+    await screenshot(page, 'connection-limits');
+    await expectAccessible(page);
+    await page.request.patch(`${host.url}/api/connections/${(await connectionIds(page))[0]}`, {
+      data: { requestBudget: 1000 },
+    });
     await context.close();
   });
 

@@ -3,6 +3,7 @@
 import { api, ApiError, type Me } from '../api';
 import { h, notice, replace, say, statusLine, when } from '../dom';
 import { busy, checkbox, FormErrors, input, required } from '../forms';
+import { HOURLY_CAP_HINT, hourlyCapCheck, hourlyCapValue, limitsCell, limitsForm } from './connection-limits';
 
 /** Braze's REST endpoints by instance (braze.com/docs/user_guide/administer/personal/sdk_endpoints). */
 const BRAZE_CLUSTERS = [
@@ -63,13 +64,9 @@ function connectionRow(c: any, me: Me, status: HTMLElement): HTMLElement {
       }
     }),
   );
-  const rotateButton = h('button', { type: 'button', 'aria-expanded': 'false' }, 'Rotate key');
   const rotateSlot = h('div');
-  rotateButton.addEventListener('click', () => {
-    const open = rotateButton.getAttribute('aria-expanded') === 'true';
-    rotateButton.setAttribute('aria-expanded', String(!open));
-    replace(rotateSlot, open ? null : rotateForm(c));
-  });
+  const rotateButton = toggle('Rotate key', rotateSlot, () => rotateForm(c));
+  const limitsButton = toggle('Limits', rotateSlot, () => limitsForm(c));
   const deleteButton = h('button', { type: 'button', class: 'danger' }, 'Delete');
   deleteButton.addEventListener('click', () =>
     busy(deleteButton, async () => {
@@ -105,7 +102,16 @@ function connectionRow(c: any, me: Me, status: HTMLElement): HTMLElement {
     td(2, c.allowContributors ? 'Yes' : 'No'),
     td(3, keyText(c.apiKey)),
     td(4, check),
-    h('td', { class: 'actions', 'data-label': ADMIN_COLUMNS[5]! }, testButton, rotateButton, deleteButton, rotateSlot),
+    td(5, limitsCell(c)),
+    h(
+      'td',
+      { class: 'actions', 'data-label': ADMIN_COLUMNS[6]! },
+      testButton,
+      rotateButton,
+      limitsButton,
+      deleteButton,
+      rotateSlot,
+    ),
   );
 }
 
@@ -133,7 +139,20 @@ function rotateForm(c: any): HTMLElement {
   return form;
 }
 
-const ADMIN_COLUMNS = ['Name', 'REST endpoint', 'Shared', 'Key', 'Last key check', 'Actions'];
+const ADMIN_COLUMNS = ['Name', 'REST endpoint', 'Shared', 'Key', 'Last key check', 'Limits', 'Actions'];
+
+/** A button that opens (and closes) a form in `slot`; the other buttons' forms make way. */
+function toggle(label: string, slot: HTMLElement, form: () => HTMLElement): HTMLButtonElement {
+  const button = h('button', { type: 'button', 'aria-expanded': 'false' }, label);
+  button.addEventListener('click', () => {
+    const open = button.getAttribute('aria-expanded') === 'true';
+    for (const other of slot.parentElement?.querySelectorAll('button[aria-expanded]') ?? [])
+      other.setAttribute('aria-expanded', 'false');
+    button.setAttribute('aria-expanded', String(!open));
+    replace(slot, open ? null : form());
+  });
+  return button;
+}
 
 /** The key as the API hints it ("…abcd"; "…" alone when the key is too short to hint). */
 function keyText(k: { source?: string; hint?: string | null } | undefined): string {
@@ -148,6 +167,7 @@ function createForm(): HTMLElement {
   const endpoint = input({ list: 'braze-clusters', required: true, placeholder: 'rest.iad-03.braze.com', autocomplete: 'off' });
   const key = input({ type: 'password', autocomplete: 'new-password', required: true });
   const share = checkbox('Contributors may create exports on this connection', false);
+  const cap = input({ inputmode: 'numeric', autocomplete: 'off' });
   const consent = checkbox(CONSENT_TEXT, false);
   const form = h(
     'form',
@@ -171,6 +191,7 @@ function createForm(): HTMLElement {
       required(key, 'The REST API key'),
     ),
     share.row,
+    errors.field('Hourly request cap (optional)', cap, 'hourlyRequestCap', HOURLY_CAP_HINT, hourlyCapCheck(cap)),
     errors.field('Consent', consentGroup(consent.row), 'consent', undefined, () =>
       consent.box.checked ? null : 'Tick the consent to send profile data to Braze.',
     ),
@@ -185,6 +206,7 @@ function createForm(): HTMLElement {
         restEndpoint: endpoint.value,
         apiKey: key.value,
         allowContributors: share.box.checked,
+        hourlyRequestCap: hourlyCapValue(cap),
         consent: consent.box.checked,
       });
       location.reload();

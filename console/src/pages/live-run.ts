@@ -3,7 +3,7 @@
 // preview's estimate (else rows read against the last run's), with a continuously growing "sent"
 // and a time left; phase changes and the outcome are announced through the one status line.
 import { api, type Me } from '../api';
-import { badge, duration, h, num, replace, say } from '../dom';
+import { badge, duration, h, num, replace, say, when } from '../dom';
 
 /** What a preview said the next run would do: the yardstick for its progress. */
 export interface Estimate {
@@ -11,6 +11,8 @@ export interface Estimate {
   objects: number;
   rowsRead: number;
   seconds: number;
+  /** Hours the connection's hourly cap makes the run wait: the rate seen on the page then says little. */
+  hourlyCapWaits: number;
   fullSync: boolean;
   folder?: string;
 }
@@ -22,6 +24,7 @@ export function estimateFrom(p: any): Estimate {
     objects: p.objects,
     rowsRead: p.rowsRead,
     seconds: p.estimate?.seconds ?? 0,
+    hourlyCapWaits: p.estimate?.hourlyCapWaits ?? 0,
     fullSync: p.fullSync,
     folder: p.snapshot?.folder,
   };
@@ -118,7 +121,11 @@ export class LiveRun {
 
     // Time left: the rate seen on this page, else the preview's estimate less the time spent.
     let left: number | null = null;
-    if (est && est.requests > 0 && this.first && requests > this.first.requests) {
+    if (run.resumesAt && Date.parse(run.resumesAt) > now) {
+      replace(this.eta, `waiting for the connection's hourly request cap: resumes ${when(run.resumesAt)}`);
+      return;
+    }
+    if (est && est.requests > 0 && !est.hourlyCapWaits && this.first && requests > this.first.requests) {
       const rate = (requests - this.first.requests) / ((now - this.first.at) / 1000);
       left = Math.max(0, est.requests - requests) / rate;
     } else if (est && run.startedAt) left = Math.max(1, est.seconds - (now - Date.parse(run.startedAt)) / 1000);

@@ -3,7 +3,7 @@
 // batches run on across bucket boundaries instead of draining at each. A bucket's state is written
 // as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
 import path from 'node:path';
-import { NOT_SENT_STOPPING, type BrazeClient } from '../../braze/client';
+import { MAX_OBJECTS_PER_REQUEST, NOT_SENT_STOPPING, type BrazeClient } from '../../braze/client';
 import type { SyncStateStore } from '../state/sync-state';
 import type { EarlySender } from '../send/early-sender';
 import type { RunBooks } from './progress';
@@ -28,6 +28,8 @@ interface PipelineParts {
   shouldStop?: () => boolean;
   /** Called before each bucket's state is written; throws when this worker may no longer write (lease lost). */
   beforeCheckpoint?: () => Promise<void>;
+  /** Asked before a bucket's objects go, with the requests they need: false = stop before it (see EngineInput). */
+  beforeBucket?: (requests: number) => Promise<boolean>;
   /** Resolves once what was sent early is checkpointed: its leftovers are removed after the last bucket. */
   earlyCheckpointed: Promise<void>;
   /** The run's temp folder: state blobs are downloaded there for the engine thread. */
@@ -75,6 +77,15 @@ export class BucketPipeline {
         return false;
       }
       const received = await this.preparing.shift()!;
+      const requests = Math.ceil(received.objects.ends.length / MAX_OBJECTS_PER_REQUEST);
+      if (requests > 0 && this.parts.beforeBucket && !(await this.parts.beforeBucket(requests))) {
+        // Not sent, not checkpointed: the continuation prepares and sends this bucket whole.
+        received.release();
+        received.releaseKept();
+        await this.sender.finish();
+        await this.checkpointed;
+        return false;
+      }
       this.prepareAhead();
       await this.send(received);
     }

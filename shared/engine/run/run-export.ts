@@ -42,6 +42,11 @@ export interface EngineInput {
   shouldStop?: () => boolean;
   /** Called before each bucket's state is written; throws when this worker may no longer write (its lease is gone). */
   beforeCheckpoint?: () => Promise<void>;
+  /**
+   * Asked before a bucket's objects go, with the requests they need: false = not now (the
+   * connection's hourly cap is used up); the run stops before that bucket, to be continued.
+   */
+  beforeBucket?: (requests: number) => Promise<boolean>;
   /** The run's first attempt: profiles may be sent early (a continuation never does). */
   firstAttempt?: boolean;
   /** How long this attempt may take; sending early is skipped when it might not fit. */
@@ -132,6 +137,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       concurrency,
       shouldStop: input.shouldStop,
       beforeCheckpoint: input.beforeCheckpoint,
+      beforeBucket: input.beforeBucket,
       earlyCheckpointed: reading.earlyCheckpointed,
       tempDir,
     });

@@ -1,9 +1,9 @@
 // The export's actions: run, full sync (its cost asked first), preview, edit, duplicate, detach, delete.
 import { api, ApiError } from '../../api';
-import { ask, duration, h, num, replace, say } from '../../dom';
+import { ask, h, num, replace, say } from '../../dom';
 import { busy } from '../../forms';
 import { estimateFrom, estimates } from '../live-run';
-import { previewView } from './preview';
+import { estimateText, previewView } from './preview';
 
 /** What the actions need from the page. */
 export interface Act {
@@ -62,7 +62,7 @@ export function actions(e: any, runs: any[], act: Act): HTMLElement {
               h(
                 'p',
                 {},
-                `${num(p.requests)} requests, ${duration(p.estimate.seconds)} at the connection’s request budget. A normal run sends only what changed since the last send; a full sync sends every profile again, and every attribute sent is a billed data point.`,
+                `${num(p.requests)} requests, ${estimateText(p.estimate)} at the connection’s limits. A normal run sends only what changed since the last send; a full sync sends every profile again, and every attribute sent is a billed data point.`,
               ),
               h('p', { class: 'hint' }, p.newToBraze.note),
             ],

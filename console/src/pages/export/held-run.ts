@@ -31,7 +31,8 @@ export function heldRun(run: any, me: Me, refresh: () => void): HTMLElement {
       ? h(
           'p',
           {},
-          `It would send ${num(p.profiles.new + p.profiles.changed)} profiles and withdraw ${num(p.profiles.leaving)}, ≈ ${num(p.dataPoints)} data points, ${num(p.profiles.new)} new to Braze.`,
+          `It would send ${num(p.profiles.new + p.profiles.changed)} profiles and withdraw ${num(p.profiles.leaving)}, ≈ ${num(p.dataPoints)} data points, ${num(p.profiles.new)} new to Braze` +
+            (p.estimate ? `, in ${num(p.requests)} requests taking ${p.estimate}.` : '.'),
         )
       : null,
     h('p', {}, h('a', { href: `#/runs/${run.id}` }, 'Run details')),

@@ -1,6 +1,15 @@
 // The preview of what the next run would do (nothing sent, nothing saved), of a saved export or a draft.
 import { duration, h, num, when } from '../../dom';
 
+/** Why it takes that long: the connection's limits as the estimate used them. */
+const LIMITED_BY: Record<string, string> = {
+  brazeReportedLimit: 'paced by the limit Braze reported, below the connection’s budget',
+  hourlyCap: 'paced by the connection’s hourly request cap',
+};
+
+/** "about 2 h 2 min (hourly cap 50,000 reached twice)"; older answers had only seconds. */
+export const estimateText = (e: any) => e.text ?? duration(e.seconds);
+
 export function previewView(p: any, title = 'Preview: what the next run would do'): HTMLElement {
   const row = (label: string, value: string) => h('tr', {}, h('th', { scope: 'row' }, label), h('td', { class: 'n' }, value));
   return h(
@@ -27,9 +36,12 @@ export function previewView(p: any, title = 'Preview: what the next run would do
         row('Braze requests', num(p.requests)),
         row('Braze data points', num(p.dataPoints)),
         row('Profiles new to Braze (MAU contracts)', num(p.newToBraze.profiles)),
-        row('Estimated duration', `${duration(p.estimate.seconds)} at ${num(p.estimate.requestsPerSecond)} requests/s`),
+        row('Estimated duration', `${estimateText(p.estimate)} at ${num(p.estimate.requestsPerSecond)} requests/s`),
       ),
     ),
+    LIMITED_BY[p.estimate.limitedBy]
+      ? h('p', { class: 'hint' }, `Estimated duration ${LIMITED_BY[p.estimate.limitedBy]}.`)
+      : null,
     p.warnings?.length ? h('ul', { class: 'warnings' }, ...p.warnings.map((w: string) => h('li', {}, w))) : null,
     p.rejectedRows.first.length
       ? h(
