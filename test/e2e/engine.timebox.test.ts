@@ -102,12 +102,18 @@ describe('time-boxed worker', () => {
 
     sandbox().setFaults({ slowMs: 0 });
     let run = await app.runs.get(id);
-    for (let i = 0; i < 20 && (run.status === 'running' || run.status === 'queued'); i++) {
+    for (let i = 0; i < 60 && (run.status === 'running' || run.status === 'queued'); i++) {
       await app.worker.execute(id, (l) => logs.push(l));
       run = await app.runs.get(id);
     }
     expect(run.status).toBe('succeeded');
     expect(run.counts).toMatchObject({ profiles: 15_000, sent: 15_000, failed: 0 });
     expect(sandbox().profiles.size).toBe(15_000);
-  }, 60_000);
+
+    // Every attempt's part is in the sync state: the same snapshot again sends nothing.
+    sandbox().reset();
+    const again = await runNow(exp.id);
+    expect(again.run.counts).toMatchObject({ profiles: 15_000, sent: 0, unchanged: 15_000 });
+    expect(sandbox().stats.requests).toBe(0);
+  }, 90_000);
 });
