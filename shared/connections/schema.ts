@@ -28,6 +28,21 @@ const rateLimitGroup = z
   .regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, ".", "_" or "-"')
   .nullable();
 
+/**
+ * Where Braze writes user exports when the workspace has Azure Blob storage credentials (Braze's
+ * "default data export destination"): a container in the CI storage account, or at `accountUrl`,
+ * read with the app's identity. null/absent = Braze answers with a download URL instead.
+ */
+const exportContainer = z
+  .strictObject({
+    container: z.string().regex(/^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid Azure Blob container name'),
+    accountUrl: z
+      .string()
+      .regex(/^https:\/\/[a-z0-9]{3,24}\.blob\.[a-z0-9.-]+\/?$/, 'must be https://<account>.blob.core.windows.net')
+      .optional(),
+  })
+  .nullable();
+
 export const ConnectionCreateSchema = z
   .strictObject({
     displayName,
@@ -37,6 +52,7 @@ export const ConnectionCreateSchema = z
     allowContributors: z.boolean().default(false),
     requestBudget: requestBudget.default(DEFAULT_REQUEST_BUDGET),
     rateLimitGroup: rateLimitGroup.default(null),
+    exportContainer: exportContainer.default(null),
     consent: z.literal(true, { error: 'must be true: agree to share data with Braze' }),
   })
   .superRefine((c, ctx) => {
@@ -54,6 +70,7 @@ export const ConnectionPatchSchema = z
     allowContributors: z.boolean().optional(),
     requestBudget: requestBudget.optional(),
     rateLimitGroup: rateLimitGroup.optional(),
+    exportContainer: exportContainer.optional(),
   })
   .superRefine((c, ctx) => {
     if (Object.keys(c).length === 0) ctx.addIssue({ code: 'custom', message: 'must change at least one field' });

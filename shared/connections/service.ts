@@ -175,6 +175,7 @@ export class ConnectionsService {
       allowContributors: input.allowContributors,
       requestBudget: input.requestBudget,
       rateLimitGroup: input.rateLimitGroup,
+      exportContainer: input.exportContainer,
       apiKey,
       ...(keyCheck ? { keyCheck } : {}),
       consent: { agreedAt: now, agreedBy: caller.name, agreedByPrincipal: principalOf(caller) },
@@ -208,6 +209,7 @@ export class ConnectionsService {
     if (patch.allowContributors !== undefined) after.allowContributors = patch.allowContributors;
     if (patch.requestBudget !== undefined) after.requestBudget = patch.requestBudget;
     if (patch.rateLimitGroup !== undefined) after.rateLimitGroup = patch.rateLimitGroup;
+    if (patch.exportContainer !== undefined) after.exportContainer = patch.exportContainer;
     if (patch.restEndpoint !== undefined) Object.assign(after, this.endpoint(patch.restEndpoint));
     if (patch.apiKey || patch.apiKeySecretUri || patch.restEndpoint !== undefined) {
       // A new key, or the old one at a new endpoint: check what the connection will use.

@@ -193,6 +193,17 @@ const ExportDefinitionFields = z.strictObject({
   membership: MembershipSchema.default({ format: 'list', booleanPrefix: 'ci_segment_' }),
   schedule: ScheduleSchema.default({ enabled: true }),
   guard: GuardSchema.prefault({}),
+  /**
+   * The Braze segment verification reads back (POST /users/export/segment): one the customer made in
+   * Braze with a filter on this export's membership attribute(s). Absent: the export is not verified.
+   */
+  proofSegmentId: z
+    .string()
+    .trim()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'must be a Braze segment API identifier')
+    .optional(),
 });
 
 /**
@@ -250,6 +261,7 @@ export const ExportPatchSchema = z
     membership: z.unknown(),
     schedule: z.unknown(),
     guard: z.unknown(),
+    proofSegmentId: z.unknown(),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'must change at least one field');

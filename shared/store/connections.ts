@@ -34,6 +34,8 @@ export interface ConnectionRecord {
   keyCheck?: KeyCheck;
   /** Connections sharing one Braze rate limit (see the connection schema); null/absent = its own. */
   rateLimitGroup?: string | null;
+  /** Braze's Azure export destination (verification reads Braze's files there); null/absent = a download URL. */
+  exportContainer?: { container: string; accountUrl?: string } | null;
   apiKey: { source: 'stored' | 'keyVaultReference'; reference: string; hint: string | null };
   consent: { agreedAt: string; agreedBy: string; agreedByPrincipal?: Principal };
   createdAt: string;
