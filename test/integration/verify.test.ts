@@ -153,6 +153,23 @@ describe('verification of an export against what Braze holds', () => {
     expect(twice.status).toBe(409);
   });
 
+  it('boolean membership: the segment filters "is true"; a segment switched off in Braze is missing', async () => {
+    sandbox().exports.define({
+      id: 'proof-boolean',
+      filters: [
+        { attribute: 'ci_segment_A', isTrue: true },
+        { attribute: 'ci_segment_B', isTrue: true },
+      ],
+    });
+    const exp = await exportedAndSent({ proofSegmentId: 'proof-boolean', membership: { format: 'boolean' } });
+    expect((await verify(exp.id)).verify!.counts).toMatchObject({ inBraze: 8, matched: 8 });
+    edit('external_id:u5', { ci_segment_B: false });
+    edit('alias:ci_customer_id:c6', { ci_segment_A: false, ci_segment_B: false }); // out of the Braze segment
+    const run = await verify(exp.id);
+    expect(run.verify!.counts).toMatchObject({ inBraze: 7, matched: 6, missing: 2, extra: 0, stale: 0, unknown: 0 });
+    expect(run.verify!.bySegment!.B).toEqual({ missing: 1, extra: 0, stale: 0, unknown: 0 });
+  });
+
   it('reads the files Braze writes into the connection’s Blob container (no URL)', async () => {
     sandbox().exports.settings.blob = { connectionString: azurite().connectionString, container: 'braze-exports' };
     sandbox().exports.settings.usersPerFile = 3; // several files, as Braze writes 5,000 users a file
@@ -172,6 +189,13 @@ describe('verification of an export against what Braze holds', () => {
 
   it('a second verification, or a run, while one is going gets 409 with the active run', async () => {
     const exp = await exportedAndSent();
+    const viewer = await call(exportVerify, {
+      method: 'POST',
+      path: `exports/${exp.id}/verify`,
+      params: { id: exp.id },
+      as: 'Viewer',
+    });
+    expect(viewer.status).toBe(403);
     const first = await call(exportVerify, { method: 'POST', path: `exports/${exp.id}/verify`, params: { id: exp.id } });
     expect(first.status).toBe(202);
     const second = await call(exportVerify, { method: 'POST', path: `exports/${exp.id}/verify`, params: { id: exp.id } });
