@@ -80,7 +80,7 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
   const exports = new ExportsService(exportsRepo, connections, {
     statusOf: async (id) => {
       const state = (await stateRepo.get(id))?.value;
-      return { lastRun: state?.lastRun ?? null, lastCheck: state?.lastCheck ?? null };
+      return { lastRun: state?.lastRun ?? null, lastCheck: state?.lastCheck ?? null, lastVerify: state?.lastVerify ?? null };
     },
     hasSyncState: async (id) => (await syncState(id).readManifest()) !== null,
     start: (record, by, fullSync, options) => runs.start(record, 'manual', by, fullSync, options),
