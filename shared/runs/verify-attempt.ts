@@ -90,6 +90,17 @@ export class VerifyAttempts {
     try {
       const files = await this.download(attempt, ready, segmentId, container, dir);
       if (files) await this.compare(attempt, ready, files, dir);
+      else if (attempt.writer.cancelRequested) {
+        const by = attempt.writer.run.cancelRequested?.by ?? 'a user';
+        await this.finish(
+          attempt.writer,
+          attempt.run,
+          'cancelled',
+          [`Cancelled by ${by} while Braze made the export`],
+          null,
+          attempt.log,
+        );
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
