@@ -14,7 +14,7 @@ import type { ConnectionRecord } from '../store/connections';
 import type { RunRecord } from '../store/runs';
 import { compareWithState, type DriftCounts } from '../verify/compare';
 import { DriftReport } from '../verify/drift-report';
-import { downloadFromContainer, downloadWhenReady, type Waiting } from '../verify/export-files';
+import { downloadFromContainer, downloadWhenReady, type Downloaded, type Waiting } from '../verify/export-files';
 import type { Attempt, Finish, Ready } from './attempt';
 import { runFolder } from './pinned-snapshot';
 
@@ -154,7 +154,7 @@ export class VerifyAttempts {
     segmentId: string,
     container: ContainerClient | null,
     dir: string,
-  ): Promise<string[] | null> {
+  ): Promise<Downloaded | null> {
     const v = attempt.run.verify!;
     const deadline = Date.parse(v.requestedAt!) + this.maxWaitMs;
     const w: Waiting = {
@@ -162,12 +162,12 @@ export class VerifyAttempts {
       until: Math.min(deadline, attempt.started + this.deps.timeBudgetMs),
       shouldStop: ready.shouldStop,
     };
-    let files: string[] | null;
+    let files: Downloaded | null;
     if (v.delivery === 'url') {
       const saved = await this.reports.getBlobClient(`${runFolder(attempt.run.id)}/braze-export.json`).downloadToBuffer();
       const { url } = JSON.parse(saved.toString('utf8')) as { url: string };
       const file = path.join(dir, 'export-0');
-      files = (await downloadWhenReady(url, file, w)) ? [file] : null;
+      files = await downloadWhenReady(url, file, w);
     } else {
       if (!container) throw new RunAborted("The connection's exportContainer was removed while Braze was exporting to it");
       files = await downloadFromContainer(container, segmentId, v.objectPrefix!, dir, w);
@@ -184,19 +184,29 @@ export class VerifyAttempts {
     return null;
   }
 
-  private async compare(attempt: Attempt, ready: Ready, files: string[], dir: string): Promise<void> {
+  private async compare(attempt: Attempt, ready: Ready, downloaded: Downloaded, dir: string): Promise<void> {
+    const started = Date.now();
     const report = new DriftReport(dir);
     const { counts, bySegment } = await compareWithState({
       definition: ready.exportRecord,
       state: ready.state,
-      files,
+      files: downloaded.files,
       dir,
       onDrift: (row) => report.add(row),
     });
     const driftReport = report.rows > 0 ? await report.upload(this.reports, runFolder(attempt.run.id)) : null;
     if (!driftReport) await report.discard();
     const summary = summaryOf(counts);
-    const verify = { ...attempt.run.verify!, comparedAt: new Date().toISOString(), counts, bySegment, driftReport, summary };
+    const timings = { downloadSeconds: downloaded.seconds, compareSeconds: (Date.now() - started) / 1000 };
+    const verify = {
+      ...attempt.run.verify!,
+      comparedAt: new Date().toISOString(),
+      counts,
+      bySegment,
+      driftReport,
+      summary,
+      timings,
+    };
     const run: RunRecord = { ...attempt.run, verify, warnings: [...(attempt.run.warnings ?? []), summary] };
     await this.finish(attempt.writer, run, 'succeeded', [], null, attempt.log);
   }

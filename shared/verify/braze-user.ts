@@ -88,6 +88,11 @@ export class BrazeUserReader {
     return fingerprintBytes(bytes, 0, bytes.length);
   }
 
+  /** The fingerprint of the object a run would write for what Braze holds (its membership as shown). */
+  fingerprintOf(u: ExportedUser, identity: string): string {
+    return this.fingerprint(this.profileOf(u, identity), this.segmentsOf(u));
+  }
+
   /**
    * Compares the user with what the state says was sent (`fp`): the same object; or the same values
    * under another membership (the segments we sent, found among the candidates); or other values.

@@ -46,37 +46,56 @@ export interface Comparison {
 
 const noDrift = (): KindCounts => ({ missing: 0, extra: 0, stale: 0, unknown: 0 });
 
-/** The field names a state entry's `heldFields` bits name (hex, 4 fields a digit, lowest first; absent: all). */
-function heldNames(fields: string[] | undefined, bits: string | undefined): string[] | null {
-  if (!fields || bits === undefined) return null;
+/** The field names a state entry's `heldFields` bits name (hex, 4 fields a digit, lowest first). */
+function heldNames(fields: string[], bits: string): string[] {
   return fields.filter((_, i) => {
     const digit = bits[i >> 2];
     return digit !== undefined && ((parseInt(digit, 16) >> (i & 3)) & 1) === 1;
   });
 }
 
-/** The state's entries, spread by identity over `count` temp files: [identity, key, fp, heldFields|null] per line. */
-async function spreadState(state: SyncStateStore, bucketCount: number, files: BucketFiles, count: number): Promise<number> {
+const plain = (v: string) => !/[\t\n\r]/.test(v) && v[0] !== '[';
+/** Temp lines: tab-separated when every value is plain, else a JSON array (as the state's own lines). */
+const joined = (values: string[]) => (values.every(plain) ? values.join('\t') : JSON.stringify(values));
+const split = (line: string, n: number) => (line[0] === '[' ? (JSON.parse(line) as string[]) : line.split('\t', n));
+
+/** State buckets read at once: the state is many small blobs. */
+const STATE_READS = 4;
+
+/**
+ * The state's entries, spread by identity over `count` temp files: fp, heldFields (`*` when written
+ * under other fields), identity, key per line.
+ */
+async function spreadState(state: SyncStateStore, bucketCount: number, fields: string[], files: BucketFiles, count: number) {
   let entries = 0;
-  for (let b = 0; b < bucketCount; b++) {
-    const { bytes } = await state.readBucket(b);
-    if (!bytes) continue;
-    const bucket = parseBucketState(bytes);
-    for (const [key, e] of bucket.entries) {
-      files.write(bucketOf(e.identity, count), JSON.stringify([e.identity, key, e.fp, heldNames(bucket.fields, e.heldFields)]));
-      entries++;
+  let next = 0;
+  const sameFields = (f: string[] | undefined) => !!f && f.length === fields.length && f.every((x, i) => x === fields[i]);
+  const reader = async () => {
+    for (let b = next++; b < bucketCount; b = next++) {
+      const { bytes } = await state.readBucket(b);
+      if (!bytes) continue;
+      const bucket = parseBucketState(bytes);
+      const known = sameFields(bucket.fields);
+      for (const [key, e] of bucket.entries) {
+        const held = known && e.heldFields !== undefined ? e.heldFields : '*';
+        files.write(bucketOf(e.identity, count), joined([e.fp, held, e.identity, key]));
+        entries++;
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(STATE_READS, bucketCount) }, reader));
   files.close();
   return entries;
 }
 
+/** Braze's users, spread by identity: the fingerprint of what Braze holds, the identity, the user's line. */
 async function spreadUsers(paths: string[], reader: BrazeUserReader, files: BucketFiles, count: number): Promise<number> {
   let users = 0;
   for (const file of paths) {
     await readUserLines(file, (line) => {
-      const identity = reader.identityOf(JSON.parse(line) as ExportedUser);
-      files.write(bucketOf(identity, count), `${JSON.stringify(identity)}\t${line}`);
+      const u = JSON.parse(line) as ExportedUser;
+      const identity = reader.identityOf(u);
+      files.write(bucketOf(identity, count), `${reader.fingerprintOf(u, identity)}\t${JSON.stringify(identity)}\t${line}`);
       users++;
     });
   }
@@ -99,39 +118,54 @@ export async function compareWithState(input: {
   const userFiles = new BucketFiles(input.dir, 'verify-braze');
   const counts: DriftCounts = { inState: 0, inBraze: 0, matched: 0, ...noDrift() };
   const bySegment: Record<string, KindCounts> = Object.fromEntries(def.segments.map((s) => [s, noDrift()]));
-  counts.inState = manifest ? await spreadState(input.state, manifest.bucketCount, stateFiles, count) : 0;
-  counts.inBraze = await spreadUsers(input.files, reader, userFiles, count);
+  [counts.inState, counts.inBraze] = await Promise.all([
+    manifest ? spreadState(input.state, manifest.bucketCount, reader.fields, stateFiles, count) : 0,
+    spreadUsers(input.files, reader, userFiles, count),
+  ]);
   const drift = (kind: DriftKind, identity: string, key: string, segments: number[], fields: string[] = []) => {
     counts[kind]++;
     for (const i of segments) bySegment[def.segments[i]!]![kind]++;
     input.onDrift({ kind, identity, key, segments: segments.map((i) => def.segments[i]!), fields });
   };
+  /** A state entry against what Braze holds for it (`line`: its `fp \t identity \t user` temp line). */
+  const compareOne = (identity: string, key: string, fp: string, held: string, line: string) => {
+    const tab = line.indexOf('\t');
+    if (line.slice(0, tab) === fp) return void counts.matched++; // what was sent, as it was sent
+    const u = JSON.parse(line.slice(line.indexOf('\t', tab + 1) + 1)) as ExportedUser;
+    const compared = reader.compare(u, identity, fp);
+    if (compared.same) return void counts.matched++;
+    const shown = reader.segmentsOf(u);
+    const sent = compared.sentSegments;
+    if (!sent) {
+      const now = reader.heldFields(u);
+      const was = held === '*' ? null : heldNames(reader.fields, held);
+      const fields = was ? [...was.filter((f) => !now.includes(f)), ...now.filter((f) => !was.includes(f))] : [];
+      return drift('stale', identity, key, shown, fields);
+    }
+    const gone = sent.filter((i) => !shown.includes(i));
+    const added = shown.filter((i) => !sent.includes(i));
+    if (gone.length) drift('missing', identity, key, gone);
+    if (added.length) drift('extra', identity, key, added);
+  };
   for (let b = 0; b < count; b++) {
-    const users = new Map<string, ExportedUser>();
+    // Lines kept as read: only a user that differs is parsed again.
+    const users = new Map<string, string>();
     await userFiles.read(b, (line) => {
-      const tab = line.indexOf('\t'); // the identity's JSON holds no raw tab
-      users.set(JSON.parse(line.slice(0, tab)) as string, JSON.parse(line.slice(tab + 1)) as ExportedUser);
+      const tab = line.indexOf('\t');
+      const end = line.indexOf('\t', tab + 1); // the identity's JSON holds no raw tab
+      users.set(JSON.parse(line.slice(tab + 1, end)) as string, line);
     });
     await stateFiles.read(b, (line) => {
-      const [identity, key, fp, held] = JSON.parse(line) as [string, string, string, string[] | null];
+      const [fp, held, identity, key] = split(line, 4) as [string, string, string, string];
       const u = users.get(identity);
+      if (u === undefined) return drift('missing', identity, key, []);
       users.delete(identity);
-      if (!u) return drift('missing', identity, key, []);
-      const compared = reader.compare(u, identity, fp);
-      if (compared.same) return void counts.matched++;
-      const shown = reader.segmentsOf(u);
-      const sent = compared.sentSegments;
-      if (!sent) {
-        const now = reader.heldFields(u);
-        const fields = held ? [...held.filter((f) => !now.includes(f)), ...now.filter((f) => !held.includes(f))] : [];
-        return drift('stale', identity, key, shown, fields);
-      }
-      const gone = sent.filter((i) => !shown.includes(i));
-      const added = shown.filter((i) => !sent.includes(i));
-      if (gone.length) drift('missing', identity, key, gone);
-      if (added.length) drift('extra', identity, key, added);
+      compareOne(identity, key, fp, held, u);
     });
-    for (const [identity, u] of users) drift('unknown', identity, '', reader.segmentsOf(u));
+    for (const [identity, line] of users) {
+      const u = JSON.parse(line.slice(line.indexOf('\t', line.indexOf('\t') + 1) + 1)) as ExportedUser;
+      drift('unknown', identity, '', reader.segmentsOf(u));
+    }
   }
   return { counts, bySegment };
 }

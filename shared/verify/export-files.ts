@@ -24,18 +24,25 @@ export interface Waiting {
   shouldStop: () => boolean;
 }
 
-/** Downloads the archive behind Braze's URL once it is ready; false if it was not ready by `until`. */
-export async function downloadWhenReady(url: string, file: string, w: Waiting): Promise<boolean> {
+/** Files downloaded, and the seconds the download took (the wait for Braze apart). */
+export interface Downloaded {
+  files: string[];
+  seconds: number;
+}
+
+/** Downloads the archive behind Braze's URL once it is ready; null if it was not ready by `until`. */
+export async function downloadWhenReady(url: string, file: string, w: Waiting): Promise<Downloaded | null> {
   for (;;) {
+    const started = Date.now();
     const res = await fetch(url).catch(() => null);
     if (res?.ok && res.body) {
       await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(file));
-      return true;
+      return { files: [file], seconds: (Date.now() - started) / 1000 };
     }
     await res?.body?.cancel().catch(() => undefined);
     if (res && res.status !== 403 && res.status !== 404)
       throw new Error(`Braze's export URL answered HTTP ${res.status} (${res.statusText}) instead of the files`);
-    if (Date.now() + w.pollMs > w.until || w.shouldStop()) return false;
+    if (Date.now() + w.pollMs > w.until || w.shouldStop()) return null;
     await sleep(w.pollMs);
   }
 }
@@ -64,19 +71,20 @@ export async function downloadFromContainer(
   objectPrefix: string,
   dir: string,
   w: Waiting,
-): Promise<string[] | null> {
+): Promise<Downloaded | null> {
   let last = '';
   for (;;) {
     const files = await listExport(container, segmentId, objectPrefix);
     const listing = JSON.stringify(files);
     if (files.length > 0 && listing === last) {
+      const started = Date.now();
       const out: string[] = [];
       for (const [i, f] of files.entries()) {
         const file = path.join(dir, `export-${i}`);
         await container.getBlobClient(f.name).downloadToFile(file);
         out.push(file);
       }
-      return out;
+      return { files: out, seconds: (Date.now() - started) / 1000 };
     }
     last = listing;
     if (Date.now() + w.pollMs > w.until || w.shouldStop()) return null;

@@ -15,6 +15,8 @@ export interface VerifyRecord {
   bySegment?: Record<string, KindCounts>;
   /** `container/name` of the drift CSV (null: no drift). */
   driftReport?: string | null;
+  /** Seconds spent downloading Braze's files once they were ready, and comparing them (Braze's own export time apart). */
+  timings?: { downloadSeconds: number; compareSeconds: number };
   /** The outcome in words ("No drift: …"). */
   summary?: string;
   /** A repair of this run's drift: the export run it queued. */
