@@ -74,6 +74,8 @@ interface PendingExport {
   readyAt: number;
   body: Buffer | null;
   format: 'zip' | 'gzip';
+  /** Made (in the container, or behind the URL). */
+  done: boolean;
 }
 
 /** A stable braze_id for a sandbox profile (24 hex characters, as Braze's look). */
@@ -166,7 +168,7 @@ export class SandboxUserExports {
     if (!segment) return this.access.reply(res, 404, { message: `Segment ${segmentId} not found` });
     const now = Date.now();
     for (const d of this.downloads.values()) {
-      if (d.segmentId === segmentId && (d.body === null || now < d.readyAt))
+      if (d.segmentId === segmentId && !d.done)
         return this.access.reply(res, 429, {
           message:
             'An export of this segment is already in progress for your company; wait for it to complete before trying again',
@@ -174,19 +176,26 @@ export class SandboxUserExports {
     }
     this.exportsRequested++;
     const objectPrefix = `${randomUUID()}-${Math.floor(now / 1000)}`;
-    // The members are taken now, as Braze takes them when the export starts.
-    const users = [...this.access.profiles]
-      .filter(([, p]) => this.inSegment(segment, p))
-      .map(([key, p]) => JSON.stringify(this.exported(key, p, new Set(fields as string[]))));
     const delay = this.settings.readyAfterMs ?? 50;
-    const pending: PendingExport = { segmentId, readyAt: this.settings.neverReady ? Infinity : now + delay, body: null, format };
+    const pending: PendingExport = {
+      segmentId,
+      readyAt: this.settings.neverReady ? Infinity : now + delay,
+      body: null,
+      format,
+      done: false,
+    };
     this.downloads.set(objectPrefix, pending);
     const blob = this.settings.blob;
+    // As Braze: the answer comes at once, the export is made afterwards (a million users take seconds here).
     const finish = async () => {
+      const users = [...this.access.profiles]
+        .filter(([, p]) => this.inSegment(segment, p))
+        .map(([key, p]) => JSON.stringify(this.exported(key, p, new Set(fields as string[]))));
       const files = chunk(users, this.settings.usersPerFile ?? 5000);
       if (blob) await this.writeToContainer(blob, segmentId, objectPrefix, files, format);
       else pending.body = format === 'zip' ? await zipOf(files) : gzipSync(`${users.join('\n')}\n`);
       pending.readyAt = Date.now();
+      pending.done = true;
       const callback = body?.callback_endpoint;
       if (typeof callback === 'string' && callback.startsWith('http://127.0.0.1'))
         await fetch(callback, { method: 'POST', body: JSON.stringify({ url: this.urlOf(objectPrefix) }) }).catch(() => undefined);
