@@ -75,3 +75,40 @@ export async function requestSegmentExport(
     transport.close();
   }
 }
+
+export interface IdsExportRequest {
+  external_ids?: string[];
+  user_aliases?: { alias_name: string; alias_label: string }[];
+  fields_to_export: string[];
+}
+
+/** POST /users/export/ids (≤ 50 identifiers; the key needs users.export.ids): the users, or how long Braze asks to wait (429). */
+export async function exportUsersByIds(
+  baseUrl: string,
+  apiKey: string,
+  body: IdsExportRequest,
+  timeoutMs = 30_000,
+): Promise<{ users: Record<string, unknown>[] } | { retryAfterMs: number }> {
+  const transport = new Transport(`${baseUrl.replace(/\/$/, '')}/users/export/ids`, 1);
+  const what = 'reading users back by id';
+  try {
+    const res = await transport
+      .post(
+        Buffer.from(JSON.stringify(body)),
+        { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
+        timeoutMs,
+      )
+      .catch((e: Error & { code?: string }) => {
+        throw new BrazeExportRefused(`Braze could not be reached for ${what} (${e.code ?? e.message})`, true);
+      });
+    if (res.status === 429) {
+      const after = Number(res.header('x-ratelimit-retry-after') ?? '1');
+      return { retryAfterMs: Math.max(0.1, Number.isFinite(after) ? after : 1) * 1000 };
+    }
+    if (res.status < 200 || res.status >= 300) throw refusal(res.status, what, 'users.export.ids', messageOf(res.text));
+    const answer = JSON.parse(res.text) as { users?: unknown };
+    return { users: Array.isArray(answer.users) ? (answer.users as Record<string, unknown>[]) : [] };
+  } finally {
+    transport.close();
+  }
+}

@@ -6,17 +6,19 @@ import os from 'node:os';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
-import { BRAZE_STANDARD_FIELDS, type ExportDefinition } from '../exports/schema';
+import type { ExportDefinition } from '../exports/schema';
 import { BrazeExportRefused, requestSegmentExport } from '../braze/user-export';
-import { createRunTempDir, definitionFingerprint, membershipNamesOf, RunAborted } from '../engine';
+import { createRunTempDir, definitionFingerprint, RunAborted } from '../engine';
 import { CONTAINERS } from '../store/clients';
 import type { ConnectionRecord } from '../store/connections';
 import type { RunRecord } from '../store/runs';
+import { fieldsToExport } from '../verify/braze-user';
 import { compareWithState, type DriftCounts } from '../verify/compare';
 import { DriftReport } from '../verify/drift-report';
 import { downloadFromContainer, downloadWhenReady, type Downloaded, type Waiting } from '../verify/export-files';
 import type { Attempt, Finish, Ready } from './attempt';
 import { runFolder } from './pinned-snapshot';
+import { sampleAttempt } from './verify-sample-attempt';
 
 export interface VerifyTiming {
   /** Between looks at Braze's URL or container (default 15 s). */
@@ -32,15 +34,6 @@ export interface VerifyDeps {
   blobsAt: (accountUrl: string) => BlobServiceClient;
   timeBudgetMs: number;
   timing?: VerifyTiming;
-}
-
-/** The fields Braze is asked for: identifiers, the membership attribute(s) and the mapped attributes, nothing else. */
-export function fieldsToExport(def: ExportDefinition): string[] {
-  const fields = new Set(['external_id', 'user_aliases', 'braze_id', 'email']);
-  if (def.matching.phone) fields.add('phone');
-  const custom = [...membershipNamesOf(def), ...Object.keys(def.matching.attributes)];
-  for (const name of custom) fields.add(BRAZE_STANDARD_FIELDS.includes(name) ? name : 'custom_attributes');
-  return [...fields];
 }
 
 /** "No drift: …" or what was found, for a person. */
@@ -77,13 +70,14 @@ export class VerifyAttempts {
 
   async run(attempt: Attempt, ready: Ready): Promise<void> {
     const def = ready.exportRecord;
-    const segmentId = attempt.run.verify?.proofSegmentId ?? def.proofSegmentId;
-    if (!segmentId)
-      throw new RunAborted('The export has no proofSegmentId: create the Braze segment the console describes and set it');
     const manifest = await ready.state.readManifest();
     if (!manifest) throw new RunAborted('Nothing to verify: the export has not sent anything to Braze yet; run it first');
     if (manifest.definition !== definitionFingerprint(def, ready.connection.baseUrl))
       throw new RunAborted("The export's settings changed since its last run: run the export first, then verify");
+    if (attempt.run.verify?.sample) return sampleAttempt(attempt, ready, this.reports, this.finish);
+    const segmentId = attempt.run.verify?.proofSegmentId ?? def.proofSegmentId;
+    if (!segmentId)
+      throw new RunAborted('The export has no proofSegmentId: create the Braze segment the console describes and set it');
     const container = this.containerOf(ready.connection);
     if (!attempt.run.verify?.objectPrefix && !(await this.request(attempt, ready, def, segmentId, container))) return;
     const dir = createRunTempDir(os.tmpdir());

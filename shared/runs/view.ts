@@ -36,7 +36,10 @@ export function runView(run: RunRecord) {
     /** A verification run's outcome: drift counts (by segment), the drift CSV, its repair. */
     verify: run.verify
       ? {
-          proofSegmentId: run.verify.proofSegmentId,
+          proofSegmentId: run.verify.proofSegmentId ?? null,
+          sample: run.verify.sample ?? null,
+          sampled: run.verify.sampled ?? null,
+          confidence: run.verify.confidence ?? null,
           delivery: run.verify.delivery ?? null,
           objectPrefix: run.verify.objectPrefix ?? null,
           requestedAt: run.verify.requestedAt ?? null,

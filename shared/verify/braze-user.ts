@@ -14,6 +14,15 @@ export interface ExportedUser {
   [field: string]: unknown;
 }
 
+/** The fields Braze is asked for: identifiers, the membership attribute(s) and the mapped attributes, nothing else. */
+export function fieldsToExport(def: ExportDefinition): string[] {
+  const fields = new Set(['external_id', 'user_aliases', 'braze_id', 'email']);
+  if (def.matching.phone) fields.add('phone');
+  const custom = [...membershipNamesOf(def), ...Object.keys(def.matching.attributes)];
+  for (const name of custom) fields.add(BRAZE_STANDARD_FIELDS.includes(name) ? name : 'custom_attributes');
+  return [...fields];
+}
+
 /** Membership candidates tried per drifted profile: every subset of the segments, up to this many segments. */
 const MAX_SEGMENTS_FOR_CANDIDATES = 10;
 

@@ -44,7 +44,7 @@ export interface Comparison {
   bySegment: Record<string, KindCounts>;
 }
 
-const noDrift = (): KindCounts => ({ missing: 0, extra: 0, stale: 0, unknown: 0 });
+export const noDrift = (): KindCounts => ({ missing: 0, extra: 0, stale: 0, unknown: 0 });
 
 /** The field names a state entry's `heldFields` bits name (hex, 4 fields a digit, lowest first). */
 function heldNames(fields: string[], bits: string): string[] {
@@ -103,6 +103,46 @@ async function spreadUsers(paths: string[], reader: BrazeUserReader, files: Buck
   return users;
 }
 
+export type Drift = (kind: DriftKind, identity: string, key: string, segments: number[], fields?: string[]) => void;
+
+/** Counts a drift (in all, and by segment) and hands its row on. */
+export function driftCounter(
+  def: ExportDefinition,
+  counts: KindCounts,
+  bySegment: Record<string, KindCounts>,
+  onDrift: (row: DriftRow) => void,
+): Drift {
+  return (kind, identity, key, segments, fields = []) => {
+    counts[kind]++;
+    for (const i of segments) bySegment[def.segments[i]!]![kind]++;
+    onDrift({ kind, identity, key, segments: segments.map((i) => def.segments[i]!), fields });
+  };
+}
+
+/** A state entry (`held`: its heldFields, `*` when unknown) against the user Braze holds for it. */
+export function classify(
+  reader: BrazeUserReader,
+  e: { identity: string; key: string; fp: string; held: string },
+  u: ExportedUser,
+  drift: Drift,
+  matched: () => void,
+): void {
+  const compared = reader.compare(u, e.identity, e.fp);
+  if (compared.same) return matched();
+  const shown = reader.segmentsOf(u);
+  const sent = compared.sentSegments;
+  if (!sent) {
+    const now = reader.heldFields(u);
+    const was = e.held === '*' ? null : heldNames(reader.fields, e.held);
+    const fields = was ? [...was.filter((f) => !now.includes(f)), ...now.filter((f) => !was.includes(f))] : [];
+    return drift('stale', e.identity, e.key, shown, fields);
+  }
+  const gone = sent.filter((i) => !shown.includes(i));
+  const added = shown.filter((i) => !sent.includes(i));
+  if (gone.length) drift('missing', e.identity, e.key, gone);
+  if (added.length) drift('extra', e.identity, e.key, added);
+}
+
 export async function compareWithState(input: {
   definition: ExportDefinition;
   state: SyncStateStore;
@@ -122,30 +162,13 @@ export async function compareWithState(input: {
     manifest ? spreadState(input.state, manifest.bucketCount, reader.fields, stateFiles, count) : 0,
     spreadUsers(input.files, reader, userFiles, count),
   ]);
-  const drift = (kind: DriftKind, identity: string, key: string, segments: number[], fields: string[] = []) => {
-    counts[kind]++;
-    for (const i of segments) bySegment[def.segments[i]!]![kind]++;
-    input.onDrift({ kind, identity, key, segments: segments.map((i) => def.segments[i]!), fields });
-  };
+  const drift = driftCounter(def, counts, bySegment, input.onDrift);
   /** A state entry against what Braze holds for it (`line`: its `fp \t identity \t user` temp line). */
   const compareOne = (identity: string, key: string, fp: string, held: string, line: string) => {
     const tab = line.indexOf('\t');
     if (line.slice(0, tab) === fp) return void counts.matched++; // what was sent, as it was sent
     const u = JSON.parse(line.slice(line.indexOf('\t', tab + 1) + 1)) as ExportedUser;
-    const compared = reader.compare(u, identity, fp);
-    if (compared.same) return void counts.matched++;
-    const shown = reader.segmentsOf(u);
-    const sent = compared.sentSegments;
-    if (!sent) {
-      const now = reader.heldFields(u);
-      const was = held === '*' ? null : heldNames(reader.fields, held);
-      const fields = was ? [...was.filter((f) => !now.includes(f)), ...now.filter((f) => !was.includes(f))] : [];
-      return drift('stale', identity, key, shown, fields);
-    }
-    const gone = sent.filter((i) => !shown.includes(i));
-    const added = shown.filter((i) => !sent.includes(i));
-    if (gone.length) drift('missing', identity, key, gone);
-    if (added.length) drift('extra', identity, key, added);
+    classify(reader, { identity, key, fp, held }, u, drift, () => counts.matched++);
   };
   for (let b = 0; b < count; b++) {
     // Lines kept as read: only a user that differs is parsed again.

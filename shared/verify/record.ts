@@ -3,7 +3,12 @@ import type { DriftCounts, KindCounts } from './compare';
 
 export interface VerifyRecord {
   /** The Braze segment read back (the export's proofSegmentId when the run started). */
-  proofSegmentId: string;
+  proofSegmentId?: string;
+  /** A verification by sample: this many profiles read back through /users/export/ids instead of the segment. */
+  sample?: number;
+  /** Profiles sampled, and how far the result holds ("0 drift in 2,000 sampled profiles: drift below 0.15 % at 95 %"). */
+  sampled?: number;
+  confidence?: string;
   /** How Braze delivers the files: a URL in its answer, or the connection's Blob container. */
   delivery?: 'url' | 'container';
   /** Braze's name for this export's files; set once requested, so a later attempt never asks twice. */

@@ -44,10 +44,12 @@ export class VerifyService {
   }
 
   /** POST /api/exports/{id}/verify: Admin, or Contributor on a shared connection. */
-  async verifyNow(caller: Caller, exportId: string): Promise<QueueOutcome> {
+  async verifyNow(caller: Caller, exportId: string, sample?: number): Promise<QueueOutcome> {
     requireRole(caller, 'Admin', 'Contributor');
     const record = (await this.exports.get(exportId)).value;
     await this.connections.assertMayWorkWith(caller, record.connectionId);
+    // A sample reads profiles by id (users.export.ids): it needs no proof segment.
+    if (sample) return this.runs.start(record, 'manual', principalOf(caller), false, { verify: { sample } });
     if (!record.proofSegmentId)
       throw new AppError(
         409,

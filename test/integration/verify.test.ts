@@ -154,6 +154,38 @@ describe('verification of an export against what Braze holds', () => {
     expect(twice.status).toBe(409);
   });
 
+  it('a sample read through /users/export/ids finds the drift among the profiles it reads, with how far that holds', async () => {
+    const exp = await exportedAndSent({ proofSegmentId: undefined }); // a sample needs no proof segment
+    const sample = async () => {
+      const res = await call(exportVerify, {
+        method: 'POST',
+        path: `exports/${exp.id}/verify`,
+        params: { id: exp.id },
+        body: { sample: 100 },
+      });
+      expect(res.status).toBe(202);
+      return work(res.body.runId);
+    };
+    const clean = await sample();
+    expect(clean.verify!.counts).toMatchObject({ inState: 8, inBraze: 8, matched: 8 });
+    expect(clean.verify!.confidence).toBe('0 drift in 8 sampled profiles: drift below 31.23 % at 95 %');
+    edit('external_id:u5', { [SEG]: ['A'] });
+    edit('external_id:u3', { first_name: 'Edited' });
+    expect(sandbox().deleteUser('alias:ci_customer_id:c2')).toBe(true);
+    edit('alias:ci_customer_id:c4', { [SEG]: ['A', 'B'] });
+    edit('external_id:stranger-1', { [SEG]: ['A'] }, [], true); // not ours: a sample never reads it
+    const run = await sample();
+    expect(run.verify!.counts).toEqual({ inState: 8, inBraze: 7, matched: 4, missing: 2, extra: 1, stale: 1, unknown: 0 });
+    expect(run.verify!.confidence).toMatch(
+      /^4 drifted in 8 sampled profiles: drift between \d+(\.\d+)? % and \d+(\.\d+)? % at 95 %$/,
+    );
+    expect(sandbox().exports.exportsRequested).toBe(0); // no segment export
+    // Repair works from a sample's drift as from a whole verification's.
+    const repair = await call(runRepair, { method: 'POST', path: `runs/${run.id}/repair`, params: { runId: run.id } });
+    expect((await work(repair.body.runId)).counts).toMatchObject({ sent: 4, removed: 0 });
+    expect((await sample()).verify!.counts).toMatchObject({ matched: 8, missing: 0, extra: 0, stale: 0 });
+  });
+
   it('boolean membership: the segment filters "is true"; a segment switched off in Braze is missing', async () => {
     sandbox().exports.define({
       id: 'proof-boolean',
