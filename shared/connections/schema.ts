@@ -38,7 +38,11 @@ const exportContainer = z
     container: z.string().regex(/^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid Azure Blob container name'),
     accountUrl: z
       .string()
-      .regex(/^https:\/\/[a-z0-9]{3,24}\.blob\.[a-z0-9.-]+\/?$/, 'must be https://<account>.blob.core.windows.net')
+      .regex(
+        // Azure Storage's own domains only: the app's identity sends its token there.
+        /^https:\/\/[a-z0-9]{3,24}\.blob\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)\/?$/,
+        'must be https://<account>.blob.core.windows.net (or the sovereign cloud equivalent)',
+      )
       .optional(),
   })
   .nullable();

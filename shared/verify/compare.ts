@@ -59,6 +59,7 @@ const plain = (v: string) => !/[\t\n\r]/.test(v) && v[0] !== '[';
 const joined = (values: string[]) => (values.every(plain) ? values.join('\t') : JSON.stringify(values));
 const split = (line: string, n: number) => (line[0] === '[' ? (JSON.parse(line) as string[]) : line.split('\t', n));
 
+const MAX_BUCKETS = 256;
 /** State buckets read at once: the state is many small blobs. */
 const STATE_READS = 4;
 
@@ -153,7 +154,8 @@ export async function compareWithState(input: {
   const { definition: def } = input;
   const reader = new BrazeUserReader(def);
   const manifest = await input.state.readManifest();
-  const count = Math.max(1, manifest?.bucketCount ?? 1);
+  // The state's own bucket count, at most 256: two sets of per-bucket write buffers stay small.
+  const count = Math.min(MAX_BUCKETS, Math.max(1, manifest?.bucketCount ?? 1));
   const stateFiles = new BucketFiles(input.dir, 'verify-state');
   const userFiles = new BucketFiles(input.dir, 'verify-braze');
   const counts: DriftCounts = { inState: 0, inBraze: 0, matched: 0, ...noDrift() };

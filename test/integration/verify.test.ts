@@ -208,6 +208,15 @@ describe('verification of an export against what Braze holds', () => {
     sandbox().exports.settings.usersPerFile = 3; // several files, as Braze writes 5,000 users a file
     const exp = await exportedAndSent();
     await services().connections.update(ADMIN, exp.connectionId!, { exportContainer: { container: 'braze-exports' } }, null);
+    // Another account is reached with the app's identity: only at Azure Storage's own domains.
+    await expect(
+      services().connections.update(
+        ADMIN,
+        exp.connectionId!,
+        { exportContainer: { container: 'braze-exports', accountUrl: 'https://evil.blob.attacker.example' } },
+        null,
+      ),
+    ).rejects.toMatchObject({ status: 400 });
     edit('external_id:u1', { first_name: 'Edited' });
     const run = await verify(exp.id);
     expect(run.status).toBe('succeeded');

@@ -30,6 +30,8 @@ export function proofFilter(e: any): string {
 type Refresh = { refresh: () => void; onError: (err: unknown) => void };
 
 function setup(e: any, me: Me, { refresh, onError }: Refresh): Child[] {
+  // Setting it up is for those who may change the export.
+  if (!me.canWrite) return [h('p', {}, 'No proof segment is set for this export yet.')];
   const text = proofFilter(e);
   const input = h('input', {
     id: 'proof-segment-id',
