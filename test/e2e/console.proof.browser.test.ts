@@ -130,6 +130,20 @@ describe('the Braze proof panel', () => {
     );
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'proof-drift');
+    // The verification's own page shows what it found, not export figures.
+    const verifyRun = (await api('GET', `exports/${exportId}/runs`)).value.find((r: any) => r.kind === 'verify');
+    const runPage = await page.context().newPage();
+    await runPage.goto(`${host.url}/#/runs/${verifyRun.id}`);
+    await runPage.getByRole('heading', { name: 'What Braze holds' }).waitFor();
+    expect(
+      await runPage
+        .getByRole('row', { name: /^Stale/ })
+        .getByRole('cell')
+        .first()
+        .textContent(),
+    ).toBe('1');
+    expect(await seriousViolations(runPage)).toEqual([]);
+    await runPage.close();
 
     await panel.getByRole('button', { name: 'Repair' }).click();
     const dialog = page.getByRole('dialog', { name: 'Repair the drift?' });
