@@ -204,6 +204,8 @@ const ExportDefinitionFields = z.strictObject({
     .max(128)
     .regex(/^[A-Za-z0-9_.-]+$/, 'must be a Braze segment API identifier')
     .optional(),
+  /** Verify after every export run that delivered (needs proofSegmentId). */
+  verifyAfterRun: z.boolean().optional(),
 });
 
 /**
@@ -212,6 +214,8 @@ const ExportDefinitionFields = z.strictObject({
  * every leaver's email null.
  */
 export const ExportDefinitionSchema = ExportDefinitionFields.superRefine((d, ctx) => {
+  if (d.verifyAfterRun && !d.proofSegmentId)
+    ctx.addIssue({ code: 'custom', path: ['verifyAfterRun'], message: 'needs proofSegmentId: the Braze segment to verify' });
   const taken = new Map<string, string>(Object.keys(d.matching.attributes).map((name) => [name, `matching.attributes.${name}`]));
   const membership: { name: string; path: (string | number)[] }[] =
     d.membership.format === 'boolean'
@@ -262,6 +266,7 @@ export const ExportPatchSchema = z
     schedule: z.unknown(),
     guard: z.unknown(),
     proofSegmentId: z.unknown(),
+    verifyAfterRun: z.unknown(),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'must change at least one field');

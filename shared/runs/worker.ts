@@ -18,6 +18,7 @@ import { holdRun, RunGuard } from './guard';
 import type { Attempt, Finish, Log, Ready } from './attempt';
 import { CleanupAttempts } from './cleanup-attempt';
 import { VerifyAttempts, type VerifyDeps } from './verify-attempt';
+import { verifyAfterRun } from '../verify/after-run';
 import { acquireLease } from './leases';
 import { RateLimitTurns } from './limit-waiters';
 import { writeRejectedReport } from './rejected-report';
@@ -354,6 +355,7 @@ export class RunWorker {
       )
     ).counts;
     log(runEndedLine({ runId: run.id, exportId: run.exportId, status, by: 'worker', counts: c, errors }));
+    if (status === 'succeeded' && exported && !writer.takenOver) await verifyAfterRun(this.deps, run, log);
   };
 }
 

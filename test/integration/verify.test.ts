@@ -186,6 +186,15 @@ describe('verification of an export against what Braze holds', () => {
     expect((await sample()).verify!.counts).toMatchObject({ matched: 8, missing: 0, extra: 0, stale: 0 });
   });
 
+  it('verifyAfterRun: an export run that delivered is followed by a verification', async () => {
+    await expect(exportedAndSent({ proofSegmentId: undefined, verifyAfterRun: true })).rejects.toMatchObject({ status: 400 });
+    const exp = await exportedAndSent({ verifyAfterRun: true });
+    const runs = await services().runs.listForExport(exp.id);
+    const queued = runs.find((r) => r.kind === 'verify');
+    expect(queued).toMatchObject({ status: 'queued', trigger: 'schedule', queuedBy: 'after its run' });
+    expect((await work(queued!.id)).verify!.counts).toMatchObject({ matched: 8, missing: 0, stale: 0 });
+  });
+
   it('boolean membership: the segment filters "is true"; a segment switched off in Braze is missing', async () => {
     sandbox().exports.define({
       id: 'proof-boolean',
