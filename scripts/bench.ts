@@ -1,4 +1,4 @@
-// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--no-guard]`
+// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--no-guard] [--verify]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit): first run, same snapshot again, then after changing P % of the profiles. Each run
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite } from './azurite';
+import { benchVerify } from './bench-verify';
 import { appRoot } from '../shared/app-root';
 import { MAX_OBJECTS_PER_REQUEST } from '../shared/braze/client';
 import { GUARD_OFF } from '../shared/exports/schema';
@@ -157,7 +158,8 @@ function startSandboxProcess(): Promise<{
   stats: () => Promise<{ requests: number; byStatus: Record<string, number>; objectsProcessed: number }>;
 }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'braze-sandbox.js'), '0'], {
-    env: { ...process.env, BRAZE_SANDBOX_STORE: 'false' },
+    // --verify reads the profiles back: the sandbox keeps them (scripts/bench-verify.ts).
+    env: { ...process.env, BRAZE_SANDBOX_STORE: process.argv.includes('--verify') ? 'true' : 'false' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   offRunCores(child.pid!);
@@ -385,6 +387,7 @@ async function main(): Promise<void> {
     const b: Bench = { blobs, sandbox, env, exportId: await createExport(sandbox.url, segments), profiles, killAt };
     if (withPreview) await preview(b, 'preview-first');
     await report(b, 'first');
+    if (process.argv.includes('--verify')) return await benchVerify(b.sandbox.url, b.exportId, segments, runInChild, b.env);
     await report(b, 'unchanged');
     t = Date.now();
     await writeSnapshot(blobs, profiles, segments, 1, changePercent);

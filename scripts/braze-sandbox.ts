@@ -16,7 +16,9 @@
 // Rate-limit headers as Braze sends them: X-RateLimit-Limit / -Remaining / -Reset on answers within
 // the limit; on a 429, X-RateLimit-Retry-After in their place.
 //   POST /sandbox/reset               forget profiles, stats and faults
+//   /users/export/segment, /users/export/ids and their admin routes: braze-sandbox-export.ts
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { SandboxUserExports } from './braze-sandbox-export';
 
 export interface SandboxOptions {
   port?: number;
@@ -36,6 +38,8 @@ export interface KeyGrant {
   usersTrack: boolean;
   segmentsList?: boolean;
   usersDelete?: boolean;
+  usersExportSegment?: boolean;
+  usersExportIds?: boolean;
 }
 
 export interface Faults {
@@ -94,6 +98,8 @@ export const SANDBOX_KEY = 'sandbox-key';
 export const SANDBOX_KEY_WITHOUT_USERS_TRACK = 'sandbox-key-without-users-track';
 /** A key with users.track but not segments.list: the export form cannot list its segments. */
 export const SANDBOX_KEY_WITHOUT_SEGMENTS_LIST = 'sandbox-key-without-segments-list';
+/** A key with users.track only, as most integrations' keys: it cannot read users back. */
+export const SANDBOX_KEY_WITHOUT_EXPORT = 'sandbox-key-without-export';
 
 const IDENTIFIER_KEYS = ['external_id', 'user_alias', 'braze_id'] as const;
 const MAX_OBJECTS = 75;
@@ -127,10 +133,31 @@ export class BrazeSandbox {
   private readonly windowMs: number;
   private readonly store: boolean;
   url = '';
+  /** Reading users back: /users/export/segment and /users/export/ids, segments by filters. */
+  readonly exports = new SandboxUserExports({
+    grant: (req, permission) => {
+      const key = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      const grant = key ? this.keys[key] : undefined;
+      if (!grant || this.faults.revokeKey) return { status: 401, message: 'Invalid API key' };
+      const name = permission === 'usersExportSegment' ? 'users.export.segment' : 'users.export.ids';
+      return grant[permission] ? null : { status: 403, message: `This API key does not have permission ${name}` };
+    },
+    reply: (res, status, body, headers) => this.reply(res, status, body, headers, false),
+    readJson: async (req) => {
+      try {
+        return JSON.parse((await this.readBody(req))?.toString('utf8') || 'null') as Record<string, unknown> | null;
+      } catch {
+        return null;
+      }
+    },
+    profiles: this.profiles,
+    url: () => this.url,
+  });
 
   constructor(options: SandboxOptions = {}) {
     this.keys = options.keys ?? {
-      [SANDBOX_KEY]: { usersTrack: true, segmentsList: true, usersDelete: true },
+      [SANDBOX_KEY]: { usersTrack: true, segmentsList: true, usersDelete: true, usersExportSegment: true, usersExportIds: true },
+      [SANDBOX_KEY_WITHOUT_EXPORT]: { usersTrack: true, segmentsList: true },
       [SANDBOX_KEY_WITHOUT_USERS_TRACK]: { usersTrack: false },
       [SANDBOX_KEY_WITHOUT_SEGMENTS_LIST]: { usersTrack: true, segmentsList: false },
     };
@@ -189,6 +216,7 @@ export class BrazeSandbox {
     this.stats = emptyStats();
     this.faults = {};
     this.window = { start: 0, used: 0 };
+    this.exports.reset();
   }
 
   /** Profiles keyed like Braze would find them: `external_id:<id>` or `alias:<label>:<name>`. */
@@ -229,6 +257,7 @@ export class BrazeSandbox {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     const pathname = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
+    if (await this.exports.handle(req, res, pathname)) return;
     if (pathname.startsWith('/sandbox/')) return this.control(req, res, pathname);
     if (pathname === '/segments/list' && req.method === 'GET') return this.segmentsList(req, res, url);
     if (pathname === '/users/delete' && req.method === 'POST') return this.usersDelete(req, res);

@@ -1,6 +1,7 @@
 // `npm run demo`: the main job end to end on embedded defaults — Azurite (in memory), the Braze
 // sandbox, the bundled sample CI export, the app under the local host; then a connection, an
-// export, one run with a progress display, and a summary of what reached Braze; then the
+// export, one run with a progress display, and a summary of what reached Braze; a verification that
+// finds nothing, one that finds a drift made in the sandbox, and a repair (demo-proof.ts); then the
 // console's address (kept serving at a terminal, or with --keep).
 import { appendFileSync } from 'node:fs';
 import os from 'node:os';
@@ -8,6 +9,7 @@ import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite } from './azurite';
 import { BrazeSandbox } from './braze-sandbox';
+import { proveAndRepair } from './demo-proof';
 import { loadLocalSettings, trustLoopbackCallers } from './local-settings';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from './sample-data';
 
@@ -114,6 +116,7 @@ async function main(): Promise<void> {
     CI_EXPORT_STORAGE_CONNECTION_STRING: azurite.connectionString,
     SCHEDULED_REFRESH_SCHEDULE: '0 0 0 1 1 *', // the demo runs on demand only
     LOCAL_QUEUE_MAX_POLL_MS: '200',
+    VERIFY_POLL_SECONDS: '0.2', // the sandbox makes its exports at once
   });
   // The demo's local host listens on 127.0.0.1 only: its console acts as Admin.
   const explicit = new Set(Object.keys(process.env));
@@ -143,7 +146,8 @@ async function main(): Promise<void> {
     console.log(
       `\nSame snapshot again: ${again.status}, sent ${c.sent}, unchanged ${c.unchanged}, Braze requests ${again.requests.sent}`,
     );
-    process.exitCode = again.status === 'succeeded' ? 0 : 1;
+    const proven = await proveAndRepair(api, runEnded, sandbox, host.url, exp);
+    process.exitCode = again.status === 'succeeded' && proven ? 0 : 1;
     console.log(`\nConsole: ${host.url}/  (the demo's connection, export and runs; locally you are the Admin)`);
     // A person at a terminal gets to open it; CI and pipes get the exit code.
     if (KEEP_SERVING) {

@@ -53,6 +53,13 @@ const SettingsSchema = z
       .optional(),
     SCHEDULED_REFRESH_SCHEDULE: ncrontab.default('0 */5 * * * *'),
     WORKER_TIME_BUDGET_SECONDS: z.coerce.number().int().min(1).max(86_400).default(1500),
+    // Verification: how often Braze's export is looked for, and how long Braze may take to make it.
+    VERIFY_POLL_SECONDS: z.coerce.number().min(0.05).max(600).default(15),
+    VERIFY_MAX_WAIT_MINUTES: z.coerce
+      .number()
+      .min(0.05)
+      .max(24 * 60)
+      .default(120),
     // How often a first run checkpoints what it sent early: a killed worker's successor resends at most this much sending.
     EARLY_CHECKPOINT_SECONDS: z.coerce.number().min(0.2).max(3600).default(30),
     // Snapshot bytes per sync-state bucket: bounds the engine's memory per bucket.
@@ -166,6 +173,7 @@ export interface AppConfig {
   secrets: { keyVaultUri: string } | { localKey: Buffer };
   scheduledRefreshSchedule: string;
   workerTimeBudgetMs: number;
+  verifyTiming: { pollMs: number; maxWaitMs: number };
   earlyCheckpointMs: number;
   bucketTargetBytes: number;
   easyAuthEnabled: boolean;
@@ -207,6 +215,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secrets: s.KEY_VAULT_URI ? { keyVaultUri: s.KEY_VAULT_URI } : { localKey: Buffer.from(s.LOCAL_SECRET_KEY!, 'base64') },
     scheduledRefreshSchedule: s.SCHEDULED_REFRESH_SCHEDULE,
     workerTimeBudgetMs: s.WORKER_TIME_BUDGET_SECONDS * 1000,
+    verifyTiming: { pollMs: s.VERIFY_POLL_SECONDS * 1000, maxWaitMs: s.VERIFY_MAX_WAIT_MINUTES * 60_000 },
     earlyCheckpointMs: s.EARLY_CHECKPOINT_SECONDS * 1000,
     bucketTargetBytes: s.SYNC_BUCKET_TARGET_BYTES,
     easyAuthEnabled: s.WEBSITE_AUTH_ENABLED,

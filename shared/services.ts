@@ -14,6 +14,8 @@ import { ScheduledRefresh } from './runs/scheduler';
 import { SyncStateStore } from './engine';
 import { CONTAINERS } from './store/clients';
 import { ExportPreview } from './preview/preview-export';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { VerifyService } from './verify/service';
 
 export interface Services {
   config: AppConfig;
@@ -25,6 +27,7 @@ export interface Services {
   worker: RunWorker;
   scheduler: ScheduledRefresh;
   preview: ExportPreview;
+  verify: VerifyService;
   /**
    * Resolves once tables, containers and the queue exist. A failed setup is not kept: the next
    * call tries again (minutes after a deployment, the identity's role grants may not be effective yet).
@@ -36,6 +39,8 @@ export interface Services {
 export interface ServiceOverrides {
   /** The Braze client's retry pacing (tests: a fast backoff, so a fault that is retried costs milliseconds). */
   brazeOptions?: WorkerDeps['brazeOptions'];
+  /** Verification runs' polling of Braze's export (tests: milliseconds, not seconds). */
+  verifyTiming?: WorkerDeps['verifyTiming'];
 }
 
 /** Braze keys: in Key Vault in Azure; encrypted in Table Storage with a key from settings locally. */
@@ -75,7 +80,7 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
   const exports = new ExportsService(exportsRepo, connections, {
     statusOf: async (id) => {
       const state = (await stateRepo.get(id))?.value;
-      return { lastRun: state?.lastRun ?? null, lastCheck: state?.lastCheck ?? null };
+      return { lastRun: state?.lastRun ?? null, lastCheck: state?.lastCheck ?? null, lastVerify: state?.lastVerify ?? null };
     },
     hasSyncState: async (id) => (await syncState(id).readManifest()) !== null,
     start: (record, by, fullSync, options) => runs.start(record, 'manual', by, fullSync, options),
@@ -106,6 +111,9 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
     earlyCheckpointMs: config.earlyCheckpointMs,
     bucketTargetBytes: config.bucketTargetBytes,
     brazeOptions: overrides.brazeOptions,
+    blobsAt: (url) =>
+      new BlobServiceClient(url, credentialFor('clientId' in config.appStorage ? config.appStorage.clientId : undefined)),
+    verifyTiming: overrides.verifyTiming ?? config.verifyTiming,
   });
   const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, connectionsRepo, storage.ciBlobs, exports);
   const preview = new ExportPreview({
@@ -116,6 +124,7 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
     appBlobs: storage.appBlobs,
     bucketTargetBytes: config.bucketTargetBytes,
   });
+  const verify = new VerifyService(runs, runsRepo, exportsRepo, connections, connectionsRepo, storage);
   const ready = readyOnce(storage);
   return {
     config,
@@ -127,6 +136,7 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
     worker,
     scheduler,
     preview,
+    verify,
     get ready() {
       return ready();
     },

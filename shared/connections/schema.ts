@@ -39,6 +39,25 @@ const rateLimitGroup = z
   .regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, ".", "_" or "-"')
   .nullable();
 
+/**
+ * Where Braze writes user exports when the workspace has Azure Blob storage credentials (Braze's
+ * "default data export destination"): a container in the CI storage account, or at `accountUrl`,
+ * read with the app's identity. null/absent = Braze answers with a download URL instead.
+ */
+const exportContainer = z
+  .strictObject({
+    container: z.string().regex(/^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid Azure Blob container name'),
+    accountUrl: z
+      .string()
+      .regex(
+        // Azure Storage's own domains only: the app's identity sends its token there.
+        /^https:\/\/[a-z0-9]{3,24}\.blob\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)\/?$/,
+        'must be https://<account>.blob.core.windows.net (or the sovereign cloud equivalent)',
+      )
+      .optional(),
+  })
+  .nullable();
+
 export const ConnectionCreateSchema = z
   .strictObject({
     displayName,
@@ -49,6 +68,7 @@ export const ConnectionCreateSchema = z
     requestBudget: requestBudget.default(DEFAULT_REQUEST_BUDGET),
     rateLimitGroup: rateLimitGroup.default(null),
     hourlyRequestCap: hourlyRequestCap.default(null),
+    exportContainer: exportContainer.default(null),
     consent: z.literal(true, { error: 'must be true: agree to share data with Braze' }),
   })
   .superRefine((c, ctx) => {
@@ -67,6 +87,7 @@ export const ConnectionPatchSchema = z
     requestBudget: requestBudget.optional(),
     rateLimitGroup: rateLimitGroup.optional(),
     hourlyRequestCap: hourlyRequestCap.optional(),
+    exportContainer: exportContainer.optional(),
   })
   .superRefine((c, ctx) => {
     if (Object.keys(c).length === 0) ctx.addIssue({ code: 'custom', message: 'must change at least one field' });

@@ -187,6 +187,7 @@ export class ConnectionsService {
       requestBudget: input.requestBudget,
       rateLimitGroup: input.rateLimitGroup,
       hourlyRequestCap: input.hourlyRequestCap,
+      exportContainer: input.exportContainer,
       apiKey,
       ...(keyCheck ? { keyCheck } : {}),
       consent: { agreedAt: now, agreedBy: caller.name, agreedByPrincipal: principalOf(caller) },
@@ -221,6 +222,7 @@ export class ConnectionsService {
     if (patch.requestBudget !== undefined) after.requestBudget = patch.requestBudget;
     if (patch.rateLimitGroup !== undefined) after.rateLimitGroup = patch.rateLimitGroup;
     if (patch.hourlyRequestCap !== undefined) after.hourlyRequestCap = patch.hourlyRequestCap;
+    if (patch.exportContainer !== undefined) after.exportContainer = patch.exportContainer;
     if (patch.restEndpoint !== undefined) Object.assign(after, this.endpoint(patch.restEndpoint));
     if (patch.apiKey || patch.apiKeySecretUri || patch.restEndpoint !== undefined) {
       // A new key, or the old one at a new endpoint: check what the connection will use.

@@ -193,6 +193,19 @@ const ExportDefinitionFields = z.strictObject({
   membership: MembershipSchema.default({ format: 'list', booleanPrefix: 'ci_segment_' }),
   schedule: ScheduleSchema.default({ enabled: true }),
   guard: GuardSchema.prefault({}),
+  /**
+   * The Braze segment verification reads back (POST /users/export/segment): one the customer made in
+   * Braze with a filter on this export's membership attribute(s). Absent: the export is not verified.
+   */
+  proofSegmentId: z
+    .string()
+    .trim()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'must be a Braze segment API identifier')
+    .optional(),
+  /** Verify after every export run that delivered (needs proofSegmentId). */
+  verifyAfterRun: z.boolean().optional(),
 });
 
 /**
@@ -201,6 +214,8 @@ const ExportDefinitionFields = z.strictObject({
  * every leaver's email null.
  */
 export const ExportDefinitionSchema = ExportDefinitionFields.superRefine((d, ctx) => {
+  if (d.verifyAfterRun && !d.proofSegmentId)
+    ctx.addIssue({ code: 'custom', path: ['verifyAfterRun'], message: 'needs proofSegmentId: the Braze segment to verify' });
   const taken = new Map<string, string>(Object.keys(d.matching.attributes).map((name) => [name, `matching.attributes.${name}`]));
   const membership: { name: string; path: (string | number)[] }[] =
     d.membership.format === 'boolean'
@@ -250,6 +265,8 @@ export const ExportPatchSchema = z
     membership: z.unknown(),
     schedule: z.unknown(),
     guard: z.unknown(),
+    proofSegmentId: z.unknown(),
+    verifyAfterRun: z.unknown(),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'must change at least one field');

@@ -28,7 +28,7 @@ export class ExportsService {
     private readonly connections: ConnectionsService,
     private readonly runState: CleanupRunState & {
       /** The last run's summary, and when the timer last looked at the export and what it found. */
-      statusOf(exportId: string): Promise<{ lastRun: unknown; lastCheck: unknown }>;
+      statusOf(exportId: string): Promise<{ lastRun: unknown; lastCheck: unknown; lastVerify?: unknown }>;
     },
   ) {
     this.cleanups = new ExportCleanups(repo, runState);

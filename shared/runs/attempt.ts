@@ -33,6 +33,8 @@ export interface Ready {
   exportRecord: ExportRecord;
   connection: ConnectionRecord;
   braze: BrazeClient;
+  /** The connection's key, for Braze endpoints other than /users/track (verification). */
+  apiKey: string;
   state: SyncStateStore;
   shouldStop: () => boolean;
   beforeCheckpoint: () => Promise<void>;

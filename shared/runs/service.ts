@@ -32,6 +32,10 @@ export interface StartOptions {
   restoring?: boolean;
   /** Approved up front: the export's guard does not hold it. */
   approved?: RunRecord['approved'];
+  /** A verification run: reads Braze back and compares (sends nothing). */
+  verify?: RunRecord['verify'];
+  /** An export run that sends the drift a verification run found (it never takes the "already exported" shortcut). */
+  repairOf?: string;
 }
 
 /** 409 unless the export may run: attached, and not waiting for its cleanup (except the cleanup itself, or a restore). */
@@ -91,6 +95,8 @@ export class RunsService {
       trigger,
       ...(options.cleanup ? { kind: 'cleanup' as const, then: options.cleanup } : {}),
       ...(options.keepBrazeData ? { keepBrazeData: true } : {}),
+      ...(options.verify ? { kind: 'verify' as const, verify: options.verify } : {}),
+      ...(options.repairOf ? { repairOf: options.repairOf } : {}),
       fullSync,
       status: 'queued',
       snapshot: null,
@@ -198,13 +204,17 @@ export class RunsService {
         (status === 'succeeded' || status === 'partially_succeeded') && run.kind !== 'cleanup' && done.segments
           ? Object.fromEntries(Object.entries(done.segments).map(([segment, v]) => [segment, v.rows]))
           : s.lastSegmentRows,
-      lastRun: {
-        id: run.id,
-        status,
-        finishedAt: done.finishedAt,
-        counts: done.counts,
-        brazeRefusals: done.bucketCounts?.rejected ?? 0,
-      },
+      ...(run.kind === 'verify'
+        ? { lastVerify: { id: run.id, status, finishedAt: done.finishedAt, drift: done.verify?.counts } }
+        : {
+            lastRun: {
+              id: run.id,
+              status,
+              finishedAt: done.finishedAt,
+              counts: done.counts,
+              brazeRefusals: done.bucketCounts?.rejected ?? 0,
+            },
+          }),
     }));
     return done;
   }

@@ -35,5 +35,24 @@ export function runView(run: RunRecord) {
     errors: run.errors,
     warnings: run.warnings ?? [],
     rejectedReport: run.rejectedReport ? `/api/runs/${run.id}/rejected` : null,
+    /** A verification run's outcome: drift counts (by segment), the drift CSV, its repair. */
+    verify: run.verify
+      ? {
+          proofSegmentId: run.verify.proofSegmentId ?? null,
+          sample: run.verify.sample ?? null,
+          sampled: run.verify.sampled ?? null,
+          confidence: run.verify.confidence ?? null,
+          delivery: run.verify.delivery ?? null,
+          objectPrefix: run.verify.objectPrefix ?? null,
+          requestedAt: run.verify.requestedAt ?? null,
+          comparedAt: run.verify.comparedAt ?? null,
+          counts: run.verify.counts ?? null,
+          bySegment: run.verify.bySegment ?? null,
+          summary: run.verify.summary ?? null,
+          driftReport: run.verify.driftReport ? `/api/runs/${run.id}/drift` : null,
+          repair: run.verify.repair ?? null,
+        }
+      : null,
+    repairOf: run.repairOf ?? null,
   };
 }

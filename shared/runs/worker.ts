@@ -17,6 +17,8 @@ import { unchangedSinceLastRun } from './already-exported';
 import { holdRun, RunGuard } from './guard';
 import type { Attempt, Finish, Log, Ready } from './attempt';
 import { CleanupAttempts } from './cleanup-attempt';
+import { VerifyAttempts, type VerifyDeps } from './verify-attempt';
+import { verifyAfterRun } from '../verify/after-run';
 import { acquireLease } from './leases';
 import { RateLimitTurns } from './limit-waiters';
 import { AttemptLimits } from './attempt-limits';
@@ -49,6 +51,9 @@ export interface WorkerDeps {
   bucketTargetBytes?: number;
   /** Transport tuning for tests (fast backoff); production uses the client's defaults. */
   brazeOptions?: { backoffBaseMs?: number; timeoutMs?: number; maxAttempts?: number };
+  /** Verification runs: Blob services at other accounts (Braze's export container), and their polling. */
+  blobsAt: VerifyDeps['blobsAt'];
+  verifyTiming?: VerifyDeps['timing'];
 }
 
 /** Attempts that may end other than at the time box (crash, kill, error) before the run is given up. */
@@ -60,6 +65,7 @@ const HEARTBEAT_MS = 5000;
 export class RunWorker {
   private readonly limits: RateLimitTurns;
   private readonly cleanups: CleanupAttempts;
+  private readonly verifies: VerifyAttempts;
 
   private readonly guard: RunGuard;
 
@@ -67,6 +73,7 @@ export class RunWorker {
     this.guard = new RunGuard(deps);
     this.limits = new RateLimitTurns(this.leases, (runId, delaySeconds) => deps.runsService.enqueue(runId, delaySeconds));
     this.cleanups = new CleanupAttempts(deps.exportsService, this.finish, deps.timeBudgetMs);
+    this.verifies = new VerifyAttempts({ ...deps, timing: deps.verifyTiming }, this.finish);
   }
 
   async execute(runId: string, log: Log): Promise<void> {
@@ -132,6 +139,7 @@ export class RunWorker {
       const ready = await this.begin(attempt);
       if (!ready) return;
       if (attempt.run.kind === 'cleanup') await this.cleanups.run(attempt, ready);
+      else if (attempt.run.kind === 'verify') await this.verifies.run(attempt, ready);
       else await this.exportAttempt(attempt, ready);
     } catch (e) {
       const run = attempt.run;
@@ -185,9 +193,11 @@ export class RunWorker {
       throw new RunAborted(`The export is ${exportRecord.status}: its membership is being withdrawn from Braze`);
     const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted")))
       .value;
-    if (!(await this.limits.take(attempt, connection))) return null;
+    // A verification sends nothing to /users/track: it waits for neither the connection's rate limit nor its hourly cap.
+    const sends = attempt.run.kind !== 'verify';
+    if (sends && !(await this.limits.take(attempt, connection))) return null;
     const limits = (attempt.limits = new AttemptLimits(deps.connections.limits, connection));
-    if (limits.cap && !(await limits.cap.available())) {
+    if (sends && limits.cap && !(await limits.cap.available())) {
       await waitForTheHour(attempt, limits.cap, false);
       return null;
     }
@@ -233,6 +243,7 @@ export class RunWorker {
       exportRecord,
       connection,
       braze: attempt.braze,
+      apiKey,
       state: new SyncStateStore(deps.appBlobs.getContainerClient(CONTAINERS.state), run.exportId),
       shouldStop,
       beforeCheckpoint: () => exportLease.assertHeld(),
@@ -246,7 +257,8 @@ export class RunWorker {
     const snapshot = await pinnedSnapshot(deps, attempt.run, ready.exportRecord.source, ready.exportRecord.segments);
     attempt.run = { ...attempt.run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
     const definition = definitionFingerprint(ready.exportRecord, ready.connection.baseUrl);
-    if (!attempt.run.fullSync && (await this.alreadyExported(writer, attempt.run, snapshot.id, definition, log))) return;
+    const shortcut = !attempt.run.fullSync && !attempt.run.repairOf;
+    if (shortcut && (await this.alreadyExported(writer, attempt.run, snapshot.id, definition, log))) return;
     // Weighed before anything is sent (not on continuations). An approval covers what was held: the
     // same snapshot under the same settings; anything else is weighed afresh.
     const { approved, held: wasHeld, buckets } = attempt.run;
@@ -371,6 +383,7 @@ export class RunWorker {
       )
     ).counts;
     log(runEndedLine({ runId: run.id, exportId: run.exportId, status, by: 'worker', counts: c, errors }));
+    if (status === 'succeeded' && exported && !writer.takenOver) await verifyAfterRun(this.deps, run, log);
   };
 }
 

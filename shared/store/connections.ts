@@ -37,6 +37,8 @@ export interface ConnectionRecord {
   rateLimitGroup?: string | null;
   /** Requests per clock hour every run on this connection may send together; null/absent = no cap. */
   hourlyRequestCap?: number | null;
+  /** Braze's Azure export destination (verification reads Braze's files there); null/absent = a download URL. */
+  exportContainer?: { container: string; accountUrl?: string } | null;
   apiKey: { source: 'stored' | 'keyVaultReference'; reference: string; hint: string | null };
   consent: { agreedAt: string; agreedBy: string; agreedByPrincipal?: Principal };
   createdAt: string;

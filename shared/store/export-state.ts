@@ -19,6 +19,8 @@ export interface ExportState {
   dismissedSnapshotId?: string | null;
   /** The snapshot whose refused profiles the timer already tried once more (it does not keep trying). */
   refusalsRetriedFor?: string | null;
+  /** The last verification run's summary (verification runs leave `lastRun` to export runs). */
+  lastVerify?: { id: string; status: string; finishedAt: string | null; drift?: object } | null;
   /** When the timer last looked at this export, and what it found. */
   lastCheck: { at: string; result: string } | null;
 }

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { odata, type TableClient } from '@azure/data-tables';
 import { AppError, fieldError, notFound } from '../errors';
 import type { RunProgress } from '../engine';
+import type { VerifyRecord } from '../verify/record';
 import type { Stored } from './connections';
 import { tableCall } from './table-errors';
 import { jsonOf, jsonProperties } from './table-json';
@@ -21,7 +22,7 @@ export interface RunRecord extends Partial<RunProgress> {
    * `cleanup`: withdraw the export's membership from every profile at its current destination,
    * then `then` (delete the export, or detach it) — the API's DELETE and detach start one.
    */
-  kind?: 'export' | 'cleanup';
+  kind?: 'export' | 'cleanup' | 'verify';
   then?: 'delete' | 'detach';
   /** A cleanup run that withdraws nothing: the user keeps the data in Braze, or the export never sent any. */
   keepBrazeData?: boolean;
@@ -55,6 +56,10 @@ export interface RunRecord extends Partial<RunProgress> {
   held?: HeldFigures | null;
   /** Attempts that weighed the run and held it (they sent nothing). */
   heldAttempts?: number;
+  /** A verification run's request to Braze and what it found (kind `verify`). */
+  verify?: VerifyRecord;
+  /** An export run queued by the repair of this verification run: it sends the drift marked in the sync state. */
+  repairOf?: string;
   /** Approved to go past the export's guard: up front (`approve: true`) or after being held. */
   approved?: { by: string; at: string } | null;
 }

@@ -18,6 +18,9 @@ import { exportRuns } from '../../functions/exportRuns';
 import { runCancel } from '../../functions/runCancel';
 import { runItem } from '../../functions/runItem';
 import { runRejectedReport } from '../../functions/runRejectedReport';
+import { exportVerify } from '../../functions/exportVerify';
+import { runRepair } from '../../functions/runRepair';
+import { runDriftReport } from '../../functions/runDriftReport';
 import { sourceSegments, sourcesList } from '../../functions/sources';
 import { services } from '../../shared/services';
 import { call, useAzurite } from '../helpers/app';
@@ -190,6 +193,9 @@ describe('fuzzed paths and queries never get a 500', () => {
     ['runs/{runId}', runItem, 'runId', ['GET']],
     ['runs/{runId}/cancel', runCancel, 'runId', ['POST']],
     ['runs/{runId}/rejected', runRejectedReport, 'runId', ['GET']],
+    ['exports/{id}/verify', exportVerify, 'id', ['POST']],
+    ['runs/{runId}/repair', runRepair, 'runId', ['POST']],
+    ['runs/{runId}/drift', runDriftReport, 'runId', ['GET']],
   ];
   /** Ids close to real ones (a UUID, a run id) and anything else. */
   const ids = fc.oneof(

@@ -5,7 +5,12 @@ import { connectionItem } from '../../functions/connectionItem';
 import { connectionsCollection } from '../../functions/connectionsCollection';
 import { connectionSegments } from '../../functions/connectionSegments';
 import { connectionTest } from '../../functions/connectionTest';
-import { SANDBOX_KEY, SANDBOX_KEY_WITHOUT_SEGMENTS_LIST, SANDBOX_KEY_WITHOUT_USERS_TRACK } from '../../scripts/braze-sandbox';
+import {
+  SANDBOX_KEY,
+  SANDBOX_KEY_WITHOUT_EXPORT,
+  SANDBOX_KEY_WITHOUT_SEGMENTS_LIST,
+  SANDBOX_KEY_WITHOUT_USERS_TRACK,
+} from '../../scripts/braze-sandbox';
 import { call, resourceClient, useAzurite } from '../helpers/app';
 import { useSandbox } from '../helpers/engine';
 
@@ -33,6 +38,19 @@ describe('Braze key check', () => {
     expect(sandbox().stats.requests).toBe(1);
     expect(sandbox().stats.objectsProcessed).toBe(0);
     expect(sandbox().profiles.size).toBe(0);
+  });
+
+  it('reports which export permissions verification can use; a key without them is still saved', async () => {
+    const full = await create(body());
+    expect(full.body.keyCheck.exportPermissions).toEqual({ 'users.export.segment': true, 'users.export.ids': true });
+    const trackOnly = await create(body({ apiKey: SANDBOX_KEY_WITHOUT_EXPORT }));
+    expect(trackOnly.status).toBe(201);
+    expect(trackOnly.body.keyCheck).toMatchObject({
+      result: 'valid',
+      exportPermissions: { 'users.export.segment': false, 'users.export.ids': false },
+    });
+    expect(trackOnly.body.keyCheck.detail).toMatch(/lacks users\.export\.segment and users\.export\.ids/);
+    expect(sandbox().exports.exportsRequested).toBe(0); // asking started no export
   });
 
   it('an unknown key is a 400 on apiKey saying Braze rejected it; nothing is saved', async () => {

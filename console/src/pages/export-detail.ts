@@ -12,6 +12,7 @@ import { PAGE, runsHistory } from './export/history';
 import { inBraze, summary } from './export/in-braze';
 import { ACTIVE, LiveSection } from './export/live-section';
 import { askRemoval } from './export/removal';
+import { proofPanel } from './export/proof';
 
 const POLL_MS = 1000;
 
@@ -30,6 +31,8 @@ class ExportDetail {
   private readonly previewSlot = h('div');
   private readonly cleanupSlot = h('div');
   private readonly actionsSlot = h('div');
+  private readonly proofSlot = h('div');
+  private proofDrawn = '';
   private readonly live: LiveSection;
   private historyPage = 0;
   /** Runs past the newest page, where the API offers a nextLink. */
@@ -111,6 +114,7 @@ class ExportDetail {
       cleanup ? null : this.live.element,
       cleanup ? null : this.previewSlot,
       inBraze(this.exp),
+      cleanup ? null : this.proofSlot,
       summary(this.exp),
       this.history,
     );
@@ -153,6 +157,7 @@ class ExportDetail {
     // Back from following a cleanup (a detach done): the page shows the export as it is now.
     if (!this.live.element.isConnected) this.render();
     if (this.live.show(this.runs)) this.schedule();
+    this.drawProof();
     this.drawHistory();
   }
 
@@ -188,6 +193,14 @@ class ExportDetail {
     this.renderCleanup(run, cleanup.then);
     if (!run || ACTIVE.has(run.status) || run.status === 'succeeded') this.schedule();
     return true;
+  }
+
+  /** The Braze proof panel, drawn again only when the verifications or the export changed (focus survives polling). */
+  private drawProof(): void {
+    const drawn = JSON.stringify([this.exp.etag, this.runs.filter((r) => r.kind === 'verify' || ACTIVE.has(r.status))]);
+    if (drawn === this.proofDrawn && this.proofSlot.firstChild) return;
+    this.proofDrawn = drawn;
+    replace(this.proofSlot, proofPanel(this.exp, this.runs, this.me, this.poll, this.showError));
   }
 
   /** The history is drawn again only when it changed: a live run's figures move in the live

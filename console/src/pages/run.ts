@@ -51,7 +51,30 @@ export async function runPage(main: HTMLElement, me: Me, runId: string, stillSho
 }
 
 function details(r: any, exp: any): Child[] {
+  // A verification sends nothing: its page shows what it found instead of export figures.
+  if (r.kind === 'verify') return [runSummary(r, exp), ...errorsAndWarnings(r), ...verifySection(r)];
   return [runSummary(r, exp), ...errorsAndWarnings(r), ...outcomeSection(r), ...segmentsSection(r), ...omittedSection(r)];
+}
+
+/** A verification's findings: profiles compared, drift by kind, the drift report. */
+function verifySection(r: any): Child[] {
+  const v = r.verify;
+  if (!v?.counts) return [];
+  const c = v.counts;
+  const rows: Child[][] = [
+    ['Sent by the export (sync state)', num(c.inState)],
+    [v.sample ? 'Read back from Braze (sample)' : 'In the Braze segment', num(c.inBraze)],
+    ['Matched', num(c.matched)],
+    ['Missing', num(c.missing)],
+    ['Extra', num(c.extra)],
+    ['Stale', num(c.stale)],
+    ['Unknown', num(c.unknown)],
+  ];
+  return [
+    h('h2', {}, 'What Braze holds'),
+    table('Verification', ['Compared', 'Profiles'], rows),
+    v.driftReport ? h('p', {}, h('a', { href: v.driftReport, download: '' }, 'Download the drift report (CSV)')) : null,
+  ];
 }
 
 /** A table of figures: the first cell of each row heads it, the second is a number. */

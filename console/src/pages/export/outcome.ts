@@ -16,6 +16,14 @@ export function outcomeLine(run: any, cancelAsked: boolean): HTMLElement {
       `Run cancelled: ${num(c.sent)} profiles sent before it stopped; the rest not sent — cancelled (the next run sends them). `,
       link,
     );
+  // A verification sends nothing: its outcome is what it found (the Braze proof panel has the details).
+  if (run.kind === 'verify')
+    return h(
+      'p',
+      { class: run.status === 'succeeded' ? 'notice' : 'notice error' },
+      `Verification ${run.status.replace(/_/g, ' ')}: ${run.verify?.summary ?? run.errors.at(-1) ?? ''} `,
+      link,
+    );
   const late = cancelAsked ? `Cancel came too late: the run had already finished (${run.status.replace(/_/g, ' ')}). ` : '';
   return h(
     'p',

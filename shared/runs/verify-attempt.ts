@@ -1,0 +1,219 @@
+// A verification run's attempt: ask Braze for the proof segment's users (once per run, remembered on
+// the run row), wait for the files (polled, bounded; the run goes back on the queue between looks),
+// then stream them and compare with the export's sync state. It writes nothing to Braze or to the
+// state; a killed attempt is simply done again (the files stay where Braze put them).
+import os from 'node:os';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import type { ExportDefinition } from '../exports/schema';
+import { BrazeExportRefused, requestSegmentExport } from '../braze/user-export';
+import { createRunTempDir, definitionFingerprint, RunAborted } from '../engine';
+import { CONTAINERS } from '../store/clients';
+import type { ConnectionRecord } from '../store/connections';
+import type { RunRecord } from '../store/runs';
+import { fieldsToExport } from '../verify/braze-user';
+import { compareWithState, type DriftCounts } from '../verify/compare';
+import { DriftReport } from '../verify/drift-report';
+import { downloadFromContainer, downloadWhenReady, type Downloaded, type Waiting } from '../verify/export-files';
+import type { Attempt, Finish, Ready } from './attempt';
+import { runFolder } from './pinned-snapshot';
+import { sampleAttempt } from './verify-sample-attempt';
+
+export interface VerifyTiming {
+  /** Between looks at Braze's URL or container (default 15 s). */
+  pollMs?: number;
+  /** How long Braze may take to make the export before the run fails (default 2 h). */
+  maxWaitMs?: number;
+}
+
+export interface VerifyDeps {
+  appBlobs: BlobServiceClient;
+  ciBlobs: BlobServiceClient;
+  /** A Blob service at another account's URL, reached with the app's identity. */
+  blobsAt: (accountUrl: string) => BlobServiceClient;
+  timeBudgetMs: number;
+  timing?: VerifyTiming;
+}
+
+/** "No drift: …" or what was found, for a person. */
+export function summaryOf(c: DriftCounts): string {
+  const drift = c.missing + c.extra + c.stale + c.unknown;
+  if (drift === 0)
+    return `No drift: Braze holds exactly what the export last sent for all ${c.inState} profiles, and no one else is in the segment`;
+  return `Drift found: ${c.missing} missing, ${c.extra} extra, ${c.stale} stale, ${c.unknown} unknown (of ${c.inState} profiles sent, ${c.inBraze} users in the Braze segment); repair re-sends only these`;
+}
+
+export class VerifyAttempts {
+  constructor(
+    private readonly deps: VerifyDeps,
+    private readonly finish: Finish,
+  ) {}
+
+  private get pollMs() {
+    return this.deps.timing?.pollMs ?? 15_000;
+  }
+
+  private get maxWaitMs() {
+    return this.deps.timing?.maxWaitMs ?? 2 * 60 * 60 * 1000;
+  }
+
+  private containerOf(connection: ConnectionRecord): ContainerClient | null {
+    const c = connection.exportContainer;
+    if (!c) return null;
+    return (c.accountUrl ? this.deps.blobsAt(c.accountUrl) : this.deps.ciBlobs).getContainerClient(c.container);
+  }
+
+  private get reports() {
+    return this.deps.appBlobs.getContainerClient(CONTAINERS.reports);
+  }
+
+  async run(attempt: Attempt, ready: Ready): Promise<void> {
+    const def = ready.exportRecord;
+    const manifest = await ready.state.readManifest();
+    if (!manifest) throw new RunAborted('Nothing to verify: the export has not sent anything to Braze yet; run it first');
+    if (manifest.definition !== definitionFingerprint(def, ready.connection.baseUrl))
+      throw new RunAborted("The export's settings changed since its last run: run the export first, then verify");
+    if (attempt.run.verify?.sample) return sampleAttempt(attempt, ready, this.reports, this.finish);
+    const segmentId = attempt.run.verify?.proofSegmentId ?? def.proofSegmentId;
+    if (!segmentId)
+      throw new RunAborted('The export has no proofSegmentId: create the Braze segment the console describes and set it');
+    const container = this.containerOf(ready.connection);
+    if (!attempt.run.verify?.objectPrefix && !(await this.request(attempt, ready, def, segmentId, container))) return;
+    const dir = createRunTempDir(os.tmpdir());
+    try {
+      const files = await this.download(attempt, ready, segmentId, container, dir);
+      if (files) await this.compare(attempt, ready, files, dir);
+      else if (attempt.writer.cancelRequested) {
+        const by = attempt.writer.run.cancelRequested?.by ?? 'a user';
+        await this.finish(
+          attempt.writer,
+          attempt.run,
+          'cancelled',
+          [`Cancelled by ${by} while Braze made the export`],
+          null,
+          attempt.log,
+        );
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Asks Braze for the export once; false when the run must wait (another export of the segment is going). */
+  private async request(
+    attempt: Attempt,
+    ready: Ready,
+    def: ExportDefinition,
+    segmentId: string,
+    container: ContainerClient | null,
+  ): Promise<boolean> {
+    let answer;
+    try {
+      answer = await requestSegmentExport(ready.connection.baseUrl, ready.apiKey, {
+        segment_id: segmentId,
+        fields_to_export: fieldsToExport(def),
+        output_format: container ? 'gzip' : 'zip',
+      });
+    } catch (e) {
+      if (!(e instanceof BrazeExportRefused)) throw e;
+      const waited = Date.now() - Date.parse(attempt.run.startedAt ?? attempt.run.queuedAt);
+      if (!e.retryable || waited > this.maxWaitMs) throw new RunAborted(e.message);
+      await this.later(attempt, `${e.message}; asking again in ${Math.round(this.pollMs / 1000)} s`);
+      return false;
+    }
+    // The URL grants access to the users' data: kept in the app's own storage, never on the run row.
+    const name = `${runFolder(attempt.run.id)}/braze-export.json`;
+    const text = JSON.stringify({ url: answer.url });
+    await this.reports.getBlockBlobClient(name).upload(text, Buffer.byteLength(text));
+    const verify: RunRecord['verify'] = {
+      proofSegmentId: segmentId,
+      delivery: answer.url ? 'url' : 'container',
+      objectPrefix: answer.objectPrefix,
+      requestedAt: new Date().toISOString(),
+    };
+    attempt.run = { ...attempt.run, verify, heartbeatAt: new Date().toISOString() };
+    await attempt.writer.write(attempt.run);
+    if (!answer.url && !container)
+      throw new RunAborted(
+        "Braze wrote the export to the workspace's cloud storage (its answer had no URL), but the connection names no exportContainer to read it from",
+      );
+    return true;
+  }
+
+  /** Braze's files in the temp folder, or null when they are not ready yet (the run waits, or fails past its bound). */
+  private async download(
+    attempt: Attempt,
+    ready: Ready,
+    segmentId: string,
+    container: ContainerClient | null,
+    dir: string,
+  ): Promise<Downloaded | null> {
+    const v = attempt.run.verify!;
+    const deadline = Date.parse(v.requestedAt!) + this.maxWaitMs;
+    const w: Waiting = {
+      pollMs: this.pollMs,
+      until: Math.min(deadline, attempt.started + this.deps.timeBudgetMs),
+      shouldStop: ready.shouldStop,
+    };
+    let files: Downloaded | null;
+    if (v.delivery === 'url') {
+      const saved = await this.reports.getBlobClient(`${runFolder(attempt.run.id)}/braze-export.json`).downloadToBuffer();
+      const { url } = JSON.parse(saved.toString('utf8')) as { url: string };
+      const file = path.join(dir, 'export-0');
+      files = await downloadWhenReady(url, file, w);
+    } else {
+      if (!container) throw new RunAborted("The connection's exportContainer was removed while Braze was exporting to it");
+      files = await downloadFromContainer(container, segmentId, v.objectPrefix!, dir, w);
+    }
+    if (files || ready.shouldStop()) return files;
+    if (Date.now() + this.pollMs >= deadline) {
+      const minutes = Math.round(this.maxWaitMs / 60_000);
+      throw new RunAborted(
+        `Braze's export of segment ${segmentId} (object_prefix ${v.objectPrefix}) was not ready after ${minutes} minutes; ` +
+          "Braze e-mails a failed export to the workspace's admins. Verify again later",
+      );
+    }
+    await this.later(attempt, `waiting for Braze's export of segment ${segmentId}`);
+    return null;
+  }
+
+  private async compare(attempt: Attempt, ready: Ready, downloaded: Downloaded, dir: string): Promise<void> {
+    const started = Date.now();
+    const report = new DriftReport(dir);
+    const { counts, bySegment } = await compareWithState({
+      definition: ready.exportRecord,
+      state: ready.state,
+      files: downloaded.files,
+      dir,
+      onDrift: (row) => report.add(row),
+    });
+    const driftReport = report.rows > 0 ? await report.upload(this.reports, runFolder(attempt.run.id)) : null;
+    if (!driftReport) await report.discard();
+    const summary = summaryOf(counts);
+    const timings = { downloadSeconds: downloaded.seconds, compareSeconds: (Date.now() - started) / 1000 };
+    const verify = {
+      ...attempt.run.verify!,
+      comparedAt: new Date().toISOString(),
+      counts,
+      bySegment,
+      driftReport,
+      summary,
+      timings,
+    };
+    const run: RunRecord = { ...attempt.run, verify, warnings: [...(attempt.run.warnings ?? []), summary] };
+    await this.finish(attempt.writer, run, 'succeeded', [], null, attempt.log);
+  }
+
+  /** Back on the queue after a poll interval: Braze is still making the export (or another one of the segment). */
+  private async later(attempt: Attempt, why: string): Promise<void> {
+    attempt.run = {
+      ...attempt.run,
+      heartbeatAt: new Date().toISOString(),
+      continuations: (attempt.run.continuations ?? 0) + 1,
+    };
+    await attempt.writer.write(attempt.run);
+    attempt.requeueIn = Math.max(1, Math.round(this.pollMs / 1000));
+    attempt.log(`run ${attempt.run.id} export ${attempt.run.exportId}: ${why}; looking again in ${attempt.requeueIn} s`);
+  }
+}

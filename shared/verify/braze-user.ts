@@ -1,0 +1,121 @@
+// One user of Braze's export, read the way the export's sync state remembers what it sent: the
+// identity it was addressed by, the CI segments its membership attribute(s) show, and the
+// fingerprint of the attributes object a run would write for those values — so "is this what we
+// last sent?" is the same 64-bit comparison a run makes.
+import { BRAZE_STANDARD_FIELDS, type ExportDefinition } from '../exports/schema';
+import { BrazeObjectWriter, fingerprintBytes, membershipNamesOf, type MergedProfile } from '../engine';
+
+/** What Braze's export holds for one user (only the fields asked for). */
+export interface ExportedUser {
+  external_id?: string;
+  user_aliases?: { alias_name: string; alias_label: string }[];
+  braze_id?: string;
+  custom_attributes?: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+/** The fields Braze is asked for: identifiers, the membership attribute(s) and the mapped attributes, nothing else. */
+export function fieldsToExport(def: ExportDefinition): string[] {
+  const fields = new Set(['external_id', 'user_aliases', 'braze_id', 'email']);
+  if (def.matching.phone) fields.add('phone');
+  const custom = [...membershipNamesOf(def), ...Object.keys(def.matching.attributes)];
+  for (const name of custom) fields.add(BRAZE_STANDARD_FIELDS.includes(name) ? name : 'custom_attributes');
+  return [...fields];
+}
+
+/** Membership candidates tried per drifted profile: every subset of the segments, up to this many segments. */
+const MAX_SEGMENTS_FOR_CANDIDATES = 10;
+
+export class BrazeUserReader {
+  private readonly writer: BrazeObjectWriter;
+  private readonly names: string[];
+  private readonly attributeNames: string[];
+
+  constructor(private readonly def: ExportDefinition) {
+    this.writer = new BrazeObjectWriter(def);
+    this.names = membershipNamesOf(def);
+    this.attributeNames = Object.keys(def.matching.attributes).filter((n) => !this.names.includes(n));
+  }
+
+  /** The mapped fields, in the state's `heldFields` bit order. */
+  get fields(): string[] {
+    return this.writer.fields;
+  }
+
+  /**
+   * How the sync state knows the user: `e:<external_id>`, `a:<alias_name>` (an alias with the export's
+   * label), or `b:<braze_id>` for a user the export could never have written.
+   */
+  identityOf(u: ExportedUser): string {
+    if (typeof u.external_id === 'string' && u.external_id) return `e:${u.external_id}`;
+    const alias = u.user_aliases?.find((a) => a.alias_label === this.def.matching.aliasLabel);
+    if (alias) return `a:${alias.alias_name}`;
+    return `b:${u.braze_id ?? '?'}`;
+  }
+
+  private valueOf(u: ExportedUser, name: string): unknown {
+    return BRAZE_STANDARD_FIELDS.includes(name) ? u[name] : u.custom_attributes?.[name];
+  }
+
+  /** The export's segments Braze shows the user in (indexes into the definition's segments). */
+  segmentsOf(u: ExportedUser): number[] {
+    const { segments, membership } = this.def;
+    if (membership.format === 'boolean') return segments.flatMap((_, i) => (this.valueOf(u, this.names[i]!) === true ? [i] : []));
+    const list = this.valueOf(u, this.names[0]!);
+    return Array.isArray(list) ? segments.flatMap((s, i) => (list.includes(s) ? [i] : [])) : [];
+  }
+
+  /** The mapped fields Braze holds a value of for the user. */
+  heldFields(u: ExportedUser): string[] {
+    return this.fields.filter((f) => {
+      const v = f === 'email' || f === 'phone' ? u[f] : this.valueOf(u, f);
+      return v !== undefined && v !== null && v !== '';
+    });
+  }
+
+  /** The profile a run would have merged to write what Braze holds. */
+  private profileOf(u: ExportedUser, identity: string): MergedProfile {
+    const attrs: MergedProfile['attrs'] = {};
+    for (const name of this.attributeNames) {
+      const v = this.valueOf(u, name);
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') attrs[name] = v;
+    }
+    const text = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+    return {
+      key: '',
+      ...(identity.startsWith('e:') ? { ext: identity.slice(2) } : { alias: identity.slice(2) }),
+      email: text(u.email),
+      phone: this.def.matching.phone ? text(u.phone) : undefined,
+      attrs,
+      segments: [],
+      omitted: {},
+    };
+  }
+
+  private fingerprint(p: MergedProfile, segments: number[]): string {
+    const bytes = Buffer.from(this.writer.profile({ ...p, segments }));
+    return fingerprintBytes(bytes, 0, bytes.length);
+  }
+
+  /** The fingerprint of the object a run would write for what Braze holds (its membership as shown). */
+  fingerprintOf(u: ExportedUser, identity: string): string {
+    return this.fingerprint(this.profileOf(u, identity), this.segmentsOf(u));
+  }
+
+  /**
+   * Compares the user with what the state says was sent (`fp`): the same object; or the same values
+   * under another membership (the segments we sent, found among the candidates); or other values.
+   */
+  compare(u: ExportedUser, identity: string, fp: string): { same: true } | { same: false; sentSegments: number[] | null } {
+    const profile = this.profileOf(u, identity);
+    const shown = this.segmentsOf(u);
+    if (this.fingerprint(profile, shown) === fp) return { same: true };
+    const n = this.def.segments.length;
+    if (n > MAX_SEGMENTS_FOR_CANDIDATES) return { same: false, sentSegments: null };
+    for (let bits = 1; bits < 1 << n; bits++) {
+      const candidate = Array.from({ length: n }, (_, i) => i).filter((i) => bits & (1 << i));
+      if (this.fingerprint(profile, candidate) === fp) return { same: false, sentSegments: candidate };
+    }
+    return { same: false, sentSegments: null };
+  }
+}

@@ -1,0 +1,196 @@
+// Braze's export of the proof segment against the export's sync state, bucket by bucket. Braze
+// knows a user by the identity the export wrote (external_id, or the alias), not by the CI profile
+// key the state's buckets hash, so both sides are first spread over temp files by a hash of that
+// identity (the state's own bucket count), then each bucket is compared with only that bucket's
+// users in memory. Nothing is written to Braze or to the state.
+import type { ExportDefinition } from '../exports/schema';
+import { BucketFiles, bucketOf, parseBucketState, type SyncStateStore } from '../engine';
+import { BrazeUserReader, type ExportedUser } from './braze-user';
+import { readUserLines } from './export-files';
+
+/**
+ * missing: the state says Braze holds a membership it does not show (user gone, or a segment gone);
+ * extra: a profile we sent shows a segment we did not send; stale: a mapped value is not what we
+ * last sent; unknown: a user in the Braze segment we never sent.
+ */
+export type DriftKind = 'missing' | 'extra' | 'stale' | 'unknown';
+export const DRIFT_KINDS: DriftKind[] = ['missing', 'extra', 'stale', 'unknown'];
+
+export interface DriftRow {
+  kind: DriftKind;
+  /** How Braze knows the user: e:<external_id>, a:<alias_name> or b:<braze_id>. */
+  identity: string;
+  /** The CI profile key in the sync state ('' for unknown users). */
+  key: string;
+  /** The CI segments concerned, where they can be told. */
+  segments: string[];
+  /** The mapped fields whose presence differs (stale), where they can be told. */
+  fields: string[];
+}
+
+export type KindCounts = Record<DriftKind, number>;
+export interface DriftCounts extends KindCounts {
+  /** Profiles the sync state says Braze holds. */
+  inState: number;
+  /** Users in Braze's export of the proof segment. */
+  inBraze: number;
+  /** Profiles whose Braze object is exactly what was last sent. */
+  matched: number;
+}
+
+export interface Comparison {
+  counts: DriftCounts;
+  /** Drift by CI segment, where the segment can be told (a user missing from Braze altogether shows none). */
+  bySegment: Record<string, KindCounts>;
+}
+
+export const noDrift = (): KindCounts => ({ missing: 0, extra: 0, stale: 0, unknown: 0 });
+
+/** The field names a state entry's `heldFields` bits name (hex, 4 fields a digit, lowest first). */
+function heldNames(fields: string[], bits: string): string[] {
+  return fields.filter((_, i) => {
+    const digit = bits[i >> 2];
+    return digit !== undefined && ((parseInt(digit, 16) >> (i & 3)) & 1) === 1;
+  });
+}
+
+const plain = (v: string) => !/[\t\n\r]/.test(v) && v[0] !== '[';
+/** Temp lines: tab-separated when every value is plain, else a JSON array (as the state's own lines). */
+const joined = (values: string[]) => (values.every(plain) ? values.join('\t') : JSON.stringify(values));
+const split = (line: string, n: number) => (line[0] === '[' ? (JSON.parse(line) as string[]) : line.split('\t', n));
+
+const MAX_BUCKETS = 256;
+/** State buckets read at once: the state is many small blobs. */
+const STATE_READS = 4;
+
+/**
+ * The state's entries, spread by identity over `count` temp files: fp, heldFields (`*` when written
+ * under other fields), identity, key per line.
+ */
+async function spreadState(state: SyncStateStore, bucketCount: number, fields: string[], files: BucketFiles, count: number) {
+  let entries = 0;
+  let next = 0;
+  const sameFields = (f: string[] | undefined) => !!f && f.length === fields.length && f.every((x, i) => x === fields[i]);
+  const reader = async () => {
+    for (let b = next++; b < bucketCount; b = next++) {
+      const { bytes } = await state.readBucket(b);
+      if (!bytes) continue;
+      const bucket = parseBucketState(bytes);
+      const known = sameFields(bucket.fields);
+      for (const [key, e] of bucket.entries) {
+        const held = known && e.heldFields !== undefined ? e.heldFields : '*';
+        files.write(bucketOf(e.identity, count), joined([e.fp, held, e.identity, key]));
+        entries++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(STATE_READS, bucketCount) }, reader));
+  files.close();
+  return entries;
+}
+
+/** Braze's users, spread by identity: the fingerprint of what Braze holds, the identity, the user's line. */
+async function spreadUsers(paths: string[], reader: BrazeUserReader, files: BucketFiles, count: number): Promise<number> {
+  let users = 0;
+  for (const file of paths) {
+    await readUserLines(file, (line) => {
+      const u = JSON.parse(line) as ExportedUser;
+      const identity = reader.identityOf(u);
+      files.write(bucketOf(identity, count), `${reader.fingerprintOf(u, identity)}\t${JSON.stringify(identity)}\t${line}`);
+      users++;
+    });
+  }
+  files.close();
+  return users;
+}
+
+export type Drift = (kind: DriftKind, identity: string, key: string, segments: number[], fields?: string[]) => void;
+
+/** Counts a drift (in all, and by segment) and hands its row on. */
+export function driftCounter(
+  def: ExportDefinition,
+  counts: KindCounts,
+  bySegment: Record<string, KindCounts>,
+  onDrift: (row: DriftRow) => void,
+): Drift {
+  return (kind, identity, key, segments, fields = []) => {
+    counts[kind]++;
+    for (const i of segments) bySegment[def.segments[i]!]![kind]++;
+    onDrift({ kind, identity, key, segments: segments.map((i) => def.segments[i]!), fields });
+  };
+}
+
+/** A state entry (`held`: its heldFields, `*` when unknown) against the user Braze holds for it. */
+export function classify(
+  reader: BrazeUserReader,
+  e: { identity: string; key: string; fp: string; held: string },
+  u: ExportedUser,
+  drift: Drift,
+  matched: () => void,
+): void {
+  const compared = reader.compare(u, e.identity, e.fp);
+  if (compared.same) return matched();
+  const shown = reader.segmentsOf(u);
+  const sent = compared.sentSegments;
+  if (!sent) {
+    const now = reader.heldFields(u);
+    const was = e.held === '*' ? null : heldNames(reader.fields, e.held);
+    const fields = was ? [...was.filter((f) => !now.includes(f)), ...now.filter((f) => !was.includes(f))] : [];
+    return drift('stale', e.identity, e.key, shown, fields);
+  }
+  const gone = sent.filter((i) => !shown.includes(i));
+  const added = shown.filter((i) => !sent.includes(i));
+  if (gone.length) drift('missing', e.identity, e.key, gone);
+  if (added.length) drift('extra', e.identity, e.key, added);
+}
+
+export async function compareWithState(input: {
+  definition: ExportDefinition;
+  state: SyncStateStore;
+  files: string[];
+  dir: string;
+  onDrift: (row: DriftRow) => void;
+}): Promise<Comparison> {
+  const { definition: def } = input;
+  const reader = new BrazeUserReader(def);
+  const manifest = await input.state.readManifest();
+  // The state's own bucket count, at most 256: two sets of per-bucket write buffers stay small.
+  const count = Math.min(MAX_BUCKETS, Math.max(1, manifest?.bucketCount ?? 1));
+  const stateFiles = new BucketFiles(input.dir, 'verify-state');
+  const userFiles = new BucketFiles(input.dir, 'verify-braze');
+  const counts: DriftCounts = { inState: 0, inBraze: 0, matched: 0, ...noDrift() };
+  const bySegment: Record<string, KindCounts> = Object.fromEntries(def.segments.map((s) => [s, noDrift()]));
+  [counts.inState, counts.inBraze] = await Promise.all([
+    manifest ? spreadState(input.state, manifest.bucketCount, reader.fields, stateFiles, count) : 0,
+    spreadUsers(input.files, reader, userFiles, count),
+  ]);
+  const drift = driftCounter(def, counts, bySegment, input.onDrift);
+  /** A state entry against what Braze holds for it (`line`: its `fp \t identity \t user` temp line). */
+  const compareOne = (identity: string, key: string, fp: string, held: string, line: string) => {
+    const tab = line.indexOf('\t');
+    if (line.slice(0, tab) === fp) return void counts.matched++; // what was sent, as it was sent
+    const u = JSON.parse(line.slice(line.indexOf('\t', tab + 1) + 1)) as ExportedUser;
+    classify(reader, { identity, key, fp, held }, u, drift, () => counts.matched++);
+  };
+  for (let b = 0; b < count; b++) {
+    // Lines kept as read: only a user that differs is parsed again.
+    const users = new Map<string, string>();
+    await userFiles.read(b, (line) => {
+      const tab = line.indexOf('\t');
+      const end = line.indexOf('\t', tab + 1); // the identity's JSON holds no raw tab
+      users.set(JSON.parse(line.slice(tab + 1, end)) as string, line);
+    });
+    await stateFiles.read(b, (line) => {
+      const [fp, held, identity, key] = split(line, 4) as [string, string, string, string];
+      const u = users.get(identity);
+      if (u === undefined) return drift('missing', identity, key, []);
+      users.delete(identity);
+      compareOne(identity, key, fp, held, u);
+    });
+    for (const [identity, line] of users) {
+      const u = JSON.parse(line.slice(line.indexOf('\t', line.indexOf('\t') + 1) + 1)) as ExportedUser;
+      drift('unknown', identity, '', reader.segmentsOf(u));
+    }
+  }
+  return { counts, bySegment };
+}

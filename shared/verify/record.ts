@@ -1,0 +1,29 @@
+// What a verification run keeps on its run row: where Braze's export is, and what the comparison found.
+import type { DriftCounts, KindCounts } from './compare';
+
+export interface VerifyRecord {
+  /** The Braze segment read back (the export's proofSegmentId when the run started). */
+  proofSegmentId?: string;
+  /** A verification by sample: this many profiles read back through /users/export/ids instead of the segment. */
+  sample?: number;
+  /** Profiles sampled, and how far the result holds ("0 drift in 2,000 sampled profiles: drift below 0.15 % at 95 %"). */
+  sampled?: number;
+  confidence?: string;
+  /** How Braze delivers the files: a URL in its answer, or the connection's Blob container. */
+  delivery?: 'url' | 'container';
+  /** Braze's name for this export's files; set once requested, so a later attempt never asks twice. */
+  objectPrefix?: string;
+  requestedAt?: string;
+  /** When the files were read and compared. */
+  comparedAt?: string;
+  counts?: DriftCounts;
+  bySegment?: Record<string, KindCounts>;
+  /** `container/name` of the drift CSV (null: no drift). */
+  driftReport?: string | null;
+  /** Seconds spent downloading Braze's files once they were ready, and comparing them (Braze's own export time apart). */
+  timings?: { downloadSeconds: number; compareSeconds: number };
+  /** The outcome in words ("No drift: …"). */
+  summary?: string;
+  /** A repair of this run's drift: the export run it queued. */
+  repair?: { runId: string; at: string; by: string; profiles: number; withdrawals: number };
+}
