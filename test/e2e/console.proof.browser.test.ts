@@ -6,14 +6,14 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePrincipal } from '../../shared/auth';
-import { startAzurite, type Azurite } from '../../scripts/azurite';
+import { claimAzurite, type TestStorage } from '../helpers/azurite';
 import { BrazeSandbox } from '../../scripts/braze-sandbox';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from '../../scripts/sample-data';
 import { launchChromium, screenshot, seriousViolations } from '../helpers/browser';
 import { testEnv } from '../helpers/app';
 import { startHostProcess, type HostProcess } from '../helpers/host-process';
 
-let azurite: Azurite;
+let azurite: TestStorage;
 let sandbox: BrazeSandbox;
 let host: HostProcess;
 let browser: Browser;
@@ -50,7 +50,7 @@ async function pageAs(role: 'Admin' | 'Viewer'): Promise<Page> {
 }
 
 beforeAll(async () => {
-  azurite = await startAzurite();
+  azurite = await claimAzurite();
   sandbox = new BrazeSandbox();
   await sandbox.start();
   await uploadSampleExport(BlobServiceClient.fromConnectionString(azurite.connectionString));
