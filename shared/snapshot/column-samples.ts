@@ -4,7 +4,7 @@
 // than a preview does.
 import type { ContainerClient } from '@azure/storage-blob';
 import Papa from 'papaparse';
-import { maskValue } from '../preview/data-points';
+import { maskSample } from '../preview/data-points';
 import { coerce } from './cdm-types';
 import { isHeaderRecord } from './csv-rows';
 
@@ -42,7 +42,7 @@ export function samplesFrom(head: Buffer, whole: boolean, source: Omit<SampleSou
       const seen = samples[c]!;
       if (seen.size >= SAMPLES_PER_COLUMN || raw.trim() === '') return;
       const typed = coerce(raw, source.columns[c]!.dataType);
-      const masked = maskValue(names[c]!, typed.ok ? typed.value : raw.trim());
+      const masked = maskSample(typed.ok ? typed.value : raw.trim());
       seen.set(JSON.stringify(masked), masked);
     });
   });
