@@ -6,7 +6,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import Papa from 'papaparse';
 import { maskSample } from '../preview/data-points';
 import { coerce } from './cdm-types';
-import { isHeaderRecord } from './csv-rows';
+import { isHeaderRecord, sameName } from './csv-rows';
 
 export const SAMPLES_PER_COLUMN = 3;
 
@@ -31,16 +31,24 @@ export function samplesFrom(head: Buffer, whole: boolean, source: Omit<SampleSou
   // Errors are numbered by row, so empty lines are skipped here rather than by Papa Parse.
   const parsed = Papa.parse<string[]>(text, { delimiter: source.delimiter, quoteChar: '"', escapeChar: '"' });
   const bad = new Set(parsed.errors.map((e) => e.row));
+  // Which model.json column each field is: model.json's order, until a header says otherwise.
+  let order = names.map((_, c) => c);
   let first = true;
   parsed.data.forEach((fields, row) => {
     if (fields.length === 1 && fields[0] === '') return;
-    const header = first && isHeaderRecord(fields, { ...source, columns: names });
+    if (first && isHeaderRecord(fields, { ...source, columns: names })) {
+      // The file's own header wins for column order, as in a run; model.json still gives the types.
+      order = fields.map((name) => names.findIndex((n) => sameName(n, name)));
+      first = false;
+      return;
+    }
     first = false;
     // A record the run would reject (malformed, another width) is no sample of a column.
-    if (header || bad.has(row) || fields.length !== names.length) return;
-    fields.forEach((raw, c) => {
-      const seen = samples[c]!;
-      if (seen.size >= SAMPLES_PER_COLUMN || raw.trim() === '') return;
+    if (bad.has(row) || fields.length !== order.length) return;
+    fields.forEach((raw, f) => {
+      const c = order[f]!;
+      const seen = samples[c];
+      if (!seen || seen.size >= SAMPLES_PER_COLUMN || raw.trim() === '') return;
       const typed = coerce(raw, source.columns[c]!.dataType);
       const masked = maskSample(typed.ok ? typed.value : raw.trim());
       seen.set(JSON.stringify(masked), masked);

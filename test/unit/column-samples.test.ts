@@ -38,3 +38,20 @@ describe('samplesFrom', () => {
     ]);
   });
 });
+
+describe('samplesFrom with a header in another order than model.json', () => {
+  it('maps each field by the header name (trimmed, in any case), as a run does; model.json gives the types', () => {
+    const model = [
+      { name: 'phone', dataType: 'string' },
+      { name: 'FirstName', dataType: 'string' },
+      { name: 'CustomerId', dataType: 'int64' },
+      { name: 'Email', dataType: 'string' },
+    ];
+    const expected = [['+•••••••••••'], ['J•••••••'], [999999], ['j•••••••@example.com']];
+    const csv = ' firstname ,PHONE,Email,CustomerId\nJane Roe,+15551234567,jane.roe@example.com,123456\n';
+    expect(samplesFrom(text(csv), true, { hasHeader: true, delimiter: ',', columns: model })).toEqual(expected);
+    // A header column model.json lacks gives no samples; the header's width is the record's.
+    const extra = 'FirstName,phone,Email,CustomerId,Extra\nJane Roe,+15551234567,jane.roe@example.com,123456,x\n';
+    expect(samplesFrom(text(extra), true, { hasHeader: true, delimiter: ',', columns: model })).toEqual(expected);
+  });
+});
