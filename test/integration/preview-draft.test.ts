@@ -110,6 +110,21 @@ describe('POST /api/exports/preview (a new export, not saved)', () => {
     expect(await appTraces()).toEqual(before);
   });
 
+  it('shows no raw text of a rejected row’s profile ID, whatever column a Contributor points it at', async () => {
+    const notes = `diagnosed HIV+ Jane Roe, lives at 1 Elm Street ${'x'.repeat(520)}`;
+    const source = await writeCiExport(services().storage.ciBlobs, [
+      { segment: 'A', partitions: [rows(3) + `c9,u9,p9@example.com,"${notes}"\n`] },
+    ]);
+    const draft = { ...(await newDraft({ allowContributors: true })), source, segments: ['A'] };
+    const res = await draftPreview({ ...draft, matching: { ...MATCHING, profileId: 'FirstName' } }, 'Contributor');
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.rejectedRows.total).toBe(1);
+    const [row] = res.body.rejectedRows.first;
+    expect(row.reason).toMatch(/longer than 512/);
+    expect(row.profileId).toBe('d' + '•'.repeat(63));
+    for (const raw of ['HIV', 'Jane', 'Elm']) expect(JSON.stringify(res.body)).not.toContain(raw);
+  });
+
   it('takes a preview slot like any preview: 429 when the instance has none free', async () => {
     const draft = await newDraft();
     for (let i = 0; i < PREVIEW_LIMITS.perInstance; i++) release.push(takePreviewSlot()!);
