@@ -133,12 +133,13 @@ export async function describeExportFolder(
   blobs: BlobServiceClient,
   containerName: string,
   folder: string,
+  options: { samples: boolean } = { samples: true },
 ): Promise<{ source: 'model.json' | 'header rows'; segments: SegmentDescription[]; truncated: boolean }> {
   const container = await existingContainer(blobs, containerName);
   const budget = new Budget();
   const text = await modelJsonText(container, folder);
   if (text === null) {
-    const segments = await fromHeaderRows(container, folder, budget);
+    const segments = await fromHeaderRows(container, folder, budget, options.samples);
     return { source: 'header rows', segments, truncated: budget.truncated };
   }
   let model;
@@ -179,7 +180,7 @@ export async function describeExportFolder(
     toSample.push(blobName ? { blobName, hasHeader: format?.columnHeaders, delimiter: format?.delimiter ?? ',', columns } : null);
     segments.push({ name: entity.name, columns, partitions: entity.partitions.length, sizeBytes });
   }
-  const samples = await sampleSegments(container, toSample, budget);
+  const samples = options.samples ? await sampleSegments(container, toSample, budget) : [];
   return {
     source: 'model.json',
     segments: segments.map((s, i) => ({ ...s, columns: s.columns.map((c, j) => ({ ...c, samples: samples[i]?.[j] ?? [] })) })),
@@ -228,7 +229,12 @@ async function modelJsonText(container: ContainerClient, folder: string): Promis
   }
 }
 
-async function fromHeaderRows(container: ContainerClient, folder: string, budget: Budget): Promise<SegmentDescription[]> {
+async function fromHeaderRows(
+  container: ContainerClient,
+  folder: string,
+  budget: Budget,
+  withSamples: boolean,
+): Promise<SegmentDescription[]> {
   const segments: SegmentDescription[] = [];
   for (const prefix of await subfolders(container, `${folder}/`, DISCOVERY_LIMITS.foldersPerLevel, budget)) {
     // Each segment costs a few listings and a read: one probe each, against the request's budget.
@@ -245,7 +251,7 @@ async function fromHeaderRows(container: ContainerClient, folder: string, budget
     const firstLine = Papa.parse<string[]>(head.toString('utf8'), { preview: 1 }).data[0] ?? [];
     const columns = firstLine.map((name) => ({ name }));
     // The same bounded read gives the samples: the rows below the header.
-    const samples = samplesFrom(head, head.length >= first.size, { hasHeader: true, delimiter: ',', columns });
+    const samples = withSamples ? samplesFrom(head, head.length >= first.size, { hasHeader: true, delimiter: ',', columns }) : [];
     segments.push({
       name: prefix.slice(folder.length + 1).replace(/\/$/, ''),
       columns: columns.map((c, i) => ({ ...c, samples: samples[i] ?? [] })),
