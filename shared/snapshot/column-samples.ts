@@ -58,6 +58,28 @@ export function samplesFrom(head: Buffer, whole: boolean, source: Omit<SampleSou
 }
 
 /**
+ * The first `maxBytes` of a blob, read within `timeoutMs` (throws when it cannot be); `whole`: that is
+ * the whole blob.
+ */
+export async function readHead(
+  container: ContainerClient,
+  blobName: string,
+  maxBytes: number,
+  timeoutMs: number,
+): Promise<{ head: Buffer; whole: boolean }> {
+  const res = await container.getBlobClient(blobName).download(0, maxBytes, { abortSignal: AbortSignal.timeout(timeoutMs) });
+  const chunks: Buffer[] = [];
+  let read = 0;
+  for await (const chunk of res.readableStreamBody!) {
+    chunks.push(chunk as Buffer);
+    read += (chunk as Buffer).length;
+    if (read >= maxBytes) break;
+  }
+  const total = Number(/\/(\d+)$/.exec(res.contentRange ?? '')?.[1] ?? res.contentLength ?? read);
+  return { head: Buffer.concat(chunks).subarray(0, maxBytes), whole: read >= total };
+}
+
+/**
  * Samples from the first `maxBytes` of a partition, read within `timeoutMs`. A partition that cannot
  * be read (gone, slow) gives no samples: the columns are still worth listing without them.
  */
@@ -68,18 +90,8 @@ export async function sampleColumns(
   timeoutMs: number,
 ): Promise<unknown[][]> {
   try {
-    const res = await container
-      .getBlobClient(source.blobName)
-      .download(0, maxBytes, { abortSignal: AbortSignal.timeout(timeoutMs) });
-    const chunks: Buffer[] = [];
-    let read = 0;
-    for await (const chunk of res.readableStreamBody!) {
-      chunks.push(chunk as Buffer);
-      read += (chunk as Buffer).length;
-      if (read >= maxBytes) break;
-    }
-    const total = Number(/\/(\d+)$/.exec(res.contentRange ?? '')?.[1] ?? res.contentLength ?? read);
-    return samplesFrom(Buffer.concat(chunks).subarray(0, maxBytes), read >= total, source);
+    const { head, whole } = await readHead(container, source.blobName, maxBytes, timeoutMs);
+    return samplesFrom(head, whole, source);
   } catch {
     return source.columns.map(() => []);
   }

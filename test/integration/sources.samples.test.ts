@@ -116,4 +116,31 @@ describe('discovery column samples', () => {
     await createConnection(sandbox().url, { allowContributors: true });
     expect(await sampled('Contributor')).toBe(true);
   });
+
+  it('splits a folder without model.json as its header is split (`;`), and counts its reads against the sampled segments', async () => {
+    const blobs = services().storage.ciBlobs;
+    const header = COLUMNS.map((c) => c.name).join(';');
+    const body = 'cust-1;ann1@example.com;+4790000001;1001;true;"note; 1"\n';
+    const source = await writeCiExport(
+      blobs,
+      [
+        { segment: 'Semi', partitions: [`${header}\n${body}`] },
+        { segment: 'Semi2', partitions: [`${header}\n${body}`] },
+      ],
+      { withModel: false },
+    );
+    const res = await describeFolder(source.folder);
+    expect(res.body.source).toBe('header rows');
+    const columns = columnsOf(res.body, 'Semi');
+    expect(Object.keys(columns)).toEqual(COLUMNS.map((c) => c.name));
+    expect(columns.CustomerId!.samples).toEqual(['c•••••']);
+    expect(columns.PrimaryEmail!.samples).toEqual(['a•••@example.com']);
+    expect(columns.Note!.samples).toEqual(['n••••••']);
+    expect(res.body.truncated).toBe(false);
+    // Past the cap on sampled segments, no partition is read: the answer is cut short and says so.
+    DISCOVERY_LIMITS.sampledSegments = 1;
+    const capped = await describeFolder(source.folder);
+    expect(capped.body.segments).toHaveLength(1);
+    expect(capped.body.truncated).toBe(true);
+  });
 });

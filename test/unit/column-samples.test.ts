@@ -1,7 +1,8 @@
 // Column samples from the start of a partition: whole records only, the header and records a run
 // would reject left out, values typed by their CDM type and masked as preview samples are.
 import { describe, expect, it } from 'vitest';
-import { samplesFrom } from '../../shared/snapshot/column-samples';
+import type { ContainerClient } from '@azure/storage-blob';
+import { readHead, samplesFrom } from '../../shared/snapshot/column-samples';
 
 const columns = [
   { name: 'Id', dataType: 'string' },
@@ -53,5 +54,19 @@ describe('samplesFrom with a header in another order than model.json', () => {
     // A header column model.json lacks gives no samples; the header's width is the record's.
     const extra = 'FirstName,phone,Email,CustomerId,Extra\nJane Roe,+15551234567,jane.roe@example.com,123456,x\n';
     expect(samplesFrom(text(extra), true, { hasHeader: true, delimiter: ',', columns: model })).toEqual(expected);
+  });
+});
+
+describe('readHead', () => {
+  it('gives up on a read slower than its time (the storage client is handed the abort signal)', async () => {
+    const container = {
+      getBlobClient: () => ({
+        download: (_offset: number, _count: number, options: { abortSignal: AbortSignal }) =>
+          new Promise((_resolve, reject) => options.abortSignal.addEventListener('abort', () => reject(new Error('aborted')))),
+      }),
+    } as unknown as ContainerClient;
+    const started = Date.now();
+    await expect(readHead(container, 'slow.csv', 1024, 50)).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });
