@@ -1,11 +1,14 @@
 // Issue 29 in a real Chromium, the smaller traps (each test here failed on the console before the
 // fix), costs and consequences shown before the click, a page per run, the narrow list, and
 // mapping. axe runs on every state visited.
+import { BlobServiceClient } from '@azure/storage-blob';
 import { describe, expect, it } from 'vitest';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS } from '../../scripts/sample-data';
 import { committedScreenshot } from '../helpers/browser';
+import { rows, writeCiExport } from '../helpers/ci-export';
 import {
   as,
+  azurite,
   call,
   createExport,
   definition,
@@ -261,6 +264,30 @@ describe('mapping and first use', () => {
     expect(names.length).toBeGreaterThan(0);
     expect(names.every((n) => /phone/i.test(n))).toBe(true);
     await expectAccessible(page);
+    await context.close();
+  });
+
+  it('a folder change keeps only checked segments the new folder has; with none, its default (a single segment) is checked', async () => {
+    const solo = await writeCiExport(BlobServiceClient.fromConnectionString(azurite.connectionString), [
+      { segment: 'SoloSegment', partitions: [rows(3)] },
+    ]);
+    const { context, page } = await as('Contributor');
+    await page.goto(`${host.url}/#/exports/new`);
+    await page.getByRole('heading', { name: 'New export' }).waitFor();
+    const folder = page.getByLabel('CI export folder (holds model.json)');
+    await folder.selectOption({ label: `${SAMPLE_CONTAINER} / ${SAMPLE_FOLDER}` });
+    await page.getByLabel(new RegExp(`^${SAMPLE_SEGMENTS[1]} — `)).check();
+    await folder.selectOption({ label: `${solo.container} / ${solo.folder}` });
+    const box = page.getByLabel(/^SoloSegment — /);
+    await box.waitFor();
+    expect(await box.isChecked()).toBe(true);
+    // Back: the sample folder's segment checked before is not checked again (the Solo one was).
+    await folder.selectOption({ label: `${SAMPLE_CONTAINER} / ${SAMPLE_FOLDER}` });
+    await page.getByLabel(new RegExp(`^${SAMPLE_SEGMENTS[1]} — `)).waitFor();
+    const checked = await page
+      .locator('input[type=checkbox]:checked')
+      .evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value));
+    expect(checked.filter((v) => (SAMPLE_SEGMENTS as readonly string[]).includes(v))).toEqual([]);
     await context.close();
   });
 
