@@ -328,7 +328,10 @@ describe('mapping and first use', () => {
     const sent = sandbox.stats.objectsProcessed;
     await page.goto(`${host.url}/#/exports/${id}/edit`);
     await page.getByRole('heading', { name: 'Edit Edit, then preview' }).waitFor();
+    const asked = page.waitForRequest((r) => r.url().endsWith(`/api/exports/${id}/preview`));
     await page.getByRole('button', { name: 'Preview draft' }).click();
+    // The edit is previewed as of the export the form loaded: If-Match, a 412 once it changed.
+    expect((await asked).headers()['if-match']).toBe(etag);
     await page.getByRole('heading', { name: 'Preview of your changes: what the next run would do' }).waitFor();
     expect(
       await page

@@ -182,7 +182,7 @@ class ExportForm {
         'div',
         { class: 'buttons' },
         h('button', { type: 'submit' }, this.existing ? 'Save changes' : 'Create export'),
-        draftPreviewButton(this.errors, () => this.body(), this.existing?.id ?? null, this.previewSlot),
+        draftPreviewButton(this.errors, () => this.body(), this.existing?.id ?? null, this.previewSlot, this.existing?.etag),
         h('a', { href: this.existing ? `#/exports/${this.existing.id}` : '#/exports' }, 'Cancel'),
       ),
     ];
