@@ -20,12 +20,15 @@ export const sourcesList = api(async ({ request, caller, app: { storage } }) => 
 
 /**
  * GET /api/sources/segments?container=&folder= (Admin, Contributor): the folder's segments with
- * their columns, CDM types, partition count and size (from model.json, or the header rows).
+ * their columns, CDM types, partition count and size (from model.json, or the header rows). Column
+ * samples only for a caller who can export data somewhere: an Admin, or a Contributor with a
+ * connection shared; others get each column with `samples: []`.
  */
-export const sourceSegments = api(async ({ request, caller, app: { storage } }) => {
+export const sourceSegments = api(async ({ request, caller, app: { storage, connections } }) => {
   requireRole(caller, 'Admin', 'Contributor');
   const source = parseInput(SourceSchema, Object.fromEntries(request.query));
-  return json(200, { ...source, ...(await describeExportFolder(storage.ciBlobs, source.container, source.folder)) });
+  const samples = await connections.anyUsableBy(caller);
+  return json(200, { ...source, ...(await describeExportFolder(storage.ciBlobs, source.container, source.folder, { samples })) });
 });
 
 app.http('sourcesList', { methods: ['GET'], route: 'api/sources', authLevel: 'anonymous', handler: sourcesList });

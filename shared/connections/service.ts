@@ -120,6 +120,13 @@ export class ConnectionsService {
     );
   }
 
+  /** Whether the caller can use any connection: an Admin, or a Contributor with one shared. */
+  async anyUsableBy(caller: Caller): Promise<boolean> {
+    if (caller.role === 'Admin') return true;
+    if (caller.role !== 'Contributor') return false;
+    return (await this.repo.list()).some((c) => c.value.allowContributors);
+  }
+
   /** A connection as this caller may see it; unshared ones do not exist for contributors. */
   async get(caller: Caller, id: string): Promise<Stored<ConnectionRecord>> {
     requireRole(caller, 'Admin', 'Contributor');

@@ -15,9 +15,9 @@ import { ExportDefinitionSchema, ExportPatchSchema, type ExportDefinition } from
  * The guard decides what runs unattended and who may approve past it: only an Admin sets it (a
  * Contributor could otherwise switch it off, or let themselves approve).
  */
-function assertMaySetGuard(caller: Caller, body: unknown): void {
+function assertMaySetGuard(caller: Caller, body: unknown, prefix = ''): void {
   if (caller.role !== 'Admin' && body !== null && typeof body === 'object' && 'guard' in body)
-    throw forbidden("guard: only an Admin may set an export's guard");
+    throw forbidden(`${[prefix, 'guard'].filter(Boolean).join('.')}: only an Admin may set an export's guard`);
 }
 
 export class ExportsService {
@@ -61,10 +61,28 @@ export class ExportsService {
    */
   async checkedDefinition(caller: Caller, body: unknown, prefix = ''): Promise<ExportDefinition & { connectionId: string }> {
     requireRole(caller, 'Admin', 'Contributor');
-    assertMaySetGuard(caller, body);
+    assertMaySetGuard(caller, body, prefix);
     const def = parseInput(ExportDefinitionSchema, body, prefix);
     await this.connections.usableBy(caller, def.connectionId, [prefix, 'connectionId'].filter(Boolean).join('.'));
     return def;
+  }
+
+  /**
+   * An edit of export `id` to preview before it is saved (`definition` in the preview's body): the
+   * export must exist and be the caller's to manage (404, 403) before the draft is looked at, and,
+   * with `ifMatch`, still be the version the edit started from (412 when it has changed since).
+   */
+  async checkedEdit(
+    caller: Caller,
+    id: string,
+    body: unknown,
+    ifMatch: string | null,
+  ): Promise<ExportDefinition & { connectionId: string }> {
+    requireRole(caller, 'Admin', 'Contributor');
+    const current = await this.repo.get(id);
+    await this.assertCanManage(caller, current.value);
+    if (ifMatch && ifMatch !== current.etag) throw preconditionFailed();
+    return this.checkedDefinition(caller, body, 'definition');
   }
 
   async create(caller: Caller, body: unknown): Promise<Stored<ExportRecord>> {

@@ -21,35 +21,51 @@ export function dataPointsOf(object: Record<string, unknown>): number {
   return points;
 }
 
-const EMAIL = /^([^@\s])([^@\s]*)@(.+)$/;
+/** One address and nothing else: a value with several, or text around one, is no e-mail address. */
+const EMAIL = /^([^@\s])([^@\s]*)@([^@\s]+\.[^@\s]+)$/;
+/** What a phone number holds: digits, spaces, `+ ( ) - . /`, at least a few digits. */
+const PHONE = /^(?=(?:\D*\d){3})[\d\s+().\-/]+$/;
 const HIDDEN = '•';
 
-/** An e-mail address shown as `j•••••••@example.com`: the first character and the domain, the length kept. */
+/** An e-mail address shown as `j•••••••@example.com`: the first character and the domain, the length kept. Anything but one address: masked text. */
 export const maskEmail = (value: string) =>
-  value.replace(
-    EMAIL,
-    (_m, first: string, rest: string, domain: string) => `${first}${HIDDEN.repeat([...rest].length)}@${domain}`,
-  );
+  EMAIL.test(value)
+    ? value.replace(
+        EMAIL,
+        (_m, first: string, rest: string, domain: string) => `${first}${HIDDEN.repeat([...rest].length)}@${domain}`,
+      )
+    : maskText(value);
 
-/** A phone number with all but its last two digits hidden. */
+/** A phone number with all but its last two digits hidden; a value that is no phone number: masked text. */
 export function maskPhone(value: string): string {
+  if (!PHONE.test(value)) return maskText(value);
   const digits = value.replace(/\D/g, '').length;
   let seen = 0;
   return value.replace(/\d/g, (d) => (++seen > digits - 2 ? d : HIDDEN));
 }
 
 /** Any other text: its first character, then one dot per character. */
-const maskText = (value: string) => {
+export function maskText(value: string): string {
   const chars = [...value];
   return chars.length <= 1 ? HIDDEN.repeat(chars.length) : chars[0] + HIDDEN.repeat(chars.length - 1);
-};
+}
 
-/** A value as a sample shows it (a preview object's, or a discovered column's): its type and length kept, its content hidden (booleans and nulls say little and stay). */
+/** A string as a sample shows it: one whole e-mail address keeps its domain, any other text only its first character. */
+const maskString = (value: string) => (EMAIL.test(value) ? maskEmail(value) : maskText(value));
+
+/**
+ * A discovered column's sample: typed as a run types it, masked whatever the column is called (a
+ * column's name says nothing sure about what it holds). Strings as `maskString`, numbers keep their
+ * digit count, booleans and nulls stay.
+ */
+export function maskSample(value: unknown): unknown {
+  if (typeof value === 'string') return maskString(value);
+  return maskValue('', value);
+}
+
+/** A value as a preview object shows it: its type and length kept, its content hidden (booleans and nulls say little and stay). */
 export function maskValue(key: string, value: unknown): unknown {
-  if (typeof value === 'string') {
-    if (key === 'phone') return maskPhone(value);
-    return EMAIL.test(value) ? maskEmail(value) : maskText(value);
-  }
+  if (typeof value === 'string') return key === 'phone' ? maskPhone(value) : maskString(value);
   // Same number of digits, none of them the real ones.
   if (typeof value === 'number') return Number(String(value).replace(/\d/g, '9'));
   if (Array.isArray(value)) return value.map((v) => maskValue(key, v));

@@ -13,6 +13,7 @@ import { CLEANING_UP, type ExportsRepo } from '../store/exports';
 import { cleanupPending } from '../exports/cleanup-state';
 import type { ExportDefinition } from '../exports/schema';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
+import { maskText } from './data-points';
 import { dryRunExport } from './dry-run';
 import { connectionDuration, type DurationEstimate } from './duration-estimate';
 
@@ -143,7 +144,11 @@ export class ExportPreview {
         leaving: counts.removed,
         rejected: counts.rejected,
       },
-      rejectedRows: { total: result.rejectedRowsTotal, first: result.rejectedRows.slice(0, FIRST_REASONS) },
+      // A draft may point the profile ID at any column: its text is masked as the samples are.
+      rejectedRows: {
+        total: result.rejectedRowsTotal,
+        first: result.rejectedRows.slice(0, FIRST_REASONS).map((r) => ({ ...r, profileId: maskText(r.profileId) })),
+      },
       requests: requests.sent,
       objects: transport.objects,
       dataPoints: transport.dataPoints,

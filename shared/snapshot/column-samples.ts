@@ -4,9 +4,9 @@
 // than a preview does.
 import type { ContainerClient } from '@azure/storage-blob';
 import Papa from 'papaparse';
-import { maskValue } from '../preview/data-points';
+import { maskSample } from '../preview/data-points';
 import { coerce } from './cdm-types';
-import { isHeaderRecord } from './csv-rows';
+import { isHeaderRecord, sameName } from './csv-rows';
 
 export const SAMPLES_PER_COLUMN = 3;
 
@@ -31,22 +31,52 @@ export function samplesFrom(head: Buffer, whole: boolean, source: Omit<SampleSou
   // Errors are numbered by row, so empty lines are skipped here rather than by Papa Parse.
   const parsed = Papa.parse<string[]>(text, { delimiter: source.delimiter, quoteChar: '"', escapeChar: '"' });
   const bad = new Set(parsed.errors.map((e) => e.row));
+  // Which model.json column each field is: model.json's order, until a header says otherwise.
+  let order = names.map((_, c) => c);
   let first = true;
   parsed.data.forEach((fields, row) => {
     if (fields.length === 1 && fields[0] === '') return;
-    const header = first && isHeaderRecord(fields, { ...source, columns: names });
+    if (first && isHeaderRecord(fields, { ...source, columns: names })) {
+      // The file's own header wins for column order, as in a run; model.json still gives the types.
+      order = fields.map((name) => names.findIndex((n) => sameName(n, name)));
+      first = false;
+      return;
+    }
     first = false;
     // A record the run would reject (malformed, another width) is no sample of a column.
-    if (header || bad.has(row) || fields.length !== names.length) return;
-    fields.forEach((raw, c) => {
-      const seen = samples[c]!;
-      if (seen.size >= SAMPLES_PER_COLUMN || raw.trim() === '') return;
+    if (bad.has(row) || fields.length !== order.length) return;
+    fields.forEach((raw, f) => {
+      const c = order[f]!;
+      const seen = samples[c];
+      if (!seen || seen.size >= SAMPLES_PER_COLUMN || raw.trim() === '') return;
       const typed = coerce(raw, source.columns[c]!.dataType);
-      const masked = maskValue(names[c]!, typed.ok ? typed.value : raw.trim());
+      const masked = maskSample(typed.ok ? typed.value : raw.trim());
       seen.set(JSON.stringify(masked), masked);
     });
   });
   return samples.map((m) => [...m.values()]);
+}
+
+/**
+ * The first `maxBytes` of a blob, read within `timeoutMs` (throws when it cannot be); `whole`: that is
+ * the whole blob.
+ */
+export async function readHead(
+  container: ContainerClient,
+  blobName: string,
+  maxBytes: number,
+  timeoutMs: number,
+): Promise<{ head: Buffer; whole: boolean }> {
+  const res = await container.getBlobClient(blobName).download(0, maxBytes, { abortSignal: AbortSignal.timeout(timeoutMs) });
+  const chunks: Buffer[] = [];
+  let read = 0;
+  for await (const chunk of res.readableStreamBody!) {
+    chunks.push(chunk as Buffer);
+    read += (chunk as Buffer).length;
+    if (read >= maxBytes) break;
+  }
+  const total = Number(/\/(\d+)$/.exec(res.contentRange ?? '')?.[1] ?? res.contentLength ?? read);
+  return { head: Buffer.concat(chunks).subarray(0, maxBytes), whole: read >= total };
 }
 
 /**
@@ -60,18 +90,8 @@ export async function sampleColumns(
   timeoutMs: number,
 ): Promise<unknown[][]> {
   try {
-    const res = await container
-      .getBlobClient(source.blobName)
-      .download(0, maxBytes, { abortSignal: AbortSignal.timeout(timeoutMs) });
-    const chunks: Buffer[] = [];
-    let read = 0;
-    for await (const chunk of res.readableStreamBody!) {
-      chunks.push(chunk as Buffer);
-      read += (chunk as Buffer).length;
-      if (read >= maxBytes) break;
-    }
-    const total = Number(/\/(\d+)$/.exec(res.contentRange ?? '')?.[1] ?? res.contentLength ?? read);
-    return samplesFrom(Buffer.concat(chunks).subarray(0, maxBytes), read >= total, source);
+    const { head, whole } = await readHead(container, source.blobName, maxBytes, timeoutMs);
+    return samplesFrom(head, whole, source);
   } catch {
     return source.columns.map(() => []);
   }

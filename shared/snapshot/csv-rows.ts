@@ -23,8 +23,10 @@ export interface CsvOptions {
   lineEnd?: '\n' | '\r\n' | '\r';
 }
 
-const sameNames = (a: string[], b: string[]) =>
-  a.length === b.length && a.every((v, i) => v.trim().toLowerCase() === b[i]!.trim().toLowerCase());
+/** Whether a header's name is a column's name: trimmed, in any case. */
+export const sameName = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+
+const sameNames = (a: string[], b: string[]) => a.length === b.length && a.every((v, i) => sameName(v, b[i]!));
 
 /** Whether the file's first record is its header. */
 export const isHeaderRecord = (fields: string[], options: CsvOptions): boolean =>

@@ -7,7 +7,7 @@ import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import Papa from 'papaparse';
 import { AppError, fieldError, notFound } from '../errors';
 import { statusOf } from '../store/table-errors';
-import { samplesFrom, sampleColumns, type SampleSource } from './column-samples';
+import { readHead, samplesFrom, sampleColumns, type SampleSource } from './column-samples';
 import { MAX_MODEL_JSON_BYTES, newestTimestampFolder } from './locate';
 import { parseModelJson, partitionBlobName } from './model-json';
 
@@ -133,12 +133,13 @@ export async function describeExportFolder(
   blobs: BlobServiceClient,
   containerName: string,
   folder: string,
+  options: { samples: boolean } = { samples: true },
 ): Promise<{ source: 'model.json' | 'header rows'; segments: SegmentDescription[]; truncated: boolean }> {
   const container = await existingContainer(blobs, containerName);
   const budget = new Budget();
   const text = await modelJsonText(container, folder);
   if (text === null) {
-    const segments = await fromHeaderRows(container, folder, budget);
+    const segments = await fromHeaderRows(container, folder, budget, options.samples);
     return { source: 'header rows', segments, truncated: budget.truncated };
   }
   let model;
@@ -179,7 +180,7 @@ export async function describeExportFolder(
     toSample.push(blobName ? { blobName, hasHeader: format?.columnHeaders, delimiter: format?.delimiter ?? ',', columns } : null);
     segments.push({ name: entity.name, columns, partitions: entity.partitions.length, sizeBytes });
   }
-  const samples = await sampleSegments(container, toSample, budget);
+  const samples = options.samples ? await sampleSegments(container, toSample, budget) : [];
   return {
     source: 'model.json',
     segments: segments.map((s, i) => ({ ...s, columns: s.columns.map((c, j) => ({ ...c, samples: samples[i]?.[j] ?? [] })) })),
@@ -228,24 +229,38 @@ async function modelJsonText(container: ContainerClient, folder: string): Promis
   }
 }
 
-async function fromHeaderRows(container: ContainerClient, folder: string, budget: Budget): Promise<SegmentDescription[]> {
+async function fromHeaderRows(
+  container: ContainerClient,
+  folder: string,
+  budget: Budget,
+  withSamples: boolean,
+): Promise<SegmentDescription[]> {
   const segments: SegmentDescription[] = [];
   for (const prefix of await subfolders(container, `${folder}/`, DISCOVERY_LIMITS.foldersPerLevel, budget)) {
-    // Each segment costs a few listings and a read: one probe each, against the request's budget.
+    // Each segment costs a few listings and a read: one probe each, against the request's budget;
+    // its read counts against the sampled segments' cap, as model.json's sample reads do.
+    if (segments.length >= DISCOVERY_LIMITS.sampledSegments) {
+      budget.truncated = true;
+      break;
+    }
     if (!budget.take()) break;
     const found = await newestTimestampFolder(container, prefix);
     if (!found) continue;
     const { files } = found;
-    // The first line of the first partition names the columns.
+    // The first line of the first partition names the columns; a partition that cannot be read
+    // (gone, slower than a sample read may take) names none.
     const first = files[0]!;
     const head =
       first.size === 0
-        ? Buffer.alloc(0)
-        : await container.getBlobClient(first.name).downloadToBuffer(0, Math.min(first.size, DISCOVERY_LIMITS.sampleBytes));
-    const firstLine = Papa.parse<string[]>(head.toString('utf8'), { preview: 1 }).data[0] ?? [];
-    const columns = firstLine.map((name) => ({ name }));
-    // The same bounded read gives the samples: the rows below the header.
-    const samples = samplesFrom(head, head.length >= first.size, { hasHeader: true, delimiter: ',', columns });
+        ? { head: Buffer.alloc(0), whole: true }
+        : await readHead(container, first.name, DISCOVERY_LIMITS.sampleBytes, DISCOVERY_LIMITS.sampleSeconds * 1000).catch(
+            () => ({ head: Buffer.alloc(0), whole: true }),
+          );
+    const parsed = Papa.parse<string[]>(head.head.toString('utf8').replace(/^\uFEFF/, ''), { preview: 1 });
+    const columns = (parsed.data[0] ?? []).map((name) => ({ name }));
+    // The same bounded read gives the samples: the rows below the header, split as the header is.
+    const source = { hasHeader: true, delimiter: parsed.meta.delimiter || ',', columns };
+    const samples = withSamples ? samplesFrom(head.head, head.whole, source) : [];
     segments.push({
       name: prefix.slice(folder.length + 1).replace(/\/$/, ''),
       columns: columns.map((c, i) => ({ ...c, samples: samples[i] ?? [] })),

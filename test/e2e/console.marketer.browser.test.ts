@@ -1,11 +1,14 @@
 // Issue 29 in a real Chromium, the smaller traps (each test here failed on the console before the
 // fix), costs and consequences shown before the click, a page per run, the narrow list, and
 // mapping. axe runs on every state visited.
+import { BlobServiceClient } from '@azure/storage-blob';
 import { describe, expect, it } from 'vitest';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS } from '../../scripts/sample-data';
 import { committedScreenshot } from '../helpers/browser';
+import { rows, writeCiExport } from '../helpers/ci-export';
 import {
   as,
+  azurite,
   call,
   createExport,
   definition,
@@ -264,6 +267,30 @@ describe('mapping and first use', () => {
     await context.close();
   });
 
+  it('a folder change keeps only checked segments the new folder has; with none, its default (a single segment) is checked', async () => {
+    const solo = await writeCiExport(BlobServiceClient.fromConnectionString(azurite.connectionString), [
+      { segment: 'SoloSegment', partitions: [rows(3)] },
+    ]);
+    const { context, page } = await as('Contributor');
+    await page.goto(`${host.url}/#/exports/new`);
+    await page.getByRole('heading', { name: 'New export' }).waitFor();
+    const folder = page.getByLabel('CI export folder (holds model.json)');
+    await folder.selectOption({ label: `${SAMPLE_CONTAINER} / ${SAMPLE_FOLDER}` });
+    await page.getByLabel(new RegExp(`^${SAMPLE_SEGMENTS[1]} — `)).check();
+    await folder.selectOption({ label: `${solo.container} / ${solo.folder}` });
+    const box = page.getByLabel(/^SoloSegment — /);
+    await box.waitFor();
+    expect(await box.isChecked()).toBe(true);
+    // Back: the sample folder's segment checked before is not checked again (the Solo one was).
+    await folder.selectOption({ label: `${SAMPLE_CONTAINER} / ${SAMPLE_FOLDER}` });
+    await page.getByLabel(new RegExp(`^${SAMPLE_SEGMENTS[1]} — `)).waitFor();
+    const checked = await page
+      .locator('input[type=checkbox]:checked')
+      .evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value));
+    expect(checked.filter((v) => (SAMPLE_SEGMENTS as readonly string[]).includes(v))).toEqual([]);
+    await context.close();
+  });
+
   it('“Preview draft” shows what a new export would do, and saves nothing; an edit is previewed against its sync state', async () => {
     const before = (await call('GET', '/api/exports')).body.value.length;
     const objectsBefore = sandbox.stats.objectsProcessed;
@@ -301,7 +328,10 @@ describe('mapping and first use', () => {
     const sent = sandbox.stats.objectsProcessed;
     await page.goto(`${host.url}/#/exports/${id}/edit`);
     await page.getByRole('heading', { name: 'Edit Edit, then preview' }).waitFor();
+    const asked = page.waitForRequest((r) => r.url().endsWith(`/api/exports/${id}/preview`));
     await page.getByRole('button', { name: 'Preview draft' }).click();
+    // The edit is previewed as of the export the form loaded: If-Match, a 412 once it changed.
+    expect((await asked).headers()['if-match']).toBe(etag);
     await page.getByRole('heading', { name: 'Preview of your changes: what the next run would do' }).waitFor();
     expect(
       await page

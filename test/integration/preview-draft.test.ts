@@ -10,7 +10,7 @@ import { services } from '../../shared/services';
 import { CONTAINERS, TABLES } from '../../shared/store/clients';
 import { call, useAzurite, type Who } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
-import { ADMIN, createConnection, mutableExport, runNow, useSandbox } from '../helpers/engine';
+import { ADMIN, createConnection, createExport, mutableExport, runNow, useSandbox } from '../helpers/engine';
 
 useAzurite();
 const sandbox = useSandbox();
@@ -110,6 +110,21 @@ describe('POST /api/exports/preview (a new export, not saved)', () => {
     expect(await appTraces()).toEqual(before);
   });
 
+  it('shows no raw text of a rejected row’s profile ID, whatever column a Contributor points it at', async () => {
+    const notes = `diagnosed HIV+ Jane Roe, lives at 1 Elm Street ${'x'.repeat(520)}`;
+    const source = await writeCiExport(services().storage.ciBlobs, [
+      { segment: 'A', partitions: [rows(3) + `c9,u9,p9@example.com,"${notes}"\n`] },
+    ]);
+    const draft = { ...(await newDraft({ allowContributors: true })), source, segments: ['A'] };
+    const res = await draftPreview({ ...draft, matching: { ...MATCHING, profileId: 'FirstName' } }, 'Contributor');
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.rejectedRows.total).toBe(1);
+    const [row] = res.body.rejectedRows.first;
+    expect(row.reason).toMatch(/longer than 512/);
+    expect(row.profileId).toBe('d' + '•'.repeat(63));
+    for (const raw of ['HIV', 'Jane', 'Elm']) expect(JSON.stringify(res.body)).not.toContain(raw);
+  });
+
   it('takes a preview slot like any preview: 429 when the instance has none free', async () => {
     const draft = await newDraft();
     for (let i = 0; i < PREVIEW_LIMITS.perInstance; i++) release.push(takePreviewSlot()!);
@@ -158,5 +173,44 @@ describe('POST /api/exports/{id}/preview with an edited definition', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.issues.map((i: { path: string }) => i.path)).toEqual(['definition.brazeSegmentApiId']);
     expect((await savedPreview(exp.id, { definition }, 'Viewer')).status).toBe(403);
+  });
+
+  it('loads the export and checks the caller before the draft: 404 / 403 first; a stale If-Match is a 412', async () => {
+    const shared = await createConnection(sandbox().url, { allowContributors: true });
+    const source = await writeCiExport(services().storage.ciBlobs, [{ segment: 'S', partitions: [rows(5)] }]);
+    const exp = await createExport(shared.id, { source, segments: ['S'], matching: MATCHING });
+    const { exp: unshared } = await mutableExport(sandbox().url, [{ segment: 'S', partitions: [rows(5)] }]);
+    const definition = {
+      name: 'Edited',
+      connectionId: shared.id,
+      brazeSegmentApiId: 'seg-edit',
+      source,
+      segments: ['S'],
+      matching: MATCHING,
+    };
+    const bad = { ...definition, brazeSegmentApiId: 'not valid!' };
+
+    const unknown = await savedPreview('00000000-0000-4000-8000-000000000000', { definition: bad });
+    expect(unknown.status, JSON.stringify(unknown.body)).toBe(404);
+    const notTheirs = await savedPreview(unshared.id, { definition: bad }, 'Contributor');
+    expect(notTheirs.status, JSON.stringify(notTheirs.body)).toBe(403);
+    expect(notTheirs.body.error.message).toMatch(/not shared/);
+    const guarded = await savedPreview(exp.id, { definition: { ...definition, guard: exp.guard } }, 'Contributor');
+    expect(guarded.status).toBe(403);
+    expect(guarded.body.error.message).toMatch(/^definition\.guard: /);
+    expect((await savedPreview(exp.id, { definition }, 'Contributor')).status).toBe(200);
+
+    const before = await services().exports.update(ADMIN, exp.id, { name: 'Renamed once' }, null);
+    const after = await services().exports.update(ADMIN, exp.id, { name: 'Renamed twice' }, null);
+    const ifMatch = (etag: string) =>
+      call(exportPreview, {
+        method: 'POST',
+        path: `exports/${exp.id}/preview`,
+        params: { id: exp.id },
+        body: { definition },
+        headers: { 'if-match': etag },
+      });
+    expect((await ifMatch(before.etag)).status).toBe(412);
+    expect((await ifMatch(after.etag)).status).toBe(200);
   });
 });

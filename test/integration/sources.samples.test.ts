@@ -7,8 +7,10 @@ import { services } from '../../shared/services';
 import { DISCOVERY_LIMITS } from '../../shared/snapshot/discover';
 import { call, useAzurite } from '../helpers/app';
 import { CONTAINER, writeCiExport } from '../helpers/ci-export';
+import { createConnection, useSandbox } from '../helpers/engine';
 
 useAzurite();
+const sandbox = useSandbox();
 const defaults = { ...DISCOVERY_LIMITS };
 afterEach(() => Object.assign(DISCOVERY_LIMITS, defaults));
 
@@ -40,7 +42,7 @@ function people(count: number): string {
   return lines.join('\n') + '\n';
 }
 
-const describeFolder = (folder: string, as: 'Admin' | 'Contributor' = 'Contributor') =>
+const describeFolder = (folder: string, as: 'Admin' | 'Contributor' = 'Admin') =>
   call(sourceSegments, { method: 'GET', path: 'sources/segments', as, query: { container: CONTAINER, folder } });
 
 const columnsOf = (body: any, segment: string) =>
@@ -94,5 +96,51 @@ describe('discovery column samples', () => {
     expect(JSON.stringify(res.body)).not.toMatch(/[a-z]+\d@/);
     // Untyped without model.json: text, masked as text.
     expect(columns.Vip!.samples).toEqual(['t•••']);
+  });
+
+  it('shows samples to Admins and to Contributors with a connection shared, not to other Contributors', async () => {
+    const blobs = services().storage.ciBlobs;
+    const source = await writeCiExport(blobs, [{ segment: 'Gold', columns: COLUMNS, partitions: [people(5)] }]);
+    const sampled = async (as: 'Admin' | 'Contributor') => {
+      const res = await describeFolder(source.folder, as);
+      expect(res.status).toBe(200);
+      const columns = columnsOf(res.body, 'Gold');
+      // The columns are listed either way.
+      expect(Object.keys(columns)).toEqual(COLUMNS.map((c) => c.name));
+      return columns.PrimaryEmail!.samples.length > 0;
+    };
+    expect(await sampled('Admin')).toBe(true);
+    expect(await sampled('Contributor')).toBe(false);
+    await createConnection(sandbox().url, { allowContributors: false });
+    expect(await sampled('Contributor')).toBe(false);
+    await createConnection(sandbox().url, { allowContributors: true });
+    expect(await sampled('Contributor')).toBe(true);
+  });
+
+  it('splits a folder without model.json as its header is split (`;`), and counts its reads against the sampled segments', async () => {
+    const blobs = services().storage.ciBlobs;
+    const header = COLUMNS.map((c) => c.name).join(';');
+    const body = 'cust-1;ann1@example.com;+4790000001;1001;true;"note; 1"\n';
+    const source = await writeCiExport(
+      blobs,
+      [
+        { segment: 'Semi', partitions: [`${header}\n${body}`] },
+        { segment: 'Semi2', partitions: [`${header}\n${body}`] },
+      ],
+      { withModel: false },
+    );
+    const res = await describeFolder(source.folder);
+    expect(res.body.source).toBe('header rows');
+    const columns = columnsOf(res.body, 'Semi');
+    expect(Object.keys(columns)).toEqual(COLUMNS.map((c) => c.name));
+    expect(columns.CustomerId!.samples).toEqual(['c•••••']);
+    expect(columns.PrimaryEmail!.samples).toEqual(['a•••@example.com']);
+    expect(columns.Note!.samples).toEqual(['n••••••']);
+    expect(res.body.truncated).toBe(false);
+    // Past the cap on sampled segments, no partition is read: the answer is cut short and says so.
+    DISCOVERY_LIMITS.sampledSegments = 1;
+    const capped = await describeFolder(source.folder);
+    expect(capped.body.segments).toHaveLength(1);
+    expect(capped.body.truncated).toBe(true);
   });
 });

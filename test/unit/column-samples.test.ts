@@ -1,7 +1,8 @@
 // Column samples from the start of a partition: whole records only, the header and records a run
 // would reject left out, values typed by their CDM type and masked as preview samples are.
 import { describe, expect, it } from 'vitest';
-import { samplesFrom } from '../../shared/snapshot/column-samples';
+import type { ContainerClient } from '@azure/storage-blob';
+import { readHead, samplesFrom } from '../../shared/snapshot/column-samples';
 
 const columns = [
   { name: 'Id', dataType: 'string' },
@@ -36,5 +37,36 @@ describe('samplesFrom', () => {
       ['x@example.com', 'y@example.com', 'z@example.com'],
       [9, 'x•', 999],
     ]);
+  });
+});
+
+describe('samplesFrom with a header in another order than model.json', () => {
+  it('maps each field by the header name (trimmed, in any case), as a run does; model.json gives the types', () => {
+    const model = [
+      { name: 'phone', dataType: 'string' },
+      { name: 'FirstName', dataType: 'string' },
+      { name: 'CustomerId', dataType: 'int64' },
+      { name: 'Email', dataType: 'string' },
+    ];
+    const expected = [['+•••••••••••'], ['J•••••••'], [999999], ['j•••••••@example.com']];
+    const csv = ' firstname ,PHONE,Email,CustomerId\nJane Roe,+15551234567,jane.roe@example.com,123456\n';
+    expect(samplesFrom(text(csv), true, { hasHeader: true, delimiter: ',', columns: model })).toEqual(expected);
+    // A header column model.json lacks gives no samples; the header's width is the record's.
+    const extra = 'FirstName,phone,Email,CustomerId,Extra\nJane Roe,+15551234567,jane.roe@example.com,123456,x\n';
+    expect(samplesFrom(text(extra), true, { hasHeader: true, delimiter: ',', columns: model })).toEqual(expected);
+  });
+});
+
+describe('readHead', () => {
+  it('gives up on a read slower than its time (the storage client is handed the abort signal)', async () => {
+    const container = {
+      getBlobClient: () => ({
+        download: (_offset: number, _count: number, options: { abortSignal: AbortSignal }) =>
+          new Promise((_resolve, reject) => options.abortSignal.addEventListener('abort', () => reject(new Error('aborted')))),
+      }),
+    } as unknown as ContainerClient;
+    const started = Date.now();
+    await expect(readHead(container, 'slow.csv', 1024, 50)).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });

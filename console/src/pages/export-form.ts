@@ -182,7 +182,7 @@ class ExportForm {
         'div',
         { class: 'buttons' },
         h('button', { type: 'submit' }, this.existing ? 'Save changes' : 'Create export'),
-        draftPreviewButton(this.errors, () => this.body(), this.existing?.id ?? null, this.previewSlot),
+        draftPreviewButton(this.errors, () => this.body(), this.existing?.id ?? null, this.previewSlot, this.existing?.etag),
         h('a', { href: this.existing ? `#/exports/${this.existing.id}` : '#/exports' }, 'Cancel'),
       ),
     ];
@@ -211,7 +211,8 @@ class ExportForm {
     }
     if (load !== this.loads) return;
     this.segments = segments;
-    const checked = this.segmentBoxes.filter((b) => b.box.checked).map((b) => b.name);
+    // Checked names carry over only where the new folder has them; none there: the default.
+    const checked = this.segmentBoxes.filter((b) => b.box.checked && segments.some((s) => s.name === b.name)).map((b) => b.name);
     const chosen = new Set<string>(
       checked.length ? checked : (this.existing?.segments ?? (segments.length === 1 ? [segments[0]!.name] : [])),
     );

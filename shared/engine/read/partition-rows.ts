@@ -1,7 +1,7 @@
 // One partition's rows, as Papa Parse or the CSV scanner reads them (see partition-readers.ts): the
 // header decides the columns; each data row is counted, refused with its reason, or handed to the
 // partition step to be spilled or sent (or, for a segment read for its keys first, its key noted).
-import { isHeaderRecord, spanNote, type CsvEvent, type CsvOptions } from '../../snapshot/csv-rows';
+import { isHeaderRecord, sameName, spanNote, type CsvEvent, type CsvOptions } from '../../snapshot/csv-rows';
 import type { CsvRecordScanner } from '../../snapshot/csv-scanner';
 import { fnv1a32 } from '../hash/key-hash';
 import type { PartitionSpec, RejectedRow } from '../thread/protocol';
@@ -55,7 +55,7 @@ export class PartitionRows implements RowTaker {
   event(ev: CsvEvent): void {
     if (ev.kind === 'header') {
       // The file's own header wins for column order; model.json still gives the types.
-      const typeOf = (name: string) => this.spec.columns.find((c) => c.name.toLowerCase() === name.toLowerCase())?.dataType;
+      const typeOf = (name: string) => this.spec.columns.find((c) => sameName(c.name, name))?.dataType;
       this.mapper = this.sink.newMapper(
         this.spec.segment,
         this.segIndex,

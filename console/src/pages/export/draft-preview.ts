@@ -16,12 +16,16 @@ const forForm = (e: unknown) =>
       )
     : new ApiError(0, (e as Error).message);
 
-/** The button; the preview goes into `slot`, errors where the form shows its own. */
+/**
+ * The button; the preview goes into `slot`, errors where the form shows its own. An edit's preview
+ * sends `etag` (the export as the form loaded it) as If-Match: a 412 says it changed since.
+ */
 export function draftPreviewButton(
   errors: FormErrors,
   body: () => Record<string, unknown>,
   exportId: string | null,
   slot: HTMLElement,
+  etag?: string,
 ): HTMLButtonElement {
   const button = h('button', { type: 'button' }, 'Preview draft');
   const run = async () => {
@@ -30,7 +34,7 @@ export function draftPreviewButton(
     say('Previewing the draft: reading the newest snapshot… (nothing is saved or sent)');
     try {
       const p = exportId
-        ? await api('POST', `/api/exports/${exportId}/preview`, { definition: body() })
+        ? await api('POST', `/api/exports/${exportId}/preview`, { definition: body() }, etag ? { 'If-Match': etag } : {})
         : await api('POST', '/api/exports/preview', body());
       const title = exportId ? 'Preview of your changes: what the next run would do' : 'Preview of this draft: its first run';
       replace(slot, previewView(p, title));
