@@ -1,23 +1,13 @@
 import { app } from '@azure/functions';
 import { notFound } from '../shared/errors';
-import { api } from '../shared/http';
+import { api, csvDownload } from '../shared/http';
 
 /** GET /api/runs/{runId}/rejected: the rejected-rows report (CSV: segment, partition, line, profileId, reason). */
 export const runRejectedReport = api(async ({ request, app: { runs, storage } }) => {
   const run = await runs.get(request.params.runId!);
-  if (!run.rejectedReport) throw notFound('Rejected-rows report');
-  const [container, ...name] = run.rejectedReport.split('/');
-  const body = await storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer();
-  return {
-    status: 200,
-    body,
-    headers: {
-      'Content-Type': 'text/csv; charset=utf-8',
-      'Content-Disposition': `attachment; filename="rejected-${run.id}.csv"`,
-      'X-Content-Type-Options': 'nosniff',
-      'Cache-Control': 'no-store',
-    },
-  };
+  const report = run.rejectedReport;
+  if (!report) throw notFound('Rejected-rows report');
+  return csvDownload(storage.appBlobs, report, `rejected-${run.id}.csv`);
 });
 
 app.http('runRejectedReport', {

@@ -1,5 +1,6 @@
 // The HTTP edge shared by every function: identity, JSON bodies, and errors → responses.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { BlobServiceClient } from '@azure/storage-blob';
 import { authenticate, type Caller } from './auth';
 import { AppError, badRequest, fieldError, notFound, payloadTooLarge, unsupportedMediaType } from './errors';
 import { services, type Services } from './services';
@@ -33,6 +34,21 @@ export function withEtag<T extends object>(
   headers: Record<string, string> = {},
 ): HttpResponseInit {
   return json(status, { ...view, etag }, { ETag: etag, ...headers });
+}
+
+/** A CSV report the app keeps in its own blobs ("container/name"), sent as a download. */
+export async function csvDownload(appBlobs: BlobServiceClient, report: string, filename: string): Promise<HttpResponseInit> {
+  const [container, ...name] = report.split('/');
+  const body = await appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer();
+  return {
+    status: 200,
+    body,
+    headers: {
+      ...API_HEADERS,
+      'Content-Type': 'text/csv; charset=utf-8',
+      'Content-Disposition': `attachment; filename="${filename}"`,
+    },
+  };
 }
 
 export function errorResponse(error: AppError): HttpResponseInit {
