@@ -67,13 +67,14 @@ async function main(): Promise<void> {
   );
 }
 
-/** A verification of the export (bench --verify), polled at once: Braze's own export time is not what is measured. */
+/** A verification of the export (bench --verify [--sample N]), polled at once: Braze's own export time is not what is measured. */
 async function verify(exportId: string, cpuFrom: NodeJS.CpuUsage, loopMs: number): Promise<void> {
   resetServices({ verifyTiming: { pollMs: 100 } });
   const app = services();
   await app.ready;
   const started = Date.now();
-  const outcome = await app.verify.verifyNow({ role: 'Admin', name: 'bench' }, exportId);
+  const sample = process.argv.includes('--sample') ? Number(process.argv[process.argv.indexOf('--sample') + 1]) : undefined;
+  const outcome = await app.verify.verifyNow({ role: 'Admin', name: 'bench' }, exportId, sample);
   if (!('queued' in outcome)) throw new Error('a run of the export is going');
   await app.storage.runQueue.clearMessages();
   let run = outcome.queued;
@@ -85,7 +86,7 @@ async function verify(exportId: string, cpuFrom: NodeJS.CpuUsage, loopMs: number
     JSON.stringify({
       status: run.status,
       errors: run.errors,
-      verify: { counts: run.verify?.counts, timings: run.verify?.timings },
+      verify: { counts: run.verify?.counts, timings: run.verify?.timings, confidence: run.verify?.confidence },
       wallSeconds: (Date.now() - started) / 1000,
       cpuSeconds: cpuSecondsSince(cpuFrom),
       loopMs,

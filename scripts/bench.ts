@@ -1,4 +1,4 @@
-// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--no-guard] [--verify]`
+// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--no-guard] [--verify [--sample K]]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit): first run, same snapshot again, then after changing P % of the profiles. Each run
