@@ -6,6 +6,8 @@ export interface VerifyRecord {
   proofSegmentId?: string;
   /** A verification by sample: this many profiles read back through /users/export/ids instead of the segment. */
   sample?: number;
+  /** Why a verification asked for in full reads a sample (what the connection's key can do). */
+  sampledBecause?: string;
   /** Profiles sampled, and how far the result holds ("0 drift in 2,000 sampled profiles: drift below 0.15 % at 95 %"). */
   sampled?: number;
   confidence?: string;
