@@ -78,8 +78,8 @@ export class HourlyCap {
     for (;;) {
       if (this.reachedIn !== null) return false;
       const hour = this.currentHour();
-      const owed = this.owed + Math.min(requests, this.cap);
-      const want = owed - this.inHand;
+      const need = Math.min(requests, this.cap);
+      const want = this.owed + need - this.inHand;
       if (want > 0) {
         const got = await this.counter.reserve(hour, want, this.cap);
         if (hour !== this.currentHour()) continue; // the hour turned meanwhile: that reservation is over
@@ -89,7 +89,9 @@ export class HourlyCap {
           return false;
         }
       }
-      this.owed = owed;
+      // Added to what is owed now, not to what was owed before the reservation: requests sent
+      // meanwhile (take) paid part of it off, and must stay paid off.
+      this.owed += need;
       return true;
     }
   }
