@@ -186,11 +186,9 @@ export class RunWorker {
     const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted")))
       .value;
     if (!(await this.limits.take(attempt, connection))) return null;
+    // The hourly cap is drawn on lazily (the first bucket's reservation, or the first request): a run
+    // that sends nothing (already exported, held, nothing to withdraw) never waits for the hour.
     const limits = (attempt.limits = new AttemptLimits(deps.connections.limits, connection));
-    if (limits.cap && !(await limits.cap.available())) {
-      await waitForTheHour(attempt, limits.cap, false);
-      return null;
-    }
     const apiKey = await deps.secrets.get(connection.apiKey.reference).catch((e: unknown) => {
       throw new RunAborted(
         `Cannot read the connection's Braze API key (${(e as Error).message}); check the Key Vault secret and the app's access to it`,

@@ -274,4 +274,20 @@ describe('the hourly request cap', () => {
     expect(p.estimate.seconds).toBeGreaterThan(3600);
     expect(p.estimate.text).toMatch(/^about \d+ h( \d+ min)? \(hourly cap 2 reached twice\)$/);
   });
+
+  it('a run that sends nothing (the same snapshot again) succeeds at once even when this hour is used up', async () => {
+    const app = services();
+    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 10 });
+    const exp = await exportOf(conn.id, 300, 1);
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    // This hour's 10 used elsewhere.
+    const limits = new ConnectionLimitsRepo(app.storage.table('connections'));
+    const used = (await limits.usage(conn.id)).used;
+    await limits.reserve(conn.id, hourStartOf(Date.now()), 10 - used, 10);
+    const before = sandbox().stats.requests;
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('succeeded');
+    expect(run.waitingFor ?? null).toBeNull();
+    expect(sandbox().stats.requests).toBe(before);
+  });
 });
