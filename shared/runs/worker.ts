@@ -299,7 +299,8 @@ export class RunWorker {
       runId: resumed.id,
     });
     if (writer.takenOver || attempt.exportLease.lost) throw new StateTakenOver('the run was taken over while it ran');
-    attempt.run = { ...attempt.run, ...result.progress };
+    const cappedNotSent = (resumed.cappedNotSent ?? 0) + ready.braze.notSentCapped;
+    attempt.run = { ...attempt.run, ...result.progress, ...(cappedNotSent > 0 ? { cappedNotSent } : {}) };
     // Braze's refusals in buckets earlier attempts finished stay in the report beside this attempt's rows.
     if (result.rejectedRowsTotal > 0 || (earlierRefusals > 0 && attempt.run.rejectedReport)) {
       attempt.run.rejectedReport = await writeRejectedReport(
@@ -344,7 +345,7 @@ export class RunWorker {
         ? [
             "Another run took the Braze connection's rate limit while this one sent: the profiles not sent count as failed; the next run sends them",
           ]
-        : (run.resumesAt || attempt.limits?.cap?.reached) && run.counts!.failed > 0
+        : (run.cappedNotSent ?? 0) > 0 && run.counts!.failed > 0
           ? [
               "The connection's hourly request cap stopped this run mid-way: the profiles not sent then count as failed; the next run sends them",
             ]

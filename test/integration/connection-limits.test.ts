@@ -290,4 +290,26 @@ describe('the hourly request cap', () => {
     expect(run.waitingFor ?? null).toBeNull();
     expect(sandbox().stats.requests).toBe(before);
   });
+
+  it('a run that waited for the hour and then met another failure does not blame the cap for it', async () => {
+    const app = services();
+    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 5 });
+    const first = await exportOf(conn.id, 300, 1); // 4 requests
+    const second = await exportOf(conn.id, 300, 1001); // 4 more: only 1 fits this hour
+    expect((await runNow(first.id)).run.status).toBe('succeeded');
+    const runId = await queue(second.id);
+    await app.storage.runQueue.clearMessages(); // the test plays the worker
+    await app.worker.execute(runId, () => undefined);
+    let run = await app.runs.get(runId);
+    expect(run.resumesAt).toBeTruthy();
+    // Next hour (the cap raised), Braze is down: the run's failures are Braze's, not the cap's.
+    await patchConnection(conn.id, { hourlyRequestCap: 1000 });
+    sandbox().setFaults({ fail5xx: 1_000_000 });
+    for (let i = 0; i < 5 && ['queued', 'running'].includes((run = await app.runs.get(runId)).status); i++)
+      await app.worker.execute(runId, () => undefined);
+    sandbox().reset();
+    expect(run.status).toBe('partially_succeeded');
+    expect(run.counts!.failed).toBeGreaterThan(0);
+    expect(run.errors.join(' ')).not.toMatch(/hourly request cap/);
+  }, 60_000);
 });
