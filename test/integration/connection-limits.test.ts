@@ -312,4 +312,17 @@ describe('the hourly request cap', () => {
     expect(run.counts!.failed).toBeGreaterThan(0);
     expect(run.errors.join(' ')).not.toMatch(/hourly request cap/);
   }, 60_000);
+
+  it('a malformed limits row does not turn a committed PATCH or a GET into a 500', async () => {
+    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 10 });
+    const table = services().storage.table('connections');
+    await table.upsertEntity({ partitionKey: 'connection-limits', rowKey: `observed:${conn.id}`, data: '{not json' }, 'Replace');
+    await table.upsertEntity({ partitionKey: 'connection-limits', rowKey: `hourly:${conn.id}`, hour: 7, used: 'x' }, 'Replace');
+    const patched = await patchConnection(conn.id, { hourlyRequestCap: 20 });
+    expect(patched.status).toBe(200);
+    expect(patched.body.hourlyRequestCap).toBe(20);
+    const got = await getConnection(conn.id);
+    expect(got.status).toBe(200);
+    expect(got.body.hourlyRequestCap).toBe(20);
+  });
 });
