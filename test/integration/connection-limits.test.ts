@@ -325,4 +325,24 @@ describe('the hourly request cap', () => {
     expect(got.status).toBe(200);
     expect(got.body.hourlyRequestCap).toBe(20);
   });
+
+  it('a counter row in a future hour: a few minutes ahead (a clock a little behind) grants nothing; further ahead it is stale and reset', async () => {
+    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 10 });
+    const table = services().storage.table('connections');
+    const limits = new ConnectionLimitsRepo(table);
+    const H = 3_600_000;
+    const hour = hourStartOf(Date.now());
+    const rowIn = (ms: number) =>
+      table.upsertEntity(
+        { partitionKey: 'connection-limits', rowKey: `hourly:${conn.id}`, hour: new Date(ms).toISOString(), used: 10 },
+        'Replace',
+      );
+    // This worker's clock is 2 minutes before the hour that another instance already counts.
+    await rowIn(hour + H);
+    expect(await limits.reserve(conn.id, hour, 5, 10, hour + H - 2 * 60_000)).toBe(0);
+    // An instance whose clock is hours ahead wrote the row: it no longer blocks everyone.
+    await rowIn(hour + 3 * H);
+    expect(await limits.reserve(conn.id, hour, 5, 10, hour + 60_000)).toBe(5);
+    expect((await limits.usage(conn.id, hour + 60_000)).used).toBe(5);
+  });
 });
