@@ -188,7 +188,8 @@ export class RunWorker {
     if (!(await this.limits.take(attempt, connection))) return null;
     // The hourly cap is drawn on lazily (the first bucket's reservation, or the first request): a run
     // that sends nothing (already exported, held, nothing to withdraw) never waits for the hour.
-    const limits = (attempt.limits = new AttemptLimits(deps.connections.limits, connection));
+    const capNow = () => deps.connections.get(connection.id).then((c) => c.value.hourlyRequestCap ?? null);
+    const limits = (attempt.limits = new AttemptLimits(deps.connections.limits, connection, capNow));
     const apiKey = await deps.secrets.get(connection.apiKey.reference).catch((e: unknown) => {
       throw new RunAborted(
         `Cannot read the connection's Braze API key (${(e as Error).message}); check the Key Vault secret and the app's access to it`,

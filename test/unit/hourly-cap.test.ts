@@ -26,6 +26,22 @@ function memoryCounter() {
 const HOUR = 3_600_000;
 
 describe('hourly cap', () => {
+  it('honours a cap lowered while the attempt sends, from the next chunk on (read once a chunk)', async () => {
+    const { counter, counts } = memoryCounter();
+    let capNow: number | null = 1000;
+    let reads = 0;
+    const now = 10 * HOUR;
+    const cap = new HourlyCap({ ...counter, currentCap: async () => (reads++, capNow) }, 1000, () => now);
+    expect(await cap.take()).toBe(true); // a chunk of 50 reserved
+    capNow = 60; // the Admin lowers the cap
+    let taken = 1;
+    while (await cap.take()) taken++;
+    expect(taken).toBe(60);
+    expect(counts.get(10 * HOUR)).toBe(60);
+    expect(cap.cap).toBe(60);
+    expect(reads).toBeLessThan(10);
+  });
+
   it('keeps what was sent while a reservation was under way: a bucket is not refused while the cap is free', async () => {
     const { counter, counts } = memoryCounter();
     let release: (() => void) | null = null;
