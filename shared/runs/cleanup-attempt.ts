@@ -60,7 +60,7 @@ export class CleanupAttempts {
       },
     });
     if (attempt.writer.takenOver || attempt.exportLease.lost) throw new StateTakenOver('the run was taken over while it ran');
-    const { nextBucket, ...counts } = result;
+    const { nextBucket, capped: _capped, ...counts } = result;
     const sent = ready.braze.requests;
     const requests = requestsBefore
       ? {
