@@ -113,6 +113,8 @@ function describeNetworkError(e: unknown): string {
 
 export class BrazeClient {
   readonly requests: RequestCounts = { sent: 0, retried: 0, rateLimited: 0 };
+  /** Objects not sent because the connection's hourly cap ran out (the only failures the cap may be blamed for). */
+  notSentCapped = 0;
   /** What Braze's X-RateLimit-* headers said last (null until an answer carried them). */
   rateLimit: ObservedRateLimit | null = null;
   private readonly url: string;
@@ -154,6 +156,20 @@ export class BrazeClient {
     return this.send(objects, 0);
   }
 
+  /**
+   * Why a request may not go (the run stops, or the hourly cap is spent): every object's outcome;
+   * null = it may go. The cap's doing is said so and counted (only these failures are the cap's).
+   */
+  private async notSent(count: number): Promise<Outcome[] | null> {
+    const cap = this.options.hourlyCap;
+    let outcome: Outcome;
+    if (this.options.shouldStop?.()) outcome = cap?.exhausted ? NOT_SENT_CAPPED : NOT_SENT_STOPPING;
+    else if (cap && !(await cap.take())) outcome = NOT_SENT_CAPPED;
+    else return null;
+    if (outcome === NOT_SENT_CAPPED) this.notSentCapped += count;
+    return new Array<Outcome>(count).fill(outcome);
+  }
+
   /** One request (or, refused, the requests that isolate the bad objects); `depth` = halvings so far. */
   private async send(objects: BrazeObjectJson[], depth: number): Promise<Outcome[]> {
     if (objects.length === 0) return [];
@@ -186,13 +202,10 @@ export class BrazeClient {
       }
       attempt++;
       await this.options.budget.acquire();
-      if (this.options.shouldStop?.()) {
+      const notSent = await this.notSent(objects.length);
+      if (notSent) {
         this.options.budget.release();
-        return objects.map(() => NOT_SENT_STOPPING);
-      }
-      if (this.options.hourlyCap && !(await this.options.hourlyCap.take())) {
-        this.options.budget.release();
-        return objects.map(() => NOT_SENT_CAPPED);
+        return notSent;
       }
       let res: TransportResponse;
       try {

@@ -12,7 +12,15 @@ export interface HourlyCounter {
   reserve(hourMs: number, want: number, cap: number): Promise<number>;
   /** Returns requests reserved in the hour `hourMs` and not sent. */
   giveBack(hourMs: number, count: number): Promise<void>;
+  /**
+   * The cap as it stands now (an Admin may have lowered or removed it while the run sends; null =
+   * removed): read before each chunk is reserved, so a change applies from the next chunk on.
+   */
+  currentCap?(): Promise<number | null>;
 }
+
+/** No cap any more (removed while the attempt ran): requests are still counted, never refused. */
+const NO_CAP = Number.MAX_SAFE_INTEGER;
 
 /** Requests reserved at a time: a twentieth of the cap (so runs elsewhere get their share), 1 to 500. */
 export const reservationChunk = (cap: number) => Math.max(1, Math.min(500, Math.floor(cap / 20)));
@@ -34,10 +42,15 @@ export class HourlyCap {
 
   constructor(
     private readonly counter: HourlyCounter,
-    /** Requests per clock hour for the connection, across every run. */
-    readonly cap: number,
+    /** Requests per clock hour for the connection, across every run (as the attempt started). */
+    private capNow: number,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Requests per clock hour for the connection, across every run, as last read. */
+  get cap(): number {
+    return this.capNow;
+  }
 
   /** The cap was reached: the attempt should end and the run wait for `resumesAt`. */
   get reached(): boolean {
@@ -77,9 +90,10 @@ export class HourlyCap {
   async reserveFor(requests: number): Promise<boolean> {
     for (;;) {
       if (this.reachedIn !== null) return false;
+      await this.readCap();
       const hour = this.currentHour();
-      const owed = this.owed + Math.min(requests, this.cap);
-      const want = owed - this.inHand;
+      const need = Math.min(requests, this.cap);
+      const want = this.owed + need - this.inHand;
       if (want > 0) {
         const got = await this.counter.reserve(hour, want, this.cap);
         if (hour !== this.currentHour()) continue; // the hour turned meanwhile: that reservation is over
@@ -89,7 +103,9 @@ export class HourlyCap {
           return false;
         }
       }
-      this.owed = owed;
+      // Added to what is owed now, not to what was owed before the reservation: requests sent
+      // meanwhile (take) paid part of it off, and must stay paid off.
+      this.owed += need;
       return true;
     }
   }
@@ -124,7 +140,15 @@ export class HourlyCap {
     return hour;
   }
 
+  /** The cap as it stands now (one point read a chunk); a failed read keeps the one known. */
+  private async readCap(): Promise<void> {
+    if (!this.counter.currentCap) return;
+    const cap = await this.counter.currentCap().catch(() => undefined);
+    if (cap !== undefined) this.capNow = cap ?? NO_CAP;
+  }
+
   private async refill(hour: number): Promise<void> {
+    await this.readCap();
     const got = await this.counter.reserve(hour, reservationChunk(this.cap), this.cap);
     if (hour !== this.currentHour()) return; // the hour turned meanwhile: look again in the new one
     if (got > 0) this.inHand += got;

@@ -97,9 +97,11 @@ export class ConnectionsService {
   async view(record: ConnectionRecord, caller: Caller): Promise<ConnectionView> {
     if (caller.role !== 'Admin') return { id: record.id, displayName: record.displayName, type: record.type };
     const { apiKey, baseUrl: _baseUrl, ...rest } = record;
+    // Best-effort: the limits rows are a report beside the connection; a read that fails (or a
+    // malformed row) must not turn a committed create or PATCH, or a GET, into a 500.
     const [observed, usage] = await Promise.all([
-      this.repo.limits.observed(record.id),
-      record.hourlyRequestCap ? this.repo.limits.usage(record.id) : null,
+      this.repo.limits.observed(record.id).catch(() => null),
+      record.hourlyRequestCap ? this.repo.limits.usage(record.id).catch(() => null) : null,
     ]);
     return {
       ...rest,

@@ -20,11 +20,21 @@ export class AttemptLimits {
   constructor(
     private readonly repo: ConnectionLimitsRepo,
     private readonly connection: ConnectionRecord,
+    /**
+     * The connection's hourly cap as it stands now (a point read of the connection), read before
+     * each chunk is reserved: a cap lowered while the attempt sends applies from the next chunk.
+     * A cap set only after the attempt started applies from the next attempt.
+     */
+    currentCap?: () => Promise<number | null>,
   ) {
     const id = connection.id;
     this.cap = connection.hourlyRequestCap
       ? new HourlyCap(
-          { reserve: (hour, want, cap) => repo.reserve(id, hour, want, cap), giveBack: (hour, n) => repo.giveBack(id, hour, n) },
+          {
+            reserve: (hour, want, cap) => repo.reserve(id, hour, want, cap),
+            giveBack: (hour, n) => repo.giveBack(id, hour, n),
+            ...(currentCap ? { currentCap } : {}),
+          },
           connection.hourlyRequestCap,
         )
       : null;

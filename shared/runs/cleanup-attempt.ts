@@ -1,18 +1,21 @@
 // A cleanup run's attempt: withdraw the export's membership everywhere its sync state says Braze
 // holds it, then have the export deleted or detached as the user asked. Time-boxed like an export
 // run: it stops between buckets, is queued again and goes on from the next bucket; counts add up
-// across attempts.
+// across attempts. Under the connection's hourly cap it reserves each bucket's requests before the
+// bucket goes and, once the cap is reached, waits for the next hour (hourly-wait.ts) rather than
+// counting what the cap kept back as failed: the next attempt goes on from the bucket it stopped in.
 import { StateTakenOver, withdrawAll, type WithdrawCounts } from '../engine';
 import type { ExportsService } from '../exports/service';
 import type { RunRecord } from '../store/runs';
 import type { Attempt, Finish, Log, Ready } from './attempt';
 import type { RunWriter } from './run-writer';
+import { waitForTheHour } from './hourly-wait';
 
 const asCounts = (c: WithdrawCounts) => ({ rowsRead: 0, unchanged: 0, sent: 0, failed: 0, newProfiles: 0, ...c });
 
 /** What earlier attempts of the run withdrew. */
 const countedBefore = (run: RunRecord): WithdrawCounts | undefined =>
-  run.withdrawnBuckets && run.counts
+  run.withdrawnBuckets !== undefined && run.counts
     ? {
         profiles: run.counts.profiles,
         removed: run.counts.removed,
@@ -33,7 +36,8 @@ export class CleanupAttempts {
     // Nothing to withdraw (the data stays in Braze, or nothing was ever sent): a stalled run picked
     // up again only finishes the delete or detach.
     if (before.keepBrazeData) return this.finishCleanup(attempt.writer, before, 0, attempt.log);
-    const requestsBefore = before.withdrawnBuckets ? before.requests : undefined;
+    const requestsBefore = before.withdrawnBuckets !== undefined ? before.requests : undefined;
+    const cap = attempt.limits?.cap ?? null;
     const result = await withdrawAll({
       definition: ready.exportRecord,
       state: ready.state,
@@ -43,6 +47,8 @@ export class CleanupAttempts {
       startBucket: before.withdrawnBuckets ?? 0,
       counted: countedBefore(before),
       beforeCheckpoint: ready.beforeCheckpoint,
+      beforeBucket: cap ? (requests) => cap.reserveFor(requests) : undefined,
+      capReached: cap ? () => cap.reached : undefined,
       onProgress: async (c, nextBucket) => {
         attempt.run = {
           ...attempt.run,
@@ -54,7 +60,7 @@ export class CleanupAttempts {
       },
     });
     if (attempt.writer.takenOver || attempt.exportLease.lost) throw new StateTakenOver('the run was taken over while it ran');
-    const { nextBucket, ...counts } = result;
+    const { nextBucket, capped: _capped, ...counts } = result;
     const sent = ready.braze.requests;
     const requests = requestsBefore
       ? {
@@ -64,7 +70,13 @@ export class CleanupAttempts {
         }
       : sent;
     attempt.run = { ...attempt.run, counts: asCounts(counts), requests };
-    if (nextBucket !== null && !attempt.writer.cancelRequested) return this.continueLater(attempt, nextBucket);
+    if (nextBucket !== null && !attempt.writer.cancelRequested) {
+      if (cap?.reached) {
+        attempt.run = { ...attempt.run, withdrawnBuckets: nextBucket };
+        return waitForTheHour(attempt, cap, true);
+      }
+      return this.continueLater(attempt, nextBucket);
+    }
     await this.finishCleanup(attempt.writer, attempt.run, counts.removalsFailed, attempt.log);
   }
 

@@ -193,14 +193,12 @@ export class RunWorker {
       throw new RunAborted(`The export is ${exportRecord.status}: its membership is being withdrawn from Braze`);
     const connection = (await deps.connections.get(exportRecord.connectionId).catch(gone("The export's connection was deleted")))
       .value;
-    // A verification sends nothing to /users/track: it waits for neither the connection's rate limit nor its hourly cap.
-    const sends = attempt.run.kind !== 'verify';
-    if (sends && !(await this.limits.take(attempt, connection))) return null;
-    const limits = (attempt.limits = new AttemptLimits(deps.connections.limits, connection));
-    if (sends && limits.cap && !(await limits.cap.available())) {
-      await waitForTheHour(attempt, limits.cap, false);
-      return null;
-    }
+    // A verification sends nothing to /users/track: it does not wait for the connection's rate limit.
+    if (attempt.run.kind !== 'verify' && !(await this.limits.take(attempt, connection))) return null;
+    // The hourly cap is drawn on lazily (the first bucket's reservation, or the first request): a run
+    // that sends nothing (already exported, held, nothing to withdraw, a verification) never waits for the hour.
+    const capNow = () => deps.connections.get(connection.id).then((c) => c.value.hourlyRequestCap ?? null);
+    const limits = (attempt.limits = new AttemptLimits(deps.connections.limits, connection, capNow));
     const apiKey = await deps.secrets.get(connection.apiKey.reference).catch((e: unknown) => {
       throw new RunAborted(
         `Cannot read the connection's Braze API key (${(e as Error).message}); check the Key Vault secret and the app's access to it`,
@@ -313,7 +311,8 @@ export class RunWorker {
       runId: resumed.id,
     });
     if (writer.takenOver || attempt.exportLease.lost) throw new StateTakenOver('the run was taken over while it ran');
-    attempt.run = { ...attempt.run, ...result.progress };
+    const cappedNotSent = (resumed.cappedNotSent ?? 0) + ready.braze.notSentCapped;
+    attempt.run = { ...attempt.run, ...result.progress, ...(cappedNotSent > 0 ? { cappedNotSent } : {}) };
     // Braze's refusals in buckets earlier attempts finished stay in the report beside this attempt's rows.
     if (result.rejectedRowsTotal > 0 || (earlierRefusals > 0 && attempt.run.rejectedReport)) {
       attempt.run.rejectedReport = await writeRejectedReport(
@@ -358,7 +357,7 @@ export class RunWorker {
         ? [
             "Another run took the Braze connection's rate limit while this one sent: the profiles not sent count as failed; the next run sends them",
           ]
-        : (run.resumesAt || attempt.limits?.cap?.reached) && run.counts!.failed > 0
+        : (run.cappedNotSent ?? 0) > 0 && run.counts!.failed > 0
           ? [
               "The connection's hourly request cap stopped this run mid-way: the profiles not sent then count as failed; the next run sends them",
             ]

@@ -13,6 +13,8 @@ const observedKey = (id: string) => `observed:${id}`;
 const hourlyKey = (id: string) => `hourly:${id}`;
 /** Read-modify-write rounds before giving up on a row other workers keep changing. */
 const MAX_ROUNDS = 25;
+/** How far ahead of this worker's clock another instance's may be before its hour is taken for a wrong clock's. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
 
 /** Requests counted against the hourly cap in one clock hour (UTC; Braze's hourly limits reset on the hour). */
 export interface HourlyUsage {
@@ -63,13 +65,16 @@ export class ConnectionLimitsRepo {
   /**
    * Reserves up to `want` requests of the clock hour starting at `hourMs`, never past `cap`: how
    * many it got (0 = the cap is reached for that hour). A row still counting an earlier hour starts
-   * the new one from 0; a row already counting a later hour (this worker's clock is behind) grants nothing.
+   * the new one from 0; a row already counting a later hour that has begun, give or take
+   * CLOCK_SKEW_MS (this worker's clock is a little behind), grants nothing; a row counting an hour
+   * further ahead was written by an instance whose clock is wrong: it is stale and starts afresh,
+   * rather than blocking every run on the connection until that hour.
    */
-  async reserve(connectionId: string, hourMs: number, want: number, cap: number): Promise<number> {
+  async reserve(connectionId: string, hourMs: number, want: number, cap: number, nowMs = Date.now()): Promise<number> {
     const hour = new Date(hourMs).toISOString();
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const row = await this.read<{ hour: string; used: number }>(hourlyKey(connectionId));
-      if (row && row.hour > hour) return 0;
+      if (row && row.hour > hour && !(Date.parse(row.hour) > nowMs + CLOCK_SKEW_MS)) return 0;
       const used = row && row.hour === hour ? row.used : 0;
       const granted = Math.max(0, Math.min(want, cap - used));
       if (granted === 0) return 0;

@@ -50,6 +50,8 @@ export interface RunRecord extends Partial<RunProgress> {
   waitingFor?: string | null;
   /** When a run that reached the connection's hourly request cap goes on (the next clock hour); kept afterwards. */
   resumesAt?: string | null;
+  /** Objects the hourly cap kept from being sent, over every attempt (counted in `failed`; the cap is blamed only for these). */
+  cappedNotSent?: number;
   errors: string[];
   rejectedReport: string | null;
   /** Why the run was held, with what it would do (kept after approval, for the record). */

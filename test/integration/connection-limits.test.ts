@@ -274,4 +274,75 @@ describe('the hourly request cap', () => {
     expect(p.estimate.seconds).toBeGreaterThan(3600);
     expect(p.estimate.text).toMatch(/^about \d+ h( \d+ min)? \(hourly cap 2 reached twice\)$/);
   });
+
+  it('a run that sends nothing (the same snapshot again) succeeds at once even when this hour is used up', async () => {
+    const app = services();
+    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 10 });
+    const exp = await exportOf(conn.id, 300, 1);
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    // This hour's 10 used elsewhere.
+    const limits = new ConnectionLimitsRepo(app.storage.table('connections'));
+    const used = (await limits.usage(conn.id)).used;
+    await limits.reserve(conn.id, hourStartOf(Date.now()), 10 - used, 10);
+    const before = sandbox().stats.requests;
+    const { run } = await runNow(exp.id);
+    expect(run.status).toBe('succeeded');
+    expect(run.waitingFor ?? null).toBeNull();
+    expect(sandbox().stats.requests).toBe(before);
+  });
+
+  it('a run that waited for the hour and then met another failure does not blame the cap for it', async () => {
+    const app = services();
+    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 5 });
+    const first = await exportOf(conn.id, 300, 1); // 4 requests
+    const second = await exportOf(conn.id, 300, 1001); // 4 more: only 1 fits this hour
+    expect((await runNow(first.id)).run.status).toBe('succeeded');
+    const runId = await queue(second.id);
+    await app.storage.runQueue.clearMessages(); // the test plays the worker
+    await app.worker.execute(runId, () => undefined);
+    let run = await app.runs.get(runId);
+    expect(run.resumesAt).toBeTruthy();
+    // Next hour (the cap raised), Braze is down: the run's failures are Braze's, not the cap's.
+    await patchConnection(conn.id, { hourlyRequestCap: 1000 });
+    sandbox().setFaults({ fail5xx: 1_000_000 });
+    for (let i = 0; i < 5 && ['queued', 'running'].includes((run = await app.runs.get(runId)).status); i++)
+      await app.worker.execute(runId, () => undefined);
+    sandbox().reset();
+    expect(run.status).toBe('partially_succeeded');
+    expect(run.counts!.failed).toBeGreaterThan(0);
+    expect(run.errors.join(' ')).not.toMatch(/hourly request cap/);
+  }, 60_000);
+
+  it('a malformed limits row does not turn a committed PATCH or a GET into a 500', async () => {
+    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 10 });
+    const table = services().storage.table('connections');
+    await table.upsertEntity({ partitionKey: 'connection-limits', rowKey: `observed:${conn.id}`, data: '{not json' }, 'Replace');
+    await table.upsertEntity({ partitionKey: 'connection-limits', rowKey: `hourly:${conn.id}`, hour: 7, used: 'x' }, 'Replace');
+    const patched = await patchConnection(conn.id, { hourlyRequestCap: 20 });
+    expect(patched.status).toBe(200);
+    expect(patched.body.hourlyRequestCap).toBe(20);
+    const got = await getConnection(conn.id);
+    expect(got.status).toBe(200);
+    expect(got.body.hourlyRequestCap).toBe(20);
+  });
+
+  it('a counter row in a future hour: a few minutes ahead (a clock a little behind) grants nothing; further ahead it is stale and reset', async () => {
+    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 10 });
+    const table = services().storage.table('connections');
+    const limits = new ConnectionLimitsRepo(table);
+    const H = 3_600_000;
+    const hour = hourStartOf(Date.now());
+    const rowIn = (ms: number) =>
+      table.upsertEntity(
+        { partitionKey: 'connection-limits', rowKey: `hourly:${conn.id}`, hour: new Date(ms).toISOString(), used: 10 },
+        'Replace',
+      );
+    // This worker's clock is 2 minutes before the hour that another instance already counts.
+    await rowIn(hour + H);
+    expect(await limits.reserve(conn.id, hour, 5, 10, hour + H - 2 * 60_000)).toBe(0);
+    // An instance whose clock is hours ahead wrote the row: it no longer blocks everyone.
+    await rowIn(hour + 3 * H);
+    expect(await limits.reserve(conn.id, hour, 5, 10, hour + 60_000)).toBe(5);
+    expect((await limits.usage(conn.id, hour + 60_000)).used).toBe(5);
+  });
 });

@@ -26,6 +26,48 @@ function memoryCounter() {
 const HOUR = 3_600_000;
 
 describe('hourly cap', () => {
+  it('honours a cap lowered while the attempt sends, from the next chunk on (read once a chunk)', async () => {
+    const { counter, counts } = memoryCounter();
+    let capNow: number | null = 1000;
+    let reads = 0;
+    const now = 10 * HOUR;
+    const cap = new HourlyCap({ ...counter, currentCap: async () => (reads++, capNow) }, 1000, () => now);
+    expect(await cap.take()).toBe(true); // a chunk of 50 reserved
+    capNow = 60; // the Admin lowers the cap
+    let taken = 1;
+    while (await cap.take()) taken++;
+    expect(taken).toBe(60);
+    expect(counts.get(10 * HOUR)).toBe(60);
+    expect(cap.cap).toBe(60);
+    expect(reads).toBeLessThan(10);
+  });
+
+  it('keeps what was sent while a reservation was under way: a bucket is not refused while the cap is free', async () => {
+    const { counter, counts } = memoryCounter();
+    let release: (() => void) | null = null;
+    const slow: HourlyCounter = {
+      reserve: async (hour, want, cap) => {
+        if (release === null) await new Promise<void>((r) => (release = r));
+        return counter.reserve(hour, want, cap);
+      },
+      giveBack: counter.giveBack,
+    };
+    const now = 10 * HOUR;
+    const cap = new HourlyCap(slow, 15, () => now);
+    release = () => undefined; // the first reservation answers at once
+    expect(await cap.reserveFor(5)).toBe(true); // bucket 1: 5 in hand, 5 owed
+    release = null;
+    const second = cap.reserveFor(5); // bucket 2's reservation is slow...
+    for (let i = 0; i < 5; i++) expect(await cap.take()).toBe(true); // ...while bucket 1's 5 requests go
+    while (!release) await new Promise((r) => setTimeout(r, 1));
+    (release as () => void)();
+    expect(await second).toBe(true);
+    // 10 of 15 used or in hand, bucket 2's 5 owed: bucket 3's 5 fit exactly.
+    expect(await cap.reserveFor(5)).toBe(true);
+    expect(cap.reached).toBe(false);
+    expect(counts.get(10 * HOUR)).toBe(15);
+  });
+
   it('lets exactly the cap through across runs, in chunks, and says when the hour resumes', async () => {
     const { counter, counts, reservations } = memoryCounter();
     let now = 10 * HOUR + 5 * 60_000;

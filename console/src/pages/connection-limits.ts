@@ -4,6 +4,7 @@
 import { api, ApiError } from '../api';
 import { h, num, say, when } from '../dom';
 import { FormErrors, input } from '../forms';
+import { changedLimits } from './limits-patch';
 
 /** The Limits cell: budget, Braze's word, the hourly cap, and any warning. */
 export function limitsCell(c: any): HTMLElement {
@@ -64,11 +65,11 @@ export function limitsForm(c: any): HTMLElement {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (!errors.checkAll()) return;
+    // Only what was changed here: the other setting may have been changed by someone else since the page loaded.
+    const body = changedLimits(c, { requestBudget: Number(budget.value.trim()), hourlyRequestCap: hourlyCapValue(cap) });
+    if (!body) return say(`${c.displayName}: nothing changed`);
     try {
-      await api('PATCH', `/api/connections/${c.id}`, {
-        requestBudget: Number(budget.value.trim()),
-        hourlyRequestCap: hourlyCapValue(cap),
-      });
+      await api('PATCH', `/api/connections/${c.id}`, body);
       say(`${c.displayName}: limits saved`);
       location.reload();
     } catch (e) {

@@ -4,7 +4,7 @@
 // destination it was written to, with that connection's key. What Braze did not take stays in the
 // state, so a later cleanup tries it again.
 import { Buffer } from 'node:buffer';
-import type { BrazeClient, Outcome } from '../../braze/client';
+import { MAX_OBJECTS_PER_REQUEST, type BrazeClient, type Outcome } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import { parseBucketState } from '../state/state-entries';
@@ -25,6 +25,16 @@ interface WithdrawInput {
   startBucket?: number;
   counted?: WithdrawCounts;
   beforeCheckpoint?: () => Promise<void>;
+  /**
+   * Before a bucket is sent, with the requests it needs (the hourly cap reserves them): false = not
+   * this hour; the attempt stops before the bucket, which is not checkpointed, and `capped` is set.
+   */
+  beforeBucket?: (requests: number) => Promise<boolean>;
+  /**
+   * The hourly cap ran out (while a bucket was sent): what was not sent then is not counted as
+   * failed; the bucket keeps it and the attempt stops, to go on from the same bucket next hour.
+   */
+  capReached?: () => boolean;
   /** After each bucket's checkpoint: the counts so far and the bucket to continue from. */
   onProgress?: (counts: WithdrawCounts, nextBucket: number) => Promise<void> | void;
 }
@@ -38,8 +48,11 @@ export interface WithdrawCounts {
   rejected: number;
 }
 
-/** The counts, and the bucket a later attempt continues from (null: every bucket is done). */
-export type WithdrawResult = WithdrawCounts & { nextBucket: number | null };
+/**
+ * The counts, and the bucket a later attempt continues from (null: every bucket is done); `capped`:
+ * it stopped at the connection's hourly cap (the run waits for the next hour).
+ */
+export type WithdrawResult = WithdrawCounts & { nextBucket: number | null; capped?: boolean };
 
 export async function withdrawAll(input: WithdrawInput): Promise<WithdrawResult> {
   const counts: WithdrawCounts = { profiles: 0, removed: 0, removalsFailed: 0, rejected: 0, ...input.counted };
@@ -54,6 +67,10 @@ export async function withdrawAll(input: WithdrawInput): Promise<WithdrawResult>
     if (bytes === null) continue;
     const previous = parseBucketState(bytes);
     const entries = [...previous.entries];
+    const requests = Math.ceil(entries.length / MAX_OBJECTS_PER_REQUEST);
+    // Not sent, not checkpointed: the next attempt (next hour) withdraws this bucket whole.
+    if (requests > 0 && input.beforeBucket && !(await input.beforeBucket(requests)))
+      return { ...counts, nextBucket: bucket, capped: true };
     const outcomes = new Array<Outcome>(entries.length);
     const sender = new BatchSender<number>(input.braze, input.concurrency ?? 48, (items, answered) =>
       items.forEach((i, k) => (outcomes[i] = answered[k]!)),
@@ -64,10 +81,14 @@ export async function withdrawAll(input: WithdrawInput): Promise<WithdrawResult>
       if (room) await room;
     }
     await sender.finish();
+    // The cap ran out mid-bucket: what was not sent stays in the bucket, uncounted, and is tried
+    // again from this same bucket (not counted as failed: nothing about it failed).
+    const capped = !!input.capReached?.();
     const kept: string[] = [];
     entries.forEach(([key, entry], i) => {
-      counts.profiles++;
       const outcome = outcomes[i]!;
+      if (outcome.status === 'failed' && capped) return void kept.push(stateLine(key, entry));
+      counts.profiles++;
       if (outcome.status === 'sent') counts.removed++;
       else if (outcome.status === 'rejected') counts.rejected++;
       else {
@@ -83,7 +104,8 @@ export async function withdrawAll(input: WithdrawInput): Promise<WithdrawResult>
       kept,
       etag,
     );
-    await input.onProgress?.(counts, bucket + 1);
+    await input.onProgress?.(counts, capped ? bucket : bucket + 1);
+    if (capped) return { ...counts, nextBucket: bucket, capped: true };
   }
   return { ...counts, nextBucket: null };
 }
