@@ -93,6 +93,15 @@ describe('the console in Chromium', () => {
     await page.getByLabel('REST endpoint').fill(sandbox.url);
     await page.getByLabel('REST API key (users.track permission)').fill('sandbox-key');
     await page.getByLabel('Contributors may create exports on this connection').check();
+    // Braze proof's container: a name Azure refuses is said beside the field as it is typed.
+    const container = page.getByLabel('Braze export container (optional)');
+    await container.fill('Braze_Exports');
+    await container.blur();
+    await page
+      .locator('[data-path="exportContainer"] .field-error')
+      .getByText(/container name/)
+      .waitFor();
+    await container.fill('braze-exports');
     // No consent yet: the API's 400 shows beside the consent box.
     await page.getByRole('button', { name: 'Create connection' }).click();
     const consentError = page.locator('[data-path="consent"] .field-error');
@@ -104,6 +113,10 @@ describe('the console in Chromium', () => {
     await page.getByRole('cell', { name: `Sandbox ${XSS}` }).waitFor();
     expect(await page.evaluate(() => (window as any).__xss)).toBeUndefined();
     expect(await page.locator('main img').count()).toBe(0);
+    const created = await page.evaluate(() => fetch('/api/connections').then((r) => r.json()));
+    expect(created.value.find((c: any) => c.displayName.startsWith('Sandbox <img')).exportContainer).toEqual({
+      container: 'braze-exports',
+    });
     await page.getByRole('button', { name: 'Test key' }).click();
     await page.getByText(/valid/i).first().waitFor();
     await screenshot(page, 'connections');

@@ -168,6 +168,7 @@ function createForm(): HTMLElement {
   const key = input({ type: 'password', autocomplete: 'new-password', required: true });
   const share = checkbox('Contributors may create exports on this connection', false);
   const cap = input({ inputmode: 'numeric', autocomplete: 'off' });
+  const container = input({ autocomplete: 'off', spellcheck: 'false' });
   const consent = checkbox(CONSENT_TEXT, false);
   const form = h(
     'form',
@@ -192,6 +193,9 @@ function createForm(): HTMLElement {
     ),
     share.row,
     errors.field('Hourly request cap (optional)', cap, 'hourlyRequestCap', HOURLY_CAP_HINT, hourlyCapCheck(cap)),
+    errors.field('Braze export container (optional)', container, 'exportContainer', EXPORT_CONTAINER_HINT, () =>
+      containerCheck(container.value.trim()),
+    ),
     errors.field('Consent', consentGroup(consent.row), 'consent', undefined, () =>
       consent.box.checked ? null : 'Tick the consent to send profile data to Braze.',
     ),
@@ -207,6 +211,7 @@ function createForm(): HTMLElement {
         apiKey: key.value,
         allowContributors: share.box.checked,
         hourlyRequestCap: hourlyCapValue(cap),
+        exportContainer: container.value.trim() ? { container: container.value.trim() } : null,
         consent: consent.box.checked,
       });
       location.reload();
@@ -217,6 +222,15 @@ function createForm(): HTMLElement {
   });
   return form;
 }
+
+/** Braze proof reads Braze's user exports from here when the workspace writes them to Azure. */
+const EXPORT_CONTAINER_HINT =
+  'Only when your Braze workspace has Azure Blob storage credentials: the container (in the CI storage account) Braze writes user exports to. Empty: Braze gives a download link';
+
+const containerCheck = (v: string) =>
+  !v || /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(v)
+    ? null
+    : 'A container name is 3 to 63 lowercase letters, digits and single hyphens, e.g. braze-exports.';
 
 function consentGroup(row: HTMLElement): HTMLFieldSetElement {
   return h('fieldset', {}, h('legend', {}, 'Data-privacy consent'), row);
