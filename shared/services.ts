@@ -124,7 +124,7 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
     appBlobs: storage.appBlobs,
     bucketTargetBytes: config.bucketTargetBytes,
   });
-  const verify = new VerifyService(runs, runsRepo, exportsRepo, connections, connectionsRepo, storage);
+  const verify = new VerifyService(runs, runsRepo, exportsRepo, stateRepo, connections, connectionsRepo, storage);
   const ready = readyOnce(storage);
   return {
     config,

@@ -11,6 +11,7 @@ import { BrazeExportRefused, requestSegmentExport } from '../braze/user-export';
 import { createRunTempDir, definitionFingerprint, RunAborted } from '../engine';
 import { CONTAINERS } from '../store/clients';
 import type { ConnectionRecord } from '../store/connections';
+import type { ExportStateRepo } from '../store/export-state';
 import type { RunRecord } from '../store/runs';
 import { fieldsToExport } from '../verify/braze-user';
 import { compareWithState, type DriftCounts } from '../verify/compare';
@@ -32,6 +33,8 @@ export interface VerifyDeps {
   ciBlobs: BlobServiceClient;
   /** A Blob service at another account's URL, reached with the app's identity. */
   blobsAt: (accountUrl: string) => BlobServiceClient;
+  /** The export's state row: which export run the sync state is as of when compared. */
+  state: Pick<ExportStateRepo, 'get'>;
   timeBudgetMs: number;
   timing?: VerifyTiming;
 }
@@ -54,6 +57,11 @@ export class VerifyAttempts {
     return this.deps.timing?.pollMs ?? 15_000;
   }
 
+  /** The export run the sync state is as of: the export is held by this run, so none moves it meanwhile. */
+  private async stateRunOf(exportId: string): Promise<string | null> {
+    return (await this.deps.state.get(exportId))?.value.lastRun?.id ?? null;
+  }
+
   private get maxWaitMs() {
     return this.deps.timing?.maxWaitMs ?? 2 * 60 * 60 * 1000;
   }
@@ -74,7 +82,8 @@ export class VerifyAttempts {
     if (!manifest) throw new RunAborted('Nothing to verify: the export has not sent anything to Braze yet; run it first');
     if (manifest.definition !== definitionFingerprint(def, ready.connection.baseUrl))
       throw new RunAborted("The export's settings changed since its last run: run the export first, then verify");
-    if (attempt.run.verify?.sample) return sampleAttempt(attempt, ready, this.reports, this.finish);
+    if (attempt.run.verify?.sample)
+      return sampleAttempt(attempt, ready, this.reports, this.finish, await this.stateRunOf(attempt.run.exportId));
     const segmentId = attempt.run.verify?.proofSegmentId ?? def.proofSegmentId;
     if (!segmentId)
       throw new RunAborted('The export has no proofSegmentId: create the Braze segment the console describes and set it');
@@ -180,6 +189,7 @@ export class VerifyAttempts {
 
   private async compare(attempt: Attempt, ready: Ready, downloaded: Downloaded, dir: string): Promise<void> {
     const started = Date.now();
+    const stateRun = await this.stateRunOf(attempt.run.exportId);
     const report = new DriftReport(dir);
     const { counts, bySegment } = await compareWithState({
       definition: ready.exportRecord,
@@ -195,6 +205,7 @@ export class VerifyAttempts {
     const verify = {
       ...attempt.run.verify!,
       comparedAt: new Date().toISOString(),
+      stateRun,
       counts,
       bySegment,
       driftReport,

@@ -1,0 +1,118 @@
+// Braze proof, repair edges: a repair never undoes what an export run did after the verification;
+// a user the export created under an alias and later identified in Braze is still the export's; a
+// value another tool set on a field CI leaves empty is cleared by a repair.
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { exportVerify } from '../../functions/exportVerify';
+import { runDriftReport } from '../../functions/runDriftReport';
+import { runRepair } from '../../functions/runRepair';
+import { resetServices, services } from '../../shared/services';
+import { call, useAzurite } from '../helpers/app';
+import { rows } from '../helpers/ci-export';
+import { mutableExport, runNow, useSandbox } from '../helpers/engine';
+
+useAzurite();
+beforeAll(async () => {
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000 } });
+  await services().ready;
+});
+const sandbox = useSandbox();
+beforeEach(() => sandbox().reset());
+
+const SEG = '0000-0000-0000';
+const PROOF = 'proof-segment-1';
+const defineProofSegment = () =>
+  sandbox().exports.define({
+    id: PROOF,
+    filters: [
+      { attribute: SEG, includes: 'A' },
+      { attribute: SEG, includes: 'B' },
+    ],
+  });
+
+/** Plays the queue worker for a run the API queued. */
+async function work(runId: string) {
+  const app = services();
+  await app.storage.runQueue.clearMessages();
+  for (let i = 0; i < 20; i++) {
+    await app.worker.execute(runId, () => undefined);
+    const run = await app.runs.get(runId);
+    if (!['queued', 'running'].includes(run.status)) return run;
+  }
+  throw new Error('run did not end');
+}
+
+async function verify(exportId: string) {
+  const res = await call(exportVerify, { method: 'POST', path: `exports/${exportId}/verify`, params: { id: exportId } });
+  expect(res.status).toBe(202);
+  return work(res.body.runId);
+}
+
+const repairCall = (runId: string) => call(runRepair, { method: 'POST', path: `runs/${runId}/repair`, params: { runId } });
+
+async function repaired(runId: string) {
+  const res = await repairCall(runId);
+  expect(res.status).toBe(202);
+  return work(res.body.runId);
+}
+
+const edit = (user: string, set: Record<string, unknown>, unset: string[] = [], create = false) =>
+  expect(sandbox().exports.edit(user, set, unset, create)).not.toBeNull();
+
+describe('repairing a verification', () => {
+  it('is refused once an export run ended after it: a member CI added since keeps the membership', async () => {
+    defineProofSegment();
+    const { exp, rewrite } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(6)] }], {
+      proofSegmentId: PROOF,
+    });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    edit('external_id:u9', { [SEG]: ['A'] }, [], true); // given the membership behind the app's back
+    const v1 = await verify(exp.id);
+    expect(v1.verify!.counts).toMatchObject({ unknown: 1, matched: 6 });
+    // Then CI adds c9 (u9) to A and the export runs: u9 is a real member now.
+    await rewrite([{ segment: 'A', partitions: [rows(6) + rows(1, { from: 9 })] }]);
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+
+    const res = await repairCall(v1.id);
+    expect(res.status).toBe(409);
+    expect(res.body.error.message).toMatch(/ran since this verification: verify again/);
+    expect(sandbox().profiles.get('external_id:u9')!.attributes[SEG]).toEqual(['A']);
+    expect((await services().runs.get(v1.id)).verify!.repair).toBeUndefined();
+    const v2 = await verify(exp.id);
+    expect(v2.verify!.counts).toMatchObject({ matched: 7, missing: 0, extra: 0, stale: 0, unknown: 0 });
+  });
+
+  it('a user created under an alias and later identified in Braze (external_id added) is matched by the alias', async () => {
+    defineProofSegment();
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(4)] }], { proofSegmentId: PROOF });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    // The customer's app calls /users/identify: Braze keeps the alias and adds the external_id.
+    (sandbox().profiles.get('alias:ci_customer_id:c2') as any).identifier.external_id = 'app-user-2';
+    const v = await verify(exp.id);
+    expect(v.verify!.counts).toMatchObject({ inState: 4, inBraze: 4, matched: 4, missing: 0, unknown: 0 });
+    expect(v.verify!.driftReport).toBeNull();
+    // Drift on that user is still told by the alias, and a repair never withdraws it.
+    edit('alias:ci_customer_id:c2', { [SEG]: ['A', 'B'] });
+    const v2 = await verify(exp.id);
+    expect(v2.verify!.counts).toMatchObject({ matched: 3, extra: 1, missing: 0, unknown: 0 });
+    const drift = await call(runDriftReport, { method: 'GET', path: `runs/${v2.id}/drift`, params: { runId: v2.id } });
+    expect(String(drift.body)).toMatch(/extra,user_alias,c2,c2,B,/);
+    expect((await repaired(v2.id)).status).toBe('succeeded');
+    expect(sandbox().profiles.get('alias:ci_customer_id:c2')!.attributes[SEG]).toEqual(['A']);
+  });
+
+  it('clears a value another tool set on a mapped field CI leaves empty (stale), so the next verification is clean', async () => {
+    defineProofSegment();
+    const name = (i: number) => (i === 3 ? '' : `Name${i}`);
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(6, { name })] }], {
+      proofSegmentId: PROOF,
+    });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    edit('external_id:u3', { first_name: 'ByOtherTool' });
+    const v1 = await verify(exp.id);
+    expect(v1.verify!.counts).toMatchObject({ stale: 1, matched: 5 });
+    expect((await repaired(v1.id)).status).toBe('succeeded');
+    expect(sandbox().profiles.get('external_id:u3')!.attributes.first_name ?? null).toBeNull();
+    const v2 = await verify(exp.id);
+    expect(v2.verify!.counts).toMatchObject({ matched: 6, stale: 0, missing: 0, extra: 0, unknown: 0 });
+  });
+});
