@@ -99,9 +99,9 @@ async function repairBucket(
   const lines: string[] = [];
   for (const [key, e] of previous.entries) {
     // Without its rows digest the next run maps and writes the profile; the fingerprint then differs.
-    lines.push(
-      resend?.has(key) ? stateLine(key, { identity: e.identity, fp: REPAIR_FP, heldFields: e.heldFields }) : stateLine(key, e),
-    );
+    // Without heldFields every mapped field may be held: an empty one is written null, clearing a value
+    // another tool set (stale drift on a field CI leaves empty).
+    lines.push(resend?.has(key) ? stateLine(key, { identity: e.identity, fp: REPAIR_FP }) : stateLine(key, e));
   }
   for (const identity of withdraw ?? []) {
     const key = UNKNOWN_KEY_PREFIX + identity;
