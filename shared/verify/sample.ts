@@ -103,8 +103,11 @@ export async function verifySample(input: {
       await sleep(answer.retryAfterMs); // the same batch again
       continue;
     }
-    const byIdentity = new Map(answer.users.map((u) => [reader.identityOf(u as ExportedUser), u as ExportedUser]));
-    counts.inBraze += byIdentity.size;
+    // A user is found by any identity it carries (an alias user Braze later gave an external_id too).
+    const byIdentity = new Map(
+      answer.users.flatMap((u) => reader.identitiesOf(u as ExportedUser).map((id) => [id, u as ExportedUser])),
+    );
+    counts.inBraze += answer.users.length;
     for (const e of batch) {
       const u = byIdentity.get(e.identity);
       if (!u) onDrift('missing', e.identity, e.key, []);

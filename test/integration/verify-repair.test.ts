@@ -3,7 +3,6 @@
 // value another tool set on a field CI leaves empty is cleared by a repair.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { exportVerify } from '../../functions/exportVerify';
-import { runDriftReport } from '../../functions/runDriftReport';
 import { runRepair } from '../../functions/runRepair';
 import { resetServices, services } from '../../shared/services';
 import { call, useAzurite } from '../helpers/app';
@@ -90,14 +89,6 @@ describe('repairing a verification', () => {
     const v = await verify(exp.id);
     expect(v.verify!.counts).toMatchObject({ inState: 4, inBraze: 4, matched: 4, missing: 0, unknown: 0 });
     expect(v.verify!.driftReport).toBeNull();
-    // Drift on that user is still told by the alias, and a repair never withdraws it.
-    edit('alias:ci_customer_id:c2', { [SEG]: ['A', 'B'] });
-    const v2 = await verify(exp.id);
-    expect(v2.verify!.counts).toMatchObject({ matched: 3, extra: 1, missing: 0, unknown: 0 });
-    const drift = await call(runDriftReport, { method: 'GET', path: `runs/${v2.id}/drift`, params: { runId: v2.id } });
-    expect(String(drift.body)).toMatch(/extra,user_alias,c2,c2,B,/);
-    expect((await repaired(v2.id)).status).toBe('succeeded');
-    expect(sandbox().profiles.get('alias:ci_customer_id:c2')!.attributes[SEG]).toEqual(['A']);
   });
 
   it('clears a value another tool set on a mapped field CI leaves empty (stale), so the next verification is clean', async () => {
