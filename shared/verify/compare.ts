@@ -205,7 +205,10 @@ export async function compareWithState(input: {
     await stateFiles.read(b, (line) => {
       const [fp, held, identity, key] = split(line, 4) as [string, string, string, string];
       const u = users.get(identity);
-      if (u !== undefined) return void (users.delete(identity), compareOne({ identity, key, fp, held }, u));
+      if (u !== undefined) {
+        users.delete(identity);
+        return compareOne({ identity, key, fp, held }, u);
+      }
       if (identity.startsWith('e:')) return void missing2nd.set(identity, { identity, key, fp, held });
       drift('missing', identity, key, []);
     });
@@ -217,8 +220,12 @@ export async function compareWithState(input: {
   }
   for (const [identity, e] of missing2nd) {
     const line = users2nd.get(identity);
-    if (line === undefined) drift('missing', identity, e.key, []);
-    else (users2nd.delete(identity), compareOne(e, line));
+    if (line === undefined) {
+      drift('missing', identity, e.key, []);
+      continue;
+    }
+    users2nd.delete(identity);
+    compareOne(e, line);
   }
   for (const line of users2nd.values()) unknown(idsOf(line)[0]!, line);
   return { counts, bySegment };
