@@ -113,7 +113,7 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
     brazeOptions: overrides.brazeOptions,
     blobsAt: (url) =>
       new BlobServiceClient(url, credentialFor('clientId' in config.appStorage ? config.appStorage.clientId : undefined)),
-    verifyTiming: overrides.verifyTiming ?? config.verifyTiming,
+    verifyTiming: { ...(overrides.verifyTiming ?? config.verifyTiming), extraBrazeHosts: config.extraBrazeHosts },
   });
   const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, connectionsRepo, storage.ciBlobs, exports);
   const preview = new ExportPreview({

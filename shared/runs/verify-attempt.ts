@@ -16,6 +16,7 @@ import type { RunRecord } from '../store/runs';
 import { fieldsToExport } from '../verify/braze-user';
 import { compareWithState, type DriftCounts } from '../verify/compare';
 import { DriftReport } from '../verify/drift-report';
+import { downloadCap } from '../verify/download-url';
 import { downloadFromContainer, downloadWhenReady, type Downloaded, type Waiting } from '../verify/export-files';
 import type { Attempt, Finish, Ready } from './attempt';
 import { runFolder } from './pinned-snapshot';
@@ -26,6 +27,12 @@ export interface VerifyTiming {
   pollMs?: number;
   /** How long Braze may take to make the export before the run fails (default 2 h). */
   maxWaitMs?: number;
+  /** http hosts allowed for Braze's export URL (loopback only: the local-only LOCAL_EXTRA_BRAZE_HOSTS). */
+  extraBrazeHosts?: readonly string[];
+  /** Most bytes of Braze's files downloaded (default: what the temp disk can take). */
+  maxDownloadBytes?: number;
+  /** Container delivery: how long the listing must stay unchanged before it is taken as complete (default 2 min). */
+  stableListingMs?: number;
 }
 
 export interface VerifyDeps {
@@ -90,8 +97,10 @@ export class VerifyAttempts {
     const container = this.containerOf(ready.connection);
     if (!attempt.run.verify?.objectPrefix && !(await this.request(attempt, ready, def, segmentId, container))) return;
     const dir = createRunTempDir(os.tmpdir());
+    let ended = true;
     try {
       const files = await this.download(attempt, ready, segmentId, container, dir);
+      ended = !!files || attempt.writer.cancelRequested;
       if (files) await this.compare(attempt, ready, files, dir);
       else if (attempt.writer.cancelRequested) {
         const by = attempt.writer.run.cancelRequested?.by ?? 'a user';
@@ -104,8 +113,17 @@ export class VerifyAttempts {
           attempt.log,
         );
       }
+    } catch (e) {
+      ended = e instanceof RunAborted;
+      throw e;
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      // Braze's signed URL is kept no longer than the run needs it.
+      if (ended)
+        await this.reports
+          .getBlobClient(`${runFolder(attempt.run.id)}/braze-export.json`)
+          .deleteIfExists()
+          .catch(() => undefined);
     }
   }
 
@@ -170,7 +188,10 @@ export class VerifyAttempts {
       const saved = await this.reports.getBlobClient(`${runFolder(attempt.run.id)}/braze-export.json`).downloadToBuffer();
       const { url } = JSON.parse(saved.toString('utf8')) as { url: string };
       const file = path.join(dir, 'export-0');
-      files = await downloadWhenReady(url, file, w);
+      files = await downloadWhenReady(url, file, w, {
+        extraHosts: this.deps.timing?.extraBrazeHosts,
+        maxBytes: downloadCap(dir, this.deps.timing?.maxDownloadBytes),
+      });
     } else {
       if (!container) throw new RunAborted("The connection's exportContainer was removed while Braze was exporting to it");
       files = await downloadFromContainer(container, segmentId, v.objectPrefix!, dir, w);

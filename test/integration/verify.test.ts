@@ -9,6 +9,8 @@ import { runDriftReport } from '../../functions/runDriftReport';
 import { runRepair } from '../../functions/runRepair';
 import { SANDBOX_KEY_WITHOUT_EXPORT } from '../../scripts/braze-sandbox';
 import { resetServices, services } from '../../shared/services';
+import { runFolder } from '../../shared/runs/pinned-snapshot';
+import { CONTAINERS } from '../../shared/store/clients';
 import { call, useAzurite } from '../helpers/app';
 import { rows } from '../helpers/ci-export';
 import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
@@ -93,6 +95,11 @@ describe('verification of an export against what Braze holds', () => {
     expect(run.verify!.summary).toMatch(/^No drift/);
     expect(run.verify!.driftReport).toBeNull();
     expect(run.verify!.delivery).toBe('url');
+    // Braze's signed download URL is not kept once the run has ended.
+    const saved = services()
+      .storage.appBlobs.getContainerClient(CONTAINERS.reports)
+      .getBlobClient(`${runFolder(run.id)}/braze-export.json`);
+    expect(await saved.exists()).toBe(false);
     expect(sandbox().stats.requests).toBe(tracked); // nothing written to Braze
     expect(sandbox().exports.exportsRequested).toBe(1);
     // The export's last run stays the export run (the timer's "already exported" check reads it); the verification is beside it.
