@@ -7,7 +7,7 @@ import type { ExportDefinition } from '../exports/schema';
 import { BucketFiles, bucketOf, parseBucketState, type SyncStateStore } from '../engine';
 import { BrazeUserReader, type ExportedUser } from './braze-user';
 import { readUserLines } from './export-files';
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 
 /**
  * missing: the state says Braze holds a membership it does not show (user gone, or a segment gone);
@@ -61,6 +61,9 @@ const joined = (values: string[]) => (values.every(plain) ? values.join('\t') : 
 const split = (line: string, n: number) => (line[0] === '[' ? (JSON.parse(line) as string[]) : line.split('\t', n));
 
 const MAX_BUCKETS = 256;
+/** Braze's files unpack to about this many bytes a byte; a bucket's users in memory aim at this many bytes. */
+const UNPACKED_PER_BYTE = 10;
+const BUCKET_TARGET_BYTES = 32 * 1024 * 1024;
 /** State buckets read at once: the state is many small blobs. */
 const STATE_READS = 4;
 
@@ -173,8 +176,16 @@ export async function compareWithState(input: {
   const { definition: def } = input;
   const reader = new BrazeUserReader(def);
   const manifest = await input.state.readManifest();
-  // The state's own bucket count, at most 256: two sets of per-bucket write buffers stay small.
-  const count = Math.min(MAX_BUCKETS, Math.max(1, manifest?.bucketCount ?? 1));
+  // The state's own bucket count, more when Braze's files are large (a bucket's users are held in memory
+  // while it is compared), at most 256: two sets of per-bucket write buffers stay small.
+  let downloaded = 0;
+  for (const f of input.files)
+    downloaded += await stat(f).then(
+      (st) => st.size,
+      () => 0,
+    );
+  const byBytes = Math.ceil((downloaded * UNPACKED_PER_BYTE) / BUCKET_TARGET_BYTES);
+  const count = Math.min(MAX_BUCKETS, Math.max(1, manifest?.bucketCount ?? 1, byBytes));
   const stateFiles = new BucketFiles(input.dir, 'verify-state');
   const userFiles = new BucketFiles(input.dir, 'verify-braze');
   const counts: DriftCounts = { inState: 0, inBraze: 0, matched: 0, ...noDrift() };
