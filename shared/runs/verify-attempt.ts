@@ -35,6 +35,10 @@ export interface VerifyTiming {
   stableListingMs?: number;
 }
 
+/** Braze's export is taken as incomplete (the run fails) below this share of the profiles sent, from this many on. */
+const INCOMPLETE_SHARE = 0.5;
+const INCOMPLETE_MIN = 10;
+
 export interface VerifyDeps {
   appBlobs: BlobServiceClient;
   ciBlobs: BlobServiceClient;
@@ -182,6 +186,7 @@ export class VerifyAttempts {
       pollMs: this.pollMs,
       until: Math.min(deadline, attempt.started + this.deps.timeBudgetMs),
       shouldStop: ready.shouldStop,
+      stableMs: this.deps.timing?.stableListingMs,
     };
     let files: Downloaded | null;
     if (v.delivery === 'url') {
@@ -219,6 +224,13 @@ export class VerifyAttempts {
       dir,
       onDrift: (row) => report.add(row),
     });
+    if (counts.inState >= INCOMPLETE_MIN && counts.inBraze < counts.inState * INCOMPLETE_SHARE) {
+      await report.discard();
+      throw new RunAborted(
+        `Braze's export looks incomplete: it holds ${counts.inBraze} users for the ${counts.inState} profiles the export sent, ` +
+          'so nothing is reported or repairable. Verify again later; if those users were deleted in Braze, run the export with fullSync',
+      );
+    }
     const driftReport = report.rows > 0 ? await report.upload(this.reports, runFolder(attempt.run.id)) : null;
     if (!driftReport) await report.discard();
     const summary = summaryOf(counts);

@@ -19,6 +19,8 @@ export interface Waiting {
   /** Stop polling at this time (the attempt's time box or the run's bound, whichever is first). */
   until: number;
   shouldStop: () => boolean;
+  /** Container delivery: the listing must stay unchanged this long before it is taken as complete (default 2 min). */
+  stableMs?: number;
 }
 
 /** Files downloaded, and the seconds the download took (the wait for Braze apart). */
@@ -70,7 +72,7 @@ async function listExport(container: ContainerClient, segmentId: string, objectP
 
 /**
  * Downloads the export's files from the container once Braze has written them (some files, and the
- * same listing two polls running: Braze writes them one after another and says nothing when done).
+ * same listing for `stableMs`: Braze writes them one after another and says nothing when done).
  * Null if they were not there by `until`.
  */
 export async function downloadFromContainer(
@@ -81,10 +83,13 @@ export async function downloadFromContainer(
   w: Waiting,
 ): Promise<Downloaded | null> {
   let last = '';
+  let since = Date.now();
   for (;;) {
     const files = await listExport(container, segmentId, objectPrefix);
     const listing = JSON.stringify(files);
-    if (files.length > 0 && listing === last) {
+    if (listing !== last) since = Date.now();
+    // Braze says nothing when done: a listing unchanged for the whole window is taken as the export.
+    if (files.length > 0 && listing === last && Date.now() - since >= (w.stableMs ?? 120_000)) {
       const started = Date.now();
       const out: string[] = [];
       for (const [i, f] of files.entries()) {

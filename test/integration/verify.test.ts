@@ -11,6 +11,10 @@ import { SANDBOX_KEY_WITHOUT_EXPORT } from '../../scripts/braze-sandbox';
 import { resetServices, services } from '../../shared/services';
 import { runFolder } from '../../shared/runs/pinned-snapshot';
 import { CONTAINERS } from '../../shared/store/clients';
+import { downloadFromContainer } from '../../shared/verify/export-files';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { call, useAzurite } from '../helpers/app';
 import { rows } from '../helpers/ci-export';
 import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
@@ -18,7 +22,7 @@ import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
 const { azurite } = useAzurite();
 beforeAll(async () => {
   // Braze's export is polled every 50 ms here, and given 3 s before a run gives up on it.
-  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000 } });
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000, stableListingMs: 150 } });
   await services().ready;
 });
 const sandbox = useSandbox();
@@ -294,5 +298,33 @@ describe('verification of an export against what Braze holds', () => {
     const never = await verify(fresh.id);
     expect(never.status).toBe('failed');
     expect(never.errors.at(-1)).toMatch(/has not sent anything/);
+  });
+
+  it('container delivery: a listing still growing is not taken for the export; it must stay unchanged for the window', async () => {
+    const container = services().storage.ciBlobs.getContainerClient('braze-exports-growing');
+    await container.createIfNotExists();
+    const name = (i: number) => `segment-export/${PROOF}/2026-01-01/prefix-1/part-${i}.json.gz`;
+    await container.getBlockBlobClient(name(0)).upload('a', 1);
+    // Braze writes the second file 250 ms later: two polls 50 ms apart see the same single file.
+    setTimeout(() => void container.getBlockBlobClient(name(1)).upload('b', 1), 250);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'verify-growing-'));
+    try {
+      const w = { pollMs: 50, until: Date.now() + 5000, shouldStop: () => false, stableMs: 400 };
+      const got = await downloadFromContainer(container, PROOF, 'prefix-1', dir, w);
+      expect(got!.files).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a Braze export far smaller than what the state says was sent is not reported: the run fails, saying it looks incomplete', async () => {
+    defineProofSegment();
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(12)] }], { proofSegmentId: PROOF });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    for (let i = 1; i <= 7; i++) sandbox().deleteUser(i % 2 ? `external_id:u${i}` : `alias:ci_customer_id:c${i}`);
+    const run = await verify(exp.id);
+    expect(run.status).toBe('failed');
+    expect(run.errors.join(' ')).toMatch(/looks incomplete: it holds 5 users for the 12 profiles/);
+    expect(run.verify!.driftReport).toBeUndefined();
   });
 });
