@@ -287,6 +287,23 @@ describe('verification of an export against what Braze holds', () => {
     expect(run.errors.at(-1)).toMatch(/lacks the users\.export\.segment permission/);
   });
 
+  it('a sample with a key without users.export.ids ends the run failed at once, naming the permission', async () => {
+    const exp = await exportedAndSent();
+    await services().connections.update(ADMIN, exp.connectionId!, { apiKey: SANDBOX_KEY_WITHOUT_EXPORT }, null);
+    const res = await call(exportVerify, {
+      method: 'POST',
+      path: `exports/${exp.id}/verify`,
+      params: { id: exp.id },
+      body: { sample: 5 },
+    });
+    expect(res.status).toBe(202);
+    await services().storage.runQueue.clearMessages();
+    await services().worker.execute(res.body.runId, () => undefined);
+    const run = await services().runs.get(res.body.runId);
+    expect(run.status).toBe('failed');
+    expect(run.errors.at(-1)).toMatch(/lacks the users\.export\.ids permission/);
+  });
+
   it('an export without a proof segment cannot be verified (409), nor one that never sent (failed)', async () => {
     const exp = await exportedAndSent({ proofSegmentId: undefined });
     const res = await call(exportVerify, { method: 'POST', path: `exports/${exp.id}/verify`, params: { id: exp.id } });
