@@ -13,7 +13,7 @@ import { CONTAINERS } from '../store/clients';
 import type { ConnectionRecord } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import type { RunRecord } from '../store/runs';
-import { fieldsToExport } from '../verify/braze-user';
+import { fieldsToExport, unexportableFields } from '../verify/braze-user';
 import { compareWithState, type DriftCounts } from '../verify/compare';
 import { DriftReport } from '../verify/drift-report';
 import { downloadCap } from '../verify/download-url';
@@ -93,6 +93,12 @@ export class VerifyAttempts {
     if (!manifest) throw new RunAborted('Nothing to verify: the export has not sent anything to Braze yet; run it first');
     if (manifest.definition !== definitionFingerprint(def, ready.connection.baseUrl))
       throw new RunAborted("The export's settings changed since its last run: run the export first, then verify");
+    const unexportable = unexportableFields(def);
+    if (unexportable.length)
+      throw new RunAborted(
+        `The export maps ${unexportable.join(', ')}, which Braze cannot export: a verification could not compare ` +
+          'what Braze holds there. Map it to a custom attribute instead to verify this export',
+      );
     if (attempt.run.verify?.sample)
       return sampleAttempt(attempt, ready, this.reports, this.finish, await this.stateRunOf(attempt.run.exportId));
     const segmentId = attempt.run.verify?.proofSegmentId ?? def.proofSegmentId;

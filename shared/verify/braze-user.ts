@@ -14,12 +14,42 @@ export interface ExportedUser {
   [field: string]: unknown;
 }
 
+/**
+ * Standard profile fields /users/export/segment and /users/export/ids can return (Braze's "fields to
+ * export"); the others an export may write (image_url, facebook, current_location…) Braze never exports.
+ */
+export const BRAZE_EXPORTABLE_STANDARD_FIELDS = [
+  'country',
+  'dob',
+  'email',
+  'email_subscribe',
+  'first_name',
+  'gender',
+  'home_city',
+  'language',
+  'last_name',
+  'phone',
+  'push_subscribe',
+  'push_tokens',
+  'time_zone',
+];
+
+/** The export's mapped standard fields Braze cannot export: a verification could never compare them. */
+export function unexportableFields(def: ExportDefinition): string[] {
+  return Object.keys(def.matching.attributes).filter(
+    (n) => BRAZE_STANDARD_FIELDS.includes(n) && !BRAZE_EXPORTABLE_STANDARD_FIELDS.includes(n),
+  );
+}
+
 /** The fields Braze is asked for: identifiers, the membership attribute(s) and the mapped attributes, nothing else. */
 export function fieldsToExport(def: ExportDefinition): string[] {
   const fields = new Set(['external_id', 'user_aliases', 'braze_id', 'email']);
   if (def.matching.phone) fields.add('phone');
   const custom = [...membershipNamesOf(def), ...Object.keys(def.matching.attributes)];
-  for (const name of custom) fields.add(BRAZE_STANDARD_FIELDS.includes(name) ? name : 'custom_attributes');
+  for (const name of custom) {
+    if (!BRAZE_STANDARD_FIELDS.includes(name)) fields.add('custom_attributes');
+    else if (BRAZE_EXPORTABLE_STANDARD_FIELDS.includes(name)) fields.add(name);
+  }
   return [...fields];
 }
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { membershipNamesOf } from '../../shared/engine';
 import { ExportDefinitionSchema } from '../../shared/exports/schema';
-import { BrazeUserReader } from '../../shared/verify/braze-user';
+import { BrazeUserReader, fieldsToExport, unexportableFields } from '../../shared/verify/braze-user';
 
 const def = ExportDefinitionSchema.parse({
   name: 'x',
@@ -47,5 +47,18 @@ describe('a Braze user as a verification reads it', () => {
     expect(p).not.toHaveProperty('braze_id');
     expect(reader.fingerprintOf(p, 'a:c1')).toBe(reader.fingerprintOf(u, 'a:c1'));
     expect(reader.segmentsOf(p)).toEqual([0]);
+  });
+
+  it('asks Braze only for standard fields it can export, and names the mapped ones it cannot', () => {
+    const mapped = ExportDefinitionSchema.parse({
+      ...def,
+      matching: { ...def.matching, attributes: { first_name: 'Name', image_url: 'Photo', facebook: 'Fb', city: 'City' } },
+    });
+    expect(fieldsToExport(mapped)).toEqual(
+      expect.arrayContaining(['external_id', 'user_aliases', 'braze_id', 'email', 'first_name', 'custom_attributes']),
+    );
+    expect(fieldsToExport(mapped)).not.toContain('image_url');
+    expect(unexportableFields(mapped)).toEqual(['image_url', 'facebook']);
+    expect(unexportableFields(def)).toEqual([]);
   });
 });
