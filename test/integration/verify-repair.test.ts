@@ -89,6 +89,19 @@ describe('repairing a verification', () => {
     const v = await verify(exp.id);
     expect(v.verify!.counts).toMatchObject({ inState: 4, inBraze: 4, matched: 4, missing: 0, unknown: 0 });
     expect(v.verify!.driftReport).toBeNull();
+    // Drift on that user is told by its alias, and its repair re-sends it: no withdrawal by its external_id.
+    edit('alias:ci_customer_id:c2', { [SEG]: ['B'] }); // A removed in the dashboard (B: not this export's)
+    const v2 = await verify(exp.id);
+    expect(v2.verify!.counts).toMatchObject({ matched: 3, missing: 1, unknown: 0 });
+    const cost = await call(runRepair, {
+      method: 'POST',
+      path: `runs/${v2.id}/repair`,
+      params: { runId: v2.id },
+      body: { dryRun: true },
+    });
+    expect(cost.body).toMatchObject({ profiles: 1, withdrawals: 0 });
+    expect((await repaired(v2.id)).status).toBe('succeeded');
+    expect(sandbox().profiles.get('alias:ci_customer_id:c2')!.attributes[SEG]).toEqual(['A']);
   });
 
   it('clears a value another tool set on a mapped field CI leaves empty (stale), so the next verification is clean', async () => {
