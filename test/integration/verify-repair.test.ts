@@ -4,7 +4,10 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { exportVerify } from '../../functions/exportVerify';
 import { runRepair } from '../../functions/runRepair';
+import { bucketOf, parseBucketState, SyncStateStore } from '../../shared/engine';
 import { resetServices, services } from '../../shared/services';
+import { CONTAINERS } from '../../shared/store/clients';
+import { applyRepair } from '../../shared/verify/repair';
 import { call, useAzurite } from '../helpers/app';
 import { rows } from '../helpers/ci-export';
 import { mutableExport, runNow, useSandbox } from '../helpers/engine';
@@ -118,5 +121,24 @@ describe('repairing a verification', () => {
     expect(sandbox().profiles.get('external_id:u3')!.attributes.first_name ?? null).toBeNull();
     const v2 = await verify(exp.id);
     expect(v2.verify!.counts).toMatchObject({ matched: 6, stale: 0, missing: 0, extra: 0, unknown: 0 });
+  });
+
+  it('never marks for withdrawal an unknown user that a real state line holds now', async () => {
+    defineProofSegment();
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(4)] }], { proofSegmentId: PROOF });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    const state = new SyncStateStore(services().storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id);
+    const manifest = (await state.readManifest())!;
+    const key = (identity: string) => `\u0000verify-unknown:${identity}`;
+    const bucketFor = (identity: string) => bucketOf(key(identity), manifest.bucketCount);
+    // A plan made from an older verification: u1 (CI's c1, sent) and stranger-1 looked unknown then.
+    const withdraw = new Map<number, string[]>();
+    for (const id of ['e:u1', 'e:stranger-1']) withdraw.set(bucketFor(id), [...(withdraw.get(bucketFor(id)) ?? []), id]);
+    await applyRepair(state, { resend: new Map(), withdraw, profiles: 0, withdrawals: 2, unaddressable: 0 }, manifest.definition);
+    const keys = async (identity: string) => [
+      ...parseBucketState((await state.readBucket(bucketFor(identity))).bytes!).entries.keys(),
+    ];
+    expect(await keys('e:u1')).not.toContain(key('e:u1'));
+    expect(await keys('e:stranger-1')).toContain(key('e:stranger-1'));
   });
 });
