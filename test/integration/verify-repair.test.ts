@@ -134,7 +134,11 @@ describe('repairing a verification', () => {
     // A plan made from an older verification: u1 (CI's c1, sent) and stranger-1 looked unknown then.
     const withdraw = new Map<number, string[]>();
     for (const id of ['e:u1', 'e:stranger-1']) withdraw.set(bucketFor(id), [...(withdraw.get(bucketFor(id)) ?? []), id]);
-    await applyRepair(state, { resend: new Map(), withdraw, profiles: 0, withdrawals: 2, unaddressable: 0 }, manifest.definition);
+    await applyRepair(
+      state,
+      { resend: new Map(), withdraw, profiles: 0, withdrawals: 2, unaddressable: 0 },
+      manifest.definition!,
+    );
     const keys = async (identity: string) => [
       ...parseBucketState((await state.readBucket(bucketFor(identity))).bytes!).entries.keys(),
     ];
