@@ -60,6 +60,8 @@ const SettingsSchema = z
       .min(0.05)
       .max(24 * 60)
       .default(120),
+    // Container delivery: how long Braze's file listing must stay unchanged before the export is taken as complete.
+    VERIFY_STABLE_LISTING_SECONDS: z.coerce.number().min(0).max(3600).default(120),
     // How often a first run checkpoints what it sent early: a killed worker's successor resends at most this much sending.
     EARLY_CHECKPOINT_SECONDS: z.coerce.number().min(0.2).max(3600).default(30),
     // Snapshot bytes per sync-state bucket: bounds the engine's memory per bucket.
@@ -173,7 +175,7 @@ export interface AppConfig {
   secrets: { keyVaultUri: string } | { localKey: Buffer };
   scheduledRefreshSchedule: string;
   workerTimeBudgetMs: number;
-  verifyTiming: { pollMs: number; maxWaitMs: number };
+  verifyTiming: { pollMs: number; maxWaitMs: number; stableListingMs?: number };
   earlyCheckpointMs: number;
   bucketTargetBytes: number;
   easyAuthEnabled: boolean;
@@ -215,7 +217,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secrets: s.KEY_VAULT_URI ? { keyVaultUri: s.KEY_VAULT_URI } : { localKey: Buffer.from(s.LOCAL_SECRET_KEY!, 'base64') },
     scheduledRefreshSchedule: s.SCHEDULED_REFRESH_SCHEDULE,
     workerTimeBudgetMs: s.WORKER_TIME_BUDGET_SECONDS * 1000,
-    verifyTiming: { pollMs: s.VERIFY_POLL_SECONDS * 1000, maxWaitMs: s.VERIFY_MAX_WAIT_MINUTES * 60_000 },
+    verifyTiming: {
+      pollMs: s.VERIFY_POLL_SECONDS * 1000,
+      maxWaitMs: s.VERIFY_MAX_WAIT_MINUTES * 60_000,
+      stableListingMs: s.VERIFY_STABLE_LISTING_SECONDS * 1000,
+    },
     earlyCheckpointMs: s.EARLY_CHECKPOINT_SECONDS * 1000,
     bucketTargetBytes: s.SYNC_BUCKET_TARGET_BYTES,
     easyAuthEnabled: s.WEBSITE_AUTH_ENABLED,

@@ -113,7 +113,7 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
     brazeOptions: overrides.brazeOptions,
     blobsAt: (url) =>
       new BlobServiceClient(url, credentialFor('clientId' in config.appStorage ? config.appStorage.clientId : undefined)),
-    verifyTiming: overrides.verifyTiming ?? config.verifyTiming,
+    verifyTiming: { ...(overrides.verifyTiming ?? config.verifyTiming), extraBrazeHosts: config.extraBrazeHosts },
   });
   const scheduler = new ScheduledRefresh(exportsRepo, stateRepo, runsRepo, runs, connectionsRepo, storage.ciBlobs, exports);
   const preview = new ExportPreview({
@@ -124,7 +124,7 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
     appBlobs: storage.appBlobs,
     bucketTargetBytes: config.bucketTargetBytes,
   });
-  const verify = new VerifyService(runs, runsRepo, exportsRepo, connections, connectionsRepo, storage);
+  const verify = new VerifyService(runs, runsRepo, exportsRepo, stateRepo, connections, connectionsRepo, storage);
   const ready = readyOnce(storage);
   return {
     config,

@@ -11,10 +11,12 @@ import { BrazeExportRefused, requestSegmentExport } from '../braze/user-export';
 import { createRunTempDir, definitionFingerprint, RunAborted } from '../engine';
 import { CONTAINERS } from '../store/clients';
 import type { ConnectionRecord } from '../store/connections';
+import type { ExportStateRepo } from '../store/export-state';
 import type { RunRecord } from '../store/runs';
-import { fieldsToExport } from '../verify/braze-user';
+import { fieldsToExport, unexportableFields } from '../verify/braze-user';
 import { compareWithState, type DriftCounts } from '../verify/compare';
 import { DriftReport } from '../verify/drift-report';
+import { downloadCap } from '../verify/download-url';
 import { downloadFromContainer, downloadWhenReady, type Downloaded, type Waiting } from '../verify/export-files';
 import type { Attempt, Finish, Ready } from './attempt';
 import { runFolder } from './pinned-snapshot';
@@ -25,13 +27,25 @@ export interface VerifyTiming {
   pollMs?: number;
   /** How long Braze may take to make the export before the run fails (default 2 h). */
   maxWaitMs?: number;
+  /** http hosts allowed for Braze's export URL (loopback only: the local-only LOCAL_EXTRA_BRAZE_HOSTS). */
+  extraBrazeHosts?: readonly string[];
+  /** Most bytes of Braze's files downloaded (default: what the temp disk can take). */
+  maxDownloadBytes?: number;
+  /** Container delivery: how long the listing must stay unchanged before it is taken as complete (default 2 min). */
+  stableListingMs?: number;
 }
+
+/** Braze's export is taken as incomplete (the run fails) below this share of the profiles sent, from this many on. */
+const INCOMPLETE_SHARE = 0.5;
+const INCOMPLETE_MIN = 10;
 
 export interface VerifyDeps {
   appBlobs: BlobServiceClient;
   ciBlobs: BlobServiceClient;
   /** A Blob service at another account's URL, reached with the app's identity. */
   blobsAt: (accountUrl: string) => BlobServiceClient;
+  /** The export's state row: which export run the sync state is as of when compared. */
+  state: Pick<ExportStateRepo, 'get'>;
   timeBudgetMs: number;
   timing?: VerifyTiming;
 }
@@ -54,6 +68,11 @@ export class VerifyAttempts {
     return this.deps.timing?.pollMs ?? 15_000;
   }
 
+  /** The export run the sync state is as of: the export is held by this run, so none moves it meanwhile. */
+  private async stateRunOf(exportId: string): Promise<string | null> {
+    return (await this.deps.state.get(exportId))?.value.lastRun?.id ?? null;
+  }
+
   private get maxWaitMs() {
     return this.deps.timing?.maxWaitMs ?? 2 * 60 * 60 * 1000;
   }
@@ -74,15 +93,24 @@ export class VerifyAttempts {
     if (!manifest) throw new RunAborted('Nothing to verify: the export has not sent anything to Braze yet; run it first');
     if (manifest.definition !== definitionFingerprint(def, ready.connection.baseUrl))
       throw new RunAborted("The export's settings changed since its last run: run the export first, then verify");
-    if (attempt.run.verify?.sample) return sampleAttempt(attempt, ready, this.reports, this.finish);
+    const unexportable = unexportableFields(def);
+    if (unexportable.length)
+      throw new RunAborted(
+        `The export maps ${unexportable.join(', ')}, which Braze cannot export: a verification could not compare ` +
+          'what Braze holds there. Map it to a custom attribute instead to verify this export',
+      );
+    if (attempt.run.verify?.sample)
+      return sampleAttempt(attempt, ready, this.reports, this.finish, await this.stateRunOf(attempt.run.exportId));
     const segmentId = attempt.run.verify?.proofSegmentId ?? def.proofSegmentId;
     if (!segmentId)
       throw new RunAborted('The export has no proofSegmentId: create the Braze segment the console describes and set it');
     const container = this.containerOf(ready.connection);
     if (!attempt.run.verify?.objectPrefix && !(await this.request(attempt, ready, def, segmentId, container))) return;
     const dir = createRunTempDir(os.tmpdir());
+    let ended = true;
     try {
       const files = await this.download(attempt, ready, segmentId, container, dir);
+      ended = !!files || attempt.writer.cancelRequested;
       if (files) await this.compare(attempt, ready, files, dir);
       else if (attempt.writer.cancelRequested) {
         const by = attempt.writer.run.cancelRequested?.by ?? 'a user';
@@ -95,8 +123,17 @@ export class VerifyAttempts {
           attempt.log,
         );
       }
+    } catch (e) {
+      ended = e instanceof RunAborted;
+      throw e;
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      // Braze's signed URL is kept no longer than the run needs it.
+      if (ended)
+        await this.reports
+          .getBlobClient(`${runFolder(attempt.run.id)}/braze-export.json`)
+          .deleteIfExists()
+          .catch(() => undefined);
     }
   }
 
@@ -155,13 +192,17 @@ export class VerifyAttempts {
       pollMs: this.pollMs,
       until: Math.min(deadline, attempt.started + this.deps.timeBudgetMs),
       shouldStop: ready.shouldStop,
+      stableMs: this.deps.timing?.stableListingMs,
     };
     let files: Downloaded | null;
     if (v.delivery === 'url') {
       const saved = await this.reports.getBlobClient(`${runFolder(attempt.run.id)}/braze-export.json`).downloadToBuffer();
       const { url } = JSON.parse(saved.toString('utf8')) as { url: string };
       const file = path.join(dir, 'export-0');
-      files = await downloadWhenReady(url, file, w);
+      files = await downloadWhenReady(url, file, w, {
+        extraHosts: this.deps.timing?.extraBrazeHosts,
+        maxBytes: downloadCap(dir, this.deps.timing?.maxDownloadBytes),
+      });
     } else {
       if (!container) throw new RunAborted("The connection's exportContainer was removed while Braze was exporting to it");
       files = await downloadFromContainer(container, segmentId, v.objectPrefix!, dir, w);
@@ -180,6 +221,7 @@ export class VerifyAttempts {
 
   private async compare(attempt: Attempt, ready: Ready, downloaded: Downloaded, dir: string): Promise<void> {
     const started = Date.now();
+    const stateRun = await this.stateRunOf(attempt.run.exportId);
     const report = new DriftReport(dir);
     const { counts, bySegment } = await compareWithState({
       definition: ready.exportRecord,
@@ -188,6 +230,13 @@ export class VerifyAttempts {
       dir,
       onDrift: (row) => report.add(row),
     });
+    if (counts.inState >= INCOMPLETE_MIN && counts.inBraze < counts.inState * INCOMPLETE_SHARE) {
+      await report.discard();
+      throw new RunAborted(
+        `Braze's export looks incomplete: it holds ${counts.inBraze} users for the ${counts.inState} profiles the export sent, ` +
+          'so nothing is reported or repairable. Verify again later; if those users were deleted in Braze, run the export with fullSync',
+      );
+    }
     const driftReport = report.rows > 0 ? await report.upload(this.reports, runFolder(attempt.run.id)) : null;
     if (!driftReport) await report.discard();
     const summary = summaryOf(counts);
@@ -195,6 +244,7 @@ export class VerifyAttempts {
     const verify = {
       ...attempt.run.verify!,
       comparedAt: new Date().toISOString(),
+      stateRun,
       counts,
       bySegment,
       driftReport,

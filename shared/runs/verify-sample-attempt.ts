@@ -11,7 +11,13 @@ import { verifySample } from '../verify/sample';
 import type { Attempt, Finish, Ready } from './attempt';
 import { runFolder } from './pinned-snapshot';
 
-export async function sampleAttempt(attempt: Attempt, ready: Ready, reports: ContainerClient, finish: Finish): Promise<void> {
+export async function sampleAttempt(
+  attempt: Attempt,
+  ready: Ready,
+  reports: ContainerClient,
+  finish: Finish,
+  stateRun: string | null,
+): Promise<void> {
   const dir = createRunTempDir(os.tmpdir());
   try {
     const started = Date.now();
@@ -37,6 +43,7 @@ export async function sampleAttempt(attempt: Attempt, ready: Ready, reports: Con
     const verify: RunRecord['verify'] = {
       ...attempt.run.verify!,
       comparedAt: new Date().toISOString(),
+      stateRun,
       counts,
       bySegment,
       driftReport,

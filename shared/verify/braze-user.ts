@@ -14,12 +14,42 @@ export interface ExportedUser {
   [field: string]: unknown;
 }
 
+/**
+ * Standard profile fields /users/export/segment and /users/export/ids can return (Braze's "fields to
+ * export"); the others an export may write (image_url, facebook, current_location…) Braze never exports.
+ */
+export const BRAZE_EXPORTABLE_STANDARD_FIELDS = [
+  'country',
+  'dob',
+  'email',
+  'email_subscribe',
+  'first_name',
+  'gender',
+  'home_city',
+  'language',
+  'last_name',
+  'phone',
+  'push_subscribe',
+  'push_tokens',
+  'time_zone',
+];
+
+/** The export's mapped standard fields Braze cannot export: a verification could never compare them. */
+export function unexportableFields(def: ExportDefinition): string[] {
+  return Object.keys(def.matching.attributes).filter(
+    (n) => BRAZE_STANDARD_FIELDS.includes(n) && !BRAZE_EXPORTABLE_STANDARD_FIELDS.includes(n),
+  );
+}
+
 /** The fields Braze is asked for: identifiers, the membership attribute(s) and the mapped attributes, nothing else. */
 export function fieldsToExport(def: ExportDefinition): string[] {
   const fields = new Set(['external_id', 'user_aliases', 'braze_id', 'email']);
   if (def.matching.phone) fields.add('phone');
   const custom = [...membershipNamesOf(def), ...Object.keys(def.matching.attributes)];
-  for (const name of custom) fields.add(BRAZE_STANDARD_FIELDS.includes(name) ? name : 'custom_attributes');
+  for (const name of custom) {
+    if (!BRAZE_STANDARD_FIELDS.includes(name)) fields.add('custom_attributes');
+    else if (BRAZE_EXPORTABLE_STANDARD_FIELDS.includes(name)) fields.add(name);
+  }
   return [...fields];
 }
 
@@ -43,14 +73,42 @@ export class BrazeUserReader {
   }
 
   /**
-   * How the sync state knows the user: `e:<external_id>`, `a:<alias_name>` (an alias with the export's
-   * label), or `b:<braze_id>` for a user the export could never have written.
+   * How the sync state may know the user, best first: `a:<alias_name>` (an alias with the export's
+   * label: the export created the user, even once Braze added an external_id to it), `e:<external_id>`,
+   * or `b:<braze_id>` for a user the export could never have written.
    */
-  identityOf(u: ExportedUser): string {
-    if (typeof u.external_id === 'string' && u.external_id) return `e:${u.external_id}`;
+  identitiesOf(u: ExportedUser): string[] {
+    const ids: string[] = [];
     const alias = u.user_aliases?.find((a) => a.alias_label === this.def.matching.aliasLabel);
-    if (alias) return `a:${alias.alias_name}`;
-    return `b:${u.braze_id ?? '?'}`;
+    if (alias) ids.push(`a:${alias.alias_name}`);
+    if (typeof u.external_id === 'string' && u.external_id) ids.push(`e:${u.external_id}`);
+    return ids.length ? ids : [`b:${u.braze_id ?? '?'}`];
+  }
+
+  identityOf(u: ExportedUser): string {
+    return this.identitiesOf(u)[0]!;
+  }
+
+  /**
+   * Only what a comparison reads: identifiers, the export's alias, the membership and mapped fields
+   * (Braze's export may carry every custom attribute a user has; temp files keep none of the rest).
+   */
+  project(u: ExportedUser): ExportedUser {
+    const out: ExportedUser = {};
+    if (typeof u.external_id === 'string' && u.external_id) out.external_id = u.external_id;
+    const alias = u.user_aliases?.find((a) => a.alias_label === this.def.matching.aliasLabel);
+    if (alias) out.user_aliases = [{ alias_name: alias.alias_name, alias_label: alias.alias_label }];
+    if (!alias && !out.external_id && u.braze_id) out.braze_id = u.braze_id;
+    const custom: Record<string, unknown> = {};
+    for (const name of new Set(['email', 'phone', ...this.names, ...this.attributeNames, ...this.fields])) {
+      const standard = name === 'email' || name === 'phone' || BRAZE_STANDARD_FIELDS.includes(name);
+      const v = standard ? u[name] : u.custom_attributes?.[name];
+      if (v === undefined) continue;
+      if (standard) out[name] = v;
+      else custom[name] = v;
+    }
+    if (Object.keys(custom).length) out.custom_attributes = custom;
+    return out;
   }
 
   private valueOf(u: ExportedUser, name: string): unknown {

@@ -7,6 +7,7 @@ import type { ExportDefinition } from '../exports/schema';
 import { BucketFiles, bucketOf, parseBucketState, type SyncStateStore } from '../engine';
 import { BrazeUserReader, type ExportedUser } from './braze-user';
 import { readUserLines } from './export-files';
+import { rm, stat } from 'node:fs/promises';
 
 /**
  * missing: the state says Braze holds a membership it does not show (user gone, or a segment gone);
@@ -60,6 +61,9 @@ const joined = (values: string[]) => (values.every(plain) ? values.join('\t') : 
 const split = (line: string, n: number) => (line[0] === '[' ? (JSON.parse(line) as string[]) : line.split('\t', n));
 
 const MAX_BUCKETS = 256;
+/** Braze's files unpack to about this many bytes a byte; a bucket's users in memory aim at this many bytes. */
+const UNPACKED_PER_BYTE = 10;
+const BUCKET_TARGET_BYTES = 32 * 1024 * 1024;
 /** State buckets read at once: the state is many small blobs. */
 const STATE_READS = 4;
 
@@ -89,16 +93,21 @@ async function spreadState(state: SyncStateStore, bucketCount: number, fields: s
   return entries;
 }
 
-/** Braze's users, spread by identity: the fingerprint of what Braze holds, the identity, the user's line. */
+/**
+ * Braze's users, each projected to what a comparison reads and spread by its best identity: the
+ * fingerprint of what Braze holds, the identities it carries (JSON), the projected user. Each
+ * downloaded file is deleted once spread.
+ */
 async function spreadUsers(paths: string[], reader: BrazeUserReader, files: BucketFiles, count: number): Promise<number> {
   let users = 0;
   for (const file of paths) {
     await readUserLines(file, (line) => {
-      const u = JSON.parse(line) as ExportedUser;
-      const identity = reader.identityOf(u);
-      files.write(bucketOf(identity, count), `${reader.fingerprintOf(u, identity)}\t${JSON.stringify(identity)}\t${line}`);
+      const u = reader.project(JSON.parse(line) as ExportedUser);
+      const ids = reader.identitiesOf(u);
+      files.write(bucketOf(ids[0]!, count), `${reader.fingerprintOf(u, ids[0]!)}\t${JSON.stringify(ids)}\t${JSON.stringify(u)}`);
       users++;
     });
+    await rm(file, { force: true });
   }
   files.close();
   return users;
@@ -144,6 +153,19 @@ export function classify(
   if (added.length) drift('extra', e.identity, e.key, added);
 }
 
+interface StateLine {
+  identity: string;
+  key: string;
+  fp: string;
+  held: string;
+}
+
+/** The identities of a user's temp line (their JSON holds no raw tab). */
+const idsOf = (line: string): string[] => {
+  const tab = line.indexOf('\t');
+  return JSON.parse(line.slice(tab + 1, line.indexOf('\t', tab + 1))) as string[];
+};
+
 export async function compareWithState(input: {
   definition: ExportDefinition;
   state: SyncStateStore;
@@ -154,8 +176,16 @@ export async function compareWithState(input: {
   const { definition: def } = input;
   const reader = new BrazeUserReader(def);
   const manifest = await input.state.readManifest();
-  // The state's own bucket count, at most 256: two sets of per-bucket write buffers stay small.
-  const count = Math.min(MAX_BUCKETS, Math.max(1, manifest?.bucketCount ?? 1));
+  // The state's own bucket count, more when Braze's files are large (a bucket's users are held in memory
+  // while it is compared), at most 256: two sets of per-bucket write buffers stay small.
+  let downloaded = 0;
+  for (const f of input.files)
+    downloaded += await stat(f).then(
+      (st) => st.size,
+      () => 0,
+    );
+  const byBytes = Math.ceil((downloaded * UNPACKED_PER_BYTE) / BUCKET_TARGET_BYTES);
+  const count = Math.min(MAX_BUCKETS, Math.max(1, manifest?.bucketCount ?? 1, byBytes));
   const stateFiles = new BucketFiles(input.dir, 'verify-state');
   const userFiles = new BucketFiles(input.dir, 'verify-braze');
   const counts: DriftCounts = { inState: 0, inBraze: 0, matched: 0, ...noDrift() };
@@ -165,32 +195,49 @@ export async function compareWithState(input: {
     spreadUsers(input.files, reader, userFiles, count),
   ]);
   const drift = driftCounter(def, counts, bySegment, input.onDrift);
-  /** A state entry against what Braze holds for it (`line`: its `fp \t identity \t user` temp line). */
-  const compareOne = (identity: string, key: string, fp: string, held: string, line: string) => {
-    const tab = line.indexOf('\t');
-    if (line.slice(0, tab) === fp) return void counts.matched++; // what was sent, as it was sent
-    const u = JSON.parse(line.slice(line.indexOf('\t', tab + 1) + 1)) as ExportedUser;
-    classify(reader, { identity, key, fp, held }, u, drift, () => counts.matched++);
+  const unknown = (identity: string, line: string) => {
+    const u = JSON.parse(line.slice(line.indexOf('\t', line.indexOf('\t') + 1) + 1)) as ExportedUser;
+    drift('unknown', identity, '', reader.segmentsOf(u));
   };
+  /** A state entry against what Braze holds for it (`line`: its `fp \t identities \t user` temp line). */
+  const compareOne = (e: StateLine, line: string) => {
+    const tab = line.indexOf('\t');
+    if (e.identity === idsOf(line)[0] && line.slice(0, tab) === e.fp) return void counts.matched++; // as it was sent
+    const u = JSON.parse(line.slice(line.indexOf('\t', tab + 1) + 1)) as ExportedUser;
+    classify(reader, e, u, drift, () => counts.matched++);
+  };
+  // An alias user Braze later gave an external_id is spread by its alias; a state line that knows it by
+  // that external_id (another bucket) meets it here, after all buckets. Both sides hold drift only.
+  const users2nd = new Map<string, string>();
+  const missing2nd = new Map<string, StateLine>();
   for (let b = 0; b < count; b++) {
-    // Lines kept as read: only a user that differs is parsed again.
     const users = new Map<string, string>();
-    await userFiles.read(b, (line) => {
-      const tab = line.indexOf('\t');
-      const end = line.indexOf('\t', tab + 1); // the identity's JSON holds no raw tab
-      users.set(JSON.parse(line.slice(tab + 1, end)) as string, line);
-    });
+    await userFiles.read(b, (line) => users.set(idsOf(line)[0]!, line));
     await stateFiles.read(b, (line) => {
       const [fp, held, identity, key] = split(line, 4) as [string, string, string, string];
       const u = users.get(identity);
-      if (u === undefined) return drift('missing', identity, key, []);
-      users.delete(identity);
-      compareOne(identity, key, fp, held, u);
+      if (u !== undefined) {
+        users.delete(identity);
+        return compareOne({ identity, key, fp, held }, u);
+      }
+      if (identity.startsWith('e:')) return void missing2nd.set(identity, { identity, key, fp, held });
+      drift('missing', identity, key, []);
     });
     for (const [identity, line] of users) {
-      const u = JSON.parse(line.slice(line.indexOf('\t', line.indexOf('\t') + 1) + 1)) as ExportedUser;
-      drift('unknown', identity, '', reader.segmentsOf(u));
+      const second = idsOf(line)[1];
+      if (second) users2nd.set(second, line);
+      else unknown(identity, line);
     }
   }
+  for (const [identity, e] of missing2nd) {
+    const line = users2nd.get(identity);
+    if (line === undefined) {
+      drift('missing', identity, e.key, []);
+      continue;
+    }
+    users2nd.delete(identity);
+    compareOne(e, line);
+  }
+  for (const line of users2nd.values()) unknown(idsOf(line)[0]!, line);
   return { counts, bySegment };
 }

@@ -3,17 +3,14 @@
 // segment-export/<segment>/<date>/<object_prefix>/ (no URL; ready once the listing stops growing).
 // Files go to the run's temp folder as bytes, and are read back one user line at a time: a zip of
 // JSON-lines files or a gzip of JSON lines, never the whole export in memory.
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
 import type { ContainerClient } from '@azure/storage-blob';
 import yauzl from 'yauzl';
 import { statusOf } from '../store/table-errors';
+import { DownloadRefused, getChecked, saveBody, type UrlLimits } from './download-url';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -22,6 +19,8 @@ export interface Waiting {
   /** Stop polling at this time (the attempt's time box or the run's bound, whichever is first). */
   until: number;
   shouldStop: () => boolean;
+  /** Container delivery: the listing must stay unchanged this long before it is taken as complete (default 2 min). */
+  stableMs?: number;
 }
 
 /** Files downloaded, and the seconds the download took (the wait for Braze apart). */
@@ -31,17 +30,28 @@ export interface Downloaded {
 }
 
 /** Downloads the archive behind Braze's URL once it is ready; null if it was not ready by `until`. */
-export async function downloadWhenReady(url: string, file: string, w: Waiting): Promise<Downloaded | null> {
+export async function downloadWhenReady(url: string, file: string, w: Waiting, limits: UrlLimits): Promise<Downloaded | null> {
   for (;;) {
     const started = Date.now();
-    const res = await fetch(url).catch(() => null);
-    if (res?.ok && res.body) {
-      await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(file));
+    let res: Response;
+    try {
+      res = await getChecked(url, limits);
+    } catch (e) {
+      if (e instanceof DownloadRefused) throw e;
+      // The network, not Braze's readiness: tried again while there is time, then said as it is.
+      const why = ((e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name) || 'network error';
+      if (Date.now() + w.pollMs > w.until || w.shouldStop())
+        throw new DownloadRefused(`Braze's export URL could not be reached (${why}); verify again later`);
+      await sleep(w.pollMs);
+      continue;
+    }
+    if (res.ok && res.body) {
+      await saveBody(res, file, limits);
       return { files: [file], seconds: (Date.now() - started) / 1000 };
     }
-    await res?.body?.cancel().catch(() => undefined);
-    if (res && res.status !== 403 && res.status !== 404)
-      throw new Error(`Braze's export URL answered HTTP ${res.status} (${res.statusText}) instead of the files`);
+    await res.body?.cancel().catch(() => undefined);
+    if (res.status !== 403 && res.status !== 404)
+      throw new DownloadRefused(`Braze's export URL answered HTTP ${res.status} (${res.statusText}) instead of the files`);
     if (Date.now() + w.pollMs > w.until || w.shouldStop()) return null;
     await sleep(w.pollMs);
   }
@@ -62,7 +72,7 @@ async function listExport(container: ContainerClient, segmentId: string, objectP
 
 /**
  * Downloads the export's files from the container once Braze has written them (some files, and the
- * same listing two polls running: Braze writes them one after another and says nothing when done).
+ * same listing for `stableMs`: Braze writes them one after another and says nothing when done).
  * Null if they were not there by `until`.
  */
 export async function downloadFromContainer(
@@ -73,10 +83,13 @@ export async function downloadFromContainer(
   w: Waiting,
 ): Promise<Downloaded | null> {
   let last = '';
+  let since = Date.now();
   for (;;) {
     const files = await listExport(container, segmentId, objectPrefix);
     const listing = JSON.stringify(files);
-    if (files.length > 0 && listing === last) {
+    if (listing !== last) since = Date.now();
+    // Braze says nothing when done: a listing unchanged for the whole window is taken as the export.
+    if (files.length > 0 && listing === last && Date.now() - since >= (w.stableMs ?? 120_000)) {
       const started = Date.now();
       const out: string[] = [];
       for (const [i, f] of files.entries()) {
@@ -92,12 +105,35 @@ export async function downloadFromContainer(
   }
 }
 
-/** Calls `onLine` for each non-empty line of a stream. */
-async function eachLine(stream: NodeJS.ReadableStream, onLine: (line: string) => void): Promise<void> {
-  for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) if (line) onLine(line);
+/** Longest user line read: a user with only the fields asked for is far smaller. */
+const MAX_LINE_BYTES = 4 * 1024 * 1024;
+/** Most bytes a file unpacks to: this many times its own size (JSON lines pack about 10:1), at least 256 MB. */
+const UNPACK_RATIO = 100;
+const MIN_UNPACKED = 256 * 1024 * 1024;
+
+/** Calls `onLine` for each non-empty line of a stream; fails past `budget.left` bytes or on a line too long. */
+async function eachLine(stream: NodeJS.ReadableStream, onLine: (line: string) => void, budget: { left: number }): Promise<void> {
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    budget.left -= chunk.length;
+    if (budget.left < 0)
+      throw new DownloadRefused("Braze's export unpacks to more bytes than it could hold: the file looks damaged");
+    const buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+    let start = 0;
+    for (let nl = buf.indexOf(10, start); nl !== -1; nl = buf.indexOf(10, start)) {
+      const line = buf.toString('utf8', start, nl > start && buf[nl - 1] === 13 ? nl - 1 : nl);
+      if (line) onLine(line);
+      start = nl + 1;
+    }
+    rest = buf.subarray(start);
+    if (rest.length > MAX_LINE_BYTES)
+      throw new DownloadRefused(`A line of Braze's export is longer than ${MAX_LINE_BYTES} bytes: the file looks damaged`);
+  }
+  const last = rest.toString('utf8').replace(/\r$/, '');
+  if (last) onLine(last);
 }
 
-function zipEntries(file: string, onLine: (line: string) => void): Promise<void> {
+function zipEntries(file: string, onLine: (line: string) => void, budget: { left: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     yauzl.open(file, { lazyEntries: true, autoClose: true }, (err, zip) => {
       if (err || !zip) return reject(err ?? new Error('unreadable zip'));
@@ -108,7 +144,7 @@ function zipEntries(file: string, onLine: (line: string) => void): Promise<void>
         zip.openReadStream(entry, (e, stream) => {
           if (e || !stream) return reject(e ?? new Error('unreadable zip entry'));
           const inner = entry.fileName.endsWith('.gz') ? stream.pipe(createGunzip()) : stream;
-          eachLine(inner, onLine).then(() => zip.readEntry(), reject);
+          eachLine(inner, onLine, budget).then(() => zip.readEntry(), reject);
         });
       });
       zip.readEntry();
@@ -125,7 +161,8 @@ export async function readUserLines(file: string, onLine: (line: string) => void
   } finally {
     await handle.close();
   }
-  if (head[0] === 0x50 && head[1] === 0x4b) return zipEntries(file, onLine);
-  if (head[0] === 0x1f && head[1] === 0x8b) return eachLine(createReadStream(file).pipe(createGunzip()), onLine);
-  return eachLine(createReadStream(file), onLine);
+  const budget = { left: Math.max(MIN_UNPACKED, (await stat(file)).size * UNPACK_RATIO) };
+  if (head[0] === 0x50 && head[1] === 0x4b) return zipEntries(file, onLine, budget);
+  if (head[0] === 0x1f && head[1] === 0x8b) return eachLine(createReadStream(file).pipe(createGunzip()), onLine, budget);
+  return eachLine(createReadStream(file), onLine, budget);
 }

@@ -18,6 +18,11 @@ export interface VerifyRecord {
   requestedAt?: string;
   /** When the files were read and compared. */
   comparedAt?: string;
+  /**
+   * The export run the sync state was as of when compared (the export's last run, null: none). A
+   * repair is refused once another export run has ended since: its drift may no longer be drift.
+   */
+  stateRun?: string | null;
   counts?: DriftCounts;
   bySegment?: Record<string, KindCounts>;
   /** `container/name` of the drift CSV (null: no drift). */

@@ -51,6 +51,12 @@ export async function planRepair(reports: ContainerClient, csvName: string, buck
 
 /** Applies the plan to the state, bucket by bucket (each read again if another writer moved first). */
 export async function applyRepair(state: SyncStateStore, plan: RepairPlan, definition: string): Promise<void> {
+  const held = await heldIdentities(state, plan);
+  for (const [bucket, list] of plan.withdraw)
+    plan.withdraw.set(
+      bucket,
+      list.filter((identity) => !held.has(identity)),
+    );
   const buckets = new Set([...plan.resend.keys(), ...plan.withdraw.keys()]);
   for (const bucket of buckets) {
     for (let attempt = 0; ; attempt++) {
@@ -62,6 +68,23 @@ export async function applyRepair(state: SyncStateStore, plan: RepairPlan, defin
       }
     }
   }
+}
+
+/**
+ * The unknown users of the plan that a real state line holds now (an export run sent them since the
+ * verification): their membership is CI's, never withdrawn. Read only when there are withdrawals.
+ */
+async function heldIdentities(state: SyncStateStore, plan: RepairPlan): Promise<Set<string>> {
+  const wanted = new Set([...plan.withdraw.values()].flat());
+  const held = new Set<string>();
+  const manifest = wanted.size ? await state.readManifest() : null;
+  for (let b = 0; b < (manifest?.bucketCount ?? 0); b++) {
+    const { bytes } = await state.readBucket(b);
+    if (!bytes) continue;
+    for (const [key, e] of parseBucketState(bytes).entries)
+      if (!key.startsWith(UNKNOWN_KEY_PREFIX) && wanted.has(e.identity)) held.add(e.identity);
+  }
+  return held;
 }
 
 async function repairBucket(
@@ -76,9 +99,9 @@ async function repairBucket(
   const lines: string[] = [];
   for (const [key, e] of previous.entries) {
     // Without its rows digest the next run maps and writes the profile; the fingerprint then differs.
-    lines.push(
-      resend?.has(key) ? stateLine(key, { identity: e.identity, fp: REPAIR_FP, heldFields: e.heldFields }) : stateLine(key, e),
-    );
+    // Without heldFields every mapped field may be held: an empty one is written null, clearing a value
+    // another tool set (stale drift on a field CI leaves empty).
+    lines.push(resend?.has(key) ? stateLine(key, { identity: e.identity, fp: REPAIR_FP }) : stateLine(key, e));
   }
   for (const identity of withdraw ?? []) {
     const key = UNKNOWN_KEY_PREFIX + identity;

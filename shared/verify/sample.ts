@@ -4,8 +4,8 @@
 // missing, extra and stale profiles among those sampled (never unknown users: it reads only ours),
 // and says how far the result holds for the whole export.
 import type { ExportDefinition } from '../exports/schema';
-import { exportUsersByIds } from '../braze/user-export';
-import { parseBucketState, type SyncStateStore } from '../engine';
+import { BrazeExportRefused, exportUsersByIds } from '../braze/user-export';
+import { parseBucketState, RunAborted, type SyncStateStore } from '../engine';
 import { BrazeUserReader, type ExportedUser } from './braze-user';
 import { classify, driftCounter, noDrift, type Comparison, type DriftCounts, type DriftRow } from './compare';
 
@@ -98,13 +98,19 @@ export async function verifySample(input: {
       ...(externalIds.length ? { external_ids: externalIds } : {}),
       ...(aliases.length ? { user_aliases: aliases } : {}),
       fields_to_export: input.fields,
+    }).catch((e: unknown) => {
+      // A refusal asking again cannot change (403 names the missing permission, 401, 400…) ends the run at once.
+      throw e instanceof BrazeExportRefused && !e.retryable ? new RunAborted(e.message) : e;
     });
     if ('retryAfterMs' in answer) {
       await sleep(answer.retryAfterMs); // the same batch again
       continue;
     }
-    const byIdentity = new Map(answer.users.map((u) => [reader.identityOf(u as ExportedUser), u as ExportedUser]));
-    counts.inBraze += byIdentity.size;
+    // A user is found by any identity it carries (an alias user Braze later gave an external_id too).
+    const byIdentity = new Map(
+      answer.users.flatMap((u) => reader.identitiesOf(u as ExportedUser).map((id) => [id, u as ExportedUser])),
+    );
+    counts.inBraze += answer.users.length;
     for (const e of batch) {
       const u = byIdentity.get(e.identity);
       if (!u) onDrift('missing', e.identity, e.key, []);

@@ -9,6 +9,7 @@ import { CONTAINERS, type StorageClients } from '../store/clients';
 import { AppError, conflict } from '../errors';
 import type { ConnectionsRepo } from '../store/connections';
 import type { ExportRecord, ExportsRepo } from '../store/exports';
+import type { ExportStateRepo } from '../store/export-state';
 import type { RunRecord, RunsRepo } from '../store/runs';
 import { activeRunConflict, type QueueOutcome, type RunsService } from '../runs/service';
 import { applyRepair, planRepair } from './repair';
@@ -33,6 +34,7 @@ export class VerifyService {
     private readonly runs: RunsService,
     private readonly runsRepo: RunsRepo,
     private readonly exports: ExportsRepo,
+    private readonly exportState: ExportStateRepo,
     private readonly connections: ConnectionsService,
     private readonly connectionRecords: ConnectionsRepo,
     private readonly storage: StorageClients,
@@ -44,6 +46,16 @@ export class VerifyService {
 
   private syncState(exportId: string): SyncStateStore {
     return new SyncStateStore(this.storage.appBlobs.getContainerClient(CONTAINERS.state), exportId);
+  }
+
+  /** 409 when an export run ended after the verification compared: its drift may be drift no more. */
+  private async assertStateUnmoved(verifyRun: RunRecord): Promise<void> {
+    const now = (await this.exportState.get(verifyRun.exportId))?.value.lastRun?.id ?? null;
+    const then = verifyRun.verify?.stateRun;
+    if (then === undefined || then !== now)
+      throw conflict('The export ran since this verification: verify again before repairing', {
+        run: { id: now ?? verifyRun.id },
+      });
   }
 
   /** POST /api/exports/{id}/verify: Admin, or Contributor on a shared connection. */
@@ -99,6 +111,7 @@ export class VerifyService {
     if (!report) throw conflict('This verification found no drift: there is nothing to repair');
     if (verifyRun.verify?.repair)
       throw conflict(`Already repaired by run ${verifyRun.verify.repair.runId}`, { run: { id: verifyRun.verify.repair.runId } });
+    await this.assertStateUnmoved(verifyRun);
     const state = this.syncState(record.id);
     const manifest = await state.readManifest();
     if (!manifest) throw conflict('The export has no sync state any more: run it instead');
@@ -117,14 +130,26 @@ export class VerifyService {
     };
     if (dryRun) return cost;
     const by = principalOf(caller);
+    let etag = stored.etag;
     const outcome = await this.runs.start(record, 'manual', by, false, {
       repairOf: runId,
-      // Marked while the export run holds the export and before it is queued: no other run reads the state meanwhile.
-      before: () => applyRepair(state, plan, definition),
+      // Done while the export run holds the export and before it is queued: no other run reads the state
+      // meanwhile. The verification is marked first, on the ETag it was read with: one repair of it only.
+      before: async (run) => {
+        await this.assertStateUnmoved(verifyRun);
+        const repair = { runId: run.id, at: new Date().toISOString(), by: by.name, ...cost };
+        const marked = await this.runsRepo.updateIfUnchanged({ ...verifyRun, verify: { ...verifyRun.verify!, repair } }, etag);
+        if (!marked) throw conflict('This verification was repaired (or changed) meanwhile: reload it');
+        etag = marked.etag;
+        try {
+          await applyRepair(state, plan, definition);
+        } catch (e) {
+          await this.runsRepo.updateIfUnchanged(verifyRun, etag).catch(() => null);
+          throw e;
+        }
+      },
     });
     if ('active' in outcome) throw activeRunConflict(outcome.active);
-    const repair = { runId: outcome.queued.id, at: new Date().toISOString(), by: by.name, ...cost };
-    await this.runsRepo.update({ ...verifyRun, verify: { ...verifyRun.verify!, repair } }).catch(() => undefined);
     return { ...cost, run: outcome.queued };
   }
 }

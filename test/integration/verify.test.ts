@@ -9,6 +9,12 @@ import { runDriftReport } from '../../functions/runDriftReport';
 import { runRepair } from '../../functions/runRepair';
 import { SANDBOX_KEY_WITHOUT_EXPORT } from '../../scripts/braze-sandbox';
 import { resetServices, services } from '../../shared/services';
+import { runFolder } from '../../shared/runs/pinned-snapshot';
+import { CONTAINERS } from '../../shared/store/clients';
+import { downloadFromContainer } from '../../shared/verify/export-files';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { call, useAzurite } from '../helpers/app';
 import { rows } from '../helpers/ci-export';
 import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
@@ -16,7 +22,7 @@ import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
 const { azurite } = useAzurite();
 beforeAll(async () => {
   // Braze's export is polled every 50 ms here, and given 3 s before a run gives up on it.
-  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000 } });
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000, stableListingMs: 150 } });
   await services().ready;
 });
 const sandbox = useSandbox();
@@ -93,6 +99,11 @@ describe('verification of an export against what Braze holds', () => {
     expect(run.verify!.summary).toMatch(/^No drift/);
     expect(run.verify!.driftReport).toBeNull();
     expect(run.verify!.delivery).toBe('url');
+    // Braze's signed download URL is not kept once the run has ended.
+    const saved = services()
+      .storage.appBlobs.getContainerClient(CONTAINERS.reports)
+      .getBlobClient(`${runFolder(run.id)}/braze-export.json`);
+    expect(await saved.exists()).toBe(false);
     expect(sandbox().stats.requests).toBe(tracked); // nothing written to Braze
     expect(sandbox().exports.exportsRequested).toBe(1);
     // The export's last run stays the export run (the timer's "already exported" check reads it); the verification is beside it.
@@ -276,6 +287,23 @@ describe('verification of an export against what Braze holds', () => {
     expect(run.errors.at(-1)).toMatch(/lacks the users\.export\.segment permission/);
   });
 
+  it('a sample with a key without users.export.ids ends the run failed at once, naming the permission', async () => {
+    const exp = await exportedAndSent();
+    await services().connections.update(ADMIN, exp.connectionId!, { apiKey: SANDBOX_KEY_WITHOUT_EXPORT }, null);
+    const res = await call(exportVerify, {
+      method: 'POST',
+      path: `exports/${exp.id}/verify`,
+      params: { id: exp.id },
+      body: { sample: 5 },
+    });
+    expect(res.status).toBe(202);
+    await services().storage.runQueue.clearMessages();
+    await services().worker.execute(res.body.runId, () => undefined);
+    const run = await services().runs.get(res.body.runId);
+    expect(run.status).toBe('failed');
+    expect(run.errors.at(-1)).toMatch(/lacks the users\.export\.ids permission/);
+  });
+
   it('an export without a proof segment cannot be verified (409), nor one that never sent (failed)', async () => {
     const exp = await exportedAndSent({ proofSegmentId: undefined });
     const res = await call(exportVerify, { method: 'POST', path: `exports/${exp.id}/verify`, params: { id: exp.id } });
@@ -287,5 +315,33 @@ describe('verification of an export against what Braze holds', () => {
     const never = await verify(fresh.id);
     expect(never.status).toBe('failed');
     expect(never.errors.at(-1)).toMatch(/has not sent anything/);
+  });
+
+  it('container delivery: a listing still growing is not taken for the export; it must stay unchanged for the window', async () => {
+    const container = services().storage.ciBlobs.getContainerClient('braze-exports-growing');
+    await container.createIfNotExists();
+    const name = (i: number) => `segment-export/${PROOF}/2026-01-01/prefix-1/part-${i}.json.gz`;
+    await container.getBlockBlobClient(name(0)).upload('a', 1);
+    // Braze writes the second file 250 ms later: two polls 50 ms apart see the same single file.
+    setTimeout(() => void container.getBlockBlobClient(name(1)).upload('b', 1), 250);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'verify-growing-'));
+    try {
+      const w = { pollMs: 50, until: Date.now() + 5000, shouldStop: () => false, stableMs: 400 };
+      const got = await downloadFromContainer(container, PROOF, 'prefix-1', dir, w);
+      expect(got!.files).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a Braze export far smaller than what the state says was sent is not reported: the run fails, saying it looks incomplete', async () => {
+    defineProofSegment();
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(12)] }], { proofSegmentId: PROOF });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    for (let i = 1; i <= 7; i++) sandbox().deleteUser(i % 2 ? `external_id:u${i}` : `alias:ci_customer_id:c${i}`);
+    const run = await verify(exp.id);
+    expect(run.status).toBe('failed');
+    expect(run.errors.join(' ')).toMatch(/looks incomplete: it holds 5 users for the 12 profiles/);
+    expect(run.verify!.driftReport).toBeUndefined();
   });
 });

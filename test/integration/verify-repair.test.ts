@@ -1,0 +1,148 @@
+// Braze proof, repair edges: a repair never undoes what an export run did after the verification;
+// a user the export created under an alias and later identified in Braze is still the export's; a
+// value another tool set on a field CI leaves empty is cleared by a repair.
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { exportVerify } from '../../functions/exportVerify';
+import { runRepair } from '../../functions/runRepair';
+import { bucketOf, parseBucketState, SyncStateStore } from '../../shared/engine';
+import { resetServices, services } from '../../shared/services';
+import { CONTAINERS } from '../../shared/store/clients';
+import { applyRepair } from '../../shared/verify/repair';
+import { call, useAzurite } from '../helpers/app';
+import { rows } from '../helpers/ci-export';
+import { mutableExport, runNow, useSandbox } from '../helpers/engine';
+
+useAzurite();
+beforeAll(async () => {
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000 } });
+  await services().ready;
+});
+const sandbox = useSandbox();
+beforeEach(() => sandbox().reset());
+
+const SEG = '0000-0000-0000';
+const PROOF = 'proof-segment-1';
+const defineProofSegment = () =>
+  sandbox().exports.define({
+    id: PROOF,
+    filters: [
+      { attribute: SEG, includes: 'A' },
+      { attribute: SEG, includes: 'B' },
+    ],
+  });
+
+/** Plays the queue worker for a run the API queued. */
+async function work(runId: string) {
+  const app = services();
+  await app.storage.runQueue.clearMessages();
+  for (let i = 0; i < 20; i++) {
+    await app.worker.execute(runId, () => undefined);
+    const run = await app.runs.get(runId);
+    if (!['queued', 'running'].includes(run.status)) return run;
+  }
+  throw new Error('run did not end');
+}
+
+async function verify(exportId: string) {
+  const res = await call(exportVerify, { method: 'POST', path: `exports/${exportId}/verify`, params: { id: exportId } });
+  expect(res.status).toBe(202);
+  return work(res.body.runId);
+}
+
+const repairCall = (runId: string) => call(runRepair, { method: 'POST', path: `runs/${runId}/repair`, params: { runId } });
+
+async function repaired(runId: string) {
+  const res = await repairCall(runId);
+  expect(res.status).toBe(202);
+  return work(res.body.runId);
+}
+
+const edit = (user: string, set: Record<string, unknown>, unset: string[] = [], create = false) =>
+  expect(sandbox().exports.edit(user, set, unset, create)).not.toBeNull();
+
+describe('repairing a verification', () => {
+  it('is refused once an export run ended after it: a member CI added since keeps the membership', async () => {
+    defineProofSegment();
+    const { exp, rewrite } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(6)] }], {
+      proofSegmentId: PROOF,
+    });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    edit('external_id:u9', { [SEG]: ['A'] }, [], true); // given the membership behind the app's back
+    const v1 = await verify(exp.id);
+    expect(v1.verify!.counts).toMatchObject({ unknown: 1, matched: 6 });
+    // Then CI adds c9 (u9) to A and the export runs: u9 is a real member now.
+    await rewrite([{ segment: 'A', partitions: [rows(6) + rows(1, { from: 9 })] }]);
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+
+    const res = await repairCall(v1.id);
+    expect(res.status).toBe(409);
+    expect(res.body.error.message).toMatch(/ran since this verification: verify again/);
+    expect(sandbox().profiles.get('external_id:u9')!.attributes[SEG]).toEqual(['A']);
+    expect((await services().runs.get(v1.id)).verify!.repair).toBeUndefined();
+    const v2 = await verify(exp.id);
+    expect(v2.verify!.counts).toMatchObject({ matched: 7, missing: 0, extra: 0, stale: 0, unknown: 0 });
+  });
+
+  it('a user created under an alias and later identified in Braze (external_id added) is matched by the alias', async () => {
+    defineProofSegment();
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(4)] }], { proofSegmentId: PROOF });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    // The customer's app calls /users/identify: Braze keeps the alias and adds the external_id.
+    (sandbox().profiles.get('alias:ci_customer_id:c2') as any).identifier.external_id = 'app-user-2';
+    const v = await verify(exp.id);
+    expect(v.verify!.counts).toMatchObject({ inState: 4, inBraze: 4, matched: 4, missing: 0, unknown: 0 });
+    expect(v.verify!.driftReport).toBeNull();
+    // Drift on that user is told by its alias, and its repair re-sends it: no withdrawal by its external_id.
+    edit('alias:ci_customer_id:c2', { [SEG]: ['B'] }); // A removed in the dashboard (B: not this export's)
+    const v2 = await verify(exp.id);
+    expect(v2.verify!.counts).toMatchObject({ matched: 3, missing: 1, unknown: 0 });
+    const cost = await call(runRepair, {
+      method: 'POST',
+      path: `runs/${v2.id}/repair`,
+      params: { runId: v2.id },
+      body: { dryRun: true },
+    });
+    expect(cost.body).toMatchObject({ profiles: 1, withdrawals: 0 });
+    expect((await repaired(v2.id)).status).toBe('succeeded');
+    expect(sandbox().profiles.get('alias:ci_customer_id:c2')!.attributes[SEG]).toEqual(['A']);
+  });
+
+  it('clears a value another tool set on a mapped field CI leaves empty (stale), so the next verification is clean', async () => {
+    defineProofSegment();
+    const name = (i: number) => (i === 3 ? '' : `Name${i}`);
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(6, { name })] }], {
+      proofSegmentId: PROOF,
+    });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    edit('external_id:u3', { first_name: 'ByOtherTool' });
+    const v1 = await verify(exp.id);
+    expect(v1.verify!.counts).toMatchObject({ stale: 1, matched: 5 });
+    expect((await repaired(v1.id)).status).toBe('succeeded');
+    expect(sandbox().profiles.get('external_id:u3')!.attributes.first_name ?? null).toBeNull();
+    const v2 = await verify(exp.id);
+    expect(v2.verify!.counts).toMatchObject({ matched: 6, stale: 0, missing: 0, extra: 0, unknown: 0 });
+  });
+
+  it('never marks for withdrawal an unknown user that a real state line holds now', async () => {
+    defineProofSegment();
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(4)] }], { proofSegmentId: PROOF });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    const state = new SyncStateStore(services().storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id);
+    const manifest = (await state.readManifest())!;
+    const key = (identity: string) => `\u0000verify-unknown:${identity}`;
+    const bucketFor = (identity: string) => bucketOf(key(identity), manifest.bucketCount);
+    // A plan made from an older verification: u1 (CI's c1, sent) and stranger-1 looked unknown then.
+    const withdraw = new Map<number, string[]>();
+    for (const id of ['e:u1', 'e:stranger-1']) withdraw.set(bucketFor(id), [...(withdraw.get(bucketFor(id)) ?? []), id]);
+    await applyRepair(
+      state,
+      { resend: new Map(), withdraw, profiles: 0, withdrawals: 2, unaddressable: 0 },
+      manifest.definition!,
+    );
+    const keys = async (identity: string) => [
+      ...parseBucketState((await state.readBucket(bucketFor(identity))).bytes!).entries.keys(),
+    ];
+    expect(await keys('e:u1')).not.toContain(key('e:u1'));
+    expect(await keys('e:stranger-1')).toContain(key('e:stranger-1'));
+  });
+});

@@ -1,0 +1,64 @@
+// How a verification reads one of Braze's users: by the export's alias first (an alias user Braze
+// later identified is still the export's), and cut down to what a comparison reads before any of it
+// goes to a temp file.
+import { describe, expect, it } from 'vitest';
+import { membershipNamesOf } from '../../shared/engine';
+import { ExportDefinitionSchema } from '../../shared/exports/schema';
+import { BrazeUserReader, fieldsToExport, unexportableFields } from '../../shared/verify/braze-user';
+
+const def = ExportDefinitionSchema.parse({
+  name: 'x',
+  connectionId: '00000000-0000-4000-8000-000000000000',
+  brazeSegmentApiId: 'seg-id',
+  source: { container: 'abc', folder: 'f' },
+  segments: ['Main', 'Other'],
+  matching: { email: 'Email', brazeCustomerId: 'Ext', attributes: { city: 'City', first_name: 'Name' } },
+});
+const reader = new BrazeUserReader(def);
+const label = def.matching.aliasLabel;
+
+describe('a Braze user as a verification reads it', () => {
+  it("is known by the export's alias before its external_id", () => {
+    const u = { external_id: 'app-7', user_aliases: [{ alias_name: 'c7', alias_label: label }], braze_id: 'b7' };
+    expect(reader.identitiesOf(u)).toEqual(['a:c7', 'e:app-7']);
+    expect(reader.identityOf({ external_id: 'u1', user_aliases: [{ alias_name: 'x', alias_label: 'other' }] })).toBe('e:u1');
+    expect(reader.identityOf({ braze_id: 'b1' })).toBe('b:b1');
+  });
+
+  it('keeps only identifiers, the membership and the mapped fields', () => {
+    expect(reader.project({ custom_attributes: {} })).toEqual({});
+    const u = {
+      external_id: 'u1',
+      braze_id: 'b1',
+      user_aliases: [
+        { alias_name: 'c1', alias_label: label },
+        { alias_name: 'z', alias_label: 'other' },
+      ],
+      email: 'p1@example.com',
+      first_name: 'Ann',
+      last_name: 'Not mapped',
+      custom_attributes: { city: 'Oslo', huge: 'x'.repeat(100_000), [membershipNamesOf(def)[0]!]: ['Main'] },
+    };
+    const p = reader.project(u);
+    expect(JSON.stringify(p).length).toBeLessThan(400);
+    expect(p).toMatchObject({ external_id: 'u1', user_aliases: [{ alias_name: 'c1', alias_label: label }], first_name: 'Ann' });
+    expect(p.custom_attributes).toMatchObject({ city: 'Oslo' });
+    expect(p).not.toHaveProperty('last_name');
+    expect(p).not.toHaveProperty('braze_id');
+    expect(reader.fingerprintOf(p, 'a:c1')).toBe(reader.fingerprintOf(u, 'a:c1'));
+    expect(reader.segmentsOf(p)).toEqual([0]);
+  });
+
+  it('asks Braze only for standard fields it can export, and names the mapped ones it cannot', () => {
+    const mapped = ExportDefinitionSchema.parse({
+      ...def,
+      matching: { ...def.matching, attributes: { first_name: 'Name', image_url: 'Photo', facebook: 'Fb', city: 'City' } },
+    });
+    expect(fieldsToExport(mapped)).toEqual(
+      expect.arrayContaining(['external_id', 'user_aliases', 'braze_id', 'email', 'first_name', 'custom_attributes']),
+    );
+    expect(fieldsToExport(mapped)).not.toContain('image_url');
+    expect(unexportableFields(mapped)).toEqual(['image_url', 'facebook']);
+    expect(unexportableFields(def)).toEqual([]);
+  });
+});
