@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 // Three speeds: test/unit (no Azurite, no processes), test/integration (Azurite and the Braze
 // sandbox), test/e2e (the local host, a browser, kills, resumes and time boxes). `npm run test:unit`
 // is the fast loop; `npm test` runs unit and integration files together, then the end-to-end ones
-// (see package.json for how many at a time).
+// (see package.json for how many at a time). With projects, the CLI's --maxWorkers does not limit
+// them (each project takes this file's value): package.json serialises files with --no-file-parallelism.
 //
 // Integration and end-to-end files share one Azurite per run, each file with a storage account of
 // its own (test/helpers/shared-azurite.ts). Unit and integration files share worker processes
