@@ -26,8 +26,8 @@ import { gzipSync } from 'node:zlib';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { ZipFile } from 'yazl';
 
-/** A stored user as the sandbox keeps it (braze-sandbox.ts's SandboxProfile; not imported, to keep the two files acyclic). */
-interface SandboxProfile {
+/** A stored user as the sandbox keeps it (braze-sandbox.ts imports it from here: the two files stay acyclic). */
+export interface SandboxProfile {
   identifier: {
     external_id?: string;
     user_alias?: { alias_name: string; alias_label: string };

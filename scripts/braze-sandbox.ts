@@ -18,7 +18,7 @@
 //   POST /sandbox/reset               forget profiles, stats and faults
 //   /users/export/segment, /users/export/ids and their admin routes: braze-sandbox-export.ts
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { SandboxUserExports } from './braze-sandbox-export';
+import { SandboxUserExports, type SandboxProfile } from './braze-sandbox-export';
 
 export interface SandboxOptions {
   port?: number;
@@ -66,16 +66,7 @@ export interface Faults {
   rateLimit?: number;
 }
 
-export interface SandboxProfile {
-  identifier: {
-    external_id?: string;
-    user_alias?: { alias_name: string; alias_label: string };
-    braze_id?: string;
-    email?: string;
-  };
-  attributes: Record<string, unknown>;
-  updates: number;
-}
+export type { SandboxProfile };
 
 export interface SandboxStats {
   requests: number;

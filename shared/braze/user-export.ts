@@ -47,17 +47,11 @@ const messageOf = (text: string) => {
   }
 };
 
-/** POST /users/export/segment: the key needs users.export.segment. */
-export async function requestSegmentExport(
-  baseUrl: string,
-  apiKey: string,
-  body: SegmentExportRequest,
-  timeoutMs = 30_000,
-): Promise<SegmentExportAnswer> {
-  const transport = new Transport(`${baseUrl.replace(/\/$/, '')}/users/export/segment`, 1);
-  const what = `the export of Braze segment ${body.segment_id}`;
+/** One POST of a JSON body to a Braze export endpoint: its answer, or BrazeExportRefused (retryable) when Braze cannot be reached. */
+async function postExport(baseUrl: string, path: string, apiKey: string, body: unknown, what: string, timeoutMs: number) {
+  const transport = new Transport(`${baseUrl.replace(/\/$/, '')}${path}`, 1);
   try {
-    const res = await transport
+    return await transport
       .post(
         Buffer.from(JSON.stringify(body)),
         { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
@@ -66,14 +60,25 @@ export async function requestSegmentExport(
       .catch((e: Error & { code?: string }) => {
         throw new BrazeExportRefused(`Braze could not be reached for ${what} (${e.code ?? e.message})`, true);
       });
-    if (res.status < 200 || res.status >= 300) throw refusal(res.status, what, 'users.export.segment', messageOf(res.text));
-    const answer = JSON.parse(res.text) as { message?: string; object_prefix?: unknown; url?: unknown };
-    if (answer.message !== 'success' || typeof answer.object_prefix !== 'string' || !answer.object_prefix)
-      throw new BrazeExportRefused(`Braze's answer to ${what} had no object_prefix: ${messageOf(res.text)}`, false);
-    return { objectPrefix: answer.object_prefix, url: typeof answer.url === 'string' && answer.url ? answer.url : null };
   } finally {
     transport.close();
   }
+}
+
+/** POST /users/export/segment: the key needs users.export.segment. */
+export async function requestSegmentExport(
+  baseUrl: string,
+  apiKey: string,
+  body: SegmentExportRequest,
+  timeoutMs = 30_000,
+): Promise<SegmentExportAnswer> {
+  const what = `the export of Braze segment ${body.segment_id}`;
+  const res = await postExport(baseUrl, '/users/export/segment', apiKey, body, what, timeoutMs);
+  if (res.status < 200 || res.status >= 300) throw refusal(res.status, what, 'users.export.segment', messageOf(res.text));
+  const answer = JSON.parse(res.text) as { message?: string; object_prefix?: unknown; url?: unknown };
+  if (answer.message !== 'success' || typeof answer.object_prefix !== 'string' || !answer.object_prefix)
+    throw new BrazeExportRefused(`Braze's answer to ${what} had no object_prefix: ${messageOf(res.text)}`, false);
+  return { objectPrefix: answer.object_prefix, url: typeof answer.url === 'string' && answer.url ? answer.url : null };
 }
 
 export interface IdsExportRequest {
@@ -89,26 +94,13 @@ export async function exportUsersByIds(
   body: IdsExportRequest,
   timeoutMs = 30_000,
 ): Promise<{ users: Record<string, unknown>[] } | { retryAfterMs: number }> {
-  const transport = new Transport(`${baseUrl.replace(/\/$/, '')}/users/export/ids`, 1);
   const what = 'reading users back by id';
-  try {
-    const res = await transport
-      .post(
-        Buffer.from(JSON.stringify(body)),
-        { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
-        timeoutMs,
-      )
-      .catch((e: Error & { code?: string }) => {
-        throw new BrazeExportRefused(`Braze could not be reached for ${what} (${e.code ?? e.message})`, true);
-      });
-    if (res.status === 429) {
-      const after = Number(res.header('x-ratelimit-retry-after') ?? '1');
-      return { retryAfterMs: Math.max(0.1, Number.isFinite(after) ? after : 1) * 1000 };
-    }
-    if (res.status < 200 || res.status >= 300) throw refusal(res.status, what, 'users.export.ids', messageOf(res.text));
-    const answer = JSON.parse(res.text) as { users?: unknown };
-    return { users: Array.isArray(answer.users) ? (answer.users as Record<string, unknown>[]) : [] };
-  } finally {
-    transport.close();
+  const res = await postExport(baseUrl, '/users/export/ids', apiKey, body, what, timeoutMs);
+  if (res.status === 429) {
+    const after = Number(res.header('x-ratelimit-retry-after') ?? '1');
+    return { retryAfterMs: Math.max(0.1, Number.isFinite(after) ? after : 1) * 1000 };
   }
+  if (res.status < 200 || res.status >= 300) throw refusal(res.status, what, 'users.export.ids', messageOf(res.text));
+  const answer = JSON.parse(res.text) as { users?: unknown };
+  return { users: Array.isArray(answer.users) ? (answer.users as Record<string, unknown>[]) : [] };
 }
