@@ -2,30 +2,17 @@
 // export segments (users.export.ids without users.export.segment, as its key check found) verifies
 // a sample, and says why, instead of asking Braze for a segment export it would refuse.
 import { describe, expect, it } from 'vitest';
-import { exportVerify } from '../../functions/exportVerify';
 import { services } from '../../shared/services';
 import { DEFAULT_SAMPLE } from '../../shared/verify/service';
-import { call, useAzurite } from '../helpers/app';
+import { useAzurite } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
 import { createConnection, createExport, runNow, useSandbox } from '../helpers/engine';
+import { verify } from '../helpers/verify';
 
 // The key check runs here (most files skip it): it is what tells the app what the key can do.
 useAzurite({ LOCAL_SKIP_KEY_CHECK: 'false' });
 const IDS_ONLY = 'key-with-export-ids-only';
 const sandbox = useSandbox({ keys: { [IDS_ONLY]: { usersTrack: true, segmentsList: true, usersExportIds: true } } });
-
-async function verified(exportId: string) {
-  const res = await call(exportVerify, { method: 'POST', path: `exports/${exportId}/verify`, params: { id: exportId } });
-  expect(res.status).toBe(202);
-  const app = services();
-  await app.storage.runQueue.clearMessages();
-  for (let i = 0; i < 20; i++) {
-    await app.worker.execute(res.body.runId, () => undefined);
-    const run = await app.runs.get(res.body.runId);
-    if (!['queued', 'running'].includes(run.status)) return run;
-  }
-  throw new Error('run did not end');
-}
 
 describe('verification uses what the key can do', () => {
   it('a key without users.export.segment but with users.export.ids verifies a sample, and says why', async () => {
@@ -35,7 +22,7 @@ describe('verification uses what the key can do', () => {
     const exp = await createExport(conn.id, { source, segments: ['A'], matching: MATCHING, proofSegmentId: 'proof-1' });
     expect((await runNow(exp.id)).run.status).toBe('succeeded');
 
-    const run = await verified(exp.id);
+    const run = await verify(exp.id);
     expect(run.status).toBe('succeeded');
     expect(run.verify).toMatchObject({
       sample: DEFAULT_SAMPLE,

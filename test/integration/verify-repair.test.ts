@@ -2,13 +2,13 @@
 // a user the export created under an alias and later identified in Braze is still the export's; a
 // value another tool set on a field CI leaves empty is cleared by a repair.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { exportVerify } from '../../functions/exportVerify';
 import { runRepair } from '../../functions/runRepair';
 import { bucketOf, parseBucketState, SyncStateStore } from '../../shared/engine';
 import { resetServices, services } from '../../shared/services';
 import { CONTAINERS } from '../../shared/store/clients';
 import { applyRepair } from '../../shared/verify/repair';
 import { call, useAzurite } from '../helpers/app';
+import { defineProofSegment, edit, PROOF, SEG, verify, work } from '../helpers/verify';
 import { rows } from '../helpers/ci-export';
 import { mutableExport, runNow, useSandbox } from '../helpers/engine';
 
@@ -20,35 +20,6 @@ beforeAll(async () => {
 const sandbox = useSandbox();
 beforeEach(() => sandbox().reset());
 
-const SEG = '0000-0000-0000';
-const PROOF = 'proof-segment-1';
-const defineProofSegment = () =>
-  sandbox().exports.define({
-    id: PROOF,
-    filters: [
-      { attribute: SEG, includes: 'A' },
-      { attribute: SEG, includes: 'B' },
-    ],
-  });
-
-/** Plays the queue worker for a run the API queued. */
-async function work(runId: string) {
-  const app = services();
-  await app.storage.runQueue.clearMessages();
-  for (let i = 0; i < 20; i++) {
-    await app.worker.execute(runId, () => undefined);
-    const run = await app.runs.get(runId);
-    if (!['queued', 'running'].includes(run.status)) return run;
-  }
-  throw new Error('run did not end');
-}
-
-async function verify(exportId: string) {
-  const res = await call(exportVerify, { method: 'POST', path: `exports/${exportId}/verify`, params: { id: exportId } });
-  expect(res.status).toBe(202);
-  return work(res.body.runId);
-}
-
 const repairCall = (runId: string) => call(runRepair, { method: 'POST', path: `runs/${runId}/repair`, params: { runId } });
 
 async function repaired(runId: string) {
@@ -57,17 +28,14 @@ async function repaired(runId: string) {
   return work(res.body.runId);
 }
 
-const edit = (user: string, set: Record<string, unknown>, unset: string[] = [], create = false) =>
-  expect(sandbox().exports.edit(user, set, unset, create)).not.toBeNull();
-
 describe('repairing a verification', () => {
   it('is refused once an export run ended after it: a member CI added since keeps the membership', async () => {
-    defineProofSegment();
+    defineProofSegment(sandbox());
     const { exp, rewrite } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(6)] }], {
       proofSegmentId: PROOF,
     });
     expect((await runNow(exp.id)).run.status).toBe('succeeded');
-    edit('external_id:u9', { [SEG]: ['A'] }, [], true); // given the membership behind the app's back
+    edit(sandbox(), 'external_id:u9', { [SEG]: ['A'] }, [], true); // given the membership behind the app's back
     const v1 = await verify(exp.id);
     expect(v1.verify!.counts).toMatchObject({ unknown: 1, matched: 6 });
     // Then CI adds c9 (u9) to A and the export runs: u9 is a real member now.
@@ -84,7 +52,7 @@ describe('repairing a verification', () => {
   });
 
   it('a user created under an alias and later identified in Braze (external_id added) is matched by the alias', async () => {
-    defineProofSegment();
+    defineProofSegment(sandbox());
     const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(4)] }], { proofSegmentId: PROOF });
     expect((await runNow(exp.id)).run.status).toBe('succeeded');
     // The customer's app calls /users/identify: Braze keeps the alias and adds the external_id.
@@ -93,7 +61,7 @@ describe('repairing a verification', () => {
     expect(v.verify!.counts).toMatchObject({ inState: 4, inBraze: 4, matched: 4, missing: 0, unknown: 0 });
     expect(v.verify!.driftReport).toBeNull();
     // Drift on that user is told by its alias, and its repair re-sends it: no withdrawal by its external_id.
-    edit('alias:ci_customer_id:c2', { [SEG]: ['B'] }); // A removed in the dashboard (B: not this export's)
+    edit(sandbox(), 'alias:ci_customer_id:c2', { [SEG]: ['B'] }); // A removed in the dashboard (B: not this export's)
     const v2 = await verify(exp.id);
     expect(v2.verify!.counts).toMatchObject({ matched: 3, missing: 1, unknown: 0 });
     const cost = await call(runRepair, {
@@ -108,13 +76,13 @@ describe('repairing a verification', () => {
   });
 
   it('clears a value another tool set on a mapped field CI leaves empty (stale), so the next verification is clean', async () => {
-    defineProofSegment();
+    defineProofSegment(sandbox());
     const name = (i: number) => (i === 3 ? '' : `Name${i}`);
     const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(6, { name })] }], {
       proofSegmentId: PROOF,
     });
     expect((await runNow(exp.id)).run.status).toBe('succeeded');
-    edit('external_id:u3', { first_name: 'ByOtherTool' });
+    edit(sandbox(), 'external_id:u3', { first_name: 'ByOtherTool' });
     const v1 = await verify(exp.id);
     expect(v1.verify!.counts).toMatchObject({ stale: 1, matched: 5 });
     expect((await repaired(v1.id)).status).toBe('succeeded');
@@ -124,7 +92,7 @@ describe('repairing a verification', () => {
   });
 
   it('never marks for withdrawal an unknown user that a real state line holds now', async () => {
-    defineProofSegment();
+    defineProofSegment(sandbox());
     const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(4)] }], { proofSegmentId: PROOF });
     expect((await runNow(exp.id)).run.status).toBe('succeeded');
     const state = new SyncStateStore(services().storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id);

@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { call, useAzurite } from '../helpers/app';
+import { defineProofSegment, edit, PROOF, SEG, verify, work } from '../helpers/verify';
 import { rows } from '../helpers/ci-export';
 import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
 
@@ -28,22 +29,9 @@ beforeAll(async () => {
 const sandbox = useSandbox();
 beforeEach(() => sandbox().reset());
 
-const SEG = '0000-0000-0000';
-const PROOF = 'proof-segment-1';
-
-/** The Braze segment the customer creates: the membership attribute includes any of the export's segments. */
-const defineProofSegment = () =>
-  sandbox().exports.define({
-    id: PROOF,
-    filters: [
-      { attribute: SEG, includes: 'A' },
-      { attribute: SEG, includes: 'B' },
-    ],
-  });
-
 /** c1..c6 in A, c5..c8 in B (odd: external ids u1, u3…; even: aliases c2, c4…). */
 async function exportedAndSent(over: Record<string, unknown> = {}) {
-  defineProofSegment();
+  defineProofSegment(sandbox());
   const { exp } = await mutableExport(
     sandbox().url,
     [
@@ -57,25 +45,6 @@ async function exportedAndSent(over: Record<string, unknown> = {}) {
   return exp;
 }
 
-/** Plays the queue worker for a run the API queued. */
-async function work(runId: string) {
-  const app = services();
-  await app.storage.runQueue.clearMessages();
-  for (let i = 0; i < 20; i++) {
-    await app.worker.execute(runId, () => undefined);
-    const run = await app.runs.get(runId);
-    if (!['queued', 'running'].includes(run.status)) return run;
-  }
-  throw new Error('run did not end');
-}
-
-async function verify(exportId: string) {
-  const res = await call(exportVerify, { method: 'POST', path: `exports/${exportId}/verify`, params: { id: exportId } });
-  expect(res.status).toBe(202);
-  expect(res.headers.location).toBe(`/api/runs/${res.body.runId}`);
-  return work(res.body.runId);
-}
-
 /** The drift CSV as GET /api/runs/{id}/drift serves it (its bytes read where the route reads them). */
 async function driftCsv(runId: string): Promise<string[]> {
   const res = await call(runDriftReport, { method: 'GET', path: `runs/${runId}/drift`, params: { runId } });
@@ -85,9 +54,6 @@ async function driftCsv(runId: string): Promise<string[]> {
   const bytes = await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer();
   return bytes.toString('utf8').trim().split('\n');
 }
-
-const edit = (user: string, set: Record<string, unknown>, unset: string[] = [], create = false) =>
-  expect(sandbox().exports.edit(user, set, unset, create)).not.toBeNull();
 
 describe('verification of an export against what Braze holds', () => {
   it('after a normal run, finds no drift, and says so', async () => {
@@ -114,11 +80,11 @@ describe('verification of an export against what Braze holds', () => {
 
   it('finds exactly the users changed behind its back, by kind; repair and the next run leave no drift', async () => {
     const exp = await exportedAndSent();
-    edit('external_id:u5', { [SEG]: ['A'] }); // in A and B: B removed in the dashboard
-    edit('external_id:u3', { first_name: 'Edited' }); // another tool wrote the attribute
+    edit(sandbox(), 'external_id:u5', { [SEG]: ['A'] }); // in A and B: B removed in the dashboard
+    edit(sandbox(), 'external_id:u3', { first_name: 'Edited' }); // another tool wrote the attribute
     expect(sandbox().deleteUser('alias:ci_customer_id:c2')).toBe(true); // deleted in Braze
-    edit('external_id:stranger-1', { [SEG]: ['A'] }, [], true); // a user CI never had, given the membership
-    edit('alias:ci_customer_id:c4', { [SEG]: ['A', 'B'] }); // in A only: B added
+    edit(sandbox(), 'external_id:stranger-1', { [SEG]: ['A'] }, [], true); // a user CI never had, given the membership
+    edit(sandbox(), 'alias:ci_customer_id:c4', { [SEG]: ['A', 'B'] }); // in A only: B added
 
     const run = await verify(exp.id);
     expect(run.status).toBe('succeeded');
@@ -180,11 +146,11 @@ describe('verification of an export against what Braze holds', () => {
     const clean = await sample();
     expect(clean.verify!.counts).toMatchObject({ inState: 8, inBraze: 8, matched: 8 });
     expect(clean.verify!.confidence).toBe('0 drift in 8 sampled profiles: drift below 31.23 % at 95 %');
-    edit('external_id:u5', { [SEG]: ['A'] });
-    edit('external_id:u3', { first_name: 'Edited' });
+    edit(sandbox(), 'external_id:u5', { [SEG]: ['A'] });
+    edit(sandbox(), 'external_id:u3', { first_name: 'Edited' });
     expect(sandbox().deleteUser('alias:ci_customer_id:c2')).toBe(true);
-    edit('alias:ci_customer_id:c4', { [SEG]: ['A', 'B'] });
-    edit('external_id:stranger-1', { [SEG]: ['A'] }, [], true); // not ours: a sample never reads it
+    edit(sandbox(), 'alias:ci_customer_id:c4', { [SEG]: ['A', 'B'] });
+    edit(sandbox(), 'external_id:stranger-1', { [SEG]: ['A'] }, [], true); // not ours: a sample never reads it
     const run = await sample();
     expect(run.verify!.counts).toEqual({ inState: 8, inBraze: 7, matched: 4, missing: 2, extra: 1, stale: 1, unknown: 0 });
     expect(run.verify!.confidence).toMatch(
@@ -216,8 +182,8 @@ describe('verification of an export against what Braze holds', () => {
     });
     const exp = await exportedAndSent({ proofSegmentId: 'proof-boolean', membership: { format: 'boolean' } });
     expect((await verify(exp.id)).verify!.counts).toMatchObject({ inBraze: 8, matched: 8 });
-    edit('external_id:u5', { ci_segment_B: false });
-    edit('alias:ci_customer_id:c6', { ci_segment_A: false, ci_segment_B: false }); // out of the Braze segment
+    edit(sandbox(), 'external_id:u5', { ci_segment_B: false });
+    edit(sandbox(), 'alias:ci_customer_id:c6', { ci_segment_A: false, ci_segment_B: false }); // out of the Braze segment
     const run = await verify(exp.id);
     expect(run.verify!.counts).toMatchObject({ inBraze: 7, matched: 6, missing: 2, extra: 0, stale: 0, unknown: 0 });
     expect(run.verify!.bySegment!.B).toEqual({ missing: 1, extra: 0, stale: 0, unknown: 0 });
@@ -237,7 +203,7 @@ describe('verification of an export against what Braze holds', () => {
         null,
       ),
     ).rejects.toMatchObject({ status: 400 });
-    edit('external_id:u1', { first_name: 'Edited' });
+    edit(sandbox(), 'external_id:u1', { first_name: 'Edited' });
     const run = await verify(exp.id);
     expect(run.status).toBe('succeeded');
     expect(run.verify!.delivery).toBe('container');
@@ -335,7 +301,7 @@ describe('verification of an export against what Braze holds', () => {
   });
 
   it('a Braze export far smaller than what the state says was sent is not reported: the run fails, saying it looks incomplete', async () => {
-    defineProofSegment();
+    defineProofSegment(sandbox());
     const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(12)] }], { proofSegmentId: PROOF });
     expect((await runNow(exp.id)).run.status).toBe('succeeded');
     for (let i = 1; i <= 7; i++) sandbox().deleteUser(i % 2 ? `external_id:u${i}` : `alias:ci_customer_id:c${i}`);

@@ -1,0 +1,45 @@
+// Braze proof in tests: the proof segment the customer creates in Braze, changes made in the sandbox
+// behind the app's back, and verification runs queued through the API and worked in this process.
+import { expect } from 'vitest';
+import { exportVerify } from '../../functions/exportVerify';
+import type { BrazeSandbox } from '../../scripts/braze-sandbox';
+import { services } from '../../shared/services';
+import { call } from './app';
+
+/** The membership attribute the test exports write (the default: the Braze segment API id). */
+export const SEG = '0000-0000-0000';
+export const PROOF = 'proof-segment-1';
+
+/** The Braze segment the customer creates: the membership attribute includes any of the export's segments. */
+export const defineProofSegment = (sandbox: BrazeSandbox) =>
+  sandbox.exports.define({
+    id: PROOF,
+    filters: [
+      { attribute: SEG, includes: 'A' },
+      { attribute: SEG, includes: 'B' },
+    ],
+  });
+
+/** A user changed in Braze behind the app's back (as a person or another tool would). */
+export const edit = (sandbox: BrazeSandbox, user: string, set: Record<string, unknown>, unset: string[] = [], create = false) =>
+  expect(sandbox.exports.edit(user, set, unset, create)).not.toBeNull();
+
+/** Plays the queue worker for a run the API queued, until it ends. */
+export async function work(runId: string) {
+  const app = services();
+  await app.storage.runQueue.clearMessages();
+  for (let i = 0; i < 20; i++) {
+    await app.worker.execute(runId, () => undefined);
+    const run = await app.runs.get(runId);
+    if (!['queued', 'running'].includes(run.status)) return run;
+  }
+  throw new Error('run did not end');
+}
+
+/** POST /api/exports/{id}/verify (202 with the run's Location), worked until the run ends. */
+export async function verify(exportId: string) {
+  const res = await call(exportVerify, { method: 'POST', path: `exports/${exportId}/verify`, params: { id: exportId } });
+  expect(res.status).toBe(202);
+  expect(res.headers.location).toBe(`/api/runs/${res.body.runId}`);
+  return work(res.body.runId);
+}
