@@ -2,32 +2,17 @@
 // Braze sandbox: the filter to create in Braze and the proof segment's ID saved from the panel,
 // Verify now finding no drift, then a drift made in the sandbox found and repaired from the panel
 // (its cost asked first), and a Viewer's read-only panel; axe-core on each state.
-import { BlobServiceClient } from '@azure/storage-blob';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodePrincipal } from '../../shared/auth';
-import { claimAzurite, type TestStorage } from '../helpers/azurite';
-import { BrazeSandbox } from '../../scripts/braze-sandbox';
-import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS, uploadSampleExport } from '../../scripts/sample-data';
-import { launchChromium, screenshot, seriousViolations } from '../helpers/browser';
-import { testEnv } from '../helpers/app';
-import { startHostProcess, type HostProcess } from '../helpers/host-process';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SAMPLE_SEGMENTS } from '../../scripts/sample-data';
+import { screenshot, seriousViolations } from '../helpers/browser';
+import { as, call, createExport, host, runToEnd, sandbox, useConsoleWorld } from '../helpers/console-world';
 
-let azurite: TestStorage;
-let sandbox: BrazeSandbox;
-let host: HostProcess;
-let browser: Browser;
+// Braze's export is looked at every 0.2 s here.
+useConsoleWorld({ VERIFY_POLL_SECONDS: '0.2' });
 let exportId: string;
-const pageErrors: string[] = [];
 
-const api = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${host.url}/api/${path}`, {
-    method,
-    headers: { 'x-ms-client-principal': encodePrincipal('Admin'), 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return (await res.json()) as any;
-};
+const api = async (method: string, path: string) => (await call(method, `/api/${path}`)).body;
 
 async function ended(runId: string): Promise<any> {
   for (;;) {
@@ -38,58 +23,20 @@ async function ended(runId: string): Promise<any> {
 }
 
 async function pageAs(role: 'Admin' | 'Viewer'): Promise<Page> {
-  const context = await browser.newContext({
-    extraHTTPHeaders: { 'x-ms-client-principal': encodePrincipal(role, `${role.toLowerCase()}@contoso.com`) },
-    viewport: { width: 1280, height: 900 },
-  });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+  const { page } = await as(role);
   await page.goto(`${host.url}/#/exports/${exportId}`);
   await page.getByRole('heading', { name: 'Braze proof' }).waitFor();
   return page;
 }
 
 beforeAll(async () => {
-  azurite = await claimAzurite();
-  sandbox = new BrazeSandbox();
-  await sandbox.start();
-  await uploadSampleExport(BlobServiceClient.fromConnectionString(azurite.connectionString));
-  host = await startHostProcess({
-    ...testEnv(azurite.connectionString),
-    SCHEDULED_REFRESH_SCHEDULE: '0 0 0 1 1 *',
-    VERIFY_POLL_SECONDS: '0.2',
-  });
-  browser = await launchChromium();
-  const connection = await api('POST', 'connections', {
-    displayName: 'Sandbox',
-    restEndpoint: sandbox.url,
-    apiKey: 'sandbox-key',
-    consent: true,
-  });
-  const exp = await api('POST', 'exports', {
-    name: 'Proof me',
-    connectionId: connection.id,
-    brazeSegmentApiId: '0000-0000-0000',
-    source: { container: SAMPLE_CONTAINER, folder: SAMPLE_FOLDER },
-    segments: [...SAMPLE_SEGMENTS],
-    matching: SAMPLE_MATCHING,
-    schedule: { enabled: false },
-  });
-  exportId = exp.id;
-  expect((await ended((await api('POST', `exports/${exportId}/run`)).runId)).status).toBe('succeeded');
+  exportId = await createExport('Proof me', { brazeSegmentApiId: '0000-0000-0000' });
+  expect((await runToEnd(exportId)).status).toBe('succeeded');
   sandbox.exports.define({
     id: 'ci-proof',
     filters: SAMPLE_SEGMENTS.map((s) => ({ attribute: '0000-0000-0000', includes: s })),
   });
 }, 180_000);
-
-afterAll(async () => {
-  expect(pageErrors).toEqual([]);
-  await browser?.close();
-  await host?.stop();
-  await sandbox?.stop();
-  await azurite?.stop();
-});
 
 describe('the Braze proof panel', () => {
   it('shows the Braze segment to create, and saves its ID', async () => {

@@ -76,13 +76,18 @@ export async function expectAccessible(page: Page): Promise<void> {
   expect(await seriousViolations(page)).toEqual([]);
 }
 
-export function useConsoleWorld(): void {
+/** `hostEnv`: more settings for the app under test. */
+export function useConsoleWorld(hostEnv: Record<string, string> = {}): void {
   beforeAll(async () => {
     azurite = await claimAzurite();
     sandbox = new BrazeSandbox({ segments: [{ id: 'seg-high-value', name: 'High value (from CI)' }] });
     await sandbox.start();
     await uploadSampleExport(BlobServiceClient.fromConnectionString(azurite.connectionString));
-    host = await startHostProcess({ ...testEnv(azurite.connectionString), SCHEDULED_REFRESH_SCHEDULE: '0 0 0 1 1 *' });
+    host = await startHostProcess({
+      ...testEnv(azurite.connectionString),
+      SCHEDULED_REFRESH_SCHEDULE: '0 0 0 1 1 *',
+      ...hostEnv,
+    });
     browser = await launchChromium();
     const c = await call('POST', '/api/connections', {
       displayName: 'Braze sandbox',
