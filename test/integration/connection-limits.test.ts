@@ -48,6 +48,22 @@ async function queue(exportId: string): Promise<string> {
   return outcome.queued.id;
 }
 
+/**
+ * Two exports of 4 requests each on a connection capped at 5 requests an hour: the first runs; the
+ * second's run is queued and worked once (the test plays the worker), and meets the cap.
+ */
+async function secondRunCappedThisHour() {
+  const app = services();
+  const conn = await createConnection(sandbox().url, { hourlyRequestCap: 5 });
+  const first = await exportOf(conn.id, 300, 1); // 4 requests
+  const second = await exportOf(conn.id, 300, 1001); // 4 more: only 1 fits this hour
+  expect((await runNow(first.id)).run.status).toBe('succeeded');
+  const runId = await queue(second.id);
+  await app.storage.runQueue.clearMessages();
+  await app.worker.execute(runId, () => undefined);
+  return { conn, runId, second };
+}
+
 describe('the sandbox answers with rate-limit headers as Braze does', () => {
   const track = () =>
     fetch(`${sandbox().url}/users/track`, {
@@ -134,13 +150,7 @@ describe('the hourly request cap', () => {
 
   it('is honoured across two exports on one connection; the capped run waits for the next hour and loses nothing', async () => {
     const app = services();
-    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 5 });
-    const first = await exportOf(conn.id, 300, 1); // 4 requests
-    const second = await exportOf(conn.id, 300, 1001); // 4 more: only 1 fits this hour
-    expect((await runNow(first.id)).run.status).toBe('succeeded');
-    const runId = await queue(second.id);
-    await app.storage.runQueue.clearMessages(); // the test plays the worker
-    await app.worker.execute(runId, () => undefined);
+    const { conn, runId, second } = await secondRunCappedThisHour();
     // Its bucket needs 4 requests and 1 is left: it stops before the bucket rather than mid-way.
     const sentThisHour = sandbox().stats.requests;
     expect(sentThisHour).toBeLessThanOrEqual(5);
@@ -293,13 +303,7 @@ describe('the hourly request cap', () => {
 
   it('a run that waited for the hour and then met another failure does not blame the cap for it', async () => {
     const app = services();
-    const conn = await createConnection(sandbox().url, { hourlyRequestCap: 5 });
-    const first = await exportOf(conn.id, 300, 1); // 4 requests
-    const second = await exportOf(conn.id, 300, 1001); // 4 more: only 1 fits this hour
-    expect((await runNow(first.id)).run.status).toBe('succeeded');
-    const runId = await queue(second.id);
-    await app.storage.runQueue.clearMessages(); // the test plays the worker
-    await app.worker.execute(runId, () => undefined);
+    const { conn, runId } = await secondRunCappedThisHour();
     let run = await app.runs.get(runId);
     expect(run.resumesAt).toBeTruthy();
     // Next hour (the cap raised), Braze is down: the run's failures are Braze's, not the cap's.
