@@ -21,6 +21,7 @@ import { downloadFromContainer, downloadWhenReady, type Downloaded, type Waiting
 import type { Attempt, Finish, Ready } from './attempt';
 import { runFolder } from './pinned-snapshot';
 import { sampleAttempt } from './verify-sample-attempt';
+import { finishVerified } from './verify-finish';
 
 export interface VerifyTiming {
   /** Between looks at Braze's URL or container (default 15 s). */
@@ -237,22 +238,14 @@ export class VerifyAttempts {
           'so nothing is reported or repairable. Verify again later; if those users were deleted in Braze, run the export with fullSync',
       );
     }
-    const driftReport = report.rows > 0 ? await report.upload(this.reports, runFolder(attempt.run.id)) : null;
-    if (!driftReport) await report.discard();
-    const summary = summaryOf(counts);
     const timings = { downloadSeconds: downloaded.seconds, compareSeconds: (Date.now() - started) / 1000 };
-    const verify = {
-      ...attempt.run.verify!,
-      comparedAt: new Date().toISOString(),
+    await finishVerified(attempt, this.finish, report, this.reports, {
       stateRun,
       counts,
       bySegment,
-      driftReport,
-      summary,
+      summary: summaryOf(counts),
       timings,
-    };
-    const run: RunRecord = { ...attempt.run, verify, warnings: [...(attempt.run.warnings ?? []), summary] };
-    await this.finish(attempt.writer, run, 'succeeded', [], null, attempt.log);
+    });
   }
 
   /** Back on the queue after a poll interval: Braze is still making the export (or another one of the segment). */

@@ -4,12 +4,11 @@ import os from 'node:os';
 import { rmSync } from 'node:fs';
 import type { ContainerClient } from '@azure/storage-blob';
 import { createRunTempDir } from '../engine';
-import type { RunRecord } from '../store/runs';
 import { DriftReport } from '../verify/drift-report';
 import { fieldsToExport } from '../verify/braze-user';
 import { verifySample } from '../verify/sample';
 import type { Attempt, Finish, Ready } from './attempt';
-import { runFolder } from './pinned-snapshot';
+import { finishVerified } from './verify-finish';
 
 export async function sampleAttempt(
   attempt: Attempt,
@@ -37,23 +36,16 @@ export async function sampleAttempt(
       const by = attempt.writer.run.cancelRequested?.by ?? 'a user';
       return finish(attempt.writer, attempt.run, 'cancelled', [`Cancelled by ${by} while sampling`], null, attempt.log);
     }
-    const driftReport = report.rows > 0 ? await report.upload(reports, runFolder(attempt.run.id)) : null;
-    if (!driftReport) await report.discard();
     const { counts, bySegment, sampled, statement } = result;
-    const verify: RunRecord['verify'] = {
-      ...attempt.run.verify!,
-      comparedAt: new Date().toISOString(),
+    await finishVerified(attempt, finish, report, reports, {
       stateRun,
       counts,
       bySegment,
-      driftReport,
       sampled,
       confidence: statement,
       summary: statement,
       timings: { downloadSeconds: 0, compareSeconds: (Date.now() - started) / 1000 },
-    };
-    const run: RunRecord = { ...attempt.run, verify, warnings: [...(attempt.run.warnings ?? []), statement] };
-    await finish(attempt.writer, run, 'succeeded', [], null, attempt.log);
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
