@@ -17,9 +17,9 @@ import { fieldsToExport, unexportableFields } from '../verify/braze-user';
 import { compareWithState, type DriftCounts } from '../verify/compare';
 import { DriftReport } from '../verify/drift-report';
 import { downloadCap } from '../verify/download-url';
+import { savedUrl, saveUrl } from '../verify/saved-url';
 import { downloadFromContainer, downloadWhenReady, type Downloaded, type Waiting } from '../verify/export-files';
 import type { Attempt, Finish, Ready } from './attempt';
-import { runFolder } from './pinned-snapshot';
 import { sampleAttempt } from './verify-sample-attempt';
 import { finishVerified } from './verify-finish';
 
@@ -108,10 +108,8 @@ export class VerifyAttempts {
     const container = this.containerOf(ready.connection);
     if (!attempt.run.verify?.objectPrefix && !(await this.request(attempt, ready, def, segmentId, container))) return;
     const dir = createRunTempDir(os.tmpdir());
-    let ended = true;
     try {
       const files = await this.download(attempt, ready, segmentId, container, dir);
-      ended = !!files || attempt.writer.cancelRequested;
       if (files) await this.compare(attempt, ready, files, dir);
       else if (attempt.writer.cancelRequested) {
         const by = attempt.writer.run.cancelRequested?.by ?? 'a user';
@@ -124,17 +122,9 @@ export class VerifyAttempts {
           attempt.log,
         );
       }
-    } catch (e) {
-      ended = e instanceof RunAborted;
-      throw e;
     } finally {
+      // Braze's signed URL (saved-url.ts) is deleted when the run ends, by RunsService.finish.
       rmSync(dir, { recursive: true, force: true });
-      // Braze's signed URL is kept no longer than the run needs it.
-      if (ended)
-        await this.reports
-          .getBlobClient(`${runFolder(attempt.run.id)}/braze-export.json`)
-          .deleteIfExists()
-          .catch(() => undefined);
     }
   }
 
@@ -161,9 +151,7 @@ export class VerifyAttempts {
       return false;
     }
     // The URL grants access to the users' data: kept in the app's own storage, never on the run row.
-    const name = `${runFolder(attempt.run.id)}/braze-export.json`;
-    const text = JSON.stringify({ url: answer.url });
-    await this.reports.getBlockBlobClient(name).upload(text, Buffer.byteLength(text));
+    await saveUrl(this.reports, attempt.run.id, answer.url);
     const verify: RunRecord['verify'] = {
       proofSegmentId: segmentId,
       delivery: answer.url ? 'url' : 'container',
@@ -197,8 +185,7 @@ export class VerifyAttempts {
     };
     let files: Downloaded | null;
     if (v.delivery === 'url') {
-      const saved = await this.reports.getBlobClient(`${runFolder(attempt.run.id)}/braze-export.json`).downloadToBuffer();
-      const { url } = JSON.parse(saved.toString('utf8')) as { url: string };
+      const url = await savedUrl(this.reports, attempt.run.id);
       const file = path.join(dir, 'export-0');
       files = await downloadWhenReady(url, file, w, {
         extraHosts: this.deps.timing?.extraBrazeHosts,

@@ -1,0 +1,54 @@
+// Braze proof across attempts: a verification waits for Braze's export over several attempts of
+// its run (each time-boxed, here at 1 s), so what it learnt while waiting must outlive an attempt,
+// and what it kept must not outlive the run. On Azurite and the Braze sandbox.
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { exportVerify } from '../../functions/exportVerify';
+import { resetServices, services } from '../../shared/services';
+import { runFolder } from '../../shared/runs/pinned-snapshot';
+import { CONTAINERS, TABLES } from '../../shared/store/clients';
+import { RunsRepo } from '../../shared/store/runs';
+import { call, useAzurite } from '../helpers/app';
+import { defineProofSegment, PROOF } from '../helpers/verify';
+import { rows } from '../helpers/ci-export';
+import { mutableExport, runNow, useSandbox } from '../helpers/engine';
+
+// Every attempt of a run is time-boxed at 1 s: a wait longer than that spans attempts.
+useAzurite({ WORKER_TIME_BUDGET_SECONDS: '1' });
+beforeAll(async () => {
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 100, maxWaitMs: 8000, stableListingMs: 1800 } });
+  await services().ready;
+});
+const sandbox = useSandbox();
+beforeEach(() => sandbox().reset());
+
+async function exportedAndSent() {
+  defineProofSegment(sandbox());
+  const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(6)] }], { proofSegmentId: PROOF });
+  expect((await runNow(exp.id)).run.status).toBe('succeeded');
+  return exp;
+}
+
+describe('a verification over several attempts', () => {
+  it('a run given up after too many troubled attempts deletes the saved download URL', async () => {
+    const exp = await exportedAndSent();
+    sandbox().exports.settings.neverReady = true;
+    const res = await call(exportVerify, { method: 'POST', path: `exports/${exp.id}/verify`, params: { id: exp.id } });
+    const runId = res.body.runId as string;
+    const app = services();
+    await app.storage.runQueue.clearMessages();
+    await app.worker.execute(runId, () => undefined); // asks Braze, keeps the URL, waits, re-queued
+    const saved = app.storage.appBlobs
+      .getContainerClient(CONTAINERS.reports)
+      .getBlobClient(`${runFolder(runId)}/braze-export.json`);
+    expect(await saved.exists()).toBe(true);
+    // Then five attempts die (killed, out of memory): the next one gives the run up.
+    const repo = new RunsRepo(app.storage.table(TABLES.runs));
+    const stored = await repo.get(runId);
+    await repo.update({ ...stored.value, attempts: stored.value.attempts + 5 }, stored.etag);
+    await app.worker.execute(runId, () => undefined);
+    const run = await app.runs.get(runId);
+    expect(run.status).toBe('failed');
+    expect(run.errors.at(-1)).toMatch(/^Gave up after 5 attempts/);
+    expect(await saved.exists()).toBe(false);
+  });
+});
