@@ -193,7 +193,11 @@ export class VerifyAttempts {
       });
     } else {
       if (!container) throw new RunAborted("The connection's exportContainer was removed while Braze was exporting to it");
+      // The window the listing must stay unchanged goes on from where the last attempt left it.
+      if (v.listing) w.listing = { digest: v.listing.digest, since: Date.parse(v.listing.unchangedSince) };
       files = await downloadFromContainer(container, segmentId, v.objectPrefix!, dir, w);
+      const listing = w.listing && { digest: w.listing.digest, unchangedSince: new Date(w.listing.since).toISOString() };
+      if (!files && listing) attempt.run = { ...attempt.run, verify: { ...v, listing } };
     }
     if (files || ready.shouldStop()) return files;
     if (Date.now() + this.pollMs >= deadline) {

@@ -16,6 +16,11 @@ export interface VerifyRecord {
   /** Braze's name for this export's files; set once requested, so a later attempt never asks twice. */
   objectPrefix?: string;
   requestedAt?: string;
+  /**
+   * Container delivery: the listing of Braze's files as last seen (a digest) and since when it has not
+   * changed, so an attempt re-queued while waiting continues the stable-listing window.
+   */
+  listing?: { digest: string; unchangedSince: string };
   /** When the files were read and compared. */
   comparedAt?: string;
   /**

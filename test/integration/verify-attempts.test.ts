@@ -8,12 +8,12 @@ import { runFolder } from '../../shared/runs/pinned-snapshot';
 import { CONTAINERS, TABLES } from '../../shared/store/clients';
 import { RunsRepo } from '../../shared/store/runs';
 import { call, useAzurite } from '../helpers/app';
-import { defineProofSegment, PROOF } from '../helpers/verify';
+import { defineProofSegment, PROOF, verify } from '../helpers/verify';
 import { rows } from '../helpers/ci-export';
-import { mutableExport, runNow, useSandbox } from '../helpers/engine';
+import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
 
 // Every attempt of a run is time-boxed at 1 s: a wait longer than that spans attempts.
-useAzurite({ WORKER_TIME_BUDGET_SECONDS: '1' });
+const { azurite } = useAzurite({ WORKER_TIME_BUDGET_SECONDS: '1' });
 beforeAll(async () => {
   resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 100, maxWaitMs: 8000, stableListingMs: 1800 } });
   await services().ready;
@@ -29,6 +29,24 @@ async function exportedAndSent() {
 }
 
 describe('a verification over several attempts', () => {
+  it('container delivery: the stable-listing window goes on across re-queued attempts instead of starting again', async () => {
+    sandbox().exports.settings.blob = { connectionString: azurite().connectionString, container: 'braze-exports-attempts' };
+    const exp = await exportedAndSent();
+    await services().connections.update(
+      ADMIN,
+      exp.connectionId!,
+      { exportContainer: { container: 'braze-exports-attempts' } },
+      null,
+    );
+    // The window (1.8 s) is longer than an attempt (1 s): only a window carried over can end.
+    const run = await verify(exp.id);
+    expect(run.errors).toEqual([]);
+    expect(run.status).toBe('succeeded');
+    expect(run.verify!.counts).toMatchObject({ inBraze: 6, matched: 6 });
+    expect(run.attempts).toBeGreaterThanOrEqual(2);
+    expect(run.verify!.listing!.unchangedSince).toMatch(/^\d{4}-/);
+  });
+
   it('a run given up after too many troubled attempts deletes the saved download URL', async () => {
     const exp = await exportedAndSent();
     sandbox().exports.settings.neverReady = true;
