@@ -91,6 +91,29 @@ describe('repairing a verification', () => {
     expect(v2.verify!.counts).toMatchObject({ matched: 6, stale: 0, missing: 0, extra: 0, unknown: 0 });
   });
 
+  it('two repairs of one verification at once: exactly one is queued, the other gets 409, nothing is sent twice', async () => {
+    defineProofSegment(sandbox());
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(6)] }], { proofSegmentId: PROOF });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    edit(sandbox(), 'external_id:u1', { first_name: 'Edited' });
+    edit(sandbox(), 'external_id:u3', { [SEG]: [] });
+    const v = await verify(exp.id);
+    expect(v.verify!.counts).toMatchObject({ stale: 1, missing: 1 });
+    const before = sandbox().stats.objectsProcessed;
+    const both = await Promise.all([repairCall(v.id), repairCall(v.id)]);
+    expect(both.map((r) => r.status).sort()).toEqual([202, 409]);
+    const won = both.find((r) => r.status === 202)!;
+    expect((await services().runs.get(v.id)).verify!.repair!.runId).toBe(won.body.runId);
+    // Only one export run was queued for it; worked (twice, as a duplicate message would), it sends the drift once.
+    const repairs = (await services().runs.listForExport(exp.id)).filter((r) => r.repairOf === v.id);
+    expect(repairs.map((r) => r.id)).toEqual([won.body.runId]);
+    expect((await work(won.body.runId)).counts).toMatchObject({ sent: 2, failed: 0 });
+    await services().worker.execute(won.body.runId, () => undefined);
+    expect(sandbox().stats.objectsProcessed - before).toBe(2);
+    expect((await repairCall(v.id)).status).toBe(409);
+    expect((await verify(exp.id)).verify!.counts).toMatchObject({ matched: 6, stale: 0, missing: 0 });
+  });
+
   it('never marks for withdrawal an unknown user that a real state line holds now', async () => {
     defineProofSegment(sandbox());
     const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(4)] }], { proofSegmentId: PROOF });
