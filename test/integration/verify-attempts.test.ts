@@ -1,7 +1,7 @@
-// Braze proof across attempts: a verification waits for Braze's export over several attempts of
-// its run (each time-boxed, here at 1 s), so what it learnt while waiting must outlive an attempt,
-// and what it kept must not outlive the run. On Azurite and the Braze sandbox.
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+// Braze proof across attempts: a verification waits for Braze's export over several attempts of its
+// run (each time-boxed; here at 1 s while verifying), so what it learnt while waiting must outlive an
+// attempt, and what it kept must not outlive the run. On Azurite and the Braze sandbox.
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { exportVerify } from '../../functions/exportVerify';
 import { resetServices, services } from '../../shared/services';
 import { runFolder } from '../../shared/runs/pinned-snapshot';
@@ -12,14 +12,24 @@ import { defineProofSegment, PROOF, verify } from '../helpers/verify';
 import { rows } from '../helpers/ci-export';
 import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
 
-// Every attempt of a run is time-boxed at 1 s: a wait longer than that spans attempts.
-const { azurite } = useAzurite({ WORKER_TIME_BUDGET_SECONDS: '1' });
+const { azurite } = useAzurite();
+const timing = { pollMs: 100, maxWaitMs: 8000, stableListingMs: 1800 };
 beforeAll(async () => {
-  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 100, maxWaitMs: 8000, stableListingMs: 1800 } });
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: timing });
   await services().ready;
 });
 const sandbox = useSandbox();
 beforeEach(() => sandbox().reset());
+
+/** From here on every attempt of a run is time-boxed at 1 s: a wait longer than that spans attempts. */
+function oneSecondAttempts() {
+  process.env.WORKER_TIME_BUDGET_SECONDS = '1';
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: timing });
+}
+afterEach(() => {
+  delete process.env.WORKER_TIME_BUDGET_SECONDS;
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: timing });
+});
 
 async function exportedAndSent() {
   defineProofSegment(sandbox());
@@ -39,6 +49,7 @@ describe('a verification over several attempts', () => {
       null,
     );
     // The window (1.8 s) is longer than an attempt (1 s): only a window carried over can end.
+    oneSecondAttempts();
     const run = await verify(exp.id);
     expect(run.errors).toEqual([]);
     expect(run.status).toBe('succeeded');
@@ -50,6 +61,7 @@ describe('a verification over several attempts', () => {
   it('a run given up after too many troubled attempts deletes the saved download URL', async () => {
     const exp = await exportedAndSent();
     sandbox().exports.settings.neverReady = true;
+    oneSecondAttempts();
     const res = await call(exportVerify, { method: 'POST', path: `exports/${exp.id}/verify`, params: { id: exp.id } });
     const runId = res.body.runId as string;
     const app = services();
