@@ -165,6 +165,110 @@ const idsOf = (line: string): string[] => {
   const tab = line.indexOf('\t');
   return JSON.parse(line.slice(tab + 1, line.indexOf('\t', tab + 1))) as string[];
 };
+/** The projected user of a user's temp line. */
+const userOf = (line: string) => JSON.parse(line.slice(line.indexOf('\t', line.indexOf('\t') + 1) + 1)) as ExportedUser;
+const stateLineOf = (line: string): StateLine => {
+  const [fp, held, identity, key] = split(line, 4) as [string, string, string, string];
+  return { identity, key, fp, held };
+};
+
+/** How each state line and each Braze user is judged: matched, or drift of some kind. */
+interface Judge {
+  /** A state line against the temp line of the user Braze holds for it. */
+  one(e: StateLine, line: string): void;
+  /** A state line no Braze user answers to. */
+  missing(e: StateLine): void;
+  /** A Braze user no state line answers to. */
+  unknown(identity: string, line: string): void;
+}
+
+function judgeWith(reader: BrazeUserReader, counts: DriftCounts, drift: Drift): Judge {
+  const matched = () => void counts.matched++;
+  return {
+    one(e, line) {
+      const tab = line.indexOf('\t');
+      if (e.identity === idsOf(line)[0] && line.slice(0, tab) === e.fp) return matched(); // as it was sent
+      classify(reader, e, userOf(line), drift, matched);
+    },
+    missing: (e) => drift('missing', e.identity, e.key, []),
+    unknown: (identity, line) => drift('unknown', identity, '', reader.segmentsOf(userOf(line))),
+  };
+}
+
+/** The spread's bucket count: the state's own, more when Braze's files are large, at most 256. */
+async function bucketCountFor(files: string[], stateBuckets: number): Promise<number> {
+  let downloaded = 0;
+  for (const f of files)
+    downloaded += await stat(f).then(
+      (st) => st.size,
+      () => 0,
+    );
+  const byBytes = Math.ceil((downloaded * UNPACKED_PER_BYTE) / BUCKET_TARGET_BYTES);
+  return Math.min(MAX_BUCKETS, Math.max(1, stateBuckets, byBytes));
+}
+
+/**
+ * An alias user Braze later gave an external_id is spread by its alias, while a state line may know it
+ * by that external_id (another bucket). Both wait in temp files spread by that external_id (`state`: the
+ * state lines no user of their bucket answered, `users`: the users no line answered that carry one),
+ * and meet bucket by bucket once every bucket is compared: memory holds one bucket of them, never all.
+ */
+class Pairing {
+  readonly state: BucketFiles;
+  readonly users: BucketFiles;
+
+  constructor(
+    dir: string,
+    private readonly count: number,
+  ) {
+    this.state = new BucketFiles(dir, 'verify-pair-state');
+    this.users = new BucketFiles(dir, 'verify-pair-braze');
+  }
+
+  async meet(judge: Judge): Promise<void> {
+    this.state.close();
+    this.users.close();
+    for (let b = 0; b < this.count; b++) {
+      const users = new Map<string, string>();
+      await this.users.read(b, (line) => users.set(idsOf(line)[1]!, line));
+      await this.state.read(b, (line) => {
+        const e = stateLineOf(line);
+        const u = users.get(e.identity);
+        if (u === undefined) return judge.missing(e);
+        users.delete(e.identity);
+        judge.one(e, u);
+      });
+      for (const line of users.values()) judge.unknown(idsOf(line)[0]!, line);
+    }
+  }
+}
+
+/** One bucket of both sides: each state line meets the user of its identity, or waits for the pairing, or is missing. */
+async function compareBucket(
+  b: number,
+  sides: { state: BucketFiles; users: BucketFiles },
+  judge: Judge,
+  pairing: Pairing,
+  count: number,
+) {
+  const users = new Map<string, string>();
+  await sides.users.read(b, (line) => users.set(idsOf(line)[0]!, line));
+  await sides.state.read(b, (line) => {
+    const e = stateLineOf(line);
+    const u = users.get(e.identity);
+    if (u !== undefined) {
+      users.delete(e.identity);
+      return judge.one(e, u);
+    }
+    if (e.identity.startsWith('e:')) return pairing.state.write(bucketOf(e.identity, count), line);
+    judge.missing(e);
+  });
+  for (const [identity, line] of users) {
+    const second = idsOf(line)[1];
+    if (second) pairing.users.write(bucketOf(second, count), line);
+    else judge.unknown(identity, line);
+  }
+}
 
 export async function compareWithState(input: {
   definition: ExportDefinition;
@@ -176,68 +280,18 @@ export async function compareWithState(input: {
   const { definition: def } = input;
   const reader = new BrazeUserReader(def);
   const manifest = await input.state.readManifest();
-  // The state's own bucket count, more when Braze's files are large (a bucket's users are held in memory
-  // while it is compared), at most 256: two sets of per-bucket write buffers stay small.
-  let downloaded = 0;
-  for (const f of input.files)
-    downloaded += await stat(f).then(
-      (st) => st.size,
-      () => 0,
-    );
-  const byBytes = Math.ceil((downloaded * UNPACKED_PER_BYTE) / BUCKET_TARGET_BYTES);
-  const count = Math.min(MAX_BUCKETS, Math.max(1, manifest?.bucketCount ?? 1, byBytes));
-  const stateFiles = new BucketFiles(input.dir, 'verify-state');
-  const userFiles = new BucketFiles(input.dir, 'verify-braze');
+  // A bucket's users are held in memory while it is compared: two sets of per-bucket write buffers stay small.
+  const count = await bucketCountFor(input.files, manifest?.bucketCount ?? 1);
+  const sides = { state: new BucketFiles(input.dir, 'verify-state'), users: new BucketFiles(input.dir, 'verify-braze') };
   const counts: DriftCounts = { inState: 0, inBraze: 0, matched: 0, ...noDrift() };
   const bySegment: Record<string, KindCounts> = Object.fromEntries(def.segments.map((s) => [s, noDrift()]));
   [counts.inState, counts.inBraze] = await Promise.all([
-    manifest ? spreadState(input.state, manifest.bucketCount, reader.fields, stateFiles, count) : 0,
-    spreadUsers(input.files, reader, userFiles, count),
+    manifest ? spreadState(input.state, manifest.bucketCount, reader.fields, sides.state, count) : 0,
+    spreadUsers(input.files, reader, sides.users, count),
   ]);
-  const drift = driftCounter(def, counts, bySegment, input.onDrift);
-  const unknown = (identity: string, line: string) => {
-    const u = JSON.parse(line.slice(line.indexOf('\t', line.indexOf('\t') + 1) + 1)) as ExportedUser;
-    drift('unknown', identity, '', reader.segmentsOf(u));
-  };
-  /** A state entry against what Braze holds for it (`line`: its `fp \t identities \t user` temp line). */
-  const compareOne = (e: StateLine, line: string) => {
-    const tab = line.indexOf('\t');
-    if (e.identity === idsOf(line)[0] && line.slice(0, tab) === e.fp) return void counts.matched++; // as it was sent
-    const u = JSON.parse(line.slice(line.indexOf('\t', tab + 1) + 1)) as ExportedUser;
-    classify(reader, e, u, drift, () => counts.matched++);
-  };
-  // An alias user Braze later gave an external_id is spread by its alias; a state line that knows it by
-  // that external_id (another bucket) meets it here, after all buckets. Both sides hold drift only.
-  const users2nd = new Map<string, string>();
-  const missing2nd = new Map<string, StateLine>();
-  for (let b = 0; b < count; b++) {
-    const users = new Map<string, string>();
-    await userFiles.read(b, (line) => users.set(idsOf(line)[0]!, line));
-    await stateFiles.read(b, (line) => {
-      const [fp, held, identity, key] = split(line, 4) as [string, string, string, string];
-      const u = users.get(identity);
-      if (u !== undefined) {
-        users.delete(identity);
-        return compareOne({ identity, key, fp, held }, u);
-      }
-      if (identity.startsWith('e:')) return void missing2nd.set(identity, { identity, key, fp, held });
-      drift('missing', identity, key, []);
-    });
-    for (const [identity, line] of users) {
-      const second = idsOf(line)[1];
-      if (second) users2nd.set(second, line);
-      else unknown(identity, line);
-    }
-  }
-  for (const [identity, e] of missing2nd) {
-    const line = users2nd.get(identity);
-    if (line === undefined) {
-      drift('missing', identity, e.key, []);
-      continue;
-    }
-    users2nd.delete(identity);
-    compareOne(e, line);
-  }
-  for (const line of users2nd.values()) unknown(idsOf(line)[0]!, line);
+  const judge = judgeWith(reader, counts, driftCounter(def, counts, bySegment, input.onDrift));
+  const pairing = new Pairing(input.dir, count);
+  for (let b = 0; b < count; b++) await compareBucket(b, sides, judge, pairing, count);
+  await pairing.meet(judge);
   return { counts, bySegment };
 }
