@@ -14,7 +14,8 @@ import type { ConnectionRecord } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import type { RunRecord } from '../store/runs';
 import { fieldsToExport, unexportableFields } from '../verify/braze-user';
-import { compareWithState, type DriftCounts } from '../verify/compare';
+import { sentSnapshot } from '../verify/sent-snapshot';
+import { compareWithState } from '../verify/compare';
 import { DriftReport } from '../verify/drift-report';
 import { downloadCap } from '../verify/download-url';
 import { savedUrl, saveUrl } from '../verify/saved-url';
@@ -22,6 +23,7 @@ import { downloadFromContainer, downloadWhenReady, type Downloaded, type Waiting
 import type { Attempt, Finish, Ready } from './attempt';
 import { sampleAttempt } from './verify-sample-attempt';
 import { finishVerified } from './verify-finish';
+import { summaryOf } from './verify-notes';
 
 export interface VerifyTiming {
   /** Between looks at Braze's URL or container (default 15 s). */
@@ -49,14 +51,6 @@ export interface VerifyDeps {
   state: Pick<ExportStateRepo, 'get'>;
   timeBudgetMs: number;
   timing?: VerifyTiming;
-}
-
-/** "No drift: …" or what was found, for a person. */
-export function summaryOf(c: DriftCounts): string {
-  const drift = c.missing + c.extra + c.stale + c.unknown;
-  if (drift === 0)
-    return `No drift: Braze holds exactly what the export last sent for all ${c.inState} profiles, and no one else is in the segment`;
-  return `Drift found: ${c.missing} missing, ${c.extra} extra, ${c.stale} stale, ${c.unknown} unknown (of ${c.inState} profiles sent, ${c.inBraze} users in the Braze segment); repair re-sends only these`;
 }
 
 export class VerifyAttempts {
@@ -94,14 +88,10 @@ export class VerifyAttempts {
     if (!manifest) throw new RunAborted('Nothing to verify: the export has not sent anything to Braze yet; run it first');
     if (manifest.definition !== definitionFingerprint(def, ready.connection.baseUrl))
       throw new RunAborted("The export's settings changed since its last run: run the export first, then verify");
-    const unexportable = unexportableFields(def);
-    if (unexportable.length)
-      throw new RunAborted(
-        `The export maps ${unexportable.join(', ')}, which Braze cannot export: a verification could not compare ` +
-          'what Braze holds there. Map it to a custom attribute instead to verify this export',
-      );
-    if (attempt.run.verify?.sample)
-      return sampleAttempt(attempt, ready, this.reports, this.finish, await this.stateRunOf(attempt.run.exportId));
+    if (attempt.run.verify?.sample) {
+      const stateRun = await this.stateRunOf(attempt.run.exportId);
+      return sampleAttempt(attempt, ready, this.reports, this.finish, { stateRun, sent: () => this.sent(def, stateRun) });
+    }
     const segmentId = attempt.run.verify?.proofSegmentId ?? def.proofSegmentId;
     if (!segmentId)
       throw new RunAborted('The export has no proofSegmentId: create the Braze segment the console describes and set it');
@@ -211,30 +201,42 @@ export class VerifyAttempts {
     return null;
   }
 
+  /** The snapshot the sync state was built from: what the export's last run pinned. */
+  private sent(def: ExportDefinition, stateRun: string | null) {
+    return sentSnapshot(this.deps, def, stateRun);
+  }
+
   private async compare(attempt: Attempt, ready: Ready, downloaded: Downloaded, dir: string): Promise<void> {
     const started = Date.now();
     const stateRun = await this.stateRunOf(attempt.run.exportId);
     const report = new DriftReport(dir);
-    const { counts, bySegment } = await compareWithState({
+    const { counts, bySegment, sentValues } = await compareWithState({
       definition: ready.exportRecord,
       state: ready.state,
       files: downloaded.files,
       dir,
       onDrift: (row) => report.add(row),
-    });
-    if (counts.inState >= INCOMPLETE_MIN && counts.inBraze < counts.inState * INCOMPLETE_SHARE) {
+      checkSpread: (c) => {
+        if (c.inState >= INCOMPLETE_MIN && c.inBraze < c.inState * INCOMPLETE_SHARE)
+          throw new RunAborted(
+            `Braze's export looks incomplete: it holds ${c.inBraze} users for the ${c.inState} profiles the export sent, ` +
+              'so nothing is reported or repairable. Verify again later; if those users were deleted in Braze, run the export with fullSync',
+          );
+      },
+      sent: () => this.sent(ready.exportRecord, stateRun),
+    }).catch(async (e: unknown) => {
       await report.discard();
-      throw new RunAborted(
-        `Braze's export looks incomplete: it holds ${counts.inBraze} users for the ${counts.inState} profiles the export sent, ` +
-          'so nothing is reported or repairable. Verify again later; if those users were deleted in Braze, run the export with fullSync',
-      );
-    }
+      throw e;
+    });
     const timings = { downloadSeconds: downloaded.seconds, compareSeconds: (Date.now() - started) / 1000 };
+    const unverifiableFields = unexportableFields(ready.exportRecord);
     await finishVerified(attempt, this.finish, report, this.reports, {
       stateRun,
       counts,
       bySegment,
-      summary: summaryOf(counts),
+      ...(sentValues ? { sentValues } : {}),
+      ...(unverifiableFields.length ? { unverifiableFields } : {}),
+      summary: summaryOf(counts, { sentValues, unverifiableFields }),
       timings,
     });
   }

@@ -2,57 +2,24 @@
 // knows a user by the identity the export wrote (external_id, or the alias), not by the CI profile
 // key the state's buckets hash, so both sides are first spread over temp files by a hash of that
 // identity (the state's own bucket count), then each bucket is compared with only that bucket's
-// users in memory. Nothing is written to Braze or to the state.
+// users in memory. The profiles a fingerprint cannot settle (stale, or missing from Braze altogether)
+// are then looked up in the snapshot the state was built from (suspects.ts). Nothing is written to
+// Braze or to the state.
 import type { ExportDefinition } from '../exports/schema';
 import { BucketFiles, bucketOf, parseBucketState, type SyncStateStore } from '../engine';
 import { BrazeUserReader, type ExportedUser } from './braze-user';
 import { readUserLines } from './export-files';
+import type { SentSnapshot } from './sent-snapshot';
+import { Suspects, type Suspect } from './suspects';
+import { driftCounter, noDrift, type Drift, type DriftCounts, type DriftRow, type KindCounts, type SentValues } from './drift';
 import { rm, stat } from 'node:fs/promises';
-
-/**
- * missing: the state says Braze holds a membership it does not show (user gone, or a segment gone);
- * extra: a profile we sent shows a segment we did not send; stale: a mapped value is not what we
- * last sent; unknown: a user in the Braze segment we never sent.
- */
-export type DriftKind = 'missing' | 'extra' | 'stale' | 'unknown';
-export const DRIFT_KINDS: DriftKind[] = ['missing', 'extra', 'stale', 'unknown'];
-
-export interface DriftRow {
-  kind: DriftKind;
-  /** How Braze knows the user: e:<external_id>, a:<alias_name> or b:<braze_id>. */
-  identity: string;
-  /** The CI profile key in the sync state ('' for unknown users). */
-  key: string;
-  /** The CI segments concerned, where they can be told. */
-  segments: string[];
-  /** The mapped fields whose presence differs (stale), where they can be told. */
-  fields: string[];
-}
-
-export type KindCounts = Record<DriftKind, number>;
-export interface DriftCounts extends KindCounts {
-  /** Profiles the sync state says Braze holds. */
-  inState: number;
-  /** Users in Braze's export of the proof segment. */
-  inBraze: number;
-  /** Profiles whose Braze object is exactly what was last sent. */
-  matched: number;
-}
 
 export interface Comparison {
   counts: DriftCounts;
-  /** Drift by CI segment, where the segment can be told (a user missing from Braze altogether shows none). */
+  /** Drift by CI segment, where the segment can be told. */
   bySegment: Record<string, KindCounts>;
-}
-
-export const noDrift = (): KindCounts => ({ missing: 0, extra: 0, stale: 0, unknown: 0 });
-
-/** The field names a state entry's `heldFields` bits name (hex, 4 fields a digit, lowest first). */
-function heldNames(fields: string[], bits: string): string[] {
-  return fields.filter((_, i) => {
-    const digit = bits[i >> 2];
-    return digit !== undefined && ((parseInt(digit, 16) >> (i & 3)) & 1) === 1;
-  });
+  /** The stale and missing profiles looked up in the snapshot the state was built from (none: absent). */
+  sentValues?: SentValues;
 }
 
 const plain = (v: string) => !/[\t\n\r]/.test(v) && v[0] !== '[';
@@ -113,40 +80,24 @@ async function spreadUsers(paths: string[], reader: BrazeUserReader, files: Buck
   return users;
 }
 
-export type Drift = (kind: DriftKind, identity: string, key: string, segments: number[], fields?: string[]) => void;
-
-/** Counts a drift (in all, and by segment) and hands its row on. */
-export function driftCounter(
-  def: ExportDefinition,
-  counts: KindCounts,
-  bySegment: Record<string, KindCounts>,
-  onDrift: (row: DriftRow) => void,
-): Drift {
-  return (kind, identity, key, segments, fields = []) => {
-    counts[kind]++;
-    for (const i of segments) bySegment[def.segments[i]!]![kind]++;
-    onDrift({ kind, identity, key, segments: segments.map((i) => def.segments[i]!), fields });
-  };
-}
-
-/** A state entry (`held`: its heldFields, `*` when unknown) against the user Braze holds for it. */
+/**
+ * A state entry (`held`: its heldFields, `*` when unknown) against the user Braze holds for it: the
+ * same object; or the same values under another membership (missing, extra); or a suspect (stale, or
+ * differing only in fields Braze cannot export), settled once the snapshot is read.
+ */
 export function classify(
   reader: BrazeUserReader,
   e: { identity: string; key: string; fp: string; held: string },
   u: ExportedUser,
   drift: Drift,
   matched: () => void,
+  suspect: (s: Suspect) => void,
 ): void {
   const compared = reader.compare(u, e.identity, e.fp);
   if (compared.same) return matched();
   const shown = reader.segmentsOf(u);
   const sent = compared.sentSegments;
-  if (!sent) {
-    const now = reader.heldFields(u);
-    const was = e.held === '*' ? null : heldNames(reader.fields, e.held);
-    const fields = was ? [...was.filter((f) => !now.includes(f)), ...now.filter((f) => !was.includes(f))] : [];
-    return drift('stale', e.identity, e.key, shown, fields);
-  }
+  if (!sent) return suspect({ kind: 'stale', ...e, user: u });
   const gone = sent.filter((i) => !shown.includes(i));
   const added = shown.filter((i) => !sent.includes(i));
   if (gone.length) drift('missing', e.identity, e.key, gone);
@@ -182,15 +133,17 @@ interface Judge {
   unknown(identity: string, line: string): void;
 }
 
-function judgeWith(reader: BrazeUserReader, counts: DriftCounts, drift: Drift): Judge {
+function judgeWith(reader: BrazeUserReader, counts: DriftCounts, drift: Drift, suspects: Suspects): Judge {
   const matched = () => void counts.matched++;
+  const suspect = (s: Suspect) => suspects.add(s);
   return {
     one(e, line) {
       const tab = line.indexOf('\t');
       if (e.identity === idsOf(line)[0] && line.slice(0, tab) === e.fp) return matched(); // as it was sent
-      classify(reader, e, userOf(line), drift, matched);
+      classify(reader, e, userOf(line), drift, matched, suspect);
     },
-    missing: (e) => drift('missing', e.identity, e.key, []),
+    // Which segments it held is in the snapshot, not the state.
+    missing: (e) => suspect({ kind: 'missing', ...e }),
     unknown: (identity, line) => drift('unknown', identity, '', reader.segmentsOf(userOf(line))),
   };
 }
@@ -276,6 +229,10 @@ export async function compareWithState(input: {
   files: string[];
   dir: string;
   onDrift: (row: DriftRow) => void;
+  /** Once both sides are spread (inState and inBraze known): throws to stop before comparing. */
+  checkSpread?: (counts: DriftCounts) => void;
+  /** The snapshot the state was built from (read only if some profile is stale or missing). */
+  sent: () => Promise<SentSnapshot>;
 }): Promise<Comparison> {
   const { definition: def } = input;
   const reader = new BrazeUserReader(def);
@@ -289,9 +246,13 @@ export async function compareWithState(input: {
     manifest ? spreadState(input.state, manifest.bucketCount, reader.fields, sides.state, count) : 0,
     spreadUsers(input.files, reader, sides.users, count),
   ]);
-  const judge = judgeWith(reader, counts, driftCounter(def, counts, bySegment, input.onDrift));
+  input.checkSpread?.(counts);
+  const drift = driftCounter(def, counts, bySegment, input.onDrift);
+  const suspects = new Suspects(input.dir, def, reader, counts.inState);
+  const judge = judgeWith(reader, counts, drift, suspects);
   const pairing = new Pairing(input.dir, count);
   for (let b = 0; b < count; b++) await compareBucket(b, sides, judge, pairing, count);
   await pairing.meet(judge);
-  return { counts, bySegment };
+  const sentValues = await suspects.settle(input.sent, drift, () => counts.matched++);
+  return { counts, bySegment, ...(sentValues ? { sentValues } : {}) };
 }
