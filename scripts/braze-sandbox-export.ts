@@ -59,6 +59,19 @@ export interface ExportSettings {
 
 /** Profile fields Braze exports at the top level of a user object; every other attribute is under custom_attributes. */
 const STANDARD = ['email', 'phone', 'first_name', 'last_name', 'country', 'dob', 'gender', 'home_city', 'language', 'time_zone'];
+/** Standard profile fields /users/track takes that Braze's exports never return (not even under custom_attributes). */
+const NEVER_EXPORTED = [
+  'current_location',
+  'date_of_first_session',
+  'date_of_last_session',
+  'email_click_tracking_disabled',
+  'email_open_tracking_disabled',
+  'facebook',
+  'image_url',
+  'marked_email_as_spam_at',
+  'subscription_groups',
+  'twitter',
+];
 const IDS_PER_REQUEST = 50;
 
 interface Access {
@@ -143,6 +156,7 @@ export class SandboxUserExports {
     if (fields.has('user_aliases') && p.identifier.user_alias) u.user_aliases = [p.identifier.user_alias];
     const custom: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(p.attributes)) {
+      if (NEVER_EXPORTED.includes(name)) continue;
       if (STANDARD.includes(name)) {
         if (fields.has(name)) u[name] = value;
       } else custom[name] = value;

@@ -16,6 +16,7 @@ import { CONTAINERS } from './store/clients';
 import { ExportPreview } from './preview/preview-export';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { VerifyService } from './verify/service';
+import { forgetUrl } from './verify/saved-url';
 
 export interface Services {
   config: AppConfig;
@@ -76,7 +77,10 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
   const connectionsRepo = new ConnectionsRepo(storage.table(TABLES.connections));
   const connections = new ConnectionsService(connectionsRepo, exportsRepo, secrets, config.extraBrazeHosts, config.checkKeys);
   const syncState = (exportId: string) => new SyncStateStore(storage.appBlobs.getContainerClient(CONTAINERS.state), exportId);
-  const runs = new RunsService(runsRepo, exportsRepo, stateRepo, connections, storage.runQueue);
+  const reports = storage.appBlobs.getContainerClient(CONTAINERS.reports);
+  const runs = new RunsService(runsRepo, exportsRepo, stateRepo, connections, storage.runQueue, (run) =>
+    run.kind === 'verify' ? forgetUrl(reports, run.id) : Promise.resolve(),
+  );
   const exports = new ExportsService(exportsRepo, connections, {
     statusOf: async (id) => {
       const state = (await stateRepo.get(id))?.value;

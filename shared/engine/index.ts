@@ -10,9 +10,10 @@ export { membershipNamesOf } from './profile/object-writer';
 export { SyncStateStore, type Manifest } from './state/sync-state';
 export type { BucketHeader } from './state/state-line';
 export { RunStopped, StateTakenOver } from './control/stop';
-// Verification (shared/verify/) reads the state and writes objects the way a run does, to compare with Braze.
+// Verification (shared/verify/) reads the state, and maps snapshot rows and writes objects the way a run does, to compare with Braze.
 export { BrazeObjectWriter } from './profile/object-writer';
-export { identityOf, type MergedProfile } from './profile/merge';
+export { identityOf, mergePartials, type MergedProfile } from './profile/merge';
+export { RowMapper, type PartialProfile } from './profile/row-mapper';
 export { fingerprintBytes } from './hash/fingerprint';
 export { bucketOf, fnv1a32 } from './hash/key-hash';
 export { parseBucketState } from './state/state-entries';

@@ -57,6 +57,8 @@ export class RunsService {
     private readonly state: ExportStateRepo,
     private readonly connections: ConnectionsService,
     private readonly runQueue: QueueClient,
+    /** After a run is recorded finished, however it ended (a verification's saved download URL is deleted). Never throws. */
+    private readonly afterFinish: (run: RunRecord) => Promise<void> = async () => undefined,
   ) {}
 
   get(runId: string): Promise<RunRecord> {
@@ -216,6 +218,7 @@ export class RunsService {
             },
           }),
     }));
+    await this.afterFinish(done);
     return done;
   }
 

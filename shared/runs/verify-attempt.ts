@@ -14,14 +14,16 @@ import type { ConnectionRecord } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import type { RunRecord } from '../store/runs';
 import { fieldsToExport, unexportableFields } from '../verify/braze-user';
-import { compareWithState, type DriftCounts } from '../verify/compare';
+import { sentSnapshot } from '../verify/sent-snapshot';
+import { compareWithState } from '../verify/compare';
 import { DriftReport } from '../verify/drift-report';
 import { downloadCap } from '../verify/download-url';
+import { savedUrl, saveUrl } from '../verify/saved-url';
 import { downloadFromContainer, downloadWhenReady, type Downloaded, type Waiting } from '../verify/export-files';
 import type { Attempt, Finish, Ready } from './attempt';
-import { runFolder } from './pinned-snapshot';
 import { sampleAttempt } from './verify-sample-attempt';
 import { finishVerified } from './verify-finish';
+import { summaryOf } from './verify-notes';
 
 export interface VerifyTiming {
   /** Between looks at Braze's URL or container (default 15 s). */
@@ -49,14 +51,6 @@ export interface VerifyDeps {
   state: Pick<ExportStateRepo, 'get'>;
   timeBudgetMs: number;
   timing?: VerifyTiming;
-}
-
-/** "No drift: …" or what was found, for a person. */
-export function summaryOf(c: DriftCounts): string {
-  const drift = c.missing + c.extra + c.stale + c.unknown;
-  if (drift === 0)
-    return `No drift: Braze holds exactly what the export last sent for all ${c.inState} profiles, and no one else is in the segment`;
-  return `Drift found: ${c.missing} missing, ${c.extra} extra, ${c.stale} stale, ${c.unknown} unknown (of ${c.inState} profiles sent, ${c.inBraze} users in the Braze segment); repair re-sends only these`;
 }
 
 export class VerifyAttempts {
@@ -94,24 +88,18 @@ export class VerifyAttempts {
     if (!manifest) throw new RunAborted('Nothing to verify: the export has not sent anything to Braze yet; run it first');
     if (manifest.definition !== definitionFingerprint(def, ready.connection.baseUrl))
       throw new RunAborted("The export's settings changed since its last run: run the export first, then verify");
-    const unexportable = unexportableFields(def);
-    if (unexportable.length)
-      throw new RunAborted(
-        `The export maps ${unexportable.join(', ')}, which Braze cannot export: a verification could not compare ` +
-          'what Braze holds there. Map it to a custom attribute instead to verify this export',
-      );
-    if (attempt.run.verify?.sample)
-      return sampleAttempt(attempt, ready, this.reports, this.finish, await this.stateRunOf(attempt.run.exportId));
+    if (attempt.run.verify?.sample) {
+      const stateRun = await this.stateRunOf(attempt.run.exportId);
+      return sampleAttempt(attempt, ready, this.reports, this.finish, { stateRun, sent: () => this.sent(def, stateRun) });
+    }
     const segmentId = attempt.run.verify?.proofSegmentId ?? def.proofSegmentId;
     if (!segmentId)
       throw new RunAborted('The export has no proofSegmentId: create the Braze segment the console describes and set it');
     const container = this.containerOf(ready.connection);
     if (!attempt.run.verify?.objectPrefix && !(await this.request(attempt, ready, def, segmentId, container))) return;
     const dir = createRunTempDir(os.tmpdir());
-    let ended = true;
     try {
       const files = await this.download(attempt, ready, segmentId, container, dir);
-      ended = !!files || attempt.writer.cancelRequested;
       if (files) await this.compare(attempt, ready, files, dir);
       else if (attempt.writer.cancelRequested) {
         const by = attempt.writer.run.cancelRequested?.by ?? 'a user';
@@ -124,17 +112,9 @@ export class VerifyAttempts {
           attempt.log,
         );
       }
-    } catch (e) {
-      ended = e instanceof RunAborted;
-      throw e;
     } finally {
+      // Braze's signed URL (saved-url.ts) is deleted when the run ends, by RunsService.finish.
       rmSync(dir, { recursive: true, force: true });
-      // Braze's signed URL is kept no longer than the run needs it.
-      if (ended)
-        await this.reports
-          .getBlobClient(`${runFolder(attempt.run.id)}/braze-export.json`)
-          .deleteIfExists()
-          .catch(() => undefined);
     }
   }
 
@@ -161,9 +141,7 @@ export class VerifyAttempts {
       return false;
     }
     // The URL grants access to the users' data: kept in the app's own storage, never on the run row.
-    const name = `${runFolder(attempt.run.id)}/braze-export.json`;
-    const text = JSON.stringify({ url: answer.url });
-    await this.reports.getBlockBlobClient(name).upload(text, Buffer.byteLength(text));
+    await saveUrl(this.reports, attempt.run.id, answer.url);
     const verify: RunRecord['verify'] = {
       proofSegmentId: segmentId,
       delivery: answer.url ? 'url' : 'container',
@@ -197,8 +175,7 @@ export class VerifyAttempts {
     };
     let files: Downloaded | null;
     if (v.delivery === 'url') {
-      const saved = await this.reports.getBlobClient(`${runFolder(attempt.run.id)}/braze-export.json`).downloadToBuffer();
-      const { url } = JSON.parse(saved.toString('utf8')) as { url: string };
+      const url = await savedUrl(this.reports, attempt.run.id);
       const file = path.join(dir, 'export-0');
       files = await downloadWhenReady(url, file, w, {
         extraHosts: this.deps.timing?.extraBrazeHosts,
@@ -206,7 +183,11 @@ export class VerifyAttempts {
       });
     } else {
       if (!container) throw new RunAborted("The connection's exportContainer was removed while Braze was exporting to it");
+      // The window the listing must stay unchanged goes on from where the last attempt left it.
+      if (v.listing) w.listing = { digest: v.listing.digest, since: Date.parse(v.listing.unchangedSince) };
       files = await downloadFromContainer(container, segmentId, v.objectPrefix!, dir, w);
+      const listing = w.listing && { digest: w.listing.digest, unchangedSince: new Date(w.listing.since).toISOString() };
+      if (!files && listing) attempt.run = { ...attempt.run, verify: { ...v, listing } };
     }
     if (files || ready.shouldStop()) return files;
     if (Date.now() + this.pollMs >= deadline) {
@@ -220,30 +201,42 @@ export class VerifyAttempts {
     return null;
   }
 
+  /** The snapshot the sync state was built from: what the export's last run pinned. */
+  private sent(def: ExportDefinition, stateRun: string | null) {
+    return sentSnapshot(this.deps, def, stateRun);
+  }
+
   private async compare(attempt: Attempt, ready: Ready, downloaded: Downloaded, dir: string): Promise<void> {
     const started = Date.now();
     const stateRun = await this.stateRunOf(attempt.run.exportId);
     const report = new DriftReport(dir);
-    const { counts, bySegment } = await compareWithState({
+    const { counts, bySegment, sentValues } = await compareWithState({
       definition: ready.exportRecord,
       state: ready.state,
       files: downloaded.files,
       dir,
       onDrift: (row) => report.add(row),
-    });
-    if (counts.inState >= INCOMPLETE_MIN && counts.inBraze < counts.inState * INCOMPLETE_SHARE) {
+      checkSpread: (c) => {
+        if (c.inState >= INCOMPLETE_MIN && c.inBraze < c.inState * INCOMPLETE_SHARE)
+          throw new RunAborted(
+            `Braze's export looks incomplete: it holds ${c.inBraze} users for the ${c.inState} profiles the export sent, ` +
+              'so nothing is reported or repairable. Verify again later; if those users were deleted in Braze, run the export with fullSync',
+          );
+      },
+      sent: () => this.sent(ready.exportRecord, stateRun),
+    }).catch(async (e: unknown) => {
       await report.discard();
-      throw new RunAborted(
-        `Braze's export looks incomplete: it holds ${counts.inBraze} users for the ${counts.inState} profiles the export sent, ` +
-          'so nothing is reported or repairable. Verify again later; if those users were deleted in Braze, run the export with fullSync',
-      );
-    }
+      throw e;
+    });
     const timings = { downloadSeconds: downloaded.seconds, compareSeconds: (Date.now() - started) / 1000 };
+    const unverifiableFields = unexportableFields(ready.exportRecord);
     await finishVerified(attempt, this.finish, report, this.reports, {
       stateRun,
       counts,
       bySegment,
-      summary: summaryOf(counts),
+      ...(sentValues ? { sentValues } : {}),
+      ...(unverifiableFields.length ? { unverifiableFields } : {}),
+      summary: summaryOf(counts, { sentValues, unverifiableFields }),
       timings,
     });
   }

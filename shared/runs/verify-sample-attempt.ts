@@ -5,7 +5,9 @@ import { rmSync } from 'node:fs';
 import type { ContainerClient } from '@azure/storage-blob';
 import { createRunTempDir } from '../engine';
 import { DriftReport } from '../verify/drift-report';
-import { fieldsToExport } from '../verify/braze-user';
+import { fieldsToExport, unexportableFields } from '../verify/braze-user';
+import type { SentSnapshot } from '../verify/sent-snapshot';
+import { notesOf } from './verify-notes';
 import { verifySample } from '../verify/sample';
 import type { Attempt, Finish, Ready } from './attempt';
 import { finishVerified } from './verify-finish';
@@ -15,7 +17,7 @@ export async function sampleAttempt(
   ready: Ready,
   reports: ContainerClient,
   finish: Finish,
-  stateRun: string | null,
+  { stateRun, sent }: { stateRun: string | null; sent: () => Promise<SentSnapshot> },
 ): Promise<void> {
   const dir = createRunTempDir(os.tmpdir());
   try {
@@ -30,20 +32,25 @@ export async function sampleAttempt(
       size: attempt.run.verify!.sample!,
       onDrift: (row) => report.add(row),
       shouldStop: ready.shouldStop,
+      sent,
+      dir,
     });
     if (attempt.writer.cancelRequested) {
       await report.discard();
       const by = attempt.writer.run.cancelRequested?.by ?? 'a user';
       return finish(attempt.writer, attempt.run, 'cancelled', [`Cancelled by ${by} while sampling`], null, attempt.log);
     }
-    const { counts, bySegment, sampled, statement } = result;
+    const { counts, bySegment, sampled, statement, sentValues } = result;
+    const unverifiableFields = unexportableFields(ready.exportRecord);
+    const notes = { ...(sentValues ? { sentValues } : {}), ...(unverifiableFields.length ? { unverifiableFields } : {}) };
     await finishVerified(attempt, finish, report, reports, {
       stateRun,
       counts,
       bySegment,
+      ...notes,
       sampled,
       confidence: statement,
-      summary: statement,
+      summary: statement + notesOf(notes),
       timings: { downloadSeconds: 0, compareSeconds: (Date.now() - started) / 1000 },
     });
   } finally {

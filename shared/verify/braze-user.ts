@@ -61,10 +61,15 @@ export class BrazeUserReader {
   private readonly names: string[];
   private readonly attributeNames: string[];
 
+  /** The mapped fields Braze exports: the others (unexportableFields) are never compared. */
+  readonly verifiable: string[];
+
   constructor(private readonly def: ExportDefinition) {
     this.writer = new BrazeObjectWriter(def);
     this.names = membershipNamesOf(def);
     this.attributeNames = Object.keys(def.matching.attributes).filter((n) => !this.names.includes(n));
+    const unexportable = unexportableFields(def);
+    this.verifiable = this.writer.fields.filter((f) => !unexportable.includes(f));
   }
 
   /** The mapped fields, in the state's `heldFields` bit order. */
@@ -123,16 +128,16 @@ export class BrazeUserReader {
     return Array.isArray(list) ? segments.flatMap((s, i) => (list.includes(s) ? [i] : [])) : [];
   }
 
-  /** The mapped fields Braze holds a value of for the user. */
+  /** The mapped fields Braze holds a value of for the user (of those it exports). */
   heldFields(u: ExportedUser): string[] {
-    return this.fields.filter((f) => {
+    return this.verifiable.filter((f) => {
       const v = f === 'email' || f === 'phone' ? u[f] : this.valueOf(u, f);
       return v !== undefined && v !== null && v !== '';
     });
   }
 
   /** The profile a run would have merged to write what Braze holds. */
-  private profileOf(u: ExportedUser, identity: string): MergedProfile {
+  profileOf(u: ExportedUser, identity: string): MergedProfile {
     const attrs: MergedProfile['attrs'] = {};
     for (const name of this.attributeNames) {
       const v = this.valueOf(u, name);
@@ -153,6 +158,25 @@ export class BrazeUserReader {
   private fingerprint(p: MergedProfile, segments: number[]): string {
     const bytes = Buffer.from(this.writer.profile({ ...p, segments }));
     return fingerprintBytes(bytes, 0, bytes.length);
+  }
+
+  /** The fingerprint of the object a run writes for a profile merged from CI's rows: what the state remembers sending. */
+  sentFingerprint(p: MergedProfile): string {
+    return this.fingerprint(p, p.segments);
+  }
+
+  /** The mapped fields Braze exports whose value in Braze is not the one `sent` (a profile merged from CI's rows) has. */
+  differingFields(sent: MergedProfile, u: ExportedUser, identity: string): string[] {
+    const held = this.profileOf(u, identity);
+    const value = (p: MergedProfile, f: string) =>
+      JSON.stringify((f === 'email' ? p.email : f === 'phone' ? p.phone : p.attrs[f]) ?? null);
+    return this.verifiable.filter((f) => value(sent, f) !== value(held, f));
+  }
+
+  /** The membership attribute(s) that show the segments `indexes`: the list attribute, or their booleans. */
+  membershipFields(indexes: number[]): string[] {
+    if (!indexes.length) return [];
+    return this.def.membership.format === 'boolean' ? indexes.map((i) => this.names[i]!) : [this.names[0]!];
   }
 
   /** The fingerprint of the object a run would write for what Braze holds (its membership as shown). */

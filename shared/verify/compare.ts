@@ -2,57 +2,24 @@
 // knows a user by the identity the export wrote (external_id, or the alias), not by the CI profile
 // key the state's buckets hash, so both sides are first spread over temp files by a hash of that
 // identity (the state's own bucket count), then each bucket is compared with only that bucket's
-// users in memory. Nothing is written to Braze or to the state.
+// users in memory. The profiles a fingerprint cannot settle (stale, or missing from Braze altogether)
+// are then looked up in the snapshot the state was built from (suspects.ts). Nothing is written to
+// Braze or to the state.
 import type { ExportDefinition } from '../exports/schema';
 import { BucketFiles, bucketOf, parseBucketState, type SyncStateStore } from '../engine';
 import { BrazeUserReader, type ExportedUser } from './braze-user';
 import { readUserLines } from './export-files';
+import type { SentSnapshot } from './sent-snapshot';
+import { Suspects, type Suspect } from './suspects';
+import { driftCounter, noDrift, type Drift, type DriftCounts, type DriftRow, type KindCounts, type SentValues } from './drift';
 import { rm, stat } from 'node:fs/promises';
-
-/**
- * missing: the state says Braze holds a membership it does not show (user gone, or a segment gone);
- * extra: a profile we sent shows a segment we did not send; stale: a mapped value is not what we
- * last sent; unknown: a user in the Braze segment we never sent.
- */
-export type DriftKind = 'missing' | 'extra' | 'stale' | 'unknown';
-export const DRIFT_KINDS: DriftKind[] = ['missing', 'extra', 'stale', 'unknown'];
-
-export interface DriftRow {
-  kind: DriftKind;
-  /** How Braze knows the user: e:<external_id>, a:<alias_name> or b:<braze_id>. */
-  identity: string;
-  /** The CI profile key in the sync state ('' for unknown users). */
-  key: string;
-  /** The CI segments concerned, where they can be told. */
-  segments: string[];
-  /** The mapped fields whose presence differs (stale), where they can be told. */
-  fields: string[];
-}
-
-export type KindCounts = Record<DriftKind, number>;
-export interface DriftCounts extends KindCounts {
-  /** Profiles the sync state says Braze holds. */
-  inState: number;
-  /** Users in Braze's export of the proof segment. */
-  inBraze: number;
-  /** Profiles whose Braze object is exactly what was last sent. */
-  matched: number;
-}
 
 export interface Comparison {
   counts: DriftCounts;
-  /** Drift by CI segment, where the segment can be told (a user missing from Braze altogether shows none). */
+  /** Drift by CI segment, where the segment can be told. */
   bySegment: Record<string, KindCounts>;
-}
-
-export const noDrift = (): KindCounts => ({ missing: 0, extra: 0, stale: 0, unknown: 0 });
-
-/** The field names a state entry's `heldFields` bits name (hex, 4 fields a digit, lowest first). */
-function heldNames(fields: string[], bits: string): string[] {
-  return fields.filter((_, i) => {
-    const digit = bits[i >> 2];
-    return digit !== undefined && ((parseInt(digit, 16) >> (i & 3)) & 1) === 1;
-  });
+  /** The stale and missing profiles looked up in the snapshot the state was built from (none: absent). */
+  sentValues?: SentValues;
 }
 
 const plain = (v: string) => !/[\t\n\r]/.test(v) && v[0] !== '[';
@@ -113,40 +80,24 @@ async function spreadUsers(paths: string[], reader: BrazeUserReader, files: Buck
   return users;
 }
 
-export type Drift = (kind: DriftKind, identity: string, key: string, segments: number[], fields?: string[]) => void;
-
-/** Counts a drift (in all, and by segment) and hands its row on. */
-export function driftCounter(
-  def: ExportDefinition,
-  counts: KindCounts,
-  bySegment: Record<string, KindCounts>,
-  onDrift: (row: DriftRow) => void,
-): Drift {
-  return (kind, identity, key, segments, fields = []) => {
-    counts[kind]++;
-    for (const i of segments) bySegment[def.segments[i]!]![kind]++;
-    onDrift({ kind, identity, key, segments: segments.map((i) => def.segments[i]!), fields });
-  };
-}
-
-/** A state entry (`held`: its heldFields, `*` when unknown) against the user Braze holds for it. */
+/**
+ * A state entry (`held`: its heldFields, `*` when unknown) against the user Braze holds for it: the
+ * same object; or the same values under another membership (missing, extra); or a suspect (stale, or
+ * differing only in fields Braze cannot export), settled once the snapshot is read.
+ */
 export function classify(
   reader: BrazeUserReader,
   e: { identity: string; key: string; fp: string; held: string },
   u: ExportedUser,
   drift: Drift,
   matched: () => void,
+  suspect: (s: Suspect) => void,
 ): void {
   const compared = reader.compare(u, e.identity, e.fp);
   if (compared.same) return matched();
   const shown = reader.segmentsOf(u);
   const sent = compared.sentSegments;
-  if (!sent) {
-    const now = reader.heldFields(u);
-    const was = e.held === '*' ? null : heldNames(reader.fields, e.held);
-    const fields = was ? [...was.filter((f) => !now.includes(f)), ...now.filter((f) => !was.includes(f))] : [];
-    return drift('stale', e.identity, e.key, shown, fields);
-  }
+  if (!sent) return suspect({ kind: 'stale', ...e, user: u });
   const gone = sent.filter((i) => !shown.includes(i));
   const added = shown.filter((i) => !sent.includes(i));
   if (gone.length) drift('missing', e.identity, e.key, gone);
@@ -165,6 +116,112 @@ const idsOf = (line: string): string[] => {
   const tab = line.indexOf('\t');
   return JSON.parse(line.slice(tab + 1, line.indexOf('\t', tab + 1))) as string[];
 };
+/** The projected user of a user's temp line. */
+const userOf = (line: string) => JSON.parse(line.slice(line.indexOf('\t', line.indexOf('\t') + 1) + 1)) as ExportedUser;
+const stateLineOf = (line: string): StateLine => {
+  const [fp, held, identity, key] = split(line, 4) as [string, string, string, string];
+  return { identity, key, fp, held };
+};
+
+/** How each state line and each Braze user is judged: matched, or drift of some kind. */
+interface Judge {
+  /** A state line against the temp line of the user Braze holds for it. */
+  one(e: StateLine, line: string): void;
+  /** A state line no Braze user answers to. */
+  missing(e: StateLine): void;
+  /** A Braze user no state line answers to. */
+  unknown(identity: string, line: string): void;
+}
+
+function judgeWith(reader: BrazeUserReader, counts: DriftCounts, drift: Drift, suspects: Suspects): Judge {
+  const matched = () => void counts.matched++;
+  const suspect = (s: Suspect) => suspects.add(s);
+  return {
+    one(e, line) {
+      const tab = line.indexOf('\t');
+      if (e.identity === idsOf(line)[0] && line.slice(0, tab) === e.fp) return matched(); // as it was sent
+      classify(reader, e, userOf(line), drift, matched, suspect);
+    },
+    // Which segments it held is in the snapshot, not the state.
+    missing: (e) => suspect({ kind: 'missing', ...e }),
+    unknown: (identity, line) => drift('unknown', identity, '', reader.segmentsOf(userOf(line))),
+  };
+}
+
+/** The spread's bucket count: the state's own, more when Braze's files are large, at most 256. */
+async function bucketCountFor(files: string[], stateBuckets: number): Promise<number> {
+  let downloaded = 0;
+  for (const f of files)
+    downloaded += await stat(f).then(
+      (st) => st.size,
+      () => 0,
+    );
+  const byBytes = Math.ceil((downloaded * UNPACKED_PER_BYTE) / BUCKET_TARGET_BYTES);
+  return Math.min(MAX_BUCKETS, Math.max(1, stateBuckets, byBytes));
+}
+
+/**
+ * An alias user Braze later gave an external_id is spread by its alias, while a state line may know it
+ * by that external_id (another bucket). Both wait in temp files spread by that external_id (`state`: the
+ * state lines no user of their bucket answered, `users`: the users no line answered that carry one),
+ * and meet bucket by bucket once every bucket is compared: memory holds one bucket of them, never all.
+ */
+class Pairing {
+  readonly state: BucketFiles;
+  readonly users: BucketFiles;
+
+  constructor(
+    dir: string,
+    private readonly count: number,
+  ) {
+    this.state = new BucketFiles(dir, 'verify-pair-state');
+    this.users = new BucketFiles(dir, 'verify-pair-braze');
+  }
+
+  async meet(judge: Judge): Promise<void> {
+    this.state.close();
+    this.users.close();
+    for (let b = 0; b < this.count; b++) {
+      const users = new Map<string, string>();
+      await this.users.read(b, (line) => users.set(idsOf(line)[1]!, line));
+      await this.state.read(b, (line) => {
+        const e = stateLineOf(line);
+        const u = users.get(e.identity);
+        if (u === undefined) return judge.missing(e);
+        users.delete(e.identity);
+        judge.one(e, u);
+      });
+      for (const line of users.values()) judge.unknown(idsOf(line)[0]!, line);
+    }
+  }
+}
+
+/** One bucket of both sides: each state line meets the user of its identity, or waits for the pairing, or is missing. */
+async function compareBucket(
+  b: number,
+  sides: { state: BucketFiles; users: BucketFiles },
+  judge: Judge,
+  pairing: Pairing,
+  count: number,
+) {
+  const users = new Map<string, string>();
+  await sides.users.read(b, (line) => users.set(idsOf(line)[0]!, line));
+  await sides.state.read(b, (line) => {
+    const e = stateLineOf(line);
+    const u = users.get(e.identity);
+    if (u !== undefined) {
+      users.delete(e.identity);
+      return judge.one(e, u);
+    }
+    if (e.identity.startsWith('e:')) return pairing.state.write(bucketOf(e.identity, count), line);
+    judge.missing(e);
+  });
+  for (const [identity, line] of users) {
+    const second = idsOf(line)[1];
+    if (second) pairing.users.write(bucketOf(second, count), line);
+    else judge.unknown(identity, line);
+  }
+}
 
 export async function compareWithState(input: {
   definition: ExportDefinition;
@@ -172,72 +229,30 @@ export async function compareWithState(input: {
   files: string[];
   dir: string;
   onDrift: (row: DriftRow) => void;
+  /** Once both sides are spread (inState and inBraze known): throws to stop before comparing. */
+  checkSpread?: (counts: DriftCounts) => void;
+  /** The snapshot the state was built from (read only if some profile is stale or missing). */
+  sent: () => Promise<SentSnapshot>;
 }): Promise<Comparison> {
   const { definition: def } = input;
   const reader = new BrazeUserReader(def);
   const manifest = await input.state.readManifest();
-  // The state's own bucket count, more when Braze's files are large (a bucket's users are held in memory
-  // while it is compared), at most 256: two sets of per-bucket write buffers stay small.
-  let downloaded = 0;
-  for (const f of input.files)
-    downloaded += await stat(f).then(
-      (st) => st.size,
-      () => 0,
-    );
-  const byBytes = Math.ceil((downloaded * UNPACKED_PER_BYTE) / BUCKET_TARGET_BYTES);
-  const count = Math.min(MAX_BUCKETS, Math.max(1, manifest?.bucketCount ?? 1, byBytes));
-  const stateFiles = new BucketFiles(input.dir, 'verify-state');
-  const userFiles = new BucketFiles(input.dir, 'verify-braze');
+  // A bucket's users are held in memory while it is compared: two sets of per-bucket write buffers stay small.
+  const count = await bucketCountFor(input.files, manifest?.bucketCount ?? 1);
+  const sides = { state: new BucketFiles(input.dir, 'verify-state'), users: new BucketFiles(input.dir, 'verify-braze') };
   const counts: DriftCounts = { inState: 0, inBraze: 0, matched: 0, ...noDrift() };
   const bySegment: Record<string, KindCounts> = Object.fromEntries(def.segments.map((s) => [s, noDrift()]));
   [counts.inState, counts.inBraze] = await Promise.all([
-    manifest ? spreadState(input.state, manifest.bucketCount, reader.fields, stateFiles, count) : 0,
-    spreadUsers(input.files, reader, userFiles, count),
+    manifest ? spreadState(input.state, manifest.bucketCount, reader.fields, sides.state, count) : 0,
+    spreadUsers(input.files, reader, sides.users, count),
   ]);
+  input.checkSpread?.(counts);
   const drift = driftCounter(def, counts, bySegment, input.onDrift);
-  const unknown = (identity: string, line: string) => {
-    const u = JSON.parse(line.slice(line.indexOf('\t', line.indexOf('\t') + 1) + 1)) as ExportedUser;
-    drift('unknown', identity, '', reader.segmentsOf(u));
-  };
-  /** A state entry against what Braze holds for it (`line`: its `fp \t identities \t user` temp line). */
-  const compareOne = (e: StateLine, line: string) => {
-    const tab = line.indexOf('\t');
-    if (e.identity === idsOf(line)[0] && line.slice(0, tab) === e.fp) return void counts.matched++; // as it was sent
-    const u = JSON.parse(line.slice(line.indexOf('\t', tab + 1) + 1)) as ExportedUser;
-    classify(reader, e, u, drift, () => counts.matched++);
-  };
-  // An alias user Braze later gave an external_id is spread by its alias; a state line that knows it by
-  // that external_id (another bucket) meets it here, after all buckets. Both sides hold drift only.
-  const users2nd = new Map<string, string>();
-  const missing2nd = new Map<string, StateLine>();
-  for (let b = 0; b < count; b++) {
-    const users = new Map<string, string>();
-    await userFiles.read(b, (line) => users.set(idsOf(line)[0]!, line));
-    await stateFiles.read(b, (line) => {
-      const [fp, held, identity, key] = split(line, 4) as [string, string, string, string];
-      const u = users.get(identity);
-      if (u !== undefined) {
-        users.delete(identity);
-        return compareOne({ identity, key, fp, held }, u);
-      }
-      if (identity.startsWith('e:')) return void missing2nd.set(identity, { identity, key, fp, held });
-      drift('missing', identity, key, []);
-    });
-    for (const [identity, line] of users) {
-      const second = idsOf(line)[1];
-      if (second) users2nd.set(second, line);
-      else unknown(identity, line);
-    }
-  }
-  for (const [identity, e] of missing2nd) {
-    const line = users2nd.get(identity);
-    if (line === undefined) {
-      drift('missing', identity, e.key, []);
-      continue;
-    }
-    users2nd.delete(identity);
-    compareOne(e, line);
-  }
-  for (const line of users2nd.values()) unknown(idsOf(line)[0]!, line);
-  return { counts, bySegment };
+  const suspects = new Suspects(input.dir, def, reader, counts.inState);
+  const judge = judgeWith(reader, counts, drift, suspects);
+  const pairing = new Pairing(input.dir, count);
+  for (let b = 0; b < count; b++) await compareBucket(b, sides, judge, pairing, count);
+  await pairing.meet(judge);
+  const sentValues = await suspects.settle(input.sent, drift, () => counts.matched++);
+  return { counts, bySegment, ...(sentValues ? { sentValues } : {}) };
 }

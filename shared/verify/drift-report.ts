@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ContainerClient } from '@azure/storage-blob';
 import { csvField } from '../runs/rejected-report';
-import type { DriftKind, DriftRow } from './compare';
+import type { DriftKind, DriftRow } from './drift';
 
 const HEADER = 'kind,identifierType,identifier,profileId,segments,fields\n';
 const IDENTIFIER_TYPES: Record<string, string> = { e: 'external_id', a: 'user_alias', b: 'braze_id' };

@@ -3,6 +3,7 @@
 // segment-export/<segment>/<date>/<object_prefix>/ (no URL; ready once the listing stops growing).
 // Files go to the run's temp folder as bytes, and are read back one user line at a time: a zip of
 // JSON-lines files or a gzip of JSON lines, never the whole export in memory.
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -21,6 +22,11 @@ export interface Waiting {
   shouldStop: () => boolean;
   /** Container delivery: the listing must stay unchanged this long before it is taken as complete (default 2 min). */
   stableMs?: number;
+  /**
+   * Container delivery: the listing as last seen and since when it has not changed (a digest, epoch ms),
+   * carried from one attempt to the next so a re-queued attempt continues the window; updated as it looks.
+   */
+  listing?: { digest: string; since: number };
 }
 
 /** Files downloaded, and the seconds the download took (the wait for Braze apart). */
@@ -73,7 +79,7 @@ async function listExport(container: ContainerClient, segmentId: string, objectP
 /**
  * Downloads the export's files from the container once Braze has written them (some files, and the
  * same listing for `stableMs`: Braze writes them one after another and says nothing when done).
- * Null if they were not there by `until`.
+ * Null if they were not there by `until`; `w.listing` then says what was seen, and since when.
  */
 export async function downloadFromContainer(
   container: ContainerClient,
@@ -82,14 +88,14 @@ export async function downloadFromContainer(
   dir: string,
   w: Waiting,
 ): Promise<Downloaded | null> {
-  let last = '';
-  let since = Date.now();
+  const seen = (w.listing ??= { digest: '', since: Date.now() });
   for (;;) {
     const files = await listExport(container, segmentId, objectPrefix);
-    const listing = JSON.stringify(files);
-    if (listing !== last) since = Date.now();
+    const digest = createHash('sha256').update(JSON.stringify(files)).digest('hex').slice(0, 32);
+    const same = files.length > 0 && digest === seen.digest;
+    if (!same) Object.assign(seen, { digest, since: Date.now() });
     // Braze says nothing when done: a listing unchanged for the whole window is taken as the export.
-    if (files.length > 0 && listing === last && Date.now() - since >= (w.stableMs ?? 120_000)) {
+    if (same && Date.now() - seen.since >= (w.stableMs ?? 120_000)) {
       const started = Date.now();
       const out: string[] = [];
       for (const [i, f] of files.entries()) {
@@ -99,7 +105,6 @@ export async function downloadFromContainer(
       }
       return { files: out, seconds: (Date.now() - started) / 1000 };
     }
-    last = listing;
     if (Date.now() + w.pollMs > w.until || w.shouldStop()) return null;
     await sleep(w.pollMs);
   }

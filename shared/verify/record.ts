@@ -1,5 +1,5 @@
 // What a verification run keeps on its run row: where Braze's export is, and what the comparison found.
-import type { DriftCounts, KindCounts } from './compare';
+import type { DriftCounts, KindCounts, SentValues } from './drift';
 
 export interface VerifyRecord {
   /** The Braze segment read back (the export's proofSegmentId when the run started). */
@@ -16,6 +16,11 @@ export interface VerifyRecord {
   /** Braze's name for this export's files; set once requested, so a later attempt never asks twice. */
   objectPrefix?: string;
   requestedAt?: string;
+  /**
+   * Container delivery: the listing of Braze's files as last seen (a digest) and since when it has not
+   * changed, so an attempt re-queued while waiting continues the stable-listing window.
+   */
+  listing?: { digest: string; unchangedSince: string };
   /** When the files were read and compared. */
   comparedAt?: string;
   /**
@@ -24,6 +29,14 @@ export interface VerifyRecord {
    */
   stateRun?: string | null;
   counts?: DriftCounts;
+  /**
+   * The stale and missing profiles looked up in the snapshot the state was built from (to name a stale
+   * profile's fields, a missing one's segments, and to tell a difference only in fields Braze cannot
+   * export): the snapshot's id, how many were looked up, how many could not be told, and why.
+   */
+  sentValues?: SentValues;
+  /** Mapped standard fields Braze cannot export: left out of the comparison, not verified. */
+  unverifiableFields?: string[];
   bySegment?: Record<string, KindCounts>;
   /** `container/name` of the drift CSV (null: no drift). */
   driftReport?: string | null;

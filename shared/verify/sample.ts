@@ -7,7 +7,10 @@ import type { ExportDefinition } from '../exports/schema';
 import { BrazeExportRefused, exportUsersByIds } from '../braze/user-export';
 import { parseBucketState, RunAborted, type SyncStateStore } from '../engine';
 import { BrazeUserReader, type ExportedUser } from './braze-user';
-import { classify, driftCounter, noDrift, type Comparison, type DriftCounts, type DriftRow } from './compare';
+import { classify, type Comparison } from './compare';
+import { driftCounter, noDrift, type DriftCounts, type DriftRow } from './drift';
+import type { SentSnapshot } from './sent-snapshot';
+import { Suspects } from './suspects';
 
 const IDS_PER_REQUEST = 50;
 /** Braze's limit with fields_to_export is 40 requests/s: requests go one at a time, at least this far apart. */
@@ -70,6 +73,10 @@ export async function verifySample(input: {
   size: number;
   onDrift: (row: DriftRow) => void;
   shouldStop: () => boolean;
+  /** The snapshot the state was built from (read only if a sampled profile is stale or missing). */
+  sent: () => Promise<SentSnapshot>;
+  /** A temp folder for the stale and missing profiles while the snapshot is read. */
+  dir: string;
 }): Promise<Comparison & { sampled: number; statement: string }> {
   const def = input.definition;
   const reader = new BrazeUserReader(def);
@@ -85,6 +92,8 @@ export async function verifySample(input: {
     drifted.add(args[1]);
     drift(...args);
   };
+  const suspects = new Suspects(input.dir, def, reader, sample.length);
+  const matched = () => void counts.matched++;
   let last = 0;
   for (let i = 0; i < sample.length && !input.shouldStop();) {
     const batch = sample.slice(i, i + IDS_PER_REQUEST);
@@ -113,10 +122,12 @@ export async function verifySample(input: {
     counts.inBraze += answer.users.length;
     for (const e of batch) {
       const u = byIdentity.get(e.identity);
-      if (!u) onDrift('missing', e.identity, e.key, []);
-      else classify(reader, e, u, onDrift, () => counts.matched++);
+      if (!u) suspects.add({ kind: 'missing', ...e });
+      else classify(reader, e, reader.project(u), onDrift, matched, (s) => suspects.add(s));
     }
     i += batch.length;
   }
-  return { counts, bySegment, sampled: sample.length, statement: confidenceStatement(drifted.size, sample.length) };
+  const sentValues = await suspects.settle(input.sent, onDrift, matched);
+  const statement = confidenceStatement(drifted.size, sample.length);
+  return { counts, bySegment, ...(sentValues ? { sentValues } : {}), sampled: sample.length, statement };
 }

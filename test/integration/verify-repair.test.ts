@@ -75,6 +75,31 @@ describe('repairing a verification', () => {
     expect(sandbox().profiles.get('alias:ci_customer_id:c2')!.attributes[SEG]).toEqual(['A']);
   });
 
+  it("a user the state knows by external_id that also carries the export's alias in Braze is paired with it, not missing + unknown", async () => {
+    defineProofSegment(sandbox());
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(40)] }], { proofSegmentId: PROOF });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    // Created by alias long ago, identified since: Braze's user u1..u39 (odd) carries the export's alias too.
+    for (let i = 1; i <= 40; i += 2)
+      (sandbox().profiles.get(`external_id:u${i}`) as any).identifier.user_alias = {
+        alias_name: `c${i}`,
+        alias_label: 'ci_customer_id',
+      };
+    const v = await verify(exp.id);
+    expect(v.verify!.counts).toMatchObject({ inState: 40, inBraze: 40, matched: 40, missing: 0, unknown: 0 });
+    edit(sandbox(), 'external_id:u7', { first_name: 'Edited' });
+    expect(sandbox().deleteUser('external_id:u9')).toBe(true);
+    const v2 = await verify(exp.id);
+    expect(v2.verify!.counts).toMatchObject({ matched: 38, stale: 1, missing: 1, unknown: 0 });
+    const res = await call(runRepair, {
+      method: 'POST',
+      path: `runs/${v2.id}/repair`,
+      params: { runId: v2.id },
+      body: { dryRun: true },
+    });
+    expect(res.body).toMatchObject({ profiles: 2, withdrawals: 0 });
+  });
+
   it('clears a value another tool set on a mapped field CI leaves empty (stale), so the next verification is clean', async () => {
     defineProofSegment(sandbox());
     const name = (i: number) => (i === 3 ? '' : `Name${i}`);
@@ -89,6 +114,29 @@ describe('repairing a verification', () => {
     expect(sandbox().profiles.get('external_id:u3')!.attributes.first_name ?? null).toBeNull();
     const v2 = await verify(exp.id);
     expect(v2.verify!.counts).toMatchObject({ matched: 6, stale: 0, missing: 0, extra: 0, unknown: 0 });
+  });
+
+  it('two repairs of one verification at once: exactly one is queued, the other gets 409, nothing is sent twice', async () => {
+    defineProofSegment(sandbox());
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(6)] }], { proofSegmentId: PROOF });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    edit(sandbox(), 'external_id:u1', { first_name: 'Edited' });
+    edit(sandbox(), 'external_id:u3', { [SEG]: [] });
+    const v = await verify(exp.id);
+    expect(v.verify!.counts).toMatchObject({ stale: 1, missing: 1 });
+    const before = sandbox().stats.objectsProcessed;
+    const both = await Promise.all([repairCall(v.id), repairCall(v.id)]);
+    expect(both.map((r) => r.status).sort()).toEqual([202, 409]);
+    const won = both.find((r) => r.status === 202)!;
+    expect((await services().runs.get(v.id)).verify!.repair!.runId).toBe(won.body.runId);
+    // Only one export run was queued for it; worked (twice, as a duplicate message would), it sends the drift once.
+    const repairs = (await services().runs.listForExport(exp.id)).filter((r) => r.repairOf === v.id);
+    expect(repairs.map((r) => r.id)).toEqual([won.body.runId]);
+    expect((await work(won.body.runId)).counts).toMatchObject({ sent: 2, failed: 0 });
+    await services().worker.execute(won.body.runId, () => undefined);
+    expect(sandbox().stats.objectsProcessed - before).toBe(2);
+    expect((await repairCall(v.id)).status).toBe(409);
+    expect((await verify(exp.id)).verify!.counts).toMatchObject({ matched: 6, stale: 0, missing: 0 });
   });
 
   it('never marks for withdrawal an unknown user that a real state line holds now', async () => {

@@ -89,18 +89,20 @@ describe('verification of an export against what Braze holds', () => {
     const run = await verify(exp.id);
     expect(run.status).toBe('succeeded');
     expect(run.verify!.counts).toEqual({ inState: 8, inBraze: 8, matched: 4, missing: 2, extra: 1, stale: 1, unknown: 1 });
+    // c2, deleted in Braze, counts where the snapshot the state was built from put it: in A.
     expect(run.verify!.bySegment).toEqual({
-      A: { missing: 0, extra: 0, stale: 1, unknown: 1 },
+      A: { missing: 1, extra: 0, stale: 1, unknown: 1 },
       B: { missing: 1, extra: 1, stale: 0, unknown: 0 },
     });
+    expect(run.verify!.sentValues).toMatchObject({ looked: 2, untold: 0 });
     const lines = await driftCsv(run.id);
     expect(lines[0]).toBe('kind,identifierType,identifier,profileId,segments,fields');
     expect(lines.slice(1).sort()).toEqual(
       [
         'extra,user_alias,c4,c4,B,',
         'missing,external_id,u5,c5,B,',
-        'missing,user_alias,c2,c2,,',
-        'stale,external_id,u3,c3,A,',
+        'missing,user_alias,c2,c2,A,',
+        'stale,external_id,u3,c3,A,first_name',
         'unknown,external_id,stranger-1,,A,',
       ].sort(),
     );
@@ -153,6 +155,10 @@ describe('verification of an export against what Braze holds', () => {
     edit(sandbox(), 'external_id:stranger-1', { [SEG]: ['A'] }, [], true); // not ours: a sample never reads it
     const run = await sample();
     expect(run.verify!.counts).toEqual({ inState: 8, inBraze: 7, matched: 4, missing: 2, extra: 1, stale: 1, unknown: 0 });
+    expect(run.verify!.bySegment).toEqual({
+      A: { missing: 1, extra: 0, stale: 1, unknown: 0 },
+      B: { missing: 1, extra: 1, stale: 0, unknown: 0 },
+    });
     expect(run.verify!.confidence).toMatch(
       /^4 drifted in 8 sampled profiles: drift between \d+(\.\d+)? % and \d+(\.\d+)? % at 95 %$/,
     );
@@ -186,7 +192,11 @@ describe('verification of an export against what Braze holds', () => {
     edit(sandbox(), 'alias:ci_customer_id:c6', { ci_segment_A: false, ci_segment_B: false }); // out of the Braze segment
     const run = await verify(exp.id);
     expect(run.verify!.counts).toMatchObject({ inBraze: 7, matched: 6, missing: 2, extra: 0, stale: 0, unknown: 0 });
-    expect(run.verify!.bySegment!.B).toEqual({ missing: 1, extra: 0, stale: 0, unknown: 0 });
+    // c6, out of the Braze segment altogether, counts in both of its segments.
+    expect(run.verify!.bySegment).toEqual({
+      A: { missing: 1, extra: 0, stale: 0, unknown: 0 },
+      B: { missing: 2, extra: 0, stale: 0, unknown: 0 },
+    });
   });
 
   it('reads the files Braze writes into the connection’s Blob container (no URL)', async () => {

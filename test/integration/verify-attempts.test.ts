@@ -1,0 +1,84 @@
+// Braze proof across attempts: a verification waits for Braze's export over several attempts of its
+// run (each time-boxed; here at 1 s while verifying), so what it learnt while waiting must outlive an
+// attempt, and what it kept must not outlive the run. On Azurite and the Braze sandbox.
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { exportVerify } from '../../functions/exportVerify';
+import { resetServices, services } from '../../shared/services';
+import { runFolder } from '../../shared/runs/pinned-snapshot';
+import { CONTAINERS, TABLES } from '../../shared/store/clients';
+import { RunsRepo } from '../../shared/store/runs';
+import { call, useAzurite } from '../helpers/app';
+import { defineProofSegment, PROOF, verify } from '../helpers/verify';
+import { rows } from '../helpers/ci-export';
+import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
+
+const { azurite } = useAzurite();
+const timing = { pollMs: 100, maxWaitMs: 8000, stableListingMs: 1800 };
+beforeAll(async () => {
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: timing });
+  await services().ready;
+});
+const sandbox = useSandbox();
+beforeEach(() => sandbox().reset());
+
+/** From here on every attempt of a run is time-boxed at 1 s: a wait longer than that spans attempts. */
+function oneSecondAttempts() {
+  process.env.WORKER_TIME_BUDGET_SECONDS = '1';
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: timing });
+}
+afterEach(() => {
+  delete process.env.WORKER_TIME_BUDGET_SECONDS;
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: timing });
+});
+
+async function exportedAndSent() {
+  defineProofSegment(sandbox());
+  const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(6)] }], { proofSegmentId: PROOF });
+  expect((await runNow(exp.id)).run.status).toBe('succeeded');
+  return exp;
+}
+
+describe('a verification over several attempts', () => {
+  it('container delivery: the stable-listing window goes on across re-queued attempts instead of starting again', async () => {
+    sandbox().exports.settings.blob = { connectionString: azurite().connectionString, container: 'braze-exports-attempts' };
+    const exp = await exportedAndSent();
+    await services().connections.update(
+      ADMIN,
+      exp.connectionId!,
+      { exportContainer: { container: 'braze-exports-attempts' } },
+      null,
+    );
+    // The window (1.8 s) is longer than an attempt (1 s): only a window carried over can end.
+    oneSecondAttempts();
+    const run = await verify(exp.id);
+    expect(run.errors).toEqual([]);
+    expect(run.status).toBe('succeeded');
+    expect(run.verify!.counts).toMatchObject({ inBraze: 6, matched: 6 });
+    expect(run.attempts).toBeGreaterThanOrEqual(2);
+    expect(run.verify!.listing!.unchangedSince).toMatch(/^\d{4}-/);
+  });
+
+  it('a run given up after too many troubled attempts deletes the saved download URL', async () => {
+    const exp = await exportedAndSent();
+    sandbox().exports.settings.neverReady = true;
+    oneSecondAttempts();
+    const res = await call(exportVerify, { method: 'POST', path: `exports/${exp.id}/verify`, params: { id: exp.id } });
+    const runId = res.body.runId as string;
+    const app = services();
+    await app.storage.runQueue.clearMessages();
+    await app.worker.execute(runId, () => undefined); // asks Braze, keeps the URL, waits, re-queued
+    const saved = app.storage.appBlobs
+      .getContainerClient(CONTAINERS.reports)
+      .getBlobClient(`${runFolder(runId)}/braze-export.json`);
+    expect(await saved.exists()).toBe(true);
+    // Then five attempts die (killed, out of memory): the next one gives the run up.
+    const repo = new RunsRepo(app.storage.table(TABLES.runs));
+    const stored = await repo.get(runId);
+    await repo.update({ ...stored.value, attempts: stored.value.attempts + 5 }, stored.etag);
+    await app.worker.execute(runId, () => undefined);
+    const run = await app.runs.get(runId);
+    expect(run.status).toBe('failed');
+    expect(run.errors.at(-1)).toMatch(/^Gave up after 5 attempts/);
+    expect(await saved.exists()).toBe(false);
+  });
+});
