@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { services } from '../../shared/services';
 import { useAzurite } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
-import { ADMIN, createConnection, createExport, runNow, useSandbox } from '../helpers/engine';
+import { ADMIN, createConnection, createExport, mutableExport, runNow, useSandbox } from '../helpers/engine';
 
 useAzurite({ WORKER_TIME_BUDGET_SECONDS: '1', SYNC_BUCKET_TARGET_BYTES: '4096' });
 const sandbox = useSandbox();
@@ -116,4 +116,36 @@ describe('time-boxed worker', () => {
     expect(again.run.counts).toMatchObject({ profiles: 15_000, sent: 0, unchanged: 15_000 });
     expect(sandbox().stats.requests).toBe(0);
   }, 90_000);
+
+  it('a bucket the first attempt sent whole during reading is kept by the continuation, which has nothing to send in it', async () => {
+    const app = services();
+    const { exp, rewrite } = await mutableExport(sandbox().url, [{ segment: 'S', partitions: [rows(6)] }]);
+    sandbox().reset();
+    const outcome = await app.runs.runNow(ADMIN, exp.id, false);
+    if (!('queued' in outcome)) throw new Error('a run is already active');
+    await app.storage.runQueue.clearMessages();
+    const id = outcome.queued.id;
+    const logs: string[] = [];
+    // Braze answers the one request after the 1 s time box: the first attempt ends with its
+    // profiles checkpointed as sent early, and no bucket written.
+    sandbox().setFaults({ slowMs: 1500 });
+    await app.worker.execute(id, (l) => logs.push(l));
+    expect(logs.join('\n')).toMatch(/time box reached after 0\/1 buckets; continuation queued/);
+    expect(sandbox().profiles.size).toBe(6);
+    sandbox().setFaults({ slowMs: 0 });
+    let run = await app.runs.get(id);
+    for (let i = 0; i < 20 && (run.status === 'running' || run.status === 'queued'); i++) {
+      await app.worker.execute(id, (l) => logs.push(l));
+      run = await app.runs.get(id);
+    }
+    expect(run).toMatchObject({ status: 'succeeded', counts: { profiles: 6, sent: 6 } });
+    expect(sandbox().stats.objectsProcessed).toBe(6);
+
+    // A new snapshot with one more profile: only that one goes, the six are known.
+    sandbox().reset();
+    await rewrite([{ segment: 'S', partitions: [rows(7)] }]);
+    const next = await runNow(exp.id);
+    expect(next.run.counts).toMatchObject({ profiles: 7, sent: 1, unchanged: 6 });
+    expect(sandbox().stats.objectsProcessed).toBe(1);
+  }, 60_000);
 });

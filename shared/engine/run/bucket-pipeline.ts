@@ -36,9 +36,15 @@ interface PipelineParts {
   tempDir: string;
 }
 
+/** How a bucket's state was read: its blob's ETag (null: no blob), and whether it was the checkpoints of what was sent early. */
+interface BucketRead {
+  etag: string | null;
+  early: boolean;
+}
+
 export class BucketPipeline {
   private readonly pending: number[];
-  private readonly preparing: Promise<ReceivedBucket & { etag: string | null }>[] = [];
+  private readonly preparing: Promise<ReceivedBucket & BucketRead>[] = [];
   /** The run was stopped mid-way (see PipelineParts.shouldStop). */
   stopped = false;
   private prepareNext = 0;
@@ -111,7 +117,7 @@ export class BucketPipeline {
       const file = path.join(this.parts.tempDir, `state-${bucket}.tsv`);
       const prepared = state
         .downloadBucket(bucket, file)
-        .then(async ({ found, etag }) => ({ ...(await threads.prepare(bucket, found ? file : null)), etag }));
+        .then(async ({ found, etag, early }) => ({ ...(await threads.prepare(bucket, found ? file : null)), etag, early }));
       prepared.catch(() => undefined); // awaited in turn
       this.preparing.push(prepared);
     }
@@ -131,14 +137,7 @@ export class BucketPipeline {
   }
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
-  private async send({
-    prepared,
-    objects,
-    release,
-    kept,
-    releaseKept,
-    etag,
-  }: ReceivedBucket & { etag: string | null }): Promise<void> {
+  private async send({ prepared, objects, release, kept, releaseKept, etag, early }: ReceivedBucket & BucketRead): Promise<void> {
     // At most two buckets not checkpointed: a killed worker's successor sends those again, so no
     // object of a third goes out until the one before last is checkpointed (answered already; its
     // state being written).
@@ -175,7 +174,9 @@ export class BucketPipeline {
     const stateWritten = answered.all
       .then(async (outcomes) => {
         const lines = recordOutcomes(prepared, outcomes, books.reject);
-        if (!prepared.stateChanged && count === 0) return;
+        // Read from the checkpoints of what was sent early, the state is written even unchanged:
+        // they are removed once the last bucket is written.
+        if (!prepared.stateChanged && count === 0 && !early) return;
         await this.parts.beforeCheckpoint?.();
         await state.writeBucket(prepared.bucket, prepared.header, kept, lines, etag);
       })

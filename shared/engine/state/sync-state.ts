@@ -63,18 +63,19 @@ export class SyncStateStore {
   /**
    * readBucket into a file (the engine thread reads it): the blob's bytes go from the socket to
    * the file, instead of into memory of their own on the main thread, where every such buffer adds
-   * to the external memory that starts V8's full collections. `found` is false when there is no state.
+   * to the external memory that starts V8's full collections. `found` is false when there is no state;
+   * `early` is true when it is the checkpoints of what was sent early (no bucket blob yet).
    */
-  async downloadBucket(bucket: number, file: string): Promise<{ found: boolean; etag: string | null }> {
+  async downloadBucket(bucket: number, file: string): Promise<{ found: boolean; etag: string | null; early: boolean }> {
     try {
       const response = await this.blob(`b${bucket}.tsv`).downloadToFile(file);
-      return { found: true, etag: response.etag ?? null };
+      return { found: true, etag: response.etag ?? null, early: false };
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
     }
     const bytes = await this.earlyCheckpointsOf(bucket);
     if (bytes) await writeFile(file, bytes);
-    return { found: bytes !== null, etag: null };
+    return { found: bytes !== null, etag: null, early: bytes !== null };
   }
 
   /** The checkpoints of what was sent early, for the bucket, as one state blob (null: none). */
