@@ -53,23 +53,29 @@ export function writeTextBytes(
   escape: boolean,
   undouble: boolean,
 ): number {
-  for (let i = from; i < to; i++) {
+  let i = from;
+  while (i < to) {
     const c = src[i]!;
     if (c >= 0x80) {
       const n = utf8SequenceAt(src, i, to, c);
       if (n === 0) return -1;
-      for (let k = 0; k < n; k++) out[at++] = src[i + k]!;
-      i += n - 1;
-    } else if (c === QUOTE) {
+      out[at++] = c;
+      out[at++] = src[i + 1]!;
+      if (n > 2) out[at++] = src[i + 2]!;
+      if (n > 3) out[at++] = src[i + 3]!;
+      i += n;
+      continue;
+    }
+    i++;
+    if (c === QUOTE) {
       if (undouble) i++; // the second quote of the pair
       if (escape) out[at++] = BACKSLASH;
       out[at++] = QUOTE;
-    } else if (!escape) out[at++] = c;
+    } else if (c >= 0x20 ? c !== BACKSLASH || !escape : !escape) out[at++] = c;
     else if (c === BACKSLASH) {
       out[at++] = BACKSLASH;
       out[at++] = BACKSLASH;
-    } else if (c >= 0x20) out[at++] = c;
-    else at = writeControl(c, out, at);
+    } else at = writeControl(c, out, at);
   }
   return at;
 }
