@@ -59,7 +59,10 @@ async function read(
       void out.lines.push(`${bucket}:${encodeRow(table.segIndex, key, fields, table.mapper!.spillAt)}`),
     takeLine: (_, bucket, line) => {
       out.scannerUsed = true;
-      out.lines.push(`${bucket}:${line.bytes.toString('utf8', 0, line.length)}`);
+      const text = line.bytes.toString('utf8', 0, line.length);
+      // Byte for byte what encodeRow's text encodes to (rows digests are taken over these bytes).
+      const same = Buffer.from(text).equals(line.bytes.subarray(0, line.length));
+      out.lines.push(same ? `${bucket}:${text}` : `not the bytes of ${text}`);
     },
     noteOtherSegment: (keyHash) => void out.keys.push(keyHash),
     newMapper: (_, seg, columns) => new RowMapper(exportDef, seg, columns),
@@ -93,7 +96,7 @@ const cutsOf = (bytes: Buffer) => [
   [1, 2, 3, 5, 8, 13, 21, 34, 55].filter((c) => c < bytes.length),
 ];
 
-async function expectSameAsPapa(text: string, options: { scans: boolean; hasHeader?: boolean }): Promise<void> {
+async function expectSameAsPapa(text: string | Buffer, options: { scans: boolean; hasHeader?: boolean }): Promise<void> {
   const bytes = Buffer.from(text);
   for (const cuts of cutsOf(bytes)) {
     // Cut the same way: Papa Parse guesses the line end from the first piece it is given.
@@ -123,6 +126,10 @@ describe('the CSV scanner', () => {
     'a quote inside an unquoted field is text, control characters in values':
       'c1,Ann "the" first,u1,,1\nc"2,Bob\tTab,u2,,2\nc3,Bell\x07,u3,,3\n',
     'keys that start with j, or only a Braze customer ID': 'jc1,Ann,u1,,1\n,Bob,ju2,,2\n,Cy,u3,,3\n',
+    // Written from their bytes: as JSON (a control character, a leading j) or undoubled as they are.
+    'wide rows: quoted non-Latin values with newlines, doubled quotes, backslashes, control characters':
+      'c1,"Zoë ""the"" 李\nsecond: Ñandú",u1,,1\nc2,"j ""q""\\ \x08\x0c\x0b\x1f\x7f😀",u2,,2\nc3,"""Ἀθηνᾶ""",u3,,3\nc4,"a\r\nb\tc",u4,,4\n',
+    'wide rows with CRLF line ends': 'c1,"Zoë ""x""\r\nline 2",u1,,1\r\nc2,"j\\""",u2,,2\r\nc3,"李""",u3,,3\r\n',
   };
   for (const [name, text] of Object.entries(wellFormed)) {
     it(`spills what Papa Parse reads, cut anywhere: ${name}`, () => expectSameAsPapa(text, { scans: true }));
@@ -166,6 +173,13 @@ describe('the CSV scanner', () => {
     const scanned = await read(bytes, [], true, undefined, 'rows', many);
     expect(scanned).toEqual({ ...(await read(bytes, [], false, undefined, 'rows', many)), scannerUsed: true });
     expect(scanned.lines[2]!.length).toBeGreaterThan(8 * 6 * 12_000);
+  });
+
+  it('bytes that are not well-formed UTF-8, in fields written from their bytes, read as Papa Parse decodes them', async () => {
+    const bad = ['c080', 'e08080', 'eda080', 'f4908080', 'e282', '80', 'ff', 'f09f98'];
+    const row = (b: string, i: number) =>
+      Buffer.concat([Buffer.from(`c${i},"x\n`), Buffer.from(b, 'hex'), Buffer.from(`""y""",u${i},,${i}\n`)]);
+    await expectSameAsPapa(Buffer.concat([Buffer.from('c,"ok\n""",u,,9\n'), ...bad.map(row)]), { scans: true });
   });
 
   it('bare CR line ends: Papa Parse reads the whole partition', async () => {

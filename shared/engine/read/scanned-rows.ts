@@ -6,6 +6,7 @@ import { QUOTED_DOUBLED, type CsvRecordScanner } from '../../snapshot/csv-scanne
 import { copyBytes } from '../spill/bucket-files';
 import { fnv1a32, FNV_OFFSET, FNV_PRIME } from '../hash/key-hash';
 import { textToken } from '../spill/spill-codec';
+import { writeTextBytes } from '../spill/json-bytes';
 import type { RowMapper } from '../profile/row-mapper';
 
 const SEP = 0x1f;
@@ -30,7 +31,12 @@ export class ScannedRowWriter {
   private keyFrom = 0;
   private keyTo = 0;
 
-  constructor(private readonly segIndex: number) {}
+  /** The segment index's digits, the line's first token (a Buffer.write per row cost a tenth of scanning). */
+  private readonly segDigits: Buffer;
+
+  constructor(segIndex: number) {
+    this.segDigits = Buffer.from(String(segIndex), 'latin1');
+  }
 
   /** Writes the record's spill line; false when the record must take the ordinary path instead. */
   write(r: CsvRecordScanner, mapper: RowMapper): boolean {
@@ -42,7 +48,8 @@ export class ScannedRowWriter {
     for (const f of mapper.spillAt) if (f >= 0) need += 6 * (r.to[f]! - r.from[f]!) + 4;
     if (need > this.bytes.length) this.bytes = Buffer.allocUnsafe(need * 2);
     const out = this.bytes;
-    let at = out.write(String(this.segIndex), 0, 'latin1');
+    let at = 0;
+    for (const digit of this.segDigits) out[at++] = digit;
     out[at++] = SEP;
     at = this.keyToken(r.bytes, at, prefixed);
     for (const f of mapper.spillAt) {
@@ -142,22 +149,36 @@ export class ScannedRowWriter {
     const b = r.bytes;
     const from = r.from[f]!;
     const to = r.to[f]!;
-    if (r.quoted[f] === QUOTED_DOUBLED) return this.stringToken(at, r.text(f));
+    const doubled = r.quoted[f] === QUOTED_DOUBLED;
     const json = b[from] === J;
-    for (let i = from; i < to; i++) {
+    let control = false;
+    let special = doubled;
+    for (let i = from; i < to && !control; i++) {
       const c = b[i]!;
-      if (c < 0x20 || (json && (c === QUOTE || c === BACKSLASH))) return this.stringToken(at, r.text(f));
+      if (c < 0x20) control = true;
+      else if (json && (c === QUOTE || c === BACKSLASH)) special = true;
     }
     const out = this.bytes;
-    if (json) {
-      out[at++] = J;
-      out[at++] = QUOTE;
-      at = copyBytes(b, from, to, out, at);
-      out[at++] = QUOTE;
-      return at;
+    if (!control && !special) {
+      if (json) {
+        out[at++] = J;
+        out[at++] = QUOTE;
+        at = copyBytes(b, from, to, out, at);
+        out[at++] = QUOTE;
+        return at;
+      }
+      out[at++] = S;
+      return copyBytes(b, from, to, out, at);
     }
-    out[at++] = S;
-    return copyBytes(b, from, to, out, at);
+    // What encodeRow writes for the field's text (JSON for a control character or a leading j),
+    // written from its bytes; the text path only for bytes that are not well-formed UTF-8.
+    const escape = control || json;
+    out[at] = escape ? J : S;
+    if (escape) out[at + 1] = QUOTE;
+    const end = writeTextBytes(b, from, to, out, at + (escape ? 2 : 1), escape, doubled);
+    if (end === -1) return this.stringToken(at, r.text(f));
+    if (escape) out[end] = QUOTE;
+    return escape ? end + 1 : end;
   }
 
   /** A token written from the text, as encodeRow writes it. */

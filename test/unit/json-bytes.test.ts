@@ -1,0 +1,45 @@
+// Text written as JSON from its UTF-8 bytes (engine/spill/json-bytes.ts): byte for byte what
+// JSON.stringify writes for the decoded text, and nothing at all for bytes a decoder would replace.
+import { isUtf8 } from 'node:buffer';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { writeTextBytes } from '../../shared/engine/spill/json-bytes';
+
+function written(src: Buffer, escape: boolean, undouble: boolean): string | null {
+  const out = Buffer.alloc(src.length * 6 + 8);
+  const end = writeTextBytes(src, 0, src.length, out, 0, escape, undouble);
+  return end === -1 ? null : out.toString('utf8', 0, end);
+}
+
+// Characters that matter to JSON and to CSV: control characters, quotes, backslashes, non-Latin, astral.
+const char = fc.oneof(
+  fc.constantFrom('"', '\\', '\n', '\r', '\t', '\b', '\f', '\v', '\x00', '\x1f', '\x7f', '\u2028', '\ufeff', 'é', '李', '😀'),
+  fc.string({ unit: 'grapheme', maxLength: 1 }),
+  fc.string({ unit: 'binary', maxLength: 1 }).filter((c) => !/[\ud800-\udfff]/.test(c)),
+);
+const text = fc.array(char, { maxLength: 24 }).map((c) => c.join(''));
+
+describe('text written as JSON from its bytes', () => {
+  it('escaped: what JSON.stringify writes inside the quotes; undoubled: a CSV field\'s "" is one quote', () => {
+    fc.assert(
+      fc.property(text, (t) => {
+        expect(written(Buffer.from(t), true, false)).toBe(JSON.stringify(t).slice(1, -1));
+        expect(written(Buffer.from(t.replaceAll('"', '""')), true, true)).toBe(JSON.stringify(t).slice(1, -1));
+        expect(written(Buffer.from(t.replaceAll('"', '""')), false, true)).toBe(t);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses exactly the bytes that are not well-formed UTF-8 (overlong, surrogates, past U+10FFFF, cut short)', () => {
+    for (const bad of ['c080', 'e08080', 'eda080', 'f4908080', 'e282', '80', 'ff', 'f09f98', 'f8888080', 'c1bf'])
+      expect(written(Buffer.from(`a${bad}`, 'hex'), true, false), bad).toBeNull();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 12 }), (bytes) => {
+        const src = Buffer.from(bytes);
+        expect(written(src, true, false) !== null).toBe(isUtf8(src));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
