@@ -15,6 +15,9 @@ import type { BucketFiles } from '../spill/bucket-files';
 import type { EarlyMark } from '../thread/protocol';
 import type { EarlySender, NotTaken } from './early-sender';
 
+/** Piece blobs written at once by a checkpoint. */
+const PIECES_AT_ONCE = 8;
+
 export class EarlyCheckpoints {
   private running: Promise<void> | null = null;
   private last = Date.now();
@@ -62,13 +65,21 @@ export class EarlyCheckpoints {
     const undelivered = this.early.undeliveredByKey;
     if (!undelivered) return;
     const checkpoint = this.taken++;
-    for (let bucket = 0; bucket < mark.sizes.length; bucket++) {
-      const to = mark.sizes[bucket]!;
-      if (to <= this.written[bucket]!) continue;
-      const { lines, refused } = sortOut(await this.stateLines.readRange(bucket, this.written[bucket]!, to), undelivered);
-      if (lines || refused.length) await this.state.writeEarlyPiece(bucket, checkpoint, this.header, lines, refused);
-      this.written[bucket] = to;
-    }
+    const due = mark.sizes.flatMap((to, bucket) => (to > this.written[bucket]! ? [bucket] : []));
+    // A few pieces at a time rather than one after another: a checkpoint writes a piece per bucket.
+    const writeNext = async (): Promise<void> => {
+      for (let bucket = due.shift(); bucket !== undefined; bucket = due.shift()) {
+        const to = mark.sizes[bucket]!;
+        const { lines, refused } = sortOut(await this.stateLines.readRange(bucket, this.written[bucket]!, to), undelivered);
+        if (lines || refused.length) await this.state.writeEarlyPiece(bucket, checkpoint, this.header, lines, refused);
+        this.written[bucket] = to;
+      }
+    };
+    // Every writer finishes before the next checkpoint may start: a piece is never written twice.
+    const failed = (await Promise.allSettled(Array.from({ length: PIECES_AT_ONCE }, writeNext))).find(
+      (o) => o.status === 'rejected',
+    );
+    if (failed) throw failed.reason;
   }
 }
 
