@@ -1,13 +1,19 @@
 // Sending early (first runs and full syncs): the largest segment's profiles that no other
 // segment holds go to Braze before the snapshot is fully read. The outcome must be the one the
 // bucket-by-bucket path gives: one object per profile, first value wins, counts add up.
+import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { BrazeClient } from '../../shared/braze/client';
+import { RequestBudget } from '../../shared/braze/request-budget';
+import { runExport, SyncStateStore, type RunProgress } from '../../shared/engine';
 import { KeyFilter } from '../../shared/engine/early-send/key-filter';
 import { fnv1a32 } from '../../shared/engine/hash/key-hash';
 import { services } from '../../shared/services';
+import { locateSnapshot } from '../../shared/snapshot/locate';
+import { CONTAINERS } from '../../shared/store/clients';
 import { useAzurite } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
-import { createConnection, createExport, runNow, useSandbox } from '../helpers/engine';
+import { createConnection, createExport, runNow, SANDBOX_KEY, useSandbox } from '../helpers/engine';
 
 useAzurite();
 const sandbox = useSandbox();
@@ -136,6 +142,78 @@ describe('sending early', () => {
 
     const again = await runNow(exp.id);
     expect(again.run.counts).toMatchObject({ profiles: 80, unchanged: 80, sent: 0, removed: 0 });
+  });
+});
+
+describe('sending early, settled by a later attempt', () => {
+  type Faults = Parameters<ReturnType<typeof sandbox>['setFaults']>[0];
+  /**
+   * The two attempts of a run, played here: the first sends early and its time box ends as soon as
+   * reading does, so no bucket is settled in it (as a busy machine, or a kill, can make it); the
+   * second settles every bucket from the first one's checkpoints of what was sent early.
+   */
+  async function twoAttempts(profiles: number, name: (i: number) => string, faults: { first: Faults; second: Faults }) {
+    const app = services();
+    const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(profiles, { name })] }]);
+    const exp = await createExport((await createConnection(sandbox().url)).id, { source, segments: ['S'], matching: MATCHING });
+    const snapshot = await locateSnapshot(app.storage.ciBlobs, exp.source, exp.segments);
+    const runId = randomUUID();
+    const attempt = (resumeFrom?: RunProgress) => {
+      let read = false;
+      return runExport({
+        definition: exp,
+        snapshot,
+        ciBlobs: app.storage.ciBlobs,
+        state: new SyncStateStore(app.storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id),
+        braze: new BrazeClient({
+          baseUrl: sandbox().url,
+          apiKey: SANDBOX_KEY,
+          budget: new RequestBudget({ requestsPerWindow: 300 }),
+        }),
+        fullSync: false,
+        runId,
+        firstAttempt: !resumeFrom,
+        resumeFrom,
+        bucketTargetBytes: 2048, // a dozen buckets or more
+        onProgress: (p) => void (read ||= p.phase !== 'reading'),
+        shouldYield: () => !resumeFrom && read,
+      });
+    };
+    sandbox().setFaults(faults.first);
+    const first = await attempt();
+    expect(first.complete).toBe(false);
+    expect(first.progress.buckets.done).toEqual([]);
+    sandbox().reset();
+    sandbox().setFaults(faults.second);
+    const second = await attempt(first.progress);
+    expect(second.complete).toBe(true);
+    return { first, second };
+  }
+
+  it('profiles Braze refused while they were sent early count as rejected, with its reason, not as failed', async () => {
+    const poison = { badObjectMarker: 'POISON' };
+    const { first, second } = await twoAttempts(600, (i) => (i % 150 === 0 ? 'POISON' : `N${i}`), {
+      first: poison,
+      second: poison,
+    });
+    expect(first.progress.counts.profiles).toBe(0);
+    expect(second.progress.counts).toMatchObject({ profiles: 600, sent: 596, rejected: 4, failed: 0, unchanged: 0 });
+    expect(second.rejectedRows.map((r) => [r.profileId, r.reason]).sort()).toEqual(
+      [150, 300, 450, 600].map((i) => [`c${i}`, 'Braze refused the object (400: Invalid attributes object in request)']).sort(),
+    );
+    // Known from the first attempt's checkpoints: nothing is sent again (the next run tries them again).
+    expect(sandbox().stats.requests).toBe(0);
+  });
+
+  it('profiles sent early that Braze did not take are sent by the next attempt', async () => {
+    // Every request of the first attempt is refused as a whole: its objects are failed, not rejected.
+    const { second } = await twoAttempts(300, (i) => `N${i}`, {
+      first: { refuseEveryRequest: 'Bad gateway policy' },
+      second: {},
+    });
+    expect(second.progress.counts).toMatchObject({ profiles: 300, sent: 300, rejected: 0, failed: 0 });
+    expect(sandbox().profiles.size).toBe(300);
+    expect(sandbox().stats.objectsProcessed).toBe(300);
   });
 });
 

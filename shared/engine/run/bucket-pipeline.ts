@@ -3,8 +3,9 @@
 // batches run on across bucket boundaries instead of draining at each. A bucket's state is written
 // as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
 import path from 'node:path';
-import { MAX_OBJECTS_PER_REQUEST, NOT_SENT_STOPPING, type BrazeClient } from '../../braze/client';
-import type { SyncStateStore } from '../state/sync-state';
+import { MAX_OBJECTS_PER_REQUEST, NOT_SENT_STOPPING, type BrazeClient, type Outcome } from '../../braze/client';
+import type { EarlyRefusals, SyncStateStore } from '../state/sync-state';
+import { parseStateLine } from '../state/state-line';
 import type { EarlySender } from '../send/early-sender';
 import type { RunBooks } from './progress';
 import type { EngineThreads } from './engine-threads';
@@ -12,9 +13,17 @@ import type { ReceivedBucket } from './engine-thread-client';
 import { BatchSender } from '../send/batch-sender';
 import { BucketOutcomes, recordOutcomes } from '../send/bucket-outcomes';
 import { objectAt } from '../thread/object-bytes';
+import type { ToSend } from '../thread/protocol';
 
 /** Buckets being prepared on the engine thread while one is sent: enough to keep the thread busy. */
 const BUCKETS_PREPARED_AHEAD = 2;
+
+/** A bucket prepared, with what its state blob was read as. */
+/**
+ * A prepared bucket and how its state was read: the blob's ETag (null: no blob), whether it was the
+ * checkpoints of what was sent early, and what Braze refused of those.
+ */
+type Prepared = ReceivedBucket & { etag: string | null; early: boolean; refused: EarlyRefusals | null };
 
 interface PipelineParts {
   threads: EngineThreads;
@@ -34,17 +43,13 @@ interface PipelineParts {
   earlyCheckpointed: Promise<void>;
   /** The run's temp folder: state blobs are downloaded there for the engine thread. */
   tempDir: string;
-}
-
-/** How a bucket's state was read: its blob's ETag (null: no blob), and whether it was the checkpoints of what was sent early. */
-interface BucketRead {
-  etag: string | null;
-  early: boolean;
+  /** The run this is an attempt of: what an earlier attempt of it sent early and Braze refused is not sent again. */
+  runId: string;
 }
 
 export class BucketPipeline {
   private readonly pending: number[];
-  private readonly preparing: Promise<ReceivedBucket & BucketRead>[] = [];
+  private readonly preparing: Promise<Prepared>[] = [];
   /** The run was stopped mid-way (see PipelineParts.shouldStop). */
   stopped = false;
   private prepareNext = 0;
@@ -53,12 +58,17 @@ export class BucketPipeline {
   private reports: Promise<void> = Promise.resolve();
   /** Buckets still waiting for Braze's answers. */
   private readonly unanswered = new Set<BucketOutcomes>();
-  private checkpointed: Promise<void> = Promise.resolve();
+  /**
+   * The last bucket's checkpoint. The first bucket's waits for the last checkpoint of what was sent
+   * early: once a bucket is done, a successor resends only the buckets under way.
+   */
+  private checkpointed: Promise<void>;
   /** The checkpoint of the bucket before the one sent last. */
   private checkpointedBeforeLast: Promise<void> = Promise.resolve();
   private previousAnswered: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly parts: PipelineParts) {
+    this.checkpointed = parts.earlyCheckpointed;
     const done = parts.books.bucketsDone;
     this.pending = Array.from({ length: parts.books.progress.buckets.total }, (_, b) => b).filter((b) => !done.has(b));
     this.sender = new BatchSender(parts.braze, parts.concurrency, (items, outcomes) => {
@@ -77,29 +87,19 @@ export class BucketPipeline {
     this.prepareAhead();
     if (early) await this.afterEarlySend(early);
     for (let i = 0; i < this.pending.length; i++) {
-      if (shouldYield?.() || this.stopped) {
-        await this.sender.finish();
-        await this.checkpointed;
-        return false;
-      }
+      if (shouldYield?.() || this.stopped) return this.stopHere();
       const received = await this.preparing.shift()!;
       const requests = Math.ceil(received.objects.ends.length / MAX_OBJECTS_PER_REQUEST);
       if (requests > 0 && this.parts.beforeBucket && !(await this.parts.beforeBucket(requests))) {
         // Not sent, not checkpointed: the continuation prepares and sends this bucket whole.
         received.release();
         received.releaseKept();
-        await this.sender.finish();
-        await this.checkpointed;
-        return false;
+        return this.stopHere();
       }
       this.prepareAhead();
       await this.send(received);
     }
-    if (this.stopped) {
-      await this.sender.finish();
-      await this.checkpointed;
-      return false;
-    }
+    if (this.stopped) return this.stopHere();
     await this.sender.finish();
     await this.reports;
     await this.checkpointed;
@@ -115,9 +115,12 @@ export class BucketPipeline {
     while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
       const bucket = this.pending[this.prepareNext++]!;
       const file = path.join(this.parts.tempDir, `state-${bucket}.tsv`);
-      const prepared = state
-        .downloadBucket(bucket, file)
-        .then(async ({ found, etag, early }) => ({ ...(await threads.prepare(bucket, found ? file : null)), etag, early }));
+      const prepared = state.downloadBucket(bucket, file).then(async ({ found, etag, early, refused }) => ({
+        ...(await threads.prepare(bucket, found ? file : null)),
+        etag,
+        early,
+        refused,
+      }));
       prepared.catch(() => undefined); // awaited in turn
       this.preparing.push(prepared);
     }
@@ -127,22 +130,39 @@ export class BucketPipeline {
   private async afterEarlySend(early: EarlySender): Promise<void> {
     await early.finish();
     if (early.allDelivered) return;
+    await this.dropPrepared();
+    this.prepareNext = 0;
+    this.prepareAhead();
+  }
+
+  /**
+   * Stops before the buckets left (time box, stop, hourly cap), to be continued: what is under way is
+   * answered and checkpointed, and the buckets being prepared are dropped once ready (their state
+   * downloads land in the temp folder, which goes when the attempt ends).
+   */
+  private async stopHere(): Promise<false> {
+    await this.sender.finish();
+    await this.checkpointed;
+    await this.dropPrepared();
+    return false;
+  }
+
+  private async dropPrepared(): Promise<void> {
     for (const outcome of await Promise.allSettled(this.preparing.splice(0))) {
       if (outcome.status !== 'fulfilled') continue;
       outcome.value.release();
       outcome.value.releaseKept();
     }
-    this.prepareNext = 0;
-    this.prepareAhead();
   }
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
-  private async send({ prepared, objects, release, kept, releaseKept, etag, early }: ReceivedBucket & BucketRead): Promise<void> {
+  private async send({ prepared, objects, release, kept, releaseKept, etag, early, refused }: Prepared): Promise<void> {
     // At most two buckets not checkpointed: a killed worker's successor sends those again, so no
     // object of a third goes out until the one before last is checkpointed (answered already; its
     // state being written).
     await this.checkpointedBeforeLast;
     const count = objects.ends.length;
+    const refusedBefore = refused?.sentBy === this.parts.runId && refused.byKey.size ? refused.byKey : null;
     const answered = new BucketOutcomes(count);
     this.unanswered.add(answered);
     void answered.all.then(
@@ -160,6 +180,11 @@ export class BucketPipeline {
         for (const held of this.sender.discardHeld()) held.bucket.take(held.index, NOT_SENT_STOPPING);
         for (let k = j; k < count; k++) answered.take(k, NOT_SENT_STOPPING);
         break;
+      }
+      const refusal = refusedBefore && refusedAgain(refusedBefore, prepared.toSend, j);
+      if (refusal) {
+        answered.take(j, refusal);
+        continue;
       }
       this.sender.add(objectAt(objects, j), { bucket: answered, index: j });
       const wait = this.sender.room();
@@ -191,4 +216,14 @@ export class BucketPipeline {
     })();
     this.checkpointed.catch(() => undefined); // awaited on the next turn or after the run
   }
+}
+
+/**
+ * The object at `j` is the very one Braze refused when an earlier attempt of this run sent it early
+ * (same profile, same fingerprint): its refusal, with Braze's reason, instead of sending it again.
+ */
+function refusedAgain(refused: EarlyRefusals['byKey'], toSend: ToSend, j: number): Outcome | null {
+  const refusal = refused.get(toSend.keys[j]!);
+  if (!refusal || toSend.leaving[j] || parseStateLine(toSend.sentLines[j]!)[1].fp !== refusal.fp) return null;
+  return { status: 'rejected', reason: refusal.reason };
 }

@@ -95,7 +95,7 @@ export class EngineThread {
   private batchesReceived = 0;
   /** The engine thread's answer to the last takeIn: whether more rows wait, and whether that piece sent any. */
   private tookIn: { more: boolean; sent: boolean } | null = null;
-  private marked: ((mark: EarlyMark) => void) | null = null;
+  private marked: { resolve: (mark: EarlyMark) => void; reject: (e: unknown) => void } | null = null;
   private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
   private readonly chunkRing: RingWriter;
   private readonly objectRing: RingReader;
@@ -209,8 +209,8 @@ export class EngineThread {
   /** Asks for a checkpoint mark of what was sent early (one at a time). */
   earlyMark(): Promise<EarlyMark> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve) => {
-      this.marked = resolve;
+    return new Promise((resolve, reject) => {
+      this.marked = { resolve, reject };
       this.post({ t: 'earlyMark' });
     });
   }
@@ -239,9 +239,9 @@ export class EngineThread {
         return this.early!.send({ objects: list, buckets: m.buckets, keys: m.keys }, release);
       }
       case 'earlyMarked': {
-        const resolve = this.marked;
+        const marked = this.marked;
         this.marked = null;
-        return resolve?.({ batches: this.batchesReceived, sizes: m.sizes });
+        return marked?.resolve({ batches: this.batchesReceived, sizes: m.sizes });
       }
       case 'chunkDone':
         this.chunksAhead--;
@@ -295,6 +295,9 @@ export class EngineThread {
     this.failure ??= e;
     for (const waiter of this.prepared.values()) waiter.reject(this.failure);
     this.prepared.clear();
+    // A checkpoint waiting for its mark stops waiting (the first bucket's checkpoint waits for it).
+    this.marked?.reject(this.failure);
+    this.marked = null;
     this.wake();
   }
 

@@ -106,6 +106,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     stopped,
   });
   const concurrency = input.concurrency ?? 48;
+  const runId = input.runId ?? randomUUID();
   const reading = new SnapshotReading({
     def,
     snapshot,
@@ -122,7 +123,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     concurrency,
     state: input.state,
     earlyCheckpointMs: input.earlyCheckpointMs ?? 30_000,
-    runId: input.runId ?? randomUUID(),
+    runId,
   });
   try {
     await books.readingDone(
@@ -140,6 +141,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       beforeBucket: input.beforeBucket,
       earlyCheckpointed: reading.earlyCheckpointed,
       tempDir,
+      runId,
     });
     if (!(await pipeline.run(reading.early, input.shouldYield))) return result(false, pipeline.stopped);
     await books.finished();

@@ -4,13 +4,19 @@
 // when reading ends, the state lines of the profiles Braze has taken by then are written to small
 // per-bucket blobs beside the sync state; a resumed attempt reads them as the bucket's state (see
 // SyncStateStore.readBucket), so it resends at most one interval's worth, or, killed in the bucket
-// phase, only the buckets under way.
+// phase, only the buckets under way. What Braze refused goes beside them, with its reason: the
+// attempt that settles the bucket counts those rejected (sending them again would have only
+// refused objects in a batch, which reads as a request refused as a whole: failed). What Braze
+// did not take (failed) is in neither, so a later attempt sends it.
 import type { BucketHeader } from '../state/state-line';
-import type { SyncStateStore } from '../state/sync-state';
-import { stateLineKey } from '../state/state-line';
+import type { EarlyRefusal, SyncStateStore } from '../state/sync-state';
+import { parseStateLine, stateLineKey } from '../state/state-line';
 import type { BucketFiles } from '../spill/bucket-files';
 import type { EarlyMark } from '../thread/protocol';
-import type { EarlySender } from './early-sender';
+import type { EarlySender, NotTaken } from './early-sender';
+
+/** Piece blobs written at once by a checkpoint. */
+const PIECES_AT_ONCE = 8;
 
 export class EarlyCheckpoints {
   private running: Promise<void> | null = null;
@@ -34,7 +40,7 @@ export class EarlyCheckpoints {
 
   /** Called as chunks go by: starts a checkpoint when one is due and none is under way. */
   maybeStart(): void {
-    if (this.running || Date.now() - this.last < this.everyMs || !this.early.undeliveredKeys) return;
+    if (this.running || Date.now() - this.last < this.everyMs || !this.early.undeliveredByKey) return;
     this.last = Date.now();
     this.running = this.take()
       .catch(() => undefined) // a checkpoint that could not be written only costs resends
@@ -49,30 +55,48 @@ export class EarlyCheckpoints {
   /** The last checkpoint, once reading is over: everything sent early that Braze took. */
   async final(): Promise<void> {
     await this.settle();
-    if (!this.early.undeliveredKeys) return;
+    if (!this.early.undeliveredByKey) return;
     await this.take().catch(() => undefined);
   }
 
   private async take(): Promise<void> {
     const mark = await this.thread.earlyMark();
     await this.early.answeredBelow(mark.batches);
-    const undelivered = this.early.undeliveredKeys;
+    const undelivered = this.early.undeliveredByKey;
     if (!undelivered) return;
     const checkpoint = this.taken++;
-    for (let bucket = 0; bucket < mark.sizes.length; bucket++) {
-      const to = mark.sizes[bucket]!;
-      if (to <= this.written[bucket]!) continue;
-      const text = await this.stateLines.readRange(bucket, this.written[bucket]!, to);
-      let lines = text;
-      if (undelivered.size > 0) {
-        const kept: string[] = [];
-        for (let start = 0, end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
-          if (!undelivered.has(stateLineKey(text, start, end))) kept.push(text.slice(start, end + 1));
-        }
-        lines = kept.join('');
+    const due = mark.sizes.flatMap((to, bucket) => (to > this.written[bucket]! ? [bucket] : []));
+    // A few pieces at a time rather than one after another: a checkpoint writes a piece per bucket.
+    const writeNext = async (): Promise<void> => {
+      for (let bucket = due.shift(); bucket !== undefined; bucket = due.shift()) {
+        const to = mark.sizes[bucket]!;
+        const { lines, refused } = sortOut(await this.stateLines.readRange(bucket, this.written[bucket]!, to), undelivered);
+        if (lines || refused.length) await this.state.writeEarlyPiece(bucket, checkpoint, this.header, lines, refused);
+        this.written[bucket] = to;
       }
-      if (lines) await this.state.writeEarlyPiece(bucket, checkpoint, this.header, lines);
-      this.written[bucket] = to;
-    }
+    };
+    // Every writer finishes before the next checkpoint may start: a piece is never written twice.
+    const failed = (await Promise.allSettled(Array.from({ length: PIECES_AT_ONCE }, writeNext))).find(
+      (o) => o.status === 'rejected',
+    );
+    if (failed) throw failed.reason;
   }
+}
+
+/**
+ * The state lines in `text` (every profile in them answered) sorted out: those of profiles Braze
+ * took, as text; and those it refused, with its reason. The rest (not delivered) are in neither.
+ */
+function sortOut(text: string, undelivered: ReadonlyMap<string, NotTaken>): { lines: string; refused: EarlyRefusal[] } {
+  if (undelivered.size === 0) return { lines: text, refused: [] };
+  const kept: string[] = [];
+  const refused: EarlyRefusal[] = [];
+  for (let start = 0, end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
+    const key = stateLineKey(text, start, end);
+    const outcome = undelivered.get(key);
+    if (!outcome) kept.push(text.slice(start, end + 1));
+    else if (outcome.status === 'rejected')
+      refused.push({ key, fp: parseStateLine(text.slice(start, end))[1].fp, reason: outcome.reason });
+  }
+  return { lines: kept.join(''), refused };
 }

@@ -16,7 +16,10 @@ interface InFlight {
   batch: { left: number; release: () => void; seq: number };
 }
 
-/** Keys Braze did not take, kept in memory for checkpoints up to this many; beyond, checkpoints stop. */
+/** What became of an object Braze did not take: refused (`rejected`, with its reason) or not delivered (`failed`). */
+export type NotTaken = Exclude<Outcome, { status: 'sent' }>;
+
+/** Profiles Braze did not take, kept in memory for checkpoints up to this many; beyond, checkpoints stop. */
 const MAX_UNDELIVERED_KEYS = 100_000;
 
 export class EarlySender {
@@ -27,8 +30,11 @@ export class EarlySender {
   /** Batches (by sequence number) not fully answered yet. */
   private readonly unanswered = new Set<number>();
   private answeredWaiter: { below: number; resolve: () => void } | null = null;
-  /** Keys Braze did not take (for checkpoints; null once there were too many to keep). */
-  undeliveredKeys: Set<string> | null = new Set();
+  /**
+   * What Braze did not take, by key: refused (`rejected`, with its reason) or not delivered
+   * (`failed`). For checkpoints; null once there were too many to keep.
+   */
+  undeliveredByKey: Map<string, NotTaken> | null = new Map();
 
   constructor(tempDir: string, braze: BrazeClient, maxBatchesUnderWay: number) {
     this.undelivered = new BucketFiles(tempDir, UNDELIVERED);
@@ -93,9 +99,9 @@ export class EarlySender {
       const outcome = outcomes[i]!;
       if (outcome.status === 'sent') continue;
       this.undeliveredCount++;
-      if (this.undeliveredKeys) {
-        this.undeliveredKeys.add(items[i]!.key);
-        if (this.undeliveredKeys.size > MAX_UNDELIVERED_KEYS) this.undeliveredKeys = null;
+      if (this.undeliveredByKey) {
+        this.undeliveredByKey.set(items[i]!.key, outcome);
+        if (this.undeliveredByKey.size > MAX_UNDELIVERED_KEYS) this.undeliveredByKey = null;
       }
       this.undelivered.write(
         items[i]!.bucket,

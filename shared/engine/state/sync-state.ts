@@ -11,6 +11,30 @@ import type { BucketHeader } from './state-line';
 
 const NEWLINE = 0x0a;
 
+/**
+ * What Braze refused of a first attempt's profiles sent early, as its checkpoints recorded it (per
+ * bucket): a later attempt that settles the bucket counts them rejected with Braze's reason instead
+ * of sending them again (see send/early-checkpoints.ts).
+ */
+export interface EarlyRefusals {
+  /** The run that sent them: only that run's later attempts may take its refusals as their own. */
+  sentBy: string | undefined;
+  /** By profile key: the fingerprint of the object Braze refused, and why. */
+  byKey: Map<string, { fp: string; reason: string }>;
+}
+
+/** A profile sent early that Braze refused, as a checkpoint records it. */
+export interface EarlyRefusal {
+  key: string;
+  /** The fingerprint of the object refused. */
+  fp: string;
+  /** Braze's reason, for the rejected-rows report. */
+  reason: string;
+}
+
+/** How a checkpoint's refusals blob ends (its state-line pieces end in `.tsv`). */
+const REFUSALS = '.refused.jsonl';
+
 export interface Manifest {
   version: 1;
   bucketCount: number;
@@ -57,36 +81,52 @@ export class SyncStateStore {
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
     }
-    return { bytes: await this.earlyCheckpointsOf(bucket), etag: null };
+    return { bytes: (await this.earlyCheckpointsOf(bucket)).bytes, etag: null };
   }
 
   /**
    * readBucket into a file (the engine thread reads it): the blob's bytes go from the socket to
    * the file, instead of into memory of their own on the main thread, where every such buffer adds
    * to the external memory that starts V8's full collections. `found` is false when there is no state;
-   * `early` is true when it is the checkpoints of what was sent early (no bucket blob yet).
+   * `early` is true when it is the checkpoints of what was sent early (no bucket blob yet), and
+   * `refused` then holds what Braze refused of it.
    */
-  async downloadBucket(bucket: number, file: string): Promise<{ found: boolean; etag: string | null; early: boolean }> {
+  async downloadBucket(
+    bucket: number,
+    file: string,
+  ): Promise<{ found: boolean; etag: string | null; early: boolean; refused: EarlyRefusals | null }> {
     try {
       const response = await this.blob(`b${bucket}.tsv`).downloadToFile(file);
-      return { found: true, etag: response.etag ?? null, early: false };
+      return { found: true, etag: response.etag ?? null, early: false, refused: null };
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
     }
-    const bytes = await this.earlyCheckpointsOf(bucket);
+    const { bytes, refused } = await this.earlyCheckpointsOf(bucket);
     if (bytes) await writeFile(file, bytes);
-    return { found: bytes !== null, etag: null, early: bytes !== null };
+    return { found: bytes !== null, etag: null, early: bytes !== null, refused };
   }
 
-  /** The checkpoints of what was sent early, for the bucket, as one state blob (null: none). */
-  private async earlyCheckpointsOf(bucket: number): Promise<Uint8Array | null> {
+  /** The checkpoints of what was sent early, for the bucket: as one state blob (null: none), and what Braze refused. */
+  private async earlyCheckpointsOf(bucket: number): Promise<{ bytes: Uint8Array | null; refused: EarlyRefusals | null }> {
     const pieces: Buffer[] = [];
+    let refused: EarlyRefusals | null = null;
     for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b${bucket}.early-` })) {
       const piece = await this.container.getBlobClient(b.name).downloadToBuffer();
+      const headerEnd = piece.indexOf(NEWLINE);
+      if (b.name.endsWith(REFUSALS)) {
+        const header = JSON.parse(piece.toString('utf8', 0, headerEnd)) as BucketHeader;
+        refused ??= { sentBy: header.sentBy, byKey: new Map() };
+        for (const line of piece.toString('utf8', headerEnd + 1).split('\n')) {
+          if (!line) continue;
+          const [key, fp, reason] = JSON.parse(line) as [string, string, string];
+          refused.byKey.set(key, { fp, reason });
+        }
+        continue;
+      }
       // Each piece starts with the header; the first one's serves for all.
-      pieces.push(pieces.length ? piece.subarray(piece.indexOf(NEWLINE) + 1) : piece);
+      pieces.push(pieces.length ? piece.subarray(headerEnd + 1) : piece);
     }
-    return pieces.length ? Buffer.concat(pieces) : null;
+    return { bytes: pieces.length ? Buffer.concat(pieces) : null, refused };
   }
 
   /** Removes every checkpoint of what was sent early (the buckets hold their lines). */
@@ -96,10 +136,26 @@ export class SyncStateStore {
     }
   }
 
-  /** A checkpoint of profiles sent early: the header and their state lines, for the bucket. */
-  async writeEarlyPiece(bucket: number, checkpoint: number, header: BucketHeader, lines: string): Promise<void> {
+  /**
+   * A checkpoint of profiles sent early, for the bucket: the header and the state lines of those
+   * Braze took, and (a blob beside it) those it refused: key, fingerprint and Braze's reason.
+   */
+  async writeEarlyPiece(
+    bucket: number,
+    checkpoint: number,
+    header: BucketHeader,
+    lines: string,
+    refused: EarlyRefusal[] = [],
+  ): Promise<void> {
+    const name = `b${bucket}.early-${String(checkpoint).padStart(4, '0')}`;
+    if (refused.length) {
+      const text = refused.map((r) => `${JSON.stringify([r.key, r.fp, r.reason])}\n`).join('');
+      const body = Buffer.from(`${JSON.stringify(header)}\n${text}`);
+      await this.blob(`${name}${REFUSALS}`).upload(body, body.length);
+    }
+    if (!lines) return;
     const body = Buffer.from(`${JSON.stringify(header)}\n${lines}`);
-    await this.blob(`b${bucket}.early-${String(checkpoint).padStart(4, '0')}.tsv`).upload(body, body.length);
+    await this.blob(`${name}.tsv`).upload(body, body.length);
   }
 
   /**
