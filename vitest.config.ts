@@ -2,9 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 // Three speeds: test/unit (no Azurite, no processes), test/integration (Azurite and the Braze
 // sandbox), test/e2e (the local host, a browser, kills, resumes and time boxes). `npm run test:unit`
-// is the fast loop; `npm test` runs the three projects in one vitest run (vitest starts with the
-// e2e project, whose browser files take longest), then the two kill-and-resume files on their own
-// (`npm run test:resume`: their resend bounds are wall-time windows that a busy machine stretches).
+// is the fast loop; `npm test` (scripts/test-all.ts) runs the e2e project beside the other two, then
+// the kill-and-resume and time-box files on their own (`npm run test:resume`: their resend bounds
+// and time boxes are wall-time windows that a busy machine stretches).
 //
 // Integration and end-to-end files share one Azurite per run, each file with a storage account of
 // its own (test/helpers/shared-azurite.ts). Unit and integration files share worker processes

@@ -1,0 +1,46 @@
+// `npm test` after the build: the end-to-end files (browsers and local hosts, mostly waiting) in one
+// vitest run beside the unit and integration files in another, since vitest runs one project's files
+// after another's; then the kill-and-resume and time-box files on their own (`npm run test:resume`:
+// their bounds are wall-time windows that a busy machine stretches). Each run's output is printed
+// whole when it ends, so the two do not interleave. The exit code is non-zero if any run failed.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { appRoot } from '../shared/app-root';
+
+const VITEST = path.join(appRoot, 'node_modules', 'vitest', 'vitest.mjs');
+/** The files the last phase runs alone: as globs to leave them out, and as vitest's path filters. */
+const ALONE = ['**/engine.resume*.test.ts', '**/engine.timebox.test.ts'];
+const ALONE_FILTERS = ['test/e2e/engine.resume', 'test/e2e/engine.timebox'];
+
+function vitest(label: string, args: string[], buffered: boolean): Promise<number> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [VITEST, 'run', ...args], {
+    cwd: appRoot,
+    stdio: buffered ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+    env: buffered ? { ...process.env, FORCE_COLOR: process.stdout.isTTY ? '1' : '0' } : process.env,
+  });
+  const output: Buffer[] = [];
+  child.stdout?.on('data', (b: Buffer) => output.push(b));
+  child.stderr?.on('data', (b: Buffer) => output.push(b));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (buffered) process.stdout.write(Buffer.concat(output));
+      console.log(`— ${label}: ${code === 0 ? 'passed' : 'FAILED'} in ${Math.round((Date.now() - started) / 1000)} s`);
+      resolve(code ?? 1);
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const excluded = ALONE.flatMap((glob) => ['--exclude', glob]);
+  console.log('Running the end-to-end files beside the unit and integration files (output follows as each ends)…');
+  const together = await Promise.all([
+    vitest('unit + integration', ['--project', 'unit', '--project', 'integration'], true),
+    vitest('end to end', ['--project', 'e2e', ...excluded], true),
+  ]);
+  const alone = await vitest('kill, resume and time box', ['--project', 'e2e', ...ALONE_FILTERS], false);
+  process.exit([...together, alone].some((code) => code !== 0) ? 1 : 0);
+}
+
+void main();
