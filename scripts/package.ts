@@ -2,8 +2,7 @@
 // compiled functions and core (dist/functions, dist/shared), the bundled console (dist/console), production dependencies only. No
 // tests, scripts, sources or local settings. Zip deploy it, or give its URL to the template.
 import { execFileSync } from 'node:child_process';
-import { cpSync, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { createWriteStream, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ZipFile } from 'yazl';
 import { appRoot } from '../shared/app-root';
@@ -40,59 +39,63 @@ export const PACKAGE_NAME = 'released-package.zip';
  */
 export const AZURE_NODE_MAJOR = 22;
 
-export async function buildPackage(out = path.join(ROOT, PACKAGE_NAME)): Promise<string> {
-  const stage = mkdtempSync(path.join(os.tmpdir(), 'ci-braze-package-'));
+/**
+ * The production dependencies as installed (`npm ci`): the folders `npm ls --omit=dev` lists, each
+ * with what it holds but its own node_modules (a nested dependency is listed by itself when it is a
+ * production one). The zip holds the versions the tests ran against, and packaging needs no registry.
+ */
+function productionFiles(): string[] {
+  const windows = process.platform === 'win32';
+  let listed: string;
   try {
-    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
-    // The deployed package.json: what the host needs, nothing to build or test with.
-    const deployed = {
-      name: pkg.name,
-      version: pkg.version,
-      description: pkg.description,
-      main: pkg.main,
-      engines: { node: `>=${AZURE_NODE_MAJOR}` },
-      dependencies: pkg.dependencies,
-    };
-    writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(deployed, null, 2)}\n`);
-    cpSync(path.join(ROOT, 'package-lock.json'), path.join(stage, 'package-lock.json'));
-    cpSync(path.join(ROOT, 'host.json'), path.join(stage, 'host.json'));
-    for (const dir of ['functions', 'shared', 'console']) {
-      cpSync(path.join(ROOT, 'dist', dir), path.join(stage, 'dist', dir), {
-        recursive: true,
-        filter: (f) => !f.endsWith('.map'),
-      });
-    }
     // On Windows npm is npm.cmd, which Node runs only through a shell.
-    const windows = process.platform === 'win32';
-    execFileSync(windows ? 'npm.cmd' : 'npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], {
-      cwd: stage,
-      stdio: 'ignore',
+    listed = execFileSync(windows ? 'npm.cmd' : 'npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
       shell: windows,
     });
-    rmSync(path.join(stage, 'package-lock.json'));
-
-    const zip = new ZipFile();
-    // host.json and package.json first: deployment tools and people look there.
-    const entries = [
-      'host.json',
-      'package.json',
-      ...filesUnder(path.join(stage, 'dist'), stage),
-      ...[...filesUnder(path.join(stage, 'node_modules'), stage)].filter(
-        (rel) => !NOT_LOADED_BY_NODE.test(rel.split(path.sep).join('/')),
-      ),
-    ];
-    for (const rel of entries) {
-      const full = path.join(stage, rel);
-      zip.addFile(full, rel.split(path.sep).join('/'), { mode: statSync(full).mode });
-    }
-    zip.end();
-    await new Promise<void>((resolve, reject) => {
-      zip.outputStream.pipe(createWriteStream(out)).on('close', resolve).on('error', reject);
-    });
-    return out;
-  } finally {
-    rmSync(stage, { recursive: true, force: true });
+  } catch {
+    throw new Error('node_modules does not match package-lock.json: run `npm ci` first');
   }
+  const files: string[] = [];
+  for (const dir of listed.split(/\r?\n/).filter((d) => d && path.resolve(d) !== ROOT)) {
+    for (const rel of filesUnder(dir, ROOT)) {
+      const posix = rel.split(path.sep).join('/');
+      const inner = posix.slice(path.relative(ROOT, dir).split(path.sep).join('/').length);
+      if (!inner.startsWith('/node_modules/') && !NOT_LOADED_BY_NODE.test(posix)) files.push(rel);
+    }
+  }
+  return files;
+}
+
+export async function buildPackage(out = path.join(ROOT, PACKAGE_NAME)): Promise<string> {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+  // The deployed package.json: what the host needs, nothing to build or test with.
+  const deployed = {
+    name: pkg.name,
+    version: pkg.version,
+    description: pkg.description,
+    main: pkg.main,
+    engines: { node: `>=${AZURE_NODE_MAJOR}` },
+    dependencies: pkg.dependencies,
+  };
+  const zip = new ZipFile();
+  // host.json and package.json first: deployment tools and people look there.
+  zip.addFile(path.join(ROOT, 'host.json'), 'host.json');
+  zip.addBuffer(Buffer.from(`${JSON.stringify(deployed, null, 2)}\n`), 'package.json');
+  const compiled = ['functions', 'shared', 'console'].flatMap((dir) =>
+    [...filesUnder(path.join(ROOT, 'dist', dir), ROOT)].filter((rel) => !rel.endsWith('.map')),
+  );
+  for (const rel of [...compiled, ...productionFiles()]) {
+    const full = path.join(ROOT, rel);
+    zip.addFile(full, rel.split(path.sep).join('/'), { mode: statSync(full).mode });
+  }
+  zip.end();
+  await new Promise<void>((resolve, reject) => {
+    zip.outputStream.pipe(createWriteStream(out)).on('close', resolve).on('error', reject);
+  });
+  return out;
 }
 
 if (require.main === module) {
