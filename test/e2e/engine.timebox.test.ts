@@ -8,6 +8,15 @@ import { ADMIN, createConnection, createExport, mutableExport, runNow, useSandbo
 useAzurite({ WORKER_TIME_BUDGET_SECONDS: '1', SYNC_BUCKET_TARGET_BYTES: '4096' });
 const sandbox = useSandbox();
 
+/** A run of the export, queued; its queue message removed, so each attempt is the test's own `worker.execute`. */
+async function queuedByHand(exportId: string): Promise<string> {
+  const app = services();
+  const outcome = await app.runs.runNow(ADMIN, exportId, false);
+  if (!('queued' in outcome)) throw new Error('a run is already active');
+  await app.storage.runQueue.clearMessages();
+  return outcome.queued.id;
+}
+
 describe('time-boxed worker', () => {
   it('checkpoints, re-queues itself and completes over several attempts without losing or repeating profiles', async () => {
     const source = await writeCiExport(services().storage.ciBlobs, [{ segment: 'S', partitions: [rows(3000)] }]);
@@ -56,10 +65,7 @@ describe('time-boxed worker', () => {
     const conn = await createConnection(sandbox().url, { requestBudget: 30 });
     const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
     sandbox().setFaults({ slowMs: 30 });
-    const outcome = await app.runs.runNow(ADMIN, exp.id, false);
-    if (!('queued' in outcome)) throw new Error('a run is already active');
-    await app.storage.runQueue.clearMessages();
-    const id = outcome.queued.id;
+    const id = await queuedByHand(exp.id);
     const logs: string[] = [];
     await app.worker.execute(id, (l) => logs.push(l));
     expect(logs.join('\n')).toMatch(/continuation queued/);
@@ -86,10 +92,7 @@ describe('time-boxed worker', () => {
     const conn = await createConnection(sandbox().url);
     const exp = await createExport(conn.id, { source, segments: ['S'], matching: MATCHING });
     sandbox().reset();
-    const outcome = await app.runs.runNow(ADMIN, exp.id, false);
-    if (!('queued' in outcome)) throw new Error('a run is already active');
-    await app.storage.runQueue.clearMessages();
-    const id = outcome.queued.id;
+    const id = await queuedByHand(exp.id);
     const logs: string[] = [];
 
     // Slow answers: the 1 s time box ends while the profiles are still being sent during reading.
@@ -121,10 +124,7 @@ describe('time-boxed worker', () => {
     const app = services();
     const { exp, rewrite } = await mutableExport(sandbox().url, [{ segment: 'S', partitions: [rows(6)] }]);
     sandbox().reset();
-    const outcome = await app.runs.runNow(ADMIN, exp.id, false);
-    if (!('queued' in outcome)) throw new Error('a run is already active');
-    await app.storage.runQueue.clearMessages();
-    const id = outcome.queued.id;
+    const id = await queuedByHand(exp.id);
     const logs: string[] = [];
     // Braze answers the one request after the 1 s time box: the first attempt ends with its
     // profiles checkpointed as sent early, and no bucket written.

@@ -2,8 +2,13 @@
 // connection + export created through the app's own services.
 import { afterAll, beforeAll } from 'vitest';
 import { encodePrincipal } from '../../shared/auth';
+import { BrazeClient } from '../../shared/braze/client';
+import { RequestBudget } from '../../shared/braze/request-budget';
+import { SyncStateStore, type EngineInput } from '../../shared/engine';
 import { GUARD_OFF } from '../../shared/exports/schema';
 import { services } from '../../shared/services';
+import type { Snapshot } from '../../shared/snapshot/locate';
+import { CONTAINERS } from '../../shared/store/clients';
 import { BrazeSandbox, SANDBOX_KEY, type SandboxOptions } from '../../scripts/braze-sandbox';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS } from '../../scripts/sample-data';
 import type { Caller } from '../../shared/auth';
@@ -95,5 +100,25 @@ export async function mutableExport(sandboxUrl: string, tables: TableSpec[], ove
     exp,
     rewrite: (next: TableSpec[]) => writeCiExport(blobs, next, { folder: source.folder, stamp: `2026/11/2${++stamp}/0615` }),
     patch: (body: Record<string, unknown>) => services().exports.update(ADMIN, exp.id, body, null),
+  };
+}
+
+/**
+ * The engine's input for `exp` on `snapshot`, for a test that calls runExport itself (attempts
+ * played by hand): the export's sync state in Azurite, the sandbox as Braze at 300 requests a window.
+ */
+export function engineInput(
+  exp: EngineInput['definition'] & { id: string },
+  snapshot: Snapshot,
+  sandboxUrl: string,
+): EngineInput {
+  const app = services();
+  return {
+    definition: exp,
+    snapshot,
+    ciBlobs: app.storage.ciBlobs,
+    state: new SyncStateStore(app.storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id),
+    braze: new BrazeClient({ baseUrl: sandboxUrl, apiKey: SANDBOX_KEY, budget: new RequestBudget({ requestsPerWindow: 300 }) }),
+    fullSync: false,
   };
 }

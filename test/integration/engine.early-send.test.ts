@@ -3,17 +3,14 @@
 // bucket-by-bucket path gives: one object per profile, first value wins, counts add up.
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { BrazeClient } from '../../shared/braze/client';
-import { RequestBudget } from '../../shared/braze/request-budget';
-import { runExport, SyncStateStore, type RunProgress } from '../../shared/engine';
+import { runExport, type RunProgress } from '../../shared/engine';
 import { KeyFilter } from '../../shared/engine/early-send/key-filter';
 import { fnv1a32 } from '../../shared/engine/hash/key-hash';
 import { services } from '../../shared/services';
 import { locateSnapshot } from '../../shared/snapshot/locate';
-import { CONTAINERS } from '../../shared/store/clients';
 import { useAzurite } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
-import { createConnection, createExport, runNow, SANDBOX_KEY, useSandbox } from '../helpers/engine';
+import { createConnection, createExport, engineInput, runNow, useSandbox } from '../helpers/engine';
 
 useAzurite();
 const sandbox = useSandbox();
@@ -161,16 +158,7 @@ describe('sending early, settled by a later attempt', () => {
     const attempt = (resumeFrom?: RunProgress) => {
       let read = false;
       return runExport({
-        definition: exp,
-        snapshot,
-        ciBlobs: app.storage.ciBlobs,
-        state: new SyncStateStore(app.storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id),
-        braze: new BrazeClient({
-          baseUrl: sandbox().url,
-          apiKey: SANDBOX_KEY,
-          budget: new RequestBudget({ requestsPerWindow: 300 }),
-        }),
-        fullSync: false,
+        ...engineInput(exp, snapshot, sandbox().url),
         runId,
         firstAttempt: !resumeFrom,
         resumeFrom,

@@ -1,15 +1,12 @@
 // A run whose spill would not fit the instance's temporary folder is refused before it reads or
 // sends anything, with a message that says what to do (Flex Consumption gives 0.8 GB at any size).
 import { describe, expect, it } from 'vitest';
-import { BrazeClient } from '../../shared/braze/client';
-import { RequestBudget } from '../../shared/braze/request-budget';
-import { RunAborted, runExport, SyncStateStore } from '../../shared/engine';
+import { RunAborted, runExport } from '../../shared/engine';
 import { services } from '../../shared/services';
 import { locateSnapshot } from '../../shared/snapshot/locate';
-import { CONTAINERS } from '../../shared/store/clients';
 import { useAzurite } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
-import { createConnection, createExport, SANDBOX_KEY, useSandbox } from '../helpers/engine';
+import { createConnection, createExport, engineInput, useSandbox } from '../helpers/engine';
 
 useAzurite();
 const sandbox = useSandbox();
@@ -22,17 +19,9 @@ describe('the temporary folder', () => {
     const snapshot = await locateSnapshot(app.storage.ciBlobs, exp.source, exp.segments);
     const run = (totalBytes: number) =>
       runExport({
-        definition: exp,
+        ...engineInput(exp, snapshot, sandbox().url),
         // What the snapshot's partitions add up to, as locateSnapshot reports it: here far beyond any disk.
         snapshot: { ...snapshot, totalBytes },
-        ciBlobs: app.storage.ciBlobs,
-        state: new SyncStateStore(app.storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id),
-        braze: new BrazeClient({
-          baseUrl: sandbox().url,
-          apiKey: SANDBOX_KEY,
-          budget: new RequestBudget({ requestsPerWindow: 300 }),
-        }),
-        fullSync: false,
       });
     const refused = await run(2 ** 60).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(RunAborted);
