@@ -20,9 +20,9 @@ export async function sampleAttempt(
   { stateRun, sent }: { stateRun: string | null; sent: () => Promise<SentSnapshot> },
 ): Promise<void> {
   const dir = createRunTempDir(os.tmpdir());
+  const report = new DriftReport(dir);
   try {
     const started = Date.now();
-    const report = new DriftReport(dir);
     const result = await verifySample({
       definition: ready.exportRecord,
       state: ready.state,
@@ -54,6 +54,8 @@ export async function sampleAttempt(
       timings: { downloadSeconds: 0, compareSeconds: (Date.now() - started) / 1000 },
     });
   } finally {
+    // Ended before the folder goes (a no-op once uploaded): a file still opening there would fail.
+    await report.discard();
     rmSync(dir, { recursive: true, force: true });
   }
 }

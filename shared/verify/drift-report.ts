@@ -17,16 +17,21 @@ function csvLine(r: DriftRow): string {
   return `${[r.kind, type, r.identity.slice(2), r.key, r.segments.join('|'), r.fields.join('|')].map(csvField).join(',')}\n`;
 }
 
-const ended = (s: WriteStream) => new Promise<void>((resolve, reject) => s.end(() => resolve()).on('error', reject));
+/** Resolves when the file is ended, or has failed (its error is kept by the report's listener). */
+const ended = (s: WriteStream) => new Promise<void>((resolve) => s.end(() => resolve()));
 
 export class DriftReport {
   private readonly csv: WriteStream;
   private readonly jsonl: WriteStream;
+  /** The first error of either file (the disk full, the temp folder gone): upload throws it. Without a listener it would end the process. */
+  private failure: Error | undefined;
+  private closed: Promise<void> | undefined;
   rows = 0;
 
   constructor(private readonly dir: string) {
     this.csv = createWriteStream(path.join(dir, 'drift.csv'));
     this.jsonl = createWriteStream(path.join(dir, 'drift.jsonl'));
+    for (const file of [this.csv, this.jsonl]) file.on('error', (e) => (this.failure ??= e));
     this.csv.write(HEADER);
   }
 
@@ -36,9 +41,16 @@ export class DriftReport {
     this.jsonl.write(`${JSON.stringify([row.kind, row.identity, row.key])}\n`);
   }
 
+  /** Both files ended (once, however often it is asked). */
+  private close(): Promise<void> {
+    this.closed ??= Promise.all([ended(this.csv), ended(this.jsonl)]).then(() => undefined);
+    return this.closed;
+  }
+
   /** Uploads both files as `<folder>/drift.csv` and `<folder>/drift.jsonl`; returns the CSV's `container/name`. */
   async upload(container: ContainerClient, folder: string): Promise<string> {
-    await Promise.all([ended(this.csv), ended(this.jsonl)]);
+    await this.close();
+    if (this.failure) throw this.failure;
     await container
       .getBlockBlobClient(`${folder}/drift.csv`)
       .uploadFile(path.join(this.dir, 'drift.csv'), { blobHTTPHeaders: { blobContentType: 'text/csv; charset=utf-8' } });
@@ -46,9 +58,9 @@ export class DriftReport {
     return `${container.containerName}/${folder}/drift.csv`;
   }
 
-  /** Closes the files without uploading (the run failed before it compared). */
+  /** Closes the files without uploading (the run ended before it compared, or failed): nothing of them is wanted. */
   async discard(): Promise<void> {
-    await Promise.all([ended(this.csv), ended(this.jsonl)]);
+    await this.close().catch(() => undefined);
   }
 }
 
