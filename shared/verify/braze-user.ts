@@ -63,6 +63,8 @@ export class BrazeUserReader {
 
   /** The mapped fields Braze exports: the others (unexportableFields) are never compared. */
   readonly verifiable: string[];
+  /** The mapped fields Braze cannot export (unexportableFields), as bit positions of a state entry's `heldFields`. */
+  private readonly unverifiableBits: number[];
 
   constructor(private readonly def: ExportDefinition) {
     this.writer = new BrazeObjectWriter(def);
@@ -70,6 +72,22 @@ export class BrazeUserReader {
     this.attributeNames = Object.keys(def.matching.attributes).filter((n) => !this.names.includes(n));
     const unexportable = unexportableFields(def);
     this.verifiable = this.writer.fields.filter((f) => !unexportable.includes(f));
+    this.unverifiableBits = this.writer.fields.flatMap((f, i) => (unexportable.includes(f) ? [i] : []));
+  }
+
+  /**
+   * Whether the fingerprint of what Braze holds can ever equal the state's (`held`: the entry's
+   * heldFields, `*` when unknown). Not when the object sent held a value of a field Braze cannot
+   * export (image_url…): Braze's export never shows it, so no fingerprint taken from Braze's values
+   * matches, under any membership. Such a profile is settled from the snapshot's values instead.
+   */
+  fingerprintCanMatch(held: string): boolean {
+    if (!this.unverifiableBits.length) return true;
+    if (held === '*') return false;
+    return this.unverifiableBits.every((i) => {
+      const digit = held[i >> 2];
+      return digit === undefined || ((parseInt(digit, 16) >> (i & 3)) & 1) === 0;
+    });
   }
 
   /** The mapped fields, in the state's `heldFields` bit order. */

@@ -83,7 +83,9 @@ async function spreadUsers(paths: string[], reader: BrazeUserReader, files: Buck
 /**
  * A state entry (`held`: its heldFields, `*` when unknown) against the user Braze holds for it: the
  * same object; or the same values under another membership (missing, extra); or a suspect (stale, or
- * differing only in fields Braze cannot export), settled once the snapshot is read.
+ * differing only in fields Braze cannot export), settled once the snapshot is read. When what was
+ * sent held a field Braze cannot export, no fingerprint can match: the profile goes straight to the
+ * snapshot's values, without trying each set of segments (2^n fingerprints, all in vain).
  */
 export function classify(
   reader: BrazeUserReader,
@@ -93,6 +95,7 @@ export function classify(
   matched: () => void,
   suspect: (s: Suspect) => void,
 ): void {
+  if (!reader.fingerprintCanMatch(e.held)) return suspect({ kind: 'stale', ...e, user: u });
   const compared = reader.compare(u, e.identity, e.fp);
   if (compared.same) return matched();
   const shown = reader.segmentsOf(u);

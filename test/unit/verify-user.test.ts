@@ -61,4 +61,18 @@ describe('a Braze user as a verification reads it', () => {
     expect(unexportableFields(mapped)).toEqual(['image_url', 'facebook']);
     expect(unexportableFields(def)).toEqual([]);
   });
+
+  it('knows no fingerprint can match once what was sent held a value of a field Braze cannot export', () => {
+    const mapped = new BrazeUserReader(
+      ExportDefinitionSchema.parse({ ...def, matching: { ...def.matching, attributes: { city: 'City', image_url: 'Photo' } } }),
+    );
+    // heldFields bits follow reader.fields: email, then the attributes sorted (city, image_url).
+    expect(mapped.fields).toEqual(['email', 'city', 'image_url']);
+    expect(mapped.fingerprintCanMatch('7')).toBe(false); // image_url held
+    expect(mapped.fingerprintCanMatch('4')).toBe(false);
+    expect(mapped.fingerprintCanMatch('3')).toBe(true); // sent without image_url: Braze's values can match
+    expect(mapped.fingerprintCanMatch('0')).toBe(true);
+    expect(mapped.fingerprintCanMatch('*')).toBe(false); // written under other fields: unknown
+    expect(reader.fingerprintCanMatch('*')).toBe(true); // nothing unexportable mapped
+  });
 });
