@@ -7,7 +7,7 @@ import { ContainerClient } from '@azure/storage-blob';
 import { describe, expect, it } from 'vitest';
 import { DriftReport } from '../../shared/verify/drift-report';
 
-const row = { kind: 'stale' as const, identity: 'e:u1', key: 'c1', segments: [0], fields: ['first_name'] };
+const row = { kind: 'stale' as const, identity: 'e:u1', key: 'c1', segments: ['A'], fields: ['first_name'] };
 /** Never reached: the upload fails before it sends anything. */
 const nowhere = new ContainerClient('http://127.0.0.1:9/devstoreaccount1/reports');
 const tick = () => new Promise((r) => setTimeout(r, 50));
