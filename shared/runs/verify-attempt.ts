@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import type { ExportDefinition } from '../exports/schema';
 import { BrazeExportRefused, requestSegmentExport } from '../braze/user-export';
-import { createRunTempDir, definitionFingerprint, RunAborted } from '../engine';
+import { createRunTempDir, definitionFingerprint, RunAborted, RunStopped, StateTakenOver } from '../engine';
 import { CONTAINERS } from '../store/clients';
 import type { ConnectionRecord } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
@@ -206,11 +206,58 @@ export class VerifyAttempts {
     return sentSnapshot(this.deps, def, stateRun);
   }
 
+  /**
+   * Whether the attempt may go on comparing, as an export or cleanup attempt learns it: its export's
+   * lease lost, or the run finished by someone else, throws StateTakenOver (the run is another
+   * worker's now: nothing more is written); a cancel request (seen by the heartbeat's write) throws
+   * RunStopped. Asked between buckets and before the outcome is written.
+   */
+  private alive(attempt: Attempt): void {
+    if (attempt.writer.takenOver || attempt.exportLease.lost)
+      throw new StateTakenOver('the export was taken over by another worker while the verification compared');
+    if (attempt.writer.cancelRequested) throw new RunStopped('cancel requested');
+  }
+
   private async compare(attempt: Attempt, ready: Ready, downloaded: Downloaded, dir: string): Promise<void> {
     const started = Date.now();
     const stateRun = await this.stateRunOf(attempt.run.exportId);
     const report = new DriftReport(dir);
-    const { counts, bySegment, sentValues } = await compareWithState({
+    let compared;
+    try {
+      compared = await this.compareAll(attempt, ready, downloaded, dir, report, stateRun);
+      // The lease renewed now (it throws StateTakenOver once lost), and a cancel that came while the last bucket was compared.
+      await ready.beforeCheckpoint();
+      this.alive(attempt);
+    } catch (e) {
+      await report.discard();
+      if (!(e instanceof RunStopped)) throw e;
+      const by = attempt.writer.run.cancelRequested?.by ?? 'a user';
+      const why = `Cancelled by ${by} while comparing Braze's export with what the export sent; nothing was reported`;
+      return this.finish(attempt.writer, attempt.run, 'cancelled', [why], null, attempt.log);
+    }
+    const { counts, bySegment, sentValues } = compared;
+    const timings = { downloadSeconds: downloaded.seconds, compareSeconds: (Date.now() - started) / 1000 };
+    const unverifiableFields = unexportableFields(ready.exportRecord);
+    await finishVerified(attempt, this.finish, report, this.reports, {
+      stateRun,
+      counts,
+      bySegment,
+      ...(sentValues ? { sentValues } : {}),
+      ...(unverifiableFields.length ? { unverifiableFields } : {}),
+      summary: summaryOf(counts, { sentValues, unverifiableFields }),
+      timings,
+    });
+  }
+
+  private compareAll(
+    attempt: Attempt,
+    ready: Ready,
+    downloaded: Downloaded,
+    dir: string,
+    report: DriftReport,
+    stateRun: string | null,
+  ) {
+    return compareWithState({
       definition: ready.exportRecord,
       state: ready.state,
       files: downloaded.files,
@@ -224,20 +271,7 @@ export class VerifyAttempts {
           );
       },
       sent: () => this.sent(ready.exportRecord, stateRun),
-    }).catch(async (e: unknown) => {
-      await report.discard();
-      throw e;
-    });
-    const timings = { downloadSeconds: downloaded.seconds, compareSeconds: (Date.now() - started) / 1000 };
-    const unverifiableFields = unexportableFields(ready.exportRecord);
-    await finishVerified(attempt, this.finish, report, this.reports, {
-      stateRun,
-      counts,
-      bySegment,
-      ...(sentValues ? { sentValues } : {}),
-      ...(unverifiableFields.length ? { unverifiableFields } : {}),
-      summary: summaryOf(counts, { sentValues, unverifiableFields }),
-      timings,
+      checkpoint: () => this.alive(attempt),
     });
   }
 

@@ -13,6 +13,7 @@ import type { SentSnapshot } from './sent-snapshot';
 import { Suspects, type Suspect } from './suspects';
 import { driftCounter, noDrift, type Drift, type DriftCounts, type DriftRow, type KindCounts, type SentValues } from './drift';
 import { rm, stat } from 'node:fs/promises';
+import { setImmediate } from 'node:timers/promises';
 
 export interface Comparison {
   counts: DriftCounts;
@@ -181,10 +182,11 @@ class Pairing {
     this.users = new BucketFiles(dir, 'verify-pair-braze');
   }
 
-  async meet(judge: Judge): Promise<void> {
+  async meet(judge: Judge, between: () => Promise<void>): Promise<void> {
     this.state.close();
     this.users.close();
     for (let b = 0; b < this.count; b++) {
+      await between();
       const users = new Map<string, string>();
       await this.users.read(b, (line) => users.set(idsOf(line)[1]!, line));
       await this.state.read(b, (line) => {
@@ -236,6 +238,11 @@ export async function compareWithState(input: {
   checkSpread?: (counts: DriftCounts) => void;
   /** The snapshot the state was built from (read only if some profile is stale or missing). */
   sent: () => Promise<SentSnapshot>;
+  /**
+   * Asked between buckets (after the event loop had a turn: the lease's renewal, the heartbeat that
+   * learns of a cancel), and once the spread is done: throws to stop the comparison there.
+   */
+  checkpoint?: () => void | Promise<void>;
 }): Promise<Comparison> {
   const { definition: def } = input;
   const reader = new BrazeUserReader(def);
@@ -250,12 +257,21 @@ export async function compareWithState(input: {
     spreadUsers(input.files, reader, sides.users, count),
   ]);
   input.checkSpread?.(counts);
+  // A bucket is compared without a pause: between buckets the event loop has its turn, then the check.
+  const between = async () => {
+    await setImmediate();
+    await input.checkpoint?.();
+  };
+  await between();
   const drift = driftCounter(def, counts, bySegment, input.onDrift);
   const suspects = new Suspects(input.dir, def, reader, counts.inState);
   const judge = judgeWith(reader, counts, drift, suspects);
   const pairing = new Pairing(input.dir, count);
-  for (let b = 0; b < count; b++) await compareBucket(b, sides, judge, pairing, count);
-  await pairing.meet(judge);
-  const sentValues = await suspects.settle(input.sent, drift, () => counts.matched++);
+  for (let b = 0; b < count; b++) {
+    if (b > 0) await between();
+    await compareBucket(b, sides, judge, pairing, count);
+  }
+  await pairing.meet(judge, between);
+  const sentValues = await suspects.settle(input.sent, drift, () => counts.matched++, between);
   return { counts, bySegment, ...(sentValues ? { sentValues } : {}) };
 }

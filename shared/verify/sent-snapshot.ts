@@ -45,12 +45,15 @@ export async function readSentRows(
   def: ExportDefinition,
   wanted: (keyHash: number) => boolean,
   onRow: (row: PartialProfile) => void,
+  /** Before each partition: throws to stop reading. */
+  beforePartition: () => Promise<void> = async () => undefined,
 ): Promise<void> {
   const { snapshot } = sent;
   for (const table of snapshot.tables) {
     const seg = def.segments.indexOf(table.segment);
     if (seg < 0) continue;
     for (const partition of table.partitions) {
+      await beforePartition();
       const download = await sent.container
         .getBlobClient(partition.blobName)
         .download()

@@ -79,7 +79,13 @@ export class Suspects {
   }
 
   /** Settles every suspect as drift (or a match); undefined when there were none. */
-  async settle(sent: () => Promise<SentSnapshot>, drift: Drift, matched: () => void): Promise<SentValues | undefined> {
+  async settle(
+    sent: () => Promise<SentSnapshot>,
+    drift: Drift,
+    matched: () => void,
+    /** Between buckets (and partitions of the snapshot): the caller's turn to stop the run. */
+    between: () => Promise<void> = async () => undefined,
+  ): Promise<SentValues | undefined> {
     this.files.close();
     if (this.n === 0) return undefined;
     const source = await sent();
@@ -93,6 +99,7 @@ export class Suspects {
           this.def,
           (h) => holds(wanted, h),
           (row) => rows.write(fnv1a32(row.key) % this.buckets, JSON.stringify(row)),
+          between,
         );
       } catch (e) {
         if (!(e instanceof SnapshotGone)) throw e;
@@ -101,6 +108,7 @@ export class Suspects {
     }
     rows.close();
     for (let b = 0; b < this.buckets; b++) {
+      await between();
       const partials = new Map<string, PartialProfile[]>();
       if (!why)
         await rows.read(b, (line) => {

@@ -1,0 +1,83 @@
+// A verification that compares for a long time stops like any run: a cancel ends it `cancelled` within
+// seconds, and a worker that lost the export's lease stops without writing the outcome (the run is
+// the other worker's now). Here every profile of ten segments is stale, so the comparison tries each
+// set of segments for each one and takes several seconds over many buckets. On Azurite and the sandbox.
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { exportVerify } from '../../functions/exportVerify';
+import { runCancel } from '../../functions/runCancel';
+import { resetServices, services } from '../../shared/services';
+import { CONTAINERS } from '../../shared/store/clients';
+import { call, useAzurite } from '../helpers/app';
+import { edit, PROOF, SEG } from '../helpers/verify';
+import { rows } from '../helpers/ci-export';
+import { mutableExport, runNow, useSandbox } from '../helpers/engine';
+import { exportIsFree, noLog, until } from '../helpers/worker-runs';
+
+useAzurite({ SYNC_BUCKET_TARGET_BYTES: '4096' }); // the state (and so the comparison) in many buckets
+beforeAll(async () => {
+  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 10_000 } });
+  await services().ready;
+});
+const sandbox = useSandbox();
+beforeEach(() => sandbox().reset());
+
+const SEGMENTS = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J'];
+const N = 6000;
+
+/** An export of N profiles in A (one more in each other segment), sent, then every profile edited in Braze. */
+async function allStale() {
+  sandbox().exports.define({ id: PROOF, filters: SEGMENTS.map((s) => ({ attribute: SEG, includes: s })) });
+  const tables = SEGMENTS.map((segment, i) => ({ segment, partitions: [i === 0 ? rows(N) : rows(1, { from: N + i })] }));
+  const { exp } = await mutableExport(sandbox().url, tables, { proofSegmentId: PROOF });
+  expect((await runNow(exp.id)).run.status).toBe('succeeded');
+  for (let i = 1; i <= N; i++)
+    edit(sandbox(), i % 2 ? `external_id:u${i}` : `alias:ci_customer_id:c${i}`, { first_name: `Edited${i}` });
+  return exp;
+}
+
+/** Queues a verification and starts working it; resolves once it compares (Braze's export downloaded and spread). */
+async function verifying(exportId: string) {
+  const res = await call(exportVerify, { method: 'POST', path: `exports/${exportId}/verify`, params: { id: exportId } });
+  expect(res.status).toBe(202);
+  const runId = res.body.runId as string;
+  const app = services();
+  await app.storage.runQueue.clearMessages();
+  const working = app.worker.execute(runId, noLog);
+  await until(async () => !!(await app.runs.get(runId)).verify?.objectPrefix);
+  await new Promise((r) => setTimeout(r, 1500)); // downloaded (ready at once) and spread: comparing now
+  return { runId, working };
+}
+
+describe('a long verification', () => {
+  it('is cancelled within seconds while it compares, and reports nothing', async () => {
+    const exp = await allStale();
+    const { runId, working } = await verifying(exp.id);
+    const asked = Date.now();
+    const res = await call(runCancel, { method: 'POST', path: `runs/${runId}/cancel`, params: { runId }, as: 'Admin' });
+    expect(res.status).toBe(202);
+    await working;
+    expect(Date.now() - asked).toBeLessThan(8000);
+    const run = await services().runs.get(runId);
+    expect(run.status).toBe('cancelled');
+    expect(run.errors.at(-1)).toMatch(/^Cancelled by .* while comparing/);
+    expect(run.verify!.comparedAt).toBeUndefined();
+    expect(run.verify!.driftReport).toBeUndefined();
+    expect(await exportIsFree(exp.id)).toBe(true);
+  }, 120_000);
+
+  it('whose worker lost the export lease stops comparing and leaves the outcome to the worker that took it', async () => {
+    const exp = await allStale();
+    const { runId, working } = await verifying(exp.id);
+    // Another worker takes the export's lease (as after a stall): this one's renewal is refused.
+    const lease = services().storage.appBlobs.getContainerClient(CONTAINERS.leases).getBlobClient(exp.id).getBlobLeaseClient();
+    await lease.breakLease(0);
+    await lease.acquireLease(15);
+    const broke = Date.now();
+    await working;
+    expect(Date.now() - broke).toBeLessThan(8000);
+    const run = await services().runs.get(runId);
+    expect(run.status).toBe('running'); // not finished by this worker
+    expect(run.verify!.comparedAt).toBeUndefined();
+    await lease.releaseLease();
+  }, 120_000);
+});
