@@ -196,29 +196,33 @@ export class RunsService {
     };
     if (!(await write(done))) return done;
     const delivered = status === 'succeeded' && exported;
-    await this.state.modify(run.exportId, (s) => ({
-      ...s,
-      activeRunId: s.activeRunId === run.id ? null : s.activeRunId,
-      lastSnapshotId: delivered ? exported.snapshotId : s.lastSnapshotId,
-      lastDefinition: delivered ? exported.definition : s.lastDefinition,
-      // A run that was cancelled, dismissed or failed does not move the reference the guard compares with.
-      lastSegmentRows:
-        (status === 'succeeded' || status === 'partially_succeeded') && run.kind !== 'cleanup' && done.segments
-          ? Object.fromEntries(Object.entries(done.segments).map(([segment, v]) => [segment, v.rows]))
-          : s.lastSegmentRows,
-      ...(run.kind === 'verify'
-        ? { lastVerify: { id: run.id, status, finishedAt: done.finishedAt, drift: done.verify?.counts } }
-        : {
-            lastRun: {
-              id: run.id,
-              status,
-              finishedAt: done.finishedAt,
-              counts: done.counts,
-              brazeRefusals: done.bucketCounts?.rejected ?? 0,
-            },
-          }),
-    }));
-    await this.afterFinish(done);
+    // The run is recorded finished: what it kept (a verification's download URL) goes whatever happens next.
+    try {
+      await this.state.modify(run.exportId, (s) => ({
+        ...s,
+        activeRunId: s.activeRunId === run.id ? null : s.activeRunId,
+        lastSnapshotId: delivered ? exported.snapshotId : s.lastSnapshotId,
+        lastDefinition: delivered ? exported.definition : s.lastDefinition,
+        // A run that was cancelled, dismissed or failed does not move the reference the guard compares with.
+        lastSegmentRows:
+          (status === 'succeeded' || status === 'partially_succeeded') && run.kind !== 'cleanup' && done.segments
+            ? Object.fromEntries(Object.entries(done.segments).map(([segment, v]) => [segment, v.rows]))
+            : s.lastSegmentRows,
+        ...(run.kind === 'verify'
+          ? { lastVerify: { id: run.id, status, finishedAt: done.finishedAt, drift: done.verify?.counts } }
+          : {
+              lastRun: {
+                id: run.id,
+                status,
+                finishedAt: done.finishedAt,
+                counts: done.counts,
+                brazeRefusals: done.bucketCounts?.rejected ?? 0,
+              },
+            }),
+      }));
+    } finally {
+      await this.afterFinish(done);
+    }
     return done;
   }
 

@@ -81,4 +81,27 @@ describe('a verification over several attempts', () => {
     expect(run.errors.at(-1)).toMatch(/^Gave up after 5 attempts/);
     expect(await saved.exists()).toBe(false);
   });
+
+  it('a run that ends while the export state cannot be written still deletes the saved download URL', async () => {
+    const exp = await exportedAndSent();
+    sandbox().exports.settings.neverReady = true;
+    oneSecondAttempts();
+    const res = await call(exportVerify, { method: 'POST', path: `exports/${exp.id}/verify`, params: { id: exp.id } });
+    const runId = res.body.runId as string;
+    const app = services();
+    await app.storage.runQueue.clearMessages();
+    await app.worker.execute(runId, () => undefined); // asks Braze, keeps the URL, waits, re-queued
+    const saved = app.storage.appBlobs
+      .getContainerClient(CONTAINERS.reports)
+      .getBlobClient(`${runFolder(runId)}/braze-export.json`);
+    expect(await saved.exists()).toBe(true);
+    // The export's state row is damaged: freeing the export after the run is recorded finished fails.
+    await app.storage.table(TABLES.exports).updateEntity({ partitionKey: 'state', rowKey: exp.id, data: '{' }, 'Replace');
+    const repo = new RunsRepo(app.storage.table(TABLES.runs));
+    const stored = await repo.get(runId);
+    await repo.update({ ...stored.value, attempts: stored.value.attempts + 5 }, stored.etag);
+    await expect(app.worker.execute(runId, () => undefined)).rejects.toThrow(/JSON/);
+    expect((await app.runs.get(runId)).status).toBe('failed');
+    expect(await saved.exists()).toBe(false);
+  });
 });
