@@ -197,6 +197,7 @@ class Pairing {
         judge.one(e, u);
       });
       for (const line of users.values()) judge.unknown(idsOf(line)[0]!, line);
+      await Promise.all([this.users.remove(b), this.state.remove(b)]);
     }
   }
 }
@@ -211,6 +212,7 @@ async function compareBucket(
 ) {
   const users = new Map<string, string>();
   await sides.users.read(b, (line) => users.set(idsOf(line)[0]!, line));
+  await sides.users.remove(b);
   await sides.state.read(b, (line) => {
     const e = stateLineOf(line);
     const u = users.get(e.identity);
@@ -221,6 +223,7 @@ async function compareBucket(
     if (e.identity.startsWith('e:')) return pairing.state.write(bucketOf(e.identity, count), line);
     judge.missing(e);
   });
+  await sides.state.remove(b);
   for (const [identity, line] of users) {
     const second = idsOf(line)[1];
     if (second) pairing.users.write(bucketOf(second, count), line);

@@ -121,6 +121,7 @@ export class Suspects {
         const s = JSON.parse(line) as Suspect;
         this.judge(s, this.sentProfile(s, partials.get(s.key)), drift, matched);
       });
+      await Promise.all([rows.remove(b), this.files.remove(b)]);
     }
     const snapshotId = 'snapshot' in source ? source.snapshot.id : null;
     if (this.untold && !why)

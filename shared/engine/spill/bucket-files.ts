@@ -1,7 +1,7 @@
 // Temp files by hash bucket: the engine's spill. One file per bucket and kind of line; small
 // per-bucket buffers (32 KB each) keep memory flat and file handles few, whatever the bucket count.
 import { appendFileSync, statSync } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -163,6 +163,11 @@ export class BucketFiles {
       at += sizes[i]!;
     }
     return bytes;
+  }
+
+  /** Deletes the bucket's file (once read for the last time: the disk it took is free again). */
+  async remove(bucket: number): Promise<void> {
+    await rm(this.file(bucket), { force: true });
   }
 
   /** The bucket's lines as written, each ending in a newline ('' when there are none). */
