@@ -1,6 +1,7 @@
 // One export run in its own process, for the benchmark: queue it, execute it as the queue worker
 // would (continuations included), print the outcome with this process's peak RSS. With
 // `--preview`, the export's dry run instead (POST …/preview), with its time and peak RSS.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { resetServices, services } from '../shared/services';
 
 /** A fixed single-thread loop, timed: what this process's core gives right now (the machine's noise). */
@@ -73,6 +74,9 @@ async function verify(exportId: string, cpuFrom: NodeJS.CpuUsage, loopMs: number
   const app = services();
   await app.ready;
   const started = Date.now();
+  // The longest the event loop went without a turn (the export's lease is renewed every 2 s, lost after 15 s).
+  const blocked = monitorEventLoopDelay({ resolution: 20 });
+  blocked.enable();
   const sample = process.argv.includes('--sample') ? Number(process.argv[process.argv.indexOf('--sample') + 1]) : undefined;
   const outcome = await app.verify.verifyNow({ role: 'Admin', name: 'bench' }, exportId, sample);
   if (!('queued' in outcome)) throw new Error('a run of the export is going');
@@ -86,7 +90,13 @@ async function verify(exportId: string, cpuFrom: NodeJS.CpuUsage, loopMs: number
     JSON.stringify({
       status: run.status,
       errors: run.errors,
-      verify: { counts: run.verify?.counts, timings: run.verify?.timings, confidence: run.verify?.confidence },
+      verify: {
+        counts: run.verify?.counts,
+        timings: run.verify?.timings,
+        confidence: run.verify?.confidence,
+        sentValues: run.verify?.sentValues,
+      },
+      longestBlockMs: Math.round(blocked.max / 1e6),
       wallSeconds: (Date.now() - started) / 1000,
       cpuSeconds: cpuSecondsSince(cpuFrom),
       loopMs,

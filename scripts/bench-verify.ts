@@ -3,7 +3,8 @@
 // profiles and makes the export at once. Prints one JSON line: its drift counts (0 expected), the
 // seconds spent downloading and comparing (Braze's own export time apart), wall time and the process's
 // peak RSS. With --sample K, a sample of K profiles read through /users/export/ids at that endpoint's
-// limits: its wall time and confidence statement.
+// limits: its wall time and confidence statement. With --unexportable the export also maps image_url,
+// which Braze cannot export: every profile is then settled from the snapshot the export sent.
 
 type RunInChild = (env: Record<string, string>, exportId: string, killWhen?: undefined, extraArgs?: string[]) => Promise<unknown>;
 
@@ -26,5 +27,6 @@ export async function benchVerify(
   };
   const t = out.verify.timings;
   const downloadAndCompareSeconds = t ? t.downloadSeconds + t.compareSeconds : undefined;
-  console.log(JSON.stringify({ run: sample.length ? 'verify-sample' : 'verify', downloadAndCompareSeconds, ...out }));
+  const run = `${sample.length ? 'verify-sample' : 'verify'}${process.argv.includes('--unexportable') ? '-unexportable' : ''}`;
+  console.log(JSON.stringify({ run, downloadAndCompareSeconds, ...out }));
 }

@@ -1,4 +1,4 @@
-// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--no-guard] [--verify [--sample K]]`
+// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--no-guard] [--verify [--sample K] [--unexportable]]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit): first run, same snapshot again, then after changing P % of the profiles. Each run
@@ -254,6 +254,12 @@ interface Bench {
  */
 const NO_GUARD = process.argv.includes('--no-guard');
 
+/**
+ * `--unexportable`: the export also maps `image_url` (from LastName), a standard field Braze's export
+ * cannot return, so a verification settles every profile from the snapshot the export sent.
+ */
+const UNEXPORTABLE = process.argv.includes('--unexportable');
+
 /** A Braze connection to the sandbox and an export of the generated segments, through the app's services. */
 async function createExport(sandboxUrl: string, segments: number): Promise<string> {
   const { services } = await import('../shared/services');
@@ -277,7 +283,12 @@ async function createExport(sandboxUrl: string, segments: number): Promise<strin
       profileId: 'CustomerId',
       email: 'PrimaryEmail',
       brazeCustomerId: 'BrazeUserId',
-      attributes: { first_name: 'FirstName', last_name: 'LastName', lifetime_value: 'LifetimeValue' },
+      attributes: {
+        first_name: 'FirstName',
+        last_name: 'LastName',
+        lifetime_value: 'LifetimeValue',
+        ...(UNEXPORTABLE ? { image_url: 'LastName' } : {}),
+      },
     },
     ...(NO_GUARD ? { guard: GUARD_OFF } : {}),
   });
