@@ -3,7 +3,7 @@
 import os from 'node:os';
 import { rmSync } from 'node:fs';
 import type { ContainerClient } from '@azure/storage-blob';
-import { createRunTempDir } from '../engine';
+import { createRunTempDir, StateTakenOver } from '../engine';
 import { DriftReport } from '../verify/drift-report';
 import { fieldsToExport, unexportableFields } from '../verify/braze-user';
 import type { SentSnapshot } from '../verify/sent-snapshot';
@@ -35,6 +35,9 @@ export async function sampleAttempt(
       sent,
       dir,
     });
+    // As an export or cleanup attempt: a lost lease (or a run finished by someone else) leaves the run to the worker that has it.
+    if (attempt.writer.takenOver || attempt.exportLease.lost)
+      throw new StateTakenOver('the export was taken over by another worker while the verification sampled');
     if (attempt.writer.cancelRequested) {
       await report.discard();
       const by = attempt.writer.run.cancelRequested?.by ?? 'a user';

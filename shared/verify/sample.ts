@@ -127,6 +127,8 @@ export async function verifySample(input: {
     }
     i += batch.length;
   }
+  // Stopped (a cancel, or the export's lease lost): the caller ends the attempt; nothing more is read.
+  if (input.shouldStop()) return { counts, bySegment, sampled: 0, statement: '' };
   const sentValues = await suspects.settle(input.sent, onDrift, matched);
   const statement = confidenceStatement(drifted.size, sample.length);
   return { counts, bySegment, ...(sentValues ? { sentValues } : {}), sampled: sample.length, statement };

@@ -80,4 +80,32 @@ describe('a long verification', () => {
     expect(run.verify!.comparedAt).toBeUndefined();
     await lease.releaseLease();
   }, 120_000);
+
+  it('by sample, whose worker lost the export lease, stops reading and does not report what it did not read', async () => {
+    sandbox().exports.define({ id: PROOF, filters: [{ attribute: SEG, includes: 'A' }] });
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(N)] }], { proofSegmentId: PROOF });
+    expect((await runNow(exp.id)).run.status).toBe('succeeded');
+    // 6,000 profiles at 50 a request, 40 requests a second: about 3 s of reading.
+    const res = await call(exportVerify, {
+      method: 'POST',
+      path: `exports/${exp.id}/verify`,
+      params: { id: exp.id },
+      body: { sample: N },
+    });
+    expect(res.status).toBe(202);
+    const runId = res.body.runId as string;
+    const app = services();
+    await app.storage.runQueue.clearMessages();
+    const working = app.worker.execute(runId, noLog);
+    await until(async () => (await app.runs.get(runId)).status === 'running');
+    await new Promise((r) => setTimeout(r, 300));
+    const lease = app.storage.appBlobs.getContainerClient(CONTAINERS.leases).getBlobClient(exp.id).getBlobLeaseClient();
+    await lease.breakLease(0);
+    await lease.acquireLease(15);
+    await working;
+    const run = await app.runs.get(runId);
+    expect(run.status).toBe('running'); // left to the worker that took the lease
+    expect(run.verify!.confidence).toBeUndefined();
+    await lease.releaseLease();
+  }, 120_000);
 });
