@@ -65,3 +65,14 @@ export function rows(count: number, options: { from?: number; name?: (i: number)
   }
   return lines.join('\n') + '\n';
 }
+
+/** The columns with a Photo column, for an export that maps image_url (a field Braze cannot export). */
+export const PHOTO_COLUMNS = [...COLUMNS, { name: 'Photo', dataType: 'string' }];
+
+/** rows() with a Photo URL at the end of each row (PHOTO_COLUMNS). */
+export const rowsWithPhoto = (count: number, from = 1): string =>
+  rows(count, { from })
+    .trim()
+    .split('\n')
+    .map((line, i) => `${line},https://img.example.com/${from + i}.png`)
+    .join('\n') + '\n';

@@ -2,6 +2,7 @@
 // behind the app's back, and verification runs queued through the API and worked in this process.
 import { expect } from 'vitest';
 import { exportVerify } from '../../functions/exportVerify';
+import { runDriftReport } from '../../functions/runDriftReport';
 import type { BrazeSandbox } from '../../scripts/braze-sandbox';
 import { services } from '../../shared/services';
 import { call } from './app';
@@ -42,4 +43,13 @@ export async function verify(exportId: string) {
   expect(res.status).toBe(202);
   expect(res.headers.location).toBe(`/api/runs/${res.body.runId}`);
   return work(res.body.runId);
+}
+
+/** The drift CSV's rows (header dropped), sorted: GET /api/runs/{id}/drift answers, its bytes read where the route reads them. */
+export async function driftRows(runId: string): Promise<string[]> {
+  const res = await call(runDriftReport, { method: 'GET', path: `runs/${runId}/drift`, params: { runId } });
+  expect(res.status).toBe(200);
+  const [container, ...name] = (await services().runs.get(runId)).verify!.driftReport!.split('/');
+  const bytes = await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer();
+  return bytes.toString('utf8').trim().split('\n').slice(1).sort();
 }

@@ -38,6 +38,23 @@ async function exportedAndSent() {
   return exp;
 }
 
+/** A verification whose first attempt asked Braze, kept the download URL and went back on the queue (Braze never ready). */
+async function waitingWithUrlSaved() {
+  const exp = await exportedAndSent();
+  sandbox().exports.settings.neverReady = true;
+  oneSecondAttempts();
+  const res = await call(exportVerify, { method: 'POST', path: `exports/${exp.id}/verify`, params: { id: exp.id } });
+  const runId = res.body.runId as string;
+  const app = services();
+  await app.storage.runQueue.clearMessages();
+  await app.worker.execute(runId, () => undefined); // asks Braze, keeps the URL, waits, re-queued
+  const saved = app.storage.appBlobs
+    .getContainerClient(CONTAINERS.reports)
+    .getBlobClient(`${runFolder(runId)}/braze-export.json`);
+  expect(await saved.exists()).toBe(true);
+  return { exp, runId, saved };
+}
+
 describe('a verification over several attempts', () => {
   it('container delivery: the stable-listing window goes on across re-queued attempts instead of starting again', async () => {
     sandbox().exports.settings.blob = { connectionString: azurite().connectionString, container: 'braze-exports-attempts' };
@@ -59,18 +76,8 @@ describe('a verification over several attempts', () => {
   });
 
   it('a run given up after too many troubled attempts deletes the saved download URL', async () => {
-    const exp = await exportedAndSent();
-    sandbox().exports.settings.neverReady = true;
-    oneSecondAttempts();
-    const res = await call(exportVerify, { method: 'POST', path: `exports/${exp.id}/verify`, params: { id: exp.id } });
-    const runId = res.body.runId as string;
+    const { runId, saved } = await waitingWithUrlSaved();
     const app = services();
-    await app.storage.runQueue.clearMessages();
-    await app.worker.execute(runId, () => undefined); // asks Braze, keeps the URL, waits, re-queued
-    const saved = app.storage.appBlobs
-      .getContainerClient(CONTAINERS.reports)
-      .getBlobClient(`${runFolder(runId)}/braze-export.json`);
-    expect(await saved.exists()).toBe(true);
     // Then five attempts die (killed, out of memory): the next one gives the run up.
     const repo = new RunsRepo(app.storage.table(TABLES.runs));
     const stored = await repo.get(runId);
@@ -83,18 +90,8 @@ describe('a verification over several attempts', () => {
   });
 
   it('a run that ends while the export state cannot be written still deletes the saved download URL', async () => {
-    const exp = await exportedAndSent();
-    sandbox().exports.settings.neverReady = true;
-    oneSecondAttempts();
-    const res = await call(exportVerify, { method: 'POST', path: `exports/${exp.id}/verify`, params: { id: exp.id } });
-    const runId = res.body.runId as string;
+    const { exp, runId, saved } = await waitingWithUrlSaved();
     const app = services();
-    await app.storage.runQueue.clearMessages();
-    await app.worker.execute(runId, () => undefined); // asks Braze, keeps the URL, waits, re-queued
-    const saved = app.storage.appBlobs
-      .getContainerClient(CONTAINERS.reports)
-      .getBlobClient(`${runFolder(runId)}/braze-export.json`);
-    expect(await saved.exists()).toBe(true);
     // The export's state row is damaged: freeing the export after the run is recorded finished fails.
     await app.storage.table(TABLES.exports).updateEntity({ partitionKey: 'state', rowKey: exp.id, data: '{' }, 'Replace');
     const repo = new RunsRepo(app.storage.table(TABLES.runs));

@@ -3,11 +3,10 @@
 // — to name a stale profile's fields, count a profile missing from Braze altogether in its segments,
 // and leave out of the comparison the fields Braze cannot export. On Azurite and the Braze sandbox.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runDriftReport } from '../../functions/runDriftReport';
 import { resetServices, services } from '../../shared/services';
-import { call, useAzurite } from '../helpers/app';
-import { defineProofSegment, edit, PROOF, SEG, verify } from '../helpers/verify';
-import { COLUMNS, CONTAINER, MATCHING, rows } from '../helpers/ci-export';
+import { useAzurite } from '../helpers/app';
+import { defineProofSegment, driftRows, edit, PROOF, SEG, verify } from '../helpers/verify';
+import { CONTAINER, MATCHING, PHOTO_COLUMNS, rows, rowsWithPhoto } from '../helpers/ci-export';
 import { mutableExport, runNow, useSandbox } from '../helpers/engine';
 
 useAzurite();
@@ -17,15 +16,6 @@ beforeAll(async () => {
 });
 const sandbox = useSandbox();
 beforeEach(() => sandbox().reset());
-
-/** The drift CSV's rows (header dropped), sorted. */
-async function driftRows(runId: string): Promise<string[]> {
-  const res = await call(runDriftReport, { method: 'GET', path: `runs/${runId}/drift`, params: { runId } });
-  expect(res.status).toBe(200);
-  const [container, ...name] = (await services().runs.get(runId)).verify!.driftReport!.split('/');
-  const bytes = await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer();
-  return bytes.toString('utf8').trim().split('\n').slice(1).sort();
-}
 
 /** c1..c6 in A, c5..c8 in B (odd: external ids u1, u3…; even: aliases c2, c4…). */
 async function exportedAndSent(over: Record<string, unknown> = {}, tables?: Parameters<typeof mutableExport>[1]) {
@@ -98,18 +88,11 @@ describe('what a verification names', () => {
   });
 
   it('a mapped field Braze cannot export is left out of the comparison, and the report says it was not verified', async () => {
-    const columns = [...COLUMNS, { name: 'Photo', dataType: 'string' }];
-    const withPhoto = (n: number, from = 1) =>
-      rows(n, { from })
-        .trim()
-        .split('\n')
-        .map((line, i) => `${line},https://img.example.com/${from + i}.png`)
-        .join('\n') + '\n';
     const exp = await exportedAndSent(
       { matching: { ...MATCHING, attributes: { first_name: 'FirstName', image_url: 'Photo' } } },
       [
-        { segment: 'A', columns, partitions: [withPhoto(6)] },
-        { segment: 'B', columns, partitions: [withPhoto(4, 5)] },
+        { segment: 'A', columns: PHOTO_COLUMNS, partitions: [rowsWithPhoto(6)] },
+        { segment: 'B', columns: PHOTO_COLUMNS, partitions: [rowsWithPhoto(4, 5)] },
       ],
     );
     expect(sandbox().profiles.get('external_id:u1')!.attributes.image_url).toBe('https://img.example.com/1.png');

@@ -15,7 +15,7 @@ import { compareWithState } from '../../shared/verify/compare';
 import { sentSnapshot } from '../../shared/verify/sent-snapshot';
 import { useAzurite } from '../helpers/app';
 import { defineProofSegment, PROOF } from '../helpers/verify';
-import { COLUMNS, MATCHING, rows } from '../helpers/ci-export';
+import { MATCHING, PHOTO_COLUMNS, rowsWithPhoto } from '../helpers/ci-export';
 import { mutableExport, runNow, SANDBOX_KEY, useSandbox } from '../helpers/engine';
 import { until } from '../helpers/worker-runs';
 
@@ -28,19 +28,12 @@ const bucketFiles = (dir: string) => readdirSync(dir).filter((f) => f.startsWith
 describe("a verification's temp files", () => {
   it('each bucket is deleted once compared: none is left when the snapshot is read, nor at the end', async () => {
     defineProofSegment(sandbox());
-    const columns = [...COLUMNS, { name: 'Photo', dataType: 'string' }];
-    const withPhoto = (n: number, from = 1) =>
-      rows(n, { from })
-        .trim()
-        .split('\n')
-        .map((line, i) => `${line},https://img.example.com/${from + i}.png`)
-        .join('\n') + '\n';
     // image_url (Braze cannot export it) mapped: every profile is looked up in the snapshot.
     const { exp } = await mutableExport(
       sandbox().url,
       [
-        { segment: 'A', columns, partitions: [withPhoto(300)] },
-        { segment: 'B', columns, partitions: [withPhoto(100, 251)] },
+        { segment: 'A', columns: PHOTO_COLUMNS, partitions: [rowsWithPhoto(300)] },
+        { segment: 'B', columns: PHOTO_COLUMNS, partitions: [rowsWithPhoto(100, 251)] },
       ],
       { proofSegmentId: PROOF, matching: { ...MATCHING, attributes: { first_name: 'FirstName', image_url: 'Photo' } } },
     );

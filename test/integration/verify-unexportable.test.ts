@@ -3,11 +3,10 @@
 // from the snapshot the state was built from (read once), never by trying each set of its ten
 // segments. On Azurite and the Braze sandbox.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runDriftReport } from '../../functions/runDriftReport';
 import { resetServices, services } from '../../shared/services';
-import { call, useAzurite } from '../helpers/app';
-import { edit, PROOF, SEG, verify } from '../helpers/verify';
-import { COLUMNS, MATCHING, rows } from '../helpers/ci-export';
+import { useAzurite } from '../helpers/app';
+import { driftRows, edit, PROOF, SEG, verify } from '../helpers/verify';
+import { MATCHING, PHOTO_COLUMNS, rowsWithPhoto } from '../helpers/ci-export';
 import { mutableExport, runNow, useSandbox } from '../helpers/engine';
 
 useAzurite();
@@ -23,28 +22,12 @@ const SEGMENTS = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J'];
 const N = 3000;
 const PROFILES = N + SEGMENTS.length - 1;
 
-/** The drift CSV's rows (header dropped), sorted. */
-async function driftRows(runId: string): Promise<string[]> {
-  const res = await call(runDriftReport, { method: 'GET', path: `runs/${runId}/drift`, params: { runId } });
-  expect(res.status).toBe(200);
-  const [container, ...name] = (await services().runs.get(runId)).verify!.driftReport!.split('/');
-  const bytes = await services().storage.appBlobs.getContainerClient(container!).getBlobClient(name.join('/')).downloadToBuffer();
-  return bytes.toString('utf8').trim().split('\n').slice(1).sort();
-}
-
 async function exportedAndSent(image: boolean) {
   sandbox().exports.define({ id: PROOF, filters: SEGMENTS.map((s) => ({ attribute: SEG, includes: s })) });
-  const columns = [...COLUMNS, { name: 'Photo', dataType: 'string' }];
-  const withPhoto = (n: number, from = 1) =>
-    rows(n, { from })
-      .trim()
-      .split('\n')
-      .map((line, i) => `${line},https://img.example.com/${from + i}.png`)
-      .join('\n') + '\n';
   const tables = SEGMENTS.map((segment, i) => ({
     segment,
-    columns,
-    partitions: [i === 0 ? withPhoto(N) : i === 1 ? withPhoto(1, N + i) + withPhoto(1, 5) : withPhoto(1, N + i)],
+    columns: PHOTO_COLUMNS,
+    partitions: [i === 0 ? rowsWithPhoto(N) : i === 1 ? rowsWithPhoto(1, N + i) + rowsWithPhoto(1, 5) : rowsWithPhoto(1, N + i)],
   }));
   const attributes = image ? { first_name: 'FirstName', image_url: 'Photo' } : { first_name: 'FirstName' };
   const { exp } = await mutableExport(sandbox().url, tables, { proofSegmentId: PROOF, matching: { ...MATCHING, attributes } });
