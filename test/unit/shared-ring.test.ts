@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { createRing, RingReader, RingWriter, takeOver, transferredWith } from '../../shared/engine/thread/shared-ring';
+import {
+  createRing,
+  freeNow,
+  ownsItsMemory,
+  RingReader,
+  RingWriter,
+  takeOver,
+  transferredWith,
+} from '../../shared/engine/thread/shared-ring';
 
 const bytesOf = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 
@@ -70,5 +78,28 @@ describe('shared ring', () => {
     const { bytes, release } = takeOver(reader, own);
     expect(bytes).toBe(own.bytes);
     release(); // nothing to give back
+  });
+
+  it('hands a buffer over as it is only when it is the whole of memory of its own', () => {
+    expect(ownsItsMemory(Buffer.allocUnsafeSlow(65_536))).toBe(true); // as a socket's body chunk
+    expect(ownsItsMemory(new Uint8Array(65_536))).toBe(true);
+    expect(ownsItsMemory(Buffer.allocUnsafeSlow(65_536).subarray(1))).toBe(false); // a view into more
+    expect(ownsItsMemory(Buffer.allocUnsafeSlow(65_536).subarray(0, 100))).toBe(false);
+    expect(ownsItsMemory(Buffer.allocUnsafe(100))).toBe(false); // a slice of Node's Buffer pool
+    expect(ownsItsMemory(Buffer.allocUnsafeSlow(Buffer.poolSize))).toBe(false); // the pool's size: never moved
+    expect(ownsItsMemory(new Uint8Array(new SharedArrayBuffer(65_536)))).toBe(false);
+  });
+
+  it('gives memory of its own back at once, and leaves any other bytes alone', () => {
+    const externalBefore = process.memoryUsage().external;
+    const own = Array.from({ length: 160 }, () => Buffer.allocUnsafeSlow(65_536).fill(1)); // 10 MB
+    expect(process.memoryUsage().external - externalBefore).toBeGreaterThan(10_000_000);
+    own.forEach(freeNow);
+    expect(own.every((b) => b.byteLength === 0)).toBe(true);
+    expect(process.memoryUsage().external - externalBefore).toBeLessThan(1_000_000); // no GC ran
+    const view = Buffer.allocUnsafeSlow(65_536).fill(2).subarray(1);
+    freeNow(view);
+    expect(view.byteLength).toBe(65_535);
+    expect(view[0]).toBe(2);
   });
 });

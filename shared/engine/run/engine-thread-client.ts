@@ -21,7 +21,7 @@ import type {
   PreparedBucket,
   ToEngineThread,
 } from '../thread/protocol';
-import { createRing, RingReader, RingWriter, takeOver, transferredWith, type Handed } from '../thread/shared-ring';
+import { createRing, freeNow, RingReader, RingWriter, takeOver, transferredWith, type Handed } from '../thread/shared-ring';
 
 /** Chunks handed to the thread and not yet parsed. */
 const CHUNKS_AHEAD = 4;
@@ -274,8 +274,20 @@ export class EngineThread {
     }
   }
 
-  /** The chunk in shared memory, or (no room there) in a copy the thread can own: the download's buffers may share memory with others. */
+  /**
+   * The chunk in shared memory, or (no room there) in a copy the thread can own: the download's
+   * buffers may share memory with others. A chunk with memory of its own (a socket's body chunks
+   * have) then gives it back at once: on the main thread every fresh ArrayBuffer counts as external
+   * memory until a scavenge frees it, the main thread scavenges seldom, and chunks left for the
+   * next scavenge started a full mark-compact about every 7–10 MB downloaded.
+   */
   private handChunk(chunk: Buffer): Handed {
+    const handed = this.copyChunk(chunk);
+    freeNow(chunk);
+    return handed;
+  }
+
+  private copyChunk(chunk: Buffer): Handed {
     const slice = this.chunkRing.write(chunk);
     if (slice) return { slice };
     const bytes = new Uint8Array(chunk.byteLength);

@@ -8,6 +8,8 @@
 // The ring is only an optimisation: when it has no room, `write` says so and the caller hands the
 // bytes over the ordinary way (a transferred copy).
 
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+
 /** The shared memory behind a ring, posted once to the other thread. */
 export interface RingShare {
   data: SharedArrayBuffer;
@@ -93,6 +95,44 @@ export type Handed = { slice: RingSlice } | { bytes: Uint8Array };
 export function handOver(ring: RingWriter, bytes: Uint8Array): Handed {
   const slice = ring.write(bytes);
   return slice ? { slice } : { bytes };
+}
+
+/**
+ * A buffer that is the whole of its ArrayBuffer (not shared memory, not a slice of Node's Buffer
+ * pool, whose memory never moves): it can be handed over as it is, transferred, uncopied.
+ */
+export function ownsItsMemory(bytes: Uint8Array): boolean {
+  return (
+    bytes.byteOffset === 0 &&
+    bytes.byteLength > Buffer.poolSize &&
+    bytes.byteLength === bytes.buffer.byteLength &&
+    !(bytes.buffer instanceof SharedArrayBuffer)
+  );
+}
+
+/** Where freeNow sends memory: a channel closed at the other end, which drops what it is sent. */
+let sink: MessagePort | null = null;
+
+/**
+ * Gives `bytes`' memory back now, not at the next garbage collection, when they are the whole of
+ * memory of their own; they must not be read again (they are left empty). Transferring memory
+ * detaches it from its buffer, V8 stops counting it as this thread's external memory, and the
+ * closed channel drops the message and with it the memory (a closed channel's postMessage still
+ * transfers, as the HTML structured-clone rules Node follows say, and does not throw).
+ */
+export function freeNow(bytes: Uint8Array): void {
+  if (!ownsItsMemory(bytes)) return;
+  if (!sink) {
+    const { port1, port2 } = new MessageChannel();
+    port2.close();
+    port1.unref();
+    sink = port1;
+  }
+  try {
+    sink.postMessage(null, [bytes.buffer as ArrayBuffer]);
+  } catch {
+    // Not given back: the memory waits for a garbage collection, as any other buffer's.
+  }
 }
 
 /** The buffers a message carrying `handed` must transfer. */
