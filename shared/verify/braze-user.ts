@@ -204,14 +204,20 @@ export class BrazeUserReader {
 
   /**
    * Compares the user with what the state says was sent (`fp`): the same object; or the same values
-   * under another membership (the segments we sent, found among the candidates); or other values.
+   * under another membership (the segments we sent, found among the candidates, unless `search` is
+   * off); or other values.
    */
-  compare(u: ExportedUser, identity: string, fp: string): { same: true } | { same: false; sentSegments: number[] | null } {
+  compare(
+    u: ExportedUser,
+    identity: string,
+    fp: string,
+    search = true,
+  ): { same: true } | { same: false; sentSegments: number[] | null } {
     const profile = this.profileOf(u, identity);
     const shown = this.segmentsOf(u);
     if (this.fingerprint(profile, shown) === fp) return { same: true };
     const n = this.def.segments.length;
-    if (n > MAX_SEGMENTS_FOR_CANDIDATES) return { same: false, sentSegments: null };
+    if (!search || n > MAX_SEGMENTS_FOR_CANDIDATES) return { same: false, sentSegments: null };
     for (let bits = 1; bits < 1 << n; bits++) {
       const candidate = Array.from({ length: n }, (_, i) => i).filter((i) => bits & (1 << i));
       if (this.fingerprint(profile, candidate) === fp) return { same: false, sentSegments: candidate };

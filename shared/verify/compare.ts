@@ -96,8 +96,11 @@ export function classify(
   matched: () => void,
   suspect: (s: Suspect) => void,
 ): void {
-  if (!reader.fingerprintCanMatch(e.held)) return suspect({ kind: 'stale', ...e, user: u });
-  const compared = reader.compare(u, e.identity, e.fp);
+  // A sent object that held a field Braze cannot export matches under no membership: no search for
+  // one. With its fields unknown (`*`, an older state line) it may still be the very same object.
+  const canMatch = reader.fingerprintCanMatch(e.held);
+  if (!canMatch && e.held !== '*') return suspect({ kind: 'stale', ...e, user: u });
+  const compared = reader.compare(u, e.identity, e.fp, canMatch);
   if (compared.same) return matched();
   const shown = reader.segmentsOf(u);
   const sent = compared.sentSegments;

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { membershipNamesOf } from '../../shared/engine';
 import { ExportDefinitionSchema } from '../../shared/exports/schema';
 import { BrazeUserReader, fieldsToExport, unexportableFields } from '../../shared/verify/braze-user';
+import { classify } from '../../shared/verify/compare';
 
 const def = ExportDefinitionSchema.parse({
   name: 'x',
@@ -74,5 +75,32 @@ describe('a Braze user as a verification reads it', () => {
     expect(mapped.fingerprintCanMatch('0')).toBe(true);
     expect(mapped.fingerprintCanMatch('*')).toBe(false); // written under other fields: unknown
     expect(reader.fingerprintCanMatch('*')).toBe(true); // nothing unexportable mapped
+  });
+
+  it('with an older state line (fields unknown) and a field Braze cannot export mapped: the same object still matches, no search', () => {
+    const withPhoto = ExportDefinitionSchema.parse({
+      ...def,
+      matching: { ...def.matching, attributes: { city: 'City', image_url: 'Photo' } },
+    });
+    const mapped = new BrazeUserReader(withPhoto);
+    const [membership] = membershipNamesOf(withPhoto);
+    const u = { external_id: 'u1', email: 'a@example.com', custom_attributes: { city: 'Oslo', [membership!]: ['Main'] } };
+    const outcome = (fp: string, held: string) => {
+      const seen: string[] = [];
+      classify(
+        mapped,
+        { identity: 'e:u1', key: 'k1', fp, held },
+        u,
+        (kind) => seen.push(kind),
+        () => seen.push('matched'),
+        (s) => seen.push(`suspect:${s.kind}`),
+      );
+      return seen;
+    };
+    expect(outcome(mapped.fingerprintOf(u, 'e:u1'), '*')).toEqual(['matched']);
+    // Another object: settled from the snapshot, whatever the membership (no search over segment sets).
+    expect(outcome('0000000000000000', '*')).toEqual(['suspect:stale']);
+    // Known to have held image_url: straight to the snapshot, even when the fingerprint is the same.
+    expect(outcome(mapped.fingerprintOf(u, 'e:u1'), '7')).toEqual(['suspect:stale']);
   });
 });
