@@ -51,8 +51,10 @@ describe('resumable first runs', () => {
     expect(run.status).toBe('succeeded');
     expect(sandbox.profiles.size).toBe(profiles);
     const objectsResent = sandbox.stats.objectsProcessed - profiles;
-    // At most one interval (3,750 profiles) plus what was in flight when it was killed — not the 12,000+ sent before.
-    expect(objectsResent).toBeLessThanOrEqual(3750 + 1500);
+    // At most one interval (3,750 profiles) plus what was in flight or being checkpointed when it was
+    // killed (0.4 s of sending: a checkpoint covers what was sent when it began, and its blobs take a
+    // while to write on a busy machine) — not the 12,000+ sent before.
+    expect(objectsResent).toBeLessThanOrEqual(3750 + 3000);
     // Checkpoints are folded into the buckets' state: none is left.
     const left: string[] = [];
     for await (const b of BlobServiceClient.fromConnectionString(azurite().connectionString)
