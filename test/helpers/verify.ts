@@ -1,11 +1,29 @@
 // Braze proof in tests: the proof segment the customer creates in Braze, changes made in the sandbox
 // behind the app's back, and verification runs queued through the API and worked in this process.
-import { expect } from 'vitest';
+import { beforeAll, beforeEach, expect } from 'vitest';
 import { exportVerify } from '../../functions/exportVerify';
 import { runDriftReport } from '../../functions/runDriftReport';
 import type { BrazeSandbox } from '../../scripts/braze-sandbox';
-import { services } from '../../shared/services';
-import { call } from './app';
+import type { VerifyTiming } from '../../shared/runs/verify-attempt';
+import { resetServices, services } from '../../shared/services';
+import { call, useAzurite } from './app';
+import { useSandbox } from './engine';
+
+/**
+ * A verification test file's world: Azurite (with `settings`), the app's services with quick Braze
+ * retries and Braze's export polled every 50 ms, given 3 s before a run gives up on it (`timing`
+ * changes that), and the Braze sandbox, reset before each test.
+ */
+export function useVerifyWorld(settings: Record<string, string> = {}, timing: VerifyTiming = {}) {
+  const { azurite } = useAzurite(settings);
+  beforeAll(async () => {
+    resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000, ...timing } });
+    await services().ready;
+  });
+  const sandbox = useSandbox();
+  beforeEach(() => sandbox().reset());
+  return { azurite, sandbox };
+}
 
 /** The membership attribute the test exports write (the default: the Braze segment API id). */
 export const SEG = '0000-0000-0000';

@@ -1,25 +1,19 @@
 // Braze proof across attempts: a verification waits for Braze's export over several attempts of its
 // run (each time-boxed; here at 1 s while verifying), so what it learnt while waiting must outlive an
 // attempt, and what it kept must not outlive the run. On Azurite and the Braze sandbox.
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { exportVerify } from '../../functions/exportVerify';
 import { resetServices, services } from '../../shared/services';
 import { runFolder } from '../../shared/runs/pinned-snapshot';
 import { CONTAINERS, TABLES } from '../../shared/store/clients';
 import { RunsRepo } from '../../shared/store/runs';
-import { call, useAzurite } from '../helpers/app';
-import { defineProofSegment, PROOF, verify } from '../helpers/verify';
+import { call } from '../helpers/app';
+import { defineProofSegment, PROOF, useVerifyWorld, verify } from '../helpers/verify';
 import { rows } from '../helpers/ci-export';
-import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
+import { ADMIN, mutableExport, runNow } from '../helpers/engine';
 
-const { azurite } = useAzurite();
 const timing = { pollMs: 100, maxWaitMs: 8000, stableListingMs: 1800 };
-beforeAll(async () => {
-  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: timing });
-  await services().ready;
-});
-const sandbox = useSandbox();
-beforeEach(() => sandbox().reset());
+const { azurite, sandbox } = useVerifyWorld({}, timing);
 
 /** From here on every attempt of a run is time-boxed at 1 s: a wait longer than that spans attempts. */
 function oneSecondAttempts() {

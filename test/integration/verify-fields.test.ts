@@ -2,20 +2,13 @@
 // verification reads the snapshot the state was built from for the profiles it finds stale or missing
 // — to name a stale profile's fields, count a profile missing from Braze altogether in its segments,
 // and leave out of the comparison the fields Braze cannot export. On Azurite and the Braze sandbox.
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { resetServices, services } from '../../shared/services';
-import { useAzurite } from '../helpers/app';
-import { defineProofSegment, driftRows, edit, PROOF, SEG, verify } from '../helpers/verify';
+import { describe, expect, it } from 'vitest';
+import { services } from '../../shared/services';
+import { defineProofSegment, driftRows, edit, PROOF, SEG, useVerifyWorld, verify } from '../helpers/verify';
 import { CONTAINER, MATCHING, PHOTO_COLUMNS, rows, rowsWithPhoto } from '../helpers/ci-export';
-import { mutableExport, runNow, useSandbox } from '../helpers/engine';
+import { mutableExport, runNow } from '../helpers/engine';
 
-useAzurite();
-beforeAll(async () => {
-  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000 } });
-  await services().ready;
-});
-const sandbox = useSandbox();
-beforeEach(() => sandbox().reset());
+const { sandbox } = useVerifyWorld();
 
 /** c1..c6 in A, c5..c8 in B (odd: external ids u1, u3…; even: aliases c2, c4…). */
 async function exportedAndSent(over: Record<string, unknown> = {}, tables?: Parameters<typeof mutableExport>[1]) {

@@ -1,24 +1,18 @@
 // Braze proof, repair edges: a repair never undoes what an export run did after the verification;
 // a user the export created under an alias and later identified in Braze is still the export's; a
 // value another tool set on a field CI leaves empty is cleared by a repair.
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runRepair } from '../../functions/runRepair';
 import { bucketOf, parseBucketState, SyncStateStore } from '../../shared/engine';
-import { resetServices, services } from '../../shared/services';
+import { services } from '../../shared/services';
 import { CONTAINERS } from '../../shared/store/clients';
 import { applyRepair } from '../../shared/verify/repair';
-import { call, useAzurite } from '../helpers/app';
-import { defineProofSegment, edit, PROOF, SEG, verify, work } from '../helpers/verify';
+import { call } from '../helpers/app';
+import { defineProofSegment, edit, PROOF, SEG, useVerifyWorld, verify, work } from '../helpers/verify';
 import { rows } from '../helpers/ci-export';
-import { mutableExport, runNow, useSandbox } from '../helpers/engine';
+import { mutableExport, runNow } from '../helpers/engine';
 
-useAzurite();
-beforeAll(async () => {
-  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000 } });
-  await services().ready;
-});
-const sandbox = useSandbox();
-beforeEach(() => sandbox().reset());
+const { sandbox } = useVerifyWorld();
 
 const repairCall = (runId: string) => call(runRepair, { method: 'POST', path: `runs/${runId}/repair`, params: { runId } });
 

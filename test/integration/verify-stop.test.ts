@@ -2,24 +2,19 @@
 // seconds, and a worker that lost the export's lease stops without writing the outcome (the run is
 // the other worker's now). Here every profile of ten segments is stale, so the comparison tries each
 // set of segments for each one and takes several seconds over many buckets. On Azurite and the sandbox.
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exportVerify } from '../../functions/exportVerify';
 import { runCancel } from '../../functions/runCancel';
-import { resetServices, services } from '../../shared/services';
+import { services } from '../../shared/services';
 import { CONTAINERS } from '../../shared/store/clients';
-import { call, useAzurite } from '../helpers/app';
-import { edit, PROOF, SEG } from '../helpers/verify';
+import { call } from '../helpers/app';
+import { edit, PROOF, SEG, useVerifyWorld } from '../helpers/verify';
 import { rows } from '../helpers/ci-export';
-import { mutableExport, runNow, useSandbox } from '../helpers/engine';
+import { mutableExport, runNow } from '../helpers/engine';
 import { exportIsFree, noLog, until } from '../helpers/worker-runs';
 
-useAzurite({ SYNC_BUCKET_TARGET_BYTES: '4096' }); // the state (and so the comparison) in many buckets
-beforeAll(async () => {
-  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 10_000 } });
-  await services().ready;
-});
-const sandbox = useSandbox();
-beforeEach(() => sandbox().reset());
+// The state (and so the comparison) in many buckets; Braze's export given 10 s.
+const { sandbox } = useVerifyWorld({ SYNC_BUCKET_TARGET_BYTES: '4096' }, { maxWaitMs: 10_000 });
 
 const SEGMENTS = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J'];
 const N = 6000;

@@ -2,21 +2,14 @@
 // from what Braze holds can equal the one the state kept of what was sent, so every profile is settled
 // from the snapshot the state was built from (read once), never by trying each set of its ten
 // segments. On Azurite and the Braze sandbox.
-import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BrazeUserReader } from '../../shared/verify/braze-user';
-import { resetServices, services } from '../../shared/services';
-import { useAzurite } from '../helpers/app';
-import { driftRows, edit, PROOF, SEG, verify } from '../helpers/verify';
-import { MATCHING, PHOTO_COLUMNS, rowsWithPhoto } from '../helpers/ci-export';
-import { mutableExport, runNow, useSandbox } from '../helpers/engine';
 
-useAzurite();
-beforeAll(async () => {
-  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000 } });
-  await services().ready;
-});
-const sandbox = useSandbox();
-beforeEach(() => sandbox().reset());
+import { driftRows, edit, PROOF, SEG, useVerifyWorld, verify } from '../helpers/verify';
+import { MATCHING, PHOTO_COLUMNS, rowsWithPhoto } from '../helpers/ci-export';
+import { mutableExport, runNow } from '../helpers/engine';
+
+const { sandbox } = useVerifyWorld();
 
 const SEGMENTS = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J'];
 /** c1..cN in A; c5 in B too; one more profile of its own in each other segment. */

@@ -2,32 +2,25 @@
 // on the proof segment, from the URL or from the connection's Blob container), compares them with
 // the sync state, and reports drift by kind; a repair re-sends exactly the drift. On Azurite and the
 // Braze sandbox, whose users are changed behind the app's back as a person or another tool would.
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exportVerify } from '../../functions/exportVerify';
 import { exportRun } from '../../functions/exportRun';
 import { runDriftReport } from '../../functions/runDriftReport';
 import { runRepair } from '../../functions/runRepair';
 import { SANDBOX_KEY_WITHOUT_EXPORT } from '../../scripts/braze-sandbox';
-import { resetServices, services } from '../../shared/services';
+import { services } from '../../shared/services';
 import { runFolder } from '../../shared/runs/pinned-snapshot';
 import { CONTAINERS } from '../../shared/store/clients';
 import { downloadFromContainer } from '../../shared/verify/export-files';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { call, useAzurite } from '../helpers/app';
-import { defineProofSegment, edit, PROOF, SEG, verify, work } from '../helpers/verify';
+import { call } from '../helpers/app';
+import { defineProofSegment, edit, PROOF, SEG, useVerifyWorld, verify, work } from '../helpers/verify';
 import { rows } from '../helpers/ci-export';
-import { ADMIN, mutableExport, runNow, useSandbox } from '../helpers/engine';
+import { ADMIN, mutableExport, runNow } from '../helpers/engine';
 
-const { azurite } = useAzurite();
-beforeAll(async () => {
-  // Braze's export is polled every 50 ms here, and given 3 s before a run gives up on it.
-  resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000, stableListingMs: 150 } });
-  await services().ready;
-});
-const sandbox = useSandbox();
-beforeEach(() => sandbox().reset());
+const { azurite, sandbox } = useVerifyWorld({}, { stableListingMs: 150 });
 
 /** c1..c6 in A, c5..c8 in B (odd: external ids u1, u3…; even: aliases c2, c4…). */
 async function exportedAndSent(over: Record<string, unknown> = {}) {
