@@ -1,11 +1,13 @@
 // A verification that compares for a long time stops like any run: a cancel ends it `cancelled` within
 // seconds, and a worker that lost the export's lease stops without writing the outcome (the run is
-// the other worker's now). Here every profile of ten segments is stale, so the comparison tries each
-// set of segments for each one and takes several seconds over many buckets. On Azurite and the sandbox.
-import { describe, expect, it } from 'vitest';
+// the other worker's now). Here every profile of ten segments is stale, over many buckets, and each
+// comparison of a user is held 1 ms longer than it takes, so the whole takes several seconds whatever
+// the machine's speed. On Azurite and the sandbox.
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { exportVerify } from '../../functions/exportVerify';
 import { runCancel } from '../../functions/runCancel';
 import { services } from '../../shared/services';
+import { BrazeUserReader } from '../../shared/verify/braze-user';
 import { CONTAINERS } from '../../shared/store/clients';
 import { call } from '../helpers/app';
 import { edit, PROOF, SEG, useVerifyWorld } from '../helpers/verify';
@@ -30,16 +32,27 @@ async function allStale() {
   return exp;
 }
 
+/** Makes each comparison of a user take 1 ms longer; returns the spy that counts them. */
+function slowComparisons() {
+  const compare = BrazeUserReader.prototype.compare;
+  return vi.spyOn(BrazeUserReader.prototype, 'compare').mockImplementation(function (this: BrazeUserReader, ...args) {
+    const until = performance.now() + 1;
+    while (performance.now() < until);
+    return compare.apply(this, args);
+  });
+}
+afterEach(() => vi.restoreAllMocks());
+
 /** Queues a verification and starts working it; resolves once it compares (Braze's export downloaded and spread). */
 async function verifying(exportId: string) {
+  const comparisons = slowComparisons();
   const res = await call(exportVerify, { method: 'POST', path: `exports/${exportId}/verify`, params: { id: exportId } });
   expect(res.status).toBe(202);
   const runId = res.body.runId as string;
   const app = services();
   await app.storage.runQueue.clearMessages();
   const working = app.worker.execute(runId, noLog);
-  await until(async () => !!(await app.runs.get(runId)).verify?.objectPrefix);
-  await new Promise((r) => setTimeout(r, 1500)); // downloaded (ready at once) and spread: comparing now
+  await until(() => comparisons.mock.calls.length > 0);
   return { runId, working };
 }
 

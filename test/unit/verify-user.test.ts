@@ -103,4 +103,20 @@ describe('a Braze user as a verification reads it', () => {
     // Known to have held image_url: straight to the snapshot, even when the fingerprint is the same.
     expect(outcome(mapped.fingerprintOf(u, 'e:u1'), '7')).toEqual(['suspect:stale']);
   });
+
+  it('tries sets of segments for a drifted profile only within its search budget, then leaves it to the snapshot', () => {
+    const segments = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J'];
+    const tenSegments = ExportDefinitionSchema.parse({ ...def, segments });
+    const [membership] = membershipNamesOf(tenSegments);
+    // Enough for two searches of the 1,023 sets of ten segments.
+    const budgeted = new BrazeUserReader(tenSegments, 2 * 1023);
+    const u = { external_id: 'u1', email: 'a@example.com', custom_attributes: { city: 'Oslo', [membership!]: ['A'] } };
+    // Sent in A and B; Braze shows A only (B removed in the dashboard).
+    const sent = budgeted.sentFingerprint({ ...budgeted.profileOf(u, 'e:u1'), segments: [0, 1] });
+    expect(budgeted.compare(u, 'e:u1', sent)).toEqual({ same: false, sentSegments: [0, 1] });
+    expect(budgeted.compare(u, 'e:u1', sent)).toEqual({ same: false, sentSegments: [0, 1] });
+    expect(budgeted.compare(u, 'e:u1', sent)).toEqual({ same: false, sentSegments: null });
+    // The exact comparison is never budgeted.
+    expect(budgeted.compare(u, 'e:u1', budgeted.fingerprintOf(u, 'e:u1'))).toEqual({ same: true });
+  });
 });
