@@ -42,6 +42,8 @@ export interface ServiceOverrides {
   brazeOptions?: WorkerDeps['brazeOptions'];
   /** Verification runs' polling of Braze's export (tests: milliseconds, not seconds). */
   verifyTiming?: WorkerDeps['verifyTiming'];
+  /** Running attempts' sign of life, which is also how soon they see a cancel (tests: a second, not five). */
+  heartbeatMs?: WorkerDeps['heartbeatMs'];
 }
 
 /** Braze keys: in Key Vault in Azure; encrypted in Table Storage with a key from settings locally. */
@@ -115,6 +117,7 @@ export function createServices(config: AppConfig, overrides: ServiceOverrides = 
     earlyCheckpointMs: config.earlyCheckpointMs,
     bucketTargetBytes: config.bucketTargetBytes,
     brazeOptions: overrides.brazeOptions,
+    heartbeatMs: overrides.heartbeatMs,
     blobsAt: (url) =>
       new BlobServiceClient(url, credentialFor('clientId' in config.appStorage ? config.appStorage.clientId : undefined)),
     verifyTiming: { ...(overrides.verifyTiming ?? config.verifyTiming), extraBrazeHosts: config.extraBrazeHosts },

@@ -54,6 +54,8 @@ export interface WorkerDeps {
   /** Verification runs: Blob services at other accounts (Braze's export container), and their polling. */
   blobsAt: VerifyDeps['blobsAt'];
   verifyTiming?: VerifyDeps['timing'];
+  /** How often a running attempt writes its sign of life (HEARTBEAT_MS; tests: shorter). */
+  heartbeatMs?: number;
 }
 
 /** Attempts that may end other than at the time box (crash, kill, error) before the run is given up. */
@@ -222,7 +224,7 @@ export class RunWorker {
     attempt.heartbeat = setInterval(() => {
       void writer.write({ ...attempt.run, heartbeatAt: new Date().toISOString() }).catch(() => undefined);
       void limits.record().catch(() => undefined);
-    }, HEARTBEAT_MS);
+    }, this.deps.heartbeatMs ?? HEARTBEAT_MS);
     const { exportLease, limitLease } = attempt;
     // A lost rate-limit lease stops sending as a lost export lease does: another run draws on the limit now.
     // So does the hourly cap, once reached: the run goes on in the next hour.

@@ -5,19 +5,19 @@ import { exportVerify } from '../../functions/exportVerify';
 import { runDriftReport } from '../../functions/runDriftReport';
 import type { BrazeSandbox } from '../../scripts/braze-sandbox';
 import type { VerifyTiming } from '../../shared/runs/verify-attempt';
-import { resetServices, services } from '../../shared/services';
+import { resetServices, services, type ServiceOverrides } from '../../shared/services';
 import { call, useAzurite } from './app';
 import { useSandbox } from './engine';
 
 /**
  * A verification test file's world: Azurite (with `settings`), the app's services with quick Braze
  * retries and Braze's export polled every 50 ms, given 3 s before a run gives up on it (`timing`
- * changes that), and the Braze sandbox, reset before each test.
+ * changes that), and the Braze sandbox, reset before each test. `more`: other service overrides.
  */
-export function useVerifyWorld(settings: Record<string, string> = {}, timing: VerifyTiming = {}) {
+export function useVerifyWorld(settings: Record<string, string> = {}, timing: VerifyTiming = {}, more: ServiceOverrides = {}) {
   const { azurite } = useAzurite(settings);
   beforeAll(async () => {
-    resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000, ...timing } });
+    resetServices({ brazeOptions: { backoffBaseMs: 20 }, verifyTiming: { pollMs: 50, maxWaitMs: 3000, ...timing }, ...more });
     await services().ready;
   });
   const sandbox = useSandbox();

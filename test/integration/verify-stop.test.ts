@@ -1,7 +1,7 @@
 // A verification that compares for a long time stops like any run: a cancel ends it `cancelled` within
 // seconds, and a worker that lost the export's lease stops without writing the outcome (the run is
 // the other worker's now). Here every profile of ten segments is stale, over many buckets, and each
-// comparison of a user is held 1 ms longer than it takes, so the whole takes several seconds whatever
+// comparison of a user is held 5 ms longer than it takes, so the whole takes over ten seconds whatever
 // the machine's speed. On Azurite and the sandbox.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { exportVerify } from '../../functions/exportVerify';
@@ -15,11 +15,14 @@ import { rows } from '../helpers/ci-export';
 import { mutableExport, runNow } from '../helpers/engine';
 import { exportIsFree, noLog, until } from '../helpers/worker-runs';
 
-// The state (and so the comparison) in many buckets; Braze's export given 10 s.
-const { sandbox } = useVerifyWorld({ SYNC_BUCKET_TARGET_BYTES: '4096' }, { maxWaitMs: 10_000 });
+// The state (and so the comparison) in many buckets; Braze's export given 10 s; a cancel seen within a second.
+const { sandbox } = useVerifyWorld({ SYNC_BUCKET_TARGET_BYTES: '4096' }, { maxWaitMs: 10_000 }, { heartbeatMs: 1000 });
 
 const SEGMENTS = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J'];
-const N = 6000;
+const N = 2000;
+const HOLD_MS = 5;
+/** Profiles the sample test reads: 6,000 at 50 a request, 40 requests a second, about 3 s of reading. */
+const SAMPLED = 6000;
 
 /** An export of N profiles in A (one more in each other segment), sent, then every profile edited in Braze. */
 async function allStale() {
@@ -32,11 +35,11 @@ async function allStale() {
   return exp;
 }
 
-/** Makes each comparison of a user take 1 ms longer; returns the spy that counts them. */
+/** Makes each comparison of a user take HOLD_MS longer; returns the spy that counts them. */
 function slowComparisons() {
   const compare = BrazeUserReader.prototype.compare;
   return vi.spyOn(BrazeUserReader.prototype, 'compare').mockImplementation(function (this: BrazeUserReader, ...args) {
-    const until = performance.now() + 1;
+    const until = performance.now() + HOLD_MS;
     while (performance.now() < until);
     return compare.apply(this, args);
   });
@@ -91,14 +94,15 @@ describe('a long verification', () => {
 
   it('by sample, whose worker lost the export lease, stops reading and does not report what it did not read', async () => {
     sandbox().exports.define({ id: PROOF, filters: [{ attribute: SEG, includes: 'A' }] });
-    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(N)] }], { proofSegmentId: PROOF });
+    const { exp } = await mutableExport(sandbox().url, [{ segment: 'A', partitions: [rows(SAMPLED)] }], {
+      proofSegmentId: PROOF,
+    });
     expect((await runNow(exp.id)).run.status).toBe('succeeded');
-    // 6,000 profiles at 50 a request, 40 requests a second: about 3 s of reading.
     const res = await call(exportVerify, {
       method: 'POST',
       path: `exports/${exp.id}/verify`,
       params: { id: exp.id },
-      body: { sample: N },
+      body: { sample: SAMPLED },
     });
     expect(res.status).toBe(202);
     const runId = res.body.runId as string;
