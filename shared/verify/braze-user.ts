@@ -231,12 +231,16 @@ export class BrazeUserReader {
     if (this.fingerprint(profile, shown) === fp) return { same: true };
     const n = this.def.segments.length;
     const candidates = (1 << n) - 1;
+    // A search starts only if it could run to its end; it is charged the fingerprints it tried.
     if (!search || n > MAX_SEGMENTS_FOR_CANDIDATES || candidates > this.searchLeft) return { same: false, sentSegments: null };
-    this.searchLeft -= candidates;
-    for (let bits = 1; bits < 1 << n; bits++) {
+    for (let bits = 1; bits <= candidates; bits++) {
       const candidate = Array.from({ length: n }, (_, i) => i).filter((i) => bits & (1 << i));
-      if (this.fingerprint(profile, candidate) === fp) return { same: false, sentSegments: candidate };
+      if (this.fingerprint(profile, candidate) === fp) {
+        this.searchLeft -= bits;
+        return { same: false, sentSegments: candidate };
+      }
     }
+    this.searchLeft -= candidates;
     return { same: false, sentSegments: null };
   }
 }

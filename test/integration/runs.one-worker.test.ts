@@ -8,7 +8,7 @@ import { ADMIN, useSandbox } from '../helpers/engine';
 import { exportOf, noLog, queueRun, until } from '../helpers/worker-runs';
 
 useAzurite();
-// Signs of life every second (the app's is every five): the long wait below is as telling in a third of the time.
+// Signs of life every second (the app's is every five): the long wait below is as telling in half the time.
 beforeAll(() => resetServices({ brazeOptions: { backoffBaseMs: 20 }, heartbeatMs: 1000 }));
 const sandbox = useSandbox();
 beforeEach(() => sandbox().reset());
@@ -46,12 +46,12 @@ describe('one worker per run', () => {
   it('a long 429 wait keeps the run alive: its heartbeat moves on while nothing is sent', async () => {
     const app = services();
     const { exp } = await exportOf(sandbox(), 100);
-    sandbox().setFaults({ rateLimitForMs: 4000 });
+    sandbox().setFaults({ rateLimitForMs: 6000 });
     const runId = await queueRun(exp.id);
     const working = app.worker.execute(runId, noLog);
     await until(async () => (await app.runs.get(runId)).status === 'running');
     const first = (await app.runs.get(runId)).heartbeatAt!;
-    await new Promise((r) => setTimeout(r, 2500));
+    await new Promise((r) => setTimeout(r, 3000));
     expect(sandbox().stats.objectsProcessed).toBe(0);
     expect(new Date((await app.runs.get(runId)).heartbeatAt!).getTime()).toBeGreaterThan(new Date(first).getTime() + 1500);
     await working;
