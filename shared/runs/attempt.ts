@@ -1,5 +1,5 @@
-// What one attempt of a run works with, as the worker (worker.ts) and its cleanup runs
-// (cleanup-attempt.ts) go through it.
+// What one attempt of a run works with, as the worker (worker.ts) and the attempts of each kind of
+// run (export-attempt.ts, cleanup-attempt.ts, verify-attempt.ts) go through it.
 import type { BrazeClient } from '../braze/client';
 import type { SyncStateStore } from '../engine';
 import type { ConnectionRecord } from '../store/connections';

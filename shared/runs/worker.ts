@@ -1,10 +1,11 @@
 // Executes one queued run (the exportWorker function's job): takes the export's lease, resolves the
-// connection's key, runs the engine with live progress on the run row, and records the outcome.
-// Time-boxed: it checkpoints and re-queues itself before the plan's function timeout.
+// connection's key, marks the run running with a heartbeat, and hands the attempt to its kind
+// (export-attempt.ts, cleanup-attempt.ts, verify-attempt.ts), which records the outcome. Attempts are
+// time-boxed: they checkpoint and re-queue themselves before the plan's function timeout.
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
-import { definitionFingerprint, RunAborted, runExport, StateTakenOver, SyncStateStore } from '../engine';
+import { RunAborted, StateTakenOver, SyncStateStore } from '../engine';
 import { AppError } from '../errors';
 import type { SecretStore } from '../secrets';
 import { SnapshotUnavailable } from '../snapshot/locate';
@@ -13,23 +14,18 @@ import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import { CLEANING_UP, type ExportsRepo } from '../store/exports';
 import { FINISHED, type RunRecord, type RunsRepo } from '../store/runs';
-import { unchangedSinceLastRun } from './already-exported';
-import { holdRun, RunGuard } from './guard';
 import type { Attempt, Finish, Log, Ready } from './attempt';
 import { CleanupAttempts } from './cleanup-attempt';
+import { ExportAttempts } from './export-attempt';
 import { VerifyAttempts, type VerifyDeps } from './verify-attempt';
 import { verifyAfterRun } from '../verify/after-run';
 import { acquireLease } from './leases';
 import { RateLimitTurns } from './limit-waiters';
 import { AttemptLimits } from './attempt-limits';
-import { waitForTheHour } from './hourly-wait';
-import { writeRejectedReport } from './rejected-report';
-import { pinnedSnapshot, runFolder } from './pinned-snapshot';
 import { RunWriter } from './run-writer';
 import type { ExportsService } from '../exports/service';
 import type { RunsService } from './service';
 import { runEndedLine } from './run-log';
-import { connectionDuration } from '../preview/duration-estimate';
 
 export type { Log } from './attempt';
 export { runFolder } from './pinned-snapshot';
@@ -68,14 +64,13 @@ export class RunWorker {
   private readonly limits: RateLimitTurns;
   private readonly cleanups: CleanupAttempts;
   private readonly verifies: VerifyAttempts;
-
-  private readonly guard: RunGuard;
+  private readonly exportAttempts: ExportAttempts;
 
   constructor(private readonly deps: WorkerDeps) {
-    this.guard = new RunGuard(deps);
     this.limits = new RateLimitTurns(this.leases, (runId, delaySeconds) => deps.runsService.enqueue(runId, delaySeconds));
     this.cleanups = new CleanupAttempts(deps.exportsService, this.finish, deps.timeBudgetMs);
     this.verifies = new VerifyAttempts({ ...deps, timing: deps.verifyTiming }, this.finish);
+    this.exportAttempts = new ExportAttempts(deps, this.finish);
   }
 
   async execute(runId: string, log: Log): Promise<void> {
@@ -142,7 +137,7 @@ export class RunWorker {
       if (!ready) return;
       if (attempt.run.kind === 'cleanup') await this.cleanups.run(attempt, ready);
       else if (attempt.run.kind === 'verify') await this.verifies.run(attempt, ready);
-      else await this.exportAttempt(attempt, ready);
+      else await this.exportAttempts.run(attempt, ready);
     } catch (e) {
       const run = attempt.run;
       if (e instanceof StateTakenOver) {
@@ -248,133 +243,6 @@ export class RunWorker {
       shouldStop,
       beforeCheckpoint: () => exportLease.assertHeld(),
     };
-  }
-
-  /** An export run's attempt: the engine over the pinned snapshot, then the outcome. */
-  private async exportAttempt(attempt: Attempt, ready: Ready): Promise<void> {
-    const { deps } = this;
-    const { writer, log } = attempt;
-    const snapshot = await pinnedSnapshot(deps, attempt.run, ready.exportRecord.source, ready.exportRecord.segments);
-    attempt.run = { ...attempt.run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
-    const definition = definitionFingerprint(ready.exportRecord, ready.connection.baseUrl);
-    const shortcut = !attempt.run.fullSync && !attempt.run.repairOf;
-    if (shortcut && (await this.alreadyExported(writer, attempt.run, snapshot.id, definition, log))) return;
-    // Weighed before anything is sent (not on continuations). An approval covers what was held: the
-    // same snapshot under the same settings; anything else is weighed afresh.
-    const { approved, held: wasHeld, buckets } = attempt.run;
-    const approvedAsHeld = !!approved && (!wasHeld || (wasHeld.snapshotId === snapshot.id && wasHeld.definition === definition));
-    if (!approvedAsHeld && !buckets) {
-      const held = await this.guard.evaluate(ready.exportRecord, ready.connection.baseUrl, snapshot, {
-        fullSync: attempt.run.fullSync,
-        shouldStop: ready.shouldStop,
-        deadline: attempt.started + deps.timeBudgetMs / 2,
-      });
-      if (held) {
-        // How long approving it would take to send, at the connection's limits as they stand now
-        // (this attempt's own reservation given back first: it sends nothing).
-        await attempt.limits?.cap?.release().catch(() => undefined);
-        const estimate = await connectionDuration(deps.connections.limits, ready.connection, held.requests).catch(() => null);
-        return holdRun(attempt, { ...held, ...(estimate ? { estimate: estimate.text } : {}) });
-      }
-    }
-    // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
-    const earlierRefusals = attempt.run.bucketCounts?.rejected ?? 0;
-    const resumed = attempt.run;
-    const result = await runExport({
-      definition: ready.exportRecord,
-      snapshot,
-      ciBlobs: deps.ciBlobs,
-      state: ready.state,
-      braze: ready.braze,
-      fullSync: resumed.fullSync,
-      resumeFrom:
-        resumed.buckets && resumed.bucketCounts && resumed.requests
-          ? {
-              buckets: resumed.buckets,
-              bucketCounts: resumed.bucketCounts,
-              requests: resumed.requests,
-              omittedAttributes: resumed.omittedAttributes ?? {},
-            }
-          : undefined,
-      onProgress: async (p) => {
-        attempt.run = { ...attempt.run, ...p, heartbeatAt: new Date().toISOString() };
-        await writer.write(attempt.run);
-      },
-      shouldYield: () => Date.now() - attempt.started > deps.timeBudgetMs,
-      shouldStop: ready.shouldStop,
-      beforeCheckpoint: ready.beforeCheckpoint,
-      beforeBucket: attempt.limits?.cap ? (requests) => attempt.limits!.cap!.reserveFor(requests) : undefined,
-      // An attempt that was held sent nothing: the approved one after it is the first to send. Under an
-      // hourly cap nothing is sent early: a run stopped at the cap while reading could not go on next hour.
-      firstAttempt: resumed.attempts - (resumed.heldAttempts ?? 0) === 1 && !attempt.limits?.cap,
-      timeBudgetMs: deps.timeBudgetMs - (Date.now() - attempt.started),
-      bucketTargetBytes: deps.bucketTargetBytes,
-      earlyCheckpointMs: deps.earlyCheckpointMs,
-      runId: resumed.id,
-    });
-    if (writer.takenOver || attempt.exportLease.lost) throw new StateTakenOver('the run was taken over while it ran');
-    const cappedNotSent = (resumed.cappedNotSent ?? 0) + ready.braze.notSentCapped;
-    attempt.run = { ...attempt.run, ...result.progress, ...(cappedNotSent > 0 ? { cappedNotSent } : {}) };
-    // Braze's refusals in buckets earlier attempts finished stay in the report beside this attempt's rows.
-    if (result.rejectedRowsTotal > 0 || (earlierRefusals > 0 && attempt.run.rejectedReport)) {
-      attempt.run.rejectedReport = await writeRejectedReport(
-        deps.appBlobs.getContainerClient(CONTAINERS.reports),
-        `${runFolder(attempt.run.id)}/rejected.csv`,
-        result,
-        earlierRefusals,
-      );
-    }
-    await this.exportOutcome(attempt, result, { snapshotId: snapshot.id, definition });
-  }
-
-  /** How an export run's attempt ends: cancelled, continued (time box, or the rate limit lost), or finished. */
-  private async exportOutcome(
-    attempt: Attempt,
-    result: { complete: boolean; stopped: boolean },
-    exported: { snapshotId: string; definition: string },
-  ): Promise<void> {
-    const { writer, log } = attempt;
-    let run = attempt.run;
-    const limitLost = !!attempt.limitLease?.lost && !writer.cancelRequested;
-    const capped = !!attempt.limits?.cap?.reached && !writer.cancelRequested;
-    // Stopped by a cancel, or cancelled while its last batches waited for the budget (they were not sent).
-    if (!limitLost && !capped && (result.stopped || (writer.cancelRequested && (run.counts!.failed > 0 || !result.complete)))) {
-      const by = writer.run.cancelRequested?.by ?? 'a user';
-      const reason = `Cancelled by ${by}: what Braze took so far is recorded; the next run sends the rest`;
-      return this.finish(writer, run, 'cancelled', [reason], null, log);
-    }
-    if (!result.complete && capped) return waitForTheHour(attempt, attempt.limits!.cap!, true);
-    if (!result.complete) {
-      run = attempt.run = { ...run, heartbeatAt: new Date().toISOString(), continuations: (run.continuations ?? 0) + 1 };
-      await writer.write(run);
-      attempt.requeueIn = 0;
-      const why = limitLost ? "another run took the Braze connection's rate limit" : 'time box reached';
-      return log(
-        `run ${run.id} export ${run.exportId}: ${why} after ${run.buckets?.done.length}/${run.buckets?.total} buckets; continuation queued`,
-      );
-    }
-    const status = run.counts!.failed > 0 || run.counts!.removalsFailed > 0 ? 'partially_succeeded' : 'succeeded';
-    const errors =
-      limitLost && run.counts!.failed > 0
-        ? [
-            "Another run took the Braze connection's rate limit while this one sent: the profiles not sent count as failed; the next run sends them",
-          ]
-        : (run.cappedNotSent ?? 0) > 0 && run.counts!.failed > 0
-          ? [
-              "The connection's hourly request cap stopped this run mid-way: the profiles not sent then count as failed; the next run sends them",
-            ]
-          : [];
-    await this.finish(writer, run, status, errors, exported, log);
-  }
-
-  /**
-   * The same snapshot (by content: model.json and every partition's ETag) with the same settings was
-   * fully exported by the last run: the diff is empty by construction, so nothing is read or sent.
-   */
-  private async alreadyExported(writer: RunWriter, run: RunRecord, snapshotId: string, definition: string, log: Log) {
-    const done = await unchangedSinceLastRun(this.deps, run, snapshotId, definition);
-    if (done) await this.finish(writer, done, 'succeeded', [], { snapshotId, definition }, log);
-    return done !== null;
   }
 
   private readonly finish: Finish = async (writer, run, status, errors, exported, log) => {
