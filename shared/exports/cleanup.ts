@@ -7,7 +7,8 @@
 // or the export restored (which queues a full sync: the cleanup took profiles off the sync state).
 import { principalOf, type Caller, type Principal } from '../auth';
 import { AppError, conflict, preconditionFailed } from '../errors';
-import type { QueueOutcome, StartOptions } from '../runs/service';
+import type { QueueOutcome } from '../runs/service';
+import type { StartOptions } from '../runs/start-options';
 import type { Stored } from '../store/connections';
 import { CLEANING_UP, type ExportRecord, type ExportsRepo } from '../store/exports';
 import type { RunRecord } from '../store/runs';

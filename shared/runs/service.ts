@@ -2,14 +2,14 @@
 // row names its active run, claimed with a conditional (ETag) write before anything is queued.
 import type { QueueClient } from '@azure/storage-queue';
 import { principalOf, requireRole, type Caller, type Principal } from '../auth';
-import { AppError, conflict, forbidden, preconditionFailed } from '../errors';
+import { AppError, conflict, preconditionFailed } from '../errors';
 import type { ConnectionsService } from '../connections/service';
-import { CLEANING_UP, type ExportsRepo, type ExportRecord } from '../store/exports';
-import { cleanupPending } from '../exports/cleanup-state';
-import { guardOf } from '../exports/schema';
+import type { ExportsRepo, ExportRecord } from '../store/exports';
 import { emptyState, type ExportStateRepo } from '../store/export-state';
 import type { Stored } from '../store/connections';
 import { FINISHED, newRunId, type RunRecord, type RunsRepo } from '../store/runs';
+import { approveHeld, assertMayApprove, dismissHeld, rememberDismissed, type HeldRunDeps } from './held-runs';
+import { refuseUnlessRunnable, type StartOptions } from './start-options';
 
 export interface RunMessage {
   runId: string;
@@ -18,37 +18,6 @@ export interface RunMessage {
 export const encodeMessage = (m: RunMessage) => Buffer.from(JSON.stringify(m)).toString('base64');
 
 export type QueueOutcome = { queued: RunRecord } | { active: RunRecord };
-
-export interface StartOptions {
-  /** A cleanup run: withdraw the export's membership, then delete or detach it. */
-  cleanup?: RunRecord['then'];
-  /** Runs once the run holds the export, before it is queued (marks the export); a throw undoes the run. */
-  before?: (run: RunRecord) => Promise<void>;
-  /** false: the caller finishes the claimed run itself (nothing to send). */
-  queue?: boolean;
-  /** A cleanup run that withdraws nothing (kept in Braze, or never sent). */
-  keepBrazeData?: boolean;
-  /** Starts even though the export is `deleting` / `detaching` (its restore). */
-  restoring?: boolean;
-  /** Approved up front: the export's guard does not hold it. */
-  approved?: RunRecord['approved'];
-  /** A verification run: reads Braze back and compares (sends nothing). */
-  verify?: RunRecord['verify'];
-  /** An export run that sends the drift a verification run found (it never takes the "already exported" shortcut). */
-  repairOf?: string;
-}
-
-/** 409 unless the export may run: attached, and not waiting for its cleanup (except the cleanup itself, or a restore). */
-function refuseUnlessRunnable(record: ExportRecord, options: StartOptions): void {
-  if (CLEANING_UP.includes(record.status) && !options.cleanup && !options.restoring) throw cleanupPending(record, 'run');
-  if (!record.connectionId || record.status === 'inactive') {
-    throw new AppError(
-      409,
-      'export_inactive',
-      'This export is detached from its connection; attach a connection before running it',
-    );
-  }
-}
 
 export class RunsService {
   constructor(
@@ -259,7 +228,7 @@ export class RunsService {
     await this.connections.assertMayWorkWith(caller, exp?.connectionId ?? null);
     const by = principalOf(caller);
     // Cancelling a held run dismisses it: the guard's rule for who decides applies.
-    if (stored.value.status === 'held' && exp) this.assertMayApprove(caller, exp);
+    if (stored.value.status === 'held' && exp) assertMayApprove(caller, exp);
     for (let attempt = 0; attempt <= 10; attempt++) {
       const run = stored.value;
       if (FINISHED.includes(run.status))
@@ -279,7 +248,7 @@ export class RunsService {
       else if (run.cancelRequested) return run;
       else done = (await this.runs.updateIfUnchanged(asked, stored.etag))?.value;
       if (done) {
-        if (run.status === 'held') await this.rememberDismissed(run);
+        if (run.status === 'held') await rememberDismissed(this.state, run);
         return done;
       }
       // The worker wrote meanwhile (or started the run): look again.
@@ -309,53 +278,30 @@ export class RunsService {
     requireRole(caller, 'Admin', 'Contributor');
     const record = (await this.exports.get(exportId)).value;
     await this.connections.assertMayWorkWith(caller, record.connectionId);
-    if (approve) this.assertMayApprove(caller, record);
+    if (approve) assertMayApprove(caller, record);
     const by = principalOf(caller);
     return this.start(record, 'manual', by, fullSync, approve ? { approved: { by: by.name, at: new Date().toISOString() } } : {});
   }
 
-  /**
-   * POST /api/runs/{id}/approve: a held run is queued again and sends exactly what it held (from
-   * the snapshot it is pinned to; a newer snapshot is the timer's to evaluate afresh).
-   */
-  async approve(caller: Caller, runId: string): Promise<RunRecord> {
-    const { stored, by } = await this.heldRun(caller, runId);
-    const queued: RunRecord = { ...stored.value, status: 'queued', approved: { by: by.name, at: new Date().toISOString() } };
-    if (!(await this.runs.updateIfUnchanged(queued, stored.etag))) throw preconditionFailed();
-    await this.enqueue(runId);
-    return queued;
+  /** POST /api/runs/{id}/approve (held-runs.ts). */
+  approve(caller: Caller, runId: string): Promise<RunRecord> {
+    return approveHeld(this.heldRunDeps, caller, runId);
   }
 
-  /** POST /api/runs/{id}/dismiss: a held run ends `cancelled`; nothing was sent, Braze and the sync state are as they were. */
-  async dismiss(caller: Caller, runId: string): Promise<RunRecord> {
-    const { stored, by } = await this.heldRun(caller, runId);
-    const done = await this.finishIfUnchanged(stored, 'cancelled', [`Dismissed by ${by.name}: nothing was sent`]);
-    if (!done) throw preconditionFailed();
-    await this.rememberDismissed(stored.value);
-    return done;
+  /** POST /api/runs/{id}/dismiss (held-runs.ts). */
+  dismiss(caller: Caller, runId: string): Promise<RunRecord> {
+    return dismissHeld(this.heldRunDeps, caller, runId);
   }
 
-  /** The timer does not weigh (and hold, and alert on) a dismissed snapshot again; a newer one, or a manual run, goes on. */
-  private async rememberDismissed(run: RunRecord): Promise<void> {
-    const snapshotId = run.held?.snapshotId;
-    if (snapshotId) await this.state.modify(run.exportId, (s) => ({ ...s, dismissedSnapshotId: snapshotId }));
-  }
-
-  /** The held run a caller may decide on (Admin; Contributor on a shared connection where the export allows it). */
-  private async heldRun(caller: Caller, runId: string) {
-    requireRole(caller, 'Admin', 'Contributor');
-    const stored = await this.runs.get(runId);
-    const record = (await this.exports.get(stored.value.exportId)).value;
-    await this.connections.assertMayWorkWith(caller, record.connectionId);
-    this.assertMayApprove(caller, record);
-    if (stored.value.status !== 'held')
-      throw conflict(`The run is ${stored.value.status}, not held`, { run: { id: runId, status: stored.value.status } });
-    return { stored, by: principalOf(caller) };
-  }
-
-  private assertMayApprove(caller: Caller, record: ExportRecord): void {
-    if (caller.role !== 'Admin' && !guardOf(record).contributorsMayApprove)
-      throw forbidden('Only an Admin may approve or dismiss runs of this export (its guard does not let Contributors)');
+  private get heldRunDeps(): HeldRunDeps {
+    return {
+      runs: this.runs,
+      exports: this.exports,
+      state: this.state,
+      connections: this.connections,
+      enqueue: (runId) => this.enqueue(runId),
+      finishIfUnchanged: (stored, status, errors) => this.finishIfUnchanged(stored, status, errors),
+    };
   }
 
   /** POST /api/exports/run-all: every export whose schedule is on. */
