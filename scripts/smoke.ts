@@ -123,6 +123,10 @@ async function checkHealth(c: SmokeContext, role: string | undefined): Promise<v
       vault ? vault.ok : null,
       vault ? `${vault.ok ? 'reached' : 'not reached'}: ${vault.detail}` : 'not reported',
     );
+    if (typeof health.body.cores === 'number') {
+      const cores = health.body.cores as number;
+      add('Cores', true, `${cores}: the export engine ${cores > 1 ? 'may read with a second thread' : 'reads on one thread'}`);
+    }
     if (details.config && !details.config.ok) add('Settings', false, details.config.detail);
   }
 }

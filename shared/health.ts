@@ -1,7 +1,8 @@
 // What GET /api/health reports: settings valid, app storage and the key store reachable, whether
-// Easy Auth is on, version. Names what is wrong, never a value. The checks run at most once per
+// Easy Auth is on, version, the cores the instance gives. Names what is wrong, never a value. The checks run at most once per
 // CACHE_MS per instance: the route is anonymous, so it must not let anyone hammer Key Vault.
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { CONTAINERS, TABLES } from './store/clients';
 import { authenticate } from './auth';
@@ -26,6 +27,11 @@ export interface HealthReport {
   checkedAt: string;
   /** App Service Authentication is on (WEBSITE_AUTH_ENABLED): without it every signed-in call is refused. */
   easyAuthDetected: boolean;
+  /**
+   * The cores this instance gives the app (os.availableParallelism(): affinity and, on Node 22, the
+   * cgroup CPU quota). With one, the export engine reads on a single thread, no helper beside it.
+   */
+  cores: number;
   checks: Record<string, Check>;
 }
 
@@ -61,6 +67,7 @@ export async function checkHealth(): Promise<HealthReport> {
       version,
       checkedAt: new Date().toISOString(),
       easyAuthDetected: easyAuthEnabledIn(),
+      cores: os.availableParallelism(),
       checks: { config: { ok: false, detail: (e as Error).message } },
     };
   }
@@ -96,6 +103,7 @@ async function runChecks(app: Services): Promise<HealthReport> {
     version,
     checkedAt,
     easyAuthDetected: app.config.easyAuthEnabled,
+    cores: os.availableParallelism(),
     checks,
   };
 }

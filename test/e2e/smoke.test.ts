@@ -36,6 +36,10 @@ describe('npm run smoke', () => {
       detail: expect.stringMatching(/^reached with the managed identity/),
     });
     expect(checks['Key Vault']!.ok).toBe(true);
+    expect(checks['Cores']).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(/^\d+: the export engine (reads on one thread|may read with a second thread)$/),
+    });
     expect(checks['Customer Insights storage']!.ok).toBe(true);
     expect(checks['Timer and queue worker']).toMatchObject({
       ok: true,

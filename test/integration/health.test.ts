@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { health } from '../../functions/health';
 import { resetServices } from '../../shared/services';
@@ -13,13 +14,14 @@ describe('GET /api/health', () => {
     expect((await call(health, { method: 'GET', path: 'health', as: 'Viewer' })).body).toEqual({ status: 'healthy' });
   });
 
-  it('shows an Admin the version, the checks and whether Easy Auth is on', async () => {
+  it('shows an Admin the version, the checks, whether Easy Auth is on and the cores the instance gives', async () => {
     const res = await call(health, { method: 'GET', path: 'health', as: 'Admin' });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
       status: 'healthy',
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       easyAuthDetected: false,
+      cores: os.availableParallelism(),
     });
     expect(Object.keys(res.body.checks).sort()).toEqual(['config', 'keyVault', 'storage']);
   });
