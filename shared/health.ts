@@ -1,6 +1,7 @@
 // What GET /api/health reports: settings valid, app storage and the key store reachable, whether
-// Easy Auth is on, version, the cores the instance gives. Names what is wrong, never a value. The checks run at most once per
-// CACHE_MS per instance: the route is anonymous, so it must not let anyone hammer Key Vault.
+// Easy Auth is on, version, the cores the instance gives. Names what is wrong, never a value. The
+// checks run at most once per CACHE_MS per instance: the route is anonymous, so it must not let
+// anyone hammer Key Vault.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
