@@ -291,11 +291,12 @@ describe('verification of an export against what Braze holds', () => {
     await container.createIfNotExists();
     const name = (i: number) => `segment-export/${PROOF}/2026-01-01/prefix-1/part-${i}.json.gz`;
     await container.getBlockBlobClient(name(0)).upload('a', 1);
-    // Braze writes the second file 250 ms later: two polls 50 ms apart see the same single file.
-    setTimeout(() => void container.getBlockBlobClient(name(1)).upload('b', 1), 250);
+    // Braze writes the second file 100 ms later: two polls 50 ms apart see the same single file. The
+    // window (2 s) leaves a busy machine time to finish that upload before the listing counts as stable.
+    setTimeout(() => void container.getBlockBlobClient(name(1)).upload('b', 1), 100);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'verify-growing-'));
     try {
-      const w = { pollMs: 50, until: Date.now() + 5000, shouldStop: () => false, stableMs: 400 };
+      const w = { pollMs: 50, until: Date.now() + 10_000, shouldStop: () => false, stableMs: 2000 };
       const got = await downloadFromContainer(container, PROOF, 'prefix-1', dir, w);
       expect(got!.files).toHaveLength(2);
     } finally {
