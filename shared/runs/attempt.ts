@@ -1,7 +1,7 @@
 // What one attempt of a run works with, as the worker (worker.ts) and the attempts of each kind of
 // run (export-attempt.ts, cleanup-attempt.ts, verify-attempt.ts) go through it.
 import type { BrazeClient } from '../braze/client';
-import type { SyncStateStore } from '../engine';
+import { StateTakenOver, type SyncStateStore } from '../engine';
 import type { ConnectionRecord } from '../store/connections';
 import type { ExportRecord } from '../store/exports';
 import type { RunRecord } from '../store/runs';
@@ -49,3 +49,11 @@ export type Finish = (
   exported: { snapshotId: string; definition: string } | null,
   log: Log,
 ) => Promise<void>;
+
+/**
+ * Throws StateTakenOver (`what`: what was going on) once the export's lease is lost or the run was
+ * finished by someone else: the run is another worker's now, and this attempt writes nothing more.
+ */
+export function assertStillOurs(attempt: Attempt, what: string): void {
+  if (attempt.writer.takenOver || attempt.exportLease.lost) throw new StateTakenOver(what);
+}

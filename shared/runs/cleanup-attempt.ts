@@ -4,10 +4,10 @@
 // across attempts. Under the connection's hourly cap it reserves each bucket's requests before the
 // bucket goes and, once the cap is reached, waits for the next hour (hourly-wait.ts) rather than
 // counting what the cap kept back as failed: the next attempt goes on from the bucket it stopped in.
-import { StateTakenOver, withdrawAll, type WithdrawCounts } from '../engine';
+import { withdrawAll, type WithdrawCounts } from '../engine';
 import type { ExportsService } from '../exports/service';
 import type { RunRecord } from '../store/runs';
-import type { Attempt, Finish, Log, Ready } from './attempt';
+import { assertStillOurs, type Attempt, type Finish, type Log, type Ready } from './attempt';
 import type { RunWriter } from './run-writer';
 import { waitForTheHour } from './hourly-wait';
 
@@ -59,7 +59,7 @@ export class CleanupAttempts {
         await attempt.writer.write(attempt.run);
       },
     });
-    if (attempt.writer.takenOver || attempt.exportLease.lost) throw new StateTakenOver('the run was taken over while it ran');
+    assertStillOurs(attempt, 'the run was taken over while it ran');
     const { nextBucket, capped: _capped, ...counts } = result;
     const sent = ready.braze.requests;
     const requests = requestsBefore

@@ -2,14 +2,14 @@
 // engine over the pinned snapshot, weighed first by the guard, then its outcome: cancelled,
 // continued (time box, the rate limit lost, the hourly cap reached) or finished.
 import type { BlobServiceClient } from '@azure/storage-blob';
-import { definitionFingerprint, runExport, StateTakenOver } from '../engine';
+import { definitionFingerprint, runExport } from '../engine';
 import { connectionDuration } from '../preview/duration-estimate';
 import { CONTAINERS } from '../store/clients';
 import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import type { RunRecord, RunsRepo } from '../store/runs';
 import { unchangedSinceLastRun } from './already-exported';
-import type { Attempt, Finish, Log, Ready } from './attempt';
+import { assertStillOurs, type Attempt, type Finish, type Log, type Ready } from './attempt';
 import { holdRun, RunGuard } from './guard';
 import { waitForTheHour } from './hourly-wait';
 import { pinnedSnapshot, runFolder } from './pinned-snapshot';
@@ -100,7 +100,7 @@ export class ExportAttempts {
       earlyCheckpointMs: deps.earlyCheckpointMs,
       runId: resumed.id,
     });
-    if (writer.takenOver || attempt.exportLease.lost) throw new StateTakenOver('the run was taken over while it ran');
+    assertStillOurs(attempt, 'the run was taken over while it ran');
     const cappedNotSent = (resumed.cappedNotSent ?? 0) + ready.braze.notSentCapped;
     attempt.run = { ...attempt.run, ...result.progress, ...(cappedNotSent > 0 ? { cappedNotSent } : {}) };
     // Braze's refusals in buckets earlier attempts finished stay in the report beside this attempt's rows.

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import type { ExportDefinition } from '../exports/schema';
 import { BrazeExportRefused, requestSegmentExport } from '../braze/user-export';
-import { createRunTempDir, definitionFingerprint, RunAborted, RunStopped, StateTakenOver } from '../engine';
+import { createRunTempDir, definitionFingerprint, RunAborted, RunStopped } from '../engine';
 import { CONTAINERS } from '../store/clients';
 import type { ConnectionRecord } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
@@ -20,7 +20,7 @@ import { DriftReport } from '../verify/drift-report';
 import { downloadCap } from '../verify/download-url';
 import { savedUrl, saveUrl } from '../verify/saved-url';
 import { downloadFromContainer, downloadWhenReady, type Downloaded, type Waiting } from '../verify/export-files';
-import type { Attempt, Finish, Ready } from './attempt';
+import { assertStillOurs, type Attempt, type Finish, type Ready } from './attempt';
 import { sampleAttempt } from './verify-sample-attempt';
 import { finishVerified } from './verify-finish';
 import { summaryOf } from './verify-notes';
@@ -213,8 +213,7 @@ export class VerifyAttempts {
    * RunStopped. Asked between buckets and before the outcome is written.
    */
   private alive(attempt: Attempt): void {
-    if (attempt.writer.takenOver || attempt.exportLease.lost)
-      throw new StateTakenOver('the export was taken over by another worker while the verification compared');
+    assertStillOurs(attempt, 'the export was taken over by another worker while the verification compared');
     if (attempt.writer.cancelRequested) throw new RunStopped('cancel requested');
   }
 

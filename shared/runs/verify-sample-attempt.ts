@@ -3,13 +3,13 @@
 import os from 'node:os';
 import { rmSync } from 'node:fs';
 import type { ContainerClient } from '@azure/storage-blob';
-import { createRunTempDir, StateTakenOver } from '../engine';
+import { createRunTempDir } from '../engine';
 import { DriftReport } from '../verify/drift-report';
 import { fieldsToExport, unexportableFields } from '../verify/braze-user';
 import type { SentSnapshot } from '../verify/sent-snapshot';
 import { notesOf } from './verify-notes';
 import { verifySample } from '../verify/sample';
-import type { Attempt, Finish, Ready } from './attempt';
+import { assertStillOurs, type Attempt, type Finish, type Ready } from './attempt';
 import { finishVerified } from './verify-finish';
 
 export async function sampleAttempt(
@@ -36,8 +36,7 @@ export async function sampleAttempt(
       dir,
     });
     // As an export or cleanup attempt: a lost lease (or a run finished by someone else) leaves the run to the worker that has it.
-    if (attempt.writer.takenOver || attempt.exportLease.lost)
-      throw new StateTakenOver('the export was taken over by another worker while the verification sampled');
+    assertStillOurs(attempt, 'the export was taken over by another worker while the verification sampled');
     if (attempt.writer.cancelRequested) {
       await report.discard();
       const by = attempt.writer.run.cancelRequested?.by ?? 'a user';
