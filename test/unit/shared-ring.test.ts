@@ -80,7 +80,7 @@ describe('shared ring', () => {
     release(); // nothing to give back
   });
 
-  it('hands a buffer over as it is only when it is the whole of memory of its own', () => {
+  it('takes a buffer for memory of its own only when it is the whole of it', () => {
     expect(ownsItsMemory(Buffer.allocUnsafeSlow(65_536))).toBe(true); // as a socket's body chunk
     expect(ownsItsMemory(new Uint8Array(65_536))).toBe(true);
     expect(ownsItsMemory(Buffer.allocUnsafeSlow(65_536).subarray(1))).toBe(false); // a view into more

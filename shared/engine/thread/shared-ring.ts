@@ -99,7 +99,7 @@ export function handOver(ring: RingWriter, bytes: Uint8Array): Handed {
 
 /**
  * A buffer that is the whole of its ArrayBuffer (not shared memory, not a slice of Node's Buffer
- * pool, whose memory never moves): it can be handed over as it is, transferred, uncopied.
+ * pool, whose memory never moves): the only kind whose memory freeNow may give back.
  */
 export function ownsItsMemory(bytes: Uint8Array): boolean {
   return (
