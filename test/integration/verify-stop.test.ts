@@ -35,12 +35,15 @@ async function allStale() {
   return exp;
 }
 
-/** Makes each comparison of a user take HOLD_MS longer; returns the spy that counts them. */
+/**
+ * Makes each comparison of a user take HOLD_MS longer; returns the spy that counts them. The thread
+ * is blocked as a long compare would block it, but asleep (Atomics.wait), not burning a core.
+ */
 function slowComparisons() {
   const compare = BrazeUserReader.prototype.compare;
+  const asleep = new Int32Array(new SharedArrayBuffer(4));
   return vi.spyOn(BrazeUserReader.prototype, 'compare').mockImplementation(function (this: BrazeUserReader, ...args) {
-    const until = performance.now() + HOLD_MS;
-    while (performance.now() < until);
+    Atomics.wait(asleep, 0, 0, HOLD_MS);
     return compare.apply(this, args);
   });
 }
