@@ -7,9 +7,10 @@ import { defineConfig } from 'vitest/config';
 // and time boxes are wall-time windows that a busy machine stretches).
 //
 // Integration and end-to-end files share one Azurite per run, each file with a storage account of
-// its own (test/helpers/shared-azurite.ts). Unit and integration files share worker processes
-// (`isolate: false`): a file's settings are restored when it ends (test/helpers/app.ts), and the
-// app's services are rebuilt for each file.
+// its own (test/helpers/shared-azurite.ts). Files share worker processes (`isolate: false`: the
+// modules a file imports are loaded once per worker, not once per file): a file's settings are
+// restored when it ends (test/helpers/app.ts), the app's services are rebuilt for each file, and
+// each browser file's world (test/helpers/console-world.ts) is set up afresh.
 const azurite = ['test/helpers/shared-azurite.ts'];
 
 export default defineConfig({
@@ -26,7 +27,7 @@ export default defineConfig({
         extends: true,
         test: { name: 'integration', include: ['test/integration/**/*.test.ts'], isolate: false, globalSetup: azurite },
       },
-      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], globalSetup: azurite } },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], isolate: false, globalSetup: azurite } },
     ],
   },
 });

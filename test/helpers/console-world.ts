@@ -79,6 +79,7 @@ export async function expectAccessible(page: Page): Promise<void> {
 /** `hostEnv`: more settings for the app under test. */
 export function useConsoleWorld(hostEnv: Record<string, string> = {}): void {
   beforeAll(async () => {
+    pageErrors.length = 0; // another file's, when files share a worker (vitest.config.ts)
     azurite = await claimAzurite();
     sandbox = new BrazeSandbox({ segments: [{ id: 'seg-high-value', name: 'High value (from CI)' }] });
     await sandbox.start();
