@@ -297,6 +297,12 @@ function parseQueuePayload(text: string): unknown {
   }
 }
 
+/** host.json's "hh:mm:ss" (seconds may have a fraction) in seconds. */
+function timeSpanSeconds(value: unknown): number {
+  const [h = 0, m = 0, s = 0] = String(value).split(':').map(Number);
+  return h * 3600 + m * 60 + s;
+}
+
 interface QueueSettings {
   batchSize: number;
   maxDequeueCount: number;
@@ -422,9 +428,6 @@ export async function startLocalHost(
   };
   /* eslint-enable @typescript-eslint/no-require-imports */
   const q = hostJson.extensions?.queues ?? {};
-  const [h, m, s] = String(q.visibilityTimeout ?? '00:00:30')
-    .split(':')
-    .map(Number);
 
   const routes = buildRoutes(hostJson.extensions?.http?.routePrefix ?? 'api');
   const server: Server = createServer();
@@ -441,9 +444,11 @@ export async function startLocalHost(
   const stopQueues = startQueueListeners(fx, {
     batchSize: Number(q.batchSize ?? 16),
     maxDequeueCount: Number(q.maxDequeueCount ?? 5),
-    retryDelaySeconds: (h ?? 0) * 3600 + (m ?? 0) * 60 + (s ?? 30),
+    retryDelaySeconds: timeSpanSeconds(q.visibilityTimeout ?? '00:00:30'),
     inFlightSeconds: Number(process.env.LOCAL_QUEUE_VISIBILITY_SECONDS ?? 60),
-    maxPollingIntervalMs: Number(process.env.LOCAL_QUEUE_MAX_POLL_MS ?? 1000),
+    maxPollingIntervalMs: Number(
+      process.env.LOCAL_QUEUE_MAX_POLL_MS ?? timeSpanSeconds(q.maxPollingInterval ?? '00:01:00') * 1000,
+    ),
   });
   return {
     url,

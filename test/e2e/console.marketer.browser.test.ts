@@ -119,11 +119,18 @@ describe('costs and consequences before the click; a page per run; the list at 3
     expect(await dialog.textContent()).toMatch(/Re-sends [\d,]+ profiles ≈ [\d,]+ data points, [\d,]+ new to Braze — Continue\?/);
     await expectAccessible(page);
     await committedScreenshot(page, 'full-sync-confirmation', dialog);
+    const started = page.waitForResponse((r) => r.url().endsWith(`/api/exports/${id}/run`));
     await dialog.getByRole('button', { name: 'Run full sync' }).click();
-    await page.getByText('No run is going.').waitFor({ timeout: 20_000 });
-    const runs = (await call('GET', `/api/exports/${id}/runs`)).body.value;
-    expect(runs[0].fullSync).toBe(true);
+    expect((await started).status()).toBe(202);
+    // The page said "No run is going." before the click too: it is the run list that shows the run ended.
+    let runs: { fullSync: boolean; status: string }[] = [];
+    for (let i = 0; i < 100 && !(runs.length === 2 && !['queued', 'running'].includes(runs[0]!.status)); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      runs = (await call('GET', `/api/exports/${id}/runs`)).body.value;
+    }
     expect(runs).toHaveLength(2);
+    expect(runs[0]!.fullSync).toBe(true);
+    await page.getByText('No run is going.').waitFor({ timeout: 20_000 });
     await context.close();
   });
 
