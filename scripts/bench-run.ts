@@ -3,6 +3,7 @@
 // `--preview`, the export's dry run instead (POST …/preview), with its time and peak RSS.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { resetServices, services } from '../shared/services';
+import { watchThreadCpu } from './thread-cpu';
 
 /** A fixed single-thread loop, timed: what this process's core gives right now (the machine's noise). */
 function timeFixedLoop(): number {
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
     );
     return;
   }
+  const threads = watchThreadCpu();
   const outcome = await app.runs.runNow({ role: 'Admin', name: 'bench' }, exportId, false);
   // A run that is already going was left by a killed process (bench --kill-at): resume it.
   let run = 'queued' in outcome ? outcome.queued : outcome.active;
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
       timings: run.timings,
       wallSeconds,
       cpuSeconds: cpuSecondsSince(cpuFrom),
+      threads: threads(),
       loopMs,
       peakRssMB: process.resourceUsage().maxRSS / 1024,
     }),

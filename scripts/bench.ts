@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite } from './azurite';
 import { benchVerify } from './bench-verify';
+import type { ThreadCpu } from './thread-cpu';
 import { appRoot } from '../shared/app-root';
 import { MAX_OBJECTS_PER_REQUEST } from '../shared/braze/client';
 import { GUARD_OFF } from '../shared/exports/schema';
@@ -184,6 +185,8 @@ interface RunOutput {
   wallSeconds: number;
   /** User + system CPU of the run's process, all threads. */
   cpuSeconds: number;
+  /** The same by thread (Linux only), and the main thread's full garbage collections: scripts/thread-cpu.ts. */
+  threads?: ThreadCpu;
   /** A fixed loop timed in the run's process just before the run: the noise of the machine at that moment. */
   loopMs: number;
   peakRssMB: number;
@@ -333,6 +336,7 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
       cpus: CPUS ?? os.availableParallelism(),
       cpuSeconds: Number(r.cpuSeconds.toFixed(2)),
       cpuSecondsPerMillion: Number(((r.cpuSeconds / b.profiles) * 1e6).toFixed(2)),
+      ...(r.threads ? { threadCpuSeconds: r.threads.cpuSeconds, mainMarkCompacts: r.threads.mainMarkCompacts } : {}),
       loopMs: Math.round(r.loopMs),
       peakRssMB: Math.round(r.peakRssMB),
       stateMB: await stateMB(b),
