@@ -74,6 +74,13 @@ port.on('message', (m: ToEngineThread) => {
           return post({ t: 'tookIn', ...(await step!.takeIn()) });
         case 'finish':
           return await step!.finish();
+        case 'reset':
+          step = null;
+          init = null;
+          buckets = null;
+          objectRing = null;
+          idleWorkFailed = false;
+          return;
         case 'prepare': {
           const { def, definitionFp, fullSync, tempDir, runId, tableColumns } = init!;
           const earlySegment = init!.early ? def.segments.indexOf(init!.early.segment) : -1;

@@ -143,7 +143,9 @@ export type ToEngineThread =
   | { t: 'takeIn' }
   | { t: 'finish' }
   /** `stateFile`: where the bucket's state blob was downloaded to (the thread removes it), or null: none. */
-  | { t: 'prepare'; bucket: number; stateFile: string | null };
+  | { t: 'prepare'; bucket: number; stateFile: string | null }
+  /** The run ended cleanly: drop its state, the thread waits for the next run's init (run/thread-pool.ts). */
+  | { t: 'reset' };
 
 /** Messages from the engine thread. */
 export type FromEngineThread =

@@ -18,7 +18,7 @@ export interface RingShare {
 }
 
 /** Where a write landed: posted instead of the bytes. */
-interface RingSlice {
+export interface RingSlice {
   at: number;
   length: number;
   /** Bytes left unused at the end of the ring before this slice (it wrapped to the start). */
@@ -56,6 +56,14 @@ export class RingWriter {
     this.written = (this.written + skipped + length) >>> 0;
     return { at, length, skipped };
   }
+}
+
+/**
+ * `next`, written right after `slice` with nothing skipped, as one slice with it (the reader gives
+ * back the same bytes either way); null when the two are apart (`next` wrapped to the start).
+ */
+export function joined(slice: RingSlice, next: RingSlice): RingSlice | null {
+  return next.skipped === 0 && next.at === slice.at + slice.length ? { ...slice, length: slice.length + next.length } : null;
 }
 
 export class RingReader {
