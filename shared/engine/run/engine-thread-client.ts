@@ -38,10 +38,9 @@ import {
 const CHUNKS_AHEAD = 4;
 /**
  * The download's chunks (64 KB from a socket) are gathered back to back in the ring and handed over
- * about this many bytes at a time: one message each way per 256 KB of CSV instead of per 64 KB
- * (a change run's reading took a quarter less CPU). Not while sending early: a chunk of the segment
- * sent brings a batch to send every few rows, and four times the batches at once overflowed the
- * object ring (a first run took 40 % more CPU), so that segment goes as downloaded.
+ * about this many bytes at a time: a quarter of the messages each way. Not in the segment sent
+ * early: there a chunk brings batches to send, and reading waits for Braze between chunks, so
+ * chunks as downloaded keep what is queued ahead of Braze (and what a kill may resend) tight.
  */
 const CHUNK_BYTES = 256 * 1024;
 /**
