@@ -51,7 +51,9 @@ describe('POST /api/exports/{id}/preview', () => {
     expect(p.samples).toHaveLength(10);
     for (const s of p.samples) expect(JSON.stringify(s)).not.toMatch(/p\d+@example\.com/);
     expect(p.samples.some((s: any) => /^p•+@example\.com$/.test(s.email))).toBe(true);
-    expect(p.estimate.seconds).toBeGreaterThan(0);
+    // Two requests at the connection's budget, and reading 141 rows: well under a second.
+    expect(p.estimate).toMatchObject({ limitedBy: 'requestBudget', text: expect.stringMatching(/under a second/) });
+    expect(p.estimate.requestsPerSecond).toBeGreaterThan(0);
     expect(sandbox().stats.requests).toBe(0);
     expect(await traces(exp.id)).toEqual(before);
 
