@@ -1,4 +1,4 @@
-// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--no-guard] [--verify [--sample K] [--unexportable]]`
+// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--no-guard] [--first-only] [--verify [--sample K] [--unexportable]]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit): first run, same snapshot again, then after changing P % of the profiles. Each run
@@ -403,6 +403,7 @@ async function main(): Promise<void> {
     if (withPreview) await preview(b, 'preview-first');
     await report(b, 'first');
     if (process.argv.includes('--verify')) return await benchVerify(b.sandbox.url, b.exportId, segments, runInChild, b.env);
+    if (process.argv.includes('--first-only')) return; // for interleaved comparisons of two builds' first runs
     await report(b, 'unchanged');
     t = Date.now();
     await writeSnapshot(blobs, profiles, segments, 1, changePercent);
