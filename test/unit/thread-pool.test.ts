@@ -1,6 +1,6 @@
 // Engine threads kept for the next run (shared/engine/run/thread-pool.ts), with a stand-in thread
 // that answers each message of a run with its thread id and the messages it has had.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -31,6 +31,7 @@ const ask = (w: Worker, m: unknown) =>
 
 afterAll(async () => {
   await Promise.all(started.map((w) => w.terminate()));
+  rmSync(path.dirname(file), { recursive: true, force: true });
 });
 
 describe('engine threads kept for the next run', () => {

@@ -13,7 +13,7 @@ import { receiveObjects, type ObjectList } from '../thread/object-bytes';
 import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
 import { RunStopped } from '../control/stop';
-import { giveBack, takeThread } from './thread-pool';
+import { giveBack, takeThread, type ThreadLimits } from './thread-pool';
 import type {
   EarlyMark,
   FromEngineThread,
@@ -118,7 +118,7 @@ export class EngineThread {
   private marked: { resolve: (mark: EarlyMark) => void; reject: (e: unknown) => void } | null = null;
   private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
   private readonly chunkRing: RingWriter;
-  private readonly limits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number };
+  private readonly limits: ThreadLimits;
   /** Downloaded chunks in the ring not yet handed to the thread, as one slice. */
   private gathered: RingSlice | null = null;
   private readonly objectRing: RingReader;

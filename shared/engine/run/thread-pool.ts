@@ -9,13 +9,15 @@ import { Worker, type ResourceLimits } from 'node:worker_threads';
 const IDLE_MS = 10_000;
 const MAX_IDLE = 2;
 
-type Limits = Required<Pick<ResourceLimits, 'maxOldGenerationSizeMb' | 'maxYoungGenerationSizeMb'>>;
+/** A thread's heap limits: threads are kept and handed out by them. */
+export type ThreadLimits = Required<Pick<ResourceLimits, 'maxOldGenerationSizeMb' | 'maxYoungGenerationSizeMb'>>;
 
 const idle = new Map<string, { worker: Worker; drop: () => void }[]>();
-const kindOf = (file: string, limits: Limits) => `${file}|${limits.maxOldGenerationSizeMb}|${limits.maxYoungGenerationSizeMb}`;
+const kindOf = (file: string, limits: ThreadLimits) =>
+  `${file}|${limits.maxOldGenerationSizeMb}|${limits.maxYoungGenerationSizeMb}`;
 
 /** An idle thread of this kind, or a new one. */
-export function takeThread(file: string, limits: Limits): Worker {
+export function takeThread(file: string, limits: ThreadLimits): Worker {
   const kept = idle.get(kindOf(file, limits))?.pop();
   if (!kept) return new Worker(file, { resourceLimits: limits });
   kept.drop();
@@ -27,7 +29,7 @@ export function takeThread(file: string, limits: Limits): Worker {
  * Keeps a thread whose run ended cleanly for the next run (`reset`: the message that makes it drop
  * the run's state); the caller has removed its own listeners.
  */
-export function giveBack(worker: Worker, file: string, limits: Limits, reset: unknown): void {
+export function giveBack(worker: Worker, file: string, limits: ThreadLimits, reset: unknown): void {
   const kind = kindOf(file, limits);
   const kept = idle.get(kind) ?? [];
   if (kept.length >= MAX_IDLE) {
