@@ -33,6 +33,14 @@ async function seed() {
   sandbox.exports.define({ id: 'vip', filters: [{ attribute: 'vip', isTrue: true }] });
 }
 
+/** As a client polls Braze's URL: until it stops answering 404 (the archive is made after the answer). */
+async function whenReady(url: string): Promise<Response> {
+  for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 50))) {
+    const res = await fetch(url);
+    if (res.status !== 404 || Date.now() > deadline) return res;
+  }
+}
+
 function unzipLines(zip: Buffer): Promise<string[]> {
   return new Promise((resolve, reject) => {
     yauzl.fromBuffer(zip, { lazyEntries: true }, (err, file) => {
@@ -72,8 +80,7 @@ describe('POST /users/export/segment', () => {
     const second = await post('/users/export/segment', { segment_id: 'in-a', fields_to_export: ['external_id'] });
     expect(second.status).toBe(429);
     expect(((await second.json()) as { message: string }).message).toMatch(/already in progress/);
-    await new Promise((r) => setTimeout(r, 400));
-    const ready = await fetch(body.url);
+    const ready = await whenReady(body.url);
     expect(ready.status).toBe(200);
     const users = (await unzipLines(Buffer.from(await ready.arrayBuffer()))).map((l) => JSON.parse(l));
     expect(users).toEqual([
@@ -93,8 +100,7 @@ describe('POST /users/export/segment', () => {
       output_format: 'gzip',
     });
     const { url } = (await res.json()) as { url: string };
-    await new Promise((r) => setTimeout(r, 50));
-    const lines = gunzipSync(Buffer.from(await (await fetch(url)).arrayBuffer()))
+    const lines = gunzipSync(Buffer.from(await (await whenReady(url)).arrayBuffer()))
       .toString('utf8')
       .trim()
       .split('\n');
