@@ -1,7 +1,9 @@
 // `npm test` after the build: the end-to-end files (browsers and local hosts, mostly waiting) in one
 // vitest run beside the unit and integration files in another, since vitest runs one project's files
-// after another's; then the kill-and-resume and time-box files on their own (`npm run test:resume`:
-// their bounds are wall-time windows that a busy machine stretches). Each run's output is printed
+// after another's; then the files whose bounds are wall-time windows that a busy machine stretches,
+// on their own (`npm run test:resume`): the resume of a first run killed while sending during reading
+// (its checkpoints are time-based) and the time boxes. The bucket-phase kill-and-resume file runs
+// with the end-to-end files: its bound is in checkpointed buckets, and it mostly waits out a lease. Each run's output is printed
 // whole when it ends, so the two do not interleave. The exit code is non-zero if any run failed.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -9,8 +11,8 @@ import { appRoot } from '../shared/app-root';
 
 const VITEST = path.join(appRoot, 'node_modules', 'vitest', 'vitest.mjs');
 /** The files the last phase runs alone: as globs to leave them out, and as vitest's path filters. */
-const ALONE = ['**/engine.resume*.test.ts', '**/engine.timebox*.test.ts'];
-const ALONE_FILTERS = ['test/e2e/engine.resume', 'test/e2e/engine.timebox'];
+const ALONE = ['**/engine.resume-early.test.ts', '**/engine.timebox*.test.ts'];
+const ALONE_FILTERS = ['test/e2e/engine.resume-early', 'test/e2e/engine.timebox'];
 
 function vitest(label: string, args: string[], buffered: boolean): Promise<number> {
   const started = Date.now();
@@ -39,7 +41,11 @@ async function main(): Promise<void> {
     vitest('unit + integration', ['--project', 'unit', '--project', 'integration'], true),
     vitest('end to end', ['--project', 'e2e', ...excluded], true),
   ]);
-  const alone = await vitest('kill, resume and time box', ['--project', 'e2e', ...ALONE_FILTERS], false);
+  const alone = await vitest(
+    'time-bound: resume while sending during reading, time boxes',
+    ['--project', 'e2e', ...ALONE_FILTERS],
+    false,
+  );
   process.exit([...together, alone].some((code) => code !== 0) ? 1 : 0);
 }
 

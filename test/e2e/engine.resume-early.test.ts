@@ -6,7 +6,7 @@ import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
 import { SANDBOX_KEY } from '../helpers/engine';
 import { useKillableHosts } from '../helpers/killable-hosts';
 
-const { azurite, sandbox, hostEnv, startHost, api, runEnded } = useKillableHosts();
+const { azurite, sandbox, hostEnv, startHost, api, runEnded, expireLeasesOfKilledWorker } = useKillableHosts();
 
 describe('resumable first runs', () => {
   it('killed while still sending during reading (first run), the resumed attempt resends at most one checkpoint interval', async () => {
@@ -45,6 +45,7 @@ describe('resumable first runs', () => {
     expect(sentBeforeKill).toBeGreaterThanOrEqual(12_000);
     expect(sentBeforeKill).toBeLessThan(profiles);
 
+    await expireLeasesOfKilledWorker();
     sandbox.setFaults({ slowMs: 0 });
     const second = await startHost(env);
     const run = await runEnded(second, started.body.runId);

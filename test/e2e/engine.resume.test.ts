@@ -49,6 +49,8 @@ describe('resumable runs', () => {
     expect(deliveredBeforeKill).toBeLessThan(PROFILES);
 
     sandbox.setFaults({ slowMs: 0 });
+    // The whole way back: the message returns after its visibility timeout, and the new worker waits
+    // out the killed one's leases (up to 15 s) before it resumes.
     const second = await startHost();
     let run: any = await runEnded(second, started.body.runId);
     expect(run.status).toBe('succeeded');

@@ -5,7 +5,9 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeSandbox } from '../../scripts/braze-sandbox';
+import { CONTAINERS } from '../../shared/store/clients';
 import { principalHeaders, testEnv } from './app';
 import { claimAzurite, type TestStorage } from './azurite';
 import { startHostProcess, type HostProcess } from './host-process';
@@ -63,8 +65,20 @@ export function useKillableHosts() {
     return run;
   }
 
+  /**
+   * What a killed worker's leases do by themselves within 15 s (Azure's shortest lease): they are
+   * broken now, for a test whose subject is what the resumed attempt sends, not the wait before it
+   * (engine.resume.test.ts waits it out).
+   */
+  async function expireLeasesOfKilledWorker(): Promise<void> {
+    const leases = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(CONTAINERS.leases);
+    for await (const blob of leases.listBlobsFlat())
+      if (blob.properties.leaseState === 'leased') await leases.getBlobClient(blob.name).getBlobLeaseClient().breakLease(0);
+  }
+
   return {
     azurite: () => azurite,
+    expireLeasesOfKilledWorker,
     sandbox,
     hostEnv,
     startHost,

@@ -43,6 +43,30 @@ describe('one worker per run', () => {
     expect(sandbox().stats.objectsProcessed).toBeLessThanOrEqual(3000 + sentBeforeTakeover + 20 * 75);
   }, 60_000);
 
+  it('a message that finds the export leased (a killed worker’s lease not yet run out) comes back later, and the run then starts', async () => {
+    const app = services();
+    const { exp } = await exportOf(sandbox(), 100);
+    const runId = await queueRun(exp.id);
+    // The lease a killed worker left: Azure lets it run out by itself within 15 s.
+    const leaseBlob = app.storage.appBlobs.getContainerClient(CONTAINERS.leases).getBlockBlobClient(exp.id);
+    await leaseBlob.upload('', 0).catch(() => undefined);
+    const deadWorkersLease = leaseBlob.getBlobLeaseClient();
+    await deadWorkersLease.acquireLease(15);
+    const logs: string[] = [];
+    await app.worker.execute(runId, (l) => logs.push(l));
+    expect(logs.join('\n')).toMatch(/leased by another worker; retrying in 5 s/);
+    expect((await app.runs.get(runId)).status).toBe('queued');
+    expect(sandbox().stats.objectsProcessed).toBe(0);
+    // The message is back on the queue, out of sight until the retry is due.
+    expect((await app.storage.runQueue.getProperties()).approximateMessagesCount).toBe(1);
+    expect((await app.storage.runQueue.peekMessages()).peekedMessageItems).toEqual([]);
+    await deadWorkersLease.releaseLease();
+    await app.storage.runQueue.clearMessages();
+    await app.worker.execute(runId, noLog);
+    expect((await app.runs.get(runId)).status).toBe('succeeded');
+    expect(sandbox().profiles.size).toBe(100);
+  });
+
   it('a long 429 wait keeps the run alive: its heartbeat moves on while nothing is sent', async () => {
     const app = services();
     const { exp } = await exportOf(sandbox(), 100);
