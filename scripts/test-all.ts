@@ -3,8 +3,8 @@
 // after another's; then the files whose bounds are wall-time windows that a busy machine stretches,
 // on their own (`npm run test:resume`): the resume of a first run killed while sending during reading
 // (its checkpoints are time-based) and the time boxes. The bucket-phase kill-and-resume file runs
-// with the end-to-end files: its bound is in checkpointed buckets, and it mostly waits out a lease. Each run's output is printed
-// whole when it ends, so the two do not interleave. The exit code is non-zero if any run failed.
+// with the end-to-end files: its bound is in checkpointed buckets, and it mostly waits out a lease.
+// Each run's output is printed whole when it ends, so the two do not interleave. The exit code is non-zero if any run failed.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { appRoot } from '../shared/app-root';
