@@ -2,11 +2,9 @@
 // each CSV partition and hands the bytes to the thread a few chunks ahead, and sends what the
 // thread hands back while reading (bounded input keeps memory flat; pausing when Braze is the
 // bottleneck keeps the send queue short). Bucket step: asks for buckets to be prepared.
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import type { ContainerClient } from '@azure/storage-blob';
-import { appRoot } from '../../app-root';
 import type { SegmentTable } from '../../snapshot/locate';
 import type { EarlySender } from '../send/early-sender';
 import { receiveObjects, type ObjectList } from '../thread/object-bytes';
@@ -14,6 +12,7 @@ import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
 import { RunStopped } from '../control/stop';
 import { giveBack, takeThread, type ThreadLimits } from './thread-pool';
+import { threadFile } from './thread-sizing';
 import type {
   EarlyMark,
   FromEngineThread,
@@ -78,29 +77,6 @@ export interface PartitionRun {
   onProgress: (rowsRead: number, segmentRows: Record<string, number>) => void;
 }
 
-/** Tests run the TypeScript sources; the thread then runs the build (`npm test` builds first). */
-const threadFile = () =>
-  __filename.endsWith('.ts')
-    ? path.join(appRoot, 'dist', 'shared', 'engine', 'run', 'engine-thread.js')
-    : path.join(__dirname, 'engine-thread.js');
-
-/**
- * The thread's old-generation heap, bounded so the engine's memory stays predictable whatever the
- * snapshot's size: its live data is about one bucket (profiles take ~16× their CSV bytes), the
- * rest would be garbage V8 lets pile up when nothing caps it.
- */
-const threadHeapMb = (bucketCsvBytes: number) => Math.max(128, 64 + 16 * Math.ceil(bucketCsvBytes / 2 ** 20));
-
-/**
- * Young generation: short-lived row objects only. Measured per million profiles on a run that
- * sends early (one engine thread): at 24 MB, rows outlived scavenges and were promoted,
- * costing ~1.2 core-seconds more garbage collection; above 32 MB nothing more is gained, and V8's
- * default (48 MB) would add to the thread's footprint. The helper thread (engine-threads.ts) only
- * reads, where a row lives only while its chunk is parsed: 16 MB.
- */
-export const READER_YOUNG_MB = 32;
-export const HELPER_YOUNG_MB = 16;
-
 export class EngineThread {
   private readonly thread: Worker;
   private failure: unknown = null;
@@ -125,10 +101,9 @@ export class EngineThread {
 
   constructor(
     private readonly init: PartitionInit,
-    bucketCsvBytes: number,
-    youngMb: number,
+    limits: ThreadLimits,
   ) {
-    this.limits = { maxOldGenerationSizeMb: threadHeapMb(bucketCsvBytes), maxYoungGenerationSizeMb: youngMb };
+    this.limits = limits;
     this.thread = takeThread(threadFile(), this.limits);
     this.thread.on('message', (m: FromEngineThread) => {
       try {

@@ -9,7 +9,8 @@
 import { ROW_SPILLS } from '../spill/bucket-files';
 import { MAX_REPORT_ROWS } from '../read/partition-books';
 import type { SegmentTable } from '../../snapshot/locate';
-import { EngineThread, HELPER_YOUNG_MB, READER_YOUNG_MB, type PartitionRun, type ReceivedBucket } from './engine-thread-client';
+import { EngineThread, type PartitionRun, type ReceivedBucket } from './engine-thread-client';
+import { threadLimits } from './thread-sizing';
 import type { PartitionInit, PartitionSummary } from '../thread/protocol';
 
 export class EngineThreads {
@@ -19,8 +20,8 @@ export class EngineThreads {
 
   /** `helper`: whether a second thread is worth its start (more than one bucket, nothing sent early). */
   constructor(init: Omit<PartitionInit, 'spillKind'>, bucketCsvBytes: number, helper: boolean) {
-    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, bucketCsvBytes, READER_YOUNG_MB);
-    this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, bucketCsvBytes, HELPER_YOUNG_MB) : null;
+    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, threadLimits('reader', bucketCsvBytes));
+    this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, threadLimits('helper', bucketCsvBytes)) : null;
   }
 
   /** Reads the snapshot's tables (see EngineThread.partition), on both threads if there are two. */
