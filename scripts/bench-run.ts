@@ -3,16 +3,8 @@
 // `--preview`, the export's dry run instead (POST …/preview), with its time and peak RSS.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { resetServices, services } from '../shared/services';
+import { timeFixedLoop } from './fixed-loop';
 import { watchThreadCpu } from './thread-cpu';
-
-/** A fixed single-thread loop, timed: what this process's core gives right now (the machine's noise). */
-function timeFixedLoop(): number {
-  const started = process.hrtime.bigint();
-  let h = 0x811c9dc5;
-  for (let i = 0; i < 30_000_000; i++) h = Math.imul(h ^ (i & 0xff), 0x01000193);
-  if (h === 42) process.stderr.write(''); // keeps the loop from being optimised away
-  return Number(process.hrtime.bigint() - started) / 1e6;
-}
 
 /** User + system CPU of this process since `from`, all its threads (the engine threads included). */
 const cpuSecondsSince = (from: NodeJS.CpuUsage) => {
