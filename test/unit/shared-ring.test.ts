@@ -37,6 +37,20 @@ describe('shared ring', () => {
     expect(writer.write(bytesOf(100, 3))).not.toBeNull(); // both came back
   });
 
+  it('says when it is drained; a ring used before serves a new writer and reader (the next run) with all its room', () => {
+    const share = createRing(100);
+    const writer = new RingWriter(share);
+    const reader = new RingReader(share);
+    const held = reader.read(writer.write(bytesOf(60, 1))!);
+    expect([writer.drained, reader.drained]).toEqual([false, false]); // bytes in use: not for another run
+    held.release();
+    expect([writer.drained, reader.drained]).toEqual([true, true]);
+    const nextWriter = new RingWriter(share);
+    const nextReader = new RingReader(share);
+    const whole = nextWriter.write(bytesOf(100, 2))!; // no room lost to the first run's bytes
+    expect([...nextReader.read(whole).bytes]).toEqual([...bytesOf(100, 2)]);
+  });
+
   it('joins writes that follow each other into one slice, read and given back as one; not across a wrap', () => {
     const share = createRing(100);
     const writer = new RingWriter(share);

@@ -15,6 +15,7 @@ import { giveBack, takeThread, type ThreadLimits } from './thread-pool';
 import { threadFile } from './thread-sizing';
 import type {
   EarlyMark,
+  EngineRings,
   FromEngineThread,
   PartitionInit,
   PartitionSummary,
@@ -93,6 +94,7 @@ export class EngineThread {
   private tookIn: { more: boolean; sent: boolean } | null = null;
   private marked: { resolve: (mark: EarlyMark) => void; reject: (e: unknown) => void } | null = null;
   private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
+  private readonly rings: EngineRings;
   private readonly chunkRing: RingWriter;
   private readonly limits: ThreadLimits;
   /** Downloaded chunks in the ring not yet handed to the thread, as one slice. */
@@ -104,7 +106,9 @@ export class EngineThread {
     limits: ThreadLimits,
   ) {
     this.limits = limits;
-    this.thread = takeThread(threadFile(), this.limits);
+    const pooled = takeThread(threadFile(), this.limits);
+    this.thread = pooled.worker;
+    this.rings = pooled.rings ?? { chunks: createRing(CHUNK_RING_BYTES), objects: createRing(OBJECT_RING_BYTES) };
     this.thread.on('message', (m: FromEngineThread) => {
       try {
         this.handle(m);
@@ -115,10 +119,9 @@ export class EngineThread {
     });
     this.thread.on('error', (e) => this.fail(e));
     this.thread.on('exit', (code) => this.fail(new Error(`the engine thread stopped (exit code ${code})`)));
-    const rings = { chunks: createRing(CHUNK_RING_BYTES), objects: createRing(OBJECT_RING_BYTES) };
-    this.chunkRing = new RingWriter(rings.chunks);
-    this.objectRing = new RingReader(rings.objects);
-    this.post({ t: 'init', init, rings });
+    this.chunkRing = new RingWriter(this.rings.chunks);
+    this.objectRing = new RingReader(this.rings.objects);
+    this.post({ t: 'init', init, rings: this.rings });
   }
 
   /** Reads the snapshot's tables in order, spilling by bucket (and sending early, if set up). */
@@ -236,7 +239,10 @@ export class EngineThread {
     // nothing more of this run reaches the thread, which may serve another run now.
     this.fail(new Error('the engine thread was closed'));
     this.closed = true;
-    if (reusable) return giveBack(this.thread, threadFile(), this.limits, { t: 'reset' } satisfies ToEngineThread);
+    // Rings with bytes still in use (objects Braze has not answered yet) are not handed on.
+    const rings = this.chunkRing.drained && this.objectRing.drained ? this.rings : null;
+    if (reusable)
+      return giveBack({ worker: this.thread, rings }, threadFile(), this.limits, { t: 'reset' } satisfies ToEngineThread);
     await this.thread.terminate();
   }
 

@@ -126,7 +126,8 @@ export interface EarlyMark {
 }
 
 /** Shared memory between the threads: CSV chunks in, objects to send out (see shared-ring.ts). */
-interface EngineRings {
+/** The shared memory a run's bytes cross in; kept with its thread for the next run when drained. */
+export interface EngineRings {
   chunks: RingShare;
   objects: RingShare;
 }

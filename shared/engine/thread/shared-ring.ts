@@ -36,9 +36,16 @@ export class RingWriter {
   /** Bytes handed out so far (mod 2^32), gaps included. */
   private written = 0;
 
+  /** On a ring used before (kept with its thread for the next run), writing starts where releasing stands. */
   constructor(share: RingShare) {
     this.data = new Uint8Array(share.data);
     this.released = new Int32Array(share.control);
+    this.written = Atomics.load(this.released, 0) >>> 0;
+  }
+
+  /** Everything written has been released: the ring may serve another run. */
+  get drained(): boolean {
+    return this.written === Atomics.load(this.released, 0) >>> 0; // both mod 2^32
   }
 
   /** Copies `bytes` in and says where; null when the ring has no room for them now. */
@@ -81,6 +88,11 @@ export class RingReader {
    * The slice's bytes (a view: valid until released) and the function that releases them. Slices
    * must be read in the order they were written; each must be released exactly once.
    */
+  /** Nothing read is waiting to be released: the ring may serve another run. */
+  get drained(): boolean {
+    return this.pending.length === 0;
+  }
+
   read(slice: RingSlice): { bytes: Uint8Array; release: () => void } {
     const entry = { bytes: slice.skipped + slice.length, done: false };
     this.pending.push(entry);
