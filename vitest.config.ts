@@ -2,9 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 // Three speeds: test/unit (no Azurite, no processes), test/integration (Azurite and the Braze
 // sandbox), test/e2e (the local host, a browser, kills, resumes and time boxes). `npm run test:unit`
-// is the fast loop; `npm test` (scripts/test-all.ts) runs the e2e project beside the other two, and
-// the early-send resume and time-box files beside both at a higher CPU priority (`npm run
-// test:resume`: their resend bounds and time boxes are wall-time windows that a busy machine stretches).
+// is the fast loop; `npm test` (scripts/test-all.ts) runs the e2e project beside the other two, then
+// the early-send resume and time-box files on their own (`npm run test:resume`: their resend bounds
+// and time boxes are wall-time windows that a busy machine stretches).
 //
 // Integration and end-to-end files share one Azurite per run, each file with a storage account of
 // its own (test/helpers/shared-azurite.ts). Files share worker processes (`isolate: false`: the
