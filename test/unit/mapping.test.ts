@@ -1,4 +1,5 @@
 // Row → profile mapping rules (DESIGN.md §5) that the engine tests do not pin down one by one.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ExportDefinitionSchema } from '../../shared/exports/schema';
 import { ObjectBytes, objectAt } from '../../shared/engine/thread/object-bytes';
@@ -144,6 +145,26 @@ describe('profiles', () => {
         writer.profile(mergePartials([r.partial, later.partial])),
       );
     }
+  });
+
+  it('writes any text value as JSON that reads back to it: quotes, backslashes, control characters, emoji, lone surrogates', () => {
+    const writer = new BrazeObjectWriter(def);
+    const text = fc.string({
+      unit: fc.oneof(
+        fc.constantFrom('"', '\\', '\n', '\x00', '\x1f', '😀', '\ud800', '\udfff'),
+        fc.string({ unit: 'binary', maxLength: 1 }),
+      ),
+    });
+    fc.assert(
+      fc.property(
+        text.filter((id) => id !== ''),
+        text,
+        (id, city) => {
+          const profile = mergePartials([{ key: `e:${id}`, seg: 0, ext: id, attrs: { city } }]);
+          expect(JSON.parse(writer.profile(profile))).toEqual({ external_id: id, city, 'seg-id': ['B'] });
+        },
+      ),
+    );
   });
 
   it('reports the columns a table lacks', () => {
