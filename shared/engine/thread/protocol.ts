@@ -125,8 +125,10 @@ export interface EarlyMark {
   sizes: number[];
 }
 
-/** Shared memory between the threads: CSV chunks in, objects to send out (see shared-ring.ts). */
-/** The shared memory a run's bytes cross in; kept with its thread for the next run when drained. */
+/**
+ * Shared memory between the threads: CSV chunks in, objects to send out (see shared-ring.ts); kept
+ * with its thread for the next run when drained.
+ */
 export interface EngineRings {
   chunks: RingShare;
   objects: RingShare;

@@ -34,7 +34,7 @@ export class RingWriter {
   private readonly released: Int32Array;
   private head = 0;
   /** Bytes handed out so far (mod 2^32), gaps included. */
-  private written = 0;
+  private written: number;
 
   /** On a ring used before (kept with its thread for the next run), writing starts where releasing stands. */
   constructor(share: RingShare) {
@@ -84,15 +84,15 @@ export class RingReader {
     this.released = new Int32Array(share.control);
   }
 
-  /**
-   * The slice's bytes (a view: valid until released) and the function that releases them. Slices
-   * must be read in the order they were written; each must be released exactly once.
-   */
   /** Nothing read is waiting to be released: the ring may serve another run. */
   get drained(): boolean {
     return this.pending.length === 0;
   }
 
+  /**
+   * The slice's bytes (a view: valid until released) and the function that releases them. Slices
+   * must be read in the order they were written; each must be released exactly once.
+   */
   read(slice: RingSlice): { bytes: Uint8Array; release: () => void } {
     const entry = { bytes: slice.skipped + slice.length, done: false };
     this.pending.push(entry);
