@@ -96,16 +96,14 @@ export class EngineThread {
   private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
   private readonly rings: EngineRings;
   private readonly chunkRing: RingWriter;
-  private readonly limits: ThreadLimits;
   /** Downloaded chunks in the ring not yet handed to the thread, as one slice. */
   private gathered: RingSlice | null = null;
   private readonly objectRing: RingReader;
 
   constructor(
     private readonly init: PartitionInit,
-    limits: ThreadLimits,
+    private readonly limits: ThreadLimits,
   ) {
-    this.limits = limits;
     const pooled = takeThread(threadFile(), this.limits);
     this.thread = pooled.worker;
     this.rings = pooled.rings ?? { chunks: createRing(CHUNK_RING_BYTES), objects: createRing(OBJECT_RING_BYTES) };
