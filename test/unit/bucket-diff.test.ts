@@ -6,6 +6,7 @@ import { settleEarlySends, type SentEarly } from '../../shared/engine/diff/early
 import { SpilledMerge } from '../../shared/engine/diff/spilled-merge';
 import type { EarlyRecords } from '../../shared/engine/early-send/records';
 import { mergePartials } from '../../shared/engine/profile/merge';
+import { LineObjectWriter } from '../../shared/engine/profile/line-object';
 import { BrazeObjectWriter } from '../../shared/engine/profile/object-writer';
 import { encodeRow } from '../../shared/engine/spill/spill-codec';
 import { SpilledProfiles } from '../../shared/engine/spill/spilled-profiles';
@@ -29,6 +30,8 @@ const def = ExportDefinitionSchema.parse({
 const columns = ['CustomerId', 'Ext', 'Email', 'City'].map((name) => ({ name, dataType: 'string' }));
 const merge = new SpilledMerge(def, { Main: columns, Other: columns });
 const writer = new BrazeObjectWriter(def);
+/** Objects of alike rows written from their spill lines' bytes: each decision is checked with and without. */
+const lines = new LineObjectWriter(def, writer);
 const settings = { definitionFp: 'def-1', fullSync: false, runId: 'run-2' };
 
 type Row = [segment: number, customerId: string, ext: string, email: string, city: string];
@@ -60,22 +63,20 @@ function stateAfter(result: DiffResult, definition = settings.definitionFp): Uin
   );
 }
 
-function diff(rows: Row[], state: Uint8Array | null, sentEarly = new Map<string, SentEarly>(), earlyRows = null as never) {
-  const previous = parseBucketState(state);
-  return diffBucket(merge, writer, settings, {
-    rows: spilled(rows),
-    previous,
-    counts: emptyBucketCounts(),
-    sentEarly,
-    earlyRows,
-  });
-}
-
 const ann: Row = [0, 'c1', 'u1', 'ann@example.com', 'Oslo'];
 const bob: Row = [0, 'c2', 'u2', 'bob@example.com', 'Rome'];
-const firstRun = stateAfter(diff([ann, bob], null));
 
-describe('bucket step decisions', () => {
+describe.each([
+  ['mapped from strings', undefined],
+  ['written from spill lines', lines],
+])('bucket step decisions (objects %s)', (_, objectLines) => {
+  function diff(rows: Row[], state: Uint8Array | null, sentEarly = new Map<string, SentEarly>(), earlyRows = null as never) {
+    const previous = parseBucketState(state);
+    const inputs = { rows: spilled(rows), previous, counts: emptyBucketCounts(), sentEarly, earlyRows };
+    return diffBucket(merge, writer, settings, inputs, objectLines);
+  }
+  const firstRun = stateAfter(diff([ann, bob], null));
+
   it.each<[string, Row[], { unchanged: number; profiles: number; newProfiles: number }, [string, number][]]>([
     ['the same rows: unchanged by their digest, nothing sent', [ann, bob], { profiles: 2, unchanged: 2, newProfiles: 0 }, []],
     [
@@ -118,6 +119,18 @@ describe('bucket step decisions', () => {
     expect(moved[2]).toMatchObject({ key: 'c2', leaving: 1, object: { external_id: 'u2', 'seg-id': null } });
   });
 
+  it('clears a value emptied in CI once, and sends a profile in two segments once, with both', () => {
+    const emptied = sent(diff([[0, 'c1', 'u1', 'ann@example.com', ''], bob], firstRun));
+    expect(emptied).toEqual([
+      { key: 'c1', leaving: 0, object: { external_id: 'u1', email: 'ann@example.com', city: null, 'seg-id': ['Main'] } },
+    ]);
+    const both = diff([ann, [1, ...ann.slice(1)] as Row], null);
+    expect(both.counts).toMatchObject({ profiles: 1, newProfiles: 1 });
+    expect(sent(both).map((s) => s.object)).toEqual([
+      { external_id: 'u1', email: 'ann@example.com', city: 'Oslo', 'seg-id': ['Main', 'Other'] },
+    ]);
+  });
+
   it('sends everything again under other settings, though the rows are the same', () => {
     const result = diffBucket(
       merge,
@@ -130,6 +143,7 @@ describe('bucket step decisions', () => {
         sentEarly: new Map(),
         earlyRows: null,
       },
+      objectLines,
     );
     expect(result.counts.unchanged).toBe(0);
     expect(sent(result).map((s) => s.key)).toEqual(['c1', 'c2']);

@@ -3,6 +3,7 @@
 // then the leavers. A profile's fingerprint is taken over the very JSON that would be sent, so
 // "changed" means "Braze would get something else".
 import { fingerprintBytes } from '../hash/fingerprint';
+import type { LineObjectWriter } from '../profile/line-object';
 import { identityOf, mergePartials, type MergedProfile } from '../profile/merge';
 import type { BrazeObjectWriter } from '../profile/object-writer';
 import type { PartialProfile } from '../profile/row-mapper';
@@ -51,6 +52,8 @@ export function diffBucket(
   writer: BrazeObjectWriter,
   settings: DiffSettings,
   inputs: DiffInputs,
+  /** Writes the objects of profiles of alike rows straight from their bytes (absent: every object from strings). */
+  lines?: LineObjectWriter,
 ): DiffResult {
   const { rows, previous, counts, sentEarly } = inputs;
   const trustPrevious = previous.definition === settings.definitionFp && !settings.fullSync;
@@ -79,22 +82,28 @@ export function diffBucket(
     }
     const key = rows.keyOf(p);
     const before = line === -1 ? undefined : previous.entries.entryAt(line);
-    const merged: MergedProfile = earlier
-      ? mergePartials([inputs.earlyRows!.get(key)!, ...merge.partialsOf(rows, p)])
-      : merge.mergedOf(rows, p);
-    const omissions = Object.keys(merged.omitted);
-    if (!earlier) for (const attr of omissions) omitted[attr] = (omitted[attr] ?? 0) + 1;
-    const digest = omissions.length ? undefined : rowsDigest;
     counts.profiles++;
-    // Written straight into the bytes to send; taken back out below if it need not go.
-    const start = objects.add(writer.profile(merged));
-    const fp = fingerprintBytes(objects.buffer, start, objects.end);
-    const identity = identityOf(merged);
     if (isNew(before)) counts.newProfiles++;
+    // Written straight into the bytes to send; taken back out below if it need not go. From the
+    // row's bytes when it can be (then nothing was left out), else merged and mapped from strings.
+    let merged: MergedProfile | null = null;
+    let start = objects.end;
+    let identity: string;
+    if (!earlier && lines && merge.writeAlike(rows, p, lines)) {
+      objects.addBytes(lines.bytes, 0, lines.length);
+      identity = lines.identity;
+    } else {
+      merged = earlier ? mergePartials([inputs.earlyRows!.get(key)!, ...merge.partialsOf(rows, p)]) : merge.mergedOf(rows, p);
+      if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
+      start = objects.add(writer.profile(merged));
+      identity = identityOf(merged);
+    }
+    const digest = merged && Object.keys(merged.omitted).length ? undefined : rowsDigest;
+    const fp = fingerprintBytes(objects.buffer, start, objects.end);
     if (earlier?.delivered && earlier.fp === fp) {
       objects.dropLast();
       counts.sent++;
-      kept.push(stateLine(key, { identity, fp, heldFields: writer.heldFieldBits(merged) }));
+      kept.push(stateLine(key, { identity, fp, heldFields: writer.heldFieldBits(merged!) }));
     } else if (trustPrevious && before?.fp === fp) {
       objects.dropLast();
       // Found in a checkpoint of this very run (an earlier attempt sent it early): sent, not unchanged.
@@ -104,7 +113,8 @@ export function diffBucket(
       kept.push(
         stateLine(key, digest !== undefined && before.heldFields !== undefined ? { ...before, rowsDigest: digest } : before),
       );
-    } else sends.changed(key, merged, identity, fp, before, digest);
+    } else if (merged === null && before === undefined) sends.changedNew(key, identity, fp, lines!.heldFields, digest);
+    else sends.changed(key, merged ?? merge.mergedOf(rows, p), identity, fp, before, digest);
   }
   // What is left of the previous state (profiles sent early were taken out) left the export.
   for (const [key, before] of previous.entries.unclaimed()) sends.leaver(key, before);

@@ -44,16 +44,31 @@ export class BucketSends {
       objects.dropLast();
       objects.add(writer.profile(merged, extras));
     }
-    this.queue(
-      key,
-      stateLine(key, rowsDigest === undefined ? { identity, fp, heldFields } : { identity, fp, heldFields, rowsDigest }),
-      before,
-      0,
-    );
+    this.queueChanged(key, identity, fp, heldFields, rowsDigest, before);
     if (identityChanged) {
       objects.add(writer.leaver(before.identity, previous.membership));
       this.queue(key, '', undefined, 2);
     }
+  }
+
+  /**
+   * A changed profile Braze was never sent under this export (no state before: nothing to clear or
+   * withdraw), its object the last in `objects`, with its `heldFields` bits: queued.
+   */
+  changedNew(key: string, identity: string, fp: string, heldFields: string, rowsDigest: string | undefined): void {
+    this.queueChanged(key, identity, fp, heldFields, rowsDigest, undefined);
+  }
+
+  private queueChanged(
+    key: string,
+    identity: string,
+    fp: string,
+    heldFields: string,
+    rowsDigest: string | undefined,
+    before: StateEntry | undefined,
+  ): void {
+    const line = rowsDigest === undefined ? { identity, fp, heldFields } : { identity, fp, heldFields, rowsDigest };
+    this.queue(key, stateLine(key, line), before, 0);
   }
 
   /** A profile that left every segment: its membership is removed. */

@@ -4,6 +4,7 @@
 // (bucket-diff.ts), and hands the objects to send and the state lines to keep to the main thread.
 import type { ExportDefinition } from '../../exports/schema';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
+import { LineObjectWriter } from '../profile/line-object';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import type { PartialProfile, TableColumns } from '../profile/row-mapper';
 import { BucketFiles, ROW_SPILLS } from '../spill/bucket-files';
@@ -32,6 +33,7 @@ interface BucketSettings {
 export class BucketStep {
   private readonly merge: SpilledMerge;
   private readonly writer: BrazeObjectWriter;
+  private readonly lines: LineObjectWriter;
   /** The rows each reading thread spilled. */
   private readonly spills: BucketFiles[];
 
@@ -44,6 +46,7 @@ export class BucketStep {
   ) {
     this.merge = new SpilledMerge(settings.def, settings.tableColumns);
     this.writer = new BrazeObjectWriter(settings.def);
+    this.lines = new LineObjectWriter(settings.def, this.writer);
     this.spills = ROW_SPILLS.map((kind) => new BucketFiles(settings.tempDir, kind));
   }
 
@@ -56,7 +59,7 @@ export class BucketStep {
     const settled = settleEarlySends(early, rows, previous.entries, isNewTo(previous, settings.runId));
     const earlyRows = await this.earlyRowsOf(bucket, settled.withLaterRows);
     const inputs = { rows, previous, counts: settled.counts, sentEarly: settled.withLaterRows, earlyRows };
-    const diff = diffBucket(this.merge, this.writer, settings, inputs);
+    const diff = diffBucket(this.merge, this.writer, settings, inputs, this.lines);
     return this.handOver(bucket, (state?.length ?? 0) + early.stateText.length, { previous, early, settled, diff });
   }
 

@@ -1,6 +1,7 @@
 // A profile of the bucket merged from its spilled rows, each row mapped and typed as its segment's
 // table is (the columns model.json gives).
 import type { ExportDefinition } from '../../exports/schema';
+import type { LineObjectWriter } from '../profile/line-object';
 import { mergePartials, type MergedProfile } from '../profile/merge';
 import { spilledRowTyping, type PartialProfile, type RowMapper, type TableColumns } from '../profile/row-mapper';
 import { decodeRow } from '../spill/spill-codec';
@@ -16,6 +17,17 @@ export class SpilledMerge {
 
   constructor(def: ExportDefinition, tableColumns: TableColumns) {
     ({ mappers: this.mappers, typing: this.typing, digestSeed: this.digestSeed } = spilledRowTyping(def, tableColumns));
+  }
+
+  /**
+   * Writes profile p's object straight from its first row's bytes (into `lines`), when its rows
+   * all hold the same fields under one column typing and that row needs nothing mapping from
+   * strings would change: false otherwise (then mergedOf).
+   */
+  writeAlike(rows: SpilledProfiles, p: number, lines: LineObjectWriter): boolean {
+    const alike = rows.segmentsIfAlike(p);
+    if (alike === null || alike.some((s) => this.typing[s] !== this.typing[alike[0]!])) return false;
+    return lines.write(rows.bytes, rows.firstRowStart(p), rows.firstRowEnd(p), this.mappers[alike[0]!]!, alike);
   }
 
   /**

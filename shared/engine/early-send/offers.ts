@@ -16,10 +16,11 @@
 import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
 import { identityOf, mergePartials } from '../profile/merge';
+import { LineObjectWriter } from '../profile/line-object';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import { fingerprintBytes } from '../hash/fingerprint';
 import { stateLine } from '../state/state-line';
-import type { PartialProfile } from '../profile/row-mapper';
+import type { PartialProfile, RowMapper } from '../profile/row-mapper';
 import { ObjectBytes, type HandedObjects } from '../thread/object-bytes';
 import { BucketFiles } from '../spill/bucket-files';
 import { textToken } from '../spill/spill-codec';
@@ -27,6 +28,14 @@ import type { RingWriter } from '../thread/shared-ring';
 import type { EarlyBatch } from '../thread/protocol';
 import { KeyFilter } from './key-filter';
 import { RECHECK, SENT_OBJECTS, STATE_LINES } from './records';
+
+/** A row offered, as the CSV scanner read it: its spill line (bytes[0, length)) and its table's mapper. */
+export interface OfferedLine {
+  bytes: Buffer;
+  length: number;
+  mapper: RowMapper;
+  segment: number;
+}
 
 /** What sending early knows of the profile keys read so far. */
 interface KeyFilters {
@@ -45,6 +54,7 @@ export class EarlyOffers {
   private readonly sentObjects: BucketFiles;
   private readonly recheck: BucketFiles;
   private readonly writer: BrazeObjectWriter;
+  private readonly lines: LineObjectWriter;
   private readonly omitted = new Map<number, Record<string, number>>();
   private readonly batchObjects = new ObjectBytes();
   private batch: { buckets: number[]; keys: string[] } = { buckets: [], keys: [] };
@@ -70,6 +80,7 @@ export class EarlyOffers {
     this.sentObjects = new BucketFiles(tempDir, SENT_OBJECTS);
     this.recheck = new BucketFiles(tempDir, RECHECK);
     this.writer = new BrazeObjectWriter(def);
+    this.lines = new LineObjectWriter(def, this.writer);
   }
 
   /** A row of another segment was read (its profile key's fnv1a32): its profile may need merging. */
@@ -81,9 +92,16 @@ export class EarlyOffers {
 
   /**
    * Offers a row of the segment read last (its profile key's fnv1a32; its spill line's digest and
-   * its mapping, made only if it is sent): true when it is going to be sent (do not spill it).
+   * its mapping, made only if it is sent; its spill line, if the CSV scanner read it): true when it
+   * is going to be sent (do not spill it).
    */
-  offer(bucket: number, hash: number, rowsDigest: () => string, partial: () => PartialProfile): boolean {
+  offer(
+    bucket: number,
+    hash: number,
+    rowsDigest: () => string,
+    partial: () => PartialProfile,
+    line: OfferedLine | null,
+  ): boolean {
     const { elsewhere, seenLast } = this.filters!;
     // Other segments were all read before this one: a profile they may hold was never sent here.
     if (elsewhere.mightHave(hash)) {
@@ -96,7 +114,7 @@ export class EarlyOffers {
     }
     seenLast.add(hash);
     if (this.stopped) return false;
-    return this.send(bucket, rowsDigest, partial());
+    return this.send(bucket, rowsDigest, partial, line);
   }
 
   /**
@@ -104,15 +122,37 @@ export class EarlyOffers {
    * is going to be sent. Only a profile with no other row anywhere is: one row among the other
    * segments (their keys were all noted first) and none in the segment read last.
    */
-  offerOther(bucket: number, hash: number, rowsDigest: () => string, partial: () => PartialProfile): boolean {
+  offerOther(
+    bucket: number,
+    hash: number,
+    rowsDigest: () => string,
+    partial: () => PartialProfile,
+    line: OfferedLine | null,
+  ): boolean {
     const f = this.filters!;
     if (this.stopped || f.twice.mightHave(hash) || f.seenLast.mightHave(hash)) return false;
-    return this.send(bucket, rowsDigest, partial());
+    return this.send(bucket, rowsDigest, partial, line);
   }
 
-  /** Writes a profile of one row as its object and state line, and batches it to be sent. */
-  private send(bucket: number, rowsDigest: () => string, partial: PartialProfile): true {
+  /**
+   * Writes a profile of one row as its object and state line, and batches it to be sent: the
+   * object straight from the spill line's bytes where it can be, else from the row's mapping.
+   */
+  private send(bucket: number, rowsDigest: () => string, partial: () => PartialProfile, line: OfferedLine | null): true {
     this.sent++;
+    const lines = this.lines;
+    if (line && lines.write(line.bytes, 0, line.length, line.mapper, [line.segment])) {
+      this.sentObjects.writeBytes(bucket, lines.bytes, 0, lines.length);
+      const key = lines.keyOf(line.bytes);
+      const fp = fingerprintBytes(lines.bytes, 0, lines.length);
+      const state = { identity: lines.identity, fp, heldFields: lines.heldFields, rowsDigest: rowsDigest() };
+      return this.batched(bucket, key, stateLine(key, state), lines.bytes, 0, lines.length);
+    }
+    return this.sendMapped(bucket, rowsDigest, partial());
+  }
+
+  /** send() for a row mapped from strings. */
+  private sendMapped(bucket: number, rowsDigest: () => string, partial: PartialProfile): true {
     const profile = mergePartials([partial]); // a profile of one row: nothing to merge
     const json = this.writer.profile(profile);
     if (partial.omitted) {
@@ -130,16 +170,16 @@ export class EarlyOffers {
     const identity = identityOf(profile);
     const fp = fingerprintBytes(bytes, start, end);
     const heldFields = this.writer.heldFieldBits(profile);
-    this.stateLines.write(
-      bucket,
-      stateLine(
-        partial.key,
-        partial.omitted ? { identity, fp, heldFields } : { identity, fp, heldFields, rowsDigest: rowsDigest() },
-      ),
-    );
+    const state = partial.omitted ? { identity, fp, heldFields } : { identity, fp, heldFields, rowsDigest: rowsDigest() };
+    return this.batched(bucket, partial.key, stateLine(partial.key, state), bytes, start, end);
+  }
+
+  /** The profile's state line written to its bucket, its object (bytes [start, end)) batched to be sent. */
+  private batched(bucket: number, key: string, line: string, bytes: Uint8Array, start: number, end: number): true {
+    this.stateLines.write(bucket, line);
     this.batchObjects.addBytes(bytes, start, end);
     this.batch.buckets.push(bucket);
-    this.batch.keys.push(partial.key);
+    this.batch.keys.push(key);
     if (this.batchObjects.count === MAX_OBJECTS_PER_REQUEST) this.flush();
     return true;
   }

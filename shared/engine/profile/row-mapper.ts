@@ -28,7 +28,7 @@ interface ColumnProblem {
 }
 
 /** Braze custom attribute strings are limited; longer values are left out rather than truncated. */
-const MAX_ATTRIBUTE_CHARS = 255;
+export const MAX_ATTRIBUTE_CHARS = 255;
 
 /** Maps rows of one segment table. Built once per partition from its column names and types. */
 export class RowMapper {
@@ -99,6 +99,11 @@ export class RowMapper {
       segmentIndex,
       spillColumns(def).map((c) => ({ name: c.column, dataType: typeOf(c.column) })),
     );
+  }
+
+  /** How attribute `attr` is typed in this table (text: trimmed and kept as it is); undefined when the table lacks its column. */
+  attributeTyping(attr: string): { text: boolean; coerce: (raw: string) => Coerced } | undefined {
+    return this.attributeColumns.find((c) => c.attr === attr);
   }
 
   /** The mapping fields this table has a column for. */

@@ -8,7 +8,7 @@
 import { CsvRecordScanner } from '../../snapshot/csv-scanner';
 import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
-import { EarlyOffers } from '../early-send/offers';
+import { EarlyOffers, type OfferedLine } from '../early-send/offers';
 import type { FromEngineThread, PartitionInit, PartitionSpec, RejectedRow } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
 import { checkedMapper, PartitionAborted } from './column-check';
@@ -119,13 +119,14 @@ export class PartitionStep implements RowSink {
         keyHash,
         () => lineDigest(line, this.digestSeed),
         () => table.mapper!.partialOf(fields),
+        null,
       )
     )
       return;
     this.spill.write(bucket, line);
   }
 
-  /** A scanned row, its spill line written from the bytes: spilled, or (when sending early) mapped and sent. */
+  /** A scanned row, its spill line written from the bytes: spilled, or (when sending early) sent, its object written from the line. */
   takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner): void {
     const { bytes, length } = line;
     if (
@@ -136,6 +137,7 @@ export class PartitionStep implements RowSink {
         line.keyHash,
         () => bytesDigest(bytes, 0, length, this.digestSeed),
         () => table.mapper!.partialOf(record.fields()),
+        { bytes, length, mapper: table.mapper!, segment: table.segIndex },
       )
     )
       return;
@@ -157,10 +159,11 @@ export class PartitionStep implements RowSink {
     keyHash: number,
     rowsDigest: () => string,
     partial: () => PartialProfile,
+    line: OfferedLine | null,
   ): boolean {
     return table.sending
-      ? this.early!.offer(bucket, keyHash, rowsDigest, partial)
-      : this.early!.offerOther(bucket, keyHash, rowsDigest, partial);
+      ? this.early!.offer(bucket, keyHash, rowsDigest, partial, line)
+      : this.early!.offerOther(bucket, keyHash, rowsDigest, partial, line);
   }
 
   segmentIndex(segment: string): number {

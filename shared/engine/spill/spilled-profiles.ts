@@ -161,8 +161,8 @@ export class SpilledProfiles {
     const segments = [this.segmentAt(first)];
     for (let row = this.nextRow[first]!; row !== -1; row = this.nextRow[row]!) {
       const from = this.afterSegment(row);
-      if (this.rowEnd(row) - from !== length) return null;
-      for (let i = 0; i < length; i++) if (b[from + i] !== b[firstFrom + i]) return null;
+      if (this.rowEnd(row) - from !== length || b.compare(b, firstFrom, firstFrom + length, from, from + length) !== 0)
+        return null;
       const seg = this.segmentAt(row);
       // Few segments: kept in order by insertion.
       let at = segments.length;
@@ -174,8 +174,17 @@ export class SpilledProfiles {
 
   /** Profile p's first row as spilled. */
   firstRowOf(p: number): string {
-    const first = this.firstRow[p]!;
-    return this.bytes.toString('utf8', this.rowStart[first]!, this.rowEnd(first));
+    return this.bytes.toString('utf8', this.firstRowStart(p), this.firstRowEnd(p));
+  }
+
+  /** Where profile p's first row starts in `bytes`. */
+  firstRowStart(p: number): number {
+    return this.rowStart[this.firstRow[p]!]!;
+  }
+
+  /** Where profile p's first row ends in `bytes` (its newline). */
+  firstRowEnd(p: number): number {
+    return this.rowEnd(this.firstRow[p]!);
   }
 
   /** The segment index a row starts with (its first token: ASCII digits). */

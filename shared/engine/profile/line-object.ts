@@ -1,0 +1,356 @@
+// The attributes object of a profile written straight from a spill line's bytes (spill-codec.ts),
+// byte for byte what BrazeObjectWriter.profile writes for the row mapped from strings, with no
+// string made of its text fields. Decoding each wide text field, trimming, escaping and encoding it
+// again was a large share of the engine's CPU for a profile of one row (sent early) or of alike
+// rows (mapped once in the bucket step). Anything off the common path (a value that trimming,
+// checking or typing would change or leave out, an identifier that is not plain ASCII, bytes that
+// are not well-formed UTF-8) makes write() decline, and the caller maps the row from strings.
+import { spillColumns } from '../spill/spill-codec';
+import { utf8SequenceAt } from '../spill/json-bytes';
+import type { Coerced } from '../../snapshot/cdm-types';
+import type { ExportDefinition } from '../../exports/schema';
+import { quote, type BrazeObjectWriter } from './object-writer';
+import { MAX_ATTRIBUTE_CHARS, type RowMapper } from './row-mapper';
+import { normalizeEmail, normalizePhone } from './values';
+
+const SEP = 0x1f;
+const J = 0x6a;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** Whether a code point is one String.prototype.trim() removes (WhiteSpace and LineTerminator). */
+export function isTrimmedAway(cp: number): boolean {
+  if (cp < 0x80) return cp === 0x20 || (cp >= 0x09 && cp <= 0x0d);
+  return (
+    cp === 0xa0 ||
+    cp === 0x1680 ||
+    (cp >= 0x2000 && cp <= 0x200a) ||
+    cp === 0x2028 ||
+    cp === 0x2029 ||
+    cp === 0x202f ||
+    cp === 0x205f ||
+    cp === 0x3000 ||
+    cp === 0xfeff
+  );
+}
+
+/** The code point of the well-formed UTF-8 sequence at `i` (lead byte ≥ 0x80), -1 when it is not one. */
+function codePointAt(b: Uint8Array, i: number, end: number): number {
+  const c = b[i]!;
+  const n = utf8SequenceAt(b, i, end, c);
+  if (n === 2) return ((c & 0x1f) << 6) | (b[i + 1]! & 0x3f);
+  if (n === 3) return ((c & 0x0f) << 12) | ((b[i + 1]! & 0x3f) << 6) | (b[i + 2]! & 0x3f);
+  if (n === 4) return ((c & 0x07) << 18) | ((b[i + 1]! & 0x3f) << 12) | ((b[i + 2]! & 0x3f) << 6) | (b[i + 3]! & 0x3f);
+  return -1;
+}
+
+/** The first character of bytes [from, to) (UTF-8) is one trim() removes, or not well-formed. */
+function trimsAtStart(b: Uint8Array, from: number, to: number): boolean {
+  const first = b[from]!;
+  if (first < 0x80) return isTrimmedAway(first);
+  const cp = codePointAt(b, from, to);
+  return cp < 0 || isTrimmedAway(cp);
+}
+
+/** The last character of bytes [from, to) (UTF-8) is one trim() removes, or not well-formed. */
+function trimsAtEnd(b: Uint8Array, from: number, to: number): boolean {
+  const last = b[to - 1]!;
+  if (last < 0x80) return isTrimmedAway(last);
+  let lead = to - 1;
+  while (lead > from && lead > to - 4 && (b[lead]! & 0xc0) === 0x80) lead--;
+  const cp = codePointAt(b, lead, to);
+  return cp < 0 || lead + utf8SequenceAt(b, lead, to, b[lead]!) !== to || isTrimmedAway(cp);
+}
+
+/** Escapes JSON.stringify writes for what trim() removes: \t \n \f \r (and \u000b, below). */
+const isSpaceEscape = (c: number) => c === 0x74 || c === 0x6e || c === 0x66 || c === 0x72;
+
+/** Whether trim() would change the text a JSON string's inside, bytes [from, to), stands for. A \uXXXX escape at either end counts as yes (rare: the caller declines). */
+function jsonTrims(b: Uint8Array, from: number, to: number): boolean {
+  if (b[from] === BACKSLASH ? isSpaceEscape(b[from + 1]!) || b[from + 1] === 0x75 : trimsAtStart(b, from, to)) return true;
+  // The last character is an escape when an odd run of backslashes precedes it, or it ends \uXXXX.
+  let run = 0;
+  while (to - 2 - run >= from && b[to - 2 - run] === BACKSLASH) run++;
+  if (run % 2 === 1) return isSpaceEscape(b[to - 1]!);
+  if (to - 6 >= from && b[to - 6] === BACKSLASH && b[to - 5] === 0x75) return true;
+  return trimsAtEnd(b, from, to);
+}
+
+/** UTF-16 code units of a JSON string's inside, bytes [from, to) (well-formed: as writeTextBytes or JSON.stringify wrote it). */
+function jsonLength(b: Uint8Array, from: number, to: number): number {
+  let units = 0;
+  for (let i = from; i < to; units++) {
+    const c = b[i]!;
+    if (c === BACKSLASH) i += b[i + 1] === 0x75 ? 6 : 2;
+    else if (c < 0x80) i++;
+    else if (c >= 0xf0) {
+      i += 4;
+      units++; // a surrogate pair
+    } else i += c >= 0xe0 ? 3 : 2;
+  }
+  return units;
+}
+
+/** What write() does with each attribute the object holds, in the writer's order. */
+interface AttributePlan {
+  /** Its spill column (token index after the key). */
+  token: number;
+  jsonKey: Buffer;
+  /** Its bit in the `heldFields` bits. */
+  field: number;
+}
+
+type Typing = { text: boolean; coerce: (raw: string) => Coerced } | undefined;
+
+export class LineObjectWriter {
+  /** The object written by the last write() that returned true: bytes[0, length). */
+  bytes = Buffer.allocUnsafe(4096);
+  length = 0;
+  /** Its identity (`e:` / `a:`, as identityOf gives it) and `heldFields` bits. */
+  identity = '';
+  heldFields = '';
+  /** Tokens a spill line has after its segment: the key, then one per spill column. */
+  private readonly tokenCount: number;
+  /** False when the export's fields do not fit the bits kept here (then write() always declines). */
+  private readonly usable: boolean;
+  private readonly phoneBit: number;
+  private readonly extToken: number;
+  private readonly emailToken: number;
+  private readonly phoneToken: number;
+  private readonly attributes: AttributePlan[];
+  private readonly aliasOpen: Buffer;
+  private readonly aliasClose: Buffer;
+  /** Where each token of the line runs (index 0: the key token). */
+  private tokenFrom = new Int32Array(16);
+  private tokenTo = new Int32Array(16);
+  private readonly typings = new WeakMap<RowMapper, Typing[]>();
+  private readonly heldHex = new Map<number, string>();
+
+  constructor(
+    def: ExportDefinition,
+    private readonly writer: BrazeObjectWriter,
+  ) {
+    const fields = spillColumns(def).map((c) => c.field);
+    this.tokenCount = fields.length + 1;
+    this.phoneBit = 1 << writer.fields.indexOf('phone');
+    // An attribute named like a Braze field would share its bit.
+    this.usable = writer.fields.length <= 30 && new Set(writer.fields).size === writer.fields.length;
+    this.extToken = fields.indexOf('matching.brazeCustomerId');
+    this.emailToken = fields.indexOf('matching.email');
+    this.phoneToken = fields.indexOf('matching.phone');
+    this.attributes = writer.attributes.map((a) => ({
+      token: fields.indexOf(`matching.attributes.${a.name}`),
+      jsonKey: Buffer.from(a.jsonKey),
+      field: writer.fields.indexOf(a.name),
+    }));
+    this.aliasOpen = Buffer.from('{"user_alias":{"alias_name":"');
+    this.aliasClose = Buffer.from(`","alias_label":${writer.aliasLabel}},"_update_existing_only":false`);
+  }
+
+  /**
+   * Writes the object of a profile whose rows all hold the fields of the spill line in bytes
+   * [start, end) of `line` (without its newline), in `segments`, each row typed by `mapper`.
+   * False when the line must be mapped from strings instead (nothing is written then).
+   */
+  write(line: Buffer, start: number, end: number, mapper: RowMapper, segments: number[]): boolean {
+    if (!this.usable || !this.findTokens(line, start, end)) return false;
+    this.length = 0;
+    let held = 0;
+    if (!this.writeIdentifier(line)) return false;
+    const email = this.emailToken;
+    if (email >= 0 && this.tokenTo[email + 1]! > this.tokenFrom[email + 1]!) {
+      if (!this.writeEmail(line, email + 1)) return false;
+      held |= 1;
+    }
+    const phone = this.phoneToken;
+    if (phone >= 0 && this.tokenTo[phone + 1]! > this.tokenFrom[phone + 1]!) {
+      const v = normalizePhone(this.tokenText(line, phone + 1));
+      if (v === null) return false;
+      this.writeText(`,"phone":${quote(v)}`);
+      held |= this.phoneBit;
+    }
+    const typings = this.typingsOf(mapper);
+    for (let a = 0; a < this.attributes.length; a++) {
+      const plan = this.attributes[a]!;
+      const typing = typings[a];
+      const t = plan.token + 1;
+      if (typing === undefined || this.tokenTo[t]! === this.tokenFrom[t]!) continue;
+      const written = typing.text ? this.writeTextAttribute(line, t, plan.jsonKey) : this.writeTyped(line, t, plan, typing);
+      if (written === null) return false;
+      if (written) held |= 1 << plan.field;
+    }
+    this.writeText(`${this.writer.membership(segments)}}`);
+    this.heldFields = this.heldHexOf(held);
+    return true;
+  }
+
+  /** The profile key of the line last written (its key token). */
+  keyOf(line: Buffer): string {
+    return this.tokenText(line, 0);
+  }
+
+  /** Finds each token of the line; false when its token count is not the spill columns'. */
+  private findTokens(line: Buffer, start: number, end: number): boolean {
+    if (this.tokenFrom.length <= this.tokenCount) {
+      this.tokenFrom = new Int32Array(this.tokenCount + 1);
+      this.tokenTo = new Int32Array(this.tokenCount + 1);
+    }
+    let i = start;
+    while (i < end && line[i] !== SEP) i++; // the segment
+    let n = 0;
+    while (i < end && n < this.tokenFrom.length) {
+      const from = ++i;
+      if (line[from] === J) {
+        // A JSON token is often a long text: the native search is faster over it.
+        i = line.indexOf(SEP, from);
+        if (i === -1 || i > end) i = end;
+      } else while (i < end && line[i] !== SEP) i++;
+      this.tokenFrom[n] = from;
+      this.tokenTo[n++] = i;
+    }
+    return i >= end && n === this.tokenCount;
+  }
+
+  /** The external ID, else the alias; only plain printable ASCII that needs no trimming or escaping. */
+  private writeIdentifier(line: Buffer): boolean {
+    const ext =
+      this.extToken >= 0 && this.tokenTo[this.extToken + 1]! > this.tokenFrom[this.extToken + 1]! ? this.extToken + 1 : -1;
+    const t = ext >= 0 ? ext : 1;
+    const from = this.tokenFrom[t]! + 1;
+    const to = this.tokenTo[t]!;
+    if (to <= from || line[from - 1] === J) return false;
+    for (let i = from; i < to; i++) {
+      const c = line[i]!;
+      if (c <= 0x20 || c >= 0x7f || c === QUOTE || c === BACKSLASH) return false;
+    }
+    const id = line.toString('latin1', from, to);
+    this.identity = ext >= 0 ? `e:${id}` : `a:${id}`;
+    if (ext >= 0) this.writeText('{"external_id":"');
+    else this.writeBytes(this.aliasOpen, 0, this.aliasOpen.length);
+    this.writeBytes(line, from, to);
+    if (ext >= 0) this.writeText('"');
+    else this.writeBytes(this.aliasClose, 0, this.aliasClose.length);
+    return true;
+  }
+
+  /** A plain ASCII email that normalizing keeps as it is (else the caller maps the row). */
+  private writeEmail(line: Buffer, t: number): boolean {
+    const from = this.tokenFrom[t]! + 1;
+    const to = this.tokenTo[t]!;
+    if (line[from - 1] === J) return false;
+    for (let i = from; i < to; i++) if (line[i]! >= 0x80) return false;
+    const raw = line.toString('latin1', from, to);
+    if (normalizeEmail(raw) !== raw) return false; // trimmed, or left out as invalid
+    this.writeText(',"email":"'); // the address check admits no quote, backslash or control character
+    this.writeBytes(line, from, to);
+    this.writeText('"');
+    return true;
+  }
+
+  /**
+   * A text attribute, its token's bytes as the JSON string: false when it is empty once trimmed,
+   * null when trimming would change it, it is too long or not well-formed UTF-8.
+   */
+  private writeTextAttribute(line: Buffer, t: number, jsonKey: Buffer): boolean | null {
+    const from = this.tokenFrom[t]! + 1;
+    const to = this.tokenTo[t]!;
+    if (line[from - 1] === J) {
+      // `j` + a JSON string, as JSON.stringify (or writeTextBytes, its equal) wrote the raw text.
+      const inFrom = from + 1;
+      const inTo = to - 1;
+      if (inTo === inFrom) return null; // an empty text in JSON is not how tokens are written
+      if (jsonTrims(line, inFrom, inTo)) return null;
+      if (inTo - inFrom > MAX_ATTRIBUTE_CHARS && jsonLength(line, inFrom, inTo) > MAX_ATTRIBUTE_CHARS) return null;
+      this.writeBytes(jsonKey, 0, jsonKey.length);
+      this.writeBytes(line, from, to);
+      return true;
+    }
+    if (trimsAtStart(line, from, to) || trimsAtEnd(line, from, to)) return null;
+    this.writeBytes(jsonKey, 0, jsonKey.length);
+    return this.writeEscaped(line, from, to) ? true : null;
+  }
+
+  /** `s` text (no control characters) as a JSON string: quotes and backslashes escaped, UTF-8 checked and its length counted. */
+  private writeEscaped(line: Buffer, from: number, to: number): boolean {
+    this.reserve(2 * (to - from) + 2);
+    const out = this.bytes;
+    let at = this.length;
+    out[at++] = QUOTE;
+    let units = 0;
+    for (let i = from; i < to; units++) {
+      const c = line[i]!;
+      if (c >= 0x80) {
+        const n = utf8SequenceAt(line, i, to, c);
+        if (n === 0) return false;
+        for (let k = 0; k < n; k++) out[at++] = line[i + k]!;
+        if (n === 4) units++;
+        i += n;
+        continue;
+      }
+      if (c === QUOTE || c === BACKSLASH) out[at++] = BACKSLASH;
+      out[at++] = c;
+      i++;
+    }
+    if (units > MAX_ATTRIBUTE_CHARS) return false;
+    out[at++] = QUOTE;
+    this.length = at;
+    return true;
+  }
+
+  /** A typed attribute, coerced from its text (short values: the string is cheap); as writeTextAttribute says. */
+  private writeTyped(line: Buffer, t: number, plan: AttributePlan, typing: NonNullable<Typing>): boolean | null {
+    const c = typing.coerce(this.tokenText(line, t));
+    if (!c.ok) return null;
+    if (c.value === null) return false;
+    if (typeof c.value === 'string' && c.value.length > MAX_ATTRIBUTE_CHARS) return null;
+    this.writeBytes(plan.jsonKey, 0, plan.jsonKey.length);
+    this.writeText(typeof c.value === 'string' ? quote(c.value) : JSON.stringify(c.value));
+    return true;
+  }
+
+  private tokenText(line: Buffer, t: number): string {
+    const text = line.toString('utf8', this.tokenFrom[t]! + 1, this.tokenTo[t]!);
+    return line[this.tokenFrom[t]!] === J ? (JSON.parse(text) as string) : text;
+  }
+
+  /** Per attribute plan: how the mapper's table types it (built once per mapper). */
+  private typingsOf(mapper: RowMapper): Typing[] {
+    let typings = this.typings.get(mapper);
+    if (!typings) {
+      const names = this.writer.attributes.map((a) => a.name);
+      this.typings.set(mapper, (typings = names.map((name) => mapper.attributeTyping(name))));
+    }
+    return typings;
+  }
+
+  /** The `heldFields` bits as BrazeObjectWriter.heldFieldBits writes them (hex, 4 fields a digit, lowest first). */
+  private heldHexOf(held: number): string {
+    let hex = this.heldHex.get(held);
+    if (hex === undefined) {
+      hex = '';
+      for (let d = 0; d < this.writer.fields.length; d += 4) hex += ((held >>> d) & 15).toString(16);
+      hex = hex.replace(/0+$/, '') || '0';
+      if (this.heldHex.size < 4096) this.heldHex.set(held, hex);
+    }
+    return hex;
+  }
+
+  private writeText(text: string): void {
+    this.reserve(text.length * 3);
+    this.length += this.bytes.write(text, this.length);
+  }
+
+  private writeBytes(source: Uint8Array, from: number, to: number): void {
+    this.reserve(to - from);
+    if (to - from > 64) this.bytes.set(source.subarray(from, to), this.length);
+    else for (let i = from, at = this.length; i < to; i++) this.bytes[at++] = source[i]!;
+    this.length += to - from;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.bytes.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + bytes));
+    this.bytes.copy(bigger, 0, 0, this.length);
+    this.bytes = bigger;
+  }
+}
