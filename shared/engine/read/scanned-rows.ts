@@ -175,7 +175,7 @@ export class ScannedRowWriter {
     const escape = control || json;
     out[at] = escape ? J : S;
     if (escape) out[at + 1] = QUOTE;
-    const end = writeTextBytes(b, from, to, out, at + (escape ? 2 : 1), escape, doubled);
+    const end = writeTextBytes(b, from, to, out, at + (escape ? 2 : 1), escape, doubled, r.wellFormed);
     if (end === -1) return this.stringToken(at, r.text(f));
     if (escape) out[end] = QUOTE;
     return escape ? end + 1 : end;
