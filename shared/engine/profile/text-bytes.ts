@@ -1,0 +1,79 @@
+// What mapping a text field from strings would do, answered over its UTF-8 bytes (a spill token's
+// text, raw or as the inside of a JSON string): whether trim() would change it, and its length in
+// UTF-16 code units (the unit of Braze's 255-character attribute limit, as String.length counts).
+import { utf8SequenceAt } from '../spill/json-bytes';
+
+const BACKSLASH = 0x5c;
+
+/** Whether a code point is one String.prototype.trim() removes (WhiteSpace and LineTerminator). */
+export function isTrimmedAway(cp: number): boolean {
+  if (cp < 0x80) return cp === 0x20 || (cp >= 0x09 && cp <= 0x0d);
+  return (
+    cp === 0xa0 ||
+    cp === 0x1680 ||
+    (cp >= 0x2000 && cp <= 0x200a) ||
+    cp === 0x2028 ||
+    cp === 0x2029 ||
+    cp === 0x202f ||
+    cp === 0x205f ||
+    cp === 0x3000 ||
+    cp === 0xfeff
+  );
+}
+
+/** The code point of the well-formed UTF-8 sequence at `i` (lead byte ≥ 0x80), -1 when it is not one. */
+function codePointAt(b: Uint8Array, i: number, end: number): number {
+  const c = b[i]!;
+  const n = utf8SequenceAt(b, i, end, c);
+  if (n === 2) return ((c & 0x1f) << 6) | (b[i + 1]! & 0x3f);
+  if (n === 3) return ((c & 0x0f) << 12) | ((b[i + 1]! & 0x3f) << 6) | (b[i + 2]! & 0x3f);
+  if (n === 4) return ((c & 0x07) << 18) | ((b[i + 1]! & 0x3f) << 12) | ((b[i + 2]! & 0x3f) << 6) | (b[i + 3]! & 0x3f);
+  return -1;
+}
+
+/** The first character of bytes [from, to) (UTF-8) is one trim() removes, or not well-formed. */
+export function trimsAtStart(b: Uint8Array, from: number, to: number): boolean {
+  const first = b[from]!;
+  if (first < 0x80) return isTrimmedAway(first);
+  const cp = codePointAt(b, from, to);
+  return cp < 0 || isTrimmedAway(cp);
+}
+
+/** The last character of bytes [from, to) (UTF-8) is one trim() removes, or not well-formed. */
+export function trimsAtEnd(b: Uint8Array, from: number, to: number): boolean {
+  const last = b[to - 1]!;
+  if (last < 0x80) return isTrimmedAway(last);
+  let lead = to - 1;
+  while (lead > from && lead > to - 4 && (b[lead]! & 0xc0) === 0x80) lead--;
+  const cp = codePointAt(b, lead, to);
+  return cp < 0 || lead + utf8SequenceAt(b, lead, to, b[lead]!) !== to || isTrimmedAway(cp);
+}
+
+/** Escapes JSON.stringify writes for what trim() removes: \t \n \f \r (and \u000b, below). */
+const isSpaceEscape = (c: number) => c === 0x74 || c === 0x6e || c === 0x66 || c === 0x72;
+
+/** Whether trim() would change the text a JSON string's inside, bytes [from, to), stands for. A \uXXXX escape at either end counts as yes (rare: the caller declines). */
+export function jsonTrims(b: Uint8Array, from: number, to: number): boolean {
+  if (b[from] === BACKSLASH ? isSpaceEscape(b[from + 1]!) || b[from + 1] === 0x75 : trimsAtStart(b, from, to)) return true;
+  // The last character is an escape when an odd run of backslashes precedes it, or it ends \uXXXX.
+  let run = 0;
+  while (to - 2 - run >= from && b[to - 2 - run] === BACKSLASH) run++;
+  if (run % 2 === 1) return isSpaceEscape(b[to - 1]!);
+  if (to - 6 >= from && b[to - 6] === BACKSLASH && b[to - 5] === 0x75) return true;
+  return trimsAtEnd(b, from, to);
+}
+
+/** UTF-16 code units of a JSON string's inside, bytes [from, to) (well-formed: as writeTextBytes or JSON.stringify wrote it). */
+export function jsonLength(b: Uint8Array, from: number, to: number): number {
+  let units = 0;
+  for (let i = from; i < to; units++) {
+    const c = b[i]!;
+    if (c === BACKSLASH) i += b[i + 1] === 0x75 ? 6 : 2;
+    else if (c < 0x80) i++;
+    else if (c >= 0xf0) {
+      i += 4;
+      units++; // a surrogate pair
+    } else i += c >= 0xe0 ? 3 : 2;
+  }
+  return units;
+}
