@@ -61,7 +61,7 @@ function fromStrings(fields: string[], mapper: RowMapper, writer: BrazeObjectWri
   const profile = mergePartials([r.partial]);
   profile.segments = segments;
   return {
-    object: writer.profile(profile),
+    object: Buffer.from(writer.profile(profile)).toString('latin1'), // compared byte for byte
     identity: identityOf(profile),
     heldFields: writer.heldFieldBits(profile),
     omitted: r.partial.omitted,
@@ -70,7 +70,7 @@ function fromStrings(fields: string[], mapper: RowMapper, writer: BrazeObjectWri
 
 function fromLine(line: Buffer, lines: LineObjectWriter, mapper: RowMapper, segments: number[]) {
   if (!lines.write(line, 0, line.length, mapper, segments)) return null;
-  return { object: lines.bytes.toString('utf8', 0, lines.length), identity: lines.identity, heldFields: lines.heldFields };
+  return { object: lines.bytes.toString('latin1', 0, lines.length), identity: lines.identity, heldFields: lines.heldFields };
 }
 
 describe('objects written from spill lines', () => {
@@ -101,6 +101,35 @@ describe('objects written from spill lines', () => {
       const stringPathLine = Buffer.from(encodeRow(1, mapper.keyOf(fields)!, fields, mapper.spillAt));
       expect(fromLine(stringPathLine, lines, mapper, [1])).toEqual(object);
     }
+  });
+
+  it('write what the strings give for bytes that are not well-formed UTF-8 (a decoder replaces them), or decline', () => {
+    const def = definition(false);
+    const writer = new BrazeObjectWriter(def);
+    const lines = new LineObjectWriter(def, writer);
+    const mapper = new RowMapper(def, 0, COLUMNS);
+    let written = 0;
+    // As a file in Windows-1252 has them: ü as one byte, 0xFC, in a value starting with j (a JSON token), or not.
+    for (const [first, last] of [
+      ['j\xfcrgen', 'Smith'],
+      ['Smith', 'M\xfcller'],
+      ['jo\xfc', 'a "quoted" j\nname'],
+    ]) {
+      const bytes = Buffer.from(`c1,u1,a@b.io,,${csvLine([first!, last!])},1,true\n`, 'latin1');
+      let line: Buffer | null = null;
+      const scanner = new CsvRecordScanner(',', (r) => {
+        const w = new ScannedRowWriter(0);
+        if (w.write(r, mapper)) line = Buffer.from(w.bytes.subarray(0, w.length));
+        expect(fromStrings(r.fields(), mapper, writer, [0])?.object).toContain('\xef\xbf\xbd'); // U+FFFD
+        const got = line && fromLine(line, lines, mapper, [0]);
+        if (got) expect(got.object).toBe(fromStrings(r.fields(), mapper, writer, [0])!.object);
+        written += got ? 1 : 0;
+      });
+      scanner.push(bytes);
+      scanner.end();
+      expect(line).not.toBeNull();
+    }
+    expect(written).toBeGreaterThan(0); // not only declined
   });
 
   it('decline what mapping would change or leave out: a value to trim, an invalid email, a value too long', () => {

@@ -61,8 +61,12 @@ export class LineObjectWriter {
     const fields = spillColumns(def).map((c) => c.field);
     this.tokenCount = fields.length + 1;
     this.phoneBit = 1 << writer.fields.indexOf('phone');
-    // An attribute named like a Braze field would share its bit.
-    this.usable = writer.fields.length <= 30 && new Set(writer.fields).size === writer.fields.length;
+    // An attribute named like a Braze field would share its bit; one named like the membership is
+    // not written, but mapped (and may be left out). The schema refuses both; declined all the same.
+    const mapped = Object.keys(def.matching.attributes);
+    this.usable =
+      writer.fields.length <= 30 &&
+      mapped.every((name) => name !== 'email' && name !== 'phone' && writer.attributes.some((a) => a.name === name));
     this.extToken = fields.indexOf('matching.brazeCustomerId');
     this.emailToken = fields.indexOf('matching.email');
     this.phoneToken = fields.indexOf('matching.phone');
@@ -183,7 +187,8 @@ export class LineObjectWriter {
     const from = this.tokenFrom[t]! + 1;
     const to = this.tokenTo[t]!;
     if (line[from - 1] === J) {
-      // `j` + a JSON string, as JSON.stringify (or writeTextBytes, its equal) wrote the raw text.
+      // `j` + a JSON string, as JSON.stringify (or writeTextBytes, its equal) wrote the raw text:
+      // always well-formed UTF-8 (spill-codec.ts and scanned-rows.ts write no other), so only its ends are looked at.
       const inFrom = from + 1;
       const inTo = to - 1;
       if (inTo === inFrom) return null; // an empty text in JSON is not how tokens are written

@@ -159,7 +159,9 @@ export class ScannedRowWriter {
       else if (json && (c === QUOTE || c === BACKSLASH)) special = true;
     }
     const out = this.bytes;
-    if (!control && !special) {
+    // A JSON token's bytes go out as they are only when known well-formed: a JSON token is always
+    // well-formed UTF-8, which writing objects from spill lines relies on (profile/line-object.ts).
+    if (!control && !special && (!json || r.wellFormed)) {
       if (json) {
         out[at++] = J;
         out[at++] = QUOTE;
