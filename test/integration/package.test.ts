@@ -97,6 +97,7 @@ describe('deployment package', () => {
       expect(loaded.trim()).toBe('loaded');
     } finally {
       rmSync(unpacked, { recursive: true, force: true });
+      rmSync(zip, { force: true });
     }
   }, 120_000);
 });
