@@ -37,6 +37,18 @@ export interface OfferedLine {
   segment: number;
 }
 
+/**
+ * A row offered to be sent early: its bucket, its profile key's fnv1a32, its spill line's digest and
+ * its mapping (made only if it is sent), and its spill line, if the CSV scanner read it.
+ */
+export interface OfferedRow {
+  bucket: number;
+  hash: number;
+  rowsDigest: () => string;
+  partial: () => PartialProfile;
+  line: OfferedLine | null;
+}
+
 /** What sending early knows of the profile keys read so far. */
 interface KeyFilters {
   /** Keys of the other segments' rows (read first). */
@@ -90,31 +102,22 @@ export class EarlyOffers {
     else f.elsewhere.add(hash);
   }
 
-  /**
-   * Offers a row of the segment read last (its profile key's fnv1a32; its spill line's digest and
-   * its mapping, made only if it is sent; its spill line, if the CSV scanner read it): true when it
-   * is going to be sent (do not spill it).
-   */
-  offer(
-    bucket: number,
-    hash: number,
-    rowsDigest: () => string,
-    partial: () => PartialProfile,
-    line: OfferedLine | null,
-  ): boolean {
+  /** Offers a row of the segment read last: true when it is going to be sent (do not spill it). */
+  offer(row: OfferedRow): boolean {
     const { elsewhere, seenLast } = this.filters!;
+    const { hash } = row;
     // Other segments were all read before this one: a profile they may hold was never sent here.
     if (elsewhere.mightHave(hash)) {
       seenLast.add(hash);
       return false;
     }
     if (seenLast.mightHave(hash)) {
-      this.recheck.write(bucket, textToken(partial().key)); // rare: a key seen twice here, or a false "maybe"
+      this.recheck.write(row.bucket, textToken(row.partial().key)); // rare: a key seen twice here, or a false "maybe"
       return false;
     }
     seenLast.add(hash);
     if (this.stopped) return false;
-    return this.send(bucket, rowsDigest, partial, line);
+    return this.send(row);
   }
 
   /**
@@ -122,23 +125,17 @@ export class EarlyOffers {
    * is going to be sent. Only a profile with no other row anywhere is: one row among the other
    * segments (their keys were all noted first) and none in the segment read last.
    */
-  offerOther(
-    bucket: number,
-    hash: number,
-    rowsDigest: () => string,
-    partial: () => PartialProfile,
-    line: OfferedLine | null,
-  ): boolean {
+  offerOther(row: OfferedRow): boolean {
     const f = this.filters!;
-    if (this.stopped || f.twice.mightHave(hash) || f.seenLast.mightHave(hash)) return false;
-    return this.send(bucket, rowsDigest, partial, line);
+    if (this.stopped || f.twice.mightHave(row.hash) || f.seenLast.mightHave(row.hash)) return false;
+    return this.send(row);
   }
 
   /**
    * Writes a profile of one row as its object and state line, and batches it to be sent: the
    * object straight from the spill line's bytes where it can be, else from the row's mapping.
    */
-  private send(bucket: number, rowsDigest: () => string, partial: () => PartialProfile, line: OfferedLine | null): true {
+  private send({ bucket, rowsDigest, partial, line }: OfferedRow): true {
     this.sent++;
     const lines = this.lines;
     if (line && lines.write(line.bytes, 0, line.length, line.mapper, [line.segment])) {

@@ -8,12 +8,12 @@
 import { CsvRecordScanner } from '../../snapshot/csv-scanner';
 import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
-import { EarlyOffers, type OfferedLine } from '../early-send/offers';
+import { EarlyOffers, type OfferedRow } from '../early-send/offers';
 import type { FromEngineThread, PartitionInit, PartitionSpec, RejectedRow } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
 import { checkedMapper, PartitionAborted } from './column-check';
 import { PartitionBooks } from './partition-books';
-import { spilledRowTyping, type PartialProfile, type RowMapper } from '../profile/row-mapper';
+import { spilledRowTyping, type RowMapper } from '../profile/row-mapper';
 import type { ScannedRowWriter } from './scanned-rows';
 import { bucketOfHash } from '../hash/key-hash';
 import { encodeRow } from '../spill/spill-codec';
@@ -111,36 +111,28 @@ export class PartitionStep implements RowSink {
   /** A row as strings: spilled, or (when sending early) mapped and sent. */
   takeRow(table: PartitionRows, bucket: number, key: string, keyHash: number, fields: string[]): void {
     const line = encodeRow(table.segIndex, key, fields, table.mapper!.spillAt);
-    if (
-      this.sendsRowsOf(table) &&
-      this.offer(
-        table,
-        bucket,
-        keyHash,
-        () => lineDigest(line, this.digestSeed),
-        () => table.mapper!.partialOf(fields),
-        null,
-      )
-    )
-      return;
+    const offered = this.sendsRowsOf(table) && {
+      bucket,
+      hash: keyHash,
+      rowsDigest: () => lineDigest(line, this.digestSeed),
+      partial: () => table.mapper!.partialOf(fields),
+      line: null,
+    };
+    if (offered && this.offer(table, offered)) return;
     this.spill.write(bucket, line);
   }
 
   /** A scanned row, its spill line written from the bytes: spilled, or (when sending early) sent, its object written from the line. */
   takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner): void {
     const { bytes, length } = line;
-    if (
-      this.sendsRowsOf(table) &&
-      this.offer(
-        table,
-        bucket,
-        line.keyHash,
-        () => bytesDigest(bytes, 0, length, this.digestSeed),
-        () => table.mapper!.partialOf(record.fields()),
-        { bytes, length, mapper: table.mapper!, segment: table.segIndex },
-      )
-    )
-      return;
+    const offered = this.sendsRowsOf(table) && {
+      bucket,
+      hash: line.keyHash,
+      rowsDigest: () => bytesDigest(bytes, 0, length, this.digestSeed),
+      partial: () => table.mapper!.partialOf(record.fields()),
+      line: { bytes, length, mapper: table.mapper!, segment: table.segIndex },
+    };
+    if (offered && this.offer(table, offered)) return;
     this.spill.writeBytes(bucket, bytes, 0, length);
   }
 
@@ -153,17 +145,8 @@ export class PartitionStep implements RowSink {
    * Offers a row to be sent early: true when it is going to be (then it is not spilled).
    * Only a row sent is mapped here; the bucket step maps the others, if their profile changed.
    */
-  private offer(
-    table: PartitionRows,
-    bucket: number,
-    keyHash: number,
-    rowsDigest: () => string,
-    partial: () => PartialProfile,
-    line: OfferedLine | null,
-  ): boolean {
-    return table.sending
-      ? this.early!.offer(bucket, keyHash, rowsDigest, partial, line)
-      : this.early!.offerOther(bucket, keyHash, rowsDigest, partial, line);
+  private offer(table: PartitionRows, row: OfferedRow): boolean {
+    return table.sending ? this.early!.offer(row) : this.early!.offerOther(row);
   }
 
   segmentIndex(segment: string): number {
