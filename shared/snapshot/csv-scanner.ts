@@ -8,8 +8,6 @@
 // 1 MB) it stops as `unusual` and keeps the bytes from that record on (`rest`), for Papa Parse to
 // read the rest of the partition from there.
 
-import { isUtf8 } from 'node:buffer';
-
 const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
@@ -36,17 +34,6 @@ export function papaLineEnd(firstChunk: string): '\n' | '\r\n' | '\r' {
   return withN >= r.length / 2 ? '\r\n' : '\r';
 }
 
-/**
- * How far `bytes` are well-formed UTF-8 as a whole: all of them, or all but a character cut at the
- * end (the rest comes with the next piece), else none (then each field is checked as it is written).
- */
-function wellFormedPrefix(bytes: Buffer): number {
-  if (isUtf8(bytes)) return bytes.length;
-  let lead = bytes.length - 1;
-  while (lead > 0 && lead > bytes.length - 4 && (bytes[lead]! & 0xc0) === 0x80) lead--;
-  return lead > 0 && bytes[lead]! >= 0xc0 && isUtf8(bytes.subarray(0, lead)) ? lead : 0;
-}
-
 export class CsvRecordScanner {
   /** Met something Papa Parse might read otherwise: `rest` holds the bytes from that record on. */
   unusual = false;
@@ -55,8 +42,6 @@ export class CsvRecordScanner {
   lineEnd: '\n' | '\r\n' | '\r' | undefined;
   // The record just scanned (valid during onRecord): its fields' content is bytes[from, to).
   bytes: Buffer = Buffer.alloc(0);
-  /** Its bytes are known to be well-formed UTF-8 (checked natively a piece at a time; false: not known). */
-  wellFormed = false;
   count = 0;
   from = new Int32Array(64);
   to = new Int32Array(64);
@@ -70,8 +55,6 @@ export class CsvRecordScanner {
   private carried = 0;
   /** The quoted field closingQuote() found holds doubled quotes. */
   private doubled = false;
-  /** The bytes being scanned are well-formed UTF-8 up to here (record bounds are ASCII: a record before it is whole). */
-  private wellFormedTo = 0;
 
   constructor(
     delimiter: string,
@@ -134,7 +117,6 @@ export class CsvRecordScanner {
   }
 
   private scan(bytes: Buffer, atEnd: boolean): void {
-    this.wellFormedTo = wellFormedPrefix(bytes);
     let at = 0;
     while (at < bytes.length) {
       const next = this.record(bytes, at, atEnd);
@@ -207,7 +189,6 @@ export class CsvRecordScanner {
       if (ends) break;
     }
     this.bytes = b;
-    this.wellFormed = i <= this.wellFormedTo;
     this.onRecord(this);
     return i;
   }

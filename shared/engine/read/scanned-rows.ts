@@ -144,7 +144,7 @@ export class ScannedRowWriter {
     return (prefixed ? 'ext:' : '') + b.toString('latin1', this.keyFrom, this.keyTo);
   }
 
-  /** A field's token: its bytes as they are, unless it needs JSON or undoing doubled quotes. */
+  /** A field's token: its bytes as they are, unless it needs JSON (checked UTF-8) or undoing doubled quotes. */
   private fieldToken(r: CsvRecordScanner, f: number, at: number): number {
     const b = r.bytes;
     const from = r.from[f]!;
@@ -152,32 +152,19 @@ export class ScannedRowWriter {
     const doubled = r.quoted[f] === QUOTED_DOUBLED;
     const json = b[from] === J;
     let control = false;
-    let special = doubled;
-    for (let i = from; i < to && !control; i++) {
-      const c = b[i]!;
-      if (c < 0x20) control = true;
-      else if (json && (c === QUOTE || c === BACKSLASH)) special = true;
-    }
+    for (let i = from; i < to && !control; i++) control = b[i]! < 0x20;
     const out = this.bytes;
-    // A JSON token's bytes go out as they are only when known well-formed: a JSON token is always
-    // well-formed UTF-8, which writing objects from spill lines relies on (profile/line-object.ts).
-    if (!control && !special && (!json || r.wellFormed)) {
-      if (json) {
-        out[at++] = J;
-        out[at++] = QUOTE;
-        at = copyBytes(b, from, to, out, at);
-        out[at++] = QUOTE;
-        return at;
-      }
+    if (!control && !doubled && !json) {
       out[at++] = S;
       return copyBytes(b, from, to, out, at);
     }
     // What encodeRow writes for the field's text (JSON for a control character or a leading j),
-    // written from its bytes; the text path only for bytes that are not well-formed UTF-8.
+    // written from its bytes; the text path only for bytes that are not well-formed UTF-8, so a
+    // JSON token is always well-formed (objects written from spill lines rely on it).
     const escape = control || json;
     out[at] = escape ? J : S;
     if (escape) out[at + 1] = QUOTE;
-    const end = writeTextBytes(b, from, to, out, at + (escape ? 2 : 1), escape, doubled, r.wellFormed);
+    const end = writeTextBytes(b, from, to, out, at + (escape ? 2 : 1), escape, doubled);
     if (end === -1) return this.stringToken(at, r.text(f));
     if (escape) out[end] = QUOTE;
     return escape ? end + 1 : end;

@@ -41,8 +41,8 @@ export function utf8SequenceAt(b: Uint8Array, i: number, end: number, c: number)
 /**
  * Writes the text in bytes [from, to) of `src` to `out` at `at`: escaped as inside a JSON string
  * (`escape`), or as it is; with `undouble`, each "" of a quoted CSV field is one quote. Returns where
- * the bytes written end, or -1 when the source is not well-formed UTF-8 (unless `wellFormed` says it
- * is known to be: then it is not checked again). `out` must have room for 6 bytes per source byte.
+ * the bytes written end, or -1 when the source is not well-formed UTF-8. `out` must have room for
+ * 6 bytes per source byte.
  */
 export function writeTextBytes(
   src: Uint8Array,
@@ -52,9 +52,7 @@ export function writeTextBytes(
   at: number,
   escape: boolean,
   undouble: boolean,
-  wellFormed = false,
 ): number {
-  if (wellFormed) return writeWellFormed(src, from, to, out, at, escape, undouble);
   let i = from;
   while (i < to) {
     const c = src[i]!;
@@ -69,31 +67,7 @@ export function writeTextBytes(
       continue;
     }
     i++;
-    if (c === QUOTE) {
-      if (undouble) i++; // the second quote of the pair
-      if (escape) out[at++] = BACKSLASH;
-      out[at++] = QUOTE;
-    } else if (c >= 0x20 ? c !== BACKSLASH || !escape : !escape) out[at++] = c;
-    else if (c === BACKSLASH) {
-      out[at++] = BACKSLASH;
-      out[at++] = BACKSLASH;
-    } else at = writeControl(c, out, at);
-  }
-  return at;
-}
-
-/** writeTextBytes over bytes known to be well-formed UTF-8: every byte from 0x20 up but `"` and `\\` is copied as it is (twice as fast). */
-function writeWellFormed(
-  src: Uint8Array,
-  from: number,
-  to: number,
-  out: Uint8Array,
-  at: number,
-  escape: boolean,
-  undouble: boolean,
-): number {
-  for (let i = from; i < to; i++) {
-    const c = src[i]!;
+    // The common byte first: about a tenth faster on wide rows' values than testing for a quote first.
     if (c >= 0x20 && c !== QUOTE && c !== BACKSLASH) out[at++] = c;
     else if (c === QUOTE) {
       if (undouble) i++; // the second quote of the pair
