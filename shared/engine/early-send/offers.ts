@@ -29,6 +29,8 @@ import type { EarlyBatch } from '../thread/protocol';
 import { KeyFilter } from './key-filter';
 import { RECHECK, SENT_OBJECTS, STATE_LINES } from './records';
 
+const NO_BYTES = Buffer.alloc(0);
+
 /** A row offered, as the CSV scanner read it: its spill line (bytes[0, length)) and its table's mapper. */
 export interface OfferedLine {
   bytes: Buffer;
@@ -117,39 +119,42 @@ export class EarlyOffers {
     }
     seenLast.add(hash);
     if (this.stopped) return false;
-    return this.send(row);
+    return this.send(row, true);
   }
 
   /**
    * Offers a row of another segment, taken in once the segment read last is complete: true when it
    * is going to be sent. Only a profile with no other row anywhere is: one row among the other
-   * segments (their keys were all noted first) and none in the segment read last.
+   * segments (their keys were all noted first) and none in the segment read last. So no later row
+   * can turn up for it either: its object is not kept (see send).
    */
   offerOther(row: OfferedRow): boolean {
     const f = this.filters!;
     if (this.stopped || f.twice.mightHave(row.hash) || f.seenLast.mightHave(row.hash)) return false;
-    return this.send(row);
+    return this.send(row, false);
   }
 
   /**
    * Writes a profile of one row as its object and state line, and batches it to be sent: the
-   * object straight from the spill line's bytes where it can be, else from the row's mapping.
+   * object straight from the spill line's bytes where it can be, else from the row's mapping. The
+   * object is kept in the bucket's file for a later row of the profile to merge with (`keep`), else
+   * an empty line stands in its place.
    */
-  private send({ bucket, rowsDigest, partial, line }: OfferedRow): true {
+  private send({ bucket, rowsDigest, partial, line }: OfferedRow, keep: boolean): true {
     this.sent++;
     const lines = this.lines;
     if (line && lines.write(line.bytes, 0, line.length, line.mapper, [line.segment])) {
-      this.sentObjects.writeBytes(bucket, lines.bytes, 0, lines.length);
+      this.sentObjects.writeBytes(bucket, lines.bytes, 0, keep ? lines.length : 0);
       const key = lines.keyOf(line.bytes);
       const fp = fingerprintBytes(lines.bytes, 0, lines.length);
       const state = { identity: lines.identity, fp, heldFields: lines.heldFields, rowsDigest: rowsDigest() };
       return this.batched(bucket, key, stateLine(key, state), lines.bytes, 0, lines.length);
     }
-    return this.sendMapped(bucket, rowsDigest, partial());
+    return this.sendMapped(bucket, rowsDigest, partial(), keep);
   }
 
   /** send() for a row mapped from strings. */
-  private sendMapped(bucket: number, rowsDigest: () => string, partial: PartialProfile): true {
+  private sendMapped(bucket: number, rowsDigest: () => string, partial: PartialProfile, keep: boolean): true {
     const profile = mergePartials([partial]); // a profile of one row: nothing to merge
     const json = this.writer.profile(profile);
     if (partial.omitted) {
@@ -157,9 +162,7 @@ export class EarlyOffers {
       if (!tally) this.omitted.set(bucket, (tally = {}));
       for (const attr of Object.keys(partial.omitted)) tally[attr] = (tally[attr] ?? 0) + 1;
     }
-    // The object goes to its bucket first, so its fingerprint is taken over the bytes written there.
-    this.sentObjects.write(bucket, json);
-    const { bytes, start, end } = this.sentObjects.lastLine;
+    const { bytes, start, end } = this.keptObject(bucket, json, keep);
     // Counted as delivered unless the main thread notes otherwise.
     // With the digest of its row's spill line: an unchanged row next run is unchanged at once. Not
     // with omitted values: the object then also depends on what Braze held before.
@@ -169,6 +172,20 @@ export class EarlyOffers {
     const heldFields = this.writer.heldFieldBits(profile);
     const state = partial.omitted ? { identity, fp, heldFields } : { identity, fp, heldFields, rowsDigest: rowsDigest() };
     return this.batched(bucket, partial.key, stateLine(partial.key, state), bytes, start, end);
+  }
+
+  /**
+   * The object's bytes, written to its bucket's file of objects first when it is kept (its
+   * fingerprint is then taken over the bytes written there), else after an empty line.
+   */
+  private keptObject(bucket: number, json: string, keep: boolean): { bytes: Uint8Array; start: number; end: number } {
+    if (keep) {
+      this.sentObjects.write(bucket, json);
+      return this.sentObjects.lastLine;
+    }
+    this.sentObjects.writeBytes(bucket, NO_BYTES, 0, 0);
+    const bytes = Buffer.from(json);
+    return { bytes, start: 0, end: bytes.length };
   }
 
   /** The profile's state line written to its bucket, its object (bytes [start, end)) batched to be sent. */

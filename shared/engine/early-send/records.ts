@@ -6,7 +6,10 @@ import type { PartialProfile } from '../profile/row-mapper';
 import { BucketFiles } from '../spill/bucket-files';
 import { SEP, tokenText } from '../spill/spill-codec';
 
-/** Per bucket: the state line of each profile sent early, and the object sent (same order). */
+/**
+ * Per bucket: the state line of each profile sent early, and the object sent (same order; an empty
+ * line for a profile of another segment, which no later row can need: see EarlyOffers.offerOther).
+ */
 export const STATE_LINES = 'sent';
 export const SENT_OBJECTS = 'sentobj';
 /** Keys of later rows whose profile may have been sent already: the bucket step merges them. */

@@ -1,0 +1,62 @@
+// Early send's records (early-send/offers.ts, records.ts): what a bucket keeps of each profile sent
+// early. A profile of the segment read last keeps its object, for a later row of it to merge with;
+// one of another segment, sent once that segment is complete, can have no later row: an empty line
+// stands in for its object.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EarlyOffers, type OfferedRow } from '../../shared/engine/early-send/offers';
+import { readEarlyRows, SENT_OBJECTS } from '../../shared/engine/early-send/records';
+import { fnv1a32 } from '../../shared/engine/hash/key-hash';
+import { BrazeObjectWriter } from '../../shared/engine/profile/object-writer';
+import { RowMapper } from '../../shared/engine/profile/row-mapper';
+import { encodeRow } from '../../shared/engine/spill/spill-codec';
+import { createRing, RingWriter } from '../../shared/engine/thread/shared-ring';
+import { ExportDefinitionSchema } from '../../shared/exports/schema';
+
+const def = ExportDefinitionSchema.parse({
+  name: 'x',
+  connectionId: '00000000-0000-4000-8000-000000000000',
+  brazeSegmentApiId: 'seg-id',
+  source: { container: 'abc', folder: 'f' },
+  segments: ['Other', 'Last'],
+  matching: { email: 'Email', brazeCustomerId: 'Ext', attributes: { city: 'City' } },
+});
+const columns = ['CustomerId', 'Ext', 'Email', 'City'].map((name) => ({ name }));
+
+let dir = '';
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A row of segment `seg` as offered: from its spill line (the scanner's path) or from its strings only. */
+function row(seg: number, fields: string[], fromLine: boolean): OfferedRow {
+  const mapper = new RowMapper(def, seg, columns);
+  const bytes = Buffer.from(encodeRow(seg, fields[0]!, fields, mapper.spillAt));
+  return {
+    bucket: 0,
+    hash: fnv1a32(fields[0]!),
+    rowsDigest: () => 'digest',
+    partial: () => mapper.partialOf(fields),
+    line: fromLine ? { bytes, length: bytes.length, mapper, segment: seg } : null,
+  };
+}
+
+describe.each([true, false])('profiles sent early (objects from spill lines: %s)', (fromLine) => {
+  it("keep the object of one of the segment read last, for a later row of it, and not another segment's", async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'early-offers-'));
+    const sent: string[][] = [];
+    const offers = new EarlyOffers(dir, def, { otherRows: 10, tableRows: 10 }, new RingWriter(createRing(1 << 16)), (b) =>
+      sent.push(b.keys),
+    );
+    offers.noteOtherSegment(fnv1a32('c2'));
+    expect(offers.offer(row(1, ['c1', 'u1', 'a@b.io', 'Oslo'], fromLine))).toBe(true);
+    expect(offers.offer(row(1, ['c1', 'u1', 'a@b.io', 'Rome'], fromLine))).toBe(false); // a later row: merged in the bucket step
+    expect(offers.offerOther(row(0, ['c2', 'u2', 'b@b.io', 'Lima'], fromLine))).toBe(true);
+    offers.finish();
+    expect(sent.flat()).toEqual(['c1', 'c2']);
+    const objects = readFileSync(path.join(dir, `bucket-0.${SENT_OBJECTS}`), 'utf8').split('\n');
+    expect(objects).toEqual([expect.stringContaining('"external_id":"u1"'), '', '']);
+    const rows = await readEarlyRows(dir, new BrazeObjectWriter(def), 1, 0, new Map([[0, 'c1']]));
+    expect(rows.get('c1')).toMatchObject({ key: 'c1', seg: 1, ext: 'u1', email: 'a@b.io', attrs: { city: 'Oslo' } });
+  });
+});
