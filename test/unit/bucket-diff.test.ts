@@ -16,13 +16,9 @@ import { fingerprintBytes } from '../../shared/engine/hash/fingerprint';
 import { emptyBucketCounts } from '../../shared/engine/thread/protocol';
 import { createRing, RingReader, RingWriter } from '../../shared/engine/thread/shared-ring';
 import { objectAt, receiveObjects } from '../../shared/engine/thread/object-bytes';
-import { ExportDefinitionSchema } from '../../shared/exports/schema';
+import { exportDefinition } from '../helpers/definition';
 
-const def = ExportDefinitionSchema.parse({
-  name: 'x',
-  connectionId: '00000000-0000-4000-8000-000000000000',
-  brazeSegmentApiId: 'seg-id',
-  source: { container: 'abc', folder: 'f' },
+const def = exportDefinition({
   segments: ['Main', 'Other'],
   matching: { email: 'Email', brazeCustomerId: 'Ext', attributes: { city: 'City' } },
 });

@@ -9,12 +9,9 @@ import { RowMapper } from '../../shared/engine/profile/row-mapper';
 import { encodeRow } from '../../shared/engine/spill/spill-codec';
 import { CsvRecordScanner, papaLineEnd } from '../../shared/snapshot/csv-scanner';
 import type { RejectedRow } from '../../shared/engine/thread/protocol';
+import { exportDefinition } from '../helpers/definition';
 
-const def = ExportDefinitionSchema.parse({
-  name: 'x',
-  connectionId: '00000000-0000-4000-8000-000000000000',
-  brazeSegmentApiId: 'seg-id',
-  source: { container: 'abc', folder: 'f' },
+const def = exportDefinition({
   segments: ['S'],
   matching: {
     profileId: 'CustomerId',

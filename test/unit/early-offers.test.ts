@@ -13,13 +13,9 @@ import { BrazeObjectWriter } from '../../shared/engine/profile/object-writer';
 import { RowMapper } from '../../shared/engine/profile/row-mapper';
 import { encodeRow } from '../../shared/engine/spill/spill-codec';
 import { createRing, RingWriter } from '../../shared/engine/thread/shared-ring';
-import { ExportDefinitionSchema } from '../../shared/exports/schema';
+import { exportDefinition } from '../helpers/definition';
 
-const def = ExportDefinitionSchema.parse({
-  name: 'x',
-  connectionId: '00000000-0000-4000-8000-000000000000',
-  brazeSegmentApiId: 'seg-id',
-  source: { container: 'abc', folder: 'f' },
+const def = exportDefinition({
   segments: ['Other', 'Last'],
   matching: { email: 'Email', brazeCustomerId: 'Ext', attributes: { city: 'City' } },
 });

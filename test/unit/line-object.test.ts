@@ -2,7 +2,6 @@
 // object writer makes of the row mapped from strings, or not be written at all.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ExportDefinitionSchema } from '../../shared/exports/schema';
 import { identityOf, mergePartials } from '../../shared/engine/profile/merge';
 import { BrazeObjectWriter } from '../../shared/engine/profile/object-writer';
 import { LineObjectWriter } from '../../shared/engine/profile/line-object';
@@ -11,13 +10,10 @@ import { RowMapper } from '../../shared/engine/profile/row-mapper';
 import { ScannedRowWriter } from '../../shared/engine/read/scanned-rows';
 import { encodeRow } from '../../shared/engine/spill/spill-codec';
 import { CsvRecordScanner } from '../../shared/snapshot/csv-scanner';
+import { exportDefinition } from '../helpers/definition';
 
 const definition = (phone: boolean) =>
-  ExportDefinitionSchema.parse({
-    name: 'x',
-    connectionId: '00000000-0000-4000-8000-000000000000',
-    brazeSegmentApiId: 'seg-id',
-    source: { container: 'abc', folder: 'f' },
+  exportDefinition({
     segments: ['A', 'B', 'C'],
     matching: {
       brazeCustomerId: 'Ext',

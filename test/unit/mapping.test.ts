@@ -1,7 +1,6 @@
 // Row → profile mapping rules (DESIGN.md §5) that the engine tests do not pin down one by one.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ExportDefinitionSchema } from '../../shared/exports/schema';
 import { ObjectBytes, objectAt } from '../../shared/engine/thread/object-bytes';
 import { fingerprintBytes } from '../../shared/engine/hash/fingerprint';
 import { mergePartials } from '../../shared/engine/profile/merge';
@@ -9,6 +8,7 @@ import { BrazeObjectWriter } from '../../shared/engine/profile/object-writer';
 import { RowMapper } from '../../shared/engine/profile/row-mapper';
 import { coerce } from '../../shared/snapshot/cdm-types';
 import { normalizeEmail, normalizePhone } from '../../shared/engine/profile/values';
+import { exportDefinition } from '../helpers/definition';
 
 describe('CDM types → JSON values', () => {
   it.each([
@@ -51,11 +51,7 @@ describe('email and phone', () => {
 
 describe('profiles', () => {
   const def = {
-    ...ExportDefinitionSchema.parse({
-      name: 'x',
-      connectionId: '00000000-0000-4000-8000-000000000000',
-      brazeSegmentApiId: 'seg-id',
-      source: { container: 'abc', folder: 'f' },
+    ...exportDefinition({
       segments: ['B', 'A'],
       matching: { email: 'Email', brazeCustomerId: 'Ext', phone: 'Phone', attributes: { score: 'Score', city: 'City' } },
     }),

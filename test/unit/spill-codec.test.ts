@@ -4,16 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BucketFiles } from '../../shared/engine/spill/bucket-files';
-import { ExportDefinitionSchema } from '../../shared/exports/schema';
 import { RowMapper, spilledRowTyping } from '../../shared/engine/profile/row-mapper';
 import { decodeRow, decodeRowAt, encodeRow, spillColumns } from '../../shared/engine/spill/spill-codec';
 import { SpilledProfiles } from '../../shared/engine/spill/spilled-profiles';
+import { exportDefinition } from '../helpers/definition';
 
-const def = ExportDefinitionSchema.parse({
-  name: 'x',
-  connectionId: '00000000-0000-4000-8000-000000000000',
-  brazeSegmentApiId: 'seg-id',
-  source: { container: 'abc', folder: 'f' },
+const def = exportDefinition({
   segments: ['Main', 'Other'],
   matching: { email: 'Email', brazeCustomerId: 'Ext', attributes: { score: 'Score', city: 'City', vip: 'Vip' } },
 });

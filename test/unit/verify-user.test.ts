@@ -6,12 +6,9 @@ import { membershipNamesOf } from '../../shared/engine';
 import { ExportDefinitionSchema } from '../../shared/exports/schema';
 import { BrazeUserReader, fieldsToExport, unexportableFields } from '../../shared/verify/braze-user';
 import { classify } from '../../shared/verify/compare';
+import { exportDefinition } from '../helpers/definition';
 
-const def = ExportDefinitionSchema.parse({
-  name: 'x',
-  connectionId: '00000000-0000-4000-8000-000000000000',
-  brazeSegmentApiId: 'seg-id',
-  source: { container: 'abc', folder: 'f' },
+const def = exportDefinition({
   segments: ['Main', 'Other'],
   matching: { email: 'Email', brazeCustomerId: 'Ext', attributes: { city: 'City', first_name: 'Name' } },
 });
