@@ -19,13 +19,28 @@ export const PLAIN = 0;
 export const QUOTED = 1;
 export const QUOTED_DOUBLED = 2;
 
+/** How much of the first piece Papa Parse's guess looks at. */
+const GUESS_CHARS = 1024 * 1024;
+
+/**
+ * Whether the first text of a file shows its line end, so the guess from it is the file's, not the
+ * piece's: a line end outside quotes, and no CR at the very end (an LF may follow it in the next
+ * piece, and the guess counts the CRs an LF follows). The readers wait for more of the file until
+ * it does (or the guess has all it reads, or the file ends): otherwise the same partition, cut
+ * elsewhere, could be read another way.
+ */
+export function showsLineEnd(text: string): boolean {
+  if (text.length >= GUESS_CHARS) return true;
+  return !text.endsWith('\r') && /[\r\n]/.test(text.replace(/"([^]*?)"/gm, ''));
+}
+
 /**
  * Papa Parse's guess of a file's line end (papaparse.js guessLineEndings), over the text of the
  * first chunk it is given: quoted sections left out, LF if it comes before any CR, CRLF if at least
  * half the CRs are followed by LF, else CR.
  */
 export function papaLineEnd(firstChunk: string): '\n' | '\r\n' | '\r' {
-  const input = firstChunk.substring(0, 1024 * 1024).replace(/"([^]*?)"/gm, '');
+  const input = firstChunk.substring(0, GUESS_CHARS).replace(/"([^]*?)"/gm, '');
   const r = input.split('\r');
   const n = input.split('\n');
   if (r.length === 1 || (n.length > 1 && n[0]!.length < r[0]!.length)) return '\n';
@@ -73,14 +88,16 @@ export class CsvRecordScanner {
   push(chunk: Uint8Array): void {
     if (this.unusual) throw new Error('the scanner stopped: the rest of the partition is for Papa Parse');
     let bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (!this.started) {
-      // Papa Parse guesses from the text of the first piece it is given, as decoded.
-      this.started = true;
-      this.lineEnd = papaLineEnd(new TextDecoder('utf-8').decode(bytes, { stream: true }));
-      if (this.lineEnd === '\r') return this.stop(bytes);
-      this.crlf = this.lineEnd === '\r\n';
-    }
     if (this.carried > 0) bytes = this.keep(bytes, this.carried);
+    if (!this.started) {
+      // The line end is guessed as Papa Parse guesses it, from the file's first text, once that shows it.
+      const text = new TextDecoder('utf-8').decode(bytes, { stream: true });
+      if (!showsLineEnd(text)) {
+        this.carried = this.keep(bytes, 0).length;
+        return;
+      }
+      if (!this.start(text)) return this.stop(bytes);
+    }
     if (!this.bomChecked) {
       // The text decoder readCsv's input goes through drops a byte order mark, even one cut in two.
       if (bytes.length < BOM.length && BOM.subarray(0, bytes.length).equals(bytes)) {
@@ -96,7 +113,18 @@ export class CsvRecordScanner {
   /** The file is complete. */
   end(): void {
     if (this.unusual || this.carried === 0) return;
-    this.scan(this.work.subarray(0, this.carried), true);
+    const bytes = this.work.subarray(0, this.carried);
+    if (!this.started && !this.start(new TextDecoder('utf-8').decode(bytes))) return this.stop(bytes);
+    if (!this.bomChecked && bytes.subarray(0, BOM.length).equals(BOM)) return this.scan(bytes.subarray(BOM.length), true);
+    this.scan(bytes, true);
+  }
+
+  /** Takes the line end guessed from the file's first text; false when it is a bare CR (Papa Parse reads such a file). */
+  private start(firstText: string): boolean {
+    this.started = true;
+    this.lineEnd = papaLineEnd(firstText);
+    this.crlf = this.lineEnd === '\r\n';
+    return this.lineEnd !== '\r';
   }
 
   /**

@@ -196,6 +196,24 @@ describe('the CSV scanner', () => {
     }
   });
 
+  it('reads the same rows and keys wherever the first piece ends, right after a CR included', async () => {
+    // Quoted keys in CRLF lines: a line end guessed as CR from a first piece that ends after a CR
+    // would read every key with its quotes, so a partition read for its keys would note none of them.
+    const text =
+      '"CustomerId","Name","BrazeUserId","Email","Score"\r\n"c1","Ann","u1","a@x.com","1"\r\n"c2","Bob","u2","","2"\r\n';
+    const bytes = Buffer.from(text);
+    for (const scan of [true, false]) {
+      const whole = await read(bytes, [], scan);
+      const keys = (await read(bytes, [], scan, undefined, 'keys')).keys;
+      expect(whole.lines).toHaveLength(2);
+      expect(keys).toHaveLength(2);
+      for (let cut = 1; cut < bytes.length; cut++) {
+        expect((await read(bytes, [cut], scan)).lines, `cut at ${cut}`).toEqual(whole.lines);
+        expect((await read(bytes, [cut], scan, undefined, 'keys')).keys, `keys, cut at ${cut}`).toEqual(keys);
+      }
+    }
+  });
+
   it('guesses the line end as Papa Parse does, quoted sections left out', () => {
     expect(papaLineEnd('a,b\nc,d\r\n')).toBe('\n');
     expect(papaLineEnd('a,b\r\nc,d\r\ne\n')).toBe('\r\n');

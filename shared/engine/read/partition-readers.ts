@@ -5,7 +5,7 @@
 // otherwise. Both read bytes piece by piece, as they are downloaded.
 import { TextDecoder } from 'node:util';
 import { readCsv, type CsvEvent, type CsvOptions } from '../../snapshot/csv-rows';
-import { CsvRecordScanner } from '../../snapshot/csv-scanner';
+import { CsvRecordScanner, papaLineEnd, showsLineEnd } from '../../snapshot/csv-scanner';
 import { CsvFeed } from './csv-feed';
 
 /** A partition's CSV being read. */
@@ -28,13 +28,31 @@ export interface RowTaker {
 export function papaReader(options: CsvOptions, onEvent: (ev: CsvEvent) => void, onError: (e: unknown) => void): OpenPartition {
   const feed = new CsvFeed();
   const decoder = new TextDecoder('utf-8');
-  const reading = readCsv(feed.stream, options, onEvent);
-  reading.catch(onError);
+  // Read on from a record boundary, the line end is known; else it is guessed from the file's first
+  // text once that shows it (as the scanner does), not from a first piece cut anywhere.
+  let reading: Promise<void> | null = null;
+  let held = '';
+  const start = (lineEnd: CsvOptions['lineEnd']) => {
+    reading = readCsv(feed.stream, { ...options, lineEnd }, onEvent);
+    reading.catch(onError);
+  };
+  if (options.lineEnd) start(options.lineEnd);
+  const push = (text: string) => {
+    if (!reading) {
+      held += text;
+      if (!showsLineEnd(held)) return;
+      start(papaLineEnd(held));
+      [text, held] = [held, ''];
+    }
+    if (text) feed.push(text);
+  };
   return {
-    push: (bytes) => feed.push(decoder.decode(bytes, { stream: true })),
+    push: (bytes) => push(decoder.decode(bytes, { stream: true })),
     end: async () => {
       const rest = decoder.decode();
-      if (rest) feed.push(rest);
+      if (rest) push(rest);
+      if (!reading) start(papaLineEnd(held));
+      if (held) feed.push(held);
       feed.end();
       await reading;
     },
