@@ -24,14 +24,16 @@ const GUESS_CHARS = 1024 * 1024;
 
 /**
  * Whether the first text of a file shows its line end, so the guess from it is the file's, not the
- * piece's: a line end outside quotes, and no CR at the very end (an LF may follow it in the next
+ * piece's: a line end outside quotes (closed or not yet), and no CR at the very end (an LF may follow it in the next
  * piece, and the guess counts the CRs an LF follows). The readers wait for more of the file until
  * it does (or the guess has all it reads, or the file ends): otherwise the same partition, cut
  * elsewhere, could be read another way.
  */
 export function showsLineEnd(text: string): boolean {
   if (text.length >= GUESS_CHARS) return true;
-  return !text.endsWith('\r') && /[\r\n]/.test(text.replace(/"([^]*?)"/gm, ''));
+  const unquoted = text.replace(/"([^]*?)"/gm, '');
+  const open = unquoted.indexOf('"'); // a quote not closed yet: what follows it is inside
+  return !text.endsWith('\r') && /[\r\n]/.test(open === -1 ? unquoted : unquoted.slice(0, open));
 }
 
 /**

@@ -199,10 +199,19 @@ describe('the CSV scanner', () => {
   it('reads the same rows and keys wherever the first piece ends, right after a CR included', async () => {
     // Quoted keys in CRLF lines: a line end guessed as CR from a first piece that ends after a CR
     // would read every key with its quotes, so a partition read for its keys would note none of them.
-    const text =
-      '"CustomerId","Name","BrazeUserId","Email","Score"\r\n"c1","Ann","u1","a@x.com","1"\r\n"c2","Bob","u2","","2"\r\n';
-    const bytes = Buffer.from(text);
-    for (const scan of [true, false]) {
+    const texts = [
+      '"CustomerId","Name","BrazeUserId","Email","Score"\r\n"c1","Ann","u1","a@x.com","1"\r\n"c2","Bob","u2","","2"\r\n',
+      // No header, and a quoted newline in the first record: a piece cut inside it shows no line end yet.
+      '"c1","Ann\nline two","u1","a@x.com","1"\r\n"c2","Bob","u2","","2"\r\n',
+    ];
+    for (const [text, scan] of texts.flatMap(
+      (t) =>
+        [
+          [t, true],
+          [t, false],
+        ] as const,
+    )) {
+      const bytes = Buffer.from(text);
       const whole = await read(bytes, [], scan);
       const keys = (await read(bytes, [], scan, undefined, 'keys')).keys;
       expect(whole.lines).toHaveLength(2);
