@@ -5,6 +5,7 @@
 // rows (mapped once in the bucket step). Anything off the common path (a value that trimming,
 // checking or typing would change or leave out, an identifier that is not plain ASCII, bytes that
 // are not well-formed UTF-8) makes write() decline, and the caller maps the row from strings.
+import { copyBytes } from '../spill/bucket-files';
 import { spillColumns } from '../spill/spill-codec';
 import { utf8SequenceAt } from '../spill/json-bytes';
 import { jsonLength, jsonTrims, trimsAtEnd, trimsAtStart } from './text-bytes';
@@ -273,11 +274,9 @@ export class LineObjectWriter {
     this.length += this.bytes.write(text, this.length);
   }
 
-  private writeBytes(source: Uint8Array, from: number, to: number): void {
+  private writeBytes(source: Buffer, from: number, to: number): void {
     this.reserve(to - from);
-    if (to - from > 64) this.bytes.set(source.subarray(from, to), this.length);
-    else for (let i = from, at = this.length; i < to; i++) this.bytes[at++] = source[i]!;
-    this.length += to - from;
+    this.length = copyBytes(source, from, to, this.bytes, this.length);
   }
 
   private reserve(bytes: number): void {
