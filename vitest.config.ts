@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // Three speeds: test/unit (no Azurite, no processes), test/integration (Azurite and the Braze
-// sandbox), test/e2e (the local host, a browser, kills, resumes and time boxes). `npm run test:unit`
+// sandbox), test/e2e (the local host, a browser, kills, resumes, time boxes, the deployment zip). `npm run test:unit`
 // is the fast loop; `npm test` (scripts/test-all.ts) runs the e2e project beside the other two, then
 // the early-send resume and time-box files on their own (`npm run test:resume`: their resend bounds
 // and time boxes are wall-time windows that a busy machine stretches).
