@@ -2,7 +2,8 @@
 // segment holds go to Braze before the snapshot is fully read. The outcome must be the one the
 // bucket-by-bucket path gives: one object per profile, first value wins, counts add up.
 import { randomUUID } from 'node:crypto';
-import { beforeEach, describe, expect, it } from 'vitest';
+import os from 'node:os';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runExport, type RunProgress } from '../../shared/engine';
 import { KeyFilter } from '../../shared/engine/early-send/key-filter';
 import { fnv1a32 } from '../../shared/engine/hash/key-hash';
@@ -15,6 +16,7 @@ import { createConnection, createExport, engineInput, runNow, useSandbox } from 
 useAzurite();
 const sandbox = useSandbox();
 beforeEach(() => sandbox().reset());
+afterEach(() => vi.restoreAllMocks());
 
 const MEMBERSHIP = '0000-0000-0000';
 const alias = (i: number) => `alias:ci_customer_id:c${i}`;
@@ -50,6 +52,27 @@ describe('sending early', () => {
     // The state records what Braze got: the same snapshot again, diffed, sends nothing.
     const again = await runNow(exp.id, { fullSync: false });
     expect(again.run.counts).toMatchObject({ profiles: 300, unchanged: 300, sent: 0 });
+  });
+
+  it('on one core, only while Braze sets the pace: with a budget the core cannot keep up with, the run reads first, same outcome', async () => {
+    vi.spyOn(os, 'availableParallelism').mockReturnValue(1);
+    // c2's first row has no first name, a later row has: sent early, c2 goes out twice (alone, then
+    // merged); read first, once.
+    const big = [rows(40).replace('c2,,p2@example.com,Name2', 'c2,,p2@example.com,'), 'c2,,p2@example.com,Late2\n'];
+    const source = await writeCiExport(services().storage.ciBlobs, [{ segment: 'Big', partitions: big }]);
+    // 3,000 requests per 3 s, Braze's whole limit: the core sets the pace; 1,000 (the default): Braze does.
+    for (const [requestBudget, objects] of [
+      [3000, 40],
+      [1000, 41],
+    ]) {
+      sandbox().reset();
+      const conn = await createConnection(sandbox().url, { requestBudget });
+      const exp = await createExport(conn.id, { source, segments: ['Big'], matching: MATCHING });
+      const { run } = await runNow(exp.id);
+      expect(run.counts).toMatchObject({ rowsRead: 41, profiles: 40, sent: 40, failed: 0 });
+      expect(sandbox().stats.objectsProcessed, `budget ${requestBudget}`).toBe(objects);
+      expect(profile(2)).toMatchObject({ first_name: 'Late2', [MEMBERSHIP]: ['Big'] });
+    }
   });
 
   it('other segments are read for their keys first and their rows taken in later: same merge, same row order, refused rows still reported', async () => {

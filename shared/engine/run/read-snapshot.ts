@@ -51,6 +51,14 @@ const MIN_ROW_BYTES = 20;
 const EARLY_BACKLOG_SECONDS = 0.6;
 /** A typical profile row's size, to size key filters (a wrong guess costs speed, never correctness). */
 const TYPICAL_ROW_BYTES = 50;
+/**
+ * On one core, a first run whose budget allows more requests a second than this is bound by the
+ * core, not by Braze (a request of 75 profiles takes ~1.5 ms of CPU from reading to sending). Sending
+ * early then only adds its own work (the other segments read for their keys first, key filters, their
+ * rows kept and taken in later: ~4 CPU-s per million wide profiles), and the run ends later. Below
+ * it, Braze sets the pace and sending early hides the reading. Figures: docs/performance.md.
+ */
+const ONE_CORE_EARLY_MAX_REQUESTS_PER_SECOND = 600;
 
 const tableBytes = (t: SegmentTable) => t.partitions.reduce((n, p) => n + p.sizeBytes, 0);
 
@@ -155,6 +163,7 @@ export class SnapshotReading {
   private tableToSendEarly(): SegmentTable | null {
     const { snapshot, firstAttempt, hadState, timeBudgetMs, braze } = this.plan;
     if (!firstAttempt || hadState || snapshot.tables.length === 0) return null;
+    if (os.availableParallelism() === 1 && braze.requestsPerSecond > ONE_CORE_EARLY_MAX_REQUESTS_PER_SECOND) return null;
     const largest = snapshot.tables.reduce((a, b) => (tableBytes(b) > tableBytes(a) ? b : a));
     const estimatedMs = (tableBytes(largest) / MIN_ROW_BYTES / MAX_OBJECTS_PER_REQUEST / braze.requestsPerSecond) * 1000;
     return timeBudgetMs === undefined || estimatedMs < timeBudgetMs / 2 ? largest : null;
