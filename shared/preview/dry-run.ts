@@ -32,7 +32,9 @@ export async function dryRunExport(
   snapshot: Snapshot,
   fullSync: boolean,
   /** Asked as a run's cancel is: true stops the engine (a preview's deadline). */
-  shouldStop?: () => boolean,
+  shouldStop: (() => boolean) | undefined,
+  /** The pace Braze will take the real run's requests at (connectionPace): the run's path depends on it. */
+  pace: number,
 ): Promise<DryRun> {
   // The membership attributes are shown as they are in samples; every value mapped from CI is masked.
   const transport = new DryRunTransport(new Set(membershipNamesOf(record)));
@@ -50,8 +52,9 @@ export async function dryRunExport(
     state: new ReadOnlySyncState(deps.appBlobs.getContainerClient(CONTAINERS.state), record.id),
     braze,
     fullSync,
-    // As the next run's first attempt: the same path, so the same requests.
+    // As the next run's first attempt, at its pace: the same path, so the same requests.
     firstAttempt: true,
+    pace,
     bucketTargetBytes: deps.bucketTargetBytes,
   });
   return { ...result, transport };

@@ -34,10 +34,15 @@ export interface DurationEstimate {
   text: string;
 }
 
+/** Requests a second Braze takes from a run on the connection: its budget, or the limit Braze reported when lower. */
+export function paceOf(requestBudget: number, reportedLimit?: number | null): number {
+  const reported = reportedLimit && reportedLimit > 0 ? reportedLimit : null;
+  return (reported !== null ? Math.min(requestBudget, reported) : requestBudget) / WINDOW_S;
+}
+
 export function estimateDuration(input: DurationInput): DurationEstimate {
   const reported = input.reportedLimit && input.reportedLimit > 0 ? input.reportedLimit : null;
-  const perWindow = reported !== null ? Math.min(input.requestBudget, reported) : input.requestBudget;
-  const rate = perWindow / WINDOW_S;
+  const rate = paceOf(input.requestBudget, reported);
   const requests = Math.max(0, Math.ceil(input.requests));
   const { sendingSeconds, waits } = input.hourlyCap
     ? sendingUnderCap(requests, rate, input.hourlyCap, input.usedThisHour ?? 0, input.secondsIntoHour ?? 0)
@@ -105,6 +110,13 @@ const round = (n: number) => Math.round(n * 10) / 10;
 export interface LimitsSource {
   observed(connectionId: string): Promise<{ limit: number | null } | null>;
   usage(connectionId: string, nowMs?: number): Promise<{ used: number }>;
+}
+
+/** The connection's pace as its limits stand now (paceOf). */
+export async function connectionPace(limits: LimitsSource, connection: { id: string; requestBudget: number }): Promise<number> {
+  // Unknown (storage unreachable): the budget, as before Braze ever answered.
+  const observed = await limits.observed(connection.id).catch(() => null);
+  return paceOf(connection.requestBudget, observed?.limit ?? null);
 }
 
 /** The estimate for `requests` on `connection`, as its limits stand now. */

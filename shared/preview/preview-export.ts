@@ -15,7 +15,7 @@ import type { ExportDefinition } from '../exports/schema';
 import { locateSnapshot, SnapshotUnavailable } from '../snapshot/locate';
 import { maskText } from './data-points';
 import { dryRunExport } from './dry-run';
-import { connectionDuration, type DurationEstimate } from './duration-estimate';
+import { connectionDuration, connectionPace, type DurationEstimate } from './duration-estimate';
 
 const FIRST_REASONS = 10;
 
@@ -116,7 +116,8 @@ export class ExportPreview {
     try {
       const deadline = started + (deps.deadlineMs ?? PREVIEW_LIMITS.deadlineMs);
       // Past the deadline the engine stops, as a cancelled run does: nothing keeps burning CPU after the answer.
-      result = await dryRunExport(deps, record, connection.baseUrl, snapshot, fullSync, () => Date.now() > deadline);
+      const pace = await connectionPace(deps.connectionRecords.limits, connection);
+      result = await dryRunExport(deps, record, connection.baseUrl, snapshot, fullSync, () => Date.now() > deadline, pace);
     } catch (e) {
       if (e instanceof RunAborted) throw conflict(`The export cannot run: ${firstLine(e)}`);
       throw e;

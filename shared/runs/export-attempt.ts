@@ -3,7 +3,7 @@
 // continued (time box, the rate limit lost, the hourly cap reached) or finished.
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { definitionFingerprint, runExport } from '../engine';
-import { connectionDuration } from '../preview/duration-estimate';
+import { connectionDuration, connectionPace } from '../preview/duration-estimate';
 import { CONTAINERS } from '../store/clients';
 import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
@@ -51,11 +51,14 @@ export class ExportAttempts {
     // same snapshot under the same settings; anything else is weighed afresh.
     const { approved, held: wasHeld, buckets } = attempt.run;
     const approvedAsHeld = !!approved && (!wasHeld || (wasHeld.snapshotId === snapshot.id && wasHeld.definition === definition));
+    // The pace Braze will take this run's requests at (the dry run weighs the path it decides).
+    const pace = await connectionPace(deps.connections.limits, ready.connection);
     if (!approvedAsHeld && !buckets) {
       const held = await this.guard.evaluate(ready.exportRecord, ready.connection.baseUrl, snapshot, {
         fullSync: attempt.run.fullSync,
         shouldStop: ready.shouldStop,
         deadline: attempt.started + deps.timeBudgetMs / 2,
+        pace,
       });
       if (held) {
         // How long approving it would take to send, at the connection's limits as they stand now
@@ -95,6 +98,7 @@ export class ExportAttempts {
       // An attempt that was held sent nothing: the approved one after it is the first to send. Under an
       // hourly cap nothing is sent early: a run stopped at the cap while reading could not go on next hour.
       firstAttempt: resumed.attempts - (resumed.heldAttempts ?? 0) === 1 && !attempt.limits?.cap,
+      pace,
       timeBudgetMs: deps.timeBudgetMs - (Date.now() - attempt.started),
       bucketTargetBytes: deps.bucketTargetBytes,
       earlyCheckpointMs: deps.earlyCheckpointMs,

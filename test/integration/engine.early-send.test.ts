@@ -8,14 +8,21 @@ import { runExport, type RunProgress } from '../../shared/engine';
 import { KeyFilter } from '../../shared/engine/early-send/key-filter';
 import { fnv1a32 } from '../../shared/engine/hash/key-hash';
 import { services } from '../../shared/services';
+import { ConnectionLimitsRepo } from '../../shared/store/connection-limits';
 import { locateSnapshot } from '../../shared/snapshot/locate';
-import { useAzurite } from '../helpers/app';
+import { call, useAzurite } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
 import { createConnection, createExport, engineInput, runNow, useSandbox } from '../helpers/engine';
+import { exportPreview } from '../../functions/exportPreview';
 
 useAzurite();
 const sandbox = useSandbox();
-beforeEach(() => sandbox().reset());
+// As on an instance of two cores or more, whatever this machine has: on one core, a first run at
+// the test connections' budget (Braze's whole limit) reads first (the one-core case below).
+beforeEach(() => {
+  sandbox().reset();
+  vi.spyOn(os, 'availableParallelism').mockReturnValue(2);
+});
 afterEach(() => vi.restoreAllMocks());
 
 const MEMBERSHIP = '0000-0000-0000';
@@ -54,23 +61,35 @@ describe('sending early', () => {
     expect(again.run.counts).toMatchObject({ profiles: 300, unchanged: 300, sent: 0 });
   });
 
-  it('on one core, only while Braze sets the pace: with a budget the core cannot keep up with, the run reads first, same outcome', async () => {
+  it('on one core, only while Braze sets the pace: with a budget the core cannot keep up with, the run reads first, same outcome; the preview says what it sends', async () => {
     vi.spyOn(os, 'availableParallelism').mockReturnValue(1);
     // c2's first row has no first name, a later row has: sent early, c2 goes out twice (alone, then
     // merged); read first, once.
     const big = [rows(40).replace('c2,,p2@example.com,Name2', 'c2,,p2@example.com,'), 'c2,,p2@example.com,Late2\n'];
     const source = await writeCiExport(services().storage.ciBlobs, [{ segment: 'Big', partitions: big }]);
-    // 3,000 requests per 3 s, Braze's whole limit: the core sets the pace; 1,000 (the default): Braze does.
-    for (const [requestBudget, objects] of [
-      [3000, 40],
-      [1000, 41],
-    ]) {
+    // 3,000 requests per 3 s, Braze's whole limit: the core sets the pace; 1,000 (the default), or
+    // a lower limit Braze reported for the workspace: Braze does.
+    for (const [requestBudget, reportedLimit, objects] of [
+      [3000, null, 40],
+      [1000, null, 41],
+      [3000, 1000, 41],
+    ] as const) {
       sandbox().reset();
       const conn = await createConnection(sandbox().url, { requestBudget });
+      if (reportedLimit !== null)
+        await new ConnectionLimitsRepo(services().storage.table('connections')).recordObserved(conn.id, {
+          limit: reportedLimit,
+          remaining: null,
+          resetsAt: null,
+          observedAt: new Date().toISOString(),
+          lastRateLimited: null,
+        });
       const exp = await createExport(conn.id, { source, segments: ['Big'], matching: MATCHING });
+      const preview = await call(exportPreview, { method: 'POST', path: `exports/${exp.id}/preview`, params: { id: exp.id } });
       const { run } = await runNow(exp.id);
       expect(run.counts).toMatchObject({ rowsRead: 41, profiles: 40, sent: 40, failed: 0 });
-      expect(sandbox().stats.objectsProcessed, `budget ${requestBudget}`).toBe(objects);
+      expect(sandbox().stats.objectsProcessed, `budget ${requestBudget}, reported ${reportedLimit}`).toBe(objects);
+      expect(preview.body).toMatchObject({ objects, requests: run.requests!.sent });
       expect(profile(2)).toMatchObject({ first_name: 'Late2', [MEMBERSHIP]: ['Big'] });
     }
   });

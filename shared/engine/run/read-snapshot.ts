@@ -32,6 +32,8 @@ interface ReadPlan {
   hadState: boolean;
   fullSync: boolean;
   firstAttempt: boolean;
+  /** Requests a second Braze will take from this run (EngineInput.pace). */
+  pace: number;
   timeBudgetMs: number | undefined;
   /** Buckets finished by an earlier attempt: their rows are skipped. */
   done: ReadonlySet<number>;
@@ -52,8 +54,9 @@ const EARLY_BACKLOG_SECONDS = 0.6;
 /** A typical profile row's size, to size key filters (a wrong guess costs speed, never correctness). */
 const TYPICAL_ROW_BYTES = 50;
 /**
- * On one core, a first run whose budget allows more requests a second than this is bound by the
- * core, not by Braze (a request of 75 profiles takes ~1.5 ms of CPU from reading to sending). Sending
+ * On one core, a first run that Braze takes more requests a second from than this (a budget over
+ * 1,800 per 3 s, and no lower limit reported by Braze) is bound by the core, not by Braze (a request
+ * of 75 profiles takes ~1.5 ms of CPU from reading to sending). Sending
  * early then only adds its own work (the other segments read for their keys first, key filters, their
  * rows kept and taken in later: ~4 CPU-s per million wide profiles), and the run ends later. Below
  * it, Braze sets the pace and sending early hides the reading. Figures: docs/performance.md.
@@ -158,14 +161,15 @@ export class SnapshotReading {
   /**
    * The segment to send early, if any: the largest, when every profile is going to Braze
    * and Braze holds nothing of the export yet (no sync state), on a run's first attempt, and its
-   * profiles can go out well within the attempt's time box even at a small size per row.
+   * profiles can go out well within the attempt's time box even at a small size per row; on one
+   * core, only while Braze sets the pace.
    */
   private tableToSendEarly(): SegmentTable | null {
-    const { snapshot, firstAttempt, hadState, timeBudgetMs, braze } = this.plan;
+    const { snapshot, firstAttempt, hadState, timeBudgetMs, pace } = this.plan;
     if (!firstAttempt || hadState || snapshot.tables.length === 0) return null;
-    if (os.availableParallelism() === 1 && braze.requestsPerSecond > ONE_CORE_EARLY_MAX_REQUESTS_PER_SECOND) return null;
+    if (os.availableParallelism() === 1 && pace > ONE_CORE_EARLY_MAX_REQUESTS_PER_SECOND) return null;
     const largest = snapshot.tables.reduce((a, b) => (tableBytes(b) > tableBytes(a) ? b : a));
-    const estimatedMs = (tableBytes(largest) / MIN_ROW_BYTES / MAX_OBJECTS_PER_REQUEST / braze.requestsPerSecond) * 1000;
+    const estimatedMs = (tableBytes(largest) / MIN_ROW_BYTES / MAX_OBJECTS_PER_REQUEST / pace) * 1000;
     return timeBudgetMs === undefined || estimatedMs < timeBudgetMs / 2 ? largest : null;
   }
 }

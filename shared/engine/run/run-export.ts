@@ -49,6 +49,11 @@ export interface EngineInput {
   beforeBucket?: (requests: number) => Promise<boolean>;
   /** The run's first attempt: profiles may be sent early (a continuation never does). */
   firstAttempt?: boolean;
+  /**
+   * Requests a second Braze will take from this run (the connection's budget, or the limit Braze
+   * reported when lower); default: the client's budget. On one core, whether sending early pays.
+   */
+  pace?: number;
   /** How long this attempt may take; sending early is skipped when it might not fit. */
   timeBudgetMs?: number;
   /** The run this is an attempt of (default: one of its own, for callers outside the worker). */
@@ -117,6 +122,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     hadState,
     fullSync: input.fullSync,
     firstAttempt: input.firstAttempt ?? false,
+    pace: input.pace ?? braze.requestsPerSecond,
     timeBudgetMs: input.timeBudgetMs,
     done: books.bucketsDone,
     tempDir,
