@@ -1,9 +1,10 @@
 // `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--budget B] [--no-guard] [--first-only] [--verify [--sample K] [--unexportable]]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
-// full limit unless --budget says less): first run, same snapshot again, then after changing P % of the profiles. Each run
-// happens in its own process (scripts/bench-run.ts) so its peak RSS is the export's alone. Prints one
-// JSON line per run (and, with --preview, one per dry run before the first and the changed run).
+// full limit unless --budget says less): first run, same snapshot again, then after changing P % of
+// the profiles. Each run happens in its own process (scripts/bench-run.ts) so its peak RSS is the
+// export's alone. Prints one JSON line per run (and, with --preview, one per dry run before the
+// first and the changed run).
 import { spawn, spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
