@@ -34,14 +34,17 @@ export interface DurationEstimate {
   text: string;
 }
 
+/** The limit Braze reported, when it is one (a positive number). */
+const reportedOf = (limit?: number | null) => (limit && limit > 0 ? limit : null);
+
 /** Requests a second Braze takes from a run on the connection: its budget, or the limit Braze reported when lower. */
 export function paceOf(requestBudget: number, reportedLimit?: number | null): number {
-  const reported = reportedLimit && reportedLimit > 0 ? reportedLimit : null;
+  const reported = reportedOf(reportedLimit);
   return (reported !== null ? Math.min(requestBudget, reported) : requestBudget) / WINDOW_S;
 }
 
 export function estimateDuration(input: DurationInput): DurationEstimate {
-  const reported = input.reportedLimit && input.reportedLimit > 0 ? input.reportedLimit : null;
+  const reported = reportedOf(input.reportedLimit);
   const rate = paceOf(input.requestBudget, reported);
   const requests = Math.max(0, Math.ceil(input.requests));
   const { sendingSeconds, waits } = input.hourlyCap

@@ -51,8 +51,10 @@ export class ExportAttempts {
     // same snapshot under the same settings; anything else is weighed afresh.
     const { approved, held: wasHeld, buckets } = attempt.run;
     const approvedAsHeld = !!approved && (!wasHeld || (wasHeld.snapshotId === snapshot.id && wasHeld.definition === definition));
-    // The pace Braze will take this run's requests at (the dry run weighs the path it decides).
-    const pace = await connectionPace(deps.connections.limits, ready.connection);
+    // The pace Braze will take this run's requests at: read once, and only where it chooses the path
+    // (a dry run, or a first attempt: a continuation never sends early).
+    let paceRead: Promise<number> | undefined;
+    const pace = () => (paceRead ??= connectionPace(deps.connections.limits, ready.connection));
     if (!approvedAsHeld && !buckets) {
       const held = await this.guard.evaluate(ready.exportRecord, ready.connection.baseUrl, snapshot, {
         fullSync: attempt.run.fullSync,
@@ -71,6 +73,9 @@ export class ExportAttempts {
     // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
     const earlierRefusals = attempt.run.bucketCounts?.rejected ?? 0;
     const resumed = attempt.run;
+    // An attempt that was held sent nothing: the approved one after it is the first to send. Under an
+    // hourly cap nothing is sent early: a run stopped at the cap while reading could not go on next hour.
+    const firstAttempt = resumed.attempts - (resumed.heldAttempts ?? 0) === 1 && !attempt.limits?.cap;
     const result = await runExport({
       definition: ready.exportRecord,
       snapshot,
@@ -95,10 +100,8 @@ export class ExportAttempts {
       shouldStop: ready.shouldStop,
       beforeCheckpoint: ready.beforeCheckpoint,
       beforeBucket: attempt.limits?.cap ? (requests) => attempt.limits!.cap!.reserveFor(requests) : undefined,
-      // An attempt that was held sent nothing: the approved one after it is the first to send. Under an
-      // hourly cap nothing is sent early: a run stopped at the cap while reading could not go on next hour.
-      firstAttempt: resumed.attempts - (resumed.heldAttempts ?? 0) === 1 && !attempt.limits?.cap,
-      pace,
+      firstAttempt,
+      pace: firstAttempt ? await pace() : undefined,
       timeBudgetMs: deps.timeBudgetMs - (Date.now() - attempt.started),
       bucketTargetBytes: deps.bucketTargetBytes,
       earlyCheckpointMs: deps.earlyCheckpointMs,

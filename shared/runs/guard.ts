@@ -90,7 +90,7 @@ export class RunGuard {
     record: ExportDefinition & { id: string },
     baseUrl: string,
     snapshot: Snapshot,
-    run: { fullSync: boolean; shouldStop: () => boolean; deadline: number; pace: number },
+    run: { fullSync: boolean; shouldStop: () => boolean; deadline: number; pace: () => Promise<number> },
   ): Promise<HeldFigures | null> {
     const guard = guardOf(record);
     const definition = definitionFingerprint(record, baseUrl);
@@ -107,7 +107,7 @@ export class RunGuard {
     const state = (await this.deps.state.get(record.id))?.value;
     const pastDeadline = () => Date.now() > run.deadline;
     const stop = () => run.shouldStop() || pastDeadline();
-    const dry = await dryRunExport(this.deps, record, baseUrl, snapshot, run.fullSync, stop, run.pace);
+    const dry = await dryRunExport(this.deps, record, baseUrl, snapshot, run.fullSync, stop, await run.pace());
     const settings = { definition, changed: !!state?.lastDefinition && state.lastDefinition !== definition };
     const figures = figuresOf(dry, snapshot.id, state?.lastSegmentRows ?? null, settings);
     const at = new Date().toISOString();
