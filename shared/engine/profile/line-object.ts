@@ -11,7 +11,7 @@ import { utf8SequenceAt } from '../spill/json-bytes';
 import { jsonLength, jsonTrims, trimsAtEnd, trimsAtStart } from './text-bytes';
 import type { Coerced } from '../../snapshot/cdm-types';
 import type { ExportDefinition } from '../../exports/schema';
-import { quote, type BrazeObjectWriter } from './object-writer';
+import { heldFieldsHex, quote, type BrazeObjectWriter } from './object-writer';
 import { MAX_ATTRIBUTE_CHARS, type RowMapper } from './row-mapper';
 import { normalizeEmail, normalizePhone } from './values';
 
@@ -257,13 +257,11 @@ export class LineObjectWriter {
     return typings;
   }
 
-  /** The `heldFields` bits as BrazeObjectWriter.heldFieldBits writes them (hex, 4 fields a digit, lowest first). */
+  /** The `heldFields` text of the bits `held` (field i at bit i), as BrazeObjectWriter.heldFieldBits writes it. */
   private heldHexOf(held: number): string {
     let hex = this.heldHex.get(held);
     if (hex === undefined) {
-      hex = '';
-      for (let d = 0; d < this.writer.fields.length; d += 4) hex += ((held >>> d) & 15).toString(16);
-      hex = hex.replace(/0+$/, '') || '0';
+      hex = heldFieldsHex(this.writer.fields.length, (d) => (held >>> d) & 15);
       if (this.heldHex.size < 4096) this.heldHex.set(held, hex);
     }
     return hex;

@@ -25,6 +25,16 @@ function holdsField(heldFields: string | undefined, i: number): boolean {
   return digit !== undefined && ((parseInt(digit, 16) >> (i & 3)) & 1) === 1;
 }
 
+/**
+ * The `heldFields` text of `fieldCount` fields, `digitAt(d)` giving the bits of fields d..d+3:
+ * hex, 4 fields a digit, lowest first, trailing zeros dropped, at least "0".
+ */
+export function heldFieldsHex(fieldCount: number, digitAt: (d: number) => number): string {
+  let hex = '';
+  for (let d = 0; d < fieldCount; d += 4) hex += digitAt(d).toString(16);
+  return hex.replace(/0+$/, '') || '0';
+}
+
 /** What JSON.stringify would escape in a string: control characters, `"`, `\\`, and surrogates (a lone one is escaped). */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what is looked for
 const NEEDS_ESCAPING = /[\u0000-\u001f"\\\ud800-\udfff]/;
@@ -85,8 +95,7 @@ export class BrazeObjectWriter {
    * out as invalid that Braze held before (an invalid value is not a clear: Braze keeps the old one).
    */
   heldFieldBits(p: MergedProfile, before?: StateEntry, previousFields?: string[]): string {
-    let hex = '';
-    for (let d = 0; d < this.fields.length; d += 4) {
+    return heldFieldsHex(this.fields.length, (d) => {
       let digit = 0;
       for (let i = d; i < d + 4 && i < this.fields.length; i++) {
         const field = this.fields[i]!;
@@ -95,9 +104,8 @@ export class BrazeObjectWriter {
           (p.omitted[field] !== undefined && before !== undefined && this.heldBefore(before, field, previousFields));
         if (held) digit |= 1 << (i - d);
       }
-      hex += digit.toString(16);
-    }
-    return hex.replace(/0+$/, '') || '0';
+      return digit;
+    });
   }
 
   private heldBefore(before: StateEntry, field: string, previousFields: string[] | undefined): boolean {
