@@ -17,6 +17,6 @@ export { RowMapper, type PartialProfile } from './profile/row-mapper';
 export { fingerprintBytes } from './hash/fingerprint';
 export { bucketOf, fnv1a32 } from './hash/key-hash';
 export { parseBucketState } from './state/state-entries';
-export { stateLine, type StateEntry } from './state/state-line';
+export { stateLine, stateLinesBytes, type StateEntry } from './state/state-line';
 export { BucketFiles } from './spill/bucket-files';
 export { createRunTempDir } from './spill/run-temp-dir';

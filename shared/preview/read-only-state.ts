@@ -8,8 +8,7 @@ export class ReadOnlySyncState extends SyncStateStore {
   override async writeBucket(
     _bucket: number,
     _header: BucketHeader,
-    _kept: Uint8Array,
-    _lines: string[],
+    _lines: Uint8Array[],
     _readEtag: string | null,
   ): Promise<void> {}
   override async removeEarlyCheckpoints(): Promise<void> {}

@@ -5,7 +5,7 @@
 // has: the next run sees them leave and withdraws their membership, update-only like every withdrawal.
 // Each bucket is rewritten with a conditional write on the ETag it was read with.
 import type { ContainerClient } from '@azure/storage-blob';
-import { bucketOf, parseBucketState, stateLine, StateTakenOver, type SyncStateStore } from '../engine';
+import { bucketOf, parseBucketState, stateLine, stateLinesBytes, StateTakenOver, type SyncStateStore } from '../engine';
 import { readDrift } from './drift-report';
 
 /** The fingerprint a repaired line carries: no object writes to it, so the profile counts as changed. */
@@ -109,5 +109,5 @@ async function repairBucket(
   }
   // A bucket without state yet (only withdrawals land there) takes the export's current settings.
   const header = { definition: previous.definition || definition, fields: previous.fields, membership: previous.membership };
-  await state.writeBucket(bucket, header, new Uint8Array(0), lines, etag);
+  await state.writeBucket(bucket, header, [stateLinesBytes(lines)], etag);
 }

@@ -16,6 +16,7 @@ import { fingerprintBytes } from '../../shared/engine/hash/fingerprint';
 import { emptyBucketCounts } from '../../shared/engine/thread/protocol';
 import { createRing, RingReader, RingWriter } from '../../shared/engine/thread/shared-ring';
 import { objectAt, receiveObjects } from '../../shared/engine/thread/object-bytes';
+import { SendLines } from '../../shared/engine/thread/send-lines';
 import { exportDefinition } from '../helpers/definition';
 
 const def = exportDefinition({
@@ -41,10 +42,12 @@ const spilled = (rows: Row[]) =>
 function sent(result: DiffResult): { key: string; leaving: number; object: Record<string, unknown> }[] {
   const share = createRing(1 << 20);
   const toSend = result.sends.handOver(new RingWriter(share));
-  const { list } = receiveObjects(new RingReader(share), toSend.objects);
-  return toSend.keys.map((key, i) => ({
-    key,
-    leaving: toSend.leaving[i]!,
+  const reader = new RingReader(share);
+  const { list } = receiveObjects(reader, toSend.objects);
+  const { lines } = SendLines.receive(reader, toSend.lines, toSend.leaving.length);
+  return toSend.leaving.map((leaving, i) => ({
+    key: lines.key(i),
+    leaving,
     object: JSON.parse(Buffer.from(objectAt(list, i)).toString('utf8')) as Record<string, unknown>,
   }));
 }
@@ -53,10 +56,14 @@ function sent(result: DiffResult): { key: string; leaving: number; object: Recor
 function stateAfter(result: DiffResult, definition = settings.definitionFp): Uint8Array {
   const share = createRing(1 << 20);
   const toSend = result.sends.handOver(new RingWriter(share));
-  const lines = [...result.kept, ...toSend.sentLines.filter((l) => l !== '')];
-  return Buffer.from(
-    `${JSON.stringify({ definition, fields: writer.fields, membership: writer.membershipNames })}\n${lines.join('\n')}\n`,
-  );
+  const reader = new RingReader(share);
+  receiveObjects(reader, toSend.objects);
+  const { lines } = SendLines.receive(reader, toSend.lines, toSend.leaving.length);
+  const header = JSON.stringify({ definition, fields: writer.fields, membership: writer.membershipNames });
+  return Buffer.concat([
+    Buffer.from(`${header}\n${result.kept.map((line) => `${line}\n`).join('')}`),
+    ...toSend.leaving.map((_, i) => lines.sentAt(i)),
+  ]);
 }
 
 const ann: Row = [0, 'c1', 'u1', 'ann@example.com', 'Oslo'];

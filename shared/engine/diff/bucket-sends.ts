@@ -4,6 +4,7 @@ import type { BrazeObjectWriter } from '../profile/object-writer';
 import type { MergedProfile } from '../profile/merge';
 import { ObjectBytes } from '../thread/object-bytes';
 import type { RingWriter } from '../thread/shared-ring';
+import { SendLinesBuilder } from '../thread/send-lines';
 import type { ToSend } from '../thread/protocol';
 import type { BucketState } from '../state/state-entries';
 import { stateLine, type StateEntry } from '../state/state-line';
@@ -11,7 +12,8 @@ import { stateLine, type StateEntry } from '../state/state-line';
 /** What a bucket sends: the objects, as bytes, each with its key and its state line either way. */
 export class BucketSends {
   readonly objects = new ObjectBytes();
-  private readonly toSend: Omit<ToSend, 'objects'> = { keys: [], sentLines: [], beforeLines: [], leaving: [] };
+  private readonly lines = new SendLinesBuilder();
+  private readonly leaving: number[] = [];
   /**
    * Membership written under earlier settings that these do not write: withdrawn from every
    * profile that had it (they are all sent anyway: changed settings resend everything).
@@ -78,15 +80,12 @@ export class BucketSends {
   }
 
   handOver(ring: RingWriter): ToSend {
-    return { objects: this.objects.handOver(ring), ...this.toSend };
+    return { objects: this.objects.handOver(ring), lines: this.lines.handOver(ring), leaving: this.leaving };
   }
 
   /** Queues an object already added to `objects`. */
   private queue(key: string, sentLine: string, before: StateEntry | undefined, leaving: 0 | 1 | 2): void {
-    const t = this.toSend;
-    t.keys.push(key);
-    t.sentLines.push(sentLine);
-    t.beforeLines.push(before ? stateLine(key, before) : '');
-    t.leaving.push(leaving);
+    this.lines.add(key, sentLine, before ? stateLine(key, before) : '');
+    this.leaving.push(leaving);
   }
 }

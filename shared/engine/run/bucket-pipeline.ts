@@ -13,7 +13,7 @@ import type { ReceivedBucket } from './engine-thread-client';
 import { BatchSender } from '../send/batch-sender';
 import { BucketOutcomes, recordOutcomes } from '../send/bucket-outcomes';
 import { objectAt } from '../thread/object-bytes';
-import type { ToSend } from '../thread/protocol';
+import type { SendLines } from '../thread/send-lines';
 
 /** Buckets being prepared on the engine thread while one is sent: enough to keep the thread busy. */
 const BUCKETS_PREPARED_AHEAD = 2;
@@ -93,7 +93,7 @@ export class BucketPipeline {
       if (requests > 0 && this.parts.beforeBucket && !(await this.parts.beforeBucket(requests))) {
         // Not sent, not checkpointed: the continuation prepares and sends this bucket whole.
         received.release();
-        received.releaseKept();
+        received.releaseState();
         return this.stopHere();
       }
       this.prepareAhead();
@@ -151,12 +151,12 @@ export class BucketPipeline {
     for (const outcome of await Promise.allSettled(this.preparing.splice(0))) {
       if (outcome.status !== 'fulfilled') continue;
       outcome.value.release();
-      outcome.value.releaseKept();
+      outcome.value.releaseState();
     }
   }
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
-  private async send({ prepared, objects, release, kept, releaseKept, etag, early, refused }: Prepared): Promise<void> {
+  private async send({ prepared, objects, release, lines, kept, releaseState, etag, early, refused }: Prepared): Promise<void> {
     // At most two buckets not checkpointed: a killed worker's successor sends those again, so no
     // object of a third goes out until the one before last is checkpointed (answered already; its
     // state being written).
@@ -181,7 +181,7 @@ export class BucketPipeline {
         for (let k = j; k < count; k++) answered.take(k, NOT_SENT_STOPPING);
         break;
       }
-      const refusal = refusedBefore && refusedAgain(refusedBefore, prepared.toSend, j);
+      const refusal = refusedBefore && refusedAgain(refusedBefore, lines, prepared.toSend.leaving, j);
       if (refusal) {
         answered.take(j, refusal);
         continue;
@@ -198,14 +198,14 @@ export class BucketPipeline {
     const { state, books } = this.parts;
     const stateWritten = answered.all
       .then(async (outcomes) => {
-        const lines = recordOutcomes(prepared, outcomes, books.reject);
+        const taken = recordOutcomes(prepared, lines, outcomes, books.reject);
         // Read from the checkpoints of what was sent early, the state is written even unchanged:
         // they are removed once the last bucket is written.
         if (!prepared.stateChanged && count === 0 && !early) return;
         await this.parts.beforeCheckpoint?.();
-        await state.writeBucket(prepared.bucket, prepared.header, kept, lines, etag);
+        await state.writeBucket(prepared.bucket, prepared.header, [kept, ...taken], etag);
       })
-      .finally(releaseKept);
+      .finally(releaseState);
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
     const previousCheckpoint = this.checkpointed;
     this.checkpointedBeforeLast = previousCheckpoint;
@@ -222,8 +222,8 @@ export class BucketPipeline {
  * The object at `j` is the very one Braze refused when an earlier attempt of this run sent it early
  * (same profile, same fingerprint): its refusal, with Braze's reason, instead of sending it again.
  */
-function refusedAgain(refused: EarlyRefusals['byKey'], toSend: ToSend, j: number): Outcome | null {
-  const refusal = refused.get(toSend.keys[j]!);
-  if (!refusal || toSend.leaving[j] || parseStateLine(toSend.sentLines[j]!)[1].fp !== refusal.fp) return null;
+function refusedAgain(refused: EarlyRefusals['byKey'], lines: SendLines, leaving: number[], j: number): Outcome | null {
+  const refusal = refused.get(lines.key(j));
+  if (!refusal || leaving[j] || parseStateLine(lines.sentLine(j))[1].fp !== refusal.fp) return null;
   return { status: 'rejected', reason: refusal.reason };
 }

@@ -8,6 +8,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import type { SegmentTable } from '../../snapshot/locate';
 import type { EarlySender } from '../send/early-sender';
 import { receiveObjects, type ObjectList } from '../thread/object-bytes';
+import { SendLines } from '../thread/send-lines';
 import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
 import { RunStopped } from '../control/stop';
@@ -60,9 +61,12 @@ const OBJECT_RING_BYTES = 8 * 1024 * 1024;
 export interface ReceivedBucket {
   prepared: PreparedBucket;
   objects: ObjectList;
+  /** Gives the objects' memory back (once Braze has answered for them all). */
   release: () => void;
+  lines: SendLines;
   kept: Uint8Array;
-  releaseKept: () => void;
+  /** Gives the memory of `lines` and `kept` back (once the bucket's state is written). */
+  releaseState: () => void;
 }
 
 export interface PartitionRun {
@@ -277,15 +281,28 @@ export class EngineThread {
         return;
       case 'prepared': {
         // Read at once, in order: the ring gives space back in the order it was written.
-        const { list, release } = receiveObjects(this.objectRing, m.prepared.toSend.objects);
+        const { toSend } = m.prepared;
+        const { list, release } = receiveObjects(this.objectRing, toSend.objects);
+        const lines = SendLines.receive(this.objectRing, toSend.lines, toSend.leaving.length);
         const kept = takeOver(this.objectRing, m.prepared.kept);
+        const releaseState = () => {
+          lines.release();
+          kept.release();
+        };
         const waiter = this.prepared.get(m.prepared.bucket);
         this.prepared.delete(m.prepared.bucket);
         if (!waiter) {
           release();
-          return kept.release();
+          return releaseState();
         }
-        return waiter.resolve({ prepared: m.prepared, objects: list, release, kept: kept.bytes, releaseKept: kept.release });
+        return waiter.resolve({
+          prepared: m.prepared,
+          objects: list,
+          release,
+          lines: lines.lines,
+          kept: kept.bytes,
+          releaseState,
+        });
       }
       case 'error':
         return this.fail(m.aborted ? new PartitionAborted(m.message) : new Error(`the engine thread failed: ${m.message}`));

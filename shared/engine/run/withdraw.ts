@@ -8,7 +8,7 @@ import { MAX_OBJECTS_PER_REQUEST, type BrazeClient, type Outcome } from '../../b
 import type { ExportDefinition } from '../../exports/schema';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import { parseBucketState } from '../state/state-entries';
-import { stateLine } from '../state/state-line';
+import { stateLine, stateLinesBytes } from '../state/state-line';
 import type { SyncStateStore } from '../state/sync-state';
 import { BatchSender } from '../send/batch-sender';
 
@@ -100,8 +100,7 @@ export async function withdrawAll(input: WithdrawInput): Promise<WithdrawResult>
     await input.state.writeBucket(
       bucket,
       { definition: previous.definition, fields: previous.fields, membership: previous.membership },
-      new Uint8Array(0),
-      kept,
+      [stateLinesBytes(kept)],
       etag,
     );
     await input.onProgress?.(counts, capped ? bucket : bucket + 1);

@@ -2,6 +2,7 @@
 // then counted into the bucket's counts and turned into the state lines of the profiles it sent.
 import type { Outcome } from '../../braze/client';
 import type { PreparedBucket, RejectedRow } from '../thread/protocol';
+import type { SendLines } from '../thread/send-lines';
 
 /** Braze's answers for one bucket's objects, as they come in batch by batch. */
 export class BucketOutcomes {
@@ -35,35 +36,61 @@ export class BucketOutcomes {
 }
 
 /**
- * Counts a bucket's outcomes into its counts and returns the state lines of the profiles it sent:
- * what Braze now has, or (not delivered) what it had before, so the next run tries again.
+ * Counts a bucket's outcomes into its counts and returns the state lines of the profiles it sent,
+ * as bytes (views of `lines`, each piece whole lines): what Braze now has, or (not delivered) what
+ * it had before, so the next run tries again.
  */
-export function recordOutcomes(prepared: PreparedBucket, outcomes: Outcome[], reject: (row: RejectedRow) => void): string[] {
+export function recordOutcomes(
+  prepared: PreparedBucket,
+  lines: SendLines,
+  outcomes: Outcome[],
+  reject: (row: RejectedRow) => void,
+): Uint8Array[] {
   const totals = prepared.counts;
-  const lines: string[] = [];
-  const { keys, sentLines, beforeLines, leaving } = prepared.toSend;
+  const { leaving } = prepared.toSend;
   const refused = (profileId: string, reason: string) => reject({ segment: '', partition: '', record: '', profileId, reason });
+  let everyOneTaken = true;
   outcomes.forEach((outcome, j) => {
-    const key = keys[j]!;
     if (leaving[j]) {
+      everyOneTaken = false;
       if (outcome.status === 'sent') totals.removed++;
-      else if (outcome.status === 'failed') {
-        totals.removalsFailed++;
-        if (beforeLines[j]) lines.push(beforeLines[j]!); // a leaver's: try the removal again next run
-      } else refused(key, `removal refused: ${outcome.reason}`);
+      else if (outcome.status === 'failed') totals.removalsFailed++;
+      else refused(lines.key(j), `removal refused: ${outcome.reason}`);
       return;
     }
     if (outcome.status === 'sent') {
       totals.sent++;
-      lines.push(sentLines[j]!);
       return;
     }
-    if (beforeLines[j]) lines.push(beforeLines[j]!);
+    everyOneTaken = false;
     if (outcome.status === 'rejected') {
       totals.rejected++;
-      refused(key, outcome.reason);
+      refused(lines.key(j), outcome.reason);
     } else totals.failed++;
   });
   for (const r of prepared.refusedEarly) refused(r.key, r.reason);
-  return lines;
+  // Most buckets: every profile's line once Braze took it, as one piece.
+  if (everyOneTaken) return outcomes.length ? [lines.allSent] : [];
+  return linesKept(lines, leaving, outcomes);
+}
+
+/** Object by object: the line once Braze took it, else the line before (a leaver's only if its removal failed: tried again next run). */
+function linesKept(lines: SendLines, leaving: number[], outcomes: Outcome[]): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  outcomes.forEach((outcome, j) => {
+    const line = leaving[j]
+      ? outcome.status === 'failed'
+        ? lines.beforeAt(j)
+        : null
+      : outcome.status === 'sent'
+        ? lines.sentAt(j)
+        : lines.beforeAt(j);
+    if (!line?.length) return;
+    // Lines side by side (profiles Braze took, one after another) go as one piece.
+    const last = pieces[pieces.length - 1];
+    if (last && last.buffer === line.buffer && last.byteOffset + last.length === line.byteOffset)
+      pieces[pieces.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + line.length);
+    else pieces.push(line);
+  });
+  return pieces;
 }

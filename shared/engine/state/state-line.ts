@@ -65,6 +65,9 @@ export function stateLineKey(text: string, start: number, end: number): string {
     : text.slice(start, text.indexOf('\t', start));
 }
 
+/** State lines as the UTF-8 bytes of a state blob, each ending in a newline. */
+export const stateLinesBytes = (lines: string[]): Uint8Array => Buffer.from(lines.map((line) => `${line}\n`).join(''));
+
 const plain = (v: string) => !/[\t\n\r]/.test(v);
 
 /**

@@ -159,20 +159,14 @@ export class SyncStateStore {
   }
 
   /**
-   * Replaces the bucket's state: `lines` are stateLine()s, `kept` more of them as bytes (each
-   * ending in a newline: StateBytes). Only if the blob is still the one read (`readEtag`; null =
-   * there was none): a second worker on the same export must never have its state overwritten by
-   * a stale copy, nor overwrite ours.
+   * Replaces the bucket's state: `lines` are pieces of stateLine()s as UTF-8, each line ending in a
+   * newline (see StateBytes, stateLinesBytes). Only if the blob is still the one read (`readEtag`;
+   * null = there was none): a second worker on the same export must never have its state
+   * overwritten by a stale copy, nor overwrite ours.
    */
-  async writeBucket(
-    bucket: number,
-    header: BucketHeader,
-    kept: Uint8Array,
-    lines: string[],
-    readEtag: string | null,
-  ): Promise<void> {
-    // Sent piece by piece: `kept` is sent from where it is (shared memory, usually), not copied.
-    const pieces = [Buffer.from(`${JSON.stringify(header)}\n`), kept, Buffer.from(lines.map((line) => `${line}\n`).join(''))];
+  async writeBucket(bucket: number, header: BucketHeader, lines: Uint8Array[], readEtag: string | null): Promise<void> {
+    // Sent piece by piece: lines are sent from where they are (shared memory, usually), not copied.
+    const pieces = [Buffer.from(`${JSON.stringify(header)}\n`), ...lines.filter((piece) => piece.length)];
     const length = pieces.reduce((n, p) => n + p.length, 0);
     try {
       await this.blob(`b${bucket}.tsv`).upload(() => Readable.from(pieces, { objectMode: false }), length, {

@@ -5,6 +5,7 @@ import type { ExportDefinition } from '../../exports/schema';
 import type { BucketHeader } from '../state/state-line';
 import type { TableColumns } from '../profile/row-mapper';
 import type { HandedObjects, ObjectList } from './object-bytes';
+import { transferredWithLines, type HandedLines } from './send-lines';
 import { transferredWith, type Handed, type RingShare } from './shared-ring';
 
 export interface PartitionInit {
@@ -78,18 +79,18 @@ export const emptyBucketCounts = (): BucketCounts => ({
 });
 
 /**
- * What a bucket sends, one entry per object, column by column: handed between threads, arrays of
- * strings cost far less to copy than as many small objects. State lines come ready-made for
+ * What a bucket sends, one entry per object, column by column. State lines come ready-made for
  * either outcome.
  */
 export interface ToSend {
   /** The objects, as UTF-8 bytes (see object-bytes.ts). */
   objects: HandedObjects;
-  keys: string[];
-  /** The profile's state line once Braze took the object ('' for a leaver: it leaves the state). */
-  sentLines: string[];
-  /** The state line of what Braze had before ('' if nothing): kept if the object is not delivered. */
-  beforeLines: string[];
+  /**
+   * Each object's key, its state line once Braze took it ('' for a leaver: it leaves the state) and
+   * the state line of what Braze had before ('' if nothing: kept if the object is not delivered), as
+   * bytes (see send-lines.ts).
+   */
+  lines: HandedLines;
   /**
    * 1 for a profile that left every segment (its object removes the membership); 2 for the user a
    * profile was known by before its identity changed (its object withdraws the membership there).
@@ -166,6 +167,11 @@ export type FromEngineThread =
 /** Buffers a message hands over to the receiving thread instead of copying. */
 export function transferredBy(m: FromEngineThread): ArrayBuffer[] {
   if (m.t === 'send') return transferredWith(m.objects);
-  if (m.t === 'prepared') return [...transferredWith(m.prepared.toSend.objects), ...transferredWith(m.prepared.kept)];
+  if (m.t === 'prepared')
+    return [
+      ...transferredWith(m.prepared.toSend.objects),
+      ...transferredWithLines(m.prepared.toSend.lines),
+      ...transferredWith(m.prepared.kept),
+    ];
   return [];
 }
