@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { identityOf, mergePartials } from '../../shared/engine/profile/merge';
 import { BrazeObjectWriter } from '../../shared/engine/profile/object-writer';
 import { LineObjectWriter } from '../../shared/engine/profile/line-object';
+import { ObjectBytes, objectAt } from '../../shared/engine/thread/object-bytes';
 import { isTrimmedAway } from '../../shared/engine/profile/text-bytes';
 import { RowMapper } from '../../shared/engine/profile/row-mapper';
 import { ScannedRowWriter } from '../../shared/engine/read/scanned-rows';
@@ -97,6 +98,30 @@ describe('objects written from spill lines', () => {
       const stringPathLine = Buffer.from(encodeRow(1, mapper.keyOf(fields)!, fields, mapper.spillAt));
       expect(fromLine(stringPathLine, lines, mapper, [1])).toEqual(object);
     }
+  });
+
+  it('write in place after the objects before them, as write() does, growing the list when it must', () => {
+    const def = definition(true);
+    const writer = new BrazeObjectWriter(def);
+    const lines = new LineObjectWriter(def, writer);
+    const mapper = new RowMapper(def, 1, COLUMNS);
+    const objects = new ObjectBytes();
+    const expected: string[] = [];
+    // Wide rows (none with a value to trim) until the list has grown past its first buffer more than once.
+    for (let i = 0; objects.end < 100_000; i++) {
+      const line = scannedLine(
+        [`c${i}`, `u${i}`, `user${i}@example.com`, '', wide(2 + (i % 37)), wide(3 + (i % 37)), '0.5', ''],
+        mapper,
+      )!;
+      expect(lines.write(line, 0, line.length, mapper, [1])).toBe(true);
+      expected.push(lines.bytes.toString('latin1', 0, lines.length));
+      expect(lines.writeInto(objects, line, 0, line.length, mapper, [1])).toBe(true);
+    }
+    // One that declines adds nothing.
+    const declined = scannedLine(['c0', 'u0', ' padded@example.com', '', 'x', 'y', '', ''], mapper)!;
+    expect(lines.writeInto(objects, declined, 0, declined.length, mapper, [1])).toBe(false);
+    const list = objects.take();
+    expect(list.ends.map((_, i) => Buffer.from(objectAt(list, i)).toString('latin1'))).toEqual(expected);
   });
 
   it('write what the strings give for bytes that are not well-formed UTF-8 (a decoder replaces them), or decline', () => {

@@ -89,8 +89,7 @@ export function diffBucket(
     let merged: MergedProfile | null = null;
     let start = objects.end;
     let identity: string;
-    if (!earlier && lines && merge.writeAlike(rows, p, lines)) {
-      objects.addBytes(lines.bytes, 0, lines.length);
+    if (!earlier && lines && merge.writeAlike(rows, p, lines, objects)) {
       identity = lines.identity;
     } else {
       merged = earlier ? mergePartials([inputs.earlyRows!.get(key)!, ...merge.partialsOf(rows, p)]) : merge.mergedOf(rows, p);

@@ -2,6 +2,7 @@
 // table is (the columns model.json gives).
 import type { ExportDefinition } from '../../exports/schema';
 import type { LineObjectWriter } from '../profile/line-object';
+import type { ObjectBytes } from '../thread/object-bytes';
 import { mergePartials, type MergedProfile } from '../profile/merge';
 import { spilledRowTyping, type PartialProfile, type RowMapper, type TableColumns } from '../profile/row-mapper';
 import { decodeRow } from '../spill/spill-codec';
@@ -20,14 +21,14 @@ export class SpilledMerge {
   }
 
   /**
-   * Writes profile p's object straight from its first row's bytes (into `lines`), when its rows
-   * all hold the same fields under one column typing and that row needs nothing mapping from
-   * strings would change: false otherwise (then mergedOf).
+   * Writes profile p's object straight from its first row's bytes (with `lines`, as the next of
+   * `objects`), when its rows all hold the same fields under one column typing and that row needs
+   * nothing mapping from strings would change: false otherwise (then mergedOf).
    */
-  writeAlike(rows: SpilledProfiles, p: number, lines: LineObjectWriter): boolean {
+  writeAlike(rows: SpilledProfiles, p: number, lines: LineObjectWriter, objects: ObjectBytes): boolean {
     const alike = rows.segmentsIfAlike(p);
     if (alike === null || alike.some((s) => this.typing[s] !== this.typing[alike[0]!])) return false;
-    return lines.write(rows.bytes, rows.firstRowStart(p), rows.firstRowEnd(p), this.mappers[alike[0]!]!, alike);
+    return lines.writeInto(objects, rows.bytes, rows.firstRowStart(p), rows.firstRowEnd(p), this.mappers[alike[0]!]!, alike);
   }
 
   /**

@@ -13,6 +13,7 @@ import type { Coerced } from '../../snapshot/cdm-types';
 import type { ExportDefinition } from '../../exports/schema';
 import { heldFieldsHex, quote, type BrazeObjectWriter } from './object-writer';
 import { MAX_ATTRIBUTE_CHARS, type RowMapper } from './row-mapper';
+import { grown, type ObjectBytes } from '../thread/object-bytes';
 import { normalizeEmail, normalizePhone } from './values';
 
 const SEP = 0x1f;
@@ -33,7 +34,7 @@ type Typing = { text: boolean; coerce: (raw: string) => Coerced } | undefined;
 
 export class LineObjectWriter {
   /** The object written by the last write() that returned true: bytes[0, length). */
-  bytes = Buffer.allocUnsafe(4096);
+  bytes: Buffer = Buffer.allocUnsafe(4096);
   length = 0;
   /** Its identity (`e:` / `a:`, as identityOf gives it) and `heldFields` bits. */
   identity = '';
@@ -86,8 +87,30 @@ export class LineObjectWriter {
    * False when the line must be mapped from strings instead (nothing is written then).
    */
   write(line: Buffer, start: number, end: number, mapper: RowMapper, segments: number[]): boolean {
+    return this.writeAt(0, line, start, end, mapper, segments);
+  }
+
+  /**
+   * As write(), but into `objects`, as its next object (nothing is added when it declines): written
+   * where it will be sent from, not copied there.
+   */
+  writeInto(objects: ObjectBytes, line: Buffer, start: number, end: number, mapper: RowMapper, segments: number[]): boolean {
+    const own = this.bytes;
+    this.bytes = objects.buffer;
+    try {
+      if (!this.writeAt(objects.end, line, start, end, mapper, segments)) return false;
+      objects.adopt(this.bytes, this.length);
+      return true;
+    } finally {
+      this.bytes = own;
+      this.length = 0;
+    }
+  }
+
+  /** Writes the object at `origin` of `bytes`, up to `length`. */
+  private writeAt(origin: number, line: Buffer, start: number, end: number, mapper: RowMapper, segments: number[]): boolean {
     if (!this.usable || !this.findTokens(line, start, end)) return false;
-    this.length = 0;
+    this.length = origin;
     let held = 0;
     if (!this.writeIdentifier(line)) return false;
     const email = this.emailToken;
@@ -278,9 +301,6 @@ export class LineObjectWriter {
   }
 
   private reserve(bytes: number): void {
-    if (this.length + bytes <= this.bytes.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + bytes));
-    this.bytes.copy(bigger, 0, 0, this.length);
-    this.bytes = bigger;
+    if (this.length + bytes > this.bytes.length) this.bytes = grown(this.bytes, this.length, bytes);
   }
 }

@@ -25,7 +25,7 @@ export function objectAt(list: ObjectList, i: number): Uint8Array {
 }
 
 export class ObjectBytes {
-  private bytes = Buffer.allocUnsafeSlow(16 * 1024);
+  private bytes: Buffer = Buffer.allocUnsafeSlow(16 * 1024);
   private used = 0;
   private ends: number[] = [];
 
@@ -41,6 +41,16 @@ export class ObjectBytes {
     this.used += this.bytes.write(json, start);
     this.ends.push(this.used);
     return start;
+  }
+
+  /**
+   * Adds the object written in place after the others (see LineObjectWriter.writeInto): in
+   * `buffer` (this one's, or grown() of it) up to `end`.
+   */
+  adopt(buffer: Buffer, end: number): void {
+    this.bytes = buffer;
+    this.used = end;
+    this.ends.push(end);
   }
 
   /** Adds an object already encoded (copied from `source`). */
@@ -85,9 +95,16 @@ export class ObjectBytes {
   }
 
   private reserve(bytes: number): void {
-    if (this.used + bytes <= this.bytes.length) return;
-    const bigger = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.used + bytes));
-    this.bytes.copy(bigger, 0, 0, this.used);
-    this.bytes = bigger;
+    if (this.used + bytes > this.bytes.length) this.bytes = grown(this.bytes, this.used, bytes);
   }
+}
+
+/**
+ * A buffer with room for `more` bytes after the first `used` of `bytes` (copied), at least twice
+ * as big: memory of its own (not the Buffer pool's), so the objects in it can be transferred.
+ */
+export function grown(bytes: Buffer, used: number, more: number): Buffer {
+  const bigger = Buffer.allocUnsafeSlow(Math.max(bytes.length * 2, used + more));
+  bytes.copy(bigger, 0, 0, used);
+  return bigger;
 }
