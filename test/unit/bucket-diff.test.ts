@@ -40,11 +40,10 @@ const spilled = (rows: Row[]) =>
 
 /** What a diff sends, read back as Braze would get it: each object's JSON with its key and kind. */
 function sent(result: DiffResult): { key: string; leaving: number; object: Record<string, unknown> }[] {
-  const share = createRing(1 << 20);
-  const toSend = result.sends.handOver(new RingWriter(share));
-  const reader = new RingReader(share);
-  const { list } = receiveObjects(reader, toSend.objects);
-  const { lines } = SendLines.receive(reader, toSend.lines, toSend.leaving.length);
+  const [objects, state] = [createRing(1 << 20), createRing(1 << 20)];
+  const toSend = result.sends.handOver({ objects: new RingWriter(objects), state: new RingWriter(state) });
+  const { list } = receiveObjects(new RingReader(objects), toSend.objects);
+  const { lines } = SendLines.receive(new RingReader(state), toSend.lines, toSend.leaving.length);
   return toSend.leaving.map((leaving, i) => ({
     key: lines.key(i),
     leaving,
@@ -54,11 +53,9 @@ function sent(result: DiffResult): { key: string; leaving: number; object: Recor
 
 /** The state a run leaves once Braze took everything it sent. */
 function stateAfter(result: DiffResult, definition = settings.definitionFp): Uint8Array {
-  const share = createRing(1 << 20);
-  const toSend = result.sends.handOver(new RingWriter(share));
-  const reader = new RingReader(share);
-  receiveObjects(reader, toSend.objects);
-  const { lines } = SendLines.receive(reader, toSend.lines, toSend.leaving.length);
+  const [objects, state] = [createRing(1 << 20), createRing(1 << 20)];
+  const toSend = result.sends.handOver({ objects: new RingWriter(objects), state: new RingWriter(state) });
+  const { lines } = SendLines.receive(new RingReader(state), toSend.lines, toSend.leaving.length);
   const header = JSON.stringify({ definition, fields: writer.fields, membership: writer.membershipNames });
   return Buffer.concat([
     Buffer.from(`${header}\n${result.kept.map((line) => `${line}\n`).join('')}`),

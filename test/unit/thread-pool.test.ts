@@ -42,7 +42,7 @@ describe('engine threads kept for the next run', () => {
     started.push(first.worker);
     expect(first.rings).toBeNull(); // a new thread: its run makes rings of its own
     const { threadId } = await ask(first.worker, 'run 1');
-    const rings = { chunks: createRing(64), objects: createRing(64) };
+    const rings = { chunks: createRing(64), objects: createRing(64), state: createRing(64) };
     giveBack({ worker: first.worker, rings }, file, limits, 'reset');
     const again = takeThread(file, limits);
     expect(again.worker).toBe(first.worker);

@@ -3,9 +3,8 @@
 import type { BrazeObjectWriter } from '../profile/object-writer';
 import type { MergedProfile } from '../profile/merge';
 import { ObjectBytes } from '../thread/object-bytes';
-import type { RingWriter } from '../thread/shared-ring';
 import { SendLinesBuilder } from '../thread/send-lines';
-import type { ToSend } from '../thread/protocol';
+import type { BucketRings, ToSend } from '../thread/protocol';
 import type { BucketState } from '../state/state-entries';
 import { stateLine, type StateEntry } from '../state/state-line';
 
@@ -79,8 +78,8 @@ export class BucketSends {
     this.queue(key, '', before, 1);
   }
 
-  handOver(ring: RingWriter): ToSend {
-    return { objects: this.objects.handOver(ring), lines: this.lines.handOver(ring), leaving: this.leaving };
+  handOver(rings: BucketRings): ToSend {
+    return { objects: this.objects.handOver(rings.objects), lines: this.lines.handOver(rings.state), leaving: this.leaving };
   }
 
   /** Queues an object already added to `objects`. */

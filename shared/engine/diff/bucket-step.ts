@@ -12,8 +12,8 @@ import { SpilledProfiles } from '../spill/spilled-profiles';
 import { StateBytes } from '../state/state-bytes';
 import { parseBucketState, type BucketState } from '../state/state-entries';
 import type { BucketHeader } from '../state/state-line';
-import type { PreparedBucket } from '../thread/protocol';
-import { handOver, type RingWriter } from '../thread/shared-ring';
+import type { BucketRings, PreparedBucket } from '../thread/protocol';
+import { handOver } from '../thread/shared-ring';
 import { diffBucket, isNewTo, type DiffResult } from './bucket-diff';
 import { settleEarlySends, type SentEarly, type SettledEarly } from './early-settle';
 import { SpilledMerge } from './spilled-merge';
@@ -39,8 +39,8 @@ export class BucketStep {
 
   constructor(
     private readonly settings: BucketSettings,
-    /** Where the objects to send go to the main thread. */
-    private readonly ring: RingWriter,
+    /** Where the objects to send, and the state lines, go to the main thread. */
+    private readonly rings: BucketRings,
     /** Attribute omissions of the bucket's profiles sent early. */
     private readonly earlyOmitted: (bucket: number) => Record<string, number>,
   ) {
@@ -70,7 +70,7 @@ export class BucketStep {
     return readEarlyRows(this.settings.tempDir, this.writer, this.settings.earlySegment, bucket, keysByLine);
   }
 
-  /** The prepared bucket: objects first, then the kept state lines, into the ring in the order the main thread reads them. */
+  /** The prepared bucket: objects into their ring, the state lines (of what is sent, then kept) into theirs, in the order the main thread reads them. */
   private handOver(
     bucket: number,
     expectedStateBytes: number,
@@ -90,8 +90,8 @@ export class BucketStep {
     const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
     for (const [attr, n] of Object.entries(diff.omitted)) omitted[attr] = (omitted[attr] ?? 0) + n;
     const stateChanged = previous.definition !== header.definition || early.stateText !== '' || early.undelivered.size > 0;
-    const toSend = diff.sends.handOver(this.ring);
-    const kept = handOver(this.ring, keptBytes.take());
+    const toSend = diff.sends.handOver(this.rings);
+    const kept = handOver(this.rings.state, keptBytes.take());
     return { bucket, header, toSend, kept, stateChanged, counts: diff.counts, omitted, refusedEarly: settled.refused };
   }
 }

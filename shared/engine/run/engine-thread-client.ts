@@ -47,12 +47,16 @@ const CHUNK_BYTES = 256 * 1024;
 /**
  * Shared memory for CSV chunks going in (CHUNKS_AHEAD of them, and one being gathered, each up to
  * CHUNK_BYTES and a downloaded chunk; room left for a wrap) and objects coming out (while reading,
- * up to 0.6 s of sending queued ahead of Braze: ~600 batches of plain profiles; then a couple
- * of buckets' worth, objects and the state lines they keep; more goes the ordinary way). It counts
- * in peak memory, so no bigger than that.
+ * up to 0.6 s of sending queued ahead of Braze: ~600 batches of plain profiles; then the buckets
+ * under way: two prepared ahead, the one being sent and the last one's unanswered batches, ~3 MB
+ * each with wide rows; more goes the ordinary way, as a fresh buffer on the main thread, which is
+ * what the ring is there to avoid: at 8 MB, 40 % of a wide first run's buckets did). It counts in
+ * peak memory, so no bigger than that.
  */
 const CHUNK_RING_BYTES = 2 * 1024 * 1024;
-const OBJECT_RING_BYTES = 8 * 1024 * 1024;
+const OBJECT_RING_BYTES = 16 * 1024 * 1024;
+/** A prepared bucket's state lines (~90 bytes a profile) for a few buckets, the same way. */
+const STATE_RING_BYTES = 4 * 1024 * 1024;
 
 /**
  * A prepared bucket on the main thread: its objects, and the function that frees them once Braze
@@ -103,6 +107,7 @@ export class EngineThread {
   /** Downloaded chunks in the ring not yet handed to the thread, as one slice. */
   private gathered: RingSlice | null = null;
   private readonly objectRing: RingReader;
+  private readonly stateRing: RingReader;
 
   constructor(
     private readonly init: PartitionInit,
@@ -110,7 +115,11 @@ export class EngineThread {
   ) {
     const pooled = takeThread(threadFile(), this.limits);
     this.thread = pooled.worker;
-    this.rings = pooled.rings ?? { chunks: createRing(CHUNK_RING_BYTES), objects: createRing(OBJECT_RING_BYTES) };
+    this.rings = pooled.rings ?? {
+      chunks: createRing(CHUNK_RING_BYTES),
+      objects: createRing(OBJECT_RING_BYTES),
+      state: createRing(STATE_RING_BYTES),
+    };
     this.thread.on('message', (m: FromEngineThread) => {
       try {
         this.handle(m);
@@ -123,6 +132,7 @@ export class EngineThread {
     this.thread.on('exit', (code) => this.fail(new Error(`the engine thread stopped (exit code ${code})`)));
     this.chunkRing = new RingWriter(this.rings.chunks);
     this.objectRing = new RingReader(this.rings.objects);
+    this.stateRing = new RingReader(this.rings.state);
     this.post({ t: 'init', init, rings: this.rings });
   }
 
@@ -242,7 +252,7 @@ export class EngineThread {
     this.fail(new Error('the engine thread was closed'));
     this.closed = true;
     // Rings with bytes still in use (objects Braze has not answered yet) are not handed on.
-    const rings = this.chunkRing.drained && this.objectRing.drained ? this.rings : null;
+    const rings = this.chunkRing.drained && this.objectRing.drained && this.stateRing.drained ? this.rings : null;
     if (reusable)
       return giveBack({ worker: this.thread, rings }, threadFile(), this.limits, { t: 'reset' } satisfies ToEngineThread);
     await this.thread.terminate();
@@ -283,8 +293,8 @@ export class EngineThread {
         // Read at once, in order: the ring gives space back in the order it was written.
         const { toSend } = m.prepared;
         const { list, release } = receiveObjects(this.objectRing, toSend.objects);
-        const lines = SendLines.receive(this.objectRing, toSend.lines, toSend.leaving.length);
-        const kept = takeOver(this.objectRing, m.prepared.kept);
+        const lines = SendLines.receive(this.stateRing, toSend.lines, toSend.leaving.length);
+        const kept = takeOver(this.stateRing, m.prepared.kept);
         const releaseState = () => {
           lines.release();
           kept.release();

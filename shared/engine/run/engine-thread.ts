@@ -13,6 +13,7 @@ let step: PartitionStep | null = null;
 let init: PartitionInit | null = null;
 let buckets: BucketStep | null = null;
 let objectRing: RingWriter | null = null;
+let stateRing: RingWriter | null = null;
 // Messages are handled one at a time, in order: `end` waits for the partition's last rows.
 let queue: Promise<void> = Promise.resolve();
 /** Messages received and not yet handled (idle work goes through the same queue and counts too). */
@@ -56,6 +57,7 @@ port.on('message', (m: ToEngineThread) => {
         case 'init':
           init = m.init;
           objectRing = new RingWriter(m.rings.objects);
+          stateRing = new RingWriter(m.rings.state);
           step = new PartitionStep(m.init, { chunks: new RingReader(m.rings.chunks), objects: objectRing }, post);
           return;
         case 'partition':
@@ -79,6 +81,7 @@ port.on('message', (m: ToEngineThread) => {
           init = null;
           buckets = null;
           objectRing = null;
+          stateRing = null;
           idleWorkFailed = false;
           return;
         case 'prepare': {
@@ -86,7 +89,7 @@ port.on('message', (m: ToEngineThread) => {
           const earlySegment = init!.early ? def.segments.indexOf(init!.early.segment) : -1;
           buckets ??= new BucketStep(
             { def, definitionFp, fullSync, tempDir, earlySegment, runId, tableColumns },
-            objectRing!,
+            { objects: objectRing!, state: stateRing! },
             (b) => step!.earlyOmittedIn(b),
           );
           post({

@@ -2,7 +2,7 @@
 // the engine thread hands the main thread (through shared memory, see shared-ring.ts) and what
 // request bodies are made of, so an object's text is not copied into strings or encoded again on
 // its way to Braze.
-import { takeOver, type Handed, type RingReader, type RingWriter } from './shared-ring';
+import { NOTHING, takeOver, type Handed, type RingReader, type RingWriter } from './shared-ring';
 
 export interface ObjectList {
   bytes: Uint8Array;
@@ -77,6 +77,7 @@ export class ObjectBytes {
 
   /** The objects so far, handed to the other thread: copied into the ring, or (no room) in a buffer of their own. Starts afresh. */
   handOver(ring: RingWriter): HandedObjects {
+    if (this.used === 0) return { ...NOTHING, ends: [] };
     const slice = ring.write(this.bytes.subarray(0, this.used));
     if (!slice) return this.take();
     const ends = this.ends;

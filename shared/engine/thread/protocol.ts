@@ -6,7 +6,7 @@ import type { BucketHeader } from '../state/state-line';
 import type { TableColumns } from '../profile/row-mapper';
 import type { HandedObjects, ObjectList } from './object-bytes';
 import { transferredWithLines, type HandedLines } from './send-lines';
-import { transferredWith, type Handed, type RingShare } from './shared-ring';
+import { transferredWith, type Handed, type RingShare, type RingWriter } from './shared-ring';
 
 export interface PartitionInit {
   def: ExportDefinition;
@@ -127,12 +127,22 @@ export interface EarlyMark {
 }
 
 /**
- * Shared memory between the threads: CSV chunks in, objects to send out (see shared-ring.ts); kept
- * with its thread for the next run when drained.
+ * Shared memory between the threads: CSV chunks in, objects to send out, and the state lines of a
+ * prepared bucket (see shared-ring.ts); kept with its thread for the next run when drained. State
+ * lines have a ring of their own: they are needed until the bucket's state is written, after Braze
+ * answered for its objects, and in the objects' ring they held back the space of the objects
+ * after them (space comes back in the order written).
  */
 export interface EngineRings {
   chunks: RingShare;
   objects: RingShare;
+  state: RingShare;
+}
+
+/** The rings a prepared bucket is written to, on the engine thread. */
+export interface BucketRings {
+  objects: RingWriter;
+  state: RingWriter;
 }
 
 /** Messages to the engine thread (engine-thread.ts): the partition step, then buckets to prepare. */

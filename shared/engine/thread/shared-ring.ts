@@ -111,8 +111,15 @@ export class RingReader {
 /** Bytes on their way to the other thread: in the ring, or (no room there) in a buffer transferred with the message. */
 export type Handed = { slice: RingSlice } | { bytes: Uint8Array };
 
+/**
+ * Nothing to hand over. Not an empty view of a builder's buffer: a view crosses with all of its
+ * memory, copied or transferred, and the receiving thread counts every such buffer as new memory.
+ */
+export const NOTHING: Handed = { bytes: new Uint8Array(0) };
+
 /** Bytes handed to the other thread: copied into the ring, or (no room) as they are, transferred (so they must be memory of their own). */
 export function handOver(ring: RingWriter, bytes: Uint8Array): Handed {
+  if (bytes.length === 0) return NOTHING;
   const slice = ring.write(bytes);
   return slice ? { slice } : { bytes };
 }
@@ -156,7 +163,8 @@ export function freeNow(bytes: Uint8Array): void {
 }
 
 /** The buffers a message carrying `handed` must transfer. */
-export const transferredWith = (handed: Handed): ArrayBuffer[] => ('bytes' in handed ? [handed.bytes.buffer as ArrayBuffer] : []);
+export const transferredWith = (handed: Handed): ArrayBuffer[] =>
+  'bytes' in handed && handed.bytes.length > 0 ? [handed.bytes.buffer as ArrayBuffer] : [];
 
 /** The handed bytes on the receiving thread, and the function to call once done with them. */
 export function takeOver(ring: RingReader, handed: Handed): { bytes: Uint8Array; release: () => void } {
