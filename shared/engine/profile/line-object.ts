@@ -5,7 +5,7 @@
 // rows (mapped once in the bucket step). Anything off the common path (a value that trimming,
 // checking or typing would change or leave out, an identifier that is not plain ASCII, bytes that
 // are not well-formed UTF-8) makes write() decline, and the caller maps the row from strings.
-import { copyBytes } from '../spill/bucket-files';
+import { copyBytes, grown } from '../spill/bucket-files';
 import { spillColumns } from '../spill/spill-codec';
 import { utf8SequenceAt } from '../spill/json-bytes';
 import { jsonLength, jsonTrims, trimsAtEnd, trimsAtStart } from './text-bytes';
@@ -13,7 +13,6 @@ import type { Coerced } from '../../snapshot/cdm-types';
 import type { ExportDefinition } from '../../exports/schema';
 import { heldFieldsHex, quote, type BrazeObjectWriter } from './object-writer';
 import { MAX_ATTRIBUTE_CHARS, type RowMapper } from './row-mapper';
-import { grown, type ObjectBytes } from '../thread/object-bytes';
 import { normalizeEmail, normalizePhone } from './values';
 
 const SEP = 0x1f;
@@ -31,6 +30,15 @@ interface AttributePlan {
 }
 
 type Typing = { text: boolean; coerce: (raw: string) => Coerced } | undefined;
+
+/** Objects one after another in a buffer (thread/object-bytes.ts's ObjectBytes), to write the next one into. */
+export interface ObjectTarget {
+  readonly buffer: Buffer;
+  /** Where the next object starts. */
+  readonly end: number;
+  /** Takes the object written after the others, in `buffer` (the list's, or grown() of it) up to `end`. */
+  adopt(buffer: Buffer, end: number): void;
+}
 
 export class LineObjectWriter {
   /** The object written by the last write() that returned true: bytes[0, length). */
@@ -94,7 +102,7 @@ export class LineObjectWriter {
    * As write(), but into `objects`, as its next object (nothing is added when it declines): written
    * where it will be sent from, not copied there.
    */
-  writeInto(objects: ObjectBytes, line: Buffer, start: number, end: number, mapper: RowMapper, segments: number[]): boolean {
+  writeInto(objects: ObjectTarget, line: Buffer, start: number, end: number, mapper: RowMapper, segments: number[]): boolean {
     const own = this.bytes;
     this.bytes = objects.buffer;
     try {

@@ -27,6 +27,16 @@ export function copyBytes(b: Buffer, from: number, to: number, out: Buffer, at: 
   return at;
 }
 
+/**
+ * A buffer with room for `more` bytes after the first `used` of `bytes` (copied), at least twice
+ * as big: memory of its own (not the Buffer pool's), so what is in it can be transferred.
+ */
+export function grown(bytes: Buffer, used: number, more: number): Buffer {
+  const bigger = Buffer.allocUnsafeSlow(Math.max(bytes.length * 2, used + more));
+  bytes.copy(bigger, 0, 0, used);
+  return bigger;
+}
+
 /** A bucket file that does not exist had nothing written to it: no bytes. */
 function nothingWritten(e: unknown): number {
   if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;

@@ -2,6 +2,7 @@
 // the engine thread hands the main thread (through shared memory, see shared-ring.ts) and what
 // request bodies are made of, so an object's text is not copied into strings or encoded again on
 // its way to Braze.
+import { grown } from '../spill/bucket-files';
 import { NOTHING, takeOver, type Handed, type RingReader, type RingWriter } from './shared-ring';
 
 export interface ObjectList {
@@ -98,14 +99,4 @@ export class ObjectBytes {
   private reserve(bytes: number): void {
     if (this.used + bytes > this.bytes.length) this.bytes = grown(this.bytes, this.used, bytes);
   }
-}
-
-/**
- * A buffer with room for `more` bytes after the first `used` of `bytes` (copied), at least twice
- * as big: memory of its own (not the Buffer pool's), so the objects in it can be transferred.
- */
-export function grown(bytes: Buffer, used: number, more: number): Buffer {
-  const bigger = Buffer.allocUnsafeSlow(Math.max(bytes.length * 2, used + more));
-  bytes.copy(bigger, 0, 0, used);
-  return bigger;
 }
