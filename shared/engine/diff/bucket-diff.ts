@@ -11,7 +11,7 @@ import type { SpilledProfiles } from '../spill/spilled-profiles';
 import type { BucketState } from '../state/state-entries';
 import { stateLine, type StateEntry } from '../state/state-line';
 import type { BucketCounts } from '../thread/protocol';
-import { BucketSends } from './bucket-sends';
+import { BucketSends, type SendBuffers } from './bucket-sends';
 import type { SentEarly } from './early-settle';
 import type { SpilledMerge } from './spilled-merge';
 
@@ -30,6 +30,8 @@ interface DiffInputs {
   /** Profiles sent early that have later rows (see settleEarlySends), and their early objects as rows. */
   sentEarly: Map<string, SentEarly>;
   earlyRows: Map<string, PartialProfile> | null;
+  /** Where the objects and send lines are written (empty; absent: new ones). */
+  buffers?: SendBuffers;
 }
 
 export interface DiffResult {
@@ -60,7 +62,7 @@ export function diffBucket(
   const sentByThisRun = previous.sentBy !== undefined && previous.sentBy === settings.runId;
   const digestsTrusted = trustPrevious && !sentByThisRun;
   const isNew = isNewTo(previous, settings.runId);
-  const result: DiffResult = { counts, kept: [], omitted: {}, sends: new BucketSends(writer, previous) };
+  const result: DiffResult = { counts, kept: [], omitted: {}, sends: new BucketSends(writer, previous, inputs.buffers) };
   const { kept, omitted, sends } = result;
   const { objects } = sends;
 

@@ -15,6 +15,7 @@ import type { BucketHeader } from '../state/state-line';
 import type { BucketRings, PreparedBucket } from '../thread/protocol';
 import { handOver } from '../thread/shared-ring';
 import { diffBucket, isNewTo, type DiffResult } from './bucket-diff';
+import { sendBuffers, type SendBuffers } from './bucket-sends';
 import { settleEarlySends, type SentEarly, type SettledEarly } from './early-settle';
 import { SpilledMerge } from './spilled-merge';
 
@@ -34,6 +35,8 @@ export class BucketStep {
   private readonly merge: SpilledMerge;
   private readonly writer: BrazeObjectWriter;
   private readonly lines: LineObjectWriter;
+  /** Where each bucket's objects and send lines are written, bucket after bucket. */
+  private readonly buffers: SendBuffers;
   /** The rows each reading thread spilled. */
   private readonly spills: BucketFiles[];
 
@@ -47,6 +50,7 @@ export class BucketStep {
     this.merge = new SpilledMerge(settings.def, settings.tableColumns);
     this.writer = new BrazeObjectWriter(settings.def);
     this.lines = new LineObjectWriter(settings.def, this.writer);
+    this.buffers = sendBuffers();
     this.spills = ROW_SPILLS.map((kind) => new BucketFiles(settings.tempDir, kind));
   }
 
@@ -58,7 +62,7 @@ export class BucketStep {
     const previous = parseBucketState(state);
     const settled = settleEarlySends(early, rows, previous.entries, isNewTo(previous, settings.runId));
     const earlyRows = await this.earlyRowsOf(bucket, settled.withLaterRows);
-    const inputs = { rows, previous, counts: settled.counts, sentEarly: settled.withLaterRows, earlyRows };
+    const inputs = { rows, previous, counts: settled.counts, sentEarly: settled.withLaterRows, earlyRows, buffers: this.buffers };
     const diff = diffBucket(this.merge, this.writer, settings, inputs, this.lines);
     return this.handOver(bucket, (state?.length ?? 0) + early.stateText.length, { previous, early, settled, diff });
   }

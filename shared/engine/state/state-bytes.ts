@@ -36,6 +36,16 @@ export class StateBytes {
     return new Uint8Array(this.bytes.buffer, 0, this.used);
   }
 
+  /** The lines so far, as a view (valid until the next add or clear). */
+  written(): Uint8Array {
+    return this.bytes.subarray(0, this.used);
+  }
+
+  /** Starts afresh in the same memory (the lines were copied elsewhere). */
+  clear(): void {
+    this.used = 0;
+  }
+
   private room(more: number): void {
     if (this.used + more <= this.bytes.length) return;
     const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.bytes.length, this.used + more));

@@ -5,7 +5,7 @@
 // sat on the main thread's heap until the bucket's state was written: a million profiles' worth of
 // strings old enough to be promoted, for its full collections to mark.
 import { StateBytes } from '../state/state-bytes';
-import { handOver, takeOver, transferredWith, type Handed, type RingReader, type RingWriter } from './shared-ring';
+import { handOver, NOTHING, takeOver, transferredWith, type Handed, type RingReader, type RingWriter } from './shared-ring';
 
 const NEWLINE = 0x0a;
 const QUOTE = 0x22;
@@ -24,11 +24,11 @@ export const transferredWithLines = (lines: HandedLines): ArrayBuffer[] => [
   ...transferredWith(lines.keys),
 ];
 
-/** Each object's lines, one line per object in each column ('' where there is none); handed over once. */
+/** Each object's lines, one line per object in each column ('' where there is none); used again after each hand-over. */
 export class SendLinesBuilder {
-  private readonly sent = new StateBytes();
-  private readonly before = new StateBytes();
-  private readonly keys = new StateBytes();
+  private sent = new StateBytes();
+  private before = new StateBytes();
+  private keys = new StateBytes();
 
   add(key: string, sentLine: string, beforeLine: string): void {
     this.sent.addText(sentLine);
@@ -37,13 +37,21 @@ export class SendLinesBuilder {
     this.keys.addText(/[\n\r]/.test(key) || key.charCodeAt(0) === QUOTE ? JSON.stringify(key) : key);
   }
 
-  /** The columns, into the ring in the order SendLines.receive reads them (the builder is spent). */
+  /** The columns, into the ring in the order SendLines.receive reads them; the builder starts afresh. */
   handOver(ring: RingWriter): HandedLines {
-    return {
-      sent: handOver(ring, this.sent.take()),
-      before: handOver(ring, this.before.take()),
-      keys: handOver(ring, this.keys.take()),
-    };
+    return { sent: this.column(ring, 'sent'), before: this.column(ring, 'before'), keys: this.column(ring, 'keys') };
+  }
+
+  /** A column into the ring, its builder then used again (bucket after bucket); or (no room there) as its own memory. */
+  private column(ring: RingWriter, name: 'sent' | 'before' | 'keys'): Handed {
+    const lines = this[name];
+    const handed = handOver(ring, lines.written());
+    if ('bytes' in handed && handed !== NOTHING) {
+      this[name] = new StateBytes();
+      return { bytes: lines.take() };
+    }
+    lines.clear();
+    return handed;
   }
 }
 
