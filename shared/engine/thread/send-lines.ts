@@ -1,7 +1,7 @@
 // What the state needs of each object a bucket sends, as UTF-8 bytes, column by column: the state
 // line kept once Braze took the object, the line of what Braze had before (kept if it did not), and
 // the profile's key (for the rejected-rows report). Built on the engine thread, read on the main
-// thread through the objects ring. Posted as strings, the lines cost both threads a copy each, and
+// thread through the state lines' ring. Posted as strings, the lines cost both threads a copy each, and
 // sat on the main thread's heap until the bucket's state was written: a million profiles' worth of
 // strings old enough to be promoted, for its full collections to mark.
 import { StateBytes } from '../state/state-bytes';
