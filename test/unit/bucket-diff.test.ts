@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { diffBucket, type DiffResult } from '../../shared/engine/diff/bucket-diff';
 import { settleEarlySends, type SentEarly } from '../../shared/engine/diff/early-settle';
 import { SpilledMerge } from '../../shared/engine/diff/spilled-merge';
+import { sendBuffers } from '../../shared/engine/diff/bucket-sends';
 import type { EarlyRecords } from '../../shared/engine/early-send/records';
 import { mergePartials } from '../../shared/engine/profile/merge';
 import { LineObjectWriter } from '../../shared/engine/profile/line-object';
@@ -70,10 +71,20 @@ describe.each([
   ['mapped from strings', undefined],
   ['written from spill lines', lines],
 ])('bucket step decisions (objects %s)', (_, objectLines) => {
+  const inputsOf = (
+    rows: Row[],
+    state: Uint8Array | null,
+    sentEarly = new Map<string, SentEarly>(),
+    earlyRows = null as never,
+  ) => ({
+    rows: spilled(rows),
+    previous: parseBucketState(state),
+    counts: emptyBucketCounts(),
+    sentEarly,
+    earlyRows,
+  });
   function diff(rows: Row[], state: Uint8Array | null, sentEarly = new Map<string, SentEarly>(), earlyRows = null as never) {
-    const previous = parseBucketState(state);
-    const inputs = { rows: spilled(rows), previous, counts: emptyBucketCounts(), sentEarly, earlyRows };
-    return diffBucket(merge, writer, settings, inputs, objectLines);
+    return diffBucket(merge, writer, settings, inputsOf(rows, state, sentEarly, earlyRows), objectLines);
   }
   const firstRun = stateAfter(diff([ann, bob], null));
 
@@ -128,6 +139,19 @@ describe.each([
     expect(both.counts).toMatchObject({ profiles: 1, newProfiles: 1 });
     expect(sent(both).map((s) => s.object)).toEqual([
       { external_id: 'u1', email: 'ann@example.com', city: 'Oslo', 'seg-id': ['Main', 'Other'] },
+    ]);
+  });
+
+  it('sends, bucket after bucket in the same buffers, only the objects of each bucket, even after one that failed halfway', () => {
+    const buffers = sendBuffers();
+    const first = diffBucket(merge, writer, settings, { ...inputsOf([ann], null), buffers }, objectLines);
+    expect(sent(first).map((s) => s.key)).toEqual(['c1']);
+    // A bucket that failed halfway: its object and lines were written, never handed over.
+    buffers.objects.add('{"external_id":"stale"}');
+    buffers.lines.add('stale', 'stale\te:stale\tFP', '');
+    const next = diffBucket(merge, writer, settings, { ...inputsOf([bob], null), buffers }, objectLines);
+    expect(sent(next)).toEqual([
+      { key: 'c2', leaving: 0, object: { external_id: 'u2', email: 'bob@example.com', city: 'Rome', 'seg-id': ['Main'] } },
     ]);
   });
 

@@ -37,6 +37,9 @@ export class BucketSends {
     buffers: SendBuffers = sendBuffers(),
   ) {
     ({ objects: this.objects, lines: this.lines } = buffers);
+    // Empty already, unless the bucket before failed halfway: none of it may go with this one.
+    this.objects.clear();
+    this.lines.clear();
     this.withdrawals = writer.withdrawals(previous.membership);
   }
 

@@ -62,6 +62,12 @@ export class ObjectBytes {
     this.ends.push(this.used);
   }
 
+  /** Drops every object (the memory stays, for the next ones). */
+  clear(): void {
+    this.used = 0;
+    this.ends = [];
+  }
+
   /** Takes back the object added last. */
   dropLast(): void {
     this.ends.pop();

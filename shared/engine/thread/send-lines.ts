@@ -37,6 +37,13 @@ export class SendLinesBuilder {
     this.keys.addText(/[\n\r]/.test(key) || key.charCodeAt(0) === QUOTE ? JSON.stringify(key) : key);
   }
 
+  /** Drops every line (the memory stays, for the next ones). */
+  clear(): void {
+    this.sent.clear();
+    this.before.clear();
+    this.keys.clear();
+  }
+
   /** The columns, into the ring in the order SendLines.receive reads them; the builder starts afresh. */
   handOver(ring: RingWriter): HandedLines {
     return { sent: this.column(ring, 'sent'), before: this.column(ring, 'before'), keys: this.column(ring, 'keys') };
