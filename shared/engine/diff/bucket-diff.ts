@@ -30,7 +30,7 @@ interface DiffInputs {
   /** Profiles sent early that have later rows (see settleEarlySends), and their early objects as rows. */
   sentEarly: Map<string, SentEarly>;
   earlyRows: Map<string, PartialProfile> | null;
-  /** Where the objects and send lines are written (empty; absent: new ones). */
+  /** Where the objects and send lines are written (used again: cleared first; absent: new ones). */
   buffers?: SendBuffers;
 }
 
