@@ -8,6 +8,8 @@
 // 1 MB) it stops as `unusual` and keeps the bytes from that record on (`rest`), for Papa Parse to
 // read the rest of the partition from there.
 
+import { isUtf8 } from 'node:buffer';
+
 const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
@@ -59,6 +61,10 @@ export class CsvRecordScanner {
   lineEnd: '\n' | '\r\n' | '\r' | undefined;
   // The record just scanned (valid during onRecord): its fields' content is bytes[from, to).
   bytes: Buffer = Buffer.alloc(0);
+  /** A DataView over `bytes`, for reading them a word at a time. */
+  view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  /** bytes[0, wellFormedTo) are well-formed UTF-8 (checked at once for the piece): so is any field that ends there or before. */
+  wellFormedTo = 0;
   count = 0;
   from = new Int32Array(64);
   to = new Int32Array(64);
@@ -147,6 +153,10 @@ export class CsvRecordScanner {
   }
 
   private scan(bytes: Buffer, atEnd: boolean): void {
+    // Every record complete in the piece ends at its last line end (or, at the end, the piece's).
+    const complete = atEnd ? bytes.length : bytes.lastIndexOf(LF) + 1;
+    this.wellFormedTo = isUtf8(bytes.subarray(0, complete)) ? complete : 0;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     let at = 0;
     while (at < bytes.length) {
       const next = this.record(bytes, at, atEnd);

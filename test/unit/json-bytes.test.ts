@@ -3,7 +3,7 @@
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { writeTextBytes } from '../../shared/engine/spill/json-bytes';
+import { holdsControl, writeTextBytes, writeWellFormedText } from '../../shared/engine/spill/json-bytes';
 
 function written(src: Buffer, escape: boolean, undouble: boolean): string | null {
   const out = Buffer.alloc(src.length * 6 + 8);
@@ -40,6 +40,24 @@ describe('text written as JSON from its bytes', () => {
         expect(written(src, true, false) !== null).toBe(isUtf8(src));
       }),
       { numRuns: 5000 },
+    );
+  });
+
+  it('four bytes a step (well-formed text, anywhere in its buffer): the same bytes as one at a time', () => {
+    const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+    fc.assert(
+      fc.property(text, fc.nat(7), fc.nat(7), fc.boolean(), fc.boolean(), (t, before, outAt, escape, undouble) => {
+        const field = Buffer.from(undouble ? t.replaceAll('"', '""') : t);
+        const src = Buffer.concat([Buffer.alloc(before, 0x41), field, Buffer.from('\n,')]);
+        const to = before + field.length;
+        const bytewise = Buffer.alloc(field.length * 6 + 16);
+        const wordwise = Buffer.alloc(field.length * 6 + 16);
+        const end = writeTextBytes(src, before, to, bytewise, outAt, escape, undouble);
+        expect(writeWellFormedText(src, view(src), before, to, wordwise, view(wordwise), outAt, escape, undouble)).toBe(end);
+        expect(wordwise.subarray(outAt, end).toString('hex')).toBe(bytewise.subarray(outAt, end).toString('hex'));
+        expect(holdsControl(src, view(src), before, to)).toBe([...t].some((c) => c.charCodeAt(0) < 0x20));
+      }),
+      { numRuns: 3000 },
     );
   });
 });

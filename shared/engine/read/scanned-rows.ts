@@ -6,7 +6,7 @@ import { QUOTED_DOUBLED, type CsvRecordScanner } from '../../snapshot/csv-scanne
 import { copyBytes } from '../spill/bucket-files';
 import { fnv1a32, FNV_OFFSET, FNV_PRIME } from '../hash/key-hash';
 import { textToken } from '../spill/spill-codec';
-import { writeTextBytes } from '../spill/json-bytes';
+import { holdsControl, writeTextBytes, writeWellFormedText } from '../spill/json-bytes';
 import type { RowMapper } from '../profile/row-mapper';
 
 const SEP = 0x1f;
@@ -26,6 +26,7 @@ export class ScannedRowWriter {
   /** The line written by the last write() is bytes[0, length). */
   bytes = Buffer.allocUnsafe(64 * 1024);
   length = 0;
+  private view: DataView<ArrayBufferLike> = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
   /** fnv1a32 of its profile key (as key-hash.ts hashes it). */
   keyHash = 0;
   private keyFrom = 0;
@@ -46,7 +47,10 @@ export class ScannedRowWriter {
     // becomes six bytes), with its separator and marker. Two spill columns may read one field.
     let need = 16 + 2 * (this.keyTo - this.keyFrom);
     for (const f of mapper.spillAt) if (f >= 0) need += 6 * (r.to[f]! - r.from[f]!) + 4;
-    if (need > this.bytes.length) this.bytes = Buffer.allocUnsafe(need * 2);
+    if (need > this.bytes.length) {
+      this.bytes = Buffer.allocUnsafe(need * 2);
+      this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
+    }
     const out = this.bytes;
     let at = 0;
     for (const digit of this.segDigits) out[at++] = digit;
@@ -151,8 +155,10 @@ export class ScannedRowWriter {
     const to = r.to[f]!;
     const doubled = r.quoted[f] === QUOTED_DOUBLED;
     const json = b[from] === J;
+    const wellFormed = to <= r.wellFormedTo;
     let control = false;
-    for (let i = from; i < to && !control; i++) control = b[i]! < 0x20;
+    if (wellFormed) control = holdsControl(b, r.view, from, to);
+    else for (let i = from; i < to && !control; i++) control = b[i]! < 0x20;
     const out = this.bytes;
     if (!control && !doubled && !json) {
       out[at++] = S;
@@ -164,7 +170,10 @@ export class ScannedRowWriter {
     const escape = control || json;
     out[at] = escape ? J : S;
     if (escape) out[at + 1] = QUOTE;
-    const end = writeTextBytes(b, from, to, out, at + (escape ? 2 : 1), escape, doubled);
+    const start = at + (escape ? 2 : 1);
+    const end = wellFormed
+      ? writeWellFormedText(b, r.view, from, to, out, this.view, start, escape, doubled)
+      : writeTextBytes(b, from, to, out, start, escape, doubled);
     if (end === -1) return this.stringToken(at, r.text(f));
     if (escape) out[end] = QUOTE;
     return escape ? end + 1 : end;

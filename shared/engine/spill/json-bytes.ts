@@ -97,3 +97,66 @@ function writeControl(c: number, out: Uint8Array, at: number): number {
   out[at++] = HEX.charCodeAt(c & 15);
   return at;
 }
+
+// Four bytes a step, for text already known to be well-formed UTF-8 (the CSV scanner checks each
+// piece of a partition at once, natively): one test per word for a byte that needs anything, and the
+// word copied whole when none does. A byte loop costs about the same per byte as JSON escaping
+// itself; this is about three times faster on wide rows' values. Each test below is exact for "some
+// byte of the word is …" (the classic SWAR zero-byte test); false positives cannot happen, and which
+// byte it is does not matter: the next byte is then taken alone.
+
+/** Whether a byte of word `v` is below 0x20 (a control character). */
+const controlIn = (v: number): boolean => ((v - 0x20202020) & ~v & 0x80808080) !== 0;
+/** Whether a byte of word `v` is a control character, a quote or a backslash. */
+function specialIn(v: number): boolean {
+  const q = v ^ 0x22222222;
+  const s = v ^ 0x5c5c5c5c;
+  return ((((v - 0x20202020) & ~v) | ((q - 0x01010101) & ~q) | ((s - 0x01010101) & ~s)) & 0x80808080) !== 0;
+}
+
+/** Whether bytes [from, to) of `src` (`view` over the same bytes) hold a control character. */
+export function holdsControl(src: Uint8Array, view: DataView, from: number, to: number): boolean {
+  let i = from;
+  for (; i + 4 <= to; i += 4) if (controlIn(view.getInt32(i, true))) return true;
+  for (; i < to; i++) if (src[i]! < 0x20) return true;
+  return false;
+}
+
+/**
+ * writeTextBytes for a source known to be well-formed UTF-8 (so it never returns -1): the same
+ * bytes, a word at a time where no byte of the word needs anything. `view` and `outView` are
+ * DataViews over `src` and `out` (byte 0 of each view at byte 0 of its array).
+ */
+export function writeWellFormedText(
+  src: Uint8Array,
+  view: DataView,
+  from: number,
+  to: number,
+  out: Uint8Array,
+  outView: DataView,
+  at: number,
+  escape: boolean,
+  undouble: boolean,
+): number {
+  let i = from;
+  for (;;) {
+    for (; i + 4 <= to; i += 4, at += 4) {
+      const v = view.getInt32(i, true);
+      if (specialIn(v)) break;
+      outView.setInt32(at, v, true);
+    }
+    if (i >= to) return at;
+    const c = src[i++]!;
+    // Bytes of a multi-byte character are ≥ 0x80: copied as they are (the source is well-formed).
+    if (c >= 0x20 && c !== QUOTE && c !== BACKSLASH) out[at++] = c;
+    else if (c === QUOTE) {
+      if (undouble) i++;
+      if (escape) out[at++] = BACKSLASH;
+      out[at++] = QUOTE;
+    } else if (c === BACKSLASH) {
+      out[at++] = BACKSLASH;
+      if (escape) out[at++] = BACKSLASH;
+    } else if (!escape) out[at++] = c;
+    else at = writeControl(c, out, at);
+  }
+}
