@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { parseBucketState as parseBlob } from '../../shared/engine/state/state-entries';
 import { parseStateLine, stateLine } from '../../shared/engine/state/state-line';
 import { StateBytes } from '../../shared/engine/state/state-bytes';
-import { lineDigest } from '../../shared/engine/hash/rows-digest';
+import { bytesDigest, lineDigest } from '../../shared/engine/hash/rows-digest';
+import fc from 'fast-check';
 import { SpilledProfiles } from '../../shared/engine/spill/spilled-profiles';
 import { encodeRow } from '../../shared/engine/spill/spill-codec';
 
@@ -143,6 +144,30 @@ describe("a profile's rows digest", () => {
     );
     expect(lineDigest(row(0, 'c1', 'First'), 7)).not.toBe(lineDigest(row(0, 'c1', 'First'), 0));
     expect(rows.digest(0)).toMatch(/^[A-Za-z0-9_-]{11}$/);
+  });
+
+  it('a line that differs in one byte, or by a trailing zero byte, has another digest (any length, anywhere in its buffer)', () => {
+    const digest = (line: Uint8Array, at: number) => {
+      const bytes = new Uint8Array(at + line.length + 3);
+      bytes.set(line, at);
+      return bytesDigest(bytes, new DataView(bytes.buffer), at, at + line.length, 0);
+    };
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 13 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        fc.nat(3),
+        (line, i, flip, at) => {
+          const other = Uint8Array.from(line);
+          other[i % line.length] ^= flip;
+          expect(digest(other, at)).not.toBe(digest(line, 0));
+          expect(digest(Uint8Array.from([...line, 0]), at)).not.toBe(digest(line, 0));
+          expect(digest(line, at)).toBe(digest(line, 0));
+        },
+      ),
+      { numRuns: 3000 },
+    );
   });
 
   it("keys and rows read back as written, whatever the key's characters", () => {

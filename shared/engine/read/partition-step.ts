@@ -124,11 +124,11 @@ export class PartitionStep implements RowSink {
 
   /** A scanned row, its spill line written from the bytes: spilled, or (when sending early) sent, its object written from the line. */
   takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner): void {
-    const { bytes, length } = line;
+    const { bytes, view, length } = line;
     const offered = this.sendsRowsOf(table) && {
       bucket,
       hash: line.keyHash,
-      rowsDigest: () => bytesDigest(bytes, 0, length, this.digestSeed),
+      rowsDigest: () => bytesDigest(bytes, view, 0, length, this.digestSeed),
       partial: () => table.mapper!.partialOf(record.fields()),
       line: { bytes, length, mapper: table.mapper!, segment: table.segIndex },
     };

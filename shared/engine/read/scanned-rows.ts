@@ -26,7 +26,8 @@ export class ScannedRowWriter {
   /** The line written by the last write() is bytes[0, length). */
   bytes = Buffer.allocUnsafe(64 * 1024);
   length = 0;
-  private view: DataView<ArrayBufferLike> = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
+  /** A DataView over `bytes`. */
+  view: DataView<ArrayBufferLike> = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
   /** fnv1a32 of its profile key (as key-hash.ts hashes it). */
   keyHash = 0;
   private keyFrom = 0;

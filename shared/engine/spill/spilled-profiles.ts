@@ -32,12 +32,14 @@ export class SpilledProfiles {
   /** Open addressing: profile + 1 per slot, 0 = empty. */
   private readonly slots: Int32Array;
   private readonly sums: DigestSums = { a: 0, b: 0 };
+  private readonly view: DataView;
 
   /** `bytes`: spill lines, each ending in a newline; `digestSeed`: see spilledRowTyping. */
   constructor(
     readonly bytes: Buffer,
     private readonly digestSeed = 0,
   ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     let rows = 0;
     for (let i = bytes.indexOf(NEWLINE); i !== -1; i = bytes.indexOf(NEWLINE, i + 1)) rows++;
     this.keyHash = new Int32Array(rows);
@@ -79,7 +81,7 @@ export class SpilledProfiles {
     const sums = this.sums;
     sums.a = this.sumA[p]!;
     sums.b = this.sumB[p]!;
-    addLine(sums, b, start, end);
+    addLine(sums, b, this.view, start, end);
     this.sumA[p] = sums.a;
     this.sumB[p] = sums.b;
     return end;
