@@ -25,6 +25,11 @@ export class StateBytes {
 
   /** Lines of text (without the last one's newline). */
   addText(text: string): void {
+    if (text === '') {
+      this.room(1);
+      this.bytes[this.used++] = NEWLINE;
+      return;
+    }
     // A UTF-16 code unit takes at most 3 bytes; long texts (lines kept whole) are measured instead.
     this.room((text.length < 4096 ? 3 * text.length : Buffer.byteLength(text)) + 1);
     this.used += this.bytes.write(text, this.used);
