@@ -67,6 +67,39 @@ function stateAfter(result: DiffResult, definition = settings.definitionFp): Uin
 const ann: Row = [0, 'c1', 'u1', 'ann@example.com', 'Oslo'];
 const bob: Row = [0, 'c2', 'u2', 'bob@example.com', 'Rome'];
 
+describe("a first run's send lines", () => {
+  it('are the same bytes whether the objects were written from spill lines or mapped from strings, whatever the key', () => {
+    const keys = ['c1', 'c 2', '[c3', '"c4', 'Zoë5', 'new\nline6', 'tab\tkey7', 'j8', 'ext:9'];
+    const rows = keys.map((key, i): Row => [i % 2, key, i % 3 ? `u${i}` : '', `p${i}@example.com`, `City ${i}`]);
+    const columnsOf = (objectLines: LineObjectWriter | undefined) => {
+      const result = diffBucket(
+        merge,
+        writer,
+        settings,
+        {
+          rows: spilled(rows),
+          previous: parseBucketState(null),
+          counts: emptyBucketCounts(),
+          sentEarly: new Map(),
+          earlyRows: null,
+        },
+        objectLines,
+      );
+      const [objects, state] = [createRing(1 << 20), createRing(1 << 20)];
+      const toSend = result.sends.handOver({ objects: new RingWriter(objects), state: new RingWriter(state) });
+      const { lines: sendLines } = SendLines.receive(new RingReader(state), toSend.lines, toSend.leaving.length);
+      return toSend.leaving.map((_, i) =>
+        [sendLines.sentAt(i), sendLines.beforeAt(i), Buffer.from(sendLines.key(i))].map((b) => Buffer.from(b).toString('latin1')),
+      );
+    };
+    const fromStrings = columnsOf(undefined);
+    expect(fromStrings.map(([, , key]) => Buffer.from(key!, 'latin1').toString('utf8'))).toEqual(keys);
+    expect(fromStrings[0]![0]).toMatch(/^c1\ta:c1\t[\w-]{11}\t[0-9a-f]+\t[\w-]{11}\n$/);
+    expect(fromStrings[1]![0]).toMatch(/^c 2\te:u1\t/);
+    expect(columnsOf(lines)).toEqual(fromStrings);
+  });
+});
+
 describe.each([
   ['mapped from strings', undefined],
   ['written from spill lines', lines],

@@ -7,6 +7,7 @@ import type { LineObjectWriter } from '../profile/line-object';
 import { identityOf, mergePartials, type MergedProfile } from '../profile/merge';
 import type { BrazeObjectWriter } from '../profile/object-writer';
 import type { PartialProfile } from '../profile/row-mapper';
+import type { ByteRange } from '../spill/bucket-files';
 import type { SpilledProfiles } from '../spill/spilled-profiles';
 import type { BucketState } from '../state/state-entries';
 import { stateLine, type StateEntry } from '../state/state-line';
@@ -65,6 +66,7 @@ export function diffBucket(
   const result: DiffResult = { counts, kept: [], omitted: {}, sends: new BucketSends(writer, previous, inputs.buffers) };
   const { kept, omitted, sends } = result;
   const { objects } = sends;
+  const plainKey: ByteRange = { bytes: rows.bytes, from: 0, to: 0 };
 
   for (let p = 0; p < rows.count; p++) {
     const line = previous.entries.claim(rows, p);
@@ -82,7 +84,6 @@ export function diffBucket(
       previous.entries.keepAsWritten(line);
       continue;
     }
-    const key = rows.keyOf(p);
     const before = line === -1 ? undefined : previous.entries.entryAt(line);
     counts.profiles++;
     if (isNew(before)) counts.newProfiles++;
@@ -90,17 +91,21 @@ export function diffBucket(
     // row's bytes when it can be (then nothing was left out), else merged and mapped from strings.
     let merged: MergedProfile | null = null;
     let start = objects.end;
-    let identity: string;
-    if (!earlier && lines && merge.writeAlike(rows, p, lines, objects)) {
-      identity = lines.identity;
-    } else {
-      merged = earlier ? mergePartials([inputs.earlyRows!.get(key)!, ...merge.partialsOf(rows, p)]) : merge.mergedOf(rows, p);
+    const fromLine = !earlier && lines !== undefined && merge.writeAlike(rows, p, lines, objects);
+    if (!fromLine) {
+      merged = earlier ? mergePartials([inputs.earlyRows!.get(rows.keyOf(p))!, ...merge.partialsOf(rows, p)]) : merge.mergedOf(rows, p);
       if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
       start = objects.add(writer.profile(merged));
-      identity = identityOf(merged);
     }
     const digest = merged && Object.keys(merged.omitted).length ? undefined : rowsDigest;
     const fp = fingerprintBytes(objects.buffer, start, objects.end);
+    // New to the export and written from its line (most of a first run): sent, its lines written from the bytes.
+    if (fromLine && before === undefined && rows.plainKey(p, plainKey)) {
+      sends.changedNewPlain(plainKey, lines!.identifier, fp, lines!.heldFields, digest);
+      continue;
+    }
+    const key = rows.keyOf(p);
+    const identity = merged ? identityOf(merged) : lines!.identity;
     if (earlier?.delivered && earlier.fp === fp) {
       objects.dropLast();
       counts.sent++;

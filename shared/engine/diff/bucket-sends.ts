@@ -1,6 +1,7 @@
 // What a bucket sends, built by the bucket step: each object as bytes, with its key and the state
 // line to keep whether Braze takes it or not; and what a changed profile or a leaver must lose.
 import type { BrazeObjectWriter } from '../profile/object-writer';
+import type { ByteRange } from '../spill/bucket-files';
 import type { MergedProfile } from '../profile/merge';
 import { ObjectBytes } from '../thread/object-bytes';
 import { SendLinesBuilder } from '../thread/send-lines';
@@ -75,6 +76,21 @@ export class BucketSends {
    */
   changedNew(key: string, identity: string, fp: string, heldFields: string, rowsDigest: string | undefined): void {
     this.queueChanged(key, identity, fp, heldFields, rowsDigest, undefined);
+  }
+
+  /**
+   * As changedNew(), for a profile whose key and identifier can be written as they are (see
+   * SendLinesBuilder.addNew): no string is made of either.
+   */
+  changedNewPlain(
+    key: ByteRange,
+    identifier: ByteRange & { external: boolean },
+    fp: string,
+    heldFields: string,
+    rowsDigest: string | undefined,
+  ): void {
+    this.lines.addNew(key, identifier, fp, heldFields, rowsDigest);
+    this.leaving.push(0);
   }
 
   private queueChanged(

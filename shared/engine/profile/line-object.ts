@@ -5,7 +5,7 @@
 // rows (mapped once in the bucket step). Anything off the common path (a value that trimming,
 // checking or typing would change or leave out, an identifier that is not plain ASCII, bytes that
 // are not well-formed UTF-8) makes write() decline, and the caller maps the row from strings.
-import { copyBytes, grown } from '../spill/bucket-files';
+import { copyBytes, grown, type ByteRange } from '../spill/bucket-files';
 import { spillColumns } from '../spill/spill-codec';
 import { utf8SequenceAt } from '../spill/json-bytes';
 import { jsonLength, jsonTrims, trimsAtEnd, trimsAtStart } from './text-bytes';
@@ -49,9 +49,10 @@ export class LineObjectWriter {
   /** The object written by the last write() that returned true: bytes[0, length). */
   bytes: Buffer = Buffer.allocUnsafe(4096);
   length = 0;
-  /** Its identity (`e:` / `a:`, as identityOf gives it) and `heldFields` bits. */
-  identity = '';
+  /** Its `heldFields` bits. */
   heldFields = '';
+  /** Its identifier, as bytes of the line it was written from (valid while that line is): external ID or alias. */
+  readonly identifier: ByteRange & { external: boolean } = { bytes: Buffer.alloc(0), from: 0, to: 0, external: false };
   /** Tokens a spill line has after its segment: the key, then one per spill column. */
   private readonly tokenCount: number;
   /** False when the export's fields do not fit the bits kept here (then write() always declines). */
@@ -161,6 +162,12 @@ export class LineObjectWriter {
     return true;
   }
 
+  /** Its identity (`e:` / `a:`, as identityOf gives it). */
+  get identity(): string {
+    const { bytes, from, to, external } = this.identifier;
+    return (external ? 'e:' : 'a:') + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1', from, to);
+  }
+
   /** The profile key of the line last written (its key token). */
   keyOf(line: Buffer): string {
     return this.tokenText(line, 0);
@@ -200,8 +207,11 @@ export class LineObjectWriter {
       const c = line[i]!;
       if (c <= 0x20 || c >= 0x7f || c === QUOTE || c === BACKSLASH) return false;
     }
-    const id = line.toString('latin1', from, to);
-    this.identity = ext >= 0 ? `e:${id}` : `a:${id}`;
+    const identifier = this.identifier;
+    identifier.bytes = line;
+    identifier.from = from;
+    identifier.to = to;
+    identifier.external = ext >= 0;
     if (ext >= 0) this.writeBytes(EXTERNAL_ID_OPEN, 0, EXTERNAL_ID_OPEN.length);
     else this.writeBytes(this.aliasOpen, 0, this.aliasOpen.length);
     this.writeBytes(line, from, to);

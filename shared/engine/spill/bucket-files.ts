@@ -17,6 +17,13 @@ function eachLine(text: string, onLine: (text: string, start: number, end: numbe
   for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) onLine(text, start, end);
 }
 
+/** Bytes [from, to) of `bytes`: a part of a buffer, named without copying it. */
+export interface ByteRange {
+  bytes: Uint8Array;
+  from: number;
+  to: number;
+}
+
 /**
  * Copies bytes [from, to) of `b` to `out` at `at`; returns where they end. Spill lines and their
  * fields are short: for them a loop beats Buffer.copy's call.

@@ -6,6 +6,7 @@
 // the profiles that take the full path.
 import { addLine, digestOf, type DigestSums } from '../hash/rows-digest';
 import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlots } from '../hash/key-hash';
+import type { ByteRange } from './bucket-files';
 
 const SEP = 0x1f;
 const NEWLINE = 0x0a;
@@ -129,6 +130,24 @@ export class SpilledProfiles {
 
   keyOf(p: number): string {
     return this.tokenKey(this.keyFrom[p]!, this.keyTo[p]!);
+  }
+
+  /**
+   * Whether profile p's key is printable ASCII with no tab, its first character neither `[` nor
+   * `"`: then `range` is set to its bytes, which any line can hold as they are (a state line's key,
+   * the send lines' key), and no string need be made of it.
+   */
+  plainKey(p: number, range: ByteRange): boolean {
+    if (!this.asciiKey[p]) return false;
+    const b = this.bytes;
+    const from = this.keyFrom[p]! + 1;
+    const to = this.keyTo[p]!;
+    if (to === from || b[from] === 0x5b || b[from] === 0x22) return false;
+    for (let i = from; i < to; i++) if (b[i]! < 0x20 || b[i]! > 0x7e) return false;
+    range.bytes = b;
+    range.from = from;
+    range.to = to;
+    return true;
   }
 
   /** The hash of profile p's key: fnv1a32 over its characters. */

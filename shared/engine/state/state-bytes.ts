@@ -36,6 +36,30 @@ export class StateBytes {
     this.bytes[this.used++] = NEWLINE;
   }
 
+  /** Starts a line of at most `bytes` bytes (its newline not counted), written by the calls below up to end(). */
+  open(bytes: number): void {
+    this.room(bytes + 1);
+  }
+
+  /** Text of one-byte characters (ASCII), as bytes. */
+  ascii(text: string): void {
+    for (let i = 0; i < text.length; i++) this.bytes[this.used++] = text.charCodeAt(i);
+  }
+
+  /** Bytes [from, to) of `source`. */
+  copy(source: Uint8Array, from: number, to: number): void {
+    for (let i = from; i < to; i++) this.bytes[this.used++] = source[i]!;
+  }
+
+  byte(c: number): void {
+    this.bytes[this.used++] = c;
+  }
+
+  /** Ends the line opened. */
+  end(): void {
+    this.bytes[this.used++] = NEWLINE;
+  }
+
   /** The lines; the builder is spent. Its own memory (not a pool's), so it can be transferred to another thread. */
   take(): Uint8Array {
     return new Uint8Array(this.bytes.buffer, 0, this.used);

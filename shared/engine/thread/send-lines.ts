@@ -4,11 +4,13 @@
 // thread through the state lines' ring. Posted as strings, the lines cost both threads a copy each, and
 // sat on the main thread's heap until the bucket's state was written: a million profiles' worth of
 // strings old enough to be promoted, for its full collections to mark.
+import type { ByteRange } from '../spill/bucket-files';
 import { StateBytes } from '../state/state-bytes';
 import { handOver, NOTHING, takeOver, transferredWith, type Handed, type RingReader, type RingWriter } from './shared-ring';
 
 const NEWLINE = 0x0a;
 const QUOTE = 0x22;
+const TAB = 0x09;
 
 /** The three columns on their way to the main thread. */
 export interface HandedLines {
@@ -35,6 +37,43 @@ export class SendLinesBuilder {
     this.before.addText(beforeLine);
     // A key is any text: one with a line break (or a leading quote) goes as JSON.
     this.keys.addText(/[\n\r]/.test(key) || key.charCodeAt(0) === QUOTE ? JSON.stringify(key) : key);
+  }
+
+  /**
+   * As add(), for a profile new to the export (nothing before) whose key can go as it is (see
+   * SpilledProfiles.plainKey) and whose identifier is printable ASCII: its state line
+   * `key \t identity \t fp \t heldFields [\t rowsDigest]` (as stateLine() writes it) written from
+   * the bytes, with no string made per profile (a first run has a million).
+   */
+  addNew(
+    key: ByteRange,
+    identifier: ByteRange & { external: boolean },
+    fp: string,
+    heldFields: string,
+    rowsDigest: string | undefined,
+  ): void {
+    const sent = this.sent;
+    const keyLength = key.to - key.from;
+    const idLength = identifier.to - identifier.from;
+    sent.open(keyLength + idLength + fp.length + heldFields.length + (rowsDigest?.length ?? 0) + 8);
+    sent.copy(key.bytes, key.from, key.to);
+    sent.byte(TAB);
+    sent.ascii(identifier.external ? 'e:' : 'a:');
+    sent.copy(identifier.bytes, identifier.from, identifier.to);
+    sent.byte(TAB);
+    sent.ascii(fp);
+    sent.byte(TAB);
+    sent.ascii(heldFields);
+    if (rowsDigest !== undefined) {
+      sent.byte(TAB);
+      sent.ascii(rowsDigest);
+    }
+    sent.end();
+    this.before.open(0);
+    this.before.end();
+    this.keys.open(keyLength);
+    this.keys.copy(key.bytes, key.from, key.to);
+    this.keys.end();
   }
 
   /** Drops every line (the memory stays, for the next ones). */
