@@ -26,6 +26,13 @@ const NOT_TEXT = new Set([
 /** Columns of this type are sent as their (trimmed) text. */
 export const isTextType = (dataType: CdmType | undefined) => !NOT_TEXT.has((dataType ?? 'string').toLowerCase());
 
+/** Whether columns of this type are sent as JSON numbers: whole ones (`integer`), any (`decimal`), or not (null). */
+export function numberKind(dataType: CdmType | undefined): 'integer' | 'decimal' | null {
+  const type = (dataType ?? 'string').toLowerCase();
+  if (type === 'int64' || type === 'int32' || type === 'integer') return 'integer';
+  return type === 'double' || type === 'decimal' || type === 'float' ? 'decimal' : null;
+}
+
 /** The coercion for one column's type, chosen once per column rather than once per value. */
 export function coercerFor(dataType: CdmType | undefined): (raw: string) => Coerced {
   const type = (dataType ?? 'string').toLowerCase();

@@ -6,7 +6,8 @@ import { identityOf, mergePartials } from '../../shared/engine/profile/merge';
 import { BrazeObjectWriter } from '../../shared/engine/profile/object-writer';
 import { LineObjectWriter } from '../../shared/engine/profile/line-object';
 import { ObjectBytes, objectAt } from '../../shared/engine/thread/object-bytes';
-import { isTrimmedAway } from '../../shared/engine/profile/text-bytes';
+import { isCanonicalNumber, isTrimmedAway } from '../../shared/engine/profile/text-bytes';
+import { coerce } from '../../shared/snapshot/cdm-types';
 import { RowMapper } from '../../shared/engine/profile/row-mapper';
 import { ScannedRowWriter } from '../../shared/engine/read/scanned-rows';
 import { encodeRow } from '../../shared/engine/spill/spill-codec';
@@ -98,6 +99,45 @@ describe('objects written from spill lines', () => {
       const stringPathLine = Buffer.from(encodeRow(1, mapper.keyOf(fields)!, fields, mapper.spillAt));
       expect(fromLine(stringPathLine, lines, mapper, [1])).toEqual(object);
     }
+  });
+
+  it('send a number as its bytes only when they are what JSON.stringify writes for its typed value', () => {
+    const canonical = (text: string, type: 'int64' | 'double') =>
+      isCanonicalNumber(Buffer.from(text), 0, text.length, type === 'int64');
+    for (const yes of ['0', '12', '-3', '12.5', '-0.25', '0.000001', '123456789012345', '1234567.12345678'])
+      expect(canonical(yes, 'double'), yes).toBe(true);
+    for (const no of [
+      '-0',
+      '1.50',
+      '+1',
+      '0.0000001',
+      '1e5',
+      '1234567890123456',
+      '01',
+      '.5',
+      '5.',
+      '',
+      '-',
+      ' 3',
+      '0.1234567890123456',
+    ])
+      expect(canonical(no, 'double'), no).toBe(false);
+    expect(canonical('12', 'int64')).toBe(true);
+    expect(canonical('12.5', 'int64')).toBe(false);
+    const numeric = fc
+      .array(fc.constantFrom('0', '1', '5', '9', '.', '-', '+', 'e', ' '), { maxLength: 22 })
+      .map((c) => c.join(''));
+    let sentAsBytes = 0;
+    fc.assert(
+      fc.property(numeric, fc.constantFrom('int64' as const, 'double' as const), (text, type) => {
+        if (!canonical(text, type)) return;
+        sentAsBytes++;
+        const typed = coerce(text, type);
+        expect(typed.ok && JSON.stringify(typed.value)).toBe(text);
+      }),
+      { numRuns: 20000 },
+    );
+    expect(sentAsBytes).toBeGreaterThan(100);
   });
 
   it('write in place after the objects before them, as write() does, growing the list when it must', () => {

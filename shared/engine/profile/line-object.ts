@@ -8,11 +8,10 @@
 import { copyBytes, grown, type ByteRange } from '../spill/bucket-files';
 import { spillColumns } from '../spill/spill-codec';
 import { utf8SequenceAt } from '../spill/json-bytes';
-import { jsonLength, jsonTrims, trimsAtEnd, trimsAtStart } from './text-bytes';
-import type { Coerced } from '../../snapshot/cdm-types';
+import { isCanonicalNumber, jsonLength, jsonTrims, trimsAtEnd, trimsAtStart } from './text-bytes';
 import type { ExportDefinition } from '../../exports/schema';
 import { heldFieldsHex, quote, type BrazeObjectWriter } from './object-writer';
-import { MAX_ATTRIBUTE_CHARS, type RowMapper } from './row-mapper';
+import { MAX_ATTRIBUTE_CHARS, type AttributeTyping, type RowMapper } from './row-mapper';
 import { normalizeEmail, normalizePhone } from './values';
 
 const SEP = 0x1f;
@@ -34,7 +33,7 @@ interface AttributePlan {
   field: number;
 }
 
-type Typing = { text: boolean; coerce: (raw: string) => Coerced } | undefined;
+type Typing = AttributeTyping | undefined;
 
 /** Objects one after another in a buffer (thread/object-bytes.ts's ObjectBytes), to write the next one into. */
 export interface ObjectTarget {
@@ -288,6 +287,17 @@ export class LineObjectWriter {
 
   /** A typed attribute, coerced from its text (short values: the string is cheap); as writeTextAttribute says. */
   private writeTyped(line: Buffer, t: number, plan: AttributePlan, typing: NonNullable<Typing>): boolean | null {
+    // A number already written as JSON writes it (most numbers a CI export holds): its bytes go as they are.
+    const from = this.tokenFrom[t]! + 1;
+    if (
+      typing.number !== null &&
+      line[from - 1] !== J &&
+      isCanonicalNumber(line, from, this.tokenTo[t]!, typing.number === 'integer')
+    ) {
+      this.writeBytes(plan.jsonKey, 0, plan.jsonKey.length);
+      this.writeBytes(line, from, this.tokenTo[t]!);
+      return true;
+    }
     const c = typing.coerce(this.tokenText(line, t));
     if (!c.ok) return null;
     if (c.value === null) return false;

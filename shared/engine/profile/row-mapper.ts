@@ -1,7 +1,7 @@
 // From CSV rows to partial profiles (DESIGN.md §5): a row becomes what it says about one profile,
 // keyed by the CI profile ID (or the Braze customer ID when there is none), with values checked and
 // typed. Partials of one profile merge across segments in profile/merge.ts.
-import { coercerFor, isTextType, type Coerced } from '../../snapshot/cdm-types';
+import { coercerFor, isTextType, numberKind, type Coerced } from '../../snapshot/cdm-types';
 import type { ExportDefinition } from '../../exports/schema';
 import { fnv1a32 } from '../hash/key-hash';
 import { spillColumns } from '../spill/spill-codec';
@@ -31,6 +31,15 @@ interface ColumnProblem {
 export const MAX_ATTRIBUTE_CHARS = 255;
 
 /** Maps rows of one segment table. Built once per partition from its column names and types. */
+/** How a table types one mapped attribute: sent as its trimmed text, as a JSON number (which kind), or coerced otherwise. */
+export interface AttributeTyping {
+  attr: string;
+  at: number;
+  text: boolean;
+  number: 'integer' | 'decimal' | null;
+  coerce: (raw: string) => Coerced;
+}
+
 export class RowMapper {
   private readonly idx: Record<string, number> = {};
   readonly problems: ColumnProblem[] = [];
@@ -39,7 +48,7 @@ export class RowMapper {
   readonly externalIdAt: number;
   private readonly emailAt: number;
   private readonly phoneAt: number;
-  private readonly attributeColumns: { attr: string; at: number; text: boolean; coerce: (raw: string) => Coerced }[] = [];
+  private readonly attributeColumns: AttributeTyping[] = [];
   /** Where each spill column (spill-codec.ts) is in this table's rows; -1 where the table has none. */
   readonly spillAt: number[];
 
@@ -78,6 +87,7 @@ export class RowMapper {
           attr,
           at: i,
           text: isTextType(columns[i]!.dataType),
+          number: numberKind(columns[i]!.dataType),
           coerce: coercerFor(columns[i]!.dataType),
         });
     }
@@ -102,7 +112,7 @@ export class RowMapper {
   }
 
   /** How attribute `attr` is typed in this table (text: trimmed and kept as it is); undefined when the table lacks its column. */
-  attributeTyping(attr: string): { text: boolean; coerce: (raw: string) => Coerced } | undefined {
+  attributeTyping(attr: string): AttributeTyping | undefined {
     return this.attributeColumns.find((c) => c.attr === attr);
   }
 

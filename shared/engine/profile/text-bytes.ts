@@ -77,3 +77,43 @@ export function jsonLength(b: Uint8Array, from: number, to: number): number {
   }
   return units;
 }
+
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+/** Significant digits any decimal of which a double tells apart (DBL_DIG): such a decimal is its own shortest form. */
+const EXACT_DIGITS = 15;
+
+/**
+ * Whether bytes [from, to) are a number exactly as JSON.stringify writes the value that typing them
+ * gives (coerce() in snapshot/cdm-types.ts): `-`? (`0` | [1-9] digits) and, for a decimal, `.`
+ * digits not ending in 0; at most 15 significant digits (so they are the value's shortest form),
+ * and not so small that JavaScript would write an exponent (below 1e-6), nor `-0`. Then the bytes
+ * can be sent as they are. Anything else (`+1`, `1.50`, ` 3`, `1e5`, …) is left to typing from text.
+ */
+export function isCanonicalNumber(b: Uint8Array, from: number, to: number, integer: boolean): boolean {
+  let i = from;
+  const negative = b[i] === MINUS;
+  if (negative) i++;
+  if (i >= to) return false;
+  let digits = 0;
+  if (b[i] === ZERO) {
+    i++;
+    if (i === to) return !negative;
+  } else {
+    for (; i < to && b[i]! >= ZERO && b[i]! <= NINE; i++) digits++;
+    if (digits === 0) return false;
+    if (i === to) return digits <= EXACT_DIGITS;
+  }
+  if (integer || b[i] !== DOT || i + 1 === to || b[to - 1] === ZERO) return false;
+  i++;
+  let leadingZeros = 0;
+  if (digits === 0) for (; i < to && b[i] === ZERO; i++) leadingZeros++;
+  if (leadingZeros > 5 || i === to) return false;
+  for (; i < to; i++) {
+    if (b[i]! < ZERO || b[i]! > NINE) return false;
+    digits++;
+  }
+  return digits <= EXACT_DIGITS;
+}
