@@ -54,8 +54,14 @@ async function read(
     bucketFor: (hash) => hash % 7,
     takeRow: (table, bucket, key, _keyHash, fields) =>
       void out.lines.push(`${bucket}:${encodeRow(table.segIndex, key, fields, table.mapper!.spillAt)}`),
-    takeLine: (_, bucket, line) => {
+    takeLine: (table, bucket, line, record, need) => {
       out.scannerUsed = true;
+      // Written in place (after other lines, within what measure() said), as the partition step
+      // spills it, and on its own, as it sends it early: the same bytes.
+      const spill = Buffer.alloc(need + 5, 0x41);
+      const end = line.writeAt(record, table.mapper!, spill, new DataView(spill.buffer, spill.byteOffset, spill.length), 5);
+      line.write(record, table.mapper!);
+      if (!spill.subarray(5, end).equals(line.bytes.subarray(0, line.length))) out.lines.push('written in place otherwise');
       const text = line.bytes.toString('utf8', 0, line.length);
       // Byte for byte what encodeRow's text encodes to (rows digests are taken over these bytes).
       const same = Buffer.from(text).equals(line.bytes.subarray(0, line.length));

@@ -17,7 +17,8 @@ export interface RowSink {
   reject(row: RejectedRow): void;
   bucketFor(keyHash: number): number;
   takeRow(table: PartitionRows, bucket: number, key: string, keyHash: number, fields: string[]): void;
-  takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner): void;
+  /** A scanned row that measure() accepted (`need`: the most bytes its line can take), its line not written yet. */
+  takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner, need: number): void;
   noteOtherSegment(keyHash: number): void;
   newMapper(segment: string, segIndex: number, columns: { name: string; dataType?: string }[]): RowMapper;
   readonly sendingSegment: string | null;
@@ -101,11 +102,12 @@ export class PartitionRows implements RowTaker {
       if (keyHash === null) return this.event({ kind: 'row', record: ++this.records, fields: r.fields() });
       return this.sink.noteOtherSegment(keyHash);
     }
-    if (!this.writer.write(r, mapper)) return this.event({ kind: 'row', record: ++this.records, fields: r.fields() });
+    const need = this.writer.measure(r, mapper);
+    if (need < 0) return this.event({ kind: 'row', record: ++this.records, fields: r.fields() });
     this.records++;
     this.sink.countRow(this.spec.segment);
     const bucket = this.sink.bucketFor(this.writer.keyHash);
-    if (bucket >= 0) this.sink.takeLine(this, bucket, this.writer, r);
+    if (bucket >= 0) this.sink.takeLine(this, bucket, this.writer, r, need);
   }
 
   optionsFromHere(lineEnd: CsvOptions['lineEnd']): CsvOptions {

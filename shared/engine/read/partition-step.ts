@@ -123,7 +123,14 @@ export class PartitionStep implements RowSink {
   }
 
   /** A scanned row, its spill line written from the bytes: spilled, or (when sending early) sent, its object written from the line. */
-  takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner): void {
+  takeLine(table: PartitionRows, bucket: number, line: ScannedRowWriter, record: CsvRecordScanner, need: number): void {
+    const mapper = table.mapper!;
+    if (!this.sendsRowsOf(table)) {
+      // Written where the bucket's lines wait for the file, not written and then copied there.
+      const room = this.spill.lineRoom(bucket, need + 1);
+      if (room) return this.spill.endLine(room, line.writeAt(record, mapper, room.bytes, room.view, room.used));
+    }
+    line.write(record, mapper);
     const { bytes, view, length } = line;
     const offered = this.sendsRowsOf(table) && {
       bucket,

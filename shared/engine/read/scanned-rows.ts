@@ -4,7 +4,7 @@
 // does not match) is left to the ordinary path, with the record's fields as strings.
 import { QUOTED_DOUBLED, type CsvRecordScanner } from '../../snapshot/csv-scanner';
 import { copyBytes } from '../spill/bucket-files';
-import { fnv1a32, FNV_OFFSET, FNV_PRIME } from '../hash/key-hash';
+import { FNV_OFFSET, FNV_PRIME } from '../hash/key-hash';
 import { textToken } from '../spill/spill-codec';
 import { holdsControl, writeTextBytes, writeWellFormedText } from '../spill/json-bytes';
 import type { RowMapper } from '../profile/row-mapper';
@@ -24,7 +24,7 @@ const isSpace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
 
 export class ScannedRowWriter {
   /** The line written by the last write() is bytes[0, length). */
-  bytes = Buffer.allocUnsafe(64 * 1024);
+  bytes: Buffer = Buffer.allocUnsafe(64 * 1024);
   length = 0;
   /** A DataView over `bytes`. */
   view: DataView<ArrayBufferLike> = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
@@ -32,6 +32,8 @@ export class ScannedRowWriter {
   keyHash = 0;
   private keyFrom = 0;
   private keyTo = 0;
+  /** The key found is the Braze customer ID, written "ext:" and it. */
+  private prefixed = false;
 
   /** The segment index's digits, the line's first token (a Buffer.write per row cost a tenth of scanning). */
   private readonly segDigits: Buffer;
@@ -40,39 +42,70 @@ export class ScannedRowWriter {
     this.segDigits = Buffer.from(String(segIndex), 'latin1');
   }
 
-  /** Writes the record's spill line; false when the record must take the ordinary path instead. */
-  write(r: CsvRecordScanner, mapper: RowMapper): boolean {
+  /**
+   * Finds the record's key and hashes it (into keyHash): the most bytes its spill line can take, or
+   * -1 when the record must take the ordinary path instead. writeAt() then writes the line.
+   */
+  measure(r: CsvRecordScanner, mapper: RowMapper): number {
     const prefixed = this.findKey(r, mapper);
-    if (prefixed === null) return false;
+    if (prefixed === null) return -1;
+    this.prefixed = prefixed;
+    let hash = prefixed ? EXT_HASH : FNV_OFFSET;
+    const b = r.bytes;
+    for (let i = this.keyFrom; i < this.keyTo; i++) hash = Math.imul(hash ^ b[i]!, FNV_PRIME);
+    this.keyHash = hash >>> 0;
     // At most: the segment, the key as JSON with "ext:", each field as JSON (a control character
     // becomes six bytes), with its separator and marker. Two spill columns may read one field.
     let need = 16 + 2 * (this.keyTo - this.keyFrom);
     for (const f of mapper.spillAt) if (f >= 0) need += 6 * (r.to[f]! - r.from[f]!) + 4;
+    return need;
+  }
+
+  /**
+   * Writes the spill line of the record measure() accepted into `out` (`outView` over it) from
+   * `at`, where there is room for what measure() said: where a bucket's lines wait to be written,
+   * not into a buffer of its own and then copied there. Returns where it ends.
+   */
+  writeAt(r: CsvRecordScanner, mapper: RowMapper, out: Buffer, outView: DataView<ArrayBufferLike>, at: number): number {
+    const own = this.bytes;
+    const ownView = this.view;
+    this.bytes = out;
+    this.view = outView;
+    try {
+      return this.writeLine(r, mapper, at);
+    } finally {
+      this.bytes = own;
+      this.view = ownView;
+    }
+  }
+
+  /** Writes the record's spill line into `bytes` (up to `length`); false when the record must take the ordinary path instead. */
+  write(r: CsvRecordScanner, mapper: RowMapper): boolean {
+    const need = this.measure(r, mapper);
+    if (need < 0) return false;
     if (need > this.bytes.length) {
       this.bytes = Buffer.allocUnsafe(need * 2);
       this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
     }
+    this.length = this.writeLine(r, mapper, 0);
+    return true;
+  }
+
+  private writeLine(r: CsvRecordScanner, mapper: RowMapper, at: number): number {
     const out = this.bytes;
-    let at = 0;
     for (const digit of this.segDigits) out[at++] = digit;
     out[at++] = SEP;
-    at = this.keyToken(r.bytes, at, prefixed);
+    at = this.keyToken(r.bytes, at, this.prefixed);
     for (const f of mapper.spillAt) {
       out[at++] = SEP;
       if (f >= 0 && r.to[f]! > r.from[f]!) at = this.fieldToken(r, f, at);
     }
-    this.length = at;
-    return true;
+    return at;
   }
 
   /** The fnv1a32 of the record's profile key, or null when the record must take the ordinary path instead. */
   keyHashOf(r: CsvRecordScanner, mapper: RowMapper): number | null {
-    const prefixed = this.findKey(r, mapper);
-    if (prefixed === null) return null;
-    let hash = prefixed ? EXT_HASH : FNV_OFFSET;
-    const b = r.bytes;
-    for (let i = this.keyFrom; i < this.keyTo; i++) hash = Math.imul(hash ^ b[i]!, FNV_PRIME);
-    return hash >>> 0;
+    return this.measure(r, mapper) < 0 ? null : this.keyHash;
   }
 
   /**
@@ -118,7 +151,7 @@ export class ScannedRowWriter {
     return true;
   }
 
-  /** The key token (`s` + key, or `j` + JSON when it starts with j), hashing the key as it goes. */
+  /** The key token (`s` + key, or `j` + JSON when it starts with j). */
   private keyToken(b: Buffer, at: number, prefixed: boolean): number {
     const out = this.bytes;
     const first = prefixed ? EXT[0]! : b[this.keyFrom]!;
@@ -126,22 +159,14 @@ export class ScannedRowWriter {
     if (json) {
       for (let i = this.keyFrom; i < this.keyTo; i++) {
         if (b[i] !== QUOTE && b[i] !== BACKSLASH) continue;
-        const key = this.keyText(b, prefixed);
-        this.keyHash = fnv1a32(key);
-        return this.stringToken(at, key);
+        return this.stringToken(at, this.keyText(b, prefixed));
       }
     }
     out[at++] = json ? J : S;
     if (json) out[at++] = QUOTE;
     if (prefixed) for (const c of EXT) out[at++] = c;
-    let hash = prefixed ? EXT_HASH : FNV_OFFSET;
-    for (let i = this.keyFrom; i < this.keyTo; i++) {
-      const c = b[i]!;
-      hash = Math.imul(hash ^ c, FNV_PRIME);
-      out[at++] = c;
-    }
+    for (let i = this.keyFrom; i < this.keyTo; i++) out[at++] = b[i]!;
     if (json) out[at++] = QUOTE;
-    this.keyHash = hash >>> 0;
     return at;
   }
 

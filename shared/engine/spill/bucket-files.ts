@@ -51,11 +51,18 @@ function nothingWritten(e: unknown): number {
   throw e;
 }
 
+/** A bucket's lines waiting to be written: bytes[0, used), `view` a DataView over `bytes`. */
+export interface SpillBuffer {
+  readonly bytes: Buffer;
+  used: number;
+  readonly view: DataView<ArrayBufferLike>;
+}
+
 export class BucketFiles {
   // Lines are copied into a per-bucket byte buffer at once, so their strings die young: buffered
   // strings would outlive several garbage collections and be promoted, which is what made GC the
   // engine's largest cost.
-  private readonly buffers = new Map<number, { bytes: Buffer; used: number }>();
+  private readonly buffers = new Map<number, SpillBuffer>();
   private static readonly BUFFER_BYTES = 32 * 1024;
   /** Where the last write() put the line's bytes (reused; valid until the next write). */
   readonly lastLine: { bytes: Buffer; start: number; end: number } = { bytes: Buffer.alloc(0), start: 0, end: 0 };
@@ -96,10 +103,28 @@ export class BucketFiles {
     b.bytes[b.used++] = 0x0a;
   }
 
+  /**
+   * The bucket's buffer with room for a line of at most `length` bytes, its newline included
+   * (flushed first if need be), for the caller to write the line into from `used` and then end()
+   * it; null when a line that long goes straight to the file.
+   */
+  lineRoom(bucket: number, length: number): SpillBuffer | null {
+    return this.roomFor(bucket, length);
+  }
+
+  /** Ends the line written into lineRoom()'s buffer: it runs to `end`, and its newline follows. */
+  endLine(b: SpillBuffer, end: number): void {
+    b.bytes[end] = 0x0a;
+    b.used = end + 1;
+  }
+
   /** The bucket's buffer with room for `length` more bytes (flushed if need be); null when a line that long goes straight to the file. */
-  private roomFor(bucket: number, length: number): { bytes: Buffer; used: number } | null {
+  private roomFor(bucket: number, length: number): SpillBuffer | null {
     let b = this.buffers.get(bucket);
-    if (!b) this.buffers.set(bucket, (b = { bytes: Buffer.allocUnsafe(BucketFiles.BUFFER_BYTES), used: 0 }));
+    if (!b) {
+      const bytes = Buffer.allocUnsafe(BucketFiles.BUFFER_BYTES);
+      this.buffers.set(bucket, (b = { bytes, used: 0, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length) }));
+    }
     if (b.used + length <= b.bytes.length) return b;
     this.flush(bucket, b);
     return length <= b.bytes.length ? b : null;
@@ -111,7 +136,7 @@ export class BucketFiles {
     this.lastLine.end = end;
   }
 
-  private flush(bucket: number, b: { bytes: Buffer; used: number }): void {
+  private flush(bucket: number, b: SpillBuffer): void {
     if (b.used === 0) return;
     // Synchronous on purpose: a local append of 32 KB is cheaper than a promise per row.
     appendFileSync(this.file(bucket), b.bytes.subarray(0, b.used));
