@@ -7,7 +7,7 @@ import { mergePartials } from '../../shared/engine/profile/merge';
 import { BrazeObjectWriter } from '../../shared/engine/profile/object-writer';
 import { RowMapper } from '../../shared/engine/profile/row-mapper';
 import { coerce } from '../../shared/snapshot/cdm-types';
-import { normalizeEmail, normalizePhone } from '../../shared/engine/profile/values';
+import { isNormalEmail, normalizeEmail, normalizePhone } from '../../shared/engine/profile/values';
 import { exportDefinition } from '../helpers/definition';
 
 describe('CDM types → JSON values', () => {
@@ -46,6 +46,49 @@ describe('email and phone', () => {
     expect(normalizeEmail('a@b')).toBeNull();
     expect(normalizePhone('+1 (555) 010-2030')).toBe('+15550102030');
     expect(normalizePhone('12')).toBeNull();
+  });
+
+  it('an email kept exactly as it is, told from its bytes as normalizeEmail tells it from its text', () => {
+    const bytesSay = (text: string) => isNormalEmail(Buffer.from(text, 'latin1'), 0, text.length);
+    for (const yes of ['a@b.io', 'x.y+z@example.com', 'a@b-c.d-e.fg', `${'l'.repeat(200)}@${'d'.repeat(40)}.io`])
+      expect(bytesSay(yes), yes).toBe(true);
+    for (const no of [
+      'a@b',
+      ' a@b.io',
+      'a@b.io ',
+      'a@-b.io',
+      'a@b-.io',
+
+      'a@b..io',
+      '@b.io',
+      'a@',
+      'a"b@c.io',
+      `a@${'d'.repeat(64)}.io`,
+      `${'l'.repeat(250)}@b.io`,
+    ])
+      expect(bytesSay(no), no).toBe(false);
+    const part = fc.oneof(
+      { arbitrary: fc.constantFrom('a', 'Z', '0', 'io', 'b-c', '+', '_'), weight: 8 },
+      {
+        arbitrary: fc.constantFrom('-', '.', '@', ' ', '\t', '"', '(', '[', '\\', '\x01', '\x7f', 'é', 'd'.repeat(62)),
+        weight: 1,
+      },
+    );
+    const text = fc.array(part, { maxLength: 6 }).map((p) => p.join(''));
+    const email = fc.oneof(
+      fc.tuple(text, fc.array(text, { maxLength: 4 })).map(([local, labels]) => `${local}@${labels.join('.')}`),
+      fc.array(part, { maxLength: 12 }).map((p) => p.join('')),
+    );
+    let kept = 0;
+    fc.assert(
+      fc.property(email, (text) => {
+        const same = normalizeEmail(text) === text && /^[\x00-\x7f]*$/.test(text);
+        kept += same ? 1 : 0;
+        expect(bytesSay(text)).toBe(same);
+      }),
+      { numRuns: 20000 },
+    );
+    expect(kept).toBeGreaterThan(50);
   });
 });
 

@@ -12,7 +12,7 @@ import { isCanonicalNumber, jsonLength, jsonTrims, trimsAtEnd, trimsAtStart } fr
 import type { ExportDefinition } from '../../exports/schema';
 import { heldFieldsHex, quote, type BrazeObjectWriter } from './object-writer';
 import { MAX_ATTRIBUTE_CHARS, type AttributeTyping, type RowMapper } from './row-mapper';
-import { normalizeEmail, normalizePhone } from './values';
+import { isNormalEmail, normalizePhone } from './values';
 
 const SEP = 0x1f;
 const J = 0x6a;
@@ -224,9 +224,7 @@ export class LineObjectWriter {
     const from = this.tokenFrom[t]! + 1;
     const to = this.tokenTo[t]!;
     if (line[from - 1] === J) return false;
-    for (let i = from; i < to; i++) if (line[i]! >= 0x80) return false;
-    const raw = line.toString('latin1', from, to);
-    if (normalizeEmail(raw) !== raw) return false; // trimmed, or left out as invalid
+    if (!isNormalEmail(line, from, to)) return false; // not ASCII, to be trimmed, or left out as invalid
     // The address check admits no quote, backslash or control character.
     this.writeBytes(EMAIL_OPEN, 0, EMAIL_OPEN.length);
     this.writeBytes(line, from, to);
