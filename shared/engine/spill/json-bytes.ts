@@ -67,18 +67,27 @@ export function writeTextBytes(
       continue;
     }
     i++;
-    // The common byte first: about a tenth faster on wide rows' values than testing for a quote first.
-    if (c >= 0x20 && c !== QUOTE && c !== BACKSLASH) out[at++] = c;
-    else if (c === QUOTE) {
-      if (undouble) i++; // the second quote of the pair
-      if (escape) out[at++] = BACKSLASH;
-      out[at++] = QUOTE;
-    } else if (c === BACKSLASH) {
-      out[at++] = BACKSLASH;
-      if (escape) out[at++] = BACKSLASH;
-    } else if (!escape) out[at++] = c;
-    else at = writeControl(c, out, at);
+    at = writeByte(c, out, at, escape);
+    if (c === QUOTE && undouble) i++; // the second quote of the pair
   }
+  return at;
+}
+
+/**
+ * A byte of the text as inside a JSON string (`escape`) or as it is; one ≥ 0x80 (of a character
+ * the caller checked) as it is. Returns where it ends.
+ */
+function writeByte(c: number, out: Uint8Array, at: number, escape: boolean): number {
+  // The common byte first: about a tenth faster on wide rows' values than testing for a quote first.
+  if (c >= 0x20 && c !== QUOTE && c !== BACKSLASH) out[at++] = c;
+  else if (c === QUOTE) {
+    if (escape) out[at++] = BACKSLASH;
+    out[at++] = QUOTE;
+  } else if (c === BACKSLASH) {
+    out[at++] = BACKSLASH;
+    if (escape) out[at++] = BACKSLASH;
+  } else if (!escape) out[at++] = c;
+  else at = writeControl(c, out, at);
   return at;
 }
 
@@ -146,17 +155,9 @@ export function writeWellFormedText(
       outView.setInt32(at, v, true);
     }
     if (i >= to) return at;
+    // Bytes of a multi-byte character (≥ 0x80) are copied as they are: the source is well-formed.
     const c = src[i++]!;
-    // Bytes of a multi-byte character are ≥ 0x80: copied as they are (the source is well-formed).
-    if (c >= 0x20 && c !== QUOTE && c !== BACKSLASH) out[at++] = c;
-    else if (c === QUOTE) {
-      if (undouble) i++;
-      if (escape) out[at++] = BACKSLASH;
-      out[at++] = QUOTE;
-    } else if (c === BACKSLASH) {
-      out[at++] = BACKSLASH;
-      if (escape) out[at++] = BACKSLASH;
-    } else if (!escape) out[at++] = c;
-    else at = writeControl(c, out, at);
+    at = writeByte(c, out, at, escape);
+    if (c === QUOTE && undouble) i++;
   }
 }
