@@ -93,7 +93,9 @@ export function diffBucket(
     let start = objects.end;
     const fromLine = !earlier && lines !== undefined && merge.writeAlike(rows, p, lines, objects);
     if (!fromLine) {
-      merged = earlier ? mergePartials([inputs.earlyRows!.get(rows.keyOf(p))!, ...merge.partialsOf(rows, p)]) : merge.mergedOf(rows, p);
+      merged = earlier
+        ? mergePartials([inputs.earlyRows!.get(rows.keyOf(p))!, ...merge.partialsOf(rows, p)])
+        : merge.mergedOf(rows, p);
       if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
       start = objects.add(writer.profile(merged));
     }

@@ -19,7 +19,9 @@ const AT = 0x40;
 const DOT = 0x2e;
 const DASH = 0x2d;
 /** Bytes EMAIL's local part admits: ASCII but whitespace and @"(),:;<>[\] (non-ASCII is left to the text path). */
-const LOCAL_PART = Uint8Array.from({ length: 256 }, (_, c) => (c < 0x80 && !/[\s@"(),:;<>[\\\]]/.test(String.fromCharCode(c)) ? 1 : 0));
+const LOCAL_PART = Uint8Array.from({ length: 256 }, (_, c) =>
+  c < 0x80 && !/[\s@"(),:;<>[\\\]]/.test(String.fromCharCode(c)) ? 1 : 0,
+);
 const isLabelByte = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === DASH;
 
 /**
