@@ -82,7 +82,7 @@ describe('email and phone', () => {
     let kept = 0;
     fc.assert(
       fc.property(email, (text) => {
-        const same = normalizeEmail(text) === text && /^[\x00-\x7f]*$/.test(text);
+        const same = normalizeEmail(text) === text && [...text].every((c) => c.charCodeAt(0) < 0x80);
         kept += same ? 1 : 0;
         expect(bytesSay(text)).toBe(same);
       }),
