@@ -55,9 +55,10 @@ export class ScannedRowWriter {
     for (let i = this.keyFrom; i < this.keyTo; i++) hash = Math.imul(hash ^ b[i]!, FNV_PRIME);
     this.keyHash = hash >>> 0;
     // At most: the segment, the key as JSON with "ext:", each field as JSON (a control character
-    // becomes six bytes), with its separator and marker. Two spill columns may read one field.
+    // becomes six bytes) with its marker, and every spill column's separator, the table's column
+    // or not (the line is written where only this much room is left). Two spill columns may read one field.
     let need = 16 + 2 * (this.keyTo - this.keyFrom);
-    for (const f of mapper.spillAt) if (f >= 0) need += 6 * (r.to[f]! - r.from[f]!) + 4;
+    for (const f of mapper.spillAt) need += f >= 0 ? 6 * (r.to[f]! - r.from[f]!) + 4 : 1;
     return need;
   }
 

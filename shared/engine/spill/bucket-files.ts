@@ -114,6 +114,10 @@ export class BucketFiles {
 
   /** Ends the line written into lineRoom()'s buffer: it runs to `end`, and its newline follows. */
   endLine(b: SpillBuffer, end: number): void {
+    // Bytes written past a buffer's end are dropped without a word: a line that overran its room
+    // stops the run rather than lose its end.
+    if (end >= b.bytes.length)
+      throw new Error(`a spill line overran the room measured for it (${end} of ${b.bytes.length} bytes)`);
     b.bytes[end] = 0x0a;
     b.used = end + 1;
   }
