@@ -1,5 +1,6 @@
 // What a bucket sends, built by the bucket step: each object as bytes, with its key and the state
 // line to keep whether Braze takes it or not; and what a changed profile or a leaver must lose.
+import type { IdentifierBytes } from '../profile/line-object';
 import type { BrazeObjectWriter } from '../profile/object-writer';
 import type { ByteRange } from '../spill/bucket-files';
 import type { MergedProfile } from '../profile/merge';
@@ -84,7 +85,7 @@ export class BucketSends {
    */
   changedNewPlain(
     key: ByteRange,
-    identifier: ByteRange & { external: boolean },
+    identifier: IdentifierBytes,
     fp: string,
     heldFields: string,
     rowsDigest: string | undefined,

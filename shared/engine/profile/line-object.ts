@@ -35,6 +35,9 @@ interface AttributePlan {
 
 type Typing = AttributeTyping | undefined;
 
+/** A profile's identifier as bytes of a line: its external ID, or its alias name. */
+export type IdentifierBytes = ByteRange & { external: boolean };
+
 /** Objects one after another in a buffer (thread/object-bytes.ts's ObjectBytes), to write the next one into. */
 export interface ObjectTarget {
   readonly buffer: Buffer;
@@ -51,7 +54,7 @@ export class LineObjectWriter {
   /** Its `heldFields` bits. */
   heldFields = '';
   /** Its identifier, as bytes of the line it was written from (valid while that line is): external ID or alias. */
-  readonly identifier: ByteRange & { external: boolean } = { bytes: Buffer.alloc(0), from: 0, to: 0, external: false };
+  readonly identifier: IdentifierBytes = { bytes: Buffer.alloc(0), from: 0, to: 0, external: false };
   /** Tokens a spill line has after its segment: the key, then one per spill column. */
   private readonly tokenCount: number;
   /** False when the export's fields do not fit the bits kept here (then write() always declines). */

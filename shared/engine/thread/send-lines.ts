@@ -4,6 +4,7 @@
 // thread through the state lines' ring. Posted as strings, the lines cost both threads a copy each, and
 // sat on the main thread's heap until the bucket's state was written: a million profiles' worth of
 // strings old enough to be promoted, for its full collections to mark.
+import type { IdentifierBytes } from '../profile/line-object';
 import type { ByteRange } from '../spill/bucket-files';
 import { StateBytes } from '../state/state-bytes';
 import { handOver, NOTHING, takeOver, transferredWith, type Handed, type RingReader, type RingWriter } from './shared-ring';
@@ -45,13 +46,7 @@ export class SendLinesBuilder {
    * `key \t identity \t fp \t heldFields [\t rowsDigest]` (as stateLine() writes it) written from
    * the bytes, with no string made per profile (a first run has a million).
    */
-  addNew(
-    key: ByteRange,
-    identifier: ByteRange & { external: boolean },
-    fp: string,
-    heldFields: string,
-    rowsDigest: string | undefined,
-  ): void {
+  addNew(key: ByteRange, identifier: IdentifierBytes, fp: string, heldFields: string, rowsDigest: string | undefined): void {
     const sent = this.sent;
     const keyLength = key.to - key.from;
     const idLength = identifier.to - identifier.from;
