@@ -72,7 +72,8 @@ export function diffBucket(
     const line = previous.entries.claim(rows, p);
     // A profile sent early can still have more rows (the same segment twice): merge them, and send
     // again only if that changes what Braze got.
-    const earlier = sentEarly.size ? sentEarly.get(rows.keyOf(p)) : undefined;
+    const earlyKey = sentEarly.size ? rows.keyOf(p) : undefined;
+    const earlier = earlyKey !== undefined ? sentEarly.get(earlyKey) : undefined;
     // Its rows unchanged since Braze took its object, under the same settings: unchanged, without
     // decoding, merging or writing anything, its state line kept as written (most profiles of a
     // change run: no string is made for them). A state line has a digest only if no value was
@@ -94,7 +95,7 @@ export function diffBucket(
     const fromLine = !earlier && lines !== undefined && merge.writeAlike(rows, p, lines, objects);
     if (!fromLine) {
       merged = earlier
-        ? mergePartials([inputs.earlyRows!.get(rows.keyOf(p))!, ...merge.partialsOf(rows, p)])
+        ? mergePartials([inputs.earlyRows!.get(earlyKey!)!, ...merge.partialsOf(rows, p)])
         : merge.mergedOf(rows, p);
       if (!earlier) for (const attr of Object.keys(merged.omitted)) omitted[attr] = (omitted[attr] ?? 0) + 1;
       start = objects.add(writer.profile(merged));
@@ -106,7 +107,7 @@ export function diffBucket(
       sends.changedNewPlain(plainKey, lines!.identifier, fp, lines!.heldFields, digest);
       continue;
     }
-    const key = rows.keyOf(p);
+    const key = earlyKey ?? rows.keyOf(p);
     const identity = merged ? identityOf(merged) : lines!.identity;
     if (earlier?.delivered && earlier.fp === fp) {
       objects.dropLast();

@@ -130,7 +130,7 @@ export class PartitionStep implements RowSink {
       const room = this.spill.lineRoom(bucket, need + 1);
       if (room) return this.spill.endLine(room, line.writeAt(record, mapper, room.bytes, room.view, room.used));
     }
-    line.write(record, mapper);
+    line.writeMeasured(record, mapper, need);
     const { bytes, view, length } = line;
     const offered = this.sendsRowsOf(table) && {
       bucket,

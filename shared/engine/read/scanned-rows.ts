@@ -47,13 +47,7 @@ export class ScannedRowWriter {
    * -1 when the record must take the ordinary path instead. writeAt() then writes the line.
    */
   measure(r: CsvRecordScanner, mapper: RowMapper): number {
-    const prefixed = this.findKey(r, mapper);
-    if (prefixed === null) return -1;
-    this.prefixed = prefixed;
-    let hash = prefixed ? EXT_HASH : FNV_OFFSET;
-    const b = r.bytes;
-    for (let i = this.keyFrom; i < this.keyTo; i++) hash = Math.imul(hash ^ b[i]!, FNV_PRIME);
-    this.keyHash = hash >>> 0;
+    if (this.keyHashOf(r, mapper) === null) return -1;
     // At most: the segment, the key as JSON with "ext:", each field as JSON (a control character
     // becomes six bytes) with its marker, and every spill column's separator, the table's column
     // or not (the line is written where only this much room is left). Two spill columns may read one field.
@@ -84,12 +78,17 @@ export class ScannedRowWriter {
   write(r: CsvRecordScanner, mapper: RowMapper): boolean {
     const need = this.measure(r, mapper);
     if (need < 0) return false;
+    this.writeMeasured(r, mapper, need);
+    return true;
+  }
+
+  /** As write(), for a record measure() accepted, with what it said. */
+  writeMeasured(r: CsvRecordScanner, mapper: RowMapper, need: number): void {
     if (need > this.bytes.length) {
       this.bytes = Buffer.allocUnsafe(need * 2);
       this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
     }
     this.length = this.writeLine(r, mapper, 0);
-    return true;
   }
 
   private writeLine(r: CsvRecordScanner, mapper: RowMapper, at: number): number {
@@ -104,9 +103,15 @@ export class ScannedRowWriter {
     return at;
   }
 
-  /** The fnv1a32 of the record's profile key, or null when the record must take the ordinary path instead. */
+  /** The fnv1a32 of the record's profile key (also kept in keyHash), or null when the record must take the ordinary path instead. */
   keyHashOf(r: CsvRecordScanner, mapper: RowMapper): number | null {
-    return this.measure(r, mapper) < 0 ? null : this.keyHash;
+    const prefixed = this.findKey(r, mapper);
+    if (prefixed === null) return null;
+    this.prefixed = prefixed;
+    let hash = prefixed ? EXT_HASH : FNV_OFFSET;
+    const b = r.bytes;
+    for (let i = this.keyFrom; i < this.keyTo; i++) hash = Math.imul(hash ^ b[i]!, FNV_PRIME);
+    return (this.keyHash = hash >>> 0);
   }
 
   /**

@@ -9,6 +9,8 @@ import path from 'node:path';
  * file. The bucket step reads them in this order (rows of a segment keep their order: see
  * engine-threads.ts).
  */
+const NEWLINE = 0x0a;
+
 export const ROW_SPILLS = ['rows', 'rows-2'] as const;
 
 /** Calls `onLine` with where each line of `text` runs (each ends in a newline). */
@@ -79,7 +81,7 @@ export class BucketFiles {
   /** Appends one line (without its newline; it must not hold one). */
   write(bucket: number, line: string): void {
     // A UTF-16 code unit takes at most 3 bytes in UTF-8.
-    const b = this.roomFor(bucket, line.length * 3 + 1);
+    const b = this.lineRoom(bucket, line.length * 3 + 1);
     if (!b) {
       const bytes = Buffer.from(`${line}\n`);
       appendFileSync(this.file(bucket), bytes);
@@ -89,41 +91,26 @@ export class BucketFiles {
     const start = b.used;
     b.used += b.bytes.write(line, b.used);
     this.setLastLine(b.bytes, start, b.used);
-    b.bytes[b.used++] = 0x0a;
+    b.bytes[b.used++] = NEWLINE;
   }
 
   /** Appends one line given as bytes [start, end) (without its newline; it must not hold one). */
   writeBytes(bucket: number, bytes: Buffer, start: number, end: number): void {
-    const b = this.roomFor(bucket, end - start + 1);
+    const b = this.lineRoom(bucket, end - start + 1);
     if (!b) {
       appendFileSync(this.file(bucket), Buffer.concat([bytes.subarray(start, end), Buffer.from('\n')]));
       return;
     }
     b.used = copyBytes(bytes, start, end, b.bytes, b.used);
-    b.bytes[b.used++] = 0x0a;
+    b.bytes[b.used++] = NEWLINE;
   }
 
   /**
    * The bucket's buffer with room for a line of at most `length` bytes, its newline included
-   * (flushed first if need be), for the caller to write the line into from `used` and then end()
+   * (flushed first if need be), for the caller to write the line into from `used` and then endLine()
    * it; null when a line that long goes straight to the file.
    */
   lineRoom(bucket: number, length: number): SpillBuffer | null {
-    return this.roomFor(bucket, length);
-  }
-
-  /** Ends the line written into lineRoom()'s buffer: it runs to `end`, and its newline follows. */
-  endLine(b: SpillBuffer, end: number): void {
-    // Bytes written past a buffer's end are dropped without a word: a line that overran its room
-    // stops the run rather than lose its end.
-    if (end >= b.bytes.length)
-      throw new Error(`a spill line overran the room measured for it (${end} of ${b.bytes.length} bytes)`);
-    b.bytes[end] = 0x0a;
-    b.used = end + 1;
-  }
-
-  /** The bucket's buffer with room for `length` more bytes (flushed if need be); null when a line that long goes straight to the file. */
-  private roomFor(bucket: number, length: number): SpillBuffer | null {
     let b = this.buffers.get(bucket);
     if (!b) {
       const bytes = Buffer.allocUnsafe(BucketFiles.BUFFER_BYTES);
@@ -132,6 +119,16 @@ export class BucketFiles {
     if (b.used + length <= b.bytes.length) return b;
     this.flush(bucket, b);
     return length <= b.bytes.length ? b : null;
+  }
+
+  /** Ends the line written into lineRoom()'s buffer: it runs to `end`, and its newline follows. */
+  endLine(b: SpillBuffer, end: number): void {
+    // Bytes written past a buffer's end are dropped without a word: a line that overran its room
+    // stops the run rather than lose its end.
+    if (end >= b.bytes.length)
+      throw new Error(`a spill line overran the room measured for it (${end} of ${b.bytes.length} bytes)`);
+    b.bytes[end] = NEWLINE;
+    b.used = end + 1;
   }
 
   private setLastLine(bytes: Buffer, start: number, end: number): void {
