@@ -20,3 +20,4 @@ export { parseBucketState } from './state/state-entries';
 export { stateLine, stateLinesBytes, type StateEntry } from './state/state-line';
 export { BucketFiles } from './spill/bucket-files';
 export { createRunTempDir } from './spill/run-temp-dir';
+export type { Weighing, WeighedRun } from './run/weighing';

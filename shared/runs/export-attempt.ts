@@ -7,7 +7,7 @@ import { connectionDuration, connectionPace } from '../preview/duration-estimate
 import { CONTAINERS } from '../store/clients';
 import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
-import type { RunRecord, RunsRepo } from '../store/runs';
+import type { HeldFigures, RunRecord, RunsRepo } from '../store/runs';
 import { unchangedSinceLastRun } from './already-exported';
 import { assertStillOurs, type Attempt, type Finish, type Log, type Ready } from './attempt';
 import { holdRun, RunGuard } from './guard';
@@ -55,21 +55,23 @@ export class ExportAttempts {
     // (a dry run, or a first attempt: a continuation never sends early).
     let paceRead: Promise<number> | undefined;
     const pace = () => (paceRead ??= connectionPace(deps.connections.limits, ready.connection));
-    if (!approvedAsHeld && !buckets) {
-      const held = await this.guard.evaluate(ready.exportRecord, ready.connection.baseUrl, snapshot, {
-        fullSync: attempt.run.fullSync,
-        shouldStop: ready.shouldStop,
-        deadline: attempt.started + deps.timeBudgetMs / 2,
-        pace,
-      });
-      if (held) {
-        // How long approving it would take to send, at the connection's limits as they stand now
-        // (this attempt's own reservation given back first: it sends nothing).
-        await attempt.limits?.cap?.release().catch(() => undefined);
-        const estimate = await connectionDuration(deps.connections.limits, ready.connection, held.requests).catch(() => null);
-        return holdRun(attempt, { ...held, ...(estimate ? { estimate: estimate.text } : {}) });
-      }
+    // Weighed before anything is sent, not on continuations (a run weighed as it goes records no
+    // progress until it is let go: a worker that dies while weighing leaves it to be weighed again).
+    const guardRun = {
+      fullSync: attempt.run.fullSync,
+      shouldStop: ready.shouldStop,
+      deadline: attempt.started + deps.timeBudgetMs / 2,
+      pace,
+    };
+    const plan = approvedAsHeld || buckets ? 'none' : await this.guard.plan(ready.exportRecord);
+    if (plan === 'dry-run') {
+      const held = await this.guard.dryRun(ready.exportRecord, ready.connection.baseUrl, snapshot, guardRun);
+      if (held) return this.hold(attempt, ready, held);
     }
+    const weighing =
+      plan === 'as-it-goes'
+        ? this.guard.asItGoes(ready.exportRecord, ready.connection.baseUrl, snapshot, guardRun.deadline)
+        : undefined;
     // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
     const earlierRefusals = attempt.run.bucketCounts?.rejected ?? 0;
     const resumed = attempt.run;
@@ -106,8 +108,11 @@ export class ExportAttempts {
       bucketTargetBytes: deps.bucketTargetBytes,
       earlyCheckpointMs: deps.earlyCheckpointMs,
       runId: resumed.id,
+      weigh: weighing,
     });
     assertStillOurs(attempt, 'the run was taken over while it ran');
+    const held = result.held ? weighing?.verdict() : null;
+    if (held) return this.hold(attempt, ready, held);
     const cappedNotSent = (resumed.cappedNotSent ?? 0) + ready.braze.notSentCapped;
     attempt.run = { ...attempt.run, ...result.progress, ...(cappedNotSent > 0 ? { cappedNotSent } : {}) };
     // Braze's refusals in buckets earlier attempts finished stay in the report beside this attempt's rows.
@@ -120,6 +125,14 @@ export class ExportAttempts {
       );
     }
     await this.outcome(attempt, result, { snapshotId: snapshot.id, definition });
+  }
+
+  /** Holds the run with the figures it was weighed at, and how long approving it would take to send. */
+  private async hold(attempt: Attempt, ready: Ready, held: HeldFigures): Promise<void> {
+    // At the connection's limits as they stand now (this attempt's own reservation given back first: it sends nothing).
+    await attempt.limits?.cap?.release().catch(() => undefined);
+    const estimate = await connectionDuration(this.deps.connections.limits, ready.connection, held.requests).catch(() => null);
+    return holdRun(attempt, { ...held, ...(estimate ? { estimate: estimate.text } : {}) });
   }
 
   /** How an export run's attempt ends: cancelled, continued (time box, or the rate limit lost), or finished. */

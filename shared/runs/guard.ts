@@ -1,11 +1,16 @@
 // The guard (DESIGN.md §1.6): before an unattended run sends anything, the same engine reads and
-// diffs its snapshot with nothing leaving the app (preview/dry-run.ts). A run that would withdraw a
-// large share of the audience, empty a segment, create many new Braze profiles, resend most of the
-// export after a settings change, or cost more than the export allows is held with these figures
-// until a person approves it (then it sends exactly this) or dismisses it (nothing is sent).
-import { definitionFingerprint, SyncStateStore } from '../engine';
+// diffs its snapshot with nothing leaving the app. A run that would withdraw a large share of the
+// audience, empty a segment, create many new Braze profiles, resend most of the export after a
+// settings change, or cost more than the export allows is held with these figures until a person
+// approves it (then it sends exactly this) or dismisses it (nothing is sent).
+// A run of an export that has sync state is weighed as it goes (engine/run/weighing.ts): its own
+// buckets are prepared and set aside, then sent if the guard lets it go, so its snapshot is read and
+// diffed once. A first run (weighed only when the export caps it) is weighed by a dry run before it
+// (preview/dry-run.ts): its objects are the whole snapshot, too much to set aside on the temp disk.
+import { definitionFingerprint, SyncStateStore, type RunCounts, type WeighedRun, type Weighing } from '../engine';
 import { guardOf, type ExportDefinition, type Guard } from '../exports/schema';
-import { dryRunExport, type DryRun, type DryRunDeps } from '../preview/dry-run';
+import { dataPointsOf } from '../preview/data-points';
+import { dryRunExport, type DryRunDeps } from '../preview/dry-run';
 import type { Snapshot } from '../snapshot/locate';
 import { CONTAINERS } from '../store/clients';
 import type { ExportStateRepo } from '../store/export-state';
@@ -18,16 +23,24 @@ export type Figures = Omit<HeldFigures, 'at' | 'reasons'>;
 const n = (x: number) => x.toLocaleString('en-US');
 const pct = (part: number, whole: number) => (whole > 0 ? (100 * part) / whole : 0);
 
-/** What a dry run says the run would do, against what Braze holds of the export now. */
+/** What the run would do, as weighed (counts as if Braze took every object). */
+interface Weighed {
+  counts: Pick<RunCounts, 'profiles' | 'sent' | 'newProfiles' | 'unchanged' | 'removed'>;
+  segments: Record<string, { rows: number }>;
+  requests: number;
+  dataPoints: number;
+}
+
+/** What the run would do, against what Braze holds of the export now. */
 export function figuresOf(
-  dry: DryRun,
+  weighed: Weighed,
   snapshotId: string,
   lastSegmentRows: Record<string, number> | null,
   settings: { definition: string; changed: boolean },
 ): Figures {
-  const c = dry.progress.counts;
+  const c = weighed.counts;
   const changed = c.sent - c.newProfiles;
-  const segmentRows = dry.progress.segments;
+  const segmentRows = weighed.segments;
   return {
     snapshotId,
     definition: settings.definition,
@@ -41,8 +54,8 @@ export function figuresOf(
       leaving: c.removed,
     },
     emptiedSegments: Object.keys(lastSegmentRows ?? {}).filter((s) => lastSegmentRows![s]! > 0 && segmentRows[s]?.rows === 0),
-    requests: dry.progress.requests.sent,
-    dataPoints: dry.transport.dataPoints,
+    requests: weighed.requests,
+    dataPoints: weighed.dataPoints,
     settingsChanged: settings.changed,
   };
 }
@@ -78,49 +91,116 @@ export function crossedThresholds(f: Figures, guard: Guard): string[] {
   return reasons;
 }
 
+/** How a run is weighed: not at all, by a dry run before it, or as it goes (see above). */
+export type GuardPlan = 'none' | 'dry-run' | 'as-it-goes';
+
+/** What the guard needs of a run it weighs. */
+export interface GuardedRun {
+  fullSync: boolean;
+  /** A cancel: the dry run stops, and the run with it. */
+  shouldStop: () => boolean;
+  /** Past it, the run is held unweighed: a snapshot that cannot be weighed in time waits for a person. */
+  deadline: number;
+  /** The pace Braze will take the run's requests at (a dry run takes the run's path). */
+  pace: () => Promise<number>;
+}
+
+const UNWEIGHED: Record<NonNullable<WeighedRun['unweighed']>, string> = {
+  time: "the snapshot could not be weighed within half of the worker's time box: approve to send it unweighed",
+  disk: "the snapshot's changes could not be set aside on the instance's temporary storage to be weighed: approve to send them unweighed",
+};
+
 export class RunGuard {
   constructor(private readonly deps: DryRunDeps & { state: ExportStateRepo }) {}
 
   /**
-   * The figures and reasons to hold the run for, or null when it may go. The dry run stops when
-   * `shouldStop` says so (a cancel: the run then stops too) or at `deadline`: a snapshot that cannot
-   * be weighed in time is held, for a person to approve unweighed.
+   * No weighing where no threshold could hold the run: every limit off, or a first run (no sync
+   * state) without a cap of its own. A first run with a cap: a dry run first. Else as it goes.
    */
-  async evaluate(
-    record: ExportDefinition & { id: string },
-    baseUrl: string,
-    snapshot: Snapshot,
-    run: { fullSync: boolean; shouldStop: () => boolean; deadline: number; pace: () => Promise<number> },
-  ): Promise<HeldFigures | null> {
+  async plan(record: ExportDefinition & { id: string }): Promise<GuardPlan> {
     const guard = guardOf(record);
-    const definition = definitionFingerprint(record, baseUrl);
-    const syncState = new SyncStateStore(this.deps.appBlobs.getContainerClient(CONTAINERS.state), record.id);
-    // No dry run where no threshold could hold the run: every limit off, or a first run (no sync
-    // state) without a cap of its own.
     const caps = guard.firstRunMaxProfiles !== null || guard.maxDataPoints !== null || guard.maxRequests !== null;
     const changeLimits =
       guard.maxLeavingPercent !== null ||
       guard.holdEmptiedSegment ||
       guard.maxNewProfiles !== null ||
       guard.maxResendPercent !== null;
-    if (!caps && (!changeLimits || (await syncState.readManifest()) === null)) return null;
-    const state = (await this.deps.state.get(record.id))?.value;
+    if (!caps && !changeLimits) return 'none';
+    const syncState = new SyncStateStore(this.deps.appBlobs.getContainerClient(CONTAINERS.state), record.id);
+    if ((await syncState.readManifest()) !== null) return 'as-it-goes';
+    return caps ? 'dry-run' : 'none';
+  }
+
+  /**
+   * A dry run of the snapshot: the figures and reasons to hold the run for, or null when it may go
+   * (or was cancelled: the run then stops too).
+   */
+  async dryRun(
+    record: ExportDefinition & { id: string },
+    baseUrl: string,
+    snapshot: Snapshot,
+    run: GuardedRun,
+  ): Promise<HeldFigures | null> {
     const pastDeadline = () => Date.now() > run.deadline;
     const stop = () => run.shouldStop() || pastDeadline();
     const dry = await dryRunExport(this.deps, record, baseUrl, snapshot, run.fullSync, stop, await run.pace());
+    const figures = await this.figures(record, baseUrl, snapshot, {
+      counts: dry.progress.counts,
+      segments: dry.progress.segments,
+      requests: dry.progress.requests.sent,
+      dataPoints: dry.transport.dataPoints,
+    });
+    if (dry.stopped || !dry.complete)
+      return pastDeadline() ? { at: new Date().toISOString(), reasons: [UNWEIGHED.time], ...figures } : null;
+    return this.verdict(record, figures);
+  }
+
+  /**
+   * The engine's weighing of the run as it goes (EngineInput.weigh). `verdict()`: undefined until
+   * the run's buckets are set aside and weighed; then the figures and reasons it is held for, or
+   * null when it goes.
+   */
+  asItGoes(
+    record: ExportDefinition & { id: string },
+    baseUrl: string,
+    snapshot: Snapshot,
+    deadline: number,
+  ): Weighing & { verdict: () => HeldFigures | null | undefined } {
+    let dataPoints = 0;
+    let held: HeldFigures | null | undefined;
+    return {
+      deadline,
+      object: (bytes) => {
+        dataPoints += dataPointsOf(
+          JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8')) as Record<string, unknown>,
+        );
+      },
+      decide: async (weighed) => {
+        const figures = await this.figures(record, baseUrl, snapshot, { ...weighed, dataPoints });
+        held = weighed.unweighed
+          ? { at: new Date().toISOString(), reasons: [UNWEIGHED[weighed.unweighed]], ...figures }
+          : this.verdict(record, figures);
+        return held === null;
+      },
+      verdict: () => held,
+    };
+  }
+
+  private async figures(
+    record: ExportDefinition & { id: string },
+    baseUrl: string,
+    snapshot: Snapshot,
+    weighed: Weighed,
+  ): Promise<Figures> {
+    const definition = definitionFingerprint(record, baseUrl);
+    const state = (await this.deps.state.get(record.id))?.value;
     const settings = { definition, changed: !!state?.lastDefinition && state.lastDefinition !== definition };
-    const figures = figuresOf(dry, snapshot.id, state?.lastSegmentRows ?? null, settings);
-    const at = new Date().toISOString();
-    if (dry.stopped || !dry.complete) {
-      if (!pastDeadline()) return null; // cancelled: the run stops on its own
-      return {
-        at,
-        reasons: ["the snapshot could not be weighed within half of the worker's time box: approve to send it unweighed"],
-        ...figures,
-      };
-    }
-    const reasons = crossedThresholds(figures, guard);
-    return reasons.length ? { at, reasons, ...figures } : null;
+    return figuresOf(weighed, snapshot.id, state?.lastSegmentRows ?? null, settings);
+  }
+
+  private verdict(record: ExportDefinition, figures: Figures): HeldFigures | null {
+    const reasons = crossedThresholds(figures, guardOf(record));
+    return reasons.length ? { at: new Date().toISOString(), reasons, ...figures } : null;
   }
 }
 

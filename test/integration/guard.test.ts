@@ -44,6 +44,9 @@ describe('a run that would change too much is held', () => {
     expect(run.held!.reasons.join('\n')).toMatch(/30 of the 100 members \(30\.0 %\) would lose their membership \(limit 20 %\)/);
     expect(run.held!.profiles).toMatchObject({ members: 100, leaving: 30, unchanged: 70, new: 0 });
     expect(brazeNow()).toEqual(before);
+    // Weighed as it went: the run it was weighed in recorded no progress (nothing counts as sent or done).
+    expect(run.counts).toBeUndefined();
+    expect(run.buckets).toBeUndefined();
     // Logged in the shape the deployment's alert matches, with the reason.
     expect(logs.join('\n')).toMatch(/^run \S+ export \S+: held source=worker error=30 of the 100 members/m);
 

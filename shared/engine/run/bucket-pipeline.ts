@@ -5,11 +5,13 @@
 import path from 'node:path';
 import { MAX_OBJECTS_PER_REQUEST, NOT_SENT_STOPPING, type BrazeClient, type Outcome } from '../../braze/client';
 import type { EarlyRefusals, SyncStateStore } from '../state/sync-state';
+import { emptyBucketCounts } from '../thread/protocol';
 import { parseStateLine } from '../state/state-line';
 import type { EarlySender } from '../send/early-sender';
 import type { RunBooks } from './progress';
 import type { EngineThreads } from './engine-threads';
-import type { ReceivedBucket } from './engine-thread-client';
+import { StagedBuckets, type Prepared } from './staged-buckets';
+import type { Weighing, WeighedRun } from './weighing';
 import { BatchSender } from '../send/batch-sender';
 import { BucketOutcomes, recordOutcomes } from '../send/bucket-outcomes';
 import { objectAt } from '../thread/object-bytes';
@@ -17,13 +19,6 @@ import type { SendLines } from '../thread/send-lines';
 
 /** Buckets being prepared on the engine thread while one is sent: enough to keep the thread busy. */
 const BUCKETS_PREPARED_AHEAD = 2;
-
-/** A bucket prepared, with what its state blob was read as. */
-/**
- * A prepared bucket and how its state was read: the blob's ETag (null: no blob), whether it was the
- * checkpoints of what was sent early, and what Braze refused of those.
- */
-type Prepared = ReceivedBucket & { etag: string | null; early: boolean; refused: EarlyRefusals | null };
 
 interface PipelineParts {
   threads: EngineThreads;
@@ -53,6 +48,8 @@ export class BucketPipeline {
   /** The run was stopped mid-way (see PipelineParts.shouldStop). */
   stopped = false;
   private prepareNext = 0;
+  /** Where the buckets come from: merged and diffed on the engine thread, or (weighed first) as they were set aside. */
+  private source = (bucket: number): Promise<Prepared> => this.prepareFresh(bucket);
   private readonly sender: BatchSender<{ bucket: BucketOutcomes; index: number }>;
   /** Progress reports after each batch, one after another. */
   private reports: Promise<void> = Promise.resolve();
@@ -110,20 +107,72 @@ export class BucketPipeline {
     return true;
   }
 
+  /**
+   * Before anything is sent: prepares every bucket and sets it aside for `weighing` to decide on.
+   * 'send': run() then sends them as they were set aside; 'held': nothing was sent (the guard holds
+   * the run, or not every bucket could be weighed); 'stopped': a cancel.
+   */
+  async weigh(weighing: Weighing, books: RunBooks): Promise<'send' | 'held' | 'stopped'> {
+    const staged = new StagedBuckets(this.parts.tempDir);
+    const tally = emptyBucketCounts();
+    let objects = 0;
+    let unweighed: WeighedRun['unweighed'] = null;
+    this.prepareAhead();
+    for (let i = 0; i < this.pending.length; i++) {
+      if (this.parts.shouldStop?.()) {
+        this.stopped = true;
+        await this.dropPrepared();
+        return 'stopped';
+      }
+      if (Date.now() > weighing.deadline) {
+        unweighed = 'time';
+        break;
+      }
+      const received = await this.preparing.shift()!;
+      this.prepareAhead();
+      if (!staged.fits(received)) {
+        this.preparing.unshift(Promise.resolve(received)); // dropped below
+        unweighed = 'disk';
+        break;
+      }
+      const { counts, toSend } = received.prepared;
+      const count = received.objects.ends.length;
+      const leavers = toSend.leaving.filter(Boolean).length;
+      for (const k of Object.keys(tally) as (keyof typeof tally)[]) tally[k] += counts[k];
+      // As if Braze takes every object: a leaver's is a removal, any other a profile sent.
+      tally.sent += count - leavers;
+      tally.removed += leavers;
+      objects += count;
+      if (weighing.object) for (let j = 0; j < count; j++) weighing.object(objectAt(received.objects, j));
+      await staged.put(received);
+    }
+    await this.dropPrepared();
+    const go = await weighing.decide({
+      unweighed,
+      counts: books.countsWith(tally),
+      segments: books.progress.segments,
+      objects,
+      requests: Math.ceil(objects / MAX_OBJECTS_PER_REQUEST),
+    });
+    if (!go || unweighed) return 'held';
+    this.source = (bucket) => staged.take(bucket);
+    this.prepareNext = 0;
+    return 'send';
+  }
+
   private prepareAhead(): void {
-    const { threads, state } = this.parts;
     while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
-      const bucket = this.pending[this.prepareNext++]!;
-      const file = path.join(this.parts.tempDir, `state-${bucket}.tsv`);
-      const prepared = state.downloadBucket(bucket, file).then(async ({ found, etag, early, refused }) => ({
-        ...(await threads.prepare(bucket, found ? file : null)),
-        etag,
-        early,
-        refused,
-      }));
+      const prepared = this.source(this.pending[this.prepareNext++]!);
       prepared.catch(() => undefined); // awaited in turn
       this.preparing.push(prepared);
     }
+  }
+
+  /** A bucket's state blob downloaded, and the bucket merged and diffed against it on the engine thread. */
+  private async prepareFresh(bucket: number): Promise<Prepared> {
+    const file = path.join(this.parts.tempDir, `state-${bucket}.tsv`);
+    const { found, etag, early, refused } = await this.parts.state.downloadBucket(bucket, file);
+    return { ...(await this.parts.threads.prepare(bucket, found ? file : null)), etag, early, refused };
   }
 
   /** Should Braze not take some objects sent early, the buckets prepared meanwhile did not know: prepare them again. */

@@ -45,6 +45,8 @@ export class RunBooks {
   private sendingStarted = 0;
   private lastReport = 0;
   private reporting: Promise<void> = Promise.resolve();
+  /** Nothing is reported while a run is weighed (run/weighing.ts): a run held then records no progress. */
+  muted = false;
 
   constructor(
     def: ExportDefinition,
@@ -128,7 +130,7 @@ export class RunBooks {
   async report(force = false): Promise<void> {
     this.countRequests();
     const onProgress = this.onProgress;
-    if (!onProgress || (!force && Date.now() - this.lastReport < PROGRESS_EVERY_MS)) return;
+    if (!onProgress || this.muted || (!force && Date.now() - this.lastReport < PROGRESS_EVERY_MS)) return;
     this.lastReport = Date.now();
     const write = this.reporting.then(() => {
       this.countRequests();
@@ -148,19 +150,24 @@ export class RunBooks {
     };
   }
 
-  private combine(): void {
+  /** The run's counts with `buckets` counted as well (buckets weighed before any is committed: see run/weighing.ts). */
+  countsWith(buckets: BucketCounts): RunCounts {
     const t = this.bucketTotals;
-    this.progress.bucketCounts = { ...t };
-    this.progress.counts = {
+    return {
       rowsRead: this.progress.counts.rowsRead,
-      profiles: t.profiles + this.rowsRejected,
-      unchanged: t.unchanged,
-      sent: t.sent,
-      removed: t.removed,
-      rejected: t.rejected + this.rowsRejected,
-      failed: t.failed,
-      removalsFailed: t.removalsFailed,
-      newProfiles: t.newProfiles,
+      profiles: t.profiles + buckets.profiles + this.rowsRejected,
+      unchanged: t.unchanged + buckets.unchanged,
+      sent: t.sent + buckets.sent,
+      removed: t.removed + buckets.removed,
+      rejected: t.rejected + buckets.rejected + this.rowsRejected,
+      failed: t.failed + buckets.failed,
+      removalsFailed: t.removalsFailed + buckets.removalsFailed,
+      newProfiles: t.newProfiles + buckets.newProfiles,
     };
+  }
+
+  private combine(): void {
+    this.progress.bucketCounts = { ...this.bucketTotals };
+    this.progress.counts = this.countsWith(emptyBucketCounts());
   }
 }

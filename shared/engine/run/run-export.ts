@@ -25,6 +25,7 @@ import { BucketPipeline } from './bucket-pipeline';
 import { createRunTempDir, spillWontFit } from '../spill/run-temp-dir';
 import { RunStopped } from '../control/stop';
 import type { RejectedRow } from '../thread/protocol';
+import type { Weighing } from './weighing';
 
 export interface EngineInput {
   definition: ExportDefinition;
@@ -65,6 +66,12 @@ export interface EngineInput {
   /** Batches in flight at once (the request budget paces them). */
   concurrency?: number;
   tempRoot?: string;
+  /**
+   * Weighs the run before it sends anything (the guard, on a run of an export that has sync state):
+   * every bucket is prepared and set aside, and sent only if `decide` says so. Nothing is sent
+   * early, and `onProgress` hears nothing until the run is let go.
+   */
+  weigh?: Weighing;
 }
 
 export interface EngineResult {
@@ -75,6 +82,8 @@ export interface EngineResult {
   complete: boolean;
   /** The run stopped because shouldStop said so (not the time box). */
   stopped: boolean;
+  /** Weighed (EngineInput.weigh) and held: nothing was sent. */
+  held: boolean;
 }
 
 /** The run cannot go on (bad mapping, bad key…): nothing more is sent; the message is for the user. */
@@ -103,12 +112,15 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     throw e;
   });
   const books = new RunBooks(def, bucketCount, braze, input.resumeFrom, input.onProgress);
-  const result = (complete: boolean, stopped = false): EngineResult => ({
+  // A run being weighed records no progress: one held, or whose worker dies meanwhile, is as it was.
+  books.muted = !!input.weigh;
+  const result = (complete: boolean, stopped = false, held = false): EngineResult => ({
     progress: books.progress,
     rejectedRows: books.rejectedRows,
     rejectedRowsTotal: books.rejectedRowsTotal,
     complete,
     stopped,
+    held,
   });
   const concurrency = input.concurrency ?? 48;
   const runId = input.runId ?? randomUUID();
@@ -121,7 +133,8 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     definitionFp,
     hadState,
     fullSync: input.fullSync,
-    firstAttempt: input.firstAttempt ?? false,
+    // A run weighed first sends nothing before the guard decides.
+    firstAttempt: (input.firstAttempt ?? false) && !input.weigh,
     pace: input.pace ?? braze.requestsPerSecond,
     timeBudgetMs: input.timeBudgetMs,
     done: books.bucketsDone,
@@ -149,6 +162,9 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       tempDir,
       runId,
     });
+    const weighed = input.weigh ? await pipeline.weigh(input.weigh, books) : 'send';
+    if (weighed !== 'send') return result(false, weighed === 'stopped', weighed === 'held');
+    books.muted = false;
     if (!(await pipeline.run(reading.early, input.shouldYield))) return result(false, pipeline.stopped);
     await books.finished();
     return result(true);

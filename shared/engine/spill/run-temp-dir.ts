@@ -37,7 +37,8 @@ export function spillWontFit(root: string, snapshotBytes: number, free = freeByt
   );
 }
 
-function freeBytes(root: string): number | null {
+/** Bytes free on the disk that holds `root`; null when that cannot be told. */
+export function freeBytes(root: string): number | null {
   try {
     const s = statfsSync(root);
     return s.bavail * s.bsize;

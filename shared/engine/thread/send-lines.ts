@@ -102,9 +102,15 @@ export class SendLines {
   private readonly ends: (Uint32Array | null)[] = [null, null, null];
 
   private constructor(
-    private readonly columns: [sent: Uint8Array, before: Uint8Array, keys: Uint8Array],
+    /** Each column's lines, one after another, each ending in a newline. */
+    readonly columns: [sent: Uint8Array, before: Uint8Array, keys: Uint8Array],
     readonly count: number,
   ) {}
+
+  /** Lines read back as they were (see run/staged-buckets.ts). */
+  static of(columns: [sent: Uint8Array, before: Uint8Array, keys: Uint8Array], count: number): SendLines {
+    return new SendLines(columns, count);
+  }
 
   /** Reads the columns handed with `count` objects; `release` gives their memory back. */
   static receive(ring: RingReader, handed: HandedLines, count: number): { lines: SendLines; release: () => void } {

@@ -1,0 +1,98 @@
+// Prepared buckets set aside on the run's temp disk while the guard weighs a run as it goes
+// (EngineInput.weigh): every bucket is merged and diffed once, and what it would send and keep is
+// written here instead of being prepared a second time after a dry run. Taken back one by one to
+// be sent once the guard lets the run go. A bucket's spill is gone by the time it is set aside, so
+// the disk holds about what it held before (a bucket's state and its changed objects, not its rows).
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { freeBytes, SPILL_HEADROOM_BYTES } from '../spill/run-temp-dir';
+import type { EarlyRefusals } from '../state/sync-state';
+import { NOTHING } from '../thread/shared-ring';
+import { SendLines } from '../thread/send-lines';
+import type { PreparedBucket } from '../thread/protocol';
+import type { ReceivedBucket } from './engine-thread-client';
+
+/**
+ * A prepared bucket and how its state was read: the blob's ETag (null: no blob), whether it was the
+ * checkpoints of what was sent early, and what Braze refused of those.
+ */
+export type Prepared = ReceivedBucket & { etag: string | null; early: boolean; refused: EarlyRefusals | null };
+
+/** What a staged file says of its bytes, before them. */
+interface StagedHeader {
+  prepared: PreparedBucket;
+  ends: number[];
+  /** Byte lengths, in file order: objects, sent lines, lines before, keys, kept lines. */
+  sizes: [number, number, number, number, number];
+  etag: string | null;
+  early: boolean;
+  refused: { sentBy: string | undefined; byKey: [string, { fp: string; reason: string }][] } | null;
+}
+
+const noop = () => undefined;
+
+export class StagedBuckets {
+  constructor(private readonly dir: string) {}
+
+  private file(bucket: number): string {
+    return path.join(this.dir, `staged-${bucket}.bin`);
+  }
+
+  /** Whether the temp disk has room for the bucket beside the headroom the spill keeps (true when that cannot be told). */
+  fits(p: Prepared, free = freeBytes(this.dir)): boolean {
+    const [sent, before, keys] = p.lines.columns;
+    const bytes = p.objects.bytes.length + sent.length + before.length + keys.length + p.kept.length;
+    return free === null || bytes + SPILL_HEADROOM_BYTES <= free;
+  }
+
+  /** Writes the bucket to disk and gives its shared memory back to the engine thread. */
+  async put(p: Prepared): Promise<void> {
+    const [sent, before, keys] = p.lines.columns;
+    const { toSend } = p.prepared;
+    const header: StagedHeader = {
+      // The handed bytes were read already (and may be a buffer of their own): not part of the header.
+      prepared: {
+        ...p.prepared,
+        toSend: { ...toSend, objects: { ...NOTHING, ends: [] }, lines: { sent: NOTHING, before: NOTHING, keys: NOTHING } },
+        kept: NOTHING,
+      },
+      ends: p.objects.ends,
+      sizes: [p.objects.bytes.length, sent.length, before.length, keys.length, p.kept.length],
+      etag: p.etag,
+      early: p.early,
+      refused: p.refused && { sentBy: p.refused.sentBy, byKey: [...p.refused.byKey] },
+    };
+    const head = Buffer.from(JSON.stringify(header));
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(head.length);
+    try {
+      await writeFile(this.file(p.prepared.bucket), [length, head, p.objects.bytes, sent, before, keys, p.kept]);
+    } finally {
+      p.release();
+      p.releaseState();
+    }
+  }
+
+  /** The bucket as it was set aside; its file goes (its memory is this thread's own now). */
+  async take(bucket: number): Promise<Prepared> {
+    const file = this.file(bucket);
+    const bytes = await readFile(file);
+    await rm(file, { force: true });
+    const headLength = bytes.readUInt32LE(0);
+    const header = JSON.parse(bytes.toString('utf8', 4, 4 + headLength)) as StagedHeader;
+    let at = 4 + headLength;
+    const [objects, sent, before, keys, kept] = header.sizes.map((size) => bytes.subarray(at, (at += size)));
+    const prepared = header.prepared;
+    return {
+      prepared,
+      objects: { bytes: objects!, ends: header.ends },
+      release: noop,
+      lines: SendLines.of([sent!, before!, keys!], prepared.toSend.leaving.length),
+      kept: kept!,
+      releaseState: noop,
+      etag: header.etag,
+      early: header.early,
+      refused: header.refused && { sentBy: header.refused.sentBy, byKey: new Map(header.refused.byKey) },
+    };
+  }
+}
