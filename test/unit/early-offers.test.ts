@@ -41,7 +41,7 @@ describe.each([true, false])('profiles sent early (objects from spill lines: %s)
   it("keep the object of one of the segment read last, for a later row of it, and not another segment's", async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'early-offers-'));
     const sent: string[][] = [];
-    const offers = new EarlyOffers(dir, def, { otherRows: 10, tableRows: 10 }, new RingWriter(createRing(1 << 16)), (b) =>
+    const offers = new EarlyOffers(dir, def, { otherRows: 10, tableRows: 10 }, 1, new RingWriter(createRing(1 << 16)), (b) =>
       sent.push(b.keys),
     );
     offers.noteOtherSegment(fnv1a32('c2'));

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BucketFiles } from '../../shared/engine/spill/bucket-files';
+import { BucketFiles, bufferBytesFor } from '../../shared/engine/spill/bucket-files';
 import { RowMapper, spilledRowTyping } from '../../shared/engine/profile/row-mapper';
 import { decodeRow, decodeRowAt, encodeRow, spillColumns } from '../../shared/engine/spill/spill-codec';
 import { SpilledProfiles } from '../../shared/engine/spill/spilled-profiles';
@@ -102,21 +102,32 @@ describe('a spilled row, mapped in the bucket step', () => {
 });
 
 describe('bucket files', () => {
-  it('keep lines in the order written, as strings or bytes, longer than their buffer too', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'bucket-files-'));
-    try {
-      const files = new BucketFiles(dir, 'rows');
-      const long = 'Zoë 李 '.repeat(10_000);
-      const lines = ['first', long, 'third', `b${long}`, 'last'];
-      files.write(3, lines[0]!);
-      files.writeBytes(3, Buffer.from(`xx${lines[1]}yy`), 2, 2 + Buffer.byteLength(lines[1]!));
-      files.writeBytes(3, Buffer.from(lines[2]!), 0, 5);
-      files.write(3, lines[3]!);
-      files.writeBytes(3, Buffer.from(lines[4]!), 0, 4);
-      files.close();
-      expect(await files.readText(3)).toBe(`${lines.join('\n')}\n`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  it.each([0, 4096])(
+    'keep lines in the order written, as strings or bytes, longer than their buffer too (%i buckets)',
+    async (buckets) => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'bucket-files-'));
+      try {
+        const files = new BucketFiles(dir, 'rows', buckets);
+        const long = 'Zoë 李 '.repeat(10_000);
+        const lines = ['first', long, 'third', `b${long}`, 'last'];
+        files.write(3, lines[0]!);
+        files.writeBytes(3, Buffer.from(`xx${lines[1]}yy`), 2, 2 + Buffer.byteLength(lines[1]!));
+        files.writeBytes(3, Buffer.from(lines[2]!), 0, 5);
+        files.write(3, lines[3]!);
+        files.writeBytes(3, Buffer.from(lines[4]!), 0, 4);
+        files.close();
+        expect(await files.readText(3)).toBe(`${lines.join('\n')}\n`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it('hold at most 4 MB of buffers per kind of file, whatever the bucket count (4 KB each at the least)', () => {
+    expect(bufferBytesFor(32)).toBe(32 * 1024);
+    expect(bufferBytesFor(128)).toBe(32 * 1024);
+    expect(bufferBytesFor(256)).toBe(16 * 1024);
+    expect(bufferBytesFor(4096)).toBe(4 * 1024);
+    for (const n of [1, 64, 256, 512, 1024]) expect(n * bufferBytesFor(n)).toBeLessThanOrEqual(4 * 1024 * 1024);
   });
 });

@@ -80,6 +80,7 @@ export class EarlyOffers {
     tempDir: string,
     def: ExportDefinition,
     expected: { otherRows: number; tableRows: number },
+    bucketCount: number,
     /** Where batches go to the main thread. */
     private readonly ring: RingWriter,
     private readonly onBatch: (batch: EarlyBatch<HandedObjects>) => void,
@@ -90,9 +91,9 @@ export class EarlyOffers {
       twice: new KeyFilter(expected.otherRows / 2),
       seenLast: new KeyFilter(expected.tableRows),
     };
-    this.stateLines = new BucketFiles(tempDir, STATE_LINES);
-    this.sentObjects = new BucketFiles(tempDir, SENT_OBJECTS);
-    this.recheck = new BucketFiles(tempDir, RECHECK);
+    this.stateLines = new BucketFiles(tempDir, STATE_LINES, bucketCount);
+    this.sentObjects = new BucketFiles(tempDir, SENT_OBJECTS, bucketCount);
+    this.recheck = new BucketFiles(tempDir, RECHECK, bucketCount);
     this.writer = new BrazeObjectWriter(def);
     this.lines = new LineObjectWriter(def, this.writer);
   }

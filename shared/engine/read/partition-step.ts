@@ -54,7 +54,7 @@ export class PartitionStep implements RowSink {
     this.def = init.def;
     this.bucketCount = init.bucketCount;
     this.done = new Set(init.done);
-    this.spill = new BucketFiles(init.tempDir, init.spillKind);
+    this.spill = new BucketFiles(init.tempDir, init.spillKind, init.bucketCount);
     this.earlySegment = init.early?.segment ?? null;
     this.digestSeed = spilledRowTyping(init.def, init.tableColumns).digestSeed;
     this.early = init.early
@@ -62,6 +62,7 @@ export class PartitionStep implements RowSink {
           init.tempDir,
           init.def,
           { otherRows: init.early.otherRows, tableRows: init.early.tableRows },
+          init.bucketCount,
           rings.objects,
           (batch) => this.post({ t: 'send', ...batch }),
         )

@@ -60,19 +60,37 @@ export interface SpillBuffer {
   readonly view: DataView<ArrayBufferLike>;
 }
 
+/** A bucket's buffer: 32 KB, fewer where many buckets would make one kind of file's buffers more than this. */
+const BUFFERS_BUDGET_BYTES = 4 * 1024 * 1024;
+const MAX_BUFFER_BYTES = 32 * 1024;
+const MIN_BUFFER_BYTES = 4 * 1024;
+
+/**
+ * Bytes each bucket's buffer takes, for `bucketCount` buckets: 32 KB up to 128 buckets, then less.
+ * A first run that sends early writes four kinds of file at once; with a 10 M snapshot's 256
+ * buckets and 32 KB each, 32 MB of its engine thread's memory were these buffers.
+ */
+export function bufferBytesFor(bucketCount: number): number {
+  return Math.max(MIN_BUFFER_BYTES, Math.min(MAX_BUFFER_BYTES, Math.floor(BUFFERS_BUDGET_BYTES / bucketCount)));
+}
+
 export class BucketFiles {
   // Lines are copied into a per-bucket byte buffer at once, so their strings die young: buffered
   // strings would outlive several garbage collections and be promoted, which is what made GC the
   // engine's largest cost.
   private readonly buffers = new Map<number, SpillBuffer>();
-  private static readonly BUFFER_BYTES = 32 * 1024;
+  private readonly bufferBytes: number;
   /** Where the last write() put the line's bytes (reused; valid until the next write). */
   readonly lastLine: { bytes: Buffer; start: number; end: number } = { bytes: Buffer.alloc(0), start: 0, end: 0 };
 
   constructor(
     private readonly dir: string,
     private readonly kind: string,
-  ) {}
+    /** How many buckets lines are written to (sizes their buffers); unknown: the largest buffers. */
+    bucketCount = 0,
+  ) {
+    this.bufferBytes = bucketCount > 0 ? bufferBytesFor(bucketCount) : MAX_BUFFER_BYTES;
+  }
 
   private file(bucket: number) {
     return path.join(this.dir, `bucket-${bucket}.${this.kind}`);
@@ -113,7 +131,7 @@ export class BucketFiles {
   lineRoom(bucket: number, length: number): SpillBuffer | null {
     let b = this.buffers.get(bucket);
     if (!b) {
-      const bytes = Buffer.allocUnsafe(BucketFiles.BUFFER_BYTES);
+      const bytes = Buffer.allocUnsafe(this.bufferBytes);
       this.buffers.set(bucket, (b = { bytes, used: 0, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length) }));
     }
     if (b.used + length <= b.bytes.length) return b;
