@@ -63,7 +63,10 @@ export class ExportAttempts {
       deadline: attempt.started + deps.timeBudgetMs / 2,
       pace,
     };
-    const plan = approvedAsHeld || buckets ? 'none' : await this.guard.plan(ready.exportRecord);
+    const plan =
+      approvedAsHeld || buckets
+        ? 'none'
+        : await this.guard.plan(ready.exportRecord, ready.connection.baseUrl, attempt.run.fullSync);
     if (plan === 'dry-run') {
       const held = await this.guard.dryRun(ready.exportRecord, ready.connection.baseUrl, snapshot, guardRun);
       if (held) return this.hold(attempt, ready, held);

@@ -115,9 +115,12 @@ export class RunGuard {
 
   /**
    * No weighing where no threshold could hold the run: every limit off, or a first run (no sync
-   * state) without a cap of its own. A first run with a cap: a dry run first. Else as it goes.
+   * state) without a cap of its own. As it goes where the run sends what changed since an earlier
+   * run under the same settings. Else a dry run first: a first run with a cap, a full sync, new
+   * settings, or an export whose first run never finished resend about the whole snapshot, too much
+   * to set aside on the temp disk (and a dry run leaves the sync state as it is, its manifest too).
    */
-  async plan(record: ExportDefinition & { id: string }): Promise<GuardPlan> {
+  async plan(record: ExportDefinition & { id: string }, baseUrl: string, fullSync: boolean): Promise<GuardPlan> {
     const guard = guardOf(record);
     const caps = guard.firstRunMaxProfiles !== null || guard.maxDataPoints !== null || guard.maxRequests !== null;
     const changeLimits =
@@ -127,8 +130,11 @@ export class RunGuard {
       guard.maxResendPercent !== null;
     if (!caps && !changeLimits) return 'none';
     const syncState = new SyncStateStore(this.deps.appBlobs.getContainerClient(CONTAINERS.state), record.id);
-    if ((await syncState.readManifest()) !== null) return 'as-it-goes';
-    return caps ? 'dry-run' : 'none';
+    const manifest = await syncState.readManifest();
+    if (manifest === null) return caps ? 'dry-run' : 'none';
+    const finishedBefore = !!(await this.deps.state.get(record.id))?.value.lastSegmentRows;
+    const sameSettings = manifest.definition === definitionFingerprint(record, baseUrl);
+    return !fullSync && sameSettings && finishedBefore ? 'as-it-goes' : 'dry-run';
   }
 
   /**

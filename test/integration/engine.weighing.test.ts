@@ -59,7 +59,6 @@ describe('a run weighed as it goes', () => {
       unweighed: null,
       counts: { profiles: 95, sent: 10, removed: 5, unchanged: 85, newProfiles: 0 },
       objects: 15,
-      requests: 1,
     });
     expect(w.seen.objects).toHaveLength(15);
     expect(w.seen.objects.filter((o) => o.includes('Renamed'))).toHaveLength(10);
@@ -69,6 +68,9 @@ describe('a run weighed as it goes', () => {
 
     expect(result).toMatchObject({ complete: true, held: false });
     expect(result.progress.counts).toMatchObject({ profiles: 95, sent: 10, removed: 5, unchanged: 85 });
+    // The requests weighed are those sent (a small bucket after others sends what they left in a batch of its own).
+    expect(w.seen.weighed!.requests).toBe(result.progress.requests.sent);
+    expect(result.progress.requests.sent).toBeGreaterThan(1);
     expect(sandbox().stats.objectsProcessed - before).toBe(15);
     expect(sandbox().profiles.get('external_id:u3')!.attributes.first_name).toBe('Renamed3');
     expect(w.reports.at(-1)!.buckets.done.length).toBe(w.reports.at(-1)!.buckets.total);
@@ -88,6 +90,26 @@ describe('a run weighed as it goes', () => {
 
     expect(result).toMatchObject({ complete: false, stopped: false, held: true });
     expect(w.seen.weighed).toMatchObject({ unweighed: null, objects: 15 });
+    expect(w.reports).toHaveLength(0);
+    expect(sandbox().stats.objectsProcessed).toBe(before);
+    const next = await runExport(await input());
+    expect(next.progress.counts).toMatchObject({ sent: 10, removed: 5, unchanged: 85 });
+  });
+
+  it('cancelled while weighed: it stops before its next bucket, nothing sent, nothing recorded, nothing decided', async () => {
+    const { input } = await changedExport();
+    const before = sandbox().stats.objectsProcessed;
+    const w = weighing(true);
+    let asked = 0;
+    const result = await runExport({
+      ...(await input()),
+      onProgress: w.onProgress,
+      weigh: w.weigh,
+      shouldStop: () => ++asked > 3,
+    });
+
+    expect(result).toMatchObject({ complete: false, stopped: true, held: false });
+    expect(w.seen.weighed).toBeNull();
     expect(w.reports).toHaveLength(0);
     expect(sandbox().stats.objectsProcessed).toBe(before);
     const next = await runExport(await input());

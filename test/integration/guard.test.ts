@@ -2,7 +2,9 @@
 // nothing, and waits for a person; approve sends exactly what it held, dismiss leaves everything as
 // it was; the timer does not queue the export again until CI writes a newer snapshot.
 import { describe, expect, it } from 'vitest';
+import { SyncStateStore } from '../../shared/engine';
 import { services } from '../../shared/services';
+import { CONTAINERS } from '../../shared/store/clients';
 import { ADMIN, createConnection, mutableExport, runNow, sampleExportBody, useSandbox } from '../helpers/engine';
 import { useAzurite } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
@@ -93,6 +95,9 @@ describe('a run that would change too much is held', () => {
 
   it('a mapping change that resends most profiles: held, unless the run is approved up front', async () => {
     const { exp, patch } = await exported();
+    const manifest = () =>
+      new SyncStateStore(services().storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id).readManifest();
+    const exportedUnder = await manifest();
     await patch({
       matching: {
         profileId: 'CustomerId',
@@ -107,6 +112,8 @@ describe('a run that would change too much is held', () => {
     expect(run.held!.reasons.join('\n')).toMatch(
       /changed settings would send 100 of the 100 members again \(100\.0 %, limit 50 %\)/,
     );
+    // Held, it wrote nothing: the sync state still says which settings Braze's profiles were sent under.
+    expect(await manifest()).toEqual(exportedUnder);
     await services().runs.dismiss(ADMIN, run.id);
     const app = services();
     const outcome = await app.runs.runNow(ADMIN, exp.id, false, true);

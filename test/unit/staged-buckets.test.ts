@@ -66,12 +66,11 @@ describe('staged buckets', () => {
     }
     expect(back.lines.key(1)).toBe('c\n2');
     expect(Buffer.from(back.kept)).toEqual(Buffer.from(original.kept));
-    const { toSend, kept, ...rest } = back.prepared;
-    const { toSend: sentBefore, kept: _kept, ...restBefore } = original.prepared;
+    // The bytes handed between the threads were read already: the header keeps the rest.
+    const { toSend, kept: _kept, ...rest } = back.prepared;
+    const { toSend: sentBefore, kept: _keptBefore, ...restBefore } = original.prepared;
     expect(rest).toEqual(restBefore);
     expect(toSend.leaving).toEqual(sentBefore.leaving);
-    // Bytes handed as memory of their own are not written into the header.
-    expect(kept).toEqual({ bytes: {} });
     expect([back.etag, back.early]).toEqual([original.etag, original.early]);
     expect(back.refused).toEqual(original.refused);
   });

@@ -116,6 +116,7 @@ export class BucketPipeline {
     const staged = new StagedBuckets(this.parts.tempDir);
     const tally = emptyBucketCounts();
     let objects = 0;
+    const objectCounts: number[] = [];
     let unweighed: WeighedRun['unweighed'] = null;
     this.prepareAhead();
     for (let i = 0; i < this.pending.length; i++) {
@@ -143,8 +144,12 @@ export class BucketPipeline {
       tally.sent += count - leavers;
       tally.removed += leavers;
       objects += count;
+      objectCounts.push(count);
       if (weighing.object) for (let j = 0; j < count; j++) weighing.object(objectAt(received.objects, j));
-      await staged.put(received);
+      if (!(await staged.put(received))) {
+        unweighed = 'disk';
+        break;
+      }
     }
     await this.dropPrepared();
     const go = await weighing.decide({
@@ -152,7 +157,7 @@ export class BucketPipeline {
       counts: books.countsWith(tally),
       segments: books.progress.segments,
       objects,
-      requests: Math.ceil(objects / MAX_OBJECTS_PER_REQUEST),
+      requests: requestsFor(objectCounts),
     });
     if (!go || unweighed) return 'held';
     this.source = (bucket) => staged.take(bucket);
@@ -265,6 +270,25 @@ export class BucketPipeline {
     })();
     this.checkpointed.catch(() => undefined); // awaited on the next turn or after the run
   }
+}
+
+/**
+ * Requests that buckets of these object counts take, batched as send() batches them: batches of 75
+ * run on across buckets, but a bucket with fewer objects than are still held from the buckets
+ * before it flushes them in a batch that is not full.
+ */
+export function requestsFor(objectCounts: number[]): number {
+  let held = 0;
+  let requests = 0;
+  for (const count of objectCounts) {
+    requests += Math.floor((held + count) / MAX_OBJECTS_PER_REQUEST);
+    held = (held + count) % MAX_OBJECTS_PER_REQUEST;
+    if (held > count) {
+      requests++;
+      held = 0;
+    }
+  }
+  return requests + (held > 0 ? 1 : 0);
 }
 
 /**

@@ -45,8 +45,11 @@ export class StagedBuckets {
     return free === null || bytes + SPILL_HEADROOM_BYTES <= free;
   }
 
-  /** Writes the bucket to disk and gives its shared memory back to the engine thread. */
-  async put(p: Prepared): Promise<void> {
+  /**
+   * Writes the bucket to disk and gives its shared memory back to the engine thread; false when
+   * the disk filled up meanwhile (another run on the instance: fits() said there was room).
+   */
+  async put(p: Prepared): Promise<boolean> {
     const [sent, before, keys] = p.lines.columns;
     const { toSend } = p.prepared;
     const header: StagedHeader = {
@@ -67,6 +70,11 @@ export class StagedBuckets {
     length.writeUInt32LE(head.length);
     try {
       await writeFile(this.file(p.prepared.bucket), [length, head, p.objects.bytes, sent, before, keys, p.kept]);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+      await rm(this.file(p.prepared.bucket), { force: true });
+      return false;
     } finally {
       p.release();
       p.releaseState();

@@ -19,6 +19,6 @@ export interface WeighedRun {
   counts: RunCounts;
   segments: Record<string, { rows: number }>;
   objects: number;
-  /** Requests the objects take, full batches (the least the run sends). */
+  /** Requests the run sends the objects in (batched as the bucket pipeline batches them). */
   requests: number;
 }
