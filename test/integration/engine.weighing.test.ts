@@ -48,6 +48,14 @@ function weighing(go: boolean, deadline = Date.now() + 60_000) {
   };
 }
 
+/** Nothing reached Braze and nothing was recorded: the next run sends the same changes. */
+async function expectLeftAsItWas(w: ReturnType<typeof weighing>, brazeObjectsBefore: number, input: () => Promise<EngineInput>) {
+  expect(w.reports).toHaveLength(0);
+  expect(sandbox().stats.objectsProcessed).toBe(brazeObjectsBefore);
+  const next = await runExport(await input());
+  expect(next.progress.counts).toMatchObject({ sent: 10, removed: 5, unchanged: 85 });
+}
+
 describe('a run weighed as it goes', () => {
   it('is weighed whole before anything is sent, then sends exactly what it weighed; the next run is unchanged', async () => {
     const { input } = await changedExport();
@@ -90,10 +98,7 @@ describe('a run weighed as it goes', () => {
 
     expect(result).toMatchObject({ complete: false, stopped: false, held: true });
     expect(w.seen.weighed).toMatchObject({ unweighed: null, objects: 15 });
-    expect(w.reports).toHaveLength(0);
-    expect(sandbox().stats.objectsProcessed).toBe(before);
-    const next = await runExport(await input());
-    expect(next.progress.counts).toMatchObject({ sent: 10, removed: 5, unchanged: 85 });
+    await expectLeftAsItWas(w, before, input);
   });
 
   it('cancelled while weighed: it stops before its next bucket, nothing sent, nothing recorded, nothing decided', async () => {
@@ -110,10 +115,7 @@ describe('a run weighed as it goes', () => {
 
     expect(result).toMatchObject({ complete: false, stopped: true, held: false });
     expect(w.seen.weighed).toBeNull();
-    expect(w.reports).toHaveLength(0);
-    expect(sandbox().stats.objectsProcessed).toBe(before);
-    const next = await runExport(await input());
-    expect(next.progress.counts).toMatchObject({ sent: 10, removed: 5, unchanged: 85 });
+    await expectLeftAsItWas(w, before, input);
   });
 
   it('past its deadline: held unweighed, whatever the decision, and nothing is sent', async () => {
