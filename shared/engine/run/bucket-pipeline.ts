@@ -115,7 +115,6 @@ export class BucketPipeline {
   async weigh(weighing: Weighing, books: RunBooks): Promise<'send' | 'held' | 'stopped'> {
     const staged = new StagedBuckets(this.parts.tempDir);
     const tally = emptyBucketCounts();
-    let objects = 0;
     const objectCounts: number[] = [];
     let unweighed: WeighedRun['unweighed'] = null;
     this.prepareAhead();
@@ -143,7 +142,6 @@ export class BucketPipeline {
       // As if Braze takes every object: a leaver's is a removal, any other a profile sent.
       tally.sent += count - leavers;
       tally.removed += leavers;
-      objects += count;
       objectCounts.push(count);
       if (weighing.object) for (let j = 0; j < count; j++) weighing.object(objectAt(received.objects, j));
       if (!(await staged.put(received))) {
@@ -156,7 +154,7 @@ export class BucketPipeline {
       unweighed,
       counts: books.countsWith(tally),
       segments: books.progress.segments,
-      objects,
+      objects: objectCounts.reduce((a, b) => a + b, 0),
       requests: requestsFor(objectCounts),
     });
     if (!go || unweighed) return 'held';

@@ -67,9 +67,9 @@ export interface EngineInput {
   concurrency?: number;
   tempRoot?: string;
   /**
-   * Weighs the run before it sends anything (the guard, on a run of an export that has sync state):
-   * every bucket is prepared and set aside, and sent only if `decide` says so. Nothing is sent
-   * early, and `onProgress` hears nothing until the run is let go.
+   * Weighs the run before it sends anything (the guard, on a change run: see runs/guard.ts): every
+   * bucket is prepared and set aside, and sent only if `decide` says so. Nothing is sent early, and
+   * `onProgress` hears nothing until the run is let go.
    */
   weigh?: Weighing;
 }
