@@ -3,10 +3,10 @@
 // audience, empty a segment, create many new Braze profiles, resend most of the export after a
 // settings change, or cost more than the export allows is held with these figures until a person
 // approves it (then it sends exactly this) or dismisses it (nothing is sent).
-// A run of an export that has sync state is weighed as it goes (engine/run/weighing.ts): its own
-// buckets are prepared and set aside, then sent if the guard lets it go, so its snapshot is read and
-// diffed once. A first run (weighed only when the export caps it) is weighed by a dry run before it
-// (preview/dry-run.ts): its objects are the whole snapshot, too much to set aside on the temp disk.
+// A change run is weighed as it goes (engine/run/weighing.ts): its own buckets are prepared and set
+// aside, then sent if the guard lets it go, so its snapshot is read and diffed once. A run that
+// resends about the whole snapshot (see RunGuard.plan) is weighed by a dry run before it
+// (preview/dry-run.ts): its objects would be too much to set aside on the temp disk.
 import { definitionFingerprint, SyncStateStore, type RunCounts, type WeighedRun, type Weighing } from '../engine';
 import { guardOf, type ExportDefinition, type Guard } from '../exports/schema';
 import { dataPointsOf } from '../preview/data-points';

@@ -31,6 +31,9 @@ interface StagedHeader {
 
 const noop = () => undefined;
 
+/** A prepared bucket's bytes, in file order (StagedHeader.sizes). */
+const bytesOf = (p: Prepared): Uint8Array[] => [p.objects.bytes, ...p.lines.columns, p.kept];
+
 export class StagedBuckets {
   constructor(private readonly dir: string) {}
 
@@ -40,8 +43,7 @@ export class StagedBuckets {
 
   /** Whether the temp disk has room for the bucket beside the headroom the spill keeps (true when that cannot be told). */
   fits(p: Prepared, free = freeBytes(this.dir)): boolean {
-    const [sent, before, keys] = p.lines.columns;
-    const bytes = p.objects.bytes.length + sent.length + before.length + keys.length + p.kept.length;
+    const bytes = bytesOf(p).reduce((n, b) => n + b.length, 0);
     return free === null || bytes + SPILL_HEADROOM_BYTES <= free;
   }
 
@@ -50,7 +52,7 @@ export class StagedBuckets {
    * the disk filled up meanwhile (another run on the instance: fits() said there was room).
    */
   async put(p: Prepared): Promise<boolean> {
-    const [sent, before, keys] = p.lines.columns;
+    const bytes = bytesOf(p);
     const { toSend } = p.prepared;
     const header: StagedHeader = {
       // The handed bytes were read already (and may be a buffer of their own): not part of the header.
@@ -60,7 +62,7 @@ export class StagedBuckets {
         kept: NOTHING,
       },
       ends: p.objects.ends,
-      sizes: [p.objects.bytes.length, sent.length, before.length, keys.length, p.kept.length],
+      sizes: bytes.map((b) => b.length) as StagedHeader['sizes'],
       etag: p.etag,
       early: p.early,
       refused: p.refused && { sentBy: p.refused.sentBy, byKey: [...p.refused.byKey] },
@@ -69,7 +71,7 @@ export class StagedBuckets {
     const length = Buffer.alloc(4);
     length.writeUInt32LE(head.length);
     try {
-      await writeFile(this.file(p.prepared.bucket), [length, head, p.objects.bytes, sent, before, keys, p.kept]);
+      await writeFile(this.file(p.prepared.bucket), [length, head, ...bytes]);
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
