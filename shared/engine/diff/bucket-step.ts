@@ -2,18 +2,20 @@
 // thread sends the previous bucket: reads the bucket's spilled rows and what was sent early, settles
 // the early sends (early-settle.ts), diffs every profile against what Braze was last sent
 // (bucket-diff.ts), and hands the objects to send and the state lines to keep to the main thread.
+import { open, rm } from 'node:fs/promises';
 import type { ExportDefinition } from '../../exports/schema';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
 import { LineObjectWriter } from '../profile/line-object';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import type { PartialProfile, TableColumns } from '../profile/row-mapper';
 import { BucketFiles, ROW_SPILLS } from '../spill/bucket-files';
+import { readInto, ReusedMemory } from '../spill/reused-memory';
 import { SpilledProfiles } from '../spill/spilled-profiles';
 import { StateBytes } from '../state/state-bytes';
 import { parseBucketState, type BucketState } from '../state/state-entries';
 import type { BucketHeader } from '../state/state-line';
 import type { BucketRings, PreparedBucket } from '../thread/protocol';
-import { handOver } from '../thread/shared-ring';
+import { handOverLines } from '../thread/send-lines';
 import { diffBucket, isNewTo, type DiffResult } from './bucket-diff';
 import { sendBuffers, type SendBuffers } from './bucket-sends';
 import { settleEarlySends, type SentEarly, type SettledEarly } from './early-settle';
@@ -39,6 +41,10 @@ export class BucketStep {
   private readonly buffers: SendBuffers;
   /** The rows each reading thread spilled. */
   private readonly spills: BucketFiles[];
+  /** The spill bytes, the state blob and their indexes, bucket after bucket. */
+  private readonly memory = new ReusedMemory();
+  /** The state lines a bucket keeps, bucket after bucket. */
+  private kept = new StateBytes();
 
   constructor(
     private readonly settings: BucketSettings,
@@ -54,30 +60,31 @@ export class BucketStep {
     this.spills = ROW_SPILLS.map((kind) => new BucketFiles(settings.tempDir, kind));
   }
 
-  /** `state`: the bucket's state blob as read (null: none). */
-  async prepare(bucket: number, state: Uint8Array | null): Promise<PreparedBucket> {
-    const { settings } = this;
-    const rows = new SpilledProfiles(await BucketFiles.readBytes(this.spills, bucket), this.merge.digestSeed);
-    const early = await readEarlyRecords(settings.tempDir, bucket);
-    const previous = parseBucketState(state);
+  /** `stateFile`: where the bucket's state blob was downloaded to (removed once read), or null: none. */
+  async prepare(bucket: number, stateFile: string | null): Promise<PreparedBucket> {
+    const { settings, memory } = this;
+    const spilled = await BucketFiles.readBytes(this.spills, bucket, readInto(memory, 'spill'));
+    const rows = new SpilledProfiles(spilled, this.merge.digestSeed, memory);
+    const early = await readEarlyRecords(settings.tempDir, bucket, memory);
+    const state = stateFile === null ? null : await readAndRemove(stateFile, memory);
+    const previous = parseBucketState(state, memory);
     const settled = settleEarlySends(early, rows, previous.entries, isNewTo(previous, settings.runId));
     const earlyRows = await this.earlyRowsOf(bucket, settled.withLaterRows);
     const inputs = { rows, previous, counts: settled.counts, sentEarly: settled.withLaterRows, earlyRows, buffers: this.buffers };
     const diff = diffBucket(this.merge, this.writer, settings, inputs, this.lines);
-    return this.handOver(bucket, (state?.length ?? 0) + early.stateText.length, { previous, early, settled, diff });
+    return this.handOver(bucket, { previous, early, settled, diff });
   }
 
   /** The early objects of profiles with later rows, as rows of the segment read last, to merge with those. */
   private async earlyRowsOf(bucket: number, withLaterRows: Map<string, SentEarly>): Promise<Map<string, PartialProfile> | null> {
     if (!withLaterRows.size) return null;
     const keysByLine = new Map([...withLaterRows].map(([key, e]) => [e.line, key]));
-    return readEarlyRows(this.settings.tempDir, this.writer, this.settings.earlySegment, bucket, keysByLine);
+    return readEarlyRows(this.settings.tempDir, this.writer, this.settings.earlySegment, bucket, keysByLine, this.memory);
   }
 
   /** The prepared bucket: objects into their ring, the state lines (of what is sent, then kept) into theirs, in the order the main thread reads them. */
   private handOver(
     bucket: number,
-    expectedStateBytes: number,
     parts: { previous: BucketState; early: EarlyRecords; settled: SettledEarly; diff: DiffResult },
   ): PreparedBucket {
     const { previous, early, settled, diff } = parts;
@@ -87,7 +94,7 @@ export class BucketStep {
       fields: writer.fields,
       membership: writer.membershipNames,
     };
-    const keptBytes = new StateBytes(expectedStateBytes);
+    const keptBytes = this.kept;
     previous.entries.writeKept(keptBytes);
     for (const line of settled.kept) keptBytes.addText(line);
     for (const line of diff.kept) keptBytes.addText(line);
@@ -95,7 +102,26 @@ export class BucketStep {
     for (const [attr, n] of Object.entries(diff.omitted)) omitted[attr] = (omitted[attr] ?? 0) + n;
     const stateChanged = previous.definition !== header.definition || early.stateText !== '' || early.undelivered.size > 0;
     const toSend = diff.sends.handOver(this.rings);
-    const kept = handOver(this.rings.state, keptBytes.take());
+    const { handed: kept, spent } = handOverLines(this.rings.state, keptBytes);
+    if (spent) this.kept = keptBytes.successor();
     return { bucket, header, toSend, kept, stateChanged, counts: diff.counts, omitted, refusedEarly: settled.refused };
+  }
+}
+
+/** A downloaded state blob's bytes, read into `memory`; the file goes (a run's temp files would otherwise hold every bucket's state). */
+async function readAndRemove(file: string, memory: ReusedMemory): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const bytes = memory.buffer('state', size);
+    for (let done = 0; done < size;) {
+      const { bytesRead } = await handle.read(bytes, done, size - done, done);
+      if (bytesRead === 0) throw new Error(`state file ${file} is shorter than its size`);
+      done += bytesRead;
+    }
+    return bytes;
+  } finally {
+    await handle.close();
+    await rm(file, { force: true });
   }
 }

@@ -4,6 +4,7 @@ import type { Outcome } from '../../braze/client';
 import type { BrazeObjectWriter } from '../profile/object-writer';
 import type { PartialProfile } from '../profile/row-mapper';
 import { BucketFiles } from '../spill/bucket-files';
+import { freshMemory, readInto } from '../spill/reused-memory';
 import { SEP, tokenText } from '../spill/spill-codec';
 
 /**
@@ -27,19 +28,25 @@ export interface EarlyRecords {
   undelivered: Map<string, { status: Exclude<Outcome['status'], 'sent'>; reason: string }>;
 }
 
-export async function readEarlyRecords(tempDir: string, bucket: number): Promise<EarlyRecords> {
+/** `memory`: where each file is read to before it is decoded (the bucket step's, bucket after bucket). */
+export async function readEarlyRecords(tempDir: string, bucket: number, memory = freshMemory()): Promise<EarlyRecords> {
+  const into = readInto(memory, 'early');
   const recheck = new Set<string>();
-  await new BucketFiles(tempDir, RECHECK).read(bucket, (line) => recheck.add(tokenText(line)!));
+  await new BucketFiles(tempDir, RECHECK).read(bucket, (line) => recheck.add(tokenText(line)!), into);
   const undelivered: EarlyRecords['undelivered'] = new Map();
-  await new BucketFiles(tempDir, UNDELIVERED).read(bucket, (line) => {
-    const a = line.indexOf(SEP);
-    const b = line.indexOf(SEP, a + 1);
-    undelivered.set(tokenText(line.slice(b + 1))!, {
-      status: line.slice(0, a) as 'failed' | 'rejected',
-      reason: tokenText(line.slice(a + 1, b)) ?? '',
-    });
-  });
-  return { stateText: await new BucketFiles(tempDir, STATE_LINES).readText(bucket), recheck, undelivered };
+  await new BucketFiles(tempDir, UNDELIVERED).read(
+    bucket,
+    (line) => {
+      const a = line.indexOf(SEP);
+      const b = line.indexOf(SEP, a + 1);
+      undelivered.set(tokenText(line.slice(b + 1))!, {
+        status: line.slice(0, a) as 'failed' | 'rejected',
+        reason: tokenText(line.slice(a + 1, b)) ?? '',
+      });
+    },
+    into,
+  );
+  return { stateText: await new BucketFiles(tempDir, STATE_LINES).readText(bucket, into), recheck, undelivered };
 }
 
 /** The objects sent early at the given lines of the bucket's state lines, as rows of the segment read last. */
@@ -49,12 +56,17 @@ export async function readEarlyRows(
   segment: number,
   bucket: number,
   keysByLine: ReadonlyMap<number, string>,
+  memory = freshMemory(),
 ): Promise<Map<string, PartialProfile>> {
   const rows = new Map<string, PartialProfile>();
   let line = 0;
-  await new BucketFiles(tempDir, SENT_OBJECTS).read(bucket, (json) => {
-    const key = keysByLine.get(line++);
-    if (key !== undefined) rows.set(key, writer.rowOf(json, key, segment));
-  });
+  await new BucketFiles(tempDir, SENT_OBJECTS).read(
+    bucket,
+    (json) => {
+      const key = keysByLine.get(line++);
+      if (key !== undefined) rows.set(key, writer.rowOf(json, key, segment));
+    },
+    readInto(memory, 'early'),
+  );
   return rows;
 }

@@ -24,10 +24,10 @@ export const bucketOf = (key: string, bucketCount: number): number => bucketOfHa
  * entry + 1 per slot, 0 = empty, at least twice as many slots as entries. A key's first slot comes
  * from all the bits of its hash: the low ones chose the bucket, so every key in it shares them.
  */
-export function keySlots(entries: number): Int32Array {
+export function keySlotCount(entries: number): number {
   let size = 16;
   while (size < entries * 2) size *= 2;
-  return new Int32Array(size);
+  return size;
 }
 
 export const firstSlot = (slots: Int32Array, hash: number): number => mix(hash) & (slots.length - 1);

@@ -1,6 +1,5 @@
 // Entry point of the engine's worker thread: the partition step (read/partition-step.ts), then the
 // bucket step (diff/bucket-step.ts) bucket by bucket. Messages in, messages out.
-import { readFile, rm } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { BucketStep } from '../diff/bucket-step';
 import { PartitionStep } from '../read/partition-step';
@@ -94,7 +93,7 @@ port.on('message', (m: ToEngineThread) => {
           );
           post({
             t: 'prepared',
-            prepared: await buckets.prepare(m.bucket, m.stateFile === null ? null : await readAndRemove(m.stateFile)),
+            prepared: await buckets.prepare(m.bucket, m.stateFile),
           });
           return;
         }
@@ -105,10 +104,3 @@ port.on('message', (m: ToEngineThread) => {
     }
   });
 });
-
-/** A downloaded state blob's bytes; the file goes (a run's temp files would otherwise hold every bucket's state). */
-async function readAndRemove(file: string): Promise<Buffer> {
-  const bytes = await readFile(file);
-  await rm(file, { force: true });
-  return bytes;
-}

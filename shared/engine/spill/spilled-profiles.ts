@@ -5,8 +5,9 @@
 // collections and made the engine thread's full collections. Keys and rows are decoded only for
 // the profiles that take the full path.
 import { addLine, digestOf, type DigestSums } from '../hash/rows-digest';
-import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlots } from '../hash/key-hash';
+import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlotCount } from '../hash/key-hash';
 import type { ByteRange } from './bucket-files';
+import { freshMemory, type ReusedMemory } from './reused-memory';
 
 const SEP = 0x1f;
 const NEWLINE = 0x0a;
@@ -35,25 +36,29 @@ export class SpilledProfiles {
   private readonly sums: DigestSums = { a: 0, b: 0 };
   private readonly view: DataView;
 
-  /** `bytes`: spill lines, each ending in a newline; `digestSeed`: see spilledRowTyping. */
+  /**
+   * `bytes`: spill lines, each ending in a newline; `digestSeed`: see spilledRowTyping; `memory`:
+   * where the indexes go (the bucket step's, used again for each bucket: valid until the next).
+   */
   constructor(
     readonly bytes: Buffer,
     private readonly digestSeed = 0,
+    memory: ReusedMemory = freshMemory(),
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     let rows = 0;
     for (let i = bytes.indexOf(NEWLINE); i !== -1; i = bytes.indexOf(NEWLINE, i + 1)) rows++;
-    this.keyHash = new Int32Array(rows);
-    this.keyFrom = new Int32Array(rows);
-    this.keyTo = new Int32Array(rows);
-    this.asciiKey = new Uint8Array(rows);
-    this.firstRow = new Int32Array(rows);
-    this.lastRow = new Int32Array(rows);
-    this.sumA = new Int32Array(rows);
-    this.sumB = new Int32Array(rows);
-    this.rowStart = new Int32Array(rows);
-    this.nextRow = new Int32Array(rows).fill(-1);
-    this.slots = keySlots(rows);
+    this.keyHash = memory.ints('profiles.keyHash', rows);
+    this.keyFrom = memory.ints('profiles.keyFrom', rows);
+    this.keyTo = memory.ints('profiles.keyTo', rows);
+    this.asciiKey = memory.bytes('profiles.ascii', rows);
+    this.firstRow = memory.ints('profiles.firstRow', rows);
+    this.lastRow = memory.ints('profiles.lastRow', rows);
+    this.sumA = memory.ints('profiles.sumA', rows);
+    this.sumB = memory.ints('profiles.sumB', rows);
+    this.rowStart = memory.ints('profiles.rowStart', rows);
+    this.nextRow = memory.ints('profiles.nextRow', rows, -1);
+    this.slots = memory.ints('profiles.slots', keySlotCount(rows));
     for (let row = 0, start = 0; row < rows; row++) start = this.addRow(row, start) + 1;
   }
 

@@ -1,6 +1,7 @@
 // A bucket's state entries, indexed in place over the blob's UTF-8 bytes (the bucket step's view
 // of what Braze was last sent for the profiles of one hash bucket).
-import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlots } from '../hash/key-hash';
+import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlotCount } from '../hash/key-hash';
+import { freshMemory, type ReusedMemory } from '../spill/reused-memory';
 import type { SpilledProfiles } from '../spill/spilled-profiles';
 import type { StateBytes } from './state-bytes';
 import { parseStateLine, stateLineKey, type BucketHeader, type StateEntry } from './state-line';
@@ -46,18 +47,19 @@ export class StateEntries {
   /** The blob's bytes (a view of them, to decode with Buffer's toString). */
   private readonly bytes: Buffer;
 
-  constructor(blob: Uint8Array = new Uint8Array(0), from = 0) {
+  /** `memory`: where the index goes (the bucket step's, used again for each bucket: valid until the next). */
+  constructor(blob: Uint8Array = new Uint8Array(0), from = 0, memory: ReusedMemory = freshMemory()) {
     const bytes = (this.bytes = asBuffer(blob));
     let count = 0;
     for (let i = bytes.indexOf(NEWLINE, from); i !== -1; i = bytes.indexOf(NEWLINE, i + 1)) count++;
     count++; // a last line without its newline
-    this.lineStart = new Int32Array(count);
-    this.lineEnd = new Int32Array(count);
-    this.keyEnd = new Int32Array(count);
-    this.keyHash = new Int32Array(count);
-    this.asciiKey = new Uint8Array(count);
-    this.status = new Uint8Array(count);
-    this.slots = keySlots(count);
+    this.lineStart = memory.ints('entries.lineStart', count);
+    this.lineEnd = memory.ints('entries.lineEnd', count);
+    this.keyEnd = memory.ints('entries.keyEnd', count);
+    this.keyHash = memory.ints('entries.keyHash', count);
+    this.asciiKey = memory.bytes('entries.ascii', count);
+    this.status = memory.bytes('entries.status', count);
+    this.slots = memory.ints('entries.slots', keySlotCount(count));
     for (
       let start = from, end = bytes.indexOf(NEWLINE, from);
       start < bytes.length;
@@ -242,10 +244,10 @@ export class StateEntries {
   }
 }
 
-/** A state blob's bytes (null = none yet) as its header and entries. */
-export function parseBucketState(bytes: Uint8Array | null): BucketState {
-  if (bytes === null) return { definition: '', entries: new StateEntries() };
+/** A state blob's bytes (null = none yet) as its header and entries (indexed in `memory`). */
+export function parseBucketState(bytes: Uint8Array | null, memory: ReusedMemory = freshMemory()): BucketState {
+  if (bytes === null) return { definition: '', entries: new StateEntries(undefined, 0, memory) };
   const firstEnd = bytes.indexOf(NEWLINE);
   const header = JSON.parse(asBuffer(bytes).toString('utf8', 0, firstEnd === -1 ? bytes.length : firstEnd)) as BucketHeader;
-  return { ...header, entries: new StateEntries(bytes, firstEnd === -1 ? bytes.length : firstEnd + 1) };
+  return { ...header, entries: new StateEntries(bytes, firstEnd === -1 ? bytes.length : firstEnd + 1, memory) };
 }

@@ -96,7 +96,9 @@ export class ObjectBytes {
   /** The objects so far, in a buffer of their own (safe to transfer to another thread); starts afresh. */
   take(): ObjectList {
     const list = { bytes: new Uint8Array(this.bytes.buffer, this.bytes.byteOffset, this.used), ends: this.ends };
-    this.bytes = Buffer.allocUnsafeSlow(16 * 1024);
+    // As much room as before: grown from 16 KB again, it would allocate and drop a block of each
+    // size up to a bucket's objects, which the thread's allocator keeps in pieces.
+    this.bytes = Buffer.allocUnsafeSlow(this.bytes.length);
     this.used = 0;
     this.ends = [];
     return list;

@@ -85,15 +85,22 @@ export class SendLinesBuilder {
 
   /** A column into the ring, its builder then used again (bucket after bucket); or (no room there) as its own memory. */
   private column(ring: RingWriter, name: 'sent' | 'before' | 'keys'): Handed {
-    const lines = this[name];
-    const handed = handOver(ring, lines.written());
-    if ('bytes' in handed && handed !== NOTHING) {
-      this[name] = new StateBytes();
-      return { bytes: lines.take() };
-    }
-    lines.clear();
+    const { handed, spent } = handOverLines(ring, this[name]);
+    if (spent) this[name] = this[name].successor();
     return handed;
   }
+}
+
+/**
+ * Lines into the ring, their builder then cleared to be used again (bucket after bucket); or, with
+ * no room there, as memory of their own to transfer, and the builder is `spent`: its successor()
+ * takes its place.
+ */
+export function handOverLines(ring: RingWriter, lines: StateBytes): { handed: Handed; spent: boolean } {
+  const handed = handOver(ring, lines.written());
+  if ('bytes' in handed && handed !== NOTHING) return { handed: { bytes: lines.take() }, spent: true };
+  lines.clear();
+  return { handed, spent: false };
 }
 
 /** A bucket's send lines on the main thread (views of the ring: valid until released). */
