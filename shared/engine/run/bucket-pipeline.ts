@@ -13,6 +13,7 @@ import type { EngineThreads } from './engine-threads';
 import { StagedBuckets, type Prepared } from './staged-buckets';
 import type { Weighing, WeighedRun } from './weighing';
 import { BatchSender } from '../send/batch-sender';
+import { BucketsUnderWay } from './buckets-under-way';
 import { BucketOutcomes, recordOutcomes } from '../send/bucket-outcomes';
 import { objectAt } from '../thread/object-bytes';
 import type { SendLines } from '../thread/send-lines';
@@ -56,16 +57,21 @@ export class BucketPipeline {
   /** Buckets still waiting for Braze's answers. */
   private readonly unanswered = new Set<BucketOutcomes>();
   /**
-   * The last bucket's checkpoint. The first bucket's waits for the last checkpoint of what was sent
-   * early: once a bucket is done, a successor resends only the buckets under way.
+   * The last bucket's checkpoint: its state and the run's record written, and every bucket's before
+   * it. The first bucket's waits for the last checkpoint of what was sent early: once a bucket is
+   * done, a successor resends only the buckets under way.
    */
   private checkpointed: Promise<void>;
-  /** The checkpoint of the bucket before the one sent last. */
-  private checkpointedBeforeLast: Promise<void> = Promise.resolve();
+  /** The last bucket joined to the run's books (its record may still be being written). */
+  private inBooks: Promise<void>;
+  /** Buckets sent and not yet checkpointed. */
+  private readonly underWay: BucketsUnderWay;
   private previousAnswered: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly parts: PipelineParts) {
     this.checkpointed = parts.earlyCheckpointed;
+    this.inBooks = parts.earlyCheckpointed;
+    this.underWay = new BucketsUnderWay(parts.books.progress.counts.rowsRead);
     const done = parts.books.bucketsDone;
     this.pending = Array.from({ length: parts.books.progress.buckets.total }, (_, b) => b).filter((b) => !done.has(b));
     this.sender = new BatchSender(parts.braze, parts.concurrency, (items, outcomes) => {
@@ -209,11 +215,10 @@ export class BucketPipeline {
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
   private async send({ prepared, objects, release, lines, kept, releaseState, etag, early, refused }: Prepared): Promise<void> {
-    // At most two buckets not checkpointed: a killed worker's successor sends those again, so no
-    // object of a third goes out until the one before last is checkpointed (answered already; its
-    // state being written).
-    await this.checkpointedBeforeLast;
     const count = objects.ends.length;
+    // A killed worker's successor sends the buckets under way again: no object of this one goes
+    // out until there is room for it (see BUCKETS_UNDER_WAY).
+    const few = await this.underWay.room(count);
     const refusedBefore = refused?.sentBy === this.parts.runId && refused.byKey.size ? refused.byKey : null;
     const answered = new BucketOutcomes(count);
     this.unanswered.add(answered);
@@ -242,10 +247,11 @@ export class BucketPipeline {
       const wait = this.sender.room();
       if (wait) await wait;
     }
-    // At most two buckets under way: the time box is looked at between buckets, so sending must
-    // not run far ahead of it. The previous bucket's last objects may still wait for a full batch.
+    // Unless they hold few objects, at most two buckets unanswered: the time box is looked at
+    // between buckets, so sending must not run far ahead of it. The previous bucket's last objects
+    // may still wait for a full batch.
     if (this.sender.held > count) this.sender.flush();
-    await this.previousAnswered;
+    if (!few) await this.previousAnswered;
     this.previousAnswered = answered.all;
     const { state, books } = this.parts;
     const stateWritten = answered.all
@@ -259,14 +265,19 @@ export class BucketPipeline {
       })
       .finally(releaseState);
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
-    const previousCheckpoint = this.checkpointed;
-    this.checkpointedBeforeLast = previousCheckpoint;
-    this.checkpointed = (async () => {
-      await previousCheckpoint;
+    // Buckets join the run's books in order, each once its state is written; the run's record is
+    // written after, one write for the buckets that joined meanwhile (RunBooks.report).
+    const previousInBooks = this.inBooks;
+    this.inBooks = (async () => {
+      await previousInBooks;
       await stateWritten;
-      await books.commitBucket(prepared);
+      books.commitBucket(prepared);
     })();
-    this.checkpointed.catch(() => undefined); // awaited on the next turn or after the run
+    this.inBooks.catch(() => undefined);
+    const recorded = this.inBooks.then(() => books.report(true));
+    this.checkpointed = Promise.all([this.checkpointed, recorded]).then(() => undefined);
+    this.checkpointed.catch(() => undefined); // awaited on a later turn or after the run
+    this.underWay.add(count, this.checkpointed);
   }
 }
 

@@ -45,6 +45,8 @@ export class RunBooks {
   private sendingStarted = 0;
   private lastReport = 0;
   private reporting: Promise<void> = Promise.resolve();
+  /** The write waiting for the one under way (null: none waits). */
+  private nextWrite: Promise<void> | null = null;
   /** Nothing is reported while a run is weighed (run/weighing.ts): a run held then records no progress. */
   muted = false;
 
@@ -107,8 +109,8 @@ export class RunBooks {
     await this.report(true);
   }
 
-  /** A bucket's checkpoint: its counts and omissions join the run's only now. */
-  async commitBucket(prepared: PreparedBucket): Promise<void> {
+  /** A bucket's checkpoint: its counts and omissions join the run's only now (the record with them at the next report). */
+  commitBucket(prepared: PreparedBucket): void {
     const totals = prepared.counts;
     for (const k of Object.keys(totals) as (keyof BucketCounts)[]) this.bucketTotals[k] += totals[k];
     const omitted = this.progress.omittedAttributes;
@@ -117,7 +119,6 @@ export class RunBooks {
     this.progress.buckets.done = [...this.done].sort((a, b) => a - b);
     this.progress.timings.sendingSeconds = seconds(this.sendingStarted);
     this.combine();
-    await this.report(true);
   }
 
   async finished(): Promise<void> {
@@ -132,10 +133,15 @@ export class RunBooks {
     const onProgress = this.onProgress;
     if (!onProgress || this.muted || (!force && Date.now() - this.lastReport < PROGRESS_EVERY_MS)) return;
     this.lastReport = Date.now();
+    // A write already waiting its turn writes the progress as it is then: this report joins it.
+    // A change run checkpoints a bucket every few ms, and one record write each made a chain.
+    if (this.nextWrite) return this.nextWrite;
     const write = this.reporting.then(() => {
+      this.nextWrite = null;
       this.countRequests();
       return onProgress(this.progress);
     });
+    this.nextWrite = write;
     this.reporting = write.catch(() => undefined);
     await write;
   }

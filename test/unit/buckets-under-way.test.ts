@@ -1,0 +1,72 @@
+// How far sending runs ahead of the checkpoints: what a worker killed meanwhile would send again.
+import { describe, expect, it } from 'vitest';
+import { BucketsUnderWay } from '../../shared/engine/run/buckets-under-way';
+
+/** A checkpoint that settles when the test says. */
+function checkpoint() {
+  let settle!: (e?: Error) => void;
+  const promise = new Promise<void>((resolve, reject) => (settle = (e) => (e ? reject(e) : resolve())));
+  return { promise, settle };
+}
+
+/** Whether room() has answered after the microtasks now due. */
+async function answered<T>(p: Promise<T>): Promise<boolean> {
+  let done = false;
+  void p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await new Promise((r) => setImmediate(r));
+  return done;
+}
+
+describe('buckets under way', () => {
+  it("lets a change run's small buckets go eight at a time, while they hold at most 1 % of the rows read", async () => {
+    const underWay = new BucketsUnderWay(100_000); // up to 1,000 objects under way
+    const checkpoints = Array.from({ length: 8 }, checkpoint);
+    for (const c of checkpoints) {
+      expect(await underWay.room(120)).toBe(true);
+      underWay.add(120, c.promise);
+    }
+    // A ninth would fit the objects (1,080 with it; 960 once the first is checkpointed), not the buckets.
+    const ninth = underWay.room(120);
+    expect(await answered(ninth)).toBe(false);
+    checkpoints[0]!.settle();
+    expect(await ninth).toBe(true);
+  });
+
+  it("holds a first run's buckets to two: a third waits for the checkpoint of the one before last", async () => {
+    const underWay = new BucketsUnderWay(100_000);
+    const [a, b] = [checkpoint(), checkpoint()];
+    expect(await underWay.room(30_000)).toBe(false);
+    underWay.add(30_000, a.promise);
+    expect(await underWay.room(30_000)).toBe(false);
+    underWay.add(30_000, b.promise);
+    const third = underWay.room(30_000);
+    expect(await answered(third)).toBe(false);
+    a.settle();
+    expect(await third).toBe(false);
+  });
+
+  it('falls back to two once the buckets under way would hold more than that share', async () => {
+    const underWay = new BucketsUnderWay(100_000);
+    const [a, b] = [checkpoint(), checkpoint()];
+    underWay.add(400, a.promise);
+    underWay.add(400, b.promise);
+    // 1,200 objects with it: a third waits for the one before last.
+    const next = underWay.room(400);
+    expect(await answered(next)).toBe(false);
+    a.settle();
+    expect(await next).toBe(true);
+  });
+
+  it('stops the run when a checkpoint it waits on fails', async () => {
+    const underWay = new BucketsUnderWay(0);
+    const [a, b] = [checkpoint(), checkpoint()];
+    underWay.add(10, a.promise);
+    underWay.add(10, b.promise);
+    const next = underWay.room(10);
+    a.settle(new Error('the sync state of bucket 3 was written by another worker'));
+    await expect(next).rejects.toThrow(/another worker/);
+  });
+});
