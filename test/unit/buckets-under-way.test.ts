@@ -21,8 +21,8 @@ async function answered<T>(p: Promise<T>): Promise<boolean> {
 }
 
 describe('buckets under way', () => {
-  it("lets a change run's small buckets go eight at a time, while they hold at most 1 % of the rows read", async () => {
-    const underWay = new BucketsUnderWay(100_000); // up to 1,000 objects under way
+  it("lets a change run's small buckets go eight at a time, while they hold at most 1 % of the profiles", async () => {
+    const underWay = new BucketsUnderWay(200_000, 2); // 100,000 profiles at most: up to 1,000 objects under way
     const checkpoints = Array.from({ length: 8 }, checkpoint);
     for (const c of checkpoints) {
       expect(await underWay.room(120)).toBe(true);
@@ -35,21 +35,21 @@ describe('buckets under way', () => {
     expect(await ninth).toBe(true);
   });
 
-  it("holds a first run's buckets to two: a third waits for the checkpoint of the one before last", async () => {
-    const underWay = new BucketsUnderWay(100_000);
+  it("holds a first run's buckets to two, however large the export: a third waits for the checkpoint of the one before last", async () => {
+    const underWay = new BucketsUnderWay(30_000_000, 3); // 1 % of 10 M profiles, but at most 7,500 objects
     const [a, b] = [checkpoint(), checkpoint()];
-    expect(await underWay.room(30_000)).toBe(false);
-    underWay.add(30_000, a.promise);
-    expect(await underWay.room(30_000)).toBe(false);
-    underWay.add(30_000, b.promise);
-    const third = underWay.room(30_000);
+    expect(await underWay.room(5_000)).toBe(true);
+    underWay.add(5_000, a.promise);
+    expect(await underWay.room(5_000)).toBe(false);
+    underWay.add(5_000, b.promise);
+    const third = underWay.room(5_000);
     expect(await answered(third)).toBe(false);
     a.settle();
     expect(await third).toBe(false);
   });
 
   it('falls back to two once the buckets under way would hold more than that share', async () => {
-    const underWay = new BucketsUnderWay(100_000);
+    const underWay = new BucketsUnderWay(200_000, 2);
     const [a, b] = [checkpoint(), checkpoint()];
     underWay.add(400, a.promise);
     underWay.add(400, b.promise);
@@ -61,12 +61,22 @@ describe('buckets under way', () => {
   });
 
   it('stops the run when a checkpoint it waits on fails', async () => {
-    const underWay = new BucketsUnderWay(0);
+    const underWay = new BucketsUnderWay(0, 1);
     const [a, b] = [checkpoint(), checkpoint()];
     underWay.add(10, a.promise);
     underWay.add(10, b.promise);
     const next = underWay.room(10);
     a.settle(new Error('the sync state of bucket 3 was written by another worker'));
     await expect(next).rejects.toThrow(/another worker/);
+  });
+
+  it('sends no more buckets once any checkpoint failed, even with room for them', async () => {
+    const underWay = new BucketsUnderWay(200_000, 2);
+    const [a, b] = [checkpoint(), checkpoint()];
+    underWay.add(50, a.promise);
+    underWay.add(50, b.promise);
+    b.settle(new Error('the run record could not be written'));
+    await new Promise((r) => setImmediate(r));
+    await expect(underWay.room(50)).rejects.toThrow(/record/);
   });
 });

@@ -95,6 +95,7 @@ export class BucketStep {
       membership: writer.membershipNames,
     };
     const keptBytes = this.kept;
+    keptBytes.clear(); // empty already, unless the bucket before failed halfway
     previous.entries.writeKept(keptBytes);
     for (const line of settled.kept) keptBytes.addText(line);
     for (const line of diff.kept) keptBytes.addText(line);

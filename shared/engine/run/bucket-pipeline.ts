@@ -71,7 +71,8 @@ export class BucketPipeline {
   constructor(private readonly parts: PipelineParts) {
     this.checkpointed = parts.earlyCheckpointed;
     this.inBooks = parts.earlyCheckpointed;
-    this.underWay = new BucketsUnderWay(parts.books.progress.counts.rowsRead);
+    const { counts, segments } = parts.books.progress;
+    this.underWay = new BucketsUnderWay(counts.rowsRead, Object.keys(segments).length);
     const done = parts.books.bucketsDone;
     this.pending = Array.from({ length: parts.books.progress.buckets.total }, (_, b) => b).filter((b) => !done.has(b));
     this.sender = new BatchSender(parts.braze, parts.concurrency, (items, outcomes) => {

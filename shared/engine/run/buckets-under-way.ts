@@ -1,15 +1,20 @@
 // How far sending may run ahead of the checkpoints: a worker killed meanwhile sends again the
 // buckets under way (sent, not yet checkpointed), so DESIGN's bound on what a kill resends is kept here.
+import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
 
 /**
  * Two buckets under way, or more (up to the most) while together they hold few objects, as a
- * change run's buckets do: at most this share of the rows read, well within DESIGN's 5 %. Held to
- * two, a change run's sending was a chain of state writes, each bucket waiting on the one before
- * last to be written.
+ * change run's buckets do: at most 100 requests' worth (0.1 s of sending at Braze's default limit),
+ * and at most this share of the rows read over the segments exported, which is at most that share
+ * of the profiles (a profile has a row in each of its segments): well within DESIGN's 5 % even when
+ * a profile's change of identity sends two objects. A first run's buckets, thousands of objects
+ * each, go two at a time. Held to two, a change run's sending was a chain of state writes, each
+ * bucket waiting on the one before last.
  */
 const BUCKETS_UNDER_WAY = 2;
 const MOST_BUCKETS_UNDER_WAY = 8;
-const SHARE_OF_ROWS_UNDER_WAY = 0.01;
+const MOST_OBJECTS_UNDER_WAY = 100 * MAX_OBJECTS_PER_REQUEST;
+const SHARE_UNDER_WAY = 0.01;
 
 interface UnderWay {
   objects: number;
@@ -22,18 +27,21 @@ export class BucketsUnderWay {
   private readonly buckets: UnderWay[] = [];
   /** Objects the buckets under way may hold for more than BUCKETS_UNDER_WAY of them. */
   private readonly fewObjects: number;
+  /** A checkpoint that failed: no more buckets go (the run stops on it). */
+  private failure: { error: unknown } | null = null;
 
-  constructor(rowsRead: number) {
-    this.fewObjects = Math.floor(rowsRead * SHARE_OF_ROWS_UNDER_WAY);
+  constructor(rowsRead: number, segments: number) {
+    this.fewObjects = Math.min(MOST_OBJECTS_UNDER_WAY, Math.floor((rowsRead / Math.max(1, segments)) * SHARE_UNDER_WAY));
   }
 
   /**
    * Waits until a bucket of `objects` may go under way beside those that are (the oldest
-   * checkpoint first; one that failed throws here, and the run with it). True when the buckets
-   * under way, this one with them, hold few objects.
+   * checkpoint first). Throws once any checkpoint failed, and the run stops with it, before more
+   * is sent. True when the buckets under way, this one with them, hold few objects.
    */
   async room(objects: number): Promise<boolean> {
     for (;;) {
+      if (this.failure) throw this.failure.error;
       while (this.buckets[0]?.done) this.buckets.shift();
       const held = this.buckets.reduce((sum, b) => sum + b.objects, objects);
       const few = held <= this.fewObjects;
@@ -45,7 +53,10 @@ export class BucketsUnderWay {
   /** A bucket of `objects` went under way; `checkpointed` settles once its state and the run's record are written. */
   add(objects: number, checkpointed: Promise<void>): void {
     const bucket: UnderWay = { objects, checkpointed, done: false };
-    checkpointed.then(() => (bucket.done = true)).catch(() => undefined);
+    checkpointed.then(
+      () => (bucket.done = true),
+      (e: unknown) => (this.failure ??= { error: e }),
+    );
     this.buckets.push(bucket);
   }
 }
