@@ -20,6 +20,14 @@ async function answered<T>(p: Promise<T>): Promise<boolean> {
   return done;
 }
 
+/** Two buckets of `objects` each under way, their checkpoints still to come. */
+function twoUnderWay(underWay: BucketsUnderWay, objects: number) {
+  const [a, b] = [checkpoint(), checkpoint()];
+  underWay.add(objects, a.promise);
+  underWay.add(objects, b.promise);
+  return [a, b] as const;
+}
+
 describe('buckets under way', () => {
   it("lets a change run's small buckets go eight at a time, while they hold at most 1 % of the profiles", async () => {
     const underWay = new BucketsUnderWay(200_000, 2); // 100,000 profiles at most: up to 1,000 objects under way
@@ -50,9 +58,7 @@ describe('buckets under way', () => {
 
   it('falls back to two once the buckets under way would hold more than that share', async () => {
     const underWay = new BucketsUnderWay(200_000, 2);
-    const [a, b] = [checkpoint(), checkpoint()];
-    underWay.add(400, a.promise);
-    underWay.add(400, b.promise);
+    const [a] = twoUnderWay(underWay, 400);
     // 1,200 objects with it: a third waits for the one before last.
     const next = underWay.room(400);
     expect(await answered(next)).toBe(false);
@@ -62,9 +68,7 @@ describe('buckets under way', () => {
 
   it('stops the run when a checkpoint it waits on fails', async () => {
     const underWay = new BucketsUnderWay(0, 1);
-    const [a, b] = [checkpoint(), checkpoint()];
-    underWay.add(10, a.promise);
-    underWay.add(10, b.promise);
+    const [a] = twoUnderWay(underWay, 10);
     const next = underWay.room(10);
     a.settle(new Error('the sync state of bucket 3 was written by another worker'));
     await expect(next).rejects.toThrow(/another worker/);
@@ -72,9 +76,7 @@ describe('buckets under way', () => {
 
   it('sends no more buckets once any checkpoint failed, even with room for them', async () => {
     const underWay = new BucketsUnderWay(200_000, 2);
-    const [a, b] = [checkpoint(), checkpoint()];
-    underWay.add(50, a.promise);
-    underWay.add(50, b.promise);
+    const [, b] = twoUnderWay(underWay, 50);
     b.settle(new Error('the run record could not be written'));
     await new Promise((r) => setImmediate(r));
     await expect(underWay.room(50)).rejects.toThrow(/record/);
