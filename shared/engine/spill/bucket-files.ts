@@ -47,6 +47,20 @@ export function grown(bytes: Buffer, used: number, more: number): Buffer {
   return bigger;
 }
 
+/** Reads the `size` bytes of `file` into `bytes` at `at`. */
+export async function readWhole(file: string, size: number, bytes: Buffer, at = 0): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    for (let done = 0; done < size;) {
+      const { bytesRead } = await handle.read(bytes, at + done, size - done, done);
+      if (bytesRead === 0) throw new Error(`${file} is shorter than its size`);
+      done += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /** A bucket file that does not exist had nothing written to it: no bytes. */
 function nothingWritten(e: unknown): number {
   if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
@@ -230,18 +244,8 @@ export class BucketFiles {
     const bytes = into(sizes.reduce((a, b) => a + b, 0));
     let at = 0;
     for (const [i, f] of files.entries()) {
-      if (sizes[i] === 0) continue;
-      const handle = await open(f.file(bucket), 'r');
-      try {
-        // A file is complete once its writer closed it, so its size is the bytes to read.
-        for (let done = 0; done < sizes[i]!;) {
-          const { bytesRead } = await handle.read(bytes, at + done, sizes[i]! - done, done);
-          if (bytesRead === 0) throw new Error(`spill file ${f.file(bucket)} is shorter than its size`);
-          done += bytesRead;
-        }
-      } finally {
-        await handle.close();
-      }
+      // A file is complete once its writer closed it, so its size is the bytes to read.
+      if (sizes[i]! > 0) await readWhole(f.file(bucket), sizes[i]!, bytes, at);
       at += sizes[i]!;
     }
     return bytes;
