@@ -44,7 +44,7 @@ export class BucketStep {
   /** The spill bytes, the state blob and their indexes, bucket after bucket. */
   private readonly memory = new ReusedMemory();
   /** The state lines a bucket keeps, bucket after bucket. */
-  private kept = new StateBytes();
+  private readonly kept = new StateBytes();
 
   constructor(
     private readonly settings: BucketSettings,
@@ -103,8 +103,7 @@ export class BucketStep {
     for (const [attr, n] of Object.entries(diff.omitted)) omitted[attr] = (omitted[attr] ?? 0) + n;
     const stateChanged = previous.definition !== header.definition || early.stateText !== '' || early.undelivered.size > 0;
     const toSend = diff.sends.handOver(this.rings);
-    const { handed: kept, spent } = handOverLines(this.rings.state, keptBytes);
-    if (spent) this.kept = keptBytes.successor();
+    const kept = handOverLines(this.rings.state, keptBytes);
     return { bucket, header, toSend, kept, stateChanged, counts: diff.counts, omitted, refusedEarly: settled.refused };
   }
 }

@@ -11,8 +11,8 @@ export class StateBytes {
   private used = 0;
 
   /** `expected`: about how many bytes the lines will take (the bucket's state before). */
-  constructor(expected = 0, room = Math.max(64 * 1024, expected + (expected >> 3))) {
-    this.bytes = Buffer.allocUnsafeSlow(room);
+  constructor(expected = 0) {
+    this.bytes = Buffer.allocUnsafeSlow(Math.max(64 * 1024, expected + (expected >> 3)));
   }
 
   /** Lines [from, to) of `source` (without the last one's newline). */
@@ -60,23 +60,21 @@ export class StateBytes {
     this.bytes[this.used++] = NEWLINE;
   }
 
-  /** The lines; the builder is spent. Its own memory (not a pool's), so it can be transferred to another thread. */
+  /**
+   * The lines, in memory of their own (not a pool's), so they can be transferred to another thread;
+   * the builder starts afresh in new memory as large, not grown from 64 KB again (a block of each
+   * size up to a bucket's lines, allocated and dropped, which the thread's allocator keeps in pieces).
+   */
   take(): Uint8Array {
-    return new Uint8Array(this.bytes.buffer, 0, this.used);
+    const lines = new Uint8Array(this.bytes.buffer, 0, this.used);
+    this.bytes = Buffer.allocUnsafeSlow(this.bytes.length);
+    this.used = 0;
+    return lines;
   }
 
   /** The lines so far, as a view (valid until the next add or clear). */
   written(): Uint8Array {
     return this.bytes.subarray(0, this.used);
-  }
-
-  /**
-   * A new builder with as much room as this one has, for one whose memory was handed over: grown
-   * from 64 KB again it would allocate and drop a block of each size up to a bucket's lines, which
-   * the thread's allocator keeps in pieces.
-   */
-  successor(): StateBytes {
-    return new StateBytes(0, this.bytes.length);
   }
 
   /** Starts afresh in the same memory (the lines were copied elsewhere). */

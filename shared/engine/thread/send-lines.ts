@@ -29,9 +29,9 @@ export const transferredWithLines = (lines: HandedLines): ArrayBuffer[] => [
 
 /** Each object's lines, one line per object in each column ('' where there is none); used again after each hand-over. */
 export class SendLinesBuilder {
-  private sent = new StateBytes();
-  private before = new StateBytes();
-  private keys = new StateBytes();
+  private readonly sent = new StateBytes();
+  private readonly before = new StateBytes();
+  private readonly keys = new StateBytes();
 
   add(key: string, sentLine: string, beforeLine: string): void {
     this.sent.addText(sentLine);
@@ -80,27 +80,23 @@ export class SendLinesBuilder {
 
   /** The columns, into the ring in the order SendLines.receive reads them; the builder starts afresh. */
   handOver(ring: RingWriter): HandedLines {
-    return { sent: this.column(ring, 'sent'), before: this.column(ring, 'before'), keys: this.column(ring, 'keys') };
-  }
-
-  /** A column into the ring, its builder then used again (bucket after bucket); or (no room there) as its own memory. */
-  private column(ring: RingWriter, name: 'sent' | 'before' | 'keys'): Handed {
-    const { handed, spent } = handOverLines(ring, this[name]);
-    if (spent) this[name] = this[name].successor();
-    return handed;
+    return {
+      sent: handOverLines(ring, this.sent),
+      before: handOverLines(ring, this.before),
+      keys: handOverLines(ring, this.keys),
+    };
   }
 }
 
 /**
- * Lines into the ring, their builder then cleared to be used again (bucket after bucket); or, with
- * no room there, as memory of their own to transfer, and the builder is `spent`: its successor()
- * takes its place.
+ * Lines into the ring, or (no room there) as memory of their own to transfer; either way their
+ * builder starts afresh, to be used again bucket after bucket.
  */
-export function handOverLines(ring: RingWriter, lines: StateBytes): { handed: Handed; spent: boolean } {
+export function handOverLines(ring: RingWriter, lines: StateBytes): Handed {
   const handed = handOver(ring, lines.written());
-  if ('bytes' in handed && handed !== NOTHING) return { handed: { bytes: lines.take() }, spent: true };
+  if ('bytes' in handed && handed !== NOTHING) return { bytes: lines.take() };
   lines.clear();
-  return { handed, spent: false };
+  return handed;
 }
 
 /** A bucket's send lines on the main thread (views of the ring: valid until released). */
