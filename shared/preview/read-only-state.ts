@@ -4,7 +4,12 @@ import { SyncStateStore, type BucketHeader, type Manifest } from '../engine';
 
 export class ReadOnlySyncState extends SyncStateStore {
   override async writeManifest(_manifest: Manifest): Promise<void> {}
-  override async writeEarlyPiece(_bucket: number, _checkpoint: number, _header: BucketHeader, _lines: string): Promise<void> {}
+  override async writeEarlyPiece(
+    _bucket: number,
+    _checkpoint: number,
+    _header: BucketHeader,
+    _lines: string | Uint8Array,
+  ): Promise<void> {}
   override async writeBucket(
     _bucket: number,
     _header: BucketHeader,

@@ -123,6 +123,32 @@ describe('bucket files', () => {
     },
   );
 
+  it('read back a range of whole lines into memory given again and again, grown when the range is larger', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bucket-files-'));
+    try {
+      const files = new BucketFiles(dir, 'lines', 8);
+      const text = (from: number, n: number) => Array.from({ length: n }, (_, i) => `line ${from + i} Zoë\n`).join('');
+      files.write(5, text(0, 3).slice(0, -1).replaceAll('\n', ' ')); // one long first line
+      files.flushAll();
+      const [, , , , , first] = files.sizes(8);
+      for (let i = 0; i < 2_000; i++) files.write(5, `line ${i} Zoë`);
+      files.flushAll();
+      const [, , , , , end] = files.sizes(8);
+
+      const small = await files.readRange(5, 0, first!, Buffer.alloc(4));
+      expect(small.subarray(0, first!).toString()).toBe(`${text(0, 3).slice(0, -1).replaceAll('\n', ' ')}\n`);
+      const grown = await files.readRange(5, first!, end!, small);
+      expect(grown).not.toBe(small);
+      expect(grown.subarray(0, end! - first!).toString()).toBe(text(0, 2_000));
+      // A smaller range again: read into the same memory.
+      const again = await files.readRange(5, 0, first!, grown);
+      expect(again).toBe(grown);
+      expect(again.subarray(0, first!).toString()).toBe(small.subarray(0, first!).toString());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('hold at most 4 MB of buffers per kind of file, whatever the bucket count (4 KB each at the least)', () => {
     expect(bufferBytesFor(32)).toBe(32 * 1024);
     expect(bufferBytesFor(128)).toBe(32 * 1024);

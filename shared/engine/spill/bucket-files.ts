@@ -212,14 +212,21 @@ export class BucketFiles {
     });
   }
 
-  /** Bytes [from, to) of the bucket's file, as text (whole lines, when both are sizes()). */
-  async readRange(bucket: number, from: number, to: number): Promise<string> {
-    if (to <= from) return '';
+  /**
+   * Bytes [from, to) of the bucket's file (whole lines, when both are sizes()), read into `into`'s
+   * memory (grown when too small: the memory used is returned, the bytes are its first to − from).
+   */
+  async readRange(bucket: number, from: number, to: number, into: Buffer = Buffer.alloc(0)): Promise<Buffer> {
+    const bytes = into.length >= to - from ? into : Buffer.allocUnsafeSlow(to - from);
+    if (to <= from) return bytes;
     const handle = await open(this.file(bucket), 'r');
     try {
-      const bytes = Buffer.allocUnsafe(to - from);
-      await handle.read(bytes, 0, bytes.length, from);
-      return bytes.toString('utf8');
+      for (let done = 0; done < to - from;) {
+        const { bytesRead } = await handle.read(bytes, done, to - from - done, from + done);
+        if (bytesRead === 0) throw new Error(`${this.file(bucket)} is shorter than its size`);
+        done += bytesRead;
+      }
+      return bytes;
     } finally {
       await handle.close();
     }

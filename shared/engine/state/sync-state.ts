@@ -2,7 +2,7 @@
 // Storage, one blob per hash bucket of profile keys (not a table row per profile). A bucket's blob
 // is rewritten only after its sends finish, so it always describes what Braze really has. This is
 // the blobs' I/O; the line format is state-line.ts, the in-memory index state-entries.ts.
-import { writeFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { statusOf } from '../../store/table-errors';
@@ -81,7 +81,9 @@ export class SyncStateStore {
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
     }
-    return { bytes: (await this.earlyCheckpointsOf(bucket)).bytes, etag: null };
+    const pieces: Uint8Array[] = [];
+    const { found } = await this.eachEarlyPiece(bucket, (bytes) => void pieces.push(bytes));
+    return { bytes: found ? Buffer.concat(pieces) : null, etag: null };
   }
 
   /**
@@ -101,19 +103,36 @@ export class SyncStateStore {
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
     }
-    const { bytes, refused } = await this.earlyCheckpointsOf(bucket);
-    if (bytes) await writeFile(file, bytes);
-    return { found: bytes !== null, etag: null, early: bytes !== null, refused };
+    // Piece by piece from the socket to the file: joined in memory first, a bucket's pieces made
+    // blocks of a few hundred KB to a few MB on the main thread, once per bucket.
+    let handle: FileHandle | null = null;
+    try {
+      const { found, refused } = await this.eachEarlyPiece(bucket, async (bytes) => {
+        handle ??= await open(file, 'w');
+        for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at)).bytesWritten;
+      });
+      return { found, etag: null, early: found, refused };
+    } finally {
+      await (handle as FileHandle | null)?.close();
+    }
   }
 
-  /** The checkpoints of what was sent early, for the bucket: as one state blob (null: none), and what Braze refused. */
-  private async earlyCheckpointsOf(bucket: number): Promise<{ bytes: Uint8Array | null; refused: EarlyRefusals | null }> {
-    const pieces: Buffer[] = [];
+  /**
+   * The checkpoints of what was sent early, for the bucket, as one state blob: its bytes handed to
+   * `write` in order as they are downloaded (the first piece's header serves for all: the others'
+   * are left out). Says whether there was any, and what Braze refused.
+   */
+  private async eachEarlyPiece(
+    bucket: number,
+    write: (bytes: Uint8Array) => void | Promise<void>,
+  ): Promise<{ found: boolean; refused: EarlyRefusals | null }> {
+    let found = false;
     let refused: EarlyRefusals | null = null;
     for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b${bucket}.early-` })) {
-      const piece = await this.container.getBlobClient(b.name).downloadToBuffer();
-      const headerEnd = piece.indexOf(NEWLINE);
+      const blob = this.container.getBlobClient(b.name);
       if (b.name.endsWith(REFUSALS)) {
+        const piece = await blob.downloadToBuffer();
+        const headerEnd = piece.indexOf(NEWLINE);
         const header = JSON.parse(piece.toString('utf8', 0, headerEnd)) as BucketHeader;
         refused ??= { sentBy: header.sentBy, byKey: new Map() };
         for (const line of piece.toString('utf8', headerEnd + 1).split('\n')) {
@@ -123,10 +142,20 @@ export class SyncStateStore {
         }
         continue;
       }
-      // Each piece starts with the header; the first one's serves for all.
-      pieces.push(pieces.length ? piece.subarray(headerEnd + 1) : piece);
+      let inHeader = found; // the first piece's header is the blob's; a later piece's is skipped
+      found = true;
+      for await (const chunk of (await blob.download(0)).readableStreamBody as AsyncIterable<Buffer>) {
+        let from = 0;
+        if (inHeader) {
+          const end = chunk.indexOf(NEWLINE);
+          if (end === -1) continue;
+          inHeader = false;
+          from = end + 1;
+        }
+        if (from < chunk.length) await write(chunk.subarray(from));
+      }
     }
-    return { bytes: pieces.length ? Buffer.concat(pieces) : null, refused };
+    return { found, refused };
   }
 
   /** Removes every checkpoint of what was sent early (the buckets hold their lines). */
@@ -144,7 +173,7 @@ export class SyncStateStore {
     bucket: number,
     checkpoint: number,
     header: BucketHeader,
-    lines: string,
+    lines: string | Uint8Array,
     refused: EarlyRefusal[] = [],
   ): Promise<void> {
     const name = `b${bucket}.early-${String(checkpoint).padStart(4, '0')}`;
@@ -153,9 +182,12 @@ export class SyncStateStore {
       const body = Buffer.from(`${JSON.stringify(header)}\n${text}`);
       await this.blob(`${name}${REFUSALS}`).upload(body, body.length);
     }
-    if (!lines) return;
-    const body = Buffer.from(`${JSON.stringify(header)}\n${lines}`);
-    await this.blob(`${name}.tsv`).upload(body, body.length);
+    if (!lines.length) return;
+    const [body, length] = streamOf([
+      Buffer.from(`${JSON.stringify(header)}\n`),
+      typeof lines === 'string' ? Buffer.from(lines) : lines,
+    ]);
+    await this.blob(`${name}.tsv`).upload(body, length);
   }
 
   /**
@@ -165,11 +197,9 @@ export class SyncStateStore {
    * overwritten by a stale copy, nor overwrite ours.
    */
   async writeBucket(bucket: number, header: BucketHeader, lines: Uint8Array[], readEtag: string | null): Promise<void> {
-    // Sent piece by piece: lines are sent from where they are (shared memory, usually), not copied.
-    const pieces = [Buffer.from(`${JSON.stringify(header)}\n`), ...lines.filter((piece) => piece.length)];
-    const length = pieces.reduce((n, p) => n + p.length, 0);
+    const [body, length] = streamOf([Buffer.from(`${JSON.stringify(header)}\n`), ...lines]);
     try {
-      await this.blob(`b${bucket}.tsv`).upload(() => Readable.from(pieces, { objectMode: false }), length, {
+      await this.blob(`b${bucket}.tsv`).upload(body, length, {
         conditions: readEtag ? { ifMatch: readEtag } : { ifNoneMatch: '*' },
       });
     } catch (e) {
@@ -186,6 +216,15 @@ export class SyncStateStore {
       await this.container.deleteBlob(b.name).catch(() => undefined);
     }
   }
+}
+
+/**
+ * Pieces sent one after another from where they are (shared memory, usually), not copied into one
+ * buffer; empty ones left out.
+ */
+function streamOf(pieces: Uint8Array[]): [() => NodeJS.ReadableStream, number] {
+  const nonEmpty = pieces.filter((piece) => piece.length);
+  return [() => Readable.from(nonEmpty, { objectMode: false }), nonEmpty.reduce((n, p) => n + p.length, 0)];
 }
 
 /** A download's bytes, read into memory of their own. */
