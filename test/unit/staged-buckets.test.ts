@@ -75,24 +75,6 @@ describe('staged buckets', () => {
     expect(back.refused).toEqual(original.refused);
   });
 
-  it('taken back, its bytes stay whole until its objects are answered and its state is written, then their memory goes at once', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'staged-'));
-    dirs.push(dir);
-    const staged = new StagedBuckets(dir);
-    const original = { ...preparedBucket([]), kept: bytes('c3\te:u3\tfp3\t1\n'.repeat(10_000)) };
-    await staged.put(original);
-
-    const back = await staged.take(7);
-    back.release(); // Braze answered: the state write still reads the lines and the kept state
-    back.release();
-    expect(Buffer.from(back.kept)).toEqual(Buffer.from(original.kept));
-    expect(back.lines.key(1)).toBe('c\n2');
-    back.releaseState();
-    // Given back, not left to a garbage collection: the memory is detached from the views.
-    expect(back.kept.byteLength).toBe(0);
-    expect(back.objects.bytes.byteLength).toBe(0);
-  });
-
   it('fits only with the headroom the spill keeps beside it; a disk that cannot be measured lets it try', () => {
     const staged = new StagedBuckets(os.tmpdir());
     const p = preparedBucket([]);

@@ -7,7 +7,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { freeBytes, SPILL_HEADROOM_BYTES } from '../spill/run-temp-dir';
 import type { EarlyRefusals } from '../state/sync-state';
-import { freeNow, NOTHING } from '../thread/shared-ring';
+import { NOTHING } from '../thread/shared-ring';
 import { SendLines } from '../thread/send-lines';
 import type { PreparedBucket } from '../thread/protocol';
 import type { ReceivedBucket } from './engine-thread-client';
@@ -29,24 +29,7 @@ interface StagedHeader {
   refused: { sentBy: string | undefined; byKey: [string, { fp: string; reason: string }][] } | null;
 }
 
-/**
- * The two release calls of a bucket taken back (its objects once answered, its state once written):
- * after both, its memory is given back at once (freeNow), as the ring's is. Left to the garbage
- * collector, each bucket's buffer counted as external memory on the main thread, where every 7–10 MB
- * of it starts a full mark-compact (docs/performance.md).
- */
-function releasedTwice(bytes: Uint8Array): [() => void, () => void] {
-  let left = 2;
-  const once = () => {
-    let called = false;
-    return () => {
-      if (called) return;
-      called = true;
-      if (--left === 0) freeNow(bytes);
-    };
-  };
-  return [once(), once()];
-}
+const noop = () => undefined;
 
 /** A prepared bucket's bytes, in file order (StagedHeader.sizes). */
 const bytesOf = (p: Prepared): Uint8Array[] => [p.objects.bytes, ...p.lines.columns, p.kept];
@@ -110,14 +93,13 @@ export class StagedBuckets {
     let at = 4 + headLength;
     const [objects, sent, before, keys, kept] = header.sizes.map((size) => bytes.subarray(at, (at += size)));
     const prepared = header.prepared;
-    const [release, releaseState] = releasedTwice(bytes);
     return {
       prepared,
       objects: { bytes: objects!, ends: header.ends },
-      release,
+      release: noop,
       lines: SendLines.of([sent!, before!, keys!], prepared.toSend.leaving.length),
       kept: kept!,
-      releaseState,
+      releaseState: noop,
       etag: header.etag,
       early: header.early,
       refused: header.refused && { sentBy: header.refused.sentBy, byKey: new Map(header.refused.byKey) },
