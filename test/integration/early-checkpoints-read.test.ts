@@ -59,4 +59,17 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
     expect(none.refused?.byKey.get('c9')).toEqual({ fp: 'fp9', reason: 'too long' });
     expect((await state.readBucket(4)).bytes).toBeNull();
   });
+
+  it("a later piece's header longer than a socket's chunk is left out whole", async () => {
+    const state = store();
+    // ~200 KB of header: it reaches the reader over several chunks.
+    const wide = { ...header, fields: Array.from({ length: 5_000 }, (_, i) => `attribute_with_a_long_name_${i}`) };
+    await state.writeEarlyPiece(6, 0, wide, 'c1\te:u1\tfp1\t1\n');
+    await state.writeEarlyPiece(6, 1, wide, 'c2\te:u2\tfp2\t1\n');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'early-read-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'state-6.tsv');
+    await state.downloadBucket(6, file);
+    expect(readFileSync(file, 'utf8')).toBe(`${JSON.stringify(wide)}\nc1\te:u1\tfp1\t1\nc2\te:u2\tfp2\t1\n`);
+  });
 });

@@ -106,14 +106,19 @@ export class SyncStateStore {
     // Piece by piece from the socket to the file: joined in memory first, a bucket's pieces made
     // blocks of a few hundred KB to a few MB on the main thread, once per bucket.
     let handle: FileHandle | null = null;
+    let read = false;
     try {
       const { found, refused } = await this.eachEarlyPiece(bucket, async (bytes) => {
         handle ??= await open(file, 'w');
         for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at)).bytesWritten;
       });
+      read = true;
       return { found, etag: null, early: found, refused };
     } finally {
-      await (handle as FileHandle | null)?.close();
+      // After a failed read, the error that stopped it is the one to report, not the close's.
+      await (handle as FileHandle | null)?.close().catch((e: unknown) => {
+        if (read) throw e;
+      });
     }
   }
 
