@@ -75,6 +75,30 @@ describe('staged buckets', () => {
     expect(back.refused).toEqual(original.refused);
   });
 
+  it('taken back, its bytes are its own until its objects are answered and its state is written; only then does the next bucket reuse that memory', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'staged-'));
+    dirs.push(dir);
+    const staged = new StagedBuckets(dir);
+    const bucket = (n: number) => ({
+      ...preparedBucket([]),
+      prepared: { ...preparedBucket([]).prepared, bucket: n },
+      kept: bytes(`c${n}\te:u${n}\tfp${n}\t1\n`.repeat(5_000)),
+    });
+    for (const n of [1, 2, 3]) await staged.put(bucket(n));
+
+    const first = await staged.take(1);
+    first.release(); // Braze answered: its state is still being written from these bytes
+    const second = await staged.take(2);
+    expect(second.kept.buffer).not.toBe(first.kept.buffer);
+    expect(Buffer.from(first.kept)).toEqual(Buffer.from(bucket(1).kept));
+    first.releaseState();
+    first.releaseState();
+    const third = await staged.take(3);
+    expect(third.kept.buffer).toBe(first.kept.buffer);
+    expect(Buffer.from(third.kept)).toEqual(Buffer.from(bucket(3).kept));
+    expect(Buffer.from(second.kept)).toEqual(Buffer.from(bucket(2).kept));
+  });
+
   it('fits only with the headroom the spill keeps beside it; a disk that cannot be measured lets it try', () => {
     const staged = new StagedBuckets(os.tmpdir());
     const p = preparedBucket([]);

@@ -3,8 +3,9 @@
 // written here instead of being prepared a second time after a dry run. Taken back one by one to
 // be sent once the guard lets the run go. A bucket's spill is gone by the time it is set aside, so
 // the disk holds about what it held before (a bucket's state and its changed objects, not its rows).
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { readWhole } from '../spill/bucket-files';
 import { freeBytes, SPILL_HEADROOM_BYTES } from '../spill/run-temp-dir';
 import type { EarlyRefusals } from '../state/sync-state';
 import { NOTHING } from '../thread/shared-ring';
@@ -29,12 +30,22 @@ interface StagedHeader {
   refused: { sentBy: string | undefined; byKey: [string, { fp: string; reason: string }][] } | null;
 }
 
-const noop = () => undefined;
+/** Memory kept to read buckets back into: about as many as are under way at once. */
+const SPARE_MEMORY = 12;
 
 /** A prepared bucket's bytes, in file order (StagedHeader.sizes). */
 const bytesOf = (p: Prepared): Uint8Array[] => [p.objects.bytes, ...p.lines.columns, p.kept];
 
 export class StagedBuckets {
+  /**
+   * Memory that buckets taken back were read into, theirs no more: the next ones are read into it.
+   * A fresh buffer a bucket (a few hundred KB to a few MB) counted as external memory on the main
+   * thread until a collection, and brought its next full mark-compact nearer. Never freed at once
+   * (freeNow): a state write Azure answers early (412) can leave its request reading on from the
+   * bucket's bytes, which must stay memory, if no longer the bucket's.
+   */
+  private readonly spare: Buffer[] = [];
+
   constructor(private readonly dir: string) {}
 
   private file(bucket: number): string {
@@ -83,11 +94,18 @@ export class StagedBuckets {
     }
   }
 
-  /** The bucket as it was set aside; its file goes (its memory is this thread's own now). */
+  /**
+   * The bucket as it was set aside; its file goes. Its bytes are this thread's memory until both
+   * release calls (its objects answered, its state written), then spare memory for the next.
+   */
   async take(bucket: number): Promise<Prepared> {
     const file = this.file(bucket);
-    const bytes = await readFile(file);
+    const { size } = await stat(file);
+    const memory = this.memoryFor(size);
+    await readWhole(file, size, memory);
     await rm(file, { force: true });
+    const bytes = memory.subarray(0, size);
+    const [release, releaseState] = this.releasedTwice(memory);
     const headLength = bytes.readUInt32LE(0);
     const header = JSON.parse(bytes.toString('utf8', 4, 4 + headLength)) as StagedHeader;
     let at = 4 + headLength;
@@ -96,13 +114,37 @@ export class StagedBuckets {
     return {
       prepared,
       objects: { bytes: objects!, ends: header.ends },
-      release: noop,
+      release,
       lines: SendLines.of([sent!, before!, keys!], prepared.toSend.leaving.length),
       kept: kept!,
-      releaseState: noop,
+      releaseState,
       etag: header.etag,
       early: header.early,
       refused: header.refused && { sentBy: header.refused.sentBy, byKey: new Map(header.refused.byKey) },
     };
+  }
+
+  /** Spare memory of at least `size` bytes (the smallest that fits), or new memory. */
+  private memoryFor(size: number): Buffer {
+    let best = -1;
+    for (let i = 0; i < this.spare.length; i++) {
+      const length = this.spare[i]!.length;
+      if (length >= size && (best === -1 || length < this.spare[best]!.length)) best = i;
+    }
+    return best === -1 ? Buffer.allocUnsafeSlow(size) : this.spare.splice(best, 1)[0]!;
+  }
+
+  /** The two release calls of a bucket taken back: after both, its memory is spare (once). */
+  private releasedTwice(memory: Buffer): [() => void, () => void] {
+    let left = 2;
+    const once = () => {
+      let called = false;
+      return () => {
+        if (called) return;
+        called = true;
+        if (--left === 0 && this.spare.length < SPARE_MEMORY) this.spare.push(memory);
+      };
+    };
+    return [once(), once()];
   }
 }
