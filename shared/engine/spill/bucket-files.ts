@@ -47,12 +47,12 @@ export function grown(bytes: Buffer, used: number, more: number): Buffer {
   return bigger;
 }
 
-/** Reads the `size` bytes of `file` into `bytes` at `at`. */
-export async function readWhole(file: string, size: number, bytes: Buffer, at = 0): Promise<void> {
+/** Reads `size` bytes of `file` (from `position`: by default the whole file) into `bytes` at `at`. */
+export async function readWhole(file: string, size: number, bytes: Buffer, at = 0, position = 0): Promise<void> {
   const handle = await open(file, 'r');
   try {
     for (let done = 0; done < size;) {
-      const { bytesRead } = await handle.read(bytes, at + done, size - done, done);
+      const { bytesRead } = await handle.read(bytes, at + done, size - done, position + done);
       if (bytesRead === 0) throw new Error(`${file} is shorter than its size`);
       done += bytesRead;
     }
@@ -218,18 +218,8 @@ export class BucketFiles {
    */
   async readRange(bucket: number, from: number, to: number, into: Buffer = Buffer.alloc(0)): Promise<Buffer> {
     const bytes = into.length >= to - from ? into : Buffer.allocUnsafeSlow(to - from);
-    if (to <= from) return bytes;
-    const handle = await open(this.file(bucket), 'r');
-    try {
-      for (let done = 0; done < to - from;) {
-        const { bytesRead } = await handle.read(bytes, done, to - from - done, from + done);
-        if (bytesRead === 0) throw new Error(`${this.file(bucket)} is shorter than its size`);
-        done += bytesRead;
-      }
-      return bytes;
-    } finally {
-      await handle.close();
-    }
+    if (to > from) await readWhole(this.file(bucket), to - from, bytes, 0, from);
+    return bytes;
   }
 
   /** Calls `onLine` for each line of the bucket, in the order written (by any BucketFiles of this kind, on any thread, once closed). */
