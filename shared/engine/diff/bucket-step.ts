@@ -2,13 +2,13 @@
 // thread sends the previous bucket: reads the bucket's spilled rows and what was sent early, settles
 // the early sends (early-settle.ts), diffs every profile against what Braze was last sent
 // (bucket-diff.ts), and hands the objects to send and the state lines to keep to the main thread.
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { ExportDefinition } from '../../exports/schema';
 import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
 import { LineObjectWriter } from '../profile/line-object';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import type { PartialProfile, TableColumns } from '../profile/row-mapper';
-import { BucketFiles, readWhole, ROW_SPILLS } from '../spill/bucket-files';
+import { BucketFiles, readFileInto, ROW_SPILLS } from '../spill/bucket-files';
 import { readInto, ReusedMemory } from '../spill/reused-memory';
 import { SpilledProfiles } from '../spill/spilled-profiles';
 import { StateBytes } from '../state/state-bytes';
@@ -111,10 +111,7 @@ export class BucketStep {
 /** A downloaded state blob's bytes, read into `memory`; the file goes (a run's temp files would otherwise hold every bucket's state). */
 async function readAndRemove(file: string, memory: ReusedMemory): Promise<Buffer> {
   try {
-    const { size } = await stat(file);
-    const bytes = memory.buffer('state', size);
-    await readWhole(file, size, bytes);
-    return bytes;
+    return await readFileInto(file, readInto(memory, 'state'));
   } finally {
     await rm(file, { force: true });
   }

@@ -3,9 +3,9 @@
 // written here instead of being prepared a second time after a dry run. Taken back one by one to
 // be sent once the guard lets the run go. A bucket's spill is gone by the time it is set aside, so
 // the disk holds about what it held before (a bucket's state and its changed objects, not its rows).
-import { rm, stat, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readWhole } from '../spill/bucket-files';
+import { readFileInto } from '../spill/bucket-files';
 import { freeBytes, SPILL_HEADROOM_BYTES } from '../spill/run-temp-dir';
 import type { EarlyRefusals } from '../state/sync-state';
 import { NOTHING } from '../thread/shared-ring';
@@ -44,7 +44,7 @@ export class StagedBuckets {
    * (freeNow): a state write Azure answers early (412) can leave its request reading on from the
    * bucket's bytes, which must stay memory, if no longer the bucket's.
    */
-  private readonly spare: Buffer[] = [];
+  private readonly spare: ArrayBuffer[] = [];
 
   constructor(private readonly dir: string) {}
 
@@ -100,12 +100,9 @@ export class StagedBuckets {
    */
   async take(bucket: number): Promise<Prepared> {
     const file = this.file(bucket);
-    const { size } = await stat(file);
-    const memory = this.memoryFor(size);
-    await readWhole(file, size, memory);
+    const bytes = await readFileInto(file, (size) => this.memoryFor(size));
     await rm(file, { force: true });
-    const bytes = memory.subarray(0, size);
-    const [release, releaseState] = this.releasedTwice(memory);
+    const [release, releaseState] = this.releasedTwice(bytes);
     const headLength = bytes.readUInt32LE(0);
     const header = JSON.parse(bytes.toString('utf8', 4, 4 + headLength)) as StagedHeader;
     let at = 4 + headLength;
@@ -124,18 +121,19 @@ export class StagedBuckets {
     };
   }
 
-  /** Spare memory of at least `size` bytes (the smallest that fits), or new memory. */
+  /** `size` bytes of spare memory (the smallest block that fits), or of new memory: a view from its start. */
   private memoryFor(size: number): Buffer {
     let best = -1;
     for (let i = 0; i < this.spare.length; i++) {
-      const length = this.spare[i]!.length;
-      if (length >= size && (best === -1 || length < this.spare[best]!.length)) best = i;
+      const length = this.spare[i]!.byteLength;
+      if (length >= size && (best === -1 || length < this.spare[best]!.byteLength)) best = i;
     }
-    return best === -1 ? Buffer.allocUnsafeSlow(size) : this.spare.splice(best, 1)[0]!;
+    return best === -1 ? Buffer.allocUnsafeSlow(size) : Buffer.from(this.spare.splice(best, 1)[0]!, 0, size);
   }
 
-  /** The two release calls of a bucket taken back: after both, its memory is spare (once). */
-  private releasedTwice(memory: Buffer): [() => void, () => void] {
+  /** The two release calls of a bucket taken back: after both, the memory under `bytes` is spare (once). */
+  private releasedTwice(bytes: Buffer): [() => void, () => void] {
+    const memory = bytes.buffer as ArrayBuffer; // the whole block: memoryFor's views start at its start
     let left = 2;
     const once = () => {
       let called = false;

@@ -61,6 +61,14 @@ export async function readWhole(file: string, size: number, bytes: Buffer, at = 
   }
 }
 
+/** The whole of `file`, read into the memory `into` gives for its size. */
+export async function readFileInto(file: string, into: (length: number) => Buffer): Promise<Buffer> {
+  const { size } = await stat(file);
+  const bytes = into(size);
+  await readWhole(file, size, bytes);
+  return bytes;
+}
+
 /** A bucket file that does not exist had nothing written to it: no bytes. */
 function nothingWritten(e: unknown): number {
   if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
