@@ -10,7 +10,9 @@ import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
 import { EarlyOffers, type OfferedRow } from '../early-send/offers';
 import type { FromEngineThread, PartitionInit, PartitionSpec, RejectedRow } from '../thread/protocol';
-import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
+import { freeNow, takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
+import type { DownloadGrant } from '../../snapshot/download-grant';
+import { downloadPartition } from './partition-download';
 import { checkedMapper, PartitionAborted } from './column-check';
 import { PartitionBooks } from './partition-books';
 import { spilledRowTyping, type RowMapper } from '../profile/row-mapper';
@@ -181,6 +183,18 @@ export class PartitionStep implements RowSink {
     c.open.push(bytes);
     release(); // read: the main thread may reuse the space
     this.post({ t: 'chunkDone' });
+  }
+
+  /** Downloads the partition begun (see partition-download.ts), reads it, and ends it. */
+  async download(grant: DownloadGrant): Promise<void> {
+    const c = this.current!;
+    this.waitingForBraze = false;
+    await downloadPartition(grant, c.spec.blobName, (bytes) => {
+      if (c.deferring) this.deferred.write(bytes);
+      c.open.push(bytes);
+      freeNow(bytes); // read (the readers keep nothing they are pushed): its memory goes back at once
+    });
+    await this.endPartition();
   }
 
   async endPartition(): Promise<void> {

@@ -11,6 +11,8 @@ import { receiveObjects, type ObjectList } from '../thread/object-bytes';
 import { SendLines } from '../thread/send-lines';
 import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
+import { partitionGone } from '../read/partition-download';
+import { downloadGrant, type DownloadGrant } from '../../snapshot/download-grant';
 import { RunStopped } from '../control/stop';
 import { giveBack, takeThread, type ThreadLimits } from './thread-pool';
 import { threadFile } from './thread-sizing';
@@ -19,34 +21,20 @@ import type {
   EngineRings,
   FromEngineThread,
   PartitionInit,
+  PartitionSpec,
   PartitionSummary,
   PreparedBucket,
   ToEngineThread,
 } from '../thread/protocol';
-import {
-  createRing,
-  freeNow,
-  joined,
-  RingReader,
-  RingWriter,
-  takeOver,
-  transferredWith,
-  type Handed,
-  type RingSlice,
-} from '../thread/shared-ring';
+import { createRing, freeNow, RingReader, RingWriter, takeOver, transferredWith, type Handed } from '../thread/shared-ring';
 
+/** How often a run waiting for the thread to read a partition looks whether it is asked to stop. */
+const STOP_CHECK_MS = 250;
 /** Chunks handed to the thread and not yet parsed. */
 const CHUNKS_AHEAD = 4;
 /**
- * The download's chunks (64 KB from a socket) are gathered back to back in the ring and handed over
- * about this many bytes at a time: a quarter of the messages each way. Not in the segment sent
- * early: there a chunk brings batches to send, and reading waits for Braze between chunks, so
- * chunks as downloaded keep what is queued ahead of Braze (and what a kill may resend) tight.
- */
-const CHUNK_BYTES = 256 * 1024;
-/**
- * Shared memory for CSV chunks going in (CHUNKS_AHEAD of them, and one being gathered, each up to
- * CHUNK_BYTES and a downloaded chunk; room left for a wrap) and objects coming out (while reading,
+ * Shared memory for the CSV chunks of the segment sent early going in (CHUNKS_AHEAD of them, 64 KB
+ * from a socket, now and then a few joined; room left for a wrap) and objects coming out (while reading,
  * up to 0.6 s of sending queued ahead of Braze: ~600 batches of plain profiles; then the buckets
  * under way: two prepared ahead, the one being sent and the last one's unanswered batches, ~3 MB
  * each with wide rows; more goes the ordinary way, as a fresh buffer on the main thread, which is
@@ -104,8 +92,6 @@ export class EngineThread {
   private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
   private readonly rings: EngineRings;
   private readonly chunkRing: RingWriter;
-  /** Downloaded chunks in the ring not yet handed to the thread, as one slice. */
-  private gathered: RingSlice | null = null;
   private readonly objectRing: RingReader;
   private readonly stateRing: RingReader;
 
@@ -145,7 +131,11 @@ export class EngineThread {
     return this.summary!;
   }
 
-  /** Downloads and hands over `run.tables`' partitions, in order; true if sending early stopped (time box). */
+  /**
+   * Reads `run.tables`' partitions, in order: the segment sent early downloaded here and handed over
+   * chunk by chunk, paced by Braze; any other downloaded by the thread itself. True if sending early
+   * stopped (time box).
+   */
   async readTables(run: PartitionRun): Promise<boolean> {
     this.early = run.early;
     this.onProgress = run.onProgress;
@@ -154,34 +144,31 @@ export class EngineThread {
       const sending = run.early !== null && table.segment === this.init.early?.segment;
       for (const partition of table.partitions) {
         this.partitionDone = false;
-        this.post({
-          t: 'partition',
-          spec: {
-            segment: table.segment,
-            columns: table.columns,
-            blobName: partition.blobName,
-            delimiter: partition.delimiter,
-            hasHeader: partition.hasHeader,
-          },
+        const spec = {
+          segment: table.segment,
+          columns: table.columns,
+          blobName: partition.blobName,
+          delimiter: partition.delimiter,
+          hasHeader: partition.hasHeader,
+        };
+        const blob = run.container.getBlobClient(partition.blobName);
+        if (!sending) {
+          await this.readOnThread(run, spec, await downloadGrant(blob));
+          continue;
+        }
+        this.post({ t: 'partition', spec, grant: null });
+        const download = await blob.download().catch((e: unknown) => {
+          // The run is pinned to this snapshot: a partition gone since (CI's retention) will not come back.
+          if (statusOf(e) === 404) throw partitionGone(partition.blobName);
+          throw e;
         });
-        const download = await run.container
-          .getBlobClient(partition.blobName)
-          .download()
-          .catch((e: unknown) => {
-            // The run is pinned to this snapshot: a partition gone since (CI's retention) will not come back.
-            if (statusOf(e) === 404)
-              throw new PartitionAborted(
-                `Partition ${partition.blobName} of the snapshot this run is pinned to is gone (deleted by CI's retention?); run the export again to read the newest snapshot`,
-              );
-            throw e;
-          });
+        // Each chunk as downloaded: a chunk brings batches to send, and reading waits for Braze between
+        // chunks, so what is queued ahead of Braze (and what a kill may resend) stays tight.
         for await (const chunk of download.readableStreamBody as Readable) {
           if (run.shouldStop?.()) throw new RunStopped();
-          if (!this.gathered) stopped = await this.beforeChunk(run, sending, stopped);
-          this.gather(chunk as Buffer);
-          if (this.gathered && (sending || this.gathered.length >= CHUNK_BYTES)) this.handGathered();
+          stopped = await this.beforeChunk(run, stopped);
+          this.handChunk(chunk as Buffer);
         }
-        this.handGathered();
         this.post({ t: 'end' });
         await this.until(() => this.partitionDone);
       }
@@ -190,12 +177,24 @@ export class EngineThread {
   }
 
   /**
-   * Before a chunk is gathered: the thread has room for it and, while sending early, Braze has
-   * caught up. Returns whether sending early stopped (time box).
+   * A partition not sent early, downloaded and read by the thread itself (read/partition-download.ts):
+   * it never crosses this thread. Woken by the thread's progress, and every STOP_CHECK_MS, so that
+   * a run asked to stop stops within a second.
    */
-  private async beforeChunk(run: PartitionRun, sending: boolean, stopped: boolean): Promise<boolean> {
+  private async readOnThread(run: PartitionRun, spec: PartitionSpec, grant: DownloadGrant): Promise<void> {
+    this.post({ t: 'partition', spec, grant });
+    const tick = setInterval(() => this.wake(), STOP_CHECK_MS);
+    try {
+      await this.until(() => this.partitionDone || run.shouldStop?.() === true);
+    } finally {
+      clearInterval(tick);
+    }
+    if (!this.partitionDone) throw new RunStopped(); // closing the run ends the thread, and its download
+  }
+
+  /** Before a chunk is handed over: the thread has room for it, and Braze has caught up. Returns whether sending early stopped (time box). */
+  private async beforeChunk(run: PartitionRun, stopped: boolean): Promise<boolean> {
     await this.until(() => this.chunksAhead < CHUNKS_AHEAD);
-    if (!sending) return stopped;
     if (!stopped && run.shouldYield?.()) {
       stopped = true;
       this.post({ t: 'stopSending' }); // what is left waits for the continuation
@@ -320,32 +319,22 @@ export class EngineThread {
   }
 
   /**
-   * Copies a downloaded chunk into the ring, after what is gathered there, or (no room there) hands
-   * it over in a copy the thread can own: the download's buffers may share memory with others. A
-   * chunk with memory of its own (a socket's body chunks have) then gives it back at once: on the
-   * main thread every fresh ArrayBuffer counts as external memory until a scavenge frees it, the
-   * main thread scavenges seldom, and chunks left for the next scavenge started a full mark-compact
-   * about every 7–10 MB downloaded.
+   * Hands a downloaded chunk to the thread: copied into the ring, or (no room there) in a copy the
+   * thread can own, the download's buffers may share memory with others. A chunk with memory of its
+   * own (a socket's body chunks have) then gives it back at once: on the main thread every fresh
+   * ArrayBuffer counts as external memory until a scavenge frees it, the main thread scavenges
+   * seldom, and chunks left for the next scavenge started a full mark-compact about every 7–10 MB
+   * downloaded.
    */
-  private gather(chunk: Buffer): void {
+  private handChunk(chunk: Buffer): void {
     const slice = this.chunkRing.write(chunk);
-    if (slice) {
-      const longer = this.gathered && joined(this.gathered, slice);
-      if (!longer) this.handGathered(); // the ring wrapped: what was gathered goes first
-      this.gathered = longer || slice;
-    } else {
-      this.handGathered();
+    if (slice) this.hand({ slice });
+    else {
       const bytes = new Uint8Array(chunk.byteLength);
       bytes.set(chunk);
       this.hand({ bytes });
     }
     freeNow(chunk);
-  }
-
-  private handGathered(): void {
-    if (!this.gathered) return;
-    this.hand({ slice: this.gathered });
-    this.gathered = null;
   }
 
   private hand(handed: Handed): void {

@@ -60,7 +60,9 @@ port.on('message', (m: ToEngineThread) => {
           step = new PartitionStep(m.init, { chunks: new RingReader(m.rings.chunks), objects: objectRing }, post);
           return;
         case 'partition':
-          return step!.startPartition(m.spec);
+          step!.startPartition(m.spec);
+          if (m.grant) await step!.download(m.grant);
+          return;
         case 'chunk':
           return step!.chunk(m);
         case 'end':

@@ -1,6 +1,7 @@
 // What the main thread and the engine thread (run/engine-thread.ts) say to each other, and the
 // types those messages carry: the partition step's settings and summary, a prepared bucket, a batch
 // sent early, a checkpoint mark. Below the stages, so each stage and both threads share one contract.
+import type { DownloadGrant } from '../../snapshot/download-grant';
 import type { ExportDefinition } from '../../exports/schema';
 import type { BucketHeader } from '../state/state-line';
 import type { TableColumns } from '../profile/row-mapper';
@@ -148,7 +149,8 @@ export interface BucketRings {
 /** Messages to the engine thread (engine-thread.ts): the partition step, then buckets to prepare. */
 export type ToEngineThread =
   | { t: 'init'; init: PartitionInit; rings: EngineRings }
-  | { t: 'partition'; spec: PartitionSpec }
+  /** `grant`: the thread downloads the partition itself and ends it (else chunks follow, then `end`). */
+  | { t: 'partition'; spec: PartitionSpec; grant: DownloadGrant | null }
   | ({ t: 'chunk' } & Handed)
   | { t: 'end' }
   | { t: 'stopSending' }

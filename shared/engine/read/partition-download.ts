@@ -1,0 +1,145 @@
+// A partition downloaded by the engine thread itself, over node:http(s), with the grant the main
+// thread made for it (snapshot/download-grant.ts): a partition not sent early never crosses the
+// main thread. Downloaded there, each socket chunk was copied into shared memory for the thread,
+// and the socket's buffers kept the main thread's garbage collector marking its whole heap every
+// ~200 ms while a run read (22 full collections in a wide first run on one core, 7 without).
+// The Azure SDK is not loaded on this thread: it takes ~230 ms of CPU to load, per thread.
+// Retries as the SDK's download does: a request that fails before its body (network, 408, 429,
+// 5xx) is tried again after a backoff; a body that breaks off is resumed where it stopped
+// (`Range`), on the same version of the blob (`If-Match`).
+import http from 'node:http';
+import https from 'node:https';
+import type { DownloadGrant } from '../../snapshot/download-grant';
+import { PartitionAborted } from './column-check';
+
+export interface DownloadOptions {
+  /** Requests that fail before their body, before giving up (the SDK's default: 4). */
+  tries?: number;
+  /** Bodies that break off, resumed before giving up (the SDK's default for a download: 5). */
+  resumes?: number;
+  /** The first backoff (doubled each try, with jitter). */
+  backoffMs?: number;
+  /** No byte for this long: the request is dropped (and tried again). */
+  idleMs?: number;
+}
+
+const RETRIED_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+
+/** What the run says when a partition of the snapshot it is pinned to was deleted. */
+export const partitionGone = (blobName: string) =>
+  new PartitionAborted(
+    `Partition ${blobName} of the snapshot this run is pinned to is gone (deleted by CI's retention?); run the export again to read the newest snapshot`,
+  );
+
+type Attempt =
+  | { kind: 'done' }
+  | { kind: 'broken'; why: string }
+  | { kind: 'failed'; why: string }
+  | { kind: 'status'; status: number; code: string | null };
+
+/**
+ * Downloads the blob `grant` reaches and hands its bytes to `push`, in order, each byte once (the
+ * bytes are not used after push returns). Throws PartitionAborted when the blob is gone.
+ */
+export async function downloadPartition(
+  grant: DownloadGrant,
+  blobName: string,
+  push: (bytes: Buffer) => void,
+  options: DownloadOptions = {},
+): Promise<void> {
+  const tries = options.tries ?? 4;
+  const resumes = options.resumes ?? 5;
+  const backoffMs = options.backoffMs ?? 1000;
+  const body: BodyState = { received: 0, etag: null, length: null, push };
+  for (let failures = 0, breaks = 0; ;) {
+    const attempt = await requestOnce(grant, body, options.idleMs ?? 60_000);
+    if (attempt.kind === 'done') return;
+    if (attempt.kind === 'broken') {
+      if (++breaks > resumes) throw new Error(`Downloading partition ${blobName} failed: ${attempt.why}`);
+      continue; // resumed at once, as the SDK does
+    }
+    if (attempt.kind === 'status') {
+      if (attempt.status === 404) throw partitionGone(blobName);
+      if (attempt.status === 412) throw new Error(`Partition ${blobName} changed while it was read`);
+      if (!RETRIED_STATUSES.has(attempt.status) || ++failures >= tries)
+        throw new Error(
+          `Downloading partition ${blobName} failed: HTTP ${attempt.status}${attempt.code ? ` (${attempt.code})` : ''}`,
+        );
+    } else if (++failures >= tries) throw new Error(`Downloading partition ${blobName} failed: ${attempt.why}`);
+    await new Promise((r) => setTimeout(r, backoffMs * 2 ** (failures - 1) * (0.5 + Math.random() / 2)));
+  }
+}
+
+interface BodyState {
+  /** Bytes handed to push so far. */
+  received: number;
+  /** The blob's version, from the first answer: a resumed request asks for that one. */
+  etag: string | null;
+  /** The blob's length, from the first answer. */
+  length: number | null;
+  push: (bytes: Buffer) => void;
+}
+
+/** One request, from `body.received` on. Rejects only when push throws. */
+function requestOnce(grant: DownloadGrant, body: BodyState, idleMs: number): Promise<Attempt> {
+  const headers: Record<string, string> = { ...grant.headers };
+  if (body.received > 0) {
+    headers.range = `bytes=${body.received}-`;
+    if (body.etag) headers['if-match'] = body.etag;
+  }
+  const get = grant.url.startsWith('https:') ? https.get : http.get;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (a: Attempt) => {
+      if (settled) return;
+      settled = true;
+      resolve(a);
+    };
+    // Errors are described by their code only: a message could hold the URL, and with it a SAS.
+    const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? 'the connection failed';
+    let responded = false;
+    const req = get(grant.url, { headers }, (res) => {
+      responded = true;
+      const status = res.statusCode ?? 0;
+      if (status !== 200 && status !== 206) {
+        res.resume();
+        const code = res.headers['x-ms-error-code'];
+        return settle({ kind: 'status', status, code: typeof code === 'string' ? code : null });
+      }
+      if (body.received === 0) {
+        body.etag = typeof res.headers.etag === 'string' ? res.headers.etag : null;
+        const length = Number(res.headers['content-length']);
+        body.length = Number.isFinite(length) ? length : null;
+      }
+      // A server that ignores the range sends the blob from its start: what was pushed is skipped.
+      let skip = status === 200 ? body.received : 0;
+      res.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        const bytes = skip > 0 ? chunk.subarray(Math.min(skip, chunk.length)) : chunk;
+        skip -= chunk.length - bytes.length;
+        const length = bytes.length; // push may give the bytes' memory back (then they are empty)
+        if (length === 0) return;
+        try {
+          body.push(bytes);
+        } catch (e) {
+          settled = true;
+          req.destroy();
+          return reject(e as Error);
+        }
+        body.received += length;
+      });
+      res.on('end', () =>
+        settle(
+          body.length === null || body.received >= body.length
+            ? { kind: 'done' }
+            : { kind: 'broken', why: `the body ended at ${body.received} of ${body.length} bytes` },
+        ),
+      );
+      res.on('error', (e) => settle({ kind: 'broken', why: why(e) }));
+      res.on('aborted', () => settle({ kind: 'broken', why: 'the body broke off' }));
+    });
+    req.setTimeout(idleMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    // Before an answer, the request failed (tried again after a backoff); after it, the body broke off (resumed).
+    req.on('error', (e) => settle(responded ? { kind: 'broken', why: why(e) } : { kind: 'failed', why: why(e) }));
+  });
+}
