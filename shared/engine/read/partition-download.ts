@@ -2,28 +2,30 @@
 // thread made for it (snapshot/download-grant.ts): a partition not sent early never crosses the
 // main thread. Downloaded there, each socket chunk was copied into shared memory for the thread,
 // and the socket's buffers kept the main thread's garbage collector marking its whole heap every
-// ~200 ms while a run read (22 full collections in a wide first run on one core, 7 without).
+// ~200 ms while a run read (19–21 full collections in a wide first run on one core, 7 without).
 // The Azure SDK is not loaded on this thread: it takes ~230 ms of CPU to load, per thread.
-// Retries as the SDK's download does: a request that fails before its body (network, 408, 429,
-// 5xx) is tried again after a backoff; a body that breaks off is resumed where it stopped
-// (`Range`), on the same version of the blob (`If-Match`).
+// Failures are met as the SDK's download meets them: a request that fails before its body
+// (network, 408, 429, 5xx) is tried again, four tries with waits of 0, 4 and 12 s, counted afresh
+// once a request delivers bytes; a body that breaks off is resumed where it stopped (`Range`), on
+// the same version of the blob (`If-Match`), up to five times.
 import http from 'node:http';
 import https from 'node:https';
 import type { DownloadGrant } from '../../snapshot/download-grant';
 import { PartitionAborted } from './column-check';
 
 export interface DownloadOptions {
-  /** Requests that fail before their body, before giving up (the SDK's default: 4). */
+  /** Requests that fail before their body, in a row, before giving up. */
   tries?: number;
-  /** Bodies that break off, resumed before giving up (the SDK's default for a download: 5). */
+  /** Bodies that break off, resumed before giving up. */
   resumes?: number;
-  /** The first backoff (doubled each try, with jitter). */
+  /** The wait after the second failure in a row (none after the first; ×3, ×7… after the next). */
   backoffMs?: number;
   /** No byte for this long: the request is dropped (and tried again). */
   idleMs?: number;
 }
 
 const RETRIED_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+const MAX_WAIT_MS = 120_000;
 
 /** What the run says when a partition of the snapshot it is pinned to was deleted. */
 export const partitionGone = (blobName: string) =>
@@ -31,15 +33,23 @@ export const partitionGone = (blobName: string) =>
     `Partition ${blobName} of the snapshot this run is pinned to is gone (deleted by CI's retention?); run the export again to read the newest snapshot`,
   );
 
+const partitionChanged = (blobName: string) =>
+  new PartitionAborted(
+    `Partition ${blobName} of the snapshot this run is pinned to changed while it was read; run the export again to read the newest snapshot`,
+  );
+
 type Attempt =
   | { kind: 'done' }
   | { kind: 'broken'; why: string }
   | { kind: 'failed'; why: string }
-  | { kind: 'status'; status: number; code: string | null };
+  | { kind: 'status'; status: number; code: string | null; requestId: string | null }
+  /** A resumed answer that is not the rest of the same blob. */
+  | { kind: 'changed' };
 
 /**
  * Downloads the blob `grant` reaches and hands its bytes to `push`, in order, each byte once (the
- * bytes are not used after push returns). Throws PartitionAborted when the blob is gone.
+ * bytes are not used after push returns). Throws PartitionAborted when the blob is gone or changed.
+ * Error messages name the partition and what went wrong, never the URL (it may hold a SAS).
  */
 export async function downloadPartition(
   grant: DownloadGrant,
@@ -49,24 +59,29 @@ export async function downloadPartition(
 ): Promise<void> {
   const tries = options.tries ?? 4;
   const resumes = options.resumes ?? 5;
-  const backoffMs = options.backoffMs ?? 1000;
+  const backoffMs = options.backoffMs ?? 4000;
+  const failed = (why: string) => new Error(`Downloading partition ${blobName} failed: ${why}`);
   const body: BodyState = { received: 0, etag: null, length: null, push };
   for (let failures = 0, breaks = 0; ;) {
+    const before = body.received;
     const attempt = await requestOnce(grant, body, options.idleMs ?? 60_000);
+    if (body.received > before) failures = 0;
     if (attempt.kind === 'done') return;
+    if (attempt.kind === 'changed') throw partitionChanged(blobName);
     if (attempt.kind === 'broken') {
-      if (++breaks > resumes) throw new Error(`Downloading partition ${blobName} failed: ${attempt.why}`);
-      continue; // resumed at once, as the SDK does
+      if (++breaks > resumes) throw failed(attempt.why);
+      // Resumed at once, as the SDK does; without the blob's version, the rest could be another's.
+      if (body.received > 0 && !body.etag) throw failed(`${attempt.why}, and the answer named no version to resume`);
+      continue;
     }
     if (attempt.kind === 'status') {
       if (attempt.status === 404) throw partitionGone(blobName);
-      if (attempt.status === 412) throw new Error(`Partition ${blobName} changed while it was read`);
-      if (!RETRIED_STATUSES.has(attempt.status) || ++failures >= tries)
-        throw new Error(
-          `Downloading partition ${blobName} failed: HTTP ${attempt.status}${attempt.code ? ` (${attempt.code})` : ''}`,
-        );
-    } else if (++failures >= tries) throw new Error(`Downloading partition ${blobName} failed: ${attempt.why}`);
-    await new Promise((r) => setTimeout(r, backoffMs * 2 ** (failures - 1) * (0.5 + Math.random() / 2)));
+      if (attempt.status === 412) throw partitionChanged(blobName);
+      const why = `HTTP ${attempt.status}${attempt.code ? ` (${attempt.code})` : ''}${attempt.requestId ? `, request ${attempt.requestId}` : ''}`;
+      if (!RETRIED_STATUSES.has(attempt.status) || ++failures >= tries) throw failed(why);
+    } else if (++failures >= tries) throw failed(attempt.why);
+    const wait = Math.min(MAX_WAIT_MS, backoffMs * (2 ** (failures - 1) - 1));
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait * (0.8 + Math.random() * 0.4)));
   }
 }
 
@@ -80,14 +95,20 @@ interface BodyState {
   push: (bytes: Buffer) => void;
 }
 
+const header = (res: http.IncomingMessage, name: string): string | null => {
+  const value = res.headers[name];
+  return typeof value === 'string' ? value : null;
+};
+
 /** One request, from `body.received` on. Rejects only when push throws. */
 function requestOnce(grant: DownloadGrant, body: BodyState, idleMs: number): Promise<Attempt> {
   const headers: Record<string, string> = { ...grant.headers };
-  if (body.received > 0) {
+  const resuming = body.received > 0;
+  if (resuming) {
     headers.range = `bytes=${body.received}-`;
-    if (body.etag) headers['if-match'] = body.etag;
+    headers['if-match'] = body.etag!;
   }
-  const get = grant.url.startsWith('https:') ? https.get : http.get;
+  const get = new URL(grant.url).protocol === 'https:' ? https.get : http.get;
   return new Promise((resolve, reject) => {
     let settled = false;
     const settle = (a: Attempt) => {
@@ -103,13 +124,16 @@ function requestOnce(grant: DownloadGrant, body: BodyState, idleMs: number): Pro
       const status = res.statusCode ?? 0;
       if (status !== 200 && status !== 206) {
         res.resume();
-        const code = res.headers['x-ms-error-code'];
-        return settle({ kind: 'status', status, code: typeof code === 'string' ? code : null });
+        const code = header(res, 'x-ms-error-code');
+        return settle({ kind: 'status', status, code, requestId: header(res, 'x-ms-request-id') });
       }
-      if (body.received === 0) {
-        body.etag = typeof res.headers.etag === 'string' ? res.headers.etag : null;
+      if (!resuming) {
+        body.etag = header(res, 'etag');
         const length = Number(res.headers['content-length']);
         body.length = Number.isFinite(length) ? length : null;
+      } else if (header(res, 'etag') !== body.etag || (status === 206 && !rangeStartsAt(res, body.received))) {
+        res.resume();
+        return settle({ kind: 'changed' });
       }
       // A server that ignores the range sends the blob from its start: what was pushed is skipped.
       let skip = status === 200 ? body.received : 0;
@@ -128,6 +152,7 @@ function requestOnce(grant: DownloadGrant, body: BodyState, idleMs: number): Pro
         }
         body.received += length;
       });
+      // Without a length (chunked), a body cut short ends in `aborted` or `error`, not `end`.
       res.on('end', () =>
         settle(
           body.length === null || body.received >= body.length
@@ -139,7 +164,13 @@ function requestOnce(grant: DownloadGrant, body: BodyState, idleMs: number): Pro
       res.on('aborted', () => settle({ kind: 'broken', why: 'the body broke off' }));
     });
     req.setTimeout(idleMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-    // Before an answer, the request failed (tried again after a backoff); after it, the body broke off (resumed).
+    // Before an answer, the request failed (tried again after a wait); after it, the body broke off (resumed).
     req.on('error', (e) => settle(responded ? { kind: 'broken', why: why(e) } : { kind: 'failed', why: why(e) }));
   });
+}
+
+/** Whether a 206's `Content-Range` starts where the bytes received end. */
+function rangeStartsAt(res: http.IncomingMessage, at: number): boolean {
+  const start = /^bytes (\d+)-/.exec(header(res, 'content-range') ?? '')?.[1];
+  return start !== undefined && Number(start) === at;
 }

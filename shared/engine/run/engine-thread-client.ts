@@ -1,7 +1,8 @@
-// The main thread's side of the engine's worker thread (engine-thread.ts). Partition step: downloads
-// each CSV partition and hands the bytes to the thread a few chunks ahead, and sends what the
-// thread hands back while reading (bounded input keeps memory flat; pausing when Braze is the
-// bottleneck keeps the send queue short). Bucket step: asks for buckets to be prepared.
+// The main thread's side of the engine's worker thread (engine-thread.ts). Partition step: gives
+// the thread a grant to download each partition itself, except the segment sent early, which it
+// downloads and hands over a few chunks ahead, and sends what the thread hands back while reading
+// (bounded input keeps memory flat; pausing when Braze is the bottleneck keeps the send queue
+// short). Bucket step: asks for buckets to be prepared.
 import type { Readable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -12,7 +13,7 @@ import { SendLines } from '../thread/send-lines';
 import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
 import { partitionGone } from '../read/partition-download';
-import { downloadGrant, type DownloadGrant } from '../../snapshot/download-grant';
+import { downloadGrant, proxyInEnvironment, type DownloadGrant } from '../../snapshot/download-grant';
 import { RunStopped } from '../control/stop';
 import { giveBack, takeThread, type ThreadLimits } from './thread-pool';
 import { threadFile } from './thread-sizing';
@@ -33,8 +34,8 @@ const STOP_CHECK_MS = 250;
 /** Chunks handed to the thread and not yet parsed. */
 const CHUNKS_AHEAD = 4;
 /**
- * Shared memory for the CSV chunks of the segment sent early going in (CHUNKS_AHEAD of them, 64 KB
- * from a socket, now and then a few joined; room left for a wrap) and objects coming out (while reading,
+ * Shared memory for the CSV chunks the main thread downloads going in (CHUNKS_AHEAD of them, 64 KB
+ * from a socket, a few more when the stream joins them; room left for a wrap) and objects coming out (while reading,
  * up to 0.6 s of sending queued ahead of Braze: ~600 batches of plain profiles; then the buckets
  * under way: two prepared ahead, the one being sent and the last one's unanswered batches, ~3 MB
  * each with wide rows; more goes the ordinary way, as a fresh buffer on the main thread, which is
@@ -133,8 +134,8 @@ export class EngineThread {
 
   /**
    * Reads `run.tables`' partitions, in order: the segment sent early downloaded here and handed over
-   * chunk by chunk, paced by Braze; any other downloaded by the thread itself. True if sending early
-   * stopped (time box).
+   * chunk by chunk, paced by Braze; any other downloaded by the thread itself (here too, through
+   * the SDK, when the environment names a proxy). True if sending early stopped (time box).
    */
   async readTables(run: PartitionRun): Promise<boolean> {
     this.early = run.early;
@@ -152,7 +153,7 @@ export class EngineThread {
           hasHeader: partition.hasHeader,
         };
         const blob = run.container.getBlobClient(partition.blobName);
-        if (!sending) {
+        if (!sending && !proxyInEnvironment()) {
           await this.readOnThread(run, spec, await downloadGrant(blob));
           continue;
         }
@@ -162,11 +163,12 @@ export class EngineThread {
           if (statusOf(e) === 404) throw partitionGone(partition.blobName);
           throw e;
         });
-        // Each chunk as downloaded: a chunk brings batches to send, and reading waits for Braze between
-        // chunks, so what is queued ahead of Braze (and what a kill may resend) stays tight.
+        // Each chunk as downloaded: in the segment sent early a chunk brings batches to send, and
+        // reading waits for Braze between chunks, so what is queued ahead of Braze (and what a kill
+        // may resend) stays tight.
         for await (const chunk of download.readableStreamBody as Readable) {
           if (run.shouldStop?.()) throw new RunStopped();
-          stopped = await this.beforeChunk(run, stopped);
+          stopped = await this.beforeChunk(run, sending, stopped);
           this.handChunk(chunk as Buffer);
         }
         this.post({ t: 'end' });
@@ -192,9 +194,13 @@ export class EngineThread {
     if (!this.partitionDone) throw new RunStopped(); // closing the run ends the thread, and its download
   }
 
-  /** Before a chunk is handed over: the thread has room for it, and Braze has caught up. Returns whether sending early stopped (time box). */
-  private async beforeChunk(run: PartitionRun, stopped: boolean): Promise<boolean> {
+  /**
+   * Before a chunk is handed over: the thread has room for it and, while sending early, Braze has
+   * caught up. Returns whether sending early stopped (time box).
+   */
+  private async beforeChunk(run: PartitionRun, sending: boolean, stopped: boolean): Promise<boolean> {
     await this.until(() => this.chunksAhead < CHUNKS_AHEAD);
+    if (!sending) return stopped;
     if (!stopped && run.shouldYield?.()) {
       stopped = true;
       this.post({ t: 'stopSending' }); // what is left waits for the continuation
