@@ -15,6 +15,7 @@ import { RunStopped } from '../../shared/engine';
 import { downloadPartition, type DownloadOptions } from '../../shared/engine/read/partition-download';
 import { PartitionAborted } from '../../shared/engine/read/column-check';
 import { EngineThread } from '../../shared/engine/run/engine-thread-client';
+import { EngineThreads } from '../../shared/engine/run/engine-threads';
 import { threadLimits } from '../../shared/engine/run/thread-sizing';
 import { ROW_SPILLS } from '../../shared/engine/spill/bucket-files';
 import { downloadGrant } from '../../shared/snapshot/download-grant';
@@ -198,37 +199,41 @@ describe('a partition downloaded by the engine thread', () => {
 describe('a run reading a partition on the engine thread', () => {
   const columns = [{ name: 'CustomerId' }, { name: 'BrazeUserId' }, { name: 'Email' }];
 
-  /** Reads the partition at `url` as a run does, on an engine thread of its own. */
+  const init = (tempDir: string) => ({
+    def: exportDefinition({
+      segments: ['Seg'],
+      matching: { profileId: 'CustomerId', email: 'Email', brazeCustomerId: 'BrazeUserId', attributes: {} },
+    }),
+    bucketCount: 4,
+    tempDir,
+    done: [],
+    early: null,
+    definitionFp: 'fp',
+    runId: 'run',
+    fullSync: false,
+    tableColumns: { Seg: columns },
+  });
+  const run = (url: string, shouldStop: () => boolean) => ({
+    tables: [
+      {
+        segment: 'Seg',
+        columns,
+        partitions: [{ blobName: 'Seg_1.csv', sizeBytes: BLOB.length, delimiter: ',', hasHeader: false }],
+      },
+    ],
+    // Anonymous: the grant is the URL as it is (its SAS included).
+    container: new ContainerClient(url.slice(0, url.lastIndexOf('/')) + '?sig=SECRET'),
+    early: null,
+    shouldStop,
+    onProgress: () => undefined,
+  });
+
+  /** Reads the partition at `url` as a run with one reading thread does: the thread downloads it. */
   async function readPartition(url: string, shouldStop: () => boolean = () => false): Promise<unknown> {
     const tempDir = mkdtempSync(path.join(os.tmpdir(), 'thread-download-'));
-    const thread = new EngineThread(
-      {
-        def: exportDefinition({
-          segments: ['Seg'],
-          matching: { profileId: 'CustomerId', email: 'Email', brazeCustomerId: 'BrazeUserId', attributes: {} },
-        }),
-        bucketCount: 4,
-        tempDir,
-        done: [],
-        early: null,
-        definitionFp: 'fp',
-        spillKind: ROW_SPILLS[0],
-        runId: 'run',
-        fullSync: false,
-        tableColumns: { Seg: columns },
-      },
-      threadLimits('reader', BLOB.length),
-    );
+    const thread = new EngineThread({ ...init(tempDir), spillKind: ROW_SPILLS[0] }, threadLimits('reader', BLOB.length));
     try {
-      const partition = { blobName: 'Seg_1.csv', sizeBytes: BLOB.length, delimiter: ',', hasHeader: false };
-      return await thread.partition({
-        tables: [{ segment: 'Seg', columns, partitions: [partition] }],
-        // Anonymous: the grant is the URL as it is (its SAS included).
-        container: new ContainerClient(url.slice(0, url.lastIndexOf('/')) + '?sig=SECRET'),
-        early: null,
-        shouldStop,
-        onProgress: () => undefined,
-      });
+      return await thread.partition({ ...run(url, shouldStop), threadDownloads: true });
     } finally {
       await thread.close();
       rmSync(tempDir, { recursive: true, force: true });
@@ -245,6 +250,19 @@ describe('a run reading a partition on the engine thread', () => {
     expect(error.message).toBe(
       'the engine thread failed: Downloading partition Seg_1.csv failed: HTTP 403 (AuthorizationFailure)',
     );
+  });
+
+  it('with two reading threads, the main thread downloads for both, beside their parsing', async () => {
+    const { url, seen } = await storage(() => 'serve');
+    const tempDir = mkdtempSync(path.join(os.tmpdir(), 'two-readers-'));
+    const threads = new EngineThreads(init(tempDir), BLOB.length, true);
+    try {
+      expect(await threads.partition(run(url, () => false))).toMatchObject({ rowsRead: 40_000 });
+    } finally {
+      await threads.close();
+      rmSync(tempDir, { recursive: true, force: true });
+    }
+    expect(seen.map((s) => s.userAgent)).toEqual([expect.stringMatching(/azsdk-js-azure-storage-blob/)]);
   });
 
   it('with a proxy named in the environment, the main thread downloads it through the SDK, which takes the proxy', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   createRing,
   freeNow,
+  joined,
   ownsItsMemory,
   RingReader,
   RingWriter,
@@ -48,6 +49,22 @@ describe('shared ring', () => {
     const nextReader = new RingReader(share);
     const whole = nextWriter.write(bytesOf(100, 2))!; // no room lost to the first run's bytes
     expect([...nextReader.read(whole).bytes]).toEqual([...bytesOf(100, 2)]);
+  });
+
+  it('joins writes that follow each other into one slice, read and given back as one; not across a wrap', () => {
+    const share = createRing(100);
+    const writer = new RingWriter(share);
+    const reader = new RingReader(share);
+    const first = reader.read(writer.write(bytesOf(40, 1))!);
+    const both = joined(writer.write(bytesOf(30, 2))!, writer.write(bytesOf(20, 3))!)!;
+    first.release();
+    const wrapped = writer.write(bytesOf(30, 4))!; // 90 + 30 > 100: it starts over at 0
+    expect(joined(both, wrapped)).toBeNull();
+    const read = reader.read(both);
+    expect([...read.bytes]).toEqual([...bytesOf(30, 2), ...bytesOf(20, 3)]);
+    read.release();
+    reader.read(wrapped).release();
+    expect(writer.write(bytesOf(100, 5))).not.toBeNull(); // all of it came back
   });
 
   it('wraps to the start when a write does not fit at the end, and the bytes skipped come back with it', () => {

@@ -1,6 +1,6 @@
 // A partition downloaded by the engine thread itself, over node:http(s), with the grant the main
-// thread made for it (snapshot/download-grant.ts): a partition not sent early never crosses the
-// main thread. Downloaded there, each socket chunk was copied into shared memory for the thread,
+// thread made for it (snapshot/download-grant.ts), where one engine thread reads (see
+// run/engine-threads.ts): the partition never crosses the main thread. Downloaded there, each socket chunk was copied into shared memory for the thread,
 // and the socket's buffers kept the main thread's garbage collector marking its whole heap every
 // ~200 ms while a run read (19–21 full collections in a wide first run on one core, 7 without).
 // The Azure SDK is not loaded on this thread: it takes ~230 ms of CPU to load, per thread.

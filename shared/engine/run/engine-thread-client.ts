@@ -1,8 +1,8 @@
-// The main thread's side of the engine's worker thread (engine-thread.ts). Partition step: gives
-// the thread a grant to download each partition itself, except the segment sent early, which it
-// downloads and hands over a few chunks ahead, and sends what the thread hands back while reading
-// (bounded input keeps memory flat; pausing when Braze is the bottleneck keeps the send queue
-// short). Bucket step: asks for buckets to be prepared.
+// The main thread's side of the engine's worker thread (engine-thread.ts). Partition step: downloads
+// each CSV partition and hands the bytes to the thread a few chunks ahead, or gives the thread a
+// grant to download it itself (see engine-threads.ts), and sends what the thread hands back while
+// reading (bounded input keeps memory flat; pausing when Braze is the bottleneck keeps the send
+// queue short). Bucket step: asks for buckets to be prepared.
 import type { Readable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -27,20 +27,37 @@ import type {
   PreparedBucket,
   ToEngineThread,
 } from '../thread/protocol';
-import { createRing, freeNow, RingReader, RingWriter, takeOver, transferredWith, type Handed } from '../thread/shared-ring';
+import {
+  createRing,
+  freeNow,
+  joined,
+  RingReader,
+  RingWriter,
+  takeOver,
+  transferredWith,
+  type Handed,
+  type RingSlice,
+} from '../thread/shared-ring';
 
 /** How often a run waiting for the thread to read a partition looks whether it is asked to stop. */
 const STOP_CHECK_MS = 250;
 /** Chunks handed to the thread and not yet parsed. */
 const CHUNKS_AHEAD = 4;
 /**
- * Shared memory for the CSV chunks the main thread downloads going in (CHUNKS_AHEAD of them, 64 KB
- * from a socket, a few more when the stream joins them; room left for a wrap) and objects coming out (while reading,
- * up to 0.6 s of sending queued ahead of Braze: ~600 batches of plain profiles; then the buckets
- * under way: two prepared ahead, the one being sent and the last one's unanswered batches, ~3 MB
- * each with wide rows; more goes the ordinary way, as a fresh buffer on the main thread, which is
- * what the ring is there to avoid: at 8 MB, 40 % of a wide first run's buckets did). It counts in
- * peak memory, so no bigger than that.
+ * The download's chunks (64 KB from a socket) are gathered back to back in the ring and handed over
+ * about this many bytes at a time: a quarter of the messages each way. Not in the segment sent
+ * early: there a chunk brings batches to send, and reading waits for Braze between chunks, so
+ * chunks as downloaded keep what is queued ahead of Braze (and what a kill may resend) tight.
+ */
+const CHUNK_BYTES = 256 * 1024;
+/**
+ * Shared memory for the CSV chunks the main thread downloads going in (CHUNKS_AHEAD of them, and
+ * one being gathered, each up to CHUNK_BYTES and a downloaded chunk; room left for a wrap) and
+ * objects coming out (while reading, up to 0.6 s of sending queued ahead of Braze: ~600 batches of plain
+ * profiles; then the buckets under way: two prepared ahead, the one being sent and the last one's
+ * unanswered batches, ~3 MB each with wide rows; more goes the ordinary way, as a fresh buffer on
+ * the main thread, which is what the ring is there to avoid: at 8 MB, 40 % of a wide first run's
+ * buckets did). It counts in peak memory, so no bigger than that.
  */
 const CHUNK_RING_BYTES = 2 * 1024 * 1024;
 const OBJECT_RING_BYTES = 16 * 1024 * 1024;
@@ -68,6 +85,11 @@ export interface PartitionRun {
   container: ContainerClient;
   early: EarlySender | null;
   shouldYield?: () => boolean;
+  /**
+   * The thread downloads the partitions it reads itself, all but the segment sent early (see
+   * readOnThread); otherwise this thread downloads them and hands them over.
+   */
+  threadDownloads?: boolean;
   /** Asked per chunk: true = stop reading (and sending) now; partition() throws RunStopped. */
   shouldStop?: () => boolean;
   /** Called per chunk while sending early: time for a checkpoint of what was sent? */
@@ -93,6 +115,8 @@ export class EngineThread {
   private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
   private readonly rings: EngineRings;
   private readonly chunkRing: RingWriter;
+  /** Downloaded chunks in the ring not yet handed to the thread, as one slice. */
+  private gathered: RingSlice | null = null;
   private readonly objectRing: RingReader;
   private readonly stateRing: RingReader;
 
@@ -133,9 +157,10 @@ export class EngineThread {
   }
 
   /**
-   * Reads `run.tables`' partitions, in order: the segment sent early downloaded here and handed over
-   * chunk by chunk, paced by Braze; any other downloaded by the thread itself (here too, through
-   * the SDK, when the environment names a proxy). True if sending early stopped (time box).
+   * Downloads and hands over `run.tables`' partitions, in order, or has the thread download them
+   * (`threadDownloads`; the segment sent early is always downloaded here, paced by Braze, and all of
+   * them when the environment names a proxy, which the SDK takes). True if sending early stopped
+   * (time box).
    */
   async readTables(run: PartitionRun): Promise<boolean> {
     this.early = run.early;
@@ -153,7 +178,7 @@ export class EngineThread {
           hasHeader: partition.hasHeader,
         };
         const blob = run.container.getBlobClient(partition.blobName);
-        if (!sending && !proxyInEnvironment()) {
+        if (run.threadDownloads && !sending && !proxyInEnvironment()) {
           await this.readOnThread(run, spec, await downloadGrant(blob));
           continue;
         }
@@ -163,14 +188,13 @@ export class EngineThread {
           if (statusOf(e) === 404) throw partitionGone(partition.blobName);
           throw e;
         });
-        // Each chunk as downloaded: in the segment sent early a chunk brings batches to send, and
-        // reading waits for Braze between chunks, so what is queued ahead of Braze (and what a kill
-        // may resend) stays tight.
         for await (const chunk of download.readableStreamBody as Readable) {
           if (run.shouldStop?.()) throw new RunStopped();
-          stopped = await this.beforeChunk(run, sending, stopped);
-          this.handChunk(chunk as Buffer);
+          if (!this.gathered) stopped = await this.beforeChunk(run, sending, stopped);
+          this.gather(chunk as Buffer);
+          if (this.gathered && (sending || this.gathered.length >= CHUNK_BYTES)) this.handGathered();
         }
+        this.handGathered();
         this.post({ t: 'end' });
         await this.until(() => this.partitionDone);
       }
@@ -179,8 +203,8 @@ export class EngineThread {
   }
 
   /**
-   * A partition not sent early, downloaded and read by the thread itself (read/partition-download.ts):
-   * it never crosses this thread. Woken by the thread's progress, and every STOP_CHECK_MS, so that
+   * A partition downloaded and read by the thread itself (read/partition-download.ts): it never
+   * crosses this thread. Woken by the thread's progress, and every STOP_CHECK_MS, so that
    * a run asked to stop stops within a second.
    */
   private async readOnThread(run: PartitionRun, spec: PartitionSpec, grant: DownloadGrant): Promise<void> {
@@ -325,22 +349,32 @@ export class EngineThread {
   }
 
   /**
-   * Hands a downloaded chunk to the thread: copied into the ring, or (no room there) in a copy the
-   * thread can own, the download's buffers may share memory with others. A chunk with memory of its
-   * own (a socket's body chunks have) then gives it back at once: on the main thread every fresh
-   * ArrayBuffer counts as external memory until a scavenge frees it, the main thread scavenges
-   * seldom, and chunks left for the next scavenge started a full mark-compact about every 7–10 MB
-   * downloaded.
+   * Copies a downloaded chunk into the ring, after what is gathered there, or (no room there) hands
+   * it over in a copy the thread can own: the download's buffers may share memory with others. A
+   * chunk with memory of its own (a socket's body chunks have) then gives it back at once: on the
+   * main thread every fresh ArrayBuffer counts as external memory until a scavenge frees it, the
+   * main thread scavenges seldom, and chunks left for the next scavenge started a full mark-compact
+   * about every 7–10 MB downloaded.
    */
-  private handChunk(chunk: Buffer): void {
+  private gather(chunk: Buffer): void {
     const slice = this.chunkRing.write(chunk);
-    if (slice) this.hand({ slice });
-    else {
+    if (slice) {
+      const longer = this.gathered && joined(this.gathered, slice);
+      if (!longer) this.handGathered(); // the ring wrapped: what was gathered goes first
+      this.gathered = longer || slice;
+    } else {
+      this.handGathered();
       const bytes = new Uint8Array(chunk.byteLength);
       bytes.set(chunk);
       this.hand({ bytes });
     }
     freeNow(chunk);
+  }
+
+  private handGathered(): void {
+    if (!this.gathered) return;
+    this.hand({ slice: this.gathered });
+    this.gathered = null;
   }
 
   private hand(handed: Handed): void {

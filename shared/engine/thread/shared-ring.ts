@@ -65,6 +65,14 @@ export class RingWriter {
   }
 }
 
+/**
+ * `next`, written right after `slice` with nothing skipped, as one slice with it (the reader gives
+ * back the same bytes either way); null when the two are apart (`next` wrapped to the start).
+ */
+export function joined(slice: RingSlice, next: RingSlice): RingSlice | null {
+  return next.skipped === 0 && next.at === slice.at + slice.length ? { ...slice, length: slice.length + next.length } : null;
+}
+
 export class RingReader {
   private readonly data: Uint8Array;
   private readonly released: Int32Array;
