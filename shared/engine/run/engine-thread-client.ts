@@ -51,13 +51,13 @@ const CHUNKS_AHEAD = 4;
  */
 const CHUNK_BYTES = 256 * 1024;
 /**
- * Shared memory for the CSV chunks the main thread downloads going in (CHUNKS_AHEAD of them, and
- * one being gathered, each up to CHUNK_BYTES and a downloaded chunk; room left for a wrap) and
- * objects coming out (while reading, up to 0.6 s of sending queued ahead of Braze: ~600 batches of plain
- * profiles; then the buckets under way: two prepared ahead, the one being sent and the last one's
- * unanswered batches, ~3 MB each with wide rows; more goes the ordinary way, as a fresh buffer on
- * the main thread, which is what the ring is there to avoid: at 8 MB, 40 % of a wide first run's
- * buckets did). It counts in peak memory, so no bigger than that.
+ * Shared memory for CSV chunks going in (CHUNKS_AHEAD of them, and one being gathered, each up to
+ * CHUNK_BYTES and a downloaded chunk; room left for a wrap) and objects coming out (while reading,
+ * up to 0.6 s of sending queued ahead of Braze: ~600 batches of plain profiles; then the buckets
+ * under way: two prepared ahead, the one being sent and the last one's unanswered batches, ~3 MB
+ * each with wide rows; more goes the ordinary way, as a fresh buffer on the main thread, which is
+ * what the ring is there to avoid: at 8 MB, 40 % of a wide first run's buckets did). It counts in
+ * peak memory, so no bigger than that.
  */
 const CHUNK_RING_BYTES = 2 * 1024 * 1024;
 const OBJECT_RING_BYTES = 16 * 1024 * 1024;
@@ -204,8 +204,8 @@ export class EngineThread {
 
   /**
    * A partition downloaded and read by the thread itself (read/partition-download.ts): it never
-   * crosses this thread. Woken by the thread's progress, and every STOP_CHECK_MS, so that
-   * a run asked to stop stops within a second.
+   * crosses this thread. Woken by the thread's progress, and every STOP_CHECK_MS, so that a run
+   * asked to stop stops within a second.
    */
   private async readOnThread(run: PartitionRun, spec: PartitionSpec, grant: DownloadGrant): Promise<void> {
     this.post({ t: 'partition', spec, grant });
@@ -219,7 +219,7 @@ export class EngineThread {
   }
 
   /**
-   * Before a chunk is handed over: the thread has room for it and, while sending early, Braze has
+   * Before a chunk is gathered: the thread has room for it and, while sending early, Braze has
    * caught up. Returns whether sending early stopped (time box).
    */
   private async beforeChunk(run: PartitionRun, sending: boolean, stopped: boolean): Promise<boolean> {
