@@ -188,7 +188,6 @@ export class PartitionStep implements RowSink {
   /** Downloads the partition begun (see partition-download.ts), reads it, and ends it. */
   async download(grant: DownloadGrant): Promise<void> {
     const c = this.current!;
-    this.waitingForBraze = false;
     await downloadPartition(grant, c.spec.blobName, (bytes) => {
       if (c.deferring) this.deferred.write(bytes);
       c.open.push(bytes);
