@@ -16,7 +16,10 @@ export class ReadOnlySyncState extends SyncStateStore {
     _lines: Uint8Array[],
     _readEtag: string | null,
   ): Promise<void> {}
-  override async removeEarlyCheckpoints(): Promise<void> {}
+  override async earlyCheckpointNames(): Promise<string[]> {
+    return []; // nothing is removed, so nothing needs listing
+  }
+  override async removeEarlyCheckpoints(_listed?: readonly string[]): Promise<void> {}
   override async clear(): Promise<void> {
     throw new Error('a preview never clears sync state');
   }

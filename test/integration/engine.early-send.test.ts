@@ -8,6 +8,7 @@ import { runExport, type RunProgress } from '../../shared/engine';
 import { KeyFilter } from '../../shared/engine/early-send/key-filter';
 import { fnv1a32 } from '../../shared/engine/hash/key-hash';
 import { services } from '../../shared/services';
+import { CONTAINERS } from '../../shared/store/clients';
 import { ConnectionLimitsRepo } from '../../shared/store/connection-limits';
 import { locateSnapshot } from '../../shared/snapshot/locate';
 import { call, useAzurite } from '../helpers/app';
@@ -30,6 +31,16 @@ const alias = (i: number) => `alias:ci_customer_id:c${i}`;
 const external = (i: number) => `external_id:u${i}`;
 /** rows() gives odd profiles an external id and even ones an alias. */
 const profile = (i: number) => sandbox().profiles.get(i % 2 ? external(i) : alias(i))?.attributes;
+
+/** The export's checkpoints of what was sent early, in its sync state. */
+async function earlyCheckpoints(exportId: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const b of services()
+    .storage.appBlobs.getContainerClient(CONTAINERS.state)
+    .listBlobsFlat({ prefix: `${exportId}/` }))
+    if (b.name.includes('.early-')) names.push(b.name);
+  return names;
+}
 
 describe('sending early', () => {
   it('merges profiles that other segments share, and rows that repeat a profile, exactly as the bucket path would', async () => {
@@ -55,6 +66,8 @@ describe('sending early', () => {
     expect(profile(51)).toMatchObject({ first_name: 'Name51', [MEMBERSHIP]: ['Big'] });
     expect(profile(100)).toMatchObject({ first_name: 'Name100', [MEMBERSHIP]: ['Big'] });
     expect(profile(200)).toMatchObject({ first_name: 'Late200', [MEMBERSHIP]: ['Big'] });
+    // The checkpoint written when reading ended is in the buckets' state now: it is gone.
+    expect(await earlyCheckpoints(exp.id)).toEqual([]);
 
     // The state records what Braze got: the same snapshot again, diffed, sends nothing.
     const again = await runNow(exp.id, { fullSync: false });
@@ -213,20 +226,24 @@ describe('sending early, settled by a later attempt', () => {
     const first = await attempt();
     expect(first.complete).toBe(false);
     expect(first.progress.buckets.done).toEqual([]);
+    const checkpointsLeft = await earlyCheckpoints(exp.id);
     sandbox().reset();
     sandbox().setFaults(faults.second);
     const second = await attempt(first.progress);
     expect(second.complete).toBe(true);
-    return { first, second };
+    // Settled into the buckets' state, the first attempt's checkpoints are gone.
+    expect(await earlyCheckpoints(exp.id)).toEqual([]);
+    return { first, second, checkpointsLeft };
   }
 
   it('profiles Braze refused while they were sent early count as rejected, with its reason, not as failed', async () => {
     const poison = { badObjectMarker: 'POISON' };
-    const { first, second } = await twoAttempts(600, (i) => (i % 150 === 0 ? 'POISON' : `N${i}`), {
+    const { first, second, checkpointsLeft } = await twoAttempts(600, (i) => (i % 150 === 0 ? 'POISON' : `N${i}`), {
       first: poison,
       second: poison,
     });
     expect(first.progress.counts.profiles).toBe(0);
+    expect(checkpointsLeft.length).toBeGreaterThan(0); // what the first attempt sent early, for the second to settle
     expect(second.progress.counts).toMatchObject({ profiles: 600, sent: 596, rejected: 4, failed: 0, unchanged: 0 });
     expect(second.rejectedRows.map((r) => [r.profileId, r.reason]).sort()).toEqual(
       [150, 300, 450, 600].map((i) => [`c${i}`, 'Braze refused the object (400: Invalid attributes object in request)']).sort(),

@@ -17,6 +17,8 @@ export const SENT_OBJECTS = 'sentobj';
 export const RECHECK = 'recheck';
 /** Profiles Braze did not take: status, reason, key. */
 export const UNDELIVERED = 'unsent';
+/** Every kind of file sending early keeps per bucket. */
+export const EARLY_SEND_KINDS = [STATE_LINES, SENT_OBJECTS, RECHECK, UNDELIVERED] as const;
 
 /** A bucket's profiles sent early. */
 export interface EarlyRecords {

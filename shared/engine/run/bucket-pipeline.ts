@@ -2,6 +2,7 @@
 // engine thread a couple ahead of the one being sent. Their objects flow into one sender, so
 // batches run on across bucket boundaries instead of draining at each. A bucket's state is written
 // as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { MAX_OBJECTS_PER_REQUEST, NOT_SENT_STOPPING, type BrazeClient, type Outcome } from '../../braze/client';
 import type { EarlyRefusals, SyncStateStore } from '../state/sync-state';
@@ -17,6 +18,8 @@ import { BucketsUnderWay } from './buckets-under-way';
 import { BucketOutcomes, recordOutcomes } from '../send/bucket-outcomes';
 import { objectAt } from '../thread/object-bytes';
 import type { SendLines } from '../thread/send-lines';
+import { ROW_SPILLS, removeBucketFiles } from '../spill/bucket-files';
+import { EARLY_SEND_KINDS } from '../early-send/records';
 
 /** Buckets being prepared on the engine thread while one is sent: enough to keep the thread busy. */
 const BUCKETS_PREPARED_AHEAD = 2;
@@ -87,6 +90,9 @@ export class BucketPipeline {
 
   /** Sends every bucket not done yet; false when it stopped early (time box) to be continued. */
   async run(early: EarlySender | null, shouldYield?: () => boolean): Promise<boolean> {
+    // Once the last checkpoint of what was sent early is written, no more can be: they are listed
+    // while the buckets go (on one core, listing them at the end took the run's last ~0.1 s).
+    const leftovers = this.parts.earlyCheckpointed.then(() => this.parts.state.earlyCheckpointNames()).catch(() => null);
     // Preparing starts while the last objects sent early are still under way.
     this.prepareAhead();
     if (early) await this.afterEarlySend(early);
@@ -110,7 +116,7 @@ export class BucketPipeline {
     // Checkpoints of what was sent early — this attempt's, or an earlier killed one's — are
     // in the buckets now, every one of which is written: they go (one listing a run).
     await this.parts.earlyCheckpointed;
-    await this.parts.state.removeEarlyCheckpoints();
+    await this.parts.state.removeEarlyCheckpoints((await leftovers) ?? undefined);
     return true;
   }
 
@@ -180,7 +186,7 @@ export class BucketPipeline {
 
   /** A bucket's state blob downloaded, and the bucket merged and diffed against it on the engine thread. */
   private async prepareFresh(bucket: number): Promise<Prepared> {
-    const file = path.join(this.parts.tempDir, `state-${bucket}.tsv`);
+    const file = this.stateFile(bucket);
     const { found, etag, early, refused } = await this.parts.state.downloadBucket(bucket, file);
     return { ...(await this.parts.threads.prepare(bucket, found ? file : null)), etag, early, refused };
   }
@@ -204,6 +210,23 @@ export class BucketPipeline {
     await this.checkpointed;
     await this.dropPrepared();
     return false;
+  }
+
+  /** Where a bucket's state blob is downloaded for the engine thread. */
+  private stateFile(bucket: number): string {
+    return path.join(this.parts.tempDir, `state-${bucket}.tsv`);
+  }
+
+  /**
+   * A bucket whose state is written is never prepared again by this attempt: its temp files go
+   * (while the buckets after it are sent, not all at the attempt's end, where on one core removing
+   * a 1 M-profile run's spill took ~0.1 s). One left behind goes with the folder.
+   */
+  private async removeTempFiles(bucket: number): Promise<void> {
+    await Promise.all([
+      removeBucketFiles(this.parts.tempDir, bucket, [...ROW_SPILLS, ...EARLY_SEND_KINDS]),
+      rm(this.stateFile(bucket), { force: true }),
+    ]).catch(() => undefined);
   }
 
   private async dropPrepared(): Promise<void> {
@@ -264,6 +287,7 @@ export class BucketPipeline {
         await this.parts.beforeCheckpoint?.();
         await state.writeBucket(prepared.bucket, prepared.header, [kept, ...taken], etag);
       })
+      .then(() => this.removeTempFiles(prepared.bucket))
       .finally(releaseState);
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
     // Buckets join the run's books in order, each once its state is written; the run's record is

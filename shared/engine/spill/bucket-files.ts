@@ -4,14 +4,22 @@ import { appendFileSync, statSync } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
+const NEWLINE = 0x0a;
+
 /**
  * The kinds of spill file rows go to: one per reading thread, so threads never write the same
  * file. The bucket step reads them in this order (rows of a segment keep their order: see
  * engine-threads.ts).
  */
-const NEWLINE = 0x0a;
-
 export const ROW_SPILLS = ['rows', 'rows-2'] as const;
+
+/** The file of a bucket's lines of one kind, in `dir`. */
+export const bucketFile = (dir: string, bucket: number, kind: string) => path.join(dir, `bucket-${bucket}.${kind}`);
+
+/** Removes a bucket's files of these kinds from `dir` (those there are). */
+export async function removeBucketFiles(dir: string, bucket: number, kinds: readonly string[]): Promise<void> {
+  await Promise.all(kinds.map((kind) => rm(bucketFile(dir, bucket, kind), { force: true })));
+}
 
 /** Calls `onLine` with where each line of `text` runs (each ends in a newline). */
 function eachLine(text: string, onLine: (text: string, start: number, end: number) => void): void {
@@ -129,7 +137,7 @@ export class BucketFiles {
   }
 
   private file(bucket: number) {
-    return path.join(this.dir, `bucket-${bucket}.${this.kind}`);
+    return bucketFile(this.dir, bucket, this.kind);
   }
 
   /** Appends one line (without its newline; it must not hold one). */

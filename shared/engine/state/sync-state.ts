@@ -163,11 +163,21 @@ export class SyncStateStore {
     return { found, refused };
   }
 
-  /** Removes every checkpoint of what was sent early (the buckets hold their lines). */
-  async removeEarlyCheckpoints(): Promise<void> {
-    for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b` })) {
-      if (b.name.includes('.early-')) await this.container.deleteBlob(b.name).catch(() => undefined);
-    }
+  /** The blobs of every checkpoint of what was sent early (each bucket's pieces and refusals). */
+  async earlyCheckpointNames(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b` }))
+      if (b.name.includes('.early-')) names.push(b.name);
+    return names;
+  }
+
+  /**
+   * Removes every checkpoint of what was sent early (the buckets hold their lines): those `listed`
+   * (earlyCheckpointNames, once no more can be written), else those found now.
+   */
+  async removeEarlyCheckpoints(listed?: readonly string[]): Promise<void> {
+    for (const name of listed ?? (await this.earlyCheckpointNames()))
+      await this.container.deleteBlob(name).catch(() => undefined);
   }
 
   /**

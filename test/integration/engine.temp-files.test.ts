@@ -1,0 +1,66 @@
+// A run's temp files on the instance's small temporary disk: a bucket's go as soon as its state is
+// written, the rest with the attempt's folder at its end.
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runExport } from '../../shared/engine';
+import { services } from '../../shared/services';
+import { locateSnapshot } from '../../shared/snapshot/locate';
+import { useAzurite } from '../helpers/app';
+import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
+import { createConnection, createExport, engineInput, useSandbox } from '../helpers/engine';
+
+useAzurite();
+const sandbox = useSandbox();
+
+/** The bucket a temp file belongs to (`bucket-3.rows`, `state-3.tsv`), or null for the folder's own. */
+const bucketOf = (name: string) => /^(?:bucket|state)-(\d+)\./.exec(name)?.[1] ?? null;
+
+describe("a run's temp files", () => {
+  it("removes each bucket's files once its state is written, while later buckets' are still there", async () => {
+    const app = services();
+    const source = await writeCiExport(app.storage.ciBlobs, [
+      { segment: 'A', partitions: [rows(400)] },
+      { segment: 'B', partitions: [rows(200)] },
+    ]);
+    const exp = await createExport((await createConnection(sandbox().url)).id, {
+      source,
+      segments: ['A', 'B'],
+      matching: MATCHING,
+    });
+    const snapshot = await locateSnapshot(app.storage.ciBlobs, exp.source, exp.segments);
+    const tempRoot = mkdtempSync(path.join(os.tmpdir(), 'temp-files-test-'));
+    const seen: { done: number[]; files: string[] }[] = [];
+
+    const result = await runExport({
+      ...engineInput(exp, snapshot, sandbox().url),
+      bucketTargetBytes: 2048, // a dozen buckets or more
+      tempRoot,
+      onProgress: (p) => {
+        const [folder] = readdirSync(tempRoot);
+        if (p.buckets.done.length && folder)
+          seen.push({ done: [...p.buckets.done], files: readdirSync(path.join(tempRoot, folder)) });
+      },
+    });
+
+    expect(result.complete).toBe(true);
+    expect(result.progress.counts).toMatchObject({ profiles: 400, sent: 400 });
+    expect(result.progress.buckets.total).toBeGreaterThan(6);
+    expect(seen.length).toBeGreaterThan(2);
+    for (const { done, files } of seen) {
+      const buckets = new Set(
+        files
+          .map(bucketOf)
+          .filter((b) => b !== null)
+          .map(Number),
+      );
+      expect(done.filter((b) => buckets.has(b))).toEqual([]);
+    }
+    // Early on, buckets not yet sent still had their spilled rows.
+    expect(seen[0]!.files.filter((f) => /^bucket-\d+\.rows$/.test(f)).length).toBeGreaterThan(0);
+    // The attempt's folder goes at its end.
+    expect(readdirSync(tempRoot)).toEqual([]);
+    expect(existsSync(tempRoot)).toBe(true);
+  });
+});
