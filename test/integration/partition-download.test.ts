@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { BlobClient, ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunStopped } from '../../shared/engine';
-import { downloadPartition, type DownloadOptions } from '../../shared/engine/read/partition-download';
+import { downloadPartition, openAhead, type DownloadOptions } from '../../shared/engine/read/partition-download';
 import { PartitionAborted } from '../../shared/engine/read/column-check';
 import { EngineThread } from '../../shared/engine/run/engine-thread-client';
 import { EngineThreads } from '../../shared/engine/run/engine-threads';
@@ -42,6 +42,8 @@ function expectTheBlob(bytes: Buffer): void {
 }
 
 interface Seen {
+  /** The blob asked for (the URL's path). */
+  path: string;
   range?: string;
   ifMatch?: string;
   authorization?: string;
@@ -72,6 +74,7 @@ async function storage(answer: Answer): Promise<{ url: string; seen: Seen[] }> {
   const server = http.createServer((req, res) => {
     const n = seen.length;
     seen.push({
+      path: new URL(req.url!, 'http://x').pathname,
       range: req.headers.range,
       ifMatch: req.headers['if-match'] as string | undefined,
       authorization: req.headers.authorization,
@@ -186,6 +189,25 @@ describe('a partition downloaded by the engine thread', () => {
     expect(refused.seen).toHaveLength(1);
   });
 
+  it('takes a request sent ahead (while the partition before was read) as its first; one that failed is made again', async () => {
+    const { url, seen } = await storage(() => 'serve');
+    const ahead = openAhead({ url, headers: {} });
+    await new Promise((r) => setTimeout(r, 100)); // answered meanwhile, its body waiting
+    const pieces: Buffer[] = [];
+    await downloadPartition({ url, headers: {} }, 'Seg/Seg_1.csv', (b) => pieces.push(Buffer.from(b)), fast, ahead);
+    expectTheBlob(Buffer.concat(pieces));
+    expect(seen).toHaveLength(1);
+
+    // Its connection dropped before it was read: asked again, as any request that failed is.
+    const dropped = await storage((n, res) => (n > 0 ? 'serve' : void res.socket!.destroy()));
+    const lost = openAhead({ url: dropped.url, headers: {} }, fast.idleMs);
+    await new Promise((r) => setTimeout(r, 100));
+    const again: Buffer[] = [];
+    await downloadPartition({ url: dropped.url, headers: {} }, 'Seg/Seg_1.csv', (b) => again.push(Buffer.from(b)), fast, lost);
+    expectTheBlob(Buffer.concat(again));
+    expect(dropped.seen).toHaveLength(2);
+  });
+
   it('what push throws fails the download at once, untried', async () => {
     const { url, seen } = await storage(() => 'serve');
     const failing = downloadPartition({ url, headers: {} }, 'Seg/Seg_1.csv', () => {
@@ -287,6 +309,46 @@ describe('a run reading a partition on the engine thread', () => {
     }
     expect(proxied).toEqual([expect.stringMatching(/\/ci\/Seg_1\.csv\?sig=SECRET$/)]);
     expect(seen[0]!.userAgent).toMatch(/azsdk-js-azure-storage-blob/);
+  });
+
+  it('asks for the next partition while this one is read, so its first bytes wait for the thread', async () => {
+    // Seg_1's body stops half-way until Seg_2 is asked for (or 3 s pass): asked only once Seg_1
+    // ended, Seg_2 would come after that end.
+    const events: string[] = [];
+    let secondAsked = () => undefined as void;
+    const asked = new Promise<void>((r) => (secondAsked = r));
+    const { url, seen } = await storage((_, res) => {
+      const seg = seen.at(-1)!.path.endsWith('Seg_2.csv') ? 'Seg_2' : 'Seg_1';
+      events.push(`asked ${seg}`);
+      if (seg === 'Seg_2') {
+        secondAsked();
+        return 'serve';
+      }
+      res.writeHead(200, { etag: '"v1"', 'content-length': BLOB.length });
+      res.write(BLOB.subarray(0, BLOB.length / 2));
+      void Promise.race([asked, new Promise((r) => setTimeout(r, 3000))]).then(() => {
+        events.push('Seg_1 ended');
+        res.end(BLOB.subarray(BLOB.length / 2));
+      });
+    });
+    const tempDir = mkdtempSync(path.join(os.tmpdir(), 'thread-ahead-'));
+    const thread = new EngineThread({ ...init(tempDir), spillKind: ROW_SPILLS[0] }, threadLimits('reader', BLOB.length));
+    const partitions = ['Seg_1.csv', 'Seg_2.csv'].map((blobName) => ({
+      blobName,
+      sizeBytes: BLOB.length,
+      delimiter: ',',
+      hasHeader: false,
+    }));
+    const twoPartitions = { ...run(url, () => false), threadDownloads: true };
+    twoPartitions.tables[0]!.partitions = partitions;
+    try {
+      expect(await thread.partition(twoPartitions)).toMatchObject({ rowsRead: 80_000, rowsRejected: 0 });
+    } finally {
+      await thread.close();
+      rmSync(tempDir, { recursive: true, force: true });
+    }
+    expect(events).toEqual(['asked Seg_1', 'asked Seg_2', 'Seg_1 ended']);
+    expect(seen).toHaveLength(2);
   });
 
   it('asked to stop while the download stalls, stops within a second', async () => {

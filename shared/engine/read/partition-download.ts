@@ -26,6 +26,8 @@ export interface DownloadOptions {
 
 const RETRIED_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 const MAX_WAIT_MS = 120_000;
+/** No byte for this long: the request is dropped (and tried again). */
+const IDLE_MS = 60_000;
 
 /** What the run says when a partition of the snapshot it is pinned to was deleted. */
 export const partitionGone = (blobName: string) =>
@@ -56,15 +58,20 @@ export async function downloadPartition(
   blobName: string,
   push: (bytes: Buffer) => void,
   options: DownloadOptions = {},
+  ahead: PartitionRequest | null = null,
 ): Promise<void> {
   const tries = options.tries ?? 4;
   const resumes = options.resumes ?? 5;
   const backoffMs = options.backoffMs ?? 4000;
   const failed = (why: string) => new Error(`Downloading partition ${blobName} failed: ${why}`);
   const body: BodyState = { received: 0, etag: null, length: null, push };
+  // A request sent ahead for another blob (never, as the main thread grants them) is not this one's.
+  let opened = ahead?.url === grant.url ? ahead : null;
+  if (ahead && !opened) ahead.destroy();
   for (let failures = 0, breaks = 0; ;) {
     const before = body.received;
-    const attempt = await requestOnce(grant, body, options.idleMs ?? 60_000);
+    const attempt = await requestOnce(grant, body, options.idleMs ?? IDLE_MS, opened);
+    opened = null;
     if (body.received > before) failures = 0;
     if (attempt.kind === 'done') return;
     if (attempt.kind === 'changed') throw partitionChanged(blobName);
@@ -100,15 +107,101 @@ const header = (res: http.IncomingMessage, name: string): string | null => {
   return typeof value === 'string' ? value : null;
 };
 
-/** One request, from `body.received` on. Rejects only when push throws. */
-function requestOnce(grant: DownloadGrant, body: BodyState, idleMs: number): Promise<Attempt> {
+// Errors are described by their code only: a message could hold the URL, and with it a SAS.
+const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? 'the connection failed';
+
+/**
+ * One GET of a partition, from the moment it is sent: its answer waits (paused: the socket stops
+ * reading, and with it the server, once a few KB are buffered) until it is read. So the next
+ * partition's request can go while this one is read (openAhead), and its first bytes wait for the
+ * thread instead of the thread for them.
+ */
+export class PartitionRequest {
+  /** The answer, or null when the request failed before one came (`failure` says why). */
+  readonly answer: Promise<http.IncomingMessage | null>;
+  failure = 'the connection failed';
+  /** Why the body broke off, once it has (before anyone reads it, too). */
+  private brokeWith: string | null = null;
+  private onBreak: ((why: string) => void) | null = null;
+  private readonly req: http.ClientRequest;
+
+  constructor(
+    readonly url: string,
+    headers: Record<string, string>,
+    idleMs: number,
+  ) {
+    const get = new URL(url).protocol === 'https:' ? https.get : http.get;
+    let responded = false;
+    let answered!: (res: http.IncomingMessage | null) => void;
+    this.answer = new Promise((resolve) => (answered = resolve));
+    this.req = get(url, { headers }, (res) => {
+      responded = true;
+      res.on('error', (e) => this.broke(why(e)));
+      res.on('aborted', () => this.broke('the body broke off'));
+      answered(res);
+    });
+    this.req.setTimeout(idleMs, () => this.req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    // Before an answer, the request failed (tried again after a wait); after it, the body broke off (resumed).
+    this.req.on('error', (e) => {
+      if (responded) return this.broke(why(e));
+      this.failure = why(e);
+      answered(null);
+    });
+  }
+
+  /** Calls `onBreak` once the body breaks off (at once if it has). */
+  whenBroken(onBreak: (why: string) => void): void {
+    this.onBreak = onBreak;
+    if (this.brokeWith !== null) onBreak(this.brokeWith);
+  }
+
+  destroy(): void {
+    this.req.destroy();
+  }
+
+  private broke(why: string): void {
+    this.brokeWith ??= why;
+    this.onBreak?.(why);
+  }
+}
+
+/** The request for a partition to be read next, sent now (downloadPartition takes it as its first). */
+export const openAhead = (grant: DownloadGrant, idleMs = IDLE_MS): PartitionRequest =>
+  new PartitionRequest(grant.url, { ...grant.headers }, idleMs);
+
+/**
+ * One request, from `body.received` on (`opened`: one sent already for this blob, from its start).
+ * Rejects only when push throws.
+ */
+async function requestOnce(
+  grant: DownloadGrant,
+  body: BodyState,
+  idleMs: number,
+  opened: PartitionRequest | null,
+): Promise<Attempt> {
   const headers: Record<string, string> = { ...grant.headers };
   const resuming = body.received > 0;
   if (resuming) {
     headers.range = `bytes=${body.received}-`;
     headers['if-match'] = body.etag!;
   }
-  const get = new URL(grant.url).protocol === 'https:' ? https.get : http.get;
+  const request = opened ?? new PartitionRequest(grant.url, headers, idleMs);
+  const res = await request.answer;
+  if (!res) return { kind: 'failed', why: request.failure };
+  const status = res.statusCode ?? 0;
+  if (status !== 200 && status !== 206) {
+    res.resume();
+    const code = header(res, 'x-ms-error-code');
+    return { kind: 'status', status, code, requestId: header(res, 'x-ms-request-id') };
+  }
+  if (!resuming) {
+    body.etag = header(res, 'etag');
+    const length = Number(res.headers['content-length']);
+    body.length = Number.isFinite(length) ? length : null;
+  } else if (header(res, 'etag') !== body.etag || (status === 206 && !rangeStartsAt(res, body.received))) {
+    res.resume();
+    return { kind: 'changed' };
+  }
   return new Promise((resolve, reject) => {
     let settled = false;
     const settle = (a: Attempt) => {
@@ -116,56 +209,32 @@ function requestOnce(grant: DownloadGrant, body: BodyState, idleMs: number): Pro
       settled = true;
       resolve(a);
     };
-    // Errors are described by their code only: a message could hold the URL, and with it a SAS.
-    const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? 'the connection failed';
-    let responded = false;
-    const req = get(grant.url, { headers }, (res) => {
-      responded = true;
-      const status = res.statusCode ?? 0;
-      if (status !== 200 && status !== 206) {
-        res.resume();
-        const code = header(res, 'x-ms-error-code');
-        return settle({ kind: 'status', status, code, requestId: header(res, 'x-ms-request-id') });
+    // A server that ignores the range sends the blob from its start: what was pushed is skipped.
+    let skip = status === 200 ? body.received : 0;
+    res.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      const bytes = skip > 0 ? chunk.subarray(Math.min(skip, chunk.length)) : chunk;
+      skip -= chunk.length - bytes.length;
+      const length = bytes.length; // push may give the bytes' memory back (then they are empty)
+      if (length === 0) return;
+      try {
+        body.push(bytes);
+      } catch (e) {
+        settled = true;
+        request.destroy();
+        return reject(e as Error);
       }
-      if (!resuming) {
-        body.etag = header(res, 'etag');
-        const length = Number(res.headers['content-length']);
-        body.length = Number.isFinite(length) ? length : null;
-      } else if (header(res, 'etag') !== body.etag || (status === 206 && !rangeStartsAt(res, body.received))) {
-        res.resume();
-        return settle({ kind: 'changed' });
-      }
-      // A server that ignores the range sends the blob from its start: what was pushed is skipped.
-      let skip = status === 200 ? body.received : 0;
-      res.on('data', (chunk: Buffer) => {
-        if (settled) return;
-        const bytes = skip > 0 ? chunk.subarray(Math.min(skip, chunk.length)) : chunk;
-        skip -= chunk.length - bytes.length;
-        const length = bytes.length; // push may give the bytes' memory back (then they are empty)
-        if (length === 0) return;
-        try {
-          body.push(bytes);
-        } catch (e) {
-          settled = true;
-          req.destroy();
-          return reject(e as Error);
-        }
-        body.received += length;
-      });
-      // Without a length (chunked), a body cut short ends in `aborted` or `error`, not `end`.
-      res.on('end', () =>
-        settle(
-          body.length === null || body.received >= body.length
-            ? { kind: 'done' }
-            : { kind: 'broken', why: `the body ended at ${body.received} of ${body.length} bytes` },
-        ),
-      );
-      res.on('error', (e) => settle({ kind: 'broken', why: why(e) }));
-      res.on('aborted', () => settle({ kind: 'broken', why: 'the body broke off' }));
+      body.received += length;
     });
-    req.setTimeout(idleMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-    // Before an answer, the request failed (tried again after a wait); after it, the body broke off (resumed).
-    req.on('error', (e) => settle(responded ? { kind: 'broken', why: why(e) } : { kind: 'failed', why: why(e) }));
+    // Without a length (chunked), a body cut short ends in `aborted` or `error`, not `end`.
+    res.on('end', () =>
+      settle(
+        body.length === null || body.received >= body.length
+          ? { kind: 'done' }
+          : { kind: 'broken', why: `the body ended at ${body.received} of ${body.length} bytes` },
+      ),
+    );
+    request.whenBroken((why) => settle({ kind: 'broken', why }));
   });
 }
 

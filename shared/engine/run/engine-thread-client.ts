@@ -166,38 +166,44 @@ export class EngineThread {
     this.early = run.early;
     this.onProgress = run.onProgress;
     let stopped = false;
-    for (const table of run.tables) {
-      const sending = run.early !== null && table.segment === this.init.early?.segment;
-      for (const partition of table.partitions) {
-        this.partitionDone = false;
-        const spec = {
-          segment: table.segment,
-          columns: table.columns,
-          blobName: partition.blobName,
-          delimiter: partition.delimiter,
-          hasHeader: partition.hasHeader,
-        };
-        const blob = run.container.getBlobClient(partition.blobName);
-        if (run.threadDownloads && !sending && !proxyInEnvironment()) {
-          await this.readOnThread(run, spec, await downloadGrant(blob));
-          continue;
-        }
-        this.post({ t: 'partition', spec, grant: null });
-        const download = await blob.download().catch((e: unknown) => {
-          // The run is pinned to this snapshot: a partition gone since (CI's retention) will not come back.
-          if (statusOf(e) === 404) throw partitionGone(partition.blobName);
-          throw e;
-        });
-        for await (const chunk of download.readableStreamBody as Readable) {
-          if (run.shouldStop?.()) throw new RunStopped();
-          if (!this.gathered) stopped = await this.beforeChunk(run, sending, stopped);
-          this.gather(chunk as Buffer);
-          if (this.gathered && (sending || this.gathered.length >= CHUNK_BYTES)) this.handGathered();
-        }
-        this.handGathered();
-        this.post({ t: 'end' });
-        await this.until(() => this.partitionDone);
+    const parts = run.tables.flatMap((table) => table.partitions.map((partition) => ({ table, partition })));
+    const sendingAt = (at: number) => run.early !== null && parts[at]!.table.segment === this.init.early?.segment;
+    const onThread = (at: number) => at < parts.length && run.threadDownloads === true && !sendingAt(at) && !proxyInEnvironment();
+    const grantFor = (at: number) => downloadGrant(run.container.getBlobClient(parts[at]!.partition.blobName));
+    /** The grant of the partition the thread downloads next, sent with the one before it (see PartitionStep.download). */
+    let nextGrant: DownloadGrant | null = null;
+    for (const [at, { table, partition }] of parts.entries()) {
+      const sending = sendingAt(at);
+      this.partitionDone = false;
+      const spec = {
+        segment: table.segment,
+        columns: table.columns,
+        blobName: partition.blobName,
+        delimiter: partition.delimiter,
+        hasHeader: partition.hasHeader,
+      };
+      const blob = run.container.getBlobClient(partition.blobName);
+      if (onThread(at)) {
+        const grant = nextGrant ?? (await grantFor(at));
+        nextGrant = onThread(at + 1) ? await grantFor(at + 1) : null;
+        await this.readOnThread(run, spec, grant, nextGrant);
+        continue;
       }
+      this.post({ t: 'partition', spec, grant: null });
+      const download = await blob.download().catch((e: unknown) => {
+        // The run is pinned to this snapshot: a partition gone since (CI's retention) will not come back.
+        if (statusOf(e) === 404) throw partitionGone(partition.blobName);
+        throw e;
+      });
+      for await (const chunk of download.readableStreamBody as Readable) {
+        if (run.shouldStop?.()) throw new RunStopped();
+        if (!this.gathered) stopped = await this.beforeChunk(run, sending, stopped);
+        this.gather(chunk as Buffer);
+        if (this.gathered && (sending || this.gathered.length >= CHUNK_BYTES)) this.handGathered();
+      }
+      this.handGathered();
+      this.post({ t: 'end' });
+      await this.until(() => this.partitionDone);
     }
     return stopped;
   }
@@ -207,8 +213,13 @@ export class EngineThread {
    * crosses this thread. Woken by the thread's progress, and every STOP_CHECK_MS, so that a run
    * asked to stop stops within a second.
    */
-  private async readOnThread(run: PartitionRun, spec: PartitionSpec, grant: DownloadGrant): Promise<void> {
-    this.post({ t: 'partition', spec, grant });
+  private async readOnThread(
+    run: PartitionRun,
+    spec: PartitionSpec,
+    grant: DownloadGrant,
+    next: DownloadGrant | null,
+  ): Promise<void> {
+    this.post({ t: 'partition', spec, grant, next });
     const tick = setInterval(() => this.wake(), STOP_CHECK_MS);
     try {
       await this.until(() => this.partitionDone || run.shouldStop?.() === true);

@@ -61,7 +61,7 @@ port.on('message', (m: ToEngineThread) => {
           return;
         case 'partition':
           step!.startPartition(m.spec);
-          if (m.grant) await step!.download(m.grant);
+          if (m.grant) await step!.download(m.grant, m.next ?? null);
           return;
         case 'chunk':
           return step!.chunk(m);
@@ -78,6 +78,7 @@ port.on('message', (m: ToEngineThread) => {
         case 'finish':
           return await step!.finish();
         case 'reset':
+          step?.close();
           step = null;
           init = null;
           buckets = null;

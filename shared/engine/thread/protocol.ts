@@ -149,8 +149,11 @@ export interface BucketRings {
 /** Messages to the engine thread (engine-thread.ts): the partition step, then buckets to prepare. */
 export type ToEngineThread =
   | { t: 'init'; init: PartitionInit; rings: EngineRings }
-  /** `grant`: the thread downloads the partition itself and ends it (else chunks follow, then `end`). */
-  | { t: 'partition'; spec: PartitionSpec; grant: DownloadGrant | null }
+  /**
+   * `grant`: the thread downloads the partition itself and ends it (else chunks follow, then `end`);
+   * `next`: the grant of the partition it will download next, whose request goes at once.
+   */
+  | { t: 'partition'; spec: PartitionSpec; grant: DownloadGrant | null; next?: DownloadGrant | null }
   | ({ t: 'chunk' } & Handed)
   | { t: 'end' }
   | { t: 'stopSending' }
