@@ -3,7 +3,7 @@
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runExport } from '../../shared/engine';
 import { services } from '../../shared/services';
 import { locateSnapshot } from '../../shared/snapshot/locate';
@@ -18,7 +18,14 @@ const sandbox = useSandbox();
 const bucketOf = (name: string) => /^(?:bucket|state)-(\d+)\./.exec(name)?.[1] ?? null;
 
 describe("a run's temp files", () => {
-  it("removes each bucket's files once its state is written, while later buckets' are still there", async () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it.each([
+    ['read first', false],
+    // As on two cores: the largest segment's single profiles go while it is read, with files of their own.
+    ['sending early', true],
+  ])("%s: removes each bucket's files once its state is written, while later buckets' are still there", async (_, early) => {
+    vi.spyOn(os, 'availableParallelism').mockReturnValue(2);
     const app = services();
     const source = await writeCiExport(app.storage.ciBlobs, [
       { segment: 'A', partitions: [rows(400)] },
@@ -36,6 +43,7 @@ describe("a run's temp files", () => {
     const result = await runExport({
       ...engineInput(exp, snapshot, sandbox().url),
       bucketTargetBytes: 2048, // a dozen buckets or more
+      firstAttempt: early,
       tempRoot,
       onProgress: (p) => {
         const [folder] = readdirSync(tempRoot);
@@ -57,8 +65,9 @@ describe("a run's temp files", () => {
       );
       expect(done.filter((b) => buckets.has(b))).toEqual([]);
     }
-    // Early on, buckets not yet sent still had their spilled rows.
+    // Early on, buckets not yet sent still had their spilled rows (and what was sent early).
     expect(seen[0]!.files.filter((f) => /^bucket-\d+\.rows$/.test(f)).length).toBeGreaterThan(0);
+    if (early) expect(seen[0]!.files.filter((f) => /^bucket-\d+\.sent$/.test(f)).length).toBeGreaterThan(0);
     // The attempt's folder goes at its end.
     expect(readdirSync(tempRoot)).toEqual([]);
     expect(existsSync(tempRoot)).toBe(true);

@@ -208,6 +208,42 @@ describe('a partition downloaded by the engine thread', () => {
     expect(dropped.seen).toHaveLength(2);
   });
 
+  it('a request sent ahead whose connection went while it waited is made again, not counted as a resume', async () => {
+    // Answered, then the connection dropped (or idle too long) before the partition's turn came.
+    const { url, seen } = await storage((n, res) => {
+      if (n > 0) return 'serve';
+      res.writeHead(200, { etag: '"v1"', 'content-length': BLOB.length });
+      res.flushHeaders();
+      setTimeout(() => res.destroy(), 50);
+    });
+    const ahead = openAhead({ url, headers: {} });
+    await new Promise((r) => setTimeout(r, 200));
+    const pieces: Buffer[] = [];
+    await downloadPartition(
+      { url, headers: {} },
+      'Seg/Seg_1.csv',
+      (b) => pieces.push(Buffer.from(b)),
+      { ...fast, resumes: 0 },
+      ahead,
+    );
+    expectTheBlob(Buffer.concat(pieces));
+    expect(seen.map((s) => s.range)).toEqual([undefined, undefined]); // the blob from its start, as a first request
+  });
+
+  it('a request sent ahead for another blob is dropped, never read as this one', async () => {
+    const { url, seen } = await storage((n, res) => {
+      if (!seen[n]!.path.endsWith('Seg_9.csv')) return 'serve';
+      res.writeHead(200, { etag: '"v9"', 'content-length': 6 });
+      res.end('WRONG\n');
+    });
+    const other = openAhead({ url: url.replace('Seg_1.csv', 'Seg_9.csv'), headers: {} });
+    await new Promise((r) => setTimeout(r, 100)); // answered, and waiting
+    const pieces: Buffer[] = [];
+    await downloadPartition({ url, headers: {} }, 'Seg/Seg_1.csv', (b) => pieces.push(Buffer.from(b)), fast, other);
+    expectTheBlob(Buffer.concat(pieces));
+    expect(seen.map((s) => s.path).sort()).toEqual(['/ci/Seg_1.csv', '/ci/Seg_9.csv']);
+  });
+
   it('what push throws fails the download at once, untried', async () => {
     const { url, seen } = await storage(() => 'serve');
     const failing = downloadPartition({ url, headers: {} }, 'Seg/Seg_1.csv', () => {

@@ -70,10 +70,14 @@ export async function downloadPartition(
   if (ahead && !opened) ahead.destroy();
   for (let failures = 0, breaks = 0; ;) {
     const before = body.received;
+    const sentAhead = opened !== null;
     const attempt = await requestOnce(grant, body, options.idleMs ?? IDLE_MS, opened);
     opened = null;
     if (body.received > before) failures = 0;
     if (attempt.kind === 'done') return;
+    // One sent ahead that failed or broke off before the partition's turn (its socket idled while
+    // the one before was read, or the server dropped it) is only made again now, uncounted.
+    if (sentAhead && body.received === before && (attempt.kind === 'failed' || attempt.kind === 'broken')) continue;
     if (attempt.kind === 'changed') throw partitionChanged(blobName);
     if (attempt.kind === 'broken') {
       if (++breaks > resumes) throw failed(attempt.why);
@@ -123,30 +127,36 @@ export class PartitionRequest {
   /** Why the body broke off, once it has (before anyone reads it, too). */
   private brokeWith: string | null = null;
   private onBreak: ((why: string) => void) | null = null;
-  private readonly req: http.ClientRequest;
+  private req: http.ClientRequest | null = null;
 
   constructor(
     readonly url: string,
     headers: Record<string, string>,
     idleMs: number,
   ) {
-    const get = new URL(url).protocol === 'https:' ? https.get : http.get;
     let responded = false;
     let answered!: (res: http.IncomingMessage | null) => void;
     this.answer = new Promise((resolve) => (answered = resolve));
-    this.req = get(url, { headers }, (res) => {
-      responded = true;
-      res.on('error', (e) => this.broke(why(e)));
-      res.on('aborted', () => this.broke('the body broke off'));
-      answered(res);
-    });
-    this.req.setTimeout(idleMs, () => this.req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-    // Before an answer, the request failed (tried again after a wait); after it, the body broke off (resumed).
-    this.req.on('error', (e) => {
-      if (responded) return this.broke(why(e));
+    try {
+      const get = new URL(url).protocol === 'https:' ? https.get : http.get;
+      const req = (this.req = get(url, { headers }, (res) => {
+        responded = true;
+        res.on('error', (e) => this.broke(why(e)));
+        res.on('aborted', () => this.broke('the body broke off'));
+        answered(res);
+      }));
+      req.setTimeout(idleMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+      // Before an answer, the request failed (tried again after a wait); after it, the body broke off (resumed).
+      req.on('error', (e) => {
+        if (responded) return this.broke(why(e));
+        this.failure = why(e);
+        answered(null);
+      });
+    } catch (e) {
+      // A request that cannot even be made (a header Node refuses…) fails as one that got no answer.
       this.failure = why(e);
       answered(null);
-    });
+    }
   }
 
   /** Calls `onBreak` once the body breaks off (at once if it has). */
@@ -156,7 +166,7 @@ export class PartitionRequest {
   }
 
   destroy(): void {
-    this.req.destroy();
+    this.req?.destroy();
   }
 
   private broke(why: string): void {

@@ -2,7 +2,6 @@
 // engine thread a couple ahead of the one being sent. Their objects flow into one sender, so
 // batches run on across bucket boundaries instead of draining at each. A bucket's state is written
 // as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { MAX_OBJECTS_PER_REQUEST, NOT_SENT_STOPPING, type BrazeClient, type Outcome } from '../../braze/client';
 import type { EarlyRefusals, SyncStateStore } from '../state/sync-state';
@@ -186,7 +185,7 @@ export class BucketPipeline {
 
   /** A bucket's state blob downloaded, and the bucket merged and diffed against it on the engine thread. */
   private async prepareFresh(bucket: number): Promise<Prepared> {
-    const file = this.stateFile(bucket);
+    const file = path.join(this.parts.tempDir, `state-${bucket}.tsv`);
     const { found, etag, early, refused } = await this.parts.state.downloadBucket(bucket, file);
     return { ...(await this.parts.threads.prepare(bucket, found ? file : null)), etag, early, refused };
   }
@@ -212,21 +211,14 @@ export class BucketPipeline {
     return false;
   }
 
-  /** Where a bucket's state blob is downloaded for the engine thread. */
-  private stateFile(bucket: number): string {
-    return path.join(this.parts.tempDir, `state-${bucket}.tsv`);
-  }
-
   /**
    * A bucket whose state is written is never prepared again by this attempt: its temp files go
    * (while the buckets after it are sent, not all at the attempt's end, where on one core removing
-   * a 1 M-profile run's spill took ~0.1 s). One left behind goes with the folder.
+   * a 1 M-profile run's spill took ~0.1 s; its state blob's download is gone already: the engine
+   * thread removes it once read). One left behind goes with the folder.
    */
   private async removeTempFiles(bucket: number): Promise<void> {
-    await Promise.all([
-      removeBucketFiles(this.parts.tempDir, bucket, [...ROW_SPILLS, ...EARLY_SEND_KINDS]),
-      rm(this.stateFile(bucket), { force: true }),
-    ]).catch(() => undefined);
+    await removeBucketFiles(this.parts.tempDir, bucket, [...ROW_SPILLS, ...EARLY_SEND_KINDS]).catch(() => undefined);
   }
 
   private async dropPrepared(): Promise<void> {
@@ -287,15 +279,21 @@ export class BucketPipeline {
         await this.parts.beforeCheckpoint?.();
         await state.writeBucket(prepared.bucket, prepared.header, [kept, ...taken], etag);
       })
-      .then(() => this.removeTempFiles(prepared.bucket))
       .finally(releaseState);
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
+    // The bucket's temp files go once its state is written and the last checkpoint of what was sent
+    // early (which reads the bucket's state lines) is taken.
+    const tempRemoved = Promise.all([stateWritten, this.parts.earlyCheckpointed]).then(
+      () => this.removeTempFiles(prepared.bucket),
+      () => undefined,
+    );
     // Buckets join the run's books in order, each once its state is written; the run's record is
     // written after, one write for the buckets that joined meanwhile (RunBooks.report).
     const previousInBooks = this.inBooks;
     this.inBooks = (async () => {
       await previousInBooks;
       await stateWritten;
+      await tempRemoved;
       books.commitBucket(prepared);
     })();
     this.inBooks.catch(() => undefined);

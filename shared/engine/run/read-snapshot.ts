@@ -71,6 +71,8 @@ export class SnapshotReading {
   threads: EngineThreads | null = null;
   /** Resolves once what was sent early is checkpointed (at once when nothing was). */
   earlyCheckpointed: Promise<void> = Promise.resolve();
+  /** Checkpoints what is sent early, when anything is. */
+  private checkpoints: EarlyCheckpoints | null = null;
 
   constructor(private readonly plan: ReadPlan) {}
 
@@ -121,7 +123,7 @@ export class SnapshotReading {
       this.plan.bucketCount > 1 && !sendEarly && os.availableParallelism() > 1,
     );
     const writer = new BrazeObjectWriter(def);
-    const checkpoints = this.early
+    const checkpoints = (this.checkpoints = this.early
       ? new EarlyCheckpoints(
           this.threads.reader,
           this.early,
@@ -136,7 +138,7 @@ export class SnapshotReading {
           this.plan.earlyCheckpointMs,
           this.plan.bucketCount,
         )
-      : null;
+      : null);
     const read = await this.threads.partition({
       // The table sent early goes last, once the other segments' profile keys are known.
       tables: sendEarly ? [...snapshot.tables.filter((t) => t !== sendEarly), sendEarly] : snapshot.tables,
@@ -155,6 +157,8 @@ export class SnapshotReading {
 
   async close(): Promise<void> {
     await this.early?.settle();
+    // A checkpoint still being written when reading stopped lands before the next attempt looks for them.
+    await this.checkpoints?.settle();
     await this.threads?.close();
   }
 
