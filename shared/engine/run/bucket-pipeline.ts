@@ -69,6 +69,8 @@ export class BucketPipeline {
   /** Buckets sent and not yet checkpointed. */
   private readonly underWay: BucketsUnderWay;
   private previousAnswered: Promise<unknown> = Promise.resolve();
+  /** Removals of the temp files of buckets whose state is written (see send). */
+  private readonly tempRemoved: Promise<void>[] = [];
 
   constructor(private readonly parts: PipelineParts) {
     this.checkpointed = parts.earlyCheckpointed;
@@ -112,6 +114,7 @@ export class BucketPipeline {
     await this.sender.finish();
     await this.reports;
     await this.checkpointed;
+    await Promise.all(this.tempRemoved);
     // Checkpoints of what was sent early — this attempt's, or an earlier killed one's — are
     // in the buckets now, every one of which is written: they go (one listing a run).
     await this.parts.earlyCheckpointed;
@@ -282,10 +285,13 @@ export class BucketPipeline {
       .finally(releaseState);
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
     // The bucket's temp files go once its state is written and the last checkpoint of what was sent
-    // early (which reads the bucket's state lines) is taken.
-    const tempRemoved = Promise.all([stateWritten, this.parts.earlyCheckpointed]).then(
-      () => this.removeTempFiles(prepared.bucket),
-      () => undefined,
+    // early (which reads the bucket's state lines) is taken; beside the checkpoints, not in their
+    // way (a change run's sending is a chain of them).
+    this.tempRemoved.push(
+      Promise.all([stateWritten, this.parts.earlyCheckpointed]).then(
+        () => this.removeTempFiles(prepared.bucket),
+        () => undefined,
+      ),
     );
     // Buckets join the run's books in order, each once its state is written; the run's record is
     // written after, one write for the buckets that joined meanwhile (RunBooks.report).
@@ -293,7 +299,6 @@ export class BucketPipeline {
     this.inBooks = (async () => {
       await previousInBooks;
       await stateWritten;
-      await tempRemoved;
       books.commitBucket(prepared);
     })();
     this.inBooks.catch(() => undefined);
