@@ -182,7 +182,6 @@ export class EngineThread {
         delimiter: partition.delimiter,
         hasHeader: partition.hasHeader,
       };
-      const blob = run.container.getBlobClient(partition.blobName);
       if (onThread(at)) {
         const grant = nextGrant ?? (await grantFor(at));
         nextGrant = onThread(at + 1) ? await grantFor(at + 1) : null;
@@ -190,11 +189,14 @@ export class EngineThread {
         continue;
       }
       this.post({ t: 'partition', spec, grant: null });
-      const download = await blob.download().catch((e: unknown) => {
-        // The run is pinned to this snapshot: a partition gone since (CI's retention) will not come back.
-        if (statusOf(e) === 404) throw partitionGone(partition.blobName);
-        throw e;
-      });
+      const download = await run.container
+        .getBlobClient(partition.blobName)
+        .download()
+        .catch((e: unknown) => {
+          // The run is pinned to this snapshot: a partition gone since (CI's retention) will not come back.
+          if (statusOf(e) === 404) throw partitionGone(partition.blobName);
+          throw e;
+        });
       for await (const chunk of download.readableStreamBody as Readable) {
         if (run.shouldStop?.()) throw new RunStopped();
         if (!this.gathered) stopped = await this.beforeChunk(run, sending, stopped);
