@@ -12,7 +12,12 @@ import { randomUUID } from 'node:crypto';
 import { BlobClient, ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunStopped } from '../../shared/engine';
-import { downloadPartition, openAhead, type DownloadOptions } from '../../shared/engine/read/partition-download';
+import {
+  downloadPartition,
+  openAhead,
+  type DownloadOptions,
+  type PartitionRequest,
+} from '../../shared/engine/read/partition-download';
 import { PartitionAborted } from '../../shared/engine/read/column-check';
 import { EngineThread } from '../../shared/engine/run/engine-thread-client';
 import { EngineThreads } from '../../shared/engine/run/engine-threads';
@@ -28,10 +33,14 @@ useAzurite();
 const BLOB = Buffer.from(Array.from({ length: 40_000 }, (_, i) => `c${i},u${i},user${i}@example.com\n`).join(''));
 const fast: DownloadOptions = { backoffMs: 5, idleMs: 300 };
 
-/** Downloads with `grant`, as the engine thread does: every byte pushed, in order. */
-async function download(grant: { url: string; headers: Record<string, string> }, options = fast): Promise<Buffer> {
+/** Downloads with `grant`, as the engine thread does (`ahead`: a request sent before): every byte pushed, in order. */
+async function download(
+  grant: { url: string; headers: Record<string, string> },
+  options = fast,
+  ahead: PartitionRequest | null = null,
+): Promise<Buffer> {
   const pieces: Buffer[] = [];
-  await downloadPartition(grant, 'Seg/Seg_1.csv', (bytes) => pieces.push(Buffer.from(bytes)), options);
+  await downloadPartition(grant, 'Seg/Seg_1.csv', (bytes) => pieces.push(Buffer.from(bytes)), options, ahead);
   return Buffer.concat(pieces);
 }
 
@@ -193,18 +202,14 @@ describe('a partition downloaded by the engine thread', () => {
     const { url, seen } = await storage(() => 'serve');
     const ahead = openAhead({ url, headers: {} });
     await new Promise((r) => setTimeout(r, 100)); // answered meanwhile, its body waiting
-    const pieces: Buffer[] = [];
-    await downloadPartition({ url, headers: {} }, 'Seg/Seg_1.csv', (b) => pieces.push(Buffer.from(b)), fast, ahead);
-    expectTheBlob(Buffer.concat(pieces));
+    expectTheBlob(await download({ url, headers: {} }, fast, ahead));
     expect(seen).toHaveLength(1);
 
     // Its connection dropped before it was read: asked again, as any request that failed is.
     const dropped = await storage((n, res) => (n > 0 ? 'serve' : void res.socket!.destroy()));
     const lost = openAhead({ url: dropped.url, headers: {} }, fast.idleMs);
     await new Promise((r) => setTimeout(r, 100));
-    const again: Buffer[] = [];
-    await downloadPartition({ url: dropped.url, headers: {} }, 'Seg/Seg_1.csv', (b) => again.push(Buffer.from(b)), fast, lost);
-    expectTheBlob(Buffer.concat(again));
+    expectTheBlob(await download({ url: dropped.url, headers: {} }, fast, lost));
     expect(dropped.seen).toHaveLength(2);
   });
 
@@ -218,15 +223,7 @@ describe('a partition downloaded by the engine thread', () => {
     });
     const ahead = openAhead({ url, headers: {} });
     await new Promise((r) => setTimeout(r, 200));
-    const pieces: Buffer[] = [];
-    await downloadPartition(
-      { url, headers: {} },
-      'Seg/Seg_1.csv',
-      (b) => pieces.push(Buffer.from(b)),
-      { ...fast, resumes: 0 },
-      ahead,
-    );
-    expectTheBlob(Buffer.concat(pieces));
+    expectTheBlob(await download({ url, headers: {} }, { ...fast, resumes: 0 }, ahead));
     expect(seen.map((s) => s.range)).toEqual([undefined, undefined]); // the blob from its start, as a first request
   });
 
@@ -238,9 +235,7 @@ describe('a partition downloaded by the engine thread', () => {
     });
     const other = openAhead({ url: url.replace('Seg_1.csv', 'Seg_9.csv'), headers: {} });
     await new Promise((r) => setTimeout(r, 100)); // answered, and waiting
-    const pieces: Buffer[] = [];
-    await downloadPartition({ url, headers: {} }, 'Seg/Seg_1.csv', (b) => pieces.push(Buffer.from(b)), fast, other);
-    expectTheBlob(Buffer.concat(pieces));
+    expectTheBlob(await download({ url, headers: {} }, fast, other));
     expect(seen.map((s) => s.path).sort()).toEqual(['/ci/Seg_1.csv', '/ci/Seg_9.csv']);
   });
 
