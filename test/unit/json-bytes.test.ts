@@ -3,7 +3,9 @@
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { holdsControl, writeTextBytes, writeWellFormedText } from '../../shared/engine/spill/json-bytes';
+import { holdsControl, writeRawAsJson, writeTextBytes, writeWellFormedText } from '../../shared/engine/spill/json-bytes';
+import { rawLength, rawTrims } from '../../shared/engine/profile/text-bytes';
+import { rawText } from '../../shared/engine/spill/spill-codec';
 
 function written(src: Buffer, escape: boolean, undouble: boolean): string | null {
   const out = Buffer.alloc(src.length * 6 + 8);
@@ -56,6 +58,26 @@ describe('text written as JSON from its bytes', () => {
         expect(writeWellFormedText(src, view(src), before, to, wordwise, view(wordwise), outAt, escape, undouble)).toBe(end);
         expect(wordwise.subarray(outAt, end).toString('hex')).toBe(bytewise.subarray(outAt, end).toString('hex'));
         expect(holdsControl(src, view(src), before, to)).toBe([...t].some((c) => c.charCodeAt(0) < 0x20));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('a raw token (a quoted field as it is in the file, its line feeds stood for): its text, as JSON.stringify writes it', () => {
+    const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+    // The reading side writes no raw token for a field holding the bytes that stand for a line feed or separate tokens.
+    const field = text.filter((t) => !t.includes('\x1e') && !t.includes('\x1f'));
+    fc.assert(
+      fc.property(field, fc.nat(7), fc.nat(7), (t, before, outAt) => {
+        const raw = Buffer.from(t.replaceAll('"', '""').replaceAll('\n', '\x1e'));
+        expect(rawText(raw.toString())).toBe(t);
+        const src = Buffer.concat([Buffer.alloc(before, 0x41), raw, Buffer.from('\x1f,')]);
+        const to = before + raw.length;
+        const out = Buffer.alloc(raw.length * 6 + 16);
+        const end = writeRawAsJson(src, view(src), before, to, out, view(out), outAt);
+        expect(out.toString('utf8', outAt, end)).toBe(JSON.stringify(t).slice(1, -1));
+        expect(rawLength(src, before, to)).toBe(t.length);
+        if (t !== '') expect(rawTrims(src, before, to)).toBe(t.trim() !== t);
       }),
       { numRuns: 3000 },
     );

@@ -6,9 +6,9 @@
 // checking or typing would change or leave out, an identifier that is not plain ASCII, bytes that
 // are not well-formed UTF-8) makes write() decline, and the caller maps the row from strings.
 import { copyBytes, grown, type ByteRange } from '../spill/bucket-files';
-import { spillColumns } from '../spill/spill-codec';
-import { utf8SequenceAt } from '../spill/json-bytes';
-import { isCanonicalNumber, jsonLength, jsonTrims, trimsAtEnd, trimsAtStart } from './text-bytes';
+import { rawText, spillColumns } from '../spill/spill-codec';
+import { utf8SequenceAt, writeRawAsJson } from '../spill/json-bytes';
+import { isCanonicalNumber, jsonLength, jsonTrims, rawLength, rawTrims, trimsAtEnd, trimsAtStart } from './text-bytes';
 import type { ExportDefinition } from '../../exports/schema';
 import { heldFieldsHex, quote, type BrazeObjectWriter } from './object-writer';
 import { MAX_ATTRIBUTE_CHARS, type AttributeTyping, type RowMapper } from './row-mapper';
@@ -16,6 +16,8 @@ import { isNormalEmail, normalizePhone } from './values';
 
 const SEP = 0x1f;
 const J = 0x6a;
+const R = 0x72;
+const S = 0x73;
 // What every object holds, as bytes: a Buffer.write of a short string is a native call, several times
 // a byte loop's cost, and each object had five of them.
 const EXTERNAL_ID_OPEN = Buffer.from('{"external_id":"');
@@ -47,6 +49,20 @@ export interface ObjectTarget {
   adopt(buffer: Buffer, end: number): void;
 }
 
+/** A DataView over the last buffer asked for (a bucket's lines and objects stay in the same memory). */
+class ViewOf {
+  private buffer: Buffer | null = null;
+  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
+  of(buffer: Buffer): DataView {
+    if (buffer !== this.buffer) {
+      this.buffer = buffer;
+      this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.length);
+    }
+    return this.view;
+  }
+}
+
 export class LineObjectWriter {
   /** The object written by the last write() that returned true: bytes[0, length). */
   bytes: Buffer = Buffer.allocUnsafe(4096);
@@ -71,6 +87,9 @@ export class LineObjectWriter {
   private tokenTo = new Int32Array(16);
   private readonly typings = new WeakMap<RowMapper, Typing[]>();
   private readonly heldHex = new Map<number, string>();
+  /** DataViews over the line and the object buffer, for writing a raw token a word at a time. */
+  private readonly lineView = new ViewOf();
+  private readonly outView = new ViewOf();
   /** Each membership the writer gives (the same string for the same segments), with the closing brace, as bytes. */
   private readonly membershipBytes = new Map<string, Buffer>();
 
@@ -186,8 +205,8 @@ export class LineObjectWriter {
     let n = 0;
     while (i < end && n < this.tokenFrom.length) {
       const from = ++i;
-      if (line[from] === J) {
-        // A JSON token is often a long text: the native search is faster over it.
+      if (line[from] === J || line[from] === R) {
+        // A JSON or raw token is often a long text: the native search is faster over it.
         i = line.indexOf(SEP, from);
         if (i === -1 || i > end) i = end;
       } else while (i < end && line[i] !== SEP) i++;
@@ -204,7 +223,7 @@ export class LineObjectWriter {
     const t = ext >= 0 ? ext : 1;
     const from = this.tokenFrom[t]! + 1;
     const to = this.tokenTo[t]!;
-    if (to <= from || line[from - 1] === J) return false;
+    if (to <= from || line[from - 1] !== S) return false;
     for (let i = from; i < to; i++) {
       const c = line[i]!;
       if (c <= 0x20 || c >= 0x7f || c === QUOTE || c === BACKSLASH) return false;
@@ -226,7 +245,7 @@ export class LineObjectWriter {
   private writeEmail(line: Buffer, t: number): boolean {
     const from = this.tokenFrom[t]! + 1;
     const to = this.tokenTo[t]!;
-    if (line[from - 1] === J) return false;
+    if (line[from - 1] !== S) return false;
     if (!isNormalEmail(line, from, to)) return false; // not ASCII, to be trimmed, or left out as invalid
     // The address check admits no quote, backslash or control character.
     this.writeBytes(EMAIL_OPEN, 0, EMAIL_OPEN.length);
@@ -252,6 +271,13 @@ export class LineObjectWriter {
       if (inTo - inFrom > MAX_ATTRIBUTE_CHARS && jsonLength(line, inFrom, inTo) > MAX_ATTRIBUTE_CHARS) return null;
       this.writeBytes(jsonKey, 0, jsonKey.length);
       this.writeBytes(line, from, to);
+      return true;
+    }
+    if (line[from - 1] === R) {
+      if (rawTrims(line, from, to)) return null;
+      if (to - from > MAX_ATTRIBUTE_CHARS && rawLength(line, from, to) > MAX_ATTRIBUTE_CHARS) return null;
+      this.writeBytes(jsonKey, 0, jsonKey.length);
+      this.writeRaw(line, from, to);
       return true;
     }
     if (trimsAtStart(line, from, to) || trimsAtEnd(line, from, to)) return null;
@@ -286,13 +312,23 @@ export class LineObjectWriter {
     return true;
   }
 
+  /** A raw token's text (spill-codec.ts) as a JSON string. */
+  private writeRaw(line: Buffer, from: number, to: number): void {
+    this.reserve(6 * (to - from) + 2);
+    const out = this.bytes;
+    out[this.length] = QUOTE;
+    const end = writeRawAsJson(line, this.lineView.of(line), from, to, out, this.outView.of(out), this.length + 1);
+    out[end] = QUOTE;
+    this.length = end + 1;
+  }
+
   /** A typed attribute, coerced from its text (short values: the string is cheap); as writeTextAttribute says. */
   private writeTyped(line: Buffer, t: number, plan: AttributePlan, typing: NonNullable<Typing>): boolean | null {
     // A number already written as JSON writes it (most numbers a CI export holds): its bytes go as they are.
     const from = this.tokenFrom[t]! + 1;
     if (
       typing.number !== null &&
-      line[from - 1] !== J &&
+      line[from - 1] === S &&
       isCanonicalNumber(line, from, this.tokenTo[t]!, typing.number === 'integer')
     ) {
       this.writeBytes(plan.jsonKey, 0, plan.jsonKey.length);
@@ -310,7 +346,9 @@ export class LineObjectWriter {
 
   private tokenText(line: Buffer, t: number): string {
     const text = line.toString('utf8', this.tokenFrom[t]! + 1, this.tokenTo[t]!);
-    return line[this.tokenFrom[t]!] === J ? (JSON.parse(text) as string) : text;
+    const kind = line[this.tokenFrom[t]!];
+    if (kind === J) return JSON.parse(text) as string;
+    return kind === R ? rawText(text) : text;
   }
 
   /** Per attribute plan: how the mapper's table types it (built once per mapper). */

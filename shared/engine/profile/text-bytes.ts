@@ -1,9 +1,10 @@
 // What mapping a text field from strings would do, answered over its UTF-8 bytes (a spill token's
 // text, raw or as the inside of a JSON string): whether trim() would change it, and its length in
 // UTF-16 code units (the unit of Braze's 255-character attribute limit, as String.length counts).
-import { utf8SequenceAt } from '../spill/json-bytes';
+import { RAW_LINE_FEED, utf8SequenceAt } from '../spill/json-bytes';
 
 const BACKSLASH = 0x5c;
+const QUOTE = 0x22;
 
 /** Whether a code point is one String.prototype.trim() removes (WhiteSpace and LineTerminator). */
 export function isTrimmedAway(cp: number): boolean {
@@ -69,6 +70,26 @@ export function jsonLength(b: Uint8Array, from: number, to: number): number {
   for (let i = from; i < to; units++) {
     const c = b[i]!;
     if (c === BACKSLASH) i += b[i + 1] === 0x75 ? 6 : 2;
+    else if (c < 0x80) i++;
+    else if (c >= 0xf0) {
+      i += 4;
+      units++; // a surrogate pair
+    } else i += c >= 0xe0 ? 3 : 2;
+  }
+  return units;
+}
+
+/** Whether trim() would change the text of a raw token's bytes [from, to) (spill-codec.ts: a line feed stands there as RAW_LINE_FEED). */
+export function rawTrims(b: Uint8Array, from: number, to: number): boolean {
+  return b[from] === RAW_LINE_FEED || b[to - 1] === RAW_LINE_FEED || trimsAtStart(b, from, to) || trimsAtEnd(b, from, to);
+}
+
+/** UTF-16 code units of the text of a raw token's bytes [from, to) (each "" is one quote). */
+export function rawLength(b: Uint8Array, from: number, to: number): number {
+  let units = 0;
+  for (let i = from; i < to; units++) {
+    const c = b[i]!;
+    if (c === QUOTE) i += 2;
     else if (c < 0x80) i++;
     else if (c >= 0xf0) {
       i += 4;

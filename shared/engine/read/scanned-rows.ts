@@ -1,16 +1,21 @@
 // The spill line of a record the CSV scanner read (snapshot/csv-scanner.ts), written from its bytes:
-// the same bytes encodeRow writes from Papa Parse's strings, without a string per field. Anything
+// the same row encodeRow writes from Papa Parse's strings, without a string per field. Its bytes are
+// encodeRow's too, but for a quoted field holding a line feed or doubled quotes: that one is a raw
+// token (spill-codec.ts), its bytes copied as they are, where escaping them as JSON was the largest
+// single cost of reading wide rows; only the profiles whose objects are written escape them. Anything
 // off the common path (a key that is not plain ASCII, a row map() would refuse, a field count that
 // does not match) is left to the ordinary path, with the record's fields as strings.
-import { QUOTED_DOUBLED, type CsvRecordScanner } from '../../snapshot/csv-scanner';
+import { PLAIN, QUOTED_DOUBLED, type CsvRecordScanner } from '../../snapshot/csv-scanner';
 import { copyBytes } from '../spill/bucket-files';
 import { FNV_OFFSET, FNV_PRIME } from '../hash/key-hash';
 import { textToken } from '../spill/spill-codec';
-import { holdsControl, writeTextBytes, writeWellFormedText } from '../spill/json-bytes';
+import { holdsControl, RAW_LINE_FEED, writeTextBytes, writeWellFormedText } from '../spill/json-bytes';
 import type { RowMapper } from '../profile/row-mapper';
 
 const SEP = 0x1f;
+const LF = 0x0a;
 const J = 0x6a;
+const R = 0x72;
 const S = 0x73;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -21,6 +26,35 @@ const EXT_HASH = EXT.reduce((h, c) => Math.imul(h ^ c, FNV_PRIME), FNV_OFFSET);
 
 /** JavaScript's trim() of an ASCII byte. */
 const isSpace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
+
+/**
+ * Where a byte value is next in the bytes being scanned, searched natively and remembered: fields
+ * are written in order, so each piece of a partition is searched about once, however many fields
+ * ask (a line feed is never far: one ends every record).
+ */
+class NextByte {
+  private bytes: Uint8Array | null = null;
+  private searchedFrom = 0;
+  private at = -1;
+
+  constructor(private readonly value: number) {}
+
+  /** Where the byte is first at or after `from` in `b`, or -1. */
+  from(b: Buffer, from: number): number {
+    if (b !== this.bytes || from < this.searchedFrom || (this.at !== -1 && this.at < from)) {
+      this.bytes = b;
+      this.searchedFrom = from;
+      this.at = b.indexOf(this.value, from);
+    }
+    return this.at;
+  }
+
+  /** Whether bytes [from, to) of `b` hold it. */
+  within(b: Buffer, from: number, to: number): boolean {
+    const at = this.from(b, from);
+    return at !== -1 && at < to;
+  }
+}
 
 export class ScannedRowWriter {
   /** The line written by the last write() is bytes[0, length). */
@@ -37,6 +71,10 @@ export class ScannedRowWriter {
 
   /** The segment index's digits, the line's first token (a Buffer.write per row cost a tenth of scanning). */
   private readonly segDigits: Buffer;
+  private readonly lineFeeds = new NextByte(LF);
+  /** The bytes a raw token cannot hold as they are (its line feeds stand as the first). */
+  private readonly rawLineFeeds = new NextByte(RAW_LINE_FEED);
+  private readonly separators = new NextByte(SEP);
 
   constructor(segIndex: number) {
     this.segDigits = Buffer.from(String(segIndex), 'latin1');
@@ -180,14 +218,19 @@ export class ScannedRowWriter {
     return (prefixed ? 'ext:' : '') + b.toString('latin1', this.keyFrom, this.keyTo);
   }
 
-  /** A field's token: its bytes as they are, unless it needs JSON (checked UTF-8) or undoing doubled quotes. */
+  /**
+   * A field's token: a quoted one with a line feed or doubled quotes raw; any other its bytes as
+   * they are, unless it needs JSON (checked UTF-8) or undoing doubled quotes.
+   */
   private fieldToken(r: CsvRecordScanner, f: number, at: number): number {
     const b = r.bytes;
     const from = r.from[f]!;
     const to = r.to[f]!;
     const doubled = r.quoted[f] === QUOTED_DOUBLED;
-    const json = b[from] === J;
     const wellFormed = to <= r.wellFormedTo;
+    if (r.quoted[f] !== PLAIN && wellFormed && (doubled || this.lineFeeds.within(b, from, to)) && this.rawAllows(b, from, to))
+      return this.rawToken(b, from, to, at);
+    const json = b[from] === J;
     let control = false;
     if (wellFormed) control = holdsControl(b, r.view, from, to);
     else for (let i = from; i < to && !control; i++) control = b[i]! < 0x20;
@@ -209,6 +252,21 @@ export class ScannedRowWriter {
     if (end === -1) return this.stringToken(at, r.text(f));
     if (escape) out[end] = QUOTE;
     return escape ? end + 1 : end;
+  }
+
+  /** Whether bytes [from, to) of `b` can stand in a raw token: no separator, nothing that stands for a line feed there. */
+  private rawAllows(b: Buffer, from: number, to: number): boolean {
+    return !this.separators.within(b, from, to) && !this.rawLineFeeds.within(b, from, to);
+  }
+
+  /** `r` and the field's bytes as they are in the file, each line feed as RAW_LINE_FEED. */
+  private rawToken(b: Buffer, from: number, to: number, at: number): number {
+    const out = this.bytes;
+    out[at++] = R;
+    const end = copyBytes(b, from, to, out, at);
+    for (let lf = this.lineFeeds.from(b, from); lf !== -1 && lf < to; lf = this.lineFeeds.from(b, lf + 1))
+      out[at + lf - from] = RAW_LINE_FEED;
+    return end;
   }
 
   /** A token written from the text, as encodeRow writes it. */

@@ -161,3 +161,40 @@ export function writeWellFormedText(
     if (c === QUOTE && undouble) i++;
   }
 }
+
+/** In a raw token (spill-codec.ts), the byte that stands for a line feed (a spill line holds none). */
+export const RAW_LINE_FEED = 0x1e;
+
+/**
+ * The text of a raw token's bytes [from, to) (a quoted CSV field as it is in the file, well-formed
+ * UTF-8: quotes doubled, each line feed written as RAW_LINE_FEED) written to `out` at `at` as the
+ * inside of a JSON string, byte for byte what JSON.stringify writes for it. Four bytes a step, as
+ * writeWellFormedText; `view` and `outView` are DataViews over `src` and `out`. Returns where it ends.
+ */
+export function writeRawAsJson(
+  src: Uint8Array,
+  view: DataView,
+  from: number,
+  to: number,
+  out: Uint8Array,
+  outView: DataView,
+  at: number,
+): number {
+  let i = from;
+  for (;;) {
+    for (; i + 4 <= to; i += 4, at += 4) {
+      const v = view.getInt32(i, true);
+      if (specialIn(v)) break;
+      outView.setInt32(at, v, true);
+    }
+    if (i >= to) return at;
+    const c = src[i++]!;
+    if (c === RAW_LINE_FEED) {
+      out[at++] = BACKSLASH;
+      out[at++] = SHORT[0x0a]!;
+      continue;
+    }
+    at = writeByte(c, out, at, true);
+    if (c === QUOTE) i++; // the second quote of the pair
+  }
+}

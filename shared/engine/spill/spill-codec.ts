@@ -4,8 +4,12 @@
 // snapshot, but most profiles need nothing more than their rows' digest (rows-digest.ts).
 //   seg ␟ key ␟ <one token per spill column: the raw field, untrimmed>
 // A field holding a newline or separator is written as `j` + JSON, any other as `s` + the text;
-// a column the table lacks is an empty token.
+// a column the table lacks is an empty token. The CSV scanner's path (read/scanned-rows.ts) also
+// writes `r` + a quoted field's bytes as they are in the file (quotes doubled, each line feed
+// as RAW_LINE_FEED) where the field holds a line feed or doubled quotes: copied, not escaped
+// while the snapshot is read; escaped only for the profiles whose objects are written.
 import type { ExportDefinition } from '../../exports/schema';
+import { RAW_LINE_FEED } from './json-bytes';
 
 export const SEP = '\x1f';
 
@@ -21,8 +25,14 @@ export const tokenText = (t: string) => textAt(t, 0, t.length);
 /** The text token that runs from `from` to `to` in `line`, read in place (undefined: empty token). */
 function textAt(line: string, from: number, to: number): string | undefined {
   if (from === to) return undefined;
-  return line.charCodeAt(from) === 0x6a /* j */ ? (JSON.parse(line.slice(from + 1, to)) as string) : line.slice(from + 1, to);
+  const kind = line.charCodeAt(from);
+  if (kind === 0x6a /* j */) return JSON.parse(line.slice(from + 1, to)) as string;
+  return kind === 0x72 /* r */ ? rawText(line.slice(from + 1, to)) : line.slice(from + 1, to);
 }
+
+const RAW_LINE_FEED_CHAR = String.fromCharCode(RAW_LINE_FEED);
+/** The text of a raw token's content: a quoted CSV field as it is in the file, its line feeds as RAW_LINE_FEED. */
+export const rawText = (raw: string) => raw.replaceAll(RAW_LINE_FEED_CHAR, '\n').replaceAll('""', '"');
 
 /** A mapping field and the CSV column it reads. */
 interface SpillColumn {
