@@ -110,7 +110,7 @@ export class PartitionStep implements RowSink {
   /** Where a row of this profile key goes: its bucket, or -1 when an earlier attempt finished that bucket. */
   bucketFor(keyHash: number): number {
     const bucket = bucketOfHash(keyHash, this.bucketCount);
-    return this.done.has(bucket) ? -1 : bucket;
+    return this.done.size > 0 && this.done.has(bucket) ? -1 : bucket;
   }
 
   /** A row as strings: spilled, or (when sending early) mapped and sent. */

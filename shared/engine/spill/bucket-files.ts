@@ -108,7 +108,8 @@ export class BucketFiles {
   // Lines are copied into a per-bucket byte buffer at once, so their strings die young: buffered
   // strings would outlive several garbage collections and be promoted, which is what made GC the
   // engine's largest cost.
-  private readonly buffers = new Map<number, SpillBuffer>();
+  /** By bucket (an array: looked up for every row). */
+  private readonly buffers: (SpillBuffer | undefined)[] = [];
   private readonly bufferBytes: number;
   /**
    * With the bucket count known, every bucket's buffer is a piece of one block: a thousand buffers
@@ -173,10 +174,10 @@ export class BucketFiles {
    * it; null when a line that long goes straight to the file.
    */
   lineRoom(bucket: number, length: number): SpillBuffer | null {
-    let b = this.buffers.get(bucket);
+    let b = this.buffers[bucket];
     if (!b) {
       const bytes = this.newBuffer(bucket);
-      this.buffers.set(bucket, (b = { bytes, used: 0, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length) }));
+      this.buffers[bucket] = b = { bytes, used: 0, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length) };
     }
     if (b.used + length <= b.bytes.length) return b;
     this.flush(bucket, b);
@@ -208,13 +209,15 @@ export class BucketFiles {
 
   close(): void {
     this.flushAll();
-    this.buffers.clear();
+    this.buffers.length = 0;
     this.block = null;
   }
 
   /** Writes out what the buffers hold, so the files have every line written so far. */
   flushAll(): void {
-    for (const [bucket, b] of this.buffers) this.flush(bucket, b);
+    this.buffers.forEach((b, bucket) => {
+      if (b) this.flush(bucket, b);
+    });
   }
 
   /** The bytes in each bucket's file (0..count-1), as of now (flushAll first). */
