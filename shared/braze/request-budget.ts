@@ -17,17 +17,8 @@ export interface BudgetOptions {
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/**
- * Starts a late sender may make up at once, as a share of the window's budget: a timer that fires
- * late, a collection or a busy core would otherwise cost their time for good (at full speed a start
- * is due every millisecond). Within the headroom: no window ever holds more than `headroom +
- * MAKE_UP_SHARE` of the budget, and one start.
- */
-const MAKE_UP_SHARE = 0.01;
-
 export class RequestBudget {
   private readonly baseIntervalMs: number;
-  private readonly makeUpStarts: number;
   private factor = 1;
   private nextSlot = 0;
   private pausedUntil = 0;
@@ -41,7 +32,6 @@ export class RequestBudget {
     const windowMs = options.windowMs ?? BUDGET_WINDOW_MS;
     const headroom = options.headroom ?? 0.97;
     this.baseIntervalMs = windowMs / (options.requestsPerWindow * headroom);
-    this.makeUpStarts = Math.floor(options.requestsPerWindow * MAKE_UP_SHARE);
     this.maxInFlight = options.maxInFlight ?? 64;
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? defaultSleep;
@@ -54,9 +44,7 @@ export class RequestBudget {
     for (;;) {
       const now = this.now();
       const interval = this.baseIntervalMs / this.factor;
-      // Slowed down after a 429: nothing is made up.
-      const makeUpMs = this.factor < 1 ? 0 : this.makeUpStarts * interval;
-      const slot = Math.max(now - makeUpMs, this.nextSlot, this.pausedUntil);
+      const slot = Math.max(now, this.nextSlot, this.pausedUntil);
       this.nextSlot = slot + interval;
       if (slot - now < 1) return;
       await this.sleep(slot - now);
