@@ -274,7 +274,7 @@ export class LineObjectWriter {
       return true;
     }
     if (line[from - 1] === R) {
-      if (rawTrims(line, from, to)) return null;
+      if (to <= from || rawTrims(line, from, to)) return null; // no raw token is empty; declined all the same
       if (to - from > MAX_ATTRIBUTE_CHARS && rawLength(line, from, to) > MAX_ATTRIBUTE_CHARS) return null;
       this.writeBytes(jsonKey, 0, jsonKey.length);
       this.writeRaw(line, from, to);

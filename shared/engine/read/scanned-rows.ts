@@ -1,10 +1,12 @@
 // The spill line of a record the CSV scanner read (snapshot/csv-scanner.ts), written from its bytes:
 // the same row encodeRow writes from Papa Parse's strings, without a string per field. Its bytes are
-// encodeRow's too, but for a quoted field holding a line feed or doubled quotes: that one is a raw
-// token (spill-codec.ts), its bytes copied as they are, where escaping them as JSON was the largest
-// single cost of reading wide rows; only the profiles whose objects are written escape them. Anything
+// encodeRow's too, but for a quoted field holding a control character (a line feed…) or doubled
+// quotes, well-formed UTF-8 with neither 0x1E nor 0x1F in it: that one is a raw token
+// (spill-codec.ts), its bytes copied as they are, where escaping them as JSON was the largest single
+// cost of reading wide rows; only the profiles whose objects are written escape them. Anything
 // off the common path (a key that is not plain ASCII, a row map() would refuse, a field count that
 // does not match) is left to the ordinary path, with the record's fields as strings.
+import { isUtf8 } from 'node:buffer';
 import { PLAIN, QUOTED_DOUBLED, type CsvRecordScanner } from '../../snapshot/csv-scanner';
 import { copyBytes } from '../spill/bucket-files';
 import { FNV_OFFSET, FNV_PRIME } from '../hash/key-hash';
@@ -219,8 +221,8 @@ export class ScannedRowWriter {
   }
 
   /**
-   * A field's token: a quoted one with a line feed or doubled quotes raw; any other its bytes as
-   * they are, unless it needs JSON (checked UTF-8) or undoing doubled quotes.
+   * A field's token: a quoted one with a control character or doubled quotes raw (where it can be);
+   * any other its bytes as they are, unless it needs JSON (checked UTF-8) or undoing doubled quotes.
    */
   private fieldToken(r: CsvRecordScanner, f: number, at: number): number {
     const b = r.bytes;
@@ -228,12 +230,20 @@ export class ScannedRowWriter {
     const to = r.to[f]!;
     const doubled = r.quoted[f] === QUOTED_DOUBLED;
     const wellFormed = to <= r.wellFormedTo;
-    if (r.quoted[f] !== PLAIN && wellFormed && (doubled || this.lineFeeds.within(b, from, to)) && this.rawAllows(b, from, to))
-      return this.rawToken(b, from, to, at);
-    const json = b[from] === J;
+    // Decided over the field's own bytes only, so a partition spills the same however it is cut.
+    const looked = !doubled || !wellFormed;
     let control = false;
-    if (wellFormed) control = holdsControl(b, r.view, from, to);
-    else for (let i = from; i < to && !control; i++) control = b[i]! < 0x20;
+    if (looked && wellFormed) control = holdsControl(b, r.view, from, to);
+    else if (looked) for (let i = from; i < to && !control; i++) control = b[i]! < 0x20;
+    if (
+      r.quoted[f] !== PLAIN &&
+      (doubled || control) &&
+      this.rawAllows(b, from, to) &&
+      (wellFormed || isUtf8(b.subarray(from, to)))
+    )
+      return this.rawToken(b, from, to, at);
+    if (!looked) control = holdsControl(b, r.view, from, to);
+    const json = b[from] === J;
     const out = this.bytes;
     if (!control && !doubled && !json) {
       out[at++] = S;

@@ -6,8 +6,8 @@
 // A field holding a newline or separator is written as `j` + JSON, any other as `s` + the text;
 // a column the table lacks is an empty token. The CSV scanner's path (read/scanned-rows.ts) also
 // writes `r` + a quoted field's bytes as they are in the file (quotes doubled, each line feed
-// as RAW_LINE_FEED) where the field holds a line feed or doubled quotes: copied, not escaped
-// while the snapshot is read; escaped only for the profiles whose objects are written.
+// as RAW_LINE_FEED) where the field holds a control character or doubled quotes: copied, not
+// escaped while the snapshot is read; escaped only for the profiles whose objects are written.
 import type { ExportDefinition } from '../../exports/schema';
 import { RAW_LINE_FEED } from './json-bytes';
 
