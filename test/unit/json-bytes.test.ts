@@ -3,7 +3,7 @@
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { holdsControl, writeRawAsJson, writeTextBytes, writeWellFormedText } from '../../shared/engine/spill/json-bytes';
+import { holdsControl, writeTextBytes, writeWellFormedText } from '../../shared/engine/spill/json-bytes';
 import { rawLength, rawTrims } from '../../shared/engine/profile/text-bytes';
 import { rawText } from '../../shared/engine/spill/spill-codec';
 
@@ -74,7 +74,7 @@ describe('text written as JSON from its bytes', () => {
         const src = Buffer.concat([Buffer.alloc(before, 0x41), raw, Buffer.from('\x1f,')]);
         const to = before + raw.length;
         const out = Buffer.alloc(raw.length * 6 + 16);
-        const end = writeRawAsJson(src, view(src), before, to, out, view(out), outAt);
+        const end = writeWellFormedText(src, view(src), before, to, out, view(out), outAt, true, true, true);
         expect(out.toString('utf8', outAt, end)).toBe(JSON.stringify(t).slice(1, -1));
         expect(rawLength(src, before, to)).toBe(t.length);
         if (t !== '') expect(rawTrims(src, before, to)).toBe(t.trim() !== t);

@@ -7,7 +7,7 @@
 // are not well-formed UTF-8) makes write() decline, and the caller maps the row from strings.
 import { copyBytes, grown, type ByteRange } from '../spill/bucket-files';
 import { rawText, spillColumns } from '../spill/spill-codec';
-import { utf8SequenceAt, writeRawAsJson } from '../spill/json-bytes';
+import { utf8SequenceAt, writeWellFormedText } from '../spill/json-bytes';
 import { isCanonicalNumber, jsonLength, jsonTrims, rawLength, rawTrims, trimsAtEnd, trimsAtStart } from './text-bytes';
 import type { ExportDefinition } from '../../exports/schema';
 import { heldFieldsHex, quote, type BrazeObjectWriter } from './object-writer';
@@ -317,7 +317,8 @@ export class LineObjectWriter {
     this.reserve(6 * (to - from) + 2);
     const out = this.bytes;
     out[this.length] = QUOTE;
-    const end = writeRawAsJson(line, this.lineView.of(line), from, to, out, this.outView.of(out), this.length + 1);
+    const at = this.length + 1;
+    const end = writeWellFormedText(line, this.lineView.of(line), from, to, out, this.outView.of(out), at, true, true, true);
     out[end] = QUOTE;
     this.length = end + 1;
   }

@@ -64,12 +64,17 @@ export function jsonTrims(b: Uint8Array, from: number, to: number): boolean {
   return trimsAtEnd(b, from, to);
 }
 
-/** UTF-16 code units of a JSON string's inside, bytes [from, to) (well-formed: as writeTextBytes or JSON.stringify wrote it). */
-export function jsonLength(b: Uint8Array, from: number, to: number): number {
+/**
+ * UTF-16 code units of the text well-formed UTF-8 bytes [from, to) stand for: the inside of a JSON
+ * string (`json`: as writeTextBytes or JSON.stringify wrote it, an escape one unit), or a raw
+ * token's (spill-codec.ts: each "" one quote).
+ */
+function unitsOf(b: Uint8Array, from: number, to: number, json: boolean): number {
   let units = 0;
   for (let i = from; i < to; units++) {
     const c = b[i]!;
-    if (c === BACKSLASH) i += b[i + 1] === 0x75 ? 6 : 2;
+    if (json && c === BACKSLASH) i += b[i + 1] === 0x75 ? 6 : 2;
+    else if (!json && c === QUOTE) i += 2;
     else if (c < 0x80) i++;
     else if (c >= 0xf0) {
       i += 4;
@@ -78,26 +83,17 @@ export function jsonLength(b: Uint8Array, from: number, to: number): number {
   }
   return units;
 }
+
+/** UTF-16 code units of a JSON string's inside, bytes [from, to). */
+export const jsonLength = (b: Uint8Array, from: number, to: number) => unitsOf(b, from, to, true);
 
 /** Whether trim() would change the text of a raw token's bytes [from, to) (spill-codec.ts: a line feed stands there as RAW_LINE_FEED). */
 export function rawTrims(b: Uint8Array, from: number, to: number): boolean {
   return b[from] === RAW_LINE_FEED || b[to - 1] === RAW_LINE_FEED || trimsAtStart(b, from, to) || trimsAtEnd(b, from, to);
 }
 
-/** UTF-16 code units of the text of a raw token's bytes [from, to) (each "" is one quote). */
-export function rawLength(b: Uint8Array, from: number, to: number): number {
-  let units = 0;
-  for (let i = from; i < to; units++) {
-    const c = b[i]!;
-    if (c === QUOTE) i += 2;
-    else if (c < 0x80) i++;
-    else if (c >= 0xf0) {
-      i += 4;
-      units++; // a surrogate pair
-    } else i += c >= 0xe0 ? 3 : 2;
-  }
-  return units;
-}
+/** UTF-16 code units of the text of a raw token's bytes [from, to). */
+export const rawLength = (b: Uint8Array, from: number, to: number) => unitsOf(b, from, to, false);
 
 const MINUS = 0x2d;
 const DOT = 0x2e;

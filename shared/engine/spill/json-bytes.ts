@@ -131,10 +131,15 @@ export function holdsControl(src: Uint8Array, view: DataView, from: number, to: 
   return false;
 }
 
+/** In a raw token (spill-codec.ts), the byte that stands for a line feed (a spill line holds none). */
+export const RAW_LINE_FEED = 0x1e;
+
 /**
  * writeTextBytes for a source known to be well-formed UTF-8 (so it never returns -1): the same
  * bytes, a word at a time where no byte of the word needs anything. `view` and `outView` are
- * DataViews over `src` and `out` (byte 0 of each view at byte 0 of its array).
+ * DataViews over `src` and `out` (byte 0 of each view at byte 0 of its array). With `rawLineFeeds`
+ * (escaped), RAW_LINE_FEED stands for a line feed: escaped and undoubled so, a raw token's bytes
+ * (spill-codec.ts) are written as JSON.stringify writes its text.
  */
 export function writeWellFormedText(
   src: Uint8Array,
@@ -146,6 +151,7 @@ export function writeWellFormedText(
   at: number,
   escape: boolean,
   undouble: boolean,
+  rawLineFeeds = false,
 ): number {
   let i = from;
   for (;;) {
@@ -157,44 +163,7 @@ export function writeWellFormedText(
     if (i >= to) return at;
     // Bytes of a multi-byte character (≥ 0x80) are copied as they are: the source is well-formed.
     const c = src[i++]!;
-    at = writeByte(c, out, at, escape);
+    at = writeByte(rawLineFeeds && c === RAW_LINE_FEED ? 0x0a : c, out, at, escape);
     if (c === QUOTE && undouble) i++;
-  }
-}
-
-/** In a raw token (spill-codec.ts), the byte that stands for a line feed (a spill line holds none). */
-export const RAW_LINE_FEED = 0x1e;
-
-/**
- * The text of a raw token's bytes [from, to) (a quoted CSV field as it is in the file, well-formed
- * UTF-8: quotes doubled, each line feed written as RAW_LINE_FEED) written to `out` at `at` as the
- * inside of a JSON string, byte for byte what JSON.stringify writes for it. Four bytes a step, as
- * writeWellFormedText; `view` and `outView` are DataViews over `src` and `out`. Returns where it ends.
- */
-export function writeRawAsJson(
-  src: Uint8Array,
-  view: DataView,
-  from: number,
-  to: number,
-  out: Uint8Array,
-  outView: DataView,
-  at: number,
-): number {
-  let i = from;
-  for (;;) {
-    for (; i + 4 <= to; i += 4, at += 4) {
-      const v = view.getInt32(i, true);
-      if (specialIn(v)) break;
-      outView.setInt32(at, v, true);
-    }
-    if (i >= to) return at;
-    const c = src[i++]!;
-    if (c === RAW_LINE_FEED) {
-      out[at++] = BACKSLASH;
-      out[at++] = SHORT[0x0a]!;
-      continue;
-    }
-    at = writeByte(c, out, at, true);
-    if (c === QUOTE) i++; // the second quote of the pair
   }
 }
