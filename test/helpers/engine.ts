@@ -7,7 +7,7 @@ import { RequestBudget } from '../../shared/braze/request-budget';
 import { SyncStateStore, type EngineInput } from '../../shared/engine';
 import { GUARD_OFF } from '../../shared/exports/schema';
 import { services } from '../../shared/services';
-import type { Snapshot } from '../../shared/snapshot/locate';
+import { locateSnapshot, type Snapshot } from '../../shared/snapshot/locate';
 import { CONTAINERS } from '../../shared/store/clients';
 import { BrazeSandbox, SANDBOX_KEY, type SandboxOptions } from '../../scripts/braze-sandbox';
 import { SAMPLE_CONTAINER, SAMPLE_FOLDER, SAMPLE_MATCHING, SAMPLE_SEGMENTS } from '../../scripts/sample-data';
@@ -121,4 +121,13 @@ export function engineInput(
     braze: new BrazeClient({ baseUrl: sandboxUrl, apiKey: SANDBOX_KEY, budget: new RequestBudget({ requestsPerWindow: 300 }) }),
     fullSync: false,
   };
+}
+
+/** engineInput for a new export of `tables` (its snapshot written to Azurite and located), for a test that calls runExport itself. */
+export async function newExportInput(sandboxUrl: string, tables: TableSpec[]): Promise<EngineInput> {
+  const blobs = services().storage.ciBlobs;
+  const source = await writeCiExport(blobs, tables);
+  const segments = tables.map((t) => t.segment);
+  const exp = await createExport((await createConnection(sandboxUrl)).id, { source, segments, matching: MATCHING });
+  return engineInput(exp, await locateSnapshot(blobs, exp.source, exp.segments), sandboxUrl);
 }

@@ -5,11 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runExport } from '../../shared/engine';
-import { services } from '../../shared/services';
-import { locateSnapshot } from '../../shared/snapshot/locate';
 import { useAzurite } from '../helpers/app';
-import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
-import { createConnection, createExport, engineInput, useSandbox } from '../helpers/engine';
+import { rows } from '../helpers/ci-export';
+import { newExportInput, useSandbox } from '../helpers/engine';
 
 useAzurite();
 const sandbox = useSandbox();
@@ -26,22 +24,15 @@ describe("a run's temp files", () => {
     ['sending early', true],
   ])("%s: each bucket's files go once its state is written, none left when the run reports its end", async (_, early) => {
     vi.spyOn(os, 'availableParallelism').mockReturnValue(2);
-    const app = services();
-    const source = await writeCiExport(app.storage.ciBlobs, [
+    const input = await newExportInput(sandbox().url, [
       { segment: 'A', partitions: [rows(400)] },
       { segment: 'B', partitions: [rows(200)] },
     ]);
-    const exp = await createExport((await createConnection(sandbox().url)).id, {
-      source,
-      segments: ['A', 'B'],
-      matching: MATCHING,
-    });
-    const snapshot = await locateSnapshot(app.storage.ciBlobs, exp.source, exp.segments);
     const tempRoot = mkdtempSync(path.join(os.tmpdir(), 'temp-files-test-'));
     const seen: { phase: string; files: string[] }[] = [];
 
     const result = await runExport({
-      ...engineInput(exp, snapshot, sandbox().url),
+      ...input,
       bucketTargetBytes: 2048, // a dozen buckets or more
       firstAttempt: early,
       tempRoot,

@@ -41,6 +41,12 @@ interface PipelineParts {
   earlyCheckpointed: Promise<void>;
   /** The run's temp folder: state blobs are downloaded there for the engine thread. */
   tempDir: string;
+  /**
+   * No state blob of the export can exist: it had none before this attempt, and nothing was sent
+   * early in it. Its buckets' state is then not asked for (a 404 and a listing of early checkpoints
+   * each: two signed requests a bucket on the main thread, and the first bucket waited for them).
+   */
+  noState: boolean;
   /** The run this is an attempt of: what an earlier attempt of it sent early and Braze refused is not sent again. */
   runId: string;
 }
@@ -189,7 +195,9 @@ export class BucketPipeline {
   /** A bucket's state blob downloaded, and the bucket merged and diffed against it on the engine thread. */
   private async prepareFresh(bucket: number): Promise<Prepared> {
     const file = path.join(this.parts.tempDir, `state-${bucket}.tsv`);
-    const { found, etag, early, refused } = await this.parts.state.downloadBucket(bucket, file);
+    const { found, etag, early, refused } = this.parts.noState
+      ? { found: false, etag: null, early: false, refused: null }
+      : await this.parts.state.downloadBucket(bucket, file);
     return { ...(await this.parts.threads.prepare(bucket, found ? file : null)), etag, early, refused };
   }
 

@@ -161,6 +161,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       earlyCheckpointed: reading.earlyCheckpointed,
       tempDir,
       runId,
+      noState: !hadState && reading.early === null,
     });
     const weighed = input.weigh ? await pipeline.weigh(input.weigh, books) : 'send';
     if (weighed !== 'send') return result(false, weighed === 'stopped', weighed === 'held');
