@@ -99,7 +99,10 @@ export class BucketPipeline {
   async run(early: EarlySender | null, shouldYield?: () => boolean): Promise<boolean> {
     // Once the last checkpoint of what was sent early is written, no more can be: they are listed
     // while the buckets go (on one core, listing them at the end took the run's last ~0.1 s).
-    const leftovers = this.parts.earlyCheckpointed.then(() => this.parts.state.earlyCheckpointNames()).catch(() => null);
+    // Where no state can exist, there are none: not even listed.
+    const leftovers = this.parts.noState
+      ? Promise.resolve([])
+      : this.parts.earlyCheckpointed.then(() => this.parts.state.earlyCheckpointNames()).catch(() => null);
     // Preparing starts while the last objects sent early are still under way.
     this.prepareAhead();
     if (early) await this.afterEarlySend(early);
