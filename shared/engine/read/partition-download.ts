@@ -1,6 +1,7 @@
-// A partition downloaded by the engine thread itself, over node:http(s), with the grant the main
+// A partition downloaded by the engine thread itself (http-get.ts), with the grant the main
 // thread made for it (snapshot/download-grant.ts), where one engine thread reads (see
-// run/engine-threads.ts): the partition never crosses the main thread. Downloaded there, each socket chunk was copied into shared memory for the thread,
+// run/engine-threads.ts): the partition never crosses the main thread. Downloaded there, each
+// socket chunk was copied into shared memory for the thread,
 // and the socket's buffers kept the main thread's garbage collector marking its whole heap every
 // ~200 ms while a run read (19–21 full collections in a wide first run on one core, 7 without).
 // The Azure SDK is not loaded on this thread: it takes ~230 ms of CPU to load, per thread.
@@ -8,10 +9,9 @@
 // (network, 408, 429, 5xx) is tried again, four tries with waits of 0, 4 and 12 s, counted afresh
 // once a request delivers bytes; a body that breaks off is resumed where it stopped (`Range`), on
 // the same version of the blob (`If-Match`), up to five times.
-import http from 'node:http';
-import https from 'node:https';
 import type { DownloadGrant } from '../../snapshot/download-grant';
 import { PartitionAborted } from './column-check';
+import { HttpGet, type HttpAnswer } from './http-get';
 
 export interface DownloadOptions {
   /** Requests that fail before their body, in a row, before giving up. */
@@ -106,72 +106,18 @@ interface BodyState {
   push: (bytes: Buffer) => void;
 }
 
-const header = (res: http.IncomingMessage, name: string): string | null => {
-  const value = res.headers[name];
-  return typeof value === 'string' ? value : null;
-};
-
-// Errors are described by their code only: a message could hold the URL, and with it a SAS.
-const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? 'the connection failed';
-
 /**
- * One GET of a partition, from the moment it is sent: its answer waits (paused: the socket stops
- * reading, and with it the server, once a few KB are buffered) until it is read. So the next
- * partition's request can go while this one is read (openAhead), and its first bytes wait for the
- * thread instead of the thread for them.
+ * One GET of a partition, from the moment it is sent: its answer waits (the socket paused once body
+ * bytes come) until it is read. So the next partition's request can go while this one is read
+ * (openAhead), and its first bytes wait for the thread instead of the thread for them.
  */
-export class PartitionRequest {
-  /** The answer, or null when the request failed before one came (`failure` says why). */
-  readonly answer: Promise<http.IncomingMessage | null>;
-  failure = 'the connection failed';
-  /** Why the body broke off, once it has (before anyone reads it, too). */
-  private brokeWith: string | null = null;
-  private onBreak: ((why: string) => void) | null = null;
-  private req: http.ClientRequest | null = null;
-
+export class PartitionRequest extends HttpGet {
   constructor(
     readonly url: string,
     headers: Record<string, string>,
     idleMs: number,
   ) {
-    let responded = false;
-    let answered!: (res: http.IncomingMessage | null) => void;
-    this.answer = new Promise((resolve) => (answered = resolve));
-    try {
-      const get = new URL(url).protocol === 'https:' ? https.get : http.get;
-      const req = (this.req = get(url, { headers }, (res) => {
-        responded = true;
-        res.on('error', (e) => this.broke(why(e)));
-        res.on('aborted', () => this.broke('the body broke off'));
-        answered(res);
-      }));
-      req.setTimeout(idleMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-      // Before an answer, the request failed (tried again after a wait); after it, the body broke off (resumed).
-      req.on('error', (e) => {
-        if (responded) return this.broke(why(e));
-        this.failure = why(e);
-        answered(null);
-      });
-    } catch (e) {
-      // A request that cannot even be made (a header Node refuses…) fails as one that got no answer.
-      this.failure = why(e);
-      answered(null);
-    }
-  }
-
-  /** Calls `onBreak` once the body breaks off (at once if it has). */
-  whenBroken(onBreak: (why: string) => void): void {
-    this.onBreak = onBreak;
-    if (this.brokeWith !== null) onBreak(this.brokeWith);
-  }
-
-  destroy(): void {
-    this.req?.destroy();
-  }
-
-  private broke(why: string): void {
-    this.brokeWith ??= why;
-    this.onBreak?.(why);
+    super(url, headers, idleMs);
   }
 }
 
@@ -198,18 +144,17 @@ async function requestOnce(
   const request = opened ?? new PartitionRequest(grant.url, headers, idleMs);
   const res = await request.answer;
   if (!res) return { kind: 'failed', why: request.failure };
-  const status = res.statusCode ?? 0;
+  const { status } = res;
   if (status !== 200 && status !== 206) {
-    res.resume();
-    const code = header(res, 'x-ms-error-code');
-    return { kind: 'status', status, code, requestId: header(res, 'x-ms-request-id') };
+    request.destroy();
+    return { kind: 'status', status, code: res.header('x-ms-error-code'), requestId: res.header('x-ms-request-id') };
   }
   if (!resuming) {
-    body.etag = header(res, 'etag');
-    const length = Number(res.headers['content-length']);
+    body.etag = res.header('etag');
+    const length = Number(res.header('content-length') ?? NaN);
     body.length = Number.isFinite(length) ? length : null;
-  } else if (header(res, 'etag') !== body.etag || (status === 206 && !rangeStartsAt(res, body.received))) {
-    res.resume();
+  } else if (res.header('etag') !== body.etag || (status === 206 && !rangeStartsAt(res, body.received))) {
+    request.destroy();
     return { kind: 'changed' };
   }
   return new Promise((resolve, reject) => {
@@ -221,35 +166,34 @@ async function requestOnce(
     };
     // A server that ignores the range sends the blob from its start: what was pushed is skipped.
     let skip = status === 200 ? body.received : 0;
-    res.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      const bytes = skip > 0 ? chunk.subarray(Math.min(skip, chunk.length)) : chunk;
-      skip -= chunk.length - bytes.length;
-      const length = bytes.length; // push may give the bytes' memory back (then they are empty)
-      if (length === 0) return;
-      try {
-        body.push(bytes);
-      } catch (e) {
-        settled = true;
-        request.destroy();
-        return reject(e as Error);
-      }
-      body.received += length;
+    request.read({
+      bytes: (chunk) => {
+        if (settled) return;
+        const bytes = skip > 0 ? chunk.subarray(Math.min(skip, chunk.length)) : chunk;
+        skip -= chunk.length - bytes.length;
+        if (bytes.length === 0) return;
+        try {
+          body.push(bytes);
+        } catch (e) {
+          settled = true;
+          request.destroy();
+          return reject(e as Error);
+        }
+        body.received += bytes.length;
+      },
+      end: () =>
+        settle(
+          body.length === null || body.received >= body.length
+            ? { kind: 'done' }
+            : { kind: 'broken', why: `the body ended at ${body.received} of ${body.length} bytes` },
+        ),
+      broke: (why) => settle({ kind: 'broken', why }),
     });
-    // Without a length (chunked), a body cut short ends in `aborted` or `error`, not `end`.
-    res.on('end', () =>
-      settle(
-        body.length === null || body.received >= body.length
-          ? { kind: 'done' }
-          : { kind: 'broken', why: `the body ended at ${body.received} of ${body.length} bytes` },
-      ),
-    );
-    request.whenBroken((why) => settle({ kind: 'broken', why }));
   });
 }
 
 /** Whether a 206's `Content-Range` starts where the bytes received end. */
-function rangeStartsAt(res: http.IncomingMessage, at: number): boolean {
-  const start = /^bytes (\d+)-/.exec(header(res, 'content-range') ?? '')?.[1];
+function rangeStartsAt(res: HttpAnswer, at: number): boolean {
+  const start = /^bytes (\d+)-/.exec(res.header('content-range') ?? '')?.[1];
   return start !== undefined && Number(start) === at;
 }

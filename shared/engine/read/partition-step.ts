@@ -10,7 +10,7 @@ import type { ExportDefinition } from '../../exports/schema';
 import { BucketFiles } from '../spill/bucket-files';
 import { EarlyOffers, type OfferedRow } from '../early-send/offers';
 import type { FromEngineThread, PartitionInit, PartitionSpec, RejectedRow } from '../thread/protocol';
-import { freeNow, takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
+import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
 import type { DownloadGrant } from '../../snapshot/download-grant';
 import { downloadPartition, openAhead, type PartitionRequest } from './partition-download';
 import { checkedMapper, PartitionAborted } from './column-check';
@@ -194,10 +194,10 @@ export class PartitionStep implements RowSink {
    */
   async download(grant: DownloadGrant, next: DownloadGrant | null): Promise<void> {
     const c = this.current!;
+    // The bytes are the download's reused buffer: used here, never kept (nor given back: freeNow).
     const push = (bytes: Buffer) => {
       if (c.deferring) this.deferred.write(bytes);
       c.open.push(bytes);
-      freeNow(bytes); // read (the readers keep nothing they are pushed): its memory goes back at once
     };
     const reading = downloadPartition(grant, c.spec.blobName, push, {}, this.ahead); // its request goes first
     this.ahead = next ? openAhead(next) : null;

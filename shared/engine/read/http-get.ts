@@ -1,0 +1,266 @@
+// One HTTP/1.1 GET whose answer is read into one reused buffer: how the engine thread downloads a
+// partition (partition-download.ts). node:http copies every body chunk into fresh memory, wraps it
+// in a stream and leaves it to the garbage collector: on one core, with the page faults of that
+// fresh memory, a quarter of the CPU of reading a wide snapshot (docs/performance.md). Here the
+// socket reads straight into a buffer of the request's own (`onread`, on net and tls sockets alike)
+// and each piece of the body is handed over from it, valid only until the handler returns.
+// It speaks what a Blob GET's answer needs: a status line, headers, and a body framed by
+// Content-Length, chunked, or the connection's end. One connection a request, never kept alive (a
+// partition is tens of MB); no proxy (with one in the environment, the main thread downloads through
+// the SDK instead: snapshot/download-grant.ts).
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+
+/** The status and headers of an answer. */
+export interface HttpAnswer {
+  status: number;
+  /** A header's value by its lower-case name (the first, where one is repeated). */
+  header(name: string): string | null;
+}
+
+/** What reads a body: `bytes` are valid only during the call (the buffer is read into again); no handler may throw. */
+export interface BodyReader {
+  bytes(bytes: Buffer): void;
+  /** The body is complete, as its framing says. */
+  end(): void;
+  /** The body broke off (the connection went, or idled too long). */
+  broke(why: string): void;
+}
+
+/** Bytes a socket reads at once. */
+const READ_BYTES = 256 * 1024;
+/** An answer whose status line and headers are longer is not one (node:http's limit is 16 KB). */
+const MAX_HEAD_BYTES = 64 * 1024;
+const HEAD_END = '\r\n\r\n';
+
+type Framing =
+  | { kind: 'length'; left: number }
+  /** Chunked: `left` bytes of the chunk being read remain; -1 while a size line is read (`line`). */
+  | { kind: 'chunked'; left: number; line: string }
+  | { kind: 'close' };
+
+// Errors are described by their code only: a message could hold the URL, and with it a SAS.
+const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code ?? 'the connection failed';
+
+export class HttpGet {
+  /** The status and headers, or null when the request failed before them (`failure` says why). */
+  readonly answer: Promise<HttpAnswer | null>;
+  failure = 'the connection failed';
+  private answered!: (answer: HttpAnswer | null) => void;
+  private socket: net.Socket | null = null;
+  /** The status line and headers read so far, until they are complete. */
+  private head: string | null = '';
+  private framing: Framing = { kind: 'close' };
+  private reader: BodyReader | null = null;
+  /** Body bytes that came before anyone read them (copies), then how the body ended, if it has. */
+  private early: Buffer[] = [];
+  private ending: { broke: string | null } | null = null;
+  private done = false;
+
+  /** Sends the request now; `tlsOptions` only add to the defaults (a test's own CA). */
+  constructor(url: string, headers: Record<string, string>, idleMs: number, tlsOptions: tls.ConnectionOptions = {}) {
+    this.answer = new Promise((resolve) => (this.answered = resolve));
+    try {
+      const target = new URL(url);
+      const secure = target.protocol === 'https:';
+      if (!secure && target.protocol !== 'http:') throw Object.assign(new Error(), { code: 'ERR_INVALID_PROTOCOL' });
+      const host = target.hostname.replace(/^\[(.*)\]$/, '$1'); // an IPv6 address without its brackets
+      const port = Number(target.port) || (secure ? 443 : 80);
+      const request = requestText(target, headers);
+      const buffer = Buffer.allocUnsafe(READ_BYTES);
+      // Returning false pauses the socket: body bytes wait in it (and in the server) until read.
+      const onread: net.OnReadOpts = { buffer, callback: (n, read) => this.received((read as Buffer).subarray(0, n)) };
+      // tls.connect takes `onread` as net.connect does (nodejs/node#35753), though its types do not say so.
+      const tlsConnect = tls.connect as (options: tls.ConnectionOptions & { onread: net.OnReadOpts }) => tls.TLSSocket;
+      const socket = (this.socket = secure
+        ? tlsConnect({ ...tlsOptions, host, port, servername: net.isIP(host) ? undefined : host, onread })
+        : net.connect({ host, port, onread }));
+      socket.setTimeout(idleMs, () => socket.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+      socket.on('error', (e) => this.closed(codeOf(e)));
+      socket.on('end', () => this.closed(null));
+      socket.on('close', () => this.closed('ECONNRESET'));
+      socket.write(request);
+    } catch (e) {
+      // A request that cannot even be made (a header refused…) fails as one that got no answer.
+      this.failure = codeOf(e);
+      this.answered(null);
+    }
+  }
+
+  /** Hands the body to `reader` (what came before first); call once, after the answer. */
+  read(reader: BodyReader): void {
+    this.reader = reader;
+    for (const bytes of this.early.splice(0)) this.body(bytes);
+    if (this.framing.kind === 'length' && this.framing.left === 0) this.finish(null); // an empty body
+    if (this.ending && !this.done) this.finish(this.ending.broke);
+    else if (!this.done) this.socket?.resume();
+  }
+
+  destroy(): void {
+    this.done = true;
+    this.socket?.destroy();
+  }
+
+  /** Bytes the socket read; false pauses it. */
+  private received(bytes: Buffer): boolean {
+    if (this.done) return false;
+    if (this.head !== null) {
+      const rest = this.headRead(bytes);
+      if (rest === null) return !this.done;
+      bytes = rest;
+    }
+    if (bytes.length === 0) return true;
+    if (!this.reader) {
+      this.early.push(Buffer.from(bytes));
+      return false;
+    }
+    this.body(bytes);
+    return !this.done;
+  }
+
+  /** Reads the status line and headers: what follows them, or null while they are incomplete. */
+  private headRead(bytes: Buffer): Buffer | null {
+    const before = this.head!.length;
+    const text = this.head + bytes.toString('latin1', 0, Math.min(bytes.length, MAX_HEAD_BYTES));
+    const at = text.indexOf(HEAD_END, Math.max(0, before - 3));
+    if (at < 0) {
+      if (text.length >= MAX_HEAD_BYTES) this.fail('the answer is not HTTP');
+      else this.head = text;
+      return null;
+    }
+    const rest = bytes.subarray(at + HEAD_END.length - before);
+    const answer = parseHead(text.slice(0, at));
+    if (!answer) {
+      this.fail('the answer is not HTTP');
+      return null;
+    }
+    // An interim answer (100 Continue…) is followed by the real one.
+    if (answer.status >= 100 && answer.status < 200) {
+      this.head = '';
+      return rest.length > 0 ? this.headRead(rest) : null;
+    }
+    this.head = null;
+    const framing = framingOf(answer);
+    if (!framing) {
+      this.fail('the answer is not HTTP');
+      return null;
+    }
+    this.framing = framing;
+    this.answered(answer);
+    return rest;
+  }
+
+  /** Body bytes, as framed: handed to the reader, up to the body's end. */
+  private body(bytes: Buffer): void {
+    const f = this.framing;
+    let at = 0;
+    while (at < bytes.length && !this.done) {
+      if (f.kind === 'close') {
+        this.reader!.bytes(bytes.subarray(at));
+        return;
+      }
+      if (f.kind === 'length') {
+        const take = Math.min(f.left, bytes.length - at);
+        f.left -= take;
+        if (take > 0) this.reader!.bytes(bytes.subarray(at, at + take));
+        if (f.left === 0) this.finish(null);
+        return;
+      }
+      if (f.left > 0) {
+        const take = Math.min(f.left, bytes.length - at);
+        this.reader!.bytes(bytes.subarray(at, at + take));
+        f.left -= take;
+        at += take;
+        if (f.left === 0) f.left = -2; // the chunk's own line end comes next
+        continue;
+      }
+      // A line: a chunk's size (-1), or the line end after a chunk's bytes (-2).
+      const lf = bytes.indexOf(0x0a, at);
+      const end = lf < 0 ? bytes.length : lf;
+      f.line += bytes.toString('latin1', at, end);
+      at = end + 1;
+      if (lf < 0) {
+        if (f.line.length > 1024) this.finish('the chunked body is not HTTP');
+        return;
+      }
+      const line = f.line.trim();
+      f.line = '';
+      if (f.left === -2) {
+        if (line !== '') return this.finish('the chunked body is not HTTP');
+        f.left = -1;
+        continue;
+      }
+      const size = line.split(';')[0]!.trim(); // a size may be followed by extensions
+      if (!/^[0-9a-fA-F]{1,12}$/.test(size)) return this.finish('the chunked body is not HTTP');
+      f.left = parseInt(size, 16);
+      if (f.left === 0) return this.finish(null); // trailers, if any, are not needed
+    }
+  }
+
+  /** The connection ended (null: cleanly, at the server's end of it) or failed. */
+  private closed(why: string | null): void {
+    if (this.done) return;
+    if (this.head !== null) {
+      this.fail(why ?? 'ECONNRESET'); // closed before an answer, as node:http says it
+      return;
+    }
+    const broke = why === null && this.framing.kind === 'close' ? null : (why ?? 'the body broke off');
+    if (!this.reader) this.ending ??= { broke };
+    else this.finish(broke);
+  }
+
+  private fail(why: string): void {
+    this.failure = why;
+    this.destroy();
+    this.answered(null);
+  }
+
+  /** The body ended (`broke`: why it broke off instead); the connection is dropped. */
+  private finish(broke: string | null): void {
+    if (this.done) return;
+    this.destroy();
+    if (broke === null) this.reader!.end();
+    else this.reader!.broke(broke);
+  }
+}
+
+/** The request's bytes; a header Node would refuse (a line break in a value…) throws, with its code. */
+function requestText(target: URL, headers: Record<string, string>): string {
+  let text = `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: close\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    text += `${name}: ${value}\r\n`;
+  }
+  return `${text}\r\n`;
+}
+
+/** The status line and headers, or null when they are not HTTP/1.x. */
+function parseHead(text: string): HttpAnswer | null {
+  const lines = text.split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]!)?.[1];
+  if (status === undefined) return null;
+  const headers = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) return null;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
+  }
+  return { status: Number(status), header: (name) => headers.get(name) ?? null };
+}
+
+/** How the body ends, as the headers say; null when they contradict themselves. */
+function framingOf(answer: HttpAnswer): Framing | null {
+  const coding = answer.header('transfer-encoding');
+  if (coding !== null) {
+    // Chunked must be the last coding; any other (gzip…) was not asked for.
+    return /(?:^|,)\s*chunked\s*$/i.test(coding) && coding.split(',').length === 1
+      ? { kind: 'chunked', left: -1, line: '' }
+      : null;
+  }
+  const length = answer.header('content-length');
+  if (length === null) return { kind: 'close' };
+  return /^\d{1,15}$/.test(length) ? { kind: 'length', left: Number(length) } : null;
+}
