@@ -58,7 +58,7 @@ export class PartitionStep implements RowSink {
     this.def = init.def;
     this.bucketCount = init.bucketCount;
     this.done = new Set(init.done);
-    this.spill = new BucketFiles(init.tempDir, init.spillKind, init.bucketCount);
+    this.spill = new BucketFiles(init.tempDir, init.spillKind, init.bucketCount, true);
     this.earlySegment = init.early?.segment ?? null;
     this.digestSeed = spilledRowTyping(init.def, init.tableColumns).digestSeed;
     this.early = init.early
@@ -270,10 +270,14 @@ export class PartitionStep implements RowSink {
     return this.early?.omittedIn(bucket) ?? {};
   }
 
-  /** Drops a request sent ahead for a partition this step will not read (the run ended or failed). */
+  /**
+   * Drops a request sent ahead for a partition this step will not read, and closes the spill files
+   * kept open (the run ended or failed; a thread is kept for the next run).
+   */
   close(): void {
     this.ahead?.destroy();
     this.ahead = null;
+    this.spill.closeFiles();
   }
 
   fail(e: unknown): void {
