@@ -50,9 +50,9 @@ interface Got {
 async function get(
   url: string,
   headers: Record<string, string> = {},
-  options: { waitMs?: number; ca?: string } = {},
+  options: { waitMs?: number; ca?: string; idleMs?: number } = {},
 ): Promise<Got> {
-  const request = new HttpGet(url, headers, 2000, options.ca ? { ca: options.ca } : {});
+  const request = new HttpGet(url, headers, options.idleMs ?? 2000, options.ca ? { ca: options.ca } : {});
   const answer = await request.answer;
   if (!answer) return { status: null, failure: request.failure, body: Buffer.alloc(0), ended: 'no answer' };
   if (options.waitMs) await new Promise((r) => setTimeout(r, options.waitMs));
@@ -136,6 +136,28 @@ describe('a GET read into one reused buffer', () => {
     expect(await get(await rawServer(['HTTP/1.1 200']))).toMatchObject({ status: null, failure: 'ECONNRESET' });
   });
 
+  it('refuses heads a body could be cut short or run on by: a repeated length, a folded line, endless interim answers', async () => {
+    const notHttp = { status: null, failure: 'the answer is not HTTP' };
+    const twoLengths = ['HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 11\r\n\r\nhello world'];
+    expect(await get(await rawServer(twoLengths))).toMatchObject(notHttp);
+    const folded = ['HTTP/1.1 200 OK\r\nX-A: a\r\n Content-Length: 5\r\n\r\nhello world'];
+    expect(await get(await rawServer(folded))).toMatchObject(notHttp);
+    expect(await get(await rawServer(['HTTP/1.1 100 Continue\r\n\r\n'.repeat(4000)]))).toMatchObject(notHttp);
+    const elevenInterim = ['HTTP/1.1 100 Continue\r\n\r\n'.repeat(11), 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello'];
+    expect(await get(await rawServer(elevenInterim))).toMatchObject(notHttp);
+    const sameLengthTwice = [
+      'HTTP/1.1 100 Continue\r\n\r\n'.repeat(3),
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello',
+    ];
+    expect(await get(await rawServer(sameLengthTwice))).toMatchObject({ status: 200, ended: 'end', body: Buffer.from('hello') });
+  });
+
+  it('sends header values byte for byte, as they were read (an ETag back in If-Match)', async () => {
+    const asked: string[] = [];
+    await get(await rawServer(['HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'], asked), { 'if-match': '"caf\u00e9"' });
+    expect(Buffer.from(asked[0]!, 'latin1').includes(Buffer.from('if-match: "caf\xe9"\r\n', 'latin1'))).toBe(true);
+  });
+
   it('a header that would split the request is refused before anything is sent', async () => {
     const asked: string[] = [];
     const url = await rawServer(['HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'], asked);
@@ -145,14 +167,15 @@ describe('a GET read into one reused buffer', () => {
     expect(asked).toHaveLength(1);
   });
 
-  it('body bytes that come before they are read wait for the reader, in order, with the rest after them', async () => {
+  it('body bytes that come before they are read wait for the reader, however long, in order, with the rest after them', async () => {
     const port = await listening(
       http.createServer((_, res) => {
         res.writeHead(200, { 'content-length': BODY.length });
         res.end(BODY);
       }),
     );
-    const got = await get(`http://127.0.0.1:${port}/x`, {}, { waitMs: 150 });
+    // Three times the idle time (200 ms): a request sent ahead waits for the partition before it, not idle.
+    const got = await get(`http://127.0.0.1:${port}/x`, {}, { waitMs: 600, idleMs: 200 });
     expect(got.ended).toBe('end');
     expect(got.body.equals(BODY)).toBe(true);
   });

@@ -30,8 +30,12 @@ export interface BodyReader {
 
 /** Bytes a socket reads at once. */
 const READ_BYTES = 256 * 1024;
-/** An answer whose status line and headers are longer is not one (node:http's limit is 16 KB). */
+/** An answer whose status lines and headers, interim answers' included, are longer is not one (node:http's limit is 16 KB). */
 const MAX_HEAD_BYTES = 64 * 1024;
+/** Interim answers (100 Continue…) taken before the real one. */
+const MAX_INTERIM_ANSWERS = 10;
+/** A header's name: an RFC 9110 token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HEAD_END = '\r\n\r\n';
 
 type Framing =
@@ -51,6 +55,10 @@ export class HttpGet {
   private socket: net.Socket | null = null;
   /** The status line and headers read so far, until they are complete. */
   private head: string | null = '';
+  /** Bytes of the heads completed so far (interim answers'), and how many. */
+  private headBytes = 0;
+  private interims = 0;
+  private idleMs = 0;
   private framing: Framing = { kind: 'close' };
   private reader: BodyReader | null = null;
   /** Body bytes that came before anyone read them (copies), then how the body ended, if it has. */
@@ -70,17 +78,19 @@ export class HttpGet {
       const request = requestText(target, headers);
       const buffer = Buffer.allocUnsafe(READ_BYTES);
       // Returning false pauses the socket: body bytes wait in it (and in the server) until read.
-      const onread: net.OnReadOpts = { buffer, callback: (n, read) => this.received((read as Buffer).subarray(0, n)) };
+      const onread: net.OnReadOpts = { buffer, callback: (n, read) => this.receivedSafely((read as Buffer).subarray(0, n)) };
       // tls.connect takes `onread` as net.connect does (nodejs/node#35753), though its types do not say so.
       const tlsConnect = tls.connect as (options: tls.ConnectionOptions & { onread: net.OnReadOpts }) => tls.TLSSocket;
       const socket = (this.socket = secure
         ? tlsConnect({ ...tlsOptions, host, port, servername: net.isIP(host) ? undefined : host, onread })
         : net.connect({ host, port, onread }));
-      socket.setTimeout(idleMs, () => socket.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+      this.idleMs = idleMs;
+      socket.setTimeout(idleMs);
+      socket.on('timeout', () => socket.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
       socket.on('error', (e) => this.closed(codeOf(e)));
       socket.on('end', () => this.closed(null));
       socket.on('close', () => this.closed('ECONNRESET'));
-      socket.write(request);
+      socket.write(request, 'latin1'); // as node:http writes headers: a value's bytes as they were read
     } catch (e) {
       // A request that cannot even be made (a header refused…) fails as one that got no answer.
       this.failure = codeOf(e);
@@ -91,15 +101,28 @@ export class HttpGet {
   /** Hands the body to `reader` (what came before first); call once, after the answer. */
   read(reader: BodyReader): void {
     this.reader = reader;
+    this.socket?.setTimeout(this.idleMs);
     for (const bytes of this.early.splice(0)) this.body(bytes);
     if (this.framing.kind === 'length' && this.framing.left === 0) this.finish(null); // an empty body
     if (this.ending && !this.done) this.finish(this.ending.broke);
     else if (!this.done) this.socket?.resume();
   }
 
+  /** Drops the connection; the reader hears nothing more. */
   destroy(): void {
     this.done = true;
     this.socket?.destroy();
+  }
+
+  /** received(), and what it throws ends the request (it would be uncaught: a socket's callback). */
+  private receivedSafely(bytes: Buffer): boolean {
+    try {
+      return this.received(bytes);
+    } catch (e) {
+      if (this.head !== null) this.fail(codeOf(e));
+      else this.finish(codeOf(e));
+      return false;
+    }
   }
 
   /** Bytes the socket read; false pauses it. */
@@ -112,7 +135,9 @@ export class HttpGet {
     }
     if (bytes.length === 0) return true;
     if (!this.reader) {
+      // Paused until read: not idle (a partition before it may take minutes), so no timeout meanwhile.
       this.early.push(Buffer.from(bytes));
+      this.socket?.setTimeout(0);
       return false;
     }
     this.body(bytes);
@@ -121,34 +146,45 @@ export class HttpGet {
 
   /** Reads the status line and headers: what follows them, or null while they are incomplete. */
   private headRead(bytes: Buffer): Buffer | null {
-    const before = this.head!.length;
-    const text = this.head + bytes.toString('latin1', 0, Math.min(bytes.length, MAX_HEAD_BYTES));
-    const at = text.indexOf(HEAD_END, Math.max(0, before - 3));
-    if (at < 0) {
-      if (text.length >= MAX_HEAD_BYTES) this.fail('the answer is not HTTP');
-      else this.head = text;
-      return null;
+    for (;;) {
+      const before = this.head!.length;
+      const room = MAX_HEAD_BYTES - this.headBytes;
+      const text = this.head + bytes.toString('latin1', 0, Math.max(0, Math.min(bytes.length, room - before)));
+      const at = text.indexOf(HEAD_END, Math.max(0, before - 3));
+      if (at < 0) {
+        if (text.length >= room) this.fail('the answer is not HTTP');
+        else this.head = text;
+        return null;
+      }
+      const rest = bytes.subarray(at + HEAD_END.length - before);
+      const answer = parseHead(text.slice(0, at));
+      // 101 would switch protocols, which a GET never asks for.
+      if (!answer || answer.status === 101) {
+        this.fail('the answer is not HTTP');
+        return null;
+      }
+      // An interim answer (100 Continue…) is followed by the real one.
+      if (answer.status < 200) {
+        this.headBytes += at + HEAD_END.length;
+        this.head = '';
+        if (++this.interims > MAX_INTERIM_ANSWERS) {
+          this.fail('the answer is not HTTP');
+          return null;
+        }
+        if (rest.length === 0) return null;
+        bytes = rest;
+        continue;
+      }
+      this.head = null;
+      const framing = framingOf(answer);
+      if (!framing) {
+        this.fail('the answer is not HTTP');
+        return null;
+      }
+      this.framing = framing;
+      this.answered(answer);
+      return rest;
     }
-    const rest = bytes.subarray(at + HEAD_END.length - before);
-    const answer = parseHead(text.slice(0, at));
-    if (!answer) {
-      this.fail('the answer is not HTTP');
-      return null;
-    }
-    // An interim answer (100 Continue…) is followed by the real one.
-    if (answer.status >= 100 && answer.status < 200) {
-      this.head = '';
-      return rest.length > 0 ? this.headRead(rest) : null;
-    }
-    this.head = null;
-    const framing = framingOf(answer);
-    if (!framing) {
-      this.fail('the answer is not HTTP');
-      return null;
-    }
-    this.framing = framing;
-    this.answered(answer);
-    return rest;
   }
 
   /** Body bytes, as framed: handed to the reader, up to the body's end. */
@@ -192,7 +228,7 @@ export class HttpGet {
         continue;
       }
       const size = line.split(';')[0]!.trim(); // a size may be followed by extensions
-      if (!/^[0-9a-fA-F]{1,12}$/.test(size)) return this.finish('the chunked body is not HTTP');
+      if (!/^0*[0-9a-fA-F]{1,12}$/.test(size)) return this.finish('the chunked body is not HTTP');
       f.left = parseInt(size, 16);
       if (f.left === 0) return this.finish(null); // trailers, if any, are not needed
     }
@@ -236,7 +272,11 @@ function requestText(target: URL, headers: Record<string, string>): string {
   return `${text}\r\n`;
 }
 
-/** The status line and headers, or null when they are not HTTP/1.x. */
+/**
+ * The status line and headers, or null when they are not HTTP/1.x as RFC 9112 has a client take
+ * them: no folded lines, names that are tokens, no Content-Length repeated with another value, no
+ * Transfer-Encoding repeated (any of which could cut a body short, or run it on).
+ */
 function parseHead(text: string): HttpAnswer | null {
   const lines = text.split('\r\n');
   const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]!)?.[1];
@@ -244,9 +284,12 @@ function parseHead(text: string): HttpAnswer | null {
   const headers = new Map<string, string>();
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
-    if (colon <= 0) return null;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
+    const name = line.slice(0, Math.max(0, colon)).toLowerCase();
+    if (!TOKEN.test(name)) return null;
+    const value = line.slice(colon + 1).trim();
+    const seen = headers.get(name);
+    if (seen === undefined) headers.set(name, value);
+    else if (name === 'transfer-encoding' || (name === 'content-length' && seen !== value)) return null;
   }
   return { status: Number(status), header: (name) => headers.get(name) ?? null };
 }
