@@ -4,6 +4,7 @@
 // dropped connection is tried again; a blob that is gone or changed fails the run with a reason
 // that never holds the SAS. The run waiting for the thread stops when asked.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -27,6 +28,7 @@ import { downloadGrant } from '../../shared/snapshot/download-grant';
 import { services } from '../../shared/services';
 import { exportDefinition } from '../helpers/definition';
 import { useAzurite } from '../helpers/app';
+import { LOCALHOST_CERT, LOCALHOST_KEY } from '../helpers/localhost-tls';
 
 useAzurite();
 
@@ -59,7 +61,7 @@ interface Seen {
   userAgent?: string;
 }
 
-const servers: http.Server[] = [];
+const servers: (http.Server | https.Server)[] = [];
 afterEach(() => servers.splice(0).forEach((s) => s.close()));
 
 type Answer = (n: number, res: http.ServerResponse, from: number) => 'serve' | void;
@@ -121,6 +123,25 @@ describe('a partition downloaded by the engine thread', () => {
     expect(seen.map((s) => s.ifMatch)).toEqual([undefined, '"v1"']);
     expect(seen[0]!.range).toBeUndefined();
     expect(rangeStart(seen[1]!)).toBeGreaterThan(0);
+  });
+
+  it('over https, as from Blob Storage: a body that breaks off is resumed on the same version, each byte once', async () => {
+    const seen: Seen[] = [];
+    const server = https.createServer({ cert: LOCALHOST_CERT, key: LOCALHOST_KEY }, (req, res) => {
+      seen.push({ path: req.url!, range: req.headers.range, ifMatch: req.headers['if-match'] as string | undefined });
+      const from = Number(/bytes=(\d+)-/.exec(req.headers.range ?? '')?.[1] ?? 0);
+      if (seen.length === 1) cutAfter(res, 300_000);
+      else serve(res, from);
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, 'localhost', r));
+    const url = `https://localhost:${(server.address() as AddressInfo).port}/ci/Seg_1.csv?sig=SECRET`;
+    expectTheBlob(await download({ url, headers: {} }, { ...fast, tlsOptions: { ca: LOCALHOST_CERT } }));
+    expect(seen.map((s) => s.ifMatch)).toEqual([undefined, '"v1"']);
+    expect(rangeStart(seen[1]!)).toBeGreaterThan(0);
+    // A certificate the machine does not trust: refused, tried again, and the reason named without the SAS.
+    const refused = (await download({ url, headers: {} }).catch((e: unknown) => e)) as Error;
+    expect(refused.message).toBe('Downloading partition Seg/Seg_1.csv failed: DEPTH_ZERO_SELF_SIGNED_CERT');
   });
 
   it('a server that ignores the range (the whole blob again) still gives each byte once', async () => {

@@ -9,6 +9,7 @@
 // (network, 408, 429, 5xx) is tried again, four tries with waits of 0, 4 and 12 s, counted afresh
 // once a request delivers bytes; a body that breaks off is resumed where it stopped (`Range`), on
 // the same version of the blob (`If-Match`), up to five times.
+import type tls from 'node:tls';
 import type { DownloadGrant } from '../../snapshot/download-grant';
 import { PartitionAborted } from './column-check';
 import { HttpGet, type HttpAnswer } from './http-get';
@@ -22,6 +23,8 @@ export interface DownloadOptions {
   backoffMs?: number;
   /** No byte for this long: the request is dropped (and tried again). */
   idleMs?: number;
+  /** Added to the defaults of an https request (a test's own CA). */
+  tlsOptions?: tls.ConnectionOptions;
 }
 
 const RETRIED_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
@@ -71,7 +74,7 @@ export async function downloadPartition(
   for (let failures = 0, breaks = 0; ;) {
     const before = body.received;
     const sentAhead = opened !== null;
-    const attempt = await requestOnce(grant, body, options.idleMs ?? IDLE_MS, opened);
+    const attempt = await requestOnce(grant, body, { idleMs: options.idleMs ?? IDLE_MS, tlsOptions: options.tlsOptions }, opened);
     opened = null;
     if (body.received > before) failures = 0;
     if (attempt.kind === 'done') return;
@@ -116,8 +119,9 @@ export class PartitionRequest extends HttpGet {
     readonly url: string,
     headers: Record<string, string>,
     idleMs: number,
+    tlsOptions?: tls.ConnectionOptions,
   ) {
-    super(url, headers, idleMs);
+    super(url, headers, idleMs, tlsOptions);
   }
 }
 
@@ -132,7 +136,7 @@ export const openAhead = (grant: DownloadGrant, idleMs = IDLE_MS): PartitionRequ
 async function requestOnce(
   grant: DownloadGrant,
   body: BodyState,
-  idleMs: number,
+  connection: { idleMs: number; tlsOptions?: tls.ConnectionOptions },
   opened: PartitionRequest | null,
 ): Promise<Attempt> {
   const headers: Record<string, string> = { ...grant.headers };
@@ -141,7 +145,7 @@ async function requestOnce(
     headers.range = `bytes=${body.received}-`;
     headers['if-match'] = body.etag!;
   }
-  const request = opened ?? new PartitionRequest(grant.url, headers, idleMs);
+  const request = opened ?? new PartitionRequest(grant.url, headers, connection.idleMs, connection.tlsOptions);
   const res = await request.answer;
   if (!res) return { kind: 'failed', why: request.failure };
   const { status } = res;
