@@ -120,7 +120,11 @@ export class HttpGet {
       return this.received(bytes);
     } catch (e) {
       if (this.head !== null) this.fail(codeOf(e));
-      else this.finish(codeOf(e));
+      else if (this.reader) this.finish(codeOf(e));
+      else {
+        this.ending ??= { broke: codeOf(e) }; // told to the reader when it comes
+        this.socket?.destroy();
+      }
       return false;
     }
   }
@@ -298,7 +302,7 @@ function parseHead(text: string): HttpAnswer | null {
 function framingOf(answer: HttpAnswer): Framing | null {
   const coding = answer.header('transfer-encoding');
   if (coding !== null) {
-    // Chunked must be the last coding; any other (gzip…) was not asked for.
+    // Chunked alone: any other coding (gzip…) was not asked for.
     return /(?:^|,)\s*chunked\s*$/i.test(coding) && coding.split(',').length === 1
       ? { kind: 'chunked', left: -1, line: '' }
       : null;
