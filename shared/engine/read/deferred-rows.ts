@@ -1,8 +1,9 @@
 // Rows that wait. Before the largest segment can be sent early, only the other segments' profile
 // keys are needed: their partitions are read for keys, their bytes kept in temp files, and their
 // rows taken in later, piece by piece, while the engine thread would otherwise wait for Braze.
-import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { writeWhole } from '../spill/bucket-files';
 import type { PartitionSpec } from '../thread/protocol';
 import type { OpenPartition } from './partition-readers';
 
@@ -31,8 +32,7 @@ export class DeferredRows {
 
   /** A chunk of the partition being kept. */
   write(bytes: Uint8Array): void {
-    const { fd } = this.keeping!;
-    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
+    writeWhole(this.keeping!.fd, bytes);
   }
 
   /** The partition being kept was read whole: its rows wait. */

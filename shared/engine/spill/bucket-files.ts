@@ -77,6 +77,11 @@ export async function readFileInto(file: string, into: (length: number) => Buffe
   return bytes;
 }
 
+/** Writes all of `bytes` to the file `fd` is open on (a write may take only part of them). */
+export function writeWhole(fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
+}
+
 /** A bucket file that does not exist had nothing written to it: no bytes. */
 function nothingWritten(e: unknown): number {
   if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
@@ -231,7 +236,7 @@ export class BucketFiles {
       this.openFiles++;
     }
     if (fd === undefined) return appendFileSync(this.file(bucket), bytes);
-    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
+    writeWhole(fd, bytes);
   }
 
   /** Closes the bucket's file, if kept open. */
