@@ -42,7 +42,7 @@ async function download(
   ahead: PartitionRequest | null = null,
 ): Promise<Buffer> {
   const pieces: Buffer[] = [];
-  await downloadPartition(grant, 'Seg/Seg_1.csv', (bytes) => pieces.push(Buffer.from(bytes)), options, ahead);
+  await downloadPartition(grant, 'Seg/Seg_1.csv', (bytes) => void pieces.push(Buffer.from(bytes)), options, ahead);
   return Buffer.concat(pieces);
 }
 
@@ -326,7 +326,7 @@ describe('a run reading a partition on the engine thread', () => {
     );
   });
 
-  it('with two reading threads, the main thread downloads for both, beside their parsing', async () => {
+  it('with two reading threads, the main thread downloads for both, beside their parsing, through the same GET (not the SDK)', async () => {
     const { url, seen } = await storage(() => 'serve');
     const tempDir = mkdtempSync(path.join(os.tmpdir(), 'two-readers-'));
     const threads = new EngineThreads(init(tempDir), BLOB.length, true);
@@ -336,7 +336,8 @@ describe('a run reading a partition on the engine thread', () => {
       await threads.close();
       rmSync(tempDir, { recursive: true, force: true });
     }
-    expect(seen.map((s) => s.userAgent)).toEqual([expect.stringMatching(/azsdk-js-azure-storage-blob/)]);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.userAgent ?? '').not.toMatch(/azsdk/);
   });
 
   it('with a proxy named in the environment, the main thread downloads it through the SDK, which takes the proxy', async () => {

@@ -58,7 +58,7 @@ async function get(
   if (options.waitMs) await new Promise((r) => setTimeout(r, options.waitMs));
   const pieces: Buffer[] = [];
   const ended = await new Promise<string>((resolve) =>
-    request.read({ bytes: (b) => pieces.push(Buffer.from(b)), end: () => resolve('end'), broke: resolve }),
+    request.read({ bytes: (b) => void pieces.push(Buffer.from(b)), end: () => resolve('end'), broke: resolve }),
   );
   return { status: answer.status, failure: request.failure, body: Buffer.concat(pieces), ended };
 }
@@ -82,7 +82,7 @@ describe('a GET read into one reused buffer', () => {
     expect([answer.status, answer.header('etag'), answer.header('content-length')]).toEqual([200, '"0x8D"', String(BODY.length)]);
     const pieces: Buffer[] = [];
     await new Promise<void>((resolve, reject) =>
-      request.read({ bytes: (b) => pieces.push(Buffer.from(b)), end: resolve, broke: (why) => reject(new Error(why)) }),
+      request.read({ bytes: (b) => void pieces.push(Buffer.from(b)), end: resolve, broke: (why) => reject(new Error(why)) }),
     );
     expect(Buffer.concat(pieces).equals(BODY)).toBe(true);
     expect(pieces.length).toBeGreaterThan(1);
@@ -178,6 +178,51 @@ describe('a GET read into one reused buffer', () => {
     const got = await get(`http://127.0.0.1:${port}/x`, {}, { waitMs: 600, idleMs: 200 });
     expect(got.ended).toBe('end');
     expect(got.body.equals(BODY)).toBe(true);
+  });
+
+  it('a reader that asks to wait is handed the same bytes again after it, then the rest, each byte once (http, chunked, https)', async () => {
+    /** Reads with a reader that declines every third piece it is handed, for a few ms. */
+    const readWaiting = async (url: string, ca?: string) => {
+      const request = new HttpGet(url, {}, 2000, ca ? { ca } : {}, 64 * 1024);
+      expect((await request.answer)!.status).toBe(200);
+      const pieces: Buffer[] = [];
+      let calls = 0;
+      let waits = 0;
+      const ended = await new Promise<string>((resolve) =>
+        request.read({
+          bytes: (b) => {
+            if (++calls % 3 === 0) {
+              waits++;
+              return new Promise((r) => setTimeout(r, 3));
+            }
+            pieces.push(Buffer.from(b));
+          },
+          end: () => resolve('end'),
+          broke: resolve,
+        }),
+      );
+      expect(ended).toBe('end');
+      expect(waits).toBeGreaterThan(5);
+      return Buffer.concat(pieces);
+    };
+    const plain = await listening(
+      http.createServer((req, res) => {
+        // One answer framed by its length, the other chunked (no length given).
+        res.writeHead(200, req.url === '/chunked' ? {} : { 'content-length': BODY.length });
+        for (let at = 0; at < BODY.length; at += 100_000) res.write(BODY.subarray(at, at + 100_000));
+        res.end();
+      }),
+    );
+    expect((await readWaiting(`http://127.0.0.1:${plain}/length`)).equals(BODY)).toBe(true);
+    expect((await readWaiting(`http://127.0.0.1:${plain}/chunked`)).equals(BODY)).toBe(true);
+    const secure = await listening(
+      https.createServer({ cert: LOCALHOST_CERT, key: LOCALHOST_KEY }, (_, res) => {
+        res.writeHead(200, { 'content-length': BODY.length });
+        res.end(BODY);
+      }),
+      'localhost',
+    );
+    expect((await readWaiting(`https://localhost:${secure}/x`, LOCALHOST_CERT)).equals(BODY)).toBe(true);
   });
 
   it('over https: reads the body with a certificate that names the host, refuses one that does not or is not trusted', async () => {

@@ -19,16 +19,21 @@ export interface HttpAnswer {
   header(name: string): string | null;
 }
 
-/** What reads a body: `bytes` are valid only during the call (the buffer is read into again); no handler may throw. */
+/** What reads a body; no handler may throw. */
 export interface BodyReader {
-  bytes(bytes: Buffer): void;
+  /**
+   * The body's next bytes, valid only during the call (the buffer is read into again). Returns
+   * nothing once it took them, or a promise (which must not reject): it did not take them, and is
+   * handed them again once the promise settles, the socket paused meanwhile.
+   */
+  bytes(bytes: Buffer): void | Promise<void>;
   /** The body is complete, as its framing says. */
   end(): void;
   /** The body broke off (the connection went, or idled too long). */
   broke(why: string): void;
 }
 
-/** Bytes a socket reads at once. */
+/** Bytes a socket reads at once, by default. */
 const READ_BYTES = 256 * 1024;
 /** An answer whose status lines and headers, interim answers' included, are longer is not one (node:http's limit is 16 KB). */
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -61,13 +66,24 @@ export class HttpGet {
   private idleMs = 0;
   private framing: Framing = { kind: 'close' };
   private reader: BodyReader | null = null;
-  /** Body bytes that came before anyone read them (copies), then how the body ended, if it has. */
-  private early: Buffer[] = [];
+  /**
+   * Body bytes not handed over yet (copies): those that came before anyone read them, or while the
+   * reader waits; then how the body ended, if it has.
+   */
+  private readonly held: Buffer[] = [];
   private ending: { broke: string | null } | null = null;
+  /** The reader asked to wait (a promise not settled yet). */
+  private waiting = false;
   private done = false;
 
   /** Sends the request now; `tlsOptions` only add to the defaults (a test's own CA). */
-  constructor(url: string, headers: Record<string, string>, idleMs: number, tlsOptions: tls.ConnectionOptions = {}) {
+  constructor(
+    url: string,
+    headers: Record<string, string>,
+    idleMs: number,
+    tlsOptions: tls.ConnectionOptions = {},
+    readBytes = READ_BYTES,
+  ) {
     this.answer = new Promise((resolve) => (this.answered = resolve));
     try {
       const target = new URL(url);
@@ -76,7 +92,7 @@ export class HttpGet {
       const host = target.hostname.replace(/^\[(.*)\]$/, '$1'); // an IPv6 address without its brackets
       const port = Number(target.port) || (secure ? 443 : 80);
       const request = requestText(target, headers);
-      const buffer = Buffer.allocUnsafe(READ_BYTES);
+      const buffer = Buffer.allocUnsafe(readBytes);
       // Returning false pauses the socket: body bytes wait in it (and in the server) until read.
       const onread: net.OnReadOpts = { buffer, callback: (n, read) => this.receivedSafely((read as Buffer).subarray(0, n)) };
       // tls.connect takes `onread` as net.connect does (nodejs/node#35753), though its types do not say so.
@@ -101,11 +117,28 @@ export class HttpGet {
   /** Hands the body to `reader` (what came before first); call once, after the answer. */
   read(reader: BodyReader): void {
     this.reader = reader;
+    this.handHeld();
+  }
+
+  /** Hands over what is held, then (the reader not waiting) how the body ended, or the rest as it comes. */
+  private handHeld(): void {
+    while (this.held.length > 0 && !this.waiting && !this.done) this.body(this.held.shift()!);
+    if (this.waiting || this.done) return;
+    if (this.framing.kind === 'length' && this.framing.left === 0) return this.finish(null); // an empty body
+    if (this.ending) return this.finish(this.ending.broke);
     this.socket?.setTimeout(this.idleMs);
-    for (const bytes of this.early.splice(0)) this.body(bytes);
-    if (this.framing.kind === 'length' && this.framing.left === 0) this.finish(null); // an empty body
-    if (this.ending && !this.done) this.finish(this.ending.broke);
-    else if (!this.done) this.socket?.resume();
+    this.socket?.resume();
+  }
+
+  /** The reader did not take `rest` (raw body bytes, framing and all): held until `wait` settles. */
+  private waitFor(wait: Promise<void>, rest: Buffer): void {
+    this.waiting = true;
+    this.held.unshift(Buffer.from(rest));
+    this.socket?.setTimeout(0); // paused, not idle
+    void wait.then(() => {
+      this.waiting = false;
+      this.handHeld();
+    });
   }
 
   /** Drops the connection; the reader hears nothing more. */
@@ -138,14 +171,14 @@ export class HttpGet {
       bytes = rest;
     }
     if (bytes.length === 0) return true;
-    if (!this.reader) {
+    if (!this.reader || this.waiting) {
       // Paused until read: not idle (a partition before it may take minutes), so no timeout meanwhile.
-      this.early.push(Buffer.from(bytes));
+      this.held.push(Buffer.from(bytes));
       this.socket?.setTimeout(0);
       return false;
     }
     this.body(bytes);
-    return !this.done;
+    return !this.done && !this.waiting;
   }
 
   /** Reads the status line and headers: what follows them, or null while they are incomplete. */
@@ -196,20 +229,24 @@ export class HttpGet {
     const f = this.framing;
     let at = 0;
     while (at < bytes.length && !this.done) {
+      // The framing moves on only once the reader took the bytes.
       if (f.kind === 'close') {
-        this.reader!.bytes(bytes.subarray(at));
+        const wait = this.reader!.bytes(bytes.subarray(at));
+        if (wait instanceof Promise) this.waitFor(wait, bytes.subarray(at));
         return;
       }
       if (f.kind === 'length') {
         const take = Math.min(f.left, bytes.length - at);
+        const wait = take > 0 ? this.reader!.bytes(bytes.subarray(at, at + take)) : undefined;
+        if (wait instanceof Promise) return this.waitFor(wait, bytes.subarray(at));
         f.left -= take;
-        if (take > 0) this.reader!.bytes(bytes.subarray(at, at + take));
         if (f.left === 0) this.finish(null);
         return;
       }
       if (f.left > 0) {
         const take = Math.min(f.left, bytes.length - at);
-        this.reader!.bytes(bytes.subarray(at, at + take));
+        const wait = this.reader!.bytes(bytes.subarray(at, at + take));
+        if (wait instanceof Promise) return this.waitFor(wait, bytes.subarray(at));
         f.left -= take;
         at += take;
         if (f.left === 0) f.left = -2; // the chunk's own line end comes next
@@ -246,7 +283,7 @@ export class HttpGet {
       return;
     }
     const broke = why === null && this.framing.kind === 'close' ? null : (why ?? 'the body broke off');
-    if (!this.reader) this.ending ??= { broke };
+    if (!this.reader || this.waiting || this.held.length > 0) this.ending ??= { broke };
     else this.finish(broke);
   }
 

@@ -25,6 +25,8 @@ export interface DownloadOptions {
   idleMs?: number;
   /** Added to the defaults of an https request (a test's own CA). */
   tlsOptions?: tls.ConnectionOptions;
+  /** Bytes a socket reads at once (the most `push` is handed at a time). */
+  readBytes?: number;
 }
 
 const RETRIED_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
@@ -53,13 +55,15 @@ type Attempt =
 
 /**
  * Downloads the blob `grant` reaches and hands its bytes to `push`, in order, each byte once (the
- * bytes are not used after push returns). Throws PartitionAborted when the blob is gone or changed.
+ * bytes are not used after push returns). A promise from push: it did not take the bytes, and is
+ * handed them again once the promise resolves (the download paused meanwhile); rejected, the
+ * download fails with its reason. Throws PartitionAborted when the blob is gone or changed.
  * Error messages name the partition and what went wrong, never the URL (it may hold a SAS).
  */
 export async function downloadPartition(
   grant: DownloadGrant,
   blobName: string,
-  push: (bytes: Buffer) => void,
+  push: (bytes: Buffer) => void | Promise<void>,
   options: DownloadOptions = {},
   ahead: PartitionRequest | null = null,
 ): Promise<void> {
@@ -74,7 +78,8 @@ export async function downloadPartition(
   for (let failures = 0, breaks = 0; ;) {
     const before = body.received;
     const sentAhead = opened !== null;
-    const attempt = await requestOnce(grant, body, { idleMs: options.idleMs ?? IDLE_MS, tlsOptions: options.tlsOptions }, opened);
+    const connection = { idleMs: options.idleMs ?? IDLE_MS, tlsOptions: options.tlsOptions, readBytes: options.readBytes };
+    const attempt = await requestOnce(grant, body, connection, opened);
     opened = null;
     if (body.received > before) failures = 0;
     if (attempt.kind === 'done') return;
@@ -106,7 +111,7 @@ interface BodyState {
   etag: string | null;
   /** The blob's length, from the first answer. */
   length: number | null;
-  push: (bytes: Buffer) => void;
+  push: (bytes: Buffer) => void | Promise<void>;
 }
 
 /**
@@ -120,8 +125,9 @@ export class PartitionRequest extends HttpGet {
     headers: Record<string, string>,
     idleMs: number,
     tlsOptions?: tls.ConnectionOptions,
+    readBytes?: number,
   ) {
-    super(url, headers, idleMs, tlsOptions);
+    super(url, headers, idleMs, tlsOptions, readBytes);
   }
 }
 
@@ -136,7 +142,7 @@ export const openAhead = (grant: DownloadGrant, idleMs = IDLE_MS): PartitionRequ
 async function requestOnce(
   grant: DownloadGrant,
   body: BodyState,
-  connection: { idleMs: number; tlsOptions?: tls.ConnectionOptions },
+  connection: { idleMs: number; tlsOptions?: tls.ConnectionOptions; readBytes?: number },
   opened: PartitionRequest | null,
 ): Promise<Attempt> {
   const headers: Record<string, string> = { ...grant.headers };
@@ -145,7 +151,8 @@ async function requestOnce(
     headers.range = `bytes=${body.received}-`;
     headers['if-match'] = body.etag!;
   }
-  const request = opened ?? new PartitionRequest(grant.url, headers, connection.idleMs, connection.tlsOptions);
+  const request =
+    opened ?? new PartitionRequest(grant.url, headers, connection.idleMs, connection.tlsOptions, connection.readBytes);
   const res = await request.answer;
   if (!res) return { kind: 'failed', why: request.failure };
   const { status } = res;
@@ -170,20 +177,29 @@ async function requestOnce(
     };
     // A server that ignores the range sends the blob from its start: what was pushed is skipped.
     let skip = status === 200 ? body.received : 0;
+    const failWith = (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      request.destroy();
+      reject(e as Error);
+    };
     request.read({
       bytes: (chunk) => {
         if (settled) return;
-        const bytes = skip > 0 ? chunk.subarray(Math.min(skip, chunk.length)) : chunk;
-        skip -= chunk.length - bytes.length;
-        if (bytes.length === 0) return;
-        try {
-          body.push(bytes);
-        } catch (e) {
-          settled = true;
-          request.destroy();
-          return reject(e as Error);
+        const skipped = Math.min(skip, chunk.length);
+        const bytes = chunk.subarray(skipped);
+        if (bytes.length > 0) {
+          let wait: void | Promise<void>;
+          try {
+            wait = body.push(bytes);
+          } catch (e) {
+            return failWith(e);
+          }
+          // Not taken: handed again once push is ready (skip and count stay as they were).
+          if (wait instanceof Promise) return wait.then(() => undefined, failWith);
+          body.received += bytes.length;
         }
-        body.received += bytes.length;
+        skip -= skipped;
       },
       end: () =>
         settle(

@@ -3,16 +3,15 @@
 // grant to download it itself (see engine-threads.ts), and sends what the thread hands back while
 // reading (bounded input keeps memory flat; pausing when Braze is the bottleneck keeps the send
 // queue short). Bucket step: asks for buckets to be prepared.
-import type { Readable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { SegmentTable } from '../../snapshot/locate';
 import type { EarlySender } from '../send/early-sender';
 import { receiveObjects, type ObjectList } from '../thread/object-bytes';
 import { SendLines } from '../thread/send-lines';
-import { statusOf } from '../../store/table-errors';
 import { PartitionAborted } from '../read/column-check';
-import { partitionGone } from '../read/partition-download';
+import { downloadPartition } from '../read/partition-download';
+import { sdkChunks } from '../read/sdk-download';
 import { downloadGrant, proxyInEnvironment, type DownloadGrant } from '../../snapshot/download-grant';
 import { RunStopped } from '../control/stop';
 import { giveBack, takeThread, type ThreadLimits } from './thread-pool';
@@ -50,6 +49,8 @@ const CHUNKS_AHEAD = 4;
  * chunks as downloaded keep what is queued ahead of Braze (and what a kill may resend) tight.
  */
 const CHUNK_BYTES = 256 * 1024;
+/** What a socket reads at once where this thread downloads: the size of the SDK's chunks. */
+const SOCKET_CHUNK_BYTES = 64 * 1024;
 /**
  * Shared memory for CSV chunks going in (CHUNKS_AHEAD of them, and one being gathered, each up to
  * CHUNK_BYTES and a downloaded chunk; room left for a wrap) and objects coming out (while reading,
@@ -159,8 +160,8 @@ export class EngineThread {
   /**
    * Downloads and hands over `run.tables`' partitions, in order, or has the thread download them
    * (`threadDownloads`; the segment sent early is always downloaded here, paced by Braze, and all of
-   * them when the environment names a proxy, which the SDK takes). True if sending early stopped
-   * (time box).
+   * them when the environment names a proxy, through the SDK, which takes it). True if sending early
+   * stopped (time box).
    */
   async readTables(run: PartitionRun): Promise<boolean> {
     this.early = run.early;
@@ -189,23 +190,52 @@ export class EngineThread {
         continue;
       }
       this.post({ t: 'partition', spec, grant: null });
-      const download = await run.container
-        .getBlobClient(partition.blobName)
-        .download()
-        .catch((e: unknown) => {
-          // The run is pinned to this snapshot: a partition gone since (CI's retention) will not come back.
-          if (statusOf(e) === 404) throw partitionGone(partition.blobName);
-          throw e;
-        });
-      for await (const chunk of download.readableStreamBody as Readable) {
-        if (run.shouldStop?.()) throw new RunStopped();
-        if (!this.gathered) stopped = await this.beforeChunk(run, sending, stopped);
-        this.gather(chunk as Buffer);
-        if (this.gathered && (sending || this.gathered.length >= CHUNK_BYTES)) this.handGathered();
-      }
+      if (!proxyInEnvironment()) stopped = await this.downloadHere(run, partition.blobName, sending, stopped);
+      else stopped = await this.downloadThroughSdk(run, partition.blobName, sending, stopped);
       this.handGathered();
       this.post({ t: 'end' });
       await this.until(() => this.partitionDone);
+    }
+    return stopped;
+  }
+
+  /**
+   * A partition downloaded here, through the GET the engine thread uses (read/partition-download.ts),
+   * its bytes gathered into the ring: no fresh memory per chunk for this thread's garbage collector.
+   * Chunks as a socket reads them (64 KB, as the SDK's), so the segment sent early stays paced as
+   * tightly. Returns whether sending early stopped (time box).
+   */
+  private async downloadHere(run: PartitionRun, blobName: string, sending: boolean, stopped: boolean): Promise<boolean> {
+    const grant = await downloadGrant(run.container.getBlobClient(blobName));
+    /** The wait before the next gathered chunk is over (its bytes, handed again, are taken). */
+    let cleared = false;
+    const push = (bytes: Buffer): void | Promise<void> => {
+      if (run.shouldStop?.()) throw new RunStopped();
+      if (!this.gathered && !cleared) {
+        const next = this.beforeChunk(run, sending, stopped);
+        if (typeof next !== 'boolean') {
+          return next.then((s) => {
+            stopped = s;
+            cleared = true;
+          });
+        }
+        stopped = next;
+      }
+      cleared = false;
+      this.gather(bytes, false);
+      if (this.gathered && (sending || this.gathered.length >= CHUNK_BYTES)) this.handGathered();
+    };
+    await downloadPartition(grant, blobName, push, { readBytes: SOCKET_CHUNK_BYTES });
+    return stopped;
+  }
+
+  /** A partition downloaded through the SDK, which takes a proxy named in the environment. */
+  private async downloadThroughSdk(run: PartitionRun, blobName: string, sending: boolean, stopped: boolean): Promise<boolean> {
+    for await (const chunk of await sdkChunks(run.container, blobName)) {
+      if (run.shouldStop?.()) throw new RunStopped();
+      if (!this.gathered) stopped = await this.beforeChunk(run, sending, stopped);
+      this.gather(chunk, true);
+      if (this.gathered && (sending || this.gathered.length >= CHUNK_BYTES)) this.handGathered();
     }
     return stopped;
   }
@@ -233,10 +263,14 @@ export class EngineThread {
 
   /**
    * Before a chunk is gathered: the thread has room for it and, while sending early, Braze has
-   * caught up. Returns whether sending early stopped (time box).
+   * caught up. Returns whether sending early stopped (time box): at once where nothing need be
+   * waited for, else once the wait is over.
    */
-  private async beforeChunk(run: PartitionRun, sending: boolean, stopped: boolean): Promise<boolean> {
-    await this.until(() => this.chunksAhead < CHUNKS_AHEAD);
+  private beforeChunk(run: PartitionRun, sending: boolean, stopped: boolean): boolean | Promise<boolean> {
+    if (this.failure) throw this.failure;
+    if (this.chunksAhead >= CHUNKS_AHEAD) {
+      return this.until(() => this.chunksAhead < CHUNKS_AHEAD).then(() => this.beforeChunk(run, sending, stopped));
+    }
     if (!sending) return stopped;
     if (!stopped && run.shouldYield?.()) {
       stopped = true;
@@ -244,11 +278,17 @@ export class EngineThread {
     }
     // Reading pauses while Braze is behind, until it has caught up (not just for one answer: a
     // chunk brings many batches), so what waits to be sent stays bounded.
-    let room = run.early!.room();
-    if (room) this.post({ t: 'brazeBehind' }); // the thread may catch up on other work meanwhile
-    for (; room; room = run.early!.room()) await room;
-    run.onChunkSent?.();
-    return stopped;
+    const room = run.early!.room();
+    if (!room) {
+      run.onChunkSent?.();
+      return stopped;
+    }
+    this.post({ t: 'brazeBehind' }); // the thread may catch up on other work meanwhile
+    return (async () => {
+      for (let r: Promise<void> | null = room; r; r = run.early!.room()) await r;
+      run.onChunkSent?.();
+      return stopped;
+    })();
   }
 
   /**
@@ -369,7 +409,7 @@ export class EngineThread {
    * main thread scavenges seldom, and chunks left for the next scavenge started a full mark-compact
    * about every 7–10 MB downloaded.
    */
-  private gather(chunk: Buffer): void {
+  private gather(chunk: Buffer, ownMemory: boolean): void {
     const slice = this.chunkRing.write(chunk);
     if (slice) {
       const longer = this.gathered && joined(this.gathered, slice);
@@ -381,7 +421,7 @@ export class EngineThread {
       bytes.set(chunk);
       this.hand({ bytes });
     }
-    freeNow(chunk);
+    if (ownMemory) freeNow(chunk); // never a reused buffer's: the socket reads into it again
   }
 
   private handGathered(): void {
