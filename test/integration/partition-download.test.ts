@@ -144,6 +144,26 @@ describe('a partition downloaded by the engine thread', () => {
     expect(refused.message).toBe('Downloading partition Seg/Seg_1.csv failed: DEPTH_ZERO_SELF_SIGNED_CERT');
   });
 
+  it('a download that outlives its grant resumes with a fresh one (as paced by Braze, it may take minutes)', async () => {
+    // The first grant's signature stops being accepted once the body broke off (it expired meanwhile).
+    const sigs: string[] = [];
+    const { url } = await storage((_, res, from) => {
+      if (sigs.length === 1) return cutAfter(res, 100_000); // each download's first request
+      if (sigs.at(-1) !== 'FRESH') return void res.writeHead(403, { 'x-ms-error-code': 'AuthenticationFailed' }).end();
+      return serve(res, from);
+    });
+    const server = servers.at(-1)!;
+    server.prependListener('request', (req: http.IncomingMessage) =>
+      sigs.push(new URL(req.url!, 'http://x').searchParams.get('sig')!),
+    );
+    const expired = (await download({ url, headers: {} }).catch((e: unknown) => e)) as Error;
+    expect(expired.message).toBe('Downloading partition Seg/Seg_1.csv failed: HTTP 403 (AuthenticationFailed)');
+    sigs.length = 0;
+    const regrant = async () => ({ url: url.replace('sig=SECRET', 'sig=FRESH'), headers: {} });
+    expectTheBlob(await download({ url, headers: {} }, { ...fast, regrant }));
+    expect(sigs).toEqual(['SECRET', 'FRESH']);
+  });
+
   it('a server that ignores the range (the whole blob again) still gives each byte once', async () => {
     const { url, seen } = await storage((n, res) => (n === 0 ? cutAfter(res, 50_000) : serve(res, 0)));
     expectTheBlob(await download({ url, headers: {} }));

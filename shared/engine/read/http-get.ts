@@ -135,10 +135,11 @@ export class HttpGet {
     this.waiting = true;
     this.held.unshift(Buffer.from(rest));
     this.socket?.setTimeout(0); // paused, not idle
-    void wait.then(() => {
+    const resume = () => {
       this.waiting = false;
       this.handHeld();
-    });
+    };
+    void wait.then(resume, resume); // a reader's promise must not reject; were it to, reading goes on
   }
 
   /** Drops the connection; the reader hears nothing more. */

@@ -27,6 +27,11 @@ export interface DownloadOptions {
   tlsOptions?: tls.ConnectionOptions;
   /** Bytes a socket reads at once (the most `push` is handed at a time). */
   readBytes?: number;
+  /**
+   * A fresh grant for each request after the first: for a download paced by Braze, which may
+   * outlive its first grant (a SAS lasts 15 minutes, a kept token may have 5 left).
+   */
+  regrant?: () => Promise<DownloadGrant>;
 }
 
 const RETRIED_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
@@ -75,9 +80,10 @@ export async function downloadPartition(
   // A request sent ahead for another blob (never, as the main thread grants them) is not this one's.
   let opened = ahead?.url === grant.url ? ahead : null;
   if (ahead && !opened) ahead.destroy();
-  for (let failures = 0, breaks = 0; ;) {
+  for (let failures = 0, breaks = 0, requests = 0; ;) {
     const before = body.received;
     const sentAhead = opened !== null;
+    if (requests++ > 0 && options.regrant) grant = await options.regrant();
     const connection = { idleMs: options.idleMs ?? IDLE_MS, tlsOptions: options.tlsOptions, readBytes: options.readBytes };
     const attempt = await requestOnce(grant, body, connection, opened);
     opened = null;

@@ -49,7 +49,7 @@ const CHUNKS_AHEAD = 4;
  * chunks as downloaded keep what is queued ahead of Braze (and what a kill may resend) tight.
  */
 const CHUNK_BYTES = 256 * 1024;
-/** What a socket reads at once where this thread downloads: the size of the SDK's chunks. */
+/** What a socket reads at once where this thread downloads (over https, TLS hands over 16 KB at most). */
 const SOCKET_CHUNK_BYTES = 64 * 1024;
 /**
  * Shared memory for CSV chunks going in (CHUNKS_AHEAD of them, and one being gathered, each up to
@@ -202,11 +202,13 @@ export class EngineThread {
   /**
    * A partition downloaded here, through the GET the engine thread uses (read/partition-download.ts),
    * its bytes gathered into the ring: no fresh memory per chunk for this thread's garbage collector.
-   * Chunks as a socket reads them (64 KB, as the SDK's), so the segment sent early stays paced as
-   * tightly. Returns whether sending early stopped (time box).
+   * Chunks as a socket reads them (64 KB over http, 16 KB over https, as the SDK's), so the segment
+   * sent early stays paced as tightly; every request after the first with a fresh grant, as paced
+   * by Braze the download may outlive one. Returns whether sending early stopped (time box).
    */
   private async downloadHere(run: PartitionRun, blobName: string, sending: boolean, stopped: boolean): Promise<boolean> {
-    const grant = await downloadGrant(run.container.getBlobClient(blobName));
+    const blob = run.container.getBlobClient(blobName);
+    const regrant = () => downloadGrant(blob);
     /** The wait before the next gathered chunk is over (its bytes, handed again, are taken). */
     let cleared = false;
     const push = (bytes: Buffer): void | Promise<void> => {
@@ -225,7 +227,7 @@ export class EngineThread {
       this.gather(bytes, false);
       if (this.gathered && (sending || this.gathered.length >= CHUNK_BYTES)) this.handGathered();
     };
-    await downloadPartition(grant, blobName, push, { readBytes: SOCKET_CHUNK_BYTES });
+    await downloadPartition(await regrant(), blobName, push, { readBytes: SOCKET_CHUNK_BYTES, regrant });
     return stopped;
   }
 
