@@ -6,7 +6,7 @@
 // checking or typing would change or leave out, an identifier that is not plain ASCII, bytes that
 // are not well-formed UTF-8) makes write() decline, and the caller maps the row from strings.
 import { copyBytes, grown, type ByteRange } from '../spill/bucket-files';
-import { rawText, spillColumns } from '../spill/spill-codec';
+import { spillColumns, tokenText } from '../spill/spill-codec';
 import { utf8SequenceAt, writeWellFormedText } from '../spill/json-bytes';
 import { isCanonicalNumber, jsonLength, jsonTrims, rawLength, rawTrims, trimsAtEnd, trimsAtStart } from './text-bytes';
 import type { ExportDefinition } from '../../exports/schema';
@@ -345,11 +345,9 @@ export class LineObjectWriter {
     return true;
   }
 
+  /** A token's text, decoded as spill-codec.ts decodes it, from its kind on ('' for an empty one). */
   private tokenText(line: Buffer, t: number): string {
-    const text = line.toString('utf8', this.tokenFrom[t]! + 1, this.tokenTo[t]!);
-    const kind = line[this.tokenFrom[t]!];
-    if (kind === J) return JSON.parse(text) as string;
-    return kind === R ? rawText(text) : text;
+    return tokenText(line.toString('utf8', this.tokenFrom[t]!, this.tokenTo[t]!)) ?? '';
   }
 
   /** Per attribute plan: how the mapper's table types it (built once per mapper). */

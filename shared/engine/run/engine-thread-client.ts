@@ -224,8 +224,7 @@ export class EngineThread {
         stopped = next;
       }
       cleared = false;
-      this.gather(bytes, false);
-      if (this.gathered && (sending || this.gathered.length >= CHUNK_BYTES)) this.handGathered();
+      this.gather(bytes, false, sending);
     };
     await downloadPartition(await regrant(), blobName, push, { readBytes: SOCKET_CHUNK_BYTES, regrant });
     return stopped;
@@ -236,8 +235,7 @@ export class EngineThread {
     for await (const chunk of await sdkChunks(run.container, blobName)) {
       if (run.shouldStop?.()) throw new RunStopped();
       if (!this.gathered) stopped = await this.beforeChunk(run, sending, stopped);
-      this.gather(chunk, true);
-      if (this.gathered && (sending || this.gathered.length >= CHUNK_BYTES)) this.handGathered();
+      this.gather(chunk, true, sending);
     }
     return stopped;
   }
@@ -409,9 +407,10 @@ export class EngineThread {
    * chunk with memory of its own (a socket's body chunks have) then gives it back at once: on the
    * main thread every fresh ArrayBuffer counts as external memory until a scavenge frees it, the
    * main thread scavenges seldom, and chunks left for the next scavenge started a full mark-compact
-   * about every 7–10 MB downloaded.
+   * about every 7–10 MB downloaded. What is gathered is handed over once it is a chunk's worth (each
+   * chunk, while sending early).
    */
-  private gather(chunk: Buffer, ownMemory: boolean): void {
+  private gather(chunk: Buffer, ownMemory: boolean, sending: boolean): void {
     const slice = this.chunkRing.write(chunk);
     if (slice) {
       const longer = this.gathered && joined(this.gathered, slice);
@@ -424,6 +423,7 @@ export class EngineThread {
       this.hand({ bytes });
     }
     if (ownMemory) freeNow(chunk); // never a reused buffer's: the socket reads into it again
+    if (this.gathered && (sending || this.gathered.length >= CHUNK_BYTES)) this.handGathered();
   }
 
   private handGathered(): void {
