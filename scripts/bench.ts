@@ -196,7 +196,7 @@ interface RunOutput {
   loopMs: number;
   peakRssMB: number;
   attempts: number;
-  timings?: { readingSeconds: number; sendingSeconds: number };
+  timings?: { readingSeconds: number; sendingSeconds: number; firstRequestSeconds?: number | null };
 }
 
 /** `killWhen`: polled every 20 ms while the run goes; true = SIGKILL the run's process (resolves null). */
@@ -349,7 +349,13 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
       ...(objectsResent !== undefined
         ? { killedAt: b.killAt, objectsResent, resentPercent: Number(((objectsResent / b.profiles) * 100).toFixed(2)) }
         : {}),
-      ...(r.timings ? { readingSeconds: r.timings.readingSeconds, sendingSeconds: r.timings.sendingSeconds } : {}),
+      ...(r.timings
+        ? {
+            readingSeconds: r.timings.readingSeconds,
+            sendingSeconds: r.timings.sendingSeconds,
+            firstRequestSeconds: r.timings.firstRequestSeconds ?? null,
+          }
+        : {}),
     }),
   );
   return r;

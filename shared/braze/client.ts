@@ -113,6 +113,8 @@ function describeNetworkError(e: unknown): string {
 
 export class BrazeClient {
   readonly requests: RequestCounts = { sent: 0, retried: 0, rateLimited: 0 };
+  /** When the first request went out (Date.now()), null: none yet. */
+  firstRequestAt: number | null = null;
   /** Objects not sent because the connection's hourly cap ran out (the only failures the cap may be blamed for). */
   notSentCapped = 0;
   /** What Braze's X-RateLimit-* headers said last (null until an answer carried them). */
@@ -209,6 +211,7 @@ export class BrazeClient {
       }
       let res: TransportResponse;
       try {
+        this.firstRequestAt ??= Date.now();
         this.requests.sent++;
         res = await this.transport.post(
           body(),

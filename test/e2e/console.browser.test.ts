@@ -206,6 +206,13 @@ describe('the console in Chromium', () => {
     const csv = readFileSync((await (await download).path())!, 'utf8');
     expect(csv.split('\n')[0]).toMatch(/reason/i);
     expect(csv).toMatch(/no usable identifier/);
+
+    // The run's page says when Braze first heard from it.
+    expect(run.timings.firstRequestSeconds).toBeGreaterThanOrEqual(0);
+    expect(run.timings.firstRequestSeconds).toBeLessThanOrEqual((Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000);
+    await page.goto(`${host.url}/#/runs/${run.id}`);
+    const requests = page.locator('dt', { hasText: 'Braze requests' }).locator('xpath=following-sibling::dd[1]');
+    expect(await requests.textContent()).toMatch(/rate-limited; the first (within a second|after \d+ s)$/);
     await context.close();
   });
 

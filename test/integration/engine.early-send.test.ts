@@ -69,9 +69,15 @@ describe('sending early', () => {
     // The checkpoint written when reading ended is in the buckets' state now: it is gone.
     expect(await earlyCheckpoints(exp.id)).toEqual([]);
 
+    // The run's record says when Braze first heard from it: while the snapshot was read.
+    const took = (Date.parse(run.finishedAt!) - Date.parse(run.startedAt!)) / 1000;
+    expect(run.timings!.firstRequestSeconds).toBeGreaterThanOrEqual(0);
+    expect(run.timings!.firstRequestSeconds).toBeLessThanOrEqual(took);
+
     // The state records what Braze got: the same snapshot again, diffed, sends nothing.
     const again = await runNow(exp.id, { fullSync: false });
     expect(again.run.counts).toMatchObject({ profiles: 300, unchanged: 300, sent: 0 });
+    expect(again.run.timings?.firstRequestSeconds ?? null).toBeNull();
   });
 
   it('on one core, only while Braze sets the pace: with a budget the core cannot keep up with, the run reads first, same outcome; the preview says what it sends', async () => {

@@ -94,6 +94,9 @@ function table(caption: string, heads: string[], rows: Child[][]): HTMLElement {
   );
 }
 
+/** When the attempt's first request went out, from its start (the last attempt's, for a run resumed). */
+const firstAfter = (seconds: number) => (seconds < 1 ? 'within a second' : `after ${duration(seconds)}`);
+
 /** Who or what started the run, its snapshot, its times and its Braze requests. */
 function runSummary(r: any, exp: any): HTMLElement {
   const row = (term: string, value: Child) => [h('dt', {}, term), h('dd', {}, value)];
@@ -118,7 +121,9 @@ function runSummary(r: any, exp: any): HTMLElement {
     ),
     ...row(
       'Braze requests',
-      `${num(r.requests?.sent)} sent, ${num(r.requests?.retried)} retried, ${num(r.requests?.rateLimited)} rate-limited`,
+      `${num(r.requests?.sent)} sent, ${num(r.requests?.retried)} retried, ${num(r.requests?.rateLimited)} rate-limited${
+        typeof r.timings?.firstRequestSeconds === 'number' ? `; the first ${firstAfter(r.timings.firstRequestSeconds)}` : ''
+      }`,
     ),
   );
 }

@@ -20,8 +20,11 @@ export interface RunProgress {
   omittedAttributes: Record<string, number>;
   buckets: { total: number; done: number[] };
   bucketCounts: BucketCounts;
-  /** Seconds spent reading the snapshot and sending, in this attempt. */
-  timings: { readingSeconds: number; sendingSeconds: number };
+  /**
+   * Seconds spent reading the snapshot and sending, in this attempt, and from its start to its
+   * first request to Braze (null: none yet), to a hundredth.
+   */
+  timings: { readingSeconds: number; sendingSeconds: number; firstRequestSeconds: number | null };
   warnings: string[];
 }
 
@@ -65,7 +68,7 @@ export class RunBooks {
       omittedAttributes: { ...(resumeFrom?.omittedAttributes ?? {}) },
       buckets: { total: bucketCount, done: [...(resumeFrom?.buckets.done ?? [])] },
       bucketCounts: emptyBucketCounts(),
-      timings: { readingSeconds: 0, sendingSeconds: 0 },
+      timings: { readingSeconds: 0, sendingSeconds: 0, firstRequestSeconds: null },
       warnings: [],
     };
     this.bucketTotals = { ...emptyBucketCounts(), ...resumeFrom?.bucketCounts };
@@ -147,6 +150,8 @@ export class RunBooks {
   }
 
   private countRequests(): void {
+    const first = this.braze.firstRequestAt;
+    if (first !== null) this.progress.timings.firstRequestSeconds = Math.round((first - this.started) / 10) / 100;
     const b = this.braze.requests;
     const base = this.resumeFrom?.requests ?? { sent: 0, retried: 0, rateLimited: 0 };
     this.progress.requests = {
