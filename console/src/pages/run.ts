@@ -94,7 +94,7 @@ function table(caption: string, heads: string[], rows: Child[][]): HTMLElement {
   );
 }
 
-/** When the attempt's first request went out, from its start (the last attempt's, for a run resumed). */
+/** When the attempt's first request went out, from when it began reading (the last attempt's, for a run resumed). */
 const firstAfter = (seconds: number) => (seconds < 1 ? 'within a second' : `after ${duration(seconds)}`);
 
 /** Who or what started the run, its snapshot, its times and its Braze requests. */

@@ -21,8 +21,8 @@ export interface RunProgress {
   buckets: { total: number; done: number[] };
   bucketCounts: BucketCounts;
   /**
-   * Seconds spent reading the snapshot and sending, in this attempt, and from its start to its
-   * first request to Braze (null: none yet), to a hundredth.
+   * Seconds spent reading the snapshot and sending, in this attempt, and from when it began
+   * reading to its first request to Braze (null: none yet), to a hundredth.
    */
   timings: { readingSeconds: number; sendingSeconds: number; firstRequestSeconds: number | null };
   warnings: string[];
