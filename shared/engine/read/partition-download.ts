@@ -1,10 +1,11 @@
-// A partition downloaded by the engine thread itself (http-get.ts), with the grant the main
-// thread made for it (snapshot/download-grant.ts), where one engine thread reads (see
-// run/engine-threads.ts): the partition never crosses the main thread. Downloaded there, each
-// socket chunk was copied into shared memory for the thread,
-// and the socket's buffers kept the main thread's garbage collector marking its whole heap every
-// ~200 ms while a run read (19–21 full collections in a wide first run on one core, 7 without).
-// The Azure SDK is not loaded on this thread: it takes ~230 ms of CPU to load, per thread.
+// A partition downloaded through the app's own GET (http-get.ts), with a grant the main thread
+// made for it (snapshot/download-grant.ts). Where one engine thread reads (see
+// run/engine-threads.ts), that thread downloads it itself and the partition never crosses the main
+// thread: downloaded there, each socket chunk was copied into shared memory for the thread, and the
+// socket's buffers kept the main thread's garbage collector marking its whole heap every ~200 ms
+// while a run read (19–21 full collections in a wide first run on one core, 7 without). The main
+// thread downloads the segment sent early, and for two reading threads, the same way.
+// The Azure SDK is not loaded on the engine thread: it takes ~230 ms of CPU to load, per thread.
 // Failures are met as the SDK's download meets them: a request that fails before its body
 // (network, 408, 429, 5xx) is tried again, four tries with waits of 0, 4 and 12 s, counted afresh
 // once a request delivers bytes; a body that breaks off is resumed where it stopped (`Range`), on
@@ -80,11 +81,11 @@ export async function downloadPartition(
   // A request sent ahead for another blob (never, as the main thread grants them) is not this one's.
   let opened = ahead?.url === grant.url ? ahead : null;
   if (ahead && !opened) ahead.destroy();
+  const connection = { idleMs: options.idleMs ?? IDLE_MS, tlsOptions: options.tlsOptions, readBytes: options.readBytes };
   for (let failures = 0, breaks = 0, requests = 0; ;) {
     const before = body.received;
     const sentAhead = opened !== null;
     if (requests++ > 0 && options.regrant) grant = await options.regrant();
-    const connection = { idleMs: options.idleMs ?? IDLE_MS, tlsOptions: options.tlsOptions, readBytes: options.readBytes };
     const attempt = await requestOnce(grant, body, connection, opened);
     opened = null;
     if (body.received > before) failures = 0;
