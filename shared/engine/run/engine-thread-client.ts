@@ -7,8 +7,8 @@ import type { Worker } from 'node:worker_threads';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { SegmentTable } from '../../snapshot/locate';
 import type { EarlySender } from '../send/early-sender';
-import { receiveObjects, type ObjectList } from '../thread/object-bytes';
-import { SendLines } from '../thread/send-lines';
+import { receiveObjects } from '../thread/object-bytes';
+import { BucketsAsked, type PreparedInParts, type ReceivedBucket } from './buckets-asked';
 import { PartitionAborted } from '../read/column-check';
 import { downloadPartition } from '../read/partition-download';
 import { sdkChunks } from '../read/sdk-download';
@@ -23,7 +23,6 @@ import type {
   PartitionInit,
   PartitionSpec,
   PartitionSummary,
-  PreparedBucket,
   ToEngineThread,
 } from '../thread/protocol';
 import {
@@ -32,7 +31,6 @@ import {
   joined,
   RingReader,
   RingWriter,
-  takeOver,
   transferredWith,
   type Handed,
   type RingSlice,
@@ -64,21 +62,6 @@ const CHUNK_RING_BYTES = 2 * 1024 * 1024;
 const OBJECT_RING_BYTES = 16 * 1024 * 1024;
 /** A prepared bucket's state lines (~90 bytes a profile) for a few buckets, the same way. */
 const STATE_RING_BYTES = 4 * 1024 * 1024;
-
-/**
- * A prepared bucket on the main thread: its objects, and the function that frees them once Braze
- * has answered; the state lines it keeps, and the function that frees them once they are written.
- */
-export interface ReceivedBucket {
-  prepared: PreparedBucket;
-  objects: ObjectList;
-  /** Gives the objects' memory back (once Braze has answered for them all). */
-  release: () => void;
-  lines: SendLines;
-  kept: Uint8Array;
-  /** Gives the memory of `lines` and `kept` back (once the bucket's state is written). */
-  releaseState: () => void;
-}
 
 export interface PartitionRun {
   /** In reading order. */
@@ -113,7 +96,7 @@ export class EngineThread {
   /** The engine thread's answer to the last takeIn: whether more rows wait, and whether that piece sent any. */
   private tookIn: { more: boolean; sent: boolean } | null = null;
   private marked: { resolve: (mark: EarlyMark) => void; reject: (e: unknown) => void } | null = null;
-  private readonly prepared = new Map<number, { resolve: (p: ReceivedBucket) => void; reject: (e: unknown) => void }>();
+  private readonly asked: BucketsAsked;
   private readonly rings: EngineRings;
   private readonly chunkRing: RingWriter;
   /** Downloaded chunks in the ring not yet handed to the thread, as one slice. */
@@ -145,6 +128,7 @@ export class EngineThread {
     this.chunkRing = new RingWriter(this.rings.chunks);
     this.objectRing = new RingReader(this.rings.objects);
     this.stateRing = new RingReader(this.rings.state);
+    this.asked = new BucketsAsked({ objects: this.objectRing, state: this.stateRing });
     this.post({ t: 'init', init, rings: this.rings });
   }
 
@@ -317,13 +301,16 @@ export class EngineThread {
     });
   }
 
-  /** Merges and diffs one bucket against its state blob, downloaded to `stateFile` (null: none), after partition(). */
-  prepare(bucket: number, stateFile: string | null): Promise<ReceivedBucket> {
+  /**
+   * Merges and diffs one bucket against its state blob, downloaded to `stateFile` (null: none), after
+   * partition(). `inParts`: its objects come `objects` at a time as they are written, to `onPart`
+   * (the last of them with the bucket).
+   */
+  prepare(bucket: number, stateFile: string | null, inParts?: PreparedInParts): Promise<ReceivedBucket> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      this.prepared.set(bucket, { resolve, reject });
-      this.post({ t: 'prepare', bucket, stateFile });
-    });
+    const received = this.asked.ask(bucket, inParts);
+    this.post({ t: 'prepare', bucket, stateFile, ...(inParts && { partObjects: inParts.objects }) });
+    return received;
   }
 
   async close(): Promise<void> {
@@ -342,7 +329,7 @@ export class EngineThread {
 
   /** Read to the end, every bucket asked for answered, nothing failed: the thread may serve the next run. */
   private get endedCleanly(): boolean {
-    return this.failure === null && this.summary !== null && this.prepared.size === 0 && this.marked === null;
+    return this.failure === null && this.summary !== null && this.asked.size === 0 && this.marked === null;
   }
 
   private handle(m: FromEngineThread): void {
@@ -371,31 +358,10 @@ export class EngineThread {
       case 'finished':
         this.summary = m.summary;
         return;
-      case 'prepared': {
-        // Read at once, in order: the ring gives space back in the order it was written.
-        const { toSend } = m.prepared;
-        const { list, release } = receiveObjects(this.objectRing, toSend.objects);
-        const lines = SendLines.receive(this.stateRing, toSend.lines, toSend.leaving.length);
-        const kept = takeOver(this.stateRing, m.prepared.kept);
-        const releaseState = () => {
-          lines.release();
-          kept.release();
-        };
-        const waiter = this.prepared.get(m.prepared.bucket);
-        this.prepared.delete(m.prepared.bucket);
-        if (!waiter) {
-          release();
-          return releaseState();
-        }
-        return waiter.resolve({
-          prepared: m.prepared,
-          objects: list,
-          release,
-          lines: lines.lines,
-          kept: kept.bytes,
-          releaseState,
-        });
-      }
+      case 'preparedPart':
+        return this.asked.part(m.bucket, m.objects);
+      case 'prepared':
+        return this.asked.received(m.prepared);
       case 'error':
         return this.fail(m.aborted ? new PartitionAborted(m.message) : new Error(`the engine thread failed: ${m.message}`));
     }
@@ -449,8 +415,7 @@ export class EngineThread {
 
   private fail(e: unknown): void {
     this.failure ??= e;
-    for (const waiter of this.prepared.values()) waiter.reject(this.failure);
-    this.prepared.clear();
+    this.asked.failAll(this.failure);
     // A checkpoint waiting for its mark stops waiting (the first bucket's checkpoint waits for it).
     this.marked?.reject(this.failure);
     this.marked = null;

@@ -11,7 +11,7 @@ import type { EarlyRefusals } from '../state/sync-state';
 import { NOTHING } from '../thread/shared-ring';
 import { SendLines } from '../thread/send-lines';
 import type { PreparedBucket } from '../thread/protocol';
-import type { ReceivedBucket } from './engine-thread-client';
+import type { ReceivedBucket } from './buckets-asked';
 
 /**
  * A prepared bucket and how its state was read: the blob's ETag (null: no blob), whether it was the
