@@ -1,9 +1,8 @@
 // What a bucket's state says after Braze answered: the line of what Braze took, else the line of what
-// it had before, and every refusal in the rejected-rows report under its profile's key; and when a
-// bucket whose objects came in parts counts as answered.
+// it had before, and every refusal in the rejected-rows report under its profile's key.
 import { describe, expect, it } from 'vitest';
 import type { Outcome } from '../../shared/braze/client';
-import { BucketOutcomes, recordOutcomes } from '../../shared/engine/send/bucket-outcomes';
+import { recordOutcomes } from '../../shared/engine/send/bucket-outcomes';
 import { emptyBucketCounts, type PreparedBucket, type RejectedRow } from '../../shared/engine/thread/protocol';
 import { SendLines, SendLinesBuilder } from '../../shared/engine/thread/send-lines';
 import { createRing, RingReader, RingWriter } from '../../shared/engine/thread/shared-ring';
@@ -89,27 +88,5 @@ describe('recordOutcomes', () => {
       [quoted, 'worse'],
     ]);
     expect(r.state).toBe('c1\te:c1\tNEW\n');
-  });
-});
-
-describe('BucketOutcomes of a bucket whose size comes last (its objects came in parts)', () => {
-  it('is answered once every object is, answers taken before its size was known included', async () => {
-    const answered = new BucketOutcomes(null);
-    answered.take(1, sent);
-    answered.take(0, failed);
-    let done = false;
-    void answered.all.then(() => (done = true));
-    answered.sized(3);
-    await Promise.resolve();
-    expect(done).toBe(false);
-    answered.take(2, sent);
-    expect(await answered.all).toEqual([failed, sent, sent]);
-  });
-
-  it('is answered at once when every object was answered before its size was known', async () => {
-    const answered = new BucketOutcomes(null);
-    answered.take(0, sent);
-    answered.sized(1);
-    expect(await answered.all).toEqual([sent]);
   });
 });

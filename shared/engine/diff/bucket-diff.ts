@@ -33,8 +33,6 @@ interface DiffInputs {
   earlyRows: Map<string, PartialProfile> | null;
   /** Where the objects and send lines are written (used again: cleared first; absent: new ones). */
   buffers?: SendBuffers;
-  /** Hands the objects written so far to the main thread whenever there are `objects` of them (absent: all with the bucket). */
-  part?: { objects: number; handOver: () => void } | undefined;
 }
 
 export interface DiffResult {
@@ -71,9 +69,6 @@ export function diffBucket(
   const plainKey: ByteRange = { bytes: rows.bytes, from: 0, to: 0 };
 
   for (let p = 0; p < rows.count; p++) {
-    // Between profiles: every object handed over is whole and final (an object is taken back, or
-    // written again, only while its own profile is decided).
-    if (inputs.part && objects.count >= inputs.part.objects) inputs.part.handOver();
     const line = previous.entries.claim(rows, p);
     // A profile sent early can still have more rows (the same segment twice): merge them, and send
     // again only if that changes what Braze got.

@@ -14,7 +14,6 @@ import { SpilledProfiles } from '../spill/spilled-profiles';
 import { StateBytes } from '../state/state-bytes';
 import { parseBucketState, type BucketState } from '../state/state-entries';
 import type { BucketHeader } from '../state/state-line';
-import type { HandedObjects } from '../thread/object-bytes';
 import type { BucketRings, PreparedBucket } from '../thread/protocol';
 import { handOverLines } from '../thread/send-lines';
 import { diffBucket, isNewTo, type DiffResult } from './bucket-diff';
@@ -61,15 +60,8 @@ export class BucketStep {
     this.spills = ROW_SPILLS.map((kind) => new BucketFiles(settings.tempDir, kind));
   }
 
-  /**
-   * `stateFile`: where the bucket's state blob was downloaded to (removed once read), or null: none.
-   * `inParts`: its objects are posted that many at a time as they are written, the last with the bucket.
-   */
-  async prepare(
-    bucket: number,
-    stateFile: string | null,
-    inParts?: { objects: number; post: (objects: HandedObjects) => void },
-  ): Promise<PreparedBucket> {
+  /** `stateFile`: where the bucket's state blob was downloaded to (removed once read), or null: none. */
+  async prepare(bucket: number, stateFile: string | null): Promise<PreparedBucket> {
     const { settings, memory } = this;
     const spilled = await BucketFiles.readBytes(this.spills, bucket, readInto(memory, 'spill'));
     const rows = new SpilledProfiles(spilled, this.merge.digestSeed, memory);
@@ -78,17 +70,7 @@ export class BucketStep {
     const previous = parseBucketState(state, memory);
     const settled = settleEarlySends(early, rows, previous.entries, isNewTo(previous, settings.runId));
     const earlyRows = await this.earlyRowsOf(bucket, settled.withLaterRows);
-    const { objects } = this.buffers;
-    const part = inParts && { objects: inParts.objects, handOver: () => inParts.post(objects.handOver(this.rings.objects)) };
-    const inputs = {
-      rows,
-      previous,
-      counts: settled.counts,
-      sentEarly: settled.withLaterRows,
-      earlyRows,
-      buffers: this.buffers,
-      part,
-    };
+    const inputs = { rows, previous, counts: settled.counts, sentEarly: settled.withLaterRows, earlyRows, buffers: this.buffers };
     const diff = diffBucket(this.merge, this.writer, settings, inputs, this.lines);
     return this.handOver(bucket, { previous, early, settled, diff });
   }

@@ -15,9 +15,8 @@ import type { Weighing, WeighedRun } from './weighing';
 import { BatchSender } from '../send/batch-sender';
 import { BucketsUnderWay } from './buckets-under-way';
 import { BucketOutcomes, recordOutcomes } from '../send/bucket-outcomes';
+import { objectAt } from '../thread/object-bytes';
 import type { SendLines } from '../thread/send-lines';
-import { objectAt, type ObjectList } from '../thread/object-bytes';
-import { ObjectParts, PART_OBJECTS } from './object-parts';
 import { ROW_SPILLS, removeBucketFiles } from '../spill/bucket-files';
 import { EARLY_SEND_KINDS } from '../early-send/records';
 
@@ -60,8 +59,6 @@ export class BucketPipeline {
   private prepareNext = 0;
   /** Where the buckets come from: merged and diffed on the engine thread, or (weighed first) as they were set aside. */
   private source = (bucket: number): Promise<Prepared> => this.prepareFresh(bucket);
-  /** The buckets were prepared and set aside by weigh(): source gives them back. */
-  private weighed = false;
   private readonly sender: BatchSender<{ bucket: BucketOutcomes; index: number }>;
   /** Progress reports after each batch, one after another. */
   private reports: Promise<void> = Promise.resolve();
@@ -80,8 +77,6 @@ export class BucketPipeline {
   private previousAnswered: Promise<unknown> = Promise.resolve();
   /** Removals of the temp files of buckets whose state is written (see send). */
   private readonly tempRemoved: Promise<void>[] = [];
-  /** The first bucket's objects as they come, where they come in parts (see object-parts.ts). */
-  private firstParts: ObjectParts | null = null;
 
   constructor(private readonly parts: PipelineParts) {
     this.checkpointed = parts.earlyCheckpointed;
@@ -108,20 +103,11 @@ export class BucketPipeline {
     const leftovers = this.parts.noState
       ? Promise.resolve([])
       : this.parts.earlyCheckpointed.then(() => this.parts.state.earlyCheckpointNames()).catch(() => null);
-    // Where nothing was sent before, the first bucket's objects go as they are written. Not where
-    // the hourly cap reserves a bucket's requests before it goes, nor for buckets set aside by weigh().
-    if (this.parts.noState && !early && !this.parts.beforeBucket && !this.weighed) this.firstParts = new ObjectParts();
     // Preparing starts while the last objects sent early are still under way.
     this.prepareAhead();
     if (early) await this.afterEarlySend(early);
     for (let i = 0; i < this.pending.length; i++) {
       if (shouldYield?.() || this.stopped) return this.stopHere();
-      if (i === 0 && this.firstParts) {
-        const whole = this.preparing.shift()!;
-        this.prepareAhead();
-        await this.sendInParts(this.firstParts, whole);
-        continue;
-      }
       const received = await this.preparing.shift()!;
       const requests = Math.ceil(received.objects.ends.length / MAX_OBJECTS_PER_REQUEST);
       if (requests > 0 && this.parts.beforeBucket && !(await this.parts.beforeBucket(requests))) {
@@ -197,38 +183,25 @@ export class BucketPipeline {
     });
     if (!go || unweighed) return 'held';
     this.source = (bucket) => staged.take(bucket);
-    this.weighed = true;
     this.prepareNext = 0;
     return 'send';
   }
 
   private prepareAhead(): void {
     while (this.preparing.length < BUCKETS_PREPARED_AHEAD && this.prepareNext < this.pending.length) {
-      const bucket = this.pending[this.prepareNext]!;
-      const prepared =
-        this.prepareNext++ === 0 && this.firstParts ? this.prepareFresh(bucket, this.firstParts) : this.source(bucket);
+      const prepared = this.source(this.pending[this.prepareNext++]!);
       prepared.catch(() => undefined); // awaited in turn
       this.preparing.push(prepared);
     }
   }
 
-  /**
-   * A bucket's state blob downloaded, and the bucket merged and diffed against it on the engine
-   * thread; `parts`: its objects come there as they are written, the last of them with the bucket.
-   */
-  private async prepareFresh(bucket: number, parts?: ObjectParts): Promise<Prepared> {
+  /** A bucket's state blob downloaded, and the bucket merged and diffed against it on the engine thread. */
+  private async prepareFresh(bucket: number): Promise<Prepared> {
     const file = path.join(this.parts.tempDir, `state-${bucket}.tsv`);
     const { found, etag, early, refused } = this.parts.noState
       ? { found: false, etag: null, early: false, refused: null }
       : await this.parts.state.downloadBucket(bucket, file);
-    const inParts = parts && { objects: PART_OBJECTS, onPart: parts.push };
-    const received = this.parts.threads.prepare(bucket, found ? file : null, inParts);
-    if (parts)
-      void received.then(
-        () => parts.end(),
-        () => parts.end(),
-      );
-    return { ...(await received), etag, early, refused };
+    return { ...(await this.parts.threads.prepare(bucket, found ? file : null)), etag, early, refused };
   }
 
   /** Should Braze not take some objects sent early, the buckets prepared meanwhile did not know: prepare them again. */
@@ -263,8 +236,6 @@ export class BucketPipeline {
   }
 
   private async dropPrepared(): Promise<void> {
-    this.firstParts?.drop();
-    this.firstParts = null;
     for (const outcome of await Promise.allSettled(this.preparing.splice(0))) {
       if (outcome.status !== 'fulfilled') continue;
       outcome.value.release();
@@ -273,92 +244,39 @@ export class BucketPipeline {
   }
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
-  private async send(received: Prepared): Promise<void> {
-    const { prepared, objects, release, lines, refused } = received;
+  private async send({ prepared, objects, release, lines, kept, releaseState, etag, early, refused }: Prepared): Promise<void> {
     const count = objects.ends.length;
     // A killed worker's successor sends the buckets under way again: no object of this one goes
     // out until there is room for it (see BUCKETS_UNDER_WAY).
     const few = await this.underWay.room(count);
     const refusedBefore = refused?.sentBy === this.parts.runId && refused.byKey.size ? refused.byKey : null;
-    const answered = this.awaitAnswers(count, [release]);
-    const refusal = refusedBefore ? (j: number) => refusedAgain(refusedBefore, lines, prepared.toSend.leaving, j) : null;
-    await this.sendObjects(objects, 0, answered, refusal);
-    await this.afterObjects(received, answered, few);
-  }
-
-  /**
-   * As send(), for the first bucket, whose objects come in parts before it (see object-parts.ts):
-   * each part goes as it comes. Nothing is under way before the first bucket, so there is room.
-   */
-  private async sendInParts(parts: ObjectParts, whole: Promise<Prepared>): Promise<void> {
-    const answered = new BucketOutcomes(null);
-    this.unanswered.add(answered);
-    const releases: (() => void)[] = [];
-    let sent = 0;
-    for (let part = await parts.next(); part; part = await parts.next()) {
-      releases.push(part.release);
-      await this.sendObjects(part.objects, sent, answered, null);
-      sent += part.objects.ends.length;
-    }
-    const received = await whole;
-    const count = sent + received.objects.ends.length;
-    const few = await this.underWay.room(count);
-    this.awaitAnswers(count, [...releases, received.release], answered);
-    await this.sendObjects(received.objects, sent, answered, null);
-    await this.afterObjects(received, answered, few);
-  }
-
-  /** Braze's answers for a bucket of `count` objects; `releases` free their bytes once every one is in. */
-  private awaitAnswers(count: number, releases: (() => void)[], answered = new BucketOutcomes(null)): BucketOutcomes {
-    answered.sized(count);
+    const answered = new BucketOutcomes(count);
     this.unanswered.add(answered);
     void answered.all.then(
       () => {
         this.unanswered.delete(answered);
-        for (const release of releases) release(); // their bytes are no longer needed
+        release(); // Braze has answered for every object: their bytes are no longer needed
       },
       () => undefined,
     );
-    return answered;
-  }
-
-  /**
-   * Queues the objects of `list`, the bucket's from `first` on, for batches. Once the run is
-   * stopping, none goes: those not yet on their way (here and held for a batch) count as not sent,
-   * and the bucket's state keeps what Braze had for them, so a later run sends them.
-   */
-  private async sendObjects(
-    list: ObjectList,
-    first: number,
-    answered: BucketOutcomes,
-    refusal: ((j: number) => Outcome | null) | null,
-  ): Promise<void> {
-    const count = list.ends.length;
     for (let j = 0; j < count; j++) {
-      if (this.stopped || this.parts.shouldStop?.()) {
-        if (!this.stopped) for (const held of this.sender.discardHeld()) held.bucket.take(held.index, NOT_SENT_STOPPING);
+      if (this.parts.shouldStop?.()) {
         this.stopped = true;
-        for (let k = j; k < count; k++) answered.take(first + k, NOT_SENT_STOPPING);
-        return;
+        // Objects not yet on their way, here and held for a batch, are not sent; the bucket's
+        // state keeps what Braze had for them, so a later run sends them.
+        for (const held of this.sender.discardHeld()) held.bucket.take(held.index, NOT_SENT_STOPPING);
+        for (let k = j; k < count; k++) answered.take(k, NOT_SENT_STOPPING);
+        break;
       }
-      const refused = refusal?.(first + j);
-      if (refused) {
-        answered.take(first + j, refused);
+      const refusal = refusedBefore && refusedAgain(refusedBefore, lines, prepared.toSend.leaving, j);
+      if (refusal) {
+        answered.take(j, refusal);
         continue;
       }
-      this.sender.add(objectAt(list, j), { bucket: answered, index: first + j });
+      this.sender.add(objectAt(objects, j), { bucket: answered, index: j });
       const wait = this.sender.room();
       if (wait) await wait;
     }
-  }
-
-  /** What follows a bucket's objects: its state written once Braze has answered for them all, then the run's books. */
-  private async afterObjects(
-    { prepared, lines, kept, releaseState, etag, early }: Prepared,
-    answered: BucketOutcomes,
-    few: boolean,
-  ): Promise<void> {
-    const count = prepared.toSend.leaving.length;
     // Unless they hold few objects, at most two buckets unanswered: the time box is looked at
     // between buckets, so sending must not run far ahead of it. The previous bucket's last objects
     // may still wait for a full batch.

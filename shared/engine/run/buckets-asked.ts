@@ -1,6 +1,6 @@
 // The main thread's side of the bucket step: the buckets asked of the engine thread, and what it
 // hands back for each (through the rings, read in the order it was written).
-import { receiveObjects, type HandedObjects, type ObjectList } from '../thread/object-bytes';
+import { receiveObjects, type ObjectList } from '../thread/object-bytes';
 import type { PreparedBucket } from '../thread/protocol';
 import { SendLines } from '../thread/send-lines';
 import { takeOver, type RingReader } from '../thread/shared-ring';
@@ -20,22 +20,9 @@ export interface ReceivedBucket {
   releaseState: () => void;
 }
 
-/** Objects of a bucket prepared in parts, and the function that frees them once Braze has answered for them. */
-export interface ObjectPart {
-  objects: ObjectList;
-  release: () => void;
-}
-
-/** How a bucket's objects come when they come in parts (see EngineThread.prepare). */
-export interface PreparedInParts {
-  objects: number;
-  onPart: (part: ObjectPart) => void;
-}
-
 interface Asked {
   resolve: (p: ReceivedBucket) => void;
   reject: (e: unknown) => void;
-  onPart: ((part: ObjectPart) => void) | undefined;
 }
 
 export class BucketsAsked {
@@ -49,16 +36,8 @@ export class BucketsAsked {
   }
 
   /** The bucket, once the engine thread has prepared it (asked of it by the caller). */
-  ask(bucket: number, inParts: PreparedInParts | undefined): Promise<ReceivedBucket> {
-    return new Promise((resolve, reject) => this.asked.set(bucket, { resolve, reject, onPart: inParts?.onPart }));
-  }
-
-  /** The next part of a bucket's objects (see PreparedInParts). */
-  part(bucket: number, objects: HandedObjects): void {
-    const { list, release } = receiveObjects(this.rings.objects, objects); // read at once, as below
-    const onPart = this.asked.get(bucket)?.onPart;
-    if (onPart) onPart({ objects: list, release });
-    else release();
+  ask(bucket: number): Promise<ReceivedBucket> {
+    return new Promise((resolve, reject) => this.asked.set(bucket, { resolve, reject }));
   }
 
   /** A bucket prepared: to whoever asked for it. */

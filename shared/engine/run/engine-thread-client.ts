@@ -8,7 +8,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import type { SegmentTable } from '../../snapshot/locate';
 import type { EarlySender } from '../send/early-sender';
 import { receiveObjects } from '../thread/object-bytes';
-import { BucketsAsked, type PreparedInParts, type ReceivedBucket } from './buckets-asked';
+import { BucketsAsked, type ReceivedBucket } from './buckets-asked';
 import { PartitionAborted } from '../read/column-check';
 import { downloadPartition } from '../read/partition-download';
 import { sdkChunks } from '../read/sdk-download';
@@ -301,15 +301,11 @@ export class EngineThread {
     });
   }
 
-  /**
-   * Merges and diffs one bucket against its state blob, downloaded to `stateFile` (null: none), after
-   * partition(). `inParts`: its objects come `objects` at a time as they are written, to `onPart`
-   * (the last of them with the bucket).
-   */
-  prepare(bucket: number, stateFile: string | null, inParts?: PreparedInParts): Promise<ReceivedBucket> {
+  /** Merges and diffs one bucket against its state blob, downloaded to `stateFile` (null: none), after partition(). */
+  prepare(bucket: number, stateFile: string | null): Promise<ReceivedBucket> {
     if (this.failure) return Promise.reject(this.failure);
-    const received = this.asked.ask(bucket, inParts);
-    this.post({ t: 'prepare', bucket, stateFile, ...(inParts && { partObjects: inParts.objects }) });
+    const received = this.asked.ask(bucket);
+    this.post({ t: 'prepare', bucket, stateFile });
     return received;
   }
 
@@ -358,8 +354,6 @@ export class EngineThread {
       case 'finished':
         this.summary = m.summary;
         return;
-      case 'preparedPart':
-        return this.asked.part(m.bucket, m.objects);
       case 'prepared':
         return this.asked.received(m.prepared);
       case 'error':

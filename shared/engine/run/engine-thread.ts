@@ -5,7 +5,6 @@ import { BucketStep } from '../diff/bucket-step';
 import { PartitionStep } from '../read/partition-step';
 import { transferredBy, type FromEngineThread, type PartitionInit, type ToEngineThread } from '../thread/protocol';
 import { RingReader, RingWriter } from '../thread/shared-ring';
-import type { HandedObjects } from '../thread/object-bytes';
 
 const port = parentPort!;
 const post = (m: FromEngineThread) => port.postMessage(m, transferredBy(m));
@@ -95,12 +94,9 @@ port.on('message', (m: ToEngineThread) => {
             { objects: objectRing!, state: stateRing! },
             (b) => step!.earlyOmittedIn(b),
           );
-          const inParts = m.partObjects
-            ? { objects: m.partObjects, post: (objects: HandedObjects) => post({ t: 'preparedPart', bucket: m.bucket, objects }) }
-            : undefined;
           post({
             t: 'prepared',
-            prepared: await buckets.prepare(m.bucket, m.stateFile, inParts),
+            prepared: await buckets.prepare(m.bucket, m.stateFile),
           });
           return;
         }

@@ -15,7 +15,7 @@ import { ROW_SPILLS } from '../spill/bucket-files';
 import { MAX_REPORT_ROWS } from '../read/partition-books';
 import type { SegmentTable } from '../../snapshot/locate';
 import { EngineThread, type PartitionRun } from './engine-thread-client';
-import type { PreparedInParts, ReceivedBucket } from './buckets-asked';
+import type { ReceivedBucket } from './buckets-asked';
 import { threadLimits } from './thread-sizing';
 import type { PartitionInit, PartitionSummary } from '../thread/protocol';
 
@@ -59,8 +59,8 @@ export class EngineThreads {
   }
 
   /** Merges and diffs a bucket (on the reading thread: see above). */
-  prepare(bucket: number, stateFile: string | null, inParts?: PreparedInParts): Promise<ReceivedBucket> {
-    return this.reader.prepare(bucket, stateFile, inParts);
+  prepare(bucket: number, stateFile: string | null): Promise<ReceivedBucket> {
+    return this.reader.prepare(bucket, stateFile);
   }
 
   async close(): Promise<void> {

@@ -13,10 +13,9 @@ export class BucketOutcomes {
   /** Resolves once every object of the bucket has its outcome. */
   readonly all: Promise<Outcome[]>;
 
-  /** `size`: the bucket's objects; null while not known yet (its objects come in parts): see sized(). */
-  constructor(size: number | null) {
-    this.outcomes = size === null ? [] : new Array<Outcome>(size);
-    this.missing = size ?? Infinity;
+  constructor(size: number) {
+    this.outcomes = new Array<Outcome>(size);
+    this.missing = size;
     this.all = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -28,15 +27,6 @@ export class BucketOutcomes {
   take(index: number, outcome: Outcome): void {
     this.outcomes[index] = outcome;
     if (--this.missing === 0) this.resolve(this.outcomes);
-  }
-
-  /** The bucket's size, once known (constructed with null): outcomes taken so far count towards it. */
-  sized(size: number): void {
-    let taken = 0;
-    for (let i = 0; i < size; i++) if (this.outcomes[i] !== undefined) taken++;
-    this.outcomes.length = size;
-    this.missing = size - taken;
-    if (this.missing === 0) this.resolve(this.outcomes);
   }
 
   /** Sending failed: a batch that failed has no outcomes, so stop waiting for them. */

@@ -161,12 +161,8 @@ export type ToEngineThread =
   | { t: 'brazeBehind' }
   | { t: 'takeIn' }
   | { t: 'finish' }
-  /**
-   * `stateFile`: where the bucket's state blob was downloaded to (the thread removes it), or null: none.
-   * `partObjects`: hand the objects over `partObjects` at a time as they are written (preparedPart),
-   * the last of them with the bucket.
-   */
-  | { t: 'prepare'; bucket: number; stateFile: string | null; partObjects?: number }
+  /** `stateFile`: where the bucket's state blob was downloaded to (the thread removes it), or null: none. */
+  | { t: 'prepare'; bucket: number; stateFile: string | null }
   /** The run ended cleanly: drop its state, the thread waits for the next run's init (run/thread-pool.ts). */
   | { t: 'reset' };
 
@@ -180,14 +176,12 @@ export type FromEngineThread =
   | { t: 'partitionDone' }
   | { t: 'tookIn'; more: boolean; sent: boolean }
   | { t: 'finished'; summary: PartitionSummary }
-  /** The next objects of a bucket prepared in parts, before the bucket itself. */
-  | { t: 'preparedPart'; bucket: number; objects: HandedObjects }
   | { t: 'prepared'; prepared: PreparedBucket }
   | { t: 'error'; message: string; aborted: boolean };
 
 /** Buffers a message hands over to the receiving thread instead of copying. */
 export function transferredBy(m: FromEngineThread): ArrayBuffer[] {
-  if (m.t === 'send' || m.t === 'preparedPart') return transferredWith(m.objects);
+  if (m.t === 'send') return transferredWith(m.objects);
   if (m.t === 'prepared')
     return [
       ...transferredWith(m.prepared.toSend.objects),
