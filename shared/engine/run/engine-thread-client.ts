@@ -2,7 +2,7 @@
 // each CSV partition and hands the bytes to the thread a few chunks ahead, or gives the thread a
 // grant to download it itself (see engine-threads.ts), and sends what the thread hands back while
 // reading (bounded input keeps memory flat; pausing when Braze is the bottleneck keeps the send
-// queue short). Bucket step: asks for buckets to be prepared.
+// queue short). Bucket step: asks for buckets to be prepared (buckets-asked.ts takes what comes back).
 import type { Worker } from 'node:worker_threads';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { SegmentTable } from '../../snapshot/locate';
