@@ -1,8 +1,9 @@
 // What a bucket's state says after Braze answered: the line of what Braze took, else the line of what
 // it had before, and every refusal in the rejected-rows report under its profile's key.
 import { describe, expect, it } from 'vitest';
-import type { Outcome } from '../../shared/braze/client';
-import { recordOutcomes } from '../../shared/engine/send/bucket-outcomes';
+import type { BrazeClient, Outcome } from '../../shared/braze/client';
+import { BatchSender } from '../../shared/engine/send/batch-sender';
+import { BucketOutcomes, recordOutcomes } from '../../shared/engine/send/bucket-outcomes';
 import { emptyBucketCounts, type PreparedBucket, type RejectedRow } from '../../shared/engine/thread/protocol';
 import { SendLines, SendLinesBuilder } from '../../shared/engine/thread/send-lines';
 import { createRing, RingReader, RingWriter } from '../../shared/engine/thread/shared-ring';
@@ -88,5 +89,58 @@ describe('recordOutcomes', () => {
       [quoted, 'worse'],
     ]);
     expect(r.state).toBe('c1\te:c1\tNEW\n');
+  });
+});
+
+describe('BucketOutcomes', () => {
+  it('says, a batch or more at a time, how many objects from the first are answered: never past one still unanswered', async () => {
+    const reported: number[] = [];
+    const bucket = new BucketOutcomes(300, (count) => reported.push(count));
+    const batch = (from: number, to: number) => {
+      for (let i = from; i < to; i++) bucket.take(i, sent);
+    };
+    batch(75, 150); // the second batch answered first: the first 75 are not
+    expect(reported).toEqual([]);
+    batch(0, 75);
+    expect(reported).toEqual([150]); // both at once
+    batch(150, 200); // less than a batch more
+    expect(reported).toEqual([150]);
+    batch(200, 299);
+    expect(reported).toEqual([150, 225]); // 75 more at 225; the 74 after, not yet
+    bucket.take(299, failed); // the last: every object answered, the whole bucket follows
+    expect(await bucket.all).toHaveLength(300);
+    expect(reported).toEqual([150, 225]);
+  });
+
+  it('says every object is done with once the ones before those copied out are answered, the copied ones still unanswered', () => {
+    const reported: number[] = [];
+    const bucket = new BucketOutcomes(100, (count) => reported.push(count));
+    for (let i = 0; i < 60; i++) bucket.take(i, sent);
+    bucket.copiedFrom(90); // 90..99 wait for the next bucket's objects to fill a batch
+    expect(reported).toEqual([]); // 60..89 are still on their way
+    for (let i = 60; i < 90; i++) bucket.take(i, sent);
+    expect(reported).toEqual([75, 100]); // a batch's worth, then all: 90..99 are copies
+    for (let i = 90; i < 100; i++) bucket.take(i, sent);
+    expect(reported).toEqual([75, 100]); // said once
+  });
+});
+
+describe('BatchSender', () => {
+  it('sends the objects held for a batch as they were when copied out, whatever their memory holds after', async () => {
+    const got: string[][] = [];
+    const braze = {
+      track: (objects: Uint8Array[]) => {
+        got.push(objects.map((o) => Buffer.from(o).toString('utf8')));
+        return Promise.resolve(objects.map((): Outcome => sent));
+      },
+    } as unknown as BrazeClient;
+    const sender = new BatchSender<number>(braze, 2, () => undefined);
+    const memory = Buffer.from('{"a":1}{"b":2}');
+    sender.add(memory.subarray(0, 7), 0);
+    sender.add(memory.subarray(7), 1);
+    expect(sender.copyHeld()).toEqual([0, 1]);
+    memory.fill(0x20); // the ring's room, used again
+    await sender.finish();
+    expect(got).toEqual([['{"a":1}', '{"b":2}']]);
   });
 });

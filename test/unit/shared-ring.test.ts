@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import {
   createRing,
@@ -133,5 +134,83 @@ describe('shared ring', () => {
     freeNow(view);
     expect(view.byteLength).toBe(65_535);
     expect(view[0]).toBe(2);
+  });
+
+  it('gives a slice back a part at a time, in order: parts done after the first slice not done wait for it', () => {
+    const share = createRing(100);
+    const writer = new RingWriter(share);
+    const reader = new RingReader(share);
+    const a = reader.read(writer.write(bytesOf(60, 1))!);
+    const b = reader.read(writer.write(bytesOf(30, 2))!); // at 60..90
+    b.releaseTo(30); // all of b, but a comes first
+    expect(writer.write(bytesOf(11, 3))).toBeNull(); // 10 bytes free at the end, none at the start
+    a.releaseTo(40);
+    a.releaseTo(30); // less than before: nothing changes
+    const c = writer.write(bytesOf(40, 3))!; // wraps: a's first 40 bytes
+    expect([c.at, c.skipped]).toEqual([0, 10]);
+    expect([...a.bytes.subarray(40)]).toEqual([...bytesOf(20, 1)]); // a's rest untouched
+    expect(writer.write(bytesOf(1, 4))).toBeNull();
+    a.release(); // a's rest, and b with it
+    expect(writer.write(bytesOf(50, 4))).not.toBeNull();
+  });
+
+  it("gives a slice's first part back while the rest is in use, and the rest (with the gap before a wrapped slice) once it is done", () => {
+    const share = createRing(100);
+    const writer = new RingWriter(share);
+    const reader = new RingReader(share);
+    const a = reader.read(writer.write(bytesOf(90, 1))!);
+    a.releaseTo(50); // 0..50 free
+    const b = reader.read(writer.write(bytesOf(40, 2))!); // 90 + 40 > 100: wraps to 0, skipping 10
+    expect(b.bytes.byteOffset).toBe(0);
+    expect([...a.bytes.subarray(50)]).toEqual([...bytesOf(40, 1)]); // the part still in use is untouched
+    expect(writer.write(bytesOf(11, 3))).toBeNull(); // 40..50 is all that is left
+    a.release();
+    b.releaseTo(40); // b done: its gap and bytes come back with it
+    expect(writer.drained).toBe(true);
+    expect(reader.drained).toBe(true);
+  });
+
+  it('a writer that may wait for room gets the room the reader gives back meanwhile, from another thread', async () => {
+    const share = createRing(100);
+    const writer = new RingWriter(share);
+    const first = writer.write(bytesOf(60, 1))!;
+    // The reader's side in a thread of its own: the 60 bytes given back after a while, as release() does.
+    const releaser = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       const released = new Int32Array(workerData);
+       setTimeout(() => { Atomics.add(released, 0, 60); Atomics.notify(released, 0); }, 50);`,
+      { eval: true, workerData: share.control },
+    );
+    try {
+      const second = writer.write(bytesOf(60, 2), 5000); // 120 bytes would not fit: this thread waits
+      expect(second).not.toBeNull();
+      expect(second!.at).toBe(0); // where the first was: given back
+      expect(first.length).toBe(60);
+    } finally {
+      await releaser.terminate();
+    }
+  });
+
+  it('a writer that may wait hands the bytes the other way once its wait is over, when nothing comes back', () => {
+    const share = createRing(100);
+    const writer = new RingWriter(share);
+    writer.write(bytesOf(60, 1));
+    expect(writer.write(bytesOf(60, 2), 30)).toBeNull();
+    expect(writer.write(bytesOf(200, 3), 5000)).toBeNull(); // larger than the ring: not waited for
+  });
+
+  it('a release wakes a writer waiting for room', async () => {
+    const share = createRing(100);
+    const writer = new RingWriter(share);
+    const reader = new RingReader(share);
+    const { release } = reader.read(writer.write(bytesOf(60, 1))!);
+    const released = new Int32Array(share.control);
+    // Atomics.waitAsync (Node 16+) is ES2024, past this project's TypeScript lib.
+    const { waitAsync } = Atomics as unknown as {
+      waitAsync: (a: Int32Array, i: number, v: number, ms: number) => { value: Promise<string> | string };
+    };
+    const waiting = waitAsync(released, 0, Atomics.load(released, 0), 5000);
+    release();
+    expect(await waiting.value).toBe('ok');
   });
 });

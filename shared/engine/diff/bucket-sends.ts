@@ -112,8 +112,13 @@ export class BucketSends {
     this.queue(key, '', before, 1);
   }
 
-  handOver(rings: BucketRings): ToSend {
-    return { objects: this.objects.handOver(rings.objects), lines: this.lines.handOver(rings.state), leaving: this.leaving };
+  /** To the main thread: the objects through their ring (waiting up to `waitForRoomMs` for room there), the lines through theirs. */
+  handOver(rings: BucketRings, waitForRoomMs = 0): ToSend {
+    return {
+      objects: this.objects.handOver(rings.objects, waitForRoomMs),
+      lines: this.lines.handOver(rings.state),
+      leaving: this.leaving,
+    };
   }
 
   /** Queues an object already added to `objects`. */

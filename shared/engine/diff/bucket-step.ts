@@ -21,6 +21,20 @@ import { sendBuffers, type SendBuffers } from './bucket-sends';
 import { settleEarlySends, type SentEarly, type SettledEarly } from './early-settle';
 import { SpilledMerge } from './spilled-merge';
 
+/**
+ * How long this thread waits for room in the object ring before handing a prepared bucket's
+ * objects over as fresh memory instead. At 10 M profiles (two cores) a third of the buckets found
+ * no room: each was a block of up to 8 MB allocated here and freed on the main thread, and the
+ * threads' allocators kept ~50 MB of them in pieces. The room comes back as Braze answers the
+ * objects before, a batch at a time (BucketOutcomes), and nothing it waits for waits for this
+ * thread: a bucket's last objects, held for the next bucket's to fill a batch, are copied out of
+ * the ring, and no bucket is asked for before the last early checkpoint's mark, which the buckets
+ * under way wait for (BucketPipeline). Longer, something holds the ring (Braze retrying a batch).
+ * The state lines do not wait: they are kept until the bucket's state is written, and waiting for
+ * them put the bucket step a bucket's checkpoint behind sending (a 10 M run waited ~70 s in all).
+ */
+const ROOM_WAIT_MS = 5000;
+
 interface BucketSettings {
   def: ExportDefinition;
   definitionFp: string;
@@ -102,7 +116,7 @@ export class BucketStep {
     const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
     for (const [attr, n] of Object.entries(diff.omitted)) omitted[attr] = (omitted[attr] ?? 0) + n;
     const stateChanged = previous.definition !== header.definition || early.stateText !== '' || early.undelivered.size > 0;
-    const toSend = diff.sends.handOver(this.rings);
+    const toSend = diff.sends.handOver(this.rings, ROOM_WAIT_MS);
     const kept = handOverLines(this.rings.state, keptBytes);
     return { bucket, header, toSend, kept, stateChanged, counts: diff.counts, omitted, refusedEarly: settled.refused };
   }

@@ -8,6 +8,7 @@ import type { EarlyRefusals, SyncStateStore } from '../state/sync-state';
 import { emptyBucketCounts } from '../thread/protocol';
 import { parseStateLine } from '../state/state-line';
 import type { EarlySender } from '../send/early-sender';
+import type { LastCheckpoint } from '../send/early-checkpoints';
 import type { RunBooks } from './progress';
 import type { EngineThreads } from './engine-threads';
 import { StagedBuckets, type Prepared } from './staged-buckets';
@@ -37,8 +38,13 @@ interface PipelineParts {
   beforeCheckpoint?: () => Promise<void>;
   /** Asked before a bucket's objects go, with the requests they need: false = stop before it (see EngineInput). */
   beforeBucket?: (requests: number) => Promise<boolean>;
-  /** Resolves once what was sent early is checkpointed: its leftovers are removed after the last bucket. */
-  earlyCheckpointed: Promise<void>;
+  /**
+   * The last checkpoint of what was sent early: once written, its leftovers are removed after the
+   * last bucket. No bucket is asked of the engine thread before it has marked what that checkpoint
+   * holds: a bucket's hand-over may wait for room in the rings (bucket-step.ts), which the buckets
+   * under way give back, and they wait for that checkpoint.
+   */
+  lastEarlyCheckpoint: LastCheckpoint;
   /** The run's temp folder: state blobs are downloaded there for the engine thread. */
   tempDir: string;
   /**
@@ -79,8 +85,8 @@ export class BucketPipeline {
   private readonly tempRemoved: Promise<void>[] = [];
 
   constructor(private readonly parts: PipelineParts) {
-    this.checkpointed = parts.earlyCheckpointed;
-    this.inBooks = parts.earlyCheckpointed;
+    this.checkpointed = parts.lastEarlyCheckpoint.written;
+    this.inBooks = parts.lastEarlyCheckpoint.written;
     const { counts, segments } = parts.books.progress;
     this.underWay = new BucketsUnderWay(counts.rowsRead, Object.keys(segments).length);
     const done = parts.books.bucketsDone;
@@ -102,7 +108,7 @@ export class BucketPipeline {
     // Where no state can exist, there are none: not even listed.
     const leftovers = this.parts.noState
       ? Promise.resolve([])
-      : this.parts.earlyCheckpointed.then(() => this.parts.state.earlyCheckpointNames()).catch(() => null);
+      : this.parts.lastEarlyCheckpoint.written.then(() => this.parts.state.earlyCheckpointNames()).catch(() => null);
     // Preparing starts while the last objects sent early are still under way.
     this.prepareAhead();
     if (early) await this.afterEarlySend(early);
@@ -126,7 +132,7 @@ export class BucketPipeline {
     await Promise.all(this.tempRemoved);
     // Checkpoints of what was sent early — this attempt's, or an earlier killed one's — are
     // in the buckets now, every one of which is written: they go (one listing a run).
-    await this.parts.earlyCheckpointed;
+    await this.parts.lastEarlyCheckpoint.written;
     await this.parts.state.removeEarlyCheckpoints((await leftovers) ?? undefined);
     return true;
   }
@@ -197,6 +203,7 @@ export class BucketPipeline {
 
   /** A bucket's state blob downloaded, and the bucket merged and diffed against it on the engine thread. */
   private async prepareFresh(bucket: number): Promise<Prepared> {
+    await this.parts.lastEarlyCheckpoint.marked; // see PipelineParts.lastEarlyCheckpoint
     const file = path.join(this.parts.tempDir, `state-${bucket}.tsv`);
     const { found, etag, early, refused } = this.parts.noState
       ? { found: false, etag: null, early: false, refused: null }
@@ -235,22 +242,36 @@ export class BucketPipeline {
     await removeBucketFiles(this.parts.tempDir, bucket, [...ROW_SPILLS, ...EARLY_SEND_KINDS]).catch(() => undefined);
   }
 
+  /** Each bucket being prepared is dropped as it comes: its room in the rings may be what the next one waits for. */
   private async dropPrepared(): Promise<void> {
-    for (const outcome of await Promise.allSettled(this.preparing.splice(0))) {
-      if (outcome.status !== 'fulfilled') continue;
-      outcome.value.release();
-      outcome.value.releaseState();
-    }
+    const drop = (p: Prepared) => {
+      p.release();
+      p.releaseState();
+    };
+    await Promise.all(this.preparing.splice(0).map((p) => p.then(drop, () => undefined)));
   }
 
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
-  private async send({ prepared, objects, release, lines, kept, releaseState, etag, early, refused }: Prepared): Promise<void> {
+  private async send({
+    prepared,
+    objects,
+    releaseAnswered,
+    release,
+    lines,
+    kept,
+    releaseState,
+    etag,
+    early,
+    refused,
+  }: Prepared): Promise<void> {
     const count = objects.ends.length;
     // A killed worker's successor sends the buckets under way again: no object of this one goes
     // out until there is room for it (see BUCKETS_UNDER_WAY).
     const few = await this.underWay.room(count);
     const refusedBefore = refused?.sentBy === this.parts.runId && refused.byKey.size ? refused.byKey : null;
-    const answered = new BucketOutcomes(count);
+    // The objects Braze has answered give their room in the ring back while it answers the rest:
+    // the engine thread may be waiting for it to hand the next bucket over (bucket-step.ts).
+    const answered = new BucketOutcomes(count, releaseAnswered);
     this.unanswered.add(answered);
     void answered.all.then(
       () => {
@@ -281,6 +302,10 @@ export class BucketPipeline {
     // between buckets, so sending must not run far ahead of it. The previous bucket's last objects
     // may still wait for a full batch.
     if (this.sender.held > count) this.sender.flush();
+    // This bucket's last objects wait for the next bucket's to fill a batch: copied out of the ring,
+    // so its room comes back as Braze answers the rest, whenever the next bucket comes (its
+    // hand-over may be waiting for that room).
+    for (const { bucket, index } of this.sender.copyHeld()) bucket.copiedFrom(index);
     if (!few) await this.previousAnswered;
     this.previousAnswered = answered.all;
     const { state, books } = this.parts;
@@ -299,7 +324,7 @@ export class BucketPipeline {
     // early (which reads the bucket's state lines) is taken; beside the checkpoints, not in their
     // way (a change run's sending is a chain of them).
     this.tempRemoved.push(
-      Promise.all([stateWritten, this.parts.earlyCheckpointed]).then(
+      Promise.all([stateWritten, this.parts.lastEarlyCheckpoint.written]).then(
         () => this.removeTempFiles(prepared.bucket),
         () => undefined,
       ),

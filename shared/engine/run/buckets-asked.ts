@@ -12,6 +12,8 @@ import { takeOver, type RingReader } from '../thread/shared-ring';
 export interface ReceivedBucket {
   prepared: PreparedBucket;
   objects: ObjectList;
+  /** Gives the memory of the first `count` objects back, once Braze has answered for them (more may follow). */
+  releaseAnswered?: (count: number) => void;
   /** Gives the objects' memory back (once Braze has answered for them all). */
   release: () => void;
   lines: SendLines;
@@ -44,7 +46,7 @@ export class BucketsAsked {
   received(prepared: PreparedBucket): void {
     // Read at once, in order: the ring gives space back in the order it was written.
     const { toSend } = prepared;
-    const { list, release } = receiveObjects(this.rings.objects, toSend.objects);
+    const { list, releaseAnswered, release } = receiveObjects(this.rings.objects, toSend.objects);
     const lines = SendLines.receive(this.rings.state, toSend.lines, toSend.leaving.length);
     const kept = takeOver(this.rings.state, prepared.kept);
     const releaseState = () => {
@@ -57,7 +59,7 @@ export class BucketsAsked {
       release();
       return releaseState();
     }
-    asked.resolve({ prepared, objects: list, release, lines: lines.lines, kept: kept.bytes, releaseState });
+    asked.resolve({ prepared, objects: list, releaseAnswered, release, lines: lines.lines, kept: kept.bytes, releaseState });
   }
 
   /** The thread failed: nobody waits for a bucket any more. */

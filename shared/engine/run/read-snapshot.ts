@@ -9,7 +9,7 @@ import type { ExportDefinition } from '../../exports/schema';
 import type { SegmentTable, Snapshot } from '../../snapshot/locate';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import type { SyncStateStore } from '../state/sync-state';
-import { EarlyCheckpoints } from '../send/early-checkpoints';
+import { EarlyCheckpoints, NO_CHECKPOINT, type LastCheckpoint } from '../send/early-checkpoints';
 import { STATE_LINES } from '../early-send/records';
 import { EarlySender } from '../send/early-sender';
 import { BucketFiles } from '../spill/bucket-files';
@@ -70,8 +70,8 @@ export class SnapshotReading {
   /** Sends early, when a segment was chosen for it. */
   early: EarlySender | null = null;
   threads: EngineThreads | null = null;
-  /** Resolves once what was sent early is checkpointed (at once when nothing was). */
-  earlyCheckpointed: Promise<void> = Promise.resolve();
+  /** The last checkpoint of what was sent early (EarlyCheckpoints.final). */
+  lastEarlyCheckpoint: LastCheckpoint = NO_CHECKPOINT;
   /** Checkpoints what is sent early, when anything is. */
   private checkpoints: EarlyCheckpoints | null = null;
 
@@ -151,7 +151,7 @@ export class SnapshotReading {
       onProgress,
     });
     // The last checkpoint goes on while the bucket step starts sending and writing buckets.
-    if (checkpoints) this.earlyCheckpointed = checkpoints.final();
+    if (checkpoints) this.lastEarlyCheckpoint = checkpoints.final();
     checkMappedColumns({ found: new Set(read.foundFields), missing: new Map(read.missingFields) });
     return read;
   }

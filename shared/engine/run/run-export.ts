@@ -158,7 +158,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       shouldStop: input.shouldStop,
       beforeCheckpoint: input.beforeCheckpoint,
       beforeBucket: input.beforeBucket,
-      earlyCheckpointed: reading.earlyCheckpointed,
+      lastEarlyCheckpoint: reading.lastEarlyCheckpoint,
       tempDir,
       runId,
       noState: !hadState && reading.early === null,

@@ -51,6 +51,18 @@ export class BatchSender<T> {
     if (this.failure) throw this.failure;
   }
 
+  /**
+   * The objects held for a batch copied out of the memory they are views of (which their owner
+   * wants back before a batch takes them), and the items they belong to.
+   */
+  copyHeld(): readonly T[] {
+    if (this.json.length === 0) return [];
+    const copy = Buffer.concat(this.json);
+    let at = 0;
+    this.json = this.json.map((o) => copy.subarray(at, (at += o.length)));
+    return this.items;
+  }
+
   /** Takes back the objects held for a batch, unsent (the run is stopping). */
   discardHeld(): T[] {
     const items = this.items;

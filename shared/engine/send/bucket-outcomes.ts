@@ -1,6 +1,6 @@
 // What Braze answered for one bucket's objects: collected as batches come back (in any order),
 // then counted into the bucket's counts and turned into the state lines of the profiles it sent.
-import type { Outcome } from '../../braze/client';
+import { MAX_OBJECTS_PER_REQUEST, type Outcome } from '../../braze/client';
 import type { PreparedBucket, RejectedRow } from '../thread/protocol';
 import type { SendLines } from '../thread/send-lines';
 
@@ -13,7 +13,21 @@ export class BucketOutcomes {
   /** Resolves once every object of the bucket has its outcome. */
   readonly all: Promise<Outcome[]>;
 
-  constructor(size: number) {
+  /** Objects from the first whose bytes are no longer needed (answered, or copied out), and how many of them were reported. */
+  private done = 0;
+  private reported = 0;
+  /** Objects from here on were copied out (see copiedFrom). */
+  private copied: number;
+
+  /**
+   * `bytesDone(count)`: the first `count` objects' bytes are no longer needed (answered, or copied
+   * out), called as that count grows by a batch or more, while Braze answers the rest.
+   */
+  constructor(
+    size: number,
+    private readonly bytesDone?: (count: number) => void,
+  ) {
+    this.copied = size;
     this.outcomes = new Array<Outcome>(size);
     this.missing = size;
     this.all = new Promise((resolve, reject) => {
@@ -26,7 +40,24 @@ export class BucketOutcomes {
 
   take(index: number, outcome: Outcome): void {
     this.outcomes[index] = outcome;
-    if (--this.missing === 0) this.resolve(this.outcomes);
+    if (--this.missing === 0) return this.resolve(this.outcomes);
+    if (index === this.done) this.advance();
+  }
+
+  /** The objects from `index` on were copied out (held for a batch): their bytes are no longer needed, answered or not. */
+  copiedFrom(index: number): void {
+    this.copied = Math.min(this.copied, index);
+    this.advance();
+  }
+
+  private advance(): void {
+    if (!this.bytesDone) return;
+    const size = this.outcomes.length;
+    while (this.done < this.copied && this.outcomes[this.done] !== undefined) this.done++;
+    const count = this.done >= this.copied ? size : this.done;
+    if (count === this.reported || (count < size && count - this.reported < MAX_OBJECTS_PER_REQUEST)) return;
+    this.reported = count;
+    this.bytesDone(count);
   }
 
   /** Sending failed: a batch that failed has no outcomes, so stop waiting for them. */

@@ -15,11 +15,24 @@ import type { BucketFiles } from '../spill/bucket-files';
 import type { EarlyMark } from '../thread/protocol';
 import type { EarlySender, NotTaken } from './early-sender';
 
+/**
+ * The last checkpoint of what was sent early: `marked` once the engine thread has marked what it
+ * holds, `written` once it is written (both at once when nothing was sent early).
+ */
+export interface LastCheckpoint {
+  marked: Promise<void>;
+  written: Promise<void>;
+}
+
+export const NO_CHECKPOINT: LastCheckpoint = { marked: Promise.resolve(), written: Promise.resolve() };
+
 /** Piece blobs written at once by a checkpoint. */
 const PIECES_AT_ONCE = 8;
 
 export class EarlyCheckpoints {
   private running: Promise<void> | null = null;
+  /** The mark of the checkpoint under way, until the engine thread answers: it is asked for one at a time. */
+  private marking: Promise<unknown> = Promise.resolve();
   private last = Date.now();
   private taken = 0;
   /** Bytes of each bucket's state-line file already in a checkpoint. */
@@ -42,7 +55,9 @@ export class EarlyCheckpoints {
   maybeStart(): void {
     if (this.running || Date.now() - this.last < this.everyMs || !this.early.undeliveredByKey) return;
     this.last = Date.now();
-    this.running = this.take()
+    const mark = this.thread.earlyMark();
+    this.marking = mark.catch(() => undefined);
+    this.running = this.take(mark)
       .catch(() => undefined) // a checkpoint that could not be written only costs resends
       .finally(() => (this.running = null));
   }
@@ -52,15 +67,30 @@ export class EarlyCheckpoints {
     await this.running;
   }
 
-  /** The last checkpoint, once reading is over: everything sent early that Braze took. */
-  async final(): Promise<void> {
-    await this.settle();
-    if (!this.early.undeliveredByKey) return;
-    await this.take().catch(() => undefined);
+  /**
+   * The last checkpoint, once reading is over: everything sent early that Braze took (`written`).
+   * Its mark is asked for at once, not after the checkpoint under way is written: `marked` resolves
+   * once the engine thread has answered, and no bucket is asked of it before (its hand-over of a
+   * bucket may wait for room in the rings, and the buckets under way wait for this checkpoint).
+   */
+  final(): LastCheckpoint {
+    const mark = this.marking.then(() => this.thread.earlyMark());
+    const written = (async () => {
+      await this.settle();
+      if (!this.early.undeliveredByKey) return;
+      await this.take(mark).catch(() => undefined);
+    })();
+    return {
+      marked: mark.then(
+        () => undefined,
+        () => undefined,
+      ),
+      written,
+    };
   }
 
-  private async take(): Promise<void> {
-    const mark = await this.thread.earlyMark();
+  private async take(marked: Promise<EarlyMark>): Promise<void> {
+    const mark = await marked;
     await this.early.answeredBelow(mark.batches);
     const undelivered = this.early.undeliveredByKey;
     if (!undelivered) return;

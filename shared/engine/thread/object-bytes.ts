@@ -14,10 +14,14 @@ export interface ObjectList {
 /** Objects on their way to the other thread. */
 export type HandedObjects = Handed & { ends: number[] };
 
-/** Objects received from the other thread, and the function to call once Braze has answered for them all. */
-export function receiveObjects(ring: RingReader, handed: HandedObjects): { list: ObjectList; release: () => void } {
-  const { bytes, release } = takeOver(ring, handed);
-  return { list: { bytes, ends: handed.ends }, release };
+/** Objects received from the other thread, and the functions to call once Braze has answered for the first `count` of them, and for them all. */
+export function receiveObjects(
+  ring: RingReader,
+  handed: HandedObjects,
+): { list: ObjectList; releaseAnswered: (count: number) => void; release: () => void } {
+  const { bytes, release, releaseTo } = takeOver(ring, handed);
+  const { ends } = handed;
+  return { list: { bytes, ends }, releaseAnswered: (count) => releaseTo(count > 0 ? ends[count - 1]! : 0), release };
 }
 
 /** The i-th object of a list, as a view (no copy). */
@@ -82,10 +86,13 @@ export class ObjectBytes {
     return this.bytes;
   }
 
-  /** The objects so far, handed to the other thread: copied into the ring, or (no room) in a buffer of their own. Starts afresh. */
-  handOver(ring: RingWriter): HandedObjects {
+  /**
+   * The objects so far, handed to the other thread: copied into the ring (waiting up to
+   * `waitForRoomMs` for room), or (no room) in a buffer of their own. Starts afresh.
+   */
+  handOver(ring: RingWriter, waitForRoomMs = 0): HandedObjects {
     if (this.used === 0) return { ...NOTHING, ends: [] };
-    const slice = ring.write(this.bytes.subarray(0, this.used));
+    const slice = ring.write(this.bytes.subarray(0, this.used), waitForRoomMs);
     if (!slice) return this.take();
     const ends = this.ends;
     this.used = 0;

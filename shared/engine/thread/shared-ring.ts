@@ -48,8 +48,25 @@ export class RingWriter {
     return this.written === Atomics.load(this.released, 0) >>> 0; // both mod 2^32
   }
 
-  /** Copies `bytes` in and says where; null when the ring has no room for them now. */
-  write(bytes: Uint8Array): RingSlice | null {
+  /**
+   * Copies `bytes` in and says where; null when the ring has no room for them, now or, given
+   * `waitForRoomMs`, once that wait is over. Waiting blocks this thread until the reader releases
+   * enough (a worker thread's writer only, and only where the reader's releases never wait for what
+   * this thread writes next: see bucket-step.ts).
+   */
+  write(bytes: Uint8Array, waitForRoomMs = 0): RingSlice | null {
+    if (waitForRoomMs === 0 || bytes.length === 0 || bytes.length > this.data.length) return this.writeNow(bytes);
+    const deadline = Date.now() + waitForRoomMs;
+    for (;;) {
+      const seen = Atomics.load(this.released, 0);
+      const slice = this.writeNow(bytes);
+      const left = deadline - Date.now();
+      if (slice || left <= 0) return slice;
+      Atomics.wait(this.released, 0, seen, left); // woken by the reader's release (or at once if it came meanwhile)
+    }
+  }
+
+  private writeNow(bytes: Uint8Array): RingSlice | null {
     const size = this.data.length;
     const length = bytes.length;
     const inUse = (this.written - Atomics.load(this.released, 0)) >>> 0;
@@ -73,11 +90,18 @@ export function joined(slice: RingSlice, next: RingSlice): RingSlice | null {
   return next.skipped === 0 && next.at === slice.at + slice.length ? { ...slice, length: slice.length + next.length } : null;
 }
 
+/** A slice read and not yet given back whole: its size (the bytes skipped before it included), how much of it the reader is done with, and how much of that is given back. */
+interface ReadSlice {
+  size: number;
+  done: number;
+  given: number;
+}
+
 export class RingReader {
   private readonly data: Uint8Array;
   private readonly released: Int32Array;
-  /** Slices read and not yet released, in the order written: their size, and whether done. */
-  private readonly pending: { bytes: number; done: boolean }[] = [];
+  /** Slices read and not yet given back whole, in the order written. */
+  private readonly pending: ReadSlice[] = [];
 
   constructor(share: RingShare) {
     this.data = new Uint8Array(share.data);
@@ -90,21 +114,37 @@ export class RingReader {
   }
 
   /**
-   * The slice's bytes (a view: valid until released) and the function that releases them. Slices
-   * must be read in the order they were written; each must be released exactly once.
+   * The slice's bytes (a view: valid until released), the function that releases them, and one that
+   * releases their first `end` bytes before the rest (the objects Braze has answered, while it
+   * answers the others). Slices must be read in the order they were written; each must be released
+   * exactly once.
    */
-  read(slice: RingSlice): { bytes: Uint8Array; release: () => void } {
-    const entry = { bytes: slice.skipped + slice.length, done: false };
+  read(slice: RingSlice): { bytes: Uint8Array; release: () => void; releaseTo: (end: number) => void } {
+    const entry: ReadSlice = { size: slice.skipped + slice.length, done: 0, given: 0 };
     this.pending.push(entry);
     return {
       bytes: this.data.subarray(slice.at, slice.at + slice.length),
-      release: () => {
-        entry.done = true;
-        let freed = 0;
-        while (this.pending.length && this.pending[0]!.done) freed += this.pending.shift()!.bytes;
-        if (freed) Atomics.add(this.released, 0, freed);
-      },
+      release: () => this.done(entry, entry.size),
+      releaseTo: (end) => this.done(entry, Math.min(entry.size, slice.skipped + end)),
     };
+  }
+
+  /** Space comes back in the order written: up to the first slice the reader is not done with. */
+  private done(entry: ReadSlice, upTo: number): void {
+    if (upTo <= entry.done) return;
+    entry.done = upTo;
+    let freed = 0;
+    while (this.pending.length) {
+      const first = this.pending[0]!;
+      freed += first.done - first.given;
+      first.given = first.done;
+      if (first.done < first.size) break;
+      this.pending.shift();
+    }
+    if (freed) {
+      Atomics.add(this.released, 0, freed);
+      Atomics.notify(this.released, 0); // a writer waiting for room
+    }
   }
 }
 
@@ -167,6 +207,11 @@ export const transferredWith = (handed: Handed): ArrayBuffer[] =>
   'bytes' in handed && handed.bytes.length > 0 ? [handed.bytes.buffer as ArrayBuffer] : [];
 
 /** The handed bytes on the receiving thread, and the function to call once done with them. */
-export function takeOver(ring: RingReader, handed: Handed): { bytes: Uint8Array; release: () => void } {
-  return 'slice' in handed ? ring.read(handed.slice) : { bytes: handed.bytes, release: () => undefined };
+export function takeOver(
+  ring: RingReader,
+  handed: Handed,
+): { bytes: Uint8Array; release: () => void; releaseTo: (end: number) => void } {
+  return 'slice' in handed
+    ? ring.read(handed.slice)
+    : { bytes: handed.bytes, release: () => undefined, releaseTo: () => undefined };
 }
