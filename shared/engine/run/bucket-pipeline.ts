@@ -280,6 +280,7 @@ export class BucketPipeline {
       },
       () => undefined,
     );
+    let added = 0;
     for (let j = 0; j < count; j++) {
       if (this.parts.shouldStop?.()) {
         this.stopped = true;
@@ -295,13 +296,14 @@ export class BucketPipeline {
         continue;
       }
       this.sender.add(objectAt(objects, j), { bucket: answered, index: j });
+      added++;
       const wait = this.sender.room();
       if (wait) await wait;
     }
     // Unless they hold few objects, at most two buckets unanswered: the time box is looked at
     // between buckets, so sending must not run far ahead of it. The previous bucket's last objects
-    // may still wait for a full batch.
-    if (this.sender.held > count) this.sender.flush();
+    // may still wait for a full batch (this one's objects refused again are not sent: not `count`).
+    if (this.sender.held > added) this.sender.flush();
     // This bucket's last objects wait for the next bucket's to fill a batch: copied out of the ring,
     // so its room comes back as Braze answers the rest, whenever the next bucket comes (its
     // hand-over may be waiting for that room).

@@ -295,6 +295,7 @@ export class EngineThread {
   /** Asks for a checkpoint mark of what was sent early (one at a time). */
   earlyMark(): Promise<EarlyMark> {
     if (this.failure) return Promise.reject(this.failure);
+    if (this.marked) return Promise.reject(new Error('a checkpoint mark is already asked for')); // one at a time
     return new Promise((resolve, reject) => {
       this.marked = { resolve, reject };
       this.post({ t: 'earlyMark' });

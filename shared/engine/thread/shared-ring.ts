@@ -116,8 +116,8 @@ export class RingReader {
   /**
    * The slice's bytes (a view: valid until released), the function that releases them, and one that
    * releases their first `end` bytes before the rest (the objects Braze has answered, while it
-   * answers the others). Slices must be read in the order they were written; each must be released
-   * exactly once.
+   * answers the others). Slices must be read in the order they were written, and each released
+   * (once released, releasing it again, or a part of it, changes nothing).
    */
   read(slice: RingSlice): { bytes: Uint8Array; release: () => void; releaseTo: (end: number) => void } {
     const entry: ReadSlice = { size: slice.skipped + slice.length, done: 0, given: 0 };
