@@ -325,7 +325,7 @@ describe('a run reading a partition on the engine thread', () => {
   /** Reads the partition at `url` as a run with one reading thread does: the thread downloads it. */
   async function readPartition(url: string, shouldStop: () => boolean = () => false): Promise<unknown> {
     const tempDir = mkdtempSync(path.join(os.tmpdir(), 'thread-download-'));
-    const thread = new EngineThread({ ...init(tempDir), spillKind: ROW_SPILLS[0] }, threadLimits('reader', BLOB.length));
+    const thread = new EngineThread({ ...init(tempDir), spillKind: ROW_SPILLS[0] }, threadLimits(BLOB.length));
     try {
       return await thread.partition({ ...run(url, shouldStop), threadDownloads: true });
     } finally {
@@ -405,7 +405,7 @@ describe('a run reading a partition on the engine thread', () => {
       });
     });
     const tempDir = mkdtempSync(path.join(os.tmpdir(), 'thread-ahead-'));
-    const thread = new EngineThread({ ...init(tempDir), spillKind: ROW_SPILLS[0] }, threadLimits('reader', BLOB.length));
+    const thread = new EngineThread({ ...init(tempDir), spillKind: ROW_SPILLS[0] }, threadLimits(BLOB.length));
     const partitions = ['Seg_1.csv', 'Seg_2.csv'].map((blobName) => ({
       blobName,
       sizeBytes: BLOB.length,

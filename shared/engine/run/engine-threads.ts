@@ -26,8 +26,8 @@ export class EngineThreads {
 
   /** `helper`: whether a second thread is worth its start (more than one bucket, nothing sent early). */
   constructor(init: Omit<PartitionInit, 'spillKind'>, bucketCsvBytes: number, helper: boolean) {
-    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, threadLimits('reader', bucketCsvBytes));
-    this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, threadLimits('helper', bucketCsvBytes)) : null;
+    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, threadLimits(bucketCsvBytes));
+    this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, threadLimits(bucketCsvBytes)) : null;
   }
 
   /** Reads the snapshot's tables (see EngineThread.partition), on both threads if there are two. */

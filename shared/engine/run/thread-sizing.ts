@@ -1,5 +1,5 @@
 // What an engine thread runs and how much memory it may take: the reading thread and its helper
-// (engine-threads.ts) differ only in their young generation.
+// (engine-threads.ts) alike.
 import path from 'node:path';
 import { appRoot } from '../../app-root';
 import type { ThreadLimits } from './thread-pool';
@@ -18,15 +18,14 @@ export const threadFile = () =>
 const threadHeapMb = (bucketCsvBytes: number) => Math.max(128, 64 + 16 * Math.ceil(bucketCsvBytes / 2 ** 20));
 
 /**
- * Young generation: short-lived row objects only. Measured per million profiles on a run that
- * sends early (one engine thread): at 24 MB, rows outlived scavenges and were promoted,
- * costing ~1.2 core-seconds more garbage collection; above 32 MB nothing more is gained, and V8's
- * default (48 MB) would add to the thread's footprint. The helper thread only reads, where a row
- * lives only while its chunk is parsed: 16 MB.
+ * Young generation: short-lived row objects only, on both threads. 16 MB: at 10 M profiles (random
+ * shape, two cores, first run) the reading thread's at 32 MB peaked at 295–300 MB, at 16 MB 281–294,
+ * in the same time and CPU; at 1 M, first runs on one and two cores ran as fast or faster
+ * (docs/performance.md). Objects are written as bytes, so few rows outlive a scavenge.
  */
-const YOUNG_MB = { reader: 32, helper: 16 } as const;
+const YOUNG_GENERATION_MB = 16;
 
-export const threadLimits = (role: keyof typeof YOUNG_MB, bucketCsvBytes: number): ThreadLimits => ({
+export const threadLimits = (bucketCsvBytes: number): ThreadLimits => ({
   maxOldGenerationSizeMb: threadHeapMb(bucketCsvBytes),
-  maxYoungGenerationSizeMb: YOUNG_MB[role],
+  maxYoungGenerationSizeMb: YOUNG_GENERATION_MB,
 });
