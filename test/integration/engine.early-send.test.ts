@@ -207,17 +207,28 @@ describe('sending early, settled by a later attempt', () => {
   type Faults = Parameters<ReturnType<typeof sandbox>['setFaults']>[0];
   /**
    * The two attempts of a run, played here: the first sends early and its time box ends as soon as
-   * reading does, so no bucket is settled in it (as a busy machine, or a kill, can make it); the
-   * second settles every bucket from the first one's checkpoints of what was sent early.
+   * reading does, so no bucket is settled in it (as a busy machine, or a kill, can make it), or
+   * while it reads; the second settles every bucket from the first one's checkpoints of what was
+   * sent early.
    */
-  async function twoAttempts(profiles: number, name: (i: number) => string, faults: { first: Faults; second: Faults }) {
+  async function twoAttempts(
+    /** Profiles in each partition of the one segment. */
+    partitions: number[],
+    name: (i: number) => string,
+    faults: { first: Faults; second: Faults },
+    /** The first attempt's time box ends after it was asked this many times (before each partition; default: once reading ends). */
+    firstYieldsAfter?: number,
+  ) {
     const app = services();
-    const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(profiles, { name })] }]);
+    const starts = partitions.map((_, p) => 1 + partitions.slice(0, p).reduce((a, b) => a + b, 0));
+    const csv = partitions.map((count, p) => rows(count, { from: starts[p], name }));
+    const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: csv }]);
     const exp = await createExport((await createConnection(sandbox().url)).id, { source, segments: ['S'], matching: MATCHING });
     const snapshot = await locateSnapshot(app.storage.ciBlobs, exp.source, exp.segments);
     const runId = randomUUID();
     const attempt = (resumeFrom?: RunProgress) => {
       let read = false;
+      let asked = 0;
       return runExport({
         ...engineInput(exp, snapshot, sandbox().url),
         runId,
@@ -225,13 +236,13 @@ describe('sending early, settled by a later attempt', () => {
         resumeFrom,
         bucketTargetBytes: 2048, // a dozen buckets or more
         onProgress: (p) => void (read ||= p.phase !== 'reading'),
-        shouldYield: () => !resumeFrom && read,
+        shouldYield: () => !resumeFrom && (firstYieldsAfter === undefined ? read : ++asked > firstYieldsAfter),
       });
     };
     sandbox().setFaults(faults.first);
     const first = await attempt();
     expect(first.complete).toBe(false);
-    expect(first.progress.buckets.done).toEqual([]);
+    if (firstYieldsAfter === undefined) expect(first.progress.buckets.done).toEqual([]);
     const checkpointsLeft = await earlyCheckpoints(exp.id);
     sandbox().reset();
     sandbox().setFaults(faults.second);
@@ -244,7 +255,7 @@ describe('sending early, settled by a later attempt', () => {
 
   it('profiles Braze refused while they were sent early count as rejected, with its reason, not as failed', async () => {
     const poison = { badObjectMarker: 'POISON' };
-    const { first, second, checkpointsLeft } = await twoAttempts(600, (i) => (i % 150 === 0 ? 'POISON' : `N${i}`), {
+    const { first, second, checkpointsLeft } = await twoAttempts([600], (i) => (i % 150 === 0 ? 'POISON' : `N${i}`), {
       first: poison,
       second: poison,
     });
@@ -258,9 +269,26 @@ describe('sending early, settled by a later attempt', () => {
     expect(sandbox().stats.requests).toBe(0);
   });
 
+  it('a time box that ends while sending early: the next attempt sends the rest, and what Braze refused is not sent again', async () => {
+    // Two profiles in three are refused. The first attempt's time box ends once four partitions are
+    // under way (asked before each); the second attempt sends the last one's profiles through its
+    // buckets, where most objects are ones Braze refused before: answered without being sent. A
+    // bucket's few objects still go without waiting for the next bucket's, which waits for them.
+    const odd = { objectErrorMarker: 'ODD' };
+    const { second } = await twoAttempts(
+      [300, 300, 300, 300, 300],
+      (i) => (i % 3 ? 'ODD' : `N${i}`),
+      { first: odd, second: odd },
+      4,
+    );
+    expect(second.progress.counts).toMatchObject({ profiles: 1500, sent: 500, rejected: 1000, failed: 0 });
+    // Braze took from the second attempt only what the first left: the last partition's 100 it takes.
+    expect(sandbox().stats.objectsProcessed).toBe(100);
+  });
+
   it('profiles sent early that Braze did not take are sent by the next attempt', async () => {
     // Every request of the first attempt is refused as a whole: its objects are failed, not rejected.
-    const { second } = await twoAttempts(300, (i) => `N${i}`, {
+    const { second } = await twoAttempts([300], (i) => `N${i}`, {
       first: { refuseEveryRequest: 'Bad gateway policy' },
       second: {},
     });
