@@ -72,6 +72,8 @@ export interface SandboxStats {
   requests: number;
   byStatus: Record<string, number>;
   objectsProcessed: number;
+  /** Objects in requests taken for processing, those refused one by one (errors[].index) included. */
+  objectsReceived: number;
   maxConcurrent: number;
   /** Objects for a user that arrived while another request for that user was in flight. */
   concurrentUserWrites: number;
@@ -101,6 +103,7 @@ const emptyStats = (): SandboxStats => ({
   requests: 0,
   byStatus: {},
   objectsProcessed: 0,
+  objectsReceived: 0,
   maxConcurrent: 0,
   concurrentUserWrites: 0,
   connections: 0,
@@ -333,6 +336,7 @@ export class BrazeSandbox {
     if (refused) return this.reply(res, refused.status, { message: refused.message }, refused.headers ?? this.rateHeaders());
     const attributes = this.attributesOf(body!);
     if (typeof attributes === 'string') return this.reply(res, 400, { message: attributes }, this.rateHeaders());
+    this.stats.objectsReceived += attributes.length;
 
     const errors: { type: string; input_array: string; index: number }[] = [];
     const userKeys: string[] = [];

@@ -216,7 +216,10 @@ describe('sending early, settled by a later attempt', () => {
     partitions: number[],
     name: (i: number) => string,
     faults: { first: Faults; second: Faults },
-    /** The first attempt's time box ends after it was asked this many times (before each partition; default: once reading ends). */
+    /**
+     * The first attempt's time box ends after it was asked this many times: before each chunk of the
+     * segment sent early (a partition this small is one). Default: once reading ends.
+     */
     firstYieldsAfter?: number,
   ) {
     const app = services();
@@ -242,15 +245,16 @@ describe('sending early, settled by a later attempt', () => {
     sandbox().setFaults(faults.first);
     const first = await attempt();
     expect(first.complete).toBe(false);
-    if (firstYieldsAfter === undefined) expect(first.progress.buckets.done).toEqual([]);
+    expect(first.progress.buckets.done).toEqual([]);
     const checkpointsLeft = await earlyCheckpoints(exp.id);
+    const firstStats = { ...sandbox().stats };
     sandbox().reset();
     sandbox().setFaults(faults.second);
     const second = await attempt(first.progress);
     expect(second.complete).toBe(true);
     // Settled into the buckets' state, the first attempt's checkpoints are gone.
     expect(await earlyCheckpoints(exp.id)).toEqual([]);
-    return { first, second, checkpointsLeft };
+    return { first, second, checkpointsLeft, firstStats };
   }
 
   it('profiles Braze refused while they were sent early count as rejected, with its reason, not as failed', async () => {
@@ -271,18 +275,20 @@ describe('sending early, settled by a later attempt', () => {
 
   it('a time box that ends while sending early: the next attempt sends the rest, and what Braze refused is not sent again', async () => {
     // Two profiles in three are refused. The first attempt's time box ends once four partitions are
-    // under way (asked before each); the second attempt sends the last one's profiles through its
-    // buckets, where most objects are ones Braze refused before: answered without being sent. A
-    // bucket's few objects still go without waiting for the next bucket's, which waits for them.
+    // sent early; the second attempt sends the last one's profiles through its buckets, where most
+    // objects are ones Braze refused before: answered without being sent. A bucket's few objects
+    // still go without waiting for the next bucket's, which waits for them.
     const odd = { objectErrorMarker: 'ODD' };
-    const { second } = await twoAttempts(
+    const { second, firstStats } = await twoAttempts(
       [300, 300, 300, 300, 300],
       (i) => (i % 3 ? 'ODD' : `N${i}`),
       { first: odd, second: odd },
       4,
     );
+    expect(firstStats.objectsReceived).toBe(1200);
     expect(second.progress.counts).toMatchObject({ profiles: 1500, sent: 500, rejected: 1000, failed: 0 });
-    // Braze took from the second attempt only what the first left: the last partition's 100 it takes.
+    // The second attempt sent the last partition only, and Braze took the 100 of it it takes.
+    expect(sandbox().stats.objectsReceived).toBe(300);
     expect(sandbox().stats.objectsProcessed).toBe(100);
   });
 

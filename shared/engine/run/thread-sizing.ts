@@ -18,10 +18,11 @@ export const threadFile = () =>
 const threadHeapMb = (bucketCsvBytes: number) => Math.max(128, 64 + 16 * Math.ceil(bucketCsvBytes / 2 ** 20));
 
 /**
- * Young generation: short-lived row objects only, on both threads. 16 MB: at 10 M profiles (random
- * shape, two cores, first run) the reading thread's at 32 MB peaked at 295–300 MB, at 16 MB 281–294,
- * in the same time and CPU; at 1 M, first runs on one and two cores ran as fast or faster
- * (docs/performance.md). Objects are written as bytes, so few rows outlive a scavenge.
+ * Young generation: short-lived row objects only, on both threads (one kind in the thread pool).
+ * 16 MB: objects are written as bytes, so few rows outlive a scavenge. In interleaved pairs at 10 M
+ * profiles (random shape, two cores, first run) the reading thread's at 32 MB peaked at 295–300 MB,
+ * at 16 MB 281–294, in the same time and CPU; at 1 M, first runs on one and two cores ran as fast
+ * or faster (docs/performance.md).
  */
 const YOUNG_GENERATION_MB = 16;
 
