@@ -325,7 +325,7 @@ describe('a run reading a partition on the engine thread', () => {
   /** Reads the partition at `url` as a run with one reading thread does: the thread downloads it. */
   async function readPartition(url: string, shouldStop: () => boolean = () => false): Promise<unknown> {
     const tempDir = mkdtempSync(path.join(os.tmpdir(), 'thread-download-'));
-    const thread = new EngineThread({ ...init(tempDir), spillKind: ROW_SPILLS[0] }, threadLimits(BLOB.length));
+    const thread = new EngineThread({ ...init(tempDir), spillKind: ROW_SPILLS[0] }, threadLimits(BLOB.length, false));
     try {
       return await thread.partition({ ...run(url, shouldStop), threadDownloads: true });
     } finally {
@@ -349,7 +349,7 @@ describe('a run reading a partition on the engine thread', () => {
   it('with two reading threads, the main thread downloads for both, beside their parsing, through the same GET (not the SDK)', async () => {
     const { url, seen } = await storage(() => 'serve');
     const tempDir = mkdtempSync(path.join(os.tmpdir(), 'two-readers-'));
-    const threads = new EngineThreads(init(tempDir), BLOB.length, true);
+    const threads = new EngineThreads(init(tempDir), BLOB.length, true, false);
     try {
       expect(await threads.partition(run(url, () => false))).toMatchObject({ rowsRead: 40_000 });
     } finally {
@@ -405,7 +405,7 @@ describe('a run reading a partition on the engine thread', () => {
       });
     });
     const tempDir = mkdtempSync(path.join(os.tmpdir(), 'thread-ahead-'));
-    const thread = new EngineThread({ ...init(tempDir), spillKind: ROW_SPILLS[0] }, threadLimits(BLOB.length));
+    const thread = new EngineThread({ ...init(tempDir), spillKind: ROW_SPILLS[0] }, threadLimits(BLOB.length, false));
     const partitions = ['Seg_1.csv', 'Seg_2.csv'].map((blobName) => ({
       blobName,
       sizeBytes: BLOB.length,

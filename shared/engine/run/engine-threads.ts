@@ -24,10 +24,13 @@ export class EngineThreads {
   readonly reader: EngineThread;
   private helper: EngineThread | null;
 
-  /** `helper`: whether a second thread is worth its start (more than one bucket, nothing sent early). */
-  constructor(init: Omit<PartitionInit, 'spillKind'>, bucketCsvBytes: number, helper: boolean) {
-    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, threadLimits(bucketCsvBytes));
-    this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, threadLimits(bucketCsvBytes)) : null;
+  /**
+   * `helper`: whether a second thread is worth its start (more than one bucket, nothing sent early).
+   * `hadState`: the export has sync state, which the reading thread's buckets are diffed against.
+   */
+  constructor(init: Omit<PartitionInit, 'spillKind'>, bucketCsvBytes: number, helper: boolean, hadState: boolean) {
+    this.reader = new EngineThread({ ...init, spillKind: ROW_SPILLS[0] }, threadLimits(bucketCsvBytes, hadState));
+    this.helper = helper ? new EngineThread({ ...init, spillKind: ROW_SPILLS[1] }, threadLimits(bucketCsvBytes, false)) : null;
   }
 
   /** Reads the snapshot's tables (see EngineThread.partition), on both threads if there are two. */

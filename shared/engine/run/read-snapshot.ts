@@ -122,6 +122,7 @@ export class SnapshotReading {
       snapshot.totalBytes / this.plan.bucketCount,
       // On one core a second reading thread only contends with the first.
       this.plan.bucketCount > 1 && !sendEarly && os.availableParallelism() > 1,
+      this.plan.hadState,
     );
     const writer = new BrazeObjectWriter(def);
     const checkpoints = (this.checkpoints = this.early
