@@ -34,6 +34,8 @@ export interface EarlyRefusal {
 
 /** How a checkpoint's refusals blob ends (its state-line pieces end in `.tsv`). */
 const REFUSALS = '.refused.jsonl';
+/** Blob deletes in flight at once (deleteEach). */
+const DELETES_AT_ONCE = 16;
 
 export interface Manifest {
   version: 1;
@@ -176,8 +178,7 @@ export class SyncStateStore {
    * (earlyCheckpointNames, once no more can be written), else those found now.
    */
   async removeEarlyCheckpoints(listed?: readonly string[]): Promise<void> {
-    for (const name of listed ?? (await this.earlyCheckpointNames()))
-      await this.container.deleteBlob(name).catch(() => undefined);
+    await this.deleteEach(listed ?? (await this.earlyCheckpointNames()));
   }
 
   /**
@@ -227,9 +228,23 @@ export class SyncStateStore {
 
   /** Forgets everything (the export was deleted). */
   async clear(): Promise<void> {
-    for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/` })) {
-      await this.container.deleteBlob(b.name).catch(() => undefined);
-    }
+    const names: string[] = [];
+    for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/` })) names.push(b.name);
+    await this.deleteEach(names);
+  }
+
+  /**
+   * Deletes the blobs, DELETES_AT_ONCE at a time: one request each, and one after another a first
+   * run's checkpoints (a blob per bucket and checkpoint) took its last ~70 ms at 1 M on Azurite, with
+   * a round trip to Azure Storage each. One that fails is left, as before: a bucket's checkpoints are
+   * read only where it has no state blob.
+   */
+  private async deleteEach(names: readonly string[]): Promise<void> {
+    let next = 0;
+    const deleteNext = async () => {
+      while (next < names.length) await this.container.deleteBlob(names[next++]!).catch(() => undefined);
+    };
+    await Promise.all(Array.from({ length: Math.min(DELETES_AT_ONCE, names.length) }, deleteNext));
   }
 }
 
