@@ -1,4 +1,4 @@
-// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--budget B] [--no-guard] [--first-only] [--verify [--sample K] [--unexportable]]`
+// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--budget B] [--braze-latency-ms L] [--no-guard] [--first-only] [--verify [--sample K] [--unexportable]]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit unless --budget says less): first run, same snapshot again, then after changing P % of
@@ -59,6 +59,14 @@ function offRunCores(pid: number): void {
 /** `--budget B`: the connection's requests per 3 s (default 3,000, Braze's whole default limit; the app's own default is 1,000). */
 const BUDGET = arg('budget', 3000);
 if (!Number.isInteger(BUDGET) || BUDGET < 1 || BUDGET > 3000) throw new Error('--budget must be a whole number from 1 to 3000');
+
+/**
+ * `--braze-latency-ms L`: the sandbox answers each /users/track request L ms after it arrives
+ * (default 0: loopback). Braze is an internet service: a request's round trip there is tens to
+ * hundreds of ms, so what a run keeps in flight, not the budget, can set its pace.
+ */
+const BRAZE_LATENCY_MS = arg('braze-latency-ms', 0);
+if (BRAZE_LATENCY_MS < 0 || BRAZE_LATENCY_MS > 10_000) throw new Error('--braze-latency-ms must be from 0 to 10000');
 
 /** `--partition-rows N`: rows per CSV partition (CI writes partitions of ~100 k–250 k rows). */
 const ROWS_PER_PARTITION = arg('partition-rows', 250_000);
@@ -395,6 +403,8 @@ async function main(): Promise<void> {
   const azurite = await startAzurite();
   offRunCores(azurite.pid);
   const sandbox = await startSandboxProcess();
+  if (BRAZE_LATENCY_MS > 0)
+    await fetch(`${sandbox.url}/sandbox/faults`, { method: 'POST', body: JSON.stringify({ slowMs: BRAZE_LATENCY_MS }) });
   const env = {
     AzureWebJobsStorage: azurite.connectionString,
     CI_EXPORT_STORAGE_CONNECTION_STRING: azurite.connectionString,

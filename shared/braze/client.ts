@@ -4,7 +4,7 @@
 // the objects actually sent, and stops the run on 401/403 naming the permission.
 import type { HourlyCap } from './hourly-cap';
 import { numberHeader, observeRateLimit, type ObservedRateLimit } from './rate-limit-headers';
-import type { RequestBudget } from './request-budget';
+import { requestsInFlightFor, type RequestBudget } from './request-budget';
 import { Transport, type PostTransport, type TransportResponse } from './transport';
 
 export const MAX_OBJECTS_PER_REQUEST = 75;
@@ -82,7 +82,7 @@ export interface BrazeClientOptions {
   /** Longest total wait on 429s for one batch before its objects count as failed. */
   maxRateLimitWaitMs?: number;
   backoffBaseMs?: number;
-  /** Kept-alive connections at most (requests beyond wait for one). */
+  /** Kept-alive connections at most (requests beyond wait for one); by default requestsInFlightFor the budget. */
   maxSockets?: number;
   sleep?: (ms: number) => Promise<void>;
   /** Where requests go; by default HTTP(S) to `baseUrl` with kept-alive connections. */
@@ -135,7 +135,8 @@ export class BrazeClient {
 
   constructor(private readonly options: BrazeClientOptions) {
     this.url = `${options.baseUrl.replace(/\/$/, '')}/users/track`;
-    this.transport = options.transport ?? new Transport(this.url, options.maxSockets ?? 64);
+    this.transport =
+      options.transport ?? new Transport(this.url, options.maxSockets ?? requestsInFlightFor(options.budget.requestsPerSecond));
     this.maxAttempts = options.maxAttempts ?? 6;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 15 * 60_000;
@@ -146,6 +147,11 @@ export class BrazeClient {
   /** Requests per second this client may send at full speed (the connection's budget). */
   get requestsPerSecond(): number {
     return this.options.budget.requestsPerSecond;
+  }
+
+  /** Requests waiting for their slot in the connection's budget (RequestBudget.waitingForSlot). */
+  get requestsWaiting(): number {
+    return this.options.budget.waitingForSlot;
   }
 
   /** Closes the kept-alive connections (end of a run). */

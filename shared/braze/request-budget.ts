@@ -17,12 +17,27 @@ export interface BudgetOptions {
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The round trip to Braze the requests kept in flight allow for at full pace (requestsInFlightFor). */
+const ROUND_TRIP_ALLOWANCE_MS = 250;
+
+/**
+ * Requests to keep in flight at once at a pace of `requestsPerSecond`: Braze is an internet
+ * service, and a pace of R requests a second with a round trip of T seconds needs R × T of them
+ * under way. With 48 whatever the pace, a round trip of 100 ms held a 1 M-profile first run to ~450
+ * requests a second against a budget of 970 (29.6 s instead of ~15 s: docs/performance.md). At least
+ * 48, at most 256 (sockets to Braze, and what a worker killed meanwhile sends again).
+ */
+export const requestsInFlightFor = (requestsPerSecond: number): number =>
+  Math.min(256, Math.max(48, Math.ceil((requestsPerSecond * ROUND_TRIP_ALLOWANCE_MS) / 1000)));
+
 export class RequestBudget {
   private readonly baseIntervalMs: number;
   private factor = 1;
   private nextSlot = 0;
   private pausedUntil = 0;
   private inFlight = 0;
+  /** Requests waiting for their slot (acquire called, not yet returned). */
+  private waiting = 0;
   private readonly waiters: (() => void)[] = [];
   private readonly maxInFlight: number;
   private readonly now: () => number;
@@ -32,25 +47,37 @@ export class RequestBudget {
     const windowMs = options.windowMs ?? BUDGET_WINDOW_MS;
     const headroom = options.headroom ?? 0.97;
     this.baseIntervalMs = windowMs / (options.requestsPerWindow * headroom);
-    this.maxInFlight = options.maxInFlight ?? 64;
+    // Twice what one sender keeps in flight: a run's two (what it sends early, its buckets) may
+    // overlap, and a request counts from the moment it waits for its slot.
+    this.maxInFlight = options.maxInFlight ?? 2 * requestsInFlightFor(1000 / this.baseIntervalMs);
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? defaultSleep;
   }
 
   /** Waits for a slot; call `release()` when the request has finished. */
   async acquire(): Promise<void> {
-    if (this.inFlight >= this.maxInFlight) await new Promise<void>((r) => this.waiters.push(r));
-    this.inFlight++;
-    for (;;) {
-      const now = this.now();
-      const interval = this.baseIntervalMs / this.factor;
-      const slot = Math.max(now, this.nextSlot, this.pausedUntil);
-      this.nextSlot = slot + interval;
-      if (slot - now < 1) return;
-      await this.sleep(slot - now);
-      // A pause may have started while we slept: look again.
-      if (this.now() >= this.pausedUntil) return;
+    this.waiting++;
+    try {
+      if (this.inFlight >= this.maxInFlight) await new Promise<void>((r) => this.waiters.push(r));
+      this.inFlight++;
+      for (;;) {
+        const now = this.now();
+        const interval = this.baseIntervalMs / this.factor;
+        const slot = Math.max(now, this.nextSlot, this.pausedUntil);
+        this.nextSlot = slot + interval;
+        if (slot - now < 1) return;
+        await this.sleep(slot - now);
+        // A pause may have started while we slept: look again.
+        if (this.now() >= this.pausedUntil) return;
+      }
+    } finally {
+      this.waiting--;
     }
+  }
+
+  /** Requests waiting for their slot now. */
+  get waitingForSlot(): number {
+    return this.waiting;
   }
 
   release(): void {

@@ -1,6 +1,7 @@
 // Bad input and Braze faults the engine must survive: counts add up, nothing is lost silently, and
 // the run's status says what happened.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { RequestBudget, requestsInFlightFor } from '../../shared/braze/request-budget';
 import { services } from '../../shared/services';
 import type { RunRecord } from '../../shared/store/runs';
 import { useAzurite } from '../helpers/app';
@@ -179,8 +180,23 @@ describe('Braze transport', () => {
     // 400 full batches, give or take a few partial ones (a profile the key filter was unsure of is sent after reading).
     expect(sandbox().stats.requests).toBeGreaterThanOrEqual(400);
     expect(sandbox().stats.requests).toBeLessThan(410);
-    // The engine keeps at most 48 batches in flight; without keep-alive there would be 400 connections.
-    expect(sandbox().stats.connections).toBeLessThan(100);
+    // At most one connection per request in flight (the test connection's budget is Braze's whole
+    // limit); without keep-alive there would be one per request, 400.
+    const inFlight = requestsInFlightFor(new RequestBudget({ requestsPerWindow: 3000 }).requestsPerSecond);
+    expect(sandbox().stats.connections).toBeLessThanOrEqual(inFlight);
+    expect(sandbox().stats.connections).toBeLessThan(sandbox().stats.requests * 0.7);
+  });
+
+  it('keeps more requests in flight when Braze answers slowly, so its round trip does not set the pace', async () => {
+    // At 150 ms a request, 48 in flight (what a run kept whatever the round trip) allow ~320
+    // requests a second, a third of the budget's ~970.
+    const exp = await exportOf([{ segment: 'S', partitions: [rows(30_000)] }]);
+    sandbox().setFaults({ slowMs: 150 });
+    const { run } = await runNow(exp.id);
+    expect(run.counts).toMatchObject({ sent: 30_000, failed: 0 });
+    expect(sandbox().stats.maxConcurrent).toBeGreaterThan(48);
+    const inFlight = requestsInFlightFor(new RequestBudget({ requestsPerWindow: 3000 }).requestsPerSecond);
+    expect(sandbox().stats.maxConcurrent).toBeLessThanOrEqual(inFlight);
   });
 });
 

@@ -133,6 +133,7 @@ describe('BatchSender', () => {
         got.push(objects.map((o) => Buffer.from(o).toString('utf8')));
         return Promise.resolve(objects.map((): Outcome => sent));
       },
+      requestsWaiting: 0,
     } as unknown as BrazeClient;
     const sender = new BatchSender<number>(braze, 2, () => undefined);
     const memory = Buffer.from('{"a":1}{"b":2}');
@@ -142,5 +143,24 @@ describe('BatchSender', () => {
     memory.fill(0x20); // the ring's room, used again
     await sender.finish();
     expect(got).toEqual([['{"a":1}', '{"b":2}']]);
+  });
+
+  it('queues no more batches before the budget once 48 wait for their slot, but a sender with none under way may always send', async () => {
+    const answers: (() => void)[] = [];
+    const braze = {
+      track: (objects: Uint8Array[]) =>
+        new Promise<Outcome[]>((resolve) => answers.push(() => resolve(objects.map((): Outcome => sent)))),
+      requestsWaiting: 48, // another sender's batches fill the queue
+    } as unknown as BrazeClient;
+    const sender = new BatchSender<number>(braze, 200, () => undefined);
+    expect(sender.room()).toBeNull(); // nothing of its own under way: no answer would wake it
+    sender.add(Buffer.from('{}'), 0);
+    sender.flush();
+    const room = sender.room();
+    expect(room).not.toBeNull();
+    (braze as unknown as { requestsWaiting: number }).requestsWaiting = 47;
+    answers.shift()!();
+    await room; // woken by its batch's answer, with room in the queue again
+    expect(sender.room()).toBeNull();
   });
 });

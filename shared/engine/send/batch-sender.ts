@@ -3,6 +3,13 @@
 // batch's outcomes come back to the caller with the items they belong to.
 import { MAX_OBJECTS_PER_REQUEST, type BrazeClient, type BrazeObjectJson, type Outcome } from '../../braze/client';
 
+/**
+ * Batches waiting for their slot in the request budget at most, whatever may be in flight: the
+ * budget sets the pace, and a longer queue before it only holds objects (and their room in the
+ * engine's rings) longer.
+ */
+const MAX_BATCHES_WAITING = 48;
+
 export class BatchSender<T> {
   private json: BrazeObjectJson[] = [];
   private items: T[] = [];
@@ -33,7 +40,9 @@ export class BatchSender<T> {
   /** null while more batches may go; otherwise resolves when one may (rejects if sending failed). */
   room(): Promise<void> | null {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.underWay.size < this.maxBatchesUnderWay) return null;
+    // The queue's bound only holds a sender with batches of its own under way: their answers wake it.
+    const queued = this.underWay.size > 0 && this.braze.requestsWaiting >= MAX_BATCHES_WAITING;
+    if (this.underWay.size < this.maxBatchesUnderWay && !queued) return null;
     return new Promise<void>((resolve) => this.waitingForRoom.push(resolve)).then(() => {
       if (this.failure) throw this.failure;
     });
