@@ -1,6 +1,6 @@
 // How far sending runs ahead of the checkpoints: what a worker killed meanwhile would send again.
 import { describe, expect, it } from 'vitest';
-import { BucketsUnderWay } from '../../shared/engine/run/buckets-under-way';
+import { BUCKETS_UNDER_WAY, BucketsUnderWay } from '../../shared/engine/run/buckets-under-way';
 
 /** A checkpoint that settles when the test says. */
 function checkpoint() {
@@ -20,12 +20,11 @@ async function answered<T>(p: Promise<T>): Promise<boolean> {
   return done;
 }
 
-/** Two buckets of `objects` each under way, their checkpoints still to come. */
-function twoUnderWay(underWay: BucketsUnderWay, objects: number) {
-  const [a, b] = [checkpoint(), checkpoint()];
-  underWay.add(objects, a.promise);
-  underWay.add(objects, b.promise);
-  return [a, b] as const;
+/** BUCKETS_UNDER_WAY buckets of `objects` each under way, their checkpoints still to come (oldest first). */
+function fullUnderWay(underWay: BucketsUnderWay, objects: number) {
+  const checkpoints = Array.from({ length: BUCKETS_UNDER_WAY }, checkpoint);
+  for (const c of checkpoints) underWay.add(objects, c.promise);
+  return checkpoints;
 }
 
 describe('buckets under way', () => {
@@ -43,24 +42,26 @@ describe('buckets under way', () => {
     expect(await ninth).toBe(true);
   });
 
-  it("holds a first run's buckets to two, however large the export: a third waits for the checkpoint of the one before last", async () => {
+  it("holds a first run's buckets to three, however large the export: a fourth waits for the checkpoint of the oldest", async () => {
     const underWay = new BucketsUnderWay(30_000_000, 3); // 1 % of 10 M profiles, but at most 7,500 objects
-    const [a, b] = [checkpoint(), checkpoint()];
+    const checkpoints = Array.from({ length: 3 }, checkpoint);
     expect(await underWay.room(5_000)).toBe(true);
-    underWay.add(5_000, a.promise);
-    expect(await underWay.room(5_000)).toBe(false);
-    underWay.add(5_000, b.promise);
-    const third = underWay.room(5_000);
-    expect(await answered(third)).toBe(false);
-    a.settle();
-    expect(await third).toBe(false);
+    underWay.add(5_000, checkpoints[0]!.promise);
+    for (const c of checkpoints.slice(1)) {
+      expect(await underWay.room(5_000)).toBe(false);
+      underWay.add(5_000, c.promise);
+    }
+    const fourth = underWay.room(5_000);
+    expect(await answered(fourth)).toBe(false);
+    checkpoints[0]!.settle();
+    expect(await fourth).toBe(false);
   });
 
-  it('falls back to two once the buckets under way would hold more than that share', async () => {
+  it('falls back to three once the buckets under way would hold more than that share', async () => {
     const underWay = new BucketsUnderWay(200_000, 2);
-    const [a] = twoUnderWay(underWay, 400);
-    // 1,200 objects with it: a third waits for the one before last.
-    const next = underWay.room(400);
+    const [a] = fullUnderWay(underWay, 300);
+    // 1,200 objects with it: a fourth waits for the oldest.
+    const next = underWay.room(300);
     expect(await answered(next)).toBe(false);
     a.settle();
     expect(await next).toBe(true);
@@ -68,7 +69,7 @@ describe('buckets under way', () => {
 
   it('stops the run when a checkpoint it waits on fails', async () => {
     const underWay = new BucketsUnderWay(0, 1);
-    const [a] = twoUnderWay(underWay, 10);
+    const [a] = fullUnderWay(underWay, 10);
     const next = underWay.room(10);
     a.settle(new Error('the sync state of bucket 3 was written by another worker'));
     await expect(next).rejects.toThrow(/another worker/);
@@ -76,7 +77,7 @@ describe('buckets under way', () => {
 
   it('sends no more buckets once any checkpoint failed, even with room for them', async () => {
     const underWay = new BucketsUnderWay(200_000, 2);
-    const [, b] = twoUnderWay(underWay, 50);
+    const [, b] = fullUnderWay(underWay, 50);
     b.settle(new Error('the run record could not be written'));
     await new Promise((r) => setImmediate(r));
     await expect(underWay.room(50)).rejects.toThrow(/record/);

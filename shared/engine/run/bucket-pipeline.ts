@@ -14,7 +14,7 @@ import type { EngineThreads } from './engine-threads';
 import { StagedBuckets, type Prepared } from './staged-buckets';
 import type { Weighing, WeighedRun } from './weighing';
 import { BatchSender } from '../send/batch-sender';
-import { BucketsUnderWay } from './buckets-under-way';
+import { BUCKETS_UNDER_WAY, BucketsUnderWay } from './buckets-under-way';
 import { BucketOutcomes, recordOutcomes } from '../send/bucket-outcomes';
 import { objectAt } from '../thread/object-bytes';
 import type { SendLines } from '../thread/send-lines';
@@ -80,7 +80,8 @@ export class BucketPipeline {
   private inBooks: Promise<void>;
   /** Buckets sent and not yet checkpointed. */
   private readonly underWay: BucketsUnderWay;
-  private previousAnswered: Promise<unknown> = Promise.resolve();
+  /** Braze's answers to the buckets sent last, oldest first (BUCKETS_UNDER_WAY − 1 of them). */
+  private readonly lastAnswered: Promise<unknown>[] = [];
   /** Removals of the temp files of buckets whose state is written (see send). */
   private readonly tempRemoved: Promise<void>[] = [];
 
@@ -300,16 +301,17 @@ export class BucketPipeline {
       const wait = this.sender.room();
       if (wait) await wait;
     }
-    // Unless they hold few objects, at most two buckets unanswered: the time box is looked at
-    // between buckets, so sending must not run far ahead of it. The previous bucket's last objects
-    // may still wait for a full batch (this one's objects refused again are not sent: not `count`).
+    // Unless they hold few objects, at most BUCKETS_UNDER_WAY buckets unanswered: the time box is
+    // looked at between buckets, so sending must not run far ahead of it. The previous bucket's last
+    // objects may still wait for a full batch (this one's objects refused again are not sent: not `count`).
     if (this.sender.held > added) this.sender.flush();
     // This bucket's last objects wait for the next bucket's to fill a batch: copied out of the ring,
     // so its room comes back as Braze answers the rest, whenever the next bucket comes (its
     // hand-over may be waiting for that room).
     for (const { bucket, index } of this.sender.copyHeld()) bucket.copiedFrom(index);
-    if (!few) await this.previousAnswered;
-    this.previousAnswered = answered.all;
+    if (!few && this.lastAnswered.length === BUCKETS_UNDER_WAY - 1) await this.lastAnswered[0];
+    this.lastAnswered.push(answered.all);
+    if (this.lastAnswered.length > BUCKETS_UNDER_WAY - 1) this.lastAnswered.shift();
     const { state, books } = this.parts;
     const stateWritten = answered.all
       .then(async (outcomes) => {
