@@ -32,9 +32,10 @@ const COMMA = 0x2c;
 class BodyBuffers {
   /** Room for 75 objects of ~400 bytes; a bigger body gets a buffer of its own. */
   static readonly SIZE = 32 * 1024;
-  /** Free buffers kept: about as many as requests under way at once. */
-  static readonly KEPT = 64;
   private readonly free: Buffer[] = [];
+
+  /** `kept`: free buffers kept, as many as requests may be in flight at once. */
+  constructor(private readonly kept: number) {}
 
   /** The body for a batch of objects, and the function to call once it will not be sent again. */
   build(objects: BrazeObjectJson[]): { body: Buffer; done: () => void } {
@@ -51,7 +52,7 @@ class BodyBuffers {
     buffer.set(BODY_CLOSE, at);
     return {
       body: buffer.subarray(0, size),
-      done: () => (pooled && this.free.length < BodyBuffers.KEPT ? void this.free.push(buffer) : undefined),
+      done: () => (pooled && this.free.length < this.kept ? void this.free.push(buffer) : undefined),
     };
   }
 }
@@ -126,7 +127,7 @@ export class BrazeClient {
   private readonly maxRateLimitWaitMs: number;
   private readonly backoffBaseMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
-  private readonly bodies = new BodyBuffers();
+  private readonly bodies: BodyBuffers;
 
   /** The workspace endpoint this client writes to. */
   get destination(): string {
@@ -135,8 +136,9 @@ export class BrazeClient {
 
   constructor(private readonly options: BrazeClientOptions) {
     this.url = `${options.baseUrl.replace(/\/$/, '')}/users/track`;
-    this.transport =
-      options.transport ?? new Transport(this.url, options.maxSockets ?? requestsInFlightFor(options.budget.requestsPerSecond));
+    const inFlight = options.maxSockets ?? requestsInFlightFor(options.budget.requestsPerSecond);
+    this.transport = options.transport ?? new Transport(this.url, inFlight);
+    this.bodies = new BodyBuffers(inFlight);
     this.maxAttempts = options.maxAttempts ?? 6;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 15 * 60_000;

@@ -24,7 +24,7 @@ const ROUND_TRIP_ALLOWANCE_MS = 250;
  * Requests to keep in flight at once at a pace of `requestsPerSecond`: Braze is an internet
  * service, and a pace of R requests a second with a round trip of T seconds needs R × T of them
  * under way. With 48 whatever the pace, a round trip of 100 ms held a 1 M-profile first run to ~450
- * requests a second against a budget of 970 (29.6 s instead of ~15 s: docs/performance.md). At least
+ * requests a second against a budget of 970 (29.0–29.6 s instead of ~15 s: docs/performance.md). At least
  * 48, at most 256 (sockets to Braze, and what a worker killed meanwhile sends again).
  */
 export const requestsInFlightFor = (requestsPerSecond: number): number =>
@@ -47,9 +47,9 @@ export class RequestBudget {
     const windowMs = options.windowMs ?? BUDGET_WINDOW_MS;
     const headroom = options.headroom ?? 0.97;
     this.baseIntervalMs = windowMs / (options.requestsPerWindow * headroom);
-    // Twice what one sender keeps in flight: a run's two (what it sends early, its buckets) may
-    // overlap, and a request counts from the moment it waits for its slot.
-    this.maxInFlight = options.maxInFlight ?? 2 * requestsInFlightFor(1000 / this.baseIntervalMs);
+    // As many as the client's sockets: a request counts from the moment it waits for its slot, so
+    // one that has its slot never waits for a socket (with its pace slot spent, and sent in a burst).
+    this.maxInFlight = options.maxInFlight ?? requestsInFlightFor(1000 / this.baseIntervalMs);
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? defaultSleep;
   }

@@ -188,13 +188,17 @@ describe('Braze transport', () => {
   });
 
   it('keeps more requests in flight when Braze answers slowly, so its round trip does not set the pace', async () => {
-    // At 150 ms a request, 48 in flight (what a run kept whatever the round trip) allow ~320
-    // requests a second, a third of the budget's ~970.
-    const exp = await exportOf([{ segment: 'S', partitions: [rows(30_000)] }]);
+    // At 150 ms a request, the budget's ~970 a second take ~145 in flight; a run kept 48 (64 in all
+    // to one connection) whatever the round trip: ~320 requests a second. Every profile is in both
+    // segments, so nothing is sent early: the buckets send it all.
+    const exp = await exportOf([
+      { segment: 'S', partitions: [rows(30_000)] },
+      { segment: 'T', partitions: [rows(30_000)] },
+    ]);
     sandbox().setFaults({ slowMs: 150 });
     const { run } = await runNow(exp.id);
-    expect(run.counts).toMatchObject({ sent: 30_000, failed: 0 });
-    expect(sandbox().stats.maxConcurrent).toBeGreaterThan(48);
+    expect(run.counts).toMatchObject({ profiles: 30_000, sent: 30_000, failed: 0 });
+    expect(sandbox().stats.maxConcurrent).toBeGreaterThan(64);
     const inFlight = requestsInFlightFor(new RequestBudget({ requestsPerWindow: 3000 }).requestsPerSecond);
     expect(sandbox().stats.maxConcurrent).toBeLessThanOrEqual(inFlight);
   });

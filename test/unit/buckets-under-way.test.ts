@@ -27,9 +27,12 @@ function fullUnderWay(underWay: BucketsUnderWay, objects: number) {
   return checkpoints;
 }
 
+/** Requests a second at Braze's whole default limit, less the budget's headroom. */
+const FULL_PACE = 970;
+
 describe('buckets under way', () => {
   it("lets a change run's small buckets go eight at a time, while they hold at most 1 % of the profiles", async () => {
-    const underWay = new BucketsUnderWay(200_000, 2); // 100,000 profiles at most: up to 1,000 objects under way
+    const underWay = new BucketsUnderWay(200_000, 2, FULL_PACE); // 100,000 profiles at most: up to 1,000 objects under way
     const checkpoints = Array.from({ length: 8 }, checkpoint);
     for (const c of checkpoints) {
       expect(await underWay.room(120)).toBe(true);
@@ -43,7 +46,7 @@ describe('buckets under way', () => {
   });
 
   it("holds a first run's buckets to three, however large the export: a fourth waits for the checkpoint of the oldest", async () => {
-    const underWay = new BucketsUnderWay(30_000_000, 3); // 1 % of 10 M profiles, but at most 7,500 objects
+    const underWay = new BucketsUnderWay(30_000_000, 3, FULL_PACE); // 1 % of 10 M profiles, but at most 7,500 objects
     const checkpoints = Array.from({ length: 3 }, checkpoint);
     expect(await underWay.room(5_000)).toBe(true);
     underWay.add(5_000, checkpoints[0]!.promise);
@@ -57,8 +60,23 @@ describe('buckets under way', () => {
     expect(await fourth).toBe(false);
   });
 
+  it("holds a first run's buckets to two where a third would take longer to send again after a kill than DESIGN allows", async () => {
+    // 1 M profiles; a budget of 30 requests per 3 s: 15 s of sending is 11,250 objects, 2.5 % of the profiles 25,000.
+    const underWay = new BucketsUnderWay(3_000_000, 3, 10);
+    const [a] = [checkpoint(), checkpoint()].map((c) => (underWay.add(10_000, c.promise), c));
+    const third = underWay.room(10_000); // 30,000 objects under way with it
+    expect(await answered(third)).toBe(false);
+    a!.settle();
+    expect(await third).toBe(false);
+    // At Braze's whole limit the same three go at once.
+    const fast = new BucketsUnderWay(3_000_000, 3, FULL_PACE);
+    fast.add(10_000, checkpoint().promise);
+    fast.add(10_000, checkpoint().promise);
+    expect(await answered(fast.room(10_000))).toBe(true);
+  });
+
   it('falls back to three once the buckets under way would hold more than that share', async () => {
-    const underWay = new BucketsUnderWay(200_000, 2);
+    const underWay = new BucketsUnderWay(200_000, 2, FULL_PACE);
     const [a] = fullUnderWay(underWay, 300);
     // 1,200 objects with it: a fourth waits for the oldest.
     const next = underWay.room(300);
@@ -68,7 +86,7 @@ describe('buckets under way', () => {
   });
 
   it('stops the run when a checkpoint it waits on fails', async () => {
-    const underWay = new BucketsUnderWay(0, 1);
+    const underWay = new BucketsUnderWay(0, 1, FULL_PACE);
     const [a] = fullUnderWay(underWay, 10);
     const next = underWay.room(10);
     a.settle(new Error('the sync state of bucket 3 was written by another worker'));
@@ -76,7 +94,7 @@ describe('buckets under way', () => {
   });
 
   it('sends no more buckets once any checkpoint failed, even with room for them', async () => {
-    const underWay = new BucketsUnderWay(200_000, 2);
+    const underWay = new BucketsUnderWay(200_000, 2, FULL_PACE);
     const [, b] = fullUnderWay(underWay, 50);
     b.settle(new Error('the run record could not be written'));
     await new Promise((r) => setImmediate(r));

@@ -89,7 +89,7 @@ export class BucketPipeline {
     this.checkpointed = parts.lastEarlyCheckpoint.written;
     this.inBooks = parts.lastEarlyCheckpoint.written;
     const { counts, segments } = parts.books.progress;
-    this.underWay = new BucketsUnderWay(counts.rowsRead, Object.keys(segments).length);
+    this.underWay = new BucketsUnderWay(counts.rowsRead, Object.keys(segments).length, parts.braze.requestsPerSecond);
     const done = parts.books.bucketsDone;
     this.pending = Array.from({ length: parts.books.progress.buckets.total }, (_, b) => b).filter((b) => !done.has(b));
     this.sender = new BatchSender(parts.braze, parts.concurrency, (items, outcomes) => {

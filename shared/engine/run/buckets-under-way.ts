@@ -8,7 +8,8 @@ import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
  * and at most this share of the rows read over the segments exported, which is at most that share
  * of the profiles (a profile has a row in each of its segments): well within DESIGN's 5 % even when
  * a profile's change of identity sends two objects. A first run's buckets, thousands of objects
- * each, go three at a time: a bucket waits for the checkpoint of the one three before it, which
+ * each, go three at a time (two where three would hold more than half of what DESIGN lets a kill
+ * resend: a slow budget): a bucket waits for the checkpoint of the one three before it, which
  * waits for Braze's last answer to it and two writes. Held to two, a bucket of a wide 1 M first run
  * (~107 ms of sending) waited for those at every bucket once a round trip took ~100 ms: 18.6–19.1 s
  * against 16.7 s with three (one core: docs/performance.md). A change run's sending was a chain of
@@ -25,16 +26,24 @@ interface UnderWay {
   done: boolean;
 }
 
+/** Seconds of sending a kill may cost (DESIGN: 5 % of the profiles or 30 s, whichever is larger), half of them used. */
+const RESEND_SECONDS = 15;
+
 export class BucketsUnderWay {
   /** In the order sent: their checkpoints complete in that order. */
   private readonly buckets: UnderWay[] = [];
   /** Objects the buckets under way may hold for more than BUCKETS_UNDER_WAY of them. */
   private readonly fewObjects: number;
+  /** Objects the buckets under way may hold for more than two of them: half of DESIGN's bound on what a kill resends. */
+  private readonly resendObjects: number;
   /** A checkpoint that failed: no more buckets go (the run stops on it). */
   private failure: { error: unknown } | null = null;
 
-  constructor(rowsRead: number, segments: number) {
-    this.fewObjects = Math.min(MOST_OBJECTS_UNDER_WAY, Math.floor((rowsRead / Math.max(1, segments)) * SHARE_UNDER_WAY));
+  /** `requestsPerSecond`: the pace the run's budget sends at. */
+  constructor(rowsRead: number, segments: number, requestsPerSecond: number) {
+    const profiles = rowsRead / Math.max(1, segments); // at least this many
+    this.fewObjects = Math.min(MOST_OBJECTS_UNDER_WAY, Math.floor(profiles * SHARE_UNDER_WAY));
+    this.resendObjects = Math.max(0.025 * profiles, RESEND_SECONDS * requestsPerSecond * MAX_OBJECTS_PER_REQUEST);
   }
 
   /**
@@ -48,7 +57,9 @@ export class BucketsUnderWay {
       while (this.buckets[0]?.done) this.buckets.shift();
       const held = this.buckets.reduce((sum, b) => sum + b.objects, objects);
       const few = held <= this.fewObjects;
-      if (this.buckets.length < (few ? MOST_BUCKETS_UNDER_WAY : BUCKETS_UNDER_WAY)) return few;
+      // A slow budget keeps large buckets to two: three would take longer than a kill may resend.
+      const most = few ? MOST_BUCKETS_UNDER_WAY : held <= this.resendObjects ? BUCKETS_UNDER_WAY : 2;
+      if (this.buckets.length < most) return few;
       await this.buckets[0]!.checkpointed;
     }
   }

@@ -53,8 +53,8 @@ const SOCKET_CHUNK_BYTES = 64 * 1024;
  * Shared memory for CSV chunks going in (CHUNKS_AHEAD of them, and one being gathered, each up to
  * CHUNK_BYTES and a downloaded chunk; room left for a wrap) and objects coming out (while reading,
  * up to 0.6 s of sending queued ahead of Braze: ~600 batches of plain profiles; then the buckets
- * under way: two prepared ahead, the one being sent and the last one's unanswered batches, ~3 MB
- * each with wide rows; more goes the ordinary way, as a fresh buffer on the main thread, which is
+ * under way: two prepared ahead, the one being sent and the unanswered batches of the two before
+ * it, ~3 MB each with wide rows; more goes the ordinary way, as a fresh buffer on the main thread, which is
  * what the ring is there to avoid: at 8 MB, 40 % of a wide first run's buckets did). It counts in
  * peak memory, so no bigger than that.
  */

@@ -4,11 +4,12 @@
 import { MAX_OBJECTS_PER_REQUEST, type BrazeClient, type BrazeObjectJson, type Outcome } from '../../braze/client';
 
 /**
- * Batches waiting for their slot in the request budget at most, whatever may be in flight: the
- * budget sets the pace, and a longer queue before it only holds objects (and their room in the
+ * Batches waiting for their slot in the request budget, by default, beyond which a sender adds no
+ * more (about: each answer lets it add until the count is back here), whatever may be in flight:
+ * the budget sets the pace, and a longer queue before it only holds objects (and their room in the
  * engine's rings) longer.
  */
-const MAX_BATCHES_WAITING = 48;
+const BATCHES_WAITING = 48;
 
 export class BatchSender<T> {
   private json: BrazeObjectJson[] = [];
@@ -25,6 +26,8 @@ export class BatchSender<T> {
     private readonly maxBatchesUnderWay: number,
     /** Called once per batch, in completion order. */
     private readonly onOutcomes: (items: T[], outcomes: Outcome[]) => void,
+    /** Batches waiting for their slot in the budget beyond which no more are added (BATCHES_WAITING). */
+    private readonly maxWaiting = BATCHES_WAITING,
   ) {
     this.failed.catch(() => undefined); // for callers that never wait on it
   }
@@ -41,7 +44,7 @@ export class BatchSender<T> {
   room(): Promise<void> | null {
     if (this.failure) return Promise.reject(this.failure);
     // The queue's bound only holds a sender with batches of its own under way: their answers wake it.
-    const queued = this.underWay.size > 0 && this.braze.requestsWaiting >= MAX_BATCHES_WAITING;
+    const queued = this.underWay.size > 0 && this.braze.requestsWaiting >= this.maxWaiting;
     if (this.underWay.size < this.maxBatchesUnderWay && !queued) return null;
     return new Promise<void>((resolve) => this.waitingForRoom.push(resolve)).then(() => {
       if (this.failure) throw this.failure;

@@ -38,7 +38,13 @@ export class EarlySender {
 
   constructor(tempDir: string, braze: BrazeClient, maxBatchesUnderWay: number) {
     this.undelivered = new BucketFiles(tempDir, UNDELIVERED);
-    this.sender = new BatchSender(braze, maxBatchesUnderWay, (items, outcomes) => this.recordUndelivered(items, outcomes));
+    // Its queue is what reading may run ahead of Braze (`maxBatchesUnderWay`: see read-snapshot.ts), waiting for slots too.
+    this.sender = new BatchSender(
+      braze,
+      maxBatchesUnderWay,
+      (items, outcomes) => this.recordUndelivered(items, outcomes),
+      Infinity,
+    );
   }
 
   /** Sends a batch's objects; `release` is called once Braze has answered for all of them. */
