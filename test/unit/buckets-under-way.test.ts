@@ -81,7 +81,7 @@ describe('buckets under way', () => {
     // 1,200 objects with it: a fourth waits for the oldest.
     const next = underWay.room(300);
     expect(await answered(next)).toBe(false);
-    a.settle();
+    a!.settle();
     expect(await next).toBe(true);
   });
 
@@ -89,14 +89,14 @@ describe('buckets under way', () => {
     const underWay = new BucketsUnderWay(0, 1, FULL_PACE);
     const [a] = fullUnderWay(underWay, 10);
     const next = underWay.room(10);
-    a.settle(new Error('the sync state of bucket 3 was written by another worker'));
+    a!.settle(new Error('the sync state of bucket 3 was written by another worker'));
     await expect(next).rejects.toThrow(/another worker/);
   });
 
   it('sends no more buckets once any checkpoint failed, even with room for them', async () => {
     const underWay = new BucketsUnderWay(200_000, 2, FULL_PACE);
     const [, b] = fullUnderWay(underWay, 50);
-    b.settle(new Error('the run record could not be written'));
+    b!.settle(new Error('the run record could not be written'));
     await new Promise((r) => setImmediate(r));
     await expect(underWay.room(50)).rejects.toThrow(/record/);
   });
