@@ -403,8 +403,13 @@ async function main(): Promise<void> {
   const azurite = await startAzurite();
   offRunCores(azurite.pid);
   const sandbox = await startSandboxProcess();
-  if (BRAZE_LATENCY_MS > 0)
-    await fetch(`${sandbox.url}/sandbox/faults`, { method: 'POST', body: JSON.stringify({ slowMs: BRAZE_LATENCY_MS }) });
+  if (BRAZE_LATENCY_MS > 0) {
+    const set = await fetch(`${sandbox.url}/sandbox/faults`, {
+      method: 'POST',
+      body: JSON.stringify({ slowMs: BRAZE_LATENCY_MS }),
+    });
+    if (!set.ok) throw new Error(`the sandbox refused --braze-latency-ms (HTTP ${set.status})`);
+  }
   const env = {
     AzureWebJobsStorage: azurite.connectionString,
     CI_EXPORT_STORAGE_CONNECTION_STRING: azurite.connectionString,
