@@ -4,7 +4,7 @@
 // (bucket-diff.ts), and hands the objects to send and the state lines to keep to the main thread.
 import { rm } from 'node:fs/promises';
 import type { ExportDefinition } from '../../exports/schema';
-import { readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
+import { noEarlyRecords, readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
 import { LineObjectWriter } from '../profile/line-object';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import type { PartialProfile, TableColumns } from '../profile/row-mapper';
@@ -79,7 +79,8 @@ export class BucketStep {
     const { settings, memory } = this;
     const spilled = await BucketFiles.readBytes(this.spills, bucket, readInto(memory, 'spill'));
     const rows = new SpilledProfiles(spilled, this.merge.digestSeed, memory);
-    const early = await readEarlyRecords(settings.tempDir, bucket, memory);
+    // Nothing sent early (a change run, a continuation): no files of it to look for, three a bucket.
+    const early = settings.earlySegment < 0 ? noEarlyRecords() : await readEarlyRecords(settings.tempDir, bucket, memory);
     const state = stateFile === null ? null : await readAndRemove(stateFile, memory);
     const previous = parseBucketState(state, memory);
     const settled = settleEarlySends(early, rows, previous.entries, isNewTo(previous, settings.runId));

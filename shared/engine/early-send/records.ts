@@ -30,6 +30,9 @@ export interface EarlyRecords {
   undelivered: Map<string, { status: Exclude<Outcome['status'], 'sent'>; reason: string }>;
 }
 
+/** A bucket's records where nothing was sent early. */
+export const noEarlyRecords = (): EarlyRecords => ({ stateText: '', recheck: new Set(), undelivered: new Map() });
+
 /** `memory`: where each file is read to before it is decoded (the bucket step's, bucket after bucket). */
 export async function readEarlyRecords(tempDir: string, bucket: number, memory = freshMemory()): Promise<EarlyRecords> {
   const into = readInto(memory, 'early');
