@@ -118,6 +118,8 @@ export class BrazeClient {
   firstRequestAt: number | null = null;
   /** Objects not sent because the connection's hourly cap ran out (the only failures the cap may be blamed for). */
   notSentCapped = 0;
+  /** Requests this client keeps in flight at most (its sockets): what its senders keep under way. */
+  readonly requestsInFlight: number;
   /** What Braze's X-RateLimit-* headers said last (null until an answer carried them). */
   rateLimit: ObservedRateLimit | null = null;
   private readonly url: string;
@@ -136,9 +138,9 @@ export class BrazeClient {
 
   constructor(private readonly options: BrazeClientOptions) {
     this.url = `${options.baseUrl.replace(/\/$/, '')}/users/track`;
-    const inFlight = options.maxSockets ?? requestsInFlightFor(options.budget.requestsPerSecond);
-    this.transport = options.transport ?? new Transport(this.url, inFlight);
-    this.bodies = new BodyBuffers(inFlight);
+    this.requestsInFlight = options.maxSockets ?? requestsInFlightFor(options.budget.requestsPerSecond);
+    this.transport = options.transport ?? new Transport(this.url, this.requestsInFlight);
+    this.bodies = new BodyBuffers(this.requestsInFlight);
     this.maxAttempts = options.maxAttempts ?? 6;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 15 * 60_000;

@@ -14,7 +14,6 @@ import { rmSync } from 'node:fs';
 import os from 'node:os';
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { BrazeFatalError, type BrazeClient } from '../../braze/client';
-import { requestsInFlightFor } from '../../braze/request-budget';
 import type { ExportDefinition } from '../../exports/schema';
 import type { Snapshot } from '../../snapshot/locate';
 import { openSyncState } from '../state/open-sync-state';
@@ -64,7 +63,7 @@ export interface EngineInput {
   earlyCheckpointMs?: number;
   /** Snapshot bytes per bucket, when the export has no sync state yet. */
   bucketTargetBytes?: number;
-  /** Batches in flight at once (the request budget paces them); by default requestsInFlightFor its pace. */
+  /** Batches in flight at once (the request budget paces them); by default the client's (BrazeClient.requestsInFlight). */
   concurrency?: number;
   tempRoot?: string;
   /**
@@ -123,7 +122,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     stopped,
     held,
   });
-  const concurrency = input.concurrency ?? requestsInFlightFor(braze.requestsPerSecond);
+  const concurrency = input.concurrency ?? braze.requestsInFlight;
   const runId = input.runId ?? randomUUID();
   const reading = new SnapshotReading({
     def,

@@ -11,13 +11,12 @@ import { parseBucketState } from '../state/state-entries';
 import { stateLine, stateLinesBytes } from '../state/state-line';
 import type { SyncStateStore } from '../state/sync-state';
 import { BatchSender } from '../send/batch-sender';
-import { requestsInFlightFor } from '../../braze/request-budget';
 
 interface WithdrawInput {
   definition: ExportDefinition;
   state: SyncStateStore;
   braze: BrazeClient;
-  /** Batches in flight at once (the request budget paces them); by default requestsInFlightFor its pace. */
+  /** Batches in flight at once (the request budget paces them); by default the client's (BrazeClient.requestsInFlight). */
   concurrency?: number;
   shouldStop?: () => boolean;
   /** The time box: checked between buckets; the caller continues from `nextBucket` in a later attempt. */
@@ -73,10 +72,8 @@ export async function withdrawAll(input: WithdrawInput): Promise<WithdrawResult>
     if (requests > 0 && input.beforeBucket && !(await input.beforeBucket(requests)))
       return { ...counts, nextBucket: bucket, capped: true };
     const outcomes = new Array<Outcome>(entries.length);
-    const sender = new BatchSender<number>(
-      input.braze,
-      input.concurrency ?? requestsInFlightFor(input.braze.requestsPerSecond),
-      (items, answered) => items.forEach((i, k) => (outcomes[i] = answered[k]!)),
+    const sender = new BatchSender<number>(input.braze, input.concurrency ?? input.braze.requestsInFlight, (items, answered) =>
+      items.forEach((i, k) => (outcomes[i] = answered[k]!)),
     );
     for (let i = 0; i < entries.length; i++) {
       sender.add(Buffer.from(writer.leaver(entries[i]![1].identity, previous.membership)), i);
