@@ -130,9 +130,10 @@ export class RunGuard {
       guard.maxResendPercent !== null;
     if (!caps && !changeLimits) return 'none';
     const syncState = new SyncStateStore(this.deps.appBlobs.getContainerClient(CONTAINERS.state), record.id);
-    const manifest = await syncState.readManifest();
+    // Both at once: one round trip before the run reads a row, not two.
+    const [manifest, exportState] = await Promise.all([syncState.readManifest(), this.deps.state.get(record.id)]);
     if (manifest === null) return caps ? 'dry-run' : 'none';
-    const finishedBefore = !!(await this.deps.state.get(record.id))?.value.lastSegmentRows;
+    const finishedBefore = !!exportState?.value.lastSegmentRows;
     const sameSettings = manifest.definition === definitionFingerprint(record, baseUrl);
     return !fullSync && sameSettings && finishedBefore ? 'as-it-goes' : 'dry-run';
   }

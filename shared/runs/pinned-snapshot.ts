@@ -2,6 +2,7 @@
 // one, and where a run's files (that pin, the rejected-rows report) live.
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { locateSnapshot, type Snapshot } from '../snapshot/locate';
+import { downloadWhole } from '../store/blob-bytes';
 import { CONTAINERS } from '../store/clients';
 import { splitRunId, type RunRecord } from '../store/runs';
 import { statusOf } from '../store/table-errors';
@@ -26,7 +27,7 @@ export async function pinnedSnapshot(
   const heldAndUnsent = !!run.held && !run.buckets;
   if (run.attempts > 1 && !heldAndUnsent) {
     try {
-      return JSON.parse((await blob.downloadToBuffer()).toString('utf8')) as Snapshot;
+      return JSON.parse((await downloadWhole(blob)).bytes.toString('utf8')) as Snapshot;
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
     }

@@ -6,6 +6,7 @@
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import Papa from 'papaparse';
 import { AppError, fieldError, notFound } from '../errors';
+import { downloadWhole } from '../store/blob-bytes';
 import { statusOf } from '../store/table-errors';
 import { readHead, samplesFrom, sampleColumns, type SampleSource } from './column-samples';
 import { MAX_MODEL_JSON_BYTES, newestTimestampFolder } from './locate';
@@ -215,16 +216,12 @@ async function sampleSegments(
 async function modelJsonText(container: ContainerClient, folder: string): Promise<string | null> {
   const blob = container.getBlobClient(`${folder}/model.json`);
   try {
-    const props = await blob.getProperties();
-    if ((props.contentLength ?? 0) > MAX_MODEL_JSON_BYTES)
-      throw unprocessable(`${folder}/model.json is larger than ${MAX_MODEL_JSON_BYTES / 1024 / 1024} MB`);
-    return (await blob.downloadToBuffer(0, undefined, { conditions: { ifMatch: props.etag } })).toString('utf8');
+    const tooLarge = () => unprocessable(`${folder}/model.json is larger than ${MAX_MODEL_JSON_BYTES / 1024 / 1024} MB`);
+    return (await downloadWhole(blob, {}, { maxBytes: MAX_MODEL_JSON_BYTES, tooLarge })).bytes.toString('utf8');
   } catch (e) {
     if (statusOf(e) === 404) return null;
     // A name the storage service refuses (control characters…): the caller's input, not our failure.
     if (statusOf(e) === 400) throw fieldError('folder', 'is not a blob path the storage account accepts');
-    if (statusOf(e) === 412)
-      throw new AppError(409, 'conflict', `${folder}/model.json changed while it was read (CI is writing it); try again`);
     throw e;
   }
 }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { parseModelJson, partitionBlobName, type ModelEntity } from './model-json';
+import { downloadWhole } from '../store/blob-bytes';
 import { statusOf } from '../store/table-errors';
 
 export interface Partition {
@@ -60,19 +61,25 @@ export async function locateSnapshot(
   now = new Date(),
 ): Promise<Snapshot> {
   const container = blobs.getContainerClient(source.container);
-  if (!(await container.exists()))
-    throw new SnapshotUnavailable('missing', `Container "${source.container}" does not exist in the CI export storage account`);
   const model = container.getBlockBlobClient(`${source.folder}/model.json`);
-  let props;
+  // model.json in one GET; only without it is the container looked at (its absence has its own message).
+  let read;
   try {
-    props = await model.getProperties();
+    read = await downloadWhole(
+      model,
+      {},
+      {
+        maxBytes: MAX_MODEL_JSON_BYTES,
+        tooLarge: () => new SnapshotUnavailable('invalid', 'model.json is larger than 32 MB'),
+      },
+    );
   } catch (e) {
     if (statusOf(e) !== 404) throw e;
+    if (!(await container.exists()))
+      throw new SnapshotUnavailable('missing', `Container "${source.container}" does not exist in the CI export storage account`);
     return fromTimestampFolders(container, source, segments, now);
   }
-  if ((props.contentLength ?? 0) > MAX_MODEL_JSON_BYTES)
-    throw new SnapshotUnavailable('invalid', 'model.json is larger than 32 MB');
-  const text = (await model.downloadToBuffer(0, undefined, { conditions: { ifMatch: props.etag } })).toString('utf8');
+  const text = read.bytes.toString('utf8');
   let parsed;
   try {
     parsed = parseModelJson(text);
@@ -82,30 +89,29 @@ export async function locateSnapshot(
       `model.json cannot be read (${(e as Error).message.slice(0, 200)}); CI may still be writing it`,
     );
   }
-  const tables: SegmentTable[] = [];
-  for (const segment of segments) {
+  const entities = segments.map((segment) => {
     const entity =
       parsed.entities.find((e) => e.name === segment) ??
       parsed.entities.find((e) => e.name.toLowerCase() === segment.toLowerCase());
-    if (!entity) {
-      // A CI export can hold hundreds of tables: name a few, so the message (kept on the run row) stays short.
-      const names = parsed.entities.map((e) => e.name);
-      const known =
-        names.length === 0
-          ? 'none'
-          : names.length > 20
-            ? `${names.slice(0, 20).join(', ')} and ${names.length - 20} more`
-            : names.join(', ');
-      throw new SnapshotUnavailable('invalid', `Segment "${segment}" is not in model.json (it has: ${known})`);
-    }
-    tables.push(await tableFromEntity(container, source, segment, entity));
-  }
+    if (entity) return entity;
+    // A CI export can hold hundreds of tables: name a few, so the message (kept on the run row) stays short.
+    const names = parsed.entities.map((e) => e.name);
+    const known =
+      names.length === 0
+        ? 'none'
+        : names.length > 20
+          ? `${names.slice(0, 20).join(', ')} and ${names.length - 20} more`
+          : names.join(', ');
+    throw new SnapshotUnavailable('invalid', `Segment "${segment}" is not in model.json (it has: ${known})`);
+  });
+  // Every segment's partitions are looked at together: one round trip, not one a segment.
+  const tables = await Promise.all(entities.map((entity, i) => tableFromEntity(container, source, segments[i]!, entity)));
   // Content identity: model.json and every partition it names, as written.
   const partitionTags = tables.flatMap((t) => t.partitions.map((p) => `${p.blobName}@${p.etag}`));
   return {
-    id: `model.json:${props.etag}:${createHash('sha1').update(partitionTags.join('\n')).digest('base64url').slice(0, 16)}`,
+    id: `model.json:${read.etag}:${createHash('sha1').update(partitionTags.join('\n')).digest('base64url').slice(0, 16)}`,
     folder: source.folder,
-    modifiedTime: parsed.modifiedTime ?? props.lastModified?.toISOString() ?? now.toISOString(),
+    modifiedTime: parsed.modifiedTime ?? read.lastModified?.toISOString() ?? now.toISOString(),
     source: 'model.json',
     tables,
     totalBytes: tables.reduce((n, t) => n + t.partitions.reduce((m, p) => m + p.sizeBytes, 0), 0),

@@ -5,6 +5,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
+import { downloadWhole } from '../../store/blob-bytes';
 import { statusOf } from '../../store/table-errors';
 import { StateTakenOver } from '../control/stop';
 import type { BucketHeader } from './state-line';
@@ -56,7 +57,7 @@ export class SyncStateStore {
 
   async readManifest(): Promise<Manifest | null> {
     try {
-      return JSON.parse((await this.blob('manifest.json').downloadToBuffer()).toString('utf8')) as Manifest;
+      return JSON.parse((await downloadWhole(this.blob('manifest.json'))).bytes.toString('utf8')) as Manifest;
     } catch (e) {
       if (statusOf(e) === 404) return null;
       throw e;

@@ -1,0 +1,31 @@
+// A whole blob in one request. The SDK's downloadToBuffer() without a length asks for the blob's
+// properties first (a HEAD, then the GET), and a run reads several small blobs (model.json, the
+// sync state's manifest, a continuation's pinned snapshot) before it reads a row: against Azure
+// Storage each of those round trips is milliseconds the run waits for.
+import type { BlobClient, BlobDownloadOptions } from '@azure/storage-blob';
+
+export interface WholeBlob {
+  bytes: Buffer;
+  etag: string | undefined;
+  lastModified: Date | undefined;
+}
+
+/**
+ * The blob's bytes, its ETag and when it was written, from one GET. Throws the SDK's error as it
+ * comes (a 404 included); a blob longer than `maxBytes` is not read: `tooLarge()` is thrown.
+ */
+export async function downloadWhole(
+  blob: BlobClient,
+  options: BlobDownloadOptions = {},
+  limit: { maxBytes: number; tooLarge: () => Error } | null = null,
+): Promise<WholeBlob> {
+  const response = await blob.download(0, undefined, options);
+  const body = response.readableStreamBody as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+  if (limit && (response.contentLength ?? 0) > limit.maxBytes) {
+    body?.destroy?.();
+    throw limit.tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  if (body) for await (const chunk of body) chunks.push(chunk as Buffer);
+  return { bytes: Buffer.concat(chunks), etag: response.etag, lastModified: response.lastModified };
+}

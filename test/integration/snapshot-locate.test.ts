@@ -1,0 +1,118 @@
+// Finding the snapshot a run reads, against real Azurite: what each kind of missing or bad source
+// says, and that a snapshot's identity follows model.json and its partitions.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { afterAll, describe, expect, it } from 'vitest';
+import { services } from '../../shared/services';
+import { locateSnapshot, SnapshotUnavailable } from '../../shared/snapshot/locate';
+import { useAzurite } from '../helpers/app';
+import { rows, writeCiExport } from '../helpers/ci-export';
+
+const { azurite } = useAzurite();
+
+/**
+ * A client of the same Azurite through a loopback server that forwards each request and notes it
+ * ("HEAD blob", "GET container"…): what a run waits for, one round trip each.
+ */
+async function countingClient(): Promise<{ blobs: BlobServiceClient; requests: string[] }> {
+  const requests: string[] = [];
+  const blobUrl = new URL(/BlobEndpoint=([^;]+)/.exec(azurite().connectionString)![1]!);
+  const server = http.createServer((req, res) => {
+    const depth = new URL(req.url!, 'http://x').pathname.split('/').length;
+    requests.push(`${req.method} ${depth > 3 ? 'blob' : 'container'}`);
+    const forward = { host: blobUrl.hostname, port: blobUrl.port, method: req.method, path: req.url, headers: req.headers };
+    req.pipe(
+      http.request(forward, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      }),
+    );
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const connection = azurite().connectionString.replace(/BlobEndpoint=http:\/\/[^/]+/, `BlobEndpoint=http://127.0.0.1:${port}`);
+  return { blobs: BlobServiceClient.fromConnectionString(connection), requests };
+}
+
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: unknown) => e as SnapshotUnavailable,
+  );
+
+const servers: http.Server[] = [];
+afterAll(() => servers.forEach((s) => s.close()));
+
+describe('locating a snapshot', () => {
+  it('reads every segment of model.json, sizes and versions of each partition included', async () => {
+    const blobs = services().storage.ciBlobs;
+    const tables = [
+      { segment: 'A', partitions: [rows(3), rows(2, { from: 10 })] },
+      { segment: 'B', partitions: [rows(4, { from: 20 })] },
+      { segment: 'C', partitions: [rows(1, { from: 30 })] },
+    ];
+    const source = await writeCiExport(blobs, tables);
+    const snapshot = await locateSnapshot(blobs, source, ['C', 'A', 'B']);
+    expect(snapshot.source).toBe('model.json');
+    // In the export's segment order, whatever order model.json names them in.
+    expect(snapshot.tables.map((t) => [t.segment, t.partitions.length])).toEqual([
+      ['C', 1],
+      ['A', 2],
+      ['B', 1],
+    ]);
+    const sizes = tables.flatMap((t) => t.partitions.map((p) => Buffer.byteLength(p)));
+    expect(snapshot.totalBytes).toBe(sizes.reduce((a, b) => a + b, 0));
+    expect(snapshot.tables.every((t) => t.partitions.every((p) => p.etag))).toBe(true);
+    // The same blobs are the same snapshot; a partition written again is a new one.
+    expect((await locateSnapshot(blobs, source, ['C', 'A', 'B'])).id).toBe(snapshot.id);
+    const rewritten = snapshot.tables[2]!.partitions[0]!.blobName;
+    await blobs
+      .getContainerClient(source.container)
+      .getBlockBlobClient(rewritten)
+      .upload(rows(4, { from: 20 }), 10_000);
+    expect((await locateSnapshot(blobs, source, ['C', 'A', 'B'])).id).not.toBe(snapshot.id);
+  });
+
+  it('asks storage no more than it needs: model.json in one GET, then every partition at once', async () => {
+    const source = await writeCiExport(services().storage.ciBlobs, [
+      { segment: 'A', partitions: [rows(3), rows(2, { from: 10 })] },
+      { segment: 'B', partitions: [rows(4, { from: 20 })] },
+    ]);
+    const { blobs, requests } = await countingClient();
+    await locateSnapshot(blobs, source, ['A', 'B']);
+    // No look at the container first, no HEAD of model.json before its GET: each is a round trip the run waits for.
+    expect(requests).toEqual(['GET blob', 'HEAD blob', 'HEAD blob', 'HEAD blob']);
+  });
+
+  it('says which is missing: the container, a segment (naming those there are), or a partition', async () => {
+    const blobs = services().storage.ciBlobs;
+    const source = await writeCiExport(blobs, [{ segment: 'A', partitions: [rows(2)] }]);
+    const noContainer = await failure(locateSnapshot(blobs, { ...source, container: 'no-such-container' }, ['A']));
+    expect(noContainer).toBeInstanceOf(SnapshotUnavailable);
+    expect(noContainer).toMatchObject({
+      kind: 'missing',
+      message: expect.stringMatching(/Container "no-such-container" does not exist/),
+    });
+    const noSegment = await failure(locateSnapshot(blobs, source, ['A', 'Z']));
+    expect(noSegment).toMatchObject({ kind: 'invalid', message: 'Segment "Z" is not in model.json (it has: A)' });
+    const halfWritten = await writeCiExport(blobs, [{ segment: 'A', partitions: [rows(2), null] }]);
+    const noPartition = await failure(locateSnapshot(blobs, halfWritten, ['A']));
+    expect(noPartition).toMatchObject({
+      kind: 'incomplete',
+      message: expect.stringMatching(/A_2\.csv is listed in model\.json but missing/),
+    });
+  });
+
+  it('refuses a model.json over 32 MB without reading it', async () => {
+    const blobs = services().storage.ciBlobs;
+    const source = await writeCiExport(blobs, [{ segment: 'A', partitions: [rows(2)] }]);
+    const huge = Buffer.alloc(32 * 1024 * 1024 + 1, 0x20);
+    await blobs.getContainerClient(source.container).getBlockBlobClient(`${source.folder}/model.json`).upload(huge, huge.length);
+    expect(await failure(locateSnapshot(blobs, source, ['A']))).toMatchObject({
+      kind: 'invalid',
+      message: 'model.json is larger than 32 MB',
+    });
+  });
+});
