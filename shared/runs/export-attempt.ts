@@ -10,7 +10,7 @@ import type { ExportStateRepo } from '../store/export-state';
 import type { HeldFigures, RunRecord, RunsRepo } from '../store/runs';
 import { unchangedSinceLastRun } from './already-exported';
 import { assertStillOurs, type Attempt, type Finish, type Log, type Ready } from './attempt';
-import { holdRun, RunGuard } from './guard';
+import { holdRun, RunGuard, type GuardPlan } from './guard';
 import { waitForTheHour } from './hourly-wait';
 import { pinnedSnapshot, runFolder } from './pinned-snapshot';
 import { writeRejectedReport } from './rejected-report';
@@ -42,19 +42,31 @@ export class ExportAttempts {
   async run(attempt: Attempt, ready: Ready): Promise<void> {
     const { deps } = this;
     const { writer, log } = attempt;
+    // An attempt that was held sent nothing: the approved one after it is the first to send. Under an
+    // hourly cap nothing is sent early: a run stopped at the cap while reading could not go on next hour.
+    const firstAttempt = attempt.run.attempts - (attempt.run.heldAttempts ?? 0) === 1 && !attempt.limits?.cap;
+    // The pace Braze will take this run's requests at: read once, and only where it chooses the path
+    // (a dry run, or a first attempt: a continuation never sends early). A first attempt's is asked
+    // for at once, beside the snapshot's reads: storage round trips before the first row add up.
+    let paceRead: Promise<number> | undefined;
+    const pace = () => (paceRead ??= connectionPace(deps.connections.limits, ready.connection));
+    if (firstAttempt) void pace(); // never rejects; awaited below
     const snapshot = await pinnedSnapshot(deps, attempt.run, ready.exportRecord.source, ready.exportRecord.segments);
     attempt.run = { ...attempt.run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
     const definition = definitionFingerprint(ready.exportRecord, ready.connection.baseUrl);
     const shortcut = !attempt.run.fullSync && !attempt.run.repairOf;
-    if (shortcut && (await this.alreadyExported(writer, attempt.run, snapshot.id, definition, log))) return;
     // Weighed before anything is sent (not on continuations). An approval covers what was held: the
     // same snapshot under the same settings; anything else is weighed afresh.
     const { approved, held: wasHeld, buckets } = attempt.run;
     const approvedAsHeld = !!approved && (!wasHeld || (wasHeld.snapshotId === snapshot.id && wasHeld.definition === definition));
-    // The pace Braze will take this run's requests at: read once, and only where it chooses the path
-    // (a dry run, or a first attempt: a continuation never sends early).
-    let paceRead: Promise<number> | undefined;
-    const pace = () => (paceRead ??= connectionPace(deps.connections.limits, ready.connection));
+    // How the guard weighs the run is read beside the look at the last run (both only read).
+    const planned: Promise<GuardPlan> =
+      approvedAsHeld || buckets
+        ? Promise.resolve('none')
+        : this.guard.plan(ready.exportRecord, ready.connection.baseUrl, attempt.run.fullSync);
+    planned.catch(() => undefined); // awaited below, unless the snapshot is in Braze already
+    if (shortcut && (await this.alreadyExported(writer, attempt.run, snapshot.id, definition, log))) return;
+    const plan = await planned;
     // Weighed before anything is sent, not on continuations (a run weighed as it goes records no
     // progress until it is let go: a worker that dies while weighing leaves it to be weighed again).
     const guardRun = {
@@ -63,10 +75,6 @@ export class ExportAttempts {
       deadline: attempt.started + deps.timeBudgetMs / 2,
       pace,
     };
-    const plan =
-      approvedAsHeld || buckets
-        ? 'none'
-        : await this.guard.plan(ready.exportRecord, ready.connection.baseUrl, attempt.run.fullSync);
     if (plan === 'dry-run') {
       const held = await this.guard.dryRun(ready.exportRecord, ready.connection.baseUrl, snapshot, guardRun);
       if (held) return this.hold(attempt, ready, held);
@@ -78,9 +86,6 @@ export class ExportAttempts {
     // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
     const earlierRefusals = attempt.run.bucketCounts?.rejected ?? 0;
     const resumed = attempt.run;
-    // An attempt that was held sent nothing: the approved one after it is the first to send. Under an
-    // hourly cap nothing is sent early: a run stopped at the cap while reading could not go on next hour.
-    const firstAttempt = resumed.attempts - (resumed.heldAttempts ?? 0) === 1 && !attempt.limits?.cap;
     const result = await runExport({
       definition: ready.exportRecord,
       snapshot,
