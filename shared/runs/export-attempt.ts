@@ -55,15 +55,8 @@ export class ExportAttempts {
     attempt.run = { ...attempt.run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
     const definition = definitionFingerprint(ready.exportRecord, ready.connection.baseUrl);
     const shortcut = !attempt.run.fullSync && !attempt.run.repairOf;
-    // Weighed before anything is sent (not on continuations). An approval covers what was held: the
-    // same snapshot under the same settings; anything else is weighed afresh.
-    const { approved, held: wasHeld, buckets } = attempt.run;
-    const approvedAsHeld = !!approved && (!wasHeld || (wasHeld.snapshotId === snapshot.id && wasHeld.definition === definition));
     // How the guard weighs the run is read beside the look at the last run (both only read).
-    const planned: Promise<GuardPlan> =
-      approvedAsHeld || buckets
-        ? Promise.resolve('none')
-        : this.guard.plan(ready.exportRecord, ready.connection.baseUrl, attempt.run.fullSync);
+    const planned = this.guardPlan(attempt.run, ready, snapshot.id, definition);
     planned.catch(() => undefined); // awaited below, unless the snapshot is in Braze already
     if (shortcut && (await this.alreadyExported(writer, attempt.run, snapshot.id, definition, log))) return;
     const plan = await planned;
@@ -133,6 +126,17 @@ export class ExportAttempts {
       );
     }
     await this.outcome(attempt, result, { snapshotId: snapshot.id, definition });
+  }
+
+  /**
+   * How the guard weighs the run before anything is sent: not on continuations. An approval covers
+   * what was held: the same snapshot under the same settings; anything else is weighed afresh.
+   */
+  private guardPlan(run: RunRecord, ready: Ready, snapshotId: string, definition: string): Promise<GuardPlan> {
+    const { approved, held: wasHeld, buckets } = run;
+    const approvedAsHeld = !!approved && (!wasHeld || (wasHeld.snapshotId === snapshotId && wasHeld.definition === definition));
+    if (approvedAsHeld || buckets) return Promise.resolve('none');
+    return this.guard.plan(ready.exportRecord, ready.connection.baseUrl, run.fullSync);
   }
 
   /** Holds the run with the figures it was weighed at, and how long approving it would take to send. */
