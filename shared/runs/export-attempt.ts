@@ -46,11 +46,12 @@ export class ExportAttempts {
     // hourly cap nothing is sent early: a run stopped at the cap while reading could not go on next hour.
     const firstAttempt = attempt.run.attempts - (attempt.run.heldAttempts ?? 0) === 1 && !attempt.limits?.cap;
     // The pace Braze will take this run's requests at: read once, and only where it chooses the path
-    // (a dry run, or a first attempt: a continuation never sends early). A first attempt's is asked
-    // for at once, beside the snapshot's reads: storage round trips before the first row add up.
+    // (a dry run, or a first attempt: a continuation never sends early). A first attempt's (the
+    // connection's limits as last recorded, a table read) is read at once, beside the snapshot's
+    // reads: storage round trips before the first row add up.
     let paceRead: Promise<number> | undefined;
     const pace = () => (paceRead ??= connectionPace(deps.connections.limits, ready.connection));
-    if (firstAttempt) void pace(); // never rejects; awaited below
+    if (firstAttempt) pace().catch(() => undefined); // awaited below
     const snapshot = await pinnedSnapshot(deps, attempt.run, ready.exportRecord.source, ready.exportRecord.segments);
     attempt.run = { ...attempt.run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
     const definition = definitionFingerprint(ready.exportRecord, ready.connection.baseUrl);

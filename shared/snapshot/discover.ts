@@ -222,6 +222,9 @@ async function modelJsonText(container: ContainerClient, folder: string): Promis
     if (statusOf(e) === 404) return null;
     // A name the storage service refuses (control characters…): the caller's input, not our failure.
     if (statusOf(e) === 400) throw fieldError('folder', 'is not a blob path the storage account accepts');
+    // A body that broke off is resumed on the same version (If-Match): CI wrote it again meanwhile.
+    if (statusOf(e) === 412)
+      throw new AppError(409, 'conflict', `${folder}/model.json changed while it was read (CI is writing it); try again`);
     throw e;
   }
 }

@@ -3,6 +3,7 @@
 // without it, each segment's newest <yyyy>/<MM>/<dd>/<HHmm> folder is, once it has settled.
 import { createHash } from 'node:crypto';
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { mapAtMost } from '../at-most';
 import { parseModelJson, partitionBlobName, type ModelEntity } from './model-json';
 import { downloadWhole } from '../store/blob-bytes';
 import { statusOf } from '../store/table-errors';
@@ -46,6 +47,8 @@ export class SnapshotUnavailable extends Error {
 
 /** The largest model.json read (by a run, and by source discovery). */
 export const MAX_MODEL_JSON_BYTES = 32 * 1024 * 1024;
+/** Partitions whose size and version are asked for at once (a CI export may list hundreds a segment). */
+const PARTITIONS_AT_ONCE = 32;
 /** Without model.json, a folder written to this recently may still be growing. */
 export const SETTLE_MS = 60_000;
 
@@ -74,6 +77,9 @@ export async function locateSnapshot(
       },
     );
   } catch (e) {
+    // A body that broke off is resumed on the same version (If-Match): CI wrote model.json again meanwhile.
+    if (statusOf(e) === 412)
+      throw new SnapshotUnavailable('incomplete', 'model.json changed while it was read; CI may still be writing it');
     if (statusOf(e) !== 404) throw e;
     if (!(await container.exists()))
       throw new SnapshotUnavailable('missing', `Container "${source.container}" does not exist in the CI export storage account`);
@@ -104,8 +110,14 @@ export async function locateSnapshot(
           : names.join(', ');
     throw new SnapshotUnavailable('invalid', `Segment "${segment}" is not in model.json (it has: ${known})`);
   });
-  // Every segment's partitions are looked at together: one round trip, not one a segment.
-  const tables = await Promise.all(entities.map((entity, i) => tableFromEntity(container, source, segments[i]!, entity)));
+  // Every segment's partitions are looked at together (one round trip, not one a segment), a bounded number at once.
+  const listed = entities.flatMap((entity, t) => entity.partitions.map((p) => ({ t, p })));
+  const found = await mapAtMost(listed, PARTITIONS_AT_ONCE, ({ t, p }) => partitionOf(container, source, segments[t]!, p));
+  const tables: SegmentTable[] = entities.map((entity, t) => ({
+    segment: segments[t]!,
+    columns: entity.attributes.map((a) => ({ name: a.name, dataType: a.dataType })),
+    partitions: found.filter((_, i) => listed[i]!.t === t),
+  }));
   // Content identity: model.json and every partition it names, as written.
   const partitionTags = tables.flatMap((t) => t.partitions.map((p) => `${p.blobName}@${p.etag}`));
   return {
@@ -118,49 +130,47 @@ export async function locateSnapshot(
   };
 }
 
-async function tableFromEntity(
+type ModelPartition = ModelEntity['partitions'][number];
+
+/** A partition model.json names, with its size and version (it must exist: CI writes model.json last). */
+async function partitionOf(
   container: ContainerClient,
   source: SourceRef,
   segment: string,
-  entity: ModelEntity,
-): Promise<SegmentTable> {
-  const partitions = await Promise.all(
-    entity.partitions.map(async (p) => {
-      const blobName = partitionBlobName(p.location, source.container, source.folder);
-      if (!blobName) {
-        throw new SnapshotUnavailable(
-          'invalid',
-          `Partition ${p.name ?? p.location} of "${segment}" lies outside ${source.container}/${source.folder}`,
-        );
-      }
-      const enc = p.fileFormatSettings?.encoding;
-      if (enc && !/^utf-?8$/i.test(enc))
-        throw new SnapshotUnavailable('invalid', `Partition ${blobName} is ${enc}; only UTF-8 is supported`);
-      let size: number;
-      let etag: string | undefined;
-      try {
-        const props = await container.getBlobClient(blobName).getProperties();
-        size = props.contentLength ?? 0;
-        etag = props.etag;
-      } catch (e) {
-        if (statusOf(e) === 404) {
-          throw new SnapshotUnavailable(
-            'incomplete',
-            `Partition ${blobName} is listed in model.json but missing: the snapshot is still being written`,
-          );
-        }
-        throw e;
-      }
-      return {
-        blobName,
-        hasHeader: p.fileFormatSettings?.columnHeaders,
-        delimiter: p.fileFormatSettings?.delimiter ?? ',',
-        sizeBytes: size,
-        etag,
-      };
-    }),
-  );
-  return { segment, columns: entity.attributes.map((a) => ({ name: a.name, dataType: a.dataType })), partitions };
+  p: ModelPartition,
+): Promise<Partition> {
+  const blobName = partitionBlobName(p.location, source.container, source.folder);
+  if (!blobName) {
+    throw new SnapshotUnavailable(
+      'invalid',
+      `Partition ${p.name ?? p.location} of "${segment}" lies outside ${source.container}/${source.folder}`,
+    );
+  }
+  const enc = p.fileFormatSettings?.encoding;
+  if (enc && !/^utf-?8$/i.test(enc))
+    throw new SnapshotUnavailable('invalid', `Partition ${blobName} is ${enc}; only UTF-8 is supported`);
+  let size: number;
+  let etag: string | undefined;
+  try {
+    const props = await container.getBlobClient(blobName).getProperties();
+    size = props.contentLength ?? 0;
+    etag = props.etag;
+  } catch (e) {
+    if (statusOf(e) === 404) {
+      throw new SnapshotUnavailable(
+        'incomplete',
+        `Partition ${blobName} is listed in model.json but missing: the snapshot is still being written`,
+      );
+    }
+    throw e;
+  }
+  return {
+    blobName,
+    hasHeader: p.fileFormatSettings?.columnHeaders,
+    delimiter: p.fileFormatSettings?.delimiter ?? ',',
+    sizeBytes: size,
+    etag,
+  };
 }
 
 const TIMESTAMP = /^(\d{4})\/(\d{2})\/(\d{2})\/(\d{4})\/([^/]+\.csv)$/i;

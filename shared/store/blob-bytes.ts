@@ -21,11 +21,13 @@ export async function downloadWhole(
 ): Promise<WholeBlob> {
   const response = await blob.download(0, undefined, options);
   const body = response.readableStreamBody as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+  if (!body) throw new Error('the blob came without a body');
   if (limit && (response.contentLength ?? 0) > limit.maxBytes) {
-    body?.destroy?.();
+    body.destroy?.();
     throw limit.tooLarge();
   }
+  // The SDK resumes a body that breaks off with a ranged GET on the same version (If-Match), so the bytes are one version's.
   const chunks: Buffer[] = [];
-  if (body) for await (const chunk of body) chunks.push(chunk as Buffer);
+  for await (const chunk of body) chunks.push(chunk as Buffer);
   return { bytes: Buffer.concat(chunks), etag: response.etag, lastModified: response.lastModified };
 }

@@ -11,29 +11,51 @@ import { rows, writeCiExport } from '../helpers/ci-export';
 
 const { azurite } = useAzurite();
 
+interface Traffic {
+  /** Each request, as "HEAD blob", "GET container"…: what a run waits for, one round trip each. */
+  requests: string[];
+  /** The most requests under way at once. */
+  mostAtOnce: number;
+  /** Bytes of the answers' bodies passed on. */
+  bodyBytes: number;
+}
+
 /**
- * A client of the same Azurite through a loopback server that forwards each request and notes it
- * ("HEAD blob", "GET container"…): what a run waits for, one round trip each.
+ * A client of the same Azurite through a loopback server that forwards each request and notes it.
+ * A HEAD is held until `heldUntil` of them are under way (or 300 ms have passed), so requests sent
+ * together are seen together, and requests sent one after another are not.
  */
-async function countingClient(): Promise<{ blobs: BlobServiceClient; requests: string[] }> {
-  const requests: string[] = [];
+async function countingClient(heldUntil = 1): Promise<{ blobs: BlobServiceClient; traffic: Traffic }> {
+  const traffic: Traffic = { requests: [], mostAtOnce: 0, bodyBytes: 0 };
   const blobUrl = new URL(/BlobEndpoint=([^;]+)/.exec(azurite().connectionString)![1]!);
+  let underWay = 0;
+  const held: (() => void)[] = [];
   const server = http.createServer((req, res) => {
     const depth = new URL(req.url!, 'http://x').pathname.split('/').length;
-    requests.push(`${req.method} ${depth > 3 ? 'blob' : 'container'}`);
-    const forward = { host: blobUrl.hostname, port: blobUrl.port, method: req.method, path: req.url, headers: req.headers };
-    req.pipe(
-      http.request(forward, (answer) => {
+    traffic.requests.push(`${req.method} ${depth > 3 ? 'blob' : 'container'}`);
+    traffic.mostAtOnce = Math.max(traffic.mostAtOnce, ++underWay);
+    res.on('close', () => underWay--);
+    const forward = () => {
+      const options = { host: blobUrl.hostname, port: blobUrl.port, method: req.method, path: req.url, headers: req.headers };
+      const upstream = http.request(options, (answer) => {
         res.writeHead(answer.statusCode!, answer.headers);
+        answer.on('data', (chunk: Buffer) => (traffic.bodyBytes += chunk.length));
         answer.pipe(res);
-      }),
-    );
+      });
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    };
+    if (req.method !== 'HEAD') return forward();
+    held.push(forward);
+    const release = () => held.splice(0).forEach((go) => go());
+    if (held.length >= heldUntil) release();
+    else setTimeout(release, 300);
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   const connection = azurite().connectionString.replace(/BlobEndpoint=http:\/\/[^/]+/, `BlobEndpoint=http://127.0.0.1:${port}`);
-  return { blobs: BlobServiceClient.fromConnectionString(connection), requests };
+  return { blobs: BlobServiceClient.fromConnectionString(connection), traffic };
 }
 
 const failure = (p: Promise<unknown>) =>
@@ -43,7 +65,10 @@ const failure = (p: Promise<unknown>) =>
   );
 
 const servers: http.Server[] = [];
-afterAll(() => servers.forEach((s) => s.close()));
+afterAll(async () => {
+  for (const s of servers) s.closeAllConnections();
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+});
 
 describe('locating a snapshot', () => {
   it('reads every segment of model.json, sizes and versions of each partition included', async () => {
@@ -80,10 +105,23 @@ describe('locating a snapshot', () => {
       { segment: 'A', partitions: [rows(3), rows(2, { from: 10 })] },
       { segment: 'B', partitions: [rows(4, { from: 20 })] },
     ]);
-    const { blobs, requests } = await countingClient();
+    const { blobs, traffic } = await countingClient(3);
     await locateSnapshot(blobs, source, ['A', 'B']);
     // No look at the container first, no HEAD of model.json before its GET: each is a round trip the run waits for.
-    expect(requests).toEqual(['GET blob', 'HEAD blob', 'HEAD blob', 'HEAD blob']);
+    expect(traffic.requests).toEqual(['GET blob', 'HEAD blob', 'HEAD blob', 'HEAD blob']);
+    // The partitions of both segments are asked for together.
+    expect(traffic.mostAtOnce).toBe(3);
+  });
+
+  it('without model.json, looks at the container only then, and reads the timestamp folders', async () => {
+    const source = await writeCiExport(services().storage.ciBlobs, [{ segment: 'A', partitions: [rows(2)] }], {
+      withModel: false,
+    });
+    const { blobs, traffic } = await countingClient();
+    const outcome = await locateSnapshot(blobs, source, ['A']).catch((e: unknown) => e as SnapshotUnavailable);
+    // The folder was just written: it has not settled yet, and that is what the run is told; not that the container is missing.
+    expect(outcome).toMatchObject({ kind: 'incomplete' });
+    expect(traffic.requests.slice(0, 2)).toEqual(['GET blob', 'GET container']);
   });
 
   it('says which is missing: the container, a segment (naming those there are), or a partition', async () => {
@@ -106,13 +144,17 @@ describe('locating a snapshot', () => {
   });
 
   it('refuses a model.json over 32 MB without reading it', async () => {
-    const blobs = services().storage.ciBlobs;
-    const source = await writeCiExport(blobs, [{ segment: 'A', partitions: [rows(2)] }]);
+    const source = await writeCiExport(services().storage.ciBlobs, [{ segment: 'A', partitions: [rows(2)] }]);
     const huge = Buffer.alloc(32 * 1024 * 1024 + 1, 0x20);
-    await blobs.getContainerClient(source.container).getBlockBlobClient(`${source.folder}/model.json`).upload(huge, huge.length);
+    await services()
+      .storage.ciBlobs.getContainerClient(source.container)
+      .getBlockBlobClient(`${source.folder}/model.json`)
+      .upload(huge, huge.length);
+    const { blobs, traffic } = await countingClient();
     expect(await failure(locateSnapshot(blobs, source, ['A']))).toMatchObject({
       kind: 'invalid',
       message: 'model.json is larger than 32 MB',
     });
-  });
+    expect(traffic.bodyBytes).toBeLessThan(8 * 1024 * 1024);
+  }, 30_000);
 });

@@ -5,6 +5,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
+import { mapAtMost } from '../../at-most';
 import { downloadWhole } from '../../store/blob-bytes';
 import { statusOf } from '../../store/table-errors';
 import { StateTakenOver } from '../control/stop';
@@ -241,11 +242,7 @@ export class SyncStateStore {
    * read only where it has no state blob.
    */
   private async deleteEach(names: readonly string[]): Promise<void> {
-    let next = 0;
-    const deleteNext = async () => {
-      while (next < names.length) await this.container.deleteBlob(names[next++]!).catch(() => undefined);
-    };
-    await Promise.all(Array.from({ length: Math.min(DELETES_AT_ONCE, names.length) }, deleteNext));
+    await mapAtMost(names, DELETES_AT_ONCE, (name) => this.container.deleteBlob(name).catch(() => undefined));
   }
 }
 
