@@ -52,16 +52,24 @@ export class HeldLease {
   }
 }
 
-/** Takes the named lease, or null when another worker holds it. */
+/**
+ * Takes the named lease, or null when another worker holds it. The lease's blob is made the first
+ * time the lease is asked for (then asked for again, once), not before every take: each attempt of
+ * a run takes two leases before it reads a row, and against Azure Storage a request is a round trip.
+ */
 export async function acquireLease(container: ContainerClient, name: string): Promise<HeldLease | null> {
   const blob = container.getBlockBlobClient(name);
-  await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } }).catch(() => undefined);
   const lease = blob.getBlobLeaseClient();
-  try {
-    await lease.acquireLease(LEASE_SECONDS);
-    return new HeldLease(lease, name);
-  } catch (e) {
-    if (statusOf(e) === 409) return null;
-    throw e;
+  for (let made = false; ; made = true) {
+    try {
+      await lease.acquireLease(LEASE_SECONDS);
+      return new HeldLease(lease, name);
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 409) return null;
+      if (status !== 404 || made) throw e;
+      // Another worker may make it at the same moment: either way it is there to lease.
+      await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } }).catch(() => undefined);
+    }
   }
 }
