@@ -2,7 +2,7 @@
 // engine over the pinned snapshot, weighed first by the guard, then its outcome: cancelled,
 // continued (time box, the rate limit lost, the hourly cap reached) or finished.
 import type { BlobServiceClient } from '@azure/storage-blob';
-import { definitionFingerprint, runExport } from '../engine';
+import { definitionFingerprint, runExport, type EngineResult, type Manifest } from '../engine';
 import { connectionDuration, connectionPace } from '../preview/duration-estimate';
 import { CONTAINERS } from '../store/clients';
 import type { ConnectionsRepo } from '../store/connections';
@@ -42,25 +42,20 @@ export class ExportAttempts {
   async run(attempt: Attempt, ready: Ready): Promise<void> {
     const { deps } = this;
     const { writer, log } = attempt;
-    // An attempt that was held sent nothing: the approved one after it is the first to send. Under an
-    // hourly cap nothing is sent early: a run stopped at the cap while reading could not go on next hour.
-    const firstAttempt = attempt.run.attempts - (attempt.run.heldAttempts ?? 0) === 1 && !attempt.limits?.cap;
-    // The pace Braze will take this run's requests at: read once, and only where it chooses the path
-    // (a dry run, or a first attempt: a continuation never sends early). A first attempt's (the
-    // connection's limits as last recorded, a table read) is read at once, beside the snapshot's
-    // reads: storage round trips before the first row add up.
-    let paceRead: Promise<number> | undefined;
-    const pace = () => (paceRead ??= connectionPace(deps.connections.limits, ready.connection));
-    if (firstAttempt) pace().catch(() => undefined); // awaited below
-    const snapshot = await pinnedSnapshot(deps, attempt.run, ready.exportRecord.source, ready.exportRecord.segments);
+    const firstAttempt = firstToSend(attempt);
+    const pace = this.paceOf(ready, firstAttempt);
+    const { snapshot, pinned } = await pinnedSnapshot(deps, attempt.run, ready.exportRecord.source, ready.exportRecord.segments);
+    pinned.catch(() => undefined); // awaited before the snapshot is weighed or sent
+    const manifestRead = ready.state.readManifest(); // once, for the guard and the engine (nothing writes it between)
+    manifestRead.catch(() => undefined); // awaited by both, unless the snapshot is in Braze already
     attempt.run = { ...attempt.run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
     const definition = definitionFingerprint(ready.exportRecord, ready.connection.baseUrl);
     const shortcut = !attempt.run.fullSync && !attempt.run.repairOf;
-    // How the guard weighs the run is read beside the look at the last run (both only read).
-    const planned = this.guardPlan(attempt.run, ready, snapshot.id, definition);
-    planned.catch(() => undefined); // awaited below, unless the snapshot is in Braze already
+    const planned = this.guardPlan(attempt.run, ready, snapshot.id, definition, manifestRead);
+    planned.catch(() => undefined); // read beside the look at the last run (both only read); awaited unless that ends the run
     if (shortcut && (await this.alreadyExported(writer, attempt.run, snapshot.id, definition, log))) return;
     const plan = await planned;
+    await pinned; // a continuation must find the snapshot this attempt weighs and sends
     // Weighed before anything is sent, not on continuations (a run weighed as it goes records no
     // progress until it is let go: a worker that dies while weighing leaves it to be weighed again).
     const guardRun = {
@@ -111,33 +106,56 @@ export class ExportAttempts {
       earlyCheckpointMs: deps.earlyCheckpointMs,
       runId: resumed.id,
       weigh: weighing,
+      manifestRead,
     });
     assertStillOurs(attempt, 'the run was taken over while it ran');
     const held = result.held ? weighing?.verdict() : null;
     if (held) return this.hold(attempt, ready, held);
     const cappedNotSent = (resumed.cappedNotSent ?? 0) + ready.braze.notSentCapped;
     attempt.run = { ...attempt.run, ...result.progress, ...(cappedNotSent > 0 ? { cappedNotSent } : {}) };
-    // Braze's refusals in buckets earlier attempts finished stay in the report beside this attempt's rows.
-    if (result.rejectedRowsTotal > 0 || (earlierRefusals > 0 && attempt.run.rejectedReport)) {
-      attempt.run.rejectedReport = await writeRejectedReport(
-        deps.appBlobs.getContainerClient(CONTAINERS.reports),
-        `${runFolder(attempt.run.id)}/rejected.csv`,
-        result,
-        earlierRefusals,
-      );
-    }
+    await this.writeReport(attempt, result, earlierRefusals);
     await this.outcome(attempt, result, { snapshotId: snapshot.id, definition });
+  }
+
+  /** The rejected-rows report: Braze's refusals in buckets earlier attempts finished stay in it beside this attempt's rows. */
+  private async writeReport(attempt: Attempt, result: EngineResult, earlierRefusals: number): Promise<void> {
+    if (result.rejectedRowsTotal === 0 && !(earlierRefusals > 0 && attempt.run.rejectedReport)) return;
+    attempt.run.rejectedReport = await writeRejectedReport(
+      this.deps.appBlobs.getContainerClient(CONTAINERS.reports),
+      `${runFolder(attempt.run.id)}/rejected.csv`,
+      result,
+      earlierRefusals,
+    );
+  }
+
+  /**
+   * The pace Braze will take this run's requests at: read once, and only where it chooses the path
+   * (a dry run, or a first attempt: a continuation never sends early). A first attempt's (the
+   * connection's limits as last recorded, a table read) is read at once, beside the snapshot's
+   * reads: storage round trips before the first row add up.
+   */
+  private paceOf(ready: Ready, firstAttempt: boolean): () => Promise<number> {
+    let paceRead: Promise<number> | undefined;
+    const pace = () => (paceRead ??= connectionPace(this.deps.connections.limits, ready.connection));
+    if (firstAttempt) pace().catch(() => undefined); // awaited where the path is chosen
+    return pace;
   }
 
   /**
    * How the guard weighs the run before anything is sent: not on continuations. An approval covers
    * what was held: the same snapshot under the same settings; anything else is weighed afresh.
    */
-  private guardPlan(run: RunRecord, ready: Ready, snapshotId: string, definition: string): Promise<GuardPlan> {
+  private guardPlan(
+    run: RunRecord,
+    ready: Ready,
+    snapshotId: string,
+    definition: string,
+    manifestRead: Promise<Manifest | null>,
+  ): Promise<GuardPlan> {
     const { approved, held: wasHeld, buckets } = run;
     const approvedAsHeld = !!approved && (!wasHeld || (wasHeld.snapshotId === snapshotId && wasHeld.definition === definition));
     if (approvedAsHeld || buckets) return Promise.resolve('none');
-    return this.guard.plan(ready.exportRecord, ready.connection.baseUrl, run.fullSync);
+    return this.guard.plan(ready.exportRecord, ready.connection.baseUrl, run.fullSync, manifestRead);
   }
 
   /** Holds the run with the figures it was weighed at, and how long approving it would take to send. */
@@ -198,3 +216,10 @@ export class ExportAttempts {
     return done !== null;
   }
 }
+
+/**
+ * Whether this attempt is the run's first to send (it may send early). An attempt that was held sent
+ * nothing: the approved one after it is the first to send. Under an hourly cap nothing is sent
+ * early: a run stopped at the cap while reading could not go on next hour.
+ */
+const firstToSend = (attempt: Attempt) => attempt.run.attempts - (attempt.run.heldAttempts ?? 0) === 1 && !attempt.limits?.cap;

@@ -7,7 +7,7 @@
 // aside, then sent if the guard lets it go, so its snapshot is read and diffed once. A run that
 // resends about the whole snapshot (see RunGuard.plan) is weighed by a dry run before it
 // (preview/dry-run.ts): its objects would be too much to set aside on the temp disk.
-import { definitionFingerprint, SyncStateStore, type RunCounts, type WeighedRun, type Weighing } from '../engine';
+import { definitionFingerprint, SyncStateStore, type Manifest, type RunCounts, type WeighedRun, type Weighing } from '../engine';
 import { guardOf, type ExportDefinition, type Guard } from '../exports/schema';
 import { dataPointsOf } from '../preview/data-points';
 import { dryRunExport, type DryRunDeps } from '../preview/dry-run';
@@ -120,7 +120,13 @@ export class RunGuard {
    * settings, or an export whose first run never finished resend about the whole snapshot, too much
    * to set aside on the temp disk (and a dry run leaves the sync state as it is, its manifest too).
    */
-  async plan(record: ExportDefinition & { id: string }, baseUrl: string, fullSync: boolean): Promise<GuardPlan> {
+  async plan(
+    record: ExportDefinition & { id: string },
+    baseUrl: string,
+    fullSync: boolean,
+    /** The sync state's manifest, when the caller reads it anyway (the engine opens the state with it). */
+    manifestRead?: Promise<Manifest | null>,
+  ): Promise<GuardPlan> {
     const guard = guardOf(record);
     const caps = guard.firstRunMaxProfiles !== null || guard.maxDataPoints !== null || guard.maxRequests !== null;
     const changeLimits =
@@ -131,7 +137,7 @@ export class RunGuard {
     if (!caps && !changeLimits) return 'none';
     const syncState = new SyncStateStore(this.deps.appBlobs.getContainerClient(CONTAINERS.state), record.id);
     // Both at once: one round trip before the run reads a row, not two.
-    const [manifest, exportState] = await Promise.all([syncState.readManifest(), this.deps.state.get(record.id)]);
+    const [manifest, exportState] = await Promise.all([manifestRead ?? syncState.readManifest(), this.deps.state.get(record.id)]);
     if (manifest === null) return caps ? 'dry-run' : 'none';
     const finishedBefore = !!exportState?.value.lastSegmentRows;
     const sameSettings = manifest.definition === definitionFingerprint(record, baseUrl);

@@ -15,25 +15,26 @@ export const runFolder = (runId: string) => {
 
 /**
  * The first attempt locates the snapshot and pins it; later attempts read the same one. A held run
- * sent nothing: once approved it looks again, so a newer snapshot is weighed afresh.
+ * sent nothing: once approved it looks again, so a newer snapshot is weighed afresh. `pinned`: the
+ * pin's write, left under way for the caller to await before anything is weighed or sent.
  */
 export async function pinnedSnapshot(
   deps: { appBlobs: BlobServiceClient; ciBlobs: BlobServiceClient },
   run: RunRecord,
   source: { container: string; folder: string },
   segments: string[],
-): Promise<Snapshot> {
+): Promise<{ snapshot: Snapshot; pinned: Promise<void> }> {
   const blob = deps.appBlobs.getContainerClient(CONTAINERS.reports).getBlockBlobClient(`${runFolder(run.id)}/snapshot.json`);
   const heldAndUnsent = !!run.held && !run.buckets;
   if (run.attempts > 1 && !heldAndUnsent) {
     try {
-      return JSON.parse((await downloadWhole(blob)).bytes.toString('utf8')) as Snapshot;
+      return { snapshot: JSON.parse((await downloadWhole(blob)).bytes.toString('utf8')) as Snapshot, pinned: Promise.resolve() };
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
     }
   }
   const snapshot = await locateSnapshot(deps.ciBlobs, source, segments);
   const text = JSON.stringify(snapshot);
-  await blob.upload(text, Buffer.byteLength(text), { blobHTTPHeaders: { blobContentType: 'application/json' } });
-  return snapshot;
+  const pinned = blob.upload(text, Buffer.byteLength(text), { blobHTTPHeaders: { blobContentType: 'application/json' } });
+  return { snapshot, pinned: pinned.then(() => undefined) };
 }

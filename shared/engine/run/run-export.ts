@@ -17,7 +17,7 @@ import { BrazeFatalError, type BrazeClient } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
 import type { Snapshot } from '../../snapshot/locate';
 import { openSyncState } from '../state/open-sync-state';
-import type { SyncStateStore } from '../state/sync-state';
+import type { Manifest, SyncStateStore } from '../state/sync-state';
 import { RunBooks, type ResumeFrom, type RunProgress } from './progress';
 import { PartitionAborted } from '../read/column-check';
 import { SnapshotReading } from './read-snapshot';
@@ -59,6 +59,8 @@ export interface EngineInput {
   timeBudgetMs?: number;
   /** The run this is an attempt of (default: one of its own, for callers outside the worker). */
   runId?: string;
+  /** The sync state's manifest, read already by the caller under this attempt's lease (saves a round trip). */
+  manifestRead?: Promise<Manifest | null>;
   /** How often what was sent early is checkpointed (default 30 s): a killed worker's successor resends at most that much. */
   earlyCheckpointMs?: number;
   /** Snapshot bytes per bucket, when the export has no sync state yet. */
@@ -95,19 +97,9 @@ export class RunAborted extends Error {
 }
 
 export async function runExport(input: EngineInput): Promise<EngineResult> {
-  const { definition: def, snapshot, braze } = input;
-  // Before anything is read or written: whether the spill fits, measured once the folders of dead
-  // attempts are gone (createRunTempDir removes them), for the buckets this attempt still reads.
+  const { definition: def, braze } = input;
   const tempDir = createRunTempDir(input.tempRoot ?? os.tmpdir());
-  const done = input.resumeFrom?.buckets;
-  const tooBig = spillWontFit(
-    tempDir,
-    done ? (snapshot.totalBytes * (done.total - done.done.length)) / done.total : snapshot.totalBytes,
-  );
-  const opened = tooBig
-    ? Promise.reject(new RunAborted(tooBig))
-    : openSyncState(input.state, def, braze.destination, snapshot.totalBytes, done?.total, input.bucketTargetBytes);
-  const { definitionFp, bucketCount, hadState } = await opened.catch((e: unknown) => {
+  const { definitionFp, bucketCount, hadState } = await openState(input, tempDir).catch((e: unknown) => {
     rmSync(tempDir, { recursive: true, force: true });
     throw e;
   });
@@ -126,7 +118,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
   const runId = input.runId ?? randomUUID();
   const reading = new SnapshotReading({
     def,
-    snapshot,
+    snapshot: input.snapshot,
     ciBlobs: input.ciBlobs,
     braze,
     bucketCount,
@@ -178,4 +170,29 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     await reading.close();
     rmSync(tempDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Before anything is read or written: whether the spill fits, measured once the folders of dead
+ * attempts are gone (createRunTempDir removes them), for the buckets this attempt still reads; then
+ * the sync state opened.
+ */
+function openState(input: EngineInput, tempDir: string) {
+  const { snapshot } = input;
+  const done = input.resumeFrom?.buckets;
+  const tooBig = spillWontFit(
+    tempDir,
+    done ? (snapshot.totalBytes * (done.total - done.done.length)) / done.total : snapshot.totalBytes,
+  );
+  if (tooBig) return Promise.reject(new RunAborted(tooBig));
+  const { state, definition, braze } = input;
+  return openSyncState(
+    state,
+    definition,
+    braze.destination,
+    snapshot.totalBytes,
+    done?.total,
+    input.bucketTargetBytes,
+    input.manifestRead,
+  );
 }

@@ -3,7 +3,7 @@
 // and every profile's object is written knowing what it holds).
 import crypto from 'node:crypto';
 import type { ExportDefinition } from '../../exports/schema';
-import type { SyncStateStore } from './sync-state';
+import type { Manifest, SyncStateStore } from './sync-state';
 
 /** A fingerprint of a value's JSON (the export settings): 96 bits of SHA-1, in 16 characters. */
 function fingerprint(value: unknown): string {
@@ -39,9 +39,11 @@ export async function openSyncState(
   /** Buckets of an earlier attempt of this run, which a continuation must keep. */
   resumedBucketCount: number | undefined,
   bucketTargetBytes: number | undefined,
+  /** The manifest as the caller read it already, under this attempt's lease (else read here). */
+  manifestRead?: Promise<Manifest | null>,
 ): Promise<OpenedState> {
   const definitionFp = definitionFingerprint(def, destination);
-  const manifest = await state.readManifest();
+  const manifest = await (manifestRead ?? state.readManifest());
   const bucketCount = resumedBucketCount ?? manifest?.bucketCount ?? chooseBucketCount(snapshotBytes, bucketTargetBytes);
   const stateMatches = manifest?.definition === definitionFp;
   if (!manifest || manifest.bucketCount !== bucketCount || !stateMatches)
