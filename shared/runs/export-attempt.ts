@@ -9,12 +9,11 @@ import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import type { HeldFigures, RunRecord, RunsRepo } from '../store/runs';
 import { unchangedSinceLastRun } from './already-exported';
-import { assertStillOurs, type Attempt, type Finish, type Log, type Ready } from './attempt';
+import { assertStillOurs, type Attempt, type Finish, type Ready } from './attempt';
 import { holdRun, RunGuard, type GuardPlan } from './guard';
 import { waitForTheHour } from './hourly-wait';
 import { pinnedSnapshot, runFolder } from './pinned-snapshot';
 import { writeRejectedReport } from './rejected-report';
-import type { RunWriter } from './run-writer';
 
 /** What an export attempt reads and writes besides the attempt itself. */
 export interface ExportAttemptDeps {
@@ -41,7 +40,7 @@ export class ExportAttempts {
   /** An export run's attempt: the engine over the pinned snapshot, then the outcome. */
   async run(attempt: Attempt, ready: Ready): Promise<void> {
     const { deps } = this;
-    const { writer, log } = attempt;
+    const { writer } = attempt;
     const firstAttempt = firstToSend(attempt);
     const pace = this.paceOf(ready, firstAttempt);
     const { snapshot, pinned } = await pinnedSnapshot(deps, attempt.run, ready.exportRecord.source, ready.exportRecord.segments);
@@ -50,12 +49,11 @@ export class ExportAttempts {
     manifestRead.catch(() => undefined); // awaited by both, unless the snapshot is in Braze already
     attempt.run = { ...attempt.run, snapshot: { id: snapshot.id, folder: snapshot.folder, modifiedTime: snapshot.modifiedTime } };
     const definition = definitionFingerprint(ready.exportRecord, ready.connection.baseUrl);
-    const shortcut = !attempt.run.fullSync && !attempt.run.repairOf;
-    const planned = this.guardPlan(attempt.run, ready, snapshot.id, definition, manifestRead);
-    planned.catch(() => undefined); // read beside the look at the last run (both only read); awaited unless that ends the run
-    if (shortcut && (await this.alreadyExported(writer, attempt.run, snapshot.id, definition, log))) return;
-    const plan = await planned;
-    await pinned; // a continuation must find the snapshot this attempt weighs and sends
+    const plan = await this.planOrShortcut(attempt, ready, snapshot.id, definition, { pinned, manifestRead });
+    if (plan === null) return;
+    // A continuation must find the snapshot this attempt weighs and sends; a worker that lost its
+    // lease meanwhile (a long dry run) must not open the state with what it read before.
+    await pinned;
     // Weighed before anything is sent, not on continuations (a run weighed as it goes records no
     // progress until it is let go: a worker that dies while weighing leaves it to be weighed again).
     const guardRun = {
@@ -75,6 +73,7 @@ export class ExportAttempts {
     // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
     const earlierRefusals = attempt.run.bucketCounts?.rejected ?? 0;
     const resumed = attempt.run;
+    assertStillOurs(attempt, 'the run was taken over while it was weighed');
     const result = await runExport({
       definition: ready.exportRecord,
       snapshot,
@@ -210,10 +209,35 @@ export class ExportAttempts {
    * The same snapshot (by content: model.json and every partition's ETag) with the same settings was
    * fully exported by the last run: the diff is empty by construction, so nothing is read or sent.
    */
-  private async alreadyExported(writer: RunWriter, run: RunRecord, snapshotId: string, definition: string, log: Log) {
-    const done = await unchangedSinceLastRun(this.deps, run, snapshotId, definition);
-    if (done) await this.finish(writer, done, 'succeeded', [], { snapshotId, definition }, log);
-    return done !== null;
+  /**
+   * The guard's plan, read beside the look at the last run (both only read); null when that look
+   * ends the run (the snapshot is in Braze already). The snapshot's pin is never left under way: a
+   * run finished here names it (verification reads it), and a retry may pin another.
+   */
+  private async planOrShortcut(
+    attempt: Attempt,
+    ready: Ready,
+    snapshotId: string,
+    definition: string,
+    reads: { pinned: Promise<void>; manifestRead: Promise<Manifest | null> },
+  ): Promise<GuardPlan | null> {
+    const planned = this.guardPlan(attempt.run, ready, snapshotId, definition, reads.manifestRead);
+    planned.catch(() => undefined); // awaited unless the look at the last run ends the run
+    try {
+      const shortcut = !attempt.run.fullSync && !attempt.run.repairOf;
+      if (shortcut && (await this.alreadyExported(attempt, snapshotId, definition, reads.pinned))) return null;
+      return await planned;
+    } finally {
+      await reads.pinned.catch(() => undefined);
+    }
+  }
+
+  private async alreadyExported(attempt: Attempt, snapshotId: string, definition: string, pinned: Promise<void>) {
+    const done = await unchangedSinceLastRun(this.deps, attempt.run, snapshotId, definition);
+    if (!done) return false;
+    await pinned;
+    await this.finish(attempt.writer, done, 'succeeded', [], { snapshotId, definition }, attempt.log);
+    return true;
   }
 }
 

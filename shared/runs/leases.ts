@@ -68,8 +68,10 @@ export async function acquireLease(container: ContainerClient, name: string): Pr
       const status = statusOf(e);
       if (status === 409) return null;
       if (status !== 404 || made) throw e;
-      // Another worker may make it at the same moment: either way it is there to lease.
-      await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } }).catch(() => undefined);
+      // Another worker may make it at the same moment (409/412 here): either way it is there to lease.
+      await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } }).catch((u: unknown) => {
+        if (statusOf(u) !== 409 && statusOf(u) !== 412) throw u;
+      });
     }
   }
 }

@@ -29,6 +29,15 @@ describe('a lease', () => {
     await again!.release();
   });
 
+  it('asked for by two workers at once, the first time, goes to exactly one of them', async () => {
+    const { blobs } = await countingClient();
+    const container = blobs.getContainerClient(`leases-race-${Date.now()}`);
+    await container.create();
+    const taken = await Promise.all([acquireLease(container, 'export-2'), acquireLease(container, 'export-2')]);
+    expect(taken.filter((t) => t !== null)).toHaveLength(1);
+    await Promise.all(taken.map((t) => t?.release()));
+  });
+
   it('in a container that does not exist is an error, not a lease taken', async () => {
     const { blobs } = await countingClient();
     const missing = blobs.getContainerClient(`no-leases-${Date.now()}`);
