@@ -18,6 +18,7 @@
 //   POST /sandbox/reset               forget profiles, stats and faults
 //   /users/export/segment, /users/export/ids and their admin routes: braze-sandbox-export.ts
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readCappedBody } from './capped-body';
 import { SandboxUserExports, type SandboxProfile } from './braze-sandbox-export';
 
 export interface SandboxOptions {
@@ -236,16 +237,7 @@ export class BrazeSandbox {
   }
 
   private readBody(req: IncomingMessage): Promise<Buffer | null> {
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size <= MAX_BODY) chunks.push(c);
-      });
-      req.on('end', () => resolve(size > MAX_BODY ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-      req.on('error', reject);
-    });
+    return readCappedBody(req, MAX_BODY);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

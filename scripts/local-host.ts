@@ -11,6 +11,7 @@ import Module from 'node:module';
 import path from 'node:path';
 import { QueueClient, type DequeuedMessageItem } from '@azure/storage-queue';
 import { nextOccurrence } from '../shared/schedule';
+import { readCappedBody } from './capped-body';
 import { loadLocalSettings } from './local-settings';
 
 interface Binding {
@@ -136,22 +137,9 @@ function matchRoute(route: Route, parts: string[]): Record<string, string> | nul
 
 const MAX_HOST_BODY = 4 * 1024 * 1024;
 
-/**
- * The request's body, or 'too-large' past MAX_HOST_BODY. A body too large is read to its end and
- * dropped, not cut off: a client still writing it would otherwise meet a broken pipe, not the 413.
- */
-function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_HOST_BODY) chunks.push(chunk);
-      else chunks.length = 0;
-    });
-    req.on('end', () => resolve(size > MAX_HOST_BODY ? 'too-large' : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+/** The request's body, or 'too-large' past MAX_HOST_BODY. */
+async function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
+  return (await readCappedBody(req, MAX_HOST_BODY)) ?? 'too-large';
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
