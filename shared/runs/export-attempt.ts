@@ -51,9 +51,7 @@ export class ExportAttempts {
     const definition = definitionFingerprint(ready.exportRecord, ready.connection.baseUrl);
     const plan = await this.planOrShortcut(attempt, ready, snapshot.id, definition, { pinned, manifestRead });
     if (plan === null) return;
-    // A continuation must find the snapshot this attempt weighs and sends; a worker that lost its
-    // lease meanwhile (a long dry run) must not open the state with what it read before.
-    await pinned;
+    await pinned; // a continuation must find the snapshot this attempt weighs and sends
     // Weighed before anything is sent, not on continuations (a run weighed as it goes records no
     // progress until it is let go: a worker that dies while weighing leaves it to be weighed again).
     const guardRun = {
@@ -73,6 +71,7 @@ export class ExportAttempts {
     // Braze's refusals recorded by earlier attempts (their buckets are done; this attempt skips them).
     const earlierRefusals = attempt.run.bucketCounts?.rejected ?? 0;
     const resumed = attempt.run;
+    // A worker that lost its lease meanwhile (a long dry run) must not open the state with what it read before.
     assertStillOurs(attempt, 'the run was taken over while it was weighed');
     const result = await runExport({
       definition: ready.exportRecord,
