@@ -66,6 +66,16 @@ export class CsvRecordScanner {
   /** bytes[0, wellFormedTo) are well-formed UTF-8 (checked at once for the piece): so is any field that ends there or before. */
   wellFormedTo = 0;
   count = 0;
+  /**
+   * Fields a reader needs of each record (a partition read for its profile keys only): past them, a
+   * record whose line end comes before any quote is skipped to that end in one search, native,
+   * rather than field by field. It is then `partial`: `count` fields recorded, the rest not looked
+   * at; `scanWhole()` records them. (No quote before the line end: the field scan would find the
+   * same end, and nothing it stops at.)
+   */
+  fieldsNeeded = Infinity;
+  /** The record just scanned was skipped to its end past `fieldsNeeded` fields. */
+  partial = false;
   from = new Int32Array(64);
   to = new Int32Array(64);
   quoted = new Uint8Array(64);
@@ -78,6 +88,14 @@ export class CsvRecordScanner {
   private carried = 0;
   /** The quoted field closingQuote() found holds doubled quotes. */
   private doubled = false;
+  /** Where the record just scanned starts in `bytes` (for scanWhole). */
+  private recordStart = 0;
+  /**
+   * In the piece being scanned, the first quote at or after where it was last looked for (the
+   * piece's length: none), or -1: not looked for yet. Looked for again only once passed, not per
+   * record: in a piece with no quote, one search.
+   */
+  private quoteAt = -1;
 
   constructor(
     delimiter: string,
@@ -157,6 +175,7 @@ export class CsvRecordScanner {
     const complete = atEnd ? bytes.length : bytes.lastIndexOf(LF) + 1;
     this.wellFormedTo = isUtf8(bytes.subarray(0, complete)) ? complete : 0;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    this.quoteAt = -1;
     let at = 0;
     while (at < bytes.length) {
       const next = this.record(bytes, at, atEnd);
@@ -179,10 +198,36 @@ export class CsvRecordScanner {
    * starts, -1 when the record goes on past the bytes there are, or sets `unusual`.
    */
   private record(b: Buffer, start: number, atEnd: boolean): number {
+    this.count = 0;
+    this.partial = false;
+    const next = this.fieldsFrom(b, start, atEnd, this.fieldsNeeded);
+    if (next < 0 || this.unusual) return next;
+    this.bytes = b;
+    this.recordStart = start;
+    this.onRecord(this);
+    return next;
+  }
+
+  /**
+   * The fields of the record just scanned past those recorded, when it was `partial`: recorded as a
+   * whole record's are (its end is in the bytes, with no quote before it).
+   */
+  scanWhole(): void {
+    if (!this.partial) return;
+    this.count = 0;
+    this.partial = false;
+    this.fieldsFrom(this.bytes, this.recordStart, false, Infinity);
+  }
+
+  /**
+   * Records the fields of the record that starts at `start`, up to `needed` of them (see
+   * fieldsNeeded): returns where the next record starts, -1 when the record goes on past the bytes
+   * there are, or sets `unusual`.
+   */
+  private fieldsFrom(b: Buffer, start: number, atEnd: boolean, needed: number): number {
     const d = this.delimiter;
     const len = b.length;
     let i = start;
-    this.count = 0;
     for (;;) {
       let from: number;
       let to: number;
@@ -226,11 +271,32 @@ export class CsvRecordScanner {
       }
       this.addField(from, to, kind);
       i = next;
-      if (ends) break;
+      if (ends) return i;
+      if (this.count === needed) {
+        const end = this.lineEndBeforeQuote(b, i);
+        if (end === -1 && !atEnd) return -1;
+        if (end >= 0) {
+          this.partial = true;
+          return end + 1;
+        }
+      }
     }
-    this.bytes = b;
-    this.onRecord(this);
-    return i;
+  }
+
+  /**
+   * The record's line end from `i` on when no quote comes before it (in a CRLF file, an LF after a
+   * CR): -1 when there is none in the bytes, -2 when the fields must be scanned (a quote first, a
+   * bare LF where lines end in CRLF).
+   */
+  private lineEndBeforeQuote(b: Buffer, i: number): number {
+    const lf = b.indexOf(LF, i);
+    if (lf === -1) return -1;
+    if (this.quoteAt < i) {
+      const q = b.indexOf(QUOTE, i);
+      this.quoteAt = q === -1 ? b.length : q;
+    }
+    if (this.quoteAt < lf) return -2;
+    return this.crlf && (lf === i || b[lf - 1] !== CR) ? -2 : lf;
   }
 
   /**

@@ -46,6 +46,8 @@ export class RowMapper {
   // Column positions resolved once: map() runs for every row of the snapshot.
   readonly profileIdAt: number;
   readonly externalIdAt: number;
+  /** Leading fields of a row that hold both identifiers (what a row read for its profile key needs). */
+  readonly identifierFields: number;
   private readonly emailAt: number;
   private readonly phoneAt: number;
   private readonly attributeColumns: AttributeTyping[] = [];
@@ -78,6 +80,7 @@ export class RowMapper {
     const at = (field: string) => this.idx[field] ?? -1;
     this.profileIdAt = at('matching.profileId');
     this.externalIdAt = at('matching.brazeCustomerId');
+    this.identifierFields = Math.max(this.profileIdAt, this.externalIdAt) + 1;
     this.emailAt = at('matching.email');
     this.phoneAt = at('matching.phone');
     for (const attr of Object.keys(m.attributes)) {

@@ -98,9 +98,12 @@ export class PartitionRows implements RowTaker {
     }
     const mapper = this.mapperOrAbort();
     if (this.what === 'keys') {
+      // Only the identifiers are needed: the scanner skips each record past them where it safely can.
+      r.fieldsNeeded = mapper.identifierFields;
       const keyHash = this.writer.keyHashOf(r, mapper);
-      if (keyHash === null) return this.event({ kind: 'row', record: ++this.records, fields: r.fields() });
-      return this.sink.noteOtherSegment(keyHash);
+      if (keyHash !== null) return this.sink.noteOtherSegment(keyHash);
+      r.scanWhole();
+      return this.event({ kind: 'row', record: ++this.records, fields: r.fields() });
     }
     const need = this.writer.measure(r, mapper);
     if (need < 0) return this.event({ kind: 'row', record: ++this.records, fields: r.fields() });

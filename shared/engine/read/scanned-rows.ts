@@ -157,10 +157,12 @@ export class ScannedRowWriter {
   /**
    * Finds the record's key (into keyFrom/keyTo): the profile ID, else the Braze customer ID (then
    * `prefixed`: the key is "ext:" and it). Null when the record must take the ordinary path: a field
-   * count that does not match, no identifier, or one that is not plain ASCII.
+   * count that does not match, no identifier, or one that is not plain ASCII. A partial record
+   * (read for its key only: CsvRecordScanner.fieldsNeeded) has its count unknown: its key is taken
+   * from the fields that are there, which hold both identifiers.
    */
   private findKey(r: CsvRecordScanner, mapper: RowMapper): boolean | null {
-    if (r.count !== mapper.columns.length) return null;
+    if (!r.partial && r.count !== mapper.columns.length) return null;
     if (this.identifier(r, mapper.externalIdAt) === null) return null;
     const extFrom = this.keyFrom;
     const extTo = this.keyTo;
