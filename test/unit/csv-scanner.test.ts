@@ -138,9 +138,7 @@ async function expectKeysAsPapa(bytes: Buffer, cuts: number[], hasHeader?: boole
   const papa = (await read(bytes, cuts, false, hasHeader, 'keys')).keys;
   const anyCount = (await read(bytes, cuts, false, hasHeader, 'keys', def, true)).keys;
   expect(isSubsequence(papa, scanned), `every key Papa Parse notes, in order; cut at ${cuts.join(',')}`).toBe(true);
-  expect(isSubsequence(scanned, anyCount), `no key but a row's, whatever its field count; cut at ${cuts.join(',')}`).toBe(
-    true,
-  );
+  expect(isSubsequence(scanned, anyCount), `no key but a row's, whatever its field count; cut at ${cuts.join(',')}`).toBe(true);
   return scanned;
 }
 
