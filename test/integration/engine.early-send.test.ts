@@ -11,6 +11,7 @@ import { services } from '../../shared/services';
 import { CONTAINERS } from '../../shared/store/clients';
 import { ConnectionLimitsRepo } from '../../shared/store/connection-limits';
 import { locateSnapshot } from '../../shared/snapshot/locate';
+import { SyncStateStore } from '../../shared/engine/state/sync-state';
 import { call, useAzurite } from '../helpers/app';
 import { MATCHING, rows, writeCiExport } from '../helpers/ci-export';
 import { createConnection, createExport, engineInput, runNow, useSandbox } from '../helpers/engine';
@@ -78,6 +79,42 @@ describe('sending early', () => {
     const again = await runNow(exp.id, { fullSync: false });
     expect(again.run.counts).toMatchObject({ profiles: 300, unchanged: 300, sent: 0 });
     expect(again.run.timings?.firstRequestSeconds ?? null).toBeNull();
+  });
+
+  it('each bucket’s checkpoints of what was sent early go once its state is written, not all after the last bucket', async () => {
+    // What the run writes and removes, in order: "wrote 3", "removed 3" (a bucket's pieces).
+    const events: string[] = [];
+    const bucketOf = (name: string) => /\/b(\d+)\.early-/.exec(name)![1];
+    class Watched extends SyncStateStore {
+      override async writeBucket(...args: Parameters<SyncStateStore['writeBucket']>): Promise<void> {
+        await super.writeBucket(...args);
+        events.push(`wrote ${args[0]}`);
+      }
+      override async removeEarlyCheckpoints(listed?: readonly string[]): Promise<void> {
+        for (const name of listed ?? (await this.earlyCheckpointNames())) events.push(`removed ${bucketOf(name)}`);
+        await super.removeEarlyCheckpoints(listed);
+      }
+    }
+    const app = services();
+    const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(600)] }]);
+    const exp = await createExport((await createConnection(sandbox().url)).id, { source, segments: ['S'], matching: MATCHING });
+    const snapshot = await locateSnapshot(app.storage.ciBlobs, exp.source, exp.segments);
+    const input = engineInput(exp, snapshot, sandbox().url);
+    const state = new Watched(app.storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id);
+    const result = await runExport({ ...input, state, firstAttempt: true, bucketTargetBytes: 2048 });
+    expect(result.complete).toBe(true);
+    expect(result.progress.counts).toMatchObject({ profiles: 600, sent: 600 });
+    expect(sandbox().stats.objectsProcessed).toBe(600); // all of them sent early
+    const wrote = events.filter((e) => e.startsWith('wrote'));
+    const removed = events.filter((e) => e.startsWith('removed'));
+    expect(wrote.length).toBeGreaterThan(8);
+    // Every bucket had pieces (the checkpoint when reading ended), each removed once, after its state was written.
+    expect(removed.map((e) => e.slice('removed '.length)).sort()).toEqual(wrote.map((e) => e.slice('wrote '.length)).sort());
+    for (const e of removed) expect(events.indexOf(e), e).toBeGreaterThan(events.indexOf(e.replace('removed', 'wrote')));
+    // Most were gone before the last bucket's state was written.
+    const lastWrite = events.indexOf(wrote.at(-1)!);
+    expect(removed.filter((e) => events.indexOf(e) < lastWrite).length).toBeGreaterThan(wrote.length / 2);
+    expect(await earlyCheckpoints(exp.id)).toEqual([]);
   });
 
   it('on one core, only while Braze sets the pace: with a budget the core cannot keep up with, the run reads first, same outcome; the preview says what it sends', async () => {

@@ -46,6 +46,10 @@ export interface Manifest {
   definition?: string;
 }
 
+/** Of the checkpoints of what was sent early (SyncStateStore.earlyCheckpointNames), the bucket's. */
+export const earlyPiecesOf = (names: readonly string[], bucket: number): string[] =>
+  names.filter((name) => name.includes(`/b${bucket}.early-`));
+
 export class SyncStateStore {
   constructor(
     private readonly container: ContainerClient,
