@@ -117,6 +117,48 @@ describe('sending early', () => {
     expect(await earlyCheckpoints(exp.id)).toEqual([]);
   });
 
+  it('a slow last checkpoint of what was sent early holds no bucket up: more than three are sent and written meanwhile', async () => {
+    // A bucket's room comes back once its state is written; its record, after that checkpoint, may wait.
+    const events: string[] = [];
+    class SlowPieces extends SyncStateStore {
+      override async writeEarlyPiece(...args: Parameters<SyncStateStore['writeEarlyPiece']>): Promise<void> {
+        await new Promise((r) => setTimeout(r, 150));
+        await super.writeEarlyPiece(...args);
+        events.push('piece');
+      }
+      override async writeBucket(...args: Parameters<SyncStateStore['writeBucket']>): Promise<void> {
+        await super.writeBucket(...args);
+        events.push(`wrote ${args[0]}`);
+      }
+    }
+    const app = services();
+    // c1..c300 in both segments (merged in the bucket phase), c301..c600 in Big alone (sent early).
+    const source = await writeCiExport(app.storage.ciBlobs, [
+      { segment: 'Small', partitions: [rows(300)] },
+      { segment: 'Big', partitions: [rows(600)] },
+    ]);
+    const exp = await createExport((await createConnection(sandbox().url)).id, {
+      source,
+      segments: ['Small', 'Big'],
+      matching: MATCHING,
+    });
+    const snapshot = await locateSnapshot(app.storage.ciBlobs, exp.source, exp.segments);
+    const state = new SlowPieces(app.storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id);
+    const result = await runExport({
+      ...engineInput(exp, snapshot, sandbox().url),
+      state,
+      firstAttempt: true,
+      bucketTargetBytes: 2048,
+    });
+    expect(result.complete).toBe(true);
+    expect(result.progress.counts).toMatchObject({ profiles: 600, sent: 600, failed: 0 });
+    expect(profile(7)).toMatchObject({ [MEMBERSHIP]: ['Big', 'Small'] });
+    const lastPiece = events.lastIndexOf('piece');
+    expect(events.filter((e) => e === 'piece').length).toBeGreaterThan(8); // written 8 at a time: two rounds or more
+    expect(events.slice(0, lastPiece).filter((e) => e.startsWith('wrote')).length).toBeGreaterThan(3);
+    expect(await earlyCheckpoints(exp.id)).toEqual([]);
+  });
+
   it('on one core, only while Braze sets the pace: with a budget the core cannot keep up with, the run reads first, same outcome; the preview says what it sends', async () => {
     vi.spyOn(os, 'availableParallelism').mockReturnValue(1);
     // c2's first row has no first name, a later row has: sent early, c2 goes out twice (alone, then

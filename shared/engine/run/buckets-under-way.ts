@@ -1,5 +1,6 @@
 // How far sending may run ahead of the checkpoints: a worker killed meanwhile sends again the
-// buckets under way (sent, not yet checkpointed), so DESIGN's bound on what a kill resends is kept here.
+// buckets under way (sent, their state not yet written), so DESIGN's bound on what a kill resends
+// is kept here.
 import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
 
 /**
@@ -9,8 +10,8 @@ import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
  * of the profiles (a profile has a row in each of its segments): well within DESIGN's 5 % even when
  * a profile's change of identity sends two objects. A first run's buckets, thousands of objects
  * each, go three at a time (two where three would hold more than half of what DESIGN lets a kill
- * resend: a slow budget): a bucket waits for the checkpoint of the one three before it, which
- * waits for Braze's last answer to it and two writes. Held to two, a bucket of a wide 1 M first run
+ * resend: a slow budget): a bucket waits for the state of the one three before it, which waits
+ * for Braze's last answer to it and a write. Held to two, a bucket of a wide 1 M first run
  * (~107 ms of sending) waited for those at every bucket once a round trip took ~100 ms: 18.6–19.1 s
  * against 16.7 s with three (one core: docs/performance.md). A change run's sending was a chain of
  * state writes.
@@ -22,7 +23,7 @@ const SHARE_UNDER_WAY = 0.01;
 
 interface UnderWay {
   objects: number;
-  checkpointed: Promise<void>;
+  written: Promise<void>;
   done: boolean;
 }
 
@@ -30,13 +31,13 @@ interface UnderWay {
 const RESEND_SECONDS = 15;
 
 export class BucketsUnderWay {
-  /** In the order sent: their checkpoints complete in that order. */
+  /** In the order sent (a bucket leaves once it and every one before it are done). */
   private readonly buckets: UnderWay[] = [];
   /** Objects the buckets under way may hold for more than BUCKETS_UNDER_WAY of them. */
   private readonly fewObjects: number;
   /** Objects the buckets under way may hold for more than two of them: half of DESIGN's bound on what a kill resends. */
   private readonly resendObjects: number;
-  /** A checkpoint that failed: no more buckets go (the run stops on it). */
+  /** A state or record write that failed: no more buckets go (the run stops on it). */
   private failure: { error: unknown } | null = null;
 
   /** `requestsPerSecond`: the pace the run's budget sends at. */
@@ -47,9 +48,9 @@ export class BucketsUnderWay {
   }
 
   /**
-   * Waits until a bucket of `objects` may go under way beside those that are (the oldest
-   * checkpoint first). Throws once any checkpoint failed, and the run stops with it, before more
-   * is sent. True when the buckets under way, this one with them, hold few objects.
+   * Waits until a bucket of `objects` may go under way beside those that are (the oldest one's
+   * state written first). Throws once any state or record write failed, and the run stops with it,
+   * before more is sent. True when the buckets under way, this one with them, hold few objects.
    */
   async room(objects: number): Promise<boolean> {
     for (;;) {
@@ -60,14 +61,17 @@ export class BucketsUnderWay {
       // A slow budget keeps large buckets to two: three would take longer than a kill may resend.
       const most = few ? MOST_BUCKETS_UNDER_WAY : held <= this.resendObjects ? BUCKETS_UNDER_WAY : 2;
       if (this.buckets.length < most) return few;
-      await this.buckets[0]!.checkpointed;
+      await this.buckets[0]!.written;
     }
   }
 
-  /** A bucket of `objects` went under way; `checkpointed` settles once its state and the run's record are written. */
-  add(objects: number, checkpointed: Promise<void>): void {
-    const bucket: UnderWay = { objects, checkpointed, done: false };
-    checkpointed.then(
+  /**
+   * A bucket of `objects` went under way; `written` resolves once its state is written, and rejects
+   * once that or a run-record write fails.
+   */
+  add(objects: number, written: Promise<void>): void {
+    const bucket: UnderWay = { objects, written, done: false };
+    written.then(
       () => (bucket.done = true),
       (e: unknown) => (this.failure ??= { error: e }),
     );
