@@ -89,7 +89,7 @@ export class PartitionRows implements RowTaker {
   }
 
   scanned(r: CsvRecordScanner): void {
-    if (r.count === 1 && r.to[0] === r.from[0]) return; // an empty line: skipped, as Papa Parse does
+    if (r.count === 1 && r.to[0] === r.from[0] && !r.partial) return; // an empty line: skipped, as Papa Parse does
     if (!this.firstSeen) {
       this.firstSeen = true;
       const fields = r.fields();

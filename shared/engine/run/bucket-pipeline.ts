@@ -255,6 +255,20 @@ export class BucketPipeline {
   }
 
   /**
+   * The bucket's temp files go once its state is written and the last checkpoint of what was sent
+   * early (which reads the bucket's state lines) is taken; beside the checkpoints, not in their way
+   * (a change run's sending is a chain of them).
+   */
+  private removeTempFilesOnceWritten(bucket: number, stateWritten: Promise<boolean>): void {
+    this.tempRemoved.push(
+      Promise.all([stateWritten, this.parts.lastEarlyCheckpoint.written]).then(
+        () => this.removeTempFiles(bucket),
+        () => undefined,
+      ),
+    );
+  }
+
+  /**
    * Once the bucket's state is written, its checkpoints of what was sent early are read no more (a
    * successor reads the state): they go then, beside the buckets still under way, rather than all
    * after the last bucket, where deleting a 1 M first run's 32 took ~50 ms before the run could end.
@@ -267,7 +281,8 @@ export class BucketPipeline {
       for (const name of pieces) this.piecesRemoved.add(name);
       await this.parts.state.removeEarlyCheckpoints(pieces);
     });
-    this.piecesRemoving.push(removing.catch(() => undefined)); // a piece left goes with the run's last removal
+    // A piece whose delete fails is left: the bucket's state hides it, and a later run's listing finds it.
+    this.piecesRemoving.push(removing.catch(() => undefined));
   }
 
   /** Each bucket being prepared is dropped as it comes: its room in the rings may be what the next one waits for. */
@@ -353,15 +368,7 @@ export class BucketPipeline {
       .finally(releaseState);
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
     this.removeEarlyPiecesOnceWritten(prepared.bucket, stateWritten);
-    // The bucket's temp files go once its state is written and the last checkpoint of what was sent
-    // early (which reads the bucket's state lines) is taken; beside the checkpoints, not in their
-    // way (a change run's sending is a chain of them).
-    this.tempRemoved.push(
-      Promise.all([stateWritten, this.parts.lastEarlyCheckpoint.written]).then(
-        () => this.removeTempFiles(prepared.bucket),
-        () => undefined,
-      ),
-    );
+    this.removeTempFilesOnceWritten(prepared.bucket, stateWritten);
     // Buckets join the run's books in order, each once its state is written; the run's record is
     // written after, one write for the buckets that joined meanwhile (RunBooks.report).
     const previousInBooks = this.inBooks;
@@ -374,20 +381,16 @@ export class BucketPipeline {
     const recorded = this.inBooks.then(() => books.report(true));
     this.checkpointed = Promise.all([this.checkpointed, recorded]).then(() => undefined);
     this.checkpointed.catch(() => undefined); // awaited on a later turn or after the run
-    // Its room comes back once its state is written, not its record: a successor prepares a bucket
-    // its record does not have again, and sends nothing of what its state holds. The records, in
-    // order after the last checkpoint of what was sent early, may lag (that checkpoint took ~0.85 s
-    // in a two-core run) without holding sending up; one that fails stops it at the next bucket.
-    this.underWay.add(count, doneUnlessFailed(stateWritten, this.checkpointed));
+    // Its room comes back once its state is written, not its record: a successor sends nothing of
+    // what its state holds. The records, in order after the last checkpoint of what was sent early,
+    // may lag a few buckets (that checkpoint took ~0.85 s in a two-core run) without holding
+    // sending up (see MOST_RECORDS_BEHIND).
+    this.underWay.add(
+      count,
+      stateWritten.then(() => undefined),
+      this.checkpointed,
+    );
   }
-}
-
-/** Resolves once `done` does; rejects as soon as either rejects. */
-function doneUnlessFailed(done: Promise<unknown>, failing: Promise<unknown>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    done.then(() => resolve(), reject);
-    failing.catch(reject);
-  });
 }
 
 /**

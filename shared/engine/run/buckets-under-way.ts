@@ -18,6 +18,12 @@ import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
  */
 export const BUCKETS_UNDER_WAY = 3;
 const MOST_BUCKETS_UNDER_WAY = 8;
+/**
+ * Buckets whose state is written may wait for the run row that lists them done, at most this many.
+ * A successor prepares such a bucket again: it sends nothing the state holds but counts those
+ * profiles unchanged, not sent (and sends again what Braze refused of it), so the lag is bounded.
+ */
+export const MOST_RECORDS_BEHIND = 8;
 const MOST_OBJECTS_UNDER_WAY = 100 * MAX_OBJECTS_PER_REQUEST;
 const SHARE_UNDER_WAY = 0.01;
 
@@ -27,12 +33,19 @@ interface UnderWay {
   done: boolean;
 }
 
+interface Unrecorded {
+  recorded: Promise<void>;
+  done: boolean;
+}
+
 /** Seconds of sending a kill may cost (DESIGN: 5 % of the profiles or 30 s, whichever is larger), half of them used. */
 const RESEND_SECONDS = 15;
 
 export class BucketsUnderWay {
   /** In the order sent (a bucket leaves once it and every one before it are done). */
   private readonly buckets: UnderWay[] = [];
+  /** Buckets sent whose run-row write has not come yet, in order (those writes complete in order). */
+  private readonly unrecorded: Unrecorded[] = [];
   /** Objects the buckets under way may hold for more than BUCKETS_UNDER_WAY of them. */
   private readonly fewObjects: number;
   /** Objects the buckets under way may hold for more than two of them: half of DESIGN's bound on what a kill resends. */
@@ -56,6 +69,11 @@ export class BucketsUnderWay {
     for (;;) {
       if (this.failure) throw this.failure.error;
       while (this.buckets[0]?.done) this.buckets.shift();
+      while (this.unrecorded[0]?.done) this.unrecorded.shift();
+      if (this.unrecorded.length >= MOST_RECORDS_BEHIND) {
+        await this.unrecorded[0]!.recorded;
+        continue;
+      }
       const held = this.buckets.reduce((sum, b) => sum + b.objects, objects);
       const few = held <= this.fewObjects;
       // A slow budget keeps large buckets to two: three would take longer than a kill may resend.
@@ -66,15 +84,16 @@ export class BucketsUnderWay {
   }
 
   /**
-   * A bucket of `objects` went under way; `written` resolves once its state is written, and rejects
-   * once that or a run-record write fails.
+   * A bucket of `objects` went under way: `written` settles once its state is written, `recorded`
+   * once the run row lists it (and every bucket before it) done. Either failing stops the run.
    */
-  add(objects: number, written: Promise<void>): void {
+  add(objects: number, written: Promise<void>, recorded: Promise<void> = written): void {
+    const failed = (e: unknown) => (this.failure ??= { error: e });
     const bucket: UnderWay = { objects, written, done: false };
-    written.then(
-      () => (bucket.done = true),
-      (e: unknown) => (this.failure ??= { error: e }),
-    );
+    written.then(() => (bucket.done = true), failed);
     this.buckets.push(bucket);
+    const record: Unrecorded = { recorded, done: false };
+    recorded.then(() => (record.done = true), failed);
+    this.unrecorded.push(record);
   }
 }
