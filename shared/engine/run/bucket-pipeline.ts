@@ -241,6 +241,7 @@ export class BucketPipeline {
     await this.sender.finish();
     await this.checkpointed;
     await this.dropPrepared();
+    await Promise.all(this.piecesRemoving);
     return false;
   }
 
@@ -359,7 +360,7 @@ export class BucketPipeline {
       .then(async (outcomes) => {
         const taken = recordOutcomes(prepared, lines, outcomes, books.reject);
         // Read from the checkpoints of what was sent early, the state is written even unchanged:
-        // they are removed once the last bucket is written.
+        // they are removed once it is.
         if (!prepared.stateChanged && count === 0 && !early) return false;
         await this.parts.beforeCheckpoint?.();
         await state.writeBucket(prepared.bucket, prepared.header, [kept, ...taken], etag);
