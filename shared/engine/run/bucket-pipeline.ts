@@ -39,10 +39,11 @@ interface PipelineParts {
   /** Asked before a bucket's objects go, with the requests they need: false = stop before it (see EngineInput). */
   beforeBucket?: (requests: number) => Promise<boolean>;
   /**
-   * The last checkpoint of what was sent early: once written, its leftovers are removed after the
-   * last bucket. No bucket is asked of the engine thread before it has marked what that checkpoint
-   * holds: a bucket's hand-over may wait for room in the rings (bucket-step.ts), which the buckets
-   * under way give back, and they wait for that checkpoint.
+   * The last checkpoint of what was sent early: once written, its pieces are listed, and each
+   * bucket's removed once that bucket's state is written. No bucket is asked of the engine thread
+   * before it has marked what that checkpoint holds: a bucket's hand-over may wait for room in the
+   * rings (bucket-step.ts), which the buckets under way give back, and the run row, which they may
+   * wait for (buckets-under-way.ts), waits for that checkpoint.
    */
   lastEarlyCheckpoint: LastCheckpoint;
   /** The run's temp folder: state blobs are downloaded there for the engine thread. */
@@ -78,7 +79,7 @@ export class BucketPipeline {
   private checkpointed: Promise<void>;
   /** The last bucket joined to the run's books (its record may still be being written). */
   private inBooks: Promise<void>;
-  /** Buckets sent and not yet checkpointed. */
+  /** Buckets sent and their state not yet written, and the run row that lists them done. */
   private readonly underWay: BucketsUnderWay;
   /** Braze's answers to the buckets sent last, oldest first (BUCKETS_UNDER_WAY − 1 of them). */
   private readonly lastAnswered: Promise<unknown>[] = [];
@@ -102,6 +103,8 @@ export class BucketPipeline {
     this.sender = new BatchSender(parts.braze, parts.concurrency, (items, outcomes) => {
       items.forEach((item, j) => item.bucket.take(item.index, outcomes[j]!));
       this.reports = this.reports.then(() => parts.books.report());
+      // Awaited after the last bucket; a run stopped before (a failed checkpoint) never awaits it.
+      this.reports.catch(() => undefined);
     });
     // Once sending fails (a revoked key…), no more outcomes will come: stop waiting for them.
     this.sender.failed.catch((e: unknown) => {
@@ -385,7 +388,7 @@ export class BucketPipeline {
     // Its room comes back once its state is written, not its record: a successor sends nothing of
     // what its state holds. The records, in order after the last checkpoint of what was sent early,
     // may lag a few buckets (that checkpoint took ~0.85 s in a two-core run) without holding
-    // sending up (see MOST_RECORDS_BEHIND).
+    // sending up (see RECORDS_BEHIND).
     this.underWay.add(
       count,
       stateWritten.then(() => undefined),

@@ -19,11 +19,13 @@ import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
 export const BUCKETS_UNDER_WAY = 3;
 const MOST_BUCKETS_UNDER_WAY = 8;
 /**
- * Buckets whose state is written may wait for the run row that lists them done, at most this many.
- * A successor prepares such a bucket again: it sends nothing the state holds but counts those
+ * Buckets whose state is written may wait for the run row that lists them done, this many beyond
+ * those under way: enough that a slow write ahead of the run row (the last checkpoint of what was
+ * sent early, ~0.85 s in a two-core run, about two buckets of sending) holds no bucket up. A
+ * successor prepares such a bucket again: it sends nothing the state holds but counts those
  * profiles unchanged, not sent (and sends again what Braze refused of it), so the lag is bounded.
  */
-export const MOST_RECORDS_BEHIND = 8;
+export const RECORDS_BEHIND = 2;
 const MOST_OBJECTS_UNDER_WAY = 100 * MAX_OBJECTS_PER_REQUEST;
 const SHARE_UNDER_WAY = 0.01;
 
@@ -70,16 +72,13 @@ export class BucketsUnderWay {
       if (this.failure) throw this.failure.error;
       while (this.buckets[0]?.done) this.buckets.shift();
       while (this.unrecorded[0]?.done) this.unrecorded.shift();
-      if (this.unrecorded.length >= MOST_RECORDS_BEHIND) {
-        await this.unrecorded[0]!.recorded;
-        continue;
-      }
       const held = this.buckets.reduce((sum, b) => sum + b.objects, objects);
       const few = held <= this.fewObjects;
       // A slow budget keeps large buckets to two: three would take longer than a kill may resend.
       const most = few ? MOST_BUCKETS_UNDER_WAY : held <= this.resendObjects ? BUCKETS_UNDER_WAY : 2;
-      if (this.buckets.length < most) return few;
-      await this.buckets[0]!.written;
+      if (this.buckets.length >= most) await this.buckets[0]!.written;
+      else if (this.unrecorded.length >= most + RECORDS_BEHIND) await this.unrecorded[0]!.recorded;
+      else return few;
     }
   }
 
