@@ -130,7 +130,9 @@ describe('sending early', () => {
     const fourth = new Promise<void>((r) => (fourthWritten = r));
     class SlowPieces extends SyncStateStore {
       override async writeEarlyPiece(...args: Parameters<SyncStateStore['writeEarlyPiece']>): Promise<void> {
-        await Promise.race([fourth, new Promise((r) => setTimeout(r, 5000))]);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([fourth, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+        clearTimeout(timer);
         await super.writeEarlyPiece(...args);
         events.push('piece');
       }
