@@ -27,7 +27,24 @@ export async function downloadWhole(
     throw limit.tooLarge();
   }
   // The SDK resumes a body that breaks off with a ranged GET on the same version (If-Match), so the bytes are one version's.
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return { bytes: Buffer.concat(chunks), etag: response.etag, lastModified: response.lastModified };
+  return { bytes: await bodyBytes(body, response.contentLength), etag: response.etag, lastModified: response.lastModified };
+}
+
+/** A body's bytes, in one buffer of its Content-Length when it has one: a body longer or shorter than that is an error. */
+async function bodyBytes(body: NodeJS.ReadableStream, length: number | undefined): Promise<Buffer> {
+  if (length === undefined) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+  const bytes = Buffer.allocUnsafe(length);
+  let at = 0;
+  for await (const chunk of body) {
+    const piece = chunk as Buffer;
+    if (at + piece.length > length) throw new Error('a blob came longer than its Content-Length');
+    bytes.set(piece, at);
+    at += piece.length;
+  }
+  if (at !== length) throw new Error('a blob came shorter than its Content-Length');
+  return bytes;
 }

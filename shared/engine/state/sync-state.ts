@@ -84,8 +84,8 @@ export class SyncStateStore {
    */
   async readBucket(bucket: number): Promise<{ bytes: Uint8Array | null; etag: string | null }> {
     try {
-      const response = await this.blob(`b${bucket}.tsv`).download(0);
-      return { bytes: await readAll(response.readableStreamBody!, response.contentLength!), etag: response.etag ?? null };
+      const { bytes, etag } = await downloadWhole(this.blob(`b${bucket}.tsv`));
+      return { bytes, etag: etag ?? null };
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
     }
@@ -144,7 +144,7 @@ export class SyncStateStore {
     for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b${bucket}.early-` })) {
       const blob = this.container.getBlobClient(b.name);
       if (b.name.endsWith(REFUSALS)) {
-        const piece = await blob.downloadToBuffer();
+        const piece = (await downloadWhole(blob)).bytes;
         const headerEnd = piece.indexOf(NEWLINE);
         const header = JSON.parse(piece.toString('utf8', 0, headerEnd)) as BucketHeader;
         refused ??= { sentBy: header.sentBy, byKey: new Map() };
@@ -257,18 +257,4 @@ export class SyncStateStore {
 function streamOf(pieces: Uint8Array[]): [() => NodeJS.ReadableStream, number] {
   const nonEmpty = pieces.filter((piece) => piece.length);
   return [() => Readable.from(nonEmpty, { objectMode: false }), nonEmpty.reduce((n, p) => n + p.length, 0)];
-}
-
-/** A download's bytes, read into memory of their own. */
-async function readAll(stream: NodeJS.ReadableStream, length: number): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
-  let at = 0;
-  for await (const chunk of stream) {
-    const piece = chunk as Buffer;
-    if (at + piece.length > length) throw new Error('a state blob came longer than its Content-Length');
-    bytes.set(piece, at);
-    at += piece.length;
-  }
-  if (at !== length) throw new Error('a state blob came shorter than its Content-Length');
-  return bytes;
 }
