@@ -205,10 +205,6 @@ export class ExportAttempts {
   }
 
   /**
-   * The same snapshot (by content: model.json and every partition's ETag) with the same settings was
-   * fully exported by the last run: the diff is empty by construction, so nothing is read or sent.
-   */
-  /**
    * The guard's plan, read beside the look at the last run (both only read); null when that look
    * ends the run (the snapshot is in Braze already). The snapshot's pin is never left under way: a
    * run finished here names it (verification reads it), and a retry may pin another.
@@ -231,6 +227,10 @@ export class ExportAttempts {
     }
   }
 
+  /**
+   * The same snapshot (by content: model.json and every partition's ETag) with the same settings was
+   * fully exported by the last run: the diff is empty by construction, so nothing is read or sent.
+   */
   private async alreadyExported(attempt: Attempt, snapshotId: string, definition: string, pinned: Promise<void>) {
     const done = await unchangedSinceLastRun(this.deps, attempt.run, snapshotId, definition);
     if (!done) return false;
