@@ -1,12 +1,17 @@
-// One HTTPS POST on a kept-alive connection. node:http(s) with an Agent rather than global fetch:
-// measured here at ~0.5 ms of CPU per 75-object request against ~2 ms for fetch, and sending
-// 13,000+ requests per million profiles is the engine's busiest loop.
-import http from 'node:http';
-import https from 'node:https';
+// POSTs to Braze on kept-alive connections of the app's own: net/tls sockets, each carrying one
+// request at a time, at most `maxSockets` of them, the requests beyond waiting their turn in order.
+// A request is written at once (head and body in one corked write) and its answer read as the
+// partition GET reads one (../http-answer.ts). node:http's client (ClientRequest, its Agent, the
+// streams) cost ~0.07 ms more CPU a request, and a run sends 13,334 requests per million profiles:
+// on one core ~0.9 CPU-s per million (docs/performance.md). Global fetch cost more still.
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import { AnswerHead, NOT_HTTP, type Framing, type HttpAnswer } from '../http-answer';
 
 export interface TransportResponse {
   status: number;
-  /** Header lookup by name, case-insensitive (Node lower-cases incoming names). */
+  /** Header lookup by name, case-insensitive. */
   header(name: string): string | null;
   text: string;
 }
@@ -17,54 +22,292 @@ export interface PostTransport {
   close(): void;
 }
 
-export class Transport implements PostTransport {
-  private readonly agent: http.Agent;
-  private readonly client: typeof http | typeof https;
-  /** Where every request goes, resolved once rather than per request. */
-  private readonly target: { protocol: string; hostname: string; port: string; path: string };
+/**
+ * A connection unused this long is closed here, before a server or load balancer closes it while a
+ * request is being written to it (sooner when the server's Keep-Alive header asks).
+ */
+const IDLE_CLOSE_MS = 30_000;
+/** TCP keep-alive probes on a quiet connection, as node:http's kept-alive Agent sets them. */
+const TCP_KEEPALIVE_MS = 10_000;
+/** A chunk-size line longer than this is not HTTP. */
+const MAX_CHUNK_LINE = 1024;
 
-  constructor(url: string, maxSockets: number) {
+/** A failure as node:http reports one: by its code (never the URL, nor a header: the API key is one). */
+const failure = (code: string) =>
+  Object.assign(new Error(code === 'ETIMEDOUT' ? 'timed out' : `the request failed (${code})`), { code });
+const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code ?? 'ECONNRESET';
+
+interface Request {
+  head: string;
+  body: Buffer;
+  timeoutMs: number;
+  resolve(response: TransportResponse): void;
+  reject(error: Error): void;
+}
+
+/** How long the server keeps a quiet connection open, from its `Keep-Alive: timeout=N` (ms), if it says. */
+function serverIdleMs(answer: HttpAnswer): number | null {
+  const seconds = /(?:^|[,;\s])timeout=(\d{1,6})/i.exec(answer.header('keep-alive') ?? '')?.[1];
+  return seconds === undefined ? null : Number(seconds) * 1000;
+}
+
+/** One connection: one request at a time, its answer read as it comes. */
+class Connection {
+  request: Request | null = null;
+  private head = new AnswerHead();
+  private answer: HttpAnswer | null = null;
+  private framing: Framing = { kind: 'close' };
+  private body: Buffer[] = [];
+  /** How long it may stay unused once answered (the server's Keep-Alive may shorten it). */
+  idleMs = IDLE_CLOSE_MS;
+  private gone = false;
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly done: (c: Connection, reusable: boolean) => void,
+  ) {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
+    socket.on('data', (bytes: Buffer) => this.receivedSafely(bytes));
+    socket.on('timeout', () => this.fail('ETIMEDOUT'));
+    socket.on('error', (e) => this.fail(codeOf(e)));
+    // The server's end of it: the answer, if it is framed by the end; else what was under way broke off.
+    socket.on('end', () =>
+      this.request && this.answer && this.framing.kind === 'close' ? this.complete(false) : this.fail('ECONNRESET'),
+    );
+    socket.on('close', () => this.fail('ECONNRESET'));
+  }
+
+  send(request: Request): void {
+    this.request = request;
+    this.socket.ref();
+    this.head = new AnswerHead();
+    this.answer = null;
+    this.body = [];
+    // Quiet this long (nothing sent or answered), the request fails, as node:http's req.setTimeout.
+    this.socket.setTimeout(request.timeoutMs);
+    this.socket.cork();
+    this.socket.write(request.head, 'latin1'); // as node:http writes headers
+    this.socket.write(request.body);
+    this.socket.uncork();
+  }
+
+  /** Unused (answered, kept for the next request): quiet for `idleMs`, it is closed. It keeps no process alive. */
+  idle(): void {
+    this.socket.setTimeout(this.idleMs);
+    this.socket.unref();
+  }
+
+  /** Drops the connection; a request under way on it fails. */
+  close(code = 'ECONNRESET'): void {
+    this.fail(code);
+  }
+
+  private receivedSafely(bytes: Buffer): void {
+    try {
+      this.received(bytes);
+    } catch (e) {
+      this.fail(codeOf(e));
+    }
+  }
+
+  private received(bytes: Buffer): void {
+    // Bytes nothing asked for: the connection is not to be trusted with the next request.
+    if (!this.request) return this.fail('ECONNRESET');
+    if (!this.answer) {
+      const read = this.head.read(bytes);
+      if (read === null) return;
+      this.answer = read.answer;
+      this.framing = read.framing;
+      bytes = read.rest;
+      if (this.framing.kind === 'length' && this.framing.left === 0) return this.complete(bytes.length === 0);
+    }
+    const f = this.framing;
+    // A socket's reads are fresh buffers each: kept as they are, not copied.
+    if (f.kind === 'close') {
+      this.body.push(bytes);
+      return;
+    }
+    if (f.kind === 'length') {
+      const take = Math.min(f.left, bytes.length);
+      this.body.push(bytes.subarray(0, take));
+      f.left -= take;
+      // Bytes past the body: not an answer to anything asked, so the connection goes after this one.
+      if (f.left === 0) this.complete(take === bytes.length);
+      return;
+    }
+    this.chunks(f, bytes);
+  }
+
+  /**
+   * A chunked body's bytes: each chunk's data kept, up to the last chunk (size 0) and the empty line
+   * that ends the trailers after it. `left`: data bytes of the chunk being read; -1 while a size line
+   * is read, -2 the line end after a chunk's data, -3 the trailer lines (`line`: a line so far).
+   */
+  private chunks(f: Extract<Framing, { kind: 'chunked' }>, bytes: Buffer): void {
+    let at = 0;
+    while (at < bytes.length) {
+      if (f.left > 0) {
+        const take = Math.min(f.left, bytes.length - at);
+        this.body.push(bytes.subarray(at, at + take));
+        f.left -= take;
+        at += take;
+        if (f.left === 0) f.left = -2;
+        continue;
+      }
+      const lf = bytes.indexOf(0x0a, at);
+      f.line += bytes.toString('latin1', at, lf < 0 ? bytes.length : lf);
+      if (f.line.length > MAX_CHUNK_LINE) return this.fail(NOT_HTTP);
+      if (lf < 0) return;
+      at = lf + 1;
+      const line = f.line.trim();
+      f.line = '';
+      if (f.left === -3) {
+        // Trailers are not needed; the empty line ends the answer.
+        if (line === '') return this.complete(at === bytes.length);
+        continue;
+      }
+      if (f.left === -2) {
+        if (line !== '') return this.fail(NOT_HTTP);
+        f.left = -1;
+        continue;
+      }
+      const size = line.split(';')[0]!.trim(); // a size may be followed by extensions
+      if (!/^0*[0-9a-fA-F]{1,12}$/.test(size)) return this.fail(NOT_HTTP);
+      f.left = parseInt(size, 16) || -3;
+    }
+  }
+
+  /** The answer is whole; `clean`: nothing came after it, so the connection may carry the next request. */
+  private complete(clean: boolean): void {
+    const request = this.request!;
+    const answer = this.answer!;
+    this.request = null;
+    this.socket.setTimeout(0);
+    const reusable = clean && this.framing.kind !== 'close' && keptAlive(answer, this.head.http11);
+    const serverMs = serverIdleMs(answer);
+    this.idleMs = serverMs === null ? IDLE_CLOSE_MS : Math.min(IDLE_CLOSE_MS, Math.max(100, serverMs - 1000));
+    if (!reusable) this.drop();
+    request.resolve({
+      status: answer.status,
+      header: (name) => answer.header(name.toLowerCase()),
+      text: Buffer.concat(this.body).toString('utf8'),
+    });
+    this.done(this, reusable);
+  }
+
+  private fail(code: string): void {
+    const request = this.request;
+    this.request = null;
+    const first = !this.gone;
+    this.drop();
+    request?.reject(failure(code));
+    if (first) this.done(this, false);
+  }
+
+  private drop(): void {
+    this.gone = true;
+    this.socket.destroy();
+  }
+}
+
+/** Whether the server keeps the connection after this answer (RFC 9112 §9.3). */
+function keptAlive(answer: HttpAnswer, http11: boolean): boolean {
+  const connection = (answer.header('connection') ?? '').toLowerCase();
+  if (/(?:^|,)\s*close\s*(?:,|$)/.test(connection)) return false;
+  return http11 || /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(connection);
+}
+
+export class Transport implements PostTransport {
+  private readonly target: { secure: boolean; host: string; port: number; requestLine: string };
+  private readonly connections = new Set<Connection>();
+  /** Answered and kept, the last used last (used first: the others may close, unused). */
+  private readonly idle: Connection[] = [];
+  private readonly waiting: Request[] = [];
+  private closed = false;
+
+  /** `tlsOptions` only add to the defaults (a test's own CA). */
+  constructor(
+    url: string,
+    private readonly maxSockets: number,
+    private readonly tlsOptions: tls.ConnectionOptions = {},
+  ) {
+    if (!(maxSockets >= 1)) throw new Error(`a transport needs at least one connection (${maxSockets})`);
     const u = new URL(url);
-    this.client = u.protocol === 'https:' ? https : http;
+    const secure = u.protocol === 'https:';
+    if (!secure && u.protocol !== 'http:') throw new Error(`not an http(s) URL: ${u.protocol}`);
     this.target = {
-      protocol: u.protocol,
-      hostname: u.hostname.replace(/^\[|\]$/g, ''),
-      port: u.port,
-      path: `${u.pathname}${u.search}`,
+      secure,
+      host: u.hostname.replace(/^\[(.*)\]$/, '$1'), // an IPv6 address without its brackets
+      port: Number(u.port) || (secure ? 443 : 80),
+      requestLine: `POST ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: keep-alive\r\n`,
     };
-    const options = { keepAlive: true, keepAliveMsecs: 10_000, maxSockets, scheduling: 'lifo' as const };
-    this.agent = u.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
   }
 
   /** `body` as bytes (encoded once by the caller, who may send it again on a retry). */
   post(body: Buffer, headers: Record<string, string>, timeoutMs: number): Promise<TransportResponse> {
     return new Promise((resolve, reject) => {
-      const req = this.client.request(
-        { ...this.target, method: 'POST', agent: this.agent, headers: { ...headers, 'Content-Length': body.length } },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (text += chunk));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              header: (name) => {
-                const v = res.headers[name.toLowerCase()];
-                return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
-              },
-              text,
-            }),
-          );
-          res.on('error', reject);
-        },
-      );
-      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
-      req.on('error', reject);
-      req.end(body);
+      if (this.closed) return reject(failure('ECONNRESET'));
+      let head = this.target.requestLine;
+      for (const [name, value] of Object.entries(headers)) {
+        // A value that would split the request (a line break…) throws, naming the header, not its value.
+        validateHeaderName(name);
+        validateHeaderValue(name, value);
+        head += `${name}: ${value}\r\n`;
+      }
+      this.start({ head: `${head}Content-Length: ${body.length}\r\n\r\n`, body, timeoutMs, resolve, reject });
     });
   }
 
+  private start(request: Request): void {
+    const kept = this.idle.pop();
+    if (kept) return kept.send(request);
+    if (this.connections.size < this.maxSockets) return this.connect().send(request);
+    this.waiting.push(request);
+  }
+
+  private connect(): Connection {
+    const { secure, host, port } = this.target;
+    const socket = secure
+      ? tls.connect({
+          ...this.tlsOptions,
+          host,
+          port,
+          servername: net.isIP(host) ? undefined : host,
+          ALPNProtocols: ['http/1.1'],
+        })
+      : net.connect({ host, port });
+    const c = new Connection(socket, (done, reusable) => this.released(done, reusable));
+    this.connections.add(c);
+    return c;
+  }
+
+  /** A connection is free (reusable) or gone: the next request waiting goes on it, or on a new one. */
+  private released(c: Connection, reusable: boolean): void {
+    if (!reusable) {
+      this.connections.delete(c);
+      const at = this.idle.indexOf(c);
+      if (at >= 0) this.idle.splice(at, 1);
+    }
+    const next = this.waiting.shift();
+    if (!next) {
+      if (reusable) {
+        this.idle.push(c);
+        c.idle();
+      }
+      return;
+    }
+    if (reusable) return c.send(next);
+    try {
+      this.start(next);
+    } catch (e) {
+      next.reject(failure(codeOf(e))); // a socket event's callback: thrown, it would settle nothing
+    }
+  }
+
   close(): void {
-    this.agent.destroy();
+    this.closed = true;
+    for (const request of this.waiting.splice(0)) request.reject(failure('ECONNRESET'));
+    for (const c of [...this.connections]) c.close();
   }
 }

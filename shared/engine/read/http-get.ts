@@ -11,13 +11,9 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
+import { AnswerHead, type Framing, type HttpAnswer } from '../../http-answer';
 
-/** The status and headers of an answer. */
-export interface HttpAnswer {
-  status: number;
-  /** A header's value by its lower-case name (the first, where one is repeated). */
-  header(name: string): string | null;
-}
+export type { HttpAnswer };
 
 /** What reads a body; no handler may throw. */
 export interface BodyReader {
@@ -35,19 +31,6 @@ export interface BodyReader {
 
 /** Bytes a socket reads at once, by default. */
 const READ_BYTES = 256 * 1024;
-/** An answer whose status lines and headers, interim answers' included, are longer is not one (node:http's limit is 16 KB). */
-const MAX_HEAD_BYTES = 64 * 1024;
-/** Interim answers (100 Continue…) taken before the real one. */
-const MAX_INTERIM_ANSWERS = 10;
-/** A header's name: an RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const HEAD_END = '\r\n\r\n';
-
-type Framing =
-  | { kind: 'length'; left: number }
-  /** Chunked: `left` bytes of the chunk being read remain; -1 while a size line is read (`line`). */
-  | { kind: 'chunked'; left: number; line: string }
-  | { kind: 'close' };
 
 // Errors are described by their code only: a message could hold the URL, and with it a SAS.
 const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code ?? 'the connection failed';
@@ -58,11 +41,8 @@ export class HttpGet {
   failure = 'the connection failed';
   private answered!: (answer: HttpAnswer | null) => void;
   private socket: net.Socket | null = null;
-  /** The status line and headers read so far, until they are complete. */
-  private head: string | null = '';
-  /** Bytes of the heads completed so far (interim answers'), and how many. */
-  private headBytes = 0;
-  private interims = 0;
+  /** The status line and headers, until they are read. */
+  private head: AnswerHead | null = new AnswerHead();
   private idleMs = 0;
   private framing: Framing = { kind: 'close' };
   private reader: BodyReader | null = null;
@@ -184,45 +164,12 @@ export class HttpGet {
 
   /** Reads the status line and headers: what follows them, or null while they are incomplete. */
   private headRead(bytes: Buffer): Buffer | null {
-    for (;;) {
-      const before = this.head!.length;
-      const room = MAX_HEAD_BYTES - this.headBytes;
-      const text = this.head + bytes.toString('latin1', 0, Math.max(0, Math.min(bytes.length, room - before)));
-      const at = text.indexOf(HEAD_END, Math.max(0, before - 3));
-      if (at < 0) {
-        if (text.length >= room) this.fail('the answer is not HTTP');
-        else this.head = text;
-        return null;
-      }
-      const rest = bytes.subarray(at + HEAD_END.length - before);
-      const answer = parseHead(text.slice(0, at));
-      // 101 would switch protocols, which a GET never asks for.
-      if (!answer || answer.status === 101) {
-        this.fail('the answer is not HTTP');
-        return null;
-      }
-      // An interim answer (100 Continue…) is followed by the real one.
-      if (answer.status < 200) {
-        this.headBytes += at + HEAD_END.length;
-        this.head = '';
-        if (++this.interims > MAX_INTERIM_ANSWERS) {
-          this.fail('the answer is not HTTP');
-          return null;
-        }
-        if (rest.length === 0) return null;
-        bytes = rest;
-        continue;
-      }
-      this.head = null;
-      const framing = framingOf(answer);
-      if (!framing) {
-        this.fail('the answer is not HTTP');
-        return null;
-      }
-      this.framing = framing;
-      this.answered(answer);
-      return rest;
-    }
+    const read = this.head!.read(bytes);
+    if (read === null) return null;
+    this.head = null;
+    this.framing = read.framing;
+    this.answered(read.answer);
+    return read.rest;
   }
 
   /** Body bytes, as framed: handed to the reader, up to the body's end. */
@@ -312,40 +259,4 @@ function requestText(target: URL, headers: Record<string, string>): string {
     text += `${name}: ${value}\r\n`;
   }
   return `${text}\r\n`;
-}
-
-/**
- * The status line and headers, or null when they are not HTTP/1.x as RFC 9112 has a client take
- * them: no folded lines, names that are tokens, no Content-Length repeated with another value, no
- * Transfer-Encoding repeated (any of which could cut a body short, or run it on).
- */
-function parseHead(text: string): HttpAnswer | null {
-  const lines = text.split('\r\n');
-  const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]!)?.[1];
-  if (status === undefined) return null;
-  const headers = new Map<string, string>();
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':');
-    const name = line.slice(0, Math.max(0, colon)).toLowerCase();
-    if (!TOKEN.test(name)) return null;
-    const value = line.slice(colon + 1).trim();
-    const seen = headers.get(name);
-    if (seen === undefined) headers.set(name, value);
-    else if (name === 'transfer-encoding' || (name === 'content-length' && seen !== value)) return null;
-  }
-  return { status: Number(status), header: (name) => headers.get(name) ?? null };
-}
-
-/** How the body ends, as the headers say; null when they contradict themselves. */
-function framingOf(answer: HttpAnswer): Framing | null {
-  const coding = answer.header('transfer-encoding');
-  if (coding !== null) {
-    // Chunked alone: any other coding (gzip…) was not asked for.
-    return /(?:^|,)\s*chunked\s*$/i.test(coding) && coding.split(',').length === 1
-      ? { kind: 'chunked', left: -1, line: '' }
-      : null;
-  }
-  const length = answer.header('content-length');
-  if (length === null) return { kind: 'close' };
-  return /^\d{1,15}$/.test(length) ? { kind: 'length', left: Number(length) } : null;
 }

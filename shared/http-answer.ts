@@ -1,0 +1,116 @@
+// An HTTP/1.x answer's head as RFC 9112 has a client read it: the status and headers, and how the
+// body that follows is framed. Shared by the clients the app speaks HTTP through itself: the
+// partition GET (engine/read/http-get.ts) and the Braze transport (braze/transport.ts).
+
+/** The status and headers of an answer. */
+export interface HttpAnswer {
+  status: number;
+  /** A header's value by its lower-case name (the first, where one is repeated). */
+  header(name: string): string | null;
+}
+
+/** An answer whose status lines and headers, interim answers' included, are longer is not one (node:http's limit is 16 KB). */
+const MAX_HEAD_BYTES = 64 * 1024;
+/** Interim answers (100 Continue…) taken before the real one. */
+const MAX_INTERIM_ANSWERS = 10;
+const HEAD_END = '\r\n\r\n';
+
+/** What an answer that is not HTTP fails with (its code: nothing of the request in it). */
+export const NOT_HTTP = 'the answer is not HTTP';
+const notHttp = () => Object.assign(new Error(NOT_HTTP), { code: NOT_HTTP });
+
+/** A header's name: an RFC 9110 token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export type Framing =
+  | { kind: 'length'; left: number }
+  /** Chunked: `left` bytes of the chunk being read remain; -1 while a size line is read (`line`). */
+  | { kind: 'chunked'; left: number; line: string }
+  | { kind: 'close' };
+
+/**
+ * The status line and headers, or null when they are not HTTP/1.x as RFC 9112 has a client take
+ * them: no folded lines, names that are tokens, no Content-Length repeated with another value, no
+ * Transfer-Encoding repeated (any of which could cut a body short, or run it on).
+ */
+export function parseHead(text: string): HttpAnswer | null {
+  const lines = text.split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]!)?.[1];
+  if (status === undefined) return null;
+  const headers = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, Math.max(0, colon)).toLowerCase();
+    if (!TOKEN.test(name)) return null;
+    const value = line.slice(colon + 1).trim();
+    const seen = headers.get(name);
+    if (seen === undefined) headers.set(name, value);
+    else if (name === 'transfer-encoding' || (name === 'content-length' && seen !== value)) return null;
+  }
+  return { status: Number(status), header: (name) => headers.get(name) ?? null };
+}
+
+/**
+ * How the body ends, as the headers say; null when they contradict themselves, or give both a
+ * length and a coding (RFC 9112 §6.1: a sign of an answer smuggled or split).
+ */
+export function framingOf(answer: HttpAnswer): Framing | null {
+  // No body whatever the headers say (RFC 9112 §6.3): the answer ends with its head.
+  if (answer.status === 204 || answer.status === 304) return { kind: 'length', left: 0 };
+  const coding = answer.header('transfer-encoding');
+  if (coding !== null) {
+    if (answer.header('content-length') !== null) return null;
+    // Chunked alone: any other coding (gzip…) was not asked for.
+    return /(?:^|,)\s*chunked\s*$/i.test(coding) && coding.split(',').length === 1
+      ? { kind: 'chunked', left: -1, line: '' }
+      : null;
+  }
+  const length = answer.header('content-length');
+  if (length === null) return { kind: 'close' };
+  return /^\d{1,15}$/.test(length) ? { kind: 'length', left: Number(length) } : null;
+}
+
+/** The head of an answer, read as its bytes come: interim answers (100 Continue…) passed over. */
+export class AnswerHead {
+  /** The status line and headers read so far. */
+  private text = '';
+  /** Bytes of the heads completed so far (interim answers'), and how many. */
+  private headBytes = 0;
+  private interims = 0;
+  /** The answer's status line says HTTP/1.1 (kept-alive unless it says otherwise). */
+  http11 = false;
+
+  /**
+   * The answer, its body's framing and the bytes after its head; null while the head is incomplete.
+   * Throws (code NOT_HTTP) at what is not an HTTP/1.x answer, or one switching protocols (101),
+   * which nothing here asks for.
+   */
+  read(bytes: Buffer): { answer: HttpAnswer; framing: Framing; rest: Buffer } | null {
+    for (;;) {
+      const before = this.text.length;
+      const room = MAX_HEAD_BYTES - this.headBytes;
+      const text = this.text + bytes.toString('latin1', 0, Math.max(0, Math.min(bytes.length, room - before)));
+      const at = text.indexOf(HEAD_END, Math.max(0, before - 3));
+      if (at < 0) {
+        if (text.length >= room) throw notHttp();
+        this.text = text;
+        return null;
+      }
+      const rest = bytes.subarray(at + HEAD_END.length - before);
+      const answer = parseHead(text.slice(0, at));
+      if (!answer || answer.status === 101) throw notHttp();
+      if (answer.status < 200) {
+        this.headBytes += at + HEAD_END.length;
+        this.text = '';
+        if (++this.interims > MAX_INTERIM_ANSWERS) throw notHttp();
+        if (rest.length === 0) return null;
+        bytes = rest;
+        continue;
+      }
+      const framing = framingOf(answer);
+      if (!framing) throw notHttp();
+      this.http11 = text.startsWith('HTTP/1.1');
+      return { answer, framing, rest };
+    }
+  }
+}
