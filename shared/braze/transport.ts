@@ -2,8 +2,9 @@
 // request at a time, at most `maxSockets` of them, the requests beyond waiting their turn in order.
 // A request is written at once (head and body in one corked write) and its answer read as the
 // partition GET reads one (../http-answer.ts). node:http's client (ClientRequest, its Agent, the
-// streams) cost ~0.07 ms more CPU a request, and a run sends 13,334 requests per million profiles:
-// on one core ~0.9 CPU-s per million (docs/performance.md). Global fetch cost more still.
+// streams) cost ~0.1 ms more CPU a request, and a run sends 13,334 requests per million profiles:
+// on one core its main thread spent ~1–1.5 CPU-s more per million (docs/performance.md). Global
+// fetch cost more still.
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -225,6 +226,8 @@ export class Transport implements PostTransport {
   private readonly idle: Connection[] = [];
   private readonly waiting: Request[] = [];
   private closed = false;
+  /** The last TLS session Braze gave: a new connection resumes it, sparing a full handshake (as node:https does). */
+  private tlsSession: Buffer | undefined;
 
   /** `tlsOptions` only add to the defaults (a test's own CA). */
   constructor(
@@ -275,8 +278,10 @@ export class Transport implements PostTransport {
           port,
           servername: net.isIP(host) ? undefined : host,
           ALPNProtocols: ['http/1.1'],
+          session: this.tlsSession,
         })
       : net.connect({ host, port });
+    if (secure) socket.on('session', (session: Buffer) => (this.tlsSession = session));
     const c = new Connection(socket, (done, reusable) => this.released(done, reusable));
     this.connections.add(c);
     return c;

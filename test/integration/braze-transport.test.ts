@@ -275,6 +275,14 @@ describe('the Braze transport: POSTs on kept-alive connections of its own', () =
     const answers: TransportResponse[] = await Promise.all(['a', 'b', 'c', 'd'].map((b) => post(t, b)));
     expect(answers.map((a) => a.text).sort()).toEqual(['secure a', 'secure b', 'secure c', 'secure d']);
     expect(seen.connections).toHaveLength(2);
+    // A connection made later resumes the TLS session Braze gave, instead of a full handshake.
+    const closed = Promise.all(seen.connections.map((c) => new Promise((r) => c.on('close', r))));
+    seen.connections.forEach((c) => c.destroy());
+    await closed;
+    await new Promise((r) => setTimeout(r, 100)); // the client hears the connections end
+    expect((await post(t, 'e')).text).toBe('secure e');
+    expect(seen.connections).toHaveLength(3);
+    expect((seen.connections[2] as import('node:tls').TLSSocket).isSessionReused()).toBe(true);
     const untrusted = await failureOf(transport(url, 1).post(Buffer.from('{}'), HEADERS, 1000));
     expect(untrusted?.code).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
   });
