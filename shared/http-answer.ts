@@ -24,9 +24,49 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export type Framing =
   | { kind: 'length'; left: number }
-  /** Chunked: `left` bytes of the chunk being read remain; -1 while a size line is read (`line`). */
+  /**
+   * Chunked: `left` bytes of the chunk being read remain; ≤ 0 while a line is read (`line`, so far):
+   * -1 a chunk's size, -2 the line end after a chunk's data, -3 the trailers after the last chunk.
+   */
   | { kind: 'chunked'; left: number; line: string }
   | { kind: 'close' };
+
+/** A chunk-size or trailer line still without its end after this many bytes is not HTTP. */
+const MAX_CHUNK_LINE = 1024;
+
+/**
+ * Reads a chunked body's framing from bytes[at…], where no chunk data is due (`f.left` ≤ 0), and
+ * says what it came to: 'data' (`f.left` bytes of a chunk follow at `at`), 'last' (the last chunk's
+ * size line: its trailers follow), 'end' (the empty line after the trailers), 'more' (the bytes ran
+ * out: read on from the next ones), or 'bad' (not HTTP).
+ */
+export function readChunkFraming(
+  f: Extract<Framing, { kind: 'chunked' }>,
+  bytes: Buffer,
+  at: number,
+): { at: number; found: 'data' | 'last' | 'end' | 'more' | 'bad' } {
+  for (;;) {
+    const lf = bytes.indexOf(0x0a, at);
+    f.line += bytes.toString('latin1', at, lf < 0 ? bytes.length : lf);
+    if (lf < 0) return { at: bytes.length, found: f.line.length > MAX_CHUNK_LINE ? 'bad' : 'more' };
+    at = lf + 1;
+    const line = f.line.trim();
+    f.line = '';
+    if (f.left === -3) {
+      if (line === '') return { at, found: 'end' };
+      continue; // a trailer: not needed
+    }
+    if (f.left === -2) {
+      if (line !== '') return { at, found: 'bad' };
+      f.left = -1;
+      continue;
+    }
+    const size = line.split(';')[0]!.trim(); // a size may be followed by extensions
+    if (!/^0*[0-9a-fA-F]{1,12}$/.test(size)) return { at, found: 'bad' };
+    f.left = parseInt(size, 16) || -3;
+    return { at, found: f.left > 0 ? 'data' : 'last' };
+  }
+}
 
 /**
  * The status line and headers, or null when they are not HTTP/1.x as RFC 9112 has a client take

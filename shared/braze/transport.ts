@@ -8,7 +8,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { AnswerHead, NOT_HTTP, type Framing, type HttpAnswer } from '../http-answer';
+import { AnswerHead, NOT_HTTP, readChunkFraming, type Framing, type HttpAnswer } from '../http-answer';
 
 export interface TransportResponse {
   status: number;
@@ -30,8 +30,6 @@ export interface PostTransport {
 const IDLE_CLOSE_MS = 30_000;
 /** TCP keep-alive probes on a quiet connection, as node:http's kept-alive Agent sets them. */
 const TCP_KEEPALIVE_MS = 10_000;
-/** A chunk-size line longer than this is not HTTP. */
-const MAX_CHUNK_LINE = 1024;
 
 /** A failure as node:http reports one: by its code (never the URL, nor a header: the API key is one). */
 const failure = (code: string) =>
@@ -140,11 +138,7 @@ class Connection {
     this.chunks(f, bytes);
   }
 
-  /**
-   * A chunked body's bytes: each chunk's data kept, up to the last chunk (size 0) and the empty line
-   * that ends the trailers after it. `left`: data bytes of the chunk being read; -1 while a size line
-   * is read, -2 the line end after a chunk's data, -3 the trailer lines (`line`: a line so far).
-   */
+  /** A chunked body's bytes: each chunk's data kept, up to the empty line after the last chunk's trailers. */
   private chunks(f: Extract<Framing, { kind: 'chunked' }>, bytes: Buffer): void {
     let at = 0;
     while (at < bytes.length) {
@@ -153,29 +147,14 @@ class Connection {
         this.body.push(bytes.subarray(at, at + take));
         f.left -= take;
         at += take;
-        if (f.left === 0) f.left = -2;
+        if (f.left === 0) f.left = -2; // the chunk's own line end comes next
         continue;
       }
-      const lf = bytes.indexOf(0x0a, at);
-      f.line += bytes.toString('latin1', at, lf < 0 ? bytes.length : lf);
-      if (f.line.length > MAX_CHUNK_LINE) return this.fail(NOT_HTTP);
-      if (lf < 0) return;
-      at = lf + 1;
-      const line = f.line.trim();
-      f.line = '';
-      if (f.left === -3) {
-        // Trailers are not needed; the empty line ends the answer.
-        if (line === '') return this.complete(at === bytes.length);
-        continue;
-      }
-      if (f.left === -2) {
-        if (line !== '') return this.fail(NOT_HTTP);
-        f.left = -1;
-        continue;
-      }
-      const size = line.split(';')[0]!.trim(); // a size may be followed by extensions
-      if (!/^0*[0-9a-fA-F]{1,12}$/.test(size)) return this.fail(NOT_HTTP);
-      f.left = parseInt(size, 16) || -3;
+      const step = readChunkFraming(f, bytes, at);
+      at = step.at;
+      if (step.found === 'bad') return this.fail(NOT_HTTP);
+      if (step.found === 'end') return this.complete(at === bytes.length);
+      if (step.found === 'more') return;
     }
   }
 

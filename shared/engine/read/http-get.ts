@@ -11,7 +11,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { AnswerHead, type Framing, type HttpAnswer } from '../../http-answer';
+import { AnswerHead, readChunkFraming, type Framing, type HttpAnswer } from '../../http-answer';
 
 export type { HttpAnswer };
 
@@ -200,26 +200,11 @@ export class HttpGet {
         if (f.left === 0) f.left = -2; // the chunk's own line end comes next
         continue;
       }
-      // A line: a chunk's size (-1), or the line end after a chunk's bytes (-2).
-      const lf = bytes.indexOf(0x0a, at);
-      const end = lf < 0 ? bytes.length : lf;
-      f.line += bytes.toString('latin1', at, end);
-      at = end + 1;
-      if (lf < 0) {
-        if (f.line.length > 1024) this.finish('the chunked body is not HTTP');
-        return;
-      }
-      const line = f.line.trim();
-      f.line = '';
-      if (f.left === -2) {
-        if (line !== '') return this.finish('the chunked body is not HTTP');
-        f.left = -1;
-        continue;
-      }
-      const size = line.split(';')[0]!.trim(); // a size may be followed by extensions
-      if (!/^0*[0-9a-fA-F]{1,12}$/.test(size)) return this.finish('the chunked body is not HTTP');
-      f.left = parseInt(size, 16);
-      if (f.left === 0) return this.finish(null); // trailers, if any, are not needed
+      const step = readChunkFraming(f, bytes, at);
+      at = step.at;
+      if (step.found === 'bad') return this.finish('the chunked body is not HTTP');
+      if (step.found === 'last') return this.finish(null); // trailers, if any, are not needed
+      if (step.found === 'more') return;
     }
   }
 
