@@ -34,6 +34,12 @@ export type Framing =
 /** A chunk-size or trailer line still without its end after this many bytes is not HTTP. */
 const MAX_CHUNK_LINE = 1024;
 
+/** `n` bytes of the chunk being read were taken: once it is whole, its own line end comes next. */
+export function chunkDataTaken(f: Extract<Framing, { kind: 'chunked' }>, n: number): void {
+  f.left -= n;
+  if (f.left === 0) f.left = -2;
+}
+
 /**
  * Reads a chunked body's framing from bytes[at…], where no chunk data is due (`f.left` ≤ 0), and
  * says what it came to: 'data' (`f.left` bytes of a chunk follow at `at`), 'last' (the last chunk's

@@ -8,7 +8,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { AnswerHead, NOT_HTTP, readChunkFraming, type Framing, type HttpAnswer } from '../http-answer';
+import { AnswerHead, chunkDataTaken, NOT_HTTP, readChunkFraming, type Framing, type HttpAnswer } from '../http-answer';
 
 export interface TransportResponse {
   status: number;
@@ -145,9 +145,8 @@ class Connection {
       if (f.left > 0) {
         const take = Math.min(f.left, bytes.length - at);
         this.body.push(bytes.subarray(at, at + take));
-        f.left -= take;
+        chunkDataTaken(f, take);
         at += take;
-        if (f.left === 0) f.left = -2; // the chunk's own line end comes next
         continue;
       }
       const step = readChunkFraming(f, bytes, at);

@@ -11,7 +11,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { AnswerHead, readChunkFraming, type Framing, type HttpAnswer } from '../../http-answer';
+import { AnswerHead, chunkDataTaken, readChunkFraming, type Framing, type HttpAnswer } from '../../http-answer';
 
 export type { HttpAnswer };
 
@@ -195,9 +195,8 @@ export class HttpGet {
         const take = Math.min(f.left, bytes.length - at);
         const wait = this.reader!.bytes(bytes.subarray(at, at + take));
         if (wait instanceof Promise) return this.waitFor(wait, bytes.subarray(at));
-        f.left -= take;
+        chunkDataTaken(f, take);
         at += take;
-        if (f.left === 0) f.left = -2; // the chunk's own line end comes next
         continue;
       }
       const step = readChunkFraming(f, bytes, at);
