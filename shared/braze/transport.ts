@@ -1,14 +1,23 @@
 // POSTs to Braze on kept-alive connections of the app's own: net/tls sockets, each carrying one
 // request at a time, at most `maxSockets` of them, the requests beyond waiting their turn in order.
 // A request is written at once (head and body in one corked write) and its answer read as the
-// partition GET reads one (../http-answer.ts). node:http's client (ClientRequest, its Agent, the
+// partition GET reads one (../http1.ts). node:http's client (ClientRequest, its Agent, the
 // streams) cost ~0.1 ms more CPU a request, and a run sends 13,334 requests per million profiles:
 // on one core its main thread spent ~1–1.5 CPU-s more per million (docs/performance.md). Global
 // fetch cost more still.
-import { validateHeaderName, validateHeaderValue } from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { AnswerHead, chunkDataTaken, NOT_HTTP, readChunkFraming, type Framing, type HttpAnswer } from '../http-answer';
+import {
+  AnswerHead,
+  chunkDataTaken,
+  httpTarget,
+  NOT_HTTP,
+  readChunkFraming,
+  requestHead,
+  type Framing,
+  type HttpAnswer,
+  type HttpTarget,
+} from '../http1';
 
 export interface TransportResponse {
   status: number;
@@ -86,7 +95,7 @@ class Connection {
     // Quiet this long (nothing sent or answered), the request fails, as node:http's req.setTimeout.
     this.socket.setTimeout(request.timeoutMs);
     this.socket.cork();
-    this.socket.write(request.head, 'latin1'); // as node:http writes headers
+    this.socket.write(request.head, 'latin1');
     this.socket.write(request.body);
     this.socket.uncork();
   }
@@ -98,8 +107,8 @@ class Connection {
   }
 
   /** Drops the connection; a request under way on it fails. */
-  close(code = 'ECONNRESET'): void {
-    this.fail(code);
+  close(): void {
+    this.fail('ECONNRESET');
   }
 
   private receivedSafely(bytes: Buffer): void {
@@ -198,7 +207,7 @@ function keptAlive(answer: HttpAnswer, http11: boolean): boolean {
 }
 
 export class Transport implements PostTransport {
-  private readonly target: { secure: boolean; host: string; port: number; requestLine: string };
+  private readonly target: HttpTarget;
   private readonly connections = new Set<Connection>();
   /** Answered and kept, the last used last (used first: the others may close, unused). */
   private readonly idle: Connection[] = [];
@@ -214,29 +223,16 @@ export class Transport implements PostTransport {
     private readonly tlsOptions: tls.ConnectionOptions = {},
   ) {
     if (!(maxSockets >= 1)) throw new Error(`a transport needs at least one connection (${maxSockets})`);
-    const u = new URL(url);
-    const secure = u.protocol === 'https:';
-    if (!secure && u.protocol !== 'http:') throw new Error(`not an http(s) URL: ${u.protocol}`);
-    this.target = {
-      secure,
-      host: u.hostname.replace(/^\[(.*)\]$/, '$1'), // an IPv6 address without its brackets
-      port: Number(u.port) || (secure ? 443 : 80),
-      requestLine: `POST ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: keep-alive\r\n`,
-    };
+    this.target = httpTarget(url);
   }
 
   /** `body` as bytes (encoded once by the caller, who may send it again on a retry). */
   post(body: Buffer, headers: Record<string, string>, timeoutMs: number): Promise<TransportResponse> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(failure('ECONNRESET'));
-      let head = this.target.requestLine;
-      for (const [name, value] of Object.entries(headers)) {
-        // A value that would split the request (a line break…) throws, naming the header, not its value.
-        validateHeaderName(name);
-        validateHeaderValue(name, value);
-        head += `${name}: ${value}\r\n`;
-      }
-      this.start({ head: `${head}Content-Length: ${body.length}\r\n\r\n`, body, timeoutMs, resolve, reject });
+      // A header that would split the request throws here: the promise rejects, nothing is sent.
+      const head = requestHead('POST', this.target, 'keep-alive', headers, `Content-Length: ${body.length}\r\n`);
+      this.start({ head, body, timeoutMs, resolve, reject });
     });
   }
 
@@ -248,13 +244,13 @@ export class Transport implements PostTransport {
   }
 
   private connect(): Connection {
-    const { secure, host, port } = this.target;
+    const { secure, host, port, serverName } = this.target;
     const socket = secure
       ? tls.connect({
           ...this.tlsOptions,
           host,
           port,
-          servername: net.isIP(host) ? undefined : host,
+          servername: serverName,
           ALPNProtocols: ['http/1.1'],
           session: this.tlsSession,
         })

@@ -8,10 +8,17 @@
 // Content-Length, chunked, or the connection's end. One connection a request, never kept alive (a
 // partition is tens of MB); no proxy (with one in the environment, the main thread downloads through
 // the SDK instead: snapshot/download-grant.ts).
-import { validateHeaderName, validateHeaderValue } from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { AnswerHead, chunkDataTaken, readChunkFraming, type Framing, type HttpAnswer } from '../../http-answer';
+import {
+  AnswerHead,
+  chunkDataTaken,
+  httpTarget,
+  readChunkFraming,
+  requestHead,
+  type Framing,
+  type HttpAnswer,
+} from '../../http1';
 
 export type { HttpAnswer };
 
@@ -66,19 +73,16 @@ export class HttpGet {
   ) {
     this.answer = new Promise((resolve) => (this.answered = resolve));
     try {
-      const target = new URL(url);
-      const secure = target.protocol === 'https:';
-      if (!secure && target.protocol !== 'http:') throw Object.assign(new Error(), { code: 'ERR_INVALID_PROTOCOL' });
-      const host = target.hostname.replace(/^\[(.*)\]$/, '$1'); // an IPv6 address without its brackets
-      const port = Number(target.port) || (secure ? 443 : 80);
-      const request = requestText(target, headers);
+      const target = httpTarget(url);
+      const { secure, host, port } = target;
+      const request = requestHead('GET', target, 'close', headers);
       const buffer = Buffer.allocUnsafe(readBytes);
       // Returning false pauses the socket: body bytes wait in it (and in the server) until read.
       const onread: net.OnReadOpts = { buffer, callback: (n, read) => this.receivedSafely((read as Buffer).subarray(0, n)) };
       // tls.connect takes `onread` as net.connect does (nodejs/node#35753), though its types do not say so.
       const tlsConnect = tls.connect as (options: tls.ConnectionOptions & { onread: net.OnReadOpts }) => tls.TLSSocket;
       const socket = (this.socket = secure
-        ? tlsConnect({ ...tlsOptions, host, port, servername: net.isIP(host) ? undefined : host, onread })
+        ? tlsConnect({ ...tlsOptions, host, port, servername: target.serverName, onread })
         : net.connect({ host, port, onread }));
       this.idleMs = idleMs;
       socket.setTimeout(idleMs);
@@ -86,7 +90,7 @@ export class HttpGet {
       socket.on('error', (e) => this.closed(codeOf(e)));
       socket.on('end', () => this.closed(null));
       socket.on('close', () => this.closed('ECONNRESET'));
-      socket.write(request, 'latin1'); // as node:http writes headers: a value's bytes as they were read
+      socket.write(request, 'latin1');
     } catch (e) {
       // A request that cannot even be made (a header refused…) fails as one that got no answer.
       this.failure = codeOf(e);
@@ -232,15 +236,4 @@ export class HttpGet {
     if (broke === null) this.reader!.end();
     else this.reader!.broke(broke);
   }
-}
-
-/** The request's bytes; a header Node would refuse (a line break in a value…) throws, with its code. */
-function requestText(target: URL, headers: Record<string, string>): string {
-  let text = `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: close\r\n`;
-  for (const [name, value] of Object.entries(headers)) {
-    validateHeaderName(name);
-    validateHeaderValue(name, value);
-    text += `${name}: ${value}\r\n`;
-  }
-  return `${text}\r\n`;
 }

@@ -1,6 +1,59 @@
-// An HTTP/1.x answer's head as RFC 9112 has a client read it: the status and headers, and how the
-// body that follows is framed. Shared by the clients the app speaks HTTP through itself: the
-// partition GET (engine/read/http-get.ts) and the Braze transport (braze/transport.ts).
+// HTTP/1.1 as the app's own clients speak it (the partition GET, engine/read/http-get.ts, and the
+// Braze transport, braze/transport.ts): where a request goes and how its head is written; an
+// answer's head read as RFC 9112 has a client read it, and how the body that follows is framed.
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import net from 'node:net';
+
+/** Where an http(s) URL's requests go. */
+export interface HttpTarget {
+  secure: boolean;
+  /** The host to connect to (an IPv6 address without its brackets) and its port. */
+  host: string;
+  port: number;
+  /** The TLS server name to ask for: the host, unless it is an IP address (SNI names hosts only). */
+  serverName: string | undefined;
+  /** The Host header's value, and the request's target (path and query). */
+  hostHeader: string;
+  path: string;
+}
+
+/** An http(s) URL's target; any other scheme throws (code ERR_INVALID_PROTOCOL). */
+export function httpTarget(url: string): HttpTarget {
+  const u = new URL(url);
+  const secure = u.protocol === 'https:';
+  if (!secure && u.protocol !== 'http:')
+    throw Object.assign(new Error(`not an http(s) URL: ${u.protocol}`), { code: 'ERR_INVALID_PROTOCOL' });
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  return {
+    secure,
+    host,
+    port: Number(u.port) || (secure ? 443 : 80),
+    serverName: net.isIP(host) ? undefined : host,
+    hostHeader: u.host,
+    path: `${u.pathname}${u.search}`,
+  };
+}
+
+/**
+ * A request's head, to be written as latin1 (as node:http writes headers: a value's bytes as they
+ * were read): its line, Host, Connection, the headers given, then `more` (whole lines). A header
+ * Node would refuse (a line break in a value…) throws, with its code, naming the header, not its value.
+ */
+export function requestHead(
+  method: string,
+  target: HttpTarget,
+  connection: 'close' | 'keep-alive',
+  headers: Record<string, string>,
+  more = '',
+): string {
+  let head = `${method} ${target.path} HTTP/1.1\r\nHost: ${target.hostHeader}\r\nConnection: ${connection}\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    head += `${name}: ${value}\r\n`;
+  }
+  return `${head}${more}\r\n`;
+}
 
 /** The status and headers of an answer. */
 export interface HttpAnswer {
