@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite } from './azurite';
 import { benchVerify } from './bench-verify';
-import type { ThreadCpu } from './thread-cpu';
+import { processCpuSeconds, type ThreadCpu } from './thread-cpu';
 import { appRoot } from '../shared/app-root';
 import { MAX_OBJECTS_PER_REQUEST } from '../shared/braze/client';
 import { GUARD_OFF } from '../shared/exports/schema';
@@ -168,6 +168,7 @@ async function writeSnapshot(blobs: BlobServiceClient, n: number, segments: numb
 
 function startSandboxProcess(): Promise<{
   url: string;
+  pid: number;
   stop: () => void;
   stats: () => Promise<{ requests: number; byStatus: Record<string, number>; objectsProcessed: number }>;
 }> {
@@ -184,7 +185,12 @@ function startSandboxProcess(): Promise<{
       const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (m) {
         const url = m[1]!;
-        resolve({ url, stop: () => child.kill(), stats: async () => (await fetch(`${url}/sandbox/stats`)).json() as never });
+        resolve({
+          url,
+          pid: child.pid!,
+          stop: () => child.kill(),
+          stats: async () => (await fetch(`${url}/sandbox/stats`)).json() as never,
+        });
       }
     });
     child.on('exit', (code) => reject(new Error(`sandbox exited ${code}`)));
@@ -262,6 +268,18 @@ interface Bench {
   exportId: string;
   profiles: number;
   killAt: number | null;
+  /** The processes that share the machine with a run: their CPU during it is printed beside the run's. */
+  beside: { sandbox: number; azurite: number };
+}
+
+/** CPU-seconds the sandbox and Azurite have used so far (each null where /proc cannot tell). */
+const besideCpu = (b: Bench) => ({ sandbox: processCpuSeconds(b.beside.sandbox), azurite: processCpuSeconds(b.beside.azurite) });
+
+/** CPU-seconds each used since `before` (null where either reading is missing). */
+function besideCpuSince(b: Bench, before: ReturnType<typeof besideCpu>): Record<'sandbox' | 'azurite', number | null> {
+  const now = besideCpu(b);
+  const since = (a: number | null, z: number | null) => (a === null || z === null ? null : Number((a - z).toFixed(2)));
+  return { sandbox: since(now.sandbox, before.sandbox), azurite: since(now.azurite, before.azurite) };
 }
 
 /**
@@ -323,6 +341,7 @@ async function stateMB(b: Bench): Promise<number> {
 async function report(b: Bench, label: string): Promise<RunOutput> {
   let objectsResent: number | undefined;
   let r: RunOutput;
+  const besideBefore = besideCpu(b);
   if (label === 'first' && b.killAt !== null) {
     const started = Date.now();
     await runInChild(b.env, b.exportId, async () => (await b.sandbox.stats()).objectsProcessed >= b.killAt! * b.profiles);
@@ -351,6 +370,9 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
       cpuSeconds: Number(r.cpuSeconds.toFixed(2)),
       cpuSecondsPerMillion: Number(((r.cpuSeconds / b.profiles) * 1e6).toFixed(2)),
       ...(r.threads ? { threadCpuSeconds: r.threads.cpuSeconds, mainMarkCompacts: r.threads.mainMarkCompacts } : {}),
+      // What the Braze sandbox and Azurite took meanwhile: on a machine whose cores they share with
+      // the run (--cpus as many as it has), theirs is CPU the run did not get.
+      besideCpuSeconds: besideCpuSince(b, besideBefore),
       loopMs: Math.round(r.loopMs),
       peakRssMB: Math.round(r.peakRssMB),
       stateMB: await stateMB(b),
@@ -426,7 +448,15 @@ async function main(): Promise<void> {
     process.stderr.write(
       `generated ${profiles} profiles × ${segments} segments (${OVERLAP}${OVERLAP === 'random' ? ` p=${P}` : ''}${WIDE ? ', wide rows' : ''}, ${ROWS_PER_PARTITION} rows a partition) in ${((Date.now() - t) / 1000).toFixed(1)} s\n`,
     );
-    const b: Bench = { blobs, sandbox, env, exportId: await createExport(sandbox.url, segments), profiles, killAt };
+    const b: Bench = {
+      blobs,
+      sandbox,
+      env,
+      exportId: await createExport(sandbox.url, segments),
+      profiles,
+      killAt,
+      beside: { sandbox: sandbox.pid, azurite: azurite.pid },
+    };
     if (withPreview) await preview(b, 'preview-first');
     await report(b, 'first');
     if (process.argv.includes('--verify')) return await benchVerify(b.sandbox.url, b.exportId, segments, runInChild, b.env);

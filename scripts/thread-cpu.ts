@@ -5,6 +5,25 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 
+/** What /proc counts CPU time in on Linux (USER_HZ). */
+const TICKS_PER_SECOND = 100;
+
+/** User + system CPU ticks in a /proc stat file (a process's or a thread's); throws where it is not there. */
+function statTicks(file: string): number {
+  const stat = readFileSync(file, 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** CPU-seconds (user + system, all threads) another process has used so far; null where /proc cannot tell. */
+export function processCpuSeconds(pid: number): number | null {
+  try {
+    return statTicks(`/proc/${pid}/stat`) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
 /** CPU ticks (user + system) of each of this process's threads now; empty where /proc is not there. */
 function ticksByThread(): Map<number, number> {
   const ticks = new Map<number, number>();
@@ -16,9 +35,7 @@ function ticksByThread(): Map<number, number> {
   }
   for (const tid of tids) {
     try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks.set(Number(tid), Number(fields[11]) + Number(fields[12]));
+      ticks.set(Number(tid), statTicks(`/proc/self/task/${tid}/stat`));
     } catch {
       // The thread ended between the listing and the read: its last sample stands.
     }
@@ -34,7 +51,6 @@ export interface ThreadCpu {
 
 /** Starts sampling; call the function it returns once the run is over. */
 export function watchThreadCpu(): () => ThreadCpu {
-  const TICKS_PER_SECOND = 100; // USER_HZ: what /proc counts in on Linux
   const before = ticksByThread();
   const last = new Map(before);
   const sample = () => {
