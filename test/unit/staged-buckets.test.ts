@@ -34,6 +34,7 @@ function preparedBucket(released: string[]): Prepared {
       counts: { ...emptyBucketCounts(), profiles: 2, unchanged: 1, newProfiles: 1 },
       omitted: { email: 1 },
       refusedEarly: [{ key: 'c9', reason: 'bad email' }],
+      doneBefore: null,
     },
     objects: { bytes: bytes(objects.join('')), ends: [objects[0]!.length + 1, Buffer.byteLength(objects.join(''))] },
     release: () => released.push('objects'),

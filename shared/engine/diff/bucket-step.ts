@@ -119,7 +119,18 @@ export class BucketStep {
     const stateChanged = previous.definition !== header.definition || early.stateText !== '' || early.undelivered.size > 0;
     const toSend = diff.sends.handOver(this.rings, ROOM_WAIT_MS);
     const kept = handOverLines(this.rings.state, keptBytes);
-    return { bucket, header, toSend, kept, stateChanged, counts: diff.counts, omitted, refusedEarly: settled.refused };
+    const doneBefore = previous.writtenBy?.run === this.settings.runId ? previous.writtenBy : null;
+    return {
+      bucket,
+      header,
+      toSend,
+      kept,
+      stateChanged,
+      counts: diff.counts,
+      omitted,
+      refusedEarly: settled.refused,
+      doneBefore,
+    };
   }
 }
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { MAX_OBJECTS_PER_REQUEST, NOT_SENT_STOPPING, type BrazeClient, type Outcome } from '../../braze/client';
 import { earlyPiecesOf, type EarlyRefusals, type SyncStateStore } from '../state/sync-state';
 import { emptyBucketCounts } from '../thread/protocol';
-import { parseStateLine } from '../state/state-line';
+import { MAX_OUTCOME_REFUSALS, parseStateLine, type BucketOutcome } from '../state/state-line';
 import type { EarlySender } from '../send/early-sender';
 import type { LastCheckpoint } from '../send/early-checkpoints';
 import type { RunBooks } from './progress';
@@ -127,7 +127,7 @@ export class BucketPipeline {
     for (let i = 0; i < this.pending.length; i++) {
       if (shouldYield?.() || this.stopped) return this.stopHere();
       const received = await this.preparing.shift()!;
-      const requests = Math.ceil(received.objects.ends.length / MAX_OBJECTS_PER_REQUEST);
+      const requests = received.prepared.doneBefore ? 0 : Math.ceil(received.objects.ends.length / MAX_OBJECTS_PER_REQUEST);
       if (requests > 0 && this.parts.beforeBucket && !(await this.parts.beforeBucket(requests))) {
         // Not sent, not checkpointed: the continuation prepares and sends this bucket whole.
         received.release();
@@ -135,7 +135,8 @@ export class BucketPipeline {
         return this.stopHere();
       }
       this.prepareAhead();
-      await this.send(received);
+      if (received.prepared.doneBefore) this.takeDoneBefore(received, received.prepared.doneBefore);
+      else await this.send(received);
     }
     if (this.stopped) return this.stopHere();
     await this.sender.finish();
@@ -298,6 +299,43 @@ export class BucketPipeline {
     await Promise.all(this.preparing.splice(0).map((p) => p.then(drop, () => undefined)));
   }
 
+  /**
+   * Buckets join the run's books in order, each once its state is written (`commit`); the run's
+   * record is written after, one write for the buckets that joined meanwhile (RunBooks.report).
+   */
+  private joinBooks(stateWritten: Promise<boolean>, commit: () => void): void {
+    const previousInBooks = this.inBooks;
+    this.inBooks = (async () => {
+      await previousInBooks;
+      await stateWritten;
+      commit();
+    })();
+    this.inBooks.catch(() => undefined);
+    const recorded = this.inBooks.then(() => this.parts.books.report(true));
+    this.checkpointed = Promise.all([this.checkpointed, recorded]).then(() => undefined);
+    this.checkpointed.catch(() => undefined); // awaited on a later turn or after the run
+  }
+
+  /**
+   * A bucket whose state an earlier attempt of this run wrote, killed before its run row listed the
+   * bucket done: nothing of it is sent again (its state holds what Braze took, and what Braze refused
+   * it would refuse again), and it joins the run's books with the figures that attempt wrote beside
+   * its state, as if the run row had listed it.
+   */
+  private takeDoneBefore(received: Prepared, outcome: BucketOutcome): void {
+    received.release();
+    received.releaseState();
+    const { prepared } = received;
+    const { books } = this.parts;
+    const written = Promise.resolve(true);
+    this.removeEarlyPiecesOnceWritten(prepared.bucket, written);
+    this.removeTempFilesOnceWritten(prepared.bucket, written);
+    this.joinBooks(written, () => {
+      books.rejectedBefore(outcome);
+      books.commitBucket({ ...prepared, counts: { ...emptyBucketCounts(), ...outcome.counts }, omitted: outcome.omitted });
+    });
+  }
+
   /** Queues a prepared bucket's objects, and its checkpoint once Braze has answered for all of them. */
   private async send({
     prepared,
@@ -358,33 +396,27 @@ export class BucketPipeline {
     if (!few && this.lastAnswered.length === BUCKETS_UNDER_WAY - 1) await this.lastAnswered[0];
     this.lastAnswered.push(answered.all);
     if (this.lastAnswered.length > BUCKETS_UNDER_WAY - 1) this.lastAnswered.shift();
-    const { state, books } = this.parts;
+    const { state, books, runId } = this.parts;
     const stateWritten = answered.all
       .then(async (outcomes) => {
-        const taken = recordOutcomes(prepared, lines, outcomes, books.reject);
+        const writtenBy: BucketOutcome = { run: runId, counts: {}, omitted: prepared.omitted, refused: [], refusedTotal: 0 };
+        const taken = recordOutcomes(prepared, lines, outcomes, (row) => {
+          books.reject(row);
+          if (writtenBy.refusedTotal++ < MAX_OUTCOME_REFUSALS) writtenBy.refused.push([row.profileId, row.reason]);
+        });
         // Read from the checkpoints of what was sent early, the state is written even unchanged:
         // they are removed once it is.
         if (!prepared.stateChanged && count === 0 && !early) return false;
         await this.parts.beforeCheckpoint?.();
-        await state.writeBucket(prepared.bucket, prepared.header, [kept, ...taken], etag);
+        writtenBy.counts = { ...prepared.counts };
+        await state.writeBucket(prepared.bucket, { ...prepared.header, writtenBy }, [kept, ...taken], etag);
         return true;
       })
       .finally(releaseState);
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
     this.removeEarlyPiecesOnceWritten(prepared.bucket, stateWritten);
     this.removeTempFilesOnceWritten(prepared.bucket, stateWritten);
-    // Buckets join the run's books in order, each once its state is written; the run's record is
-    // written after, one write for the buckets that joined meanwhile (RunBooks.report).
-    const previousInBooks = this.inBooks;
-    this.inBooks = (async () => {
-      await previousInBooks;
-      await stateWritten;
-      books.commitBucket(prepared);
-    })();
-    this.inBooks.catch(() => undefined);
-    const recorded = this.inBooks.then(() => books.report(true));
-    this.checkpointed = Promise.all([this.checkpointed, recorded]).then(() => undefined);
-    this.checkpointed.catch(() => undefined); // awaited on a later turn or after the run
+    this.joinBooks(stateWritten, () => books.commitBucket(prepared));
     // Its room comes back once its state is written, not its record: a successor sends nothing of
     // what its state holds. The records, in order after the last checkpoint of what was sent early,
     // may lag a few buckets (that checkpoint took ~0.85 s in a two-core run) without holding

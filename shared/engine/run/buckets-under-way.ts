@@ -22,8 +22,8 @@ const MOST_BUCKETS_UNDER_WAY = 8;
  * Buckets whose state is written may wait for the run row that lists them done, this many beyond
  * those under way: enough that a slow write ahead of the run row (the last checkpoint of what was
  * sent early, ~0.85 s in a two-core run, about two buckets of sending) holds no bucket up. A
- * successor prepares such a bucket again: it sends nothing the state holds but counts those
- * profiles unchanged, not sent (and sends again what Braze refused of it), so the lag is bounded.
+ * successor prepares such a bucket again and finds its state written by this run: it sends nothing
+ * of it and takes the bucket's counts from beside that state (BucketOutcome).
  */
 export const RECORDS_BEHIND = 2;
 const MOST_OBJECTS_UNDER_WAY = 100 * MAX_OBJECTS_PER_REQUEST;

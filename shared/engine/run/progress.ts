@@ -6,6 +6,8 @@ import type { ExportDefinition } from '../../exports/schema';
 import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from '../thread/protocol';
 import { MAX_REPORT_ROWS } from '../read/partition-books';
 import type { PartitionSummary, RejectedRow } from '../thread/protocol';
+import type { BucketOutcome } from '../state/state-line';
+import { refusedRow } from '../send/bucket-outcomes';
 
 export interface RunCounts extends BucketCounts {
   rowsRead: number;
@@ -96,6 +98,12 @@ export class RunBooks {
     this.progress.counts.rowsRead = rowsRead;
     for (const [segment, rows] of Object.entries(segmentRows)) this.progress.segments[segment] = { rows };
     void this.report().catch(() => undefined);
+  }
+
+  /** What Braze refused of a bucket an earlier attempt of this run sent (BucketOutcome): into the report as then. */
+  rejectedBefore(outcome: BucketOutcome): void {
+    for (const [profileId, reason] of outcome.refused) this.reject(refusedRow(profileId, reason));
+    this.rejectedRowsTotal += outcome.refusedTotal - outcome.refused.length;
   }
 
   /** The snapshot is read: rows that never became a profile count as rejected profiles, so the sum still holds. */

@@ -71,6 +71,15 @@ export class BucketOutcomes {
  * as bytes (views of `lines`, each piece whole lines): what Braze now has, or (not delivered) what
  * it had before, so the next run tries again.
  */
+/** A profile Braze refused, as the rejected-rows report lists it (no row of the snapshot: the profile's). */
+export const refusedRow = (profileId: string, reason: string): RejectedRow => ({
+  segment: '',
+  partition: '',
+  record: '',
+  profileId,
+  reason,
+});
+
 export function recordOutcomes(
   prepared: PreparedBucket,
   lines: SendLines,
@@ -79,7 +88,7 @@ export function recordOutcomes(
 ): Uint8Array[] {
   const totals = prepared.counts;
   const { leaving } = prepared.toSend;
-  const refused = (profileId: string, reason: string) => reject({ segment: '', partition: '', record: '', profileId, reason });
+  const refused = (profileId: string, reason: string) => reject(refusedRow(profileId, reason));
   let everyOneTaken = true;
   outcomes.forEach((outcome, j) => {
     if (leaving[j]) {

@@ -30,7 +30,30 @@ export interface BucketHeader {
   membership?: { format: 'list' | 'boolean'; names: string[] };
   /** A checkpoint of what the run `sentBy` sent early (see send/early-checkpoints.ts), not a bucket's state yet. */
   sentBy?: string;
+  /** The run that wrote this state, with what became of the bucket in it (absent in state written before it was kept). */
+  writtenBy?: BucketOutcome;
 }
+
+/**
+ * A bucket's outcome in the run that wrote its state: an attempt of that run killed after the write
+ * and before its run row listed the bucket done leaves these figures for the next attempt, which
+ * would otherwise count the bucket's profiles unchanged instead of sent, and send again what Braze
+ * refused of it.
+ */
+export interface BucketOutcome {
+  run: string;
+  /** The bucket's counts (BucketCounts). */
+  counts: Record<string, number>;
+  /** Values left out as invalid, by attribute. */
+  omitted: Record<string, number>;
+  /** What Braze refused, as [profile id, reason] (the first MAX_OUTCOME_REFUSALS of them). */
+  refused: [string, string][];
+  /** All that Braze refused, those not listed included. */
+  refusedTotal: number;
+}
+
+/** Refusals a bucket's outcome lists: the header is read whole every time the bucket is. */
+export const MAX_OUTCOME_REFUSALS = 1000;
 
 /** A stateLine() as its key and entry. */
 export function parseStateLine(line: string): [string, StateEntry] {

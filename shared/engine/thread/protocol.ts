@@ -3,7 +3,7 @@
 // sent early, a checkpoint mark. Below the stages, so each stage and both threads share one contract.
 import type { DownloadGrant } from '../../snapshot/download-grant';
 import type { ExportDefinition } from '../../exports/schema';
-import type { BucketHeader } from '../state/state-line';
+import type { BucketHeader, BucketOutcome } from '../state/state-line';
 import type { TableColumns } from '../profile/row-mapper';
 import type { HandedObjects, ObjectList } from './object-bytes';
 import { transferredWithLines, type HandedLines } from './send-lines';
@@ -112,6 +112,8 @@ export interface PreparedBucket {
   omitted: Record<string, number>;
   /** Profiles sent early that Braze refused. */
   refusedEarly: { key: string; reason: string }[];
+  /** An earlier attempt of this run wrote the bucket's state, and what became of it then (see BucketOutcome); else null. */
+  doneBefore: BucketOutcome | null;
 }
 
 /** Objects ready to send, with the bucket and key of each. */
