@@ -119,7 +119,14 @@ export class BucketStep {
     const stateChanged = previous.definition !== header.definition || early.stateText !== '' || early.undelivered.size > 0;
     const toSend = diff.sends.handOver(this.rings, ROOM_WAIT_MS);
     const kept = handOverLines(this.rings.state, keptBytes);
-    const doneBefore = previous.writtenBy?.run === this.settings.runId ? previous.writtenBy : null;
+    // Trusted only under the same settings and for the same profiles (the run pins its snapshot).
+    const outcome = previous.writtenBy;
+    const doneBefore =
+      outcome?.run === this.settings.runId &&
+      previous.definition === header.definition &&
+      outcome.counts.profiles === diff.counts.profiles
+        ? outcome
+        : null;
     return {
       bucket,
       header,

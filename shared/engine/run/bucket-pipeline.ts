@@ -5,8 +5,8 @@
 import path from 'node:path';
 import { MAX_OBJECTS_PER_REQUEST, NOT_SENT_STOPPING, type BrazeClient, type Outcome } from '../../braze/client';
 import { earlyPiecesOf, type EarlyRefusals, type SyncStateStore } from '../state/sync-state';
-import { emptyBucketCounts } from '../thread/protocol';
-import { MAX_OUTCOME_REFUSALS, parseStateLine, type BucketOutcome } from '../state/state-line';
+import { emptyBucketCounts, type BucketCounts } from '../thread/protocol';
+import { MAX_OUTCOME_REFUSAL_CHARS, parseStateLine, type BucketOutcome } from '../state/state-line';
 import type { EarlySender } from '../send/early-sender';
 import type { LastCheckpoint } from '../send/early-checkpoints';
 import type { RunBooks } from './progress';
@@ -15,7 +15,7 @@ import { StagedBuckets, type Prepared } from './staged-buckets';
 import type { Weighing, WeighedRun } from './weighing';
 import { BatchSender } from '../send/batch-sender';
 import { BUCKETS_UNDER_WAY, BucketsUnderWay } from './buckets-under-way';
-import { BucketOutcomes, recordOutcomes } from '../send/bucket-outcomes';
+import { BucketOutcomes, countsOf, recordOutcomes } from '../send/bucket-outcomes';
 import { objectAt } from '../thread/object-bytes';
 import type { SendLines } from '../thread/send-lines';
 import { ROW_SPILLS, removeBucketFiles } from '../spill/bucket-files';
@@ -181,15 +181,7 @@ export class BucketPipeline {
         unweighed = 'disk';
         break;
       }
-      const { counts, toSend } = received.prepared;
-      const count = received.objects.ends.length;
-      const leavers = toSend.leaving.filter(Boolean).length;
-      for (const k of Object.keys(tally) as (keyof typeof tally)[]) tally[k] += counts[k];
-      // As if Braze takes every object: a leaver's is a removal, any other a profile sent.
-      tally.sent += count - leavers;
-      tally.removed += leavers;
-      objectCounts.push(count);
-      if (weighing.object) for (let j = 0; j < count; j++) weighing.object(objectAt(received.objects, j));
+      objectCounts.push(weighBucket(received, tally, weighing));
       if (!(await staged.put(received))) {
         unweighed = 'disk';
         break;
@@ -332,7 +324,7 @@ export class BucketPipeline {
     this.removeTempFilesOnceWritten(prepared.bucket, written);
     this.joinBooks(written, () => {
       books.rejectedBefore(outcome);
-      books.commitBucket({ ...prepared, counts: { ...emptyBucketCounts(), ...outcome.counts }, omitted: outcome.omitted });
+      books.commitBucket({ ...prepared, counts: countsOf(outcome), omitted: outcome.omitted });
     });
   }
 
@@ -400,9 +392,12 @@ export class BucketPipeline {
     const stateWritten = answered.all
       .then(async (outcomes) => {
         const writtenBy: BucketOutcome = { run: runId, counts: {}, omitted: prepared.omitted, refused: [], refusedTotal: 0 };
+        let refusedChars = 0;
         const taken = recordOutcomes(prepared, lines, outcomes, (row) => {
           books.reject(row);
-          if (writtenBy.refusedTotal++ < MAX_OUTCOME_REFUSALS) writtenBy.refused.push([row.profileId, row.reason]);
+          writtenBy.refusedTotal++;
+          refusedChars += row.profileId.length + row.reason.length;
+          if (refusedChars <= MAX_OUTCOME_REFUSAL_CHARS) writtenBy.refused.push([row.profileId, row.reason]);
         });
         // Read from the checkpoints of what was sent early, the state is written even unchanged:
         // they are removed once it is.
@@ -427,6 +422,29 @@ export class BucketPipeline {
       this.checkpointed,
     );
   }
+}
+
+/**
+ * Adds a prepared bucket to the run's tally, as if Braze takes every object (a leaver's a removal,
+ * any other a profile sent); returns the objects it sends. A bucket an earlier attempt of this run
+ * sent (doneBefore) counts as that attempt left it, and sends nothing.
+ */
+function weighBucket(received: Prepared, tally: BucketCounts, weighing: Weighing): number {
+  const { counts, toSend, doneBefore } = received.prepared;
+  const add = (c: BucketCounts) => {
+    for (const k of Object.keys(tally) as (keyof BucketCounts)[]) tally[k] += c[k];
+  };
+  if (doneBefore) {
+    add(countsOf(doneBefore));
+    return 0;
+  }
+  const count = received.objects.ends.length;
+  const leavers = toSend.leaving.filter(Boolean).length;
+  add(counts);
+  tally.sent += count - leavers;
+  tally.removed += leavers;
+  if (weighing.object) for (let j = 0; j < count; j++) weighing.object(objectAt(received.objects, j));
+  return count;
 }
 
 /**

@@ -1,7 +1,8 @@
 // What Braze answered for one bucket's objects: collected as batches come back (in any order),
 // then counted into the bucket's counts and turned into the state lines of the profiles it sent.
 import { MAX_OBJECTS_PER_REQUEST, type Outcome } from '../../braze/client';
-import type { PreparedBucket, RejectedRow } from '../thread/protocol';
+import { emptyBucketCounts, type BucketCounts, type PreparedBucket, type RejectedRow } from '../thread/protocol';
+import type { BucketOutcome } from '../state/state-line';
 import type { SendLines } from '../thread/send-lines';
 
 /** Braze's answers for one bucket's objects, as they come in batch by batch. */
@@ -66,11 +67,13 @@ export class BucketOutcomes {
   }
 }
 
-/**
- * Counts a bucket's outcomes into its counts and returns the state lines of the profiles it sent,
- * as bytes (views of `lines`, each piece whole lines): what Braze now has, or (not delivered) what
- * it had before, so the next run tries again.
- */
+/** A bucket's counts as an earlier attempt of the run wrote them beside its state (only the counts this version keeps). */
+export function countsOf(outcome: BucketOutcome): BucketCounts {
+  const counts = emptyBucketCounts();
+  for (const k of Object.keys(counts) as (keyof BucketCounts)[]) counts[k] = Number(outcome.counts[k]) || 0;
+  return counts;
+}
+
 /** A profile Braze refused, as the rejected-rows report lists it (no row of the snapshot: the profile's). */
 export const refusedRow = (profileId: string, reason: string): RejectedRow => ({
   segment: '',
@@ -80,6 +83,11 @@ export const refusedRow = (profileId: string, reason: string): RejectedRow => ({
   reason,
 });
 
+/**
+ * Counts a bucket's outcomes into its counts and returns the state lines of the profiles it sent,
+ * as bytes (views of `lines`, each piece whole lines): what Braze now has, or (not delivered) what
+ * it had before, so the next run tries again.
+ */
 export function recordOutcomes(
   prepared: PreparedBucket,
   lines: SendLines,

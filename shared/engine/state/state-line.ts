@@ -46,14 +46,14 @@ export interface BucketOutcome {
   counts: Record<string, number>;
   /** Values left out as invalid, by attribute. */
   omitted: Record<string, number>;
-  /** What Braze refused, as [profile id, reason] (the first MAX_OUTCOME_REFUSALS of them). */
+  /** What Braze refused, as [profile id, reason] (the first of them, up to MAX_OUTCOME_REFUSAL_CHARS). */
   refused: [string, string][];
   /** All that Braze refused, those not listed included. */
   refusedTotal: number;
 }
 
-/** Refusals a bucket's outcome lists: the header is read whole every time the bucket is. */
-export const MAX_OUTCOME_REFUSALS = 1000;
+/** Characters of profile ids and reasons a bucket's outcome lists at most: the header is read whole every time the bucket is. */
+export const MAX_OUTCOME_REFUSAL_CHARS = 32 * 1024;
 
 /** A stateLine() as its key and entry. */
 export function parseStateLine(line: string): [string, StateEntry] {
