@@ -1,4 +1,4 @@
-// `npm run bench -- --profiles N [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--budget B] [--braze-latency-ms L] [--no-guard] [--first-only] [--verify [--sample K] [--unexportable]]`
+// `npm run bench -- --profiles N [--repeat R] [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--budget B] [--braze-latency-ms L] [--no-guard] [--first-only] [--verify [--sample K] [--unexportable]]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit unless --budget says less): first run, same snapshot again, then after changing P % of
@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite } from './azurite';
 import { benchVerify } from './bench-verify';
+import { summarize, type BenchLine } from './bench-summary';
 import { processCpuSeconds, type ThreadCpu } from './thread-cpu';
 import { appRoot } from '../shared/app-root';
 import { MAX_OBJECTS_PER_REQUEST } from '../shared/braze/client';
@@ -296,7 +297,8 @@ const UNEXPORTABLE = process.argv.includes('--unexportable');
 
 /** A Braze connection to the sandbox and an export of the generated segments, through the app's services. */
 async function createExport(sandboxUrl: string, segments: number): Promise<string> {
-  const { services } = await import('../shared/services');
+  const { resetServices, services } = await import('../shared/services');
+  resetServices(); // a batch's next bench has an Azurite of its own
   const app = services();
   await app.ready;
   const admin = { role: 'Admin' as const, name: 'bench' };
@@ -355,39 +357,39 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
   const toSend = r.counts.sent + r.counts.failed + r.counts.removed;
   // Requests at the budget's pace: 1,000 a second at the whole limit.
   const floor = Math.ceil(toSend / MAX_OBJECTS_PER_REQUEST) / (BUDGET / 3);
-  console.log(
-    JSON.stringify({
-      run: label,
-      status: r.status,
-      profiles: r.counts.profiles,
-      changed: toSend,
-      requests: r.requests.sent,
-      rateLimited: r.requests.rateLimited,
-      wallSeconds: Number(r.wallSeconds.toFixed(2)),
-      floorSeconds: floor,
-      ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
-      cpus: CPUS ?? os.availableParallelism(),
-      cpuSeconds: Number(r.cpuSeconds.toFixed(2)),
-      cpuSecondsPerMillion: Number(((r.cpuSeconds / b.profiles) * 1e6).toFixed(2)),
-      ...(r.threads ? { threadCpuSeconds: r.threads.cpuSeconds, mainMarkCompacts: r.threads.mainMarkCompacts } : {}),
-      // What the Braze sandbox and Azurite took meanwhile: on a machine whose cores they share with
-      // the run (--cpus as many as it has), theirs is CPU the run did not get.
-      besideCpuSeconds: besideCpuSince(b, besideBefore),
-      loopMs: Math.round(r.loopMs),
-      peakRssMB: Math.round(r.peakRssMB),
-      stateMB: await stateMB(b),
-      ...(objectsResent !== undefined
-        ? { killedAt: b.killAt, objectsResent, resentPercent: Number(((objectsResent / b.profiles) * 100).toFixed(2)) }
-        : {}),
-      ...(r.timings
-        ? {
-            readingSeconds: r.timings.readingSeconds,
-            sendingSeconds: r.timings.sendingSeconds,
-            firstRequestSeconds: r.timings.firstRequestSeconds ?? null,
-          }
-        : {}),
-    }),
-  );
+  const line = {
+    run: label,
+    status: r.status,
+    profiles: r.counts.profiles,
+    changed: toSend,
+    requests: r.requests.sent,
+    rateLimited: r.requests.rateLimited,
+    wallSeconds: Number(r.wallSeconds.toFixed(2)),
+    floorSeconds: floor,
+    ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
+    cpus: CPUS ?? os.availableParallelism(),
+    cpuSeconds: Number(r.cpuSeconds.toFixed(2)),
+    cpuSecondsPerMillion: Number(((r.cpuSeconds / b.profiles) * 1e6).toFixed(2)),
+    ...(r.threads ? { threadCpuSeconds: r.threads.cpuSeconds, mainMarkCompacts: r.threads.mainMarkCompacts } : {}),
+    // What the Braze sandbox and Azurite took meanwhile: on a machine whose cores they share with
+    // the run (--cpus as many as it has), theirs is CPU the run did not get.
+    besideCpuSeconds: besideCpuSince(b, besideBefore),
+    loopMs: Math.round(r.loopMs),
+    peakRssMB: Math.round(r.peakRssMB),
+    stateMB: await stateMB(b),
+    ...(objectsResent !== undefined
+      ? { killedAt: b.killAt, objectsResent, resentPercent: Number(((objectsResent / b.profiles) * 100).toFixed(2)) }
+      : {}),
+    ...(r.timings
+      ? {
+          readingSeconds: r.timings.readingSeconds,
+          sendingSeconds: r.timings.sendingSeconds,
+          firstRequestSeconds: r.timings.firstRequestSeconds ?? null,
+        }
+      : {}),
+  };
+  printed.push(line);
+  console.log(JSON.stringify(line));
   return r;
 }
 
@@ -415,7 +417,26 @@ async function preview(b: Bench, label: string): Promise<void> {
   );
 }
 
+/**
+ * `--repeat N`: the whole bench N times, each from a fresh Azurite, sandbox and export, then one
+ * summary line per kind of run (scripts/bench-summary.ts): a batch, as the targets are read.
+ */
+const REPEAT = arg('repeat', 1);
+if (!Number.isInteger(REPEAT) || REPEAT < 1 || REPEAT > 100) throw new Error('--repeat must be a whole number from 1 to 100');
+
+/** Every run's line printed so far, for the batch's summary. */
+const printed: BenchLine[] = [];
+
 async function main(): Promise<void> {
+  for (let i = 1; i <= REPEAT; i++) {
+    if (REPEAT > 1) process.stderr.write(`bench ${i} of ${REPEAT}\n`);
+    await benchOnce();
+  }
+  if (REPEAT > 1) for (const summary of summarize(printed)) console.log(JSON.stringify(summary));
+}
+
+/** Generates the snapshot, then runs the export against it: first, unchanged, changed. */
+async function benchOnce(): Promise<void> {
   const profiles = arg('profiles');
   const segments = arg('segments', 2);
   const changePercent = arg('change-percent', 1);
