@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { MAX_OBJECTS_PER_REQUEST, NOT_SENT_STOPPING, type BrazeClient, type Outcome } from '../../braze/client';
 import { earlyPiecesOf, type EarlyRefusals, type SyncStateStore } from '../state/sync-state';
-import { emptyBucketCounts, type BucketCounts } from '../thread/protocol';
+import { addBucketCounts, emptyBucketCounts, type BucketCounts } from '../thread/protocol';
 import { MAX_OUTCOME_REFUSAL_CHARS, parseStateLine, type BucketOutcome } from '../state/state-line';
 import type { EarlySender } from '../send/early-sender';
 import type { LastCheckpoint } from '../send/early-checkpoints';
@@ -431,16 +431,13 @@ export class BucketPipeline {
  */
 function weighBucket(received: Prepared, tally: BucketCounts, weighing: Weighing): number {
   const { counts, toSend, doneBefore } = received.prepared;
-  const add = (c: BucketCounts) => {
-    for (const k of Object.keys(tally) as (keyof BucketCounts)[]) tally[k] += c[k];
-  };
   if (doneBefore) {
-    add(countsOf(doneBefore));
+    addBucketCounts(tally, countsOf(doneBefore));
     return 0;
   }
   const count = received.objects.ends.length;
   const leavers = toSend.leaving.filter(Boolean).length;
-  add(counts);
+  addBucketCounts(tally, counts);
   tally.sent += count - leavers;
   tally.removed += leavers;
   if (weighing.object) for (let j = 0; j < count; j++) weighing.object(objectAt(received.objects, j));

@@ -3,7 +3,7 @@
 // checkpoint), one report at a time so a slow write never lands after a newer one.
 import type { BrazeClient } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
-import { emptyBucketCounts, type BucketCounts, type PreparedBucket } from '../thread/protocol';
+import { addBucketCounts, emptyBucketCounts, type BucketCounts, type PreparedBucket } from '../thread/protocol';
 import { MAX_REPORT_ROWS } from '../read/partition-books';
 import type { PartitionSummary, RejectedRow } from '../thread/protocol';
 import type { BucketOutcome } from '../state/state-line';
@@ -122,8 +122,7 @@ export class RunBooks {
 
   /** A bucket's checkpoint: its counts and omissions join the run's only now (the record with them at the next report). */
   commitBucket(prepared: PreparedBucket): void {
-    const totals = prepared.counts;
-    for (const k of Object.keys(totals) as (keyof BucketCounts)[]) this.bucketTotals[k] += totals[k];
+    addBucketCounts(this.bucketTotals, prepared.counts);
     const omitted = this.progress.omittedAttributes;
     for (const [attr, n] of Object.entries(prepared.omitted)) omitted[attr] = (omitted[attr] ?? 0) + n;
     this.done.add(prepared.bucket);

@@ -79,6 +79,11 @@ export const emptyBucketCounts = (): BucketCounts => ({
   newProfiles: 0,
 });
 
+/** Adds `from`'s counts into `into`. */
+export function addBucketCounts(into: BucketCounts, from: BucketCounts): void {
+  for (const k of Object.keys(into) as (keyof BucketCounts)[]) into[k] += from[k];
+}
+
 /**
  * What a bucket sends, one entry per object, column by column. State lines come ready-made for
  * either outcome.
