@@ -20,10 +20,9 @@ export const BUCKETS_UNDER_WAY = 3;
 const MOST_BUCKETS_UNDER_WAY = 8;
 /**
  * Buckets whose state is written may wait for the run row that lists them done, this many beyond
- * those under way: enough that a slow write ahead of the run row (the last checkpoint of what was
- * sent early, ~0.85 s in a two-core run, about two buckets of sending) holds no bucket up. A
- * successor prepares such a bucket again and finds its state written by this run: it sends nothing
- * of it and takes the bucket's counts from beside that state (BucketOutcome).
+ * those under way: enough that a slow run-row write holds no bucket up. A successor prepares such a
+ * bucket again and finds its state written by this run: it sends nothing of it and takes the
+ * bucket's counts from beside that state (BucketOutcome).
  */
 export const RECORDS_BEHIND = 2;
 const MOST_OBJECTS_UNDER_WAY = 100 * MAX_OBJECTS_PER_REQUEST;

@@ -153,7 +153,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
       lastEarlyCheckpoint: reading.lastEarlyCheckpoint,
       tempDir,
       runId,
-      noState: !hadState && reading.early === null,
+      noState: !hadState,
     });
     const weighed = input.weigh ? await pipeline.weigh(input.weigh, books) : 'send';
     if (weighed !== 'send') return result(false, weighed === 'stopped', weighed === 'held');
