@@ -73,31 +73,54 @@ export class EngineThreads {
 
 /**
  * Each table's partitions split in two, in order: a first part for the reading thread, the rest for
- * the helper, at the point that keeps the two threads' bytes closest. Each thread spills to its own
- * files and the bucket step reads the reading thread's first, so a segment's rows keep their order
- * (which row of a segment wins a merge depends on it).
+ * the helper, at the points that keep the two threads' bytes closest over all tables (a table's
+ * split chosen alone left a 1 M, three-segment snapshot at 750 K rows against 963 K: the reading
+ * thread then waited ~0.1 s for the helper). Each thread spills to its own files and the bucket step
+ * reads the reading thread's first, so a segment's rows keep their order (which row of a segment
+ * wins a merge depends on it).
  */
 export function splitTables(tables: SegmentTable[]): [SegmentTable[], SegmentTable[]] {
+  const heads = balancedHeads(tables.map((t) => t.partitions.map((p) => p.sizeBytes)));
   const first: SegmentTable[] = [];
   const rest: SegmentTable[] = [];
-  let firstBytes = 0;
-  let restBytes = 0;
-  for (const table of tables) {
-    const sizes = table.partitions.map((p) => p.sizeBytes);
-    const total = sizes.reduce((a, b) => a + b, 0);
-    let best = 0;
-    let bestGap = Infinity;
-    for (let k = 0, prefix = 0; k <= sizes.length; prefix += sizes[k] ?? 0, k++) {
-      const gap = Math.abs(firstBytes + prefix - (restBytes + total - prefix));
-      if (gap <= bestGap) [best, bestGap] = [k, gap]; // a tie goes to the reading thread
-    }
-    const head = sizes.slice(0, best).reduce((a, b) => a + b, 0);
-    firstBytes += head;
-    restBytes += total - head;
-    if (best > 0) first.push({ ...table, partitions: table.partitions.slice(0, best) });
-    if (best < sizes.length) rest.push({ ...table, partitions: table.partitions.slice(best) });
-  }
+  tables.forEach((table, i) => {
+    const k = heads[i]!;
+    if (k > 0) first.push({ ...table, partitions: table.partitions.slice(0, k) });
+    if (k < table.partitions.length) rest.push({ ...table, partitions: table.partitions.slice(k) });
+  });
   return [first, rest];
+}
+
+/** Bytes sums told apart when balancing: sums within 1/4096 of the snapshot of each other count as one. */
+const BALANCE_STEPS = 4096;
+
+/**
+ * How many partitions of each table (by their sizes) go first: the first parts' bytes as close to
+ * half of all as the tables' prefixes allow (a tie goes to the reading thread). Every sum the
+ * prefixes reach is kept, to a grid of 1/4096 of the bytes, so the search stays small whatever the
+ * partition count.
+ */
+function balancedHeads(sizes: number[][]): number[] {
+  const total = sizes.flat().reduce((a, b) => a + b, 0);
+  const grid = Math.max(1, total / BALANCE_STEPS);
+  let reached = new Map<number, { bytes: number; heads: number[] }>([[0, { bytes: 0, heads: [] }]]);
+  for (const table of sizes) {
+    const next = new Map<number, { bytes: number; heads: number[] }>();
+    for (const { bytes, heads } of reached.values()) {
+      for (let k = 0, prefix = 0; k <= table.length; prefix += table[k] ?? 0, k++) {
+        const cell = Math.round((bytes + prefix) / grid);
+        if (!next.has(cell)) next.set(cell, { bytes: bytes + prefix, heads: [...heads, k] });
+      }
+    }
+    reached = next;
+  }
+  let best = { bytes: 0, heads: sizes.map(() => 0) };
+  for (const option of reached.values()) {
+    const gap = Math.abs(total - 2 * option.bytes);
+    const bestGap = Math.abs(total - 2 * best.bytes);
+    if (gap < bestGap || (gap === bestGap && option.bytes > best.bytes)) best = option;
+  }
+  return best.heads;
 }
 
 function sumCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
