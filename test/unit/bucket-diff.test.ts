@@ -220,6 +220,27 @@ describe.each([
     expect(more.counts).toMatchObject({ profiles: 1, sent: 0 });
     expect(sent(more).map((s) => s.object['seg-id'])).toEqual([['Main', 'Other']]);
   });
+
+  it('withdraws a profile sent early under its alias when a later row gives it a Braze customer ID', () => {
+    const asAlias: Row = [0, 'c1', '', 'ann@example.com', 'Oslo'];
+    const early = mergePartials([merge.partialsOf(spilled([asAlias]), 0)[0]!]);
+    const bytes = Buffer.from(writer.profile(early));
+    const entry: SentEarly = { identity: 'a:c1', fp: fingerprintBytes(bytes, 0, bytes.length), delivered: true, line: 0 };
+    const earlyRows = new Map([['c1', merge.partialsOf(spilled([asAlias]), 0)[0]!]]);
+    const moved = diff([ann], null, new Map([['c1', entry]]), earlyRows as never);
+    expect(moved.counts).toMatchObject({ profiles: 1, newProfiles: 1 });
+    const objects = sent(moved);
+    expect(objects.map((s) => [s.key, s.leaving])).toEqual([
+      ['c1', 0],
+      ['c1', 2],
+    ]);
+    expect(objects[0]!.object).toMatchObject({ external_id: 'u1', 'seg-id': ['Main'] });
+    expect(objects[1]!.object).toEqual({
+      user_alias: { alias_name: 'c1', alias_label: expect.any(String) as string },
+      _update_existing_only: true,
+      'seg-id': null,
+    });
+  });
 });
 
 describe('settling what was sent early', () => {

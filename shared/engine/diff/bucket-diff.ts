@@ -123,7 +123,18 @@ export function diffBucket(
         stateLine(key, digest !== undefined && before.heldFields !== undefined ? { ...before, rowsDigest: digest } : before),
       );
     } else if (merged === null && before === undefined) sends.changedNew(key, identity, fp, lines!.heldFields, digest);
-    else sends.changed(key, merged ?? merge.mergedOf(rows, p), identity, fp, before, digest);
+    // What Braze holds of a profile it took early is that object (the state may have no line of it
+    // yet): its identity withdrawn should the later rows move it, its values cleared, its line kept
+    // should Braze not take the new one.
+    else
+      sends.changed(
+        key,
+        merged ?? merge.mergedOf(rows, p),
+        identity,
+        fp,
+        before ?? (earlier?.delivered ? earlier : undefined),
+        digest,
+      );
   }
   // What is left of the previous state (profiles sent early were taken out) left the export.
   for (const [key, before] of previous.entries.unclaimed()) sends.leaver(key, before);

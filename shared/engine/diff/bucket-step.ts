@@ -28,8 +28,8 @@ import { SpilledMerge } from './spilled-merge';
  * threads' allocators kept ~50 MB of them in pieces. The room comes back as Braze answers the
  * objects before, a batch at a time (BucketOutcomes), and nothing it waits for waits for this
  * thread: a bucket's last objects, held for the next bucket's to fill a batch, are copied out of
- * the ring, and no bucket is asked for before the last early checkpoint's mark, which the buckets
- * under way wait for (BucketPipeline). Longer, something holds the ring (Braze retrying a batch).
+ * the ring, and no bucket is asked for before the last early checkpoint's mark (BucketPipeline).
+ * Longer, something holds the ring (Braze retrying a batch).
  * The state lines do not wait: they are kept until the bucket's state is written, and waiting for
  * them put the bucket step a bucket's checkpoint behind sending (a 10 M run waited ~70 s in all).
  */

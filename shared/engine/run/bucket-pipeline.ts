@@ -41,10 +41,9 @@ interface PipelineParts {
   /**
    * The last checkpoint of what was sent early: once written, its pieces are listed, and each
    * bucket's removed once that bucket's state is written. No bucket is asked of the engine thread
-   * before it has marked what that checkpoint holds (the bucket's early lines it reads are then
-   * fixed). Buckets are sent, written and listed done meanwhile: a bucket's state holds its early
-   * lines, so a successor sends nothing more for the checkpoint's being late than it would for a
-   * kill before it.
+   * before it has marked what that checkpoint holds (see EarlyCheckpoints.final). Buckets are sent,
+   * written and listed done meanwhile: a bucket's state holds its early lines, so a successor sends
+   * nothing more for the checkpoint's being late than it would for a kill before it.
    */
   lastEarlyCheckpoint: LastCheckpoint;
   /** The run's temp folder: state blobs are downloaded there for the engine thread. */

@@ -31,6 +31,8 @@ const PIECES_AT_ONCE = 8;
 
 export class EarlyCheckpoints {
   private running: Promise<void> | null = null;
+  /** The last checkpoint (final), once asked for. */
+  private lastWritten: Promise<void> | null = null;
   /** The mark of the checkpoint under way, until the engine thread answers: it is asked for one at a time. */
   private marking: Promise<unknown> = Promise.resolve();
   private last = Date.now();
@@ -62,24 +64,25 @@ export class EarlyCheckpoints {
       .finally(() => (this.running = null));
   }
 
-  /** Waits for a checkpoint under way. */
+  /** Waits for a checkpoint under way, the last one included (it reads the attempt's temp files). */
   async settle(): Promise<void> {
     await this.running;
+    await this.lastWritten;
   }
 
   /**
    * The last checkpoint, once reading is over: everything sent early that Braze took (`written`).
    * Its mark is asked for at once, not after the checkpoint under way is written: `marked` resolves
-   * once the engine thread has answered, and no bucket is asked of it before (its hand-over of a
-   * bucket may wait for room in the rings, and the buckets under way wait for this checkpoint).
+   * once the engine thread has answered, and no bucket is asked of it before (the thread answers in
+   * turn, and a bucket's hand-over may wait for room in the rings as Braze answers).
    */
   final(): LastCheckpoint {
     const mark = this.marking.then(() => this.thread.earlyMark());
-    const written = (async () => {
-      await this.settle();
+    const written = (this.lastWritten = (async () => {
+      await this.running;
       if (!this.early.undeliveredByKey) return;
       await this.take(mark).catch(() => undefined);
-    })();
+    })());
     return {
       marked: mark.then(
         () => undefined,

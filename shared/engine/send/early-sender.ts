@@ -67,12 +67,16 @@ export class EarlySender {
     return this.undeliveredCount === 0;
   }
 
-  /** Resolves once Braze has answered for every object of the first `batches` batches. */
+  /**
+   * Resolves once Braze has answered for every object of the first `batches` batches; rejects once
+   * sending failed (a revoked key…): no more answers will come.
+   */
   answeredBelow(batches: number): Promise<void> {
-    return new Promise((resolve) => {
+    const answered = new Promise<void>((resolve) => {
       this.answeredWaiter = { below: batches, resolve };
       this.wakeAnsweredWaiter();
     });
+    return Promise.race([answered, this.sender.failed]);
   }
 
   private wakeAnsweredWaiter(): void {
