@@ -2,13 +2,13 @@
 // thread sends the previous bucket: reads the bucket's spilled rows and what was sent early, settles
 // the early sends (early-settle.ts), diffs every profile against what Braze was last sent
 // (bucket-diff.ts), and hands the objects to send and the state lines to keep to the main thread.
-import { rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import type { ExportDefinition } from '../../exports/schema';
 import { noEarlyRecords, readEarlyRecords, readEarlyRows, type EarlyRecords } from '../early-send/records';
 import { LineObjectWriter } from '../profile/line-object';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import type { PartialProfile, TableColumns } from '../profile/row-mapper';
-import { BucketFiles, readFileInto, ROW_SPILLS } from '../spill/bucket-files';
+import { BucketFiles, readFileIntoSync, ROW_SPILLS } from '../spill/bucket-files';
 import { readInto, ReusedMemory } from '../spill/reused-memory';
 import { SpilledProfiles } from '../spill/spilled-profiles';
 import { StateBytes } from '../state/state-bytes';
@@ -77,11 +77,11 @@ export class BucketStep {
   /** `stateFile`: where the bucket's state blob was downloaded to (removed once read), or null: none. */
   async prepare(bucket: number, stateFile: string | null): Promise<PreparedBucket> {
     const { settings, memory } = this;
-    const spilled = await BucketFiles.readBytes(this.spills, bucket, readInto(memory, 'spill'));
+    const spilled = BucketFiles.readBytesSync(this.spills, bucket, readInto(memory, 'spill'));
     const rows = new SpilledProfiles(spilled, this.merge.digestSeed, memory);
     // Nothing sent early (a change run, a continuation): no files of it to look for, three a bucket.
     const early = settings.earlySegment < 0 ? noEarlyRecords() : await readEarlyRecords(settings.tempDir, bucket, memory);
-    const state = stateFile === null ? null : await readAndRemove(stateFile, memory);
+    const state = stateFile === null ? null : readAndRemove(stateFile, memory);
     const previous = parseBucketState(state, memory);
     const settled = settleEarlySends(early, rows, previous.entries, isNewTo(previous, settings.runId));
     const earlyRows = await this.earlyRowsOf(bucket, settled.withLaterRows);
@@ -142,10 +142,10 @@ export class BucketStep {
 }
 
 /** A downloaded state blob's bytes, read into `memory`; the file goes (a run's temp files would otherwise hold every bucket's state). */
-async function readAndRemove(file: string, memory: ReusedMemory): Promise<Buffer> {
+function readAndRemove(file: string, memory: ReusedMemory): Buffer {
   try {
-    return await readFileInto(file, readInto(memory, 'state'));
+    return readFileIntoSync(file, readInto(memory, 'state'));
   } finally {
-    await rm(file, { force: true });
+    rmSync(file, { force: true });
   }
 }

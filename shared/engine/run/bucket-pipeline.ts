@@ -95,6 +95,8 @@ export class BucketPipeline {
   private earlyPieces: Promise<string[] | null> = Promise.resolve([]);
   private readonly piecesRemoved = new Set<string>();
   private readonly piecesRemoving: Promise<void>[] = [];
+  /** The kinds of temp file a bucket may have: those of sending early only where this attempt did. */
+  private tempKinds: readonly string[] = ROW_SPILLS;
 
   constructor(private readonly parts: PipelineParts) {
     const { counts, segments } = parts.books.progress;
@@ -122,6 +124,7 @@ export class BucketPipeline {
       this.earlyPieces = this.parts.lastEarlyCheckpoint.written
         .then(() => this.parts.state.earlyCheckpointNames())
         .catch(() => null);
+    if (early) this.tempKinds = [...ROW_SPILLS, ...EARLY_SEND_KINDS];
     // Preparing starts while the last objects sent early are still under way.
     this.prepareAhead();
     if (early) await this.afterEarlySend(early);
@@ -251,7 +254,7 @@ export class BucketPipeline {
    * thread removes it once read). One left behind goes with the folder.
    */
   private async removeTempFiles(bucket: number): Promise<void> {
-    await removeBucketFiles(this.parts.tempDir, bucket, [...ROW_SPILLS, ...EARLY_SEND_KINDS]).catch(() => undefined);
+    await removeBucketFiles(this.parts.tempDir, bucket, this.tempKinds).catch(() => undefined);
   }
 
   /**
