@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BucketFiles } from '../../shared/engine/spill/bucket-files';
+import { BucketFiles, bucketFile, removeBucketFiles } from '../../shared/engine/spill/bucket-files';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -60,5 +60,26 @@ describe('bucket files kept open', () => {
     files.write(1, 'after');
     files.close();
     expect(await new BucketFiles(dir, 'rows').readText(1)).toBe('after\n');
+  });
+});
+
+describe("a bucket's files read at once", () => {
+  it('are one buffer, in the order of their kinds, a kind never written counting as empty; removing them leaves none, written or not', async () => {
+    const dir = tempDir();
+    const [first, second, third] = ['rows', 'rows-2', 'rows-3'].map((kind) => new BucketFiles(dir, kind));
+    first!.write(4, 'a1');
+    first!.write(4, 'ü2'.repeat(10_000));
+    third!.write(4, 'c1');
+    second!.write(5, 'other bucket');
+    for (const f of [first, second, third]) f!.close();
+    const expected = `a1\n${'ü2'.repeat(10_000)}\nc1\n`;
+    const memory = Buffer.alloc(1 << 20);
+    const read = BucketFiles.readBytesSync([first!, second!, third!], 4, (length) => memory.subarray(0, length));
+    expect(read.toString('utf8')).toBe(expected);
+    expect((await BucketFiles.readBytes([first!, second!, third!], 4)).toString('utf8')).toBe(expected);
+    expect(BucketFiles.readBytesSync([second!], 4, Buffer.allocUnsafe).length).toBe(0);
+
+    await removeBucketFiles(dir, 4, ['rows', 'rows-2', 'rows-3', 'never-written']);
+    expect(readdirSync(dir)).toEqual([path.basename(bucketFile(dir, 5, 'rows-2'))]);
   });
 });
