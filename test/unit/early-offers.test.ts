@@ -41,7 +41,7 @@ describe.each([true, false])('profiles sent early (objects from spill lines: %s)
   it("keep the object of one of the segment read last, for a later row of it, and not another segment's", async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'early-offers-'));
     const sent: string[][] = [];
-    const offers = new EarlyOffers(dir, def, { otherRows: 10, tableRows: 10 }, 1, new RingWriter(createRing(1 << 16)), (b) =>
+    const offers = new EarlyOffers(dir, def, { otherBytes: 500, tableBytes: 500 }, 1, new RingWriter(createRing(1 << 16)), (b) =>
       sent.push(b.keys),
     );
     offers.noteOtherSegment(fnv1a32('c2'));
@@ -54,5 +54,43 @@ describe.each([true, false])('profiles sent early (objects from spill lines: %s)
     expect(objects).toEqual([expect.stringContaining('"external_id":"u1"'), '', '']);
     const rows = await readEarlyRows(dir, new BrazeObjectWriter(def), 1, 0, new Map([[0, 'c1']]));
     expect(rows.get('c1')).toMatchObject({ key: 'c1', seg: 1, ext: 'u1', email: 'a@b.io', attrs: { city: 'Oslo' } });
+  });
+});
+
+describe('key filters sized from the rows read', () => {
+  it('know every key noted, those before the filters were made (the sample) and after, as in another segment', () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'early-offers-'));
+    const sent: string[][] = [];
+    const rows = 100_000; // past the sample
+    const offers = new EarlyOffers(
+      dir,
+      def,
+      { otherBytes: rows * 250, tableBytes: 1000 },
+      1,
+      new RingWriter(createRing(1 << 16)),
+      (b) => sent.push(b.keys),
+    );
+    for (let i = 0; i < rows; i++) {
+      offers.noteOtherSegment(fnv1a32(`o${i}`));
+      offers.keyPassBytes += 250;
+    }
+    // In another segment: among the first keys noted, the last of the sample, and after it.
+    for (const key of ['o0', 'o65535', 'o65536', 'o99999'])
+      expect(offers.offer(row(1, [key, 'u', 'a@b.io', 'Oslo'], false)), key).toBe(false);
+    expect(offers.offer(row(1, ['c1', 'u1', 'a@b.io', 'Oslo'], false))).toBe(true);
+    offers.finish();
+    expect(sent.flat()).toEqual(['c1']);
+  });
+
+  it('are made at the first row of the segment read last when no other segment came first', () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'early-offers-'));
+    const sent: string[][] = [];
+    const offers = new EarlyOffers(dir, def, { otherBytes: 0, tableBytes: 1000 }, 1, new RingWriter(createRing(1 << 16)), (b) =>
+      sent.push(b.keys),
+    );
+    expect(offers.offer(row(1, ['c1', 'u1', 'a@b.io', 'Oslo'], false))).toBe(true);
+    expect(offers.offer(row(1, ['c1', 'u1', 'a@b.io', 'Rome'], false))).toBe(false);
+    offers.finish();
+    expect(sent.flat()).toEqual(['c1']);
   });
 });

@@ -65,7 +65,7 @@ export class PartitionStep implements RowSink {
       ? new EarlyOffers(
           init.tempDir,
           init.def,
-          { otherRows: init.early.otherRows, tableRows: init.early.tableRows },
+          { otherBytes: init.early.otherBytes, tableBytes: init.early.tableBytes },
           init.bucketCount,
           rings.objects,
           (batch) => this.post({ t: 'send', ...batch }),
@@ -183,6 +183,7 @@ export class PartitionStep implements RowSink {
     const { bytes, release } = takeOver(this.chunkRing, handed);
     if (c.deferring) this.deferred.write(bytes);
     c.open.push(bytes);
+    if (c.deferring) this.early!.keyPassBytes += bytes.length;
     release(); // read: the main thread may reuse the space
     this.post({ t: 'chunkDone' });
   }
@@ -198,6 +199,7 @@ export class PartitionStep implements RowSink {
     const push = (bytes: Buffer) => {
       if (c.deferring) this.deferred.write(bytes);
       c.open.push(bytes);
+      if (c.deferring) this.early!.keyPassBytes += bytes.length;
     };
     const reading = downloadPartition(grant, c.spec.blobName, push, {}, this.ahead); // its request goes first
     this.ahead = next ? openAhead(next) : null;

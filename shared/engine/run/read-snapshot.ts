@@ -51,8 +51,6 @@ interface ReadPlan {
 const MIN_ROW_BYTES = 20;
 /** Seconds of sending (at the connection's budget) that reading may queue ahead of Braze. */
 const EARLY_BACKLOG_SECONDS = 0.6;
-/** A typical profile row's size, to size key filters (a wrong guess costs speed, never correctness). */
-const TYPICAL_ROW_BYTES = 50;
 /**
  * On one core, a first run that Braze takes more requests a second from than this (a budget over
  * 1,800 per 3 s, and no lower limit reported by Braze) is bound by the core, not by Braze (a request
@@ -100,7 +98,6 @@ export class SnapshotReading {
     const backlogSeconds = Math.min(EARLY_BACKLOG_SECONDS, this.plan.earlyCheckpointMs / 10_000);
     const backlog = Math.max(this.plan.concurrency, Math.ceil(this.plan.braze.requestsPerSecond * backlogSeconds));
     if (sendEarly) this.early = new EarlySender(this.plan.tempDir, this.plan.braze, backlog);
-    const rowsOf = (bytes: number) => Math.ceil(bytes / TYPICAL_ROW_BYTES);
     this.threads = new EngineThreads(
       {
         def,
@@ -110,8 +107,8 @@ export class SnapshotReading {
         early: sendEarly
           ? {
               segment: sendEarly.segment,
-              otherRows: rowsOf(snapshot.totalBytes - tableBytes(sendEarly)),
-              tableRows: rowsOf(tableBytes(sendEarly)),
+              otherBytes: snapshot.totalBytes - tableBytes(sendEarly),
+              tableBytes: tableBytes(sendEarly),
             }
           : null,
         definitionFp: this.plan.definitionFp,

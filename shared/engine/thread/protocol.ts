@@ -16,7 +16,7 @@ export interface PartitionInit {
   /** Buckets finished by an earlier attempt: their rows are skipped. */
   done: number[];
   /** The segment whose one-segment profiles are sent early (read last), if any. */
-  early: { segment: string; otherRows: number; tableRows: number } | null;
+  early: { segment: string; otherBytes: number; tableBytes: number } | null;
   /** For the bucket step that follows on the reading thread. */
   definitionFp: string;
   /** Which of the run's spill files this thread's partition step writes rows to (see ROW_SPILLS). */
