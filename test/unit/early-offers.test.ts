@@ -82,6 +82,32 @@ describe('key filters sized from the rows read', () => {
     expect(sent.flat()).toEqual(['c1']);
   });
 
+  it('take the memory the rows read call for: five times less for rows five times wider, at most 50 bytes a row taken from a few', () => {
+    const sized = (rows: number, rowBytes: number) => {
+      const offers = new EarlyOffers(
+        dir,
+        def,
+        { otherBytes: 1e8, tableBytes: 5e7 },
+        1,
+        new RingWriter(createRing(1 << 16)),
+        () => {},
+      );
+      for (let i = 0; i < rows; i++) {
+        offers.noteOtherSegment(fnv1a32(`o${i}`));
+        offers.keyPassBytes += rowBytes;
+      }
+      offers.offer(row(1, ['c1', 'u1', 'a@b.io', 'Oslo'], false));
+      const bytes = offers.filterBytes;
+      offers.finish();
+      return bytes;
+    };
+    dir = mkdtempSync(path.join(os.tmpdir(), 'early-offers-'));
+    const narrow = sized(70_000, 50);
+    expect(sized(70_000, 250) / narrow).toBeCloseTo(1 / 5, 1);
+    // A thousand wide rows cannot tell: taken as 50 bytes a row.
+    expect(sized(1000, 250) / narrow).toBeCloseTo(1, 3);
+  });
+
   it('are made at the first row of the segment read last when no other segment came first', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'early-offers-'));
     const sent: string[][] = [];

@@ -23,6 +23,11 @@ export class KeyFilter {
     this.bits = new Uint32Array(this.blocks * BLOCK_WORDS);
   }
 
+  /** The filter's memory. */
+  get bytes(): number {
+    return this.bits.byteLength;
+  }
+
   /** Notes a key by its fnv1a32. */
   add(keyHash: number): void {
     const bits = this.bits;

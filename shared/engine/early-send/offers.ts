@@ -62,21 +62,27 @@ interface KeyFilters {
 }
 
 /**
- * Rows of the other segments whose keys wait to be noted until the filters are sized: their bytes
- * tell the bytes a row takes. Sized for 50 bytes a row whatever the rows, a wide snapshot's filters
- * (~250 bytes a row) were five times too large: 14 MB, past the core's cache, where 3 MB would do;
- * sized to the rows read, the key pass of a wide 1 M first run on two cores took ~0.12 s less.
+ * Keys of the other segments held until the filters are sized: the bytes read with them tell the
+ * bytes a row takes. Sized for 50 bytes a row whatever the rows, a wide snapshot's filters (~250
+ * bytes a row) were five times too large: 14 MB, past the core's cache, where 3 MB would do; sized
+ * to the rows read, the key pass of a wide 1 M first run on two cores took ~0.12 s less.
  */
 const SAMPLE_ROWS = 65_536;
-/** The bytes a row is taken to take when no row of another segment came first (an export of one segment). */
+/**
+ * The most bytes a row is taken to take where the sample did not fill (the other segments hold
+ * fewer rows with a key, or there are none): too few rows to tell the width of the segment read last.
+ */
 const ASSUMED_ROW_BYTES = 50;
 
 export class EarlyOffers {
-  /** Made once the sample's rows are read (sizeFilters), released once reading is over (~3 MB per million rows). */
+  /** Made once the sample is full, or at the first row offered (sizeFilters); released once reading is over. */
   private filters: KeyFilters | null = null;
   /** The keys noted before the filters were made. */
   private sample: { hashes: Int32Array; count: number } | null = { hashes: new Int32Array(SAMPLE_ROWS), count: 0 };
-  /** Bytes of the other segments read so far (PartitionStep): with the rows noted, what a row takes. */
+  /**
+   * Bytes of the other segments read so far (PartitionStep, after each chunk: up to a chunk behind
+   * the keys noted, so a row seems smaller and the filters come out larger, not smaller).
+   */
   keyPassBytes = 0;
   private readonly stateLines: BucketFiles;
   private readonly sentObjects: BucketFiles;
@@ -89,6 +95,12 @@ export class EarlyOffers {
   private stopped = false;
   /** Profiles handed over to be sent so far. */
   sent = 0;
+
+  /** The key filters' memory (0 until they are made): what their sizing chose. */
+  get filterBytes(): number {
+    const f = this.filters;
+    return f ? f.elsewhere.bytes + f.twice.bytes + f.seenLast.bytes : 0;
+  }
 
   constructor(
     tempDir: string,
@@ -122,13 +134,17 @@ export class EarlyOffers {
 
   /**
    * Makes the filters, sized by the bytes a row of the other segments took so far (a wrong guess
-   * costs speed, never correctness), and notes the keys held until then.
+   * costs speed, never correctness: too small, more profiles take the ordinary path), and notes the
+   * keys held until then.
    */
   private sizeFilters(): KeyFilters {
     const sample = this.sample;
     if (!sample) throw new Error('the key filters were released');
     this.sample = null;
-    const rowBytes = sample.count > 0 ? Math.max(1, this.keyPassBytes / sample.count) : ASSUMED_ROW_BYTES;
+    const sampled = sample.count > 0 ? Math.max(1, this.keyPassBytes / sample.count) : ASSUMED_ROW_BYTES;
+    // The segment read last is taken to have rows as wide as the others' (a CI export maps the same
+    // columns in each): narrower, its filter fills and more of its rows take the ordinary path.
+    const rowBytes = sample.count === SAMPLE_ROWS ? sampled : Math.min(sampled, ASSUMED_ROW_BYTES);
     const otherRows = this.expected.otherBytes / rowBytes;
     const filters = (this.filters = {
       elsewhere: new KeyFilter(otherRows),
