@@ -206,11 +206,16 @@ describe.each([
     expect(sent(result).map((s) => s.key)).toEqual(['c1', 'c2']);
   });
 
+  /** A profile sent early from its row, and taken by Braze: what the early records say of it, and its row to merge. */
+  const sentEarlyAs = (earlyRow: Row, identity: string) => {
+    const partial = merge.partialsOf(spilled([earlyRow]), 0)[0]!;
+    const bytes = Buffer.from(writer.profile(mergePartials([partial])));
+    const entry: SentEarly = { identity, fp: fingerprintBytes(bytes, 0, bytes.length), delivered: true, line: 0 };
+    return { entry, earlyRows: new Map([[earlyRow[1], partial]]) };
+  };
+
   it('merges a profile sent early with its later rows: sent again only if that changes its object', () => {
-    const early = mergePartials([merge.partialsOf(spilled([ann]), 0)[0]!]);
-    const bytes = Buffer.from(writer.profile(early));
-    const entry: SentEarly = { identity: 'e:u1', fp: fingerprintBytes(bytes, 0, bytes.length), delivered: true, line: 0 };
-    const earlyRows = new Map([['c1', merge.partialsOf(spilled([ann]), 0)[0]!]]);
+    const { entry, earlyRows } = sentEarlyAs(ann, 'e:u1');
     // The same row again (the segment twice): nothing new for Braze, counted as sent.
     const same = diff([ann], null, new Map([['c1', entry]]), earlyRows as never);
     expect(same.counts).toMatchObject({ profiles: 1, sent: 1 });
@@ -222,11 +227,7 @@ describe.each([
   });
 
   it('withdraws a profile sent early under its alias when a later row gives it a Braze customer ID', () => {
-    const asAlias: Row = [0, 'c1', '', 'ann@example.com', 'Oslo'];
-    const early = mergePartials([merge.partialsOf(spilled([asAlias]), 0)[0]!]);
-    const bytes = Buffer.from(writer.profile(early));
-    const entry: SentEarly = { identity: 'a:c1', fp: fingerprintBytes(bytes, 0, bytes.length), delivered: true, line: 0 };
-    const earlyRows = new Map([['c1', merge.partialsOf(spilled([asAlias]), 0)[0]!]]);
+    const { entry, earlyRows } = sentEarlyAs([0, 'c1', '', 'ann@example.com', 'Oslo'], 'a:c1');
     const moved = diff([ann], null, new Map([['c1', entry]]), earlyRows as never);
     expect(moved.counts).toMatchObject({ profiles: 1, newProfiles: 1 });
     const objects = sent(moved);
