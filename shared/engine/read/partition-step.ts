@@ -181,9 +181,7 @@ export class PartitionStep implements RowSink {
     this.waitingForBraze = false;
     const c = this.current!;
     const { bytes, release } = takeOver(this.chunkRing, handed);
-    if (c.deferring) this.deferred.write(bytes);
-    c.open.push(bytes);
-    if (c.deferring) this.early!.keyPassBytes += bytes.length;
+    this.takeChunk(c, bytes);
     release(); // read: the main thread may reuse the space
     this.post({ t: 'chunkDone' });
   }
@@ -196,15 +194,18 @@ export class PartitionStep implements RowSink {
   async download(grant: DownloadGrant, next: DownloadGrant | null): Promise<void> {
     const c = this.current!;
     // The bytes are the download's reused buffer: used here, never kept (nor given back: freeNow).
-    const push = (bytes: Buffer) => {
-      if (c.deferring) this.deferred.write(bytes);
-      c.open.push(bytes);
-      if (c.deferring) this.early!.keyPassBytes += bytes.length;
-    };
+    const push = (bytes: Buffer) => this.takeChunk(c, bytes);
     const reading = downloadPartition(grant, c.spec.blobName, push, {}, this.ahead); // its request goes first
     this.ahead = next ? openAhead(next) : null;
     await reading;
     await this.endPartition();
+  }
+
+  /** A chunk of the partition begun, whoever downloaded it: kept (and counted) while only its keys are read, then read. */
+  private takeChunk(c: NonNullable<PartitionStep['current']>, bytes: Uint8Array): void {
+    if (c.deferring) this.deferred.write(bytes);
+    c.open.push(bytes);
+    if (c.deferring) this.early!.keyPassBytes += bytes.length;
   }
 
   async endPartition(): Promise<void> {
