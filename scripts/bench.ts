@@ -1,4 +1,4 @@
-// `npm run bench -- --profiles N [--repeat R] [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--budget B] [--braze-latency-ms L] [--no-guard] [--first-only] [--verify [--sample K] [--unexportable]]`
+// `npm run bench -- --profiles N [--repeat R] [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--budget B] [--braze-latency-ms L] [--tls] [--no-guard] [--first-only] [--verify [--sample K] [--unexportable]]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit unless --budget says less): first run, same snapshot again, then after changing P % of
@@ -6,6 +6,7 @@
 // export's alone. Prints one JSON line per run (and, with --preview, one per dry run before the
 // first and the changed run).
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,6 +18,7 @@ import { processCpuSeconds, type ThreadCpu } from './thread-cpu';
 import { appRoot } from '../shared/app-root';
 import { MAX_OBJECTS_PER_REQUEST } from '../shared/braze/client';
 import { GUARD_OFF } from '../shared/exports/schema';
+import { LOCALHOST_CERT } from './localhost-tls';
 
 const ROOT = appRoot;
 const CONTAINER = 'bench';
@@ -68,6 +70,13 @@ if (!Number.isInteger(BUDGET) || BUDGET < 1 || BUDGET > 3000) throw new Error('-
  */
 const BRAZE_LATENCY_MS = arg('braze-latency-ms', 0);
 if (BRAZE_LATENCY_MS < 0 || BRAZE_LATENCY_MS > 10_000) throw new Error('--braze-latency-ms must be from 0 to 10000');
+
+/**
+ * `--tls`: the sandbox serves https (at https://localhost:<port>, with the loopback certificate the
+ * bench's processes trust through NODE_EXTRA_CA_CERTS), as Braze does: the app's TLS work (each
+ * request encrypted, each answer decrypted) is then in its CPU figures, and the sandbox's in its.
+ */
+const TLS = process.argv.includes('--tls');
 
 /** `--partition-rows N`: rows per CSV partition (CI writes partitions of ~100 k–250 k rows). */
 const ROWS_PER_PARTITION = arg('partition-rows', 250_000);
@@ -175,7 +184,11 @@ function startSandboxProcess(): Promise<{
 }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'braze-sandbox.js'), '0'], {
     // --verify reads the profiles back: the sandbox keeps them (scripts/bench-verify.ts).
-    env: { ...process.env, BRAZE_SANDBOX_STORE: process.argv.includes('--verify') ? 'true' : 'false' },
+    env: {
+      ...process.env,
+      BRAZE_SANDBOX_STORE: process.argv.includes('--verify') ? 'true' : 'false',
+      BRAZE_SANDBOX_TLS: TLS ? 'true' : 'false',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   offRunCores(child.pid!);
@@ -183,7 +196,7 @@ function startSandboxProcess(): Promise<{
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      const m = /listening on (https?:\/\/(?:127\.0\.0\.1|localhost):\d+)/.exec(out);
       if (m) {
         const url = m[1]!;
         resolve({
@@ -457,7 +470,7 @@ async function benchOnce(): Promise<void> {
     AzureWebJobsStorage: azurite.connectionString,
     CI_EXPORT_STORAGE_CONNECTION_STRING: azurite.connectionString,
     LOCAL_SECRET_KEY: Buffer.alloc(32, 3).toString('base64'),
-    LOCAL_EXTRA_BRAZE_HOSTS: '127.0.0.1:*',
+    LOCAL_EXTRA_BRAZE_HOSTS: '127.0.0.1:*,localhost:*',
     LOCAL_TRUST_PRINCIPAL_HEADER: 'true',
     WORKER_TIME_BUDGET_SECONDS: '86400',
   };
@@ -494,7 +507,27 @@ async function benchOnce(): Promise<void> {
   }
 }
 
-main().then(
+/**
+ * With `--tls`, the bench runs again in a process that trusts the sandbox's certificate: Node reads
+ * NODE_EXTRA_CA_CERTS only as it starts, and this process talks to the sandbox too (the connection's
+ * key check, stats); its children inherit it. Certificates the variable named already stay trusted.
+ */
+function trustingSandbox(): Promise<void> | null {
+  if (!TLS || process.env.BENCH_TRUSTS_SANDBOX) return null;
+  const certFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'bench-tls-')), 'trusted.pem');
+  const extra = process.env.NODE_EXTRA_CA_CERTS;
+  writeFileSync(certFile, `${extra && existsSync(extra) ? `${readFileSync(extra, 'utf8')}\n` : ''}${LOCALHOST_CERT}`);
+  const again = spawn(process.execPath, process.argv.slice(1), {
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: certFile, BENCH_TRUSTS_SANDBOX: 'true' },
+    stdio: 'inherit',
+  });
+  return new Promise((_, reject) => {
+    again.on('exit', (code) => process.exit(code ?? 1));
+    again.on('error', reject);
+  });
+}
+
+(trustingSandbox() ?? main()).then(
   () => process.exit(0),
   (error) => {
     console.error(`bench failed: ${(error as Error).stack}`);

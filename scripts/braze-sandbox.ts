@@ -18,11 +18,18 @@
 //   POST /sandbox/reset               forget profiles, stats and faults
 //   /users/export/segment, /users/export/ids and their admin routes: braze-sandbox-export.ts
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { LOCALHOST_CERT, LOCALHOST_KEY } from './localhost-tls';
 import { readCappedBody } from './capped-body';
 import { SandboxUserExports, type SandboxProfile } from './braze-sandbox-export';
 
 export interface SandboxOptions {
   port?: number;
+  /**
+   * Serves https at `https://localhost:<port>` with the loopback certificate (localhost-tls.ts), as
+   * Braze serves https: what TLS costs both ends is then measured (the benchmark's `--tls`).
+   */
+  tls?: boolean;
   /** Valid REST API keys and whether each has the users.track permission. */
   keys?: Record<string, KeyGrant>;
   /** The workspace's segments, as GET /segments/list shows them. */
@@ -117,6 +124,7 @@ export class BrazeSandbox {
   stats: SandboxStats = emptyStats();
   faults: Faults & { rateLimitedUntil?: number } = {};
   private server?: Server;
+  private readonly tls: boolean;
   private inFlight = 0;
   /** When each /users/track request arrived, to measure the busiest window. */
   private requestTimes: number[] = [];
@@ -163,18 +171,23 @@ export class BrazeSandbox {
     this.defaultLimit = options.rateLimit ?? 3000;
     this.windowMs = options.rateWindowMs ?? 3000;
     this.store = options.storeProfiles ?? true;
+    this.tls = options.tls ?? false;
   }
 
   async start(port = 0): Promise<string> {
-    this.server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch(() => {
         if (!res.headersSent) this.reply(res, 500, { message: 'Internal Server Error' });
       });
-    });
+    };
+    this.server = this.tls
+      ? createTlsServer({ keepAliveTimeout: 30_000, cert: LOCALHOST_CERT, key: LOCALHOST_KEY }, handler)
+      : createServer({ keepAliveTimeout: 30_000 }, handler);
     this.server.on('connection', () => this.stats.connections++);
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     const address = this.server.address();
-    this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : port}`;
+    const origin = this.tls ? 'https://localhost' : 'http://127.0.0.1';
+    this.url = `${origin}:${typeof address === 'object' && address ? address.port : port}`;
     return this.url;
   }
 
@@ -493,6 +506,9 @@ export class BrazeSandbox {
 
 if (require.main === module) {
   const port = Number(process.argv[2] ?? process.env.BRAZE_SANDBOX_PORT ?? 4010); // 0 = any free port
-  const sandbox = new BrazeSandbox({ storeProfiles: process.env.BRAZE_SANDBOX_STORE !== 'false' });
+  const sandbox = new BrazeSandbox({
+    storeProfiles: process.env.BRAZE_SANDBOX_STORE !== 'false',
+    tls: process.env.BRAZE_SANDBOX_TLS === 'true',
+  });
   sandbox.start(port).then((url) => console.log(`Braze sandbox listening on ${url} (API key: sandbox-key)`));
 }

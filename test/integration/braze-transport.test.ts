@@ -8,7 +8,7 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Transport, type TransportResponse } from '../../shared/braze/transport';
-import { LOCALHOST_CERT, LOCALHOST_KEY } from '../helpers/localhost-tls';
+import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../scripts/localhost-tls';
 
 const KEY = 'api-key-SECRET-1234';
 const HEADERS = { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' };

@@ -28,7 +28,7 @@ import { downloadGrant } from '../../shared/snapshot/download-grant';
 import { services } from '../../shared/services';
 import { exportDefinition } from '../helpers/definition';
 import { useAzurite } from '../helpers/app';
-import { LOCALHOST_CERT, LOCALHOST_KEY } from '../helpers/localhost-tls';
+import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../scripts/localhost-tls';
 
 useAzurite();
 

@@ -7,7 +7,7 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpGet } from '../../shared/engine/read/http-get';
-import { LOCALHOST_CERT, LOCALHOST_KEY } from '../helpers/localhost-tls';
+import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../scripts/localhost-tls';
 
 const BODY = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `row${i},"a value\nwith a line feed",${i * 7}\n`).join(''));
 

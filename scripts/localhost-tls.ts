@@ -1,5 +1,6 @@
 // A self-signed certificate for DNS name `localhost` (not 127.0.0.1), valid until 2126, and its key:
-// for tests that serve https on loopback only. Made with openssl req -x509 (EC P-256). Never used outside tests.
+// for tests and the benchmark's `--tls`, which serve https on loopback only. Made with openssl req
+// -x509 (EC P-256). Never used by the app itself.
 export const LOCALHOST_CERT = `-----BEGIN CERTIFICATE-----
 MIIBlDCCATugAwIBAgIUGBmSwUkOTjit31ktjBmTyf/LoB8wCgYIKoZIzj0EAwIw
 FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwNTIwMjQxNVoYDzIxMjYxMTEx
