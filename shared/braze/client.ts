@@ -98,12 +98,16 @@ export interface BrazeClientOptions {
   hourlyCap?: HourlyCap;
 }
 
+/** How the reason of an object that never went starts (a stop, the hourly cap). */
+const NOT_SENT = 'not sent:';
+/** Distinct reasons for failed objects a client keeps (BrazeClient.failureReasons). */
+export const MAX_FAILURE_REASONS = 5;
 /** What an object never sent because its run stopped counts as: not delivered, sent by a later run. */
-export const NOT_SENT_STOPPING: Outcome = Object.freeze({ status: 'failed', reason: 'not sent: the run was stopped' });
+export const NOT_SENT_STOPPING: Outcome = Object.freeze({ status: 'failed', reason: `${NOT_SENT} the run was stopped` });
 /** Not sent because the connection's hourly request cap was reached: a later attempt sends it. */
 export const NOT_SENT_CAPPED: Outcome = Object.freeze({
   status: 'failed',
-  reason: "not sent: the connection's hourly request cap was reached",
+  reason: `${NOT_SENT} the connection's hourly request cap was reached`,
 });
 
 function describeNetworkError(e: unknown): string {
@@ -116,6 +120,11 @@ export class BrazeClient {
   readonly requests: RequestCounts = { sent: 0, retried: 0, rateLimited: 0 };
   /** When the first request went out (Date.now()), null: none yet. */
   firstRequestAt: number | null = null;
+  /**
+   * Why objects this client sent were not taken (failed: Braze down, a request refused as a whole, an
+   * answer it could not read), the first few distinct reasons: what a run's failures are reported with.
+   */
+  readonly failureReasons = new Set<string>();
   /** Objects not sent because the connection's hourly cap ran out (the only failures the cap may be blamed for). */
   notSentCapped = 0;
   /** Requests this client keeps in flight at most (its sockets): what its senders keep under way. */
@@ -164,8 +173,15 @@ export class BrazeClient {
   }
 
   /** Sends one batch; resolves with an outcome per object, in order. Throws BrazeFatalError. */
-  track(objects: BrazeObjectJson[]): Promise<Outcome[]> {
-    return this.send(objects, 0);
+  async track(objects: BrazeObjectJson[]): Promise<Outcome[]> {
+    const outcomes = await this.send(objects, 0);
+    if (this.failureReasons.size < MAX_FAILURE_REASONS) {
+      for (const o of outcomes) {
+        // A stop or the hourly cap is said by the run itself; these are Braze's (or the network's).
+        if (o.status === 'failed' && !o.reason.startsWith(NOT_SENT)) this.failureReasons.add(o.reason);
+      }
+    }
+    return outcomes;
   }
 
   /**

@@ -87,6 +87,7 @@ export class ExportAttempts {
               bucketCounts: resumed.bucketCounts,
               requests: resumed.requests,
               omittedAttributes: resumed.omittedAttributes ?? {},
+              failureReasons: resumed.failureReasons ?? [],
             }
           : undefined,
       onProgress: async (p) => {
@@ -200,7 +201,7 @@ export class ExportAttempts {
           ? [
               "The connection's hourly request cap stopped this run mid-way: the profiles not sent then count as failed; the next run sends them",
             ]
-          : [];
+          : notTakenBy(run);
     await this.finish(writer, run, status, errors, exported, log);
   }
 
@@ -246,3 +247,21 @@ export class ExportAttempts {
  * early: a run stopped at the cap while reading could not go on next hour.
  */
 const firstToSend = (attempt: Attempt) => attempt.run.attempts - (attempt.run.heldAttempts ?? 0) === 1 && !attempt.limits?.cap;
+
+/**
+ * A run whose profiles (or removals) Braze did not take says why, so a person can act on it (a
+ * certificate a proxy replaced, Braze down, a request refused as a whole): the first few distinct
+ * reasons, as the Braze client gave them (none: not sent, say a stop). Empty when nothing failed.
+ */
+function notTakenBy(run: RunRecord): string[] {
+  const { failed, removalsFailed } = run.counts!;
+  if (failed + removalsFailed === 0) return [];
+  const what = [
+    failed ? `${failed.toLocaleString('en-US')} profile${failed === 1 ? '' : 's'}` : '',
+    removalsFailed ? `${removalsFailed.toLocaleString('en-US')} removal${removalsFailed === 1 ? '' : 's'}` : '',
+  ]
+    .filter(Boolean)
+    .join(' and ');
+  if (!run.failureReasons?.length) return [`${what} were not delivered and count as failed; the next run sends them again`];
+  return [`Braze did not take ${what} (${run.failureReasons.join('; ')}): they count as failed; the next run sends them again`];
+}

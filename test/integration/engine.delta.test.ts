@@ -183,6 +183,10 @@ describe('delta sync', () => {
     const failed = await runNow(exp.id);
     expect(failed.run.status).toBe('partially_succeeded');
     expect(failed.run.counts).toMatchObject({ profiles: 80, sent: 0, failed: 80 });
+    // The run says why, for a person to act on.
+    expect(failed.run.errors).toEqual([
+      'Braze did not take 80 profiles (Braze unavailable after 6 attempts (HTTP 503)): they count as failed; the next run sends them again',
+    ]);
     sandbox().setFaults({ fail5xx: 0 });
     const retried = await runNow(exp.id);
     expect(retried.run.counts).toMatchObject({ sent: 80, unchanged: 0, failed: 0 });
