@@ -180,7 +180,7 @@ function startSandboxProcess(): Promise<{
   url: string;
   pid: number;
   stop: () => void;
-  stats: () => Promise<{ requests: number; byStatus: Record<string, number>; objectsProcessed: number }>;
+  stats: () => Promise<{ requests: number; byStatus: Record<string, number>; objectsProcessed: number; connections: number }>;
 }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'braze-sandbox.js'), '0'], {
     // --verify reads the profiles back: the sandbox keeps them (scripts/bench-verify.ts).
@@ -357,6 +357,7 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
   let objectsResent: number | undefined;
   let r: RunOutput;
   const besideBefore = besideCpu(b);
+  const connectionsBefore = (await b.sandbox.stats()).connections;
   if (label === 'first' && b.killAt !== null) {
     const started = Date.now();
     await runInChild(b.env, b.exportId, async () => (await b.sandbox.stats()).objectsProcessed >= b.killAt! * b.profiles);
@@ -377,6 +378,8 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
     changed: toSend,
     requests: r.requests.sent,
     rateLimited: r.requests.rateLimited,
+    // Connections to Braze the run opened (with --tls, each a handshake).
+    brazeConnections: (await b.sandbox.stats()).connections - connectionsBefore,
     wallSeconds: Number(r.wallSeconds.toFixed(2)),
     floorSeconds: floor,
     ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
