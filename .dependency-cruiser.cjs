@@ -48,6 +48,14 @@ module.exports = {
       to: { path: '^(functions|scripts|test|console)/' },
     },
     {
+      name: 'app-not-from-dev',
+      comment:
+        'What is deployed (functions/, shared/) imports no dev script or test: their certificates and sandboxes never ship',
+      severity: 'error',
+      from: { path: '^(shared|functions)/' },
+      to: { path: '^(scripts|test)/' },
+    },
+    {
       name: 'functions-thin',
       comment: 'Function files are leaves: nothing imports them but the entry point',
       severity: 'error',

@@ -6,7 +6,7 @@
 // export's alone. Prints one JSON line per run (and, with --preview, one per dry run before the
 // first and the changed run).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -180,7 +180,12 @@ function startSandboxProcess(): Promise<{
   url: string;
   pid: number;
   stop: () => void;
-  stats: () => Promise<{ requests: number; byStatus: Record<string, number>; objectsProcessed: number; connections: number }>;
+  stats: () => Promise<{
+    requests: number;
+    byStatus: Record<string, number>;
+    objectsProcessed: number;
+    trackConnections: number;
+  }>;
 }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'braze-sandbox.js'), '0'], {
     // --verify reads the profiles back: the sandbox keeps them (scripts/bench-verify.ts).
@@ -357,7 +362,7 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
   let objectsResent: number | undefined;
   let r: RunOutput;
   const besideBefore = besideCpu(b);
-  const connectionsBefore = (await b.sandbox.stats()).connections;
+  const connectionsBefore = (await b.sandbox.stats()).trackConnections;
   if (label === 'first' && b.killAt !== null) {
     const started = Date.now();
     await runInChild(b.env, b.exportId, async () => (await b.sandbox.stats()).objectsProcessed >= b.killAt! * b.profiles);
@@ -379,7 +384,7 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
     requests: r.requests.sent,
     rateLimited: r.requests.rateLimited,
     // Connections to Braze the run opened (with --tls, each a handshake).
-    brazeConnections: (await b.sandbox.stats()).connections - connectionsBefore,
+    brazeConnections: (await b.sandbox.stats()).trackConnections - connectionsBefore,
     wallSeconds: Number(r.wallSeconds.toFixed(2)),
     floorSeconds: floor,
     ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
@@ -440,6 +445,9 @@ async function preview(b: Bench, label: string): Promise<void> {
 const REPEAT = arg('repeat', 1);
 if (!Number.isInteger(REPEAT) || REPEAT < 1 || REPEAT > 100) throw new Error('--repeat must be a whole number from 1 to 100');
 
+/** Signals that stop the bench (and its helper processes with it). */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** Every run's line printed so far, for the batch's summary. */
 const printed: BenchLine[] = [];
 
@@ -462,6 +470,12 @@ async function benchOnce(): Promise<void> {
   const azurite = await startAzurite();
   offRunCores(azurite.pid);
   const sandbox = await startSandboxProcess();
+  // Stopped (Ctrl-C, a harness's time limit), the bench takes its Azurite and sandbox with it.
+  const onStop = (signal: NodeJS.Signals) => {
+    sandbox.stop();
+    void azurite.stop().finally(() => process.kill(process.pid, signal));
+  };
+  for (const signal of STOP_SIGNALS) process.once(signal, onStop);
   if (BRAZE_LATENCY_MS > 0) {
     const set = await fetch(`${sandbox.url}/sandbox/faults`, {
       method: 'POST',
@@ -505,6 +519,7 @@ async function benchOnce(): Promise<void> {
     if (withPreview) await preview(b, `preview-changed-${changePercent}%`);
     await report(b, `changed-${changePercent}%`);
   } finally {
+    for (const signal of STOP_SIGNALS) process.off(signal, onStop);
     sandbox.stop();
     await azurite.stop();
   }
@@ -517,16 +532,24 @@ async function benchOnce(): Promise<void> {
  */
 function trustingSandbox(): Promise<void> | null {
   if (!TLS || process.env.BENCH_TRUSTS_SANDBOX) return null;
-  const certFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'bench-tls-')), 'trusted.pem');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-tls-'));
+  const certFile = path.join(dir, 'trusted.pem');
   const extra = process.env.NODE_EXTRA_CA_CERTS;
   writeFileSync(certFile, `${extra && existsSync(extra) ? `${readFileSync(extra, 'utf8')}\n` : ''}${LOCALHOST_CERT}`);
-  const again = spawn(process.execPath, process.argv.slice(1), {
+  const again = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     env: { ...process.env, NODE_EXTRA_CA_CERTS: certFile, BENCH_TRUSTS_SANDBOX: 'true' },
     stdio: 'inherit',
   });
+  // Stopped, it stops the bench it runs (which stops its Azurite and sandbox), and ends as that did.
+  for (const signal of STOP_SIGNALS) process.on(signal, () => again.kill(signal));
   return new Promise((_, reject) => {
-    again.on('exit', (code) => process.exit(code ?? 1));
     again.on('error', reject);
+    again.on('exit', (code, signal) => {
+      rmSync(dir, { recursive: true, force: true });
+      for (const s of STOP_SIGNALS) process.removeAllListeners(s);
+      if (signal) process.kill(process.pid, signal);
+      else process.exit(code ?? 1);
+    });
   });
 }
 

@@ -87,6 +87,8 @@ export interface SandboxStats {
   concurrentUserWrites: number;
   /** TCP connections accepted: far fewer than requests when clients keep connections alive. */
   connections: number;
+  /** Of those, the ones that carried a /users/track request (not a test's or the bench's own calls). */
+  trackConnections: number;
   /** Update-only objects (`_update_existing_only: true`) for users that do not exist: skipped, nothing created. */
   skippedUpdateOnly: number;
   /** Users removed through POST /users/delete (or `deleteUser`). */
@@ -115,6 +117,7 @@ const emptyStats = (): SandboxStats => ({
   maxConcurrent: 0,
   concurrentUserWrites: 0,
   connections: 0,
+  trackConnections: 0,
   skippedUpdateOnly: 0,
   deleted: 0,
 });
@@ -125,6 +128,8 @@ export class BrazeSandbox {
   faults: Faults & { rateLimitedUntil?: number } = {};
   private server?: Server;
   private readonly tls: boolean;
+  /** Connections that carried a /users/track request (stats.trackConnections). */
+  private trackSockets = new WeakSet<object>();
   private inFlight = 0;
   /** When each /users/track request arrived, to measure the busiest window. */
   private requestTimes: number[] = [];
@@ -222,6 +227,7 @@ export class BrazeSandbox {
     this.requestTimes = [];
     this.profiles.clear();
     this.stats = emptyStats();
+    this.trackSockets = new WeakSet();
     this.faults = {};
     this.window = { start: 0, used: 0 };
     this.exports.reset();
@@ -330,6 +336,10 @@ export class BrazeSandbox {
 
   /** POST /users/track, as Braze answers it: refusals of the whole request first, then each object. */
   private async track(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.trackSockets.has(req.socket)) {
+      this.trackSockets.add(req.socket);
+      this.stats.trackConnections++;
+    }
     const body = await this.readBody(req);
     if (this.faults.dropConnections && this.faults.dropConnections > 0) {
       this.faults.dropConnections--;

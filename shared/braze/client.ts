@@ -100,8 +100,9 @@ export interface BrazeClientOptions {
 
 /** How the reason of an object that never went starts (a stop, the hourly cap). */
 const NOT_SENT = 'not sent:';
-/** Distinct reasons for failed objects a client keeps (BrazeClient.failureReasons). */
+/** Distinct reasons for failed objects a client keeps (BrazeClient.failureReasons), each cut to this length. */
 export const MAX_FAILURE_REASONS = 5;
+const MAX_REASON_CHARS = 150;
 /** What an object never sent because its run stopped counts as: not delivered, sent by a later run. */
 export const NOT_SENT_STOPPING: Outcome = Object.freeze({ status: 'failed', reason: `${NOT_SENT} the run was stopped` });
 /** Not sent because the connection's hourly request cap was reached: a later attempt sends it. */
@@ -116,6 +117,11 @@ function describeNetworkError(e: unknown): string {
   return err?.code ?? err?.message ?? 'network error';
 }
 
+/** The reasons an earlier attempt of the run recorded, then this client's: the first MAX_FAILURE_REASONS distinct ones. */
+export function failureReasonsAfter(earlier: readonly string[] | undefined, braze: BrazeClient): string[] {
+  return [...new Set([...(earlier ?? []), ...braze.failureReasons])].slice(0, MAX_FAILURE_REASONS);
+}
+
 export class BrazeClient {
   readonly requests: RequestCounts = { sent: 0, retried: 0, rateLimited: 0 };
   /** When the first request went out (Date.now()), null: none yet. */
@@ -125,6 +131,8 @@ export class BrazeClient {
    * answer it could not read), the first few distinct reasons: what a run's failures are reported with.
    */
   readonly failureReasons = new Set<string>();
+  /** The reasons behind failureReasons, as the outcomes gave them. */
+  private readonly reasonsSeen = new Set<string>();
   /** Objects not sent because the connection's hourly cap ran out (the only failures the cap may be blamed for). */
   notSentCapped = 0;
   /** Requests this client keeps in flight at most (its sockets): what its senders keep under way. */
@@ -175,13 +183,24 @@ export class BrazeClient {
   /** Sends one batch; resolves with an outcome per object, in order. Throws BrazeFatalError. */
   async track(objects: BrazeObjectJson[]): Promise<Outcome[]> {
     const outcomes = await this.send(objects, 0);
-    if (this.failureReasons.size < MAX_FAILURE_REASONS) {
-      for (const o of outcomes) {
-        // A stop or the hourly cap is said by the run itself; these are Braze's (or the network's).
-        if (o.status === 'failed' && !o.reason.startsWith(NOT_SENT)) this.failureReasons.add(o.reason);
-      }
+    for (const o of outcomes) {
+      if (this.reasonsSeen.size >= MAX_FAILURE_REASONS) break;
+      // A stop or the hourly cap is said by the run itself; these are Braze's (or the network's).
+      if (o.status !== 'failed' || o.reason.startsWith(NOT_SENT) || this.reasonsSeen.has(o.reason)) continue;
+      this.reasonsSeen.add(o.reason);
+      this.failureReasons.add(this.recordable(o.reason));
     }
     return outcomes;
+  }
+
+  /**
+   * A failure's reason as a run record may keep it: it can quote Braze's answer (or a proxy's page in
+   * its place), so one line of printable text, the API key never in it, at most MAX_REASON_CHARS.
+   */
+  private recordable(reason: string): string {
+    const key = this.options.apiKey;
+    const line = (key ? reason.split(key).join('[key]') : reason).replace(/[^\x20-\x7e\u00a0-\uffff]+/g, ' ');
+    return line.length > MAX_REASON_CHARS ? `${line.slice(0, MAX_REASON_CHARS - 1)}…` : line;
   }
 
   /**

@@ -4,12 +4,14 @@
 // across attempts. Under the connection's hourly cap it reserves each bucket's requests before the
 // bucket goes and, once the cap is reached, waits for the next hour (hourly-wait.ts) rather than
 // counting what the cap kept back as failed: the next attempt goes on from the bucket it stopped in.
+import { failureReasonsAfter } from '../braze/client';
 import { withdrawAll, type WithdrawCounts } from '../engine';
 import type { ExportsService } from '../exports/service';
 import type { RunRecord } from '../store/runs';
 import { assertStillOurs, type Attempt, type Finish, type Log, type Ready } from './attempt';
 import type { RunWriter } from './run-writer';
 import { waitForTheHour } from './hourly-wait';
+import { counted } from './not-taken';
 
 const asCounts = (c: WithdrawCounts) => ({ rowsRead: 0, unchanged: 0, sent: 0, failed: 0, newProfiles: 0, ...c });
 
@@ -69,7 +71,8 @@ export class CleanupAttempts {
           rateLimited: requestsBefore.rateLimited + sent.rateLimited,
         }
       : sent;
-    attempt.run = { ...attempt.run, counts: asCounts(counts), requests };
+    const failureReasons = failureReasonsAfter(before.failureReasons, ready.braze);
+    attempt.run = { ...attempt.run, counts: asCounts(counts), requests, failureReasons };
     if (nextBucket !== null && !attempt.writer.cancelRequested) {
       if (cap?.reached) {
         attempt.run = { ...attempt.run, withdrawnBuckets: nextBucket };
@@ -106,7 +109,8 @@ export class CleanupAttempts {
     if (writer.cancelRequested)
       return this.finish(writer, run, 'cancelled', [`Cancelled: the export was not ${what}. ${wayOut}`], null, log);
     if (removalsFailed > 0) {
-      const reason = `${removalsFailed} withdrawals could not be delivered; the export was kept (${run.then === 'delete' ? 'deleting' : 'detaching'}). ${wayOut}`;
+      const why = run.failureReasons?.length ? ` (${run.failureReasons.join('; ')})` : '';
+      const reason = `${counted(removalsFailed, 'withdrawal', 'withdrawals')} could not be delivered${why}; the export was kept (${run.then === 'delete' ? 'deleting' : 'detaching'}). ${wayOut}`;
       return this.finish(writer, run, 'partially_succeeded', [reason], null, log);
     }
     await this.finish(writer, run, 'succeeded', [], null, log);

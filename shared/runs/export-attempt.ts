@@ -8,6 +8,7 @@ import { CONTAINERS } from '../store/clients';
 import type { ConnectionsRepo } from '../store/connections';
 import type { ExportStateRepo } from '../store/export-state';
 import type { HeldFigures, RunRecord, RunsRepo } from '../store/runs';
+import { notTakenMessage } from './not-taken';
 import { unchangedSinceLastRun } from './already-exported';
 import { assertStillOurs, type Attempt, type Finish, type Ready } from './attempt';
 import { holdRun, RunGuard, type GuardPlan } from './guard';
@@ -191,17 +192,17 @@ export class ExportAttempts {
         `run ${run.id} export ${run.exportId}: ${why} after ${run.buckets?.done.length}/${run.buckets?.total} buckets; continuation queued`,
       );
     }
-    const status = run.counts!.failed > 0 || run.counts!.removalsFailed > 0 ? 'partially_succeeded' : 'succeeded';
-    const errors =
-      limitLost && run.counts!.failed > 0
-        ? [
-            "Another run took the Braze connection's rate limit while this one sent: the profiles not sent count as failed; the next run sends them",
-          ]
-        : (run.cappedNotSent ?? 0) > 0 && run.counts!.failed > 0
-          ? [
-              "The connection's hourly request cap stopped this run mid-way: the profiles not sent then count as failed; the next run sends them",
-            ]
-          : notTakenBy(run);
+    const { failed, removalsFailed } = run.counts!;
+    const status = failed > 0 || removalsFailed > 0 ? 'partially_succeeded' : 'succeeded';
+    // Another run taking the rate limit, or the hourly cap, says so itself; Braze's own reasons besides.
+    const cause =
+      limitLost && failed > 0
+        ? "Another run took the Braze connection's rate limit while this one sent: the profiles not sent count as failed; the next run sends them"
+        : (run.cappedNotSent ?? 0) > 0 && failed > 0
+          ? "The connection's hourly request cap stopped this run mid-way: the profiles not sent then count as failed; the next run sends them"
+          : null;
+    const why = notTakenMessage({ profiles: failed, removals: removalsFailed }, run.failureReasons, cause !== null);
+    const errors = [cause, why].filter((e): e is string => e !== null);
     await this.finish(writer, run, status, errors, exported, log);
   }
 
@@ -247,21 +248,3 @@ export class ExportAttempts {
  * early: a run stopped at the cap while reading could not go on next hour.
  */
 const firstToSend = (attempt: Attempt) => attempt.run.attempts - (attempt.run.heldAttempts ?? 0) === 1 && !attempt.limits?.cap;
-
-/**
- * A run whose profiles (or removals) Braze did not take says why, so a person can act on it (a
- * certificate a proxy replaced, Braze down, a request refused as a whole): the first few distinct
- * reasons, as the Braze client gave them (none: not sent, say a stop). Empty when nothing failed.
- */
-function notTakenBy(run: RunRecord): string[] {
-  const { failed, removalsFailed } = run.counts!;
-  if (failed + removalsFailed === 0) return [];
-  const what = [
-    failed ? `${failed.toLocaleString('en-US')} profile${failed === 1 ? '' : 's'}` : '',
-    removalsFailed ? `${removalsFailed.toLocaleString('en-US')} removal${removalsFailed === 1 ? '' : 's'}` : '',
-  ]
-    .filter(Boolean)
-    .join(' and ');
-  if (!run.failureReasons?.length) return [`${what} were not delivered and count as failed; the next run sends them again`];
-  return [`Braze did not take ${what} (${run.failureReasons.join('; ')}): they count as failed; the next run sends them again`];
-}

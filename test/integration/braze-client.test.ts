@@ -2,7 +2,7 @@
 // POST /users/track, and what the client makes of it (outcomes per object, retries, waits, or a
 // fatal error). The sandbox tests cover the same paths over real HTTP; this table pins each one.
 import { describe, expect, it } from 'vitest';
-import { BrazeClient, BrazeFatalError, type Outcome } from '../../shared/braze/client';
+import { BrazeClient, BrazeFatalError, type BrazeClientOptions, type Outcome } from '../../shared/braze/client';
 import { RequestBudget } from '../../shared/braze/request-budget';
 import type { PostTransport, TransportResponse } from '../../shared/braze/transport';
 
@@ -19,7 +19,7 @@ function response(a: { status: number; body?: unknown; headers?: Record<string, 
   };
 }
 
-function clientFor(script: Script) {
+function clientFor(script: Script, options: Partial<BrazeClientOptions> = {}) {
   const requests: string[][] = [];
   const attempts = new Map<string, number>();
   const sleeps: number[] = [];
@@ -50,6 +50,7 @@ function clientFor(script: Script) {
     transport,
     sleep,
     maxAttempts: 3,
+    ...options,
   });
   return { client, requests, sleeps };
 }
@@ -247,5 +248,37 @@ describe('BrazeClient, answer by answer', () => {
     expect(client.requests.sent).toBe(row.requests);
     if (row.counts) expect(client.requests).toMatchObject(row.counts);
     row.waited?.(sleeps);
+  });
+});
+
+describe('BrazeClient, why objects failed', () => {
+  it('keeps each distinct reason once, as one line without the key; a stop is not one', async () => {
+    let stopping = false;
+    const { client } = clientFor(
+      (objects) =>
+        objects.includes('o0')
+          ? { status: 200, body: { message: 'queued\r\nAuthorization: Bearer sk-secret-1' } }
+          : { reset: 'ECONNRESET' },
+      { apiKey: 'sk-secret-1', shouldStop: () => stopping },
+    );
+    await client.track(batch(1));
+    await client.track(batch(1)); // the same reason again
+    await client.track([batch(2)[1]!]);
+    stopping = true;
+    const [notSent] = await client.track(batch(1));
+    expect(notSent).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^not sent/) });
+    expect([...client.failureReasons]).toEqual([
+      'Braze answered "queued Authorization: Bearer [key]"; not counted as delivered',
+      'Braze unavailable after 3 attempts (ECONNRESET)',
+    ]);
+  });
+
+  it('keeps at most five reasons, each cut to 150 characters', async () => {
+    const { client } = clientFor((objects) => ({ status: 200, body: { message: `${objects[0]}: ${'x'.repeat(300)}` } }));
+    for (let i = 0; i < 8; i++) await client.track([Buffer.from(JSON.stringify({ external_id: `u${i}`, m: `o${i}` }))]);
+    const reasons = [...client.failureReasons];
+    expect(reasons).toHaveLength(5);
+    expect(reasons[0]).toMatch(/^Braze answered "o0: x+…$/);
+    for (const r of reasons) expect(r.length).toBeLessThanOrEqual(150);
   });
 });

@@ -40,6 +40,7 @@ describe('the Braze sandbox over https', () => {
       braze.close();
     }
     expect(sandbox.profiles.get('external_id:tls-1')?.attributes).toMatchObject({ first_name: 'Ada' });
+    expect(sandbox.stats.trackConnections).toBe(1);
   });
 
   it('a client that does not trust the certificate sends nothing: the batch fails, naming the certificate error', async () => {
@@ -51,5 +52,8 @@ describe('the Braze sandbox over https', () => {
       braze.close();
     }
     expect(sandbox.profiles.has('external_id:tls-3')).toBe(false);
+    // Its connections were accepted, and carried no request.
+    expect(sandbox.stats.connections).toBeGreaterThan(1);
+    expect(sandbox.stats.trackConnections).toBe(1);
   });
 });

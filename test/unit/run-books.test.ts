@@ -53,4 +53,29 @@ describe('run books', () => {
     await Promise.all(later);
     expect(writes).toHaveLength(0);
   });
+
+  it("carry the reasons for failed objects an earlier attempt recorded, then this attempt's, five at most", async () => {
+    const client = new BrazeClient({
+      baseUrl: 'http://127.0.0.1:9',
+      apiKey: 'k',
+      budget: new RequestBudget({ requestsPerWindow: 10 }),
+    });
+    for (const reason of ['timed out', 'HTTP 503', 'ECONNRESET', 'HTTP 502']) client.failureReasons.add(reason);
+    const written: string[][] = [];
+    const books = new RunBooks(
+      exportDefinition({ segments: ['A'], matching: { email: 'Email', brazeCustomerId: 'Ext' } }),
+      1,
+      client,
+      {
+        buckets: { total: 1, done: [] },
+        bucketCounts: emptyBucketCounts(),
+        requests: { sent: 0, retried: 0, rateLimited: 0 },
+        omittedAttributes: {},
+        failureReasons: ['HTTP 503', 'DEPTH_ZERO_SELF_SIGNED_CERT'],
+      },
+      (p: RunProgress) => void written.push([...p.failureReasons]),
+    );
+    await books.report(true);
+    expect(written).toEqual([['HTTP 503', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'timed out', 'ECONNRESET', 'HTTP 502']]);
+  });
 });

@@ -1,7 +1,7 @@
 // The run's books: what a run has done so far (counts, requests, buckets done, timings), kept as
 // buckets are committed, and reported to the caller at most once a second (or at once, at a
 // checkpoint), one report at a time so a slow write never lands after a newer one.
-import { MAX_FAILURE_REASONS, type BrazeClient } from '../../braze/client';
+import { failureReasonsAfter, type BrazeClient } from '../../braze/client';
 import type { ExportDefinition } from '../../exports/schema';
 import { addBucketCounts, emptyBucketCounts, type BucketCounts, type PreparedBucket } from '../thread/protocol';
 import { MAX_REPORT_ROWS } from '../read/partition-books';
@@ -75,7 +75,7 @@ export class RunBooks {
       bucketCounts: emptyBucketCounts(),
       timings: { readingSeconds: 0, sendingSeconds: 0, firstRequestSeconds: null },
       warnings: [],
-      failureReasons: [...(resumeFrom?.failureReasons ?? [])],
+      failureReasons: failureReasonsAfter(resumeFrom?.failureReasons, braze),
     };
     this.bucketTotals = { ...emptyBucketCounts(), ...resumeFrom?.bucketCounts };
     this.done = new Set(this.progress.buckets.done);
@@ -163,8 +163,7 @@ export class RunBooks {
   private countRequests(): void {
     const first = this.braze.firstRequestAt;
     if (first !== null) this.progress.timings.firstRequestSeconds = Math.round((first - this.started) / 10) / 100;
-    const reasons = new Set([...(this.resumeFrom?.failureReasons ?? []), ...this.braze.failureReasons]);
-    this.progress.failureReasons = [...reasons].slice(0, MAX_FAILURE_REASONS);
+    this.progress.failureReasons = failureReasonsAfter(this.resumeFrom?.failureReasons, this.braze);
     const b = this.braze.requests;
     const base = this.resumeFrom?.requests ?? { sent: 0, retried: 0, rateLimited: 0 };
     this.progress.requests = {
