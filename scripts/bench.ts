@@ -5,7 +5,7 @@
 // the profiles. Each run happens in its own process (scripts/bench-run.ts) so its peak RSS is the
 // export's alone. Prints one JSON line per run (and, with --preview, one per dry run before the
 // first and the changed run).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -232,6 +232,9 @@ interface RunOutput {
   timings?: { readingSeconds: number; sendingSeconds: number; firstRequestSeconds?: number | null };
 }
 
+/** The run processes going (a stopped bench stops them). */
+const runsUnderWay = new Set<ChildProcess>();
+
 /** `killWhen`: polled every 20 ms while the run goes; true = SIGKILL the run's process (resolves null). */
 function runInChild(
   env: Record<string, string>,
@@ -256,6 +259,8 @@ function runInChild(
         stdio: ['ignore', 'pipe', 'inherit'],
       },
     );
+    runsUnderWay.add(child);
+    child.on('exit', () => runsUnderWay.delete(child));
     let out = '';
     let killed = false;
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -459,23 +464,43 @@ async function main(): Promise<void> {
   if (REPEAT > 1) for (const summary of summarize(printed)) console.log(JSON.stringify(summary));
 }
 
-/** Generates the snapshot, then runs the export against it: first, unchanged, changed. */
+/** Starts Azurite and the sandbox, benches against them (benchWith), and stops them, a stop signal too. */
 async function benchOnce(): Promise<void> {
+  const azurite = await startAzurite();
+  offRunCores(azurite.pid);
+  let sandbox: Bench['sandbox'] | null = null;
+  // Stopped (Ctrl-C, a harness's time limit), the bench takes the run under way, its Azurite and its
+  // sandbox with it, once however many signals come, and then ends as the signal would have it.
+  let stopping: Promise<void> | null = null;
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      for (const child of runsUnderWay) child.kill('SIGKILL');
+      sandbox?.stop();
+      await azurite.stop();
+    })());
+  const onStop = (signal: NodeJS.Signals) =>
+    void stopAll().finally(() => {
+      for (const s of STOP_SIGNALS) process.off(s, onStop);
+      process.kill(process.pid, signal);
+    });
+  for (const signal of STOP_SIGNALS) process.on(signal, onStop);
+  try {
+    sandbox = await startSandboxProcess();
+    await benchWith(azurite, sandbox);
+  } finally {
+    for (const signal of STOP_SIGNALS) process.off(signal, onStop);
+    await stopAll();
+  }
+}
+
+/** Generates the snapshot, then runs the export against it: first, unchanged, changed. */
+async function benchWith(azurite: Awaited<ReturnType<typeof startAzurite>>, sandbox: Bench['sandbox']): Promise<void> {
   const profiles = arg('profiles');
   const segments = arg('segments', 2);
   const changePercent = arg('change-percent', 1);
   // --kill-at F: the first run's process is killed (SIGKILL) once F of the profiles reached Braze, and a new one resumes it.
   const killAt = process.argv.includes('--kill-at') ? arg('kill-at') : null;
   const withPreview = process.argv.includes('--preview');
-  const azurite = await startAzurite();
-  offRunCores(azurite.pid);
-  const sandbox = await startSandboxProcess();
-  // Stopped (Ctrl-C, a harness's time limit), the bench takes its Azurite and sandbox with it.
-  const onStop = (signal: NodeJS.Signals) => {
-    sandbox.stop();
-    void azurite.stop().finally(() => process.kill(process.pid, signal));
-  };
-  for (const signal of STOP_SIGNALS) process.once(signal, onStop);
   if (BRAZE_LATENCY_MS > 0) {
     const set = await fetch(`${sandbox.url}/sandbox/faults`, {
       method: 'POST',
@@ -492,37 +517,31 @@ async function benchOnce(): Promise<void> {
     WORKER_TIME_BUDGET_SECONDS: '86400',
   };
   Object.assign(process.env, env);
-  try {
-    const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
-    let t = Date.now();
-    await writeSnapshot(blobs, profiles, segments, 0, changePercent);
-    process.stderr.write(
-      `generated ${profiles} profiles × ${segments} segments (${OVERLAP}${OVERLAP === 'random' ? ` p=${P}` : ''}${WIDE ? ', wide rows' : ''}, ${ROWS_PER_PARTITION} rows a partition) in ${((Date.now() - t) / 1000).toFixed(1)} s\n`,
-    );
-    const b: Bench = {
-      blobs,
-      sandbox,
-      env,
-      exportId: await createExport(sandbox.url, segments),
-      profiles,
-      killAt,
-      beside: { sandbox: sandbox.pid, azurite: azurite.pid },
-    };
-    if (withPreview) await preview(b, 'preview-first');
-    await report(b, 'first');
-    if (process.argv.includes('--verify')) return await benchVerify(b.sandbox.url, b.exportId, segments, runInChild, b.env);
-    if (process.argv.includes('--first-only')) return; // for interleaved comparisons of two builds' first runs
-    await report(b, 'unchanged');
-    t = Date.now();
-    await writeSnapshot(blobs, profiles, segments, 1, changePercent);
-    process.stderr.write(`changed ${changePercent} % of profiles in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
-    if (withPreview) await preview(b, `preview-changed-${changePercent}%`);
-    await report(b, `changed-${changePercent}%`);
-  } finally {
-    for (const signal of STOP_SIGNALS) process.off(signal, onStop);
-    sandbox.stop();
-    await azurite.stop();
-  }
+  const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
+  let t = Date.now();
+  await writeSnapshot(blobs, profiles, segments, 0, changePercent);
+  process.stderr.write(
+    `generated ${profiles} profiles × ${segments} segments (${OVERLAP}${OVERLAP === 'random' ? ` p=${P}` : ''}${WIDE ? ', wide rows' : ''}, ${ROWS_PER_PARTITION} rows a partition) in ${((Date.now() - t) / 1000).toFixed(1)} s\n`,
+  );
+  const b: Bench = {
+    blobs,
+    sandbox,
+    env,
+    exportId: await createExport(sandbox.url, segments),
+    profiles,
+    killAt,
+    beside: { sandbox: sandbox.pid, azurite: azurite.pid },
+  };
+  if (withPreview) await preview(b, 'preview-first');
+  await report(b, 'first');
+  if (process.argv.includes('--verify')) return await benchVerify(b.sandbox.url, b.exportId, segments, runInChild, b.env);
+  if (process.argv.includes('--first-only')) return; // for interleaved comparisons of two builds' first runs
+  await report(b, 'unchanged');
+  t = Date.now();
+  await writeSnapshot(blobs, profiles, segments, 1, changePercent);
+  process.stderr.write(`changed ${changePercent} % of profiles in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+  if (withPreview) await preview(b, `preview-changed-${changePercent}%`);
+  await report(b, `changed-${changePercent}%`);
 }
 
 /**

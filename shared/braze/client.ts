@@ -103,6 +103,8 @@ const NOT_SENT = 'not sent:';
 /** Distinct reasons for failed objects a client keeps (BrazeClient.failureReasons), each cut to this length. */
 export const MAX_FAILURE_REASONS = 5;
 const MAX_REASON_CHARS = 150;
+/** Keys shorter than this are not looked for in Braze's answers (Braze's REST keys are UUIDs: 36). */
+const MIN_MASKED_KEY_CHARS = 8;
 /** What an object never sent because its run stopped counts as: not delivered, sent by a later run. */
 export const NOT_SENT_STOPPING: Outcome = Object.freeze({ status: 'failed', reason: `${NOT_SENT} the run was stopped` });
 /** Not sent because the connection's hourly request cap was reached: a later attempt sends it. */
@@ -184,7 +186,7 @@ export class BrazeClient {
   async track(objects: BrazeObjectJson[]): Promise<Outcome[]> {
     const outcomes = await this.send(objects, 0);
     for (const o of outcomes) {
-      if (this.reasonsSeen.size >= MAX_FAILURE_REASONS) break;
+      if (this.reasonsSeen.size >= MAX_FAILURE_REASONS || this.failureReasons.size >= MAX_FAILURE_REASONS) break;
       // A stop or the hourly cap is said by the run itself; these are Braze's (or the network's).
       if (o.status !== 'failed' || o.reason.startsWith(NOT_SENT) || this.reasonsSeen.has(o.reason)) continue;
       this.reasonsSeen.add(o.reason);
@@ -195,12 +197,18 @@ export class BrazeClient {
 
   /**
    * A failure's reason as a run record may keep it: it can quote Braze's answer (or a proxy's page in
-   * its place), so one line of printable text, the API key never in it, at most MAX_REASON_CHARS.
+   * its place), so one line (control, format and separator characters made spaces), at most
+   * MAX_REASON_CHARS characters. The key is gone from the answer already (withoutKey).
    */
   private recordable(reason: string): string {
+    const line = [...reason.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]+/gu, ' ')];
+    return line.length > MAX_REASON_CHARS ? `${line.slice(0, MAX_REASON_CHARS - 1).join('')}…` : line.join('');
+  }
+
+  /** `text` with the API key (a real one: a few characters could be any word's) replaced by [key]. */
+  private withoutKey(text: string): string {
     const key = this.options.apiKey;
-    const line = (key ? reason.split(key).join('[key]') : reason).replace(/[^\x20-\x7e\u00a0-\uffff]+/g, ' ');
-    return line.length > MAX_REASON_CHARS ? `${line.slice(0, MAX_REASON_CHARS - 1)}…` : line;
+    return key.length >= MIN_MASKED_KEY_CHARS && text.includes(key) ? text.split(key).join('[key]') : text;
   }
 
   /**
@@ -269,7 +277,8 @@ export class BrazeClient {
       } finally {
         this.options.budget.release();
       }
-      const text = res.text;
+      // What Braze (or a proxy in its place) says may end up in reasons a run records: never the key.
+      const text = this.withoutKey(res.text);
       this.rateLimit = observeRateLimit(this.rateLimit, res);
       const resetSec = numberHeader(res, 'x-ratelimit-reset');
       this.options.budget.observe(numberHeader(res, 'x-ratelimit-remaining'), resetSec === null ? null : resetSec * 1000);

@@ -55,6 +55,7 @@ export class CleanupAttempts {
         attempt.run = {
           ...attempt.run,
           counts: asCounts(c),
+          failureReasons: failureReasonsAfter(before.failureReasons, ready.braze),
           withdrawnBuckets: nextBucket,
           heartbeatAt: new Date().toISOString(),
         };

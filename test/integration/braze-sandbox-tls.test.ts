@@ -33,6 +33,7 @@ const object = (id: string) => Buffer.from(JSON.stringify({ external_id: id, fir
 describe('the Braze sandbox over https', () => {
   it('serves https://localhost with the loopback certificate: a client that trusts it has its batch stored', async () => {
     expect(url).toMatch(/^https:\/\/localhost:\d+$/);
+    const before = sandbox.stats.trackConnections;
     const braze = client(LOCALHOST_CERT);
     try {
       expect(await braze.track([object('tls-1'), object('tls-2')])).toEqual([{ status: 'sent' }, { status: 'sent' }]);
@@ -40,10 +41,11 @@ describe('the Braze sandbox over https', () => {
       braze.close();
     }
     expect(sandbox.profiles.get('external_id:tls-1')?.attributes).toMatchObject({ first_name: 'Ada' });
-    expect(sandbox.stats.trackConnections).toBe(1);
+    expect(sandbox.stats.trackConnections - before).toBe(1);
   });
 
   it('a client that does not trust the certificate sends nothing: the batch fails, naming the certificate error', async () => {
+    const before = { ...sandbox.stats };
     const braze = client();
     try {
       const [outcome] = await braze.track([object('tls-3')]);
@@ -53,7 +55,7 @@ describe('the Braze sandbox over https', () => {
     }
     expect(sandbox.profiles.has('external_id:tls-3')).toBe(false);
     // Its connections were accepted, and carried no request.
-    expect(sandbox.stats.connections).toBeGreaterThan(1);
-    expect(sandbox.stats.trackConnections).toBe(1);
+    expect(sandbox.stats.connections).toBeGreaterThan(before.connections);
+    expect(sandbox.stats.trackConnections).toBe(before.trackConnections);
   });
 });

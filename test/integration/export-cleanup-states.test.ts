@@ -66,6 +66,10 @@ describe('a cleanup that did not succeed leaves the export deleting / detaching'
     const app = services();
     const { exp, rewrite, cleanup } = await exportWithFailedCleanup();
     expect(cleanup.errors.at(-1)).toMatch(/retry-cleanup.*restore/);
+    // It says why, as Braze said it.
+    expect(cleanup.errors.at(-1)).toMatch(
+      /^3 withdrawals could not be delivered \(Braze refused the request as a whole \(400: Workspace is under maintenance\);/,
+    );
     const view = (await getExport(exp.id)).body;
     expect(view).toMatchObject({
       status: 'deleting',
