@@ -555,16 +555,22 @@ function trustingSandbox(): Promise<void> | null {
   const certFile = path.join(dir, 'trusted.pem');
   const extra = process.env.NODE_EXTRA_CA_CERTS;
   writeFileSync(certFile, `${extra && existsSync(extra) ? `${readFileSync(extra, 'utf8')}\n` : ''}${LOCALHOST_CERT}`);
-  const again = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+  // Node's flags go along, but not an inspector's: its port is this process's.
+  const flags = process.execArgv.filter((f) => !/^--inspect/.test(f));
+  const again = spawn(process.execPath, [...flags, ...process.argv.slice(1)], {
     env: { ...process.env, NODE_EXTRA_CA_CERTS: certFile, BENCH_TRUSTS_SANDBOX: 'true' },
     stdio: 'inherit',
   });
   // Stopped, it stops the bench it runs (which stops its Azurite and sandbox), and ends as that did.
   for (const signal of STOP_SIGNALS) process.on(signal, () => again.kill(signal));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
   return new Promise((_, reject) => {
-    again.on('error', reject);
+    again.on('error', (e) => {
+      removeDir();
+      reject(e);
+    });
     again.on('exit', (code, signal) => {
-      rmSync(dir, { recursive: true, force: true });
+      removeDir();
       for (const s of STOP_SIGNALS) process.removeAllListeners(s);
       if (signal) process.kill(process.pid, signal);
       else process.exit(code ?? 1);
