@@ -100,8 +100,9 @@ export interface BrazeClientOptions {
 
 /** How the reason of an object that never went starts (a stop, the hourly cap). */
 const NOT_SENT = 'not sent:';
-/** Distinct reasons for failed objects a client keeps (BrazeClient.failureReasons), each cut to this length. */
+/** Distinct reasons for failed objects a client keeps (BrazeClient.failureReasons). */
 export const MAX_FAILURE_REASONS = 5;
+/** A kept reason is cut to this many characters. */
 const MAX_REASON_CHARS = 150;
 /** Keys shorter than this are not looked for in Braze's answers (Braze's REST keys are UUIDs: 36). */
 const MIN_MASKED_KEY_CHARS = 8;
@@ -186,7 +187,8 @@ export class BrazeClient {
   async track(objects: BrazeObjectJson[]): Promise<Outcome[]> {
     const outcomes = await this.send(objects, 0);
     for (const o of outcomes) {
-      if (this.reasonsSeen.size >= MAX_FAILURE_REASONS || this.failureReasons.size >= MAX_FAILURE_REASONS) break;
+      // Counted as they came (two that read alike once cut keep one place between them): bounded either way.
+      if (this.reasonsSeen.size >= MAX_FAILURE_REASONS) break;
       // A stop or the hourly cap is said by the run itself; these are Braze's (or the network's).
       if (o.status !== 'failed' || o.reason.startsWith(NOT_SENT) || this.reasonsSeen.has(o.reason)) continue;
       this.reasonsSeen.add(o.reason);
