@@ -277,7 +277,10 @@ function runInChild(
     }
     child.on('exit', (code) => {
       if (killed) return resolve(null);
-      const line = out.trim().split('\n').pop() ?? '';
+      // The run's result is its last line; what Node printed before it (BENCH_NODE_FLAGS=--trace-gc) goes to stderr.
+      const lines = out.trim().split('\n');
+      const line = lines.pop() ?? '';
+      if (lines.length > 0) process.stderr.write(`${lines.join('\n')}\n`);
       if (code !== 0) return reject(new Error(`bench run exited ${code}: ${out.slice(-2000)}`));
       resolve(JSON.parse(line) as RunOutput);
     });
