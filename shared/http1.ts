@@ -1,4 +1,4 @@
-// HTTP/1.1 as the app's own clients speak it (the partition GET, engine/read/http-get.ts, and the
+// HTTP/1.1 as the app's own clients speak it (the partition GET, store/http-get.ts, and the
 // Braze transport, braze/transport.ts): where a request goes and how its head is written; an
 // answer's head read as RFC 9112 has a client read it, and how the body that follows is framed.
 import { validateHeaderName, validateHeaderValue } from 'node:http';

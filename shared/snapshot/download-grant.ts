@@ -1,7 +1,8 @@
-// What lets the engine thread download a CI partition itself, without the Azure SDK
-// (engine/read/partition-download.ts): the blob's URL and the headers its requests need, made
+// What lets the app download a blob through its own GET, without the Azure SDK
+// (store/blob-download.ts): a CI partition (on the engine thread, or the main thread for
+// it) or a bucket of the sync state. The blob's URL and the headers its requests need, made
 // from the client's own credential. An account reached by key: a read-only SAS for that one blob,
-// valid for 15 minutes (a partition takes seconds; every partition gets a grant of its own). By
+// valid for 15 minutes (a partition takes seconds; every blob gets a grant of its own). By
 // identity: a bearer token, kept until 5 minutes before it expires, as the SDK keeps it. Anonymous
 // (a SAS already in the connection string): the URL as it is. Every grant names the service
 // version. Grants cross to the thread in a message and are never logged.
@@ -24,7 +25,7 @@ const tokens = new WeakMap<TokenCredential, AccessToken>();
 
 /**
  * Whether the environment names a proxy: the SDK takes it (with NO_PROXY's exceptions), node:http
- * does not, so partitions are then downloaded by the main thread through the SDK.
+ * does not, so partitions and the sync state are then downloaded by the main thread through the SDK.
  */
 export const proxyInEnvironment = (): boolean =>
   ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => Boolean(process.env[name]));
@@ -43,7 +44,7 @@ export async function downloadGrant(blob: BlobClient): Promise<DownloadGrant> {
   }
   if ('getToken' in credential) {
     // As the SDK does, a token goes over TLS only.
-    if (!https) throw new Error('The CI storage account must be reached over https with a managed identity');
+    if (!https) throw new Error('A storage account must be reached over https with a managed identity');
     const token = await tokenFor(credential);
     return { url: blob.url, headers: { ...version, authorization: `Bearer ${token}` } };
   }

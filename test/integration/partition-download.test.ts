@@ -2,23 +2,21 @@
 // makes (a read-only SAS), and from a loopback server that fails the ways storage does: a body
 // that breaks off is resumed where it stopped, on the same version of the blob; a busy server or a
 // dropped connection is tried again; a blob that is gone or changed fails the run with a reason
-// that never holds the SAS. The run waiting for the thread stops when asked.
+// that never holds the SAS. The run waiting for the thread stops when asked. A bucket of the sync
+// state comes the same way, to a file; one that changes meanwhile is another worker's.
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { BlobClient, ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RunStopped } from '../../shared/engine';
-import {
-  downloadPartition,
-  openAhead,
-  type DownloadOptions,
-  type PartitionRequest,
-} from '../../shared/engine/read/partition-download';
+import { RunStopped, StateTakenOver } from '../../shared/engine';
+import { SyncStateStore } from '../../shared/engine/state/sync-state';
+import { openAhead, type BlobRequest, type DownloadOptions } from '../../shared/store/blob-download';
+import { downloadPartition } from '../../shared/engine/read/partition-download';
 import { PartitionAborted } from '../../shared/engine/read/column-check';
 import { EngineThread } from '../../shared/engine/run/engine-thread-client';
 import { EngineThreads } from '../../shared/engine/run/engine-threads';
@@ -39,7 +37,7 @@ const fast: DownloadOptions = { backoffMs: 5, idleMs: 300 };
 async function download(
   grant: { url: string; headers: Record<string, string> },
   options = fast,
-  ahead: PartitionRequest | null = null,
+  ahead: BlobRequest | null = null,
 ): Promise<Buffer> {
   const pieces: Buffer[] = [];
   await downloadPartition(grant, 'Seg/Seg_1.csv', (bytes) => void pieces.push(Buffer.from(bytes)), options, ahead);
@@ -483,5 +481,41 @@ describe('the grant the main thread makes for a partition', () => {
   it('a SAS already in the connection string: the URL as it is', async () => {
     const grant = await downloadGrant(new BlobClient('https://ci.blob.core.windows.net/c/Seg_1.csv?sv=2021-08-06&sig=abc'));
     expect(grant.url).toBe('https://ci.blob.core.windows.net/c/Seg_1.csv?sv=2021-08-06&sig=abc');
+  });
+});
+
+describe('a bucket of the sync state, downloaded for the engine thread', () => {
+  /** The export's state store over `storage`'s server (a SAS in the URL, as a connection string may hold one). */
+  const stateAt = (url: string) => new SyncStateStore(new ContainerClient(url.replace('/ci/Seg_1.csv', '/state')), 'export-1');
+
+  it("goes to the file through the app's GET, not the SDK, a cut body resumed on the same version; its ETag is the one read", async () => {
+    const { url, seen } = await storage((n, res) => (n === 0 ? cutAfter(res, 100_000) : 'serve'));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'state-download-'));
+    try {
+      const file = path.join(dir, 'state-3.tsv');
+      expect(await stateAt(url).downloadBucket(3, file)).toEqual({ found: true, etag: '"v1"', early: false, refused: null });
+      expect(readFileSync(file).equals(BLOB)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(seen.map((s) => [s.path, rangeStart(s), s.ifMatch])).toEqual([
+      ['/state/export-1/b3.tsv', -1, undefined],
+      ['/state/export-1/b3.tsv', 100_000, '"v1"'],
+    ]);
+    expect(seen[0]!.userAgent ?? '').not.toMatch(/azsdk/);
+  });
+
+  it('a bucket written by another worker while it is downloaded stops the run: its state is taken over', async () => {
+    const { url } = await storage((n, res) => (n === 0 ? cutAfter(res, 100_000) : void res.writeHead(412).end()));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'state-download-'));
+    try {
+      const error = await stateAt(url)
+        .downloadBucket(3, path.join(dir, 'state-3.tsv'))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StateTakenOver);
+      expect((error as Error).message).toBe('the sync state of bucket 3 was written by another worker');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

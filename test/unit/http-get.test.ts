@@ -1,4 +1,4 @@
-// The GET a partition is downloaded with (shared/engine/read/http-get.ts), against loopback
+// The GET a partition is downloaded with (shared/store/http-get.ts), against loopback
 // servers: plain http and https with a test certificate, answers framed by length, chunked or by
 // the connection's end, heads that come a byte at a time, answers that are not HTTP, and bodies
 // that come before they are read. What it hands over is compared byte for byte.
@@ -6,7 +6,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpGet } from '../../shared/engine/read/http-get';
+import { HttpGet } from '../../shared/store/http-get';
 import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../scripts/localhost-tls';
 
 const BODY = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `row${i},"a value\nwith a line feed",${i * 7}\n`).join(''));

@@ -1,44 +1,14 @@
-// A partition downloaded through the app's own GET (http-get.ts), with a grant the main thread
-// made for it (snapshot/download-grant.ts). Where one engine thread reads (see
-// run/engine-threads.ts), that thread downloads it itself and the partition never crosses the main
-// thread: downloaded there, each socket chunk was copied into shared memory for the thread, and the
-// socket's buffers kept the main thread's garbage collector marking its whole heap every ~200 ms
-// while a run read (19–21 full collections in a wide first run on one core, 7 without). The main
-// thread downloads the segment sent early, and for two reading threads, the same way.
-// The Azure SDK is not loaded on the engine thread: it takes ~230 ms of CPU to load, per thread.
-// Failures are met as the SDK's download meets them: a request that fails before its body
-// (network, 408, 429, 5xx) is tried again, four tries with waits of 0, 4 and 12 s, counted afresh
-// once a request delivers bytes; a body that breaks off is resumed where it stopped (`Range`), on
-// the same version of the blob (`If-Match`), up to five times.
-import type tls from 'node:tls';
+// A CI partition downloaded through the app's own GET (store/blob-download.ts). Where one engine
+// thread reads (see run/engine-threads.ts), that thread downloads each partition itself and the
+// partition never crosses the main thread: downloaded there, each socket chunk was copied into
+// shared memory for the thread, and the socket's buffers kept the main thread's garbage collector
+// marking its whole heap every ~200 ms while a run read (19–21 full collections in a wide first
+// run on one core, 7 without). The main thread downloads the segment sent early, and for two
+// reading threads, the same way. The Azure SDK is not loaded on the engine thread: it takes
+// ~230 ms of CPU to load, per thread.
 import type { DownloadGrant } from '../../snapshot/download-grant';
+import { downloadBlob, type BlobRequest, type DownloadOptions } from '../../store/blob-download';
 import { PartitionAborted } from './column-check';
-import { HttpGet, type HttpAnswer } from './http-get';
-
-export interface DownloadOptions {
-  /** Requests that fail before their body, in a row, before giving up. */
-  tries?: number;
-  /** Bodies that break off, resumed before giving up. */
-  resumes?: number;
-  /** The wait after the second failure in a row (none after the first; ×3, ×7… after the next). */
-  backoffMs?: number;
-  /** No byte for this long: the request is dropped (and tried again). */
-  idleMs?: number;
-  /** Added to the defaults of an https request (a test's own CA). */
-  tlsOptions?: tls.ConnectionOptions;
-  /** Bytes a socket reads at once (the most `push` is handed at a time). */
-  readBytes?: number;
-  /**
-   * A fresh grant for each request after the first: for a download paced by Braze, which may
-   * outlive its first grant (a SAS lasts 15 minutes, a kept token may have 5 left).
-   */
-  regrant?: () => Promise<DownloadGrant>;
-}
-
-const RETRIED_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-const MAX_WAIT_MS = 120_000;
-/** No byte for this long: the request is dropped (and tried again). */
-const IDLE_MS = 60_000;
 
 /** What the run says when a partition of the snapshot it is pinned to was deleted. */
 export const partitionGone = (blobName: string) =>
@@ -51,176 +21,22 @@ const partitionChanged = (blobName: string) =>
     `Partition ${blobName} of the snapshot this run is pinned to changed while it was read; run the export again to read the newest snapshot`,
   );
 
-type Attempt =
-  | { kind: 'done' }
-  | { kind: 'broken'; why: string }
-  | { kind: 'failed'; why: string }
-  | { kind: 'status'; status: number; code: string | null; requestId: string | null }
-  /** A resumed answer that is not the rest of the same blob. */
-  | { kind: 'changed' };
-
-/**
- * Downloads the blob `grant` reaches and hands its bytes to `push`, in order, each byte once (the
- * bytes are not used after push returns). A promise from push: it did not take the bytes, and is
- * handed them again once the promise resolves (the download paused meanwhile); rejected, the
- * download fails with its reason. Throws PartitionAborted when the blob is gone or changed.
- * Error messages name the partition and what went wrong, never the URL (it may hold a SAS).
- */
-export async function downloadPartition(
+/** A partition's download (downloadBlob): its errors name it, and say what to do when it is gone or changed. */
+export const downloadPartition = (
   grant: DownloadGrant,
   blobName: string,
   push: (bytes: Buffer) => void | Promise<void>,
   options: DownloadOptions = {},
-  ahead: PartitionRequest | null = null,
-): Promise<void> {
-  const tries = options.tries ?? 4;
-  const resumes = options.resumes ?? 5;
-  const backoffMs = options.backoffMs ?? 4000;
-  const failed = (why: string) => new Error(`Downloading partition ${blobName} failed: ${why}`);
-  const body: BodyState = { received: 0, etag: null, length: null, push };
-  // A request sent ahead for another blob (never, as the main thread grants them) is not this one's.
-  let opened = ahead?.url === grant.url ? ahead : null;
-  if (ahead && !opened) ahead.destroy();
-  const connection = { idleMs: options.idleMs ?? IDLE_MS, tlsOptions: options.tlsOptions, readBytes: options.readBytes };
-  for (let failures = 0, breaks = 0, requests = 0; ;) {
-    const before = body.received;
-    const sentAhead = opened !== null;
-    if (requests++ > 0 && options.regrant) grant = await options.regrant();
-    const attempt = await requestOnce(grant, body, connection, opened);
-    opened = null;
-    if (body.received > before) failures = 0;
-    if (attempt.kind === 'done') return;
-    // One sent ahead that failed or broke off before the partition's turn (its socket idled while
-    // the one before was read, or the server dropped it) is only made again now, uncounted.
-    if (sentAhead && body.received === before && (attempt.kind === 'failed' || attempt.kind === 'broken')) continue;
-    if (attempt.kind === 'changed') throw partitionChanged(blobName);
-    if (attempt.kind === 'broken') {
-      if (++breaks > resumes) throw failed(attempt.why);
-      // Resumed at once, as the SDK does; without the blob's version, the rest could be another's.
-      if (body.received > 0 && !body.etag) throw failed(`${attempt.why}, and the answer named no version to resume`);
-      continue;
-    }
-    if (attempt.kind === 'status') {
-      if (attempt.status === 404) throw partitionGone(blobName);
-      if (attempt.status === 412) throw partitionChanged(blobName);
-      const why = `HTTP ${attempt.status}${attempt.code ? ` (${attempt.code})` : ''}${attempt.requestId ? `, request ${attempt.requestId}` : ''}`;
-      if (!RETRIED_STATUSES.has(attempt.status) || ++failures >= tries) throw failed(why);
-    } else if (++failures >= tries) throw failed(attempt.why);
-    const wait = Math.min(MAX_WAIT_MS, backoffMs * (2 ** (failures - 1) - 1));
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait * (0.8 + Math.random() * 0.4)));
-  }
-}
-
-interface BodyState {
-  /** Bytes handed to push so far. */
-  received: number;
-  /** The blob's version, from the first answer: a resumed request asks for that one. */
-  etag: string | null;
-  /** The blob's length, from the first answer. */
-  length: number | null;
-  push: (bytes: Buffer) => void | Promise<void>;
-}
-
-/**
- * One GET of a partition, from the moment it is sent: its answer waits (the socket paused once body
- * bytes come) until it is read. So the next partition's request can go while this one is read
- * (openAhead), and its first bytes wait for the thread instead of the thread for them.
- */
-export class PartitionRequest extends HttpGet {
-  constructor(
-    readonly url: string,
-    headers: Record<string, string>,
-    idleMs: number,
-    tlsOptions?: tls.ConnectionOptions,
-    readBytes?: number,
-  ) {
-    super(url, headers, idleMs, tlsOptions, readBytes);
-  }
-}
-
-/** The request for a partition to be read next, sent now (downloadPartition takes it as its first). */
-export const openAhead = (grant: DownloadGrant, idleMs = IDLE_MS): PartitionRequest =>
-  new PartitionRequest(grant.url, { ...grant.headers }, idleMs);
-
-/**
- * One request, from `body.received` on (`opened`: one sent already for this blob, from its start).
- * Rejects only when push throws.
- */
-async function requestOnce(
-  grant: DownloadGrant,
-  body: BodyState,
-  connection: { idleMs: number; tlsOptions?: tls.ConnectionOptions; readBytes?: number },
-  opened: PartitionRequest | null,
-): Promise<Attempt> {
-  const headers: Record<string, string> = { ...grant.headers };
-  const resuming = body.received > 0;
-  if (resuming) {
-    headers.range = `bytes=${body.received}-`;
-    headers['if-match'] = body.etag!;
-  }
-  const request =
-    opened ?? new PartitionRequest(grant.url, headers, connection.idleMs, connection.tlsOptions, connection.readBytes);
-  const res = await request.answer;
-  if (!res) return { kind: 'failed', why: request.failure };
-  const { status } = res;
-  if (status !== 200 && status !== 206) {
-    request.destroy();
-    return { kind: 'status', status, code: res.header('x-ms-error-code'), requestId: res.header('x-ms-request-id') };
-  }
-  if (!resuming) {
-    body.etag = res.header('etag');
-    const length = Number(res.header('content-length') ?? NaN);
-    body.length = Number.isFinite(length) ? length : null;
-  } else if (res.header('etag') !== body.etag || (status === 206 && !rangeStartsAt(res, body.received))) {
-    request.destroy();
-    return { kind: 'changed' };
-  }
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const settle = (a: Attempt) => {
-      if (settled) return;
-      settled = true;
-      resolve(a);
-    };
-    // A server that ignores the range sends the blob from its start: what was pushed is skipped.
-    let skip = status === 200 ? body.received : 0;
-    const failWith = (e: unknown) => {
-      if (settled) return;
-      settled = true;
-      request.destroy();
-      reject(e as Error);
-    };
-    request.read({
-      bytes: (chunk) => {
-        if (settled) return;
-        const skipped = Math.min(skip, chunk.length);
-        const bytes = chunk.subarray(skipped);
-        if (bytes.length > 0) {
-          let wait: void | Promise<void>;
-          try {
-            wait = body.push(bytes);
-          } catch (e) {
-            return failWith(e);
-          }
-          // Not taken: handed again once push is ready (skip and count stay as they were).
-          if (wait instanceof Promise) return wait.then(() => undefined, failWith);
-          body.received += bytes.length;
-        }
-        skip -= skipped;
-      },
-      end: () =>
-        settle(
-          body.length === null || body.received >= body.length
-            ? { kind: 'done' }
-            : { kind: 'broken', why: `the body ended at ${body.received} of ${body.length} bytes` },
-        ),
-      broke: (why) => settle({ kind: 'broken', why }),
-    });
-  });
-}
-
-/** Whether a 206's `Content-Range` starts where the bytes received end. */
-function rangeStartsAt(res: HttpAnswer, at: number): boolean {
-  const start = /^bytes (\d+)-/.exec(res.header('content-range') ?? '')?.[1];
-  return start !== undefined && Number(start) === at;
-}
+  ahead: BlobRequest | null = null,
+): Promise<{ etag: string | null }> =>
+  downloadBlob(
+    grant,
+    {
+      failed: (why) => new Error(`Downloading partition ${blobName} failed: ${why}`),
+      gone: () => partitionGone(blobName),
+      changed: () => partitionChanged(blobName),
+    },
+    push,
+    options,
+    ahead,
+  );

@@ -12,7 +12,8 @@ import { EarlyOffers, type OfferedRow } from '../early-send/offers';
 import type { FromEngineThread, PartitionInit, PartitionSpec, RejectedRow } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
 import type { DownloadGrant } from '../../snapshot/download-grant';
-import { downloadPartition, openAhead, type PartitionRequest } from './partition-download';
+import { openAhead, type BlobRequest } from '../../store/blob-download';
+import { downloadPartition } from './partition-download';
 import { checkedMapper, PartitionAborted } from './column-check';
 import { PartitionBooks } from './partition-books';
 import { spilledRowTyping, type RowMapper } from '../profile/row-mapper';
@@ -46,7 +47,7 @@ export class PartitionStep implements RowSink {
   /** The segment read last is complete: rows that waited may be sent too (see takeIn). */
   private lastSegmentRead = false;
   /** The request for the partition to download next, sent while this one is read. */
-  private ahead: PartitionRequest | null = null;
+  private ahead: BlobRequest | null = null;
 
   constructor(
     init: PartitionInit,

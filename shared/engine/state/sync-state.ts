@@ -2,12 +2,15 @@
 // Storage, one blob per hash bucket of profile keys (not a table row per profile). A bucket's blob
 // is rewritten only after its sends finish, so it always describes what Braze really has. This is
 // the blobs' I/O; the line format is state-line.ts, the in-memory index state-entries.ts.
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { mapAtMost } from '../../at-most';
 import { downloadWhole } from '../../store/blob-bytes';
+import { downloadGrant, proxyInEnvironment } from '../../snapshot/download-grant';
 import { statusOf } from '../../store/table-errors';
+import { downloadBlob, type DownloadErrors } from '../../store/blob-download';
 import { StateTakenOver } from '../control/stop';
 import type { BucketHeader } from './state-line';
 
@@ -38,6 +41,17 @@ export interface EarlyRefusal {
 const REFUSALS = '.refused.jsonl';
 /** Blob deletes in flight at once (deleteEach). */
 const DELETES_AT_ONCE = 16;
+
+/** downloadBucketBlob found no blob. */
+const NO_BLOB = Symbol('no blob');
+class NoBucketBlob extends Error {}
+
+/** A bucket's download errors: one that changes while it is read was written by another worker. */
+const bucketDownloadErrors = (bucket: number): DownloadErrors => ({
+  failed: (why) => new Error(`Downloading the sync state of bucket ${bucket} failed: ${why}`),
+  gone: () => new NoBucketBlob(),
+  changed: () => new StateTakenOver(`the sync state of bucket ${bucket} was written by another worker`),
+});
 
 export interface Manifest {
   version: 1;
@@ -105,12 +119,8 @@ export class SyncStateStore {
     bucket: number,
     file: string,
   ): Promise<{ found: boolean; etag: string | null; early: boolean; refused: EarlyRefusals | null }> {
-    try {
-      const response = await this.blob(`b${bucket}.tsv`).downloadToFile(file);
-      return { found: true, etag: response.etag ?? null, early: false, refused: null };
-    } catch (e) {
-      if (statusOf(e) !== 404) throw e;
-    }
+    const etag = await this.downloadBucketBlob(bucket, file);
+    if (etag !== NO_BLOB) return { found: true, etag, early: false, refused: null };
     // Piece by piece from the socket to the file: joined in memory first, a bucket's pieces made
     // blocks of a few hundred KB to a few MB on the main thread, once per bucket.
     let handle: FileHandle | null = null;
@@ -127,6 +137,38 @@ export class SyncStateStore {
       await (handle as FileHandle | null)?.close().catch((e: unknown) => {
         if (read) throw e;
       });
+    }
+  }
+
+  /**
+   * The bucket's blob into `file` (none made without the blob), through the app's own GET
+   * (store/blob-download.ts: no buffer per socket chunk, none of the SDK's work per request), or the
+   * SDK's where the environment names a proxy. Its ETag, or NO_BLOB.
+   */
+  private async downloadBucketBlob(bucket: number, file: string): Promise<string | null | typeof NO_BLOB> {
+    const blob = this.blob(`b${bucket}.tsv`);
+    if (proxyInEnvironment()) {
+      try {
+        return (await blob.downloadToFile(file)).etag ?? null;
+      } catch (e) {
+        if (statusOf(e) === 404) return NO_BLOB;
+        throw e;
+      }
+    }
+    let fd: number | null = null;
+    try {
+      const { etag } = await downloadBlob(await downloadGrant(blob), bucketDownloadErrors(bucket), (bytes) => {
+        // Written at once (a few pieces of 256 KB to the page cache): the GET reads into its buffer again next.
+        fd ??= openSync(file, 'w');
+        for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
+      });
+      if (fd === null) writeFileSync(file, ''); // an empty blob (never written so)
+      return etag;
+    } catch (e) {
+      if (e instanceof NoBucketBlob) return NO_BLOB;
+      throw e;
+    } finally {
+      if (fd !== null) closeSync(fd);
     }
   }
 

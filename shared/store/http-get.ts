@@ -1,5 +1,5 @@
-// One HTTP/1.1 GET whose answer is read into one reused buffer: how the engine thread downloads a
-// partition (partition-download.ts). node:http copies every body chunk into fresh memory, wraps it
+// One HTTP/1.1 GET whose answer is read into one reused buffer: how the app downloads a partition
+// or a sync-state bucket (blob-download.ts). node:http copies every body chunk into fresh memory, wraps it
 // in a stream and leaves it to the garbage collector: on one core, with the page faults of that
 // fresh memory, a quarter of the CPU of reading a wide snapshot (docs/performance.md). Here the
 // socket reads straight into a buffer of the request's own (`onread`, on net and tls sockets alike)
@@ -10,15 +10,7 @@
 // the SDK instead: snapshot/download-grant.ts).
 import net from 'node:net';
 import tls from 'node:tls';
-import {
-  AnswerHead,
-  chunkDataTaken,
-  httpTarget,
-  readChunkFraming,
-  requestHead,
-  type Framing,
-  type HttpAnswer,
-} from '../../http1';
+import { AnswerHead, chunkDataTaken, httpTarget, readChunkFraming, requestHead, type Framing, type HttpAnswer } from '../http1';
 
 export type { HttpAnswer };
 
