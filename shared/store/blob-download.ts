@@ -1,5 +1,5 @@
 // A blob downloaded through the app's own GET (http-get.ts), with a grant made for it
-// (snapshot/download-grant.ts): a CI partition (engine/read/partition-download.ts), or a bucket of
+// (blob-grant.ts): a CI partition (engine/read/partition-download.ts), or a bucket of
 // the sync state (engine/state/sync-state.ts). No buffer per socket chunk and none of the SDK's
 // work per request: through the SDK, a 1 % change run at 1 M made 7–10 full collections on the
 // main thread while it downloaded the state, 3–5 this way.
@@ -8,7 +8,7 @@
 // once a request delivers bytes; a body that breaks off is resumed where it stopped (`Range`), on
 // the same version of the blob (`If-Match`), up to five times.
 import type tls from 'node:tls';
-import type { DownloadGrant } from '../snapshot/download-grant';
+import type { BlobGrant } from './blob-grant';
 import { HttpGet, type HttpAnswer } from './http-get';
 
 export interface DownloadOptions {
@@ -28,7 +28,7 @@ export interface DownloadOptions {
    * A fresh grant for each request after the first: for a download paced by Braze, which may
    * outlive its first grant (a SAS lasts 15 minutes, a kept token may have 5 left).
    */
-  regrant?: () => Promise<DownloadGrant>;
+  regrant?: () => Promise<BlobGrant>;
 }
 
 const RETRIED_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
@@ -60,7 +60,7 @@ type Attempt =
  * download fails with its reason. Returns the version (ETag) downloaded. Throws `errors`' errors.
  */
 export async function downloadBlob(
-  grant: DownloadGrant,
+  grant: BlobGrant,
   errors: DownloadErrors,
   push: (bytes: Buffer) => void | Promise<void>,
   options: DownloadOptions = {},
@@ -131,7 +131,7 @@ export class BlobRequest extends HttpGet {
 }
 
 /** The request for a blob to be read next, sent now (downloadBlob takes it as its first). */
-export const openAhead = (grant: DownloadGrant, idleMs = IDLE_MS): BlobRequest =>
+export const openAhead = (grant: BlobGrant, idleMs = IDLE_MS): BlobRequest =>
   new BlobRequest(grant.url, { ...grant.headers }, idleMs);
 
 /**
@@ -139,7 +139,7 @@ export const openAhead = (grant: DownloadGrant, idleMs = IDLE_MS): BlobRequest =
  * Rejects only when push throws.
  */
 async function requestOnce(
-  grant: DownloadGrant,
+  grant: BlobGrant,
   body: BodyState,
   connection: { idleMs: number; tlsOptions?: tls.ConnectionOptions; readBytes?: number },
   opened: BlobRequest | null,

@@ -7,7 +7,7 @@
 // It speaks what a Blob GET's answer needs: a status line, headers, and a body framed by
 // Content-Length, chunked, or the connection's end. One connection a request, never kept alive (a
 // partition is tens of MB); no proxy (with one in the environment, the main thread downloads through
-// the SDK instead: snapshot/download-grant.ts).
+// the SDK instead: blob-grant.ts).
 import net from 'node:net';
 import tls from 'node:tls';
 import { AnswerHead, chunkDataTaken, httpTarget, readChunkFraming, requestHead, type Framing, type HttpAnswer } from '../http1';

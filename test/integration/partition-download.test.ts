@@ -22,7 +22,7 @@ import { EngineThread } from '../../shared/engine/run/engine-thread-client';
 import { EngineThreads } from '../../shared/engine/run/engine-threads';
 import { threadLimits } from '../../shared/engine/run/thread-sizing';
 import { ROW_SPILLS } from '../../shared/engine/spill/bucket-files';
-import { downloadGrant } from '../../shared/snapshot/download-grant';
+import { downloadGrant } from '../../shared/store/blob-grant';
 import { services } from '../../shared/services';
 import { exportDefinition } from '../helpers/definition';
 import { useAzurite } from '../helpers/app';

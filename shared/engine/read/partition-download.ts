@@ -6,7 +6,7 @@
 // run on one core, 7 without). The main thread downloads the segment sent early, and for two
 // reading threads, the same way. The Azure SDK is not loaded on the engine thread: it takes
 // ~230 ms of CPU to load, per thread.
-import type { DownloadGrant } from '../../snapshot/download-grant';
+import type { BlobGrant } from '../../store/blob-grant';
 import { downloadBlob, type BlobRequest, type DownloadOptions } from '../../store/blob-download';
 import { PartitionAborted } from './column-check';
 
@@ -23,7 +23,7 @@ const partitionChanged = (blobName: string) =>
 
 /** A partition's download (downloadBlob): its errors name it, and say what to do when it is gone or changed. */
 export const downloadPartition = (
-  grant: DownloadGrant,
+  grant: BlobGrant,
   blobName: string,
   push: (bytes: Buffer) => void | Promise<void>,
   options: DownloadOptions = {},

@@ -11,7 +11,7 @@ import { BucketFiles } from '../spill/bucket-files';
 import { EarlyOffers, type OfferedRow } from '../early-send/offers';
 import type { FromEngineThread, PartitionInit, PartitionSpec, RejectedRow } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
-import type { DownloadGrant } from '../../snapshot/download-grant';
+import type { BlobGrant } from '../../store/blob-grant';
 import { openAhead, type BlobRequest } from '../../store/blob-download';
 import { downloadPartition } from './partition-download';
 import { checkedMapper, PartitionAborted } from './column-check';
@@ -192,7 +192,7 @@ export class PartitionStep implements RowSink {
    * for the `next` one goes meanwhile: on one core the thread otherwise idled ~20–50 ms at each
    * partition's start, waiting for the blob service's first bytes.
    */
-  async download(grant: DownloadGrant, next: DownloadGrant | null): Promise<void> {
+  async download(grant: BlobGrant, next: BlobGrant | null): Promise<void> {
     const c = this.current!;
     // The bytes are the download's reused buffer: used here, never kept (nor given back: freeNow).
     const push = (bytes: Buffer) => this.takeChunk(c, bytes);

@@ -12,7 +12,7 @@ import { BucketsAsked, type ReceivedBucket } from './buckets-asked';
 import { PartitionAborted } from '../read/column-check';
 import { downloadPartition } from '../read/partition-download';
 import { sdkChunks } from '../read/sdk-download';
-import { downloadGrant, proxyInEnvironment, type DownloadGrant } from '../../snapshot/download-grant';
+import { downloadGrant, proxyInEnvironment, type BlobGrant } from '../../store/blob-grant';
 import { RunStopped } from '../control/stop';
 import { giveBack, takeThread, type ThreadLimits } from './thread-pool';
 import { threadFile } from './thread-sizing';
@@ -156,7 +156,7 @@ export class EngineThread {
     const onThread = (at: number) => at < parts.length && run.threadDownloads === true && !sendingAt(at) && !proxyInEnvironment();
     const grantFor = (at: number) => downloadGrant(run.container.getBlobClient(parts[at]!.partition.blobName));
     /** The grant of the partition the thread downloads next, sent with the one before it (see PartitionStep.download). */
-    let nextGrant: DownloadGrant | null = null;
+    let nextGrant: BlobGrant | null = null;
     for (const [at, { table, partition }] of parts.entries()) {
       const sending = sendingAt(at);
       this.partitionDone = false;
@@ -229,12 +229,7 @@ export class EngineThread {
    * crosses this thread. Woken by the thread's progress, and every STOP_CHECK_MS, so that a run
    * asked to stop stops within a second.
    */
-  private async readOnThread(
-    run: PartitionRun,
-    spec: PartitionSpec,
-    grant: DownloadGrant,
-    next: DownloadGrant | null,
-  ): Promise<void> {
+  private async readOnThread(run: PartitionRun, spec: PartitionSpec, grant: BlobGrant, next: BlobGrant | null): Promise<void> {
     this.post({ t: 'partition', spec, grant, next });
     const tick = setInterval(() => this.wake(), STOP_CHECK_MS);
     try {

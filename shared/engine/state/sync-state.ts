@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { mapAtMost } from '../../at-most';
 import { downloadWhole } from '../../store/blob-bytes';
-import { downloadGrant, proxyInEnvironment } from '../../snapshot/download-grant';
+import { downloadGrant, proxyInEnvironment } from '../../store/blob-grant';
 import { statusOf } from '../../store/table-errors';
 import { downloadBlob, type DownloadErrors } from '../../store/blob-download';
 import { StateTakenOver } from '../control/stop';
@@ -46,11 +46,14 @@ const DELETES_AT_ONCE = 16;
 const NO_BLOB = Symbol('no blob');
 class NoBucketBlob extends Error {}
 
+/** A bucket written by another worker since this one read it (or while it read it). */
+const takenOver = (bucket: number) => new StateTakenOver(`the sync state of bucket ${bucket} was written by another worker`);
+
 /** A bucket's download errors: one that changes while it is read was written by another worker. */
 const bucketDownloadErrors = (bucket: number): DownloadErrors => ({
   failed: (why) => new Error(`Downloading the sync state of bucket ${bucket} failed: ${why}`),
   gone: () => new NoBucketBlob(),
-  changed: () => new StateTakenOver(`the sync state of bucket ${bucket} was written by another worker`),
+  changed: () => takenOver(bucket),
 });
 
 export interface Manifest {
@@ -268,8 +271,7 @@ export class SyncStateStore {
       });
     } catch (e) {
       const status = statusOf(e);
-      if (status === 412 || status === 409)
-        throw new StateTakenOver(`the sync state of bucket ${bucket} was written by another worker`);
+      if (status === 412 || status === 409) throw takenOver(bucket);
       throw e;
     }
   }

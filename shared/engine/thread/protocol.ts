@@ -1,7 +1,7 @@
 // What the main thread and the engine thread (run/engine-thread.ts) say to each other, and the
 // types those messages carry: the partition step's settings and summary, a prepared bucket, a batch
 // sent early, a checkpoint mark. Below the stages, so each stage and both threads share one contract.
-import type { DownloadGrant } from '../../snapshot/download-grant';
+import type { BlobGrant } from '../../store/blob-grant';
 import type { ExportDefinition } from '../../exports/schema';
 import type { BucketHeader, BucketOutcome } from '../state/state-line';
 import type { TableColumns } from '../profile/row-mapper';
@@ -160,7 +160,7 @@ export type ToEngineThread =
    * `grant`: the thread downloads the partition itself and ends it (else chunks follow, then `end`);
    * `next`: the grant of the partition it will download next, whose request goes at once.
    */
-  | { t: 'partition'; spec: PartitionSpec; grant: DownloadGrant | null; next?: DownloadGrant | null }
+  | { t: 'partition'; spec: PartitionSpec; grant: BlobGrant | null; next?: BlobGrant | null }
   | ({ t: 'chunk' } & Handed)
   | { t: 'end' }
   | { t: 'stopSending' }

@@ -1,15 +1,15 @@
 // What lets the app download a blob through its own GET, without the Azure SDK
-// (store/blob-download.ts): a CI partition (on the engine thread, or the main thread for
-// it) or a bucket of the sync state. The blob's URL and the headers its requests need, made
-// from the client's own credential. An account reached by key: a read-only SAS for that one blob,
-// valid for 15 minutes (a partition takes seconds; every blob gets a grant of its own). By
-// identity: a bearer token, kept until 5 minutes before it expires, as the SDK keeps it. Anonymous
-// (a SAS already in the connection string): the URL as it is. Every grant names the service
-// version. Grants cross to the thread in a message and are never logged.
+// (blob-download.ts): a CI partition (on the engine thread, or the main thread for it) or a bucket
+// of the sync state. The blob's URL and the headers its requests need, made from the client's own
+// credential. An account reached by key: a read-only SAS for that one blob, valid for 15 minutes
+// (a partition takes seconds; every blob gets a grant of its own). By identity: a bearer token,
+// kept until 5 minutes before it expires, as the SDK keeps it. Anonymous (a SAS already in the
+// connection string): the URL as it is. Every grant names the service version. Grants cross to the
+// thread in a message and are never logged.
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { BlobSASPermissions, SASProtocol, StorageSharedKeyCredential, type BlobClient } from '@azure/storage-blob';
 
-export interface DownloadGrant {
+export interface BlobGrant {
   url: string;
   headers: Record<string, string>;
 }
@@ -30,7 +30,7 @@ const tokens = new WeakMap<TokenCredential, AccessToken>();
 export const proxyInEnvironment = (): boolean =>
   ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => Boolean(process.env[name]));
 
-export async function downloadGrant(blob: BlobClient): Promise<DownloadGrant> {
+export async function downloadGrant(blob: BlobClient): Promise<BlobGrant> {
   const credential = blob.credential;
   const version = { 'x-ms-version': SERVICE_VERSION };
   const https = new URL(blob.url).protocol === 'https:';
