@@ -275,13 +275,14 @@ function runInChild(
       }, 20);
       child.on('exit', () => clearInterval(poll));
     }
-    child.on('exit', (code) => {
+    // 'close', not 'exit': by then all of its stdout has been read.
+    child.on('close', (code) => {
       if (killed) return resolve(null);
+      if (code !== 0) return reject(new Error(`bench run exited ${code}: ${out.slice(-2000)}`));
       // The run's result is its last line; what Node printed before it (BENCH_NODE_FLAGS=--trace-gc) goes to stderr.
       const lines = out.trim().split('\n');
       const line = lines.pop() ?? '';
       if (lines.length > 0) process.stderr.write(`${lines.join('\n')}\n`);
-      if (code !== 0) return reject(new Error(`bench run exited ${code}: ${out.slice(-2000)}`));
       resolve(JSON.parse(line) as RunOutput);
     });
   });

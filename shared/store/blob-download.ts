@@ -39,9 +39,9 @@ const IDLE_MS = 60_000;
 /** The errors a download throws, naming what it downloads (never the URL: it may hold a SAS). */
 export interface DownloadErrors {
   failed(why: string): Error;
-  /** The blob is not there (404). */
+  /** The blob is not there (404) before any of its bytes came. */
   gone(): Error;
-  /** The blob changed while it was downloaded (a resumed request found another version). */
+  /** The blob changed while it was downloaded (a resumed request found another version, or none). */
   changed(): Error;
 }
 
@@ -82,7 +82,7 @@ export async function downloadBlob(
     opened = null;
     if (body.received > before) failures = 0;
     if (attempt.kind === 'done') return { etag: body.etag };
-    // One sent ahead that failed or broke off before the partition's turn (its socket idled while
+    // One sent ahead that failed or broke off before the blob's turn (its socket idled while
     // the one before was read, or the server dropped it) is only made again now, uncounted.
     if (sentAhead && body.received === before && (attempt.kind === 'failed' || attempt.kind === 'broken')) continue;
     if (attempt.kind === 'changed') throw errors.changed();
@@ -93,7 +93,8 @@ export async function downloadBlob(
       continue;
     }
     if (attempt.kind === 'status') {
-      if (attempt.status === 404) throw errors.gone();
+      // Gone after some of its bytes came: deleted while it was read, so what was read is another version's.
+      if (attempt.status === 404) throw body.received > 0 ? errors.changed() : errors.gone();
       if (attempt.status === 412) throw errors.changed();
       const why = `HTTP ${attempt.status}${attempt.code ? ` (${attempt.code})` : ''}${attempt.requestId ? `, request ${attempt.requestId}` : ''}`;
       if (!RETRIED_STATUSES.has(attempt.status) || ++failures >= tries) throw errors.failed(why);

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -95,6 +95,27 @@ async function storage(answer: Answer): Promise<{ url: string; seen: Seen[] }> {
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/ci/Seg_1.csv?sig=SECRET`, seen };
+}
+
+/** Runs `work` with HTTP_PROXY naming a forward proxy (it gets the whole URL and fetches it); the URLs it was asked for. */
+async function withProxy(work: () => Promise<unknown>): Promise<string[]> {
+  const proxied: string[] = [];
+  const proxy = http.createServer((req, res) => {
+    proxied.push(req.url!);
+    http.get(req.url!, { headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(res);
+    });
+  });
+  servers.push(proxy);
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  Object.assign(process.env, { HTTP_PROXY: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` });
+  try {
+    await work();
+  } finally {
+    delete process.env.HTTP_PROXY;
+  }
+  return proxied;
 }
 
 const rangeStart = (s: Seen) => Number(/bytes=(\d+)-/.exec(s.range ?? '')?.[1] ?? -1);
@@ -360,24 +381,7 @@ describe('a run reading a partition on the engine thread', () => {
 
   it('with a proxy named in the environment, the main thread downloads it through the SDK, which takes the proxy', async () => {
     const { url, seen } = await storage(() => 'serve');
-    // A forward proxy: it gets the whole URL and fetches it.
-    const proxied: string[] = [];
-    const proxy = http.createServer((req, res) => {
-      proxied.push(req.url!);
-      http.get(req.url!, { headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode!, answer.headers);
-        answer.pipe(res);
-      });
-    });
-    servers.push(proxy);
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-    Object.assign(process.env, { HTTP_PROXY: proxyUrl });
-    try {
-      expect(await readPartition(url)).toMatchObject({ rowsRead: 40_000 });
-    } finally {
-      delete process.env.HTTP_PROXY;
-    }
+    const proxied = await withProxy(async () => expect(await readPartition(url)).toMatchObject({ rowsRead: 40_000 }));
     expect(proxied).toEqual([expect.stringMatching(/\/ci\/Seg_1\.csv\?sig=SECRET$/)]);
     expect(seen[0]!.userAgent).toMatch(/azsdk-js-azure-storage-blob/);
   });
@@ -485,19 +489,24 @@ describe('the grant the main thread makes for a partition', () => {
 });
 
 describe('a bucket of the sync state, downloaded for the engine thread', () => {
-  /** The export's state store over `storage`'s server (a SAS in the URL, as a connection string may hold one). */
-  const stateAt = (url: string) => new SyncStateStore(new ContainerClient(url.replace('/ci/Seg_1.csv', '/state')), 'export-1');
-
-  it("goes to the file through the app's GET, not the SDK, a cut body resumed on the same version; its ETag is the one read", async () => {
-    const { url, seen } = await storage((n, res) => (n === 0 ? cutAfter(res, 100_000) : 'serve'));
+  /** Bucket 3 of an export's state over `storage`'s server (a SAS in the URL, as a connection string may hold one), into a temp file. */
+  async function downloadBucket3(url: string) {
+    const state = new SyncStateStore(new ContainerClient(url.replace('/ci/Seg_1.csv', '/state')), 'export-1');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'state-download-'));
+    const file = path.join(dir, 'state-3.tsv');
     try {
-      const file = path.join(dir, 'state-3.tsv');
-      expect(await stateAt(url).downloadBucket(3, file)).toEqual({ found: true, etag: '"v1"', early: false, refused: null });
-      expect(readFileSync(file).equals(BLOB)).toBe(true);
+      const downloaded = await state.downloadBucket(3, file).catch((e: unknown) => e as Error);
+      return { downloaded, bytes: existsSync(file) ? readFileSync(file) : null };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  it("goes to the file through the app's GET, not the SDK, a cut body resumed on the same version; its ETag is the one read", async () => {
+    const { url, seen } = await storage((n, res) => (n === 0 ? cutAfter(res, 100_000) : 'serve'));
+    const { downloaded, bytes } = await downloadBucket3(url);
+    expect(downloaded).toEqual({ found: true, etag: '"v1"', early: false, refused: null });
+    expect(bytes!.equals(BLOB)).toBe(true);
     expect(seen.map((s) => [s.path, rangeStart(s), s.ifMatch])).toEqual([
       ['/state/export-1/b3.tsv', -1, undefined],
       ['/state/export-1/b3.tsv', 100_000, '"v1"'],
@@ -505,17 +514,28 @@ describe('a bucket of the sync state, downloaded for the engine thread', () => {
     expect(seen[0]!.userAgent ?? '').not.toMatch(/azsdk/);
   });
 
-  it('a bucket written by another worker while it is downloaded stops the run: its state is taken over', async () => {
-    const { url } = await storage((n, res) => (n === 0 ? cutAfter(res, 100_000) : void res.writeHead(412).end()));
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'state-download-'));
-    try {
-      const error = await stateAt(url)
-        .downloadBucket(3, path.join(dir, 'state-3.tsv'))
-        .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(StateTakenOver);
-      expect((error as Error).message).toBe('the sync state of bucket 3 was written by another worker');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+  it('a bucket written, or deleted, by another worker while it is downloaded stops the run: its state is taken over', async () => {
+    for (const status of [412, 404]) {
+      const { url } = await storage((n, res) => (n === 0 ? cutAfter(res, 100_000) : void res.writeHead(status).end()));
+      const { downloaded } = await downloadBucket3(url);
+      expect(downloaded).toBeInstanceOf(StateTakenOver);
+      expect((downloaded as Error).message).toBe('the sync state of bucket 3 was written by another worker');
     }
+  });
+
+  it('a refusal names the bucket and the reason, never the SAS', async () => {
+    const { url } = await storage((_, res) => void res.writeHead(403, { 'x-ms-error-code': 'AuthorizationFailure' }).end());
+    const { downloaded, bytes } = await downloadBucket3(url);
+    expect((downloaded as Error).message).toBe('Downloading the sync state of bucket 3 failed: HTTP 403 (AuthorizationFailure)');
+    expect(bytes).toBeNull();
+  });
+
+  it('with a proxy named in the environment, goes through the SDK, which takes the proxy', async () => {
+    const { url, seen } = await storage(() => 'serve');
+    let result: Awaited<ReturnType<typeof downloadBucket3>> | null = null;
+    const proxied = await withProxy(async () => (result = await downloadBucket3(url)));
+    expect(result!.bytes!.equals(BLOB)).toBe(true);
+    expect(proxied).toEqual([expect.stringMatching(/\/state\/export-1\/b3\.tsv\?sig=SECRET$/)]);
+    expect(seen[0]!.userAgent).toMatch(/azsdk-js-azure-storage-blob/);
   });
 });

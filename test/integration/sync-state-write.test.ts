@@ -1,6 +1,9 @@
 // A bucket's state written: the header and lines whole, from the pieces they lie in; only over the
 // version this worker read (or where there was none), so a worker that lost the export to another
 // stops instead of overwriting its state.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { StateTakenOver, SyncStateStore, type BucketHeader } from '../../shared/engine';
@@ -20,8 +23,12 @@ describe("a bucket's state written", () => {
     const state = new SyncStateStore(services().storage.appBlobs.getContainerClient(CONTAINERS.state), randomUUID());
     const [kept, taken] = [lines(0, 20_000), lines(20_000, 10)];
     await state.writeBucket(3, header, [kept, taken], null);
-    const first = await state.readBucket(3);
-    expect(Buffer.from(first.bytes!).equals(written(kept, taken))).toBe(true);
+    // Read as a run reads it: to a file, through the app's own GET, with its version.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'state-write-'));
+    const first = await state.downloadBucket(3, path.join(dir, 'b3.tsv'));
+    const firstBytes = readFileSync(path.join(dir, 'b3.tsv'));
+    rmSync(dir, { recursive: true, force: true });
+    expect(firstBytes.equals(written(kept, taken))).toBe(true);
 
     const takenOver = (e: unknown) =>
       e instanceof StateTakenOver && e.message === 'the sync state of bucket 3 was written by another worker';

@@ -188,7 +188,7 @@ export class PartitionStep implements RowSink {
   }
 
   /**
-   * Downloads the partition begun (see partition-download.ts), reads it, and ends it. The request
+   * Downloads the partition begun (see store/blob-download.ts), reads it, and ends it. The request
    * for the `next` one goes meanwhile: on one core the thread otherwise idled ~20–50 ms at each
    * partition's start, waiting for the blob service's first bytes.
    */

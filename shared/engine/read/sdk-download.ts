@@ -1,5 +1,5 @@
 // A partition's bytes through the Azure SDK, on the main thread: only where the environment names a
-// proxy (`HTTPS_PROXY`, `HTTP_PROXY`), which the SDK takes and the app's own GET (http-get.ts) does not.
+// proxy (`HTTPS_PROXY`, `HTTP_PROXY`), which the SDK takes and the app's own GET (store/http-get.ts) does not.
 import type { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { statusOf } from '../../store/table-errors';

@@ -184,7 +184,7 @@ export class EngineThread {
   }
 
   /**
-   * A partition downloaded here, through the GET the engine thread uses (read/partition-download.ts),
+   * A partition downloaded here, through the GET the engine thread uses (store/blob-download.ts),
    * its bytes gathered into the ring: no fresh memory per chunk for this thread's garbage collector.
    * Chunks as a socket reads them (64 KB over http, 16 KB over https, as the SDK's), so the segment
    * sent early stays paced as tightly; every request after the first with a fresh grant, as paced

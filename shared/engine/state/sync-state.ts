@@ -158,20 +158,20 @@ export class SyncStateStore {
         throw e;
       }
     }
-    let fd: number | null = null;
+    const out: { fd: number | null } = { fd: null }; // opened by the first bytes
     try {
       const { etag } = await downloadBlob(await downloadGrant(blob), bucketDownloadErrors(bucket), (bytes) => {
         // Written at once (a few pieces of 256 KB to the page cache): the GET reads into its buffer again next.
-        fd ??= openSync(file, 'w');
-        for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
+        out.fd ??= openSync(file, 'w');
+        for (let at = 0; at < bytes.length;) at += writeSync(out.fd, bytes, at);
       });
-      if (fd === null) writeFileSync(file, ''); // an empty blob (never written so)
+      if (out.fd === null) writeFileSync(file, ''); // an empty blob (never written so)
       return etag;
     } catch (e) {
       if (e instanceof NoBucketBlob) return NO_BLOB;
       throw e;
     } finally {
-      if (fd !== null) closeSync(fd);
+      if (out.fd !== null) closeSync(out.fd);
     }
   }
 
