@@ -42,8 +42,7 @@ const REFUSALS = '.refused.jsonl';
 /** Blob deletes in flight at once (deleteEach). */
 const DELETES_AT_ONCE = 16;
 
-/** downloadBucketBlob found no blob. */
-const NO_BLOB = Symbol('no blob');
+/** What a bucket's download throws where there is no blob: downloadBucketBlob says so with null. */
 class NoBucketBlob extends Error {}
 
 /** A bucket written by another worker since this one read it (or while it read it). */
@@ -122,8 +121,8 @@ export class SyncStateStore {
     bucket: number,
     file: string,
   ): Promise<{ found: boolean; etag: string | null; early: boolean; refused: EarlyRefusals | null }> {
-    const etag = await this.downloadBucketBlob(bucket, file);
-    if (etag !== NO_BLOB) return { found: true, etag, early: false, refused: null };
+    const blob = await this.downloadBucketBlob(bucket, file);
+    if (blob) return { found: true, etag: blob.etag, early: false, refused: null };
     // Piece by piece from the socket to the file: joined in memory first, a bucket's pieces made
     // blocks of a few hundred KB to a few MB on the main thread, once per bucket.
     let handle: FileHandle | null = null;
@@ -146,29 +145,29 @@ export class SyncStateStore {
   /**
    * The bucket's blob into `file` (none made without the blob), through the app's own GET
    * (store/blob-download.ts: no buffer per socket chunk, none of the SDK's work per request), or the
-   * SDK's where the environment names a proxy. Its ETag, or NO_BLOB.
+   * SDK's where the environment names a proxy. Its ETag; null where there is no blob.
    */
-  private async downloadBucketBlob(bucket: number, file: string): Promise<string | null | typeof NO_BLOB> {
+  private async downloadBucketBlob(bucket: number, file: string): Promise<{ etag: string | null } | null> {
     const blob = this.blob(`b${bucket}.tsv`);
     if (proxyInEnvironment()) {
       try {
-        return (await blob.downloadToFile(file)).etag ?? null;
+        return { etag: (await blob.downloadToFile(file)).etag ?? null };
       } catch (e) {
-        if (statusOf(e) === 404) return NO_BLOB;
+        if (statusOf(e) === 404) return null;
         throw e;
       }
     }
     const out: { fd: number | null } = { fd: null }; // opened by the first bytes
     try {
-      const { etag } = await downloadBlob(await downloadGrant(blob), bucketDownloadErrors(bucket), (bytes) => {
+      const downloaded = await downloadBlob(await downloadGrant(blob), bucketDownloadErrors(bucket), (bytes) => {
         // Written at once (a few pieces of 256 KB to the page cache): the GET reads into its buffer again next.
         out.fd ??= openSync(file, 'w');
         for (let at = 0; at < bytes.length;) at += writeSync(out.fd, bytes, at);
       });
       if (out.fd === null) writeFileSync(file, ''); // an empty blob (never written so)
-      return etag;
+      return downloaded;
     } catch (e) {
-      if (e instanceof NoBucketBlob) return NO_BLOB;
+      if (e instanceof NoBucketBlob) return null;
       throw e;
     } finally {
       if (out.fd !== null) closeSync(out.fd);
