@@ -1,13 +1,13 @@
 // One HTTP/1.1 GET whose answer is read into one reused buffer: how the app downloads a partition
-// or a sync-state bucket (blob-download.ts). node:http copies every body chunk into fresh memory, wraps it
-// in a stream and leaves it to the garbage collector: on one core, with the page faults of that
-// fresh memory, a quarter of the CPU of reading a wide snapshot (docs/performance.md). Here the
+// or a sync-state bucket (blob-download.ts). node:http copies every body chunk into fresh memory,
+// wraps it in a stream and leaves it to the garbage collector: on one core, with the page faults of
+// that fresh memory, a quarter of the CPU of reading a wide snapshot (docs/performance.md). Here the
 // socket reads straight into a buffer of the request's own (`onread`, on net and tls sockets alike)
 // and each piece of the body is handed over from it, valid only until the handler returns.
 // It speaks what a Blob GET's answer needs: a status line, headers, and a body framed by
 // Content-Length, chunked, or the connection's end. One connection a request, never kept alive (a
-// partition is tens of MB); no proxy (with one in the environment, the main thread downloads through
-// the SDK instead: blob-grant.ts).
+// partition is tens of MB), its TLS session resumed where an earlier one left one; no proxy (with
+// one in the environment, the main thread downloads through the SDK instead: blob-grant.ts).
 import net from 'node:net';
 import tls from 'node:tls';
 import { AnswerHead, chunkDataTaken, httpTarget, readChunkFraming, requestHead, type Framing, type HttpAnswer } from '../http1';
@@ -26,6 +26,22 @@ export interface BodyReader {
   end(): void;
   /** The body broke off (the connection went, or idled too long). */
   broke(why: string): void;
+}
+
+/** The TLS options of a request that adds none to the defaults. */
+const DEFAULT_TLS: tls.ConnectionOptions = {};
+
+/**
+ * TLS sessions to resume, by server, kept per TLS options object: a request whose options differ (a
+ * test's own CA) never resumes a session another's verified. Each blob is a connection of its own
+ * (a sync-state bucket, a partition): resumed, its handshake costs ~0.2–0.35 ms less client CPU
+ * (a 330 KB GET from a loopback server with an RSA 2048 certificate: 2.2 ms full, 1.85–2.0 resumed).
+ */
+const tlsSessions = new WeakMap<tls.ConnectionOptions, Map<string, Buffer>>();
+function sessionsFor(options: tls.ConnectionOptions): Map<string, Buffer> {
+  let sessions = tlsSessions.get(options);
+  if (!sessions) tlsSessions.set(options, (sessions = new Map()));
+  return sessions;
 }
 
 /** Bytes a socket reads at once, by default. */
@@ -60,7 +76,7 @@ export class HttpGet {
     url: string,
     headers: Record<string, string>,
     idleMs: number,
-    tlsOptions: tls.ConnectionOptions = {},
+    tlsOptions: tls.ConnectionOptions = DEFAULT_TLS,
     readBytes = READ_BYTES,
   ) {
     this.answer = new Promise((resolve) => (this.answered = resolve));
@@ -73,9 +89,12 @@ export class HttpGet {
       const onread: net.OnReadOpts = { buffer, callback: (n, read) => this.receivedSafely((read as Buffer).subarray(0, n)) };
       // tls.connect takes `onread` as net.connect does (nodejs/node#35753), though its types do not say so.
       const tlsConnect = tls.connect as (options: tls.ConnectionOptions & { onread: net.OnReadOpts }) => tls.TLSSocket;
-      const socket = (this.socket = secure
-        ? tlsConnect({ ...tlsOptions, host, port, servername: target.serverName, onread })
+      const sessions = secure ? sessionsFor(tlsOptions) : null;
+      const server = `${host}:${port}:${target.serverName ?? ''}`;
+      const socket = (this.socket = sessions
+        ? tlsConnect({ ...tlsOptions, host, port, servername: target.serverName, onread, session: sessions.get(server) })
         : net.connect({ host, port, onread }));
+      if (sessions) socket.on('session', (session: Buffer) => sessions.set(server, session));
       this.idleMs = idleMs;
       socket.setTimeout(idleMs);
       socket.on('timeout', () => socket.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));

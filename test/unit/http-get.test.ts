@@ -247,4 +247,25 @@ describe('a GET read into one reused buffer', () => {
     );
     expect(byAddress).toMatchObject({ status: null, failure: 'ERR_TLS_CERT_ALTNAME_INVALID' });
   });
+
+  it("over https: a request resumes the TLS session of one before it with the same options, never another's", async () => {
+    const resumed: boolean[] = [];
+    const server = https.createServer({ cert: LOCALHOST_CERT, key: LOCALHOST_KEY }, (_, res) => {
+      res.writeHead(200, { 'content-length': BODY.length });
+      res.end(BODY);
+    });
+    server.on('secureConnection', (socket) => socket.once('data', () => resumed.push(socket.isSessionReused())));
+    const url = `https://localhost:${await listening(server, 'localhost')}/x`;
+    /** A GET read to its end with these TLS options. */
+    const read = async (tlsOptions: { ca: string }) => {
+      const request = new HttpGet(url, {}, 2000, tlsOptions);
+      expect((await request.answer)!.status).toBe(200);
+      await new Promise<void>((resolve) => request.read({ bytes: () => undefined, end: resolve, broke: () => resolve() }));
+    };
+    const options = { ca: LOCALHOST_CERT };
+    await read(options);
+    await read(options);
+    await read({ ca: LOCALHOST_CERT }); // the same CA, but options of its own: verified afresh
+    expect(resumed).toEqual([false, true, false]);
+  });
 });
