@@ -1,8 +1,9 @@
 // Starts Azurite from npm (in memory, free ports) for tests, the demo and benchmarks.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { LOCALHOST_CERT, LOCALHOST_KEY } from './localhost-tls';
 
 const ACCOUNT = 'devstoreaccount1';
 const KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
@@ -15,10 +16,11 @@ export interface Azurite {
   stop(): Promise<void>;
 }
 
-export function azuriteConnectionString(ports: Azurite['ports'], account = ACCOUNT): string {
-  const base = 'http://127.0.0.1';
+/** `tls`: Azurite serves https, with the loopback certificate for `localhost` (see startAzurite). */
+export function azuriteConnectionString(ports: Azurite['ports'], account = ACCOUNT, tls = false): string {
+  const base = tls ? 'https://localhost' : 'http://127.0.0.1';
   return (
-    `DefaultEndpointsProtocol=http;AccountName=${account};AccountKey=${KEY};` +
+    `DefaultEndpointsProtocol=${tls ? 'https' : 'http'};AccountName=${account};AccountKey=${KEY};` +
     `BlobEndpoint=${base}:${ports.blob}/${account};QueueEndpoint=${base}:${ports.queue}/${account};TableEndpoint=${base}:${ports.table}/${account};`
   );
 }
@@ -28,6 +30,11 @@ export interface AzuriteOptions {
   timeoutMs?: number;
   /** More storage accounts beside the default one, each as separate as another Azurite (tests share one this way). */
   extraAccounts?: string[];
+  /**
+   * Serve https, as Azure Storage does, with the loopback certificate (scripts/localhost-tls.ts):
+   * its clients must trust it (NODE_EXTRA_CA_CERTS, as the benchmark's `--storage-tls` sets it).
+   */
+  tls?: boolean;
 }
 
 export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
@@ -47,6 +54,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     '--loose',
     '--silent',
   ];
+  if (options.tls) {
+    writeFileSync(path.join(location, 'cert.pem'), LOCALHOST_CERT);
+    writeFileSync(path.join(location, 'key.pem'), LOCALHOST_KEY);
+    args.push('--cert', path.join(location, 'cert.pem'), '--key', path.join(location, 'key.pem'));
+  }
   const accounts = options.extraAccounts?.length
     ? [ACCOUNT, ...options.extraAccounts].map((a) => `${a}:${KEY}`).join(';')
     : undefined;
@@ -62,7 +74,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       for (const m of output.matchAll(
-        /Azurite (Blob|Queue|Table) service is successfully listening at http:\/\/127\.0\.0\.1:(\d+)/g,
+        /Azurite (Blob|Queue|Table) service is successfully listening at https?:\/\/127\.0\.0\.1:(\d+)/g,
       )) {
         ports[m[1]!.toLowerCase() as keyof Azurite['ports']] = Number(m[2]);
       }
@@ -81,7 +93,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   child.removeAllListeners('exit');
   const full = ports as Azurite['ports'];
   return {
-    connectionString: azuriteConnectionString(full),
+    connectionString: azuriteConnectionString(full, ACCOUNT, options.tls),
     ports: full,
     pid: child.pid!,
     stop: async () => {

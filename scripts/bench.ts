@@ -1,4 +1,4 @@
-// `npm run bench -- --profiles N [--repeat R] [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--budget B] [--braze-latency-ms L] [--tls] [--no-guard] [--first-only] [--verify [--sample K] [--unexportable]]`
+// `npm run bench -- --profiles N [--repeat R] [--segments K] [--overlap nested|random] [--p P] [--wide] [--change-percent P] [--preview] [--cpus N] [--budget B] [--braze-latency-ms L] [--tls] [--storage-tls] [--no-guard] [--first-only] [--verify [--sample K] [--unexportable]]`
 // Generates a CI-layout snapshot of N profiles into Azurite, then runs the export three times
 // against the Braze sandbox (enforcing 3,000 requests / 3 s, the connection's budget set to that
 // full limit unless --budget says less): first run, same snapshot again, then after changing P % of
@@ -77,6 +77,13 @@ if (BRAZE_LATENCY_MS < 0 || BRAZE_LATENCY_MS > 10_000) throw new Error('--braze-
  * request encrypted, each answer decrypted) is then in its CPU figures, and the sandbox's in its.
  */
 const TLS = process.argv.includes('--tls');
+
+/**
+ * `--storage-tls`: Azurite serves https too (at https://localhost:<port>, the same certificate), as
+ * Azure Storage does: the partitions, the sync state and the run's table rows are then encrypted
+ * and decrypted, in the app's CPU and in Azurite's.
+ */
+const STORAGE_TLS = process.argv.includes('--storage-tls');
 
 /** `--partition-rows N`: rows per CSV partition (CI writes partitions of ~100 k–250 k rows). */
 const ROWS_PER_PARTITION = arg('partition-rows', 250_000);
@@ -470,7 +477,7 @@ async function main(): Promise<void> {
 
 /** Starts Azurite and the sandbox, benches against them (benchWith), and stops them, a stop signal too. */
 async function benchOnce(): Promise<void> {
-  const azurite = await startAzurite();
+  const azurite = await startAzurite({ tls: STORAGE_TLS });
   offRunCores(azurite.pid);
   let sandbox: Bench['sandbox'] | null = null;
   // Stopped (Ctrl-C, a harness's time limit), the bench takes the run under way, its Azurite and its
@@ -549,12 +556,13 @@ async function benchWith(azurite: Awaited<ReturnType<typeof startAzurite>>, sand
 }
 
 /**
- * With `--tls`, the bench runs again in a process that trusts the sandbox's certificate: Node reads
- * NODE_EXTRA_CA_CERTS only as it starts, and this process talks to the sandbox too (the connection's
- * key check, stats); its children inherit it. Certificates the variable named already stay trusted.
+ * With `--tls` or `--storage-tls`, the bench runs again in a process that trusts the loopback
+ * certificate: Node reads NODE_EXTRA_CA_CERTS only as it starts, and this process talks to the
+ * sandbox and Azurite too (the connection's key check, stats, the snapshot); its children inherit
+ * it. Certificates the variable named already stay trusted.
  */
-function trustingSandbox(): Promise<void> | null {
-  if (!TLS || process.env.BENCH_TRUSTS_SANDBOX) return null;
+function trustingLoopbackCertificate(): Promise<void> | null {
+  if ((!TLS && !STORAGE_TLS) || process.env.BENCH_TRUSTS_SANDBOX) return null;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-tls-'));
   const certFile = path.join(dir, 'trusted.pem');
   const extra = process.env.NODE_EXTRA_CA_CERTS;
@@ -582,7 +590,7 @@ function trustingSandbox(): Promise<void> | null {
   });
 }
 
-(trustingSandbox() ?? main()).then(
+(trustingLoopbackCertificate() ?? main()).then(
   () => process.exit(0),
   (error) => {
     console.error(`bench failed: ${(error as Error).stack}`);
