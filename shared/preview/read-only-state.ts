@@ -15,7 +15,6 @@ export class ReadOnlySyncState extends SyncStateStore {
     _header: BucketHeader,
     _lines: Uint8Array[],
     _readEtag: string | null,
-    _addTo?: string[] | null,
   ): Promise<void> {}
   override async earlyCheckpointNames(): Promise<string[]> {
     return []; // nothing is removed, so nothing needs listing

@@ -35,8 +35,6 @@ function preparedBucket(released: string[]): Prepared {
       omitted: { email: 1 },
       refusedEarly: [{ key: 'c9', reason: 'bad email' }],
       doneBefore: null,
-      // The state's blocks the bucket's change is added to.
-      addTo: ['AAAAAAAAAAAAAAAA', 'BBBBBBBBBBBBBBBB'],
     },
     objects: { bytes: bytes(objects.join('')), ends: [objects[0]!.length + 1, Buffer.byteLength(objects.join(''))] },
     release: () => released.push('objects'),

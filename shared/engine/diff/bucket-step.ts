@@ -11,13 +11,11 @@ import type { PartialProfile, TableColumns } from '../profile/row-mapper';
 import { BucketFiles, readFileIntoSync, ROW_SPILLS } from '../spill/bucket-files';
 import { readInto, ReusedMemory } from '../spill/reused-memory';
 import { SpilledProfiles } from '../spill/spilled-profiles';
-import { blocksToAddTo } from '../state/state-blocks';
 import { StateBytes } from '../state/state-bytes';
 import { parseBucketState, type BucketState } from '../state/state-entries';
 import type { BucketHeader } from '../state/state-line';
-import type { BucketRings, PreparedBucket, ToSend } from '../thread/protocol';
+import type { BucketRings, PreparedBucket } from '../thread/protocol';
 import { handOverLines } from '../thread/send-lines';
-import { handedLength } from '../thread/shared-ring';
 import { diffBucket, isNewTo, type DiffResult } from './bucket-diff';
 import { sendBuffers, type SendBuffers } from './bucket-sends';
 import { settleEarlySends, type SentEarly, type SettledEarly } from './early-settle';
@@ -111,11 +109,15 @@ export class BucketStep {
       fields: writer.fields,
       membership: writer.membershipNames,
     };
+    const keptBytes = this.kept;
+    keptBytes.clear(); // empty already, unless the bucket before failed halfway
+    previous.entries.writeKept(keptBytes);
+    for (const line of settled.kept) keptBytes.addText(line);
+    for (const line of diff.kept) keptBytes.addText(line);
     const omitted: Record<string, number> = { ...this.earlyOmitted(bucket) };
     for (const [attr, n] of Object.entries(diff.omitted)) omitted[attr] = (omitted[attr] ?? 0) + n;
     const stateChanged = previous.definition !== header.definition || early.stateText !== '' || early.undelivered.size > 0;
     const toSend = diff.sends.handOver(this.rings, ROOM_WAIT_MS);
-    const { addTo, keptBytes } = this.keptLines(previous, header, [...settled.kept, ...diff.kept], toSend);
     const kept = handOverLines(this.rings.state, keptBytes);
     // Trusted only under the same settings and for the same profiles (the run pins its snapshot).
     const outcome = previous.writtenBy;
@@ -135,33 +137,7 @@ export class BucketStep {
       omitted,
       refusedEarly: settled.refused,
       doneBefore,
-      addTo,
     };
-  }
-
-  /**
-   * The state lines kept, to be written before those of what Braze took: as a later block of the
-   * bucket's blob where that may be (state-blocks.ts), its lines that go and those written anew;
-   * else every line kept, to write the blob whole.
-   */
-  private keptLines(
-    previous: BucketState,
-    header: BucketHeader,
-    written: string[],
-    toSend: ToSend,
-  ): { addTo: string[] | null; keptBytes: StateBytes } {
-    const keptBytes = this.kept;
-    keptBytes.clear(); // empty already, unless the bucket before failed halfway
-    if (previous.blocks) {
-      previous.entries.writeGone(keptBytes);
-      for (const line of written) keptBytes.addText(line);
-      const addTo = blocksToAddTo(previous, header, keptBytes.written().length + handedLength(toSend.lines.sent));
-      if (addTo) return { addTo, keptBytes };
-      keptBytes.clear();
-    }
-    previous.entries.writeKept(keptBytes);
-    for (const line of written) keptBytes.addText(line);
-    return { addTo: null, keptBytes };
   }
 }
 

@@ -410,7 +410,7 @@ export class BucketPipeline {
         if (!prepared.stateChanged && count === 0 && !early) return false;
         await this.parts.beforeCheckpoint?.();
         writtenBy.counts = { ...prepared.counts };
-        await state.writeBucket(prepared.bucket, { ...prepared.header, writtenBy }, [kept, ...taken], etag, prepared.addTo);
+        await state.writeBucket(prepared.bucket, { ...prepared.header, writtenBy }, [kept, ...taken], etag);
         return true;
       })
       .finally(releaseState);

@@ -138,17 +138,16 @@ export class SpilledProfiles {
   }
 
   /**
-   * Whether profile p's key is printable ASCII with no tab, its first character none of `[`, `{`
-   * (a plain state line's key starts with neither: state-line.ts) and `"`: then `range` is set to
-   * its bytes, which any line can hold as they are (a state line's key, the send lines' key), and no
-   * string need be made of it.
+   * Whether profile p's key is printable ASCII with no tab, its first character neither `[` nor
+   * `"`: then `range` is set to its bytes, which any line can hold as they are (a state line's key,
+   * the send lines' key), and no string need be made of it.
    */
   plainKey(p: number, range: ByteRange): boolean {
     if (!this.asciiKey[p]) return false;
     const b = this.bytes;
     const from = this.keyFrom[p]! + 1;
     const to = this.keyTo[p]!;
-    if (to === from || b[from] === 0x5b || b[from] === 0x7b || b[from] === 0x22) return false;
+    if (to === from || b[from] === 0x5b || b[from] === 0x22) return false;
     for (let i = from; i < to; i++) if (b[i]! < 0x20 || b[i]! > 0x7e) return false;
     range.bytes = b;
     range.from = from;

@@ -3,14 +3,11 @@
 import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlotCount } from '../hash/key-hash';
 import { freshMemory, type ReusedMemory } from '../spill/reused-memory';
 import type { SpilledProfiles } from '../spill/spilled-profiles';
-import type { StateBlocks } from './state-blocks';
 import type { StateBytes } from './state-bytes';
-import { goneLine, parseStateLine, stateLineKey, type BucketHeader, type StateEntry } from './state-line';
+import { parseStateLine, stateLineKey, type BucketHeader, type StateEntry } from './state-line';
 
 export interface BucketState extends BucketHeader {
   entries: StateEntries;
-  /** The blob's blocks, where it was written in blocks (null: in one request, or no blob). */
-  blocks: StateBlocks | null;
 }
 
 /** What has become of a state line in this bucket step (see StateEntries). */
@@ -18,12 +15,9 @@ const PRESENT = 0;
 const DELETED = 1;
 const CLAIMED = 2;
 const KEPT = 3;
-/** Removed by a later block of the blob: no entry before this step either. */
-const GONE = 4;
 
 const NEWLINE = 0x0a;
 const TAB = 0x09;
-const OPEN_BRACE = 0x7b;
 /** The same bytes as a Buffer (no copy). */
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
@@ -52,15 +46,9 @@ export class StateEntries {
 
   /** The blob's bytes (a view of them, to decode with Buffer's toString). */
   private readonly bytes: Buffer;
-  /** The headers of the blob's later blocks, and where each starts (see `inBlocks`). */
-  readonly laterHeaders: { header: BucketHeader; start: number }[] = [];
 
-  /**
-   * `memory`: where the index goes (the bucket step's, used again for each bucket: valid until the
-   * next). `inBlocks`: the blob was written in blocks, so a line starting with "{" is a later
-   * block's header or removes a key (state-line.ts); in a blob written whole it is a key's line.
-   */
-  constructor(blob: Uint8Array = new Uint8Array(0), from = 0, memory: ReusedMemory = freshMemory(), inBlocks = false) {
+  /** `memory`: where the index goes (the bucket step's, used again for each bucket: valid until the next). */
+  constructor(blob: Uint8Array = new Uint8Array(0), from = 0, memory: ReusedMemory = freshMemory()) {
     const bytes = (this.bytes = asBuffer(blob));
     let count = 0;
     for (let i = bytes.indexOf(NEWLINE, from); i !== -1; i = bytes.indexOf(NEWLINE, i + 1)) count++;
@@ -78,23 +66,8 @@ export class StateEntries {
       start = end + 1, end = bytes.indexOf(NEWLINE, start)
     ) {
       if (end === -1) end = bytes.length;
-      if (end <= start) continue;
-      if (inBlocks && bytes[start] === OPEN_BRACE) this.control(start, end);
-      else this.add(start, end);
+      if (end > start) this.add(start, end);
     }
-  }
-
-  /** A line of a later block that is not a key's: its header, or a key it removes. */
-  private control(start: number, end: number): void {
-    const line = JSON.parse(this.text(start, end)) as BucketHeader | { gone: string };
-    if (!('gone' in line)) {
-      this.laterHeaders.push({ header: line, start });
-      return;
-    }
-    const at = this.lineOf(line.gone);
-    if (!this.present(at)) return;
-    this.status[at] = GONE;
-    this.live--;
   }
 
   private add(start: number, end: number): void {
@@ -123,11 +96,6 @@ export class StateEntries {
       // The same key twice (never written so, but read as a Map would): the later line wins.
       if (this.keyHash[line] === hash && this.keyAt(line) === this.decodedKey(start, end, keyEnd)) {
         this.place(line, start, end, keyEnd, ascii);
-        // Removed by a block before this line's: back.
-        if (this.status[line] === GONE) {
-          this.status[line] = PRESENT;
-          this.live++;
-        }
         return;
       }
     }
@@ -151,7 +119,7 @@ export class StateEntries {
   }
 
   private present(line: number): boolean {
-    return line !== -1 && this.status[line] !== DELETED && this.status[line] !== GONE;
+    return line !== -1 && this.status[line] !== DELETED;
   }
 
   get size(): number {
@@ -184,7 +152,7 @@ export class StateEntries {
     const mask = this.slots.length - 1;
     for (let slot = firstSlot(this.slots, hash); this.slots[slot] !== 0; slot = (slot + 1) & mask) {
       const line = this.slots[slot]! - 1;
-      if (this.keyHash[line] !== hash || !this.present(line)) continue;
+      if (this.keyHash[line] !== hash || this.status[line] === DELETED) continue;
       const same = this.asciiKey[line]
         ? rows.keyIs(p, this.bytes, this.lineStart[line]!, this.keyEnd[line]!)
         : rows.keyOf(p) === this.keyAt(line);
@@ -241,18 +209,6 @@ export class StateEntries {
     if (runFrom !== -1) out.addLines(this.bytes, runFrom, runTo);
   }
 
-  /**
-   * Adds a line that removes each entry present before this step and not kept as written (see
-   * state-line.ts): with the lines of what is kept otherwise and of what Braze took, after them,
-   * the change this step makes to the state, as a later block of its blob.
-   */
-  writeGone(out: StateBytes): void {
-    for (let line = 0; line < this.lines; line++) {
-      const status = this.status[line];
-      if (status !== KEPT && status !== GONE) out.addText(goneLine(this.keyAt(line)));
-    }
-  }
-
   /** The entries present that no spilled profile claimed: profiles that left. */
   *unclaimed(): IterableIterator<[string, StateEntry]> {
     for (let line = 0; line < this.lines; line++) if (this.status[line] === PRESENT) yield parseStateLine(this.line(line));
@@ -267,7 +223,7 @@ export class StateEntries {
   }
 
   private *presentLines<T>(of: (line: number) => T): IterableIterator<T> {
-    for (let line = 0; line < this.lines; line++) if (this.present(line)) yield of(line);
+    for (let line = 0; line < this.lines; line++) if (this.status[line] !== DELETED) yield of(line);
   }
 
   private keyAt(line: number): string {
@@ -288,22 +244,10 @@ export class StateEntries {
   }
 }
 
-/**
- * A state blob's bytes (null = none yet) as its header and entries (indexed in `memory`): the
- * header of its last block, the entries of all its blocks.
- */
+/** A state blob's bytes (null = none yet) as its header and entries (indexed in `memory`). */
 export function parseBucketState(bytes: Uint8Array | null, memory: ReusedMemory = freshMemory()): BucketState {
-  if (bytes === null) return { definition: '', entries: new StateEntries(undefined, 0, memory), blocks: null };
+  if (bytes === null) return { definition: '', entries: new StateEntries(undefined, 0, memory) };
   const firstEnd = bytes.indexOf(NEWLINE);
-  const first = JSON.parse(asBuffer(bytes).toString('utf8', 0, firstEnd === -1 ? bytes.length : firstEnd)) as BucketHeader;
-  const entries = new StateEntries(bytes, firstEnd === -1 ? bytes.length : firstEnd + 1, memory, first.block !== undefined);
-  const later = entries.laterHeaders;
-  const header: BucketHeader = { ...(later.length ? later[later.length - 1]!.header : first) };
-  delete header.block;
-  const firstBytes = later.length ? later[0]!.start : bytes.length;
-  const blocks: StateBlocks | null =
-    first.block === undefined
-      ? null
-      : { ids: [first.block, ...later.map((l) => l.header.block!)], firstBytes, laterBytes: bytes.length - firstBytes };
-  return { ...header, entries, blocks };
+  const header = JSON.parse(asBuffer(bytes).toString('utf8', 0, firstEnd === -1 ? bytes.length : firstEnd)) as BucketHeader;
+  return { ...header, entries: new StateEntries(bytes, firstEnd === -1 ? bytes.length : firstEnd + 1, memory) };
 }

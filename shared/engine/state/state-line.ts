@@ -1,9 +1,6 @@
 // The sync state's line format: one profile per line, `key \t identity \t fp [\t heldFields [\t rowsDigest]]`,
-// or a JSON array when a value holds a tab or newline or the key starts with "[" or "{". The on-disk
-// format of every bucket blob; StateEntries reads it in place, stateLine() writes it. A blob written
-// in blocks (its header names its first: see sync-state.ts) may have more blocks after its first,
-// each a change to what came before: a header line, then `{"gone":key}` for each line that goes,
-// then the lines that replace or add to those before (the later line of a key wins).
+// or a JSON array when a value holds a tab, newline or leading "[". The on-disk format of every
+// bucket blob; StateEntries reads it in place, stateLine() writes it.
 
 export interface StateEntry {
   /** How Braze knows the profile (`e:<external_id>` / `a:<alias_name>`), to address it when it leaves. */
@@ -35,11 +32,6 @@ export interface BucketHeader {
   sentBy?: string;
   /** The run that wrote this state, with what became of the bucket in it (absent in state written before it was kept). */
   writtenBy?: BucketOutcome;
-  /**
-   * The block of the blob this header begins (its ID), in a blob written in blocks; absent where the
-   * blob was written in one request, by a version that wrote no blocks, or is a checkpoint.
-   */
-  block?: string;
 }
 
 /**
@@ -103,11 +95,10 @@ const plain = (v: string) => !/[\t\n\r]/.test(v);
 
 /**
  * One entry of a state blob: key \t identity \t fp [\t heldFields [\t rowsDigest]]; a JSON array
- * when a value holds a tab or newline, or the key starts with "[" or "{" (a "{" starts a block's
- * header or a line that removes a key: see above).
+ * when a value holds a tab, newline or leading "[".
  */
 export function stateLine(key: string, e: StateEntry): string {
-  if (plain(key) && plain(e.identity) && key[0] !== '[' && key[0] !== '{') {
+  if (plain(key) && plain(e.identity) && key[0] !== '[') {
     return e.heldFields === undefined
       ? `${key}\t${e.identity}\t${e.fp}`
       : e.rowsDigest === undefined
@@ -122,6 +113,3 @@ export function stateLine(key: string, e: StateEntry): string {
         : [key, e.identity, e.fp, e.heldFields, e.rowsDigest],
   );
 }
-
-/** The line of a later block that removes `key` from the blocks before (see above). */
-export const goneLine = (key: string): string => JSON.stringify({ gone: key });

@@ -2,7 +2,6 @@
 // Storage, one blob per hash bucket of profile keys (not a table row per profile). A bucket's blob
 // is rewritten only after its sends finish, so it always describes what Braze really has. This is
 // the blobs' I/O; the line format is state-line.ts, the in-memory index state-entries.ts.
-import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -258,27 +257,15 @@ export class SyncStateStore {
   }
 
   /**
-   * Writes the bucket's state: `lines` are pieces of stateLine()s as UTF-8, each line ending in a
-   * newline (see StateBytes, stateLinesBytes), written whole as the blob's one block; or, with
-   * `addTo` (the blob's blocks, as read), a change to those as a block after them (state-line.ts).
-   * Only if the blob is still the one read (`readEtag`; null = there was none): a second worker on
-   * the same export must never have its state overwritten by a stale copy, nor overwrite ours.
+   * Replaces the bucket's state: `lines` are pieces of stateLine()s as UTF-8, each line ending in a
+   * newline (see StateBytes, stateLinesBytes). Only if the blob is still the one read (`readEtag`;
+   * null = there was none): a second worker on the same export must never have its state
+   * overwritten by a stale copy, nor overwrite ours.
    */
-  async writeBucket(
-    bucket: number,
-    header: BucketHeader,
-    lines: Uint8Array[],
-    readEtag: string | null,
-    addTo: string[] | null = null,
-  ): Promise<void> {
-    // IDs of one length (Azure Storage requires it within a blob), random: a block staged by
-    // another worker is never taken for this one's.
-    const block = randomBytes(12).toString('base64');
-    const [body, length] = streamOf([Buffer.from(`${JSON.stringify({ ...header, block })}\n`), ...lines]);
-    const blob = this.blob(`b${bucket}.tsv`);
+  async writeBucket(bucket: number, header: BucketHeader, lines: Uint8Array[], readEtag: string | null): Promise<void> {
+    const [body, length] = streamOf([Buffer.from(`${JSON.stringify(header)}\n`), ...lines]);
     try {
-      await blob.stageBlock(block, body, length);
-      await blob.commitBlockList(readEtag && addTo ? [...addTo, block] : [block], {
+      await this.blob(`b${bucket}.tsv`).upload(body, length, {
         conditions: readEtag ? { ifMatch: readEtag } : { ifNoneMatch: '*' },
       });
     } catch (e) {

@@ -109,10 +109,7 @@ export interface PreparedBucket {
   /** The header the bucket's state blob is written with. */
   header: BucketHeader;
   toSend: ToSend;
-  /**
-   * State lines of the profiles not being sent (unchanged, or delivered early), as bytes (see
-   * StateBytes), after the objects in the ring; or, where `addTo`, the change to those before.
-   */
+  /** State lines of the profiles not being sent (unchanged, or delivered early), as bytes (see StateBytes), after the objects in the ring. */
   kept: Handed;
   /** The state blob must be rewritten even if nothing is sent now. */
   stateChanged: boolean;
@@ -122,11 +119,6 @@ export interface PreparedBucket {
   refusedEarly: { key: string; reason: string }[];
   /** An earlier attempt of this run wrote the bucket's state, and what became of it then (see BucketOutcome); else null. */
   doneBefore: BucketOutcome | null;
-  /**
-   * The blocks of the bucket's state blob that its new lines are added to, as a later block (`kept`
-   * then holds the lines that go and those written anew: state-blocks.ts); null: written whole.
-   */
-  addTo: string[] | null;
 }
 
 /** Objects ready to send, with the bucket and key of each. */

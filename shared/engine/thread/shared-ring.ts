@@ -157,9 +157,6 @@ export type Handed = { slice: RingSlice } | { bytes: Uint8Array };
  */
 export const NOTHING: Handed = { bytes: new Uint8Array(0) };
 
-/** The bytes a Handed holds. */
-export const handedLength = (handed: Handed): number => ('slice' in handed ? handed.slice.length : handed.bytes.length);
-
 /** Bytes handed to the other thread: copied into the ring, or (no room) as they are, transferred (so they must be memory of their own). */
 export function handOver(ring: RingWriter, bytes: Uint8Array): Handed {
   if (bytes.length === 0) return NOTHING;
