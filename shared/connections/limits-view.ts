@@ -4,6 +4,7 @@
 import type { ObservedRateLimit } from '../braze/rate-limit-headers';
 import type { HourlyUsage } from '../store/connection-limits';
 import type { ConnectionRecord } from '../store/connections';
+import { thousands } from '../thousands';
 
 export interface ConnectionLimitsView {
   hourlyRequestCap: number | null;
@@ -14,7 +15,7 @@ export interface ConnectionLimitsView {
   warnings: string[];
 }
 
-const n = (x: number) => x.toLocaleString('en-US');
+const n = thousands;
 
 /** Where the connection's settings ask more than Braze reports (empty when nothing is known, or all is well). */
 export function limitWarnings(record: Pick<ConnectionRecord, 'requestBudget'>, observed: ObservedRateLimit | null): string[] {

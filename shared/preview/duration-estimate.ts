@@ -2,6 +2,7 @@
 // 3 s (or the limit Braze reported, when lower), and, with an hourly request cap, waiting for the
 // next clock hour each time the cap is used up, counting what other runs used this hour already.
 // Pure arithmetic, for the preview and the held run's figures.
+import { thousands } from '../thousands';
 
 const HOUR_S = 3600;
 const WINDOW_S = 3;
@@ -93,7 +94,7 @@ function describe(seconds: number, waits: number, cap: number | null): string {
   const about = seconds < 1 ? 'under a second' : `about ${durationText(seconds)}`;
   if (waits === 0 || cap === null) return about;
   const times = TIMES[waits] ?? `${waits} times`;
-  return `${about} (hourly cap ${cap.toLocaleString('en-US')} reached ${times})`;
+  return `${about} (hourly cap ${thousands(cap)} reached ${times})`;
 }
 
 /** "under a minute", "12 min", "2 h 40 min", "3 days 4 h". */

@@ -17,10 +17,11 @@ import type { ExportStateRepo } from '../store/export-state';
 import type { HeldFigures } from '../store/runs';
 import type { Attempt } from './attempt';
 import { runEndedLine } from './run-log';
+import { thousands } from '../thousands';
 
 export type Figures = Omit<HeldFigures, 'at' | 'reasons'>;
 
-const n = (x: number) => x.toLocaleString('en-US');
+const n = thousands;
 const pct = (part: number, whole: number) => (whole > 0 ? (100 * part) / whole : 0);
 
 /** What the run would do, as weighed (counts as if Braze took every object). */

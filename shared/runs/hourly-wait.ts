@@ -2,6 +2,7 @@
 // time-boxed): it says so on the run and is queued again for the next clock hour.
 import type { HourlyCap } from '../braze/hourly-cap';
 import type { Attempt } from './attempt';
+import { thousands } from '../thousands';
 
 /** "14:00 UTC": the clock hour a capped run resumes at. */
 const hourText = (ms: number) => `${new Date(ms).toISOString().slice(11, 16)} UTC`;
@@ -15,7 +16,7 @@ export async function waitForTheHour(attempt: Attempt, cap: HourlyCap, started: 
   const now = new Date().toISOString();
   attempt.run = {
     ...attempt.run,
-    waitingFor: `the connection's hourly request cap (${cap.cap.toLocaleString('en-US')} requests an hour): resumes at ${hourText(resumesAt)}`,
+    waitingFor: `the connection's hourly request cap (${thousands(cap.cap)} requests an hour): resumes at ${hourText(resumesAt)}`,
     resumesAt: new Date(resumesAt).toISOString(),
     heartbeatAt: now,
     // An attempt that sent and stopped at the cap ended as planned, like one at the time box.

@@ -1,9 +1,10 @@
 // What a run whose profiles (or removals) Braze did not take says about them, so a person can act
 // on it: how many, and why, with the first few distinct reasons the Braze client met (Braze down, a
 // request refused as a whole, a certificate a proxy put in Braze's place).
+import { thousands } from '../thousands';
 
 /** `n` things, as a person reads them: 1 profile, 12,000 profiles. */
-export const counted = (n: number, one: string, many: string) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+export const counted = (n: number, one: string, many: string) => `${thousands(n)} ${n === 1 ? one : many}`;
 
 /**
  * The run's message about what Braze did not take; null when nothing failed, or when `causeGiven`

@@ -11,6 +11,7 @@ import { classify, type Comparison } from './compare';
 import { driftCounter, noDrift, type DriftCounts, type DriftRow } from './drift';
 import type { SentSnapshot } from './sent-snapshot';
 import { Suspects } from './suspects';
+import { thousands } from '../thousands';
 
 const IDS_PER_REQUEST = 50;
 /** Braze's limit with fields_to_export is 40 requests/s: requests go one at a time, at least this far apart. */
@@ -52,14 +53,14 @@ async function sampleEntries(state: SyncStateStore, bucketCount: number, fields:
  */
 export function confidenceStatement(drifted: number, sampled: number): string {
   const pct = (x: number) => `${(x * 100).toFixed(x < 0.001 ? 3 : 2).replace(/\.?0+$/, '')} %`;
-  const n = sampled.toLocaleString('en-US');
+  const n = thousands(sampled);
   if (sampled === 0) return 'Nothing to sample: the export has sent nothing';
   if (drifted === 0) return `0 drift in ${n} sampled profiles: drift below ${pct(1 - Math.pow(0.05, 1 / sampled))} at 95 %`;
   const z = 1.96;
   const p = drifted / sampled;
   const centre = (p + (z * z) / (2 * sampled)) / (1 + (z * z) / sampled);
   const half = (z * Math.sqrt((p * (1 - p)) / sampled + (z * z) / (4 * sampled * sampled))) / (1 + (z * z) / sampled);
-  return `${drifted.toLocaleString('en-US')} drifted in ${n} sampled profiles: drift between ${pct(Math.max(0, centre - half))} and ${pct(centre + half)} at 95 %`;
+  return `${thousands(drifted)} drifted in ${n} sampled profiles: drift between ${pct(Math.max(0, centre - half))} and ${pct(centre + half)} at 95 %`;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
