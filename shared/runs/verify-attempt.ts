@@ -24,6 +24,7 @@ import { assertStillOurs, type Attempt, type Finish, type Ready } from './attemp
 import { sampleAttempt } from './verify-sample-attempt';
 import { finishVerified } from './verify-finish';
 import { summaryOf } from './verify-notes';
+import { thousands } from '../thousands';
 
 export interface VerifyTiming {
   /** Between looks at Braze's URL or container (default 15 s). */
@@ -265,7 +266,7 @@ export class VerifyAttempts {
       checkSpread: (c) => {
         if (c.inState >= INCOMPLETE_MIN && c.inBraze < c.inState * INCOMPLETE_SHARE)
           throw new RunAborted(
-            `Braze's export looks incomplete: it holds ${c.inBraze} users for the ${c.inState} profiles the export sent, ` +
+            `Braze's export looks incomplete: it holds ${thousands(c.inBraze)} users for the ${thousands(c.inState)} profiles the export sent, ` +
               'so nothing is reported or repairable. Verify again later; if those users were deleted in Braze, run the export with fullSync',
           );
       },

@@ -1,14 +1,15 @@
 // A verification's outcome in words: what it found, then what it could not verify or tell, and why.
 import type { DriftCounts } from '../verify/drift';
 import type { VerifyRecord } from '../verify/record';
+import { thousands } from '../thousands';
 
 /** "No drift: …" or what was found, for a person; then what could not be verified or told, and why. */
 export function summaryOf(c: DriftCounts, notes: Pick<VerifyRecord, 'sentValues' | 'unverifiableFields'> = {}): string {
   const drift = c.missing + c.extra + c.stale + c.unknown;
   const found =
     drift === 0
-      ? `No drift: Braze holds exactly what the export last sent for all ${c.inState} profiles, and no one else is in the segment`
-      : `Drift found: ${c.missing} missing, ${c.extra} extra, ${c.stale} stale, ${c.unknown} unknown (of ${c.inState} profiles sent, ${c.inBraze} users in the Braze segment); repair re-sends only these`;
+      ? `No drift: Braze holds exactly what the export last sent for all ${thousands(c.inState)} profiles, and no one else is in the segment`
+      : `Drift found: ${thousands(c.missing)} missing, ${thousands(c.extra)} extra, ${thousands(c.stale)} stale, ${thousands(c.unknown)} unknown (of ${thousands(c.inState)} profiles sent, ${thousands(c.inBraze)} users in the Braze segment); repair re-sends only these`;
   return found + notesOf(notes);
 }
 
@@ -19,6 +20,6 @@ export function notesOf({ sentValues, unverifiableFields }: Pick<VerifyRecord, '
   if (fields.length)
     text += `. Not verified: ${fields.join(', ')} (Braze cannot export ${fields.length > 1 ? 'them' : 'it'}; map to a custom attribute to verify)`;
   if (sentValues?.untold)
-    text += `. For ${sentValues.untold} of the stale or missing profiles the fields or segments could not be named: ${sentValues.why}`;
+    text += `. For ${thousands(sentValues.untold)} of the stale or missing profiles the fields or segments could not be named: ${sentValues.why}`;
   return text;
 }
