@@ -15,14 +15,12 @@ export interface ConnectionLimitsView {
   warnings: string[];
 }
 
-const n = thousands;
-
 /** Where the connection's settings ask more than Braze reports (empty when nothing is known, or all is well). */
 export function limitWarnings(record: Pick<ConnectionRecord, 'requestBudget'>, observed: ObservedRateLimit | null): string[] {
   const reported = observed?.limit;
   if (reported === null || reported === undefined || record.requestBudget <= reported) return [];
   return [
-    `The request budget (${n(record.requestBudget)} requests per 3 s) is above the limit Braze reported for this workspace (${n(reported)}, seen ${observed!.observedAt}): Braze will answer 429 and slow every run; lower requestBudget to ${n(reported)} or less (less still if other integrations write to this workspace)`,
+    `The request budget (${thousands(record.requestBudget)} requests per 3 s) is above the limit Braze reported for this workspace (${thousands(reported)}, seen ${observed!.observedAt}): Braze will answer 429 and slow every run; lower requestBudget to ${thousands(reported)} or less (less still if other integrations write to this workspace)`,
   ];
 }
 

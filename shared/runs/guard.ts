@@ -21,7 +21,6 @@ import { thousands } from '../thousands';
 
 export type Figures = Omit<HeldFigures, 'at' | 'reasons'>;
 
-const n = thousands;
 const pct = (part: number, whole: number) => (whole > 0 ? (100 * part) / whole : 0);
 
 /** What the run would do, as weighed (counts as if Braze took every object). */
@@ -68,27 +67,31 @@ export function crossedThresholds(f: Figures, guard: Guard): string[] {
   if (p.members === 0) {
     // The first run is the one expected to create everything: held only past a cap the export sets.
     if (guard.firstRunMaxProfiles !== null && p.total > guard.firstRunMaxProfiles)
-      reasons.push(`a first run would create ${n(p.total)} profiles in Braze (limit ${n(guard.firstRunMaxProfiles)})`);
+      reasons.push(
+        `a first run would create ${thousands(p.total)} profiles in Braze (limit ${thousands(guard.firstRunMaxProfiles)})`,
+      );
   } else {
     if (guard.maxLeavingPercent !== null && pct(p.leaving, p.members) > guard.maxLeavingPercent)
       reasons.push(
-        `${n(p.leaving)} of the ${n(p.members)} members (${pct(p.leaving, p.members).toFixed(1)} %) would lose their membership (limit ${guard.maxLeavingPercent} %)`,
+        `${thousands(p.leaving)} of the ${thousands(p.members)} members (${pct(p.leaving, p.members).toFixed(1)} %) would lose their membership (limit ${guard.maxLeavingPercent} %)`,
       );
     if (guard.holdEmptiedSegment)
       for (const s of f.emptiedSegments)
         reasons.push(`segment ${s} has no rows in this snapshot, though it had some in the last export`);
     if (guard.maxNewProfiles !== null && p.new > guard.maxNewProfiles)
-      reasons.push(`${n(p.new)} profiles would be new to Braze from this export (limit ${n(guard.maxNewProfiles)})`);
+      reasons.push(
+        `${thousands(p.new)} profiles would be new to Braze from this export (limit ${thousands(guard.maxNewProfiles)})`,
+      );
     if (f.settingsChanged && guard.maxResendPercent !== null && pct(p.changed, p.members) > guard.maxResendPercent)
       reasons.push(
-        `changed settings would send ${n(p.changed)} of the ${n(p.members)} members again (${pct(p.changed, p.members).toFixed(1)} %, limit ${guard.maxResendPercent} %)`,
+        `changed settings would send ${thousands(p.changed)} of the ${thousands(p.members)} members again (${pct(p.changed, p.members).toFixed(1)} %, limit ${guard.maxResendPercent} %)`,
       );
   }
   // Cost caps are the export's own: a first run too.
   if (guard.maxDataPoints !== null && f.dataPoints > guard.maxDataPoints)
-    reasons.push(`it would cost ${n(f.dataPoints)} Braze data points (limit ${n(guard.maxDataPoints)})`);
+    reasons.push(`it would cost ${thousands(f.dataPoints)} Braze data points (limit ${thousands(guard.maxDataPoints)})`);
   if (guard.maxRequests !== null && f.requests > guard.maxRequests)
-    reasons.push(`it would take ${n(f.requests)} Braze requests (limit ${n(guard.maxRequests)})`);
+    reasons.push(`it would take ${thousands(f.requests)} Braze requests (limit ${thousands(guard.maxRequests)})`);
   return reasons;
 }
 
