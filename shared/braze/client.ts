@@ -178,6 +178,11 @@ export class BrazeClient {
     return this.options.budget.waitingForSlot;
   }
 
+  /** When the limit may pass to another run without its requests and this client's crowding Braze's window (RequestBudget.evenAt). */
+  evenAt(): number {
+    return this.options.budget.evenAt();
+  }
+
   /** Closes the kept-alive connections (end of a run). */
   close(): void {
     this.transport.close();

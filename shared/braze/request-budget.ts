@@ -1,6 +1,8 @@
-// Paces requests to one Braze workspace: at most `requestsPerWindow` starts per window (Braze's
-// default is 3,000 per 3 s, shared with the customer's other integrations), a cap on requests in
-// flight, and a shared pause when Braze says 429 or that nothing remains in the window.
+// Paces requests to one Braze workspace. Braze counts a workspace's /users/track requests per
+// window (3,000 per 3 s by default, shared with the customer's other integrations); a run keeps at
+// most 97 % of its connection's budget in any window and, within that, sends as soon as it can, so
+// a run that waited (reading before its first request, a stall) catches up. Also a cap on requests
+// in flight, and a shared pause when Braze says 429 or that nothing remains in the window.
 
 /** Braze counts a workspace's /users/track requests per window of 3 seconds; a request budget is per window. */
 export const BUDGET_WINDOW_MS = 3000;
@@ -30,28 +32,47 @@ const ROUND_TRIP_ALLOWANCE_MS = 250;
 export const requestsInFlightFor = (requestsPerSecond: number): number =>
   Math.min(256, Math.max(48, Math.ceil((requestsPerSecond * ROUND_TRIP_ALLOWANCE_MS) / 1000)));
 
+/** Answers older than this many are dropped from the front of the list at once (not one by one). */
+const COMPACT_AFTER = 4096;
+
+/**
+ * A request counts in the window from its start until a window after its answer: it reached Braze
+ * somewhere in between, so no window of Braze's holds more than the count allowed, whatever the
+ * transit times. Before the budget existed, the window is taken as used at the even pace (the run
+ * before this one on the limit may have just let it go: `evenAt`), so only the time since is caught up.
+ */
 export class RequestBudget {
-  private readonly baseIntervalMs: number;
+  /** Requests allowed in a window (the budget less the headroom). */
+  private readonly limit: number;
+  private readonly windowMs: number;
+  private readonly createdAt: number;
+  /** When each request that has been answered was answered, oldest first, from `head` on. */
+  private readonly answered: number[] = [];
+  private head = 0;
+  /** Requests started and not answered yet. */
+  private started = 0;
   private factor = 1;
-  private nextSlot = 0;
   private pausedUntil = 0;
+  /** Requests between acquire() and release(): waiting for a socket or a slot, or under way. */
   private inFlight = 0;
   /** Requests waiting for their slot (acquire called, not yet returned). */
   private waiting = 0;
   private readonly waiters: (() => void)[] = [];
+  /** Slots are taken one after another, so one timer waits for the next, not every waiter. */
+  private turn: Promise<void> = Promise.resolve();
   private readonly maxInFlight: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(options: BudgetOptions) {
-    const windowMs = options.windowMs ?? BUDGET_WINDOW_MS;
-    const headroom = options.headroom ?? 0.97;
-    this.baseIntervalMs = windowMs / (options.requestsPerWindow * headroom);
+    this.windowMs = options.windowMs ?? BUDGET_WINDOW_MS;
+    this.limit = Math.max(1, Math.floor(options.requestsPerWindow * (options.headroom ?? 0.97)));
     // As many as the client's sockets: a request counts from the moment it waits for its slot, so
     // one that has its slot never waits for a socket (with its pace slot spent, and sent in a burst).
-    this.maxInFlight = options.maxInFlight ?? requestsInFlightFor(1000 / this.baseIntervalMs);
+    this.maxInFlight = options.maxInFlight ?? requestsInFlightFor(this.requestsPerSecond);
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? defaultSleep;
+    this.createdAt = this.now();
   }
 
   /** Waits for a slot; call `release()` when the request has finished. */
@@ -60,16 +81,9 @@ export class RequestBudget {
     try {
       if (this.inFlight >= this.maxInFlight) await new Promise<void>((r) => this.waiters.push(r));
       this.inFlight++;
-      for (;;) {
-        const now = this.now();
-        const interval = this.baseIntervalMs / this.factor;
-        const slot = Math.max(now, this.nextSlot, this.pausedUntil);
-        this.nextSlot = slot + interval;
-        if (slot - now < 1) return;
-        await this.sleep(slot - now);
-        // A pause may have started while we slept: look again.
-        if (this.now() >= this.pausedUntil) return;
-      }
+      const slot = this.turn.then(() => this.waitForSlot());
+      this.turn = slot.catch(() => undefined);
+      await slot;
     } finally {
       this.waiting--;
     }
@@ -80,8 +94,11 @@ export class RequestBudget {
     return this.waiting;
   }
 
+  /** The request has been answered (or given up): it leaves the window a window from now. */
   release(): void {
     this.inFlight--;
+    this.started--;
+    this.answered.push(this.now());
     this.waiters.shift()?.();
   }
 
@@ -102,8 +119,60 @@ export class RequestBudget {
     return this.factor;
   }
 
-  /** Requests per second at full speed. */
+  /** Requests per second at full speed, on average over a window. */
   get requestsPerSecond(): number {
-    return 1000 / this.baseIntervalMs;
+    return (this.limit * 1000) / this.windowMs;
+  }
+
+  /**
+   * From when this budget's requests leave no more in the window than the even pace would have
+   * (what the next budget on the limit takes as used before it): the attempt keeps the limit until then.
+   * Ask once the run's requests are done; any still under way count as answered now.
+   */
+  evenAt(): number {
+    const now = this.now();
+    const step = this.windowMs / this.limit;
+    let at = now;
+    let k = 0;
+    for (let i = 0; i < this.started; i++) at = Math.max(at, now + ++k * step);
+    for (let i = this.answered.length - 1; i >= this.head && k < this.limit; i--)
+      at = Math.max(at, this.answered[i]! + ++k * step);
+    return at;
+  }
+
+  private async waitForSlot(): Promise<void> {
+    for (;;) {
+      const wait = this.waitBeforeStart(this.now());
+      if (wait < 1) {
+        this.started++;
+        return;
+      }
+      await this.sleep(wait);
+    }
+  }
+
+  /** How long a request must wait before it may start: 0 when it may start now. */
+  private waitBeforeStart(now: number): number {
+    if (now < this.pausedUntil) return this.pausedUntil - now;
+    this.forgetAnsweredBefore(now - this.windowMs);
+    // The even pace before the budget existed: its requests leave the window one a step from createdAt.
+    const assumedLeft = Math.floor(((now - this.createdAt) * this.limit) / this.windowMs + 1e-9); // (rounding)
+    const assumed = Math.max(0, this.limit - assumedLeft);
+    const inWindow = this.started + (this.answered.length - this.head) + assumed;
+    if (inWindow < Math.max(1, Math.floor(this.limit * this.factor))) return 0;
+    // Wait for the next to leave: the oldest answer or an assumed request; when every request in
+    // the window is still under way (a budget smaller than the requests in flight), an even step.
+    let leaves = Infinity;
+    if (this.head < this.answered.length) leaves = this.answered[this.head]! + this.windowMs;
+    if (assumed > 0) leaves = Math.min(leaves, this.createdAt + ((assumedLeft + 1) * this.windowMs) / this.limit);
+    return Math.max(1, (leaves === Infinity ? now + this.windowMs / this.limit : leaves) - now);
+  }
+
+  private forgetAnsweredBefore(t: number): void {
+    while (this.head < this.answered.length && this.answered[this.head]! <= t) this.head++;
+    if (this.head >= COMPACT_AFTER) {
+      this.answered.splice(0, this.head);
+      this.head = 0;
+    }
   }
 }

@@ -3,6 +3,7 @@
 // (export-attempt.ts, cleanup-attempt.ts, verify-attempt.ts), which records the outcome. Attempts are
 // time-boxed: they checkpoint and re-queue themselves before the plan's function timeout.
 import type { BlobServiceClient } from '@azure/storage-blob';
+import { setTimeout as delay } from 'node:timers/promises';
 import { BrazeClient } from '../braze/client';
 import { RequestBudget } from '../braze/request-budget';
 import { RunAborted, StateTakenOver, SyncStateStore } from '../engine';
@@ -102,6 +103,11 @@ export class RunWorker {
       clearInterval(attempt.heartbeat);
       attempt.braze?.close();
       await attempt.limits?.close();
+      // The next run on the limit takes the window as used at an even pace before it: a burst
+      // just sent must leave it first (at most a window's wait; a lease lost has a holder already).
+      const held = attempt.limitLease && !attempt.limitLease.lost;
+      const burstLeaves = held && attempt.braze ? attempt.braze.evenAt() - Date.now() : 0;
+      if (burstLeaves > 0) await delay(burstLeaves);
       await attempt.limitLease?.release();
       await exportLease.release();
       // Runs waiting for this limit start now, not at their next look.

@@ -59,4 +59,21 @@ describe('one budget per Braze rate limit', () => {
     expect(sandbox().stats.objectsProcessed).toBe(3000);
     expect(sandbox().maxRequestsInWindow(3000)).toBeLessThanOrEqual(30);
   }, 90_000);
+
+  it("a run that ends in a burst keeps the limit until it has left Braze's window: the next run stays within the budget", async () => {
+    const app = services();
+    const conn = await createConnection(sandbox().url, { requestBudget: 30 });
+    const exportWith = async (profiles: number, from: number) => {
+      const source = await writeCiExport(app.storage.ciBlobs, [{ segment: 'S', partitions: [rows(profiles, { from })] }]);
+      return queueRun((await createExport(conn.id, { source, segments: ['S'], matching: MATCHING })).id);
+    };
+    const [short, long] = [await exportWith(750, 1), await exportWith(2250, 10_000)];
+    // Two seconds of 429s: the short run's 10 requests wait, then catch up at once.
+    sandbox().setFaults({ rateLimitForMs: 2000 });
+    await app.worker.execute(short, noLog);
+    await app.worker.execute(long, noLog);
+    for (const id of [short, long]) expect((await app.runs.get(id)).status).toBe('succeeded');
+    expect(sandbox().stats.objectsProcessed).toBe(3000);
+    expect(sandbox().maxRequestsInWindow(3000)).toBeLessThanOrEqual(30);
+  }, 90_000);
 });

@@ -4,8 +4,32 @@ import { RequestBudget } from '../../shared/braze/request-budget';
 
 function fakeClock() {
   let now = 1_000_000;
-  return { now: () => now, sleep: async (ms: number) => void (now += ms) };
+  return { now: () => now, sleep: async (ms: number) => void (now += ms), advance: (ms: number) => void (now += ms) };
 }
+
+/** A clock for requests under way together: sleeps end in time order, each once every promise has settled. */
+function fakeTimeline() {
+  let now = 1_000_000;
+  const timers: { at: number; wake: () => void }[] = [];
+  return {
+    now: () => now,
+    sleep: (ms: number) => new Promise<void>((wake) => void timers.push({ at: now + ms, wake })),
+    async runUntil(done: () => boolean) {
+      for (;;) {
+        await new Promise((r) => setImmediate(r));
+        if (done()) return;
+        timers.sort((a, b) => a.at - b.at);
+        const next = timers.shift();
+        if (!next) throw new Error('nothing left to wake, and not done');
+        now = Math.max(now, next.at);
+        next.wake();
+      }
+    },
+  };
+}
+
+/** A repeatable stream of numbers in [0, 1). */
+const seeded = (seed: number) => () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 
 async function startTimes(budget: RequestBudget, clock: ReturnType<typeof fakeClock>, n: number): Promise<number[]> {
   const times: number[] = [];
@@ -24,6 +48,18 @@ const maxInAnyWindow = (times: number[], windowMs: number) => {
     best = Math.max(best, i - j + 1);
   }
   return best;
+};
+
+/**
+ * The most requests any window of Braze's may have seen: a request arrived somewhere between its
+ * start and its answer, so it may be in the window [a, a + window) when it started before the end
+ * and was answered at or after the start.
+ */
+const mostBrazeCanCount = (requests: { start: number; answer: number }[], windowMs: number) => {
+  const starts = requests.map((r) => r.answer).concat(requests.map((r) => r.start - windowMs + 0.001));
+  let most = 0;
+  for (const a of starts) most = Math.max(most, requests.filter((r) => r.start < a + windowMs && r.answer >= a).length);
+  return most;
 };
 
 describe('request budget', () => {
@@ -53,5 +89,78 @@ describe('request budget', () => {
     budget.observe(0, clock.now() + 2000);
     const [next] = await startTimes(budget, clock, 1);
     expect(next).toBeGreaterThanOrEqual(1_000_000 + 2000);
+  });
+
+  it("keeps at most 97 % of the budget in any window of Braze's, whatever the round trips, and uses most of it", async () => {
+    const time = fakeTimeline();
+    const budget = new RequestBudget({ requestsPerWindow: 300, maxInFlight: 40, ...time });
+    const random = seeded(7);
+    const requests: { start: number; answer: number }[] = [];
+    let left = 1500;
+    const sender = async () => {
+      while (left-- > 0) {
+        await budget.acquire();
+        const start = time.now();
+        await time.sleep(1 + random() * 400);
+        requests.push({ start, answer: time.now() });
+        budget.release();
+      }
+    };
+    const senders = Array.from({ length: 40 }, sender);
+    let finished = false;
+    void Promise.all(senders).then(() => (finished = true));
+    await time.runUntil(() => finished);
+    expect(requests).toHaveLength(1500);
+    expect(mostBrazeCanCount(requests, 3000)).toBeLessThanOrEqual(291);
+    const seconds = (Math.max(...requests.map((r) => r.answer)) - Math.min(...requests.map((r) => r.start))) / 1000;
+    expect(1500 / seconds).toBeGreaterThan(0.85 * budget.requestsPerSecond);
+  });
+
+  it('a run that waited catches up at once what the time it waited allows, and no more', async () => {
+    const clock = fakeClock();
+    const budget = new RequestBudget({ requestsPerWindow: 300, ...clock });
+    clock.advance(1000); // reading before the first request
+    const waitedUntil = clock.now();
+    const times = await startTimes(budget, clock, 400);
+    const step = 3000 / 291;
+    const caughtUp = Math.floor((1000 * 291) / 3000);
+    expect(times.filter((t) => t === waitedUntil)).toHaveLength(caughtUp);
+    expect(maxInAnyWindow(times, 3000)).toBeLessThanOrEqual(291);
+    // From then on, the even pace.
+    expect(times.at(-1)! - waitedUntil).toBeGreaterThanOrEqual((400 - caughtUp) * step - 1);
+  });
+
+  it('a run that sends at once goes at the even pace from the start', async () => {
+    const clock = fakeClock();
+    const budget = new RequestBudget({ requestsPerWindow: 300, ...clock });
+    const times = await startTimes(budget, clock, 20);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    for (const gap of gaps) expect(gap).toBeCloseTo(3000 / 291, 5);
+  });
+
+  it('the next run on the limit starts once a burst has left the window: together they stay within the budget', async () => {
+    const clock = fakeClock();
+    const first = new RequestBudget({ requestsPerWindow: 300, ...clock });
+    clock.advance(3000);
+    const burst = await startTimes(first, clock, 291);
+    expect(new Set(burst).size).toBe(1); // a whole window's worth at once
+    const handOver = first.evenAt();
+    expect(handOver - burst[0]!).toBeCloseTo(3000, 0);
+
+    const next = (createdAt: number) => {
+      const c = fakeClock();
+      c.advance(createdAt - c.now());
+      return startTimes(new RequestBudget({ requestsPerWindow: 300, ...c }), c, 300);
+    };
+    expect(maxInAnyWindow([...burst, ...(await next(handOver))], 3000)).toBeLessThanOrEqual(291);
+    // Not waiting for it would have crowded Braze's window.
+    expect(maxInAnyWindow([...burst, ...(await next(burst[0]!))], 3000)).toBeGreaterThan(291);
+  });
+
+  it('a run that kept the even pace hands over at once', async () => {
+    const clock = fakeClock();
+    const budget = new RequestBudget({ requestsPerWindow: 300, ...clock });
+    const times = await startTimes(budget, clock, 50);
+    expect(budget.evenAt() - times.at(-1)!).toBeLessThanOrEqual(3000 / 291 + 0.001);
   });
 });
