@@ -228,6 +228,10 @@ interface RunOutput {
   counts: { profiles: number; sent: number; unchanged: number; removed: number; rejected: number; failed: number };
   requests: { sent: number; retried: number; rateLimited: number };
   wallSeconds: number;
+  /** When the run's record says it ended (epoch ms). */
+  finishedAtMs: number;
+  /** From then until the worker let the rate limit go (RequestBudget.evenAt). */
+  handOverSeconds: number;
   /** User + system CPU of the run's process, all threads. */
   cpuSeconds: number;
   /** The same by thread (Linux only), and the main thread's full garbage collections: scripts/thread-cpu.ts. */
@@ -385,7 +389,7 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
     const beforeKill = (await b.sandbox.stats()).objectsProcessed;
     process.stderr.write(`killed the first run's worker after ${beforeKill} objects; resuming\n`);
     const resumed = (await runInChild(b.env, b.exportId))!;
-    r = { ...resumed, wallSeconds: (Date.now() - started) / 1000 };
+    r = { ...resumed, wallSeconds: (resumed.finishedAtMs - started) / 1000 };
     // Every profile reached Braze once at least; anything beyond was sent again.
     objectsResent = (await b.sandbox.stats()).objectsProcessed - b.profiles;
   } else r = (await runInChild(b.env, b.exportId))!;
@@ -402,6 +406,7 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
     // Connections to Braze the run opened (with --tls, each a handshake).
     brazeConnections: (await b.sandbox.stats()).trackConnections - connectionsBefore,
     wallSeconds: Number(r.wallSeconds.toFixed(2)),
+    handOverSeconds: Number(r.handOverSeconds.toFixed(2)),
     floorSeconds: floor,
     ratioToFloor: floor > 0 ? Number((r.wallSeconds / floor).toFixed(3)) : null,
     cpus: CPUS ?? os.availableParallelism(),

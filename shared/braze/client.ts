@@ -263,10 +263,10 @@ export class BrazeClient {
         await this.sleep(cap / 2 + Math.random() * (cap / 2)); // backoff with jitter
       }
       attempt++;
-      await this.options.budget.acquire();
+      const slot = await this.options.budget.acquire();
       const notSent = await this.notSent(objects.length);
       if (notSent) {
-        this.options.budget.release();
+        slot.release();
         return notSent;
       }
       let res: TransportResponse;
@@ -277,12 +277,13 @@ export class BrazeClient {
           body(),
           { Authorization: `Bearer ${this.options.apiKey}`, 'Content-Type': 'application/json' },
           this.timeoutMs,
+          slot.written,
         );
       } catch (e) {
         lastProblem = describeNetworkError(e);
         continue;
       } finally {
-        this.options.budget.release();
+        slot.release();
       }
       // What Braze (or a proxy in its place) says may end up in reasons a run records: never the key.
       const text = this.withoutKey(res.text);

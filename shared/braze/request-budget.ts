@@ -3,6 +3,10 @@
 // most 97 % of its connection's budget in any window and, within that, sends as soon as it can, so
 // a run that waited (reading before its first request, a stall) catches up. Also a cap on requests
 // in flight, and a shared pause when Braze says 429 or that nothing remains in the window.
+//
+// A request counts from its slot until a window after its bytes went to the network. Braze counts
+// it on arrival, a transit later: a steady transit only shifts the window, and what it varies by
+// (jitter; ~90 ms at the whole default limit's pace) is what the 3 % absorbs.
 
 /** Braze counts a workspace's /users/track requests per window of 3 seconds; a request budget is per window. */
 export const BUDGET_WINDOW_MS = 3000;
@@ -32,25 +36,29 @@ const ROUND_TRIP_ALLOWANCE_MS = 250;
 export const requestsInFlightFor = (requestsPerSecond: number): number =>
   Math.min(256, Math.max(48, Math.ceil((requestsPerSecond * ROUND_TRIP_ALLOWANCE_MS) / 1000)));
 
-/** Answers older than this many are dropped from the front of the list at once (not one by one). */
+/** Times older than this many are dropped from the front of the list at once (not one by one). */
 const COMPACT_AFTER = 4096;
 
+/** One request's place in the budget: `written` when its bytes have gone, `release` once it has been answered. */
+export interface BudgetSlot {
+  written(): void;
+  release(): void;
+}
+
 /**
- * A request counts in the window from its start until a window after its answer: it reached Braze
- * somewhere in between, so no window of Braze's holds more than the count allowed, whatever the
- * transit times. Before the budget existed, the window is taken as used at the even pace (the run
- * before this one on the limit may have just let it go: `evenAt`), so only the time since is caught up.
+ * The window before the budget existed is taken as used at the even pace (the run before this one
+ * on the limit may have just let it go: `evenAt`), so only the time since is caught up.
  */
 export class RequestBudget {
   /** Requests allowed in a window (the budget less the headroom). */
   private readonly limit: number;
   private readonly windowMs: number;
   private readonly createdAt: number;
-  /** When each request that has been answered was answered, oldest first, from `head` on. */
-  private readonly answered: number[] = [];
+  /** When each request's bytes went, oldest first, from `head` on. */
+  private readonly sentAt: number[] = [];
   private head = 0;
-  /** Requests started and not answered yet. */
-  private started = 0;
+  /** Requests with a slot whose bytes have not gone yet: they count from now on. */
+  private unwritten = 0;
   private factor = 1;
   private pausedUntil = 0;
   /** Requests between acquire() and release(): waiting for a socket or a slot, or under way. */
@@ -75,8 +83,8 @@ export class RequestBudget {
     this.createdAt = this.now();
   }
 
-  /** Waits for a slot; call `release()` when the request has finished. */
-  async acquire(): Promise<void> {
+  /** Waits for a slot. */
+  async acquire(): Promise<BudgetSlot> {
     this.waiting++;
     try {
       if (this.inFlight >= this.maxInFlight) await new Promise<void>((r) => this.waiters.push(r));
@@ -87,19 +95,27 @@ export class RequestBudget {
     } finally {
       this.waiting--;
     }
+    let written = false;
+    const wrote = () => {
+      if (written) return;
+      written = true;
+      this.unwritten--;
+      this.sentAt.push(this.now());
+    };
+    return {
+      written: wrote,
+      // Never reported written (it failed first, or was not sent): it counts from now, to be safe.
+      release: () => {
+        wrote();
+        this.inFlight--;
+        this.waiters.shift()?.();
+      },
+    };
   }
 
   /** Requests waiting for their slot now. */
   get waitingForSlot(): number {
     return this.waiting;
-  }
-
-  /** The request has been answered (or given up): it leaves the window a window from now. */
-  release(): void {
-    this.inFlight--;
-    this.started--;
-    this.answered.push(this.now());
-    this.waiters.shift()?.();
   }
 
   /** Braze answered 429: everyone waits until `untilMs`, and we slow down for a while. */
@@ -127,16 +143,16 @@ export class RequestBudget {
   /**
    * From when this budget's requests leave no more in the window than the even pace would have
    * (what the next budget on the limit takes as used before it): the attempt keeps the limit until then.
-   * Ask once the run's requests are done; any still under way count as answered now.
+   * Ask once the run's requests are done; any not yet gone count as going now.
    */
   evenAt(): number {
     const now = this.now();
     const step = this.windowMs / this.limit;
+    const latest = this.sentAt.slice(Math.max(this.head, this.sentAt.length - this.limit)).sort((a, b) => b - a);
     let at = now;
     let k = 0;
-    for (let i = 0; i < this.started; i++) at = Math.max(at, now + ++k * step);
-    for (let i = this.answered.length - 1; i >= this.head && k < this.limit; i--)
-      at = Math.max(at, this.answered[i]! + ++k * step);
+    for (let i = 0; i < this.unwritten; i++) at = Math.max(at, now + ++k * step);
+    for (const t of latest) at = Math.max(at, t + ++k * step);
     return at;
   }
 
@@ -144,7 +160,7 @@ export class RequestBudget {
     for (;;) {
       const wait = this.waitBeforeStart(this.now());
       if (wait < 1) {
-        this.started++;
+        this.unwritten++;
         return;
       }
       await this.sleep(wait);
@@ -154,24 +170,24 @@ export class RequestBudget {
   /** How long a request must wait before it may start: 0 when it may start now. */
   private waitBeforeStart(now: number): number {
     if (now < this.pausedUntil) return this.pausedUntil - now;
-    this.forgetAnsweredBefore(now - this.windowMs);
+    this.forgetSentBefore(now - this.windowMs);
     // The even pace before the budget existed: its requests leave the window one a step from createdAt.
     const assumedLeft = Math.floor(((now - this.createdAt) * this.limit) / this.windowMs + 1e-9); // (rounding)
     const assumed = Math.max(0, this.limit - assumedLeft);
-    const inWindow = this.started + (this.answered.length - this.head) + assumed;
+    const inWindow = this.unwritten + (this.sentAt.length - this.head) + assumed;
     if (inWindow < Math.max(1, Math.floor(this.limit * this.factor))) return 0;
-    // Wait for the next to leave: the oldest answer or an assumed request; when every request in
-    // the window is still under way (a budget smaller than the requests in flight), an even step.
+    // Wait for the next to leave: the oldest sent or an assumed request; when every request in the
+    // window is still unwritten (a budget smaller than the requests in flight), an even step.
     let leaves = Infinity;
-    if (this.head < this.answered.length) leaves = this.answered[this.head]! + this.windowMs;
+    if (this.head < this.sentAt.length) leaves = this.sentAt[this.head]! + this.windowMs;
     if (assumed > 0) leaves = Math.min(leaves, this.createdAt + ((assumedLeft + 1) * this.windowMs) / this.limit);
     return Math.max(1, (leaves === Infinity ? now + this.windowMs / this.limit : leaves) - now);
   }
 
-  private forgetAnsweredBefore(t: number): void {
-    while (this.head < this.answered.length && this.answered[this.head]! <= t) this.head++;
+  private forgetSentBefore(t: number): void {
+    while (this.head < this.sentAt.length && this.sentAt[this.head]! <= t) this.head++;
     if (this.head >= COMPACT_AFTER) {
-      this.answered.splice(0, this.head);
+      this.sentAt.splice(0, this.head);
       this.head = 0;
     }
   }

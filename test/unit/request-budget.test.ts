@@ -34,9 +34,9 @@ const seeded = (seed: number) => () => (seed = (seed * 1103515245 + 12345) % 2 *
 async function startTimes(budget: RequestBudget, clock: ReturnType<typeof fakeClock>, n: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
-    await budget.acquire();
+    const slot = await budget.acquire();
     times.push(clock.now());
-    budget.release();
+    slot.release();
   }
   return times;
 }
@@ -48,18 +48,6 @@ const maxInAnyWindow = (times: number[], windowMs: number) => {
     best = Math.max(best, i - j + 1);
   }
   return best;
-};
-
-/**
- * The most requests any window of Braze's may have seen: a request arrived somewhere between its
- * start and its answer, so it may be in the window [a, a + window) when it started before the end
- * and was answered at or after the start.
- */
-const mostBrazeCanCount = (requests: { start: number; answer: number }[], windowMs: number) => {
-  const starts = requests.map((r) => r.answer).concat(requests.map((r) => r.start - windowMs + 0.001));
-  let most = 0;
-  for (const a of starts) most = Math.max(most, requests.filter((r) => r.start < a + windowMs && r.answer >= a).length);
-  return most;
 };
 
 describe('request budget', () => {
@@ -91,29 +79,48 @@ describe('request budget', () => {
     expect(next).toBeGreaterThanOrEqual(1_000_000 + 2000);
   });
 
-  it("keeps at most 97 % of the budget in any window of Braze's, whatever the round trips, and uses most of it", async () => {
+  /**
+   * Requests under way together, Braze counting each on arrival: its bytes go after a local delay
+   * (the event loop, a connection being opened), arrive a transit later, and are answered after
+   * Braze's processing. Returns the arrival times, and the time from the first slot to the last answer.
+   */
+  async function underWay(transit: () => number) {
     const time = fakeTimeline();
     const budget = new RequestBudget({ requestsPerWindow: 300, maxInFlight: 40, ...time });
     const random = seeded(7);
-    const requests: { start: number; answer: number }[] = [];
-    let left = 1500;
+    const arrivals: number[] = [];
+    let [left, first, last] = [1500, Infinity, 0];
     const sender = async () => {
       while (left-- > 0) {
-        await budget.acquire();
-        const start = time.now();
-        await time.sleep(1 + random() * 400);
-        requests.push({ start, answer: time.now() });
-        budget.release();
+        const slot = await budget.acquire();
+        first = Math.min(first, time.now());
+        await time.sleep(random() * 30);
+        slot.written();
+        await time.sleep(transit());
+        arrivals.push(time.now());
+        await time.sleep(random() * 400);
+        last = time.now();
+        slot.release();
       }
     };
-    const senders = Array.from({ length: 40 }, sender);
     let finished = false;
-    void Promise.all(senders).then(() => (finished = true));
+    void Promise.all(Array.from({ length: 40 }, sender)).then(() => (finished = true));
     await time.runUntil(() => finished);
-    expect(requests).toHaveLength(1500);
-    expect(mostBrazeCanCount(requests, 3000)).toBeLessThanOrEqual(291);
-    const seconds = (Math.max(...requests.map((r) => r.answer)) - Math.min(...requests.map((r) => r.start))) / 1000;
-    expect(1500 / seconds).toBeGreaterThan(0.85 * budget.requestsPerSecond);
+    return { arrivals: arrivals.sort((x, y) => x - y), seconds: (last - first) / 1000, pace: budget.requestsPerSecond };
+  }
+
+  it("keeps at most 97 % of the budget in any window of Braze's, whatever the round trips, and uses most of it", async () => {
+    const { arrivals, seconds, pace } = await underWay(() => 40);
+    expect(arrivals).toHaveLength(1500);
+    expect(maxInAnyWindow(arrivals, 3000)).toBeLessThanOrEqual(291);
+    // Braze's answers taking up to 400 ms do not slow it down.
+    expect(1500 / seconds).toBeGreaterThan(0.95 * pace);
+  });
+
+  it('a transit that varies by tens of milliseconds stays within the budget: the 3 % absorbs it', async () => {
+    const random = seeded(11);
+    const { arrivals } = await underWay(() => 20 + random() * 60);
+    expect(maxInAnyWindow(arrivals, 3000)).toBeLessThanOrEqual(300);
   });
 
   it('a run that waited catches up at once what the time it waited allows, and no more', async () => {
