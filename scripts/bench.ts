@@ -187,11 +187,12 @@ function startSandboxProcess(): Promise<{
   url: string;
   pid: number;
   stop: () => void;
-  stats: () => Promise<{
+  stats: (busiestSince?: number) => Promise<{
     requests: number;
     byStatus: Record<string, number>;
     objectsProcessed: number;
     trackConnections: number;
+    busiestWindow?: number;
   }>;
 }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'scripts', 'braze-sandbox.js'), '0'], {
@@ -215,7 +216,8 @@ function startSandboxProcess(): Promise<{
           url,
           pid: child.pid!,
           stop: () => child.kill(),
-          stats: async () => (await fetch(`${url}/sandbox/stats`)).json() as never,
+          stats: async (busiestSince?: number) =>
+            (await fetch(`${url}/sandbox/stats${busiestSince ? `?busiestSince=${busiestSince}` : ''}`)).json() as never,
         });
       }
     });
@@ -230,7 +232,7 @@ interface RunOutput {
   wallSeconds: number;
   /** When the run's record says it ended (epoch ms). */
   finishedAtMs: number;
-  /** From then until the worker let the rate limit go (RequestBudget.evenAt). */
+  /** From then until the worker let the rate limit go (RequestBudget.msUntilEven). */
   handOverSeconds: number;
   /** User + system CPU of the run's process, all threads. */
   cpuSeconds: number;
@@ -383,6 +385,7 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
   let r: RunOutput;
   const besideBefore = besideCpu(b);
   const connectionsBefore = (await b.sandbox.stats()).trackConnections;
+  const runStarted = Date.now();
   if (label === 'first' && b.killAt !== null) {
     const started = Date.now();
     await runInChild(b.env, b.exportId, async () => (await b.sandbox.stats()).objectsProcessed >= b.killAt! * b.profiles);
@@ -405,6 +408,8 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
     rateLimited: r.requests.rateLimited,
     // Connections to Braze the run opened (with --tls, each a handshake).
     brazeConnections: (await b.sandbox.stats()).trackConnections - connectionsBefore,
+    // The most requests Braze got in any 3 s window of the run: at most the budget (`--budget`, 3,000 by default).
+    busiestWindow: (await b.sandbox.stats(runStarted)).busiestWindow ?? 0,
     wallSeconds: Number(r.wallSeconds.toFixed(2)),
     handOverSeconds: Number(r.handOverSeconds.toFixed(2)),
     floorSeconds: floor,

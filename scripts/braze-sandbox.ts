@@ -10,7 +10,8 @@
 //                                     users are gone; a later update-only object for them changes nothing
 //   GET  /segments/list?page=N        the workspace's segments (key needs segments.list), as Braze documents it
 //   GET  /sandbox/profiles            every stored profile (identifier + attributes)
-//   GET  /sandbox/stats               request counts by status, objects processed, concurrency seen
+//   GET  /sandbox/stats               request counts by status, objects processed, concurrency seen;
+//                                     ?busiestSince=<epoch ms>: the most requests in any window since then
 //   POST /sandbox/faults              { rateLimitForMs, fail5xx, slowMs, dropConnections, revokeKey, badObjectMarker,
 //                                       objectErrorMarker, refuseEveryRequest, rateLimit }
 // Rate-limit headers as Braze sends them: X-RateLimit-Limit / -Remaining / -Reset on answers within
@@ -213,10 +214,14 @@ export class BrazeSandbox {
     if (faults.rateLimitForMs) this.faults.rateLimitedUntil = Date.now() + faults.rateLimitForMs;
   }
 
-  /** The most /users/track requests that arrived within any `windowMs` (sliding), since the last reset. */
-  maxRequestsInWindow(windowMs = this.windowMs): number {
+  /** The most /users/track requests that arrived within any `windowMs` (sliding), since the last reset or `sinceMs`. */
+  maxRequestsInWindow(windowMs = this.windowMs, sinceMs = 0): number {
     let most = 0;
     for (let i = 0, j = 0; i < this.requestTimes.length; i++) {
+      if (this.requestTimes[i]! < sinceMs) {
+        j = i + 1;
+        continue;
+      }
       while (this.requestTimes[i]! - this.requestTimes[j]! >= windowMs) j++;
       most = Math.max(most, i - j + 1);
     }
@@ -495,8 +500,13 @@ export class BrazeSandbox {
   private async control(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (path === '/sandbox/profiles' && req.method === 'GET')
       return this.reply(res, 200, { profiles: this.profileList() }, {}, false);
-    if (path === '/sandbox/stats' && req.method === 'GET')
-      return this.reply(res, 200, { ...this.stats, profiles: this.profiles.size }, {}, false);
+    if (path === '/sandbox/stats' && req.method === 'GET') {
+      // ?busiestSince=<epoch ms>: also the most requests that arrived in any window since then.
+      const since = Number(new URL(req.url ?? '', 'http://sandbox').searchParams.get('busiestSince'));
+      const busiest =
+        Number.isFinite(since) && since > 0 ? { busiestWindow: this.maxRequestsInWindow(this.windowMs, since) } : {};
+      return this.reply(res, 200, { ...this.stats, profiles: this.profiles.size, ...busiest }, {}, false);
+    }
     if (path === '/sandbox/reset' && req.method === 'POST') {
       this.reset();
       return this.reply(res, 200, { ok: true }, {}, false);

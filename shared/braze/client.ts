@@ -178,9 +178,9 @@ export class BrazeClient {
     return this.options.budget.waitingForSlot;
   }
 
-  /** When the limit may pass to another run without its requests and this client's crowding Braze's window (RequestBudget.evenAt). */
-  evenAt(): number {
-    return this.options.budget.evenAt();
+  /** How long until the limit may pass to another run without this client's requests crowding Braze's window (RequestBudget.msUntilEven). */
+  msUntilEven(): number {
+    return this.options.budget.msUntilEven();
   }
 
   /** Closes the kept-alive connections (end of a run). */
@@ -287,9 +287,7 @@ export class BrazeClient {
       }
       // What Braze (or a proxy in its place) says may end up in reasons a run records: never the key.
       const text = this.withoutKey(res.text);
-      this.rateLimit = observeRateLimit(this.rateLimit, res);
-      const resetSec = numberHeader(res, 'x-ratelimit-reset');
-      this.options.budget.observe(numberHeader(res, 'x-ratelimit-remaining'), resetSec === null ? null : resetSec * 1000);
+      const resetSec = this.observeWindow(res);
 
       if (res.status === 429) {
         this.requests.rateLimited++;
@@ -302,7 +300,7 @@ export class BrazeClient {
         if (rateLimitedWait > this.maxRateLimitWaitMs) {
           return objects.map(() => ({ status: 'failed', reason: 'Braze kept answering 429 (rate limited) for too long' }));
         }
-        this.options.budget.rateLimited(Date.now() + wait);
+        this.options.budget.rateLimited(wait);
         waitedForWindow = true;
         continue;
       }
@@ -325,6 +323,15 @@ export class BrazeClient {
       if (res.status >= 200 && res.status < 300) return this.outcomes(objects, text);
       lastProblem = `HTTP ${res.status}`;
     }
+  }
+
+  /** Braze's word on its window: kept for the connection, and the budget waits when nothing remains. Returns X-RateLimit-Reset. */
+  private observeWindow(res: TransportResponse): number | null {
+    this.rateLimit = observeRateLimit(this.rateLimit, res);
+    const resetSec = numberHeader(res, 'x-ratelimit-reset');
+    const remaining = numberHeader(res, 'x-ratelimit-remaining');
+    this.options.budget.observe(remaining, resetSec === null ? null : resetSec * 1000 - Date.now());
+    return resetSec;
   }
 
   /**

@@ -22,6 +22,8 @@ export interface BudgetOptions {
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Windows are durations: a monotonic clock, which no change of the system's time moves. */
+const monotonicNow = () => performance.now();
 
 /** The round trip to Braze the requests kept in flight allow for at full pace (requestsInFlightFor). */
 const ROUND_TRIP_ALLOWANCE_MS = 250;
@@ -47,7 +49,7 @@ export interface BudgetSlot {
 
 /**
  * The window before the budget existed is taken as used at the even pace (the run before this one
- * on the limit may have just let it go: `evenAt`), so only the time since is caught up.
+ * on the limit may have just let it go: `msUntilEven`), so only the time since is caught up.
  */
 export class RequestBudget {
   /** Requests allowed in a window (the budget less the headroom). */
@@ -78,7 +80,7 @@ export class RequestBudget {
     // As many as the client's sockets: a request counts from the moment it waits for its slot, so
     // one that has its slot never waits for a socket (with its pace slot spent, and sent in a burst).
     this.maxInFlight = options.maxInFlight ?? requestsInFlightFor(this.requestsPerSecond);
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? monotonicNow;
     this.sleep = options.sleep ?? defaultSleep;
     this.createdAt = this.now();
   }
@@ -118,15 +120,16 @@ export class RequestBudget {
     return this.waiting;
   }
 
-  /** Braze answered 429: everyone waits until `untilMs`, and we slow down for a while. */
-  rateLimited(untilMs: number): void {
-    this.pausedUntil = Math.max(this.pausedUntil, untilMs);
+  /** Braze answered 429: everyone waits `forMs`, and we slow down for a while. */
+  rateLimited(forMs: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, this.now() + forMs);
     this.factor = Math.max(0.1, this.factor * 0.7);
   }
 
-  /** Reads X-RateLimit-Remaining/Reset: nothing left in this window → wait for the reset. */
-  observe(remaining: number | null, resetAtMs: number | null): void {
-    if (remaining !== null && remaining <= 0 && resetAtMs !== null) this.pausedUntil = Math.max(this.pausedUntil, resetAtMs);
+  /** Reads X-RateLimit-Remaining/Reset (`resetInMs` from now): nothing left in this window → wait for the reset. */
+  observe(remaining: number | null, resetInMs: number | null): void {
+    if (remaining !== null && remaining <= 0 && resetInMs !== null)
+      this.pausedUntil = Math.max(this.pausedUntil, this.now() + resetInMs);
     // Recover speed gradually after a 429.
     if (this.factor < 1) this.factor = Math.min(1, this.factor + 0.002);
   }
@@ -141,11 +144,11 @@ export class RequestBudget {
   }
 
   /**
-   * From when this budget's requests leave no more in the window than the even pace would have
-   * (what the next budget on the limit takes as used before it): the attempt keeps the limit until then.
-   * Ask once the run's requests are done; any not yet gone count as going now.
+   * How long until this budget's requests leave no more in the window than the even pace would
+   * have (what the next budget on the limit takes as used before it): the attempt keeps the limit
+   * that long. Ask once the run's requests are done; any not yet gone count as going now.
    */
-  evenAt(): number {
+  msUntilEven(): number {
     const now = this.now();
     const step = this.windowMs / this.limit;
     const latest = this.sentAt.slice(Math.max(this.head, this.sentAt.length - this.limit)).sort((a, b) => b - a);
@@ -153,7 +156,7 @@ export class RequestBudget {
     let k = 0;
     for (let i = 0; i < this.unwritten; i++) at = Math.max(at, now + ++k * step);
     for (const t of latest) at = Math.max(at, t + ++k * step);
-    return at;
+    return at - now;
   }
 
   private async waitForSlot(): Promise<void> {

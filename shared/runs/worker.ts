@@ -106,7 +106,7 @@ export class RunWorker {
       // The next run on the limit takes the window as used at an even pace before it: a burst
       // just sent must leave it first (at most a window's wait; a lease lost has a holder already).
       const held = attempt.limitLease && !attempt.limitLease.lost;
-      const burstLeaves = held && attempt.braze ? attempt.braze.evenAt() - Date.now() : 0;
+      const burstLeaves = held && attempt.braze ? attempt.braze.msUntilEven() : 0;
       if (burstLeaves > 0) await delay(burstLeaves);
       await attempt.limitLease?.release();
       await exportLease.release();
