@@ -21,7 +21,10 @@ useConsoleWorld();
 
 describe('traps 4 and 5: a live run', () => {
   it('shows progress from requests against the preview, a growing "sent" and an ETA; keeps keyboard focus on Cancel run', async () => {
-    // A connection paced at 1 request per 3 s: the run's few requests take seconds, one by one.
+    // A one-segment export (all of it sent early) on a connection paced at 1 request per 3 s: its
+    // eight requests go one by one, long after its last row is read.
+    const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
+    const source = await writeCiExport(blobs, [{ segment: 'S', partitions: [rows(600)] }]);
     const slow = await call('POST', '/api/connections', {
       displayName: 'Slow sandbox',
       restEndpoint: sandbox.url,
@@ -30,7 +33,13 @@ describe('traps 4 and 5: a live run', () => {
       consent: true,
     });
     expect(slow.status).toBe(201);
-    const id = await createExport('Watch me', { connectionId: slow.body.id, brazeSegmentApiId: 'seg-watch' });
+    const id = await createExport('Watch me', {
+      connectionId: slow.body.id,
+      brazeSegmentApiId: 'seg-watch',
+      source,
+      segments: ['S'],
+      matching: MATCHING,
+    });
     const { context, page } = await as('Admin');
     await page.goto(`${host.url}/#/exports/${id}`);
     await page.getByRole('heading', { name: 'Watch me' }).waitFor();

@@ -104,6 +104,11 @@ export class RunBooks {
     void this.report().catch(() => undefined);
   }
 
+  /** Braze answered a request sent early: the requests sent move on (reported at most once a second). */
+  answered(): void {
+    void this.report().catch(() => undefined);
+  }
+
   /** What Braze refused of a bucket an earlier attempt of this run sent (BucketOutcome): into the report as then. */
   rejectedBefore(outcome: BucketOutcome): void {
     for (const [profileId, reason] of outcome.refused) this.reject(refusedRow(profileId, reason));

@@ -17,6 +17,13 @@ import { EngineThreads } from './engine-threads';
 import type { PartitionSummary } from '../thread/protocol';
 import { checkedMapper, checkMappedColumns, type ColumnsSeen } from '../read/column-check';
 
+/** Where reading reports how far it is: rows read, and each of Braze's answers to what is sent early. */
+export interface ReadingProgress {
+  reading(rowsRead: number, segmentRows: Record<string, number>): void;
+  /** Sent early and answered (the run's requests sent): a small export at a slow pace sends long after its last row. */
+  answered(): void;
+}
+
 interface ReadPlan {
   def: ExportDefinition;
   snapshot: Snapshot;
@@ -75,12 +82,8 @@ export class SnapshotReading {
 
   constructor(private readonly plan: ReadPlan) {}
 
-  /** Reads every partition; `onProgress` gets live row counts. Throws PartitionAborted for a bad mapping. */
-  async read(
-    onProgress: (rowsRead: number, segmentRows: Record<string, number>) => void,
-    shouldYield?: () => boolean,
-    shouldStop?: () => boolean,
-  ): Promise<PartitionSummary> {
+  /** Reads every partition; `progress` gets live row counts and Braze's answers. Throws PartitionAborted for a bad mapping. */
+  async read(progress: ReadingProgress, shouldYield?: () => boolean, shouldStop?: () => boolean): Promise<PartitionSummary> {
     const { def, snapshot } = this.plan;
     // With model.json naming every table's columns, a bad mapping stops the run before anything is read or sent.
     const columnsKnown = snapshot.tables.every((t) => t.columns.length > 0);
@@ -97,7 +100,7 @@ export class SnapshotReading {
     // killed worker's successor resends at most that much more.
     const backlogSeconds = Math.min(EARLY_BACKLOG_SECONDS, this.plan.earlyCheckpointMs / 10_000);
     const backlog = Math.max(this.plan.concurrency, Math.ceil(this.plan.braze.requestsPerSecond * backlogSeconds));
-    if (sendEarly) this.early = new EarlySender(this.plan.tempDir, this.plan.braze, backlog);
+    if (sendEarly) this.early = new EarlySender(this.plan.tempDir, this.plan.braze, backlog, () => progress.answered());
     this.threads = new EngineThreads(
       {
         def,
@@ -146,7 +149,7 @@ export class SnapshotReading {
       shouldYield,
       shouldStop,
       onChunkSent: checkpoints ? () => checkpoints.maybeStart() : undefined,
-      onProgress,
+      onProgress: (rows, segmentRows) => progress.reading(rows, segmentRows),
     });
     // The last checkpoint goes on while the bucket step starts sending and writing buckets.
     if (checkpoints) this.lastEarlyCheckpoint = checkpoints.final();

@@ -137,9 +137,7 @@ export async function runExport(input: EngineInput): Promise<EngineResult> {
     runId,
   });
   try {
-    await books.readingDone(
-      await reading.read((rows, segmentRows) => books.reading(rows, segmentRows), input.shouldYield, input.shouldStop),
-    );
+    await books.readingDone(await reading.read(books, input.shouldYield, input.shouldStop));
     const pipeline = new BucketPipeline({
       threads: reading.threads!,
       state: input.state,

@@ -36,13 +36,17 @@ export class EarlySender {
    */
   undeliveredByKey: Map<string, NotTaken> | null = new Map();
 
-  constructor(tempDir: string, braze: BrazeClient, maxBatchesUnderWay: number) {
+  /** `onAnswered`: after each of Braze's answers (the run's progress: requests sent). */
+  constructor(tempDir: string, braze: BrazeClient, maxBatchesUnderWay: number, onAnswered: () => void = () => undefined) {
     this.undelivered = new BucketFiles(tempDir, UNDELIVERED);
     // Its queue is what reading may run ahead of Braze (`maxBatchesUnderWay`: see read-snapshot.ts), waiting for slots too.
     this.sender = new BatchSender(
       braze,
       maxBatchesUnderWay,
-      (items, outcomes) => this.recordUndelivered(items, outcomes),
+      (items, outcomes) => {
+        this.recordUndelivered(items, outcomes);
+        onAnswered();
+      },
       Infinity,
     );
   }
