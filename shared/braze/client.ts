@@ -264,7 +264,10 @@ export class BrazeClient {
       }
       attempt++;
       const slot = await this.options.budget.acquire();
-      const notSent = await this.notSent(objects.length);
+      const notSent = await this.notSent(objects.length).catch((e: unknown) => {
+        slot.release(); // the hourly count could not be read: the slot goes back
+        throw e;
+      });
       if (notSent) {
         slot.release();
         return notSent;
@@ -277,7 +280,6 @@ export class BrazeClient {
           body(),
           { Authorization: `Bearer ${this.options.apiKey}`, 'Content-Type': 'application/json' },
           this.timeoutMs,
-          slot.written,
         );
       } catch (e) {
         lastProblem = describeNetworkError(e);

@@ -4,9 +4,10 @@
 // a run that waited (reading before its first request, a stall) catches up. Also a cap on requests
 // in flight, and a shared pause when Braze says 429 or that nothing remains in the window.
 //
-// A request counts from its slot until a window after its bytes went to the network. Braze counts
-// it on arrival, a transit later: a steady transit only shifts the window, and what it varies by
-// (jitter; ~90 ms at the whole default limit's pace) is what the 3 % absorbs.
+// A request counts from its slot until a window after its answer: Braze counted it somewhere in
+// between, so no window of Braze's holds more than the count, however long the transit or Braze's
+// queue (a burst's requests wait longer there than single ones: counted from when they were
+// written, bursts put up to 3,102 requests in a sandbox window of 3,000).
 
 /** Braze counts a workspace's /users/track requests per window of 3 seconds; a request budget is per window. */
 export const BUDGET_WINDOW_MS = 3000;
@@ -15,7 +16,7 @@ export interface BudgetOptions {
   requestsPerWindow: number;
   windowMs?: number;
   maxInFlight?: number;
-  /** Share of the budget used at full speed; the rest absorbs clock skew between us and Braze. */
+  /** Share of the budget used in any window (at least one request): room for requests this app does not know of. */
   headroom?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -41,9 +42,8 @@ export const requestsInFlightFor = (requestsPerSecond: number): number =>
 /** Times older than this many are dropped from the front of the list at once (not one by one). */
 const COMPACT_AFTER = 4096;
 
-/** One request's place in the budget: `written` when its bytes have gone, `release` once it has been answered. */
+/** One request's place in the budget: `release` once it has been answered (or given up). */
 export interface BudgetSlot {
-  written(): void;
   release(): void;
 }
 
@@ -56,11 +56,11 @@ export class RequestBudget {
   private readonly limit: number;
   private readonly windowMs: number;
   private readonly createdAt: number;
-  /** When each request's bytes went, oldest first, from `head` on. */
-  private readonly sentAt: number[] = [];
+  /** When each request was answered, oldest first, from `head` on. */
+  private readonly answeredAt: number[] = [];
   private head = 0;
-  /** Requests with a slot whose bytes have not gone yet: they count from now on. */
-  private unwritten = 0;
+  /** Requests with a slot, not answered yet: they count from now on. */
+  private underWay = 0;
   private factor = 1;
   private pausedUntil = 0;
   /** Requests between acquire() and release(): waiting for a socket or a slot, or under way. */
@@ -77,8 +77,8 @@ export class RequestBudget {
   constructor(options: BudgetOptions) {
     this.windowMs = options.windowMs ?? BUDGET_WINDOW_MS;
     this.limit = Math.max(1, Math.floor(options.requestsPerWindow * (options.headroom ?? 0.97)));
-    // As many as the client's sockets: a request counts from the moment it waits for its slot, so
-    // one that has its slot never waits for a socket (with its pace slot spent, and sent in a burst).
+    // As many as the client's sockets: a request is in flight from the moment it waits for its slot,
+    // so one that has its slot never waits for a socket (and is written at once, not in a later burst).
     this.maxInFlight = options.maxInFlight ?? requestsInFlightFor(this.requestsPerSecond);
     this.now = options.now ?? monotonicNow;
     this.sleep = options.sleep ?? defaultSleep;
@@ -89,28 +89,25 @@ export class RequestBudget {
   async acquire(): Promise<BudgetSlot> {
     this.waiting++;
     try {
-      if (this.inFlight >= this.maxInFlight) await new Promise<void>((r) => this.waiters.push(r));
-      this.inFlight++;
+      // A request that finished hands its place to the first waiting (release), so none overtakes them.
+      if (this.inFlight >= this.maxInFlight || this.waiters.length > 0) await new Promise<void>((r) => this.waiters.push(r));
+      else this.inFlight++;
       const slot = this.turn.then(() => this.waitForSlot());
       this.turn = slot.catch(() => undefined);
       await slot;
     } finally {
       this.waiting--;
     }
-    let written = false;
-    const wrote = () => {
-      if (written) return;
-      written = true;
-      this.unwritten--;
-      this.sentAt.push(this.now());
-    };
+    let released = false;
     return {
-      written: wrote,
-      // Never reported written (it failed first, or was not sent): it counts from now, to be safe.
       release: () => {
-        wrote();
-        this.inFlight--;
-        this.waiters.shift()?.();
+        if (released) return;
+        released = true;
+        this.underWay--;
+        this.answeredAt.push(this.now());
+        const next = this.waiters.shift();
+        if (next) next();
+        else this.inFlight--;
       },
     };
   }
@@ -146,15 +143,15 @@ export class RequestBudget {
   /**
    * How long until this budget's requests leave no more in the window than the even pace would
    * have (what the next budget on the limit takes as used before it): the attempt keeps the limit
-   * that long. Ask once the run's requests are done; any not yet gone count as going now.
+   * that long. Ask once the run's requests are done; any still under way count as answered now.
    */
   msUntilEven(): number {
     const now = this.now();
     const step = this.windowMs / this.limit;
-    const latest = this.sentAt.slice(Math.max(this.head, this.sentAt.length - this.limit)).sort((a, b) => b - a);
+    const latest = this.answeredAt.slice(Math.max(this.head, this.answeredAt.length - this.limit)).reverse();
     let at = now;
     let k = 0;
-    for (let i = 0; i < this.unwritten; i++) at = Math.max(at, now + ++k * step);
+    for (let i = 0; i < this.underWay; i++) at = Math.max(at, now + ++k * step);
     for (const t of latest) at = Math.max(at, t + ++k * step);
     return at - now;
   }
@@ -163,7 +160,7 @@ export class RequestBudget {
     for (;;) {
       const wait = this.waitBeforeStart(this.now());
       if (wait < 1) {
-        this.unwritten++;
+        this.underWay++;
         return;
       }
       await this.sleep(wait);
@@ -173,24 +170,24 @@ export class RequestBudget {
   /** How long a request must wait before it may start: 0 when it may start now. */
   private waitBeforeStart(now: number): number {
     if (now < this.pausedUntil) return this.pausedUntil - now;
-    this.forgetSentBefore(now - this.windowMs);
+    this.forgetAnsweredBefore(now - this.windowMs);
     // The even pace before the budget existed: its requests leave the window one a step from createdAt.
     const assumedLeft = Math.floor(((now - this.createdAt) * this.limit) / this.windowMs + 1e-9); // (rounding)
     const assumed = Math.max(0, this.limit - assumedLeft);
-    const inWindow = this.unwritten + (this.sentAt.length - this.head) + assumed;
+    const inWindow = this.underWay + (this.answeredAt.length - this.head) + assumed;
     if (inWindow < Math.max(1, Math.floor(this.limit * this.factor))) return 0;
-    // Wait for the next to leave: the oldest sent or an assumed request; when every request in the
-    // window is still unwritten (a budget smaller than the requests in flight), an even step.
+    // Wait for the next to leave: the oldest answered or an assumed request; when every request in
+    // the window is still under way (a budget smaller than the requests in flight), an even step.
     let leaves = Infinity;
-    if (this.head < this.sentAt.length) leaves = this.sentAt[this.head]! + this.windowMs;
+    if (this.head < this.answeredAt.length) leaves = this.answeredAt[this.head]! + this.windowMs;
     if (assumed > 0) leaves = Math.min(leaves, this.createdAt + ((assumedLeft + 1) * this.windowMs) / this.limit);
     return Math.max(1, (leaves === Infinity ? now + this.windowMs / this.limit : leaves) - now);
   }
 
-  private forgetSentBefore(t: number): void {
-    while (this.head < this.sentAt.length && this.sentAt[this.head]! <= t) this.head++;
+  private forgetAnsweredBefore(t: number): void {
+    while (this.head < this.answeredAt.length && this.answeredAt[this.head]! <= t) this.head++;
     if (this.head >= COMPACT_AFTER) {
-      this.sentAt.splice(0, this.head);
+      this.answeredAt.splice(0, this.head);
       this.head = 0;
     }
   }

@@ -28,8 +28,7 @@ export interface TransportResponse {
 
 /** What the Braze client needs of a transport (unit tests give it a scripted one). */
 export interface PostTransport {
-  /** `onWritten`: the request's bytes have gone to the network (or failed to), for the budget's count. */
-  post(body: Buffer, headers: Record<string, string>, timeoutMs: number, onWritten?: () => void): Promise<TransportResponse>;
+  post(body: Buffer, headers: Record<string, string>, timeoutMs: number): Promise<TransportResponse>;
   close(): void;
 }
 
@@ -50,7 +49,6 @@ interface Request {
   head: string;
   body: Buffer;
   timeoutMs: number;
-  onWritten?: () => void;
   resolve(response: TransportResponse): void;
   reject(error: Error): void;
 }
@@ -98,8 +96,7 @@ class Connection {
     this.socket.setTimeout(request.timeoutMs);
     this.socket.cork();
     this.socket.write(request.head, 'latin1');
-    // Called once the bytes are handed to the network: after the connection (and its TLS handshake) is up.
-    this.socket.write(request.body, request.onWritten);
+    this.socket.write(request.body);
     this.socket.uncork();
   }
 
@@ -230,12 +227,12 @@ export class Transport implements PostTransport {
   }
 
   /** `body` as bytes (encoded once by the caller, who may send it again on a retry). */
-  post(body: Buffer, headers: Record<string, string>, timeoutMs: number, onWritten?: () => void): Promise<TransportResponse> {
+  post(body: Buffer, headers: Record<string, string>, timeoutMs: number): Promise<TransportResponse> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(failure('ECONNRESET'));
       // A header that would split the request throws here: the promise rejects, nothing is sent.
       const head = requestHead('POST', this.target, 'keep-alive', headers, `Content-Length: ${body.length}\r\n`);
-      this.start({ head, body, timeoutMs, onWritten, resolve, reject });
+      this.start({ head, body, timeoutMs, resolve, reject });
     });
   }
 

@@ -281,4 +281,20 @@ describe('BrazeClient, why objects failed', () => {
     expect(reasons[0]).toMatch(/^Braze answered "o0: x+…$/);
     for (const r of reasons) expect(r.length).toBeLessThanOrEqual(150);
   });
+
+  it('counts a request in the budget until its answer: the next run on the limit waits for it', async () => {
+    let clock = 0;
+    const budget = new RequestBudget({ requestsPerWindow: 3, now: () => clock, sleep: async (ms) => void (clock += ms) });
+    const transport: PostTransport = {
+      async post() {
+        clock += 1000; // Braze takes a second to answer
+        return response({ status: 201 });
+      },
+      close() {},
+    };
+    const client = new BrazeClient({ baseUrl: 'https://rest.iad-03.braze.com', apiKey: 'k', budget, transport });
+    await client.track(batch(1));
+    // Two requests a window (3 × 97 %), a step of 1.5 s: even again a step after its answer.
+    expect(client.msUntilEven()).toBe(1500);
+  });
 });

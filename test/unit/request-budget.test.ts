@@ -80,25 +80,23 @@ describe('request budget', () => {
   });
 
   /**
-   * Requests under way together, Braze counting each on arrival: its bytes go after a local delay
-   * (the event loop, a connection being opened), arrive a transit later, and are answered after
-   * Braze's processing. Returns the arrival times, and the time from the first slot to the last answer.
+   * Requests under way together, Braze counting each on arrival: somewhere between its slot and its
+   * answer (a transit, a queue at Braze), answered up to 400 ms later. Returns the arrival times, and
+   * the time from the first slot to the last answer.
    */
-  async function underWay(transit: () => number) {
+  async function underWay(seed: number) {
     const time = fakeTimeline();
     const budget = new RequestBudget({ requestsPerWindow: 300, maxInFlight: 40, ...time });
-    const random = seeded(7);
+    const random = seeded(seed);
     const arrivals: number[] = [];
     let [left, first, last] = [1500, Infinity, 0];
     const sender = async () => {
       while (left-- > 0) {
         const slot = await budget.acquire();
-        first = Math.min(first, time.now());
-        await time.sleep(random() * 30);
-        slot.written();
-        await time.sleep(transit());
-        arrivals.push(time.now());
-        await time.sleep(random() * 400);
+        const start = time.now();
+        first = Math.min(first, start);
+        await time.sleep(1 + random() * 400);
+        arrivals.push(start + random() * (time.now() - start));
         last = time.now();
         slot.release();
       }
@@ -109,18 +107,13 @@ describe('request budget', () => {
     return { arrivals: arrivals.sort((x, y) => x - y), seconds: (last - first) / 1000, pace: budget.requestsPerSecond };
   }
 
-  it("keeps at most 97 % of the budget in any window of Braze's, whatever the round trips, and uses most of it", async () => {
-    const { arrivals, seconds, pace } = await underWay(() => 40);
-    expect(arrivals).toHaveLength(1500);
-    expect(maxInAnyWindow(arrivals, 3000)).toBeLessThanOrEqual(291);
-    // Braze's answers taking up to 400 ms do not slow it down.
-    expect(1500 / seconds).toBeGreaterThan(0.95 * pace);
-  });
-
-  it('a transit that varies by tens of milliseconds stays within the budget: the 3 % absorbs it', async () => {
-    const random = seeded(11);
-    const { arrivals } = await underWay(() => 20 + random() * 60);
-    expect(maxInAnyWindow(arrivals, 3000)).toBeLessThanOrEqual(300);
+  it("keeps at most 97 % of the budget in any window of Braze's, whenever Braze counts each request, and uses most of it", async () => {
+    for (const seed of [7, 11, 13]) {
+      const { arrivals, seconds, pace } = await underWay(seed);
+      expect(arrivals).toHaveLength(1500);
+      expect(maxInAnyWindow(arrivals, 3000)).toBeLessThanOrEqual(291);
+      expect(1500 / seconds).toBeGreaterThan(0.85 * pace);
+    }
   });
 
   it('a run that waited catches up at once what the time it waited allows, and no more', async () => {
@@ -130,11 +123,11 @@ describe('request budget', () => {
     const waitedUntil = clock.now();
     const times = await startTimes(budget, clock, 400);
     const step = 3000 / 291;
-    const caughtUp = Math.floor((1000 * 291) / 3000);
-    expect(times.filter((t) => t === waitedUntil)).toHaveLength(caughtUp);
+    const behind = Math.floor((1000 * 291) / 3000); // the second it waited: 97 requests
+    expect(times.filter((t) => t === waitedUntil)).toHaveLength(behind);
     expect(maxInAnyWindow(times, 3000)).toBeLessThanOrEqual(291);
-    // From then on, the even pace.
-    expect(times.at(-1)! - waitedUntil).toBeGreaterThanOrEqual((400 - caughtUp) * step - 1);
+    // The 400 took the time of 400 − 97 at the pace: the second waited is made up.
+    expect(times.at(-1)! - waitedUntil).toBeCloseTo((400 - behind) * step, 0);
   });
 
   it('a run that sends at once goes at the even pace from the start', async () => {
@@ -161,7 +154,7 @@ describe('request budget', () => {
     };
     expect(maxInAnyWindow([...burst, ...(await next(handOver))], 3000)).toBeLessThanOrEqual(291);
     // Not waiting for it would have crowded Braze's window.
-    expect(maxInAnyWindow([...burst, ...(await next(burst[0]!))], 3000)).toBeGreaterThan(291);
+    expect(maxInAnyWindow([...burst, ...(await next(burst.at(-1)!))], 3000)).toBeGreaterThan(291);
   });
 
   it('a run that kept the even pace hands over at once', async () => {

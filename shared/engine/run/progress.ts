@@ -106,7 +106,7 @@ export class RunBooks {
 
   /** Braze answered a request sent early: the requests sent move on (reported at most once a second). */
   answered(): void {
-    void this.report().catch(() => undefined);
+    if (Date.now() - this.lastReport >= PROGRESS_EVERY_MS) void this.report().catch(() => undefined);
   }
 
   /** What Braze refused of a bucket an earlier attempt of this run sent (BucketOutcome): into the report as then. */
