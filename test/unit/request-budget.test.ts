@@ -163,4 +163,19 @@ describe('request budget', () => {
     const times = await startTimes(budget, clock, 50);
     expect(clock.now() + budget.msUntilEven() - times.at(-1)!).toBeLessThanOrEqual(3000 / 291 + 0.001);
   });
+
+  it('a request that finishes hands its place in flight to the first one waiting: none overtakes it', async () => {
+    const clock = fakeClock();
+    const budget = new RequestBudget({ requestsPerWindow: 3000, maxInFlight: 1, ...clock });
+    clock.advance(3000);
+    const order: string[] = [];
+    const first = await budget.acquire();
+    const waiting = budget.acquire().then((slot) => (order.push('waiting'), slot));
+    await Promise.resolve();
+    first.release();
+    const late = budget.acquire().then((slot) => (order.push('late'), slot));
+    (await waiting).release();
+    (await late).release();
+    expect(order).toEqual(['waiting', 'late']);
+  });
 });
