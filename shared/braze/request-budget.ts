@@ -1,8 +1,9 @@
 // Paces requests to one Braze workspace. Braze counts a workspace's /users/track requests per
 // window (3,000 per 3 s by default, shared with the customer's other integrations); a run keeps at
 // most 97 % of its connection's budget in any window and, within that, sends as soon as it can, so
-// a run that waited (reading before its first request, a stall) catches up. Also a cap on requests
-// in flight, and a shared pause when Braze says 429 or that nothing remains in the window.
+// a run that waited (reading before its first request, a stall) catches up, at up to twice the pace.
+// Also a cap on requests in flight, and a shared pause when Braze says 429 or that nothing remains
+// in the window.
 //
 // A request counts from its slot until a window after its answer: Braze counted it somewhere in
 // between, so no window of Braze's holds more than the count, however long the transit or Braze's
@@ -39,6 +40,12 @@ const ROUND_TRIP_ALLOWANCE_MS = 250;
 export const requestsInFlightFor = (requestsPerSecond: number): number =>
   Math.min(256, Math.max(48, Math.ceil((requestsPerSecond * ROUND_TRIP_ALLOWANCE_MS) / 1000)));
 
+/**
+ * How much faster than the pace a run may catch up. Unbounded, a burst used every connection the
+ * budget allows at once: over https a 10 M first run peaked at 312 MB against 283 at the even pace.
+ */
+const CATCH_UP_SPEED = 2;
+
 /** Times older than this many are dropped from the front of the list at once (not one by one). */
 const COMPACT_AFTER = 4096;
 
@@ -70,6 +77,8 @@ export class RequestBudget {
   private readonly waiters: (() => void)[] = [];
   /** Slots are taken one after another, so one timer waits for the next, not every waiter. */
   private turn: Promise<void> = Promise.resolve();
+  /** The earliest the next slot may start (CATCH_UP_SPEED). */
+  private nextStart = -Infinity;
   private readonly maxInFlight: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -161,6 +170,7 @@ export class RequestBudget {
       const wait = this.waitBeforeStart(this.now());
       if (wait < 1) {
         this.underWay++;
+        this.nextStart = Math.max(this.nextStart, this.now()) + this.windowMs / this.limit / CATCH_UP_SPEED / this.factor;
         return;
       }
       await this.sleep(wait);
@@ -170,6 +180,7 @@ export class RequestBudget {
   /** How long a request must wait before it may start: 0 when it may start now. */
   private waitBeforeStart(now: number): number {
     if (now < this.pausedUntil) return this.pausedUntil - now;
+    if (now < this.nextStart - 0.5) return this.nextStart - now;
     this.forgetAnsweredBefore(now - this.windowMs);
     // The even pace before the budget existed: its requests leave the window one a step from createdAt.
     const assumedLeft = Math.floor(((now - this.createdAt) * this.limit) / this.windowMs + 1e-9); // (rounding)
