@@ -62,6 +62,8 @@ export class RequestBudget {
   /** Requests allowed in a window (the budget less the headroom). */
   private readonly limit: number;
   private readonly windowMs: number;
+  /** The even pace: one request a step. */
+  private readonly stepMs: number;
   private readonly createdAt: number;
   /** When each request was answered, oldest first, from `head` on. */
   private readonly answeredAt: number[] = [];
@@ -86,6 +88,7 @@ export class RequestBudget {
   constructor(options: BudgetOptions) {
     this.windowMs = options.windowMs ?? BUDGET_WINDOW_MS;
     this.limit = Math.max(1, Math.floor(options.requestsPerWindow * (options.headroom ?? 0.97)));
+    this.stepMs = this.windowMs / this.limit;
     // As many as the client's sockets: a request is in flight from the moment it waits for its slot,
     // so one that has its slot never waits for a socket (and is written at once, not in a later burst).
     this.maxInFlight = options.maxInFlight ?? requestsInFlightFor(this.requestsPerSecond);
@@ -156,7 +159,7 @@ export class RequestBudget {
    */
   msUntilEven(): number {
     const now = this.now();
-    const step = this.windowMs / this.limit;
+    const step = this.stepMs;
     const latest = this.answeredAt.slice(Math.max(this.head, this.answeredAt.length - this.limit)).reverse();
     let at = now;
     let k = 0;
@@ -170,7 +173,7 @@ export class RequestBudget {
       const wait = this.waitBeforeStart(this.now());
       if (wait < 1) {
         this.underWay++;
-        this.nextStart = Math.max(this.nextStart, this.now()) + this.windowMs / this.limit / CATCH_UP_SPEED / this.factor;
+        this.nextStart = Math.max(this.nextStart, this.now()) + this.stepMs / CATCH_UP_SPEED / this.factor;
         return;
       }
       await this.sleep(wait);
@@ -192,7 +195,7 @@ export class RequestBudget {
     let leaves = Infinity;
     if (this.head < this.answeredAt.length) leaves = this.answeredAt[this.head]! + this.windowMs;
     if (assumed > 0) leaves = Math.min(leaves, this.createdAt + ((assumedLeft + 1) * this.windowMs) / this.limit);
-    return Math.max(1, (leaves === Infinity ? now + this.windowMs / this.limit : leaves) - now);
+    return Math.max(1, (leaves === Infinity ? now + this.stepMs : leaves) - now);
   }
 
   private forgetAnsweredBefore(t: number): void {
