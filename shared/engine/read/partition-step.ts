@@ -7,7 +7,7 @@
 // taken in later (see startPartition).
 import { CsvRecordScanner } from '../../snapshot/csv-scanner';
 import type { ExportDefinition } from '../../exports/schema';
-import { BucketFiles } from '../spill/bucket-files';
+import { BucketFiles, MAX_OPEN_FILES } from '../spill/bucket-files';
 import { EarlyOffers, type OfferedRow } from '../early-send/offers';
 import type { FromEngineThread, PartitionInit, PartitionSpec, RejectedRow } from '../thread/protocol';
 import { takeOver, type Handed, type RingReader, type RingWriter } from '../thread/shared-ring';
@@ -59,7 +59,7 @@ export class PartitionStep implements RowSink {
     this.def = init.def;
     this.bucketCount = init.bucketCount;
     this.done = new Set(init.done);
-    this.spill = new BucketFiles(init.tempDir, init.spillKind, init.bucketCount, true);
+    this.spill = new BucketFiles(init.tempDir, init.spillKind, init.bucketCount, MAX_OPEN_FILES);
     this.earlySegment = init.early?.segment ?? null;
     this.digestSeed = spilledRowTyping(init.def, init.tableColumns).digestSeed;
     this.early = init.early
@@ -282,6 +282,7 @@ export class PartitionStep implements RowSink {
     this.ahead?.destroy();
     this.ahead = null;
     this.spill.closeFiles();
+    this.early?.closeFiles();
   }
 
   fail(e: unknown): void {

@@ -133,10 +133,10 @@ export function bufferBytesFor(bucketCount: number): number {
 }
 
 /**
- * Files a BucketFiles that keeps them open holds open at most (the buckets after these are opened
- * for each append): a 10 M snapshot has 256 buckets, and two threads may read.
+ * Files a BucketFiles that keeps them open holds open at most, by default (the buckets after these
+ * are opened for each append): a 10 M snapshot has 256 buckets, and two threads may read.
  */
-const MAX_OPEN_FILES = 256;
+export const MAX_OPEN_FILES = 256;
 
 export class BucketFiles {
   // Lines are copied into a per-bucket byte buffer at once, so their strings die young: buffered
@@ -154,6 +154,7 @@ export class BucketFiles {
   /** By bucket, where files are kept open: the file's descriptor, opened to append at its first write. */
   private readonly fds: (number | undefined)[] | null;
   private openFiles = 0;
+  private readonly maxOpenFiles: number;
   /** Where the last write() put the line's bytes (reused; valid until the next write). */
   readonly lastLine: { bytes: Buffer; start: number; end: number } = { bytes: Buffer.alloc(0), start: 0, end: 0 };
 
@@ -163,15 +164,17 @@ export class BucketFiles {
     /** How many buckets lines are written to (sizes their buffers); unknown (0): the largest buffers. */
     private readonly bucketCount = 0,
     /**
-     * Each bucket's file kept open from its first write until close() (remove() closes its own):
-     * an append that opens and closes the file cost ~0.1 CPU-s of reading 1 M wide rows. Only for a
-     * writer sure to be closed, or on a worker thread, whose descriptors are closed when it ends
-     * (Node's Worker `trackUnmanagedFds`, on by default).
+     * Up to this many buckets' files kept open from their first write until close() (remove()
+     * closes its own), the rest opened for each append: an append that opens and closes the file
+     * cost ~0.1 CPU-s of reading 1 M wide rows. Only for a writer sure to be closed, or on a worker
+     * thread, whose descriptors are closed when it ends (Node's Worker `trackUnmanagedFds`, on by
+     * default).
      */
-    keepFilesOpen = false,
+    keepFilesOpen = 0,
   ) {
     this.bufferBytes = bucketCount > 0 ? bufferBytesFor(bucketCount) : MAX_BUFFER_BYTES;
-    this.fds = keepFilesOpen ? [] : null;
+    this.fds = keepFilesOpen > 0 ? [] : null;
+    this.maxOpenFiles = keepFilesOpen;
   }
 
   /** A bucket's buffer: its piece of the block (bucket count known), or memory of its own. */
@@ -254,7 +257,7 @@ export class BucketFiles {
   /** Appends bytes to the bucket's file: synchronous on purpose, a local append of 32 KB is cheaper than a promise per row. */
   private append(bucket: number, bytes: Uint8Array): void {
     let fd = this.fds?.[bucket];
-    if (fd === undefined && this.fds && this.openFiles < MAX_OPEN_FILES) {
+    if (fd === undefined && this.fds && this.openFiles < this.maxOpenFiles) {
       fd = this.fds[bucket] = openSync(this.file(bucket), 'a');
       this.openFiles++;
     }
