@@ -45,13 +45,6 @@ export const requestsInFlightFor = (requestsPerSecond: number): number =>
  * budget allows at once: over https a 10 M first run peaked at 312 MB against 283 at the even pace.
  */
 const CATCH_UP_SPEED = 2;
-/**
- * The catch-up speed is kept over time, not between each two slots: a timer that fires late (by a
- * millisecond or more on a busy thread) leaves the slots it missed to go at once, up to this many
- * milliseconds' worth (~10 requests at Braze's whole limit). Spaced slot by slot, the slots of a run
- * that waited came at ~1.3 K a second instead of 1.94 K, and a one-core first run did not catch up.
- */
-const CATCH_UP_BURST_MS = 5;
 
 /** Times older than this many are dropped from the front of the list at once (not one by one). */
 const COMPACT_AFTER = 4096;
@@ -86,7 +79,7 @@ export class RequestBudget {
   private readonly waiters: (() => void)[] = [];
   /** Slots are taken one after another, so one timer waits for the next, not every waiter. */
   private turn: Promise<void> = Promise.resolve();
-  /** The earliest the next slot may start (CATCH_UP_SPEED, CATCH_UP_BURST_MS). */
+  /** The earliest the next slot may start (CATCH_UP_SPEED). */
   private nextStart = -Infinity;
   private readonly maxInFlight: number;
   private readonly now: () => number;
@@ -180,7 +173,7 @@ export class RequestBudget {
       const wait = this.waitBeforeStart(this.now());
       if (wait < 1) {
         this.underWay++;
-        this.nextStart = Math.max(this.nextStart, this.now() - CATCH_UP_BURST_MS) + this.stepMs / CATCH_UP_SPEED / this.factor;
+        this.nextStart = Math.max(this.nextStart, this.now()) + this.stepMs / CATCH_UP_SPEED / this.factor;
         return;
       }
       await this.sleep(wait);

@@ -126,30 +126,10 @@ describe('request budget', () => {
     const behind = Math.floor((1000 * 291) / 3000); // the second it waited: 97 requests
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     expect(times[0]).toBe(waitedUntil);
-    // Never faster than twice the pace over any span, but for a burst of 5 ms' worth (late timers made up).
-    const tooFast = times.some((t, i) => times.some((u, j) => j > i && j - i > Math.floor((u - t + 5) / (step / 2) + 1e-9) + 1));
-    expect(tooFast).toBe(false);
-    expect(gaps.slice(1).every((g) => g >= step / 2 - 1e-6)).toBe(true); // on a clock that is never late, only the first two together
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(step / 2 - 1e-6); // never faster than twice the pace
     // 2 × 97 requests in the time of 97 at the pace: the second waited is made up, then the pace.
     expect(times[2 * behind - 1]! - waitedUntil).toBeCloseTo(behind * step, 3);
     expect(gaps.slice(2 * behind).every((g) => Math.abs(g - step) < 1e-6)).toBe(true);
-    expect(maxInAnyWindow(times, 3000)).toBeLessThanOrEqual(291);
-  });
-
-  it('timers that fire late do not slow catching up: the slots they missed go at once', async () => {
-    let now = 1_000_000;
-    const late = { now: () => now, sleep: async (ms: number) => void (now += ms + 3) }; // every timer 3 ms late
-    const budget = new RequestBudget({ requestsPerWindow: 300, ...late });
-    now += 1000; // reading before the first request
-    const waitedUntil = now;
-    const times: number[] = [];
-    for (let i = 0; i < 194; i++) {
-      const slot = await budget.acquire();
-      times.push(now);
-      slot.release();
-    }
-    // 2 × 97 requests in the second waited, as on a clock that is never late (slot by slot: 1.57 s).
-    expect(times.at(-1)! - waitedUntil).toBeLessThan(1000 + 10);
     expect(maxInAnyWindow(times, 3000)).toBeLessThanOrEqual(291);
   });
 
@@ -166,8 +146,7 @@ describe('request budget', () => {
     const first = new RequestBudget({ requestsPerWindow: 300, ...clock });
     clock.advance(3000);
     const burst = await startTimes(first, clock, 291);
-    // A window's worth at twice the pace, the first two together (the 5 ms a late timer may make up).
-    expect(burst.at(-1)! - burst[0]!).toBeCloseTo((289 * 3000) / 291 / 2, 0);
+    expect(burst.at(-1)! - burst[0]!).toBeCloseTo((290 * 3000) / 291 / 2, 3); // a window's worth at twice the pace
     const handOver = clock.now() + first.msUntilEven();
     expect(handOver - burst[0]!).toBeCloseTo(3000, 0);
 
