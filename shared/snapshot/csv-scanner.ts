@@ -102,6 +102,8 @@ export class CsvRecordScanner {
   constructor(
     delimiter: string,
     private readonly onRecord: (scanner: CsvRecordScanner) => void,
+    /** Bytes of a piece copied after a carried record to complete it (a test sets a few, to cut records anywhere). */
+    private readonly carryCompletionBytes = CARRY_COMPLETION_BYTES,
   ) {
     this.delimiter = delimiter.length === 1 && delimiter.charCodeAt(0) < 0x80 ? delimiter.charCodeAt(0) : -1;
   }
@@ -183,7 +185,7 @@ export class CsvRecordScanner {
    * the rest of the piece after it.
    */
   private finishCarried(bytes: Buffer): Buffer {
-    const copied = Math.min(bytes.length, CARRY_COMPLETION_BYTES);
+    const copied = Math.min(bytes.length, this.carryCompletionBytes);
     this.scan(this.keep(bytes.subarray(0, copied), this.carried), false);
     if (this.unusual) {
       // Papa Parse reads on from the record that stopped the scanner: the rest of this piece follows it.

@@ -76,7 +76,7 @@ export class DeferredRows {
     return this.waiting.length > 0;
   }
 
-  /** The step failed: file descriptors are the process's (ending the thread would not close them). */
+  /** The step failed or ended: the thread may serve the next run, and its descriptors are closed only when it ends. */
   close(): void {
     this.closeKeptFile();
     if (this.takingIn) closeSync(this.takingIn.fd);

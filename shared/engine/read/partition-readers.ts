@@ -59,8 +59,13 @@ export function papaReader(options: CsvOptions, onEvent: (ev: CsvEvent) => void,
   };
 }
 
-export function scannedReader(delimiter: string, taker: RowTaker, onError: (e: unknown) => void): OpenPartition {
-  const scanner = new CsvRecordScanner(delimiter, (r) => taker.scanned(r));
+export function scannedReader(
+  delimiter: string,
+  taker: RowTaker,
+  onError: (e: unknown) => void,
+  carryCompletionBytes?: number,
+): OpenPartition {
+  const scanner = new CsvRecordScanner(delimiter, (r) => taker.scanned(r), carryCompletionBytes);
   let papa: OpenPartition | null = null;
   const readOnWithPapa = () => {
     if (!scanner.unusual || papa) return;
