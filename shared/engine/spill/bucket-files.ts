@@ -133,8 +133,8 @@ export function bufferBytesFor(bucketCount: number): number {
 }
 
 /**
- * Files a BucketFiles that keeps them open holds open at most, by default (the buckets after these
- * are opened for each append): a 10 M snapshot has 256 buckets, and two threads may read.
+ * Files a reading thread's spill keeps open (the buckets after these are opened for each append):
+ * a 10 M snapshot has 256 buckets, and two threads may read.
  */
 export const MAX_OPEN_FILES = 256;
 
@@ -170,11 +170,11 @@ export class BucketFiles {
      * thread, whose descriptors are closed when it ends (Node's Worker `trackUnmanagedFds`, on by
      * default).
      */
-    keepFilesOpen = 0,
+    keptOpen = 0,
   ) {
     this.bufferBytes = bucketCount > 0 ? bufferBytesFor(bucketCount) : MAX_BUFFER_BYTES;
-    this.fds = keepFilesOpen > 0 ? [] : null;
-    this.maxOpenFiles = keepFilesOpen;
+    this.fds = keptOpen > 0 ? [] : null;
+    this.maxOpenFiles = keptOpen;
   }
 
   /** A bucket's buffer: its piece of the block (bucket count known), or memory of its own. */
