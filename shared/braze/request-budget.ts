@@ -183,7 +183,10 @@ export class RequestBudget {
   /** How long a request must wait before it may start: 0 when it may start now. */
   private waitBeforeStart(now: number): number {
     if (now < this.pausedUntil) return this.pausedUntil - now;
-    if (now < this.nextStart - 0.5) return this.nextStart - now;
+    // A wait under a millisecond is not slept (a timer cannot): the slot starts that much early, but
+    // only within the window (granted without it, 971 of a one-core first run's 13,334 slots went
+    // while the window was full).
+    if (now < this.nextStart - 0.5 && this.nextStart - now >= 1) return this.nextStart - now;
     this.forgetAnsweredBefore(now - this.windowMs);
     // The even pace before the budget existed: its requests leave the window one a step from createdAt.
     const assumedLeft = Math.floor(((now - this.createdAt) * this.limit) / this.windowMs + 1e-9); // (rounding)

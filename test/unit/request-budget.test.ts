@@ -7,12 +7,15 @@ function fakeClock() {
   return { now: () => now, sleep: async (ms: number) => void (now += ms), advance: (ms: number) => void (now += ms) };
 }
 
-/** A clock for requests under way together: sleeps end in time order, each once every promise has settled. */
-function fakeTimeline() {
+/**
+ * A clock for requests under way together: sleeps end in time order, each once every promise has
+ * settled. `tickMs`: each reading of the clock finds it that much later (the thread's work between).
+ */
+function fakeTimeline(tickMs = 0) {
   let now = 1_000_000;
   const timers: { at: number; wake: () => void }[] = [];
   return {
-    now: () => now,
+    now: () => (now += tickMs),
     sleep: (ms: number) => new Promise<void>((wake) => void timers.push({ at: now + ms, wake })),
     async runUntil(done: () => boolean) {
       for (;;) {
@@ -84,18 +87,18 @@ describe('request budget', () => {
    * answer (a transit, a queue at Braze), answered up to 400 ms later. Returns the arrival times, and
    * the time from the first slot to the last answer.
    */
-  async function underWay(seed: number) {
-    const time = fakeTimeline();
-    const budget = new RequestBudget({ requestsPerWindow: 300, maxInFlight: 40, ...time });
+  async function underWay(seed: number, { perWindow = 300, requests = 1500, answerMs = 400, tickMs = 0 } = {}) {
+    const time = fakeTimeline(tickMs);
+    const budget = new RequestBudget({ requestsPerWindow: perWindow, maxInFlight: 40, ...time });
     const random = seeded(seed);
     const arrivals: number[] = [];
-    let [left, first, last] = [1500, Infinity, 0];
+    let [left, first, last] = [requests, Infinity, 0];
     const sender = async () => {
       while (left-- > 0) {
         const slot = await budget.acquire();
         const start = time.now();
         first = Math.min(first, start);
-        await time.sleep(1 + random() * 400);
+        await time.sleep(1 + random() * answerMs);
         arrivals.push(start + random() * (time.now() - start));
         last = time.now();
         slot.release();
@@ -113,6 +116,15 @@ describe('request budget', () => {
       expect(arrivals).toHaveLength(1500);
       expect(maxInAnyWindow(arrivals, 3000)).toBeLessThanOrEqual(291);
       expect(1500 / seconds).toBeGreaterThan(0.85 * pace);
+    }
+  });
+
+  it("at Braze's whole limit too, where twice the pace is a slot every half millisecond (shorter than a timer can wait)", async () => {
+    for (const seed of [7, 11]) {
+      const { arrivals, seconds, pace } = await underWay(seed, { perWindow: 3000, requests: 9000, answerMs: 2, tickMs: 0.05 });
+      expect(arrivals).toHaveLength(9000);
+      expect(maxInAnyWindow(arrivals, 3000)).toBeLessThanOrEqual(2910);
+      expect(9000 / seconds).toBeGreaterThan(0.85 * pace);
     }
   });
 
