@@ -3,7 +3,7 @@
 // written here instead of being prepared a second time after a dry run. Taken back one by one to
 // be sent once the guard lets the run go. A bucket's spill is gone by the time it is set aside, so
 // the disk holds about what it held before (a bucket's state and its changed objects, not its rows).
-import { rmSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readFileIntoSync } from '../spill/bucket-files';
@@ -98,14 +98,14 @@ export class StagedBuckets {
   /**
    * The bucket as it was set aside; its file goes. Its bytes are this thread's memory until both
    * release calls (its objects answered, its state written), then spare memory for the next. Read
-   * at once, not through libuv's pool: a file the run wrote a moment ago is in the page cache, and
-   * while the buckets go, the main thread is what paces them (each step through the pool waited
-   * for its turn of a busy event loop).
+   * at once, not through libuv's pool: written during the weighing, the file is in the page cache,
+   * and while the buckets go, the main thread is what paces them (each step through the pool
+   * waited for a turn of its busy event loop).
    */
   async take(bucket: number): Promise<Prepared> {
     const file = this.file(bucket);
     const bytes = readFileIntoSync(file, (size) => this.memoryFor(size));
-    rmSync(file, { force: true });
+    unlinkSync(file);
     const [release, releaseState] = this.releasedTwice(bytes);
     const headLength = bytes.readUInt32LE(0);
     const header = JSON.parse(bytes.toString('utf8', 4, 4 + headLength)) as StagedHeader;

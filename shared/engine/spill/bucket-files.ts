@@ -84,19 +84,11 @@ export function readWholeSync(file: string, size: number, bytes: Buffer, at = 0)
   }
 }
 
-/** As readFileInto, the thread blocked meanwhile (see BucketFiles.readBytesSync). */
+/** The whole of `file`, read into the memory `into` gives for its size, the thread blocked meanwhile (see BucketFiles.readBytesSync). */
 export function readFileIntoSync(file: string, into: (length: number) => Buffer): Buffer {
   const { size } = statSync(file);
   const bytes = into(size);
   readWholeSync(file, size, bytes);
-  return bytes;
-}
-
-/** The whole of `file`, read into the memory `into` gives for its size. */
-export async function readFileInto(file: string, into: (length: number) => Buffer): Promise<Buffer> {
-  const { size } = await stat(file);
-  const bytes = into(size);
-  await readWhole(file, size, bytes);
   return bytes;
 }
 
