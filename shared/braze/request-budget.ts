@@ -187,7 +187,7 @@ export class RequestBudget {
     if (now < this.pausedUntil) return this.pausedUntil - now;
     // A cap wait under a millisecond is not slept (a timer cannot): the slot may start that much
     // early, once the window has room.
-    if (now < this.nextStart - 0.5 && this.nextStart - now >= 1) return this.nextStart - now;
+    if (this.nextStart - now >= 1) return this.nextStart - now;
     this.forgetAnsweredBefore(now - this.windowMs);
     // The even pace before the budget existed: its requests leave the window one a step from createdAt.
     const assumedLeft = Math.floor(((now - this.createdAt) * this.limit) / this.windowMs + 1e-9); // (rounding)
