@@ -1,6 +1,9 @@
 // A run weighed as it goes (the guard on a change run): every bucket is prepared and set aside
 // before anything reaches Braze; the guard's decision then sends exactly what was weighed, or
 // nothing at all, and a run being weighed records no progress.
+import { mkdtempSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runExport, type EngineInput, type RunProgress, type WeighedRun } from '../../shared/engine';
 import { services } from '../../shared/services';
@@ -88,6 +91,31 @@ describe('a run weighed as it goes', () => {
     const again = await runExport(await input());
     expect(again.progress.counts).toMatchObject({ profiles: 95, sent: 0, removed: 0, unchanged: 95 });
     expect(sandbox().stats.objectsProcessed - before).toBe(15);
+  });
+
+  it("holds each bucket's spilled rows on the temp disk only until the bucket is set aside", async () => {
+    const { input } = await changedExport();
+    const tempRoot = mkdtempSync(path.join(os.tmpdir(), 'weighed-'));
+    const files = () => readdirSync(tempRoot, { recursive: true, encoding: 'utf8' }).map((f) => path.basename(f));
+    const spilled = (names: string[]) => names.filter((f) => /^bucket-\d+\.rows/.test(f));
+    let atDecision: string[] = [];
+    const w = weighing(true);
+    const result = await runExport({
+      ...(await input()),
+      tempRoot,
+      weigh: {
+        ...w.weigh,
+        decide: async (weighed) => {
+          atDecision = files();
+          return w.weigh.decide(weighed);
+        },
+      },
+    });
+
+    expect(result.complete).toBe(true);
+    // Every bucket set aside, its rows are gone; what it sends and keeps is there instead.
+    expect(spilled(atDecision)).toEqual([]);
+    expect(atDecision.filter((f) => f.startsWith('staged-')).length).toBeGreaterThan(1);
   });
 
   it('held: nothing is sent or recorded, and the next run sends the same changes', async () => {

@@ -3,7 +3,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StagedBuckets, type Prepared } from '../../shared/engine/run/staged-buckets';
 import { SPILL_HEADROOM_BYTES } from '../../shared/engine/spill/run-temp-dir';
 import { objectAt } from '../../shared/engine/thread/object-bytes';
@@ -58,7 +58,7 @@ describe('staged buckets', () => {
     expect(released.sort()).toEqual(['objects', 'state']);
 
     const back = await staged.take(7);
-    expect(existsSync(path.join(dir, 'staged-7.bin'))).toBe(false);
+    await vi.waitFor(() => expect(existsSync(path.join(dir, 'staged-7.bin'))).toBe(false)); // removed through the pool
     for (const j of [0, 1]) {
       expect(Buffer.from(objectAt(back.objects, j))).toEqual(Buffer.from(objectAt(original.objects, j)));
       expect(Buffer.from(back.lines.sentAt(j))).toEqual(Buffer.from(original.lines.sentAt(j)));

@@ -172,6 +172,7 @@ export class BucketPipeline {
       if (this.parts.shouldStop?.()) {
         this.stopped = true;
         await this.dropPrepared();
+        await Promise.all(this.tempRemoved);
         return 'stopped';
       }
       if (Date.now() > weighing.deadline) {
@@ -190,8 +191,12 @@ export class BucketPipeline {
         unweighed = 'disk';
         break;
       }
+      // Set aside, the bucket's spill is read no more (it is sent from where it was set aside, or
+      // held and read afresh by a later attempt): the disk it took is free for the buckets after it.
+      this.tempRemoved.push(this.removeTempFiles(received.prepared.bucket));
     }
     await this.dropPrepared();
+    await Promise.all(this.tempRemoved);
     const go = await weighing.decide({
       unweighed,
       counts: books.countsWith(tally),
@@ -201,6 +206,7 @@ export class BucketPipeline {
     });
     if (!go || unweighed) return 'held';
     this.source = (bucket) => staged.take(bucket);
+    this.tempKinds = []; // each bucket's went once it was set aside
     this.prepareNext = 0;
     return 'send';
   }

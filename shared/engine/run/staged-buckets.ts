@@ -1,10 +1,10 @@
 // Prepared buckets set aside on the run's temp disk while the guard weighs a run as it goes
 // (EngineInput.weigh): every bucket is merged and diffed once, and what it would send and keep is
 // written here instead of being prepared a second time after a dry run. Taken back one by one to
-// be sent once the guard lets the run go. A bucket's spill is gone by the time it is set aside, so
-// the disk holds about what it held before (a bucket's state and its changed objects, not its rows).
-import { unlinkSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+// be sent once the guard lets the run go. A bucket's spill goes once it is set aside
+// (BucketPipeline.weigh), so the disk holds no more than the spill did: the rows of the buckets not
+// yet set aside, and the state and changed objects of those that were.
+import { rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readFileIntoSync } from '../spill/bucket-files';
 import { freeBytes, SPILL_HEADROOM_BYTES } from '../spill/run-temp-dir';
@@ -100,12 +100,12 @@ export class StagedBuckets {
    * release calls (its objects answered, its state written), then spare memory for the next. Read
    * at once, not through libuv's pool: written during the weighing, the file is in the page cache,
    * and while the buckets go, the main thread is what paces them (each step through the pool
-   * waited for a turn of its busy event loop).
+   * waited for a turn of its busy event loop). Removed through the pool: nothing waits for that.
    */
   async take(bucket: number): Promise<Prepared> {
     const file = this.file(bucket);
     const bytes = readFileIntoSync(file, (size) => this.memoryFor(size));
-    unlinkSync(file);
+    void unlink(file).catch(() => undefined); // left behind, it goes with the attempt's folder
     const [release, releaseState] = this.releasedTwice(bytes);
     const headLength = bytes.readUInt32LE(0);
     const header = JSON.parse(bytes.toString('utf8', 4, 4 + headLength)) as StagedHeader;
