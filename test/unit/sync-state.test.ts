@@ -62,6 +62,27 @@ describe('entries read in place', () => {
     expect(entries.get('c2')).toEqual({ identity: 'e:u2', fp: 'fp2' });
   });
 
+  it("tell a spilled profile's rows digest in place exactly as from its string, for plain and JSON lines", () => {
+    const rows = spilled(row(0, 'c1', 'A'), row(1, 'c1', 'A'), row(0, 'tab\tkey', 'B'), row(0, 'c3', 'C'));
+    const [c1, tab, c3] = [0, 1, 2];
+    const line = (key: string, rowsDigest: string) => stateLine(key, { identity: 'e:u', fp: 'fp', heldFields: '1', rowsDigest });
+    const other = rows.digest(c3);
+    const { entries } = parseBucketState(
+      `{"definition":"d1"}\n${line('c1', rows.digest(c1))}\n${line('tab\tkey', rows.digest(tab))}\n${line('c3', `${other.slice(0, 10)}x`)}\n`,
+    );
+    const lines = [c1, tab, c3].map((p) => entries.claim(rows, p));
+    expect(lines).not.toContain(-1);
+    for (const [i, p] of [c1, tab, c3].entries()) {
+      expect(entries.rowsDigestOf(lines[i]!, rows, p)).toBe(entries.rowsDigestIs(lines[i]!, rows.digest(p)));
+    }
+    expect([0, 1, 2].map((i) => entries.rowsDigestOf(lines[i]!, rows, [c1, tab, c3][i]!))).toEqual([true, true, false]);
+    // Another profile's digest is not this one's.
+    expect(entries.rowsDigestOf(lines[0]!, rows, c3)).toBe(false);
+    // A line without a digest whose last field (heldFields) is as long as one, and holds it: no digest.
+    const held = parseBucketState(`{"definition":"d1"}\nc1\te:u\tfp\t${rows.digest(c1)}\n`).entries;
+    expect(held.rowsDigestOf(held.claim(rows, c1), rows, c1)).toBe(false);
+  });
+
   it("claim the spilled profiles' lines in place, tell a matching rows digest only from a line that has one, and keep lines as written", () => {
     const { entries } = parseBucketState(text);
     const rows = spilled(

@@ -78,13 +78,13 @@ export function diffBucket(
     // decoding, merging or writing anything, its state line kept as written (most profiles of a
     // change run: no string is made for them). A state line has a digest only if no value was
     // left out as invalid: such an object also depends on what Braze held before.
-    const rowsDigest = earlier ? undefined : rows.digest(p);
-    if (rowsDigest !== undefined && digestsTrusted && line !== -1 && previous.entries.rowsDigestIs(line, rowsDigest)) {
+    if (!earlier && digestsTrusted && line !== -1 && previous.entries.rowsDigestOf(line, rows, p)) {
       counts.profiles++;
       counts.unchanged++;
       previous.entries.keepAsWritten(line);
       continue;
     }
+    const rowsDigest = earlier ? undefined : rows.digest(p);
     const before = line === -1 ? undefined : previous.entries.entryAt(line);
     counts.profiles++;
     if (isNew(before)) counts.newProfiles++;

@@ -38,6 +38,18 @@ export function encode64(a: number, b: number): string {
   );
 }
 
+/** The characters encode64 writes. */
+export const ENCODED_64_CHARS = 11;
+
+/** Whether bytes [at, at + 11) of `bytes` are encode64(a, b), compared without making the string. */
+export function encoded64At(a: number, b: number, bytes: Uint8Array, at: number): boolean {
+  const d = ALPHABET;
+  for (let i = 0; i < 5; i++) if (bytes[at + i] !== d[(a >>> (6 * i)) & 63]) return false;
+  if (bytes[at + 5] !== d[((a >>> 30) | (b << 2)) & 63]) return false;
+  for (let i = 0; i < 5; i++) if (bytes[at + 6 + i] !== d[(b >>> (4 + 6 * i)) & 63]) return false;
+  return true;
+}
+
 /** murmur3's finalizer: every input bit affects every output bit. */
 export function mix(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);

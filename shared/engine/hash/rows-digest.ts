@@ -6,7 +6,7 @@
 // may come in another order next time. The sums start from a seed that the column types make (see
 // spilledRowTyping): spill lines are rows as read, not yet typed. Equal digests are trusted only where the object would be
 // equal too; any other case takes the full path, which is always right.
-import { encode64, mix } from './fingerprint';
+import { encode64, encoded64At, ENCODED_64_CHARS, mix } from './fingerprint';
 
 /** The sums a profile's line hashes are added into (see addLine), per lane. */
 export interface DigestSums {
@@ -41,6 +41,12 @@ export function addLine(sums: DigestSums, bytes: Uint8Array, view: DataView, sta
 
 /** The digest of the lines whose hashes were added up into these sums. */
 export const digestOf = (a: number, b: number): string => encode64(mix(a), mix(b));
+
+/** The characters of a digest. */
+export const DIGEST_CHARS = ENCODED_64_CHARS;
+
+/** Whether bytes [at, at + DIGEST_CHARS) of `bytes` are digestOf(a, b) (no string made). */
+export const digestAt = (a: number, b: number, bytes: Uint8Array, at: number): boolean => encoded64At(mix(a), mix(b), bytes, at);
 
 /** Where lineDigest encodes a line: reused, as it runs for every row sent early. */
 let scratch = Buffer.allocUnsafe(4096);

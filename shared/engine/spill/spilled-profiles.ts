@@ -4,7 +4,7 @@
 // profile, and a Map of them, was most of what the bucket step allocated: it outlived young
 // collections and made the engine thread's full collections. Keys and rows are decoded only for
 // the profiles that take the full path.
-import { addLine, digestOf, type DigestSums } from '../hash/rows-digest';
+import { addLine, digestAt, digestOf, type DigestSums } from '../hash/rows-digest';
 import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlotCount } from '../hash/key-hash';
 import type { ByteRange } from './bucket-files';
 import { freshMemory, type ReusedMemory } from './reused-memory';
@@ -172,6 +172,11 @@ export class SpilledProfiles {
   /** The digest of profile p's rows (see rows-digest.ts). */
   digest(p: number): string {
     return digestOf(this.sumA[p]!, this.sumB[p]!);
+  }
+
+  /** Whether bytes [at, at + DIGEST_CHARS) of `bytes` are digest(p), compared in place (no string per profile). */
+  digestAt(p: number, bytes: Uint8Array, at: number): boolean {
+    return digestAt(this.sumA[p]!, this.sumB[p]!, bytes, at);
   }
 
   /**

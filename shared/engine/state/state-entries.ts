@@ -1,6 +1,7 @@
 // A bucket's state entries, indexed in place over the blob's UTF-8 bytes (the bucket step's view
 // of what Braze was last sent for the profiles of one hash bucket).
 import { findEntry, firstSlot, fnv1a32, FNV_OFFSET, FNV_PRIME, keySlotCount } from '../hash/key-hash';
+import { DIGEST_CHARS } from '../hash/rows-digest';
 import { freshMemory, type ReusedMemory } from '../spill/reused-memory';
 import type { SpilledProfiles } from '../spill/spilled-profiles';
 import type { StateBytes } from './state-bytes';
@@ -18,13 +19,15 @@ const KEPT = 3;
 
 const NEWLINE = 0x0a;
 const TAB = 0x09;
+/** digestFrom's answer for a line written as JSON. */
+const JSON_LINE = -2;
 /** The same bytes as a Buffer (no copy). */
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
  * A bucket's entries, read in place from the blob's bytes as downloaded (UTF-8): an index of where
  * each line starts, keyed by the key's hash in typed arrays, and a line decoded only when asked
- * for. A change run looks at most lines only to keep them as they are (see `rowsDigestIs`,
+ * for. A change run looks at most lines only to keep them as they are (see `rowsDigestOf`,
  * `keepAsWritten`, `writeKept`): parsing a million lines into objects cost more than the rest, a
  * string per key was most of the rest, and the blob as one string was decoded, copied to the
  * engine thread and back, and encoded again.
@@ -172,17 +175,37 @@ export class StateEntries {
    * decoding for a plain line.
    */
   rowsDigestIs(line: number, rowsDigest: string): boolean {
-    const { bytes } = this;
+    const from = this.digestFrom(line, rowsDigest.length);
+    if (from === JSON_LINE) return parseStateLine(this.line(line))[1].rowsDigest === rowsDigest;
+    if (from === -1) return false;
+    for (let i = 0; i < rowsDigest.length; i++) if (this.bytes[from + i] !== rowsDigest.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /**
+   * Whether the line ends in the digest of spilled profile p's rows: rowsDigestIs without a string
+   * of the digest, for every profile of a change run.
+   */
+  rowsDigestOf(line: number, rows: SpilledProfiles, p: number): boolean {
+    const from = this.digestFrom(line, DIGEST_CHARS);
+    if (from === JSON_LINE) return parseStateLine(this.line(line))[1].rowsDigest === rows.digest(p);
+    return from !== -1 && rows.digestAt(p, this.bytes, from);
+  }
+
+  /**
+   * Where a plain line's rows digest of `length` bytes would start: its last bytes, after the fourth
+   * tab (key, identity, fp, heldFields, rowsDigest); -1 when it has no such field; JSON_LINE for a
+   * line in JSON.
+   */
+  private digestFrom(line: number, length: number): number {
     const keyEnd = this.keyEnd[line]!;
-    const end = this.lineEnd[line]!;
-    if (keyEnd === -1) return parseStateLine(this.line(line))[1].rowsDigest === rowsDigest;
-    const from = end - rowsDigest.length;
-    if (from <= keyEnd) return false;
-    for (let i = 0; i < rowsDigest.length; i++) if (bytes[from + i] !== rowsDigest.charCodeAt(i)) return false;
-    // key, identity, fp, heldFields and rowsDigest: the fourth tab is just before the digest.
-    const identityEnd = bytes.indexOf(TAB, keyEnd + 1);
-    const fpEnd = identityEnd === -1 ? -1 : bytes.indexOf(TAB, identityEnd + 1);
-    return fpEnd !== -1 && fpEnd < from && bytes.indexOf(TAB, fpEnd + 1) === from - 1;
+    if (keyEnd === -1) return JSON_LINE;
+    const from = this.lineEnd[line]! - length;
+    if (from <= keyEnd + 1 || this.bytes[from - 1] !== TAB) return -1;
+    // Between the key's tab and the one before the digest: the identity's and the fp's, no other.
+    let tabs = 0;
+    for (let i = keyEnd + 1; i < from - 1; i++) if (this.bytes[i] === TAB) tabs++;
+    return tabs === 2 ? from : -1;
   }
 
   /** A claimed line goes into the bucket's new state as it is written (see writeKept). */
