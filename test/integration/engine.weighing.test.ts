@@ -1,7 +1,7 @@
 // A run weighed as it goes (the guard on a change run): every bucket is prepared and set aside
 // before anything reaches Braze; the guard's decision then sends exactly what was weighed, or
 // nothing at all, and a run being weighed records no progress.
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -112,6 +112,7 @@ describe('a run weighed as it goes', () => {
       },
     });
 
+    rmSync(tempRoot, { recursive: true, force: true });
     expect(result.complete).toBe(true);
     // Every bucket set aside, its rows are gone; what it sends and keeps is there instead.
     expect(spilled(atDecision)).toEqual([]);

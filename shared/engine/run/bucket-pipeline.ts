@@ -86,7 +86,7 @@ export class BucketPipeline {
   private readonly underWay: BucketsUnderWay;
   /** Braze's answers to the buckets sent last, oldest first (BUCKETS_UNDER_WAY − 1 of them). */
   private readonly lastAnswered: Promise<unknown>[] = [];
-  /** Removals of the temp files of buckets whose state is written (see send). */
+  /** Removals of the temp files of buckets whose state is written (see send), or set aside while weighed. */
   private readonly tempRemoved: Promise<void>[] = [];
   /**
    * The checkpoints of what was sent early, listed once the last is written (null: the listing
@@ -95,7 +95,10 @@ export class BucketPipeline {
   private earlyPieces: Promise<string[] | null> = Promise.resolve([]);
   private readonly piecesRemoved = new Set<string>();
   private readonly piecesRemoving: Promise<void>[] = [];
-  /** The kinds of temp file a bucket may have: those of sending early only where this attempt did. */
+  /**
+   * The kinds of temp file a bucket may have: those of sending early only where this attempt did;
+   * none once a weighed run's buckets are set aside (theirs went then).
+   */
   private tempKinds: readonly string[] = ROW_SPILLS;
 
   constructor(private readonly parts: PipelineParts) {
@@ -254,10 +257,11 @@ export class BucketPipeline {
   }
 
   /**
-   * A bucket whose state is written is never prepared again by this attempt: its temp files go
-   * (while the buckets after it are sent, not all at the attempt's end, where on one core removing
-   * a 1 M-profile run's spill took ~0.1 s; its state blob's download is gone already: the engine
-   * thread removes it once read). One left behind goes with the folder.
+   * A bucket whose state is written, or that a weighed run set aside, is never prepared again by
+   * this attempt: its temp files go (while the buckets after it are sent or weighed, not all at the
+   * attempt's end, where on one core removing a 1 M-profile run's spill took ~0.1 s; its state
+   * blob's download is gone already: the engine thread removes it once read). One left behind goes
+   * with the folder.
    */
   private async removeTempFiles(bucket: number): Promise<void> {
     await removeBucketFiles(this.parts.tempDir, bucket, this.tempKinds).catch(() => undefined);

@@ -2,8 +2,8 @@
 // (EngineInput.weigh): every bucket is merged and diffed once, and what it would send and keep is
 // written here instead of being prepared a second time after a dry run. Taken back one by one to
 // be sent once the guard lets the run go. A bucket's spill goes once it is set aside
-// (BucketPipeline.weigh), so the disk holds no more than the spill did: the rows of the buckets not
-// yet set aside, and the state and changed objects of those that were.
+// (BucketPipeline.weigh): the disk holds the rows of the buckets not yet set aside, and the state
+// and changed objects of those that were (fits() keeps the spill's headroom free).
 import { rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readFileIntoSync } from '../spill/bucket-files';
