@@ -171,36 +171,24 @@ export class StateEntries {
   }
 
   /**
-   * Whether the line ends in this rows digest (a line with all five fields). Read in place: no
-   * decoding for a plain line.
-   */
-  rowsDigestIs(line: number, rowsDigest: string): boolean {
-    const from = this.digestFrom(line, rowsDigest.length);
-    if (from === JSON_LINE) return parseStateLine(this.line(line))[1].rowsDigest === rowsDigest;
-    if (from === -1) return false;
-    for (let i = 0; i < rowsDigest.length; i++) if (this.bytes[from + i] !== rowsDigest.charCodeAt(i)) return false;
-    return true;
-  }
-
-  /**
-   * Whether the line ends in the digest of spilled profile p's rows: rowsDigestIs without a string
-   * of the digest, for every profile of a change run.
+   * Whether the line ends in the digest of spilled profile p's rows (a line with all five fields).
+   * Read in place for a plain line: no decoding, and no string of the digest (this runs for every
+   * profile of a change run).
    */
   rowsDigestOf(line: number, rows: SpilledProfiles, p: number): boolean {
-    const from = this.digestFrom(line, DIGEST_CHARS);
+    const from = this.digestFrom(line);
     if (from === JSON_LINE) return parseStateLine(this.line(line))[1].rowsDigest === rows.digest(p);
     return from !== -1 && rows.digestAt(p, this.bytes, from);
   }
 
   /**
-   * Where a plain line's rows digest of `length` bytes would start: its last bytes, after the fourth
-   * tab (key, identity, fp, heldFields, rowsDigest); -1 when it has no such field; JSON_LINE for a
-   * line in JSON.
+   * Where a plain line's rows digest starts: its last DIGEST_CHARS bytes, after the fourth tab (key,
+   * identity, fp, heldFields, rowsDigest); -1 when it has none; JSON_LINE for a line in JSON.
    */
-  private digestFrom(line: number, length: number): number {
+  private digestFrom(line: number): number {
     const keyEnd = this.keyEnd[line]!;
     if (keyEnd === -1) return JSON_LINE;
-    const from = this.lineEnd[line]! - length;
+    const from = this.lineEnd[line]! - DIGEST_CHARS;
     if (from <= keyEnd + 1 || this.bytes[from - 1] !== TAB) return -1;
     // Between the key's tab and the one before the digest: the identity's and the fp's, no other.
     let tabs = 0;
