@@ -184,9 +184,6 @@ export class BucketPipeline {
       }
       const received = await this.preparing.shift()!;
       this.prepareAhead();
-      // The room the buckets set aside gave back counts: the last one's removal is awaited (those
-      // before it were, here, in turn). Quick, and mostly done by now.
-      await this.tempRemoved.at(-1);
       if (!staged.fits(received)) {
         this.preparing.unshift(Promise.resolve(received)); // dropped below
         unweighed = 'disk';
