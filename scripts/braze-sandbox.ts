@@ -11,7 +11,8 @@
 //   GET  /segments/list?page=N        the workspace's segments (key needs segments.list), as Braze documents it
 //   GET  /sandbox/profiles            every stored profile (identifier + attributes)
 //   GET  /sandbox/stats               request counts by status, objects processed, concurrency seen;
-//                                     ?busiestSince=<epoch ms>: the most requests in any window since then
+//                                     ?busiestSince=<epoch ms>: the most requests in any window since then,
+//                                     and the arrivals in each 0.5 s of the first 3 s from the first since then
 //   POST /sandbox/faults              { rateLimitForMs, fail5xx, slowMs, dropConnections, revokeKey, badObjectMarker,
 //                                       objectErrorMarker, refuseEveryRequest, rateLimit }
 // Rate-limit headers as Braze sends them: X-RateLimit-Limit / -Remaining / -Reset on answers within
@@ -226,6 +227,22 @@ export class BrazeSandbox {
       most = Math.max(most, i - j + 1);
     }
     return most;
+  }
+
+  /**
+   * /users/track arrivals in each `binMs` of the first `bins × binMs` from the first request at or
+   * after `sinceMs` (empty: none came): how fast a run's sending started. Braze's window slides, so
+   * what a run did not send in its first window it never makes up (docs/performance.md).
+   */
+  arrivalsFromFirst(sinceMs: number, binMs = 500, bins = 6): number[] {
+    const first = this.requestTimes.find((t) => t >= sinceMs);
+    if (first === undefined) return [];
+    const counts = new Array<number>(bins).fill(0);
+    for (const t of this.requestTimes) {
+      const bin = Math.floor((t - first) / binMs);
+      if (t >= first && bin < bins) counts[bin]!++;
+    }
+    return counts;
   }
 
   reset(): void {
@@ -501,10 +518,12 @@ export class BrazeSandbox {
     if (path === '/sandbox/profiles' && req.method === 'GET')
       return this.reply(res, 200, { profiles: this.profileList() }, {}, false);
     if (path === '/sandbox/stats' && req.method === 'GET') {
-      // ?busiestSince=<epoch ms>: also the most requests that arrived in any window since then.
+      // ?busiestSince=<epoch ms>: also the most requests that arrived in any window since then, and how the first window filled.
       const since = Number(new URL(req.url ?? '', 'http://sandbox').searchParams.get('busiestSince'));
       const busiest =
-        Number.isFinite(since) && since > 0 ? { busiestWindow: this.maxRequestsInWindow(this.windowMs, since) } : {};
+        Number.isFinite(since) && since > 0
+          ? { busiestWindow: this.maxRequestsInWindow(this.windowMs, since), firstSecondsArrivals: this.arrivalsFromFirst(since) }
+          : {};
       return this.reply(res, 200, { ...this.stats, profiles: this.profiles.size, ...busiest }, {}, false);
     }
     if (path === '/sandbox/reset' && req.method === 'POST') {
