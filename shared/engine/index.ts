@@ -8,6 +8,7 @@ export { emptyBucketCounts, type BucketCounts, type RejectedRow } from './thread
 export { definitionFingerprint } from './state/open-sync-state';
 export { membershipNamesOf } from './profile/object-writer';
 export { SyncStateStore, type Manifest } from './state/sync-state';
+export type { CheckpointRange } from './state/early-checkpoint-blobs';
 export type { BucketHeader } from './state/state-line';
 export { RunStopped, StateTakenOver } from './control/stop';
 // Verification (shared/verify/) reads the state, and maps snapshot rows and writes objects the way a run does, to compare with Braze.

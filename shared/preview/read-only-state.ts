@@ -1,14 +1,13 @@
 // The export's sync state as a preview sees it: read as a run reads it, never written (no
 // manifest, bucket or checkpoint write, no clean-up), so a preview leaves no trace.
-import { SyncStateStore, type BucketHeader, type Manifest } from '../engine';
+import { SyncStateStore, type BucketHeader, type CheckpointRange, type Manifest } from '../engine';
 
 export class ReadOnlySyncState extends SyncStateStore {
   override async writeManifest(_manifest: Manifest): Promise<void> {}
-  override async writeEarlyPiece(
-    _bucket: number,
+  override async writeEarlyCheckpoint(
     _checkpoint: number,
     _header: BucketHeader,
-    _lines: string | Uint8Array,
+    _ranges: readonly CheckpointRange[],
   ): Promise<void> {}
   override async writeBucket(
     _bucket: number,

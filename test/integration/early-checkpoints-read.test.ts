@@ -1,13 +1,15 @@
 // A bucket's checkpoints of what was sent early, read back as its state by an attempt that follows
-// a killed one: every piece's lines in the order written under the first piece's header, whether
-// the engine thread is given them as a file (streamed piece by piece) or a caller as bytes; what
-// Braze refused beside them; and no state where no piece holds lines.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// a killed one: each checkpoint one blob of every bucket's lines, a bucket's lines read back in the
+// order written under the first checkpoint's header, whether the engine thread is given them as a
+// file (streamed) or a caller as bytes; what Braze refused beside them; no state where no
+// checkpoint holds lines; and the pieces per bucket that earlier versions wrote, read beside them.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SyncStateStore, type BucketHeader } from '../../shared/engine';
+import { SyncStateStore, type BucketHeader, type CheckpointRange } from '../../shared/engine';
+import { refusalLine, type EarlyRefusal } from '../../shared/engine/state/early-checkpoint-blobs';
 import { services } from '../../shared/services';
 import { CONTAINERS } from '../../shared/store/clients';
 import { useAzurite } from '../helpers/app';
@@ -23,34 +25,62 @@ const header: BucketHeader = {
   membership: { format: 'list', names: ['seg'] },
   sentBy: 'run-1',
 };
-const store = () => new SyncStateStore(services().storage.appBlobs.getContainerClient(CONTAINERS.state), randomUUID());
+const container = () => services().storage.appBlobs.getContainerClient(CONTAINERS.state);
+
+/** A new export's sync state, and a temp folder for the files a checkpoint is read from. */
+function setUp() {
+  const exportId = randomUUID();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'early-read-'));
+  dirs.push(dir);
+  let files = 0;
+  /** A bucket's part of a checkpoint: its state lines and refusals, in a file of their own after some bytes of another bucket's. */
+  const range = (bucket: number, lines: string, refused: EarlyRefusal[] = []): CheckpointRange => {
+    const file = path.join(dir, `range-${files++}`);
+    const refusals = refused.map(refusalLine).join('');
+    writeFileSync(file, `other bucket's bytes\n${lines}${refusals}`);
+    return { bucket, file, from: 21, lines: Buffer.byteLength(lines), refused: Buffer.byteLength(refusals) };
+  };
+  /** A piece of one bucket's checkpoint, as earlier versions wrote it. */
+  const piece = async (name: string, header: BucketHeader, text: string) => {
+    const body = `${JSON.stringify(header)}\n${text}`;
+    await container().getBlockBlobClient(`${exportId}/${name}`).upload(body, Buffer.byteLength(body));
+  };
+  const names = async () => {
+    const found: string[] = [];
+    for await (const b of container().listBlobsFlat({ prefix: `${exportId}/` })) found.push(b.name.slice(exportId.length + 1));
+    return found.sort();
+  };
+  return { state: new SyncStateStore(container(), exportId), dir, range, piece, names };
+}
+
+const lines = (from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => `c${from + i}\te:u${from + i}\tfp${from + i}\t1\n`).join('');
 
 describe('checkpoints of what was sent early, read back as a bucket state', () => {
-  it("one state: the pieces' lines in order under the first header, as a file and as bytes, with the refusals beside them", async () => {
-    const state = store();
-    // Large pieces (several socket chunks each), written as text and as bytes.
-    const lines = (from: number, n: number) =>
-      Array.from({ length: n }, (_, i) => `c${from + i}\te:u${from + i}\tfp${from + i}\t1\n`).join('');
-    const first = lines(0, 5_000);
-    const second = lines(5_000, 5_000);
-    const third = lines(10_000, 10);
-    await state.writeEarlyPiece(3, 0, header, first);
-    await state.writeEarlyPiece(3, 1, header, Buffer.from(second), [{ key: 'c77', fp: 'fp77', reason: 'bad email' }]);
-    await state.writeEarlyPiece(3, 2, header, Buffer.from(third));
-    await state.writeEarlyPiece(4, 0, header, '', [{ key: 'c9', fp: 'fp9', reason: 'too long' }]);
+  it("a checkpoint is one blob whatever its buckets; a bucket's lines read back in order under the first header, as a file and as bytes, with the refusals", async () => {
+    const { state, dir, range, names } = setUp();
+    // Large ranges (several socket chunks each).
+    const [first, second, third] = [lines(0, 5_000), lines(5_000, 5_000), lines(10_000, 10)];
+    await state.writeEarlyCheckpoint(0, header, [
+      range(3, first),
+      range(5, lines(20_000, 3)),
+      range(4, '', [{ key: 'c9', fp: 'fp9', reason: 'too long' }]),
+    ]);
+    await state.writeEarlyCheckpoint(1, header, [range(3, second, [{ key: 'c77', fp: 'fp77', reason: 'bad email' }])]);
+    await state.writeEarlyCheckpoint(2, header, [range(3, third)]);
+    expect(await names()).toEqual(['buckets.early-0000.0.tsv', 'buckets.early-0001.0.tsv', 'buckets.early-0002.0.tsv']);
+    expect(await state.earlyCheckpointNames()).toHaveLength(3);
 
     const expected = `${JSON.stringify(header)}\n${first}${second}${third}`;
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'early-read-'));
-    dirs.push(dir);
     const file = path.join(dir, 'state-3.tsv');
     const downloaded = await state.downloadBucket(3, file);
     expect(downloaded).toMatchObject({ found: true, etag: null, early: true });
     expect(readFileSync(file, 'utf8')).toBe(expected);
-    expect(downloaded.refused).toEqual({
-      sentBy: 'run-1',
-      byKey: new Map([['c77', { fp: 'fp77', reason: 'bad email' }]]),
-    });
+    expect(downloaded.refused).toEqual({ sentBy: 'run-1', byKey: new Map([['c77', { fp: 'fp77', reason: 'bad email' }]]) });
     expect(Buffer.from((await state.readBucket(3)).bytes!).toString('utf8')).toBe(expected);
+    expect(Buffer.from((await state.readBucket(5)).bytes!).toString('utf8')).toBe(
+      `${JSON.stringify(header)}\n${lines(20_000, 3)}`,
+    );
 
     // Refusals alone are no state: the bucket has none, and no file is written.
     const none = await state.downloadBucket(4, path.join(dir, 'state-4.tsv'));
@@ -58,16 +88,45 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
     expect(existsSync(path.join(dir, 'state-4.tsv'))).toBe(false);
     expect(none.refused?.byKey.get('c9')).toEqual({ fp: 'fp9', reason: 'too long' });
     expect((await state.readBucket(4)).bytes).toBeNull();
+
+    await state.removeEarlyCheckpoints();
+    expect(await names()).toEqual([]);
+    expect((await state.readBucket(3)).bytes).toBeNull();
   });
 
-  it("a later piece's header longer than a socket's chunk is left out whole", async () => {
-    const state = store();
+  it('a checkpoint larger than a blob goes on in another; each bucket is read whole from the one that has it', async () => {
+    const { state, range, names } = setUp();
+    const buckets = [0, 1, 2, 3].map((b) => lines(b * 1_000, 300));
+    await state.writeEarlyCheckpoint(
+      0,
+      header,
+      buckets.map((text, b) => range(b, text)),
+      10_000,
+    );
+    // 5–7 KB a bucket: a blob goes on past 10 KB, so two buckets in each.
+    expect(await names()).toEqual(['buckets.early-0000.0.tsv', 'buckets.early-0000.1.tsv']);
+    for (const [b, text] of buckets.entries())
+      expect(Buffer.from((await state.readBucket(b)).bytes!).toString('utf8')).toBe(`${JSON.stringify(header)}\n${text}`);
+  });
+
+  it('pieces per bucket, as earlier versions wrote them, are read beside the checkpoint blobs, in checkpoint order', async () => {
+    const { state, dir, range, piece } = setUp();
+    await piece('b2.early-0000.tsv', header, lines(0, 2));
+    await piece('b2.early-0000.refused.jsonl', header, refusalLine({ key: 'c5', fp: 'fp5', reason: 'bad' }));
+    await state.writeEarlyCheckpoint(1, header, [range(2, lines(10, 2))]);
+    const read = await state.readBucket(2);
+    expect(Buffer.from(read.bytes!).toString('utf8')).toBe(`${JSON.stringify(header)}\n${lines(0, 2)}${lines(10, 2)}`);
+    const { refused } = await state.downloadBucket(2, path.join(dir, 'state-2.tsv'));
+    expect(refused?.byKey.get('c5')).toEqual({ fp: 'fp5', reason: 'bad' });
+    expect(await state.earlyCheckpointNames()).toHaveLength(3);
+  });
+
+  it("a header longer than a socket's chunk: a checkpoint blob's first line is read whole, and a later piece's left out whole", async () => {
+    const { state, dir, range, piece } = setUp();
     // ~200 KB of header: it reaches the reader over several chunks.
     const wide = { ...header, fields: Array.from({ length: 5_000 }, (_, i) => `attribute_with_a_long_name_${i}`) };
-    await state.writeEarlyPiece(6, 0, wide, 'c1\te:u1\tfp1\t1\n');
-    await state.writeEarlyPiece(6, 1, wide, 'c2\te:u2\tfp2\t1\n');
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'early-read-'));
-    dirs.push(dir);
+    await state.writeEarlyCheckpoint(0, wide, [range(6, 'c1\te:u1\tfp1\t1\n')]);
+    await piece('b6.early-0001.tsv', wide, 'c2\te:u2\tfp2\t1\n');
     const file = path.join(dir, 'state-6.tsv');
     await state.downloadBucket(6, file);
     expect(readFileSync(file, 'utf8')).toBe(`${JSON.stringify(wide)}\nc1\te:u1\tfp1\t1\nc2\te:u2\tfp2\t1\n`);

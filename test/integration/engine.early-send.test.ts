@@ -81,21 +81,16 @@ describe('sending early', () => {
     expect(again.run.timings?.firstRequestSeconds ?? null).toBeNull();
   });
 
-  it('each bucket’s checkpoints of what was sent early go once its state is written, not all after the last bucket', async () => {
-    // What the run writes and removes, in order: "wrote 3", "removed 3" (a bucket's pieces); and
-    // the buckets whose pieces each removal takes.
+  it('the checkpoint of what was sent early is one blob for every bucket, removed once every bucket’s state is written', async () => {
+    // What the run writes and removes, in order: "wrote 3" (a bucket's state), "removed <name>".
     const events: string[] = [];
-    const removals: string[][] = [];
-    const bucketOf = (name: string) => /\/b(\d+)\.early-/.exec(name)![1]!;
     class Watched extends SyncStateStore {
       override async writeBucket(...args: Parameters<SyncStateStore['writeBucket']>): Promise<void> {
         await super.writeBucket(...args);
         events.push(`wrote ${args[0]}`);
       }
       override async removeEarlyCheckpoints(listed?: readonly string[]): Promise<void> {
-        const buckets = (listed ?? (await this.earlyCheckpointNames())).map(bucketOf);
-        if (buckets.length) removals.push(buckets);
-        for (const b of buckets) events.push(`removed ${b}`);
+        for (const name of listed ?? (await this.earlyCheckpointNames())) events.push(`removed ${name}`);
         await super.removeEarlyCheckpoints(listed);
       }
     }
@@ -112,29 +107,26 @@ describe('sending early', () => {
     const wrote = events.filter((e) => e.startsWith('wrote'));
     const removed = events.filter((e) => e.startsWith('removed'));
     expect(wrote.length).toBeGreaterThan(8);
-    // Every bucket had pieces (the checkpoint when reading ended), each removed once, after its state was written.
-    expect(removed.map((e) => e.slice('removed '.length)).sort()).toEqual(wrote.map((e) => e.slice('wrote '.length)).sort());
-    for (const e of removed) expect(events.indexOf(e), e).toBeGreaterThan(events.indexOf(e.replace('removed', 'wrote')));
-    // Bucket by bucket, as each was written: no removal of every bucket's pieces after the last.
-    expect(removals).toHaveLength(wrote.length);
-    for (const buckets of removals) expect(new Set(buckets).size).toBe(1);
+    // Every bucket was in the checkpoint when reading ended: one blob, removed after the last bucket's state was written.
+    expect(removed).toEqual([`removed ${exp.id}/buckets.early-0000.0.tsv`]);
+    expect(events.indexOf(removed[0]!)).toBe(events.length - 1);
     expect(await earlyCheckpoints(exp.id)).toEqual([]);
   });
 
   it('a slow last checkpoint of what was sent early holds no bucket up: more than three are sent and written meanwhile', async () => {
     // A bucket's room comes back once its state is written; its record, after that checkpoint, may wait.
-    // The checkpoint's pieces wait until a fourth bucket's state is written (or 5 s: then the
-    // buckets waited for the checkpoint, and the test fails).
+    // The checkpoint waits until a fourth bucket's state is written (or 5 s: then the buckets
+    // waited for the checkpoint, and the test fails).
     const events: string[] = [];
     let fourthWritten!: () => void;
     const fourth = new Promise<void>((r) => (fourthWritten = r));
-    class SlowPieces extends SyncStateStore {
-      override async writeEarlyPiece(...args: Parameters<SyncStateStore['writeEarlyPiece']>): Promise<void> {
+    class SlowCheckpoint extends SyncStateStore {
+      override async writeEarlyCheckpoint(...args: Parameters<SyncStateStore['writeEarlyCheckpoint']>): Promise<void> {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([fourth, new Promise((r) => (timer = setTimeout(r, 5000)))]);
         clearTimeout(timer);
-        await super.writeEarlyPiece(...args);
-        events.push('piece');
+        await super.writeEarlyCheckpoint(...args);
+        events.push('checkpoint');
       }
       override async writeBucket(...args: Parameters<SyncStateStore['writeBucket']>): Promise<void> {
         await super.writeBucket(...args);
@@ -154,7 +146,7 @@ describe('sending early', () => {
       matching: MATCHING,
     });
     const snapshot = await locateSnapshot(app.storage.ciBlobs, exp.source, exp.segments);
-    const state = new SlowPieces(app.storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id);
+    const state = new SlowCheckpoint(app.storage.appBlobs.getContainerClient(CONTAINERS.state), exp.id);
     const result = await runExport({
       ...engineInput(exp, snapshot, sandbox().url),
       state,
@@ -164,9 +156,8 @@ describe('sending early', () => {
     expect(result.complete).toBe(true);
     expect(result.progress.counts).toMatchObject({ profiles: 600, sent: 600, failed: 0 });
     expect(profile(7)).toMatchObject({ [MEMBERSHIP]: ['Big', 'Small'] });
-    const lastPiece = events.lastIndexOf('piece');
-    expect(events.filter((e) => e === 'piece').length).toBeGreaterThan(3);
-    expect(events.slice(0, lastPiece).filter((e) => e.startsWith('wrote')).length).toBeGreaterThan(3);
+    expect(events.filter((e) => e === 'checkpoint')).toHaveLength(1);
+    expect(events.slice(0, events.indexOf('checkpoint')).filter((e) => e.startsWith('wrote')).length).toBeGreaterThan(3);
     expect(await earlyCheckpoints(exp.id)).toEqual([]);
   });
 

@@ -45,7 +45,7 @@ describe("a bucket's sync state", () => {
     vi.spyOn(os, 'availableParallelism').mockReturnValue(2);
     const input = await newExport();
     const asked = vi.spyOn(SyncStateStore.prototype, 'downloadBucket');
-    const checkpointed = vi.spyOn(SyncStateStore.prototype, 'writeEarlyPiece');
+    const checkpointed = vi.spyOn(SyncStateStore.prototype, 'writeEarlyCheckpoint');
 
     const first = await runExport({ ...input, firstAttempt: true, earlyCheckpointMs: 1 });
     expect(first.progress.counts).toMatchObject({ profiles: 300, sent: 300 });

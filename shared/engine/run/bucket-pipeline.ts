@@ -4,7 +4,7 @@
 // as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
 import path from 'node:path';
 import { MAX_OBJECTS_PER_REQUEST, NOT_SENT_STOPPING, type BrazeClient, type Outcome } from '../../braze/client';
-import { earlyPiecesOf, type EarlyRefusals, type SyncStateStore } from '../state/sync-state';
+import type { EarlyRefusals, SyncStateStore } from '../state/sync-state';
 import { addBucketCounts, emptyBucketCounts, type BucketCounts } from '../thread/protocol';
 import { MAX_OUTCOME_REFUSAL_CHARS, parseStateLine, type BucketOutcome } from '../state/state-line';
 import type { EarlySender } from '../send/early-sender';
@@ -39,8 +39,8 @@ interface PipelineParts {
   /** Asked before a bucket's objects go, with the requests they need: false = stop before it (see EngineInput). */
   beforeBucket?: (requests: number) => Promise<boolean>;
   /**
-   * The last checkpoint of what was sent early: once written, its pieces are listed, and each
-   * bucket's removed once that bucket's state is written. No bucket is asked of the engine thread
+   * The last checkpoint of what was sent early: once written, the checkpoints are listed, to be
+   * removed once every bucket's state is written. No bucket is asked of the engine thread
    * before it has marked what that checkpoint holds (see EarlyCheckpoints.final). Buckets are sent,
    * written and listed done meanwhile: a bucket's state holds its early lines, so a successor sends
    * nothing more for the checkpoint's being late than it would for a kill before it.
@@ -88,13 +88,8 @@ export class BucketPipeline {
   private readonly lastAnswered: Promise<unknown>[] = [];
   /** Removals of the temp files of buckets whose state is written (see send), or set aside while weighed. */
   private readonly tempRemoved: Promise<void>[] = [];
-  /**
-   * The checkpoints of what was sent early, listed once the last is written (null: the listing
-   * failed), and those of them removed already, bucket by bucket as each bucket's state is written.
-   */
-  private earlyPieces: Promise<string[] | null> = Promise.resolve([]);
-  private readonly piecesRemoved = new Set<string>();
-  private readonly piecesRemoving: Promise<void>[] = [];
+  /** The checkpoints of what was sent early, listed once the last is written (null: the listing failed). */
+  private earlyCheckpoints: Promise<string[] | null> = Promise.resolve([]);
   /**
    * The kinds of temp file a bucket may have: those of sending early only where this attempt did;
    * none once a weighed run's buckets are set aside (theirs went then).
@@ -124,7 +119,7 @@ export class BucketPipeline {
     // while the buckets go (on one core, listing them at the end took the run's last ~0.1 s).
     // Where nothing was sent early and there was no state, there are none: not even listed.
     if (!this.parts.noState || early)
-      this.earlyPieces = this.parts.lastEarlyCheckpoint.written
+      this.earlyCheckpoints = this.parts.lastEarlyCheckpoint.written
         .then(() => this.parts.state.earlyCheckpointNames())
         .catch(() => null);
     if (early) this.tempKinds = [...ROW_SPILLS, ...EARLY_SEND_KINDS];
@@ -150,13 +145,11 @@ export class BucketPipeline {
     await this.reports;
     await this.checkpointed;
     await Promise.all(this.tempRemoved);
-    // Checkpoints of what was sent early — this attempt's, or an earlier killed one's — are
-    // in the buckets now, every one of which is written: those not gone with their bucket go (one
-    // listing a run).
+    // Checkpoints of what was sent early — this attempt's, or an earlier killed one's — are in the
+    // buckets now, every one of which is written: they go (a blob or two each: see
+    // state/early-checkpoint-blobs.ts).
     await this.parts.lastEarlyCheckpoint.written;
-    await Promise.all(this.piecesRemoving);
-    const listed = await this.earlyPieces;
-    await this.parts.state.removeEarlyCheckpoints(listed?.filter((name) => !this.piecesRemoved.has(name)));
+    await this.parts.state.removeEarlyCheckpoints((await this.earlyCheckpoints) ?? undefined);
     return true;
   }
 
@@ -252,7 +245,6 @@ export class BucketPipeline {
     await this.checkpointed;
     await this.parts.lastEarlyCheckpoint.written;
     await this.dropPrepared();
-    await Promise.all(this.piecesRemoving);
     return false;
   }
 
@@ -279,23 +271,6 @@ export class BucketPipeline {
         () => undefined,
       ),
     );
-  }
-
-  /**
-   * Once the bucket's state is written, its checkpoints of what was sent early are read no more (a
-   * successor reads the state): they go then, beside the buckets still under way, rather than all
-   * after the last bucket, where deleting a 1 M first run's 32 took ~50 ms before the run could end.
-   * Not before the last of them is written and listed.
-   */
-  private removeEarlyPiecesOnceWritten(bucket: number, stateWritten: Promise<boolean>): void {
-    const removing = Promise.all([stateWritten, this.earlyPieces]).then(async ([written, listed]) => {
-      const pieces = written && listed ? earlyPiecesOf(listed, bucket) : [];
-      if (!pieces.length) return;
-      for (const name of pieces) this.piecesRemoved.add(name);
-      await this.parts.state.removeEarlyCheckpoints(pieces);
-    });
-    // A piece whose delete fails is left: the bucket's state hides it, and a later run's listing finds it.
-    this.piecesRemoving.push(removing.catch(() => undefined));
   }
 
   /** Each bucket being prepared is dropped as it comes: its room in the rings may be what the next one waits for. */
@@ -336,7 +311,6 @@ export class BucketPipeline {
     const { prepared } = received;
     const { books } = this.parts;
     const written = Promise.resolve(true);
-    this.removeEarlyPiecesOnceWritten(prepared.bucket, written);
     this.removeTempFilesOnceWritten(prepared.bucket, written);
     this.joinBooks(written, () => {
       books.rejectedBefore(outcome);
@@ -425,7 +399,6 @@ export class BucketPipeline {
       })
       .finally(releaseState);
     stateWritten.catch(() => undefined); // awaited below, after the previous checkpoint
-    this.removeEarlyPiecesOnceWritten(prepared.bucket, stateWritten);
     this.removeTempFilesOnceWritten(prepared.bucket, stateWritten);
     this.joinBooks(stateWritten, () => books.commitBucket(prepared));
     // Its room comes back once its state is written, not its record: a successor sends nothing of

@@ -10,9 +10,7 @@ import type { SegmentTable, Snapshot } from '../../snapshot/locate';
 import { BrazeObjectWriter } from '../profile/object-writer';
 import type { SyncStateStore } from '../state/sync-state';
 import { EarlyCheckpoints, NO_CHECKPOINT, type LastCheckpoint } from '../send/early-checkpoints';
-import { STATE_LINES } from '../early-send/records';
 import { EarlySender } from '../send/early-sender';
-import { BucketFiles } from '../spill/bucket-files';
 import { EngineThreads } from './engine-threads';
 import type { PartitionSummary } from '../thread/protocol';
 import { checkedMapper, checkMappedColumns, type ColumnsSeen } from '../read/column-check';
@@ -130,7 +128,7 @@ export class SnapshotReading {
           this.threads.reader,
           this.early,
           this.plan.state,
-          new BucketFiles(this.plan.tempDir, STATE_LINES),
+          this.plan.tempDir,
           {
             definition: this.plan.definitionFp,
             fields: writer.fields,

@@ -1,17 +1,21 @@
 // Checkpoints of what was sent early (main thread). Sending early records nothing
 // durable until the bucket step, so a worker killed in that phase would have its successor send
 // everything again — a second bill for every attribute. Every `everyMs` of sending, and once more
-// when reading ends, the state lines of the profiles Braze has taken by then are written to small
-// per-bucket blobs beside the sync state; a resumed attempt reads them as the bucket's state (see
-// SyncStateStore.readBucket), so it resends at most one interval's worth, or, killed in the bucket
+// when reading ends, the state lines of the profiles Braze has taken by then are written to a blob
+// beside the sync state (state/early-checkpoint-blobs.ts); a resumed attempt reads its bucket's as
+// the bucket's state (see SyncStateStore.readBucket), so it resends at most one interval's worth, or, killed in the bucket
 // phase, only the buckets under way. What Braze refused goes beside them, with its reason: the
 // attempt that settles the bucket counts those rejected (sending them again would have only
 // refused objects in a batch, which reads as a request refused as a whole: failed). What Braze
 // did not take (failed) is in neither, so a later attempt sends it.
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import type { BucketHeader } from '../state/state-line';
-import type { EarlyRefusal, SyncStateStore } from '../state/sync-state';
+import type { SyncStateStore } from '../state/sync-state';
+import { refusalLine, type CheckpointRange, type EarlyRefusal } from '../state/early-checkpoint-blobs';
 import { parseStateLine, stateLineKey } from '../state/state-line';
-import type { BucketFiles } from '../spill/bucket-files';
+import { BucketFiles, bucketFile } from '../spill/bucket-files';
+import { STATE_LINES } from '../early-send/records';
 import type { EarlyMark } from '../thread/protocol';
 import type { EarlySender, NotTaken } from './early-sender';
 
@@ -26,9 +30,6 @@ export interface LastCheckpoint {
 
 export const NO_CHECKPOINT: LastCheckpoint = { marked: Promise.resolve(), written: Promise.resolve() };
 
-/** Piece blobs written at once by a checkpoint. */
-const PIECES_AT_ONCE = 8;
-
 export class EarlyCheckpoints {
   private running: Promise<void> | null = null;
   /** The last checkpoint (final), once asked for. */
@@ -39,18 +40,21 @@ export class EarlyCheckpoints {
   private taken = 0;
   /** Bytes of each bucket's state-line file already in a checkpoint. */
   private readonly written: number[];
+  /** The state lines of profiles sent early (written by the engine thread). */
+  private readonly stateLines: BucketFiles;
 
   constructor(
     private readonly thread: { earlyMark(): Promise<EarlyMark> },
     private readonly early: EarlySender,
     private readonly state: SyncStateStore,
-    /** The state lines of profiles sent early (written by the engine thread). */
-    private readonly stateLines: BucketFiles,
+    /** The attempt's temp folder, where the engine thread writes the state lines of profiles sent early. */
+    private readonly tempDir: string,
     private readonly header: BucketHeader,
     private readonly everyMs: number,
     bucketCount: number,
   ) {
     this.written = new Array<number>(bucketCount).fill(0);
+    this.stateLines = new BucketFiles(tempDir, STATE_LINES);
   }
 
   /** Called as chunks go by: starts a checkpoint when one is due and none is under way. */
@@ -99,27 +103,59 @@ export class EarlyCheckpoints {
     if (!undelivered) return;
     const checkpoint = this.taken++;
     const due = mark.sizes.flatMap((to, bucket) => (to > this.written[bucket]! ? [bucket] : []));
-    // A few pieces at a time rather than one after another: a checkpoint writes a piece per bucket.
-    // Each writer reads its pieces into memory of its own, used again: a piece of a few hundred KB
-    // per bucket and checkpoint, made anew each time, fragmented the main thread's allocator.
-    const writeNext = async (): Promise<void> => {
+    if (!due.length) return;
+    // Most checkpoints find every profile taken: the bytes go from the state-line files as they are.
+    const staged = undelivered.size ? path.join(this.tempDir, `early-checkpoint-${checkpoint}.tsv`) : null;
+    const ranges = staged
+      ? await this.sortedOut(due, mark.sizes, undelivered, staged)
+      : due.map((bucket) => {
+          const from = this.written[bucket]!;
+          return {
+            bucket,
+            file: bucketFile(this.tempDir, bucket, STATE_LINES),
+            from,
+            lines: mark.sizes[bucket]! - from,
+            refused: 0,
+          };
+        });
+    try {
+      await this.state.writeEarlyCheckpoint(checkpoint, this.header, ranges);
+    } finally {
+      if (staged) await unlink(staged).catch(() => undefined);
+    }
+    for (const bucket of due) this.written[bucket] = mark.sizes[bucket]!;
+  }
+
+  /**
+   * The due buckets' new state lines sorted out (sortOut), into `file`: where each bucket's taken
+   * lines and refusals are in it.
+   */
+  private async sortedOut(
+    due: readonly number[],
+    sizes: readonly number[],
+    undelivered: ReadonlyMap<string, NotTaken>,
+    file: string,
+  ): Promise<CheckpointRange[]> {
+    const ranges: CheckpointRange[] = [];
+    const out = await open(file, 'w');
+    try {
       let memory: Buffer = Buffer.alloc(0);
-      for (let bucket = due.shift(); bucket !== undefined; bucket = due.shift()) {
+      let at = 0;
+      for (const bucket of due) {
         const from = this.written[bucket]!;
-        const to = mark.sizes[bucket]!;
-        memory = await this.stateLines.readRange(bucket, from, to, memory);
-        const read = memory.subarray(0, to - from);
-        // Most checkpoints find every profile taken: the bytes go as they were read.
-        const { lines, refused } = undelivered.size ? sortOut(read.toString('utf8'), undelivered) : { lines: read, refused: [] };
-        if (lines.length || refused.length) await this.state.writeEarlyPiece(bucket, checkpoint, this.header, lines, refused);
-        this.written[bucket] = to;
+        memory = await this.stateLines.readRange(bucket, from, sizes[bucket]!, memory);
+        const { lines, refused } = sortOut(memory.toString('utf8', 0, sizes[bucket]! - from), undelivered);
+        const taken = Buffer.from(lines);
+        const refusals = Buffer.from(refused.map(refusalLine).join(''));
+        ranges.push({ bucket, file, from: at, lines: taken.length, refused: refusals.length });
+        await writeAll(out, taken, at);
+        await writeAll(out, refusals, at + taken.length);
+        at += taken.length + refusals.length;
       }
-    };
-    // Every writer finishes before the next checkpoint may start: a piece is never written twice.
-    const failed = (await Promise.allSettled(Array.from({ length: PIECES_AT_ONCE }, writeNext))).find(
-      (o) => o.status === 'rejected',
-    );
-    if (failed) throw failed.reason;
+    } finally {
+      await out.close();
+    }
+    return ranges;
   }
 }
 
@@ -128,7 +164,6 @@ export class EarlyCheckpoints {
  * took, as text; and those it refused, with its reason. The rest (not delivered) are in neither.
  */
 function sortOut(text: string, undelivered: ReadonlyMap<string, NotTaken>): { lines: string; refused: EarlyRefusal[] } {
-  if (undelivered.size === 0) return { lines: text, refused: [] };
   const kept: string[] = [];
   const refused: EarlyRefusal[] = [];
   for (let start = 0, end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
@@ -139,4 +174,10 @@ function sortOut(text: string, undelivered: ReadonlyMap<string, NotTaken>): { li
       refused.push({ key, fp: parseStateLine(text.slice(start, end))[1].fp, reason: outcome.reason });
   }
   return { lines: kept.join(''), refused };
+}
+
+/** Writes all of `bytes` at `position` (a write may take only part of them). */
+async function writeAll(file: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length;)
+    done += (await file.write(bytes, done, bytes.length - done, position + done)).bytesWritten;
 }

@@ -13,6 +13,15 @@ import { statusOf } from '../../store/table-errors';
 import { downloadBlob, type DownloadErrors } from '../../store/blob-download';
 import { StateTakenOver } from '../control/stop';
 import type { BucketHeader } from './state-line';
+import {
+  addRefusals,
+  checkpointBlobs,
+  isEarlyCheckpoint,
+  rangeBytes,
+  readCheckpointIndex,
+  type CheckpointRange,
+  type EarlySource,
+} from './early-checkpoint-blobs';
 
 const NEWLINE = 0x0a;
 
@@ -28,17 +37,6 @@ export interface EarlyRefusals {
   byKey: Map<string, { fp: string; reason: string }>;
 }
 
-/** A profile sent early that Braze refused, as a checkpoint records it. */
-export interface EarlyRefusal {
-  key: string;
-  /** The fingerprint of the object refused. */
-  fp: string;
-  /** Braze's reason, for the rejected-rows report. */
-  reason: string;
-}
-
-/** How a checkpoint's refusals blob ends (its state-line pieces end in `.tsv`). */
-const REFUSALS = '.refused.jsonl';
 /** Blob deletes in flight at once (deleteEach). */
 const DELETES_AT_ONCE = 16;
 
@@ -62,11 +60,10 @@ export interface Manifest {
   definition?: string;
 }
 
-/** Of the checkpoints of what was sent early (SyncStateStore.earlyCheckpointNames), the bucket's. */
-export const earlyPiecesOf = (names: readonly string[], bucket: number): string[] =>
-  names.filter((name) => name.includes(`/b${bucket}.early-`));
-
 export class SyncStateStore {
+  /** The checkpoints of what was sent early, by bucket, once a bucket without state asked (read once an attempt). */
+  private earlyIndex: Promise<Map<number, EarlySource[]>> | null = null;
+
   constructor(
     private readonly container: ContainerClient,
     private readonly exportId: string,
@@ -123,8 +120,8 @@ export class SyncStateStore {
   ): Promise<{ found: boolean; etag: string | null; early: boolean; refused: EarlyRefusals | null }> {
     const blob = await this.downloadBucketBlob(bucket, file);
     if (blob) return { found: true, etag: blob.etag, early: false, refused: null };
-    // Piece by piece from the socket to the file: joined in memory first, a bucket's pieces made
-    // blocks of a few hundred KB to a few MB on the main thread, once per bucket.
+    // Chunk by chunk from the socket to the file: joined in memory first, a bucket's checkpoints
+    // made blocks of a few hundred KB to a few MB on the main thread, once per bucket.
     let handle: FileHandle | null = null;
     let read = false;
     try {
@@ -176,50 +173,62 @@ export class SyncStateStore {
 
   /**
    * The checkpoints of what was sent early, for the bucket, as one state blob: its bytes handed to
-   * `write` in order as they are downloaded (the first piece's header serves for all: the others'
-   * are left out). Says whether there was any, and what Braze refused.
+   * `write` in order as they are downloaded (the first checkpoint's header serves for all: the
+   * others' are left out). Says whether there was any, and what Braze refused.
    */
   private async eachEarlyPiece(
     bucket: number,
     write: (bytes: Uint8Array) => void | Promise<void>,
   ): Promise<{ found: boolean; refused: EarlyRefusals | null }> {
+    this.earlyIndex ??= readCheckpointIndex(this.container, this.exportId).catch((e: unknown) => {
+      this.earlyIndex = null; // read again when asked again
+      throw e;
+    });
     let found = false;
     let refused: EarlyRefusals | null = null;
-    for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b${bucket}.early-` })) {
-      const blob = this.container.getBlobClient(b.name);
-      if (b.name.endsWith(REFUSALS)) {
+    const refusedBy = (header: BucketHeader) => (refused ??= { sentBy: header.sentBy, byKey: new Map() });
+    for (const source of (await this.earlyIndex).get(bucket) ?? []) {
+      const blob = this.container.getBlobClient(source.name);
+      if (source.kind === 'range') {
+        const { header, at, lines } = source;
+        if (lines && !found) await write(Buffer.from(`${JSON.stringify(header)}\n`));
+        found ||= lines > 0;
+        const refusals: Buffer[] = [];
+        let left = lines;
+        for await (const chunk of rangeBytes(blob, at, lines + source.refused)) {
+          if (left > 0) await write(chunk.subarray(0, left));
+          if (chunk.length > left) refusals.push(chunk.subarray(Math.max(left, 0)));
+          left -= chunk.length;
+        }
+        if (source.refused) addRefusals(Buffer.concat(refusals).toString('utf8'), refusedBy(header).byKey);
+      } else if (source.kind === 'refusals') {
         const piece = (await downloadWhole(blob)).bytes;
         const headerEnd = piece.indexOf(NEWLINE);
         const header = JSON.parse(piece.toString('utf8', 0, headerEnd)) as BucketHeader;
-        refused ??= { sentBy: header.sentBy, byKey: new Map() };
-        for (const line of piece.toString('utf8', headerEnd + 1).split('\n')) {
-          if (!line) continue;
-          const [key, fp, reason] = JSON.parse(line) as [string, string, string];
-          refused.byKey.set(key, { fp, reason });
+        addRefusals(piece.toString('utf8', headerEnd + 1), refusedBy(header).byKey);
+      } else {
+        let inHeader = found; // the first piece's header is the blob's; a later piece's is skipped
+        found = true;
+        for await (const chunk of rangeBytes(blob, 0, undefined)) {
+          let from = 0;
+          if (inHeader) {
+            const end = chunk.indexOf(NEWLINE);
+            if (end === -1) continue;
+            inHeader = false;
+            from = end + 1;
+          }
+          if (from < chunk.length) await write(chunk.subarray(from));
         }
-        continue;
-      }
-      let inHeader = found; // the first piece's header is the blob's; a later piece's is skipped
-      found = true;
-      for await (const chunk of (await blob.download(0)).readableStreamBody as AsyncIterable<Buffer>) {
-        let from = 0;
-        if (inHeader) {
-          const end = chunk.indexOf(NEWLINE);
-          if (end === -1) continue;
-          inHeader = false;
-          from = end + 1;
-        }
-        if (from < chunk.length) await write(chunk.subarray(from));
       }
     }
     return { found, refused };
   }
 
-  /** The blobs of every checkpoint of what was sent early (each bucket's pieces and refusals). */
+  /** The blobs of every checkpoint of what was sent early. */
   async earlyCheckpointNames(): Promise<string[]> {
     const names: string[] = [];
-    for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/b` }))
-      if (b.name.includes('.early-')) names.push(b.name);
+    for await (const b of this.container.listBlobsFlat({ prefix: `${this.exportId}/` }))
+      if (isEarlyCheckpoint(b.name)) names.push(b.name);
     return names;
   }
 
@@ -228,32 +237,23 @@ export class SyncStateStore {
    * (earlyCheckpointNames, once no more can be written), else those found now.
    */
   async removeEarlyCheckpoints(listed?: readonly string[]): Promise<void> {
+    this.earlyIndex = null;
     await this.deleteEach(listed ?? (await this.earlyCheckpointNames()));
   }
 
   /**
-   * A checkpoint of profiles sent early, for the bucket: the header and the state lines of those
-   * Braze took, and (a blob beside it) those it refused: key, fingerprint and Braze's reason.
+   * A checkpoint of profiles sent early: for each bucket, the state lines of those Braze took and
+   * the refusalLine()s of those it refused, read from where `ranges` say (see checkpointBlobs).
    */
-  async writeEarlyPiece(
-    bucket: number,
+  async writeEarlyCheckpoint(
     checkpoint: number,
     header: BucketHeader,
-    lines: string | Uint8Array,
-    refused: EarlyRefusal[] = [],
+    ranges: readonly CheckpointRange[],
+    partBytes?: number,
   ): Promise<void> {
-    const name = `b${bucket}.early-${String(checkpoint).padStart(4, '0')}`;
-    if (refused.length) {
-      const text = refused.map((r) => `${JSON.stringify([r.key, r.fp, r.reason])}\n`).join('');
-      const body = Buffer.from(`${JSON.stringify(header)}\n${text}`);
-      await this.blob(`${name}${REFUSALS}`).upload(body, body.length);
-    }
-    if (!lines.length) return;
-    const [body, length] = streamOf([
-      Buffer.from(`${JSON.stringify(header)}\n`),
-      typeof lines === 'string' ? Buffer.from(lines) : lines,
-    ]);
-    await this.blob(`${name}.tsv`).upload(body, length);
+    this.earlyIndex = null;
+    for (const { name, body, length } of checkpointBlobs(checkpoint, header, ranges, partBytes))
+      await this.blob(name).upload(body, length);
   }
 
   /**
@@ -283,10 +283,9 @@ export class SyncStateStore {
   }
 
   /**
-   * Deletes the blobs, DELETES_AT_ONCE at a time: one request each, and one after another a first
-   * run's checkpoints (a blob per bucket and checkpoint) took its last ~70 ms at 1 M on Azurite, with
-   * a round trip to Azure Storage each. One that fails is left, as before: a bucket's checkpoints are
-   * read only where it has no state blob.
+   * Deletes the blobs, DELETES_AT_ONCE at a time: one request each, with a round trip to Azure
+   * Storage each (an export's state is a blob per bucket). One that fails is left: a bucket's
+   * checkpoints are read only where it has no state blob, and a later run's listing finds it.
    */
   private async deleteEach(names: readonly string[]): Promise<void> {
     await mapAtMost(names, DELETES_AT_ONCE, (name) => this.container.deleteBlob(name).catch(() => undefined));

@@ -1,0 +1,159 @@
+// The blobs of the checkpoints of what was sent early (see send/early-checkpoints.ts), beside the
+// sync state. A checkpoint is one blob (a few, past PART_BYTES): every bucket's state lines, and
+// what Braze refused of them, one bucket after another, under a first line that names the buckets
+// and their lengths. One PUT per checkpoint instead of one per bucket: a wide 1 M first run's last
+// checkpoint was 128 pieces (and as many deletes later), most of the storage's work where reading
+// ends, on the cores the run shares with it locally and as round trips on Azure. Pieces per bucket,
+// as earlier versions wrote them, are still read: an attempt may continue one that began before
+// an upgrade.
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { BlobClient, ContainerClient } from '@azure/storage-blob';
+import type { BucketHeader } from './state-line';
+
+/** Where a checkpoint has a bucket's lines and refusals: `lines + refused` bytes of `file` from `from`. */
+export interface CheckpointRange {
+  bucket: number;
+  file: string;
+  from: number;
+  /** Bytes of state lines (of the profiles Braze took). */
+  lines: number;
+  /** Bytes of refusal lines after them (refusalLine()). */
+  refused: number;
+}
+
+/** A profile sent early that Braze refused, as a checkpoint records it. */
+export interface EarlyRefusal {
+  key: string;
+  /** The fingerprint of the object refused. */
+  fp: string;
+  /** Braze's reason, for the rejected-rows report. */
+  reason: string;
+}
+
+/** The line a checkpoint records a refusal with. */
+export const refusalLine = (r: EarlyRefusal): string => `${JSON.stringify([r.key, r.fp, r.reason])}\n`;
+
+/** Adds the refusals of `text` (refusalLine()s) to `byKey`. */
+export function addRefusals(text: string, byKey: Map<string, { fp: string; reason: string }>): void {
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const [key, fp, reason] = JSON.parse(line) as [string, string, string];
+    byKey.set(key, { fp, reason });
+  }
+}
+
+/** A checkpoint blob's size past which its buckets go on in another: one PUT stays well short of Blob Storage's. */
+export const PART_BYTES = 64 * 1024 * 1024;
+
+/** A checkpoint blob's first line: its buckets, in order, with their lines' and refusals' lengths. */
+interface CheckpointIndex {
+  header: BucketHeader;
+  buckets: [bucket: number, lines: number, refused: number][];
+}
+
+const NEWLINE = 0x0a;
+const pad = (checkpoint: number) => String(checkpoint).padStart(4, '0');
+
+/** Whether the blob is a checkpoint of what was sent early (this version's or a piece per bucket). */
+export const isEarlyCheckpoint = (name: string): boolean => name.includes('.early-');
+
+/** A checkpoint blob to write: its name, its body (a factory: the SDK asks again to retry) and its length. */
+export interface CheckpointBlob {
+  name: string;
+  body: () => NodeJS.ReadableStream;
+  length: number;
+}
+
+/**
+ * The checkpoint's blobs: the ranges' bytes, streamed from their files under the index line, at most
+ * ~partBytes in each (a bucket is never split).
+ */
+export function checkpointBlobs(
+  checkpoint: number,
+  header: BucketHeader,
+  ranges: readonly CheckpointRange[],
+  partBytes = PART_BYTES,
+): CheckpointBlob[] {
+  const parts: CheckpointRange[][] = [];
+  let size = Infinity;
+  for (const range of ranges) {
+    if (size >= partBytes) {
+      parts.push([]);
+      size = 0;
+    }
+    parts[parts.length - 1]!.push(range);
+    size += range.lines + range.refused;
+  }
+  return parts.map((part, i) => {
+    const index: CheckpointIndex = { header, buckets: part.map((r) => [r.bucket, r.lines, r.refused]) };
+    const first = Buffer.from(`${JSON.stringify(index)}\n`);
+    return {
+      name: `buckets.early-${pad(checkpoint)}.${i}.tsv`,
+      body: () => Readable.from(bytesOf(first, part)),
+      length: part.reduce((n, r) => n + r.lines + r.refused, first.length),
+    };
+  });
+}
+
+async function* bytesOf(first: Buffer, ranges: readonly CheckpointRange[]): AsyncGenerator<Buffer> {
+  yield first;
+  for (const { file, from, lines, refused } of ranges)
+    if (lines + refused > 0)
+      yield* createReadStream(file, { start: from, end: from + lines + refused - 1 }) as AsyncIterable<Buffer>;
+}
+
+/** Where a bucket's checkpoint bytes are: a piece of its own (earlier versions), or a range of a checkpoint blob. */
+export type EarlySource =
+  | { kind: 'piece' | 'refusals'; name: string }
+  | { kind: 'range'; name: string; header: BucketHeader; at: number; lines: number; refused: number };
+
+/**
+ * Every checkpoint of what was sent early, by bucket, in the order written: one listing, and the
+ * first line of each checkpoint blob.
+ */
+export async function readCheckpointIndex(container: ContainerClient, exportId: string): Promise<Map<number, EarlySource[]>> {
+  const byBucket = new Map<number, EarlySource[]>();
+  const add = (bucket: number, source: EarlySource) => byBucket.set(bucket, [...(byBucket.get(bucket) ?? []), source]);
+  const names: string[] = [];
+  for await (const b of container.listBlobsFlat({ prefix: `${exportId}/` })) if (isEarlyCheckpoint(b.name)) names.push(b.name);
+  // In checkpoint order (the listing's is by name: a piece per bucket before the blobs of all).
+  const checkpointOf = (name: string) => Number(/\.early-(\d+)/.exec(name)![1]);
+  names.sort((a, b) => checkpointOf(a) - checkpointOf(b));
+  for (const name of names) {
+    const piece = /\/b(\d+)\.early-/.exec(name);
+    if (piece) {
+      add(Number(piece[1]), { kind: name.endsWith('.refused.jsonl') ? 'refusals' : 'piece', name });
+      continue;
+    }
+    const { index, length } = await readIndex(container.getBlobClient(name));
+    let at = length;
+    for (const [bucket, lines, refused] of index.buckets) {
+      add(bucket, { kind: 'range', name, header: index.header, at, lines, refused });
+      at += lines + refused;
+    }
+  }
+  return byBucket;
+}
+
+/** A checkpoint blob's first line, and its length with the newline. */
+async function readIndex(blob: BlobClient): Promise<{ index: CheckpointIndex; length: number }> {
+  // Most are a few KB (a wide export's header may be far more): read more until the line ends.
+  for (let count = 64 * 1024; ; count *= 4) {
+    const bytes = await downloadRange(blob, 0, count);
+    const end = bytes.indexOf(NEWLINE);
+    if (end !== -1) return { index: JSON.parse(bytes.toString('utf8', 0, end)) as CheckpointIndex, length: end + 1 };
+    if (bytes.length < count) throw new Error(`the checkpoint ${blob.name} has no first line`);
+  }
+}
+
+async function downloadRange(blob: BlobClient, offset: number, count: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of (await blob.download(offset, count)).readableStreamBody as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** `count` bytes of the blob from `at` (to its end: undefined), in chunks as they come. */
+export async function* rangeBytes(blob: BlobClient, at: number, count: number | undefined): AsyncGenerator<Buffer> {
+  yield* (await blob.download(at, count)).readableStreamBody as AsyncIterable<Buffer>;
+}
