@@ -65,6 +65,7 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
       range(3, first),
       range(5, lines(20_000, 3)),
       range(4, '', [{ key: 'c9', fp: 'fp9', reason: 'too long' }]),
+      range(7, ''),
     ]);
     await state.writeEarlyCheckpoint(1, header, [range(3, second, [{ key: 'c77', fp: 'fp77', reason: 'bad email' }])]);
     await state.writeEarlyCheckpoint(2, header, [range(3, third)]);
@@ -88,6 +89,7 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
     expect(existsSync(path.join(dir, 'state-4.tsv'))).toBe(false);
     expect(none.refused?.byKey.get('c9')).toEqual({ fp: 'fp9', reason: 'too long' });
     expect((await state.readBucket(4)).bytes).toBeNull();
+    expect(await state.downloadBucket(7, path.join(dir, 'state-7.tsv'))).toMatchObject({ found: false, refused: null });
 
     await state.removeEarlyCheckpoints();
     expect(await names()).toEqual([]);

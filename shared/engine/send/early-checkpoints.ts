@@ -147,6 +147,8 @@ export class EarlyCheckpoints {
         const { lines, refused } = sortOut(memory.toString('utf8', 0, sizes[bucket]! - from), undelivered);
         const taken = Buffer.from(lines);
         const refusals = Buffer.from(refused.map(refusalLine).join(''));
+        // A bucket none of whose new profiles Braze answered for good has no part in the checkpoint.
+        if (taken.length + refusals.length === 0) continue;
         ranges.push({ bucket, file, from: at, lines: taken.length, refused: refusals.length });
         await writeAll(out, taken, at);
         await writeAll(out, refusals, at + taken.length);

@@ -114,7 +114,11 @@ export type EarlySource =
  */
 export async function readCheckpointIndex(container: ContainerClient, exportId: string): Promise<Map<number, EarlySource[]>> {
   const byBucket = new Map<number, EarlySource[]>();
-  const add = (bucket: number, source: EarlySource) => byBucket.set(bucket, [...(byBucket.get(bucket) ?? []), source]);
+  const add = (bucket: number, source: EarlySource) => {
+    const sources = byBucket.get(bucket);
+    if (sources) sources.push(source);
+    else byBucket.set(bucket, [source]);
+  };
   const names: string[] = [];
   for await (const b of container.listBlobsFlat({ prefix: `${exportId}/` })) if (isEarlyCheckpoint(b.name)) names.push(b.name);
   // In checkpoint order (the listing's is by name: a piece per bucket before the blobs of all).
@@ -129,7 +133,8 @@ export async function readCheckpointIndex(container: ContainerClient, exportId: 
     const { index, length } = await readIndex(container.getBlobClient(name));
     let at = length;
     for (const [bucket, lines, refused] of index.buckets) {
-      add(bucket, { kind: 'range', name, header: index.header, at, lines, refused });
+      // An empty range would be a GET to the blob's end (a count of 0 is none).
+      if (lines + refused > 0) add(bucket, { kind: 'range', name, header: index.header, at, lines, refused });
       at += lines + refused;
     }
   }
@@ -140,17 +145,13 @@ export async function readCheckpointIndex(container: ContainerClient, exportId: 
 async function readIndex(blob: BlobClient): Promise<{ index: CheckpointIndex; length: number }> {
   // Most are a few KB (a wide export's header may be far more): read more until the line ends.
   for (let count = 64 * 1024; ; count *= 4) {
-    const bytes = await downloadRange(blob, 0, count);
+    const chunks: Buffer[] = [];
+    for await (const chunk of rangeBytes(blob, 0, count)) chunks.push(chunk);
+    const bytes = Buffer.concat(chunks);
     const end = bytes.indexOf(NEWLINE);
     if (end !== -1) return { index: JSON.parse(bytes.toString('utf8', 0, end)) as CheckpointIndex, length: end + 1 };
     if (bytes.length < count) throw new Error(`the checkpoint ${blob.name} has no first line`);
   }
-}
-
-async function downloadRange(blob: BlobClient, offset: number, count: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of (await blob.download(offset, count)).readableStreamBody as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
 }
 
 /** `count` bytes of the blob from `at` (to its end: undefined), in chunks as they come. */
