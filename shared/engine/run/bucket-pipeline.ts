@@ -51,10 +51,9 @@ interface PipelineParts {
   /**
    * The export had no state before this attempt: the only state blobs are the checkpoints of what
    * this attempt sent early, whose lines its own temp files hold (the engine thread reads those).
-   * Its buckets' state is then not asked for: a 404 and a listing of early checkpoints each, two
-   * signed requests a bucket on the main thread, and once the last checkpoint was written, its
-   * pieces downloaded again (22 MB in a wide 1 M first run) for the engine thread to read beside
-   * the same lines.
+   * Its buckets' state is then not asked for: a 404 each, a signed request a bucket on the main
+   * thread, and once the last checkpoint was written, its lines downloaded again (22 MB in a wide
+   * 1 M first run) for the engine thread to read beside the same lines.
    */
   noState: boolean;
   /** The run this is an attempt of: what an earlier attempt of it sent early and Braze refused is not sent again. */
@@ -390,7 +389,7 @@ export class BucketPipeline {
           if (refusedChars <= MAX_OUTCOME_REFUSAL_CHARS) writtenBy.refused.push([row.profileId, row.reason]);
         });
         // Read from the checkpoints of what was sent early, the state is written even unchanged:
-        // they are removed once it is.
+        // they are removed once every bucket's is.
         if (!prepared.stateChanged && count === 0 && !early) return false;
         await this.parts.beforeCheckpoint?.();
         writtenBy.counts = { ...prepared.counts };

@@ -106,24 +106,21 @@ export class EarlyCheckpoints {
     if (!due.length) return;
     // Most checkpoints find every profile taken: the bytes go from the state-line files as they are.
     const staged = undelivered.size ? path.join(this.tempDir, `early-checkpoint-${checkpoint}.tsv`) : null;
-    const ranges = staged
-      ? await this.sortedOut(due, mark.sizes, undelivered, staged)
-      : due.map((bucket) => {
-          const from = this.written[bucket]!;
-          return {
-            bucket,
-            file: bucketFile(this.tempDir, bucket, STATE_LINES),
-            from,
-            lines: mark.sizes[bucket]! - from,
-            refused: 0,
-          };
-        });
     try {
+      const ranges = staged ? await this.sortedOut(due, mark.sizes, undelivered, staged) : this.asWritten(due, mark.sizes);
       await this.state.writeEarlyCheckpoint(checkpoint, this.header, ranges);
     } finally {
       if (staged) await unlink(staged).catch(() => undefined);
     }
     for (const bucket of due) this.written[bucket] = mark.sizes[bucket]!;
+  }
+
+  /** The due buckets' new state lines, where the engine thread wrote them. */
+  private asWritten(due: readonly number[], sizes: readonly number[]): CheckpointRange[] {
+    return due.map((bucket) => {
+      const from = this.written[bucket]!;
+      return { bucket, file: bucketFile(this.tempDir, bucket, STATE_LINES), from, lines: sizes[bucket]! - from, refused: 0 };
+    });
   }
 
   /**

@@ -9,6 +9,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { BlobClient, ContainerClient } from '@azure/storage-blob';
+import { mapAtMost } from '../../at-most';
 import type { BucketHeader } from './state-line';
 
 /** Where a checkpoint has a bucket's lines and refusals: `lines + refused` bytes of `file` from `from`. */
@@ -61,7 +62,7 @@ export const isEarlyCheckpoint = (name: string): boolean => name.includes('.earl
 /** A checkpoint blob to write: its name, its body (a factory: the SDK asks again to retry) and its length. */
 export interface CheckpointBlob {
   name: string;
-  body: () => NodeJS.ReadableStream;
+  body: () => Readable;
   length: number;
 }
 
@@ -90,7 +91,7 @@ export function checkpointBlobs(
     const first = Buffer.from(`${JSON.stringify(index)}\n`);
     return {
       name: `buckets.early-${pad(checkpoint)}.${i}.tsv`,
-      body: () => Readable.from(bytesOf(first, part)),
+      body: () => Readable.from(bytesOf(first, part), { objectMode: false }),
       length: part.reduce((n, r) => n + r.lines + r.refused, first.length),
     };
   });
@@ -124,13 +125,18 @@ export async function readCheckpointIndex(container: ContainerClient, exportId: 
   // In checkpoint order (the listing's is by name: a piece per bucket before the blobs of all).
   const checkpointOf = (name: string) => Number(/\.early-(\d+)/.exec(name)![1]);
   names.sort((a, b) => checkpointOf(a) - checkpointOf(b));
-  for (const name of names) {
-    const piece = /\/b(\d+)\.early-/.exec(name);
+  const pieceOf = (name: string) => /\/b(\d+)\.early-/.exec(name);
+  // The checkpoint blobs' first lines, a few at a time (a round trip each).
+  const indexes = await mapAtMost(names, 8, async (name) =>
+    pieceOf(name) ? null : await readIndex(container.getBlobClient(name)),
+  );
+  for (const [i, name] of names.entries()) {
+    const piece = pieceOf(name);
     if (piece) {
       add(Number(piece[1]), { kind: name.endsWith('.refused.jsonl') ? 'refusals' : 'piece', name });
       continue;
     }
-    const { index, length } = await readIndex(container.getBlobClient(name));
+    const { index, length } = indexes[i]!;
     let at = length;
     for (const [bucket, lines, refused] of index.buckets) {
       // An empty range would be a GET to the blob's end (a count of 0 is none).

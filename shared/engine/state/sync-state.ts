@@ -103,7 +103,7 @@ export class SyncStateStore {
       if (statusOf(e) !== 404) throw e;
     }
     const pieces: Uint8Array[] = [];
-    const { found } = await this.eachEarlyPiece(bucket, (bytes) => void pieces.push(bytes));
+    const { found } = await this.eachEarlyCheckpoint(bucket, (bytes) => void pieces.push(bytes));
     return { bytes: found ? Buffer.concat(pieces) : null, etag: null };
   }
 
@@ -125,7 +125,7 @@ export class SyncStateStore {
     let handle: FileHandle | null = null;
     let read = false;
     try {
-      const { found, refused } = await this.eachEarlyPiece(bucket, async (bytes) => {
+      const { found, refused } = await this.eachEarlyCheckpoint(bucket, async (bytes) => {
         handle ??= await open(file, 'w');
         for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at)).bytesWritten;
       });
@@ -176,7 +176,7 @@ export class SyncStateStore {
    * `write` in order as they are downloaded (the first checkpoint's header serves for all: the
    * others' are left out). Says whether there was any, and what Braze refused.
    */
-  private async eachEarlyPiece(
+  private async eachEarlyCheckpoint(
     bucket: number,
     write: (bytes: Uint8Array) => void | Promise<void>,
   ): Promise<{ found: boolean; refused: EarlyRefusals | null }> {
@@ -252,8 +252,20 @@ export class SyncStateStore {
     partBytes?: number,
   ): Promise<void> {
     this.earlyIndex = null;
-    for (const { name, body, length } of checkpointBlobs(checkpoint, header, ranges, partBytes))
-      await this.blob(name).upload(body, length);
+    for (const { name, body, length } of checkpointBlobs(checkpoint, header, ranges, partBytes)) {
+      // A body the request left unread (it failed, or was tried again) still holds a file open: closed here.
+      const made: Readable[] = [];
+      const newBody = () => {
+        const stream = body();
+        made.push(stream);
+        return stream;
+      };
+      try {
+        await this.blob(name).upload(newBody, length);
+      } finally {
+        for (const stream of made) stream.destroy();
+      }
+    }
   }
 
   /**
