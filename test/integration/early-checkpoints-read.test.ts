@@ -50,7 +50,7 @@ function setUp() {
     for await (const b of container().listBlobsFlat({ prefix: `${exportId}/` })) found.push(b.name.slice(exportId.length + 1));
     return found.sort();
   };
-  return { state: new SyncStateStore(container(), exportId), dir, range, piece, names };
+  return { state: new SyncStateStore(container(), exportId), exportId, dir, range, piece, names };
 }
 
 const lines = (from: number, n: number) =>
@@ -103,12 +103,31 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
       0,
       header,
       buckets.map((text, b) => range(b, text)),
+      undefined,
       10_000,
     );
     // 5–7 KB a bucket: a blob goes on past 10 KB, so two buckets in each.
     expect(await names()).toEqual(['buckets.early-0000.0.tsv', 'buckets.early-0000.1.tsv']);
     for (const [b, text] of buckets.entries())
       expect(Buffer.from((await state.readBucket(b)).bytes!).toString('utf8')).toBe(`${JSON.stringify(header)}\n${text}`);
+  });
+
+  it('a checkpoint whose second blob cannot be written says which buckets its first holds', async () => {
+    const { state, range, exportId } = setUp();
+    // The second blob's name is taken by a leased blob: its write is refused (412), not tried again.
+    const taken = container().getBlockBlobClient(`${exportId}/buckets.early-0000.1.tsv`);
+    const empty = `${JSON.stringify({ header, buckets: [] })}\n`;
+    await taken.upload(empty, empty.length);
+    const lease = taken.getBlobLeaseClient();
+    await lease.acquireLease(-1);
+    const written: number[] = [];
+    const ranges = [0, 1, 2, 3].map((b) => range(b, lines(b * 1_000, 300)));
+    await expect(state.writeEarlyCheckpoint(0, header, ranges, (buckets) => written.push(...buckets), 10_000)).rejects.toThrow();
+    await lease.breakLease(0);
+    expect(written).toEqual([0, 1]);
+    expect(Buffer.from((await state.readBucket(1)).bytes!).toString('utf8')).toBe(
+      `${JSON.stringify(header)}\n${lines(1_000, 300)}`,
+    );
   });
 
   it('pieces per bucket, as earlier versions wrote them, are read beside the checkpoint blobs, in checkpoint order', async () => {

@@ -108,11 +108,13 @@ export class EarlyCheckpoints {
     const staged = undelivered.size ? path.join(this.tempDir, `early-checkpoint-${checkpoint}.tsv`) : null;
     try {
       const ranges = staged ? await this.sortedOut(due, mark.sizes, undelivered, staged) : this.asWritten(due, mark.sizes);
-      await this.state.writeEarlyCheckpoint(checkpoint, this.header, ranges);
+      await this.state.writeEarlyCheckpoint(checkpoint, this.header, ranges, (buckets) => {
+        for (const bucket of buckets) this.written[bucket] = mark.sizes[bucket]!;
+      });
     } finally {
       if (staged) await unlink(staged).catch(() => undefined);
     }
-    for (const bucket of due) this.written[bucket] = mark.sizes[bucket]!;
+    for (const bucket of due) this.written[bucket] = mark.sizes[bucket]!; // those with nothing to write too
   }
 
   /** The due buckets' new state lines, where the engine thread wrote them. */

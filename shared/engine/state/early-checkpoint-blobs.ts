@@ -62,6 +62,8 @@ export const isEarlyCheckpoint = (name: string): boolean => name.includes('.earl
 /** A checkpoint blob to write: its name, its body (a factory: the SDK asks again to retry) and its length. */
 export interface CheckpointBlob {
   name: string;
+  /** The buckets it holds. */
+  buckets: number[];
   body: () => Readable;
   length: number;
 }
@@ -91,6 +93,7 @@ export function checkpointBlobs(
     const first = Buffer.from(`${JSON.stringify(index)}\n`);
     return {
       name: `buckets.early-${pad(checkpoint)}.${i}.tsv`,
+      buckets: part.map((r) => r.bucket),
       body: () => Readable.from(bytesOf(first, part), { objectMode: false }),
       length: part.reduce((n, r) => n + r.lines + r.refused, first.length),
     };

@@ -244,15 +244,18 @@ export class SyncStateStore {
   /**
    * A checkpoint of profiles sent early: for each bucket, the state lines of those Braze took and
    * the refusalLine()s of those it refused, read from where `ranges` say (see checkpointBlobs).
+   * `written` is told the buckets of each blob once it is written: should a later one fail, the
+   * next checkpoint need not write them again.
    */
   async writeEarlyCheckpoint(
     checkpoint: number,
     header: BucketHeader,
     ranges: readonly CheckpointRange[],
+    written?: (buckets: readonly number[]) => void,
     partBytes?: number,
   ): Promise<void> {
     this.earlyIndex = null;
-    for (const { name, body, length } of checkpointBlobs(checkpoint, header, ranges, partBytes)) {
+    for (const { name, buckets, body, length } of checkpointBlobs(checkpoint, header, ranges, partBytes)) {
       // A body the request left unread (it failed, or was tried again) still holds a file open: closed here.
       const made: Readable[] = [];
       const newBody = () => {
@@ -265,6 +268,7 @@ export class SyncStateStore {
       } finally {
         for (const stream of made) stream.destroy();
       }
+      written?.(buckets);
     }
   }
 
