@@ -2,12 +2,12 @@
 // durable until the bucket step, so a worker killed in that phase would have its successor send
 // everything again — a second bill for every attribute. Every `everyMs` of sending, and once more
 // when reading ends, the state lines of the profiles Braze has taken by then are written to a blob
-// beside the sync state (state/early-checkpoint-blobs.ts); a resumed attempt reads its bucket's as
-// the bucket's state (see SyncStateStore.readBucket), so it resends at most one interval's worth, or, killed in the bucket
-// phase, only the buckets under way. What Braze refused goes beside them, with its reason: the
-// attempt that settles the bucket counts those rejected (sending them again would have only
-// refused objects in a batch, which reads as a request refused as a whole: failed). What Braze
-// did not take (failed) is in neither, so a later attempt sends it.
+// beside the sync state (state/early-checkpoint-blobs.ts); a resumed attempt reads its bucket's
+// part as the bucket's state (see SyncStateStore.readBucket), so it resends at most one interval's
+// worth, or, killed in the bucket phase, only the buckets under way. What Braze refused goes in the
+// same blob, with its reason: the attempt that settles the bucket counts those rejected (sending
+// them again would have only refused objects in a batch, which reads as a request refused as a
+// whole: failed). What Braze did not take (failed) is in neither, so a later attempt sends it.
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { BucketHeader } from '../state/state-line';
