@@ -142,10 +142,11 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
     expect(await state.earlyCheckpointNames()).toHaveLength(3);
   });
 
-  it("a header longer than a socket's chunk: a checkpoint blob's first line is read whole, and a later piece's left out whole", async () => {
+  it("a header longer than a socket's chunk, and not ASCII: a checkpoint blob's first line is read whole, and a later piece's left out whole", async () => {
     const { state, dir, range, piece } = setUp();
-    // ~200 KB of header: it reaches the reader over several chunks.
-    const wide = { ...header, fields: Array.from({ length: 5_000 }, (_, i) => `attribute_with_a_long_name_${i}`) };
+    // ~300 KB of header, in more bytes than characters: it reaches the reader over several chunks,
+    // and the bucket's lines start where its bytes end.
+    const wide = { ...header, fields: Array.from({ length: 5_000 }, (_, i) => `prénom_名前_attribute_${i}`) };
     await state.writeEarlyCheckpoint(0, wide, [range(6, 'c1\te:u1\tfp1\t1\n')]);
     await piece('b6.early-0001.tsv', wide, 'c2\te:u2\tfp2\t1\n');
     const file = path.join(dir, 'state-6.tsv');
