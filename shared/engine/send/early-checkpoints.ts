@@ -8,13 +8,13 @@
 // same blob, with its reason: the attempt that settles the bucket counts those rejected (sending
 // them again would have only refused objects in a batch, which reads as a request refused as a
 // whole: failed). What Braze did not take (failed) is in neither, so a later attempt sends it.
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { BucketHeader } from '../state/state-line';
 import type { SyncStateStore } from '../state/sync-state';
 import { refusalLine, type CheckpointRange, type EarlyRefusal } from '../state/early-checkpoint-blobs';
 import { parseStateLine, stateLineKey } from '../state/state-line';
-import { BucketFiles, bucketFile } from '../spill/bucket-files';
+import { BucketFiles, bucketFile, writeWholeTo } from '../spill/bucket-files';
 import { STATE_LINES } from '../early-send/records';
 import type { EarlyMark } from '../thread/protocol';
 import type { EarlySender, NotTaken } from './early-sender';
@@ -149,8 +149,8 @@ export class EarlyCheckpoints {
         // A bucket none of whose new profiles Braze answered for good has no part in the checkpoint.
         if (taken.length + refusals.length === 0) continue;
         ranges.push({ bucket, file, from: at, lines: taken.length, refused: refusals.length });
-        await writeAll(out, taken, at);
-        await writeAll(out, refusals, at + taken.length);
+        await writeWholeTo(out, taken);
+        await writeWholeTo(out, refusals);
         at += taken.length + refusals.length;
       }
     } finally {
@@ -175,10 +175,4 @@ function sortOut(text: string, undelivered: ReadonlyMap<string, NotTaken>): { li
       refused.push({ key, fp: parseStateLine(text.slice(start, end))[1].fp, reason: outcome.reason });
   }
   return { lines: kept.join(''), refused };
-}
-
-/** Writes all of `bytes` at `position` (a write may take only part of them). */
-async function writeAll(file: FileHandle, bytes: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length;)
-    done += (await file.write(bytes, done, bytes.length - done, position + done)).bytesWritten;
 }

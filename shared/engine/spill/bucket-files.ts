@@ -1,7 +1,7 @@
 // Temp files by hash bucket: the engine's spill. One file per bucket and kind of line; small
 // per-bucket buffers (32 KB each) keep memory flat and file handles few, whatever the bucket count.
 import { appendFileSync, closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
-import { open, rm, stat, unlink } from 'node:fs/promises';
+import { open, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 const NEWLINE = 0x0a;
@@ -95,6 +95,11 @@ export function readFileIntoSync(file: string, into: (length: number) => Buffer)
 /** Writes all of `bytes` to the file `fd` is open on (a write may take only part of them). */
 export function writeWhole(fd: number, bytes: Uint8Array): void {
   for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
+}
+
+/** writeWhole through libuv's pool: all of `bytes`, at the file's current position. */
+export async function writeWholeTo(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at)).bytesWritten;
 }
 
 /** A bucket file that does not exist had nothing written to it: no bytes. */

@@ -13,6 +13,7 @@ import { statusOf } from '../../store/table-errors';
 import { downloadBlob, type DownloadErrors } from '../../store/blob-download';
 import { StateTakenOver } from '../control/stop';
 import type { BucketHeader } from './state-line';
+import { writeWholeTo } from '../spill/bucket-files';
 import {
   addRefusals,
   checkpointBlobs,
@@ -127,7 +128,7 @@ export class SyncStateStore {
     try {
       const { found, refused } = await this.eachEarlyCheckpoint(bucket, async (bytes) => {
         handle ??= await open(file, 'w');
-        for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at)).bytesWritten;
+        await writeWholeTo(handle, bytes);
       });
       read = true;
       return { found, etag: null, early: found, refused };
