@@ -3,7 +3,7 @@
 // fingerprint of the attributes object a run would write for those values — so "is this what we
 // last sent?" is the same 64-bit comparison a run makes.
 import { BRAZE_STANDARD_FIELDS, type ExportDefinition } from '../exports/schema';
-import { BrazeObjectWriter, fingerprintBytes, membershipNamesOf, type MergedProfile } from '../engine';
+import { BrazeObjectWriter, fingerprintBytes, fingerprintLike, membershipNamesOf, type MergedProfile } from '../engine';
 
 /** What Braze's export holds for one user (only the fields asked for). */
 export interface ExportedUser {
@@ -186,14 +186,18 @@ export class BrazeUserReader {
     };
   }
 
-  private fingerprint(p: MergedProfile, segments: number[]): string {
+  /** The fingerprint of the object a run writes for the profile in these segments; taken as `like` (a state's) was, if given. */
+  private fingerprint(p: MergedProfile, segments: number[], like?: string): string {
     const bytes = Buffer.from(this.writer.profile({ ...p, segments }));
-    return fingerprintBytes(bytes, 0, bytes.length);
+    return like === undefined ? fingerprintBytes(bytes, 0, bytes.length) : fingerprintLike(like, bytes, 0, bytes.length);
   }
 
-  /** The fingerprint of the object a run writes for a profile merged from CI's rows: what the state remembers sending. */
-  sentFingerprint(p: MergedProfile): string {
-    return this.fingerprint(p, p.segments);
+  /**
+   * The fingerprint of the object a run writes for a profile merged from CI's rows: what the state
+   * remembers sending (taken as `like`, that state's, was).
+   */
+  sentFingerprint(p: MergedProfile, like?: string): string {
+    return this.fingerprint(p, p.segments, like);
   }
 
   /** The mapped fields Braze exports whose value in Braze is not the one `sent` (a profile merged from CI's rows) has. */
@@ -228,14 +232,14 @@ export class BrazeUserReader {
   ): { same: true } | { same: false; sentSegments: number[] | null } {
     const profile = this.profileOf(u, identity);
     const shown = this.segmentsOf(u);
-    if (this.fingerprint(profile, shown) === fp) return { same: true };
+    if (this.fingerprint(profile, shown, fp) === fp) return { same: true };
     const n = this.def.segments.length;
     const candidates = (1 << n) - 1;
     // A search starts only if it could run to its end; it is charged the fingerprints it tried.
     if (!search || n > MAX_SEGMENTS_FOR_CANDIDATES || candidates > this.searchLeft) return { same: false, sentSegments: null };
     for (let bits = 1; bits <= candidates; bits++) {
       const candidate = Array.from({ length: n }, (_, i) => i).filter((i) => bits & (1 << i));
-      if (this.fingerprint(profile, candidate) === fp) {
+      if (this.fingerprint(profile, candidate, fp) === fp) {
         this.searchLeft -= bits;
         return { same: false, sentSegments: candidate };
       }

@@ -133,7 +133,7 @@ export class Suspects {
   private sentProfile(s: Suspect, partials: PartialProfile[] | undefined): MergedProfile | null {
     if (!partials) return null;
     const p = mergePartials(partials);
-    return identityOf(p) === s.identity && this.reader.sentFingerprint(p) === s.fp ? p : null;
+    return identityOf(p) === s.identity && this.reader.sentFingerprint(p, s.fp) === s.fp ? p : null;
   }
 
   private judge(s: Suspect, sent: MergedProfile | null, drift: Drift, matched: () => void): void {

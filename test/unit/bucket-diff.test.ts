@@ -13,7 +13,7 @@ import { encodeRow } from '../../shared/engine/spill/spill-codec';
 import { SpilledProfiles } from '../../shared/engine/spill/spilled-profiles';
 import { parseBucketState } from '../../shared/engine/state/state-entries';
 import { stateLine } from '../../shared/engine/state/state-line';
-import { fingerprintBytes } from '../../shared/engine/hash/fingerprint';
+import { bytewiseFingerprint, fingerprintBytes } from '../../shared/engine/hash/fingerprint';
 import { emptyBucketCounts } from '../../shared/engine/thread/protocol';
 import { createRing, RingReader, RingWriter } from '../../shared/engine/thread/shared-ring';
 import { objectAt, receiveObjects } from '../../shared/engine/thread/object-bytes';
@@ -39,18 +39,22 @@ const spilled = (rows: Row[]) =>
     merge.digestSeed,
   );
 
-/** What a diff sends, read back as Braze would get it: each object's JSON with its key and kind. */
-function sent(result: DiffResult): { key: string; leaving: number; object: Record<string, unknown> }[] {
+/** What a diff hands over to be sent: each object's bytes, with its key and kind. */
+function handedOver(result: DiffResult): { key: string; leaving: number; bytes: Buffer }[] {
   const [objects, state] = [createRing(1 << 20), createRing(1 << 20)];
   const toSend = result.sends.handOver({ objects: new RingWriter(objects), state: new RingWriter(state) });
   const { list } = receiveObjects(new RingReader(objects), toSend.objects);
   const { lines } = SendLines.receive(new RingReader(state), toSend.lines, toSend.leaving.length);
-  return toSend.leaving.map((leaving, i) => ({
-    key: lines.key(i),
-    leaving,
-    object: JSON.parse(Buffer.from(objectAt(list, i)).toString('utf8')) as Record<string, unknown>,
-  }));
+  return toSend.leaving.map((leaving, i) => ({ key: lines.key(i), leaving, bytes: Buffer.from(objectAt(list, i)) }));
 }
+
+/** What a diff sends, read back as Braze would get it: each object's JSON with its key and kind. */
+const sent = (result: DiffResult): { key: string; leaving: number; object: Record<string, unknown> }[] =>
+  handedOver(result).map(({ key, leaving, bytes }) => ({
+    key,
+    leaving,
+    object: JSON.parse(bytes.toString('utf8')) as Record<string, unknown>,
+  }));
 
 /** The state a run leaves once Braze took everything it sent. */
 function stateAfter(result: DiffResult, definition = settings.definitionFp): Uint8Array {
@@ -154,6 +158,25 @@ describe.each([
     const result = diff(rows, firstRun);
     expect(result.counts).toMatchObject(counts);
     expect(sent(result).map((s) => [s.key, s.leaving])).toEqual(expected);
+  });
+
+  it('sends nothing again for a state an earlier release wrote: fingerprints a byte a step, no rows digests', () => {
+    // The lines as a release before rows digests and four-byte fingerprints wrote them: key,
+    // identity, the fingerprint of the very object sent, the fields Braze holds.
+    const objectOf = new Map(handedOver(diff([ann, bob], null)).map((s) => [s.key, s.bytes]));
+    const [header, ...entries] = Buffer.from(firstRun).toString('utf8').trimEnd().split('\n');
+    const earlier = entries.map((line) => {
+      const [key, identity, , held] = line.split('\t') as [string, string, string, string];
+      const object = objectOf.get(key)!;
+      return [key, identity, bytewiseFingerprint(object, 0, object.length), held].join('\t');
+    });
+    const state = Buffer.from(`${[header, ...earlier].join('\n')}\n`);
+    const same = diff([ann, bob], state);
+    expect(same.counts).toMatchObject({ profiles: 2, unchanged: 2 });
+    expect(sent(same)).toEqual([]);
+    const changed = diff([[0, 'c1', 'u1', 'ann@example.com', 'Bergen'], bob], state);
+    expect(changed.counts).toMatchObject({ profiles: 2, unchanged: 1 });
+    expect(sent(changed).map((s) => [s.key, s.object.city])).toEqual([['c1', 'Bergen']]);
   });
 
   it('writes what each object must say: new values, the old identity withdrawn, leavers cleared', () => {

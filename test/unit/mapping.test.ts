@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ObjectBytes, objectAt } from '../../shared/engine/thread/object-bytes';
-import { fingerprintBytes } from '../../shared/engine/hash/fingerprint';
+import { fingerprintBytes, fingerprintLike, sameFingerprint } from '../../shared/engine/hash/fingerprint';
 import { mergePartials } from '../../shared/engine/profile/merge';
 import { BrazeObjectWriter } from '../../shared/engine/profile/object-writer';
 import { RowMapper } from '../../shared/engine/profile/row-mapper';
@@ -243,6 +243,25 @@ describe('object fingerprints', () => {
     for (let i = 0; i < base.length; i++)
       seen.add(fingerprintText(`${base.slice(0, i)}${base[i] === 'z' ? 'y' : 'z'}${base.slice(i + 1)}`));
     expect(seen.size).toBe(base.length + 1);
+  });
+
+  it('still matches the fingerprints earlier releases wrote into sync states, and tells the two kinds apart', () => {
+    // Fingerprints as the release before four-byte steps (13a505c) wrote them, a byte a step.
+    const earlier: [string, string][] = [
+      ['{"external_id":"u1","email":"ann@example.com","city":"Oslo","seg-id":["Main"]}', 'EVMQLdqFvoP'],
+      ['{"external_id":"u2","first_name":"Zoë"}', 'qiypVdzZD6D'],
+    ];
+    for (const [json, written] of earlier) {
+      const bytes = Buffer.from(json);
+      const now = fingerprintBytes(bytes, 0, bytes.length);
+      expect(now).not.toBe(written);
+      expect(sameFingerprint(written, now, bytes, 0, bytes.length)).toBe(true);
+      expect(fingerprintLike(written, bytes, 0, bytes.length)).toBe(written);
+      expect(fingerprintLike(now, bytes, 0, bytes.length)).toBe(now);
+      // Another object matches neither.
+      const other = Buffer.from(json.replace('u', 'v'));
+      expect(sameFingerprint(written, fingerprintBytes(other, 0, other.length), other, 0, other.length)).toBe(false);
+    }
   });
 
   it('spreads a million similar objects without a collision', () => {

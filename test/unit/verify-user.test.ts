@@ -2,7 +2,8 @@
 // later identified is still the export's), and cut down to what a comparison reads before any of it
 // goes to a temp file.
 import { describe, expect, it } from 'vitest';
-import { membershipNamesOf } from '../../shared/engine';
+import { BrazeObjectWriter, membershipNamesOf } from '../../shared/engine';
+import { bytewiseFingerprint } from '../../shared/engine/hash/fingerprint';
 import { ExportDefinitionSchema } from '../../shared/exports/schema';
 import { BrazeUserReader, fieldsToExport, unexportableFields } from '../../shared/verify/braze-user';
 import { classify } from '../../shared/verify/compare';
@@ -72,6 +73,19 @@ describe('a Braze user as a verification reads it', () => {
     expect(mapped.fingerprintCanMatch('0')).toBe(true);
     expect(mapped.fingerprintCanMatch('*')).toBe(false); // written under other fields: unknown
     expect(reader.fingerprintCanMatch('*')).toBe(true); // nothing unexportable mapped
+  });
+
+  it('matches a user against a fingerprint an earlier release wrote (a byte a step), and finds the segments it sent', () => {
+    const [membership] = membershipNamesOf(def);
+    const u = { external_id: 'u1', email: 'a@example.com', custom_attributes: { city: 'Oslo', [membership!]: ['Main'] } };
+    const writer = new BrazeObjectWriter(def);
+    const written = (segments: number[]) => {
+      const bytes = Buffer.from(writer.profile({ ...reader.profileOf(u, 'e:u1'), segments }));
+      return bytewiseFingerprint(bytes, 0, bytes.length);
+    };
+    expect(reader.compare(u, 'e:u1', written([0]))).toEqual({ same: true });
+    expect(reader.compare(u, 'e:u1', written([0, 1]))).toEqual({ same: false, sentSegments: [0, 1] });
+    expect(reader.sentFingerprint({ ...reader.profileOf(u, 'e:u1'), segments: [0] }, written([0]))).toBe(written([0]));
   });
 
   it('with an older state line (fields unknown) and a field Braze cannot export mapped: the same object still matches, no search', () => {

@@ -2,7 +2,7 @@
 // the previous state, what was sent early): unchanged, sent early and settled, or changed and sent;
 // then the leavers. A profile's fingerprint is taken over the very JSON that would be sent, so
 // "changed" means "Braze would get something else".
-import { fingerprintBytes } from '../hash/fingerprint';
+import { fingerprintBytes, sameFingerprint } from '../hash/fingerprint';
 import type { LineObjectWriter } from '../profile/line-object';
 import { identityOf, mergePartials, type MergedProfile } from '../profile/merge';
 import type { BrazeObjectWriter } from '../profile/object-writer';
@@ -113,7 +113,7 @@ export function diffBucket(
       objects.dropLast();
       counts.sent++;
       kept.push(stateLine(key, { identity, fp, heldFields: writer.heldFieldBits(merged!) }));
-    } else if (trustPrevious && before?.fp === fp) {
+    } else if (trustPrevious && before !== undefined && sameFingerprint(before.fp, fp, objects.buffer, start, objects.end)) {
       objects.dropLast();
       // Found in a checkpoint of this very run (an earlier attempt sent it early): sent, not unchanged.
       if (sentByThisRun) counts.sent++;

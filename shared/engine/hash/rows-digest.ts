@@ -6,7 +6,7 @@
 // may come in another order next time. The sums start from a seed that the column types make (see
 // spilledRowTyping): spill lines are rows as read, not yet typed. Equal digests are trusted only where the object would be
 // equal too; any other case takes the full path, which is always right.
-import { encode64, encoded64At, ENCODED_64_CHARS, mix } from './fingerprint';
+import { encode64, encoded64At, ENCODED_64_CHARS, hashWords, mix } from './fingerprint';
 
 /** The sums a profile's line hashes are added into (see addLine), per lane. */
 export interface DigestSums {
@@ -14,29 +14,17 @@ export interface DigestSums {
   b: number;
 }
 
+const line = { a: 0, b: 0 };
+
 /**
- * Hashes the line of bytes [start, end) (`view`: a DataView over `bytes`) and adds it to `sums`.
- * Four bytes a step (a little-endian word): every line of a change run is hashed, and this is the
- * bucket step's hottest loop. Each step is a bijection of the lane for a given input and injective
- * in the input, so two lines that differ in one place always hash differently; the second lane
- * sums the first's states, the lengths tell "ab" from "ab\0".
+ * Hashes the line of bytes [start, end) (`view`: a DataView over `bytes`) and adds it to `sums`,
+ * four bytes a step (hashWords): every line of a change run is hashed, and this is the bucket
+ * step's hottest loop.
  */
 export function addLine(sums: DigestSums, bytes: Uint8Array, view: DataView, start: number, end: number): void {
-  let x = 0x811c9dc5 | 0;
-  let y = 0x2545f491 | 0;
-  let i = start;
-  for (; i + 3 < end; i += 4) {
-    x = Math.imul(x ^ view.getInt32(i, true), 0x5bd1e995);
-    x ^= x >>> 15;
-    y = (y + x) | 0;
-  }
-  for (; i < end; i++) {
-    x = Math.imul(x ^ (bytes[i]! | 0x100), 0x5bd1e995);
-    x ^= x >>> 15;
-    y = (y + x) | 0;
-  }
-  sums.a = (sums.a + mix(x ^ (end - start))) | 0;
-  sums.b = (sums.b + mix(y)) | 0;
+  hashWords(bytes, view, start, end, line);
+  sums.a = (sums.a + line.a) | 0;
+  sums.b = (sums.b + line.b) | 0;
 }
 
 /** The digest of the lines whose hashes were added up into these sums. */
