@@ -15,7 +15,7 @@ export { RunStopped, StateTakenOver } from './control/stop';
 export { BrazeObjectWriter } from './profile/object-writer';
 export { identityOf, mergePartials, type MergedProfile } from './profile/merge';
 export { RowMapper, type PartialProfile } from './profile/row-mapper';
-export { fingerprintBytes, fingerprintLike } from './hash/fingerprint';
+export { bytewiseFingerprint, ENCODED_64_CHARS, fingerprintBytes, fingerprintLike } from './hash/fingerprint';
 export { bucketOf, fnv1a32 } from './hash/key-hash';
 export { parseBucketState } from './state/state-entries';
 export { stateLine, stateLinesBytes, type StateEntry } from './state/state-line';

@@ -3,7 +3,14 @@
 // fingerprint of the attributes object a run would write for those values — so "is this what we
 // last sent?" is the same 64-bit comparison a run makes.
 import { BRAZE_STANDARD_FIELDS, type ExportDefinition } from '../exports/schema';
-import { BrazeObjectWriter, fingerprintBytes, fingerprintLike, membershipNamesOf, type MergedProfile } from '../engine';
+import {
+  BrazeObjectWriter,
+  bytewiseFingerprint,
+  fingerprintBytes,
+  fingerprintLike,
+  membershipNamesOf,
+  type MergedProfile,
+} from '../engine';
 
 /** What Braze's export holds for one user (only the fields asked for). */
 export interface ExportedUser {
@@ -217,6 +224,15 @@ export class BrazeUserReader {
   /** The fingerprint of the object a run would write for what Braze holds (its membership as shown). */
   fingerprintOf(u: ExportedUser, identity: string): string {
     return this.fingerprint(this.profileOf(u, identity), this.segmentsOf(u));
+  }
+
+  /**
+   * fingerprintOf, and the same taken a byte a step, as releases before four-byte steps took it:
+   * the state lines they wrote keep that kind until their profile changes.
+   */
+  fingerprintsOf(u: ExportedUser, identity: string): [now: string, bytewise: string] {
+    const bytes = Buffer.from(this.writer.profile({ ...this.profileOf(u, identity), segments: this.segmentsOf(u) }));
+    return [fingerprintBytes(bytes, 0, bytes.length), bytewiseFingerprint(bytes, 0, bytes.length)];
   }
 
   /**

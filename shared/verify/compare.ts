@@ -6,7 +6,7 @@
 // are then looked up in the snapshot the state was built from (suspects.ts). Nothing is written to
 // Braze or to the state.
 import type { ExportDefinition } from '../exports/schema';
-import { BucketFiles, bucketOf, parseBucketState, type SyncStateStore } from '../engine';
+import { BucketFiles, bucketOf, ENCODED_64_CHARS, parseBucketState, type SyncStateStore } from '../engine';
 import { BrazeUserReader, type ExportedUser } from './braze-user';
 import { readUserLines } from './export-files';
 import type { SentSnapshot } from './sent-snapshot';
@@ -63,8 +63,8 @@ async function spreadState(state: SyncStateStore, bucketCount: number, fields: s
 
 /**
  * Braze's users, each projected to what a comparison reads and spread by its best identity: the
- * fingerprint of what Braze holds, the identities it carries (JSON), the projected user. Each
- * downloaded file is deleted once spread.
+ * fingerprints of what Braze holds (both kinds, one after the other: a state line may hold either),
+ * the identities it carries (JSON), the projected user. Each downloaded file is deleted once spread.
  */
 async function spreadUsers(paths: string[], reader: BrazeUserReader, files: BucketFiles, count: number): Promise<number> {
   let users = 0;
@@ -72,7 +72,8 @@ async function spreadUsers(paths: string[], reader: BrazeUserReader, files: Buck
     await readUserLines(file, (line) => {
       const u = reader.project(JSON.parse(line) as ExportedUser);
       const ids = reader.identitiesOf(u);
-      files.write(bucketOf(ids[0]!, count), `${reader.fingerprintOf(u, ids[0]!)}\t${JSON.stringify(ids)}\t${JSON.stringify(u)}`);
+      const [now, bytewise] = reader.fingerprintsOf(u, ids[0]!);
+      files.write(bucketOf(ids[0]!, count), `${now}${bytewise}\t${JSON.stringify(ids)}\t${JSON.stringify(u)}`);
       users++;
     });
     await rm(file, { force: true });
@@ -146,7 +147,9 @@ function judgeWith(reader: BrazeUserReader, counts: DriftCounts, drift: Drift, s
   return {
     one(e, line) {
       const tab = line.indexOf('\t');
-      if (e.identity === idsOf(line)[0] && line.slice(0, tab) === e.fp) return matched(); // as it was sent
+      // As it was sent: the state line's fingerprint is one of the user's two (see spreadUsers).
+      const sentAsIs = line.slice(0, tab - ENCODED_64_CHARS) === e.fp || line.slice(tab - ENCODED_64_CHARS, tab) === e.fp;
+      if (e.identity === idsOf(line)[0] && sentAsIs) return matched();
       classify(reader, e, userOf(line), drift, matched, suspect);
     },
     // Which segments it held is in the snapshot, not the state.

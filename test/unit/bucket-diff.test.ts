@@ -14,6 +14,7 @@ import { SpilledProfiles } from '../../shared/engine/spill/spilled-profiles';
 import { parseBucketState } from '../../shared/engine/state/state-entries';
 import { stateLine } from '../../shared/engine/state/state-line';
 import { bytewiseFingerprint, fingerprintBytes } from '../../shared/engine/hash/fingerprint';
+import { refusedAgain } from '../../shared/engine/run/bucket-pipeline';
 import { emptyBucketCounts } from '../../shared/engine/thread/protocol';
 import { createRing, RingReader, RingWriter } from '../../shared/engine/thread/shared-ring';
 import { objectAt, receiveObjects } from '../../shared/engine/thread/object-bytes';
@@ -174,6 +175,12 @@ describe.each([
     const same = diff([ann, bob], state);
     expect(same.counts).toMatchObject({ profiles: 2, unchanged: 2 });
     expect(sent(same)).toEqual([]);
+    // Its lines now hold this release's fingerprint and the rows digest: the next run takes the short path.
+    const lines = Buffer.from(stateAfter(same)).toString('utf8').trimEnd().split('\n').slice(1);
+    expect(lines.map((line) => [line.split('\t')[0], line.split('\t')[2]])).toEqual(
+      [...objectOf].map(([key, o]) => [key, fingerprintBytes(o, 0, o.length)]),
+    );
+    expect(lines.every((line) => line.split('\t').length === 5)).toBe(true);
     const changed = diff([[0, 'c1', 'u1', 'ann@example.com', 'Bergen'], bob], state);
     expect(changed.counts).toMatchObject({ profiles: 2, unchanged: 1 });
     expect(sent(changed).map((s) => [s.key, s.object.city])).toEqual([['c1', 'Bergen']]);
@@ -308,5 +315,34 @@ describe('settling what was sent early', () => {
     );
     expect(settled.counts.profiles).toBe(0);
     expect(settled.withLaterRows.get('a')).toMatchObject({ identity: 'e:a', delivered: true, line: 0 });
+  });
+});
+
+describe('an object Braze refused when an earlier attempt of the run sent it early', () => {
+  it('is answered with that refusal, not sent again, whichever release fingerprinted it, and only if it is the same object', () => {
+    const result = diffBucket(merge, writer, settings, {
+      rows: spilled([ann, bob]),
+      previous: parseBucketState(null),
+      counts: emptyBucketCounts(),
+      sentEarly: new Map(),
+      earlyRows: null,
+    });
+    const [objects, state] = [createRing(1 << 20), createRing(1 << 20)];
+    const toSend = result.sends.handOver({ objects: new RingWriter(objects), state: new RingWriter(state) });
+    const { list } = receiveObjects(new RingReader(objects), toSend.objects);
+    const { lines } = SendLines.receive(new RingReader(state), toSend.lines, toSend.leaving.length);
+    const [annObject, bobObject] = [objectAt(list, 0), objectAt(list, 1)];
+    const reason = 'Braze refused the object (400: Invalid attributes object in request)';
+    const refusedAs = (fp: string) => new Map([['c1', { fp, reason }]]);
+    const againFor = (fp: string, j: number, object: Uint8Array) => refusedAgain(refusedAs(fp), lines, toSend.leaving, j, object);
+    const rejected = { status: 'rejected', reason };
+    expect(againFor(fingerprintBytes(annObject, 0, annObject.length), 0, annObject)).toEqual(rejected);
+    // Its checkpoint written by the release before (a byte a step): the same object all the same.
+    expect(againFor(bytewiseFingerprint(annObject, 0, annObject.length), 0, annObject)).toEqual(rejected);
+    // Another object under the profile's key, of either kind: sent again.
+    expect(againFor(bytewiseFingerprint(bobObject, 0, bobObject.length), 0, annObject)).toBeNull();
+    expect(againFor(fingerprintBytes(bobObject, 0, bobObject.length), 0, annObject)).toBeNull();
+    // A profile Braze did not refuse.
+    expect(againFor(fingerprintBytes(bobObject, 0, bobObject.length), 1, bobObject)).toBeNull();
   });
 });

@@ -177,6 +177,12 @@ describe("a profile's rows digest", () => {
     expect(rows.digest(0)).toMatch(/^[A-Za-z0-9_-]{11}$/);
   });
 
+  it('is the digest the sync states customers hold were written with (else every profile takes the full path once)', () => {
+    const line = Buffer.from('0\x1fsc1\x1fsc1\x1fsu1\x1fsann@example.com\x1fsOslo');
+    // As release 13a505c, and every release since rows digests were taken four bytes a step, computed it.
+    expect(bytesDigest(line, new DataView(line.buffer, line.byteOffset, line.length), 0, line.length, 0)).toBe('b8-hbSdxKhJ');
+  });
+
   it('a line that differs in one byte, or by a trailing zero byte, has another digest (any length, anywhere in its buffer)', () => {
     const digest = (line: Uint8Array, at: number) => {
       const bytes = new Uint8Array(at + line.length + 3);

@@ -118,9 +118,11 @@ export function diffBucket(
       // Found in a checkpoint of this very run (an earlier attempt sent it early): sent, not unchanged.
       if (sentByThisRun) counts.sent++;
       else counts.unchanged++;
-      // Kept with its rows' digest, so the next run can take the short path above.
+      // Kept with its rows' digest, so the next run can take the short path above, and with this
+      // release's kind of fingerprint (one an earlier release took matched: the same object).
+      const entry = before.fp === fp ? before : { ...before, fp };
       kept.push(
-        stateLine(key, digest !== undefined && before.heldFields !== undefined ? { ...before, rowsDigest: digest } : before),
+        stateLine(key, digest !== undefined && entry.heldFields !== undefined ? { ...entry, rowsDigest: digest } : entry),
       );
     } else if (merged === null && before === undefined) sends.changedNew(key, identity, fp, lines!.heldFields, digest);
     // What Braze holds of a profile it took early is that object (the state may have no line of it

@@ -17,6 +17,7 @@ import { BatchSender } from '../send/batch-sender';
 import { BUCKETS_UNDER_WAY, BucketsUnderWay } from './buckets-under-way';
 import { BucketOutcomes, countsOf, recordOutcomes } from '../send/bucket-outcomes';
 import { objectAt } from '../thread/object-bytes';
+import { sameFingerprint } from '../hash/fingerprint';
 import type { SendLines } from '../thread/send-lines';
 import { ROW_SPILLS, removeBucketFiles } from '../spill/bucket-files';
 import { EARLY_SEND_KINDS } from '../early-send/records';
@@ -356,7 +357,7 @@ export class BucketPipeline {
         for (let k = j; k < count; k++) answered.take(k, NOT_SENT_STOPPING);
         break;
       }
-      const refusal = refusedBefore && refusedAgain(refusedBefore, lines, prepared.toSend.leaving, j);
+      const refusal = refusedBefore && refusedAgain(refusedBefore, lines, prepared.toSend.leaving, j, objectAt(objects, j));
       if (refusal) {
         answered.take(j, refusal);
         continue;
@@ -451,11 +452,19 @@ export function requestsFor(objectCounts: number[]): number {
 }
 
 /**
- * The object at `j` is the very one Braze refused when an earlier attempt of this run sent it early
- * (same profile, same fingerprint): its refusal, with Braze's reason, instead of sending it again.
+ * The object at `j` (`object`) is the very one Braze refused when an earlier attempt of this run
+ * sent it early (same profile, same fingerprint, that attempt's release may have taken it a byte a
+ * step): its refusal, with Braze's reason, instead of sending it again.
  */
-function refusedAgain(refused: EarlyRefusals['byKey'], lines: SendLines, leaving: number[], j: number): Outcome | null {
+export function refusedAgain(
+  refused: EarlyRefusals['byKey'],
+  lines: SendLines,
+  leaving: number[],
+  j: number,
+  object: Uint8Array,
+): Outcome | null {
   const refusal = refused.get(lines.key(j));
-  if (!refusal || leaving[j] || parseStateLine(lines.sentLine(j))[1].fp !== refusal.fp) return null;
-  return { status: 'rejected', reason: refusal.reason };
+  if (!refusal || leaving[j]) return null;
+  const fp = parseStateLine(lines.sentLine(j))[1].fp;
+  return sameFingerprint(refusal.fp, fp, object, 0, object.length) ? { status: 'rejected', reason: refusal.reason } : null;
 }
