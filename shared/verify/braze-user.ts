@@ -195,8 +195,13 @@ export class BrazeUserReader {
 
   /** The fingerprint of the object a run writes for the profile in these segments; taken as `like` (a state's) was, if given. */
   private fingerprint(p: MergedProfile, segments: number[], like?: string): string {
-    const bytes = Buffer.from(this.writer.profile({ ...p, segments }));
+    const bytes = this.objectBytes(p, segments);
     return like === undefined ? fingerprintBytes(bytes, 0, bytes.length) : fingerprintLike(like, bytes, 0, bytes.length);
+  }
+
+  /** The object a run writes for the profile in these segments, as bytes. */
+  private objectBytes(p: MergedProfile, segments: number[]): Buffer {
+    return Buffer.from(this.writer.profile({ ...p, segments }));
   }
 
   /**
@@ -221,17 +226,13 @@ export class BrazeUserReader {
     return this.def.membership.format === 'boolean' ? indexes.map((i) => this.names[i]!) : [this.names[0]!];
   }
 
-  /** The fingerprint of the object a run would write for what Braze holds (its membership as shown). */
-  fingerprintOf(u: ExportedUser, identity: string): string {
-    return this.fingerprint(this.profileOf(u, identity), this.segmentsOf(u));
-  }
-
   /**
-   * fingerprintOf, and the same taken a byte a step, as releases before four-byte steps took it:
-   * the state lines they wrote keep that kind until their profile changes.
+   * The fingerprint of the object a run would write for what Braze holds (its membership as shown),
+   * and the same taken a byte a step, as releases before four-byte steps took it: the state lines
+   * they wrote keep that kind until their profile changes.
    */
   fingerprintsOf(u: ExportedUser, identity: string): [now: string, bytewise: string] {
-    const bytes = Buffer.from(this.writer.profile({ ...this.profileOf(u, identity), segments: this.segmentsOf(u) }));
+    const bytes = this.objectBytes(this.profileOf(u, identity), this.segmentsOf(u));
     return [fingerprintBytes(bytes, 0, bytes.length), bytewiseFingerprint(bytes, 0, bytes.length)];
   }
 
