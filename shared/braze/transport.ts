@@ -1,10 +1,12 @@
 // POSTs to Braze on kept-alive connections of the app's own: net/tls sockets, each carrying one
 // request at a time, at most `maxSockets` of them, the requests beyond waiting their turn in order.
 // A request is written at once (head and body in one corked write) and its answer read as the
-// partition GET reads one (../http1.ts). node:http's client (ClientRequest, its Agent, the
-// streams) cost ~0.1 ms more CPU a request, and a run sends 13,334 requests per million profiles:
-// on one core its main thread spent ~1–1.5 CPU-s more per million (docs/performance.md). Global
-// fetch cost more still.
+// partition GET reads one (../http1.ts), into a read buffer used again for every read: not the fresh
+// 64 KB buffer a socket's 'data' gives, shrunk to the few hundred bytes of an answer and held until
+// the garbage collector frees it (a thousand a second fragment the main thread's heap). node:http's
+// client (ClientRequest, its Agent, the streams) cost ~0.1 ms more CPU a request, and a run sends
+// 13,334 requests per million profiles: on one core its main thread spent ~1–1.5 CPU-s more per
+// million (docs/performance.md). Global fetch cost more still.
 import net from 'node:net';
 import tls from 'node:tls';
 import {
@@ -59,8 +61,15 @@ function serverIdleMs(answer: HttpAnswer): number | null {
   return seconds === undefined ? null : Number(seconds) * 1000;
 }
 
+/** Bytes a connection reads at once: an answer's head and body, most of them in one read. */
+const READ_BYTES = 16 * 1024;
+
+/** Opens a socket whose reads go into `onread`'s buffer. */
+type Open = (onread: net.OnReadOpts) => net.Socket;
+
 /** One connection: one request at a time, its answer read as it comes. */
 class Connection {
+  readonly socket: net.Socket;
   request: Request | null = null;
   private head = new AnswerHead();
   private answer: HttpAnswer | null = null;
@@ -70,13 +79,21 @@ class Connection {
   idleMs = IDLE_CLOSE_MS;
   private gone = false;
 
+  /** `readBuffer`: read into again after each read (shared: each read is handled before the next). */
   constructor(
-    readonly socket: net.Socket,
+    open: Open,
+    readBuffer: Buffer,
     private readonly done: (c: Connection, reusable: boolean) => void,
   ) {
+    const socket = (this.socket = open({
+      buffer: readBuffer,
+      callback: (n, read) => {
+        this.receivedSafely((read as Buffer).subarray(0, n));
+        return true; // never paused: an answer is read whole as it comes
+      },
+    }));
     socket.setNoDelay(true);
     socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
-    socket.on('data', (bytes: Buffer) => this.receivedSafely(bytes));
     socket.on('timeout', () => this.fail('ETIMEDOUT'));
     socket.on('error', (e) => this.fail(codeOf(e)));
     // The server's end of it: the answer, if it is framed by the end; else what was under way broke off.
@@ -111,6 +128,7 @@ class Connection {
     this.fail('ECONNRESET');
   }
 
+  /** `bytes` are valid only during the call: what is kept is copied. */
   private receivedSafely(bytes: Buffer): void {
     try {
       this.received(bytes);
@@ -131,14 +149,13 @@ class Connection {
       if (this.framing.kind === 'length' && this.framing.left === 0) return this.complete(bytes.length === 0);
     }
     const f = this.framing;
-    // A socket's reads are fresh buffers each: kept as they are, not copied.
     if (f.kind === 'close') {
-      this.body.push(bytes);
+      this.body.push(Buffer.from(bytes));
       return;
     }
     if (f.kind === 'length') {
       const take = Math.min(f.left, bytes.length);
-      this.body.push(bytes.subarray(0, take));
+      this.body.push(Buffer.from(bytes.subarray(0, take)));
       f.left -= take;
       // Bytes past the body: not an answer to anything asked, so the connection goes after this one.
       if (f.left === 0) this.complete(take === bytes.length);
@@ -153,7 +170,7 @@ class Connection {
     while (at < bytes.length) {
       if (f.left > 0) {
         const take = Math.min(f.left, bytes.length - at);
-        this.body.push(bytes.subarray(at, at + take));
+        this.body.push(Buffer.from(bytes.subarray(at, at + take)));
         chunkDataTaken(f, take);
         at += take;
         continue;
@@ -206,6 +223,9 @@ function keptAlive(answer: HttpAnswer, http11: boolean): boolean {
   return http11 || /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(connection);
 }
 
+// tls.connect takes `onread` as net.connect does (nodejs/node#35753), though its types do not say so.
+const tlsConnect = tls.connect as (options: tls.ConnectionOptions & { onread: net.OnReadOpts }) => tls.TLSSocket;
+
 export class Transport implements PostTransport {
   private readonly target: HttpTarget;
   private readonly connections = new Set<Connection>();
@@ -215,6 +235,7 @@ export class Transport implements PostTransport {
   private closed = false;
   /** The last TLS session Braze gave: a new connection resumes it, sparing a full handshake (as node:https does). */
   private tlsSession: Buffer | undefined;
+  private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BYTES);
 
   /** `tlsOptions` only add to the defaults (a test's own CA). */
   constructor(
@@ -245,18 +266,20 @@ export class Transport implements PostTransport {
 
   private connect(): Connection {
     const { secure, host, port, serverName } = this.target;
-    const socket = secure
-      ? tls.connect({
-          ...this.tlsOptions,
-          host,
-          port,
-          servername: serverName,
-          ALPNProtocols: ['http/1.1'],
-          session: this.tlsSession,
-        })
-      : net.connect({ host, port });
-    if (secure) socket.on('session', (session: Buffer) => (this.tlsSession = session));
-    const c = new Connection(socket, (done, reusable) => this.released(done, reusable));
+    const open: Open = (onread) =>
+      secure
+        ? tlsConnect({
+            ...this.tlsOptions,
+            host,
+            port,
+            servername: serverName,
+            ALPNProtocols: ['http/1.1'],
+            session: this.tlsSession,
+            onread,
+          })
+        : net.connect({ host, port, onread });
+    const c = new Connection(open, this.readBuffer, (done, reusable) => this.released(done, reusable));
+    if (secure) c.socket.on('session', (session: Buffer) => (this.tlsSession = session));
     this.connections.add(c);
     return c;
   }

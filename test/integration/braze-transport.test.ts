@@ -183,6 +183,21 @@ describe('the Braze transport: POSTs on kept-alive connections of its own', () =
     expect(connections()).toBe(2);
   });
 
+  it('reads answers that come in pieces on two connections at once each whole (their reads share one buffer)', async () => {
+    const texts = ['the first answer, in three pieces', 'the second answer: three pieces too'];
+    const inPieces = (text: string) => [
+      `HTTP/1.1 200 OK\r\nContent-Length: ${text.length}\r\n\r\n`,
+      text.slice(0, 9),
+      text.slice(9, 20),
+      text.slice(20),
+    ];
+    const { url, connections } = await rawServer(texts.map(inPieces));
+    const t = transport(url, 2);
+    const answers = await Promise.all([post(t, '{"n":1}'), post(t, '{"n":2}')]);
+    expect(answers.map((a) => a.text).sort()).toEqual(texts);
+    expect(connections()).toBe(2);
+  });
+
   it('an answer saying Connection: close, or HTTP/1.0, is not kept; the next request opens a new connection', async () => {
     const { url, connections } = await rawServer([
       ['HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na'],
