@@ -1,9 +1,9 @@
 // POSTs to Braze on kept-alive connections of the app's own: net/tls sockets, each carrying one
 // request at a time, at most `maxSockets` of them, the requests beyond waiting their turn in order.
 // A request is written at once (head and body in one corked write) and its answer read as the
-// partition GET reads one (../http1.ts), into a read buffer used again for every read: not the fresh
-// 64 KB buffer a socket's 'data' gives, shrunk to the few hundred bytes of an answer and held until
-// the garbage collector frees it (a thousand a second fragment the main thread's heap). node:http's
+// partition GET reads one (../http1.ts), into a read buffer used again for every read: not a fresh
+// buffer per read, as a socket's 'data' gives (over plain TCP a 64 KB one shrunk to the answer's few
+// hundred bytes, over TLS one per decrypted record), each held until a garbage collection. node:http's
 // client (ClientRequest, its Agent, the streams) cost ~0.1 ms more CPU a request, and a run sends
 // 13,334 requests per million profiles: on one core its main thread spent ~1–1.5 CPU-s more per
 // million (docs/performance.md). Global fetch cost more still.
@@ -79,7 +79,10 @@ class Connection {
   idleMs = IDLE_CLOSE_MS;
   private gone = false;
 
-  /** `readBuffer`: read into again after each read (shared: each read is handled before the next). */
+  /**
+   * `readBuffer`: read into again after each read (shared: each read is handled before the next;
+   * nothing done within one may make a read start, e.g. a TLS write of zero bytes).
+   */
   constructor(
     open: Open,
     readBuffer: Buffer,
@@ -189,6 +192,8 @@ class Connection {
     const answer = this.answer!;
     this.request = null;
     this.socket.setTimeout(0);
+    const text = Buffer.concat(this.body).toString('utf8');
+    this.body = [];
     const reusable = clean && this.framing.kind !== 'close' && keptAlive(answer, this.head.http11);
     const serverMs = serverIdleMs(answer);
     this.idleMs = serverMs === null ? IDLE_CLOSE_MS : Math.min(IDLE_CLOSE_MS, Math.max(100, serverMs - 1000));
@@ -196,7 +201,7 @@ class Connection {
     request.resolve({
       status: answer.status,
       header: (name) => answer.header(name.toLowerCase()),
-      text: Buffer.concat(this.body).toString('utf8'),
+      text,
     });
     this.done(this, reusable);
   }
