@@ -3,6 +3,7 @@
 // answer's head read as RFC 9112 has a client read it, and how the body that follows is framed.
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 
 /** Where an http(s) URL's requests go. */
 export interface HttpTarget {
@@ -213,3 +214,6 @@ export class AnswerHead {
     }
   }
 }
+
+/** tls.connect, which takes `onread` as net.connect does (nodejs/node#35753), though its types do not say so. */
+export const tlsConnect = tls.connect as (options: tls.ConnectionOptions & { onread: net.OnReadOpts }) => tls.TLSSocket;

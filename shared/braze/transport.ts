@@ -16,6 +16,7 @@ import {
   NOT_HTTP,
   readChunkFraming,
   requestHead,
+  tlsConnect,
   type Framing,
   type HttpAnswer,
   type HttpTarget,
@@ -227,9 +228,6 @@ function keptAlive(answer: HttpAnswer, http11: boolean): boolean {
   if (/(?:^|,)\s*close\s*(?:,|$)/.test(connection)) return false;
   return http11 || /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(connection);
 }
-
-// tls.connect takes `onread` as net.connect does (nodejs/node#35753), though its types do not say so.
-const tlsConnect = tls.connect as (options: tls.ConnectionOptions & { onread: net.OnReadOpts }) => tls.TLSSocket;
 
 export class Transport implements PostTransport {
   private readonly target: HttpTarget;

@@ -10,7 +10,16 @@
 // one in the environment, the main thread downloads through the SDK instead: blob-grant.ts).
 import net from 'node:net';
 import tls from 'node:tls';
-import { AnswerHead, chunkDataTaken, httpTarget, readChunkFraming, requestHead, type Framing, type HttpAnswer } from '../http1';
+import {
+  AnswerHead,
+  chunkDataTaken,
+  httpTarget,
+  readChunkFraming,
+  requestHead,
+  tlsConnect,
+  type Framing,
+  type HttpAnswer,
+} from '../http1';
 
 export type { HttpAnswer };
 
@@ -87,8 +96,6 @@ export class HttpGet {
       const buffer = Buffer.allocUnsafe(readBytes);
       // Returning false pauses the socket: body bytes wait in it (and in the server) until read.
       const onread: net.OnReadOpts = { buffer, callback: (n, read) => this.receivedSafely((read as Buffer).subarray(0, n)) };
-      // tls.connect takes `onread` as net.connect does (nodejs/node#35753), though its types do not say so.
-      const tlsConnect = tls.connect as (options: tls.ConnectionOptions & { onread: net.OnReadOpts }) => tls.TLSSocket;
       const sessions = secure ? sessionsFor(tlsOptions) : null;
       const server = `${host}:${port}:${target.serverName ?? ''}`;
       const socket = (this.socket = sessions
