@@ -104,12 +104,37 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
       header,
       buckets.map((text, b) => range(b, text)),
       undefined,
-      10_000,
+      { partBytes: 10_000 },
     );
     // 5–7 KB a bucket: a blob goes on past 10 KB, so two buckets in each.
     expect(await names()).toEqual(['buckets.early-0000.0.tsv', 'buckets.early-0000.1.tsv']);
     for (const [b, text] of buckets.entries())
       expect(Buffer.from((await state.readBucket(b)).bytes!).toString('utf8')).toBe(`${JSON.stringify(header)}\n${text}`);
+  });
+
+  it('a checkpoint larger than a block is written in blocks, committed whole: every byte where a single PUT would put it', async () => {
+    const { state, exportId, range } = setUp();
+    // Blocks of 256 KB: the header spans two, ranges end inside blocks, and the last is ~25 blocks
+    // long (each buffer read into again while the other is staged: it must have been sent whole).
+    const block = 256 * 1024;
+    const wide = { ...header, fields: Array.from({ length: 30_000 }, (_, i) => `field_${i}`) };
+    const texts = [lines(0, 40), lines(100, 1), '', lines(200, 97), lines(1_000, 200_000)];
+    const ranges = texts.map((text, b) => range(b, text, b === 2 ? [{ key: 'c3', fp: 'fp3', reason: 'bad' }] : []));
+    await state.writeEarlyCheckpoint(0, wide, ranges, undefined, { blockBytes: block });
+    const blob = container().getBlockBlobClient(`${exportId}/buckets.early-0000.0.tsv`);
+    const { committedBlocks = [] } = await blob.getBlockList('all');
+    const index = { header: wide, buckets: ranges.map((r) => [r.bucket, r.lines, r.refused]) };
+    const refusals = refusalLine({ key: 'c3', fp: 'fp3', reason: 'bad' });
+    const whole = `${JSON.stringify(index)}\n${texts[0]}${texts[1]}${refusals}${texts[3]}${texts[4]}`;
+    expect(committedBlocks.map((b) => b.size)).toEqual(
+      Array.from({ length: Math.ceil(whole.length / block) }, (_, i) => Math.min(block, whole.length - i * block)),
+    );
+    // Where the blob first differs (a diff of megabytes would not help).
+    const got = await blob.downloadToBuffer();
+    expect(got.findIndex((byte, i) => byte !== whole.charCodeAt(i))).toBe(-1);
+    expect(got.length).toBe(whole.length);
+    for (const b of [0, 1, 3, 4])
+      expect(Buffer.from((await state.readBucket(b)).bytes!).toString('utf8')).toBe(`${JSON.stringify(wide)}\n${texts[b]}`);
   });
 
   it('a checkpoint whose second blob cannot be written says which buckets its first holds', async () => {
@@ -122,7 +147,9 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
     await lease.acquireLease(-1);
     const written: number[] = [];
     const ranges = [0, 1, 2, 3].map((b) => range(b, lines(b * 1_000, 300)));
-    await expect(state.writeEarlyCheckpoint(0, header, ranges, (buckets) => written.push(...buckets), 10_000)).rejects.toThrow();
+    await expect(
+      state.writeEarlyCheckpoint(0, header, ranges, (buckets) => written.push(...buckets), { partBytes: 10_000 }),
+    ).rejects.toThrow();
     await lease.breakLease(0);
     expect(written).toEqual([0, 1]);
     expect(Buffer.from((await state.readBucket(1)).bytes!).toString('utf8')).toBe(

@@ -5,10 +5,12 @@
 // checkpoint was 128 pieces (and as many deletes later), most of the storage's work where reading
 // ends, on the cores the run shares with it locally and as round trips on Azure. Pieces per bucket,
 // as earlier versions wrote them, are still read: an attempt may continue one that began before
-// an upgrade.
-import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
-import type { BlobClient, ContainerClient } from '@azure/storage-blob';
+// an upgrade. A checkpoint's bytes are read from the files into two buffers of a block each, in
+// turn, each staged before it is read into again: streamed as the files' read streams gave them, a
+// 10 M run's checkpoints (~100 MB of state lines) were as many fresh 64 KB buffers, all garbage at
+// once until a collection found them, on the main thread as its reading ended.
+import { open } from 'node:fs/promises';
+import type { BlobClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { mapAtMost } from '../../at-most';
 import type { BucketHeader } from './state-line';
 
@@ -59,17 +61,18 @@ const pad = (checkpoint: number) => String(checkpoint).padStart(4, '0');
 /** Whether the blob is a checkpoint of what was sent early (this version's or a piece per bucket). */
 export const isEarlyCheckpoint = (name: string): boolean => name.includes('.early-');
 
-/** A checkpoint blob to write: its name, its body (a factory: the SDK asks again to retry) and its length. */
+/** A checkpoint blob to write: its name, its first line, the ranges after it and its length. */
 export interface CheckpointBlob {
   name: string;
   /** The buckets it holds. */
   buckets: number[];
-  body: () => Readable;
+  first: Buffer;
+  ranges: readonly CheckpointRange[];
   length: number;
 }
 
 /**
- * The checkpoint's blobs: the ranges' bytes, streamed from their files under the index line, at most
+ * The checkpoint's blobs: the ranges' bytes, from their files, under the index line, at most
  * ~partBytes in each (a bucket is never split).
  */
 export function checkpointBlobs(
@@ -94,17 +97,81 @@ export function checkpointBlobs(
     return {
       name: `buckets.early-${pad(checkpoint)}.${i}.tsv`,
       buckets: part.map((r) => r.bucket),
-      body: () => Readable.from(bytesOf(first, part), { objectMode: false }),
+      first,
+      ranges: part,
       length: part.reduce((n, r) => n + r.lines + r.refused, first.length),
     };
   });
 }
 
-async function* bytesOf(first: Buffer, ranges: readonly CheckpointRange[]): AsyncGenerator<Buffer> {
-  yield first;
-  for (const { file, from, lines, refused } of ranges)
-    if (lines + refused > 0)
-      yield* createReadStream(file, { start: from, end: from + lines + refused - 1 }) as AsyncIterable<Buffer>;
+/** A checkpoint upload's block: a few round trips for a 10 M run's checkpoint, two such buffers while it is written. */
+export const BLOCK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Writes the checkpoint blob: one PUT when it fits in a block, else its blocks staged one after
+ * another (the next read meanwhile) and then committed, so the blob appears whole or not at all.
+ */
+export async function uploadCheckpointBlob(blob: BlockBlobClient, part: CheckpointBlob, blockBytes = BLOCK_BYTES): Promise<void> {
+  const size = Math.min(blockBytes, part.length);
+  const buffer = Buffer.allocUnsafe(size);
+  // One fits: the second is never read into.
+  const buffers = [buffer, part.length <= blockBytes ? buffer : Buffer.allocUnsafe(size)] as const;
+  if (part.length <= blockBytes) {
+    for await (const block of blocksOf(part, buffers)) await blob.upload(block, block.length);
+    return;
+  }
+  const ids: string[] = [];
+  const staging: Promise<unknown>[] = [];
+  try {
+    for await (const block of blocksOf(part, buffers)) {
+      const id = Buffer.from(String(ids.length).padStart(6, '0')).toString('base64');
+      ids.push(id);
+      staging.push(blob.stageBlock(id, block, block.length));
+      // The buffer read into next is the one staged before this block: its request must be over.
+      if (staging.length > 1) await staging[staging.length - 2];
+    }
+    await staging[staging.length - 1];
+  } finally {
+    // Failed: no request may still be sending a buffer (nor reject with no one to hear it).
+    await Promise.allSettled(staging);
+  }
+  await blob.commitBlockList(ids);
+}
+
+/**
+ * The blob's bytes, a block at a time, read into `buffers` in turn: a block is read into the
+ * buffer of the block before last, so its consumer is done with that one before it asks for more.
+ */
+async function* blocksOf(part: CheckpointBlob, buffers: readonly [Buffer, Buffer]): AsyncGenerator<Buffer> {
+  let blocks = 0;
+  let block = buffers[0];
+  let filled = part.first.copy(block);
+  for (let at = filled; at < part.first.length; at += filled) {
+    // A first line longer than a block (a very wide export's header).
+    yield block;
+    block = buffers[++blocks % 2]!;
+    filled = part.first.copy(block, 0, at);
+  }
+  for (const { file, from, lines, refused } of part.ranges) {
+    if (lines + refused === 0) continue;
+    const handle = await open(file, 'r');
+    try {
+      for (let at = from, end = from + lines + refused; at < end;) {
+        if (filled === block.length) {
+          yield block;
+          block = buffers[++blocks % 2]!;
+          filled = 0;
+        }
+        const { bytesRead } = await handle.read(block, filled, Math.min(end - at, block.length - filled), at);
+        if (bytesRead === 0) throw new Error(`${file} ends before its checkpoint range does`);
+        filled += bytesRead;
+        at += bytesRead;
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+  if (filled > 0) yield block.subarray(0, filled);
 }
 
 /** Where a bucket's checkpoint bytes are: a piece of its own (earlier versions), or a range of a checkpoint blob. */

@@ -22,6 +22,7 @@ import {
   readCheckpointIndex,
   type CheckpointRange,
   type EarlySource,
+  uploadCheckpointBlob,
 } from './early-checkpoint-blobs';
 
 const NEWLINE = 0x0a;
@@ -253,23 +254,12 @@ export class SyncStateStore {
     header: BucketHeader,
     ranges: readonly CheckpointRange[],
     written?: (buckets: readonly number[]) => void,
-    partBytes?: number,
+    sizes: { partBytes?: number; blockBytes?: number } = {},
   ): Promise<void> {
     this.earlyIndex = null;
-    for (const { name, buckets, body, length } of checkpointBlobs(checkpoint, header, ranges, partBytes)) {
-      // A body the request left unread (it failed, or was tried again) still holds a file open: closed here.
-      const made: Readable[] = [];
-      const newBody = () => {
-        const stream = body();
-        made.push(stream);
-        return stream;
-      };
-      try {
-        await this.blob(name).upload(newBody, length);
-      } finally {
-        for (const stream of made) stream.destroy();
-      }
-      written?.(buckets);
+    for (const part of checkpointBlobs(checkpoint, header, ranges, sizes.partBytes)) {
+      await uploadCheckpointBlob(this.blob(part.name), part, sizes.blockBytes);
+      written?.(part.buckets);
     }
   }
 
