@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Transport, type TransportResponse } from '../../shared/braze/transport';
 import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../scripts/localhost-tls';
@@ -73,13 +74,15 @@ async function server(
 /**
  * A server that answers each whole request (head and Content-Length body), whatever connection it
  * comes on, with the next of `answers`, its pieces written apart ('END' ends the connection,
- * 'RESET' resets it).
+ * 'RESET' resets it); over TLS when `secure` (each piece a TLS record of its own).
  */
-async function rawServer(answers: (string | Buffer)[][]): Promise<{ url: string; connections: () => number }> {
+async function rawServer(answers: (string | Buffer)[][], secure = false): Promise<{ url: string; connections: () => number }> {
   let connections = 0;
   let next = 0;
+  const create = (listener: (socket: net.Socket) => void) =>
+    secure ? tls.createServer({ cert: LOCALHOST_CERT, key: LOCALHOST_KEY }, listener) : net.createServer(listener);
   const port = await listening(
-    net.createServer((socket) => {
+    create((socket) => {
       connections++;
       let pending = '';
       socket.on('data', async (bytes: Buffer) => {
@@ -98,7 +101,7 @@ async function rawServer(answers: (string | Buffer)[][]): Promise<{ url: string;
       socket.on('error', () => undefined);
     }),
   );
-  return { url: `http://127.0.0.1:${port}/users/track`, connections: () => connections };
+  return { url: `${secure ? 'https://localhost' : 'http://127.0.0.1'}:${port}/users/track`, connections: () => connections };
 }
 
 /** Resolves once `check` holds (polled), or fails the test after 2 s. */
@@ -183,20 +186,26 @@ describe('the Braze transport: POSTs on kept-alive connections of its own', () =
     expect(connections()).toBe(2);
   });
 
-  it('reads answers that come in pieces on two connections at once each whole (their reads share one buffer)', async () => {
-    const texts = ['the first answer, in three pieces', 'the second answer: three pieces too'];
-    const inPieces = (text: string) => [
-      `HTTP/1.1 200 OK\r\nContent-Length: ${text.length}\r\n\r\n`,
-      text.slice(0, 9),
-      text.slice(9, 20),
-      text.slice(20),
-    ];
-    const { url, connections } = await rawServer(texts.map(inPieces));
-    const t = transport(url, 2);
-    const answers = await Promise.all([post(t, '{"n":1}'), post(t, '{"n":2}')]);
-    expect(answers.map((a) => a.text).sort()).toEqual(texts);
-    expect(connections()).toBe(2);
-  });
+  it.each([
+    ['', false],
+    [' over https', true],
+  ])(
+    'reads answers that come in pieces on two connections at once each whole%s (their reads share one buffer)',
+    async (_, secure) => {
+      const texts = ['the first answer, in three pieces', 'the second answer: three pieces too'];
+      const inPieces = (text: string) => [
+        `HTTP/1.1 200 OK\r\nContent-Length: ${text.length}\r\n\r\n`,
+        text.slice(0, 9),
+        text.slice(9, 20),
+        text.slice(20),
+      ];
+      const { url, connections } = await rawServer(texts.map(inPieces), secure);
+      const t = transport(url, 2, secure ? LOCALHOST_CERT : undefined);
+      const answers = await Promise.all([post(t, '{"n":1}'), post(t, '{"n":2}')]);
+      expect(answers.map((a) => a.text).sort()).toEqual(texts);
+      expect(connections()).toBe(2);
+    },
+  );
 
   it('an answer saying Connection: close, or HTTP/1.0, is not kept; the next request opens a new connection', async () => {
     const { url, connections } = await rawServer([
