@@ -137,7 +137,10 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
       expect(Buffer.from((await state.readBucket(b)).bytes!).toString('utf8')).toBe(`${JSON.stringify(wide)}\n${texts[b]}`);
   });
 
-  it('a checkpoint whose second blob cannot be written says which buckets its first holds', async () => {
+  it.each([
+    ['in one PUT', {}],
+    ['staged in blocks', { blockBytes: 1024 }],
+  ])('a checkpoint whose second blob cannot be written (%s) says which buckets its first holds', async (_, sizes) => {
     const { state, range, exportId } = setUp();
     // The second blob's name is taken by a leased blob: its write is refused (412), not tried again.
     const taken = container().getBlockBlobClient(`${exportId}/buckets.early-0000.1.tsv`);
@@ -148,7 +151,7 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
     const written: number[] = [];
     const ranges = [0, 1, 2, 3].map((b) => range(b, lines(b * 1_000, 300)));
     await expect(
-      state.writeEarlyCheckpoint(0, header, ranges, (buckets) => written.push(...buckets), { partBytes: 10_000 }),
+      state.writeEarlyCheckpoint(0, header, ranges, (buckets) => written.push(...buckets), { partBytes: 10_000, ...sizes }),
     ).rejects.toThrow();
     await lease.breakLease(0);
     expect(written).toEqual([0, 1]);

@@ -126,13 +126,16 @@ export async function uploadCheckpointBlob(blob: BlockBlobClient, part: Checkpoi
     for await (const block of blocksOf(part, buffers)) {
       const id = Buffer.from(String(ids.length).padStart(6, '0')).toString('base64');
       ids.push(id);
-      staging.push(blob.stageBlock(id, block, block.length));
+      const stage = blob.stageBlock(id, block, block.length);
+      // Heard now: should it fail while the one before is awaited, it is no unhandled rejection.
+      stage.catch(() => undefined);
+      staging.push(stage);
       // The buffer read into next is the one staged before this block: its request must be over.
       if (staging.length > 1) await staging[staging.length - 2];
     }
     await staging[staging.length - 1];
   } finally {
-    // Failed: no request may still be sending a buffer (nor reject with no one to hear it).
+    // Failed: the write ends only once none of its requests is under way (the blob may be written again).
     await Promise.allSettled(staging);
   }
   await blob.commitBlockList(ids);
