@@ -137,6 +137,21 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
       expect(Buffer.from((await state.readBucket(b)).bytes!).toString('utf8')).toBe(`${JSON.stringify(wide)}\n${texts[b]}`);
   });
 
+  it('two writes of the same checkpoint at once leave one of them whole, never blocks of both', async () => {
+    const { state, exportId, range } = setUp();
+    const texts = [lines(0, 40_000), lines(100_000, 40_000)];
+    const block = 64 * 1024;
+    const writes = await Promise.allSettled(
+      texts.map((text) => state.writeEarlyCheckpoint(0, header, [range(1, text)], undefined, { blockBytes: block })),
+    );
+    expect(writes.some((w) => w.status === 'fulfilled')).toBe(true);
+    const got = (await container().getBlockBlobClient(`${exportId}/buckets.early-0000.0.tsv`).downloadToBuffer()).toString(
+      'utf8',
+    );
+    const wholes = texts.map((text) => `${JSON.stringify({ header, buckets: [[1, Buffer.byteLength(text), 0]] })}\n${text}`);
+    expect(wholes.indexOf(got)).not.toBe(-1);
+  });
+
   it.each([
     ['in one PUT', {}],
     ['staged in blocks', { blockBytes: 1024 }],

@@ -9,6 +9,7 @@
 // turn, each staged before it is read into again: streamed as the files' read streams gave them, a
 // 10 M run's checkpoints (~100 MB of state lines) were as many fresh 64 KB buffers, all garbage at
 // once until a collection found them, on the main thread as its reading ended.
+import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { BlobClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { mapAtMost } from '../../at-most';
@@ -46,7 +47,7 @@ export function addRefusals(text: string, byKey: Map<string, { fp: string; reaso
   }
 }
 
-/** A checkpoint blob's size past which its buckets go on in another: one PUT stays well short of Blob Storage's. */
+/** A checkpoint blob's size past which its buckets go on in another: a failed write costs at most this much again. */
 export const PART_BYTES = 64 * 1024 * 1024;
 
 /** A checkpoint blob's first line: its buckets, in order, with their lines' and refusals' lengths. */
@@ -112,6 +113,7 @@ export const BLOCK_BYTES = 4 * 1024 * 1024;
  * another (the next read meanwhile) and then committed, so the blob appears whole or not at all.
  */
 export async function uploadCheckpointBlob(blob: BlockBlobClient, part: CheckpointBlob, blockBytes = BLOCK_BYTES): Promise<void> {
+  if (!Number.isInteger(blockBytes) || blockBytes < 1) throw new Error(`a block needs at least one byte (${blockBytes})`);
   const size = Math.min(blockBytes, part.length);
   const buffer = Buffer.allocUnsafe(size);
   // One fits: the second is never read into.
@@ -120,11 +122,14 @@ export async function uploadCheckpointBlob(blob: BlockBlobClient, part: Checkpoi
     for await (const block of blocksOf(part, buffers)) await blob.upload(block, block.length);
     return;
   }
+  // Block IDs of this write's own: should another write of the same blob stage blocks meanwhile, a
+  // commit takes only its own writer's blocks (the other's then fails), never a mix of both.
+  const upload = randomBytes(6).toString('hex');
   const ids: string[] = [];
   const staging: Promise<unknown>[] = [];
   try {
     for await (const block of blocksOf(part, buffers)) {
-      const id = Buffer.from(String(ids.length).padStart(6, '0')).toString('base64');
+      const id = Buffer.from(`${upload}-${String(ids.length).padStart(6, '0')}`).toString('base64');
       ids.push(id);
       const stage = blob.stageBlock(id, block, block.length);
       // Heard now: should it fail while the one before is awaited, it is no unhandled rejection.
