@@ -137,6 +137,59 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
       expect(Buffer.from((await state.readBucket(b)).bytes!).toString('utf8')).toBe(`${JSON.stringify(wide)}\n${texts[b]}`);
   });
 
+  it('blocks that end exactly where the first line or a range ends, around a range of nothing; a blob of exactly one block is one PUT', async () => {
+    const { state, exportId, range } = setUp();
+    const wide = { ...header, fields: Array.from({ length: 150 }, (_, i) => `field_${i}`) };
+    const text = (n: number, tag: string) => `${tag}${'x'.repeat(n - tag.length - 1)}\n`;
+    // The first line's length, with four-digit range lengths (the ones chosen below are too).
+    const firstLength = (a: number, b: number) =>
+      Buffer.byteLength(
+        `${JSON.stringify({
+          header: wide,
+          buckets: [
+            [0, a, 0],
+            [1, 0, 0],
+            [2, b, 0],
+          ],
+        })}\n`,
+      );
+    const block = firstLength(1000, 1000);
+    expect(block).toBeGreaterThan(1000);
+    expect(block).toBeLessThan(5000);
+    // The first line is one block; bucket 0 the next; bucket 1 has nothing; bucket 2 spans two.
+    const texts = [text(block, 'a'), '', text(2 * block - 10, 'c')];
+    expect(firstLength(block, 2 * block - 10)).toBe(block);
+    await state.writeEarlyCheckpoint(
+      0,
+      wide,
+      texts.map((t, b) => range(b, t)),
+      undefined,
+      { blockBytes: block },
+    );
+    const blob = container().getBlockBlobClient(`${exportId}/buckets.early-0000.0.tsv`);
+    const { committedBlocks = [] } = await blob.getBlockList('all');
+    expect(committedBlocks.map((b) => b.size)).toEqual([block, block, block, block - 10]);
+    for (const b of [0, 2])
+      expect(Buffer.from((await state.readBucket(b)).bytes!).toString('utf8')).toBe(`${JSON.stringify(wide)}\n${texts[b]}`);
+    expect((await state.readBucket(1)).bytes).toBeNull();
+
+    // The same as one block: one PUT, its bucket's lines read back after those of the first.
+    const one = { blockBytes: 4 * block - 10 };
+    await state.writeEarlyCheckpoint(
+      1,
+      wide,
+      texts.map((t, b) => range(b, t)),
+      undefined,
+      one,
+    );
+    const single = container().getBlockBlobClient(`${exportId}/buckets.early-0001.0.tsv`);
+    expect((await single.getBlockList('all')).committedBlocks).toEqual([]); // a PUT stages no block
+    expect((await single.getProperties()).contentLength).toBe(4 * block - 10);
+    expect(Buffer.from((await state.readBucket(2)).bytes!).toString('utf8')).toBe(
+      `${JSON.stringify(wide)}\n${texts[2]}${texts[2]}`,
+    );
+  });
+
   it('two writes of the same checkpoint at once leave one of them whole, never blocks of both', async () => {
     const { state, exportId, range } = setUp();
     const texts = [lines(0, 40_000), lines(100_000, 40_000)];
