@@ -10,9 +10,9 @@
 // 10 M run's checkpoints (~100 MB of state lines) were as many fresh 64 KB buffers, all garbage at
 // once until a collection found them, on the main thread as its reading ended.
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import type { BlobClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { mapAtMost } from '../../at-most';
+import { readWhole } from '../spill/bucket-files';
 import type { BucketHeader } from './state-line';
 
 /** Where a checkpoint has a bucket's lines and refusals: `lines + refused` bytes of `file` from `from`. */
@@ -114,11 +114,12 @@ export const BLOCK_BYTES = 4 * 1024 * 1024;
  */
 export async function uploadCheckpointBlob(blob: BlockBlobClient, part: CheckpointBlob, blockBytes = BLOCK_BYTES): Promise<void> {
   if (!Number.isInteger(blockBytes) || blockBytes < 1) throw new Error(`a block needs at least one byte (${blockBytes})`);
+  const oneBlock = part.length <= blockBytes;
   const size = Math.min(blockBytes, part.length);
   const buffer = Buffer.allocUnsafe(size);
-  // One fits: the second is never read into.
-  const buffers = [buffer, part.length <= blockBytes ? buffer : Buffer.allocUnsafe(size)] as const;
-  if (part.length <= blockBytes) {
+  // One block: the second buffer is never read into.
+  const buffers = [buffer, oneBlock ? buffer : Buffer.allocUnsafe(size)] as const;
+  if (oneBlock) {
     for await (const block of blocksOf(part, buffers)) await blob.upload(block, block.length);
     return;
   }
@@ -151,32 +152,25 @@ export async function uploadCheckpointBlob(blob: BlockBlobClient, part: Checkpoi
  * buffer of the block before last, so its consumer is done with that one before it asks for more.
  */
 async function* blocksOf(part: CheckpointBlob, buffers: readonly [Buffer, Buffer]): AsyncGenerator<Buffer> {
+  const pieces = [
+    { bytes: part.first, file: null, from: 0, length: part.first.length },
+    ...part.ranges.map(({ file, from, lines, refused }) => ({ bytes: null, file, from, length: lines + refused })),
+  ];
   let blocks = 0;
   let block = buffers[0];
-  let filled = part.first.copy(block);
-  for (let at = filled; at < part.first.length; at += filled) {
-    // A first line longer than a block (a very wide export's header).
-    yield block;
-    block = buffers[++blocks % 2]!;
-    filled = part.first.copy(block, 0, at);
-  }
-  for (const { file, from, lines, refused } of part.ranges) {
-    if (lines + refused === 0) continue;
-    const handle = await open(file, 'r');
-    try {
-      for (let at = from, end = from + lines + refused; at < end;) {
-        if (filled === block.length) {
-          yield block;
-          block = buffers[++blocks % 2]!;
-          filled = 0;
-        }
-        const { bytesRead } = await handle.read(block, filled, Math.min(end - at, block.length - filled), at);
-        if (bytesRead === 0) throw new Error(`${file} ends before its checkpoint range does`);
-        filled += bytesRead;
-        at += bytesRead;
+  let filled = 0;
+  for (const { bytes, file, from, length } of pieces) {
+    for (let at = from, end = from + length; at < end;) {
+      if (filled === block.length) {
+        yield block;
+        block = buffers[++blocks % 2]!;
+        filled = 0;
       }
-    } finally {
-      await handle.close();
+      const take = Math.min(end - at, block.length - filled);
+      if (bytes) bytes.copy(block, filled, at, at + take);
+      else await readWhole(file!, take, block, filled, at);
+      filled += take;
+      at += take;
     }
   }
   if (filled > 0) yield block.subarray(0, filled);
