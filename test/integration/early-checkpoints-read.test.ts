@@ -9,7 +9,12 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SyncStateStore, type BucketHeader, type CheckpointRange } from '../../shared/engine';
-import { refusalLine, type EarlyRefusal } from '../../shared/engine/state/early-checkpoint-blobs';
+import {
+  checkpointBlobs,
+  refusalLine,
+  uploadCheckpointBlob,
+  type EarlyRefusal,
+} from '../../shared/engine/state/early-checkpoint-blobs';
 import { services } from '../../shared/services';
 import { CONTAINERS } from '../../shared/store/clients';
 import { useAzurite } from '../helpers/app';
@@ -187,6 +192,24 @@ describe('checkpoints of what was sent early, read back as a bucket state', () =
     expect((await single.getProperties()).contentLength).toBe(4 * block - 10);
     expect(Buffer.from((await state.readBucket(2)).bytes!).toString('utf8')).toBe(
       `${JSON.stringify(wide)}\n${texts[2]}${texts[2]}`,
+    );
+  });
+
+  it('a buffer is read into again only once the block it held is staged, however slow the network', async () => {
+    const { exportId, range } = setUp();
+    const text = lines(0, 20_000);
+    const [part] = checkpointBlobs(0, header, [range(1, text)]);
+    const blob = container().getBlockBlobClient(`${exportId}/${part!.name}`);
+    // The real client, each stage started 20 ms late: a buffer read into meanwhile would be sent so.
+    const stage = blob.stageBlock.bind(blob);
+    blob.stageBlock = async (...args) => {
+      await new Promise((r) => setTimeout(r, 20));
+      return await stage(...args);
+    };
+    await uploadCheckpointBlob(blob, part!, 64 * 1024);
+    expect((await blob.getBlockList('all')).committedBlocks?.length).toBeGreaterThan(4);
+    expect(Buffer.from((await new SyncStateStore(container(), exportId).readBucket(1)).bytes!).toString('utf8')).toBe(
+      `${JSON.stringify(header)}\n${text}`,
     );
   });
 
