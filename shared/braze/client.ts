@@ -4,6 +4,7 @@
 // the objects actually sent, and stops the run on 401/403 naming the permission.
 import type { HourlyCap } from './hourly-cap';
 import { numberHeader, observeRateLimit, type ObservedRateLimit } from './rate-limit-headers';
+import { ConnectionsNeeded } from './connections-needed';
 import { requestsInFlightFor, type RequestBudget } from './request-budget';
 import { Transport, type PostTransport, type TransportResponse } from './transport';
 
@@ -159,7 +160,9 @@ export class BrazeClient {
   constructor(private readonly options: BrazeClientOptions) {
     this.url = `${options.baseUrl.replace(/\/$/, '')}/users/track`;
     this.requestsInFlight = options.maxSockets ?? requestsInFlightFor(options.budget.requestsPerSecond);
-    this.transport = options.transport ?? new Transport(this.url, this.requestsInFlight);
+    this.transport =
+      options.transport ??
+      new Transport(this.url, this.requestsInFlight, { needed: new ConnectionsNeeded(options.budget.requestsPerSecond) });
     this.bodies = new BodyBuffers(this.requestsInFlight);
     this.maxAttempts = options.maxAttempts ?? 6;
     this.timeoutMs = options.timeoutMs ?? 30_000;

@@ -44,7 +44,7 @@ export const requestsInFlightFor = (requestsPerSecond: number): number =>
  * How much faster than the pace a run may catch up. Unbounded, a burst used every connection the
  * budget allows at once: over https a 10 M first run peaked at 312 MB against 283 at the even pace.
  */
-const CATCH_UP_SPEED = 2;
+export const CATCH_UP_SPEED = 2;
 
 /** Times older than this many are dropped from the front of the list at once (not one by one). */
 const COMPACT_AFTER = 4096;

@@ -1,5 +1,6 @@
 // POSTs to Braze on kept-alive connections of the app's own: net/tls sockets, each carrying one
-// request at a time, at most `maxSockets` of them, the requests beyond waiting their turn in order.
+// request at a time, at most `maxSockets` of them and no more than the pace needs
+// (./connections-needed.ts), the requests beyond waiting their turn in order.
 // A request is written at once (head and body in one corked write) and its answer read as the
 // partition GET reads one (../http1.ts), into a read buffer used again for every read: not a fresh
 // buffer per read, as a socket's 'data' gives (over plain TCP a 64 KB one shrunk to the answer's few
@@ -9,6 +10,7 @@
 // million (docs/performance.md). Global fetch cost more still.
 import net from 'node:net';
 import tls from 'node:tls';
+import type { ConnectionsNeeded } from './connections-needed';
 import {
   AnswerHead,
   chunkDataTaken,
@@ -73,6 +75,8 @@ class Connection {
   readonly socket: net.Socket;
   request: Request | null = null;
   private head = new AnswerHead();
+  /** When the request under way was written (performance.now()), for its round trip. */
+  private sentAt = 0;
   private answer: HttpAnswer | null = null;
   private framing: Framing = { kind: 'close' };
   private body: Buffer[] = [];
@@ -87,7 +91,8 @@ class Connection {
   constructor(
     open: Open,
     readBuffer: Buffer,
-    private readonly done: (c: Connection, reusable: boolean) => void,
+    /** `roundTripMs`: the request's, when it was answered. */
+    private readonly done: (c: Connection, reusable: boolean, roundTripMs?: number) => void,
   ) {
     const socket = (this.socket = open({
       buffer: readBuffer,
@@ -119,6 +124,7 @@ class Connection {
     this.socket.write(request.head, 'latin1');
     this.socket.write(request.body);
     this.socket.uncork();
+    this.sentAt = performance.now();
   }
 
   /** Unused (answered, kept for the next request): quiet for `idleMs`, it is closed. It keeps no process alive. */
@@ -204,7 +210,7 @@ class Connection {
       header: (name) => answer.header(name.toLowerCase()),
       text,
     });
-    this.done(this, reusable);
+    this.done(this, reusable, performance.now() - this.sentAt);
   }
 
   private fail(code: string): void {
@@ -229,6 +235,13 @@ function keptAlive(answer: HttpAnswer, http11: boolean): boolean {
   return http11 || /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(connection);
 }
 
+export interface TransportOptions {
+  /** Added to the defaults (a test's own CA). */
+  tls?: tls.ConnectionOptions;
+  /** Connections opened only while fewer than this says (absent: up to `maxSockets`). */
+  needed?: ConnectionsNeeded;
+}
+
 export class Transport implements PostTransport {
   private readonly target: HttpTarget;
   private readonly connections = new Set<Connection>();
@@ -240,11 +253,10 @@ export class Transport implements PostTransport {
   private tlsSession: Buffer | undefined;
   private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BYTES);
 
-  /** `tlsOptions` only add to the defaults (a test's own CA). */
   constructor(
     url: string,
     private readonly maxSockets: number,
-    private readonly tlsOptions: tls.ConnectionOptions = {},
+    private readonly options: TransportOptions = {},
   ) {
     if (!(maxSockets >= 1)) throw new Error(`a transport needs at least one connection (${maxSockets})`);
     this.target = httpTarget(url);
@@ -260,11 +272,15 @@ export class Transport implements PostTransport {
     });
   }
 
-  private start(request: Request): void {
+  /** `first`: it waited already, so it goes first among those waiting. */
+  private start(request: Request, first = false): void {
     const kept = this.idle.pop();
     if (kept) return kept.send(request);
-    if (this.connections.size < this.maxSockets) return this.connect().send(request);
-    this.waiting.push(request);
+    if (this.connections.size < Math.min(this.maxSockets, this.options.needed?.count ?? Infinity)) {
+      return this.connect().send(request);
+    }
+    if (first) this.waiting.unshift(request);
+    else this.waiting.push(request);
   }
 
   private connect(): Connection {
@@ -272,7 +288,7 @@ export class Transport implements PostTransport {
     const open: Open = (onread) =>
       secure
         ? tlsConnect({
-            ...this.tlsOptions,
+            ...this.options.tls,
             host,
             port,
             servername: serverName,
@@ -281,7 +297,10 @@ export class Transport implements PostTransport {
             onread,
           })
         : net.connect({ host, port, onread });
-    const c = new Connection(open, this.readBuffer, (done, reusable) => this.released(done, reusable));
+    const c = new Connection(open, this.readBuffer, (done, reusable, roundTripMs) => {
+      if (roundTripMs !== undefined) this.options.needed?.roundTrip(roundTripMs);
+      this.released(done, reusable);
+    });
     if (secure) c.socket.on('session', (session: Buffer) => (this.tlsSession = session));
     this.connections.add(c);
     return c;
@@ -304,7 +323,7 @@ export class Transport implements PostTransport {
     }
     if (reusable) return c.send(next);
     try {
-      this.start(next);
+      this.start(next, true);
     } catch (e) {
       next.reject(failure(codeOf(e))); // a socket event's callback: thrown, it would settle nothing
     }

@@ -17,7 +17,7 @@ beforeAll(async () => {
 afterAll(() => sandbox.stop());
 
 function client(ca?: string) {
-  const transport = new Transport(`${url}/users/track`, 2, ca ? { ca } : {});
+  const transport = new Transport(`${url}/users/track`, 2, ca ? { tls: { ca } } : {});
   return new BrazeClient({
     baseUrl: url,
     apiKey: SANDBOX_KEY,

@@ -8,6 +8,7 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ConnectionsNeeded } from '../../shared/braze/connections-needed';
 import { Transport, type TransportResponse } from '../../shared/braze/transport';
 import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../scripts/localhost-tls';
 
@@ -31,7 +32,7 @@ async function listening<S extends net.Server>(server: S): Promise<number> {
 }
 
 function transport(url: string, maxSockets: number, ca?: string): Transport {
-  const t = new Transport(url, maxSockets, ca ? { ca } : {});
+  const t = new Transport(url, maxSockets, ca ? { tls: { ca } } : {});
   transports.push(t);
   return t;
 }
@@ -163,6 +164,26 @@ describe('the Braze transport: POSTs on kept-alive connections of its own', () =
     // Each wave of three is the next three asked for.
     const waves = [0, 3, 6, 9].map((i) => bodies.slice(i, i + 3).sort());
     expect(waves).toEqual([0, 3, 6, 9].map((i) => [`b${i}`, `b${i + 1}`, `b${i + 2}`].sort()));
+  });
+
+  it('opens no more connections than the pace needs once a round trip is known; a burst waits for them', async () => {
+    const { url, seen } = await server((_req, _body, res) => res.end('ok'), 40);
+    // 10 requests a second, answered in ~40 ms: one connection needed (2.5 times over), and 8 spare.
+    const capped = new Transport(url, 64, { needed: new ConnectionsNeeded(10) });
+    transports.push(capped);
+    await post(capped, 'first');
+    const bodies = Array.from({ length: 40 }, (_, i) => `b${i}`);
+    const answers = await Promise.all(bodies.map((b) => post(capped, b)));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(seen.bodies.slice(1).sort()).toEqual([...bodies].sort());
+    // At most 2.5 × 10 × 0.5 + 8 = 21 in all, even if the loaded machine answered in 500 ms; uncapped the burst opens 40.
+    expect(seen.connections.length).toBeLessThanOrEqual(21);
+
+    const { url: url2, seen: seen2 } = await server((_req, _body, res) => res.end('ok'), 40);
+    const uncapped = transport(url2, 64);
+    await post(uncapped, 'first');
+    await Promise.all(bodies.map((b) => post(uncapped, b)));
+    expect(seen2.connections).toHaveLength(40);
   });
 
   it('reads chunked answers (extensions, trailers, pieces apart) and keeps the connection; an answer framed by its end is not kept', async () => {
