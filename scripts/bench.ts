@@ -191,6 +191,7 @@ function startSandboxProcess(): Promise<{
     byStatus: Record<string, number>;
     objectsProcessed: number;
     trackConnections: number;
+    trackConnectionsAtOnce?: number;
     busiestWindow?: number;
     firstSecondsArrivals?: number[];
   }>;
@@ -409,6 +410,8 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
     rateLimited: r.requests.rateLimited,
     // Connections to Braze the run opened (with --tls, each a handshake).
     brazeConnections: (await b.sandbox.stats()).trackConnections - connectionsBefore,
+    // The most of them open at once: each kept-alive connection holds buffers (over TLS ~150 KB).
+    brazeConnectionsAtOnce: sandboxRun.trackConnectionsAtOnce ?? 0,
     // The most requests Braze got in any 3 s window of the run: at most the budget (`--budget`, 3,000 by default).
     busiestWindow: sandboxRun.busiestWindow ?? 0,
     // Those it got in each 0.5 s of the first 3 s from the run's first request: how fast sending started.

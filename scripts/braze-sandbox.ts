@@ -12,7 +12,8 @@
 //   GET  /sandbox/profiles            every stored profile (identifier + attributes)
 //   GET  /sandbox/stats               request counts by status, objects processed, concurrency seen;
 //                                     ?busiestSince=<epoch ms>: the most requests in any window since then,
-//                                     and the arrivals in each 0.5 s of the first 3 s from the first since then
+//                                     the arrivals in each 0.5 s of the first 3 s from the first since then,
+//                                     and the most /users/track connections open at once since then
 //   POST /sandbox/faults              { rateLimitForMs, fail5xx, slowMs, dropConnections, revokeKey, badObjectMarker,
 //                                       objectErrorMarker, refuseEveryRequest, rateLimit }
 // Rate-limit headers as Braze sends them: X-RateLimit-Limit / -Remaining / -Reset on answers within
@@ -132,6 +133,8 @@ export class BrazeSandbox {
   private readonly tls: boolean;
   /** Connections that carried a /users/track request (stats.trackConnections). */
   private trackSockets = new WeakSet<object>();
+  /** Each change of how many of those are open: [epoch ms, open after it] (the most open at once since a time). */
+  private trackOpen: [number, number][] = [];
   private inFlight = 0;
   /** When each /users/track request arrived, to measure the busiest window. */
   private requestTimes: number[] = [];
@@ -356,11 +359,30 @@ export class BrazeSandbox {
     };
   }
 
+  /** Sockets counted open (kept across a reset, which forgets trackSockets while they stay open). */
+  private countedOpen = new WeakSet<object>();
+
+  private trackOpened(socket: { once(event: 'close', listener: () => void): unknown }): void {
+    if (this.countedOpen.has(socket)) return;
+    this.countedOpen.add(socket);
+    const open = () => this.trackOpen.at(-1)?.[1] ?? 0;
+    this.trackOpen.push([Date.now(), open() + 1]);
+    socket.once('close', () => this.trackOpen.push([Date.now(), open() - 1]));
+  }
+
+  /** The most /users/track connections open at once since `since` (epoch ms). */
+  private mostOpenSince(since: number): number {
+    let most = 0;
+    for (const [at, open] of this.trackOpen) most = at < since ? open : Math.max(most, open);
+    return most;
+  }
+
   /** POST /users/track, as Braze answers it: refusals of the whole request first, then each object. */
   private async track(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.trackSockets.has(req.socket)) {
       this.trackSockets.add(req.socket);
       this.stats.trackConnections++;
+      this.trackOpened(req.socket);
     }
     const body = await this.readBody(req);
     if (this.faults.dropConnections && this.faults.dropConnections > 0) {
@@ -522,7 +544,11 @@ export class BrazeSandbox {
       const since = Number(new URL(req.url ?? '', 'http://sandbox').searchParams.get('busiestSince'));
       const busiest =
         Number.isFinite(since) && since > 0
-          ? { busiestWindow: this.maxRequestsInWindow(this.windowMs, since), firstSecondsArrivals: this.arrivalsFromFirst(since) }
+          ? {
+              busiestWindow: this.maxRequestsInWindow(this.windowMs, since),
+              firstSecondsArrivals: this.arrivalsFromFirst(since),
+              trackConnectionsAtOnce: this.mostOpenSince(since),
+            }
           : {};
       return this.reply(res, 200, { ...this.stats, profiles: this.profiles.size, ...busiest }, {}, false);
     }

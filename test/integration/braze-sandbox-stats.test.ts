@@ -1,6 +1,7 @@
 // What the sandbox tells the benchmark about a run's requests: the busiest window since the run
-// began, and how its first window filled (arrivals per 0.5 s from its first request), counting
-// only the /users/track requests that came since then.
+// began, how its first window filled (arrivals per 0.5 s from its first request), counting only
+// the /users/track requests that came since then, and the most connections open at once meanwhile.
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrazeSandbox, SANDBOX_KEY } from '../../scripts/braze-sandbox';
 
@@ -21,8 +22,26 @@ async function track(id: string): Promise<void> {
   expect(res.status).toBe(201);
 }
 
-async function statsSince(since: number): Promise<{ busiestWindow?: number; firstSecondsArrivals?: number[] }> {
-  return (await (await fetch(`${url}/sandbox/stats?busiestSince=${since}`)).json()) as never;
+/** A /users/track request to the sandbox at `at` on `agent`'s kept-alive connection. */
+function trackOn(at: string, agent: http.Agent, id: string): Promise<number> {
+  const body = JSON.stringify({ attributes: [{ external_id: id }] });
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${at}/users/track`, {
+      method: 'POST',
+      agent,
+      headers: { authorization: `Bearer ${SANDBOX_KEY}`, 'content-type': 'application/json' },
+    });
+    req.on('response', (res) => res.resume().on('end', () => resolve(res.statusCode!)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function statsSince(
+  since: number,
+  at = url,
+): Promise<{ busiestWindow?: number; firstSecondsArrivals?: number[]; trackConnectionsAtOnce?: number }> {
+  return (await (await fetch(`${at}/sandbox/stats?busiestSince=${since}`)).json()) as never;
 }
 
 describe('the sandbox stats for a run', () => {
@@ -37,6 +56,30 @@ describe('the sandbox stats for a run', () => {
     expect(stats.firstSecondsArrivals).toHaveLength(6);
     expect(stats.firstSecondsArrivals!.reduce((a, b) => a + b, 0)).toBe(3);
     expect(stats.firstSecondsArrivals![0]).toBeGreaterThan(0); // the first request opens the first half-second
+  });
+
+  it('count the most /users/track connections open at once since the run began, those open when it began included', async () => {
+    // A sandbox of its own: no other test's kept-alive connection is open.
+    const quiet = new BrazeSandbox();
+    const at = await quiet.start();
+    try {
+      const agents = Array.from({ length: 3 }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+      const since = Date.now();
+      expect(await Promise.all(agents.map((a, i) => trackOn(at, a, `open-${i}`)))).toEqual([201, 201, 201]);
+      expect((await statsSince(since, at)).trackConnectionsAtOnce).toBe(3);
+      agents[0]!.destroy();
+      agents[1]!.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the sandbox sees them close
+      const later = Date.now();
+      expect(await trackOn(at, agents[2]!, 'still-open')).toBe(201);
+      expect((await statsSince(later, at)).trackConnectionsAtOnce).toBe(1);
+      const another = new http.Agent({ keepAlive: true });
+      expect(await trackOn(at, another, 'new')).toBe(201);
+      expect((await statsSince(later, at)).trackConnectionsAtOnce).toBe(2);
+      [agents[2]!, another].forEach((a) => a.destroy());
+    } finally {
+      await quiet.stop();
+    }
   });
 
   it('are empty for a run that sent nothing', async () => {
