@@ -4,7 +4,9 @@
 // lower of the medians of the last two seconds that had answers, not the longest: a round trip is
 // timed on the app's main thread, so a pause there (or on the machine that answers) makes every
 // answer under way look slow at once, and a burst after it would open connections for a network
-// that is not slower. A network that does get slower is followed within two to three seconds.
+// that is not slower. A network that does get slower is followed within two to three seconds (round
+// trips well under a second; a longer one, within a few of them). Too few connections meanwhile
+// only slow the run: the budget's slots wait for them.
 // Opened beyond the need, by the bursts of a run catching up on a fast network, a connection only
 // costs memory: each kept-alive TLS connection holds ~100–150 KB of Node's and OpenSSL's buffers
 // (docs/performance.md).
@@ -12,7 +14,7 @@ import { CATCH_UP_SPEED } from './request-budget';
 
 /** Round trips are taken a second at a time, each second's median kept. */
 const PERIOD_MS = 1000;
-/** Round trips kept for a period's median at most (the pace's requests in a second, and more). */
+/** Round trips kept for a period's median at most: beyond (a pace above ~1,600 a second catching up), its first ones. */
 const MAX_SAMPLES = 4096;
 /** The budget's catching-up speed, and a quarter more for answers slower than the median. */
 const OVER_THE_PACE = CATCH_UP_SPEED * 1.25;
@@ -36,7 +38,7 @@ export class ConnectionsNeeded {
     this.periodStart = this.now();
   }
 
-  /** A request's round trip, from its write to its answer whole. */
+  /** A request's round trip, from its write to its answer whole (on a new connection, its handshake included). */
   roundTrip(ms: number): void {
     this.rotate();
     if (this.samples.length < MAX_SAMPLES) this.samples.push(ms);

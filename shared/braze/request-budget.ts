@@ -89,8 +89,9 @@ export class RequestBudget {
     this.windowMs = options.windowMs ?? BUDGET_WINDOW_MS;
     this.limit = Math.max(1, Math.floor(options.requestsPerWindow * (options.headroom ?? 0.97)));
     this.stepMs = this.windowMs / this.limit;
-    // As many as the client's sockets: a request is in flight from the moment it waits for its slot,
-    // so one that has its slot never waits for a socket (and is written at once, not in a later burst).
+    // As many as the client's sockets at most: a request is in flight from the moment it waits for its
+    // slot, so one that has its slot waits for a socket only while the connections the round trip
+    // needs are all busy (connections-needed.ts); it counts until its answer either way.
     this.maxInFlight = options.maxInFlight ?? requestsInFlightFor(this.requestsPerSecond);
     this.now = options.now ?? monotonicNow;
     this.sleep = options.sleep ?? defaultSleep;

@@ -238,8 +238,8 @@ function keptAlive(answer: HttpAnswer, http11: boolean): boolean {
 export interface TransportOptions {
   /** Added to the defaults (a test's own CA). */
   tls?: tls.ConnectionOptions;
-  /** Connections opened only while fewer than this says (absent: up to `maxSockets`). */
-  needed?: ConnectionsNeeded;
+  /** Connections opened only while fewer than this says (absent: up to `maxSockets`); told each round trip. */
+  needed?: Pick<ConnectionsNeeded, 'count' | 'roundTrip'>;
 }
 
 export class Transport implements PostTransport {
@@ -268,19 +268,27 @@ export class Transport implements PostTransport {
       if (this.closed) return reject(failure('ECONNRESET'));
       // A header that would split the request throws here: the promise rejects, nothing is sent.
       const head = requestHead('POST', this.target, 'keep-alive', headers, `Content-Length: ${body.length}\r\n`);
-      this.start({ head, body, timeoutMs, resolve, reject });
+      this.waiting.push({ head, body, timeoutMs, resolve, reject });
+      this.startWaiting();
     });
   }
 
-  /** `first`: it waited already, so it goes first among those waiting. */
-  private start(request: Request, first = false): void {
-    const kept = this.idle.pop();
-    if (kept) return kept.send(request);
-    if (this.connections.size < Math.min(this.maxSockets, this.options.needed?.count ?? Infinity)) {
-      return this.connect().send(request);
+  /**
+   * The requests waiting go, first come first: on a kept connection, else on a new one while fewer
+   * are open than allowed. A waiting request's timeout starts once it is written; the budget keeps
+   * at most its requests in flight waiting.
+   */
+  private startWaiting(): void {
+    for (let next = this.waiting[0]; next; next = this.waiting[0]) {
+      const kept = this.idle.pop();
+      if (!kept && this.connections.size >= Math.min(this.maxSockets, this.options.needed?.count ?? Infinity)) return;
+      this.waiting.shift();
+      try {
+        (kept ?? this.connect()).send(next);
+      } catch (e) {
+        next.reject(failure(codeOf(e))); // from a socket event's callback, thrown, it would settle nothing
+      }
     }
-    if (first) this.waiting.unshift(request);
-    else this.waiting.push(request);
   }
 
   private connect(): Connection {
@@ -313,20 +321,17 @@ export class Transport implements PostTransport {
       const at = this.idle.indexOf(c);
       if (at >= 0) this.idle.splice(at, 1);
     }
-    const next = this.waiting.shift();
-    if (!next) {
-      if (reusable) {
+    if (reusable) {
+      const next = this.waiting.shift();
+      if (!next) {
         this.idle.push(c);
         c.idle();
+        return;
       }
-      return;
+      c.send(next);
     }
-    if (reusable) return c.send(next);
-    try {
-      this.start(next, true);
-    } catch (e) {
-      next.reject(failure(codeOf(e))); // a socket event's callback: thrown, it would settle nothing
-    }
+    // A connection gone, or more allowed since (a longer round trip): the next waiting go on new ones.
+    this.startWaiting();
   }
 
   close(): void {

@@ -69,7 +69,11 @@ describe('the sandbox stats for a run', () => {
       expect((await statsSince(since, at)).trackConnectionsAtOnce).toBe(3);
       agents[0]!.destroy();
       agents[1]!.destroy();
-      await new Promise((resolve) => setTimeout(resolve, 50)); // the sandbox sees them close
+      // Once the sandbox has seen them close, one is open.
+      for (const from = Date.now(); (await statsSince(Date.now(), at)).trackConnectionsAtOnce !== 1;) {
+        if (Date.now() - from > 2000) throw new Error('the sandbox did not see the connections close');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       const later = Date.now();
       expect(await trackOn(at, agents[2]!, 'still-open')).toBe(201);
       expect((await statsSince(later, at)).trackConnectionsAtOnce).toBe(1);

@@ -186,6 +186,27 @@ describe('the Braze transport: POSTs on kept-alive connections of its own', () =
     expect(seen2.connections).toHaveLength(40);
   });
 
+  it('once more connections are allowed, those waiting go on them before a newer request', async () => {
+    const held: http.ServerResponse[] = [];
+    const { url, seen } = await server((_req, _body, res) => held.push(res));
+    const limit = { count: 1, roundTrip: () => undefined };
+    const t = new Transport(url, 8, { needed: limit });
+    transports.push(t);
+    const answers = ['a', 'b', 'c'].map((b) => post(t, b));
+    await until(() => seen.bodies.length === 1);
+    limit.count = 3; // a longer round trip seen meanwhile
+    answers.push(post(t, 'd'));
+    await until(() => seen.bodies.length === 3);
+    expect(seen.bodies).toEqual(['a', 'b', 'c']); // d waits its turn
+    for (let i = 0; i < 4; i++) {
+      await until(() => held.length > 0);
+      held.shift()!.end('ok');
+    }
+    expect((await Promise.all(answers)).map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    expect(seen.bodies).toEqual(['a', 'b', 'c', 'd']);
+    expect(seen.connections).toHaveLength(3);
+  });
+
   it('reads chunked answers (extensions, trailers, pieces apart) and keeps the connection; an answer framed by its end is not kept', async () => {
     const chunked = [
       'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-Id: 7\r\n\r\n',

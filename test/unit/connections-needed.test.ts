@@ -60,6 +60,15 @@ describe('the connections a pace needs', () => {
     expect(n.count).toBe(258);
   });
 
+  it('takes the first answers as they come, in whatever second they come', () => {
+    const { n, answered, at } = needed(1000);
+    at(1500);
+    expect(n.count).toBe(Infinity);
+    answered(20, 3);
+    answered(60, 2);
+    expect(n.count).toBe(58); // the median of 20, 20, 20, 60, 60
+  });
+
   it('keeps what it knew through a quiet spell', () => {
     const { n, answered, at } = needed(1000);
     answered(30, 10);
