@@ -410,7 +410,7 @@ async function report(b: Bench, label: string): Promise<RunOutput> {
     rateLimited: r.requests.rateLimited,
     // Connections to Braze the run opened (with --tls, each a handshake).
     brazeConnections: (await b.sandbox.stats()).trackConnections - connectionsBefore,
-    // The most of them open at once: each kept-alive connection holds buffers (over TLS ~150 KB).
+    // The most of them open at once: each kept-alive connection holds buffers (over TLS ~100–150 KB).
     brazeConnectionsAtOnce: sandboxRun.trackConnectionsAtOnce ?? 0,
     // The most requests Braze got in any 3 s window of the run: at most the budget (`--budget`, 3,000 by default).
     busiestWindow: sandboxRun.busiestWindow ?? 0,

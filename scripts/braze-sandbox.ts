@@ -135,6 +135,8 @@ export class BrazeSandbox {
   private trackSockets = new WeakSet<object>();
   /** Each change of how many of those are open: [epoch ms, open after it] (the most open at once since a time). */
   private trackOpen: [number, number][] = [];
+  /** Sockets counted in trackOpen (kept across a reset, which forgets trackSockets while they stay open). */
+  private countedOpen = new WeakSet<object>();
   private inFlight = 0;
   /** When each /users/track request arrived, to measure the busiest window. */
   private requestTimes: number[] = [];
@@ -358,9 +360,6 @@ export class BrazeSandbox {
       'X-RateLimit-Reset': String(Math.ceil((this.window.start + this.windowMs) / 1000)),
     };
   }
-
-  /** Sockets counted open (kept across a reset, which forgets trackSockets while they stay open). */
-  private countedOpen = new WeakSet<object>();
 
   private trackOpened(socket: { once(event: 'close', listener: () => void): unknown }): void {
     if (this.countedOpen.has(socket)) return;
