@@ -1,6 +1,7 @@
 // POSTs to Braze on kept-alive connections of the app's own: net/tls sockets, each carrying one
 // request at a time, at most `maxSockets` of them and no more than the pace needs
-// (./connections-needed.ts), the requests beyond waiting their turn in order.
+// (./connections-needed.ts), the requests beyond waiting their turn in order, the connections
+// beyond closed once unused.
 // A request is written at once (head and body in one corked write) and its answer read as the
 // partition GET reads one (../http1.ts), into a read buffer used again for every read: not a fresh
 // buffer per read, as a socket's 'data' gives (over plain TCP a 64 KB one shrunk to the answer's few
@@ -281,7 +282,7 @@ export class Transport implements PostTransport {
   private startWaiting(): void {
     for (let next = this.waiting[0]; next; next = this.waiting[0]) {
       const kept = this.idle.pop();
-      if (!kept && this.connections.size >= Math.min(this.maxSockets, this.options.needed?.count ?? Infinity)) return;
+      if (!kept && this.connections.size >= this.allowed()) return;
       this.waiting.shift();
       try {
         (kept ?? this.connect()).send(next);
@@ -289,6 +290,11 @@ export class Transport implements PostTransport {
         next.reject(failure(codeOf(e))); // from a socket event's callback, thrown, it would settle nothing
       }
     }
+  }
+
+  /** Connections that may be open now: what the pace needs, within `maxSockets`. */
+  private allowed(): number {
+    return Math.min(this.maxSockets, this.options.needed?.count ?? Infinity);
   }
 
   private connect(): Connection {
@@ -326,12 +332,21 @@ export class Transport implements PostTransport {
       if (!next) {
         this.idle.push(c);
         c.idle();
+        this.closeUnneeded();
         return;
       }
       c.send(next);
     }
     // A connection gone, or more allowed since (a longer round trip): the next waiting go on new ones.
     this.startWaiting();
+  }
+
+  /**
+   * Beyond what the pace needs (after a burst, or once the round trip got shorter), the connections
+   * unused longest are closed: kept, each would hold its TLS buffers until its idle timeout.
+   */
+  private closeUnneeded(): void {
+    while (this.connections.size > this.allowed() && this.idle.length > 0) this.idle.shift()!.close();
   }
 
   close(): void {

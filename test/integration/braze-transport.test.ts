@@ -207,6 +207,31 @@ describe('the Braze transport: POSTs on kept-alive connections of its own', () =
     expect(seen.connections).toHaveLength(3);
   });
 
+  it('closes the connections the pace no longer needs as they are answered; the ones kept carry what follows', async () => {
+    const held: http.ServerResponse[] = [];
+    const { url, seen } = await server((_req, _body, res) => held.push(res));
+    const limit = { count: Infinity, roundTrip: () => undefined };
+    const t = new Transport(url, 8, { needed: limit });
+    transports.push(t);
+    const answerHeld = async (n: number) => {
+      await until(() => held.length === n);
+      held.splice(0).forEach((r) => r.end('ok'));
+    };
+    const open = () => seen.connections.filter((s) => !s.destroyed).length;
+    // A burst before any round trip is known opens a connection each.
+    const burst = ['a', 'b', 'c', 'd', 'e', 'f'].map((b) => post(t, b));
+    await answerHeld(6);
+    limit.count = 2; // the round trip known meanwhile: two are enough
+    await Promise.all(burst);
+    await until(() => open() === 2);
+    const next = ['g', 'h', 'i'].map((b) => post(t, b));
+    await answerHeld(2);
+    await answerHeld(1);
+    expect((await Promise.all(next)).map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(seen.connections).toHaveLength(6);
+    expect(open()).toBe(2);
+  });
+
   it('reads chunked answers (extensions, trailers, pieces apart) and keeps the connection; an answer framed by its end is not kept', async () => {
     const chunked = [
       'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-Id: 7\r\n\r\n',
