@@ -1,7 +1,7 @@
 // POSTs to Braze on kept-alive connections of the app's own: net/tls sockets, each carrying one
 // request at a time, at most `maxSockets` of them and no more than the pace needs
-// (./connections-needed.ts), the requests beyond waiting their turn in order, the connections
-// beyond closed once unused.
+// (./connections-needed.ts), the requests beyond waiting their turn in order, and the connections
+// beyond it that a second went unused closed.
 // A request is written at once (head and body in one corked write) and its answer read as the
 // partition GET reads one (../http1.ts), into a read buffer used again for every read: not a fresh
 // buffer per read, as a socket's 'data' gives (over plain TCP a 64 KB one shrunk to the answer's few
@@ -43,6 +43,12 @@ export interface PostTransport {
  * request is being written to it (sooner when the server's Keep-Alive header asks).
  */
 const IDLE_CLOSE_MS = 30_000;
+/**
+ * A connection beyond what the pace needs is closed once unused this long: idle ones are taken last
+ * used first, so one unused a second is one the requests of the moment do not need, and a need that
+ * swings from second to second does not close and reopen connections (a handshake each).
+ */
+const UNNEEDED_CLOSE_MS = 1000;
 /** TCP keep-alive probes on a quiet connection, as node:http's kept-alive Agent sets them. */
 const TCP_KEEPALIVE_MS = 10_000;
 
@@ -83,6 +89,8 @@ class Connection {
   private body: Buffer[] = [];
   /** How long it may stay unused once answered (the server's Keep-Alive may shorten it). */
   idleMs = IDLE_CLOSE_MS;
+  /** When it was last left unused (performance.now()). */
+  idleSince = 0;
   private gone = false;
 
   /**
@@ -130,6 +138,7 @@ class Connection {
 
   /** Unused (answered, kept for the next request): quiet for `idleMs`, it is closed. It keeps no process alive. */
   idle(): void {
+    this.idleSince = performance.now();
     this.socket.setTimeout(this.idleMs);
     this.socket.unref();
   }
@@ -239,7 +248,10 @@ function keptAlive(answer: HttpAnswer, http11: boolean): boolean {
 export interface TransportOptions {
   /** Added to the defaults (a test's own CA). */
   tls?: tls.ConnectionOptions;
-  /** Connections opened only while fewer than this says (absent: up to `maxSockets`); told each round trip. */
+  /**
+   * Connections opened only while fewer than this says (absent: up to `maxSockets`), and those beyond
+   * it closed once unused a second; told each round trip.
+   */
   needed?: Pick<ConnectionsNeeded, 'count' | 'roundTrip'>;
 }
 
@@ -343,10 +355,12 @@ export class Transport implements PostTransport {
 
   /**
    * Beyond what the pace needs (after a burst, or once the round trip got shorter), the connections
-   * unused longest are closed: kept, each would hold its TLS buffers until its idle timeout.
+   * unused a second are closed, the longest unused first: kept, each would hold its TLS buffers
+   * until its idle timeout. Looked at as answers leave connections unused.
    */
   private closeUnneeded(): void {
-    while (this.connections.size > this.allowed() && this.idle.length > 0) this.idle.shift()!.close();
+    const before = performance.now() - UNNEEDED_CLOSE_MS;
+    while (this.connections.size > this.allowed() && this.idle[0] && this.idle[0].idleSince <= before) this.idle.shift()!.close();
   }
 
   close(): void {

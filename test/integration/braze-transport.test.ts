@@ -207,27 +207,43 @@ describe('the Braze transport: POSTs on kept-alive connections of its own', () =
     expect(seen.connections).toHaveLength(3);
   });
 
-  it('closes the connections the pace no longer needs as they are answered; the ones kept carry what follows', async () => {
-    const held: http.ServerResponse[] = [];
-    const { url, seen } = await server((_req, _body, res) => held.push(res));
+  it('closes the connections beyond what the pace needs once a second unused, the longest unused first', async () => {
+    const held: { body: string; res: http.ServerResponse }[] = [];
+    const { url, seen } = await server((_req, body, res) => held.push({ body, res }));
     const limit = { count: Infinity, roundTrip: () => undefined };
     const t = new Transport(url, 8, { needed: limit });
     transports.push(t);
+    const asked = new Map<string, Promise<unknown>>();
+    const ask = (...bodies: string[]) => bodies.forEach((b) => asked.set(b, post(t, b)));
+    /** Answers the n requests held, one at a time, each read before the next: the server's sockets in that order. */
     const answerHeld = async (n: number) => {
       await until(() => held.length === n);
-      held.splice(0).forEach((r) => r.end('ok'));
+      const order = held.map((h) => h.res.socket!);
+      for (const { body, res } of held.splice(0)) {
+        res.end('ok');
+        await asked.get(body);
+      }
+      return order;
     };
     const open = () => seen.connections.filter((s) => !s.destroyed).length;
     // A burst before any round trip is known opens a connection each.
-    const burst = ['a', 'b', 'c', 'd', 'e', 'f'].map((b) => post(t, b));
-    await answerHeld(6);
+    ask('a', 'b', 'c', 'd', 'e', 'f');
+    const unused = await answerHeld(6);
     limit.count = 2; // the round trip known meanwhile: two are enough
-    await Promise.all(burst);
+    // Unused for less than a second, none is closed yet: the need may swing back.
+    ask('g');
+    await answerHeld(1);
+    await new Promise((r) => setTimeout(r, 100)); // a close would reach the server meanwhile
+    expect(open()).toBe(6);
+    await new Promise((r) => setTimeout(r, 1100));
+    // 'h' goes on the connection used last; its answer closes the four unused longest.
+    ask('h');
+    await answerHeld(1);
     await until(() => open() === 2);
-    const next = ['g', 'h', 'i'].map((b) => post(t, b));
+    expect(unused.map((s) => s.destroyed)).toEqual([true, true, true, true, false, false]);
+    ask('i', 'j', 'k');
     await answerHeld(2);
     await answerHeld(1);
-    expect((await Promise.all(next)).map((a) => a.status)).toEqual([200, 200, 200]);
     expect(seen.connections).toHaveLength(6);
     expect(open()).toBe(2);
   });
