@@ -10,6 +10,7 @@
 // one in the environment, the main thread downloads through the SDK instead: blob-grant.ts).
 import net from 'node:net';
 import tls from 'node:tls';
+import { cachedLookup } from '../cached-lookup';
 import {
   AnswerHead,
   chunkDataTaken,
@@ -41,17 +42,21 @@ export interface BodyReader {
 const DEFAULT_TLS: tls.ConnectionOptions = {};
 
 /**
- * TLS sessions to resume, by server, kept per TLS options object: a request whose options differ (a
- * test's own CA) never resumes a session another's verified. Each blob is a connection of its own
- * (a sync-state bucket, a partition): resumed, its handshake costs ~0.2–0.35 ms less client CPU
- * (a 330 KB GET from a loopback server with an RSA 2048 certificate: 2.2 ms full, 1.85–2.0 resumed).
+ * Kept per TLS options object, so a request whose options differ (a test's own CA) never resumes a
+ * session another's verified: the TLS sessions to resume, by server, and one TLS context (tls.connect
+ * makes one a connection otherwise). Each blob is a connection of its own (a sync-state bucket, a
+ * partition): resumed, its handshake costs ~0.2–0.35 ms less client CPU (a 330 KB GET from a
+ * loopback server with an RSA 2048 certificate: 2.2 ms full, 1.85–2.0 resumed).
  */
-const tlsSessions = new WeakMap<tls.ConnectionOptions, Map<string, Buffer>>();
-function sessionsFor(options: tls.ConnectionOptions): Map<string, Buffer> {
-  let sessions = tlsSessions.get(options);
-  if (!sessions) tlsSessions.set(options, (sessions = new Map()));
-  return sessions;
+const tlsKept = new WeakMap<tls.ConnectionOptions, { sessions: Map<string, Buffer>; context: tls.SecureContext }>();
+function tlsKeptFor(options: tls.ConnectionOptions) {
+  let kept = tlsKept.get(options);
+  if (!kept) tlsKept.set(options, (kept = { sessions: new Map(), context: tls.createSecureContext(options) }));
+  return kept;
 }
+
+/** The storage account's addresses, looked up once a while for all the GETs (../cached-lookup.ts). */
+const lookup = cachedLookup();
 
 /** Bytes a socket reads at once, by default. */
 const READ_BYTES = 256 * 1024;
@@ -96,12 +101,21 @@ export class HttpGet {
       const buffer = Buffer.allocUnsafe(readBytes);
       // Returning false pauses the socket: body bytes wait in it (and in the server) until read.
       const onread: net.OnReadOpts = { buffer, callback: (n, read) => this.receivedSafely((read as Buffer).subarray(0, n)) };
-      const sessions = secure ? sessionsFor(tlsOptions) : null;
+      const kept = secure ? tlsKeptFor(tlsOptions) : null;
       const server = `${host}:${port}:${target.serverName ?? ''}`;
-      const socket = (this.socket = sessions
-        ? tlsConnect({ ...tlsOptions, host, port, servername: target.serverName, onread, session: sessions.get(server) })
-        : net.connect({ host, port, onread }));
-      if (sessions) socket.on('session', (session: Buffer) => sessions.set(server, session));
+      const socket = (this.socket = kept
+        ? tlsConnect({
+            ...tlsOptions,
+            secureContext: kept.context,
+            lookup,
+            host,
+            port,
+            servername: target.serverName,
+            onread,
+            session: kept.sessions.get(server),
+          })
+        : net.connect({ host, port, onread, lookup }));
+      if (kept) socket.on('session', (session: Buffer) => kept.sessions.set(server, session));
       this.idleMs = idleMs;
       socket.setTimeout(idleMs);
       socket.on('timeout', () => socket.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));

@@ -3,11 +3,12 @@
 // length, chunks or the connection's end, connections the server closes or stops answering on,
 // answers that are not HTTP, a header that would split the request, and https with a test
 // certificate. What the server receives and what the client hands back are compared exactly.
+import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConnectionsNeeded } from '../../shared/braze/connections-needed';
 import { Transport, type TransportResponse } from '../../shared/braze/transport';
 import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../scripts/localhost-tls';
@@ -392,6 +393,24 @@ describe('the Braze transport: POSTs on kept-alive connections of its own', () =
     expect((seen.connections[2] as import('node:tls').TLSSocket).isSessionReused()).toBe(true);
     const untrusted = await failureOf(transport(url, 1).post(Buffer.from('{}'), HEADERS, 1000));
     expect(untrusted?.code).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
+  });
+
+  it("over https, a burst of connections shares one TLS context and one lookup of Braze's name", async () => {
+    const { url, seen } = await server((_req, body, res) => setTimeout(() => res.end(`secure ${body}`), 20), 0, true);
+    const contexts = vi.spyOn(tls, 'createSecureContext');
+    const lookups = vi.spyOn(dns, 'lookup');
+    try {
+      const t = transport(url, 8, LOCALHOST_CERT);
+      const bodies = Array.from({ length: 8 }, (_, i) => `b${i}`);
+      const answers = await Promise.all(bodies.map((b) => post(t, b)));
+      expect(answers.map((a) => a.text)).toEqual(bodies.map((b) => `secure ${b}`));
+      expect(seen.connections).toHaveLength(8);
+      expect(contexts).toHaveBeenCalledTimes(1);
+      expect(lookups.mock.calls.filter(([name]) => name === 'localhost')).toHaveLength(1);
+    } finally {
+      contexts.mockRestore();
+      lookups.mockRestore();
+    }
   });
 
   it('close() drops its connections and fails what still waits', async () => {

@@ -2,10 +2,12 @@
 // servers: plain http and https with a test certificate, answers framed by length, chunked or by
 // the connection's end, heads that come a byte at a time, answers that are not HTTP, and bodies
 // that come before they are read. What it hands over is compared byte for byte.
+import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import tls from 'node:tls';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HttpGet } from '../../shared/store/http-get';
 import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../scripts/localhost-tls';
 
@@ -263,9 +265,20 @@ describe('a GET read into one reused buffer', () => {
       await new Promise<void>((resolve) => request.read({ bytes: () => undefined, end: resolve, broke: () => resolve() }));
     };
     const options = { ca: LOCALHOST_CERT };
-    await read(options);
-    await read(options);
-    await read({ ca: LOCALHOST_CERT }); // the same CA, but options of its own: verified afresh
-    expect(resumed).toEqual([false, true, false]);
+    const contexts = vi.spyOn(tls, 'createSecureContext');
+    const lookups = vi.spyOn(dns, 'lookup');
+    try {
+      await read(options);
+      await read(options);
+      await read({ ca: LOCALHOST_CERT }); // the same CA, but options of its own: verified afresh
+      expect(resumed).toEqual([false, true, false]);
+      // One TLS context for each options object, not one a GET; the host looked up once at most for
+      // all three (the GETs before them in this file may have looked it up already).
+      expect(contexts).toHaveBeenCalledTimes(2);
+      expect(lookups.mock.calls.filter(([name]) => name === 'localhost').length).toBeLessThanOrEqual(1);
+    } finally {
+      contexts.mockRestore();
+      lookups.mockRestore();
+    }
   });
 });
