@@ -20,6 +20,14 @@ const MAX_SAMPLES = 4096;
 const OVER_THE_PACE = CATCH_UP_SPEED * 1.25;
 /** Above the estimate, for the requests written meanwhile and a busy event loop's jitter. */
 const SPARE = 8;
+/**
+ * Until a first answer, when the round trip is not known yet. Uncapped, a one-core first run over
+ * https opened every connection the budget allows (243) before its first answer, whose handshakes,
+ * queued at the server ahead of its requests, were what delayed that answer: its first 0.5 s of
+ * sending took 63–96 requests instead of 227–273, and it peaked ~25 MB higher (docs/performance.md).
+ * With Braze 100 ms away, 32 connections carry the first round trips as fast.
+ */
+const BEFORE_AN_ANSWER = 32;
 
 export class ConnectionsNeeded {
   private samples: number[] = [];
@@ -45,14 +53,13 @@ export class ConnectionsNeeded {
   }
 
   /**
-   * The connections the pace needs. Infinity until a first answer: the round trip is not known,
-   * and the connections a run's first burst opens until its first answer are the ones one round
-   * trip at its pace needs.
+   * The connections the pace needs; until a first answer, when the round trip is not known, a few
+   * (BEFORE_AN_ANSWER).
    */
   get count(): number {
     this.rotate();
     const roundTripMs = this.last < 0 ? this.medianSoFar() : this.before < 0 ? this.last : Math.min(this.last, this.before);
-    if (roundTripMs < 0) return Infinity;
+    if (roundTripMs < 0) return BEFORE_AN_ANSWER;
     return Math.ceil((OVER_THE_PACE * this.requestsPerSecond * roundTripMs) / 1000) + SPARE;
   }
 

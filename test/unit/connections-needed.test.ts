@@ -1,6 +1,6 @@
 // How many connections to Braze the transport may open (shared/braze/connections-needed.ts): 2.5
 // times the pace times the usual round trip (the lower median of the last two seconds with answers),
-// and 8 spare; no cap until a first answer.
+// and 8 spare; 32 until a first answer.
 import { describe, expect, it } from 'vitest';
 import { ConnectionsNeeded } from '../../shared/braze/connections-needed';
 
@@ -14,8 +14,9 @@ function needed(requestsPerSecond: number) {
 }
 
 describe('the connections a pace needs', () => {
-  it('has no cap before the first answer: the round trip is not known yet', () => {
-    expect(needed(1000).n.count).toBe(Infinity);
+  it('is 32 before the first answer, whatever the pace: the round trip is not known yet', () => {
+    expect(needed(1000).n.count).toBe(32);
+    expect(needed(10).n.count).toBe(32);
   });
 
   it('is 2.5 times the pace times the median round trip, and 8 spare, from the first answers on', () => {
@@ -63,7 +64,7 @@ describe('the connections a pace needs', () => {
   it('takes the first answers as they come, in whatever second they come', () => {
     const { n, answered, at } = needed(1000);
     at(1500);
-    expect(n.count).toBe(Infinity);
+    expect(n.count).toBe(32);
     answered(20, 3);
     answered(60, 2);
     expect(n.count).toBe(58); // the median of 20, 20, 20, 60, 60
