@@ -46,7 +46,7 @@ export class ConnectionsNeeded {
     this.periodStart = this.now();
   }
 
-  /** A request's round trip, from its write to its answer whole (on a new connection, its handshake included). */
+  /** A request's round trip, from its write to its answer whole (on a new connection, from its handshake's end). */
   roundTrip(ms: number): void {
     this.rotate();
     if (this.samples.length < MAX_SAMPLES) this.samples.push(ms);

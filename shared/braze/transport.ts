@@ -83,7 +83,11 @@ class Connection {
   readonly socket: net.Socket;
   request: Request | null = null;
   private head = new AnswerHead();
-  /** When the request under way was written (performance.now()), for its round trip. */
+  /**
+   * When the request under way went (performance.now()), for its round trip: on a new connection,
+   * once connected (its handshake is the connection's, once, not the request's: counted, a burst of
+   * new connections made the round trip look longer and asked for more connections still).
+   */
   private sentAt = 0;
   private answer: HttpAnswer | null = null;
   private framing: Framing = { kind: 'close' };
@@ -100,6 +104,8 @@ class Connection {
    */
   constructor(
     open: Open,
+    /** The event that says the connection is ready for bytes ('connect', 'secureConnect'). */
+    connected: string,
     readBuffer: Buffer,
     /** `roundTripMs`: the request's, when it was answered. */
     private readonly done: (c: Connection, reusable: boolean, roundTripMs?: number) => void,
@@ -120,6 +126,7 @@ class Connection {
       this.request && this.answer && this.framing.kind === 'close' ? this.complete(false) : this.fail('ECONNRESET'),
     );
     socket.on('close', () => this.fail('ECONNRESET'));
+    socket.once(connected, () => this.request && (this.sentAt = performance.now()));
   }
 
   send(request: Request): void {
@@ -332,7 +339,7 @@ export class Transport implements PostTransport {
             onread,
           })
         : net.connect({ host, port, onread, lookup: this.lookup });
-    const c = new Connection(open, this.readBuffer, (done, reusable, roundTripMs) => {
+    const c = new Connection(open, secure ? 'secureConnect' : 'connect', this.readBuffer, (done, reusable, roundTripMs) => {
       if (roundTripMs !== undefined) this.options.needed?.roundTrip(roundTripMs);
       this.released(done, reusable);
     });

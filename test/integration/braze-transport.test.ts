@@ -413,6 +413,37 @@ describe('the Braze transport: POSTs on kept-alive connections of its own', () =
     }
   });
 
+  it("times a request's round trip from its connection's handshake, not with it", async () => {
+    const { url } = await server((_req, body, res) => res.end(`secure ${body}`), 0, true);
+    const target = new URL(url);
+    // In front of the server, one that holds back its first answer (the handshake's) 200 ms.
+    const slowHandshake = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port), '127.0.0.1');
+      client.pipe(upstream);
+      let first = true;
+      upstream.on('data', (d: Buffer) => {
+        if (!first) return void client.write(d);
+        first = false;
+        upstream.pause();
+        setTimeout(() => (client.write(d), upstream.resume()), 200);
+      });
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    const port = await listening(slowHandshake);
+    const timed: number[] = [];
+    const t = new Transport(`https://localhost:${port}/users/track`, 1, {
+      tls: { ca: LOCALHOST_CERT },
+      needed: { count: 1, roundTrip: (ms) => timed.push(ms) },
+    });
+    transports.push(t);
+    const started = performance.now();
+    expect((await post(t, 'a')).text).toBe('secure a');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(200);
+    expect(timed).toHaveLength(1);
+    expect(timed[0]).toBeLessThan(150);
+  });
+
   it('close() drops its connections and fails what still waits', async () => {
     const { url, seen } = await server(() => undefined); // never answers
     const t = transport(url, 1);
