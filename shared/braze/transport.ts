@@ -329,7 +329,7 @@ export class Transport implements PostTransport {
       secure
         ? tlsConnect({
             ...this.options.tls,
-            secureContext: (this.secureContext ??= tls.createSecureContext(this.options.tls)),
+            secureContext: this.options.tls?.secureContext ?? (this.secureContext ??= tls.createSecureContext(this.options.tls)),
             lookup: this.lookup,
             host,
             port,

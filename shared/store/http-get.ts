@@ -39,7 +39,7 @@ export interface BodyReader {
 }
 
 /** The TLS options of a request that adds none to the defaults. */
-const DEFAULT_TLS: tls.ConnectionOptions = {};
+const DEFAULT_TLS: tls.ConnectionOptions = Object.freeze({});
 
 /**
  * Kept per TLS options object, so a request whose options differ (a test's own CA) never resumes a
@@ -106,7 +106,7 @@ export class HttpGet {
       const socket = (this.socket = kept
         ? tlsConnect({
             ...tlsOptions,
-            secureContext: kept.context,
+            secureContext: tlsOptions.secureContext ?? kept.context,
             lookup,
             host,
             port,

@@ -257,7 +257,8 @@ describe('a GET read into one reused buffer', () => {
       res.end(BODY);
     });
     server.on('secureConnection', (socket) => socket.once('data', () => resumed.push(socket.isSessionReused())));
-    const url = `https://localhost:${await listening(server, 'localhost')}/x`;
+    const port = await listening(server, 'localhost');
+    const url = `https://localhost:${port}/x`;
     /** A GET read to its end with these TLS options. */
     const read = async (tlsOptions: { ca: string }) => {
       const request = new HttpGet(url, {}, 2000, tlsOptions);
@@ -276,6 +277,11 @@ describe('a GET read into one reused buffer', () => {
       // all three (the GETs before them in this file may have looked it up already).
       expect(contexts).toHaveBeenCalledTimes(2);
       expect(lookups.mock.calls.filter(([name]) => name === 'localhost').length).toBeLessThanOrEqual(1);
+      // The context kept for these options still checks each server's name: by its address, refused.
+      const address = (server.address() as AddressInfo).address;
+      const byAddress = new HttpGet(`https://${address.includes(':') ? `[${address}]` : address}:${port}/x`, {}, 2000, options);
+      expect(await byAddress.answer).toBeNull();
+      expect(byAddress.failure).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
     } finally {
       contexts.mockRestore();
       lookups.mockRestore();
