@@ -104,8 +104,6 @@ class Connection {
    */
   constructor(
     open: Open,
-    /** The event that says the connection is ready for bytes ('connect', 'secureConnect'). */
-    connected: string,
     readBuffer: Buffer,
     /** `roundTripMs`: the request's, when it was answered. */
     private readonly done: (c: Connection, reusable: boolean, roundTripMs?: number) => void,
@@ -126,7 +124,11 @@ class Connection {
       this.request && this.answer && this.framing.kind === 'close' ? this.complete(false) : this.fail('ECONNRESET'),
     );
     socket.on('close', () => this.fail('ECONNRESET'));
-    socket.once(connected, () => this.request && (this.sentAt = performance.now()));
+    // Ready for bytes: a TLS socket once its handshake is done.
+    socket.once(
+      socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect',
+      () => this.request && (this.sentAt = performance.now()),
+    );
   }
 
   send(request: Request): void {
@@ -339,7 +341,7 @@ export class Transport implements PostTransport {
             onread,
           })
         : net.connect({ host, port, onread, lookup: this.lookup });
-    const c = new Connection(open, secure ? 'secureConnect' : 'connect', this.readBuffer, (done, reusable, roundTripMs) => {
+    const c = new Connection(open, this.readBuffer, (done, reusable, roundTripMs) => {
       if (roundTripMs !== undefined) this.options.needed?.roundTrip(roundTripMs);
       this.released(done, reusable);
     });
