@@ -54,6 +54,28 @@ describe('run books', () => {
     expect(writes).toHaveLength(0);
   });
 
+  it('report what they held when the report was made: a bucket committed later is in neither its buckets done nor its counts', async () => {
+    const reported: RunProgress[] = [];
+    const books = new RunBooks(
+      exportDefinition({ segments: ['A'], matching: { email: 'Email', brazeCustomerId: 'Ext' } }),
+      4,
+      braze,
+      undefined,
+      (p: RunProgress) => void reported.push(p),
+    );
+    books.commitBucket(bucket(0, 10));
+    await books.report(true);
+    // The worker's heartbeat writes a shallow copy of the last record some time later.
+    const heartbeat = { ...reported[0]! };
+    books.commitBucket(bucket(1, 7));
+    expect(heartbeat.buckets.done).toEqual([0]);
+    expect(heartbeat.bucketCounts.profiles).toBe(10);
+    expect(heartbeat.counts.profiles).toBe(10);
+    await books.report(true);
+    expect(reported[1]!.buckets.done).toEqual([0, 1]);
+    expect(reported[1]!.bucketCounts.profiles).toBe(17);
+  });
+
   it("carry the reasons for failed objects an earlier attempt recorded, then this attempt's, five at most", async () => {
     const client = new BrazeClient({
       baseUrl: 'http://127.0.0.1:9',

@@ -158,7 +158,10 @@ export class RunBooks {
     const write = this.reporting.then(() => {
       this.nextWrite = null;
       this.countRequests();
-      return onProgress(this.progress);
+      // A copy: the record holding it is copied again as it waits (a heartbeat's write), and the
+      // books' own objects move on meanwhile. Shared, a record could name a bucket done without its
+      // counts, and a resumed attempt would then lose that bucket's profiles from its counts.
+      return onProgress(structuredClone(this.progress));
     });
     this.nextWrite = write;
     this.reporting = write.catch(() => undefined);
