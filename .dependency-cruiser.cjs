@@ -62,6 +62,17 @@ module.exports = {
       from: { pathNot: '^(functions/index\\.ts$|test/)' },
       to: { path: '^functions/', pathNot: '^functions/index\\.ts$' },
     },
+    {
+      name: 'engine-thread-lean',
+      comment:
+        "The engine's worker thread loads only what it runs: each module it reaches is compiled again in every thread started (the Braze client, the Azure SDK, zod and cron-parser are the main thread's)",
+      severity: 'error',
+      from: { path: '^shared/engine/run/engine-thread\\.ts$' },
+      to: {
+        path: '^(shared/braze/(client|transport|request-budget)\\.ts$|node_modules/(@azure|zod|cron-parser)/)',
+        reachable: true,
+      },
+    },
     ...floorRules,
     ...sameFloorRules,
   ],

@@ -15,7 +15,7 @@ import { benchVerify } from './bench-verify';
 import { summarize, type BenchLine } from './bench-summary';
 import { processCpuSeconds, type ThreadCpu } from './thread-cpu';
 import { appRoot } from '../shared/app-root';
-import { MAX_OBJECTS_PER_REQUEST } from '../shared/braze/client';
+import { MAX_OBJECTS_PER_REQUEST } from '../shared/braze/batch';
 import { GUARD_OFF } from '../shared/exports/schema';
 import { LOCALHOST_CERT } from './localhost-tls';
 

@@ -2,21 +2,15 @@
 // per object out. Retries 5xx/timeouts/resets with backoff and jitter, waits out 429s as the
 // headers say, splits a 400 batch to isolate the bad objects, maps 2xx errors[].index back onto
 // the objects actually sent, and stops the run on 401/403 naming the permission.
+import { MAX_OBJECTS_PER_REQUEST, type BrazeObjectJson, type Outcome } from './batch';
 import type { HourlyCap } from './hourly-cap';
 import { numberHeader, observeRateLimit, type ObservedRateLimit } from './rate-limit-headers';
 import { ConnectionsNeeded } from './connections-needed';
 import { requestsInFlightFor, type RequestBudget } from './request-budget';
 import { Transport, type PostTransport, type TransportResponse } from './transport';
 
-export const MAX_OBJECTS_PER_REQUEST = 75;
 /** Halvings of a refused batch at most: 75 objects stand alone after 7. */
 const MAX_SPLIT_DEPTH = 7;
-
-/** One attributes object, already serialized as UTF-8 bytes: the engine builds each profile's
- * JSON once and fingerprints those same bytes, so the object is never built or serialized twice. */
-export type BrazeObjectJson = Uint8Array;
-
-export type Outcome = { status: 'sent' } | { status: 'rejected' | 'failed'; reason: string };
 
 /** One shared answer for every object delivered: a million of them would otherwise be a million objects. */
 const SENT: Outcome = Object.freeze({ status: 'sent' });

@@ -1,7 +1,8 @@
 // What a bucket's state says after Braze answered: the line of what Braze took, else the line of what
 // it had before, and every refusal in the rejected-rows report under its profile's key.
 import { describe, expect, it } from 'vitest';
-import type { BrazeClient, Outcome } from '../../shared/braze/client';
+import type { BrazeClient } from '../../shared/braze/client';
+import type { Outcome } from '../../shared/braze/batch';
 import { BatchSender } from '../../shared/engine/send/batch-sender';
 import { BucketOutcomes, recordOutcomes } from '../../shared/engine/send/bucket-outcomes';
 import { emptyBucketCounts, type PreparedBucket, type RejectedRow } from '../../shared/engine/thread/protocol';

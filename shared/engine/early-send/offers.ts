@@ -13,7 +13,7 @@
 // Rows of the other segments that waited (read for their keys first) are taken in after the segment
 // read last, and a row whose profile has no other row anywhere is sent then too (offerOther).
 // Key filters only say "surely not" or "maybe": a "maybe" takes the ordinary spill-and-merge path.
-import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
+import { MAX_OBJECTS_PER_REQUEST } from '../../braze/batch';
 import type { ExportDefinition } from '../../exports/schema';
 import { identityOf, mergePartials } from '../profile/merge';
 import { LineObjectWriter } from '../profile/line-object';

@@ -1,6 +1,6 @@
 // What was sent early (see offers.ts), in temp files per bucket, read back by the bucket step
 // on the engine thread.
-import type { Outcome } from '../../braze/client';
+import type { Outcome } from '../../braze/batch';
 import type { BrazeObjectWriter } from '../profile/object-writer';
 import type { PartialProfile } from '../profile/row-mapper';
 import { BucketFiles } from '../spill/bucket-files';

@@ -3,7 +3,8 @@
 // batches run on across bucket boundaries instead of draining at each. A bucket's state is written
 // as soon as Braze has answered for all of its objects, and checkpoints stay in bucket order.
 import path from 'node:path';
-import { MAX_OBJECTS_PER_REQUEST, NOT_SENT_STOPPING, type BrazeClient, type Outcome } from '../../braze/client';
+import { NOT_SENT_STOPPING, type BrazeClient } from '../../braze/client';
+import { MAX_OBJECTS_PER_REQUEST, type Outcome } from '../../braze/batch';
 import type { EarlyRefusals, SyncStateStore } from '../state/sync-state';
 import { addBucketCounts, emptyBucketCounts, type BucketCounts } from '../thread/protocol';
 import { MAX_OUTCOME_REFUSAL_CHARS, parseStateLine, type BucketOutcome } from '../state/state-line';

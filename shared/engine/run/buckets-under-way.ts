@@ -1,7 +1,7 @@
 // How far sending may run ahead of the checkpoints: a worker killed meanwhile sends again the
 // buckets under way (sent, their state not yet written), so DESIGN's bound on what a kill resends
 // is kept here.
-import { MAX_OBJECTS_PER_REQUEST } from '../../braze/client';
+import { MAX_OBJECTS_PER_REQUEST } from '../../braze/batch';
 
 /**
  * Three buckets under way, or more (up to the most) while together they hold few objects, as a

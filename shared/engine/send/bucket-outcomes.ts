@@ -1,6 +1,6 @@
 // What Braze answered for one bucket's objects: collected as batches come back (in any order),
 // then counted into the bucket's counts and turned into the state lines of the profiles it sent.
-import { MAX_OBJECTS_PER_REQUEST, type Outcome } from '../../braze/client';
+import { MAX_OBJECTS_PER_REQUEST, type Outcome } from '../../braze/batch';
 import { emptyBucketCounts, type BucketCounts, type PreparedBucket, type RejectedRow } from '../thread/protocol';
 import type { BucketOutcome } from '../state/state-line';
 import type { SendLines } from '../thread/send-lines';

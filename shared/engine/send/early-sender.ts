@@ -1,6 +1,7 @@
 // The main thread's part of sending early (see offers.ts): sends the batches the engine
 // thread hands over, and notes per bucket what Braze did not take.
-import type { BrazeClient, Outcome } from '../../braze/client';
+import type { BrazeClient } from '../../braze/client';
+import type { Outcome } from '../../braze/batch';
 import { BatchSender } from './batch-sender';
 import { objectAt } from '../thread/object-bytes';
 import { BucketFiles } from '../spill/bucket-files';
