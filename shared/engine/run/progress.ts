@@ -158,9 +158,10 @@ export class RunBooks {
     const write = this.reporting.then(() => {
       this.nextWrite = null;
       this.countRequests();
-      // A copy: the record holding it is copied again as it waits (a heartbeat's write), and the
-      // books' own objects move on meanwhile. Shared, a record could name a bucket done without its
-      // counts, and a resumed attempt would then lose that bucket's profiles from its counts.
+      // A copy: the record holding it is serialized only when the writer's queue reaches it, and
+      // copied again meanwhile (a heartbeat's write), while the books' own objects move on. Shared,
+      // a record could name a bucket done without its counts, and a resumed attempt would then lose
+      // that bucket's profiles from its counts.
       return onProgress(structuredClone(this.progress));
     });
     this.nextWrite = write;
