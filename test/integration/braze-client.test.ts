@@ -3,7 +3,7 @@
 // fatal error). The sandbox tests cover the same paths over real HTTP; this table pins each one.
 import { describe, expect, it } from 'vitest';
 import { BrazeClient, BrazeFatalError, type BrazeClientOptions } from '../../shared/braze/client';
-import { type Outcome } from '../../shared/braze/batch';
+import type { Outcome } from '../../shared/braze/batch';
 import { RequestBudget } from '../../shared/braze/request-budget';
 import type { PostTransport, TransportResponse } from '../../shared/braze/transport';
 

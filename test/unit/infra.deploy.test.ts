@@ -174,7 +174,7 @@ describe('sized for the platform, and said so', () => {
   const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
   const performance = readFileSync(path.join(__dirname, '..', '..', 'docs', 'performance.md'), 'utf8');
 
-  it('defaults to 2048 MB instances (1 vCPU: 52-54 % of the GB-seconds of 2 vCPU, which ends a run only 0.6-1 s sooner) and names the figures', () => {
+  it('defaults to 2048 MB instances (1 vCPU: 51-56 % of the GB-seconds of 2 vCPU, which ends a run only 0.3-1.7 s sooner) and names the figures', () => {
     expect(template.parameters.instanceMemoryMB).toMatchObject({ defaultValue: 2048, allowedValues: [512, 2048, 4096] });
     expect(template.parameters.instanceMemoryMB.metadata.description).toMatch(
       /0\.25 vCPU at 512 MB, 1 vCPU at 2048 MB and 2 vCPU at 4096 MB/,
@@ -184,10 +184,10 @@ describe('sized for the platform, and said so', () => {
     expect(readme).toContain('2048 (the default)');
     expect(performance).toContain("the template's default is 2,048 MB");
     // The two-core gain the template states is the one the docs measured.
-    expect(template.parameters.instanceMemoryMB.metadata.description).toContain('about 0.6-1 s (4-7 %) sooner');
-    for (const text of [readme, performance, docs]) expect(text).toMatch(/about 0\.6–1 s \(4–7 %\)/);
-    expect(template.parameters.instanceMemoryMB.metadata.description).toContain('a little over half (52-54 %)');
-    for (const text of [readme, performance, docs]) expect(text).toContain('a little over half (52–54 %)');
+    expect(template.parameters.instanceMemoryMB.metadata.description).toContain('0.3-1.7 s (median 0.6 s, 4 %) sooner');
+    for (const text of [readme, performance, docs]) expect(text).toMatch(/0\.3–1\.7 s \(median\s+0\.6 s, 4 %\)/);
+    expect(template.parameters.instanceMemoryMB.metadata.description).toContain('about half (51-56 %)');
+    for (const text of [readme, performance, docs]) expect(text).toMatch(/about\s+half\s+\(51–56 %\)/);
   });
 
   it("docs/deploy.md cites Microsoft for vCPU and temporary storage per instance, and the README's Deploy section walks both paths in at most 35 lines", () => {

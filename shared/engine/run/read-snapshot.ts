@@ -4,7 +4,7 @@
 // bucket step; close() ends them.
 import os from 'node:os';
 import type { BlobServiceClient } from '@azure/storage-blob';
-import { type BrazeClient } from '../../braze/client';
+import type { BrazeClient } from '../../braze/client';
 import { MAX_OBJECTS_PER_REQUEST } from '../../braze/batch';
 import type { ExportDefinition } from '../../exports/schema';
 import type { SegmentTable, Snapshot } from '../../snapshot/locate';

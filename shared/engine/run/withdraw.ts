@@ -4,7 +4,7 @@
 // destination it was written to, with that connection's key. What Braze did not take stays in the
 // state, so a later cleanup tries it again.
 import { Buffer } from 'node:buffer';
-import { type BrazeClient } from '../../braze/client';
+import type { BrazeClient } from '../../braze/client';
 import { MAX_OBJECTS_PER_REQUEST, type Outcome } from '../../braze/batch';
 import type { ExportDefinition } from '../../exports/schema';
 import { BrazeObjectWriter } from '../profile/object-writer';

@@ -1,7 +1,7 @@
 // Where batches are sent: attributes objects go in one at a time, leave in batches of ≤ 75 with a
 // bounded number of batches under way (the connection's request budget paces them), and each
 // batch's outcomes come back to the caller with the items they belong to.
-import { type BrazeClient } from '../../braze/client';
+import type { BrazeClient } from '../../braze/client';
 import { MAX_OBJECTS_PER_REQUEST, type BrazeObjectJson, type Outcome } from '../../braze/batch';
 
 /**
